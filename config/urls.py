@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from governance import views as governance_views
+
+urlpatterns = [
+    path("", governance_views.home, name="home"),
+    path("healthz", governance_views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("governance.urls")),
+    path("chat/", include("chat.urls")),
+    path("audit/", include("audit.urls")),
+]
+
+handler403 = "governance.views.permission_denied"
+handler404 = "governance.views.page_not_found"
+handler500 = "governance.views.server_error"

@@ -1,0 +1,174 @@
+"""The demo organisation: one user per role, the four default categories, two backends."""
+
+from dataclasses import dataclass, field
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from audit.models import AuditEvent
+from audit.services import record
+from governance.models import Approval, Backend, Category, Clearance, HostingClass, User
+from governance.roles import Role
+
+DEMO_PASSWORD = "steward-demo-2026"
+
+DEMO_USERS: list[tuple[str, str, tuple[Role, ...]]] = [
+    ("alice@example.com", "Alice Martin", (Role.STAFF,)),
+    ("bob@example.com", "Bob Chen", (Role.STAFF,)),
+    ("carol@example.com", "Carol Okafor", (Role.STAFF,)),
+    ("paula@example.com", "Paula Policy", (Role.STAFF, Role.POLICY_ADMIN)),
+    ("priya@example.com", "Priya Privacy", (Role.STAFF, Role.PRIVACY_OFFICER)),
+    ("aaron@example.com", "Aaron Audit", (Role.AUDITOR,)),
+]
+
+# Carol works with customer files: she alone (personally) is cleared for category 3.
+CONFIDENTIAL_USERS = ("carol@example.com", "priya@example.com")
+
+CATEGORIES = [
+    {
+        "number": 1,
+        "slug": "public",
+        "name": "Public",
+        "summary": "Information already public: published docs, general knowledge, open source code.",
+        "description": "Anything you could post on the company website without asking anyone.",
+        "do_examples": "Summarise a published press release\nExplain a public API's documentation\n"
+        "Draft a job advert",
+        "dont_examples": "Paste a customer email\nPaste unreleased figures",
+        "retention_days": 90,
+    },
+    {
+        "number": 2,
+        "slug": "internal",
+        "name": "Internal",
+        "summary": "Everyday company information that is not about identifiable people or clients.",
+        "description": "Internal processes, non-sensitive code, meeting notes without personal data.",
+        "do_examples": "Rewrite an internal how-to\nReview code from an internal tool",
+        "dont_examples": "Customer names or contracts\nHR matters about a colleague",
+        "retention_days": 30,
+        "allowed_hosting_classes": [
+            HostingClass.ON_PREM,
+            HostingClass.PRIVATE_CLOUD,
+            HostingClass.EXTERNAL_API,
+        ],
+        "forbid_training": True,
+        "forbid_consumer_products": True,
+        "require_dpa": True,
+    },
+    {
+        "number": 3,
+        "slug": "confidential",
+        "name": "Confidential / personal data",
+        "summary": "Client data, personal data, contracts: stays on our own infrastructure.",
+        "description": "Anything about identifiable people or clients, and confidential business data.",
+        "do_examples": "Summarise a customer support thread\nDraft a reply to a client's complaint",
+        "dont_examples": "Passwords or keys\nHealth data (ask the privacy officer)",
+        "retention_days": 7,
+        "allowed_hosting_classes": [HostingClass.ON_PREM, HostingClass.PRIVATE_CLOUD],
+        "forbid_training": True,
+        "forbid_consumer_products": True,
+    },
+    {
+        "number": 4,
+        "slug": "prohibited",
+        "name": "Prohibited",
+        "summary": "Never sent to any model: credentials, attorney-client material, special-category data.",
+        "description": "Steward blocks these messages and records the attempt.",
+        "do_examples": "",
+        "dont_examples": "Passwords, private keys, API tokens\nPrivileged legal advice\n"
+        "Health, biometric or criminal-record data",
+        "retention_days": None,
+        "blocks_all": True,
+    },
+]
+
+BACKENDS = [
+    {
+        "name": "Local Ollama",
+        "kind": Backend.Kind.OLLAMA,
+        "base_url": "http://127.0.0.1:11434",
+        "model": "llama3.2",
+        "hosting_class": HostingClass.ON_PREM,
+        "provider_retention_days": 0,
+        "region": "on-site",
+        "dpa_signed": False,
+    },
+    {
+        "name": "OpenAI business API",
+        "kind": Backend.Kind.OPENAI,
+        "base_url": "https://api.openai.com/v1",
+        "model": "gpt-4o-mini",
+        "credential_env": "OPENAI_API_KEY",
+        "hosting_class": HostingClass.EXTERNAL_API,
+        "provider_retention_days": 30,
+        "region": "us",
+        "dpa_signed": True,
+    },
+]
+
+APPROVALS = {
+    "public": ["Local Ollama", "OpenAI business API"],
+    "internal": ["OpenAI business API", "Local Ollama"],
+    "confidential": ["Local Ollama"],
+}
+
+
+@dataclass
+class SeedReport:
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created)
+
+
+def seed_demo_organisation() -> SeedReport:
+    """Create whatever part of the demo organisation is missing; never overwrite edits."""
+    report = SeedReport()
+    with transaction.atomic():
+        categories = {}
+        for values in CATEGORIES:
+            category, created = Category.objects.get_or_create(slug=values["slug"], defaults=values)
+            categories[category.slug] = category
+            if created:
+                report.created.append(f"category {category}")
+        backends = {}
+        for values in BACKENDS:
+            backend, created = Backend.objects.get_or_create(name=values["name"], defaults=values)
+            backends[backend.name] = backend
+            if created:
+                report.created.append(f"backend {backend}")
+        for slug, names in APPROVALS.items():
+            for preference, name in enumerate(names):
+                _, created = Approval.objects.get_or_create(
+                    category=categories[slug],
+                    backend=backends[name],
+                    defaults={"preference": preference},
+                )
+                if created:
+                    report.created.append(f"approval {name} → {slug}")
+        staff_group = Group.objects.get(name=Role.STAFF.group_name)
+        for slug in ("public", "internal"):
+            _, created = Clearance.objects.get_or_create(category=categories[slug], group=staff_group)
+            if created:
+                report.created.append(f"clearance staff → {slug}")
+        for email, full_name, roles in DEMO_USERS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email, DEMO_PASSWORD, full_name=full_name)
+                EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+                user.groups.add(*Group.objects.filter(name__in=[r.group_name for r in roles]))
+                report.created.append(f"user {email}")
+            if email in CONFIDENTIAL_USERS:
+                _, created = Clearance.objects.get_or_create(
+                    category=categories["confidential"], user=user
+                )
+                if created:
+                    report.created.append(f"clearance {email} → confidential")
+        if report.changed:
+            record(
+                action=AuditEvent.Action.POLICY_SEEDED,
+                actor_label="seed_demo",
+                details={"created": len(report.created)},
+            )
+    return report

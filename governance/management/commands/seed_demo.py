@@ -1,0 +1,26 @@
+from django.core.management.base import BaseCommand
+
+from governance.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_organisation
+from governance.models import User
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisation (idempotent: only what is missing is added)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing if any user account exists"
+        )
+
+    def handle(self, *args, if_empty: bool, **options) -> None:
+        if if_empty and User.objects.exists():
+            self.stdout.write("Accounts exist already; demo organisation not seeded.")
+            return
+        report = seed_demo_organisation()
+        if report.changed:
+            self.stdout.write(f"Demo organisation: created {len(report.created)} objects.")
+        else:
+            self.stdout.write("Demo organisation already complete; nothing changed.")
+        self.stdout.write(f"Demo users (password {DEMO_PASSWORD}):")
+        for email, _, roles in DEMO_USERS:
+            self.stdout.write(f"  {email:<22} {', '.join(role.label for role in roles)}")

@@ -1,0 +1,141 @@
+"""Start every Steward process on this machine in the foreground; Ctrl-C stops them all."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from config import embedded_redis
+
+STOP_GRACE_SECONDS = 10
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the web server (uvicorn), Celery workers and Celery beat, plus the embedded "
+        "Redis when REDIS_URL is unset. Ctrl-C stops every process it started."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=settings.PORT)
+        parser.add_argument("--no-workers", action="store_true", help="web server only")
+
+    def handle(self, *args, host: str, port: int, no_workers: bool, **options) -> None:
+        self._stopping = False
+        redis_server = None
+        if settings.EMBEDDED_REDIS:
+            socket_path = Path(settings.REDIS_URL.removeprefix("unix://"))
+            redis_server = embedded_redis.start(socket_path)
+            self.stdout.write(f"embedded Redis on {socket_path}")
+        children = self._children(host, port, no_workers)
+        previous = {
+            sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        exit_code = 0
+        try:
+            for child in children:
+                # Own process group: we decide when children stop, and killpg
+                # also reaches the pool processes a Celery worker forks.
+                child.process = subprocess.Popen(child.argv, start_new_session=True)
+            self._announce(host, port, children)
+            exit_code = self._watch(children)
+        finally:
+            self._stop_all(children)
+            if redis_server is not None:
+                embedded_redis.stop(redis_server)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        self.stdout.write("Steward stopped.")
+        if exit_code:
+            raise CommandError(f"a Steward process exited unexpectedly (code {exit_code})")
+
+    def _children(self, host: str, port: int, no_workers: bool) -> list[Child]:
+        python = sys.executable
+        web = Child(
+            "web",
+            [python, "-m", "uvicorn", "config.asgi:application", "--host", host,
+             "--port", str(port), "--lifespan", "off", "--no-server-header"],
+        )
+        if no_workers:
+            return [web]
+        celery = [python, "-m", "celery", "-A", "config"]
+        return [
+            web,
+            Child("worker-local", [*celery, "worker", "-Q", "inference_local", "-c", "1",
+                                   "-n", "local@%h", "-l", "WARNING"]),
+            Child("worker", [*celery, "worker", "-Q", "inference_external,maintenance", "-c", "2",
+                             "-n", "main@%h", "-l", "WARNING"]),
+            Child("beat", [*celery, "beat", "-l", "WARNING", "--pidfile="]),
+        ]
+
+    def _request_stop(self, signum, frame) -> None:
+        self._stopping = True
+
+    def _announce(self, host: str, port: int, children: list[Child]) -> None:
+        url = f"http://{host}:{port}/"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self._stopping:
+            try:
+                with urllib.request.urlopen(url + "healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+            if any(c.process.poll() is not None for c in children):
+                return
+        from governance.demo import DEMO_PASSWORD, DEMO_USERS
+
+        names = ", ".join(c.name for c in children)
+        self.stdout.write(self.style.SUCCESS(f"\nSteward is running at {url}  ({names})"))
+        self.stdout.write("Demo sign-ins (password: %s):" % DEMO_PASSWORD)
+        for email, full_name, roles in DEMO_USERS:
+            self.stdout.write(f"  {email:<28} {', '.join(r.label for r in roles)}")
+        self.stdout.write("Press Ctrl-C to stop.\n")
+
+    def _watch(self, children: list[Child]) -> int:
+        while not self._stopping:
+            for child in children:
+                code = child.process.poll()
+                if code is not None:
+                    self.stderr.write(f"{child.name} exited with code {code}; stopping everything")
+                    return code or 1
+            time.sleep(0.3)
+        return 0
+
+    def _stop_all(self, children: list[Child]) -> None:
+        running = [c for c in children if c.process and c.process.poll() is None]
+        for child in running:
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{child.name} did not stop in {STOP_GRACE_SECONDS} s; killing it")
+        # Whatever is left in the groups (stragglers, forked pool processes) goes now.
+        for child in children:
+            if child.process:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,224 @@
+"""Who may send what where: users, data categories, backends and clearances."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from governance.querysets import BackendQuerySet, CategoryQuerySet, ClearanceQuerySet
+from governance.roles import ROLE_PERMISSIONS
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> "User":
+        if not email:
+            raise ValueError("A user needs an email address")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)  # None gives an unusable password (invitations)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> "User":
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in. Identified by email; roles come from group membership."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField(max_length=254, unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="Unused: Steward has no Django admin.")
+    date_joined = models.DateTimeField(default=timezone.now)
+    invited_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        permissions = list(ROLE_PERMISSIONS.values())
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="governance_user_email_ci_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class HostingClass(models.TextChoices):
+    ON_PREM = "on_prem", "On-premise"
+    PRIVATE_CLOUD = "private_cloud", "Private cloud"
+    EXTERNAL_API = "external_api", "External API"
+
+
+class Category(models.Model):
+    """A data category: what kind of data a message holds, and where it may go.
+
+    Routing is a set of requirements on backend attributes; a backend must meet
+    all of them (and be approved explicitly) to serve the category.
+    """
+
+    number = models.PositiveSmallIntegerField(unique=True)
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    summary = models.CharField(max_length=200, help_text="One line shown in the category picker.")
+    description = models.TextField(blank=True)
+    do_examples = models.TextField(blank=True, help_text="One example per line.")
+    dont_examples = models.TextField(blank=True, help_text="One example per line.")
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: content is never stored."
+    )
+    blocks_all = models.BooleanField(
+        default=False, help_text="Prohibited: nothing is sent anywhere and nothing is stored."
+    )
+    allowed_hosting_classes = models.JSONField(default=list, blank=True)
+    forbid_training = models.BooleanField(default=False)
+    forbid_consumer_products = models.BooleanField(default=False)
+    require_zero_retention = models.BooleanField(default=False)
+    allowed_regions = models.JSONField(default=list, blank=True, help_text="Empty: any region.")
+    require_dpa = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CategoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return f"{self.number} · {self.name}"
+
+    @property
+    def stores_content(self) -> bool:
+        return self.retention_days is not None and not self.blocks_all
+
+
+class Backend(models.Model):
+    """An LLM endpoint and the attributes the routing rules are written against."""
+
+    class Kind(models.TextChoices):
+        OLLAMA = "ollama", "Ollama"
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic"
+        BUILTIN = "builtin", "Built-in local model"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    base_url = models.URLField(max_length=300, blank=True)
+    model = models.CharField(max_length=200)
+    credential_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable holding the key."
+    )
+    hosting_class = models.CharField(max_length=20, choices=HostingClass.choices)
+    trains_on_inputs = models.BooleanField(default=False)
+    consumer_product = models.BooleanField(default=False)
+    provider_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="0 = zero data retention; empty = unknown."
+    )
+    region = models.CharField(max_length=40, blank=True)
+    dpa_signed = models.BooleanField(default=False)
+    dpa_expires_on = models.DateField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    health_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BackendQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Approval(models.Model):
+    """A policy admin's explicit approval of a backend for a category."""
+
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="approvals")
+    backend = models.ForeignKey(Backend, on_delete=models.CASCADE, related_name="approvals")
+    preference = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["category__number", "preference", "backend__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "backend"], name="governance_approval_unique_pair"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backend} for {self.category}"
+
+
+class Clearance(models.Model):
+    """Permission for a group or a single user to use a category."""
+
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="clearances")
+    group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="clearances"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="clearances",
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    objects = ClearanceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(group__isnull=True, user__isnull=False)
+                | Q(group__isnull=False, user__isnull=True),
+                name="governance_clearance_group_xor_user",
+            ),
+            models.UniqueConstraint(
+                fields=["category", "group"],
+                condition=Q(group__isnull=False),
+                name="governance_clearance_unique_group",
+            ),
+            models.UniqueConstraint(
+                fields=["category", "user"],
+                condition=Q(user__isnull=False),
+                name="governance_clearance_unique_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group or self.user} → {self.category}"

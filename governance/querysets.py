@@ -1,0 +1,23 @@
+from django.db import models
+from django.db.models import Q
+
+
+class CategoryQuerySet(models.QuerySet):
+    def cleared_for(self, user) -> "CategoryQuerySet":
+        """Active categories the user may pick, through a group or personally."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(
+            Q(clearances__user=user) | Q(clearances__group__in=user.groups.all()),
+            is_active=True,
+        ).distinct()
+
+
+class BackendQuerySet(models.QuerySet):
+    def enabled(self) -> "BackendQuerySet":
+        return self.filter(enabled=True)
+
+
+class ClearanceQuerySet(models.QuerySet):
+    def for_user(self, user) -> "ClearanceQuerySet":
+        return self.filter(Q(user=user) | Q(group__in=user.groups.all()))

@@ -1,0 +1,58 @@
+"""Personas and shared fixtures.
+
+``owner`` holds every role; ``member`` is plain staff; ``reader`` is an
+auditor (read-only); ``outsider`` has an account and no role at all.
+"""
+
+import pytest
+from django.core.cache import cache
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+from governance.roles import Role
+from tests.factories import make_user
+
+
+@receiver(connection_created)
+def _allow_test_flush_of_audit(sender, connection, **kwargs):
+    # Transactional tests empty every table between tests (TRUNCATE); the audit
+    # trigger permits that only to a session that declares a prune.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET audit.prune = 'on'")
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def owner(db):
+    return make_user("owner@example.com", *Role, full_name="Olivia Owner")
+
+
+@pytest.fixture
+def member(db):
+    return make_user("member@example.com", Role.STAFF, full_name="Max Member")
+
+
+@pytest.fixture
+def admin(db):
+    return make_user("admin@example.com", Role.POLICY_ADMIN, full_name="Ada Admin")
+
+
+@pytest.fixture
+def privacy_officer(db):
+    return make_user("privacy@example.com", Role.PRIVACY_OFFICER, full_name="Pia Privacy")
+
+
+@pytest.fixture
+def reader(db):
+    return make_user("reader@example.com", Role.AUDITOR, full_name="Rita Reader")
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("outsider@example.com", full_name="Otto Outsider")

@@ -1,0 +1,69 @@
+"""Plain factory functions: ``make_x(**overrides)`` saves, ``x_attrs`` does not."""
+
+from types import SimpleNamespace
+
+from governance.models import Backend, Category, HostingClass, User
+from governance.roles import Role
+
+
+def category_attrs(**overrides) -> SimpleNamespace:
+    values = {
+        "name": "Internal",
+        "blocks_all": False,
+        "allowed_hosting_classes": [],
+        "forbid_training": False,
+        "forbid_consumer_products": False,
+        "require_zero_retention": False,
+        "allowed_regions": [],
+        "require_dpa": False,
+    }
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def backend_attrs(**overrides) -> SimpleNamespace:
+    values = {
+        "name": "Backend",
+        "hosting_class": HostingClass.ON_PREM,
+        "trains_on_inputs": False,
+        "consumer_product": False,
+        "provider_retention_days": 0,
+        "region": "eu",
+        "dpa_signed": False,
+        "dpa_expires_on": None,
+    }
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def make_user(email: str, *roles: Role, password: str = "correct-horse-battery", **fields) -> User:
+    from django.contrib.auth.models import Group
+
+    user = User.objects.create_user(email, password, **fields)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role.group_name))
+    return user
+
+
+def make_category(**overrides) -> Category:
+    values = {
+        "number": 1,
+        "slug": "public",
+        "name": "Public",
+        "summary": "Information already public.",
+        "retention_days": 90,
+    }
+    values.update(overrides)
+    return Category.objects.create(**values)
+
+
+def make_backend(**overrides) -> Backend:
+    values = {
+        "name": "Local Ollama",
+        "kind": Backend.Kind.OLLAMA,
+        "base_url": "http://127.0.0.1:11434",
+        "model": "llama3.2",
+        "hosting_class": HostingClass.ON_PREM,
+    }
+    values.update(overrides)
+    return Backend.objects.create(**values)

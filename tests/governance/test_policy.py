@@ -1,0 +1,74 @@
+import datetime as dt
+
+import pytest
+
+from governance.policy import unmet_requirements
+from tests.factories import backend_attrs, category_attrs
+
+TODAY = dt.date(2026, 11, 23)
+PAST = dt.date(2026, 11, 22)
+
+
+def test_it_accepts_a_backend_meeting_every_requirement():
+    category = category_attrs(allowed_hosting_classes=["on_prem"], require_dpa=True)
+    backend = backend_attrs(hosting_class="on_prem", dpa_signed=True)
+    assert unmet_requirements(category, backend, today=TODAY) == []
+
+
+def test_it_refuses_everything_for_a_prohibited_category():
+    category = category_attrs(name="Prohibited", blocks_all=True)
+    assert unmet_requirements(category, backend_attrs(), today=TODAY) == [
+        "Prohibited is prohibited: no backend may receive it."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("category_overrides", "backend_overrides", "expected"),
+    [
+        (
+            {"allowed_hosting_classes": ["on_prem", "private_cloud"]},
+            {"hosting_class": "external_api"},
+            "Cat needs a on-premise or private cloud backend; Box is external API.",
+        ),
+        ({"forbid_training": True}, {"trains_on_inputs": True}, "Cat forbids backends that train"),
+        ({"forbid_consumer_products": True}, {"consumer_product": True}, "forbids consumer"),
+        ({"require_zero_retention": True}, {"provider_retention_days": 30}, "zero data retention"),
+        ({"require_zero_retention": True}, {"provider_retention_days": None}, "zero data retention"),
+        ({"allowed_regions": ["eu"]}, {"region": "us"}, "may only go to eu; Box is in us."),
+        ({"allowed_regions": ["eu"]}, {"region": ""}, "Box is in an unknown region."),
+        (
+            {"require_dpa": True},
+            {"hosting_class": "private_cloud", "dpa_signed": False},
+            "needs a signed data processing",
+        ),
+        (
+            {"require_dpa": True},
+            {"hosting_class": "external_api", "dpa_signed": True, "dpa_expires_on": PAST},
+            "Box's expired on 2026-11-22.",
+        ),
+    ],
+)
+def test_it_names_each_broken_requirement(category_overrides, backend_overrides, expected):
+    category = category_attrs(name="Cat", **category_overrides)
+    backend = backend_attrs(name="Box", **backend_overrides)
+    problems = unmet_requirements(category, backend, today=TODAY)
+    assert len(problems) == 1
+    assert expected in problems[0]
+
+
+def test_it_needs_no_dpa_for_an_on_premise_backend():
+    category = category_attrs(require_dpa=True)
+    backend = backend_attrs(hosting_class="on_prem", dpa_signed=False)
+    assert unmet_requirements(category, backend, today=TODAY) == []
+
+
+def test_it_keeps_a_dpa_valid_on_its_expiry_day():
+    category = category_attrs(require_dpa=True)
+    backend = backend_attrs(hosting_class="external_api", dpa_signed=True, dpa_expires_on=TODAY)
+    assert unmet_requirements(category, backend, today=TODAY) == []
+
+
+def test_it_lists_every_problem_at_once():
+    category = category_attrs(forbid_training=True, forbid_consumer_products=True)
+    backend = backend_attrs(trains_on_inputs=True, consumer_product=True)
+    assert len(unmet_requirements(category, backend, today=TODAY)) == 2

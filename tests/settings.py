@@ -1,0 +1,29 @@
+"""Test settings: the real settings, made fast and isolated.
+
+``DATABASE_URL`` / ``REDIS_URL`` pick PostgreSQL and a real Redis (as .ci/run
+does); unset, tests run on SQLite and start an embedded Redis only for the
+integration tests that need one.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("STEWARD_DATA_DIR", tempfile.mkdtemp(prefix="steward-test-"))
+
+from config.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Unit tests: a per-process cache that each test clears; integration tests use Redis.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+STEWARD_REQUIRE_MFA = False  # tests that need it turn it on
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+WHITENOISE_USE_FINDERS = True  # serve static straight from the source tree
+WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

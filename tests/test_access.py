@@ -1,0 +1,142 @@
+"""Every URL pattern of the project, for every persona: the expected answer.
+
+A pattern missing from ``MATRIX`` fails the test, so no page ships without a
+decision about who may open it.
+
+Codes: ``L`` = redirect to the login page, ``R`` = another redirect, numbers
+are HTTP statuses. Personas: anon, outsider (no role), staff, admin (policy
+admin), privacy (privacy officer), auditor.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from governance.roles import Role
+from tests.factories import make_user
+
+PERSONAS = ("anon", "outsider", "staff", "admin", "privacy", "auditor")
+PERSONA_ROLES = {
+    "outsider": (),
+    "staff": (Role.STAFF,),
+    "admin": (Role.POLICY_ADMIN,),
+    "privacy": (Role.PRIVACY_OFFICER,),
+    "auditor": (Role.AUDITOR,),
+}
+USER_ID = "{user}"  # replaced by the staff persona's public id
+
+
+def row(anon, outsider, staff, admin, privacy, auditor):
+    return dict(zip(PERSONAS, (anon, outsider, staff, admin, privacy, auditor), strict=True))
+
+
+def everyone(code):
+    return row(code, code, code, code, code, code)
+
+
+def signed_in(code):
+    return row("L", code, code, code, code, code)
+
+
+def only(role_persona: str):
+    expected = row("L", 403, 403, 403, 403, 403)
+    expected[role_persona] = 200
+    return expected
+
+
+# pattern -> (concrete path, expected answer per persona)
+MATRIX = {
+    "": ("/", signed_in(200)),
+    "healthz": ("/healthz", everyone(200)),
+    # --- accounts (django-allauth) ---
+    "accounts/login/": ("/accounts/login/", row(200, "R", "R", "R", "R", "R")),
+    "accounts/logout/": ("/accounts/logout/", signed_in(200)),
+    "accounts/inactive/": ("/accounts/inactive/", everyone(200)),
+    "accounts/signup/": ("/accounts/signup/", row(200, "R", "R", "R", "R", "R")),
+    "accounts/reauthenticate/": ("/accounts/reauthenticate/", signed_in(200)),
+    "accounts/email/": ("/accounts/email/", signed_in(200)),
+    "accounts/confirm-email/": ("/accounts/confirm-email/", everyone(200)),
+    "accounts/password/change/": ("/accounts/password/change/", signed_in(200)),
+    "accounts/password/set/": ("/accounts/password/set/", signed_in("R")),
+    "accounts/password/reset/": ("/accounts/password/reset/", everyone(200)),
+    "accounts/login/code/confirm/": ("/accounts/login/code/confirm/", row("L", *["R"] * 5)),
+    "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": ("/accounts/confirm-email/bad-key/", everyone(200)),
+    "accounts/password/reset/key/done/": ("/accounts/password/reset/key/done/", everyone(200)),
+    "accounts/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": (
+        "/accounts/password/reset/key/1-bad-key/",
+        everyone(200),
+    ),
+    "accounts/password/reset/done/": ("/accounts/password/reset/done/", everyone(200)),
+    "accounts/2fa/": ("/accounts/2fa/", signed_in(200)),
+    "accounts/2fa/authenticate/": ("/accounts/2fa/authenticate/", row("L", *["R"] * 5)),
+    "accounts/2fa/reauthenticate/": ("/accounts/2fa/reauthenticate/", signed_in("R")),
+    # Enrolling asks for a fresh password first (force_login leaves no such record).
+    "accounts/2fa/totp/activate/": ("/accounts/2fa/totp/activate/", signed_in("R")),
+    "accounts/2fa/totp/deactivate/": ("/accounts/2fa/totp/deactivate/", signed_in(404)),
+    "accounts/2fa/recovery-codes/": ("/accounts/2fa/recovery-codes/", signed_in(404)),
+    "accounts/2fa/recovery-codes/generate/": (
+        "/accounts/2fa/recovery-codes/generate/",
+        signed_in("R"),
+    ),
+    "accounts/2fa/recovery-codes/download/": ("/accounts/2fa/recovery-codes/download/", signed_in(404)),
+    "accounts/3rdparty/login/cancelled/": ("/accounts/3rdparty/login/cancelled/", everyone(200)),
+    "accounts/3rdparty/login/error/": ("/accounts/3rdparty/login/error/", everyone(401)),
+    "accounts/3rdparty/signup/": ("/accounts/3rdparty/signup/", everyone("L")),
+    "accounts/3rdparty/": ("/accounts/3rdparty/", signed_in(200)),
+    "accounts/social/login/cancelled/": ("/accounts/social/login/cancelled/", everyone("R")),
+    "accounts/social/login/error/": ("/accounts/social/login/error/", everyone("R")),
+    "accounts/social/signup/": ("/accounts/social/signup/", everyone("R")),
+    "accounts/social/connections/": ("/accounts/social/connections/", everyone("R")),
+    "accounts/oidc/^(?P<provider_id>[^/]+)/login/": ("/accounts/oidc/sso/login/", everyone(404)),
+    "accounts/oidc/^(?P<provider_id>[^/]+)/login/callback/": (
+        "/accounts/oidc/sso/login/callback/",
+        everyone(404),
+    ),
+    # --- Steward ---
+    "policy/": ("/policy/", only("admin")),
+    "policy/users/": ("/policy/users/", only("admin")),
+    "policy/users/<uuid:public_id>/": (f"/policy/users/{USER_ID}/", only("admin")),
+    "privacy/": ("/privacy/", only("privacy")),
+    "chat/": ("/chat/", only("staff")),
+    "audit/": ("/audit/", only("auditor")),
+}
+
+
+def _walk(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern)
+
+
+def test_it_has_an_entry_for_every_url_pattern():
+    patterns = set(_walk(get_resolver().url_patterns))
+    assert patterns - MATRIX.keys() == set(), "add these pages to MATRIX"
+    assert MATRIX.keys() - patterns == set(), "these MATRIX rows match no page"
+
+
+def _outcome(response) -> str | int:
+    if response.status_code in (301, 302):
+        return "L" if response["Location"].startswith("/accounts/login/") else "R"
+    return response.status_code
+
+
+@pytest.fixture
+def personas(db):
+    users = {
+        name: make_user(f"{name}@example.com", *roles) for name, roles in PERSONA_ROLES.items()
+    }
+    return {"anon": None, **users}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_every_page_answers_each_persona_as_expected(client, personas, persona):
+    if personas[persona] is not None:
+        client.force_login(personas[persona])
+    staff_id = str(personas["staff"].public_id)
+    mismatches = {}
+    for pattern, (path, expected) in MATRIX.items():
+        got = _outcome(client.get(path.replace(USER_ID, staff_id)))
+        if got != expected[persona]:
+            mismatches[pattern] = f"expected {expected[persona]}, got {got}"
+    assert mismatches == {}
