@@ -1,0 +1,113 @@
+"""Full-page screenshots of every page, for looking at the product, not asserting on it.
+
+    STEWARD_SCREENSHOTS=/tmp/shots .venv/bin/python -m pytest -m browser -k screenshots
+
+Skipped unless ``STEWARD_SCREENSHOTS`` names a directory. The data is the demo
+organisation, so the pages look as they do after ``make run``.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from governance.demo import DEMO_PASSWORD, seed_demo_organisation
+from tests.browser.conftest import PHONE, sign_in, watch_console
+
+pytestmark = pytest.mark.browser
+
+SHOTS = os.environ.get("STEWARD_SCREENSHOTS", "")
+
+# One demo user per role (see governance.demo.DEMO_USERS).
+STAFF = "alice@example.com"
+POLICY_ADMIN = "paula@example.com"
+PRIVACY_OFFICER = "priya@example.com"
+AUDITOR = "aaron@example.com"
+
+
+@pytest.fixture
+def shots() -> Path:
+    if not SHOTS:
+        pytest.skip("set STEWARD_SCREENSHOTS=<dir> to take screenshots")
+    directory = Path(SHOTS)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def demo(transactional_db):
+    seed_demo_organisation()
+
+
+def shoot(page: Page, directory: Path, name: str) -> None:
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=directory / f"{name}.png", full_page=True)
+
+
+def signed_in(new_context, email: str, errors: list[str], **kwargs) -> Page:
+    page = watch_console(new_context(**kwargs).new_page(), errors)
+    sign_in(page, email, DEMO_PASSWORD)
+    return page
+
+
+def test_it_shoots_every_page(shots: Path, demo, new_context, console_errors: list[str]):
+    page = watch_console(new_context().new_page(), console_errors)
+    page.goto("/accounts/login/")
+    shoot(page, shots, "01-login")
+    page.fill("input[name=login]", STAFF)
+    page.fill("input[name=password]", "wrong-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    shoot(page, shots, "02-login-error")
+
+    staff = signed_in(new_context, STAFF, console_errors)
+    shoot(staff, shots, "10-dashboard-staff")
+    staff.goto("/chat/")
+    shoot(staff, shots, "11-chat")
+    staff.goto("/policy/")
+    shoot(staff, shots, "12-403")
+    staff.goto("/no-such-page/")
+    shoot(staff, shots, "13-404")
+    staff.locator("details.usermenu summary").click()
+    shoot(staff, shots, "14-user-menu")
+
+    admin = signed_in(new_context, POLICY_ADMIN, console_errors)
+    shoot(admin, shots, "20-dashboard-policy-admin")
+    admin.goto("/policy/")
+    shoot(admin, shots, "21-policy")
+    admin.goto("/policy/users/")
+    shoot(admin, shots, "22-users")
+    admin.get_by_label("Work email").fill("not-an-email")
+    admin.get_by_role("button", name="Send invitation").click()
+    expect(admin.locator("#email-error")).to_be_visible()
+    shoot(admin, shots, "23-users-invalid")
+    admin.get_by_label("Work email").fill("dan@example.com")
+    admin.get_by_label("Full name").fill("Dan Newcomer")
+    admin.get_by_role("button", name="Send invitation").click()
+    expect(admin.get_by_role("status").filter(has_text="Invitation sent")).to_be_visible()
+    shoot(admin, shots, "24-users-invited")
+    admin.get_by_role("link", name="Alice Martin").click()
+    shoot(admin, shots, "25-user-detail")
+
+    privacy = signed_in(new_context, PRIVACY_OFFICER, console_errors)
+    shoot(privacy, shots, "30-dashboard-privacy-officer")
+    privacy.goto("/privacy/")
+    shoot(privacy, shots, "31-privacy")
+
+    auditor = signed_in(new_context, AUDITOR, console_errors)
+    shoot(auditor, shots, "40-dashboard-auditor")
+    auditor.goto("/audit/")
+    shoot(auditor, shots, "41-audit")
+
+    phone = watch_console(new_context(viewport=PHONE).new_page(), console_errors)
+    phone.goto("/accounts/login/")
+    shoot(phone, shots, "50-phone-login")
+    sign_in(phone, POLICY_ADMIN, DEMO_PASSWORD)
+    shoot(phone, shots, "51-phone-dashboard")
+    phone.goto("/policy/users/")
+    shoot(phone, shots, "52-phone-users")
+    phone.goto("/policy/")
+    shoot(phone, shots, "53-phone-policy")
+
+    assert console_errors == []
