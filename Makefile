@@ -18,7 +18,6 @@ $(VENV)/.dev: $(VENV)/.runtime
 ## Set up (venv, install, migrate, demo data when empty) and start everything in the foreground.
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py serve
 

@@ -1,8 +1,8 @@
 """On PostgreSQL the database itself refuses to change or remove audit events.
 
-UPDATE and TRUNCATE are always refused. DELETE is refused unless the deleting
-transaction has run ``SET LOCAL audit.prune = 'on'`` (the retention task that
-prunes old events, which records its own run as an event).
+UPDATE is always refused. DELETE and TRUNCATE are refused unless the session
+has run ``SET LOCAL audit.prune = 'on'``: the retention task that prunes old
+events (and records its own run as an event), or a test suite emptying tables.
 """
 
 from django.db import migrations
@@ -10,7 +10,7 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('audit.prune', true) = 'on' THEN
+    IF TG_OP IN ('DELETE', 'TRUNCATE') AND current_setting('audit.prune', true) = 'on' THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit events are append-only (% refused)', TG_OP
@@ -36,12 +36,12 @@ DROP FUNCTION IF EXISTS audit_event_append_only();
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
+        schema_editor.execute(CREATE, params=None)
 
 
 def backwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
+        schema_editor.execute(DROP, params=None)
 
 
 class Migration(migrations.Migration):

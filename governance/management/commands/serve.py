@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from config import embedded_redis
@@ -37,6 +38,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, no_workers: bool, **options) -> None:
         self._stopping = False
+        # Incremental and quick: the manifest must match this checkout's static files.
+        call_command("collectstatic", interactive=False, verbosity=0)
         redis_server = None
         if settings.EMBEDDED_REDIS:
             socket_path = Path(settings.REDIS_URL.removeprefix("unix://"))

@@ -1,0 +1,165 @@
+import threading
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+
+from audit import chain
+from audit.models import AuditEvent
+from audit.services import iter_chain_rows, record
+
+Action = AuditEvent.Action
+
+
+def _append(n: int, **fields) -> list[AuditEvent]:
+    return [record(action=Action.LOGIN, actor_label=f"user {i}", **fields) for i in range(n)]
+
+
+def _raw(sql: str, params=()) -> None:
+    """Change rows behind the application's back, as an attacker with database access would."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
+
+
+def _verify() -> chain.ChainReport:
+    return chain.verify(iter_chain_rows(batch_size=3))
+
+
+def test_it_links_each_event_to_the_one_before(db):
+    first, second = _append(2)
+    assert first.sequence == 1
+    assert first.prev_hash == chain.GENESIS_HASH
+    assert second.prev_hash == first.hash
+    report = _verify()
+    assert report.intact
+    assert report.checked == 2
+    assert report.head_hash == second.hash
+
+
+def test_it_catches_a_changed_row(db):
+    _append(5)
+    _raw("UPDATE audit_auditevent SET actor_label = %s WHERE sequence = 3", ["mallory"])
+    report = _verify()
+    assert report.first_break == chain.ChainBreak(3, "content hash differs")
+    assert report.checked == 2
+
+
+def test_it_catches_a_changed_json_detail(db):
+    _append(3, details={"size": 10})
+    _raw("UPDATE audit_auditevent SET details = %s WHERE sequence = 2", ['{"size": 11}'])
+    assert _verify().first_break.sequence == 2
+
+
+def test_it_catches_a_deleted_row(db):
+    _append(5)
+    _raw("DELETE FROM audit_auditevent WHERE sequence = 4")
+    assert _verify().first_break == chain.ChainBreak(5, "expected #4")
+
+
+def test_it_catches_a_deleted_tail_against_a_known_head(db):
+    events = _append(4)
+    _raw("DELETE FROM audit_auditevent WHERE sequence = 4")
+    report = _verify()
+    assert report.intact  # a truncated tail verifies on its own...
+    assert report.head_hash != events[-1].hash  # ...so checkpoints keep the head elsewhere
+
+
+def test_it_catches_reordered_rows(db):
+    _append(4)
+    _raw("UPDATE audit_auditevent SET sequence = -2 WHERE sequence = 2")
+    _raw("UPDATE audit_auditevent SET sequence = 2 WHERE sequence = 3")
+    _raw("UPDATE audit_auditevent SET sequence = 3 WHERE sequence = -2")
+    assert _verify().first_break == chain.ChainBreak(2, "previous hash differs")
+
+
+def test_it_refuses_changes_through_the_orm(db):
+    event = record(action=Action.LOGIN)
+    event.actor_label = "someone else"
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.filter(pk=event.pk).update(actor_label="x")
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.all().delete()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_auditevent SET actor_label = 'x'",
+        "DELETE FROM audit_auditevent",
+        "TRUNCATE audit_auditevent",
+    ],
+)
+def test_the_database_refuses_to_rewrite_history(db, statement):
+    record(action=Action.LOGIN)
+    with pytest.raises(Exception, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET LOCAL audit.prune = 'off'")
+            cursor.execute(statement)
+    assert AuditEvent.objects.count() == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_the_database_allows_a_declared_prune(db):
+    record(action=Action.LOGIN)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL audit.prune = 'on'")
+        cursor.execute("DELETE FROM audit_auditevent")
+    assert AuditEvent.objects.count() == 0
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_leave_one_valid_chain():
+    errors = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(25):
+                record(action=Action.LOGIN, actor_label=f"writer {n}/{i}")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    report = _verify()
+    assert report.intact
+    assert report.checked == 150
+
+
+def test_audit_verify_names_the_first_bad_event(db, capsys):
+    _append(3)
+    call_command("audit_verify")
+    assert "intact: 3 events" in capsys.readouterr().out
+    _raw("UPDATE audit_auditevent SET action = %s WHERE sequence = 2", [Action.LOGOUT.value])
+    with pytest.raises(CommandError, match="broken at event #2"):
+        call_command("audit_verify")
+
+
+def test_it_records_the_request_id_and_target(client, admin, member):
+    client.force_login(admin)
+    client.post(
+        f"/policy/users/{member.public_id}/", {"roles": ["auditor"]}, HTTP_X_REQUEST_ID="req-123"
+    )
+    event = AuditEvent.objects.get(action=Action.USER_ROLES_CHANGED)
+    assert event.request_id == "req-123"
+    assert event.actor == admin
+    assert event.target_type == "governance.user"
+    assert event.target_id == str(member.public_id)
+    assert event.before == {"roles": ["staff"]} and event.after == {"roles": ["auditor"]}

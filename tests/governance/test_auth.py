@@ -1,0 +1,118 @@
+import time
+
+import pytest
+from django.core import mail
+
+from audit.models import AuditEvent
+from config.middleware import SESSION_AUTH_STARTED
+
+Action = AuditEvent.Action
+PASSWORD = "correct-horse-battery"
+
+
+def _login(client, email, password=PASSWORD):
+    return client.post("/accounts/login/", {"login": email, "password": password})
+
+
+def test_it_signs_in_by_email_and_audits_it(client, member):
+    response = _login(client, "MEMBER@example.com")
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    event = AuditEvent.objects.get(action=Action.LOGIN)
+    assert event.actor == member
+
+
+def test_a_failed_sign_in_is_audited_without_what_was_typed(client, member):
+    response = _login(client, "member@example.com", "my-secret-typo")
+    assert response.status_code == 200
+    assert b"not correct" in response.content
+    event = AuditEvent.objects.get(action=Action.LOGIN_FAILED)
+    assert event.outcome == "failure"
+    assert event.details["known_user"] is True
+    stored = str(event.__dict__)
+    assert "my-secret-typo" not in stored
+    assert "member@example.com" not in str(event.details)
+
+
+def test_failed_sign_ins_are_throttled(client, member):
+    for _ in range(5):
+        _login(client, "member@example.com", "wrong-password")
+    response = _login(client, "member@example.com", PASSWORD)
+    assert response.status_code in (200, 429)
+    assert b"Too many failed login attempts" in response.content
+    assert not AuditEvent.objects.filter(action=Action.LOGIN).exists()
+
+
+def test_password_reset_does_not_reveal_whether_an_address_exists(client, member):
+    known = client.post("/accounts/password/reset/", {"email": "member@example.com"})
+    unknown = client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"]
+    assert known.content == unknown.content
+    # Only the mailbox's owner learns whether it has an account.
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        (["member@example.com"], "[Steward] Password Reset Email"),
+        (["nobody@example.com"], "[Steward] Unknown Account"),
+    ]
+
+
+def test_open_sign_up_is_closed(client, db):
+    response = client.post(
+        "/accounts/signup/",
+        {"email": "self@example.com", "password1": "x-long-password", "password2": "x-long-password"},
+    )
+    assert response.status_code == 200
+    assert b"closed" in response.content.lower()
+    from governance.models import User
+
+    assert not User.objects.filter(email="self@example.com").exists()
+
+
+def test_a_session_ends_after_its_absolute_lifetime(client, member, settings):
+    _login(client, "member@example.com")
+    assert client.get("/").status_code == 200
+    session = client.session
+    session[SESSION_AUTH_STARTED] = time.time() - settings.STEWARD_SESSION_MAX_AGE - 1
+    session.save()
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert client.get("/").status_code == 302  # really signed out
+
+
+def test_sessions_slide_with_activity_up_to_the_idle_timeout(client, member, settings):
+    _login(client, "member@example.com")
+    assert settings.SESSION_SAVE_EVERY_REQUEST
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+
+
+@pytest.mark.parametrize(("fixture", "must_enrol"), [("admin", True), ("privacy_officer", True),
+                                                      ("member", False), ("reader", False)])
+def test_admins_and_privacy_officers_must_enrol_in_mfa(client, settings, request, fixture, must_enrol):
+    settings.STEWARD_REQUIRE_MFA = True
+    client.force_login(request.getfixturevalue(fixture))
+    response = client.get("/")
+    if must_enrol:
+        assert response.status_code == 302
+        assert response["Location"] == "/accounts/2fa/totp/activate/"
+        assert client.get("/accounts/2fa/").status_code == 200  # MFA pages stay reachable
+    else:
+        assert response.status_code == 200
+
+
+def test_every_response_carries_the_security_headers(client, member):
+    client.force_login(member)
+    response = client.get("/", HTTP_X_REQUEST_ID="abc-123")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Request-ID"] == "abc-123"
+    assert "HX-Request" in response["Vary"]
+
+
+def test_a_hostile_request_id_is_replaced(client, db):
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="<script>\nx")
+    assert response["X-Request-ID"] != "<script>\nx"
+    assert len(response["X-Request-ID"]) == 32

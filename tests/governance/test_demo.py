@@ -1,0 +1,50 @@
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from governance.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_organisation
+from governance.models import Approval, Backend, Category, Clearance, User
+from governance.policy import unmet_requirements
+from governance.roles import Role, roles_of
+
+
+def test_it_seeds_the_demo_organisation_once(db):
+    first = seed_demo_organisation()
+    second = seed_demo_organisation()
+    assert first.changed and not second.changed
+    assert Category.objects.count() == 4
+    assert Backend.objects.count() == 2
+    assert User.objects.count() == len(DEMO_USERS)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_SEEDED).count() == 1
+
+
+def test_it_covers_every_role_and_lets_each_user_sign_in(client, db):
+    seed_demo_organisation()
+    held = {role for user in User.objects.all() for role in roles_of(user)}
+    assert held == set(Role)
+    for email, _, _ in DEMO_USERS:
+        assert client.login(email=email, password=DEMO_PASSWORD)
+
+
+def test_every_demo_approval_meets_its_category_requirements(db):
+    seed_demo_organisation()
+    today = timezone.localdate()
+    for approval in Approval.objects.select_related("category", "backend"):
+        assert unmet_requirements(approval.category, approval.backend, today=today) == []
+
+
+def test_staff_are_cleared_for_public_and_internal_and_only_some_for_confidential(db):
+    seed_demo_organisation()
+    alice = User.objects.get(email="alice@example.com")
+    carol = User.objects.get(email="carol@example.com")
+    assert [c.slug for c in Category.objects.cleared_for(alice)] == ["public", "internal"]
+    assert [c.slug for c in Category.objects.cleared_for(carol)] == [
+        "public", "internal", "confidential",
+    ]
+    assert not Clearance.objects.filter(category__slug="prohibited").exists()
+
+
+def test_seed_demo_if_empty_leaves_a_real_site_alone(db, member, capsys):
+    call_command("seed_demo", "--if-empty")
+    assert "not seeded" in capsys.readouterr().out
+    assert Category.objects.count() == 0
