@@ -136,7 +136,9 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------
-DATABASE_URL = _required_in_production("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'steward.sqlite3'}"
+DATABASE_URL = (
+    _required_in_production("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'steward.sqlite3'}"
+)
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 }

@@ -30,7 +30,7 @@ CATEGORIES = [
         "number": 1,
         "slug": "public",
         "name": "Public",
-        "summary": "Information already public: published docs, general knowledge, open source code.",
+        "summary": "Information already public: published docs, general knowledge, open source.",
         "description": "Anything you could post on the company website without asking anyone.",
         "do_examples": "Summarise a published press release\nExplain a public API's documentation\n"
         "Draft a job advert",
@@ -42,7 +42,7 @@ CATEGORIES = [
         "slug": "internal",
         "name": "Internal",
         "summary": "Everyday company information that is not about identifiable people or clients.",
-        "description": "Internal processes, non-sensitive code, meeting notes without personal data.",
+        "description": "Internal processes, ordinary code, meeting notes without personal data.",
         "do_examples": "Rewrite an internal how-to\nReview code from an internal tool",
         "dont_examples": "Customer names or contracts\nHR matters about a colleague",
         "retention_days": 30,
@@ -60,7 +60,7 @@ CATEGORIES = [
         "slug": "confidential",
         "name": "Confidential / personal data",
         "summary": "Client data, personal data, contracts: stays on our own infrastructure.",
-        "description": "Anything about identifiable people or clients, and confidential business data.",
+        "description": "Anything about identifiable people or clients; confidential business data.",
         "do_examples": "Summarise a customer support thread\nDraft a reply to a client's complaint",
         "dont_examples": "Passwords or keys\nHealth data (ask the privacy officer)",
         "retention_days": 7,
@@ -72,7 +72,7 @@ CATEGORIES = [
         "number": 4,
         "slug": "prohibited",
         "name": "Prohibited",
-        "summary": "Never sent to any model: credentials, attorney-client material, special-category data.",
+        "summary": "Never sent anywhere: credentials, legal privilege, special-category data.",
         "description": "Steward blocks these messages and records the attempt.",
         "do_examples": "",
         "dont_examples": "Passwords, private keys, API tokens\nPrivileged legal advice\n"
@@ -149,7 +149,9 @@ def seed_demo_organisation() -> SeedReport:
                     report.created.append(f"approval {name} → {slug}")
         staff_group = Group.objects.get(name=Role.STAFF.group_name)
         for slug in ("public", "internal"):
-            _, created = Clearance.objects.get_or_create(category=categories[slug], group=staff_group)
+            _, created = Clearance.objects.get_or_create(
+                category=categories[slug], group=staff_group
+            )
             if created:
                 report.created.append(f"clearance staff → {slug}")
         for email, full_name, roles in DEMO_USERS:

@@ -36,7 +36,10 @@ def invite_user(
         )
         link = base_url + reverse(
             "account_reset_password_from_key",
-            kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+            kwargs={
+                "uidb36": user_pk_to_url_str(user),
+                "key": default_token_generator.make_token(user),
+            },
         )
         transaction.on_commit(lambda: _send_invitation(user, actor, link))
     return user
@@ -89,7 +92,9 @@ def set_active(*, user: User, active: bool, actor: User) -> User:
         user.is_active = active
         user.save(update_fields=["is_active"])
         record(
-            action=AuditEvent.Action.USER_REACTIVATED if active else AuditEvent.Action.USER_DEACTIVATED,
+            action=AuditEvent.Action.USER_REACTIVATED
+            if active
+            else AuditEvent.Action.USER_DEACTIVATED,
             actor=actor,
             target=user,
             before={"is_active": not active},

@@ -64,7 +64,7 @@ def _policy_summary() -> dict:
 
 
 def _heartbeat_age() -> float | None:
-    """Seconds since a worker last ran beat's heartbeat task; None if never seen or Redis is down."""
+    """Seconds since a worker last ran beat's heartbeat; None if never seen or Redis is down."""
     try:
         last = cache.get(HEARTBEAT_CACHE_KEY)
     except Exception:
@@ -99,13 +99,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception:
         checks["redis"] = "error"
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )
 
 
 @require_GET
 @role_required(Role.POLICY_ADMIN)
 def policy(request: HttpRequest) -> HttpResponse:
-    """The policy console's overview: categories with their routing, backends with their attributes."""
+    """The policy console's overview: categories and their routing, backends and attributes."""
     categories = Category.objects.prefetch_related(
         Prefetch("approvals", queryset=Approval.objects.select_related("backend")),
         Prefetch("clearances", queryset=Clearance.objects.select_related("group", "user")),
@@ -157,7 +159,10 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         try:
             if "active" in request.POST:
                 set_active(user=person, active=request.POST["active"] == "1", actor=request.user)
-                messages.success(request, f"{person.email} is now {'active' if person.is_active else 'deactivated'}.")
+                messages.success(
+                    request,
+                    f"{person.email} is now {'active' if person.is_active else 'deactivated'}.",
+                )
                 return _back_to(request, person)
             form = RolesForm(request.POST)
             if form.is_valid():
@@ -173,8 +178,13 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return render(
         request,
         "governance/user_detail.html",
-        {"person": person, "form": form, "role_help": ROLE_HELP, "history": history,
-         "person_roles": roles_of(person)},
+        {
+            "person": person,
+            "form": form,
+            "role_help": ROLE_HELP,
+            "history": history,
+            "person_roles": roles_of(person),
+        },
         status=422 if form.errors else 200,
     )
 

@@ -59,7 +59,10 @@ MATRIX = {
     "accounts/password/set/": ("/accounts/password/set/", signed_in("R")),
     "accounts/password/reset/": ("/accounts/password/reset/", everyone(200)),
     "accounts/login/code/confirm/": ("/accounts/login/code/confirm/", row("L", *["R"] * 5)),
-    "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": ("/accounts/confirm-email/bad-key/", everyone(200)),
+    "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": (
+        "/accounts/confirm-email/bad-key/",
+        everyone(200),
+    ),
     "accounts/password/reset/key/done/": ("/accounts/password/reset/key/done/", everyone(200)),
     "accounts/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": (
         "/accounts/password/reset/key/1-bad-key/",
@@ -77,7 +80,10 @@ MATRIX = {
         "/accounts/2fa/recovery-codes/generate/",
         signed_in("R"),
     ),
-    "accounts/2fa/recovery-codes/download/": ("/accounts/2fa/recovery-codes/download/", signed_in(404)),
+    "accounts/2fa/recovery-codes/download/": (
+        "/accounts/2fa/recovery-codes/download/",
+        signed_in(404),
+    ),
     "accounts/3rdparty/login/cancelled/": ("/accounts/3rdparty/login/cancelled/", everyone(200)),
     "accounts/3rdparty/login/error/": ("/accounts/3rdparty/login/error/", everyone(401)),
     "accounts/3rdparty/signup/": ("/accounts/3rdparty/signup/", everyone("L")),

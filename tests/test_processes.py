@@ -59,15 +59,22 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
     port = _free_port()
     serve = subprocess.Popen(
         [*manage, "serve", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         _wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, "the web server")
         tree = psutil.Process(serve.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in tree)
         assert "uvicorn" in names and "worker" in names and "beat" in names
-        redis_pids = [p for p in psutil.process_iter(["cmdline"])
-                      if str(tmp_path / "redis.sock") in " ".join(p.info["cmdline"] or [])]
+        redis_pids = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if str(tmp_path / "redis.sock") in " ".join(p.info["cmdline"] or [])
+        ]
         assert len(redis_pids) == 1
 
         # A task through the embedded broker reaches a worker, which writes to the cache.

@@ -5,37 +5,73 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sequence', models.BigIntegerField(unique=True)),
-                ('occurred_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor_label', models.CharField(blank=True, max_length=200)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('action', models.CharField(choices=[('auth.login', 'Signed in'), ('auth.login_failed', 'Sign-in failed'), ('auth.logout', 'Signed out'), ('auth.password_changed', 'Password changed'), ('auth.password_reset', 'Password reset'), ('auth.mfa_added', 'Two-factor method added'), ('auth.mfa_removed', 'Two-factor method removed'), ('user.invited', 'User invited'), ('user.roles_changed', 'Roles changed'), ('user.deactivated', 'User deactivated'), ('user.reactivated', 'User reactivated'), ('policy.seeded', 'Demo policy seeded')], max_length=40)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('failure', 'Failure'), ('blocked', 'Blocked')], default='success', max_length=20)),
-                ('target_type', models.CharField(blank=True, max_length=60)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('target_repr', models.CharField(blank=True, max_length=200)),
-                ('category', models.CharField(blank=True, max_length=80)),
-                ('backend', models.CharField(blank=True, max_length=80)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sequence", models.BigIntegerField(unique=True)),
+                (
+                    "occurred_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("actor_label", models.CharField(blank=True, max_length=200)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("auth.login", "Signed in"),
+                            ("auth.login_failed", "Sign-in failed"),
+                            ("auth.logout", "Signed out"),
+                            ("auth.password_changed", "Password changed"),
+                            ("auth.password_reset", "Password reset"),
+                            ("auth.mfa_added", "Two-factor method added"),
+                            ("auth.mfa_removed", "Two-factor method removed"),
+                            ("user.invited", "User invited"),
+                            ("user.roles_changed", "Roles changed"),
+                            ("user.deactivated", "User deactivated"),
+                            ("user.reactivated", "User reactivated"),
+                            ("policy.seeded", "Demo policy seeded"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("success", "Success"),
+                            ("failure", "Failure"),
+                            ("blocked", "Blocked"),
+                        ],
+                        default="success",
+                        max_length=20,
+                    ),
+                ),
+                ("target_type", models.CharField(blank=True, max_length=60)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("target_repr", models.CharField(blank=True, max_length=200)),
+                ("category", models.CharField(blank=True, max_length=80)),
+                ("backend", models.CharField(blank=True, max_length=80)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64)),
             ],
             options={
-                'ordering': ['-sequence'],
+                "ordering": ["-sequence"],
             },
         ),
     ]

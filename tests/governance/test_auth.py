@@ -59,7 +59,11 @@ def test_password_reset_does_not_reveal_whether_an_address_exists(client, member
 def test_open_sign_up_is_closed(client, db):
     response = client.post(
         "/accounts/signup/",
-        {"email": "self@example.com", "password1": "x-long-password", "password2": "x-long-password"},
+        {
+            "email": "self@example.com",
+            "password1": "x-long-password",
+            "password2": "x-long-password",
+        },
     )
     assert response.status_code == 200
     assert b"closed" in response.content.lower()
@@ -86,9 +90,13 @@ def test_sessions_slide_with_activity_up_to_the_idle_timeout(client, member, set
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
 
 
-@pytest.mark.parametrize(("fixture", "must_enrol"), [("admin", True), ("privacy_officer", True),
-                                                      ("member", False), ("reader", False)])
-def test_admins_and_privacy_officers_must_enrol_in_mfa(client, settings, request, fixture, must_enrol):
+@pytest.mark.parametrize(
+    ("fixture", "must_enrol"),
+    [("admin", True), ("privacy_officer", True), ("member", False), ("reader", False)],
+)
+def test_admins_and_privacy_officers_must_enrol_in_mfa(
+    client, settings, request, fixture, must_enrol
+):
     settings.STEWARD_REQUIRE_MFA = True
     client.force_login(request.getfixturevalue(fixture))
     response = client.get("/")

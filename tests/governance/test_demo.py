@@ -39,7 +39,9 @@ def test_staff_are_cleared_for_public_and_internal_and_only_some_for_confidentia
     carol = User.objects.get(email="carol@example.com")
     assert [c.slug for c in Category.objects.cleared_for(alice)] == ["public", "internal"]
     assert [c.slug for c in Category.objects.cleared_for(carol)] == [
-        "public", "internal", "confidential",
+        "public",
+        "internal",
+        "confidential",
     ]
     assert not Clearance.objects.filter(category__slug="prohibited").exists()
 

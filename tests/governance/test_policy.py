@@ -33,7 +33,11 @@ def test_it_refuses_everything_for_a_prohibited_category():
         ({"forbid_training": True}, {"trains_on_inputs": True}, "Cat forbids backends that train"),
         ({"forbid_consumer_products": True}, {"consumer_product": True}, "forbids consumer"),
         ({"require_zero_retention": True}, {"provider_retention_days": 30}, "zero data retention"),
-        ({"require_zero_retention": True}, {"provider_retention_days": None}, "zero data retention"),
+        (
+            {"require_zero_retention": True},
+            {"provider_retention_days": None},
+            "zero data retention",
+        ),
         ({"allowed_regions": ["eu"]}, {"region": "us"}, "may only go to eu; Box is in us."),
         ({"allowed_regions": ["eu"]}, {"region": ""}, "Box is in an unknown region."),
         (

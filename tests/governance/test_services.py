@@ -42,7 +42,9 @@ def test_it_invites_a_user_who_then_chooses_a_password_and_signs_in(
 
 def test_it_sends_nothing_when_the_invitation_rolls_back(admin, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        invite_user(email="x@example.com", full_name="", roles=[Role.STAFF], actor=admin, base_url="")
+        invite_user(
+            email="x@example.com", full_name="", roles=[Role.STAFF], actor=admin, base_url=""
+        )
     assert len(callbacks) == 1  # the email waits for the commit
     assert mail.outbox == []
 

@@ -8,7 +8,9 @@ from governance.roles import Role, roles_of
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-def test_the_users_page_lists_people_and_roles(client, admin, member, django_assert_max_num_queries):
+def test_the_users_page_lists_people_and_roles(
+    client, admin, member, django_assert_max_num_queries
+):
     client.force_login(admin)
     with django_assert_max_num_queries(12):
         response = client.get("/policy/users/")
@@ -110,7 +112,12 @@ def test_the_403_page_names_the_missing_role(client, member):
 def test_the_dashboard_shows_each_role_its_sections(client, owner, outsider):
     client.force_login(owner)
     page = client.get("/").content.decode()
-    for section in ("Categories you may use", "Policy administration", "Retention windows", "Latest events"):
+    for section in (
+        "Categories you may use",
+        "Policy administration",
+        "Retention windows",
+        "Latest events",
+    ):
         assert section in page
     client.force_login(outsider)
     page = client.get("/").content.decode()

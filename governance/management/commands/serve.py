@@ -71,18 +71,55 @@ class Command(BaseCommand):
         python = sys.executable
         web = Child(
             "web",
-            [python, "-m", "uvicorn", "config.asgi:application", "--host", host,
-             "--port", str(port), "--lifespan", "off", "--no-server-header"],
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+                "--no-server-header",
+            ],
         )
         if no_workers:
             return [web]
         celery = [python, "-m", "celery", "-A", "config"]
         return [
             web,
-            Child("worker-local", [*celery, "worker", "-Q", "inference_local", "-c", "1",
-                                   "-n", "local@%h", "-l", "WARNING"]),
-            Child("worker", [*celery, "worker", "-Q", "inference_external,maintenance", "-c", "2",
-                             "-n", "main@%h", "-l", "WARNING"]),
+            Child(
+                "worker-local",
+                [
+                    *celery,
+                    "worker",
+                    "-Q",
+                    "inference_local",
+                    "-c",
+                    "1",
+                    "-n",
+                    "local@%h",
+                    "-l",
+                    "WARNING",
+                ],
+            ),
+            Child(
+                "worker",
+                [
+                    *celery,
+                    "worker",
+                    "-Q",
+                    "inference_external,maintenance",
+                    "-c",
+                    "2",
+                    "-n",
+                    "main@%h",
+                    "-l",
+                    "WARNING",
+                ],
+            ),
             Child("beat", [*celery, "beat", "-l", "WARNING", "--pidfile="]),
         ]
 
@@ -105,7 +142,7 @@ class Command(BaseCommand):
 
         names = ", ".join(c.name for c in children)
         self.stdout.write(self.style.SUCCESS(f"\nSteward is running at {url}  ({names})"))
-        self.stdout.write("Demo sign-ins (password: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo sign-ins (password: {DEMO_PASSWORD}):")
         for email, full_name, roles in DEMO_USERS:
             self.stdout.write(f"  {email:<28} {', '.join(r.label for r in roles)}")
         self.stdout.write("Press Ctrl-C to stop.\n")
@@ -129,7 +166,9 @@ class Command(BaseCommand):
             try:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.stderr.write(f"{child.name} did not stop in {STOP_GRACE_SECONDS} s; killing it")
+                self.stderr.write(
+                    f"{child.name} did not stop in {STOP_GRACE_SECONDS} s; killing it"
+                )
         # Whatever is left in the groups (stragglers, forked pool processes) goes now.
         for child in children:
             if child.process:

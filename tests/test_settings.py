@@ -1,0 +1,132 @@
+"""Settings come from the environment, strictly; production refuses unsafe defaults."""
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_secret, generated_secret
+from config.settings import celery_broker_url
+
+ROOT = Path(__file__).resolve().parent.parent
+MASTER_KEY = "q0c0ZtXz8rXqg2QyWJ1cJm9d3Hk7x2bQm4u5v6w7x8Y"
+
+
+def test_env_bool_accepts_clear_words_and_refuses_the_rest(monkeypatch):
+    monkeypatch.setenv("FLAG", "true")
+    assert env_bool("FLAG") is True
+    monkeypatch.setenv("FLAG", "0")
+    assert env_bool("FLAG", True) is False
+    monkeypatch.setenv("FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="FLAG must be true or false"):
+        env_bool("FLAG")
+
+
+def test_env_int_refuses_junk_and_too_small(monkeypatch):
+    monkeypatch.setenv("N", "ten")
+    with pytest.raises(ImproperlyConfigured, match="whole number"):
+        env_int("N", 1)
+    monkeypatch.setenv("N", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env_int("N", 5, minimum=1)
+
+
+def test_env_list_splits_on_commas(monkeypatch):
+    monkeypatch.setenv("HOSTS", " a.example , b.example,, ")
+    assert env_list("HOSTS", []) == ["a.example", "b.example"]
+
+
+def test_secrets_can_come_from_a_file(monkeypatch, tmp_path):
+    path = tmp_path / "secret"
+    path.write_text("from-file\n")
+    monkeypatch.setenv("TOKEN_FILE", str(path))
+    assert env_secret("TOKEN") == "from-file"
+    monkeypatch.setenv("TOKEN", "also-set")
+    with pytest.raises(ImproperlyConfigured, match="not both"):
+        env_secret("TOKEN")
+
+
+def test_a_generated_secret_is_private_and_stable(tmp_path):
+    first = generated_secret(tmp_path, "key")
+    assert generated_secret(tmp_path, "key") == first
+    assert stat.S_IMODE((tmp_path / "key").stat().st_mode) == 0o600
+    assert list(tmp_path.iterdir()) == [tmp_path / "key"]  # no temp file left behind
+
+
+def test_the_broker_url_speaks_kombu_for_a_unix_socket():
+    assert (
+        celery_broker_url("unix:///var/steward/redis.sock")
+        == "redis+socket:///var/steward/redis.sock"
+    )
+    assert celery_broker_url("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "STEWARD_MASTER_KEY",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        )
+    }
+    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=clean,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PRODUCTION = {
+    "STEWARD_MODE": "production",
+    "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 30,
+    "STEWARD_MASTER_KEY": MASTER_KEY,
+    "DATABASE_URL": "postgres://steward@db.internal:5432/steward",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "ALLOWED_HOSTS": "steward.example.com",
+}
+
+
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "STEWARD_MASTER_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"]
+)
+def test_production_refuses_to_start_without_explicit_values(tmp_path, missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = _manage("check", STEWARD_DATA_DIR=str(tmp_path), **env)
+    assert result.returncode != 0
+    assert f"{missing} must be set" in result.stderr
+
+
+def test_production_passes_the_deployment_checklist(tmp_path):
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", STEWARD_DATA_DIR=str(tmp_path), **PRODUCTION
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_malformed_master_key_is_refused(tmp_path):
+    result = _manage("check", STEWARD_DATA_DIR=str(tmp_path), STEWARD_MASTER_KEY="too-short")
+    assert result.returncode != 0
+    assert "32 random bytes" in result.stderr
+
+
+def test_embedded_mode_generates_its_keys_once(tmp_path):
+    assert _manage("check", STEWARD_DATA_DIR=str(tmp_path)).returncode == 0
+    key = (tmp_path / "secret_key").read_text()
+    assert _manage("check", STEWARD_DATA_DIR=str(tmp_path)).returncode == 0
+    assert (tmp_path / "secret_key").read_text() == key
+    assert (tmp_path / "master_key").exists()
