@@ -1,0 +1,103 @@
+"""Audit trail throughput: appends per second and chain verification speed.
+
+Runs against a throw-away database (test_<name>) on whatever DATABASE_URL
+points at — SQLite by default — so the real trail is never touched.
+"""
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from audit import chain  # noqa: E402
+from audit.models import AuditEvent  # noqa: E402
+from audit.services import iter_chain_rows, record  # noqa: E402
+
+SINGLE_APPENDS = 2_000
+WRITERS, APPENDS_PER_WRITER = 4, 500
+VERIFY_ROWS = 200_000
+
+
+def appends_single() -> float:
+    start = time.perf_counter()
+    for i in range(SINGLE_APPENDS):
+        record(action=AuditEvent.Action.LOGIN, actor_label=f"bench {i}", details={"n": i})
+    return SINGLE_APPENDS / (time.perf_counter() - start)
+
+
+def appends_concurrent() -> float:
+    def writer(n: int) -> None:
+        for i in range(APPENDS_PER_WRITER):
+            record(action=AuditEvent.Action.LOGIN, actor_label=f"writer {n}", details={"n": i})
+        connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return WRITERS * APPENDS_PER_WRITER / (time.perf_counter() - start)
+
+
+def fill_chain(total: int) -> None:
+    """Append rows directly (hashes computed here) until the chain holds ``total`` events."""
+    head = AuditEvent.objects.order_by("-sequence").values("sequence", "hash").first()
+    seq, prev = head["sequence"], head["hash"]
+    now = timezone.now()
+    batch = []
+    while seq < total:
+        seq += 1
+        row = {name: None for name in chain.CHAINED_FIELDS}
+        row.update(
+            sequence=seq, occurred_at=now, actor_label="filler", request_id="", action="auth.login",
+            outcome="success", target_type="", target_id="", target_repr="", category="",
+            backend="", details={"n": seq}, message="",
+        )
+        digest = chain.link_hash(prev, row)
+        fields = {k: v for k, v in row.items() if k != "actor_id"}
+        batch.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
+        prev = digest
+        if len(batch) == 5_000:
+            AuditEvent.objects.bulk_create(batch)
+            batch = []
+    AuditEvent.objects.bulk_create(batch)
+
+
+def main() -> None:
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        vendor = connection.vendor
+        print(f"database: {vendor}")
+        print(f"appends/s, one writer:        {appends_single():8.0f}  ({SINGLE_APPENDS} events)")
+        if vendor == "postgresql":
+            rate = appends_concurrent()
+            print(f"appends/s, {WRITERS} writers:          {rate:8.0f}  "
+                  f"({WRITERS * APPENDS_PER_WRITER} events)")
+        else:
+            print("appends/s, concurrent:        (PostgreSQL only; SQLite has one writer)")
+        fill_chain(VERIFY_ROWS)
+        start = time.perf_counter()
+        report = chain.verify(iter_chain_rows())
+        elapsed = time.perf_counter() - start
+        assert report.intact, report.first_break
+        print(f"verify:                       {report.checked / elapsed:8.0f} events/s "
+              f"({report.checked} in {elapsed:.2f} s; 1,000,000 ≈ {1e6 * elapsed / report.checked:.1f} s)")
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
