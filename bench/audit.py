@@ -61,9 +61,19 @@ def fill_chain(total: int) -> None:
         seq += 1
         row = {name: None for name in chain.CHAINED_FIELDS}
         row.update(
-            sequence=seq, occurred_at=now, actor_label="filler", request_id="", action="auth.login",
-            outcome="success", target_type="", target_id="", target_repr="", category="",
-            backend="", details={"n": seq}, message="",
+            sequence=seq,
+            occurred_at=now,
+            actor_label="filler",
+            request_id="",
+            action="auth.login",
+            outcome="success",
+            target_type="",
+            target_id="",
+            target_repr="",
+            category="",
+            backend="",
+            details={"n": seq},
+            message="",
         )
         digest = chain.link_hash(prev, row)
         fields = {k: v for k, v in row.items() if k != "actor_id"}
@@ -84,8 +94,10 @@ def main() -> None:
         print(f"appends/s, one writer:        {appends_single():8.0f}  ({SINGLE_APPENDS} events)")
         if vendor == "postgresql":
             rate = appends_concurrent()
-            print(f"appends/s, {WRITERS} writers:          {rate:8.0f}  "
-                  f"({WRITERS * APPENDS_PER_WRITER} events)")
+            print(
+                f"appends/s, {WRITERS} writers:          {rate:8.0f}  "
+                f"({WRITERS * APPENDS_PER_WRITER} events)"
+            )
         else:
             print("appends/s, concurrent:        (PostgreSQL only; SQLite has one writer)")
         fill_chain(VERIFY_ROWS)
@@ -93,8 +105,11 @@ def main() -> None:
         report = chain.verify(iter_chain_rows())
         elapsed = time.perf_counter() - start
         assert report.intact, report.first_break
-        print(f"verify:                       {report.checked / elapsed:8.0f} events/s "
-              f"({report.checked} in {elapsed:.2f} s; 1,000,000 ≈ {1e6 * elapsed / report.checked:.1f} s)")
+        per_million = 1e6 * elapsed / report.checked
+        print(
+            f"verify:                       {report.checked / elapsed:8.0f} events/s "
+            f"({report.checked} in {elapsed:.2f} s; 1,000,000 ≈ {per_million:.1f} s)"
+        )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
