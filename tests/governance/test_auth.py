@@ -124,3 +124,44 @@ def test_a_hostile_request_id_is_replaced(client, db):
     response = client.get("/healthz", HTTP_X_REQUEST_ID="<script>\nx")
     assert response["X-Request-ID"] != "<script>\nx"
     assert len(response["X-Request-ID"]) == 32
+
+
+def test_a_user_with_totp_needs_the_code_to_sign_in(client, admin):
+    from allauth.mfa.totp.internal.auth import (
+        TOTP,
+        format_hotp_value,
+        generate_totp_secret,
+        hotp_value,
+        yield_hotp_counters_from_time,
+    )
+
+    secret = generate_totp_secret()
+    TOTP.activate(admin, secret)
+    response = _login(client, "admin@example.com")
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/").status_code == 302  # not signed in yet
+    wrong = client.post("/accounts/2fa/authenticate/", {"code": "000000"})
+    assert wrong.status_code == 200 and b"Incorrect code" in wrong.content
+    code = format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+    right = client.post("/accounts/2fa/authenticate/", {"code": code})
+    assert right.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_the_login_page_offers_single_sign_on_when_configured(client, db, settings):
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {
+            "APPS": [
+                {
+                    "provider_id": "sso",
+                    "name": "Contoso SSO",
+                    "client_id": "steward",
+                    "secret": "s3cret",
+                    "settings": {"server_url": "https://idp.example.com"},
+                }
+            ]
+        }
+    }
+    page = client.get("/accounts/login/").content.decode()
+    assert "Contoso SSO" in page
+    assert "/accounts/oidc/sso/login/" in page
