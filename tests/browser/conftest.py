@@ -69,10 +69,10 @@ def console_errors() -> list[str]:
 def watch_console(page: Page, errors: list[str]) -> Page:
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            errors.append(f"console: {message.text} ({message.location.get('url', '')})")
+            errors.append(f"{page.url}: {message.text} ({message.location.get('url', '')})")
 
     def on_page_error(error: Error) -> None:
-        errors.append(f"pageerror: {error.message}")
+        errors.append(f"{page.url}: uncaught {error.message}")
 
     page.on("console", on_console)
     page.on("pageerror", on_page_error)
