@@ -87,7 +87,7 @@ class Command(BaseCommand):
         )
         if no_workers:
             return [web]
-        celery = [python, "-m", "celery", "-A", "config"]
+        celery = [python, "-m", "celery", "--quiet", "-A", "config"]
         return [
             web,
             Child(
@@ -139,12 +139,20 @@ class Command(BaseCommand):
             if any(c.process.poll() is not None for c in children):
                 return
         from governance.demo import DEMO_PASSWORD, DEMO_USERS
+        from governance.models import User
 
         names = ", ".join(c.name for c in children)
         self.stdout.write(self.style.SUCCESS(f"\nSteward is running at {url}  ({names})"))
-        self.stdout.write(f"Demo sign-ins (password: {DEMO_PASSWORD}):")
-        for email, full_name, roles in DEMO_USERS:
-            self.stdout.write(f"  {email:<28} {', '.join(r.label for r in roles)}")
+        present = set(
+            User.objects.filter(email__in=[u[0] for u in DEMO_USERS]).values_list(
+                "email", flat=True
+            )
+        )
+        if present:
+            self.stdout.write(f"Demo sign-ins (password: {DEMO_PASSWORD} unless changed):")
+            for email, _, roles in DEMO_USERS:
+                if email in present:
+                    self.stdout.write(f"  {email:<22} {', '.join(r.label for r in roles)}")
         self.stdout.write("Press Ctrl-C to stop.\n")
 
     def _watch(self, children: list[Child]) -> int:
