@@ -90,6 +90,8 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
     finally:
         serve.send_signal(signal.SIGINT)
         output, _ = serve.communicate(timeout=40)
+    assert "Steward is running at" in output
+    assert "Demo sign-ins" not in output  # this database was never seeded
     assert "Steward stopped." in output
     survivors = [p for p in [*tree, *redis_pids] if p.is_running() and p.status() != "zombie"]
     assert [p.cmdline() for p in survivors] == [], output[-2000:]
