@@ -72,6 +72,7 @@ def test_it_shows_each_role_its_own_nav_and_section(page: Page, login, role: Rol
         expect(nav(page).get_by_role("link", name=label, exact=True)).to_have_attribute(
             "aria-current", "page"
         )
+        expect(nav(page).locator("[aria-current=page]")).to_have_count(1)
         expect(page.locator(".error-code")).to_have_count(0)
 
 
