@@ -1,11 +1,29 @@
 """The audit trail: one append-only row per event, chained by SHA-256."""
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 
 class AuditEventQuerySet(models.QuerySet):
+    def between(self, first_day: dt.date | None, last_day: dt.date | None) -> "AuditEventQuerySet":
+        """Events on or after ``first_day`` and on or before ``last_day`` (local dates).
+
+        Sequence numbers grow with time, so two indexed look-ups turn the dates
+        into bounds on the column every index ends with.
+        """
+        events = self
+        if first_day:
+            first = _first_sequence_from(first_day)
+            events = events.filter(sequence__gte=first) if first else events.none()
+        if last_day:
+            beyond = _first_sequence_from(last_day + dt.timedelta(days=1))
+            if beyond:
+                events = events.filter(sequence__lt=beyond)
+        return events
+
     def update(self, **kwargs):
         raise PermissionError("Audit events are append-only")
 
@@ -13,13 +31,30 @@ class AuditEventQuerySet(models.QuerySet):
         raise PermissionError("Audit events are append-only")
 
 
+def _first_sequence_from(day: dt.date) -> int | None:
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    return (
+        AuditEvent.objects.filter(occurred_at__gte=start)
+        .order_by("occurred_at")
+        .values_list("sequence", flat=True)
+        .first()
+    )
+
+
 class AuditEvent(models.Model):
     """Something that happened: who, what, to which object, and the outcome.
 
     Never holds message text: only sizes, counts, finding types, hashes,
-    decisions and reasons. ``hash`` covers the row's canonical content and the
-    previous row's hash, so changing, removing or reordering any row breaks
-    every hash after it.
+    decisions and reasons.
+
+    ``chat.request`` events are what the dashboard and compliance reports
+    count. Their ``category`` and ``backend`` columns hold the names, ``outcome``
+    is success or blocked, and ``details`` holds ``category_number``,
+    ``decision`` (allowed, pseudonymised, escalated, blocked), ``hosting_class``,
+    ``region`` and ``findings`` (``{entity type: count}``).
+
+    ``hash`` covers the row's canonical content and the previous row's hash,
+    so changing, removing or reordering any row breaks every hash after it.
     """
 
     class Action(models.TextChoices):
@@ -35,6 +70,14 @@ class AuditEvent(models.Model):
         USER_DEACTIVATED = "user.deactivated", "User deactivated"
         USER_REACTIVATED = "user.reactivated", "User reactivated"
         POLICY_SEEDED = "policy.seeded", "Demo policy seeded"
+        POLICY_CHANGED = "policy.changed", "Policy changed"
+        CHAT_REQUEST = "chat.request", "Chat request"
+        CHAT_RESPONSE = "chat.response", "Chat response"
+        CHAT_FAILURE = "chat.failure", "Chat failure"
+        AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
+        AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
+        AUDIT_CHECKPOINT = "audit.checkpoint", "Audit checkpoint signed"
+        REPORT_EXPORTED = "audit.report_exported", "Compliance report exported"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"
@@ -66,9 +109,15 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-sequence"]
+        # Every filter of the auditor's list pairs with the sequence, so PostgreSQL
+        # walks one index backwards and stops after a page, at any table size.
         indexes = [
             models.Index(fields=["target_type", "target_id"], name="audit_event_target"),
             models.Index(fields=["action", "sequence"], name="audit_event_action"),
+            models.Index(fields=["actor", "sequence"], name="audit_event_actor"),
+            models.Index(fields=["category", "sequence"], name="audit_event_category"),
+            models.Index(fields=["backend", "sequence"], name="audit_event_backend"),
+            models.Index(fields=["outcome", "sequence"], name="audit_event_outcome"),
         ]
 
     def __str__(self) -> str:
@@ -81,3 +130,32 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the chain's head at one moment.
+
+    Exported and kept elsewhere, checkpoints prove later that no event up to
+    their sequence was changed, removed or appended out of order, even by
+    someone who can rewrite the whole table and recompute every hash.
+    """
+
+    sequence = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    key_id = models.CharField(max_length=16, help_text="Fingerprint of the signing key.")
+    signature = models.CharField(max_length=100, help_text="Ed25519, URL-safe base64.")
+
+    class Meta:
+        ordering = ["-sequence", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.sequence}"
+
+    def payload(self) -> dict:
+        return {
+            "sequence": self.sequence,
+            "head_hash": self.head_hash,
+            "created_at": self.created_at.isoformat(timespec="microseconds"),
+            "key_id": self.key_id,
+        }

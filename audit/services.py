@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit import chain
-from audit.models import AuditEvent
+from audit import chain, signing
+from audit.models import AuditCheckpoint, AuditEvent
 from config.middleware import current_request_id
 
 # An arbitrary constant: the key of the PostgreSQL advisory lock that serialises appends.
@@ -98,3 +98,91 @@ def iter_chain_rows(batch_size: int = 5000):
             return
         yield from batch
         last = batch[-1]["sequence"]
+
+
+def head() -> dict[str, Any] | None:
+    """The newest event's sequence, hash and time, or None for an empty trail."""
+    return (
+        AuditEvent.objects.order_by("-sequence").values("sequence", "hash", "occurred_at").first()
+    )
+
+
+def create_checkpoint() -> AuditCheckpoint | None:
+    """Sign the current head; the checkpoint itself is then recorded as an event."""
+    current = head()
+    if current is None:
+        return None
+    with transaction.atomic():
+        checkpoint = AuditCheckpoint(
+            sequence=current["sequence"],
+            head_hash=current["hash"],
+            created_at=timezone.now(),
+            key_id=signing.key_id(signing.public_key_text()),
+        )
+        checkpoint.signature = signing.sign(checkpoint.payload())
+        checkpoint.save()
+        record(
+            action=AuditEvent.Action.AUDIT_CHECKPOINT,
+            actor_label="system",
+            details={"sequence": checkpoint.sequence, "key_id": checkpoint.key_id},
+        )
+    return checkpoint
+
+
+def checkpoint_line(checkpoint: AuditCheckpoint, public_key: str) -> dict[str, Any]:
+    """A checkpoint as it is exported: payload, signature and the key to check it with."""
+    return {**checkpoint.payload(), "signature": checkpoint.signature, "public_key": public_key}
+
+
+def verify_trail(
+    *, checkpoints: list[dict[str, Any]] | None = None, public_key: str | None = None
+) -> tuple[chain.ChainReport, list[str]]:
+    """Walk the chain, then hold every checkpoint against it.
+
+    ``checkpoints`` are exported lines kept elsewhere (defaults: the ones in
+    the database). Each must carry a valid signature by ``public_key`` (default:
+    our own) and name a sequence whose hash in the chain is its ``head_hash``.
+    Returns the chain report and one sentence per checkpoint problem.
+    """
+    public_key = public_key or signing.public_key_text()
+    if checkpoints is None:
+        checkpoints = [checkpoint_line(c, public_key) for c in AuditCheckpoint.objects.all()]
+    wanted = {}
+    problems = []
+    for line in checkpoints:
+        payload = {k: line.get(k) for k in ("sequence", "head_hash", "created_at", "key_id")}
+        if not signing.verify(payload, str(line.get("signature", "")), public_key):
+            problems.append(f"checkpoint at #{payload['sequence']}: signature does not verify")
+            continue
+        wanted[payload["sequence"]] = payload["head_hash"]
+
+    def rows_with_checkpoints():
+        for row in iter_chain_rows():
+            expected = wanted.pop(row["sequence"], None)
+            if expected is not None and expected != row["hash"]:
+                problems.append(f"checkpoint at #{row['sequence']}: the chain's hash there differs")
+            yield row
+
+    report = chain.verify(rows_with_checkpoints())
+    if report.intact:
+        for sequence in sorted(wanted):
+            problems.append(f"checkpoint at #{sequence}: the chain ends before it (rows removed)")
+    return report, problems
+
+
+def run_verification(*, actor=None) -> AuditEvent:
+    """Verify chain and checkpoints, and record the result as an event."""
+    report, problems = verify_trail()
+    intact = report.intact and not problems
+    details: dict[str, Any] = {"checked": report.checked, "checkpoint_problems": problems[:20]}
+    if report.first_break:
+        details["first_bad_sequence"] = report.first_break.sequence
+        details["reason"] = report.first_break.reason
+    return record(
+        action=AuditEvent.Action.AUDIT_VERIFIED,
+        actor=actor,
+        actor_label="" if actor else "system",
+        outcome=AuditEvent.Outcome.SUCCESS if intact else AuditEvent.Outcome.FAILURE,
+        details=details,
+        message="chain intact" if intact else "chain broken",
+    )

@@ -1,26 +1,247 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import datetime as dt
+import json
 
-from audit.models import AuditEvent
-from governance.access import role_required
+from csp.decorators import csp_update
+from django.contrib import messages
+from django.db import transaction
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from audit import chain, charts, exports, reports
+from audit.filters import EventFilter
+from audit.models import AuditCheckpoint, AuditEvent
+from audit.services import head, record
+from audit.tasks import verify_chain
+from governance.access import any_role_required, role_required
 from governance.roles import Role
 
 PAGE_SIZE = 50
+EXPORT_FORMATS = {
+    "csv": ("text/csv; charset=utf-8", exports.csv_lines),
+    "jsonl": ("application/x-ndjson; charset=utf-8", exports.jsonl_lines),
+}
+MAX_REPORT_DAYS = 366
+
+
+def chain_status() -> dict:
+    """The chain panel: head, the last verification and the last checkpoint."""
+    return {
+        "head": head(),
+        "last_verification": AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_VERIFIED)
+        .order_by("-sequence")
+        .first(),
+        "last_checkpoint": AuditCheckpoint.objects.order_by("-sequence", "-created_at").first(),
+    }
 
 
 @require_GET
 @role_required(Role.AUDITOR)
 def events(request: HttpRequest) -> HttpResponse:
-    """The trail, newest first, paged by sequence number (keyset: no OFFSET, fast at any depth)."""
-    rows = AuditEvent.objects.order_by("-sequence")
+    """The trail, newest first, filtered, paged by sequence number (keyset: fast at any depth)."""
+    filters = EventFilter(request.GET or None)
+    rows = filters.apply(AuditEvent.objects.order_by("-sequence"))
     before = request.GET.get("before", "")
     if before.isdigit():
         rows = rows.filter(sequence__lt=int(before))
     page = list(rows[: PAGE_SIZE + 1])
     older = page[PAGE_SIZE - 1].sequence if len(page) > PAGE_SIZE else None
+    query = filters.active()
+    template = "audit/events.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#event-results"
     return render(
         request,
-        "audit/events.html",
-        {"events": page[:PAGE_SIZE], "older": older, "paged": bool(before)},
+        template,
+        {
+            "filters": filters,
+            "events": page[:PAGE_SIZE],
+            "older": older,
+            "paged": bool(before),
+            "query": query,
+            "status": chain_status(),
+            "export_formats": EXPORT_FORMATS,
+        },
+        status=400 if filters.errors else 200,
     )
+
+
+@require_GET
+@role_required(Role.AUDITOR)
+def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
+    event = get_object_or_404(AuditEvent.objects.select_related("actor"), sequence=sequence)
+    previous = (
+        AuditEvent.objects.filter(sequence=sequence - 1)
+        .values(*chain.CHAINED_FIELDS, "prev_hash", "hash")
+        .first()
+    )
+    row = AuditEvent.objects.filter(pk=event.pk).values(*chain.CHAINED_FIELDS, "prev_hash", "hash")[
+        0
+    ]
+    expected_prev = previous["hash"] if previous else chain.GENESIS_HASH
+    links_ok = (
+        row["prev_hash"] == expected_prev and chain.link_hash(row["prev_hash"], row) == row["hash"]
+    )
+    return render(
+        request,
+        "audit/event_detail.html",
+        {
+            "event": event,
+            "links_ok": links_ok,
+            "has_next": AuditEvent.objects.filter(sequence=sequence + 1).exists(),
+            "json": {
+                name: json.dumps(getattr(event, name), indent=2, sort_keys=True, ensure_ascii=False)
+                for name in ("before", "after", "details")
+                if getattr(event, name)
+            },
+        },
+    )
+
+
+@require_GET
+@role_required(Role.AUDITOR)
+def export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The filtered events as CSV or JSON Lines, streamed; the export itself is recorded."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    filters = EventFilter(request.GET or None)
+    if filters.is_bound and not filters.is_valid():
+        return HttpResponseBadRequest("Invalid filters: " + "; ".join(
+            f"{field}: {' '.join(errors)}" for field, errors in filters.errors.items()
+        ))  # fmt: skip
+    with transaction.atomic():
+        event = record(
+            action=AuditEvent.Action.AUDIT_EXPORTED,
+            actor=request.user,
+            details={"format": fmt, "filters": filters.active()},
+        )
+    # The export covers what existed before it was asked for, its own event included.
+    rows = filters.apply(AuditEvent.objects.filter(sequence__lte=event.sequence))
+    content_type, lines = EXPORT_FORMATS[fmt]
+    response = StreamingHttpResponse(lines(rows), content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="steward-audit-{stamp}.{fmt}"'
+    return response
+
+
+@require_POST
+@role_required(Role.AUDITOR)
+def verify(request: HttpRequest) -> HttpResponse:
+    """Queue a full verification of chain and checkpoints; the result lands in the trail."""
+    transaction.on_commit(lambda: verify_chain.delay(request.user.pk))
+    messages.info(request, "Verification started. Its result appears in the chain panel.")
+    return redirect("audit:events")
+
+
+@require_GET
+@role_required(Role.AUDITOR)
+def checkpoints(request: HttpRequest) -> HttpResponse:
+    from audit import signing
+
+    return render(
+        request,
+        "audit/checkpoints.html",
+        {
+            "checkpoints": AuditCheckpoint.objects.order_by("-sequence", "-created_at")[:100],
+            "public_key": signing.public_key_text(),
+        },
+    )
+
+
+def _period(request: HttpRequest, default_days: int) -> reports.Period | None:
+    today = timezone.localdate()
+    try:
+        first = (
+            dt.date.fromisoformat(request.GET.get("from") or "")
+            if request.GET.get("from")
+            else None
+        )
+        last = dt.date.fromisoformat(request.GET.get("to") or "") if request.GET.get("to") else None
+    except ValueError:
+        return None
+    last = last or today
+    first = first or last - dt.timedelta(days=default_days - 1)
+    if first > last or (last - first).days >= MAX_REPORT_DAYS:
+        return None
+    return reports.Period(first, last)
+
+
+PERIOD_ERROR = f"Choose a start date before the end date, at most {MAX_REPORT_DAYS} days apart."
+
+
+@require_GET
+@any_role_required(Role.AUDITOR, Role.POLICY_ADMIN)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    period = _period(request, default_days=30)
+    if period is None:
+        messages.error(request, PERIOD_ERROR)
+        return redirect("audit:dashboard")
+    summary = reports.summarise(period)
+    return render(
+        request,
+        "audit/dashboard.html",
+        {"summary": summary, "period": period, "charts": charts.CHARTS, "status": chain_status()},
+    )
+
+
+@require_GET
+@any_role_required(Role.AUDITOR, Role.POLICY_ADMIN)
+@csp_update({"style-src": ["'unsafe-inline'"]})  # pygal's own <style>; no script runs in an <img>
+def chart(request: HttpRequest, name: str) -> HttpResponse:
+    if name not in charts.CHARTS:
+        raise Http404
+    period = _period(request, default_days=30)
+    if period is None:
+        return HttpResponseBadRequest(PERIOD_ERROR)
+    svg = charts.CHARTS[name](reports.summarise(period))
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@require_GET
+@role_required(Role.AUDITOR)
+def report(request: HttpRequest) -> HttpResponse:
+    """The compliance report for a period, as a page or a downloadable CSV / JSON file."""
+    period = _period(request, default_days=7)
+    if period is None:
+        messages.error(request, PERIOD_ERROR)
+        return redirect("audit:report")
+    summary = reports.summarise(period)
+    fmt = request.GET.get("format", "")
+    if fmt in ("csv", "json"):
+        return _report_file(request, summary, fmt)
+    return render(request, "audit/report.html", {"summary": summary, "period": period})
+
+
+def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> HttpResponse:
+    import csv
+    import io
+
+    rows = reports.report_rows(summary)
+    with transaction.atomic():
+        record(
+            action=AuditEvent.Action.REPORT_EXPORTED,
+            actor=request.user,
+            details={"format": fmt, "from": summary.period.first_day.isoformat(),
+                     "to": summary.period.last_day.isoformat()},
+        )  # fmt: skip
+    if fmt == "json":
+        response = HttpResponse(json.dumps(rows, indent=2, ensure_ascii=False),
+                                content_type="application/json")  # fmt: skip
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["section", "key", "value"])
+        writer.writeheader()
+        writer.writerows(rows)
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    name = f"steward-compliance-{summary.period.first_day}-{summary.period.last_day}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -52,19 +52,25 @@ STEWARD_MASTER_KEY = _required_in_production("STEWARD_MASTER_KEY") or generated_
 )
 
 
-def _check_master_key(value: str) -> None:
+def _check_key32(value: str, name: str) -> None:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 32:
         raise ImproperlyConfigured(
-            "STEWARD_MASTER_KEY must be 32 random bytes in URL-safe base64 "
+            f"{name} must be 32 random bytes in URL-safe base64 "
             '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
         )
 
 
-_check_master_key(STEWARD_MASTER_KEY)
+_check_key32(STEWARD_MASTER_KEY, "STEWARD_MASTER_KEY")
+
+# Signs audit checkpoints (Ed25519 seed: 32 random bytes, URL-safe base64).
+STEWARD_AUDIT_SIGNING_KEY = _required_in_production(
+    "STEWARD_AUDIT_SIGNING_KEY"
+) or generated_secret(DATA_DIR, "audit_signing_key")
+_check_key32(STEWARD_AUDIT_SIGNING_KEY, "STEWARD_AUDIT_SIGNING_KEY")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -191,6 +197,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.heartbeat",
         "schedule": 30.0,
         "options": {"queue": "maintenance", "expires": 25},
+    },
+    "audit-checkpoint": {
+        "task": "audit.tasks.checkpoint",
+        "schedule": env_int("STEWARD_AUDIT_CHECKPOINT_MINUTES", 60, minimum=1) * 60.0,
+        "options": {"queue": "maintenance"},
+    },
+    "audit-verify": {
+        "task": "audit.tasks.verify_chain",
+        "schedule": env_int("STEWARD_AUDIT_VERIFY_HOURS", 24, minimum=1) * 3600.0,
+        "options": {"queue": "maintenance"},
     },
 }
 WORKER_QUEUES = ("inference_local", "inference_external", "maintenance")

@@ -29,6 +29,23 @@ def role_required(role: Role) -> Callable:
     return decorator
 
 
+def any_role_required(*roles: Role) -> Callable:
+    """Like :func:`role_required`, for pages that several roles share."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        @login_required
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not any(request.user.has_perm(role.permission) for role in roles):
+                labels = " or ".join(role.label for role in roles)
+                raise PermissionDenied(f"This page is for the {labels} roles.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def get_user_for_admin(actor: User, public_id: UUID) -> User:
     """A user account, for someone allowed to manage accounts (404 otherwise)."""
     if not actor.has_perm(Role.POLICY_ADMIN.permission):

@@ -67,3 +67,35 @@ def make_backend(**overrides) -> Backend:
     }
     values.update(overrides)
     return Backend.objects.create(**values)
+
+
+def make_chat_event(
+    *,
+    category: str = "Public",
+    number: int = 1,
+    backend: str = "Local Ollama",
+    hosting: str = "on_prem",
+    decision: str = "allowed",
+    findings: dict | None = None,
+    actor=None,
+):
+    """A ``chat.request`` audit event shaped as the chat path records it."""
+    from audit.models import AuditEvent
+    from audit.services import record
+
+    blocked = decision == "blocked"
+    return record(
+        action=AuditEvent.Action.CHAT_REQUEST,
+        actor=actor,
+        category=category,
+        backend="" if blocked else backend,
+        outcome=AuditEvent.Outcome.BLOCKED if blocked else AuditEvent.Outcome.SUCCESS,
+        details={
+            "category_number": number,
+            "decision": decision,
+            "hosting_class": "" if blocked else hosting,
+            "region": "eu",
+            "findings": findings or {},
+            "chars": 120,
+        },
+    )

@@ -104,6 +104,16 @@ MATRIX = {
     "privacy/": ("/privacy/", only("privacy")),
     "chat/": ("/chat/", only("staff")),
     "audit/": ("/audit/", only("auditor")),
+    "audit/events/<int:sequence>/": ("/audit/events/1/", only("auditor")),  # a sign-in's event
+    "audit/export/<str:fmt>/": ("/audit/export/csv/", only("auditor")),
+    "audit/verify/": ("/audit/verify/", everyone(405)),  # POST only: see test_audit_views
+    "audit/checkpoints/": ("/audit/checkpoints/", only("auditor")),
+    "audit/dashboard/": ("/audit/dashboard/", row("L", 403, 403, 200, 403, 200)),
+    "audit/charts/<slug:name>.svg": (
+        "/audit/charts/decisions.svg",
+        row("L", 403, 403, 200, 403, 200),
+    ),
+    "audit/report/": ("/audit/report/", only("auditor")),
 }
 
 

@@ -65,19 +65,14 @@ def test_the_broker_url_speaks_kombu_for_a_unix_socket():
     assert celery_broker_url("redis://cache:6379/0") == "redis://cache:6379/0"
 
 
+# What the developer's or CI's environment must not lend these subprocesses.
+NOT_INHERITED = {
+    "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "STEWARD_MASTER_KEY", "STEWARD_AUDIT_SIGNING_KEY",
+}  # fmt: skip
+
+
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in (
-            "DATABASE_URL",
-            "REDIS_URL",
-            "SECRET_KEY",
-            "STEWARD_MASTER_KEY",
-            "DJANGO_ALLOW_ASYNC_UNSAFE",
-        )
-    }
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
     clean.update(env)
     return subprocess.run(
@@ -94,6 +89,7 @@ PRODUCTION = {
     "STEWARD_MODE": "production",
     "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 30,
     "STEWARD_MASTER_KEY": MASTER_KEY,
+    "STEWARD_AUDIT_SIGNING_KEY": "zCZbVXk3dlG0r9yR8mN2pQ4sT6uW8xA1bC3dE5fG7hI",
     "DATABASE_URL": "postgres://steward@db.internal:5432/steward",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "ALLOWED_HOSTS": "steward.example.com",
@@ -101,7 +97,15 @@ PRODUCTION = {
 
 
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "STEWARD_MASTER_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"]
+    "missing",
+    [
+        "SECRET_KEY",
+        "STEWARD_MASTER_KEY",
+        "STEWARD_AUDIT_SIGNING_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ALLOWED_HOSTS",
+    ],
 )
 def test_production_refuses_to_start_without_explicit_values(tmp_path, missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}

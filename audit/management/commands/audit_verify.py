@@ -1,18 +1,54 @@
+import json
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import chain
-from audit.services import iter_chain_rows
+from audit.services import verify_trail
 
 
 class Command(BaseCommand):
-    help = "Walk the audit hash chain; exit non-zero naming the first event that does not match."
+    help = (
+        "Walk the audit hash chain and hold the signed checkpoints against it; exit non-zero "
+        "naming the first event that does not match."
+    )
 
-    def handle(self, *args, **options) -> None:
-        report = chain.verify(iter_chain_rows())
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--checkpoints",
+            type=Path,
+            help="JSON Lines file of exported checkpoints kept elsewhere (default: the database's)",
+        )
+        parser.add_argument(
+            "--public-key", help="the key the checkpoints must be signed with (default: ours)"
+        )
+
+    def handle(self, *args, checkpoints: Path | None, public_key: str | None, **options) -> None:
+        lines = _read_checkpoints(checkpoints) if checkpoints else None
+        report, problems = verify_trail(checkpoints=lines, public_key=public_key)
+        for problem in problems:
+            self.stderr.write(problem)
         if not report.intact:
             bad = report.first_break
             raise CommandError(
                 f"Audit chain broken at event #{bad.sequence}: {bad.reason} "
                 f"({report.checked} events before it verified)"
             )
+        if problems:
+            raise CommandError(f"{len(problems)} checkpoint(s) do not match the chain")
         self.stdout.write(f"Audit chain intact: {report.checked} events, head {report.head_hash}")
+
+
+def _read_checkpoints(path: Path) -> list[dict]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
+    lines = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+    return lines

@@ -1,0 +1,129 @@
+"""What the chat requests of a period add up to: the dashboard's charts and the compliance report.
+
+One pass over the period's ``chat.request`` events (metadata only).
+"""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from audit.models import AuditEvent
+
+CONFIDENTIAL_NUMBER = 3
+EXTERNAL = "external_api"
+EXCEPTIONS_SHOWN = 200
+
+
+@dataclass
+class Period:
+    first_day: dt.date
+    last_day: dt.date
+
+    @property
+    def days(self) -> list[dt.date]:
+        count = (self.last_day - self.first_day).days + 1
+        return [self.first_day + dt.timedelta(days=i) for i in range(count)]
+
+
+@dataclass
+class Summary:
+    period: Period
+    requests: int = 0
+    decisions: Counter = field(default_factory=Counter)
+    per_day_by_category: dict[dt.date, Counter] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    backends: Counter = field(default_factory=Counter)
+    findings: Counter = field(default_factory=Counter)
+    findings_by_decision: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    routes: Counter = field(default_factory=Counter)  # (category, backend, hosting, region)
+    confidential_offprem: list[dict] = field(default_factory=list)
+    confidential_offprem_count: int = 0
+    failures: int = 0
+
+    # Templates look attributes up as dict keys first, which Counter and
+    # defaultdict answer for any name: they get plain lists instead.
+    @property
+    def decision_list(self) -> list[tuple[str, int]]:
+        return self.decisions.most_common()
+
+    @property
+    def route_list(self) -> list[tuple[tuple[str, str, str, str], int]]:
+        return sorted(self.routes.items())
+
+    @property
+    def findings_table(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        return [(d, c.most_common()) for d, c in sorted(self.findings_by_decision.items())]
+
+    @property
+    def categories(self) -> list[str]:
+        names = {name for day in self.per_day_by_category.values() for name in day}
+        return sorted(names)
+
+
+def summarise(period: Period) -> Summary:
+    summary = Summary(period)
+    events = AuditEvent.objects.between(period.first_day, period.last_day)
+    summary.failures = events.filter(action=AuditEvent.Action.CHAT_FAILURE).count()
+    rows = (
+        events.filter(action=AuditEvent.Action.CHAT_REQUEST)
+        .order_by("sequence")
+        .values_list("sequence", "occurred_at", "category", "backend", "outcome", "details")
+    )
+    for sequence, occurred_at, category, backend, outcome, details in rows.iterator(2000):
+        details = details or {}
+        decision = details.get("decision") or ("blocked" if outcome == "blocked" else "allowed")
+        summary.requests += 1
+        summary.decisions[decision] += 1
+        day = occurred_at.date()
+        summary.per_day_by_category[day][category or "—"] += 1
+        for kind, count in (details.get("findings") or {}).items():
+            summary.findings[kind] += count
+            summary.findings_by_decision[decision][kind] += count
+        if outcome != AuditEvent.Outcome.SUCCESS or not backend:
+            continue
+        hosting = details.get("hosting_class", "")
+        summary.backends[backend] += 1
+        summary.routes[(category, backend, hosting, details.get("region", ""))] += 1
+        if details.get("category_number") == CONFIDENTIAL_NUMBER and hosting == EXTERNAL:
+            summary.confidential_offprem_count += 1
+            if len(summary.confidential_offprem) < EXCEPTIONS_SHOWN:
+                summary.confidential_offprem.append(
+                    {"sequence": sequence, "occurred_at": occurred_at, "category": category,
+                     "backend": backend}
+                )  # fmt: skip
+    return summary
+
+
+def report_rows(summary: Summary) -> list[dict]:
+    """The compliance report flattened for CSV / JSON download: one row per statement."""
+    p = summary.period
+    rows = [
+        {"section": "period", "key": "from", "value": p.first_day.isoformat()},
+        {"section": "period", "key": "to", "value": p.last_day.isoformat()},
+        {"section": "totals", "key": "requests", "value": summary.requests},
+        {"section": "totals", "key": "failures", "value": summary.failures},
+    ]
+    rows += [
+        {"section": "decisions", "key": k, "value": v} for k, v in sorted(summary.decisions.items())
+    ]
+    for (category, backend, hosting, region), count in sorted(summary.routes.items()):
+        rows.append(
+            {"section": "routing", "key": f"{category} → {backend} ({hosting}, {region or '?'})",
+             "value": count}
+        )  # fmt: skip
+    rows.append(
+        {"section": "confidential_off_premise", "key": "count",
+         "value": summary.confidential_offprem_count}
+    )  # fmt: skip
+    rows += [
+        {"section": "confidential_off_premise", "key": f"event #{e['sequence']}",
+         "value": f"{e['category']} → {e['backend']}"}
+        for e in summary.confidential_offprem
+    ]  # fmt: skip
+    for decision, counts in sorted(summary.findings_by_decision.items()):
+        rows += [
+            {"section": f"findings_{decision}", "key": kind, "value": count}
+            for kind, count in counts.most_common()
+        ]
+    return rows

@@ -1,0 +1,59 @@
+"""Ed25519 signatures for audit checkpoints.
+
+The private key (``STEWARD_AUDIT_SIGNING_KEY``, a 32-byte seed) stays with
+Steward; the public key can be handed to anyone who keeps checkpoints, so
+they can check them without being able to forge new ones.
+"""
+
+import base64
+import hashlib
+import json
+from functools import cache
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.conf import settings
+
+
+def _b64decode(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@cache
+def _private_key(seed: str) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(_b64decode(seed))
+
+
+def signing_key() -> Ed25519PrivateKey:
+    return _private_key(settings.STEWARD_AUDIT_SIGNING_KEY)
+
+
+def public_key_text(key: Ed25519PublicKey | None = None) -> str:
+    key = key or signing_key().public_key()
+    return _b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def key_id(public_key: str) -> str:
+    return hashlib.sha256(public_key.encode()).hexdigest()[:16]
+
+
+def canonical(payload: dict) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(payload: dict) -> str:
+    return _b64encode(signing_key().sign(canonical(payload)))
+
+
+def verify(payload: dict, signature: str, public_key: str) -> bool:
+    try:
+        key = Ed25519PublicKey.from_public_bytes(_b64decode(public_key))
+        key.verify(_b64decode(signature), canonical(payload))
+    except (InvalidSignature, ValueError):
+        return False
+    return True

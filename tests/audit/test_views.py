@@ -1,0 +1,218 @@
+import csv
+import datetime as dt
+import io
+import json
+import tracemalloc
+
+import pytest
+from django.utils import timezone
+
+from audit import exports
+from audit.models import AuditEvent
+from audit.services import record
+from tests.factories import make_chat_event
+
+Action = AuditEvent.Action
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def _fill(n: int, **fields) -> None:
+    for i in range(n):
+        record(action=fields.get("action", Action.LOGIN), actor_label=f"user {i}",
+               **{k: v for k, v in fields.items() if k != "action"})  # fmt: skip
+
+
+def test_the_list_pages_by_sequence_with_a_fixed_query_count(
+    client, reader, django_assert_num_queries
+):
+    _fill(120)
+    client.force_login(reader)
+    # session, user, permissions ×2, page, head, last verification, last checkpoint, session save ×3
+    with django_assert_num_queries(11):
+        first = client.get("/audit/")
+    assert first.status_code == 200
+    newest = AuditEvent.objects.order_by("-sequence").first().sequence
+    page = first.content.decode()
+    assert f"/audit/events/{newest}/" in page
+    assert "before=" in page
+    second = client.get(f"/audit/?before={newest - 49}", **HTMX).content.decode()
+    assert f"/audit/events/{newest - 50}/" in second
+    assert f"/audit/events/{newest}/" not in second
+
+
+def test_filters_narrow_the_list(client, reader, member):
+    make_chat_event(category="Internal", backend="OpenAI", actor=member)
+    make_chat_event(category="Public", decision="blocked")
+    client.force_login(reader)
+    page = client.get("/audit/?outcome=blocked").content.decode()
+    assert "Chat request" in page and "Internal" not in page
+    page = client.get("/audit/?category=Internal&backend=OpenAI").content.decode()
+    assert "Internal → OpenAI" in page
+    response = client.get("/audit/?actor=member@example.com&action=chat.request", **HTMX)
+    page = response.content.decode()
+    assert "Internal" in page and "Blocked" not in page
+
+
+def test_a_time_range_selects_by_day(client, reader):
+    _fill(2)
+    client.force_login(reader)
+    today = timezone.localdate()
+    assert "user 0" in client.get(f"/audit/?since={today}&until={today}").content.decode()
+    tomorrow = today + dt.timedelta(days=1)
+    assert "No events" in client.get(f"/audit/?since={tomorrow}").content.decode()
+
+
+def test_bad_filters_are_explained(client, reader):
+    client.force_login(reader)
+    response = client.get("/audit/?since=2026-02-30&actor=ghost@example.com&since=x")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Enter a valid date" in page
+    response = client.get("/audit/?actor=ghost@example.com")
+    assert "No account has this email address" in response.content.decode()
+    response = client.get("/audit/?since=2026-11-20&until=2026-11-01")
+    assert "start date is after the end date" in response.content.decode()
+
+
+def test_filtering_with_htmx_returns_the_results_fragment(client, reader):
+    _fill(3)
+    client.force_login(reader)
+    response = client.get("/audit/?outcome=success", **HTMX)
+    assert b"<html" not in response.content
+    assert b'id="event-results"' in response.content
+
+
+def test_the_detail_page_shows_an_event_and_its_links(client, reader):
+    event = record(action=Action.USER_ROLES_CHANGED, before={"roles": ["staff"]},
+                   after={"roles": ["auditor"]}, actor_label="someone")  # fmt: skip
+    client.force_login(reader)
+    page = client.get(f"/audit/events/{event.sequence}/").content.decode()
+    assert "links verify" in page
+    assert "&quot;auditor&quot;" in page
+    assert client.get("/audit/events/999999/").status_code == 404
+
+
+def _download(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+def test_the_export_streams_csv_of_the_filtered_events_and_is_audited(client, reader):
+    make_chat_event(category="Internal", backend="OpenAI")
+    make_chat_event(category="Public", decision="blocked")
+    client.force_login(reader)
+    response = client.get("/audit/export/csv/?outcome=blocked")
+    assert response.streaming
+    assert response["Content-Disposition"].startswith('attachment; filename="steward-audit-')
+    rows = list(csv.DictReader(io.StringIO(_download(response))))
+    assert [r["outcome"] for r in rows] == ["blocked"]
+    export = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
+    assert export.actor == reader
+    assert export.details == {"format": "csv", "filters": {"outcome": "blocked"}}
+
+
+def test_the_jsonl_export_holds_every_chained_field(client, reader):
+    _fill(3)
+    client.force_login(reader)
+    lines = _download(client.get("/audit/export/jsonl/")).splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["sequence"] for r in rows] == list(range(1, len(rows) + 1))
+    assert rows[-1]["action"] == Action.AUDIT_EXPORTED  # the export's own event, last
+    assert set(exports.COLUMNS) <= set(rows[0])
+
+
+def test_spreadsheet_formulas_are_defused_in_csv(client, reader):
+    record(action=Action.LOGIN, actor_label='=HYPERLINK("http://evil")')
+    client.force_login(reader)
+    text = _download(client.get("/audit/export/csv/"))
+    assert "'=HYPERLINK" in text
+
+
+def test_an_unknown_export_format_is_404_and_bad_filters_400(client, reader):
+    client.force_login(reader)
+    assert client.get("/audit/export/xlsx/").status_code == 404
+    response = client.get("/audit/export/csv/?since=nope")
+    assert response.status_code == 400
+    assert b"Enter a valid date" in response.content
+
+
+def test_the_export_reads_in_batches_not_all_at_once(db, monkeypatch):
+    monkeypatch.setattr(exports, "BATCH", 25)
+    _fill(200)
+    tracemalloc.start()
+    lines = exports.csv_lines(AuditEvent.objects.all())
+    next(lines)
+    baseline = tracemalloc.get_traced_memory()[0]
+    peak = 0
+    for _ in lines:
+        peak = max(peak, tracemalloc.get_traced_memory()[0] - baseline)
+    tracemalloc.stop()
+    # one batch of 25 rows in memory at a time: far less than 200 rows' worth
+    assert peak < 200 * 1500
+
+
+def test_verify_now_queues_a_verification_whose_result_lands_in_the_trail(
+    client, reader, django_capture_on_commit_callbacks
+):
+    _fill(2)
+    client.force_login(reader)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/audit/verify/")
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action=Action.AUDIT_VERIFIED)
+    assert event.outcome == "success" and event.actor == reader
+    assert "intact" in client.get("/audit/").content.decode()
+
+
+@pytest.mark.parametrize("persona", ["member", "admin", "privacy_officer"])
+def test_only_auditors_may_start_a_verification(client, request, persona):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.post("/audit/verify/").status_code == 403
+    client.logout()
+    assert client.post("/audit/verify/")["Location"].startswith("/accounts/login/")
+    assert not AuditEvent.objects.filter(action=Action.AUDIT_VERIFIED).exists()
+
+
+def test_the_dashboard_shows_the_period_and_its_charts(client, admin):
+    make_chat_event(findings={"EMAIL_ADDRESS": 2})
+    make_chat_event(decision="blocked", findings={"SECRET": 1})
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    assert "/audit/charts/requests-per-day.svg?from=" in page
+    for name in ("requests-per-day", "decisions", "top-backends", "findings"):
+        response = client.get(f"/audit/charts/{name}.svg")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/svg+xml"
+        assert response.content.startswith(b"<svg")
+        assert b"kozea.github.io" not in response.content  # no CDN script
+    assert client.get("/audit/charts/nope.svg").status_code == 404
+
+
+def test_a_bad_period_is_explained(client, reader):
+    client.force_login(reader)
+    response = client.get("/audit/dashboard/?from=2026-11-10&to=2026-11-01", follow=True)
+    assert b"start date before the end date" in response.content
+    assert client.get("/audit/charts/decisions.svg?from=garbage").status_code == 400
+
+
+def test_the_report_answers_where_confidential_data_went(client, reader):
+    make_chat_event(category="Confidential", number=3, backend="Local Ollama", hosting="on_prem")
+    client.force_login(reader)
+    page = client.get("/audit/report/").content.decode()
+    assert "no exceptions" in page
+    assert "Local Ollama" in page and "On-premise" in page
+    leak = make_chat_event(category="Confidential", number=3, backend="OpenAI",
+                           hosting="external_api")  # fmt: skip
+    page = client.get("/audit/report/").content.decode()
+    assert "1 exception" in page
+    assert f"/audit/events/{leak.sequence}/" in page
+
+
+def test_the_report_downloads_as_csv_and_json_and_is_audited(client, reader):
+    make_chat_event(decision="pseudonymised", findings={"EMAIL_ADDRESS": 2})
+    client.force_login(reader)
+    response = client.get("/audit/report/?format=csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert {"section": "findings_pseudonymised", "key": "EMAIL_ADDRESS", "value": "2"} in rows
+    data = json.loads(client.get("/audit/report/?format=json").content)
+    assert {"section": "totals", "key": "requests", "value": 1} in data
+    assert AuditEvent.objects.filter(action=Action.REPORT_EXPORTED).count() == 2
