@@ -1,0 +1,235 @@
+"""Contact details and addresses: e-mail, URL, IP address, phone number.
+
+Each detector starts from a cheap anchor (an ``@``, a ``://``, a digit) rather
+than trying a pattern at every position of the text: Python's regex engine
+only skips ahead quickly when a pattern opens with a literal or a digit class.
+"""
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from functools import cache
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneMetadata, PhoneNumberMatcher
+
+from governance.scanning.base import (
+    Candidate,
+    Doc,
+    Entity,
+    bounded,
+    context_words,
+    is_word_char,
+    near,
+)
+
+# --- e-mail -------------------------------------------------------------------------------
+
+_LOCAL_REVERSED = re.compile(r"[\w.%+'-]{1,64}")
+_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.){1,8}[^\W\d_]{2,63}(?![\w-])")
+
+
+def find_emails(doc: Doc) -> Iterator[Candidate]:
+    """Addresses around each ``@``: a plausible local part, a domain with a letter TLD."""
+    text = doc.text
+    at = text.find("@")
+    while at != -1:
+        domain = _DOMAIN.match(text, at + 1)
+        if domain:
+            local = _LOCAL_REVERSED.match(text[max(0, at - 64) : at][::-1])
+            if local:
+                start = at - local.end()
+                while start < at and text[start] in ".'":
+                    start += 1
+                if start < at and text[at - 1] != "." and ".." not in text[start:at]:
+                    yield Candidate(Entity.EMAIL_ADDRESS, start, domain.end(), 0.95, "address")
+        at = text.find("@", at + 1)
+
+
+# --- URL ------------------------------------------------------------------------------------
+
+_SCHEME_BEFORE = re.compile(r"(?:https?|ftps?|sftp|wss?)\Z", re.IGNORECASE)
+_URL_REST = re.compile(r"[^\s<>\"'`{}|\\^]+")
+_TRAILING = ".,;:!?'\"*"
+_OPENERS = {")": "(", "]": "[", "}": "{"}
+
+
+def _trim_url(text: str, start: int, end: int) -> int:
+    """Drop sentence punctuation and unbalanced closing brackets after a URL."""
+    while end > start:
+        last = text[end - 1]
+        opener = _OPENERS.get(last)
+        if last in _TRAILING or (
+            opener and text.count(opener, start, end) < text.count(last, start, end)
+        ):
+            end -= 1
+        else:
+            break
+    return end
+
+
+def find_urls(doc: Doc) -> Iterator[Candidate]:
+    """``scheme://host/...`` and ``www.host/...`` links."""
+    text = doc.text
+    sep = text.find("://")
+    while sep != -1:
+        scheme = _SCHEME_BEFORE.search(text, max(0, sep - 5), sep)
+        rest = _URL_REST.match(text, sep + 3)
+        if scheme and rest and not (scheme.start() and is_word_char(text[scheme.start() - 1])):
+            end = _trim_url(text, sep + 3, rest.end())
+            host = text[sep + 3 : end].split("/", 1)[0].rsplit("@", 1)[-1]
+            if "." in host or host.startswith(("localhost", "[")):
+                yield Candidate(Entity.URL, scheme.start(), end, 0.5, "link")
+                sep = text.find("://", end)
+                continue
+        sep = text.find("://", sep + 3)
+    folded = doc.folded
+    www = folded.find("www.")
+    while www != -1:
+        rest = _URL_REST.match(text, www)
+        if rest and (www == 0 or text[www - 1] in " \t\n(<[\"'"):
+            end = _trim_url(text, www, rest.end())
+            if text.count(".", www + 4, end) >= 1:
+                yield Candidate(Entity.URL, www, end, 0.5, "link")
+        www = folded.find("www.", www + 4)
+
+
+# --- IP addresses ---------------------------------------------------------------------------
+
+_IPV4 = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
+_IPV6_SEED = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_IPV6 = re.compile(
+    r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4})?"
+    r"(?:%[0-9A-Za-z]+)?"
+)
+_HEX_COLON = frozenset("0123456789abcdefABCDEF:")
+
+
+def _ip_note(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if address.is_private or address.is_loopback or address.is_link_local:
+        return f"IPv{address.version}, private range"
+    return f"IPv{address.version}"
+
+
+def find_ipv4(doc: Doc) -> Iterator[Candidate]:
+    """Dotted quads that ``ipaddress`` accepts, not part of a longer dotted number."""
+    text = doc.text
+    for match in _IPV4.finditer(text):
+        start, end = match.span()
+        if start and (text[start - 1] == "." or text[start - 1].isalnum()):
+            continue
+        if end < len(text) and (
+            text[end].isalnum() or (text[end] == "." and text[end + 1 : end + 2].isdigit())
+        ):
+            continue
+        try:
+            address = ipaddress.IPv4Address(match.group())
+        except ValueError:
+            continue
+        yield Candidate(Entity.IP_ADDRESS, start, end, 0.8, _ip_note(address))
+
+
+def find_ipv6(doc: Doc) -> Iterator[Candidate]:
+    """IPv6 addresses, grown outwards from a ``:hex:`` seed and checked by ``ipaddress``."""
+    text = doc.text
+    if text.count(":") < 2:
+        return
+    pos = 0
+    while seed := _IPV6_SEED.search(text, pos):
+        start = seed.start()
+        while start > 0 and start > seed.start() - 40 and text[start - 1] in _HEX_COLON:
+            start -= 1
+        match = _IPV6.match(text, start)
+        pos = seed.end() - 1
+        if not match or not bounded(text, start, match.end()):
+            continue
+        if start and text[start - 1] in ":.":
+            continue
+        candidate = match.group()
+        try:
+            address = ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        groups = [g for g in re.split(r"[:%.]", candidate.split("%")[0]) if g]
+        # "a::b" or "de::ad" are valid addresses but far more often code or prose.
+        if len(groups) < 2 or not any(c.isdigit() for c in candidate):
+            continue
+        if len(groups) < 4 and max(len(g) for g in groups) < 3:
+            continue
+        pos = match.end()
+        yield Candidate(Entity.IP_ADDRESS, start, match.end(), 0.8, _ip_note(address))
+
+
+# --- phone numbers --------------------------------------------------------------------------
+
+# A stretch of digits with the separators phone numbers are written with; at least 7 digits.
+_PHONE_SEED = re.compile(r"[0-9][0-9 ()\-./]{4,24}[0-9]")
+# Shapes that the phone matcher may accept in some region but that are something else:
+# dates (2024-03-15, 15.03.2024, 03/15/2024) and SSN-shaped numbers (078-05-1120).
+_NOT_PHONE = re.compile(
+    r"[0-9]{4}([-./])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([-./])[0-9]{1,2}\2[0-9]{2,4}"
+    r"|[0-9]{3}-[0-9]{2}-[0-9]{4}"
+)
+_PHONE_CONTEXT = context_words(
+    "phone", "tel", "telephone", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text",
+    "number", "contact", "reach", "ring", "dial", "mob", "ph", "telefon", "handy", "portable",
+)  # fmt: skip
+
+
+@cache
+def _national_prefix(region: str) -> str:
+    metadata = PhoneMetadata.metadata_for_region(region)
+    return (metadata.national_prefix or "") if metadata else ""
+
+
+def _regions_for(candidate: str, regions: tuple[str, ...]) -> tuple[str, ...]:
+    """The regions worth asking about a number, judged by how it starts.
+
+    International numbers need one try; a national number starting with 0 is
+    only plausible where 0 is the trunk prefix (most of Europe), one without it
+    only where it is not (the North American plan). Each try costs ~50-150 µs.
+    """
+    if candidate.startswith(("+", "00")):
+        return regions[:1]
+    zero = candidate.lstrip("(").startswith("0")
+    return tuple(r for r in regions if (_national_prefix(r) == "0") == zero)
+
+
+def find_phones(doc: Doc, taken: list[tuple[int, int]]) -> Iterator[Candidate]:
+    """Phone numbers that ``phonenumbers`` judges valid, near each digit stretch.
+
+    ``taken`` holds spans already claimed by validated identifiers (cards, IBANs),
+    which are not asked about again. A bare run of digits (no ``+``, no
+    separators) counts only beside a word like "phone" or "call": on its own it
+    is more often an order or account number.
+    """
+    text = doc.text
+    for seed in _PHONE_SEED.finditer(text):
+        start, end = seed.span()
+        if start and (text[start - 1].isalnum() or text[start - 1] in "._"):
+            continue
+        if end < len(text) and text[end].isalnum():
+            continue
+        if sum(c.isdigit() for c in text[start:end]) < 7:
+            continue
+        if any(s <= start and end <= e for s, e in taken) or _NOT_PHONE.fullmatch(text, start, end):
+            continue
+        while start > 0 and text[start - 1] in "+(":
+            start -= 1
+        raw = text[start:end]
+        context = near(doc, start, end, _PHONE_CONTEXT)
+        if raw.isdigit() and not context:
+            continue
+        lo, hi = max(0, start - 4), min(len(text), end + 2)
+        for region in _regions_for(raw, doc.phone_regions):
+            matches = [
+                m
+                for m in PhoneNumberMatcher(text[lo:hi], region, leniency=Leniency.VALID)
+                if lo + m.start < end and lo + m.end > start
+            ]
+            for m in matches:
+                where = phonenumbers.region_code_for_number(m.number) or region
+                score = 0.85 if context else 0.75
+                yield Candidate(Entity.PHONE_NUMBER, lo + m.start, lo + m.end, score, where)
+            if matches:
+                break

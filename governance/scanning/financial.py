@@ -1,0 +1,177 @@
+"""Money identifiers: payment cards, IBANs, crypto-currency addresses.
+
+Every one of them carries a checksum; a candidate that fails it is not reported.
+"""
+
+import re
+from collections.abc import Iterator
+
+from Crypto.Hash import keccak
+from stdnum import bitcoin, iban, luhn
+
+from governance.scanning.base import Candidate, Doc, Entity, bounded, digit_runs
+
+# --- payment cards --------------------------------------------------------------------------
+
+
+def card_brand(digits: str) -> str | None:
+    """The card network whose number ranges and lengths fit ``digits``, if any."""
+    n, p2, p3, p4 = len(digits), int(digits[:2]), int(digits[:3]), int(digits[:4])
+    if digits[0] == "4" and n in (13, 16, 19):
+        return "Visa"
+    if (51 <= p2 <= 55 or 2221 <= p4 <= 2720) and n == 16:
+        return "Mastercard"
+    if p2 in (34, 37) and n == 15:
+        return "American Express"
+    if 16 <= n <= 19 and (p4 == 6011 or 644 <= p3 <= 649 or p2 == 65):
+        return "Discover"
+    if 16 <= n <= 19 and 3528 <= p4 <= 3589:
+        return "JCB"
+    if 14 <= n <= 19 and (300 <= p3 <= 305 or p2 in (36, 38, 39)):
+        return "Diners Club"
+    if 16 <= n <= 19 and p2 == 62:
+        return "UnionPay"
+    if p2 in (50, 56, 57, 58, 63, 67):
+        return "Maestro"
+    return None
+
+
+def _card_grouping(lengths: list[int]) -> bool:
+    """Whether digit groups look like a card written out: 4-4-4-4, 4-6-5, one block, or spaced."""
+    if len(lengths) == 1:
+        return True
+    head, last = lengths[:-1], lengths[-1]
+    if all(n == head[0] for n in head) and last <= head[0]:
+        return True  # 4-4-4-4, 4-4-4-4-3, and d-i-g-i-t-by-digit obfuscation
+    return lengths in ([4, 6, 5], [4, 6, 4])
+
+
+def _card(digits: str) -> str | None:
+    if not 13 <= len(digits) <= 19 or digits.count(digits[0]) == len(digits):
+        return None
+    brand = card_brand(digits)
+    return brand if brand and luhn.is_valid(digits) else None
+
+
+def find_cards(doc: Doc) -> Iterator[Candidate]:
+    """Payment card numbers: a known network's range and length, and the Luhn check.
+
+    A run of groups may hold more than the card ("card 4111 1111 1111 1111 2027"),
+    so when the whole run fails, consecutive groups inside it are tried too.
+    """
+    text = doc.text
+    for run in digit_runs(doc):
+        groups = run.groups
+        lengths = [e - s for s, e in groups]
+        if sum(lengths) < 13:
+            continue
+        i = 0
+        while i < len(groups):
+            found = False
+            total = 0
+            for j in range(i, len(groups)):
+                total += lengths[j]
+                if total > 19:
+                    break
+                if total < 13 or not _card_grouping(lengths[i : j + 1]):
+                    continue
+                start, end = groups[i][0], groups[j][1]
+                brand = _card(re.sub(r"[^0-9]", "", text[start:end]))
+                if brand:
+                    yield Candidate(Entity.CREDIT_CARD, start, end, 0.95, f"{brand}, Luhn")
+                    i, found = j + 1, True
+                    break
+            if not found:
+                i += 1
+
+
+# --- IBAN -----------------------------------------------------------------------------------
+
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){10,32}")
+
+
+def find_ibans(doc: Doc) -> Iterator[Candidate]:
+    """IBANs that pass python-stdnum's check (country length, format and mod-97).
+
+    The pattern may run on into following capitals ("... 00 IS MINE"), so the
+    candidate is cut back group by group until a valid IBAN remains.
+    """
+    if not doc.has_digit:
+        return
+    text = doc.text
+    for match in _IBAN.finditer(text):
+        start = match.start()
+        if start and text[start - 1].isalnum():
+            continue
+        # Cut points: the end of every group (before a separator) and the match end.
+        cuts = [m.start() for m in re.finditer(r"[ \-]", match.group())] + [len(match.group())]
+        for cut in reversed(cuts):
+            end = start + cut
+            if end - start < 15 or not bounded(text, start, end):
+                continue
+            if iban.is_valid(text[start:end]):
+                yield Candidate(Entity.IBAN_CODE, start, end, 1.0, "IBAN check digits")
+                break
+
+
+# --- crypto-currency addresses --------------------------------------------------------------
+
+_BASE58 = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}")
+_BECH32 = re.compile(r"bc1[02-9ac-hj-np-z]{8,87}")
+_BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_BECH32M_CONSTANT = 0x2BC830A3
+_ETHEREUM = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def _segwit_note(address: str) -> str | None:
+    """Check a ``bc1`` address: bech32 for witness v0, bech32m (BIP-350) for later versions."""
+    data = [_BECH32_CHARSET.index(c) for c in address[3:]]
+    hrp = [ord(c) >> 5 for c in "bc"] + [0] + [ord(c) & 31 for c in "bc"]
+    checksum = bitcoin.bech32_checksum(hrp + data)
+    version = data[0]
+    if version == 0 and checksum != 1 or version > 0 and checksum != _BECH32M_CONSTANT:
+        return None
+    try:
+        program = bitcoin.b32decode(data[1:-6])
+    except Exception:  # stdnum raises its own ValidationError subclasses
+        return None
+    if version > 16 or not 2 <= len(program) <= 40 or version == 0 and len(program) not in (20, 32):
+        return None
+    return "Bitcoin, bech32" if version == 0 else "Bitcoin, bech32m"
+
+
+def eip55_valid(address: str) -> bool:
+    """EIP-55: a hex letter is upper case exactly when its Keccak-256 nibble is 8 or more."""
+    body = address[2:]
+    digest = keccak.new(digest_bits=256, data=body.lower().encode()).hexdigest()
+    return all(
+        c.isdigit() or (c.isupper() == (int(h, 16) >= 8))
+        for c, h in zip(body, digest, strict=False)
+    )
+
+
+def find_crypto(doc: Doc) -> Iterator[Candidate]:
+    """Bitcoin (base58check, bech32, bech32m) and Ethereum addresses, checksums verified."""
+    text = doc.text
+    if doc.has_digit:
+        for match in _BASE58.finditer(text):
+            if bounded(text, *match.span()) and bitcoin.is_valid(match.group()):
+                yield Candidate(Entity.CRYPTO, *match.span(), 1.0, "Bitcoin, base58check")
+    folded = doc.folded
+    if "bc1" in folded:
+        for match in _BECH32.finditer(folded):
+            original = text[match.start() : match.end()]
+            if not bounded(text, *match.span()) or not (original.islower() or original.isupper()):
+                continue
+            note = _segwit_note(match.group())
+            if note:
+                yield Candidate(Entity.CRYPTO, *match.span(), 1.0, note)
+    if "0x" in text:
+        for match in _ETHEREUM.finditer(text):
+            if not bounded(text, *match.span()):
+                continue
+            body = match.group()[2:]
+            if body.islower() or body.isupper() or body.isdigit():
+                yield Candidate(Entity.CRYPTO, *match.span(), 0.8, "Ethereum, no checksum case")
+            elif eip55_valid(match.group()):
+                yield Candidate(Entity.CRYPTO, *match.span(), 1.0, "Ethereum, EIP-55")

@@ -1,0 +1,385 @@
+"""The scanner's promises, one entity type at a time: found, at the right offsets,
+and near-misses rejected by their validators."""
+
+import pytest
+
+from governance.scanning import Entity, scan
+
+
+def found(text: str, **options) -> list[tuple[str, str]]:
+    """``(type, original substring)`` for every finding, in order."""
+    return [(str(f.type), text[f.start : f.end]) for f in scan(text, **options).findings]
+
+
+def types(text: str, **options) -> set[str]:
+    return {t for t, _ in found(text, **options)}
+
+
+# --- e-mail ------------------------------------------------------------------------------
+
+
+def test_it_finds_an_email_at_its_offsets():
+    text = "Write to jane.doe+news@mail.example.co.uk, please."
+    [finding] = scan(text).findings
+    assert finding.type == Entity.EMAIL_ADDRESS
+    assert (finding.start, finding.end) == (9, 41)
+    assert text[finding.start : finding.end] == "jane.doe+news@mail.example.co.uk"
+
+
+@pytest.mark.parametrize(
+    "text", ["user@localhost", "an @ sign", "foo@bar", "a..b@example.com", "@example.com"]
+)
+def test_it_ignores_things_that_are_not_email_addresses(text):
+    assert Entity.EMAIL_ADDRESS not in types(text)
+
+
+# --- phone numbers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["+1 (415) 555-2671", "+44 20 7946 0958", "+49 30 901820", "(415) 555-2671", "020 7946 0958"],
+)
+def test_it_finds_phone_numbers(number):
+    assert found(f"Call me on {number} tomorrow.") == [("PHONE_NUMBER", number)]
+
+
+def test_it_finds_a_bare_digit_phone_number_only_beside_a_phone_word():
+    assert found("My mobile is 4155552671.") == [("PHONE_NUMBER", "4155552671")]
+    assert found("Order 4155552671 shipped.") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invoice 2024-03-15 is due.",
+        "The meeting is on 15.03.2024 at 10:30.",
+        "Revenue grew 12.5% to 1,234,567 in 2023.",
+        "Ticket 12345678 was closed.",
+        "Version 3.11.7 fixes it.",
+    ],
+)
+def test_it_does_not_take_plain_numbers_for_phone_numbers(text):
+    assert found(text) == []
+
+
+def test_it_reads_national_phone_formats_of_the_regions_it_is_given():
+    text = "Ruf an: 030 901820"
+    assert found(text, phone_regions=("DE",)) == [("PHONE_NUMBER", "030 901820")]
+    assert found(text, phone_regions=("US",)) == []
+
+
+# --- payment cards -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "5555 5555 5555 4444",
+        "3782 822463 10005",
+        "6011 1111 1111 1117",
+        "3530111333300000",
+        "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
+    ],
+)
+def test_it_finds_card_numbers_however_they_are_grouped(card):
+    assert found(f"card: {card}, thanks") == [("CREDIT_CARD", card)]
+
+
+def test_it_does_not_take_a_luhn_failure_for_a_card():
+    # A 16-digit order number that fails Luhn is not a card.
+    assert Entity.CREDIT_CARD not in types("Order 4111 1111 1111 1112 shipped")
+    assert Entity.CREDIT_CARD not in types(
+        "Order 1234567812345670 shipped"
+    )  # Luhn-valid, no network
+
+
+def test_it_finds_a_card_inside_a_longer_run_of_digits():
+    assert found("Card 4111 1111 1111 1111 2027 expiry") == [("CREDIT_CARD", "4111 1111 1111 1111")]
+
+
+def test_it_prefers_the_card_to_a_phone_reading_of_the_same_digits():
+    text = "Please call 5555 5555 5555 4444"
+    assert found(text) == [("CREDIT_CARD", "5555 5555 5555 4444")]
+
+
+# --- IBAN --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "iban",
+    ["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "FR14 2004 1010 0505 0001 3M02 606"],
+)
+def test_it_finds_ibans(iban):
+    assert found(f"Pay to {iban} by Friday") == [("IBAN_CODE", iban)]
+
+
+def test_it_rejects_an_iban_with_a_bad_checksum():
+    assert found("Pay to DE89 3704 0044 0532 0130 01 by Friday") == []
+    assert found("Pay to GB82WEST12345698765433 by Friday") == []
+
+
+def test_it_cuts_an_iban_back_from_following_capitals():
+    assert found("DE89 3704 0044 0532 0130 00 IS MY ACCOUNT") == [
+        ("IBAN_CODE", "DE89 3704 0044 0532 0130 00")
+    ]
+
+
+# --- national identifiers ----------------------------------------------------------------
+
+
+def test_it_finds_a_formatted_ssn_without_context():
+    assert found("Applicant: 536-22-1234.") == [("US_SSN", "536-22-1234")]
+
+
+@pytest.mark.parametrize(
+    "ssn", ["000-12-3456", "666-12-3456", "900-12-3456", "536-00-1234", "536-22-0000"]
+)
+def test_it_rejects_ssns_in_invalid_ranges(ssn):
+    assert found(f"SSN {ssn}") == []
+
+
+def test_it_finds_a_bare_ssn_only_beside_a_context_word():
+    assert found("SSN: 536221234") == [("US_SSN", "536221234")]
+    assert found("Ref 536221234") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "value"),
+    [
+        ("ITIN 912-70-1234", "US_ITIN", "912-70-1234"),
+        ("NHS number 943 476 5919", "UK_NHS", "943 476 5919"),
+        ("NINO AB 12 34 56 C", "UK_NINO", "AB 12 34 56 C"),
+        ("Steuer-ID 65929970489", "DE_TAX_ID", "65929970489"),
+        ("NIR 2 55 08 14 168 025 38", "FR_NIR", "2 55 08 14 168 025 38"),
+        ("BSN 111222333", "NL_BSN", "111222333"),
+        ("DNI 12345678Z", "ES_NIF", "12345678Z"),
+        ("NIE X1234567L", "ES_NIE", "X1234567L"),
+        ("CF RSSMRA85T10A562S", "IT_FISCAL_CODE", "RSSMRA85T10A562S"),
+        ("PESEL 44051401359", "PL_PESEL", "44051401359"),
+        ("Aadhaar 2345 6789 0124", "IN_AADHAAR", "2345 6789 0124"),
+        ("SIN 130 692 544", "CA_SIN", "130 692 544"),
+        ("HETU 131052-308T", "FI_PERSONAL_IDENTITY_CODE", "131052-308T"),
+    ],
+)
+def test_it_finds_national_identifiers(text, entity, value):
+    assert found(text) == [(entity, value)]
+
+
+@pytest.mark.parametrize(
+    ("text", "entity"),
+    [
+        ("BSN 111222334", "NL_BSN"),  # fails the eleven-test
+        ("Steuer-ID 65929970488", "DE_TAX_ID"),
+        ("NHS number 943 476 5918", "UK_NHS"),
+        ("DNI 12345678A", "ES_NIF"),
+        ("CF RSSMRA85T10A562T", "IT_FISCAL_CODE"),
+        ("NINO GB 12 34 56 C", "UK_NINO"),  # GB is never issued as a prefix
+        ("Ref 111222333", "NL_BSN"),  # a valid checksum, but no context word
+        ("Ref 65929970489", "DE_TAX_ID"),
+    ],
+)
+def test_it_rejects_national_identifier_near_misses(text, entity):
+    assert entity not in types(text)
+
+
+# --- IP addresses and URLs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "192.168.1.20",
+        "8.8.8.8",
+        "2001:db8::8a2e:370:7334",
+        "fe80::1ff:fe23:4567:890a",
+        "::ffff:192.0.2.128",
+    ],
+)
+def test_it_finds_ip_addresses(address):
+    assert found(f"host {address} is down") == [("IP_ADDRESS", address)]
+
+
+@pytest.mark.parametrize(
+    "text", ["version 1.2.3.4.5", "999.1.1.1", "std::vector<int>", "at 12:30:45 sharp", "a::b"]
+)
+def test_it_ignores_things_that_look_like_ip_addresses(text):
+    assert Entity.IP_ADDRESS not in types(text)
+
+
+def test_it_finds_urls_without_trailing_punctuation():
+    text = "See https://example.com/a_(b)?q=1, or (www.example.org/x)."
+    assert found(text) == [
+        ("URL", "https://example.com/a_(b)?q=1"),
+        ("URL", "www.example.org/x"),
+    ]
+
+
+# --- crypto addresses --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+        "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297",
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "0xde709f2102306220921060314715629080e2fb77",
+    ],
+)
+def test_it_finds_crypto_addresses(address):
+    assert found(f"send to {address} now") == [("CRYPTO", address)]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3",  # base58check fails
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdp",  # bech32 checksum fails
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD",  # EIP-55 case wrong
+    ],
+)
+def test_it_rejects_crypto_addresses_with_bad_checksums(address):
+    assert found(f"send to {address} now") == []
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "AKIAIOSFODNN7EXAMPLE",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "glpat-xxxxxxxxxxxxxxxxxxxx",
+        "xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx",
+        "sk_live_abcdefghijklmnop12345678",
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ],
+)
+def test_it_finds_provider_tokens(secret):
+    assert found(f"use {secret} here") == [("SECRET", secret)]
+
+
+def test_it_finds_a_private_key_block_whole():
+    block = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        "b3BlbnNzaC1rZXktdjEAAAAA\n"
+        "-----END OPENSSH PRIVATE KEY-----"
+    )
+    assert found(f"my key:\n{block}\nthanks") == [("SECRET", block)]
+
+
+def test_it_finds_a_truncated_private_key_block():
+    text = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x\nabc"
+    assert found(text) == [("SECRET", text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("password: hunter22", "hunter22"),
+        ('{"db_password": "S3cr3t!pass"}', "S3cr3t!pass"),
+        ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None),
+        (
+            "Authorization: Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+            "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        ),
+        ("the api key is 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+        ("postgres://app:Tr0ub4dor@db.internal/app", "Tr0ub4dor"),
+    ],
+)
+def test_it_finds_credentials_after_a_key_word(text, value):
+    secrets = [v for t, v in found(text) if t == "SECRET"]
+    assert secrets == [value or text.split("=", 1)[1]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The key point is simple.",
+        "password: ********",
+        "token: null",
+        "password=${DB_PASSWORD}",
+        "My passport number expired.",
+        "Press any key to continue",
+        "The token was accepted yesterday.",
+    ],
+)
+def test_it_does_not_take_ordinary_words_for_credentials(text):
+    assert Entity.SECRET not in types(text)
+
+
+# --- people ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Meet Mr. John Smith tomorrow.", "John Smith"),
+        ("Ask Dr Jane Doe.", "Jane Doe"),
+        ("Prof. J. R. Tolkien wrote it", "J. R. Tolkien"),
+        ("Frau Müller-Lüdenscheidt ruft an", "Müller-Lüdenscheidt"),
+        ("Mrs O'Neil's report", "O'Neil"),
+    ],
+)
+def test_it_finds_names_after_honorifics(text, name):
+    assert found(text) == [("PERSON", name)]
+
+
+@pytest.mark.parametrize("text", ["Mr. and Mrs. came", "Dr. who knows", "DrJane Doe", "Mr J."])
+def test_it_needs_a_capitalised_name_after_the_honorific(text):
+    assert found(text) == []
+
+
+# --- overlaps and edges ------------------------------------------------------------------
+
+
+def test_it_keeps_the_email_inside_a_url_and_shadows_the_url():
+    text = "https://example.com/?contact=jane@example.com"
+    result = scan(text)
+    assert [(f.type, text[f.start : f.end]) for f in result.findings] == [
+        ("EMAIL_ADDRESS", "jane@example.com")
+    ]
+    assert [f.type for f in result.shadowed] == ["URL"]
+
+
+def test_it_keeps_a_token_inside_a_url():
+    text = "https://hooks.slack.com/services/T000/B000/XXXXXXXX"
+    assert found(text) == [("SECRET", text)]
+
+
+def test_it_resolves_overlaps_the_same_way_every_time():
+    text = "Mail jane@acme.com, card 4111 1111 1111 1111, https://acme.com/x?card=4111111111111111"
+    assert len({tuple(scan(text).findings) for _ in range(5)}) == 1
+    spans = [(f.start, f.end) for f in scan(text).findings]
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_it_returns_nothing_for_empty_or_blank_text():
+    assert scan("").findings == ()
+    assert scan("   \n\t").findings == ()
+    assert scan("\u200b\u200b").findings == ()
+
+
+def test_it_scans_a_huge_message_and_keeps_offsets_right():
+    filler = "All quiet on the western front, nothing to report today. " * 20_000  # ~1.1 MB
+    text = filler + "mail jane@example.com. " + filler + "card 4111 1111 1111 1111"
+    result = scan(text)
+    assert [(str(f.type), text[f.start : f.end]) for f in result.findings] == [
+        ("EMAIL_ADDRESS", "jane@example.com"),
+        ("CREDIT_CARD", "4111 1111 1111 1111"),
+    ]
+
+
+def test_it_reports_each_finding_as_the_public_json_shape():
+    [finding] = scan("jane@example.com").findings
+    assert finding.as_dict() == {"type": "EMAIL_ADDRESS", "start": 0, "end": 16, "score": 0.95}
+    assert finding.note  # how it was validated, for people reading the simulator
