@@ -6,18 +6,19 @@ they can never disagree on what a row's hash covers.
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 GENESIS_HASH = "0" * 64
 
-# The columns a row's hash covers, in a fixed order. Adding one is a chain
-# format change: old rows must keep verifying under the old list.
-CHAINED_FIELDS = (
-    "sequence",
-    "occurred_at",
+# What a row's hash covers. The sequence and the time come first, outside the
+# JSON, so that PostgreSQL can stamp both under the append lock (see the
+# audit_append function in migration 0005) while Python serialises the rest.
+# Changing any of this is a chain format change: old rows must keep verifying.
+CONTENT_FIELDS = (
     "actor_id",
     "actor_label",
     "request_id",
@@ -33,25 +34,39 @@ CHAINED_FIELDS = (
     "details",
     "message",
 )
+CHAINED_FIELDS = ("sequence", "occurred_at", *CONTENT_FIELDS)
 
 
-def _default(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    return str(value)
+def content(row: dict[str, Any]) -> bytes:
+    """The JSON of the row's content fields: sorted keys, no spaces, UTF-8.
+
+    orjson, for speed (verification serialises every row); its output is the
+    same bytes as ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` for the plain JSON values audit events hold.
+    """
+    values = {name: row.get(name) for name in CONTENT_FIELDS}
+    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
-def canonical(row: dict[str, Any]) -> bytes:
-    content = {name: row.get(name) for name in CHAINED_FIELDS}
-    if isinstance(content["occurred_at"], dt.datetime):
-        content["occurred_at"] = _default(content["occurred_at"])
-    return json.dumps(
-        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
-    ).encode()
+def stamp(moment: dt.datetime) -> str:
+    """The time as the hash covers it: 2026-11-23T10:55:00.000123, in UTC.
+
+    PostgreSQL writes the same with to_char(t AT TIME ZONE 'UTC', STAMP_SQL).
+    """
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat("T", "microseconds")
+
+
+STAMP_SQL = 'YYYY-MM-DD"T"HH24:MI:SS.US'
 
 
 def link_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(row)).hexdigest()
+    """SHA-256 of the previous hash, the sequence, the UTC time and the content.
+
+    ``row["occurred_at"]`` is a datetime, or already its :func:`stamp` text.
+    """
+    at = row["occurred_at"]
+    head = f"{prev_hash}\n{row['sequence']}\n{at if isinstance(at, str) else stamp(at)}\n".encode()
+    return hashlib.sha256(head + content(row)).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class AuditEvent(models.Model):
         FAILURE = "failure", "Failure"
         BLOCKED = "blocked", "Blocked"
 
-    sequence = models.BigIntegerField(unique=True)
+    sequence = models.BigIntegerField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -109,14 +109,14 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-sequence"]
-        # Every filter of the auditor's list pairs with the sequence, so PostgreSQL
-        # walks one index backwards and stops after a page, at any table size.
+        # The selective filters of the auditor's list pair with the sequence, so
+        # PostgreSQL walks one index backwards and stops after a page. Category
+        # and backend are on most events: walking the primary key finds a page
+        # of them at once, and two fewer indexes keep appends fast.
         indexes = [
             models.Index(fields=["target_type", "target_id"], name="audit_event_target"),
             models.Index(fields=["action", "sequence"], name="audit_event_action"),
             models.Index(fields=["actor", "sequence"], name="audit_event_actor"),
-            models.Index(fields=["category", "sequence"], name="audit_event_category"),
-            models.Index(fields=["backend", "sequence"], name="audit_event_backend"),
             models.Index(fields=["outcome", "sequence"], name="audit_event_outcome"),
         ]
 
