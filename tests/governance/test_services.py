@@ -85,3 +85,22 @@ def test_a_deactivated_user_is_signed_out_at_once(client, admin, member):
     assert AuditEvent.objects.filter(action=Action.USER_DEACTIVATED).count() == 1
     set_active(user=member, active=True, actor=admin)
     assert AuditEvent.objects.filter(action=Action.USER_REACTIVATED).count() == 1
+
+
+def test_a_change_that_cannot_be_audited_does_not_happen(admin, member, monkeypatch):
+    from django.db import DatabaseError
+
+    import audit.services
+
+    def broken(event):
+        raise DatabaseError("audit table unavailable")
+
+    monkeypatch.setattr(audit.services, "_append_in_postgresql", broken)
+    monkeypatch.setattr(audit.services, "_append_here", broken)
+    with pytest.raises(DatabaseError):
+        set_roles(user=member, roles=[Role.AUDITOR], actor=admin)
+    with pytest.raises(DatabaseError):
+        set_active(user=member, active=False, actor=admin)
+    member.refresh_from_db()
+    assert member.is_active
+    assert roles_of(type(member).objects.get(pk=member.pk)) == [Role.STAFF]
