@@ -1,10 +1,12 @@
-"""Pure policy rules: no ORM queries, no I/O, only the attributes passed in.
+"""Pure policy rules: no ORM queries, no I/O, only the values passed in.
 
-The policy engine proper (scan result → decision) grows here; for now, the
-routing requirements a backend must meet to be approved for a category.
+The routing requirements a backend must meet to serve a category, and the
+policy engine: (clearances, category, scan result, rules, backends) → decision.
 """
 
 import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -73,3 +75,299 @@ def unmet_requirements(
                 f"{backend.name}'s expired on {backend.dpa_expires_on.isoformat()}."
             )
     return problems
+
+
+# --- The policy engine ---------------------------------------------------------------
+#
+# decide() is a pure function of plain values: the caller (a service) snapshots
+# categories, backends, approvals, clearances and rule hits from the database,
+# the scanner supplies findings, and nothing here does I/O. A category's number
+# is its sensitivity level, and two levels are hard floors no setting can lower:
+# level 3 (confidential) only ever reaches on-premise or private-cloud backends,
+# level 4 (prohibited) reaches nothing.
+
+CONFIDENTIAL_LEVEL = 3
+PROHIBITED_LEVEL = 4
+INTERNAL_HOSTING = frozenset({"on_prem", "private_cloud"})
+
+
+class Action(StrEnum):
+    """What happens to a finding or a rule hit."""
+
+    ALLOW = "allow"
+    WARN = "warn"
+    PSEUDONYMISE = "pseudonymise"
+    ESCALATE = "escalate"
+    BLOCK = "block"
+
+
+class Outcome(StrEnum):
+    ALLOW = "allowed"
+    PSEUDONYMISE = "pseudonymised"
+    ESCALATE = "escalated"
+    BLOCK = "blocked"
+
+
+SECRET_TYPES = frozenset({"SECRET"})
+HARMLESS_TYPES = frozenset({"URL"})
+
+# Human names for reasons: type -> (one, many).
+ENTITY_NAMES = {
+    "EMAIL_ADDRESS": ("email address", "email addresses"),
+    "PHONE_NUMBER": ("phone number", "phone numbers"),
+    "CREDIT_CARD": ("payment card number", "payment card numbers"),
+    "IBAN_CODE": ("IBAN", "IBANs"),
+    "IP_ADDRESS": ("IP address", "IP addresses"),
+    "URL": ("link", "links"),
+    "CRYPTO": ("crypto wallet address", "crypto wallet addresses"),
+    "SECRET": ("secret or credential", "secrets or credentials"),
+    "PERSON": ("person's name", "people's names"),
+    "PROTECTED_TERM": ("protected term", "protected terms"),
+}
+
+
+def entity_phrase(kind: str, count: int) -> str:
+    one, many = ENTITY_NAMES.get(kind, ("national identifier", "national identifiers"))
+    return f"{count} {one if count == 1 else many}"
+
+
+def default_action(level: int, kind: str) -> Action:
+    """The finding matrix's defaults, which each category may override per type.
+
+    Secrets are replaced everywhere; links pass; everything else (personal
+    identifiers, names, protected terms) is replaced below the confidential
+    level and allowed at it, where only our own infrastructure receives it.
+    """
+    if kind in SECRET_TYPES:
+        return Action.PSEUDONYMISE
+    if kind in HARMLESS_TYPES:
+        return Action.ALLOW
+    return Action.ALLOW if level >= CONFIDENTIAL_LEVEL else Action.PSEUDONYMISE
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    """A category as the engine sees it (satisfies :class:`RoutingRequirements`)."""
+
+    number: int
+    name: str
+    blocks_all: bool = False
+    allowed_hosting_classes: list[str] = field(default_factory=list)
+    forbid_training: bool = False
+    forbid_consumer_products: bool = False
+    require_zero_retention: bool = False
+    allowed_regions: list[str] = field(default_factory=list)
+    require_dpa: bool = False
+    #: Overrides of :func:`default_action`, entity type -> action.
+    finding_actions: dict[str, str] = field(default_factory=dict)
+
+    def action_for(self, kind: str) -> Action:
+        if self.number >= PROHIBITED_LEVEL or self.blocks_all:
+            return Action.BLOCK
+        action = Action(self.finding_actions.get(kind, default_action(self.number, kind)))
+        if kind in SECRET_TYPES and action in (Action.ALLOW, Action.WARN):
+            return Action.PSEUDONYMISE  # credentials never leave in clear, whatever the matrix
+        return action
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend as the engine sees it (satisfies :class:`BackendAttributes`)."""
+
+    key: str
+    name: str
+    hosting_class: str
+    trains_on_inputs: bool = False
+    consumer_product: bool = False
+    provider_retention_days: int | None = 0
+    region: str = ""
+    dpa_signed: bool = False
+    dpa_expires_on: dt.date | None = None
+    enabled: bool = True
+    #: category number -> preference (lower first); absent: not approved for it.
+    approvals: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """An admin rule that matched the message (matching happens in the scanner)."""
+
+    name: str
+    reason: str
+    action: Action
+    min_category: int | None = None
+    start: int = 0
+    end: int = 0
+
+
+class FindingLike(Protocol):
+    type: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    type: str
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    cleared: frozenset[int]
+    chosen: int
+    categories: dict[int, CategorySpec]
+    backends: tuple[BackendSpec, ...]
+    findings: tuple[FindingLike, ...] = ()
+    rule_hits: tuple[RuleHit, ...] = ()
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    category: int
+    backends: tuple[str, ...] = ()
+    redact: tuple[Span, ...] = ()
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        return self.outcome is Outcome.BLOCK
+
+
+def decide(given: PolicyInput) -> Decision:
+    """Where a message may go, and what must change before it goes.
+
+    1. The chosen category must exist and be cleared for the user.
+    2. Rules run: a block rule blocks; an escalation raises the category to
+       the rule's minimum, which the user must be cleared for too.
+    3. A prohibited category (level 4, or one that blocks everything) blocks.
+    4. Each finding gets its action in the effective category's matrix:
+       block, pseudonymise (its span is replaced) or allow.
+    5. Eligible backends: enabled, approved for the category, meeting all its
+       requirements, and (level 3 and above) never outside our infrastructure;
+       none eligible blocks, never falling back to a less protected backend.
+    """
+    chosen = given.categories.get(given.chosen)
+    if chosen is None:
+        return _block(given.chosen, "That category does not exist.")
+    if given.chosen not in given.cleared:
+        return _block(given.chosen, f"You are not cleared for {_label(chosen)}.")
+
+    level = given.chosen
+    reasons: list[str] = []
+    warnings: list[str] = []
+    spans: list[Span] = []
+    for hit in given.rule_hits:
+        if hit.action is Action.BLOCK:
+            return _block(level, f"Blocked: {hit.reason} (rule “{hit.name}”).")
+        if hit.action is Action.WARN:
+            warnings.append(f"{hit.reason} (rule “{hit.name}”).")
+        elif hit.action is Action.PSEUDONYMISE and hit.end > hit.start:
+            spans.append(Span(hit.start, hit.end, "RULE"))
+            reasons.append(f"Text matching rule “{hit.name}” will be replaced: {hit.reason}.")
+        elif hit.action is Action.ESCALATE and hit.min_category and hit.min_category > level:
+            target = given.categories.get(hit.min_category)
+            if target is None:
+                return _block(hit.min_category, f"Rule “{hit.name}” names a missing category.")
+            level = hit.min_category
+            reasons.append(f"Treated as {_label(target)}: {hit.reason} (rule “{hit.name}”).")
+    category = given.categories[level]
+    why = f" {' '.join(reasons)}" if reasons else ""
+    if level >= PROHIBITED_LEVEL or category.blocks_all:
+        return _block(
+            level, f"Blocked: {_label(category)} material is never sent to any model.{why}"
+        )
+    if level not in given.cleared:
+        return _block(
+            level,
+            f"Blocked: this is {_label(category)} material, which you are not cleared for.{why}",
+        )
+
+    counts: dict[tuple[Action, str], int] = {}
+    for finding in given.findings:
+        action = category.action_for(finding.type)
+        counts[(action, finding.type)] = counts.get((action, finding.type), 0) + 1
+        if action is Action.PSEUDONYMISE:
+            spans.append(Span(finding.start, finding.end, finding.type))
+    blocking = [kind for (action, kind) in counts if action is Action.BLOCK]
+    if blocking:
+        found = ", ".join(entity_phrase(k, counts[(Action.BLOCK, k)]) for k in sorted(blocking))
+        return _block(level, f"Blocked: {found} may not be sent in {_label(category)}.")
+    for (action, kind), count in sorted(counts.items()):
+        if action is Action.WARN:
+            warnings.append(f"Contains {entity_phrase(kind, count)}.")
+
+    eligible = eligible_backends(category, given.backends, today=given.today)
+    if not eligible:
+        return _block(
+            level,
+            f"No approved backend is available for {_label(category)} right now; nothing was sent.",
+        )
+    first = eligible[0]
+    replaced = [
+        (kind, count)
+        for (action, kind), count in sorted(counts.items())
+        if action is Action.PSEUDONYMISE
+    ]
+    if replaced:
+        listed = ", ".join(entity_phrase(kind, count) for kind, count in replaced)
+        reasons.append(f"{_capital(listed)} will be replaced before sending to {first.name}.")
+    if level != given.chosen:
+        outcome = Outcome.ESCALATE
+    elif spans:
+        outcome = Outcome.PSEUDONYMISE
+    else:
+        outcome = Outcome.ALLOW
+    return Decision(
+        outcome=outcome,
+        category=level,
+        backends=tuple(b.key for b in eligible),
+        redact=tuple(_merge(spans)),
+        reasons=tuple(reasons),
+        warnings=tuple(warnings),
+    )
+
+
+def eligible_backends(
+    category: CategorySpec, backends: tuple[BackendSpec, ...], *, today: dt.date
+) -> list[BackendSpec]:
+    """Backends that may serve the category, in preference order."""
+    if category.number >= PROHIBITED_LEVEL or category.blocks_all:
+        return []
+    fit = [
+        b
+        for b in backends
+        if b.enabled
+        and category.number in b.approvals
+        and not unmet_requirements(category, b, today=today)
+        and (category.number < CONFIDENTIAL_LEVEL or b.hosting_class in INTERNAL_HOSTING)
+    ]
+    return sorted(fit, key=lambda b: (b.approvals[category.number], b.name))
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Sorted spans, overlaps folded into the earlier one."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if merged and span.start < merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Span(last.start, max(last.end, span.end), last.type)
+        else:
+            merged.append(span)
+    return merged
+
+
+def _block(level: int, reason: str) -> Decision:
+    return Decision(outcome=Outcome.BLOCK, category=level, reasons=(reason,))
+
+
+def _label(category: CategorySpec) -> str:
+    return f"category {category.number} ({category.name})"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
