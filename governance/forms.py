@@ -38,3 +38,24 @@ class InviteForm(forms.Form):
 
 class RolesForm(forms.Form):
     roles = RolesField()
+
+
+class SimulatorForm(forms.Form):
+    text = forms.CharField(
+        label="Message",
+        max_length=20_000,
+        widget=forms.Textarea(
+            {"rows": 8, "placeholder": "Paste a message as a user would send it"}
+        ),
+    )
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("email"),
+        to_field_name="public_id",
+        label="Sent by",
+        empty_label=None,
+    )
+    category = forms.TypedChoiceField(coerce=int, label="In category")
+
+    def __init__(self, *args, categories=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [(c.number, f"{c.number} · {c.name}") for c in categories]

@@ -99,6 +99,12 @@ class Category(models.Model):
     require_zero_retention = models.BooleanField(default=False)
     allowed_regions = models.JSONField(default=list, blank=True, help_text="Empty: any region.")
     require_dpa = models.BooleanField(default=False)
+    finding_actions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Overrides of the finding matrix: entity type -> allow, warn, pseudonymise, "
+        "block.",
+    )
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -16,10 +16,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit.models import AuditEvent
 from governance.access import get_user_for_admin, role_required
-from governance.forms import ROLE_HELP, InviteForm, RolesForm
+from governance.forms import ROLE_HELP, InviteForm, RolesForm, SimulatorForm
 from governance.models import Approval, Backend, Category, Clearance, User
 from governance.roles import Role, roles_of
 from governance.services import PolicyError, invite_user, set_active, set_roles
+from governance.simulation import simulate
 from governance.tasks import HEARTBEAT_CACHE_KEY
 
 
@@ -192,6 +193,35 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def _back_to(request: HttpRequest, person: User) -> HttpResponse:
     url = reverse("governance:user", kwargs={"public_id": person.public_id})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.POLICY_ADMIN)
+def simulator(request: HttpRequest) -> HttpResponse:
+    """Paste text, pick a sender and a category: see the findings and the exact decision.
+
+    Nothing is sent, stored or logged: the text lives only in this request.
+    """
+    categories = Category.objects.filter(is_active=True)
+    form = SimulatorForm(
+        request.POST or None, categories=categories, initial={"user": request.user.public_id}
+    )
+    result = None
+    if request.method == "POST" and form.is_valid():
+        result = simulate(
+            user=form.cleaned_data["user"],
+            chosen=form.cleaned_data["category"],
+            text=form.cleaned_data["text"],
+        )
+    template = "governance/simulator.html"
+    if wants_partial(request):
+        template += "#simulator"
+    return render(
+        request,
+        template,
+        {"form": form, "result": result},
+        status=422 if form.errors else 200,
+    )
 
 
 @require_GET

@@ -101,6 +101,7 @@ MATRIX = {
     "policy/": ("/policy/", only("admin")),
     "policy/users/": ("/policy/users/", only("admin")),
     "policy/users/<uuid:public_id>/": (f"/policy/users/{USER_ID}/", only("admin")),
+    "policy/simulator/": ("/policy/simulator/", only("admin")),
     "privacy/": ("/privacy/", only("privacy")),
     "chat/": ("/chat/", only("staff")),
     "audit/": ("/audit/", only("auditor")),

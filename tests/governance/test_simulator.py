@@ -1,0 +1,84 @@
+from audit.models import AuditEvent
+from governance.demo import seed_demo_organisation
+from governance.models import Category, User
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+TEXT = "Please write to jane.doe@example.com about card 4111 1111 1111 1111."
+
+
+def _post(client, **data):
+    return client.post("/policy/simulator/", data, **HTMX)
+
+
+def _setup(client):
+    seed_demo_organisation()
+    admin = User.objects.get(email="paula@example.com")
+    client.force_login(admin)
+    return admin
+
+
+def test_it_shows_findings_and_the_decision_for_a_sender_and_category(client, db):
+    _setup(client)
+    alice = User.objects.get(email="alice@example.com")
+    response = _post(client, text=TEXT, user=alice.public_id, category=1)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in page
+    assert "Pseudonymised" in page
+    assert 'title="EMAIL_ADDRESS">jane.doe@example.com' in page
+    assert 'title="CREDIT_CARD">4111 1111 1111 1111' in page
+    assert "1 payment card number, 1 email address will be replaced before sending to" in page
+
+
+def test_it_blocks_a_category_the_sender_is_not_cleared_for(client, db):
+    _setup(client)
+    alice = User.objects.get(email="alice@example.com")
+    page = _post(client, text=TEXT, user=alice.public_id, category=3).content.decode()
+    assert "Blocked" in page and "not cleared for category 3" in page
+
+
+def test_confidential_data_routes_on_premise_only(client, db):
+    _setup(client)
+    carol = User.objects.get(email="carol@example.com")
+    page = _post(client, text=TEXT, user=carol.public_id, category=3).content.decode()
+    assert "Allowed" in page and "Local Ollama" in page and "OpenAI" not in page
+
+
+def test_prohibited_is_always_blocked(client, db):
+    _setup(client)
+    category = Category.objects.get(number=4)
+    carol = User.objects.get(email="carol@example.com")
+    from governance.models import Clearance
+
+    Clearance.objects.create(category=category, user=carol)
+    page = _post(client, text="hello", user=carol.public_id, category=4).content.decode()
+    assert "never sent to any model" in page
+
+
+def test_markup_in_the_text_is_escaped(client, db):
+    _setup(client)
+    page = _post(
+        client,
+        text="<script>alert(1)</script> a@b.io",
+        user=User.objects.first().public_id,
+        category=1,
+    ).content.decode()
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_bad_input_is_explained_and_nothing_is_recorded(client, db):
+    admin = _setup(client)
+    before = AuditEvent.objects.count()
+    response = _post(client, text="", user=admin.public_id, category=9)
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "This field is required" in page
+    assert "Select a valid choice" in page
+    assert AuditEvent.objects.count() == before
+
+
+def test_the_text_is_not_stored_anywhere(client, db):
+    _setup(client)
+    marker = "zebra-marker-7f3a@example.com"
+    _post(client, text=marker, user=User.objects.first().public_id, category=1)
+    assert not any(marker in str(row) for row in AuditEvent.objects.values())
