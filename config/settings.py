@@ -64,7 +64,9 @@ def _check_key32(value: str, name: str) -> None:
         )
 
 
-_check_key32(STEWARD_MASTER_KEY, "STEWARD_MASTER_KEY")
+# Several keys, comma-separated, during a rotation: the first seals, all open.
+for _key in STEWARD_MASTER_KEY.split(","):
+    _check_key32(_key.strip(), "STEWARD_MASTER_KEY")
 
 # Signs audit checkpoints (Ed25519 seed: 32 random bytes, URL-safe base64).
 STEWARD_AUDIT_SIGNING_KEY = _required_in_production(

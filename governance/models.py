@@ -139,6 +139,9 @@ class Backend(models.Model):
     credential_env = models.CharField(
         max_length=100, blank=True, help_text="Name of the environment variable holding the key."
     )
+    credential_encrypted = models.BinaryField(
+        blank=True, default=b"", editable=False, help_text="The key, sealed with the master key."
+    )
     hosting_class = models.CharField(max_length=20, choices=HostingClass.choices)
     trains_on_inputs = models.BooleanField(default=False)
     consumer_product = models.BooleanField(default=False)
@@ -228,3 +231,92 @@ class Clearance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group or self.user} → {self.category}"
+
+
+class DetectionRule(models.Model):
+    """An admin rule: keywords or a regular expression, and what a match does.
+
+    The pattern is checked when saved (valid, and no catastrophic backtracking
+    on adversarial probes) and always run with a time limit.
+    """
+
+    class Kind(models.TextChoices):
+        KEYWORDS = "keywords", "Keywords (one per line)"
+        REGEX = "regex", "Regular expression"
+
+    class Action(models.TextChoices):
+        BLOCK = "block", "Block the message"
+        ESCALATE = "escalate", "Raise the category"
+        PSEUDONYMISE = "pseudonymise", "Replace the match"
+        WARN = "warn", "Warn the sender"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80, unique=True)
+    reason = models.CharField(max_length=200, help_text="Shown to the sender when it matches.")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.KEYWORDS)
+    pattern = models.TextField()
+    case_sensitive = models.BooleanField(default=False)
+    action = models.CharField(max_length=15, choices=Action.choices)
+    min_category = models.ForeignKey(
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="For escalation: the lowest category a matching message may be sent in.",
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(action="escalate") | Q(min_category__isnull=False),
+                name="governance_rule_escalation_has_category",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProtectedTermList(models.Model):
+    """Exact-data terms (client names, codenames, staff names), stored sealed."""
+
+    class Kind(models.TextChoices):
+        CLIENT = "client", "Client names"
+        CODENAME = "codename", "Project codenames"
+        STAFF = "staff", "Staff names"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    terms_sealed = models.BinaryField(default=b"", editable=False)
+    term_count = models.PositiveIntegerField(default=0, editable=False)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def terms(self) -> list[str]:
+        from governance import crypto
+
+        if not self.terms_sealed:
+            return []
+        plain = crypto.open_sealed(bytes(self.terms_sealed), context=self._context())
+        return plain.decode().split("\n")
+
+    def set_terms(self, terms: list[str]) -> None:
+        from governance import crypto
+
+        clean = sorted({t.strip() for t in terms if t.strip()}, key=lambda t: (t.casefold(), t))
+        self.terms_sealed = crypto.seal("\n".join(clean).encode(), context=self._context())
+        self.term_count = len(clean)
+
+    def _context(self) -> bytes:
+        return f"protected-terms:{self.public_id}".encode()
