@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from governance.detection import detect
 from governance.models import Approval, Backend, Category, User
 from governance.policy import BackendSpec, CategorySpec, Decision, PolicyInput, RuleHit, decide
-from governance.scanning import ScanResult, scan
+from governance.scanning import ScanResult
 
 SPEC_FIELDS = (
     "blocks_all",
@@ -87,8 +88,11 @@ class Simulation:
 
 def simulate(*, user: User, chosen: int, text: str) -> Simulation:
     """What would happen to ``text`` sent by ``user`` in category ``chosen``; nothing is sent."""
-    result = scan(text)
-    decision = decide(policy_input(user=user, chosen=chosen, scan_result=result))
+    detection = detect(text)
+    result = detection.scan
+    decision = decide(
+        policy_input(user=user, chosen=chosen, scan_result=result, rule_hits=detection.rule_hits)
+    )
     names = {str(key): name for key, name in Backend.objects.values_list("public_id", "name")}
     return Simulation(
         scan=result,

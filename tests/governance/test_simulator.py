@@ -82,3 +82,27 @@ def test_the_text_is_not_stored_anywhere(client, db):
     marker = "zebra-marker-7f3a@example.com"
     _post(client, text=marker, user=User.objects.first().public_id, category=1)
     assert not any(marker in str(row) for row in AuditEvent.objects.values())
+
+
+def test_rules_and_protected_terms_take_part(client, db):
+    from governance.models import DetectionRule, ProtectedTermList
+
+    _setup(client)
+    DetectionRule.objects.create(
+        name="Privilege",
+        reason="attorney-client material",
+        kind="keywords",
+        pattern="privileged & confidential",
+        action="escalate",
+        min_category=Category.objects.get(number=4),
+    )
+    clients = ProtectedTermList(name="Clients", kind="client")
+    clients.set_terms(["Globex"])
+    clients.save()
+    alice = User.objects.get(email="alice@example.com")
+    page = _post(client, text="Globex update", user=alice.public_id, category=1).content.decode()
+    assert 'title="PROTECTED_TERM">Globex' in page and "1 protected term will be replaced" in page
+    page = _post(
+        client, text="Privileged & Confidential memo", user=alice.public_id, category=1
+    ).content.decode()
+    assert "never sent to any model" in page and "attorney-client material" in page
