@@ -1,0 +1,46 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from governance.policy_io import PolicyFileError, apply_import, export_policy, plan_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Policy as code. `policy export` writes the whole policy (no secrets) as YAML; "
+        "`policy import FILE --dry-run` shows what would change; `policy import FILE` applies "
+        "it in one transaction or not at all."
+    )
+
+    def add_arguments(self, parser) -> None:
+        sub = parser.add_subparsers(dest="verb", required=True)
+        export = sub.add_parser("export", help="print the policy as YAML")
+        export.add_argument("--output", "-o", type=Path, help="write to this file instead")
+        apply = sub.add_parser("import", help="apply a policy file")
+        apply.add_argument("file", type=Path)
+        apply.add_argument("--dry-run", action="store_true", help="show the changes only")
+
+    def handle(self, *args, verb: str, **options) -> None:
+        if verb == "export":
+            text = export_policy()
+            if options.get("output"):
+                options["output"].write_text(text)
+                self.stderr.write(f"Policy written to {options['output']}")
+            else:
+                self.stdout.write(text, ending="")
+            return
+        path: Path = options["file"]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from None
+        try:
+            plan = plan_import(text) if options["dry_run"] else apply_import(text)
+        except PolicyFileError as exc:
+            raise CommandError(
+                f"{path} was not applied; nothing changed.\n  " + "\n  ".join(exc.problems)
+            ) from None
+        for line in plan.lines:
+            self.stdout.write(line)
+        verb_done = "would change" if options["dry_run"] else "changed"
+        self.stdout.write(f"{len(plan.lines)} change(s) {verb_done}.")

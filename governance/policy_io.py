@@ -1,0 +1,444 @@
+"""Policy as code: the whole policy as YAML, and applying such a file.
+
+Export writes categories, backends (never credentials), approvals,
+clearances, detection rules and term lists (names and kinds only: their
+contents are confidential). Import makes the database match the file in one
+transaction or changes nothing: objects are matched by natural key (category
+slug, backend name, rule name, list name); those missing from the file are
+disabled, approvals and clearances missing from it are withdrawn. Every change
+is audited; a dry run reports the same changes without making them.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import record
+from governance.detection import PatternError, check_pattern
+from governance.models import (
+    Approval,
+    Backend,
+    Category,
+    Clearance,
+    DetectionRule,
+    ProtectedTermList,
+    User,
+)
+from governance.policy import unmet_requirements
+
+VERSION = 1
+CATEGORY_FIELDS = (
+    "number",
+    "slug",
+    "name",
+    "summary",
+    "description",
+    "do_examples",
+    "dont_examples",
+    "retention_days",
+    "blocks_all",
+    "allowed_hosting_classes",
+    "forbid_training",
+    "forbid_consumer_products",
+    "require_zero_retention",
+    "allowed_regions",
+    "require_dpa",
+    "finding_actions",
+    "is_active",
+)
+BACKEND_FIELDS = (
+    "name",
+    "kind",
+    "base_url",
+    "model",
+    "credential_env",
+    "hosting_class",
+    "trains_on_inputs",
+    "consumer_product",
+    "provider_retention_days",
+    "region",
+    "dpa_signed",
+    "dpa_expires_on",
+    "enabled",
+)
+RULE_FIELDS = (
+    "name",
+    "reason",
+    "kind",
+    "pattern",
+    "case_sensitive",
+    "action",
+    "min_category",
+    "is_active",
+)
+LIST_FIELDS = ("name", "kind", "is_active")
+SECTIONS = ("categories", "backends", "approvals", "clearances", "rules", "term_lists")
+SINGULAR = {
+    "categories": "category",
+    "backends": "backend",
+    "rules": "rule",
+    "term_lists": "term list",
+}
+
+
+class PolicyFileError(Exception):
+    """The file cannot be applied; ``problems`` lists every reason, each with its place."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- Export -----------------------------------------------------------------------
+
+
+def export_policy() -> str:
+    document = {
+        "version": VERSION,
+        "categories": [_snapshot(c, CATEGORY_FIELDS) for c in Category.objects.order_by("number")],
+        "backends": [_snapshot(b, BACKEND_FIELDS) for b in Backend.objects.order_by("name")],
+        "approvals": [
+            {"category": a.category.slug, "backend": a.backend.name, "preference": a.preference}
+            for a in Approval.objects.select_related("category", "backend")
+        ],
+        "clearances": [
+            {
+                "category": c.category.slug,
+                **({"group": c.group.name} if c.group else {"user": c.user.email}),
+            }
+            for c in Clearance.objects.select_related("category", "group", "user").order_by(
+                "category__number", "group__name", "user__email"
+            )
+        ],
+        "rules": [
+            _snapshot(r, RULE_FIELDS) for r in DetectionRule.objects.select_related("min_category")
+        ],
+        "term_lists": [_snapshot(t, LIST_FIELDS) for t in ProtectedTermList.objects.all()],
+    }
+    header = (
+        "# Steward policy. Apply with: manage.py policy import FILE [--dry-run]\n"
+        "# Credentials and protected-term contents are never exported.\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+# --- Import -----------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What applying a file changes: one line per change, and the step that makes it."""
+
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    steps: list[Callable[[], None]] = field(default_factory=list)
+
+    def change(self, line: str, step: Callable[[], None]) -> None:
+        self.lines.append(line)
+        self.steps.append(step)
+
+
+def load(text: str) -> dict:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise PolicyFileError([f"Not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(document, dict):
+        raise PolicyFileError(["The file must be a mapping with a 'version' and the sections."])
+    problems = []
+    if document.get("version") != VERSION:
+        problems.append(f"version: must be {VERSION}.")
+    problems += [
+        f"{key}: unknown section (expected {', '.join(SECTIONS)})."
+        for key in document
+        if key != "version" and key not in SECTIONS
+    ]
+    for section in SECTIONS:
+        value = document.setdefault(section, []) or []
+        document[section] = value
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            problems.append(f"{section}: must be a list of mappings.")
+    if problems:
+        raise PolicyFileError(problems)
+    return document
+
+
+def plan_import(text: str, *, actor=None) -> Plan:
+    """Validate the whole file and work out the changes, without making any."""
+    document = load(text)
+    plan = Plan()
+    audit = _Auditor(actor)
+    categories = _plan_objects(
+        plan,
+        audit,
+        document["categories"],
+        Category,
+        "slug",
+        CATEGORY_FIELDS,
+        "categories",
+        off=("is_active", False),
+    )
+    backends = _plan_objects(
+        plan,
+        audit,
+        document["backends"],
+        Backend,
+        "name",
+        BACKEND_FIELDS,
+        "backends",
+        off=("enabled", False),
+    )
+    for index, item in enumerate(document["rules"]):
+        _check_rule(plan, index, item, categories)
+    _plan_objects(
+        plan,
+        audit,
+        document["rules"],
+        DetectionRule,
+        "name",
+        RULE_FIELDS,
+        "rules",
+        off=("is_active", False),
+        related={"min_category": categories},
+    )
+    _plan_objects(
+        plan,
+        audit,
+        document["term_lists"],
+        ProtectedTermList,
+        "name",
+        LIST_FIELDS,
+        "term_lists",
+        off=("is_active", False),
+        ignored={"term_count"},
+    )
+    _plan_approvals(plan, audit, document["approvals"], categories, backends)
+    _plan_clearances(plan, audit, document["clearances"], categories)
+    if plan.problems:
+        raise PolicyFileError(plan.problems)
+    return plan
+
+
+def apply_import(text: str, *, actor=None) -> Plan:
+    """Apply the file in one transaction: every change, each audited, or none."""
+    plan = plan_import(text, actor=actor)
+    with transaction.atomic():
+        for step in plan.steps:
+            step()
+        _Auditor(actor).record(
+            None,
+            details={"source": "import", "changes": len(plan.lines)},
+            message=f"policy file applied: {len(plan.lines)} change(s)",
+        )
+    return plan
+
+
+class _Auditor:
+    def __init__(self, actor) -> None:
+        self.actor = actor
+
+    def record(self, target, **fields) -> None:
+        record(
+            action=AuditEvent.Action.POLICY_CHANGED,
+            actor=self.actor,
+            actor_label="" if self.actor else "policy import",
+            target=target,
+            **fields,
+        )
+
+    def save(self, obj, names, before, change: str) -> Callable[[], None]:
+        def step() -> None:
+            obj.save()
+            self.record(
+                obj,
+                before=before,
+                after=_snapshot(obj, names),
+                details={"source": "import", "change": change},
+            )
+
+        return step
+
+    def create(self, model, values: dict, after: dict) -> Callable[[], None]:
+        def step() -> None:
+            created = model.objects.create(**values)
+            self.record(created, after=after, details={"source": "import", "change": "created"})
+
+        return step
+
+    def delete(self, obj, before: dict) -> Callable[[], None]:
+        def step() -> None:
+            self.record(obj, before=before, details={"source": "import", "change": "deleted"})
+            obj.delete()
+
+        return step
+
+
+def _snapshot(obj, names) -> dict:
+    values = {}
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, Category):
+            value = value.slug
+        elif isinstance(value, dt.date):
+            value = value.isoformat()
+        values[name] = value
+    return values
+
+
+def _plan_objects(
+    plan, audit, items, model, key, names, section, *, off, related=None, ignored=frozenset()
+) -> dict:
+    """Upsert by natural key; objects the file leaves out are switched off."""
+    related = related or {}
+    kind = SINGULAR[section]
+    existing = {getattr(obj, key): obj for obj in model.objects.all()}
+    seen: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        where = f"{section}[{index}]"
+        unknown = set(item) - set(names) - set(ignored)
+        natural = item.get(key)
+        if unknown:
+            plan.problems.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))}.")
+            continue
+        if not natural:
+            plan.problems.append(f"{where}.{key}: required.")
+            continue
+        if natural in seen:
+            plan.problems.append(f"{where}.{key}: {natural!r} appears twice.")
+            continue
+        obj = existing.get(natural) or model()
+        before = _snapshot(obj, names) if obj.pk else None
+        for name in names:
+            if name in related:
+                setattr(obj, name, related[name].get(item.get(name)))
+            elif name in item:
+                setattr(obj, name, item[name])
+        seen[natural] = obj  # even if invalid: references to it then resolve, no cascade
+        try:
+            obj.full_clean(exclude=list(related), validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            plan.problems += [
+                f"{where}.{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items()
+            ]
+            continue
+        after = _snapshot(obj, names)
+        if before is None:
+            plan.change(f"+ {kind} {natural}", audit.save(obj, names, None, "created"))
+        elif before != after:
+            diff = ", ".join(
+                f"{k}: {before[k]!r} → {after[k]!r}" for k in names if before[k] != after[k]
+            )
+            plan.change(f"~ {kind} {natural}: {diff}", audit.save(obj, names, before, "updated"))
+    flag, value = off
+    for natural, obj in existing.items():
+        if natural not in seen and getattr(obj, flag) != value:
+            before = _snapshot(obj, names)
+            setattr(obj, flag, value)
+            plan.change(
+                f"- {kind} {natural} (switched off)", audit.save(obj, names, before, "disabled")
+            )
+    return seen
+
+
+def _check_rule(plan, index, item, categories) -> None:
+    where = f"rules[{index}]"
+    slug = item.get("min_category")
+    if slug is not None and slug not in categories:
+        plan.problems.append(f"{where}.min_category: no category {slug!r} in the file.")
+    if item.get("action") == "escalate" and not slug:
+        plan.problems.append(f"{where}.min_category: an escalating rule needs one.")
+    try:
+        check_pattern(
+            str(item.get("kind", "")),
+            str(item.get("pattern") or ""),
+            case_sensitive=bool(item.get("case_sensitive")),
+        )
+    except PatternError as exc:
+        plan.problems.append(f"{where}.pattern: {exc}")
+
+
+def _plan_approvals(plan, audit, items, categories, backends) -> None:
+    today = timezone.localdate()
+    wanted = {}
+    for index, item in enumerate(items):
+        where = f"approvals[{index}]"
+        category, backend = categories.get(item.get("category")), backends.get(item.get("backend"))
+        if category is None or backend is None:
+            plan.problems.append(f"{where}: names a category or backend that is not in the file.")
+            continue
+        plan.problems += [
+            f"{where}: {backend.name} may not serve {category.name}: {problem}"
+            for problem in unmet_requirements(category, backend, today=today)
+        ]
+        wanted[(category.slug, backend.name)] = int(item.get("preference", 100))
+    current = {
+        (a.category.slug, a.backend.name): a
+        for a in Approval.objects.select_related("category", "backend")
+    }
+    for (slug, name), preference in wanted.items():
+        approval = current.get((slug, name))
+        after = {"category": slug, "backend": name, "preference": preference}
+        if approval is None:
+            values = {
+                "category": categories[slug],
+                "backend": backends[name],
+                "preference": preference,
+                "approved_by": audit.actor,
+            }
+            plan.change(f"+ approval {name} for {slug}", audit.create(Approval, values, after))
+        elif approval.preference != preference:
+            before = {**after, "preference": approval.preference}
+            approval.preference = preference
+            plan.change(
+                f"~ approval {name} for {slug}: preference {before['preference']} → {preference}",
+                audit.save(approval, ("preference",), before, "updated"),
+            )
+    for (slug, name), approval in current.items():
+        if (slug, name) not in wanted:
+            before = {"category": slug, "backend": name, "preference": approval.preference}
+            plan.change(f"- approval {name} for {slug}", audit.delete(approval, before))
+
+
+def _plan_clearances(plan, audit, items, categories) -> None:
+    wanted = set()
+    for index, item in enumerate(items):
+        where = f"clearances[{index}]"
+        slug, group, email = item.get("category"), item.get("group"), item.get("user")
+        if slug not in categories:
+            plan.problems.append(f"{where}.category: no category {slug!r} in the file.")
+        elif bool(group) == bool(email):
+            plan.problems.append(f"{where}: name either a group or a user.")
+        elif group and not Group.objects.filter(name=group).exists():
+            plan.problems.append(f"{where}.group: no group {group!r}.")
+        elif email and not User.objects.filter(email__iexact=email).exists():
+            plan.problems.append(f"{where}.user: no account {email!r}.")
+        else:
+            wanted.add((slug, group or "", (email or "").lower()))
+    current = {
+        (c.category.slug, c.group.name if c.group else "", c.user.email if c.user else ""): c
+        for c in Clearance.objects.select_related("category", "group", "user")
+    }
+    for slug, group, email in sorted(wanted - current.keys()):
+        values = {
+            "category": categories[slug],
+            "group": Group.objects.get(name=group) if group else None,
+            "user": User.objects.get(email__iexact=email) if email else None,
+        }
+        after = {"category": slug, "group": group, "user": email}
+        plan.change(
+            f"+ clearance {group or email} for {slug}", audit.create(Clearance, values, after)
+        )
+    for (slug, group, email), clearance in current.items():
+        if (slug, group, email) not in wanted:
+            before = {"category": slug, "group": group, "user": email}
+            plan.change(f"- clearance {group or email} for {slug}", audit.delete(clearance, before))

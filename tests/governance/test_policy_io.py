@@ -1,0 +1,154 @@
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+
+from audit.models import AuditEvent
+from governance.demo import seed_demo_organisation
+from governance.models import Approval, Backend, Category, Clearance, DetectionRule
+from governance.policy_io import PolicyFileError, apply_import, export_policy, plan_import
+
+
+@pytest.fixture
+def demo(db):
+    seed_demo_organisation()
+
+
+def _edited(**changes) -> str:
+    document = yaml.safe_load(export_policy())
+    for section, edit in changes.items():
+        edit(document[section])
+    return yaml.safe_dump(document)
+
+
+def test_export_has_every_section_and_no_secret(demo):
+    backend = Backend.objects.get(name="OpenAI business API")
+    backend.credential_encrypted = b"sealed-bytes"
+    backend.save()
+    text = export_policy()
+    document = yaml.safe_load(text)
+    assert [c["slug"] for c in document["categories"]] == [
+        "public",
+        "internal",
+        "confidential",
+        "prohibited",
+    ]
+    assert {"category": "confidential", "user": "carol@example.com"} in document["clearances"]
+    assert "sealed" not in text and "credential_encrypted" not in text
+
+
+def test_exporting_then_importing_changes_nothing(demo):
+    assert plan_import(export_policy()).lines == []
+
+
+def test_a_dry_run_shows_the_diff_and_changes_nothing(demo):
+    text = _edited(categories=lambda cs: cs[0].update(retention_days=60))
+    plan = plan_import(text)
+    assert plan.lines == ["~ category public: retention_days: 90 → 60"]
+    assert Category.objects.get(slug="public").retention_days == 90
+
+
+def test_import_applies_every_change_and_audits_each(demo):
+    def drop_openai_from_internal(approvals):
+        approvals[:] = [
+            a
+            for a in approvals
+            if (a["category"], a["backend"]) != ("internal", "OpenAI business API")
+        ]
+
+    text = _edited(
+        categories=lambda cs: cs[0].update(retention_days=60),
+        approvals=drop_openai_from_internal,
+        rules=lambda rs: rs.append(
+            {
+                "name": "Privilege",
+                "reason": "attorney-client material",
+                "kind": "keywords",
+                "pattern": "privileged & confidential",
+                "action": "escalate",
+                "min_category": "prohibited",
+            }
+        ),
+    )
+    before = AuditEvent.objects.count()
+    plan = apply_import(text)
+    assert len(plan.lines) == 3
+    assert Category.objects.get(slug="public").retention_days == 60
+    assert not Approval.objects.filter(
+        category__slug="internal", backend__name__startswith="OpenAI"
+    ).exists()
+    assert DetectionRule.objects.get(name="Privilege").min_category.slug == "prohibited"
+    assert AuditEvent.objects.count() == before + 4  # three changes and the import itself
+    assert plan_import(text).lines == []
+
+
+def test_an_approval_breaking_requirements_is_refused_with_the_requirement(demo):
+    text = _edited(
+        approvals=lambda a: a.append({"category": "confidential", "backend": "OpenAI business API"})
+    )
+    with pytest.raises(PolicyFileError) as caught:
+        plan_import(text)
+    assert any("needs a on-premise or private cloud backend" in p for p in caught.value.problems)
+
+
+def test_a_bad_file_changes_nothing_and_lists_every_problem(demo):
+    text = _edited(
+        categories=lambda cs: cs[0].update(retention_days="soon"),
+        backends=lambda bs: bs[0].update(base_url="ftp://nope", colour="red"),
+        rules=lambda rs: rs.append(
+            {"name": "Bad", "reason": "x", "kind": "regex", "pattern": "(a+)+$", "action": "block"}
+        ),
+        clearances=lambda cs: cs.append({"category": "public", "group": "Nobody"}),
+    )
+    events = AuditEvent.objects.count()
+    with pytest.raises(CommandError) as caught:
+        _call_import(text, dry_run=False)
+    message = str(caught.value)
+    assert "nothing changed" in message
+    assert "categories[0].retention_days" in message
+    assert "backends[0]: unknown field(s) colour" in message
+    assert "rules[0].pattern: This pattern is too slow" in message
+    assert "no group 'Nobody'" in message
+    assert AuditEvent.objects.count() == events
+    assert Category.objects.get(slug="public").retention_days == 90
+
+
+def _call_import(text, *, dry_run, tmp=None):
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        fh.write(text)
+    args = ["policy", "import", fh.name] + (["--dry-run"] if dry_run else [])
+    call_command(*args)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("categories: [\n", "Not valid YAML at line"),
+        ("- just a list\n", "must be a mapping"),
+        ("version: 2\n", "version: must be 1"),
+        ("version: 1\nsurprise: []\n", "surprise: unknown section"),
+        ("version: 1\ncategories: {a: 1}\n", "categories: must be a list"),
+    ],
+)
+def test_malformed_files_are_explained(demo, text, message):
+    with pytest.raises(CommandError, match=message):
+        _call_import(text, dry_run=True)
+
+
+def test_objects_left_out_are_switched_off_and_clearances_withdrawn(demo):
+    def drop_openai(approvals):
+        approvals[:] = [a for a in approvals if a["backend"] != "OpenAI business API"]
+
+    text = _edited(
+        backends=lambda bs: bs.pop(), approvals=drop_openai, clearances=lambda cs: cs.clear()
+    )
+    plan = apply_import(text)
+    assert "- backend OpenAI business API (switched off)" in plan.lines
+    assert not Backend.objects.get(name="OpenAI business API").enabled
+    assert Clearance.objects.count() == 0
+
+
+def test_the_command_exports_to_stdout(demo, capsys):
+    call_command("policy", "export")
+    assert capsys.readouterr().out.startswith("# Steward policy.")
