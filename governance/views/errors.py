@@ -1,0 +1,20 @@
+"""Error pages; config.urls names these as handler403/404/500."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    reason = str(exception) if exception and str(exception) else ""
+    return render(request, "403.html", {"reason": reason}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # No context processors here: the database may be what failed.
+    from django.template.loader import get_template
+
+    return HttpResponse(get_template("500.html").render({}), status=500)

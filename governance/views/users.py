@@ -1,0 +1,93 @@
+"""Accounts and roles: invite, change roles, deactivate."""
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from audit.models import AuditEvent
+from governance.access import get_user_for_admin, role_required
+from governance.forms import ROLE_HELP, InviteForm, RolesForm
+from governance.models import User
+from governance.roles import Role, roles_of
+from governance.services import PolicyError, invite_user, set_active, set_roles
+from governance.views.common import wants_partial
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.POLICY_ADMIN)
+def users(request: HttpRequest) -> HttpResponse:
+    """Everyone with an account, their roles, and the invitation form."""
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        invited = invite_user(
+            email=form.cleaned_data["email"],
+            full_name=form.cleaned_data["full_name"],
+            roles=form.cleaned_data["roles"],
+            actor=request.user,
+            base_url=request.build_absolute_uri("/").rstrip("/"),
+        )
+        messages.success(request, f"Invitation sent to {invited.email}.")
+        if not wants_partial(request):
+            return redirect("governance:users")
+        form = InviteForm()
+    people = User.objects.prefetch_related("groups").order_by("-is_active", "email")
+    template = "governance/users.html"
+    if wants_partial(request):
+        template += "#users-panel"
+    return render(
+        request,
+        template,
+        {"form": form, "people": people, "role_help": ROLE_HELP},
+        status=422 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.POLICY_ADMIN)
+def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """One account: change roles, deactivate or reactivate."""
+    person = get_user_for_admin(request.user, public_id)
+    form = RolesForm(initial={"roles": roles_of(person) if person.is_active else []})
+    if request.method == "POST":
+        try:
+            if "active" in request.POST:
+                set_active(user=person, active=request.POST["active"] == "1", actor=request.user)
+                messages.success(
+                    request,
+                    f"{person.email} is now {'active' if person.is_active else 'deactivated'}.",
+                )
+                return _back_to(request, person)
+            form = RolesForm(request.POST)
+            if form.is_valid():
+                set_roles(user=person, roles=form.cleaned_data["roles"], actor=request.user)
+                messages.success(request, f"Roles of {person.email} saved.")
+                return _back_to(request, person)
+        except PolicyError as exc:
+            messages.error(request, str(exc))
+            return _back_to(request, person)
+    history = AuditEvent.objects.filter(
+        Q(target_type="governance.user", target_id=str(person.public_id))
+    )[:20]
+    return render(
+        request,
+        "governance/user_detail.html",
+        {
+            "person": person,
+            "form": form,
+            "role_help": ROLE_HELP,
+            "history": history,
+            "person_roles": roles_of(person),
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+def _back_to(request: HttpRequest, person: User) -> HttpResponse:
+    url = reverse("governance:user", kwargs={"public_id": person.public_id})
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
