@@ -8,11 +8,18 @@ every product and place.
 import re
 from collections.abc import Iterator
 
-from governance.scanning.base import Candidate, Doc, Entity
+from governance.scanning.base import Candidate, Doc, Entity, register_triggers
 
+_HONORIFICS = (
+    "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Professor", "Sir", "Dame", "Lady", "Lord",
+    "Herr", "Frau", "Mme", "Mlle", "Madame", "Monsieur", "Sr", "Sra", "Srta", "Dott", "Dottssa",
+)  # fmt: skip
+# Most messages name nobody this way: the pattern runs only after a trigger word.
+_TRIGGER = register_triggers(
+    "honorific", [f"{lead}{h.lower()}" for h in _HONORIFICS for lead in " (\"'"]
+)
 _HONORIFIC = re.compile(
-    r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Lady|Lord|Herr|Frau|Mme|Mlle|Madame"
-    r"|Monsieur|Sr|Sra|Srta|Dott|Dottssa)\.?[ \t]+"
+    r"(?:" + "|".join(sorted(_HONORIFICS, key=len, reverse=True)) + r")\.?[ \t]+"
 )
 # A capitalised name, or an initial ("J."); hyphens and apostrophes inside ("O'Neil").
 _NAME = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*\.?")
@@ -21,6 +28,8 @@ _NOT_NAMES = frozenset({"The", "And", "Or", "Of", "In", "On", "At", "To", "For",
 
 def find_honorific_names(doc: Doc) -> Iterator[Candidate]:
     """Up to three capitalised words or initials after an honorific; the name alone is the span."""
+    if _TRIGGER not in doc.triggers:
+        return
     text = doc.text
     for match in _HONORIFIC.finditer(text):
         start = match.start()

@@ -22,8 +22,15 @@ from stdnum.nl import bsn
 from stdnum.pl import pesel
 from stdnum.us import itin, ssn
 
-from governance.scanning.base import Candidate, Doc, Entity, bounded, context_words, digit_runs
-from governance.scanning.base import near as near_words
+from governance.scanning.base import (
+    Candidate,
+    Doc,
+    Entity,
+    bounded,
+    digit_runs,
+    near,
+    register_context,
+)
 
 
 class DigitsId(NamedTuple):
@@ -32,48 +39,54 @@ class DigitsId(NamedTuple):
     entity: Entity
     lengths: tuple[int, ...]
     is_valid: Callable[[str], bool]
-    context: re.Pattern
+    # Context words (folded: lower case, no accents; "word*" is a prefix).
+    context: tuple[str, ...]
     # Groupings that are distinctive enough to report without a context word.
     formats: tuple[tuple[int, ...], ...] = ()
 
 
-_SSN_CONTEXT = context_words("ssn", "ssns", "social security", "soc sec")
 DIGITS_IDS = (
-    DigitsId(Entity.US_SSN, (9,), ssn.is_valid, _SSN_CONTEXT, formats=((3, 2, 4),)),
+    DigitsId(
+        Entity.US_SSN,
+        (9,),
+        ssn.is_valid,
+        ("ssn", "ssns", "social security", "soc sec"),
+        formats=((3, 2, 4),),
+    ),
     DigitsId(
         Entity.US_ITIN,
         (9,),
         itin.is_valid,
-        context_words("itin", "taxpayer", "tax id", "tin"),
+        ("itin", "taxpayer", "tax id", "tin"),
         formats=((3, 2, 4),),
     ),
-    DigitsId(Entity.UK_NHS, (10,), nhs.is_valid, context_words("nhs", "health service")),
+    DigitsId(Entity.UK_NHS, (10,), nhs.is_valid, ("nhs", "health service")),
     DigitsId(
         Entity.DE_TAX_ID,
         (11,),
         idnr.is_valid,
-        re.compile(r"\b(?:steuer[\w-]*|idnr|identifikationsnummer|tin|tax ?id\w*|tax number)\b"),
+        ("steuer*", "idnr", "identifikationsnummer", "tin", "tax id*", "taxid*", "tax number"),
     ),
-    DigitsId(Entity.PL_PESEL, (11,), pesel.is_valid, context_words("pesel")),
-    DigitsId(
-        Entity.IN_AADHAAR, (12,), aadhaar.is_valid, context_words("aadhaar", "aadhar", "uidai")
-    ),
+    DigitsId(Entity.PL_PESEL, (11,), pesel.is_valid, ("pesel",)),
+    DigitsId(Entity.IN_AADHAAR, (12,), aadhaar.is_valid, ("aadhaar", "aadhar", "uidai")),
     DigitsId(
         Entity.FR_NIR,
         (15,),
         nir.is_valid,
-        context_words(
-            "nir", "insee", "securite sociale", "secu", "carte vitale", "social security"
-        ),
+        ("nir", "insee", "securite sociale", "secu", "carte vitale", "social security"),
     ),
     DigitsId(
-        Entity.NL_BSN,
-        (9,),
-        bsn.is_valid,
-        context_words("bsn", "burgerservicenummer", "sofinummer", "sofi"),
+        Entity.NL_BSN, (9,), bsn.is_valid, ("bsn", "burgerservicenummer", "sofinummer", "sofi")
     ),
-    DigitsId(Entity.CA_SIN, (9,), sin.is_valid, context_words("sin", "social insurance", "nas")),
+    DigitsId(Entity.CA_SIN, (9,), sin.is_valid, ("sin", "social insurance", "nas")),
 )
+
+for _spec in DIGITS_IDS:
+    register_context(f"context {_spec.entity}", _spec.context)
+_BY_LENGTH: dict[int, list[DigitsId]] = {}
+for _spec in DIGITS_IDS:
+    for _length in _spec.lengths:
+        _BY_LENGTH.setdefault(_length, []).append(_spec)
 
 
 def find_digit_ids(doc: Doc) -> Iterator[Candidate]:
@@ -81,18 +94,16 @@ def find_digit_ids(doc: Doc) -> Iterator[Candidate]:
     text = doc.text
     for run in digit_runs(doc):
         lengths = tuple(e - s for s, e in run.groups)
-        total = sum(lengths)
-        if total < 9 or total > 15:
+        specs = _BY_LENGTH.get(sum(lengths))
+        if not specs:
             continue
         digits = None
-        for spec in DIGITS_IDS:
-            if total not in spec.lengths:
-                continue
+        for spec in specs:
             formatted = lengths in spec.formats
-            context = near_words(doc, run.start, run.end, spec.context)
+            context = near(doc, f"context {spec.entity}", run.start, run.end)
             if not (formatted or context):
                 continue
-            digits = digits or re.sub(r"[^0-9]", "", text[run.start : run.end])
+            digits = digits or "".join(text[s:e] for s, e in run.groups)
             if spec.is_valid(digits):
                 score = 0.95 if formatted and context else 0.85 if formatted else 0.8
                 note = "format and check" if formatted else "context word and check"
@@ -110,20 +121,36 @@ def _nino_valid(value: str) -> bool:
 
 
 class PatternId(NamedTuple):
+    """An identifier with letters in it: where its shape fits, the text is checked."""
+
     entity: Entity
-    pattern: re.Pattern
+    shape: re.Pattern  # over Doc.shape: A capital, a lower-case letter, 9 digit
+    text: re.Pattern  # the exact form, over the text
     is_valid: Callable[[str], bool]
     score: float
     note: str
 
 
 PATTERN_IDS = (
-    PatternId(Entity.ES_NIF, re.compile(r"[0-9]{8}-?[A-Z]"), dni.is_valid, 0.85, "DNI letter"),
     PatternId(
-        Entity.ES_NIE, re.compile(r"[XYZ]-?[0-9]{7}-?[A-Z]"), nie.is_valid, 0.85, "NIE letter"
+        Entity.ES_NIF,
+        re.compile(r"99999999-?A"),
+        re.compile(r"[0-9]{8}-?[A-Z]"),
+        dni.is_valid,
+        0.85,
+        "DNI letter",
+    ),
+    PatternId(
+        Entity.ES_NIE,
+        re.compile(r"A-?9999999-?A"),
+        re.compile(r"[XYZ]-?[0-9]{7}-?[A-Z]"),
+        nie.is_valid,
+        0.85,
+        "NIE letter",
     ),
     PatternId(
         Entity.IT_FISCAL_CODE,
+        re.compile(r"AAAAAA[9A]{2}A[9A]{2}A[9A]{3}A"),
         re.compile(r"[A-Z]{6}[0-9LMNP-V]{2}[A-EHLMPR-T][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z]"),
         codicefiscale.is_valid,
         0.9,
@@ -131,6 +158,7 @@ PATTERN_IDS = (
     ),
     PatternId(
         Entity.UK_NINO,
+        re.compile(r"AA ?99 ?99 ?99 ?A"),
         re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]"),
         _nino_valid,
         0.7,
@@ -138,6 +166,7 @@ PATTERN_IDS = (
     ),
     PatternId(
         Entity.FI_PERSONAL_IDENTITY_CODE,
+        re.compile(r"999999[-+A]999[9A]"),
         re.compile(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]"),
         hetu.is_valid,
         0.85,
@@ -150,8 +179,13 @@ def find_pattern_ids(doc: Doc) -> Iterator[Candidate]:
     """Identifiers mixing letters and digits, each with its own pattern and check."""
     if not doc.has_digit:
         return
-    text = doc.text
+    text, shape = doc.text, doc.shape
     for spec in PATTERN_IDS:
-        for match in spec.pattern.finditer(text):
-            if bounded(text, *match.span()) and spec.is_valid(match.group()):
-                yield Candidate(spec.entity, *match.span(), spec.score, spec.note)
+        for match in spec.shape.finditer(shape):
+            start, end = match.span()
+            if (
+                bounded(text, start, end)
+                and spec.text.fullmatch(text, start, end)
+                and spec.is_valid(text[start:end])
+            ):
+                yield Candidate(spec.entity, start, end, spec.score, spec.note)

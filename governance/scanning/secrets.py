@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from governance.scanning.base import Candidate, Doc, Entity, bounded, entropy
+from governance.scanning.base import Candidate, Doc, Entity, bounded, entropy, register_triggers
 
 
 def _jwt_header_ok(token: str) -> bool:
@@ -44,13 +44,29 @@ TOKEN_PATTERNS = (
         ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "AROA", "APKA"),
         re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|ROA|PKA)[A-Z2-7]{16}"),
     ),
-    TokenPattern("GitHub token", ("gh",), re.compile(r"gh[pousr]_[A-Za-z0-9]{36,251}")),
+    TokenPattern(
+        "GitHub token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        re.compile(r"gh[pousr]_[A-Za-z0-9]{36,251}"),
+    ),
     TokenPattern(
         "GitHub fine-grained token", ("github_pat_",), re.compile(r"github_pat_[A-Za-z0-9_]{22,}")
     ),
     TokenPattern(
         "GitLab token",
-        ("gl", "GR1348941"),
+        (
+            "glpat-",
+            "gldt-",
+            "glrt-",
+            "glptt-",
+            "glcbt-",
+            "gloas-",
+            "glsoat-",
+            "glft-",
+            "glimt-",
+            "glagent-",
+            "GR1348941",
+        ),  # fmt: skip
         re.compile(r"(?:gl(?:pat|dt|rt|ptt|cbt|oas|soat|ft|imt|agent)-|GR1348941)[\w-]{20,}"),
     ),
     TokenPattern("Slack token", ("xox",), re.compile(r"xox[abposre]-[A-Za-z0-9-]{10,}")),
@@ -80,11 +96,15 @@ TOKEN_PATTERNS = (
 )
 
 
+for _spec in TOKEN_PATTERNS:
+    register_triggers(_spec.note, _spec.prefixes)
+
+
 def find_tokens(doc: Doc) -> Iterator[Candidate]:
     """Tokens with a provider's prefix and shape; some also carry a structure check."""
-    text = doc.text
+    text, triggers = doc.text, doc.triggers
     for spec in TOKEN_PATTERNS:
-        if not any(prefix in text for prefix in spec.prefixes):
+        if spec.note not in triggers:
             continue
         for match in spec.pattern.finditer(text):
             if not bounded(text, *match.span()):
@@ -97,14 +117,16 @@ def find_tokens(doc: Doc) -> Iterator[Candidate]:
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_BODY = re.compile(r"[A-Za-z0-9+/=\s:,\-]*[A-Za-z0-9+/=]")
+_PEM = register_triggers("private key", ["-----BEGIN"])
+_URL = register_triggers("url", ["://"])
 _URL_CREDENTIALS = re.compile(r"://[^\s/:@]{1,64}:([^\s/@]{1,128})@")
 
 
 def find_private_keys(doc: Doc) -> Iterator[Candidate]:
     """PEM private-key blocks, through the END line (or to where a truncated body stops)."""
-    text = doc.text
-    if "-----BEGIN" not in text:
+    if _PEM not in doc.triggers:
         return
+    text = doc.text
     for begin in _PEM_BEGIN.finditer(text):
         end = _PEM_END.search(text, begin.end())
         if end:
@@ -117,6 +139,8 @@ def find_private_keys(doc: Doc) -> Iterator[Candidate]:
 
 def find_url_credentials(doc: Doc) -> Iterator[Candidate]:
     """The password in ``scheme://user:password@host``."""
+    if _URL not in doc.triggers:
+        return
     text = doc.text
     sep = text.find("://")
     while sep != -1:
@@ -129,6 +153,7 @@ def find_url_credentials(doc: Doc) -> Iterator[Candidate]:
 # --- credentials after a key word -----------------------------------------------------------
 
 _STEMS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "bearer")
+_CREDENTIAL = register_triggers("credential", _STEMS)
 # The whole identifier must *end* in a key word: "db_password", "apiKey", "client-secret";
 # not "passport", "keyboard" or "monkey".
 _KEY_NAME = re.compile(
@@ -144,6 +169,10 @@ _VALUE = re.compile(
 )
 _PLACEHOLDERS = frozenset(
     {"null", "none", "true", "false", "undefined", "redacted", "changeme", "example", "password"}
+)
+# Template and environment references, masks: "${DB_PASSWORD}", "$TOKEN", "%(pw)s", "****".
+_REFERENCE = re.compile(
+    r"\$\{[^}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Za-z_]\w*%|%\(\w+\)[sd]|\{\{.*|<[^>]*>?|[*xX.#•]+"
 )
 
 
@@ -163,11 +192,14 @@ def credential_value_ok(value: str, *, assigned: bool, password_word: bool) -> b
     after "is" or a bare space, only random-looking values count, except a
     password, which is often short: "the password is hunter22".
     """
-    if value[0] in "$%{<*#" or value.lower().rstrip(".") in _PLACEHOLDERS:
+    if _REFERENCE.fullmatch(value) or value.lower().rstrip(".") in _PLACEHOLDERS:
         return False
     if len(set(value)) <= 2 or value.lower().startswith(("http", "www.")):
         return False
     classes = _char_classes(value)
+    if assigned and password_word:
+        # "password: LqMgaGcrWk": anything but a plain word ("required", "Optional").
+        return not (value.isalpha() and value[1:].islower())
     if assigned or password_word:
         return (
             _mixed(value)
@@ -181,9 +213,9 @@ def credential_value_ok(value: str, *, assigned: bool, password_word: bool) -> b
 
 def find_credentials(doc: Doc) -> Iterator[Candidate]:
     """Values given right after a key word: ``password: hunter22``, ``API_KEY=...``."""
-    folded = doc.folded
-    if not any(stem in folded for stem in _STEMS):
+    if _CREDENTIAL not in doc.triggers:
         return
+    folded = doc.folded
     text = doc.text
     seen: set[int] = set()
     for stem in _STEMS:

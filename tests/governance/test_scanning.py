@@ -383,3 +383,41 @@ def test_it_reports_each_finding_as_the_public_json_shape():
     [finding] = scan("jane@example.com").findings
     assert finding.as_dict() == {"type": "EMAIL_ADDRESS", "start": 0, "end": 16, "score": 0.95}
     assert finding.note  # how it was validated, for people reading the simulator
+
+
+# --- context words -----------------------------------------------------------------------
+
+
+def test_it_does_not_take_a_bare_reference_number_for_a_card():
+    assert found("Please pay invoice 4111111111111111 today") == []
+    assert found("Charge card for order 4111111111111111") == [("CREDIT_CARD", "4111111111111111")]
+    assert found("order 4111 1111 1111 1111") == [("CREDIT_CARD", "4111 1111 1111 1111")]
+
+
+def test_it_takes_context_only_from_the_same_sentence():
+    assert found("Filed under 536221234. SSN forms are due.") == []
+    assert found("Filed under 536221234. ssn forms are due.") == [("US_SSN", "536221234")]
+
+
+def test_it_takes_context_only_for_the_nearest_number():
+    text = "SSN 536-22-1234, ref 536221234"
+    assert found(text) == [("US_SSN", "536-22-1234")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("password: LqMgaGcrWkhdY", "LqMgaGcrWkhdY"),
+        ("password: %Arcs1kW3UsJ", "%Arcs1kW3UsJ"),
+        ("pwd=Tr0ub4dor", "Tr0ub4dor"),
+    ],
+)
+def test_it_finds_passwords_of_any_kind_after_an_explicit_assignment(text, value):
+    assert found(text) == [("SECRET", value)]
+
+
+@pytest.mark.parametrize(
+    "text", ["password: Required", "password=$DB_PASSWORD", "password: %PASSWORD%", "pwd: xxxxxx"]
+)
+def test_it_does_not_take_words_or_references_for_passwords(text):
+    assert found(text) == []
