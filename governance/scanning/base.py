@@ -184,6 +184,23 @@ def is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
+def glued(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is part of a longer token.
+
+    That is: letters or digits right beside it, or joined to it by ``. _ - /``,
+    as inside a UUID, a version, a path or a product code.
+    """
+    if start:
+        before = text[start - 1]
+        if is_word_char(before) or (before in ".-/" and start > 1 and text[start - 2].isalnum()):
+            return True
+    if end < len(text):
+        after = text[end]
+        if is_word_char(after) or (after in ".-/" and text[end + 1 : end + 2].isalnum()):
+            return True
+    return False
+
+
 def bounded(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` is not glued to letters or digits on either side."""
     return (start == 0 or not is_word_char(text[start - 1])) and (
@@ -244,12 +261,8 @@ def digit_runs(doc: Doc) -> list[DigitRun]:
         if doc.has_digit:
             for match in _DIGIT_RUN.finditer(doc.shape):
                 start, end = match.span()
-                if start and (text[start - 1].isalnum() or text[start - 1] in "._"):
-                    continue
-                if end < len(text) and (
-                    text[end].isalnum()
-                    or text[end] == "_"
-                    or (text[end] in ".," and text[end + 1 : end + 2].isdigit())
+                if glued(text, start, end) or (
+                    text[end : end + 1] == "," and text[end + 1 : end + 2].isdigit()
                 ):
                     continue
                 groups = tuple(g.span() for g in _DIGIT_GROUP.finditer(doc.shape, start, end))

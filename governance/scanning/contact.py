@@ -18,6 +18,7 @@ from governance.scanning.base import (
     Doc,
     Entity,
     bounded,
+    glued,
     is_word_char,
     near,
     register_context,
@@ -247,9 +248,7 @@ def find_phones(doc: Doc, taken: list[tuple[int, int]]) -> Iterator[Candidate]:
         start, end = seed.span()
         if shape.count("9", start, end) < 7:
             continue
-        if start and (text[start - 1].isalnum() or text[start - 1] in "._"):
-            continue
-        if end < len(text) and text[end].isalnum():
+        if glued(text, start, end):
             continue
         if _NOT_PHONE.fullmatch(text, start, end) or any(s <= start and end <= e for s, e in taken):
             continue

@@ -4,6 +4,7 @@ Every one of them carries a checksum; a candidate that fails it is not reported.
 """
 
 import functools
+import itertools
 import operator
 import re
 from collections.abc import Iterator
@@ -120,7 +121,11 @@ def find_cards(doc: Doc) -> Iterator[Candidate]:
 # --- IBAN -----------------------------------------------------------------------------------
 
 _SEPARATOR = re.compile(r"[ \-]")
-_IBAN_SHAPE = re.compile(r"AA99(?:[ \-]?[A9]){10,32}")  # over Doc.shape
+# Over Doc.shape: upper case as written, or all lower case (each opens with a literal).
+_IBAN_SHAPES = (
+    re.compile(r"AA99(?:[ \-]?[A9]){10,32}"),
+    re.compile(r"aa99(?:[ \-]?[a9]){10,32}"),
+)
 
 
 _IBAN_DIGITS = str.maketrans({c: str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
@@ -134,13 +139,14 @@ def _iban_mod97(compact: str) -> bool:
 def find_ibans(doc: Doc) -> Iterator[Candidate]:
     """IBANs that pass python-stdnum's check (country length, format and mod-97).
 
-    The pattern may run on into following capitals ("... 00 IS MINE"), so the
-    candidate is cut back group by group until a valid IBAN remains.
+    Written in capitals or all in lower case. The pattern may run on into
+    following capitals ("... 00 IS MINE"), so the candidate is cut back group
+    by group until a valid IBAN remains.
     """
     if not doc.has_digit:
         return
     text = doc.text
-    for match in _IBAN_SHAPE.finditer(doc.shape):
+    for match in itertools.chain(*(shape.finditer(doc.shape) for shape in _IBAN_SHAPES)):
         start = match.start()
         if start and text[start - 1].isalnum():
             continue
@@ -150,7 +156,7 @@ def find_ibans(doc: Doc) -> Iterator[Candidate]:
             end = start + cut
             if end - start < 15 or not bounded(text, start, end):
                 continue
-            compact = _SEPARATOR.sub("", text[start:end])
+            compact = _SEPARATOR.sub("", text[start:end]).upper()
             # The mod-97 check first: python-stdnum's full check costs ten times as much.
             if _iban_mod97(compact) and iban.is_valid(compact):
                 yield Candidate(Entity.IBAN_CODE, start, end, 1.0, "IBAN check digits")

@@ -122,6 +122,12 @@ def test_it_rejects_an_iban_with_a_bad_checksum():
     assert found("Pay to GB82WEST12345698765433 by Friday") == []
 
 
+def test_it_finds_an_iban_written_in_lower_case():
+    assert found("pay de89 3704 0044 0532 0130 00 now") == [
+        ("IBAN_CODE", "de89 3704 0044 0532 0130 00")
+    ]
+
+
 def test_it_cuts_an_iban_back_from_following_capitals():
     assert found("DE89 3704 0044 0532 0130 00 IS MY ACCOUNT") == [
         ("IBAN_CODE", "DE89 3704 0044 0532 0130 00")
@@ -420,4 +426,19 @@ def test_it_finds_passwords_of_any_kind_after_an_explicit_assignment(text, value
     "text", ["password: Required", "password=$DB_PASSWORD", "password: %PASSWORD%", "pwd: xxxxxx"]
 )
 def test_it_does_not_take_words_or_references_for_passwords(text):
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "request id 076c5bcd-0560-4789-ad28-d46c426614174000",
+        "commit 3f9a2b1c4d5e6f708192a3b4c5d6e7f8091a2b3c",
+        "ISO 27001:2022 section 4.2.1",
+        "colour #ff00aa, ext. 4412",
+        "total $1,234,567.89 for 2019-2024",
+        "part SKU-4111111111111111",
+    ],
+)
+def test_it_does_not_flag_codes_that_merely_contain_numbers(text):
     assert found(text) == []
