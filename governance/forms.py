@@ -1,6 +1,26 @@
-from django import forms
+"""Input cleaning for the governance pages: accounts, the simulator and the policy console."""
 
-from governance.models import User
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from django import forms
+from django.contrib.auth.models import Group
+from django.core.validators import URLValidator
+from django.utils import timezone
+
+from governance.detection import PatternError, check_pattern, parse_terms
+from governance.models import (
+    Approval,
+    Backend,
+    Category,
+    Clearance,
+    DetectionRule,
+    HostingClass,
+    ProtectedTermList,
+    User,
+)
+from governance.policy import SECRET_TYPES, default_action, entity_phrase, unmet_requirements
+from governance.policy import Action as PolicyAction
 from governance.roles import Role
 
 ROLE_HELP = {
@@ -59,3 +79,427 @@ class SimulatorForm(forms.Form):
     def __init__(self, *args, categories=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["category"].choices = [(c.number, f"{c.number} · {c.name}") for c in categories]
+
+
+# --- The policy console --------------------------------------------------------------
+
+CREDENTIAL_QUERY_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TERM_FILE_BYTES = 4 * 1024 * 1024
+
+
+class BackendForm(forms.ModelForm):
+    """A backend's settings. The credential is write-only: never rendered back."""
+
+    credential = forms.CharField(
+        label="API key",
+        required=False,
+        strip=True,
+        max_length=4096,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored sealed with the master key and never shown again. "
+        "Leave empty to keep the stored key.",
+    )
+
+    # A CharField: our checks speak first, then Django's URL validator.
+    base_url = forms.CharField(
+        label="Base URL",
+        required=False,
+        max_length=300,
+        widget=forms.URLInput(attrs={"placeholder": "https://api.example.com/v1"}),
+    )
+
+    class Meta:
+        model = Backend
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "model",
+            "credential_env",
+            "hosting_class",
+            "trains_on_inputs",
+            "consumer_product",
+            "provider_retention_days",
+            "region",
+            "dpa_signed",
+            "dpa_expires_on",
+        ]
+        labels = {
+            "base_url": "Base URL",
+            "credential_env": "Or: environment variable holding the key",
+            "trains_on_inputs": "The provider trains on our inputs",
+            "consumer_product": "A consumer product (not a business API)",
+            "provider_retention_days": "Provider retention (days)",
+            "dpa_signed": "A data processing agreement is signed",
+            "dpa_expires_on": "DPA expires on",
+        }
+        widgets = {
+            "dpa_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"].strip()
+        if not url:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise forms.ValidationError("Use an http:// or https:// address.")
+        if parts.username or parts.password or "@" in parts.netloc:
+            self._forget("base_url")
+            raise forms.ValidationError(
+                "Remove the user name and password from the address: put the key in the "
+                "API key field, where it is stored sealed."
+            )
+        for name in parse_qs(parts.query, keep_blank_values=True):
+            if any(word in name.lower() for word in CREDENTIAL_QUERY_WORDS):
+                self._forget("base_url")
+                raise forms.ValidationError(
+                    f"The address carries a credential ({name}=…): put the key in the API key "
+                    "field instead."
+                )
+        if parts.fragment:
+            raise forms.ValidationError("Remove the #fragment from the address.")
+        URLValidator(schemes=["http", "https"])(url)
+        return url
+
+    def _forget(self, name: str) -> None:
+        """Don't echo a value holding a secret back into the re-rendered form."""
+        self.data = self.data.copy()
+        self.data[name] = ""
+
+    def clean_credential_env(self) -> str:
+        name = self.cleaned_data["credential_env"].strip()
+        if name and not ENV_NAME.match(name):
+            raise forms.ValidationError(
+                "An environment variable name has letters, digits and underscores only."
+            )
+        return name
+
+    def clean_region(self) -> str:
+        return self.cleaned_data["region"].strip().lower()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("kind")
+        if kind and kind != Backend.Kind.BUILTIN and not data.get("base_url"):
+            if "base_url" not in self.errors:
+                self.add_error("base_url", "This kind of backend needs an address.")
+        if data.get("dpa_expires_on") and not data.get("dpa_signed"):
+            self.add_error("dpa_expires_on", "Tick “DPA signed” or leave the expiry empty.")
+        return data
+
+    def values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+def _lines(text: str) -> list[str]:
+    return [part.strip().lower() for part in re.split(r"[,\n]", text) if part.strip()]
+
+
+class CategoryForm(forms.ModelForm):
+    """A category's description, retention and routing requirements."""
+
+    allowed_hosting_classes = forms.MultipleChoiceField(
+        choices=HostingClass.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Allowed hosting",
+        help_text="None ticked: any hosting.",
+    )
+    allowed_regions = forms.CharField(
+        required=False,
+        label="Allowed regions",
+        help_text="Comma-separated, e.g. eu, ch. Empty: any region.",
+    )
+
+    class Meta:
+        model = Category
+        fields = [
+            "number",
+            "slug",
+            "name",
+            "summary",
+            "description",
+            "do_examples",
+            "dont_examples",
+            "retention_days",
+            "blocks_all",
+            "allowed_hosting_classes",
+            "forbid_training",
+            "forbid_consumer_products",
+            "require_zero_retention",
+            "allowed_regions",
+            "require_dpa",
+        ]
+        labels = {
+            "number": "Level",
+            "retention_days": "Retention (days)",
+            "blocks_all": "Prohibited: block every message",
+            "forbid_training": "Forbid backends that train on inputs",
+            "forbid_consumer_products": "Forbid consumer products",
+            "require_zero_retention": "Require zero data retention at the provider",
+            "require_dpa": "Require a signed data processing agreement",
+            "do_examples": "Do (examples)",
+            "dont_examples": "Don't (examples)",
+        }
+        help_texts = {
+            "number": "The sensitivity level: 3 and above never leave our infrastructure, "
+            "4 and above are blocked. Fixed once created.",
+            "slug": "Used in addresses. Fixed once created.",
+        }
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "do_examples": forms.Textarea(attrs={"rows": 3}),
+            "dont_examples": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # Renumbering would silently move every conversation to another level.
+            del self.fields["number"]
+            del self.fields["slug"]
+            self.initial["allowed_regions"] = ", ".join(self.instance.allowed_regions)
+
+    def clean_number(self) -> int:
+        number = self.cleaned_data["number"]
+        if not 1 <= number <= 9:
+            raise forms.ValidationError("Levels go from 1 (public) to 9.")
+        return number
+
+    def clean_allowed_regions(self) -> list[str]:
+        return sorted(set(_lines(self.cleaned_data["allowed_regions"])))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("blocks_all") and data.get("retention_days") is not None:
+            self.add_error(
+                "retention_days", "A prohibited category stores nothing: leave retention empty."
+            )
+        return data
+
+    def values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.fields}
+
+
+FINDING_ACTIONS = [
+    (PolicyAction.ALLOW.value, "Allow"),
+    (PolicyAction.WARN.value, "Warn"),
+    (PolicyAction.PSEUDONYMISE.value, "Replace"),
+    (PolicyAction.BLOCK.value, "Block"),
+]
+NATIONAL_ID_ROW = "NATIONAL_ID"
+
+
+def finding_rows() -> list[tuple[str, str, tuple[str, ...]]]:
+    """The matrix's rows: (field name, label, entity types it sets)."""
+    from governance.scanning.base import NATIONAL_IDS, Entity
+
+    rows = []
+    for kind in Entity:
+        if kind not in NATIONAL_IDS:
+            plural = entity_phrase(kind, 2).split(" ", 1)[1]
+            rows.append((str(kind), plural[:1].upper() + plural[1:], (str(kind),)))
+    rows.append((NATIONAL_ID_ROW, "National identifiers", tuple(sorted(map(str, NATIONAL_IDS)))))
+    return rows
+
+
+class FindingMatrixForm(forms.Form):
+    """One select per finding type: empty keeps the default for the category's level."""
+
+    def __init__(self, *args, category: Category, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.category = category
+        self.rows = []
+        for name, label, kinds in finding_rows():
+            default = default_action(category.number, kinds[0])
+            choices = FINDING_ACTIONS
+            if kinds[0] in SECRET_TYPES:  # the engine never lets a credential out in clear
+                choices = [c for c in choices if c[0] in ("pseudonymise", "block")]
+            default_label = dict(FINDING_ACTIONS)[default.value]
+            field = forms.ChoiceField(
+                label=label,
+                required=False,
+                choices=[("", f"Default: {default_label.lower()}"), *choices],
+            )
+            current = {category.finding_actions.get(k, "") for k in kinds}
+            field.initial = current.pop() if len(current) == 1 else ""
+            self.fields[name] = field
+            self.rows.append((self[name], kinds, default_label))
+
+    def actions(self) -> dict[str, str]:
+        """The overrides to store: choices equal to the default are dropped."""
+        actions = {}
+        for name, _label, kinds in finding_rows():
+            chosen = self.cleaned_data.get(name)
+            for kind in kinds:
+                if chosen and chosen != default_action(self.category.number, kind).value:
+                    actions[kind] = chosen
+        return dict(sorted(actions.items()))
+
+
+class ApprovalForm(forms.Form):
+    """Approve a backend for a category; the requirements are checked here and again on save."""
+
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.filter(is_active=True),
+        to_field_name="slug",
+        empty_label="Choose a category",
+    )
+    backend = forms.ModelChoiceField(
+        queryset=Backend.objects.all(), to_field_name="public_id", empty_label="Choose a backend"
+    )
+    preference = forms.IntegerField(
+        min_value=1,
+        max_value=1000,
+        initial=100,
+        help_text="Lower is tried first when several backends qualify.",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        category, backend = data.get("category"), data.get("backend")
+        if category and backend:
+            for problem in unmet_requirements(category, backend, today=timezone.localdate()):
+                self.add_error(None, problem)
+            if Approval.objects.filter(category=category, backend=backend).exists():
+                self.add_error(None, f"{backend.name} is already approved for {category.name}.")
+        return data
+
+
+class ClearanceForm(forms.Form):
+    """Clear a role group or one person for a category."""
+
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.filter(is_active=True),
+        to_field_name="slug",
+        empty_label="Choose a category",
+    )
+    party = forms.ChoiceField(label="Who")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        groups = [(f"group:{g.name}", g.name) for g in Group.objects.order_by("name")]
+        people = [
+            (f"user:{u.public_id}", f"{u.display_name} ({u.email})" if u.full_name else u.email)
+            for u in User.objects.filter(is_active=True).order_by("email")
+        ]
+        self.fields["party"].choices = [
+            ("", "Choose a group or a person"),
+            ("Groups", groups),
+            ("People", people),
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        party = data.get("party", "")
+        data["group"] = data["user"] = None
+        if party.startswith("group:"):
+            data["group"] = Group.objects.get(name=party.removeprefix("group:"))
+        elif party.startswith("user:"):
+            data["user"] = User.objects.get(public_id=party.removeprefix("user:"))
+        category = data.get("category")
+        if category and (data["group"] or data["user"]):
+            exists = Clearance.objects.filter(
+                category=category, group=data["group"], user=data["user"]
+            ).exists()
+            if exists:
+                who = data["group"] or data["user"]
+                self.add_error(None, f"{who} is already cleared for {category.name}.")
+        return data
+
+
+class RuleForm(forms.ModelForm):
+    """A detection rule; the pattern is compiled and probed for catastrophic backtracking."""
+
+    min_category = forms.ModelChoiceField(
+        queryset=Category.objects.filter(is_active=True),
+        to_field_name="slug",
+        required=False,
+        label="Raise to category",
+        empty_label="—",
+        help_text="For “Raise the category”: the lowest category a matching message may use.",
+    )
+
+    class Meta:
+        model = DetectionRule
+        fields = ["name", "reason", "kind", "pattern", "case_sensitive", "action", "min_category"]
+        labels = {"case_sensitive": "Match case", "action": "When it matches"}
+        widgets = {"pattern": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})}
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("kind") and data.get("pattern") is not None:
+            try:
+                check_pattern(
+                    data["kind"], data["pattern"], case_sensitive=data.get("case_sensitive", False)
+                )
+            except PatternError as exc:
+                self.add_error("pattern", str(exc))
+        if data.get("action") == DetectionRule.Action.ESCALATE and not data.get("min_category"):
+            self.add_error("min_category", "Choose the category a match raises the message to.")
+        if data.get("action") != DetectionRule.Action.ESCALATE:
+            data["min_category"] = None
+        return data
+
+    def values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class TermListForm(forms.ModelForm):
+    """A protected-term list: paste lines or upload a CSV. Terms are never shown back."""
+
+    pasted = forms.CharField(
+        label="Paste terms",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="One per line (or comma-separated).",
+    )
+    upload = forms.FileField(
+        label="Or upload a CSV file",
+        required=False,
+        help_text="UTF-8, up to 4 MB; every non-empty cell is a term.",
+    )
+
+    class Meta:
+        model = ProtectedTermList
+        fields = ["name", "kind"]
+
+    def clean_upload(self):
+        upload = self.cleaned_data.get("upload")
+        if not upload:
+            return None
+        if upload.size > MAX_TERM_FILE_BYTES:
+            raise forms.ValidationError(
+                f"This file is {upload.size / 1024 / 1024:.1f} MB; the limit is 4 MB."
+            )
+        raw = upload.read()
+        if not raw.strip():
+            raise forms.ValidationError("This file is empty.")
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise forms.ValidationError(
+                "This file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
+            ) from None
+
+    def clean(self) -> dict:
+        data = super().clean()
+        pasted, uploaded = data.get("pasted", ""), data.get("upload")
+        data["terms"] = None
+        if "upload" in self.errors:
+            return data
+        if pasted.strip() and uploaded:
+            self.add_error("pasted", "Paste terms or upload a file, not both.")
+        elif pasted.strip() or uploaded:
+            terms = parse_terms(uploaded or pasted)
+            if not terms:
+                self.add_error("upload" if uploaded else "pasted", "No terms found.")
+            data["terms"] = terms
+        elif not self.instance.pk:
+            self.add_error("pasted", "Paste the terms or upload a CSV file.")
+        return data
+
+    def values(self) -> dict:
+        return {"name": self.cleaned_data["name"], "kind": self.cleaned_data["kind"]}

@@ -1,4 +1,7 @@
-"""Changes to accounts and roles: each one audited, in one transaction."""
+"""Changes to accounts, roles and policy objects: each one audited, in one transaction."""
+
+import datetime as dt
+from typing import Any
 
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
@@ -9,10 +12,21 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
-from governance.models import User
+from governance import crypto
+from governance.models import (
+    Approval,
+    Backend,
+    Category,
+    Clearance,
+    DetectionRule,
+    ProtectedTermList,
+    User,
+)
+from governance.policy import unmet_requirements
 from governance.roles import Role, roles_of
 
 
@@ -115,3 +129,386 @@ def _refuse_losing_last_admin(user: User) -> None:
     )
     if user.is_active and set(admins.values_list("pk", flat=True)) == {user.pk}:
         raise PolicyError("Steward needs at least one active policy admin; appoint another first.")
+
+
+# --- The policy console --------------------------------------------------------------
+#
+# Every change to a policy object is one transaction holding the change and exactly
+# one audit event (none when nothing changed). ``before``/``after`` carry settings
+# only: never a credential (just ``"credential changed": true``) and never the
+# terms of a protected-term list (just their count).
+
+BACKEND_FIELDS = (
+    "name",
+    "kind",
+    "base_url",
+    "model",
+    "credential_env",
+    "hosting_class",
+    "trains_on_inputs",
+    "consumer_product",
+    "provider_retention_days",
+    "region",
+    "dpa_signed",
+    "dpa_expires_on",
+    "enabled",
+)
+CATEGORY_FIELDS = (
+    "number",
+    "slug",
+    "name",
+    "summary",
+    "description",
+    "do_examples",
+    "dont_examples",
+    "retention_days",
+    "blocks_all",
+    "allowed_hosting_classes",
+    "forbid_training",
+    "forbid_consumer_products",
+    "require_zero_retention",
+    "allowed_regions",
+    "require_dpa",
+    "finding_actions",
+    "is_active",
+)
+RULE_FIELDS = ("name", "reason", "kind", "pattern", "case_sensitive", "action", "is_active")
+TERM_LIST_FIELDS = ("name", "kind", "term_count", "is_active")
+
+
+def _snapshot(obj, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The audited settings of ``obj``, as JSON-safe values."""
+    values = {}
+    for name in fields:
+        value = getattr(obj, name)
+        values[name] = value.isoformat() if isinstance(value, dt.date) else value
+    return values
+
+
+def _changes(before: dict, after: dict) -> tuple[dict, dict]:
+    """Only the keys whose values differ, on both sides."""
+    keys = [k for k in after if before.get(k) != after[k]]
+    return {k: before[k] for k in keys if k in before}, {k: after[k] for k in keys}
+
+
+def _record_policy(
+    *, actor: User, target, message: str, before: dict | None, after: dict | None
+) -> None:
+    record(
+        action=AuditEvent.Action.POLICY_CHANGED,
+        actor=actor,
+        target=target,
+        before=before,
+        after=after,
+        message=message,
+    )
+
+
+def save_backend(
+    *, backend: Backend | None, values: dict[str, Any], credential: str, actor: User
+) -> Backend:
+    """Create or edit a backend. A non-empty ``credential`` is sealed and replaces the old one.
+
+    Disabling goes through :func:`set_backend_enabled`, which asks for confirmation.
+    """
+    with transaction.atomic():
+        creating = backend is None
+        if creating:
+            backend = Backend()
+            before = {}
+        else:
+            backend = Backend.objects.select_for_update().get(pk=backend.pk)
+            before = _snapshot(backend, BACKEND_FIELDS)
+        for name, value in values.items():
+            setattr(backend, name, value)
+        backend.save()
+        after = _snapshot(backend, BACKEND_FIELDS)
+        if credential:
+            backend.credential_encrypted = crypto.seal(
+                credential.encode(), context=f"backend-credential:{backend.public_id}".encode()
+            )
+            backend.save(update_fields=["credential_encrypted"])
+            after["credential changed"] = True
+        if creating:
+            _record_policy(
+                actor=actor, target=backend, message="Backend created", before=None, after=after
+            )
+        else:
+            before, after = _changes(before, after)
+            if after:
+                _record_policy(
+                    actor=actor,
+                    target=backend,
+                    message="Backend edited",
+                    before=before,
+                    after=after,
+                )
+    return backend
+
+
+def set_backend_enabled(*, backend: Backend, enabled: bool, actor: User) -> Backend:
+    """Enable or disable a backend; a disabled one serves no category until enabled again."""
+    with transaction.atomic():
+        backend = Backend.objects.select_for_update().get(pk=backend.pk)
+        if backend.enabled == enabled:
+            return backend
+        backend.enabled = enabled
+        backend.save(update_fields=["enabled", "updated_at"])
+        _record_policy(
+            actor=actor,
+            target=backend,
+            message="Backend enabled" if enabled else "Backend disabled",
+            before={"enabled": not enabled},
+            after={"enabled": enabled},
+        )
+    return backend
+
+
+def delete_backend(*, backend: Backend, actor: User) -> None:
+    """Delete a backend that no category relies on (revoke its approvals first)."""
+    with transaction.atomic():
+        backend = Backend.objects.select_for_update().get(pk=backend.pk)
+        if backend.approvals.exists():
+            raise PolicyError(
+                f"{backend.name} is approved for categories; revoke those approvals first, "
+                "or disable it instead."
+            )
+        _record_policy(
+            actor=actor,
+            target=backend,
+            message="Backend deleted",
+            before=_snapshot(backend, BACKEND_FIELDS),
+            after=None,
+        )
+        backend.delete()
+
+
+def approve_backend(
+    *, category: Category, backend: Backend, preference: int, actor: User
+) -> Approval:
+    """Approve a backend for a category, refusing any that breaks a requirement.
+
+    The refusal names every broken requirement, in the sentences of
+    :func:`governance.policy.unmet_requirements`.
+    """
+    with transaction.atomic():
+        category = Category.objects.select_for_update().get(pk=category.pk)
+        problems = unmet_requirements(category, backend, today=timezone.localdate())
+        if problems:
+            raise PolicyError(*problems)
+        if Approval.objects.filter(category=category, backend=backend).exists():
+            raise PolicyError(f"{backend.name} is already approved for {category.name}.")
+        approval = Approval.objects.create(
+            category=category, backend=backend, preference=preference, approved_by=actor
+        )
+        _record_policy(
+            actor=actor,
+            target=approval,
+            message="Backend approved for a category",
+            before=None,
+            after={
+                "category": category.number,
+                "backend": str(backend.public_id),
+                "backend_name": backend.name,
+                "preference": preference,
+            },
+        )
+    return approval
+
+
+def revoke_approval(*, approval: Approval, actor: User) -> None:
+    """Withdraw a backend's approval for a category: it serves that category no more."""
+    with transaction.atomic():
+        _record_policy(
+            actor=actor,
+            target=approval,
+            message="Approval revoked",
+            before={
+                "category": approval.category.number,
+                "backend": str(approval.backend.public_id),
+                "backend_name": approval.backend.name,
+                "preference": approval.preference,
+            },
+            after=None,
+        )
+        approval.delete()
+
+
+def _party(clearance: Clearance) -> dict[str, str]:
+    if clearance.group_id:
+        return {"group": clearance.group.name}
+    return {"user": str(clearance.user.public_id), "user_email": clearance.user.email}
+
+
+def grant_clearance(
+    *, category: Category, group: Group | None = None, user: User | None = None, actor: User
+) -> Clearance:
+    """Clear a role group or one person for a category."""
+    if (group is None) == (user is None):
+        raise PolicyError("Choose either a group or a person.")
+    with transaction.atomic():
+        exists = Clearance.objects.filter(category=category, group=group, user=user).exists()
+        if exists:
+            raise PolicyError(f"{group or user} is already cleared for {category.name}.")
+        clearance = Clearance.objects.create(
+            category=category, group=group, user=user, granted_by=actor
+        )
+        _record_policy(
+            actor=actor,
+            target=clearance,
+            message="Clearance granted",
+            before=None,
+            after={"category": category.number, **_party(clearance)},
+        )
+    return clearance
+
+
+def revoke_clearance(*, clearance: Clearance, actor: User) -> None:
+    """Withdraw a clearance: new conversations in that category are refused at once."""
+    with transaction.atomic():
+        _record_policy(
+            actor=actor,
+            target=clearance,
+            message="Clearance revoked",
+            before={"category": clearance.category.number, **_party(clearance)},
+            after=None,
+        )
+        clearance.delete()
+
+
+def save_category(*, category: Category | None, values: dict[str, Any], actor: User) -> Category:
+    """Create or edit a category's description, retention and routing requirements."""
+    with transaction.atomic():
+        creating = category is None
+        if creating:
+            category = Category()
+            before = {}
+        else:
+            category = Category.objects.select_for_update().get(pk=category.pk)
+            before = _snapshot(category, CATEGORY_FIELDS)
+        for name, value in values.items():
+            setattr(category, name, value)
+        category.save()
+        after = _snapshot(category, CATEGORY_FIELDS)
+        if not creating:
+            before, after = _changes(before, after)
+        if creating or after:
+            _record_policy(
+                actor=actor,
+                target=category,
+                message="Category created" if creating else "Category edited",
+                before=None if creating else before,
+                after=after,
+            )
+    return category
+
+
+def set_finding_actions(*, category: Category, actions: dict[str, str], actor: User) -> Category:
+    """Replace a category's overrides of the finding matrix (type -> action)."""
+    return save_category(category=category, values={"finding_actions": actions}, actor=actor)
+
+
+def set_category_active(*, category: Category, active: bool, actor: User) -> Category:
+    """Retire a category (nobody can pick it) or bring it back."""
+    return save_category(category=category, values={"is_active": active}, actor=actor)
+
+
+def save_rule(*, rule: DetectionRule | None, values: dict[str, Any], actor: User) -> DetectionRule:
+    """Create or edit a detection rule (the form has checked the pattern already)."""
+    with transaction.atomic():
+        creating = rule is None
+        if creating:
+            rule = DetectionRule()
+            before = {}
+        else:
+            rule = DetectionRule.objects.select_for_update().get(pk=rule.pk)
+            before = _rule_snapshot(rule)
+        for name, value in values.items():
+            setattr(rule, name, value)
+        rule.save()
+        after = _rule_snapshot(rule)
+        if not creating:
+            before, after = _changes(before, after)
+        if creating or after:
+            _record_policy(
+                actor=actor,
+                target=rule,
+                message="Rule created" if creating else "Rule edited",
+                before=None if creating else before,
+                after=after,
+            )
+    return rule
+
+
+def _rule_snapshot(rule: DetectionRule) -> dict[str, Any]:
+    values = _snapshot(rule, RULE_FIELDS)
+    values["min_category"] = rule.min_category.number if rule.min_category else None
+    return values
+
+
+def delete_rule(*, rule: DetectionRule, actor: User) -> None:
+    """Delete a rule; past decisions keep its name in the audit trail."""
+    with transaction.atomic():
+        _record_policy(
+            actor=actor,
+            target=rule,
+            message="Rule deleted",
+            before=_rule_snapshot(rule),
+            after=None,
+        )
+        rule.delete()
+
+
+def save_term_list(
+    *,
+    term_list: ProtectedTermList | None,
+    values: dict[str, Any],
+    terms: list[str] | None,
+    actor: User,
+) -> ProtectedTermList:
+    """Create or edit a protected-term list; ``terms`` (when given) replaces every term.
+
+    The terms are sealed; the audit trail records only how many there are.
+    """
+    with transaction.atomic():
+        creating = term_list is None
+        if creating:
+            term_list = ProtectedTermList()
+            before = {}
+        else:
+            term_list = ProtectedTermList.objects.select_for_update().get(pk=term_list.pk)
+            before = _snapshot(term_list, TERM_LIST_FIELDS)
+        for name, value in values.items():
+            setattr(term_list, name, value)
+        if terms is not None:
+            if creating:
+                term_list.save()  # the sealing context needs the saved public id
+            term_list.set_terms(terms)
+        term_list.save()
+        after = _snapshot(term_list, TERM_LIST_FIELDS)
+        if terms is not None:
+            after["terms replaced"] = True
+        if not creating:
+            before, after = _changes(before, after)
+        if creating or after:
+            _record_policy(
+                actor=actor,
+                target=term_list,
+                message="Term list created" if creating else "Term list edited",
+                before=None if creating else before,
+                after=after,
+            )
+    return term_list
+
+
+def delete_term_list(*, term_list: ProtectedTermList, actor: User) -> None:
+    """Delete a protected-term list and its sealed terms."""
+    with transaction.atomic():
+        _record_policy(
+            actor=actor,
+            target=term_list,
+            message="Term list deleted",
+            before=_snapshot(term_list, TERM_LIST_FIELDS),
+            after=None,
+        )
+        term_list.delete()

@@ -11,8 +11,9 @@ admin), privacy (privacy officer), auditor.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from governance.models import DetectionRule, ProtectedTermList
 from governance.roles import Role
-from tests.factories import make_user
+from tests.factories import make_backend, make_category, make_user
 
 PERSONAS = ("anon", "outsider", "staff", "admin", "privacy", "auditor")
 PERSONA_ROLES = {
@@ -23,6 +24,10 @@ PERSONA_ROLES = {
     "auditor": (Role.AUDITOR,),
 }
 USER_ID = "{user}"  # replaced by the staff persona's public id
+# Policy objects the personas fixture creates, so detail pages have something to show.
+BACKEND_ID = "00000000-0000-4000-8000-0000000000b1"
+RULE_ID = "00000000-0000-4000-8000-0000000000a1"
+TERMS_ID = "00000000-0000-4000-8000-0000000000c1"
 
 
 def row(anon, outsider, staff, admin, privacy, auditor):
@@ -102,6 +107,46 @@ MATRIX = {
     "policy/users/": ("/policy/users/", only("admin")),
     "policy/users/<uuid:public_id>/": (f"/policy/users/{USER_ID}/", only("admin")),
     "policy/simulator/": ("/policy/simulator/", only("admin")),
+    "policy/backends/new/": ("/policy/backends/new/", only("admin")),
+    "policy/backends/<uuid:public_id>/": (f"/policy/backends/{BACKEND_ID}/", only("admin")),
+    "policy/backends/<uuid:public_id>/state/": (
+        f"/policy/backends/{BACKEND_ID}/state/",
+        everyone(405),  # POST only, like every change below: see tests/governance/test_console_*
+    ),
+    "policy/backends/<uuid:public_id>/delete/": (
+        f"/policy/backends/{BACKEND_ID}/delete/",
+        everyone(405),
+    ),
+    "policy/approvals/": ("/policy/approvals/", only("admin")),
+    "policy/approvals/<slug:category>/<uuid:backend>/revoke/": (
+        f"/policy/approvals/public/{BACKEND_ID}/revoke/",
+        everyone(405),
+    ),
+    "policy/clearances/": ("/policy/clearances/", only("admin")),
+    "policy/clearances/revoke/": ("/policy/clearances/revoke/", everyone(405)),
+    "policy/categories/new/": ("/policy/categories/new/", only("admin")),
+    "policy/categories/<slug:slug>/": ("/policy/categories/public/", only("admin")),
+    "policy/categories/<slug:slug>/findings/": (
+        "/policy/categories/public/findings/",
+        everyone(405),
+    ),
+    "policy/categories/<slug:slug>/state/": ("/policy/categories/public/state/", everyone(405)),
+    "policy/rules/": ("/policy/rules/", only("admin")),
+    "policy/rules/new/": ("/policy/rules/new/", only("admin")),
+    "policy/rules/<uuid:public_id>/": (f"/policy/rules/{RULE_ID}/", only("admin")),
+    "policy/rules/<uuid:public_id>/state/": (f"/policy/rules/{RULE_ID}/state/", everyone(405)),
+    "policy/rules/<uuid:public_id>/delete/": (f"/policy/rules/{RULE_ID}/delete/", everyone(405)),
+    "policy/term-lists/": ("/policy/term-lists/", only("admin")),
+    "policy/term-lists/new/": ("/policy/term-lists/new/", only("admin")),
+    "policy/term-lists/<uuid:public_id>/": (f"/policy/term-lists/{TERMS_ID}/", only("admin")),
+    "policy/term-lists/<uuid:public_id>/state/": (
+        f"/policy/term-lists/{TERMS_ID}/state/",
+        everyone(405),
+    ),
+    "policy/term-lists/<uuid:public_id>/delete/": (
+        f"/policy/term-lists/{TERMS_ID}/delete/",
+        everyone(405),
+    ),
     "privacy/": ("/privacy/", only("privacy")),
     "chat/": ("/chat/", only("staff")),
     "audit/": ("/audit/", only("auditor")),
@@ -143,6 +188,14 @@ def personas(db):
     users = {
         name: make_user(f"{name}@example.com", *roles) for name, roles in PERSONA_ROLES.items()
     }
+    make_category()
+    make_backend(public_id=BACKEND_ID)
+    DetectionRule.objects.create(
+        public_id=RULE_ID, name="Privilege", reason="Legal", pattern="privileged", action="warn"
+    )
+    terms = ProtectedTermList.objects.create(public_id=TERMS_ID, name="Clients", kind="client")
+    terms.set_terms(["Acme"])
+    terms.save()
     return {"anon": None, **users}
 
 

@@ -5,13 +5,59 @@ import from here.
 """
 
 from governance.views.common import wants_partial
-from governance.views.console import policy
+from governance.views.console import (
+    approval_revoke,
+    approvals,
+    backend_delete,
+    backend_detail,
+    backend_new,
+    backend_state,
+    category_detail,
+    category_findings,
+    category_new,
+    category_state,
+    clearance_revoke,
+    clearances,
+    policy,
+    rule_delete,
+    rule_detail,
+    rule_new,
+    rule_state,
+    rules,
+    term_list_delete,
+    term_list_detail,
+    term_list_new,
+    term_list_state,
+    term_lists,
+)
 from governance.views.dashboard import healthz, home, privacy
 from governance.views.errors import page_not_found, permission_denied, server_error
 from governance.views.simulator import simulator
 from governance.views.users import user_detail, users
 
 __all__ = [
+    "approval_revoke",
+    "approvals",
+    "backend_delete",
+    "backend_detail",
+    "backend_new",
+    "backend_state",
+    "category_detail",
+    "category_findings",
+    "category_new",
+    "category_state",
+    "clearance_revoke",
+    "clearances",
+    "rule_delete",
+    "rule_detail",
+    "rule_new",
+    "rule_state",
+    "rules",
+    "term_list_delete",
+    "term_list_detail",
+    "term_list_new",
+    "term_list_state",
+    "term_lists",
     "healthz",
     "home",
     "page_not_found",

@@ -1,27 +1,576 @@
-"""The policy console: the hub, and list/create/edit/disable pages for every policy object."""
+"""The policy console: the hub, and list/create/edit/disable pages for every policy object.
 
-from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+Each page is one template with inline partials. Forms post normally without
+JavaScript (redirect after success); with htmx, invalid input answers 422 with
+the form's partial, and success navigates with ``HX-Redirect`` (object pages)
+or re-renders the panel from fresh data (approvals and clearances).
+"""
+
+import datetime as dt
+from uuid import UUID
+
+from django.contrib import messages
+from django.db.models import Count, Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
+from audit.models import AuditEvent
+from governance import services
 from governance.access import role_required
-from governance.models import Approval, Backend, Category, Clearance
+from governance.forms import (
+    ApprovalForm,
+    BackendForm,
+    CategoryForm,
+    ClearanceForm,
+    FindingMatrixForm,
+    RuleForm,
+    TermListForm,
+)
+from governance.models import (
+    Approval,
+    Backend,
+    Category,
+    Clearance,
+    DetectionRule,
+    ProtectedTermList,
+)
+from governance.policy import PROHIBITED_LEVEL, unmet_requirements
 from governance.roles import Role
+from governance.views.common import wants_partial
+
+DPA_WARNING_DAYS = 30
+HISTORY_LENGTH = 25
+
+policy_admin = role_required(Role.POLICY_ADMIN)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    """After a change: navigate there (htmx never gets a 302)."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _page(request: HttpRequest, template: str, partial: str, ctx: dict, form) -> HttpResponse:
+    """The whole page, or only ``partial`` for htmx; 422 when the form has errors."""
+    if wants_partial(request):
+        template += f"#{partial}"
+    status = 422 if form is not None and form.is_bound and form.errors else 200
+    return render(request, template, ctx, status=status)
+
+
+def _refusal(form, exc: services.PolicyError) -> None:
+    for message in exc.args:
+        form.add_error(None, message)
+
+
+def history_of(obj) -> list[AuditEvent]:
+    """The latest audit events about ``obj`` (events outlive their target)."""
+    target_id = str(getattr(obj, "public_id", None) or obj.pk)
+    events = list(
+        AuditEvent.objects.filter(target_type=obj._meta.label_lower, target_id=target_id).only(
+            "sequence", "occurred_at", "actor_label", "action", "message", "before", "after"
+        )[:HISTORY_LENGTH]
+    )
+    for event in events:
+        before, after = event.before or {}, event.after or {}
+        event.changes = [
+            (name.replace("_", " "), _shown(before.get(name)), _shown(after.get(name)))
+            for name in dict.fromkeys([*before, *after])
+        ]
+    return events
+
+
+def _shown(value) -> str:
+    """A recorded value as a person reads it."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def _dpa_warning(backend: Backend, today: dt.date) -> str:
+    if not backend.dpa_signed or backend.dpa_expires_on is None:
+        return ""
+    days = (backend.dpa_expires_on - today).days
+    if days < 0:
+        return "expired"
+    return "expiring" if days <= DPA_WARNING_DAYS else ""
+
+
+# --- the hub ---------------------------------------------------------------------------
 
 
 @require_GET
-@role_required(Role.POLICY_ADMIN)
+@policy_admin
 def policy(request: HttpRequest) -> HttpResponse:
-    """The policy console's overview: categories and their routing, backends and attributes."""
+    """The console's hub: categories and their routing, backends, rules and term lists."""
+    today = timezone.localdate()
     categories = Category.objects.prefetch_related(
         Prefetch("approvals", queryset=Approval.objects.select_related("backend")),
         Prefetch("clearances", queryset=Clearance.objects.select_related("group", "user")),
     )
-    backends = Backend.objects.all()
+    backends = list(Backend.objects.annotate(approval_count=Count("approvals")))
+    for backend in backends:
+        backend.dpa_warning = _dpa_warning(backend, today)
     return render(
         request,
         "governance/policy.html",
-        {"categories": categories, "backends": backends, "today": timezone.localdate()},
+        {
+            "categories": categories,
+            "backends": backends,
+            "today": today,
+            "rule_count": DetectionRule.objects.filter(is_active=True).count(),
+            "term_list_count": ProtectedTermList.objects.filter(is_active=True).count(),
+        },
     )
+
+
+# --- backends --------------------------------------------------------------------------
+
+
+def _backend(public_id: UUID) -> Backend:
+    return get_object_or_404(Backend, public_id=public_id)
+
+
+def _backend_url(backend: Backend) -> str:
+    return reverse("governance:backend", kwargs={"public_id": backend.public_id})
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def backend_new(request: HttpRequest) -> HttpResponse:
+    """Add a backend: an LLM endpoint and the attributes routing is decided on."""
+    form = BackendForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        backend = services.save_backend(
+            backend=None,
+            values=form.values(),
+            credential=form.cleaned_data["credential"],
+            actor=request.user,
+        )
+        messages.success(request, f"{backend.name} added. Approve it for categories next.")
+        return _go(request, _backend_url(backend))
+    ctx = {"form": form, "backend": None}
+    return _page(request, "governance/backend_form.html", "backend-form", ctx, form)
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def backend_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Edit a backend. The stored credential is never shown: it can only be replaced."""
+    backend = _backend(public_id)
+    form = BackendForm(request.POST or None, instance=backend)
+    if request.method == "POST" and form.is_valid():
+        services.save_backend(
+            backend=backend,
+            values=form.values(),
+            credential=form.cleaned_data["credential"],
+            actor=request.user,
+        )
+        messages.success(request, f"{form.cleaned_data['name']} saved.")
+        return _go(request, _backend_url(backend))
+    backend.refresh_from_db()  # the form's cleaning touched the instance
+    today = timezone.localdate()
+    approvals = list(backend.approvals.select_related("category"))
+    for approval in approvals:
+        approval.problems = unmet_requirements(approval.category, backend, today=today)
+    ctx = {
+        "form": form,
+        "backend": backend,
+        "approvals": approvals,
+        "dpa_warning": _dpa_warning(backend, today),
+        "history": history_of(backend),
+    }
+    return _page(request, "governance/backend_form.html", "backend-form", ctx, form)
+
+
+@require_POST
+@policy_admin
+def backend_state(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Enable or disable a backend (``enabled`` = 1 or 0)."""
+    backend = _backend(public_id)
+    enabled = request.POST.get("enabled") == "1"
+    services.set_backend_enabled(backend=backend, enabled=enabled, actor=request.user)
+    messages.success(request, f"{backend.name} {'enabled' if enabled else 'disabled'}.")
+    return _go(request, _backend_url(backend))
+
+
+@require_POST
+@policy_admin
+def backend_delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Delete a backend that no category is approved to use."""
+    backend = _backend(public_id)
+    try:
+        services.delete_backend(backend=backend, actor=request.user)
+    except services.PolicyError as exc:
+        messages.error(request, " ".join(exc.args))
+        return _go(request, _backend_url(backend))
+    messages.success(request, f"{backend.name} deleted.")
+    return _go(request, reverse("governance:policy"))
+
+
+# --- approvals -------------------------------------------------------------------------
+
+
+def _approvals_ctx(form: ApprovalForm) -> dict:
+    today = timezone.localdate()
+    approvals = list(
+        Approval.objects.select_related("category", "backend", "approved_by").order_by(
+            "category__number", "preference", "backend__name"
+        )
+    )
+    for approval in approvals:
+        approval.problems = unmet_requirements(approval.category, approval.backend, today=today)
+    return {"form": form, "approvals": approvals}
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def approvals(request: HttpRequest) -> HttpResponse:
+    """Which backend serves which category, and the form to approve another."""
+    initial = {"category": request.GET.get("category"), "backend": request.GET.get("backend")}
+    form = ApprovalForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.approve_backend(
+                category=data["category"],
+                backend=data["backend"],
+                preference=data["preference"],
+                actor=request.user,
+            )
+        except services.PolicyError as exc:
+            _refusal(form, exc)
+        else:
+            messages.success(
+                request, f"{data['backend'].name} approved for {data['category'].name}."
+            )
+            if not wants_partial(request):
+                return redirect("governance:approvals")
+            form = ApprovalForm()
+    ctx = _approvals_ctx(form)
+    return _page(request, "governance/approvals.html", "approvals-panel", ctx, form)
+
+
+@require_POST
+@policy_admin
+def approval_revoke(request: HttpRequest, category: str, backend: UUID) -> HttpResponse:
+    """Withdraw a backend's approval for a category."""
+    approval = get_object_or_404(
+        Approval.objects.select_related("category", "backend"),
+        category__slug=category,
+        backend__public_id=backend,
+    )
+    services.revoke_approval(approval=approval, actor=request.user)
+    messages.success(request, f"{approval.backend.name} no longer serves {approval.category.name}.")
+    if not wants_partial(request):
+        return redirect("governance:approvals")
+    return _page(
+        request,
+        "governance/approvals.html",
+        "approvals-panel",
+        _approvals_ctx(ApprovalForm()),
+        None,
+    )
+
+
+# --- clearances ------------------------------------------------------------------------
+
+
+def _clearances_ctx(form: ClearanceForm) -> dict:
+    clearances = Clearance.objects.select_related("category", "group", "user", "granted_by")
+    categories = list(Category.objects.order_by("number"))
+    by_category = {c.pk: [] for c in categories}
+    for clearance in clearances:
+        by_category[clearance.category_id].append(clearance)
+    for category in categories:
+        category.cleared = sorted(
+            by_category[category.pk],
+            key=lambda c: (c.user_id is not None, str(c.group or c.user).lower()),
+        )
+    return {"form": form, "categories": categories}
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def clearances(request: HttpRequest) -> HttpResponse:
+    """Who may use which category: role groups and single people."""
+    form = ClearanceForm(request.POST or None, initial={"category": request.GET.get("category")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.grant_clearance(
+                category=data["category"],
+                group=data["group"],
+                user=data["user"],
+                actor=request.user,
+            )
+        except services.PolicyError as exc:
+            _refusal(form, exc)
+        else:
+            who = data["group"] or data["user"]
+            messages.success(request, f"{who} may now use {data['category'].name}.")
+            if not wants_partial(request):
+                return redirect("governance:clearances")
+            form = ClearanceForm()
+    ctx = _clearances_ctx(form)
+    return _page(request, "governance/clearances.html", "clearances-panel", ctx, form)
+
+
+@require_POST
+@policy_admin
+def clearance_revoke(request: HttpRequest) -> HttpResponse:
+    """Withdraw one clearance, named by category and party (``group:<name>``/``user:<id>``)."""
+    party = request.POST.get("party", "")
+    found = Clearance.objects.select_related("category", "group", "user").filter(
+        category__slug=request.POST.get("category", "")
+    )
+    if party.startswith("group:"):
+        found = found.filter(group__name=party.removeprefix("group:"))
+    elif party.startswith("user:"):
+        try:
+            found = found.filter(user__public_id=UUID(party.removeprefix("user:")))
+        except ValueError:
+            raise Http404 from None
+    else:
+        raise Http404
+    clearance = found.first()
+    if clearance is None:
+        raise Http404
+    services.revoke_clearance(clearance=clearance, actor=request.user)
+    messages.success(
+        request, f"{clearance.group or clearance.user} may no longer use {clearance.category.name}."
+    )
+    if not wants_partial(request):
+        return redirect("governance:clearances")
+    ctx = _clearances_ctx(ClearanceForm())
+    return _page(request, "governance/clearances.html", "clearances-panel", ctx, None)
+
+
+# --- categories ------------------------------------------------------------------------
+
+
+def _category_url(category: Category) -> str:
+    return reverse("governance:category", kwargs={"slug": category.slug})
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def category_new(request: HttpRequest) -> HttpResponse:
+    """Define a category: its level, retention and routing requirements."""
+    form = CategoryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        category = services.save_category(category=None, values=form.values(), actor=request.user)
+        messages.success(request, f"{category} created. Approve backends and clear people next.")
+        return _go(request, _category_url(category))
+    ctx = {"form": form, "category": None}
+    return _page(request, "governance/category_form.html", "category-form", ctx, form)
+
+
+def _category_ctx(category: Category, form, matrix) -> dict:
+    approvals = list(category.approvals.select_related("backend"))
+    today = timezone.localdate()
+    for approval in approvals:
+        approval.problems = unmet_requirements(category, approval.backend, today=today)
+    return {
+        "category": category,
+        "form": form,
+        "matrix": matrix,
+        "blocks_everything": category.blocks_all or category.number >= PROHIBITED_LEVEL,
+        "approvals": approvals,
+        "clearances": list(category.clearances.select_related("group", "user")),
+        "history": history_of(category),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Edit a category; the finding matrix has its own form below."""
+    category = get_object_or_404(Category, slug=slug)
+    form = CategoryForm(request.POST or None, instance=category)
+    if request.method == "POST" and form.is_valid():
+        services.save_category(category=category, values=form.values(), actor=request.user)
+        messages.success(request, f"{category} saved.")
+        return _go(request, _category_url(category))
+    category.refresh_from_db()
+    ctx = _category_ctx(category, form, FindingMatrixForm(category=category))
+    return _page(request, "governance/category_form.html", "category-form", ctx, form)
+
+
+@require_POST
+@policy_admin
+def category_findings(request: HttpRequest, slug: str) -> HttpResponse:
+    """The finding matrix of one category: what each finding type does in it."""
+    category = get_object_or_404(Category, slug=slug)
+    matrix = FindingMatrixForm(request.POST, category=category)
+    if matrix.is_valid():
+        services.set_finding_actions(
+            category=category, actions=matrix.actions(), actor=request.user
+        )
+        messages.success(request, f"Finding actions of {category} saved.")
+        return _go(request, _category_url(category))
+    ctx = _category_ctx(category, CategoryForm(instance=category), matrix)
+    return _page(request, "governance/category_form.html", "finding-matrix", ctx, matrix)
+
+
+@require_POST
+@policy_admin
+def category_state(request: HttpRequest, slug: str) -> HttpResponse:
+    """Retire a category (nobody can pick it any more) or bring it back (``active`` = 1/0)."""
+    category = get_object_or_404(Category, slug=slug)
+    active = request.POST.get("active") == "1"
+    services.set_category_active(category=category, active=active, actor=request.user)
+    messages.success(request, f"{category} {'reactivated' if active else 'retired'}.")
+    return _go(request, _category_url(category))
+
+
+# --- detection rules -------------------------------------------------------------------
+
+
+def _rule_url(rule: DetectionRule) -> str:
+    return reverse("governance:rule", kwargs={"public_id": rule.public_id})
+
+
+@require_GET
+@policy_admin
+def rules(request: HttpRequest) -> HttpResponse:
+    """Every detection rule: what it looks for and what a match does."""
+    found = DetectionRule.objects.select_related("min_category").order_by("-is_active", "name")
+    return render(request, "governance/rules.html", {"rules": found})
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def rule_new(request: HttpRequest) -> HttpResponse:
+    """Add a rule: keywords or a regular expression, checked before it is saved."""
+    form = RuleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        rule = services.save_rule(rule=None, values=form.values(), actor=request.user)
+        messages.success(request, f"Rule “{rule.name}” added.")
+        return _go(request, _rule_url(rule))
+    return _page(request, "governance/rule_form.html", "rule-form", {"form": form}, form)
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def rule_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Edit a rule."""
+    rule = get_object_or_404(DetectionRule, public_id=public_id)
+    form = RuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        services.save_rule(rule=rule, values=form.values(), actor=request.user)
+        messages.success(request, f"Rule “{form.cleaned_data['name']}” saved.")
+        return _go(request, _rule_url(rule))
+    rule.refresh_from_db()
+    ctx = {"form": form, "rule": rule, "history": history_of(rule)}
+    return _page(request, "governance/rule_form.html", "rule-form", ctx, form)
+
+
+@require_POST
+@policy_admin
+def rule_state(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Switch a rule off or on (``active`` = 1/0)."""
+    rule = get_object_or_404(DetectionRule, public_id=public_id)
+    active = request.POST.get("active") == "1"
+    services.save_rule(rule=rule, values={"is_active": active}, actor=request.user)
+    messages.success(request, f"Rule “{rule.name}” {'switched on' if active else 'switched off'}.")
+    return _go(request, _rule_url(rule))
+
+
+@require_POST
+@policy_admin
+def rule_delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Delete a rule for good."""
+    rule = get_object_or_404(DetectionRule, public_id=public_id)
+    services.delete_rule(rule=rule, actor=request.user)
+    messages.success(request, f"Rule “{rule.name}” deleted.")
+    return _go(request, reverse("governance:rules"))
+
+
+# --- protected-term lists ---------------------------------------------------------------
+
+
+def _term_list_url(term_list: ProtectedTermList) -> str:
+    return reverse("governance:term_list", kwargs={"public_id": term_list.public_id})
+
+
+@require_GET
+@policy_admin
+def term_lists(request: HttpRequest) -> HttpResponse:
+    """Every protected-term list: its kind, size and last change. Never its terms."""
+    found = ProtectedTermList.objects.defer("terms_sealed").order_by("-is_active", "name")
+    return render(request, "governance/term_lists.html", {"term_lists": found})
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def term_list_new(request: HttpRequest) -> HttpResponse:
+    """Add a list: pasted lines or an uploaded CSV file."""
+    form = TermListForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        term_list = services.save_term_list(
+            term_list=None,
+            values=form.values(),
+            terms=form.cleaned_data["terms"],
+            actor=request.user,
+        )
+        messages.success(request, f"“{term_list.name}” saved with {term_list.term_count} terms.")
+        return _go(request, _term_list_url(term_list))
+    return _page(request, "governance/term_list_form.html", "term-list-form", {"form": form}, form)
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def term_list_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Rename a list or replace all its terms. The terms are never shown."""
+    term_list = get_object_or_404(
+        ProtectedTermList.objects.defer("terms_sealed"), public_id=public_id
+    )
+    form = TermListForm(request.POST or None, request.FILES or None, instance=term_list)
+    if request.method == "POST" and form.is_valid():
+        term_list = services.save_term_list(
+            term_list=term_list,
+            values=form.values(),
+            terms=form.cleaned_data["terms"],
+            actor=request.user,
+        )
+        messages.success(request, f"“{term_list.name}” saved ({term_list.term_count} terms).")
+        return _go(request, _term_list_url(term_list))
+    term_list.refresh_from_db(fields=["name", "kind", "term_count", "is_active", "updated_at"])
+    ctx = {"form": form, "term_list": term_list, "history": history_of(term_list)}
+    return _page(request, "governance/term_list_form.html", "term-list-form", ctx, form)
+
+
+@require_POST
+@policy_admin
+def term_list_state(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Switch a list off or on (``active`` = 1/0)."""
+    term_list = get_object_or_404(ProtectedTermList, public_id=public_id)
+    active = request.POST.get("active") == "1"
+    services.save_term_list(
+        term_list=term_list, values={"is_active": active}, terms=None, actor=request.user
+    )
+    messages.success(request, f"“{term_list.name}” {'switched on' if active else 'switched off'}.")
+    return _go(request, _term_list_url(term_list))
+
+
+@require_POST
+@policy_admin
+def term_list_delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Delete a list and its sealed terms."""
+    term_list = get_object_or_404(ProtectedTermList, public_id=public_id)
+    services.delete_term_list(term_list=term_list, actor=request.user)
+    messages.success(request, f"“{term_list.name}” deleted.")
+    return _go(request, reverse("governance:term_lists"))

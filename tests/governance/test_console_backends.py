@@ -1,0 +1,237 @@
+"""Backends in the policy console: create, edit, the write-only credential, disable, delete."""
+
+import datetime as dt
+import json
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from governance import crypto
+from governance.models import Approval, Backend
+from tests.factories import make_backend, make_category
+from tests.governance.console import HTMX, backend_form, only_event, policy_events
+
+SECRET = "sk-live-0123456789abcdefSECRET"
+
+
+def _everything_said(response) -> bytes:
+    return response.content + json.dumps(dict(response.headers)).encode()
+
+
+def test_it_creates_a_backend_and_seals_the_credential(client, admin):
+    client.force_login(admin)
+    response = client.post("/policy/backends/new/", backend_form(credential=SECRET))
+    backend = Backend.objects.get(name="Azure EU")
+    assert response.status_code == 302
+    assert response["Location"] == f"/policy/backends/{backend.public_id}/"
+    assert SECRET.encode() not in bytes(backend.credential_encrypted)
+    context = f"backend-credential:{backend.public_id}".encode()
+    assert (
+        crypto.open_sealed(bytes(backend.credential_encrypted), context=context) == SECRET.encode()
+    )
+    assert backend.region == "eu" and backend.dpa_expires_on == dt.date(2030, 1, 31)
+
+
+def test_creating_writes_one_event_without_the_secret(client, admin):
+    client.force_login(admin)
+    client.post("/policy/backends/new/", backend_form(credential=SECRET))
+    event = only_event()
+    assert event.target_type == "governance.backend"
+    assert event.before is None
+    assert event.after["name"] == "Azure EU"
+    assert event.after["credential changed"] is True
+    assert SECRET not in json.dumps([event.before, event.after, event.details, event.message])
+
+
+def test_the_credential_never_appears_again(client, admin):
+    client.force_login(admin)
+    client.post("/policy/backends/new/", backend_form(credential=SECRET))
+    backend = Backend.objects.get()
+    pages = [
+        client.get(f"/policy/backends/{backend.public_id}/"),
+        client.get(f"/policy/backends/{backend.public_id}/", **HTMX),
+        client.get("/policy/"),
+        client.get("/policy/approvals/"),
+        # an invalid edit re-renders the form: the key stays out of it too
+        client.post(
+            f"/policy/backends/{backend.public_id}/", backend_form(name="", credential=SECRET)
+        ),
+    ]
+    for response in pages:
+        assert SECRET.encode() not in _everything_said(response)
+    assert b"a key is stored" in pages[0].content
+
+
+def test_an_htmx_create_navigates_instead_of_redirecting(client, admin):
+    client.force_login(admin)
+    response = client.post("/policy/backends/new/", backend_form(), **HTMX)
+    backend = Backend.objects.get()
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/policy/backends/{backend.public_id}/"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://files.example.com/", "http:// or https://"),
+        ("file:///etc/passwd", "http:// or https://"),
+        ("https://user:hunter2@api.example.com/v1", "Remove the user name and password"),
+        ("https://api.example.com/v1?api_key=abc", "carries a credential (api_key="),
+        ("not a url", "http:// or https://"),
+        ("https://exa mple.com", "Enter a valid URL"),
+    ],
+)
+def test_bad_base_urls_are_refused_inline(client, admin, url, message):
+    client.force_login(admin)
+    response = client.post("/policy/backends/new/", backend_form(base_url=url), **HTMX)
+    assert response.status_code == 422
+    assert b"<html" not in response.content
+    assert b'id="backend-form"' in response.content
+    assert message.encode() in response.content
+    assert Backend.objects.count() == 0
+    assert policy_events() == []
+
+
+def test_a_url_with_a_password_is_not_echoed_back(client, admin):
+    client.force_login(admin)
+    response = client.post(
+        "/policy/backends/new/", backend_form(base_url="https://u:hunter2@api.example.com/")
+    )
+    assert response.status_code == 422
+    assert b"hunter2" not in response.content
+    assert Backend.objects.count() == 0
+
+
+def test_other_bad_input_is_explained(client, admin):
+    make_backend(name="Azure EU")
+    client.force_login(admin)
+    response = client.post(
+        "/policy/backends/new/",
+        backend_form(base_url="", credential_env="MY KEY", dpa_signed=None),
+    )
+    assert response.status_code == 422
+    text = response.content.decode()
+    assert "Backend with this Name already exists." in text
+    assert "needs an address" in text
+    assert "letters, digits and underscores" in text
+    assert "Tick “DPA signed”" in text
+    assert Backend.objects.count() == 1
+
+
+def test_an_edit_records_only_what_changed(client, admin):
+    backend = make_backend()
+    client.force_login(admin)
+    form = backend_form(
+        name=backend.name,
+        kind="ollama",
+        base_url=backend.base_url,
+        model="llama3.3",
+        hosting_class="on_prem",
+        dpa_signed=None,
+        dpa_expires_on="",
+        provider_retention_days="",
+    )
+    response = client.post(f"/policy/backends/{backend.public_id}/", form)
+    assert response.status_code == 302
+    event = only_event()
+    assert event.before == {"model": "llama3.2", "region": ""}
+    assert event.after == {"model": "llama3.3", "region": "eu"}
+    # the history panel shows it: who, and before -> after
+    page = client.get(f"/policy/backends/{backend.public_id}/").content.decode()
+    assert "Backend edited" in page and "Ada Admin" in page
+    assert "llama3.2" in page and "llama3.3" in page
+
+
+def test_an_edit_without_changes_records_nothing(client, admin):
+    backend = make_backend(region="eu")
+    client.force_login(admin)
+    form = backend_form(
+        name=backend.name,
+        kind="ollama",
+        base_url=backend.base_url,
+        model=backend.model,
+        hosting_class="on_prem",
+        dpa_signed=None,
+        dpa_expires_on="",
+        provider_retention_days="",
+    )
+    client.post(f"/policy/backends/{backend.public_id}/", form)
+    assert policy_events() == []
+
+
+def test_replacing_the_credential_records_that_only(client, admin):
+    backend = make_backend(region="eu")
+    client.force_login(admin)
+    form = backend_form(
+        name=backend.name,
+        kind="ollama",
+        base_url=backend.base_url,
+        model=backend.model,
+        hosting_class="on_prem",
+        dpa_signed=None,
+        dpa_expires_on="",
+        provider_retention_days="",
+        credential=SECRET,
+    )
+    client.post(f"/policy/backends/{backend.public_id}/", form)
+    event = only_event()
+    assert event.before == {}
+    assert event.after == {"credential changed": True}
+
+
+def test_disabling_asks_first_and_is_recorded(client, admin):
+    backend = make_backend()
+    client.force_login(admin)
+    page = client.get(f"/policy/backends/{backend.public_id}/").content.decode()
+    assert 'data-confirm="Disable Local Ollama?' in page
+    response = client.post(f"/policy/backends/{backend.public_id}/state/", {"enabled": "0"})
+    assert response.status_code == 302
+    backend.refresh_from_db()
+    assert backend.enabled is False
+    event = only_event()
+    assert (event.before, event.after) == ({"enabled": True}, {"enabled": False})
+    client.post(f"/policy/backends/{backend.public_id}/state/", {"enabled": "0"})
+    assert len(policy_events()) == 1  # already disabled: nothing to record
+
+
+def test_a_backend_in_use_cannot_be_deleted(client, admin):
+    backend = make_backend()
+    Approval.objects.create(category=make_category(), backend=backend)
+    client.force_login(admin)
+    response = client.post(f"/policy/backends/{backend.public_id}/delete/", follow=True)
+    assert "revoke those approvals first" in response.content.decode()
+    assert Backend.objects.count() == 1
+    assert policy_events() == []
+
+
+def test_an_unused_backend_can_be_deleted(client, admin):
+    backend = make_backend()
+    client.force_login(admin)
+    response = client.post(f"/policy/backends/{backend.public_id}/delete/", **HTMX)
+    assert response["HX-Redirect"] == "/policy/"
+    assert Backend.objects.count() == 0
+    event = only_event()
+    assert event.before["name"] == "Local Ollama" and event.after is None
+    assert event.target_id == str(backend.public_id)
+
+
+def test_the_dpa_warning_shows_30_days_ahead(client, admin):
+    today = timezone.localdate()
+    soon = make_backend(name="Soon", dpa_signed=True, dpa_expires_on=today + dt.timedelta(days=20))
+    later = make_backend(
+        name="Later", dpa_signed=True, dpa_expires_on=today + dt.timedelta(days=90)
+    )
+    gone = make_backend(name="Gone", dpa_signed=True, dpa_expires_on=today - dt.timedelta(days=1))
+    client.force_login(admin)
+    assert b"The DPA expires on" in client.get(f"/policy/backends/{soon.public_id}/").content
+    assert b"The DPA expires on" not in client.get(f"/policy/backends/{later.public_id}/").content
+    assert b"The DPA expired on" in client.get(f"/policy/backends/{gone.public_id}/").content
+    hub = client.get("/policy/").content.decode()
+    assert "badge-warn" in hub and "expired" in hub
+
+
+def test_events_name_the_policy_change(client, admin):
+    client.force_login(admin)
+    client.post("/policy/backends/new/", backend_form())
+    assert only_event().action == AuditEvent.Action.POLICY_CHANGED

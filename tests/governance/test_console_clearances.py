@@ -1,0 +1,87 @@
+"""Clearances: a category for a role group or one person; revoke."""
+
+from django.contrib.auth.models import Group
+
+from governance.models import Category, Clearance
+from tests.factories import make_category
+from tests.governance.console import HTMX, only_event, policy_events
+
+
+def test_it_clears_a_role_group(client, admin):
+    make_category()
+    client.force_login(admin)
+    response = client.post("/policy/clearances/", {"category": "public", "party": "group:Staff"})
+    assert response.status_code == 302
+    clearance = Clearance.objects.get()
+    assert clearance.group.name == "Staff" and clearance.granted_by == admin
+    event = only_event()
+    assert event.after == {"category": 1, "group": "Staff"} and event.before is None
+
+
+def test_it_clears_one_person_and_they_see_the_category(client, admin, member):
+    make_category()
+    client.force_login(admin)
+    response = client.post(
+        "/policy/clearances/", {"category": "public", "party": f"user:{member.public_id}"}, **HTMX
+    )
+    assert response.status_code == 200
+    assert b"<html" not in response.content and b'id="clearances-panel"' in response.content
+    assert b"may now use Public" in response.content
+    assert list(Category.objects.cleared_for(member)) == [Category.objects.get()]
+    assert only_event().after["user_email"] == "member@example.com"
+
+
+def test_bad_input_is_explained_and_nothing_saved(client, admin):
+    category = make_category()
+    Clearance.objects.create(category=category, group=Group.objects.get(name="Staff"))
+    client.force_login(admin)
+    response = client.post("/policy/clearances/", {"category": "public", "party": "group:Staff"})
+    assert response.status_code == 422
+    assert b"Staff is already cleared for Public." in response.content
+    response = client.post("/policy/clearances/", {"category": "public", "party": "group:Root"})
+    assert response.status_code == 422
+    assert b"Select a valid choice" in response.content
+    assert Clearance.objects.count() == 1
+    assert policy_events() == []
+
+
+def test_revoking_asks_first_and_is_recorded(client, admin, member):
+    category = make_category()
+    Clearance.objects.create(category=category, user=member)
+    client.force_login(admin)
+    page = client.get("/policy/clearances/").content.decode()
+    assert 'data-confirm="Revoke Max Member\'s clearance for Public?"' in page
+    response = client.post(
+        "/policy/clearances/revoke/",
+        {"category": "public", "party": f"user:{member.public_id}"},
+        **HTMX,
+    )
+    assert response.status_code == 200 and b"<html" not in response.content
+    assert Clearance.objects.count() == 0
+    event = only_event()
+    assert event.before == {
+        "category": 1,
+        "user": str(member.public_id),
+        "user_email": "member@example.com",
+    }
+    assert event.after is None
+
+
+def test_revoking_without_js_redirects(client, admin):
+    category = make_category()
+    Clearance.objects.create(category=category, group=Group.objects.get(name="Staff"))
+    client.force_login(admin)
+    response = client.post(
+        "/policy/clearances/revoke/", {"category": "public", "party": "group:Staff"}
+    )
+    assert response.status_code == 302
+    assert Clearance.objects.count() == 0
+
+
+def test_revoking_an_unknown_clearance_is_404(client, admin, member):
+    make_category()
+    client.force_login(admin)
+    for party in ["group:Staff", f"user:{member.public_id}", "user:not-a-uuid", "nobody"]:
+        response = client.post("/policy/clearances/revoke/", {"category": "public", "party": party})
+        assert response.status_code == 404
+    assert policy_events() == []
