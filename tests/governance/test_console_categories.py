@@ -1,0 +1,131 @@
+"""Categories: create, edit requirements, the finding matrix, retire."""
+
+from governance.models import Category
+from tests.factories import make_category
+from tests.governance.console import HTMX, only_event, policy_events
+
+
+def _form(**overrides) -> dict:
+    values = {
+        "number": "2",
+        "slug": "internal",
+        "name": "Internal",
+        "summary": "Business information.",
+        "retention_days": "30",
+        "allowed_hosting_classes": ["on_prem", "private_cloud"],
+        "forbid_training": "on",
+        "allowed_regions": "EU, ch, eu",
+    }
+    values.update(overrides)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def test_it_creates_a_category(client, admin):
+    client.force_login(admin)
+    response = client.post("/policy/categories/new/", _form())
+    assert response.status_code == 302 and response["Location"] == "/policy/categories/internal/"
+    category = Category.objects.get()
+    assert category.allowed_hosting_classes == ["on_prem", "private_cloud"]
+    assert category.allowed_regions == ["ch", "eu"]
+    assert category.forbid_training and not category.require_dpa
+    event = only_event()
+    assert event.before is None and event.after["number"] == 2
+    assert event.target_type == "governance.category"
+
+
+def test_bad_input_is_explained_and_nothing_saved(client, admin):
+    make_category()
+    client.force_login(admin)
+    response = client.post(
+        "/policy/categories/new/",
+        _form(number="1", slug="public", name="", blocks_all="on", retention_days="7"),
+        **HTMX,
+    )
+    assert response.status_code == 422
+    assert b"<html" not in response.content and b'id="category-form"' in response.content
+    text = response.content.decode()
+    assert "Category with this Number already exists." in text
+    assert "Category with this Slug already exists." in text
+    assert "This field is required." in text
+    assert "A prohibited category stores nothing" in text
+    assert Category.objects.count() == 1
+    assert policy_events() == []
+
+
+def test_an_edit_records_before_and_after_and_keeps_the_level(client, admin):
+    make_category()
+    client.force_login(admin)
+    response = client.post(
+        "/policy/categories/public/",
+        _form(
+            number="9", slug="other", name="Public", summary="Already public.", retention_days="60"
+        ),
+    )
+    assert response.status_code == 302
+    category = Category.objects.get()
+    assert (category.number, category.slug) == (1, "public")  # fixed once created
+    event = only_event()
+    assert event.before["retention_days"] == 90 and event.after["retention_days"] == 60
+    assert event.after["allowed_regions"] == ["ch", "eu"]
+    assert "number" not in event.after
+    page = client.get("/policy/categories/public/").content.decode()
+    assert "Category edited" in page and "retention days" in page
+
+
+def test_the_finding_matrix_shows_defaults_and_stores_overrides(client, admin):
+    make_category(number=2, slug="internal", name="Internal")
+    client.force_login(admin)
+    page = client.get("/policy/categories/internal/").content.decode()
+    assert "Default: replace" in page and "Default: allow" in page  # URLs pass by default
+    response = client.post(
+        "/policy/categories/internal/findings/",
+        {
+            "CREDIT_CARD": "block",
+            "EMAIL_ADDRESS": "pseudonymise",
+            "NATIONAL_ID": "block",
+            "URL": "",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/policy/categories/internal/"
+    actions = Category.objects.get().finding_actions
+    # choosing the default stores nothing; the national-identifier row sets every such type
+    assert actions["CREDIT_CARD"] == "block" and "EMAIL_ADDRESS" not in actions
+    assert actions["US_SSN"] == actions["UK_NINO"] == "block"
+    event = only_event()
+    assert event.before == {"finding_actions": {}}
+    assert event.after["finding_actions"]["CREDIT_CARD"] == "block"
+
+
+def test_the_matrix_refuses_letting_secrets_out(client, admin):
+    make_category(number=2, slug="internal", name="Internal")
+    client.force_login(admin)
+    response = client.post("/policy/categories/internal/findings/", {"SECRET": "allow"}, **HTMX)
+    assert response.status_code == 422
+    assert b'id="finding-matrix"' in response.content and b"<html" not in response.content
+    assert b"Select a valid choice" in response.content
+    assert Category.objects.get().finding_actions == {}
+    assert policy_events() == []
+
+
+def test_a_prohibited_category_has_no_matrix_to_edit(client, admin):
+    make_category(
+        number=4, slug="prohibited", name="Prohibited", blocks_all=True, retention_days=None
+    )
+    client.force_login(admin)
+    page = client.get("/policy/categories/prohibited/").content.decode()
+    assert "Every message in this category is blocked" in page
+    assert "Save finding actions" not in page
+
+
+def test_retiring_asks_first_and_is_recorded(client, admin):
+    make_category()
+    client.force_login(admin)
+    page = client.get("/policy/categories/public/").content.decode()
+    assert 'data-confirm="Retire Public?' in page
+    response = client.post("/policy/categories/public/state/", {"active": "0"})
+    assert response.status_code == 302
+    assert Category.objects.get().is_active is False
+    event = only_event()
+    assert (event.before, event.after) == ({"is_active": True}, {"is_active": False})

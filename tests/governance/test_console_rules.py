@@ -1,0 +1,91 @@
+"""Detection rules: patterns checked before saving; switch off; delete."""
+
+from governance.models import DetectionRule
+from tests.factories import make_category
+from tests.governance.console import HTMX, only_event, policy_events
+
+
+def _form(**overrides) -> dict:
+    values = {
+        "name": "Privilege",
+        "reason": "Marks attorney-client material.",
+        "kind": "keywords",
+        "pattern": "privileged & confidential\nattorney-client",
+        "action": "block",
+        "min_category": "",
+    }
+    values.update(overrides)
+    return values
+
+
+def test_it_creates_a_rule(client, admin):
+    client.force_login(admin)
+    response = client.post("/policy/rules/new/", _form())
+    rule = DetectionRule.objects.get()
+    assert (
+        response.status_code == 302 and response["Location"] == f"/policy/rules/{rule.public_id}/"
+    )
+    event = only_event()
+    assert event.after["name"] == "Privilege" and event.after["action"] == "block"
+
+
+def test_an_escalation_needs_a_category(client, admin):
+    make_category(number=3, slug="confidential", name="Confidential")
+    client.force_login(admin)
+    response = client.post("/policy/rules/new/", _form(action="escalate"), **HTMX)
+    assert response.status_code == 422
+    assert b"Choose the category a match raises the message to." in response.content
+    response = client.post(
+        "/policy/rules/new/", _form(action="escalate", min_category="confidential")
+    )
+    assert response.status_code == 302
+    assert DetectionRule.objects.get().min_category.number == 3
+    assert only_event().after["min_category"] == 3
+
+
+def test_bad_patterns_are_refused_with_the_reason(client, admin):
+    client.force_login(admin)
+    for pattern, reason in [
+        ("(unclosed", "not a valid regular expression"),
+        ("(a+)+$", "catastrophic backtracking"),
+        ("x*", "matches empty text"),
+    ]:
+        response = client.post("/policy/rules/new/", _form(kind="regex", pattern=pattern), **HTMX)
+        assert response.status_code == 422, pattern
+        assert b'id="rule-form"' in response.content and b"<html" not in response.content
+        assert reason.encode() in response.content, pattern
+    assert DetectionRule.objects.count() == 0
+    assert policy_events() == []
+
+
+def test_an_edit_records_only_what_changed(client, admin):
+    rule = DetectionRule.objects.create(
+        name="Privilege", reason="r", pattern="privileged", action="warn"
+    )
+    client.force_login(admin)
+    response = client.post(
+        f"/policy/rules/{rule.public_id}/", _form(reason="r", pattern="privileged", action="block")
+    )
+    assert response.status_code == 302
+    event = only_event()
+    assert (event.before, event.after) == ({"action": "warn"}, {"action": "block"})
+
+
+def test_switching_off_and_deleting_ask_first(client, admin):
+    rule = DetectionRule.objects.create(
+        name="Privilege", reason="r", pattern="privileged", action="warn"
+    )
+    client.force_login(admin)
+    page = client.get(f"/policy/rules/{rule.public_id}/").content.decode()
+    assert (
+        'data-confirm="Switch off “Privilege”?' in page
+        and 'data-confirm="Delete “Privilege”?' in page
+    )
+    client.post(f"/policy/rules/{rule.public_id}/state/", {"active": "0"})
+    assert DetectionRule.objects.get().is_active is False
+    response = client.post(f"/policy/rules/{rule.public_id}/delete/", **HTMX)
+    assert response["HX-Redirect"] == "/policy/rules/"
+    assert DetectionRule.objects.count() == 0
+    deleted = policy_events()[0]
+    assert deleted.message == "Rule deleted" and deleted.after is None
+    assert len(policy_events()) == 2
