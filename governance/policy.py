@@ -101,6 +101,10 @@ class Action(StrEnum):
     BLOCK = "block"
 
 
+#: What a cell of the finding matrix may say, weakest first (escalation is for rules).
+MATRIX_ACTIONS = (Action.ALLOW, Action.WARN, Action.PSEUDONYMISE, Action.BLOCK)
+
+
 class Outcome(StrEnum):
     ALLOW = "allowed"
     PSEUDONYMISE = "pseudonymised"
@@ -164,8 +168,16 @@ class CategorySpec:
     def action_for(self, kind: str) -> Action:
         if self.number >= PROHIBITED_LEVEL or self.blocks_all:
             return Action.BLOCK
-        action = Action(self.finding_actions.get(kind, default_action(self.number, kind)))
-        if kind in SECRET_TYPES and action in (Action.ALLOW, Action.WARN):
+        configured = self.finding_actions.get(kind)
+        if configured is None:
+            action = default_action(self.number, kind)
+        elif configured in MATRIX_ACTIONS:
+            action = Action(configured)
+        else:
+            action = Action.BLOCK  # a value the matrix cannot hold: fail closed
+        if kind in SECRET_TYPES and MATRIX_ACTIONS.index(action) < MATRIX_ACTIONS.index(
+            Action.PSEUDONYMISE
+        ):
             return Action.PSEUDONYMISE  # credentials never leave in clear, whatever the matrix
         return action
 

@@ -239,6 +239,19 @@ def test_an_expired_dpa_suspends_the_backend_where_a_dpa_is_required():
     assert not run(1, backends=[lapsed]).blocked  # Public does not
 
 
+def test_a_matrix_value_it_cannot_hold_blocks_and_secrets_never_pass_in_clear():
+    categories = {
+        **DEFAULT_CATEGORIES,
+        3: CategorySpec(
+            number=3,
+            name="Confidential",
+            finding_actions={"SECRET": "escalate", "EMAIL_ADDRESS": "shrug"},
+        ),
+    }
+    assert run(3, findings=[finding("EMAIL_ADDRESS")], categories=categories).blocked
+    assert run(3, findings=[finding("SECRET")], categories=categories).blocked
+
+
 def test_overlapping_spans_are_merged():
     decision = run(1, findings=[finding("EMAIL_ADDRESS", 0, 10), finding("PERSON", 5, 15)])
     assert [(s.start, s.end) for s in decision.redact] == [(0, 15)]
