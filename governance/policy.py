@@ -54,7 +54,10 @@ def unmet_requirements(
     if allowed and backend.hosting_class not in allowed:
         wanted = " or ".join(HOSTING_LABELS.get(h, h) for h in allowed)
         got = HOSTING_LABELS.get(backend.hosting_class, backend.hosting_class)
-        problems.append(f"{category.name} needs a {wanted} backend; {backend.name} is {got}.")
+        article = "an" if wanted[0] in "aeiou" else "a"
+        problems.append(
+            f"{category.name} needs {article} {wanted} backend; {backend.name} is {got}."
+        )
     if category.forbid_training and backend.trains_on_inputs:
         problems.append(f"{category.name} forbids backends that train on inputs.")
     if category.forbid_consumer_products and backend.consumer_product:

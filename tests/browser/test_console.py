@@ -54,7 +54,7 @@ def test_it_adds_a_backend_approves_it_and_refuses_a_breaking_approval(
     page.get_by_role("button", name="Approve").click()
     refusal = page.locator(".form-error")
     expect(refusal).to_contain_text(
-        "Confidential / personal data needs a on-premise or private cloud backend"
+        "Confidential / personal data needs an on-premise or private cloud backend"
     )
     expect(refusal).to_contain_text("Hosted Llama is external API")
     expect(page.locator("#approvals-panel tbody tr", has_text="Hosted Llama")).to_have_count(1)

@@ -69,7 +69,7 @@ def test_it_refuses_an_approval_that_breaks_requirements_naming_each(client, adm
     assert response.status_code == 422
     text = response.content.decode().replace("&#x27;", "'")
     assert (
-        "Confidential needs a on-premise or private cloud backend; Public API is external API."
+        "Confidential needs an on-premise or private cloud backend; Public API is external API."
         in text
     )
     assert "Confidential forbids backends that train on inputs." in text

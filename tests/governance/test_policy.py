@@ -28,7 +28,7 @@ def test_it_refuses_everything_for_a_prohibited_category():
         (
             {"allowed_hosting_classes": ["on_prem", "private_cloud"]},
             {"hosting_class": "external_api"},
-            "Cat needs a on-premise or private cloud backend; Box is external API.",
+            "Cat needs an on-premise or private cloud backend; Box is external API.",
         ),
         ({"forbid_training": True}, {"trains_on_inputs": True}, "Cat forbids backends that train"),
         ({"forbid_consumer_products": True}, {"consumer_product": True}, "forbids consumer"),

@@ -87,7 +87,7 @@ def test_an_approval_breaking_requirements_is_refused_with_the_requirement(demo)
     )
     with pytest.raises(PolicyFileError) as caught:
         plan_import(text)
-    assert any("needs a on-premise or private cloud backend" in p for p in caught.value.problems)
+    assert any("needs an on-premise or private cloud backend" in p for p in caught.value.problems)
 
 
 def test_a_bad_file_changes_nothing_and_lists_every_problem(demo):
