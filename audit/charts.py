@@ -2,8 +2,15 @@
 
 Served as images: pygal embeds a <style> element, which the page's strict CSP
 would refuse inline; as an <img> the SVG runs no script whatever it holds.
+
+Each chart is drawn at the size the dashboard shows it on a desktop (``WIDE``
+spans the grid, ``HALF`` is one of its two columns), so text is drawn 1:1
+there; the templates' ``width``/``height`` attributes repeat these sizes.
+Colours are the stylesheet's: categories keep their chip colours
+(``--cat-1`` … ``--cat-4``), decisions their badge colours.
 """
 
+import math
 from collections import Counter
 
 import pygal
@@ -11,22 +18,13 @@ from pygal.style import Style
 
 from audit.reports import Summary
 
-STYLE = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#15202b",
-    foreground_strong="#15202b",
-    foreground_subtle="#dde3ea",
-    opacity="0.9",
-    opacity_hover="1",
-    colors=("#1f7a4d", "#2d5a8c", "#9a5b00", "#b42318", "#6b7a8c", "#3b82c4", "#7a4d9a"),
-    font_family="system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-    label_font_size=12,
-    major_label_font_size=12,
-    legend_font_size=13,
-    value_font_size=12,
-    title_font_size=15,
-)
+WIDE = (1090, 340)
+HALF = (440, 300)
+RING = (280, 280)  # the decisions ring; its legend is HTML beside it, with the counts
+INK, INK_SOFT, LINE = "#15202b", "#4a5868", "#e6eaef"
+BRAND = "#2d5a8c"
+UNKNOWN = "#6b7a8c"
+CATEGORY_COLOURS = {1: "#1f7a4d", 2: "#2d5a8c", 3: "#9a5b00", 4: "#b42318"}
 DECISION_COLOURS = {
     "allowed": "#1f7a4d",
     "pseudonymised": "#2d5a8c",
@@ -34,60 +32,165 @@ DECISION_COLOURS = {
     "blocked": "#b42318",
 }
 
+STYLE = Style(
+    background="#ffffff",
+    plot_background="#ffffff",
+    foreground=INK_SOFT,
+    foreground_strong=INK_SOFT,  # pygal draws "major" ticks (100, 200) in it: no bold outliers
+    foreground_subtle=LINE,
+    guide_stroke_color=LINE,
+    major_guide_stroke_color=LINE,
+    guide_stroke_dasharray="0",
+    major_guide_stroke_dasharray="0",
+    opacity="1",
+    opacity_hover="1",
+    stroke_opacity="1",
+    colors=(BRAND,),
+    value_colors=("#ffffff",),
+    font_family="system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+    label_font_size=13,
+    major_label_font_size=13,
+    legend_font_size=14,
+    value_font_size=13,
+    title_font_size=15,
+    no_data_font_size=16,
+)
 
-def _config(**overrides) -> pygal.Config:
+
+def _config(size: tuple[int, int], colours: tuple[str, ...] = (BRAND,), **overrides):
     config = pygal.Config(
         js=[],  # no tooltips script: it would be fetched from a CDN
         disable_xml_declaration=True,
-        style=STYLE,
-        width=760,
-        height=320,
+        style=Style(**{**STYLE.to_dict(), "colors": colours or (BRAND,)}),
+        width=size[0],
+        height=size[1],
         legend_at_bottom=True,
-        legend_at_bottom_columns=4,
+        legend_box_size=13,
+        truncate_label=-1,
+        truncate_legend=-1,
         print_values=False,
         show_y_guides=True,
+        show_x_guides=False,
         no_data_text="No requests in this period",
-        margin=16,
+        margin=8,
+        spacing=14,
     )
     for key, value in overrides.items():
         setattr(config, key, value)
     return config
 
 
+def _slim_bars(chart, bars: int, plot_height: int = 230, thickest: int = 40) -> None:
+    """Keep a few bars from swelling to fill the plot (pygal sizes them to their slot)."""
+    slot = plot_height / max(1, bars)
+    chart._series_margin = max(0.06, (1 - thickest / slot) / 2)
+
+
+def _ticks(maximum: int, count: int = 4) -> dict:
+    """A value axis of round, whole steps that reaches past the longest bar."""
+    if maximum <= 0:
+        return {}
+    raw = maximum / count
+    magnitude = 10 ** max(0, math.floor(math.log10(raw)))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    top = math.ceil(maximum / step) * step
+    return {"y_labels": list(range(0, top + 1, step)), "range": (0, top)}
+
+
+def _category_numbers(names: list[str]) -> dict[str, int]:
+    from governance.models import Category
+
+    return dict(Category.objects.filter(name__in=names).values_list("name", "number"))
+
+
 def requests_per_day(summary: Summary) -> str:
-    chart = pygal.StackedBar(_config(x_label_rotation=0, show_minor_x_labels=False))
+    """Stacked bars, one series per category in policy order, coloured like its chip."""
+    numbers = _category_numbers(summary.categories)
+    categories = sorted(summary.categories, key=lambda name: (numbers.get(name, 99), name))
+    colours = tuple(CATEGORY_COLOURS.get(numbers.get(name, 0), UNKNOWN) for name in categories)
     days = summary.period.days
-    chart.x_labels = [day.strftime("%d %b") for day in days]
-    chart.x_labels_major = chart.x_labels[:: max(1, len(days) // 8)]
-    for category in summary.categories:
-        chart.add(category, [summary.per_day_by_category.get(day, Counter())[category] or None
-                             for day in days])  # fmt: skip
+    chart = pygal.StackedBar(
+        _config(
+            WIDE,
+            colours,
+            legend_at_bottom_columns=max(1, len(categories)),
+            show_minor_x_labels=False,
+            **_ticks(
+                max((sum(c.values()) for c in summary.per_day_by_category.values()), default=0)
+            ),  # fmt: skip
+        )
+    )
+    chart.x_labels = [day.strftime("%-d %b") for day in days]
+    # Every day fits on a fortnight; longer periods label Mondays, then the first of each month.
+    if len(days) <= 16:
+        chart.x_labels_major = chart.x_labels
+    else:
+        weekly = len(days) <= 120
+        chart.x_labels_major = [day.strftime("%-d %b") for day in days
+                                if (day.weekday() == 0 if weekly else day.day == 1)]  # fmt: skip
+    for category in categories:
+        label = f"{numbers[category]} · {category}" if category in numbers else category
+        chart.add(label, [summary.per_day_by_category.get(day, Counter())[category] or None
+                          for day in days])  # fmt: skip
     return chart.render(is_unicode=True)
 
 
 def decisions(summary: Summary) -> str:
+    """A ring of decisions. No legend: the dashboard lists them beside it, with counts."""
     order = [d for d in DECISION_COLOURS if summary.decisions.get(d)]
-    style = Style(**{**STYLE.to_dict(), "colors": tuple(DECISION_COLOURS[d] for d in order)})
-    chart = pygal.Pie(_config(inner_radius=0.55, style=style, height=300))
+    chart = pygal.Pie(
+        _config(
+            RING,
+            tuple(DECISION_COLOURS[d] for d in order),
+            inner_radius=0.6,
+            show_legend=False,
+            margin=4,
+        )
+    )
     for decision in order:
         chart.add(decision.capitalize(), summary.decisions[decision])
     return chart.render(is_unicode=True)
 
 
-def _horizontal(counter: Counter, limit: int = 8) -> str:
-    chart = pygal.HorizontalBar(_config(show_legend=False, height=300, print_values=True))
-    top = counter.most_common(limit)[::-1]
+def top_backends(summary: Summary, limit: int = 8) -> str:
+    """Requests delivered per backend, most used on top."""
+    top = summary.backends.most_common(limit)[::-1]  # pygal draws the first label lowest
+    chart = pygal.HorizontalBar(
+        _config(
+            HALF,
+            show_legend=False,
+            print_values=True,
+            print_values_position="center",
+            **_ticks(max(summary.backends.values(), default=0)),
+            no_data_text="Nothing delivered in this period",
+        )
+    )
+    _slim_bars(chart, len(top))
     chart.x_labels = [name for name, _ in top]
-    chart.add("", [count for _, count in top])
+    chart.add("Requests", [count for _, count in top])
     return chart.render(is_unicode=True)
 
 
-def top_backends(summary: Summary) -> str:
-    return _horizontal(summary.backends)
-
-
-def findings_by_type(summary: Summary) -> str:
-    return _horizontal(summary.findings)
+def findings_by_type(summary: Summary, limit: int = 8) -> str:
+    """Personal data and secrets found, by type, split by what Steward then did."""
+    kinds = [kind for kind, _ in summary.findings.most_common(limit)][::-1]
+    order = [d for d in DECISION_COLOURS if summary.findings_by_decision.get(d)]
+    order += sorted(d for d in summary.findings_by_decision if d not in DECISION_COLOURS)
+    chart = pygal.HorizontalStackedBar(
+        _config(
+            HALF,
+            tuple(DECISION_COLOURS.get(d, UNKNOWN) for d in order),
+            legend_at_bottom_columns=max(1, len(order)),
+            **_ticks(max(summary.findings.values(), default=0)),
+            no_data_text="Nothing found in this period",
+        )
+    )
+    _slim_bars(chart, len(kinds), plot_height=200)
+    chart.x_labels = [kind.replace("_", " ").lower().capitalize() for kind in kinds]
+    for decision in order:
+        counts = summary.findings_by_decision[decision]
+        chart.add(decision.capitalize(), [counts.get(kind) or None for kind in kinds])
+    return chart.render(is_unicode=True)
 
 
 CHARTS = {

@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+from urllib.parse import urlencode
 
 from csp.decorators import csp_update
 from django.contrib import messages
@@ -53,7 +54,7 @@ def events(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(sequence__lt=int(before))
     page = list(rows[: PAGE_SIZE + 1])
     older = page[PAGE_SIZE - 1].sequence if len(page) > PAGE_SIZE else None
-    query = filters.active()
+    query = urlencode(filters.active())  # the template's |urlencode would quote a dict's repr
     template = "audit/events.html"
     if request.htmx and not request.htmx.boosted:
         template += "#event-results"
@@ -69,7 +70,7 @@ def events(request: HttpRequest) -> HttpResponse:
             "status": chain_status(),
             "export_formats": EXPORT_FORMATS,
         },
-        status=400 if filters.errors else 200,
+        status=422 if filters.errors else 200,  # htmx swaps 422 (base.html), not 400
     )
 
 

@@ -65,7 +65,7 @@ def test_a_time_range_selects_by_day(client, reader):
 def test_bad_filters_are_explained(client, reader):
     client.force_login(reader)
     response = client.get("/audit/?since=2026-02-30&actor=ghost@example.com&since=x")
-    assert response.status_code == 400
+    assert response.status_code == 422
     page = response.content.decode()
     assert "Enter a valid date" in page
     response = client.get("/audit/?actor=ghost@example.com")

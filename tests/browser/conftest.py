@@ -10,12 +10,14 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.db import connection
 from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
     Error,
     Page,
+    Route,
     expect,
     sync_playwright,
 )
@@ -105,3 +107,34 @@ def sign_in(page: Page, email: str, password: str) -> None:
 @pytest.fixture
 def login() -> Callable[[Page, str, str], None]:
     return sign_in
+
+
+def one_at_a_time(page: Page, url: str) -> Page:
+    """Fetch the requests matching ``url`` one after another.
+
+    pytest-django's live server shares one in-memory SQLite connection among
+    its threads, so pages that fetch several database-backed resources at once
+    (the audit dashboard's four charts, each saving the session) collide there
+    with "cannot start a transaction within a transaction". Other databases
+    give each thread its own connection and need none of this.
+    """
+    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
+        return page
+    waiting: list[Route] = []
+    busy = False
+
+    def handle(route: Route) -> None:
+        nonlocal busy
+        waiting.append(route)
+        if busy:
+            return  # the handler already fetching will take this one next
+        busy = True
+        try:
+            while waiting:
+                request = waiting.pop(0)
+                request.fulfill(response=request.fetch())
+        finally:
+            busy = False
+
+    page.route(url, handle)
+    return page

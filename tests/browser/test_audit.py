@@ -1,0 +1,155 @@
+"""The auditor's pages in a real browser: filtering, detail, verification, charts, report."""
+
+import csv
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from governance.demo import DEMO_PASSWORD
+from tests.browser.audit_data import seed_audit_trail
+from tests.browser.conftest import PHONE, one_at_a_time, sign_in, watch_console
+
+pytestmark = pytest.mark.browser
+
+CHARTS = "**/audit/charts/*"
+AUDITOR = "aaron@example.com"
+POLICY_ADMIN = "paula@example.com"
+CHARTS_LOADED = """() => {
+  const images = [...document.querySelectorAll('.chart img')];
+  return images.length === 4 && images.every(i => i.complete && i.naturalWidth > 0);
+}"""
+
+
+@pytest.fixture
+def trail(transactional_db):
+    return seed_audit_trail(verified=False)
+
+
+def test_it_filters_the_trail_in_place(trail, page: Page, console_errors: list[str]):
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/")
+    results = page.locator("#event-results")
+    expect(results.locator("tbody tr")).to_have_count(50)
+    page.evaluate("window.stewardMarker = 'same page'")
+
+    page.get_by_label("Outcome").select_option("blocked")
+
+    expect(page).to_have_url(re.compile(r"outcome=blocked"))
+    outcomes = results.locator("td[data-label=Outcome]")
+    expect(outcomes.first).to_have_text("Blocked")
+    expect(outcomes.filter(has_not_text="Blocked")).to_have_count(0)
+    assert outcomes.count() == min(trail.blocked, 50)
+    assert page.evaluate("window.stewardMarker") == "same page", "the filter reloaded the page"
+
+    with page.expect_download() as download_info:
+        results.get_by_role("link", name="CSV").click()
+    with open(download_info.value.path(), encoding="utf-8", newline="") as file:
+        exported = list(csv.DictReader(file))
+    assert len(exported) == trail.blocked
+    assert {row["outcome"] for row in exported} == {"blocked"}
+    assert console_errors == []
+
+
+def test_it_keeps_the_filters_on_older_pages(trail, page: Page, console_errors: list[str]):
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/?action=chat.request")
+    newest = page.locator("#event-results td[data-label='#']").first.inner_text()
+
+    page.get_by_role("link", name="Older events →").click()
+
+    expect(page).to_have_url(re.compile(r"action=chat.request&before=\d+"))
+    what = page.locator("#event-results td[data-label=What] > a")
+    expect(what).to_have_count(50)
+    expect(what.filter(has_not_text="Chat request")).to_have_count(0)
+    first = int(page.locator("#event-results td[data-label='#']").first.inner_text())
+    assert first < int(newest) - 49
+    expect(page.get_by_label("Action")).to_have_value("chat.request")
+    assert console_errors == []
+
+
+def test_it_opens_an_event_and_verifies_the_chain(trail, page: Page, console_errors):
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/?outcome=blocked")
+    first = page.locator("#event-results tbody tr").first.locator("td[data-label='#'] a")
+    sequence = first.inner_text()
+    first.click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Event #{sequence}: Chat request")
+    expect(page.locator(".facts").first).to_contain_text("Blocked")
+    expect(page.get_by_text("links verify")).to_be_visible()
+
+    page.get_by_role("link", name="← Audit trail").click()
+    panel = page.locator(".chain-panel")
+    expect(panel.locator(".card-head .badge")).to_have_text("not verified yet")
+    panel.get_by_role("button", name="Verify now").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Verification started")
+    expect(panel.locator(".card-head .badge")).to_have_text("intact")
+    expect(panel).to_contain_text(timezone.localdate().strftime("%-d %b %Y"))
+    assert console_errors == []
+
+
+@pytest.mark.parametrize("email", [AUDITOR, POLICY_ADMIN])
+def test_it_draws_the_dashboard_charts(trail, page: Page, console_errors, email):
+    one_at_a_time(page, CHARTS)
+    sign_in(page, email, DEMO_PASSWORD)
+    page.goto("/audit/dashboard/")
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audit dashboard")
+    expect(page.locator(".chart img")).to_have_count(4)
+    page.wait_for_function(CHARTS_LOADED)
+    page.wait_for_load_state("networkidle")
+    assert console_errors == []  # pygal's <style> inside an <img> must not trip the CSP
+
+
+def test_it_downloads_the_compliance_report(trail, page: Page, console_errors):
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/report/")
+    offprem = page.locator("section[aria-labelledby=offprem-heading]")
+    expect(offprem.get_by_role("heading")).to_have_text(
+        "Confidential data reached an external backend"
+    )
+    expect(offprem.locator(".badge")).to_have_text("1 exception")
+    expect(offprem.get_by_role("link", name=f"Event #{trail.exception}")).to_be_visible()
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download CSV").click()
+    download = download_info.value
+
+    assert re.fullmatch(r"steward-compliance-[\d-]+\.csv", download.suggested_filename)
+    with open(download.path(), encoding="utf-8") as file:
+        lines = file.read().splitlines()
+    assert lines[0] == "section,key,value"
+    assert lines[1] == f"period,from,{timezone.localdate() - dt.timedelta(days=6)}"
+    assert console_errors == []
+
+
+def test_a_policy_admin_sees_the_dashboard_but_not_the_trail(trail, new_context, console_errors):
+    page = one_at_a_time(watch_console(new_context().new_page(), console_errors), CHARTS)
+    sign_in(page, POLICY_ADMIN, DEMO_PASSWORD)
+
+    assert page.goto("/audit/dashboard/").status == 200
+    page.wait_for_function(CHARTS_LOADED)
+    assert page.goto("/audit/").status == 403
+    expect(page.locator(".error-code")).to_have_text("403")
+
+    # Chromium logs the 403 document as a failed resource; that one is the point.
+    unexpected = [e for e in console_errors if "status of 403" not in e]
+    assert unexpected == []
+
+
+def test_it_fits_the_audit_pages_on_a_phone(trail, new_context, console_errors):
+    page = watch_console(new_context(viewport=PHONE).new_page(), console_errors)
+    one_at_a_time(page, CHARTS)
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+
+    for path in ("/audit/", f"/audit/events/{trail.exception}/", "/audit/checkpoints/",
+                 "/audit/dashboard/", "/audit/report/"):  # fmt: skip
+        assert page.goto(path).status == 200
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px phone"
+    assert console_errors == []
