@@ -216,3 +216,11 @@ def test_the_report_downloads_as_csv_and_json_and_is_audited(client, reader):
     data = json.loads(client.get("/audit/report/?format=json").content)
     assert {"section": "totals", "key": "requests", "value": 1} in data
     assert AuditEvent.objects.filter(action=Action.REPORT_EXPORTED).count() == 2
+
+
+def test_export_and_paging_links_keep_the_filters(client, reader):
+    _fill(60, outcome="failure")
+    client.force_login(reader)
+    page = client.get("/audit/?outcome=failure").content.decode()
+    assert 'href="/audit/export/csv/?outcome=failure"' in page
+    assert "?outcome=failure&amp;before=" in page
