@@ -4,6 +4,7 @@ A detector is a function ``(doc) -> iterable of Candidate``; candidates carry
 offsets into the *normalised* text, which the scanner maps back afterwards.
 """
 
+import bisect
 import math
 import re
 from collections import Counter
@@ -171,6 +172,8 @@ class Doc:
                         found.setdefault(group, []).append((start, end))
                     elif mode == "prefix" or end >= last or not is_word_char(folded[end]):
                         found.setdefault(group, []).append((start + 1, end))  # without the lead
+            for spans in found.values():
+                spans.sort()  # by start, for near()'s bisection
             self._words = found
         return self._words
 
@@ -214,12 +217,19 @@ def near(doc: Doc, group: str, start: int, end: int, *, before=48, after=24) -> 
     Only within the sentence, and when no other number stands between them: in
     "SSN 536-22-1234, call 030 129809" the word "SSN" belongs to the first number.
     """
-    for word_start, word_end in doc.words.get(group, ()):
+    words = doc.words.get(group)
+    if not words:
+        return False
+    # Spans are sorted by start, so bisection finds the few close enough.
+    i = bisect.bisect_left(words, (start - before, -1))
+    while i < len(words) and words[i][0] <= end + after:
+        word_start, word_end = words[i]
         if start - before <= word_start and word_end <= start:
             if _clear(doc, word_end, start):
                 return True
         elif end <= word_start and word_end <= end + after and _clear(doc, end, word_start):
             return True
+        i += 1
     return False
 
 

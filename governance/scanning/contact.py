@@ -5,7 +5,9 @@ than trying a pattern at every position of the text: Python's regex engine
 only skips ahead quickly when a pattern opens with a literal or a digit class.
 """
 
+import bisect
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -51,19 +53,22 @@ def find_emails(doc: Doc) -> Iterator[Candidate]:
 # --- URL ------------------------------------------------------------------------------------
 
 _SCHEME_BEFORE = re.compile(r"(?:https?|ftps?|sftp|wss?)\Z", re.IGNORECASE)
-_URL_REST = re.compile(r"[^\s<>\"'`{}|\\^]+")
+_URL_REST = re.compile(r"[^\s<>\"'`{}|\\^]{1,2048}")  # bounded: linear time on any input
 _TRAILING = ".,;:!?'\"*"
 _OPENERS = {")": "(", "]": "[", "}": "{"}
 
 
 def _trim_url(text: str, start: int, end: int) -> int:
     """Drop sentence punctuation and unbalanced closing brackets after a URL."""
+    balance: dict[str, int] = {}  # closing bracket -> closers minus openers still in the URL
     while end > start:
         last = text[end - 1]
         opener = _OPENERS.get(last)
-        if last in _TRAILING or (
-            opener and text.count(opener, start, end) < text.count(last, start, end)
-        ):
+        if opener and last not in balance:
+            balance[last] = text.count(last, start, end) - text.count(opener, start, end)
+        if last in _TRAILING or (opener and balance[last] > 0):
+            if opener:
+                balance[last] -= 1
             end -= 1
         else:
             break
@@ -82,8 +87,11 @@ def find_urls(doc: Doc) -> Iterator[Candidate]:
     sep = text.find("://")
     while sep != -1:
         scheme = _SCHEME_BEFORE.search(text, max(0, sep - 5), sep)
-        rest = _URL_REST.match(text, sep + 3)
-        if scheme and rest and not (scheme.start() and is_word_char(text[scheme.start() - 1])):
+        if scheme and not (scheme.start() and is_word_char(text[scheme.start() - 1])):
+            rest = _URL_REST.match(text, sep + 3)
+        else:
+            rest = None
+        if rest:
             end = _trim_url(text, sep + 3, rest.end())
             host = text[sep + 3 : end].split("/", 1)[0].rsplit("@", 1)[-1]
             if "." in host or host.startswith(("localhost", "[")):
@@ -94,11 +102,13 @@ def find_urls(doc: Doc) -> Iterator[Candidate]:
     folded = doc.folded
     www = folded.find("www.")
     while www != -1:
-        rest = _URL_REST.match(text, www)
-        if rest and (www == 0 or text[www - 1] in " \t\n(<[\"'"):
+        rest = (www == 0 or text[www - 1] in " \t\n(<[\"'") and _URL_REST.match(text, www)
+        if rest:
             end = _trim_url(text, www, rest.end())
             if text.count(".", www + 4, end) >= 1:
                 yield Candidate(Entity.URL, www, end, 0.5, "link")
+                www = folded.find("www.", end)
+                continue
         www = folded.find("www.", www + 4)
 
 
@@ -155,12 +165,12 @@ def find_ipv6(doc: Doc) -> Iterator[Candidate]:
         return
     pos = 0
     while seed := _IPV6_SEED.search(text, pos):
+        pos = seed.end() - 1  # the next seed may share this one's last colon
         start = seed.start()
         while start > 0 and start > seed.start() - 40 and text[start - 1] in _HEX_COLON:
             start -= 1
         match = _IPV6.match(text, start)
-        pos = seed.end() - 1
-        if not match or not bounded(text, start, match.end()):
+        if not match or match.end() <= seed.start() or not bounded(text, start, match.end()):
             continue
         if start and text[start - 1] in ":.":
             continue
@@ -175,7 +185,7 @@ def find_ipv6(doc: Doc) -> Iterator[Candidate]:
             continue
         if len(groups) < 4 and max(len(g) for g in groups) < 3:
             continue
-        pos = match.end()
+        pos = max(pos, match.end())
         yield Candidate(Entity.IP_ADDRESS, start, match.end(), 0.8, _ip_note(address))
 
 
@@ -235,6 +245,23 @@ def _valid_region(raw: str, regions: tuple[str, ...]) -> str | None:
     return None
 
 
+_BLOB_AFTER = re.compile(r"[ ()\-./]?9")  # over Doc.shape
+_BLOB_BEFORE = re.compile(r"9[ ()\-./]?\Z")
+
+
+def _containment(spans: list[tuple[int, int]]):
+    """A test of whether ``[start, end)`` lies inside any of ``spans``, by bisection."""
+    spans = sorted(spans)
+    starts = [s for s, _ in spans]
+    reach = list(itertools.accumulate((e for _, e in spans), max))  # furthest end so far
+
+    def inside(start: int, end: int) -> bool:
+        i = bisect.bisect_right(starts, start)
+        return i > 0 and reach[i - 1] >= end
+
+    return inside
+
+
 def find_phones(doc: Doc, taken: list[tuple[int, int]]) -> Iterator[Candidate]:
     """Phone numbers that ``phonenumbers`` judges valid, near each digit stretch.
 
@@ -244,13 +271,14 @@ def find_phones(doc: Doc, taken: list[tuple[int, int]]) -> Iterator[Candidate]:
     is more often an order or account number.
     """
     text, shape = doc.text, doc.shape
+    inside_taken = _containment(taken)
     for seed in _PHONE_SEED.finditer(shape):
         start, end = seed.span()
-        if shape.count("9", start, end) < 7:
+        if shape.count("9", start, end) < 7 or glued(text, start, end):
             continue
-        if glued(text, start, end):
-            continue
-        if _NOT_PHONE.fullmatch(text, start, end) or any(s <= start and end <= e for s, e in taken):
+        if _BLOB_AFTER.match(shape, end) or _BLOB_BEFORE.search(shape, max(0, start - 2), start):
+            continue  # part of a longer stretch of numbers (a table, a list of IDs)
+        if _NOT_PHONE.fullmatch(text, start, end) or inside_taken(start, end):
             continue
         while start > 0 and text[start - 1] in "+(":
             start -= 1

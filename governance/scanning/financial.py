@@ -94,7 +94,9 @@ def find_cards(doc: Doc) -> Iterator[Candidate]:
     for run in digit_runs(doc):
         groups = run.groups
         lengths = [e - s for s, e in groups]
-        if sum(lengths) < 13:
+        # More groups than any card has digits: a table of numbers, not a card (and
+        # trying every window in it would cost time quadratic in its length).
+        if sum(lengths) < 13 or len(groups) > 24:
             continue
         i = 0
         while i < len(groups):

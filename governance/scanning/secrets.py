@@ -116,7 +116,8 @@ def find_tokens(doc: Doc) -> Iterator[Candidate]:
 
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
-_PEM_BODY = re.compile(r"[A-Za-z0-9+/=\s:,\-]*[A-Za-z0-9+/=]")
+# Base64 lines, and the "Proc-Type: 4,ENCRYPTED" headers of older encrypted keys.
+_PEM_BODY_LINES = re.compile(r"(?:\s*(?:[A-Za-z0-9+/=]+|[A-Za-z-]+: [^\n]*))*\s*")
 _PEM = register_triggers("private key", ["-----BEGIN"])
 _URL = register_triggers("url", ["://"])
 _URL_CREDENTIALS = re.compile(r"://[^\s/:@]{1,64}:([^\s/@]{1,128})@")
@@ -127,14 +128,16 @@ def find_private_keys(doc: Doc) -> Iterator[Candidate]:
     if _PEM not in doc.triggers:
         return
     text = doc.text
-    for begin in _PEM_BEGIN.finditer(text):
-        end = _PEM_END.search(text, begin.end())
+    pos = 0
+    while begin := _PEM_BEGIN.search(text, pos):
+        # A body is base64 lines: the END line, if any, comes before anything else.
+        body = _PEM_BODY_LINES.match(text, begin.end())
+        end = _PEM_END.match(text, body.end())
         if end:
-            stop = end.end()
-        else:
-            body = _PEM_BODY.match(text, begin.end())
-            stop = body.end() if body else begin.end()
-        yield Candidate(Entity.SECRET, begin.start(), stop, 1.0, "private key block")
+            pos = end.end()
+        else:  # truncated: the block ends with its last non-space character
+            pos = begin.end() + len(text[begin.end() : body.end()].rstrip())
+        yield Candidate(Entity.SECRET, begin.start(), pos, 1.0, "private key block")
 
 
 def find_url_credentials(doc: Doc) -> Iterator[Candidate]:
@@ -161,7 +164,7 @@ _KEY_NAME = re.compile(
     r"|credentials?|(?:api|access|secret|private|signing|master|license|client)?_?key)s?$"
     r"|^(?:apikey|accesskey|secretkey|authtoken|accesstoken|clientsecret|privatekey)s?$"
 )
-_IDENTIFIER_TAIL = re.compile(r"[\w.\-]*")
+_IDENTIFIER_TAIL = re.compile(r"[\w.\-]{0,64}")
 _VALUE = re.compile(
     r"""["']?[ \t]{0,3}(?P<op>:=|=>|->|[:=]|[ \t]+(?:is|was|are)\b:?|[ \t])[ \t]{0,3}"""
     r"""(?:(?:bearer|basic|token)[ \t]+)?["'`]?(?P<value>[^\s"'`,;<>()\[\]{}]{6,256})""",
@@ -222,7 +225,9 @@ def find_credentials(doc: Doc) -> Iterator[Candidate]:
         at = folded.find(stem)
         while at != -1:
             left = at
-            while left > 0 and (folded[left - 1].isalnum() or folded[left - 1] in "_-."):
+            while left > max(0, at - 64) and (
+                folded[left - 1].isalnum() or folded[left - 1] in "_-."
+            ):
                 left -= 1
             right = _IDENTIFIER_TAIL.match(folded, at).end()
             at = folded.find(stem, right)

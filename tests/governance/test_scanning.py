@@ -1,6 +1,8 @@
 """The scanner's promises, one entity type at a time: found, at the right offsets,
 and near-misses rejected by their validators."""
 
+import time
+
 import pytest
 
 from governance.scanning import Entity, scan
@@ -442,3 +444,24 @@ def test_it_does_not_take_words_or_references_for_passwords(text):
 )
 def test_it_does_not_flag_codes_that_merely_contain_numbers(text):
     assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "1 ",  # one endless spaced-out number
+        "x://",  # schemes that are not
+        "www.",
+        "1:2:",  # IPv6-ish
+        "-----BEGIN RSA PRIVATE KEY-----\n",  # blocks that never end
+        "call 4155552671 ",  # many phone numbers beside many context words
+        "key=abc123 ",
+        "e\u0301",
+    ],
+)
+def test_it_scans_pathological_input_in_linear_time(unit):
+    text = unit * (100_000 // len(unit))
+    started = time.perf_counter()
+    scan(text)
+    # Linear work takes well under a second here; anything quadratic takes far longer.
+    assert time.perf_counter() - started < 4
