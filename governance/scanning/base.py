@@ -257,7 +257,9 @@ class DigitRun(NamedTuple):
 
 
 # Over the shape: at least nine digits, in groups joined by single spaces or dashes.
-_DIGIT_RUN = re.compile(r"9(?:[ \-]?9){8,}")
+# The lookbehinds (after the first digit, so the engine still skips ahead to digits fast)
+# refuse to start inside a number: each number is tried once, not at every digit.
+_DIGIT_RUN = re.compile(r"9(?<!99)(?<!9[ \-]9)(?:[ \-]?9){8,}")
 _DIGIT_GROUP = re.compile(r"9+")
 
 

@@ -148,7 +148,8 @@ def find_ibans(doc: Doc) -> Iterator[Candidate]:
     if not doc.has_digit:
         return
     text = doc.text
-    for match in itertools.chain(*(shape.finditer(doc.shape) for shape in _IBAN_SHAPES)):
+    shapes = _IBAN_SHAPES if "aa99" in doc.shape else _IBAN_SHAPES[:1]  # lower case is rare
+    for match in itertools.chain(*(shape.finditer(doc.shape) for shape in shapes)):
         start = match.start()
         if start and text[start - 1].isalnum():
             continue
@@ -167,7 +168,7 @@ def find_ibans(doc: Doc) -> Iterator[Candidate]:
 
 # --- crypto-currency addresses --------------------------------------------------------------
 
-_BASE58_SHAPE = re.compile(r"9[9Aa]{25,34}")  # over Doc.shape
+_BASE58_SHAPE = re.compile(r"9(?<![9Aa]9)[9Aa]{25,34}")  # over Doc.shape, at a token start
 _BASE58 = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}")
 _BECH32 = re.compile(r"bc1[02-9ac-hj-np-z]{8,87}")
 _BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"

@@ -71,6 +71,15 @@ def test_it_reads_national_phone_formats_of_the_regions_it_is_given():
     assert found(text, phone_regions=("US",)) == []
 
 
+@pytest.mark.parametrize(
+    ("region", "number"),
+    [("IT", "02 1234 5678"), ("ES", "810 12 34 56"), ("NL", "010 123 4567")],
+)
+def test_it_reads_regions_with_and_without_a_trunk_prefix(region, number):
+    # Italian numbers keep their leading 0; Spanish ones have no trunk prefix at all.
+    assert found(f"tel {number} ok", phone_regions=("US", region)) == [("PHONE_NUMBER", number)]
+
+
 # --- payment cards -----------------------------------------------------------------------
 
 
