@@ -8,7 +8,7 @@ import bisect
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -82,15 +82,18 @@ _DIGIT = re.compile(r"[0-9]")
 # (sixty separate ``in`` tests and a dozen context regexes cost several times as much):
 # - a trigger word gates a detector: without "akia" in the text, no AWS key search;
 # - a context word lets a weak match count: "SSN" shortly before nine digits.
+# Protected terms (see terms.py) ride along in the same automaton: one pass for all.
 _WORDS: dict[str, set[tuple[str, str]]] = {}  # folded word -> {(group, mode)}
 _automaton: ahocorasick.Automaton | None = None
+_version = 0
 
 
 def _register(group: str, words: Iterable[str], mode: str) -> str:
-    global _automaton
+    global _automaton, _version
     for word in words:
         _WORDS.setdefault(fold(word), set()).add((group, mode))
     _automaton = None
+    _version += 1
     return group
 
 
@@ -118,29 +121,85 @@ def register_context(group: str, words: Iterable[str]) -> str:
     return _register(group, prefixes, "prefix")
 
 
+def words_version() -> int:
+    """Changes whenever a word is registered (automatons built before are then stale)."""
+    return _version
+
+
+def build_automaton(terms: Mapping[str, tuple] | None = None) -> ahocorasick.Automaton:
+    """An automaton over every registered word and the given protected-term keys.
+
+    Values are ``(length, term, entries)``: ``term`` is the protected term's
+    ``(entity, kind, word start, word end)`` or None, ``entries`` the word's
+    ``(group, mode)`` pairs (empty for a term only).
+    """
+    terms = terms or {}
+    automaton = ahocorasick.Automaton()
+    for key in _WORDS.keys() | terms.keys():
+        automaton.add_word(key, (len(key), terms.get(key), tuple(sorted(_WORDS.get(key, ())))))
+    automaton.make_automaton()
+    return automaton
+
+
 def _words_automaton() -> ahocorasick.Automaton:
     global _automaton
     if _automaton is None:
-        automaton = ahocorasick.Automaton()
-        for word, entries in _WORDS.items():
-            automaton.add_word(word, (len(word), tuple(sorted(entries))))
-        automaton.make_automaton()
-        _automaton = automaton
+        _automaton = build_automaton()
     return _automaton
+
+
+def scan_words(automaton: ahocorasick.Automaton, folded: str):
+    """One pass of ``automaton`` over folded text: ``(words by group, term candidates)``.
+
+    Word spans are sorted by start, for :func:`near`'s bisection.
+    """
+    last = len(folded)
+    words: dict[str, list[tuple[int, int]]] = {}
+    terms: list[Candidate] = []
+    # The leading space lets " dr" match at the very start; offsets shift by one.
+    for end, (length, term, entries) in automaton.iter(" " + folded):
+        start = end - length
+        for group, mode in entries:
+            if mode == "substring":
+                words.setdefault(group, []).append((start, end))
+            elif mode == "prefix" or end >= last or not is_word_char(folded[end]):
+                words.setdefault(group, []).append((start + 1, end))  # without the lead
+        if term is not None:
+            entity, kind, word_start, word_end = term
+            if word_start and start > 0 and is_word_char(folded[start - 1]):
+                continue
+            if word_end and end < last and is_word_char(folded[end]):
+                continue
+            terms.append(Candidate(entity, start, end, 0.95, kind))
+    for spans in words.values():
+        spans.sort()
+    return words, terms
 
 
 class Doc:
     """The normalised text of one message, with lazily computed views detectors share."""
 
-    __slots__ = ("text", "phone_regions", "has_digit", "_folded", "_shape", "_runs", "_words")
+    __slots__ = (
+        "text", "phone_regions", "has_digit", "automaton", "_folded", "_shape", "_runs",
+        "_words", "_terms",
+    )  # fmt: skip
 
-    def __init__(self, text: str, *, phone_regions: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        text: str,
+        *,
+        phone_regions: tuple[str, ...],
+        automaton: ahocorasick.Automaton | None = None,
+    ) -> None:
         self.text = text
         self.phone_regions = phone_regions
+        #: words and protected terms (see ProtectedTerms.automaton); None: words only
+        self.automaton = automaton
         self.has_digit = _DIGIT.search(text) is not None
         self._folded: str | None = None
         self._shape: str | None = None
         self._words: dict[str, list[tuple[int, int]]] | None = None
+        self._terms: list[Candidate] = []
         self._runs: list[DigitRun] | None = None
 
     @property
@@ -161,21 +220,14 @@ class Doc:
     def words(self) -> dict[str, list[tuple[int, int]]]:
         """Registered trigger and context words found, by group: their ``(start, end)``."""
         if self._words is None:
-            folded = self.folded
-            last = len(folded)
-            found: dict[str, list[tuple[int, int]]] = {}
-            # The leading space lets " dr" match at the very start; offsets shift by one.
-            for end, (length, entries) in _words_automaton().iter(" " + folded):
-                start = end - length
-                for group, mode in entries:
-                    if mode == "substring":
-                        found.setdefault(group, []).append((start, end))
-                    elif mode == "prefix" or end >= last or not is_word_char(folded[end]):
-                        found.setdefault(group, []).append((start + 1, end))  # without the lead
-            for spans in found.values():
-                spans.sort()  # by start, for near()'s bisection
-            self._words = found
+            self._words, self._terms = scan_words(self.automaton or _words_automaton(), self.folded)
         return self._words
+
+    @property
+    def terms(self) -> list[Candidate]:
+        """Protected terms found, when the document was given their automaton."""
+        _ = self.words  # found in the same pass
+        return self._terms
 
     @property
     def triggers(self) -> dict[str, list[tuple[int, int]]]:

@@ -59,15 +59,15 @@ def scan(
     if not text:
         return ScanResult(findings=())
     norm = normalise(text)
-    doc = Doc(norm.text, phone_regions=tuple(phone_regions))
+    automaton = protected_terms.automaton() if protected_terms else None
+    doc = Doc(norm.text, phone_regions=tuple(phone_regions), automaton=automaton)
     candidates = []
     for detector in DETECTORS:
         candidates.extend(detector(doc))
     if doc.has_digit:
         taken = [(c.start, c.end) for c in candidates if SPECIFICITY[c.type] > _PHONE_RANK]
         candidates.extend(find_phones(doc, taken))
-    if protected_terms:
-        candidates.extend(protected_terms.find(doc.folded))
+    candidates.extend(doc.terms)
     kept, shadowed = resolve(candidates)
     return ScanResult(
         findings=tuple(_finding(norm, c) for c in kept),

@@ -2,14 +2,22 @@
 
 Terms and text are both folded the same way (NFKC, lower case, no accents, one
 kind of space), so "Acme", "ACME" and "Ácme" are one key. One Aho-Corasick
-automaton finds every term in a single pass however long the list.
+automaton (``pyahocorasick``) finds every term in a single pass however long
+the list.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import ahocorasick
 
-from governance.scanning.base import Candidate, Entity, is_word_char
+from governance.scanning.base import (
+    Candidate,
+    Entity,
+    build_automaton,
+    is_word_char,
+    scan_words,
+    words_version,
+)
 from governance.scanning.normalise import fold_term
 
 #: Kinds of list entry that name people; every other kind is a protected term.
@@ -26,46 +34,43 @@ def entity_for_kind(kind: str) -> Entity:
 
 
 class ProtectedTerms:
-    """An automaton over folded terms, built once per list and reused for every scan.
+    """Folded terms, built once per list and reused for every scan.
 
     ``pairs`` are ``(term, kind)``; ``kind`` ("client", "codename", "staff") is
     kept as the finding's note. When one key appears with several kinds, a
     person wins (personal data is the stricter class), then the first seen.
-    Instances are immutable and safe to share between threads.
+    The automaton also holds the scanner's trigger and context words, so a scan
+    reads the text once for both. Instances are safe to share between threads.
     """
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        automaton = ahocorasick.Automaton()
+        keys: dict[str, tuple] = {}
         for term, kind in pairs:
             key = fold_term(term)
             if len(key) < MIN_TERM_LENGTH:
                 continue
             entity = entity_for_kind(kind)
-            existing = automaton.get(key, None)
-            if existing is not None and (existing[1] == Entity.PERSON or entity != Entity.PERSON):
+            existing = keys.get(key)
+            if existing is not None and (existing[0] == Entity.PERSON or entity != Entity.PERSON):
                 continue
             # Word boundaries are required only where the term itself has a word edge:
             # "Acme" must not match inside "Acmeville", but "C++" may end before a letter.
-            automaton.add_word(
-                key, (len(key), entity, kind, is_word_char(key[0]), is_word_char(key[-1]))
-            )
-        self._size = len(automaton)
-        if self._size:
-            automaton.make_automaton()
-        self._automaton = automaton
+            keys[key] = (entity, kind, is_word_char(key[0]), is_word_char(key[-1]))
+        self._keys = keys
+        self._automaton = build_automaton(keys)
+        self._version = words_version()
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._keys)
 
-    def find(self, folded: str) -> Iterator[Candidate]:
-        """Occurrences of any term in ``folded`` text, on word boundaries."""
-        if not self._size:
-            return
-        last = len(folded) - 1
-        for end, (length, entity, kind, word_start, word_end) in self._automaton.iter(folded):
-            start = end - length + 1
-            if word_start and start > 0 and is_word_char(folded[start - 1]):
-                continue
-            if word_end and end < last and is_word_char(folded[end + 1]):
-                continue
-            yield Candidate(entity, start, end + 1, 0.95, kind)
+    def automaton(self) -> ahocorasick.Automaton:
+        """Terms and the scanner's words, rebuilt if more words were registered since."""
+        if self._version != words_version():
+            self._automaton, self._version = build_automaton(self._keys), words_version()
+        return self._automaton
+
+    def find(self, folded: str) -> list[Candidate]:
+        """Terms in ``folded`` text (see ``normalise.fold``), on word boundaries."""
+        if not self._keys:
+            return []
+        return scan_words(self.automaton(), folded)[1]
