@@ -15,17 +15,9 @@ from functools import cache
 import phonenumbers
 from phonenumbers import Leniency, PhoneMetadata, PhoneNumber, PhoneNumberMatcher
 
-from governance.scanning.base import (
-    Candidate,
-    Doc,
-    Entity,
-    bounded,
-    glued,
-    is_word_char,
-    near,
-    register_context,
-    register_triggers,
-)
+from governance.scanning.base import Candidate, Entity, bounded, glued, is_word_char
+from governance.scanning.document import Doc
+from governance.scanning.words import near, register_context, register_triggers
 
 # --- e-mail -------------------------------------------------------------------------------
 

@@ -12,15 +12,9 @@ from collections.abc import Iterator
 from Crypto.Hash import keccak
 from stdnum import bitcoin, iban, luhn
 
-from governance.scanning.base import (
-    Candidate,
-    Doc,
-    Entity,
-    bounded,
-    digit_runs,
-    near,
-    register_context,
-)
+from governance.scanning.base import Candidate, Entity, bounded
+from governance.scanning.document import Doc, digit_runs
+from governance.scanning.words import near, register_context
 
 # --- payment cards --------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ every product and place.
 import re
 from collections.abc import Iterator
 
-from governance.scanning.base import Candidate, Doc, Entity, register_triggers
+from governance.scanning.base import Candidate, Entity
+from governance.scanning.document import Doc
+from governance.scanning.words import register_triggers
 
 _HONORIFICS = (
     "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Professor", "Sir", "Dame", "Lady", "Lord",

@@ -22,15 +22,9 @@ from stdnum.nl import bsn
 from stdnum.pl import pesel
 from stdnum.us import itin, ssn
 
-from governance.scanning.base import (
-    Candidate,
-    Doc,
-    Entity,
-    bounded,
-    digit_runs,
-    near,
-    register_context,
-)
+from governance.scanning.base import Candidate, Entity, bounded
+from governance.scanning.document import Doc, digit_runs
+from governance.scanning.words import near, register_context
 
 
 class DigitsId(NamedTuple):

@@ -2,8 +2,8 @@
 
 from collections.abc import Sequence
 
-from governance.scanning.base import Doc
 from governance.scanning.contact import find_emails, find_ipv4, find_ipv6, find_phones, find_urls
+from governance.scanning.document import Doc
 from governance.scanning.financial import find_cards, find_crypto, find_ibans
 from governance.scanning.findings import SPECIFICITY, Finding, ScanResult, resolve
 from governance.scanning.names import find_honorific_names

@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from governance.scanning.base import Candidate, Doc, Entity, bounded, entropy, register_triggers
+from governance.scanning.base import Candidate, Entity, bounded, entropy
+from governance.scanning.document import Doc
+from governance.scanning.words import register_triggers
 
 
 def _jwt_header_ok(token: str) -> bool:

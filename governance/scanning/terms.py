@@ -10,15 +10,9 @@ from collections.abc import Iterable
 
 import ahocorasick
 
-from governance.scanning.base import (
-    Candidate,
-    Entity,
-    build_automaton,
-    is_word_char,
-    scan_words,
-    words_version,
-)
+from governance.scanning.base import Candidate, Entity, is_word_char
 from governance.scanning.normalise import fold_term
+from governance.scanning.words import build_automaton, scan_words, words_version
 
 #: Kinds of list entry that name people; every other kind is a protected term.
 PERSON_KINDS = frozenset({"person", "people", "staff", "employee", "name", "customer_person"})
