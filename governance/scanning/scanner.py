@@ -60,7 +60,8 @@ def scan(
         return ScanResult(findings=())
     norm = normalise(text)
     automaton = protected_terms.automaton() if protected_terms else None
-    doc = Doc(norm.text, phone_regions=tuple(phone_regions), automaton=automaton)
+    regions = tuple(region.upper() for region in phone_regions)  # phonenumbers wants "DE"
+    doc = Doc(norm.text, phone_regions=regions, automaton=automaton)
     candidates = []
     for detector in DETECTORS:
         candidates.extend(detector(doc))

@@ -69,6 +69,7 @@ def test_it_reads_national_phone_formats_of_the_regions_it_is_given():
     text = "Ruf an: 030 901820"
     assert found(text, phone_regions=("DE",)) == [("PHONE_NUMBER", "030 901820")]
     assert found(text, phone_regions=("US",)) == []
+    assert found(text, phone_regions=["de"]) == [("PHONE_NUMBER", "030 901820")]
 
 
 @pytest.mark.parametrize(
