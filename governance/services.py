@@ -264,6 +264,40 @@ def set_backend_enabled(*, backend: Backend, enabled: bool, actor: User) -> Back
     return backend
 
 
+def test_backend_connection(*, backend: Backend, actor: User, timeout: float = 10) -> Backend:
+    """Call the backend with its real client and keep the outcome as its health.
+
+    The call happens outside any transaction (it may take ``timeout`` seconds);
+    the health fields and the audit event are then written together. The event
+    says only whether it worked and how fast: never the key, nor what the
+    backend answered.
+    """
+    # imported here: the vendors' clients are slow to import, and only this needs them
+    from chat.llm import LLMError, adapter_for
+
+    try:
+        health = adapter_for(backend).check(timeout=timeout)
+        ok, latency_ms, error = health.ok, health.latency_ms, health.error
+    except LLMError as exc:  # configuration: no call was made
+        ok, latency_ms, error = False, None, str(exc)
+    with transaction.atomic():
+        backend = Backend.objects.select_for_update().get(pk=backend.pk)
+        backend.health_checked_at = timezone.now()
+        backend.health_latency_ms = latency_ms
+        backend.health_error = error[: Backend._meta.get_field("health_error").max_length]
+        # not ``updated_at``: a check is not an edit of the policy
+        backend.save(update_fields=["health_checked_at", "health_latency_ms", "health_error"])
+        record(
+            action=AuditEvent.Action.POLICY_CHANGED,
+            actor=actor,
+            target=backend,
+            outcome=AuditEvent.Outcome.SUCCESS if ok else AuditEvent.Outcome.FAILURE,
+            details={"health": "ok" if ok else "error", "latency_ms": latency_ms},
+            message="Connection tested",
+        )
+    return backend
+
+
 def delete_backend(*, backend: Backend, actor: User) -> None:
     """Delete a backend that no category relies on (revoke its approvals first)."""
     with transaction.atomic():

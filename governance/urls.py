@@ -14,6 +14,7 @@ urlpatterns = [
     path("policy/backends/<uuid:public_id>/", views.backend_detail, name="backend"),
     path("policy/backends/<uuid:public_id>/state/", views.backend_state, name="backend_state"),
     path("policy/backends/<uuid:public_id>/delete/", views.backend_delete, name="backend_delete"),
+    path("policy/backends/<uuid:public_id>/test/", views.backend_test, name="backend_test"),
     path("policy/approvals/", views.approvals, name="approvals"),
     path(
         "policy/approvals/<slug:category>/<uuid:backend>/revoke/",

@@ -117,6 +117,10 @@ MATRIX = {
         f"/policy/backends/{BACKEND_ID}/delete/",
         everyone(405),
     ),
+    "policy/backends/<uuid:public_id>/test/": (
+        f"/policy/backends/{BACKEND_ID}/test/",
+        everyone(405),
+    ),
     "policy/approvals/": ("/policy/approvals/", only("admin")),
     "policy/approvals/<slug:category>/<uuid:backend>/revoke/": (
         f"/policy/approvals/public/{BACKEND_ID}/revoke/",

@@ -44,6 +44,7 @@ from governance.views.common import wants_partial
 
 DPA_WARNING_DAYS = 30
 HISTORY_LENGTH = 25
+BACKEND_TEST_TIMEOUT = 10  # seconds
 
 policy_admin = role_required(Role.POLICY_ADMIN)
 
@@ -204,6 +205,22 @@ def backend_state(request: HttpRequest, public_id: UUID) -> HttpResponse:
     services.set_backend_enabled(backend=backend, enabled=enabled, actor=request.user)
     messages.success(request, f"{backend.name} {'enabled' if enabled else 'disabled'}.")
     return _go(request, _backend_url(backend))
+
+
+@require_POST
+@policy_admin
+def backend_test(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Call the backend with its real client ("test connection") and show its health."""
+    backend = services.test_backend_connection(
+        backend=_backend(public_id), actor=request.user, timeout=BACKEND_TEST_TIMEOUT
+    )
+    if request.htmx:
+        return render(request, "governance/backend_form.html#backend-health", {"backend": backend})
+    if backend.health_error:
+        messages.error(request, f"{backend.name}: {backend.health_error}")
+    else:
+        messages.success(request, f"{backend.name} answered in {backend.health_latency_ms} ms.")
+    return redirect(_backend_url(backend))
 
 
 @require_POST

@@ -1,0 +1,410 @@
+"""The one module that talks to model backends, through the vendors' own clients.
+
+Every backend speaks the same small interface::
+
+    adapter = adapter_for(backend)
+    for text in adapter.stream(messages, timeout=30, cancel=event):
+        ...
+    adapter.usage  # Usage(input_tokens, output_tokens) or None
+
+Whatever goes wrong (no connection, a timeout, an HTTP error, a stream that is
+cut or not what the protocol says) comes out as :class:`LLMError` with a
+message a person can act on and a ``kind`` code can branch on. The API key is
+never part of a message: anything a server says back is scrubbed of it.
+
+``timeout`` is the clients' own: the longest wait for a connection or for the
+next bytes of the answer, not a limit on the whole answer. ``cancel`` is looked
+at between chunks; when it is set the stream is closed and iteration ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import anthropic
+import httpx
+import httpx2  # what the openai and anthropic clients are built on
+import ollama
+import openai
+
+from governance import crypto
+from governance.models import Backend
+
+ANTHROPIC_MAX_TOKENS = 4096
+SERVER_TEXT_LIMIT = 200
+CUT = (httpx.RemoteProtocolError, httpx.ReadError, httpx2.RemoteProtocolError, httpx2.ReadError)
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    latency_ms: int
+    error: str = ""
+
+
+class LLMError(Exception):
+    """A backend call that failed; ``str()`` is shown to people, ``kind`` is for code.
+
+    Kinds: ``connection``, ``timeout``, ``http``, ``auth``, ``malformed``, ``config``.
+    """
+
+    def __init__(self, message: str, *, kind: str, status: int | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+def adapter_for(backend: Backend) -> Adapter:
+    """The adapter for ``backend``'s kind, holding its key (sealed credential, else env)."""
+    kinds = {
+        Backend.Kind.OLLAMA: OllamaAdapter,
+        Backend.Kind.OPENAI: OpenAIAdapter,
+        Backend.Kind.ANTHROPIC: AnthropicAdapter,
+    }
+    if backend.kind == Backend.Kind.BUILTIN:
+        raise LLMError("The built-in local model is not available yet.", kind="config")
+    if backend.kind not in kinds:
+        raise LLMError(f"Unknown backend kind {backend.kind!r}.", kind="config")
+    return kinds[backend.kind](backend, _key_of(backend))
+
+
+def _key_of(backend: Backend) -> str:
+    blob = bytes(backend.credential_encrypted or b"")
+    if blob:
+        context = f"backend-credential:{backend.public_id}".encode()
+        try:
+            return crypto.open_sealed(blob, context=context).decode()
+        except crypto.SealError:
+            raise LLMError(
+                f"The stored key of {backend.name} cannot be opened with the configured master "
+                "key; enter the key again.",
+                kind="config",
+            ) from None
+    if backend.credential_env:
+        key = os.environ.get(backend.credential_env, "")
+        if not key:
+            raise LLMError(
+                f"{backend.name} reads its key from the environment variable "
+                f"{backend.credential_env}, which is not set.",
+                kind="config",
+            )
+        return key
+    return ""
+
+
+class Adapter:
+    """Streams an answer from one backend; subclasses speak one vendor's client."""
+
+    needs_key = False
+
+    def __init__(self, backend: Backend, key: str):
+        self.name = backend.name
+        self.base_url = backend.base_url or None
+        self.model = backend.model
+        self._key = key
+        self.usage: Usage | None = None
+        if self.needs_key and not key:
+            raise LLMError(
+                f"{self.name} has no API key: store one, or name the environment variable "
+                "that holds it.",
+                kind="config",
+            )
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        timeout: float,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer's text as it comes; ``self.usage`` is set when it ends."""
+        self.usage = None
+        with self._translated():
+            chunks = self._chunks(list(messages), timeout)
+            try:
+                for text in chunks:
+                    if cancel is not None and cancel.is_set():
+                        return
+                    if text:
+                        yield text
+            finally:
+                chunks.close()
+
+    def check(self, *, timeout: float) -> Health:
+        """A real, minimal call (list the models) to see the backend answers, and how fast."""
+        started = time.monotonic()
+        try:
+            with self._translated():
+                self._check(timeout)
+        except LLMError as exc:
+            return Health(ok=False, latency_ms=_since(started), error=str(exc))
+        return Health(ok=True, latency_ms=_since(started))
+
+    # --- for subclasses -----------------------------------------------------------------
+
+    def _chunks(self, messages: list[ChatMessage], timeout: float) -> Iterator[str]:
+        raise NotImplementedError
+
+    def _check(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _translate(self, exc: Exception) -> LLMError | None:
+        """The vendor-specific exceptions; None for what the common cases cover."""
+        return None
+
+    # --- errors -------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated(self):
+        try:
+            yield
+        except LLMError as exc:
+            raise self._clean(exc) from None
+        except Exception as exc:
+            error = self._translate(exc) or self._common(exc)
+            if error is None:
+                raise
+            # ``from None``: the vendors' exceptions carry response bodies, kept out of logs.
+            raise self._clean(error) from None
+
+    def _common(self, exc: Exception) -> LLMError | None:
+        if isinstance(exc, httpx.TimeoutException | httpx2.TimeoutException):
+            return self._timeout()
+        if isinstance(exc, CUT):
+            return self._cut()
+        if isinstance(exc, httpx.TransportError | httpx2.TransportError | ConnectionError):
+            return self._unreachable()
+        if isinstance(exc, ValueError | TypeError | KeyError | AttributeError):
+            return self._malformed()
+        return None
+
+    def _status(self, status: int, server_says: str) -> LLMError:
+        said = " ".join(str(server_says or "").split())[:SERVER_TEXT_LIMIT]
+        said = f": {said}" if said else "."
+        if status in (401, 403):
+            return LLMError(
+                f"{self.name} refused the API key (HTTP {status}){said}", kind="auth", status=status
+            )
+        return LLMError(f"{self.name} answered HTTP {status}{said}", kind="http", status=status)
+
+    def _timeout(self) -> LLMError:
+        return LLMError(f"{self.name} did not answer in time.", kind="timeout")
+
+    def _unreachable(self) -> LLMError:
+        where = f" at {self.base_url}" if self.base_url else ""
+        return LLMError(f"Cannot connect to {self.name}{where}.", kind="connection")
+
+    def _cut(self) -> LLMError:
+        return LLMError(f"The connection to {self.name} was lost mid-answer.", kind="connection")
+
+    def _malformed(self) -> LLMError:
+        return LLMError(
+            f"{self.name} sent an answer that is not what its protocol says.", kind="malformed"
+        )
+
+    def _clean(self, error: LLMError) -> LLMError:
+        if self._key and self._key in str(error):
+            error.args = (str(error).replace(self._key, "[key]"),)
+        return error
+
+
+def _since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+class OllamaAdapter(Adapter):
+    """Ollama's ``/api/chat`` (NDJSON stream) through the ``ollama`` client."""
+
+    def _client(self, timeout: float) -> ollama.Client:
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else None
+        return ollama.Client(host=self.base_url, timeout=timeout, headers=headers)
+
+    def _chunks(self, messages, timeout):
+        client = self._client(timeout)
+        try:
+            parts = client.chat(
+                model=self.model,
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                stream=True,
+            )
+            try:
+                for part in parts:
+                    if part.done:
+                        self.usage = Usage(part.prompt_eval_count, part.eval_count)
+                    yield part.message.content or ""
+            finally:
+                parts.close()
+        finally:
+            client.close()
+
+    def _check(self, timeout):
+        with self._client(timeout) as client:
+            client.list()
+
+    def _translate(self, exc):
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == -1:  # an error line inside a 200 stream
+                return LLMError(f"{self.name} reported an error: {exc.error}", kind="http")
+            return self._status(exc.status_code, exc.error)
+        return None
+
+
+class OpenAIAdapter(Adapter):
+    """Any OpenAI-compatible ``/chat/completions`` through the ``openai`` client.
+
+    A server with a base URL of its own (vLLM, llama.cpp, LiteLLM) may need no key;
+    api.openai.com always does.
+    """
+
+    def __init__(self, backend, key):
+        self.needs_key = not backend.base_url
+        super().__init__(backend, key)
+
+    def _client(self, timeout: float) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=self.base_url,
+            api_key=self._key or "unused",
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    def _chunks(self, messages, timeout):
+        client = self._client(timeout)
+        try:
+            stream = client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            try:
+                for chunk in stream:
+                    if chunk.usage is not None:
+                        self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    # Usage chunks, and Azure's content-filter preamble, have no choices.
+                    for choice in chunk.choices or ():
+                        if choice.delta is not None:
+                            yield choice.delta.content or ""
+            finally:
+                stream.close()
+        finally:
+            client.close()
+
+    def _check(self, timeout):
+        with self._client(timeout) as client:
+            client.models.list()
+
+    def _translate(self, exc):
+        if isinstance(exc, openai.APITimeoutError):
+            return self._timeout()
+        if isinstance(exc, openai.APIConnectionError):
+            return self._cut() if _mid_stream(exc) else self._unreachable()
+        if isinstance(exc, openai.APIStatusError):
+            return self._status(exc.status_code, _server_message(exc.body) or exc.message)
+        if isinstance(exc, openai.APIResponseValidationError):
+            return self._malformed()
+        if isinstance(exc, openai.APIError):
+            return LLMError(f"{self.name} reported an error: {exc.message}", kind="http")
+        return None
+
+
+class AnthropicAdapter(Adapter):
+    """Anthropic's Messages API through the ``anthropic`` client."""
+
+    needs_key = True
+
+    def _client(self, timeout: float) -> anthropic.Anthropic:
+        return anthropic.Anthropic(
+            base_url=self.base_url,
+            api_key=self._key,
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    def _chunks(self, messages, timeout):
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        extra = {"system": system} if system else {}
+        client = self._client(timeout)
+        input_tokens = output_tokens = None
+        try:
+            stream = client.messages.create(
+                model=self.model,
+                max_tokens=ANTHROPIC_MAX_TOKENS,
+                messages=[
+                    {"role": m.role, "content": m.content} for m in messages if m.role != "system"
+                ],
+                stream=True,
+                **extra,
+            )
+            try:
+                for event in stream:
+                    if event.type == "message_start":
+                        input_tokens = event.message.usage.input_tokens
+                        output_tokens = event.message.usage.output_tokens
+                    elif event.type == "content_block_delta":
+                        if event.delta.type == "text_delta":
+                            yield event.delta.text
+                    elif event.type == "message_delta":
+                        output_tokens = event.usage.output_tokens
+                    elif event.type == "message_stop":
+                        self.usage = Usage(input_tokens, output_tokens)
+            finally:
+                stream.close()
+        finally:
+            client.close()
+
+    def _check(self, timeout):
+        with self._client(timeout) as client:
+            client.models.list(limit=1)
+
+    def _translate(self, exc):
+        if isinstance(exc, anthropic.APITimeoutError):
+            return self._timeout()
+        if isinstance(exc, anthropic.APIConnectionError):
+            return self._cut() if _mid_stream(exc) else self._unreachable()
+        if isinstance(exc, anthropic.APIStatusError):
+            return self._status(exc.status_code, _server_message(exc.body) or exc.message)
+        if isinstance(exc, anthropic.APIResponseValidationError):
+            return self._malformed()
+        if isinstance(exc, anthropic.APIError):
+            return LLMError(f"{self.name} reported an error: {exc.message}", kind="http")
+        return None
+
+
+def _mid_stream(exc: Exception) -> bool:
+    """Whether a connection error happened after the answer started (the body was cut)."""
+    return isinstance(exc.__cause__, CUT)
+
+
+def _server_message(body) -> str:
+    """The ``error.message`` of an OpenAI- or Anthropic-style error body, if there is one."""
+    if isinstance(body, str | bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return ""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+    return ""

@@ -1,0 +1,194 @@
+"""chat.llm against fake backends on loopback, through the vendors' real clients."""
+
+import threading
+
+import pytest
+
+from chat.llm import ChatMessage, LLMError, Usage, adapter_for
+from tests.chat.conftest import KEY
+from tests.fakes.llm_servers import FakeLLM
+
+MESSAGES = [
+    ChatMessage("system", "Be brief."),
+    ChatMessage("user", "Say hello to [PERSON_1]."),
+]
+TIMEOUT = 0.2
+
+
+def _answer(backend, **kwargs) -> tuple[str, object]:
+    adapter = adapter_for(backend)
+    text = "".join(adapter.stream(MESSAGES, timeout=kwargs.pop("timeout", 5), **kwargs))
+    return text, adapter
+
+
+def _failure(backend, **kwargs) -> LLMError:
+    with pytest.raises(LLMError) as info:
+        _answer(backend, **kwargs)
+    assert KEY not in str(info.value)
+    return info.value
+
+
+def test_it_streams_the_answer_in_chunks(fake, backend):
+    adapter = adapter_for(backend)
+    chunks = list(adapter.stream(MESSAGES, timeout=5))
+    assert chunks == ["Hello", ", ", "world", "!"]
+
+
+def test_it_reports_usage(fake, backend):
+    _, adapter = _answer(backend)
+    assert adapter.usage == Usage(12, 4)
+
+
+def test_the_backend_receives_the_model_and_the_messages(fake, backend):
+    _answer(backend)
+    body = fake.last.body
+    assert body["model"] == backend.model
+    assert body["stream"] is True
+    said = [(m["role"], m["content"]) for m in body["messages"]]
+    if fake.kind == "anthropic":  # the system prompt is a parameter of its own there
+        assert body["system"] == "Be brief."
+        assert said == [("user", "Say hello to [PERSON_1].")]
+    else:
+        assert said == [("system", "Be brief."), ("user", "Say hello to [PERSON_1].")]
+
+
+def test_it_sends_the_sealed_key(fake, backend):
+    _answer(backend)
+    headers = fake.last.headers
+    # Anthropic's client sends either header, depending on its version
+    assert KEY in (
+        headers.get("x-api-key"),
+        headers.get("authorization", "").removeprefix("Bearer "),
+    )
+
+
+def test_it_reads_the_key_from_the_environment(fake, backend_for, monkeypatch):
+    monkeypatch.setenv("STEWARD_TEST_LLM_KEY", "sk-from-env")
+    _answer(backend_for(fake, key=None, credential_env="STEWARD_TEST_LLM_KEY"))
+    assert "sk-from-env" in fake.last.headers.get("x-api-key", "") + fake.last.headers.get(
+        "authorization", ""
+    )
+
+
+def test_openai_asks_for_usage_in_the_stream(backend_for):
+    fake = FakeLLM("openai")
+    try:
+        _answer(backend_for(fake))
+        assert fake.last.body["stream_options"] == {"include_usage": True}
+    finally:
+        fake.stop()
+
+
+def test_an_unset_environment_variable_is_a_configuration_error(fake, backend_for, monkeypatch):
+    monkeypatch.delenv("STEWARD_UNSET_KEY", raising=False)
+    backend = backend_for(fake, key=None, credential_env="STEWARD_UNSET_KEY")
+    with pytest.raises(LLMError) as info:
+        adapter_for(backend)
+    assert info.value.kind == "config"
+    assert "STEWARD_UNSET_KEY" in str(info.value)
+    assert fake.requests == []
+
+
+def test_anthropic_without_a_key_is_a_configuration_error(backend_for):
+    fake = FakeLLM("anthropic")
+    try:
+        with pytest.raises(LLMError) as info:
+            adapter_for(backend_for(fake, key=None))
+        assert info.value.kind == "config"
+    finally:
+        fake.stop()
+
+
+def test_the_builtin_model_is_not_available_yet(db):
+    from tests.factories import make_backend
+
+    with pytest.raises(LLMError) as info:
+        adapter_for(make_backend(kind="builtin", base_url=""))
+    assert info.value.kind == "config"
+    assert "not available yet" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("fail", "error_kind"),
+    [(500, "http"), (404, "http"), (401, "auth"), (403, "auth")],
+)
+def test_http_errors_become_llm_errors(fake, backend, fail, error_kind):
+    fake.fail = fail
+    error = _failure(backend)
+    assert error.kind == error_kind
+    assert error.status == fail
+    assert f"HTTP {fail}" in str(error)
+    assert backend.name in str(error)
+
+
+def test_the_servers_message_is_shown_without_the_key(fake, backend):
+    fake.fail = 500
+    fake.error_body = lambda status: {"error": {"message": f"boom with {KEY} inside"}}
+    error = _failure(backend)
+    assert "boom with [key] inside" in str(error)
+
+
+def test_a_silent_backend_times_out(fake, backend):
+    fake.fail = "hang"
+    error = _failure(backend, timeout=TIMEOUT)
+    assert error.kind == "timeout"
+    assert "did not answer in time" in str(error)
+
+
+def test_a_stream_cut_midway_is_a_connection_error(fake, backend):
+    fake.fail = "cut"
+    with pytest.raises(LLMError) as info:
+        adapter = adapter_for(backend)
+        list(adapter.stream(MESSAGES, timeout=5))
+    assert info.value.kind == "connection"
+    assert "lost mid-answer" in str(info.value)
+
+
+def test_garbage_is_a_malformed_stream(fake, backend):
+    fake.fail = "garbage"
+    error = _failure(backend)
+    assert error.kind == "malformed"
+
+
+def test_nobody_listening_is_a_connection_error(fake, backend):
+    fake.stop()
+    error = _failure(backend)
+    assert error.kind == "connection"
+    assert "Cannot connect" in str(error)
+
+
+def test_cancel_stops_the_stream_early(fake, backend):
+    fake.reply = [f"w{i} " for i in range(200)]
+    fake.delay = 0.002
+    cancel = threading.Event()
+    adapter = adapter_for(backend)
+    seen = []
+    for chunk in adapter.stream(MESSAGES, timeout=5, cancel=cancel):
+        seen.append(chunk)
+        if len(seen) == 3:
+            cancel.set()
+    assert seen == ["w0 ", "w1 ", "w2 "]
+    assert adapter.usage is None
+
+
+def test_check_reports_ok_with_a_latency(fake, backend):
+    health = adapter_for(backend).check(timeout=5)
+    assert health.ok is True
+    assert health.error == ""
+    assert health.latency_ms >= 0
+    assert fake.last.method == "GET"
+
+
+def test_check_reports_errors(fake, backend):
+    fake.fail = 401
+    health = adapter_for(backend).check(timeout=5)
+    assert health.ok is False
+    assert "refused the API key" in health.error
+    assert KEY not in health.error
+
+
+def test_check_reports_a_timeout(fake, backend):
+    fake.fail = "hang"
+    health = adapter_for(backend).check(timeout=TIMEOUT)
+    assert health.ok is False
+    assert "did not answer in time" in health.error
