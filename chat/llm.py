@@ -114,10 +114,14 @@ class Adapter:
     """Streams an answer from one backend; subclasses speak one vendor's client."""
 
     needs_key = False
+    #: Where the vendor's service lives when the backend names no URL. Always passed
+    #: explicitly: the clients otherwise read OLLAMA_HOST / OPENAI_BASE_URL /
+    #: ANTHROPIC_BASE_URL from the environment, which must not redirect our traffic.
+    default_url = ""
 
     def __init__(self, backend: Backend, key: str):
         self.name = backend.name
-        self.base_url = backend.base_url or None
+        self.base_url = backend.base_url or self.default_url
         self.model = backend.model
         self._key = key
         self.usage: Usage | None = None
@@ -233,9 +237,16 @@ def _since(started: float) -> int:
 class OllamaAdapter(Adapter):
     """Ollama's ``/api/chat`` (NDJSON stream) through the ``ollama`` client."""
 
+    default_url = "http://127.0.0.1:11434"
+
     def _client(self, timeout: float) -> ollama.Client:
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else None
-        return ollama.Client(host=self.base_url, timeout=timeout, headers=headers)
+        client = ollama.Client(host=self.base_url, timeout=timeout, headers=headers)
+        if not self._key:
+            # The client adds OLLAMA_API_KEY from the environment to every request;
+            # a backend without a key of its own must not send someone else's.
+            client._client.headers.pop("authorization", None)
+        return client
 
     def _chunks(self, messages, timeout):
         client = self._client(timeout)
@@ -273,6 +284,8 @@ class OpenAIAdapter(Adapter):
     A server with a base URL of its own (vLLM, llama.cpp, LiteLLM) may need no key;
     api.openai.com always does.
     """
+
+    default_url = "https://api.openai.com/v1"
 
     def __init__(self, backend, key):
         self.needs_key = not backend.base_url
@@ -330,6 +343,7 @@ class AnthropicAdapter(Adapter):
     """Anthropic's Messages API through the ``anthropic`` client."""
 
     needs_key = True
+    default_url = "https://api.anthropic.com"
 
     def _client(self, timeout: float) -> anthropic.Anthropic:
         return anthropic.Anthropic(

@@ -192,3 +192,19 @@ def test_check_reports_a_timeout(fake, backend):
     health = adapter_for(backend).check(timeout=TIMEOUT)
     assert health.ok is False
     assert "did not answer in time" in health.error
+
+
+def test_environment_variables_cannot_redirect_or_add_keys(backend_for, monkeypatch):
+    monkeypatch.setenv("OLLAMA_API_KEY", "someone-elses-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    fake = FakeLLM("ollama")
+    try:
+        _answer(backend_for(fake, key=None))
+        assert "authorization" not in fake.last.headers
+        openai_backend = backend_for(fake, name="OpenAI", kind="openai", base_url="")
+        assert adapter_for(openai_backend).base_url == "https://api.openai.com/v1"
+        anthropic_backend = backend_for(fake, name="Anthropic", kind="anthropic", base_url="")
+        assert adapter_for(anthropic_backend).base_url == "https://api.anthropic.com"
+    finally:
+        fake.stop()
