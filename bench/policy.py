@@ -21,20 +21,17 @@ import django  # noqa: E402
 django.setup()
 
 from governance.demo import CATEGORIES  # noqa: E402
-from governance.policy import BackendSpec, CategorySpec, PolicyInput, decide  # noqa: E402
+from governance.policy import (  # noqa: E402
+    ROUTING_FIELDS,
+    BackendSpec,
+    CategorySpec,
+    PolicyInput,
+    decide,
+)
 from governance.scanning import ProtectedTerms, scan  # noqa: E402
 
 MESSAGES = 2_000
 SIZE = 2_048
-SPEC_FIELDS = (
-    "blocks_all",
-    "allowed_hosting_classes",
-    "forbid_training",
-    "forbid_consumer_products",
-    "require_zero_retention",
-    "allowed_regions",
-    "require_dpa",
-)
 WORDS = (
     "the quarterly report shows revenue growth across regions while costs stayed flat and the "
     "team plans to review supplier contracts next month before the board meeting in spring"
@@ -79,7 +76,7 @@ def main() -> None:
     terms = ProtectedTerms((name, "client") for name in clients)
     categories = {
         c["number"]: CategorySpec(
-            number=c["number"], name=c["name"], **{k: c[k] for k in SPEC_FIELDS if k in c}
+            number=c["number"], name=c["name"], **{k: c[k] for k in ROUTING_FIELDS if k in c}
         )
         for c in CATEGORIES
     }

@@ -111,20 +111,7 @@ class BackendForm(forms.ModelForm):
 
     class Meta:
         model = Backend
-        fields = [
-            "name",
-            "kind",
-            "base_url",
-            "model",
-            "credential_env",
-            "hosting_class",
-            "trains_on_inputs",
-            "consumer_product",
-            "provider_retention_days",
-            "region",
-            "dpa_signed",
-            "dpa_expires_on",
-        ]
+        fields = [f for f in Backend.POLICY_FIELDS if f != "enabled"]
         labels = {
             "base_url": "Base URL",
             "credential_env": "Or: environment variable holding the key",
@@ -215,23 +202,7 @@ class CategoryForm(forms.ModelForm):
 
     class Meta:
         model = Category
-        fields = [
-            "number",
-            "slug",
-            "name",
-            "summary",
-            "description",
-            "do_examples",
-            "dont_examples",
-            "retention_days",
-            "blocks_all",
-            "allowed_hosting_classes",
-            "forbid_training",
-            "forbid_consumer_products",
-            "require_zero_retention",
-            "allowed_regions",
-            "require_dpa",
-        ]
+        fields = [f for f in Category.POLICY_FIELDS if f not in ("finding_actions", "is_active")]
         labels = {
             "number": "Level",
             "retention_days": "Retention (days)",

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from governance.policy import BACKEND_ATTRIBUTE_FIELDS, ROUTING_FIELDS
 from governance.querysets import BackendQuerySet, CategoryQuerySet, ClearanceQuerySet
 from governance.roles import ROLE_PERMISSIONS
 
@@ -110,6 +111,12 @@ class Category(models.Model):
 
     objects = CategoryQuerySet.as_manager()
 
+    #: The settings that make up the policy (what the console edits, exports and audits).
+    POLICY_FIELDS = (
+        "number", "slug", "name", "summary", "description", "do_examples", "dont_examples",
+        "retention_days", *ROUTING_FIELDS, "finding_actions", "is_active",
+    )  # fmt: skip
+
     class Meta:
         ordering = ["number"]
         verbose_name_plural = "categories"
@@ -158,6 +165,11 @@ class Backend(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = BackendQuerySet.as_manager()
+
+    #: The settings that make up the policy (never the credential itself).
+    POLICY_FIELDS = (
+        "name", "kind", "base_url", "model", "credential_env", *BACKEND_ATTRIBUTE_FIELDS, "enabled",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["name"]

@@ -32,6 +32,26 @@ class BackendAttributes(Protocol):
     dpa_expires_on: dt.date | None
 
 
+#: The category fields that say where it may go, and the backend fields they test.
+ROUTING_FIELDS = (
+    "blocks_all",
+    "allowed_hosting_classes",
+    "forbid_training",
+    "forbid_consumer_products",
+    "require_zero_retention",
+    "allowed_regions",
+    "require_dpa",
+)
+BACKEND_ATTRIBUTE_FIELDS = (
+    "hosting_class",
+    "trains_on_inputs",
+    "consumer_product",
+    "provider_retention_days",
+    "region",
+    "dpa_signed",
+    "dpa_expires_on",
+)
+
 HOSTING_LABELS = {
     "on_prem": "on-premise",
     "private_cloud": "private cloud",

@@ -35,40 +35,8 @@ from governance.models import (
 from governance.policy import unmet_requirements
 
 VERSION = 1
-CATEGORY_FIELDS = (
-    "number",
-    "slug",
-    "name",
-    "summary",
-    "description",
-    "do_examples",
-    "dont_examples",
-    "retention_days",
-    "blocks_all",
-    "allowed_hosting_classes",
-    "forbid_training",
-    "forbid_consumer_products",
-    "require_zero_retention",
-    "allowed_regions",
-    "require_dpa",
-    "finding_actions",
-    "is_active",
-)
-BACKEND_FIELDS = (
-    "name",
-    "kind",
-    "base_url",
-    "model",
-    "credential_env",
-    "hosting_class",
-    "trains_on_inputs",
-    "consumer_product",
-    "provider_retention_days",
-    "region",
-    "dpa_signed",
-    "dpa_expires_on",
-    "enabled",
-)
+CATEGORY_FIELDS = Category.POLICY_FIELDS
+BACKEND_FIELDS = Backend.POLICY_FIELDS
 RULE_FIELDS = (
     "name",
     "reason",

@@ -138,40 +138,8 @@ def _refuse_losing_last_admin(user: User) -> None:
 # only: never a credential (just ``"credential changed": true``) and never the
 # terms of a protected-term list (just their count).
 
-BACKEND_FIELDS = (
-    "name",
-    "kind",
-    "base_url",
-    "model",
-    "credential_env",
-    "hosting_class",
-    "trains_on_inputs",
-    "consumer_product",
-    "provider_retention_days",
-    "region",
-    "dpa_signed",
-    "dpa_expires_on",
-    "enabled",
-)
-CATEGORY_FIELDS = (
-    "number",
-    "slug",
-    "name",
-    "summary",
-    "description",
-    "do_examples",
-    "dont_examples",
-    "retention_days",
-    "blocks_all",
-    "allowed_hosting_classes",
-    "forbid_training",
-    "forbid_consumer_products",
-    "require_zero_retention",
-    "allowed_regions",
-    "require_dpa",
-    "finding_actions",
-    "is_active",
-)
+BACKEND_FIELDS = Backend.POLICY_FIELDS
+CATEGORY_FIELDS = Category.POLICY_FIELDS
 RULE_FIELDS = ("name", "reason", "kind", "pattern", "case_sensitive", "action", "is_active")
 TERM_LIST_FIELDS = ("name", "kind", "term_count", "is_active")
 

@@ -10,29 +10,20 @@ from django.utils import timezone
 
 from governance.detection import detect
 from governance.models import Approval, Backend, Category, User
-from governance.policy import BackendSpec, CategorySpec, Decision, PolicyInput, RuleHit, decide
+from governance.policy import (
+    BACKEND_ATTRIBUTE_FIELDS,
+    ROUTING_FIELDS,
+    BackendSpec,
+    CategorySpec,
+    Decision,
+    PolicyInput,
+    RuleHit,
+    decide,
+)
 from governance.scanning import ScanResult
 
-SPEC_FIELDS = (
-    "blocks_all",
-    "allowed_hosting_classes",
-    "forbid_training",
-    "forbid_consumer_products",
-    "require_zero_retention",
-    "allowed_regions",
-    "require_dpa",
-    "finding_actions",
-)
-BACKEND_FIELDS = (
-    "hosting_class",
-    "trains_on_inputs",
-    "consumer_product",
-    "provider_retention_days",
-    "region",
-    "dpa_signed",
-    "dpa_expires_on",
-    "enabled",
-)
+SPEC_FIELDS = (*ROUTING_FIELDS, "finding_actions")
+BACKEND_FIELDS = (*BACKEND_ATTRIBUTE_FIELDS, "enabled")
 
 
 def policy_input(

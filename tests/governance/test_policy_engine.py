@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from governance.demo import CATEGORIES
 from governance.policy import (
+    ROUTING_FIELDS,
     Action,
     BackendSpec,
     CategorySpec,
@@ -21,18 +22,9 @@ from governance.policy import (
 
 TODAY = dt.date(2026, 11, 23)
 HOSTING = ("on_prem", "private_cloud", "external_api")
-SPEC_FIELDS = (
-    "blocks_all",
-    "allowed_hosting_classes",
-    "forbid_training",
-    "forbid_consumer_products",
-    "require_zero_retention",
-    "allowed_regions",
-    "require_dpa",
-)
 DEFAULT_CATEGORIES = {
     c["number"]: CategorySpec(
-        number=c["number"], name=c["name"], **{k: c[k] for k in SPEC_FIELDS if k in c}
+        number=c["number"], name=c["name"], **{k: c[k] for k in ROUTING_FIELDS if k in c}
     )
     for c in CATEGORIES
 }
