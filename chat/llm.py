@@ -87,11 +87,9 @@ def adapter_for(backend: Backend) -> Adapter:
 
 
 def _key_of(backend: Backend) -> str:
-    blob = bytes(backend.credential_encrypted or b"")
-    if blob:
-        context = f"backend-credential:{backend.public_id}".encode()
+    if backend.credential_encrypted:
         try:
-            return crypto.open_sealed(blob, context=context).decode()
+            return backend.open_credential()
         except crypto.SealError:
             raise LLMError(
                 f"The stored key of {backend.name} cannot be opened with the configured master "

@@ -177,6 +177,24 @@ class Backend(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def seal_credential(self, key: str) -> None:
+        """Store ``key`` sealed with the master key (bound to this backend); save separately."""
+        from governance import crypto
+
+        self.credential_encrypted = crypto.seal(key.encode(), context=self._credential_context())
+
+    def open_credential(self) -> str:
+        """The stored key, or "" if none; raises ``crypto.SealError`` if it will not open."""
+        from governance import crypto
+
+        blob = bytes(self.credential_encrypted or b"")
+        if not blob:
+            return ""
+        return crypto.open_sealed(blob, context=self._credential_context()).decode()
+
+    def _credential_context(self) -> bytes:
+        return f"backend-credential:{self.public_id}".encode()
+
 
 class Approval(models.Model):
     """A policy admin's explicit approval of a backend for a category."""

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
-from governance import crypto
 from governance.models import (
     Approval,
     Backend,
@@ -192,9 +191,7 @@ def save_backend(
         backend.save()
         after = _snapshot(backend, BACKEND_FIELDS)
         if credential:
-            backend.credential_encrypted = crypto.seal(
-                credential.encode(), context=f"backend-credential:{backend.public_id}".encode()
-            )
+            backend.seal_credential(credential)
             backend.save(update_fields=["credential_encrypted"])
             after["credential changed"] = True
         if creating:

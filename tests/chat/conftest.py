@@ -2,7 +2,6 @@
 
 import pytest
 
-from governance import crypto
 from governance.models import Backend, HostingClass
 from tests.factories import make_backend
 from tests.fakes.llm_servers import FakeLLM
@@ -39,9 +38,7 @@ def backend_for(db):
         values.update(overrides)
         backend = make_backend(**values)
         if key:
-            backend.credential_encrypted = crypto.seal(
-                key.encode(), context=f"backend-credential:{backend.public_id}".encode()
-            )
+            backend.seal_credential(key)
             backend.save(update_fields=["credential_encrypted"])
         return backend
 

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from audit.models import AuditEvent
-from governance import crypto
 from governance.models import Backend
 from tests.factories import make_backend
 from tests.fakes.llm_servers import FakeLLM
@@ -24,9 +23,7 @@ def fake():
 @pytest.fixture
 def backend(db, fake):
     backend = make_backend(name="Azure EU", kind="openai", base_url=fake.url, model="gpt-4o-mini")
-    backend.credential_encrypted = crypto.seal(
-        KEY.encode(), context=f"backend-credential:{backend.public_id}".encode()
-    )
+    backend.seal_credential(KEY)
     backend.save(update_fields=["credential_encrypted"])
     return backend
 
