@@ -324,17 +324,22 @@ class OpenAIAdapter(Adapter):
             client.models.list()
 
     def _translate(self, exc):
-        if isinstance(exc, openai.APITimeoutError):
-            return self._timeout()
-        if isinstance(exc, openai.APIConnectionError):
-            return self._cut() if _mid_stream(exc) else self._unreachable()
-        if isinstance(exc, openai.APIStatusError):
-            return self._status(exc.status_code, _server_message(exc.body) or exc.message)
-        if isinstance(exc, openai.APIResponseValidationError):
-            return self._malformed()
-        if isinstance(exc, openai.APIError):
-            return LLMError(f"{self.name} reported an error: {exc.message}", kind="http")
-        return None
+        return _sdk_error(self, exc, openai)
+
+
+def _sdk_error(adapter: Adapter, exc: Exception, sdk) -> LLMError | None:
+    """Map an exception of the ``openai`` or ``anthropic`` SDK (one shared hierarchy)."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return adapter._timeout()
+    if isinstance(exc, sdk.APIConnectionError):
+        return adapter._cut() if _mid_stream(exc) else adapter._unreachable()
+    if isinstance(exc, sdk.APIStatusError):
+        return adapter._status(exc.status_code, _server_message(exc.body) or exc.message)
+    if isinstance(exc, sdk.APIResponseValidationError):
+        return adapter._malformed()
+    if isinstance(exc, sdk.APIError):
+        return LLMError(f"{adapter.name} reported an error: {exc.message}", kind="http")
+    return None
 
 
 class AnthropicAdapter(Adapter):
@@ -388,17 +393,7 @@ class AnthropicAdapter(Adapter):
             client.models.list(limit=1)
 
     def _translate(self, exc):
-        if isinstance(exc, anthropic.APITimeoutError):
-            return self._timeout()
-        if isinstance(exc, anthropic.APIConnectionError):
-            return self._cut() if _mid_stream(exc) else self._unreachable()
-        if isinstance(exc, anthropic.APIStatusError):
-            return self._status(exc.status_code, _server_message(exc.body) or exc.message)
-        if isinstance(exc, anthropic.APIResponseValidationError):
-            return self._malformed()
-        if isinstance(exc, anthropic.APIError):
-            return LLMError(f"{self.name} reported an error: {exc.message}", kind="http")
-        return None
+        return _sdk_error(self, exc, anthropic)
 
 
 def _mid_stream(exc: Exception) -> bool:
