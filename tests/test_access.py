@@ -58,6 +58,11 @@ MATRIX = {
     "accounts/inactive/": ("/accounts/inactive/", everyone(200)),
     "accounts/signup/": ("/accounts/signup/", row(200, "R", "R", "R", "R", "R")),
     "accounts/reauthenticate/": ("/accounts/reauthenticate/", signed_in(200)),
+    "accounts/reauthenticate/code/": ("/accounts/reauthenticate/code/", signed_in("R")),
+    "accounts/reauthenticate/code/confirm/": (
+        "/accounts/reauthenticate/code/confirm/",
+        signed_in("R"),
+    ),
     "accounts/email/": ("/accounts/email/", signed_in(200)),
     "accounts/confirm-email/": ("/accounts/confirm-email/", everyone(200)),
     "accounts/password/change/": ("/accounts/password/change/", signed_in(200)),
