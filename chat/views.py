@@ -1,15 +1,295 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""The chat pages: conversations, sending, stopping, retrying, exporting, deleting.
 
+The answer's live stream is an async view of its own (:mod:`chat.streaming`).
+"""
+
+import json
+from uuid import UUID
+
+from django.contrib import messages as flash
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, retarget
+
+from audit.models import AuditEvent
+from audit.services import record
+from chat import services
+from chat.access import get_conversation_for_user, get_message_for_user
+from chat.models import Conversation, Message
+from chat.turns import turn_for, turns_for
 from governance.access import role_required
 from governance.models import Category
 from governance.roles import Role
+from governance.simulation import simulate
+
+CONVERSATION_LIST_LIMIT = 200
+
+
+def wants_partial(request: HttpRequest) -> bool:
+    return bool(request.htmx) and not request.htmx.boosted
 
 
 @require_GET
 @role_required(Role.STAFF)
 def home(request: HttpRequest) -> HttpResponse:
-    """The chat start page: the user's conversations and the categories they may start one in."""
-    categories = Category.objects.cleared_for(request.user)
-    return render(request, "chat/home.html", {"categories": categories})
+    """The user's conversations (searchable by title) and the categories they may start one in."""
+    query = request.GET.get("q", "").strip()[:100]
+    template = "chat/home.html"
+    if wants_partial(request):
+        template += "#conversation-list"
+    return render(
+        request,
+        template,
+        {
+            "conversations": _conversation_list(request.user, query),
+            "query": query,
+            "categories": _startable(request.user),
+        },
+    )
+
+
+@require_POST
+@role_required(Role.STAFF)
+def start(request: HttpRequest) -> HttpResponse:
+    """Start a conversation in the chosen category and open it."""
+    category = Category.objects.filter(slug=request.POST.get("category", "")).first()
+    if category is None:
+        flash.error(request, "Choose a category for the conversation.")
+        return _to(request, reverse("chat:home"))
+    try:
+        conversation = services.start_conversation(owner=request.user, category=category)
+    except services.ChatError as exc:
+        flash.error(request, str(exc))
+        return _to(request, reverse("chat:home"))
+    return _to(request, reverse("chat:conversation", args=[conversation.public_id]))
+
+
+@require_GET
+@role_required(Role.STAFF)
+def conversation(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """One conversation: its turns, the message box and the live policy preview."""
+    conversation = get_conversation_for_user(request.user, public_id)
+    return render(request, "chat/conversation.html", _page_context(request, conversation))
+
+
+@require_POST
+@role_required(Role.STAFF)
+def send(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Send a message; htmx gets the refreshed message list and an empty message box."""
+    conversation = get_conversation_for_user(request.user, public_id)
+    text = request.POST.get("text", "")
+    try:
+        services.send_message(conversation=conversation, author=request.user, text=text)
+    except services.ChatError as exc:
+        if not wants_partial(request):
+            flash.error(request, str(exc))
+            return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]))
+        context = {"conversation": conversation, "text": text, "error": str(exc)}
+        response = render(request, "chat/conversation.html#composer", context, status=422)
+        return retarget(response, "#composer")
+    conversation.refresh_from_db()
+    if not wants_partial(request):
+        return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]) + "#composer")
+    return render(request, "chat/partials/after_send.html", _page_context(request, conversation))
+
+
+@require_POST
+@role_required(Role.STAFF)
+def preview(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """What would happen to the text being typed; nothing is stored or sent."""
+    conversation = get_conversation_for_user(request.user, public_id)
+    text = request.POST.get("text", "")[: services.MAX_MESSAGE_CHARS]
+    simulation = None
+    if text.strip():
+        simulation = simulate(user=request.user, chosen=conversation.category.number, text=text)
+    return render(
+        request,
+        "chat/conversation.html#preview",
+        {"conversation": conversation, "simulation": simulation},
+    )
+
+
+@require_GET
+@role_required(Role.STAFF)
+def turn(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """One turn, fresh from the database (the stream's end fetches the final answer)."""
+    message = get_message_for_user(request.user, public_id)
+    return render(request, "chat/conversation.html#turn", {"turn": turn_for(message)})
+
+
+@require_POST
+@role_required(Role.STAFF)
+def stop(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Stop an answer being generated; the stream ends and the page shows what came."""
+    message = get_message_for_user(request.user, public_id)
+    services.cancel_answer(answer=message, author=request.user)
+    if wants_partial(request):
+        return HttpResponse(status=204)
+    return HttpResponseRedirect(_turn_anchor(message))
+
+
+@require_POST
+@role_required(Role.STAFF)
+def retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Ask again for a failed or stopped answer."""
+    message = get_message_for_user(request.user, public_id)
+    try:
+        message = services.retry_answer(answer=message, author=request.user)
+    except services.ChatError as exc:
+        if not wants_partial(request):
+            flash.error(request, str(exc))
+            return HttpResponseRedirect(_turn_anchor(message))
+        return render(
+            request,
+            "chat/conversation.html#turn",
+            {"turn": turn_for(message), "turn_error": str(exc)},
+        )
+    if not wants_partial(request):
+        return HttpResponseRedirect(_turn_anchor(message))
+    return render(request, "chat/conversation.html#turn", {"turn": turn_for(message)})
+
+
+@require_GET
+@role_required(Role.STAFF)
+def export(request: HttpRequest, public_id: UUID, fmt: str) -> HttpResponse:
+    """The conversation as Markdown or JSON, values restored: for its author only."""
+    conversation = get_conversation_for_user(request.user, public_id)
+    if fmt not in ("md", "json"):
+        raise Http404("Export as md or json.")
+    turns = turns_for(conversation, _messages(conversation))
+    record(
+        action=AuditEvent.Action.CHAT_EXPORTED,
+        actor=request.user,
+        target=conversation,
+        category=conversation.category.name,
+        details={"format": fmt, "messages": len(turns)},
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    if fmt == "json":
+        body = json.dumps(_export_json(conversation, turns), ensure_ascii=False, indent=2)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    else:
+        body = _export_markdown(conversation, turns)
+        response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="conversation-{stamp}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@role_required(Role.STAFF)
+def delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Delete a conversation for good (its key goes with it)."""
+    conversation = get_conversation_for_user(request.user, public_id)
+    try:
+        services.delete_conversation(conversation=conversation, actor=request.user)
+    except services.ChatError as exc:
+        flash.error(request, str(exc))
+        return _to(request, reverse("chat:conversation", args=[public_id]))
+    flash.success(request, "Conversation deleted.")
+    return _to(request, reverse("chat:home"))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _to(request: HttpRequest, url: str) -> HttpResponse:
+    """Navigate: a client redirect for htmx (never a 302 to an htmx POST), else a 302."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return HttpResponseRedirect(url)
+
+
+def _turn_anchor(message: Message) -> str:
+    return (
+        reverse("chat:conversation", args=[message.conversation.public_id])
+        + f"#turn-{message.public_id}"
+    )
+
+
+def _startable(user) -> list[Category]:
+    return [c for c in Category.objects.cleared_for(user) if c.stores_content and not c.blocks_all]
+
+
+def _conversation_list(user, query: str = "") -> list[dict]:
+    """The user's recent conversations with their titles (decrypted here, for them only)."""
+    rows = []
+    conversations = (
+        Conversation.objects.visible_to(user)
+        .select_related("category")
+        .order_by("-last_activity_at")[:CONVERSATION_LIST_LIMIT]
+    )
+    folded = query.casefold()
+    for item in conversations:
+        title = item.title or "New conversation"
+        if folded and folded not in title.casefold():
+            continue
+        rows.append({"conversation": item, "title": title})
+    return rows
+
+
+def _messages(conversation: Conversation):
+    return conversation.messages.select_related("backend").order_by("created_at", "id")
+
+
+def _page_context(request: HttpRequest, conversation: Conversation) -> dict:
+    turns = turns_for(conversation, _messages(conversation))
+    return {
+        "conversation": conversation,
+        "title": conversation.title or "New conversation",
+        "turns": turns,
+        "busy": any(t.message.in_flight for t in turns),
+        "conversations": _conversation_list(request.user),
+        "categories": _startable(request.user),
+    }
+
+
+def _export_json(conversation: Conversation, turns) -> dict:
+    return {
+        "conversation": str(conversation.public_id),
+        "title": conversation.title,
+        "category": {"number": conversation.category.number, "name": conversation.category.name},
+        "created_at": conversation.created_at.isoformat(),
+        "messages": [
+            {
+                "id": str(t.message.public_id),
+                "role": t.message.role,
+                "status": t.message.status,
+                "created_at": t.message.created_at.isoformat(),
+                "text": t.text,
+                "sent_as": t.sent or None,
+                "backend": t.message.backend_name or None,
+                "decision": t.message.decision or None,
+                "reasons": t.message.reasons,
+                "error": t.message.error or None,
+            }
+            for t in turns
+        ],
+    }
+
+
+def _export_markdown(conversation: Conversation, turns) -> str:
+    category = conversation.category
+    lines = [
+        f"# {conversation.title or 'Conversation'}",
+        "",
+        f"Category {category.number} ({category.name}) · started "
+        f"{timezone.localtime(conversation.created_at):%Y-%m-%d %H:%M}",
+        "",
+    ]
+    for t in turns:
+        who = "You" if t.message.role == Message.Role.USER else (t.message.backend_name or "Model")
+        lines.append(f"## {who} · {timezone.localtime(t.message.created_at):%Y-%m-%d %H:%M}")
+        lines.append("")
+        if t.message.status == Message.Status.BLOCKED:
+            lines.append("*Blocked, not sent:* " + " ".join(t.message.reasons))
+        else:
+            lines.append(t.text or f"*{t.message.get_status_display()}*")
+        if t.message.error:
+            lines.append("")
+            lines.append(f"*{t.message.error}*")
+        lines.append("")
+    return "\n".join(lines)

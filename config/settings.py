@@ -200,6 +200,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"queue": "maintenance", "expires": 25},
     },
+    "chat-sweep": {
+        "task": "chat.tasks.sweep_answers",
+        "schedule": 5.0,
+        "options": {"queue": "maintenance", "expires": 5},
+    },
     "audit-checkpoint": {
         "task": "audit.tasks.checkpoint",
         "schedule": env_int("STEWARD_AUDIT_CHECKPOINT_MINUTES", 60, minimum=1) * 60.0,

@@ -56,3 +56,20 @@ def reader(db):
 @pytest.fixture
 def outsider(db):
     return make_user("outsider@example.com", full_name="Otto Outsider")
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real Redis: the one ``REDIS_URL`` names, else an embedded one for this test run."""
+    from django.conf import settings
+
+    if not settings.EMBEDDED_REDIS:
+        yield settings.REDIS_URL
+        return
+    from pathlib import Path
+
+    from config import embedded_redis
+
+    server = embedded_redis.start(Path(settings.REDIS_URL.removeprefix("unix://")))
+    yield settings.REDIS_URL
+    embedded_redis.stop(server)

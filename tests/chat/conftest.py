@@ -1,8 +1,10 @@
 """Fake LLM backends on loopback, one per kind, and a backend row pointing at each."""
 
+from types import SimpleNamespace
+
 import pytest
 
-from governance.models import Backend, HostingClass
+from governance.models import Backend, Category, HostingClass, User
 from tests.factories import make_backend
 from tests.fakes.llm_servers import FakeLLM
 
@@ -48,3 +50,44 @@ def backend_for(db):
 @pytest.fixture
 def backend(fake, backend_for):
     return backend_for(fake)
+
+
+@pytest.fixture
+def local_llm():
+    server = FakeLLM("ollama", reply=["Hello ", "from ", "the ", "local ", "model."])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def external_llm():
+    server = FakeLLM("openai", reply=["Hello ", "from ", "the ", "API."])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def org(db, redis_server, local_llm, external_llm, monkeypatch):
+    """The demo organisation, its two backends pointed at fakes on loopback.
+
+    Alice is plain staff (categories 1 and 2); Carol is also cleared for 3.
+    Category 2 goes first to the external API, category 3 only to the local model.
+    """
+    from governance.demo import seed_demo_organisation
+
+    seed_demo_organisation()
+    Backend.objects.filter(name="Local Ollama").update(base_url=local_llm.url)
+    Backend.objects.filter(name="OpenAI business API").update(
+        base_url=external_llm.url, credential_env="STEWARD_TEST_OPENAI_KEY"
+    )
+    monkeypatch.setenv("STEWARD_TEST_OPENAI_KEY", KEY)
+    return SimpleNamespace(
+        alice=User.objects.get(email="alice@example.com"),
+        carol=User.objects.get(email="carol@example.com"),
+        public=Category.objects.get(slug="public"),
+        internal=Category.objects.get(slug="internal"),
+        confidential=Category.objects.get(slug="confidential"),
+        prohibited=Category.objects.get(slug="prohibited"),
+        local=local_llm,
+        external=external_llm,
+    )

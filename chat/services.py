@@ -1,0 +1,377 @@
+"""The governed path of a message, independent of views (the chat page and the API share it).
+
+scan → decide → record (one transaction: the user's message, the decision, the
+pending answer and the audit event) → pseudonymise → queue. The worker side
+(stream, finish) is in :mod:`chat.answering`.
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import pseudonym, record
+from chat import streams
+from chat.models import Conversation, Message, SubjectMention
+from chat.pseudonyms import Pseudonymiser, canonical
+from governance.detection import Detection, detect
+from governance.models import Backend, Category, User
+from governance.policy import Decision, Outcome
+from governance.simulation import policy_input
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 32_000
+TITLE_CHARS = 80
+#: Found identifiers that are not about a person: not written to the subject index.
+NOT_SUBJECTS = frozenset({"SECRET", "URL"})
+
+
+class ChatError(Exception):
+    """A request the chat refuses; the message is shown to the person who asked."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of a message: the stored turn, the answer on its way (if any), the decision."""
+
+    message: Message
+    answer: Message | None
+    decision: Decision
+
+
+def start_conversation(*, owner: User, category: Category) -> Conversation:
+    """A new, empty conversation in a category the owner is cleared for."""
+    if not Category.objects.cleared_for(owner).filter(pk=category.pk).exists():
+        raise ChatError(f"You are not cleared for category {category.number} ({category.name}).")
+    if category.blocks_all:
+        raise ChatError(f"{category.name} material may not be sent to any model.")
+    if not category.stores_content:
+        raise ChatError(
+            f"{category.name} keeps no content, and conversations in it are not available yet."
+        )
+    with transaction.atomic():
+        conversation = Conversation(owner=owner, category=category)
+        conversation.init_key()
+        conversation.save()
+        record(
+            action=AuditEvent.Action.CHAT_STARTED,
+            actor=owner,
+            target=conversation,
+            category=category.name,
+            details={"category_number": category.number},
+        )
+    return conversation
+
+
+def send_message(*, conversation: Conversation, author: User, text: str) -> Sent:
+    """Govern and store one message, and queue its answer if the policy lets it go.
+
+    1. Refuse empty or oversized text, and a second message while an answer is
+       on its way.
+    2. Scan and decide. A scanner failure sends nothing (fail closed).
+    3. In one transaction: store the message (a blocked one without its text),
+       the pending answer, the subject-index rows and the audit event. If the
+       audit write fails, nothing is stored and nothing is sent.
+    4. After commit, hand the answer to the queue (see :func:`enqueue_answer`).
+    """
+    text = _clean(text)
+    if conversation.messages.in_flight().exists():
+        raise ChatError("An answer is still on its way: wait for it, or stop it first.")
+    detection, decision = _govern(conversation=conversation, author=author, text=text)
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        now = timezone.now()
+        message = Message(
+            conversation=conversation,
+            role=Message.Role.USER,
+            created_at=now,
+            category_number=decision.category,
+            decision=str(decision.outcome),
+            reasons=list(decision.reasons),
+            warnings=list(decision.warnings),
+            findings=_counts(detection),
+        )
+        if decision.blocked:
+            message.status = Message.Status.BLOCKED
+            message.chars = len(text)  # the size is kept, never the text
+            message.save()
+            _record_request(message, decision, backend=None, author=author)
+            return Sent(message=message, answer=None, decision=decision)
+
+        pseudonymiser = Pseudonymiser(conversation.pseudonyms())
+        sent_text, replaced = pseudonymiser.apply(text, decision.redact)
+        message.status = Message.Status.SENT
+        message.content = text
+        if sent_text != text:
+            message.sent_text = sent_text
+        message.replaced = dict(replaced)
+        message.save()
+        backend = Backend.objects.get(public_id=decision.backends[0])
+        answer = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.PENDING,
+            reply_to=message,
+            created_at=now,
+            category_number=decision.category,
+            backend=backend,
+            backend_name=backend.name,
+        )
+        _index_subjects(message, text, detection)
+        if pseudonymiser.changed:
+            conversation.set_pseudonyms(pseudonymiser.mapping)
+        if decision.outcome is Outcome.ESCALATE:
+            # The conversation now holds material of the higher category, and so
+            # does every later call's history: it stays there.
+            conversation.category = Category.objects.get(number=decision.category)
+        if not conversation.title_sealed:
+            conversation.title = _title(text)
+        conversation.last_activity_at = now
+        conversation.save()
+        _record_request(message, decision, backend=backend, author=author, replaced=replaced)
+        transaction.on_commit(lambda: enqueue_answer(answer.pk))
+    return Sent(message=message, answer=answer, decision=decision)
+
+
+def retry_answer(*, answer: Message, author: User) -> Message:
+    """Ask again for an answer that failed or was stopped, under today's policy.
+
+    The question is governed anew (the policy, the backends or their health
+    may have changed since), so a retry can be refused where the first try was
+    not.
+    """
+    if answer.role != Message.Role.ASSISTANT or answer.status not in (
+        Message.Status.FAILED,
+        Message.Status.CANCELLED,
+    ):
+        raise ChatError("Only a failed or stopped answer can be retried.")
+    conversation = answer.conversation
+    if conversation.messages.filter(created_at__gt=answer.created_at).exists():
+        raise ChatError("Only the last answer of a conversation can be retried.")
+    question = answer.reply_to
+    text = question.content
+    detection, decision = _govern(conversation=conversation, author=author, text=text)
+    if decision.blocked:
+        raise ChatError(" ".join(decision.reasons))
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        pseudonymiser = Pseudonymiser(conversation.pseudonyms())
+        sent_text, replaced = pseudonymiser.apply(text, decision.redact)
+        question.conversation = conversation
+        question.sent_text = sent_text
+        question.replaced = dict(replaced)
+        question.save(update_fields=["sent_sealed", "replaced"])
+        if pseudonymiser.changed:
+            conversation.set_pseudonyms(pseudonymiser.mapping)
+            conversation.save(update_fields=["pseudonyms_sealed"])
+        backend = Backend.objects.get(public_id=decision.backends[0])
+        claimed = Message.objects.filter(pk=answer.pk, status=answer.status).update(
+            status=Message.Status.PENDING,
+            backend=backend,
+            backend_name=backend.name,
+            error="",
+            error_kind="",
+            content_sealed=b"",
+            chars=0,
+            enqueued_at=None,
+            started_at=None,
+            finished_at=None,
+            heartbeat_at=None,
+            first_token_ms=None,
+        )
+        if not claimed:
+            raise ChatError("This answer is already being retried.")
+        _record_request(
+            question, decision, backend=backend, author=author, replaced=replaced, retry=True
+        )
+        transaction.on_commit(lambda: streams.forget(answer.public_id))
+        transaction.on_commit(lambda: enqueue_answer(answer.pk))
+    answer.refresh_from_db()
+    return answer
+
+
+def cancel_answer(*, answer: Message, author: User) -> None:
+    """Ask the worker to stop; an answer not yet started is cancelled at once."""
+    if not answer.in_flight:
+        return
+    stopped_before_start = Message.objects.filter(
+        pk=answer.pk, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
+    ).update(status=Message.Status.CANCELLED, finished_at=timezone.now())
+    if stopped_before_start:
+        streams.AnswerWriter(answer.public_id).end(Message.Status.CANCELLED)
+    else:
+        streams.request_cancel(answer.public_id)
+
+
+def delete_conversation(*, conversation: Conversation, actor: User) -> None:
+    """Delete a conversation, its messages, its key and its index rows."""
+    if conversation.legal_hold:
+        raise ChatError("This conversation is under a legal hold and cannot be deleted now.")
+    ids = list(conversation.messages.values_list("public_id", flat=True))
+    with transaction.atomic():
+        record(
+            action=AuditEvent.Action.CHAT_DELETED,
+            actor=actor,
+            target=conversation,
+            category=conversation.category.name,
+            details={"messages": len(ids)},
+        )
+        SubjectMention.objects.filter(conversation=conversation).delete()
+        conversation.delete()
+    for public_id in ids:
+        transaction.on_commit(lambda public_id=public_id: _forget_quietly(public_id))
+
+
+def enqueue_answer(message_id: int) -> bool:
+    """Hand a pending answer to its queue; if the broker is down, the row waits for the sweeper.
+
+    Safe to call more than once: the task claims its answer with a conditional
+    update, so a second delivery finds nothing to do.
+    """
+    from chat.tasks import generate_answer
+
+    answer = (
+        Message.objects.filter(pk=message_id, status=Message.Status.PENDING)
+        .select_related("backend")
+        .first()
+    )
+    if answer is None:
+        return False
+    Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
+        enqueued_at=timezone.now()
+    )
+    try:
+        generate_answer.apply_async(args=[message_id], queue=queue_for(answer.backend))
+    except Exception as exc:  # the broker's many ways of being unreachable
+        logger.warning("answer %s waits for the queue: %s", answer.public_id, type(exc).__name__)
+        return False
+    Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
+        status=Message.Status.QUEUED
+    )
+    return True
+
+
+def queue_for(backend: Backend | None) -> str:
+    """Local models on their own queue, so a slow one never delays external calls."""
+    if backend is not None and backend.hosting_class == "on_prem":
+        return "inference_local"
+    return "inference_external"
+
+
+# --- the steps ---------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise ChatError("Write a message first.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ChatError(
+            f"That message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
+            "Split it, or send the part that matters."
+        )
+    return text
+
+
+def _govern(*, conversation: Conversation, author: User, text: str) -> tuple[Detection, Decision]:
+    """Scan and decide; a scanner that fails stops the message (fail closed)."""
+    from governance.policy import decide
+
+    try:
+        detection = detect(text)
+    except Exception as exc:
+        logger.exception("scanner failed on a message in %s", conversation.public_id)
+        record(
+            action=AuditEvent.Action.CHAT_FAILURE,
+            actor=author,
+            target=conversation,
+            outcome=AuditEvent.Outcome.FAILURE,
+            category=conversation.category.name,
+            details={"stage": "scan", "error": type(exc).__name__, "chars": len(text)},
+        )
+        raise ChatError(
+            "Steward could not check this message, so it was not sent. Try again; if it "
+            "keeps happening, tell your policy admin."
+        ) from None
+    decision = decide(
+        policy_input(
+            user=author,
+            chosen=conversation.category.number,
+            scan_result=detection.scan,
+            rule_hits=detection.rule_hits,
+        )
+    )
+    return detection, decision
+
+
+def _counts(detection: Detection) -> dict[str, int]:
+    return dict(Counter(str(f.type) for f in detection.scan.findings))
+
+
+def _title(text: str) -> str:
+    first = " ".join(text.split())
+    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _index_subjects(message: Message, text: str, detection: Detection) -> None:
+    """Every identifier found, as a keyed hash pointing at this message."""
+    digests = {}
+    for finding in detection.scan.findings:
+        kind = str(finding.type)
+        if kind in NOT_SUBJECTS:
+            continue
+        value = canonical(kind, text[finding.start : finding.end])
+        digests[pseudonym(value)] = kind
+    SubjectMention.objects.bulk_create(
+        SubjectMention(
+            digest=digest, kind=kind, conversation_id=message.conversation_id, message=message
+        )
+        for digest, kind in digests.items()
+    )
+
+
+def _record_request(
+    message: Message,
+    decision: Decision,
+    *,
+    backend: Backend | None,
+    author: User,
+    replaced: Counter | None = None,
+    retry: bool = False,
+) -> None:
+    """The ``chat.request`` event (shape documented on :class:`audit.models.AuditEvent`)."""
+    category = message.conversation.category
+    details = {
+        "category_number": decision.category,
+        "decision": str(decision.outcome),
+        "hosting_class": backend.hosting_class if backend else "",
+        "region": backend.region if backend else "",
+        "findings": message.findings,
+        "replaced": dict(replaced or {}),
+        "chars": message.chars,
+        "message": str(message.public_id),
+    }
+    if retry:
+        details["retry"] = True
+    if decision.blocked:
+        details["reasons"] = list(decision.reasons)
+    record(
+        action=AuditEvent.Action.CHAT_REQUEST,
+        actor=author,
+        target=message.conversation,
+        outcome=AuditEvent.Outcome.BLOCKED if decision.blocked else AuditEvent.Outcome.SUCCESS,
+        category=category.name,
+        backend=backend.name if backend else "",
+        details=details,
+    )
+
+
+def _forget_quietly(message_id) -> None:
+    try:
+        streams.forget(message_id)
+    except Exception:  # a stream left behind expires on its own
+        logger.warning("could not drop the stream of %s", message_id)

@@ -1,0 +1,112 @@
+"""The answer as it arrives: server-sent events read from the answer's Redis stream.
+
+An async view, so a waiting page costs a coroutine and a Redis connection, not
+a thread. Each ``chunk`` event carries the whole answer so far, restored for
+the author and rendered as sanitised Markdown (a placeholder split across two
+chunks is whole again in the next event); its id is the stream entry's, and a
+reconnecting page sends it back as ``Last-Event-ID`` to resume where it was.
+An ``end`` event tells the page to fetch the finished turn from the database.
+"""
+
+import asyncio
+import re
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from chat import streams
+from chat.access import aget_message_for_user
+from chat.markdown import render_markdown
+from chat.models import Message
+from chat.pseudonyms import Pseudonymiser
+from governance.roles import Role
+
+#: How long one read waits for the next chunk before the database is asked.
+BLOCK_MS = 5_000
+#: One connection's longest life; the browser reconnects and resumes.
+MAX_CONNECTION_SECONDS = 300
+ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@require_GET
+async def answer_stream(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """``text/event-stream`` of one answer, for its author only."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not await sync_to_async(user.has_perm)(Role.STAFF.permission):
+        raise PermissionDenied("This page is for the Staff role.")
+    message = await aget_message_for_user(user, public_id)
+    if message.role != Message.Role.ASSISTANT:
+        raise Http404("Only answers stream.")
+    mapping = await sync_to_async(message.conversation.pseudonyms)()
+    resume_from = request.headers.get("Last-Event-ID", "")
+    resume = _entry(resume_from) if ENTRY_ID.match(resume_from) else (0, 0)
+    response = StreamingHttpResponse(
+        _events(message, Pseudonymiser(mapping), resume), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass chunks through as they come
+    return response
+
+
+async def _events(message: Message, pseudonymiser: Pseudonymiser, resume: tuple[int, int]):
+    redis = streams.async_client()
+    key = streams.stream_key(message.public_id)
+    loop = asyncio.get_running_loop()
+    closes_at = loop.time() + MAX_CONNECTION_SECONDS
+    cursor = "0-0"
+    text = ""
+    try:
+        if not await redis.exists(key) and not await _in_flight(message.pk):
+            yield _event("end", "")
+            return
+        yield b"retry: 1000\n\n"
+        while loop.time() < closes_at:
+            batches = await redis.xread({key: cursor}, count=1000, block=BLOCK_MS)
+            if not batches:
+                if not await _in_flight(message.pk):
+                    yield _event("end", "")
+                    return
+                yield b": waiting\n\n"
+                continue
+            ended = False
+            for entry_id, fields in batches[0][1]:
+                cursor = entry_id.decode()
+                kind = fields.get(b"t")
+                if kind == b"start":
+                    text = ""
+                elif kind == b"chunk":
+                    text += fields.get(b"text", b"").decode()
+                elif kind == b"end":
+                    ended = True
+            if text and _entry(cursor) > resume:
+                html = render_markdown(pseudonymiser.restore(text))
+                yield _event("chunk", html, event_id=cursor)
+            if ended:
+                yield _event("end", "", event_id=cursor)
+                return
+    finally:
+        await redis.aclose()
+
+
+@sync_to_async
+def _in_flight(pk: int) -> bool:
+    return Message.objects.filter(pk=pk, status__in=Message.IN_FLIGHT).exists()
+
+
+def _entry(entry_id: str) -> tuple[int, int]:
+    milliseconds, sequence = entry_id.split("-")
+    return int(milliseconds), int(sequence)
+
+
+def _event(name: str, data: str, *, event_id: str = "") -> bytes:
+    lines = [f"event: {name}"]
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines.extend(f"data: {line}" for line in (data.split("\n") if data else [""]))
+    return ("\n".join(lines) + "\n\n").encode()

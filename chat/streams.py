@@ -1,0 +1,77 @@
+"""Answers in transit: one Redis stream per answer, written by the worker, read by the page.
+
+Entries are ``{"t": "chunk", "text": …}`` as the model writes, then one
+``{"t": "end", "status": …}``. The text is what the model wrote (placeholders
+included); the reader restores it for the author. Streams expire: an answer's
+final text lives in the database, this is only the way there.
+"""
+
+from functools import cache
+
+import redis
+import redis.asyncio
+from django.conf import settings
+
+#: A stream nobody finishes (a worker killed at the wrong moment) goes away by itself.
+LIVE_TTL_SECONDS = 3600
+#: After the end, long enough for a reconnecting page to catch up.
+ENDED_TTL_SECONDS = 300
+CANCEL_TTL_SECONDS = 3600
+
+
+def stream_key(message_id) -> str:
+    return f"steward:answer:{message_id}"
+
+
+def cancel_key(message_id) -> str:
+    return f"steward:cancel:{message_id}"
+
+
+@cache
+def client() -> redis.Redis:
+    """The process's Redis connection pool (redis-py re-creates it after a fork)."""
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
+
+
+def async_client() -> redis.asyncio.Redis:
+    """A Redis client for the current event loop (async pools cannot cross loops)."""
+    return redis.asyncio.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=5, max_connections=None
+    )
+
+
+class AnswerWriter:
+    """Appends one answer's chunks; cheap enough to call for every token."""
+
+    def __init__(self, message_id):
+        self.key = stream_key(message_id)
+        self.redis = client()
+
+    def start(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self.key)
+        pipe.xadd(self.key, {"t": "start"})
+        pipe.expire(self.key, LIVE_TTL_SECONDS)
+        pipe.execute()
+
+    def chunk(self, text: str) -> None:
+        self.redis.xadd(self.key, {"t": "chunk", "text": text})
+
+    def end(self, status: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.key, {"t": "end", "status": status})
+        pipe.expire(self.key, ENDED_TTL_SECONDS)
+        pipe.execute()
+
+
+def request_cancel(message_id) -> None:
+    client().set(cancel_key(message_id), b"1", ex=CANCEL_TTL_SECONDS)
+
+
+def cancel_requested(message_id) -> bool:
+    return bool(client().exists(cancel_key(message_id)))
+
+
+def forget(message_id) -> None:
+    """Drop an answer's stream and cancel flag (before a retry, or when it is deleted)."""
+    client().delete(stream_key(message_id), cancel_key(message_id))

@@ -1,0 +1,26 @@
+from celery import shared_task
+
+from chat import answering
+
+#: Past the soft limit the task raises inside the backend call and records a failure;
+#: the hard limit kills a worker that did not stop.
+ANSWER_SOFT_LIMIT_SECONDS = 600
+ANSWER_HARD_LIMIT_SECONDS = 660
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=ANSWER_SOFT_LIMIT_SECONDS,
+    time_limit=ANSWER_HARD_LIMIT_SECONDS,
+)
+def generate_answer(message_id: int) -> None:
+    """One answer; delivered twice, it still produces one (see answering.generate_answer)."""
+    answering.generate_answer(message_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_answers() -> None:
+    """Beat: re-queue answers the broker never got, fail answers whose worker was lost."""
+    answering.sweep()

@@ -1,0 +1,58 @@
+"""Messages as their author sees them: placeholders restored, answers rendered as Markdown."""
+
+from dataclasses import dataclass
+
+from django.utils.safestring import SafeString
+
+from chat.markdown import render_markdown
+from chat.models import Conversation, Message
+from chat.pseudonyms import Pseudonymiser
+from governance.policy import HOSTING_LABELS, entity_phrase
+
+
+@dataclass(frozen=True)
+class Turn:
+    message: Message
+    #: The text for the author: as written (questions) or with placeholders restored (answers).
+    text: str
+    #: Answers: the restored text rendered as sanitised Markdown.
+    html: SafeString | str
+    #: Questions: what the model was given, when it differs from what was written.
+    sent: str
+    #: "1 email address, 2 phone numbers" that were replaced before sending.
+    replaced: str
+    hosting: str
+
+
+def turns_for(conversation: Conversation, messages) -> list[Turn]:
+    """Every message of ``conversation`` ready for its author's page (one key, opened once)."""
+    pseudonymiser = Pseudonymiser(conversation.pseudonyms())
+    turns = []
+    for message in messages:
+        message.conversation = conversation
+        turns.append(turn_for(message, pseudonymiser))
+    return turns
+
+
+def turn_for(message: Message, pseudonymiser: Pseudonymiser | None = None) -> Turn:
+    if pseudonymiser is None:
+        pseudonymiser = Pseudonymiser(message.conversation.pseudonyms())
+    sent = ""
+    html: SafeString | str = ""
+    if message.role == Message.Role.USER:
+        text = message.content if message.status != Message.Status.BLOCKED else ""
+        if message.sent_sealed:
+            sent = message.sent_text
+    else:
+        text = pseudonymiser.restore(message.content) if message.content_sealed else ""
+        html = render_markdown(text) if text else ""
+    replaced = ", ".join(entity_phrase(kind, n) for kind, n in sorted(message.replaced.items()))
+    hosting = message.backend.hosting_class if message.backend else ""
+    return Turn(
+        message=message,
+        text=text,
+        html=html,
+        sent=sent,
+        replaced=replaced,
+        hosting=HOSTING_LABELS.get(hosting, hosting),
+    )

@@ -1,0 +1,351 @@
+"""The governed path, end to end against fake backends on loopback with the real clients.
+
+Celery runs eagerly here: the answer is produced inside ``send_message``'s
+on-commit hook, through the real adapter, into a real Redis stream.
+"""
+
+import json
+
+import pytest
+from django.db import connection
+
+from audit.models import AuditEvent
+from audit.services import pseudonym
+from chat import answering, services, streams
+from chat.models import Conversation, Message, SubjectMention
+from chat.pseudonyms import canonical
+from chat.turns import turns_for
+from governance.models import DetectionRule
+
+EMAIL = "jane.roe@example.org"
+PHONE = "+44 20 7946 0958"
+
+
+def _send(django_capture_on_commit_callbacks, conversation, author, text):
+    with django_capture_on_commit_callbacks(execute=True):
+        return services.send_message(conversation=conversation, author=author, text=text)
+
+
+def _sent_to(fake) -> str:
+    """Everything the fake backend was sent, as one string."""
+    return json.dumps([r.body for r in fake.requests], ensure_ascii=False)
+
+
+def test_it_sends_only_placeholders_to_an_external_backend(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(
+        django_capture_on_commit_callbacks,
+        conversation,
+        org.alice,
+        f"Write to {EMAIL} and call {PHONE} about the invoice.",
+    )
+    assert sent.decision.outcome == "pseudonymised"
+    received = _sent_to(org.external)
+    assert EMAIL not in received and "7946" not in received
+    assert "[EMAIL_1]" in received and "[PHONE_1]" in received
+    assert org.local.requests == []
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.DONE
+    assert sent.answer.content == "Hello from the API."
+
+
+def test_it_restores_placeholders_for_the_author_only(org, django_capture_on_commit_callbacks):
+    org.external.reply = ["I will write to ", "[EMAIL", "_1] today."]
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Reply to {EMAIL}")
+    conversation = Conversation.objects.get(pk=conversation.pk)
+    question, answer = turns_for(conversation, conversation.messages.all())
+    assert answer.text == f"I will write to {EMAIL} today."
+    assert EMAIL in answer.html
+    assert answer.message.content == "I will write to [EMAIL_1] today."  # stored as sent
+    assert question.text == f"Reply to {EMAIL}" and question.sent == "Reply to [EMAIL_1]"
+
+
+def test_the_same_value_keeps_its_placeholder_across_messages(
+    org, django_capture_on_commit_callbacks
+):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Mail {EMAIL}")
+    _send(
+        django_capture_on_commit_callbacks,
+        conversation,
+        org.alice,
+        f"Again {EMAIL.upper()}, and bob@example.net",
+    )
+    last = org.external.last.body["messages"]
+    assert [m["role"] for m in last] == ["system", "user", "assistant", "user"]
+    assert last[1]["content"] == "Mail [EMAIL_1]"
+    assert last[3]["content"] == "Again [EMAIL_1], and [EMAIL_2]"
+
+
+def test_category_3_reaches_only_the_on_premise_backend(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.carol, category=org.confidential)
+    sent = _send(
+        django_capture_on_commit_callbacks, conversation, org.carol, f"Summarise {EMAIL}'s file"
+    )
+    assert sent.decision.outcome == "allowed"  # personal data may stay in clear on-premise
+    assert org.external.requests == []
+    assert EMAIL in _sent_to(org.local)
+    event = AuditEvent.objects.filter(action="chat.request").first()
+    assert (event.backend, event.details["hosting_class"]) == ("Local Ollama", "on_prem")
+
+
+def test_a_blocked_message_is_neither_sent_nor_stored(org, django_capture_on_commit_callbacks):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    marker = "privileged memo about the Hartley merger"
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, marker)
+    assert sent.decision.blocked and sent.answer is None
+    assert org.external.requests == [] and org.local.requests == []
+    message = Message.objects.get()
+    assert message.status == Message.Status.BLOCKED
+    assert bytes(message.content_sealed) == b"" and message.chars == len(marker)
+    assert "Privileged legal advice" in " ".join(message.reasons)
+    event = AuditEvent.objects.get(action="chat.request")
+    assert event.outcome == "blocked"
+
+
+def test_escalation_moves_the_conversation_up_and_routes_on_premise(
+    org, django_capture_on_commit_callbacks
+):
+    DetectionRule.objects.create(
+        name="Client files",
+        reason="Client files are confidential",
+        pattern="client file",
+        action="escalate",
+        min_category=org.confidential,
+    )
+    conversation = services.start_conversation(owner=org.carol, category=org.internal)
+    sent = _send(
+        django_capture_on_commit_callbacks, conversation, org.carol, "Summarise this client file"
+    )
+    assert sent.decision.outcome == "escalated"
+    conversation.refresh_from_db()
+    assert conversation.category == org.confidential
+    assert org.external.requests == [] and len(org.local.requests) == 1
+
+
+def test_an_uncleared_escalation_is_blocked(org, django_capture_on_commit_callbacks):
+    DetectionRule.objects.create(
+        name="Client files",
+        reason="Client files are confidential",
+        pattern="client file",
+        action="escalate",
+        min_category=org.confidential,
+    )
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "A client file")
+    assert sent.decision.blocked
+    assert org.external.requests == [] and org.local.requests == []
+
+
+def test_message_text_is_encrypted_at_rest(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    marker = "zebra-marker-71"
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Tell me about {marker}")
+    with connection.cursor() as cursor:
+        for table in ("chat_message", "chat_conversation"):
+            cursor.execute(f"SELECT * FROM {table}")
+            for row in cursor.fetchall():
+                assert marker.encode() not in repr(row).encode()
+    assert Message.objects.filter(role="user").get().content == f"Tell me about {marker}"
+
+
+def test_deleting_a_conversation_leaves_nothing(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Mail {EMAIL}")
+    assert SubjectMention.objects.count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_conversation(conversation=conversation, actor=org.alice)
+    assert not Conversation.objects.exists() and not Message.objects.exists()
+    assert not SubjectMention.objects.exists()
+    assert AuditEvent.objects.filter(action="chat.deleted").count() == 1
+
+
+def test_identifiers_reach_the_subject_index_as_keyed_hashes(
+    org, django_capture_on_commit_callbacks
+):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Mail {EMAIL}, {PHONE}")
+    digests = set(SubjectMention.objects.values_list("digest", flat=True))
+    assert pseudonym(canonical("EMAIL_ADDRESS", EMAIL.upper())) in digests
+    assert pseudonym(canonical("PHONE_NUMBER", "020 7946 0958")) in digests
+    assert all(EMAIL not in d for d in digests)
+
+
+def test_no_audit_event_holds_message_text(org, django_capture_on_commit_callbacks):
+    org.external.reply = ["The answer mentions ", "quokka-answer-93"]
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    marker = "quokka-marker-42"
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"{marker} {EMAIL}")
+    events = list(AuditEvent.objects.values())
+    assert {e["action"] for e in events} >= {"chat.started", "chat.request", "chat.response"}
+    dump = json.dumps(events, default=str)
+    assert marker not in dump and "quokka-answer-93" not in dump and EMAIL not in dump
+
+
+def test_a_dead_backend_ends_in_a_visible_failed_state(org, django_capture_on_commit_callbacks):
+    org.external.fail = 500
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.FAILED
+    assert "HTTP 500" in sent.answer.error
+    failure = AuditEvent.objects.get(action="chat.failure")
+    assert failure.details["kind"] == "http" and failure.outcome == "failure"
+    stream = streams.client().xrange(streams.stream_key(sent.answer.public_id))
+    assert stream[-1][1] == {b"t": b"end", b"status": b"failed"}
+
+
+def test_an_unreachable_backend_fails_and_retry_answers(org, django_capture_on_commit_callbacks):
+    org.external.stop()
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.FAILED
+    assert "Cannot connect" in sent.answer.error
+    # The admin approves nothing new; the local model is the internal category's second choice.
+    from governance.models import Backend
+
+    Backend.objects.filter(name="OpenAI business API").update(enabled=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = services.retry_answer(answer=sent.answer, author=org.alice)
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.DONE and answer.backend_name == "Local Ollama"
+    assert answer.content == "Hello from the local model."
+
+
+def test_a_second_delivery_produces_no_second_answer(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    answering.generate_answer(sent.answer.pk)
+    assert len(org.external.requests) == 1
+    assert AuditEvent.objects.filter(action="chat.response").count() == 1
+
+
+def test_a_lost_worker_is_failed_by_the_sweeper(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(seconds=answering.STALE_AFTER_SECONDS + 1)
+    Message.objects.filter(pk=sent.answer.pk).update(
+        status=Message.Status.STREAMING, heartbeat_at=long_ago
+    )
+    assert answering.sweep() == {"requeued": 0, "failed": 1}
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.FAILED
+    assert "stopped before it finished" in sent.answer.error
+    answering.generate_answer(sent.answer.pk)  # Celery's redelivery of the killed task
+    assert org.external.requests == []
+
+
+def test_a_message_sent_while_the_broker_is_down_goes_out_later(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+
+    from chat import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis")
+
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with monkeypatch.context() as patched:
+        patched.setattr(tasks.generate_answer, "apply_async", broker_down)
+        sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.PENDING
+    assert org.external.requests == []
+    Message.objects.filter(pk=sent.answer.pk).update(
+        enqueued_at=None, created_at="2000-01-01T00:00Z"
+    )
+    assert answering.sweep()["requeued"] == 1
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.DONE
+    assert len(org.external.requests) == 1
+
+
+def test_a_scanner_failure_sends_nothing(org, django_capture_on_commit_callbacks, monkeypatch):
+    def broken(text):
+        raise RuntimeError("automaton exploded")
+
+    monkeypatch.setattr(services, "detect", broken)
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with pytest.raises(services.ChatError, match="could not check"):
+        _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    assert not Message.objects.exists()
+    assert org.external.requests == []
+    assert AuditEvent.objects.get(action="chat.failure").details["stage"] == "scan"
+
+
+def test_an_audit_failure_stores_and_sends_nothing(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    real_record = services.record
+
+    def failing(**kwargs):
+        if kwargs["action"] == AuditEvent.Action.CHAT_REQUEST:
+            raise RuntimeError("audit store unavailable")
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(services, "record", failing)
+    with pytest.raises(RuntimeError):
+        _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Mail {EMAIL}")
+    assert not Message.objects.exists() and not SubjectMention.objects.exists()
+    assert org.external.requests == []
+
+
+def test_a_second_message_waits_for_the_answer(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.send_message(conversation=conversation, author=org.alice, text="One")
+    with pytest.raises(services.ChatError, match="still on its way"):
+        services.send_message(conversation=conversation, author=org.alice, text="Two")
+
+
+def test_it_refuses_empty_and_oversized_messages(org):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with pytest.raises(services.ChatError, match="Write a message"):
+        services.send_message(conversation=conversation, author=org.alice, text="  \n ")
+    with pytest.raises(services.ChatError, match="limit is 32,000"):
+        services.send_message(conversation=conversation, author=org.alice, text="x" * 32_001)
+
+
+def test_it_refuses_conversations_in_categories_the_user_may_not_use(org):
+    with pytest.raises(services.ChatError, match="not cleared"):
+        services.start_conversation(owner=org.alice, category=org.confidential)
+    with pytest.raises(services.ChatError):
+        services.start_conversation(owner=org.carol, category=org.prohibited)
+
+
+def test_a_stop_request_ends_the_answer_as_cancelled(org, django_capture_on_commit_callbacks):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    Message.objects.filter(pk=sent.answer.pk).update(status=Message.Status.QUEUED)
+    sent.answer.refresh_from_db()
+    services.cancel_answer(answer=sent.answer, author=org.alice)
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.CANCELLED
+    answering.generate_answer(sent.answer.pk)
+    assert org.external.requests == []
+
+
+def test_a_stop_during_the_answer_keeps_what_came(org, django_capture_on_commit_callbacks):
+    org.external.reply = ["one ", "two ", "three ", "four"]
+    org.external.delay = 0.25
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Count")
+    streams.request_cancel(sent.answer.public_id)  # as if pressed just after the start
+    answering.generate_answer(sent.answer.pk)
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.CANCELLED
+    assert sent.answer.content.startswith("one") and "four" not in sent.answer.content
