@@ -20,12 +20,16 @@ matching colours, scoped to ``.md .code``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
@@ -33,6 +37,9 @@ from pygments.lexers import find_lexer_class_by_name, get_all_lexers
 from pygments.token import STANDARD_TYPES
 
 PYGMENTS_STYLE = "default"
+# Answers are re-rendered on every streamed chunk; past this a block is shown plain, so a
+# huge or pathological block cannot hold up the stream in a lexer's regular expressions.
+HIGHLIGHT_MAX_CHARS = 20_000
 
 # Only built-in lexers: looking up an unknown name would otherwise scan the installed
 # packages' entry points for plugins on every fence.
@@ -52,24 +59,30 @@ def _lexer_class(alias: str) -> type[Lexer]:
 def _highlight(code: str, lang: str, _attrs: str) -> str:
     """A fence's whole ``<pre>``: Pygments spans when its info string names a lexer."""
     alias = lang.lower()
-    if alias in _LEXER_ALIASES:
+    if alias in _LEXER_ALIASES and len(code) <= HIGHLIGHT_MAX_CHARS:
         # A fresh instance per block: cheap, and no lexer state is shared between threads.
         body = highlight(code, _lexer_class(alias)(stripnl=False), _FORMATTER)
         return f'<pre class="code"><code class="language-{alias}">{body}</code></pre>'
     return f'<pre class="code"><code>{escapeHtml(code)}</code></pre>'
 
 
-def _render_code_block(self, tokens, idx, options, env) -> str:
+def _render_code_block(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     """An indented code block, in the same shell as an unhighlighted fence."""
     return f'<pre class="code"><code>{escapeHtml(tokens[idx].content)}</code></pre>\n'
 
 
-def _render_image(self, tokens, idx, options, env) -> str:
+def _render_image(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     """An image as its alt text, so nothing is fetched from the answer's URLs."""
     return escapeHtml(self.renderInlineAsText(tokens[idx].children or [], options, env))
 
 
-def _render_cell_open(self, tokens, idx, options, env) -> str:
+def _render_cell_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
     """A table cell aligned by ``align=`` instead of markdown-it's ``style=``."""
     token = tokens[idx]
     style = token.attrs.pop("style", None)
@@ -84,7 +97,8 @@ _MD = (
         {"html": False, "linkify": False, "typographer": False, "highlight": _highlight},
     )
     .enable(["table", "strikethrough"])
-    .disable("reference")
+    # With "html" off these rules only bail out; gone, no later option can bring raw HTML back.
+    .disable(["html_block", "html_inline", "reference"])
 )
 _MD.add_render_rule("code_block", _render_code_block)
 _MD.add_render_rule("image", _render_image)

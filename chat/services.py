@@ -17,9 +17,10 @@ from audit.services import pseudonym, record
 from chat import streams
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
+from chat.tasks import generate_answer
 from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
-from governance.policy import Decision, Outcome
+from governance.policy import Decision, Outcome, decide
 from governance.simulation import policy_input
 
 logger = logging.getLogger(__name__)
@@ -232,8 +233,6 @@ def enqueue_answer(message_id: int) -> bool:
     Safe to call more than once: the task claims its answer with a conditional
     update, so a second delivery finds nothing to do.
     """
-    from chat.tasks import generate_answer
-
     answer = (
         Message.objects.filter(pk=message_id, status=Message.Status.PENDING)
         .select_related("backend")
@@ -279,8 +278,6 @@ def _clean(text: str) -> str:
 
 def _govern(*, conversation: Conversation, author: User, text: str) -> tuple[Detection, Decision]:
     """Scan and decide; a scanner that fails stops the message (fail closed)."""
-    from governance.policy import decide
-
     try:
         detection = detect(text)
     except Exception as exc:

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from chat import answering
+# chat.answering is imported inside the tasks: it loads the vendors' clients (seconds of
+# imports, tens of MB) that only workers need; the web process imports this module to enqueue.
 
 #: Past the soft limit the task raises inside the backend call and records a failure;
 #: the hard limit kills a worker that did not stop.
@@ -17,10 +18,14 @@ ANSWER_HARD_LIMIT_SECONDS = 660
 )
 def generate_answer(message_id: int) -> None:
     """One answer; delivered twice, it still produces one (see answering.generate_answer)."""
+    from chat import answering
+
     answering.generate_answer(message_id)
 
 
 @shared_task(ignore_result=True)
 def sweep_answers() -> None:
     """Beat: re-queue answers the broker never got, fail answers whose worker was lost."""
+    from chat import answering
+
     answering.sweep()

@@ -28,6 +28,9 @@ USER_ID = "{user}"  # replaced by the staff persona's public id
 BACKEND_ID = "00000000-0000-4000-8000-0000000000b1"
 RULE_ID = "00000000-0000-4000-8000-0000000000a1"
 TERMS_ID = "00000000-0000-4000-8000-0000000000c1"
+# The staff persona's conversation and an answer in it (nobody else may see either).
+CONVERSATION_ID = "00000000-0000-4000-8000-0000000000d1"
+ANSWER_ID = "00000000-0000-4000-8000-0000000000e1"
 
 
 def row(anon, outsider, staff, admin, privacy, auditor):
@@ -158,6 +161,19 @@ MATRIX = {
     ),
     "privacy/": ("/privacy/", only("privacy")),
     "chat/": ("/chat/", only("staff")),
+    "chat/new/": ("/chat/new/", everyone(405)),
+    "chat/c/<uuid:public_id>/": (f"/chat/c/{CONVERSATION_ID}/", only("staff")),
+    "chat/c/<uuid:public_id>/send/": (f"/chat/c/{CONVERSATION_ID}/send/", everyone(405)),
+    "chat/c/<uuid:public_id>/preview/": (f"/chat/c/{CONVERSATION_ID}/preview/", everyone(405)),
+    "chat/c/<uuid:public_id>/export.<str:fmt>": (
+        f"/chat/c/{CONVERSATION_ID}/export.md",
+        only("staff"),
+    ),
+    "chat/c/<uuid:public_id>/delete/": (f"/chat/c/{CONVERSATION_ID}/delete/", everyone(405)),
+    "chat/m/<uuid:public_id>/": (f"/chat/m/{ANSWER_ID}/", only("staff")),
+    "chat/m/<uuid:public_id>/stream/": (f"/chat/m/{ANSWER_ID}/stream/", only("staff")),
+    "chat/m/<uuid:public_id>/stop/": (f"/chat/m/{ANSWER_ID}/stop/", everyone(405)),
+    "chat/m/<uuid:public_id>/retry/": (f"/chat/m/{ANSWER_ID}/retry/", everyone(405)),
     "audit/": ("/audit/", only("auditor")),
     "audit/events/<int:sequence>/": ("/audit/events/1/", only("auditor")),  # a sign-in's event
     "audit/export/<str:fmt>/": ("/audit/export/csv/", only("auditor")),
@@ -205,7 +221,28 @@ def personas(db):
     terms = ProtectedTermList.objects.create(public_id=TERMS_ID, name="Clients", kind="client")
     terms.set_terms(["Acme"])
     terms.save()
+    _conversation_of(users["staff"])
     return {"anon": None, **users}
+
+
+def _conversation_of(user):
+    from chat.models import Conversation, Message
+    from governance.models import Category
+
+    conversation = Conversation(
+        public_id=CONVERSATION_ID, owner=user, category=Category.objects.get(number=1)
+    )
+    conversation.init_key()
+    conversation.save()
+    answer = Message(
+        public_id=ANSWER_ID,
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.DONE,
+        category_number=1,
+    )
+    answer.content = "An answer."
+    answer.save()
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -25,7 +25,44 @@
     }
   }
 
+  // Copy an answer's text: <button data-copy="#turn-… .md">.
+  function copyText(event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) {
+      return;
+    }
+    var source = document.querySelector(button.dataset.copy);
+    if (source) {
+      navigator.clipboard.writeText(source.innerText).then(function () {
+        var label = button.textContent;
+        button.textContent = "Copied";
+        window.setTimeout(function () { button.textContent = label; }, 1500);
+      });
+    }
+  }
+
+  // Ctrl+Enter (or Cmd+Enter) sends the message box's form.
+  function sendOnCtrlEnter(event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.matches(".composer textarea")) {
+      event.preventDefault();
+      event.target.form.requestSubmit();
+    }
+  }
+
+  // Keep the newest turn in view as the message list is replaced.
+  function scrollToNewest(event) {
+    if (event.detail.target && event.detail.target.id === "message-list") {
+      var last = event.detail.target.lastElementChild;
+      if (last) {
+        last.scrollIntoView({ block: "nearest" });
+      }
+    }
+  }
+
   document.addEventListener("click", dismissFlash);
+  document.addEventListener("click", copyText);
+  document.addEventListener("keydown", sendOnCtrlEnter);
+  document.addEventListener("htmx:afterSwap", scrollToNewest);
   document.addEventListener("click", closeMenusOnOutsideClick);
   document.addEventListener("submit", confirmDangerous, true);
 })();

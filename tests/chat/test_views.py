@@ -1,0 +1,672 @@
+"""The chat pages: every endpoint's access matrix, then what each one does for its owner.
+
+The answers come from the fake backends on loopback with Celery eager: a send
+made inside ``django_capture_on_commit_callbacks(execute=True)`` is answered
+(and written to its Redis stream) when the block exits, so a page rendered
+by the request itself still shows the answer on its way.
+"""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from chat import services, streams
+from chat.models import Conversation, Message
+from governance.models import DetectionRule
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+EMAIL = "jane.roe@example.org"
+QUESTION = f"Write to {EMAIL} about the invoice"
+LOGIN = "/accounts/login/"
+
+
+@pytest.fixture
+def thread(org, django_capture_on_commit_callbacks):
+    """Alice's category-2 conversation: one question with an email, answered with its placeholder."""
+    org.external.reply = ["I will write to ", "[EMAIL", "_1] today."]
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = services.send_message(conversation=conversation, author=org.alice, text=QUESTION)
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.DONE
+    org.external.requests.clear()
+    return SimpleNamespace(
+        org=org, conversation=conversation, question=sent.message, answer=sent.answer
+    )
+
+
+def _send(client, thread, text, django_capture_on_commit_callbacks, **extra):
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(_url("chat:send", thread), {"text": text}, **extra)
+
+
+def _url(name: str, thread, *args) -> str:
+    if name in ("chat:home", "chat:start"):
+        return reverse(name)
+    if name in ("chat:turn", "chat:stop", "chat:retry", "chat:stream"):
+        return reverse(name, args=[thread.answer.public_id, *args])
+    return reverse(name, args=[thread.conversation.public_id, *args])
+
+
+def _events(response) -> list[bytes]:
+    """The server-sent events of a streaming response, each one ``event: …`` block."""
+
+    async def consume():
+        return [part async for part in response.streaming_content]
+
+    body = b"".join(async_to_sync(consume)())
+    return [block for block in body.split(b"\n\n") if block]
+
+
+def _fields(block: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in block.decode().split("\n"):
+        name, _, value = line.partition(": ")
+        fields[name] = (fields[name] + "\n" + value) if name in fields else value
+    return fields
+
+
+# --- the access matrix ---------------------------------------------------------------------
+
+ON_A_CONVERSATION = [
+    pytest.param("chat:conversation", "get", (), id="conversation"),
+    pytest.param("chat:send", "post", (), id="send"),
+    pytest.param("chat:preview", "post", (), id="preview"),
+    pytest.param("chat:export", "get", ("md",), id="export-md"),
+    pytest.param("chat:export", "get", ("json",), id="export-json"),
+    pytest.param("chat:delete", "post", (), id="delete"),
+    pytest.param("chat:turn", "get", (), id="turn"),
+    pytest.param("chat:stop", "post", (), id="stop"),
+    pytest.param("chat:retry", "post", (), id="retry"),
+    pytest.param("chat:stream", "get", (), id="stream"),
+]
+EVERY_ENDPOINT = [
+    pytest.param("chat:home", "get", (), id="home"),
+    pytest.param("chat:start", "post", (), id="start"),
+    *ON_A_CONVERSATION,
+]
+OTHER_METHOD = {"get": "post", "post": "get"}
+
+
+@pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)
+def test_it_sends_anonymous_visitors_to_the_login_page(client, thread, name, method, args):
+    url = _url(name, thread, *args)
+    response = getattr(client, method)(url, {"text": "Hello", "category": "internal"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN + "?next=")
+    assert Message.objects.count() == 2 and Conversation.objects.count() == 1
+
+
+@pytest.mark.parametrize("persona", ["outsider", "reader"])
+@pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)
+def test_it_refuses_signed_in_users_without_the_staff_role(
+    client, thread, request, persona, name, method, args
+):
+    client.force_login(request.getfixturevalue(persona))
+    url = _url(name, thread, *args)
+    response = getattr(client, method)(url, {"text": "Hello", "category": "internal"})
+    assert response.status_code == 403
+    assert Message.objects.count() == 2 and Conversation.objects.count() == 1
+
+
+@pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)
+def test_it_answers_the_wrong_method_with_405(client, thread, name, method, args):
+    client.force_login(thread.org.alice)
+    response = getattr(client, OTHER_METHOD[method])(_url(name, thread, *args))
+    assert response.status_code == 405
+
+
+def _state(thread) -> dict:
+    """Everything an intruder's request could change."""
+    redis = streams.client()
+    return {
+        "conversations": list(Conversation.objects.values_list("public_id", "category_id")),
+        "messages": list(
+            Message.objects.order_by("pk").values_list("public_id", "status", "chars", "error")
+        ),
+        "audit": list(AuditEvent.objects.order_by("sequence").values_list("action", flat=True)),
+        "sent": (len(thread.org.external.requests), len(thread.org.local.requests)),
+        "stream": redis.xlen(streams.stream_key(thread.answer.public_id)),
+        "cancel": redis.exists(streams.cancel_key(thread.answer.public_id)),
+    }
+
+
+#: The answer's state that gives each endpoint something to do for its owner.
+ANSWER_STATE = {"chat:stop": Message.Status.QUEUED, "chat:retry": Message.Status.FAILED}
+
+
+@pytest.mark.parametrize("intruder", ["carol", "member"])
+@pytest.mark.parametrize(("name", "method", "args"), ON_A_CONVERSATION)
+def test_it_hides_a_conversation_from_everyone_but_its_owner(
+    client, thread, request, django_capture_on_commit_callbacks, intruder, name, method, args
+):
+    if name in ANSWER_STATE:
+        Message.objects.filter(pk=thread.answer.pk).update(status=ANSWER_STATE[name])
+    user = thread.org.carol if intruder == "carol" else request.getfixturevalue("member")
+    client.force_login(user)
+    before = _state(thread)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = getattr(client, method)(
+            _url(name, thread, *args), {"text": f"Mail {EMAIL} a privileged note"}
+        )
+    assert response.status_code == 404
+    assert b"invoice" not in response.content and EMAIL.encode() not in response.content
+    assert _state(thread) == before
+
+
+# --- home and start ------------------------------------------------------------------------
+
+
+def test_it_lists_the_users_conversations_and_the_categories_they_may_start(client, thread):
+    other = services.start_conversation(owner=thread.org.carol, category=thread.org.internal)
+    client.force_login(thread.org.alice)
+    response = client.get(reverse("chat:home"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" in page
+    assert QUESTION in page
+    assert _url("chat:conversation", thread) in page
+    assert str(other.public_id) not in page
+    assert 'value="public"' in page and 'value="internal"' in page
+    assert 'value="confidential"' not in page and 'value="prohibited"' not in page
+
+
+def test_it_searches_conversations_by_title(client, thread, django_capture_on_commit_callbacks):
+    second = services.start_conversation(owner=thread.org.alice, category=thread.org.public)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_message(conversation=second, author=thread.org.alice, text="Quarterly plan")
+    client.force_login(thread.org.alice)
+    page = client.get(reverse("chat:home"), {"q": "INVOICE"}).content.decode()
+    assert str(thread.conversation.public_id) in page
+    assert str(second.public_id) not in page
+    page = client.get(reverse("chat:home"), {"q": "quarterly"}).content.decode()
+    assert str(second.public_id) in page
+    assert str(thread.conversation.public_id) not in page
+    page = client.get(reverse("chat:home"), {"q": "answer"}).content.decode()
+    assert "No conversation matches “answer”" in page  # the answer's text is not searched
+
+
+def test_it_returns_the_conversation_list_fragment_to_htmx(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.get(reverse("chat:home"), {"q": "invoice"}, **HTMX)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" not in page
+    assert page.lstrip().startswith('<ul id="conversation-list"')
+    assert QUESTION in page
+
+
+def test_it_starts_a_conversation_and_opens_it(client, org):
+    client.force_login(org.alice)
+    response = client.post(reverse("chat:start"), {"category": "internal"})
+    conversation = Conversation.objects.get()
+    assert (conversation.owner, conversation.category) == (org.alice, org.internal)
+    assert response.status_code == 302
+    assert response["Location"] == _url(
+        "chat:conversation", SimpleNamespace(conversation=conversation)
+    )
+    assert AuditEvent.objects.filter(action="chat.started").count() == 1
+
+
+def test_it_starts_a_conversation_for_htmx_with_a_client_redirect(client, org):
+    client.force_login(org.alice)
+    response = client.post(reverse("chat:start"), {"category": "public"}, **HTMX)
+    conversation = Conversation.objects.get()
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("chat:conversation", args=[conversation.public_id])
+    assert b"<html" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("category", "error"),
+    [
+        ("confidential", "You are not cleared for category 3 (Confidential / personal data)."),
+        ("prohibited", "You are not cleared for category 4"),
+        ("", "Choose a category for the conversation."),
+        ("no-such-category", "Choose a category for the conversation."),
+    ],
+)
+def test_it_starts_nothing_in_a_category_the_user_may_not_use(client, org, category, error):
+    client.force_login(org.alice)
+    events = AuditEvent.objects.count()
+    response = client.post(reverse("chat:start"), {"category": category}, follow=True)
+    assert response.redirect_chain == [(reverse("chat:home"), 302)]
+    assert error in response.content.decode()
+    assert not Conversation.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+# --- one conversation ----------------------------------------------------------------------
+
+
+def test_it_shows_the_author_the_real_values_and_the_model_only_placeholders(
+    client, org, django_capture_on_commit_callbacks
+):
+    org.external.reply = ["Sure, I will write to ", "[EMAIL_1]", "."]
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    client.force_login(org.alice)
+    thread = SimpleNamespace(conversation=conversation)
+    response = _send(client, thread, QUESTION, django_capture_on_commit_callbacks)
+    assert response.status_code == 302
+    received = json.dumps([r.body for r in org.external.requests])
+    assert "[EMAIL_1]" in received and EMAIL not in received
+    assert org.local.requests == []
+    page = client.get(response["Location"]).content.decode()
+    assert f'<h1 id="conversation-title">{QUESTION}</h1>' in page
+    assert f"Sure, I will write to {EMAIL}." in page  # the answer, restored
+    assert "What the model saw" in page and "Write to [EMAIL_1] about the invoice" in page
+    assert "1 email address replaced" in page
+
+
+def test_it_shows_a_blocked_message_as_not_sent_with_the_reason(
+    client, org, django_capture_on_commit_callbacks
+):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    client.force_login(org.alice)
+    thread = SimpleNamespace(conversation=conversation)
+    response = _send(
+        client, thread, "The privileged memo on Hartley", django_capture_on_commit_callbacks
+    )
+    assert response.status_code == 302
+    page = client.get(_url("chat:conversation", thread)).content.decode()
+    assert "Not sent." in page and "Privileged legal advice" in page
+    assert "Hartley" not in page  # a blocked message keeps no text
+    assert org.external.requests == [] and org.local.requests == []
+    assert Message.objects.get().status == Message.Status.BLOCKED
+
+
+def test_it_sends_with_htmx_and_returns_the_message_list_and_a_fresh_composer(
+    client, org, django_capture_on_commit_callbacks
+):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    client.force_login(org.alice)
+    thread = SimpleNamespace(conversation=conversation)
+    response = _send(
+        client, thread, "What is a ledger?", django_capture_on_commit_callbacks, **HTMX
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" not in page
+    assert page.lstrip().startswith('<ol id="message-list"')
+    assert "What is a ledger?" in page
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert f'id="turn-{answer.public_id}" class="turn turn-assistant' in page
+    assert reverse("chat:stream", args=[answer.public_id]) in page  # on its way as rendered
+    assert '<form id="composer"' in page and 'hx-swap-oob="true"' in page
+    assert "What is a ledger?</textarea>" not in page  # the box is emptied
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.DONE
+
+
+def test_it_refuses_an_empty_message_in_the_composer(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:send", thread), {"text": "  \n "}, **HTMX)
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#composer"
+    page = response.content.decode()
+    assert "<html" not in page
+    assert page.lstrip().startswith('<form id="composer"')
+    assert "Write a message first." in page and 'aria-invalid="true"' in page
+    assert "hx-swap-oob" not in page
+    assert Message.objects.count() == 2
+
+
+def test_it_keeps_the_typed_text_when_a_message_is_refused(
+    client, thread, django_capture_on_commit_callbacks
+):
+    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:send", thread), {"text": "And the <b>second</b>?"}, **HTMX)
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#composer"
+    page = response.content.decode()
+    assert "An answer is still on its way" in page
+    assert ">And the &lt;b&gt;second&lt;/b&gt;?</textarea>" in page
+    assert Message.objects.count() == 2
+
+
+def test_it_reports_a_refused_message_on_the_page_without_htmx(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:send", thread), {"text": ""}, follow=True)
+    assert response.redirect_chain == [(_url("chat:conversation", thread), 302)]
+    assert "Write a message first." in response.content.decode()
+    assert Message.objects.count() == 2
+
+
+def test_it_shows_the_owner_the_conversation(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.get(_url("chat:conversation", thread))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" in page
+    assert QUESTION in page
+    assert f"I will write to {EMAIL} today." in page
+    assert reverse("chat:stream", args=[thread.answer.public_id]) not in page  # finished
+    assert _url("chat:export", thread, "md") in page and _url("chat:delete", thread) in page
+
+
+# --- preview -------------------------------------------------------------------------------
+
+
+def test_it_previews_what_will_happen_and_stores_nothing(client, thread):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    client.force_login(thread.org.alice)
+    before = _state(thread)
+    response = client.post(_url("chat:preview", thread), {"text": f"Mail {EMAIL}"}, **HTMX)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" not in page and page.lstrip().startswith('<div id="preview"')
+    assert "Will be pseudonymised" in page
+    page = client.post(_url("chat:preview", thread), {"text": "a privileged memo"}).content.decode()
+    assert "Will be blocked" in page and "Privileged legal advice" in page
+    page = client.post(_url("chat:preview", thread), {"text": "   "}).content.decode()
+    assert "Steward shows here what it will do" in page
+    assert _state(thread) == before  # no message, no audit event, nothing sent
+    assert AuditEvent.objects.filter(action="chat.request").count() == 1  # the thread's own
+
+
+# --- one turn, stop, retry -----------------------------------------------------------------
+
+
+def test_it_returns_one_turn_fresh_from_the_database(client, thread):
+    client.force_login(thread.org.alice)
+    for extra in ({}, HTMX):
+        response = client.get(_url("chat:turn", thread), **extra)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "<html" not in page
+        assert page.lstrip().startswith(f'<li id="turn-{thread.answer.public_id}"')
+        assert f"I will write to {EMAIL} today." in page
+
+
+def test_it_returns_404_for_a_turn_that_does_not_exist(client, thread):
+    client.force_login(thread.org.alice)
+    assert client.get(reverse("chat:turn", args=[thread.conversation.public_id])).status_code == 404
+
+
+def test_it_stops_an_answer_on_its_way(client, thread):
+    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.QUEUED)
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:stop", thread), **HTMX)
+    assert response.status_code == 204 and response.content == b""
+    thread.answer.refresh_from_db()
+    assert thread.answer.status == Message.Status.CANCELLED
+    last = streams.client().xrevrange(streams.stream_key(thread.answer.public_id), count=1)
+    assert last[0][1] == {b"t": b"end", b"status": b"cancelled"}
+
+
+def test_it_asks_a_streaming_answer_to_stop_and_redirects_without_htmx(client, thread):
+    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:stop", thread))
+    assert response.status_code == 302
+    assert response["Location"] == (
+        _url("chat:conversation", thread) + f"#turn-{thread.answer.public_id}"
+    )
+    assert streams.cancel_requested(thread.answer.public_id)
+
+
+def test_it_ignores_a_stop_for_a_finished_answer(client, thread):
+    client.force_login(thread.org.alice)
+    assert client.post(_url("chat:stop", thread), **HTMX).status_code == 204
+    thread.answer.refresh_from_db()
+    assert thread.answer.status == Message.Status.DONE
+    assert not streams.cancel_requested(thread.answer.public_id)
+
+
+def test_it_retries_a_failed_answer(client, org, django_capture_on_commit_callbacks):
+    org.external.fail = 500
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    org.external.fail = None
+    thread = SimpleNamespace(conversation=conversation, answer=sent.answer)
+    client.force_login(org.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(_url("chat:retry", thread), **HTMX)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" not in page
+    assert page.lstrip().startswith(f'<li id="turn-{sent.answer.public_id}"')
+    assert reverse("chat:stream", args=[sent.answer.public_id]) in page  # pending when rendered
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.DONE
+    assert sent.answer.content == "Hello from the API."
+    assert len(org.external.requests) == 2
+
+
+def test_it_retries_without_htmx_and_redirects_to_the_turn(
+    client, thread, django_capture_on_commit_callbacks
+):
+    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.CANCELLED)
+    client.force_login(thread.org.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(_url("chat:retry", thread))
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"#turn-{thread.answer.public_id}")
+    thread.answer.refresh_from_db()
+    assert thread.answer.status == Message.Status.DONE
+    assert len(thread.org.external.requests) == 1
+
+
+def test_it_explains_why_an_answer_cannot_be_retried(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:retry", thread), **HTMX)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" not in page
+    assert "Only a failed or stopped answer can be retried." in page
+    response = client.post(_url("chat:retry", thread), follow=True)
+    assert "Only a failed or stopped answer can be retried." in response.content.decode()
+    assert thread.org.external.requests == []
+
+
+# --- export and delete ---------------------------------------------------------------------
+
+
+def test_it_exports_markdown_with_the_values_restored(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.get(_url("chat:export", thread, "md"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/markdown; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="conversation-')
+    assert response["Content-Disposition"].endswith('.md"')
+    text = response.content.decode()
+    assert text.startswith(f"# {QUESTION}\n")
+    assert f"I will write to {EMAIL} today." in text and "[EMAIL_1]" not in text
+    event = AuditEvent.objects.get(action="chat.exported")
+    assert event.actor == thread.org.alice
+    assert event.details == {"format": "md", "messages": 2}
+    assert EMAIL not in json.dumps(event.details)
+
+
+def test_it_exports_json_with_the_values_restored(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.get(_url("chat:export", thread, "json"))
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="conversation-')
+    data = json.loads(response.content)
+    assert data["conversation"] == str(thread.conversation.public_id)
+    assert data["title"] == QUESTION
+    question, answer = data["messages"]
+    assert question["text"] == QUESTION
+    assert question["sent_as"] == "Write to [EMAIL_1] about the invoice"
+    assert answer["text"] == f"I will write to {EMAIL} today."
+    assert answer["backend"] == "OpenAI business API"
+    assert AuditEvent.objects.get(action="chat.exported").details["format"] == "json"
+
+
+def test_it_exports_only_markdown_or_json(client, thread):
+    client.force_login(thread.org.alice)
+    assert client.get(_url("chat:export", thread, "txt")).status_code == 404
+    assert not AuditEvent.objects.filter(action="chat.exported").exists()
+
+
+def test_it_deletes_a_conversation_and_returns_home(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:delete", thread), follow=True)
+    assert response.redirect_chain == [(reverse("chat:home"), 302)]
+    assert "Conversation deleted." in response.content.decode()
+    assert not Conversation.objects.exists() and not Message.objects.exists()
+    assert AuditEvent.objects.filter(action="chat.deleted").count() == 1
+
+
+def test_it_deletes_for_htmx_with_a_client_redirect(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:delete", thread), **HTMX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("chat:home")
+    assert not Conversation.objects.exists()
+
+
+def test_it_keeps_a_conversation_under_legal_hold(client, thread):
+    Conversation.objects.update(legal_hold=True)
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:delete", thread), follow=True)
+    assert response.redirect_chain == [(_url("chat:conversation", thread), 302)]
+    assert "under a legal hold" in response.content.decode()
+    assert Message.objects.count() == 2
+
+
+# --- query counts --------------------------------------------------------------------------
+
+
+def _fill(owner, category, conversations: int, turns: int):
+    """Conversations of answered turns, written directly (no backend call): only rows count here."""
+    from governance.models import Backend
+
+    backend = Backend.objects.get(name="OpenAI business API")
+    made = []
+    for i in range(conversations):
+        conversation = Conversation(owner=owner, category=category)
+        conversation.init_key()
+        conversation.title = f"Conversation {i}"
+        conversation.save()
+        for j in range(turns):
+            question = Message(
+                conversation=conversation,
+                role=Message.Role.USER,
+                status=Message.Status.SENT,
+                category_number=category.number,
+                decision="allowed",
+            )
+            question.content = f"Question {j}"
+            question.save()
+            answer = Message(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.DONE,
+                reply_to=question,
+                category_number=category.number,
+                backend=backend,
+                backend_name=backend.name,
+            )
+            answer.content = f"Answer **{j}**"
+            answer.save()
+        made.append(conversation)
+    return made
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_the_home_page_takes_a_fixed_number_of_queries(client, org, django_assert_num_queries, n):
+    _fill(org.alice, org.internal, conversations=n, turns=1)
+    client.force_login(org.alice)
+    with django_assert_num_queries(99):
+        response = client.get(reverse("chat:home"))
+    assert response.content.decode().count('class="conversation-title"') == n
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_the_conversation_page_takes_a_fixed_number_of_queries(
+    client, org, django_assert_num_queries, n
+):
+    conversation, *_ = _fill(org.alice, org.internal, conversations=n, turns=n)
+    client.force_login(org.alice)
+    with django_assert_num_queries(99):
+        response = client.get(reverse("chat:conversation", args=[conversation.public_id]))
+    page = response.content.decode()
+    assert page.count('class="turn turn-assistant') == n
+    assert f"Answer <strong>{n - 1}</strong>" in page
+
+
+# --- the answer's stream -------------------------------------------------------------------
+
+
+def test_it_ends_the_stream_of_a_finished_answer_at_once(client, thread):
+    streams.forget(thread.answer.public_id)  # the stream expired; the answer is in the database
+    client.force_login(thread.org.alice)
+    response = client.get(_url("chat:stream", thread))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    assert response["Cache-Control"] == "no-store"
+    assert _events(response) == [b"event: end\ndata: "]
+
+
+def test_it_streams_the_answer_restored_for_its_author(client, thread):
+    client.force_login(thread.org.alice)
+    events = [_fields(block) for block in _events(client.get(_url("chat:stream", thread)))]
+    assert events[0] == {"retry": "1000"}
+    chunks = [e for e in events if e.get("event") == "chunk"]
+    assert chunks
+    assert f"<p>I will write to {EMAIL} today.</p>" in chunks[-1]["data"]
+    assert all("[EMAIL" not in e.get("data", "") for e in events)
+    entries = streams.client().xrange(streams.stream_key(thread.answer.public_id))
+    ids = [entry_id.decode() for entry_id, _ in entries]
+    assert all(c["id"] in ids for c in chunks)
+    assert events[-1]["event"] == "end"
+
+
+def test_it_resumes_a_stream_after_the_last_event_id(client, thread):
+    client.force_login(thread.org.alice)
+    first = [_fields(b) for b in _events(client.get(_url("chat:stream", thread)))]
+    last_id = [e for e in first if e.get("event") == "chunk"][-1]["id"]
+    again = _events(client.get(_url("chat:stream", thread), HTTP_LAST_EVENT_ID=last_id))
+    resumed = [_fields(b) for b in again]
+    assert [e.get("event") for e in resumed] == [None, "end"]  # retry:, then the end only
+
+
+def test_it_streams_chunks_as_they_arrive_and_resumes_mid_answer(client, thread, monkeypatch):
+    from chat import streaming
+
+    monkeypatch.setattr(streaming, "BLOCK_MS", 20)
+    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
+    writer = streams.AnswerWriter(thread.answer.public_id)
+    writer.start()
+    writer.chunk("Dear [EMAIL")
+    writer.chunk("_1], ")
+    client.force_login(thread.org.alice)
+    response = client.get(_url("chat:stream", thread))
+
+    async def consume():
+        seen = []
+        async for part in response.streaming_content:
+            seen.append(part)
+            if part.startswith(b"event: chunk") and len(seen) == 2:
+                writer.chunk("thank you.")
+                writer.end(Message.Status.DONE)
+        return seen
+
+    events = [_fields(b.rstrip(b"\n")) for b in async_to_sync(consume)()]
+    chunks = [e for e in events if e.get("event") == "chunk"]
+    assert [c["data"].split("\n")[0] for c in chunks] == [
+        f"<p>Dear {EMAIL},</p>",
+        f"<p>Dear {EMAIL}, thank you.</p>",
+    ]
+    resumed = _events(client.get(_url("chat:stream", thread), HTTP_LAST_EVENT_ID=chunks[0]["id"]))
+    later = [_fields(b) for b in resumed if b.startswith(b"event: chunk")]
+    assert [c["id"] for c in later] == [chunks[1]["id"]]
+
+
+def test_it_streams_only_answers(client, thread):
+    client.force_login(thread.org.alice)
+    url = reverse("chat:stream", args=[thread.question.public_id])
+    assert client.get(url).status_code == 404
