@@ -8,8 +8,10 @@ forever: the sweeper fails answers whose worker stopped sending heartbeats.
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -23,10 +25,15 @@ logger = logging.getLogger(__name__)
 
 #: Read timeout of one backend call (the longest silence between two chunks).
 BACKEND_TIMEOUT_SECONDS = 120
-#: How often a working answer tells the database it is alive.
+#: How often a working answer says it is alive (a Redis key with a time to live).
 HEARTBEAT_SECONDS = 5
-#: An answer whose heartbeat is older than this lost its worker.
-STALE_AFTER_SECONDS = 45
+#: An answer not heard from for this long lost its worker: a redelivery takes it over.
+#: Shorter than the broker's visibility timeout, so a redelivered task finds it stale.
+STALE_AFTER_SECONDS = 20
+#: Lost, and no redelivery took it over in this long: the sweeper fails it.
+GIVE_UP_AFTER_SECONDS = 90
+#: How many times an answer is started before an interrupted one is failed instead.
+MAX_ATTEMPTS = 3
 #: A saved answer that never reached the queue is handed to it again after this.
 REQUEUE_AFTER_SECONDS = 5
 #: Queued this long without a worker taking it: give up, visibly.
@@ -35,6 +42,7 @@ QUEUE_GIVE_UP_SECONDS = 15 * 60
 CANCEL_POLL_SECONDS = 0.2
 #: How much history (characters) goes with each call; the oldest turns go first.
 HISTORY_BUDGET_CHARS = 24_000
+LOST = "The worker answering this stopped before it finished; retry."
 
 SYSTEM_PROMPT = (
     "Some values in this conversation were replaced by placeholders in square brackets, "
@@ -54,25 +62,17 @@ def generate_answer(message_id: int) -> None:
     """Produce one answer, once, however often the task is delivered.
 
     1. Claim the answer (PENDING or QUEUED → STREAMING) with a conditional
-       update; a duplicate delivery finds nothing to claim. A redelivery after
-       a worker died finds it STREAMING with a stale heartbeat and fails it.
+       update; a duplicate delivery finds nothing to claim and stops. A
+       redelivery after a worker died finds it STREAMING and silent (no
+       heartbeat for ``STALE_AFTER_SECONDS``) and takes it over from the start,
+       up to ``MAX_ATTEMPTS`` times.
     2. Build the messages: the system note about placeholders, then the
        conversation's turns as they were sent, newest kept within the budget.
-    3. Stream from the backend into the answer's Redis stream, with
-       heartbeats and the cancel flag checked as chunks arrive.
+    3. Stream from the backend into the answer's Redis stream; a thread keeps
+       the heartbeat alive, the cancel flag is checked as chunks arrive.
     4. Save the outcome and its audit event, then end the stream.
     """
-    now = timezone.now()
-    claimed = Message.objects.filter(
-        pk=message_id, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
-    ).update(
-        status=Message.Status.STREAMING,
-        started_at=now,
-        heartbeat_at=now,
-        attempt=F("attempt") + 1,
-    )
-    if not claimed:
-        fail_if_stale(message_id)
+    if not (_claim(message_id) or _take_over(message_id)):
         return
     answer = Message.objects.select_related("conversation__category", "backend").get(pk=message_id)
     writer = streams.AnswerWriter(answer.public_id)
@@ -83,22 +83,80 @@ def generate_answer(message_id: int) -> None:
         return
     progress = _Progress()
     started = time.monotonic()
-    try:
-        adapter = llm.adapter_for(backend)
-        _stream(adapter, _history(answer), answer, writer, progress, started)
-    except llm.LLMError as exc:
-        _fail(answer, writer, str(exc), exc.kind, partial=progress.text)
-        return
-    except Exception as exc:
-        logger.exception("answer %s failed unexpectedly", answer.public_id)
-        _fail(answer, writer, "Something went wrong while answering; retry.", type(exc).__name__)
-        return
+    with _heartbeat(answer.public_id):
+        try:
+            adapter = llm.adapter_for(backend)
+            _stream(adapter, _history(answer), answer, writer, progress, started)
+        except llm.LLMError as exc:
+            _fail(answer, writer, str(exc), exc.kind, partial=progress.text)
+            return
+        except SoftTimeLimitExceeded:
+            _fail(answer, writer, "The answer took too long and was stopped.", "timeout")
+            return
+        except Exception as exc:
+            logger.exception("answer %s failed unexpectedly", answer.public_id)
+            _fail(
+                answer, writer, "Something went wrong while answering; retry.", type(exc).__name__
+            )
+            return
     _finish(answer, writer, progress, adapter.usage, started)
+
+
+def _claim(message_id: int) -> bool:
+    now = timezone.now()
+    claimed = Message.objects.filter(
+        pk=message_id, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
+    ).update(status=Message.Status.STREAMING, started_at=now, attempt=F("attempt") + 1)
+    if claimed:
+        streams.beat(_public_id(message_id), STALE_AFTER_SECONDS)
+    return bool(claimed)
+
+
+def _take_over(message_id: int) -> bool:
+    """Restart an answer whose worker went silent (Celery redelivered its task)."""
+    answer = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).first()
+    if answer is None or streams.is_alive(answer.public_id):
+        return False  # finished, or someone is still working on it
+    if answer.attempt >= MAX_ATTEMPTS:
+        _give_up(answer, LOST, "lost")
+        return False
+    taken = Message.objects.filter(
+        pk=message_id, status=Message.Status.STREAMING, attempt=answer.attempt
+    ).update(started_at=timezone.now(), attempt=F("attempt") + 1)
+    if taken:
+        streams.beat(answer.public_id, STALE_AFTER_SECONDS)
+        logger.info("answer %s taken over after its worker went silent", answer.public_id)
+    return bool(taken)
+
+
+def _public_id(message_id: int):
+    return Message.objects.values_list("public_id", flat=True).get(pk=message_id)
+
+
+@contextmanager
+def _heartbeat(public_id):
+    """Keep the answer's liveness key fresh while the backend thinks (chunks or not)."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                streams.beat(public_id, STALE_AFTER_SECONDS)
+            except Exception:  # Redis gone: the stream fails too, and says so
+                logger.warning("heartbeat of %s not recorded", public_id)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{public_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=1)
+        streams.stop_beat(public_id)
 
 
 def _stream(adapter, messages, answer: Message, writer, progress: _Progress, started: float):
     cancel = threading.Event()
-    next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
     next_cancel_check = time.monotonic() + CANCEL_POLL_SECONDS
     for text in adapter.stream(messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel):
         if progress.first_token_ms is None:
@@ -111,9 +169,6 @@ def _stream(adapter, messages, answer: Message, writer, progress: _Progress, sta
             if streams.cancel_requested(answer.public_id):
                 progress.cancelled = True
                 cancel.set()
-        if now >= next_heartbeat:
-            next_heartbeat = now + HEARTBEAT_SECONDS
-            Message.objects.filter(pk=answer.pk).update(heartbeat_at=timezone.now())
     if not progress.cancelled and streams.cancel_requested(answer.public_id):
         progress.cancelled = True
 
@@ -187,48 +242,37 @@ def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") 
     writer.end(Message.Status.FAILED)
 
 
-def fail_if_stale(message_id: int) -> bool:
-    """Fail an answer whose worker stopped sending heartbeats (killed, or its machine lost)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=STALE_AFTER_SECONDS)
-    answer = Message.objects.filter(
-        pk=message_id, status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
-    ).first()
-    if answer is None:
-        return False
-    return _give_up(answer, "The worker answering this stopped before it finished; retry.", "lost")
-
-
 def sweep() -> dict[str, int]:
-    """Beat, every few seconds: re-queue what never reached the queue, fail what was lost."""
-    now = timezone.now()
-    requeued = 0
-    pending = Message.objects.filter(status=Message.Status.PENDING).filter(
-        Q(
-            enqueued_at__isnull=True,
-            created_at__lt=now - timezone.timedelta(seconds=REQUEUE_AFTER_SECONDS),
-        )
-        | Q(enqueued_at__lt=now - timezone.timedelta(seconds=REQUEUE_AFTER_SECONDS))
-    )
+    """Beat, every few seconds: re-queue what never reached the queue, fail what was lost.
+
+    A lost answer is normally taken over when Celery redelivers its task (see
+    :func:`generate_answer`); one still silent ``GIVE_UP_AFTER_SECONDS`` after it
+    started, with no worker beating for it, lost its task too and is failed.
+    """
     from chat.services import enqueue_answer
 
-    for message_id in pending.values_list("pk", flat=True)[:500]:
-        requeued += enqueue_answer(message_id)
-    lost = 0
-    stale = Message.objects.filter(
-        status=Message.Status.STREAMING,
-        heartbeat_at__lt=now - timezone.timedelta(seconds=STALE_AFTER_SECONDS),
+    now = timezone.now()
+    requeue_before = now - timezone.timedelta(seconds=REQUEUE_AFTER_SECONDS)
+    pending = Message.objects.filter(status=Message.Status.PENDING).filter(
+        Q(enqueued_at__isnull=True, created_at__lt=requeue_before)
+        | Q(enqueued_at__lt=requeue_before)
     )
-    for answer in stale[:500]:
-        lost += _give_up(
-            answer, "The worker answering this stopped before it finished; retry.", "lost"
-        )
+    requeued = sum(enqueue_answer(pk) for pk in pending.values_list("pk", flat=True)[:500])
+    failed = 0
+    silent = Message.objects.filter(
+        status=Message.Status.STREAMING,
+        started_at__lt=now - timezone.timedelta(seconds=GIVE_UP_AFTER_SECONDS),
+    )
+    for answer in silent[:500]:
+        if not streams.is_alive(answer.public_id):
+            failed += _give_up(answer, LOST, "lost")
     forgotten = Message.objects.filter(
         status=Message.Status.QUEUED,
         enqueued_at__lt=now - timezone.timedelta(seconds=QUEUE_GIVE_UP_SECONDS),
     )
     for answer in forgotten[:500]:
-        lost += _give_up(answer, "No worker took this answer in time; retry.", "queue")
-    return {"requeued": requeued, "failed": lost}
+        failed += _give_up(answer, "No worker took this answer in time; retry.", "queue")
+    return {"requeued": requeued, "failed": failed}
 
 
 def _give_up(answer: Message, error: str, kind: str) -> bool:

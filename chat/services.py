@@ -181,7 +181,6 @@ def retry_answer(*, answer: Message, author: User) -> Message:
             enqueued_at=None,
             started_at=None,
             finished_at=None,
-            heartbeat_at=None,
             first_token_ms=None,
         )
         if not claimed:

@@ -27,6 +27,10 @@ def cancel_key(message_id) -> str:
     return f"steward:cancel:{message_id}"
 
 
+def alive_key(message_id) -> str:
+    return f"steward:alive:{message_id}"
+
+
 @cache
 def client() -> redis.Redis:
     """The process's Redis connection pool (redis-py re-creates it after a fork)."""
@@ -72,6 +76,19 @@ def cancel_requested(message_id) -> bool:
     return bool(client().exists(cancel_key(message_id)))
 
 
+def beat(message_id, ttl_seconds: int) -> None:
+    """Say the answer's worker is alive for the next ``ttl_seconds``."""
+    client().set(alive_key(message_id), b"1", ex=ttl_seconds)
+
+
+def stop_beat(message_id) -> None:
+    client().delete(alive_key(message_id))
+
+
+def is_alive(message_id) -> bool:
+    return bool(client().exists(alive_key(message_id)))
+
+
 def forget(message_id) -> None:
-    """Drop an answer's stream and cancel flag (before a retry, or when it is deleted)."""
-    client().delete(stream_key(message_id), cancel_key(message_id))
+    """Drop an answer's stream and flags (before a retry, or when it is deleted)."""
+    client().delete(stream_key(message_id), cancel_key(message_id), alive_key(message_id))

@@ -5,9 +5,11 @@ on-commit hook, through the real adapter, into a real Redis stream.
 """
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import pseudonym
@@ -225,24 +227,59 @@ def test_a_second_delivery_produces_no_second_answer(org, django_capture_on_comm
     assert AuditEvent.objects.filter(action="chat.response").count() == 1
 
 
-def test_a_lost_worker_is_failed_by_the_sweeper(org, django_capture_on_commit_callbacks):
+def _streaming(org, django_capture_on_commit_callbacks, *, started_seconds_ago: float):
+    """An answer a worker claimed and then went silent (killed: no heartbeat key)."""
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     with django_capture_on_commit_callbacks(execute=False):
         sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    long_ago = timezone.now() - timedelta(seconds=answering.STALE_AFTER_SECONDS + 1)
+    started = timezone.now() - timedelta(seconds=started_seconds_ago)
     Message.objects.filter(pk=sent.answer.pk).update(
-        status=Message.Status.STREAMING, heartbeat_at=long_ago
+        status=Message.Status.STREAMING, started_at=started, attempt=1
     )
-    assert answering.sweep() == {"requeued": 0, "failed": 1}
-    sent.answer.refresh_from_db()
-    assert sent.answer.status == Message.Status.FAILED
-    assert "stopped before it finished" in sent.answer.error
-    answering.generate_answer(sent.answer.pk)  # Celery's redelivery of the killed task
+    return sent.answer
+
+
+def test_a_redelivered_task_takes_over_an_answer_whose_worker_died(
+    org, django_capture_on_commit_callbacks
+):
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=30)
+    answering.generate_answer(answer.pk)  # Celery's redelivery of the killed task
+    answer.refresh_from_db()
+    assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)
+    assert answer.content == "Hello from the API."
+    assert not streams.is_alive(answer.public_id)
+
+
+def test_a_redelivery_leaves_a_live_answer_alone(org, django_capture_on_commit_callbacks):
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=30)
+    streams.beat(answer.public_id, 10)  # its worker is still at it
+    answering.generate_answer(answer.pk)
+    answer.refresh_from_db()
+    assert (answer.status, answer.attempt) == (Message.Status.STREAMING, 1)
     assert org.external.requests == []
+
+
+def test_an_answer_interrupted_too_often_fails(org, django_capture_on_commit_callbacks):
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=30)
+    Message.objects.filter(pk=answer.pk).update(attempt=answering.MAX_ATTEMPTS)
+    answering.generate_answer(answer.pk)
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.FAILED and "stopped before it finished" in answer.error
+    assert org.external.requests == []
+
+
+def test_a_lost_answer_nobody_takes_over_is_failed_by_the_sweeper(
+    org, django_capture_on_commit_callbacks
+):
+    seconds = answering.GIVE_UP_AFTER_SECONDS + 1
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=seconds)
+    assert answering.sweep() == {"requeued": 0, "failed": 1}
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.FAILED
+    assert "stopped before it finished" in answer.error
+    assert AuditEvent.objects.get(action="chat.failure").details["kind"] == "lost"
+    stream = streams.client().xrange(streams.stream_key(answer.public_id))
+    assert stream[-1][1] == {b"t": b"end", b"status": b"failed"}
 
 
 def test_a_message_sent_while_the_broker_is_down_goes_out_later(

@@ -1,0 +1,93 @@
+"""Re-seal everything sealed with an older master key under the current (first) one.
+
+Rotation: put the new key first in ``STEWARD_MASTER_KEY`` (``new,old``), restart,
+run this, then drop the old key. Messages are not touched: only the small
+things sealed directly with the master key are (each conversation's data key,
+backend credentials, protected-term lists), in batches, each row in its own
+short transaction, so it can run while people chat and be run again after an
+interruption.
+"""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from audit.models import AuditEvent
+from audit.services import record
+from chat.models import Conversation
+from chat.sealing import rewrap
+from governance import crypto
+from governance.models import Backend, ProtectedTermList
+
+BATCH = 500
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-seal conversation keys, backend credentials and term lists with the current master key."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be re-sealed; change nothing."
+        )
+
+    def handle(self, *args, dry_run: bool = False, **options):
+        counts = {
+            "conversation keys": self._conversations(dry_run),
+            "backend credentials": self._backends(dry_run),
+            "term lists": self._term_lists(dry_run),
+        }
+        for what, count in counts.items():
+            verb = "to re-seal" if dry_run else "re-sealed"
+            self.stdout.write(f"{what}: {count} {verb}")
+        if not dry_run:
+            record(
+                action=AuditEvent.Action.MASTER_KEY_ROTATED,
+                actor_label="rotate_master_key",
+                details={k.replace(" ", "_"): v for k, v in counts.items()},
+            )
+
+    def _conversations(self, dry_run: bool) -> int:
+        done = 0
+        last = 0
+        while True:
+            batch = list(
+                Conversation.objects.filter(pk__gt=last)
+                .order_by("pk")
+                .values_list("pk", "public_id", "data_key_wrapped")[:BATCH]
+            )
+            if not batch:
+                return done
+            for pk, public_id, wrapped in batch:
+                if crypto.sealed_with_current_key(bytes(wrapped)):
+                    continue
+                done += 1
+                if not dry_run:
+                    Conversation.objects.filter(pk=pk, data_key_wrapped=wrapped).update(
+                        data_key_wrapped=rewrap(bytes(wrapped), public_id)
+                    )
+            last = batch[-1][0]
+
+    def _backends(self, dry_run: bool) -> int:
+        done = 0
+        for backend in Backend.objects.exclude(credential_encrypted=b""):
+            if crypto.sealed_with_current_key(bytes(backend.credential_encrypted)):
+                continue
+            done += 1
+            if not dry_run:
+                with transaction.atomic():
+                    backend.seal_credential(backend.open_credential())
+                    backend.save(update_fields=["credential_encrypted"])
+        return done
+
+    def _term_lists(self, dry_run: bool) -> int:
+        done = 0
+        for term_list in ProtectedTermList.objects.exclude(terms_sealed=b""):
+            if crypto.sealed_with_current_key(bytes(term_list.terms_sealed)):
+                continue
+            done += 1
+            if not dry_run:
+                with transaction.atomic():
+                    term_list.set_terms(term_list.terms())
+                    term_list.save(update_fields=["terms_sealed", "term_count"])
+        return done
