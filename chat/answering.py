@@ -25,11 +25,10 @@ logger = logging.getLogger(__name__)
 
 #: Read timeout of one backend call (the longest silence between two chunks).
 BACKEND_TIMEOUT_SECONDS = 120
-#: How often a working answer says it is alive (a Redis key with a time to live).
-HEARTBEAT_SECONDS = 5
-#: An answer not heard from for this long lost its worker: a redelivery takes it over.
-#: Shorter than the broker's visibility timeout, so a redelivered task finds it stale.
-STALE_AFTER_SECONDS = 20
+#: How often a working answer says it is alive (a counter in Redis, with a time to live).
+HEARTBEAT_SECONDS = 2
+#: A heartbeat lives this long: a worker killed outright is silent within seconds.
+ALIVE_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
 #: Lost, and no redelivery took it over in this long: the sweeper fails it.
 GIVE_UP_AFTER_SECONDS = 90
 #: How many times an answer is started before an interrupted one is failed instead.
@@ -63,9 +62,10 @@ def generate_answer(message_id: int) -> None:
 
     1. Claim the answer (PENDING or QUEUED → STREAMING) with a conditional
        update; a duplicate delivery finds nothing to claim and stops. A
-       redelivery after a worker died finds it STREAMING and silent (no
-       heartbeat for ``STALE_AFTER_SECONDS``) and takes it over from the start,
-       up to ``MAX_ATTEMPTS`` times.
+       redelivery (a worker died; or the broker's visibility timeout passed on
+       a long answer) finds it STREAMING: if its heartbeat goes on, someone is
+       still at it and this copy stops; if it is silent, this copy takes the
+       answer over from the start, up to ``MAX_ATTEMPTS`` times.
     2. Build the messages: the system note about placeholders, then the
        conversation's turns as they were sent, newest kept within the budget.
     3. Stream from the backend into the answer's Redis stream; a thread keeps
@@ -108,14 +108,14 @@ def _claim(message_id: int) -> bool:
         pk=message_id, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
     ).update(status=Message.Status.STREAMING, started_at=now, attempt=F("attempt") + 1)
     if claimed:
-        streams.beat(_public_id(message_id), STALE_AFTER_SECONDS)
+        streams.beat(_public_id(message_id), ALIVE_TTL_SECONDS)
     return bool(claimed)
 
 
 def _take_over(message_id: int) -> bool:
     """Restart an answer whose worker went silent (Celery redelivered its task)."""
     answer = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).first()
-    if answer is None or streams.is_alive(answer.public_id):
+    if answer is None or _still_beating(answer.public_id):
         return False  # finished, or someone is still working on it
     if answer.attempt >= MAX_ATTEMPTS:
         _give_up(answer, LOST, "lost")
@@ -124,9 +124,21 @@ def _take_over(message_id: int) -> bool:
         pk=message_id, status=Message.Status.STREAMING, attempt=answer.attempt
     ).update(started_at=timezone.now(), attempt=F("attempt") + 1)
     if taken:
-        streams.beat(answer.public_id, STALE_AFTER_SECONDS)
+        streams.beat(answer.public_id, ALIVE_TTL_SECONDS)
         logger.info("answer %s taken over after its worker went silent", answer.public_id)
     return bool(taken)
+
+
+def _still_beating(public_id) -> bool:
+    """Whether another worker's heartbeat for this answer goes on (watched for two beats)."""
+    seen = streams.beats(public_id)
+    deadline = time.monotonic() + 2 * HEARTBEAT_SECONDS + 1
+    while seen is not None and time.monotonic() < deadline:
+        time.sleep(HEARTBEAT_SECONDS / 4)
+        now = streams.beats(public_id)
+        if now != seen:
+            return now is not None
+    return False
 
 
 def _public_id(message_id: int):
@@ -141,7 +153,7 @@ def _heartbeat(public_id):
     def beat():
         while not stop.wait(HEARTBEAT_SECONDS):
             try:
-                streams.beat(public_id, STALE_AFTER_SECONDS)
+                streams.beat(public_id, ALIVE_TTL_SECONDS)
             except Exception:  # Redis gone: the stream fails too, and says so
                 logger.warning("heartbeat of %s not recorded", public_id)
 

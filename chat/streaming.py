@@ -29,6 +29,9 @@ from governance.roles import Role
 BLOCK_MS = 5_000
 #: One connection's longest life; the browser reconnects and resumes.
 MAX_CONNECTION_SECONDS = 300
+#: At most this many renders a second per answer: each one re-renders the whole answer
+#: (a few ms at 2 KB, on the event loop), and chunks that arrive between are coalesced.
+RENDERS_PER_SECOND = 12
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -84,12 +87,17 @@ async def _events(message: Message, pseudonymiser: Pseudonymiser, resume: tuple[
                     text += fields.get(b"text", b"").decode()
                 elif kind == b"end":
                     ended = True
+            rendered = False
             if text and _entry(cursor) > resume:
                 html = render_markdown(pseudonymiser.restore(text))
                 yield _event("chunk", html, event_id=cursor)
+                rendered = True
             if ended:
                 yield _event("end", "", event_id=cursor)
                 return
+            if rendered:
+                # The first chunk went out at once; what comes meanwhile joins the next render.
+                await asyncio.sleep(1 / RENDERS_PER_SECOND)
     finally:
         await redis.aclose()
 

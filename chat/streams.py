@@ -77,8 +77,17 @@ def cancel_requested(message_id) -> bool:
 
 
 def beat(message_id, ttl_seconds: int) -> None:
-    """Say the answer's worker is alive for the next ``ttl_seconds``."""
-    client().set(alive_key(message_id), b"1", ex=ttl_seconds)
+    """Say the answer's worker is alive: one more beat, valid for ``ttl_seconds``."""
+    pipe = client().pipeline(transaction=False)
+    pipe.incr(alive_key(message_id))
+    pipe.expire(alive_key(message_id), ttl_seconds)
+    pipe.execute()
+
+
+def beats(message_id) -> int | None:
+    """How many heartbeats the answer's worker has given; None when it has gone silent."""
+    value = client().get(alive_key(message_id))
+    return None if value is None else int(value)
 
 
 def stop_beat(message_id) -> None:

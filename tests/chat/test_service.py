@@ -5,6 +5,7 @@ on-commit hook, through the real adapter, into a real Redis stream.
 """
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -250,13 +251,39 @@ def test_a_redelivered_task_takes_over_an_answer_whose_worker_died(
     assert not streams.is_alive(answer.public_id)
 
 
-def test_a_redelivery_leaves_a_live_answer_alone(org, django_capture_on_commit_callbacks):
+def test_a_redelivery_leaves_a_live_answer_alone(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(answering, "HEARTBEAT_SECONDS", 0.2)
     answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=30)
-    streams.beat(answer.public_id, 10)  # its worker is still at it
-    answering.generate_answer(answer.pk)
+    stop = threading.Event()
+
+    def its_worker_beats():
+        while not stop.wait(0.1):
+            streams.beat(answer.public_id, 5)
+
+    streams.beat(answer.public_id, 5)
+    worker = threading.Thread(target=its_worker_beats)
+    worker.start()
+    try:
+        answering.generate_answer(answer.pk)  # the broker's copy, delivered again
+    finally:
+        stop.set()
+        worker.join()
     answer.refresh_from_db()
     assert (answer.status, answer.attempt) == (Message.Status.STREAMING, 1)
     assert org.external.requests == []
+
+
+def test_a_redelivery_takes_over_when_the_heartbeat_stops(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(answering, "HEARTBEAT_SECONDS", 0.2)
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=1)
+    streams.beat(answer.public_id, 5)  # its last beat, just before it was killed
+    answering.generate_answer(answer.pk)
+    answer.refresh_from_db()
+    assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)
 
 
 def test_an_answer_interrupted_too_often_fails(org, django_capture_on_commit_callbacks):

@@ -1,13 +1,16 @@
 """The chat pages: every endpoint's access matrix, then what each one does for its owner.
 
-The answers come from the fake backends on loopback with Celery eager: a send
-made inside ``django_capture_on_commit_callbacks(execute=True)`` is answered
-(and written to its Redis stream) when the block exits, so a page rendered
-by the request itself still shows the answer on its way.
+Where a test sends, the fake backends on loopback answer with Celery eager: a
+send made inside ``django_capture_on_commit_callbacks(execute=True)`` is
+answered (and written to its Redis stream) when the block exits, so the page
+the request itself rendered still shows the answer on its way. Tests about
+who may see what write the conversation straight to the database instead.
 """
 
 import json
+import uuid
 from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -110,6 +113,11 @@ def _url(name: str, thread, *args) -> str:
     return reverse(name, args=[thread.conversation.public_id, *args])
 
 
+def _call(client, method: str, url: str, data: dict):
+    """GET ``url``, or POST ``data`` to it."""
+    return client.get(url) if method == "get" else client.post(url, data)
+
+
 def _events(response) -> list[bytes]:
     """The server-sent events of a streaming response, each one ``event: …`` block."""
 
@@ -150,31 +158,38 @@ EVERY_ENDPOINT = [
 OTHER_METHOD = {"get": "post", "post": "get"}
 
 
+#: Ids that match nothing: the checks below come before any look-up, so they answer alike.
+NOWHERE = SimpleNamespace(
+    conversation=SimpleNamespace(public_id=uuid.uuid4()),
+    answer=SimpleNamespace(public_id=uuid.uuid4()),
+)
+
+
 @pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)
-def test_it_sends_anonymous_visitors_to_the_login_page(client, thread, name, method, args):
-    url = _url(name, thread, *args)
-    response = getattr(client, method)(url, {"text": "Hello", "category": "internal"})
+def test_it_sends_anonymous_visitors_to_the_login_page(client, db, name, method, args):
+    url = _url(name, NOWHERE, *args)
+    response = _call(client, method, url, {"text": "Hello", "category": "internal"})
     assert response.status_code == 302
-    assert response["Location"].startswith(LOGIN + "?next=")
-    assert Message.objects.count() == 2 and Conversation.objects.count() == 1
+    assert response["Location"] == f"{LOGIN}?next={quote(url)}"
 
 
-@pytest.mark.parametrize("persona", ["outsider", "reader"])
 @pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)
 def test_it_refuses_signed_in_users_without_the_staff_role(
-    client, thread, request, persona, name, method, args
+    client, thread, outsider, reader, name, method, args
 ):
-    client.force_login(request.getfixturevalue(persona))
-    url = _url(name, thread, *args)
-    response = getattr(client, method)(url, {"text": "Hello", "category": "internal"})
-    assert response.status_code == 403
+    for user in (outsider, reader):
+        client.force_login(user)
+        url = _url(name, thread, *args)
+        response = _call(client, method, url, {"text": "Hello", "category": "internal"})
+        assert response.status_code == 403, user
+        assert b"invoice" not in response.content
     assert Message.objects.count() == 2 and Conversation.objects.count() == 1
 
 
 @pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)
-def test_it_answers_the_wrong_method_with_405(client, thread, name, method, args):
-    client.force_login(thread.org.alice)
-    response = getattr(client, OTHER_METHOD[method])(_url(name, thread, *args))
+def test_it_answers_the_wrong_method_with_405(client, member, name, method, args):
+    client.force_login(member)
+    response = getattr(client, OTHER_METHOD[method])(_url(name, NOWHERE, *args))
     assert response.status_code == 405
 
 
@@ -197,23 +212,21 @@ def _state(thread) -> dict:
 ANSWER_STATE = {"chat:stop": Message.Status.QUEUED, "chat:retry": Message.Status.FAILED}
 
 
-@pytest.mark.parametrize("intruder", ["carol", "member"])
 @pytest.mark.parametrize(("name", "method", "args"), ON_A_CONVERSATION)
 def test_it_hides_a_conversation_from_everyone_but_its_owner(
-    client, thread, request, django_capture_on_commit_callbacks, intruder, name, method, args
+    client, thread, member, django_capture_on_commit_callbacks, name, method, args
 ):
     if name in ANSWER_STATE:
         Message.objects.filter(pk=thread.answer.pk).update(status=ANSWER_STATE[name])
-    user = thread.org.carol if intruder == "carol" else request.getfixturevalue("member")
-    client.force_login(user)
-    before = _state(thread)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = getattr(client, method)(
-            _url(name, thread, *args), {"text": f"Mail {EMAIL} a privileged note"}
-        )
-    assert response.status_code == 404
-    assert b"invoice" not in response.content and EMAIL.encode() not in response.content
-    assert _state(thread) == before
+    for intruder in (thread.org.carol, member):  # staff, like the owner
+        client.force_login(intruder)
+        before = _state(thread)
+        url = _url(name, thread, *args)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = _call(client, method, url, {"text": f"Mail {EMAIL}, a privileged note"})
+        assert response.status_code == 404, intruder
+        assert b"invoice" not in response.content and EMAIL.encode() not in response.content
+        assert _state(thread) == before
 
 
 # --- home and start ------------------------------------------------------------------------
@@ -244,6 +257,25 @@ def test_it_searches_conversations_by_title(client, thread):
     assert str(thread.conversation.public_id) not in page
     page = client.get(reverse("chat:home"), {"q": "answer"}).content.decode()
     assert "No conversation matches “answer”" in page  # the answer's text is not searched
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the search filters only the CONVERSATION_LIST_LIMIT (200) most recent conversations, "
+    "so an older one is reported as 'No conversation matches'",
+)
+def test_it_finds_an_older_conversation_by_title(client, thread, monkeypatch):
+    from chat import views
+
+    monkeypatch.setattr(views, "CONVERSATION_LIST_LIMIT", 2)
+    for title in ("Quarterly plan", "Holiday rota"):
+        _answered(thread.org.alice, thread.org.public, title, "An answer")
+    Conversation.objects.filter(pk=thread.conversation.pk).update(
+        last_activity_at="2020-01-01T00:00Z"
+    )
+    client.force_login(thread.org.alice)
+    page = client.get(reverse("chat:home"), {"q": "invoice"}).content.decode()
+    assert str(thread.conversation.public_id) in page
 
 
 def test_it_returns_the_conversation_list_fragment_to_htmx(client, thread):
@@ -374,17 +406,28 @@ def test_it_refuses_an_empty_message_in_the_composer(client, thread):
     assert Message.objects.count() == 2
 
 
-def test_it_keeps_the_typed_text_when_a_message_is_refused(
-    client, thread, django_capture_on_commit_callbacks
-):
-    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
+@pytest.mark.parametrize(
+    ("text", "typed", "error"),
+    [
+        pytest.param(
+            "And the <b>second</b>?",
+            "And the &lt;b&gt;second&lt;/b&gt;?",
+            "An answer is still on its way",
+            id="answer-on-its-way",
+        ),
+        pytest.param("x" * 32_001, "x" * 32_001, "the limit is 32,000", id="too-long"),
+    ],
+)
+def test_it_keeps_the_typed_text_when_a_message_is_refused(client, thread, text, typed, error):
+    if "second" in text:
+        Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
     client.force_login(thread.org.alice)
-    response = client.post(_url("chat:send", thread), {"text": "And the <b>second</b>?"}, **HTMX)
+    response = client.post(_url("chat:send", thread), {"text": text}, **HTMX)
     assert response.status_code == 422
     assert response["HX-Retarget"] == "#composer"
     page = response.content.decode()
-    assert "An answer is still on its way" in page
-    assert ">And the &lt;b&gt;second&lt;/b&gt;?</textarea>" in page
+    assert error in page
+    assert f">{typed}</textarea>" in page
     assert Message.objects.count() == 2
 
 
@@ -406,6 +449,27 @@ def test_it_shows_the_owner_the_conversation(client, thread):
     assert f"I will write to {EMAIL} today." in page
     assert reverse("chat:stream", args=[thread.answer.public_id]) not in page  # finished
     assert _url("chat:export", thread, "md") in page and _url("chat:delete", thread) in page
+
+
+def test_it_escapes_what_was_written_and_sanitises_what_the_model_wrote(client, org):
+    _, _, answer = _answered(
+        org.alice,
+        org.internal,
+        '<script>alert("q")</script> and <b>bold</b>',
+        'Fine <img src=x onerror="alert(1)"> **really**',
+    )
+    client.force_login(org.alice)
+    for url in (
+        reverse("chat:home"),
+        reverse("chat:turn", args=[answer.public_id]),
+        reverse("chat:conversation", args=[answer.conversation.public_id]),
+    ):
+        page = client.get(url).content.decode()
+        for unsafe in ("<script>alert", "<b>bold", "<img src=x"):
+            assert unsafe not in page, url
+        if url != reverse("chat:home"):
+            assert "<strong>really</strong>" in page, url
+    assert "&lt;script&gt;alert(&quot;q&quot;)&lt;/script&gt;" in page  # the conversation page
 
 
 # --- preview -------------------------------------------------------------------------------
@@ -617,7 +681,9 @@ def _fill(owner, category, conversations: int, turns: int) -> list[Conversation]
 def test_the_home_page_takes_a_fixed_number_of_queries(client, org, django_assert_num_queries, n):
     _fill(org.alice, org.internal, conversations=n, turns=1)
     client.force_login(org.alice)
-    with django_assert_num_queries(99):
+    # session, user, permissions ×2, conversations (with categories), startable categories,
+    # session save ×3 (savepoint, update, release)
+    with django_assert_num_queries(9):
         response = client.get(reverse("chat:home"))
     assert response.content.decode().count('class="conversation-title"') == n
 
@@ -628,7 +694,9 @@ def test_the_conversation_page_takes_a_fixed_number_of_queries(
 ):
     conversation, *_ = _fill(org.alice, org.internal, conversations=n, turns=n)
     client.force_login(org.alice)
-    with django_assert_num_queries(99):
+    # session, user, permissions ×2, the conversation, its messages (with backends), the
+    # side list, startable categories, session save ×3
+    with django_assert_num_queries(11):
         response = client.get(reverse("chat:conversation", args=[conversation.public_id]))
     page = response.content.decode()
     assert page.count('class="turn turn-assistant') == n
@@ -709,5 +777,3 @@ def test_it_streams_only_answers(client, thread):
     client.force_login(thread.org.alice)
     url = reverse("chat:stream", args=[thread.question.public_id])
     assert client.get(url).status_code == 404
-
-

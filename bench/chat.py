@@ -1,0 +1,718 @@
+"""The chat path: governance overhead per message, time to first token, concurrent streams.
+
+Builds its own world and takes it down again, however the run ends: a fresh
+database (``steward_bench_chat`` next to the one DATABASE_URL names, else
+SQLite in a temporary data directory), the Redis REDIS_URL names (else an
+embedded one), the demo organisation with both backends pointed at fake
+servers on loopback, and, for parts 2 and 3, a real uvicorn web process and a
+real Celery worker as subprocesses. Settings are ``config.settings`` (Celery
+not eager: enqueues really reach the broker). About a minute and a half.
+
+1. Governance per message: ``send_message`` in-process (scan, decide, store
+   with the audit event, enqueue to the broker; no worker consumes).
+2. Time to first token: POST the message to the web server, open the answer's
+   SSE stream, first ``chunk`` event; against the fake backend's own.
+3. 200 concurrent SSE streams on one web process, fed by this script.
+"""
+
+import asyncio
+import math
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATA_DIR = Path(tempfile.mkdtemp(prefix="steward-bench-chat-"))
+BENCH_DB = "steward_bench_chat"
+SOURCE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
+
+
+def _database_url(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+# Subprocesses inherit this environment, so web, worker and this script share
+# the data directory (its generated keys), the database and Redis.
+os.environ["STEWARD_DATA_DIR"] = str(DATA_DIR)
+# config.settings, not tests.settings: the test settings make Celery eager.
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+if SOURCE_DATABASE_URL:
+    os.environ["DATABASE_URL"] = _database_url(SOURCE_DATABASE_URL, BENCH_DB)
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from chat import services, streams  # noqa: E402
+from chat.models import Message  # noqa: E402
+from config.celery import app as celery_app  # noqa: E402
+from governance.models import Backend, Category, User  # noqa: E402
+from tests.fakes.llm_servers import FakeLLM  # noqa: E402
+
+OVERHEAD_MESSAGES, OVERHEAD_TURNS = 300, 30
+TTFT_MESSAGES, TTFT_TURNS, TTFT_WARMUP = 30, 10, 3
+TTFT_REPLY = ["Here is ", "a short ", "summary ", "of the ", "thread: ", "the invoice ", "was ",
+              "paid ", "on time", "."]  # fmt: skip
+TTFT_DELAY = 0.02
+STREAMS, STREAM_CHUNKS, STREAM_TICK = 200, 40, 0.1
+PHRASES = [
+    "Following up on yesterday's call about the logistics contract renewal,",
+    "the finance team confirmed that the March invoice was paid in full",
+    "but the credit note for the damaged pallets is still outstanding.",
+    "Could you draft a short, friendly reply that explains the timeline",
+    "and asks them to confirm the delivery address for the next shipment?",
+    "We agreed to keep the current rates until the end of the quarter,",
+    "after which the new price list applies to all standing orders.",
+    "Please also mention that the warehouse in Leeds closes early on Fridays",
+    "and that returns must be booked at least two working days ahead.",
+    "The account manager will be on leave next week, so copy her deputy.",
+    "Summarise the open points as a numbered list at the end of the email.",
+    "Keep the tone professional; they have been a customer for nine years.",
+]
+EMAILS = ["j.hartley@acme-logistics.co.uk", "accounts@northwind-trading.com",
+          "maria.lopez@example.org", "p.nowak@brightfield.eu"]  # fmt: skip
+PHONES = ["+44 20 7946 0958", "020 7946 0321", "+49 30 901820"]
+IBANS = ["GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00"]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def messages(rng: random.Random, count: int, size: int = 2_048) -> list[str]:
+    """~2 KB of business prose, each with two email addresses, a phone number and an IBAN."""
+    out = []
+    for _ in range(count):
+        identifiers = [*rng.sample(EMAILS, 2), rng.choice(PHONES), rng.choice(IBANS)]
+        parts: list[str] = []
+        while sum(len(p) + 1 for p in parts) < size - 120:
+            parts.append(rng.choice(PHRASES))
+        for identifier in identifiers:
+            parts.insert(rng.randrange(len(parts) + 1), f"({identifier})")
+        out.append(" ".join(parts))
+    return out
+
+
+def rank(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def ms(samples: list[float], *quantiles: float) -> str:
+    return "  ".join(f"p{round(q * 100)} {rank(samples, q) * 1000:6.2f}" for q in quantiles) + " ms"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn(name: str, argv: list[str]) -> subprocess.Popen:
+    """A subprocess in its own process group (so a stop also reaches what it forks)."""
+    log = open(DATA_DIR / f"{name}.log", "wb")  # the child holds it; closed when we exit
+    return subprocess.Popen(
+        argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process is not None and process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what} (logs in {DATA_DIR})")
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def purge_queues() -> int:
+    """Drop whatever this run left on the answer queues (nothing else uses them here)."""
+    with celery_app.connection_for_write() as conn:
+        return sum(conn.default_channel.queue_purge(q) or 0 for q in settings.WORKER_QUEUES)
+
+
+def tidy_redis() -> None:
+    """Queues purged, answer streams deleted (on a shared Redis; an embedded one just stops)."""
+    purge_queues()
+    if settings.EMBEDDED_REDIS:
+        return
+    ids = Message.objects.filter(role=Message.Role.ASSISTANT).values_list("public_id", flat=True)
+    keys = [streams.stream_key(public_id) for public_id in ids]
+    for start in range(0, len(keys), 500):
+        streams.client().delete(*keys[start : start + 500])
+
+
+def create_database() -> None:
+    import psycopg
+
+    admin = _database_url(SOURCE_DATABASE_URL, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def drop_database() -> None:
+    import psycopg
+
+    connections.close_all()
+    admin = _database_url(SOURCE_DATABASE_URL, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+
+
+# --- 1. governance overhead ----------------------------------------------------------------
+
+
+def governance_overhead(alice: User, internal: Category, texts: list[str]) -> None:
+    """Time send_message, with timers around its scan + decide and its enqueue.
+
+    Wall time, this thread's CPU time (the rest is waiting: database, Redis,
+    other processes) and the number of SQL statements, per step.
+    """
+    spent: dict[str, tuple[float, float, int]] = {}
+    statements = [0]
+
+    def count(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            wall, cpu, before = time.perf_counter(), time.thread_time(), statements[0]
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] = (
+                    time.perf_counter() - wall,
+                    time.thread_time() - cpu,
+                    statements[0] - before,
+                )
+
+        return wrapper
+
+    original = services._govern, services.enqueue_answer
+    services._govern = timed("govern", original[0])
+    services.enqueue_answer = timed("enqueue", original[1])
+    send = timed("total", services.send_message)
+    steps: dict[str, list[tuple[float, float, int]]] = {"total": [], "govern": [], "enqueue": []}
+    outcomes: dict[str, int] = {}
+    try:
+        with connection.execute_wrapper(count):
+            warmup = services.start_conversation(owner=alice, category=internal)
+            for text in texts[:10]:
+                sent = services.send_message(conversation=warmup, author=alice, text=text)
+                Message.objects.filter(pk=sent.answer.pk).update(status=Message.Status.DONE)
+            conversation = None
+            for index, text in enumerate(texts[10:]):
+                if index % OVERHEAD_TURNS == 0:
+                    conversation = services.start_conversation(owner=alice, category=internal)
+                spent.clear()
+                sent = send(conversation=conversation, author=alice, text=text)
+                for name, samples in steps.items():
+                    samples.append(spent.get(name, (0.0, 0.0, 0)))
+                outcome = str(sent.decision.outcome)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                if sent.answer:  # untimed: as if the answer had come, so the next may go
+                    Message.objects.filter(pk=sent.answer.pk).update(status=Message.Status.DONE)
+    finally:
+        services._govern, services.enqueue_answer = original
+    steps["store"] = [
+        tuple(t - g - e for t, g, e in zip(*columns, strict=True))
+        for columns in zip(steps["total"], steps["govern"], steps["enqueue"], strict=True)
+    ]
+    queued = purge_queues()
+    sent_count = len(steps["total"])
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(outcomes.items()))
+    size = sum(len(t) for t in texts[10:]) / sent_count
+    print(
+        f"{sent_count} messages of ~{size:,.0f} chars (2 emails, a phone, an IBAN each) in "
+        f"{sent_count // OVERHEAD_TURNS} category-2 conversations of {OVERHEAD_TURNS} turns "
+        f"(after 10 warm-up); decisions: {kinds}"
+    )
+    print(
+        "each answer marked done (untimed) after its send, as if the worker had answered; "
+        f"no worker consumed: {queued} tasks purged from the broker afterwards"
+    )
+    print(" " * 35 + "wall ms: p50    p95    p99   CPU ms: p50    p99  SQL")
+    labels = {
+        "total": "send_message, whole",
+        "govern": "  scan + decide (_govern)",
+        "store": "  checks + the one transaction",
+        "enqueue": "  enqueue (enqueue_answer)",
+    }
+    for name, label in labels.items():
+        wall = [w for w, _, _ in steps[name]]
+        cpu = [c for _, c, _ in steps[name]]
+        sql = rank([q for _, _, q in steps[name]], 0.5)
+        print(
+            f"{label:<34} {rank(wall, 0.5) * 1000:12.2f} {rank(wall, 0.95) * 1000:6.2f} "
+            f"{rank(wall, 0.99) * 1000:6.2f}   {rank(cpu, 0.5) * 1000:11.2f} "
+            f"{rank(cpu, 0.99) * 1000:6.2f}  {sql:3.0f}"
+        )
+    wall = [w for w, _, _ in steps["total"]]
+    print(f"messages/s, one caller: {sent_count / sum(wall):.0f}")
+
+
+# --- 2. time to first token ----------------------------------------------------------------
+
+
+def backend_first_token(fake: FakeLLM, texts: list[str]) -> tuple[list[float], list[float]]:
+    """The fake's own time to first token through the openai client: with one client kept
+    open, and with a new client per call, as the worker's adapter makes (construction timed)."""
+    import openai
+
+    def first_token(client, text: str, start: float) -> float:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": text}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        try:
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    return time.perf_counter() - start
+        finally:
+            stream.close()
+        raise RuntimeError("the fake sent no text")
+
+    def new_client():
+        return openai.OpenAI(base_url=fake.url, api_key="sk-bench", max_retries=0)
+
+    kept_client = new_client()
+    first_token(kept_client, texts[0], time.perf_counter())
+    kept = [first_token(kept_client, text, time.perf_counter()) for text in texts]
+    kept_client.close()
+    fresh = []
+    for text in texts:
+        start = time.perf_counter()
+        client = new_client()
+        fresh.append(first_token(client, text, start))
+        client.close()
+    return kept, fresh
+
+
+def first_chunk(client: httpx.Client, conversation, text: str, start: float) -> tuple:
+    """POST one message, open the stream the fragment names, read it to its end."""
+    response = client.post(f"/chat/c/{conversation.public_id}/send/", data={"text": text})
+    posted = time.perf_counter()
+    urls = re.findall(r'sse-connect="([^"]+)"', response.text)
+    if response.status_code != 200 or not urls:
+        raise ValueError(f"send: HTTP {response.status_code}")
+    first = None
+    with client.stream("GET", urls[-1]) as stream:
+        opened = time.perf_counter()
+        for line in stream.iter_lines():
+            if line == "event: chunk" and first is None:
+                first = time.perf_counter()
+            elif line == "event: end":
+                break
+    if first is None:
+        raise ValueError("stream ended without a chunk")
+    public_id = urls[-1].rstrip("/").split("/")[-2]
+    return public_id, start, posted, opened, first
+
+
+def time_to_first_token(base: str, cookies: dict, alice: User, internal: Category, texts):
+    """POST each message as htmx does, open the SSE URL the fragment names, wait for the end."""
+    rows = []
+    errors = []
+    conversation = None
+    headers = {"X-CSRFToken": cookies["csrftoken"], "HX-Request": "true"}
+    with httpx.Client(base_url=base, cookies=cookies, headers=headers, timeout=30) as client:
+        for index, text in enumerate(texts):
+            if index % TTFT_TURNS == 0:
+                conversation = services.start_conversation(owner=alice, category=internal)
+            start = time.perf_counter()
+            try:
+                row = first_chunk(client, conversation, text, start)
+            except (httpx.HTTPError, ValueError) as exc:
+                if index >= TTFT_WARMUP:
+                    errors.append(str(exc) if isinstance(exc, ValueError) else type(exc).__name__)
+                # Let whatever is still answering finish, or the next send is refused.
+                wait_for(lambda: not conversation.messages.in_flight().exists(), 30, "an answer")
+                continue
+            if index >= TTFT_WARMUP:
+                rows.append(row)
+    return rows, errors
+
+
+def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -> None:
+    through = [first - start for _, start, _, _, first in rows]
+    post = [posted - start for _, start, posted, _, _ in rows]
+    sse_open = [opened - posted for _, _, posted, opened, _ in rows]
+    answers = {
+        str(m.public_id): m
+        for m in Message.objects.filter(public_id__in=[r[0] for r in rows]).select_related(
+            "reply_to"
+        )
+    }
+    statuses = {}
+    queue_wait, worker_first, send_to_claim = [], [], []
+    for public_id, start, _, _, _ in rows:
+        answer = answers[public_id]
+        statuses[answer.status] = statuses.get(answer.status, 0) + 1
+        queue_wait.append((answer.started_at - answer.enqueued_at).total_seconds())
+        worker_first.append((answer.first_token_ms or 0) / 1000)
+        send_to_claim.append((answer.started_at - answer.reply_to.created_at).total_seconds())
+    p50, p95 = rank(through, 0.5), rank(through, 0.95)
+    b50, b95 = rank(backend_kept, 0.5), rank(backend_kept, 0.95)
+    done = ", ".join(f"{n} {s}" for s, n in statuses.items())
+    print(
+        f"{len(rows)} messages (after {warmup} warm-up), conversations of {TTFT_TURNS} turns; "
+        f"reply {len(TTFT_REPLY)} chunks, {TTFT_DELAY * 1000:.0f} ms apart; answers: {done}; "
+        f"errors: {len(errors)}{' ' + '; '.join(sorted(set(errors))) if errors else ''}"
+    )
+    print(f"through Steward (POST → first chunk event):  {ms(through, 0.5, 0.95)}")
+    print(f"backend's own (openai client, kept):         {ms(backend_kept, 0.5, 0.95)}")
+    print(f"backend's own (new openai client per call):  {ms(backend_fresh, 0.5, 0.95)}")
+    print(
+        f"Steward adds:                                p50 {(p50 - b50) * 1000:6.2f}  "
+        f"p95 {(p95 - b95) * 1000:6.2f} ms"
+    )
+    print("  where the time goes (p50 of each step; server side from the rows' timestamps):")
+    steps = [
+        ("POST /send/ round trip (govern, store, enqueue, fragment)", post),
+        ("SSE request → response headers", sse_open),
+        ("message stored → worker claims the answer", send_to_claim),
+        ("  of which enqueued → claimed (broker, worker pickup)", queue_wait),
+        ("worker: claimed → first token (history, client, call)", worker_first),
+    ]
+    for label, samples in steps:
+        print(f"    {label + ':':<58} {rank(samples, 0.5) * 1000:6.1f} ms")
+
+
+# --- 3. concurrent streams -----------------------------------------------------------------
+
+
+class Sampler(threading.Thread):
+    """The web process's RSS and thread count, every 20 ms, until stopped."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.peak_rss = self.peak_threads = 0
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+                self.peak_threads = max(self.peak_threads, self.process.num_threads())
+            except psutil.Error:
+                return
+            time.sleep(0.02)
+
+
+def feed(answer_ids, all_open: threading.Event, peak: dict) -> float:
+    """The worker's part, done here: STREAM_CHUNKS chunks to every stream, then the end."""
+    redis = streams.client()
+    keys = [streams.stream_key(public_id) for public_id in answer_ids]
+    connection.ensure_connection()  # before the streams take the database's connections
+    all_open.wait(60)
+    started = time.perf_counter()
+    try:
+        for tick in range(STREAM_CHUNKS):
+            pipe = redis.pipeline(transaction=False)
+            text = f"Point {tick + 1}: the **invoice** was paid, the credit note is due. "
+            for key in keys:
+                pipe.xadd(key, {"t": "chunk", "text": text})
+            pipe.execute()
+            if tick == STREAM_CHUNKS // 2 and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [BENCH_DB]
+                    )
+                    peak["db_connections"] = cursor.fetchone()[0]
+            time.sleep(max(0.0, started + (tick + 1) * STREAM_TICK - time.perf_counter()))
+        Message.objects.filter(public_id__in=answer_ids).update(
+            status=Message.Status.DONE, finished_at=timezone.now()
+        )
+    finally:
+        connection.close()
+        pipe = redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.xadd(key, {"t": "end", "status": Message.Status.DONE})
+            pipe.expire(key, streams.ENDED_TTL_SECONDS)
+        pipe.execute()
+    return time.perf_counter() - started
+
+
+def logged_errors(name: str) -> str:
+    """The exceptions a subprocess logged, counted (its log is in the data directory)."""
+    log = DATA_DIR / f"{name}.log"
+    found = re.findall(r"^(\w[\w.]*(?:Error|Exception)\b.*)$", log.read_text(), re.MULTILINE)
+    if not found:
+        return "none"
+    counts: dict[str, int] = {}
+    for line in found:
+        counts[line[:110]] = counts.get(line[:110], 0) + 1
+    return "; ".join(f"{n} × {line}" for line, n in sorted(counts.items(), key=lambda i: -i[1]))
+
+
+async def watch_all(base: str, cookies: dict, answer_ids, all_open: threading.Event) -> dict:
+    stats = {"ended": 0, "chunks": 0, "errors": [], "open": [], "lag": []}
+    settled = 0
+
+    def settle() -> None:
+        nonlocal settled
+        settled += 1
+        if settled == len(answer_ids):
+            all_open.set()
+
+    async def watch(client: httpx.AsyncClient, public_id) -> None:
+        start = time.perf_counter()
+        counted = False
+        try:
+            async with client.stream("GET", f"/chat/m/{public_id}/stream/") as response:
+                if response.status_code != 200:
+                    stats["errors"].append(f"HTTP {response.status_code}")
+                    return
+                stats["open"].append(time.perf_counter() - start)
+                counted = True
+                settle()
+                event = ""
+                async for line in response.aiter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                        if event == "end":
+                            stats["ended"] += 1
+                            return
+                    elif event == "chunk" and line.startswith("id: "):
+                        stats["chunks"] += 1
+                        written = int(line[4:].split("-")[0]) / 1000  # Redis's clock = ours
+                        stats["lag"].append(time.time() - written)
+                stats["errors"].append("closed without an end event")
+        except (httpx.HTTPError, OSError) as exc:
+            stats["errors"].append(type(exc).__name__)
+        finally:
+            if not counted:
+                settle()
+
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    timeout = httpx.Timeout(60, connect=30)
+    async with httpx.AsyncClient(
+        base_url=base, cookies=cookies, limits=limits, timeout=timeout
+    ) as client:
+        await asyncio.gather(*(watch(client, public_id) for public_id in answer_ids))
+    return stats
+
+
+def concurrent_streams(base: str, cookies: dict, web_pid: int, alice, internal) -> None:
+    answers = []
+    for _ in range(STREAMS):
+        conversation = services.start_conversation(owner=alice, category=internal)
+        sent = services.send_message(
+            conversation=conversation,
+            author=alice,
+            text="Summarise the open points of the logistics contract renewal.",
+        )
+        answers.append(sent.answer)
+    purge_queues()
+    now = timezone.now()
+    Message.objects.filter(pk__in=[a.pk for a in answers]).update(
+        status=Message.Status.STREAMING, started_at=now
+    )
+    answer_ids = [a.public_id for a in answers]
+    for public_id in answer_ids:
+        streams.AnswerWriter(public_id).start()
+    web = psutil.Process(web_pid)
+    rss_before, threads_before = web.memory_info().rss, web.num_threads()
+    cpu_before = sum(web.cpu_times()[:2])
+    sampler = Sampler(web_pid)
+    sampler.start()
+    all_open = threading.Event()
+    peak: dict = {}
+    fed: list[float] = []
+    feeder = threading.Thread(target=lambda: fed.append(feed(answer_ids, all_open, peak)))
+    feeder.start()
+    started = time.perf_counter()
+    try:
+        stats = asyncio.run(watch_all(base, cookies, answer_ids, all_open))
+    finally:
+        all_open.set()
+        feeder.join()
+        sampler.running = False
+        sampler.join()
+    elapsed = time.perf_counter() - started
+    cpu = sum(web.cpu_times()[:2]) - cpu_before
+    rss_after = web.memory_info().rss
+    errors = stats["errors"]
+    listed = ", ".join(f"{errors.count(e)} {e}" for e in sorted(set(errors)))
+    print(
+        f"{STREAMS} answers STREAMING, their Redis streams written by this script "
+        f"({STREAM_CHUNKS} chunks × {STREAM_TICK * 1000:.0f} ms, one pipelined write per tick "
+        f"for all streams), not by a worker: the web process alone is measured"
+    )
+    print(
+        f"streams ended with `end`:    {stats['ended']:5d} / {STREAMS}   "
+        f"errors: {len(errors)}{' (' + listed + ')' if errors else ''}"
+    )
+    if stats["open"]:
+        slowest = max(stats["open"]) * 1000
+        print(f"time to response headers:    {ms(stats['open'], 0.5, 0.95)}  max {slowest:.0f} ms")
+    if stats["lag"]:
+        print(
+            f"chunk written → received:    {ms(stats['lag'], 0.5, 0.95, 0.99)}  "
+            f"({stats['chunks']} chunk events; {STREAMS * STREAM_CHUNKS} chunks written)"
+        )
+    print(
+        f"web process RSS:             before {rss_before / 2**20:5.0f} MB   peak "
+        f"{sampler.peak_rss / 2**20:5.0f} MB   after {rss_after / 2**20:5.0f} MB"
+    )
+    db = f"   database connections at mid-stream: {peak['db_connections']}" if peak else ""
+    print(
+        f"web process threads:         before {threads_before:5d}      peak "
+        f"{sampler.peak_threads:5d}{db}"
+    )
+    print(
+        f"web process CPU:             {cpu:5.1f} s in {elapsed:.1f} s "
+        f"(feeding took {fed[0] if fed else 0:.1f} s)"
+    )
+    print(f"exceptions in the web log:   {logged_errors('web')}")
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    began = time.perf_counter()
+    fakes: list[FakeLLM] = []
+    web = worker = redis_server = None
+    try:
+        if SOURCE_DATABASE_URL:
+            create_database()
+        if settings.EMBEDDED_REDIS:
+            from config import embedded_redis
+
+            redis_server = embedded_redis.start(Path(settings.REDIS_URL.removeprefix("unix://")))
+        call_command("migrate", verbosity=0)
+        from governance.demo import seed_demo_organisation
+
+        seed_demo_organisation()
+        local, external = FakeLLM("ollama"), FakeLLM("openai", reply=TTFT_REPLY, delay=TTFT_DELAY)
+        fakes += [local, external]
+        Backend.objects.filter(kind=Backend.Kind.OLLAMA).update(base_url=local.url)
+        openai_backend = Backend.objects.get(kind=Backend.Kind.OPENAI)
+        openai_backend.base_url = external.url
+        openai_backend.seal_credential("sk-bench")
+        openai_backend.save()
+        alice = User.objects.get(email="alice@example.com")
+        internal = Category.objects.get(number=2)
+        purge_queues()
+        redis_label = "embedded" if settings.EMBEDDED_REDIS else settings.REDIS_URL
+        print(f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}")
+        rng = random.Random(20261123)
+
+        print("\n== 1. governance overhead per message (in-process, no web server)")
+        governance_overhead(alice, internal, messages(rng, OVERHEAD_MESSAGES + 10))
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        python = sys.executable
+        web = spawn(
+            "web",
+            [python, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--lifespan", "off", "--no-server-header"],
+        )  # fmt: skip
+        worker = spawn(
+            "worker",
+            [python, "-m", "celery", "--quiet", "-A", "config", "worker", "-Q",
+             ",".join(settings.WORKER_QUEUES), "-c", "2", "-P", "threads", "-n",
+             f"bench-chat-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", "WARNING"],
+        )  # fmt: skip
+        wait_for(lambda: healthy(base + "/healthz"), 60, "the web server", web)
+        from django.test import Client
+
+        django_client = Client()
+        django_client.force_login(alice)
+        cookies = {
+            settings.SESSION_COOKIE_NAME: django_client.cookies[settings.SESSION_COOKIE_NAME].value,
+            settings.CSRF_COOKIE_NAME: secrets.token_hex(16),
+        }
+
+        print("\n== 2. time to first token (uvicorn + Celery worker, -P threads -c 2)")
+        texts = messages(rng, TTFT_WARMUP + TTFT_MESSAGES)
+        rows, errors = time_to_first_token(base, cookies, alice, internal, texts)
+        kept, fresh = backend_first_token(external, texts[TTFT_WARMUP:])
+        report_first_token(rows, errors, kept, fresh, TTFT_WARMUP)
+        if errors:
+            print(f"  exceptions in the web log: {logged_errors('web')}")
+            print(f"  exceptions in the worker log: {logged_errors('worker')}")
+        stop(worker)
+
+        print(f"\n== 3. {STREAMS} concurrent SSE streams on one uvicorn process")
+        concurrent_streams(base, cookies, web.pid, alice, internal)
+        print(f"\ntotal {time.perf_counter() - began:.0f} s")
+    except BaseException:
+        for log in sorted(DATA_DIR.glob("*.log")):
+            print(f"--- last lines of {log.name}:", *log.read_text().splitlines()[-30:], sep="\n")
+        raise
+    finally:
+        stop(worker)
+        stop(web)
+        for fake in fakes:
+            fake.stop()
+        try:
+            tidy_redis()
+        except Exception as exc:  # the database or Redis never came up: nothing to tidy
+            print(f"(Redis not tidied: {type(exc).__name__})")
+        if redis_server is not None:
+            from config import embedded_redis
+
+            embedded_redis.stop(redis_server)
+        if SOURCE_DATABASE_URL:
+            drop_database()
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

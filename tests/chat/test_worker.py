@@ -1,0 +1,167 @@
+"""Real Celery workers against real Redis and PostgreSQL: what happens when one is killed.
+
+A worker answering a message is killed with SIGKILL (its pool child alone, as
+the kernel's OOM killer would; or the whole worker, as a lost machine would).
+The answer must still arrive, once: Celery hands the task to another worker
+(at once for a lost child, after the visibility timeout for a lost worker),
+which sees the answer's heartbeat has stopped and takes it over.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from audit.models import AuditEvent
+from chat import services
+from chat.models import Message
+from config.celery import app as celery_app
+from tests.chat.conftest import KEY
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+VISIBILITY_SECONDS = 6
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("a worker process shares the test database only on PostgreSQL")
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """Start real workers on the external queue; all are killed after the test."""
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    database = dict(
+        zip(
+            ("scheme", "netloc", "path", "query", "fragment"),
+            urlsplit(os.environ["DATABASE_URL"]),
+            strict=True,
+        )
+    )
+    database["path"] = "/" + connection.settings_dict["NAME"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": urlunsplit(tuple(database.values())),
+        "REDIS_URL": settings.REDIS_URL,
+        "STEWARD_DATA_DIR": str(tmp_path),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "STEWARD_MASTER_KEY": settings.STEWARD_MASTER_KEY,
+        "STEWARD_AUDIT_SIGNING_KEY": settings.STEWARD_AUDIT_SIGNING_KEY,
+        "STEWARD_TASK_VISIBILITY_SECONDS": str(VISIBILITY_SECONDS),
+        "STEWARD_TEST_OPENAI_KEY": KEY,
+        "LOG_LEVEL": "WARNING",
+    }
+    workers = []
+
+    def start(name: str) -> subprocess.Popen:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "inference_external",
+                "-c",
+                "1",
+                "-P",
+                "prefork",
+                "-n",
+                f"{name}@%h",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "WARNING",
+            ],  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        workers.append(worker)
+        _wait(lambda: _answers_ping(f"{name}@"), 30, f"worker {name} to start")
+        return worker
+
+    yield start
+    for worker in workers:
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        worker.wait(timeout=10)
+    celery_app.conf.task_always_eager = eager
+
+
+def _answers_ping(prefix: str) -> bool:
+    replies = celery_app.control.ping(timeout=0.5) or []
+    return any(name.startswith(prefix) for reply in replies for name in reply)
+
+
+def _wait(predicate, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _answer_streaming(org):
+    """Send a message whose answer takes several seconds, and wait until a worker is on it."""
+    org.external.reply = [f"word{i} " for i in range(30)]
+    org.external.delay = 0.2
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    answer = services.send_message(conversation=conversation, author=org.alice, text="Count").answer
+    _wait(lambda: len(org.external.requests) == 1, 30, "the backend to be called")
+    return answer
+
+
+def _status(answer) -> tuple[str, int]:
+    answer.refresh_from_db()
+    return answer.status, answer.attempt
+
+
+def test_an_answer_survives_its_pool_child_being_killed(org, start_worker, capsys):
+    worker = start_worker("first")
+    answer = _answer_streaming(org)
+    child = psutil.Process(worker.pid).children()[0]
+    child.kill()
+    took = _wait(lambda: _status(answer) == ("streaming", 2), 30, "the answer to be taken over")
+    _wait(lambda: _status(answer)[0] == "done", 30, "the answer to finish")
+    assert answer.content == "".join(f"word{i} " for i in range(30))
+    assert AuditEvent.objects.filter(action="chat.response").count() == 1
+    with capsys.disabled():
+        print(f"\n  pool child killed: answer taken over after {took:.1f} s")
+
+
+def test_an_answer_survives_its_whole_worker_being_killed(org, start_worker, capsys):
+    first = start_worker("first")
+    answer = _answer_streaming(org)
+    start_worker("second")
+    os.killpg(first.pid, signal.SIGKILL)
+    took = _wait(lambda: _status(answer) == ("streaming", 2), 60, "the answer to be taken over")
+    _wait(lambda: _status(answer)[0] == "done", 30, "the answer to finish")
+    assert Message.objects.get(pk=answer.pk).content.startswith("word0 word1")
+    assert AuditEvent.objects.filter(action="chat.response").count() == 1
+    assert len(org.external.requests) == 2
+    with capsys.disabled():
+        print(
+            f"\n  worker killed: answer taken over after {took:.1f} s "
+            f"(visibility timeout {VISIBILITY_SECONDS} s)"
+        )
