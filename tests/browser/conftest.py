@@ -7,10 +7,13 @@ server so tests say ``page.goto("/policy/")``.
 """
 
 import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -21,6 +24,8 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+
+from tests.chat.conftest import external_llm, local_llm, org  # noqa: F401  (chat pages)
 
 CHROMIUM = os.environ.get("STEWARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -138,3 +143,100 @@ def one_at_a_time(page: Page, url: str) -> Page:
 
     page.route(url, handle)
     return page
+
+
+# --- pages that stream: an ASGI server, answers on threads ---------------------------------
+
+
+@pytest.fixture
+def asgi_server(transactional_db, monkeypatch) -> Iterator[str]:
+    """Uvicorn serving ``config.asgi`` on a free loopback port; yields its base URL.
+
+    ``live_server`` is a threaded WSGI server, and under WSGI Django buffers an
+    async streaming response until it ends: a chat answer would arrive in one
+    piece. Uvicorn runs the real ASGI application in a thread of this process,
+    so it sees the test database, settings and monkeypatches.
+    """
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip(
+            "uvicorn's request threads cannot share pytest-django's in-memory SQLite test "
+            "database; run the browser tests on PostgreSQL (DATABASE_URL)"
+        )
+    import uvicorn
+
+    from config.asgi import application
+
+    # Under ASGI each request runs in a thread of its own; a persistent connection would
+    # outlive it and keep the test database from being flushed and dropped.
+    monkeypatch.setitem(connections.settings[DEFAULT_DB_ALIAS], "CONN_MAX_AGE", 0)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, lifespan="off", ws="none", log_level="warning", timeout_graceful_shutdown=5
+        )
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="asgi-server", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    listener.close()
+
+
+@pytest.fixture
+def new_asgi_context(browser: Browser, asgi_server: str) -> Iterator[Callable[..., BrowserContext]]:
+    """Like ``new_context``, on the ASGI server."""
+    contexts: list[BrowserContext] = []
+
+    def open_context(viewport: dict = DESKTOP, **kwargs) -> BrowserContext:
+        context = browser.new_context(
+            base_url=asgi_server, viewport=viewport, locale="en-GB", **kwargs
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def answers_on_threads(monkeypatch) -> Iterator[list[threading.Thread]]:
+    """Each answer generated on a thread of its own, as a worker would.
+
+    Celery is eager in the test settings, so the POST that sends a message would
+    return only once the whole answer was written, and the page would never see
+    it stream. Threads still running at the end are waited for.
+    """
+    from chat import answering, services
+
+    threads: list[threading.Thread] = []
+
+    def generate(message_id: int) -> None:
+        try:
+            answering.generate_answer(message_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def enqueue_answer(message_id: int) -> bool:
+        thread = threading.Thread(
+            target=generate, args=[message_id], name=f"answer-{message_id}", daemon=True
+        )
+        threads.append(thread)
+        thread.start()
+        return True
+
+    monkeypatch.setattr(services, "enqueue_answer", enqueue_answer)
+    yield threads
+    for thread in threads:
+        thread.join(timeout=30)
