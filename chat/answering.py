@@ -29,7 +29,11 @@ BACKEND_TIMEOUT_SECONDS = 120
 HEARTBEAT_SECONDS = 2
 #: A heartbeat lives this long: a worker killed outright is silent within seconds.
 ALIVE_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
-#: Lost, and no redelivery took it over in this long: the sweeper fails it.
+#: Silent this long after it started: the sweeper queues it again, to be taken over.
+RESUME_AFTER_SECONDS = 10
+#: ... at most this often per answer.
+RESUME_EVERY_SECONDS = 15
+#: Still silent, and nobody took it over in this long: the sweeper fails it.
 GIVE_UP_AFTER_SECONDS = 90
 #: How many times an answer is started before an interrupted one is failed instead.
 MAX_ATTEMPTS = 3
@@ -57,24 +61,33 @@ class _Progress:
     cancelled: bool = False
 
 
+class _Superseded(Exception):
+    """Another worker took this answer over: this one stops without a word."""
+
+
 def generate_answer(message_id: int) -> None:
     """Produce one answer, once, however often the task is delivered.
 
     1. Claim the answer (PENDING or QUEUED → STREAMING) with a conditional
        update; a duplicate delivery finds nothing to claim and stops. A
-       redelivery (a worker died; or the broker's visibility timeout passed on
-       a long answer) finds it STREAMING: if its heartbeat goes on, someone is
-       still at it and this copy stops; if it is silent, this copy takes the
-       answer over from the start, up to ``MAX_ATTEMPTS`` times.
+       redelivery (a worker died; the broker's visibility timeout passed on a
+       long answer; the sweeper found it silent) finds it STREAMING: if its
+       heartbeat goes on, someone is still at it and this copy stops; if it is
+       silent, this copy takes the answer over from the start (a new attempt),
+       up to ``MAX_ATTEMPTS`` times.
     2. Build the messages: the system note about placeholders, then the
        conversation's turns as they were sent, newest kept within the budget.
     3. Stream from the backend into the answer's Redis stream; a thread keeps
-       the heartbeat alive, the cancel flag is checked as chunks arrive.
-    4. Save the outcome and its audit event, then end the stream.
+       the heartbeat alive; the cancel flag and the owner (a worker that was
+       only slow stops when it finds its answer taken over) are checked as
+       chunks arrive.
+    4. Save the outcome and its audit event (only if this attempt still owns
+       the answer), then end the stream.
     """
     if not (_claim(message_id) or _take_over(message_id)):
         return
     answer = Message.objects.select_related("conversation__category", "backend").get(pk=message_id)
+    streams.set_owner(answer.public_id, answer.attempt)
     writer = streams.AnswerWriter(answer.public_id)
     writer.start()
     backend = answer.backend
@@ -87,17 +100,18 @@ def generate_answer(message_id: int) -> None:
         try:
             adapter = llm.adapter_for(backend)
             _stream(adapter, _history(answer), answer, writer, progress, started)
+        except _Superseded:
+            logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
+            return
         except llm.LLMError as exc:
             _fail(answer, writer, str(exc), exc.kind, partial=progress.text)
             return
         except SoftTimeLimitExceeded:
             _fail(answer, writer, "The answer took too long and was stopped.", "timeout")
             return
-        except Exception as exc:
+        except Exception:
             logger.exception("answer %s failed unexpectedly", answer.public_id)
-            _fail(
-                answer, writer, "Something went wrong while answering; retry.", type(exc).__name__
-            )
+            _fail(answer, writer, "Something went wrong while answering; retry.", "internal")
             return
     _finish(answer, writer, progress, adapter.usage, started)
 
@@ -113,7 +127,7 @@ def _claim(message_id: int) -> bool:
 
 
 def _take_over(message_id: int) -> bool:
-    """Restart an answer whose worker went silent (Celery redelivered its task)."""
+    """Restart an answer whose worker went silent."""
     answer = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).first()
     if answer is None or _still_beating(answer.public_id):
         return False  # finished, or someone is still working on it
@@ -169,20 +183,28 @@ def _heartbeat(public_id):
 
 def _stream(adapter, messages, answer: Message, writer, progress: _Progress, started: float):
     cancel = threading.Event()
-    next_cancel_check = time.monotonic() + CANCEL_POLL_SECONDS
+    next_check = time.monotonic() + CANCEL_POLL_SECONDS
     for text in adapter.stream(messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel):
         if progress.first_token_ms is None:
             progress.first_token_ms = round((time.monotonic() - started) * 1000)
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + CANCEL_POLL_SECONDS
+            _check(answer, progress, cancel)
         progress.text += text
         writer.chunk(text)
-        now = time.monotonic()
-        if now >= next_cancel_check:
-            next_cancel_check = now + CANCEL_POLL_SECONDS
-            if streams.cancel_requested(answer.public_id):
-                progress.cancelled = True
-                cancel.set()
-    if not progress.cancelled and streams.cancel_requested(answer.public_id):
+    if not progress.cancelled:
+        _check(answer, progress, cancel)
+
+
+def _check(answer: Message, progress: _Progress, cancel: threading.Event) -> None:
+    cancelled, owner = streams.poll(answer.public_id)
+    if owner is not None and owner != answer.attempt:
+        cancel.set()
+        raise _Superseded
+    if cancelled:
         progress.cancelled = True
+        cancel.set()
 
 
 def _history(answer: Message) -> list[llm.ChatMessage]:
@@ -224,7 +246,9 @@ def _finish(answer: Message, writer, progress: _Progress, usage, started: float)
         answer.input_tokens = usage.input_tokens
         answer.output_tokens = usage.output_tokens
     with transaction.atomic():
-        updated = Message.objects.filter(pk=answer.pk, status=Message.Status.STREAMING).update(
+        updated = Message.objects.filter(
+            pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt
+        ).update(
             status=status,
             content_sealed=answer.content_sealed,
             chars=answer.chars,
@@ -235,13 +259,16 @@ def _finish(answer: Message, writer, progress: _Progress, usage, started: float)
         )
         if updated:
             _record_response(answer, started, cancelled=progress.cancelled)
-    writer.end(status if updated else Message.Status.FAILED)
+    if updated:
+        writer.end(status)
 
 
 def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") -> None:
     answer.content = partial
     with transaction.atomic():
-        updated = Message.objects.filter(pk=answer.pk, status=Message.Status.STREAMING).update(
+        updated = Message.objects.filter(
+            pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt
+        ).update(
             status=Message.Status.FAILED,
             error=error[:500],
             error_kind=kind[:20],
@@ -251,15 +278,22 @@ def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") 
         )
         if updated:
             _record_failure(answer, kind, stage="backend")
-    writer.end(Message.Status.FAILED)
+    if updated:
+        writer.end(Message.Status.FAILED)
 
 
 def sweep() -> dict[str, int]:
-    """Beat, every few seconds: re-queue what never reached the queue, fail what was lost.
+    """Beat, every few seconds: hand on what never reached the queue or lost its worker.
 
-    A lost answer is normally taken over when Celery redelivers its task (see
-    :func:`generate_answer`); one still silent ``GIVE_UP_AFTER_SECONDS`` after it
-    started, with no worker beating for it, lost its task too and is failed.
+    1. A PENDING answer (saved while the broker was down) is queued again.
+    2. A STREAMING answer whose heartbeat stopped (its worker was killed) is
+       queued again, and the task takes it over. Celery's own redelivery does
+       the same when the worker dies holding the task, but not when the task
+       was already handed on: a redelivered copy that found the worker still
+       alive stepped aside, and the broker has nothing left to redeliver.
+    3. An answer nobody took over in ``GIVE_UP_AFTER_SECONDS``, or that no
+       worker picked from the queue in ``QUEUE_GIVE_UP_SECONDS``, is failed
+       where its author sees it, with a Retry.
     """
     from chat.services import enqueue_answer
 
@@ -270,21 +304,46 @@ def sweep() -> dict[str, int]:
         | Q(enqueued_at__lt=requeue_before)
     )
     requeued = sum(enqueue_answer(pk) for pk in pending.values_list("pk", flat=True)[:500])
-    failed = 0
+    resumed = failed = 0
     silent = Message.objects.filter(
         status=Message.Status.STREAMING,
-        started_at__lt=now - timezone.timedelta(seconds=GIVE_UP_AFTER_SECONDS),
-    )
+        started_at__lt=now - timezone.timedelta(seconds=RESUME_AFTER_SECONDS),
+    ).select_related("backend")
     for answer in silent[:500]:
-        if not streams.is_alive(answer.public_id):
+        if streams.is_alive(answer.public_id):
+            continue
+        if answer.started_at < now - timezone.timedelta(seconds=GIVE_UP_AFTER_SECONDS):
             failed += _give_up(answer, LOST, "lost")
+        else:
+            resumed += _resume(answer, now)
     forgotten = Message.objects.filter(
         status=Message.Status.QUEUED,
         enqueued_at__lt=now - timezone.timedelta(seconds=QUEUE_GIVE_UP_SECONDS),
     )
     for answer in forgotten[:500]:
         failed += _give_up(answer, "No worker took this answer in time; retry.", "queue")
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "resumed": resumed, "failed": failed}
+
+
+def _resume(answer: Message, now) -> bool:
+    """Queue a silent answer's task again (at most every ``RESUME_EVERY_SECONDS``)."""
+    from chat.services import queue_for
+    from chat.tasks import generate_answer
+
+    recently = now - timezone.timedelta(seconds=RESUME_EVERY_SECONDS)
+    marked = (
+        Message.objects.filter(pk=answer.pk, status=Message.Status.STREAMING)
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=recently))
+        .update(enqueued_at=now)
+    )
+    if not marked:
+        return False
+    try:
+        generate_answer.apply_async(args=[answer.pk], queue=queue_for(answer.backend))
+    except Exception as exc:  # the broker is down: the next sweep tries again
+        logger.warning("answer %s not resumed: %s", answer.public_id, type(exc).__name__)
+        return False
+    return True
 
 
 def _give_up(answer: Message, error: str, kind: str) -> bool:

@@ -31,6 +31,10 @@ def alive_key(message_id) -> str:
     return f"steward:alive:{message_id}"
 
 
+def owner_key(message_id) -> str:
+    return f"steward:owner:{message_id}"
+
+
 @cache
 def client() -> redis.Redis:
     """The process's Redis connection pool (redis-py re-creates it after a fork)."""
@@ -76,6 +80,20 @@ def cancel_requested(message_id) -> bool:
     return bool(client().exists(cancel_key(message_id)))
 
 
+def set_owner(message_id, attempt: int) -> None:
+    """Which attempt is answering now; an earlier one that finds this changed stops."""
+    client().set(owner_key(message_id), attempt, ex=LIVE_TTL_SECONDS)
+
+
+def poll(message_id) -> tuple[bool, int | None]:
+    """Whether a stop was asked for, and which attempt owns the answer (one round trip)."""
+    pipe = client().pipeline(transaction=False)
+    pipe.exists(cancel_key(message_id))
+    pipe.get(owner_key(message_id))
+    cancelled, owner = pipe.execute()
+    return bool(cancelled), None if owner is None else int(owner)
+
+
 def beat(message_id, ttl_seconds: int) -> None:
     """Say the answer's worker is alive: one more beat, valid for ``ttl_seconds``."""
     pipe = client().pipeline(transaction=False)
@@ -100,4 +118,6 @@ def is_alive(message_id) -> bool:
 
 def forget(message_id) -> None:
     """Drop an answer's stream and flags (before a retry, or when it is deleted)."""
-    client().delete(stream_key(message_id), cancel_key(message_id), alive_key(message_id))
+    client().delete(
+        stream_key(message_id), cancel_key(message_id), alive_key(message_id), owner_key(message_id)
+    )

@@ -4,6 +4,7 @@ import contextvars
 import logging
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 
@@ -27,6 +28,21 @@ Handler = Callable[[HttpRequest], HttpResponse]
 class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id.get()
+        return True
+
+
+class WithholdExceptionText(logging.Filter):
+    """Tracebacks keep their frames but not the exception's text, which can quote what
+    someone wrote (a parser's "invalid literal …", a backend's error body)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            kind, _, trace = record.exc_info
+            frames = "".join(traceback.format_tb(trace))
+            record.exc_text = (
+                f"Traceback (most recent call last):\n{frames}"
+                f"{kind.__module__}.{kind.__qualname__}: [text withheld]"
+            )
         return True
 
 

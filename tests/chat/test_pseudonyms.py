@@ -1,8 +1,7 @@
 """Placeholders: stable within a conversation, restored only where the mapping is."""
 
-from governance.policy import Span
-
 from chat.pseudonyms import Pseudonymiser, canonical
+from governance.policy import Span
 
 
 def test_it_replaces_spans_with_numbered_placeholders():

@@ -300,13 +300,43 @@ def test_a_lost_answer_nobody_takes_over_is_failed_by_the_sweeper(
 ):
     seconds = answering.GIVE_UP_AFTER_SECONDS + 1
     answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=seconds)
-    assert answering.sweep() == {"requeued": 0, "failed": 1}
+    assert answering.sweep() == {"requeued": 0, "resumed": 0, "failed": 1}
     answer.refresh_from_db()
     assert answer.status == Message.Status.FAILED
     assert "stopped before it finished" in answer.error
     assert AuditEvent.objects.get(action="chat.failure").details["kind"] == "lost"
     stream = streams.client().xrange(streams.stream_key(answer.public_id))
     assert stream[-1][1] == {b"t": b"end", b"status": b"failed"}
+
+
+def test_the_sweeper_hands_a_silent_answer_on_to_be_taken_over(
+    org, django_capture_on_commit_callbacks
+):
+    seconds = answering.RESUME_AFTER_SECONDS + 1
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=seconds)
+    assert answering.sweep() == {"requeued": 0, "resumed": 1, "failed": 0}  # Celery is eager
+    answer.refresh_from_db()
+    assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)
+    assert answering.sweep() == {"requeued": 0, "resumed": 0, "failed": 0}
+
+
+def test_a_worker_whose_answer_was_taken_over_stops_without_a_word(
+    org, django_capture_on_commit_callbacks
+):
+    org.external.reply = ["one ", "two ", "three ", "four"]
+    org.external.delay = 0.25
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Count")
+    taker = threading.Timer(0.1, streams.set_owner, args=(sent.answer.public_id, 7))
+    taker.start()  # another worker decided this one was dead, and took over
+    answering.generate_answer(sent.answer.pk)
+    taker.join()
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.STREAMING  # the new owner's to finish
+    assert not AuditEvent.objects.filter(action__in=["chat.response", "chat.failure"]).exists()
+    entries = streams.client().xrange(streams.stream_key(sent.answer.public_id))
+    assert b"end" not in [fields[b"t"] for _, fields in entries]
 
 
 def test_a_message_sent_while_the_broker_is_down_goes_out_later(
