@@ -259,11 +259,6 @@ def test_it_searches_conversations_by_title(client, thread):
     assert "No conversation matches “answer”" in page  # the answer's text is not searched
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the search filters only the CONVERSATION_LIST_LIMIT (200) most recent conversations, "
-    "so an older one is reported as 'No conversation matches'",
-)
 def test_it_finds_an_older_conversation_by_title(client, thread, monkeypatch):
     from chat import views
 

@@ -1,0 +1,248 @@
+"""The chat in a real browser, on uvicorn: the preview, a streamed answer, stop, retry, errors.
+
+Answers come from the fake backends of ``tests/chat/conftest.py`` (``org``), generated on
+a thread as a worker would (``answers_on_threads``), and reach the page through
+the ASGI server's event stream as they are written.
+
+    STEWARD_SCREENSHOTS=/tmp/steward-shots .venv/bin/python -m pytest -m browser -k chat
+
+also saves ``chat-*.png`` screenshots of the states the tests reach.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from chat import services
+from governance.demo import DEMO_PASSWORD
+from governance.models import DetectionRule
+from tests.browser.conftest import PHONE, sign_in, watch_console
+
+pytestmark = pytest.mark.browser
+
+STAFF = "alice@example.com"  # cleared for categories 1 and 2
+EMAIL = "jane.roe@example.org"
+SHOTS = os.environ.get("STEWARD_SCREENSHOTS", "")
+
+
+@pytest.fixture
+def open_page(org, answers_on_threads, new_asgi_context, console_errors):
+    """A page on the ASGI server, signed in as Alice through the login form."""
+
+    def open_signed_in(**kwargs) -> Page:
+        page = watch_console(new_asgi_context(**kwargs).new_page(), console_errors)
+        sign_in(page, STAFF, DEMO_PASSWORD)
+        return page
+
+    return open_signed_in
+
+
+@pytest.fixture
+def page(open_page) -> Page:
+    return open_page()
+
+
+def start_conversation(page: Page, category: str = "internal") -> None:
+    import time as _t
+    t0 = _t.monotonic()
+    page.on("console", lambda m: print("CONSOLE %.2f" % (_t.monotonic() - t0), m.type, m.text.replace("\n", " | ")[:1500]))
+    page.on("requestfailed", lambda r: print("REQFAIL %.2f" % (_t.monotonic() - t0), r.method, r.url[-40:], r.failure))
+    page.goto("/chat/")
+    page.locator(f"input[name=category][value={category}]").check()
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    page.evaluate("""() => {
+      for (const name of ['htmx:beforeRequest', 'htmx:afterRequest', 'htmx:sseError', 'htmx:sseOpen', 'htmx:sseClose']) {
+        document.addEventListener(name, e => console.log(name, e.detail.elt && (e.detail.elt.id || e.detail.elt.tagName), e.detail.elt && e.detail.elt.isConnected, e.detail.requestConfig ? e.detail.requestConfig.path : ''));
+      }
+      const original = console.error;
+      console.error = function (m) { console.log('STACK ' + new Error().stack); original.apply(console, arguments); };
+    }""")
+
+
+def send(page: Page, text: str) -> None:
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
+def shoot(page: Page, name: str, *, full_page: bool = True) -> None:
+    """A screenshot when ``STEWARD_SCREENSHOTS`` names a directory.
+
+    ``full_page=False`` keeps what the viewport shows where the page is scrolled:
+    the composer sticks to the viewport's bottom, and would cover the thread in
+    the middle of a full-page shot.
+    """
+    if not SHOTS:
+        return
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    # caret="initial": Playwright's caret hiding writes style attributes the CSP reports.
+    page.screenshot(path=Path(SHOTS) / f"chat-{name}.png", full_page=full_page, caret="initial")
+
+
+def sent_to(fake) -> list[str]:
+    """The user turns each call to ``fake`` carried."""
+    return [m["content"] for r in fake.requests for m in r.body["messages"] if m["role"] == "user"]
+
+
+def test_it_pseudonymises_streams_and_restores_the_answer(org, page: Page, console_errors):
+    org.external.reply = ["Drafting a reply to ", "[EMAIL_1]", " now.", " Thanks,", " warmly."]
+    org.external.delay = 0.3
+    start_conversation(page)
+
+    page.get_by_label("Message").fill(f"Write a short thank-you note to {EMAIL}.")
+    preview = page.locator("#preview")
+    expect(preview).to_contain_text("Will be pseudonymised")
+    expect(preview).to_contain_text("1 email address")
+    page.get_by_role("button", name="Send").click()
+
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer.locator(".turn-body")).to_contain_text("Drafting a reply to")
+    assert "warmly." not in answer.inner_text(), "the answer arrived in one piece"
+    expect(answer.get_by_role("button", name="Stop")).to_be_visible()  # still on its way
+    expect(page.get_by_label("Message")).to_have_value("")
+    shoot(page, "desktop-streaming")
+
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(answer.locator(".turn-body")).to_have_text(
+        f"Drafting a reply to {EMAIL} now. Thanks, warmly."
+    )
+    expect(answer.get_by_role("button", name="Stop")).to_have_count(0)
+    question = page.locator("#message-list .turn-user")
+    expect(question.locator(".turn-body")).to_have_text(f"Write a short thank-you note to {EMAIL}.")
+    question.get_by_text("What the model saw").click()
+    expect(question.locator(".turn-sent")).to_contain_text(
+        "Write a short thank-you note to [EMAIL_1]."
+    )
+    expect(page.locator("#conversation-title")).to_have_text(
+        f"Write a short thank-you note to {EMAIL}."
+    )
+    shoot(page, "desktop-finished")
+
+    assert sent_to(org.external) == ["Write a short thank-you note to [EMAIL_1]."]
+    assert EMAIL not in json.dumps([r.body for r in org.external.requests])
+    assert org.local.requests == []
+    assert console_errors == []
+
+
+def test_it_shows_a_blocked_message_in_place(org, page: Page, console_errors):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    start_conversation(page)
+
+    page.get_by_label("Message").fill("Summarise this privileged memo about the merger.")
+    expect(page.locator("#preview")).to_contain_text("Will be blocked")
+    page.get_by_role("button", name="Send").click()
+
+    blocked = page.locator("#message-list").get_by_role("alert")
+    expect(blocked).to_contain_text("Not sent.")
+    expect(blocked).to_contain_text("Privileged legal advice")
+    expect(page.locator("#message-list")).not_to_contain_text("privileged memo")
+    message_box = page.get_by_label("Message")
+    expect(message_box).to_have_value("")
+    expect(message_box).to_be_editable()
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    shoot(page, "desktop-blocked")
+    assert org.external.requests == [] and org.local.requests == []
+
+    send(page, "Summarise the merger's public announcement.")
+    expect(page.locator("#message-list .turn-assistant.turn-done")).to_contain_text(
+        "Hello from the API."
+    )
+    assert sent_to(org.external) == ["Summarise the merger's public announcement."]
+    assert console_errors == []
+
+
+def test_it_stops_an_answer_and_retries_it(org, page: Page, console_errors):
+    org.external.reply = [f"Word {n}. " for n in range(1, 21)]
+    org.external.delay = 0.5
+    start_conversation(page)
+    send(page, "Count to twenty, slowly.")
+
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer.locator(".turn-body")).to_contain_text("Word 1.")
+    answer.get_by_role("button", name="Stop").click()
+
+    expect(answer).to_have_class("turn turn-assistant turn-cancelled")
+    expect(answer).to_contain_text("Stopped.")
+    expect(answer.locator(".turn-body")).to_contain_text("Word 1.")
+    assert "Word 20." not in answer.inner_text()
+    retry = answer.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    shoot(page, "desktop-stopped")
+
+    org.external.delay = 0.02
+    retry.click()
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(answer.locator(".turn-body")).to_have_text(" ".join(f"Word {n}." for n in range(1, 21)))
+    expect(answer.get_by_role("button", name="Retry")).to_have_count(0)
+    assert len(org.external.requests) == 2
+    assert console_errors == []
+
+
+def test_it_shows_a_failed_answer_in_place(org, page: Page, console_errors):
+    org.external.fail = 500
+    start_conversation(page)
+    send(page, "What is the capital of France?")
+
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer).to_have_class("turn turn-assistant turn-failed")
+    error = answer.get_by_role("alert")
+    expect(error).to_contain_text("No answer.")
+    expect(error).to_contain_text("OpenAI business API")
+    expect(answer.get_by_role("button", name="Retry")).to_be_visible()
+    shoot(page, "desktop-failed")
+
+    org.external.fail = None
+    answer.get_by_role("button", name="Retry").click()
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(answer.locator(".turn-body")).to_have_text("Hello from the API.")
+    assert console_errors == []
+
+
+def test_it_filters_the_conversation_list_as_you_type(org, page: Page, console_errors):
+    for title in ("Quarterly budget review", "Holiday rota", "Budget for the offsite"):
+        conversation = services.start_conversation(owner=org.alice, category=org.internal)
+        conversation.title = title
+        conversation.save()
+    page.goto("/chat/")
+    titles = page.locator("#conversation-list .conversation-title")
+    expect(titles).to_have_count(3)
+    page.evaluate("window.stewardMarker = 'same page'")
+
+    page.get_by_label("Search by title").fill("budget")
+    expect(titles).to_have_text(["Budget for the offsite", "Quarterly budget review"])
+    shoot(page, "desktop-search")
+    page.get_by_label("Search by title").fill("budgetx")
+    expect(titles).to_have_count(0)
+    expect(page.locator("#conversation-list")).to_contain_text("No conversation matches “budgetx”")
+    page.get_by_label("Search by title").fill("")
+    expect(titles).to_have_count(3)
+
+    assert page.evaluate("window.stewardMarker") == "same page", "the search reloaded the page"
+    assert console_errors == []
+
+
+def test_it_fits_a_streaming_conversation_on_a_phone(org, open_page, console_errors):
+    org.external.reply = ["Here is the note for ", "[EMAIL_1]", ":\n\n", "- thank her\n"] + [
+        f"- point {n}\n" for n in range(1, 9)
+    ]
+    org.external.delay = 0.3
+    page = open_page(viewport=PHONE)
+    start_conversation(page)
+    send(page, f"Draft a note to {EMAIL} with a list of points.")
+
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer.locator(".turn-body")).to_contain_text(f"Here is the note for {EMAIL}")
+    assert "point 8" not in answer.inner_text()
+    shoot(page, "phone-streaming", full_page=False)
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(answer.locator(".turn-body li")).to_have_count(9)
+    shoot(page, "phone-finished", full_page=False)
+
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the conversation is {width}px wide on a 390px phone"
+    assert console_errors == []
