@@ -116,6 +116,8 @@ def messages(rng: random.Random, count: int, size: int = 2_048) -> list[str]:
 
 
 def rank(samples: list[float], q: float) -> float:
+    if not samples:
+        return math.nan
     ordered = sorted(samples)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
@@ -307,7 +309,7 @@ def governance_overhead(alice: User, internal: Category, texts: list[str]) -> No
 
 def backend_first_token(fake: FakeLLM, texts: list[str]) -> tuple[list[float], list[float]]:
     """The fake's own time to first token through the openai client: with one client kept
-    open, and with a new client per call, as the worker's adapter makes (construction timed)."""
+    open, and with a new client per call (its construction timed too)."""
     import openai
 
     def first_token(client, text: str, start: float) -> float:

@@ -1,7 +1,9 @@
 """The answer as it arrives: server-sent events read from the answer's Redis stream.
 
-An async view, so a waiting page costs a coroutine and a Redis connection, not
-a thread. Each ``chunk`` event carries the whole answer so far, restored for
+An async view: a waiting page costs a coroutine and a Redis connection, and
+no database connection (see ``ReleaseDatabaseForStreamsMiddleware``). Django
+still keeps one idle thread per open request for its sync middleware (about
+half a megabyte each). Each ``chunk`` event carries the whole answer so far, restored for
 the author and rendered as sanitised Markdown (a placeholder split across two
 chunks is whole again in the next event); its id is the stream entry's, and a
 reconnecting page sends it back as ``Last-Event-ID`` to resume where it was.
@@ -15,6 +17,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -104,7 +107,11 @@ async def _events(message: Message, pseudonymiser: Pseudonymiser, resume: tuple[
 
 @sync_to_async
 def _in_flight(pk: int) -> bool:
-    return Message.objects.filter(pk=pk, status__in=Message.IN_FLIGHT).exists()
+    try:
+        return Message.objects.filter(pk=pk, status__in=Message.IN_FLIGHT).exists()
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()  # a stream must not sit on a connection between look-ups
 
 
 def _entry(entry_id: str) -> tuple[int, int]:

@@ -115,8 +115,14 @@ def preview(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @require_GET
 @role_required(Role.STAFF)
 def turn(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """One turn, fresh from the database (the stream's end fetches the final answer)."""
+    """One turn, fresh from the database (the stream's end fetches the final answer).
+
+    ``?settled=1`` answers 204 while the answer is still on its way: the page
+    asks every few seconds, in case its stream broke and no end event comes.
+    """
     message = get_message_for_user(request.user, public_id)
+    if request.GET.get("settled") and message.in_flight:
+        return HttpResponse(status=204)
     return render(request, "chat/conversation.html#turn", {"turn": turn_for(message)})
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -44,6 +45,28 @@ class WithholdExceptionText(logging.Filter):
                 f"{kind.__module__}.{kind.__qualname__}: [text withheld]"
             )
         return True
+
+
+class ReleaseDatabaseForStreamsMiddleware:
+    """Give back the database connection before a streamed response starts to stream.
+
+    Django closes a request's connection only when the response has been sent;
+    an answer's event stream stays open for minutes, and two hundred of them
+    would hold two hundred connections doing nothing. Everything that needs the
+    database (session, user, the stream's own look-ups) is done by now; what a
+    stream reads later opens and closes its own.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.streaming and response.get("Content-Type", "").startswith("text/event-stream"):
+            for connection in connections.all(initialized_only=True):
+                if not connection.in_atomic_block:
+                    connection.close()
+        return response
 
 
 class RequestIdMiddleware:

@@ -1,0 +1,34 @@
+"""An open answer stream holds no database connection (two hundred of them would exhaust it)."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.urls import reverse
+
+from chat.models import Conversation, Message
+from tests.factories import make_category
+
+
+@pytest.fixture
+def answer(member):
+    conversation = Conversation(owner=member, category=make_category())
+    conversation.init_key()
+    conversation.save()
+    answer = Message(conversation=conversation, role="assistant", status="done", category_number=1)
+    answer.content = "Done."
+    answer.save()
+    return answer
+
+
+async def _read(response) -> bytes:
+    return b"".join([part async for part in response.streaming_content])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_closes_the_connection_before_the_stream_starts(client, member, answer, redis_server):
+    client.force_login(member)
+    client.get(reverse("chat:home"))
+    assert connection.connection is not None  # pages keep theirs (CONN_MAX_AGE)
+    response = client.get(reverse("chat:stream", args=[answer.public_id]))
+    assert connection.connection is None
+    assert b"event: end" in async_to_sync(_read)(response)
