@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="steward-bench-chat-"))
 BENCH_DB = "steward_bench_chat"
+EVENT_STREAM = {"Accept": "text/event-stream"}  # what a browser's EventSource sends
 SOURCE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
 
 
@@ -351,7 +352,7 @@ def first_chunk(client: httpx.Client, conversation, text: str, start: float) -> 
     if response.status_code != 200 or not urls:
         raise ValueError(f"send: HTTP {response.status_code}")
     first = None
-    with client.stream("GET", urls[-1]) as stream:
+    with client.stream("GET", urls[-1], headers=EVENT_STREAM) as stream:
         opened = time.perf_counter()
         for line in stream.iter_lines():
             if line == "event: chunk" and first is None:
@@ -530,7 +531,9 @@ async def watch_all(base: str, cookies: dict, answer_ids, all_open: threading.Ev
         start = time.perf_counter()
         counted = False
         try:
-            async with client.stream("GET", f"/chat/m/{public_id}/stream/") as response:
+            async with client.stream(
+                "GET", f"/chat/m/{public_id}/stream/", headers=EVENT_STREAM
+            ) as response:
                 if response.status_code != 200:
                     stats["errors"].append(f"HTTP {response.status_code}")
                     return

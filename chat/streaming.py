@@ -61,7 +61,7 @@ async def answer_stream(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 
 async def _events(message: Message, pseudonymiser: Pseudonymiser, resume: tuple[int, int]):
-    redis = streams.async_client()
+    redis = streams.async_client(read_timeout=BLOCK_MS / 1000 + 10)
     key = streams.stream_key(message.public_id)
     loop = asyncio.get_running_loop()
     closes_at = loop.time() + MAX_CONNECTION_SECONDS

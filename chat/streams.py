@@ -41,10 +41,14 @@ def client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
 
 
-def async_client() -> redis.asyncio.Redis:
-    """A Redis client for the current event loop (async pools cannot cross loops)."""
+def async_client(*, read_timeout: float) -> redis.asyncio.Redis:
+    """A Redis client for the current event loop (async pools cannot cross loops).
+
+    ``read_timeout`` must outlast the longest blocking read (redis-py's own
+    default, 5 s, would cut an ``XREAD BLOCK 5000`` short under load).
+    """
     return redis.asyncio.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=5, max_connections=None
+        settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=read_timeout
     )
 
 

@@ -3,6 +3,7 @@
 import contextvars
 import logging
 import re
+import threading
 import time
 import traceback
 import uuid
@@ -48,25 +49,34 @@ class WithholdExceptionText(logging.Filter):
 
 
 class ReleaseDatabaseForStreamsMiddleware:
-    """Give back the database connection before a streamed response starts to stream.
+    """Open event streams a few at a time, and give back their database connection.
 
     Django closes a request's connection only when the response has been sent;
     an answer's event stream stays open for minutes, and two hundred of them
-    would hold two hundred connections doing nothing. Everything that needs the
-    database (session, user, the stream's own look-ups) is done by now; what a
-    stream reads later opens and closes its own.
+    would hold two hundred connections doing nothing. So, for requests that ask
+    for an event stream (``Accept: text/event-stream``, as every EventSource
+    does): at most ``STREAM_OPENINGS`` are set up at once (two hundred pages
+    reconnecting together would otherwise open two hundred connections in the
+    same instant), and the connection is closed before the stream starts. What
+    a stream reads later opens and closes its own.
     """
+
+    STREAM_OPENINGS = 8
+    _openings = threading.BoundedSemaphore(STREAM_OPENINGS)
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if response.streaming and response.get("Content-Type", "").startswith("text/event-stream"):
-            for connection in connections.all(initialized_only=True):
-                if not connection.in_atomic_block:
-                    connection.close()
-        return response
+        if request.headers.get("Accept") != "text/event-stream":
+            return self.get_response(request)
+        with self._openings:
+            try:
+                return self.get_response(request)
+            finally:
+                for connection in connections.all(initialized_only=True):
+                    if not connection.in_atomic_block:
+                        connection.close()
 
 
 class RequestIdMiddleware:

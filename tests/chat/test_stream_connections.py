@@ -29,6 +29,8 @@ def test_it_closes_the_connection_before_the_stream_starts(client, member, answe
     client.force_login(member)
     client.get(reverse("chat:home"))
     assert connection.connection is not None  # pages keep theirs (CONN_MAX_AGE)
-    response = client.get(reverse("chat:stream", args=[answer.public_id]))
+    response = client.get(
+        reverse("chat:stream", args=[answer.public_id]), HTTP_ACCEPT="text/event-stream"
+    )
     assert connection.connection is None
     assert b"event: end" in async_to_sync(_read)(response)
