@@ -102,7 +102,7 @@ def test_it_pseudonymises_streams_and_restores_the_answer(org, page: Page, conso
     question = page.locator("#message-list .turn-user")
     expect(question.locator(".turn-body")).to_have_text(f"Write a short thank-you note to {EMAIL}.")
     question.get_by_text("What the model saw").click()
-    expect(question.locator(".turn-sent")).to_contain_text(
+    expect(question.locator(".model-saw")).to_contain_text(
         "Write a short thank-you note to [EMAIL_1]."
     )
     expect(page.locator("#conversation-title")).to_have_text(
