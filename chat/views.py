@@ -12,7 +12,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, retarget
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseClientRefresh,
+    reswap,
+    retarget,
+)
 
 from audit.models import AuditEvent
 from audit.services import record
@@ -22,6 +27,7 @@ from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
 from governance.access import role_required
 from governance.models import Category
+from governance.policy import Outcome
 from governance.roles import Role
 from governance.simulation import simulate
 
@@ -78,22 +84,41 @@ def conversation(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @require_POST
 @role_required(Role.STAFF)
 def send(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """Send a message; htmx gets the refreshed message list and an empty message box."""
+    """Send a message; htmx gets the new turns to append and an empty message box.
+
+    Only the new turns are rendered (re-rendering the whole thread, every answer
+    decrypted and turned into HTML again, made sending slower as a conversation
+    grew); the title and the list beside it come too after the first message.
+    """
     conversation = get_conversation_for_user(request.user, public_id)
     text = request.POST.get("text", "")
+    untitled = not conversation.title_sealed
+    empty = untitled and not conversation.messages.exists()
     try:
-        services.send_message(conversation=conversation, author=request.user, text=text)
+        sent = services.send_message(conversation=conversation, author=request.user, text=text)
     except services.ChatError as exc:
         if not wants_partial(request):
             flash.error(request, str(exc))
             return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]))
         context = {"conversation": conversation, "text": text, "error": str(exc)}
         response = render(request, "chat/conversation.html#composer", context, status=422)
-        return retarget(response, "#composer")
-    conversation.refresh_from_db()
+        return reswap(retarget(response, "#composer"), "outerHTML")
     if not wants_partial(request):
         return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]) + "#composer")
-    return render(request, "chat/partials/after_send.html", _page_context(request, conversation))
+    if sent.decision.outcome is Outcome.ESCALATE:
+        return HttpResponseClientRefresh()  # the whole page now belongs to another category
+    conversation.refresh_from_db()
+    new = [sent.message] if sent.answer is None else [sent.message, sent.answer]
+    titled = untitled and bool(conversation.title_sealed)
+    context = {
+        "conversation": conversation,
+        "turns": turns_for(conversation, new),
+        "was_empty": empty,
+        "titled": titled,
+    }
+    if titled:
+        context.update(title=conversation.title, conversations=_conversation_list(request.user))
+    return render(request, "chat/partials/after_send.html", context)
 
 
 @require_POST

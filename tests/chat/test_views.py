@@ -365,7 +365,7 @@ def test_it_shows_a_blocked_message_as_not_sent_with_the_reason(
     assert Message.objects.get().status == Message.Status.BLOCKED
 
 
-def test_it_sends_with_htmx_and_returns_the_message_list_and_a_fresh_composer(
+def test_it_sends_with_htmx_and_returns_the_new_turns_and_a_fresh_composer(
     client, org, django_capture_on_commit_callbacks
 ):
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
@@ -377,8 +377,11 @@ def test_it_sends_with_htmx_and_returns_the_message_list_and_a_fresh_composer(
     assert response.status_code == 200
     page = response.content.decode()
     assert "<html" not in page
-    assert page.lstrip().startswith('<ol id="message-list"')
+    assert page.lstrip().startswith('<li id="turn-')  # appended to the list, not the list
+    assert 'id="message-list"' not in page
     assert "What is a ledger?" in page
+    assert 'id="thread-empty" hx-swap-oob="delete"' in page  # the first message
+    assert 'id="conversation-title" hx-swap-oob="true">What is a ledger?' in page
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert f'id="turn-{answer.public_id}" class="turn turn-assistant' in page
     assert reverse("chat:stream", args=[answer.public_id]) in page  # on its way as rendered
