@@ -84,7 +84,7 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
         raise ChatError("An answer is still on its way: wait for it, or stop it first.")
     detection, decision = _govern(conversation=conversation, author=author, text=text)
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conversation = _locked(conversation)
         now = timezone.now()
         message = Message(
             conversation=conversation,
@@ -123,18 +123,23 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
             backend_name=backend.name,
         )
         _index_subjects(message, text, detection)
+        changed = ["last_activity_at"]
         if pseudonymiser.changed:
             conversation.set_pseudonyms(pseudonymiser.mapping)
+            changed.append("pseudonyms_sealed")
         if decision.outcome is Outcome.ESCALATE:
             # The conversation now holds material of the higher category, and so
             # does every later call's history: it stays there.
             conversation.category = Category.objects.get(number=decision.category)
+            changed.append("category")
         if not conversation.title_sealed:
             conversation.title = _title(text)
+            changed.append("title_sealed")
         conversation.last_activity_at = now
-        conversation.save()
+        conversation.save(update_fields=changed)
         _record_request(message, decision, backend=backend, author=author, replaced=replaced)
-        transaction.on_commit(lambda: enqueue_answer(answer.pk))
+        queue = queue_for(backend)
+        transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
     return Sent(message=message, answer=answer, decision=decision)
 
 
@@ -159,7 +164,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
     if decision.blocked:
         raise ChatError(" ".join(decision.reasons))
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conversation = _locked(conversation)
         pseudonymiser = Pseudonymiser(conversation.pseudonyms())
         sent_text, replaced = pseudonymiser.apply(text, decision.redact)
         question.conversation = conversation
@@ -226,41 +231,51 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
         transaction.on_commit(lambda public_id=public_id: _forget_quietly(public_id))
 
 
-def enqueue_answer(message_id: int) -> bool:
+def enqueue_answer(message_id: int, queue: str | None = None) -> bool:
     """Hand a pending answer to its queue; if the broker is down, the row waits for the sweeper.
 
     Safe to call more than once: the task claims its answer with a conditional
-    update, so a second delivery finds nothing to do.
+    update, so a second delivery finds nothing to do. ``queue`` is looked up
+    when the caller does not know it.
     """
-    answer = (
-        Message.objects.filter(pk=message_id, status=Message.Status.PENDING)
-        .select_related("backend")
-        .first()
-    )
-    if answer is None:
-        return False
-    Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
-        enqueued_at=timezone.now()
-    )
+    pending = Message.objects.filter(pk=message_id, status=Message.Status.PENDING)
+    if queue is None:
+        hosting = pending.values_list("backend__hosting_class", flat=True).first()
+        if hosting is None and not pending.exists():
+            return False
+        queue = queue_for_hosting(hosting)
     try:
-        generate_answer.apply_async(args=[message_id], queue=queue_for(answer.backend))
+        generate_answer.apply_async(args=[message_id], queue=queue)
     except Exception as exc:  # the broker's many ways of being unreachable
-        logger.warning("answer %s waits for the queue: %s", answer.public_id, type(exc).__name__)
+        logger.warning("answer #%s waits for the queue: %s", message_id, type(exc).__name__)
+        pending.update(enqueued_at=timezone.now())  # the sweeper tries again in a while
         return False
-    Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(
-        status=Message.Status.QUEUED
-    )
+    pending.update(status=Message.Status.QUEUED, enqueued_at=timezone.now())
     return True
 
 
 def queue_for(backend: Backend | None) -> str:
     """Local models on their own queue, so a slow one never delays external calls."""
-    if backend is not None and backend.hosting_class == "on_prem":
-        return "inference_local"
-    return "inference_external"
+    return queue_for_hosting(backend.hosting_class if backend is not None else None)
+
+
+def queue_for_hosting(hosting_class: str | None) -> str:
+    return "inference_local" if hosting_class == "on_prem" else "inference_external"
 
 
 # --- the steps ---------------------------------------------------------------------------
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    """The conversation, fresh and locked until the end of the transaction (its category
+    comes along, unlocked): two messages sent at once take turns."""
+    fresh = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("category")
+        .get(pk=conversation.pk)
+    )
+    fresh._key = conversation.key  # the data key does not change; it is opened once
+    return fresh
 
 
 def _clean(text: str) -> str:
