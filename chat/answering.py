@@ -362,40 +362,39 @@ def _give_up(answer: Message, error: str, kind: str) -> bool:
 
 
 def _record_response(answer: Message, started: float, *, cancelled: bool) -> None:
-    conversation = answer.conversation
-    record(
-        action=AuditEvent.Action.CHAT_RESPONSE,
-        actor=conversation.owner,
-        target=conversation,
-        category=conversation.category.name,
-        backend=answer.backend_name,
-        details={
-            "category_number": answer.category_number,
-            "hosting_class": answer.backend.hosting_class if answer.backend else "",
-            "chars": answer.chars,
-            "input_tokens": answer.input_tokens,
-            "output_tokens": answer.output_tokens,
-            "first_token_ms": answer.first_token_ms,
-            "duration_ms": round((time.monotonic() - started) * 1000),
-            "cancelled": cancelled,
-            "message": str(answer.public_id),
-        },
+    _record(
+        answer,
+        AuditEvent.Action.CHAT_RESPONSE,
+        AuditEvent.Outcome.SUCCESS,
+        hosting_class=answer.backend.hosting_class if answer.backend else "",
+        chars=answer.chars,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+        first_token_ms=answer.first_token_ms,
+        duration_ms=round((time.monotonic() - started) * 1000),
+        cancelled=cancelled,
     )
 
 
 def _record_failure(answer: Message, kind: str, *, stage: str) -> None:
+    _record(
+        answer, AuditEvent.Action.CHAT_FAILURE, AuditEvent.Outcome.FAILURE, stage=stage, kind=kind
+    )
+
+
+def _record(answer: Message, action: str, outcome: str, **details) -> None:
+    """An answer's audit event: sizes, timings and kinds, never its text."""
     conversation = answer.conversation
     record(
-        action=AuditEvent.Action.CHAT_FAILURE,
+        action=action,
         actor=conversation.owner,
         target=conversation,
-        outcome=AuditEvent.Outcome.FAILURE,
+        outcome=outcome,
         category=conversation.category.name,
         backend=answer.backend_name,
         details={
             "category_number": answer.category_number,
-            "stage": stage,
-            "kind": kind,
+            **details,
             "message": str(answer.public_id),
         },
     )

@@ -58,14 +58,12 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def new_context(browser: Browser, live_server) -> Iterator[Callable[..., BrowserContext]]:
-    """Open a browser context on the live server; all are closed after the test."""
+def _contexts_on(browser: Browser, base_url: str) -> Iterator[Callable[..., BrowserContext]]:
     contexts: list[BrowserContext] = []
 
     def open_context(viewport: dict = DESKTOP, **kwargs) -> BrowserContext:
         context = browser.new_context(
-            base_url=live_server.url, viewport=viewport, locale="en-GB", **kwargs
+            base_url=base_url, viewport=viewport, locale="en-GB", **kwargs
         )
         context.set_default_timeout(10_000)
         contexts.append(context)
@@ -74,6 +72,12 @@ def new_context(browser: Browser, live_server) -> Iterator[Callable[..., Browser
     yield open_context
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser, live_server) -> Iterator[Callable[..., BrowserContext]]:
+    """Open a browser context on the live server; all are closed after the test."""
+    yield from _contexts_on(browser, live_server.url)
 
 
 @pytest.fixture
@@ -195,19 +199,7 @@ def asgi_server(transactional_db, monkeypatch) -> Iterator[str]:
 @pytest.fixture
 def new_asgi_context(browser: Browser, asgi_server: str) -> Iterator[Callable[..., BrowserContext]]:
     """Like ``new_context``, on the ASGI server."""
-    contexts: list[BrowserContext] = []
-
-    def open_context(viewport: dict = DESKTOP, **kwargs) -> BrowserContext:
-        context = browser.new_context(
-            base_url=asgi_server, viewport=viewport, locale="en-GB", **kwargs
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context
-
-    yield open_context
-    for context in contexts:
-        context.close()
+    yield from _contexts_on(browser, asgi_server)
 
 
 @pytest.fixture

@@ -110,9 +110,7 @@ def test_a_blocked_message_is_neither_sent_nor_stored(org, django_capture_on_com
     assert event.outcome == "blocked"
 
 
-def test_escalation_moves_the_conversation_up_and_routes_on_premise(
-    org, django_capture_on_commit_callbacks
-):
+def _client_files_go_to_category_3(org) -> None:
     DetectionRule.objects.create(
         name="Client files",
         reason="Client files are confidential",
@@ -120,6 +118,12 @@ def test_escalation_moves_the_conversation_up_and_routes_on_premise(
         action="escalate",
         min_category=org.confidential,
     )
+
+
+def test_escalation_moves_the_conversation_up_and_routes_on_premise(
+    org, django_capture_on_commit_callbacks
+):
+    _client_files_go_to_category_3(org)
     conversation = services.start_conversation(owner=org.carol, category=org.internal)
     sent = _send(
         django_capture_on_commit_callbacks, conversation, org.carol, "Summarise this client file"
@@ -131,13 +135,7 @@ def test_escalation_moves_the_conversation_up_and_routes_on_premise(
 
 
 def test_an_uncleared_escalation_is_blocked(org, django_capture_on_commit_callbacks):
-    DetectionRule.objects.create(
-        name="Client files",
-        reason="Client files are confidential",
-        pattern="client file",
-        action="escalate",
-        min_category=org.confidential,
-    )
+    _client_files_go_to_category_3(org)
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "A client file")
     assert sent.decision.blocked

@@ -69,25 +69,30 @@ class Command(BaseCommand):
             last = batch[-1][0]
 
     def _backends(self, dry_run: bool) -> int:
-        done = 0
-        for backend in Backend.objects.exclude(credential_encrypted=b""):
-            if crypto.sealed_with_current_key(bytes(backend.credential_encrypted)):
-                continue
-            done += 1
-            if not dry_run:
-                with transaction.atomic():
-                    backend.seal_credential(backend.open_credential())
-                    backend.save(update_fields=["credential_encrypted"])
-        return done
+        def reseal(backend: Backend) -> None:
+            backend.seal_credential(backend.open_credential())
+            backend.save(update_fields=["credential_encrypted"])
+
+        backends = Backend.objects.exclude(credential_encrypted=b"")
+        return _reseal_each(backends, "credential_encrypted", reseal, dry_run)
 
     def _term_lists(self, dry_run: bool) -> int:
-        done = 0
-        for term_list in ProtectedTermList.objects.exclude(terms_sealed=b""):
-            if crypto.sealed_with_current_key(bytes(term_list.terms_sealed)):
-                continue
-            done += 1
-            if not dry_run:
-                with transaction.atomic():
-                    term_list.set_terms(term_list.terms())
-                    term_list.save(update_fields=["terms_sealed", "term_count"])
-        return done
+        def reseal(term_list: ProtectedTermList) -> None:
+            term_list.set_terms(term_list.terms())
+            term_list.save(update_fields=["terms_sealed", "term_count"])
+
+        term_lists = ProtectedTermList.objects.exclude(terms_sealed=b"")
+        return _reseal_each(term_lists, "terms_sealed", reseal, dry_run)
+
+
+def _reseal_each(rows, field: str, reseal, dry_run: bool) -> int:
+    """Re-seal each row whose ``field`` an older master key sealed; how many there were."""
+    done = 0
+    for row in rows:
+        if crypto.sealed_with_current_key(bytes(getattr(row, field))):
+            continue
+        done += 1
+        if not dry_run:
+            with transaction.atomic():
+                reseal(row)
+    return done
