@@ -1,20 +1,19 @@
 """Admin detection rules and protected-term lists, compiled and run beside the scanner.
 
 The database is read once per change: compiled rules and the term automaton
-are cached and rebuilt when any rule or list is saved (the newest
-``updated_at`` is the cache key), so a scan costs no queries but one.
+are cached per process and rebuilt after any change to the policy tables (see
+:mod:`governance.policy_cache`), so a scan costs one query: the version check.
 """
 
 import csv
 import io
-import threading
 from dataclasses import dataclass
 
 import regex
-from django.db.models import Max
 
 from governance.models import DetectionRule, ProtectedTermList
 from governance.policy import Action, RuleHit
+from governance.policy_cache import cached, read_version
 from governance.scanning import ProtectedTerms, ScanResult, scan
 from governance.scanning.normalise import fold, normalise
 
@@ -101,25 +100,9 @@ class Detection:
     rule_hits: tuple[RuleHit, ...]
 
 
-_cache: dict[str, object] = {}
-_cache_lock = threading.Lock()
-
-
 def detectors() -> Detectors:
     """The compiled rules and term automaton, rebuilt only after a change."""
-    stamp = repr(
-        (
-            DetectionRule.objects.aggregate(m=Max("updated_at"))["m"],
-            DetectionRule.objects.count(),
-            ProtectedTermList.objects.aggregate(m=Max("updated_at"))["m"],
-            ProtectedTermList.objects.count(),
-        )
-    )
-    with _cache_lock:
-        if _cache.get("stamp") != stamp:
-            _cache["detectors"] = _build()
-            _cache["stamp"] = stamp
-        return _cache["detectors"]  # type: ignore[return-value]
+    return cached("detectors", read_version(), _build)
 
 
 def _build() -> Detectors:

@@ -350,3 +350,18 @@ class ProtectedTermList(models.Model):
 
     def _context(self) -> bytes:
         return f"protected-terms:{self.public_id}".encode()
+
+
+class PolicyVersion(models.Model):
+    """One row whose token changes whenever a table the policy is read from is written.
+
+    Database triggers change it, so no write path can forget to: services, policy
+    import, ``QuerySet.update()``, ``bulk_create()`` and raw SQL alike. Each process
+    caches the policy under the token it last read (see :mod:`governance.policy_cache`,
+    which installs the triggers after every ``migrate``).
+    """
+
+    token = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"policy version {self.token}"

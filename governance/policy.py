@@ -5,6 +5,7 @@ policy engine: (clearances, category, scan result, rules, backends) → decision
 """
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -13,11 +14,11 @@ from typing import Protocol
 class RoutingRequirements(Protocol):
     name: str
     blocks_all: bool
-    allowed_hosting_classes: list[str]
+    allowed_hosting_classes: Sequence[str]
     forbid_training: bool
     forbid_consumer_products: bool
     require_zero_retention: bool
-    allowed_regions: list[str]
+    allowed_regions: Sequence[str]
     require_dpa: bool
 
 
@@ -179,14 +180,14 @@ class CategorySpec:
     number: int
     name: str
     blocks_all: bool = False
-    allowed_hosting_classes: list[str] = field(default_factory=list)
+    allowed_hosting_classes: Sequence[str] = ()
     forbid_training: bool = False
     forbid_consumer_products: bool = False
     require_zero_retention: bool = False
-    allowed_regions: list[str] = field(default_factory=list)
+    allowed_regions: Sequence[str] = ()
     require_dpa: bool = False
     #: Overrides of :func:`default_action`, entity type -> action.
-    finding_actions: dict[str, str] = field(default_factory=dict)
+    finding_actions: Mapping[str, str] = field(default_factory=dict)
 
     def action_for(self, kind: str) -> Action:
         if self.number >= PROHIBITED_LEVEL or self.blocks_all:
@@ -220,7 +221,7 @@ class BackendSpec:
     dpa_expires_on: dt.date | None = None
     enabled: bool = True
     #: category number -> preference (lower first); absent: not approved for it.
-    approvals: dict[int, int] = field(default_factory=dict)
+    approvals: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ class Span:
 class PolicyInput:
     cleared: frozenset[int]
     chosen: int
-    categories: dict[int, CategorySpec]
+    categories: Mapping[int, CategorySpec]
     backends: tuple[BackendSpec, ...]
     findings: tuple[FindingLike, ...] = ()
     rule_hits: tuple[RuleHit, ...] = ()

@@ -1,15 +1,20 @@
 """Policy snapshots from the database, and the simulator built on them.
 
 The engine (governance.policy.decide) is pure; this module is where the
-database state it reasons about is read, once per decision.
+database state it reasons about is read. Each process keeps that state as an
+immutable :class:`PolicySnapshot` and reads it again only after a change (see
+:mod:`governance.policy_cache`), so a decision costs one query: the version
+check, which also brings the sender's groups.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from django.utils import timezone
 
 from governance.detection import detect
-from governance.models import Approval, Backend, Category, User
+from governance.models import Approval, Backend, Category, Clearance, User
 from governance.policy import (
     BACKEND_ATTRIBUTE_FIELDS,
     ROUTING_FIELDS,
@@ -20,6 +25,7 @@ from governance.policy import (
     RuleHit,
     decide,
 )
+from governance.policy_cache import Version, cached, read_version
 from governance.scanning import ScanResult
 
 SPEC_FIELDS = (*ROUTING_FIELDS, "finding_actions")
@@ -29,13 +35,49 @@ BACKEND_FIELDS = (*BACKEND_ATTRIBUTE_FIELDS, "enabled")
 def policy_input(
     *, user: User, chosen: int, scan_result: ScanResult, rule_hits: tuple[RuleHit, ...] = ()
 ) -> PolicyInput:
-    """Everything decide() needs, read in four queries."""
-    categories = {
-        c.number: CategorySpec(
-            number=c.number, name=c.name, **{f: getattr(c, f) for f in SPEC_FIELDS}
+    """Everything decide() needs: the cached policy, and the user's clearances from it."""
+    user_id = user.pk if user.is_authenticated else None
+    version = read_version(user_id)
+    policy = policy_snapshot(version)
+    return PolicyInput(
+        cleared=policy.cleared(user_id, version.group_ids),
+        chosen=chosen,
+        categories=policy.categories,
+        backends=policy.backends,
+        findings=scan_result.findings,
+        rule_hits=rule_hits,
+        today=timezone.localdate(),  # never cached: a DPA expires at midnight
+    )
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """The policy tables as the engine needs them; read-only, so threads share it."""
+
+    #: Active categories by number.
+    categories: Mapping[int, CategorySpec]
+    backends: tuple[BackendSpec, ...]
+    #: Active category number -> (ids of the groups cleared for it, ids of the users).
+    clearances: Mapping[int, tuple[frozenset[int], frozenset[int]]]
+
+    def cleared(self, user_id: int | None, group_ids: frozenset[int]) -> frozenset[int]:
+        """The numbers ``Category.objects.cleared_for(user)`` would give."""
+        if user_id is None:
+            return frozenset()
+        return frozenset(
+            number
+            for number, (groups, users) in self.clearances.items()
+            if user_id in users or not groups.isdisjoint(group_ids)
         )
-        for c in Category.objects.filter(is_active=True)
-    }
+
+
+def policy_snapshot(version: Version) -> PolicySnapshot:
+    """The policy as of ``version``: this process's copy, or a fresh reading (four queries)."""
+    return cached("policy", version, _read_policy)
+
+
+def _read_policy() -> PolicySnapshot:
+    categories = {c.number: _category_spec(c) for c in Category.objects.filter(is_active=True)}
     approvals: dict[int, dict[int, int]] = {}
     for backend_id, number, preference in Approval.objects.values_list(
         "backend_id", "category__number", "preference"
@@ -45,21 +87,35 @@ def policy_input(
         BackendSpec(
             key=str(b.public_id),
             name=b.name,
-            approvals=approvals.get(b.pk, {}),
+            approvals=MappingProxyType(approvals.get(b.pk, {})),
             **{f: getattr(b, f) for f in BACKEND_FIELDS},
         )
         for b in Backend.objects.all()
     )
-    cleared = frozenset(Category.objects.cleared_for(user).values_list("number", flat=True))
-    return PolicyInput(
-        cleared=cleared,
-        chosen=chosen,
-        categories=categories,
+    cleared: dict[int, tuple[set[int], set[int]]] = {}
+    for number, group_id, user_id in Clearance.objects.filter(category__is_active=True).values_list(
+        "category__number", "group_id", "user_id"
+    ):
+        groups, users = cleared.setdefault(number, (set(), set()))
+        if group_id is not None:
+            groups.add(group_id)
+        if user_id is not None:
+            users.add(user_id)
+    return PolicySnapshot(
+        categories=MappingProxyType(categories),
         backends=backends,
-        findings=scan_result.findings,
-        rule_hits=rule_hits,
-        today=timezone.localdate(),
+        clearances=MappingProxyType(
+            {n: (frozenset(groups), frozenset(users)) for n, (groups, users) in cleared.items()}
+        ),
     )
+
+
+def _category_spec(category: Category) -> CategorySpec:
+    values = {f: getattr(category, f) for f in SPEC_FIELDS}
+    values["allowed_hosting_classes"] = tuple(values["allowed_hosting_classes"])
+    values["allowed_regions"] = tuple(values["allowed_regions"])
+    values["finding_actions"] = MappingProxyType(dict(values["finding_actions"]))
+    return CategorySpec(number=category.number, name=category.name, **values)
 
 
 @dataclass(frozen=True)
@@ -81,10 +137,11 @@ def simulate(*, user: User, chosen: int, text: str) -> Simulation:
     """What would happen to ``text`` sent by ``user`` in category ``chosen``; nothing is sent."""
     detection = detect(text)
     result = detection.scan
-    decision = decide(
-        policy_input(user=user, chosen=chosen, scan_result=result, rule_hits=detection.rule_hits)
+    given = policy_input(
+        user=user, chosen=chosen, scan_result=result, rule_hits=detection.rule_hits
     )
-    names = {str(key): name for key, name in Backend.objects.values_list("public_id", "name")}
+    decision = decide(given)
+    names = {backend.key: backend.name for backend in given.backends}
     return Simulation(
         scan=result,
         decision=decision,

@@ -1,0 +1,219 @@
+"""The policy as each process caches it, and the version that says when to read it again.
+
+Every message needs the policy (categories, backends with their approvals, who is
+cleared for what) and the compiled detection rules. Instead of reading them for
+each message, a process keeps them under a version key it reads once per call
+(one query, which also brings the sender's groups).
+
+The key comes from one row, :class:`~governance.models.PolicyVersion`, whose token
+database triggers change on every write to a policy table, whatever made it: a
+service, policy import, ``QuerySet.update()``, ``bulk_create()``, raw SQL. Web and
+Celery processes each see a committed change from their next read.
+
+On PostgreSQL the triggers work in two steps:
+
+1. Every statement that writes a policy table sets a fresh transaction-local mark
+   (a setting: no lock). The mark is part of the key, so a transaction's own
+   reads see its uncommitted changes, and what they cache never matches a read
+   made outside that transaction.
+2. A trigger deferred to commit gives the row a new token. Taking the row lock
+   only at commit, after every other lock, keeps it out of deadlocks: services
+   record the audit event (which takes the audit lock) before some writes and
+   after others, so a lock taken at the first write could wait in a cycle.
+
+SQLite has one writer at a time, so its triggers change the token at once.
+Tokens are random rather than counted: a rolled-back change would hand its
+number out again, and a snapshot cached under it would match.
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+from governance.models import (
+    Approval,
+    Backend,
+    Category,
+    Clearance,
+    DetectionRule,
+    PolicyVersion,
+    ProtectedTermList,
+    User,
+)
+
+#: Every table the policy snapshot or the detectors are read from.
+POLICY_MODELS = (Category, Backend, Approval, Clearance, DetectionRule, ProtectedTermList)
+
+_VERSION = PolicyVersion._meta.db_table
+_MEMBERS = User.groups.through._meta.db_table
+_MARK = "governance.policy_change"
+_MARK_SQL = {
+    "postgresql": f"coalesce(current_setting('{_MARK}', true), '')",
+    "sqlite": "''",
+}
+
+
+@dataclass(frozen=True)
+class Version:
+    """What one read of the version row found."""
+
+    #: The cache key: (token, this transaction's mark); None if it cannot be trusted.
+    key: tuple[int, str] | None
+    #: The user's group ids (empty without a user).
+    group_ids: frozenset[int]
+
+
+def read_version(user_id: int | None = None) -> Version:
+    """The current version key, and ``user_id``'s groups, in one query."""
+    mark = _MARK_SQL.get(connection.vendor)
+    if mark is None:  # no triggers on this database: never trust a cached snapshot
+        return Version(key=None, group_ids=_groups_of(user_id))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT v.token, {mark}, m.group_id FROM {_VERSION} v "
+            f"LEFT JOIN {_MEMBERS} m ON m.user_id = %s WHERE v.id = 1",
+            [user_id],
+        )
+        rows = cursor.fetchall()
+    if not rows:  # the row is gone (a test suite emptied the tables): read uncached
+        return Version(key=None, group_ids=_groups_of(user_id))
+    token, mark_value, _ = rows[0]
+    return Version(
+        key=(token, mark_value),
+        group_ids=frozenset(group for _, _, group in rows if group is not None),
+    )
+
+
+def _groups_of(user_id: int | None) -> frozenset[int]:
+    if user_id is None:
+        return frozenset()
+    through = User.groups.through.objects.filter(user_id=user_id)
+    return frozenset(through.values_list("group_id", flat=True))
+
+
+T = TypeVar("T")
+_cache: dict[str, tuple[tuple[int, str], object]] = {}
+_lock = threading.Lock()
+
+
+def cached(name: str, version: Version, build: Callable[[], T]) -> T:
+    """``build()``'s value as of ``version``, built once per version per process.
+
+    The value is shared between threads, so it must be immutable.
+    """
+    if version.key is None:
+        return build()
+    hit = _cache.get(name)
+    if hit is not None and hit[0] == version.key:
+        return hit[1]  # type: ignore[return-value]
+    with _lock:  # one thread builds; the others wait for its value
+        hit = _cache.get(name)
+        if hit is not None and hit[0] == version.key:
+            return hit[1]  # type: ignore[return-value]
+        value = build()
+        _cache[name] = (version.key, value)
+        return value
+
+
+def forget() -> None:
+    """Drop every cached value (tests that compare with a fresh reading use this)."""
+    with _lock:
+        _cache.clear()
+
+
+# --- The triggers --------------------------------------------------------------------------
+
+_PG_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION governance_policy_changing() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('{_MARK}', gen_random_uuid()::text, true);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION governance_policy_committing() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- once per mark, however many rows were written under it
+    IF current_setting('governance.policy_bumped', true)
+            IS DISTINCT FROM current_setting('{_MARK}', true) THEN
+        PERFORM set_config('governance.policy_bumped', current_setting('{_MARK}', true), true);
+        INSERT INTO {_VERSION} (id, token) VALUES (1, (random() * 9e18)::bigint)
+            ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION governance_policy_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {_VERSION} (id, token) VALUES (1, (random() * 9e18)::bigint)
+        ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token;
+    RETURN NULL;
+END;
+$$;
+"""
+
+_PG_TRIGGERS = {
+    "governance_policy_changing": "CREATE TRIGGER governance_policy_changing "
+    "AFTER INSERT OR UPDATE OR DELETE ON {table} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION governance_policy_changing()",
+    "governance_policy_committing": "CREATE CONSTRAINT TRIGGER governance_policy_committing "
+    "AFTER INSERT OR UPDATE OR DELETE ON {table} DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW EXECUTE FUNCTION governance_policy_committing()",
+    "governance_policy_truncated": "CREATE TRIGGER governance_policy_truncated "
+    "AFTER TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION governance_policy_truncated()",
+}
+
+_SQLITE_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS {table}_policy_{name} AFTER {event} ON {table}
+BEGIN
+    INSERT INTO {version} (id, token) VALUES (1, random())
+        ON CONFLICT (id) DO UPDATE SET token = excluded.token;
+END
+"""
+
+
+def ensure_triggers(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Create the version row and the triggers that change it, where missing (idempotent).
+
+    Runs after every ``migrate``: SQLite rebuilds a table to alter it, and the
+    rebuild drops the table's triggers.
+    """
+    db = connections[using]
+    if db.vendor not in _MARK_SQL or _VERSION not in db.introspection.table_names():
+        return
+    tables = [model._meta.db_table for model in POLICY_MODELS]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            cursor.execute(_PG_FUNCTIONS)
+            cursor.execute(
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname = ANY(%s)",
+                [list(_PG_TRIGGERS)],
+            )
+            present = set(cursor.fetchall())
+            for table in tables:
+                for name, sql in _PG_TRIGGERS.items():
+                    if (table, name) not in present:
+                        cursor.execute(sql.format(table=table))
+            cursor.execute(
+                f"INSERT INTO {_VERSION} (id, token) VALUES (1, (random() * 9e18)::bigint) "
+                "ON CONFLICT (id) DO NOTHING"
+            )
+        else:
+            for table in tables:
+                for event in ("INSERT", "UPDATE", "DELETE"):
+                    sql = _SQLITE_TRIGGER.format(
+                        table=table, name=event.lower(), event=event, version=_VERSION
+                    )
+                    cursor.execute(sql)
+            cursor.execute(
+                f"INSERT INTO {_VERSION} (id, token) VALUES (1, random()) "
+                "ON CONFLICT (id) DO NOTHING"
+            )
