@@ -46,6 +46,8 @@ CANCEL_POLL_SECONDS = 0.2
 #: How much history (characters) goes with each call; the oldest turns go first.
 HISTORY_BUDGET_CHARS = 24_000
 LOST = "The worker answering this stopped before it finished; retry."
+#: A backend that could not be reached is tried after the others for this long.
+UNREACHABLE_FOR_SECONDS = 60
 
 SYSTEM_PROMPT = (
     "Some values in this conversation were replaced by placeholders in square brackets, "
@@ -104,6 +106,8 @@ def generate_answer(message_id: int) -> None:
             logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
             return
         except llm.LLMError as exc:
+            if exc.kind in ("connection", "timeout") and not progress.text:
+                streams.mark_unreachable(backend.public_id, UNREACHABLE_FOR_SECONDS)
             _fail(answer, writer, str(exc), exc.kind, partial=progress.text)
             return
         except SoftTimeLimitExceeded:

@@ -111,7 +111,7 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
             message.sent_text = sent_text
         message.replaced = dict(replaced)
         message.save()
-        backend = Backend.objects.get(public_id=decision.backends[0])
+        backend = _pick_backend(decision.backends)
         answer = Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -174,7 +174,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         if pseudonymiser.changed:
             conversation.set_pseudonyms(pseudonymiser.mapping)
             conversation.save(update_fields=["pseudonyms_sealed"])
-        backend = Backend.objects.get(public_id=decision.backends[0])
+        backend = _pick_backend(decision.backends)
         claimed = Message.objects.filter(pk=answer.pk, status=answer.status).update(
             status=Message.Status.PENDING,
             backend=backend,
@@ -276,6 +276,21 @@ def _locked(conversation: Conversation) -> Conversation:
     )
     fresh._key = conversation.key  # the data key does not change; it is opened once
     return fresh
+
+
+def _pick_backend(eligible: tuple[str, ...]) -> Backend:
+    """The first eligible backend (in the policy's order) that did not just fail to answer.
+
+    A backend that could not be reached in the last ``UNREACHABLE_FOR_SECONDS``
+    goes to the back of the line, so a Retry reaches the next approved backend
+    instead of the one that is down; if all of them are down, the first is tried.
+    """
+    try:
+        down = streams.unreachable(eligible)
+    except Exception:  # Redis is down: the answer will wait for it anyway
+        down = set()
+    chosen = next((key for key in eligible if key not in down), eligible[0])
+    return Backend.objects.get(public_id=chosen)
 
 
 def _clean(text: str) -> str:

@@ -120,6 +120,18 @@ def is_alive(message_id) -> bool:
     return bool(client().exists(alive_key(message_id)))
 
 
+def mark_unreachable(backend_id, seconds: int) -> None:
+    """Remember, for a while, that a backend could not be reached."""
+    client().set(f"steward:unreachable:{backend_id}", b"1", ex=seconds)
+
+
+def unreachable(backend_ids) -> set[str]:
+    """Which of these backends could not be reached lately."""
+    keys = [str(key) for key in backend_ids]
+    found = client().mget([f"steward:unreachable:{key}" for key in keys]) if keys else []
+    return {key for key, value in zip(keys, found, strict=True) if value is not None}
+
+
 def forget(message_id) -> None:
     """Drop an answer's stream and flags (before a retry, or when it is deleted)."""
     client().delete(

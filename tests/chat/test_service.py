@@ -207,15 +207,23 @@ def test_an_unreachable_backend_fails_and_retry_answers(org, django_capture_on_c
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.FAILED
     assert "Cannot connect" in sent.answer.error
-    # The admin approves nothing new; the local model is the internal category's second choice.
-    from governance.models import Backend
-
-    Backend.objects.filter(name="OpenAI business API").update(enabled=False)
+    # The API is down; the local model, the internal category's second choice, answers.
     with django_capture_on_commit_callbacks(execute=True):
         answer = services.retry_answer(answer=sent.answer, author=org.alice)
     answer.refresh_from_db()
     assert answer.status == Message.Status.DONE and answer.backend_name == "Local Ollama"
     assert answer.content == "Hello from the local model."
+
+
+def test_a_backend_down_is_tried_last_for_a_while(org, django_capture_on_commit_callbacks):
+    org.local.stop()  # public goes to the local model first
+    conversation = services.start_conversation(owner=org.alice, category=org.public)
+    first = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hi").answer
+    first.refresh_from_db()
+    assert (first.status, first.backend_name) == (Message.Status.FAILED, "Local Ollama")
+    second = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Again").answer
+    second.refresh_from_db()
+    assert (second.status, second.backend_name) == (Message.Status.DONE, "OpenAI business API")
 
 
 def test_a_second_delivery_produces_no_second_answer(org, django_capture_on_commit_callbacks):
