@@ -2,7 +2,8 @@
 
 Every way this can end leaves the answer in a state its author sees: done,
 failed (with a sentence saying why) or stopped. Nothing stays "answering"
-forever: the sweeper fails answers whose worker stopped sending heartbeats.
+forever: an answer whose worker stopped sending heartbeats is taken over by
+another worker, or failed by the sweeper when nobody does.
 """
 
 import logging
@@ -243,12 +244,36 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
 def _finish(answer: Message, writer, progress: _Progress, usage, started: float) -> None:
     status = Message.Status.CANCELLED if progress.cancelled else Message.Status.DONE
     answer.content = progress.text
-    answer.status = status
-    answer.finished_at = timezone.now()
     answer.first_token_ms = progress.first_token_ms
     if usage is not None:
         answer.input_tokens = usage.input_tokens
         answer.output_tokens = usage.output_tokens
+    _settle(
+        answer,
+        writer,
+        status,
+        lambda: _record_response(answer, started, cancelled=progress.cancelled),
+        first_token_ms=answer.first_token_ms,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+    )
+
+
+def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") -> None:
+    answer.content = partial
+    _settle(
+        answer,
+        writer,
+        Message.Status.FAILED,
+        lambda: _record_failure(answer, kind, stage="backend"),
+        error=error[:500],
+        error_kind=kind[:20],
+    )
+
+
+def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
+    """Store the outcome (the answer's text and ``fields``) and its audit event, then end
+    the stream; only if this attempt still owns the answer, or else nothing at all."""
     with transaction.atomic():
         updated = Message.objects.filter(
             pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt
@@ -256,34 +281,13 @@ def _finish(answer: Message, writer, progress: _Progress, usage, started: float)
             status=status,
             content_sealed=answer.content_sealed,
             chars=answer.chars,
-            finished_at=answer.finished_at,
-            first_token_ms=answer.first_token_ms,
-            input_tokens=answer.input_tokens,
-            output_tokens=answer.output_tokens,
+            finished_at=timezone.now(),
+            **fields,
         )
         if updated:
-            _record_response(answer, started, cancelled=progress.cancelled)
+            audit()
     if updated:
         writer.end(status)
-
-
-def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") -> None:
-    answer.content = partial
-    with transaction.atomic():
-        updated = Message.objects.filter(
-            pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt
-        ).update(
-            status=Message.Status.FAILED,
-            error=error[:500],
-            error_kind=kind[:20],
-            content_sealed=answer.content_sealed,
-            chars=answer.chars,
-            finished_at=timezone.now(),
-        )
-        if updated:
-            _record_failure(answer, kind, stage="backend")
-    if updated:
-        writer.end(Message.Status.FAILED)
 
 
 def sweep() -> dict[str, int]:

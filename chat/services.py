@@ -103,13 +103,9 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
             _record_request(message, decision, backend=None, author=author)
             return Sent(message=message, answer=None, decision=decision)
 
-        pseudonymiser = Pseudonymiser(conversation.pseudonyms())
-        sent_text, replaced = pseudonymiser.apply(text, decision.redact)
         message.status = Message.Status.SENT
         message.content = text
-        if sent_text != text:
-            message.sent_text = sent_text
-        message.replaced = dict(replaced)
+        replaced, mapping_grew = _pseudonymise(conversation, message, text, decision)
         message.save()
         backend = _pick_backend(decision.backends)
         answer = Message.objects.create(
@@ -124,8 +120,7 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
         )
         _index_subjects(message, text, detection)
         changed = ["last_activity_at"]
-        if pseudonymiser.changed:
-            conversation.set_pseudonyms(pseudonymiser.mapping)
+        if mapping_grew:
             changed.append("pseudonyms_sealed")
         if decision.outcome is Outcome.ESCALATE:
             # The conversation now holds material of the higher category, and so
@@ -165,14 +160,10 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         raise ChatError(" ".join(decision.reasons))
     with transaction.atomic():
         conversation = _locked(conversation)
-        pseudonymiser = Pseudonymiser(conversation.pseudonyms())
-        sent_text, replaced = pseudonymiser.apply(text, decision.redact)
         question.conversation = conversation
-        question.sent_text = sent_text
-        question.replaced = dict(replaced)
+        replaced, mapping_grew = _pseudonymise(conversation, question, text, decision)
         question.save(update_fields=["sent_sealed", "replaced"])
-        if pseudonymiser.changed:
-            conversation.set_pseudonyms(pseudonymiser.mapping)
+        if mapping_grew:
             conversation.save(update_fields=["pseudonyms_sealed"])
         backend = _pick_backend(decision.backends)
         claimed = Message.objects.filter(pk=answer.pk, status=answer.status).update(
@@ -193,8 +184,9 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         _record_request(
             question, decision, backend=backend, author=author, replaced=replaced, retry=True
         )
-        transaction.on_commit(lambda: streams.forget(answer.public_id))
-        transaction.on_commit(lambda: enqueue_answer(answer.pk))
+        queue = queue_for(backend)
+        transaction.on_commit(lambda: _forget_quietly(answer.public_id))
+        transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
     answer.refresh_from_db()
     return answer
 
@@ -281,9 +273,10 @@ def _locked(conversation: Conversation) -> Conversation:
 def _pick_backend(eligible: tuple[str, ...]) -> Backend:
     """The first eligible backend (in the policy's order) that did not just fail to answer.
 
-    A backend that could not be reached in the last ``UNREACHABLE_FOR_SECONDS``
-    goes to the back of the line, so a Retry reaches the next approved backend
-    instead of the one that is down; if all of them are down, the first is tried.
+    A backend the worker could not reach lately (for
+    ``chat.answering.UNREACHABLE_FOR_SECONDS``) goes to the back of the line, so a
+    Retry reaches the next approved backend instead of the one that is down; if
+    all of them are down, the first is tried.
     """
     try:
         down = streams.unreachable(eligible)
@@ -291,6 +284,25 @@ def _pick_backend(eligible: tuple[str, ...]) -> Backend:
         down = set()
     chosen = next((key for key in eligible if key not in down), eligible[0])
     return Backend.objects.get(public_id=chosen)
+
+
+def _pseudonymise(
+    conversation: Conversation, message: Message, text: str, decision: Decision
+) -> tuple[Counter, bool]:
+    """Set on ``message`` what the backend gets for ``text`` (kept only where it differs)
+    and what was replaced; the conversation's mapping takes any new placeholder.
+
+    Returns the count per type, and whether the mapping grew (the caller saves it).
+    """
+    pseudonymiser = Pseudonymiser(conversation.pseudonyms())
+    sent_text, replaced = pseudonymiser.apply(text, decision.redact)
+    message.sent_sealed = b""
+    if sent_text != text:
+        message.sent_text = sent_text
+    message.replaced = dict(replaced)
+    if pseudonymiser.changed:
+        conversation.set_pseudonyms(pseudonymiser.mapping)
+    return replaced, pseudonymiser.changed
 
 
 def _clean(text: str) -> str:

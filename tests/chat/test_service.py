@@ -213,6 +213,7 @@ def test_an_unreachable_backend_fails_and_retry_answers(org, django_capture_on_c
     answer.refresh_from_db()
     assert answer.status == Message.Status.DONE and answer.backend_name == "Local Ollama"
     assert answer.content == "Hello from the local model."
+    assert bytes(answer.reply_to.sent_sealed) == b""  # nothing replaced: no second copy kept
 
 
 def test_a_backend_down_is_tried_last_for_a_while(org, django_capture_on_commit_callbacks):
