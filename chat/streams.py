@@ -80,10 +80,6 @@ def request_cancel(message_id) -> None:
     client().set(cancel_key(message_id), b"1", ex=CANCEL_TTL_SECONDS)
 
 
-def cancel_requested(message_id) -> bool:
-    return bool(client().exists(cancel_key(message_id)))
-
-
 def set_owner(message_id, attempt: int) -> None:
     """Which attempt is answering now; an earlier one that finds this changed stops."""
     client().set(owner_key(message_id), attempt, ex=LIVE_TTL_SECONDS)

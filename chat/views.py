@@ -283,7 +283,6 @@ def _page_context(request: HttpRequest, conversation: Conversation) -> dict:
         "conversation": conversation,
         "title": conversation.title or "New conversation",
         "turns": turns,
-        "busy": any(t.message.in_flight for t in turns),
         "conversations": _conversation_list(request.user),
         "categories": _startable(request.user),
     }
