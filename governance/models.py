@@ -137,6 +137,10 @@ class Backend(models.Model):
         OPENAI = "openai", "OpenAI-compatible"
         ANTHROPIC = "anthropic", "Anthropic"
         BUILTIN = "builtin", "Built-in local model"
+        BEDROCK = "bedrock", "AWS Bedrock"
+        AZURE = "azure", "Azure OpenAI"
+        VERTEX = "vertex", "Google Vertex AI"
+        MISTRAL = "mistral", "Mistral"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=80, unique=True)
@@ -155,7 +159,24 @@ class Backend(models.Model):
     provider_retention_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="0 = zero data retention; empty = unknown."
     )
-    region = models.CharField(max_length=40, blank=True)
+    region = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Where the provider processes data. Bedrock and Vertex AI call this region.",
+    )
+    api_version = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Azure OpenAI: the api-version of a classic endpoint; empty for /openai/v1.",
+    )
+    project = models.CharField(
+        max_length=100, blank=True, help_text="Vertex AI: the Google Cloud project id."
+    )
+    context_tokens = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How much the model reads per call (tokens). Empty: the kind's usual.",
+    )
     dpa_signed = models.BooleanField(default=False)
     dpa_expires_on = models.DateField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
@@ -168,14 +189,41 @@ class Backend(models.Model):
 
     #: The settings that make up the policy (never the credential itself).
     POLICY_FIELDS = (
-        "name", "kind", "base_url", "model", "credential_env", *BACKEND_ATTRIBUTE_FIELDS, "enabled",
+        "name", "kind", "base_url", "model", "api_version", "project", "context_tokens",
+        "credential_env", *BACKEND_ATTRIBUTE_FIELDS, "enabled",
     )  # fmt: skip
+    #: Where each kind's service usually runs: the hosting class a new backend starts with.
+    USUAL_HOSTING = {
+        Kind.OLLAMA: HostingClass.ON_PREM,
+        Kind.BUILTIN: HostingClass.ON_PREM,
+        Kind.OPENAI: HostingClass.EXTERNAL_API,
+        Kind.ANTHROPIC: HostingClass.EXTERNAL_API,
+        Kind.MISTRAL: HostingClass.EXTERNAL_API,
+        Kind.BEDROCK: HostingClass.PRIVATE_CLOUD,
+        Kind.AZURE: HostingClass.PRIVATE_CLOUD,
+        Kind.VERTEX: HostingClass.PRIVATE_CLOUD,
+    }
+    #: How many tokens a model of each kind reads per call, when the backend says nothing.
+    #: Modest on purpose: a bigger window costs more per answer; raise it per backend.
+    USUAL_CONTEXT_TOKENS = {
+        Kind.OLLAMA: 4_096,  # Ollama's own default context length
+        Kind.BUILTIN: 2_048,
+        Kind.OPENAI: 16_384,
+    }
+    DEFAULT_CONTEXT_TOKENS = 32_768
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def context_budget(self) -> int:
+        """How many tokens of context a call to this backend may carry."""
+        return self.context_tokens or self.USUAL_CONTEXT_TOKENS.get(
+            self.kind, self.DEFAULT_CONTEXT_TOKENS
+        )
 
     def seal_credential(self, key: str) -> None:
         """Store ``key`` sealed with the master key (bound to this backend); save separately."""
