@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "governance",
     "chat",
     "audit",
+    "training",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +226,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("STEWARD_AUDIT_VERIFY_HOURS", 24, minimum=1) * 3600.0,
         "options": {"queue": "maintenance"},
     },
+    "privacy-reminders": {
+        "task": "privacy.tasks.remind_deadlines",
+        "schedule": 3600.0,  # hourly; each request is reminded at most once a day
+        "options": {"queue": "maintenance"},
+    },
+    # The retention purge is not listed here: its schedule is a django-celery-beat row that
+    # the privacy desk edits (privacy migration 0002), and beat would overwrite it from here.
 }
 WORKER_QUEUES = ("inference_local", "inference_external", "maintenance")
 
@@ -262,6 +271,11 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
 }
 STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
+# Training: days a new policy version leaves those who acknowledged an earlier one to chat
+# before they must acknowledge again (someone who never acknowledged is asked at once),
+# and the share of a quiz's questions to answer right to pass.
+STEWARD_ACK_GRACE_DAYS = env_int("STEWARD_ACK_GRACE_DAYS", 7)
+STEWARD_QUIZ_PASS_PERCENT = env_int("STEWARD_QUIZ_PASS_PERCENT", 75, minimum=1)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Steward"
 STEWARD_REQUIRE_MFA = env_bool("STEWARD_REQUIRE_MFA", PRODUCTION)

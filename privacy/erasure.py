@@ -1,0 +1,164 @@
+"""Carrying out an erasure: shred the subject's own conversations, redact their mentions elsewhere.
+
+Mentions are found through the subject index. In someone else's conversation
+the mention is replaced by ``[erased]`` in every message, the title and the
+pseudonym mapping (so a placeholder that stood for it now restores to
+``[erased]``), and its index rows go. A conversation under legal hold is left
+as it is and reported.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from audit.services import pseudonym
+from chat.models import Conversation, Message, SubjectMention
+from chat.pseudonyms import canonical
+from governance.detection import detect
+from privacy import purge
+
+ERASED = "[erased]"
+
+
+@dataclass
+class Erased:
+    own_conversations: int = 0
+    own_messages: int = 0
+    redacted_conversations: int = 0
+    redacted_messages: int = 0
+    index_rows: int = 0
+    withheld_conversations: int = 0
+    account: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def erase(
+    *,
+    digests: list[str],
+    literals: list[str],
+    subject_user=None,
+    progress: Callable[[int], None] = lambda done: None,
+) -> Erased:
+    """Erase everything the request reaches; ``progress`` is told how many conversations are done."""
+    result = Erased()
+    done = 0
+    if subject_user is not None:
+        owned = Conversation.objects.filter(owner=subject_user)
+        result.withheld_conversations += owned.filter(legal_hold=True).count()
+        ids = list(owned.filter(legal_hold=False).values_list("pk", flat=True))
+        for start in range(0, len(ids), purge.BATCH_CONVERSATIONS):
+            batch = ids[start : start + purge.BATCH_CONVERSATIONS]
+            conversations, messages = purge.shred(Conversation.objects.filter(pk__in=batch))
+            result.own_conversations += conversations
+            result.own_messages += messages
+            done += len(batch)
+            progress(done)
+
+    mentioned = (
+        SubjectMention.objects.filter(digest__in=digests)
+        .values_list("conversation_id", flat=True)
+        .distinct()
+    )
+    wanted = set(digests)
+    patterns = [re.compile(re.escape(value), re.IGNORECASE) for value in literals if value.strip()]
+    for conversation in Conversation.objects.filter(pk__in=list(mentioned)).order_by("pk"):
+        if conversation.legal_hold:
+            result.withheld_conversations += 1
+        else:
+            result.redacted_messages += _redact_conversation(conversation, wanted, patterns)
+            result.redacted_conversations += 1
+            result.index_rows += SubjectMention.objects.filter(
+                conversation=conversation, digest__in=digests
+            ).delete()[0]
+        done += 1
+        progress(done)
+    return result
+
+
+def _redact_conversation(conversation: Conversation, digests: set[str], patterns) -> int:
+    """Redact one conversation in one transaction; the number of messages that changed."""
+    changed = 0
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        for message in conversation.messages.exclude(content_sealed=b""):
+            message.conversation = conversation
+            updates = []
+            content = message.content
+            redacted = redact(content, digests, patterns)
+            if redacted != content:
+                message.content = redacted
+                updates += ["content_sealed", "chars"]
+            if message.sent_sealed:
+                sent = message.sent_text
+                redacted_sent = redact(sent, digests, patterns)
+                if redacted_sent != sent:
+                    message.sent_text = redacted_sent
+                    updates.append("sent_sealed")
+            if updates:
+                message.save(update_fields=updates)
+                changed += 1
+        fields = []
+        if conversation.title_sealed:
+            title = conversation.title
+            if (new_title := redact(title, digests, patterns)) != title:
+                conversation.title = new_title
+                fields.append("title_sealed")
+        mapping = conversation.pseudonyms()
+        if _redact_mapping(mapping, digests, patterns):
+            conversation.set_pseudonyms(mapping)
+            fields.append("pseudonyms_sealed")
+        if fields:
+            conversation.save(update_fields=fields)
+    return changed
+
+
+def redact(text: str, digests: set[str], patterns) -> str:
+    """``text`` with every finding whose keyed hash is the subject's, and every literal, erased."""
+    if not text:
+        return text
+    spans = [
+        (finding.start, finding.end)
+        for finding in detect(text).scan.findings
+        if pseudonym(canonical(str(finding.type), text[finding.start : finding.end])) in digests
+    ]
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + ERASED + text[end:]
+    for pattern in patterns:
+        text = pattern.sub(ERASED, text)
+    return text
+
+
+def _redact_mapping(mapping: dict, digests: set[str], patterns) -> bool:
+    """Point the subject's placeholders at ``[erased]`` and drop their canonical keys."""
+    keys = mapping.get("keys", {})
+    values = mapping.get("values", {})
+    changed = False
+    for key, placeholder in list(keys.items()):
+        value = values.get(placeholder, "")
+        if pseudonym(key.split(":", 1)[1]) in digests or any(p.search(value) for p in patterns):
+            del keys[key]
+            keys[f"erased:{placeholder}"] = placeholder
+            values[placeholder] = ERASED
+            changed = True
+    return changed
+
+
+def erase_account(user) -> None:
+    """Remove a staff member's account data; the row stays (the audit trail points at it)."""
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+
+    with transaction.atomic():
+        EmailAddress.objects.filter(user=user).delete()
+        Authenticator.objects.filter(user=user).delete()
+        user.email = f"erased-{user.public_id.hex[:12]}@erased.invalid"
+        user.full_name = ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.save(update_fields=["email", "full_name", "is_active", "password"])
+        user.groups.clear()

@@ -1,0 +1,249 @@
+"""Purge runs, legal holds and data-subject requests."""
+
+import datetime as dt
+import json
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from privacy import policy
+
+
+class PurgeRun(models.Model):
+    """One run of the retention purge: when, how far it got, what it removed, what went wrong.
+
+    ``counts`` maps a category's name to ``{"conversations": n, "messages": n}``.
+    At most one run is RUNNING at a time (a partial unique index); a run whose
+    worker died stops beating and the next run marks it INTERRUPTED and
+    finishes the work, batch by batch.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total_conversations = models.PositiveIntegerField(default=0)
+    done_conversations = models.PositiveIntegerField(default=0)
+    deleted_messages = models.PositiveBigIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="running"),
+                name="privacy_purgerun_one_running",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Purge {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def percent(self) -> int:
+        if not self.total_conversations:
+            return 100 if self.status != self.Status.RUNNING else 0
+        return min(100, round(100 * self.done_conversations / self.total_conversations))
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return (self.finished_at - self.started_at) if self.finished_at else None
+
+
+class LegalHold(models.Model):
+    """Keeps a person's conversations, or one conversation, past its retention window.
+
+    Exactly one of ``user`` and ``conversation`` is set. A hold is active until
+    released; placing and releasing record who, when and why.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="legal_holds",
+    )
+    conversation = models.ForeignKey(
+        "chat.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="legal_holds",
+    )
+    reason = models.CharField(max_length=500)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    placed_at = models.DateTimeField(default=timezone.now)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, conversation__isnull=True)
+                | models.Q(user__isnull=True, conversation__isnull=False),
+                name="privacy_legalhold_one_subject",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["user"],
+                name="privacy_legalhold_active_user",
+                condition=models.Q(released_at__isnull=True, user__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Legal hold {self.public_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+
+class SubjectRequest(models.Model):
+    """A data-subject request (GDPR/CCPA), from intake to receipt.
+
+    The identifiers the request names are sealed with the master key and
+    dropped once the request is closed; what remains is their keyed hashes
+    (the same HMAC the subject index holds), so the receipt can be checked
+    later without keeping the identifier. The audit trail names the request
+    by its ``reference`` only.
+    """
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", "Access (a copy of the data)"
+        ERASURE = "erasure", "Erasure (be forgotten)"
+
+    class Regime(models.TextChoices):
+        GDPR = "gdpr", "GDPR"
+        CCPA = "ccpa", "CCPA"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        VERIFIED = "verified", "Identity verified"
+        SCOPED = "scoped", "Scoped"
+        APPROVED = "approved", "Approved"
+        EXECUTING = "executing", "Executing"
+        COMPLETED = "completed", "Completed"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    OPEN = (Status.RECEIVED, Status.VERIFIED, Status.SCOPED, Status.APPROVED, Status.EXECUTING)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    regime = models.CharField(max_length=10, choices=Regime.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    subject_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="subject_requests",
+        help_text="Set when the subject is a staff member (their account data is in scope).",
+    )
+    identifiers_sealed = models.BinaryField(default=b"", editable=False)
+    digests = models.JSONField(default=list, blank=True, help_text="[[kind, hmac], …]")
+    received_on = models.DateField()
+    due_on = models.DateField()
+    extended = models.BooleanField(default=False)
+    extension_reason = models.CharField(max_length=500, blank=True)
+    note = models.CharField(max_length=1000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification = models.CharField(max_length=500, blank=True)
+    scoped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    scoped_at = models.DateTimeField(null=True, blank=True)
+    scope = models.JSONField(default=dict, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    rejected_reason = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    receipt = models.JSONField(default=dict, blank=True)
+    receipt_hash = models.CharField(max_length=64, blank=True)
+    archive_sealed = models.BinaryField(default=b"", editable=False)
+    reminded_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on", "created_at"]
+        indexes = [models.Index(fields=["status", "due_on"], name="privacy_request_open")]
+
+    def __str__(self) -> str:
+        # The reference only: this string reaches audit events.
+        return self.reference
+
+    @property
+    def regime_rules(self) -> policy.Regime:
+        return policy.REGIMES[self.regime]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    def days_left(self, today: dt.date | None = None) -> int:
+        return policy.days_left(self.due_on, today or timezone.localdate())
+
+    @property
+    def overdue(self) -> bool:
+        return self.is_open and self.days_left() < 0
+
+    @property
+    def percent(self) -> int:
+        if not self.progress_total:
+            return 100 if self.status == self.Status.COMPLETED else 0
+        return min(100, round(100 * self.progress_done / self.progress_total))
+
+    def seal_identifiers(self, identifiers: list[tuple[str, str]]) -> None:
+        from governance import crypto
+
+        plain = json.dumps(identifiers).encode()
+        self.identifiers_sealed = crypto.seal(plain, context=self._context())
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        """The identifiers as typed ([kind, value] pairs); empty once the request is closed."""
+        from governance import crypto
+
+        blob = bytes(self.identifiers_sealed or b"")
+        if not blob:
+            return []
+        return [tuple(pair) for pair in json.loads(crypto.open_sealed(blob, context=self._context()))]
+
+    def _context(self) -> bytes:
+        return f"subject-request:{self.public_id}".encode()

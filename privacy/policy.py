@@ -1,0 +1,67 @@
+"""Pure rules of retention and data-subject requests: dates, deadlines, who may approve.
+
+No ORM and no request here, so every rule is tested on its own.
+"""
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A law's clock: how long a request may take, and how far it may be extended."""
+
+    code: str
+    label: str
+    months: int = 0
+    days: int = 0
+    extension_months: int = 0
+    extension_days: int = 0
+
+
+GDPR = Regime("gdpr", "GDPR", months=1, extension_months=2)
+CCPA = Regime("ccpa", "CCPA", days=45, extension_days=45)
+REGIMES = {regime.code: regime for regime in (GDPR, CCPA)}
+
+#: Beat reminds the privacy officers of a request this many days before it is due.
+REMIND_DAYS_BEFORE = (7, 2, 0)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later, or that month's last day when it is shorter.
+
+    This is how the GDPR's "one month" is read (31 January → 28 or 29 February).
+    """
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_on(regime: Regime, received_on: dt.date) -> dt.date:
+    """The last day to answer a request received on ``received_on``."""
+    return add_months(received_on, regime.months) + dt.timedelta(days=regime.days)
+
+
+def extended_due_on(regime: Regime, due: dt.date) -> dt.date:
+    """The new last day after the one extension the law allows."""
+    return add_months(due, regime.extension_months) + dt.timedelta(days=regime.extension_days)
+
+
+def days_left(due: dt.date, today: dt.date) -> int:
+    """Days until ``due`` (0 on the day, negative once overdue)."""
+    return (due - today).days
+
+
+def expiry_cutoff(now: dt.datetime, retention_days: int) -> dt.datetime:
+    """Conversations last active before this moment have outlived their retention window."""
+    return now - dt.timedelta(days=retention_days)
+
+
+def second_pair_of_eyes(*, scoped_by_id: int | None, approver_id: int) -> str | None:
+    """Why ``approver_id`` may not approve, or None if they may (four eyes)."""
+    if scoped_by_id is None:
+        return "Scope the request before approving it."
+    if scoped_by_id == approver_id:
+        return "Someone other than the person who scoped this request must approve it."
+    return None

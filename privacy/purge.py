@@ -1,0 +1,201 @@
+"""The retention purge: delete what has outlived its category's window, a small batch at a time.
+
+Each batch is its own short transaction that locks only the conversations it
+deletes (skipping any a chat request holds at that moment), so chat is never
+stalled and a run killed half-way leaves nothing half-deleted: the next run
+simply finds the rest still expired.
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import record
+from chat.models import Conversation, Message
+from governance.models import Category
+from privacy import policy
+from privacy.models import LegalHold, PurgeRun
+
+log = logging.getLogger(__name__)
+
+BATCH_CONVERSATIONS = 500
+#: A RUNNING run whose heartbeat is older than this has lost its worker.
+STALE_AFTER_SECONDS = 120
+
+
+class PurgeBusy(Exception):
+    """Another purge is running."""
+
+
+@dataclass
+class Expired:
+    """What a purge would remove now, per category name."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    held: int = 0
+
+    @property
+    def conversations(self) -> int:
+        return sum(c["conversations"] for c in self.counts.values())
+
+    @property
+    def messages(self) -> int:
+        return sum(c["messages"] for c in self.counts.values())
+
+
+def expired_conversations(category: Category, now=None):
+    """Conversations of ``category`` past its window and under no legal hold.
+
+    A category without a window stores no text at all (only metadata), so it
+    has nothing to purge.
+    """
+    if category.retention_days is None:
+        return Conversation.objects.none()
+    cutoff = policy.expiry_cutoff(now or timezone.now(), category.retention_days)
+    return Conversation.objects.filter(
+        category=category, last_activity_at__lt=cutoff, legal_hold=False
+    ).exclude(Exists(_active_user_holds()))
+
+
+def _active_user_holds():
+    return LegalHold.objects.filter(user_id=OuterRef("owner_id"), released_at__isnull=True)
+
+
+def preview(now=None) -> Expired:
+    """The dry run: what the next purge would remove, without removing anything."""
+    now = now or timezone.now()
+    result = Expired()
+    for category in Category.objects.exclude(retention_days=None):
+        expired = expired_conversations(category, now)
+        conversations = expired.count()
+        if not conversations:
+            continue
+        messages = Message.objects.filter(conversation__in=expired).count()
+        result.counts[category.name] = {"conversations": conversations, "messages": messages}
+    result.held = _held_past_window(now)
+    return result
+
+
+def _held_past_window(now) -> int:
+    held = 0
+    for category in Category.objects.exclude(retention_days=None):
+        cutoff = policy.expiry_cutoff(now, category.retention_days)
+        past = Conversation.objects.filter(category=category, last_activity_at__lt=cutoff)
+        held += past.filter(Q(legal_hold=True) | Exists(_active_user_holds())).count()
+    return held
+
+
+def start(*, actor=None) -> PurgeRun:
+    """Open a run (refused while another is alive; a dead one is marked interrupted)."""
+    stale = timezone.now() - timezone.timedelta(seconds=STALE_AFTER_SECONDS)
+    PurgeRun.objects.filter(status=PurgeRun.Status.RUNNING, heartbeat_at__lt=stale).update(
+        status=PurgeRun.Status.INTERRUPTED, finished_at=timezone.now()
+    )
+    try:
+        with transaction.atomic():
+            return PurgeRun.objects.create(triggered_by=actor)
+    except IntegrityError:
+        raise PurgeBusy("A purge is already running.") from None
+
+
+def run(purge: PurgeRun, *, batch_size: int = BATCH_CONVERSATIONS, now=None) -> PurgeRun:
+    """Delete every expired conversation in batches, then record the run.
+
+    1. Count what is expired, for the progress bar.
+    2. Per category, take the next batch of expired ids and delete it in one
+       short transaction (index rows, messages, then the conversations with
+       their wrapped data keys: without the key no copy of the text opens).
+    3. Beat the heartbeat after every batch; record the counts and any error.
+    """
+    now = now or timezone.now()
+    counts: dict[str, Counter] = {}
+    try:
+        purge.total_conversations = preview(now).conversations
+        purge.save(update_fields=["total_conversations"])
+        for category in Category.objects.exclude(retention_days=None):
+            expired = expired_conversations(category, now).order_by("pk")
+            while True:
+                ids = list(expired.values_list("pk", flat=True)[:batch_size])
+                if not ids:
+                    break
+                deleted, messages = _delete_batch(ids, category, now)
+                tally = counts.setdefault(category.name, Counter())
+                tally["conversations"] += deleted
+                tally["messages"] += messages
+                _beat(purge, deleted, messages, counts)
+                if deleted == 0:
+                    break  # every conversation of the batch was busy: the next run takes them
+    except Exception as exc:
+        log.exception("Purge failed")
+        purge.errors = [*purge.errors, f"{type(exc).__name__}: {exc}"[:300]]
+        purge.status = PurgeRun.Status.FAILED
+    else:
+        purge.status = PurgeRun.Status.DONE
+    purge.finished_at = timezone.now()
+    purge.counts = {name: dict(tally) for name, tally in counts.items()}
+    with transaction.atomic():
+        purge.save()
+        record(
+            action=AuditEvent.Action.RETENTION_PURGED,
+            actor=purge.triggered_by,
+            target=purge,
+            outcome=AuditEvent.Outcome.SUCCESS if purge.status == PurgeRun.Status.DONE else AuditEvent.Outcome.FAILURE,
+            details={
+                "conversations": purge.done_conversations,
+                "messages": purge.deleted_messages,
+                "counts": purge.counts,
+                "errors": len(purge.errors),
+                "seconds": round((purge.finished_at - purge.started_at).total_seconds(), 1),
+            },
+        )
+    return purge
+
+
+def _delete_batch(ids: list[int], category: Category, now) -> tuple[int, int]:
+    """Delete those of ``ids`` still expired and not held, skipping any a chat request holds."""
+    candidates = expired_conversations(category, now).filter(pk__in=ids)
+    return shred(candidates, skip_locked=True)
+
+
+def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
+    """Delete ``candidates`` with their messages, index rows and keys; (conversations, messages).
+
+    One short transaction. Raw deletes, because Django's cascade would load
+    every message first; the conversation row holds the wrapped data key, so
+    once it is gone no copy of the text (backups included) can be opened.
+    """
+    with transaction.atomic():
+        locked = list(
+            candidates.select_for_update(skip_locked=skip_locked, of=("self",)).values_list(
+                "pk", flat=True
+            )
+        )
+        if not locked:
+            return 0, 0
+        marks = ", ".join(["%s"] * len(locked))
+        with connection.cursor() as cursor:
+            for table in ("chat_subjectmention", "privacy_legalhold"):
+                cursor.execute(f"DELETE FROM {table} WHERE conversation_id IN ({marks})", locked)
+            cursor.execute(f"DELETE FROM chat_message WHERE conversation_id IN ({marks})", locked)
+            messages = cursor.rowcount
+            cursor.execute(f"DELETE FROM chat_conversation WHERE id IN ({marks})", locked)
+            conversations = cursor.rowcount
+    return conversations, messages
+
+
+def _beat(purge: PurgeRun, conversations: int, messages: int, counts) -> None:
+    purge.done_conversations += conversations
+    purge.deleted_messages += messages
+    purge.heartbeat_at = timezone.now()
+    purge.counts = {name: dict(tally) for name, tally in counts.items()}
+    PurgeRun.objects.filter(pk=purge.pk).update(
+        done_conversations=purge.done_conversations,
+        deleted_messages=purge.deleted_messages,
+        heartbeat_at=purge.heartbeat_at,
+        counts=purge.counts,
+    )

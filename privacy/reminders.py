@@ -1,0 +1,60 @@
+"""Deadline reminders: one email a day to the privacy officers while a request is due soon."""
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import record
+from governance.models import User
+from governance.roles import Role
+from privacy import policy
+from privacy.models import SubjectRequest
+
+
+def due_for_reminder(today) -> list[SubjectRequest]:
+    """Open requests on a reminder day (7, 2 and 0 days before) or overdue, not yet reminded today."""
+    open_requests = SubjectRequest.objects.filter(status__in=SubjectRequest.OPEN).exclude(
+        reminded_on=today
+    )
+    return [
+        request
+        for request in open_requests
+        if request.days_left(today) in policy.REMIND_DAYS_BEFORE or request.days_left(today) < 0
+    ]
+
+
+def send() -> int:
+    """Email every privacy officer the requests due soon; the number of requests reminded."""
+    today = timezone.localdate()
+    requests = due_for_reminder(today)
+    if not requests:
+        return 0
+    officers = [
+        user.email
+        for user in User.objects.filter(is_active=True)
+        if user.has_perm(Role.PRIVACY_OFFICER.permission)
+    ]
+    body = render_to_string(
+        "privacy/email/reminder.txt",
+        {"rows": [(r, r.days_left(today)) for r in requests], "today": today},
+    )
+    with transaction.atomic():
+        SubjectRequest.objects.filter(pk__in=[r.pk for r in requests]).update(reminded_on=today)
+        record(
+            action=AuditEvent.Action.DSR_REMINDED,
+            details={
+                "requests": [r.reference for r in requests],
+                "overdue": sum(r.days_left(today) < 0 for r in requests),
+                "recipients": len(officers),
+            },
+        )
+    if officers:
+        send_mail(
+            f"Steward: {len(requests)} data-subject request(s) due soon",
+            body,
+            None,
+            officers,
+        )
+    return len(requests)

@@ -1,0 +1,121 @@
+"""What a data-subject request reaches: found through the subject index, never by decrypting.
+
+A subject is reached in two ways: mentions of their identifiers in anyone's
+conversations (the subject index holds the keyed hashes), and, for a staff
+member, the conversations they own. Who received their data comes from the
+audit trail's ``chat.request`` events of those conversations.
+"""
+
+from collections import defaultdict
+
+from django.db.models import Count, Min
+
+from audit.models import AuditEvent
+from audit.services import pseudonym
+from chat.models import Conversation, Message, SubjectMention
+from chat.pseudonyms import canonical
+
+#: What the intake form calls an identifier -> the detector's entity type.
+IDENTIFIER_KINDS = {
+    "email": "EMAIL_ADDRESS",
+    "phone": "PHONE_NUMBER",
+    "name": "PERSON",
+    "other": "OTHER",
+}
+
+
+def digest_of(kind: str, value: str) -> str:
+    """The subject index's keyed hash of an identifier as a person typed it."""
+    return pseudonym(canonical(IDENTIFIER_KINDS.get(kind, kind), value))
+
+
+def mentions(digests: list[str]):
+    return SubjectMention.objects.filter(digest__in=digests)
+
+
+def scope_of(*, digests: list[str], subject_user_id: int | None) -> dict:
+    """Counts of what the request reaches, plus the recipients; reads indexes only."""
+    found = mentions(digests).aggregate(
+        messages=Count("message_id", distinct=True),
+        conversations=Count("conversation_id", distinct=True),
+        owners=Count("conversation__owner_id", distinct=True),
+    )
+    own = {"conversations": 0, "messages": 0}
+    if subject_user_id is not None:
+        owned = Conversation.objects.filter(owner_id=subject_user_id)
+        own = {
+            "conversations": owned.count(),
+            "messages": Message.objects.filter(conversation__owner_id=subject_user_id).count(),
+        }
+    held = (
+        Conversation.objects.filter(legal_hold=True, pk__in=mentions(digests).values("conversation_id"))
+        .count()
+    )
+    return {
+        "mentions": found,
+        "own": own,
+        "held_conversations": held,
+        "recipients": recipients(digests=digests, subject_user_id=subject_user_id),
+    }
+
+
+def recipients(*, digests: list[str], subject_user_id: int | None) -> list[dict]:
+    """Which backends received the subject's data, and whether in clear or pseudonymised.
+
+    Every call in a conversation from the first mention on carried it (the
+    history goes with each call). It went pseudonymised when the message that
+    mentioned it had that kind of identifier replaced by a placeholder.
+    """
+    first_mention: dict[str, object] = {}
+    mention_kinds: dict[str, set[str]] = defaultdict(set)
+    mention_messages: dict[str, str] = {}
+    rows = (
+        mentions(digests)
+        .values("conversation__public_id", "message__public_id", "kind")
+        .annotate(at=Min("message__created_at"))
+    )
+    for row in rows:
+        conversation = str(row["conversation__public_id"])
+        if conversation not in first_mention or row["at"] < first_mention[conversation]:
+            first_mention[conversation] = row["at"]
+        mention_kinds[conversation].add(row["kind"])
+        mention_messages[str(row["message__public_id"])] = row["kind"]
+    if subject_user_id is not None:
+        for public_id, created in Conversation.objects.filter(owner_id=subject_user_id).values_list(
+            "public_id", "created_at"
+        ):
+            first_mention[str(public_id)] = created
+
+    events = AuditEvent.objects.filter(
+        action=AuditEvent.Action.CHAT_REQUEST,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        target_type="chat.conversation",
+        target_id__in=list(first_mention),
+    ).values_list("target_id", "occurred_at", "backend", "details")
+    in_clear: set[str] = set()
+    calls = []
+    for conversation, occurred_at, backend, details in events:
+        if occurred_at < first_mention[conversation] or not backend:
+            continue
+        kind = mention_messages.get(details.get("message", ""))
+        if kind is not None and not details.get("replaced", {}).get(kind):
+            in_clear.add(conversation)
+        calls.append((conversation, backend, details))
+
+    table: dict[str, dict] = {}
+    for conversation, backend, details in calls:
+        entry = table.setdefault(
+            backend,
+            {
+                "backend": backend,
+                "hosting_class": details.get("hosting_class", ""),
+                "region": details.get("region", ""),
+                "calls": 0,
+                "in_clear": 0,
+            },
+        )
+        entry["calls"] += 1
+        owned = subject_user_id is not None and conversation not in mention_kinds
+        if owned or conversation in in_clear:
+            entry["in_clear"] += 1
+    return sorted(table.values(), key=lambda entry: entry["backend"])

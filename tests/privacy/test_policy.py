@@ -1,0 +1,59 @@
+import datetime as dt
+
+import pytest
+
+from privacy import policy
+from privacy.policy import CCPA, GDPR
+
+D = dt.date
+
+
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        (D(2026, 1, 15), D(2026, 2, 15)),
+        (D(2026, 1, 31), D(2026, 2, 28)),  # no 31 February: the month's last day
+        (D(2028, 1, 31), D(2028, 2, 29)),  # leap year
+        (D(2026, 3, 31), D(2026, 4, 30)),
+        (D(2026, 12, 31), D(2027, 1, 31)),  # across the year end
+        (D(2028, 2, 29), D(2028, 3, 29)),
+    ],
+)
+def test_it_gives_gdpr_one_calendar_month(received, due):
+    assert policy.due_on(GDPR, received) == due
+
+
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        (D(2026, 1, 1), D(2026, 2, 15)),
+        (D(2026, 12, 1), D(2027, 1, 15)),
+        (D(2028, 2, 1), D(2028, 3, 17)),  # 29 days in February 2028
+        (D(2027, 2, 1), D(2027, 3, 18)),
+    ],
+)
+def test_it_gives_ccpa_45_days(received, due):
+    assert policy.due_on(CCPA, received) == due
+
+
+def test_it_extends_gdpr_by_two_months_and_ccpa_by_45_days():
+    assert policy.extended_due_on(GDPR, D(2026, 2, 28)) == D(2026, 4, 28)
+    assert policy.extended_due_on(GDPR, D(2027, 12, 31)) == D(2028, 2, 29)
+    assert policy.extended_due_on(CCPA, D(2026, 2, 15)) == D(2026, 4, 1)
+
+
+def test_it_counts_days_left_negative_when_overdue():
+    assert policy.days_left(D(2026, 3, 1), D(2026, 2, 27)) == 2
+    assert policy.days_left(D(2026, 3, 1), D(2026, 3, 1)) == 0
+    assert policy.days_left(D(2026, 3, 1), D(2026, 3, 4)) == -3
+
+
+def test_it_needs_a_second_person_to_approve():
+    assert policy.second_pair_of_eyes(scoped_by_id=None, approver_id=1)
+    assert policy.second_pair_of_eyes(scoped_by_id=1, approver_id=1)
+    assert policy.second_pair_of_eyes(scoped_by_id=1, approver_id=2) is None
+
+
+def test_it_cuts_off_at_the_retention_window():
+    now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    assert policy.expiry_cutoff(now, 7) == dt.datetime(2026, 2, 22, 12, tzinfo=dt.UTC)

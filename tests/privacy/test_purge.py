@@ -1,0 +1,128 @@
+"""The retention purge: exactly what is expired goes, nothing held does, and a killed run finishes."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from chat.models import Conversation, Message, SubjectMention
+from privacy import purge, services
+from privacy.models import LegalHold, PurgeRun
+from tests.privacy.conftest import make_conversation, mention
+
+
+@pytest.fixture
+def aged(org, officers):
+    """Conversations either side of each window (internal 30 days, confidential 7 days)."""
+    officer = officers[0]
+    c = {
+        "internal_old": make_conversation(org.alice, org.internal, days_idle=31),
+        "internal_new": make_conversation(org.alice, org.internal, days_idle=29),
+        "confidential_old": make_conversation(org.carol, org.confidential, days_idle=8),
+        "confidential_new": make_conversation(org.carol, org.confidential, days_idle=6),
+        "held_conversation": make_conversation(org.alice, org.internal, days_idle=100),
+        "held_person": make_conversation(org.carol, org.internal, days_idle=100),
+    }
+    mention(c["internal_old"], "EMAIL_ADDRESS", "jane@example.org")
+    services.place_hold(actor=officer, reason="Case 7", conversation=c["held_conversation"])
+    services.place_hold(actor=officer, reason="Case 8", user=org.carol)
+    return c
+
+
+def _left():
+    return set(Conversation.objects.values_list("pk", flat=True))
+
+
+def test_it_previews_without_removing(aged, org):
+    expired = purge.preview()
+    assert expired.counts == {
+        org.internal.name: {"conversations": 1, "messages": 2},
+    }  # carol's confidential_old is held through her person hold
+    assert expired.held == 3
+    assert len(_left()) == 6
+
+
+def test_it_purges_exactly_what_is_expired_and_nothing_held(aged, org):
+    run = purge.run(purge.start())
+    assert run.status == PurgeRun.Status.DONE
+    assert run.counts == {org.internal.name: {"conversations": 1, "messages": 2}}
+    gone = aged["internal_old"].pk
+    assert gone not in _left()
+    assert _left() == {c.pk for name, c in aged.items() if name != "internal_old"}
+    assert not Message.objects.filter(conversation_id=gone).exists()
+    assert not SubjectMention.objects.filter(conversation_id=gone).exists()
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.RETENTION_PURGED).get()
+    assert event.details["conversations"] == 1 and event.details["messages"] == 2
+
+
+def test_it_purges_a_persons_conversations_once_their_hold_is_released(aged, org, officers):
+    hold = LegalHold.objects.get(user=org.carol)
+    services.release_hold(hold=hold, actor=officers[1], reason="Case closed")
+    purge.run(purge.start())
+    assert aged["confidential_old"].pk not in _left()
+    assert aged["held_person"].pk not in _left()
+    assert aged["confidential_new"].pk in _left()
+
+
+def test_it_refuses_a_second_run_while_one_is_alive(aged):
+    purge.start()
+    with pytest.raises(purge.PurgeBusy):
+        purge.start()
+
+
+def test_a_run_killed_mid_batch_is_finished_by_the_next(org, monkeypatch):
+    for _ in range(5):
+        make_conversation(org.alice, org.internal, days_idle=40)
+    real_beat = purge._beat
+    calls = []
+
+    def killed_after_two_batches(*args):
+        real_beat(*args)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # like SIGKILL: no except clause runs
+
+    monkeypatch.setattr(purge, "_beat", killed_after_two_batches)
+    first = purge.start()
+    with pytest.raises(KeyboardInterrupt):
+        purge.run(first, batch_size=2)
+    assert Conversation.objects.count() == 1
+    monkeypatch.setattr(purge, "_beat", real_beat)
+
+    PurgeRun.objects.filter(pk=first.pk).update(
+        heartbeat_at=timezone.now() - dt.timedelta(seconds=purge.STALE_AFTER_SECONDS + 1)
+    )
+    second = purge.run(purge.start(), batch_size=2)
+    first.refresh_from_db()
+    assert first.status == PurgeRun.Status.INTERRUPTED
+    assert second.status == PurgeRun.Status.DONE and second.done_conversations == 1
+    assert Conversation.objects.count() == 0
+    assert Message.objects.count() == 0
+
+
+def test_it_never_deletes_a_conversation_that_became_active_meanwhile(org):
+    conversation = make_conversation(org.alice, org.internal, days_idle=40)
+    ids = [conversation.pk]
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
+    assert purge._delete_batch(ids, org.internal, timezone.now()) == (0, 0)
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_it_knows_every_table_pointing_at_conversations_and_messages():
+    """shred() deletes with raw SQL: a new table pointing here must be added to it."""
+    from django.apps import apps
+
+    pointing = {
+        (field.model._meta.db_table, field.column)
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if field.is_relation and field.related_model in (Conversation, Message)
+    }
+    assert pointing <= {
+        ("chat_subjectmention", "conversation_id"),
+        ("chat_subjectmention", "message_id"),
+        ("chat_message", "conversation_id"),
+        ("chat_message", "reply_to_id"),
+        ("privacy_legalhold", "conversation_id"),
+    }, pointing
