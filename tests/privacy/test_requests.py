@@ -1,0 +1,192 @@
+"""Data-subject requests: intake to receipt, through the index, with four eyes."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.apps import apps
+from django.db import connection
+
+from audit.models import AuditEvent
+from chat import services as chat
+from chat.models import Conversation, Message, SubjectMention
+from privacy import archive, execution, services
+from privacy.models import SubjectRequest
+from privacy.services import PrivacyError
+
+EMAIL = "jane.roe@example.org"
+PHONE = "+44 20 7946 0958"
+
+
+def _send(capture, conversation, author, text):
+    with capture(execute=True):
+        return chat.send_message(conversation=conversation, author=author, text=text)
+
+
+@pytest.fixture
+def mentioned(org, django_capture_on_commit_callbacks):
+    """Jane is mentioned by Alice (internal, pseudonymised) and Carol (confidential, local)."""
+    alice = chat.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, alice, org.alice, f"Draft a reply to {EMAIL} about the refund.")
+    _send(django_capture_on_commit_callbacks, alice, org.alice, "Make it shorter.")
+    carol = chat.start_conversation(owner=org.carol, category=org.confidential)
+    _send(django_capture_on_commit_callbacks, carol, org.carol, f"Summarise the complaint of JANE.ROE@example.org, tel {PHONE}.")
+    other = chat.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, other, org.alice, "Write to bob@example.net please.")
+    return {"alice": alice, "carol": carol, "other": other}
+
+
+def _run(request, officers, capture):
+    first, second = officers
+    request = services.verify_identity(request=request, actor=first, method="Replied from the address on file")
+    request = services.scope_request(request=request, actor=first)
+    with capture(execute=True):
+        request = services.approve_request(request=request, actor=second)
+    return SubjectRequest.objects.get(pk=request.pk)
+
+
+def _receive(officers, kind=SubjectRequest.Kind.ERASURE, **overrides):
+    import datetime as dt
+
+    values = {
+        "actor": officers[0],
+        "kind": kind,
+        "regime": SubjectRequest.Regime.GDPR,
+        "received_on": dt.date.today(),
+        "identifiers": [("email", EMAIL)],
+    }
+    values.update(overrides)
+    return services.receive_request(**values)
+
+
+def test_it_scopes_through_the_index(mentioned, officers, org):
+    request = _receive(officers)
+    request = services.verify_identity(request=request, actor=officers[0], method="Called back")
+    request = services.scope_request(request=request, actor=officers[0])
+    assert request.scope["mentions"] == {"messages": 2, "conversations": 2, "owners": 2}
+    recipients = {r["backend"]: r for r in request.scope["recipients"]}
+    assert recipients["OpenAI business API"]["calls"] == 2  # the mention, then the history
+    assert recipients["OpenAI business API"]["in_clear"] == 0
+    assert recipients["Local Ollama"]["hosting_class"] == "on_prem"
+
+
+def test_the_scoper_cannot_approve(mentioned, officers):
+    request = _receive(officers)
+    request = services.verify_identity(request=request, actor=officers[0], method="Called back")
+    request = services.scope_request(request=request, actor=officers[0])
+    with pytest.raises(PrivacyError, match="Someone other"):
+        services.approve_request(request=request, actor=officers[0])
+    request.refresh_from_db()
+    assert request.status == SubjectRequest.Status.SCOPED
+
+
+def test_approval_needs_a_scope(officers, db, org):
+    request = services.verify_identity(request=_receive(officers), actor=officers[0], method="Seen ID")
+    with pytest.raises(PrivacyError):
+        services.approve_request(request=request, actor=officers[1])
+
+
+def test_erasure_leaves_no_readable_trace(mentioned, officers, org, django_capture_on_commit_callbacks):
+    request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
+    assert request.status == SubjectRequest.Status.COMPLETED
+    assert request.receipt["counts"]["redacted_conversations"] == 2
+    assert len(request.receipt_hash) == 64
+    assert not SubjectMention.objects.filter(digest__in=request.digests).exists()
+
+    # Nothing readable in any table, the audit trail included...
+    needles = ("jane.roe", "JANE.ROE", "7946")
+    for model in apps.get_models():
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            dump = repr(cursor.fetchall())
+        assert not any(n in dump for n in ("jane.roe", "JANE.ROE")), table
+    # ...nor once every remaining conversation is decrypted.
+    for conversation in Conversation.objects.all():
+        texts = [conversation.title, json.dumps(conversation.pseudonyms())]
+        for message in conversation.messages.exclude(content_sealed=b""):
+            texts += [message.content, message.sent_text]
+        assert not any(n.lower() in t.lower() for t in texts for n in needles[:1]), texts
+    carol_texts = [m.content for m in mentioned["carol"].messages.all() if m.content_sealed]
+    assert "[erased]" in carol_texts[0]
+    assert "bob@example.net" in mentioned["other"].messages.first().content  # others untouched
+
+
+def test_the_restored_answer_shows_erased_for_a_placeholder(mentioned, officers, django_capture_on_commit_callbacks):
+    conversation = Conversation.objects.get(pk=mentioned["alice"].pk)
+    placeholder = next(iter(conversation.pseudonyms()["values"]))
+    _run(_receive(officers), officers, django_capture_on_commit_callbacks)
+    conversation = Conversation.objects.get(pk=mentioned["alice"].pk)
+    assert conversation.pseudonyms()["values"][placeholder] == "[erased]"
+
+
+def test_erasure_of_a_staff_member_shreds_their_conversations_and_account(
+    mentioned, officers, org, django_capture_on_commit_callbacks
+):
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    assert request.receipt["counts"]["own_conversations"] == 2
+    assert request.receipt["counts"]["account"] is True
+    assert not Conversation.objects.filter(owner=org.alice).exists()
+    org.alice.refresh_from_db()
+    assert not org.alice.is_active and org.alice.email.endswith("@erased.invalid")
+    assert Conversation.objects.filter(owner=org.carol).exists()
+
+
+def test_a_held_conversation_is_withheld_from_erasure(mentioned, officers, django_capture_on_commit_callbacks):
+    services.place_hold(actor=officers[0], reason="Litigation 12", conversation=mentioned["carol"])
+    request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
+    assert request.receipt["counts"]["withheld_conversations"] == 1
+    assert EMAIL.split("@")[0] in mentioned["carol"].messages.first().content.lower()
+
+
+def test_access_builds_an_archive(mentioned, officers, org, django_capture_on_commit_callbacks):
+    request = _receive(
+        officers, kind=SubjectRequest.Kind.ACCESS, identifiers=[("email", org.alice.email)], subject_user=org.alice
+    )
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    assert request.status == SubjectRequest.Status.COMPLETED
+    with zipfile.ZipFile(io.BytesIO(archive.open_archive(request))) as bundle:
+        data = json.loads(bundle.read("data.json"))
+        summary = bundle.read("summary.html").decode()
+    assert data["account"]["email"] == org.alice.email
+    assert len(data["conversations"]) == 2
+    assert any(EMAIL in m["text"] for c in data["conversations"] for m in c["messages"])
+    assert "Your conversations (2)" in summary
+    assert Conversation.objects.filter(owner=org.alice).count() == 2  # access deletes nothing
+
+
+def test_the_trail_names_the_request_never_the_identifier(mentioned, officers, django_capture_on_commit_callbacks):
+    request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
+    events = AuditEvent.objects.filter(
+        target_type="privacy.subjectrequest", target_id=str(request.public_id)
+    )
+    actions = list(events.order_by("sequence").values_list("action", flat=True))
+    assert actions == ["dsr.received", "dsr.verified", "dsr.scoped", "dsr.approved", "dsr.executed"]
+    assert all(e.target_repr == request.reference for e in events)
+    assert request.identifiers() == []  # dropped on completion; digests remain for the receipt
+
+
+def test_an_extension_happens_once_with_a_reason(officers, db, org):
+    request = _receive(officers)
+    with pytest.raises(PrivacyError):
+        services.extend_request(request=request, actor=officers[0], reason=" ")
+    before = request.due_on
+    request = services.extend_request(request=request, actor=officers[0], reason="Complex request")
+    assert request.due_on > before
+    with pytest.raises(PrivacyError, match="already been extended"):
+        services.extend_request(request=request, actor=officers[0], reason="Again")
+
+
+def test_staff_can_ask_for_their_own_data_once_at_a_time(org):
+    request = services.request_own_data(user=org.alice, kind=SubjectRequest.Kind.ACCESS)
+    assert request.status == SubjectRequest.Status.VERIFIED and request.subject_user == org.alice
+    with pytest.raises(PrivacyError, match="already have an open request"):
+        services.request_own_data(user=org.alice, kind=SubjectRequest.Kind.ACCESS)
+
+
+def test_a_second_delivery_of_the_execution_does_nothing(mentioned, officers, django_capture_on_commit_callbacks):
+    request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
+    assert execution.execute(request.pk) is False
+    assert Message.objects.exists()
