@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
@@ -58,10 +58,19 @@ SYSTEM_PROMPT = (
 
 
 @dataclass
-class _Progress:
+class Progress:
+    """How an answer's stream went: the text so far, and how it ended."""
+
     text: str = ""
     first_token_ms: int | None = None
     cancelled: bool = False
+    usage: llm.Usage | None = None
+    started: float = field(default_factory=time.monotonic)
+    #: Set when the backend call failed: the sentence shown to the author, and its kind.
+    error: str = ""
+    error_kind: str = ""
+    #: Another worker took the answer over: this attempt writes nothing.
+    superseded: bool = False
 
 
 class _Superseded(Exception):
@@ -80,12 +89,10 @@ def generate_answer(message_id: int) -> None:
        up to ``MAX_ATTEMPTS`` times.
     2. Build the messages: the system note about placeholders, then the
        conversation's turns as they were sent, newest kept within the budget.
-    3. Stream from the backend into the answer's Redis stream; a thread keeps
-       the heartbeat alive; the cancel flag and the owner (a worker that was
-       only slow stops when it finds its answer taken over) are checked as
-       chunks arrive.
+    3. Stream from the backend into the answer's Redis stream
+       (:func:`stream_answer`).
     4. Save the outcome and its audit event (only if this attempt still owns
-       the answer), then end the stream.
+       the answer), then end the stream (:func:`settle`).
     """
     if not (_claim(message_id) or _take_over(message_id)):
         return
@@ -97,28 +104,55 @@ def generate_answer(message_id: int) -> None:
     if backend is None or not backend.enabled:
         _fail(answer, writer, "The backend chosen for this answer was disabled; retry.", "config")
         return
-    progress = _Progress()
-    started = time.monotonic()
+    try:
+        messages = _history(answer)
+    except Exception:
+        logger.exception("answer %s: its history could not be read", answer.public_id)
+        _fail(answer, writer, "Something went wrong while answering; retry.", "internal")
+        return
+    settle(answer, writer, stream_answer(answer, messages, writer))
+
+
+def stream_answer(answer: Message, messages: list[llm.ChatMessage], writer) -> Progress:
+    """Call the answer's backend with ``messages``, writing the text to ``writer`` as it comes.
+
+    Touches no database (so the API's web process runs it in a thread of its
+    own, and a worker in its task); a thread keeps the heartbeat alive, and the
+    cancel flag and the owner (a worker that was only slow stops when it finds
+    its answer taken over) are checked as chunks arrive. ``writer`` has
+    ``chunk(text)`` and ``end(status)``. The caller stores the outcome with
+    :func:`settle`.
+    """
+    progress = Progress()
     with _heartbeat(answer.public_id):
         try:
-            adapter = llm.adapter_for(backend)
-            _stream(adapter, _history(answer), answer, writer, progress, started)
+            adapter = llm.adapter_for(answer.backend)
+            _stream(adapter, messages, answer, writer, progress, progress.started)
+            progress.usage = adapter.usage
         except _Superseded:
-            logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
-            return
+            progress.superseded = True
         except llm.LLMError as exc:
             if exc.kind in ("connection", "timeout") and not progress.text:
-                streams.mark_unreachable(backend.public_id, UNREACHABLE_FOR_SECONDS)
-            _fail(answer, writer, str(exc), exc.kind, partial=progress.text)
-            return
+                streams.mark_unreachable(answer.backend.public_id, UNREACHABLE_FOR_SECONDS)
+            progress.error, progress.error_kind = str(exc), exc.kind
         except SoftTimeLimitExceeded:
-            _fail(answer, writer, "The answer took too long and was stopped.", "timeout")
-            return
+            progress.error = "The answer took too long and was stopped."
+            progress.error_kind = "timeout"
         except Exception:
             logger.exception("answer %s failed unexpectedly", answer.public_id)
-            _fail(answer, writer, "Something went wrong while answering; retry.", "internal")
-            return
-    _finish(answer, writer, progress, adapter.usage, started)
+            progress.error = "Something went wrong while answering; retry."
+            progress.error_kind = "internal"
+    return progress
+
+
+def settle(answer: Message, writer, progress: Progress) -> None:
+    """Store how the answer ended (done, stopped or failed) with its audit event, end the stream."""
+    if progress.superseded:
+        logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
+    elif progress.error_kind:
+        _fail(answer, writer, progress.error, progress.error_kind, partial=progress.text)
+    else:
+        _finish(answer, writer, progress)
 
 
 def _claim(message_id: int) -> bool:
@@ -186,7 +220,7 @@ def _heartbeat(public_id):
         streams.stop_beat(public_id)
 
 
-def _stream(adapter, messages, answer: Message, writer, progress: _Progress, started: float):
+def _stream(adapter, messages, answer: Message, writer, progress: Progress, started: float):
     cancel = threading.Event()
     next_check = time.monotonic() + CANCEL_POLL_SECONDS
     for text in adapter.stream(messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel):
@@ -202,7 +236,7 @@ def _stream(adapter, messages, answer: Message, writer, progress: _Progress, sta
         _check(answer, progress, cancel)
 
 
-def _check(answer: Message, progress: _Progress, cancel: threading.Event) -> None:
+def _check(answer: Message, progress: Progress, cancel: threading.Event) -> None:
     cancelled, owner = streams.poll(answer.public_id)
     if owner is not None and owner != answer.attempt:
         cancel.set()
@@ -241,18 +275,18 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *kept]
 
 
-def _finish(answer: Message, writer, progress: _Progress, usage, started: float) -> None:
+def _finish(answer: Message, writer, progress: Progress) -> None:
     status = Message.Status.CANCELLED if progress.cancelled else Message.Status.DONE
     answer.content = progress.text
     answer.first_token_ms = progress.first_token_ms
-    if usage is not None:
-        answer.input_tokens = usage.input_tokens
-        answer.output_tokens = usage.output_tokens
+    if progress.usage is not None:
+        answer.input_tokens = progress.usage.input_tokens
+        answer.output_tokens = progress.usage.output_tokens
     _settle(
         answer,
         writer,
         status,
-        lambda: _record_response(answer, started, cancelled=progress.cancelled),
+        lambda: _record_response(answer, progress.started, cancelled=progress.cancelled),
         first_token_ms=answer.first_token_ms,
         input_tokens=answer.input_tokens,
         output_tokens=answer.output_tokens,

@@ -7,7 +7,8 @@ pending answer and the audit event) → pseudonymise → queue. The worker side
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,15 +21,19 @@ from chat.pseudonyms import Pseudonymiser, canonical
 from chat.tasks import generate_answer
 from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
-from governance.policy import Decision, Outcome, decide
+from governance.policy import Decision, Outcome, Span, decide
 from governance.simulation import policy_input
 
 logger = logging.getLogger(__name__)
+USER = Message.Role.USER.value
 
 MAX_MESSAGE_CHARS = 32_000
 TITLE_CHARS = 80
 #: Found identifiers that are not about a person: not written to the subject index.
 NOT_SUBJECTS = frozenset({"SECRET", "URL"})
+#: Between the parts of a message sent in several parts (the API's system, user and
+#: assistant messages): they are scanned, decided on and stored as one text.
+PART_SEPARATOR = "\n\n"
 
 
 class ChatError(Exception):
@@ -42,6 +47,9 @@ class Sent:
     message: Message
     answer: Message | None
     decision: Decision
+    #: What the backend is given for this message, part by part: (role, text) with
+    #: placeholders in place of what was replaced.
+    outgoing: tuple[tuple[str, str], ...] = ()
 
 
 def start_conversation(*, owner: User, category: Category) -> Conversation:
@@ -73,16 +81,71 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
 
     1. Refuse empty or oversized text, and a second message while an answer is
        on its way.
-    2. Scan and decide. A scanner failure sends nothing (fail closed).
-    3. In one transaction: store the message (a blocked one without its text),
-       the pending answer, the subject-index rows and the audit event. If the
-       audit write fails, nothing is stored and nothing is sent.
-    4. After commit, hand the answer to the queue (see :func:`enqueue_answer`).
+    2. Govern and record it (:func:`_govern_and_record`).
+    3. After commit, hand the answer to the queue (see :func:`enqueue_answer`).
     """
     text = _clean(text)
     if conversation.messages.in_flight().exists():
         raise ChatError("An answer is still on its way: wait for it, or stop it first.")
+    sent = _govern_and_record(conversation=conversation, author=author, parts=((USER, text),))
+    if sent.answer is not None:
+        answer = sent.answer
+        queue = queue_for(answer.backend)
+        transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
+    return sent
+
+
+def send_request(
+    *,
+    author: User,
+    category: Category,
+    parts: Sequence[tuple[str, str]],
+    backend: Backend | None = None,
+    via: dict | None = None,
+) -> Sent:
+    """A request that brings its own turns (the API): a new conversation, governed like chat.
+
+    ``parts`` are (role, text) pairs, all of which would leave: they are scanned,
+    decided on, recorded and pseudonymised as one message, in the same steps as
+    :func:`send_message`. ``backend``, when given, is the only one the answer
+    may come from (if the policy does not let it serve, the request is blocked,
+    and recorded as such). The answer is claimed for the caller, which streams
+    it in its own process (:func:`chat.answering.stream_answer`) and settles it
+    (:func:`chat.answering.settle`); ``via`` goes into the audit event.
+    """
+    parts = _clean_parts(parts)
+    conversation = start_conversation(owner=author, category=category)
+    return _govern_and_record(
+        conversation=conversation,
+        author=author,
+        parts=parts,
+        backend=backend,
+        claim=True,
+        via=via,
+    )
+
+
+def _govern_and_record(
+    *,
+    conversation: Conversation,
+    author: User,
+    parts: Sequence[tuple[str, str]],
+    backend: Backend | None = None,
+    claim: bool = False,
+    via: dict | None = None,
+) -> Sent:
+    """The steps every message goes through, whoever sends it.
+
+    1. Scan and decide. A scanner failure sends nothing (fail closed).
+    2. In one transaction: store the message (a blocked one without its text),
+       the pending answer (claimed, when the caller answers it itself), the
+       subject-index rows and the audit event. If the audit write fails,
+       nothing is stored and nothing is sent.
+    3. Pseudonymise: what the decision says to replace becomes a placeholder.
+    """
+    text = PART_SEPARATOR.join(content for _, content in parts)
     detection, decision = _govern(conversation=conversation, author=author, text=text)
+    decision = _only(decision, backend)
     with transaction.atomic():
         conversation = _locked(conversation)
         now = timezone.now()
@@ -100,23 +163,24 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
             message.status = Message.Status.BLOCKED
             message.chars = len(text)  # the size is kept, never the text
             message.save()
-            _record_request(message, decision, backend=None, author=author)
+            _record_request(message, decision, backend=None, author=author, via=via)
             return Sent(message=message, answer=None, decision=decision)
 
         message.status = Message.Status.SENT
         message.content = text
-        replaced, mapping_grew = _pseudonymise(conversation, message, text, decision)
+        replaced, mapping_grew, outgoing = _pseudonymise(conversation, message, parts, decision)
         message.save()
-        backend = _pick_backend(decision.backends)
+        chosen = _pick_backend(decision.backends)
         answer = Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
-            status=Message.Status.PENDING,
+            status=Message.Status.STREAMING if claim else Message.Status.PENDING,
             reply_to=message,
             created_at=now,
             category_number=decision.category,
-            backend=backend,
-            backend_name=backend.name,
+            backend=chosen,
+            backend_name=chosen.name,
+            **({"started_at": now, "attempt": 1} if claim else {}),
         )
         _index_subjects(message, text, detection)
         changed = ["last_activity_at"]
@@ -132,10 +196,10 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
             changed.append("title_sealed")
         conversation.last_activity_at = now
         conversation.save(update_fields=changed)
-        _record_request(message, decision, backend=backend, author=author, replaced=replaced)
-        queue = queue_for(backend)
-        transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
-    return Sent(message=message, answer=answer, decision=decision)
+        _record_request(
+            message, decision, backend=chosen, author=author, replaced=replaced, via=via
+        )
+    return Sent(message=message, answer=answer, decision=decision, outgoing=outgoing)
 
 
 def retry_answer(*, answer: Message, author: User) -> Message:
@@ -161,7 +225,9 @@ def retry_answer(*, answer: Message, author: User) -> Message:
     with transaction.atomic():
         conversation = _locked(conversation)
         question.conversation = conversation
-        replaced, mapping_grew = _pseudonymise(conversation, question, text, decision)
+        replaced, mapping_grew, _ = _pseudonymise(
+            conversation, question, ((USER, text),), decision
+        )
         question.save(update_fields=["sent_sealed", "replaced"])
         if mapping_grew:
             conversation.save(update_fields=["pseudonyms_sealed"])
@@ -287,22 +353,54 @@ def _pick_backend(eligible: tuple[str, ...]) -> Backend:
 
 
 def _pseudonymise(
-    conversation: Conversation, message: Message, text: str, decision: Decision
-) -> tuple[Counter, bool]:
-    """Set on ``message`` what the backend gets for ``text`` (kept only where it differs)
-    and what was replaced; the conversation's mapping takes any new placeholder.
+    conversation: Conversation,
+    message: Message,
+    parts: Sequence[tuple[str, str]],
+    decision: Decision,
+) -> tuple[Counter, bool, tuple[tuple[str, str], ...]]:
+    """Set on ``message`` what the backend gets (kept only where it differs from what was
+    written) and what was replaced; the conversation's mapping takes any new placeholder.
 
-    Returns the count per type, and whether the mapping grew (the caller saves it).
+    ``decision.redact`` holds spans of the parts joined by :data:`PART_SEPARATOR`;
+    each part is pseudonymised with the spans that fall in it, so one value gets
+    one placeholder in every part. Returns the count per type, whether the
+    mapping grew (the caller saves it), and the parts as the backend gets them.
     """
     pseudonymiser = Pseudonymiser(conversation.pseudonyms())
-    sent_text, replaced = pseudonymiser.apply(text, decision.redact)
+    replaced: Counter = Counter()
+    outgoing = []
+    offset = 0
+    for role, content in parts:
+        end = offset + len(content)
+        spans = [
+            Span(max(s.start, offset) - offset, min(s.end, end) - offset, s.type)
+            for s in decision.redact
+            if s.start < end and s.end > offset
+        ]
+        sent, counts = pseudonymiser.apply(content, spans)
+        replaced.update(counts)
+        outgoing.append((role, sent))
+        offset = end + len(PART_SEPARATOR)
+    text = PART_SEPARATOR.join(content for _, content in parts)
+    sent_text = PART_SEPARATOR.join(sent for _, sent in outgoing)
     message.sent_sealed = b""
     if sent_text != text:
         message.sent_text = sent_text
     message.replaced = dict(replaced)
     if pseudonymiser.changed:
         conversation.set_pseudonyms(pseudonymiser.mapping)
-    return replaced, pseudonymiser.changed
+    return replaced, pseudonymiser.changed, tuple(outgoing)
+
+
+def _only(decision: Decision, backend: Backend | None) -> Decision:
+    """The decision with ``backend`` as its only way out, or blocked if the policy rules it out."""
+    if backend is None or decision.blocked:
+        return decision
+    key = str(backend.public_id)
+    if key in decision.backends:
+        return replace(decision, backends=(key,))
+    reason = f"{backend.name} may not receive category {decision.category} material."
+    return Decision(outcome=Outcome.BLOCK, category=decision.category, reasons=(reason,))
 
 
 def _clean(text: str) -> str:
@@ -315,6 +413,17 @@ def _clean(text: str) -> str:
             "Split it, or send the part that matters."
         )
     return text
+
+
+def _clean_parts(parts: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Each part's line ends normalised and empty parts dropped; the whole is checked as one."""
+    cleaned = tuple(
+        (role, content.replace("\r\n", "\n").strip())
+        for role, content in parts
+        if content and content.strip()
+    )
+    _clean(PART_SEPARATOR.join(content for _, content in cleaned))
+    return cleaned
 
 
 def _govern(*, conversation: Conversation, author: User, text: str) -> tuple[Detection, Decision]:
@@ -380,6 +489,7 @@ def _record_request(
     author: User,
     replaced: Counter | None = None,
     retry: bool = False,
+    via: dict | None = None,
 ) -> None:
     """The ``chat.request`` event (shape documented on :class:`audit.models.AuditEvent`)."""
     category = message.conversation.category
@@ -395,6 +505,8 @@ def _record_request(
     }
     if retry:
         details["retry"] = True
+    if via:
+        details.update(via)
     if decision.blocked:
         details["reasons"] = list(decision.reasons)
     record(
