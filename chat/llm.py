@@ -38,6 +38,9 @@ from governance import crypto
 from governance.models import Backend
 
 ANTHROPIC_MAX_TOKENS = 4096
+#: The longest answer asked of the kinds that take a limit by that name. Larger than
+#: Anthropic's: reasoning models count their thinking in it too.
+ANSWER_MAX_TOKENS = 8192
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
 SERVER_TEXT_LIMIT = 200
@@ -81,12 +84,27 @@ def adapter_for(backend: Backend) -> Adapter:
         Backend.Kind.OLLAMA: OllamaAdapter,
         Backend.Kind.OPENAI: OpenAIAdapter,
         Backend.Kind.ANTHROPIC: AnthropicAdapter,
+        **_cloud_adapters(),
     }
     if backend.kind == Backend.Kind.BUILTIN:
         raise LLMError("The built-in local model is not available yet.", kind="config")
     if backend.kind not in kinds:
         raise LLMError(f"Unknown backend kind {backend.kind!r}.", kind="config")
     return kinds[backend.kind](backend, _key_of(backend))
+
+
+def _cloud_adapters() -> dict:
+    """The cloud kinds' adapters, imported when first asked for (boto3 is slow to load,
+    and a process that never calls these need not)."""
+    from chat.llm_bedrock import BedrockAdapter
+    from chat.llm_clouds import AzureAdapter, MistralAdapter, VertexAdapter
+
+    return {
+        Backend.Kind.BEDROCK: BedrockAdapter,
+        Backend.Kind.AZURE: AzureAdapter,
+        Backend.Kind.VERTEX: VertexAdapter,
+        Backend.Kind.MISTRAL: MistralAdapter,
+    }
 
 
 def _key_of(backend: Backend) -> str:
@@ -119,6 +137,8 @@ class Adapter:
     #: explicitly: the clients otherwise read OLLAMA_HOST / OPENAI_BASE_URL /
     #: ANTHROPIC_BASE_URL from the environment, which must not redirect our traffic.
     default_url = ""
+    #: What else, besides the URL and the key, makes this backend's client its own.
+    client_scope: tuple = ()
 
     def __init__(self, backend: Backend, key: str):
         self.name = backend.name
@@ -180,7 +200,7 @@ class Adapter:
         vendors' clients are safe to share between threads.
         """
         fingerprint = hashlib.sha256(self._key.encode()).hexdigest()
-        cache_key = (type(self).__name__, self.base_url, fingerprint, timeout)
+        cache_key = (type(self).__name__, self.base_url, fingerprint, timeout, self.client_scope)
         with _clients_lock:
             client = _clients.get(cache_key)
             if client is None:
@@ -303,6 +323,9 @@ class OpenAIAdapter(Adapter):
     """
 
     default_url = "https://api.openai.com/v1"
+    #: The optional parameters this kind accepts, by our name and by its own; the others
+    #: are left out (Mistral, for one, refuses a request with a parameter it does not know).
+    parameters = {"stream_options": "stream_options"}
 
     def __init__(self, backend, key):
         self.needs_key = not backend.base_url
@@ -322,7 +345,7 @@ class OpenAIAdapter(Adapter):
             model=self.model,
             messages=[{"role": m.role, "content": m.content} for m in messages],
             stream=True,
-            stream_options={"include_usage": True},
+            **self._optional(),
         )
         try:
             for chunk in stream:
@@ -334,6 +357,10 @@ class OpenAIAdapter(Adapter):
                         yield choice.delta.content or ""
         finally:
             stream.close()
+
+    def _optional(self) -> dict:
+        wanted = {"stream_options": {"include_usage": True}, "max_tokens": ANSWER_MAX_TOKENS}
+        return {self.parameters[name]: v for name, v in wanted.items() if name in self.parameters}
 
     def _check(self, timeout):
         with self._client(timeout) as client:
@@ -425,6 +452,20 @@ def _server_message(body) -> str:
         error = body.get("error", body)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return error["message"]
+        if isinstance(error, dict) and isinstance(error.get("message"), dict):
+            return _validation_details(error["message"].get("detail"))
         if isinstance(error, str):
             return error
     return ""
+
+
+def _validation_details(detail) -> str:
+    """A validation error's list (Mistral's 422) as one line: ``stream_options: Extra inputs…``."""
+    if not isinstance(detail, list):
+        return ""
+    parts = []
+    for item in detail:
+        if isinstance(item, dict):
+            where = ".".join(str(p) for p in item.get("loc", ())[1:])
+            parts.append(f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", "")))
+    return "; ".join(parts)

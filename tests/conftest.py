@@ -4,6 +4,8 @@
 auditor (read-only); ``outsider`` has an account and no role at all.
 """
 
+import os
+
 import pytest
 from django.core.cache import cache
 from django.db.backends.signals import connection_created
@@ -26,6 +28,24 @@ def _allow_test_flush_of_audit(sender, connection, **kwargs):
 def _clear_cache():
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_cloud_identity(monkeypatch):
+    """No test signs in to a cloud with the machine's identity, nor asks one for it.
+
+    AWS's standard sources (environment, profile files, the instance's role)
+    and Google's and Azure's metadata servers all point nowhere: a test that
+    means to use one names it on loopback itself.
+    """
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token")
 
 
 @pytest.fixture

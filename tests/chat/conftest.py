@@ -6,14 +6,36 @@ import pytest
 
 from governance.models import Backend, Category, HostingClass, User
 from tests.factories import make_backend
-from tests.fakes.llm_servers import FakeLLM
+from tests.fakes.llm_servers import VERTEX_PROJECT, VERTEX_REGION, FakeLLM
 
 KEY = "sk-test-0123456789abcdefKEY"
+AWS_KEY_ID = "AKIAFAKE0123456789"
 
-MODELS = {"ollama": "llama3.2", "openai": "gpt-4o-mini", "anthropic": "claude-x"}
+MODELS = {
+    "ollama": "llama3.2",
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-x",
+    "bedrock": "eu.anthropic.claude-x-v1:0",
+    "azure": "gpt-4o-deployment",
+    "azure_v1": "gpt-4o-deployment",
+    "vertex": "google/gemini-2.5-flash",
+    "mistral": "mistral-small-latest",
+}
+#: What each fake's backend row needs besides its kind, address and model.
+BACKEND_VALUES = {
+    "bedrock": {"region": "eu-central-1", "hosting_class": HostingClass.PRIVATE_CLOUD},
+    "azure": {"api_version": "2024-10-21"},
+    "azure_v1": {"kind": "azure"},
+    "vertex": {"project": VERTEX_PROJECT, "region": VERTEX_REGION},
+}
 
 
-@pytest.fixture(params=["ollama", "openai", "anthropic"])
+def key_for(kind: str, secret: str = KEY) -> str:
+    """A key in the form the kind takes (Bedrock's: an access key id and its secret)."""
+    return f"{AWS_KEY_ID}:{secret}" if kind == "bedrock" else secret
+
+
+@pytest.fixture(params=list(MODELS))
 def kind(request):
     return request.param
 
@@ -36,11 +58,12 @@ def backend_for(db):
             "base_url": fake.url,
             "model": MODELS[fake.kind],
             "hosting_class": HostingClass.ON_PREM,
+            **BACKEND_VALUES.get(fake.kind, {}),
         }
         values.update(overrides)
         backend = make_backend(**values)
         if key:
-            backend.seal_credential(key)
+            backend.seal_credential(key_for(fake.kind, key))
             backend.save(update_fields=["credential_encrypted"])
         return backend
 

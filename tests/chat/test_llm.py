@@ -1,11 +1,13 @@
 """chat.llm against fake backends on loopback, through the vendors' real clients."""
 
+import json
 import threading
+from urllib.parse import quote
 
 import pytest
 
 from chat.llm import ChatMessage, LLMError, Usage, adapter_for
-from tests.chat.conftest import KEY
+from tests.chat.conftest import AWS_KEY_ID, KEY, key_for
 from tests.fakes.llm_servers import FakeLLM
 
 MESSAGES = [
@@ -39,9 +41,29 @@ def test_it_reports_usage(fake, backend):
     assert adapter.usage == Usage(12, 4)
 
 
+def _signed_with(fake, secret: str) -> bool:
+    """Whether the fake's last request carried ``secret`` as its key."""
+    headers = fake.last.headers
+    if fake.kind == "bedrock":  # SigV4: the key id is named, the secret only signs
+        signature = headers.get("authorization", "")
+        return f"Credential={AWS_KEY_ID}/" in signature and secret not in json.dumps(headers)
+    # Anthropic's client sends either header, depending on its version; Azure's is api-key
+    return secret in (
+        headers.get("x-api-key"),
+        headers.get("api-key"),
+        headers.get("authorization", "").removeprefix("Bearer "),
+    )
+
+
 def test_the_backend_receives_the_model_and_the_messages(fake, backend):
     _answer(backend)
     body = fake.last.body
+    if fake.kind == "bedrock":  # the model is in the path, the system prompt a parameter
+        assert fake.last.path == f"/model/{quote(backend.model, safe='')}/converse-stream"
+        assert body["system"] == [{"text": "Be brief."}]
+        user = {"role": "user", "content": [{"text": "Say hello to [PERSON_1]."}]}
+        assert body["messages"] == [user]
+        return
     assert body["model"] == backend.model
     assert body["stream"] is True
     said = [(m["role"], m["content"]) for m in body["messages"]]
@@ -54,20 +76,13 @@ def test_the_backend_receives_the_model_and_the_messages(fake, backend):
 
 def test_it_sends_the_sealed_key(fake, backend):
     _answer(backend)
-    headers = fake.last.headers
-    # Anthropic's client sends either header, depending on its version
-    assert KEY in (
-        headers.get("x-api-key"),
-        headers.get("authorization", "").removeprefix("Bearer "),
-    )
+    assert _signed_with(fake, KEY)
 
 
 def test_it_reads_the_key_from_the_environment(fake, backend_for, monkeypatch):
-    monkeypatch.setenv("STEWARD_TEST_LLM_KEY", "sk-from-env")
+    monkeypatch.setenv("STEWARD_TEST_LLM_KEY", key_for(fake.kind, "sk-from-env"))
     _answer(backend_for(fake, key=None, credential_env="STEWARD_TEST_LLM_KEY"))
-    assert "sk-from-env" in fake.last.headers.get("x-api-key", "") + fake.last.headers.get(
-        "authorization", ""
-    )
+    assert _signed_with(fake, "sk-from-env")
 
 
 def test_openai_asks_for_usage_in_the_stream(backend_for):
@@ -123,7 +138,10 @@ def test_http_errors_become_llm_errors(fake, backend, fail, error_kind):
 
 def test_the_servers_message_is_shown_without_the_key(fake, backend):
     fake.fail = 500
-    fake.error_body = lambda status: {"error": {"message": f"boom with {KEY} inside"}}
+    said = f"boom with {KEY} inside"
+    fake.error_body = lambda status: (
+        {"message": said} if fake.kind == "bedrock" else {"error": {"message": said}}
+    )
     error = _failure(backend)
     assert "boom with [key] inside" in str(error)
 
@@ -176,7 +194,8 @@ def test_check_reports_ok_with_a_latency(fake, backend):
     assert health.ok is True
     assert health.error == ""
     assert health.latency_ms >= 0
-    assert fake.last.method == "GET"
+    # Bedrock's runtime and Vertex AI's endpoint list no models: a one-token answer instead
+    assert fake.last.method == ("POST" if fake.kind in ("bedrock", "vertex") else "GET")
 
 
 def test_check_reports_errors(fake, backend):
