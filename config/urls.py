@@ -9,6 +9,9 @@ urlpatterns = [
     path("", include("governance.urls")),
     path("chat/", include("chat.urls")),
     path("audit/", include("audit.urls")),
+    path("", include("api.urls")),
+    path("privacy/", include("privacy.urls")),
+    path("training/", include("training.urls")),
 ]
 
 handler403 = "governance.views.permission_denied"

@@ -7,7 +7,7 @@ NAVIGATION = (
     ((Role.STAFF,), "Chat", "chat:home"),
     ((Role.POLICY_ADMIN,), "Policy", "governance:policy"),
     ((Role.POLICY_ADMIN,), "Users", "governance:users"),
-    ((Role.PRIVACY_OFFICER,), "Privacy", "governance:privacy"),
+    ((Role.PRIVACY_OFFICER,), "Privacy", "privacy:desk"),
     ((Role.AUDITOR,), "Audit", "audit:events"),
     ((Role.AUDITOR, Role.POLICY_ADMIN), "Insights", "audit:dashboard"),
 )

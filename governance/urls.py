@@ -49,5 +49,4 @@ urlpatterns = [
         views.term_list_delete,
         name="term_list_delete",
     ),
-    path("privacy/", views.privacy, name="privacy"),
 ]

@@ -24,7 +24,9 @@ def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[
     done = 0
     own = []
     if request.subject_user_id:
-        for conversation in Conversation.objects.filter(owner_id=request.subject_user_id).select_related("category"):
+        for conversation in Conversation.objects.filter(
+            owner_id=request.subject_user_id
+        ).select_related("category"):
             own.append(_conversation(conversation))
             done += 1
             progress(done)
@@ -63,7 +65,9 @@ def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("data.json", json.dumps(data, indent=2, ensure_ascii=False))
-        archive.writestr("summary.html", render_to_string("privacy/archive_summary.html", {"data": data}))
+        archive.writestr(
+            "summary.html", render_to_string("privacy/archive_summary.html", {"data": data})
+        )
     counts = {
         "conversations": len(own),
         "messages": sum(len(c["messages"]) for c in own),
@@ -101,7 +105,11 @@ def _conversation(conversation: Conversation) -> dict:
     messages = []
     for message in conversation.messages.all():
         message.conversation = conversation
-        text = "" if message.role == Message.Role.USER and message.status == Message.Status.BLOCKED else message.content
+        text = (
+            ""
+            if message.role == Message.Role.USER and message.status == Message.Status.BLOCKED
+            else message.content
+        )
         messages.append(
             {
                 "role": message.get_role_display(),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from audit.services import pseudonym
-from chat.models import Conversation, Message, SubjectMention
+from chat.models import Conversation, SubjectMention
 from chat.pseudonyms import canonical
 from governance.detection import detect
 from privacy import purge
@@ -44,7 +44,7 @@ def erase(
     subject_user=None,
     progress: Callable[[int], None] = lambda done: None,
 ) -> Erased:
-    """Erase everything the request reaches; ``progress`` is told how many conversations are done."""
+    """Erase everything the request reaches; ``progress`` hears how many conversations are done."""
     result = Erased()
     done = 0
     if subject_user is not None:

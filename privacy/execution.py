@@ -56,7 +56,9 @@ def _carry_out(request: SubjectRequest) -> dict:
         .count()
     )
     owned = (
-        Conversation.objects.filter(owner=request.subject_user).count() if request.subject_user_id else 0
+        Conversation.objects.filter(owner=request.subject_user).count()
+        if request.subject_user_id
+        else 0
     )
     SubjectRequest.objects.filter(pk=request.pk).update(progress_total=mentioned + owned)
 

@@ -243,7 +243,9 @@ class SubjectRequest(models.Model):
         blob = bytes(self.identifiers_sealed or b"")
         if not blob:
             return []
-        return [tuple(pair) for pair in json.loads(crypto.open_sealed(blob, context=self._context()))]
+        return [
+            tuple(pair) for pair in json.loads(crypto.open_sealed(blob, context=self._context()))
+        ]
 
     def _context(self) -> bytes:
         return f"subject-request:{self.public_id}".encode()

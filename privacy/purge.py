@@ -144,7 +144,9 @@ def run(purge: PurgeRun, *, batch_size: int = BATCH_CONVERSATIONS, now=None) -> 
             action=AuditEvent.Action.RETENTION_PURGED,
             actor=purge.triggered_by,
             target=purge,
-            outcome=AuditEvent.Outcome.SUCCESS if purge.status == PurgeRun.Status.DONE else AuditEvent.Outcome.FAILURE,
+            outcome=AuditEvent.Outcome.SUCCESS
+            if purge.status == PurgeRun.Status.DONE
+            else AuditEvent.Outcome.FAILURE,
             details={
                 "conversations": purge.done_conversations,
                 "messages": purge.deleted_messages,

@@ -14,7 +14,7 @@ from privacy.models import SubjectRequest
 
 
 def due_for_reminder(today) -> list[SubjectRequest]:
-    """Open requests on a reminder day (7, 2 and 0 days before) or overdue, not yet reminded today."""
+    """Open requests on a reminder day (7, 2, 0 days before) or overdue, not reminded today."""
     open_requests = SubjectRequest.objects.filter(status__in=SubjectRequest.OPEN).exclude(
         reminded_on=today
     )

@@ -47,10 +47,9 @@ def scope_of(*, digests: list[str], subject_user_id: int | None) -> dict:
             "conversations": owned.count(),
             "messages": Message.objects.filter(conversation__owner_id=subject_user_id).count(),
         }
-    held = (
-        Conversation.objects.filter(legal_hold=True, pk__in=mentions(digests).values("conversation_id"))
-        .count()
-    )
+    held = Conversation.objects.filter(
+        legal_hold=True, pk__in=mentions(digests).values("conversation_id")
+    ).count()
     return {
         "mentions": found,
         "own": own,

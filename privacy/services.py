@@ -41,7 +41,9 @@ def receive_request(
     """Record a request as received, with its legal due date."""
     identifiers = [(k, v.strip()) for k, v in identifiers if v.strip()]
     if not identifiers:
-        raise PrivacyError("Give at least one identifier: an email address, a phone number or a name.")
+        raise PrivacyError(
+            "Give at least one identifier: an email address, a phone number or a name."
+        )
     if received_on > timezone.localdate():
         raise PrivacyError("The received date cannot be in the future.")
     request = SubjectRequest(
@@ -60,12 +62,17 @@ def receive_request(
         try:
             with transaction.atomic():
                 request.save()
-                _record(request, actor, AuditEvent.Action.DSR_RECEIVED, {
-                    "received_on": received_on.isoformat(),
-                    "due_on": request.due_on.isoformat(),
-                    "identifier_kinds": sorted({k for k, _ in identifiers}),
-                    "staff_subject": subject_user is not None,
-                })
+                _record(
+                    request,
+                    actor,
+                    AuditEvent.Action.DSR_RECEIVED,
+                    {
+                        "received_on": received_on.isoformat(),
+                        "due_on": request.due_on.isoformat(),
+                        "identifier_kinds": sorted({k for k, _ in identifiers}),
+                        "staff_subject": subject_user is not None,
+                    },
+                )
             return request
         except IntegrityError:
             request.pk = None
@@ -74,8 +81,12 @@ def receive_request(
 
 def request_own_data(*, user: User, kind: str) -> SubjectRequest:
     """A staff member asks for their own data: signed in is identity verified."""
-    if SubjectRequest.objects.filter(subject_user=user, kind=kind, status__in=SubjectRequest.OPEN).exists():
-        raise PrivacyError("You already have an open request of this kind; the privacy team is on it.")
+    if SubjectRequest.objects.filter(
+        subject_user=user, kind=kind, status__in=SubjectRequest.OPEN
+    ).exists():
+        raise PrivacyError(
+            "You already have an open request of this kind; the privacy team is on it."
+        )
     identifiers = [("email", user.email)] + ([("name", user.full_name)] if user.full_name else [])
     request = receive_request(
         actor=user,
@@ -86,7 +97,9 @@ def request_own_data(*, user: User, kind: str) -> SubjectRequest:
         subject_user=user,
         note="Asked for from the account page.",
     )
-    return verify_identity(request=request, actor=user, method="Signed in to their own account.", self_service=True)
+    return verify_identity(
+        request=request, actor=user, method="Signed in to their own account.", self_service=True
+    )
 
 
 def _next_reference(year: int, attempt: int) -> str:
@@ -135,7 +148,9 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
 
     with transaction.atomic():
         request = _locked(request, S.SCOPED, "Only a scoped request can be approved.")
-        refusal = policy.second_pair_of_eyes(scoped_by_id=request.scoped_by_id, approver_id=actor.pk)
+        refusal = policy.second_pair_of_eyes(
+            scoped_by_id=request.scoped_by_id, approver_id=actor.pk
+        )
         if refusal:
             raise PrivacyError(refusal)
         request.status = S.APPROVED
@@ -153,7 +168,9 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         raise PrivacyError("Give the reason for rejecting the request; the requester is told it.")
     with transaction.atomic():
         request = _locked(
-            request, (S.RECEIVED, S.VERIFIED, S.SCOPED, S.APPROVED), "This request can no longer be rejected."
+            request,
+            (S.RECEIVED, S.VERIFIED, S.SCOPED, S.APPROVED),
+            "This request can no longer be rejected.",
         )
         request.status = S.REJECTED
         request.rejected_reason = reason.strip()[:500]
@@ -171,15 +188,23 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
     with transaction.atomic():
         request = _locked(request, SubjectRequest.OPEN, "Only an open request can be extended.")
         if request.extended:
-            raise PrivacyError("This request has already been extended once; the law allows no more.")
+            raise PrivacyError(
+                "This request has already been extended once; the law allows no more."
+            )
         before = request.due_on
         request.due_on = policy.extended_due_on(request.regime_rules, request.due_on)
         request.extended = True
         request.extension_reason = reason.strip()[:500]
         request.save()
-        _record(request, actor, AuditEvent.Action.DSR_EXTENDED, {
-            "due_on_before": before.isoformat(), "due_on": request.due_on.isoformat(),
-        })
+        _record(
+            request,
+            actor,
+            AuditEvent.Action.DSR_EXTENDED,
+            {
+                "due_on_before": before.isoformat(),
+                "due_on": request.due_on.isoformat(),
+            },
+        )
     return request
 
 
@@ -255,9 +280,12 @@ def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
         hold.released_at = timezone.now()
         hold.release_reason = reason.strip()[:500]
         hold.save()
-        if hold.conversation_id and not LegalHold.objects.filter(
-            conversation_id=hold.conversation_id, released_at__isnull=True
-        ).exists():
+        if (
+            hold.conversation_id
+            and not LegalHold.objects.filter(
+                conversation_id=hold.conversation_id, released_at__isnull=True
+            ).exists()
+        ):
             Conversation.objects.filter(pk=hold.conversation_id).update(legal_hold=False)
         record(
             action=AuditEvent.Action.HOLD_RELEASED,
@@ -270,12 +298,90 @@ def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
 
 def is_held(conversation: Conversation) -> bool:
     """Whether a conversation may not be deleted now (its own hold or its owner's)."""
-    return conversation.legal_hold or LegalHold.objects.filter(
-        user_id=conversation.owner_id, released_at__isnull=True
-    ).exists()
+    return (
+        conversation.legal_hold
+        or LegalHold.objects.filter(
+            user_id=conversation.owner_id, released_at__isnull=True
+        ).exists()
+    )
 
 
 def _hold_details(hold: LegalHold) -> dict:
     if hold.user_id:
         return {"scope": "person", "user": str(hold.user.public_id)}
     return {"scope": "conversation", "conversation": str(hold.conversation.public_id)}
+
+
+# --- purges ------------------------------------------------------------------------------
+
+PURGE_TASK_NAME = "retention-purge"
+
+
+def start_purge(*, actor: User):
+    """A privacy officer's "Purge now": opened here (refused while one runs), run by a worker."""
+    from privacy import purge
+    from privacy.tasks import purge_expired
+
+    try:
+        run = purge.start(actor=actor)
+    except purge.PurgeBusy as exc:
+        raise PrivacyError(f"{exc} Wait for it to finish.") from None
+    transaction.on_commit(lambda: purge_expired.delay(run.pk))
+    return run
+
+
+def purge_schedule():
+    """The beat row that runs the purge (None if someone deleted it)."""
+    from django_celery_beat.models import PeriodicTask
+
+    return PeriodicTask.objects.select_related("crontab").filter(name=PURGE_TASK_NAME).first()
+
+
+def set_purge_schedule(*, actor: User, hour: int, minute: int, enabled: bool):
+    """Move the daily purge to ``hour:minute`` UTC, or pause it; beat picks the change up."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    with transaction.atomic():
+        task = purge_schedule()
+        before = _schedule_dict(task)
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=str(minute),
+            hour=str(hour),
+            day_of_week="*",
+            day_of_month="*",
+            month_of_year="*",
+            timezone="UTC",
+        )
+        if task is None:
+            task = PeriodicTask(
+                name=PURGE_TASK_NAME, task="privacy.tasks.purge_expired", queue="maintenance"
+            )
+        task.crontab = crontab
+        task.enabled = enabled
+        task.save()
+        record(
+            action=AuditEvent.Action.RETENTION_SCHEDULE_CHANGED,
+            actor=actor,
+            before=before,
+            after=_schedule_dict(task),
+        )
+    return task
+
+
+def schedule_label(task) -> str:
+    """How a person reads the purge schedule: "daily at 02:30 UTC", or that it is paused."""
+    described = _schedule_dict(task)
+    if described is None:
+        return "never (no schedule: set one on the purges page)"
+    if not described["enabled"]:
+        return "only when started by hand (the schedule is paused)"
+    return f"daily at {described['time']}"
+
+
+def _schedule_dict(task) -> dict | None:
+    if task is None or task.crontab is None:
+        return None
+    hour, minute = task.crontab.hour, task.crontab.minute
+    if hour.isdigit() and minute.isdigit():
+        return {"time": f"{int(hour):02d}:{int(minute):02d} UTC", "enabled": task.enabled}
+    return {"time": f"cron {minute} {hour}", "enabled": task.enabled}

@@ -31,6 +31,10 @@ TERMS_ID = "00000000-0000-4000-8000-0000000000c1"
 # The staff persona's conversation and an answer in it (nobody else may see either).
 CONVERSATION_ID = "00000000-0000-4000-8000-0000000000d1"
 ANSWER_ID = "00000000-0000-4000-8000-0000000000e1"
+# The staff persona's data-subject request, a legal hold and a purge run.
+REQUEST_ID = "00000000-0000-4000-8000-0000000000f1"
+HOLD_ID = "00000000-0000-4000-8000-0000000000f2"
+PURGE_ID = "00000000-0000-4000-8000-0000000000f3"
 
 
 def row(anon, outsider, staff, admin, privacy, auditor):
@@ -43,6 +47,11 @@ def everyone(code):
 
 def signed_in(code):
     return row("L", code, code, code, code, code)
+
+
+def own_request(code):
+    """The staff persona's own data-subject request: them and privacy officers; others 404."""
+    return row("L", 404, code, 404, code, 404)
 
 
 def only(role_persona: str):
@@ -160,6 +169,46 @@ MATRIX = {
         everyone(405),
     ),
     "privacy/": ("/privacy/", only("privacy")),
+    "privacy/requests/new/": ("/privacy/requests/new/", only("privacy")),
+    "privacy/requests/<uuid:public_id>/": (f"/privacy/requests/{REQUEST_ID}/", own_request(200)),
+    "privacy/requests/<uuid:public_id>/verify/": (
+        f"/privacy/requests/{REQUEST_ID}/verify/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/scope/": (
+        f"/privacy/requests/{REQUEST_ID}/scope/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/approve/": (
+        f"/privacy/requests/{REQUEST_ID}/approve/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/reject/": (
+        f"/privacy/requests/{REQUEST_ID}/reject/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/extend/": (
+        f"/privacy/requests/{REQUEST_ID}/extend/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/receipt.json": (
+        f"/privacy/requests/{REQUEST_ID}/receipt.json",
+        own_request("R"),  # not written yet: back to the request page
+    ),
+    "privacy/requests/<uuid:public_id>/archive.zip": (
+        f"/privacy/requests/{REQUEST_ID}/archive.zip",
+        own_request("R"),
+    ),
+    "privacy/holds/": ("/privacy/holds/", only("privacy")),
+    "privacy/holds/<uuid:public_id>/release/": (
+        f"/privacy/holds/{HOLD_ID}/release/",
+        everyone(405),
+    ),
+    "privacy/purges/": ("/privacy/purges/", only("privacy")),
+    "privacy/purges/run/": ("/privacy/purges/run/", everyone(405)),
+    "privacy/purges/schedule/": ("/privacy/purges/schedule/", everyone(405)),
+    "privacy/purges/<uuid:public_id>/": (f"/privacy/purges/{PURGE_ID}/", only("privacy")),
+    "privacy/your-data/": ("/privacy/your-data/", signed_in(200)),
     "chat/": ("/chat/", only("staff")),
     "chat/new/": ("/chat/new/", everyone(405)),
     "chat/c/<uuid:public_id>/": (f"/chat/c/{CONVERSATION_ID}/", only("staff")),
@@ -222,6 +271,7 @@ def personas(db):
     terms.set_terms(["Acme"])
     terms.save()
     _conversation_of(users["staff"])
+    _privacy_objects(users["staff"])
     return {"anon": None, **users}
 
 
@@ -256,3 +306,21 @@ def test_every_page_answers_each_persona_as_expected(client, personas, persona):
         if got != expected[persona]:
             mismatches[pattern] = f"expected {expected[persona]}, got {got}"
     assert mismatches == {}
+
+
+def _privacy_objects(staff) -> None:
+    import datetime as dt
+
+    from privacy.models import LegalHold, PurgeRun, SubjectRequest
+
+    SubjectRequest.objects.create(
+        public_id=REQUEST_ID,
+        reference="DSR-2026-0001",
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR,
+        subject_user=staff,
+        received_on=dt.date(2026, 11, 30),
+        due_on=dt.date(2026, 12, 30),
+    )
+    LegalHold.objects.create(public_id=HOLD_ID, user=staff, reason="Case 1")
+    PurgeRun.objects.create(public_id=PURGE_ID, status=PurgeRun.Status.DONE)

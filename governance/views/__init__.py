@@ -31,7 +31,7 @@ from governance.views.console import (
     term_list_state,
     term_lists,
 )
-from governance.views.dashboard import healthz, home, privacy
+from governance.views.dashboard import healthz, home
 from governance.views.errors import page_not_found, permission_denied, server_error
 from governance.views.simulator import simulator
 from governance.views.users import user_detail, users
@@ -65,7 +65,6 @@ __all__ = [
     "page_not_found",
     "permission_denied",
     "policy",
-    "privacy",
     "server_error",
     "simulator",
     "user_detail",

@@ -1,4 +1,4 @@
-"""The dashboard (one section per role), the liveness probe and the privacy desk."""
+"""The dashboard (one section per role) and the liveness probe."""
 
 import datetime as dt
 import time
@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from audit.models import AuditEvent
-from governance.access import role_required
 from governance.models import Backend, Category, User
 from governance.roles import Role, roles_of
 from governance.tasks import HEARTBEAT_CACHE_KEY
@@ -31,6 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
         ctx["policy"] = _policy_summary()
     if Role.PRIVACY_OFFICER in roles:
         ctx["retention"] = Category.objects.filter(is_active=True)
+        ctx["privacy"] = _privacy_summary()
     if Role.AUDITOR in roles:
         ctx["audit"] = _audit_summary()
     return render(request, "governance/home.html", ctx)
@@ -52,6 +52,18 @@ def _policy_summary() -> dict:
         ],
         "today": today,
         "heartbeat_age": _heartbeat_age(),
+    }
+
+
+def _privacy_summary() -> dict:
+    from privacy.models import SubjectRequest
+
+    today = timezone.localdate()
+    open_requests = SubjectRequest.objects.filter(status__in=SubjectRequest.OPEN)
+    return {
+        "open": open_requests.count(),
+        "due_soon": open_requests.filter(due_on__lte=today + dt.timedelta(days=7)).count(),
+        "overdue": open_requests.filter(due_on__lt=today).count(),
     }
 
 
@@ -93,13 +105,4 @@ def healthz(request: HttpRequest) -> JsonResponse:
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
-    )
-
-
-@require_GET
-@role_required(Role.PRIVACY_OFFICER)
-def privacy(request: HttpRequest) -> HttpResponse:
-    """The privacy officer's desk: retention windows now; requests and purges as they land."""
-    return render(
-        request, "governance/privacy.html", {"categories": Category.objects.filter(is_active=True)}
     )

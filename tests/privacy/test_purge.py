@@ -1,4 +1,4 @@
-"""The retention purge: exactly what is expired goes, nothing held does, and a killed run finishes."""
+"""The retention purge: exactly what is expired goes, nothing held does, a killed run finishes."""
 
 import datetime as dt
 

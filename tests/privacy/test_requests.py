@@ -28,10 +28,20 @@ def _send(capture, conversation, author, text):
 def mentioned(org, django_capture_on_commit_callbacks):
     """Jane is mentioned by Alice (internal, pseudonymised) and Carol (confidential, local)."""
     alice = chat.start_conversation(owner=org.alice, category=org.internal)
-    _send(django_capture_on_commit_callbacks, alice, org.alice, f"Draft a reply to {EMAIL} about the refund.")
+    _send(
+        django_capture_on_commit_callbacks,
+        alice,
+        org.alice,
+        f"Draft a reply to {EMAIL} about the refund.",
+    )
     _send(django_capture_on_commit_callbacks, alice, org.alice, "Make it shorter.")
     carol = chat.start_conversation(owner=org.carol, category=org.confidential)
-    _send(django_capture_on_commit_callbacks, carol, org.carol, f"Summarise the complaint of JANE.ROE@example.org, tel {PHONE}.")
+    _send(
+        django_capture_on_commit_callbacks,
+        carol,
+        org.carol,
+        f"Summarise the complaint of JANE.ROE@example.org, tel {PHONE}.",
+    )
     other = chat.start_conversation(owner=org.alice, category=org.internal)
     _send(django_capture_on_commit_callbacks, other, org.alice, "Write to bob@example.net please.")
     return {"alice": alice, "carol": carol, "other": other}
@@ -39,7 +49,9 @@ def mentioned(org, django_capture_on_commit_callbacks):
 
 def _run(request, officers, capture):
     first, second = officers
-    request = services.verify_identity(request=request, actor=first, method="Replied from the address on file")
+    request = services.verify_identity(
+        request=request, actor=first, method="Replied from the address on file"
+    )
     request = services.scope_request(request=request, actor=first)
     with capture(execute=True):
         request = services.approve_request(request=request, actor=second)
@@ -82,12 +94,16 @@ def test_the_scoper_cannot_approve(mentioned, officers):
 
 
 def test_approval_needs_a_scope(officers, db, org):
-    request = services.verify_identity(request=_receive(officers), actor=officers[0], method="Seen ID")
+    request = services.verify_identity(
+        request=_receive(officers), actor=officers[0], method="Seen ID"
+    )
     with pytest.raises(PrivacyError):
         services.approve_request(request=request, actor=officers[1])
 
 
-def test_erasure_leaves_no_readable_trace(mentioned, officers, org, django_capture_on_commit_callbacks):
+def test_erasure_leaves_no_readable_trace(
+    mentioned, officers, org, django_capture_on_commit_callbacks
+):
     request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
     assert request.status == SubjectRequest.Status.COMPLETED
     assert request.receipt["counts"]["redacted_conversations"] == 2
@@ -113,7 +129,9 @@ def test_erasure_leaves_no_readable_trace(mentioned, officers, org, django_captu
     assert "bob@example.net" in mentioned["other"].messages.first().content  # others untouched
 
 
-def test_the_restored_answer_shows_erased_for_a_placeholder(mentioned, officers, django_capture_on_commit_callbacks):
+def test_the_restored_answer_shows_erased_for_a_placeholder(
+    mentioned, officers, django_capture_on_commit_callbacks
+):
     conversation = Conversation.objects.get(pk=mentioned["alice"].pk)
     placeholder = next(iter(conversation.pseudonyms()["values"]))
     _run(_receive(officers), officers, django_capture_on_commit_callbacks)
@@ -134,7 +152,9 @@ def test_erasure_of_a_staff_member_shreds_their_conversations_and_account(
     assert Conversation.objects.filter(owner=org.carol).exists()
 
 
-def test_a_held_conversation_is_withheld_from_erasure(mentioned, officers, django_capture_on_commit_callbacks):
+def test_a_held_conversation_is_withheld_from_erasure(
+    mentioned, officers, django_capture_on_commit_callbacks
+):
     services.place_hold(actor=officers[0], reason="Litigation 12", conversation=mentioned["carol"])
     request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
     assert request.receipt["counts"]["withheld_conversations"] == 1
@@ -143,7 +163,10 @@ def test_a_held_conversation_is_withheld_from_erasure(mentioned, officers, djang
 
 def test_access_builds_an_archive(mentioned, officers, org, django_capture_on_commit_callbacks):
     request = _receive(
-        officers, kind=SubjectRequest.Kind.ACCESS, identifiers=[("email", org.alice.email)], subject_user=org.alice
+        officers,
+        kind=SubjectRequest.Kind.ACCESS,
+        identifiers=[("email", org.alice.email)],
+        subject_user=org.alice,
     )
     request = _run(request, officers, django_capture_on_commit_callbacks)
     assert request.status == SubjectRequest.Status.COMPLETED
@@ -157,7 +180,9 @@ def test_access_builds_an_archive(mentioned, officers, org, django_capture_on_co
     assert Conversation.objects.filter(owner=org.alice).count() == 2  # access deletes nothing
 
 
-def test_the_trail_names_the_request_never_the_identifier(mentioned, officers, django_capture_on_commit_callbacks):
+def test_the_trail_names_the_request_never_the_identifier(
+    mentioned, officers, django_capture_on_commit_callbacks
+):
     request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
     events = AuditEvent.objects.filter(
         target_type="privacy.subjectrequest", target_id=str(request.public_id)
@@ -186,7 +211,9 @@ def test_staff_can_ask_for_their_own_data_once_at_a_time(org):
         services.request_own_data(user=org.alice, kind=SubjectRequest.Kind.ACCESS)
 
 
-def test_a_second_delivery_of_the_execution_does_nothing(mentioned, officers, django_capture_on_commit_callbacks):
+def test_a_second_delivery_of_the_execution_does_nothing(
+    mentioned, officers, django_capture_on_commit_callbacks
+):
     request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
     assert execution.execute(request.pk) is False
     assert Message.objects.exists()

@@ -1,0 +1,116 @@
+"""Input cleaning for the privacy desk: every form says what is wrong in words."""
+
+from django import forms
+from django.utils import timezone
+
+from chat.models import Conversation
+from governance.models import User
+from privacy.models import SubjectRequest
+
+IDENTIFIER_FIELDS = ("email", "phone", "name", "other")
+
+
+class IntakeForm(forms.Form):
+    kind = forms.ChoiceField(choices=SubjectRequest.Kind.choices, widget=forms.RadioSelect)
+    regime = forms.ChoiceField(
+        choices=SubjectRequest.Regime.choices,
+        help_text="GDPR: answer within one month. CCPA: within 45 days.",
+    )
+    received_on = forms.DateField(
+        initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    email = forms.EmailField(required=False, label="Email address")
+    phone = forms.CharField(required=False, max_length=40, label="Phone number")
+    name = forms.CharField(required=False, max_length=150, label="Full name")
+    other = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Other identifier",
+        help_text="IBAN, customer number, …",
+    )
+    staff_member = forms.BooleanField(
+        required=False,
+        label="The person is a member of staff",
+        help_text=(
+            "Their account (matched by the email address) and their own conversations "
+            "are in scope too."
+        ),
+    )
+    note = forms.CharField(
+        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_received_on(self):
+        day = self.cleaned_data["received_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError("The received date cannot be in the future.")
+        return day
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) for name in IDENTIFIER_FIELDS):
+            raise forms.ValidationError(
+                "Give at least one identifier: email, phone, name or another."
+            )
+        data["subject_user"] = None
+        if data.get("staff_member"):
+            email = (data.get("email") or "").strip().lower()
+            user = User.objects.filter(email=email).first() if email else None
+            if user is None:
+                self.add_error("email", "No staff account has this email address.")
+            data["subject_user"] = user
+        return data
+
+    @property
+    def identifiers(self) -> list[tuple[str, str]]:
+        return [
+            (name, self.cleaned_data[name])
+            for name in IDENTIFIER_FIELDS
+            if self.cleaned_data.get(name)
+        ]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class VerifyForm(forms.Form):
+    method = forms.CharField(
+        max_length=500,
+        label="How was the identity checked?",
+        help_text="e.g. “Confirmed from the address on file”, “Saw a passport by video call”.",
+    )
+
+
+class HoldForm(forms.Form):
+    person = forms.EmailField(required=False, label="Person (staff email)")
+    conversation = forms.UUIDField(
+        required=False,
+        label="Or one conversation (its id)",
+        help_text="The id shown in the audit trail's chat events.",
+    )
+    reason = forms.CharField(max_length=500, help_text="The matter or case the hold is for.")
+
+    def clean(self):
+        data = super().clean()
+        person, conversation = data.get("person"), data.get("conversation")
+        if bool(person) == bool(conversation):
+            raise forms.ValidationError("Hold either a person or one conversation.")
+        data["user"] = data["conversation_obj"] = None
+        if person:
+            data["user"] = User.objects.filter(email=person.lower()).first()
+            if data["user"] is None:
+                self.add_error("person", "No account has this email address.")
+        if conversation:
+            data["conversation_obj"] = Conversation.objects.filter(public_id=conversation).first()
+            if data["conversation_obj"] is None:
+                self.add_error(
+                    "conversation", "No conversation has this id (it may have been deleted)."
+                )
+        return data
+
+
+class ScheduleForm(forms.Form):
+    hour = forms.IntegerField(min_value=0, max_value=23)
+    minute = forms.IntegerField(min_value=0, max_value=59)
+    enabled = forms.BooleanField(required=False, label="Run the purge every day")

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from privacy import views
+
+app_name = "privacy"
+
+urlpatterns = [
+    path("", views.desk, name="desk"),
+    path("requests/new/", views.request_new, name="request_new"),
+    path("requests/<uuid:public_id>/", views.request_detail, name="request"),
+    path("requests/<uuid:public_id>/verify/", views.request_verify, name="request_verify"),
+    path("requests/<uuid:public_id>/scope/", views.request_scope, name="request_scope"),
+    path("requests/<uuid:public_id>/approve/", views.request_approve, name="request_approve"),
+    path("requests/<uuid:public_id>/reject/", views.request_reject, name="request_reject"),
+    path("requests/<uuid:public_id>/extend/", views.request_extend, name="request_extend"),
+    path("requests/<uuid:public_id>/receipt.json", views.request_receipt, name="request_receipt"),
+    path("requests/<uuid:public_id>/archive.zip", views.request_archive, name="request_archive"),
+    path("holds/", views.holds, name="holds"),
+    path("holds/<uuid:public_id>/release/", views.hold_release, name="hold_release"),
+    path("purges/", views.purges, name="purges"),
+    path("purges/run/", views.purge_now, name="purge_now"),
+    path("purges/schedule/", views.purge_schedule, name="purge_schedule"),
+    path("purges/<uuid:public_id>/", views.purge_detail, name="purge"),
+    path("your-data/", views.mine, name="mine"),
+]

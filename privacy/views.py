@@ -1,0 +1,409 @@
+"""The privacy desk: requests from intake to receipt, legal holds, purge runs; and "Your data".
+
+Pages post normally without JavaScript (redirect after success). With htmx,
+invalid input answers 422 with the form's partial, success navigates with
+``HX-Redirect``, and running jobs refresh their progress partial by polling.
+"""
+
+import json
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from audit.models import AuditEvent
+from audit.services import record
+from governance.access import role_required
+from governance.models import Category
+from governance.roles import Role
+from privacy import access, archive, purge, services
+from privacy.forms import HoldForm, IntakeForm, ReasonForm, ScheduleForm, VerifyForm
+from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from privacy.services import PrivacyError
+
+officer = role_required(Role.PRIVACY_OFFICER)
+RECENT = 20
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _polling(request: HttpRequest, target: str) -> bool:
+    return bool(request.htmx) and request.htmx.target == target
+
+
+# --- the desk ----------------------------------------------------------------------------
+
+
+@require_GET
+@officer
+def desk(request: HttpRequest) -> HttpResponse:
+    """Open requests by due date, active holds, the last purges and the retention windows."""
+    open_requests = SubjectRequest.objects.filter(status__in=SubjectRequest.OPEN)
+    closed = SubjectRequest.objects.exclude(status__in=SubjectRequest.OPEN).order_by(
+        "-completed_at"
+    )
+    return render(
+        request,
+        "privacy/desk.html",
+        {
+            "open_requests": open_requests,
+            "closed_requests": closed[:RECENT],
+            "overdue": sum(r.overdue for r in open_requests),
+            "holds": LegalHold.objects.filter(released_at__isnull=True).select_related(
+                "user", "conversation", "placed_by"
+            ),
+            "runs": PurgeRun.objects.select_related("triggered_by")[:5],
+            "categories": Category.objects.filter(is_active=True),
+            "schedule_label": services.schedule_label(services.purge_schedule()),
+        },
+    )
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@officer
+def request_new(request: HttpRequest) -> HttpResponse:
+    form = IntakeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            created = services.receive_request(
+                actor=request.user,
+                kind=data["kind"],
+                regime=data["regime"],
+                received_on=data["received_on"],
+                identifiers=form.identifiers,
+                subject_user=data["subject_user"],
+                note=data["note"],
+            )
+        except PrivacyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request, f"{created.reference} recorded; due {created.due_on:%-d %B %Y}."
+            )
+            return _go(request, reverse("privacy:request", args=[created.public_id]))
+    return _form_page(request, "privacy/request_new.html", "intake-form", {"form": form})
+
+
+def _form_page(request, template, partial, ctx) -> HttpResponse:
+    status = 422 if ctx["form"].errors else 200
+    if request.htmx and request.method == "POST":
+        template += f"#{partial}"
+    return render(request, template, ctx, status=status)
+
+
+@require_GET
+@login_required
+def request_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    subject_request = access.get_request_for_user(request.user, public_id)
+    ctx = _request_context(request, subject_request)
+    template = "privacy/request_detail.html"
+    if _polling(request, "request-progress"):
+        template += "#request-progress"
+    return render(request, template, ctx)
+
+
+STEPS = [
+    (SubjectRequest.Status.RECEIVED, "Received"),
+    (SubjectRequest.Status.VERIFIED, "Identity verified"),
+    (SubjectRequest.Status.SCOPED, "Scoped"),
+    (SubjectRequest.Status.APPROVED, "Approved"),
+    (SubjectRequest.Status.EXECUTING, "Executing"),
+    (SubjectRequest.Status.COMPLETED, "Completed"),
+]
+
+
+def _done_steps(subject_request: SubjectRequest) -> list[str]:
+    codes = [code for code, _ in STEPS]
+    if subject_request.status == SubjectRequest.Status.COMPLETED:
+        return codes
+    if subject_request.status in codes:
+        return codes[: codes.index(subject_request.status)]
+    reached = [subject_request.verified_at, subject_request.scoped_at, subject_request.approved_at]
+    return codes[: 1 + sum(1 for moment in reached if moment)]
+
+
+def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
+    return {
+        "req": subject_request,
+        "steps": STEPS,
+        "done_steps": _done_steps(subject_request),
+        "officer": access.is_officer(request.user),
+        "identifiers": subject_request.identifiers() if access.is_officer(request.user) else [],
+        "verify_form": forms.get("verify_form") or VerifyForm(),
+        "reject_form": forms.get("reject_form") or ReasonForm(),
+        "extend_form": forms.get("extend_form") or ReasonForm(),
+        "receipt_json": json.dumps(subject_request.receipt, indent=2)
+        if subject_request.receipt
+        else "",
+        "events": AuditEvent.objects.filter(
+            target_type="privacy.subjectrequest", target_id=str(subject_request.public_id)
+        ).order_by("sequence"),
+    }
+
+
+def _step(
+    request: HttpRequest, public_id: UUID, run, form_class=None, form_name=""
+) -> HttpResponse:
+    """One workflow step: validate, call the service, and show the request again."""
+    subject_request = access.get_request_for_user(request.user, public_id)
+    form = form_class(request.POST) if form_class else None
+    if form is not None and not form.is_valid():
+        ctx = _request_context(request, subject_request, **{form_name: form})
+        return render(request, "privacy/request_detail.html", ctx, status=422)
+    try:
+        run(subject_request, form.cleaned_data if form else {})
+    except PrivacyError as exc:
+        messages.error(request, str(exc))
+    return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+
+
+@require_POST
+@officer
+def request_verify(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request,
+        public_id,
+        lambda r, d: services.verify_identity(request=r, actor=request.user, method=d["method"]),
+        VerifyForm,
+        "verify_form",
+    )
+
+
+@require_POST
+@officer
+def request_scope(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request, public_id, lambda r, d: services.scope_request(request=r, actor=request.user)
+    )
+
+
+@require_POST
+@officer
+def request_approve(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request, public_id, lambda r, d: services.approve_request(request=r, actor=request.user)
+    )
+
+
+@require_POST
+@officer
+def request_reject(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request,
+        public_id,
+        lambda r, d: services.reject_request(request=r, actor=request.user, reason=d["reason"]),
+        ReasonForm,
+        "reject_form",
+    )
+
+
+@require_POST
+@officer
+def request_extend(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request,
+        public_id,
+        lambda r, d: services.extend_request(request=r, actor=request.user, reason=d["reason"]),
+        ReasonForm,
+        "extend_form",
+    )
+
+
+@require_GET
+@login_required
+def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    subject_request = access.get_request_for_user(request.user, public_id)
+    if not subject_request.receipt:
+        return _not_ready(
+            request, subject_request, "The receipt is written when the request completes."
+        )
+    body = json.dumps(
+        {"receipt": subject_request.receipt, "sha256": subject_request.receipt_hash}, indent=2
+    )
+    _record_download(request, subject_request, "receipt")
+    response = HttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{subject_request.reference}-receipt.json"'
+    )
+    return response
+
+
+@require_GET
+@login_required
+def request_archive(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    subject_request = access.get_request_for_user(request.user, public_id)
+    if not subject_request.archive_sealed:
+        return _not_ready(
+            request, subject_request, "The archive is built when the request completes."
+        )
+    blob = archive.open_archive(subject_request)
+    _record_download(request, subject_request, "archive")
+    response = HttpResponse(blob, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{subject_request.reference}.zip"'
+    return response
+
+
+def _not_ready(request, subject_request, message: str) -> HttpResponse:
+    messages.error(request, message)
+    return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+
+
+def _record_download(request, subject_request: SubjectRequest, what: str) -> None:
+    with transaction.atomic():
+        record(
+            action=AuditEvent.Action.DSR_DOWNLOADED,
+            actor=request.user,
+            target=subject_request,
+            details={
+                "what": what,
+                "by_subject": subject_request.subject_user_id == request.user.pk,
+            },
+        )
+
+
+# --- your own data -----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def mine(request: HttpRequest) -> HttpResponse:
+    """Anyone signed in: ask for a copy of their data, or for their account to be erased."""
+    if request.method == "POST":
+        kind = request.POST.get("kind")
+        if kind not in SubjectRequest.Kind.values:
+            messages.error(request, "Choose a copy of your data or erasure.")
+        else:
+            try:
+                created = services.request_own_data(user=request.user, kind=kind)
+            except PrivacyError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(
+                    request,
+                    f"Request {created.reference} sent to the privacy team; it is due by "
+                    f"{created.due_on:%-d %B %Y}.",
+                )
+        return _go(request, reverse("privacy:mine"))
+    own = SubjectRequest.objects.filter(subject_user=request.user).order_by("-created_at")
+    return render(request, "privacy/mine.html", {"own_requests": own})
+
+
+# --- holds -------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@officer
+def holds(request: HttpRequest) -> HttpResponse:
+    form = HoldForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.place_hold(
+                actor=request.user,
+                reason=data["reason"],
+                user=data["user"],
+                conversation=data["conversation_obj"],
+            )
+        except PrivacyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Legal hold placed.")
+            return _go(request, reverse("privacy:holds"))
+    ctx = {
+        "form": form,
+        "holds": LegalHold.objects.select_related(
+            "user", "conversation", "placed_by", "released_by"
+        )[:100],
+        "release_form": ReasonForm(),
+    }
+    return _form_page(request, "privacy/holds.html", "hold-form", ctx)
+
+
+@require_POST
+@officer
+def hold_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    hold = access.get_hold_for_officer(request.user, public_id)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the hold is released.")
+    else:
+        try:
+            services.release_hold(hold=hold, actor=request.user, reason=form.cleaned_data["reason"])
+        except PrivacyError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Legal hold released.")
+    return _go(request, reverse("privacy:holds"))
+
+
+# --- purges ------------------------------------------------------------------------------
+
+
+@require_GET
+@officer
+def purges(request: HttpRequest) -> HttpResponse:
+    schedule = services.purge_schedule()
+    initial = {"hour": 2, "minute": 30, "enabled": True}
+    if schedule and schedule.crontab and schedule.crontab.hour.isdigit():
+        initial = {
+            "hour": int(schedule.crontab.hour),
+            "minute": int(schedule.crontab.minute),
+            "enabled": schedule.enabled,
+        }
+    ctx = {
+        "runs": PurgeRun.objects.select_related("triggered_by")[:50],
+        "preview": purge.preview() if request.GET.get("preview") else None,
+        "schedule_label": services.schedule_label(schedule),
+        "schedule_form": ScheduleForm(initial=initial),
+    }
+    return render(request, "privacy/purges.html", ctx)
+
+
+@require_POST
+@officer
+def purge_now(request: HttpRequest) -> HttpResponse:
+    try:
+        with transaction.atomic():
+            run = services.start_purge(actor=request.user)
+    except PrivacyError as exc:
+        messages.error(request, str(exc))
+        return _go(request, reverse("privacy:purges"))
+    return _go(request, reverse("privacy:purge", args=[run.public_id]))
+
+
+@require_POST
+@officer
+def purge_schedule(request: HttpRequest) -> HttpResponse:
+    form = ScheduleForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        services.set_purge_schedule(
+            actor=request.user, hour=data["hour"], minute=data["minute"], enabled=data["enabled"]
+        )
+        messages.success(request, "Purge schedule saved.")
+    else:
+        messages.error(request, "The time must be an hour from 0 to 23 and a minute from 0 to 59.")
+    return _go(request, reverse("privacy:purges"))
+
+
+@require_GET
+@officer
+def purge_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    run = access.get_purge_for_officer(request.user, public_id)
+    template = "privacy/purge_detail.html"
+    if _polling(request, "purge-progress"):
+        template += "#purge-progress"
+    return render(request, template, {"run": run, "now": timezone.now()})
