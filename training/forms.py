@@ -1,0 +1,88 @@
+"""Input cleaning for the training pages."""
+
+from django import forms
+
+from governance.models import Category
+from training.models import PolicyDocument, QuizQuestion
+
+
+class PolicyDocumentForm(forms.ModelForm):
+    """The draft of the next version."""
+
+    class Meta:
+        model = PolicyDocument
+        fields = ["title", "body", "change_note"]
+        labels = {"body": "Text (Markdown)", "change_note": "What changed"}
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 22, "class": "mono"}),
+        }
+        help_texts = {
+            "body": "Headings (##), lists, **bold**, links. No images or raw HTML.",
+            "change_note": "Shown to everyone asked to acknowledge this version. Required to "
+            "publish a new version.",
+        }
+
+
+class QuizQuestionForm(forms.ModelForm):
+    """A question: options one per line; the answer as a person counts it (1 = first)."""
+
+    options_text = forms.CharField(
+        label="Options (one per line)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Multiple choice only: “Which category?” offers the categories.",
+    )
+    answer_number = forms.IntegerField(
+        label="Right answer",
+        min_value=1,
+        help_text="“Which category?”: the category's number. Multiple choice: the right "
+        "option's line (1 = first).",
+    )
+
+    class Meta:
+        model = QuizQuestion
+        fields = ["category_number", "kind", "prompt", "explanation", "position", "is_active"]
+        labels = {"category_number": "Quiz (category number)", "is_active": "In use"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        question = self.instance
+        if question.pk:
+            self.fields["options_text"].initial = "\n".join(question.options)
+            choice = question.kind == QuizQuestion.Kind.CHOICE
+            self.fields["answer_number"].initial = question.answer + (1 if choice else 0)
+        self.fields["prompt"].widget = forms.Textarea(attrs={"rows": 2})
+
+    def clean(self) -> dict:
+        data = super().clean()
+        options = [line.strip() for line in data.get("options_text", "").splitlines()]
+        options = [line for line in options if line]
+        answer = data.get("answer_number")
+        kind = data.get("kind")
+        if kind == QuizQuestion.Kind.CHOICE:
+            if len(options) < 2:
+                self.add_error("options_text", "Give at least two options.")
+            elif answer is not None and answer > len(options):
+                self.add_error("answer_number", f"There are only {len(options)} options.")
+            data["options"] = options
+            data["answer"] = (answer or 1) - 1
+        elif kind == QuizQuestion.Kind.WHICH_CATEGORY:
+            numbers = set(Category.objects.filter(is_active=True).values_list("number", flat=True))
+            if answer is not None and answer not in numbers:
+                self.add_error("answer_number", "No active category has this number.")
+            data["options"] = []
+            data["answer"] = answer
+        return data
+
+    def values(self) -> dict:
+        names = [*self.Meta.fields, "options", "answer"]
+        return {name: self.cleaned_data[name] for name in names}
+
+
+class AcknowledgeForm(forms.Form):
+    """The confirmation: ticked, for the version shown (a newer one may have come since)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    confirm = forms.BooleanField(
+        label="I have read the policy and the category summary, and I will follow them."
+    )

@@ -1,0 +1,64 @@
+"""A category's quiz as it is shown today, and its scoring.
+
+"Which category?" questions offer the live categories, so renaming or adding
+one changes the options without touching the questions.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from governance.models import Category
+from training.models import QuizQuestion
+
+
+@dataclass(frozen=True)
+class QuizItem:
+    """One question ready to show: its options as (value, label) and the right value."""
+
+    question: QuizQuestion
+    options: tuple[tuple[int, str], ...]
+    answer: int
+
+    @property
+    def key(self) -> str:
+        return str(self.question.public_id)
+
+    def label_of(self, value: int | None) -> str:
+        return dict(self.options).get(value, "no answer") if value is not None else "no answer"
+
+
+def quiz_items(number: int, categories: Iterable[Category]) -> list[QuizItem]:
+    """Category ``number``'s active questions; those that no longer make sense are left out
+    (a "which category?" answer that is not an active category, an option index too high)."""
+    names = {c.number: f"{c.number} · {c.name}" for c in categories}
+    items = []
+    for question in QuizQuestion.objects.filter(category_number=number, is_active=True):
+        if question.kind == QuizQuestion.Kind.WHICH_CATEGORY:
+            if question.answer not in names:
+                continue
+            options = tuple(names.items())
+        else:
+            if not 0 <= question.answer < len(question.options):
+                continue
+            options = tuple(enumerate(question.options))
+        items.append(QuizItem(question=question, options=options, answer=question.answer))
+    return items
+
+
+def score(items: list[QuizItem], answers: Mapping[str, str]) -> tuple[int, dict[str, int | None]]:
+    """How many of ``items`` ``answers`` (question key -> submitted value) got right,
+    and the answers as stored (unanswered or unreadable ones as None)."""
+    given: dict[str, int | None] = {}
+    for item in items:
+        raw = str(answers.get(item.key, "")).strip()
+        value = int(raw) if raw.isdigit() else None
+        given[item.key] = value if value in dict(item.options) else None
+    right = sum(1 for item in items if given[item.key] == item.answer)
+    return right, given
+
+
+def pass_mark(total: int) -> int:
+    """The fewest right answers that pass a quiz of ``total`` questions."""
+    return -(-settings.STEWARD_QUIZ_PASS_PERCENT * total // 100)

@@ -1,0 +1,356 @@
+"""Training's writes: drafting and publishing the policy document, acknowledging it,
+taking a quiz, editing questions, exporting the report and reminding people.
+
+Each one runs in one transaction with its audit event. :func:`needs_acknowledgement`
+is the gate the chat path asks before anything is sent.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import record
+from governance.models import User
+from governance.roles import Role
+from training.models import Acknowledgement, PolicyDocument, QuizAttempt, QuizQuestion
+from training.quiz import QuizItem, pass_mark, score
+from training.text import diff_stats
+
+Action = AuditEvent.Action
+
+
+class TrainingError(Exception):
+    """A training request that cannot be done; the message is shown to whoever asked."""
+
+
+# --- acknowledgement ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AckStatus:
+    """Where a person stands with the current policy document."""
+
+    #: The version to acknowledge; None while no document is published (nobody is gated).
+    current: PolicyDocument | None
+    acknowledged: bool
+    #: Acknowledged an earlier version: may chat until ``due`` (the grace period's end).
+    due: dt.datetime | None = None
+
+    @property
+    def gated(self) -> bool:
+        if self.current is None or self.acknowledged:
+            return False
+        return self.due is None or timezone.now() >= self.due
+
+    @property
+    def in_grace(self) -> bool:
+        return self.current is not None and not self.acknowledged and not self.gated
+
+
+#: The current published version, cached for every process (the chat asks on each message).
+CURRENT_CACHE_KEY = "training:current-policy"
+CURRENT_CACHE_SECONDS = 60  # bounds how long a read racing a publish can keep the old one
+_NONE_PUBLISHED = "none"
+
+
+def current_document() -> PolicyDocument | None:
+    """The newest published version, from the cache when it holds it.
+
+    Publishing clears the cache entry at commit, so a new version applies to
+    the next message everywhere; before any is published this costs no query.
+    """
+    try:
+        cached = cache.get(CURRENT_CACHE_KEY)
+    except Exception:  # the cache is down: the database still answers
+        cached = None
+    if cached is not None:
+        return None if cached == _NONE_PUBLISHED else cached
+    document = PolicyDocument.objects.current()
+    try:
+        cache.set(CURRENT_CACHE_KEY, document or _NONE_PUBLISHED, CURRENT_CACHE_SECONDS)
+    except Exception:
+        pass
+    return document
+
+
+def forget_current_document() -> None:
+    """Drop the cached current version (after a publish commits)."""
+    try:
+        cache.delete(CURRENT_CACHE_KEY)
+    except Exception:
+        pass  # it expires within CURRENT_CACHE_SECONDS
+
+
+def acknowledgement_status(user: User) -> AckStatus:
+    """The current version, and whether ``user`` acknowledged it or is still within grace.
+
+    No query before a first version is published; after, one: whether this
+    user acknowledged the current version, and whether any earlier one.
+    """
+    current = current_document()
+    if current is None:
+        return AckStatus(current=None, acknowledged=True)
+    counts = Acknowledgement.objects.filter(
+        user_id=user.pk, document__version__lte=current.version
+    ).aggregate(
+        mine=Count("pk", filter=Q(document_id=current.pk)),
+        earlier=Count("pk", filter=Q(document__version__lt=current.version)),
+    )
+    if counts["mine"]:
+        return AckStatus(current=current, acknowledged=True)
+    due = None
+    if counts["earlier"]:
+        due = current.published_at + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
+    return AckStatus(current=current, acknowledged=False, due=due)
+
+
+def needs_acknowledgement(user: User) -> bool:
+    """Whether ``user`` must acknowledge the current policy document before chatting.
+
+    Nobody is gated before a first version is published. Someone who never
+    acknowledged any version is gated at once; someone who acknowledged an
+    earlier one keeps chatting for ``STEWARD_ACK_GRACE_DAYS`` after a new
+    version is published.
+    """
+    if not user.is_authenticated:
+        return True
+    return acknowledgement_status(user).gated
+
+
+def acknowledge(*, user: User, document: PolicyDocument) -> Acknowledgement:
+    """Record that ``user`` read and accepted ``document``, the current version.
+
+    Acknowledging again returns the first record and writes nothing.
+    """
+    with transaction.atomic():
+        current = PolicyDocument.objects.select_for_update().published().order_by("-version")
+        current = current.first()
+        if current is None or current.pk != document.pk:
+            raise TrainingError("This is not the current version of the policy; read that one.")
+        existing = Acknowledgement.objects.filter(user=user, document=document).first()
+        if existing is not None:
+            return existing
+        ack = Acknowledgement.objects.create(
+            user=user, document=document, acknowledged_at=timezone.now()
+        )
+        record(
+            action=Action.TRAINING_ACKNOWLEDGED,
+            actor=user,
+            target=document,
+            details={"version": document.version},
+        )
+    return ack
+
+
+# --- the policy document --------------------------------------------------------------------
+
+
+def save_draft(*, actor: User, title: str, body: str, change_note: str) -> PolicyDocument:
+    """Create or update the one draft (the next version number)."""
+    with transaction.atomic():
+        draft = PolicyDocument.objects.select_for_update().filter(
+            status=PolicyDocument.Status.DRAFT
+        )
+        draft = draft.first()
+        created = draft is None
+        if created:
+            latest = PolicyDocument.objects.aggregate(latest=Max("version"))["latest"] or 0
+            draft = PolicyDocument(version=latest + 1, created_by=actor)
+        draft.title, draft.body, draft.change_note = title, body, change_note
+        draft.save()
+        record(
+            action=Action.TRAINING_POLICY_DRAFTED,
+            actor=actor,
+            target=draft,
+            details={"version": draft.version, "created": created, "chars": len(body)},
+        )
+    return draft
+
+
+def discard_draft(*, actor: User, document: PolicyDocument) -> None:
+    """Throw the draft away (published versions stay for good)."""
+    with transaction.atomic():
+        deleted, _ = PolicyDocument.objects.filter(
+            pk=document.pk, status=PolicyDocument.Status.DRAFT
+        ).delete()
+        if not deleted:
+            raise TrainingError("Only a draft can be discarded.")
+        record(
+            action=Action.TRAINING_POLICY_DRAFTED,
+            actor=actor,
+            target=document,
+            details={"version": document.version, "discarded": True},
+        )
+
+
+def publish(*, actor: User, document: PolicyDocument) -> PolicyDocument:
+    """Publish the draft: it becomes the version everybody acknowledges.
+
+    Records who and when, the change note, and how many lines changed since
+    the previous version. From now on the chat asks each person to
+    acknowledge it (after the grace period for those who acknowledged an
+    earlier version).
+    """
+    with transaction.atomic():
+        locked = PolicyDocument.objects.select_for_update().filter(pk=document.pk).first()
+        if locked is None or locked.status != PolicyDocument.Status.DRAFT:
+            raise TrainingError("Only a draft can be published.")
+        previous = PolicyDocument.objects.current()
+        if not locked.body.strip():
+            raise TrainingError("The policy document is empty.")
+        if previous is not None and not locked.change_note.strip():
+            raise TrainingError(f"Say what changed since version {previous.version}.")
+        locked.status = PolicyDocument.Status.PUBLISHED
+        locked.published_by = actor
+        locked.published_at = timezone.now()
+        locked.save(update_fields=["status", "published_by", "published_at", "updated_at"])
+        transaction.on_commit(forget_current_document)
+        added, removed = diff_stats(previous.body if previous else "", locked.body)
+        record(
+            action=Action.TRAINING_POLICY_PUBLISHED,
+            actor=actor,
+            target=locked,
+            message=locked.change_note,
+            details={
+                "version": locked.version,
+                "previous_version": previous.version if previous else None,
+                "lines_added": added,
+                "lines_removed": removed,
+            },
+        )
+    return locked
+
+
+# --- quizzes --------------------------------------------------------------------------------
+
+
+def take_quiz(
+    *, user: User, number: int, items: list[QuizItem], answers: dict[str, str]
+) -> QuizAttempt:
+    """Score one go at category ``number``'s quiz, store it and audit it."""
+    if not items:
+        raise TrainingError("This quiz has no questions yet.")
+    right, given = score(items, answers)
+    with transaction.atomic():
+        attempt = QuizAttempt.objects.create(
+            user=user,
+            category_number=number,
+            score=right,
+            total=len(items),
+            pass_percent=settings.STEWARD_QUIZ_PASS_PERCENT,
+            passed=right >= pass_mark(len(items)),
+            answers=given,
+            taken_at=timezone.now(),
+        )
+        record(
+            action=Action.TRAINING_QUIZ_TAKEN,
+            actor=user,
+            target=attempt,
+            outcome=AuditEvent.Outcome.SUCCESS if attempt.passed else AuditEvent.Outcome.FAILURE,
+            details={
+                "category_number": number,
+                "score": right,
+                "total": attempt.total,
+                "passed": attempt.passed,
+            },
+        )
+    return attempt
+
+
+QUESTION_FIELDS = (
+    "category_number", "kind", "prompt", "options", "answer", "explanation", "position",
+    "is_active",
+)  # fmt: skip
+
+
+def save_question(*, actor: User, question: QuizQuestion | None, values: dict) -> QuizQuestion:
+    """Create a question (``question`` None) or change one; audited with before and after."""
+    with transaction.atomic():
+        before = None if question is None else _question_dict(question)
+        question = question or QuizQuestion()
+        for name in QUESTION_FIELDS:
+            if name in values:
+                setattr(question, name, values[name])
+        question.save()
+        record(
+            action=Action.TRAINING_QUESTION_CHANGED,
+            actor=actor,
+            target=question,
+            before=before,
+            after=_question_dict(question),
+        )
+    return question
+
+
+def delete_question(*, actor: User, question: QuizQuestion) -> None:
+    """Delete a question; past attempts keep their scores."""
+    with transaction.atomic():
+        record(
+            action=Action.TRAINING_QUESTION_CHANGED,
+            actor=actor,
+            target=question,
+            before=_question_dict(question),
+            after=None,
+            details={"deleted": True},
+        )
+        question.delete()
+
+
+def _question_dict(question: QuizQuestion) -> dict:
+    return {name: getattr(question, name) for name in QUESTION_FIELDS}
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def staff_members():
+    """Active people who may chat: the ones the policy document is for."""
+    return ModelBackend().with_perm(Role.STAFF.permission).order_by("email")
+
+
+def record_report_export(*, actor: User, rows: int) -> None:
+    """The training report left Steward as CSV: who took it, how many people it named."""
+    record(action=Action.TRAINING_REPORT_EXPORTED, actor=actor, details={"rows": rows})
+
+
+def remind(*, actor: User, document: PolicyDocument, users: list[User], base_url: str) -> int:
+    """Email each of ``users`` a reminder to acknowledge ``document``; returns how many went.
+
+    The audit event, written first, names the recipients by public id (no email
+    addresses); a mail server that refuses one message does not stop the others.
+    """
+    if not users:
+        return 0
+    link = base_url + reverse("training:acknowledge")
+    sent = 0
+    with transaction.atomic():
+        record(
+            action=Action.TRAINING_REMINDED,
+            actor=actor,
+            target=document,
+            details={
+                "version": document.version,
+                "recipients": [str(u.public_id) for u in users],
+            },
+        )
+    for user in users:
+        context = {"user": user, "document": document, "link": link, "sender": actor}
+        sent += send_mail(
+            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}Please acknowledge the policy "
+            f"(version {document.version})",
+            message=render_to_string("training/email/reminder.txt", context),
+            from_email=None,
+            recipient_list=[user.email],
+            fail_silently=True,
+        )
+    return sent

@@ -1,0 +1,558 @@
+"""Training pages: cards, the policy document, acknowledgement, quizzes, the admin report.
+
+Cards and the policy document are for every role; acknowledging and quizzes for
+staff; writing the policy and the questions for policy admins; the report for
+policy admins and auditors (read-only: only admins send reminders).
+"""
+
+import csv
+import datetime as dt
+import io
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from chat.markdown import render_markdown
+from governance.access import any_role_required, role_required
+from governance.models import Category
+from governance.roles import Role
+from governance.views.common import wants_partial
+from training import services
+from training.cards import cards
+from training.defaults import DEFAULT_POLICY_BODY, DEFAULT_POLICY_TITLE
+from training.forms import AcknowledgeForm, PolicyDocumentForm, QuizQuestionForm
+from training.models import Acknowledgement, PolicyDocument, QuizAttempt, QuizQuestion
+from training.quiz import pass_mark, quiz_items
+from training.text import diff_lines
+
+any_role = any_role_required(*Role)
+staff_only = role_required(Role.STAFF)
+policy_admin = role_required(Role.POLICY_ADMIN)
+report_readers = any_role_required(Role.POLICY_ADMIN, Role.AUDITOR)
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    """Navigate after a change: a client redirect for htmx (never a 302), else a 302."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _active_categories():
+    return Category.objects.filter(is_active=True).order_by("number")
+
+
+# --- the hub and the cards ------------------------------------------------------------------
+
+
+@require_GET
+@any_role
+def home(request: HttpRequest) -> HttpResponse:
+    """Where a person stands: the policy to acknowledge, the cards, their quizzes."""
+    is_staff = request.user.has_perm(Role.STAFF.permission)
+    categories = list(_active_categories())
+    results = {}
+    if is_staff:
+        for number, best, passed in (
+            QuizAttempt.objects.filter(user=request.user)
+            .values("category_number")
+            .annotate(best=Max("score"), passed=Count("pk", filter=Q(passed=True)))
+            .values_list("category_number", "best", "passed")
+        ):
+            results[number] = {"best": best, "passed": bool(passed)}
+    counts = dict(
+        QuizQuestion.objects.filter(is_active=True)
+        .values("category_number")
+        .annotate(n=Count("pk"))
+        .values_list("category_number", "n")
+    )
+    quizzes = [
+        {"category": c, "questions": counts.get(c.number, 0), "result": results.get(c.number)}
+        for c in categories
+    ]
+    return render(
+        request,
+        "training/home.html",
+        {
+            "status": services.acknowledgement_status(request.user),
+            "is_staff": is_staff,
+            "is_admin": request.user.has_perm(Role.POLICY_ADMIN.permission),
+            "can_report": request.user.has_perm(Role.POLICY_ADMIN.permission)
+            or request.user.has_perm(Role.AUDITOR.permission),
+            "categories": categories,
+            "quizzes": quizzes,
+        },
+    )
+
+
+@require_GET
+@any_role
+def overview(request: HttpRequest) -> HttpResponse:
+    """The one-page overview card: every category side by side, made to print on one page."""
+    return render(
+        request,
+        "training/overview.html",
+        {"cards": cards(), "current": PolicyDocument.objects.current(), "today": timezone.now()},
+    )
+
+
+@require_GET
+@any_role
+def card(request: HttpRequest, number: int) -> HttpResponse:
+    """One category's quick-reference card."""
+    category = get_object_or_404(Category, number=number, is_active=True)
+    found = cards([category])
+    if not found:
+        raise Http404
+    return render(
+        request,
+        "training/card.html",
+        {
+            "card": found[0],
+            "categories": _active_categories(),
+            "cleared": Category.objects.cleared_for(request.user).filter(pk=category.pk).exists(),
+            "current": PolicyDocument.objects.current(),
+            "today": timezone.now(),
+        },
+    )
+
+
+# --- the policy document --------------------------------------------------------------------
+
+
+@require_GET
+@any_role
+def policy_document(request: HttpRequest) -> HttpResponse:
+    """The current version, rendered, with the list of every published version."""
+    versions = list(PolicyDocument.objects.published().select_related("published_by"))
+    current = versions[0] if versions else None
+    return render(
+        request,
+        "training/policy.html",
+        {
+            "document": current,
+            "html": render_markdown(current.body) if current else "",
+            "versions": versions,
+            "status": services.acknowledgement_status(request.user),
+            "is_staff": request.user.has_perm(Role.STAFF.permission),
+            "is_admin": request.user.has_perm(Role.POLICY_ADMIN.permission),
+            "draft": PolicyDocument.objects.draft(),
+        },
+    )
+
+
+@require_GET
+@any_role
+def policy_version(request: HttpRequest, version: int) -> HttpResponse:
+    """One published version and what changed since the one before it."""
+    document = get_object_or_404(
+        PolicyDocument.objects.published().select_related("published_by"), version=version
+    )
+    previous = (
+        PolicyDocument.objects.published().filter(version__lt=version).order_by("-version").first()
+    )
+    return render(
+        request,
+        "training/policy_version.html",
+        {
+            "document": document,
+            "previous": previous,
+            "html": render_markdown(document.body),
+            "diff": diff_lines(previous.body if previous else "", document.body),
+            "acknowledged": Acknowledgement.objects.filter(document=document).count(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def policy_edit(request: HttpRequest) -> HttpResponse:
+    """Write the next version: saving keeps a draft; publishing is a separate step."""
+    draft = PolicyDocument.objects.draft()
+    current = PolicyDocument.objects.current()
+    if request.method == "POST":
+        form = PolicyDocumentForm(request.POST, instance=draft)
+        if form.is_valid():
+            draft = services.save_draft(
+                actor=request.user,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                change_note=form.cleaned_data["change_note"],
+            )
+            messages.success(request, f"Draft of version {draft.version} saved.")
+            return _go(request, reverse("training:policy_edit"))
+    elif draft is not None:
+        form = PolicyDocumentForm(instance=draft)
+    else:
+        start = current or PolicyDocument(title=DEFAULT_POLICY_TITLE, body=DEFAULT_POLICY_BODY)
+        form = PolicyDocumentForm(initial={"title": start.title, "body": start.body})
+    status = 422 if form.is_bound and form.errors else 200
+    template = "training/policy_edit.html"
+    if wants_partial(request):
+        template += "#policy-form"
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "draft": draft,
+            "current": current,
+            "html": render_markdown(draft.body) if draft else "",
+            "diff": diff_lines(current.body, draft.body) if draft and current else [],
+        },
+        status=status,
+    )
+
+
+@require_POST
+@policy_admin
+def policy_publish(request: HttpRequest) -> HttpResponse:
+    """Publish the draft; everybody is asked to acknowledge it."""
+    draft = PolicyDocument.objects.draft()
+    if draft is None:
+        messages.error(request, "There is no draft to publish.")
+        return _go(request, reverse("training:policy_edit"))
+    try:
+        document = services.publish(actor=request.user, document=draft)
+    except services.TrainingError as exc:
+        messages.error(request, str(exc))
+        return _go(request, reverse("training:policy_edit"))
+    messages.success(request, f"Version {document.version} published.")
+    return _go(request, reverse("training:policy_version", args=[document.version]))
+
+
+@require_POST
+@policy_admin
+def policy_discard(request: HttpRequest) -> HttpResponse:
+    """Throw the draft away."""
+    draft = PolicyDocument.objects.draft()
+    if draft is not None:
+        services.discard_draft(actor=request.user, document=draft)
+        messages.success(request, "Draft discarded.")
+    return _go(request, reverse("training:policy"))
+
+
+# --- acknowledgement and quizzes ------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@staff_only
+def acknowledge(request: HttpRequest) -> HttpResponse:
+    """The summary to read before chatting, and the confirmation."""
+    status = services.acknowledgement_status(request.user)
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    current = status.current
+    form = AcknowledgeForm(initial={"version": current.version if current else 0})
+    if request.method == "POST" and current is not None:
+        form = AcknowledgeForm(request.POST)
+        if form.is_valid():
+            if form.cleaned_data["version"] != current.version:
+                messages.error(request, "A newer version was published meanwhile: read it first.")
+                return _go(request, request.path)
+            services.acknowledge(user=request.user, document=current)
+            messages.success(request, f"Thank you: you acknowledged version {current.version}.")
+            return _go(request, next_url or reverse("chat:home"))
+    previous = None
+    if current is not None and not status.acknowledged:
+        previous = (
+            Acknowledgement.objects.filter(user=request.user)
+            .select_related("document")
+            .order_by("-document__version")
+            .first()
+        )
+    return render(
+        request,
+        "training/acknowledge.html",
+        {
+            "status": status,
+            "document": current,
+            "html": render_markdown(current.body) if current else "",
+            "previous": previous,
+            "diff": diff_lines(previous.document.body, current.body) if previous else [],
+            "cards": cards(Category.objects.cleared_for(request.user).order_by("number")),
+            "all_categories": _active_categories(),
+            "form": form,
+            "next": next_url,
+            "acknowledged_at": Acknowledgement.objects.filter(user=request.user, document=current)
+            .values_list("acknowledged_at", flat=True)
+            .first()
+            if current
+            else None,
+        },
+        status=422 if form.is_bound and form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_only
+def quiz(request: HttpRequest, number: int) -> HttpResponse:
+    """A category's self-check; answering shows the score and the explanations."""
+    category = get_object_or_404(Category, number=number, is_active=True)
+    items = quiz_items(number, _active_categories())
+    attempt = None
+    if request.method == "POST":
+        try:
+            attempt = services.take_quiz(
+                user=request.user, number=number, items=items, answers=request.POST
+            )
+        except services.TrainingError as exc:
+            messages.error(request, str(exc))
+    template = "training/quiz.html"
+    if wants_partial(request):
+        template += "#quiz-form"
+    return render(
+        request,
+        template,
+        {
+            "category": category,
+            "items": items,
+            "rows": [
+                {"item": item, "given": attempt.answers.get(item.key) if attempt else None}
+                for item in items
+            ],
+            "attempt": attempt,
+            "pass_mark": pass_mark(len(items)),
+            "best": QuizAttempt.objects.filter(user=request.user, category_number=number)
+            .order_by("-passed", "-score")
+            .first(),
+        },
+    )
+
+
+# --- quiz questions (policy admins) ---------------------------------------------------------
+
+
+@require_GET
+@policy_admin
+def questions(request: HttpRequest) -> HttpResponse:
+    """Every question, by quiz."""
+    names = dict(_active_categories().values_list("number", "name"))
+    groups: dict[int, list[QuizQuestion]] = {}
+    for question in QuizQuestion.objects.all():
+        if question.kind == QuizQuestion.Kind.CHOICE:
+            options = question.options
+            in_range = 0 <= question.answer < len(options)
+            question.answer_label = options[question.answer] if in_range else "—"
+        else:
+            name = names.get(question.answer, "no such category")
+            question.answer_label = f"{question.answer} · {name}"
+        groups.setdefault(question.category_number, []).append(question)
+    return render(
+        request,
+        "training/questions.html",
+        {"groups": [(n, names.get(n), qs) for n, qs in sorted(groups.items())]},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@policy_admin
+def question_edit(request: HttpRequest, public_id: UUID | None = None) -> HttpResponse:
+    """Add a question, or change one."""
+    question = None
+    if public_id is not None:
+        question = get_object_or_404(QuizQuestion, public_id=public_id)
+    form = QuizQuestionForm(request.POST or None, instance=question)
+    if request.method == "POST" and form.is_valid():
+        services.save_question(actor=request.user, question=question, values=form.values())
+        messages.success(request, "Question saved.")
+        return _go(request, reverse("training:questions"))
+    template = "training/question_form.html"
+    if wants_partial(request):
+        template += "#question-form"
+    return render(
+        request,
+        template,
+        {"form": form, "question": question, "categories": _active_categories()},
+        status=422 if form.is_bound and form.errors else 200,
+    )
+
+
+@require_POST
+@policy_admin
+def question_delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Delete a question (attempts keep their scores)."""
+    question = get_object_or_404(QuizQuestion, public_id=public_id)
+    services.delete_question(actor=request.user, question=question)
+    messages.success(request, "Question deleted.")
+    return _go(request, reverse("training:questions"))
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def _report(show: str = "") -> dict:
+    """Who acknowledged the current version, who has not, and the quiz pass rates.
+
+    A fixed number of queries, however many people: the staff with their
+    acknowledgement of the current version and the latest version they
+    acknowledged, then the quiz attempts grouped by person and category.
+    """
+    current = PolicyDocument.objects.current()
+    people = services.staff_members().only("pk", "public_id", "email", "full_name")
+    if current is not None:
+        mine = Acknowledgement.objects.filter(user=OuterRef("pk"))
+        people = people.annotate(
+            acked_at=Subquery(mine.filter(document=current).values("acknowledged_at")[:1]),
+            last_version=Max("acknowledgements__document__version"),
+            acked=Exists(mine.filter(document=current)),
+        )
+    people = list(people)
+    passed: dict[int, set[int]] = {}
+    tried: dict[int, set[int]] = {}
+    attempts: dict[int, list[int]] = {}
+    for user_id, number, total, wins in (
+        QuizAttempt.objects.filter(user__in=[p.pk for p in people])
+        .values("user_id", "category_number")
+        .annotate(total=Count("pk"), wins=Count("pk", filter=Q(passed=True)))
+        .values_list("user_id", "category_number", "total", "wins")
+    ):
+        tried.setdefault(user_id, set()).add(number)
+        if wins:
+            passed.setdefault(user_id, set()).add(number)
+        counts = attempts.setdefault(number, [0, 0])
+        counts[0] += total
+        counts[1] += wins
+    grace_end = None
+    if current is not None:
+        grace_end = current.published_at + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
+    for person in people:
+        person.quiz_passed = passed.get(person.pk, set())
+        person.quiz_tried = tried.get(person.pk, set())
+        if current is None:
+            person.state = "none"
+        elif person.acked:
+            person.state = "done"
+        elif person.last_version:
+            person.state = "grace" if timezone.now() < grace_end else "overdue"
+        else:
+            person.state = "missing"
+    categories = list(_active_categories())
+    rates = []
+    for category in categories:
+        took = sum(1 for p in people if category.number in p.quiz_tried)
+        ok = sum(1 for p in people if category.number in p.quiz_passed)
+        total, wins = attempts.get(category.number, (0, 0))
+        rates.append(
+            {
+                "category": category,
+                "people": took,
+                "passed": ok,
+                "percent": round(100 * ok / took) if took else None,
+                "attempts": total,
+                "attempts_passed": wins,
+            }
+        )
+    done = sum(1 for p in people if p.state == "done")
+    pending = [p for p in people if p.state in ("grace", "overdue", "missing")]
+    shown = {"pending": pending, "done": [p for p in people if p.state == "done"]}.get(show, people)
+    return {
+        "current": current,
+        "people": shown,
+        "everyone": people,
+        "show": show if show in ("pending", "done") else "",
+        "done": done,
+        "pending": pending,
+        "percent_done": round(100 * done / len(people)) if people else None,
+        "grace_end": grace_end,
+        "categories": categories,
+        "rates": rates,
+    }
+
+
+@require_GET
+@report_readers
+def report(request: HttpRequest) -> HttpResponse:
+    """The completion report (policy admins and auditors)."""
+    context = _report(request.GET.get("show", ""))
+    context["can_remind"] = request.user.has_perm(Role.POLICY_ADMIN.permission)
+    template = "training/report.html"
+    if wants_partial(request):
+        template += "#people"
+    return render(request, template, context)
+
+
+STATE_WORDS = {
+    "done": "acknowledged",
+    "grace": "due (grace period)",
+    "overdue": "overdue",
+    "missing": "not acknowledged",
+    "none": "no policy published",
+}
+
+
+@require_GET
+@report_readers
+def report_csv(request: HttpRequest) -> HttpResponse:
+    """The report as CSV, one row per person; the export is audited."""
+    context = _report()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    numbers = [c.number for c in context["categories"]]
+    writer.writerow(
+        [
+            "email",
+            "name",
+            "policy version",
+            "status",
+            "acknowledged at",
+            "last version acknowledged",
+            *[f"quiz {n}" for n in numbers],
+        ]
+    )
+    current = context["current"]
+    for person in context["everyone"]:
+        acked_at = getattr(person, "acked_at", None)
+        writer.writerow(
+            [
+                person.email,
+                person.full_name,
+                current.version if current else "",
+                STATE_WORDS[person.state],
+                acked_at.isoformat() if acked_at else "",
+                getattr(person, "last_version", None) or "",
+                *[
+                    "passed"
+                    if n in person.quiz_passed
+                    else "failed"
+                    if n in person.quiz_tried
+                    else "not taken"
+                    for n in numbers
+                ],
+            ]
+        )
+    services.record_report_export(actor=request.user, rows=len(context["everyone"]))
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="training-report-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@policy_admin
+def remind(request: HttpRequest) -> HttpResponse:
+    """Email everyone who has not acknowledged the current version yet."""
+    context = _report()
+    if context["current"] is None:
+        messages.error(request, "No policy document is published yet.")
+    else:
+        sent = services.remind(
+            actor=request.user,
+            document=context["current"],
+            users=context["pending"],
+            base_url=request.build_absolute_uri("/").rstrip("/"),
+        )
+        if context["pending"]:
+            messages.success(request, f"Reminder sent to {sent} of {len(context['pending'])}.")
+        else:
+            messages.info(request, "Everybody has acknowledged the current version.")
+    return _go(request, reverse("training:report"))
