@@ -136,8 +136,8 @@ class BedrockAdapter(Adapter):
             )
         if isinstance(exc, aws.NoRegionError):
             return LLMError(
-                f"{self.name} needs a region: name it on the backend, or set AWS_REGION for the "
-                "workers.",
+                f"{self.name} needs a region: name it on the backend, or set "
+                "AWS_DEFAULT_REGION for the workers.",
                 kind="config",
             )
         if isinstance(exc, eventstream.ParserError | aws.ChecksumError):

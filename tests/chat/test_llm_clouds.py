@@ -1,0 +1,261 @@
+"""Azure OpenAI, Vertex AI and Mistral: each one's quirks, against fakes on loopback."""
+
+import base64
+import json
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from chat import llm_clouds
+from chat.llm import ChatMessage, LLMError, Usage, adapter_for
+from tests.chat.conftest import KEY
+from tests.fakes.llm_servers import FakeLLM, FakeTokenServer
+
+MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hello")]
+
+
+@pytest.fixture
+def tokens():
+    server = FakeTokenServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def azure():
+    server = FakeLLM("azure")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def azure_v1():
+    server = FakeLLM("azure_v1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def vertex():
+    server = FakeLLM("vertex")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mistral():
+    server = FakeLLM("mistral")
+    yield server
+    server.stop()
+
+
+def _answer(backend) -> str:
+    return "".join(adapter_for(backend).stream(MESSAGES, timeout=5))
+
+
+def _sealed(backend, key: str):
+    backend.seal_credential(key)
+    backend.save(update_fields=["credential_encrypted"])
+    return backend
+
+
+# --- Azure OpenAI ----------------------------------------------------------------------
+
+
+def test_azure_classic_puts_the_deployment_in_the_path(azure, backend_for):
+    assert _answer(backend_for(azure)) == "Hello, world!"
+    assert azure.last.path == (
+        "/openai/deployments/gpt-4o-deployment/chat/completions?api-version=2024-10-21"
+    )
+    assert azure.last.headers["api-key"] == KEY
+    assert azure.last.body["max_completion_tokens"] == 8192  # Azure's name for max_tokens
+    assert "max_tokens" not in azure.last.body
+
+
+def test_azure_v1_needs_no_api_version_and_completes_the_path(azure_v1, backend_for):
+    root = azure_v1.url.removesuffix("/openai/v1")
+    backend = backend_for(azure_v1, base_url=root)
+    assert _answer(backend) == "Hello, world!"
+    assert azure_v1.last.path == "/openai/v1/chat/completions"
+    assert azure_v1.last.headers["api-key"] == KEY
+
+
+def test_azure_skips_chunks_without_choices_and_keeps_usage(azure, backend_for):
+    adapter = adapter_for(backend_for(azure))
+    assert list(adapter.stream(MESSAGES, timeout=5)) == ["Hello", ", ", "world", "!"]
+    assert adapter.usage == Usage(12, 4)
+
+
+@pytest.mark.parametrize("fake_kind", ["azure", "azure_v1"])
+def test_azure_signs_in_with_an_entra_service_principal(fake_kind, tokens, backend_for):
+    fake = FakeLLM(fake_kind)
+    try:
+        principal = {
+            "tenant_id": "tenant-1",
+            "client_id": "client-1",
+            "client_secret": KEY,
+            "authority": tokens.url,
+        }
+        backend = backend_for(fake, key=json.dumps(principal))
+        assert _answer(backend) == "Hello, world!"
+        assert _answer(backend) == "Hello, world!"
+        assert fake.last.headers["authorization"] == "Bearer token-1"
+        assert "api-key" not in fake.last.headers
+        assert len(tokens.requests) == 1  # kept until shortly before it expires
+        asked = tokens.requests[0]
+        assert asked.path == "/tenant-1/oauth2/v2.0/token"
+        assert asked.body["grant_type"] == "client_credentials"
+        assert asked.body["scope"] == "https://cognitiveservices.azure.com/.default"
+    finally:
+        fake.stop()
+
+
+def test_azure_without_a_key_uses_the_managed_identity(azure, tokens, backend_for, monkeypatch):
+    monkeypatch.setenv("IDENTITY_ENDPOINT", tokens.url + "/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "identity-header-1")
+    assert _answer(backend_for(azure, key=None)) == "Hello, world!"
+    assert azure.last.headers["authorization"] == "Bearer token-1"
+    asked = tokens.requests[0]
+    assert asked.headers["x-identity-header"] == "identity-header-1"
+    assert asked.body["resource"] == ["https://cognitiveservices.azure.com"]
+
+
+def test_a_refused_token_is_an_auth_error_without_the_secret(azure, tokens, backend_for):
+    tokens.fail = 401
+    principal = {"tenant_id": "t", "client_id": "c", "client_secret": KEY, "authority": tokens.url}
+    backend = backend_for(azure, key=json.dumps(principal))
+    with pytest.raises(LLMError) as info:
+        _answer(backend)
+    assert info.value.kind == "auth"
+    assert "refused an access token" in str(info.value) and "Bad key" in str(info.value)
+    assert KEY not in str(info.value)
+    assert azure.requests == []
+    health = adapter_for(backend).check(timeout=5)
+    assert not health.ok and "refused an access token" in health.error
+
+
+def test_a_token_endpoint_must_be_https(azure, backend_for):
+    principal = {"tenant_id": "t", "client_id": "c", "client_secret": "s"}
+    backend = backend_for(azure, key=json.dumps({**principal, "authority": "http://example.com"}))
+    with pytest.raises(LLMError) as info:
+        adapter_for(backend)
+    assert info.value.kind == "config" and "https://" in str(info.value)
+
+
+# --- Vertex AI -------------------------------------------------------------------------
+
+
+def _service_account(tokens) -> tuple[dict, rsa.RSAPrivateKey]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": "proj-1",
+        "private_key_id": "key-1",
+        "private_key": pem,
+        "client_email": "steward@proj-1.iam.gserviceaccount.com",
+        "token_uri": tokens.url + "/token",
+    }
+    return info, key
+
+
+def _unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def test_vertex_builds_its_path_from_project_and_region(vertex, backend_for):
+    assert _answer(backend_for(vertex)) == "Hello, world!"
+    assert vertex.last.path == (
+        "/v1/projects/proj-1/locations/europe-west4/endpoints/openapi/chat/completions"
+    )
+    assert vertex.last.headers["authorization"] == f"Bearer {KEY}"  # an access token as it is
+    assert vertex.last.body["max_tokens"] == 8192
+
+
+def test_vertex_without_an_address_calls_googles(vertex, backend_for):
+    regional = adapter_for(backend_for(vertex, base_url=""))
+    assert regional.base_url == (
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj-1"
+        "/locations/europe-west4/endpoints/openapi"
+    )
+    world = adapter_for(backend_for(vertex, name="Global", base_url="", region="global"))
+    assert world.base_url.startswith("https://aiplatform.googleapis.com/v1/projects/proj-1/")
+
+
+def test_vertex_signs_a_jwt_with_the_service_account_and_refreshes(
+    vertex, tokens, backend_for, monkeypatch
+):
+    info, key = _service_account(tokens)
+    backend = backend_for(vertex, key=json.dumps(info))
+    assert _answer(backend) == "Hello, world!"
+    assert vertex.last.headers["authorization"] == "Bearer token-1"
+    asked = tokens.requests[0].body
+    assert asked["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    header, claims, signature = asked["assertion"].split(".")
+    key.public_key().verify(
+        _unb64(signature), f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    claims = json.loads(_unb64(claims))
+    assert claims["iss"] == info["client_email"] and claims["aud"] == info["token_uri"]
+    assert claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+    # a token about to expire is fetched again before the next request
+    monkeypatch.setattr(llm_clouds, "REFRESH_MARGIN_SECONDS", 3600)
+    assert _answer(backend) == "Hello, world!"
+    assert vertex.last.headers["authorization"] == "Bearer token-2"
+
+
+def test_vertex_without_a_key_asks_the_metadata_server(vertex, tokens, backend_for, monkeypatch):
+    monkeypatch.setenv("GCE_METADATA_HOST", tokens.url.removeprefix("http://"))
+    assert _answer(backend_for(vertex, key=None)) == "Hello, world!"
+    assert vertex.last.headers["authorization"] == "Bearer token-1"
+    asked = tokens.requests[0]
+    assert asked.path == "/computeMetadata/v1/instance/service-accounts/default/token"
+    assert asked.headers["metadata-flavor"] == "Google"
+
+
+def test_vertex_reads_google_application_credentials(
+    vertex, tokens, backend_for, monkeypatch, tmp_path
+):
+    info, _ = _service_account(tokens)
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(info))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    assert _answer(backend_for(vertex, key=None)) == "Hello, world!"
+    assert vertex.last.headers["authorization"] == "Bearer token-1"
+
+
+def test_vertex_needs_its_project(vertex, backend_for):
+    with pytest.raises(LLMError) as info:
+        adapter_for(backend_for(vertex, project=""))
+    assert info.value.kind == "config" and "project" in str(info.value)
+
+
+# --- Mistral ---------------------------------------------------------------------------
+
+
+def test_mistral_is_sent_only_the_parameters_it_accepts(mistral, backend_for):
+    adapter = adapter_for(backend_for(mistral))
+    assert "".join(adapter.stream(MESSAGES, timeout=5)) == "Hello, world!"
+    assert set(mistral.last.body) == {"model", "messages", "stream", "max_tokens"}
+    assert adapter.usage == Usage(12, 4)  # from the last chunk: no stream_options needed
+
+
+def test_a_parameter_mistral_refuses_is_named_in_the_error(mistral, backend_for, monkeypatch):
+    allowed = {"stream_options": "stream_options"}  # as if Mistral were sent OpenAI's
+    monkeypatch.setattr(llm_clouds.MistralAdapter, "parameters", allowed)
+    with pytest.raises(LLMError) as info:
+        _answer(backend_for(mistral))
+    assert info.value.status == 422
+    assert "HTTP 422: stream_options: Extra inputs are not permitted" in str(info.value)
+
+
+def test_mistral_lives_in_the_eu_and_needs_a_key(mistral, backend_for):
+    assert adapter_for(backend_for(mistral, base_url="")).base_url == "https://api.mistral.ai/v1"
+    with pytest.raises(LLMError) as info:
+        adapter_for(backend_for(mistral, name="No key", key=None))
+    assert info.value.kind == "config"
