@@ -1,0 +1,128 @@
+"""The privacy desk's pages: the workflow through the browser's forms, and who sees what."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from tests.privacy.conftest import make_conversation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def first(client, officers):
+    client.force_login(officers[0])
+    return client
+
+
+def _intake(client, **overrides):
+    data = {
+        "kind": "erasure",
+        "regime": "gdpr",
+        "received_on": dt.date.today().isoformat(),
+        "email": "jane@example.org",
+    }
+    data.update(overrides)
+    return client.post(reverse("privacy:request_new"), data)
+
+
+def test_it_records_a_request_and_shows_its_due_date(first):
+    response = _intake(first, received_on="2026-01-31")
+    request = SubjectRequest.objects.get()
+    assert response.status_code == 302 and str(request.public_id) in response["Location"]
+    assert request.due_on == dt.date(2026, 2, 28)
+    page = first.get(response["Location"])
+    assert b"DSR-2026-0001" in page.content and b"jane@example.org" in page.content
+
+
+def test_bad_intake_answers_422_with_the_reason_and_keeps_the_input(first):
+    response = first.post(
+        reverse("privacy:request_new"),
+        {"kind": "access", "regime": "ccpa", "received_on": "2999-01-01", "name": "Jane Roe"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    assert b"cannot be in the future" in response.content
+    assert b'value="Jane Roe"' in response.content
+    assert b"<html" not in response.content
+    assert not SubjectRequest.objects.exists()
+
+
+def test_the_workflow_runs_through_the_pages_with_four_eyes(
+    client, officers, org, django_capture_on_commit_callbacks
+):
+    make_conversation(org.alice, org.internal)
+    client.force_login(officers[0])
+    _intake(client)
+    request = SubjectRequest.objects.get()
+    base = f"/privacy/requests/{request.public_id}/"
+    client.post(base + "verify/", {"method": "Called the number on file"})
+    client.post(base + "scope/")
+    response = client.post(base + "approve/", follow=True)
+    assert b"Someone other than the person who scoped" in response.content
+    client.force_login(officers[1])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(base + "approve/")
+    request.refresh_from_db()
+    assert request.status == SubjectRequest.Status.COMPLETED  # eager Celery in tests
+    receipt = client.get(base + "receipt.json")
+    assert receipt.status_code == 200 and request.receipt_hash.encode() in receipt.content
+
+
+def test_a_step_without_its_reason_answers_422(first, officers):
+    _intake(first)
+    request = SubjectRequest.objects.get()
+    response = first.post(f"/privacy/requests/{request.public_id}/reject/", {"reason": ""})
+    assert response.status_code == 422
+    request.refresh_from_db()
+    assert request.status == SubjectRequest.Status.RECEIVED
+
+
+def test_staff_ask_for_their_own_data_and_see_only_their_requests(client, org, officers):
+    client.force_login(org.alice)
+    client.post(reverse("privacy:mine"), {"kind": "access"})
+    own = SubjectRequest.objects.get(subject_user=org.alice)
+    assert own.status == SubjectRequest.Status.VERIFIED
+    assert client.get(f"/privacy/requests/{own.public_id}/").status_code == 200
+    client.force_login(org.carol)
+    assert client.get(f"/privacy/requests/{own.public_id}/").status_code == 404
+    assert client.post(f"/privacy/requests/{own.public_id}/scope/").status_code == 403
+
+
+def test_it_places_and_releases_a_hold(first, org):
+    response = first.post(reverse("privacy:holds"), {"person": org.alice.email, "reason": "Case 9"})
+    assert response.status_code == 302
+    hold = LegalHold.objects.get()
+    first.post(f"/privacy/holds/{hold.public_id}/release/", {"reason": "Settled"})
+    hold.refresh_from_db()
+    assert hold.released_at and hold.release_reason == "Settled"
+
+
+def test_purge_now_runs_and_the_page_follows_it(first, org, django_capture_on_commit_callbacks):
+    make_conversation(org.alice, org.internal, days_idle=45)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = first.post(reverse("privacy:purge_now"))
+    run = PurgeRun.objects.get()
+    assert response["Location"] == f"/privacy/purges/{run.public_id}/"
+    assert run.status == PurgeRun.Status.DONE and run.done_conversations == 1
+    partial = first.get(response["Location"], HTTP_HX_REQUEST="true", HTTP_HX_TARGET="purge-progress")
+    assert b'id="purge-progress"' in partial.content and b"<html" not in partial.content
+
+
+def test_the_dry_run_lists_without_deleting(first, org):
+    make_conversation(org.alice, org.internal, days_idle=45)
+    page = first.get(reverse("privacy:purges") + "?preview=1")
+    assert b"the next purge would remove" in page.content
+    assert org.alice.conversations.count() == 1
+
+
+def test_it_moves_the_schedule(first):
+    from django_celery_beat.models import PeriodicTask
+
+    first.post(reverse("privacy:purge_schedule"), {"hour": "4", "minute": "15", "enabled": "on"})
+    task = PeriodicTask.objects.get(name="retention-purge")
+    assert (task.crontab.hour, task.crontab.minute, task.enabled) == ("4", "15", True)
+    page = first.get(reverse("privacy:purges"))
+    assert b"daily at 04:15 UTC" in page.content
