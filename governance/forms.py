@@ -84,6 +84,39 @@ class SimulatorForm(forms.Form):
 # --- The policy console --------------------------------------------------------------
 
 CREDENTIAL_QUERY_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature")
+#: The kinds whose service has no usual address: the backend must name one.
+NEEDS_ADDRESS = (
+    Backend.Kind.OLLAMA, Backend.Kind.OPENAI, Backend.Kind.ANTHROPIC, Backend.Kind.AZURE,
+)  # fmt: skip
+AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+GOOGLE_LOCATION = re.compile(r"^(global|[a-z]+(-[a-z]+)*\d*)$")
+AZURE_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest)$")
+#: What the form's fields mean for each kind, shown when that kind is chosen.
+KIND_NOTES = {
+    Backend.Kind.OLLAMA: "Address: the Ollama server (http://gpu-box:11434). Model: a pulled "
+    "model (llama3.2). No key, unless a proxy in front of it asks for one.",
+    Backend.Kind.OPENAI: "Address: the API root, ending in /v1 (https://api.openai.com/v1, or "
+    "vLLM, llama.cpp, LiteLLM). Key: required by api.openai.com; a server of your own may need "
+    "none.",
+    Backend.Kind.ANTHROPIC: "Address: https://api.anthropic.com. Model: claude-sonnet-4-5, for "
+    "example. Key: required.",
+    Backend.Kind.BEDROCK: "Region: the AWS region that serves the model (eu-central-1); empty: "
+    "the workers' AWS_DEFAULT_REGION. Model: a model id or inference profile "
+    "(eu.anthropic.claude-sonnet-4-5-20250929-v1:0). Key: ACCESS_KEY_ID:SECRET_ACCESS_KEY "
+    "(:SESSION_TOKEN), or empty for the workers' own AWS credentials (environment, profile, "
+    "role). Address: only for a VPC endpoint.",
+    Backend.Kind.AZURE: "Address: the resource's endpoint (https://NAME.openai.azure.com). "
+    "Model: the deployment's name. API version: for a classic endpoint (2024-10-21); empty for "
+    'the /openai/v1 path. Key: an API key, or an Entra service principal as JSON {"tenant_id": '
+    '…, "client_id": …, "client_secret": …}; empty for the machine\'s managed identity.',
+    Backend.Kind.VERTEX: "Project and region: the Google Cloud project and the Vertex AI "
+    "location (europe-west4, or global). Model: google/gemini-2.5-flash, for example. Key: a "
+    "service account's JSON key; empty for the workers' Google identity "
+    "(GOOGLE_APPLICATION_CREDENTIALS, or the metadata server). Address: only for a private "
+    "endpoint.",
+    Backend.Kind.MISTRAL: "Address: empty for Mistral's API in the EU (https://api.mistral.ai/v1). "
+    "Model: mistral-small-latest, for example. Key: required.",
+}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_TERM_FILE_BYTES = 4 * 1024 * 1024
 
@@ -108,12 +141,22 @@ class BackendForm(forms.ModelForm):
         max_length=300,
         widget=forms.URLInput(attrs={"placeholder": "https://api.example.com/v1"}),
     )
+    hosting_class = forms.ChoiceField(
+        label="Hosting class",
+        choices=[("", "The kind's usual"), *HostingClass.choices],
+        required=False,
+        help_text="Usual: private cloud for Bedrock, Azure and Vertex AI; on-premise for Ollama; "
+        "external API for the others.",
+    )
+    kind_notes = KIND_NOTES
 
     class Meta:
         model = Backend
         fields = [f for f in Backend.POLICY_FIELDS if f != "enabled"]
         labels = {
             "base_url": "Base URL",
+            "api_version": "API version",
+            "context_tokens": "Context budget (tokens)",
             "credential_env": "Or: environment variable holding the key",
             "trains_on_inputs": "The provider trains on our inputs",
             "consumer_product": "A consumer product (not a business API)",
@@ -166,10 +209,35 @@ class BackendForm(forms.ModelForm):
     def clean_region(self) -> str:
         return self.cleaned_data["region"].strip().lower()
 
+    def clean_kind_fields(self, data: dict) -> None:
+        """The fields only some kinds use: required where needed, cleared where not."""
+        kind = data.get("kind")
+        if kind and not data.get("hosting_class"):
+            data["hosting_class"] = Backend.USUAL_HOSTING.get(kind, HostingClass.EXTERNAL_API)
+        region, credential = data.get("region", ""), data.get("credential", "")
+        if kind != Backend.Kind.AZURE:
+            data["api_version"] = ""
+        elif data.get("api_version") and not AZURE_API_VERSION.match(data["api_version"]):
+            self.add_error("api_version", "An api-version looks like 2024-10-21.")
+        if kind != Backend.Kind.VERTEX:
+            data["project"] = ""
+        elif not data.get("project"):
+            self.add_error("project", "Vertex AI needs the Google Cloud project.")
+        if kind == Backend.Kind.VERTEX and not GOOGLE_LOCATION.match(region):
+            self.add_error("region", "Name the Vertex AI location: europe-west4, or global.")
+        if kind == Backend.Kind.BEDROCK and region and not AWS_REGION.match(region):
+            self.add_error("region", "Name an AWS region, such as eu-central-1.")
+        if kind == Backend.Kind.BEDROCK and credential and credential.count(":") not in (1, 2):
+            self._forget("credential")
+            self.add_error(
+                "credential", "Give ACCESS_KEY_ID:SECRET_ACCESS_KEY (and :SESSION_TOKEN)."
+            )
+
     def clean(self) -> dict:
         data = super().clean()
         kind = data.get("kind")
-        if kind and kind != Backend.Kind.BUILTIN and not data.get("base_url"):
+        self.clean_kind_fields(data)
+        if kind in NEEDS_ADDRESS and not data.get("base_url"):
             if "base_url" not in self.errors:
                 self.add_error("base_url", "This kind of backend needs an address.")
         if data.get("dpa_expires_on") and not data.get("dpa_signed"):
