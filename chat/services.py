@@ -23,6 +23,7 @@ from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
 from governance.policy import Decision, Outcome, Span, decide
 from governance.simulation import policy_input
+from training.services import needs_acknowledgement
 
 logger = logging.getLogger(__name__)
 USER = Message.Role.USER.value
@@ -40,6 +41,18 @@ class ChatError(Exception):
     """A request the chat refuses; the message is shown to the person who asked."""
 
 
+class AcknowledgementRequired(ChatError):
+    """The sender must first acknowledge the current policy document (see training)."""
+
+    def __init__(self) -> None:
+        super().__init__("Read and acknowledge the current policy before you chat.")
+
+
+def _require_acknowledgement(user: User) -> None:
+    if needs_acknowledgement(user):
+        raise AcknowledgementRequired
+
+
 @dataclass(frozen=True)
 class Sent:
     """What became of a message: the stored turn, the answer on its way (if any), the decision."""
@@ -54,6 +67,7 @@ class Sent:
 
 def start_conversation(*, owner: User, category: Category) -> Conversation:
     """A new, empty conversation in a category the owner is cleared for."""
+    _require_acknowledgement(owner)
     if not Category.objects.cleared_for(owner).filter(pk=category.pk).exists():
         raise ChatError(f"You are not cleared for category {category.number} ({category.name}).")
     if category.blocks_all:
@@ -83,7 +97,10 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
        on its way.
     2. Govern and record it (:func:`_govern_and_record`).
     3. After commit, hand the answer to the queue (see :func:`enqueue_answer`).
+
+    Nothing is sent by someone who has yet to acknowledge the current policy.
     """
+    _require_acknowledgement(author)
     text = _clean(text)
     if conversation.messages.in_flight().exists():
         raise ChatError("An answer is still on its way: wait for it, or stop it first.")
@@ -209,6 +226,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
     may have changed since), so a retry can be refused where the first try was
     not.
     """
+    _require_acknowledgement(author)
     if answer.role != Message.Role.ASSISTANT or answer.status not in (
         Message.Status.FAILED,
         Message.Status.CANCELLED,
@@ -272,7 +290,9 @@ def cancel_answer(*, answer: Message, author: User) -> None:
 
 def delete_conversation(*, conversation: Conversation, actor: User) -> None:
     """Delete a conversation, its messages, its key and its index rows."""
-    if conversation.legal_hold:
+    from privacy.services import is_held
+
+    if is_held(conversation):
         raise ChatError("This conversation is under a legal hold and cannot be deleted now.")
     ids = list(conversation.messages.values_list("public_id", flat=True))
     with transaction.atomic():

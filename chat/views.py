@@ -4,6 +4,7 @@ The answer's live stream is an async view of its own (:mod:`chat.streaming`).
 """
 
 import json
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages as flash
@@ -30,6 +31,7 @@ from governance.models import Category
 from governance.policy import Outcome
 from governance.roles import Role
 from governance.simulation import simulate
+from training.services import acknowledgement_status
 
 CONVERSATION_LIST_LIMIT = 200
 
@@ -41,7 +43,13 @@ def wants_partial(request: HttpRequest) -> bool:
 @require_GET
 @role_required(Role.STAFF)
 def home(request: HttpRequest) -> HttpResponse:
-    """The user's conversations (searchable by title) and the categories they may start one in."""
+    """The user's conversations (searchable by title) and the categories they may start one in.
+
+    Someone who has yet to acknowledge the current policy is sent to read it first.
+    """
+    training = acknowledgement_status(request.user)
+    if training.gated:
+        return _to(request, _acknowledge_url(reverse("chat:home")))
     query = request.GET.get("q", "").strip()[:100]
     template = "chat/home.html"
     if wants_partial(request):
@@ -53,6 +61,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "conversations": _conversation_list(request.user, query),
             "query": query,
             "categories": _startable(request.user),
+            "training": training,
         },
     )
 
@@ -67,6 +76,8 @@ def start(request: HttpRequest) -> HttpResponse:
         return _to(request, reverse("chat:home"))
     try:
         conversation = services.start_conversation(owner=request.user, category=category)
+    except services.AcknowledgementRequired:
+        return _to(request, _acknowledge_url(reverse("chat:home")))
     except services.ChatError as exc:
         flash.error(request, str(exc))
         return _to(request, reverse("chat:home"))
@@ -96,6 +107,8 @@ def send(request: HttpRequest, public_id: UUID) -> HttpResponse:
     empty = untitled and not conversation.messages.exists()
     try:
         sent = services.send_message(conversation=conversation, author=request.user, text=text)
+    except services.AcknowledgementRequired:
+        return _to(request, _acknowledge_url(reverse("chat:conversation", args=[public_id])))
     except services.ChatError as exc:
         if not wants_partial(request):
             flash.error(request, str(exc))
@@ -169,6 +182,8 @@ def retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
     message = get_message_for_user(request.user, public_id)
     try:
         message = services.retry_answer(answer=message, author=request.user)
+    except services.AcknowledgementRequired:
+        return _to(request, _acknowledge_url(_turn_anchor(message)))
     except services.ChatError as exc:
         if not wants_partial(request):
             flash.error(request, str(exc))
@@ -232,6 +247,11 @@ def _to(request: HttpRequest, url: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return HttpResponseRedirect(url)
+
+
+def _acknowledge_url(back: str) -> str:
+    """The policy to acknowledge, coming back to ``back`` afterwards."""
+    return reverse("training:acknowledge") + "?" + urlencode({"next": back})
 
 
 def _turn_anchor(message: Message) -> str:

@@ -5,6 +5,7 @@ from governance.roles import Role, roles_of
 
 NAVIGATION = (
     ((Role.STAFF,), "Chat", "chat:home"),
+    (tuple(Role), "Training", "training:home"),
     ((Role.POLICY_ADMIN,), "Policy", "governance:policy"),
     ((Role.POLICY_ADMIN,), "Users", "governance:users"),
     ((Role.PRIVACY_OFFICER,), "Privacy", "privacy:desk"),

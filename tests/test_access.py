@@ -35,6 +35,9 @@ ANSWER_ID = "00000000-0000-4000-8000-0000000000e1"
 REQUEST_ID = "00000000-0000-4000-8000-0000000000f1"
 HOLD_ID = "00000000-0000-4000-8000-0000000000f2"
 PURGE_ID = "00000000-0000-4000-8000-0000000000f3"
+# A quiz question; version 1 of the policy document is published (the staff persona
+# acknowledged it, so chat answers them as usual).
+QUESTION_ID = "00000000-0000-4000-8000-000000000071"
 
 
 def row(anon, outsider, staff, admin, privacy, auditor):
@@ -209,6 +212,29 @@ MATRIX = {
     "privacy/purges/schedule/": ("/privacy/purges/schedule/", everyone(405)),
     "privacy/purges/<uuid:public_id>/": (f"/privacy/purges/{PURGE_ID}/", only("privacy")),
     "privacy/your-data/": ("/privacy/your-data/", signed_in(200)),
+    "training/": ("/training/", row("L", 403, 200, 200, 200, 200)),
+    "training/cards/": ("/training/cards/", row("L", 403, 200, 200, 200, 200)),
+    "training/cards/<int:number>/": ("/training/cards/1/", row("L", 403, 200, 200, 200, 200)),
+    "training/policy/": ("/training/policy/", row("L", 403, 200, 200, 200, 200)),
+    "training/policy/v<int:version>/": (
+        "/training/policy/v1/",
+        row("L", 403, 200, 200, 200, 200),
+    ),
+    "training/policy/edit/": ("/training/policy/edit/", only("admin")),
+    "training/policy/publish/": ("/training/policy/publish/", everyone(405)),
+    "training/policy/discard/": ("/training/policy/discard/", everyone(405)),
+    "training/acknowledge/": ("/training/acknowledge/", only("staff")),
+    "training/quiz/<int:number>/": ("/training/quiz/1/", only("staff")),
+    "training/questions/": ("/training/questions/", only("admin")),
+    "training/questions/new/": ("/training/questions/new/", only("admin")),
+    "training/questions/<uuid:public_id>/": (f"/training/questions/{QUESTION_ID}/", only("admin")),
+    "training/questions/<uuid:public_id>/delete/": (
+        f"/training/questions/{QUESTION_ID}/delete/",
+        everyone(405),
+    ),
+    "training/report/": ("/training/report/", row("L", 403, 403, 200, 403, 200)),
+    "training/report.csv": ("/training/report.csv", row("L", 403, 403, 200, 403, 200)),
+    "training/report/remind/": ("/training/report/remind/", everyone(405)),
     "chat/": ("/chat/", only("staff")),
     "chat/new/": ("/chat/new/", everyone(405)),
     "chat/c/<uuid:public_id>/": (f"/chat/c/{CONVERSATION_ID}/", only("staff")),
@@ -272,6 +298,7 @@ def personas(db):
     terms.save()
     _conversation_of(users["staff"])
     _privacy_objects(users["staff"])
+    _training_objects(users["staff"])
     return {"anon": None, **users}
 
 
@@ -324,3 +351,17 @@ def _privacy_objects(staff) -> None:
     )
     LegalHold.objects.create(public_id=HOLD_ID, user=staff, reason="Case 1")
     PurgeRun.objects.create(public_id=PURGE_ID, status=PurgeRun.Status.DONE)
+
+
+def _training_objects(staff) -> None:
+    from django.utils import timezone
+
+    from training.models import Acknowledgement, PolicyDocument, QuizQuestion
+
+    document = PolicyDocument.objects.create(
+        version=1, body="## Rules", status="published", published_at=timezone.now()
+    )
+    Acknowledgement.objects.create(user=staff, document=document, acknowledged_at=timezone.now())
+    QuizQuestion.objects.create(
+        public_id=QUESTION_ID, category_number=1, prompt="A press release?", answer=1
+    )
