@@ -155,9 +155,11 @@ def main() -> None:
             start = time.perf_counter()
             found = scope.scope_of(digests=[SUBJECT], subject_user_id=None)
             timings.append(time.perf_counter() - start)
+        mentions = found["mentions"]
         print(
-            f"scope a subject across {total:,} messages: median {statistics.median(timings) * 1000:.1f} ms "
-            f"(found {found['mentions']['messages']} messages in {found['mentions']['conversations']} conversations)"
+            f"scope a subject across {total:,} messages: "
+            f"median {statistics.median(timings) * 1000:.1f} ms (found {mentions['messages']} "
+            f"messages in {mentions['conversations']} conversations)"
         )
 
         stop, waits = threading.Event(), []

@@ -126,3 +126,12 @@ def test_it_knows_every_table_pointing_at_conversations_and_messages():
         ("chat_message", "reply_to_id"),
         ("privacy_legalhold", "conversation_id"),
     }, pointing
+
+
+def test_the_owner_cannot_delete_a_conversation_held_through_them(org, officers):
+    from chat import services as chat
+
+    conversation = make_conversation(org.alice, org.internal)
+    services.place_hold(actor=officers[0], reason="Case 3", user=org.alice)
+    with pytest.raises(chat.ChatError, match="legal hold"):
+        chat.delete_conversation(conversation=conversation, actor=org.alice)

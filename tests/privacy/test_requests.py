@@ -217,3 +217,20 @@ def test_a_second_delivery_of_the_execution_does_nothing(
     request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
     assert execution.execute(request.pk) is False
     assert Message.objects.exists()
+
+
+def test_master_key_rotation_reseals_identifiers_and_archives(officers, db, org, settings):
+    import secrets
+
+    from django.core.management import call_command
+
+    request = _receive(officers)
+    request.archive_sealed = archive.seal(request, b"zip bytes")
+    request.save()
+    old, new = settings.STEWARD_MASTER_KEY, secrets.token_urlsafe(32)
+    settings.STEWARD_MASTER_KEY = f"{new},{old}"
+    call_command("rotate_master_key")
+    settings.STEWARD_MASTER_KEY = new  # the old key is gone
+    request.refresh_from_db()
+    assert request.identifiers() == [("email", EMAIL)]
+    assert archive.open_archive(request) == b"zip bytes"

@@ -3,7 +3,7 @@
 Rotation: put the new key first in ``STEWARD_MASTER_KEY`` (``new,old``), restart,
 run this, then drop the old key. Messages are not touched: only the small
 things sealed directly with the master key are (each conversation's data key,
-backend credentials, protected-term lists), in batches, each row in its own
+backend credentials, protected-term lists, data-subject requests' identifiers and archives), in batches, each row in its own
 short transaction, so it can run while people chat and be run again after an
 interruption.
 """
@@ -36,6 +36,7 @@ class Command(BaseCommand):
             "conversation keys": self._conversations(dry_run),
             "backend credentials": self._backends(dry_run),
             "term lists": self._term_lists(dry_run),
+            "subject requests": self._subject_requests(dry_run),
         }
         for what, count in counts.items():
             verb = "to re-seal" if dry_run else "re-sealed"
@@ -83,6 +84,27 @@ class Command(BaseCommand):
 
         term_lists = ProtectedTermList.objects.exclude(terms_sealed=b"")
         return _reseal_each(term_lists, "terms_sealed", reseal, dry_run)
+
+
+    def _subject_requests(self, dry_run: bool) -> int:
+        from privacy import archive
+        from privacy.models import SubjectRequest
+
+        def reseal(request: SubjectRequest) -> None:
+            fields = []
+            if request.identifiers_sealed:
+                request.seal_identifiers(request.identifiers())
+                fields.append("identifiers_sealed")
+            if request.archive_sealed:
+                request.archive_sealed = archive.seal(request, archive.open_archive(request))
+                fields.append("archive_sealed")
+            request.save(update_fields=fields)
+
+        done = 0
+        for field in ("identifiers_sealed", "archive_sealed"):
+            requests = SubjectRequest.objects.exclude(**{field: b""})
+            done += _reseal_each(requests, field, reseal, dry_run)
+        return done
 
 
 def _reseal_each(rows, field: str, reseal, dry_run: bool) -> int:
