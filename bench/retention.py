@@ -146,9 +146,8 @@ def main() -> None:
         start = time.perf_counter()
         fill(category.pk, owner.pk)
         total = Message.objects.count()
-        print(
-            f"database: postgresql; filled {total:,} messages in {time.perf_counter() - start:.1f} s"
-        )
+        took = time.perf_counter() - start
+        print(f"database: postgresql; filled {total:,} messages in {took:.1f} s")
 
         timings = []
         for _ in range(5):
@@ -173,11 +172,13 @@ def main() -> None:
         waits.sort()
         p99 = waits[int(len(waits) * 0.99)] if waits else 0
         print(
-            f"purge: {run.deleted_messages:,} messages in {run.done_conversations:,} conversations "
-            f"in {elapsed:.1f} s ({run.deleted_messages / elapsed:,.0f} messages/s, status {run.status})"
+            f"purge: {run.deleted_messages:,} messages in {run.done_conversations:,} "
+            f"conversations in {elapsed:.1f} s ({run.deleted_messages / elapsed:,.0f} "
+            f"messages/s, status {run.status})"
         )
         print(
-            f"chat writes beside it: {len(waits)} writes, p50 {statistics.median(waits) * 1000:.1f} ms, "
+            f"chat writes beside it: {len(waits)} writes, "
+            f"p50 {statistics.median(waits) * 1000:.1f} ms, "
             f"p99 {p99 * 1000:.1f} ms, longest {waits[-1] * 1000:.1f} ms"
         )
         left = Message.objects.filter(

@@ -107,7 +107,9 @@ def test_purge_now_runs_and_the_page_follows_it(first, org, django_capture_on_co
     run = PurgeRun.objects.get()
     assert response["Location"] == f"/privacy/purges/{run.public_id}/"
     assert run.status == PurgeRun.Status.DONE and run.done_conversations == 1
-    partial = first.get(response["Location"], HTTP_HX_REQUEST="true", HTTP_HX_TARGET="purge-progress")
+    partial = first.get(
+        response["Location"], HTTP_HX_REQUEST="true", HTTP_HX_TARGET="purge-progress"
+    )
     assert b'id="purge-progress"' in partial.content and b"<html" not in partial.content
 
 
