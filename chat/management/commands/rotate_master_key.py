@@ -4,8 +4,8 @@ Rotation: put the new key first in ``STEWARD_MASTER_KEY`` (``new,old``), restart
 run this, then drop the old key. Messages are not touched: only the small
 things sealed directly with the master key are (each conversation's data key,
 backend credentials, protected-term lists, data-subject requests' identifiers
-and archives), in batches, each row in its own short transaction, so it can run while people chat and be run again after an
-interruption.
+and archives), in batches, each row in its own short transaction, so it can
+run while people chat and be run again after an interruption.
 """
 
 from django.core.management.base import BaseCommand
