@@ -44,8 +44,11 @@ REQUEUE_AFTER_SECONDS = 5
 QUEUE_GIVE_UP_SECONDS = 15 * 60
 #: How often the cancel flag is looked at while chunks arrive.
 CANCEL_POLL_SECONDS = 0.2
-#: How much history (characters) goes with each call; the oldest turns go first.
-HISTORY_BUDGET_CHARS = 24_000
+#: The share of a backend's context budget the history may fill; the rest is the answer's.
+HISTORY_SHARE = 0.75
+#: Characters per token, counted low: code, and most languages but English, take more
+#: tokens per character than English prose, and a history cut too late is refused.
+CHARS_PER_TOKEN = 3
 LOST = "The worker answering this stopped before it finished; retry."
 #: A backend that could not be reached is tried after the others for this long.
 UNREACHABLE_FOR_SECONDS = 60
@@ -246,6 +249,12 @@ def _check(answer: Message, progress: Progress, cancel: threading.Event) -> None
         cancel.set()
 
 
+def history_budget(backend) -> int:
+    """How many characters of history go with a call to ``backend``: a share of its
+    context budget (its own, or its kind's usual), the oldest turns left out first."""
+    return int(backend.context_budget * HISTORY_SHARE) * CHARS_PER_TOKEN
+
+
 def _history(answer: Message) -> list[llm.ChatMessage]:
     """The turns before this answer as the backend saw them, newest first within the budget."""
     turns = (
@@ -260,7 +269,7 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
         .order_by("-created_at", "-id")
     )
     kept: list[llm.ChatMessage] = []
-    budget = HISTORY_BUDGET_CHARS
+    budget = history_budget(answer.backend) - len(SYSTEM_PROMPT)
     for turn in turns.iterator():
         turn.conversation = answer.conversation  # one data key, opened once
         text = turn.sent_text if turn.role == Message.Role.USER else turn.content

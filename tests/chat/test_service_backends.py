@@ -6,7 +6,7 @@ import json
 import pytest
 
 from audit.models import AuditEvent
-from chat import services
+from chat import answering, services
 from chat.models import Message
 from governance.models import Approval, Backend, HostingClass, User
 from governance.roles import Role
@@ -99,3 +99,32 @@ def test_the_console_approves_a_private_cloud_backend_for_category_3(
         assert KEY not in json.dumps(list(AuditEvent.objects.values("before", "after", "details")))
     finally:
         fake.stop()
+
+
+def test_history_is_trimmed_to_each_backends_context_budget(
+    org, django_capture_on_commit_callbacks
+):
+    """The oldest turns are left out first, to fit the budget of the backend called."""
+    api = Backend.objects.get(name="OpenAI business API")
+    api.context_tokens = 1_000  # history: 750 tokens, ~2,250 characters
+    api.save(update_fields=["context_tokens"])
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    for word in ("first", "second", "third"):
+        _send(django_capture_on_commit_callbacks, conversation, org.alice, f"{word} " * 150)
+    said = [m["content"][:6] for m in org.external.last.body["messages"] if m["role"] == "user"]
+    assert said == ["second", "third "]
+    assert answering.history_budget(api) == 750 * answering.CHARS_PER_TOKEN
+    api.context_tokens = None  # the kind's usual: 16,384 tokens
+    api.save(update_fields=["context_tokens"])
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, "fourth")
+    said = [m["content"][:6] for m in org.external.last.body["messages"] if m["role"] == "user"]
+    assert said == ["first ", "second", "third ", "fourth"]
+
+
+def test_each_kind_has_a_usual_context_budget(db):
+    from tests.factories import make_backend
+
+    assert make_backend(name="a", kind="ollama").context_budget == 4_096
+    assert make_backend(name="b", kind="bedrock").context_budget == 32_768
+    gemini = make_backend(name="c", kind="vertex", context_tokens=1_000_000)
+    assert gemini.context_budget == 1_000_000
