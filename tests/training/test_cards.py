@@ -1,0 +1,70 @@
+"""Cards come from the live policy: routes, retention, finding actions, examples."""
+
+from governance.models import Approval, Backend
+from training.cards import cards
+
+
+def _card(number):
+    return next(card for card in cards() if card.category.number == number)
+
+
+def test_each_active_category_has_a_card_in_order(demo):
+    assert [card.category.number for card in cards()] == [1, 2, 3, 4]
+    demo.internal.is_active = False
+    demo.internal.save()
+    assert [card.category.number for card in cards()] == [1, 3, 4]
+
+
+def test_a_card_lists_the_models_that_may_answer_in_preference_order(demo):
+    card = _card(2)
+    routes = [(r.name, r.hosting) for r in card.routes]
+    assert routes[0] == ("OpenAI business API", "external API")
+    assert ("Local Ollama", "on-premise") in routes
+    assert "never a model that trains on what it is sent" in card.rules
+    assert _card(3).where.startswith("Only models on our own infrastructure")
+    assert "OpenAI business API" not in [r.name for r in _card(3).routes]
+    assert "Local Ollama" in [r.name for r in _card(3).routes]
+
+
+def test_a_card_follows_policy_changes(demo):
+    Approval.objects.filter(category=demo.internal, backend__name="OpenAI business API").delete()
+    assert "OpenAI business API" not in [r.name for r in _card(2).routes]
+    Backend.objects.update(enabled=False)
+    assert _card(2).routes == []
+
+
+def test_the_prohibited_card_says_nowhere_and_nothing_kept(demo):
+    card = _card(4)
+    assert card.blocked
+    assert card.routes == []
+    assert card.where.startswith("Nowhere")
+    assert card.kept.startswith("Nothing is stored")
+    assert card.dont[0] == "Passwords, private keys, API tokens"
+
+
+def test_a_card_says_how_long_content_is_kept(demo):
+    assert _card(1).kept.startswith("90 days after the last message")
+    demo.confidential.retention_days = 1
+    demo.confidential.save()
+    assert _card(3).kept.startswith("1 day after")
+
+
+def test_a_card_shows_the_finding_matrix_with_overrides(demo):
+    found = {f.label: f.action for f in _card(2).findings}
+    assert found["Email addresses"] == "pseudonymise"
+    assert found["Links"] == "allow"
+    assert found["National identifiers"] == "pseudonymise"
+    assert {f.action for f in _card(3).findings if f.label == "Email addresses"} == {"allow"}
+    demo.internal.finding_actions = {"EMAIL_ADDRESS": "block", "US_SSN": "block"}
+    demo.internal.save()
+    found = {f.label: f.action for f in _card(2).findings}
+    assert found["Email addresses"] == "block"
+    assert found["National identifiers"] == "block"  # the strictest of the row's types
+    grouped = dict(_card(2).grouped_findings())
+    assert "Email addresses" in grouped["block"]
+
+
+def test_a_card_carries_the_categorys_examples(demo):
+    card = _card(1)
+    assert card.do[0] == "Summarise a published press release"
+    assert card.dont == ["Paste a customer email", "Paste unreleased figures"]
