@@ -112,3 +112,20 @@ def test_test_connection_works_for_every_kind(client, admin, fake_kind):
         assert "HTTP 403" in backend.health_error and SECRET not in backend.health_error
     finally:
         fake.stop()
+
+
+def test_the_readmes_backend_examples_import(db):
+    """The README's policy-file example for the cloud kinds is one the import accepts."""
+    from pathlib import Path
+
+    from governance.policy_io import plan_import
+
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    example = readme.split("In a policy file")[1].split("```yaml\n")[1].split("```")[0]
+    plan = plan_import("version: 1\n" + example)
+    assert plan.lines == [
+        "+ backend Bedrock EU",
+        "+ backend Azure OpenAI EU",
+        "+ backend Gemini EU",
+        "+ backend Mistral",
+    ]
