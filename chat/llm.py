@@ -87,7 +87,9 @@ def adapter_for(backend: Backend) -> Adapter:
         **_cloud_adapters(),
     }
     if backend.kind == Backend.Kind.BUILTIN:
-        raise LLMError("The built-in local model is not available yet.", kind="config")
+        from chat.llm_builtin import BuiltinAdapter  # imports this module
+
+        return BuiltinAdapter(backend, "")
     if backend.kind not in kinds:
         raise LLMError(f"Unknown backend kind {backend.kind!r}.", kind="config")
     return kinds[backend.kind](backend, _key_of(backend))

@@ -1,4 +1,4 @@
-"""The demo organisation: one user per role, the four default categories, two backends."""
+"""The demo organisation: one user per role, the four default categories, three backends."""
 
 from dataclasses import dataclass, field
 
@@ -19,6 +19,8 @@ DEMO_USERS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("carol@example.com", "Carol Okafor", (Role.STAFF,)),
     ("paula@example.com", "Paula Policy", (Role.STAFF, Role.POLICY_ADMIN)),
     ("priya@example.com", "Priya Privacy", (Role.STAFF, Role.PRIVACY_OFFICER)),
+    # A second privacy officer: data-subject requests need four eyes (one scopes, one approves).
+    ("oscar@example.com", "Oscar Olsen", (Role.PRIVACY_OFFICER,)),
     ("aaron@example.com", "Aaron Audit", (Role.AUDITOR,)),
 ]
 
@@ -82,7 +84,18 @@ CATEGORIES = [
     },
 ]
 
+BUILTIN_NAME = "Built-in model"
+
 BACKENDS = [
+    {
+        "name": BUILTIN_NAME,
+        "kind": Backend.Kind.BUILTIN,
+        "model": "smollm2",
+        "hosting_class": HostingClass.ON_PREM,
+        "provider_retention_days": 0,
+        "region": "on-site",
+        "dpa_signed": False,
+    },
     {
         "name": "Local Ollama",
         "kind": Backend.Kind.OLLAMA,
@@ -106,11 +119,21 @@ BACKENDS = [
     },
 ]
 
+# The built-in model comes first where nothing else is sure to answer on a fresh machine
+# (no Ollama running); Internal keeps the external API first, to show pseudonymisation,
+# with the built-in model next for when the API cannot be reached.
 APPROVALS = {
-    "public": ["Local Ollama", "OpenAI business API"],
-    "internal": ["OpenAI business API", "Local Ollama"],
-    "confidential": ["Local Ollama"],
+    "public": [BUILTIN_NAME, "Local Ollama", "OpenAI business API"],
+    "internal": ["OpenAI business API", BUILTIN_NAME, "Local Ollama"],
+    "confidential": [BUILTIN_NAME, "Local Ollama"],
 }
+
+
+def builtin_installed() -> bool:
+    """Whether this machine has the built-in model (Steward's ``local`` extra)."""
+    from chat.llm_builtin import installed
+
+    return installed()
 
 
 @dataclass
@@ -134,6 +157,9 @@ def seed_demo_organisation() -> SeedReport:
                 report.created.append(f"category {category}")
         backends = {}
         for values in BACKENDS:
+            if values["kind"] == Backend.Kind.BUILTIN:
+                # Without the "local" extra it would fail every answer: seeded switched off.
+                values = {**values, "enabled": builtin_installed()}
             backend, created = Backend.objects.get_or_create(name=values["name"], defaults=values)
             backends[backend.name] = backend
             if created:

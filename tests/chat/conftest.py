@@ -91,14 +91,16 @@ def external_llm():
 
 @pytest.fixture
 def org(db, redis_server, local_llm, external_llm, monkeypatch):
-    """The demo organisation, its two backends pointed at fakes on loopback.
+    """The demo organisation, its Ollama and OpenAI backends pointed at fakes on loopback.
 
     Alice is plain staff (categories 1 and 2); Carol is also cleared for 3.
-    Category 2 goes first to the external API, category 3 only to the local model.
+    Category 2 goes first to the external API, category 3 only to the local model:
+    the demo's built-in model is switched off here (tests/chat/test_builtin.py turns it on).
     """
-    from governance.demo import seed_demo_organisation
+    from governance.demo import BUILTIN_NAME, seed_demo_organisation
 
     seed_demo_organisation()
+    Backend.objects.filter(name=BUILTIN_NAME).update(enabled=False)
     Backend.objects.filter(name="Local Ollama").update(base_url=local_llm.url)
     Backend.objects.filter(name="OpenAI business API").update(
         base_url=external_llm.url, credential_env="STEWARD_TEST_OPENAI_KEY"

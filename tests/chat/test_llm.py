@@ -114,15 +114,6 @@ def test_anthropic_without_a_key_is_a_configuration_error(backend_for):
         fake.stop()
 
 
-def test_the_builtin_model_is_not_available_yet(db):
-    from tests.factories import make_backend
-
-    with pytest.raises(LLMError) as info:
-        adapter_for(make_backend(kind="builtin", base_url=""))
-    assert info.value.kind == "config"
-    assert "not available yet" in str(info.value)
-
-
 @pytest.mark.parametrize(
     ("fail", "error_kind"),
     [(500, "http"), (404, "http"), (401, "auth"), (403, "auth")],

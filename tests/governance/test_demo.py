@@ -2,7 +2,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from governance.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_organisation
+from governance import demo
+from governance.demo import BUILTIN_NAME, DEMO_PASSWORD, DEMO_USERS, seed_demo_organisation
 from governance.models import Approval, Backend, Category, Clearance, User
 from governance.policy import unmet_requirements
 from governance.roles import Role, roles_of
@@ -13,7 +14,7 @@ def test_it_seeds_the_demo_organisation_once(db):
     second = seed_demo_organisation()
     assert first.changed and not second.changed
     assert Category.objects.count() == 4
-    assert Backend.objects.count() == 2
+    assert Backend.objects.count() == 3
     assert User.objects.count() == len(DEMO_USERS)
     assert AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_SEEDED).count() == 1
 
@@ -31,6 +32,29 @@ def test_every_demo_approval_meets_its_category_requirements(db):
     today = timezone.localdate()
     for approval in Approval.objects.select_related("category", "backend"):
         assert unmet_requirements(approval.category, approval.backend, today=today) == []
+
+
+def test_the_built_in_model_answers_first_where_nothing_else_is_sure_to(db):
+    seed_demo_organisation()
+    builtin = Backend.objects.get(name=BUILTIN_NAME)
+    assert builtin.kind == Backend.Kind.BUILTIN and builtin.hosting_class == "on_prem"
+    assert builtin.enabled  # the test environment has the "local" extra
+    order = {
+        slug: [a.backend.name for a in Approval.objects.filter(category__slug=slug)]
+        for slug in ("public", "internal", "confidential")
+    }
+    assert order == {
+        "public": [BUILTIN_NAME, "Local Ollama", "OpenAI business API"],
+        "internal": ["OpenAI business API", BUILTIN_NAME, "Local Ollama"],
+        "confidential": [BUILTIN_NAME, "Local Ollama"],
+    }
+
+
+def test_without_the_local_extra_the_built_in_model_is_seeded_switched_off(db, monkeypatch):
+    monkeypatch.setattr(demo, "builtin_installed", lambda: False)
+    seed_demo_organisation()
+    assert not Backend.objects.get(name=BUILTIN_NAME).enabled
+    assert Approval.objects.filter(backend__name=BUILTIN_NAME).count() == 3
 
 
 def test_staff_are_cleared_for_public_and_internal_and_only_some_for_confidential(db):

