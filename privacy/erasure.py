@@ -9,7 +9,7 @@ as it is and reported.
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -31,7 +31,6 @@ class Erased:
     index_rows: int = 0
     withheld_conversations: int = 0
     account: bool = False
-    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

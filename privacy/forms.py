@@ -17,7 +17,8 @@ class IntakeForm(forms.Form):
         help_text="GDPR: answer within one month. CCPA: within 45 days.",
     )
     received_on = forms.DateField(
-        initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"})
+        initial=timezone.localdate,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
     email = forms.EmailField(required=False, label="Email address")
     phone = forms.CharField(required=False, max_length=40, label="Phone number")
@@ -72,6 +73,18 @@ class IntakeForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ExtendForm(ReasonForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="extend_%s", **kwargs)
+        self.fields["reason"].label = "Why more time is needed"
+
+
+class RejectForm(ReasonForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="reject_%s", **kwargs)
+        self.fields["reason"].label = "Why it is refused (the requester is told)"
 
 
 class VerifyForm(forms.Form):

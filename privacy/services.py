@@ -372,7 +372,7 @@ def schedule_label(task) -> str:
     """How a person reads the purge schedule: "daily at 02:30 UTC", or that it is paused."""
     described = _schedule_dict(task)
     if described is None:
-        return "never (no schedule: set one on the purges page)"
+        return "only when started by hand (no schedule yet: save a time)"
     if not described["enabled"]:
         return "only when started by hand (the schedule is paused)"
     return f"daily at {described['time']}"

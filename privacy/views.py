@@ -24,7 +24,15 @@ from governance.access import role_required
 from governance.models import Category
 from governance.roles import Role
 from privacy import access, archive, purge, services
-from privacy.forms import HoldForm, IntakeForm, ReasonForm, ScheduleForm, VerifyForm
+from privacy.forms import (
+    ExtendForm,
+    HoldForm,
+    IntakeForm,
+    ReasonForm,
+    RejectForm,
+    ScheduleForm,
+    VerifyForm,
+)
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
 from privacy.services import PrivacyError
 
@@ -143,8 +151,8 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "officer": access.is_officer(request.user),
         "identifiers": subject_request.identifiers() if access.is_officer(request.user) else [],
         "verify_form": forms.get("verify_form") or VerifyForm(),
-        "reject_form": forms.get("reject_form") or ReasonForm(),
-        "extend_form": forms.get("extend_form") or ReasonForm(),
+        "reject_form": forms.get("reject_form") or RejectForm(),
+        "extend_form": forms.get("extend_form") or ExtendForm(),
         "receipt_json": json.dumps(subject_request.receipt, indent=2)
         if subject_request.receipt
         else "",
@@ -205,7 +213,7 @@ def request_reject(request: HttpRequest, public_id: UUID) -> HttpResponse:
         request,
         public_id,
         lambda r, d: services.reject_request(request=r, actor=request.user, reason=d["reason"]),
-        ReasonForm,
+        RejectForm,
         "reject_form",
     )
 
@@ -217,7 +225,7 @@ def request_extend(request: HttpRequest, public_id: UUID) -> HttpResponse:
         request,
         public_id,
         lambda r, d: services.extend_request(request=r, actor=request.user, reason=d["reason"]),
-        ReasonForm,
+        ExtendForm,
         "extend_form",
     )
 
@@ -327,7 +335,6 @@ def holds(request: HttpRequest) -> HttpResponse:
         "holds": LegalHold.objects.select_related(
             "user", "conversation", "placed_by", "released_by"
         )[:100],
-        "release_form": ReasonForm(),
     }
     return _form_page(request, "privacy/holds.html", "hold-form", ctx)
 
