@@ -1,0 +1,349 @@
+"""The training pages: the new staff member's way to the chat, the admin's pages, the report."""
+
+import csv
+import io
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from chat import services as chat
+from training import services
+from training.models import PolicyDocument, QuizAttempt, QuizQuestion
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+# --- the way to the chat --------------------------------------------------------------------
+
+
+def test_chat_sends_a_new_staff_member_to_the_summary_first(client, demo, publish):
+    publish()
+    client.force_login(demo.alice)
+    response = client.get(reverse("chat:home"))
+    assert response.status_code == 302
+    assert response["Location"] == "/training/acknowledge/?next=%2Fchat%2F"
+    page = client.get(response["Location"]).content.decode()
+    assert "Before you chat: the policy in two minutes" in page
+    assert "Be careful." in page
+    assert 'href="/training/cards/2/"' in page  # her categories link to their cards
+
+
+def test_acknowledging_leads_on_to_the_chat(client, demo, publish):
+    document = publish()
+    client.force_login(demo.alice)
+    response = client.post(
+        reverse("training:acknowledge"), {"version": 1, "confirm": "on", "next": "/chat/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/chat/"
+    assert not services.needs_acknowledgement(demo.alice)
+    assert client.get("/chat/").status_code == 200
+    assert document.acknowledgements.get().user == demo.alice
+
+
+def test_acknowledging_needs_the_box_ticked(client, demo, publish):
+    publish()
+    client.force_login(demo.alice)
+    response = client.post(reverse("training:acknowledge"), {"version": 1})
+    assert response.status_code == 422
+    assert services.needs_acknowledgement(demo.alice)
+
+
+def test_acknowledging_a_version_replaced_meanwhile_shows_the_new_one(client, demo, publish):
+    publish()
+    client.force_login(demo.alice)
+    publish("Newer", "Newer")
+    response = client.post(reverse("training:acknowledge"), {"version": 1, "confirm": "on"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("training:acknowledge")
+    assert services.needs_acknowledgement(demo.alice)
+
+
+def test_it_refuses_an_offsite_next(client, demo, publish):
+    publish()
+    client.force_login(demo.alice)
+    response = client.post(
+        reverse("training:acknowledge"),
+        {"version": 1, "confirm": "on", "next": "https://evil.example/"},
+    )
+    assert response["Location"] == "/chat/"
+
+
+def test_an_htmx_send_is_redirected_to_the_acknowledgement(client, demo, publish, settings):
+    settings.STEWARD_ACK_GRACE_DAYS = 0
+    services.acknowledge(user=demo.alice, document=publish())
+    conversation = chat.start_conversation(owner=demo.alice, category=demo.internal)
+    publish("New", "New")
+    client.force_login(demo.alice)
+    url = reverse("chat:send", args=[conversation.public_id])
+    response = client.post(url, {"text": "Hello"}, **HTMX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/training/acknowledge/?next=%2Fchat%2Fc%2F")
+    assert not conversation.messages.exists()
+    response = client.post(url, {"text": "Hello"})  # without JavaScript: a plain redirect
+    assert response.status_code == 302
+    assert response["Location"].startswith("/training/acknowledge/")
+
+
+def test_an_htmx_start_is_redirected_to_the_acknowledgement(client, demo, publish):
+    publish()
+    client.force_login(demo.alice)
+    response = client.post(reverse("chat:start"), {"category": "internal"}, **HTMX)
+    assert response["HX-Redirect"] == "/training/acknowledge/?next=%2Fchat%2F"
+
+
+def test_the_chat_reminds_during_the_grace_period(client, demo, publish):
+    services.acknowledge(user=demo.alice, document=publish())
+    publish("New", "Stricter rules")
+    client.force_login(demo.alice)
+    page = client.get(reverse("chat:home")).content.decode()
+    assert "Version 2 of the policy was published." in page
+    page = client.get(reverse("training:acknowledge")).content.decode()
+    assert "The policy has changed" in page
+    assert "Stricter rules" in page
+    assert 'class="diff-added"' in page
+
+
+def test_nothing_to_acknowledge_before_a_policy_is_published(client, demo):
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:acknowledge")).content.decode()
+    assert "nothing to acknowledge" in page
+    assert client.get(reverse("chat:home")).status_code == 200
+
+
+def test_the_chat_links_categories_and_blocked_messages_to_their_cards(client, demo):
+    from governance.models import DetectionRule
+
+    DetectionRule.objects.create(
+        name="Privilege", reason="Legal advice stays out.", pattern="privileged", action="block"
+    )
+    client.force_login(demo.alice)
+    page = client.get(reverse("chat:home")).content.decode()
+    assert 'href="/training/cards/1/">What belongs here?</a>' in page
+    conversation = chat.start_conversation(owner=demo.alice, category=demo.internal)
+    chat.send_message(conversation=conversation, author=demo.alice, text="privileged advice")
+    chat.send_message(conversation=conversation, author=demo.alice, text="Mail jo@example.org")
+    page = client.get(reverse("chat:conversation", args=[conversation.public_id])).content.decode()
+    assert 'href="/training/cards/2/">card</a>' in page
+    assert "Why? See the card for category 2" in page
+    assert 'href="/training/cards/2/#qcard-2-found"' in page  # "1 replaced" explains itself
+
+
+# --- cards and the policy document ----------------------------------------------------------
+
+
+def test_a_card_shows_the_live_policy(client, demo):
+    client.force_login(demo.aaron)  # auditors read cards too
+    page = client.get(reverse("training:card", args=[2])).content.decode()
+    assert "OpenAI business API" in page
+    assert "30 days after the last message" in page
+    assert "Rewrite an internal how-to" in page
+    assert "replaced by a placeholder" in page
+    assert client.get(reverse("training:card", args=[9])).status_code == 404
+
+
+def test_the_overview_has_every_category(client, demo):
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:overview")).content.decode()
+    for number in (1, 2, 3, 4):
+        assert f'href="/training/cards/{number}/"' in page
+    assert "Nowhere:" in page
+
+
+def test_the_policy_document_is_rendered_safely(client, demo, publish):
+    publish("## Rules\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))")
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:policy")).content.decode()
+    assert "<h2>Rules</h2>" in page
+    assert "<script>alert" not in page
+    assert 'href="javascript' not in page
+
+
+def test_a_version_page_shows_what_changed(client, demo, publish):
+    publish("one\ntwo")
+    publish("one\nthree", "Two became three")
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:policy_version", args=[2])).content.decode()
+    assert "Changes since version 1" in page
+    assert '<li class="diff-removed"><span class="visually-hidden">Removed: </span>two</li>' in page
+    assert '<li class="diff-added"><span class="visually-hidden">Added: </span>three</li>' in page
+    assert "Two became three" in page
+
+
+# --- writing and publishing -----------------------------------------------------------------
+
+
+def test_the_editor_starts_from_the_suggested_policy(client, demo):
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:policy_edit")).content.decode()
+    assert "Why this policy exists" in page
+    assert "Write the first version" in page
+
+
+def test_an_admin_saves_a_draft_and_publishes_it(client, demo, django_capture_on_commit_callbacks):
+    client.force_login(demo.paula)
+    url = reverse("training:policy_edit")
+    response = client.post(url, {"title": "Rules", "body": "## One", "change_note": ""}, **HTMX)
+    assert response["HX-Redirect"] == url
+    assert PolicyDocument.objects.draft().version == 1
+    assert not services.needs_acknowledgement(demo.alice)  # a draft gates nobody
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("training:policy_publish"))
+    assert response["Location"] == reverse("training:policy_version", args=[1])
+    assert services.needs_acknowledgement(demo.alice)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.TRAINING_POLICY_PUBLISHED).exists()
+
+
+def test_an_invalid_draft_returns_the_form_fragment(client, demo):
+    client.force_login(demo.paula)
+    response = client.post(reverse("training:policy_edit"), {"title": "", "body": ""}, **HTMX)
+    assert response.status_code == 422
+    assert b"<html" not in response.content
+    assert b'id="policy-form"' in response.content
+
+
+def test_publishing_a_second_version_without_a_note_is_refused(client, demo, publish):
+    publish()
+    client.force_login(demo.paula)
+    client.post(reverse("training:policy_edit"), {"title": "T", "body": "v2", "change_note": ""})
+    response = client.post(reverse("training:policy_publish"), follow=True)
+    assert "Say what changed since version 1." in response.content.decode()
+    assert PolicyDocument.objects.current().version == 1
+
+
+def test_an_admin_adds_a_question(client, demo):
+    client.force_login(demo.paula)
+    response = client.post(
+        reverse("training:question_new"),
+        {
+            "category_number": 2,
+            "kind": "choice",
+            "prompt": "Which is fine?",
+            "options_text": "A customer list\nAn internal how-to",
+            "answer_number": 2,
+            "position": 9,
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    question = QuizQuestion.objects.get(prompt="Which is fine?")
+    assert (question.options, question.answer) == (["A customer list", "An internal how-to"], 1)
+    page = client.get(reverse("training:questions")).content.decode()
+    assert "An internal how-to" in page
+
+
+def test_a_question_form_refuses_an_answer_beyond_the_options(client, demo):
+    client.force_login(demo.paula)
+    response = client.post(
+        reverse("training:question_new"),
+        {"category_number": 2, "kind": "choice", "prompt": "?", "options_text": "a\nb",
+         "answer_number": 3, "position": 0},
+        **HTMX,
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert b"There are only 2 options." in response.content
+    assert b"<html" not in response.content
+
+
+# --- quizzes --------------------------------------------------------------------------------
+
+
+def test_taking_a_quiz_shows_the_score_and_explanations(client, demo):
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:quiz", args=[1])).content.decode()
+    assert "A press release the company published last week" in page
+    items = QuizQuestion.objects.filter(category_number=1)
+    answers = {str(q.public_id): str(q.answer) for q in items}
+    response = client.post(reverse("training:quiz", args=[1]), answers, **HTMX)
+    body = response.content.decode()
+    assert b"<html" not in response.content
+    assert "4/4" in body and "Passed" in body
+    assert "It is already public" in body
+    assert QuizAttempt.objects.get(user=demo.alice).passed
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def progress(demo, publish):
+    """Alice acknowledged and passed quiz 1; Bob took quiz 1 and failed; others did nothing."""
+    document = publish()
+    services.acknowledge(user=demo.alice, document=document)
+    for user, passed in ((demo.alice, True), (demo.bob, False)):
+        QuizAttempt.objects.create(
+            user=user, category_number=1, score=4 if passed else 1, total=4, pass_percent=75,
+            passed=passed, taken_at=document.published_at,
+        )  # fmt: skip
+    return document
+
+
+def test_the_report_shows_who_has_and_has_not(client, demo, progress):
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:report")).content.decode()
+    assert "Alice Martin" in page and "Bob Chen" in page
+    assert page.count("not acknowledged") >= 4  # bob, carol, paula, priya
+    assert "Remind 4 people" in page
+    pending = client.get(reverse("training:report") + "?show=pending", **HTMX).content.decode()
+    assert "Bob Chen" in pending and "Alice Martin" not in pending
+    assert "<html" not in pending
+
+
+def test_the_report_computes_pass_rates(client, demo, progress):
+    client.force_login(demo.aaron)
+    response = client.get(reverse("training:report"))
+    rate = next(r for r in response.context["rates"] if r["category"].number == 1)
+    assert (rate["people"], rate["passed"], rate["percent"]) == (2, 1, 50)
+    assert "Remind" not in response.content.decode()  # auditors read only
+
+
+@pytest.mark.parametrize("extra", [0, 5])
+def test_the_report_takes_a_fixed_number_of_queries(
+    client, demo, progress, extra, django_assert_num_queries
+):
+    from governance.roles import Role
+    from tests.factories import make_user
+
+    for n in range(extra):
+        make_user(f"staff{n}@example.com", Role.STAFF)
+    client.force_login(demo.paula)
+    client.get(reverse("training:report"))
+    # session, user, permissions ×2, current document, staff, quiz attempts, categories,
+    # session save ×3
+    with django_assert_num_queries(11):
+        client.get(reverse("training:report"))
+
+
+def test_the_csv_export_is_complete_and_audited(client, demo, progress):
+    client.force_login(demo.aaron)
+    response = client.get(reverse("training:report_csv"))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    by_email = {row["email"]: row for row in rows}
+    assert by_email["alice@example.com"]["status"] == "acknowledged"
+    assert by_email["alice@example.com"]["quiz 1"] == "passed"
+    assert by_email["bob@example.com"]["status"] == "not acknowledged"
+    assert by_email["bob@example.com"]["quiz 1"] == "failed"
+    assert by_email["carol@example.com"]["quiz 1"] == "not taken"
+    assert "aaron@example.com" not in by_email  # auditors are not staff
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TRAINING_REPORT_EXPORTED)
+    assert event.actor == demo.aaron and event.details == {"rows": len(rows)}
+
+
+def test_a_reminder_emails_those_who_have_not_and_is_audited(client, demo, progress):
+    client.force_login(demo.paula)
+    response = client.post(reverse("training:remind"), follow=True)
+    assert "Reminder sent to 4 of 4." in response.content.decode()
+    recipients = sorted(m.to[0] for m in mail.outbox)
+    assert "alice@example.com" not in recipients
+    assert "bob@example.com" in recipients and len(recipients) == 4
+    assert "http://testserver/training/acknowledge/" in mail.outbox[0].body
+    event = AuditEvent.objects.get(action=AuditEvent.Action.TRAINING_REMINDED)
+    assert str(demo.bob.public_id) in event.details["recipients"]
+    assert "bob@example.com" not in str(event.details)
+
+
+def test_auditors_cannot_send_reminders(client, demo, progress):
+    client.force_login(demo.aaron)
+    assert client.post(reverse("training:remind")).status_code == 403
+    assert not mail.outbox
