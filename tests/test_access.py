@@ -63,6 +63,9 @@ def only(role_persona: str):
     return expected
 
 
+# The REST API answers 401 (not a login redirect) to the anonymous: it asks for a token.
+API_ADMIN = row(401, 403, 403, 200, 403, 403)
+
 # pattern -> (concrete path, expected answer per persona)
 MATRIX = {
     "": ("/", signed_in(200)),
@@ -260,6 +263,47 @@ MATRIX = {
         row("L", 403, 403, 200, 403, 200),
     ),
     "audit/report/": ("/audit/report/", only("auditor")),
+    # --- API (tokens page; /v1 takes tokens only; REST with a session, as the browsable docs do) ---
+    "settings/tokens/": ("/settings/tokens/", signed_in(200)),
+    "settings/tokens/<uuid:public_id>/revoke/": (
+        f"/settings/tokens/{CONVERSATION_ID}/revoke/",
+        everyone(405),
+    ),
+    "v1/models": ("/v1/models", everyone(401)),
+    "v1/chat/completions": ("/v1/chat/completions", everyone(405)),
+    "api/governance/^categories/$": ("/api/governance/categories/", API_ADMIN),
+    "api/governance/^categories/(?P<slug>[^/.]+)/$": (
+        "/api/governance/categories/public/",
+        API_ADMIN,
+    ),
+    "api/governance/^backends/$": ("/api/governance/backends/", API_ADMIN),
+    "api/governance/^backends/(?P<public_id>[^/.]+)/$": (
+        f"/api/governance/backends/{BACKEND_ID}/",
+        API_ADMIN,
+    ),
+    "api/governance/^approvals/$": ("/api/governance/approvals/", API_ADMIN),
+    "api/governance/^approvals/(?P<key>[-\\w]+:[0-9a-f-]{36})/$": (
+        f"/api/governance/approvals/public:{BACKEND_ID}/",
+        row(401, 403, 403, 404, 403, 403),  # none in the fixture: see tests/api/test_rest.py
+    ),
+    "api/governance/^clearances/$": ("/api/governance/clearances/", API_ADMIN),
+    "api/governance/^rules/$": ("/api/governance/rules/", API_ADMIN),
+    "api/governance/^rules/(?P<public_id>[^/.]+)/$": (
+        f"/api/governance/rules/{RULE_ID}/",
+        API_ADMIN,
+    ),
+    "api/governance/^term-lists/$": ("/api/governance/term-lists/", API_ADMIN),
+    "api/governance/^term-lists/(?P<public_id>[^/.]+)/$": (
+        f"/api/governance/term-lists/{TERMS_ID}/",
+        API_ADMIN,
+    ),
+    "api/audit/^events/$": ("/api/audit/events/", row(401, 403, 403, 403, 403, 200)),
+    "api/audit/^events/(?P<sequence>\\d+)/$": (
+        "/api/audit/events/1/",
+        row(401, 403, 403, 403, 403, 200),
+    ),
+    "api/schema/": ("/api/schema/", row(401, 200, 200, 200, 200, 200)),
+    "api/docs/": ("/api/docs/", row(401, 200, 200, 200, 200, 200)),
 }
 
 

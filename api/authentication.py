@@ -1,0 +1,79 @@
+"""Bearer-token authentication, for the REST API (a DRF class) and /v1 (the same steps)."""
+
+from django.http import HttpRequest
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from api import ratelimit, services
+from api.models import ApiToken
+from audit.models import AuditEvent
+from audit.services import record
+
+
+class RateLimited(Exception):
+    def __init__(self, wait: int):
+        super().__init__(f"Too many requests with this API token; retry in {wait} s.")
+        self.wait = wait
+
+
+def bearer_token(request: HttpRequest) -> ApiToken | None:
+    """The usable token the request carries, counted against its rate limit.
+
+    None when there is no ``Authorization: Bearer`` header; raises
+    :class:`services.TokenRefused` for a bad one and :class:`RateLimited`
+    past the limit (not audited: a client in a loop must not fill the trail).
+    """
+    header = get_authorization_header(request).split()
+    if not header or header[0].lower() != b"bearer":
+        return None
+    if len(header) != 2:
+        raise services.TokenRefused("Send the token as 'Authorization: Bearer <token>'.")
+    token = services.authenticate(header[1].decode("ascii", errors="replace"))
+    wait = ratelimit.retry_after(str(token.public_id))
+    if wait is not None:
+        raise RateLimited(wait)
+    return token
+
+
+def record_use(request: HttpRequest, token: ApiToken, **details) -> None:
+    """One ``api.request`` event: which token was used for what (never the request's body)."""
+    record(
+        action=AuditEvent.Action.API_REQUEST,
+        actor=token.user,
+        target=token,
+        details={"method": request.method, "path": request.path, **details},
+    )
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    """``Authorization: Bearer stw_…``: the REST API acts as the token's owner; every use
+    is audited, and each token is rate limited."""
+
+    def authenticate(self, request):
+        try:
+            token = bearer_token(request._request)
+        except services.TokenRefused as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from None
+        except RateLimited as exc:
+            raise exceptions.Throttled(wait=exc.wait) from None
+        if token is None:
+            return None
+        record_use(request._request, token)
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="steward"'
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes the token (drf-spectacular finds it by its target)."""
+
+    target_class = ApiTokenAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return build_bearer_security_scheme_object(
+            header_name="AUTHORIZATION", token_prefix="Bearer", bearer_format="stw_…"
+        )

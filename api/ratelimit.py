@@ -1,0 +1,36 @@
+"""Requests per token per minute, counted in Redis (shared by every web process)."""
+
+import logging
+import time
+
+from django.conf import settings
+
+from chat import streams
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60
+
+
+def retry_after(key: str) -> int | None:
+    """Count one request for ``key``: None if it may go on, else the seconds to wait.
+
+    A fixed one-minute window (one round trip: increment and expire). If Redis
+    cannot be reached the request goes on: the limit protects capacity, not
+    the policy, which does not depend on it.
+    """
+    limit = settings.STEWARD_API_REQUESTS_PER_MINUTE
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    name = f"steward:ratelimit:{key}:{window}"
+    try:
+        pipe = streams.client().pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, WINDOW_SECONDS + 1)
+        count, _ = pipe.execute()
+    except Exception as exc:  # the many ways of Redis being away
+        logger.warning("rate limit not counted: %s", type(exc).__name__)
+        return None
+    if count <= limit:
+        return None
+    return max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))

@@ -1,0 +1,191 @@
+"""An answer streamed by the web process itself, for the API.
+
+The governed steps (scan, decide, record, pseudonymise) are the chat's own
+(:func:`chat.services.send_request`); what differs is who calls the backend.
+The chat page queues a Celery task that writes to a Redis stream; an API
+client waits on its HTTP request, so the web process calls the backend
+itself, with the same :func:`chat.answering.stream_answer` a worker uses, in a
+thread of its own (the adapters are the vendors' blocking clients), and the
+request's coroutine reads the chunks as they come. The heartbeat goes on as
+for a worker: if this process dies mid-answer, the sweeper hands the answer
+to a worker, and it lands in the author's history.
+"""
+
+import asyncio
+import re
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from functools import wraps
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connections
+
+from chat import answering, streams
+from chat.models import Message
+from chat.pseudonyms import Pseudonymiser
+
+#: Answers streamed at once by one web process; more wait for a free thread.
+MAX_STREAMS = 128
+_pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answer")
+
+
+def in_pool(function):
+    """``function`` as a coroutine run in the event loop's thread pool, between the
+    connection checks Django makes around a request (close what is broken or too old).
+
+    The pool's threads are reused, so their database connections are too
+    (``CONN_MAX_AGE``); Django's per-request thread would open a new one each time.
+    """
+
+    @wraps(function)
+    def checked(*args, **kwargs):
+        close_old_connections()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(checked, thread_sensitive=False)
+
+
+class _Ignore:
+    """A writer that keeps nothing (the answer's text is in its Progress at the end)."""
+
+    def start(self) -> None:
+        pass
+
+    def chunk(self, text: str) -> None:
+        pass
+
+    def end(self, status: str) -> None:
+        pass
+
+
+class Relay:
+    """One answer: streamed by a pool thread, read by the request's coroutine.
+
+    Whoever ends up holding the finished stream settles it (stores the answer
+    and its audit event), exactly once: the coroutine normally; the thread
+    when the client went away first.
+    """
+
+    def __init__(self, answer: Message, messages, *, chunks_wanted: bool):
+        self.answer = answer
+        self.messages = messages
+        self.chunks_wanted = chunks_wanted
+        self._lock = threading.Lock()
+        # Handed over from the thread; the reader's loop is known only once it reads
+        # (under WSGI, Django iterates a streaming response in another loop than the view's).
+        self._items: deque = deque()
+        self._reader: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._abandoned = False
+        self._settling = False
+        self._progress: answering.Progress | None = None
+
+    def start(self) -> None:
+        _pool.submit(self._run)
+
+    # --- the pool thread -------------------------------------------------------------
+
+    def chunk(self, text: str) -> None:
+        """The writer's side of :func:`answering.stream_answer`: text for the coroutine."""
+        if self.chunks_wanted:
+            self._hand_over(text)
+
+    def _run(self) -> None:
+        progress = answering.stream_answer(self.answer, self.messages, self)
+        with self._lock:
+            self._progress = progress
+            settle_here = self._abandoned and self._claim()
+        if settle_here:
+            self._settle_here(progress)
+        else:
+            self._hand_over(progress)
+
+    def _hand_over(self, item) -> None:
+        with self._lock:
+            self._items.append(item)
+            reader = self._reader
+        if reader is not None:
+            loop, ready = reader
+            try:
+                loop.call_soon_threadsafe(ready.set)
+            except RuntimeError:  # the loop is gone: nobody is reading any more
+                pass
+
+    def _settle_here(self, progress: answering.Progress) -> None:
+        try:
+            answering.settle(self.answer, _Ignore(), progress)
+        finally:
+            connections.close_all()  # a pool thread keeps no database connection
+
+    # --- the request's coroutine -----------------------------------------------------
+
+    async def items(self):
+        """The answer's text as it comes (when wanted), then its :class:`answering.Progress`."""
+        ready = asyncio.Event()
+        with self._lock:
+            self._reader = (asyncio.get_running_loop(), ready)
+        while True:
+            with self._lock:
+                batch = list(self._items)
+                self._items.clear()
+                if not batch:
+                    ready.clear()
+            if not batch:
+                await ready.wait()
+                continue
+            for item in batch:
+                yield item
+                if isinstance(item, answering.Progress):
+                    return
+
+    async def settle(self, progress: answering.Progress) -> None:
+        with self._lock:
+            mine = self._claim()
+        if mine:
+            await in_pool(answering.settle)(self.answer, _Ignore(), progress)
+
+    def abandon(self) -> None:
+        """The client went away: stop the answer (it is stored as stopped, with its event)."""
+        with self._lock:
+            self._abandoned = True
+            progress = self._progress
+            settle_here = progress is not None and self._claim()
+        if settle_here:
+            _pool.submit(self._settle_here, progress)
+        elif progress is None:
+            _pool.submit(streams.request_cancel, self.answer.public_id)
+
+    def _claim(self) -> bool:
+        """Whether the caller is the one to settle (call with the lock held)."""
+        if self._settling:
+            return False
+        self._settling = True
+        return True
+
+
+class Restorer:
+    """Puts the real values back into an answer that arrives in pieces.
+
+    A placeholder can be cut between two chunks (``[EMAIL`` then ``_1]``): the
+    tail that could still become one is held back until the next chunk says.
+    """
+
+    _UNFINISHED = re.compile(r"\[[A-Z]*(?:_\d{0,5})?$")
+
+    def __init__(self, pseudonymiser: Pseudonymiser):
+        self.pseudonymiser = pseudonymiser
+        self.held = ""
+
+    def feed(self, text: str) -> str:
+        text = self.held + text
+        unfinished = self._UNFINISHED.search(text)
+        cut = unfinished.start() if unfinished else len(text)
+        self.held = text[cut:]
+        return self.pseudonymiser.restore(text[:cut])
+
+    def flush(self) -> str:
+        text, self.held = self.held, ""
+        return self.pseudonymiser.restore(text)

@@ -1,0 +1,27 @@
+from django.urls import include, path
+from csp.decorators import csp_update
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from api import v1, views
+
+app_name = "api"
+
+urlpatterns = [
+    path("settings/tokens/", views.tokens, name="tokens"),
+    path("settings/tokens/<uuid:public_id>/revoke/", views.token_revoke, name="token_revoke"),
+    # OpenAI-compatible: clients append these to a base URL ending in /v1 (no slash after).
+    path("v1/models", v1.models, name="models"),
+    path("v1/chat/completions", v1.chat_completions, name="chat_completions"),
+    # The REST API: each app's viewsets, the OpenAPI schema and its browsable docs.
+    path("api/governance/", include("governance.api.urls")),
+    path("api/audit/", include("audit.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/docs/",
+        # Swagger UI sets style attributes as it renders; its script is a file (the split view).
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api:schema")
+        ),
+        name="docs",
+    ),
+]

@@ -1,0 +1,437 @@
+"""The OpenAI-compatible endpoints: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+Any OpenAI client works with ``base_url`` set to ``<Steward>/v1`` and a personal
+API token as its key. A request goes through the chat's governed path
+(:func:`chat.services.send_request`), then the web process streams the
+answer itself (:mod:`api.relay`) with the real values put back. Errors have
+OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, so the
+clients raise their usual exceptions.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt
+
+from api import relay
+from api.authentication import RateLimited, bearer_token, record_use
+from api.models import ApiToken
+from api.services import TokenRefused
+from chat import answering, services
+from chat.llm import ChatMessage
+from chat.pseudonyms import Pseudonymiser
+from governance.models import Backend, Category, User
+from governance.policy import eligible_backends
+from governance.policy_cache import read_version
+from governance.roles import Role
+from governance.simulation import policy_snapshot
+
+AUTO = "auto"
+CATEGORY_HEADER = "X-Steward-Category"
+#: OpenAI's roles, as the backends are given them ("developer" is OpenAI's newer "system").
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+class Problem(Exception):
+    """A request answered with an OpenAI-style error."""
+
+    def __init__(self, status: int, message: str, *, kind: str, code: str, headers=None):
+        super().__init__(message)
+        self.status, self.kind, self.code = status, kind, code
+        self.headers = headers or {}
+
+    def response(self) -> JsonResponse:
+        error = {"message": str(self), "type": self.kind, "param": None, "code": self.code}
+        return JsonResponse({"error": error}, status=self.status, headers=self.headers)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A governed request whose answer is ready to be streamed."""
+
+    answer: object
+    messages: list[ChatMessage]
+    pseudonymiser: Pseudonymiser
+    headers: dict[str, str]
+    model: str
+    stream: bool
+    include_usage: bool
+
+
+# --- GET /v1/models ----------------------------------------------------------------------
+
+
+@csrf_exempt
+async def models(request: HttpRequest) -> HttpResponse:
+    """The backends the token's owner may use (in any category they are cleared for), and auto."""
+    if request.method != "GET":
+        return _not_allowed("GET")
+    try:
+        listing = await relay.in_pool(_models)(request)
+    except Problem as problem:
+        return problem.response()
+    return JsonResponse({"object": "list", "data": listing})
+
+
+def _models(request: HttpRequest) -> list[dict]:
+    token = _authenticate(request)
+    with transaction.atomic():
+        record_use(request, token)
+    usable = _usable_backends(token.user)
+    data = [_model(AUTO, "steward", {"categories": sorted({n for _, ns in usable for n in ns})})]
+    for spec, numbers in usable:
+        extra = {"backend": spec.name, "hosting_class": spec.hosting_class, "categories": numbers}
+        data.append(_model(slugify(spec.name), "steward", extra))
+    return data
+
+
+def _model(model_id: str, owner: str, steward: dict) -> dict:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owner, "steward": steward}
+
+
+def _usable_backends(user: User) -> list[tuple]:
+    """(backend spec, category numbers it may serve for ``user``), from the cached policy."""
+    version = read_version(user.pk)
+    policy = policy_snapshot(version)
+    today = timezone.localdate()
+    serves: dict[str, tuple] = {}
+    for number in sorted(policy.cleared(user.pk, version.group_ids)):
+        for spec in eligible_backends(policy.categories[number], policy.backends, today=today):
+            serves.setdefault(spec.key, (spec, []))[1].append(number)
+    return list(serves.values())
+
+
+# --- POST /v1/chat/completions -----------------------------------------------------------
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    """A chat completion, streamed (server-sent events) or whole, governed like a chat message."""
+    if request.method != "POST":
+        return _not_allowed("POST")
+    try:
+        prepared = await relay.in_pool(_prepare)(request)
+    except Problem as problem:
+        return problem.response()
+    answer = relay.Relay(prepared.answer, prepared.messages, chunks_wanted=prepared.stream)
+    answer.start()
+    if prepared.stream:
+        events = _events(answer, prepared)
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
+        response["Cache-Control"] = "no-store"
+        response["X-Accel-Buffering"] = "no"
+    else:
+        response = await _whole(answer, prepared)
+    for name, value in prepared.headers.items():
+        response[name] = value
+    return response
+
+
+def _prepare(request: HttpRequest) -> Prepared:
+    """Authenticate, read the request, and send it through the governed path.
+
+    1. The token (401), its rate limit (429), the Staff role (403).
+    2. The body: JSON (400), text messages (400), the model (404 unknown) and
+       the category (header, then ``metadata.category``, then the user's
+       default; 404 unknown).
+    3. :func:`chat.services.send_request`: refused (not cleared, a category
+       that keeps nothing or blocks everything) or blocked by the policy → 403,
+       recorded either way.
+    """
+    token = _authenticate(request)
+    user = token.user
+    if not user.has_perm(Role.STAFF.permission):
+        _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
+    body = _body(request)
+    parts = _parts(body.get("messages"))
+    category = _category(request, body, user)
+    backend = _backend(body.get("model"), user)
+    via = {"via": "api", "token": token.lookup}
+    try:
+        sent = services.send_request(
+            author=user, category=category, parts=parts, backend=backend, via=via
+        )
+    except services.ChatError as exc:
+        kind = "policy_violation" if category.blocks_all else "permission_error"
+        _refuse(request, token, str(exc), code=_code(exc), kind=kind, category=category)
+    decision = sent.decision
+    if decision.blocked:
+        reasons = " ".join(decision.reasons)
+        raise Problem(403, f"Blocked by policy: {reasons}", kind="policy_violation", code="blocked")
+    answer = sent.answer
+    conversation = answer.conversation
+    effective = conversation.category
+    options = body.get("stream_options")
+    return Prepared(
+        answer=answer,
+        messages=[
+            ChatMessage(role="system", content=answering.SYSTEM_PROMPT),
+            *(ChatMessage(role=role, content=text) for role, text in sent.outgoing),
+        ],
+        pseudonymiser=Pseudonymiser(conversation.pseudonyms()),
+        headers={
+            "X-Steward-Decision": str(decision.outcome),
+            "X-Steward-Category": str(effective.number),
+            "X-Steward-Category-Slug": effective.slug,
+            "X-Steward-Backend": answer.backend_name,
+        },
+        model=slugify(answer.backend_name),
+        stream=body.get("stream") is True,
+        include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+    )
+
+
+def _authenticate(request: HttpRequest) -> ApiToken:
+    try:
+        token = bearer_token(request)
+    except TokenRefused as exc:
+        raise Problem(401, str(exc), kind="authentication_error", code="invalid_api_key") from None
+    except RateLimited as exc:
+        raise Problem(
+            429,
+            str(exc),
+            kind="rate_limit_error",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": str(exc.wait)},
+        ) from None
+    if token is None:
+        raise Problem(
+            401,
+            "Send a personal API token: 'Authorization: Bearer <token>'.",
+            kind="authentication_error",
+            code="missing_api_key",
+        )
+    return token
+
+
+def _refuse(request, token, message: str, *, code: str, kind="permission_error", category=None):
+    """Refuse before the governed path, and record the attempt (a request refused is a use)."""
+    with transaction.atomic():
+        record_use(
+            request,
+            token,
+            refused=message,
+            **({"category_number": category.number} if category else {}),
+        )
+    raise Problem(403, message, kind=kind, code=code)
+
+
+def _code(exc: Exception) -> str:
+    """``request_refused`` for a plain refusal; a subclass names itself (AcknowledgementRequired
+    → ``acknowledgement_required``)."""
+    name = type(exc).__name__
+    if name == "ChatError":
+        return "request_refused"
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise _bad("The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.", code="invalid_json")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise _bad("Name a model ('auto' lets the policy choose).", code="missing_model")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise _bad("'stream' must be true or false.", code="invalid_stream")
+    return body
+
+
+def _parts(messages) -> list[tuple[str, str]]:
+    """The request's messages as (role, text); only text goes through Steward."""
+    if not isinstance(messages, list) or not messages:
+        raise _bad("'messages' must be a non-empty list.", code="invalid_messages")
+    parts = []
+    for message in messages:
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ROLES:
+            raise _bad(
+                "Each message needs a role: system, developer, user or assistant "
+                "(tools are not supported).",
+                code="invalid_messages",
+            )
+        parts.append((ROLES[role], _text(message.get("content"))))
+    return parts
+
+
+def _text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        for p in content
+    ):
+        return "\n".join(p["text"] for p in content)
+    raise _bad("Only text content is supported.", code="invalid_content")
+
+
+def _category(request: HttpRequest, body: dict, user: User) -> Category:
+    """The header, else ``metadata.category``, else the lowest category the user may chat in."""
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    named = str(request.headers.get(CATEGORY_HEADER) or metadata.get("category") or "").strip()
+    if not named:
+        default = (
+            Category.objects.cleared_for(user)
+            .filter(blocks_all=False, retention_days__isnull=False)
+            .order_by("number")
+            .first()
+        )
+        if default is None:
+            raise Problem(
+                403,
+                "You are not cleared for any category.",
+                kind="permission_error",
+                code="not_cleared",
+            )
+        return default
+    lookup = {"number": int(named)} if named.isdigit() else {"slug": named.lower()}
+    category = Category.objects.filter(is_active=True, **lookup).first()
+    if category is None:
+        raise Problem(
+            404, f"There is no category {named!r}.", kind="not_found_error", code="unknown_category"
+        )
+    return category
+
+
+def _backend(model: str, user: User) -> Backend | None:
+    """None for ``auto``; else the backend of that name (or its id in /v1/models) the user
+    may use somewhere. One they may not is as unknown as one that does not exist."""
+    if model == AUTO:
+        return None
+    for spec, _ in _usable_backends(user):
+        if model in (slugify(spec.name), spec.name) or model.casefold() == spec.name.casefold():
+            return Backend.objects.get(public_id=spec.key)
+    raise Problem(
+        404,
+        f"The model {model!r} does not exist or you do not have access to it.",
+        kind="invalid_request_error",
+        code="model_not_found",
+    )
+
+
+def _bad(message: str, *, code: str) -> Problem:
+    return Problem(400, message, kind="invalid_request_error", code=code)
+
+
+def _not_allowed(method: str) -> JsonResponse:
+    problem = Problem(
+        405, f"Use {method}.", kind="invalid_request_error", code="method_not_allowed"
+    )
+    response = problem.response()
+    response["Allow"] = method
+    return response
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+def _completion_id(prepared: Prepared) -> str:
+    return f"chatcmpl-{prepared.answer.public_id.hex}"
+
+
+def _usage(progress: answering.Progress) -> dict | None:
+    if progress.usage is None:
+        return None
+    prompt = progress.usage.input_tokens or 0
+    completion = progress.usage.output_tokens or 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _backend_error(progress: answering.Progress) -> dict:
+    return {
+        "error": {
+            "message": progress.error,
+            "type": "backend_error",
+            "param": None,
+            "code": progress.error_kind,
+        }
+    }
+
+
+async def _whole(answer: relay.Relay, prepared: Prepared) -> HttpResponse:
+    try:
+        async for item in answer.items():
+            progress = item
+    except BaseException:  # the client went away (the view was cancelled)
+        answer.abandon()
+        raise
+    await answer.settle(progress)
+    if progress.error_kind and not progress.text:
+        return JsonResponse(_backend_error(progress), status=502)
+    return JsonResponse(
+        {
+            "id": _completion_id(prepared),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": prepared.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": prepared.pseudonymiser.restore(progress.text),
+                        "refusal": None,
+                    },
+                    "finish_reason": "length" if progress.error_kind else "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(progress),
+        }
+    )
+
+
+async def _events(answer: relay.Relay, prepared: Prepared):
+    """OpenAI's ``chat.completion.chunk`` events, placeholders restored, then ``[DONE]``."""
+    restorer = relay.Restorer(prepared.pseudonymiser)
+    base = {
+        "id": _completion_id(prepared),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": prepared.model,
+    }
+
+    def event(delta: dict, finish=None, **extra) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return _sse({**base, "choices": [choice], **extra})
+
+    finished = False
+    try:
+        yield event({"role": "assistant", "content": ""})
+        async for item in answer.items():
+            if isinstance(item, answering.Progress):
+                progress = item
+                break
+            text = restorer.feed(item)
+            if text:
+                yield event({"content": text})
+        tail = restorer.flush()
+        if tail:
+            yield event({"content": tail})
+        await answer.settle(progress)
+        finished = True
+        if progress.error_kind:
+            yield _sse(_backend_error(progress))
+        else:
+            yield event({}, "stop")
+            if prepared.include_usage:
+                yield _sse({**base, "choices": [], "usage": _usage(progress)})
+        yield b"data: [DONE]\n\n"
+    finally:
+        if not finished:
+            answer.abandon()
+
+
+def _sse(data: dict) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"

@@ -1,0 +1,102 @@
+"""Policy objects as the REST API shows them: never a credential, never a term."""
+
+from rest_framework import serializers
+
+from governance.models import (
+    Approval,
+    Backend,
+    Category,
+    Clearance,
+    DetectionRule,
+    ProtectedTermList,
+)
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    backend = serializers.UUIDField(source="backend.public_id", read_only=True)
+    backend_name = serializers.CharField(source="backend.name", read_only=True)
+
+    class Meta:
+        model = Approval
+        fields = ["backend", "backend_name", "preference", "approved_at"]
+        read_only_fields = fields
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    approvals = ApprovalSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Category
+        fields = [*Category.POLICY_FIELDS, "updated_at", "approvals"]
+        read_only_fields = fields
+
+
+class BackendSerializer(serializers.ModelSerializer):
+    has_credential = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Backend
+        fields = [
+            "public_id", *Backend.POLICY_FIELDS, "has_credential", "health_checked_at",
+            "health_latency_ms", "health_error", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_has_credential(self, backend: Backend) -> bool:
+        return bool(backend.credential_encrypted)
+
+
+class ApprovalWriteSerializer(serializers.Serializer):
+    """Approve a backend for a category (refused, with the reasons, if it breaks a requirement)."""
+
+    category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
+    backend = serializers.SlugRelatedField(slug_field="public_id", queryset=Backend.objects.all())
+    preference = serializers.IntegerField(min_value=0, max_value=1000, default=100)
+
+
+class ApprovalRowSerializer(serializers.ModelSerializer):
+    key = serializers.SerializerMethodField()
+    category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    backend = serializers.UUIDField(source="backend.public_id", read_only=True)
+    backend_name = serializers.CharField(source="backend.name", read_only=True)
+    approved_by = serializers.CharField(source="approved_by.email", read_only=True, default=None)
+
+    class Meta:
+        model = Approval
+        fields = ["key", "category", "backend", "backend_name", "preference", "approved_by"]
+        read_only_fields = fields
+
+    def get_key(self, approval: Approval) -> str:
+        return f"{approval.category.slug}:{approval.backend.public_id}"
+
+
+class ClearanceSerializer(serializers.ModelSerializer):
+    category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    group = serializers.CharField(source="group.name", read_only=True, default=None)
+    user = serializers.UUIDField(source="user.public_id", read_only=True, default=None)
+
+    class Meta:
+        model = Clearance
+        fields = ["category", "group", "user", "granted_at"]
+        read_only_fields = fields
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    min_category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = DetectionRule
+        fields = [
+            "public_id", "name", "reason", "kind", "pattern", "case_sensitive", "action",
+            "min_category", "is_active", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TermListSerializer(serializers.ModelSerializer):
+    """A protected-term list's name, kind and size: never its terms."""
+
+    class Meta:
+        model = ProtectedTermList
+        fields = ["public_id", "name", "kind", "term_count", "is_active", "updated_at"]
+        read_only_fields = fields

@@ -1,0 +1,75 @@
+"""Tokens: the settings page, create_api_token, and the restorer of streamed placeholders."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from api import services
+from api.models import ApiToken, digest
+from api.relay import Restorer
+from audit.models import AuditEvent
+from chat.pseudonyms import Pseudonymiser
+
+
+def test_the_settings_page_shows_a_new_token_once_and_stores_only_its_hash(client, member):
+    client.force_login(member)
+    made = client.post("/settings/tokens/", {"name": "notebook", "expires_in_days": "30"})
+    assert made.status_code == 200
+    token = ApiToken.objects.get(user=member)
+    secret = made.context["secret"]
+    assert secret.startswith("stw_") and secret in made.content.decode()
+    assert token.digest == digest(secret) and secret not in (token.lookup, token.digest)
+    assert (token.expires_at - token.created_at).days == 30
+    again = client.get("/settings/tokens/").content.decode()
+    assert secret not in again and token.lookup in again
+    assert made["Cache-Control"] == "no-store"
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.API_TOKEN_CREATED).count() == 1
+
+
+def test_htmx_gets_the_panel_only(client, member):
+    client.force_login(member)
+    response = client.post(
+        "/settings/tokens/", {"name": "x", "expires_in_days": "0"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "<html" not in response.content.decode()
+    assert ApiToken.objects.get(user=member).expires_at is None
+
+
+def test_a_token_is_revoked_by_its_owner_only(client, member, outsider):
+    token, secret = services.create_token(user=member, name="n", expires_in_days=None, actor=member)
+    client.force_login(outsider)
+    assert client.post(f"/settings/tokens/{token.public_id}/revoke/").status_code == 404
+    client.force_login(member)
+    assert client.post(f"/settings/tokens/{token.public_id}/revoke/").status_code == 302
+    token.refresh_from_db()
+    assert token.status == "revoked"
+    with pytest.raises(services.TokenRefused, match="revoked"):
+        services.authenticate(secret)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.API_TOKEN_REVOKED).count() == 1
+
+
+def test_create_api_token_prints_the_token_once(member):
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "create_api_token", member.email, "--name", "CI", "--expires", "7", stdout=out, stderr=err
+    )
+    secret = out.getvalue().strip()
+    token = ApiToken.objects.get(user=member)
+    assert token.name == "CI" and token.digest == digest(secret)
+    assert services.authenticate(secret) == token
+    event = AuditEvent.objects.get(action=AuditEvent.Action.API_TOKEN_CREATED)
+    assert event.actor is None and event.actor_label == "manage.py create_api_token"
+    with pytest.raises(CommandError):
+        call_command("create_api_token", "nobody@example.com", stdout=out, stderr=err)
+
+
+def test_the_restorer_puts_back_placeholders_cut_between_chunks():
+    pseudonymiser = Pseudonymiser()
+    placeholder = pseudonymiser.placeholder("EMAIL_ADDRESS", "ann@example.com")
+    restorer = Restorer(pseudonymiser)
+    pieces = ["Write to ", placeholder[:3], placeholder[3:7], placeholder[7:] + " [sic] today", "."]
+    out = "".join(restorer.feed(p) for p in pieces) + restorer.flush()
+    assert out == "Write to ann@example.com [sic] today."
+    assert restorer.feed("an unfinished [EM") == "an unfinished "
+    assert restorer.flush() == "[EM"

@@ -1,0 +1,260 @@
+"""/v1 through the official ``openai`` client, against the live server and fake backends."""
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from api.models import ApiToken
+from audit.models import AuditEvent
+from chat.models import Conversation, Message
+from governance.models import DetectionRule
+
+EMAIL = "jane.roe@example.org"
+PHONE = "+44 20 7946 0958"
+INTERNAL = {"X-Steward-Category": "internal"}
+
+
+def _received(fake) -> str:
+    """Everything a fake backend was sent, as one string."""
+    return json.dumps([r.body for r in fake.requests], ensure_ascii=False)
+
+
+def _ask(client, text, *, model="auto", headers=None, **kwargs):
+    return client.chat.completions.with_raw_response.create(
+        model=model,
+        messages=[{"role": "user", "content": text}],
+        extra_headers=headers or {},
+        **kwargs,
+    )
+
+
+def test_it_lists_the_models_the_user_may_use(org, openai_for):
+    models = {m.id: m for m in openai_for(org.alice).models.list()}
+    assert set(models) == {"auto", "local-ollama", "openai-business-api"}
+    assert models["openai-business-api"].steward["categories"] == [1, 2]
+    carol = {m.id: m for m in openai_for(org.carol).models.list()}
+    assert carol["local-ollama"].steward["categories"] == [1, 2, 3]
+
+
+def test_it_answers_with_only_placeholders_sent_to_an_external_backend(org, openai_for):
+    raw = _ask(openai_for(org.alice), f"Write to {EMAIL} and call {PHONE}.", headers=INTERNAL)
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Hello from the API."
+    assert completion.model == "openai-business-api"
+    assert completion.usage.total_tokens == 16
+    assert raw.headers["X-Steward-Decision"] == "pseudonymised"
+    assert raw.headers["X-Steward-Category"] == "2"
+    assert raw.headers["X-Steward-Category-Slug"] == "internal"
+    received = _received(org.external)
+    assert EMAIL not in received and "7946" not in received
+    assert "[EMAIL_1]" in received and "[PHONE_1]" in received
+    assert org.local.requests == []
+
+
+def test_it_streams_and_puts_the_real_values_back(org, openai_for):
+    org.external.reply = ["I will write to ", "[EMAIL", "_1] and ", "[PHONE_1]", " today."]
+    stream = openai_for(org.alice).chat.completions.create(
+        model="openai-business-api",
+        messages=[{"role": "user", "content": f"Reply to {EMAIL}, or call {PHONE}."}],
+        metadata={"category": "2"},
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == f"I will write to {EMAIL} and {PHONE} today."
+    assert chunks[-1].usage.completion_tokens == 4
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert EMAIL not in _received(org.external)
+
+
+def test_it_keeps_the_conversation_like_chat_does(org, openai_for, token_for):
+    _ask(openai_for(org.alice), f"Summarise the mail from {EMAIL}.", headers=INTERNAL)
+    conversation = Conversation.objects.get(owner=org.alice)
+    assert conversation.category == org.internal
+    question, answer = conversation.messages.order_by("created_at", "id")
+    assert question.content == f"Summarise the mail from {EMAIL}."
+    assert answer.status == Message.Status.DONE and answer.content == "Hello from the API."
+    request = AuditEvent.objects.get(action=AuditEvent.Action.CHAT_REQUEST)
+    token = ApiToken.objects.get(user=org.alice)
+    assert request.details["via"] == "api" and request.details["token"] == token.lookup
+    assert EMAIL not in json.dumps(request.details)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_RESPONSE).count() == 1
+
+
+def test_it_sends_every_part_of_the_request_with_one_placeholder_per_value(org, openai_for):
+    openai_for(org.alice).chat.completions.create(
+        model="auto",
+        messages=[
+            {"role": "system", "content": f"You help {EMAIL}."},
+            {"role": "user", "content": f"Who is {EMAIL}?"},
+            {"role": "assistant", "content": "A customer."},
+            {"role": "user", "content": [{"type": "text", "text": "Write to them."}]},
+        ],
+        extra_headers=INTERNAL,
+    )
+    sent = org.external.last.body["messages"]
+    assert [m["role"] for m in sent] == ["system", "system", "user", "assistant", "user"]
+    assert sent[1]["content"] == "You help [EMAIL_1]." and sent[2]["content"] == "Who is [EMAIL_1]?"
+
+
+def test_category_3_reaches_only_the_on_premise_backend(org, openai_for):
+    client = openai_for(org.carol)
+    raw = _ask(client, f"Draft a reply to {EMAIL}.", headers={"X-Steward-Category": "3"})
+    assert raw.headers["X-Steward-Category"] == "3"
+    assert raw.parse().choices[0].message.content == "Hello from the local model."
+    assert EMAIL in _received(org.local)  # allowed in 3, on our own hardware
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        _ask(
+            client,
+            "Draft it again.",
+            model="openai-business-api",
+            headers={"X-Steward-Category": "3"},
+        )
+    assert refused.value.body["type"] == "policy_violation"
+    assert "may not receive category 3" in refused.value.body["message"]
+    assert org.external.requests == []
+
+
+def test_a_blocked_request_never_leaves_and_names_its_reasons(org, openai_for):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Legal advice stays here", pattern="privileged", action="block"
+    )
+    with pytest.raises(openai.PermissionDeniedError) as blocked:
+        _ask(openai_for(org.alice), "This memo is privileged.", headers=INTERNAL)
+    assert blocked.value.status_code == 403
+    assert blocked.value.body["type"] == "policy_violation"
+    assert blocked.value.body["code"] == "blocked"
+    assert "Legal advice stays here" in blocked.value.body["message"]
+    assert org.external.requests == [] and org.local.requests == []
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CHAT_REQUEST)
+    assert event.outcome == AuditEvent.Outcome.BLOCKED
+
+
+def test_the_prohibited_category_is_refused_and_recorded(org, openai_for):
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        _ask(openai_for(org.carol), "Anything.", headers={"X-Steward-Category": "prohibited"})
+    assert refused.value.body["type"] == "policy_violation"
+    assert org.external.requests == [] and org.local.requests == []
+    event = AuditEvent.objects.get(action=AuditEvent.Action.API_REQUEST)
+    assert event.actor == org.carol and event.details["category_number"] == 4
+
+
+def test_an_uncleared_category_is_refused(org, openai_for):
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        _ask(openai_for(org.alice), "Hello", headers={"X-Steward-Category": "confidential"})
+    assert "not cleared" in refused.value.body["message"]
+    assert org.local.requests == []
+
+
+def test_an_unknown_model_or_category_is_404(org, openai_for):
+    client = openai_for(org.alice)
+    with pytest.raises(openai.NotFoundError) as unknown:
+        _ask(client, "Hello", model="gpt-9")
+    assert unknown.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        _ask(client, "Hello", headers={"X-Steward-Category": "secret-stuff"})
+
+
+def test_bad_json_is_400(org, live_server, token_for):
+    _, secret = token_for(org.alice)
+    response = httpx.post(
+        f"{live_server.url}/v1/chat/completions",
+        content=b"{not json",
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("state", ["expired", "revoked", "unknown", "missing"])
+def test_a_token_that_is_not_valid_is_refused(org, live_server, token_for, state):
+    token, secret = token_for(org.alice, expires_in_days=1)
+    if state == "expired":
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=token.created_at)
+    elif state == "revoked":
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=token.created_at)
+    elif state == "unknown":
+        secret = secret[:-4] + "abcd"
+    headers = {"Authorization": f"Bearer {secret}"} if state != "missing" else {}
+    response = httpx.post(
+        f"{live_server.url}/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": "Hello"}]},
+        headers=headers,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert org.external.requests == [] and org.local.requests == []
+    refusals = AuditEvent.objects.filter(action=AuditEvent.Action.API_TOKEN_REFUSED)
+    assert refusals.count() == (1 if state in ("expired", "revoked") else 0)
+
+
+def test_a_token_past_its_rate_limit_gets_429_with_retry_after(org, openai_for, settings):
+    settings.STEWARD_API_REQUESTS_PER_MINUTE = 2
+    client = openai_for(org.alice)
+    client.models.list()
+    client.models.list()
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.models.list()
+    assert 1 <= int(limited.value.response.headers["Retry-After"]) <= 60
+
+
+def test_a_backend_failure_is_502_and_recorded(org, openai_for):
+    org.external.fail = 500
+    with pytest.raises(openai.InternalServerError) as failed:
+        _ask(openai_for(org.alice), "Hello", headers=INTERNAL)
+    assert failed.value.status_code == 502
+    assert failed.value.body["type"] == "backend_error"
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert answer.status == Message.Status.FAILED
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_FAILURE).count() == 1
+
+
+# --- on the ASGI server (live_server is WSGI, where Django buffers a streamed answer) ---
+
+
+def _stream_on(asgi_server, secret, **kwargs):
+    client = openai.OpenAI(base_url=f"{asgi_server}/v1", api_key=secret, max_retries=0)
+    return client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "Tell me a story."}],
+        extra_headers=INTERNAL,
+        stream=True,
+        **kwargs,
+    )
+
+
+def test_the_answer_streams_as_the_backend_writes_it(org, asgi_server, token_for):
+    org.external.delay = 0.3
+    _, secret = token_for(org.alice)
+    stream = _stream_on(asgi_server, secret)
+    first = next(c for c in stream if c.choices and c.choices[0].delta.content)
+    assert first.choices[0].delta.content == "Hello "
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert answer.status == Message.Status.STREAMING  # still on its way
+    rest = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert rest == "from the API."
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.DONE
+
+
+def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for):
+    org.external.reply = ["word "] * 50
+    org.external.delay = 0.1
+    _, secret = token_for(org.alice)
+    stream = _stream_on(asgi_server, secret)
+    next(c for c in stream if c.choices and c.choices[0].delta.content)
+    stream.close()
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    for _ in range(100):
+        answer.refresh_from_db()
+        if answer.status != Message.Status.STREAMING:
+            break
+        time.sleep(0.05)
+    assert answer.status == Message.Status.CANCELLED
+    assert 0 < answer.content.count("word") < 50
+    response = AuditEvent.objects.get(action=AuditEvent.Action.CHAT_RESPONSE)
+    assert response.details["cancelled"] is True
