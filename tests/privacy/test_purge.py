@@ -135,3 +135,14 @@ def test_the_owner_cannot_delete_a_conversation_held_through_them(org, officers)
     services.place_hold(actor=officers[0], reason="Case 3", user=org.alice)
     with pytest.raises(chat.ChatError, match="legal hold"):
         chat.delete_conversation(conversation=conversation, actor=org.alice)
+
+
+def test_the_purge_command_dry_runs_and_runs(aged, org, capsys):
+    from django.core.management import call_command
+
+    call_command("purge", "--dry-run")
+    assert "Internal: 1 conversations, 2 messages would be removed" in capsys.readouterr().out
+    assert aged["internal_old"].pk in _left()
+    call_command("purge")
+    assert "removed 1 conversations and 2 messages" in capsys.readouterr().out
+    assert aged["internal_old"].pk not in _left()
