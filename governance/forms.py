@@ -93,6 +93,9 @@ GOOGLE_LOCATION = re.compile(r"^(global|[a-z]+(-[a-z]+)*\d*)$")
 AZURE_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest)$")
 #: What the form's fields mean for each kind, shown when that kind is chosen.
 KIND_NOTES = {
+    Backend.Kind.BUILTIN: "Runs inside Steward's local worker, no server needed. Model: empty "
+    "(or smollm2) for the packaged SmolLM2-135M-Instruct, or the absolute path of a GGUF file "
+    "on the worker machines. No address, no key. Test connection loads the file here.",
     Backend.Kind.OLLAMA: "Address: the Ollama server (http://gpu-box:11434). Model: a pulled "
     "model (llama3.2). No key, unless a proxy in front of it asks for one.",
     Backend.Kind.OPENAI: "Address: the API root, ending in /v1 (https://api.openai.com/v1, or "
@@ -168,6 +171,11 @@ class BackendForm(forms.ModelForm):
             "dpa_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The built-in model needs no name (its packaged default); clean() asks the others.
+        self.fields["model"].required = False
+
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].strip()
         if not url:
@@ -240,9 +248,29 @@ class BackendForm(forms.ModelForm):
         if kind in NEEDS_ADDRESS and not data.get("base_url"):
             if "base_url" not in self.errors:
                 self.add_error("base_url", "This kind of backend needs an address.")
+        if kind == Backend.Kind.BUILTIN:
+            self._clean_builtin_model(data)
+        elif kind and not data.get("model") and "model" not in self.errors:
+            self.add_error("model", "This field is required.")
         if data.get("dpa_expires_on") and not data.get("dpa_signed"):
             self.add_error("dpa_expires_on", "Tick “DPA signed” or leave the expiry empty.")
         return data
+
+    def _clean_builtin_model(self, data: dict) -> None:
+        """A short name means the packaged file (stored as ``smollm2``); else a GGUF path."""
+        from chat.llm_builtin import is_packaged  # the model clients load only when needed
+
+        model = (data.get("model") or "").strip()
+        if is_packaged(model):
+            data["model"] = "smollm2"
+        elif not model.startswith("/") or not model.lower().endswith(".gguf"):
+            self.add_error(
+                "model",
+                "Leave empty for the packaged SmolLM2, or give the absolute path of a .gguf "
+                "file (e.g. /srv/models/qwen2.5-1.5b-instruct-q4_k_m.gguf).",
+            )
+        else:
+            data["model"] = model
 
     def values(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
