@@ -23,31 +23,17 @@ def tokens():
 
 
 @pytest.fixture
-def azure():
-    server = FakeLLM("azure")
-    yield server
-    server.stop()
+def serve():
+    """Starts fake servers of the kinds asked for; stops them after the test."""
+    started = []
 
+    def start(kind: str) -> FakeLLM:
+        started.append(FakeLLM(kind))
+        return started[-1]
 
-@pytest.fixture
-def azure_v1():
-    server = FakeLLM("azure_v1")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def vertex():
-    server = FakeLLM("vertex")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mistral():
-    server = FakeLLM("mistral")
-    yield server
-    server.stop()
+    yield start
+    for server in started:
+        server.stop()
 
 
 def _answer(backend) -> str:
@@ -63,7 +49,8 @@ def _sealed(backend, key: str):
 # --- Azure OpenAI ----------------------------------------------------------------------
 
 
-def test_azure_classic_puts_the_deployment_in_the_path(azure, backend_for):
+def test_azure_classic_puts_the_deployment_in_the_path(serve, backend_for):
+    azure = serve("azure")
     assert _answer(backend_for(azure)) == "Hello, world!"
     assert azure.last.path == (
         "/openai/deployments/gpt-4o-deployment/chat/completions?api-version=2024-10-21"
@@ -73,7 +60,8 @@ def test_azure_classic_puts_the_deployment_in_the_path(azure, backend_for):
     assert "max_tokens" not in azure.last.body
 
 
-def test_azure_v1_needs_no_api_version_and_completes_the_path(azure_v1, backend_for):
+def test_azure_v1_needs_no_api_version_and_completes_the_path(serve, backend_for):
+    azure_v1 = serve("azure_v1")
     root = azure_v1.url.removesuffix("/openai/v1")
     backend = backend_for(azure_v1, base_url=root)
     assert _answer(backend) == "Hello, world!"
@@ -81,37 +69,36 @@ def test_azure_v1_needs_no_api_version_and_completes_the_path(azure_v1, backend_
     assert azure_v1.last.headers["api-key"] == KEY
 
 
-def test_azure_skips_chunks_without_choices_and_keeps_usage(azure, backend_for):
+def test_azure_skips_chunks_without_choices_and_keeps_usage(serve, backend_for):
+    azure = serve("azure")
     adapter = adapter_for(backend_for(azure))
     assert list(adapter.stream(MESSAGES, timeout=5)) == ["Hello", ", ", "world", "!"]
     assert adapter.usage == Usage(12, 4)
 
 
 @pytest.mark.parametrize("fake_kind", ["azure", "azure_v1"])
-def test_azure_signs_in_with_an_entra_service_principal(fake_kind, tokens, backend_for):
-    fake = FakeLLM(fake_kind)
-    try:
-        principal = {
-            "tenant_id": "tenant-1",
-            "client_id": "client-1",
-            "client_secret": KEY,
-            "authority": tokens.url,
-        }
-        backend = backend_for(fake, key=json.dumps(principal))
-        assert _answer(backend) == "Hello, world!"
-        assert _answer(backend) == "Hello, world!"
-        assert fake.last.headers["authorization"] == "Bearer token-1"
-        assert "api-key" not in fake.last.headers
-        assert len(tokens.requests) == 1  # kept until shortly before it expires
-        asked = tokens.requests[0]
-        assert asked.path == "/tenant-1/oauth2/v2.0/token"
-        assert asked.body["grant_type"] == "client_credentials"
-        assert asked.body["scope"] == "https://cognitiveservices.azure.com/.default"
-    finally:
-        fake.stop()
+def test_azure_signs_in_with_an_entra_service_principal(fake_kind, serve, tokens, backend_for):
+    fake = serve(fake_kind)
+    principal = {
+        "tenant_id": "tenant-1",
+        "client_id": "client-1",
+        "client_secret": KEY,
+        "authority": tokens.url,
+    }
+    backend = backend_for(fake, key=json.dumps(principal))
+    assert _answer(backend) == "Hello, world!"
+    assert _answer(backend) == "Hello, world!"
+    assert fake.last.headers["authorization"] == "Bearer token-1"
+    assert "api-key" not in fake.last.headers
+    assert len(tokens.requests) == 1  # kept until shortly before it expires
+    asked = tokens.requests[0]
+    assert asked.path == "/tenant-1/oauth2/v2.0/token"
+    assert asked.body["grant_type"] == "client_credentials"
+    assert asked.body["scope"] == "https://cognitiveservices.azure.com/.default"
 
 
-def test_azure_without_a_key_uses_the_managed_identity(azure, tokens, backend_for, monkeypatch):
+def test_azure_without_a_key_uses_the_managed_identity(serve, tokens, backend_for, monkeypatch):
+    azure = serve("azure")
     monkeypatch.setenv("IDENTITY_ENDPOINT", tokens.url + "/msi/token")
     monkeypatch.setenv("IDENTITY_HEADER", "identity-header-1")
     assert _answer(backend_for(azure, key=None)) == "Hello, world!"
@@ -121,7 +108,8 @@ def test_azure_without_a_key_uses_the_managed_identity(azure, tokens, backend_fo
     assert asked.body["resource"] == ["https://cognitiveservices.azure.com"]
 
 
-def test_a_refused_token_is_an_auth_error_without_the_secret(azure, tokens, backend_for):
+def test_a_refused_token_is_an_auth_error_without_the_secret(serve, tokens, backend_for):
+    azure = serve("azure")
     tokens.fail = 401
     principal = {"tenant_id": "t", "client_id": "c", "client_secret": KEY, "authority": tokens.url}
     backend = backend_for(azure, key=json.dumps(principal))
@@ -135,7 +123,8 @@ def test_a_refused_token_is_an_auth_error_without_the_secret(azure, tokens, back
     assert not health.ok and "refused an access token" in health.error
 
 
-def test_a_token_endpoint_must_be_https(azure, backend_for):
+def test_a_token_endpoint_must_be_https(serve, backend_for):
+    azure = serve("azure")
     principal = {"tenant_id": "t", "client_id": "c", "client_secret": "s"}
     backend = backend_for(azure, key=json.dumps({**principal, "authority": "http://example.com"}))
     with pytest.raises(LLMError) as info:
@@ -168,7 +157,8 @@ def _unb64(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def test_vertex_builds_its_path_from_project_and_region(vertex, backend_for):
+def test_vertex_builds_its_path_from_project_and_region(serve, backend_for):
+    vertex = serve("vertex")
     assert _answer(backend_for(vertex)) == "Hello, world!"
     assert vertex.last.path == (
         "/v1/projects/proj-1/locations/europe-west4/endpoints/openapi/chat/completions"
@@ -177,7 +167,8 @@ def test_vertex_builds_its_path_from_project_and_region(vertex, backend_for):
     assert vertex.last.body["max_tokens"] == 8192
 
 
-def test_vertex_without_an_address_calls_googles(vertex, backend_for):
+def test_vertex_without_an_address_calls_googles(serve, backend_for):
+    vertex = serve("vertex")
     regional = adapter_for(backend_for(vertex, base_url=""))
     assert regional.base_url == (
         "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj-1"
@@ -188,8 +179,9 @@ def test_vertex_without_an_address_calls_googles(vertex, backend_for):
 
 
 def test_vertex_signs_a_jwt_with_the_service_account_and_refreshes(
-    vertex, tokens, backend_for, monkeypatch
+    serve, tokens, backend_for, monkeypatch
 ):
+    vertex = serve("vertex")
     info, key = _service_account(tokens)
     backend = backend_for(vertex, key=json.dumps(info))
     assert _answer(backend) == "Hello, world!"
@@ -209,7 +201,8 @@ def test_vertex_signs_a_jwt_with_the_service_account_and_refreshes(
     assert vertex.last.headers["authorization"] == "Bearer token-2"
 
 
-def test_vertex_without_a_key_asks_the_metadata_server(vertex, tokens, backend_for, monkeypatch):
+def test_vertex_without_a_key_asks_the_metadata_server(serve, tokens, backend_for, monkeypatch):
+    vertex = serve("vertex")
     monkeypatch.setenv("GCE_METADATA_HOST", tokens.url.removeprefix("http://"))
     assert _answer(backend_for(vertex, key=None)) == "Hello, world!"
     assert vertex.last.headers["authorization"] == "Bearer token-1"
@@ -219,8 +212,9 @@ def test_vertex_without_a_key_asks_the_metadata_server(vertex, tokens, backend_f
 
 
 def test_vertex_reads_google_application_credentials(
-    vertex, tokens, backend_for, monkeypatch, tmp_path
+    serve, tokens, backend_for, monkeypatch, tmp_path
 ):
+    vertex = serve("vertex")
     info, _ = _service_account(tokens)
     path = tmp_path / "key.json"
     path.write_text(json.dumps(info))
@@ -229,7 +223,8 @@ def test_vertex_reads_google_application_credentials(
     assert vertex.last.headers["authorization"] == "Bearer token-1"
 
 
-def test_vertex_needs_its_project(vertex, backend_for):
+def test_vertex_needs_its_project(serve, backend_for):
+    vertex = serve("vertex")
     with pytest.raises(LLMError) as info:
         adapter_for(backend_for(vertex, project=""))
     assert info.value.kind == "config" and "project" in str(info.value)
@@ -238,14 +233,16 @@ def test_vertex_needs_its_project(vertex, backend_for):
 # --- Mistral ---------------------------------------------------------------------------
 
 
-def test_mistral_is_sent_only_the_parameters_it_accepts(mistral, backend_for):
+def test_mistral_is_sent_only_the_parameters_it_accepts(serve, backend_for):
+    mistral = serve("mistral")
     adapter = adapter_for(backend_for(mistral))
     assert "".join(adapter.stream(MESSAGES, timeout=5)) == "Hello, world!"
     assert set(mistral.last.body) == {"model", "messages", "stream", "max_tokens"}
     assert adapter.usage == Usage(12, 4)  # from the last chunk: no stream_options needed
 
 
-def test_a_parameter_mistral_refuses_is_named_in_the_error(mistral, backend_for, monkeypatch):
+def test_a_parameter_mistral_refuses_is_named_in_the_error(serve, backend_for, monkeypatch):
+    mistral = serve("mistral")
     allowed = {"stream_options": "stream_options"}  # as if Mistral were sent OpenAI's
     monkeypatch.setattr(llm_clouds.MistralAdapter, "parameters", allowed)
     with pytest.raises(LLMError) as info:
@@ -254,7 +251,8 @@ def test_a_parameter_mistral_refuses_is_named_in_the_error(mistral, backend_for,
     assert "HTTP 422: stream_options: Extra inputs are not permitted" in str(info.value)
 
 
-def test_mistral_lives_in_the_eu_and_needs_a_key(mistral, backend_for):
+def test_mistral_lives_in_the_eu_and_needs_a_key(serve, backend_for):
+    mistral = serve("mistral")
     assert adapter_for(backend_for(mistral, base_url="")).base_url == "https://api.mistral.ai/v1"
     with pytest.raises(LLMError) as info:
         adapter_for(backend_for(mistral, name="No key", key=None))

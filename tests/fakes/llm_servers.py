@@ -64,13 +64,7 @@ class FakeLLM:
 
     def __post_init__(self):
         self._released = threading.Event()
-        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        # a short poll interval: shutdown() waits for it, once per test
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
+        self._server = _serve(_handler_for(self))
 
     @property
     def url(self) -> str:
@@ -297,6 +291,17 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # a client that hangs up mid-answer is what several tests do on purpose
 
 
+def _serve(handler) -> _QuietServer:
+    """A server on a free loopback port, answering in threads of its own."""
+    server = _QuietServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    # a short poll interval: shutdown() waits for it, once per test
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    ).start()
+    return server
+
+
 STREAM_PATHS = {
     "ollama": "/api/chat",
     "openai": "/v1/chat/completions",
@@ -461,12 +466,7 @@ class FakeTokenServer:
 
     def __post_init__(self):
         self.issued = 0
-        self._server = _QuietServer(("127.0.0.1", 0), _token_handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
+        self._server = _serve(_token_handler_for(self))
 
     @property
     def url(self) -> str:
