@@ -1,5 +1,5 @@
-from django.urls import include, path
 from csp.decorators import csp_update
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import v1, views
@@ -15,6 +15,7 @@ urlpatterns = [
     # The REST API: each app's viewsets, the OpenAPI schema and its browsable docs.
     path("api/governance/", include("governance.api.urls")),
     path("api/audit/", include("audit.api.urls")),
+    path("api/privacy/", include("privacy.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/",

@@ -25,6 +25,10 @@ class PrivacyError(Exception):
     """A step that may not happen now; the message says why, for a person."""
 
 
+class FourEyesError(PrivacyError):
+    """The approver is the person who scoped the request."""
+
+
 # --- intake ----------------------------------------------------------------------------
 
 
@@ -152,7 +156,7 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
             scoped_by_id=request.scoped_by_id, approver_id=actor.pk
         )
         if refusal:
-            raise PrivacyError(refusal)
+            raise FourEyesError(refusal)
         request.status = S.APPROVED
         request.approved_by = actor
         request.approved_at = timezone.now()

@@ -1,0 +1,118 @@
+"""Data-subject requests, legal holds and purge runs as the REST API shows them.
+
+Never the identifiers a request names: only its reference, dates, state and counts.
+"""
+
+from rest_framework import serializers
+
+from privacy.models import LegalHold, PurgeRun, SubjectRequest
+
+
+def _name(user) -> str | None:
+    return user.display_name if user else None
+
+
+class SubjectRequestSerializer(serializers.ModelSerializer):
+    days_left = serializers.SerializerMethodField()
+    overdue = serializers.BooleanField(read_only=True)
+    subject_is_staff = serializers.SerializerMethodField()
+    verified_by = serializers.SerializerMethodField()
+    scoped_by = serializers.SerializerMethodField()
+    approved_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SubjectRequest
+        fields = [
+            "public_id", "reference", "kind", "regime", "status", "subject_is_staff",
+            "received_on", "due_on", "days_left", "overdue", "extended", "extension_reason",
+            "verification", "verified_by", "verified_at", "scope", "scoped_by", "scoped_at",
+            "approved_by", "approved_at", "rejected_reason", "progress_done", "progress_total",
+            "started_at", "completed_at", "error", "receipt", "receipt_hash",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_days_left(self, request: SubjectRequest) -> int:
+        return request.days_left()
+
+    def get_subject_is_staff(self, request: SubjectRequest) -> bool:
+        return request.subject_user_id is not None
+
+    def get_verified_by(self, request: SubjectRequest) -> str | None:
+        return _name(request.verified_by)
+
+    def get_scoped_by(self, request: SubjectRequest) -> str | None:
+        return _name(request.scoped_by)
+
+    def get_approved_by(self, request: SubjectRequest) -> str | None:
+        return _name(request.approved_by)
+
+
+class IntakeSerializer(serializers.Serializer):
+    """What the intake form takes; cleaned by that same form (privacy.forms.IntakeForm)."""
+
+    kind = serializers.ChoiceField(choices=SubjectRequest.Kind.choices)
+    regime = serializers.ChoiceField(choices=SubjectRequest.Regime.choices)
+    received_on = serializers.DateField()
+    email = serializers.CharField(required=False, allow_blank=True)
+    phone = serializers.CharField(required=False, allow_blank=True)
+    name = serializers.CharField(required=False, allow_blank=True)
+    other = serializers.CharField(required=False, allow_blank=True)
+    staff_member = serializers.BooleanField(required=False, default=False)
+    note = serializers.CharField(required=False, allow_blank=True)
+
+
+class MethodSerializer(serializers.Serializer):
+    method = serializers.CharField(max_length=500)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class LegalHoldSerializer(serializers.ModelSerializer):
+    person = serializers.SerializerMethodField()
+    conversation = serializers.UUIDField(
+        source="conversation.public_id", read_only=True, default=None
+    )
+    placed_by = serializers.SerializerMethodField()
+    released_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LegalHold
+        fields = [
+            "public_id", "person", "conversation", "reason", "placed_by", "placed_at",
+            "released_by", "released_at", "release_reason",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_person(self, hold: LegalHold) -> str | None:
+        return hold.user.email if hold.user else None
+
+    def get_placed_by(self, hold: LegalHold) -> str | None:
+        return _name(hold.placed_by)
+
+    def get_released_by(self, hold: LegalHold) -> str | None:
+        return _name(hold.released_by)
+
+
+class HoldWriteSerializer(serializers.Serializer):
+    person = serializers.EmailField(required=False, allow_blank=True)
+    conversation = serializers.UUIDField(required=False, allow_null=True)
+    reason = serializers.CharField(max_length=500)
+
+
+class PurgeRunSerializer(serializers.ModelSerializer):
+    triggered_by = serializers.SerializerMethodField()
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = PurgeRun
+        fields = [
+            "public_id", "status", "triggered_by", "started_at", "finished_at",
+            "total_conversations", "done_conversations", "deleted_messages", "percent",
+            "counts", "errors",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_triggered_by(self, run: PurgeRun) -> str | None:
+        return _name(run.triggered_by)

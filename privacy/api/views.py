@@ -1,0 +1,201 @@
+"""The privacy desk over REST, for privacy officers: the same services, checks and audit.
+
+Four eyes hold here as on the pages: the person who scoped a request cannot
+approve it (403).
+"""
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from api.permissions import role_permission
+from governance.roles import Role
+from privacy import purge, services
+from privacy.api.serializers import (
+    HoldWriteSerializer,
+    IntakeSerializer,
+    LegalHoldSerializer,
+    MethodSerializer,
+    PurgeRunSerializer,
+    ReasonSerializer,
+    SubjectRequestSerializer,
+)
+from privacy.forms import HoldForm, IntakeForm
+from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from privacy.services import FourEyesError, PrivacyError
+
+PrivacyOfficer = role_permission(Role.PRIVACY_OFFICER)
+
+
+def _form_errors(form) -> dict:
+    return {
+        ("non_field_errors" if name == "__all__" else name): errors
+        for name, errors in form.errors.items()
+    }
+
+
+def _call(step):
+    """Run a service step: a four-eyes refusal is 403, any other refusal 400 with the reason."""
+    try:
+        return step()
+    except FourEyesError as exc:
+        raise PermissionDenied(str(exc)) from None
+    except PrivacyError as exc:
+        raise ValidationError({"non_field_errors": [str(exc)]}) from None
+
+
+class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Data-subject requests, by due date; record one, then move it through its steps."""
+
+    permission_classes = [PrivacyOfficer]
+    serializer_class = SubjectRequestSerializer
+    lookup_field = "public_id"
+    queryset = SubjectRequest.objects.select_related("verified_by", "scoped_by", "approved_by")
+
+    def _respond(self, subject_request: SubjectRequest, code=status.HTTP_200_OK) -> Response:
+        subject_request = self.get_queryset().get(pk=subject_request.pk)
+        return Response(SubjectRequestSerializer(subject_request).data, status=code)
+
+    @extend_schema(request=IntakeSerializer, responses={201: SubjectRequestSerializer})
+    def create(self, request, *args, **kwargs) -> Response:
+        given = IntakeSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        form = IntakeForm(
+            data={k: v for k, v in given.validated_data.items() if v not in ("", None, False)}
+        )
+        if not form.is_valid():
+            raise ValidationError(_form_errors(form))
+        data = form.cleaned_data
+        created = _call(
+            lambda: services.receive_request(
+                actor=request.user,
+                kind=data["kind"],
+                regime=data["regime"],
+                received_on=data["received_on"],
+                identifiers=form.identifiers,
+                subject_user=data["subject_user"],
+                note=data["note"],
+            )
+        )
+        return self._respond(created, status.HTTP_201_CREATED)
+
+    @extend_schema(request=MethodSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def verify(self, request, public_id=None) -> Response:
+        given = MethodSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        subject_request = self.get_object()
+        method = given.validated_data["method"]
+        return self._respond(
+            _call(
+                lambda: services.verify_identity(
+                    request=subject_request, actor=request.user, method=method
+                )
+            )
+        )
+
+    @extend_schema(request=None, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def scope(self, request, public_id=None) -> Response:
+        subject_request = self.get_object()
+        return self._respond(
+            _call(lambda: services.scope_request(request=subject_request, actor=request.user))
+        )
+
+    @extend_schema(request=None, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, public_id=None) -> Response:
+        subject_request = self.get_object()
+        return self._respond(
+            _call(lambda: services.approve_request(request=subject_request, actor=request.user))
+        )
+
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, public_id=None) -> Response:
+        return self._with_reason(request, services.reject_request)
+
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def extend(self, request, public_id=None) -> Response:
+        return self._with_reason(request, services.extend_request)
+
+    def _with_reason(self, request, step) -> Response:
+        given = ReasonSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        subject_request = self.get_object()
+        reason = given.validated_data["reason"]
+        return self._respond(
+            _call(lambda: step(request=subject_request, actor=request.user, reason=reason))
+        )
+
+
+class LegalHoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Legal holds on a person or one conversation; place one, or release it with a reason."""
+
+    permission_classes = [PrivacyOfficer]
+    serializer_class = LegalHoldSerializer
+    lookup_field = "public_id"
+    queryset = LegalHold.objects.select_related("user", "conversation", "placed_by", "released_by")
+
+    @extend_schema(request=HoldWriteSerializer, responses={201: LegalHoldSerializer})
+    def create(self, request, *args, **kwargs) -> Response:
+        given = HoldWriteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        form = HoldForm(data={k: v for k, v in given.validated_data.items() if v})
+        if not form.is_valid():
+            raise ValidationError(_form_errors(form))
+        data = form.cleaned_data
+        hold = _call(
+            lambda: services.place_hold(
+                actor=request.user,
+                reason=data["reason"],
+                user=data["user"],
+                conversation=data["conversation_obj"],
+            )
+        )
+        return Response(LegalHoldSerializer(hold).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReasonSerializer, responses=LegalHoldSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request, public_id=None) -> Response:
+        given = ReasonSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        hold = self.get_object()
+        reason = given.validated_data["reason"]
+        released = _call(
+            lambda: services.release_hold(hold=hold, actor=request.user, reason=reason)
+        )
+        return Response(LegalHoldSerializer(released).data)
+
+
+class PurgeRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Purge runs, newest first; start one, or preview what the next would remove."""
+
+    permission_classes = [PrivacyOfficer]
+    serializer_class = PurgeRunSerializer
+    lookup_field = "public_id"
+    queryset = PurgeRun.objects.select_related("triggered_by")
+
+    @extend_schema(request=None, responses={202: PurgeRunSerializer})
+    @action(detail=False, methods=["post"])
+    def start(self, request) -> Response:
+        with transaction.atomic():
+            run = _call(lambda: services.start_purge(actor=request.user))
+        return Response(PurgeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=False, methods=["get"])
+    def preview(self, request) -> Response:
+        expired = purge.preview()
+        return Response(
+            {
+                "counts": expired.counts,
+                "conversations": expired.conversations,
+                "messages": expired.messages,
+                "held": expired.held,
+            }
+        )

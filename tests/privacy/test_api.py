@@ -1,0 +1,136 @@
+"""The privacy desk over REST: privacy officers only, the same steps, four eyes kept."""
+
+import datetime as dt
+
+import pytest
+from rest_framework.test import APIClient
+
+from api.services import create_token
+from governance.roles import Role
+from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from tests.factories import make_user
+from tests.privacy.conftest import make_conversation
+
+REQUEST_ID = "00000000-0000-4000-8000-0000000000f1"
+HOLD_ID = "00000000-0000-4000-8000-0000000000f2"
+PURGE_ID = "00000000-0000-4000-8000-0000000000f3"
+PERSONAS = ("anon", "outsider", "staff", "admin", "privacy", "auditor")
+ROLES = {
+    "outsider": (),
+    "staff": (Role.STAFF,),
+    "admin": (Role.POLICY_ADMIN,),
+    "privacy": (Role.PRIVACY_OFFICER,),
+    "auditor": (Role.AUDITOR,),
+}
+OFFICER_ONLY = (401, 403, 403, 403, 200, 403)
+ENDPOINTS = {
+    "/api/privacy/requests/": OFFICER_ONLY,
+    f"/api/privacy/requests/{REQUEST_ID}/": OFFICER_ONLY,
+    "/api/privacy/holds/": OFFICER_ONLY,
+    f"/api/privacy/holds/{HOLD_ID}/": OFFICER_ONLY,
+    "/api/privacy/purges/": OFFICER_ONLY,
+    "/api/privacy/purges/preview/": OFFICER_ONLY,
+    f"/api/privacy/purges/{PURGE_ID}/": OFFICER_ONLY,
+}
+
+
+def _client_of(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        _, secret = create_token(user=user, name="t", expires_in_days=None, actor=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.fixture
+def objects(db):
+    staff = make_user("subject@example.com", Role.STAFF)
+    SubjectRequest.objects.create(
+        public_id=REQUEST_ID,
+        reference="DSR-2026-0001",
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR,
+        subject_user=staff,
+        received_on=dt.date(2026, 11, 30),
+        due_on=dt.date(2026, 12, 30),
+    )
+    LegalHold.objects.create(public_id=HOLD_ID, user=staff, reason="Case 1")
+    PurgeRun.objects.create(public_id=PURGE_ID, status=PurgeRun.Status.DONE)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_every_endpoint_answers_each_role_as_the_pages_do(objects, persona):
+    user = None if persona == "anon" else make_user(f"{persona}@example.com", *ROLES[persona])
+    client = _client_of(user)
+    expected = {path: codes[PERSONAS.index(persona)] for path, codes in ENDPOINTS.items()}
+    assert {path: client.get(path).status_code for path in ENDPOINTS} == expected
+
+
+def test_it_never_shows_the_identifiers(officers, db):
+    client = _client_of(officers[0])
+    made = client.post(
+        "/api/privacy/requests/",
+        {
+            "kind": "erasure",
+            "regime": "gdpr",
+            "received_on": "2026-11-02",
+            "email": "jane@example.org",
+        },
+        format="json",
+    )
+    assert made.status_code == 201, made.content
+    assert made.json()["due_on"] == "2026-12-02"
+    assert "jane@example.org" not in client.get("/api/privacy/requests/").content.decode()
+
+
+def test_bad_intake_is_400_with_the_reason(officers, db):
+    refused = _client_of(officers[0]).post(
+        "/api/privacy/requests/",
+        {"kind": "erasure", "regime": "gdpr", "received_on": "2999-01-01"},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert "future" in refused.content.decode() and not SubjectRequest.objects.exists()
+
+
+def test_four_eyes_cannot_be_bypassed_through_the_api(
+    officers, org, django_capture_on_commit_callbacks
+):
+    first, second = (_client_of(officer) for officer in officers)
+    made = first.post(
+        "/api/privacy/requests/",
+        {
+            "kind": "erasure",
+            "regime": "ccpa",
+            "received_on": "2026-11-02",
+            "email": "x@example.org",
+        },
+        format="json",
+    ).json()
+    base = f"/api/privacy/requests/{made['public_id']}/"
+    assert first.post(base + "approve/").status_code == 400  # not scoped yet
+    assert first.post(base + "verify/", {"method": "Called back"}).status_code == 200
+    assert first.post(base + "scope/").json()["status"] == "scoped"
+    refused = first.post(base + "approve/")
+    assert refused.status_code == 403 and "Someone other" in refused.json()["detail"]
+    with django_capture_on_commit_callbacks(execute=True):
+        approved = second.post(base + "approve/")
+    assert approved.status_code == 200
+    assert first.get(base).json()["status"] == "completed"
+
+
+def test_holds_and_purges_through_the_api(officers, org, django_capture_on_commit_callbacks):
+    client = _client_of(officers[0])
+    make_conversation(org.alice, org.internal, days_idle=60)
+    held = client.post("/api/privacy/holds/", {"person": org.alice.email, "reason": "Case 4"})
+    assert held.status_code == 201
+    assert client.get("/api/privacy/purges/preview/").json()["held"] == 1
+    released = client.post(
+        f"/api/privacy/holds/{held.json()['public_id']}/release/", {"reason": "Done"}
+    )
+    assert released.json()["released_at"]
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post("/api/privacy/purges/start/")
+    assert started.status_code == 202
+    run = client.get(f"/api/privacy/purges/{started.json()['public_id']}/").json()
+    assert run["status"] == "done" and run["done_conversations"] == 1
