@@ -387,7 +387,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",
-    "DESCRIPTION": "The policy console's objects and the audit trail. Authenticate with a "
+    "DESCRIPTION": "The policy console's objects, the audit trail and the privacy desk. "
+    "Authenticate with a "
     "personal API token (Authorization: Bearer stw_...). The OpenAI-compatible endpoints "
     "are under /v1 (see the README).",
     "VERSION": "1",
@@ -396,6 +397,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models call their choices "kind"; give each set its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "SubjectRequestKindEnum": "privacy.models.SubjectRequest.Kind",
+        "SubjectRequestRegimeEnum": "privacy.models.SubjectRequest.Regime",
+    },
 }
 # Requests per minute per personal API token (REST and /v1 alike).
 STEWARD_API_REQUESTS_PER_MINUTE = env_int("STEWARD_API_REQUESTS_PER_MINUTE", 120, minimum=1)
