@@ -53,6 +53,14 @@ class Finding:
     def words(self) -> str:
         return ACTION_WORDS[self.action]
 
+    @property
+    def short(self) -> str:
+        """The label inside a sentence: "email addresses", but "IBANs" and "IP addresses"."""
+        label = self.label
+        if len(label) > 1 and label[1].islower():
+            return label[:1].lower() + label[1:]
+        return label
+
 
 @dataclass(frozen=True)
 class Card:
@@ -75,7 +83,7 @@ class Card:
         """Findings by action, strictest first (the overview card's short form)."""
         groups: dict[Action, list[str]] = {}
         for finding in self.findings:
-            groups.setdefault(finding.action, []).append(finding.label)
+            groups.setdefault(finding.action, []).append(finding.short)
         return sorted(groups.items(), key=lambda item: -MATRIX_ACTIONS.index(item[0]))
 
 
@@ -118,7 +126,7 @@ def _where(spec: CategorySpec) -> str:
         return "Nowhere. Steward blocks the message and records the attempt."
     if spec.number >= CONFIDENTIAL_LEVEL:
         return "Only models on our own infrastructure (on-premise or private cloud)."
-    if spec.allowed_hosting_classes:
+    if spec.allowed_hosting_classes and set(HOSTING_LABELS) - set(spec.allowed_hosting_classes):
         labels = [HOSTING_LABELS.get(h, h) for h in spec.allowed_hosting_classes]
         return f"Only {_join(labels)} models approved for it."
     return "Any enabled model approved for it."

@@ -61,7 +61,8 @@ def test_a_card_shows_the_finding_matrix_with_overrides(demo):
     assert found["Email addresses"] == "block"
     assert found["National identifiers"] == "block"  # the strictest of the row's types
     grouped = dict(_card(2).grouped_findings())
-    assert "Email addresses" in grouped["block"]
+    assert "email addresses" in grouped["block"]
+    assert "IBANs" in grouped["pseudonymise"]
 
 
 def test_a_card_carries_the_categorys_examples(demo):

@@ -347,3 +347,16 @@ def test_auditors_cannot_send_reminders(client, demo, progress):
     client.force_login(demo.aaron)
     assert client.post(reverse("training:remind")).status_code == 403
     assert not mail.outbox
+
+
+def test_signing_in_leads_a_staff_member_who_must_acknowledge_to_the_summary(client, demo, publish):
+    from governance.demo import DEMO_PASSWORD
+
+    credentials = {"login": "alice@example.com", "password": DEMO_PASSWORD}
+    assert client.post("/accounts/login/", credentials)["Location"] == "/"
+    client.logout()
+    publish()
+    assert client.post("/accounts/login/", credentials)["Location"] == "/training/acknowledge/"
+    client.logout()
+    auditor = {"login": "aaron@example.com", "password": DEMO_PASSWORD}
+    assert client.post("/accounts/login/", auditor)["Location"] == "/"  # not staff: never gated

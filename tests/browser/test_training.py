@@ -1,0 +1,178 @@
+"""Training in a real browser: a new staff member from sign-in through the policy to the chat,
+the cards on screen and in print (the overview on one A4 and one Letter page), the report.
+
+    STEWARD_SCREENSHOTS=/tmp/shots .venv/bin/python -m pytest -m browser -k training
+
+also saves ``training-*.png`` screenshots (screen and print) and ``training-*.pdf``.
+"""
+
+import importlib
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.apps import apps as django_apps
+from playwright.sync_api import Page, expect
+
+from governance.demo import DEMO_PASSWORD, seed_demo_organisation
+from governance.models import User
+from tests.browser.conftest import PHONE, watch_console
+from training import services
+
+pytestmark = pytest.mark.browser
+
+SHOTS = os.environ.get("STEWARD_SCREENSHOTS", "")
+A4 = {"width": 794, "height": 1123}  # CSS pixels at 96 dpi
+POLICY = """## Why this policy exists
+
+Most leaks are accidents: someone pastes a document without thinking.
+
+## The rules
+
+1. **Choose the category for what you paste**, not for the question you ask.
+2. **Never paste credentials**, privileged legal advice or health data.
+3. **Read the preview** under the message box before you send.
+"""
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """The demo organisation with version 1 of the policy published by Paula."""
+    seed_demo_organisation()
+    paula = User.objects.get(email="paula@example.com")
+    draft = services.save_draft(actor=paula, title="Using language models at work", body=POLICY,
+                                change_note="")  # fmt: skip
+    services.publish(actor=paula, document=draft)
+    services.forget_current_document()  # the commit hook ran inside the test's transaction
+    # A transactional test starts from empty tables: the migration's default questions too.
+    importlib.import_module("training.migrations.0002_default_questions").add_default_questions(
+        django_apps, None
+    )
+
+
+def shoot(page: Page, name: str, **kwargs) -> None:
+    if not SHOTS:
+        return
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=Path(SHOTS) / f"training-{name}.png", caret="initial", **kwargs)
+
+
+def sign_in_to(page: Page, email: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+
+
+def test_a_new_staff_member_is_led_from_sign_in_through_the_policy_to_the_chat(
+    demo, page: Page, console_errors
+):
+    sign_in_to(page, "alice@example.com")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Before you chat: the policy in two minutes"
+    )
+    expect(page.locator(".doc h2").first).to_have_text("Why this policy exists")
+    expect(page.locator(".ack-cat")).to_have_count(3)  # her categories 1 and 2, and prohibited
+    shoot(page, "acknowledge", full_page=True)
+
+    # The chat is not open until she confirms.
+    page.goto("/chat/")
+    expect(page).to_have_url(re.compile(r"/training/acknowledge/\?next=%2Fchat%2F$"))
+    page.get_by_label("I have read the policy").check()
+    page.get_by_role("button", name="Acknowledge and continue").click()
+    expect(page).to_have_url(re.compile(r"/chat/$"))
+    expect(page.get_by_text("you acknowledged version 1")).to_be_visible()
+
+    # Each category links to its card; the card prints.
+    page.get_by_role("link", name="What belongs here?").nth(1).click()
+    expect(page.get_by_role("heading", level=2, name="Internal")).to_be_visible()
+    expect(page.locator(".qcard-routes li").first).to_contain_text("OpenAI business API")
+    page.go_back()
+
+    page.locator("input[name=category][value=internal]").check()
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    page.get_by_role("link", name="card", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/training/cards/2/$"))
+    assert console_errors == []
+
+
+def test_the_cards_look_finished_on_screen_and_in_print(demo, new_context, console_errors):
+    page = watch_console(new_context().new_page(), console_errors)
+    sign_in_to(page, "carol@example.com")
+    page.get_by_label("I have read the policy").check()
+    page.get_by_role("button", name="Acknowledge and continue").click()
+    expect(page).to_have_url(re.compile(r"/chat/$"))
+
+    for number in (1, 2, 3, 4):
+        page.goto(f"/training/cards/{number}/")
+        expect(page.locator(".qcard")).to_be_visible()
+        shoot(page, f"card-{number}", full_page=True)
+    page.set_viewport_size(A4)
+    page.emulate_media(media="print")
+    for number in (2, 4):
+        page.goto(f"/training/cards/{number}/")
+        expect(page.locator(".page-head")).to_be_hidden()
+        shoot(page, f"card-{number}-print", full_page=True)
+        for size in ("A4", "Letter"):
+            pdf = page.pdf(format=size, print_background=True)
+            if SHOTS:
+                (Path(SHOTS) / f"training-card-{number}-{size}.pdf").write_bytes(pdf)
+            assert pdf_pages(pdf) == 1, f"card {number} takes {pdf_pages(pdf)} {size} pages"
+
+    page.goto("/training/cards/")
+    shoot(page, "overview-print", full_page=True)
+    for size in ("A4", "Letter"):
+        pdf = page.pdf(format=size, print_background=True)
+        if SHOTS:
+            (Path(SHOTS) / f"training-overview-{size}.pdf").write_bytes(pdf)
+        assert pdf_pages(pdf) == 1, f"the overview takes {pdf_pages(pdf)} {size} pages"
+
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/training/cards/")
+    shoot(page, "overview", full_page=True)
+    assert console_errors == []
+
+
+def test_the_training_pages_fit_a_phone(demo, new_context, console_errors):
+    page = watch_console(new_context(viewport=PHONE).new_page(), console_errors)
+    sign_in_to(page, "alice@example.com")
+    expect(page.get_by_role("button", name="Acknowledge and continue")).to_be_visible()
+    for path in ("/training/acknowledge/", "/training/", "/training/cards/", "/training/cards/3/",
+                 "/training/quiz/1/", "/training/policy/"):  # fmt: skip
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px phone"
+    shoot(page, "card-3-phone", full_page=True)
+    assert console_errors == []
+
+
+def test_an_admin_sees_the_report_and_a_staff_member_takes_a_quiz(
+    demo, new_context, console_errors
+):
+    staff = watch_console(new_context().new_page(), console_errors)
+    sign_in_to(staff, "bob@example.com")
+    staff.get_by_label("I have read the policy").check()
+    staff.get_by_role("button", name="Acknowledge and continue").click()
+    staff.goto("/training/quiz/2/")
+    for fieldset in staff.locator(".quiz fieldset").all():
+        fieldset.locator("input[type=radio]").first.check()
+    staff.get_by_role("button", name="Check my answers").click()
+    expect(staff.locator(".score")).to_be_visible()
+    shoot(staff, "quiz-result", full_page=True)
+
+    admin = watch_console(new_context().new_page(), console_errors)
+    sign_in_to(admin, "paula@example.com")
+    admin.goto("/training/report/")
+    expect(admin.get_by_role("heading", level=1, name="Training report")).to_be_visible()
+    expect(admin.locator("#people")).to_contain_text("Bob Chen")
+    shoot(admin, "report", full_page=True)
+    admin.goto("/training/policy/edit/")
+    shoot(admin, "policy-edit", full_page=True)
+    assert console_errors == []
