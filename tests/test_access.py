@@ -65,6 +65,9 @@ def only(role_persona: str):
 
 # The REST API answers 401 (not a login redirect) to the anonymous: it asks for a token.
 API_ADMIN = row(401, 403, 403, 200, 403, 403)
+API_PRIVACY = row(401, 403, 403, 403, 200, 403)
+# A POST-only action: the role is checked first, then the method.
+API_POST_ONLY = row(401, 403, 403, 403, 405, 403)
 
 # pattern -> (concrete path, expected answer per persona)
 MATRIX = {
@@ -263,7 +266,7 @@ MATRIX = {
         row("L", 403, 403, 200, 403, 200),
     ),
     "audit/report/": ("/audit/report/", only("auditor")),
-    # --- API (tokens page; /v1 takes tokens only; REST with a session, as the browsable docs do) ---
+    # --- API (tokens page; /v1 takes tokens only; REST also a session, as the docs page does) ---
     "settings/tokens/": ("/settings/tokens/", signed_in(200)),
     "settings/tokens/<uuid:public_id>/revoke/": (
         f"/settings/tokens/{CONVERSATION_ID}/revoke/",
@@ -301,6 +304,44 @@ MATRIX = {
     "api/audit/^events/(?P<sequence>\\d+)/$": (
         "/api/audit/events/1/",
         row(401, 403, 403, 403, 403, 200),
+    ),
+    "api/privacy/^requests/$": ("/api/privacy/requests/", API_PRIVACY),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/",
+        API_PRIVACY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/approve/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/approve/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/reject/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/reject/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/extend/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/extend/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/scope/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/scope/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/verify/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/verify/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^holds/$": ("/api/privacy/holds/", API_PRIVACY),
+    "api/privacy/^holds/(?P<public_id>[^/.]+)/$": (f"/api/privacy/holds/{HOLD_ID}/", API_PRIVACY),
+    "api/privacy/^holds/(?P<public_id>[^/.]+)/release/$": (
+        f"/api/privacy/holds/{HOLD_ID}/release/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^purges/$": ("/api/privacy/purges/", API_PRIVACY),
+    "api/privacy/^purges/preview/$": ("/api/privacy/purges/preview/", API_PRIVACY),
+    "api/privacy/^purges/start/$": ("/api/privacy/purges/start/", API_POST_ONLY),
+    "api/privacy/^purges/(?P<public_id>[^/.]+)/$": (
+        f"/api/privacy/purges/{PURGE_ID}/",
+        API_PRIVACY,
     ),
     "api/schema/": ("/api/schema/", row(401, 200, 200, 200, 200, 200)),
     "api/docs/": ("/api/docs/", row(401, 200, 200, 200, 200, 200)),
