@@ -282,6 +282,8 @@ STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
 # and the share of a quiz's questions to answer right to pass.
 STEWARD_ACK_GRACE_DAYS = env_int("STEWARD_ACK_GRACE_DAYS", 7)
 STEWARD_QUIZ_PASS_PERCENT = env_int("STEWARD_QUIZ_PASS_PERCENT", 75, minimum=1)
+if STEWARD_QUIZ_PASS_PERCENT > 100:
+    raise ImproperlyConfigured("STEWARD_QUIZ_PASS_PERCENT must be at most 100")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Steward"
 STEWARD_REQUIRE_MFA = env_bool("STEWARD_REQUIRE_MFA", PRODUCTION)

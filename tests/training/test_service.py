@@ -206,3 +206,19 @@ def test_discarding_a_draft_keeps_the_published_versions(demo, publish):
     assert list(PolicyDocument.objects.values_list("version", flat=True)) == [1]
     with pytest.raises(services.TrainingError):
         services.discard_draft(actor=demo.paula, document=PolicyDocument.objects.get())
+
+
+def test_the_chat_refuses_a_retry_before_acknowledgement(demo, publish, settings):
+    from chat.models import Message
+
+    settings.STEWARD_ACK_GRACE_DAYS = 0
+    services.acknowledge(user=demo.alice, document=publish())
+    conversation = chat.start_conversation(owner=demo.alice, category=demo.internal)
+    sent = chat.send_message(conversation=conversation, author=demo.alice, text="Hello")
+    Message.objects.filter(pk=sent.answer.pk).update(status=Message.Status.FAILED)
+    sent.answer.refresh_from_db()
+    publish("New text", "New")
+    with pytest.raises(chat.AcknowledgementRequired):
+        chat.retry_answer(answer=sent.answer, author=demo.alice)
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.FAILED
