@@ -70,6 +70,19 @@ class IntakeForm(forms.Form):
             if self.cleaned_data.get(name)
         ]
 
+    @property
+    def request_fields(self) -> dict:
+        """The cleaned intake as :func:`privacy.services.receive_request` takes it."""
+        data = self.cleaned_data
+        return {
+            "kind": data["kind"],
+            "regime": data["regime"],
+            "received_on": data["received_on"],
+            "identifiers": self.identifiers,
+            "subject_user": data["subject_user"],
+            "note": data["note"],
+        }
+
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))

@@ -84,17 +84,8 @@ def desk(request: HttpRequest) -> HttpResponse:
 def request_new(request: HttpRequest) -> HttpResponse:
     form = IntakeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            created = services.receive_request(
-                actor=request.user,
-                kind=data["kind"],
-                regime=data["regime"],
-                received_on=data["received_on"],
-                identifiers=form.identifiers,
-                subject_user=data["subject_user"],
-                note=data["note"],
-            )
+            created = services.receive_request(actor=request.user, **form.request_fields)
         except PrivacyError as exc:
             form.add_error(None, str(exc))
         else:

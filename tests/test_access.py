@@ -421,21 +421,9 @@ def test_every_page_answers_each_persona_as_expected(client, personas, persona):
 
 
 def _privacy_objects(staff) -> None:
-    import datetime as dt
+    from tests.privacy.conftest import make_privacy_objects
 
-    from privacy.models import LegalHold, PurgeRun, SubjectRequest
-
-    SubjectRequest.objects.create(
-        public_id=REQUEST_ID,
-        reference="DSR-2026-0001",
-        kind=SubjectRequest.Kind.ACCESS,
-        regime=SubjectRequest.Regime.GDPR,
-        subject_user=staff,
-        received_on=dt.date(2026, 11, 30),
-        due_on=dt.date(2026, 12, 30),
-    )
-    LegalHold.objects.create(public_id=HOLD_ID, user=staff, reason="Case 1")
-    PurgeRun.objects.create(public_id=PURGE_ID, status=PurgeRun.Status.DONE)
+    make_privacy_objects(staff, request_id=REQUEST_ID, hold_id=HOLD_ID, purge_id=PURGE_ID)
 
 
 def _training_objects(staff) -> None:

@@ -68,18 +68,7 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         )
         if not form.is_valid():
             raise ValidationError(_form_errors(form))
-        data = form.cleaned_data
-        created = _call(
-            lambda: services.receive_request(
-                actor=request.user,
-                kind=data["kind"],
-                regime=data["regime"],
-                received_on=data["received_on"],
-                identifiers=form.identifiers,
-                subject_user=data["subject_user"],
-                note=data["note"],
-            )
-        )
+        created = _call(lambda: services.receive_request(actor=request.user, **form.request_fields))
         return self._respond(created, status.HTTP_201_CREATED)
 
     @extend_schema(request=MethodSerializer, responses=SubjectRequestSerializer)

@@ -39,6 +39,23 @@ def mention(conversation, kind: str, value: str):
     )
 
 
+def make_privacy_objects(staff, *, request_id: str, hold_id: str, purge_id: str) -> None:
+    """A data-subject request about ``staff``, a hold on them and a finished purge run."""
+    from privacy.models import LegalHold, PurgeRun, SubjectRequest
+
+    SubjectRequest.objects.create(
+        public_id=request_id,
+        reference="DSR-2026-0001",
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR,
+        subject_user=staff,
+        received_on=dt.date(2026, 11, 30),
+        due_on=dt.date(2026, 12, 30),
+    )
+    LegalHold.objects.create(public_id=hold_id, user=staff, reason="Case 1")
+    PurgeRun.objects.create(public_id=purge_id, status=PurgeRun.Status.DONE)
+
+
 @pytest.fixture
 def officers(db):
     from governance.roles import Role

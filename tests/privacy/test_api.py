@@ -1,27 +1,16 @@
 """The privacy desk over REST: privacy officers only, the same steps, four eyes kept."""
 
-import datetime as dt
-
 import pytest
-from rest_framework.test import APIClient
 
-from api.services import create_token
 from governance.roles import Role
-from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from privacy.models import SubjectRequest
+from tests.api.test_rest import PERSONAS, ROLES, _client_of
 from tests.factories import make_user
-from tests.privacy.conftest import make_conversation
+from tests.privacy.conftest import make_conversation, make_privacy_objects
 
 REQUEST_ID = "00000000-0000-4000-8000-0000000000f1"
 HOLD_ID = "00000000-0000-4000-8000-0000000000f2"
 PURGE_ID = "00000000-0000-4000-8000-0000000000f3"
-PERSONAS = ("anon", "outsider", "staff", "admin", "privacy", "auditor")
-ROLES = {
-    "outsider": (),
-    "staff": (Role.STAFF,),
-    "admin": (Role.POLICY_ADMIN,),
-    "privacy": (Role.PRIVACY_OFFICER,),
-    "auditor": (Role.AUDITOR,),
-}
 OFFICER_ONLY = (401, 403, 403, 403, 200, 403)
 ENDPOINTS = {
     "/api/privacy/requests/": OFFICER_ONLY,
@@ -34,28 +23,10 @@ ENDPOINTS = {
 }
 
 
-def _client_of(user) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        _, secret = create_token(user=user, name="t", expires_in_days=None, actor=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
 @pytest.fixture
 def objects(db):
     staff = make_user("subject@example.com", Role.STAFF)
-    SubjectRequest.objects.create(
-        public_id=REQUEST_ID,
-        reference="DSR-2026-0001",
-        kind=SubjectRequest.Kind.ACCESS,
-        regime=SubjectRequest.Regime.GDPR,
-        subject_user=staff,
-        received_on=dt.date(2026, 11, 30),
-        due_on=dt.date(2026, 12, 30),
-    )
-    LegalHold.objects.create(public_id=HOLD_ID, user=staff, reason="Case 1")
-    PurgeRun.objects.create(public_id=PURGE_ID, status=PurgeRun.Status.DONE)
+    make_privacy_objects(staff, request_id=REQUEST_ID, hold_id=HOLD_ID, purge_id=PURGE_ID)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
