@@ -174,5 +174,23 @@ def test_an_admin_sees_the_report_and_a_staff_member_takes_a_quiz(
     expect(admin.locator("#people")).to_contain_text("Bob Chen")
     shoot(admin, "report", full_page=True)
     admin.goto("/training/policy/edit/")
+    admin.get_by_label("Text (Markdown)").fill(
+        POLICY + "4. **Check the answer**: a model can be wrong.\n"
+    )
+    admin.get_by_label("What changed").fill("A fourth rule: check the answer.")
+    admin.get_by_role("button", name="Save draft").click()
+    expect(admin.get_by_role("heading", name="Changes since version 1")).to_be_visible()
     shoot(admin, "policy-edit", full_page=True)
+    admin.once("dialog", lambda dialog: dialog.accept())
+    admin.get_by_role("button", name="Publish version 2").click()
+    expect(admin.get_by_role("heading", level=1)).to_contain_text("version 2")
+    expect(admin.locator(".diff-added")).to_contain_text("Check the answer")
+    shoot(admin, "policy-version", full_page=True)
+
+    # Bob acknowledged version 1: he may still chat, and is reminded.
+    staff.goto("/training/")
+    expect(staff.locator(".status-due")).to_contain_text("Version 2 of the policy was published")
+    shoot(staff, "home", full_page=True)
+    staff.goto("/chat/")
+    expect(staff.locator(".status-due")).to_be_visible()
     assert console_errors == []
