@@ -1,0 +1,330 @@
+"""The OpenAI-compatible endpoint: requests/s and what Steward adds to latency and first token.
+
+Builds its own world and takes it down again: a fresh database
+(``steward_bench_api`` next to the one DATABASE_URL names, else SQLite in a
+temporary data directory), the Redis REDIS_URL names (else an embedded one),
+the demo organisation with its OpenAI-compatible backend pointed at a fake
+server on loopback (a subprocess: it answers at once, in 10 chunks), one
+uvicorn web process (one worker), and a personal token for Alice.
+
+For 1, 10 and 50 concurrent clients, streaming and not, this script sends
+``POST /v1/chat/completions`` (a ~2 KB message with two email addresses, a
+phone number and an IBAN, category 2: scanned, decided, recorded,
+pseudonymised, answered by the external fake, restored, settled with its
+audit event) through Steward, and the same request straight to the fake
+("direct"), in interleaved rounds (direct, Steward, direct, Steward) so drift
+on a shared machine hits both. It prints requests/s and the latency and time
+to first token at p50/p95/p99 of each, and what Steward adds (Steward's
+quantile minus the direct one). About two minutes.
+"""
+
+import asyncio
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATA_DIR = Path(tempfile.mkdtemp(prefix="steward-bench-api-"))
+BENCH_DB = "steward_bench_api"
+SOURCE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
+
+
+def _database_url(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+os.environ["STEWARD_DATA_DIR"] = str(DATA_DIR)
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["STEWARD_API_REQUESTS_PER_MINUTE"] = "1000000"  # measure the path, not the limit
+if SOURCE_DATABASE_URL:
+    os.environ["DATABASE_URL"] = _database_url(SOURCE_DATABASE_URL, BENCH_DB)
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+
+from api.services import create_token  # noqa: E402
+from chat import streams  # noqa: E402
+from governance.models import Backend, User  # noqa: E402
+
+CLIENTS = (1, 10, 50)
+PHRASES = [
+    "Following up on yesterday's call about the logistics contract renewal,",
+    "the finance team confirmed that the March invoice was paid in full",
+    "but the credit note for the damaged pallets is still outstanding.",
+    "Could you draft a short, friendly reply that explains the timeline",
+    "and asks them to confirm the delivery address for the next shipment?",
+    "Keep the tone professional; they have been a customer for nine years.",
+]
+IDENTIFIERS = ["j.hartley@acme-logistics.co.uk", "maria.lopez@example.org", "+44 20 7946 0958",
+               "GB82 WEST 1234 5698 7654 32"]  # fmt: skip
+#: Requests per round through Steward, per concurrency; two rounds each, plus two direct.
+REQUESTS = {1: 120, 10: 300, 50: 600}
+REPLY = ["Here is ", "a short ", "summary ", "of the ", "thread: ", "the invoice ", "was ",
+         "paid ", "on time", "."]  # fmt: skip
+FAKE = f"""
+import socketserver, sys, time
+sys.path.insert(0, {str(ROOT)!r})
+# Each chunk is its own write: without this, Nagle and delayed ACKs add ~40 ms to every answer.
+socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+from tests.fakes import llm_servers
+llm_servers._QuietServer.request_queue_size = 256  # 50 clients connect at once
+fake = llm_servers.FakeLLM("openai", reply={REPLY!r})
+print(fake.url, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+# --- the world (bench/chat.py builds the same; importing it would take over this one's) ---
+
+
+def messages(rng: random.Random, count: int, size: int = 2_048) -> list[str]:
+    """~2 KB of business prose, each with two email addresses, a phone number and an IBAN."""
+    out = []
+    for _ in range(count):
+        parts: list[str] = []
+        while sum(len(p) + 1 for p in parts) < size - 120:
+            parts.append(rng.choice(PHRASES))
+        for identifier in IDENTIFIERS:
+            parts.insert(rng.randrange(len(parts) + 1), f"({identifier})")
+        out.append(" ".join(parts))
+    return out
+
+
+def rank(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else math.nan
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def spawn(argv: list[str]) -> subprocess.Popen:
+    log = open(DATA_DIR / "web.log", "wb")  # the child holds it
+    return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def database(create: bool) -> None:
+    import psycopg
+
+    connections.close_all()
+    with psycopg.connect(_database_url(SOURCE_DATABASE_URL, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+# --- the load ---------------------------------------------------------------------------
+
+
+async def one(client: httpx.AsyncClient, url: str, body: dict, headers: dict, stream: bool):
+    """(total seconds, first-token seconds or None, ok)."""
+    started = time.perf_counter()
+    first = None
+    if not stream:
+        response = await client.post(url, json=body, headers=headers)
+        ok = response.status_code == 200 and "choices" in response.json()
+        return time.perf_counter() - started, None, ok
+    ok = False
+    async with client.stream("POST", url, json=body, headers=headers) as response:
+        async for line in response.aiter_lines():
+            if first is None and '"content": "' in line.replace('"content":"', '"content": "'):
+                if '"content": ""' not in line.replace('"content":""', '"content": ""'):
+                    first = time.perf_counter() - started
+            if line == "data: [DONE]":
+                ok = response.status_code == 200
+    return time.perf_counter() - started, first, ok
+
+
+async def round_of(url, body, headers, *, clients: int, requests: int, stream: bool):
+    """``requests`` requests from ``clients`` concurrent clients; samples and wall time."""
+    totals, firsts, failures = [], [], 0
+    left = requests
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker():
+            nonlocal left, failures
+            while left > 0:
+                left -= 1
+                total, first, ok = await one(client, url, body, headers, stream)
+                if not ok:
+                    failures += 1
+                totals.append(total)
+                if first is not None:
+                    firsts.append(first)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - began
+    return totals, firsts, failures, wall
+
+
+def quantiles(samples) -> tuple[float, float, float]:
+    return tuple(rank(samples, q) * 1000 for q in (0.5, 0.95, 0.99))
+
+
+def show(label: str, samples) -> str:
+    p50, p95, p99 = quantiles(samples)
+    return f"{label} p50 {p50:7.1f}  p95 {p95:7.1f}  p99 {p99:7.1f} ms"
+
+
+def added(label: str, steward, direct) -> str:
+    s, d = quantiles(steward), quantiles(direct)
+    return f"{label} +{s[0] - d[0]:6.1f}  +{s[1] - d[1]:6.1f}  +{s[2] - d[2]:6.1f} ms (p50/p95/p99)"
+
+
+async def measure(base: str, fake_url: str, secret: str, texts: list[str]) -> None:
+    rng = random.Random(7)
+    for stream in (False, True):
+        for clients in CLIENTS:
+            body = {
+                "model": "auto",
+                "messages": [{"role": "user", "content": rng.choice(texts)}],
+                "stream": stream,
+            }
+            # The fake always streams, as Steward's call to it does: "direct" is that call.
+            direct_body = {**body, "model": "gpt-4o-mini", "stream": True}
+            steward = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
+            direct = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
+            n = REQUESTS[clients]
+            # a warm-up round each, not counted
+            await round_of(f"{fake_url}/chat/completions", direct_body, {}, clients=clients,
+                           requests=clients * 2, stream=True)  # fmt: skip
+            await round_of(f"{base}/v1/chat/completions", body, _auth(secret), clients=clients,
+                           requests=clients * 2, stream=stream)  # fmt: skip
+            for _ in range(2):
+                for into, url, payload, headers, streamed in (
+                    (direct, f"{fake_url}/chat/completions", direct_body, {}, True),
+                    (steward, f"{base}/v1/chat/completions", body, _auth(secret), stream),
+                ):
+                    totals, firsts, failures, wall = await round_of(
+                        url, payload, headers, clients=clients, requests=n, stream=streamed
+                    )
+                    into["totals"] += totals
+                    into["firsts"] += firsts
+                    into["failures"] += failures
+                    into["wall"] += wall
+                    into["n"] += len(totals)
+            mode = "streamed" if stream else "whole   "
+            print(
+                f"\n{mode} {clients:>2} client(s): Steward {steward['n'] / steward['wall']:6.1f} "
+                f"req/s ({steward['failures']} failed), direct "
+                f"{direct['n'] / direct['wall']:6.1f} req/s"
+            )
+            print("  " + show("Steward latency", steward["totals"]))
+            print("  " + show("direct  latency", direct["totals"]))
+            print("  " + added("added latency  ", steward["totals"], direct["totals"]))
+            if stream:
+                print("  " + show("Steward first token", steward["firsts"]))
+                print("  " + show("direct  first token", direct["firsts"]))
+                print("  " + added("added first token  ", steward["firsts"], direct["firsts"]))
+
+
+def _auth(secret: str) -> dict:
+    return {"Authorization": f"Bearer {secret}", "X-Steward-Category": "internal"}
+
+
+def main() -> None:
+    began = time.perf_counter()
+    web = fake = redis_server = None
+    try:
+        if SOURCE_DATABASE_URL:
+            database(create=True)
+        if settings.EMBEDDED_REDIS:
+            from config import embedded_redis
+
+            redis_server = embedded_redis.start(Path(settings.REDIS_URL.removeprefix("unix://")))
+        call_command("migrate", verbosity=0)
+        from governance.demo import seed_demo_organisation
+
+        seed_demo_organisation()
+        fake = subprocess.Popen(
+            [sys.executable, "-c", FAKE], stdout=subprocess.PIPE, start_new_session=True
+        )
+        fake_url = fake.stdout.readline().decode().strip()
+        backend = Backend.objects.get(kind=Backend.Kind.OPENAI)
+        backend.base_url = fake_url
+        backend.seal_credential("sk-bench")
+        backend.save()
+        alice = User.objects.get(email="alice@example.com")
+        _, secret = create_token(user=alice, name="bench", expires_in_days=None, actor=alice)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        web = spawn(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--lifespan", "off", "--no-server-header", "--no-access-log"],
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not healthy(base + "/healthz"):
+            if web.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the web server did not start (log in {DATA_DIR})")
+            time.sleep(0.2)
+        redis_label = "embedded" if settings.EMBEDDED_REDIS else settings.REDIS_URL
+        print(
+            f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
+            f"load average: {os.getloadavg()[0]:.1f}   one uvicorn worker"
+        )
+        texts = messages(random.Random(20261201), 20)
+        asyncio.run(measure(base, fake_url, secret, texts))
+        print(f"\ntotal {time.perf_counter() - began:.0f} s")
+    except BaseException:
+        for log in sorted(DATA_DIR.glob("*.log")):
+            print(f"--- last lines of {log.name}:", *log.read_text().splitlines()[-30:], sep="\n")
+        raise
+    finally:
+        stop(web)
+        stop(fake)
+        if not settings.EMBEDDED_REDIS:
+            keys = [*streams.client().scan_iter("steward:*")]
+            if keys:
+                streams.client().delete(*keys)
+        if redis_server is not None:
+            from config import embedded_redis
+
+            embedded_redis.stop(redis_server)
+        if SOURCE_DATABASE_URL:
+            database(create=False)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
