@@ -67,6 +67,14 @@ class Sent:
 
 def start_conversation(*, owner: User, category: Category) -> Conversation:
     """A new, empty conversation in a category the owner is cleared for."""
+    conversation = _new_conversation(owner=owner, category=category)
+    with transaction.atomic():
+        _store_new(conversation)
+    return conversation
+
+
+def _new_conversation(*, owner: User, category: Category) -> Conversation:
+    """An unsaved conversation, once the owner may start it (a refusal raises ChatError)."""
     _require_acknowledgement(owner)
     if not Category.objects.cleared_for(owner).filter(pk=category.pk).exists():
         raise ChatError(f"You are not cleared for category {category.number} ({category.name}).")
@@ -76,18 +84,21 @@ def start_conversation(*, owner: User, category: Category) -> Conversation:
         raise ChatError(
             f"{category.name} keeps no content, and conversations in it are not available yet."
         )
-    with transaction.atomic():
-        conversation = Conversation(owner=owner, category=category)
-        conversation.init_key()
-        conversation.save()
-        record(
-            action=AuditEvent.Action.CHAT_STARTED,
-            actor=owner,
-            target=conversation,
-            category=category.name,
-            details={"category_number": category.number},
-        )
+    conversation = Conversation(owner=owner, category=category)
+    conversation.init_key()
     return conversation
+
+
+def _store_new(conversation: Conversation) -> None:
+    """Save a new conversation with its ``chat.started`` event (inside the caller's transaction)."""
+    conversation.save()
+    record(
+        action=AuditEvent.Action.CHAT_STARTED,
+        actor=conversation.owner,
+        target=conversation,
+        category=conversation.category.name,
+        details={"category_number": conversation.category.number},
+    )
 
 
 def send_message(*, conversation: Conversation, author: User, text: str) -> Sent:
@@ -122,6 +133,8 @@ def send_request(
 ) -> Sent:
     """A request that brings its own turns (the API): a new conversation, governed like chat.
 
+    The conversation is stored in the same transaction as the request (one
+    commit, and no empty conversation when the scanner fails).
     ``parts`` are (role, text) pairs, all of which would leave: they are scanned,
     decided on, recorded and pseudonymised as one message, in the same steps as
     :func:`send_message`. ``backend``, when given, is the only one the answer
@@ -131,7 +144,7 @@ def send_request(
     (:func:`chat.answering.settle`); ``via`` goes into the audit event.
     """
     parts = _clean_parts(parts)
-    conversation = start_conversation(owner=author, category=category)
+    conversation = _new_conversation(owner=author, category=category)
     return _govern_and_record(
         conversation=conversation,
         author=author,
@@ -164,7 +177,10 @@ def _govern_and_record(
     detection, decision = _govern(conversation=conversation, author=author, text=text)
     decision = _only(decision, backend)
     with transaction.atomic():
-        conversation = _locked(conversation)
+        if conversation._state.adding:
+            _store_new(conversation)  # one transaction with its first message
+        else:
+            conversation = _locked(conversation)
         now = timezone.now()
         message = Message(
             conversation=conversation,
@@ -243,9 +259,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
     with transaction.atomic():
         conversation = _locked(conversation)
         question.conversation = conversation
-        replaced, mapping_grew, _ = _pseudonymise(
-            conversation, question, ((USER, text),), decision
-        )
+        replaced, mapping_grew, _ = _pseudonymise(conversation, question, ((USER, text),), decision)
         question.save(update_fields=["sent_sealed", "replaced"])
         if mapping_grew:
             conversation.save(update_fields=["pseudonyms_sealed"])
@@ -353,6 +367,8 @@ def _locked(conversation: Conversation) -> Conversation:
         .get(pk=conversation.pk)
     )
     fresh._key = conversation.key  # the data key does not change; it is opened once
+    if Conversation.owner.is_cached(conversation):
+        fresh.owner = conversation.owner  # the answer's audit events name it
     return fresh
 
 
