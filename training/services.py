@@ -9,11 +9,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -94,22 +94,18 @@ def forget_current_document() -> None:
 def acknowledgement_status(user: User) -> AckStatus:
     """The current version, and whether ``user`` acknowledged it or is still within grace.
 
-    No query before a first version is published; after, one: whether this
-    user acknowledged the current version, and whether any earlier one.
+    No query before a first version is published; after, one for someone who
+    acknowledged the current version (the usual case, an index look-up), and a
+    second for someone who has not: whether they acknowledged an earlier one.
     """
     current = current_document()
     if current is None:
         return AckStatus(current=None, acknowledged=True)
-    counts = Acknowledgement.objects.filter(
-        user_id=user.pk, document__version__lte=current.version
-    ).aggregate(
-        mine=Count("pk", filter=Q(document_id=current.pk)),
-        earlier=Count("pk", filter=Q(document__version__lt=current.version)),
-    )
-    if counts["mine"]:
+    mine = Acknowledgement.objects.filter(user_id=user.pk)
+    if mine.filter(document_id=current.pk).exists():
         return AckStatus(current=current, acknowledged=True)
     due = None
-    if counts["earlier"]:
+    if mine.filter(document__version__lt=current.version).exists():
         due = current.published_at + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
     return AckStatus(current=current, acknowledged=False, due=due)
 
@@ -314,8 +310,19 @@ def _question_dict(question: QuizQuestion) -> dict:
 
 
 def staff_members():
-    """Active people who may chat: the ones the policy document is for."""
-    return ModelBackend().with_perm(Role.STAFF.permission).order_by("email")
+    """Active people who may chat (the ones the policy document is for), by email.
+
+    Two uncorrelated sub-selects: ``ModelBackend.with_perm()`` asks one correlated
+    EXISTS with an OR per user, which took 1.4 s for 5,000 people.
+    """
+    app_label, codename = Role.STAFF.permission.split(".")
+    perm = {"permission__content_type__app_label": app_label, "permission__codename": codename}
+    via_group = Group.permissions.through.objects.filter(**perm).values("group_id")
+    in_group = User.groups.through.objects.filter(group_id__in=via_group).values("user_id")
+    direct = User.user_permissions.through.objects.filter(**perm).values("user_id")
+    return User.objects.filter(
+        Q(pk__in=in_group) | Q(pk__in=direct) | Q(is_superuser=True), is_active=True
+    ).order_by("email")
 
 
 def record_report_export(*, actor: User, rows: int) -> None:
