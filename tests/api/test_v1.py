@@ -258,3 +258,12 @@ def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for):
     assert 0 < answer.content.count("word") < 50
     response = AuditEvent.objects.get(action=AuditEvent.Action.CHAT_RESPONSE)
     assert response.details["cancelled"] is True
+
+
+def test_a_policy_to_acknowledge_first_is_a_clear_403(org, openai_for, monkeypatch):
+    monkeypatch.setattr("chat.services.needs_acknowledgement", lambda user: True)
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        _ask(openai_for(org.alice), "Hello")
+    assert refused.value.body["code"] == "acknowledgement_required"
+    assert "acknowledge" in refused.value.body["message"]
+    assert org.local.requests == [] and org.external.requests == []
