@@ -13,6 +13,9 @@ not eager: enqueues really reach the broker). About a minute and a half.
 2. Time to first token: POST the message to the web server, open the answer's
    SSE stream, first ``chunk`` event; against the fake backend's own.
 3. 200 concurrent SSE streams on one web process, fed by this script.
+4. The built-in model (when the ``local`` extra is installed), in-process
+   through its adapter as the worker calls it: load time, time to first token
+   and tokens per second, for a short question and for a ~2 KB message.
 """
 
 import asyncio
@@ -649,6 +652,69 @@ def concurrent_streams(base: str, cookies: dict, web_pid: int, alice, internal) 
     print(f"exceptions in the web log:   {logged_errors('web')}")
 
 
+# --- 4. the built-in model ------------------------------------------------------------------
+
+BUILTIN_RUNS = 10
+BUILTIN_QUESTIONS = [
+    "What is the capital of France?",
+    "Give me three tips for writing a clear email.",
+    "Explain in two sentences what an invoice is.",
+    "Name a good title for a meeting about the budget.",
+    "What does GDPR stand for?",
+]
+
+
+def builtin_model(texts: list[str]) -> None:
+    """Load time (a fresh load, the file in the page cache), then per answer: time to first
+    token (the prompt's evaluation) and tokens per second after it."""
+    from chat import llm, llm_builtin
+    from chat.answering import SYSTEM_PROMPT
+
+    if not llm_builtin.installed():
+        print('not installed (pip install -e ".[local]"): skipped')
+        return
+    path = llm_builtin.packaged_model_path()
+    adapter = llm.adapter_for(Backend(name="Built-in", kind=Backend.Kind.BUILTIN, model=""))
+    loads = []
+    for _ in range(3):
+        started = time.perf_counter()
+        llm_builtin.load(path, context=adapter.context).close()
+        loads.append(time.perf_counter() - started)
+
+    def answer(text: str) -> tuple[float, float, int]:
+        messages = [llm.ChatMessage("system", SYSTEM_PROMPT), llm.ChatMessage("user", text)]
+        started = time.perf_counter()
+        first = None
+        for _ in adapter.stream(messages, timeout=60):
+            if first is None:
+                first = time.perf_counter() - started
+        total = time.perf_counter() - started
+        tokens = adapter.usage.output_tokens
+        return first, (tokens - 1) / max(total - first, 1e-9), adapter.usage.input_tokens
+
+    started = time.perf_counter()
+    cold_first, _, _ = answer(BUILTIN_QUESTIONS[0])  # loads the model into this process
+    cold = time.perf_counter() - started
+    print(
+        f"model: {path.name} ({path.stat().st_size / 1e6:.0f} MB), "
+        f"{llm_builtin.threads()} threads, context {adapter.context} tokens"
+    )
+    print(f"load (fresh, file cached):   {ms(loads, 0.5, 1.0)}")
+    print(f"first answer of a process:   first token {cold_first:.2f} s (load included), "
+          f"whole answer {cold:.2f} s")  # fmt: skip
+    for label, prompts in (
+        ("short question", BUILTIN_QUESTIONS),
+        ("~2 KB message", [t[:2_048] for t in texts]),
+    ):
+        rows = [answer(prompts[n % len(prompts)]) for n in range(BUILTIN_RUNS)]
+        firsts, rates, inputs = zip(*rows, strict=True)
+        print(
+            f"{label + ':':<28} prompt ~{sorted(inputs)[len(inputs) // 2]} tokens; first token "
+            f"{ms(list(firsts), 0.5, 0.95)}; {sorted(rates)[len(rates) // 2]:.0f} tokens/s "
+            f"(median; worst {min(rates):.0f})"
+        )
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -724,6 +790,9 @@ def main() -> None:
 
         print(f"\n== 3. {STREAMS} concurrent SSE streams on one uvicorn process")
         concurrent_streams(base, cookies, web.pid, alice, internal)
+
+        print("\n== 4. the built-in model (in-process, as the inference_local worker runs it)")
+        builtin_model(messages(rng, BUILTIN_RUNS))
         print(
             f"\ntotal {time.perf_counter() - began:.0f} s; load average now "
             f"{os.getloadavg()[0]:.1f}"

@@ -9,8 +9,8 @@ them the backend answers with an error that says so, never an ImportError.
 Loading costs tenths of a second and hundreds of MB, so each process loads a
 file once and keeps it (reloaded only if the file changes). A loaded model
 holds one context, so it generates one answer at a time; the ``inference_local``
-worker runs one task at a time anyway (``-c 1``), because a generation already
-uses every core.
+worker runs one task at a time anyway (``-c 1``), so two generations never
+share the cores (see :func:`threads`).
 """
 
 from __future__ import annotations
@@ -88,13 +88,15 @@ def model_path(model: str, *, name: str = "The built-in model") -> Path:
 
 
 def threads() -> int:
-    """``STEWARD_LOCAL_MODEL_THREADS``, else every core this process may use.
+    """``STEWARD_LOCAL_MODEL_THREADS``, else every core this process may use but one.
 
-    One generation at a time gets them all. On a machine whose cores are
-    busy with other work, fewer threads can be faster: llama.cpp's threads
-    wait for each other at every layer.
+    llama.cpp's threads wait for each other at every layer, so one thread
+    that the web process, the other worker or Redis pushes off its core
+    stalls them all. Measured on 2 shared cores: two threads made 140
+    tokens/s on a quiet machine but 3 to 40 on a busy one; one thread kept
+    80 to 90 either way. On a machine that does nothing else, give it every core.
     """
-    return settings.STEWARD_LOCAL_MODEL_THREADS or len(os.sched_getaffinity(0))
+    return settings.STEWARD_LOCAL_MODEL_THREADS or max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 def load(path: Path, *, context: int, name: str = "The built-in model") -> Any:

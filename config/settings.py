@@ -181,7 +181,7 @@ def celery_broker_url(redis_url: str) -> str:
     return redis_url
 
 
-# Threads of one built-in model generation (chat.llm_builtin); 0 means every core.
+# Threads of one built-in model generation (chat.llm_builtin.threads); 0: all cores but one.
 STEWARD_LOCAL_MODEL_THREADS = env_int("STEWARD_LOCAL_MODEL_THREADS", 0)
 
 CACHES = {

@@ -173,8 +173,9 @@ class BackendForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # The built-in model needs no name (its packaged default); clean() asks the others.
-        self.fields["model"].required = False
+        kind = self.data.get("kind") if self.is_bound else self.instance.kind
+        # The built-in model needs no name: empty means its packaged default.
+        self.fields["model"].required = kind != Backend.Kind.BUILTIN
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].strip()
@@ -250,8 +251,6 @@ class BackendForm(forms.ModelForm):
                 self.add_error("base_url", "This kind of backend needs an address.")
         if kind == Backend.Kind.BUILTIN:
             self._clean_builtin_model(data)
-        elif kind and not data.get("model") and "model" not in self.errors:
-            self.add_error("model", "This field is required.")
         if data.get("dpa_expires_on") and not data.get("dpa_signed"):
             self.add_error("dpa_expires_on", "Tick “DPA signed” or leave the expiry empty.")
         return data

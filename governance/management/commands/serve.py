@@ -90,8 +90,8 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "--quiet", "-A", "config"]
         return [
             web,
-            # One local answer at a time: the built-in model's generation already uses
-            # every core (chat.llm_builtin.threads), and two would only slow each other.
+            # One local answer at a time: the built-in model's generation takes the
+            # cores it is given (chat.llm_builtin.threads); two would fight over them.
             Child(
                 "worker-local",
                 [
