@@ -16,6 +16,7 @@ share the cores (see :func:`threads`).
 from __future__ import annotations
 
 import atexit
+import importlib
 import importlib.metadata
 import importlib.util
 import os
@@ -103,9 +104,15 @@ def load(path: Path, *, context: int, name: str = "The built-in model") -> Any:
     """A new ``llama_cpp.Llama`` for ``path`` with a ``context``-token window (the caller
     closes it, or keeps it)."""
     try:
-        import llama_cpp
+        llama_cpp = importlib.import_module("llama_cpp")
     except ImportError:
         raise LLMError(NOT_INSTALLED, kind="config") from None
+    except (OSError, RuntimeError):  # installed, but its compiled library does not load here
+        raise LLMError(
+            "The built-in model's llama.cpp library does not load on this machine: install "
+            "Steward's 'local' extra again (pip install --force-reinstall llama-cpp-python).",
+            kind="config",
+        ) from None
     try:
         return llama_cpp.Llama(
             model_path=str(path),

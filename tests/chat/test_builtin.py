@@ -158,6 +158,17 @@ def test_without_the_local_extra_it_says_how_to_install_it(monkeypatch, tmp_path
     assert caught.value.kind == "config"
 
 
+def test_a_llama_cpp_that_does_not_load_is_a_clear_error(monkeypatch, tmp_path):
+    def broken(name):
+        raise RuntimeError("Failed to load shared library 'libllama.so'")
+
+    monkeypatch.setattr(llm_builtin.importlib, "import_module", broken)
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF")
+    health = llm.adapter_for(builtin(str(path))).check(timeout=10)
+    assert not health.ok and "library does not load on this machine" in health.error
+
+
 # --- the whole governed path ---------------------------------------------------------------
 
 
