@@ -89,6 +89,7 @@ def test_a_new_staff_member_is_led_from_sign_in_through_the_policy_to_the_chat(
     expect(page.get_by_text("you acknowledged version 1")).to_be_visible()
 
     # Each category links to its card; the card prints.
+    shoot(page, "chat-home", full_page=True)
     page.get_by_role("link", name="What belongs here?").nth(1).click()
     expect(page.get_by_role("heading", level=2, name="Internal")).to_be_visible()
     expect(page.locator(".qcard-routes li").first).to_contain_text("OpenAI business API")
@@ -97,7 +98,8 @@ def test_a_new_staff_member_is_led_from_sign_in_through_the_policy_to_the_chat(
     page.locator("input[name=category][value=internal]").check()
     page.get_by_role("button", name="Start conversation").click()
     expect(page.locator("#conversation-title")).to_have_text("New conversation")
-    page.get_by_role("link", name="card", exact=True).click()
+    shoot(page, "conversation")
+    page.get_by_role("link", name="category card").click()
     expect(page).to_have_url(re.compile(r"/training/cards/2/$"))
     assert console_errors == []
 
