@@ -122,6 +122,7 @@ def card(request: HttpRequest, number: int) -> HttpResponse:
             "card": found[0],
             "categories": _active_categories(),
             "cleared": Category.objects.cleared_for(request.user).filter(pk=category.pk).exists(),
+            "is_admin": request.user.has_perm(Role.POLICY_ADMIN.permission),
             "current": PolicyDocument.objects.current(),
             "today": timezone.now(),
         },

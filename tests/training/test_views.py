@@ -360,3 +360,22 @@ def test_signing_in_leads_a_staff_member_who_must_acknowledge_to_the_summary(cli
     client.logout()
     auditor = {"login": "aaron@example.com", "password": DEMO_PASSWORD}
     assert client.post("/accounts/login/", auditor)["Location"] == "/"  # not staff: never gated
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["training:home", "training:overview", "training:policy", "training:questions",
+     "training:report", "training:report_csv"],
+)  # fmt: skip
+def test_read_only_pages_refuse_other_methods(client, demo, name):
+    client.force_login(demo.paula)
+    assert client.post(reverse(name)).status_code == 405
+
+
+def test_policy_admins_find_where_to_edit_a_cards_examples(client, demo):
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:card", args=[1])).content.decode()
+    assert 'href="/policy/categories/public/">Edit the examples</a>' in page
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:card", args=[1])).content.decode()
+    assert "Edit the examples" not in page
