@@ -151,7 +151,7 @@ def test_the_training_pages_fit_a_phone(demo, new_context, console_errors):
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px phone"
-    shoot(page, "card-3-phone", full_page=True)
+        shoot(page, "phone-" + path.strip("/").replace("/", "-"), full_page=True)
     assert console_errors == []
 
 
