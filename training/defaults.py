@@ -18,8 +18,8 @@ DEFAULT_QUESTIONS: list[tuple[int, str, str, list[str], int, str]] = [
     (1, WHICH, "This quarter's sales figures, before they are announced — which category?", [], 3,
      "Unreleased figures are confidential business data, even if they will be public later."),
     (1, CHOICE, "Where do you see what Steward will do with a message before it leaves?",
-     ["Nowhere: you find out afterwards", "In the preview under the message box",
-      "In an email from the policy admin"], 1,
+     ["In the preview under the message box", "Nowhere: you find out afterwards",
+      "In an email from the policy admin"], 0,
      "The preview under the message box says what will be replaced or blocked before you send."),
     # --- 2 Internal ---
     (2, WHICH, "Meeting notes about the office move, with no names in them — which category?", [],
@@ -30,8 +30,8 @@ DEFAULT_QUESTIONS: list[tuple[int, str, str, list[str], int, str]] = [
      "Health data is special-category personal data: it is never sent to any model."),
     (2, CHOICE, "You paste a customer's email address into an Internal conversation. What does "
      "Steward do by default?",
-     ["Sends it as it is", "Replaces it with a placeholder such as [EMAIL_1] before it leaves",
-      "Deletes your conversation"], 1,
+     ["Sends it as it is", "Deletes your conversation",
+      "Replaces it with a placeholder such as [EMAIL_1] before it leaves"], 2,
      "Personal identifiers are replaced by placeholders below the confidential level; you see "
      "the real value back in the answer, the model never does."),
     # --- 3 Confidential / personal data ---
@@ -53,8 +53,8 @@ DEFAULT_QUESTIONS: list[tuple[int, str, str, list[str], int, str]] = [
     (4, WHICH, "A published blog post about the company's products — which category?", [], 1,
      "It is already public."),
     (4, CHOICE, "What happens to a message Steward blocks?",
-     ["It is sent anyway after a warning", "Nothing is sent and its text is not stored; the "
-      "attempt is recorded", "It is stored and reviewed by the policy admin"], 1,
+     ["It is stored and reviewed by the policy admin", "It is sent anyway after a warning",
+      "Nothing is sent and its text is not stored; the attempt is recorded"], 2,
      "A blocked message keeps only its size and the reasons; nobody can read it, not even admins."),
 ]  # fmt: skip
 
