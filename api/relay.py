@@ -12,6 +12,7 @@ to a worker, and it lands in the author's history.
 """
 
 import asyncio
+import logging
 import re
 import threading
 from collections import deque
@@ -24,6 +25,8 @@ from django.db import close_old_connections, connections
 from chat import answering, streams
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
+
+logger = logging.getLogger(__name__)
 
 #: Answers streamed at once by one web process; more wait for a free thread.
 MAX_STREAMS = 128
@@ -94,7 +97,13 @@ class Relay:
             self._hand_over(text)
 
     def _run(self) -> None:
-        progress = answering.stream_answer(self.answer, self.messages, self)
+        try:
+            progress = answering.stream_answer(self.answer, self.messages, self)
+        except Exception:  # e.g. Redis gone as the heartbeat stops: the request must not hang
+            logger.exception("answer %s: streaming stopped unexpectedly", self.answer.public_id)
+            progress = answering.Progress(
+                error="Something went wrong while answering; retry.", error_kind="internal"
+            )
         with self._lock:
             self._progress = progress
             settle_here = self._abandoned and self._claim()

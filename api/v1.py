@@ -258,6 +258,14 @@ def _parts(messages) -> list[tuple[str, str]]:
                 code="invalid_messages",
             )
         parts.append((ROLES[role], _text(message.get("content"))))
+    size = sum(len(text) for _, text in parts)
+    if not any(text.strip() for _, text in parts):
+        raise _bad("The messages have no text.", code="empty_messages")
+    if size > services.MAX_MESSAGE_CHARS:
+        raise _bad(
+            f"The messages hold {size:,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}.",
+            code="context_length_exceeded",
+        )
     return parts
 
 
@@ -367,7 +375,7 @@ async def _whole(answer: relay.Relay, prepared: Prepared) -> HttpResponse:
         answer.abandon()
         raise
     await answer.settle(progress)
-    if progress.error_kind and not progress.text:
+    if progress.error_kind:  # what came before the failure is in the author's history
         return JsonResponse(_backend_error(progress), status=502)
     return JsonResponse(
         {
@@ -383,7 +391,7 @@ async def _whole(answer: relay.Relay, prepared: Prepared) -> HttpResponse:
                         "content": prepared.pseudonymiser.restore(progress.text),
                         "refusal": None,
                     },
-                    "finish_reason": "length" if progress.error_kind else "stop",
+                    "finish_reason": "stop",
                     "logprobs": None,
                 }
             ],

@@ -162,15 +162,28 @@ def test_an_unknown_model_or_category_is_404(org, openai_for):
         _ask(client, "Hello", headers={"X-Steward-Category": "secret-stuff"})
 
 
-def test_bad_json_is_400(org, live_server, token_for):
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", "invalid_json"),
+        (b'{"model": "auto", "messages": []}', "invalid_messages"),
+        (b'{"model": "auto", "messages": [{"role": "tool", "content": "x"}]}', "invalid_messages"),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "  "}]}', "empty_messages"),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
+         "invalid_content"),
+        (b'{"messages": [{"role": "user", "content": "x"}]}', "missing_model"),
+    ],
+)  # fmt: skip
+def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, body, code):
     _, secret = token_for(org.alice)
     response = httpx.post(
         f"{live_server.url}/v1/chat/completions",
-        content=b"{not json",
+        content=body,
         headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
     )
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_json"
+    assert response.json()["error"]["code"] == code
+    assert org.external.requests == [] and org.local.requests == []
 
 
 @pytest.mark.parametrize("state", ["expired", "revoked", "unknown", "missing"])
@@ -270,3 +283,24 @@ def test_a_policy_to_acknowledge_first_is_a_clear_403(org, openai_for, monkeypat
     assert refused.value.body["code"] == "acknowledgement_required"
     assert "acknowledge" in refused.value.body["message"]
     assert org.local.requests == [] and org.external.requests == []
+
+
+def test_an_answer_cut_midway_is_502_and_kept_in_the_history(org, openai_for):
+    org.external.fail = "cut"
+    with pytest.raises(openai.InternalServerError) as failed:
+        _ask(openai_for(org.alice), "Hello", headers=INTERNAL)
+    assert failed.value.body["code"] == "connection"
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert answer.status == Message.Status.FAILED and answer.content == "Hello "
+
+
+def test_a_stream_that_breaks_inside_steward_still_ends(org, openai_for, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr("chat.answering.stream_answer", broken)
+    with pytest.raises(openai.InternalServerError) as failed:
+        _ask(openai_for(org.alice), "Hello", headers=INTERNAL)
+    assert failed.value.body["code"] == "internal"
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert answer.status == Message.Status.FAILED
