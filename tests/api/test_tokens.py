@@ -11,6 +11,8 @@ from api.relay import Restorer
 from audit.models import AuditEvent
 from chat.pseudonyms import Pseudonymiser
 
+QUERIES = 8  # session, user, its roles (navigation), the tokens; not one per token
+
 
 def test_the_settings_page_shows_a_new_token_once_and_stores_only_its_hash(client, member):
     client.force_login(member)
@@ -73,3 +75,13 @@ def test_the_restorer_puts_back_placeholders_cut_between_chunks():
     assert out == "Write to ann@example.com [sic] today."
     assert restorer.feed("an unfinished [EM") == "an unfinished "
     assert restorer.flush() == "[EM"
+
+
+def test_the_token_list_costs_the_same_however_many_tokens(
+    client, member, django_assert_num_queries
+):
+    for number in range(5):
+        services.create_token(user=member, name=f"t{number}", expires_in_days=None, actor=member)
+    client.force_login(member)
+    with django_assert_num_queries(QUERIES):
+        client.get("/settings/tokens/")
