@@ -343,22 +343,29 @@ class OpenAIAdapter(Adapter):
 
     def _chunks(self, messages, timeout):
         client = self._shared_client(timeout)
-        stream = client.chat.completions.create(
+        # The raw event stream, read to the end of the body: the SDK's own stream stops at
+        # [DONE] and closes the response before the body's last bytes, which costs the
+        # connection (a new TCP and TLS handshake for every answer), and it builds a
+        # pydantic model per chunk.
+        with client.chat.completions.with_streaming_response.create(
             model=self.model,
             messages=[{"role": m.role, "content": m.content} for m in messages],
             stream=True,
             **self._optional(),
-        )
-        try:
-            for chunk in stream:
-                if chunk.usage is not None:
-                    self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        ) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                    continue
+                chunk = json.loads(line[5:])
+                if chunk.get("error"):
+                    said = _server_message(chunk) or "an error in the stream"
+                    raise LLMError(f"{self.name} reported an error: {said}", kind="http")
+                usage = chunk.get("usage")
+                if usage:
+                    self.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
                 # Usage chunks, and Azure's content-filter preamble, have no choices.
-                for choice in chunk.choices or ():
-                    if choice.delta is not None:
-                        yield choice.delta.content or ""
-        finally:
-            stream.close()
+                for choice in chunk.get("choices") or ():
+                    yield (choice.get("delta") or {}).get("content") or ""
 
     def _optional(self) -> dict:
         wanted = {"stream_options": {"include_usage": True}, "max_tokens": ANSWER_MAX_TOKENS}

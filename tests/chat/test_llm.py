@@ -85,6 +85,20 @@ def test_it_reads_the_key_from_the_environment(fake, backend_for, monkeypatch):
     assert _signed_with(fake, "sk-from-env")
 
 
+def test_openai_answers_reuse_one_connection(backend_for):
+    """The body is read to its end, so the next answer needs no new connection (TLS, in life)."""
+    fake = FakeLLM("openai")
+    try:
+        backend = backend_for(fake)
+        _answer(backend)
+        _, adapter = _answer(backend)
+        pool = adapter._shared_client(5)._client._transport._pool
+        assert len(pool.connections) == 1
+        assert "Request Count: 2" in str(pool.connections[0])
+    finally:
+        fake.stop()
+
+
 def test_openai_asks_for_usage_in_the_stream(backend_for):
     fake = FakeLLM("openai")
     try:
