@@ -33,14 +33,17 @@ class CategorySerializer(serializers.ModelSerializer):
 
 class BackendSerializer(serializers.ModelSerializer):
     has_credential = serializers.SerializerMethodField()
+    credential = serializers.CharField(
+        write_only=True, required=False, help_text="The API key: sealed, never shown again."
+    )
 
     class Meta:
         model = Backend
         fields = [
-            "public_id", *Backend.POLICY_FIELDS, "has_credential", "health_checked_at",
-            "health_latency_ms", "health_error", "updated_at",
+            "public_id", *Backend.POLICY_FIELDS, "credential", "has_credential",
+            "health_checked_at", "health_latency_ms", "health_error", "updated_at",
         ]  # fmt: skip
-        read_only_fields = fields
+        read_only_fields = [f for f in fields if f not in (*Backend.POLICY_FIELDS, "credential")]
 
     def get_has_credential(self, backend: Backend) -> bool:
         return bool(backend.credential_encrypted)
@@ -82,7 +85,9 @@ class ClearanceSerializer(serializers.ModelSerializer):
 
 
 class RuleSerializer(serializers.ModelSerializer):
-    min_category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    min_category = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all(), allow_null=True, required=False
+    )
 
     class Meta:
         model = DetectionRule
@@ -90,7 +95,7 @@ class RuleSerializer(serializers.ModelSerializer):
             "public_id", "name", "reason", "kind", "pattern", "case_sensitive", "action",
             "min_category", "is_active", "updated_at",
         ]  # fmt: skip
-        read_only_fields = fields
+        read_only_fields = ["public_id", "updated_at"]
 
 
 class TermListSerializer(serializers.ModelSerializer):

@@ -22,6 +22,7 @@ from governance.api.serializers import (
     RuleSerializer,
     TermListSerializer,
 )
+from governance.forms import BackendForm, RuleForm
 from governance.models import (
     Approval,
     Backend,
@@ -39,6 +40,37 @@ class _PolicyViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [PolicyAdmin]
 
 
+class _FormWrites:
+    """Writes cleaned by the console's own form, so the API and the pages accept the same.
+
+    A PATCH is the object as the API shows it, with the given fields changed; a
+    PUT or POST gives every field (an absent yes/no is no, as in a form).
+    """
+
+    form_class: type
+
+    def cleaned_form(self, instance=None):
+        data = dict(self.request.data)
+        if instance is not None and self.request.method == "PATCH":
+            data = {**self.get_serializer(instance).data, **data}
+        form = self.form_class(data=data, instance=instance)
+        if not form.is_valid():
+            errors = form.errors.get_json_data()
+            raise ValidationError({k: [e["message"] for e in v] for k, v in errors.items()})
+        return form
+
+    def switch(self, field: str) -> bool | None:
+        """The on/off field this request sets, if it sets it (it has its own service)."""
+        value = self.request.data.get(field)
+        if value is not None and not isinstance(value, bool):
+            raise ValidationError({field: ["Must be true or false."]})
+        return value
+
+    def answer(self, obj, status_code=status.HTTP_200_OK) -> Response:
+        obj.refresh_from_db()
+        return Response(self.get_serializer(obj).data, status=status_code)
+
+
 class CategoryViewSet(_PolicyViewSet):
     """Data categories: where each may go, how long it is kept, which backends serve it."""
 
@@ -49,12 +81,42 @@ class CategoryViewSet(_PolicyViewSet):
     )
 
 
-class BackendViewSet(_PolicyViewSet):
-    """Model backends and the attributes routing is decided on (credentials never leave)."""
+class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, _PolicyViewSet):
+    """Model backends and the attributes routing is decided on.
+
+    The key (``credential``) is write-only: sealed, never shown (``has_credential``);
+    an empty one keeps the stored key. ``enabled`` switches a backend on or off.
+    """
 
     serializer_class = BackendSerializer
     lookup_field = "public_id"
     queryset = Backend.objects.all()
+    form_class = BackendForm
+
+    def create(self, request, *args, **kwargs) -> Response:
+        form = self.cleaned_form()
+        backend = services.save_backend(
+            backend=None,
+            values=form.values(),
+            credential=form.cleaned_data["credential"],
+            actor=request.user,
+        )
+        return self.answer(backend, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs) -> Response:
+        backend = self.get_object()
+        enabled = self.switch("enabled")
+        if set(request.data) - {"enabled"}:
+            form = self.cleaned_form(backend)
+            services.save_backend(
+                backend=backend,
+                values=form.values(),
+                credential=form.cleaned_data["credential"],
+                actor=request.user,
+            )
+        if enabled is not None:
+            services.set_backend_enabled(backend=backend, enabled=enabled, actor=request.user)
+        return self.answer(backend)
 
 
 class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _PolicyViewSet):
@@ -98,12 +160,39 @@ class ClearanceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Clearance.objects.select_related("category", "group", "user")
 
 
-class RuleViewSet(_PolicyViewSet):
-    """Detection rules: what each looks for and what a match does."""
+class RuleViewSet(
+    _FormWrites,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    _PolicyViewSet,
+):
+    """Detection rules: what each looks for and what a match does; ``is_active`` switches one
+    off or on. The pattern is checked as on the console (compiled, probed for backtracking)."""
 
     serializer_class = RuleSerializer
     lookup_field = "public_id"
     queryset = DetectionRule.objects.select_related("min_category")
+    form_class = RuleForm
+
+    def create(self, request, *args, **kwargs) -> Response:
+        form = self.cleaned_form()
+        rule = services.save_rule(rule=None, values=form.values(), actor=request.user)
+        return self.answer(rule, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs) -> Response:
+        rule = self.get_object()
+        values = {}
+        if set(request.data) - {"is_active"}:
+            values.update(self.cleaned_form(rule).values())
+        active = self.switch("is_active")
+        if active is not None:
+            values["is_active"] = active
+        services.save_rule(rule=rule, values=values, actor=request.user)
+        return self.answer(rule)
+
+    def perform_destroy(self, instance: DetectionRule) -> None:
+        services.delete_rule(rule=instance, actor=self.request.user)
 
 
 class TermListViewSet(_PolicyViewSet):

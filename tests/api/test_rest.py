@@ -144,3 +144,50 @@ def test_the_schema_validates_and_the_docs_page_serves_it_without_a_cdn(db, clie
     assert docs.status_code == 200
     assert "drf_spectacular_sidecar" in docs.content.decode()
     assert "cdn" not in docs.content.decode().lower()
+
+
+def test_a_rule_is_made_edited_switched_off_and_deleted_through_the_console_rules(policy, admin):
+    client = _client_of(admin)
+    made = client.post(
+        "/api/governance/rules/",
+        {"name": "Codename", "reason": "Project Falcon is secret", "kind": "keywords",
+         "pattern": "falcon", "action": "block"},
+        format="json",
+    )  # fmt: skip
+    assert made.status_code == 201, made.json()
+    rule = DetectionRule.objects.get(name="Codename")
+    url = f"/api/governance/rules/{rule.public_id}/"
+    bad = client.patch(url, {"kind": "regex", "pattern": "(a+)+$"}, format="json")
+    assert bad.status_code == 400 and "pattern" in bad.json()  # the console's backtracking check
+    edited = client.patch(url, {"pattern": "falcon\nosprey"}, format="json")
+    assert edited.status_code == 200 and edited.json()["pattern"] == "falcon\nosprey"
+    assert edited.json()["reason"] == "Project Falcon is secret"  # PATCH keeps the rest
+    off = client.patch(url, {"is_active": False}, format="json")
+    assert off.json()["is_active"] is False
+    assert client.delete(url).status_code == 204
+    assert not DetectionRule.objects.filter(name="Codename").exists()
+    changes = AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_CHANGED, actor=admin)
+    assert changes.count() == 4
+
+
+def test_a_backend_is_made_with_a_sealed_key_edited_and_disabled(policy, admin):
+    client = _client_of(admin)
+    made = client.post(
+        "/api/governance/backends/",
+        {"name": "Hosted Llama", "kind": "openai", "base_url": "https://llm.example.com/v1",
+         "model": "llama-3.3-70b", "hosting_class": "external_api", "region": "eu",
+         "provider_retention_days": 0, "credential": "sk-rest-secret"},
+        format="json",
+    )  # fmt: skip
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert body["has_credential"] is True and "credential" not in body
+    assert "sk-rest-secret" not in made.content.decode()
+    url = f"/api/governance/backends/{body['public_id']}/"
+    refused = client.patch(url, {"base_url": "https://user:pw@llm.example.com/v1"}, format="json")
+    assert refused.status_code == 400 and "base_url" in refused.json()
+    edited = client.patch(url, {"model": "llama-4"}, format="json")
+    assert edited.json()["model"] == "llama-4" and edited.json()["has_credential"] is True
+    disabled = client.patch(url, {"enabled": False}, format="json")
+    assert disabled.json()["enabled"] is False
+    assert client.delete(url).status_code == 405  # deleting stays in the console
