@@ -290,6 +290,10 @@ MATRIX = {
         row(401, 403, 403, 404, 403, 403),  # none in the fixture: see tests/api/test_rest.py
     ),
     "api/governance/^clearances/$": ("/api/governance/clearances/", API_ADMIN),
+    "api/governance/^clearances/(?P<key>[-\\w]+:(group|user):[^/]+)/$": (
+        "/api/governance/clearances/public:group:Staff/",
+        row(401, 403, 403, 405, 403, 403),  # DELETE only: see tests/api/test_rest.py
+    ),
     "api/governance/^rules/$": ("/api/governance/rules/", API_ADMIN),
     "api/governance/^rules/(?P<public_id>[^/.]+)/$": (
         f"/api/governance/rules/{RULE_ID}/",

@@ -74,14 +74,26 @@ class ApprovalRowSerializer(serializers.ModelSerializer):
 
 
 class ClearanceSerializer(serializers.ModelSerializer):
+    key = serializers.SerializerMethodField()
     category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     group = serializers.CharField(source="group.name", read_only=True, default=None)
     user = serializers.UUIDField(source="user.public_id", read_only=True, default=None)
 
     class Meta:
         model = Clearance
-        fields = ["category", "group", "user", "granted_at"]
+        fields = ["key", "category", "group", "user", "granted_at"]
         read_only_fields = fields
+
+    def get_key(self, clearance: Clearance) -> str:
+        party = f"group:{clearance.group.name}" if clearance.group_id else None
+        return f"{clearance.category.slug}:{party or f'user:{clearance.user.public_id}'}"
+
+
+class ClearanceWriteSerializer(serializers.Serializer):
+    """Clear a role group or one person for a category (the console form's fields)."""
+
+    category = serializers.SlugField()
+    party = serializers.CharField(help_text="group:<name> or user:<public id>")
 
 
 class RuleSerializer(serializers.ModelSerializer):

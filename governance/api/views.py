@@ -4,6 +4,8 @@ Every change goes through :mod:`governance.services`, as the console's pages
 do, so it is checked and audited the same way.
 """
 
+from uuid import UUID
+
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -19,10 +21,11 @@ from governance.api.serializers import (
     BackendSerializer,
     CategorySerializer,
     ClearanceSerializer,
+    ClearanceWriteSerializer,
     RuleSerializer,
     TermListSerializer,
 )
-from governance.forms import BackendForm, RuleForm
+from governance.forms import BackendForm, ClearanceForm, RuleForm
 from governance.models import (
     Approval,
     Backend,
@@ -34,6 +37,14 @@ from governance.models import (
 from governance.roles import Role
 
 PolicyAdmin = role_permission(Role.POLICY_ADMIN)
+
+
+def valid(form):
+    """The form, cleaned; its errors as the API's 400 (``{field: [messages]}``) otherwise."""
+    if not form.is_valid():
+        errors = form.errors.get_json_data()
+        raise ValidationError({k: [e["message"] for e in v] for k, v in errors.items()})
+    return form
 
 
 class _PolicyViewSet(viewsets.ReadOnlyModelViewSet):
@@ -53,11 +64,7 @@ class _FormWrites:
         data = dict(self.request.data)
         if instance is not None and self.request.method == "PATCH":
             data = {**self.get_serializer(instance).data, **data}
-        form = self.form_class(data=data, instance=instance)
-        if not form.is_valid():
-            errors = form.errors.get_json_data()
-            raise ValidationError({k: [e["message"] for e in v] for k, v in errors.items()})
-        return form
+        return valid(self.form_class(data=data, instance=instance))
 
     def switch(self, field: str) -> bool | None:
         """The on/off field this request sets, if it sets it (it has its own service)."""
@@ -152,12 +159,60 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
         services.revoke_approval(approval=instance, actor=self.request.user)
 
 
-class ClearanceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Who may use which category: role groups and single people."""
+class ClearanceViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Who may use which category: role groups and single people.
+
+    Grant with ``{"category": slug, "party": "group:<name>" or "user:<public id>"}``, as the
+    console's form takes it; a clearance is named ``<slug>:<party>``.
+    """
 
     permission_classes = [PolicyAdmin]
     serializer_class = ClearanceSerializer
     queryset = Clearance.objects.select_related("category", "group", "user")
+    lookup_url_kwarg = "key"
+    lookup_value_regex = r"[-\w]+:(group|user):[^/]+"
+
+    def get_object(self) -> Clearance:
+        slug, _, party = self.kwargs["key"].partition(":")
+        kind, _, who = party.partition(":")
+        found = self.get_queryset().filter(category__slug=slug)
+        if kind == "group":
+            found = found.filter(group__name=who)
+        else:
+            found = found.filter(user__public_id=who) if _uuid(who) else found.none()
+        clearance = get_object_or_404(found)
+        self.check_object_permissions(self.request, clearance)
+        return clearance
+
+    @extend_schema(request=ClearanceWriteSerializer, responses={201: ClearanceSerializer})
+    def create(self, request, *args, **kwargs) -> Response:
+        data = valid(ClearanceForm(data=request.data)).cleaned_data
+        try:
+            clearance = services.grant_clearance(
+                category=data["category"],
+                group=data["group"],
+                user=data["user"],
+                actor=request.user,
+            )
+        except services.PolicyError as exc:
+            raise ValidationError({"non_field_errors": list(exc.args)}) from None
+        return Response(ClearanceSerializer(clearance).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Clearance) -> None:
+        services.revoke_clearance(clearance=instance, actor=self.request.user)
+
+
+def _uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class RuleViewSet(

@@ -191,3 +191,22 @@ def test_a_backend_is_made_with_a_sealed_key_edited_and_disabled(policy, admin):
     disabled = client.patch(url, {"enabled": False}, format="json")
     assert disabled.json()["enabled"] is False
     assert client.delete(url).status_code == 405  # deleting stays in the console
+
+
+def test_a_clearance_is_granted_and_withdrawn_through_the_service(policy, admin, member):
+    client = _client_of(admin)
+    party = f"user:{member.public_id}"
+    made = client.post(
+        "/api/governance/clearances/", {"category": "public", "party": party}, format="json"
+    )
+    assert made.status_code == 201, made.json()
+    assert made.json()["key"] == f"public:{party}"
+    again = client.post(
+        "/api/governance/clearances/", {"category": "public", "party": party}, format="json"
+    )
+    assert again.status_code == 400
+    assert client.delete(f"/api/governance/clearances/public:{party}/").status_code == 204
+    assert client.delete(f"/api/governance/clearances/public:{party}/").status_code == 404
+    assert client.delete("/api/governance/clearances/public:user:not-a-uuid/").status_code == 404
+    changes = AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_CHANGED, actor=admin)
+    assert changes.count() == 2
