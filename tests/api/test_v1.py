@@ -10,7 +10,8 @@ import pytest
 from api.models import ApiToken
 from audit.models import AuditEvent
 from chat.models import Conversation, Message
-from governance.models import DetectionRule
+from governance.models import Clearance, DetectionRule
+from governance.roles import Role
 
 EMAIL = "jane.roe@example.org"
 PHONE = "+44 20 7946 0958"
@@ -304,3 +305,18 @@ def test_a_stream_that_breaks_inside_steward_still_ends(org, openai_for, monkeyp
     assert failed.value.body["code"] == "internal"
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert answer.status == Message.Status.FAILED
+
+
+def test_only_the_staff_role_may_chat(org, openai_for):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_user
+
+    auditor = make_user("auditor@example.com", Role.AUDITOR)
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        _ask(openai_for(auditor), "Hello")
+    assert refused.value.body["code"] == "not_staff"
+    # The permission held personally (not through a role group) counts, as with has_perm.
+    auditor.user_permissions.add(Permission.objects.get(codename="use_chat"))
+    Clearance.objects.create(category=org.public, user=auditor)
+    assert _ask(openai_for(auditor), "Hello").parse().choices[0].message.content
