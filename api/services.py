@@ -5,16 +5,13 @@ import hmac
 import logging
 import secrets
 
-from django.contrib.auth.models import Permission
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from api.models import LOOKUP_CHARS, TOKEN_PREFIX, ApiToken, digest
 from audit.models import AuditEvent
 from audit.services import record
 from governance.models import User
-from governance.roles import Role
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +84,7 @@ def authenticate(raw: str) -> ApiToken:
     cannot fill the audit trail.
     """
     token = (
-        ApiToken.objects.select_related("user")
-        .annotate(may_chat=_holds(Role.STAFF))
-        .filter(lookup=raw[:LOOKUP_CHARS])
-        .first()
+        ApiToken.objects.select_related("user").filter(lookup=raw[:LOOKUP_CHARS]).first()
         if raw.startswith(TOKEN_PREFIX)
         else None
     )
@@ -113,21 +107,6 @@ def authenticate(raw: str) -> ApiToken:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
-
-
-def _holds(role: Role) -> Exists:
-    """Whether the token's owner has the role's permission, in the token's own query.
-
-    The question ``user.has_perm`` answers with two queries (the user's and the groups'
-    permissions) on every request; superusers are let through by the caller, as by has_perm.
-    """
-    app_label, codename = role.permission.split(".")
-    granted = Permission.objects.filter(
-        Q(user=OuterRef("user_id")) | Q(group__user=OuterRef("user_id")),
-        content_type__app_label=app_label,
-        codename=codename,
-    )
-    return Exists(granted)
 
 
 def _refusal(token: ApiToken) -> str:

@@ -28,6 +28,7 @@ from chat.pseudonyms import Pseudonymiser
 from governance.models import Backend, Category, User
 from governance.policy import eligible_backends
 from governance.policy_cache import read_version
+from governance.roles import Role
 from governance.simulation import policy_snapshot
 
 AUTO = "auto"
@@ -144,7 +145,7 @@ def _prepare(request: HttpRequest) -> Prepared:
     """
     token = _authenticate(request)
     user = token.user
-    if not (token.may_chat or user.is_superuser):  # user.has_perm, without two more queries
+    if not user.has_perm(Role.STAFF.permission):
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
     body = _body(request)
     parts = _parts(body.get("messages"))
