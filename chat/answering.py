@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
-from chat import llm, streams
+from chat import llm, streams, transient
 from chat.models import Message
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class Progress:
     superseded: bool = False
 
 
+class _NotHeld(Exception):
+    """The question of an answer whose category keeps no content has left Redis."""
+
+
 class _Superseded(Exception):
     """Another worker took this answer over: this one stops without a word."""
 
@@ -109,6 +113,15 @@ def generate_answer(message_id: int) -> None:
         return
     try:
         messages = _history(answer)
+    except _NotHeld:
+        _fail(
+            answer,
+            writer,
+            f"{answer.conversation.category.name} keeps no content, and this question waited "
+            "too long to be held any more: send it again.",
+            "expired",
+        )
+        return
     except Exception:
         logger.exception("answer %s: its history could not be read", answer.public_id)
         _fail(answer, writer, "Something went wrong while answering; retry.", "internal")
@@ -256,7 +269,17 @@ def history_budget(backend) -> int:
 
 
 def _history(answer: Message) -> list[llm.ChatMessage]:
-    """The turns before this answer as the backend saw them, newest first within the budget."""
+    """The turns before this answer as the backend saw them, newest first within the budget.
+
+    In a category that keeps no content there is no stored history: only the
+    question, held in Redis for its answer (:mod:`chat.transient`).
+    """
+    if not transient.keeps_content(answer.conversation):
+        held = transient.load(answer.conversation, answer.public_id)
+        if held is None:
+            raise _NotHeld
+        asked = [llm.ChatMessage(role=role, content=text) for role, text in held["parts"]]
+        return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *asked]
     turns = (
         Message.objects.filter(
             conversation_id=answer.conversation_id, created_at__lte=answer.created_at
@@ -266,6 +289,7 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
             | Q(role=Message.Role.ASSISTANT, status=Message.Status.DONE)
         )
         .exclude(pk=answer.pk)
+        .exclude(content_sealed=b"")  # turns of a category that kept no content
         .order_by("-created_at", "-id")
     )
     kept: list[llm.ChatMessage] = []
@@ -316,7 +340,12 @@ def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") 
 
 def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
     """Store the outcome (the answer's text and ``fields``) and its audit event, then end
-    the stream; only if this attempt still owns the answer, or else nothing at all."""
+    the stream; only if this attempt still owns the answer, or else nothing at all.
+
+    In a category that keeps no content, only the answer's size is stored.
+    """
+    if not transient.keeps_content(answer.conversation):
+        answer.content_sealed = b""
     with transaction.atomic():
         updated = Message.objects.filter(
             pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import pseudonym, record
-from chat import streams
+from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
 from chat.tasks import generate_answer
@@ -80,10 +80,6 @@ def _new_conversation(*, owner: User, category: Category) -> Conversation:
         raise ChatError(f"You are not cleared for category {category.number} ({category.name}).")
     if category.blocks_all:
         raise ChatError(f"{category.name} material may not be sent to any model.")
-    if not category.stores_content:
-        raise ChatError(
-            f"{category.name} keeps no content, and conversations in it are not available yet."
-        )
     conversation = Conversation(owner=owner, category=category)
     conversation.init_key()
     return conversation
@@ -200,8 +196,13 @@ def _govern_and_record(
             return Sent(message=message, answer=None, decision=decision)
 
         message.status = Message.Status.SENT
+        keeps = _keeps_content(conversation, decision)
         message.content = text
         replaced, mapping_grew, outgoing = _pseudonymise(conversation, message, parts, decision)
+        if not keeps:
+            # Only the metadata is stored; the text waits in Redis (chat.transient).
+            message.content_sealed = message.sent_sealed = b""
+            mapping_grew = False
         message.save()
         chosen = _pick_backend(decision.backends)
         answer = Message.objects.create(
@@ -215,6 +216,8 @@ def _govern_and_record(
             backend_name=chosen.name,
             **({"started_at": now, "attempt": 1} if claim else {}),
         )
+        if not keeps:
+            _hold_in_transit(conversation, answer, outgoing)
         _index_subjects(message, text, detection)
         changed = ["last_activity_at"]
         if mapping_grew:
@@ -224,7 +227,7 @@ def _govern_and_record(
             # does every later call's history: it stays there.
             conversation.category = Category.objects.get(number=decision.category)
             changed.append("category")
-        if not conversation.title_sealed:
+        if keeps and not conversation.title_sealed:
             conversation.title = _title(text)
             changed.append("title_sealed")
         conversation.last_activity_at = now
@@ -249,6 +252,11 @@ def retry_answer(*, answer: Message, author: User) -> Message:
     ):
         raise ChatError("Only a failed or stopped answer can be retried.")
     conversation = answer.conversation
+    if not transient.keeps_content(conversation):
+        raise ChatError(
+            f"{conversation.category.name} keeps no content, so the question is gone: "
+            "send it again."
+        )
     if conversation.messages.filter(created_at__gt=answer.created_at).exists():
         raise ChatError("Only the last answer of a conversation can be retried.")
     question = answer.reply_to
@@ -426,6 +434,23 @@ def _pseudonymise(
     if pseudonymiser.changed:
         conversation.set_pseudonyms(pseudonymiser.mapping)
     return replaced, pseudonymiser.changed, tuple(outgoing)
+
+
+def _keeps_content(conversation: Conversation, decision: Decision) -> bool:
+    """Whether the message's text is stored: its category (after any escalation) keeps it."""
+    if decision.category == conversation.category.number:
+        return conversation.category.stores_content
+    return Category.objects.get(number=decision.category).stores_content
+
+
+def _hold_in_transit(conversation: Conversation, answer: Message, outgoing) -> None:
+    try:
+        transient.keep(conversation, answer.public_id, outgoing, conversation.pseudonyms())
+    except transient.TransientUnavailable:
+        raise ChatError(
+            f"{conversation.category.name} keeps no content, so Steward holds the message only "
+            "in its queue, which is down: nothing was sent or kept. Try again in a moment."
+        ) from None
 
 
 def _only(decision: Decision, backend: Backend | None) -> Decision:

@@ -21,7 +21,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from chat import streams
+from chat import streams, transient
 from chat.access import aget_message_for_user
 from chat.markdown import render_markdown
 from chat.models import Message
@@ -49,7 +49,7 @@ async def answer_stream(request: HttpRequest, public_id: UUID) -> HttpResponse:
     message = await aget_message_for_user(user, public_id)
     if message.role != Message.Role.ASSISTANT:
         raise Http404("Only answers stream.")
-    mapping = await sync_to_async(message.conversation.pseudonyms)()
+    mapping = await sync_to_async(transient.mapping_for)(message)
     resume_from = request.headers.get("Last-Event-ID", "")
     resume = _entry(resume_from) if ENTRY_ID.match(resume_from) else (0, 0)
     response = StreamingHttpResponse(

@@ -128,6 +128,14 @@ def unreachable(backend_ids) -> set[str]:
     return {key for key, value in zip(keys, found, strict=True) if value is not None}
 
 
+def text_of(message_id) -> str:
+    """Every chunk the stream holds, joined (an answer that is not kept is read from here)."""
+    entries = client().xrange(stream_key(message_id))
+    return "".join(
+        fields[b"text"].decode() for _, fields in entries if fields.get(b"t") == b"chunk"
+    )
+
+
 def forget(message_id) -> None:
     """Drop an answer's stream and flags (before a retry, or when it is deleted)."""
     client().delete(

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.utils.safestring import SafeString
 
+from chat import transient
 from chat.markdown import render_markdown
 from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
@@ -22,6 +23,8 @@ class Turn:
     #: "1 email address, 2 phone numbers" that were replaced before sending.
     replaced: str
     hosting: str
+    #: False in a category that keeps no content: the text shows only while it passes.
+    kept: bool = True
 
 
 def turns_for(conversation: Conversation, messages) -> list[Turn]:
@@ -39,12 +42,21 @@ def turn_for(message: Message, pseudonymiser: Pseudonymiser | None = None) -> Tu
         pseudonymiser = Pseudonymiser(message.conversation.pseudonyms())
     sent = ""
     html: SafeString | str = ""
+    kept = transient.keeps_content(message.conversation)
     if message.role == Message.Role.USER:
-        text = message.content if message.status != Message.Status.BLOCKED else ""
+        if message.status == Message.Status.BLOCKED:
+            text = ""
+        else:
+            text = message.content if kept else transient.question_text(message)
         if message.sent_sealed:
             sent = message.sent_text
     else:
-        text = pseudonymiser.restore(message.content) if message.content_sealed else ""
+        if kept:
+            written = message.content if message.content_sealed else ""
+        else:
+            written = transient.answer_text(message)
+            pseudonymiser = Pseudonymiser(transient.mapping_for(message))
+        text = pseudonymiser.restore(written) if written else ""
         html = render_markdown(text) if text else ""
     replaced = ", ".join(entity_phrase(kind, n) for kind, n in sorted(message.replaced.items()))
     hosting = message.backend.hosting_class if message.backend else ""
@@ -55,4 +67,5 @@ def turn_for(message: Message, pseudonymiser: Pseudonymiser | None = None) -> Tu
         sent=sent,
         replaced=replaced,
         hosting=HOSTING_LABELS.get(hosting, hosting),
+        kept=kept,
     )
