@@ -14,8 +14,10 @@ pseudonymised, answered by the external fake, restored, settled with its
 audit event) through Steward, and the same request straight to the fake
 ("direct"), in interleaved rounds (direct, Steward, direct, Steward) so drift
 on a shared machine hits both. It prints requests/s and the latency and time
-to first token at p50/p95/p99 of each, and what Steward adds (Steward's
-quantile minus the direct one). About two minutes.
+to first token at p50/p95/p99 of each, what Steward adds (Steward's
+quantile minus the direct one), and the web process's CPU per request (which,
+unlike wall times, hardly depends on what else the machine runs). About two
+minutes.
 """
 
 import asyncio
@@ -56,6 +58,7 @@ import django  # noqa: E402
 django.setup()
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
@@ -212,7 +215,15 @@ def added(label: str, steward, direct) -> str:
     return f"{label} +{s[0] - d[0]:6.1f}  +{s[1] - d[1]:6.1f}  +{s[2] - d[2]:6.1f} ms (p50/p95/p99)"
 
 
-async def measure(base: str, fake_url: str, secret: str, texts: list[str]) -> None:
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of the web process and its threads (the load's other parts excluded)."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+async def measure(
+    base: str, fake_url: str, secret: str, texts: list[str], web: psutil.Process
+) -> None:
     rng = random.Random(7)
     for stream in (False, True):
         for clients in CLIENTS:
@@ -223,7 +234,7 @@ async def measure(base: str, fake_url: str, secret: str, texts: list[str]) -> No
             }
             # The fake always streams, as Steward's call to it does: "direct" is that call.
             direct_body = {**body, "model": "gpt-4o-mini", "stream": True}
-            steward = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
+            steward = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0, "cpu": 0.0}
             direct = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
             n = REQUESTS[clients]
             # a warm-up round each, not counted
@@ -236,9 +247,11 @@ async def measure(base: str, fake_url: str, secret: str, texts: list[str]) -> No
                     (direct, f"{fake_url}/chat/completions", direct_body, {}, True),
                     (steward, f"{base}/v1/chat/completions", body, _auth(secret), stream),
                 ):
+                    cpu_before = cpu_seconds(web)
                     totals, firsts, failures, wall = await round_of(
                         url, payload, headers, clients=clients, requests=n, stream=streamed
                     )
+                    into["cpu"] = into.get("cpu", 0.0) + cpu_seconds(web) - cpu_before
                     into["totals"] += totals
                     into["firsts"] += firsts
                     into["failures"] += failures
@@ -248,7 +261,8 @@ async def measure(base: str, fake_url: str, secret: str, texts: list[str]) -> No
             print(
                 f"\n{mode} {clients:>2} client(s): Steward {steward['n'] / steward['wall']:6.1f} "
                 f"req/s ({steward['failures']} failed), direct "
-                f"{direct['n'] / direct['wall']:6.1f} req/s"
+                f"{direct['n'] / direct['wall']:6.1f} req/s; Steward's web process: "
+                f"{steward['cpu'] / steward['n'] * 1000:.1f} ms of CPU per request"
             )
             print("  " + show("Steward latency", steward["totals"]))
             print("  " + show("direct  latency", direct["totals"]))
@@ -304,7 +318,7 @@ def main() -> None:
             f"load average: {os.getloadavg()[0]:.1f}   one uvicorn worker"
         )
         texts = messages(random.Random(20261201), 20)
-        asyncio.run(measure(base, fake_url, secret, texts))
+        asyncio.run(measure(base, fake_url, secret, texts, psutil.Process(web.pid)))
         print(f"\ntotal {time.perf_counter() - began:.0f} s")
     except BaseException:
         for log in sorted(DATA_DIR.glob("*.log")):
