@@ -320,3 +320,16 @@ def test_only_the_staff_role_may_chat(org, openai_for):
     auditor.user_permissions.add(Permission.objects.get(codename="use_chat"))
     Clearance.objects.create(category=org.public, user=auditor)
     assert _ask(openai_for(auditor), "Hello").parse().choices[0].message.content
+
+
+def test_a_category_that_keeps_no_content_answers_and_stores_no_text(org, openai_for):
+    from governance.models import Category
+
+    Category.objects.filter(pk=org.internal.pk).update(retention_days=None)
+    raw = _ask(openai_for(org.alice), f"Write to {EMAIL}.", headers=INTERNAL)
+    assert raw.parse().choices[0].message.content == "Hello from the API."
+    assert EMAIL not in _received(org.external)
+    question, answer = Message.objects.order_by("created_at", "id")
+    assert answer.status == Message.Status.DONE
+    assert not question.content_sealed and not question.sent_sealed
+    assert not answer.content_sealed
