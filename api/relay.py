@@ -98,7 +98,13 @@ class Relay:
 
     def _run(self) -> None:
         try:
-            progress = answering.stream_answer(self.answer, self.messages, self)
+            if self.answer.status == Message.Status.STREAMING:  # claimed for this process
+                progress = answering.stream_answer(self.answer, self.messages, self)
+            else:  # a worker answers (the built-in model): follow its stream
+                try:
+                    progress = answering.follow(self.answer, self)
+                finally:
+                    connections.close_all()  # a pool thread keeps no database connection
         except Exception:  # e.g. Redis gone as the heartbeat stops: the request must not hang
             logger.exception("answer %s: streaming stopped unexpectedly", self.answer.public_id)
             progress = answering.Progress(

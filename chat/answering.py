@@ -21,6 +21,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from chat import llm, streams, transient
 from chat.models import Message
+from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,50 @@ def stream_answer(answer: Message, messages: list[llm.ChatMessage], writer) -> P
             progress.error = "Something went wrong while answering; retry."
             progress.error_kind = "internal"
     return progress
+
+
+def follow(
+    answer: Message, writer, *, limit_seconds: float = ANSWER_SOFT_LIMIT_SECONDS
+) -> Progress:
+    """Relay an answer that a worker produces (and settles): read its stream into ``writer``.
+
+    For a caller that streams answers itself (the API) but was given one that
+    only a worker may produce (the built-in model). The returned progress is
+    marked superseded, so the caller's :func:`settle` writes nothing; its text,
+    usage and error are the worker's.
+    """
+    progress = Progress(superseded=True)
+    key, last = streams.stream_key(answer.public_id), "0"
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        for _, entries in streams.client().xread({key: last}, block=5000, count=200) or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                kind = fields.get(b"t")
+                if kind == b"start":
+                    progress.text = ""  # a worker took the answer over from the start
+                elif kind == b"chunk":
+                    text = fields[b"text"].decode()
+                    if progress.first_token_ms is None:
+                        progress.first_token_ms = int((time.monotonic() - progress.started) * 1000)
+                    progress.text += text
+                    writer.chunk(text)
+                elif kind == b"end":
+                    _as_settled(answer, progress)
+                    return progress
+    progress.error, progress.error_kind = "The answer took too long and was stopped.", "timeout"
+    streams.request_cancel(answer.public_id)
+    return progress
+
+
+def _as_settled(answer: Message, progress: Progress) -> None:
+    settled = Message.objects.filter(pk=answer.pk).values(
+        "status", "error", "error_kind", "input_tokens", "output_tokens"
+    )[0]
+    progress.usage = llm.Usage(settled["input_tokens"], settled["output_tokens"])
+    progress.cancelled = settled["status"] == Message.Status.CANCELLED
+    if settled["status"] == Message.Status.FAILED:
+        progress.error, progress.error_kind = settled["error"], settled["error_kind"] or "internal"
 
 
 def settle(answer: Message, writer, progress: Progress) -> None:

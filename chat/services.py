@@ -205,6 +205,9 @@ def _govern_and_record(
             mapping_grew = False
         message.save()
         chosen = _pick_backend(decision.backends)
+        # The built-in model runs only in the inference_local worker, never in a web process.
+        to_worker = claim and chosen.kind == Backend.Kind.BUILTIN
+        claim = claim and not to_worker
         answer = Message.objects.create(
             conversation=conversation,
             role=Message.Role.ASSISTANT,
@@ -235,6 +238,10 @@ def _govern_and_record(
         _record_request(
             message, decision, backend=chosen, author=author, replaced=replaced, via=via
         )
+        if to_worker:
+            # The caller follows the worker's stream instead (chat.answering.follow).
+            queue = queue_for(chosen)
+            transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
     return Sent(message=message, answer=answer, decision=decision, outgoing=outgoing)
 
 

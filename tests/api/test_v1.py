@@ -333,3 +333,32 @@ def test_a_category_that_keeps_no_content_answers_and_stores_no_text(org, openai
     assert answer.status == Message.Status.DONE
     assert not question.content_sealed and not question.sent_sealed
     assert not answer.content_sealed
+
+
+def test_the_built_in_model_answers_in_the_worker_and_the_api_follows(org, openai_for, monkeypatch):
+    """The web process never loads the built-in model: a worker answers, /v1 relays its stream."""
+    from chat import answering
+    from governance.demo import BUILTIN_NAME
+    from governance.models import Backend
+
+    Backend.objects.filter(name=BUILTIN_NAME).update(enabled=True)
+    followed = []
+    real_follow = answering.follow
+
+    def follow(answer, writer, **kwargs):
+        followed.append(answer.pk)
+        return real_follow(answer, writer, **kwargs)
+
+    monkeypatch.setattr(answering, "follow", follow)
+    raw = _ask(
+        openai_for(org.carol),
+        "Say hello in three words.",
+        headers={"X-Steward-Category": "confidential"},
+        max_tokens=20,
+    )
+    completion = raw.parse()
+    answer = Message.objects.get(pk=followed[0])
+    assert answer.backend_name == BUILTIN_NAME and answer.status == Message.Status.DONE
+    assert completion.choices[0].message.content == answer.content and answer.content.strip()
+    assert completion.usage.completion_tokens == answer.output_tokens
+    assert org.local.requests == []
