@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -109,8 +110,6 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
     """
     _require_acknowledgement(author)
     text = _clean(text)
-    if conversation.messages.in_flight().exists():
-        raise ChatError("An answer is still on its way: wait for it, or stop it first.")
     sent = _govern_and_record(conversation=conversation, author=author, parts=((USER, text),))
     if sent.answer is not None:
         answer = sent.answer
@@ -176,7 +175,7 @@ def _govern_and_record(
         if conversation._state.adding:
             _store_new(conversation)  # one transaction with its first message
         else:
-            conversation = _locked(conversation)
+            conversation = _locked(conversation, idle=True)
         now = timezone.now()
         message = Message(
             conversation=conversation,
@@ -373,14 +372,20 @@ def queue_for_hosting(hosting_class: str | None) -> str:
 # --- the steps ---------------------------------------------------------------------------
 
 
-def _locked(conversation: Conversation) -> Conversation:
+def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
     """The conversation, fresh and locked until the end of the transaction (its category
-    comes along, unlocked): two messages sent at once take turns."""
-    fresh = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("category")
-        .get(pk=conversation.pk)
-    )
+    comes along, unlocked): two messages sent at once take turns.
+
+    ``idle``: refuse if an answer is still on its way (checked under the lock, in
+    the same query, so two messages sent at once cannot both pass).
+    """
+    rows = Conversation.objects.select_for_update(of=("self",)).select_related("category")
+    if idle:
+        in_flight = Message.objects.in_flight().filter(conversation=OuterRef("pk"))
+        rows = rows.annotate(busy=Exists(in_flight))
+    fresh = rows.get(pk=conversation.pk)
+    if idle and fresh.busy:
+        raise ChatError("An answer is still on its way: wait for it, or stop it first.")
     fresh._key = conversation.key  # the data key does not change; it is opened once
     if Conversation.owner.is_cached(conversation):
         fresh.owner = conversation.owner  # the answer's audit events name it

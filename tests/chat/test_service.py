@@ -409,6 +409,7 @@ def test_a_second_message_waits_for_the_answer(org, django_capture_on_commit_cal
         services.send_message(conversation=conversation, author=org.alice, text="One")
     with pytest.raises(services.ChatError, match="still on its way"):
         services.send_message(conversation=conversation, author=org.alice, text="Two")
+    assert conversation.messages.count() == 2  # the refused message left nothing behind
 
 
 def test_it_refuses_empty_and_oversized_messages(org):
