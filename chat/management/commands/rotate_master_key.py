@@ -85,7 +85,6 @@ class Command(BaseCommand):
         term_lists = ProtectedTermList.objects.exclude(terms_sealed=b"")
         return _reseal_each(term_lists, "terms_sealed", reseal, dry_run)
 
-
     def _subject_requests(self, dry_run: bool) -> int:
         from privacy import archive
         from privacy.models import SubjectRequest
