@@ -6,6 +6,7 @@ pending answer and the audit event) → pseudonymise → queue. The worker side
 """
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -393,19 +394,30 @@ def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
 
 
 def _pick_backend(eligible: tuple[str, ...]) -> Backend:
-    """The first eligible backend (in the policy's order) that did not just fail to answer.
+    """The first eligible backend (in the policy's order) that can answer now.
 
     A backend the worker could not reach lately (for
-    ``chat.answering.UNREACHABLE_FOR_SECONDS``) goes to the back of the line, so a
-    Retry reaches the next approved backend instead of the one that is down; if
-    all of them are down, the first is tried.
+    ``chat.answering.UNREACHABLE_FOR_SECONDS``), or whose key is to come from an
+    environment variable that is not set, goes to the back of the line, so the
+    next approved backend answers instead; if none is better, the first is
+    tried (and its failure says why).
     """
     try:
         down = streams.unreachable(eligible)
     except Exception:  # Redis is down: the answer will wait for it anyway
         down = set()
-    chosen = next((key for key in eligible if key not in down), eligible[0])
-    return Backend.objects.get(public_id=chosen)
+    backends = {str(b.public_id): b for b in Backend.objects.filter(public_id__in=eligible)}
+    ready = [
+        key for key in eligible if key in backends and key not in down and _has_key(backends[key])
+    ]
+    return backends[ready[0] if ready else eligible[0]]
+
+
+def _has_key(backend: Backend) -> bool:
+    """False when the backend's key should come from an environment variable that is unset."""
+    if not backend.credential_env or backend.credential_encrypted:
+        return True
+    return bool(os.environ.get(backend.credential_env))
 
 
 def _pseudonymise(

@@ -451,3 +451,19 @@ def test_a_stop_during_the_answer_keeps_what_came(org, django_capture_on_commit_
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.CANCELLED
     assert sent.answer.content.startswith("one") and "four" not in sent.answer.content
+
+
+def test_a_backend_whose_key_is_not_set_goes_to_the_back_of_the_line(
+    org, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A fresh demo without OPENAI_API_KEY: Internal is answered by the next approved backend."""
+    from governance.demo import BUILTIN_NAME
+    from governance.models import Backend
+
+    Backend.objects.filter(name=BUILTIN_NAME).delete()
+    monkeypatch.delenv("STEWARD_TEST_OPENAI_KEY")
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    sent.answer.refresh_from_db()
+    assert sent.answer.backend_name == "Local Ollama" and sent.answer.status == Message.Status.DONE
+    assert org.external.requests == []
