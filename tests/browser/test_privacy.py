@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chat import services as chat
+from chat.models import Message
 from governance.demo import DEMO_PASSWORD, seed_demo_organisation
 from governance.models import Category, User
 from privacy.models import SubjectRequest
@@ -69,7 +70,8 @@ def test_a_request_goes_from_intake_to_receipt(demo, new_context, console_errors
     priya.get_by_role("button", name="Identity verified").click()
     priya.get_by_role("button", name="Scope the request").click()
     expect(priya.get_by_text("1 message in 1 conversation of 1 user")).to_be_visible()
-    expect(priya.get_by_role("cell", name="OpenAI business API")).to_be_visible()
+    recipient = Message.objects.get(role=Message.Role.ASSISTANT).backend_name
+    expect(priya.get_by_role("cell", name=recipient)).to_be_visible()
     expect(priya.get_by_role("button", name="Approve and execute")).to_be_disabled()
     _shoot(priya, "privacy-02-request-scoped")
     url = priya.url
