@@ -5,6 +5,7 @@ pending answer and the audit event) → pseudonymise → queue. The worker side
 (stream, finish) is in :mod:`chat.answering`.
 """
 
+import copy
 import logging
 import os
 from collections import Counter
@@ -24,6 +25,7 @@ from chat.tasks import generate_answer
 from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
 from governance.policy import Decision, Outcome, Span, decide
+from governance.policy_cache import Version, cached, read_version
 from governance.simulation import policy_input
 from training.services import needs_acknowledgement
 
@@ -170,7 +172,7 @@ def _govern_and_record(
     3. Pseudonymise: what the decision says to replace becomes a placeholder.
     """
     text = PART_SEPARATOR.join(content for _, content in parts)
-    detection, decision = _govern(conversation=conversation, author=author, text=text)
+    detection, decision, version = _govern(conversation=conversation, author=author, text=text)
     decision = _only(decision, backend)
     with transaction.atomic():
         if conversation._state.adding:
@@ -204,7 +206,7 @@ def _govern_and_record(
             message.content_sealed = message.sent_sealed = b""
             mapping_grew = False
         message.save()
-        chosen = _pick_backend(decision.backends)
+        chosen = _pick_backend(decision.backends, version)
         # The built-in model runs only in the inference_local worker, never in a web process.
         to_worker = claim and chosen.kind == Backend.Kind.BUILTIN
         claim = claim and not to_worker
@@ -268,7 +270,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         raise ChatError("Only the last answer of a conversation can be retried.")
     question = answer.reply_to
     text = question.content
-    detection, decision = _govern(conversation=conversation, author=author, text=text)
+    detection, decision, version = _govern(conversation=conversation, author=author, text=text)
     if decision.blocked:
         raise ChatError(" ".join(decision.reasons))
     with transaction.atomic():
@@ -278,7 +280,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         question.save(update_fields=["sent_sealed", "replaced"])
         if mapping_grew:
             conversation.save(update_fields=["pseudonyms_sealed"])
-        backend = _pick_backend(decision.backends)
+        backend = _pick_backend(decision.backends, version)
         claimed = Message.objects.filter(pk=answer.pk, status=answer.status).update(
             status=Message.Status.PENDING,
             backend=backend,
@@ -393,7 +395,7 @@ def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
     return fresh
 
 
-def _pick_backend(eligible: tuple[str, ...]) -> Backend:
+def _pick_backend(eligible: tuple[str, ...], version: Version) -> Backend:
     """The first eligible backend (in the policy's order) that can answer now.
 
     A backend the worker could not reach lately (for
@@ -406,11 +408,16 @@ def _pick_backend(eligible: tuple[str, ...]) -> Backend:
         down = streams.unreachable(eligible)
     except Exception:  # Redis is down: the answer will wait for it anyway
         down = set()
-    backends = {str(b.public_id): b for b in Backend.objects.filter(public_id__in=eligible)}
+    backends = cached("chat.backends", version, _backends_by_id)
     ready = [
         key for key in eligible if key in backends and key not in down and _has_key(backends[key])
     ]
-    return backends[ready[0] if ready else eligible[0]]
+    # The cached rows are shared between threads: the caller gets its own copy.
+    return copy.copy(backends[ready[0] if ready else eligible[0]])
+
+
+def _backends_by_id() -> dict[str, Backend]:
+    return {str(b.public_id): b for b in Backend.objects.all()}
 
 
 def _has_key(backend: Backend) -> bool:
@@ -511,10 +518,17 @@ def _clean_parts(parts: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...
     return cleaned
 
 
-def _govern(*, conversation: Conversation, author: User, text: str) -> tuple[Detection, Decision]:
-    """Scan and decide; a scanner that fails stops the message (fail closed)."""
+def _govern(
+    *, conversation: Conversation, author: User, text: str
+) -> tuple[Detection, Decision, Version]:
+    """Scan and decide; a scanner that fails stops the message (fail closed).
+
+    One reading of the policy version (with the author's groups) serves the
+    detectors, the decision and the backend pick.
+    """
+    version = read_version(author.pk)
     try:
-        detection = detect(text)
+        detection = detect(text, version=version)
     except Exception as exc:
         logger.exception("scanner failed on a message in %s", conversation.public_id)
         record(
@@ -535,9 +549,10 @@ def _govern(*, conversation: Conversation, author: User, text: str) -> tuple[Det
             chosen=conversation.category.number,
             scan_result=detection.scan,
             rule_hits=detection.rule_hits,
+            version=version,
         )
     )
-    return detection, decision
+    return detection, decision, version
 
 
 def _counts(detection: Detection) -> dict[str, int]:

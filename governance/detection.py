@@ -13,7 +13,7 @@ import regex
 
 from governance.models import DetectionRule, ProtectedTermList
 from governance.policy import Action, RuleHit
-from governance.policy_cache import cached, read_version
+from governance.policy_cache import Version, cached, read_version
 from governance.scanning import ProtectedTerms, ScanResult, scan
 from governance.scanning.normalise import fold, normalise
 
@@ -100,9 +100,12 @@ class Detection:
     rule_hits: tuple[RuleHit, ...]
 
 
-def detectors() -> Detectors:
-    """The compiled rules and term automaton, rebuilt only after a change."""
-    return cached("detectors", read_version(), _build)
+def detectors(version: Version | None = None) -> Detectors:
+    """The compiled rules and term automaton, rebuilt only after a change.
+
+    ``version``: a reading the caller already made (saves a round trip).
+    """
+    return cached("detectors", version or read_version(), _build)
 
 
 def _build() -> Detectors:
@@ -128,9 +131,9 @@ def _build() -> Detectors:
     return Detectors(terms=ProtectedTerms(pairs), rules=tuple(rules))
 
 
-def detect(text: str) -> Detection:
+def detect(text: str, *, version: Version | None = None) -> Detection:
     """Scan ``text`` and run every active rule over it."""
-    found = detectors()
+    found = detectors(version)
     result = scan(text, protected_terms=found.terms)
     hits = []
     for rule in found.rules:

@@ -33,11 +33,20 @@ BACKEND_FIELDS = (*BACKEND_ATTRIBUTE_FIELDS, "enabled")
 
 
 def policy_input(
-    *, user: User, chosen: int, scan_result: ScanResult, rule_hits: tuple[RuleHit, ...] = ()
+    *,
+    user: User,
+    chosen: int,
+    scan_result: ScanResult,
+    rule_hits: tuple[RuleHit, ...] = (),
+    version: Version | None = None,
 ) -> PolicyInput:
-    """Everything decide() needs: the cached policy, and the user's clearances from it."""
+    """Everything decide() needs: the cached policy, and the user's clearances from it.
+
+    ``version``: a reading of the version *with this user's groups* that the
+    caller already made (saves a round trip).
+    """
     user_id = user.pk if user.is_authenticated else None
-    version = read_version(user_id)
+    version = version or read_version(user_id)
     policy = policy_snapshot(version)
     return PolicyInput(
         cleared=policy.cleared(user_id, version.group_ids),

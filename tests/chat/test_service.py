@@ -373,7 +373,7 @@ def test_a_message_sent_while_the_broker_is_down_goes_out_later(
 
 
 def test_a_scanner_failure_sends_nothing(org, django_capture_on_commit_callbacks, monkeypatch):
-    def broken(text):
+    def broken(text, **kwargs):
         raise RuntimeError("automaton exploded")
 
     monkeypatch.setattr(services, "detect", broken)
