@@ -355,7 +355,7 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
 
 def _finish(answer: Message, writer, progress: Progress) -> None:
     status = Message.Status.CANCELLED if progress.cancelled else Message.Status.DONE
-    answer.content = progress.text
+    _set_text(answer, progress.text)
     answer.first_token_ms = progress.first_token_ms
     if progress.usage is not None:
         answer.input_tokens = progress.usage.input_tokens
@@ -372,7 +372,7 @@ def _finish(answer: Message, writer, progress: Progress) -> None:
 
 
 def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") -> None:
-    answer.content = partial
+    _set_text(answer, partial)
     _settle(
         answer,
         writer,
@@ -383,14 +383,17 @@ def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") 
     )
 
 
+def _set_text(answer: Message, text: str) -> None:
+    """The answer's text, sealed; in a category that keeps no content, only its size."""
+    if transient.keeps_content(answer.conversation):
+        answer.content = text
+    else:
+        answer.chars = len(text)
+
+
 def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
     """Store the outcome (the answer's text and ``fields``) and its audit event, then end
-    the stream; only if this attempt still owns the answer, or else nothing at all.
-
-    In a category that keeps no content, only the answer's size is stored.
-    """
-    if not transient.keeps_content(answer.conversation):
-        answer.content_sealed = b""
+    the stream; only if this attempt still owns the answer, or else nothing at all."""
     with transaction.atomic():
         updated = Message.objects.filter(
             pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt

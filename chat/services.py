@@ -199,11 +199,13 @@ def _govern_and_record(
 
         message.status = Message.Status.SENT
         keeps = _keeps_content(conversation, decision)
-        message.content = text
+        if keeps:
+            message.content = text
+        else:
+            message.chars = len(text)  # only the size is stored; the text waits in Redis
         replaced, mapping_grew, outgoing = _pseudonymise(conversation, message, parts, decision)
         if not keeps:
-            # Only the metadata is stored; the text waits in Redis (chat.transient).
-            message.content_sealed = message.sent_sealed = b""
+            message.sent_sealed = b""
             mapping_grew = False
         message.save()
         chosen = _pick_backend(decision.backends, version)

@@ -61,8 +61,10 @@ def question_text(question: Message) -> str:
     held = load(question.conversation, answer.public_id) if answer else None
     if not held:
         return ""
+    from chat.services import PART_SEPARATOR  # services imports this module
+
     restorer = Pseudonymiser(held["mapping"])
-    return restorer.restore("\n\n".join(text for _, text in held["parts"]))
+    return restorer.restore(PART_SEPARATOR.join(text for _, text in held["parts"]))
 
 
 def answer_text(answer: Message) -> str:

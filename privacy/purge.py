@@ -6,6 +6,7 @@ stalled and a run killed half-way leaves nothing half-deleted: the next run
 simply finds the rest still expired.
 """
 
+import datetime as dt
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ def _held_past_window(now) -> int:
 
 def start(*, actor=None) -> PurgeRun:
     """Open a run (refused while another is alive; a dead one is marked interrupted)."""
-    stale = timezone.now() - timezone.timedelta(seconds=STALE_AFTER_SECONDS)
+    stale = timezone.now() - dt.timedelta(seconds=STALE_AFTER_SECONDS)
     PurgeRun.objects.filter(status=PurgeRun.Status.RUNNING, heartbeat_at__lt=stale).update(
         status=PurgeRun.Status.INTERRUPTED, finished_at=timezone.now()
     )
