@@ -1,5 +1,6 @@
 """Policy objects as the REST API shows them: never a credential, never a term."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from governance.models import (
@@ -8,8 +9,10 @@ from governance.models import (
     Category,
     Clearance,
     DetectionRule,
+    HostingClass,
     ProtectedTermList,
 )
+from governance.policy import MATRIX_ACTIONS
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -23,12 +26,37 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class CategorySerializer(serializers.ModelSerializer):
+    """A category as the console edits it (the writes are cleaned by its forms, not here)."""
+
+    # Strings, not a choice field: the backends' HostingClassEnum would get a second name.
+    allowed_hosting_classes = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=f"Any of {', '.join(HostingClass.values)}. None: any hosting.",
+    )
+    allowed_regions = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Region codes, e.g. eu, ch (a comma-separated string is taken too). "
+        "None: any region.",
+    )
+    finding_actions = serializers.DictField(
+        child=serializers.ChoiceField([str(action) for action in MATRIX_ACTIONS]),
+        required=False,
+        help_text="Overrides of the finding matrix: finding type -> action. Written, it replaces "
+        "them all, as the console's matrix does; an action equal to the level's default is "
+        "dropped. National identifiers take one action together (NATIONAL_ID, or any of them).",
+    )
     approvals = ApprovalSerializer(many=True, read_only=True)
 
     class Meta:
         model = Category
         fields = [*Category.POLICY_FIELDS, "updated_at", "approvals"]
-        read_only_fields = fields
+        read_only_fields = ["updated_at"]
+        extra_kwargs = {
+            "number": {"help_text": "The sensitivity level (1-9). Fixed once created."},
+            "slug": {"help_text": "Used in addresses. Fixed once created."},
+        }
 
 
 class BackendSerializer(serializers.ModelSerializer):
@@ -110,10 +138,25 @@ class RuleSerializer(serializers.ModelSerializer):
         read_only_fields = ["public_id", "updated_at"]
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+)
+class TermsField(serializers.JSONField):
+    """Terms as the console's paste box takes them (one per line, or comma-separated), or a
+    list of strings (one term each)."""
+
+
 class TermListSerializer(serializers.ModelSerializer):
     """A protected-term list's name, kind and size: never its terms."""
 
+    terms = TermsField(
+        write_only=True,
+        required=False,
+        help_text="One per line (or comma-separated), or a list of strings. Replaces every "
+        "term; sealed, never shown again. Left out of an edit: the terms stay.",
+    )
+
     class Meta:
         model = ProtectedTermList
-        fields = ["public_id", "name", "kind", "term_count", "is_active", "updated_at"]
-        read_only_fields = fields
+        fields = ["public_id", "name", "kind", "terms", "term_count", "is_active", "updated_at"]
+        read_only_fields = ["public_id", "term_count", "updated_at"]

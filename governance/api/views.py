@@ -4,14 +4,19 @@ Every change goes through :mod:`governance.services`, as the console's pages
 do, so it is checked and audited the same way.
 """
 
+import csv
+import io
 from uuid import UUID
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from api.permissions import role_permission
 from governance import services
@@ -25,7 +30,15 @@ from governance.api.serializers import (
     RuleSerializer,
     TermListSerializer,
 )
-from governance.forms import BackendForm, ClearanceForm, RuleForm
+from governance.forms import (
+    BackendForm,
+    CategoryForm,
+    ClearanceForm,
+    FindingMatrixForm,
+    RuleForm,
+    TermListForm,
+    finding_rows,
+)
 from governance.models import (
     Approval,
     Backend,
@@ -39,11 +52,17 @@ from governance.roles import Role
 PolicyAdmin = role_permission(Role.POLICY_ADMIN)
 
 
-def valid(form):
-    """The form, cleaned; its errors as the API's 400 (``{field: [messages]}``) otherwise."""
+def valid(form, names: dict[str, str] | None = None):
+    """The form, cleaned; its errors as the API's 400 (``{field: [messages]}``) otherwise.
+
+    ``names``: the API's names for the form's fields that it calls otherwise.
+    """
     if not form.is_valid():
+        names = {NON_FIELD_ERRORS: api_settings.NON_FIELD_ERRORS_KEY, **(names or {})}
         errors = form.errors.get_json_data()
-        raise ValidationError({k: [e["message"] for e in v] for k, v in errors.items()})
+        raise ValidationError(
+            {names.get(k, k): [e["message"] for e in v] for k, v in errors.items()}
+        )
     return form
 
 
@@ -56,15 +75,24 @@ class _FormWrites:
 
     A PATCH is the object as the API shows it, with the given fields changed; a
     PUT or POST gives every field (an absent yes/no is no, as in a form).
+    Bodies are JSON only: a form-encoded one would give the form lists for values.
     """
 
+    parser_classes = [JSONParser]
     form_class: type
+    #: The API's names for the form's fields that it calls otherwise.
+    form_names: dict[str, str] = {}
 
     def cleaned_form(self, instance=None):
         data = dict(self.request.data)
         if instance is not None and self.request.method == "PATCH":
             data = {**self.get_serializer(instance).data, **data}
-        return valid(self.form_class(data=data, instance=instance))
+        form = self.form_class(data=self.form_data(data), instance=instance)
+        return valid(form, self.form_names)
+
+    def form_data(self, data: dict) -> dict:
+        """The given values as the form takes them, where the API spells some otherwise."""
+        return data
 
     def switch(self, field: str) -> bool | None:
         """The on/off field this request sets, if it sets it (it has its own service)."""
@@ -78,14 +106,92 @@ class _FormWrites:
         return Response(self.get_serializer(obj).data, status=status_code)
 
 
-class CategoryViewSet(_PolicyViewSet):
-    """Data categories: where each may go, how long it is kept, which backends serve it."""
+class CategoryViewSet(
+    _FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, _PolicyViewSet
+):
+    """Data categories: where each may go, how long it is kept, which backends serve it.
+
+    ``number`` and ``slug`` are fixed once created. ``finding_actions`` replaces the
+    category's overrides of the finding matrix, cleaned by the console's matrix form;
+    ``is_active`` retires a category or brings it back. A category is never deleted
+    (the console has no such thing either): retire it.
+    """
 
     serializer_class = CategorySerializer
     lookup_field = "slug"
     queryset = Category.objects.prefetch_related(
         Prefetch("approvals", queryset=Approval.objects.select_related("backend"))
     )
+    form_class = CategoryForm
+    #: Fields with their own service, outside the category's form.
+    SWITCHES = {"finding_actions", "is_active"}
+
+    def form_data(self, data: dict) -> dict:
+        regions = data.get("allowed_regions")
+        if isinstance(regions, list):  # the form takes the console's comma-separated text
+            data["allowed_regions"] = ", ".join(map(str, regions))
+        return data
+
+    def create(self, request, *args, **kwargs) -> Response:
+        form = self.cleaned_form()
+        active = self.switch("is_active")
+        matrix = self.cleaned_matrix(Category(number=form.cleaned_data["number"]))
+        category = services.save_category(category=None, values=form.values(), actor=request.user)
+        self.save_switches(category, matrix, active)
+        return self.answer(category, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs) -> Response:
+        category = self.get_object()
+        for name in ("number", "slug"):
+            if name in request.data and str(request.data[name]) != str(getattr(category, name)):
+                raise ValidationError({name: ["Fixed once created."]})
+        active = self.switch("is_active")
+        matrix = self.cleaned_matrix(category)
+        if set(request.data) - self.SWITCHES:
+            form = self.cleaned_form(category)
+            services.save_category(category=category, values=form.values(), actor=request.user)
+        self.save_switches(category, matrix, active)
+        return self.answer(category)
+
+    def cleaned_matrix(self, category: Category) -> FindingMatrixForm | None:
+        """The finding matrix this request sets, if it sets it, as the console's form takes it.
+
+        The form has one row per finding type, and one for every national identifier:
+        those take one action, given under ``NATIONAL_ID`` or any of their own names.
+        """
+        if "finding_actions" not in self.request.data:
+            return None
+        given = self.request.data["finding_actions"]
+        if not isinstance(given, dict):
+            raise ValidationError({"finding_actions": ["Give an object: finding type -> action."]})
+        rows = finding_rows()
+        known = {name for row_name, _, kinds in rows for name in (row_name, *kinds)}
+        problems = [f"Unknown finding type: {name}." for name in given if name not in known]
+        data = {}
+        for row_name, label, kinds in rows:
+            chosen = [given[k] for k in dict.fromkeys((row_name, *kinds)) if k in given]
+            if len({str(value) for value in chosen}) > 1:
+                problems.append(f"{label} take one action together.")
+            data[row_name] = chosen[0] if chosen and chosen[0] is not None else ""
+        if problems:
+            raise ValidationError({"finding_actions": problems})
+        try:
+            return valid(FindingMatrixForm(data=data, category=category))
+        except ValidationError as exc:
+            errors = [
+                f"{row}: {message}" for row, messages in exc.detail.items() for message in messages
+            ]
+            raise ValidationError({"finding_actions": errors}) from None
+
+    def save_switches(
+        self, category: Category, matrix: FindingMatrixForm | None, active: bool | None
+    ) -> None:
+        """The matrix and the on/off switch, each through its own service, as on the console."""
+        actor = self.request.user
+        if matrix is not None:
+            services.set_finding_actions(category=category, actions=matrix.actions(), actor=actor)
+        if active is not None:
+            services.set_category_active(category=category, active=active, actor=actor)
 
 
 class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMixin, _PolicyViewSet):
@@ -250,9 +356,70 @@ class RuleViewSet(
         services.delete_rule(rule=instance, actor=self.request.user)
 
 
-class TermListViewSet(_PolicyViewSet):
-    """Protected-term lists: their size and state, never their terms."""
+class TermListViewSet(
+    _FormWrites,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    _PolicyViewSet,
+):
+    """Protected-term lists: their size and state, never their terms.
+
+    ``terms`` is write-only: a string as the console's paste box takes it (one per line,
+    or comma-separated), or a list of strings (one term each, commas and all). Given, it
+    replaces every term; left out of an edit, the terms stay. ``is_active`` switches a
+    list off or on.
+    """
 
     serializer_class = TermListSerializer
     lookup_field = "public_id"
     queryset = ProtectedTermList.objects.defer("terms_sealed")
+    form_class = TermListForm
+    form_names = {"pasted": "terms"}
+
+    def form_data(self, data: dict) -> dict:
+        if "terms" in data:
+            data["pasted"] = _pasted(data.pop("terms"))
+        return data
+
+    def create(self, request, *args, **kwargs) -> Response:
+        return self.write(None, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs) -> Response:
+        return self.write(self.get_object())
+
+    def write(
+        self, term_list: ProtectedTermList | None, status_code=status.HTTP_200_OK
+    ) -> Response:
+        """Create or edit a list through the console's form and service, in one audit event."""
+        values, terms = {}, None
+        if term_list is None or set(self.request.data) - {"is_active"}:
+            form = self.cleaned_form(term_list)
+            values, terms = form.values(), form.cleaned_data["terms"]
+        active = self.switch("is_active")
+        if active is not None:
+            values["is_active"] = active
+        term_list = services.save_term_list(
+            term_list=term_list, values=values, terms=terms, actor=self.request.user
+        )
+        return self.answer(term_list, status_code)
+
+    def perform_destroy(self, instance: ProtectedTermList) -> None:
+        services.delete_term_list(term_list=instance, actor=self.request.user)
+
+
+def _pasted(terms) -> str:
+    """Given terms as the console's paste box takes them: a list becomes one term a row."""
+    if isinstance(terms, list) and all(isinstance(term, str) for term in terms):
+        if any("\n" in term or "\r" in term for term in terms):
+            raise ValidationError({"terms": ["A term cannot hold a line break."]})
+        rows = io.StringIO()
+        csv.writer(rows, lineterminator="\n").writerows([term] for term in terms)
+        terms = rows.getvalue()
+    if not isinstance(terms, str):
+        raise ValidationError(
+            {"terms": ["Give a string (one term per line) or a list of strings."]}
+        )
+    if not terms.strip():  # in the console, an empty box keeps the terms; here, none were given
+        raise ValidationError({"terms": ["No terms found."]})
+    return terms

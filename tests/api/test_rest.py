@@ -1,15 +1,22 @@
 """The REST API: every endpoint × role with personal tokens, writes through the services, schema."""
 
+import json
+
 import pytest
+from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from api.services import create_token
 from audit.models import AuditEvent
-from governance.models import Approval, DetectionRule, HostingClass, ProtectedTermList
+from governance.detection import detect
+from governance.models import Approval, Category, DetectionRule, HostingClass, ProtectedTermList
+from governance.policy_cache import read_version
 from governance.roles import Role
+from governance.simulation import policy_snapshot
 from tests.factories import make_backend, make_category, make_user
+from tests.governance.console import policy_events
 
 BACKEND_ID = "00000000-0000-4000-8000-0000000000b1"
 RULE_ID = "00000000-0000-4000-8000-0000000000a1"
@@ -135,9 +142,15 @@ def test_audit_events_are_read_only_filtered_and_paged(db, reader, admin):
     assert client.get("/api/audit/events/", {"outcome": "nonsense"}).status_code == 400
 
 
-def test_the_schema_validates_and_the_docs_page_serves_it_without_a_cdn(db, client, member):
+def test_the_schema_validates_and_the_docs_page_serves_it_without_a_cdn(db, client, member, capsys):
+    GENERATOR_STATS.reset()  # warnings are printed once per process: count this run's
     schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert not GENERATOR_STATS, capsys.readouterr().err
     validate_schema(schema)
+    categories = schema["paths"]["/api/governance/categories/{slug}/"]
+    assert sorted(categories) == ["get", "patch", "put"]  # retired, never deleted
+    terms = schema["components"]["schemas"]["TermList"]["properties"]["terms"]
+    assert terms["writeOnly"] is True
     assert "/api/audit/events/" in schema["paths"]
     client.force_login(member)
     docs = client.get("/api/docs/")
@@ -205,8 +218,233 @@ def test_a_clearance_is_granted_and_withdrawn_through_the_service(policy, admin,
         "/api/governance/clearances/", {"category": "public", "party": party}, format="json"
     )
     assert again.status_code == 400
+    assert again.json() == {"non_field_errors": [f"{member} is already cleared for Public."]}
     assert client.delete(f"/api/governance/clearances/public:{party}/").status_code == 204
     assert client.delete(f"/api/governance/clearances/public:{party}/").status_code == 404
     assert client.delete("/api/governance/clearances/public:user:not-a-uuid/").status_code == 404
     changes = AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_CHANGED, actor=admin)
     assert changes.count() == 2
+
+
+def _snapshot_categories():
+    """The categories as the next message's policy reading sees them."""
+    return policy_snapshot(read_version()).categories
+
+
+def _protected_terms(text: str) -> list[str]:
+    """What the next message's detectors find as protected terms."""
+    return [text[f.start : f.end] for f in detect(text).scan.findings if f.type == "PROTECTED_TERM"]
+
+
+def test_a_category_is_made_edited_and_retired_through_the_console_services(policy, admin):
+    client = _client_of(admin)
+    made = client.post(
+        "/api/governance/categories/",
+        {"number": 2, "slug": "internal", "name": "Internal", "summary": "Business information.",
+         "retention_days": 30, "allowed_hosting_classes": ["on_prem", "private_cloud"],
+         "allowed_regions": ["EU", "ch", "eu"], "forbid_training": True,
+         "finding_actions": {"CREDIT_CARD": "block", "EMAIL_ADDRESS": "pseudonymise"}},
+        format="json",
+    )  # fmt: skip
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert body["allowed_regions"] == ["ch", "eu"] and body["forbid_training"] is True
+    # the level's default (replace) is dropped, as the console's matrix drops it
+    assert body["finding_actions"] == {"CREDIT_CARD": "block"}
+    assert [(e.message, e.actor) for e in reversed(policy_events())] == [
+        ("Category created", admin),
+        ("Category edited", admin),
+    ]
+    seen = _snapshot_categories()[2]
+    assert seen.allowed_regions == ("ch", "eu") and seen.finding_actions["CREDIT_CARD"] == "block"
+
+    edited = client.patch(
+        "/api/governance/categories/internal/",
+        {"retention_days": 60, "require_dpa": True},
+        format="json",
+    )
+    assert edited.status_code == 200, edited.json()
+    assert edited.json()["retention_days"] == 60
+    assert edited.json()["summary"] == "Business information."  # PATCH keeps the rest
+    assert edited.json()["allowed_regions"] == ["ch", "eu"]
+    event = policy_events()[0]
+    assert event.before == {"retention_days": 30, "require_dpa": False}
+    assert event.after == {"retention_days": 60, "require_dpa": True}
+    assert _snapshot_categories()[2].require_dpa is True
+
+    retired = client.patch(
+        "/api/governance/categories/internal/", {"is_active": False}, format="json"
+    )
+    assert retired.json()["is_active"] is False
+    event = policy_events()[0]
+    assert (event.before, event.after) == ({"is_active": True}, {"is_active": False})
+    assert event.target_type == "governance.category" and event.actor == admin
+    assert 2 not in _snapshot_categories()
+    assert client.delete("/api/governance/categories/internal/").status_code == 405  # retire it
+    assert Category.objects.filter(slug="internal").exists()
+
+
+def test_a_put_gives_every_field_and_the_matrix_sets_national_identifiers_together(policy, admin):
+    client = _client_of(admin)
+    url = "/api/governance/categories/public/"
+    shown = client.get(url).json()
+    put = client.put(
+        url,
+        {**shown, "summary": "Already public.", "allowed_regions": "EU, ch",
+         "finding_actions": {"NATIONAL_ID": "block"}},
+        format="json",
+    )  # fmt: skip
+    assert put.status_code == 200, put.json()
+    category = Category.objects.get(slug="public")
+    assert category.summary == "Already public." and category.allowed_regions == ["ch", "eu"]
+    assert category.finding_actions["US_SSN"] == category.finding_actions["UK_NINO"] == "block"
+    assert _snapshot_categories()[1].finding_actions["FR_NIR"] == "block"
+    cleared = client.patch(url, {"finding_actions": {}}, format="json")
+    assert cleared.json()["finding_actions"] == {}
+    assert Category.objects.get(slug="public").finding_actions == {}
+
+
+def test_bad_category_input_is_explained_and_nothing_saved(policy, admin):
+    client = _client_of(admin)
+    before = client.get("/api/governance/categories/public/").json()
+    refusals = [
+        ("post", "", {"number": 1, "slug": "public", "name": "", "summary": "x",
+                      "blocks_all": True, "retention_days": 7}, {
+            "number": ["Category with this Number already exists."],
+            "slug": ["Category with this Slug already exists."],
+            "name": ["This field is required."],
+            "retention_days": ["A prohibited category stores nothing: leave retention empty."],
+        }),
+        ("post", "", {"number": 12, "slug": "top", "name": "Top", "summary": "x"},
+         {"number": ["Levels go from 1 (public) to 9."]}),
+        ("post", "", {"number": 2, "slug": "internal", "name": "Internal", "summary": "x",
+                      "finding_actions": {"SECRET": "allow"}},
+         {"finding_actions": ["SECRET: Select a valid choice. allow is not one of the "
+                              "available choices."]}),
+        ("patch", "public/", {"number": 5}, {"number": ["Fixed once created."]}),
+        ("patch", "public/", {"slug": "open"}, {"slug": ["Fixed once created."]}),
+        ("patch", "public/", {"allowed_hosting_classes": ["moon"]},
+         {"allowed_hosting_classes": ["Select a valid choice. moon is not one of the "
+                                      "available choices."]}),
+        ("patch", "public/", {"finding_actions": {"NOPE": "block"}},
+         {"finding_actions": ["Unknown finding type: NOPE."]}),
+        ("patch", "public/", {"finding_actions": {"US_SSN": "block", "UK_NINO": "allow"}},
+         {"finding_actions": ["National identifiers take one action together."]}),
+        ("patch", "public/", {"finding_actions": ["block"]},
+         {"finding_actions": ["Give an object: finding type -> action."]}),
+        # checked before anything is saved: the retention does not change either
+        ("patch", "public/", {"retention_days": 7, "is_active": "no"},
+         {"is_active": ["Must be true or false."]}),
+        ("patch", "public/", {"retention_days": 7, "finding_actions": {"URL": "shout"}},
+         {"finding_actions": ["URL: Select a valid choice. shout is not one of the available "
+                              "choices."]}),
+    ]  # fmt: skip
+    for method, path, data, errors in refusals:
+        refused = getattr(client, method)(f"/api/governance/categories/{path}", data, format="json")
+        assert (refused.status_code, refused.json()) == (400, errors), data
+    assert list(Category.objects.values_list("slug", flat=True)) == ["public"]
+    assert client.get("/api/governance/categories/public/").json() == before
+    assert policy_events() == []
+
+
+def test_a_term_list_is_made_replaced_switched_off_and_deleted_never_showing_a_term(policy, admin):
+    client = _client_of(admin)
+    made = client.post(
+        "/api/governance/term-lists/",
+        {"name": "Codenames", "kind": "codename", "terms": "Nightjar\nOsprey"},
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert body["term_count"] == 2 and "terms" not in body
+    assert _protected_terms("Operation Nightjar starts") == ["Nightjar"]
+    url = f"/api/governance/term-lists/{body['public_id']}/"
+
+    replaced = client.patch(url, {"terms": ["Falcon, Inc.", "Kestrel"]}, format="json")
+    assert replaced.status_code == 200, replaced.json()
+    term_list = ProtectedTermList.objects.get(name="Codenames")
+    assert term_list.terms() == ["Falcon, Inc.", "Kestrel"]  # a list keeps a comma in a term
+    assert _protected_terms("Operation Nightjar, then Kestrel") == ["Kestrel"]
+    renamed = client.patch(url, {"name": "Birds"}, format="json")
+    assert renamed.json()["name"] == "Birds" and renamed.json()["kind"] == "codename"
+    assert ProtectedTermList.objects.get(name="Birds").terms() == ["Falcon, Inc.", "Kestrel"]
+    off = client.patch(url, {"is_active": False}, format="json")
+    assert off.json()["is_active"] is False
+    assert _protected_terms("Kestrel") == []
+
+    shown = [
+        made,
+        replaced,
+        renamed,
+        off,
+        client.get(url),
+        client.get("/api/governance/term-lists/"),
+    ]
+    assert client.delete(url).status_code == 204
+    assert not ProtectedTermList.objects.filter(public_id=body["public_id"]).exists()
+    events = list(reversed(policy_events()))
+    assert [e.message for e in events] == [
+        "Term list created", "Term list edited", "Term list edited", "Term list edited",
+        "Term list deleted",
+    ]  # fmt: skip
+    assert events[1].after == {"terms replaced": True}
+    recorded = json.dumps([[e.before, e.after, e.details, e.message] for e in events])
+    for term in ("Nightjar", "Osprey", "Falcon", "Kestrel"):
+        assert all(term not in r.content.decode() for r in shown), term
+        assert term not in recorded, term
+
+
+def test_bad_term_list_input_is_explained_and_nothing_saved(policy, admin):
+    client = _client_of(admin)
+    refusals = [
+        ({"name": "Staff", "kind": "staff"}, {"terms": ["Paste the terms or upload a CSV file."]}),
+        ({"name": "Staff", "kind": "staff", "terms": []}, {"terms": ["No terms found."]}),
+        ({"name": "Staff", "kind": "staff", "terms": ", ,"}, {"terms": ["No terms found."]}),
+        ({"name": "Staff", "kind": "staff", "terms": [1, 2]},
+         {"terms": ["Give a string (one term per line) or a list of strings."]}),
+        ({"name": "Staff", "kind": "staff", "terms": ["Ann\nBob"]},
+         {"terms": ["A term cannot hold a line break."]}),
+        ({"name": "Clients", "kind": "martian", "terms": "Ann"}, {
+            "name": ["Protected term list with this Name already exists."],
+            "kind": ["Select a valid choice. martian is not one of the available choices."],
+        }),
+    ]  # fmt: skip
+    for data, errors in refusals:
+        refused = client.post("/api/governance/term-lists/", data, format="json")
+        assert (refused.status_code, refused.json()) == (400, errors), data
+    form_encoded = client.post("/api/governance/term-lists/", {"name": "Staff", "terms": "Ann"})
+    assert form_encoded.status_code == 415  # JSON only: a form's body gives the form lists
+    url = f"/api/governance/term-lists/{TERMS_ID}/"
+    for data in ({"terms": ""}, {"is_active": 0}, {"name": "", "is_active": False}):
+        assert client.patch(url, data, format="json").status_code == 400, data
+    term_list = ProtectedTermList.objects.get()
+    assert (term_list.name, term_list.terms(), term_list.is_active) == ("Clients", ["Acme"], True)
+    assert policy_events() == []
+
+
+WRITES = [
+    ("post", "/api/governance/categories/", {"number": 2, "slug": "internal", "name": "Internal",
+                                             "summary": "x"}),
+    ("patch", "/api/governance/categories/public/", {"is_active": False}),
+    ("put", "/api/governance/categories/public/", {"name": "Open", "summary": "x"}),
+    ("post", "/api/governance/term-lists/", {"name": "Staff", "kind": "staff", "terms": "Ann"}),
+    ("patch", f"/api/governance/term-lists/{TERMS_ID}/", {"terms": "Globex"}),
+    ("delete", f"/api/governance/term-lists/{TERMS_ID}/", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("persona", ["anon", "outsider", "staff", "privacy", "auditor"])
+def test_only_policy_admins_may_change_categories_and_term_lists(policy, persona):
+    user = None if persona == "anon" else make_user(f"{persona}@example.com", *ROLES[persona])
+    client = _client_of(user)
+    got = {
+        (method, path): getattr(client, method)(path, data, format="json").status_code
+        for method, path, data in WRITES
+    }
+    assert set(got.values()) == {401 if persona == "anon" else 403}, got
+    assert list(Category.objects.values_list("slug", "name", "is_active")) == [
+        ("public", "Public", True)
+    ]
+    term_list = ProtectedTermList.objects.get()
+    assert (term_list.name, term_list.terms()) == ("Clients", ["Acme"])
+    assert policy_events() == []
