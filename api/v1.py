@@ -25,9 +25,10 @@ from api.services import TokenRefused
 from chat import answering, services
 from chat.llm import ChatMessage
 from chat.pseudonyms import Pseudonymiser
+from governance.access import holds
 from governance.models import Backend, Category, User
 from governance.policy import eligible_backends
-from governance.policy_cache import read_version
+from governance.policy_cache import Version, read_version
 from governance.roles import Role
 from governance.simulation import policy_snapshot
 
@@ -82,7 +83,7 @@ def _models(request: HttpRequest) -> list[dict]:
     token = _authenticate(request)
     with transaction.atomic():
         record_use(request, token)
-    usable = _usable_backends(token.user)
+    usable = _usable_backends(token.user, read_version(token.user.pk))
     data = [_model(AUTO, "steward", {"categories": sorted({n for _, ns in usable for n in ns})})]
     for spec, numbers in usable:
         extra = {"backend": spec.name, "hosting_class": spec.hosting_class, "categories": numbers}
@@ -94,9 +95,8 @@ def _model(model_id: str, owner: str, steward: dict) -> dict:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": owner, "steward": steward}
 
 
-def _usable_backends(user: User) -> list[tuple]:
+def _usable_backends(user: User, version: Version) -> list[tuple]:
     """(backend spec, category numbers it may serve for ``user``), from the cached policy."""
-    version = read_version(user.pk)
     policy = policy_snapshot(version)
     today = timezone.localdate()
     serves: dict[str, tuple] = {}
@@ -145,16 +145,17 @@ def _prepare(request: HttpRequest) -> Prepared:
     """
     token = _authenticate(request)
     user = token.user
-    if not user.has_perm(Role.STAFF.permission):
+    version = read_version(user.pk)  # the request's one reading, with the user's groups
+    if not holds(user, Role.STAFF, version):
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
     body = _body(request)
     parts = _parts(body.get("messages"))
-    category = _category(request, body, user)
-    backend = _backend(body.get("model"), user)
+    category = _category(request, body, user, version)
+    backend = _backend(body.get("model"), user, version)
     via = {"via": "api", "token": token.lookup}
     try:
         sent = services.send_request(
-            author=user, category=category, parts=parts, backend=backend, via=via
+            author=user, category=category, parts=parts, backend=backend, via=via, version=version
         )
     except services.ChatError as exc:
         kind = "policy_violation" if category.blocks_all else "permission_error"
@@ -280,40 +281,45 @@ def _text(content) -> str:
     raise _bad("Only text content is supported.", code="invalid_content")
 
 
-def _category(request: HttpRequest, body: dict, user: User) -> Category:
+def _category(request: HttpRequest, body: dict, user: User, version: Version) -> Category:
     """The header, else ``metadata.category``, else the lowest category the user may chat in."""
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     named = str(request.headers.get(CATEGORY_HEADER) or metadata.get("category") or "").strip()
+    categories = services.active_categories(version)
     if not named:
-        default = (
-            Category.objects.cleared_for(user)
-            .filter(blocks_all=False, retention_days__isnull=False)
-            .order_by("number")
-            .first()
-        )
-        if default is None:
+        cleared = policy_snapshot(version).cleared(user.pk, version.group_ids)
+        usable = [
+            number
+            for number in sorted(cleared)
+            if number in categories
+            and not categories[number].blocks_all
+            and categories[number].retention_days is not None
+        ]
+        if not usable:
             raise Problem(
                 403,
                 "You are not cleared for any category.",
                 kind="permission_error",
                 code="not_cleared",
             )
-        return default
-    lookup = {"number": int(named)} if named.isdigit() else {"slug": named.lower()}
-    category = Category.objects.filter(is_active=True, **lookup).first()
-    if category is None:
+        return services.category_by_number(usable[0], version)
+    if named.isdigit():
+        number = int(named) if int(named) in categories else None
+    else:
+        number = next((n for n, c in categories.items() if c.slug == named.lower()), None)
+    if number is None:
         raise Problem(
             404, f"There is no category {named!r}.", kind="not_found_error", code="unknown_category"
         )
-    return category
+    return services.category_by_number(number, version)
 
 
-def _backend(model: str, user: User) -> Backend | None:
+def _backend(model: str, user: User, version: Version) -> Backend | None:
     """None for ``auto``; else the backend of that name (or its id in /v1/models) the user
     may use somewhere. One they may not is as unknown as one that does not exist."""
     if model == AUTO:
         return None
-    for spec, _ in _usable_backends(user):
+    for spec, _ in _usable_backends(user, version):
         if model in (slugify(spec.name), spec.name) or model.casefold() == spec.name.casefold():
             return Backend.objects.get(public_id=spec.key)
     raise Problem(

@@ -26,7 +26,7 @@ from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
 from governance.policy import Decision, Outcome, Span, decide
 from governance.policy_cache import Version, cached, read_version
-from governance.simulation import policy_input
+from governance.simulation import policy_input, policy_snapshot
 from training.services import needs_acknowledgement
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,8 @@ class AcknowledgementRequired(ChatError):
         super().__init__("Read and acknowledge the current policy before you chat.")
 
 
-def _require_acknowledgement(user: User) -> None:
-    if needs_acknowledgement(user):
+def _require_acknowledgement(user: User, version: Version) -> None:
+    if needs_acknowledgement(user, version):
         raise AcknowledgementRequired
 
 
@@ -77,10 +77,15 @@ def start_conversation(*, owner: User, category: Category) -> Conversation:
     return conversation
 
 
-def _new_conversation(*, owner: User, category: Category) -> Conversation:
+def _new_conversation(
+    *, owner: User, category: Category, version: Version | None = None
+) -> Conversation:
     """An unsaved conversation, once the owner may start it (a refusal raises ChatError)."""
-    _require_acknowledgement(owner)
-    if not Category.objects.cleared_for(owner).filter(pk=category.pk).exists():
+    version = version or read_version(owner.pk)
+    _require_acknowledgement(owner, version)
+    if category.number not in active_categories(version) or category.number not in (
+        policy_snapshot(version).cleared(owner.pk, version.group_ids)
+    ):
         raise ChatError(f"You are not cleared for category {category.number} ({category.name}).")
     if category.blocks_all:
         raise ChatError(f"{category.name} material may not be sent to any model.")
@@ -111,9 +116,12 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
 
     Nothing is sent by someone who has yet to acknowledge the current policy.
     """
-    _require_acknowledgement(author)
+    version = read_version(author.pk)
+    _require_acknowledgement(author, version)
     text = _clean(text)
-    sent = _govern_and_record(conversation=conversation, author=author, parts=((USER, text),))
+    sent = _govern_and_record(
+        conversation=conversation, author=author, parts=((USER, text),), version=version
+    )
     if sent.answer is not None:
         answer = sent.answer
         queue = queue_for(answer.backend)
@@ -128,6 +136,7 @@ def send_request(
     parts: Sequence[tuple[str, str]],
     backend: Backend | None = None,
     via: dict | None = None,
+    version: Version | None = None,
 ) -> Sent:
     """A request that brings its own turns (the API): a new conversation, governed like chat.
 
@@ -139,10 +148,12 @@ def send_request(
     may come from (if the policy does not let it serve, the request is blocked,
     and recorded as such). The answer is claimed for the caller, which streams
     it in its own process (:func:`chat.answering.stream_answer`) and settles it
-    (:func:`chat.answering.settle`); ``via`` goes into the audit event.
+    (:func:`chat.answering.settle`); ``via`` goes into the audit event. ``version``: the
+    caller's reading of the policy version with the author's groups, if it made one.
     """
     parts = _clean_parts(parts)
-    conversation = _new_conversation(owner=author, category=category)
+    version = version or read_version(author.pk)
+    conversation = _new_conversation(owner=author, category=category, version=version)
     return _govern_and_record(
         conversation=conversation,
         author=author,
@@ -150,6 +161,7 @@ def send_request(
         backend=backend,
         claim=True,
         via=via,
+        version=version,
     )
 
 
@@ -161,6 +173,7 @@ def _govern_and_record(
     backend: Backend | None = None,
     claim: bool = False,
     via: dict | None = None,
+    version: Version,
 ) -> Sent:
     """The steps every message goes through, whoever sends it.
 
@@ -168,16 +181,18 @@ def _govern_and_record(
     2. In one transaction: store the message (a blocked one without its text),
        the pending answer (claimed, when the caller answers it itself), the
        subject-index rows and the audit event. If the audit write fails,
-       nothing is stored and nothing is sent.
+       nothing is stored and nothing is sent. A new conversation is stored in
+       the same transaction, with its first message.
     3. Pseudonymise: what the decision says to replace becomes a placeholder.
     """
     text = PART_SEPARATOR.join(content for _, content in parts)
-    detection, decision, version = _govern(conversation=conversation, author=author, text=text)
+    detection, decision = _govern(
+        conversation=conversation, author=author, text=text, version=version
+    )
     decision = _only(decision, backend)
     with transaction.atomic():
-        if conversation._state.adding:
-            _store_new(conversation)  # one transaction with its first message
-        else:
+        new = conversation._state.adding
+        if not new:
             conversation = _locked(conversation, idle=True)
         now = timezone.now()
         message = Message(
@@ -191,6 +206,8 @@ def _govern_and_record(
             findings=_counts(detection),
         )
         if decision.blocked:
+            if new:
+                _store_new(conversation)
             message.status = Message.Status.BLOCKED
             message.chars = len(text)  # the size is kept, never the text
             message.save()
@@ -198,7 +215,7 @@ def _govern_and_record(
             return Sent(message=message, answer=None, decision=decision)
 
         message.status = Message.Status.SENT
-        keeps = _keeps_content(conversation, decision)
+        keeps = _keeps_content(conversation, decision, version)
         if keeps:
             message.content = text
         else:
@@ -207,8 +224,24 @@ def _govern_and_record(
         if not keeps:
             message.sent_sealed = b""
             mapping_grew = False
-        message.save()
         chosen = _pick_backend(decision.backends, version)
+        changed = ["last_activity_at"]
+        if mapping_grew:
+            changed.append("pseudonyms_sealed")
+        if decision.outcome is Outcome.ESCALATE:
+            # The conversation now holds material of the higher category, and so
+            # does every later call's history: it stays there.
+            conversation.category = category_by_number(decision.category, version)
+            changed.append("category")
+        if keeps and not conversation.title_sealed:
+            conversation.title = _title(text)
+            changed.append("title_sealed")
+        conversation.last_activity_at = now
+        if new:
+            _store_new(conversation)  # one INSERT, with its title, mapping and first activity
+        else:
+            conversation.save(update_fields=changed)
+        message.save()
         # The built-in model runs only in the inference_local worker, never in a web process.
         to_worker = claim and chosen.kind == Backend.Kind.BUILTIN
         claim = claim and not to_worker
@@ -226,19 +259,6 @@ def _govern_and_record(
         if not keeps:
             _hold_in_transit(conversation, answer, outgoing)
         _index_subjects(message, text, detection)
-        changed = ["last_activity_at"]
-        if mapping_grew:
-            changed.append("pseudonyms_sealed")
-        if decision.outcome is Outcome.ESCALATE:
-            # The conversation now holds material of the higher category, and so
-            # does every later call's history: it stays there.
-            conversation.category = Category.objects.get(number=decision.category)
-            changed.append("category")
-        if keeps and not conversation.title_sealed:
-            conversation.title = _title(text)
-            changed.append("title_sealed")
-        conversation.last_activity_at = now
-        conversation.save(update_fields=changed)
         _record_request(
             message, decision, backend=chosen, author=author, replaced=replaced, via=via
         )
@@ -256,7 +276,8 @@ def retry_answer(*, answer: Message, author: User) -> Message:
     may have changed since), so a retry can be refused where the first try was
     not.
     """
-    _require_acknowledgement(author)
+    version = read_version(author.pk)
+    _require_acknowledgement(author, version)
     if answer.role != Message.Role.ASSISTANT or answer.status not in (
         Message.Status.FAILED,
         Message.Status.CANCELLED,
@@ -272,7 +293,9 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         raise ChatError("Only the last answer of a conversation can be retried.")
     question = answer.reply_to
     text = question.content
-    detection, decision, version = _govern(conversation=conversation, author=author, text=text)
+    detection, decision = _govern(
+        conversation=conversation, author=author, text=text, version=version
+    )
     if decision.blocked:
         raise ChatError(" ".join(decision.reasons))
     with transaction.atomic():
@@ -422,6 +445,24 @@ def _backends_by_id() -> dict[str, Backend]:
     return {str(b.public_id): b for b in Backend.objects.all()}
 
 
+def active_categories(version: Version) -> dict[int, Category]:
+    """The active categories by number, as of ``version`` (cached per policy version).
+
+    The rows are shared between threads: read them; a conversation gets its own
+    copy (:func:`category_by_number`).
+    """
+    return cached("chat.categories", version, _categories_by_number)
+
+
+def category_by_number(number: int, version: Version) -> Category:
+    """A copy of the active category ``number`` (KeyError when there is none)."""
+    return copy.copy(active_categories(version)[number])
+
+
+def _categories_by_number() -> dict[int, Category]:
+    return {c.number: c for c in Category.objects.filter(is_active=True)}
+
+
 def _has_key(backend: Backend) -> bool:
     """False when the backend's key should come from an environment variable that is unset."""
     if not backend.credential_env or backend.credential_encrypted:
@@ -469,11 +510,11 @@ def _pseudonymise(
     return replaced, pseudonymiser.changed, tuple(outgoing)
 
 
-def _keeps_content(conversation: Conversation, decision: Decision) -> bool:
+def _keeps_content(conversation: Conversation, decision: Decision, version: Version) -> bool:
     """Whether the message's text is stored: its category (after any escalation) keeps it."""
     if decision.category == conversation.category.number:
         return conversation.category.stores_content
-    return Category.objects.get(number=decision.category).stores_content
+    return active_categories(version)[decision.category].stores_content
 
 
 def _hold_in_transit(conversation: Conversation, answer: Message, outgoing) -> None:
@@ -521,14 +562,14 @@ def _clean_parts(parts: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...
 
 
 def _govern(
-    *, conversation: Conversation, author: User, text: str
-) -> tuple[Detection, Decision, Version]:
+    *, conversation: Conversation, author: User, text: str, version: Version
+) -> tuple[Detection, Decision]:
     """Scan and decide; a scanner that fails stops the message (fail closed).
 
-    One reading of the policy version (with the author's groups) serves the
-    detectors, the decision and the backend pick.
+    ``version`` is the message's one reading of the policy version (with the
+    author's groups): it serves the gate, the detectors, the decision and the
+    backend pick.
     """
-    version = read_version(author.pk)
     try:
         detection = detect(text, version=version)
     except Exception as exc:
@@ -554,7 +595,7 @@ def _govern(
             version=version,
         )
     )
-    return detection, decision, version
+    return detection, decision
 
 
 def _counts(detection: Detection) -> dict[str, int]:

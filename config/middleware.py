@@ -9,6 +9,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -84,23 +85,68 @@ class RequestIdMiddleware:
 
     The id goes into every log line and audit event of the request and back to
     the client, and ``Vary: HX-Request`` keeps caches from mixing pages and fragments.
+    Sync or async, as the handler it wraps.
     """
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id  # type: ignore[attr-defined]
-        token = current_request_id.set(request_id)
+        if self.is_async:
+            return self._acall(request)
+        token = current_request_id.set(self._tag(request))
         try:
             response = self.get_response(request)
         finally:
             current_request_id.reset(token)
-        response["X-Request-ID"] = request_id
+        return self._tagged(request, response)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        token = current_request_id.set(self._tag(request))
+        try:
+            response = await self.get_response(request)
+        finally:
+            current_request_id.reset(token)
+        return self._tagged(request, response)
+
+    @staticmethod
+    def _tag(request: HttpRequest) -> str:
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        return request.request_id
+
+    @staticmethod
+    def _tagged(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response["X-Request-ID"] = request.request_id
         patch_vary_headers(response, ("HX-Request",))
         return response
+
+
+class InEventLoop:
+    """An async middleware running the hooks of a ``MiddlewareMixin`` one in the event loop.
+
+    Only for hooks that do no I/O (SecurityMiddleware's redirect and headers):
+    Django would run each hook in a thread and come back, two thread hops per
+    request for a few dictionary look-ups.
+    """
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, middleware_class, get_response) -> None:
+        self.hooks = middleware_class(get_response)
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.hooks.process_request(request) or await self.get_response(request)
+        return self.hooks.process_response(request, response)
 
 
 class SessionLifetimeMiddleware:

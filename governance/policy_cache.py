@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from governance.models import (
@@ -46,6 +47,9 @@ from governance.models import (
 
 #: Every table the policy snapshot or the detectors are read from.
 POLICY_MODELS = (Category, Backend, Approval, Clearance, DetectionRule, ProtectedTermList)
+#: What else every message checks, cached the same way: which groups grant which role
+#: (governance.access.holds) and the current policy document (training.services).
+ALSO_WATCHED = ("auth.Group_permissions", "training.PolicyDocument")
 
 _VERSION = PolicyVersion._meta.db_table
 _MEMBERS = User.groups.through._meta.db_table
@@ -186,9 +190,11 @@ def ensure_triggers(using: str = DEFAULT_DB_ALIAS) -> None:
     rebuild drops the table's triggers.
     """
     db = connections[using]
-    if db.vendor not in _MARK_SQL or _VERSION not in db.introspection.table_names():
+    existing = set(db.introspection.table_names())
+    if db.vendor not in _MARK_SQL or _VERSION not in existing:
         return
-    tables = [model._meta.db_table for model in POLICY_MODELS]
+    models = [*POLICY_MODELS, *(apps.get_model(label) for label in ALSO_WATCHED)]
+    tables = [model._meta.db_table for model in models if model._meta.db_table in existing]
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
             cursor.execute(_PG_FUNCTIONS)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Max, Q
@@ -21,6 +20,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from governance.models import User
+from governance.policy_cache import Version, cached, read_version
 from governance.roles import Role
 from training.models import Acknowledgement, PolicyDocument, QuizAttempt, QuizQuestion
 from training.quiz import QuizItem, pass_mark, score
@@ -57,48 +57,27 @@ class AckStatus:
         return self.current is not None and not self.acknowledged and not self.gated
 
 
-#: The current published version, cached for every process (the chat asks on each message).
-CURRENT_CACHE_KEY = "training:current-policy"
-CURRENT_CACHE_SECONDS = 60  # bounds how long a read racing a publish can keep the old one
-_NONE_PUBLISHED = "none"
-
-
-def current_document() -> PolicyDocument | None:
-    """The newest published version, from the cache when it holds it.
-
-    Publishing clears the cache entry at commit, so a new version applies to
-    the next message everywhere; before any is published this costs no query.
+def current_document(version: Version | None = None) -> PolicyDocument | None:
+    """The newest published version, cached per policy version (read with ``version`` when
+    the caller has one): publishing changes the version, so a new document applies to the
+    next message everywhere. The instance is shared between threads: read it, never change it.
     """
-    try:
-        cached = cache.get(CURRENT_CACHE_KEY)
-    except Exception:  # the cache is down: the database still answers
-        cached = None
-    if cached is not None:
-        return None if cached == _NONE_PUBLISHED else cached
-    document = PolicyDocument.objects.current()
-    try:
-        cache.set(CURRENT_CACHE_KEY, document or _NONE_PUBLISHED, CURRENT_CACHE_SECONDS)
-    except Exception:
-        pass
-    return document
+    return cached("training.current-document", version or read_version(), _read_current)
 
 
-def forget_current_document() -> None:
-    """Drop the cached current version (after a publish commits)."""
-    try:
-        cache.delete(CURRENT_CACHE_KEY)
-    except Exception:
-        pass  # it expires within CURRENT_CACHE_SECONDS
+def _read_current() -> PolicyDocument | None:
+    return PolicyDocument.objects.current()
 
 
-def acknowledgement_status(user: User) -> AckStatus:
+def acknowledgement_status(user: User, version: Version | None = None) -> AckStatus:
     """The current version, and whether ``user`` acknowledged it or is still within grace.
 
-    No query before a first version is published; after, one for someone who
-    acknowledged the current version (the usual case, an index look-up), and a
-    second for someone who has not: whether they acknowledged an earlier one.
+    No query before a first version is published (but reading the policy version,
+    unless the caller gives it); after, one for someone who acknowledged the
+    current version (the usual case, an index look-up), and a second for someone
+    who has not: whether they acknowledged an earlier one.
     """
-    current = current_document()
+    current = current_document(version)
     if current is None:
         return AckStatus(current=None, acknowledged=True)
     mine = Acknowledgement.objects.filter(user_id=user.pk)
@@ -110,7 +89,7 @@ def acknowledgement_status(user: User) -> AckStatus:
     return AckStatus(current=current, acknowledged=False, due=due)
 
 
-def needs_acknowledgement(user: User) -> bool:
+def needs_acknowledgement(user: User, version: Version | None = None) -> bool:
     """Whether ``user`` must acknowledge the current policy document before chatting.
 
     Nobody is gated before a first version is published. Someone who never
@@ -120,7 +99,7 @@ def needs_acknowledgement(user: User) -> bool:
     """
     if not user.is_authenticated:
         return True
-    return acknowledgement_status(user).gated
+    return acknowledgement_status(user, version).gated
 
 
 def acknowledge(*, user: User, document: PolicyDocument) -> Acknowledgement:
@@ -210,7 +189,6 @@ def publish(*, actor: User, document: PolicyDocument) -> PolicyDocument:
         locked.published_by = actor
         locked.published_at = timezone.now()
         locked.save(update_fields=["status", "published_by", "published_at", "updated_at"])
-        transaction.on_commit(forget_current_document)
         added, removed = diff_stats(previous.body if previous else "", locked.body)
         record(
             action=Action.TRAINING_POLICY_PUBLISHED,

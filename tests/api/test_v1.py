@@ -278,7 +278,7 @@ def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for):
 
 
 def test_a_policy_to_acknowledge_first_is_a_clear_403(org, openai_for, monkeypatch):
-    monkeypatch.setattr("chat.services.needs_acknowledgement", lambda user: True)
+    monkeypatch.setattr("chat.services.needs_acknowledgement", lambda user, version: True)
     with pytest.raises(openai.PermissionDeniedError) as refused:
         _ask(openai_for(org.alice), "Hello")
     assert refused.value.body["code"] == "acknowledgement_required"

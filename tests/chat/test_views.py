@@ -679,10 +679,11 @@ def _fill(owner, category, conversations: int, turns: int) -> list[Conversation]
 def test_the_home_page_takes_a_fixed_number_of_queries(client, org, django_assert_num_queries, n):
     _fill(org.alice, org.internal, conversations=n, turns=1)
     client.force_login(org.alice)
-    # session, user, permissions ×2, the current policy document (training's gate; cached
-    # after this first read), conversations (with categories), startable categories,
-    # session save ×3 (savepoint, update, release)
-    with django_assert_num_queries(10):
+    # session, user, permissions ×2, the policy version and the current policy document
+    # (training's gate; the document is cached per version after this first read),
+    # conversations (with categories), startable categories, session save ×3 (savepoint,
+    # update, release)
+    with django_assert_num_queries(11):
         response = client.get(reverse("chat:home"))
     assert response.content.decode().count('class="conversation-title"') == n
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat import services as chat
+from governance.policy_cache import read_version
 from training import services
 from training.models import Acknowledgement, PolicyDocument
 
@@ -70,7 +71,6 @@ def test_the_grace_period_ends(demo, publish, settings):
     PolicyDocument.objects.filter(pk=second.pk).update(
         published_at=timezone.now() - dt.timedelta(days=8)
     )
-    services.forget_current_document()
     settings.STEWARD_ACK_GRACE_DAYS = 7
     assert services.needs_acknowledgement(demo.alice) is True
     settings.STEWARD_ACK_GRACE_DAYS = 10
@@ -118,16 +118,29 @@ def test_publishing_applies_to_the_next_check_in_this_process(demo, publish):
 def test_the_gate_costs_no_query_before_a_policy_and_one_for_those_who_acknowledged(
     demo, publish, django_assert_num_queries
 ):
-    services.needs_acknowledgement(demo.alice)
+    """Given the policy version the chat path reads anyway (for its decision)."""
+
+    def gated(version) -> bool:
+        return services.needs_acknowledgement(demo.alice, version)
+
+    version = read_version(demo.alice.pk)
+    gated(version)
     with django_assert_num_queries(0):
-        assert services.needs_acknowledgement(demo.alice) is False
+        assert gated(version) is False
     document = publish()
-    services.needs_acknowledgement(demo.alice)
+    version = read_version(demo.alice.pk)
+    gated(version)
     with django_assert_num_queries(2):  # not acknowledged: and an earlier version?
-        assert services.needs_acknowledgement(demo.alice) is True
+        assert gated(version) is True
     services.acknowledge(user=demo.alice, document=document)
     with django_assert_num_queries(1):
-        assert services.needs_acknowledgement(demo.alice) is False
+        assert gated(version) is False
+
+
+def test_publishing_reaches_the_gate_through_the_policy_version(demo, publish):
+    assert services.needs_acknowledgement(demo.alice) is False
+    publish()
+    assert services.needs_acknowledgement(demo.alice) is True
 
 
 # --- the chat path --------------------------------------------------------------------------
