@@ -343,16 +343,20 @@ class OpenAIAdapter(Adapter):
 
     def _chunks(self, messages, timeout):
         client = self._shared_client(timeout)
-        # The raw event stream, read to the end of the body: the SDK's own stream stops at
-        # [DONE] and closes the response before the body's last bytes, which costs the
-        # connection (a new TCP and TLS handshake for every answer), and it builds a
-        # pydantic model per chunk.
-        with client.chat.completions.with_streaming_response.create(
-            model=self.model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            stream=True,
+        # The client's plain POST (its way to custom requests: same URL rules, key, errors),
+        # and the raw event stream, read to the end of the body. ``chat.completions.create``
+        # walks every message through its type-driven transform first (a third of this
+        # call's CPU for a 2 KB question); its stream stops at [DONE] and closes the response
+        # before the body's last bytes, which costs the connection (a new TCP and TLS
+        # handshake for every answer), and it builds a pydantic model per chunk.
+        body = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
             **self._optional(),
-        ) as response:
+        }
+        response = client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
+        try:
             for line in response.iter_lines():
                 if not line.startswith("data:") or line[5:].strip() == "[DONE]":
                     continue
@@ -366,6 +370,8 @@ class OpenAIAdapter(Adapter):
                 # Usage chunks, and Azure's content-filter preamble, have no choices.
                 for choice in chunk.get("choices") or ():
                     yield (choice.get("delta") or {}).get("content") or ""
+        finally:
+            response.close()
 
     def _optional(self) -> dict:
         wanted = {"stream_options": {"include_usage": True}, "max_tokens": ANSWER_MAX_TOKENS}
