@@ -8,12 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from django.contrib.auth.models import AnonymousUser, Group
+from django.apps import apps
+from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from governance import services
+from governance.access import holds
 from governance.demo import seed_demo_organisation
 from governance.detection import detect
 from governance.models import (
@@ -26,11 +28,19 @@ from governance.models import (
     User,
 )
 from governance.policy import BackendSpec, CategorySpec, PolicyInput, decide
-from governance.policy_cache import POLICY_MODELS, ensure_triggers, forget
+from governance.policy_cache import (
+    ALSO_WATCHED,
+    POLICY_MODELS,
+    ensure_triggers,
+    forget,
+    read_version,
+)
 from governance.policy_io import apply_import, export_policy
-from governance.roles import Role
+from governance.roles import ROLE_PERMISSIONS, Role
 from governance.simulation import BACKEND_FIELDS, SPEC_FIELDS, policy_input
 from tests.factories import make_user
+from training import services as training_services
+from training.models import PolicyDocument
 
 TEXT = "Please write to j.hartley@acme-logistics.co.uk about project zephyr and Globex. " * 25
 
@@ -327,6 +337,62 @@ def test_it_bumps_the_version_on_any_write_to_a_policy_table(demo, model):
     before = _committed_token()
     model.objects.filter(pk=model.objects.first().pk).update(id=F("id"))
     assert _committed_token() != before
+
+
+def _permission(role: Role) -> Permission:
+    return Permission.objects.get(
+        content_type__app_label="governance", codename=ROLE_PERMISSIONS[role][0]
+    )
+
+
+def _draft(o, body: str = "Check the category before you paste.") -> PolicyDocument:
+    return training_services.save_draft(
+        actor=o.admin, title="Using language models", body=body, change_note=""
+    )
+
+
+@pytest.mark.parametrize("label", ALSO_WATCHED)
+def test_it_bumps_the_version_on_any_write_to_a_table_also_watched(demo, label):
+    _draft(demo)
+    model = apps.get_model(label)
+    before = _committed_token()
+    model.objects.filter(pk=model.objects.first().pk).update(id=F("id"))
+    assert _committed_token() != before
+
+
+# name: (setup, change)
+WATCHED_CHANGES = {
+    "take a role's permission from its group": (
+        _nothing,
+        lambda o: Group.objects.get(name="Staff").permissions.remove(_permission(Role.STAFF)),
+    ),
+    "give a role's permission to another group": (
+        _nothing,
+        lambda o: Group.objects.get(name="Auditor").permissions.add(_permission(Role.STAFF)),
+    ),
+    "save a policy document draft": (_nothing, _draft),
+    "edit the draft": (_draft, lambda o: _draft(o, body="Ask before you paste.")),
+    "publish the policy document": (
+        _draft,
+        lambda o: training_services.publish(actor=o.admin, document=PolicyDocument.objects.draft()),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", WATCHED_CHANGES.values(), ids=WATCHED_CHANGES.keys())
+def test_it_bumps_the_version_on_a_change_to_what_else_is_watched(demo, case):
+    setup, change = case
+    setup(demo)
+    before = _committed_token()
+    change(demo)
+    assert _committed_token() != before
+
+
+def test_it_sees_that_a_group_no_longer_grants_a_role(demo):
+    assert holds(demo.alice, Role.STAFF, read_version(demo.alice.pk))  # warms the group map
+    Group.objects.get(name="Staff").permissions.remove(_permission(Role.STAFF))
+    alice = User.objects.get(pk=demo.alice.pk)  # has_perm caches on the instance
+    assert not holds(alice, Role.STAFF, read_version(alice.pk))
 
 
 def test_it_forgets_a_change_that_rolled_back(demo):

@@ -1,0 +1,93 @@
+"""``holds``: what ``has_perm`` says, with no query when a group of the user grants the role."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from governance.access import holds
+from governance.models import User
+from governance.policy_cache import read_version
+from governance.roles import ROLE_PERMISSIONS, Role
+from tests.factories import make_user
+
+
+def _permission(role: Role) -> Permission:
+    return Permission.objects.get(
+        content_type__app_label="governance", codename=ROLE_PERMISSIONS[role][0]
+    )
+
+
+def _fresh(user: User) -> User:
+    """The user read again, without the permissions ``has_perm`` cached on the instance."""
+    return User.objects.get(pk=user.pk)
+
+
+@pytest.mark.parametrize("role", Role)
+def test_it_answers_for_a_group_that_grants_the_role_without_queries(
+    owner, role, django_assert_num_queries
+):
+    assert holds(owner, role, read_version(owner.pk))  # reads which groups grant which role
+    user = _fresh(owner)
+    version = read_version(user.pk)
+    with django_assert_num_queries(0):
+        assert holds(user, role, version)
+
+
+def test_it_answers_for_a_group_other_than_the_roles_own_without_queries(
+    db, django_assert_num_queries
+):
+    contractors = Group.objects.create(name="Contractors")
+    contractors.permissions.add(_permission(Role.STAFF))
+    user = make_user("contractor@example.com")
+    user.groups.add(contractors)
+    assert holds(user, Role.STAFF, read_version(user.pk))
+    user = _fresh(user)
+    version = read_version(user.pk)
+    with django_assert_num_queries(0):
+        assert holds(user, Role.STAFF, version)
+
+
+def _superuser() -> User:
+    return User.objects.create_superuser("root@example.com", "correct-horse-battery")
+
+
+def _given_directly() -> User:
+    user = make_user("direct@example.com")
+    user.user_permissions.add(_permission(Role.STAFF))
+    return user
+
+
+def _inactive_member() -> User:
+    return make_user("gone@example.com", Role.STAFF, is_active=False)
+
+
+def _inactive_superuser() -> User:
+    return User.objects.create_superuser("old-root@example.com", is_active=False)
+
+
+def _outsider() -> User:
+    return make_user("outsider@example.com")
+
+
+def _auditor() -> User:
+    return make_user("auditor@example.com", Role.AUDITOR)
+
+
+# name: (the user, whether they hold the Staff role)
+WITHOUT_A_GRANTING_GROUP = {
+    "superuser without groups": (_superuser, True),
+    "permission given directly": (_given_directly, True),
+    "inactive member of the role's group": (_inactive_member, False),
+    "inactive superuser": (_inactive_superuser, False),
+    "no role": (_outsider, False),
+    "another role": (_auditor, False),
+}
+
+
+@pytest.mark.parametrize(
+    "case", WITHOUT_A_GRANTING_GROUP.values(), ids=WITHOUT_A_GRANTING_GROUP.keys()
+)
+def test_it_asks_has_perm_when_no_group_of_the_user_grants_the_role(db, case):
+    make, expected = case
+    user = make()
+    assert holds(user, Role.STAFF, read_version(user.pk)) is expected
+    assert _fresh(user).has_perm(Role.STAFF.permission) is expected
