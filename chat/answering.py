@@ -7,6 +7,7 @@ another worker, or failed by the sweeper when nobody does.
 """
 
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -222,7 +223,7 @@ def _claim(message_id: int) -> bool:
         pk=message_id, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
     ).update(status=Message.Status.STREAMING, started_at=now, attempt=F("attempt") + 1)
     if claimed:
-        streams.beat(_public_id(message_id), ALIVE_TTL_SECONDS)
+        streams.beat(_public_id(message_id), ttl_seconds=ALIVE_TTL_SECONDS)
     return bool(claimed)
 
 
@@ -238,7 +239,7 @@ def _take_over(message_id: int) -> bool:
         pk=message_id, status=Message.Status.STREAMING, attempt=answer.attempt
     ).update(started_at=timezone.now(), attempt=F("attempt") + 1)
     if taken:
-        streams.beat(answer.public_id, ALIVE_TTL_SECONDS)
+        streams.beat(answer.public_id, ttl_seconds=ALIVE_TTL_SECONDS)
         logger.info("answer %s taken over after its worker went silent", answer.public_id)
     return bool(taken)
 
@@ -262,23 +263,51 @@ def _public_id(message_id: int):
 @contextmanager
 def _heartbeat(public_id):
     """Keep the answer's liveness key fresh while the backend thinks (chunks or not)."""
-    stop = threading.Event()
-
-    def beat():
-        while not stop.wait(HEARTBEAT_SECONDS):
-            try:
-                streams.beat(public_id, ALIVE_TTL_SECONDS)
-            except Exception:  # Redis gone: the stream fails too, and says so
-                logger.warning("heartbeat of %s not recorded", public_id)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{public_id}", daemon=True)
-    thread.start()
+    _heartbeats.add(public_id)
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=1)
+        _heartbeats.discard(public_id)
         streams.stop_beat(public_id)
+
+
+class _Heartbeats:
+    """One thread per process beats for every answer the process is streaming, in one
+    Redis round trip every ``HEARTBEAT_SECONDS`` (a web process streams many answers
+    at once; a thread started and joined for each cost more than its answer's beats).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set = set()
+        self._running = False
+
+    def add(self, public_id) -> None:
+        with self._lock:
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="heartbeats", daemon=True).start()
+            self._live.add(public_id)
+
+    def discard(self, public_id) -> None:
+        with self._lock:
+            self._live.discard(public_id)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            with self._lock:
+                live = list(self._live)
+            if not live:
+                continue
+            try:
+                streams.beat(*live, ttl_seconds=ALIVE_TTL_SECONDS)
+            except Exception:  # Redis gone: the streams fail too, and say so
+                logger.warning("heartbeats of %d answers not recorded", len(live))
+
+
+_heartbeats = _Heartbeats()
+os.register_at_fork(after_in_child=_heartbeats.__init__)  # a forked worker starts afresh
 
 
 def _stream(adapter, messages, answer: Message, writer, progress: Progress, started: float):

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -616,12 +616,16 @@ def _index_subjects(message: Message, text: str, detection: Detection) -> None:
             continue
         value = canonical(kind, text[finding.start : finding.end])
         digests[pseudonym(value)] = kind
-    SubjectMention.objects.bulk_create(
-        SubjectMention(
-            digest=digest, kind=kind, conversation_id=message.conversation_id, message=message
+    if not digests:
+        return
+    # One plain INSERT: bulk_create cost more CPU than the rest of the transaction's writes.
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {SubjectMention._meta.db_table} "
+            "(digest, kind, conversation_id, message_id, created_at) VALUES (%s, %s, %s, %s, %s)",
+            [(d, kind, message.conversation_id, message.pk, now) for d, kind in digests.items()],
         )
-        for digest, kind in digests.items()
-    )
 
 
 def _record_request(

@@ -94,11 +94,12 @@ def poll(message_id) -> tuple[bool, int | None]:
     return bool(cancelled), None if owner is None else int(owner)
 
 
-def beat(message_id, ttl_seconds: int) -> None:
-    """Say the answer's worker is alive: one more beat, valid for ``ttl_seconds``."""
+def beat(*message_ids, ttl_seconds: int) -> None:
+    """Say the answers' worker is alive: one more beat each, valid for ``ttl_seconds``."""
     pipe = client().pipeline(transaction=False)
-    pipe.incr(alive_key(message_id))
-    pipe.expire(alive_key(message_id), ttl_seconds)
+    for message_id in message_ids:
+        pipe.incr(alive_key(message_id))
+        pipe.expire(alive_key(message_id), ttl_seconds)
     pipe.execute()
 
 

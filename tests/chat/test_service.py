@@ -267,9 +267,9 @@ def test_a_redelivery_leaves_a_live_answer_alone(
 
     def its_worker_beats():
         while not stop.wait(0.1):
-            streams.beat(answer.public_id, 5)
+            streams.beat(answer.public_id, ttl_seconds=5)
 
-    streams.beat(answer.public_id, 5)
+    streams.beat(answer.public_id, ttl_seconds=5)
     worker = threading.Thread(target=its_worker_beats)
     worker.start()
     try:
@@ -287,7 +287,7 @@ def test_a_redelivery_takes_over_when_the_heartbeat_stops(
 ):
     monkeypatch.setattr(answering, "HEARTBEAT_SECONDS", 0.2)
     answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=1)
-    streams.beat(answer.public_id, 5)  # its last beat, just before it was killed
+    streams.beat(answer.public_id, ttl_seconds=5)  # its last beat, just before it was killed
     answering.generate_answer(answer.pk)
     answer.refresh_from_db()
     assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)

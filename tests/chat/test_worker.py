@@ -31,6 +31,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY_SECONDS = 6
+#: Words in the slow answer, one every 0.2 s: 12 s, while starting a worker can take 7.
+WORDS = 60
 
 
 @pytest.fixture(autouse=True)
@@ -124,8 +126,9 @@ def _wait(predicate, timeout: float, what: str) -> float:
 
 
 def _answer_streaming(org):
-    """Send a message whose answer takes several seconds, and wait until a worker is on it."""
-    org.external.reply = [f"word{i} " for i in range(30)]
+    """Send a message whose answer takes a while (longer than a worker takes to start on a
+    loaded machine, so a kill lands mid-answer), and wait until a worker is on it."""
+    org.external.reply = [f"word{i} " for i in range(WORDS)]
     org.external.delay = 0.2
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     answer = services.send_message(conversation=conversation, author=org.alice, text="Count").answer
@@ -153,7 +156,7 @@ def test_an_answer_survives_its_pool_child_being_killed(org, start_worker, capsy
     child.kill()
     took = _wait(lambda: _status(answer)[1] == 2, 30, "the answer to be taken over")
     _wait(lambda: _status(answer)[0] == "done", 30, "the answer to finish")
-    assert answer.content == "".join(f"word{i} " for i in range(30))
+    assert answer.content == "".join(f"word{i} " for i in range(WORDS))
     assert AuditEvent.objects.filter(action="chat.response").count() == 1
     with capsys.disabled():
         print(f"\n  pool child killed: answer taken over after {took:.1f} s")
