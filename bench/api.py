@@ -4,8 +4,9 @@ Builds its own world and takes it down again: a fresh database
 (``steward_bench_api`` next to the one DATABASE_URL names, else SQLite in a
 temporary data directory), the Redis REDIS_URL names (else an embedded one),
 the demo organisation with its OpenAI-compatible backend pointed at a fake
-server on loopback (a subprocess: it answers at once, in 10 chunks), one
-uvicorn web process (one worker), and a personal token for Alice.
+server on loopback (a subprocess: it answers at once, in 10 chunks), a
+uvicorn web server (one worker process; ``--workers 2`` for two, one per core
+of the development machine), and a personal token for Alice.
 
 For 1, 10 and 50 concurrent clients, streaming and not, this script sends
 ``POST /v1/chat/completions`` (a ~2 KB message with two email addresses, a
@@ -15,7 +16,7 @@ audit event) through Steward, and the same request straight to the fake
 ("direct"), in interleaved rounds (direct, Steward, direct, Steward) so drift
 on a shared machine hits both. It prints requests/s and the latency and time
 to first token at p50/p95/p99 of each, what Steward adds (Steward's
-quantile minus the direct one), and the web process's CPU per request (which,
+quantile minus the direct one), and the web server's CPU per request (which,
 unlike wall times, hardly depends on what else the machine runs). About two
 minutes.
 """
@@ -68,6 +69,7 @@ from chat import streams  # noqa: E402
 from governance.models import Backend, User  # noqa: E402
 
 CLIENTS = (1, 10, 50)
+WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
     "the finance team confirmed that the March invoice was paid in full",
@@ -216,9 +218,10 @@ def added(label: str, steward, direct) -> str:
 
 
 def cpu_seconds(process: psutil.Process) -> float:
-    """User + system CPU of the web process and its threads (the load's other parts excluded)."""
-    times = process.cpu_times()
-    return times.user + times.system
+    """User + system CPU of the web server (its processes and their threads; the load's
+    other parts excluded)."""
+    processes = [process, *process.children(recursive=True)]
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
 async def measure(
@@ -261,7 +264,7 @@ async def measure(
             print(
                 f"\n{mode} {clients:>2} client(s): Steward {steward['n'] / steward['wall']:6.1f} "
                 f"req/s ({steward['failures']} failed), direct "
-                f"{direct['n'] / direct['wall']:6.1f} req/s; Steward's web process: "
+                f"{direct['n'] / direct['wall']:6.1f} req/s; Steward's web server: "
                 f"{steward['cpu'] / steward['n'] * 1000:.1f} ms of CPU per request"
             )
             print("  " + show("Steward latency", steward["totals"]))
@@ -305,7 +308,8 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         web = spawn(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--lifespan", "off", "--no-server-header", "--no-access-log"],
+             "--port", str(port), "--lifespan", "off", "--no-server-header", "--no-access-log",
+             "--workers", str(WORKERS)],
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while not healthy(base + "/healthz"):
@@ -315,7 +319,7 @@ def main() -> None:
         redis_label = "embedded" if settings.EMBEDDED_REDIS else settings.REDIS_URL
         print(
             f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
-            f"load average: {os.getloadavg()[0]:.1f}   one uvicorn worker"
+            f"load average: {os.getloadavg()[0]:.1f}   uvicorn worker processes: {WORKERS}"
         )
         texts = messages(random.Random(20261201), 20)
         asyncio.run(measure(base, fake_url, secret, texts, psutil.Process(web.pid)))

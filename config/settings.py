@@ -181,6 +181,9 @@ def celery_broker_url(redis_url: str) -> str:
     return redis_url
 
 
+# Web server processes started by `manage.py serve` (each one core's worth of Python).
+STEWARD_WEB_WORKERS = env_int("STEWARD_WEB_WORKERS", 1)
+
 # Threads of one built-in model generation (chat.llm_builtin.threads); 0: all cores but one.
 STEWARD_LOCAL_MODEL_THREADS = env_int("STEWARD_LOCAL_MODEL_THREADS", 0)
 

@@ -52,8 +52,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _spawned(web: psutil.Process) -> list[psutil.Process]:
+    """uvicorn's server processes (started with multiprocessing's spawn)."""
+    return [p for p in web.children() if "spawn_main" in " ".join(p.cmdline())]
+
+
 def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
-    env = _embedded_env(tmp_path)
+    env = {**_embedded_env(tmp_path), "STEWARD_WEB_WORKERS": "2"}
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
     port = _free_port()
@@ -70,6 +75,9 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
         tree = psutil.Process(serve.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in tree)
         assert "uvicorn" in names and "worker" in names and "beat" in names
+        (web,) = [p for p in tree if "uvicorn" in " ".join(p.cmdline())]
+        _wait_for(lambda: len(_spawned(web)) == 2, 30, "two web server processes")
+        tree = psutil.Process(serve.pid).children(recursive=True)
         redis_pids = [
             p
             for p in psutil.process_iter(["cmdline"])

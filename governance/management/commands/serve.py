@@ -83,6 +83,8 @@ class Command(BaseCommand):
                 "--lifespan",
                 "off",
                 "--no-server-header",
+                "--workers",
+                str(settings.STEWARD_WEB_WORKERS),
             ],
         )
         if no_workers:
