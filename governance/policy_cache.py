@@ -1,7 +1,8 @@
 """The policy as each process caches it, and the version that says when to read it again.
 
 Every message needs the policy (categories, backends with their approvals, who is
-cleared for what) and the compiled detection rules. Instead of reading them for
+cleared for what) and the compiled detection rules, and asks which groups grant
+which role and which policy document is current. Instead of reading them for
 each message, a process keeps them under a version key it reads once per call
 (one query, which also brings the sender's groups).
 
