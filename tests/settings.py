@@ -27,3 +27,9 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 WHITENOISE_USE_FINDERS = True  # serve static straight from the source tree
 WHITENOISE_AUTOREFRESH = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not SQLite's in-memory database: a live server answers from threads of its
+    # own, and an in-memory database is one connection they share, which a request thread
+    # still closing after its test ended (a client's keep-alive) may not close: the
+    # thread dies with an error, and with 3.11's tracebacks the run fails.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
