@@ -287,13 +287,11 @@ def _category(request: HttpRequest, body: dict, user: User, version: Version) ->
     named = str(request.headers.get(CATEGORY_HEADER) or metadata.get("category") or "").strip()
     categories = services.active_categories(version)
     if not named:
-        cleared = policy_snapshot(version).cleared(user.pk, version.group_ids)
+        cleared = policy_snapshot(version).cleared(user.pk, version.group_ids)  # active ones
         usable = [
             number
             for number in sorted(cleared)
-            if number in categories
-            and not categories[number].blocks_all
-            and categories[number].retention_days is not None
+            if not categories[number].blocks_all and categories[number].retention_days is not None
         ]
         if not usable:
             raise Problem(

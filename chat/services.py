@@ -83,9 +83,8 @@ def _new_conversation(
     """An unsaved conversation, once the owner may start it (a refusal raises ChatError)."""
     version = version or read_version(owner.pk)
     _require_acknowledgement(owner, version)
-    if category.number not in active_categories(version) or category.number not in (
-        policy_snapshot(version).cleared(owner.pk, version.group_ids)
-    ):
+    # The snapshot's clearances are for active categories only.
+    if category.number not in policy_snapshot(version).cleared(owner.pk, version.group_ids):
         raise ChatError(f"You are not cleared for category {category.number} ({category.name}).")
     if category.blocks_all:
         raise ChatError(f"{category.name} material may not be sent to any model.")

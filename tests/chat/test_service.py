@@ -18,7 +18,7 @@ from chat import answering, services, streams
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from chat.turns import turns_for
-from governance.models import DetectionRule
+from governance.models import Category, DetectionRule
 
 EMAIL = "jane.roe@example.org"
 PHONE = "+44 20 7946 0958"
@@ -425,6 +425,13 @@ def test_it_refuses_conversations_in_categories_the_user_may_not_use(org):
         services.start_conversation(owner=org.alice, category=org.confidential)
     with pytest.raises(services.ChatError):
         services.start_conversation(owner=org.carol, category=org.prohibited)
+
+
+def test_it_refuses_conversations_in_a_retired_category_even_to_the_cleared(org):
+    services.start_conversation(owner=org.alice, category=org.internal)
+    Category.objects.filter(pk=org.internal.pk).update(is_active=False)
+    with pytest.raises(services.ChatError, match="not cleared"):
+        services.start_conversation(owner=org.alice, category=org.internal)
 
 
 def test_a_stop_request_ends_the_answer_as_cancelled(org, django_capture_on_commit_callbacks):
