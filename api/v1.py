@@ -319,7 +319,7 @@ def _backend(model: str, user: User, version: Version) -> Backend | None:
         return None
     for spec, _ in _usable_backends(user, version):
         if model in (slugify(spec.name), spec.name) or model.casefold() == spec.name.casefold():
-            return Backend.objects.get(public_id=spec.key)
+            return services.backend_by_key(spec.key, version)
     raise Problem(
         404,
         f"The model {model!r} does not exist or you do not have access to it.",

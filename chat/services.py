@@ -436,8 +436,13 @@ def _pick_backend(eligible: tuple[str, ...], version: Version) -> Backend:
     ready = [
         key for key in eligible if key in backends and key not in down and _has_key(backends[key])
     ]
-    # The cached rows are shared between threads: the caller gets its own copy.
-    return copy.copy(backends[ready[0] if ready else eligible[0]])
+    return backend_by_key(ready[0] if ready else eligible[0], version)
+
+
+def backend_by_key(key: str, version: Version) -> Backend:
+    """A copy of the backend whose public id is ``key``, as of ``version`` (cached per policy
+    version; the cached rows are shared between threads). KeyError when there is none."""
+    return copy.copy(cached("chat.backends", version, _backends_by_id)[key])
 
 
 def _backends_by_id() -> dict[str, Backend]:
