@@ -43,7 +43,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check .
 
 bench: $(VENV)/.dev
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) var

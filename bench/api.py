@@ -22,29 +22,31 @@ minutes.
 """
 
 import asyncio
-import math
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._support import (  # noqa: E402
+    database_url,
+    free_port,
+    healthy,
+    messages,
+    rank,
+    reset_database,
+    stop,
+)
+
 DATA_DIR = Path(tempfile.mkdtemp(prefix="steward-bench-api-"))
 BENCH_DB = "steward_bench_api"
 SOURCE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
-
-
-def _database_url(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 os.environ["STEWARD_DATA_DIR"] = str(DATA_DIR)
@@ -52,7 +54,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["STEWARD_API_REQUESTS_PER_MINUTE"] = "1000000"  # measure the path, not the limit
 if SOURCE_DATABASE_URL:
-    os.environ["DATABASE_URL"] = _database_url(SOURCE_DATABASE_URL, BENCH_DB)
+    os.environ["DATABASE_URL"] = database_url(SOURCE_DATABASE_URL, BENCH_DB)
 
 import django  # noqa: E402
 
@@ -62,7 +64,7 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import connection  # noqa: E402
 
 from api.services import create_token  # noqa: E402
 from chat import streams  # noqa: E402
@@ -98,63 +100,17 @@ while True:
 """
 
 
-# --- the world (bench/chat.py builds the same; importing it would take over this one's) ---
+# --- the world -------------------------------------------------------------------------
 
 
-def messages(rng: random.Random, count: int, size: int = 2_048) -> list[str]:
-    """~2 KB of business prose, each with two email addresses, a phone number and an IBAN."""
-    out = []
-    for _ in range(count):
-        parts: list[str] = []
-        while sum(len(p) + 1 for p in parts) < size - 120:
-            parts.append(rng.choice(PHRASES))
-        for identifier in IDENTIFIERS:
-            parts.insert(rng.randrange(len(parts) + 1), f"({identifier})")
-        out.append(" ".join(parts))
-    return out
-
-
-def rank(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else math.nan
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+def identifiers(rng: random.Random) -> list[str]:
+    return IDENTIFIERS
 
 
 def spawn(argv: list[str]) -> subprocess.Popen:
     log = open(DATA_DIR / "web.log", "wb")  # the child holds it
     return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is not None and process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def database(create: bool) -> None:
-    import psycopg
-
-    connections.close_all()
-    with psycopg.connect(_database_url(SOURCE_DATABASE_URL, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        if create:
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
 # --- the load ---------------------------------------------------------------------------
@@ -285,7 +241,7 @@ def main() -> None:
     web = fake = redis_server = None
     try:
         if SOURCE_DATABASE_URL:
-            database(create=True)
+            reset_database(SOURCE_DATABASE_URL, BENCH_DB, create=True)
         if settings.EMBEDDED_REDIS:
             from config import embedded_redis
 
@@ -321,7 +277,7 @@ def main() -> None:
             f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
             f"load average: {os.getloadavg()[0]:.1f}   uvicorn worker processes: {WORKERS}"
         )
-        texts = messages(random.Random(20261201), 20)
+        texts = messages(random.Random(20261201), 20, PHRASES, identifiers)
         asyncio.run(measure(base, fake_url, secret, texts, psutil.Process(web.pid)))
         print(f"\ntotal {time.perf_counter() - began:.0f} s")
     except BaseException:
@@ -340,7 +296,7 @@ def main() -> None:
 
             embedded_redis.stop(redis_server)
         if SOURCE_DATABASE_URL:
-            database(create=False)
+            reset_database(SOURCE_DATABASE_URL, BENCH_DB, create=False)
         shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 

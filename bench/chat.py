@@ -19,35 +19,35 @@ not eager: enqueues really reach the broker). About a minute and a half.
 """
 
 import asyncio
-import math
 import os
 import random
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._support import (  # noqa: E402
+    database_url,
+    free_port,
+    healthy,
+    messages,
+    rank,
+    reset_database,
+    stop,
+)
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="steward-bench-chat-"))
 BENCH_DB = "steward_bench_chat"
 EVENT_STREAM = {"Accept": "text/event-stream"}  # what a browser's EventSource sends
 SOURCE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
-
-
-def _database_url(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 # Subprocesses inherit this environment, so web, worker and this script share
@@ -57,7 +57,7 @@ os.environ["STEWARD_DATA_DIR"] = str(DATA_DIR)
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 if SOURCE_DATABASE_URL:
-    os.environ["DATABASE_URL"] = _database_url(SOURCE_DATABASE_URL, BENCH_DB)
+    os.environ["DATABASE_URL"] = database_url(SOURCE_DATABASE_URL, BENCH_DB)
 
 import django  # noqa: E402
 
@@ -67,7 +67,7 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, connections  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from chat import services, streams  # noqa: E402
@@ -105,35 +105,18 @@ IBANS = ["GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00"]
 # --- helpers -------------------------------------------------------------------------------
 
 
-def messages(rng: random.Random, count: int, size: int = 2_048) -> list[str]:
-    """~2 KB of business prose, each with two email addresses, a phone number and an IBAN."""
-    out = []
-    for _ in range(count):
-        identifiers = [*rng.sample(EMAILS, 2), rng.choice(PHONES), rng.choice(IBANS)]
-        parts: list[str] = []
-        while sum(len(p) + 1 for p in parts) < size - 120:
-            parts.append(rng.choice(PHRASES))
-        for identifier in identifiers:
-            parts.insert(rng.randrange(len(parts) + 1), f"({identifier})")
-        out.append(" ".join(parts))
-    return out
+def identifiers(rng: random.Random) -> list[str]:
+    """Two email addresses, a phone number and an IBAN."""
+    return [*rng.sample(EMAILS, 2), rng.choice(PHONES), rng.choice(IBANS)]
 
 
-def rank(samples: list[float], q: float) -> float:
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+def sample_messages(rng: random.Random, count: int) -> list[str]:
+    """~2 KB of business prose each, with :func:`identifiers`."""
+    return messages(rng, count, PHRASES, identifiers)
 
 
 def ms(samples: list[float], *quantiles: float) -> str:
     return "  ".join(f"p{round(q * 100)} {rank(samples, q) * 1000:6.2f}" for q in quantiles) + " ms"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def spawn(name: str, argv: list[str]) -> subprocess.Popen:
@@ -142,21 +125,6 @@ def spawn(name: str, argv: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
         argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None):
@@ -168,14 +136,6 @@ def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | N
             break
         time.sleep(0.1)
     raise RuntimeError(f"timed out waiting for {what} (logs in {DATA_DIR})")
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def purge_queues() -> int:
@@ -195,24 +155,6 @@ def tidy_redis() -> None:
     bindings = list(streams.client().scan_iter("_kombu.binding*"))  # the worker's queues
     if bindings:
         streams.client().delete(*bindings)
-
-
-def create_database() -> None:
-    import psycopg
-
-    admin = _database_url(SOURCE_DATABASE_URL, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    import psycopg
-
-    connections.close_all()
-    admin = _database_url(SOURCE_DATABASE_URL, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 # --- 1. governance overhead ----------------------------------------------------------------
@@ -724,7 +666,7 @@ def main() -> None:
     web = worker = redis_server = None
     try:
         if SOURCE_DATABASE_URL:
-            create_database()
+            reset_database(SOURCE_DATABASE_URL, BENCH_DB, create=True)
         if settings.EMBEDDED_REDIS:
             from config import embedded_redis
 
@@ -751,7 +693,7 @@ def main() -> None:
         rng = random.Random(20261123)
 
         print("\n== 1. governance overhead per message (in-process, no web server)")
-        governance_overhead(alice, internal, messages(rng, OVERHEAD_MESSAGES + 10))
+        governance_overhead(alice, internal, sample_messages(rng, OVERHEAD_MESSAGES + 10))
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -779,7 +721,7 @@ def main() -> None:
         }
 
         print("\n== 2. time to first token (uvicorn + Celery worker, -P threads -c 2)")
-        texts = messages(rng, TTFT_WARMUP + TTFT_MESSAGES)
+        texts = sample_messages(rng, TTFT_WARMUP + TTFT_MESSAGES)
         rows, errors = time_to_first_token(base, cookies, alice, internal, texts)
         kept, fresh = backend_first_token(external, texts[TTFT_WARMUP:])
         report_first_token(rows, errors, kept, fresh, TTFT_WARMUP)
@@ -792,7 +734,7 @@ def main() -> None:
         concurrent_streams(base, cookies, web.pid, alice, internal)
 
         print("\n== 4. the built-in model (in-process, as the inference_local worker runs it)")
-        builtin_model(messages(rng, BUILTIN_RUNS))
+        builtin_model(sample_messages(rng, BUILTIN_RUNS))
         print(
             f"\ntotal {time.perf_counter() - began:.0f} s; load average now "
             f"{os.getloadavg()[0]:.1f}"
@@ -815,7 +757,7 @@ def main() -> None:
 
             embedded_redis.stop(redis_server)
         if SOURCE_DATABASE_URL:
-            drop_database()
+            reset_database(SOURCE_DATABASE_URL, BENCH_DB, create=False)
         shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 

@@ -1,0 +1,91 @@
+"""What the benchmarks that build their own world share (not a benchmark: `make bench` skips it).
+
+Nothing here runs on import: the scripts set up their environment (data directory,
+database, settings) before Django loads, each its own way.
+"""
+
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+
+def database_url(url: str, name: str) -> str:
+    """``url`` with its database name replaced."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def reset_database(source_url: str, name: str, *, create: bool) -> None:
+    """Drop the PostgreSQL database ``name`` next to the one ``source_url`` names (closing
+    this process's connections first), and create it afresh when asked."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(database_url(source_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def messages(
+    rng: random.Random,
+    count: int,
+    phrases: Sequence[str],
+    identifiers: Callable[[random.Random], list[str]],
+    size: int = 2_048,
+) -> list[str]:
+    """~``size`` characters of business prose each, with ``identifiers(rng)`` in brackets."""
+    out = []
+    for _ in range(count):
+        found = identifiers(rng)
+        parts: list[str] = []
+        while sum(len(p) + 1 for p in parts) < size - 120:
+            parts.append(rng.choice(phrases))
+        for identifier in found:
+            parts.insert(rng.randrange(len(parts) + 1), f"({identifier})")
+        out.append(" ".join(parts))
+    return out
+
+
+def rank(samples: list[float], q: float) -> float:
+    """The ``q`` quantile by rank (nan for no samples)."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """Stop a subprocess started in its own process group, and what it forked."""
+    if process is None or process.poll() is not None:
+        return
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
