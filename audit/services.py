@@ -1,9 +1,12 @@
 """Writing to the audit trail. Callers use :func:`record`, nothing else."""
 
+import contextvars
 import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -14,6 +17,11 @@ from django.utils import timezone
 from audit import chain, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from config.middleware import current_request_id
+
+#: Events recorded inside :func:`appended_together`, waiting for its end.
+_held: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
+    "audit_held", default=None
+)
 
 
 def record(
@@ -38,6 +46,7 @@ def record(
     inserts in one round trip; on SQLite the transaction already holds the
     database's single write lock. If this raises, the caller's transaction
     rolls back with it: an action that cannot be audited does not happen.
+    Inside :func:`appended_together`, the event is appended at its end.
     """
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
@@ -58,32 +67,85 @@ def record(
         details=details or {},
         message=message[:500],
     )
-    if connection.vendor == "postgresql":
-        # One statement: inside the caller's transaction it joins it; alone,
-        # it is its own transaction and the lock ends with it.
-        _append_in_postgresql(event)
+    held = _held.get()
+    if held is not None:
+        held.append(event)
     else:
-        with transaction.atomic():
-            _append_here(event)
+        _append([event])
     return event
 
 
-def _append_in_postgresql(event: AuditEvent) -> None:
-    row = {name: getattr(event, name) for name in chain.CONTENT_FIELDS}
+@contextmanager
+def appended_together() -> Iterator[None]:
+    """Hold the events recorded inside the block and append them, in order, as it ends.
+
+    For a transaction that writes several rows: the chain's lock is taken by the
+    append and held to the commit, which every other writer waits for, so the
+    append should be the transaction's last statement. Use it inside the
+    transaction; if the block raises, nothing is appended.
+    """
+    if _held.get() is not None:  # already inside one: its end appends these too
+        yield
+        return
+    token = _held.set([])
+    try:
+        yield
+        events = _held.get()
+    finally:
+        _held.reset(token)
+    if events:
+        _append(events)
+
+
+def _append(events: list[AuditEvent]) -> None:
+    if connection.vendor == "postgresql":
+        # One statement: inside the caller's transaction it joins it; alone,
+        # it is its own transaction and the lock ends with it.
+        _append_in_postgresql(events)
+    else:
+        with transaction.atomic():
+            for event in events:
+                _append_here(event)
+
+
+#: audit_append's arguments, typed: the content, the actor's id, nine text columns, three
+#: JSON columns and the message.
+_ARGUMENTS = (
+    "%s::bytea, %s::bigint, " + "%s::text, " * 9 + "%s::jsonb, %s::jsonb, %s::jsonb, %s::text"
+)
+_COLUMNS = ", ".join(
+    ["content", *chain.CONTENT_FIELDS[:10], "before", "after", "details", "message"]
+)
+
+
+def _append_in_postgresql(events: list[AuditEvent]) -> None:
+    """Append ``events`` in one round trip, in their order (the function runs once per row
+    of the VALUES list, in turn; each call sees the rows the earlier ones inserted)."""
+    values, params = [], []
+    for index, event in enumerate(events):
+        row = {name: getattr(event, name) for name in chain.CONTENT_FIELDS}
+        values.append(f"({index}, {_ARGUMENTS})")
+        params += [
+            chain.content(row),
+            *(row[name] for name in chain.CONTENT_FIELDS[:10]),
+            *(_json(row[name]) for name in ("before", "after", "details")),
+            row["message"],
+        ]
+    arguments = ", ".join(f"v.{name}" for name in _COLUMNS.split(", "))
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT sequence, occurred_at, prev_hash, hash FROM audit_append("
-            "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                chain.content(row),
-                *(row[name] for name in chain.CONTENT_FIELDS[:10]),
-                *(_json(row[name]) for name in ("before", "after", "details")),
-                row["message"],
-            ],
+            "SELECT a.sequence, a.occurred_at, a.prev_hash, a.hash "
+            f"FROM (VALUES {', '.join(values)}) AS v(n, {_COLUMNS}) "
+            f"CROSS JOIN LATERAL audit_append({arguments}) AS a ORDER BY v.n",
+            params,
         )
-        event.sequence, event.occurred_at, event.prev_hash, event.hash = cursor.fetchone()
-    event._state.adding = False
-    event._state.db = connection.alias
+        rows = cursor.fetchall()
+    for event, (sequence, occurred_at, prev_hash, hash_) in zip(events, rows, strict=True):
+        event.sequence, event.occurred_at, event.prev_hash, event.hash = (
+            sequence, occurred_at, prev_hash, hash_,
+        )  # fmt: skip
+        event._state.adding = False
+        event._state.db = connection.alias
 
 
 def _append_here(event: AuditEvent) -> None:

@@ -16,9 +16,10 @@ audit event) through Steward, and the same request straight to the fake
 ("direct"), in interleaved rounds (direct, Steward, direct, Steward) so drift
 on a shared machine hits both. It prints requests/s and the latency and time
 to first token at p50/p95/p99 of each, what Steward adds (Steward's
-quantile minus the direct one), and the web server's CPU per request (which,
-unlike wall times, hardly depends on what else the machine runs). About two
-minutes.
+quantile minus the direct one), and the CPU per request of each part of the load
+(the web server, the fake, PostgreSQL, Redis, this script, and what else ran),
+which, unlike wall times, hardly depends on what else the machine runs: on two
+cores, 2,000 ms of CPU per second is the ceiling. About two minutes.
 """
 
 import asyncio
@@ -180,8 +181,33 @@ def cpu_seconds(process: psutil.Process) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
+def cpu_by_part(web: psutil.Process, fake: psutil.Process) -> dict[str, float]:
+    """CPU seconds so far of each part of the load on the machine's cores."""
+    parts = {"web": cpu_seconds(web), "fake backend": cpu_seconds(fake), "database": 0.0,
+             "redis": 0.0, "this script": sum(psutil.Process().cpu_times()[:2])}  # fmt: skip
+    for process in psutil.process_iter(["name", "ppid"]):
+        name = process.info["name"] or ""
+        part = "database" if name.startswith("postgres") else "redis" if "redis" in name else None
+        if part:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:  # ended meanwhile
+                continue
+            parts[part] += times.user + times.system
+            if part == "database" and process.info["ppid"] == 1:
+                # The server's connection processes that have ended (CONN_MAX_AGE) count too.
+                parts[part] += times.children_user + times.children_system
+    parts["machine"] = sum(psutil.cpu_times()[:3])  # user, nice, system: everything
+    return parts
+
+
 async def measure(
-    base: str, fake_url: str, secret: str, texts: list[str], web: psutil.Process
+    base: str,
+    fake_url: str,
+    secret: str,
+    texts: list[str],
+    web: psutil.Process,
+    fake: psutil.Process,
 ) -> None:
     rng = random.Random(7)
     for stream in (False, True):
@@ -193,7 +219,7 @@ async def measure(
             }
             # The fake always streams, as Steward's call to it does: "direct" is that call.
             direct_body = {**body, "model": "gpt-4o-mini", "stream": True}
-            steward = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0, "cpu": 0.0}
+            steward = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
             direct = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
             n = REQUESTS[clients]
             # a warm-up round each, not counted
@@ -206,11 +232,14 @@ async def measure(
                     (direct, f"{fake_url}/chat/completions", direct_body, {}, True),
                     (steward, f"{base}/v1/chat/completions", body, _auth(secret), stream),
                 ):
-                    cpu_before = cpu_seconds(web)
+                    before = cpu_by_part(web, fake)
                     totals, firsts, failures, wall = await round_of(
                         url, payload, headers, clients=clients, requests=n, stream=streamed
                     )
-                    into["cpu"] = into.get("cpu", 0.0) + cpu_seconds(web) - cpu_before
+                    after = cpu_by_part(web, fake)
+                    parts = into.setdefault("parts", dict.fromkeys(before, 0.0))
+                    for part in before:
+                        parts[part] += after[part] - before[part]
                     into["totals"] += totals
                     into["firsts"] += firsts
                     into["failures"] += failures
@@ -220,9 +249,10 @@ async def measure(
             print(
                 f"\n{mode} {clients:>2} client(s): Steward {steward['n'] / steward['wall']:6.1f} "
                 f"req/s ({steward['failures']} failed), direct "
-                f"{direct['n'] / direct['wall']:6.1f} req/s; Steward's web server: "
-                f"{steward['cpu'] / steward['n'] * 1000:.1f} ms of CPU per request"
+                f"{direct['n'] / direct['wall']:6.1f} req/s"
             )
+            print("  CPU ms per request through Steward: " + _cpu_line(steward))
+            print("  CPU ms per request direct:          " + _cpu_line(direct))
             print("  " + show("Steward latency", steward["totals"]))
             print("  " + show("direct  latency", direct["totals"]))
             print("  " + added("added latency  ", steward["totals"], direct["totals"]))
@@ -230,6 +260,13 @@ async def measure(
                 print("  " + show("Steward first token", steward["firsts"]))
                 print("  " + show("direct  first token", direct["firsts"]))
                 print("  " + added("added first token  ", steward["firsts"], direct["firsts"]))
+
+
+def _cpu_line(side: dict) -> str:
+    """Each part's CPU per request; the machine's "other" is what no named part used."""
+    per = {part: seconds / side["n"] * 1000 for part, seconds in side["parts"].items()}
+    per["other"] = per.pop("machine") - sum(per.values())
+    return "  ".join(f"{part} {ms:.1f}" for part, ms in per.items())
 
 
 def _auth(secret: str) -> dict:
@@ -278,7 +315,11 @@ def main() -> None:
             f"load average: {os.getloadavg()[0]:.1f}   uvicorn worker processes: {WORKERS}"
         )
         texts = messages(random.Random(20261201), 20, PHRASES, identifiers)
-        asyncio.run(measure(base, fake_url, secret, texts, psutil.Process(web.pid)))
+        asyncio.run(
+            measure(
+                base, fake_url, secret, texts, psutil.Process(web.pid), psutil.Process(fake.pid)
+            )
+        )
         print(f"\ntotal {time.perf_counter() - began:.0f} s")
     except BaseException:
         for log in sorted(DATA_DIR.glob("*.log")):

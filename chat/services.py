@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import pseudonym, record
+from audit.services import appended_together, pseudonym, record
 from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
@@ -189,7 +189,8 @@ def _govern_and_record(
         conversation=conversation, author=author, text=text, version=version
     )
     decision = _only(decision, backend)
-    with transaction.atomic():
+    # The audit events go last, so the chain's lock is held only from there to the commit.
+    with transaction.atomic(), appended_together():
         new = conversation._state.adding
         if not new:
             conversation = _locked(conversation, idle=True)

@@ -6,7 +6,7 @@ from django.db import connection, transaction
 
 from audit import chain
 from audit.models import AuditEvent
-from audit.services import iter_chain_rows, record
+from audit.services import appended_together, iter_chain_rows, record
 
 Action = AuditEvent.Action
 
@@ -141,6 +141,72 @@ def test_concurrent_writers_leave_one_valid_chain():
     report = _verify()
     assert report.intact
     assert report.checked == 150
+
+
+def test_events_appended_together_join_the_chain_at_the_end_in_order(db):
+    _append(1)
+    with transaction.atomic(), appended_together():
+        held = [
+            record(action=Action.LOGIN, actor_label="first", details={"n": 1}),
+            record(action=Action.LOGOUT, actor=None, before={"a": None}, after={"b": [1]}),
+            record(action=Action.LOGIN, actor_label="third", message="é ✓"),
+        ]
+        assert AuditEvent.objects.count() == 1  # held until the block ends
+        assert held[0].sequence is None
+    assert [e.sequence for e in held] == [2, 3, 4]
+    assert held[1].prev_hash == held[0].hash and held[2].prev_hash == held[1].hash
+    stored = AuditEvent.objects.get(sequence=4)
+    assert (stored.actor_label, stored.message, stored.hash) == ("third", "é ✓", held[2].hash)
+    report = _verify()
+    assert report.intact and report.checked == 4
+
+
+def test_events_held_by_a_block_that_fails_are_not_appended(db):
+    with pytest.raises(ValueError), transaction.atomic(), appended_together():
+        record(action=Action.LOGIN, actor_label="never")
+        raise ValueError
+    assert AuditEvent.objects.count() == 0
+
+
+def test_a_block_inside_another_appends_at_the_outer_end(db):
+    with transaction.atomic(), appended_together():
+        with appended_together():
+            inner = record(action=Action.LOGIN, actor_label="inner")
+        assert inner.sequence is None
+        outer = record(action=Action.LOGIN, actor_label="outer")
+    assert (inner.sequence, outer.sequence) == (1, 2)
+    assert _verify().intact
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_writers_appending_together_at_once_leave_one_valid_chain():
+    errors = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                with transaction.atomic(), appended_together():
+                    for j in range(3):
+                        record(action=Action.LOGIN, actor_label=f"writer {n}/{i}/{j}")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    report = _verify()
+    assert report.intact and report.checked == 120
+    labels = list(AuditEvent.objects.order_by("sequence").values_list("actor_label", flat=True))
+    for start in range(0, 120, 3):  # each block's events are next to each other, in order
+        block = labels[start : start + 3]
+        assert [label.rsplit("/", 1)[1] for label in block] == ["0", "1", "2"]
+        assert len({label.rsplit("/", 1)[0] for label in block}) == 1
 
 
 def test_audit_verify_names_the_first_bad_event(db, capsys):
