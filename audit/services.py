@@ -5,13 +5,14 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from audit import chain, signing
@@ -21,6 +22,10 @@ from config.middleware import current_request_id
 #: Events recorded inside :func:`appended_together`, waiting for its end.
 _held: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
     "audit_held", default=None
+)
+#: Events that :func:`update_and_record` appends in its own statement.
+_deferred: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
+    "audit_deferred", default=None
 )
 
 
@@ -70,9 +75,53 @@ def record(
     held = _held.get()
     if held is not None:
         held.append(event)
+    elif _deferred.get() is not None:
+        _deferred.get().append(event)
     else:
         _append([event])
     return event
+
+
+def update_and_record(
+    rows: models.QuerySet, values: dict[str, Any], event: Callable[[], Any]
+) -> int:
+    """Update ``rows`` with ``values``; if any row changed, ``event()`` records its event.
+
+    On PostgreSQL outside a transaction, the update and the append are one
+    statement: one round trip, and the chain's lock ends with the statement
+    instead of waiting for the caller's commit. Elsewhere, one transaction.
+    Returns how many rows changed.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block or _held.get() is not None:
+        with transaction.atomic():
+            changed = rows.update(**values)
+            if changed:
+                event()
+        return changed
+    token = _deferred.set([])
+    try:
+        event()
+        events = _deferred.get()
+    finally:
+        _deferred.reset(token)
+    if not events:
+        return rows.update(**values)
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    update_sql, update_params = query.get_compiler(rows.db).as_sql()
+    append_sql, append_params = _append_statement(events, when="EXISTS (SELECT 1 FROM changed)")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH changed AS ({update_sql} RETURNING 1), appended AS ({append_sql}) "
+            "SELECT (SELECT count(*) FROM changed), appended.* "
+            "FROM (SELECT 1) AS one LEFT JOIN appended ON true ORDER BY appended.sequence",
+            [*update_params, *append_params],
+        )
+        rows_back = cursor.fetchall()
+    changed = rows_back[0][0]
+    if changed:
+        _appended(events, [row[1:] for row in rows_back])
+    return changed
 
 
 @contextmanager
@@ -119,8 +168,17 @@ _COLUMNS = ", ".join(
 
 
 def _append_in_postgresql(events: list[AuditEvent]) -> None:
-    """Append ``events`` in one round trip, in their order (the function runs once per row
-    of the VALUES list, in turn; each call sees the rows the earlier ones inserted)."""
+    sql, params = _append_statement(events)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        _appended(events, cursor.fetchall())
+
+
+def _append_statement(events: list[AuditEvent], when: str = "true") -> tuple[str, list]:
+    """One statement that appends ``events`` in their order, if the SQL condition ``when``
+    holds: the function runs once per row of the VALUES list, in turn, and each call sees
+    the rows the earlier ones inserted. It returns each event's sequence, time, previous
+    hash and hash."""
     values, params = [], []
     for index, event in enumerate(events):
         row = {name: getattr(event, name) for name in chain.CONTENT_FIELDS}
@@ -132,14 +190,16 @@ def _append_in_postgresql(events: list[AuditEvent]) -> None:
             row["message"],
         ]
     arguments = ", ".join(f"v.{name}" for name in _COLUMNS.split(", "))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.sequence, a.occurred_at, a.prev_hash, a.hash "
-            f"FROM (VALUES {', '.join(values)}) AS v(n, {_COLUMNS}) "
-            f"CROSS JOIN LATERAL audit_append({arguments}) AS a ORDER BY v.n",
-            params,
-        )
-        rows = cursor.fetchall()
+    sql = (
+        "SELECT a.sequence, a.occurred_at, a.prev_hash, a.hash FROM ("
+        f"SELECT * FROM (VALUES {', '.join(values)}) AS listed(n, {_COLUMNS}) WHERE {when}"
+        f") AS v CROSS JOIN LATERAL audit_append({arguments}) AS a ORDER BY v.n"
+    )
+    return sql, params
+
+
+def _appended(events: list[AuditEvent], rows) -> None:
+    """Set on ``events`` what the database gave them."""
     for event, (sequence, occurred_at, prev_hash, hash_) in zip(events, rows, strict=True):
         event.sequence, event.occurred_at, event.prev_hash, event.hash = (
             sequence, occurred_at, prev_hash, hash_,

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import record
+from audit.services import record, update_and_record
 from chat import llm, streams, transient
 from chat.models import Message
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
@@ -423,18 +423,19 @@ def _set_text(answer: Message, text: str) -> None:
 def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
     """Store the outcome (the answer's text and ``fields``) and its audit event, then end
     the stream; only if this attempt still owns the answer, or else nothing at all."""
-    with transaction.atomic():
-        updated = Message.objects.filter(
+    updated = update_and_record(
+        Message.objects.filter(
             pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt
-        ).update(
-            status=status,
-            content_sealed=answer.content_sealed,
-            chars=answer.chars,
-            finished_at=timezone.now(),
+        ),
+        {
+            "status": status,
+            "content_sealed": answer.content_sealed,
+            "chars": answer.chars,
+            "finished_at": timezone.now(),
             **fields,
-        )
-        if updated:
-            audit()
+        },
+        audit,
+    )
     if updated:
         writer.end(status)
 

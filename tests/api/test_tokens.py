@@ -85,3 +85,20 @@ def test_the_token_list_costs_the_same_however_many_tokens(
     client.force_login(member)
     with django_assert_num_queries(QUERIES):
         client.get("/settings/tokens/")
+
+
+def test_the_token_lookup_reads_what_the_orm_would(member, django_assert_num_queries):
+    token, raw = services.create_token(user=member, name="ci", expires_in_days=30, actor=member)
+    with django_assert_num_queries(2):  # the lookup, and its first use's last_used_at
+        found = services.authenticate(raw)
+    expected = ApiToken.objects.select_related("user").get(pk=token.pk)
+    for field in ApiToken._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    for field in type(member)._meta.concrete_fields:
+        assert getattr(found.user, field.attname) == getattr(expected.user, field.attname)
+    assert found.user.is_active is True and found.expires_at.tzinfo is not None
+    assert found._state.adding is False
+    with pytest.raises(services.TokenRefused, match="Invalid"):
+        services.authenticate(raw[:-1] + ("A" if raw[-1] != "A" else "B"))
+    with pytest.raises(services.TokenRefused, match="Invalid"):
+        services.authenticate("stw_nothing1here")

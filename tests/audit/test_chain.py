@@ -2,11 +2,13 @@ import threading
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from audit import chain
 from audit.models import AuditEvent
-from audit.services import appended_together, iter_chain_rows, record
+from audit.services import appended_together, iter_chain_rows, record, update_and_record
+from governance.models import User
+from tests.factories import make_user
 
 Action = AuditEvent.Action
 
@@ -207,6 +209,63 @@ def test_writers_appending_together_at_once_leave_one_valid_chain():
         block = labels[start : start + 3]
         assert [label.rsplit("/", 1)[1] for label in block] == ["0", "1", "2"]
         assert len({label.rsplit("/", 1)[0] for label in block}) == 1
+
+
+def _update_and_record(user, *, only_if_named: str):
+    events = []
+    changed = update_and_record(
+        User.objects.filter(pk=user.pk, full_name=only_if_named),
+        {"full_name": "Renamed"},
+        lambda: events.append(record(action=Action.LOGIN, actor=user, details={"n": 1})),
+    )
+    return changed, events
+
+
+def _check_update_and_record():
+    user = make_user("u@example.com", full_name="Una")
+    _append(1)
+    changed, (event,) = _update_and_record(user, only_if_named="Una")
+    assert changed == 1
+    assert User.objects.get(pk=user.pk).full_name == "Renamed"
+    assert event.sequence == 2 and event.hash == AuditEvent.objects.get(sequence=2).hash
+    changed, _ = _update_and_record(user, only_if_named="Una")  # no longer matches
+    assert changed == 0
+    assert AuditEvent.objects.count() == 2  # no row changed: no event either
+    assert _verify().intact
+
+
+def test_update_and_record_appends_only_when_a_row_changed(db):
+    _check_update_and_record()  # inside the test's transaction: update, then record
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_update_and_record_is_one_statement_outside_a_transaction(django_assert_num_queries):
+    _check_update_and_record()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_update_and_record_counts_one_round_trip(django_assert_num_queries):
+    user = make_user("v@example.com", full_name="Vera")
+    with django_assert_num_queries(1):
+        changed, (event,) = _update_and_record(user, only_if_named="Vera")
+    assert changed == 1 and event.sequence == 1
+    assert _verify().intact
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_an_update_whose_event_cannot_be_appended_does_not_happen():
+    user = make_user("w@example.com", full_name="Wim")
+    with pytest.raises(DatabaseError):
+        update_and_record(
+            User.objects.filter(pk=user.pk),
+            {"full_name": "Renamed"},
+            lambda: record(action="x" * 300),  # too long for its column: the append fails
+        )
+    assert User.objects.get(pk=user.pk).full_name == "Wim"
+    assert AuditEvent.objects.count() == 0
 
 
 def test_audit_verify_names_the_first_bad_event(db, capsys):
