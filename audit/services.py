@@ -78,7 +78,7 @@ def record(
     elif _deferred.get() is not None:
         _deferred.get().append(event)
     else:
-        _append([event])
+        append_events([event])
     return event
 
 
@@ -109,7 +109,7 @@ def update_and_record(
     query = rows.query.chain(UpdateQuery)
     query.add_update_values(values)
     update_sql, update_params = query.get_compiler(rows.db).as_sql()
-    append_sql, append_params = _append_statement(events, when="EXISTS (SELECT 1 FROM changed)")
+    append_sql, append_params = append_statement(events, when="EXISTS (SELECT 1 FROM changed)")
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH changed AS ({update_sql} RETURNING 1), appended AS ({append_sql}) "
@@ -120,8 +120,19 @@ def update_and_record(
         rows_back = cursor.fetchall()
     changed = rows_back[0][0]
     if changed:
-        _appended(events, [row[1:] for row in rows_back])
+        appended(events, [row[1:] for row in rows_back])
     return changed
+
+
+@contextmanager
+def collected(into: list[AuditEvent]) -> Iterator[None]:
+    """Events recorded inside the block go to ``into``, for the caller to append (see
+    :class:`audit.writes.Writes`)."""
+    token = _held.set(into)
+    try:
+        yield
+    finally:
+        _held.reset(token)
 
 
 @contextmanager
@@ -143,10 +154,10 @@ def appended_together() -> Iterator[None]:
     finally:
         _held.reset(token)
     if events:
-        _append(events)
+        append_events(events)
 
 
-def _append(events: list[AuditEvent]) -> None:
+def append_events(events: list[AuditEvent]) -> None:
     if connection.vendor == "postgresql":
         # One statement: inside the caller's transaction it joins it; alone,
         # it is its own transaction and the lock ends with it.
@@ -168,13 +179,13 @@ _COLUMNS = ", ".join(
 
 
 def _append_in_postgresql(events: list[AuditEvent]) -> None:
-    sql, params = _append_statement(events)
+    sql, params = append_statement(events)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        _appended(events, cursor.fetchall())
+        appended(events, cursor.fetchall())
 
 
-def _append_statement(events: list[AuditEvent], when: str = "true") -> tuple[str, list]:
+def append_statement(events: list[AuditEvent], when: str = "true") -> tuple[str, list]:
     """One statement that appends ``events`` in their order, if the SQL condition ``when``
     holds: the function runs once per row of the VALUES list, in turn, and each call sees
     the rows the earlier ones inserted. It returns each event's sequence, time, previous
@@ -198,7 +209,7 @@ def _append_statement(events: list[AuditEvent], when: str = "true") -> tuple[str
     return sql, params
 
 
-def _appended(events: list[AuditEvent], rows) -> None:
+def appended(events: list[AuditEvent], rows) -> None:
     """Set on ``events`` what the database gave them."""
     for event, (sequence, occurred_at, prev_hash, hash_) in zip(events, rows, strict=True):
         event.sequence, event.occurred_at, event.prev_hash, event.hash = (

@@ -10,14 +10,16 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import appended_together, pseudonym, record
+from audit.services import pseudonym, record
+from audit.writes import Writes
 from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
@@ -93,9 +95,13 @@ def _new_conversation(
     return conversation
 
 
-def _store_new(conversation: Conversation) -> None:
-    """Save a new conversation with its ``chat.started`` event (inside the caller's transaction)."""
-    conversation.save()
+def _store_new(conversation: Conversation, writes: Writes | None = None) -> None:
+    """Save a new conversation with its ``chat.started`` event (inside the caller's
+    transaction), or add both to ``writes``."""
+    if writes is None:
+        conversation.save()
+    else:
+        writes.insert(conversation)
     record(
         action=AuditEvent.Action.CHAT_STARTED,
         actor=conversation.owner,
@@ -177,95 +183,124 @@ def _govern_and_record(
     """The steps every message goes through, whoever sends it.
 
     1. Scan and decide. A scanner failure sends nothing (fail closed).
-    2. In one transaction: store the message (a blocked one without its text),
-       the pending answer (claimed, when the caller answers it itself), the
-       subject-index rows and the audit event. If the audit write fails,
-       nothing is stored and nothing is sent. A new conversation is stored in
-       the same transaction, with its first message.
-    3. Pseudonymise: what the decision says to replace becomes a placeholder.
+    2. Pseudonymise: what the decision says to replace becomes a placeholder.
+    3. Store, all or nothing (:class:`audit.writes.Writes`): the message (a
+       blocked one without its text), the pending answer (claimed, when the
+       caller answers it itself), the subject-index rows and the audit events.
+       If the audit write fails, nothing is stored and nothing is sent. A new
+       conversation is stored with its first message, in one statement; an
+       existing one is locked first, in a transaction.
     """
     text = PART_SEPARATOR.join(content for _, content in parts)
     detection, decision = _govern(
         conversation=conversation, author=author, text=text, version=version
     )
     decision = _only(decision, backend)
-    # The audit events go last, so the chain's lock is held only from there to the commit.
-    with transaction.atomic(), appended_together():
-        new = conversation._state.adding
-        if not new:
-            conversation = _locked(conversation, idle=True)
-        now = timezone.now()
-        message = Message(
-            conversation=conversation,
-            role=Message.Role.USER,
-            created_at=now,
-            category_number=decision.category,
-            decision=str(decision.outcome),
-            reasons=list(decision.reasons),
-            warnings=list(decision.warnings),
-            findings=_counts(detection),
-        )
-        if decision.blocked:
-            if new:
-                _store_new(conversation)
-            message.status = Message.Status.BLOCKED
-            message.chars = len(text)  # the size is kept, never the text
-            message.save()
-            _record_request(message, decision, backend=None, author=author, via=via)
-            return Sent(message=message, answer=None, decision=decision)
+    writes = Writes()
+    new = conversation._state.adding
+    # A new conversation's rows and events are one statement, atomic by itself; a message
+    # in an existing one first locks its conversation, in a transaction.
+    with nullcontext() if new else transaction.atomic():
+        with writes.recording():
+            if not new:
+                conversation = _locked(conversation, idle=True)
+            sent = _record(
+                conversation, author, parts, text, detection, decision, writes,
+                claim=claim, via=via, version=version,
+            )  # fmt: skip
+        writes.write()
+    answer = sent.answer
+    if answer is not None and claim and answer.status == Message.Status.PENDING:
+        # The built-in model runs only in a worker: the caller follows its stream
+        # instead (chat.answering.follow).
+        queue = queue_for(answer.backend)
+        transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
+    return sent
 
-        message.status = Message.Status.SENT
-        keeps = _keeps_content(conversation, decision, version)
-        if keeps:
-            message.content = text
-        else:
-            message.chars = len(text)  # only the size is stored; the text waits in Redis
-        replaced, mapping_grew, outgoing = _pseudonymise(conversation, message, parts, decision)
-        if not keeps:
-            message.sent_sealed = b""
-            mapping_grew = False
-        chosen = _pick_backend(decision.backends, version)
-        changed = ["last_activity_at"]
-        if mapping_grew:
-            changed.append("pseudonyms_sealed")
-        if decision.outcome is Outcome.ESCALATE:
-            # The conversation now holds material of the higher category, and so
-            # does every later call's history: it stays there.
-            conversation.category = category_by_number(decision.category, version)
-            changed.append("category")
-        if keeps and not conversation.title_sealed:
-            conversation.title = _title(text)
-            changed.append("title_sealed")
-        conversation.last_activity_at = now
+
+def _record(
+    conversation: Conversation,
+    author: User,
+    parts: Sequence[tuple[str, str]],
+    text: str,
+    detection: Detection,
+    decision: Decision,
+    writes: Writes,
+    *,
+    claim: bool,
+    via: dict | None,
+    version: Version,
+) -> Sent:
+    """The rows and events of a governed message, added to ``writes``: the message (a
+    blocked one without its text), the pending answer (claimed, when the caller answers it
+    itself), the conversation (new, or what changed), the subject-index rows, the events."""
+    new = conversation._state.adding
+    now = timezone.now()
+    message = Message(
+        conversation=conversation,
+        role=Message.Role.USER,
+        created_at=now,
+        category_number=decision.category,
+        decision=str(decision.outcome),
+        reasons=list(decision.reasons),
+        warnings=list(decision.warnings),
+        findings=_counts(detection),
+    )
+    if decision.blocked:
         if new:
-            _store_new(conversation)  # one INSERT, with its title, mapping and first activity
-        else:
-            conversation.save(update_fields=changed)
-        message.save()
-        # The built-in model runs only in the inference_local worker, never in a web process.
-        to_worker = claim and chosen.kind == Backend.Kind.BUILTIN
-        claim = claim and not to_worker
-        answer = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING if claim else Message.Status.PENDING,
-            reply_to=message,
-            created_at=now,
-            category_number=decision.category,
-            backend=chosen,
-            backend_name=chosen.name,
-            **({"started_at": now, "attempt": 1} if claim else {}),
-        )
-        if not keeps:
-            _hold_in_transit(conversation, answer, outgoing)
-        _index_subjects(message, text, detection)
-        _record_request(
-            message, decision, backend=chosen, author=author, replaced=replaced, via=via
-        )
-        if to_worker:
-            # The caller follows the worker's stream instead (chat.answering.follow).
-            queue = queue_for(chosen)
-            transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
+            _store_new(conversation, writes)
+        message.status = Message.Status.BLOCKED
+        message.chars = len(text)  # the size is kept, never the text
+        writes.insert(message)
+        _record_request(message, decision, backend=None, author=author, via=via)
+        return Sent(message=message, answer=None, decision=decision)
+
+    message.status = Message.Status.SENT
+    keeps = _keeps_content(conversation, decision, version)
+    if keeps:
+        message.content = text
+    else:
+        message.chars = len(text)  # only the size is stored; the text waits in Redis
+    replaced, mapping_grew, outgoing = _pseudonymise(conversation, message, parts, decision)
+    if not keeps:
+        message.sent_sealed = b""
+        mapping_grew = False
+    chosen = _pick_backend(decision.backends, version)
+    changed = ["last_activity_at"]
+    if mapping_grew:
+        changed.append("pseudonyms_sealed")
+    if decision.outcome is Outcome.ESCALATE:
+        # The conversation now holds material of the higher category, and so
+        # does every later call's history: it stays there.
+        conversation.category = category_by_number(decision.category, version)
+        changed.append("category")
+    if keeps and not conversation.title_sealed:
+        conversation.title = _title(text)
+        changed.append("title_sealed")
+    conversation.last_activity_at = now
+    if new:
+        _store_new(conversation, writes)  # one INSERT, with its title, mapping and first activity
+    else:
+        writes.update(conversation, changed)
+    writes.insert(message)
+    # The built-in model runs only in the inference_local worker, never in a web process.
+    claim = claim and chosen.kind != Backend.Kind.BUILTIN
+    answer = Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING if claim else Message.Status.PENDING,
+        reply_to=message,
+        created_at=now,
+        category_number=decision.category,
+        backend=chosen,
+        backend_name=chosen.name,
+        **({"started_at": now, "attempt": 1} if claim else {}),
+    )
+    writes.insert(answer)
+    if not keeps:
+        _hold_in_transit(conversation, answer, outgoing)
+    _index_subjects(message, text, detection, writes)
+    _record_request(message, decision, backend=chosen, author=author, replaced=replaced, via=via)
     return Sent(message=message, answer=answer, decision=decision, outgoing=outgoing)
 
 
@@ -612,7 +647,7 @@ def _title(text: str) -> str:
     return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def _index_subjects(message: Message, text: str, detection: Detection) -> None:
+def _index_subjects(message: Message, text: str, detection: Detection, writes: Writes) -> None:
     """Every identifier found, as a keyed hash pointing at this message."""
     digests = {}
     for finding in detection.scan.findings:
@@ -623,13 +658,16 @@ def _index_subjects(message: Message, text: str, detection: Detection) -> None:
         digests[pseudonym(value)] = kind
     if not digests:
         return
-    # One plain INSERT: bulk_create cost more CPU than the rest of the transaction's writes.
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {SubjectMention._meta.db_table} "
-            "(digest, kind, conversation_id, message_id, created_at) VALUES (%s, %s, %s, %s, %s)",
-            [(d, kind, message.conversation_id, message.pk, now) for d, kind in digests.items()],
+    for digest, kind in digests.items():
+        writes.insert(
+            SubjectMention(
+                digest=digest,
+                kind=kind,
+                conversation=message.conversation,
+                message=message,
+                created_at=now,
+            )
         )
 
 
