@@ -33,15 +33,3 @@ def get_message_for_user(user: User, public_id: UUID) -> Message:
     if message is None:
         raise Http404("No such message.")
     return message
-
-
-async def aget_message_for_user(user: User, public_id: UUID) -> Message:
-    """:func:`get_message_for_user` for async views."""
-    message = await (
-        Message.objects.filter(public_id=public_id, conversation__owner_id=user.pk)
-        .select_related("conversation__category", "backend")
-        .afirst()
-    )
-    if message is None:
-        raise Http404("No such message.")
-    return message

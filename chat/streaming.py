@@ -1,11 +1,13 @@
 """The answer as it arrives: server-sent events read from the answer's Redis stream.
 
 An async view: a waiting page costs a coroutine and a Redis connection, and
-no database connection (see ``ReleaseDatabaseForStreamsMiddleware``). Django
-still keeps one idle thread per open request for its sync middleware (about
-half a megabyte each). Each ``chunk`` event carries the whole answer so far, restored for
-the author and rendered as sanitised Markdown (a placeholder split across two
-chunks is whole again in the next event); its id is the stream entry's, and a
+neither a thread nor a database connection of its own: ``config.asgi`` runs the
+middlewares and the view's few look-ups on asgiref's one shared thread, whose
+connection every stream uses in turn (served another way, the connection is
+closed instead; see ``ReleaseDatabaseForStreamsMiddleware``). Each ``chunk``
+event carries the whole answer so far, restored for the author and rendered as
+sanitised Markdown (a placeholder split across two chunks is whole again in the
+next event); its id is the stream entry's, and a
 reconnecting page sends it back as ``Last-Event-ID`` to resume where it was.
 An ``end`` event tells the page to fetch the finished turn from the database.
 """
@@ -22,10 +24,11 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.views.decorators.http import require_GET
 
 from chat import streams, transient
-from chat.access import aget_message_for_user
+from chat.access import get_message_for_user
 from chat.markdown import render_markdown
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
+from config.middleware import event_stream, on_shared_thread
 from governance.roles import Role
 
 #: How long one read waits for the next chunk before the database is asked.
@@ -38,18 +41,14 @@ RENDERS_PER_SECOND = 12
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
+@event_stream
 @require_GET
 async def answer_stream(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """``text/event-stream`` of one answer, for its author only."""
-    user = await request.auser()
-    if not user.is_authenticated:
+    opened = await sync_to_async(_open)(request, public_id)
+    if opened is None:
         return redirect_to_login(request.get_full_path())
-    if not await sync_to_async(user.has_perm)(Role.STAFF.permission):
-        raise PermissionDenied("This page is for the Staff role.")
-    message = await aget_message_for_user(user, public_id)
-    if message.role != Message.Role.ASSISTANT:
-        raise Http404("Only answers stream.")
-    mapping = await sync_to_async(transient.mapping_for)(message)
+    message, mapping = opened
     resume_from = request.headers.get("Last-Event-ID", "")
     resume = _entry(resume_from) if ENTRY_ID.match(resume_from) else (0, 0)
     response = StreamingHttpResponse(
@@ -58,6 +57,23 @@ async def answer_stream(request: HttpRequest, public_id: UUID) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # proxies must pass chunks through as they come
     return response
+
+
+def _open(request: HttpRequest, public_id: UUID) -> tuple[Message, dict] | None:
+    """The answer and its placeholder mapping, for its author; None for an anonymous visitor.
+
+    One trip to the thread for every check, with the user the middlewares loaded
+    (``request.auser()`` would read it again).
+    """
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    if not user.has_perm(Role.STAFF.permission):
+        raise PermissionDenied("This page is for the Staff role.")
+    message = get_message_for_user(user, public_id)
+    if message.role != Message.Role.ASSISTANT:
+        raise Http404("Only answers stream.")
+    return message, transient.mapping_for(message)
 
 
 async def _events(message: Message, pseudonymiser: Pseudonymiser, resume: tuple[int, int]):
@@ -110,8 +126,9 @@ def _in_flight(pk: int) -> bool:
     try:
         return Message.objects.filter(pk=pk, status__in=Message.IN_FLIGHT).exists()
     finally:
-        if not connection.in_atomic_block:
-            connection.close()  # a stream must not sit on a connection between look-ups
+        # A stream must not sit on a connection between look-ups, unless it is the shared one.
+        if not on_shared_thread.get() and not connection.in_atomic_block:
+            connection.close()
 
 
 def _entry(entry_id: str) -> tuple[int, int]:

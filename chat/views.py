@@ -120,7 +120,8 @@ def send(request: HttpRequest, public_id: UUID) -> HttpResponse:
         return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]) + "#composer")
     if sent.decision.outcome is Outcome.ESCALATE:
         return HttpResponseClientRefresh()  # the whole page now belongs to another category
-    conversation.refresh_from_db()
+    # The row as the service locked and saved it (title, mapping; its category came along).
+    conversation = sent.message.conversation
     new = [sent.message] if sent.answer is None else [sent.message, sent.answer]
     titled = untitled and bool(conversation.title_sealed)
     context = {

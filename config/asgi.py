@@ -1,27 +1,99 @@
 """The ASGI application: Django's full stack, and a lean one for the OpenAI-compatible API.
 
-``/v1/`` is called by programs with a personal token, many times a second:
-no session, cookie, CSRF token, message or page is involved, so its requests
-skip those middlewares (and the thread Django starts per request to run
-them) and keep what every request needs: the allowed-hosts check, the request id
-and the security headers. Everything else goes through ``settings.MIDDLEWARE``.
+Three handlers, chosen by path:
+
+- ``/v1/`` is called by programs with a personal token, many times a second:
+  no session, cookie, CSRF token, message or page is involved, so its requests
+  skip those middlewares (and the thread Django starts per request to run
+  them) and keep what every request needs: the allowed-hosts check, the request id
+  and the security headers.
+- An answer's event stream (a view marked ``config.middleware.event_stream``) goes through
+  every middleware in ``settings.MIDDLEWARE``, like a page, but without a thread
+  of its own: what little sync work it does (session, user, permissions, the
+  message) runs on asgiref's one shared thread, whose database connection stays
+  open for the next stream. A thread per stream would sit parked for the stream's
+  minutes, and its connection would have to be closed and opened anew each time.
+- Every other request goes through ``settings.MIDDLEWARE`` on a thread of its
+  own, as Django runs it, but a thread kept for the next request rather than
+  started and stopped for each one: its database connection lives on
+  (``CONN_MAX_AGE``) instead of being opened again for every page.
 """
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from django.core.asgi import get_asgi_application
+import django
+from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_application = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does before its handler
 
-from django.middleware.common import CommonMiddleware  # noqa: E402  (after setup)
+from django.db import connections  # noqa: E402  (after setup)
+from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
+from django.urls import Resolver404, resolve  # noqa: E402
 
-from config.middleware import InEventLoop, RequestIdMiddleware  # noqa: E402
+from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
 
 API_PREFIX = "/v1/"
+
+
+class PageHandler(ASGIHandler):
+    """Django's ASGI handler, each request on a thread of its own, reused afterwards.
+
+    Django gives each request a new thread (a ``ThreadSensitiveContext``) for its
+    sync code, and with the thread went its database connection: each page began
+    by connecting (about 4 ms here, more on a busy server) to a database process
+    whose caches were cold. Here a request borrows an idle thread, and gives it
+    back when its response has been sent; at most ``IDLE_THREADS`` wait, each with
+    its connection, which Django's request signals close once it is older than
+    ``CONN_MAX_AGE`` or unusable, as under WSGI.
+    """
+
+    IDLE_THREADS = 4
+
+    def __init__(self):
+        super().__init__()
+        self._idle: list[ThreadPoolExecutor] = []
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self._borrow()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self._give_back(executor)
+
+    def _borrow(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()  # the most recently used: its connection is the freshest
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def _give_back(self, executor: ThreadPoolExecutor) -> None:
+        with self._lock:
+            if len(self._idle) < self.IDLE_THREADS:
+                self._idle.append(executor)
+                return
+        executor.submit(connections.close_all)  # one too many: it goes, and its connection too
+        executor.shutdown(wait=False)
+
+
+class StreamHandler(ASGIHandler):
+    """Django's ASGI handler and middlewares, the sync work on asgiref's shared thread."""
+
+    async def __call__(self, scope, receive, send):
+        token = on_shared_thread.set(True)
+        try:
+            await self.handle(scope, receive, send)
+        finally:
+            on_shared_thread.reset(token)
 
 
 class ApiHandler(ASGIHandler):
@@ -44,10 +116,23 @@ class ApiHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
 
+django_application = PageHandler()
+stream_application = StreamHandler()
 api_application = ApiHandler()
 
 
+def _is_event_stream(scope) -> bool:
+    path = scope["path"].removeprefix(scope.get("root_path", "")) or "/"
+    try:
+        return getattr(resolve(path).func, "event_stream", False)
+    except Resolver404:
+        return False
+
+
 async def application(scope, receive, send):
-    if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-        return await api_application(scope, receive, send)
+    if scope["type"] == "http":
+        if scope["path"].startswith(API_PREFIX):
+            return await api_application(scope, receive, send)
+        if _is_event_stream(scope):
+            return await stream_application(scope, receive, send)
     return await django_application(scope, receive, send)

@@ -1,4 +1,4 @@
-"""Request-wide concerns: request ids, session lifetime and the MFA requirement."""
+"""Request-wide concerns: request ids, session lifetime, the MFA requirement, event streams."""
 
 import contextvars
 import logging
@@ -24,6 +24,11 @@ current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SESSION_AUTH_STARTED = "steward_auth_started_at"
+#: Set by ``config.asgi`` for an event stream's request, whose sync code runs on asgiref's
+#: one shared thread: that thread's database connection serves every stream in turn.
+on_shared_thread: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "on_shared_thread", default=False
+)
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -49,6 +54,13 @@ class WithholdExceptionText(logging.Filter):
         return True
 
 
+def event_stream(view: Handler) -> Handler:
+    """Mark a view as an event stream, for ``config.asgi`` to serve without a thread of its
+    own (every middleware still runs)."""
+    view.event_stream = True  # type: ignore[attr-defined]
+    return view
+
+
 class ReleaseDatabaseForStreamsMiddleware:
     """Open event streams a few at a time, and give back their database connection.
 
@@ -56,10 +68,15 @@ class ReleaseDatabaseForStreamsMiddleware:
     an answer's event stream stays open for minutes, and two hundred of them
     would hold two hundred connections doing nothing. So, for requests that ask
     for an event stream (``Accept: text/event-stream``, as every EventSource
-    does): at most ``STREAM_OPENINGS`` are set up at once (two hundred pages
-    reconnecting together would otherwise open two hundred connections in the
-    same instant), and the connection is closed before the stream starts. What
-    a stream reads later opens and closes its own.
+    does) on a thread of their own: at most ``STREAM_OPENINGS`` are set up at
+    once (two hundred pages reconnecting together would otherwise open two
+    hundred connections in the same instant), and the connection is closed
+    before the stream starts. What a stream reads later opens and closes its own.
+
+    Under ``config.asgi`` the streams themselves have no thread of their own
+    (:data:`on_shared_thread`): their openings take turns on the shared thread,
+    whose one connection stays open for the next. This is for what comes another
+    way (the WSGI application, the test client).
     """
 
     STREAM_OPENINGS = 8
@@ -69,7 +86,7 @@ class ReleaseDatabaseForStreamsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.headers.get("Accept") != "text/event-stream":
+        if on_shared_thread.get() or request.headers.get("Accept") != "text/event-stream":
             return self.get_response(request)
         with self._openings:
             try:

@@ -1,4 +1,5 @@
-"""The ASGI application: /v1/ through the lean handler, everything else through Django's stack.
+"""The ASGI application: /v1/ through the lean handler, answer streams and pages through
+Django's full stack (streams on the shared thread, pages on threads kept between requests).
 
 Requests are made in-process, straight to ``config.asgi.application``, as a server would.
 """
@@ -6,16 +7,34 @@ Requests are made in-process, straight to ``config.asgi.application``, as a serv
 import asyncio
 import json
 import re
+import threading
+import time
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
+from django.core.signals import request_started
+from django.db import connection, connections
 from django.http import HttpResponse
 
-from config.asgi import application
+from chat.models import Conversation, Message
+from config.asgi import PageHandler, application, django_application
+from config.middleware import SESSION_AUTH_STARTED
+from governance.roles import Role
+from tests.factories import make_category, make_user
 
 # The handlers check the database connections of the threads they run in (as they do in
 # production: no test transaction, and the request signals left connected).
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _close_kept_connections():
+    """The threads kept for pages, and asgiref's shared one, close their connections after
+    each test (or the test database could not be flushed and dropped)."""
+    yield
+    for executor in [*django_application._idle, SyncToAsync.single_thread_executor]:
+        executor.submit(connections.close_all).result()
+
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -25,6 +44,7 @@ SECURITY_HEADERS = {
 
 
 async def _call(path: str, host: str, headers: dict[str, str]) -> list[dict]:
+    """What the application sends for a GET of ``path`` (the client stays connected)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -63,12 +83,26 @@ async def _call(path: str, host: str, headers: dict[str, str]) -> list[dict]:
 
 def get(path: str, *, host: str = "127.0.0.1", **headers: str) -> HttpResponse:
     """What the application sent, as a response (its headers and whole body)."""
-    sent = async_to_sync(_call)(path, host, headers)
+    return _response(async_to_sync(_call)(path, host, headers))
+
+
+def serve(path: str, *, host: str = "127.0.0.1", **headers: str) -> HttpResponse:
+    """:func:`get` from a thread with no event loop, as a server calls: asgiref's shared
+    thread is then its own (under ``async_to_sync`` it would be this test's thread)."""
+    return _response(asyncio.run(_call(path, host, headers)))
+
+
+def _response(sent: list[dict]) -> HttpResponse:
     start, *bodies = sent
     assert start["type"] == "http.response.start"
     response = HttpResponse(b"".join(m.get("body", b"") for m in bodies), status=start["status"])
+    cookies = []
     for name, value in start["headers"]:
-        response[name.decode("latin-1")] = value.decode("latin-1")
+        if name.lower() == b"set-cookie":
+            cookies.append(value.decode("latin-1"))
+        else:
+            response[name.decode("latin-1")] = value.decode("latin-1")
+    response.set_cookies = cookies  # type: ignore[attr-defined]
     return response
 
 
@@ -121,3 +155,136 @@ def test_it_sends_a_page_through_the_full_stack():
     assert response["X-Request-ID"] == "page-1"
     for name, value in SECURITY_HEADERS.items():
         assert response[name] == value
+
+
+# --- answer streams: every middleware, no thread of their own ------------------------------
+
+
+@pytest.fixture
+def answer(member):
+    conversation = Conversation(owner=member, category=make_category())
+    conversation.init_key()
+    conversation.save()
+    answer = Message(conversation=conversation, role="assistant", status="done", category_number=1)
+    answer.content = "Done."
+    answer.save()
+    return answer
+
+
+def _stream_url(answer: Message) -> str:
+    return f"/chat/m/{answer.public_id}/stream/"
+
+
+def _signed_in(client, user) -> dict[str, str]:
+    """Headers of an EventSource request with ``user``'s session cookie."""
+    client.force_login(user)
+    return {
+        "Accept": "text/event-stream",
+        "Cookie": f"steward_session={client.session.session_key}",
+    }
+
+
+def test_it_streams_an_answer_through_every_middleware(client, member, answer, redis_server):
+    response = serve(_stream_url(answer), **_signed_in(client, member), **{"X-Request-ID": "s-1"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    assert b"event: end" in response.content
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Request-ID"] == "s-1"
+    assert "HX-Request" in response["Vary"]
+    for name, value in SECURITY_HEADERS.items():
+        assert response[name] == value
+    # The idle timeout slides with the stream's request too.
+    assert any(c.startswith("steward_session=") for c in response.set_cookies)
+
+
+def test_it_sends_an_anonymous_stream_request_to_sign_in(answer):
+    response = serve(_stream_url(answer), Accept="text/event-stream")
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={_stream_url(answer)}"
+
+
+def test_it_refuses_a_stream_for_a_host_not_allowed(client, member, answer):
+    response = serve(_stream_url(answer), host="steward.evil.example", **_signed_in(client, member))
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("roles", "status"), [((Role.STAFF,), 404), ((), 403)])
+def test_it_streams_an_answer_to_its_author_only(client, answer, roles, status):
+    someone = make_user("someone@example.com", *roles)
+    assert serve(_stream_url(answer), **_signed_in(client, someone)).status_code == status
+
+
+def test_it_ends_a_session_past_its_lifetime_on_a_stream_request(client, member, answer, settings):
+    headers = _signed_in(client, member)
+    session = client.session
+    session[SESSION_AUTH_STARTED] = time.time() - settings.STEWARD_SESSION_MAX_AGE - 1
+    session.save()
+    response = serve(_stream_url(answer), **headers)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_it_sends_an_admin_without_mfa_from_a_stream_to_enrol(client, answer, settings):
+    settings.STEWARD_REQUIRE_MFA = True
+    admin = make_user("ada@example.com", Role.STAFF, Role.POLICY_ADMIN)
+    answer.conversation.owner = admin
+    answer.conversation.save()
+    response = serve(_stream_url(answer), **_signed_in(client, admin))
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/2fa/totp/activate/"
+
+
+def _threads_and_connections():
+    """(thread, database connection) of each request from now on, seen as it starts."""
+    seen: list[tuple[int, int | None]] = []
+
+    def note(**kwargs):
+        connection.ensure_connection()
+        seen.append((threading.get_ident(), id(connection.connection)))
+
+    request_started.connect(note, weak=False)
+    return seen, lambda: request_started.disconnect(note)
+
+
+def test_it_opens_streams_on_the_shared_thread_keeping_its_connection(
+    client, member, answer, redis_server
+):
+    headers = _signed_in(client, member)
+    seen, stop = _threads_and_connections()
+    try:
+        for _ in range(2):
+            assert serve(_stream_url(answer), **headers).status_code == 200
+    finally:
+        stop()
+    (first_thread, first_connection), (second_thread, second_connection) = seen
+    assert first_thread == second_thread != threading.get_ident()
+    if connection.vendor == "postgresql":  # SQLite's CONN_MAX_AGE is 0: closed after each
+        assert first_connection == second_connection
+
+
+def test_it_runs_pages_on_kept_threads_keeping_their_connections(client, member):
+    headers = _signed_in(client, member)
+    del headers["Accept"]
+    seen, stop = _threads_and_connections()
+    try:
+        for _ in range(3):
+            assert serve("/chat/", **headers).status_code == 200
+    finally:
+        stop()
+    threads = {thread for thread, _ in seen}
+    assert len(threads) == 1 and threads != {threading.get_ident()}
+    if connection.vendor == "postgresql":
+        assert len({connection_id for _, connection_id in seen}) == 1
+
+
+def test_it_keeps_only_a_few_idle_threads():
+    handler = PageHandler()
+    borrowed = [handler._borrow() for _ in range(PageHandler.IDLE_THREADS + 2)]
+    assert len(set(borrowed)) == len(borrowed)  # none idle yet: each request gets a new one
+    for executor in borrowed:
+        handler._give_back(executor)
+    assert handler._idle == borrowed[: PageHandler.IDLE_THREADS]
+    assert all(executor._shutdown for executor in borrowed[PageHandler.IDLE_THREADS :])
+    assert handler._borrow() is borrowed[PageHandler.IDLE_THREADS - 1]  # the last one back

@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -391,6 +393,21 @@ def test_it_sends_with_htmx_and_returns_the_new_turns_and_a_fresh_composer(
     assert answer.status == Message.Status.DONE
 
 
+def test_it_renders_the_sent_turns_without_reading_the_conversation_again(client, thread):
+    # The view reads the conversation once (is it the sender's?), the service locks it
+    # once; the fragment is rendered from the row as the service saved it.
+    client.force_login(thread.org.alice)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(_url("chat:send", thread), {"text": f"And {EMAIL}?"}, **HTMX)
+    assert response.status_code == 200
+    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "chat_conversation"')]
+    assert len(reads) == 2
+    assert "FOR UPDATE" in reads[1]
+    page = response.content.decode()
+    assert f"And {EMAIL}?" in page  # the question as written, for its author
+    assert page.count('class="turn turn-') == 2
+
+
 def test_it_refuses_an_empty_message_in_the_composer(client, thread):
     client.force_login(thread.org.alice)
     response = client.post(_url("chat:send", thread), {"text": "  \n "}, **HTMX)
@@ -714,6 +731,17 @@ def test_it_ends_the_stream_of_a_finished_answer_at_once(client, thread):
     assert response["Content-Type"] == "text/event-stream"
     assert response["Cache-Control"] == "no-store"
     assert _events(response) == [b"event: end\ndata: "]
+
+
+def test_the_stream_takes_a_fixed_number_of_queries_to_open(
+    client, thread, django_assert_num_queries
+):
+    client.force_login(thread.org.alice)
+    # session, user (read once: the middlewares' request.user serves the view too),
+    # permissions ×2, the answer, session save ×3 (savepoint, update, release)
+    with django_assert_num_queries(8):
+        response = client.get(_url("chat:stream", thread))
+    assert response.status_code == 200
 
 
 def test_it_streams_the_answer_restored_for_its_author(client, answered):
