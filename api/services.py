@@ -1,18 +1,17 @@
 """Making, revoking and checking personal API tokens; every step is audited."""
 
 import datetime as dt
-import functools
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from api.models import LOOKUP_CHARS, TOKEN_PREFIX, ApiToken, digest
 from audit.models import AuditEvent
 from audit.services import record
+from config.rows import Prebuilt
 from governance.models import User
 
 logger = logging.getLogger(__name__)
@@ -107,44 +106,23 @@ def authenticate(raw: str) -> ApiToken:
     return token
 
 
+_BY_LOOKUP = Prebuilt(
+    [(ApiToken, "t"), (User, "u")],
+    lambda: (
+        f"{ApiToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id "
+        "WHERE t.lookup = %s"
+    ),
+)
+
+
 def _by_lookup(lookup: str) -> ApiToken | None:
-    """The token with this lookup, its user attached: one query whose SQL is built once (every
-    API request makes it; building it with the ORM cost more than running it)."""
-    sql, token_fields, user_fields, converters = _lookup_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [lookup])
-        row = cursor.fetchone()
-    if row is None:
+    """The token with this lookup, its user attached (every API request asks: one query
+    whose SQL is built once)."""
+    found = _BY_LOOKUP.one([lookup])
+    if found is None:
         return None
-    values = list(row)
-    for index, convert in converters:
-        values[index] = convert(values[index])
-    token = ApiToken.from_db(connection.alias, token_fields, values[: len(token_fields)])
-    token.user = User.from_db(connection.alias, user_fields, values[len(token_fields) :])
+    token, token.user = found
     return token
-
-
-@functools.cache
-def _lookup_query() -> tuple[str, list[str], list[str], list[tuple[int, Callable]]]:
-    columns, names, converters = [], {}, []
-    for alias, model in (("t", ApiToken), ("u", User)):
-        names[model] = []
-        for field in model._meta.concrete_fields:
-            column = field.get_col(model._meta.db_table)
-            for convert in [
-                *connection.ops.get_db_converters(column),
-                *field.get_db_converters(connection),
-            ]:  # what the ORM applies to what the driver returns (SQLite's UUIDs, times…)
-                converters.append(
-                    (len(columns), lambda value, c=convert, e=column: c(value, e, connection))
-                )
-            columns.append(f"{alias}.{connection.ops.quote_name(field.column)}")
-            names[model].append(field.attname)
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {ApiToken._meta.db_table} t "
-        f"JOIN {User._meta.db_table} u ON u.id = t.user_id WHERE t.lookup = %s"
-    )
-    return sql, names[ApiToken], names[User], converters
 
 
 def _refusal(token: ApiToken) -> str:

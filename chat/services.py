@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -24,6 +23,7 @@ from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
 from chat.tasks import generate_answer
+from config.rows import Prebuilt
 from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
 from governance.policy import Decision, Outcome, Span, decide
@@ -435,6 +435,24 @@ def queue_for_hosting(hosting_class: str | None) -> str:
 # --- the steps ---------------------------------------------------------------------------
 
 
+def _locked_tail() -> str:
+    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    return (
+        f"{Conversation._meta.db_table} c JOIN {Category._meta.db_table} k "
+        f"ON k.id = c.category_id WHERE c.id = %s{lock}"
+    )
+
+
+_LOCKED = Prebuilt(
+    [(Conversation, "c"), (Category, "k")],
+    _locked_tail,
+    extra=(
+        f"EXISTS (SELECT 1 FROM {Message._meta.db_table} m WHERE m.conversation_id = c.id "
+        f"AND m.status IN {tuple(str(s) for s in Message.IN_FLIGHT)})",
+    ),
+)
+
+
 def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
     """The conversation, fresh and locked until the end of the transaction (its category
     comes along, unlocked): two messages sent at once take turns.
@@ -442,12 +460,11 @@ def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
     ``idle``: refuse if an answer is still on its way (checked under the lock, in
     the same query, so two messages sent at once cannot both pass).
     """
-    rows = Conversation.objects.select_for_update(of=("self",)).select_related("category")
-    if idle:
-        in_flight = Message.objects.in_flight().filter(conversation=OuterRef("pk"))
-        rows = rows.annotate(busy=Exists(in_flight))
-    fresh = rows.get(pk=conversation.pk)
-    if idle and fresh.busy:
+    found = _LOCKED.one([conversation.pk])
+    if found is None:
+        raise Conversation.DoesNotExist
+    fresh, fresh.category, busy = found
+    if idle and busy:
         raise ChatError("An answer is still on its way: wait for it, or stop it first.")
     fresh._key = conversation.key  # the data key does not change; it is opened once
     if Conversation.owner.is_cached(conversation):

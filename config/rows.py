@@ -1,0 +1,71 @@
+"""Model rows read with SQL built once, for the queries every request makes.
+
+Building a query with the ORM (filters, joins, annotations, compiling) costs
+more CPU than running it does when the query is a primary-key or unique
+look-up. :class:`Prebuilt` joins whole rows of one or more models, builds its
+SQL the first time it runs, and turns each row into model instances the way
+the ORM does (``from_db``, with the database's converters).
+"""
+
+import functools
+from collections.abc import Callable
+
+from django.db import connection, models
+
+
+class Prebuilt:
+    """``SELECT <every column of each model> FROM <tables> <tail>``, one row at most.
+
+    ``sources`` are (model, table alias) pairs; ``tail()`` gives the rest, after
+    ``FROM``: the tables with those aliases and the conditions, with ``%s`` parameters.
+    """
+
+    def __init__(
+        self,
+        sources: list[tuple[type[models.Model], str]],
+        tail: Callable[[], str],
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.sources = sources
+        self.tail = tail  # a function: the table names are known once the apps are loaded
+        self.extra = extra  # more columns (SQL expressions), returned after the instances
+
+    def one(self, params: list) -> tuple | None:
+        """The instances of the first row (one per source) followed by the ``extra``
+        values, or None when there is none."""
+        sql, names, converters = self._sql_parts
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = list(row)
+        for index, convert in converters:
+            values[index] = convert(values[index])
+        instances, start = [], 0
+        for (model, _), fields in zip(self.sources, names, strict=True):
+            end = start + len(fields)
+            instances.append(model.from_db(connection.alias, fields, values[start:end]))
+            start = end
+        return (*instances, *values[start:])
+
+    @functools.cached_property
+    def _sql_parts(self) -> tuple[str, list[list[str]], list[tuple[int, Callable]]]:
+        columns: list[str] = []
+        names: list[list[str]] = []
+        converters: list[tuple[int, Callable]] = []
+        for model, alias in self.sources:
+            names.append([])
+            for field in model._meta.concrete_fields:
+                column = field.get_col(model._meta.db_table)
+                for convert in [
+                    *connection.ops.get_db_converters(column),
+                    *field.get_db_converters(connection),
+                ]:  # what the ORM applies to what the driver returns (SQLite's UUIDs, times…)
+                    converters.append(
+                        (len(columns), lambda value, c=convert, e=column: c(value, e, connection))
+                    )
+                columns.append(f"{alias}.{connection.ops.quote_name(field.column)}")
+                names[-1].append(field.attname)
+        columns += self.extra
+        return f"SELECT {', '.join(columns)} FROM {self.tail()}", names, converters
