@@ -248,6 +248,8 @@ WORKER_QUEUES = ("inference_local", "inference_external", "maintenance")
 # --- Accounts (django-allauth) ----------------------------------------------
 AUTH_USER_MODEL = "governance.User"
 AUTHENTICATION_BACKENDS = [
+    "governance.access.PermissionBackend",  # ModelBackend, permissions in one query
+    # Sessions signed in before it came keep naming ModelBackend: it stays for them.
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]

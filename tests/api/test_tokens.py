@@ -11,7 +11,7 @@ from api.relay import Restorer
 from audit.models import AuditEvent
 from chat.pseudonyms import Pseudonymiser
 
-QUERIES = 8  # session, user, its roles (navigation), the tokens; not one per token
+QUERIES = 7  # session, user, its roles (navigation), the tokens; not one per token
 
 
 def test_the_settings_page_shows_a_new_token_once_and_stores_only_its_hash(client, member):

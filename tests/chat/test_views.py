@@ -394,15 +394,17 @@ def test_it_sends_with_htmx_and_returns_the_new_turns_and_a_fresh_composer(
 
 
 def test_it_renders_the_sent_turns_without_reading_the_conversation_again(client, thread):
-    # The view reads the conversation once (is it the sender's?), the service locks it
-    # once; the fragment is rendered from the row as the service saved it.
+    # The fragment is rendered from the row as the service locked and saved it: once the
+    # message is written, neither the conversation nor its category is read again.
     client.force_login(thread.org.alice)
     with CaptureQueriesContext(connection) as queries:
         response = client.post(_url("chat:send", thread), {"text": f"And {EMAIL}?"}, **HTMX)
     assert response.status_code == 200
-    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "chat_conversation"')]
-    assert len(reads) == 2
-    assert "FOR UPDATE" in reads[1]
+    statements = [q["sql"] for q in queries]
+    written = next(i for i, sql in enumerate(statements) if 'INSERT INTO "chat_message"' in sql)
+    after = [sql for sql in statements[written + 1 :] if sql.lstrip().startswith("SELECT")]
+    assert not [sql for sql in after if '"chat_conversation"' in sql]
+    assert not [sql for sql in after if '"governance_category"' in sql]
     page = response.content.decode()
     assert f"And {EMAIL}?" in page  # the question as written, for its author
     assert page.count('class="turn turn-') == 2
@@ -696,11 +698,11 @@ def _fill(owner, category, conversations: int, turns: int) -> list[Conversation]
 def test_the_home_page_takes_a_fixed_number_of_queries(client, org, django_assert_num_queries, n):
     _fill(org.alice, org.internal, conversations=n, turns=1)
     client.force_login(org.alice)
-    # session, user, permissions ×2, the policy version and the current policy document
+    # session, user, permissions, the policy version and the current policy document
     # (training's gate; the document is cached per version after this first read),
     # conversations (with categories), startable categories, session save ×3 (savepoint,
     # update, release)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         response = client.get(reverse("chat:home"))
     assert response.content.decode().count('class="conversation-title"') == n
 
@@ -711,9 +713,9 @@ def test_the_conversation_page_takes_a_fixed_number_of_queries(
 ):
     conversation, *_ = _fill(org.alice, org.internal, conversations=n, turns=n)
     client.force_login(org.alice)
-    # session, user, permissions ×2, the conversation, its messages (with backends), the
+    # session, user, permissions, the conversation, its messages (with backends), the
     # side list, startable categories, session save ×3
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         response = client.get(reverse("chat:conversation", args=[conversation.public_id]))
     page = response.content.decode()
     assert page.count('class="turn turn-assistant') == n
@@ -738,8 +740,8 @@ def test_the_stream_takes_a_fixed_number_of_queries_to_open(
 ):
     client.force_login(thread.org.alice)
     # session, user (read once: the middlewares' request.user serves the view too),
-    # permissions ×2, the answer, session save ×3 (savepoint, update, release)
-    with django_assert_num_queries(8):
+    # permissions, the answer, session save ×3 (savepoint, update, release)
+    with django_assert_num_queries(7):
         response = client.get(_url("chat:stream", thread))
     assert response.status_code == 200
 

@@ -1,9 +1,11 @@
-"""``holds``: what ``has_perm`` says, with no query when a group of the user grants the role."""
+"""``holds``: what ``has_perm`` says, with no query when a group of the user grants the role;
+``PermissionBackend``: Django's ModelBackend, with the permissions read in one query."""
 
 import pytest
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 
-from governance.access import holds
+from governance.access import PermissionBackend, holds
 from governance.models import User
 from governance.policy_cache import read_version
 from governance.roles import ROLE_PERMISSIONS, Role
@@ -91,3 +93,36 @@ def test_it_asks_has_perm_when_no_group_of_the_user_grants_the_role(db, case):
     user = make()
     assert holds(user, Role.STAFF, read_version(user.pk)) is expected
     assert _fresh(user).has_perm(Role.STAFF.permission) is expected
+
+
+# --- PermissionBackend ---------------------------------------------------------------------
+
+
+def _several_sources() -> User:
+    """Two roles from their groups, one from a group of another name, one given directly."""
+    user = make_user("many@example.com", Role.STAFF, Role.AUDITOR)
+    contractors = Group.objects.create(name="Contractors")
+    contractors.permissions.add(_permission(Role.PRIVACY_OFFICER))
+    user.groups.add(contractors)
+    user.user_permissions.add(_permission(Role.POLICY_ADMIN))
+    return user
+
+
+@pytest.mark.parametrize(
+    "make", [_several_sources, _superuser, _given_directly, _inactive_member, lambda: None]
+)
+def test_the_backend_finds_the_permissions_django_would_in_one_query(
+    db, make, django_assert_num_queries
+):
+    user = make() or make_user("none@example.com")
+    expected = ModelBackend().get_all_permissions(_fresh(user))
+    user = _fresh(user)
+    with django_assert_num_queries(1 if user.is_active else 0):
+        assert PermissionBackend().get_all_permissions(user) == expected
+    with django_assert_num_queries(0):  # cached on the user for the rest of the request
+        assert all(user.has_perm(perm) for perm in expected)
+
+
+def test_a_session_signed_in_through_modelbackend_stays_signed_in(client, member):
+    client.force_login(member, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/chat/").status_code == 200

@@ -309,9 +309,9 @@ def test_the_report_takes_a_fixed_number_of_queries(
         make_user(f"staff{n}@example.com", Role.STAFF)
     client.force_login(demo.paula)
     client.get(reverse("training:report"))
-    # session, user, permissions ×2, current document, staff, quiz attempts, categories,
+    # session, user, permissions, current document, staff, quiz attempts, categories,
     # session save ×3
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         client.get(reverse("training:report"))
 
 
