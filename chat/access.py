@@ -24,9 +24,8 @@ def get_conversation_for_user(user: User, public_id: UUID) -> Conversation:
 def get_message_for_user(user: User, public_id: UUID) -> Message:
     """A message in one of the user's own conversations (404 otherwise)."""
     message = (
-        Message.objects.filter(
-            public_id=public_id, conversation__in=Conversation.objects.visible_to(user)
-        )
+        Message.objects.visible_to(user)
+        .filter(public_id=public_id)
         .select_related("conversation__category", "backend", "reply_to")
         .first()
     )

@@ -10,5 +10,12 @@ class ConversationQuerySet(models.QuerySet):
 
 
 class MessageQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "MessageQuerySet":
+        """The messages of the conversations ``user`` may read (a join, not a subquery: the
+        conversation comes along in the same join when it is selected too)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(conversation__owner=user)
+
     def in_flight(self) -> "MessageQuerySet":
         return self.filter(status__in=("pending", "queued", "streaming"))
