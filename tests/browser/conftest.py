@@ -170,8 +170,9 @@ def asgi_server(transactional_db, monkeypatch) -> Iterator[str]:
 
     from config.asgi import application
 
-    # Under ASGI each request runs in a thread of its own; a persistent connection would
-    # outlive it and keep the test database from being flushed and dropped.
+    # Under ASGI a request's connection stays with its thread, which is kept for the next
+    # request (or shared by the streams): a persistent one would keep the test database
+    # from being flushed and dropped.
     monkeypatch.setitem(connections.settings[DEFAULT_DB_ALIAS], "CONN_MAX_AGE", 0)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
