@@ -83,42 +83,39 @@ async def _events(message: Message, pseudonymiser: Pseudonymiser, resume: tuple[
     closes_at = loop.time() + MAX_CONNECTION_SECONDS
     cursor = "0-0"
     text = ""
-    try:
-        if not await redis.exists(key) and not await _in_flight(message.pk):
-            yield _event("end", "")
-            return
-        yield b"retry: 1000\n\n"
-        while loop.time() < closes_at:
-            batches = await redis.xread({key: cursor}, count=1000, block=BLOCK_MS)
-            if not batches:
-                if not await _in_flight(message.pk):
-                    yield _event("end", "")
-                    return
-                yield b": waiting\n\n"
-                continue
-            ended = False
-            for entry_id, fields in batches[0][1]:
-                cursor = entry_id.decode()
-                kind = fields.get(b"t")
-                if kind == b"start":
-                    text = ""
-                elif kind == b"chunk":
-                    text += fields.get(b"text", b"").decode()
-                elif kind == b"end":
-                    ended = True
-            rendered = False
-            if text and _entry(cursor) > resume:
-                html = render_markdown(pseudonymiser.restore(text))
-                yield _event("chunk", html, event_id=cursor)
-                rendered = True
-            if ended:
-                yield _event("end", "", event_id=cursor)
+    if not await redis.exists(key) and not await _in_flight(message.pk):
+        yield _event("end", "")
+        return
+    yield b"retry: 1000\n\n"
+    while loop.time() < closes_at:
+        batches = await redis.xread({key: cursor}, count=1000, block=BLOCK_MS)
+        if not batches:
+            if not await _in_flight(message.pk):
+                yield _event("end", "")
                 return
-            if rendered:
-                # The first chunk went out at once; what comes meanwhile joins the next render.
-                await asyncio.sleep(1 / RENDERS_PER_SECOND)
-    finally:
-        await redis.aclose()
+            yield b": waiting\n\n"
+            continue
+        ended = False
+        for entry_id, fields in batches[0][1]:
+            cursor = entry_id.decode()
+            kind = fields.get(b"t")
+            if kind == b"start":
+                text = ""
+            elif kind == b"chunk":
+                text += fields.get(b"text", b"").decode()
+            elif kind == b"end":
+                ended = True
+        rendered = False
+        if text and _entry(cursor) > resume:
+            html = render_markdown(pseudonymiser.restore(text))
+            yield _event("chunk", html, event_id=cursor)
+            rendered = True
+        if ended:
+            yield _event("end", "", event_id=cursor)
+            return
+        if rendered:
+            # The first chunk went out at once; what comes meanwhile joins the next render.
+            await asyncio.sleep(1 / RENDERS_PER_SECOND)
 
 
 @sync_to_async

@@ -6,6 +6,8 @@ included); the reader restores it for the author. Streams expire: an answer's
 final text lives in the database, this is only the way there.
 """
 
+import asyncio
+import weakref
 from functools import cache
 
 import redis
@@ -41,15 +43,28 @@ def client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
 
 
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def async_client(*, read_timeout: float) -> redis.asyncio.Redis:
-    """A Redis client for the current event loop (async pools cannot cross loops).
+    """The current event loop's Redis client (async pools cannot cross loops), shared.
+
+    Each stream's blocking read holds one of its connections, given back to the
+    pool for the next stream: a new client per stream connected, announced
+    itself (CLIENT SETINFO) and selected its database first, about 2 ms before
+    an answer's first event. Never close it: it is the loop's.
 
     ``read_timeout`` must outlast the longest blocking read (redis-py's own
     default, 5 s, would cut an ``XREAD BLOCK 5000`` short under load).
     """
-    return redis.asyncio.Redis.from_url(
-        settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=read_timeout
-    )
+    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    if read_timeout not in clients:
+        clients[read_timeout] = redis.asyncio.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=read_timeout
+        )
+    return clients[read_timeout]
 
 
 class AnswerWriter:

@@ -1,0 +1,38 @@
+"""The answers' Redis streams: the async client the event streams read them with."""
+
+import asyncio
+
+from chat import streams
+
+
+def test_the_streams_of_one_event_loop_share_a_client_and_its_connections(redis_server):
+    async def read_twice():
+        first = streams.async_client(read_timeout=15)
+        first_connection = await first.client_id()
+        second = streams.async_client(read_timeout=15)
+        return first is second, first_connection == await second.client_id(), first
+
+    shared, same_connection, client = asyncio.run(read_twice())
+    assert shared and same_connection  # no new connection (connect, SETINFO, SELECT) each time
+
+    async def elsewhere():
+        return streams.async_client(read_timeout=15)
+
+    assert asyncio.run(elsewhere()) is not client  # a pool cannot cross event loops
+
+
+def test_blocking_reads_of_one_loop_each_get_a_connection(redis_server):
+    key = streams.stream_key("test-concurrent-reads")
+
+    async def read_while_another_waits():
+        client = streams.async_client(read_timeout=15)
+        waiting = asyncio.create_task(client.xread({key: "$"}, block=2_000))
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        await client.xadd(key, {"t": "start"})  # not queued behind the blocked read
+        quick = asyncio.get_running_loop().time() - started < 1
+        await waiting
+        await client.delete(key)
+        return quick
+
+    assert asyncio.run(read_while_another_waits())
