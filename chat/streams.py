@@ -43,6 +43,10 @@ def client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
 
 
+#: Blocking reads one event loop's shared client may hold at once: one per open answer
+#: stream (redis-py's default pool stops at 100 and refuses the 101st stream).
+MAX_STREAMS_PER_LOOP = 2_000
+
 _async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
     weakref.WeakKeyDictionary()
 )
@@ -62,7 +66,10 @@ def async_client(*, read_timeout: float) -> redis.asyncio.Redis:
     clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
     if read_timeout not in clients:
         clients[read_timeout] = redis.asyncio.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=read_timeout
+            settings.REDIS_URL,
+            socket_connect_timeout=5,
+            socket_timeout=read_timeout,
+            max_connections=MAX_STREAMS_PER_LOOP,
         )
     return clients[read_timeout]
 

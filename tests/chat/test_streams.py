@@ -36,3 +36,22 @@ def test_blocking_reads_of_one_loop_each_get_a_connection(redis_server):
         return quick
 
     assert asyncio.run(read_while_another_waits())
+
+
+def test_more_streams_than_redis_pys_default_pool_read_at_once(redis_server):
+    """redis-py's async pool stops at 100 connections; 200 open streams must all read."""
+    keys = [streams.stream_key(f"test-many-{n}") for n in range(150)]
+
+    async def read_all():
+        client = streams.async_client(read_timeout=15)
+        reads = [asyncio.create_task(client.xread({key: "$"}, block=3_000)) for key in keys]
+        await asyncio.sleep(0.3)
+        for key in keys:
+            await client.xadd(key, {"t": "start"})
+        results = await asyncio.gather(*reads, return_exceptions=True)
+        await client.delete(*keys)
+        return results
+
+    results = asyncio.run(read_all())
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert all(results)  # every read got its event
