@@ -128,9 +128,7 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
         conversation=conversation, author=author, parts=((USER, text),), version=version
     )
     if sent.answer is not None:
-        answer = sent.answer
-        queue = queue_for(answer.backend)
-        transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
+        _enqueue_on_commit(sent.answer)
     return sent
 
 
@@ -209,13 +207,16 @@ def _govern_and_record(
                 claim=claim, via=via, version=version,
             )  # fmt: skip
         writes.write()
-    answer = sent.answer
-    if answer is not None and claim and answer.status == Message.Status.PENDING:
+    if sent.answer is not None and claim and sent.answer.status == Message.Status.PENDING:
         # The built-in model runs only in a worker: the caller follows its stream
         # instead (chat.answering.follow).
-        queue = queue_for(answer.backend)
-        transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
+        _enqueue_on_commit(sent.answer)
     return sent
+
+
+def _enqueue_on_commit(answer: Message) -> None:
+    queue = queue_for(answer.backend)
+    transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
 
 
 def _record(

@@ -99,3 +99,16 @@ def make_chat_event(
             "chars": 120,
         },
     )
+
+
+def make_done_answer(owner: User, text: str = "Done."):
+    """A finished answer in a new conversation of ``owner``'s (category 1)."""
+    from chat.models import Conversation, Message
+
+    conversation = Conversation(owner=owner, category=make_category())
+    conversation.init_key()
+    conversation.save()
+    answer = Message(conversation=conversation, role="assistant", status="done", category_number=1)
+    answer.content = text
+    answer.save()
+    return answer

@@ -16,11 +16,11 @@ from django.core.signals import request_started
 from django.db import connection, connections
 from django.http import HttpResponse
 
-from chat.models import Conversation, Message
+from chat.models import Message
 from config.asgi import PageHandler, application, django_application
 from config.middleware import SESSION_AUTH_STARTED
 from governance.roles import Role
-from tests.factories import make_category, make_user
+from tests.factories import make_done_answer, make_user
 
 # The handlers check the database connections of the threads they run in (as they do in
 # production: no test transaction, and the request signals left connected).
@@ -162,13 +162,7 @@ def test_it_sends_a_page_through_the_full_stack():
 
 @pytest.fixture
 def answer(member):
-    conversation = Conversation(owner=member, category=make_category())
-    conversation.init_key()
-    conversation.save()
-    answer = Message(conversation=conversation, role="assistant", status="done", category_number=1)
-    answer.content = "Done."
-    answer.save()
-    return answer
+    return make_done_answer(member)
 
 
 def _stream_url(answer: Message) -> str:

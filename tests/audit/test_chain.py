@@ -120,26 +120,34 @@ def test_the_database_allows_a_declared_prune(db):
     assert AuditEvent.objects.count() == 0
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'")
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_leave_one_valid_chain():
+def _in_threads(count: int, write) -> None:
+    """``write(n)`` in ``count`` threads at once; their errors fail the test."""
     errors = []
 
     def writer(n: int) -> None:
         try:
-            for i in range(25):
-                record(action=Action.LOGIN, actor_label=f"writer {n}/{i}")
+            write(n)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_leave_one_valid_chain():
+    def write(n: int) -> None:
+        for i in range(25):
+            record(action=Action.LOGIN, actor_label=f"writer {n}/{i}")
+
+    _in_threads(6, write)
     report = _verify()
     assert report.intact
     assert report.checked == 150
@@ -183,25 +191,13 @@ def test_a_block_inside_another_appends_at_the_outer_end(db):
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 @pytest.mark.django_db(transaction=True)
 def test_writers_appending_together_at_once_leave_one_valid_chain():
-    errors = []
+    def write(n: int) -> None:
+        for i in range(10):
+            with transaction.atomic(), appended_together():
+                for j in range(3):
+                    record(action=Action.LOGIN, actor_label=f"writer {n}/{i}/{j}")
 
-    def writer(n: int) -> None:
-        try:
-            for i in range(10):
-                with transaction.atomic(), appended_together():
-                    for j in range(3):
-                        record(action=Action.LOGIN, actor_label=f"writer {n}/{i}/{j}")
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    _in_threads(4, write)
     report = _verify()
     assert report.intact and report.checked == 120
     labels = list(AuditEvent.objects.order_by("sequence").values_list("actor_label", flat=True))

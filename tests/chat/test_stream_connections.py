@@ -5,19 +5,12 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.urls import reverse
 
-from chat.models import Conversation, Message
-from tests.factories import make_category
+from tests.factories import make_done_answer
 
 
 @pytest.fixture
 def answer(member):
-    conversation = Conversation(owner=member, category=make_category())
-    conversation.init_key()
-    conversation.save()
-    answer = Message(conversation=conversation, role="assistant", status="done", category_number=1)
-    answer.content = "Done."
-    answer.save()
-    return answer
+    return make_done_answer(member)
 
 
 async def _read(response) -> bytes:
