@@ -1,4 +1,6 @@
-"""Writing to the audit trail. Callers use :func:`record`, nothing else."""
+"""Writing to the audit trail. Callers use :func:`record`; a path that writes rows with their
+events can have them appended last (:func:`appended_together`), in the same statement as an
+update (:func:`update_and_record`) or with its inserts (:class:`audit.writes.Writes`)."""
 
 import contextvars
 import datetime as dt
@@ -19,13 +21,9 @@ from audit import chain, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from config.middleware import current_request_id
 
-#: Events recorded inside :func:`appended_together`, waiting for its end.
+#: Where the events recorded now go instead of the chain, for whoever set it to append.
 _held: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
     "audit_held", default=None
-)
-#: Events that :func:`update_and_record` appends in its own statement.
-_deferred: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
-    "audit_deferred", default=None
 )
 
 
@@ -75,8 +73,6 @@ def record(
     held = _held.get()
     if held is not None:
         held.append(event)
-    elif _deferred.get() is not None:
-        _deferred.get().append(event)
     else:
         append_events([event])
     return event
@@ -98,12 +94,9 @@ def update_and_record(
             if changed:
                 event()
         return changed
-    token = _deferred.set([])
-    try:
+    events: list[AuditEvent] = []
+    with collected(events):
         event()
-        events = _deferred.get()
-    finally:
-        _deferred.reset(token)
     if not events:
         return rows.update(**values)
     query = rows.query.chain(UpdateQuery)
