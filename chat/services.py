@@ -444,13 +444,10 @@ def _locked_tail() -> str:
     )
 
 
-_LOCKED = Prebuilt(
-    [(Conversation, "c"), (Category, "k")],
-    _locked_tail,
-    extra=(
-        f"EXISTS (SELECT 1 FROM {Message._meta.db_table} m WHERE m.conversation_id = c.id "
-        f"AND m.status IN {tuple(str(s) for s in Message.IN_FLIGHT)})",
-    ),
+_LOCKED = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail)
+_IN_FLIGHT = (
+    f"SELECT EXISTS (SELECT 1 FROM {Message._meta.db_table} WHERE conversation_id = %s "
+    f"AND status IN {tuple(str(s) for s in Message.IN_FLIGHT)})"
 )
 
 
@@ -458,15 +455,20 @@ def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
     """The conversation, fresh and locked until the end of the transaction (its category
     comes along, unlocked): two messages sent at once take turns.
 
-    ``idle``: refuse if an answer is still on its way (checked under the lock, in
-    the same query, so two messages sent at once cannot both pass).
+    ``idle``: refuse if an answer is still on its way, checked once the lock is held,
+    so two messages sent at once cannot both pass. In a statement of its own: a
+    subquery of the locking statement would read with that statement's snapshot,
+    taken before the lock's previous holder committed its answer.
     """
     found = _LOCKED.one([conversation.pk])
     if found is None:
         raise Conversation.DoesNotExist
-    fresh, fresh.category, busy = found
-    if idle and busy:
-        raise ChatError("An answer is still on its way: wait for it, or stop it first.")
+    fresh, fresh.category = found
+    if idle:
+        with connection.cursor() as cursor:
+            cursor.execute(_IN_FLIGHT, [conversation.pk])
+            if cursor.fetchone()[0]:
+                raise ChatError("An answer is still on its way: wait for it, or stop it first.")
     fresh._key = conversation.key  # the data key does not change; it is opened once
     if Conversation.owner.is_cached(conversation):
         fresh.owner = conversation.owner  # the answer's audit events name it

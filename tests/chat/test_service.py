@@ -474,3 +474,47 @@ def test_a_backend_whose_key_is_not_set_goes_to_the_back_of_the_line(
     sent.answer.refresh_from_db()
     assert sent.answer.backend_name == "Local Ollama" and sent.answer.status == Message.Status.DONE
     assert org.external.requests == []
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_two_messages_sent_at_once_to_one_conversation_take_turns(
+    transactional_db, org, monkeypatch
+):
+    """The second waits for the first's lock, then sees its answer on the way and is refused
+    (not a second answer beside the first)."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    monkeypatch.setattr(services, "enqueue_answer", lambda *args, **kwargs: True)
+    first_inside, second_started = threading.Event(), threading.Event()
+    record = services._record
+
+    def slow_first(*args, **kwargs):
+        if not first_inside.is_set():
+            first_inside.set()
+            second_started.wait(5)
+            threading.Event().wait(0.5)  # the second is now waiting for the lock
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_record", slow_first)
+    outcomes = {}
+
+    def send(name: str) -> None:
+        try:
+            services.send_message(conversation=conversation, author=org.alice, text=name)
+            outcomes[name] = "sent"
+        except services.ChatError as exc:
+            outcomes[name] = str(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=send, args=("first",))
+    first.start()
+    first_inside.wait(5)
+    second = threading.Thread(target=send, args=("second",))
+    second.start()
+    second_started.set()
+    first.join(10)
+    second.join(10)
+    assert outcomes["first"] == "sent"
+    assert "still on its way" in outcomes["second"]
+    answers = Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT)
+    assert answers.count() == 1
