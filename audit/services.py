@@ -1,6 +1,6 @@
 """Writing to the audit trail. Callers use :func:`record`; a path that writes rows with their
-events can have them appended last (:func:`appended_together`), in the same statement as an
-update (:func:`update_and_record`) or with its inserts (:class:`audit.writes.Writes`)."""
+events can have them appended in the same statement as an update (:func:`update_and_record`)
+or with its inserts (:class:`audit.writes.Writes`)."""
 
 import contextvars
 import datetime as dt
@@ -49,7 +49,7 @@ def record(
     inserts in one round trip; on SQLite the transaction already holds the
     database's single write lock. If this raises, the caller's transaction
     rolls back with it: an action that cannot be audited does not happen.
-    Inside :func:`appended_together`, the event is appended at its end.
+    Inside :func:`collected`, the event is held for the caller to append.
     """
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
@@ -128,29 +128,9 @@ def collected(into: list[AuditEvent]) -> Iterator[None]:
         _held.reset(token)
 
 
-@contextmanager
-def appended_together() -> Iterator[None]:
-    """Hold the events recorded inside the block and append them, in order, as it ends.
-
-    For a transaction that writes several rows: the chain's lock is taken by the
-    append and held to the commit, which every other writer waits for, so the
-    append should be the transaction's last statement. Use it inside the
-    transaction; if the block raises, nothing is appended.
-    """
-    if _held.get() is not None:  # already inside one: its end appends these too
-        yield
-        return
-    token = _held.set([])
-    try:
-        yield
-        events = _held.get()
-    finally:
-        _held.reset(token)
-    if events:
-        append_events(events)
-
-
 def append_events(events: list[AuditEvent]) -> None:
+    """Append ``events`` in order. The chain's lock is held from here to the commit, which
+    every other writer waits for: in a transaction, make this its last statement."""
     if connection.vendor == "postgresql":
         # One statement: inside the caller's transaction it joins it; alone,
         # it is its own transaction and the lock ends with it.

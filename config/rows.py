@@ -24,15 +24,12 @@ class Prebuilt:
         self,
         sources: list[tuple[type[models.Model], str]],
         tail: Callable[[], str],
-        extra: tuple[str, ...] = (),
     ) -> None:
         self.sources = sources
         self.tail = tail  # a function: the table names are known once the apps are loaded
-        self.extra = extra  # more columns (SQL expressions), returned after the instances
 
-    def one(self, params: list) -> tuple | None:
-        """The instances of the first row (one per source) followed by the ``extra``
-        values, or None when there is none."""
+    def one(self, params: list) -> tuple[models.Model, ...] | None:
+        """The instances of the first row (one per source), or None when there is none."""
         sql, names, converters = self._sql_parts
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -47,7 +44,7 @@ class Prebuilt:
             end = start + len(fields)
             instances.append(model.from_db(connection.alias, fields, values[start:end]))
             start = end
-        return (*instances, *values[start:])
+        return tuple(instances)
 
     @functools.cached_property
     def _sql_parts(self) -> tuple[str, list[list[str]], list[tuple[int, Callable]]]:
@@ -67,5 +64,4 @@ class Prebuilt:
                     )
                 columns.append(f"{alias}.{connection.ops.quote_name(field.column)}")
                 names[-1].append(field.attname)
-        columns += self.extra
         return f"SELECT {', '.join(columns)} FROM {self.tail()}", names, converters

@@ -6,7 +6,13 @@ from django.db import DatabaseError, connection, transaction
 
 from audit import chain
 from audit.models import AuditEvent
-from audit.services import appended_together, iter_chain_rows, record, update_and_record
+from audit.services import (
+    append_events,
+    collected,
+    iter_chain_rows,
+    record,
+    update_and_record,
+)
 from governance.models import User
 from tests.factories import make_user
 
@@ -153,16 +159,17 @@ def test_concurrent_writers_leave_one_valid_chain():
     assert report.checked == 150
 
 
-def test_events_appended_together_join_the_chain_at_the_end_in_order(db):
+def test_events_collected_join_the_chain_together_in_order(db):
     _append(1)
-    with transaction.atomic(), appended_together():
-        held = [
-            record(action=Action.LOGIN, actor_label="first", details={"n": 1}),
-            record(action=Action.LOGOUT, actor=None, before={"a": None}, after={"b": [1]}),
-            record(action=Action.LOGIN, actor_label="third", message="é ✓"),
-        ]
-        assert AuditEvent.objects.count() == 1  # held until the block ends
+    held = []
+    with transaction.atomic():
+        with collected(held):
+            record(action=Action.LOGIN, actor_label="first", details={"n": 1})
+            record(action=Action.LOGOUT, actor=None, before={"a": None}, after={"b": [1]})
+            record(action=Action.LOGIN, actor_label="third", message="é ✓")
+        assert AuditEvent.objects.count() == 1  # held until appended
         assert held[0].sequence is None
+        append_events(held)
     assert [e.sequence for e in held] == [2, 3, 4]
     assert held[1].prev_hash == held[0].hash and held[2].prev_hash == held[1].hash
     stored = AuditEvent.objects.get(sequence=4)
@@ -171,21 +178,14 @@ def test_events_appended_together_join_the_chain_at_the_end_in_order(db):
     assert report.intact and report.checked == 4
 
 
-def test_events_held_by_a_block_that_fails_are_not_appended(db):
-    with pytest.raises(ValueError), transaction.atomic(), appended_together():
-        record(action=Action.LOGIN, actor_label="never")
-        raise ValueError
+def test_events_collected_by_a_block_that_fails_are_not_appended(db):
+    held = []
+    with pytest.raises(ValueError), transaction.atomic():
+        with collected(held):
+            record(action=Action.LOGIN, actor_label="never")
+            raise ValueError
+        append_events(held)
     assert AuditEvent.objects.count() == 0
-
-
-def test_a_block_inside_another_appends_at_the_outer_end(db):
-    with transaction.atomic(), appended_together():
-        with appended_together():
-            inner = record(action=Action.LOGIN, actor_label="inner")
-        assert inner.sequence is None
-        outer = record(action=Action.LOGIN, actor_label="outer")
-    assert (inner.sequence, outer.sequence) == (1, 2)
-    assert _verify().intact
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
@@ -193,9 +193,12 @@ def test_a_block_inside_another_appends_at_the_outer_end(db):
 def test_writers_appending_together_at_once_leave_one_valid_chain():
     def write(n: int) -> None:
         for i in range(10):
-            with transaction.atomic(), appended_together():
-                for j in range(3):
-                    record(action=Action.LOGIN, actor_label=f"writer {n}/{i}/{j}")
+            with transaction.atomic():
+                held = []
+                with collected(held):
+                    for j in range(3):
+                        record(action=Action.LOGIN, actor_label=f"writer {n}/{i}/{j}")
+                append_events(held)
 
     _in_threads(4, write)
     report = _verify()
