@@ -61,8 +61,9 @@ import django  # noqa: E402
 
 django.setup()
 
-import httpx  # noqa: E402
+import aiohttp  # noqa: E402
 import psutil  # noqa: E402
+import uvloop  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -117,37 +118,46 @@ def spawn(argv: list[str]) -> subprocess.Popen:
 # --- the load ---------------------------------------------------------------------------
 
 
-async def one(client: httpx.AsyncClient, url: str, body: dict, headers: dict, stream: bool):
+async def one(client: aiohttp.ClientSession, url: str, body: dict, headers: dict, stream: bool):
     """(total seconds, first-token seconds or None, ok)."""
     started = time.perf_counter()
     first = None
-    if not stream:
-        response = await client.post(url, json=body, headers=headers)
-        ok = response.status_code == 200 and "choices" in response.json()
-        return time.perf_counter() - started, None, ok
-    ok = False
-    async with client.stream("POST", url, json=body, headers=headers) as response:
-        async for line in response.aiter_lines():
-            if first is None and '"content": "' in line.replace('"content":"', '"content": "'):
-                if '"content": ""' not in line.replace('"content":""', '"content": ""'):
-                    first = time.perf_counter() - started
-            if line == "data: [DONE]":
-                ok = response.status_code == 200
+    async with client.post(url, json=body, headers=headers) as response:
+        if not stream:
+            ok = response.status == 200 and "choices" in await response.json()
+            return time.perf_counter() - started, None, ok
+        ok = False
+        async for line in response.content:
+            if first is None and line.startswith(b"data: ") and _has_text(line):
+                first = time.perf_counter() - started
+            if line.rstrip() == b"data: [DONE]":
+                ok = response.status == 200
     return time.perf_counter() - started, first, ok
+
+
+def _has_text(line: bytes) -> bool:
+    """Whether an event carries answer text (the first one only says who speaks)."""
+    spaced = line.replace(b'"content":"', b'"content": "')
+    return b'"content": "' in spaced and b'"content": ""' not in spaced
 
 
 async def round_of(url, body, headers, *, clients: int, requests: int, stream: bool):
     """``requests`` requests from ``clients`` concurrent clients; samples and wall time."""
     totals, firsts, failures = [], [], 0
     left = requests
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
 
         async def worker():
             nonlocal left, failures
             while left > 0:
                 left -= 1
-                total, first, ok = await one(client, url, body, headers, stream)
+                sent = time.perf_counter()
+                try:
+                    total, first, ok = await one(client, url, body, headers, stream)
+                except aiohttp.ClientError:
+                    total, first, ok = time.perf_counter() - sent, None, False
                 if not ok:
                     failures += 1
                 totals.append(total)
@@ -315,7 +325,7 @@ def main() -> None:
             f"load average: {os.getloadavg()[0]:.1f}   uvicorn worker processes: {WORKERS}"
         )
         texts = messages(random.Random(20261201), 20, PHRASES, identifiers)
-        asyncio.run(
+        uvloop.run(
             measure(
                 base, fake_url, secret, texts, psutil.Process(web.pid), psutil.Process(fake.pid)
             )
