@@ -25,6 +25,7 @@ from django.db import close_old_connections, connections
 from chat import answering, streams
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
+from config import connections as kept
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +35,22 @@ _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answ
 
 
 def in_pool(function):
-    """``function`` as a coroutine run in the event loop's thread pool, followed by the
-    check Django makes after a request: close the connection if it broke or grew too old.
+    """``function`` as a coroutine run in the event loop's thread pool, between the checks
+    Django makes around a request: before, a health check of a connection that sat idle
+    (:mod:`config.connections`); after, close it if it broke or grew too old.
 
     The pool's threads are reused, so their database connections are too
     (``CONN_MAX_AGE``); Django's per-request thread would open a new one each time.
-    Not before the call too, as Django does at a request's start: that would make
-    the call's first query a health check (``CONN_HEALTH_CHECKS``), one more round
-    trip, twice per API request.
     """
 
     @wraps(function)
     def checked(*args, **kwargs):
+        kept.skip_check_if_recent()
         try:
             return function(*args, **kwargs)
         finally:
             close_old_connections()
+            kept.mark_used()
 
     return sync_to_async(checked, thread_sensitive=False)
 

@@ -8,6 +8,7 @@ import os
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
@@ -93,3 +94,18 @@ def redis_server():
     server = embedded_redis.start(Path(settings.REDIS_URL.removeprefix("unix://")))
     yield settings.REDIS_URL
     embedded_redis.stop(server)
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Each health check (Django's ``is_usable``, a ``SELECT 1``) made from now on."""
+    made = []
+    wrapper = type(connections["default"])
+    real = wrapper.is_usable
+
+    def counted(self):
+        made.append(self.alias)
+        return real(self)
+
+    monkeypatch.setattr(wrapper, "is_usable", counted)
+    return made

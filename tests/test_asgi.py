@@ -17,6 +17,7 @@ from django.db import connection, connections
 from django.http import HttpResponse
 
 from chat.models import Message
+from config import connections as kept
 from config.asgi import PageHandler, application, django_application
 from config.middleware import SESSION_AUTH_STARTED
 from governance.roles import Role
@@ -271,6 +272,19 @@ def test_it_runs_pages_on_kept_threads_keeping_their_connections(client, member)
     assert len(threads) == 1 and threads != {threading.get_ident()}
     if connection.vendor == "postgresql":
         assert len({connection_id for _, connection_id in seen}) == 1
+
+
+def test_it_checks_a_kept_connection_only_once_it_sat_idle(client, member, checks, monkeypatch):
+    headers = _signed_in(client, member)
+    del headers["Accept"]
+    for _ in range(3):
+        assert serve("/chat/", **headers).status_code == 200
+    assert checks == []  # used a moment ago, each time
+    later = time.monotonic() + kept.CHECK_AFTER_IDLE_SECONDS + 1
+    monkeypatch.setattr(kept.time, "monotonic", lambda: later)
+    assert serve("/chat/", **headers).status_code == 200
+    if connection.vendor == "postgresql":  # SQLite's are closed after each request
+        assert checks == ["default"]
 
 
 def test_it_keeps_only_a_few_idle_threads():

@@ -1,0 +1,72 @@
+"""Kept database connections are health-checked when they sat idle, not before every call."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection, connections
+
+from api.relay import in_pool
+from config import connections as kept
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _query():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 2")
+    return connection.connection
+
+
+def _calls(*functions, between=lambda: None) -> list:
+    """Each function called in turn on one event loop's pool, as the API calls them (so
+    on one kept thread and connection), ``between`` before each but the first; what they
+    returned, or raised."""
+
+    async def in_turn():
+        results = []
+        for index, function in enumerate(functions):
+            if index:
+                between()
+            try:
+                results.append(await in_pool(function)())
+            except Exception as exc:  # noqa: BLE001  (the test looks at it)
+                results.append(exc)
+        await in_pool(connections.close_all)()
+        return results
+
+    return async_to_sync(in_turn, force_new_loop=True)()
+
+
+only_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite's connections are not kept"
+)
+
+
+@only_postgresql
+def test_a_connection_used_a_moment_ago_is_not_checked_again(checks):
+    used = _calls(*[_query] * 6)
+    assert len(set(map(id, used))) < len(used)  # kept connections were used again
+    assert checks == []
+
+
+@only_postgresql
+def test_a_connection_that_sat_idle_is_checked_before_use(checks, monkeypatch):
+    clock = [kept.time.monotonic()]
+    monkeypatch.setattr(kept.time, "monotonic", lambda: clock[0])
+
+    def idle_for_a_while():
+        clock[0] += kept.CHECK_AFTER_IDLE_SECONDS + 1
+
+    used = _calls(*[_query] * 4, between=idle_for_a_while)
+    assert len(set(map(id, used))) < len(used)
+    assert checks == ["default"] * (len(used) - len(set(map(id, used))))  # each one kept
+
+
+@only_postgresql
+def test_a_connection_that_failed_is_checked_when_the_call_ends(checks):
+    def failing():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column")
+
+    failed, after = _calls(failing, _query)
+    assert "no_such_column" in str(failed)
+    assert checks == ["default"]  # at the failed call's end; not again before the next
