@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit import chain, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from config.middleware import current_request_id
+from config.prepared import prepared_cursor
 
 #: Where the events recorded now go instead of the chain, for whoever set it to append.
 _held: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
@@ -103,7 +104,7 @@ def update_and_record(
     query.add_update_values(values)
     update_sql, update_params = query.get_compiler(rows.db).as_sql()
     append_sql, append_params = append_statement(events, when="EXISTS (SELECT 1 FROM changed)")
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"WITH changed AS ({update_sql} RETURNING 1), appended AS ({append_sql}) "
             "SELECT (SELECT count(*) FROM changed), appended.* "

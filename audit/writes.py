@@ -19,6 +19,7 @@ from django.db import connection, models, transaction
 
 from audit.models import AuditEvent
 from audit.services import append_events, append_statement, appended, collected
+from config.prepared import prepared_cursor
 
 
 class Writes:
@@ -79,7 +80,7 @@ class Writes:
             params += append_params
         else:
             main = f"SELECT {ids}"
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(f"WITH {', '.join(ctes)} {main}", params)
             rows = cursor.fetchall()
         count = len(self._steps)

@@ -1,0 +1,50 @@
+"""Statements bound and prepared on the server, for the hot paths' big writes (PostgreSQL).
+
+Django's psycopg cursors bind values on the client: each one is quoted into
+the statement's text, which PostgreSQL then parses and plans afresh. A chat
+message's one-statement write (:class:`audit.writes.Writes`) carries about a
+hundred values, 8 KB of them sealed text as hex, and its settling update about
+twenty: parsing and planning that text cost PostgreSQL more than running it.
+Through :func:`prepared_cursor` the values travel apart from the statement,
+which each connection parses and plans once per shape (psycopg keeps the last
+hundred).
+
+A pooler in transaction mode must keep prepared statements per client
+(PgBouncer 1.21+: ``max_prepared_statements``).
+"""
+
+from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+
+class _Prepared:
+    # Django's CursorWrapper._execute, with psycopg's ``prepare``: the one thing that
+    # differs; query logging, execute wrappers and error translation stay Django's.
+    def _execute(self, sql, params, *ignored_wrapper_args):
+        self.db.validate_no_broken_transaction()
+        with self.db.wrap_database_errors:
+            return self.cursor.execute(sql, params, prepare=True)
+
+
+class _Cursor(_Prepared, CursorWrapper):
+    pass
+
+
+class _DebugCursor(_Prepared, CursorDebugWrapper):
+    def execute(self, sql, params=None):
+        # Logged as written, placeholders and all: a statement bound on the server has no
+        # text with its values in, which Django's logging would otherwise ask psycopg for.
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
+
+
+def prepared_cursor() -> CursorWrapper:
+    """A cursor on the default connection (PostgreSQL) whose statements are bound on the
+    server and prepared; use as ``connection.cursor()``."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    return (_DebugCursor if connection.queries_logged else _Cursor)(raw, connection)
