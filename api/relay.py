@@ -142,6 +142,13 @@ class Relay:
 
     async def items(self):
         """The answer's text as it comes (when wanted), then its :class:`answering.Progress`."""
+        async for batch in self.batches():
+            for item in batch:
+                yield item
+
+    async def batches(self):
+        """:meth:`items` in lists of what arrived since the last one was read: a reader
+        that falls behind a fast backend catches up in one write, not one per chunk."""
         ready = asyncio.Event()
         with self._lock:
             self._reader = (asyncio.get_running_loop(), ready)
@@ -154,10 +161,11 @@ class Relay:
             if not batch:
                 await ready.wait()
                 continue
-            for item in batch:
-                yield item
+            for index, item in enumerate(batch):
                 if isinstance(item, answering.Progress):
+                    yield batch[: index + 1]
                     return
+            yield batch
 
     async def settle(self, progress: answering.Progress) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 
+import orjson
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -419,31 +420,36 @@ async def _events(answer: relay.Relay, prepared: Prepared):
         return _sse({**base, "choices": [choice], **extra})
 
     finished = False
+    progress = None
     try:
         yield event({"role": "assistant", "content": ""})
-        async for item in answer.items():
-            if isinstance(item, answering.Progress):
-                progress = item
-                break
-            text = restorer.feed(item)
-            if text:
-                yield event({"content": text})
+        async for batch in answer.batches():
+            events = []
+            for item in batch:
+                if isinstance(item, answering.Progress):
+                    progress = item
+                else:
+                    text = restorer.feed(item)
+                    if text:
+                        events.append(event({"content": text}))
+            if events:
+                yield b"".join(events)
         tail = restorer.flush()
         if tail:
             yield event({"content": tail})
         await answer.settle(progress)
         finished = True
         if progress.error_kind:
-            yield _sse(_backend_error(progress))
+            closing = [_sse(_backend_error(progress))]
         else:
-            yield event({}, "stop")
+            closing = [event({}, "stop")]
             if prepared.include_usage:
-                yield _sse({**base, "choices": [], "usage": _usage(progress)})
-        yield b"data: [DONE]\n\n"
+                closing.append(_sse({**base, "choices": [], "usage": _usage(progress)}))
+        yield b"".join([*closing, b"data: [DONE]\n\n"])
     finally:
         if not finished:
             answer.abandon()
 
 
 def _sse(data: dict) -> bytes:
-    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(data) + b"\n\n"

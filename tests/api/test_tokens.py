@@ -1,5 +1,7 @@
-"""Tokens: the settings page, create_api_token, and the restorer of streamed placeholders."""
+"""Tokens: the settings page, create_api_token; the relay's batches and its restorer of streamed
+placeholders."""
 
+import asyncio
 import io
 
 import pytest
@@ -7,8 +9,9 @@ from django.core.management import CommandError, call_command
 
 from api import services
 from api.models import ApiToken, digest
-from api.relay import Restorer
+from api.relay import Relay, Restorer
 from audit.models import AuditEvent
+from chat.answering import Progress
 from chat.pseudonyms import Pseudonymiser
 
 QUERIES = 7  # session, user, its roles (navigation), the tokens; not one per token
@@ -75,6 +78,29 @@ def test_the_restorer_puts_back_placeholders_cut_between_chunks():
     assert out == "Write to ann@example.com [sic] today."
     assert restorer.feed("an unfinished [EM") == "an unfinished "
     assert restorer.flush() == "[EM"
+
+
+def test_the_relay_hands_what_piled_up_to_its_reader_in_one_batch():
+    relay = Relay(answer=None, messages=[], chunks_wanted=True)
+
+    async def read() -> list[list]:
+        batches = []
+        async for batch in relay.batches():
+            batches.append(batch)
+            if batch == ["later"]:
+                relay._hand_over(done)
+        return batches
+
+    async def scenario() -> list[list]:
+        reading = asyncio.ensure_future(read())
+        for text in ("one ", "two ", "three"):  # before the reader looks: one batch
+            relay.chunk(text)
+        await asyncio.sleep(0.01)
+        relay.chunk("later")  # the reader waits: it comes alone
+        return await reading
+
+    done = Progress(text="one two three later")
+    assert asyncio.run(scenario()) == [["one ", "two ", "three"], ["later"], [done]]
 
 
 def test_the_token_list_costs_the_same_however_many_tokens(
