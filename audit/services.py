@@ -4,6 +4,7 @@ or with its inserts (:class:`audit.writes.Writes`)."""
 
 import contextvars
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -164,23 +165,27 @@ def append_statement(events: list[AuditEvent], when: str = "true") -> tuple[str,
     holds: the function runs once per row of the VALUES list, in turn, and each call sees
     the rows the earlier ones inserted. It returns each event's sequence, time, previous
     hash and hash."""
-    values, params = [], []
-    for index, event in enumerate(events):
+    params = []
+    for event in events:
         row = {name: getattr(event, name) for name in chain.CONTENT_FIELDS}
-        values.append(f"({index}, {_ARGUMENTS})")
         params += [
             chain.content(row),
             *(row[name] for name in chain.CONTENT_FIELDS[:10]),
             *(_json(row[name]) for name in ("before", "after", "details")),
             row["message"],
         ]
+    return _append_sql(len(events), when), params
+
+
+@functools.lru_cache(maxsize=64)
+def _append_sql(count: int, when: str) -> str:
+    values = ", ".join(f"({index}, {_ARGUMENTS})" for index in range(count))
     arguments = ", ".join(f"v.{name}" for name in _COLUMNS.split(", "))
-    sql = (
+    return (
         "SELECT a.sequence, a.occurred_at, a.prev_hash, a.hash FROM ("
-        f"SELECT * FROM (VALUES {', '.join(values)}) AS listed(n, {_COLUMNS}) WHERE {when}"
+        f"SELECT * FROM (VALUES {values}) AS listed(n, {_COLUMNS}) WHERE {when}"
         f") AS v CROSS JOIN LATERAL audit_append({arguments}) AS a ORDER BY v.n"
     )
-    return sql, params
 
 
 def appended(events: list[AuditEvent], rows) -> None:

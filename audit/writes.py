@@ -12,10 +12,11 @@ other databases the rows are saved in turn in a transaction, then the events
 appended.
 """
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 
 from audit.models import AuditEvent
 from audit.services import append_events, append_statement, appended, collected
@@ -65,30 +66,29 @@ class Writes:
     # --- PostgreSQL -------------------------------------------------------------------
 
     def _write_in_one_statement(self) -> None:
-        ctes, params = [], []
-        names: dict[int, str] = {}  # id(instance) → its CTE
+        db = connections[connection.alias]  # the wrapper itself: the proxy costs per use
+        shape, params = [], []
+        positions: dict[int, int] = {}  # id(instance) → its step
         for index, (instance, fields) in enumerate(self._steps):
-            name = f"w{index}"
-            sql, values = self._statement(instance, fields, names)
-            ctes.append(f"{name} AS ({sql} RETURNING {_pk_column(instance)})")
+            step = (type(instance), None if fields is None else tuple(fields))
+            refs, values = _values(instance, step, positions, db)
+            shape.append((*step, refs))
             params += values
-            names[id(instance)] = name
-        ids = ", ".join(f"(SELECT * FROM {name})" for name in names.values())
+            positions[id(instance)] = index
         if self.events:
             append_sql, append_params = append_statement(self.events)
-            main = f"SELECT {ids}, e.* FROM ({append_sql}) AS e ORDER BY e.sequence"
             params += append_params
         else:
-            main = f"SELECT {ids}"
+            append_sql = ""
         with prepared_cursor() as cursor:
-            cursor.execute(f"WITH {', '.join(ctes)} {main}", params)
+            cursor.execute(_statement(tuple(shape), append_sql), params)
             rows = cursor.fetchall()
         count = len(self._steps)
         for (instance, fields), pk in zip(self._steps, rows[0][:count], strict=True):
             if fields is None:
                 instance.pk = pk
                 instance._state.adding = False
-                instance._state.db = connection.alias
+                instance._state.db = db.alias
             for field in instance._meta.concrete_fields:
                 if field.is_relation and field.is_cached(instance):
                     related = field.get_cached_value(instance)
@@ -98,38 +98,57 @@ class Writes:
         if self.events:
             appended(self.events, [row[count:] for row in rows])
 
-    @staticmethod
-    def _statement(instance, fields, names) -> tuple[str, list]:
-        meta = instance._meta
-        quote = connection.ops.quote_name
-        adding = fields is None
-        chosen = [
-            f
-            for f in meta.concrete_fields
-            if (
-                not (f.primary_key and f.db_returning)
-                if adding
-                else {f.name, f.attname} & {*fields}
+
+def _values(instance, step, positions: dict[int, int], db) -> tuple[tuple, list]:
+    """The values of an insert or update (its fields chosen by ``step``), and for each
+    field the step it points at (a row inserted earlier in the statement), else None."""
+    adding = step[1] is None
+    refs, values = [], []
+    for field in _chosen(*step):
+        related = field.get_cached_value(instance, None) if field.is_relation else None
+        if related is not None and id(related) in positions:
+            refs.append(positions[id(related)])
+        else:
+            refs.append(None)
+            values.append(field.get_db_prep_save(field.pre_save(instance, adding), db))
+    if not adding:
+        values.append(instance.pk)
+    return tuple(refs), values
+
+
+@functools.lru_cache(maxsize=64)
+def _chosen(model: type[models.Model], fields: tuple[str, ...] | None) -> list:
+    meta = model._meta
+    if fields is None:  # an insert: every column but an id the database assigns
+        return [f for f in meta.concrete_fields if not (f.primary_key and f.db_returning)]
+    return [f for f in meta.concrete_fields if {f.name, f.attname} & {*fields}]
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(shape: tuple, append_sql: str) -> str:
+    """The statement for a sequence of inserts and updates (model, fields or None for an
+    insert, and which earlier step each field points at), then the appends."""
+    ctes = []
+    for index, (model, fields, refs) in enumerate(shape):
+        chosen = _chosen(model, fields)
+        expressions = ["%s" if ref is None else f"(SELECT * FROM w{ref})" for ref in refs]
+        table, pk = _quote(model._meta.db_table), _quote(model._meta.pk.column)
+        if fields is None:
+            columns = ", ".join(_quote(f.column) for f in chosen)
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(expressions)})"
+        else:
+            assignments = ", ".join(
+                f"{_quote(f.column)} = {e}" for f, e in zip(chosen, expressions, strict=True)
             )
-        ]
-        expressions, values = [], []
-        for field in chosen:
-            related = field.get_cached_value(instance, None) if field.is_relation else None
-            if related is not None and id(related) in names:
-                expressions.append(f"(SELECT * FROM {names[id(related)]})")
-            else:
-                expressions.append("%s")
-                values.append(field.get_db_prep_save(field.pre_save(instance, adding), connection))
-        table = quote(meta.db_table)
-        if adding:
-            columns = ", ".join(quote(f.column) for f in chosen)
-            return f"INSERT INTO {table} ({columns}) VALUES ({', '.join(expressions)})", values
-        assignments = ", ".join(
-            f"{quote(f.column)} = {e}" for f, e in zip(chosen, expressions, strict=True)
-        )
-        sql = f"UPDATE {table} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
-        return sql, [*values, instance.pk]
+            sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"
+        ctes.append(f"w{index} AS ({sql} RETURNING {pk})")
+    ids = ", ".join(f"(SELECT * FROM w{index})" for index in range(len(shape)))
+    if append_sql:
+        main = f"SELECT {ids}, e.* FROM ({append_sql}) AS e ORDER BY e.sequence"
+    else:
+        main = f"SELECT {ids}"
+    return f"WITH {', '.join(ctes)} {main}"
 
 
-def _pk_column(instance: models.Model) -> str:
-    return connection.ops.quote_name(instance._meta.pk.column)
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)

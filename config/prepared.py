@@ -13,17 +13,23 @@ A pooler in transaction mode must keep prepared statements per client
 (PgBouncer 1.21+: ``max_prepared_statements``).
 """
 
+import functools
+import itertools
+import re
+
+import psycopg
 from django.db import connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 class _Prepared:
-    # Django's CursorWrapper._execute, with psycopg's ``prepare``: the one thing that
-    # differs; query logging, execute wrappers and error translation stay Django's.
+    # Django's CursorWrapper._execute, with PostgreSQL's placeholders and psycopg's
+    # ``prepare``: the one thing that differs; query logging, execute wrappers and error
+    # translation stay Django's.
     def _execute(self, sql, params, *ignored_wrapper_args):
         self.db.validate_no_broken_transaction()
         with self.db.wrap_database_errors:
-            return self.cursor.execute(sql, params, prepare=True)
+            return self.cursor.execute(numbered(sql), params, prepare=True)
 
 
 class _Cursor(_Prepared, CursorWrapper):
@@ -40,11 +46,21 @@ class _DebugCursor(_Prepared, CursorDebugWrapper):
 
 def prepared_cursor() -> CursorWrapper:
     """A cursor on the default connection (PostgreSQL) whose statements are bound on the
-    server and prepared; use as ``connection.cursor()``."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
+    server and prepared; use as ``connection.cursor()``, placeholders and all."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
+        raw = psycopg.RawCursor(connection.connection)
     return (_DebugCursor if connection.queries_logged else _Cursor)(raw, connection)
+
+
+@functools.lru_cache(maxsize=256)
+def numbered(sql: str) -> str:
+    """``sql`` with psycopg's placeholders (``%s``; ``%%`` for a percent sign) as
+    PostgreSQL's own (``$1``, ``$2``…). psycopg would parse a statement for them at each
+    execution, unless it is short (under 4 KB and 50 values), as ours are not."""
+    position = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: f"${next(position)}" if m[1] == "s" else "%", sql)
+
+
+_PLACEHOLDER = re.compile(r"%([s%])")

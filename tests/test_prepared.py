@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from config.prepared import prepared_cursor
+from config.prepared import numbered, prepared_cursor
 
 pytestmark = [
     pytest.mark.django_db,
@@ -43,3 +43,8 @@ def test_its_statements_are_logged_like_djangos():
     with CaptureQueriesContext(connection) as captured, prepared_cursor() as cursor:
         cursor.execute(STATEMENT, [1, "x"])
     assert [query["sql"] for query in captured] == [STATEMENT]
+
+
+def test_placeholders_become_postgresqls_own():
+    sql = "SELECT %s WHERE name LIKE 'a%%' AND id = %s"
+    assert numbered(sql) == "SELECT $1 WHERE name LIKE 'a%' AND id = $2"
