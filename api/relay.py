@@ -123,9 +123,10 @@ class Relay:
 
     def _hand_over(self, item) -> None:
         with self._lock:
+            waiting = not self._items  # else the reader was woken already and will take it
             self._items.append(item)
             reader = self._reader
-        if reader is not None:
+        if reader is not None and waiting:
             loop, ready = reader
             try:
                 loop.call_soon_threadsafe(ready.set)

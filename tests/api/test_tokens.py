@@ -103,6 +103,23 @@ def test_the_relay_hands_what_piled_up_to_its_reader_in_one_batch():
     assert asyncio.run(scenario()) == [["one ", "two ", "three"], ["later"], [done]]
 
 
+def test_the_relay_wakes_its_reader_once_for_what_piles_up():
+    class Loop:
+        wakes = 0
+
+        def call_soon_threadsafe(self, callback):
+            Loop.wakes += 1
+
+    relay = Relay(answer=None, messages=[], chunks_wanted=True)
+    relay._reader = (Loop(), asyncio.Event())
+    for text in ("one ", "two ", "three"):
+        relay.chunk(text)
+    assert Loop.wakes == 1  # the reader, once woken, takes everything there is
+    relay._items.clear()  # as the reader does
+    relay.chunk("four")
+    assert Loop.wakes == 2
+
+
 def test_the_token_list_costs_the_same_however_many_tokens(
     client, member, django_assert_num_queries
 ):
