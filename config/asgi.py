@@ -36,11 +36,9 @@ from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 from django.urls import Resolver404, resolve  # noqa: E402
 
-from config.connections import connect_to_request_signals  # noqa: E402
 from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
 
 API_PREFIX = "/v1/"
-connect_to_request_signals()  # kept connections are health-checked once idle, not per request
 
 
 class PageHandler(ASGIHandler):

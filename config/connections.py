@@ -8,6 +8,10 @@ moment ago has had no time to go stale, so the check is skipped for one used
 less than ``CHECK_AFTER_IDLE_SECONDS`` ago; one idle for longer is checked as
 before. A connection that failed during a request is still checked, or closed,
 at its end (Django's ``errors_occurred``), so a broken one is not handed on.
+
+Pages go through :class:`KeptConnectionsMiddleware`; it runs after Django's own
+start-of-request check (the ``request_started`` signal), whatever the order of
+that signal's receivers.
 """
 
 import time
@@ -17,7 +21,7 @@ from django.db import connections
 CHECK_AFTER_IDLE_SECONDS = 5.0
 
 
-def skip_check_if_recent(**_signal) -> None:
+def skip_check_if_recent() -> None:
     """At a request's start, after Django's ``close_old_connections``."""
     now = time.monotonic()
     for connection in connections.all(initialized_only=True):
@@ -30,17 +34,24 @@ def skip_check_if_recent(**_signal) -> None:
             connection.health_check_done = True
 
 
-def mark_used(**_signal) -> None:
-    """At a request's end, after Django's ``close_old_connections``: what is still open
-    was usable and young enough."""
+def mark_used() -> None:
+    """At a request's end: what is still open was usable a moment ago (one that breaks
+    meanwhile is closed by Django's end-of-request check, or found by the next one's)."""
     now = time.monotonic()
     for connection in connections.all(initialized_only=True):
         if connection.connection is not None:
             connection.steward_used_at = now
 
 
-def connect_to_request_signals() -> None:
-    from django.core.signals import request_finished, request_started
+class KeptConnectionsMiddleware:
+    """:func:`skip_check_if_recent` before a page's view, :func:`mark_used` after it."""
 
-    request_started.connect(skip_check_if_recent, dispatch_uid="steward-skip-recent-check")
-    request_finished.connect(mark_used, dispatch_uid="steward-mark-used")
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        skip_check_if_recent()
+        try:
+            return self.get_response(request)
+        finally:
+            mark_used()

@@ -24,6 +24,10 @@ current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SESSION_AUTH_STARTED = "steward_auth_started_at"
+SESSION_SEEN = "steward_seen_at"
+#: The idle window (``SESSION_COOKIE_AGE``) starts again at most this often: saving the
+#: session on every request cost a database write per page, and two per chat message.
+SESSION_SLIDE_SECONDS = 60
 #: Set by ``config.asgi`` for an event stream's request, whose sync code runs on asgiref's
 #: one shared thread: that thread's database connection serves every stream in turn.
 on_shared_thread: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -167,10 +171,14 @@ class InEventLoop:
 
 
 class SessionLifetimeMiddleware:
-    """End sessions past their absolute lifetime, whatever the activity.
+    """Slide a session's idle window with its activity, and end it past its absolute
+    lifetime, whatever the activity.
 
-    The idle timeout is Django's own sliding ``SESSION_COOKIE_AGE``; this adds
-    the hard ceiling counted from the moment of login.
+    The idle timeout is Django's ``SESSION_COOKIE_AGE``, counted from the session's
+    last save: a request saves it when the last save is ``SESSION_SLIDE_SECONDS``
+    old, so a session ends between ``SESSION_COOKIE_AGE`` minus a minute and
+    ``SESSION_COOKIE_AGE`` after its last request. The hard ceiling is counted
+    from the moment of login.
     """
 
     def __init__(self, get_response: Handler) -> None:
@@ -178,13 +186,16 @@ class SessionLifetimeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
+            now = time.time()
             started = request.session.get(SESSION_AUTH_STARTED)
             if started is None:
-                request.session[SESSION_AUTH_STARTED] = time.time()
-            elif time.time() - started > settings.STEWARD_SESSION_MAX_AGE:
+                request.session[SESSION_AUTH_STARTED] = now
+            elif now - started > settings.STEWARD_SESSION_MAX_AGE:
                 logout(request)
                 messages.info(request, "Your session has ended. Please sign in again.")
                 return redirect(f"{reverse('account_login')}?next={request.path}")
+            if now - request.session.get(SESSION_SEEN, 0) >= SESSION_SLIDE_SECONDS:
+                request.session[SESSION_SEEN] = now  # saved: the idle window starts again
         return self.get_response(request)
 
 

@@ -109,6 +109,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.ReleaseDatabaseForStreamsMiddleware",
+    "config.connections.KeptConnectionsMiddleware",
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -320,7 +321,7 @@ STEWARD_OIDC_AUTO_SIGNUP = env_bool("STEWARD_OIDC_AUTO_SIGNUP", False)
 
 # --- Sessions ---------------------------------------------------------------
 SESSION_COOKIE_AGE = env_int("STEWARD_SESSION_IDLE_MINUTES", 30, minimum=1) * 60
-SESSION_SAVE_EVERY_REQUEST = True  # the idle window slides with each request
+# The idle window slides with activity (config.middleware.SessionLifetimeMiddleware).
 STEWARD_SESSION_MAX_AGE = env_int("STEWARD_SESSION_MAX_HOURS", 12, minimum=1) * 3600
 SESSION_COOKIE_NAME = "steward_session"
 SESSION_COOKIE_SAMESITE = "Lax"

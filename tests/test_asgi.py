@@ -190,7 +190,7 @@ def test_it_streams_an_answer_through_every_middleware(client, member, answer, r
     assert "HX-Request" in response["Vary"]
     for name, value in SECURITY_HEADERS.items():
         assert response[name] == value
-    # The idle timeout slides with the stream's request too.
+    # The idle timeout slides with the stream's request too (its first in a minute).
     assert any(c.startswith("steward_session=") for c in response.set_cookies)
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 
 from audit.models import AuditEvent
-from config.middleware import SESSION_AUTH_STARTED
+from config.middleware import SESSION_AUTH_STARTED, SESSION_SEEN, SESSION_SLIDE_SECONDS
 
 Action = AuditEvent.Action
 PASSWORD = "correct-horse-battery"
@@ -84,10 +84,19 @@ def test_a_session_ends_after_its_absolute_lifetime(client, member, settings):
     assert client.get("/").status_code == 302  # really signed out
 
 
-def test_sessions_slide_with_activity_up_to_the_idle_timeout(client, member, settings):
+def test_sessions_slide_with_activity_at_most_once_a_minute(client, member, settings):
     _login(client, "member@example.com")
-    assert settings.SESSION_SAVE_EVERY_REQUEST
+    assert client.get("/").status_code == 200
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+    seen = client.session[SESSION_SEEN]
+    response = client.get("/")
+    assert settings.SESSION_COOKIE_NAME not in response.cookies  # not saved again yet
+    session = client.session
+    session[SESSION_SEEN] = seen - SESSION_SLIDE_SECONDS
+    session.save()
+    response = client.get("/")
+    assert settings.SESSION_COOKIE_NAME in response.cookies  # saved: the window starts again
+    assert client.session[SESSION_SEEN] > seen - SESSION_SLIDE_SECONDS
 
 
 @pytest.mark.parametrize(
