@@ -20,6 +20,11 @@ quantile minus the direct one), and the CPU per request of each part of the load
 (the web server, the fake, PostgreSQL, Redis, this script, and what else ran),
 which, unlike wall times, hardly depends on what else the machine runs: on two
 cores, 2,000 ms of CPU per second is the ceiling. About two minutes.
+
+``--against REV`` (a git revision that shares this tree's database schema) runs
+a second server with that revision's code, from a temporary worktree, and
+takes turns with it round by round: a before/after on one machine whose speed
+drifts between runs.
 """
 
 import asyncio
@@ -74,6 +79,9 @@ from governance.models import Backend, User  # noqa: E402
 
 CLIENTS = (1, 10, 50)
 WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
+#: ``--against REV``: a second server runs the code of that git revision (from a worktree),
+#: its rounds interleaved with this tree's, so a before/after shares the machine's drift.
+AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else ""
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
     "the finance team confirmed that the March invoice was paid in full",
@@ -109,10 +117,29 @@ def identifiers(rng: random.Random) -> list[str]:
     return IDENTIFIERS
 
 
-def spawn(argv: list[str]) -> subprocess.Popen:
-    log = open(DATA_DIR / "web.log", "wb")  # the child holds it
-    return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+def start_web(tree: Path, name: str) -> tuple[str, subprocess.Popen]:
+    """A uvicorn server of the code in ``tree``, on a free port; (its URL, its process)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(DATA_DIR / f"{name}.log", "wb")  # the child holds it
+    web = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--no-server-header", "--no-access-log",
+         "--workers", str(WORKERS)],
+        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not healthy(base + "/healthz"):
+        if web.poll() is not None or time.monotonic() > deadline:
+            stop(web)
+            raise RuntimeError(f"the web server of {tree} did not start (log in {DATA_DIR})")
+        time.sleep(0.2)
+    return base, web
+
+
+def git(*args: str) -> None:
+    subprocess.run(["git", *args], cwd=ROOT, check=True)
 
 
 # --- the load ---------------------------------------------------------------------------
@@ -212,14 +239,16 @@ def cpu_by_part(web: psutil.Process, fake: psutil.Process) -> dict[str, float]:
 
 
 async def measure(
-    base: str,
+    servers: dict[str, tuple[str, psutil.Process]],
     fake_url: str,
     secret: str,
     texts: list[str],
-    web: psutil.Process,
     fake: psutil.Process,
 ) -> None:
+    """Each concurrency, whole then streamed: rounds of the direct call and of each server
+    (``label: (base URL, its process)``) in turn, the servers' order alternating."""
     rng = random.Random(7)
+    labels = list(servers)
     for stream in (False, True):
         for clients in CLIENTS:
             body = {
@@ -229,19 +258,23 @@ async def measure(
             }
             # The fake always streams, as Steward's call to it does: "direct" is that call.
             direct_body = {**body, "model": "gpt-4o-mini", "stream": True}
-            steward = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
-            direct = {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
+            calls = {"direct": (f"{fake_url}/chat/completions", direct_body, {}, True)}
+            for label, (base, _) in servers.items():
+                calls[label] = (f"{base}/v1/chat/completions", body, _auth(secret), stream)
+            sides = {
+                name: {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
+                for name in calls
+            }
             n = REQUESTS[clients]
-            # a warm-up round each, not counted
-            await round_of(f"{fake_url}/chat/completions", direct_body, {}, clients=clients,
-                           requests=clients * 2, stream=True)  # fmt: skip
-            await round_of(f"{base}/v1/chat/completions", body, _auth(secret), clients=clients,
-                           requests=clients * 2, stream=stream)  # fmt: skip
-            for _ in range(2):
-                for into, url, payload, headers, streamed in (
-                    (direct, f"{fake_url}/chat/completions", direct_body, {}, True),
-                    (steward, f"{base}/v1/chat/completions", body, _auth(secret), stream),
-                ):
+            for url, payload, headers, streamed in calls.values():  # a warm-up round each
+                await round_of(
+                    url, payload, headers, clients=clients, requests=clients * 2, stream=streamed
+                )
+            for turn in range(2):
+                for name in ["direct", *(labels if turn % 2 == 0 else labels[::-1])]:
+                    url, payload, headers, streamed = calls[name]
+                    web = servers[name][1] if name in servers else servers[labels[0]][1]
+                    into = sides[name]
                     before = cpu_by_part(web, fake)
                     totals, firsts, failures, wall = await round_of(
                         url, payload, headers, clients=clients, requests=n, stream=streamed
@@ -255,21 +288,24 @@ async def measure(
                     into["failures"] += failures
                     into["wall"] += wall
                     into["n"] += len(totals)
-            mode = "streamed" if stream else "whole   "
-            print(
-                f"\n{mode} {clients:>2} client(s): Steward {steward['n'] / steward['wall']:6.1f} "
-                f"req/s ({steward['failures']} failed), direct "
-                f"{direct['n'] / direct['wall']:6.1f} req/s"
-            )
-            print("  CPU ms per request through Steward: " + _cpu_line(steward))
-            print("  CPU ms per request direct:          " + _cpu_line(direct))
-            print("  " + show("Steward latency", steward["totals"]))
-            print("  " + show("direct  latency", direct["totals"]))
-            print("  " + added("added latency  ", steward["totals"], direct["totals"]))
-            if stream:
-                print("  " + show("Steward first token", steward["firsts"]))
-                print("  " + show("direct  first token", direct["firsts"]))
-                print("  " + added("added first token  ", steward["firsts"], direct["firsts"]))
+            _report("streamed" if stream else "whole   ", clients, sides, stream)
+
+
+def _report(mode: str, clients: int, sides: dict, stream: bool) -> None:
+    direct = sides.pop("direct")
+    print(f"\n{mode} {clients:>2} client(s): direct {direct['n'] / direct['wall']:6.1f} req/s")
+    print("  CPU ms per request direct:          " + _cpu_line(direct))
+    print("  " + show("direct  latency", direct["totals"]))
+    if stream:
+        print("  " + show("direct  first token", direct["firsts"]))
+    for label, side in sides.items():
+        print(f"  {label}: {side['n'] / side['wall']:6.1f} req/s ({side['failures']} failed)")
+        print("    CPU ms per request: " + _cpu_line(side))
+        print("    " + show(f"{'latency':<17}", side["totals"]))
+        print("    " + added(f"{'added latency':<17}", side["totals"], direct["totals"]))
+        if stream:
+            print("    " + show(f"{'first token':<17}", side["firsts"]))
+            print("    " + added("added first token", side["firsts"], direct["firsts"]))
 
 
 def _cpu_line(side: dict) -> str:
@@ -285,7 +321,8 @@ def _auth(secret: str) -> dict:
 
 def main() -> None:
     began = time.perf_counter()
-    web = fake = redis_server = None
+    fake = redis_server = None
+    servers: dict[str, tuple[str, subprocess.Popen]] = {}
     try:
         if SOURCE_DATABASE_URL:
             reset_database(SOURCE_DATABASE_URL, BENCH_DB, create=True)
@@ -307,37 +344,30 @@ def main() -> None:
         backend.save()
         alice = User.objects.get(email="alice@example.com")
         _, secret = create_token(user=alice, name="bench", expires_in_days=None, actor=alice)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        web = spawn(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--lifespan", "off", "--no-server-header", "--no-access-log",
-             "--workers", str(WORKERS)],
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not healthy(base + "/healthz"):
-            if web.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the web server did not start (log in {DATA_DIR})")
-            time.sleep(0.2)
+        servers = {"Steward": start_web(ROOT, "web")}
+        if AGAINST:
+            other = DATA_DIR / "against"
+            git("worktree", "add", "--detach", "--quiet", str(other), AGAINST)
+            servers[f"Steward at {AGAINST}"] = start_web(other, "web-against")
         redis_label = "embedded" if settings.EMBEDDED_REDIS else settings.REDIS_URL
         print(
             f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
             f"load average: {os.getloadavg()[0]:.1f}   uvicorn worker processes: {WORKERS}"
         )
         texts = messages(random.Random(20261201), 20, PHRASES, identifiers)
-        uvloop.run(
-            measure(
-                base, fake_url, secret, texts, psutil.Process(web.pid), psutil.Process(fake.pid)
-            )
-        )
+        running = {label: (base, psutil.Process(web.pid)) for label, (base, web) in servers.items()}
+        uvloop.run(measure(running, fake_url, secret, texts, psutil.Process(fake.pid)))
         print(f"\ntotal {time.perf_counter() - began:.0f} s")
     except BaseException:
         for log in sorted(DATA_DIR.glob("*.log")):
             print(f"--- last lines of {log.name}:", *log.read_text().splitlines()[-30:], sep="\n")
         raise
     finally:
-        stop(web)
+        for _, web in servers.values():
+            stop(web)
         stop(fake)
+        if AGAINST and (DATA_DIR / "against").exists():
+            git("worktree", "remove", "--force", str(DATA_DIR / "against"))
         if not settings.EMBEDDED_REDIS:
             keys = [*streams.client().scan_iter("steward:*")]
             if keys:
