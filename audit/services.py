@@ -155,7 +155,7 @@ _COLUMNS = ", ".join(
 
 def _append_in_postgresql(events: list[AuditEvent]) -> None:
     sql, params = append_statement(events)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         appended(events, cursor.fetchall())
 
