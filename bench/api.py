@@ -82,6 +82,7 @@ WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.a
 #: ``--against REV``: a second server runs the code of that git revision (from a worktree),
 #: its rounds interleaved with this tree's, so a before/after shares the machine's drift.
 AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else ""
+AGAINST_TREE = DATA_DIR / "against"
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
     "the finance team confirmed that the March invoice was paid in full",
@@ -346,9 +347,8 @@ def main() -> None:
         _, secret = create_token(user=alice, name="bench", expires_in_days=None, actor=alice)
         servers = {"Steward": start_web(ROOT, "web")}
         if AGAINST:
-            other = DATA_DIR / "against"
-            git("worktree", "add", "--detach", "--quiet", str(other), AGAINST)
-            servers[f"Steward at {AGAINST}"] = start_web(other, "web-against")
+            git("worktree", "add", "--detach", "--quiet", str(AGAINST_TREE), AGAINST)
+            servers[f"Steward at {AGAINST}"] = start_web(AGAINST_TREE, "web-against")
         redis_label = "embedded" if settings.EMBEDDED_REDIS else settings.REDIS_URL
         print(
             f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
@@ -366,8 +366,8 @@ def main() -> None:
         for _, web in servers.values():
             stop(web)
         stop(fake)
-        if AGAINST and (DATA_DIR / "against").exists():
-            git("worktree", "remove", "--force", str(DATA_DIR / "against"))
+        if AGAINST_TREE.exists():
+            git("worktree", "remove", "--force", str(AGAINST_TREE))
         if not settings.EMBEDDED_REDIS:
             keys = [*streams.client().scan_iter("steward:*")]
             if keys:
