@@ -5,8 +5,9 @@ Builds its own world and takes it down again: a fresh database
 temporary data directory), the Redis REDIS_URL names (else an embedded one),
 the demo organisation with its OpenAI-compatible backend pointed at a fake
 server on loopback (a subprocess: it answers at once, in 10 chunks), a
-uvicorn web server (one worker process; ``--workers 2`` for two, one per core
-of the development machine), and a personal token for Alice.
+web server as ``manage.py serve`` starts it (``config/web.py``: one uvicorn
+process; ``--workers 2`` for two, one per core of the development machine,
+each on its own socket), and a personal token for Alice.
 
 For 1, 10 and 50 concurrent clients, streaming and not, this script sends
 ``POST /v1/chat/completions`` (a ~2 KB message with two email addresses, a
@@ -119,14 +120,19 @@ def identifiers(rng: random.Random) -> list[str]:
 
 
 def start_web(tree: Path, name: str) -> tuple[str, subprocess.Popen]:
-    """A uvicorn server of the code in ``tree``, on a free port; (its URL, its process)."""
+    """The web server of the code in ``tree``, on a free port; (its URL, its process)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(DATA_DIR / f"{name}.log", "wb")  # the child holds it
+    # As `manage.py serve` starts it; a revision from before config/web.py, as it started then.
+    server = (
+        ["config.web"]
+        if (tree / "config" / "web.py").exists()
+        else ["uvicorn", "config.asgi:application", "--lifespan", "off", "--no-server-header"]
+    )
     web = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off", "--no-server-header", "--no-access-log",
-         "--workers", str(WORKERS)],
+        [sys.executable, "-m", *server, "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--workers", str(WORKERS)],
         cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip

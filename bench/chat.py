@@ -700,8 +700,7 @@ def main() -> None:
         python = sys.executable
         web = spawn(
             "web",
-            [python, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--lifespan", "off", "--no-server-header"],
+            [python, "-m", "config.web", "--host", "127.0.0.1", "--port", str(port)],
         )  # fmt: skip
         worker = spawn(
             "worker",

@@ -1,4 +1,4 @@
-"""`manage.py serve` end to end: real uvicorn, Celery workers, beat and embedded Redis.
+"""`manage.py serve` end to end: real uvicorn (config.web), Celery workers, beat and embedded Redis.
 
 Run as subprocesses with a fresh data directory, exactly as `make run` runs
 them, then stopped with Ctrl-C (SIGINT): nothing may be left behind.
@@ -53,8 +53,8 @@ def _healthy(url: str) -> bool:
 
 
 def _spawned(web: psutil.Process) -> list[psutil.Process]:
-    """uvicorn's server processes (started with multiprocessing's spawn)."""
-    return [p for p in web.children() if "spawn_main" in " ".join(p.cmdline())]
+    """The server processes config.web started, each on its own socket."""
+    return [p for p in web.children() if "--shared-port" in p.cmdline()]
 
 
 def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
@@ -74,8 +74,8 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
         _wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, "the web server")
         tree = psutil.Process(serve.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in tree)
-        assert "uvicorn" in names and "worker" in names and "beat" in names
-        (web,) = [p for p in tree if "uvicorn" in " ".join(p.cmdline())]
+        assert "config.web" in names and "worker" in names and "beat" in names
+        (web,) = [p for p in tree if "--workers" in p.cmdline()]
         _wait_for(lambda: len(_spawned(web)) == 2, 30, "two web server processes")
         tree = psutil.Process(serve.pid).children(recursive=True)
         redis_pids = [

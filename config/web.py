@@ -1,0 +1,106 @@
+"""The web server: uvicorn in as many processes as asked, each on a listening socket of its own.
+
+``python -m config.web --host H --port P --workers N [--no-access-log]``
+
+uvicorn's own ``--workers`` share one listening socket, and the process that
+wakes first accepts every connection waiting: fifty API clients that connect
+together land four to one on one process, whose answers then take twice as
+long (measured with ``bench/api.py``). Here each process binds its own socket
+with ``SO_REUSEPORT`` and the kernel spreads new connections across them. The
+parent restarts a process that dies and stops them all on SIGINT or SIGTERM.
+"""
+
+import argparse
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+APP = "config.asgi:application"
+#: Before a process that died is started again (a crash at start must not spin).
+RESTART_PAUSE_SECONDS = 1.0
+STOP_GRACE_SECONDS = 10
+
+logger = logging.getLogger("steward.web")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m config.web", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--shared-port", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.workers > 1:
+        sys.exit(supervise(options))
+    access_log = not options.no_access_log
+    serve(options.host, options.port, shared=options.shared_port, access_log=access_log)
+
+
+def serve(host: str, port: int, *, shared: bool, access_log: bool) -> None:
+    """One uvicorn server in this process, on its own socket (``shared``: with SO_REUSEPORT)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        APP, host=host, port=port, lifespan="off", server_header=False, access_log=access_log
+    )
+    uvicorn.Server(config).run(sockets=[listening_socket(host, port, shared=shared)])
+
+
+def listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def supervise(options: argparse.Namespace) -> int:
+    """Start ``options.workers`` server processes sharing the port, keep them running, and
+    stop them all on SIGINT or SIGTERM."""
+    # A plain bind first: another server on this port is an error, not a partner to share
+    # connections with (SO_REUSEPORT would let a second Steward, or anything of this user's,
+    # bind it too).
+    listening_socket(options.host, options.port, shared=False).close()
+    argv = [sys.executable, "-m", "config.web", "--host", options.host, "--port",
+            str(options.port), "--shared-port"]  # fmt: skip
+    if options.no_access_log:
+        argv.append("--no-access-log")
+    stopping = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stopping.append(signum))
+    children = [subprocess.Popen(argv) for _ in range(options.workers)]
+    try:
+        while not stopping:
+            for index, child in enumerate(children):
+                if child.poll() is not None and not stopping:
+                    logger.warning("web process %s exited (%s): starting another", child.pid,
+                                   child.returncode)  # fmt: skip
+                    time.sleep(RESTART_PAUSE_SECONDS)
+                    children[index] = subprocess.Popen(argv)
+            time.sleep(0.2)
+    finally:
+        _stop(children)
+    return 0
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""config.web: uvicorn in several processes, each on a listening socket of its own."""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.test_processes import _embedded_env, _free_port, _spawned, _wait_for
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECTIONS = 40
+
+
+def _start(tmp_path: Path, port: int, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "config.web", "--port", str(port), "--workers", str(workers),
+         "--no-access-log"],
+        env=_embedded_env(tmp_path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def _answers(port: int) -> bool:
+    """Whether a server answers HTTP on ``port`` (with anything: no database or Redis here)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            return sock.recv(12).startswith(b"HTTP/1.1")
+    except OSError:
+        return False
+
+
+def _accepted(process: psutil.Process, port: int) -> int:
+    return sum(
+        1
+        for c in process.net_connections(kind="tcp")
+        if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
+def test_connections_that_arrive_together_are_spread_over_the_processes(tmp_path):
+    """The point of the module: with one shared socket, the process that woke first took
+    four connections out of five; with a socket each, the kernel spreads them."""
+    port = _free_port()
+    web = _start(tmp_path, port, workers=2)
+    clients = []
+    try:
+        _wait_for(lambda: _answers(port), 60, "the web server")
+        servers = _spawned(psutil.Process(web.pid))
+        assert len(servers) == 2
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
+        _wait_for(
+            lambda: sum(_accepted(s, port) for s in servers) == CONNECTIONS, 10, "every accept"
+        )
+        counts = sorted(_accepted(s, port) for s in servers)
+        # Hashed over the clients' ports: fewer than 8 of 40 on one is a chance of about 1e-5.
+        assert counts[0] >= 8, counts
+    finally:
+        for client in clients:
+            client.close()
+        web.send_signal(signal.SIGTERM)
+        web.communicate(timeout=30)
+
+
+def test_a_process_that_dies_is_replaced_and_sigterm_stops_them_all(tmp_path):
+    port = _free_port()
+    web = _start(tmp_path, port, workers=2)
+    try:
+        _wait_for(lambda: _answers(port), 60, "the web server")
+        parent = psutil.Process(web.pid)
+        first, _ = _spawned(parent)
+        first.kill()
+        replaced = lambda: [p.pid for p in _spawned(parent)].count(first.pid) == 0  # noqa: E731
+        _wait_for(lambda: replaced() and len(_spawned(parent)) == 2, 30, "a new server process")
+        survivors = _spawned(parent)
+        _wait_for(lambda: _answers(port), 30, "the server again")
+    finally:
+        web.send_signal(signal.SIGTERM)
+        output, _ = web.communicate(timeout=30)
+    assert web.returncode == 0, output[-2000:]
+    assert "starting another" in output
+    time.sleep(0.5)
+    assert [p.pid for p in survivors if p.is_running() and p.status() != "zombie"] == []
+
+
+def test_a_port_already_taken_is_an_error_not_a_share(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        web = _start(tmp_path, port, workers=2)
+        output, _ = web.communicate(timeout=30)
+    assert web.returncode != 0
+    assert "Address already in use" in output
