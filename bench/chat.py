@@ -16,9 +16,12 @@ not eager: enqueues really reach the broker). About a minute and a half.
 4. The built-in model (when the ``local`` extra is installed), in-process
    through its adapter as the worker calls it: load time, time to first token
    and tokens per second, for a short question and for a ~2 KB message.
+
+``--parts 2,3`` runs only those parts.
 """
 
 import asyncio
+import http.client
 import os
 import random
 import re
@@ -30,6 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,6 +80,12 @@ from config.celery import app as celery_app  # noqa: E402
 from governance.models import Backend, Category, User  # noqa: E402
 from tests.fakes.llm_servers import FakeLLM  # noqa: E402
 
+#: ``--parts 1,2``: only those parts (all four by default).
+PARTS = (
+    {int(p) for p in sys.argv[sys.argv.index("--parts") + 1].split(",")}
+    if "--parts" in sys.argv
+    else {1, 2, 3, 4}
+)
 OVERHEAD_MESSAGES, OVERHEAD_TURNS = 300, 30
 TTFT_MESSAGES, TTFT_TURNS, TTFT_WARMUP = 30, 10, 3
 TTFT_REPLY = ["Here is ", "a short ", "summary ", "of the ", "thread: ", "the invoice ", "was ",
@@ -289,21 +299,51 @@ def backend_first_token(fake: FakeLLM, texts: list[str]) -> tuple[list[float], l
     return kept, fresh
 
 
-def first_chunk(client: httpx.Client, conversation, text: str, start: float) -> tuple:
+class Browser:
+    """What a page does, on two kept-alive connections (one for requests, one for the stream),
+    with the standard library's lean HTTP client: httpx spends milliseconds of CPU per request
+    (the figures measure Steward, not the client)."""
+
+    def __init__(self, base: str, cookies: dict):
+        host, port = base.removeprefix("http://").split(":")
+        self.pages = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.streams = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.headers = {
+            "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+            "X-CSRFToken": cookies[settings.CSRF_COOKIE_NAME],
+            "HX-Request": "true",
+        }
+
+    def post(self, path: str, form: dict) -> tuple[int, str]:
+        headers = {**self.headers, "Content-Type": "application/x-www-form-urlencoded"}
+        self.pages.request("POST", path, body=urlencode(form), headers=headers)
+        response = self.pages.getresponse()
+        return response.status, response.read().decode()
+
+    def stream(self, path: str):
+        """The response, once its headers are in; read its lines, then ``close`` it."""
+        self.streams.request("GET", path, headers={**self.headers, **EVENT_STREAM})
+        return self.streams.getresponse()
+
+    def close(self) -> None:
+        self.pages.close()
+        self.streams.close()
+
+
+def first_chunk(browser: Browser, conversation, text: str, start: float) -> tuple:
     """POST one message, open the stream the fragment names, read it to its end."""
-    response = client.post(f"/chat/c/{conversation.public_id}/send/", data={"text": text})
+    status, page = browser.post(f"/chat/c/{conversation.public_id}/send/", {"text": text})
     posted = time.perf_counter()
-    urls = re.findall(r'sse-connect="([^"]+)"', response.text)
-    if response.status_code != 200 or not urls:
-        raise ValueError(f"send: HTTP {response.status_code}")
+    urls = re.findall(r'sse-connect="([^"]+)"', page)
+    if status != 200 or not urls:
+        raise ValueError(f"send: HTTP {status}")
     first = None
-    with client.stream("GET", urls[-1], headers=EVENT_STREAM) as stream:
-        opened = time.perf_counter()
-        for line in stream.iter_lines():
-            if line == "event: chunk" and first is None:
-                first = time.perf_counter()
-            elif line == "event: end":
-                break
+    stream = browser.stream(urls[-1])
+    opened = time.perf_counter()
+    for line in stream:
+        if line == b"event: chunk\n" and first is None:
+            first = time.perf_counter()
+    stream.close()  # after the end event, the server ends the response
     if first is None:
         raise ValueError("stream ended without a chunk")
     public_id = urls[-1].rstrip("/").split("/")[-2]
@@ -315,22 +355,25 @@ def time_to_first_token(base: str, cookies: dict, alice: User, internal: Categor
     rows = []
     errors = []
     conversation = None
-    headers = {"X-CSRFToken": cookies["csrftoken"], "HX-Request": "true"}
-    with httpx.Client(base_url=base, cookies=cookies, headers=headers, timeout=30) as client:
+    browser = Browser(base, cookies)
+    try:
         for index, text in enumerate(texts):
             if index % TTFT_TURNS == 0:
                 conversation = services.start_conversation(owner=alice, category=internal)
             start = time.perf_counter()
             try:
-                row = first_chunk(client, conversation, text, start)
-            except (httpx.HTTPError, ValueError) as exc:
+                row = first_chunk(browser, conversation, text, start)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 if index >= TTFT_WARMUP:
                     errors.append(str(exc) if isinstance(exc, ValueError) else type(exc).__name__)
+                browser.close()  # http.client reconnects on the next request
                 # Let whatever is still answering finish, or the next send is refused.
                 wait_for(lambda: not conversation.messages.in_flight().exists(), 30, "an answer")
                 continue
             if index >= TTFT_WARMUP:
                 rows.append((index % TTFT_TURNS, *row))  # the turn's place in its conversation
+    finally:
+        browser.close()
     return rows, errors
 
 
@@ -660,10 +703,38 @@ def builtin_model(texts: list[str]) -> None:
 # --- the run -------------------------------------------------------------------------------
 
 
+def start_servers(alice: User, started: list) -> tuple[str, dict]:
+    """The web server and a Celery worker (appended to ``started`` as they start); the web
+    server's URL and cookies that sign Alice in."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    python = sys.executable
+    web = spawn("web", [python, "-m", "config.web", "--host", "127.0.0.1", "--port", str(port)])
+    started.append(web)
+    started.append(spawn(
+        "worker",
+        [python, "-m", "celery", "--quiet", "-A", "config", "worker", "-Q",
+         ",".join(settings.WORKER_QUEUES), "-c", "2", "-P", "threads", "-n",
+         f"bench-chat-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-l", "WARNING"],
+    ))  # fmt: skip
+    wait_for(lambda: healthy(base + "/healthz"), 60, "the web server", web)
+    from django.test import Client
+
+    django_client = Client()
+    django_client.force_login(alice)
+    cookies = {
+        settings.SESSION_COOKIE_NAME: django_client.cookies[settings.SESSION_COOKIE_NAME].value,
+        settings.CSRF_COOKIE_NAME: secrets.token_hex(16),
+    }
+    return base, cookies
+
+
 def main() -> None:
     began = time.perf_counter()
     fakes: list[FakeLLM] = []
-    web = worker = redis_server = None
+    redis_server = None
+    started: list[subprocess.Popen] = []  # web server, worker
     try:
         if SOURCE_DATABASE_URL:
             reset_database(SOURCE_DATABASE_URL, BENCH_DB, create=True)
@@ -692,48 +763,29 @@ def main() -> None:
         )
         rng = random.Random(20261123)
 
-        print("\n== 1. governance overhead per message (in-process, no web server)")
-        governance_overhead(alice, internal, sample_messages(rng, OVERHEAD_MESSAGES + 10))
+        if 1 in PARTS:
+            print("\n== 1. governance overhead per message (in-process, no web server)")
+            governance_overhead(alice, internal, sample_messages(rng, OVERHEAD_MESSAGES + 10))
+        if PARTS & {2, 3}:
+            base, cookies = start_servers(alice, started)
+        if 2 in PARTS:
+            print("\n== 2. time to first token (uvicorn + Celery worker, -P threads -c 2)")
+            texts = sample_messages(rng, TTFT_WARMUP + TTFT_MESSAGES)
+            rows, errors = time_to_first_token(base, cookies, alice, internal, texts)
+            kept, fresh = backend_first_token(external, texts[TTFT_WARMUP:])
+            report_first_token(rows, errors, kept, fresh, TTFT_WARMUP)
+            if errors:
+                print(f"  exceptions in the web log: {logged_errors('web')}")
+                print(f"  exceptions in the worker log: {logged_errors('worker')}")
+            stop(started[1])  # part 3 writes the answers' streams itself
 
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        python = sys.executable
-        web = spawn(
-            "web",
-            [python, "-m", "config.web", "--host", "127.0.0.1", "--port", str(port)],
-        )  # fmt: skip
-        worker = spawn(
-            "worker",
-            [python, "-m", "celery", "--quiet", "-A", "config", "worker", "-Q",
-             ",".join(settings.WORKER_QUEUES), "-c", "2", "-P", "threads", "-n",
-             f"bench-chat-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "WARNING"],
-        )  # fmt: skip
-        wait_for(lambda: healthy(base + "/healthz"), 60, "the web server", web)
-        from django.test import Client
+        if 3 in PARTS:
+            print(f"\n== 3. {STREAMS} concurrent SSE streams on one uvicorn process")
+            concurrent_streams(base, cookies, started[0].pid, alice, internal)
 
-        django_client = Client()
-        django_client.force_login(alice)
-        cookies = {
-            settings.SESSION_COOKIE_NAME: django_client.cookies[settings.SESSION_COOKIE_NAME].value,
-            settings.CSRF_COOKIE_NAME: secrets.token_hex(16),
-        }
-
-        print("\n== 2. time to first token (uvicorn + Celery worker, -P threads -c 2)")
-        texts = sample_messages(rng, TTFT_WARMUP + TTFT_MESSAGES)
-        rows, errors = time_to_first_token(base, cookies, alice, internal, texts)
-        kept, fresh = backend_first_token(external, texts[TTFT_WARMUP:])
-        report_first_token(rows, errors, kept, fresh, TTFT_WARMUP)
-        if errors:
-            print(f"  exceptions in the web log: {logged_errors('web')}")
-            print(f"  exceptions in the worker log: {logged_errors('worker')}")
-        stop(worker)
-
-        print(f"\n== 3. {STREAMS} concurrent SSE streams on one uvicorn process")
-        concurrent_streams(base, cookies, web.pid, alice, internal)
-
-        print("\n== 4. the built-in model (in-process, as the inference_local worker runs it)")
-        builtin_model(sample_messages(rng, BUILTIN_RUNS))
+        if 4 in PARTS:
+            print("\n== 4. the built-in model (in-process, as the inference_local worker runs it)")
+            builtin_model(sample_messages(rng, BUILTIN_RUNS))
         print(
             f"\ntotal {time.perf_counter() - began:.0f} s; load average now "
             f"{os.getloadavg()[0]:.1f}"
@@ -743,8 +795,8 @@ def main() -> None:
             print(f"--- last lines of {log.name}:", *log.read_text().splitlines()[-30:], sep="\n")
         raise
     finally:
-        stop(worker)
-        stop(web)
+        for process in started:
+            stop(process)
         for fake in fakes:
             fake.stop()
         try:
