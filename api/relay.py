@@ -42,6 +42,15 @@ DATABASE_THREADS = 3
 _database_pool = ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="api-db")
 
 
+def restart_database_threads() -> None:
+    """Stop the database threads, which takes their connections with them, and start anew
+    (for tests: a test's database must not outlive it in a kept connection)."""
+    global _database_pool
+    stopped = _database_pool
+    _database_pool = ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="api-db")
+    stopped.shutdown(wait=True)
+
+
 def in_pool(function):
     """``function`` as a coroutine run on one of the database threads, between the checks
     Django makes around a request: before, a health check of a connection that sat idle

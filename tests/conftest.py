@@ -12,6 +12,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
+from api import relay
 from governance.roles import Role
 from tests.factories import make_user
 
@@ -29,6 +30,15 @@ def _allow_test_flush_of_audit(sender, connection, **kwargs):
 def _clear_cache():
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _database_threads_start_afresh():
+    """The API's database threads live as long as the process, with their connections: each
+    test gets new ones."""
+    yield
+    if relay._database_pool._threads:
+        relay.restart_database_threads()
 
 
 @pytest.fixture(autouse=True)
