@@ -54,7 +54,14 @@ def _healthy(url: str) -> bool:
 
 def _spawned(web: psutil.Process) -> list[psutil.Process]:
     """The server processes config.web started, each on its own socket."""
-    return [p for p in web.children() if "--shared-port" in p.cmdline()]
+    found = []
+    for process in web.children():
+        try:
+            if "--shared-port" in process.cmdline():
+                found.append(process)
+        except psutil.Error:  # it exited: a zombie until its parent notices
+            continue
+    return found
 
 
 def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
