@@ -8,7 +8,9 @@ itself, with the same :func:`chat.answering.stream_answer` a worker uses, in a
 thread of its own (the adapters are the vendors' blocking clients), and the
 request's coroutine reads the chunks as they come. The heartbeat goes on as
 for a worker: if this process dies mid-answer, the sweeper hands the answer
-to a worker, and it lands in the author's history.
+to a worker, and it lands in the author's history. The answer is stored, with
+its audit event, while the response ends: the client does not wait for that,
+as a page does not wait for a worker's.
 """
 
 import asyncio
@@ -60,6 +62,10 @@ def in_pool(function):
     (``CONN_MAX_AGE``); Django's per-request thread would open a new one each time.
     """
 
+    return sync_to_async(_checked(function), thread_sensitive=False, executor=_database_pool)
+
+
+def _checked(function):
     @wraps(function)
     def checked(*args, **kwargs):
         kept.skip_check_if_recent()
@@ -69,7 +75,7 @@ def in_pool(function):
             close_old_connections()
             kept.mark_used()
 
-    return sync_to_async(checked, thread_sensitive=False, executor=_database_pool)
+    return checked
 
 
 class _Ignore:
@@ -89,8 +95,9 @@ class Relay:
     """One answer: streamed by a pool thread, read by the request's coroutine.
 
     Whoever ends up holding the finished stream settles it (stores the answer
-    and its audit event), exactly once: the coroutine normally; the thread
-    when the client went away first.
+    and its audit event), exactly once: the coroutine normally, handing it to
+    a database thread as the response ends; the thread when the client went
+    away first.
     """
 
     def __init__(self, answer: Message, messages, *, chunks_wanted: bool):
@@ -185,11 +192,22 @@ class Relay:
                     return
             yield batch
 
-    async def settle(self, progress: answering.Progress) -> None:
+    def settle_soon(self, progress: answering.Progress) -> None:
+        """Store the answer and its event on a database thread, while the response ends:
+        the client does not wait for them (as a page does not wait for a worker's)."""
         with self._lock:
             mine = self._claim()
         if mine:
-            await in_pool(answering.settle)(self.answer, _Ignore(), progress)
+            settling = _database_pool.submit(
+                _checked(answering.settle), self.answer, _Ignore(), progress
+            )
+            settling.add_done_callback(self._settled)
+
+    def _settled(self, settling) -> None:
+        if settling.exception() is not None:  # the sweeper finds the answer later
+            logger.error(
+                "answer %s: not settled", self.answer.public_id, exc_info=settling.exception()
+            )
 
     def abandon(self) -> None:
         """The client went away: stop the answer (it is stored as stopped, with its event)."""
