@@ -41,15 +41,20 @@ _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answ
 #: (bench/api.py, 50 clients: added p95 +530–650 → +360–400 ms). Each keeps its database
 #: connection.
 DATABASE_THREADS = 3
-_database_pool = ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="api-db")
+
+
+def _database_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="api-db")
+
+
+_database_pool = _database_threads()
 
 
 def restart_database_threads() -> None:
     """Stop the database threads, which takes their connections with them, and start anew
     (for tests: a test's database must not outlive it in a kept connection)."""
     global _database_pool
-    stopped = _database_pool
-    _database_pool = ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="api-db")
+    stopped, _database_pool = _database_pool, _database_threads()
     stopped.shutdown(wait=True)
 
 
