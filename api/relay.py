@@ -8,9 +8,7 @@ itself, with the same :func:`chat.answering.stream_answer` a worker uses, in a
 thread of its own (the adapters are the vendors' blocking clients), and the
 request's coroutine reads the chunks as they come. The heartbeat goes on as
 for a worker: if this process dies mid-answer, the sweeper hands the answer
-to a worker, and it lands in the author's history. The answer is stored, with
-its audit event, while the response ends: the client does not wait for that,
-as a page does not wait for a worker's.
+to a worker, and it lands in the author's history.
 """
 
 import asyncio
@@ -67,10 +65,6 @@ def in_pool(function):
     (``CONN_MAX_AGE``); Django's per-request thread would open a new one each time.
     """
 
-    return sync_to_async(_checked(function), thread_sensitive=False, executor=_database_pool)
-
-
-def _checked(function):
     @wraps(function)
     def checked(*args, **kwargs):
         kept.skip_check_if_recent()
@@ -80,7 +74,7 @@ def _checked(function):
             close_old_connections()
             kept.mark_used()
 
-    return checked
+    return sync_to_async(checked, thread_sensitive=False, executor=_database_pool)
 
 
 class _Ignore:
@@ -100,9 +94,8 @@ class Relay:
     """One answer: streamed by a pool thread, read by the request's coroutine.
 
     Whoever ends up holding the finished stream settles it (stores the answer
-    and its audit event), exactly once: the coroutine normally, handing it to
-    a database thread as the response ends; the thread when the client went
-    away first.
+    and its audit event), exactly once: the coroutine normally; the thread
+    when the client went away first.
     """
 
     def __init__(self, answer: Message, messages, *, chunks_wanted: bool):
@@ -197,22 +190,11 @@ class Relay:
                     return
             yield batch
 
-    def settle_soon(self, progress: answering.Progress) -> None:
-        """Store the answer and its event on a database thread, while the response ends:
-        the client does not wait for them (as a page does not wait for a worker's)."""
+    async def settle(self, progress: answering.Progress) -> None:
         with self._lock:
             mine = self._claim()
         if mine:
-            settling = _database_pool.submit(
-                _checked(answering.settle), self.answer, _Ignore(), progress
-            )
-            settling.add_done_callback(self._settled)
-
-    def _settled(self, settling) -> None:
-        if settling.exception() is not None:  # the sweeper finds the answer later
-            logger.error(
-                "answer %s: not settled", self.answer.public_id, exc_info=settling.exception()
-            )
+            await in_pool(answering.settle)(self.answer, _Ignore(), progress)
 
     def abandon(self) -> None:
         """The client went away: stop the answer (it is stored as stopped, with its event)."""

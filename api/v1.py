@@ -379,7 +379,7 @@ async def _whole(answer: relay.Relay, prepared: Prepared) -> HttpResponse:
     except BaseException:  # the client went away (the view was cancelled)
         answer.abandon()
         raise
-    answer.settle_soon(progress)
+    await answer.settle(progress)
     if progress.error_kind:  # what came before the failure is in the author's history
         return JsonResponse(_backend_error(progress), status=502)
     return JsonResponse(
@@ -437,7 +437,7 @@ async def _events(answer: relay.Relay, prepared: Prepared):
         tail = restorer.flush()
         if tail:
             yield event({"content": tail})
-        answer.settle_soon(progress)
+        await answer.settle(progress)
         finished = True
         if progress.error_kind:
             closing = [_sse(_backend_error(progress))]
