@@ -24,7 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.views.decorators.http import require_GET
 
 from chat import streams, transient
-from chat.access import get_message_for_user
+from chat.access import get_message_to_stream
 from chat.markdown import render_markdown
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
@@ -70,7 +70,7 @@ def _open(request: HttpRequest, public_id: UUID) -> tuple[Message, dict] | None:
         return None
     if not user.has_perm(Role.STAFF.permission):
         raise PermissionDenied("This page is for the Staff role.")
-    message = get_message_for_user(user, public_id)
+    message = get_message_to_stream(user, public_id)
     if message.role != Message.Role.ASSISTANT:
         raise Http404("Only answers stream.")
     return message, transient.mapping_for(message)
