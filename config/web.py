@@ -51,12 +51,17 @@ def serve(host: str, port: int, *, shared: bool, access_log: bool) -> None:
 
 
 def listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
+    """A socket bound to ``host:port``; if it cannot be, the process ends with the reason."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if shared:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        sock.close()
+        sys.exit(f"config.web: cannot listen on {host}:{port}: {exc.strerror}")
     return sock
 
 

@@ -98,4 +98,5 @@ def test_a_port_already_taken_is_an_error_not_a_share(tmp_path):
         web = _start(tmp_path, port, workers=2)
         output, _ = web.communicate(timeout=30)
     assert web.returncode != 0
-    assert "Address already in use" in output
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in output
+    assert "Traceback" not in output
