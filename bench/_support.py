@@ -10,6 +10,7 @@ import random
 import signal
 import socket
 import subprocess
+import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -73,6 +74,19 @@ def healthy(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None):
+    """Until ``predicate()`` holds; RuntimeError after ``timeout`` s, or once ``process``
+    (what should make it hold) has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process is not None and process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what}")
 
 
 def stop(process: subprocess.Popen | None) -> None:

@@ -49,6 +49,7 @@ from bench._support import (  # noqa: E402
     rank,
     reset_database,
     stop,
+    wait_for,
 )
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="steward-bench-api-"))
@@ -136,12 +137,11 @@ def start_web(tree: Path, name: str) -> tuple[str, subprocess.Popen]:
         cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not healthy(base + "/healthz"):
-        if web.poll() is not None or time.monotonic() > deadline:
-            stop(web)
-            raise RuntimeError(f"the web server of {tree} did not start (log in {DATA_DIR})")
-        time.sleep(0.2)
+    try:
+        wait_for(lambda: healthy(base + "/healthz"), 60, f"the web server of {tree}", web)
+    except RuntimeError:
+        stop(web)
+        raise
     return base, web
 
 

@@ -46,6 +46,7 @@ from bench._support import (  # noqa: E402
     rank,
     reset_database,
     stop,
+    wait_for,
 )
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="steward-bench-chat-"))
@@ -135,17 +136,6 @@ def spawn(name: str, argv: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
         argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if process is not None and process.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what} (logs in {DATA_DIR})")
 
 
 def purge_queues() -> int:
@@ -777,9 +767,9 @@ def main() -> None:
             if errors:
                 print(f"  exceptions in the web log: {logged_errors('web')}")
                 print(f"  exceptions in the worker log: {logged_errors('worker')}")
-            stop(started[1])  # part 3 writes the answers' streams itself
 
         if 3 in PARTS:
+            stop(started[1])  # no worker: part 3 writes the answers' streams itself
             print(f"\n== 3. {STREAMS} concurrent SSE streams on one uvicorn process")
             concurrent_streams(base, cookies, started[0].pid, alice, internal)
 

@@ -37,8 +37,7 @@ def _database_threads_start_afresh():
     """The API's database threads live as long as the process, with their connections: each
     test gets new ones."""
     yield
-    if relay._database_pool._threads:
-        relay.restart_database_threads()
+    relay.restart_database_threads()
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.test_processes import _embedded_env, _free_port, _spawned, _wait_for
+from tests.test_processes import ROOT, _embedded_env, _free_port, _spawned, _wait_for
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 40
 
 
