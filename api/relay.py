@@ -17,66 +17,19 @@ import re
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from functools import wraps
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connections
+from django.db import connections
 
 from chat import answering, streams
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
-from config import connections as kept
+from config.connections import in_database_thread
 
 logger = logging.getLogger(__name__)
 
 #: Answers streamed at once by one web process; more wait for a free thread.
 MAX_STREAMS = 128
 _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answer")
-#: Threads for the database work of requests (govern and store, settle, list models). Few:
-#: the work is CPU under one GIL, so more threads only slice it finer. Fifty requests at
-#: once on six threads (asyncio's default) each took their turn six times slower, and in
-#: no order, so that some waited a second; on three they go nearly in arrival order
-#: (bench/api.py, 50 clients: added p95 +530–650 → +360–400 ms). Each keeps its database
-#: connection.
-DATABASE_THREADS = 3
-
-
-def _database_threads() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="api-db")
-
-
-_database_pool = _database_threads()
-
-
-def restart_database_threads() -> None:
-    """Stop the database threads, which takes their connections with them, and start anew
-    (for tests: a test's database must not outlive it in a kept connection)."""
-    global _database_pool
-    stopped, _database_pool = _database_pool, _database_threads()
-    stopped.shutdown(wait=True)
-
-
-def in_pool(function):
-    """``function`` as a coroutine run on one of the database threads, between the checks
-    Django makes around a request: before, a health check of a connection that sat idle
-    (:mod:`config.connections`); after, close it if it broke or grew too old.
-
-    The pool's threads are reused, so their database connections are too
-    (``CONN_MAX_AGE``); Django's per-request thread would open a new one each time.
-    """
-
-    @wraps(function)
-    def checked(*args, **kwargs):
-        kept.skip_check_if_recent()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            close_old_connections()
-            kept.mark_used()
-
-    return sync_to_async(checked, thread_sensitive=False, executor=_database_pool)
-
-
 class _Ignore:
     """A writer that keeps nothing (the answer's text is in its Progress at the end)."""
 
@@ -194,7 +147,7 @@ class Relay:
         with self._lock:
             mine = self._claim()
         if mine:
-            await in_pool(answering.settle)(self.answer, _Ignore(), progress)
+            await in_database_thread(answering.settle)(self.answer, _Ignore(), progress)
 
     def abandon(self) -> None:
         """The client went away: stop the answer (it is stored as stopped, with its event)."""

@@ -26,6 +26,7 @@ from api.services import TokenRefused
 from chat import answering, services
 from chat.llm import ChatMessage
 from chat.pseudonyms import Pseudonymiser
+from config.connections import in_database_thread
 from governance.access import holds
 from governance.models import Backend, Category, User
 from governance.policy import eligible_backends
@@ -74,7 +75,7 @@ async def models(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return _not_allowed("GET")
     try:
-        listing = await relay.in_pool(_models)(request)
+        listing = await in_database_thread(_models)(request)
     except Problem as problem:
         return problem.response()
     return JsonResponse({"object": "list", "data": listing})
@@ -116,7 +117,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _not_allowed("POST")
     try:
-        prepared = await relay.in_pool(_prepare)(request)
+        prepared = await in_database_thread(_prepare)(request)
     except Problem as problem:
         return problem.response()
     answer = relay.Relay(prepared.answer, prepared.messages, chunks_wanted=prepared.stream)

@@ -10,8 +10,9 @@ not eager: enqueues really reach the broker). About a minute and a half.
 
 1. Governance per message: ``send_message`` in-process (scan, decide, store
    with the audit event, enqueue to the broker; no worker consumes).
-2. Time to first token: POST the message to the web server, open the answer's
-   SSE stream, first ``chunk`` event; against the fake backend's own.
+2. Time to first token: POST the message to the web server as the chat page
+   does (``send/stream/``: the new turns, then the answer's events on the same
+   response), first ``chunk`` event; against the fake backend's own.
 3. 200 concurrent SSE streams on one web process, fed by this script.
 4. The built-in model (when the ``local`` extra is installed), in-process
    through its adapter as the worker calls it: load time, time to first token
@@ -290,58 +291,54 @@ def backend_first_token(fake: FakeLLM, texts: list[str]) -> tuple[list[float], l
 
 
 class Browser:
-    """What a page does, on two kept-alive connections (one for requests, one for the stream),
-    with the standard library's lean HTTP client: httpx spends milliseconds of CPU per request
-    (the figures measure Steward, not the client)."""
+    """What the chat page does, on a kept-alive connection, with the standard library's lean
+    HTTP client: httpx spends milliseconds of CPU per request (the figures measure
+    Steward, not the client)."""
 
     def __init__(self, base: str, cookies: dict):
         host, port = base.removeprefix("http://").split(":")
-        self.pages = http.client.HTTPConnection(host, int(port), timeout=30)
-        self.streams = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=30)
         self.headers = {
             "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
             "X-CSRFToken": cookies[settings.CSRF_COOKIE_NAME],
             "HX-Request": "true",
+            **EVENT_STREAM,
         }
 
-    def post(self, path: str, form: dict) -> tuple[int, str]:
+    def send(self, path: str, form: dict):
+        """POST the form as the page's script does; the response once its headers are in
+        (read its lines to the end before the next request)."""
         headers = {**self.headers, "Content-Type": "application/x-www-form-urlencoded"}
-        self.pages.request("POST", path, body=urlencode(form), headers=headers)
-        response = self.pages.getresponse()
-        return response.status, response.read().decode()
-
-    def stream(self, path: str):
-        """The response, once its headers are in; read its lines, then ``close`` it."""
-        self.streams.request("GET", path, headers={**self.headers, **EVENT_STREAM})
-        return self.streams.getresponse()
+        self.connection.request("POST", path, body=urlencode(form), headers=headers)
+        return self.connection.getresponse()
 
     def close(self) -> None:
-        self.pages.close()
-        self.streams.close()
+        self.connection.close()
 
 
 def first_chunk(browser: Browser, conversation, text: str, start: float) -> tuple:
-    """POST one message, open the stream the fragment names, read it to its end."""
-    status, page = browser.post(f"/chat/c/{conversation.public_id}/send/", {"text": text})
-    posted = time.perf_counter()
-    urls = re.findall(r'sse-connect="([^"]+)"', page)
-    if status != 200 or not urls:
-        raise ValueError(f"send: HTTP {status}")
-    first = None
-    stream = browser.stream(urls[-1])
-    opened = time.perf_counter()
-    for line in stream:
-        if line == b"event: chunk\n" and first is None:
+    """Send one message as the page does, and read the response (new turns, then the
+    answer's events) to its end."""
+    response = browser.send(f"/chat/c/{conversation.public_id}/send/stream/", {"text": text})
+    if response.status != 200 or response.getheader("Content-Type") != "text/event-stream":
+        response.read()
+        raise ValueError(f"send: HTTP {response.status}")
+    sent = first = None
+    public_id = ""
+    for line in response:
+        if line == b"event: sent\n":
+            sent = time.perf_counter()
+        elif sent and not public_id and b"data-resume=" in line:
+            public_id = re.search(rb'data-resume="/chat/m/([0-9a-f-]+)/', line)[1].decode()
+        elif line == b"event: chunk\n" and first is None:
             first = time.perf_counter()
-    stream.close()  # after the end event, the server ends the response
-    if first is None:
-        raise ValueError("stream ended without a chunk")
-    public_id = urls[-1].rstrip("/").split("/")[-2]
-    return public_id, start, posted, opened, first
+    if sent is None or first is None or not public_id:
+        raise ValueError("the response ended without the new turns and a chunk")
+    return public_id, start, sent, first
 
 
 def time_to_first_token(base: str, cookies: dict, alice: User, internal: Category, texts):
-    """POST each message as htmx does, open the SSE URL the fragment names, wait for the end."""
+    """Send each message as the chat page does, and read its response to the end."""
     rows = []
     errors = []
     conversation = None
@@ -371,11 +368,11 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     if not rows:
         print(f"no answer streamed: {len(errors)} errors ({'; '.join(sorted(set(errors)))})")
         return
-    through = [first - start for _, _, start, _, _, first in rows]
-    post = [posted - start for _, _, start, posted, _, _ in rows]
-    post_early = [posted - start for turn, _, start, posted, _, _ in rows if turn < 3]
-    post_late = [posted - start for turn, _, start, posted, _, _ in rows if turn >= TTFT_TURNS - 3]
-    sse_open = [opened - posted for _, _, _, posted, opened, _ in rows]
+    through = [first - start for _, _, start, _, first in rows]
+    post = [sent - start for _, _, start, sent, _ in rows]
+    post_early = [sent - start for turn, _, start, sent, _ in rows if turn < 3]
+    post_late = [sent - start for turn, _, start, sent, _ in rows if turn >= TTFT_TURNS - 3]
+    waited = [first - sent for _, _, _, sent, first in rows]
     answers = {
         str(m.public_id): m
         for m in Message.objects.filter(public_id__in=[r[1] for r in rows]).select_related(
@@ -384,7 +381,7 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     }
     statuses = {}
     queue_wait, worker_first, send_to_claim = [], [], []
-    for _, public_id, _, _, _, _ in rows:
+    for _, public_id, _, _, _ in rows:
         answer = answers[public_id]
         statuses[answer.status] = statuses.get(answer.status, 0) + 1
         queue_wait.append((answer.started_at - answer.enqueued_at).total_seconds())
@@ -407,8 +404,8 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     )
     print("  where the time goes (p50 of each step; server side from the rows' timestamps):")
     steps = [
-        ("POST /send/ round trip (govern, store, enqueue, fragment)", post),
-        ("SSE request → response headers", sse_open),
+        ("POST → the new turns (govern, store, enqueue, render)", post),
+        ("the new turns → first chunk, on the same response", waited),
         ("message stored → worker claims the answer", send_to_claim),
         ("  of which enqueued → claimed (broker, worker pickup)", queue_wait),
         ("worker: claimed → first token (history, client, call)", worker_first),
@@ -416,7 +413,7 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     for label, samples in steps:
         print(f"    {label + ':':<58} {rank(samples, 0.5) * 1000:6.1f} ms")
     print(
-        "    POST /send/ by the turn's place: "
+        "    POST → the new turns, by the turn's place: "
         f"turns 1-3 p50 {rank(post_early, 0.5) * 1000:.1f} ms, "
         f"turns {TTFT_TURNS - 2}-{TTFT_TURNS} p50 {rank(post_late, 0.5) * 1000:.1f} ms"
     )

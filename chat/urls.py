@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.start, name="start"),
     path("c/<uuid:public_id>/", views.conversation, name="conversation"),
     path("c/<uuid:public_id>/send/", views.send, name="send"),
+    path("c/<uuid:public_id>/send/stream/", streaming.send_and_stream, name="send_and_stream"),
     path("c/<uuid:public_id>/preview/", views.preview, name="preview"),
     path("c/<uuid:public_id>/export.<str:fmt>", views.export, name="export"),
     path("c/<uuid:public_id>/delete/", views.delete, name="delete"),

@@ -100,6 +100,26 @@ def send(request: HttpRequest, public_id: UUID) -> HttpResponse:
     Only the new turns are rendered (re-rendering the whole thread, every answer
     decrypted and turned into HTML again, made sending slower as a conversation
     grew); the title and the list beside it come too after the first message.
+    The page's own script sends through :func:`chat.streaming.send_and_stream`
+    instead, which answers the same and then streams the answer on that response.
+    """
+    return sent_turns(request, public_id, live=False)[0]
+
+
+@role_required(Role.STAFF)
+def send_for_stream(request: HttpRequest, public_id: UUID):
+    """:func:`send` for :func:`chat.streaming.send_and_stream`: (the response, the answer to
+    stream after it or None); the login redirect alone for an anonymous visitor."""
+    return sent_turns(request, public_id, live=True)
+
+
+def sent_turns(
+    request: HttpRequest, public_id: UUID, *, live: bool
+) -> tuple[HttpResponse, Message | None]:
+    """Send the message; the response, and the answer on its way when the response shows it.
+
+    ``live``: the page reads the answer on this response, so its turn opens no
+    stream of its own.
     """
     conversation = get_conversation_for_user(request.user, public_id)
     text = request.POST.get("text", "")
@@ -108,18 +128,20 @@ def send(request: HttpRequest, public_id: UUID) -> HttpResponse:
     try:
         sent = services.send_message(conversation=conversation, author=request.user, text=text)
     except services.AcknowledgementRequired:
-        return _to(request, _acknowledge_url(reverse("chat:conversation", args=[public_id])))
+        url = _acknowledge_url(reverse("chat:conversation", args=[public_id]))
+        return _to(request, url), None
     except services.ChatError as exc:
         if not wants_partial(request):
             flash.error(request, str(exc))
-            return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]))
+            return HttpResponseRedirect(reverse("chat:conversation", args=[public_id])), None
         context = {"conversation": conversation, "text": text, "error": str(exc)}
         response = render(request, "chat/conversation.html#composer", context, status=422)
-        return reswap(retarget(response, "#composer"), "outerHTML")
+        return reswap(retarget(response, "#composer"), "outerHTML"), None
     if not wants_partial(request):
-        return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]) + "#composer")
+        url = reverse("chat:conversation", args=[public_id]) + "#composer"
+        return HttpResponseRedirect(url), None
     if sent.decision.outcome is Outcome.ESCALATE:
-        return HttpResponseClientRefresh()  # the whole page now belongs to another category
+        return HttpResponseClientRefresh(), None  # the page now belongs to another category
     # The row as the service locked and saved it (title, mapping; its category came along).
     conversation = sent.message.conversation
     new = [sent.message] if sent.answer is None else [sent.message, sent.answer]
@@ -129,10 +151,11 @@ def send(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "turns": turns_for(conversation, new),
         "was_empty": empty,
         "titled": titled,
+        "live": live,
     }
     if titled:
         context.update(title=conversation.title, conversations=_conversation_list(request.user))
-    return render(request, "chat/partials/after_send.html", context)
+    return render(request, "chat/partials/after_send.html", context), sent.answer
 
 
 @require_POST

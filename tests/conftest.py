@@ -12,7 +12,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
-from api import relay
+from config.connections import restart_database_threads
 from governance.roles import Role
 from tests.factories import make_user
 
@@ -34,10 +34,10 @@ def _clear_cache():
 
 @pytest.fixture(autouse=True)
 def _database_threads_start_afresh():
-    """The API's database threads live as long as the process, with their connections: each
+    """The database threads of async views live as long as the process, with their connections: each
     test gets new ones."""
     yield
-    relay.restart_database_threads()
+    restart_database_threads()
 
 
 @pytest.fixture(autouse=True)

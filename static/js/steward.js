@@ -49,53 +49,9 @@
     }
   }
 
-  // Keep the newest turn in view: when a message is sent, and as its answer grows,
-  // unless the reader has scrolled up to read something else.
-  var following = true;
-
-  function atBottom() {
-    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
-  }
-
-  function scrollToNewest(event) {
-    var target = event.detail.target;
-    if (target && target.id === "message-list") {
-      following = true;
-      var last = target.lastElementChild;
-      if (last) {
-        last.scrollIntoView({ block: "end" });
-      }
-    }
-  }
-
-  function readerScrolledUp(event) {
-    if ((event.type === "wheel" && event.deltaY < 0) || (event.type === "keydown" && /^(PageUp|ArrowUp|Home)$/.test(event.key))) {
-      following = false;
-    }
-  }
-
-  function readerCameBack() {
-    if (atBottom()) {
-      following = true;
-    }
-  }
-
-  function followAnswer(event) {
-    var turn = event.target.closest && event.target.closest(".turn");
-    if (turn && following) {
-      turn.scrollIntoView({ block: "end" });
-    }
-  }
-
   document.addEventListener("click", dismissFlash);
   document.addEventListener("click", copyText);
   document.addEventListener("keydown", sendOnCtrlEnter);
-  document.addEventListener("htmx:afterSwap", scrollToNewest);
-  document.addEventListener("wheel", readerScrolledUp, { passive: true });
-  document.addEventListener("keydown", readerScrolledUp);
-  document.addEventListener("touchmove", function () { following = atBottom(); }, { passive: true });
-  window.addEventListener("scroll", readerCameBack, { passive: true });
-  document.addEventListener("htmx:sseMessage", followAnswer);
   document.addEventListener("click", closeMenusOnOutsideClick);
   document.addEventListener("submit", confirmDangerous, true);
 })();

@@ -80,6 +80,8 @@ def test_it_pseudonymises_streams_and_restores_the_answer(org, page: Page, conso
     org.external.reply = ["Drafting a reply to ", "[EMAIL_1]", " now.", " Thanks,", " warmly."]
     org.external.delay = 0.3
     start_conversation(page)
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
 
     page.get_by_label("Message").fill(f"Write a short thank-you note to {EMAIL}.")
     preview = page.locator("#preview")
@@ -113,6 +115,43 @@ def test_it_pseudonymises_streams_and_restores_the_answer(org, page: Page, conso
     assert sent_to(org.external) == ["Write a short thank-you note to [EMAIL_1]."]
     assert EMAIL not in json.dumps([r.body for r in org.external.requests])
     assert org.local.requests == []
+    # The answer came on the response to the send: the page opened no stream of its own.
+    assert [url for url in requested if "/send/" in url] == [
+        page.url.split("#")[0] + "send/stream/"
+    ]
+    assert not [url for url in requested if "/m/" in url and url.endswith("/stream/")]
+    assert console_errors == []
+
+
+def test_it_follows_the_answer_on_its_own_stream_when_the_response_breaks(
+    org, page: Page, console_errors, monkeypatch
+):
+    from chat import streaming
+
+    # The response to the send ends after the first words, as a dropped connection would:
+    # the page fetches the turn again, which opens the answer's own stream.
+    streamed = streaming._sent_then_answer
+
+    async def cut_short(*args):
+        async for event in streamed(*args):
+            yield event
+            if event.startswith(b"event: chunk"):
+                return
+
+    monkeypatch.setattr(streaming, "_sent_then_answer", cut_short)
+    org.external.reply = ["One, ", "two, ", "three, ", "four, ", "five."]
+    org.external.delay = 0.4
+    start_conversation(page)
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    send(page, "Count to five, please.")
+
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer.locator(".turn-body")).to_contain_text("One,")
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(answer.locator(".turn-body")).to_have_text("One, two, three, four, five.")
+    assert [url for url in requested if "/m/" in url and url.endswith("/stream/")]
     assert console_errors == []
 
 

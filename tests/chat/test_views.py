@@ -25,6 +25,7 @@ from chat.pseudonyms import Pseudonymiser
 from governance.models import Backend, DetectionRule
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+LIVE = {**HTMX, "HTTP_ACCEPT": "text/event-stream"}  # what the page's script sends
 EMAIL = "jane.roe@example.org"
 QUESTION = f"Write to {EMAIL} about the invoice"
 LOGIN = "/accounts/login/"
@@ -143,6 +144,7 @@ def _fields(block: bytes) -> dict[str, str]:
 ON_A_CONVERSATION = [
     pytest.param("chat:conversation", "get", (), id="conversation"),
     pytest.param("chat:send", "post", (), id="send"),
+    pytest.param("chat:send_and_stream", "post", (), id="send-and-stream"),
     pytest.param("chat:preview", "post", (), id="preview"),
     pytest.param("chat:export", "get", ("md",), id="export-md"),
     pytest.param("chat:export", "get", ("json",), id="export-json"),
@@ -408,6 +410,62 @@ def test_it_renders_the_sent_turns_without_reading_the_conversation_again(client
     page = response.content.decode()
     assert f"And {EMAIL}?" in page  # the question as written, for its author
     assert page.count('class="turn turn-') == 2
+
+
+def test_it_sends_and_streams_the_answer_on_the_same_response(
+    client, org, django_capture_on_commit_callbacks
+):
+    org.external.reply = ["Sure, I will write to ", "[EMAIL", "_1]."]
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    client.force_login(org.alice)
+    url = reverse("chat:send_and_stream", args=[conversation.public_id])
+    with django_capture_on_commit_callbacks(execute=True):  # answered as the block exits
+        response = client.post(url, {"text": QUESTION}, **LIVE)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    assert response["Cache-Control"] == "no-store"
+    events = [_fields(block) for block in _events(response)]
+    assert events[0]["event"] == "sent"  # the new turns first, as the plain send renders them
+    turns = events[0]["data"]
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert QUESTION in turns and '<form id="composer"' in turns
+    assert f'id="turn-{answer.public_id}"' in turns
+    assert f'data-resume="{reverse("chat:turn", args=[answer.public_id])}"' in turns
+    assert "sse-connect" not in turns  # the page reads the answer here, not on a stream
+    chunks = [e for e in events if e.get("event") == "chunk"]
+    assert f"<p>Sure, I will write to {EMAIL}.</p>" in chunks[-1]["data"]
+    assert events[-1]["event"] == "end"
+    assert all("[EMAIL" not in chunk["data"] for chunk in chunks)  # restored for the author
+    received = json.dumps([r.body for r in org.external.requests])
+    assert "[EMAIL_1]" in received and EMAIL not in received
+
+
+def test_it_answers_a_blocked_message_sent_to_stream_as_the_plain_send_does(
+    client, org, django_capture_on_commit_callbacks
+):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    client.force_login(org.alice)
+    url = reverse("chat:send_and_stream", args=[conversation.public_id])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"text": "The privileged memo on Hartley"}, **LIVE)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")  # nothing to stream
+    page = response.content.decode()
+    assert "Not sent." in page and "Hartley" not in page
+    assert org.external.requests == [] and org.local.requests == []
+
+
+def test_it_keeps_the_typed_text_when_a_message_sent_to_stream_is_refused(client, thread):
+    client.force_login(thread.org.alice)
+    url = _url("chat:send_and_stream", thread)
+    response = client.post(url, {"text": "  \n "}, **LIVE)
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#composer"
+    assert "Write a message first." in response.content.decode()
+    assert Message.objects.count() == 2
 
 
 def test_it_refuses_an_empty_message_in_the_composer(client, thread):

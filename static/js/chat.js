@@ -1,0 +1,185 @@
+// The conversation page: sending a message and reading its answer on one response, and
+// keeping the newest turn in view. No inline scripts: the CSP forbids them.
+(function () {
+  "use strict";
+
+  // --- keeping the newest turn in view, unless the reader scrolled up to read -----------
+
+  var following = true;
+
+  function atBottom() {
+    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
+  }
+
+  function follow(turn) {
+    if (turn && following) {
+      turn.scrollIntoView({ block: "end" });
+    }
+  }
+
+  function scrollToNewest(event) {
+    var target = event.detail.target;
+    if (target && target.id === "message-list") {
+      following = true;
+      follow(target.lastElementChild);
+    }
+  }
+
+  function readerScrolledUp(event) {
+    if ((event.type === "wheel" && event.deltaY < 0) || (event.type === "keydown" && /^(PageUp|ArrowUp|Home)$/.test(event.key))) {
+      following = false;
+    }
+  }
+
+  function readerCameBack() {
+    if (atBottom()) {
+      following = true;
+    }
+  }
+
+  function followAnswer(event) {
+    follow(event.target.closest && event.target.closest(".turn"));
+  }
+
+  // --- sending ---------------------------------------------------------------------------
+  // The message box's form names a second address (data-send-live) whose response is the
+  // new turns and then the answer as it is written, as server-sent events in the body of
+  // the POST: the first words need no second request. Should that response break, the
+  // answer's own event stream takes over (the turn fetched again opens it). htmx's hx-post
+  // on the form stays for browsers that cannot read a response as it arrives.
+
+  function sendLive(event) {
+    var form = event.target;
+    if (!form.matches("form[data-send-live]") || !window.fetch || !window.TextDecoder || !window.htmx) {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();  // htmx's own submit handler stays out
+    var button = form.querySelector("button[type=submit]");
+    if (button.disabled) {
+      return;  // already sending
+    }
+    button.disabled = true;
+    var text = form.querySelector("textarea");
+    htmx.trigger(text, "htmx:abort");  // the preview of what is being sent is moot
+    fetch(form.dataset.sendLive, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { "HX-Request": "true", "Accept": "text/event-stream" },
+      credentials: "same-origin",
+      redirect: "manual"
+    }).then(function (response) {
+      return answered(form, response);
+    }).catch(function () {
+      notSent(form, "Steward could not be reached, or the connection broke. Reload the page to see whether your message went; its text is still here.");
+    }).then(function () {
+      button.disabled = false;
+    });
+  }
+
+  function answered(form, response) {
+    if (response.type === "opaqueredirect" || response.headers.get("HX-Refresh") === "true") {
+      window.location.reload();  // signed out (the login page follows), or the category changed
+      return null;
+    }
+    var redirect = response.headers.get("HX-Redirect");
+    if (redirect) {
+      window.location.assign(redirect);
+      return null;
+    }
+    if ((response.headers.get("Content-Type") || "").indexOf("text/event-stream") === 0) {
+      return readAnswer(response.body.getReader());
+    }
+    return response.text().then(function (html) {
+      var target = response.headers.get("HX-Retarget");
+      if (!response.ok && !target) {
+        notSent(form, "Not sent: Steward answered " + response.status + ". Your text is still here; try again in a moment.");
+        return;
+      }
+      htmx.swap(target || "#message-list", html, { swapStyle: response.headers.get("HX-Reswap") || "beforeend" });
+    });
+  }
+
+  function notSent(form, message) {
+    var error = form.querySelector(".send-error");
+    if (!error) {
+      error = document.createElement("p");
+      error.className = "field-error send-error";
+      error.setAttribute("role", "alert");
+      form.querySelector(".composer-foot").before(error);
+    }
+    error.textContent = message;
+  }
+
+  function readAnswer(reader) {
+    var decoder = new TextDecoder();
+    var pending = "";
+    var turn = null;
+    var ended = false;
+
+    function handle(name, data) {
+      if (name === "sent") {
+        htmx.swap("#message-list", data, { swapStyle: "beforeend" });
+        var live = document.querySelectorAll("#message-list > .turn[data-live]");
+        turn = live[live.length - 1] || null;
+      } else if (name === "chunk" && turn) {
+        htmx.swap(turn.querySelector(".md"), data, { swapStyle: "innerHTML" });
+        follow(turn);
+      } else if (name === "end" && turn) {
+        ended = true;
+        htmx.trigger(turn.querySelector(".turn-settle"), "sse:end");  // fetch the finished turn
+      }
+    }
+
+    function resume() {
+      if (turn && !ended && document.body.contains(turn)) {
+        htmx.ajax("GET", turn.dataset.resume, { target: turn, swap: "outerHTML" });
+      }
+    }
+
+    function pump() {
+      return reader.read().then(function (result) {
+        if (result.done) {
+          resume();
+          return null;
+        }
+        pending += decoder.decode(result.value, { stream: true });
+        var blocks = pending.split("\n\n");
+        pending = blocks.pop();
+        blocks.forEach(function (block) {
+          var event = parseEvent(block);
+          handle(event.name, event.data);
+        });
+        return pump();
+      });
+    }
+
+    return pump().catch(function (error) {
+      if (!turn) {
+        throw error;  // nothing arrived: the sender says so
+      }
+      resume();
+    });
+  }
+
+  function parseEvent(block) {
+    var name = "message";
+    var data = [];
+    block.split("\n").forEach(function (line) {
+      if (line.indexOf("event:") === 0) {
+        name = line.slice(6).trim();
+      } else if (line.indexOf("data:") === 0) {
+        data.push(line.slice(line.charAt(5) === " " ? 6 : 5));
+      }
+    });
+    return { name: name, data: data.join("\n") };
+  }
+
+  document.addEventListener("submit", sendLive, true);  // capturing: before htmx's, on the form
+  document.addEventListener("htmx:afterSwap", scrollToNewest);
+  document.addEventListener("wheel", readerScrolledUp, { passive: true });
+  document.addEventListener("keydown", readerScrolledUp);
+  document.addEventListener("touchmove", function () { following = atBottom(); }, { passive: true });
+  window.addEventListener("scroll", readerCameBack, { passive: true });
+  document.addEventListener("htmx:sseMessage", followAnswer);
+})();
