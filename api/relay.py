@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 #: Answers streamed at once by one web process; more wait for a free thread.
 MAX_STREAMS = 128
 _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answer")
+
+
 class _Ignore:
     """A writer that keeps nothing (the answer's text is in its Progress at the end)."""
 

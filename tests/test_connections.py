@@ -4,7 +4,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection, connections
 
-from config.connections import in_database_thread
 from config import connections as kept
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,10 +26,10 @@ def _calls(*functions, between=lambda: None) -> list:
             if index:
                 between()
             try:
-                results.append(await in_database_thread(function)())
+                results.append(await kept.in_database_thread(function)())
             except Exception as exc:  # noqa: BLE001  (the test looks at it)
                 results.append(exc)
-        await in_database_thread(connections.close_all)()
+        await kept.in_database_thread(connections.close_all)()
         return results
 
     return async_to_sync(in_turn, force_new_loop=True)()
