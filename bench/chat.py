@@ -93,6 +93,14 @@ TTFT_MESSAGES, TTFT_TURNS, TTFT_WARMUP = 30, 10, 3
 TTFT_REPLY = ["Here is ", "a short ", "summary ", "of the ", "thread: ", "the invoice ", "was ",
               "paid ", "on time", "."]  # fmt: skip
 TTFT_DELAY = 0.02
+TIMELINE = (
+    "message stored (its row written)",
+    "answer handed to the queue",
+    "worker claims the answer",
+    "worker has written the first chunk",
+    "page has the new turns (response starts)",
+    "page has the first chunk",
+)
 STREAMS, STREAM_CHUNKS, STREAM_TICK = 200, 40, 0.1
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
@@ -324,7 +332,7 @@ def first_chunk(browser: Browser, conversation, text: str, start: float) -> tupl
         response.read()
         raise ValueError(f"send: HTTP {response.status}")
     sent = first = None
-    public_id = ""
+    public_id, written = "", 0.0
     for line in response:
         if line == b"event: sent\n":
             sent = time.perf_counter()
@@ -332,9 +340,11 @@ def first_chunk(browser: Browser, conversation, text: str, start: float) -> tupl
             public_id = re.search(rb'data-resume="/chat/m/([0-9a-f-]+)/', line)[1].decode()
         elif line == b"event: chunk\n" and first is None:
             first = time.perf_counter()
+        elif first is not None and not written and line.startswith(b"id: "):
+            written = int(line[4:].split(b"-")[0]) / 1000  # the stream entry's time, in ms
     if sent is None or first is None or not public_id:
         raise ValueError("the response ended without the new turns and a chunk")
-    return public_id, start, sent, first
+    return public_id, start, sent, first, written
 
 
 def time_to_first_token(base: str, cookies: dict, alice: User, internal: Category, texts):
@@ -347,7 +357,7 @@ def time_to_first_token(base: str, cookies: dict, alice: User, internal: Categor
         for index, text in enumerate(texts):
             if index % TTFT_TURNS == 0:
                 conversation = services.start_conversation(owner=alice, category=internal)
-            start = time.perf_counter()
+            wall, start = time.time(), time.perf_counter()
             try:
                 row = first_chunk(browser, conversation, text, start)
             except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -358,7 +368,8 @@ def time_to_first_token(base: str, cookies: dict, alice: User, internal: Categor
                 wait_for(lambda: not conversation.messages.in_flight().exists(), 30, "an answer")
                 continue
             if index >= TTFT_WARMUP:
-                rows.append((index % TTFT_TURNS, *row))  # the turn's place in its conversation
+                public_id, _, sent, first, written = row
+                rows.append((index % TTFT_TURNS, public_id, start, wall, sent, first, written))
     finally:
         browser.close()
     return rows, errors
@@ -368,11 +379,9 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     if not rows:
         print(f"no answer streamed: {len(errors)} errors ({'; '.join(sorted(set(errors)))})")
         return
-    through = [first - start for _, _, start, _, first in rows]
-    post = [sent - start for _, _, start, sent, _ in rows]
-    post_early = [sent - start for turn, _, start, sent, _ in rows if turn < 3]
-    post_late = [sent - start for turn, _, start, sent, _ in rows if turn >= TTFT_TURNS - 3]
-    waited = [first - sent for _, _, _, sent, first in rows]
+    through = [row[5] - row[2] for row in rows]
+    post_early = [sent - start for turn, _, start, _, sent, _, _ in rows if turn < 3]
+    post_late = [sent - start for turn, _, start, _, sent, *_ in rows if turn >= TTFT_TURNS - 3]
     answers = {
         str(m.public_id): m
         for m in Message.objects.filter(public_id__in=[r[1] for r in rows]).select_related(
@@ -380,13 +389,20 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
         )
     }
     statuses = {}
-    queue_wait, worker_first, send_to_claim = [], [], []
-    for _, public_id, _, _, _ in rows:
+    # One clock for the client's and the server's moments: seconds since the POST left.
+    moments = {name: [] for name in TIMELINE}
+    for _, public_id, start, wall, sent, first, written in rows:
         answer = answers[public_id]
         statuses[answer.status] = statuses.get(answer.status, 0) + 1
-        queue_wait.append((answer.started_at - answer.enqueued_at).total_seconds())
-        worker_first.append((answer.first_token_ms or 0) / 1000)
-        send_to_claim.append((answer.started_at - answer.reply_to.created_at).total_seconds())
+        claimed = answer.started_at.timestamp() - wall
+        moments["message stored (its row written)"].append(
+            answer.reply_to.created_at.timestamp() - wall
+        )
+        moments["answer handed to the queue"].append(answer.enqueued_at.timestamp() - wall)
+        moments["worker claims the answer"].append(claimed)
+        moments["worker has written the first chunk"].append(written - wall)
+        moments["page has the new turns (response starts)"].append(sent - start)
+        moments["page has the first chunk"].append(first - start)
     p50, p95 = rank(through, 0.5), rank(through, 0.95)
     b50, b95 = rank(backend_kept, 0.5), rank(backend_kept, 0.95)
     done = ", ".join(f"{n} {s}" for s, n in statuses.items())
@@ -402,18 +418,11 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
         f"Steward adds:                                p50 {(p50 - b50) * 1000:6.2f}  "
         f"p95 {(p95 - b95) * 1000:6.2f} ms"
     )
-    print("  where the time goes (p50 of each step; server side from the rows' timestamps):")
-    steps = [
-        ("POST → the new turns (govern, store, enqueue, render)", post),
-        ("the new turns → first chunk, on the same response", waited),
-        ("message stored → worker claims the answer", send_to_claim),
-        ("  of which enqueued → claimed (broker, worker pickup)", queue_wait),
-        ("worker: claimed → first token (history, client, call)", worker_first),
-    ]
-    for label, samples in steps:
-        print(f"    {label + ':':<58} {rank(samples, 0.5) * 1000:6.1f} ms")
+    print("  timeline, p50 ms after the POST left (server moments from the rows' timestamps):")
+    for name, samples in moments.items():
+        print(f"    {name + ':':<46} {rank(samples, 0.5) * 1000:6.1f}")
     print(
-        "    POST → the new turns, by the turn's place: "
+        "    the new turns, by the turn's place in its conversation: "
         f"turns 1-3 p50 {rank(post_early, 0.5) * 1000:.1f} ms, "
         f"turns {TTFT_TURNS - 2}-{TTFT_TURNS} p50 {rank(post_late, 0.5) * 1000:.1f} ms"
     )

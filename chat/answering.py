@@ -12,17 +12,20 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record, update_and_record
 from chat import llm, streams, transient
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
+from config.rows import Prebuilt
+from governance.models import Backend, Category
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +106,13 @@ def generate_answer(message_id: int) -> None:
     4. Save the outcome and its audit event (only if this attempt still owns
        the answer), then end the stream (:func:`settle`).
     """
-    if not (_claim(message_id) or _take_over(message_id)):
+    claimed = _claim(message_id) or _take_over(message_id)
+    if claimed is None:
         return
-    answer = Message.objects.select_related("conversation__category", "backend").get(pk=message_id)
-    streams.set_owner(answer.public_id, answer.attempt)
-    writer = streams.AnswerWriter(answer.public_id)
-    writer.start()
+    public_id, attempt = claimed
+    streams.begin_answer(public_id, attempt, alive_ttl_seconds=ALIVE_TTL_SECONDS)
+    answer = _claimed_answer(message_id)
+    writer = streams.AnswerWriter(public_id)
     backend = answer.backend
     if backend is None or not backend.enabled:
         _fail(answer, writer, "The backend chosen for this answer was disabled; retry.", "config")
@@ -217,31 +221,69 @@ def settle(answer: Message, writer, progress: Progress) -> None:
         _finish(answer, writer, progress)
 
 
-def _claim(message_id: int) -> bool:
-    now = timezone.now()
-    claimed = Message.objects.filter(
-        pk=message_id, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
-    ).update(status=Message.Status.STREAMING, started_at=now, attempt=F("attempt") + 1)
-    if claimed:
-        streams.beat(_public_id(message_id), ttl_seconds=ALIVE_TTL_SECONDS)
-    return bool(claimed)
+def _claim(message_id: int) -> tuple[UUID, int] | None:
+    """PENDING or QUEUED → STREAMING, as this attempt: (public id, attempt), or None when
+    another delivery got there first. One statement whose SQL is built once (the ORM's
+    update, then a look-up of the public id, were two)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} "
+            "SET status = %s, started_at = %s, attempt = attempt + 1 "
+            "WHERE id = %s AND status IN (%s, %s) RETURNING public_id, attempt",
+            [
+                Message.Status.STREAMING,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                message_id,
+                Message.Status.PENDING,
+                Message.Status.QUEUED,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Message._meta.get_field("public_id").to_python(row[0]), row[1]
 
 
-def _take_over(message_id: int) -> bool:
-    """Restart an answer whose worker went silent."""
+def _take_over(message_id: int) -> tuple[UUID, int] | None:
+    """Restart an answer whose worker went silent: (public id, new attempt), or None."""
     answer = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).first()
     if answer is None or _still_beating(answer.public_id):
-        return False  # finished, or someone is still working on it
+        return None  # finished, or someone is still working on it
     if answer.attempt >= MAX_ATTEMPTS:
         _give_up(answer, LOST, "lost")
-        return False
+        return None
     taken = Message.objects.filter(
         pk=message_id, status=Message.Status.STREAMING, attempt=answer.attempt
     ).update(started_at=timezone.now(), attempt=F("attempt") + 1)
-    if taken:
-        streams.beat(answer.public_id, ttl_seconds=ALIVE_TTL_SECONDS)
-        logger.info("answer %s taken over after its worker went silent", answer.public_id)
-    return bool(taken)
+    if not taken:
+        return None
+    logger.info("answer %s taken over after its worker went silent", answer.public_id)
+    return answer.public_id, answer.attempt + 1
+
+
+def _claimed_tail() -> str:
+    return (
+        f"{Message._meta.db_table} m "
+        f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
+        f"JOIN {Category._meta.db_table} k ON k.id = c.category_id "
+        f"LEFT JOIN {Backend._meta.db_table} b ON b.id = m.backend_id "
+        "WHERE m.id = %s"
+    )
+
+
+_CLAIMED = Prebuilt(
+    [(Message, "m"), (Conversation, "c"), (Category, "k"), (Backend, "b")], _claimed_tail
+)
+
+
+def _claimed_answer(message_id: int) -> Message:
+    """The answer with its conversation, category and backend, from SQL built once (the
+    ORM's select_related took longer to build than to run)."""
+    answer, conversation, category, backend = _CLAIMED.one([message_id])
+    conversation.category = category
+    answer.conversation = conversation
+    answer.backend = backend if answer.backend_id is not None else None
+    return answer
 
 
 def _still_beating(public_id) -> bool:
@@ -254,10 +296,6 @@ def _still_beating(public_id) -> bool:
         if now != seen:
             return now is not None
     return False
-
-
-def _public_id(message_id: int):
-    return Message.objects.values_list("public_id", flat=True).get(pk=message_id)
 
 
 @contextmanager

@@ -83,10 +83,14 @@ class AnswerWriter:
 
     def start(self) -> None:
         pipe = self.redis.pipeline(transaction=False)
+        self.restart(pipe)
+        pipe.execute()
+
+    def restart(self, pipe) -> None:
+        """Queue on ``pipe`` what :meth:`start` does: the stream begins afresh."""
         pipe.delete(self.key)
         pipe.xadd(self.key, {"t": "start"})
         pipe.expire(self.key, LIVE_TTL_SECONDS)
-        pipe.execute()
 
     def chunk(self, text: str) -> None:
         self.redis.xadd(self.key, {"t": "chunk", "text": text})
@@ -102,9 +106,16 @@ def request_cancel(message_id) -> None:
     client().set(cancel_key(message_id), b"1", ex=CANCEL_TTL_SECONDS)
 
 
-def set_owner(message_id, attempt: int) -> None:
-    """Which attempt is answering now; an earlier one that finds this changed stops."""
-    client().set(owner_key(message_id), attempt, ex=LIVE_TTL_SECONDS)
+def begin_answer(message_id, attempt: int, *, alive_ttl_seconds: int) -> None:
+    """A worker has claimed the answer, in one round trip: its first heartbeat, which
+    attempt owns it now (an earlier one that finds this changed stops), and its stream
+    begun afresh."""
+    pipe = client().pipeline(transaction=False)
+    pipe.incr(alive_key(message_id))
+    pipe.expire(alive_key(message_id), alive_ttl_seconds)
+    pipe.set(owner_key(message_id), attempt, ex=LIVE_TTL_SECONDS)
+    AnswerWriter(message_id).restart(pipe)
+    pipe.execute()
 
 
 def poll(message_id) -> tuple[bool, int | None]:

@@ -1,9 +1,42 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("steward")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Celery's Django fixup closes every database connection before and after each task unless
+# told how many tasks may reuse one: each answer's task then connected anew, 7–14 ms of
+# its way to the first token (bench/chat.py). Tasks keep their connection as web requests
+# do: the fixup is told "never" (it closes after twice this many tasks), and the checks
+# Django makes around a request are made around each task instead (``CONN_MAX_AGE``, a
+# connection that broke, a health check after an idle spell).
+app.conf.CELERY_DB_REUSE_MAX = 1_000_000_000
+
+
+@task_prerun.connect
+def _connection_checked(**kwargs) -> None:
+    from config.connections import skip_check_if_recent
+
+    if not _eager(kwargs):
+        skip_check_if_recent()
+
+
+@task_postrun.connect
+def _connection_kept_if_usable(**kwargs) -> None:
+    from django.db import close_old_connections
+
+    from config.connections import mark_used
+
+    if not _eager(kwargs):
+        close_old_connections()
+        mark_used()
+
+
+def _eager(signal_kwargs) -> bool:
+    """A task run in the caller's process (tests): the caller's connection is not ours."""
+    return bool(getattr(signal_kwargs["task"].request, "is_eager", False))

@@ -335,7 +335,9 @@ def test_a_worker_whose_answer_was_taken_over_stops_without_a_word(
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     with django_capture_on_commit_callbacks(execute=False):
         sent = services.send_message(conversation=conversation, author=org.alice, text="Count")
-    taker = threading.Timer(0.1, streams.set_owner, args=(sent.answer.public_id, 7))
+    taker = threading.Timer(
+        0.1, streams.begin_answer, args=(sent.answer.public_id, 7), kwargs={"alive_ttl_seconds": 30}
+    )
     taker.start()  # another worker decided this one was dead, and took over
     answering.generate_answer(sent.answer.pk)
     taker.join()
