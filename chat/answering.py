@@ -54,6 +54,8 @@ HISTORY_SHARE = 0.75
 #: Characters per token, counted low: code, and most languages but English, take more
 #: tokens per character than English prose, and a history cut too late is refused.
 CHARS_PER_TOKEN = 3
+#: Turns read at once while the history is gathered, newest first.
+HISTORY_PAGE = 50
 LOST = "The worker answering this stopped before it finished; retry."
 #: A backend that could not be reached is tried after the others for this long.
 UNREACHABLE_FOR_SECONDS = 60
@@ -406,7 +408,7 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     )
     kept: list[llm.ChatMessage] = []
     budget = history_budget(answer.backend) - len(SYSTEM_PROMPT)
-    for turn in turns.iterator():
+    for turn in _newest_first(turns):
         turn.conversation = answer.conversation  # one data key, opened once
         text = turn.sent_text if turn.role == Message.Role.USER else turn.content
         if kept and len(text) > budget:
@@ -418,6 +420,19 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     while kept and kept[0].role != Message.Role.USER:
         kept.pop(0)
     return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *kept]
+
+
+def _newest_first(turns):
+    """``turns`` a page at a time: most conversations fit in the first, one query. (A
+    server-side cursor, ``iterator()``, cost three round trips and, outside a
+    transaction, PostgreSQL keeping the whole result until it was closed.)"""
+    offset = 0
+    while True:
+        page = list(turns[offset : offset + HISTORY_PAGE])
+        yield from page
+        if len(page) < HISTORY_PAGE:
+            return
+        offset += HISTORY_PAGE
 
 
 def _finish(answer: Message, writer, progress: Progress) -> None:

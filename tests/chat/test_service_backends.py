@@ -121,6 +121,19 @@ def test_history_is_trimmed_to_each_backends_context_budget(
     assert said == ["first ", "second", "third ", "fourth"]
 
 
+def test_the_history_is_read_a_page_at_a_time_and_sent_whole(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(answering, "HISTORY_PAGE", 2)  # turns read at once
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    for word in ("first", "second", "third", "fourth"):
+        _send(django_capture_on_commit_callbacks, conversation, org.alice, word)
+    roles = [m["role"] for m in org.external.last.body["messages"]]
+    said = [m["content"] for m in org.external.last.body["messages"] if m["role"] == "user"]
+    assert said == ["first", "second", "third", "fourth"]  # 7 turns: pages of 2, 2, 2, 1
+    assert roles == ["system", *["user", "assistant"] * 3, "user"]
+
+
 def test_each_kind_has_a_usual_context_budget(db):
     from tests.factories import make_backend
 
