@@ -10,16 +10,27 @@ from config.rows import Prebuilt
 from governance.models import Category, User
 
 
-def get_conversation_for_user(user: User, public_id: UUID) -> Conversation:
-    """The user's own conversation; anyone else's, or a missing one, is 404."""
-    conversation = (
-        Conversation.objects.visible_to(user)
-        .select_related("category")
-        .filter(public_id=public_id)
-        .first()
+def _conversation_tail() -> str:
+    return (
+        f"{Conversation._meta.db_table} c "
+        f"JOIN {Category._meta.db_table} k ON k.id = c.category_id "
+        "WHERE c.public_id = %s AND c.owner_id = %s"
     )
-    if conversation is None:
+
+
+_OWN_CONVERSATION = Prebuilt([(Conversation, "c"), (Category, "k")], _conversation_tail)
+
+
+def get_conversation_for_user(user: User, public_id: UUID) -> Conversation:
+    """The user's own conversation, with its category; anyone else's, or a missing one, is
+    404. SQL built once: every chat page and message asks."""
+    if not user.is_authenticated:
         raise Http404("No such conversation.")
+    key = Conversation._meta.get_field("public_id").get_db_prep_value(public_id, connection)
+    found = _OWN_CONVERSATION.one([key, user.pk])
+    if found is None:
+        raise Http404("No such conversation.")
+    conversation, conversation.category = found
     return conversation
 
 

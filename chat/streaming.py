@@ -94,7 +94,7 @@ def _send(request: HttpRequest, public_id: UUID):
 
 async def _sent_then_answer(sent: HttpResponse, answer: Message, pseudonymiser: Pseudonymiser):
     yield _event("sent", sent.content.decode())
-    async for event in _events(answer, pseudonymiser, (0, 0)):
+    async for event in _events(answer, pseudonymiser, (0, 0), sent_now=True):
         yield event
 
 
@@ -115,14 +115,18 @@ def _open(request: HttpRequest, public_id: UUID) -> tuple[Message, dict] | None:
     return message, transient.mapping_for(message)
 
 
-async def _events(message: Message, pseudonymiser: Pseudonymiser, resume: tuple[int, int]):
+async def _events(
+    message: Message, pseudonymiser: Pseudonymiser, resume: tuple[int, int], *, sent_now=False
+):
+    """The answer's events; ``sent_now``: it was queued a moment ago, so it is on its way
+    even if its stream has yet to begin."""
     redis = streams.async_client(read_timeout=BLOCK_MS / 1000 + 10)
     key = streams.stream_key(message.public_id)
     loop = asyncio.get_running_loop()
     closes_at = loop.time() + MAX_CONNECTION_SECONDS
     cursor = "0-0"
     text = ""
-    if not await redis.exists(key) and not await _in_flight(message.pk):
+    if not sent_now and not await redis.exists(key) and not await _in_flight(message.pk):
         yield _event("end", "")
         return
     yield b"retry: 1000\n\n"

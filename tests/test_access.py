@@ -245,6 +245,10 @@ MATRIX = {
     "chat/new/": ("/chat/new/", everyone(405)),
     "chat/c/<uuid:public_id>/": (f"/chat/c/{CONVERSATION_ID}/", only("staff")),
     "chat/c/<uuid:public_id>/send/": (f"/chat/c/{CONVERSATION_ID}/send/", everyone(405)),
+    "chat/c/<uuid:public_id>/send/stream/": (
+        f"/chat/c/{CONVERSATION_ID}/send/stream/",
+        everyone(405),
+    ),
     "chat/c/<uuid:public_id>/preview/": (f"/chat/c/{CONVERSATION_ID}/preview/", everyone(405)),
     "chat/c/<uuid:public_id>/export.<str:fmt>": (
         f"/chat/c/{CONVERSATION_ID}/export.md",
