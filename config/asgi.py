@@ -19,6 +19,8 @@ Three handlers, chosen by path:
   (``CONN_MAX_AGE``) instead of being opened again for every page.
 """
 
+import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -26,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import django
 from asgiref.sync import ThreadSensitiveContext
-from django.core.handlers.asgi import ASGIHandler
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -35,7 +38,7 @@ django.setup(set_prefix=False)  # what get_asgi_application() does before its ha
 from django.db import connections  # noqa: E402  (after setup)
 from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
-from django.urls import Resolver404, resolve  # noqa: E402
+from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
 
 from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
 
@@ -118,10 +121,45 @@ class ApiHandler(ASGIHandler):
 
     async def __call__(self, scope, receive, send):
         # Django's own wraps each request in a ThreadSensitiveContext, a thread started and
-        # stopped per request for its "thread sensitive" sync code: here only the
-        # request_started/finished signals and closing the response, quick calls that
-        # may as well share asgiref's one thread for them.
+        # stopped per request for its "thread sensitive" sync code; here there is none.
         await self.handle(scope, receive, send)
+
+    async def handle(self, scope, receive, send):
+        """Django's ``ASGIHandler.handle`` without the request_started and request_finished
+        signals. Their receivers close the stale database connections of the thread they
+        run on (asgiref's shared thread: two trips there and back per request), and the
+        API's database work runs elsewhere, on threads that check their own connections
+        (:func:`config.connections.in_database_thread`)."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            return
+        response = None
+
+        async def process_request():
+            nonlocal response
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client went away
+                await self.send_response(response, send)
+
+        # As Django: a client that disconnects cancels the view (it stops its answer).
+        disconnected = asyncio.create_task(self.listen_for_disconnect(receive))
+        processing = asyncio.create_task(process_request())
+        await asyncio.wait((disconnected, processing), return_when=asyncio.FIRST_COMPLETED)
+        for task in (disconnected, processing):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                await task
+        if response is not None:
+            response.close()  # the streaming content's own close; no database work
+        body_file.close()
 
 
 django_application = PageHandler()
