@@ -324,6 +324,7 @@ SESSION_COOKIE_AGE = env_int("STEWARD_SESSION_IDLE_MINUTES", 30, minimum=1) * 60
 # The idle window slides with activity (config.middleware.SessionLifetimeMiddleware).
 STEWARD_SESSION_MAX_AGE = env_int("STEWARD_SESSION_MAX_HOURS", 12, minimum=1) * 3600
 SESSION_COOKIE_NAME = "steward_session"
+SESSION_ENGINE = "config.sessions"  # Django's database sessions, read with SQL built once
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 

@@ -7,18 +7,20 @@ from uuid import UUID
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
+from config.rows import Prebuilt
 from governance.models import User
 from governance.policy_cache import Version, cached
 from governance.roles import ROLE_PERMISSIONS, Role
 
 
 class PermissionBackend(ModelBackend):
-    """Django's ModelBackend, reading a user's own and their groups' permissions in one query.
+    """Django's ModelBackend, reading a user's own and their groups' permissions in one query,
+    and the signed-in user with SQL built once.
 
     Every page asks for a role (and, with MFA required, for the two that need it):
     Django reads the user's permissions and their groups' in two queries.
@@ -40,6 +42,21 @@ class PermissionBackend(ModelBackend):
             rows = perms.values_list("content_type__app_label", "codename").order_by()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache
+
+    def get_user(self, user_id):
+        """ModelBackend's, with SQL built once: every signed-in request asks (the ORM took
+        about 0.6 ms to build a look-up that runs in 0.2)."""
+        try:
+            user_id = User._meta.pk.to_python(user_id)
+        except ValidationError:
+            return None
+        found = _USER.one([user_id])
+        if found is None:
+            return None
+        return found[0] if self.user_can_authenticate(found[0]) else None
+
+
+_USER = Prebuilt([(User, "u")], lambda: f"{User._meta.db_table} u WHERE u.id = %s")
 
 
 def holds(user: User, role: Role, version: Version) -> bool:
