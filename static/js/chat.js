@@ -93,7 +93,7 @@
     return response.text().then(function (html) {
       var target = response.headers.get("HX-Retarget");
       if (!response.ok && !target) {
-        notSent(form, "Not sent: Steward answered " + response.status + ". Your text is still here; try again in a moment.");
+        notSent(form, "Not sent: something went wrong on Steward's side (error " + response.status + "). Your text is still here; try again in a moment.");
         return;
       }
       htmx.swap(target || "#message-list", html, { swapStyle: response.headers.get("HX-Reswap") || "beforeend" });

@@ -155,6 +155,22 @@ def test_it_follows_the_answer_on_its_own_stream_when_the_response_breaks(
     assert console_errors == []
 
 
+def test_it_keeps_the_text_and_says_so_when_the_server_fails_the_send(
+    org, page: Page, console_errors
+):
+    start_conversation(page)
+    page.route("**/send/stream/", lambda route: route.fulfill(status=500, body="Server Error"))
+    send(page, "Please keep this text.")
+
+    expect(page.get_by_role("alert")).to_contain_text("Not sent: something went wrong")
+    expect(page.get_by_role("alert")).to_contain_text("(error 500)")
+    expect(page.get_by_label("Message")).to_have_value("Please keep this text.")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()  # free to try again
+    expect(page.locator("#message-list .turn")).to_have_count(0)
+    shoot(page, "desktop-send-failed", full_page=False)
+    assert [e for e in console_errors if "500" not in e] == []  # the browser logs the 500
+
+
 def test_it_shows_a_blocked_message_in_place(org, page: Page, console_errors):
     DetectionRule.objects.create(
         name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
