@@ -349,15 +349,20 @@ def test_it_shows_the_author_the_real_values_and_the_model_only_placeholders(
     assert "1 email address replaced" in page
 
 
-def test_it_shows_a_blocked_message_as_not_sent_with_the_reason(
-    client, org, django_capture_on_commit_callbacks
-):
+@pytest.fixture
+def blocking(org, client):
+    """A rule that blocks "privileged", and Alice signed in, in a new conversation."""
     DetectionRule.objects.create(
         name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
     )
-    conversation = services.start_conversation(owner=org.alice, category=org.internal)
     client.force_login(org.alice)
-    thread = SimpleNamespace(conversation=conversation)
+    return services.start_conversation(owner=org.alice, category=org.internal)
+
+
+def test_it_shows_a_blocked_message_as_not_sent_with_the_reason(
+    client, org, blocking, django_capture_on_commit_callbacks
+):
+    thread = SimpleNamespace(conversation=blocking)
     response = _send(
         client, thread, "The privileged memo on Hartley", django_capture_on_commit_callbacks
     )
@@ -441,14 +446,9 @@ def test_it_sends_and_streams_the_answer_on_the_same_response(
 
 
 def test_it_answers_a_blocked_message_sent_to_stream_as_the_plain_send_does(
-    client, org, django_capture_on_commit_callbacks
+    client, org, blocking, django_capture_on_commit_callbacks
 ):
-    DetectionRule.objects.create(
-        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
-    )
-    conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    client.force_login(org.alice)
-    url = reverse("chat:send_and_stream", args=[conversation.public_id])
+    url = reverse("chat:send_and_stream", args=[blocking.public_id])
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"text": "The privileged memo on Hartley"}, **LIVE)
     assert response.status_code == 200
