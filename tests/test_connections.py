@@ -1,5 +1,7 @@
 """Kept database connections are health-checked when they sat idle, not before every call."""
 
+from types import SimpleNamespace
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection, connections
@@ -69,3 +71,43 @@ def test_a_connection_that_failed_is_checked_when_the_call_ends(checks):
     failed, after = _calls(failing, _query)
     assert "no_such_column" in str(failed)
     assert checks == ["default"]  # at the failed call's end; not again before the next
+
+
+class _Task:
+    """What the worker's signals and fixup read of a task: it was not run eagerly."""
+
+    request = SimpleNamespace(is_eager=False)
+
+
+def _run_as_a_worker(function):
+    """``function`` between what a Celery worker does before and after each task."""
+    from celery import signals
+    from celery.fixups.django import DjangoWorkerFixup
+
+    from config.celery import app
+
+    fixup, task = DjangoWorkerFixup(app), _Task()  # as a worker sets it up
+    fixup.on_task_prerun(sender=task)
+    signals.task_prerun.send(sender=task, task_id="t", task=task, args=(), kwargs={})
+    try:
+        return function()
+    finally:
+        fixup.on_task_postrun(sender=task)
+        signals.task_postrun.send(sender=task, task_id="t", task=task, args=(), kwargs={})
+
+
+@only_postgresql
+def test_a_worker_keeps_its_database_connection_from_task_to_task():
+    # Celery's Django fixup closed it around every task: each answer connected anew.
+    opened = [_run_as_a_worker(_query) for _ in range(3)]
+    assert opened[0] is not None and opened == [opened[0]] * 3
+
+
+@only_postgresql
+def test_a_worker_closes_a_connection_that_broke_in_a_task():
+    first = _run_as_a_worker(_query)
+    first.close()  # the server went away during the task
+    connection.errors_occurred = True
+    _run_as_a_worker(lambda: None)
+    assert connection.connection is None  # closed after the task; the next one connects anew
+    assert _run_as_a_worker(_query) is not first
