@@ -33,6 +33,7 @@ from chat.access import get_message_to_stream
 from chat.markdown import render_markdown
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
+from config.connections import in_database_thread
 from config.middleware import event_stream, on_shared_thread
 from governance.roles import Role
 
@@ -69,7 +70,10 @@ async def answer_stream(request: HttpRequest, public_id: UUID) -> HttpResponse:
 async def send_and_stream(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Send a message as :func:`chat.views.send` does; when an answer is on its way, the
     response is a ``text/event-stream``: the new turns (``sent``), then the answer's events."""
-    outcome = await sync_to_async(_send)(request, public_id)
+    # On the database threads, as the API's governed path: not on the one thread every
+    # stream's opening shares, which a slow send (a lock, a broker that does not answer)
+    # would hold up for all of them.
+    outcome = await in_database_thread(_send)(request, public_id)
     if isinstance(outcome, HttpResponse):  # anonymous: the login page
         return outcome
     sent, answer, mapping = outcome
@@ -84,7 +88,7 @@ async def send_and_stream(request: HttpRequest, public_id: UUID) -> HttpResponse
 
 
 def _send(request: HttpRequest, public_id: UUID):
-    """Send, and the placeholder mapping of the answer to stream (one trip to the thread)."""
+    """Send, and the placeholder mapping of the answer to stream (one trip to a thread)."""
     outcome = views.send_for_stream(request, public_id)
     if isinstance(outcome, HttpResponse):
         return outcome

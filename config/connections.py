@@ -15,6 +15,7 @@ that signal's receivers. Async views (the API, the chat's send-and-stream) run
 their database work with :func:`in_database_thread`, which does the same around it.
 """
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
@@ -78,10 +79,18 @@ _database_pool = _database_threads()
 
 
 def restart_database_threads() -> None:
-    """Stop the database threads, which takes their connections with them, and start anew
-    (for tests: a test's database must not outlive it in a kept connection)."""
+    """Close the database threads' connections, stop the threads and start anew (for tests:
+    a test's database must not outlive it in a kept connection)."""
     global _database_pool
     stopped, _database_pool = _database_pool, _database_threads()
+    every_thread = threading.Barrier(DATABASE_THREADS)  # each thread takes one of these
+
+    def close_connections() -> None:
+        every_thread.wait(timeout=10)
+        connections.close_all()
+
+    for _ in range(DATABASE_THREADS):
+        stopped.submit(close_connections)
     stopped.shutdown(wait=True)
 
 

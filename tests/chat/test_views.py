@@ -26,6 +26,9 @@ from governance.models import Backend, DetectionRule
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 LIVE = {**HTMX, "HTTP_ACCEPT": "text/event-stream"}  # what the page's script sends
+#: send_and_stream sends on the database threads: their connections see only what was
+#: committed, so its tests commit instead of rolling back.
+ON_THREADS = pytest.mark.django_db(transaction=True)
 EMAIL = "jane.roe@example.org"
 QUESTION = f"Write to {EMAIL} about the invoice"
 LOGIN = "/accounts/login/"
@@ -144,7 +147,7 @@ def _fields(block: bytes) -> dict[str, str]:
 ON_A_CONVERSATION = [
     pytest.param("chat:conversation", "get", (), id="conversation"),
     pytest.param("chat:send", "post", (), id="send"),
-    pytest.param("chat:send_and_stream", "post", (), id="send-and-stream"),
+    pytest.param("chat:send_and_stream", "post", (), id="send-and-stream", marks=ON_THREADS),
     pytest.param("chat:preview", "post", (), id="preview"),
     pytest.param("chat:export", "get", ("md",), id="export-md"),
     pytest.param("chat:export", "get", ("json",), id="export-json"),
@@ -417,6 +420,7 @@ def test_it_renders_the_sent_turns_without_reading_the_conversation_again(client
     assert page.count('class="turn turn-') == 2
 
 
+@ON_THREADS
 def test_it_sends_and_streams_the_answer_on_the_same_response(
     client, org, django_capture_on_commit_callbacks
 ):
@@ -445,6 +449,7 @@ def test_it_sends_and_streams_the_answer_on_the_same_response(
     assert "[EMAIL_1]" in received and EMAIL not in received
 
 
+@ON_THREADS
 def test_it_answers_a_blocked_message_sent_to_stream_as_the_plain_send_does(
     client, org, blocking, django_capture_on_commit_callbacks
 ):
@@ -458,6 +463,7 @@ def test_it_answers_a_blocked_message_sent_to_stream_as_the_plain_send_does(
     assert org.external.requests == [] and org.local.requests == []
 
 
+@ON_THREADS
 def test_it_keeps_the_typed_text_when_a_message_sent_to_stream_is_refused(client, thread):
     client.force_login(thread.org.alice)
     url = _url("chat:send_and_stream", thread)
