@@ -1,5 +1,6 @@
 """Who may open what. Views call these; templates never decide permissions."""
 
+import functools
 from collections.abc import Callable
 from functools import wraps
 from uuid import UUID
@@ -7,8 +8,9 @@ from uuid import UUID
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
@@ -31,15 +33,12 @@ class PermissionBackend(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            perms = Permission.objects.all()
-            if not user_obj.is_superuser:
-                own = User.user_permissions.through.objects.filter(user_id=user_obj.pk)
-                grouped = Group.permissions.through.objects.filter(group__user=user_obj.pk)
-                perms = perms.filter(
-                    Q(pk__in=own.values("permission_id"))
-                    | Q(pk__in=grouped.values("permission_id"))
-                )
-            rows = perms.values_list("content_type__app_label", "codename").order_by()
+            if user_obj.is_superuser:
+                rows = Permission.objects.values_list("content_type__app_label", "codename")
+            else:  # every page asks: SQL built once (the ORM took 1–2 ms to build it)
+                with connection.cursor() as cursor:
+                    cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
+                    rows = cursor.fetchall()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache
 
@@ -54,6 +53,28 @@ class PermissionBackend(ModelBackend):
         if found is None:
             return None
         return found[0] if self.user_can_authenticate(found[0]) else None
+
+
+@functools.cache
+def _permissions_sql() -> str:
+    """A user's own permissions and their groups', as (app label, codename); two parameters,
+    the user's id twice."""
+    own = User.user_permissions.through._meta
+    grouped = Group.permissions.through._meta
+    members = User.groups.through._meta
+
+    def column(meta, name: str) -> str:
+        return meta.get_field(name).column
+
+    return (
+        f"SELECT t.app_label, p.codename FROM {Permission._meta.db_table} p "
+        f"JOIN {ContentType._meta.db_table} t ON t.id = p.content_type_id "
+        f"WHERE p.id IN (SELECT {column(own, 'permission')} FROM {own.db_table} "
+        f"WHERE {column(own, 'user')} = %s) "
+        f"OR p.id IN (SELECT g.{column(grouped, 'permission')} FROM {grouped.db_table} g "
+        f"JOIN {members.db_table} m ON m.{column(members, 'group')} = g.{column(grouped, 'group')} "
+        f"WHERE m.{column(members, 'user')} = %s)"
+    )
 
 
 _USER = Prebuilt([(User, "u")], lambda: f"{User._meta.db_table} u WHERE u.id = %s")

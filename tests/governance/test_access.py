@@ -123,6 +123,21 @@ def test_the_backend_finds_the_permissions_django_would_in_one_query(
         assert all(user.has_perm(perm) for perm in expected)
 
 
+def test_the_backend_finds_the_signed_in_user_as_django_would(db, django_assert_num_queries):
+    user = make_user("someone@example.com", Role.STAFF)
+    gone = make_user("gone@example.com", Role.STAFF)
+    gone.is_active = False
+    gone.save()
+    backend = PermissionBackend()
+    with django_assert_num_queries(1):
+        found = backend.get_user(str(user.pk))  # as the session keeps it
+    assert (found.pk, found.email, found.is_active) == (user.pk, user.email, True)
+    assert backend.get_user(gone.pk) is None  # deactivated: signed out
+    assert backend.get_user(10**9) is None
+    assert backend.get_user("not a number") is None
+    assert ModelBackend().get_user(gone.pk) is None and ModelBackend().get_user(10**9) is None
+
+
 def test_a_session_signed_in_through_modelbackend_stays_signed_in(client, member):
     client.force_login(member, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/chat/").status_code == 200
