@@ -394,21 +394,9 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
             raise _NotHeld
         asked = [llm.ChatMessage(role=role, content=text) for role, text in held["parts"]]
         return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *asked]
-    turns = (
-        Message.objects.filter(
-            conversation_id=answer.conversation_id, created_at__lte=answer.created_at
-        )
-        .filter(
-            Q(role=Message.Role.USER, status=Message.Status.SENT)
-            | Q(role=Message.Role.ASSISTANT, status=Message.Status.DONE)
-        )
-        .exclude(pk=answer.pk)
-        .exclude(content_sealed=b"")  # turns of a category that kept no content
-        .order_by("-created_at", "-id")
-    )
     kept: list[llm.ChatMessage] = []
     budget = history_budget(answer.backend) - len(SYSTEM_PROMPT)
-    for turn in _newest_first(turns):
+    for turn in _newest_first(answer):
         turn.conversation = answer.conversation  # one data key, opened once
         text = turn.sent_text if turn.role == Message.Role.USER else turn.content
         if kept and len(text) > budget:
@@ -422,14 +410,41 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *kept]
 
 
-def _newest_first(turns):
-    """``turns`` a page at a time: most conversations fit in the first, one query. (A
-    server-side cursor, ``iterator()``, cost three round trips and, outside a
-    transaction, PostgreSQL keeping the whole result until it was closed.)"""
+def _history_tail() -> str:
+    return (
+        f"{Message._meta.db_table} m "
+        "WHERE m.conversation_id = %s AND m.created_at <= %s AND m.id <> %s "
+        "AND ((m.role = %s AND m.status = %s) OR (m.role = %s AND m.status = %s)) "
+        "AND length(m.content_sealed) > 0 "  # not the turns of a category that kept no content
+        "ORDER BY m.created_at DESC, m.id DESC LIMIT %s OFFSET %s"
+    )
+
+
+_HISTORY = Prebuilt([(Message, "m")], _history_tail)
+
+
+def _newest_first(answer: Message):
+    """The turns sent and answered before ``answer``, newest first, a page at a time: most
+    conversations fit in the first, one query whose SQL is built once (the ORM took longer
+    to build it than to run it; a server-side cursor, ``iterator()``, cost three round trips
+    and, outside a transaction, PostgreSQL keeping the whole result until it was closed)."""
+    before = connection.ops.adapt_datetimefield_value(answer.created_at)
     offset = 0
     while True:
-        page = list(turns[offset : offset + HISTORY_PAGE])
-        yield from page
+        page = _HISTORY.all(
+            [
+                answer.conversation_id,
+                before,
+                answer.pk,
+                Message.Role.USER,
+                Message.Status.SENT,
+                Message.Role.ASSISTANT,
+                Message.Status.DONE,
+                HISTORY_PAGE,
+                offset,
+            ]
+        )
+        yield from (turn for (turn,) in page)
         if len(page) < HISTORY_PAGE:
             return
         offset += HISTORY_PAGE

@@ -14,7 +14,7 @@ from django.db import connection, models
 
 
 class Prebuilt:
-    """``SELECT <every column of each model> FROM <tables> <tail>``, one row at most.
+    """``SELECT <every column of each model> FROM <tables> <tail>``: :meth:`one` row or :meth:`all`.
 
     ``sources`` are (model, table alias) pairs; ``tail()`` gives the rest, after
     ``FROM``: the tables with those aliases and the conditions, with ``%s`` parameters.
@@ -30,12 +30,20 @@ class Prebuilt:
 
     def one(self, params: list) -> tuple[models.Model, ...] | None:
         """The instances of the first row (one per source), or None when there is none."""
-        sql, names, converters = self._sql_parts
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(self._sql_parts[0], params)
             row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._instances(row)
+
+    def all(self, params: list) -> list[tuple[models.Model, ...]]:
+        """The instances of every row (one per source in each)."""
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql_parts[0], params)
+            rows = cursor.fetchall()
+        return [self._instances(row) for row in rows]
+
+    def _instances(self, row) -> tuple[models.Model, ...]:
+        _, names, converters = self._sql_parts
         values = list(row)
         for index, convert in converters:
             values[index] = convert(values[index])
