@@ -89,6 +89,32 @@ def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | N
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+_FAKE = """
+import socketserver, sys, time
+sys.path.insert(0, {root!r})
+# Each chunk is its own write: without this, Nagle and delayed ACKs add ~40 ms to every answer.
+socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+from tests.fakes import llm_servers
+llm_servers._QuietServer.request_queue_size = 256  # 50 clients connect at once
+fake = llm_servers.FakeLLM({kind!r}, reply={reply!r}, delay={delay!r})
+print(fake.url, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def start_fake(root, kind: str, reply: list[str], delay: float = 0.0):
+    """A fake backend (``tests.fakes.llm_servers``) in a process of its own, so that its
+    work is neither Steward's nor this script's: (the process, its base URL)."""
+    import sys
+
+    script = _FAKE.format(root=str(root), kind=kind, reply=reply, delay=delay)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True
+    )
+    return process, process.stdout.readline().decode().strip()
+
+
 def stop(process: subprocess.Popen | None) -> None:
     """Stop a subprocess started in its own process group, and what it forked."""
     if process is None or process.poll() is not None:

@@ -48,6 +48,7 @@ from bench._support import (  # noqa: E402
     messages,
     rank,
     reset_database,
+    start_fake,
     stop,
     wait_for,
 )
@@ -99,18 +100,6 @@ IDENTIFIERS = ["j.hartley@acme-logistics.co.uk", "maria.lopez@example.org", "+44
 REQUESTS = {1: 120, 10: 300, 50: 600}
 REPLY = ["Here is ", "a short ", "summary ", "of the ", "thread: ", "the invoice ", "was ",
          "paid ", "on time", "."]  # fmt: skip
-FAKE = f"""
-import socketserver, sys, time
-sys.path.insert(0, {str(ROOT)!r})
-# Each chunk is its own write: without this, Nagle and delayed ACKs add ~40 ms to every answer.
-socketserver.StreamRequestHandler.disable_nagle_algorithm = True
-from tests.fakes import llm_servers
-llm_servers._QuietServer.request_queue_size = 256  # 50 clients connect at once
-fake = llm_servers.FakeLLM("openai", reply={REPLY!r})
-print(fake.url, flush=True)
-while True:
-    time.sleep(3600)
-"""
 
 
 # --- the world -------------------------------------------------------------------------
@@ -341,10 +330,7 @@ def main() -> None:
         from governance.demo import seed_demo_organisation
 
         seed_demo_organisation()
-        fake = subprocess.Popen(
-            [sys.executable, "-c", FAKE], stdout=subprocess.PIPE, start_new_session=True
-        )
-        fake_url = fake.stdout.readline().decode().strip()
+        fake, fake_url = start_fake(ROOT, "openai", REPLY)
         backend = Backend.objects.get(kind=Backend.Kind.OPENAI)
         backend.base_url = fake_url
         backend.seal_credential("sk-bench")

@@ -4,7 +4,7 @@ Builds its own world and takes it down again, however the run ends: a fresh
 database (``steward_bench_chat`` next to the one DATABASE_URL names, else
 SQLite in a temporary data directory), the Redis REDIS_URL names (else an
 embedded one), the demo organisation with both backends pointed at fake
-servers on loopback, and, for parts 2 and 3, a real uvicorn web process and a
+servers on loopback (the one that answers in a process of its own), and, for parts 2 and 3, a real uvicorn web process and a
 real Celery worker as subprocesses. Settings are ``config.settings`` (Celery
 not eager: enqueues really reach the broker). About a minute and a half.
 
@@ -46,6 +46,7 @@ from bench._support import (  # noqa: E402
     messages,
     rank,
     reset_database,
+    start_fake,
     stop,
     wait_for,
 )
@@ -262,7 +263,7 @@ def governance_overhead(alice: User, internal: Category, texts: list[str]) -> No
 # --- 2. time to first token ----------------------------------------------------------------
 
 
-def backend_first_token(fake: FakeLLM, texts: list[str]) -> tuple[list[float], list[float]]:
+def backend_first_token(fake_url: str, texts: list[str]) -> tuple[list[float], list[float]]:
     """The fake's own time to first token through the openai client: with one client kept
     open, and with a new client per call (its construction timed too)."""
     import openai
@@ -283,7 +284,7 @@ def backend_first_token(fake: FakeLLM, texts: list[str]) -> tuple[list[float], l
         raise RuntimeError("the fake sent no text")
 
     def new_client():
-        return openai.OpenAI(base_url=fake.url, api_key="sk-bench", max_retries=0)
+        return openai.OpenAI(base_url=fake_url, api_key="sk-bench", max_retries=0)
 
     kept_client = new_client()
     first_token(kept_client, texts[0], time.perf_counter())
@@ -731,6 +732,7 @@ def main() -> None:
     fakes: list[FakeLLM] = []
     redis_server = None
     started: list[subprocess.Popen] = []  # web server, worker
+    external = None  # the fake backend's process
     try:
         if SOURCE_DATABASE_URL:
             reset_database(SOURCE_DATABASE_URL, BENCH_DB, create=True)
@@ -742,11 +744,14 @@ def main() -> None:
         from governance.demo import seed_demo_organisation
 
         seed_demo_organisation()
-        local, external = FakeLLM("ollama"), FakeLLM("openai", reply=TTFT_REPLY, delay=TTFT_DELAY)
-        fakes += [local, external]
+        local = FakeLLM("ollama")
+        fakes.append(local)
+        # The backend the answers come from runs in a process of its own: in this one, it
+        # would share the GIL with the client that times them.
+        external, external_url = start_fake(ROOT, "openai", TTFT_REPLY, TTFT_DELAY)
         Backend.objects.filter(kind=Backend.Kind.OLLAMA).update(base_url=local.url)
         openai_backend = Backend.objects.get(kind=Backend.Kind.OPENAI)
-        openai_backend.base_url = external.url
+        openai_backend.base_url = external_url
         openai_backend.seal_credential("sk-bench")
         openai_backend.save()
         alice = User.objects.get(email="alice@example.com")
@@ -768,7 +773,7 @@ def main() -> None:
             print("\n== 2. time to first token (uvicorn + Celery worker, -P threads -c 2)")
             texts = sample_messages(rng, TTFT_WARMUP + TTFT_MESSAGES)
             rows, errors = time_to_first_token(base, cookies, alice, internal, texts)
-            kept, fresh = backend_first_token(external, texts[TTFT_WARMUP:])
+            kept, fresh = backend_first_token(external_url, texts[TTFT_WARMUP:])
             report_first_token(rows, errors, kept, fresh, TTFT_WARMUP)
             if errors:
                 print(f"  exceptions in the web log: {logged_errors('web')}")
@@ -791,7 +796,7 @@ def main() -> None:
             print(f"--- last lines of {log.name}:", *log.read_text().splitlines()[-30:], sep="\n")
         raise
     finally:
-        for process in started:
+        for process in [*started, external]:
             stop(process)
         for fake in fakes:
             fake.stop()
