@@ -10,6 +10,7 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -106,8 +107,6 @@ while True:
 def start_fake(root, kind: str, reply: list[str], delay: float = 0.0):
     """A fake backend (``tests.fakes.llm_servers``) in a process of its own, so that its
     work is neither Steward's nor this script's: (the process, its base URL)."""
-    import sys
-
     script = _FAKE.format(root=str(root), kind=kind, reply=reply, delay=delay)
     process = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True

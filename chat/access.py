@@ -21,16 +21,25 @@ def _conversation_tail() -> str:
 _OWN_CONVERSATION = Prebuilt([(Conversation, "c"), (Category, "k")], _conversation_tail)
 
 
+def _owned(rows: Prebuilt, user: User, public_id: UUID, missing: str) -> tuple:
+    """The row of ``rows`` (its first source's ``public_id``, owned by ``user``); 404 with
+    ``missing`` for anyone else's, a missing one, or an anonymous visitor."""
+    if not user.is_authenticated:
+        raise Http404(missing)
+    model = rows.sources[0][0]
+    key = model._meta.get_field("public_id").get_db_prep_value(public_id, connection)
+    found = rows.one([key, user.pk])
+    if found is None:
+        raise Http404(missing)
+    return found
+
+
 def get_conversation_for_user(user: User, public_id: UUID) -> Conversation:
     """The user's own conversation, with its category; anyone else's, or a missing one, is
     404. SQL built once: every chat page and message asks."""
-    if not user.is_authenticated:
-        raise Http404("No such conversation.")
-    key = Conversation._meta.get_field("public_id").get_db_prep_value(public_id, connection)
-    found = _OWN_CONVERSATION.one([key, user.pk])
-    if found is None:
-        raise Http404("No such conversation.")
-    conversation, conversation.category = found
+    conversation, conversation.category = _owned(
+        _OWN_CONVERSATION, user, public_id, "No such conversation."
+    )
     return conversation
 
 
@@ -65,12 +74,8 @@ def get_message_to_stream(user: User, public_id: UUID) -> Message:
     """:func:`get_message_for_user` with only its conversation and category, from SQL built
     once: every answer's stream asks, and building the ORM's query took longer than
     running it."""
-    if not user.is_authenticated:
-        raise Http404("No such message.")
-    key = Message._meta.get_field("public_id").get_db_prep_value(public_id, connection)
-    found = _MESSAGE_IN_CONVERSATION.one([key, user.pk])
-    if found is None:
-        raise Http404("No such message.")
-    message, conversation, conversation.category = found
+    message, conversation, conversation.category = _owned(
+        _MESSAGE_IN_CONVERSATION, user, public_id, "No such message."
+    )
     message.conversation = conversation
     return message

@@ -125,11 +125,11 @@ class ApiHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def handle(self, scope, receive, send):
-        """Django's ``ASGIHandler.handle`` without the request_started and request_finished
-        signals. Their receivers close the stale database connections of the thread they
-        run on (asgiref's shared thread: two trips there and back per request), and the
-        API's database work runs elsewhere, on threads that check their own connections
-        (:func:`config.connections.in_database_thread`)."""
+        """Django's ``ASGIHandler.handle`` without its two trips to asgiref's shared thread:
+        one to send request_started, one to close the response (which sends
+        request_finished). Their receivers close the stale database connections of the
+        thread they run on, and the API's database work runs elsewhere, on threads that
+        check their own connections (:func:`config.connections.in_database_thread`)."""
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -158,7 +158,9 @@ class ApiHandler(ASGIHandler):
             with contextlib.suppress(asyncio.CancelledError, RequestAborted):
                 await task
         if response is not None:
-            response.close()  # the streaming content's own close; no database work
+            # Sends request_finished here, in the event loop: its receivers find no
+            # database connection of this thread to check.
+            response.close()
         body_file.close()
 
 

@@ -1,8 +1,7 @@
 """Who may open what. Views call these; templates never decide permissions."""
 
-import functools
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from uuid import UUID
 
 from django.contrib.auth.backends import ModelBackend
@@ -55,7 +54,7 @@ class PermissionBackend(ModelBackend):
         return found[0] if self.user_can_authenticate(found[0]) else None
 
 
-@functools.cache
+@cache
 def _permissions_sql() -> str:
     """A user's own permissions and their groups', as (app label, codename); two parameters,
     the user's id twice."""
