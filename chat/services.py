@@ -207,6 +207,10 @@ def _govern_and_record(
                 claim=claim, via=via, version=version,
             )  # fmt: skip
         writes.write()
+    if sent.answer is not None:
+        # Django caches the answer on its question too (and again as the answer is saved):
+        # the pair would be a reference cycle, freed only by the garbage collector.
+        _QUESTIONS_ANSWER.delete_cached_value(sent.message)
     if sent.answer is not None and claim and sent.answer.status == Message.Status.PENDING:
         # The built-in model runs only in a worker: the caller follows its stream
         # instead (chat.answering.follow).
@@ -303,6 +307,9 @@ def _record(
     _index_subjects(message, text, detection, writes)
     _record_request(message, decision, backend=chosen, author=author, replaced=replaced, via=via)
     return Sent(message=message, answer=answer, decision=decision, outgoing=outgoing)
+
+
+_QUESTIONS_ANSWER = Message._meta.get_field("answer")
 
 
 def retry_answer(*, answer: Message, author: User) -> Message:

@@ -35,11 +35,13 @@ from django.core.handlers.exception import convert_exception_to_response
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)  # what get_asgi_application() does before its handler
 
-from django.db import connections  # noqa: E402  (after setup)
+from django.conf import settings  # noqa: E402  (after setup)
+from django.db import connections  # noqa: E402
 from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
 
+from config.heap import freeze_after_loading  # noqa: E402
 from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
 
 API_PREFIX = "/v1/"
@@ -52,7 +54,47 @@ GIL_TURN_SECONDS = 0.002
 sys.setswitchinterval(GIL_TURN_SECONDS)
 
 
-class PageHandler(ASGIHandler):
+class Handler(ASGIHandler):
+    """Django's ASGI handler, whose requests leave no reference cycle behind.
+
+    A request's objects in a reference cycle outlive it until the garbage
+    collector's next full round, which walked everything (config.heap). Django
+    makes two with every request: its ``handle`` raises the disconnect listener's
+    RequestAborted again in its own frame (the traceback holds the frame, the
+    frame the task, the task the exception), and the authentication middleware
+    gives the request attributes that refer back to it (``request.auser``, a
+    partial of it; ``request.user``, a lazy object whose function holds it).
+    Here the listener just returns, and a request's attributes are dropped once
+    its response has been sent.
+    """
+
+    async def handle(self, scope, receive, send):
+        try:
+            await self.handle_request(scope, receive, send)
+        finally:
+            request = scope.pop(_REQUEST, None)
+            if request is not None:
+                request.__dict__.clear()
+
+    async def handle_request(self, scope, receive, send):
+        await super().handle(scope, receive, send)
+
+    def create_request(self, scope, body_file):
+        request, error_response = super().create_request(scope, body_file)
+        scope[_REQUEST] = request
+        return request, error_response
+
+    async def listen_for_disconnect(self, receive):
+        message = await receive()
+        if message["type"] != "http.disconnect":  # Django asserts the same
+            raise AssertionError(f"Invalid ASGI message after request body: {message['type']}")
+
+
+#: Where :class:`Handler` keeps a request in its scope, to find it once the response is sent.
+_REQUEST = "steward.request"
+
+
+class PageHandler(Handler):
     """Django's ASGI handler, each request on a thread of its own, reused afterwards.
 
     Django gives each request a new thread (a ``ThreadSensitiveContext``) for its
@@ -96,7 +138,7 @@ class PageHandler(ASGIHandler):
         executor.shutdown(wait=False)
 
 
-class StreamHandler(ASGIHandler):
+class StreamHandler(Handler):
     """Django's ASGI handler and middlewares, the sync work on asgiref's shared thread."""
 
     async def __call__(self, scope, receive, send):
@@ -107,7 +149,7 @@ class StreamHandler(ASGIHandler):
             on_shared_thread.reset(token)
 
 
-class ApiHandler(ASGIHandler):
+class ApiHandler(Handler):
     """Django's ASGI handler with only Common, Security and the request id around views."""
 
     def load_middleware(self, is_async=False):
@@ -124,7 +166,7 @@ class ApiHandler(ASGIHandler):
         # stopped per request for its "thread sensitive" sync code; here there is none.
         await self.handle(scope, receive, send)
 
-    async def handle(self, scope, receive, send):
+    async def handle_request(self, scope, receive, send):
         """Django's ``ASGIHandler.handle`` without its two trips to asgiref's shared thread:
         one to send request_started, one to close the response (which sends
         request_finished). Their receivers close the stale database connections of the
@@ -152,11 +194,7 @@ class ApiHandler(ASGIHandler):
         disconnected = asyncio.create_task(self.listen_for_disconnect(receive))
         processing = asyncio.create_task(process_request())
         await asyncio.wait((disconnected, processing), return_when=asyncio.FIRST_COMPLETED)
-        for task in (disconnected, processing):
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
-                await task
+        await _finish(disconnected, processing)
         if response is not None:
             # Sends request_finished here, in the event loop: its receivers find no
             # database connection of this thread to check.
@@ -164,9 +202,24 @@ class ApiHandler(ASGIHandler):
         body_file.close()
 
 
+async def _finish(*tasks: asyncio.Task) -> None:
+    """Cancel what is still running and wait for it, raising no CancelledError here (see
+    :class:`Handler`: raised, it would hold this frame in a cycle with its task)."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()
+
+
 django_application = PageHandler()
 stream_application = StreamHandler()
 api_application = ApiHandler()
+# The URLconf imports every view and what they use: loaded now, it is kept out of the
+# garbage collector's rounds (config.heap).
+freeze_after_loading(settings.ROOT_URLCONF)
 
 
 def _is_event_stream(scope) -> bool:

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -35,6 +35,15 @@ def _connection_kept_if_usable(**kwargs) -> None:
     if not _eager(kwargs):
         close_old_connections()
         mark_used()
+
+
+@worker_init.connect
+def _code_kept_out_of_collections(**kwargs) -> None:
+    """Before the pool starts (its processes inherit it): the answering code, loaded and
+    frozen out of the garbage collector's rounds (config.heap)."""
+    from config.heap import freeze_after_loading
+
+    freeze_after_loading("chat.answering", "chat.tasks")
 
 
 def _eager(signal_kwargs) -> bool:

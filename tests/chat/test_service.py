@@ -4,6 +4,7 @@ Celery runs eagerly here: the answer is produced inside ``send_message``'s
 on-commit hook, through the real adapter, into a real Redis stream.
 """
 
+import gc
 import json
 import threading
 from datetime import timedelta
@@ -50,6 +51,23 @@ def test_it_sends_only_placeholders_to_an_external_backend(org, django_capture_o
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.DONE
     assert sent.answer.content == "Hello from the API."
+
+
+def test_a_sent_message_leaves_no_reference_cycle_behind(org):
+    # Its objects are freed once unused; in a cycle (the question and its answer referring
+    # to each other) they waited for the garbage collector (config.heap).
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        services.send_message(conversation=conversation, author=org.alice, text=f"To {EMAIL}.")
+        services.send_request(author=org.alice, category=org.internal, parts=[("user", "Hi")])
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if type(o) in (Message, Conversation)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
 
 
 def test_it_restores_placeholders_for_the_author_only(org, django_capture_on_commit_callbacks):
