@@ -24,7 +24,7 @@ from api.authentication import RateLimited, bearer_token, record_use
 from api.models import ApiToken
 from api.services import TokenRefused
 from chat import answering, services
-from chat.llm import ChatMessage
+from chat.llm import ChatMessage, Sampling
 from chat.pseudonyms import Pseudonymiser
 from config.connections import in_database_thread
 from governance.access import holds
@@ -152,12 +152,19 @@ def _prepare(request: HttpRequest) -> Prepared:
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
     body = _body(request)
     parts = _parts(body.get("messages"))
+    sampling = _sampling(body)
     category = _category(request, body, user, version)
     backend = _backend(body.get("model"), user, version)
     via = {"via": "api", "token": token.lookup}
     try:
         sent = services.send_request(
-            author=user, category=category, parts=parts, backend=backend, via=via, version=version
+            author=user,
+            category=category,
+            parts=parts,
+            backend=backend,
+            via=via,
+            version=version,
+            sampling=sampling.to_store(),
         )
     except services.ChatError as exc:
         kind = "policy_violation" if category.blocks_all else "permission_error"
@@ -270,6 +277,33 @@ def _parts(messages) -> list[tuple[str, str]]:
             code="context_length_exceeded",
         )
     return parts
+
+
+#: The sampling parameters passed on to the backend, with OpenAI's ranges.
+RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
+
+
+def _sampling(body: dict) -> Sampling:
+    """temperature, top_p and max_tokens (or its newer name, max_completion_tokens) as
+    asked; each backend is given them in its own terms (chat.llm). ``stop`` is not
+    passed on: its text would leave without being scanned."""
+    asked = {}
+    for name, (low, high) in RANGES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not low <= value <= high:
+            raise _bad(f"'{name}' must be a number from {low:g} to {high:g}.", code="invalid_value")
+        asked[name] = float(value)
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _bad(f"'{name}' must be a whole number of at least 1.", code="invalid_value")
+        asked.setdefault("max_tokens", value)
+    return Sampling(**asked)
 
 
 def _text(content) -> str:

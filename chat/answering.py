@@ -353,7 +353,10 @@ os.register_at_fork(after_in_child=_heartbeats.__init__)  # a forked worker star
 def _stream(adapter, messages, answer: Message, writer, progress: Progress, started: float):
     cancel = threading.Event()
     next_check = time.monotonic() + CANCEL_POLL_SECONDS
-    for text in adapter.stream(messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel):
+    sampling = llm.Sampling.stored(answer.sampling)
+    for text in adapter.stream(
+        messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel, sampling=sampling
+    ):
         if progress.first_token_ms is None:
             progress.first_token_ms = round((time.monotonic() - started) * 1000)
         now = time.monotonic()

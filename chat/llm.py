@@ -15,6 +15,9 @@ never part of a message: anything a server says back is scrubbed of it.
 ``timeout`` is the clients' own: the longest wait for a connection or for the
 next bytes of the answer, not a limit on the whole answer. ``cancel`` is looked
 at between chunks; when it is set the stream is closed and iteration ends.
+``sampling`` (temperature, top_p, max_tokens; what an API client asked for)
+is passed on in each vendor's terms; what it leaves unset is the backend's
+default.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import anthropic
 import httpx
@@ -51,6 +54,27 @@ CUT = (httpx.RemoteProtocolError, httpx.ReadError, httpx2.RemoteProtocolError, h
 class ChatMessage:
     role: str  # "system", "user" or "assistant"
     content: str
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the model is asked to write; None leaves it to the backend (OpenAI's ranges)."""
+
+    temperature: float | None = None  # 0 to 2
+    top_p: float | None = None  # 0 to 1
+    max_tokens: int | None = None  # at least 1
+
+    @classmethod
+    def stored(cls, values: dict | None) -> Sampling:
+        """From a message's ``sampling`` column (names it does not know are left out)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{name: v for name, v in (values or {}).items() if name in known})
+
+    def to_store(self) -> dict:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+DEFAULT_SAMPLING = Sampling()
 
 
 @dataclass(frozen=True)
@@ -161,11 +185,12 @@ class Adapter:
         *,
         timeout: float,
         cancel: threading.Event | None = None,
+        sampling: Sampling = DEFAULT_SAMPLING,
     ) -> Iterator[str]:
         """Yield the answer's text as it comes; ``self.usage`` is set when it ends."""
         self.usage = None
         with self._translated():
-            chunks = self._chunks(list(messages), timeout)
+            chunks = self._chunks(list(messages), timeout, sampling)
             try:
                 for text in chunks:
                     if cancel is not None and cancel.is_set():
@@ -187,7 +212,9 @@ class Adapter:
 
     # --- for subclasses -----------------------------------------------------------------
 
-    def _chunks(self, messages: list[ChatMessage], timeout: float) -> Iterator[str]:
+    def _chunks(
+        self, messages: list[ChatMessage], timeout: float, sampling: Sampling
+    ) -> Iterator[str]:
         raise NotImplementedError
 
     def _client(self, timeout: float):
@@ -290,12 +317,22 @@ class OllamaAdapter(Adapter):
             client._client.headers.pop("authorization", None)
         return client
 
-    def _chunks(self, messages, timeout):
+    def _chunks(self, messages, timeout, sampling):
         client = self._shared_client(timeout)
+        options = {
+            name: value
+            for name, value in (
+                ("temperature", sampling.temperature),
+                ("top_p", sampling.top_p),
+                ("num_predict", sampling.max_tokens),
+            )
+            if value is not None
+        }
         parts = client.chat(
             model=self.model,
             messages=[{"role": m.role, "content": m.content} for m in messages],
             stream=True,
+            options=options or None,
         )
         try:
             for part in parts:
@@ -327,7 +364,14 @@ class OpenAIAdapter(Adapter):
     default_url = "https://api.openai.com/v1"
     #: The optional parameters this kind accepts, by our name and by its own; the others
     #: are left out (Mistral, for one, refuses a request with a parameter it does not know).
-    parameters = {"stream_options": "stream_options"}
+    parameters = {
+        "stream_options": "stream_options",
+        "temperature": "temperature",
+        "top_p": "top_p",
+        "max_tokens": "max_tokens",
+    }
+    #: The longest answer asked for when the caller names none (None: the server's own).
+    default_max_tokens: int | None = None
 
     def __init__(self, backend, key):
         self.needs_key = not backend.base_url
@@ -341,7 +385,7 @@ class OpenAIAdapter(Adapter):
             max_retries=0,
         )
 
-    def _chunks(self, messages, timeout):
+    def _chunks(self, messages, timeout, sampling):
         client = self._shared_client(timeout)
         # The client's plain POST (its way to custom requests: same URL rules, key, errors),
         # and the raw event stream, read to the end of the body. ``chat.completions.create``
@@ -353,7 +397,7 @@ class OpenAIAdapter(Adapter):
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
-            **self._optional(),
+            **self._optional(sampling),
         }
         response = client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
         try:
@@ -373,9 +417,18 @@ class OpenAIAdapter(Adapter):
         finally:
             response.close()
 
-    def _optional(self) -> dict:
-        wanted = {"stream_options": {"include_usage": True}, "max_tokens": ANSWER_MAX_TOKENS}
-        return {self.parameters[name]: v for name, v in wanted.items() if name in self.parameters}
+    def _optional(self, sampling: Sampling) -> dict:
+        wanted = {
+            "stream_options": {"include_usage": True},
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens or self.default_max_tokens,
+        }
+        return {
+            self.parameters[name]: value
+            for name, value in wanted.items()
+            if name in self.parameters and value is not None
+        }
 
     def _check(self, timeout):
         with self._client(timeout) as client:
@@ -414,14 +467,20 @@ class AnthropicAdapter(Adapter):
             max_retries=0,
         )
 
-    def _chunks(self, messages, timeout):
+    def _chunks(self, messages, timeout, sampling):
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         extra = {"system": system} if system else {}
+        # This client's create() no longer names temperature and top_p; the API takes them.
+        asked = {"temperature": sampling.temperature, "top_p": sampling.top_p}
+        if sampling.temperature is not None:  # Anthropic's range is 0 to 1
+            asked["temperature"] = min(sampling.temperature, 1.0)
+        if any(value is not None for value in asked.values()):
+            extra["extra_body"] = {name: v for name, v in asked.items() if v is not None}
         client = self._shared_client(timeout)
         input_tokens = output_tokens = None
         stream = client.messages.create(
             model=self.model,
-            max_tokens=ANTHROPIC_MAX_TOKENS,
+            max_tokens=sampling.max_tokens or ANTHROPIC_MAX_TOKENS,
             messages=[
                 {"role": m.role, "content": m.content} for m in messages if m.role != "system"
             ],

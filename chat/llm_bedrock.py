@@ -14,7 +14,7 @@ from botocore import eventstream
 from botocore import exceptions as aws
 from botocore.config import Config
 
-from chat.llm import Adapter, ChatMessage, LLMError, Usage
+from chat.llm import Adapter, ChatMessage, LLMError, Sampling, Usage
 
 #: The longest answer asked for (some models' defaults are a few hundred tokens).
 MAX_TOKENS = 4096
@@ -67,9 +67,9 @@ class BedrockAdapter(Adapter):
         )
         return session.client("bedrock-runtime", endpoint_url=self.base_url or None, config=config)
 
-    def _chunks(self, messages, timeout):
+    def _chunks(self, messages, timeout, sampling):
         client = self._shared_client(timeout)
-        response = client.converse_stream(**self._request(messages, MAX_TOKENS))
+        response = client.converse_stream(**self._request(messages, sampling))
         stream = response["stream"]
         try:
             for event in stream:
@@ -86,11 +86,16 @@ class BedrockAdapter(Adapter):
         # the region and the access to this model all at once.
         client = self._client(timeout)
         try:
-            client.converse(**self._request([ChatMessage("user", "ping")], 1))
+            client.converse(**self._request([ChatMessage("user", "ping")], Sampling(max_tokens=1)))
         finally:
             client.close()
 
-    def _request(self, messages, max_tokens: int) -> dict:
+    def _request(self, messages, sampling: Sampling) -> dict:
+        settings = {"maxTokens": sampling.max_tokens or MAX_TOKENS}
+        if sampling.temperature is not None:  # Converse's range is 0 to 1
+            settings["temperature"] = min(sampling.temperature, 1.0)
+        if sampling.top_p is not None:
+            settings["topP"] = sampling.top_p
         request = {
             "modelId": self.model,
             "messages": [
@@ -98,7 +103,7 @@ class BedrockAdapter(Adapter):
                 for m in messages
                 if m.role != "system"
             ],
-            "inferenceConfig": {"maxTokens": max_tokens},
+            "inferenceConfig": settings,
         }
         system = [{"text": m.content} for m in messages if m.role == "system"]
         if system:

@@ -184,7 +184,7 @@ class BuiltinAdapter(Adapter):
         super().__init__(backend, key)
         self.context = backend.context_budget + MAX_ANSWER_TOKENS
 
-    def _chunks(self, messages, timeout):
+    def _chunks(self, messages, timeout, sampling):
         path = model_path(self.model, name=self.name)
         loaded = shared(path, context=self.context, name=self.name)
         if not loaded.lock.acquire(timeout=timeout):
@@ -194,8 +194,9 @@ class BuiltinAdapter(Adapter):
             stream = llama.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 stream=True,
-                max_tokens=MAX_ANSWER_TOKENS,
-                temperature=TEMPERATURE,
+                max_tokens=min(sampling.max_tokens or MAX_ANSWER_TOKENS, MAX_ANSWER_TOKENS),
+                temperature=TEMPERATURE if sampling.temperature is None else sampling.temperature,
+                **({} if sampling.top_p is None else {"top_p": sampling.top_p}),
                 repeat_penalty=REPEAT_PENALTY,
             )
             text, finish = "", None

@@ -22,7 +22,7 @@ import openai
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from chat.llm import Adapter, LLMError, OpenAIAdapter
+from chat.llm import ANSWER_MAX_TOKENS, Adapter, LLMError, OpenAIAdapter
 
 #: A token is fetched again this long before it expires.
 REFRESH_MARGIN_SECONDS = 300
@@ -43,7 +43,8 @@ class AzureAdapter(OpenAIAdapter):
     ``client_secret``); with no key, the managed identity of the machine.
     """
 
-    parameters = {"stream_options": "stream_options", "max_tokens": "max_completion_tokens"}
+    parameters = {**OpenAIAdapter.parameters, "max_tokens": "max_completion_tokens"}
+    default_max_tokens = ANSWER_MAX_TOKENS
 
     def __init__(self, backend, key):
         Adapter.__init__(self, backend, key)  # not OpenAIAdapter's: its rule is api.openai.com's
@@ -85,7 +86,7 @@ class VertexAdapter(OpenAIAdapter):
     server of the machine they run on.
     """
 
-    parameters = {"stream_options": "stream_options", "max_tokens": "max_tokens"}
+    default_max_tokens = ANSWER_MAX_TOKENS
 
     def __init__(self, backend, key):
         Adapter.__init__(self, backend, key)
@@ -120,7 +121,8 @@ class MistralAdapter(OpenAIAdapter):
 
     default_url = "https://api.mistral.ai/v1"
     needs_key = True
-    parameters = {"max_tokens": "max_tokens"}
+    parameters = {name: name for name in ("temperature", "top_p", "max_tokens")}
+    default_max_tokens = ANSWER_MAX_TOKENS
 
     def __init__(self, backend, key):
         Adapter.__init__(self, backend, key)  # a key always, wherever it lives

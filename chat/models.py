@@ -120,6 +120,9 @@ class Message(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     findings = models.JSONField(default=dict, blank=True, help_text="entity type -> count")
     replaced = models.JSONField(default=dict, blank=True, help_text="entity type -> count")
+    sampling = models.JSONField(
+        default=dict, blank=True, help_text="answers: temperature, top_p, max_tokens asked for"
+    )
     backend = models.ForeignKey(
         "governance.Backend", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -140,6 +140,7 @@ def send_request(
     backend: Backend | None = None,
     via: dict | None = None,
     version: Version | None = None,
+    sampling: dict | None = None,
 ) -> Sent:
     """A request that brings its own turns (the API): a new conversation, governed like chat.
 
@@ -153,6 +154,8 @@ def send_request(
     it in its own process (:func:`chat.answering.stream_answer`) and settles it
     (:func:`chat.answering.settle`); ``via`` goes into the audit event. ``version``: the
     caller's reading of the policy version with the author's groups, if it made one.
+    ``sampling`` (:meth:`chat.llm.Sampling.to_store`) is kept with the answer, for
+    whoever produces it.
     """
     parts = _clean_parts(parts)
     version = version or read_version(author.pk)
@@ -165,6 +168,7 @@ def send_request(
         claim=True,
         via=via,
         version=version,
+        sampling=sampling,
     )
 
 
@@ -177,6 +181,7 @@ def _govern_and_record(
     claim: bool = False,
     via: dict | None = None,
     version: Version,
+    sampling: dict | None = None,
 ) -> Sent:
     """The steps every message goes through, whoever sends it.
 
@@ -204,7 +209,7 @@ def _govern_and_record(
                 conversation = _locked(conversation, idle=True)
             sent = _record(
                 conversation, author, parts, text, detection, decision, writes,
-                claim=claim, via=via, version=version,
+                claim=claim, via=via, version=version, sampling=sampling,
             )  # fmt: skip
         writes.write()
     if sent.answer is not None:
@@ -235,6 +240,7 @@ def _record(
     claim: bool,
     via: dict | None,
     version: Version,
+    sampling: dict | None = None,
 ) -> Sent:
     """The rows and events of a governed message, added to ``writes``: the message (a
     blocked one without its text), the pending answer (claimed, when the caller answers it
@@ -299,6 +305,7 @@ def _record(
         category_number=decision.category,
         backend=chosen,
         backend_name=chosen.name,
+        sampling=sampling or {},
         **({"started_at": now, "attempt": 1} if claim else {}),
     )
     writes.insert(answer)

@@ -105,6 +105,31 @@ def test_it_sends_every_part_of_the_request_with_one_placeholder_per_value(org, 
     assert sent[1]["content"] == "You help [EMAIL_1]." and sent[2]["content"] == "Who is [EMAIL_1]?"
 
 
+def test_sampling_parameters_reach_the_backend_and_stay_with_the_answer(org, openai_for):
+    client = openai_for(org.alice)
+    _ask(client, "Hello", headers=INTERNAL, temperature=0.2, top_p=0.5, max_tokens=50)
+    body = org.external.last.body
+    assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.2, 0.5, 50)
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert answer.sampling == {"temperature": 0.2, "top_p": 0.5, "max_tokens": 50}
+    # The newer name counts the same; the backend is given its own.
+    _ask(client, "Hello", headers=INTERNAL, max_completion_tokens=7)
+    assert org.external.last.body["max_tokens"] == 7
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("temperature", 2.5), ("temperature", True), ("top_p", -0.1), ("max_tokens", 0),
+     ("max_completion_tokens", "many"), ("max_tokens", 1.5)],
+)  # fmt: skip
+def test_a_sampling_parameter_out_of_range_is_400_and_sends_nothing(org, openai_for, name, value):
+    with pytest.raises(openai.BadRequestError) as refused:
+        _ask(openai_for(org.alice), "Hello", headers=INTERNAL, extra_body={name: value})
+    assert refused.value.body["code"] == "invalid_value"
+    assert f"'{name}'" in refused.value.body["message"]
+    assert org.external.requests == [] and not Message.objects.exists()
+
+
 def test_category_3_reaches_only_the_on_premise_backend(org, openai_for):
     client = openai_for(org.carol)
     raw = _ask(client, f"Draft a reply to {EMAIL}.", headers={"X-Steward-Category": "3"})

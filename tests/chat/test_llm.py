@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chat.llm import ChatMessage, LLMError, Usage, adapter_for
+from chat.llm import ChatMessage, LLMError, Sampling, Usage, adapter_for
 from tests.chat.conftest import AWS_KEY_ID, KEY, key_for
 from tests.fakes.llm_servers import FakeLLM
 
@@ -72,6 +72,32 @@ def test_the_backend_receives_the_model_and_the_messages(fake, backend):
         assert said == [("user", "Say hello to [PERSON_1].")]
     else:
         assert said == [("system", "Be brief."), ("user", "Say hello to [PERSON_1].")]
+
+
+def test_the_sampling_asked_for_reaches_the_backend_in_its_terms(fake, backend):
+    _answer(backend, sampling=Sampling(temperature=1.5, top_p=0.9, max_tokens=64))
+    body = fake.last.body
+    openai_terms = {"temperature": 1.5, "top_p": 0.9, "max_tokens": 64}
+    azure_terms = {"temperature": 1.5, "top_p": 0.9, "max_completion_tokens": 64}
+    sent, expected = (
+        body,
+        {"azure": azure_terms, "azure_v1": azure_terms}.get(fake.kind, openai_terms),
+    )
+    if fake.kind == "ollama":
+        sent, expected = body["options"], {"temperature": 1.5, "top_p": 0.9, "num_predict": 64}
+    # Anthropic's and Bedrock's temperatures go from 0 to 1: OpenAI's 1.5 is their most.
+    elif fake.kind == "anthropic":
+        expected = {"temperature": 1.0, "top_p": 0.9, "max_tokens": 64}
+    elif fake.kind == "bedrock":
+        sent, expected = body["inferenceConfig"], {"temperature": 1.0, "topP": 0.9, "maxTokens": 64}
+    assert {name: sent.get(name) for name in expected} == expected
+
+
+def test_without_sampling_the_backend_keeps_its_own_defaults(fake, backend):
+    _answer(backend)
+    body = fake.last.body
+    assert "temperature" not in json.dumps(body) and "top_p" not in json.dumps(body)
+    assert "options" not in body or not body["options"]  # Ollama's
 
 
 def test_it_sends_the_sealed_key(fake, backend):

@@ -276,6 +276,19 @@ def test_a_redelivered_task_takes_over_an_answer_whose_worker_died(
     assert not streams.is_alive(answer.public_id)
 
 
+def test_an_api_answer_a_worker_takes_over_keeps_its_sampling(org):
+    # The web process answering it died: the sweeper hands it to a worker.
+    sent = services.send_request(
+        author=org.alice,
+        category=org.internal,
+        parts=[("user", "Hello")],
+        sampling={"temperature": 0.3, "max_tokens": 40},
+    )
+    answering.generate_answer(sent.answer.pk)  # silent since it started: taken over
+    body = org.external.last.body
+    assert (body["temperature"], body["max_tokens"]) == (0.3, 40)
+
+
 def test_a_redelivery_leaves_a_live_answer_alone(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
