@@ -36,6 +36,13 @@ def _answers(port: int) -> bool:
         return False
 
 
+def _listening(process: psutil.Process, port: int) -> bool:
+    return any(
+        c.laddr.port == port and c.status == psutil.CONN_LISTEN
+        for c in process.net_connections(kind="tcp")
+    )
+
+
 def _accepted(process: psutil.Process, port: int) -> int:
     return sum(
         1
@@ -54,6 +61,8 @@ def test_connections_that_arrive_together_are_spread_over_the_processes(tmp_path
         _wait_for(lambda: _answers(port), 60, "the web server")
         servers = _spawned(psutil.Process(web.pid))
         assert len(servers) == 2
+        # One answering is not both ready: each listens once it has loaded the code.
+        _wait_for(lambda: all(_listening(s, port) for s in servers), 60, "both listening")
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
         _wait_for(
             lambda: sum(_accepted(s, port) for s in servers) == CONNECTIONS, 10, "every accept"
