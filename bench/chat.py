@@ -405,7 +405,8 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
         moments["message stored (its row written)"].append(
             answer.reply_to.created_at.timestamp() - wall
         )
-        moments["answer handed to the queue"].append(answer.enqueued_at.timestamp() - wall)
+        if answer.enqueued_at is not None:  # None: the worker claimed it before the mark
+            moments["answer handed to the queue"].append(answer.enqueued_at.timestamp() - wall)
         moments["worker claims the answer"].append(claimed)
         moments["worker has written the first chunk"].append(written - wall)
         moments["page has the new turns (response starts)"].append(sent - start)
@@ -428,6 +429,9 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     print("  timeline, p50 ms after the POST left (server moments from the rows' timestamps):")
     for name, samples in moments.items():
         print(f"    {name + ':':<46} {rank(samples, 0.5) * 1000:6.1f}")
+    early = len(rows) - len(moments["answer handed to the queue"])
+    if early:
+        print(f"    ({early} claimed by the worker before the web process marked them queued)")
     print(
         "    the new turns, by the turn's place in its conversation: "
         f"turns 1-3 p50 {rank(post_early, 0.5) * 1000:.1f} ms, "

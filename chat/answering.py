@@ -25,7 +25,7 @@ from chat import llm, streams, transient
 from chat.models import Conversation, Message
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
 from config.rows import Prebuilt
-from governance.models import Backend, Category
+from governance.models import Backend, Category, User
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,11 @@ def generate_answer(message_id: int) -> None:
     public_id, attempt = claimed
     streams.begin_answer(public_id, attempt, alive_ttl_seconds=ALIVE_TTL_SECONDS)
     answer = _claimed_answer(message_id)
-    writer = streams.AnswerWriter(public_id)
+    with streams.held_writer(public_id) as writer:
+        _produce(answer, writer)
+
+
+def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
     backend = answer.backend
     if backend is None or not backend.enabled:
         _fail(answer, writer, "The backend chosen for this answer was disabled; retry.", "config")
@@ -268,21 +272,25 @@ def _claimed_tail() -> str:
         f"{Message._meta.db_table} m "
         f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
         f"JOIN {Category._meta.db_table} k ON k.id = c.category_id "
+        f"JOIN {User._meta.db_table} u ON u.id = c.owner_id "
         f"LEFT JOIN {Backend._meta.db_table} b ON b.id = m.backend_id "
         "WHERE m.id = %s"
     )
 
 
 _CLAIMED = Prebuilt(
-    [(Message, "m"), (Conversation, "c"), (Category, "k"), (Backend, "b")], _claimed_tail
+    [(Message, "m"), (Conversation, "c"), (Category, "k"), (User, "u"), (Backend, "b")],
+    _claimed_tail,
 )
 
 
 def _claimed_answer(message_id: int) -> Message:
-    """The answer with its conversation, category and backend, from SQL built once (the
-    ORM's select_related took longer to build than to run)."""
-    answer, conversation, category, backend = _CLAIMED.one([message_id])
+    """The answer with its conversation, category, owner (the audit event's actor) and
+    backend, from SQL built once (the ORM's select_related took longer to build than to
+    run; the owner, read when the answer was settled, was a query of its own)."""
+    answer, conversation, category, owner, backend = _CLAIMED.one([message_id])
     conversation.category = category
+    conversation.owner = owner
     answer.conversation = conversation
     answer.backend = backend if answer.backend_id is not None else None
     return answer

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -274,6 +275,20 @@ def test_a_redelivered_task_takes_over_an_answer_whose_worker_died(
     assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)
     assert answer.content == "Hello from the API."
     assert not streams.is_alive(answer.public_id)
+
+
+def test_the_worker_reads_what_settling_needs_with_the_answer(
+    org, django_capture_on_commit_callbacks
+):
+    # The audit event's actor is the conversation's owner: read with the claimed answer,
+    # not by a query of its own when the answer is settled.
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hi")
+    with CaptureQueriesContext(connection) as queries:
+        answering.generate_answer(sent.answer.pk)
+    assert Message.objects.get(pk=sent.answer.pk).status == Message.Status.DONE
+    assert not [q for q in queries if 'FROM "governance_user" WHERE' in q["sql"]]
 
 
 def test_an_api_answer_a_worker_takes_over_keeps_its_sampling(org):

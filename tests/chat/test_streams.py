@@ -55,3 +55,20 @@ def test_more_streams_than_redis_pys_default_pool_read_at_once(redis_server):
     results = asyncio.run(read_all())
     assert [r for r in results if isinstance(r, Exception)] == []
     assert all(results)  # every read got its event
+
+
+def test_a_held_writer_writes_an_answer_on_one_connection_and_gives_it_back(redis_server):
+    key = streams.stream_key("test-held-writer")
+    pool = streams.client().connection_pool
+    with streams.held_writer("test-held-writer") as writer:
+        writer.start()
+        ids = {writer.redis.client_id()}
+        for text in ("Hello", ", ", "world"):
+            writer.chunk(text)
+            ids.add(writer.redis.client_id())
+        writer.end("done")
+        assert len(ids) == 1 and len(pool._in_use_connections) == 1
+    assert not pool._in_use_connections  # back in the pool
+    entries = streams.client().xrange(key)
+    assert [e[b"t"] for _, e in entries] == [b"start", b"chunk", b"chunk", b"chunk", b"end"]
+    streams.client().delete(key)
