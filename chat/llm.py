@@ -73,6 +73,10 @@ class Sampling:
     def to_store(self) -> dict:
         return {name: value for name, value in asdict(self).items() if value is not None}
 
+    def temperature_up_to(self, highest: float) -> float | None:
+        """The temperature for a backend whose range ends lower than OpenAI's 2."""
+        return None if self.temperature is None else min(self.temperature, highest)
+
 
 DEFAULT_SAMPLING = Sampling()
 
@@ -470,12 +474,12 @@ class AnthropicAdapter(Adapter):
     def _chunks(self, messages, timeout, sampling):
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         extra = {"system": system} if system else {}
-        # This client's create() no longer names temperature and top_p; the API takes them.
-        asked = {"temperature": sampling.temperature, "top_p": sampling.top_p}
-        if sampling.temperature is not None:  # Anthropic's range is 0 to 1
-            asked["temperature"] = min(sampling.temperature, 1.0)
-        if any(value is not None for value in asked.values()):
-            extra["extra_body"] = {name: v for name, v in asked.items() if v is not None}
+        # This client's create() no longer names temperature and top_p; the API takes them
+        # (Anthropic's temperatures end at 1).
+        asked = {"temperature": sampling.temperature_up_to(1.0), "top_p": sampling.top_p}
+        asked = {name: value for name, value in asked.items() if value is not None}
+        if asked:
+            extra["extra_body"] = asked
         client = self._shared_client(timeout)
         input_tokens = output_tokens = None
         stream = client.messages.create(

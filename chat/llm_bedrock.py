@@ -92,8 +92,8 @@ class BedrockAdapter(Adapter):
 
     def _request(self, messages, sampling: Sampling) -> dict:
         settings = {"maxTokens": sampling.max_tokens or MAX_TOKENS}
-        if sampling.temperature is not None:  # Converse's range is 0 to 1
-            settings["temperature"] = min(sampling.temperature, 1.0)
+        if sampling.temperature is not None:
+            settings["temperature"] = sampling.temperature_up_to(1.0)  # Converse's range
         if sampling.top_p is not None:
             settings["topP"] = sampling.top_p
         request = {

@@ -216,10 +216,10 @@ def _govern_and_record(
         # Django caches the answer on its question too (and again as the answer is saved):
         # the pair would be a reference cycle, freed only by the garbage collector.
         _QUESTIONS_ANSWER.delete_cached_value(sent.message)
-    if sent.answer is not None and claim and sent.answer.status == Message.Status.PENDING:
-        # The built-in model runs only in a worker: the caller follows its stream
-        # instead (chat.answering.follow).
-        _enqueue_on_commit(sent.answer)
+        if claim and sent.answer.status == Message.Status.PENDING:
+            # The built-in model runs only in a worker: the caller follows its stream
+            # instead (chat.answering.follow).
+            _enqueue_on_commit(sent.answer)
     return sent
 
 

@@ -43,7 +43,7 @@ def _code_kept_out_of_collections(**kwargs) -> None:
     frozen out of the garbage collector's rounds (config.heap)."""
     from config.heap import freeze_after_loading
 
-    freeze_after_loading("chat.answering", "chat.tasks")
+    freeze_after_loading("chat.answering")  # chat.tasks with it
 
 
 def _eager(signal_kwargs) -> bool:

@@ -5,7 +5,6 @@ Requests are made in-process, straight to ``config.asgi.application``, as a serv
 """
 
 import asyncio
-import gc
 import json
 import re
 import threading
@@ -25,6 +24,7 @@ from config.asgi import PageHandler, application, django_application
 from config.middleware import SESSION_AUTH_STARTED
 from governance.roles import Role
 from tests.factories import make_done_answer, make_user
+from tests.garbage import cycles_left
 
 # The handlers check the database connections of the threads they run in (as they do in
 # production: no test transaction, and the request signals left connected).
@@ -170,15 +170,8 @@ def test_a_request_leaves_no_reference_cycle_behind(path):
     # Its objects are freed as soon as it ends; in a cycle they waited for the garbage
     # collector, whose full rounds took ~200 ms of a web process's time (config.heap).
     get(path)  # the first of a kind loads and caches what later ones reuse
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with cycles_left(ASGIRequest, Task) as left:
         get(path)
-        gc.collect()
-        left = [type(o).__name__ for o in gc.garbage if type(o) in (ASGIRequest, Task)]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
     assert left == []
 
 

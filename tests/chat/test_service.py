@@ -4,7 +4,6 @@ Celery runs eagerly here: the answer is produced inside ``send_message``'s
 on-commit hook, through the real adapter, into a real Redis stream.
 """
 
-import gc
 import json
 import threading
 from datetime import timedelta
@@ -21,6 +20,7 @@ from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from chat.turns import turns_for
 from governance.models import Category, DetectionRule
+from tests.garbage import cycles_left
 
 EMAIL = "jane.roe@example.org"
 PHONE = "+44 20 7946 0958"
@@ -58,16 +58,9 @@ def test_a_sent_message_leaves_no_reference_cycle_behind(org):
     # Its objects are freed once unused; in a cycle (the question and its answer referring
     # to each other) they waited for the garbage collector (config.heap).
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with cycles_left(Message, Conversation) as left:
         services.send_message(conversation=conversation, author=org.alice, text=f"To {EMAIL}.")
         services.send_request(author=org.alice, category=org.internal, parts=[("user", "Hi")])
-        gc.collect()
-        left = [type(o).__name__ for o in gc.garbage if type(o) in (Message, Conversation)]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
     assert left == []
 
 
