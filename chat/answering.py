@@ -108,13 +108,18 @@ def generate_answer(message_id: int) -> None:
     4. Save the outcome and its audit event (only if this attempt still owns
        the answer), then end the stream (:func:`settle`).
     """
-    claimed = _claim(message_id) or _take_over(message_id)
-    if claimed is None:
-        return
-    public_id, attempt = claimed
-    streams.begin_answer(public_id, attempt, alive_ttl_seconds=ALIVE_TTL_SECONDS)
-    answer = _claimed_answer(message_id)
-    with streams.held_writer(public_id) as writer:
+    answer = _claim(message_id)
+    if answer is None:
+        if _take_over(message_id) is None:
+            return
+        answer = _claimed_answer(message_id)
+    with streams.held_writer(answer.public_id) as writer:
+        streams.begin_answer(
+            answer.public_id,
+            answer.attempt,
+            alive_ttl_seconds=ALIVE_TTL_SECONDS,
+            redis_client=writer.redis,
+        )
         _produce(answer, writer)
 
 
@@ -227,27 +232,33 @@ def settle(answer: Message, writer, progress: Progress) -> None:
         _finish(answer, writer, progress)
 
 
-def _claim(message_id: int) -> tuple[UUID, int] | None:
-    """PENDING or QUEUED → STREAMING, as this attempt: (public id, attempt), or None when
-    another delivery got there first. One statement whose SQL is built once (the ORM's
-    update, then a look-up of the public id, were two)."""
+def _claim(message_id: int) -> Message | None:
+    """PENDING or QUEUED → STREAMING, as a new attempt: the answer as :func:`_claimed_answer`
+    reads it, or None when another delivery got there first. On PostgreSQL, one statement
+    whose SQL is built once (the update and the read were two round trips, on the way to
+    the first token)."""
+    params = [
+        Message.Status.STREAMING,
+        connection.ops.adapt_datetimefield_value(timezone.now()),
+        message_id,
+        Message.Status.PENDING,
+        Message.Status.QUEUED,
+    ]
+    if connection.vendor == "postgresql":
+        found = _CLAIMING.one(params)
+        return None if found is None else _answer_of(found)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Message._meta.db_table} "
-            "SET status = %s, started_at = %s, attempt = attempt + 1 "
-            "WHERE id = %s AND status IN (%s, %s) RETURNING public_id, attempt",
-            [
-                Message.Status.STREAMING,
-                connection.ops.adapt_datetimefield_value(timezone.now()),
-                message_id,
-                Message.Status.PENDING,
-                Message.Status.QUEUED,
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return Message._meta.get_field("public_id").to_python(row[0]), row[1]
+        cursor.execute(f"{_claim_update()} RETURNING id", params)
+        claimed = cursor.fetchone() is not None
+    return _claimed_answer(message_id) if claimed else None
+
+
+def _claim_update() -> str:
+    return (
+        f"UPDATE {Message._meta.db_table} "
+        "SET status = %s, started_at = %s, attempt = attempt + 1 "
+        "WHERE id = %s AND status IN (%s, %s)"
+    )
 
 
 def _take_over(message_id: int) -> tuple[UUID, int] | None:
@@ -267,20 +278,25 @@ def _take_over(message_id: int) -> tuple[UUID, int] | None:
     return answer.public_id, answer.attempt + 1
 
 
-def _claimed_tail() -> str:
+def _claimed_joins() -> str:
     return (
-        f"{Message._meta.db_table} m "
         f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
         f"JOIN {Category._meta.db_table} k ON k.id = c.category_id "
         f"JOIN {User._meta.db_table} u ON u.id = c.owner_id "
-        f"LEFT JOIN {Backend._meta.db_table} b ON b.id = m.backend_id "
-        "WHERE m.id = %s"
+        f"LEFT JOIN {Backend._meta.db_table} b ON b.id = m.backend_id"
     )
 
 
+_CLAIMED_SOURCES = [
+    (Message, "m"), (Conversation, "c"), (Category, "k"), (User, "u"), (Backend, "b")
+]  # fmt: skip
 _CLAIMED = Prebuilt(
-    [(Message, "m"), (Conversation, "c"), (Category, "k"), (User, "u"), (Backend, "b")],
-    _claimed_tail,
+    _CLAIMED_SOURCES, lambda: f"{Message._meta.db_table} m {_claimed_joins()} WHERE m.id = %s"
+)
+_CLAIMING = Prebuilt(
+    _CLAIMED_SOURCES,
+    lambda: f"claimed m {_claimed_joins()}",
+    head=lambda: f"WITH claimed AS ({_claim_update()} RETURNING *)",
 )
 
 
@@ -288,7 +304,11 @@ def _claimed_answer(message_id: int) -> Message:
     """The answer with its conversation, category, owner (the audit event's actor) and
     backend, from SQL built once (the ORM's select_related took longer to build than to
     run; the owner, read when the answer was settled, was a query of its own)."""
-    answer, conversation, category, owner, backend = _CLAIMED.one([message_id])
+    return _answer_of(_CLAIMED.one([message_id]))
+
+
+def _answer_of(found: tuple) -> Message:
+    answer, conversation, category, owner, backend = found
     conversation.category = category
     conversation.owner = owner
     answer.conversation = conversation

@@ -120,11 +120,13 @@ def request_cancel(message_id) -> None:
     client().set(cancel_key(message_id), b"1", ex=CANCEL_TTL_SECONDS)
 
 
-def begin_answer(message_id, attempt: int, *, alive_ttl_seconds: int) -> None:
-    """A worker has claimed the answer, in one round trip: its first heartbeat, which
-    attempt owns it now (an earlier one that finds this changed stops), and its stream
-    begun afresh."""
-    pipe = client().pipeline(transaction=False)
+def begin_answer(
+    message_id, attempt: int, *, alive_ttl_seconds: int, redis_client: redis.Redis | None = None
+) -> None:
+    """A worker has claimed the answer, in one round trip (on ``redis_client``, if given: the
+    answer's held writer's): its first heartbeat, which attempt owns it now (an earlier
+    one that finds this changed stops), and its stream begun afresh."""
+    pipe = (redis_client or client()).pipeline(transaction=False)
     pipe.incr(alive_key(message_id))
     pipe.expire(alive_key(message_id), alive_ttl_seconds)
     pipe.set(owner_key(message_id), attempt, ex=LIVE_TTL_SECONDS)

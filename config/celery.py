@@ -3,10 +3,12 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init
 
+import config.broker  # noqa: F401  (registers Steward's Redis transport with kombu)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("steward")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+app.config_from_object("config.celery_settings:SETTINGS")
 app.autodiscover_tasks()
 
 # Celery's Django fixup closes every database connection before and after each task unless

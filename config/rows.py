@@ -14,7 +14,8 @@ from django.db import connection, models
 
 
 class Prebuilt:
-    """``SELECT <every column of each model> FROM <tables> <tail>``: :meth:`one` row or :meth:`all`.
+    """``<head> SELECT <every column of each model> FROM <tables> <tail>``: :meth:`one` row or
+    :meth:`all`.
 
     ``sources`` are (model, table alias) pairs; ``tail()`` gives the rest, after
     ``FROM``: the tables with those aliases and the conditions, with ``%s`` parameters.
@@ -24,9 +25,13 @@ class Prebuilt:
         self,
         sources: list[tuple[type[models.Model], str]],
         tail: Callable[[], str],
+        head: Callable[[], str] = str,
     ) -> None:
         self.sources = sources
-        self.tail = tail  # a function: the table names are known once the apps are loaded
+        # Functions: the table names are known once the apps are loaded. ``head`` comes
+        # before ``SELECT`` (a ``WITH`` clause; its parameters come first).
+        self.tail = tail
+        self.head = head
 
     def one(self, params: list) -> tuple[models.Model, ...] | None:
         """The instances of the first row (one per source), or None when there is none."""
@@ -72,4 +77,5 @@ class Prebuilt:
                     )
                 columns.append(f"{alias}.{connection.ops.quote_name(field.column)}")
                 names[-1].append(field.attname)
-        return f"SELECT {', '.join(columns)} FROM {self.tail()}", names, converters
+        sql = f"{self.head()} SELECT {', '.join(columns)} FROM {self.tail()}".lstrip()
+        return sql, names, converters

@@ -15,6 +15,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.broker import broker_url
 from config.env import (
     env_bool,
     env_int,
@@ -180,13 +181,6 @@ if EMBEDDED_REDIS:
     REDIS_URL = f"unix://{DATA_DIR / 'redis.sock'}"
 
 
-def celery_broker_url(redis_url: str) -> str:
-    """Kombu spells a Redis unix socket ``redis+socket://`` where redis-py says ``unix://``."""
-    if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url.removeprefix("unix://")
-    return redis_url
-
-
 # Web server processes started by `manage.py serve` (each one core's worth of Python).
 STEWARD_WEB_WORKERS = env_int("STEWARD_WEB_WORKERS", 1)
 
@@ -201,7 +195,7 @@ CACHES = {
     }
 }
 
-CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+CELERY_BROKER_URL = broker_url(REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from config.broker import broker_url
 from config.env import env_bool, env_int, env_list, env_secret, generated_secret
-from config.settings import celery_broker_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER_KEY = "q0c0ZtXz8rXqg2QyWJ1cJm9d3Hk7x2bQm4u5v6w7x8Y"
@@ -57,12 +57,13 @@ def test_a_generated_secret_is_private_and_stable(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "key"]  # no temp file left behind
 
 
-def test_the_broker_url_speaks_kombu_for_a_unix_socket():
-    assert (
-        celery_broker_url("unix:///var/steward/redis.sock")
-        == "redis+socket:///var/steward/redis.sock"
+def test_the_broker_url_names_stewards_transport_and_speaks_kombu_for_a_unix_socket():
+    assert broker_url("unix:///var/steward/redis.sock") == (
+        "stewardredis+socket:///var/steward/redis.sock"
     )
-    assert celery_broker_url("redis://cache:6379/0") == "redis://cache:6379/0"
+    assert broker_url("redis://cache:6379/0") == "stewardredis://cache:6379/0"
+    # TLS stays with kombu's own transport, which sets it up by the scheme's name.
+    assert broker_url("rediss://cache:6380/0") == "rediss://cache:6380/0"
 
 
 # What the developer's or CI's environment must not lend these subprocesses.
