@@ -6,10 +6,12 @@ forever: an answer whose worker stopped sending heartbeats is taken over by
 another worker, or failed by the sweeper when nobody does.
 """
 
+import functools
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -22,7 +24,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record, update_and_record
 from chat import llm, streams, transient
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, sealing_context
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
 from config.rows import Prebuilt
 from governance.models import Backend, Category, User
@@ -427,13 +429,11 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
         return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *asked]
     kept: list[llm.ChatMessage] = []
     budget = history_budget(answer.backend) - len(SYSTEM_PROMPT)
-    for turn in _newest_first(answer):
-        turn.conversation = answer.conversation  # one data key, opened once
-        text = turn.sent_text if turn.role == Message.Role.USER else turn.content
+    for role, text in _newest_first(answer):
         if kept and len(text) > budget:
             break
         budget -= len(text)
-        kept.append(llm.ChatMessage(role=turn.role, content=text))
+        kept.append(llm.ChatMessage(role=role, content=text))
     kept.reverse()
     # A history must start with the user (Anthropic insists).
     while kept and kept[0].role != Message.Role.USER:
@@ -441,9 +441,16 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *kept]
 
 
-def _history_tail() -> str:
+def _history_sql() -> str:
+    # Of each turn, what opens its text and the text itself, sealed: a question's as it was
+    # sent (placeholders and all), if anything was replaced in it; else its content.
+    # (Whole rows, five JSON fields decoded and two sealed texts each, cost more than
+    # opening the texts.)
+    sent = f"m.role = '{Message.Role.USER.value}' AND length(m.sent_sealed) > 0"
     return (
-        f"{Message._meta.db_table} m "
+        f"SELECT m.public_id, m.role, {sent}, "
+        f"CASE WHEN {sent} THEN m.sent_sealed ELSE m.content_sealed END "
+        f"FROM {Message._meta.db_table} m "
         "WHERE m.conversation_id = %s AND m.created_at <= %s AND m.id <> %s "
         "AND ((m.role = %s AND m.status = %s) OR (m.role = %s AND m.status = %s)) "
         "AND length(m.content_sealed) > 0 "  # not the turns of a category that kept no content
@@ -451,34 +458,42 @@ def _history_tail() -> str:
     )
 
 
-_HISTORY = Prebuilt([(Message, "m")], _history_tail)
-
-
-def _newest_first(answer: Message):
-    """The turns sent and answered before ``answer``, newest first, a page at a time: most
-    conversations fit in the first, one query whose SQL is built once (the ORM took longer
-    to build it than to run it; a server-side cursor, ``iterator()``, cost three round trips
-    and, outside a transaction, PostgreSQL keeping the whole result until it was closed)."""
+def _newest_first(answer: Message) -> Iterator[tuple[str, str]]:
+    """(role, text as the backend was given it) of the turns sent and answered before
+    ``answer``, newest first, a page at a time: most conversations fit in the first, one
+    query whose SQL is built once (the ORM took longer to build it than to run it; a
+    server-side cursor, ``iterator()``, cost three round trips and, outside a
+    transaction, PostgreSQL keeping the whole result until it was closed)."""
+    key = answer.conversation.key  # one data key, opened once
+    to_uuid = Message._meta.get_field("public_id").to_python
     before = connection.ops.adapt_datetimefield_value(answer.created_at)
     offset = 0
     while True:
-        page = _HISTORY.all(
-            [
-                answer.conversation_id,
-                before,
-                answer.pk,
-                Message.Role.USER,
-                Message.Status.SENT,
-                Message.Role.ASSISTANT,
-                Message.Status.DONE,
-                HISTORY_PAGE,
-                offset,
-            ]
-        )
-        yield from (turn for (turn,) in page)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _HISTORY_SQL(),
+                [
+                    answer.conversation_id,
+                    before,
+                    answer.pk,
+                    Message.Role.USER,
+                    Message.Status.SENT,
+                    Message.Role.ASSISTANT,
+                    Message.Status.DONE,
+                    HISTORY_PAGE,
+                    offset,
+                ],
+            )
+            page = cursor.fetchall()
+        for public_id, role, sent, sealed in page:
+            part = "sent" if sent else "content"
+            yield role, key.open_text(bytes(sealed), sealing_context(to_uuid(public_id), part))
         if len(page) < HISTORY_PAGE:
             return
         offset += HISTORY_PAGE
+
+
+_HISTORY_SQL = functools.cache(_history_sql)
 
 
 def _finish(answer: Message, writer, progress: Progress) -> None:

@@ -178,7 +178,13 @@ class Message(models.Model):
         self.sent_sealed = self.conversation.key.seal_text(text, self._context("sent"))
 
     def _context(self, part: str) -> str:
-        return f"message-{part}:{self.public_id}"
+        return sealing_context(self.public_id, part)
+
+
+def sealing_context(public_id, part: str) -> str:
+    """What a message's ``part`` (``content``, ``sent``) is sealed with besides its
+    conversation's key: text moved to another message does not open."""
+    return f"message-{part}:{public_id}"
 
 
 class SubjectMention(models.Model):
