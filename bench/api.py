@@ -46,6 +46,7 @@ from bench._support import (  # noqa: E402
     free_port,
     healthy,
     messages,
+    python_speed,
     rank,
     reset_database,
     start_fake,
@@ -346,6 +347,7 @@ def main() -> None:
             f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
             f"load average: {os.getloadavg()[0]:.1f}   uvicorn worker processes: {WORKERS}"
         )
+        print(python_speed())
         texts = messages(random.Random(20261201), 20, PHRASES, identifiers)
         running = {label: (base, psutil.Process(web.pid)) for label, (base, web) in servers.items()}
         uvloop.run(measure(running, fake_url, secret, texts, psutil.Process(fake.pid)))

@@ -45,6 +45,7 @@ from bench._support import (  # noqa: E402
     free_port,
     healthy,
     messages,
+    python_speed,
     rank,
     reset_database,
     start_fake,
@@ -772,6 +773,7 @@ def main() -> None:
             f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
             f"load average: {os.getloadavg()[0]:.1f} (other work on the machine skews wall times)"
         )
+        print(python_speed())
         rng = random.Random(20261123)
 
         if 1 in PARTS:
