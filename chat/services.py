@@ -339,8 +339,6 @@ def retry_answer(*, answer: Message, author: User) -> Message:
             f"{conversation.category.name} keeps no content, so the question is gone: "
             "send it again."
         )
-    if conversation.messages.filter(created_at__gt=answer.created_at).exists():
-        raise ChatError("Only the last answer of a conversation can be retried.")
     question = answer.reply_to
     text = question.content
     detection, decision = _govern(
@@ -350,6 +348,10 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         raise ChatError(" ".join(decision.reasons))
     with transaction.atomic():
         conversation = _locked(conversation)
+        # Asked with the lock held: a message sent since the answer was loaded would
+        # otherwise leave two answers on their way, the retried one no longer the last.
+        if conversation.messages.filter(created_at__gt=answer.created_at).exists():
+            raise ChatError("Only the last answer of a conversation can be retried.")
         question.conversation = conversation
         replaced, mapping_grew, _ = _pseudonymise(conversation, question, ((USER, text),), decision)
         question.save(update_fields=["sent_sealed", "replaced"])

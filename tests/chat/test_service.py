@@ -228,6 +228,36 @@ def test_an_unreachable_backend_fails_and_retry_answers(org, django_capture_on_c
     assert bytes(answer.reply_to.sent_sealed) == b""  # nothing replaced: no second copy kept
 
 
+def test_a_retry_is_refused_when_a_message_was_sent_while_it_was_being_governed(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """ "Is this still the last answer?" is asked once the conversation is locked: a message
+    sent meanwhile (another tab) would otherwise leave two answers on their way, the
+    retried one no longer the last."""
+    org.external.stop()
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    failed = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello").answer
+    failed.refresh_from_db()
+    assert failed.status == Message.Status.FAILED
+    govern, sent_meanwhile = services._govern, []
+
+    def another_tab_sends_meanwhile(**kwargs):
+        decided = govern(**kwargs)
+        if not sent_meanwhile:
+            sent_meanwhile.append(True)
+            with django_capture_on_commit_callbacks(execute=False):  # its answer stays queued
+                services.send_message(conversation=conversation, author=org.alice, text="Again")
+        return decided
+
+    monkeypatch.setattr(services, "_govern", another_tab_sends_meanwhile)
+    with pytest.raises(services.ChatError, match="Only the last answer"):
+        services.retry_answer(answer=failed, author=org.alice)
+    failed.refresh_from_db()
+    assert failed.status == Message.Status.FAILED
+    on_their_way = Message.objects.filter(conversation=conversation, status__in=Message.IN_FLIGHT)
+    assert on_their_way.count() == 1
+
+
 def test_a_backend_down_is_tried_last_for_a_while(org, django_capture_on_commit_callbacks):
     org.local.stop()  # public goes to the local model first
     conversation = services.start_conversation(owner=org.alice, category=org.public)
