@@ -397,11 +397,15 @@ def cancel_answer(*, answer: Message, author: User) -> None:
 
 
 def delete_conversation(*, conversation: Conversation, actor: User) -> None:
-    """Delete a conversation, its messages, its key and its index rows."""
-    from privacy.services import is_held
+    """Delete a conversation, its messages, its key and its index rows; never one under a
+    legal hold, even one placed a moment before.
 
-    if is_held(conversation):
-        raise ChatError("This conversation is under a legal hold and cannot be deleted now.")
+    The hold is looked for once the deletion's audit event holds the chain's lock, which
+    placing a hold takes too (its own event): a hold recorded before the deletion is
+    seen, and one placed after it is recorded after it.
+    """
+    from privacy import services as privacy
+
     ids = list(conversation.messages.values_list("public_id", flat=True))
     with transaction.atomic():
         record(
@@ -411,6 +415,9 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
             category=conversation.category.name,
             details={"messages": len(ids)},
         )
+        conversation.refresh_from_db(fields=["legal_hold"])
+        if privacy.is_held(conversation):
+            raise ChatError("This conversation is under a legal hold and cannot be deleted now.")
         SubjectMention.objects.filter(conversation=conversation).delete()
         conversation.delete()
     for public_id in ids:

@@ -137,6 +137,29 @@ def test_the_owner_cannot_delete_a_conversation_held_through_them(org, officers)
         chat.delete_conversation(conversation=conversation, actor=org.alice)
 
 
+@pytest.mark.parametrize("scope", ["conversation", "user"])
+def test_a_hold_placed_while_a_deletion_starts_keeps_the_conversation(
+    org, officers, monkeypatch, scope
+):
+    """The hold is looked for once the deletion holds the audit chain's lock, which placing
+    a hold takes too: one placed after the deletion began, before its event, is seen."""
+    from chat import services as chat
+
+    conversation = make_conversation(org.alice, org.internal)
+    target = {"conversation": conversation} if scope == "conversation" else {"user": org.alice}
+    record = chat.record
+
+    def hold_placed_first(**event):
+        services.place_hold(actor=officers[0], reason="Case 4", **target)
+        return record(**event)
+
+    monkeypatch.setattr(chat, "record", hold_placed_first)
+    with pytest.raises(chat.ChatError, match="legal hold"):
+        chat.delete_conversation(conversation=conversation, actor=org.alice)
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_DELETED).exists()
+
+
 def test_the_purge_command_dry_runs_and_runs(aged, org, capsys):
     from django.core.management import call_command
 
