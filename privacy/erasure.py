@@ -31,6 +31,8 @@ class Erased:
     index_rows: int = 0
     withheld_conversations: int = 0
     account: bool = False
+    #: The account was kept: its owner is under a legal hold (who they are is part of it).
+    account_withheld: bool = False
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -48,11 +50,13 @@ def erase(
     done = 0
     if subject_user is not None:
         owned = Conversation.objects.filter(owner=subject_user)
-        result.withheld_conversations += owned.filter(legal_hold=True).count()
-        ids = list(owned.filter(legal_hold=False).values_list("pk", flat=True))
+        result.withheld_conversations += purge.held(owned).count()
+        ids = list(purge.not_held(owned).values_list("pk", flat=True))
         for start in range(0, len(ids), purge.BATCH_CONVERSATIONS):
             batch = ids[start : start + purge.BATCH_CONVERSATIONS]
-            conversations, messages = purge.shred(Conversation.objects.filter(pk__in=batch))
+            # Held again, as each batch is locked: a hold placed since is kept too.
+            batch_left = purge.not_held(Conversation.objects.filter(pk__in=batch))
+            conversations, messages = purge.shred(batch_left)
             result.own_conversations += conversations
             result.own_messages += messages
             done += len(batch)
@@ -65,8 +69,10 @@ def erase(
     )
     wanted = set(digests)
     patterns = [re.compile(re.escape(value), re.IGNORECASE) for value in literals if value.strip()]
-    for conversation in Conversation.objects.filter(pk__in=list(mentioned)).order_by("pk"):
-        if conversation.legal_hold:
+    reached = Conversation.objects.filter(pk__in=list(mentioned))
+    withheld = set(purge.held(reached).values_list("pk", flat=True))
+    for conversation in reached.order_by("pk"):
+        if conversation.pk in withheld:
             result.withheld_conversations += 1
         else:
             result.redacted_messages += _redact_conversation(conversation, wanted, patterns)

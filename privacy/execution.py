@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, SubjectMention
-from privacy import archive, erasure, scope
+from privacy import archive, erasure, purge, scope
 from privacy.models import SubjectRequest
 from privacy.services import receipt_hash
 
@@ -75,7 +75,9 @@ def _carry_out(request: SubjectRequest) -> dict:
             subject_user=request.subject_user,
             progress=progress,
         )
-        if request.subject_user_id:
+        if request.subject_user_id and purge.person_held(request.subject_user_id):
+            result.account_withheld = True
+        elif request.subject_user_id:
             erasure.erase_account(request.subject_user)
             result.account = True
         return {"counts": result.as_dict(), "recipients": recipients}

@@ -58,9 +58,22 @@ def expired_conversations(category: Category, now=None):
     if category.retention_days is None:
         return Conversation.objects.none()
     cutoff = policy.expiry_cutoff(now or timezone.now(), category.retention_days)
-    return Conversation.objects.filter(
-        category=category, last_activity_at__lt=cutoff, legal_hold=False
-    ).exclude(Exists(_active_user_holds()))
+    return not_held(Conversation.objects.filter(category=category, last_activity_at__lt=cutoff))
+
+
+def held(conversations):
+    """Those of ``conversations`` under a legal hold: their own, or their owner's."""
+    return conversations.filter(Q(legal_hold=True) | Exists(_active_user_holds()))
+
+
+def not_held(conversations):
+    """Those of ``conversations`` under no legal hold, neither their own nor their owner's."""
+    return conversations.filter(legal_hold=False).exclude(Exists(_active_user_holds()))
+
+
+def person_held(user_id: int) -> bool:
+    """Whether a legal hold on this person is active (it keeps all they own)."""
+    return LegalHold.objects.filter(user_id=user_id, released_at__isnull=True).exists()
 
 
 def _active_user_holds():
@@ -83,12 +96,12 @@ def preview(now=None) -> Expired:
 
 
 def _held_past_window(now) -> int:
-    held = 0
+    count = 0
     for category in Category.objects.exclude(retention_days=None):
         cutoff = policy.expiry_cutoff(now, category.retention_days)
         past = Conversation.objects.filter(category=category, last_activity_at__lt=cutoff)
-        held += past.filter(Q(legal_hold=True) | Exists(_active_user_holds())).count()
-    return held
+        count += held(past).count()
+    return count
 
 
 def start(*, actor=None) -> PurgeRun:

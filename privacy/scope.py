@@ -8,12 +8,13 @@ audit trail's ``chat.request`` events of those conversations.
 
 from collections import defaultdict
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 
 from audit.models import AuditEvent
 from audit.services import pseudonym
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
+from privacy import purge
 
 #: What the intake form calls an identifier -> the detector's entity type.
 IDENTIFIER_KINDS = {
@@ -47,9 +48,10 @@ def scope_of(*, digests: list[str], subject_user_id: int | None) -> dict:
             "conversations": owned.count(),
             "messages": Message.objects.filter(conversation__owner_id=subject_user_id).count(),
         }
-    held = Conversation.objects.filter(
-        legal_hold=True, pk__in=mentions(digests).values("conversation_id")
-    ).count()
+    reached = Q(pk__in=mentions(digests).values("conversation_id"))
+    if subject_user_id is not None:
+        reached |= Q(owner_id=subject_user_id)
+    held = purge.held(Conversation.objects.filter(reached)).count()
     return {
         "mentions": found,
         "own": own,

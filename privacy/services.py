@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation
 from governance.models import User
-from privacy import policy, scope
+from privacy import policy, purge, scope
 from privacy.models import LegalHold, SubjectRequest
 
 S = SubjectRequest.Status
@@ -302,12 +302,7 @@ def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
 
 def is_held(conversation: Conversation) -> bool:
     """Whether a conversation may not be deleted now (its own hold or its owner's)."""
-    return (
-        conversation.legal_hold
-        or LegalHold.objects.filter(
-            user_id=conversation.owner_id, released_at__isnull=True
-        ).exists()
-    )
+    return conversation.legal_hold or purge.person_held(conversation.owner_id)
 
 
 def _hold_details(hold: LegalHold) -> dict:

@@ -172,6 +172,39 @@ def test_a_held_conversation_is_withheld_from_erasure(
     assert EMAIL.split("@")[0] in mentioned["carol"].messages.first().content.lower()
 
 
+def test_a_person_under_a_legal_hold_keeps_what_they_own_through_their_erasure(
+    mentioned, officers, org, django_capture_on_commit_callbacks
+):
+    """A hold on a person keeps their conversations and their account (who they are is
+    part of what the hold keeps) until it is released; the receipt says so."""
+    services.place_hold(actor=officers[0], reason="Litigation 13", user=org.alice)
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = services.scope_request(
+        request=services.verify_identity(request=request, actor=officers[0], method="In person"),
+        actor=officers[0],
+    )
+    assert request.scope["held_conversations"] == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve_request(request=request, actor=officers[1])
+    request.refresh_from_db()
+    counts = request.receipt["counts"]
+    assert counts["own_conversations"] == 0 and counts["withheld_conversations"] == 2
+    assert counts["account"] is False and counts["account_withheld"] is True
+    assert Conversation.objects.filter(owner=org.alice).count() == 2
+    org.alice.refresh_from_db()
+    assert org.alice.is_active and not org.alice.email.endswith("@erased.invalid")
+
+
+def test_a_conversation_whose_owner_is_held_is_withheld_from_someone_elses_erasure(
+    mentioned, officers, org, django_capture_on_commit_callbacks
+):
+    services.place_hold(actor=officers[0], reason="Litigation 14", user=org.carol)
+    request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
+    assert request.receipt["counts"]["withheld_conversations"] == 1
+    assert EMAIL.split("@")[0] in mentioned["carol"].messages.first().content.lower()
+    assert "jane.roe" not in mentioned["alice"].messages.first().content.lower()  # not held
+
+
 def test_access_builds_an_archive(mentioned, officers, org, django_capture_on_commit_callbacks):
     request = _receive(
         officers,
