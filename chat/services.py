@@ -415,7 +415,10 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
             category=conversation.category.name,
             details={"messages": len(ids)},
         )
-        conversation.refresh_from_db(fields=["legal_hold"])
+        fresh = Conversation.objects.filter(pk=conversation.pk).values("legal_hold").first()
+        if fresh is None:  # deleted meanwhile (a second click): this event goes too
+            raise ChatError("This conversation was already deleted.")
+        conversation.legal_hold = fresh["legal_hold"]
         if privacy.is_held(conversation):
             raise ChatError("This conversation is under a legal hold and cannot be deleted now.")
         SubjectMention.objects.filter(conversation=conversation).delete()

@@ -160,6 +160,23 @@ def test_a_hold_placed_while_a_deletion_starts_keeps_the_conversation(
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_DELETED).exists()
 
 
+def test_a_conversation_deleted_meanwhile_is_not_deleted_twice(org, monkeypatch):
+    """A second click: the first deletion went through while this one started."""
+    from chat import services as chat
+
+    conversation = make_conversation(org.alice, org.internal)
+    record = chat.record
+
+    def deleted_first(**event):
+        Conversation.objects.filter(pk=conversation.pk).delete()
+        return record(**event)
+
+    monkeypatch.setattr(chat, "record", deleted_first)
+    with pytest.raises(chat.ChatError, match="already deleted"):
+        chat.delete_conversation(conversation=conversation, actor=org.alice)
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_DELETED).exists()
+
+
 def test_the_purge_command_dry_runs_and_runs(aged, org, capsys):
     from django.core.management import call_command
 
