@@ -6,7 +6,6 @@ forever: an answer whose worker stopped sending heartbeats is taken over by
 another worker, or failed by the sweeper when nobody does.
 """
 
-import functools
 import logging
 import os
 import threading
@@ -14,7 +13,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
@@ -112,7 +110,7 @@ def generate_answer(message_id: int) -> None:
     """
     answer = _claim(message_id)
     if answer is None:
-        if _take_over(message_id) is None:
+        if not _taken_over(message_id):
             return
         answer = _claimed_answer(message_id)
     with streams.held_writer(answer.public_id) as writer:
@@ -250,34 +248,32 @@ def _claim(message_id: int) -> Message | None:
         found = _CLAIMING.one(params)
         return None if found is None else _answer_of(found)
     with connection.cursor() as cursor:
-        cursor.execute(f"{_claim_update()} RETURNING id", params)
+        cursor.execute(f"{_CLAIM_UPDATE} RETURNING id", params)
         claimed = cursor.fetchone() is not None
     return _claimed_answer(message_id) if claimed else None
 
 
-def _claim_update() -> str:
-    return (
-        f"UPDATE {Message._meta.db_table} "
-        "SET status = %s, started_at = %s, attempt = attempt + 1 "
-        "WHERE id = %s AND status IN (%s, %s)"
-    )
+_CLAIM_UPDATE = (
+    f"UPDATE {Message._meta.db_table} "
+    "SET status = %s, started_at = %s, attempt = attempt + 1 "
+    "WHERE id = %s AND status IN (%s, %s)"
+)
 
 
-def _take_over(message_id: int) -> tuple[UUID, int] | None:
-    """Restart an answer whose worker went silent: (public id, new attempt), or None."""
+def _taken_over(message_id: int) -> bool:
+    """Whether this attempt restarts an answer whose worker went silent."""
     answer = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).first()
     if answer is None or _still_beating(answer.public_id):
-        return None  # finished, or someone is still working on it
+        return False  # finished, or someone is still working on it
     if answer.attempt >= MAX_ATTEMPTS:
         _give_up(answer, LOST, "lost")
-        return None
+        return False
     taken = Message.objects.filter(
         pk=message_id, status=Message.Status.STREAMING, attempt=answer.attempt
     ).update(started_at=timezone.now(), attempt=F("attempt") + 1)
-    if not taken:
-        return None
-    logger.info("answer %s taken over after its worker went silent", answer.public_id)
-    return answer.public_id, answer.attempt + 1
+    if taken:
+        logger.info("answer %s taken over after its worker went silent", answer.public_id)
+    return bool(taken)
 
 
 def _claimed_joins() -> str:
@@ -298,7 +294,7 @@ _CLAIMED = Prebuilt(
 _CLAIMING = Prebuilt(
     _CLAIMED_SOURCES,
     lambda: f"claimed m {_claimed_joins()}",
-    head=lambda: f"WITH claimed AS ({_claim_update()} RETURNING *)",
+    head=lambda: f"WITH claimed AS ({_CLAIM_UPDATE} RETURNING *)",
 )
 
 
@@ -441,21 +437,20 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *kept]
 
 
-def _history_sql() -> str:
-    # Of each turn, what opens its text and the text itself, sealed: a question's as it was
-    # sent (placeholders and all), if anything was replaced in it; else its content.
-    # (Whole rows, five JSON fields decoded and two sealed texts each, cost more than
-    # opening the texts.)
-    sent = f"m.role = '{Message.Role.USER.value}' AND length(m.sent_sealed) > 0"
-    return (
-        f"SELECT m.public_id, m.role, {sent}, "
-        f"CASE WHEN {sent} THEN m.sent_sealed ELSE m.content_sealed END "
-        f"FROM {Message._meta.db_table} m "
-        "WHERE m.conversation_id = %s AND m.created_at <= %s AND m.id <> %s "
-        "AND ((m.role = %s AND m.status = %s) OR (m.role = %s AND m.status = %s)) "
-        "AND length(m.content_sealed) > 0 "  # not the turns of a category that kept no content
-        "ORDER BY m.created_at DESC, m.id DESC LIMIT %s OFFSET %s"
-    )
+# Of each turn, what opens its text and the text itself, sealed: a question's as it was
+# sent (placeholders and all), if anything was replaced in it; else its content.
+# (Whole rows, five JSON fields decoded and two sealed texts each, cost more than
+# opening the texts.)
+_HAS_SENT_TEXT = f"m.role = '{Message.Role.USER.value}' AND length(m.sent_sealed) > 0"
+_HISTORY_SQL = (
+    f"SELECT m.public_id, m.role, {_HAS_SENT_TEXT}, "
+    f"CASE WHEN {_HAS_SENT_TEXT} THEN m.sent_sealed ELSE m.content_sealed END "
+    f"FROM {Message._meta.db_table} m "
+    "WHERE m.conversation_id = %s AND m.created_at <= %s AND m.id <> %s "
+    "AND ((m.role = %s AND m.status = %s) OR (m.role = %s AND m.status = %s)) "
+    "AND length(m.content_sealed) > 0 "  # not the turns of a category that kept no content
+    "ORDER BY m.created_at DESC, m.id DESC LIMIT %s OFFSET %s"
+)
 
 
 def _newest_first(answer: Message) -> Iterator[tuple[str, str]]:
@@ -471,7 +466,7 @@ def _newest_first(answer: Message) -> Iterator[tuple[str, str]]:
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
-                _HISTORY_SQL(),
+                _HISTORY_SQL,
                 [
                     answer.conversation_id,
                     before,
@@ -491,9 +486,6 @@ def _newest_first(answer: Message) -> Iterator[tuple[str, str]]:
         if len(page) < HISTORY_PAGE:
             return
         offset += HISTORY_PAGE
-
-
-_HISTORY_SQL = functools.cache(_history_sql)
 
 
 def _finish(answer: Message, writer, progress: Progress) -> None:

@@ -137,6 +137,20 @@ def test_the_owner_cannot_delete_a_conversation_held_through_them(org, officers)
         chat.delete_conversation(conversation=conversation, actor=org.alice)
 
 
+def _before_the_deletions_event(monkeypatch, happening) -> None:
+    """``happening()`` comes between a deletion's start and its audit event (another
+    request, just before the deletion takes the audit chain's lock)."""
+    from chat import services as chat
+
+    record = chat.record
+
+    def first_happening(**event):
+        happening()
+        return record(**event)
+
+    monkeypatch.setattr(chat, "record", first_happening)
+
+
 @pytest.mark.parametrize("scope", ["conversation", "user"])
 def test_a_hold_placed_while_a_deletion_starts_keeps_the_conversation(
     org, officers, monkeypatch, scope
@@ -147,13 +161,9 @@ def test_a_hold_placed_while_a_deletion_starts_keeps_the_conversation(
 
     conversation = make_conversation(org.alice, org.internal)
     target = {"conversation": conversation} if scope == "conversation" else {"user": org.alice}
-    record = chat.record
-
-    def hold_placed_first(**event):
-        services.place_hold(actor=officers[0], reason="Case 4", **target)
-        return record(**event)
-
-    monkeypatch.setattr(chat, "record", hold_placed_first)
+    _before_the_deletions_event(
+        monkeypatch, lambda: services.place_hold(actor=officers[0], reason="Case 4", **target)
+    )
     with pytest.raises(chat.ChatError, match="legal hold"):
         chat.delete_conversation(conversation=conversation, actor=org.alice)
     assert Conversation.objects.filter(pk=conversation.pk).exists()
@@ -165,13 +175,9 @@ def test_a_conversation_deleted_meanwhile_is_not_deleted_twice(org, monkeypatch)
     from chat import services as chat
 
     conversation = make_conversation(org.alice, org.internal)
-    record = chat.record
-
-    def deleted_first(**event):
-        Conversation.objects.filter(pk=conversation.pk).delete()
-        return record(**event)
-
-    monkeypatch.setattr(chat, "record", deleted_first)
+    _before_the_deletions_event(
+        monkeypatch, lambda: Conversation.objects.filter(pk=conversation.pk).delete()
+    )
     with pytest.raises(chat.ChatError, match="already deleted"):
         chat.delete_conversation(conversation=conversation, actor=org.alice)
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_DELETED).exists()
