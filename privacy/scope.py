@@ -56,6 +56,8 @@ def scope_of(*, digests: list[str], subject_user_id: int | None) -> dict:
         "mentions": found,
         "own": own,
         "held_conversations": held,
+        # A hold on the subject keeps their conversations and their account.
+        "subject_held": subject_user_id is not None and purge.person_held(subject_user_id),
         "recipients": recipients(digests=digests, subject_user_id=subject_user_id),
     }
 

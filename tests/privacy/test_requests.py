@@ -183,7 +183,7 @@ def test_a_person_under_a_legal_hold_keeps_what_they_own_through_their_erasure(
         request=services.verify_identity(request=request, actor=officers[0], method="In person"),
         actor=officers[0],
     )
-    assert request.scope["held_conversations"] == 2
+    assert request.scope["held_conversations"] == 2 and request.scope["subject_held"] is True
     with django_capture_on_commit_callbacks(execute=True):
         services.approve_request(request=request, actor=officers[1])
     request.refresh_from_db()
