@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LOCAL_MODEL ?= 1
 LOCAL := $(if $(filter 0,$(LOCAL_MODEL)),,$(VENV)/.local)
 
-.PHONY: run test browser-test lint bench clean
+.PHONY: run test browser-test lint bench bench-anchor clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,5 +50,17 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
+# The API goal's anchor, LiteLLM's proxy, in a venv of its own (not Steward's dependency).
+LITELLM_VENV ?= .venv-litellm
+LITELLM_VERSION ?= 1.108.7
+
+$(LITELLM_VENV)/bin/litellm:
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet "litellm[proxy]==$(LITELLM_VERSION)"
+
+## bench/api.py with LiteLLM's proxy in the same rounds: the API's speed goal on this machine.
+bench-anchor: $(VENV)/.dev $(LITELLM_VENV)/bin/litellm
+	LITELLM=$(LITELLM_VENV)/bin/litellm $(PY) bench/api.py --workers 2 --litellm
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(LITELLM_VENV) var

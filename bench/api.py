@@ -26,6 +26,14 @@ cores, 2,000 ms of CPU per second is the ceiling. About two minutes.
 a second server with that revision's code, from a temporary worktree, and
 takes turns with it round by round: a before/after on one machine whose speed
 drifts between runs.
+
+``--litellm`` runs the anchor of the API issue's goal on the same machine, in the
+same rounds: LiteLLM's proxy (no governance; as many worker processes as Steward's)
+in front of the same fake, from its own virtual environment (``make
+bench-anchor`` installs it and runs this script so; ``LITELLM`` names the
+``litellm`` executable). It then prints
+Steward's figures beside the anchor's: added latency and first token at each
+concurrency, and streamed answers per second.
 """
 
 import asyncio
@@ -87,6 +95,9 @@ WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.a
 #: its rounds interleaved with this tree's, so a before/after shares the machine's drift.
 AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else ""
 AGAINST_TREE = DATA_DIR / "against"
+#: ``--litellm``: LiteLLM's proxy, the goal's anchor, takes its turn in every round.
+LITELLM = os.environ.get("LITELLM", str(ROOT / ".venv-litellm" / "bin" / "litellm"))
+ANCHOR = "LiteLLM proxy" if "--litellm" in sys.argv else ""
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
     "the finance team confirmed that the March invoice was paid in full",
@@ -133,6 +144,48 @@ def start_web(tree: Path, name: str) -> tuple[str, subprocess.Popen]:
         stop(web)
         raise
     return base, web
+
+
+def start_litellm(fake_url: str) -> tuple[str, subprocess.Popen]:
+    """LiteLLM's proxy in front of the fake, as its documentation starts it with a config
+    file (``auto`` is the fake's model; no database, no cost map from the internet)."""
+    if not Path(LITELLM).exists():
+        raise SystemExit(f"--litellm: no {LITELLM} (make bench-anchor installs it)")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = DATA_DIR / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: auto\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n"
+        f"      api_base: {fake_url}\n"
+        "      api_key: sk-bench\n"
+        "general_settings:\n"
+        f"  master_key: {LITELLM_KEY}\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+    )
+    log = open(DATA_DIR / "litellm.log", "wb")  # the child holds it
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    env.pop("DATABASE_URL", None)  # it would try to use Steward's as its own
+    proxy = subprocess.Popen(
+        [LITELLM, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+         "--num_workers", str(WORKERS),
+         # uvicorn's default of 5 s is less than a worker's start-up on a slow machine: it
+         # killed and restarted one worker over and over, a core's worth of CPU
+         "--timeout_worker_healthcheck", "120"],
+        cwd=DATA_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: healthy(base + "/health/liveliness"), 120, "LiteLLM's proxy", proxy)
+    except RuntimeError:
+        stop(proxy)
+        raise
+    return base, proxy
+
+
+LITELLM_KEY = "sk-litellm-bench"
 
 
 def git(*args: str) -> None:
@@ -246,6 +299,7 @@ async def measure(
     (``label: (base URL, its process)``) in turn, the servers' order alternating."""
     rng = random.Random(7)
     labels = list(servers)
+    anchored = []
     for stream in (False, True):
         for clients in CLIENTS:
             body = {
@@ -257,7 +311,8 @@ async def measure(
             direct_body = {**body, "model": "gpt-4o-mini", "stream": True}
             calls = {"direct": (f"{fake_url}/chat/completions", direct_body, {}, True)}
             for label, (base, _) in servers.items():
-                calls[label] = (f"{base}/v1/chat/completions", body, _auth(secret), stream)
+                key = LITELLM_KEY if label == ANCHOR else secret
+                calls[label] = (f"{base}/v1/chat/completions", body, _auth(key), stream)
             sides = {
                 name: {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
                 for name in calls
@@ -286,16 +341,22 @@ async def measure(
                     into["wall"] += wall
                     into["n"] += len(totals)
             _report("streamed" if stream else "whole   ", clients, sides, stream)
+            if ANCHOR:
+                anchored.append((stream, clients, sides))
+    if ANCHOR:
+        _against_the_anchor(anchored)
 
 
 def _report(mode: str, clients: int, sides: dict, stream: bool) -> None:
-    direct = sides.pop("direct")
+    direct = sides["direct"]
     print(f"\n{mode} {clients:>2} client(s): direct {direct['n'] / direct['wall']:6.1f} req/s")
     print("  CPU ms per request direct:          " + _cpu_line(direct))
     print("  " + show("direct  latency", direct["totals"]))
     if stream:
         print("  " + show("direct  first token", direct["firsts"]))
     for label, side in sides.items():
+        if label == "direct":
+            continue
         print(f"  {label}: {side['n'] / side['wall']:6.1f} req/s ({side['failures']} failed)")
         print("    CPU ms per request: " + _cpu_line(side))
         print("    " + show(f"{'latency':<17}", side["totals"]))
@@ -303,6 +364,24 @@ def _report(mode: str, clients: int, sides: dict, stream: bool) -> None:
         if stream:
             print("    " + show(f"{'first token':<17}", side["firsts"]))
             print("    " + added("added first token", side["firsts"], direct["firsts"]))
+
+
+def _against_the_anchor(anchored: list) -> None:
+    """The goal, judged on this machine: Steward adds less than the anchor at every
+    concurrency, and streams at least four times its answers per second."""
+    print(f"\nSteward against {ANCHOR} (no governance), same machine, same rounds:")
+    print("  mode      clients  added p50 / p99 ms: Steward     anchor    req/s: Steward  anchor")
+    for stream, clients, sides in anchored:
+        direct, steward, anchor = sides["direct"], sides["Steward"], sides[ANCHOR]
+        samples = "firsts" if stream else "totals"
+        figures = []
+        for side in (steward, anchor):
+            mine, theirs = quantiles(side[samples]), quantiles(direct[samples])
+            figures.append(f"{mine[0] - theirs[0]:+7.1f} / {mine[2] - theirs[2]:+7.1f}")
+        rates = [side["n"] / side["wall"] for side in (steward, anchor)]
+        mode = "first token" if stream else "whole      "
+        print(f"  {mode} {clients:>3}  {figures[0]}  {figures[1]}"
+              f"  {rates[0]:7.1f} {rates[1]:7.1f}  ({rates[0] / rates[1]:.1f}×)")  # fmt: skip
 
 
 def _cpu_line(side: dict) -> str:
@@ -342,6 +421,8 @@ def main() -> None:
         if AGAINST:
             git("worktree", "add", "--detach", "--quiet", str(AGAINST_TREE), AGAINST)
             servers[f"Steward at {AGAINST}"] = start_web(AGAINST_TREE, "web-against")
+        if ANCHOR:
+            servers[ANCHOR] = start_litellm(fake_url)
         redis_label = "embedded" if settings.EMBEDDED_REDIS else settings.REDIS_URL
         print(
             f"database: {connection.vendor}   redis: {redis_label}   cores: {os.cpu_count()}   "
