@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from audit import chain, signing
@@ -80,30 +79,43 @@ def record(
     return event
 
 
-def update_and_record(
-    rows: models.QuerySet, values: dict[str, Any], event: Callable[[], Any]
-) -> int:
-    """Update ``rows`` with ``values``; if any row changed, ``event()`` records its event.
+def update_and_record(sql: str, params: list, event: Callable[[], Any]) -> int:
+    """Run ``sql``, an ``UPDATE`` (``%s`` parameters); if any row changed, ``event()`` records
+    its event. Returns how many rows changed.
 
     On PostgreSQL outside a transaction, the update and the append are one
     statement: one round trip, and the chain's lock ends with the statement
     instead of waiting for the caller's commit. Elsewhere, one transaction.
-    Returns how many rows changed.
+    The caller writes the update once: on a path every answer takes, building
+    the ORM's cost more CPU than running it.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block or _held.get() is not None:
+    if not _in_one_statement():
         with transaction.atomic():
-            changed = rows.update(**values)
+            changed = _update(sql, params)
             if changed:
                 event()
         return changed
+    return _update_then_append(sql, params, event)
+
+
+def _in_one_statement() -> bool:
+    return (
+        connection.vendor == "postgresql" and not connection.in_atomic_block and _held.get() is None
+    )
+
+
+def _update(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _update_then_append(update_sql: str, update_params: list, event: Callable[[], Any]) -> int:
     events: list[AuditEvent] = []
     with collected(events):
         event()
     if not events:
-        return rows.update(**values)
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    update_sql, update_params = query.get_compiler(rows.db).as_sql()
+        return _update(update_sql, update_params)
     append_sql, append_params = append_statement(events, when="EXISTS (SELECT 1 FROM changed)")
     with prepared_cursor() as cursor:
         cursor.execute(

@@ -6,6 +6,7 @@ forever: an answer whose worker stopped sending heartbeats is taken over by
 another worker, or failed by the sweeper when nobody does.
 """
 
+import functools
 import logging
 import os
 import threading
@@ -529,21 +530,33 @@ def _set_text(answer: Message, text: str) -> None:
 def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
     """Store the outcome (the answer's text and ``fields``) and its audit event, then end
     the stream; only if this attempt still owns the answer, or else nothing at all."""
+    values = {
+        "status": status,
+        "content_sealed": answer.content_sealed,
+        "chars": answer.chars,
+        "finished_at": timezone.now(),
+        **fields,
+    }
+    params = [_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()]
     updated = update_and_record(
-        Message.objects.filter(
-            pk=answer.pk, status=Message.Status.STREAMING, attempt=answer.attempt
-        ),
-        {
-            "status": status,
-            "content_sealed": answer.content_sealed,
-            "chars": answer.chars,
-            "finished_at": timezone.now(),
-            **fields,
-        },
+        _settle_sql(tuple(values)),
+        [*params, answer.pk, Message.Status.STREAMING.value, answer.attempt],
         audit,
     )
     if updated:
         writer.end(status)
+
+
+_FIELDS = {field.name: field for field in Message._meta.concrete_fields}
+
+
+@functools.cache
+def _settle_sql(names: tuple[str, ...]) -> str:
+    """The update that settles an answer, for each set of fields a settlement writes (a
+    finished answer's, a failed one's)."""
+    columns = ", ".join(f"{connection.ops.quote_name(_FIELDS[name].column)} = %s" for name in names)
+    owned = "id = %s AND status = %s AND attempt = %s"
+    return f"UPDATE {Message._meta.db_table} SET {columns} WHERE {owned}"
 
 
 def sweep() -> dict[str, int]:

@@ -213,8 +213,8 @@ def test_writers_appending_together_at_once_leave_one_valid_chain():
 def _update_and_record(user, *, only_if_named: str):
     events = []
     changed = update_and_record(
-        User.objects.filter(pk=user.pk, full_name=only_if_named),
-        {"full_name": "Renamed"},
+        f"UPDATE {User._meta.db_table} SET full_name = %s WHERE id = %s AND full_name = %s",
+        ["Renamed", user.pk, only_if_named],
         lambda: events.append(record(action=Action.LOGIN, actor=user, details={"n": 1})),
     )
     return changed, events
@@ -259,8 +259,8 @@ def test_an_update_whose_event_cannot_be_appended_does_not_happen():
     user = make_user("w@example.com", full_name="Wim")
     with pytest.raises(DatabaseError):
         update_and_record(
-            User.objects.filter(pk=user.pk),
-            {"full_name": "Renamed"},
+            f"UPDATE {User._meta.db_table} SET full_name = %s WHERE id = %s",
+            ["Renamed", user.pk],
             lambda: record(action="x" * 300),  # too long for its column: the append fails
         )
     assert User.objects.get(pk=user.pk).full_name == "Wim"
