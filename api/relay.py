@@ -79,7 +79,7 @@ class Relay:
     def _run(self) -> None:
         try:
             if self.answer.status == Message.Status.STREAMING:  # claimed for this process
-                progress = answering.stream_answer(self.answer, self.messages, self)
+                progress = answering.stream_answer(self.answer, self.messages, self, begun=False)
             else:  # a worker answers (the built-in model): follow its stream
                 try:
                     progress = answering.follow(self.answer, self)

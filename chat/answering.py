@@ -147,7 +147,9 @@ def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
     settle(answer, writer, stream_answer(answer, messages, writer))
 
 
-def stream_answer(answer: Message, messages: list[llm.ChatMessage], writer) -> Progress:
+def stream_answer(
+    answer: Message, messages: list[llm.ChatMessage], writer, *, begun: bool = True
+) -> Progress:
     """Call the answer's backend with ``messages``, writing the text to ``writer`` as it comes.
 
     Touches no database (so the API's web process runs it in a thread of its
@@ -155,10 +157,11 @@ def stream_answer(answer: Message, messages: list[llm.ChatMessage], writer) -> P
     cancel flag and the owner (a worker that was only slow stops when it finds
     its answer taken over) are checked as chunks arrive. ``writer`` has
     ``chunk(text)`` and ``end(status)``. The caller stores the outcome with
-    :func:`settle`.
+    :func:`settle`. ``begun``: :func:`streams.begin_answer` announced this attempt (a
+    worker's does; the API's claim sets no liveness key).
     """
     progress = Progress()
-    with _heartbeat(answer.public_id):
+    with _heartbeat(answer.public_id, begun=begun):
         try:
             adapter = llm.adapter_for(answer.backend)
             _stream(adapter, messages, answer, writer, progress, progress.started)
@@ -328,14 +331,16 @@ def _still_beating(public_id) -> bool:
 
 
 @contextmanager
-def _heartbeat(public_id):
-    """Keep the answer's liveness key fresh while the backend thinks (chunks or not)."""
+def _heartbeat(public_id, *, begun: bool):
+    """Keep the answer's liveness key fresh while the backend thinks (chunks or not), and
+    drop it at the end, if it was set: by :func:`streams.begin_answer` (``begun``), or by
+    a beat (an answer of a few ms, as most API answers are, gets none)."""
     _heartbeats.add(public_id)
     try:
         yield
     finally:
-        _heartbeats.discard(public_id)
-        streams.stop_beat(public_id)
+        if _heartbeats.discard(public_id) or begun:
+            streams.stop_beat(public_id)
 
 
 class _Heartbeats:
@@ -347,6 +352,7 @@ class _Heartbeats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: set = set()
+        self._beaten: set = set()  # the live answers given a beat
         self._running = False
 
     def add(self, public_id) -> None:
@@ -356,21 +362,30 @@ class _Heartbeats:
                 threading.Thread(target=self._run, name="heartbeats", daemon=True).start()
             self._live.add(public_id)
 
-    def discard(self, public_id) -> None:
+    def discard(self, public_id) -> bool:
+        """Beat the answer no more; whether it had been given a beat."""
         with self._lock:
             self._live.discard(public_id)
+            if public_id in self._beaten:
+                self._beaten.discard(public_id)
+                return True
+            return False
 
     def _run(self) -> None:
         while True:
             time.sleep(HEARTBEAT_SECONDS)
-            with self._lock:
-                live = list(self._live)
-            if not live:
-                continue
-            try:
-                streams.beat(*live, ttl_seconds=ALIVE_TTL_SECONDS)
-            except Exception:  # Redis gone: the streams fail too, and say so
-                logger.warning("heartbeats of %d answers not recorded", len(live))
+            self.beat_once()
+
+    def beat_once(self) -> None:
+        with self._lock:
+            live = list(self._live)
+            self._beaten.update(live)
+        if not live:
+            return
+        try:
+            streams.beat(*live, ttl_seconds=ALIVE_TTL_SECONDS)
+        except Exception:  # Redis gone: the streams fail too, and say so
+            logger.warning("heartbeats of %d answers not recorded", len(live))
 
 
 _heartbeats = _Heartbeats()

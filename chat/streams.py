@@ -7,6 +7,8 @@ final text lives in the database, this is only the way there.
 """
 
 import asyncio
+import math
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,16 +168,31 @@ def is_alive(message_id) -> bool:
     return bool(client().exists(alive_key(message_id)))
 
 
+#: How long a process trusts what it last read of the unreachable backends: a round trip
+#: less for nearly every message, and another process's news at most this late.
+UNREACHABLE_READ_SECONDS = 1.0
+_unreachable_read: dict[tuple[str, ...], tuple[float, set[str]]] = {}
+
+
 def mark_unreachable(backend_id, seconds: int) -> None:
     """Remember, for a while, that a backend could not be reached."""
     client().set(f"steward:unreachable:{backend_id}", b"1", ex=seconds)
+    _unreachable_read.clear()
 
 
 def unreachable(backend_ids) -> set[str]:
-    """Which of these backends could not be reached lately."""
-    keys = [str(key) for key in backend_ids]
+    """Which of these backends could not be reached lately (as read within
+    ``UNREACHABLE_READ_SECONDS``, or as this process marked them since)."""
+    keys = tuple(str(key) for key in backend_ids)
+    read_at, down = _unreachable_read.get(keys, (-math.inf, set()))
+    if time.monotonic() - read_at < UNREACHABLE_READ_SECONDS:
+        return down
     found = client().mget([f"steward:unreachable:{key}" for key in keys]) if keys else []
-    return {key for key, value in zip(keys, found, strict=True) if value is not None}
+    down = {key for key, value in zip(keys, found, strict=True) if value is not None}
+    if len(_unreachable_read) > 64:  # policies come and go; their backend lists with them
+        _unreachable_read.clear()
+    _unreachable_read[keys] = (time.monotonic(), down)
+    return down
 
 
 def text_of(message_id) -> str:

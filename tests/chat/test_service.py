@@ -19,7 +19,7 @@ from chat import answering, services, streams
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from chat.turns import turns_for
-from governance.models import Category, DetectionRule
+from governance.models import Backend, Category, DetectionRule
 from tests.garbage import cycles_left
 
 EMAIL = "jane.roe@example.org"
@@ -226,6 +226,44 @@ def test_an_unreachable_backend_fails_and_retry_answers(org, django_capture_on_c
     assert answer.status == Message.Status.DONE and answer.backend_name == "Local Ollama"
     assert answer.content == "Hello from the local model."
     assert bytes(answer.reply_to.sent_sealed) == b""  # nothing replaced: no second copy kept
+
+
+def test_an_answers_liveness_key_is_dropped_where_it_was_set(redis_server, monkeypatch):
+    """By a worker's start (begun) or by a beat; an API answer of a few ms has none to drop
+    (a round trip less)."""
+    heartbeats = answering._Heartbeats()
+    heartbeats._running = True  # no thread: this test beats by hand
+    monkeypatch.setattr(answering, "_heartbeats", heartbeats)
+    dropped = []
+    monkeypatch.setattr(streams, "stop_beat", dropped.append)
+    with answering._heartbeat("quick", begun=False):
+        pass
+    with answering._heartbeat("slow", begun=False):
+        heartbeats.beat_once()
+        assert streams.beats("slow") == 1
+    with answering._heartbeat("worker's", begun=True):
+        pass
+    assert dropped == ["slow", "worker's"]
+    streams.client().delete(streams.alive_key("slow"))
+
+
+def test_a_backend_found_unreachable_elsewhere_is_passed_over_once_the_last_read_is_old(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A process reads which backends are down at most once a second (a round trip less
+    per message): what a worker in another process marks is seen by the next read."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    first = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello").answer
+    assert first.backend_name == "OpenAI business API"
+    api = Backend.objects.get(name="OpenAI business API")
+    streams.client().set(f"steward:unreachable:{api.public_id}", b"1", ex=60)  # elsewhere
+    second = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Again").answer
+    assert second.backend_name == "OpenAI business API"  # read a moment ago: still trusted
+    monkeypatch.setattr(streams, "UNREACHABLE_READ_SECONDS", 0)
+    third = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Once more").answer
+    assert third.backend_name == "Local Ollama"
+    third.refresh_from_db()
+    assert third.content == "Hello from the local model."
 
 
 def test_a_retry_is_refused_when_a_message_was_sent_while_it_was_being_governed(
