@@ -96,7 +96,7 @@ WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.a
 AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else ""
 AGAINST_TREE = DATA_DIR / "against"
 #: ``--litellm``: LiteLLM's proxy, the goal's anchor, takes its turn in every round.
-LITELLM = os.environ.get("LITELLM", str(ROOT / ".venv-litellm" / "bin" / "litellm"))
+LITELLM = Path(os.environ.get("LITELLM", ROOT / ".venv-litellm" / "bin" / "litellm")).absolute()
 ANCHOR = "LiteLLM proxy" if "--litellm" in sys.argv else ""
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
@@ -149,7 +149,7 @@ def start_web(tree: Path, name: str) -> tuple[str, subprocess.Popen]:
 def start_litellm(fake_url: str) -> tuple[str, subprocess.Popen]:
     """LiteLLM's proxy in front of the fake, as its documentation starts it with a config
     file (``auto`` is the fake's model; no database, no cost map from the internet)."""
-    if not Path(LITELLM).exists():
+    if not LITELLM.exists():
         raise SystemExit(f"--litellm: no {LITELLM} (make bench-anchor installs it)")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -170,7 +170,7 @@ def start_litellm(fake_url: str) -> tuple[str, subprocess.Popen]:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
     env.pop("DATABASE_URL", None)  # it would try to use Steward's as its own
     proxy = subprocess.Popen(
-        [LITELLM, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+        [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
          "--num_workers", str(WORKERS),
          # uvicorn's default of 5 s is less than a worker's start-up on a slow machine: it
          # killed and restarted one worker over and over, a core's worth of CPU
