@@ -534,7 +534,7 @@ def _pick_backend(eligible: tuple[str, ...], version: Version) -> Backend:
     try:
         down = streams.unreachable(eligible)
     except Exception:  # Redis is down: the answer will wait for it anyway
-        down = set()
+        down = frozenset()
     backends = cached("chat.backends", version, _backends_by_id)
     ready = [
         key for key in eligible if key in backends and key not in down and _has_key(backends[key])

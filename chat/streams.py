@@ -171,7 +171,7 @@ def is_alive(message_id) -> bool:
 #: How long a process trusts what it last read of the unreachable backends: a round trip
 #: less for nearly every message, and another process's news at most this late.
 UNREACHABLE_READ_SECONDS = 1.0
-_unreachable_read: dict[tuple[str, ...], tuple[float, set[str]]] = {}
+_unreachable_read: dict[tuple[str, ...], tuple[float, frozenset[str]]] = {}
 
 
 def mark_unreachable(backend_id, seconds: int) -> None:
@@ -180,15 +180,15 @@ def mark_unreachable(backend_id, seconds: int) -> None:
     _unreachable_read.clear()
 
 
-def unreachable(backend_ids) -> set[str]:
+def unreachable(backend_ids) -> frozenset[str]:
     """Which of these backends could not be reached lately (as read within
     ``UNREACHABLE_READ_SECONDS``, or as this process marked them since)."""
     keys = tuple(str(key) for key in backend_ids)
-    read_at, down = _unreachable_read.get(keys, (-math.inf, set()))
+    read_at, down = _unreachable_read.get(keys, (-math.inf, frozenset()))
     if time.monotonic() - read_at < UNREACHABLE_READ_SECONDS:
         return down
     found = client().mget([f"steward:unreachable:{key}" for key in keys]) if keys else []
-    down = {key for key, value in zip(keys, found, strict=True) if value is not None}
+    down = frozenset(key for key, value in zip(keys, found, strict=True) if value is not None)
     if len(_unreachable_read) > 64:  # policies come and go; their backend lists with them
         _unreachable_read.clear()
     _unreachable_read[keys] = (time.monotonic(), down)
