@@ -149,6 +149,15 @@ class Message(models.Model):
                 condition=models.Q(status__in=["pending", "queued", "streaming"]),
             ),
         ]
+        constraints = [
+            # What services._locked(idle=True) checks, kept by the database too, whatever
+            # path writes: one answer on its way per conversation.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(status__in=["pending", "queued", "streaming"]),
+                name="chat_one_answer_in_flight",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Message {self.public_id}"

@@ -4,12 +4,14 @@ Celery runs eagerly here: the answer is produced inside ``send_message``'s
 on-commit hook, through the real adapter, into a real Redis stream.
 """
 
+import importlib
 import json
 import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.apps import apps as django_apps
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -519,6 +521,47 @@ def test_a_second_message_waits_for_the_answer(org, django_capture_on_commit_cal
     with pytest.raises(services.ChatError, match="still on its way"):
         services.send_message(conversation=conversation, author=org.alice, text="Two")
     assert conversation.messages.count() == 2  # the refused message left nothing behind
+
+
+def _second_answer_on_its_way(conversation, first: Message) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.QUEUED,
+        category_number=first.category_number,
+    )
+
+
+def test_the_database_keeps_one_answer_on_its_way_per_conversation(
+    org, django_capture_on_commit_callbacks
+):
+    """Whatever path writes (a bug, a script, the admin): the check under the lock is not
+    the only guard."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = services.send_message(conversation=conversation, author=org.alice, text="One")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _second_answer_on_its_way(conversation, first.answer)
+    first.answer.status = Message.Status.DONE
+    first.answer.save(update_fields=["status"])
+    _second_answer_on_its_way(conversation, first.answer)  # once the first is done: fine
+
+
+def test_the_constraints_migration_fails_all_but_the_newest_answer_on_its_way(
+    org, django_capture_on_commit_callbacks
+):
+    repair = importlib.import_module("chat.migrations.0003_one_answer_in_flight")
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = services.send_message(conversation=conversation, author=org.alice, text="One")
+    with connection.cursor() as cursor:  # as before the constraint (the test's transaction
+        cursor.execute("DROP INDEX chat_one_answer_in_flight")  # undoes it)
+    newer = _second_answer_on_its_way(conversation, first.answer)
+    repair.fail_all_but_the_newest(django_apps, None)
+    first.answer.refresh_from_db()
+    newer.refresh_from_db()
+    assert first.answer.status == Message.Status.FAILED and "retry" in first.answer.error
+    assert newer.status == Message.Status.QUEUED
 
 
 def test_it_refuses_empty_and_oversized_messages(org):
