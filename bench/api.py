@@ -28,12 +28,11 @@ takes turns with it round by round: a before/after on one machine whose speed
 drifts between runs.
 
 ``--litellm`` runs the anchor of the API issue's goal on the same machine, in the
-same rounds: LiteLLM's proxy (no governance; as many worker processes as Steward's)
-in front of the same fake, from its own virtual environment (``make
+same rounds: LiteLLM's proxy (no governance; as many worker processes as
+Steward's) in front of the same fake, from its own virtual environment (``make
 bench-anchor`` installs it and runs this script so; ``LITELLM`` names the
-``litellm`` executable). It then prints
-Steward's figures beside the anchor's: added latency and first token at each
-concurrency, and streamed answers per second.
+``litellm`` executable). It then prints Steward's figures beside the anchor's:
+added latency and first token at each concurrency, and answers per second.
 """
 
 import asyncio
@@ -98,6 +97,7 @@ AGAINST_TREE = DATA_DIR / "against"
 #: ``--litellm``: LiteLLM's proxy, the goal's anchor, takes its turn in every round.
 LITELLM = Path(os.environ.get("LITELLM", ROOT / ".venv-litellm" / "bin" / "litellm")).absolute()
 ANCHOR = "LiteLLM proxy" if "--litellm" in sys.argv else ""
+LITELLM_KEY = "sk-litellm-bench"
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
     "the finance team confirmed that the March invoice was paid in full",
@@ -183,9 +183,6 @@ def start_litellm(fake_url: str) -> tuple[str, subprocess.Popen]:
         stop(proxy)
         raise
     return base, proxy
-
-
-LITELLM_KEY = "sk-litellm-bench"
 
 
 def git(*args: str) -> None:
