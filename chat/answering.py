@@ -552,7 +552,10 @@ def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
         "finished_at": timezone.now(),
         **fields,
     }
-    params = [_FIELDS[name].get_db_prep_save(value, connection) for name, value in values.items()]
+    params = [
+        Message._meta.get_field(name).get_db_prep_save(value, connection)
+        for name, value in values.items()
+    ]
     updated = update_and_record(
         _settle_sql(tuple(values)),
         [*params, answer.pk, Message.Status.STREAMING.value, answer.attempt],
@@ -562,14 +565,13 @@ def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
         writer.end(status)
 
 
-_FIELDS = {field.name: field for field in Message._meta.concrete_fields}
-
-
 @functools.cache
 def _settle_sql(names: tuple[str, ...]) -> str:
     """The update that settles an answer, for each set of fields a settlement writes (a
     finished answer's, a failed one's)."""
-    columns = ", ".join(f"{connection.ops.quote_name(_FIELDS[name].column)} = %s" for name in names)
+    columns = ", ".join(
+        f"{connection.ops.quote_name(Message._meta.get_field(name).column)} = %s" for name in names
+    )
     owned = "id = %s AND status = %s AND attempt = %s"
     return f"UPDATE {Message._meta.db_table} SET {columns} WHERE {owned}"
 

@@ -75,11 +75,12 @@ def _carry_out(request: SubjectRequest) -> dict:
             subject_user=request.subject_user,
             progress=progress,
         )
-        if request.subject_user_id and purge.person_held(request.subject_user_id):
-            result.account_withheld = True
-        elif request.subject_user_id:
-            erasure.erase_account(request.subject_user)
-            result.account = True
+        if request.subject_user_id:
+            if purge.person_held(request.subject_user_id):
+                result.account_withheld = True
+            else:
+                erasure.erase_account(request.subject_user)
+                result.account = True
         return {"counts": result.as_dict(), "recipients": recipients}
     blob, counts = archive.build(request, progress=progress)
     SubjectRequest.objects.filter(pk=request.pk).update(archive_sealed=blob)

@@ -63,21 +63,26 @@ def expired_conversations(category: Category, now=None):
 
 def held(conversations):
     """Those of ``conversations`` under a legal hold: their own, or their owner's."""
-    return conversations.filter(Q(legal_hold=True) | Exists(_active_user_holds()))
+    return conversations.filter(Q(legal_hold=True) | _owner_held())
 
 
 def not_held(conversations):
     """Those of ``conversations`` under no legal hold, neither their own nor their owner's."""
-    return conversations.filter(legal_hold=False).exclude(Exists(_active_user_holds()))
+    return conversations.filter(legal_hold=False).exclude(_owner_held())
 
 
 def person_held(user_id: int) -> bool:
     """Whether a legal hold on this person is active (it keeps all they own)."""
-    return LegalHold.objects.filter(user_id=user_id, released_at__isnull=True).exists()
+    return _active_holds_on(user_id).exists()
 
 
-def _active_user_holds():
-    return LegalHold.objects.filter(user_id=OuterRef("owner_id"), released_at__isnull=True)
+def _owner_held() -> Exists:
+    return Exists(_active_holds_on(OuterRef("owner_id")))
+
+
+def _active_holds_on(user):
+    """The holds on a person (``user``: an id, or an ``OuterRef`` to one) not yet released."""
+    return LegalHold.objects.filter(user_id=user, released_at__isnull=True)
 
 
 def preview(now=None) -> Expired:
