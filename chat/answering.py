@@ -25,6 +25,7 @@ from audit.services import record, update_and_record
 from chat import llm, streams, transient
 from chat.models import Conversation, Message, sealing_context
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
+from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.models import Backend, Category, User
 
@@ -480,7 +481,7 @@ def _newest_first(answer: Message) -> Iterator[tuple[str, str]]:
     before = connection.ops.adapt_datetimefield_value(answer.created_at)
     offset = 0
     while True:
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(
                 _HISTORY_SQL,
                 [

@@ -23,6 +23,7 @@ from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
 from chat.tasks import generate_answer
+from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
@@ -453,7 +454,7 @@ def enqueue_answer(message_id: int, queue: str | None = None) -> bool:
 def _mark_queued(message_id: int) -> None:
     """PENDING → QUEUED, in SQL written once (building the ORM's update took longer than
     running it, on the way of every answer to its worker)."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             _MARK_QUEUED,
             [
@@ -512,7 +513,7 @@ def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
         raise Conversation.DoesNotExist
     fresh, fresh.category = found
     if idle:
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(_IN_FLIGHT, [conversation.pk])
             if cursor.fetchone()[0]:
                 raise ChatError("An answer is still on its way: wait for it, or stop it first.")

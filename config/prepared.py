@@ -54,6 +54,13 @@ def prepared_cursor() -> CursorWrapper:
     return (_DebugCursor if connection.queries_logged else _Cursor)(raw, connection)
 
 
+def hot_cursor() -> CursorWrapper:
+    """For a statement a hot path sends with every request, its SQL written once: a
+    prepared cursor on PostgreSQL (parsed and planned once per connection; planning a
+    join of a few tables took PostgreSQL longer than running it), Django's elsewhere."""
+    return prepared_cursor() if connection.vendor == "postgresql" else connection.cursor()
+
+
 @functools.lru_cache(maxsize=256)
 def numbered(sql: str) -> str:
     """``sql`` with psycopg's placeholders (``%s``; ``%%`` for a percent sign) as

@@ -4,13 +4,16 @@ Building a query with the ORM (filters, joins, annotations, compiling) costs
 more CPU than running it does when the query is a primary-key or unique
 look-up. :class:`Prebuilt` joins whole rows of one or more models, builds its
 SQL the first time it runs, and turns each row into model instances the way
-the ORM does (``from_db``, with the database's converters).
+the ORM does (``from_db``, with the database's converters). On PostgreSQL the
+statement is also prepared (:func:`config.prepared.hot_cursor`).
 """
 
 import functools
 from collections.abc import Callable
 
 from django.db import connection, models
+
+from config.prepared import hot_cursor
 
 
 class Prebuilt:
@@ -35,14 +38,14 @@ class Prebuilt:
 
     def one(self, params: list) -> tuple[models.Model, ...] | None:
         """The instances of the first row (one per source), or None when there is none."""
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(self._sql_parts[0], params)
             row = cursor.fetchone()
         return None if row is None else self._instances(row)
 
     def all(self, params: list) -> list[tuple[models.Model, ...]]:
         """The instances of every row (one per source in each)."""
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(self._sql_parts[0], params)
             rows = cursor.fetchall()
         return [self._instances(row) for row in rows]

@@ -9,10 +9,10 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
+from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.models import User
 from governance.policy_cache import Version, cached
@@ -35,7 +35,7 @@ class PermissionBackend(ModelBackend):
             if user_obj.is_superuser:
                 rows = Permission.objects.values_list("content_type__app_label", "codename")
             else:  # every page asks: SQL built once (the ORM took 1–2 ms to build it)
-                with connection.cursor() as cursor:
+                with hot_cursor() as cursor:
                     cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
                     rows = cursor.fetchall()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}

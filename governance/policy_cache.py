@@ -35,6 +35,7 @@ from typing import TypeVar
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from config.prepared import hot_cursor
 from governance.models import (
     Approval,
     Backend,
@@ -76,7 +77,7 @@ def read_version(user_id: int | None = None) -> Version:
     mark = _MARK_SQL.get(connection.vendor)
     if mark is None:  # no triggers on this database: never trust a cached snapshot
         return Version(key=None, group_ids=_groups_of(user_id))
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             f"SELECT v.token, {mark}, m.group_id FROM {_VERSION} v "
             f"LEFT JOIN {_MEMBERS} m ON m.user_id = %s WHERE v.id = 1",

@@ -48,3 +48,16 @@ def test_its_statements_are_logged_like_djangos():
 def test_placeholders_become_postgresqls_own():
     sql = "SELECT %s WHERE name LIKE 'a%%' AND id = %s"
     assert numbered(sql) == "SELECT $1 WHERE name LIKE 'a%' AND id = $2"
+
+
+def test_the_reads_every_request_makes_are_prepared(member):
+    from governance.access import _USER
+    from governance.policy_cache import read_version
+
+    for _ in range(2):
+        read_version(member.pk)
+        (found,) = _USER.one([member.pk])
+    assert found == member
+    prepared = _prepared_here()
+    assert sum(text.startswith("SELECT v.token") for text in prepared) == 1
+    assert sum(text.endswith("WHERE u.id = $1") for text in prepared) == 1
