@@ -25,6 +25,7 @@ from audit.services import record, update_and_record
 from chat import llm, streams, transient
 from chat.models import Conversation, Message, sealing_context
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
+from config.commits import UNAWAITED, may_skip_wait
 from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.models import Backend, Category, User
@@ -241,7 +242,8 @@ def _claim(message_id: int) -> Message | None:
     """PENDING or QUEUED → STREAMING, as a new attempt: the answer as :func:`_claimed_answer`
     reads it, or None when another delivery got there first. On PostgreSQL, one statement
     whose SQL is built once (the update and the read were two round trips, on the way to
-    the first token)."""
+    the first token), committed without waiting for the disk (:mod:`config.commits`):
+    lost in a crash, the answer is QUEUED again, as if this delivery had come later."""
     params = [
         Message.Status.STREAMING,
         connection.ops.adapt_datetimefield_value(timezone.now()),
@@ -250,7 +252,7 @@ def _claim(message_id: int) -> Message | None:
         Message.Status.QUEUED,
     ]
     if connection.vendor == "postgresql":
-        found = _CLAIMING.one(params)
+        found = (_CLAIMING_UNAWAITED if may_skip_wait() else _CLAIMING).one(params)
         return None if found is None else _answer_of(found)
     with connection.cursor() as cursor:
         cursor.execute(f"{_CLAIM_UPDATE} RETURNING id", params)
@@ -258,11 +260,11 @@ def _claim(message_id: int) -> Message | None:
     return _claimed_answer(message_id) if claimed else None
 
 
-_CLAIM_UPDATE = (
-    f"UPDATE {Message._meta.db_table} "
-    "SET status = %s, started_at = %s, attempt = attempt + 1 "
-    "WHERE id = %s AND status IN (%s, %s)"
+_CLAIM_SET = (
+    f"UPDATE {Message._meta.db_table} SET status = %s, started_at = %s, attempt = attempt + 1"
 )
+_CLAIM_WHERE = "WHERE id = %s AND status IN (%s, %s)"
+_CLAIM_UPDATE = f"{_CLAIM_SET} {_CLAIM_WHERE}"
 
 
 def _taken_over(message_id: int) -> bool:
@@ -300,6 +302,14 @@ _CLAIMING = Prebuilt(
     _CLAIMED_SOURCES,
     lambda: f"claimed m {_claimed_joins()}",
     head=lambda: f"WITH claimed AS ({_CLAIM_UPDATE} RETURNING *)",
+)
+_CLAIMING_UNAWAITED = Prebuilt(
+    _CLAIMED_SOURCES,
+    lambda: f"claimed m {_claimed_joins()}",
+    head=lambda: (
+        f"WITH {UNAWAITED}, claimed AS ("
+        f"{_CLAIM_SET} FROM unawaited {_CLAIM_WHERE} RETURNING {Message._meta.db_table}.*)"
+    ),
 )
 
 

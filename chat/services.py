@@ -23,6 +23,7 @@ from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
 from chat.tasks import generate_answer
+from config.commits import UNAWAITED, may_skip_wait
 from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.detection import Detection, detect
@@ -453,10 +454,12 @@ def enqueue_answer(message_id: int, queue: str | None = None) -> bool:
 
 def _mark_queued(message_id: int) -> None:
     """PENDING → QUEUED, in SQL written once (building the ORM's update took longer than
-    running it, on the way of every answer to its worker)."""
+    running it, on the way of every answer to its worker), committed without waiting for
+    the disk: lost in a crash, the answer is PENDING again and the sweeper queues it anew
+    (the task claims it once however often it is delivered)."""
     with hot_cursor() as cursor:
         cursor.execute(
-            _MARK_QUEUED,
+            _MARK_QUEUED_UNAWAITED if may_skip_wait() else _MARK_QUEUED,
             [
                 Message.Status.QUEUED.value,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
@@ -466,10 +469,10 @@ def _mark_queued(message_id: int) -> None:
         )
 
 
-_MARK_QUEUED = (
-    f"UPDATE {Message._meta.db_table} SET status = %s, enqueued_at = %s "
-    "WHERE id = %s AND status = %s"
-)
+_MARK_QUEUED_SET = f"UPDATE {Message._meta.db_table} SET status = %s, enqueued_at = %s"
+_MARK_QUEUED_WHERE = "WHERE id = %s AND status = %s"
+_MARK_QUEUED = f"{_MARK_QUEUED_SET} {_MARK_QUEUED_WHERE}"
+_MARK_QUEUED_UNAWAITED = f"WITH {UNAWAITED} {_MARK_QUEUED_SET} FROM unawaited {_MARK_QUEUED_WHERE}"
 
 
 def queue_for(backend: Backend | None) -> str:
