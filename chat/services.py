@@ -9,11 +9,11 @@ import copy
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -205,15 +205,24 @@ def _govern_and_record(
     new = conversation._state.adding
     # A new conversation's rows and events are one statement, atomic by itself; a message
     # in an existing one first locks its conversation, in a transaction.
-    with nullcontext() if new else transaction.atomic():
-        with writes.recording():
-            if not new:
-                conversation = _locked(conversation, idle=True)
-            sent = _record(
-                conversation, author, parts, text, detection, decision, writes,
-                claim=claim, via=via, version=version, sampling=sampling,
-            )  # fmt: skip
-        writes.write()
+    sent = None
+    try:
+        with nullcontext() if new else transaction.atomic():
+            with writes.recording():
+                if not new:
+                    conversation = _locked(conversation, idle=True)
+                sent = _record(
+                    conversation, author, parts, text, detection, decision, writes,
+                    claim=claim, via=via, version=version, sampling=sampling,
+                )  # fmt: skip
+            writes.write()
+    except IntegrityError:
+        # Another message's answer got on its way while this one waited for the lock.
+        if new or not conversation.messages.in_flight().exists():
+            raise
+        if sent is not None and sent.answer is not None:
+            transient.forget(sent.answer.public_id)  # held for it, if its category keeps none
+        raise ChatError(STILL_ON_ITS_WAY) from None
     if sent.answer is not None:
         # Django caches the answer on its question too (and again as the answer is saved):
         # the pair would be a reference cycle, freed only by the garbage collector.
@@ -494,39 +503,45 @@ def queue_for_hosting(hosting_class: str | None) -> str:
 # --- the steps ---------------------------------------------------------------------------
 
 
-def _locked_tail() -> str:
-    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
-    return (
-        f"{Conversation._meta.db_table} c JOIN {Category._meta.db_table} k "
-        f"ON k.id = c.category_id WHERE c.id = %s{lock}"
-    )
+def _locked_tail(*, idle: bool) -> Callable[[], str]:
+    def tail() -> str:
+        lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+        quiet = (
+            f" AND NOT EXISTS (SELECT 1 FROM {Message._meta.db_table} m "
+            f"WHERE m.conversation_id = c.id AND m.status IN {_IN_FLIGHT})"
+            if idle
+            else ""
+        )
+        return (
+            f"{Conversation._meta.db_table} c JOIN {Category._meta.db_table} k "
+            f"ON k.id = c.category_id WHERE c.id = %s{quiet}{lock}"
+        )
+
+    return tail
 
 
-_LOCKED = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail)
-_IN_FLIGHT = (
-    f"SELECT EXISTS (SELECT 1 FROM {Message._meta.db_table} WHERE conversation_id = %s "
-    f"AND status IN {tuple(str(s) for s in Message.IN_FLIGHT)})"
-)
+_IN_FLIGHT = tuple(str(status) for status in Message.IN_FLIGHT)
+_LOCKED = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail(idle=False))
+_LOCKED_IDLE = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail(idle=True))
+STILL_ON_ITS_WAY = "An answer is still on its way: wait for it, or stop it first."
 
 
 def _locked(conversation: Conversation, *, idle: bool = False) -> Conversation:
     """The conversation, fresh and locked until the end of the transaction (its category
     comes along, unlocked): two messages sent at once take turns.
 
-    ``idle``: refuse if an answer is still on its way, checked once the lock is held,
-    so two messages sent at once cannot both pass. In a statement of its own: a
-    subquery of the locking statement would read with that statement's snapshot,
-    taken before the lock's previous holder committed its answer.
+    ``idle``: refuse if an answer is still on its way, in the same statement. On
+    PostgreSQL that statement reads with the snapshot it took before waiting for
+    the lock, so the second of two messages sent at once may not see the first's
+    answer: the database's constraint refuses its own then (``chat_one_answer_in_flight``,
+    see :func:`_govern_and_record`).
     """
-    found = _LOCKED.one([conversation.pk])
+    found = (_LOCKED_IDLE if idle else _LOCKED).one([conversation.pk])
     if found is None:
+        if idle and Conversation.objects.filter(pk=conversation.pk).exists():
+            raise ChatError(STILL_ON_ITS_WAY)
         raise Conversation.DoesNotExist
     fresh, fresh.category = found
-    if idle:
-        with hot_cursor() as cursor:
-            cursor.execute(_IN_FLIGHT, [conversation.pk])
-            if cursor.fetchone()[0]:
-                raise ChatError("An answer is still on its way: wait for it, or stop it first.")
     fresh._key = conversation.key  # the data key does not change; it is opened once
     if Conversation.owner.is_cached(conversation):
         fresh.owner = conversation.owner  # the answer's audit events name it

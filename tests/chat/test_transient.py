@@ -99,3 +99,25 @@ def test_a_question_no_longer_held_fails_with_the_reason(
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.FAILED and "send it again" in sent.answer.error
     assert org.external.requests == []
+
+
+def test_a_message_that_slipped_past_the_busy_check_is_refused_and_not_held(
+    passing, org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Two messages sent at once: the second's check can read from before the first's answer
+    (see services._locked); the database's constraint refuses it, and what was held in Redis
+    for it is dropped."""
+    with django_capture_on_commit_callbacks(execute=False):
+        first = services.send_message(conversation=passing, author=org.alice, text="One").answer
+    monkeypatch.setattr(services, "_LOCKED_IDLE", services._LOCKED)  # as if read too early
+    held_before = _held()
+    assert f"steward:transient:{first.public_id}".encode() in held_before
+    with pytest.raises(services.ChatError, match="still on its way"):
+        services.send_message(conversation=passing, author=org.alice, text=f"Two, {WORD}")
+    assert passing.messages.count() == 2
+    assert _held() == held_before
+    transient.forget(first.public_id)
+
+
+def _held() -> set[bytes]:
+    return set(streams.client().scan_iter("steward:transient:*"))
