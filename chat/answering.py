@@ -418,7 +418,11 @@ def _stream(adapter, messages, answer: Message, writer, progress: Progress, star
             _check(answer, progress, cancel)
         progress.text += text
         writer.chunk(text)
-    if not progress.cancelled:
+    # A stop is seen at most CANCEL_POLL_SECONDS late: an answer that ended before its
+    # next look was due (most API answers) settles as it ended, without another round trip
+    # to Redis. A take-over meanwhile needs no look: the settle's own condition (this
+    # attempt still owns the answer) keeps a superseded attempt from writing.
+    if not progress.cancelled and time.monotonic() >= next_check:
         _check(answer, progress, cancel)
 
 

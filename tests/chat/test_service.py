@@ -612,6 +612,22 @@ def test_a_stop_during_the_answer_keeps_what_came(org, django_capture_on_commit_
     assert sent.answer.content.startswith("one") and "four" not in sent.answer.content
 
 
+def test_an_answer_that_ends_before_its_next_look_is_due_settles_without_one(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """No round trip to Redis for the stop flag after the last chunk of a quick answer (most
+    API answers): a stop is seen at most a look's interval late."""
+    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 30)
+    looks = []
+    monkeypatch.setattr(streams, "poll", lambda public_id: looks.append(public_id) or (True, 1))
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    answering.generate_answer(sent.answer.pk)
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.DONE and looks == []
+
+
 def test_a_backend_whose_key_is_not_set_goes_to_the_back_of_the_line(
     org, monkeypatch, django_capture_on_commit_callbacks
 ):
