@@ -40,6 +40,23 @@ def database_url(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
+def refuse_if_in_use(source_url: str, name: str) -> None:
+    """End the run with a message if the PostgreSQL database ``name`` has sessions: another
+    run of the same benchmark builds its world there (this run's start would drop it, and
+    either run's end the other's). A database left by a run that was killed has none."""
+    import psycopg
+
+    with psycopg.connect(database_url(source_url, "postgres"), autocommit=True) as conn:
+        (sessions,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [name]
+        ).fetchone()
+    if sessions:
+        raise SystemExit(
+            f"Another run is using the database {name} ({sessions} sessions): "
+            "wait for it to end, or stop it, then start this one again."
+        )
+
+
 def reset_database(source_url: str, name: str, *, create: bool) -> None:
     """Drop the PostgreSQL database ``name`` next to the one ``source_url`` names (closing
     this process's connections first), and create it afresh when asked."""

@@ -55,6 +55,7 @@ from bench._support import (  # noqa: E402
     messages,
     python_speed,
     rank,
+    refuse_if_in_use,
     reset_database,
     start_fake,
     stop,
@@ -394,6 +395,8 @@ def _auth(secret: str) -> dict:
 
 def main() -> None:
     began = time.perf_counter()
+    if SOURCE_DATABASE_URL:
+        refuse_if_in_use(SOURCE_DATABASE_URL, BENCH_DB)
     fake = redis_server = None
     servers: dict[str, tuple[str, subprocess.Popen]] = {}
     try:

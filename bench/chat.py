@@ -47,6 +47,7 @@ from bench._support import (  # noqa: E402
     messages,
     python_speed,
     rank,
+    refuse_if_in_use,
     reset_database,
     start_fake,
     stop,
@@ -740,6 +741,8 @@ def start_servers(alice: User, started: list) -> tuple[str, dict]:
 
 def main() -> None:
     began = time.perf_counter()
+    if SOURCE_DATABASE_URL:
+        refuse_if_in_use(SOURCE_DATABASE_URL, BENCH_DB)
     fakes: list[FakeLLM] = []
     redis_server = None
     started: list[subprocess.Popen] = []  # web server, worker
