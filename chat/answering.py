@@ -25,7 +25,7 @@ from audit.services import record, update_and_record
 from chat import llm, streams, transient
 from chat.models import Conversation, Message, sealing_context
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
-from config.commits import UNAWAITED, may_skip_wait
+from config.commits import may_skip_wait, unawaited
 from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.models import Backend, Category, User
@@ -298,19 +298,19 @@ _CLAIMED_SOURCES = [
 _CLAIMED = Prebuilt(
     _CLAIMED_SOURCES, lambda: f"{Message._meta.db_table} m {_claimed_joins()} WHERE m.id = %s"
 )
-_CLAIMING = Prebuilt(
-    _CLAIMED_SOURCES,
-    lambda: f"claimed m {_claimed_joins()}",
-    head=lambda: f"WITH claimed AS ({_CLAIM_UPDATE} RETURNING *)",
-)
-_CLAIMING_UNAWAITED = Prebuilt(
-    _CLAIMED_SOURCES,
-    lambda: f"claimed m {_claimed_joins()}",
-    head=lambda: (
-        f"WITH {UNAWAITED}, claimed AS ("
-        f"{_CLAIM_SET} FROM unawaited {_CLAIM_WHERE} RETURNING {Message._meta.db_table}.*)"
-    ),
-)
+
+
+def _claiming(update: str) -> Prebuilt:
+    """The claimed answer as :data:`_CLAIMED` reads it, from ``update`` (the claim)."""
+    return Prebuilt(
+        _CLAIMED_SOURCES,
+        lambda: f"claimed m {_claimed_joins()}",
+        head=lambda: f"WITH claimed AS ({update} RETURNING {Message._meta.db_table}.*)",
+    )
+
+
+_CLAIMING = _claiming(_CLAIM_UPDATE)
+_CLAIMING_UNAWAITED = _claiming(unawaited(_CLAIM_SET, _CLAIM_WHERE))
 
 
 def _claimed_answer(message_id: int) -> Message:

@@ -23,7 +23,7 @@ from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
 from chat.tasks import generate_answer
-from config.commits import UNAWAITED, may_skip_wait
+from config.commits import may_skip_wait, unawaited
 from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.detection import Detection, detect
@@ -488,7 +488,7 @@ def _mark_queued(message_id: int) -> None:
 _MARK_QUEUED_SET = f"UPDATE {Message._meta.db_table} SET status = %s, enqueued_at = %s"
 _MARK_QUEUED_WHERE = "WHERE id = %s AND status = %s"
 _MARK_QUEUED = f"{_MARK_QUEUED_SET} {_MARK_QUEUED_WHERE}"
-_MARK_QUEUED_UNAWAITED = f"WITH {UNAWAITED} {_MARK_QUEUED_SET} FROM unawaited {_MARK_QUEUED_WHERE}"
+_MARK_QUEUED_UNAWAITED = unawaited(_MARK_QUEUED_SET, _MARK_QUEUED_WHERE)
 
 
 def queue_for(backend: Backend | None) -> str:

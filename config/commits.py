@@ -5,8 +5,8 @@ millisecond here, a few at the 99th percentile under load. For a mark whose loss
 in a database crash costs nothing, because the state before it is one the
 sweeper already handles (an answer marked queued, claimed by a worker), the wait
 buys nothing, and it lay on the way of every message and of its first token.
-``UNAWAITED``, a common table expression the statement joins, turns the wait off
-for the statement's own transaction. The WAL stays in order: any later commit
+:func:`unawaited` writes such an update: a common table expression it joins turns
+the wait off for the statement's own transaction. The WAL stays in order: any later commit
 that waits flushes this one too, so a crash can lose only the newest marks,
 never one that a kept change came after.
 
@@ -16,7 +16,14 @@ it would relax the whole transaction, audit events and all (:func:`may_skip_wait
 
 from django.db import connection
 
-UNAWAITED = "unawaited AS (SELECT set_config('synchronous_commit', 'off', true))"
+_RELAXED = "unawaited AS (SELECT set_config('synchronous_commit', 'off', true))"
+
+
+def unawaited(update: str, where: str) -> str:
+    """``update`` (``UPDATE <table> SET …``) with its ``where`` (``WHERE …``), as a statement
+    whose own transaction commits without waiting for the disk (PostgreSQL; a statement of
+    its own only, see :func:`may_skip_wait`)."""
+    return f"WITH {_RELAXED} {update} FROM unawaited {where}"
 
 
 def may_skip_wait() -> bool:
