@@ -43,13 +43,15 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 class Problem(Exception):
     """A request answered with an OpenAI-style error."""
 
-    def __init__(self, status: int, message: str, *, kind: str, code: str, headers=None):
+    def __init__(
+        self, status: int, message: str, *, kind: str, code: str, headers=None, param=None
+    ):
         super().__init__(message)
-        self.status, self.kind, self.code = status, kind, code
+        self.status, self.kind, self.code, self.param = status, kind, code, param
         self.headers = headers or {}
 
     def response(self) -> JsonResponse:
-        error = {"message": str(self), "type": self.kind, "param": None, "code": self.code}
+        error = {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}
         return JsonResponse({"error": error}, status=self.status, headers=self.headers)
 
 
@@ -151,6 +153,7 @@ def _prepare(request: HttpRequest) -> Prepared:
     if not holds(user, Role.STAFF, version):
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
     body = _body(request)
+    _refuse_unsupported(body)
     parts = _parts(body.get("messages"))
     sampling = _sampling(body)
     category = _category(request, body, user, version)
@@ -248,16 +251,20 @@ def _body(request: HttpRequest) -> dict:
     if not isinstance(body, dict):
         raise _bad("The request body must be a JSON object.", code="invalid_json")
     if not isinstance(body.get("model"), str) or not body["model"]:
-        raise _bad("Name a model ('auto' lets the policy choose).", code="missing_model")
+        raise _bad(
+            "Name a model ('auto' lets the policy choose).", code="missing_model", param="model"
+        )
     if "stream" in body and not isinstance(body["stream"], bool):
-        raise _bad("'stream' must be true or false.", code="invalid_stream")
+        raise _bad("'stream' must be true or false.", code="invalid_stream", param="stream")
     return body
 
 
 def _parts(messages) -> list[tuple[str, str]]:
     """The request's messages as (role, text); only text goes through Steward."""
     if not isinstance(messages, list) or not messages:
-        raise _bad("'messages' must be a non-empty list.", code="invalid_messages")
+        raise _bad(
+            "'messages' must be a non-empty list.", code="invalid_messages", param="messages"
+        )
     parts = []
     for message in messages:
         role = message.get("role") if isinstance(message, dict) else None
@@ -266,15 +273,17 @@ def _parts(messages) -> list[tuple[str, str]]:
                 "Each message needs a role: system, developer, user or assistant "
                 "(tools are not supported).",
                 code="invalid_messages",
+                param="messages",
             )
         parts.append((ROLES[role], _text(message.get("content"))))
     size = sum(len(text) for _, text in parts)
     if not any(text.strip() for _, text in parts):
-        raise _bad("The messages have no text.", code="empty_messages")
+        raise _bad("The messages have no text.", code="empty_messages", param="messages")
     if size > services.MAX_MESSAGE_CHARS:
         raise _bad(
             f"The messages hold {size:,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}.",
             code="context_length_exceeded",
+            param="messages",
         )
     return parts
 
@@ -294,16 +303,61 @@ def _sampling(body: dict) -> Sampling:
             continue
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not low <= value <= high:
-            raise _bad(f"'{name}' must be a number from {low:g} to {high:g}.", code="invalid_value")
+            raise _bad(
+                f"'{name}' must be a number from {low:g} to {high:g}.",
+                code="invalid_value",
+                param=name,
+            )
         asked[name] = float(value)
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise _bad(f"'{name}' must be a whole number of at least 1.", code="invalid_value")
+            raise _bad(
+                f"'{name}' must be a whole number of at least 1.", code="invalid_value", param=name
+            )
         asked.setdefault("max_tokens", value)
     return Sampling(**asked)
+
+
+#: What a request may ask for that changes the answer's shape, and how its value is
+#: harmless: a client that asks for several choices, tool calls, JSON output or log
+#: probabilities and is quietly given one plain answer fails later, further from the cause.
+UNSUPPORTED = {
+    "n": (lambda value: value in (None, 1), "Steward gives one answer per request: 'n' must be 1."),
+    "tools": (lambda value: not value, "Tools are not supported: the answer is text only."),
+    "functions": (lambda value: not value, "Functions are not supported: the answer is text only."),
+    "tool_choice": (
+        lambda value: value in (None, "none", "auto"),
+        "Tools are not supported: 'tool_choice' may only be 'none' or 'auto'.",
+    ),
+    "function_call": (
+        lambda value: value in (None, "none", "auto"),
+        "Functions are not supported: 'function_call' may only be 'none' or 'auto'.",
+    ),
+    "response_format": (
+        lambda value: value is None or (isinstance(value, dict) and value.get("type") == "text"),
+        'Only text answers are supported: \'response_format\' may only be {"type": "text"}. '
+        "Ask for JSON in the message instead.",
+    ),
+    "logprobs": (lambda value: not value, "Log probabilities are not available through Steward."),
+    "top_logprobs": (
+        lambda value: not value,
+        "Log probabilities are not available through Steward.",
+    ),
+    "modalities": (
+        lambda value: value is None or value == ["text"],
+        "Only text answers are supported: 'modalities' may only be [\"text\"].",
+    ),
+    "audio": (lambda value: value is None, "Only text answers are supported: no 'audio'."),
+}
+
+
+def _refuse_unsupported(body: dict) -> None:
+    for name, (harmless, message) in UNSUPPORTED.items():
+        if name in body and not harmless(body[name]):
+            raise _bad(message, code="unsupported_parameter", param=name)
 
 
 def _text(content) -> str:
@@ -314,7 +368,7 @@ def _text(content) -> str:
         for p in content
     ):
         return "\n".join(p["text"] for p in content)
-    raise _bad("Only text content is supported.", code="invalid_content")
+    raise _bad("Only text content is supported.", code="invalid_content", param="messages")
 
 
 def _category(request: HttpRequest, body: dict, user: User, version: Version) -> Category:
@@ -364,8 +418,8 @@ def _backend(model: str, user: User, version: Version) -> Backend | None:
     )
 
 
-def _bad(message: str, *, code: str) -> Problem:
-    return Problem(400, message, kind="invalid_request_error", code=code)
+def _bad(message: str, *, code: str, param: str | None = None) -> Problem:
+    return Problem(400, message, kind="invalid_request_error", code=code, param=param)
 
 
 def _not_allowed(method: str) -> JsonResponse:

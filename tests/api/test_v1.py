@@ -131,6 +131,52 @@ def test_a_sampling_parameter_out_of_range_is_400_and_sends_nothing(org, openai_
     assert org.external.requests == [] and not Message.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "name, value",
+    [("n", 2), ("tools", [{"type": "function", "function": {"name": "lookup"}}]),
+     ("functions", [{"name": "lookup"}]), ("tool_choice", "required"),
+     ("tool_choice", {"type": "function", "function": {"name": "lookup"}}),
+     ("function_call", {"name": "lookup"}), ("response_format", {"type": "json_object"}),
+     ("response_format", {"type": "json_schema", "json_schema": {"name": "x"}}),
+     ("logprobs", True), ("top_logprobs", 3), ("modalities", ["text", "audio"]),
+     ("audio", {"voice": "alloy", "format": "wav"})],
+)  # fmt: skip
+def test_asking_for_an_answer_steward_cannot_give_is_400_naming_the_parameter(
+    org, openai_for, name, value
+):
+    """Quietly given one plain answer instead, the client would fail later, far from the cause."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        _ask(openai_for(org.alice), "Hello", headers=INTERNAL, extra_body={name: value})
+    error = refused.value.body
+    assert (error["code"], error["param"], error["type"]) == (
+        "unsupported_parameter", name, "invalid_request_error",
+    )  # fmt: skip
+    assert error["message"]
+    assert org.external.requests == [] and not Message.objects.exists()
+
+
+def test_the_harmless_values_of_those_parameters_are_accepted(org, openai_for):
+    reply = _ask(
+        openai_for(org.alice),
+        "Hello",
+        headers=INTERNAL,
+        n=1,
+        tools=[],
+        tool_choice="none",
+        response_format={"type": "text"},
+        logprobs=False,
+        modalities=["text"],
+    ).parse()
+    assert reply.choices[0].message.content
+    assert len(org.external.requests) == 1
+
+
+def test_a_bad_value_names_its_parameter(org, openai_for):
+    with pytest.raises(openai.BadRequestError) as refused:
+        _ask(openai_for(org.alice), "Hello", headers=INTERNAL, temperature=3)
+    assert refused.value.body["param"] == "temperature"
+
+
 def test_category_3_reaches_only_the_on_premise_backend(org, openai_for):
     client = openai_for(org.carol)
     raw = _ask(client, f"Draft a reply to {EMAIL}.", headers={"X-Steward-Category": "3"})
@@ -190,18 +236,22 @@ def test_an_unknown_model_or_category_is_404(org, openai_for):
 
 
 @pytest.mark.parametrize(
-    ("body", "code"),
+    ("body", "code", "param"),
     [
-        (b"{not json", "invalid_json"),
-        (b'{"model": "auto", "messages": []}', "invalid_messages"),
-        (b'{"model": "auto", "messages": [{"role": "tool", "content": "x"}]}', "invalid_messages"),
-        (b'{"model": "auto", "messages": [{"role": "user", "content": "  "}]}', "empty_messages"),
+        (b"{not json", "invalid_json", None),
+        (b'{"model": "auto", "messages": []}', "invalid_messages", "messages"),
+        (b'{"model": "auto", "messages": [{"role": "tool", "content": "x"}]}', "invalid_messages",
+         "messages"),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "  "}]}', "empty_messages",
+         "messages"),
         (b'{"model": "auto", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
-         "invalid_content"),
-        (b'{"messages": [{"role": "user", "content": "x"}]}', "missing_model"),
+         "invalid_content", "messages"),
+        (b'{"messages": [{"role": "user", "content": "x"}]}', "missing_model", "model"),
+        (b'{"model": "auto", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}',
+         "invalid_stream", "stream"),
     ],
 )  # fmt: skip
-def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, body, code):
+def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, body, code, param):
     _, secret = token_for(org.alice)
     response = httpx.post(
         f"{live_server.url}/v1/chat/completions",
@@ -210,6 +260,7 @@ def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, bod
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["param"] == param
     assert org.external.requests == [] and org.local.requests == []
 
 
