@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 
 import orjson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -246,6 +248,14 @@ def _code(exc: Exception) -> str:
 def _body(request: HttpRequest) -> dict:
     try:
         body = json.loads(request.body)
+    except RequestDataTooBig:
+        megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        raise Problem(
+            413,
+            f"The request body is larger than {megabytes:g} MB.",
+            kind="invalid_request_error",
+            code="request_too_large",
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise _bad("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):

@@ -17,10 +17,17 @@ Three handlers, chosen by path:
   own, as Django runs it, but a thread kept for the next request rather than
   started and stopped for each one: its database connection lives on
   (``CONN_MAX_AGE``) instead of being opened again for every page.
+
+Every handler refuses a request body larger than ``MAX_BODY_BYTES`` with 413,
+before reading it when its length is declared, as soon as it passes the limit
+when it is not. Django's own handler reads any body whole (to a temporary
+file past a few megabytes) before a view or a check sees the request: one
+anonymous POST could fill the disk.
 """
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import threading
@@ -43,6 +50,7 @@ from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
 
 from config.heap import freeze_after_loading  # noqa: E402
 from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
+from governance.forms import MAX_TERM_FILE_BYTES  # noqa: E402
 
 API_PREFIX = "/v1/"
 #: How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
@@ -52,6 +60,14 @@ API_PREFIX = "/v1/"
 #: +11–12 ms in bench/api.py (interleaved runs; the machine's drift makes it a tendency).
 GIL_TURN_SECONDS = 0.002
 sys.setswitchinterval(GIL_TURN_SECONDS)
+#: The largest request body taken: the largest one Steward asks for is a term list's CSV
+#: upload with its form; the other forms and the API stay under Django's
+#: DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which their views check once the body is in.
+MAX_BODY_BYTES = max(MAX_TERM_FILE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) + 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """A request body larger than :data:`MAX_BODY_BYTES`."""
 
 
 class Handler(ASGIHandler):
@@ -70,11 +86,29 @@ class Handler(ASGIHandler):
 
     async def handle(self, scope, receive, send):
         try:
+            if _declared_length(scope) > MAX_BODY_BYTES:
+                raise BodyTooLarge
             await self.handle_request(scope, receive, send)
+        except BodyTooLarge:
+            await _refuse_too_large(scope, send)
         finally:
             request = scope.pop(_REQUEST, None)
             if request is not None:
                 request.__dict__.clear()
+
+    async def read_body(self, receive):
+        """Django's, counting: past :data:`MAX_BODY_BYTES` it stops reading."""
+        read = 0
+
+        async def counted():
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > MAX_BODY_BYTES:
+                raise BodyTooLarge
+            return message
+
+        return await super().read_body(counted)
 
     async def handle_request(self, scope, receive, send):
         await super().handle(scope, receive, send)
@@ -92,6 +126,31 @@ class Handler(ASGIHandler):
 
 #: Where :class:`Handler` keeps a request in its scope, to find it once the response is sent.
 _REQUEST = "steward.request"
+
+
+def _declared_length(scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0  # uvicorn refuses a malformed one
+    return 0
+
+
+async def _refuse_too_large(scope, send) -> None:
+    """413, in OpenAI's shape for /v1/ (its clients read the error from the body)."""
+    limit = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
+    if scope["path"].startswith(API_PREFIX):
+        kind = {"type": "invalid_request_error", "param": None, "code": "request_too_large"}
+        body, content_type = json.dumps({"error": {"message": limit, **kind}}), b"application/json"
+    else:
+        body, content_type = limit, b"text/plain; charset=utf-8"
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"connection", b"close"),  # the rest of the body is not read
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body.encode()})
 
 
 class PageHandler(Handler):

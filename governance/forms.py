@@ -526,6 +526,9 @@ class TermListForm(forms.ModelForm):
         label="Or upload a CSV file",
         required=False,
         help_text="UTF-8, up to 4 MB; every non-empty cell is a term.",
+        # Checked in the browser too (static/js/steward.js): a file far over the limit would
+        # not reach this form's message, but the server's bare 413 (config.asgi).
+        widget=forms.ClearableFileInput(attrs={"data-max-bytes": MAX_TERM_FILE_BYTES}),
     )
 
     class Meta:

@@ -5,6 +5,7 @@ Requests are made in-process, straight to ``config.asgi.application``, as a serv
 """
 
 import asyncio
+import itertools
 import json
 import re
 import threading
@@ -20,7 +21,7 @@ from django.http import HttpResponse
 
 from chat.models import Message
 from config import connections as kept
-from config.asgi import PageHandler, application, django_application
+from config.asgi import MAX_BODY_BYTES, PageHandler, application, django_application
 from config.middleware import SESSION_AUTH_STARTED
 from governance.roles import Role
 from tests.factories import make_done_answer, make_user
@@ -330,3 +331,55 @@ def test_it_keeps_only_a_few_idle_threads():
     assert handler._idle == borrowed[: PageHandler.IDLE_THREADS]
     assert all(executor._shutdown for executor in borrowed[PageHandler.IDLE_THREADS :])
     assert handler._borrow() is borrowed[PageHandler.IDLE_THREADS - 1]  # the last one back
+
+
+async def _post(path: str, chunks, *, declared: int | None) -> tuple[list[dict], int]:
+    """What the application sends for a POST whose body comes as ``chunks``, and how many
+    messages it took from ``receive``."""
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
+    if declared is not None:
+        headers.append((b"content-length", str(declared).encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+    sent, taken = [], 0
+    chunks = iter(chunks)
+
+    async def receive() -> dict:
+        nonlocal taken
+        taken += 1
+        chunk = next(chunks, None)
+        if chunk is None:
+            await asyncio.sleep(3600)  # the client waits for its answer
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(application(scope, receive, send), timeout=30)
+    return sent, taken
+
+
+MEGABYTE = b"x" * (1024 * 1024)
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/v1/chat/completions"])
+def test_it_refuses_a_body_declared_too_large_without_reading_it(path):
+    sent, taken = async_to_sync(_post)(path, [], declared=MAX_BODY_BYTES + 1)
+    response = _response(sent)
+    assert response.status_code == 413 and taken == 0
+    assert response["X-Content-Type-Options"] == "nosniff"
+    if path.startswith("/v1/"):
+        assert json.loads(response.content)["error"]["code"] == "request_too_large"
+    else:
+        assert response.content.decode().startswith("The request body is larger than")
+
+
+def test_it_stops_reading_an_undeclared_body_once_past_the_limit():
+    more_than_enough = itertools.repeat(MEGABYTE, MAX_BODY_BYTES // len(MEGABYTE) + 20)
+    sent, taken = async_to_sync(_post)("/accounts/login/", more_than_enough, declared=None)
+    assert _response(sent).status_code == 413
+    assert taken == MAX_BODY_BYTES // len(MEGABYTE) + 1

@@ -49,6 +49,25 @@
     }
   }
 
+  // A file over its field's limit (<input type="file" data-max-bytes="…">) is refused
+  // before it is sent, with the limit in words.
+  function checkFileSize(event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) {
+      return;
+    }
+    var limit = Number(input.dataset.maxBytes);
+    var file = input.files && input.files[0];
+    var megabytes = function (bytes) { return (bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, ""); };
+    input.setCustomValidity(
+      file && file.size > limit
+        ? "This file is " + megabytes(file.size) + " MB; the limit is " + megabytes(limit) + " MB."
+        : ""
+    );
+    input.reportValidity();
+  }
+
+  document.addEventListener("change", checkFileSize);
   document.addEventListener("click", dismissFlash);
   document.addEventListener("click", copyText);
   document.addEventListener("keydown", sendOnCtrlEnter);

@@ -264,6 +264,15 @@ def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, bod
     assert org.external.requests == [] and org.local.requests == []
 
 
+def test_a_body_too_large_is_413_in_openais_shape(org, openai_for, settings):
+    text = "a" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    with pytest.raises(openai.APIStatusError) as refused:
+        _ask(openai_for(org.alice), text)
+    assert refused.value.status_code == 413
+    assert refused.value.body["code"] == "request_too_large"
+    assert org.external.requests == [] and org.local.requests == []
+
+
 @pytest.mark.parametrize("state", ["expired", "revoked", "unknown", "missing"])
 def test_a_token_that_is_not_valid_is_refused(org, live_server, token_for, state):
     token, secret = token_for(org.alice, expires_in_days=1)

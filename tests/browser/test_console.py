@@ -68,3 +68,24 @@ def test_it_adds_a_backend_approves_it_and_refuses_a_breaking_approval(
 
     # Chromium logs every 4xx fetch; the 422s are the refusals this test asked for.
     assert [e for e in console_errors if "status of 422" not in e] == []
+
+
+def test_a_term_file_over_the_limit_is_refused_before_it_is_sent(
+    demo, page: Page, console_errors: list[str]
+):
+    sign_in(page, "paula@example.com", DEMO_PASSWORD)
+    page.goto("/policy/term-lists/new/")
+    page.get_by_label("Name").fill("Key accounts")
+    page.get_by_label("Kind").select_option("client")
+    too_big = {"name": "clients.csv", "mimeType": "text/csv", "buffer": b"Acme,\n" * 1_100_000}
+    upload = page.get_by_label("Or upload a CSV file")
+    upload.set_input_files(too_big)
+    page.get_by_role("button", name="Add list").click()
+    expect(page).to_have_url("/policy/term-lists/new/")  # nothing sent
+    message = upload.evaluate("input => input.validationMessage")
+    assert message == "This file is 6.3 MB; the limit is 4 MB."
+    # A file within the limit goes, and the form takes it.
+    upload.set_input_files({"name": "clients.csv", "mimeType": "text/csv", "buffer": b"Acme\n"})
+    assert upload.evaluate("input => input.validationMessage") == ""
+    page.get_by_role("button", name="Add list").click()
+    expect(page.get_by_role("heading", level=1, name="Key accounts")).to_be_visible()
