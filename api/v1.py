@@ -9,6 +9,7 @@ clients raise their usual exceptions.
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
@@ -30,11 +31,14 @@ from chat.llm import ChatMessage, Sampling
 from chat.pseudonyms import Pseudonymiser
 from config.connections import in_database_thread
 from governance.access import holds
+from governance.detection import detect
 from governance.models import Backend, Category, User
-from governance.policy import eligible_backends
+from governance.policy import ENTITY_NAMES, HARMLESS_TYPES, eligible_backends
 from governance.policy_cache import Version, read_version
 from governance.roles import Role
 from governance.simulation import policy_snapshot
+
+logger = logging.getLogger(__name__)
 
 AUTO = "auto"
 CATEGORY_HEADER = "X-Steward-Category"
@@ -157,7 +161,7 @@ def _prepare(request: HttpRequest) -> Prepared:
     body = _body(request)
     _refuse_unsupported(body)
     parts = _parts(body.get("messages"))
-    sampling = _sampling(body)
+    sampling = _sampling(body, version)
     category = _category(request, body, user, version)
     backend = _backend(body.get("model"), user, version)
     via = {"via": "api", "token": token.lookup}
@@ -302,10 +306,9 @@ def _parts(messages) -> list[tuple[str, str]]:
 RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
 
 
-def _sampling(body: dict) -> Sampling:
-    """temperature, top_p and max_tokens (or its newer name, max_completion_tokens) as
-    asked; each backend is given them in its own terms (chat.llm). ``stop`` is not
-    passed on: its text would leave without being scanned."""
+def _sampling(body: dict, version: Version) -> Sampling:
+    """temperature, top_p, max_tokens (or its newer name, max_completion_tokens) and
+    ``stop`` as asked; each backend is given them in its own terms (chat.llm)."""
     asked = {}
     for name, (low, high) in RANGES.items():
         value = body.get(name)
@@ -328,7 +331,52 @@ def _sampling(body: dict) -> Sampling:
                 f"'{name}' must be a whole number of at least 1.", code="invalid_value", param=name
             )
         asked.setdefault("max_tokens", value)
-    return Sampling(**asked)
+    stop = _stop(body.get("stop"), version)
+    return Sampling(**asked, stop=stop)
+
+
+#: OpenAI's limits on ``stop``: up to four sequences; ours on each one's length.
+MAX_STOP_SEQUENCES, MAX_STOP_CHARS = 4, 200
+
+
+def _stop(value, version: Version) -> tuple[str, ...] | None:
+    """The stop sequences, scanned like the messages: they leave for the backend too, so
+    one that holds anything the scanner or a rule finds (a value that would be a
+    placeholder there, a protected term, a blocked keyword) is refused."""
+    if value is None:
+        return None
+    sequences = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(sequences, list)
+        or not 1 <= len(sequences) <= MAX_STOP_SEQUENCES
+        or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in sequences)
+    ):
+        raise _bad(
+            f"'stop' must be a string or a list of up to {MAX_STOP_SEQUENCES}, each of 1 to "
+            f"{MAX_STOP_CHARS} characters.",
+            code="invalid_value",
+            param="stop",
+        )
+    try:
+        found = [detect(sequence, version=version) for sequence in sequences]
+    except Exception:
+        logger.exception("scanner failed on a request's stop sequences")
+        raise Problem(
+            503,
+            "Steward could not check the stop sequences, so nothing was sent; try again.",
+            kind="server_error",
+            code="scan_failed",
+        ) from None
+    kinds = {str(f.type) for d in found for f in d.scan.findings} - HARMLESS_TYPES
+    if kinds or any(d.rule_hits for d in found):
+        what = ", ".join(sorted(ENTITY_NAMES.get(k, ("national identifier",))[0] for k in kinds))
+        raise _bad(
+            f"A stop sequence may not hold {what or 'what a detection rule looks for'}: it "
+            "would reach the backend as it is.",
+            code="invalid_value",
+            param="stop",
+        )
+    return tuple(sequences)
 
 
 #: What a request may ask for that changes the answer's shape, and how its value is

@@ -15,9 +15,9 @@ never part of a message: anything a server says back is scrubbed of it.
 ``timeout`` is the clients' own: the longest wait for a connection or for the
 next bytes of the answer, not a limit on the whole answer. ``cancel`` is looked
 at between chunks; when it is set the stream is closed and iteration ends.
-``sampling`` (temperature, top_p, max_tokens; what an API client asked for)
-is passed on in each vendor's terms; what it leaves unset is the backend's
-default.
+``sampling`` (temperature, top_p, max_tokens, stop sequences; what an API
+client asked for) is passed on in each vendor's terms; what it leaves unset is
+the backend's default.
 """
 
 from __future__ import annotations
@@ -63,15 +63,27 @@ class Sampling:
     temperature: float | None = None  # 0 to 2
     top_p: float | None = None  # 0 to 1
     max_tokens: int | None = None  # at least 1
+    stop: tuple[str, ...] | None = None  # where the answer ends, before the sequence
 
     @classmethod
     def stored(cls, values: dict | None) -> Sampling:
         """From a message's ``sampling`` column (names it does not know are left out)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{name: v for name, v in (values or {}).items() if name in known})
+        values = {name: v for name, v in (values or {}).items() if name in known}
+        if values.get("stop"):
+            values["stop"] = tuple(values["stop"])
+        return cls(**values)
 
     def to_store(self) -> dict:
-        return {name: value for name, value in asdict(self).items() if value is not None}
+        stored = {name: value for name, value in asdict(self).items() if value is not None}
+        if self.stop:
+            stored["stop"] = list(self.stop)
+        return stored
+
+    @property
+    def stop_list(self) -> list[str] | None:
+        """The stop sequences as the vendors' clients take them; None for none."""
+        return list(self.stop) if self.stop else None
 
     def temperature_up_to(self, highest: float) -> float | None:
         """The temperature for a backend whose range ends lower than OpenAI's 2."""
@@ -329,6 +341,7 @@ class OllamaAdapter(Adapter):
                 ("temperature", sampling.temperature),
                 ("top_p", sampling.top_p),
                 ("num_predict", sampling.max_tokens),
+                ("stop", sampling.stop_list),
             )
             if value is not None
         }
@@ -373,6 +386,7 @@ class OpenAIAdapter(Adapter):
         "temperature": "temperature",
         "top_p": "top_p",
         "max_tokens": "max_tokens",
+        "stop": "stop",
     }
     #: The longest answer asked for when the caller names none (None: the server's own).
     default_max_tokens: int | None = None
@@ -427,6 +441,7 @@ class OpenAIAdapter(Adapter):
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens or self.default_max_tokens,
+            "stop": sampling.stop_list,
         }
         return {
             self.parameters[name]: value
@@ -475,8 +490,12 @@ class AnthropicAdapter(Adapter):
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         extra = {"system": system} if system else {}
         # This client's create() no longer names temperature and top_p; the API takes them
-        # (Anthropic's temperatures end at 1).
-        asked = {"temperature": sampling.temperature_up_to(1.0), "top_p": sampling.top_p}
+        # (Anthropic's temperatures end at 1), and the stop sequences with them.
+        asked = {
+            "temperature": sampling.temperature_up_to(1.0),
+            "top_p": sampling.top_p,
+            "stop_sequences": sampling.stop_list,
+        }
         asked = {name: value for name, value in asked.items() if value is not None}
         if asked:
             extra["extra_body"] = asked

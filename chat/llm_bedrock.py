@@ -96,6 +96,8 @@ class BedrockAdapter(Adapter):
             settings["temperature"] = sampling.temperature_up_to(1.0)  # Converse's range
         if sampling.top_p is not None:
             settings["topP"] = sampling.top_p
+        if sampling.stop:
+            settings["stopSequences"] = sampling.stop_list
         request = {
             "modelId": self.model,
             "messages": [

@@ -197,6 +197,7 @@ class BuiltinAdapter(Adapter):
                 max_tokens=min(sampling.max_tokens or MAX_ANSWER_TOKENS, MAX_ANSWER_TOKENS),
                 temperature=TEMPERATURE if sampling.temperature is None else sampling.temperature,
                 **({} if sampling.top_p is None else {"top_p": sampling.top_p}),
+                stop=sampling.stop_list,
                 repeat_penalty=REPEAT_PENALTY,
             )
             text, finish = "", None

@@ -121,7 +121,7 @@ class MistralAdapter(OpenAIAdapter):
 
     default_url = "https://api.mistral.ai/v1"
     needs_key = True
-    parameters = {name: name for name in ("temperature", "top_p", "max_tokens")}
+    parameters = {name: name for name in ("temperature", "top_p", "max_tokens", "stop")}
     default_max_tokens = ANSWER_MAX_TOKENS
 
     def __init__(self, backend, key):

@@ -118,10 +118,38 @@ def test_sampling_parameters_reach_the_backend_and_stay_with_the_answer(org, ope
     assert org.external.last.body["max_tokens"] == 7
 
 
+def test_stop_sequences_reach_the_backend_and_stay_with_the_answer(org, openai_for):
+    client = openai_for(org.alice)
+    _ask(client, "Hello", headers=INTERNAL, stop=["\nObservation:", "Human:"])
+    assert org.external.last.body["stop"] == ["\nObservation:", "Human:"]
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert answer.sampling == {"stop": ["\nObservation:", "Human:"]}
+    _ask(client, "Hello", headers=INTERNAL, stop="END")  # one string is one sequence
+    assert org.external.last.body["stop"] == ["END"]
+
+
+@pytest.mark.parametrize(
+    "stop, named",
+    [([EMAIL], "email address"), (f"Call {PHONE}", "phone number"),
+     (["ok", "sk-live-4eC39HqLyjWDarjtT1zdp7dc"], "secret")],
+)  # fmt: skip
+def test_a_stop_sequence_holding_what_the_scanner_finds_is_400_and_sends_nothing(
+    org, openai_for, stop, named
+):
+    """The backend would be given it as it is: placeholders are for the messages."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        _ask(openai_for(org.alice), f"Hello {EMAIL}", headers=INTERNAL, stop=stop)
+    assert (refused.value.body["code"], refused.value.body["param"]) == ("invalid_value", "stop")
+    assert named in refused.value.body["message"]
+    assert EMAIL not in refused.value.body["message"]
+    assert org.external.requests == [] and not Message.objects.exists()
+
+
 @pytest.mark.parametrize(
     "name, value",
     [("temperature", 2.5), ("temperature", True), ("top_p", -0.1), ("max_tokens", 0),
-     ("max_completion_tokens", "many"), ("max_tokens", 1.5)],
+     ("max_completion_tokens", "many"), ("max_tokens", 1.5), ("stop", 5), ("stop", ""),
+     ("stop", ["a", "b", "c", "d", "e"]), ("stop", ["x" * 201]), ("stop", [])],
 )  # fmt: skip
 def test_a_sampling_parameter_out_of_range_is_400_and_sends_nothing(org, openai_for, name, value):
     with pytest.raises(openai.BadRequestError) as refused:

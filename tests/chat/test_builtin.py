@@ -74,6 +74,15 @@ def test_it_really_generates_a_short_answer():
     assert 0 < adapter.usage.output_tokens <= 40
 
 
+def test_a_stop_sequence_ends_the_answer_before_it():
+    steady = llm.Sampling(temperature=0.0)
+    whole = "".join(llm.adapter_for(builtin()).stream(QUESTION, timeout=30, sampling=steady))
+    stop = whole.split()[2]  # a word some way into the answer
+    stopped = llm.Sampling(temperature=0.0, stop=(stop,))
+    cut = "".join(llm.adapter_for(builtin()).stream(QUESTION, timeout=30, sampling=stopped))
+    assert cut == whole[: whole.index(stop)]
+
+
 def test_cancelling_stops_generation():
     loaded = shared_model()
     adapter = llm.adapter_for(builtin())

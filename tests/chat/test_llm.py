@@ -75,21 +75,24 @@ def test_the_backend_receives_the_model_and_the_messages(fake, backend):
 
 
 def test_the_sampling_asked_for_reaches_the_backend_in_its_terms(fake, backend):
-    _answer(backend, sampling=Sampling(temperature=1.5, top_p=0.9, max_tokens=64))
+    stop = ("\nObservation:", "END")
+    _answer(backend, sampling=Sampling(temperature=1.5, top_p=0.9, max_tokens=64, stop=stop))
     body = fake.last.body
-    openai_terms = {"temperature": 1.5, "top_p": 0.9, "max_tokens": 64}
-    azure_terms = {"temperature": 1.5, "top_p": 0.9, "max_completion_tokens": 64}
+    openai_terms = {"temperature": 1.5, "top_p": 0.9, "max_tokens": 64, "stop": [*stop]}
+    azure_terms = {"temperature": 1.5, "top_p": 0.9, "max_completion_tokens": 64, "stop": [*stop]}
     sent, expected = (
         body,
         {"azure": azure_terms, "azure_v1": azure_terms}.get(fake.kind, openai_terms),
     )
     if fake.kind == "ollama":
-        sent, expected = body["options"], {"temperature": 1.5, "top_p": 0.9, "num_predict": 64}
+        sent = body["options"]
+        expected = {"temperature": 1.5, "top_p": 0.9, "num_predict": 64, "stop": [*stop]}
     # Anthropic's and Bedrock's temperatures go from 0 to 1: OpenAI's 1.5 is their most.
     elif fake.kind == "anthropic":
-        expected = {"temperature": 1.0, "top_p": 0.9, "max_tokens": 64}
+        expected = {"temperature": 1.0, "top_p": 0.9, "max_tokens": 64, "stop_sequences": [*stop]}
     elif fake.kind == "bedrock":
-        sent, expected = body["inferenceConfig"], {"temperature": 1.0, "topP": 0.9, "maxTokens": 64}
+        sent = body["inferenceConfig"]
+        expected = {"temperature": 1.0, "topP": 0.9, "maxTokens": 64, "stopSequences": [*stop]}
     assert {name: sent.get(name) for name in expected} == expected
 
 
@@ -97,6 +100,7 @@ def test_without_sampling_the_backend_keeps_its_own_defaults(fake, backend):
     _answer(backend)
     body = fake.last.body
     assert "temperature" not in json.dumps(body) and "top_p" not in json.dumps(body)
+    assert '"stop' not in json.dumps(body)  # stop, stop_sequences, stopSequences
     assert "options" not in body or not body["options"]  # Ollama's
 
 
