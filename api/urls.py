@@ -1,5 +1,5 @@
 from csp.decorators import csp_update
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import v1, views
@@ -11,7 +11,9 @@ urlpatterns = [
     path("settings/tokens/<uuid:public_id>/revoke/", views.token_revoke, name="token_revoke"),
     # OpenAI-compatible: clients append these to a base URL ending in /v1 (no slash after).
     path("v1/models", v1.models, name="models"),
+    path("v1/models/<str:model_id>", v1.model, name="model"),
     path("v1/chat/completions", v1.chat_completions, name="chat_completions"),
+    re_path(r"^v1/", v1.unknown),
     # The REST API: each app's viewsets, the OpenAPI schema and its browsable docs.
     path("api/governance/", include("governance.api.urls")),
     path("api/audit/", include("audit.api.urls")),

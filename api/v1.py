@@ -89,6 +89,35 @@ async def models(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"object": "list", "data": listing})
 
 
+@csrf_exempt
+async def model(request: HttpRequest, model_id: str) -> HttpResponse:
+    """One model of :func:`models`' list (the client's ``models.retrieve``)."""
+    if request.method != "GET":
+        return _not_allowed("GET")
+    try:
+        listing = await in_database_thread(_models)(request)
+    except Problem as problem:
+        return problem.response()
+    for entry in listing:
+        if entry["id"] == model_id:
+            return JsonResponse(entry)
+    return _unknown_model(model_id).response()
+
+
+@csrf_exempt
+async def unknown(request: HttpRequest) -> HttpResponse:
+    """Any other path under /v1/: OpenAI's 404, naming what Steward serves (an embeddings
+    or responses call from an OpenAI client would otherwise get a page of HTML)."""
+    error = {
+        "message": f"Steward has no {request.method} {request.path}; it serves GET /v1/models, "
+        "GET /v1/models/{model} and POST /v1/chat/completions.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "unknown_url",
+    }
+    return JsonResponse({"error": error}, status=404)
+
+
 def _models(request: HttpRequest) -> list[dict]:
     token = _authenticate(request)
     with transaction.atomic():
@@ -468,7 +497,11 @@ def _backend(model: str, user: User, version: Version) -> Backend | None:
     for spec, _ in _usable_backends(user, version):
         if model in (slugify(spec.name), spec.name) or model.casefold() == spec.name.casefold():
             return services.backend_by_key(spec.key, version)
-    raise Problem(
+    raise _unknown_model(model)
+
+
+def _unknown_model(model: str) -> Problem:
+    return Problem(
         404,
         f"The model {model!r} does not exist or you do not have access to it.",
         kind="invalid_request_error",

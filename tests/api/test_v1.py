@@ -41,6 +41,24 @@ def test_it_lists_the_models_the_user_may_use(org, openai_for):
     assert carol["local-ollama"].steward["categories"] == [1, 2, 3]
 
 
+def test_it_gives_one_model_by_its_id(org, openai_for):
+    client = openai_for(org.alice)
+    listed = {m.id: m for m in client.models.list().data}
+    assert client.models.retrieve("auto").model_dump() == listed["auto"].model_dump()
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.models.retrieve("gpt-9")
+    assert unknown.value.body["code"] == "model_not_found"
+
+
+def test_a_path_steward_does_not_serve_is_an_openai_404(org, openai_for):
+    """An OpenAI client calling embeddings reads why from the body, not a page of HTML."""
+    with pytest.raises(openai.NotFoundError) as missing:
+        openai_for(org.alice).embeddings.create(model="auto", input="Hello")
+    assert missing.value.body["code"] == "unknown_url"
+    assert "POST /v1/embeddings" in missing.value.body["message"]
+    assert "POST /v1/chat/completions" in missing.value.body["message"]
+
+
 def test_it_answers_with_only_placeholders_sent_to_an_external_backend(org, openai_for):
     raw = _ask(openai_for(org.alice), f"Write to {EMAIL} and call {PHONE}.", headers=INTERNAL)
     completion = raw.parse()
