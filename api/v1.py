@@ -576,7 +576,7 @@ async def _whole(answer: relay.Relay, prepared: Prepared) -> HttpResponse:
                         "content": prepared.pseudonymiser.restore(progress.text),
                         "refusal": None,
                     },
-                    "finish_reason": "stop",
+                    "finish_reason": progress.finish,
                     "logprobs": None,
                 }
             ],
@@ -622,7 +622,7 @@ async def _events(answer: relay.Relay, prepared: Prepared):
         if progress.error_kind:
             closing = [_sse(_backend_error(progress))]
         else:
-            closing = [event({}, "stop")]
+            closing = [event({}, progress.finish)]
             if prepared.include_usage:
                 closing.append(_sse({**base, "choices": [], "usage": _usage(progress)}))
         yield b"".join([*closing, b"data: [DONE]\n\n"])

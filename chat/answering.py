@@ -78,6 +78,8 @@ class Progress:
     first_token_ms: int | None = None
     cancelled: bool = False
     usage: llm.Usage | None = None
+    #: Why the backend ended it (llm.STOPPED, LENGTH or FILTERED).
+    finish: str = llm.STOPPED
     started: float = field(default_factory=time.monotonic)
     #: Set when the backend call failed: the sentence shown to the author, and its kind.
     error: str = ""
@@ -167,7 +169,7 @@ def stream_answer(
         try:
             adapter = llm.adapter_for(answer.backend)
             _stream(adapter, messages, answer, writer, progress, progress.started)
-            progress.usage = adapter.usage
+            progress.usage, progress.finish = adapter.usage, adapter.finish
         except _Superseded:
             progress.superseded = True
         except llm.LLMError as exc:
@@ -220,9 +222,10 @@ def follow(
 
 def _as_settled(answer: Message, progress: Progress) -> None:
     settled = Message.objects.filter(pk=answer.pk).values(
-        "status", "error", "error_kind", "input_tokens", "output_tokens"
+        "status", "error", "error_kind", "input_tokens", "output_tokens", "finish_reason"
     )[0]
     progress.usage = llm.Usage(settled["input_tokens"], settled["output_tokens"])
+    progress.finish = settled["finish_reason"] or llm.STOPPED
     progress.cancelled = settled["status"] == Message.Status.CANCELLED
     if settled["status"] == Message.Status.FAILED:
         progress.error, progress.error_kind = settled["error"], settled["error_kind"] or "internal"
@@ -526,6 +529,7 @@ def _finish(answer: Message, writer, progress: Progress) -> None:
     if progress.usage is not None:
         answer.input_tokens = progress.usage.input_tokens
         answer.output_tokens = progress.usage.output_tokens
+    answer.finish_reason = "" if progress.cancelled else progress.finish
     _settle(
         answer,
         writer,
@@ -534,6 +538,7 @@ def _finish(answer: Message, writer, progress: Progress) -> None:
         first_token_ms=answer.first_token_ms,
         input_tokens=answer.input_tokens,
         output_tokens=answer.output_tokens,
+        finish_reason=answer.finish_reason,
     )
 
 
@@ -682,6 +687,7 @@ def _record_response(answer: Message, started: float, *, cancelled: bool) -> Non
         first_token_ms=answer.first_token_ms,
         duration_ms=round((time.monotonic() - started) * 1000),
         cancelled=cancelled,
+        finish=answer.finish_reason,
     )
 
 

@@ -6,6 +6,7 @@ Every backend speaks the same small interface::
     for text in adapter.stream(messages, timeout=30, cancel=event):
         ...
     adapter.usage  # Usage(input_tokens, output_tokens) or None
+    adapter.finish  # why it ended: "stop", "length" (the length limit), "content_filter"
 
 Whatever goes wrong (no connection, a timeout, an HTTP error, a stream that is
 cut or not what the protocol says) comes out as :class:`LLMError` with a
@@ -91,6 +92,10 @@ class Sampling:
 
 
 DEFAULT_SAMPLING = Sampling()
+
+#: Why an answer ended, in OpenAI's words: it was finished; it reached the length limit
+#: (the max_tokens asked for, or the backend's own); the backend's content filter cut it.
+STOPPED, LENGTH, FILTERED = "stop", "length", "content_filter"
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ class Adapter:
         self.model = backend.model
         self._key = key
         self.usage: Usage | None = None
+        self.finish = STOPPED
         if self.needs_key and not key:
             raise LLMError(
                 f"{self.name} has no API key: store one, or name the environment variable "
@@ -203,8 +209,9 @@ class Adapter:
         cancel: threading.Event | None = None,
         sampling: Sampling = DEFAULT_SAMPLING,
     ) -> Iterator[str]:
-        """Yield the answer's text as it comes; ``self.usage`` is set when it ends."""
-        self.usage = None
+        """Yield the answer's text as it comes; ``self.usage`` and ``self.finish`` are set
+        when it ends."""
+        self.usage, self.finish = None, STOPPED
         with self._translated():
             chunks = self._chunks(list(messages), timeout, sampling)
             try:
@@ -355,6 +362,8 @@ class OllamaAdapter(Adapter):
             for part in parts:
                 if part.done:
                     self.usage = Usage(part.prompt_eval_count, part.eval_count)
+                    if part.done_reason == "length":
+                        self.finish = LENGTH
                 yield part.message.content or ""
         finally:
             parts.close()
@@ -431,6 +440,8 @@ class OpenAIAdapter(Adapter):
                     self.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
                 # Usage chunks, and Azure's content-filter preamble, have no choices.
                 for choice in chunk.get("choices") or ():
+                    if choice.get("finish_reason") in (LENGTH, FILTERED):
+                        self.finish = choice["finish_reason"]
                     yield (choice.get("delta") or {}).get("content") or ""
         finally:
             response.close()
@@ -520,6 +531,7 @@ class AnthropicAdapter(Adapter):
                         yield event.delta.text
                 elif event.type == "message_delta":
                     output_tokens = event.usage.output_tokens
+                    self.finish = ANTHROPIC_FINISH.get(event.delta.stop_reason, STOPPED)
                 elif event.type == "message_stop":
                     self.usage = Usage(input_tokens, output_tokens)
         finally:
@@ -531,6 +543,16 @@ class AnthropicAdapter(Adapter):
 
     def _translate(self, exc):
         return _sdk_error(self, exc, anthropic)
+
+
+#: Anthropic's (and Bedrock's) stop reasons that are not a finished answer, in OpenAI's words.
+ANTHROPIC_FINISH = {
+    "max_tokens": LENGTH,
+    "model_context_window_exceeded": LENGTH,
+    "refusal": FILTERED,
+    "guardrail_intervened": FILTERED,
+    "content_filtered": FILTERED,
+}
 
 
 def _mid_stream(exc: Exception) -> bool:

@@ -14,7 +14,7 @@ from botocore import eventstream
 from botocore import exceptions as aws
 from botocore.config import Config
 
-from chat.llm import Adapter, ChatMessage, LLMError, Sampling, Usage
+from chat.llm import ANTHROPIC_FINISH, STOPPED, Adapter, ChatMessage, LLMError, Sampling, Usage
 
 #: The longest answer asked for (some models' defaults are a few hundred tokens).
 MAX_TOKENS = 4096
@@ -75,6 +75,9 @@ class BedrockAdapter(Adapter):
             for event in stream:
                 if "contentBlockDelta" in event:
                     yield event["contentBlockDelta"]["delta"].get("text", "")
+                elif "messageStop" in event:
+                    reason = event["messageStop"].get("stopReason")
+                    self.finish = ANTHROPIC_FINISH.get(reason, STOPPED)
                 elif "metadata" in event:
                     usage = event["metadata"].get("usage") or {}
                     self.usage = Usage(usage.get("inputTokens"), usage.get("outputTokens"))

@@ -134,6 +134,12 @@ class Message(models.Model):
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="answers: why the backend stopped (stop, length: its length limit, "
+        "content_filter: its own filter)",
+    )
     error = models.CharField(max_length=500, blank=True, help_text="Shown to the author.")
     error_kind = models.CharField(max_length=20, blank=True)
 

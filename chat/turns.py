@@ -4,11 +4,17 @@ from dataclasses import dataclass
 
 from django.utils.safestring import SafeString
 
-from chat import transient
+from chat import llm, transient
 from chat.markdown import render_markdown
 from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
 from governance.policy import HOSTING_LABELS, entity_phrase
+
+#: What the author is told under an answer the backend did not finish.
+CUT_SHORT = {
+    llm.LENGTH: "The answer reached the backend's length limit and may be cut short.",
+    llm.FILTERED: "The backend's content filter stopped the answer.",
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,11 @@ class Turn:
     hosting: str
     #: False in a category that keeps no content: the text shows only while it passes.
     kept: bool = True
+
+    @property
+    def cut_short(self) -> str:
+        """Why the backend stopped before the answer was finished, if it did."""
+        return CUT_SHORT.get(self.message.finish_reason, "")
 
 
 def turns_for(conversation: Conversation, messages) -> list[Turn]:

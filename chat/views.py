@@ -25,7 +25,7 @@ from audit.services import record
 from chat import services
 from chat.access import get_conversation_for_user, get_message_for_user
 from chat.models import Conversation, Message
-from chat.turns import turn_for, turns_for
+from chat.turns import CUT_SHORT, turn_for, turns_for
 from governance.access import role_required
 from governance.models import Category
 from governance.policy import Outcome
@@ -350,6 +350,7 @@ def _export_json(conversation: Conversation, turns) -> dict:
                 "decision": t.message.decision or None,
                 "reasons": t.message.reasons,
                 "error": t.message.error or None,
+                "finish_reason": t.message.finish_reason or None,
             }
             for t in turns
         ],
@@ -376,5 +377,8 @@ def _export_markdown(conversation: Conversation, turns) -> str:
         if t.message.error:
             lines.append("")
             lines.append(f"*{t.message.error}*")
+        if t.message.finish_reason in CUT_SHORT:
+            lines.append("")
+            lines.append(f"*{CUT_SHORT[t.message.finish_reason]}*")
         lines.append("")
     return "\n".join(lines)

@@ -379,6 +379,17 @@ def _stream_on(asgi_server, secret, **kwargs):
     )
 
 
+def test_an_answer_cut_at_the_length_limit_says_length_whole_and_streamed(org, openai_for):
+    org.external.finish = "length"
+    client = openai_for(org.alice)
+    whole = _ask(client, "Hello", headers=INTERNAL, max_tokens=3).parse()
+    assert whole.choices[0].finish_reason == "length"
+    chunks = list(_ask(client, "Hello", headers=INTERNAL, max_tokens=3, stream=True).parse())
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    answers = Message.objects.filter(role=Message.Role.ASSISTANT)
+    assert {a.finish_reason for a in answers} == {"length"}
+
+
 def test_the_answer_streams_as_the_backend_writes_it(org, asgi_server, token_for):
     org.external.delay = 0.3
     _, secret = token_for(org.alice)

@@ -96,6 +96,15 @@ def test_the_sampling_asked_for_reaches_the_backend_in_its_terms(fake, backend):
     assert {name: sent.get(name) for name in expected} == expected
 
 
+@pytest.mark.parametrize("finish", ["stop", "length", "content_filter"])
+def test_it_says_why_the_answer_ended_in_openais_words(fake, backend, finish):
+    fake.finish = finish
+    if fake.kind == "ollama" and finish == "content_filter":
+        finish = "stop"  # Ollama has no content filter of its own to report
+    _, adapter = _answer(backend)
+    assert adapter.finish == finish
+
+
 def test_without_sampling_the_backend_keeps_its_own_defaults(fake, backend):
     _answer(backend)
     body = fake.last.body

@@ -352,6 +352,31 @@ def test_it_shows_the_author_the_real_values_and_the_model_only_placeholders(
     assert "1 email address replaced" in page
 
 
+def test_an_answer_the_backend_cut_at_its_length_limit_says_so(
+    client, org, django_capture_on_commit_callbacks
+):
+    org.external.finish = "length"
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    client.force_login(org.alice)
+    thread = SimpleNamespace(conversation=conversation)
+    response = _send(client, thread, QUESTION, django_capture_on_commit_callbacks)
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert (answer.status, answer.finish_reason) == (Message.Status.DONE, "length")
+    page = client.get(response["Location"]).content.decode()
+    assert "reached the backend&#x27;s length limit and may be cut short" in page
+    exported = json.loads(client.get(_url("chat:export", thread, "json")).content)
+    assert exported["messages"][1]["finish_reason"] == "length"
+    assert "may be cut short" in client.get(_url("chat:export", thread, "md")).content.decode()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CHAT_RESPONSE)
+    assert event.details["finish"] == "length"
+
+
+def test_a_finished_answer_has_no_such_note(client, thread):
+    client.force_login(thread.org.alice)
+    page = client.get(_url("chat:conversation", thread)).content.decode()
+    assert "length limit" not in page and "content filter" not in page
+
+
 @pytest.fixture
 def blocking(org, client):
     """A rule that blocks "privileged", and Alice signed in, in a new conversation."""

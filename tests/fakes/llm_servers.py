@@ -40,6 +40,10 @@ MISTRAL_FIELDS = {
 }  # fmt: skip
 
 
+ANTHROPIC_REASONS = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
+BEDROCK_REASONS = {"length": "max_tokens", "content_filter": "content_filtered"}
+
+
 @dataclass
 class Received:
     method: str
@@ -60,6 +64,9 @@ class FakeLLM:
     requests: list[Received] = field(default_factory=list)
     models: list[str] = field(default_factory=lambda: ["llama3.2", "gpt-4o-mini", "claude-x"])
     stop_reason: str = "end_turn"  # Bedrock's messageStop
+    #: Why the answer ends, in OpenAI's words ("stop", "length", "content_filter"), told in
+    #: each protocol's own.
+    finish: str = "stop"
     stream_exception: tuple[str, str] | None = None  # Bedrock: (code, message) mid-answer
 
     def __post_init__(self):
@@ -109,7 +116,7 @@ class FakeLLM:
                     "model": model,
                     "message": {"role": "assistant", "content": ""},
                     "done": True,
-                    "done_reason": "stop",
+                    "done_reason": "length" if self.finish == "length" else "stop",
                     "prompt_eval_count": self.usage[0],
                     "eval_count": self.usage[1],
                 }
@@ -124,7 +131,8 @@ class FakeLLM:
                 {**base, "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]}
                 for t in self.reply
             ]
-            chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            last = {"index": 0, "delta": {}, "finish_reason": self.finish}
+            chunks.append({**base, "choices": [last]})
             usage = {
                 "prompt_tokens": self.usage[0],
                 "completion_tokens": self.usage[1],
@@ -179,7 +187,7 @@ class FakeLLM:
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "delta": {"stop_reason": ANTHROPIC_REASONS[self.finish], "stop_sequence": None},
                     "usage": {"output_tokens": self.usage[1]},
                 },
             )
@@ -194,7 +202,8 @@ class FakeLLM:
             for t in self.reply
         ]
         events.append(("contentBlockStop", {"contentBlockIndex": 0}))
-        events.append(("messageStop", {"stopReason": self.stop_reason}))
+        reason = self.stop_reason if self.finish == "stop" else BEDROCK_REASONS[self.finish]
+        events.append(("messageStop", {"stopReason": reason}))
         usage = {"inputTokens": self.usage[0], "outputTokens": self.usage[1]}
         usage["totalTokens"] = sum(self.usage)
         events.append(("metadata", {"usage": usage, "metrics": {"latencyMs": 5}}))
