@@ -290,3 +290,16 @@ def test_it_fits_a_streaming_conversation_on_a_phone(org, open_page, console_err
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the conversation is {width}px wide on a 390px phone"
     assert console_errors == []
+
+
+def test_an_answer_cut_at_the_length_limit_says_so_once_it_settles(org, page: Page):
+    org.external.reply = ["The three steps are: first, ", "gather the invoices; second,"]
+    org.external.finish = "length"
+    start_conversation(page)
+    send(page, "List the three steps of the month-end close.")
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(answer.locator(".turn-cut")).to_have_text(
+        "The answer reached the backend's length limit and may be cut short."
+    )
+    shoot(page, "desktop-cut-short")
