@@ -381,6 +381,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
             started_at=None,
             finished_at=None,
             first_token_ms=None,
+            finish_reason="",
         )
         if not claimed:
             raise ChatError("This answer is already being retried.")

@@ -137,12 +137,13 @@ def _declared_length(scope) -> int:
 
 async def _refuse_too_large(scope, send) -> None:
     """413, in OpenAI's shape for /v1/ (its clients read the error from the body)."""
-    limit = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
+    message = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
     if scope["path"].startswith(API_PREFIX):
-        kind = {"type": "invalid_request_error", "param": None, "code": "request_too_large"}
-        body, content_type = json.dumps({"error": {"message": limit, **kind}}), b"application/json"
+        error = {"message": message, "type": "invalid_request_error", "param": None}
+        body = json.dumps({"error": {**error, "code": "request_too_large"}}).encode()
+        content_type = b"application/json"
     else:
-        body, content_type = limit, b"text/plain; charset=utf-8"
+        body, content_type = message.encode(), b"text/plain; charset=utf-8"
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
@@ -150,7 +151,7 @@ async def _refuse_too_large(scope, send) -> None:
         (b"connection", b"close"),  # the rest of the body is not read
     ]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body.encode()})
+    await send({"type": "http.response.body", "body": body})
 
 
 class PageHandler(Handler):
