@@ -80,28 +80,32 @@ class Prepared:
 @csrf_exempt
 async def models(request: HttpRequest) -> HttpResponse:
     """The backends the token's owner may use (in any category they are cleared for), and auto."""
-    if request.method != "GET":
-        return _not_allowed("GET")
-    try:
-        listing = await in_database_thread(_models)(request)
-    except Problem as problem:
-        return problem.response()
+    listing = await _listing(request)
+    if isinstance(listing, HttpResponse):
+        return listing
     return JsonResponse({"object": "list", "data": listing})
 
 
 @csrf_exempt
 async def model(request: HttpRequest, model_id: str) -> HttpResponse:
     """One model of :func:`models`' list (the client's ``models.retrieve``)."""
-    if request.method != "GET":
-        return _not_allowed("GET")
-    try:
-        listing = await in_database_thread(_models)(request)
-    except Problem as problem:
-        return problem.response()
+    listing = await _listing(request)
+    if isinstance(listing, HttpResponse):
+        return listing
     for entry in listing:
         if entry["id"] == model_id:
             return JsonResponse(entry)
     return _unknown_model(model_id).response()
+
+
+async def _listing(request: HttpRequest) -> list[dict] | HttpResponse:
+    """The models for the token's owner, or the response that refuses the request."""
+    if request.method != "GET":
+        return _not_allowed("GET")
+    try:
+        return await in_database_thread(_models)(request)
+    except Problem as problem:
+        return problem.response()
 
 
 @csrf_exempt
