@@ -371,10 +371,18 @@ def test_an_answer_the_backend_cut_at_its_length_limit_says_so(
     assert event.details["finish"] == "length"
 
 
-def test_a_finished_answer_has_no_such_note(client, thread):
+@pytest.mark.parametrize(
+    "finish, note",
+    [("stop", None), ("", None), ("content_filter", "The backend&#x27;s content filter stopped")],
+)
+def test_only_an_unfinished_answer_has_a_note(client, thread, finish, note):
+    Message.objects.filter(pk=thread.answer.pk).update(finish_reason=finish)
     client.force_login(thread.org.alice)
     page = client.get(_url("chat:conversation", thread)).content.decode()
-    assert "length limit" not in page and "content filter" not in page
+    if note is None:
+        assert "turn-cut" not in page
+    else:
+        assert note in page
 
 
 @pytest.fixture
