@@ -11,6 +11,7 @@ clients raise their usual exceptions.
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import orjson
@@ -33,7 +34,7 @@ from config.connections import in_database_thread
 from governance.access import holds
 from governance.detection import detect
 from governance.models import Backend, Category, User
-from governance.policy import ENTITY_NAMES, HARMLESS_TYPES, eligible_backends
+from governance.policy import HARMLESS_TYPES, eligible_backends, entity_phrase
 from governance.policy_cache import Version, read_version
 from governance.roles import Role
 from governance.simulation import policy_snapshot
@@ -287,12 +288,7 @@ def _body(request: HttpRequest) -> dict:
         body = json.loads(request.body)
     except RequestDataTooBig:
         megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
-        raise Problem(
-            413,
-            f"The request body is larger than {megabytes:g} MB.",
-            kind="invalid_request_error",
-            code="request_too_large",
-        ) from None
+        raise too_large(f"The request body is larger than {megabytes:g} MB.") from None
     except (ValueError, UnicodeDecodeError):
         raise _bad("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
@@ -400,9 +396,11 @@ def _stop(value, version: Version) -> tuple[str, ...] | None:
             kind="server_error",
             code="scan_failed",
         ) from None
-    kinds = {str(f.type) for d in found for f in d.scan.findings} - HARMLESS_TYPES
+    kinds = Counter(
+        str(f.type) for d in found for f in d.scan.findings if str(f.type) not in HARMLESS_TYPES
+    )
     if kinds or any(d.rule_hits for d in found):
-        what = ", ".join(sorted(ENTITY_NAMES.get(k, ("national identifier",))[0] for k in kinds))
+        what = ", ".join(entity_phrase(kind, count) for kind, count in sorted(kinds.items()))
         raise _bad(
             f"A stop sequence may not hold {what or 'what a detection rule looks for'}: it "
             "would reach the backend as it is.",
@@ -511,6 +509,11 @@ def _unknown_model(model: str) -> Problem:
         kind="invalid_request_error",
         code="model_not_found",
     )
+
+
+def too_large(message: str) -> Problem:
+    """A body over a limit: Django's (:func:`_body`), or the server's (``config.asgi``)."""
+    return Problem(413, message, kind="invalid_request_error", code="request_too_large")
 
 
 def _bad(message: str, *, code: str, param: str | None = None) -> Problem:

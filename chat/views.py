@@ -25,7 +25,7 @@ from audit.services import record
 from chat import services
 from chat.access import get_conversation_for_user, get_message_for_user
 from chat.models import Conversation, Message
-from chat.turns import CUT_SHORT, turn_for, turns_for
+from chat.turns import turn_for, turns_for
 from governance.access import role_required
 from governance.models import Category
 from governance.policy import Outcome
@@ -377,8 +377,8 @@ def _export_markdown(conversation: Conversation, turns) -> str:
         if t.message.error:
             lines.append("")
             lines.append(f"*{t.message.error}*")
-        if t.message.finish_reason in CUT_SHORT:
+        if t.cut_short:
             lines.append("")
-            lines.append(f"*{CUT_SHORT[t.message.finish_reason]}*")
+            lines.append(f"*{t.cut_short}*")
         lines.append("")
     return "\n".join(lines)

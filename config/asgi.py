@@ -27,7 +27,6 @@ anonymous POST could fill the disk.
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -44,10 +43,12 @@ django.setup(set_prefix=False)  # what get_asgi_application() does before its ha
 
 from django.conf import settings  # noqa: E402  (after setup)
 from django.db import connections  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
 from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
 
+from api.v1 import too_large  # noqa: E402
 from config.heap import freeze_after_loading  # noqa: E402
 from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
 from governance.forms import MAX_TERM_FILE_BYTES  # noqa: E402
@@ -90,7 +91,7 @@ class Handler(ASGIHandler):
                 raise BodyTooLarge
             await self.handle_request(scope, receive, send)
         except BodyTooLarge:
-            await _refuse_too_large(scope, send)
+            await self.send_response(_too_large(scope), send)
         finally:
             request = scope.pop(_REQUEST, None)
             if request is not None:
@@ -135,23 +136,17 @@ def _declared_length(scope) -> int:
     return 0
 
 
-async def _refuse_too_large(scope, send) -> None:
+def _too_large(scope) -> HttpResponse:
     """413, in OpenAI's shape for /v1/ (its clients read the error from the body)."""
     message = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
     if scope["path"].startswith(API_PREFIX):
-        error = {"message": message, "type": "invalid_request_error", "param": None}
-        body = json.dumps({"error": {**error, "code": "request_too_large"}}).encode()
-        content_type = b"application/json"
+        response = too_large(message).response()
     else:
-        body, content_type = message.encode(), b"text/plain; charset=utf-8"
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-content-type-options", b"nosniff"),
-        (b"connection", b"close"),  # the rest of the body is not read
-    ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    response["Content-Length"] = str(len(response.content))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Connection"] = "close"  # the rest of the body is not read
+    return response
 
 
 class PageHandler(Handler):

@@ -48,13 +48,13 @@ SECURITY_HEADERS = {
 }
 
 
-async def _call(path: str, host: str, headers: dict[str, str]) -> list[dict]:
-    """What the application sends for a GET of ``path``."""
-    scope = {
+def _scope(method: str, path: str, host: str, headers: dict[str, str]) -> dict:
+    """An HTTP request's scope, as uvicorn gives it to the application."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -67,6 +67,11 @@ async def _call(path: str, host: str, headers: dict[str, str]) -> list[dict]:
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
+
+
+async def _call(path: str, host: str, headers: dict[str, str]) -> list[dict]:
+    """What the application sends for a GET of ``path``."""
+    scope = _scope("GET", path, host, headers)
     sent: list[dict] = []
     body_given = False
     complete = asyncio.Event()
@@ -336,15 +341,10 @@ def test_it_keeps_only_a_few_idle_threads():
 async def _post(path: str, chunks, *, declared: int | None) -> tuple[list[dict], int]:
     """What the application sends for a POST whose body comes as ``chunks``, and how many
     messages it took from ``receive``."""
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
+    headers = {"Content-Type": "application/json"}
     if declared is not None:
-        headers.append((b"content-length", str(declared).encode()))
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }  # fmt: skip
+        headers["Content-Length"] = str(declared)
+    scope = _scope("POST", path, "127.0.0.1", headers)
     sent, taken = [], 0
     chunks = iter(chunks)
 
