@@ -4,11 +4,13 @@ The governed steps (scan, decide, record, pseudonymise) are the chat's own
 (:func:`chat.services.send_request`); what differs is who calls the backend.
 The chat page queues a Celery task that writes to a Redis stream; an API
 client waits on its HTTP request, so the web process calls the backend
-itself, with the same :func:`chat.answering.stream_answer` a worker uses, in a
-thread of its own (the adapters are the vendors' blocking clients), and the
-request's coroutine reads the chunks as they come. The heartbeat goes on as
-for a worker: if this process dies mid-answer, the sweeper hands the answer
-to a worker, and it lands in the author's history.
+itself, and the request's coroutine reads the chunks as they come. Under
+ASGI, a backend whose vendor has an async client is called on the server's
+event loop (:func:`chat.answering.astream_answer`, in a task of its own);
+any other, and any under WSGI (whose loop ends with the view), with the same
+:func:`chat.answering.stream_answer` a worker uses, in a thread of its own.
+The heartbeat goes on as for a worker: if this process dies mid-answer, the
+sweeper hands the answer to a worker, and it lands in the author's history.
 """
 
 import asyncio
@@ -20,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connections
 
-from chat import answering, streams
+from chat import answering, llm, streams
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
 from config.connections import in_database_thread
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 #: Answers streamed at once by one web process; more wait for a free thread.
 MAX_STREAMS = 128
 _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answer")
+#: The answers streaming on an event loop (a task nothing refers to may be collected).
+_on_loop: set[asyncio.Task] = set()
 
 
 class _Ignore:
@@ -53,10 +57,12 @@ class Relay:
     when the client went away first.
     """
 
-    def __init__(self, answer: Message, messages, *, chunks_wanted: bool):
+    def __init__(self, answer: Message, messages, *, chunks_wanted: bool, loop_lives: bool = False):
+        """``loop_lives``: the running event loop outlives the request (ASGI's does)."""
         self.answer = answer
         self.messages = messages
         self.chunks_wanted = chunks_wanted
+        self.loop_lives = loop_lives
         self._lock = threading.Lock()
         # Handed over from the thread; the reader's loop is known only once it reads
         # (under WSGI, Django iterates a streaming response in another loop than the view's).
@@ -67,9 +73,15 @@ class Relay:
         self._progress: answering.Progress | None = None
 
     def start(self) -> None:
-        _pool.submit(self._run)
+        claimed = self.answer.status == Message.Status.STREAMING  # not a worker's to answer
+        if self.loop_lives and claimed and llm.can_stream_async(self.answer.backend):
+            task = asyncio.get_running_loop().create_task(self._run_on_loop())
+            _on_loop.add(task)
+            task.add_done_callback(_on_loop.discard)
+        else:
+            _pool.submit(self._run)
 
-    # --- the pool thread -------------------------------------------------------------
+    # --- the producer: a task on the loop, or a pool thread ------------------------------
 
     def chunk(self, text: str) -> None:
         """The writer's side of :func:`answering.stream_answer`: text for the coroutine."""
@@ -86,17 +98,33 @@ class Relay:
                 finally:
                     connections.close_all()  # a pool thread keeps no database connection
         except Exception:  # e.g. Redis gone as the heartbeat stops: the request must not hang
-            logger.exception("answer %s: streaming stopped unexpectedly", self.answer.public_id)
-            progress = answering.Progress(
-                error="Something went wrong while answering; retry.", error_kind="internal"
-            )
+            progress = self._stopped_unexpectedly()
+        if self._ended(progress):
+            self._settle_here(progress)
+
+    async def _run_on_loop(self) -> None:
+        try:
+            progress = await answering.astream_answer(self.answer, self.messages, self)
+        except Exception:
+            progress = self._stopped_unexpectedly()
+        if self._ended(progress):
+            await in_database_thread(answering.settle)(self.answer, _Ignore(), progress)
+
+    def _stopped_unexpectedly(self) -> answering.Progress:
+        logger.exception("answer %s: streaming stopped unexpectedly", self.answer.public_id)
+        return answering.Progress(
+            error="Something went wrong while answering; retry.", error_kind="internal"
+        )
+
+    def _ended(self, progress: answering.Progress) -> bool:
+        """The answer's stream ended: hand its outcome to the reader, or, when the client
+        went away, say that the producer settles it."""
         with self._lock:
             self._progress = progress
             settle_here = self._abandoned and self._claim()
-        if settle_here:
-            self._settle_here(progress)
-        else:
+        if not settle_here:
             self._hand_over(progress)
+        return settle_here
 
     def _hand_over(self, item) -> None:
         with self._lock:
@@ -105,6 +133,9 @@ class Relay:
             reader = self._reader
         if reader is not None and waiting:
             loop, ready = reader
+            if asyncio._get_running_loop() is loop:  # the producer is a task on the reader's loop
+                ready.set()
+                return
             try:
                 loop.call_soon_threadsafe(ready.set)
             except RuntimeError:  # the loop is gone: nobody is reading any more

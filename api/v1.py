@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -162,7 +163,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         prepared = await in_database_thread(_prepare)(request)
     except Problem as problem:
         return problem.response()
-    answer = relay.Relay(prepared.answer, prepared.messages, chunks_wanted=prepared.stream)
+    answer = relay.Relay(
+        prepared.answer,
+        prepared.messages,
+        chunks_wanted=prepared.stream,
+        loop_lives=isinstance(request, ASGIRequest),
+    )
     answer.start()
     if prepared.stream:
         events = _events(answer, prepared)

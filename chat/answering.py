@@ -6,6 +6,7 @@ forever: an answer whose worker stopped sending heartbeats is taken over by
 another worker, or failed by the sweeper when nobody does.
 """
 
+import asyncio
 import functools
 import logging
 import os
@@ -168,22 +169,61 @@ def stream_answer(
     with _heartbeat(answer.public_id, begun=begun):
         try:
             adapter = llm.adapter_for(answer.backend)
-            _stream(adapter, messages, answer, writer, progress, progress.started)
+            _stream(adapter, messages, answer, writer, progress)
             progress.usage, progress.finish = adapter.usage, adapter.finish
-        except _Superseded:
-            progress.superseded = True
-        except llm.LLMError as exc:
-            if exc.kind in ("connection", "timeout") and not progress.text:
-                streams.mark_unreachable(answer.backend.public_id, UNREACHABLE_FOR_SECONDS)
-            progress.error, progress.error_kind = str(exc), exc.kind
-        except SoftTimeLimitExceeded:
-            progress.error = "The answer took too long and was stopped."
-            progress.error_kind = "timeout"
-        except Exception:
-            logger.exception("answer %s failed unexpectedly", answer.public_id)
-            progress.error = "Something went wrong while answering; retry."
-            progress.error_kind = "internal"
+        except Exception as exc:
+            _failed(answer, progress, exc)
     return progress
+
+
+async def astream_answer(answer: Message, messages: list[llm.ChatMessage], writer) -> Progress:
+    """:func:`stream_answer` on the running event loop, for a backend whose adapter has an
+    async client (:func:`llm.can_stream_async`): the API's web process answers without a
+    thread per answer. What it asks of Redis (the cancel flag and the owner, a failure's
+    mark, the heartbeat's end) goes to a thread: Redis gone must not stall the loop."""
+    progress = Progress()
+    _heartbeats.add(answer.public_id)
+    try:
+        try:
+            adapter = llm.adapter_for(answer.backend)
+            cancel = threading.Event()
+            next_check = progress.started + CANCEL_POLL_SECONDS
+            sampling = llm.Sampling.stored(answer.sampling)
+            async for text in adapter.astream(
+                messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel, sampling=sampling
+            ):
+                now = _arrived(progress)
+                if now >= next_check:
+                    next_check = now + CANCEL_POLL_SECONDS
+                    await asyncio.to_thread(_check, answer, progress, cancel)
+                progress.text += text
+                writer.chunk(text)
+            if not progress.cancelled and time.monotonic() >= next_check:
+                await asyncio.to_thread(_check, answer, progress, cancel)
+            progress.usage, progress.finish = adapter.usage, adapter.finish
+        except Exception as exc:
+            await asyncio.to_thread(_failed, answer, progress, exc)
+    finally:
+        if _heartbeats.discard(answer.public_id):
+            await asyncio.to_thread(streams.stop_beat, answer.public_id)
+    return progress
+
+
+def _failed(answer: Message, progress: Progress, exc: Exception) -> None:
+    """Note in ``progress`` how the backend call failed (``exc``), in words for the author."""
+    if isinstance(exc, _Superseded):
+        progress.superseded = True
+    elif isinstance(exc, llm.LLMError):
+        if exc.kind in ("connection", "timeout") and not progress.text:
+            streams.mark_unreachable(answer.backend.public_id, UNREACHABLE_FOR_SECONDS)
+        progress.error, progress.error_kind = str(exc), exc.kind
+    elif isinstance(exc, SoftTimeLimitExceeded):
+        progress.error = "The answer took too long and was stopped."
+        progress.error_kind = "timeout"
+    else:
+        logger.error("answer %s failed unexpectedly", answer.public_id, exc_info=exc)
+        progress.error = "Something went wrong while answering; retry."
+        progress.error_kind = "internal"
 
 
 def follow(
@@ -406,16 +446,14 @@ _heartbeats = _Heartbeats()
 os.register_at_fork(after_in_child=_heartbeats.__init__)  # a forked worker starts afresh
 
 
-def _stream(adapter, messages, answer: Message, writer, progress: Progress, started: float):
+def _stream(adapter, messages, answer: Message, writer, progress: Progress):
     cancel = threading.Event()
-    next_check = time.monotonic() + CANCEL_POLL_SECONDS
+    next_check = progress.started + CANCEL_POLL_SECONDS
     sampling = llm.Sampling.stored(answer.sampling)
     for text in adapter.stream(
         messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel, sampling=sampling
     ):
-        if progress.first_token_ms is None:
-            progress.first_token_ms = round((time.monotonic() - started) * 1000)
-        now = time.monotonic()
+        now = _arrived(progress)
         if now >= next_check:
             next_check = now + CANCEL_POLL_SECONDS
             _check(answer, progress, cancel)
@@ -427,6 +465,14 @@ def _stream(adapter, messages, answer: Message, writer, progress: Progress, star
     # attempt still owns the answer) keeps a superseded attempt from writing.
     if not progress.cancelled and time.monotonic() >= next_check:
         _check(answer, progress, cancel)
+
+
+def _arrived(progress: Progress) -> float:
+    """The time a chunk arrived; the first one's is the answer's first token."""
+    now = time.monotonic()
+    if progress.first_token_ms is None:
+        progress.first_token_ms = round((now - progress.started) * 1000)
+    return now
 
 
 def _check(answer: Message, progress: Progress, cancel: threading.Event) -> None:

@@ -23,15 +23,18 @@ the backend's default.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 
+import aiohttp
 import anthropic
 import httpx
 import httpx2  # what the openai and anthropic clients are built on
@@ -47,6 +50,8 @@ ANTHROPIC_MAX_TOKENS = 4096
 ANSWER_MAX_TOKENS = 8192
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
+#: The async clients of each event loop (an aiohttp session serves the loop it was made in).
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 SERVER_TEXT_LIMIT = 200
 CUT = (httpx.RemoteProtocolError, httpx.ReadError, httpx2.RemoteProtocolError, httpx2.ReadError)
 
@@ -125,19 +130,39 @@ class LLMError(Exception):
 
 def adapter_for(backend: Backend) -> Adapter:
     """The adapter for ``backend``'s kind, holding its key (sealed credential, else env)."""
+    adapter_class = _adapter_class(backend.kind)
+    if adapter_class is None:
+        raise LLMError(f"Unknown backend kind {backend.kind!r}.", kind="config")
+    key = "" if backend.kind == Backend.Kind.BUILTIN else _key_of(backend)
+    return adapter_class(backend, key)
+
+
+def can_stream_async(backend: Backend) -> bool:
+    """Whether ``backend``'s adapter has :meth:`Adapter.astream` (an event loop can call it
+    without a thread)."""
+    adapter_class = _adapter_class(backend.kind)
+    return adapter_class is not None and adapter_class.streams_async
+
+
+def _adapter_class(kind: str) -> type[Adapter] | None:
+    if kind == Backend.Kind.BUILTIN:
+        from chat.llm_builtin import BuiltinAdapter  # imports this module
+
+        return BuiltinAdapter
     kinds = {
         Backend.Kind.OLLAMA: OllamaAdapter,
         Backend.Kind.OPENAI: OpenAIAdapter,
         Backend.Kind.ANTHROPIC: AnthropicAdapter,
         **_cloud_adapters(),
     }
-    if backend.kind == Backend.Kind.BUILTIN:
-        from chat.llm_builtin import BuiltinAdapter  # imports this module
+    return kinds.get(kind)
 
-        return BuiltinAdapter(backend, "")
-    if backend.kind not in kinds:
-        raise LLMError(f"Unknown backend kind {backend.kind!r}.", kind="config")
-    return kinds[backend.kind](backend, _key_of(backend))
+
+async def close_async_clients() -> None:
+    """Close the running loop's async clients (a loop that ends before its process does)."""
+    clients = _async_clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.close()
 
 
 def _cloud_adapters() -> dict:
@@ -186,6 +211,8 @@ class Adapter:
     default_url = ""
     #: What else, besides the URL and the key, makes this backend's client its own.
     client_scope: tuple = ()
+    #: Whether :meth:`astream` is there: the kind has an async client of its vendor's.
+    streams_async = False
 
     def __init__(self, backend: Backend, key: str):
         self.name = backend.name
@@ -223,6 +250,28 @@ class Adapter:
             finally:
                 chunks.close()
 
+    async def astream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        timeout: float,
+        cancel: threading.Event | None = None,
+        sampling: Sampling = DEFAULT_SAMPLING,
+    ) -> AsyncIterator[str]:
+        """:meth:`stream` on the running event loop, with the vendor's async client (for
+        kinds whose ``streams_async`` is true)."""
+        self.usage, self.finish = None, STOPPED
+        with self._translated():
+            chunks = self._achunks(list(messages), timeout, sampling)
+            try:
+                async for text in chunks:
+                    if cancel is not None and cancel.is_set():
+                        return
+                    if text:
+                        yield text
+            finally:
+                await chunks.aclose()
+
     def check(self, *, timeout: float) -> Health:
         """A real, minimal call (list the models) to see the backend answers, and how fast."""
         started = time.monotonic()
@@ -240,8 +289,17 @@ class Adapter:
     ) -> Iterator[str]:
         raise NotImplementedError
 
+    def _achunks(
+        self, messages: list[ChatMessage], timeout: float, sampling: Sampling
+    ) -> AsyncIterator[str]:
+        raise NotImplementedError
+
     def _client(self, timeout: float):
         """A new client of the vendor's library (closed by whoever made it)."""
+        raise NotImplementedError
+
+    def _async_client(self, timeout: float):
+        """A new async client of the vendor's library, for the running event loop."""
         raise NotImplementedError
 
     def _shared_client(self, timeout: float):
@@ -251,13 +309,25 @@ class Adapter:
         context), which would land on every answer's time to first token; the
         vendors' clients are safe to share between threads.
         """
-        fingerprint = hashlib.sha256(self._key.encode()).hexdigest()
-        cache_key = (type(self).__name__, self.base_url, fingerprint, timeout, self.client_scope)
+        cache_key = self._cache_key(timeout)
         with _clients_lock:
             client = _clients.get(cache_key)
             if client is None:
                 client = _clients[cache_key] = self._client(timeout)
         return client
+
+    def _shared_async_client(self, timeout: float):
+        """:meth:`_shared_client` for the running event loop (which only one thread runs)."""
+        clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+        cache_key = self._cache_key(timeout)
+        client = clients.get(cache_key)
+        if client is None:
+            client = clients[cache_key] = self._async_client(timeout)
+        return client
+
+    def _cache_key(self, timeout: float) -> tuple:
+        fingerprint = hashlib.sha256(self._key.encode()).hexdigest()
+        return (type(self).__name__, self.base_url, fingerprint, timeout, self.client_scope)
 
     def _check(self, timeout: float) -> None:
         raise NotImplementedError
@@ -275,7 +345,7 @@ class Adapter:
         except LLMError as exc:
             raise self._clean(exc) from None
         except Exception as exc:
-            error = self._translate(exc) or self._common(exc)
+            error = self._from_aiohttp(exc) or self._translate(exc) or self._common(exc)
             if error is None:
                 raise
             # ``from None``: the vendors' exceptions carry response bodies, kept out of logs.
@@ -291,6 +361,20 @@ class Adapter:
         if isinstance(exc, ValueError | TypeError | KeyError | AttributeError):
             return self._malformed()
         return None
+
+    def _from_aiohttp(self, exc: BaseException) -> LLMError | None:
+        """What the aiohttp transport met, by its own kind, wherever it is in the chain: it
+        hands every connection error on as httpx's ConnectTimeout (a refused connection
+        would read "did not answer in time")."""
+        while exc is not None and not isinstance(exc, aiohttp.ClientError):
+            exc = exc.__cause__
+        if exc is None:
+            return None
+        if isinstance(exc, aiohttp.ServerTimeoutError):
+            return self._timeout()
+        if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+            return self._cut()
+        return self._unreachable()
 
     def _status(self, status: int, server_says: str) -> LLMError:
         said = " ".join(str(server_says or "").split())[:SERVER_TEXT_LIMIT]
@@ -399,6 +483,7 @@ class OpenAIAdapter(Adapter):
     }
     #: The longest answer asked for when the caller names none (None: the server's own).
     default_max_tokens: int | None = None
+    streams_async = True
 
     def __init__(self, backend, key):
         self.needs_key = not backend.base_url
@@ -412,39 +497,71 @@ class OpenAIAdapter(Adapter):
             max_retries=0,
         )
 
+    def _async_client(self, timeout: float) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._key or "unused",
+            timeout=timeout,
+            max_retries=0,
+            # The SDK's aiohttp transport: a third of the CPU of its default (httpx) per answer.
+            http_client=openai.DefaultAioHttpClient(timeout=timeout),
+        )
+
+    # The client's plain POST (its way to custom requests: same URL rules, key, errors), and
+    # the raw event stream, read to the end of the body. ``chat.completions.create`` walks
+    # every message through its type-driven transform first (a third of this call's CPU for
+    # a 2 KB question); its stream stops at [DONE] and closes the response before the body's
+    # last bytes, which costs the connection (a new TCP and TLS handshake for every answer),
+    # and it builds a pydantic model per chunk.
+
     def _chunks(self, messages, timeout, sampling):
         client = self._shared_client(timeout)
-        # The client's plain POST (its way to custom requests: same URL rules, key, errors),
-        # and the raw event stream, read to the end of the body. ``chat.completions.create``
-        # walks every message through its type-driven transform first (a third of this
-        # call's CPU for a 2 KB question); its stream stops at [DONE] and closes the response
-        # before the body's last bytes, which costs the connection (a new TCP and TLS
-        # handshake for every answer), and it builds a pydantic model per chunk.
-        body = {
+        body = self._body(messages, sampling)
+        response = client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
+        try:
+            for line in response.iter_lines():
+                yield from self._texts(line)
+        finally:
+            response.close()
+
+    async def _achunks(self, messages, timeout, sampling):
+        client = self._shared_async_client(timeout)
+        body = self._body(messages, sampling)
+        response = await client.post(
+            "/chat/completions", cast_to=httpx2.Response, body=body, stream=True
+        )
+        try:
+            async for line in response.aiter_lines():
+                for text in self._texts(line):
+                    yield text
+        finally:
+            await response.aclose()
+
+    def _body(self, messages: list[ChatMessage], sampling: Sampling) -> dict:
+        return {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
             **self._optional(sampling),
         }
-        response = client.post("/chat/completions", cast_to=httpx2.Response, body=body, stream=True)
-        try:
-            for line in response.iter_lines():
-                if not line.startswith("data:") or line[5:].strip() == "[DONE]":
-                    continue
-                chunk = json.loads(line[5:])
-                if chunk.get("error"):
-                    said = _server_message(chunk) or "an error in the stream"
-                    raise LLMError(f"{self.name} reported an error: {said}", kind="http")
-                usage = chunk.get("usage")
-                if usage:
-                    self.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
-                # Usage chunks, and Azure's content-filter preamble, have no choices.
-                for choice in chunk.get("choices") or ():
-                    if choice.get("finish_reason") in (LENGTH, FILTERED):
-                        self.finish = choice["finish_reason"]
-                    yield (choice.get("delta") or {}).get("content") or ""
-        finally:
-            response.close()
+
+    def _texts(self, line: str) -> Iterator[str]:
+        """The text of one line of the event stream (none for what is not an event); the
+        usage and finish reason it carries are noted."""
+        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+            return
+        chunk = json.loads(line[5:])
+        if chunk.get("error"):
+            said = _server_message(chunk) or "an error in the stream"
+            raise LLMError(f"{self.name} reported an error: {said}", kind="http")
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        # Usage chunks, and Azure's content-filter preamble, have no choices.
+        for choice in chunk.get("choices") or ():
+            if choice.get("finish_reason") in (LENGTH, FILTERED):
+                self.finish = choice["finish_reason"]
+            yield (choice.get("delta") or {}).get("content") or ""
 
     def _optional(self, sampling: Sampling) -> dict:
         wanted = {

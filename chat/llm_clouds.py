@@ -45,6 +45,7 @@ class AzureAdapter(OpenAIAdapter):
 
     parameters = {**OpenAIAdapter.parameters, "max_tokens": "max_completion_tokens"}
     default_max_tokens = ANSWER_MAX_TOKENS
+    streams_async = False  # its own clients (Entra tokens, the classic endpoint): threads only
 
     def __init__(self, backend, key):
         Adapter.__init__(self, backend, key)  # not OpenAIAdapter's: its rule is api.openai.com's
@@ -87,6 +88,7 @@ class VertexAdapter(OpenAIAdapter):
     """
 
     default_max_tokens = ANSWER_MAX_TOKENS
+    streams_async = False  # a client of its own (Google's access token): threads only
 
     def __init__(self, backend, key):
         Adapter.__init__(self, backend, key)

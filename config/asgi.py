@@ -49,6 +49,7 @@ from django.middleware.security import SecurityMiddleware  # noqa: E402
 from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
 
 from api.v1 import too_large  # noqa: E402
+from chat import llm  # noqa: E402
 from config.heap import freeze_after_loading  # noqa: E402
 from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
 from governance.forms import MAX_TERM_FILE_BYTES  # noqa: E402
@@ -286,9 +287,24 @@ def _is_event_stream(scope) -> bool:
 
 
 async def application(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
     if scope["type"] == "http":
         if scope["path"].startswith(API_PREFIX):
             return await api_application(scope, receive, send)
         if _is_event_stream(scope):
             return await stream_application(scope, receive, send)
     return await django_application(scope, receive, send)
+
+
+async def _lifespan(receive, send) -> None:
+    """The server's start and stop: nothing to open at the start; at the stop, the backends'
+    async clients (:func:`chat.llm.close_async_clients`) end their connections cleanly."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await llm.close_async_clients()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

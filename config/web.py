@@ -45,7 +45,7 @@ def serve(host: str, port: int, *, shared: bool, access_log: bool) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        APP, host=host, port=port, lifespan="off", server_header=False, access_log=access_log
+        APP, host=host, port=port, lifespan="on", server_header=False, access_log=access_log
     )
     uvicorn.Server(config).run(sockets=[listening_socket(host, port, shared=shared)])
 

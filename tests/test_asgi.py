@@ -383,3 +383,30 @@ def test_it_stops_reading_an_undeclared_body_once_past_the_limit():
     sent, taken = async_to_sync(_post)("/accounts/login/", more_than_enough, declared=None)
     assert _response(sent).status_code == 413
     assert taken == MAX_BODY_BYTES // len(MEGABYTE) + 1
+
+
+def test_the_server_stopping_closes_the_backends_async_clients(monkeypatch):
+    from chat import llm
+
+    closed = []
+
+    class Client:
+        async def close(self):
+            closed.append(self)
+
+    async def serve_and_stop():
+        llm._async_clients[asyncio.get_running_loop()] = {"a backend": Client()}
+        messages = asyncio.Queue()
+        sent = []
+
+        async def send(message):
+            sent.append(message["type"])
+
+        for kind in ("lifespan.startup", "lifespan.shutdown"):
+            messages.put_nowait({"type": kind})
+        await application({"type": "lifespan", "asgi": {"version": "3.0"}}, messages.get, send)
+        return sent, llm._async_clients.get(asyncio.get_running_loop())
+
+    sent, left = asyncio.run(serve_and_stop())
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert len(closed) == 1 and left is None

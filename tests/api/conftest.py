@@ -31,11 +31,24 @@ def token_for(db):
 @pytest.fixture
 def openai_for(live_server, token_for):
     """The official client, pointed at the live server with a token of ``user``."""
+    return _clients_of(live_server.url, token_for)
 
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def openai_on_either(request, transactional_db, token_for):
+    """``openai_for`` on each server in turn: the live server (WSGI: the backend is called
+    from a thread) and uvicorn (ASGI: an OpenAI-compatible backend is called on the event
+    loop, as in production)."""
+    if request.param == "wsgi":
+        url = request.getfixturevalue("live_server").url
+    else:
+        url = request.getfixturevalue("asgi_server")
+    return _clients_of(url, token_for)
+
+
+def _clients_of(url: str, token_for):
     def make(user, **kwargs) -> openai.OpenAI:
         _, secret = token_for(user)
-        return openai.OpenAI(
-            base_url=f"{live_server.url}/v1", api_key=secret, max_retries=0, **kwargs
-        )
+        return openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0, **kwargs)
 
     return make

@@ -1,6 +1,7 @@
 """/v1 through the official ``openai`` client, against the live server and fake backends."""
 
 import json
+import threading
 import time
 
 import httpx
@@ -59,8 +60,8 @@ def test_a_path_steward_does_not_serve_is_an_openai_404(org, openai_for):
     assert "POST /v1/chat/completions" in missing.value.body["message"]
 
 
-def test_it_answers_with_only_placeholders_sent_to_an_external_backend(org, openai_for):
-    raw = _ask(openai_for(org.alice), f"Write to {EMAIL} and call {PHONE}.", headers=INTERNAL)
+def test_it_answers_with_only_placeholders_sent_to_an_external_backend(org, openai_on_either):
+    raw = _ask(openai_on_either(org.alice), f"Write to {EMAIL} and call {PHONE}.", headers=INTERNAL)
     completion = raw.parse()
     assert completion.choices[0].message.content == "Hello from the API."
     assert completion.model == "openai-business-api"
@@ -77,9 +78,9 @@ def test_it_answers_with_only_placeholders_sent_to_an_external_backend(org, open
 # live_server is WSGI: Django buffers an async stream there, and says so (the ASGI tests below
 # show the chunks arriving as they come).
 @pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume asynchronous iterators")
-def test_it_streams_and_puts_the_real_values_back(org, openai_for):
+def test_it_streams_and_puts_the_real_values_back(org, openai_on_either):
     org.external.reply = ["I will write to ", "[EMAIL", "_1] and ", "[PHONE_1]", " today."]
-    stream = openai_for(org.alice).chat.completions.create(
+    stream = openai_on_either(org.alice).chat.completions.create(
         model="openai-business-api",
         messages=[{"role": "user", "content": f"Reply to {EMAIL}, or call {PHONE}."}],
         metadata={"category": "2"},
@@ -124,8 +125,8 @@ def test_it_sends_every_part_of_the_request_with_one_placeholder_per_value(org, 
     assert sent[1]["content"] == "You help [EMAIL_1]." and sent[2]["content"] == "Who is [EMAIL_1]?"
 
 
-def test_sampling_parameters_reach_the_backend_and_stay_with_the_answer(org, openai_for):
-    client = openai_for(org.alice)
+def test_sampling_parameters_reach_the_backend_and_stay_with_the_answer(org, openai_on_either):
+    client = openai_on_either(org.alice)
     _ask(client, "Hello", headers=INTERNAL, temperature=0.2, top_p=0.5, max_tokens=50)
     body = org.external.last.body
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.2, 0.5, 50)
@@ -136,8 +137,8 @@ def test_sampling_parameters_reach_the_backend_and_stay_with_the_answer(org, ope
     assert org.external.last.body["max_tokens"] == 7
 
 
-def test_stop_sequences_reach_the_backend_and_stay_with_the_answer(org, openai_for):
-    client = openai_for(org.alice)
+def test_stop_sequences_reach_the_backend_and_stay_with_the_answer(org, openai_on_either):
+    client = openai_on_either(org.alice)
     _ask(client, "Hello", headers=INTERNAL, stop=["\nObservation:", "Human:"])
     assert org.external.last.body["stop"] == ["\nObservation:", "Human:"]
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
@@ -223,8 +224,8 @@ def test_a_bad_value_names_its_parameter(org, openai_for):
     assert refused.value.body["param"] == "temperature"
 
 
-def test_category_3_reaches_only_the_on_premise_backend(org, openai_for):
-    client = openai_for(org.carol)
+def test_category_3_reaches_only_the_on_premise_backend(org, openai_on_either):
+    client = openai_on_either(org.carol)
     raw = _ask(client, f"Draft a reply to {EMAIL}.", headers={"X-Steward-Category": "3"})
     assert raw.headers["X-Steward-Category"] == "3"
     assert raw.parse().choices[0].message.content == "Hello from the local model."
@@ -354,10 +355,10 @@ def test_a_token_past_its_rate_limit_gets_429_with_retry_after(org, openai_for, 
     assert 1 <= int(limited.value.response.headers["Retry-After"]) <= 60
 
 
-def test_a_backend_failure_is_502_and_recorded(org, openai_for):
+def test_a_backend_failure_is_502_and_recorded(org, openai_on_either):
     org.external.fail = 500
     with pytest.raises(openai.InternalServerError) as failed:
-        _ask(openai_for(org.alice), "Hello", headers=INTERNAL)
+        _ask(openai_on_either(org.alice), "Hello", headers=INTERNAL)
     assert failed.value.status_code == 502
     assert failed.value.body["type"] == "backend_error"
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
@@ -379,9 +380,9 @@ def _stream_on(asgi_server, secret, **kwargs):
     )
 
 
-def test_an_answer_cut_at_the_length_limit_says_length_whole_and_streamed(org, openai_for):
+def test_an_answer_cut_at_the_length_limit_says_length_whole_and_streamed(org, openai_on_either):
     org.external.finish = "length"
-    client = openai_for(org.alice)
+    client = openai_on_either(org.alice)
     whole = _ask(client, "Hello", headers=INTERNAL, max_tokens=3).parse()
     assert whole.choices[0].finish_reason == "length"
     chunks = list(_ask(client, "Hello", headers=INTERNAL, max_tokens=3, stream=True).parse())
@@ -402,6 +403,33 @@ def test_the_answer_streams_as_the_backend_writes_it(org, asgi_server, token_for
     assert rest == "from the API."
     answer.refresh_from_db()
     assert answer.status == Message.Status.DONE
+
+
+def test_under_asgi_an_openai_compatible_backend_is_called_on_the_event_loop(
+    org, asgi_server, token_for, monkeypatch
+):
+    from chat import answering
+
+    called_in = []
+    on_the_loop = answering.astream_answer
+
+    async def spy(*args, **kwargs):
+        called_in.append(threading.current_thread().name)
+        return await on_the_loop(*args, **kwargs)
+
+    def in_a_thread(*args, **kwargs):
+        raise AssertionError("called from a thread")
+
+    monkeypatch.setattr("chat.answering.astream_answer", spy)
+    monkeypatch.setattr("chat.answering.stream_answer", in_a_thread)
+    _, secret = token_for(org.alice)
+    stream = _stream_on(asgi_server, secret)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == (
+        "Hello from the API."
+    )
+    assert called_in == ["asgi-server"]  # the server's own thread: its event loop
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert (answer.status, answer.content) == (Message.Status.DONE, "Hello from the API.")
 
 
 def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for):
@@ -432,22 +460,26 @@ def test_a_policy_to_acknowledge_first_is_a_clear_403(org, openai_for, monkeypat
     assert org.local.requests == [] and org.external.requests == []
 
 
-def test_an_answer_cut_midway_is_502_and_kept_in_the_history(org, openai_for):
+def test_an_answer_cut_midway_is_502_and_kept_in_the_history(org, openai_on_either):
     org.external.fail = "cut"
     with pytest.raises(openai.InternalServerError) as failed:
-        _ask(openai_for(org.alice), "Hello", headers=INTERNAL)
+        _ask(openai_on_either(org.alice), "Hello", headers=INTERNAL)
     assert failed.value.body["code"] == "connection"
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert answer.status == Message.Status.FAILED and answer.content == "Hello "
 
 
-def test_a_stream_that_breaks_inside_steward_still_ends(org, openai_for, monkeypatch):
+def test_a_stream_that_breaks_inside_steward_still_ends(org, openai_on_either, monkeypatch):
     def broken(*args, **kwargs):
         raise ConnectionError("Redis went away")
 
+    async def broken_on_the_loop(*args, **kwargs):
+        broken()
+
     monkeypatch.setattr("chat.answering.stream_answer", broken)
+    monkeypatch.setattr("chat.answering.astream_answer", broken_on_the_loop)
     with pytest.raises(openai.InternalServerError) as failed:
-        _ask(openai_for(org.alice), "Hello", headers=INTERNAL)
+        _ask(openai_on_either(org.alice), "Hello", headers=INTERNAL)
     assert failed.value.body["code"] == "internal"
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert answer.status == Message.Status.FAILED
@@ -468,11 +500,11 @@ def test_only_the_staff_role_may_chat(org, openai_for):
     assert _ask(openai_for(auditor), "Hello").parse().choices[0].message.content
 
 
-def test_a_category_that_keeps_no_content_answers_and_stores_no_text(org, openai_for):
+def test_a_category_that_keeps_no_content_answers_and_stores_no_text(org, openai_on_either):
     from governance.models import Category
 
     Category.objects.filter(pk=org.internal.pk).update(retention_days=None)
-    raw = _ask(openai_for(org.alice), f"Write to {EMAIL}.", headers=INTERNAL)
+    raw = _ask(openai_on_either(org.alice), f"Write to {EMAIL}.", headers=INTERNAL)
     assert raw.parse().choices[0].message.content == "Hello from the API."
     assert EMAIL not in _received(org.external)
     question, answer = Message.objects.order_by("created_at", "id")
@@ -481,7 +513,9 @@ def test_a_category_that_keeps_no_content_answers_and_stores_no_text(org, openai
     assert not answer.content_sealed
 
 
-def test_the_built_in_model_answers_in_the_worker_and_the_api_follows(org, openai_for, monkeypatch):
+def test_the_built_in_model_answers_in_the_worker_and_the_api_follows(
+    org, openai_on_either, monkeypatch
+):
     """The web process never loads the built-in model: a worker answers, /v1 relays its stream."""
     from chat import answering
     from governance.demo import BUILTIN_NAME
@@ -497,7 +531,7 @@ def test_the_built_in_model_answers_in_the_worker_and_the_api_follows(org, opena
 
     monkeypatch.setattr(answering, "follow", follow)
     raw = _ask(
-        openai_for(org.carol),
+        openai_on_either(org.carol),
         "Say hello in three words.",
         headers={"X-Steward-Category": "confidential"},
         max_tokens=20,

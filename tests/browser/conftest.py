@@ -179,7 +179,7 @@ def asgi_server(transactional_db, monkeypatch) -> Iterator[str]:
     port = listener.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            application, lifespan="off", ws="none", log_level="warning", timeout_graceful_shutdown=5
+            application, lifespan="on", ws="none", log_level="warning", timeout_graceful_shutdown=5
         )
     )
     thread = threading.Thread(

@@ -50,6 +50,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    #: The port the request came from: one per connection.
+    client_port: int = 0
 
 
 @dataclass
@@ -377,7 +379,11 @@ def _handler_for(fake: FakeLLM):
         def _record(self, body):
             fake.requests.append(
                 Received(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    self.client_address[1],
                 )
             )
 

@@ -1,0 +1,149 @@
+"""Adapter.astream: the kinds with an async client, on an event loop, against the fakes.
+
+What the thread path promises (tests/chat/test_llm.py) holds here too: the same
+request reaches the backend, and every failure is the same LLMError.
+"""
+
+import asyncio
+import threading
+
+import pytest
+
+from chat import llm
+from chat.llm import ChatMessage, LLMError, Sampling, Usage, adapter_for
+from governance.models import Backend
+from tests.chat.conftest import KEY
+from tests.fakes.llm_servers import FakeLLM
+
+MESSAGES = [
+    ChatMessage("system", "Be brief."),
+    ChatMessage("user", "Say hello to [PERSON_1]."),
+]
+ASYNC_KINDS = ["openai", "mistral"]
+
+
+@pytest.fixture(params=ASYNC_KINDS)
+def fake(request):
+    server = FakeLLM(request.param)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def backend(fake, backend_for):
+    return backend_for(fake)
+
+
+def _chunks(backend, *, cancel_after: int | None = None, **kwargs) -> tuple[list[str], object]:
+    """The answer's chunks read on a fresh event loop (its clients closed after)."""
+    adapter = adapter_for(backend)
+    cancel = threading.Event()
+
+    async def read():
+        chunks = []
+        try:
+            async for text in adapter.astream(
+                MESSAGES, timeout=kwargs.pop("timeout", 5), cancel=cancel, **kwargs
+            ):
+                chunks.append(text)
+                if len(chunks) == cancel_after:
+                    cancel.set()
+        finally:
+            await llm.close_async_clients()
+        return chunks
+
+    return asyncio.run(read()), adapter
+
+
+def _failure(backend, **kwargs) -> LLMError:
+    with pytest.raises(LLMError) as info:
+        _chunks(backend, **kwargs)
+    assert KEY not in str(info.value)
+    return info.value
+
+
+def test_only_kinds_with_a_plain_async_client_stream_on_the_loop(backend_for):
+    kinds = {kind for kind in Backend.Kind.values if llm.can_stream_async(Backend(kind=kind))}
+    assert kinds == {"openai", "mistral"}
+
+
+def test_it_streams_the_chunks_and_reports_usage(backend):
+    chunks, adapter = _chunks(backend)
+    assert chunks == ["Hello", ", ", "world", "!"]
+    assert adapter.usage == Usage(12, 4)
+    assert adapter.finish == llm.STOPPED
+
+
+def test_the_backend_receives_what_the_thread_path_sends(fake, backend):
+    sampling = Sampling(temperature=0.5, top_p=0.9, max_tokens=64, stop=("END",))
+    _chunks(backend, sampling=sampling)
+    on_the_loop = fake.last
+    "".join(adapter_for(backend).stream(MESSAGES, timeout=5, sampling=sampling))
+    in_a_thread = fake.last
+    assert on_the_loop.path == in_a_thread.path
+    assert on_the_loop.body == in_a_thread.body
+    assert on_the_loop.headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("finish", ["length", "content_filter"])
+def test_it_says_why_the_answer_ended(fake, backend, finish):
+    fake.finish = finish
+    _, adapter = _chunks(backend)
+    assert adapter.finish == finish
+
+
+@pytest.mark.parametrize(("fail", "error_kind"), [(500, "http"), (401, "auth")])
+def test_http_errors_become_llm_errors(fake, backend, fail, error_kind):
+    fake.fail = fail
+    fake.error_body = lambda status: {"error": {"message": f"boom with {KEY} inside"}}
+    error = _failure(backend)
+    assert (error.kind, error.status) == (error_kind, fail)
+    assert "boom with [key] inside" in str(error)
+
+
+def test_a_silent_backend_times_out(fake, backend):
+    fake.fail = "hang"
+    error = _failure(backend, timeout=0.2)
+    assert error.kind == "timeout"
+    assert "did not answer in time" in str(error)
+
+
+def test_a_stream_cut_midway_is_a_connection_error(fake, backend):
+    fake.fail = "cut"
+    error = _failure(backend)
+    assert error.kind == "connection"
+    assert "lost mid-answer" in str(error)
+
+
+def test_garbage_is_a_malformed_stream(fake, backend):
+    fake.fail = "garbage"
+    assert _failure(backend).kind == "malformed"
+
+
+def test_nobody_listening_is_a_connection_error_not_a_timeout(fake, backend):
+    fake.stop()
+    error = _failure(backend)
+    assert error.kind == "connection"
+    assert "Cannot connect" in str(error)
+
+
+def test_cancel_stops_the_stream_early(fake, backend):
+    fake.reply = [f"w{i} " for i in range(200)]
+    fake.delay = 0.002
+    chunks, adapter = _chunks(backend, cancel_after=3)
+    assert chunks == ["w0 ", "w1 ", "w2 "]
+    assert adapter.usage is None
+
+
+def test_answers_on_one_loop_share_a_client_and_its_connection(fake, backend):
+    async def two_answers():
+        try:
+            for _ in range(2):
+                async for _text in adapter_for(backend).astream(MESSAGES, timeout=5):
+                    pass
+            return len(llm._async_clients[asyncio.get_running_loop()])
+        finally:
+            await llm.close_async_clients()
+
+    assert asyncio.run(two_answers()) == 1
+    assert len({request.client_port for request in fake.requests}) == 1
