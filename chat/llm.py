@@ -605,6 +605,7 @@ class AnthropicAdapter(Adapter):
 
     needs_key = True
     default_url = "https://api.anthropic.com"
+    streams_async = True
 
     def _client(self, timeout: float) -> anthropic.Anthropic:
         return anthropic.Anthropic(
@@ -614,7 +615,33 @@ class AnthropicAdapter(Adapter):
             max_retries=0,
         )
 
+    def _async_client(self, timeout: float) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            base_url=self.base_url,
+            api_key=self._key,
+            timeout=timeout,
+            max_retries=0,
+            http_client=anthropic.DefaultAioHttpClient(timeout=timeout),
+        )
+
     def _chunks(self, messages, timeout, sampling):
+        stream = self._shared_client(timeout).messages.create(**self._request(messages, sampling))
+        try:
+            for event in stream:
+                yield self._text_of(event)
+        finally:
+            stream.close()
+
+    async def _achunks(self, messages, timeout, sampling):
+        client = self._shared_async_client(timeout)
+        stream = await client.messages.create(**self._request(messages, sampling))
+        try:
+            async for event in stream:
+                yield self._text_of(event)
+        finally:
+            await stream.close()
+
+    def _request(self, messages: list[ChatMessage], sampling: Sampling) -> dict:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         extra = {"system": system} if system else {}
         # This client's create() no longer names temperature and top_p; the API takes them
@@ -627,32 +654,31 @@ class AnthropicAdapter(Adapter):
         asked = {name: value for name, value in asked.items() if value is not None}
         if asked:
             extra["extra_body"] = asked
-        client = self._shared_client(timeout)
-        input_tokens = output_tokens = None
-        stream = client.messages.create(
-            model=self.model,
-            max_tokens=sampling.max_tokens or ANTHROPIC_MAX_TOKENS,
-            messages=[
+        self._tokens = [None, None]  # input, output
+        return {
+            "model": self.model,
+            "max_tokens": sampling.max_tokens or ANTHROPIC_MAX_TOKENS,
+            "messages": [
                 {"role": m.role, "content": m.content} for m in messages if m.role != "system"
             ],
-            stream=True,
+            "stream": True,
             **extra,
-        )
-        try:
-            for event in stream:
-                if event.type == "message_start":
-                    input_tokens = event.message.usage.input_tokens
-                    output_tokens = event.message.usage.output_tokens
-                elif event.type == "content_block_delta":
-                    if event.delta.type == "text_delta":
-                        yield event.delta.text
-                elif event.type == "message_delta":
-                    output_tokens = event.usage.output_tokens
-                    self.finish = ANTHROPIC_FINISH.get(event.delta.stop_reason, STOPPED)
-                elif event.type == "message_stop":
-                    self.usage = Usage(input_tokens, output_tokens)
-        finally:
-            stream.close()
+        }
+
+    def _text_of(self, event) -> str:
+        """The text one event of the stream carries ("" for the others, whose token counts
+        and stop reason are noted)."""
+        if event.type == "message_start":
+            self._tokens = [event.message.usage.input_tokens, event.message.usage.output_tokens]
+        elif event.type == "content_block_delta":
+            if event.delta.type == "text_delta":
+                return event.delta.text
+        elif event.type == "message_delta":
+            self._tokens[1] = event.usage.output_tokens
+            self.finish = ANTHROPIC_FINISH.get(event.delta.stop_reason, STOPPED)
+        elif event.type == "message_stop":
+            self.usage = Usage(*self._tokens)
+        return ""
 
     def _check(self, timeout):
         with self._client(timeout) as client:

@@ -6,7 +6,15 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from api.services import create_token
 from tests.browser.conftest import asgi_server  # noqa: F401  (fixtures)
-from tests.chat.conftest import KEY, external_llm, local_llm, org  # noqa: F401
+from tests.chat.conftest import (  # noqa: F401  (fixtures)
+    KEY,
+    backend_for,
+    external_llm,
+    fake,
+    kind,
+    local_llm,
+    org,
+)
 
 __all__ = ["KEY"]
 

@@ -12,7 +12,7 @@ from api import ratelimit
 from api.models import ApiToken
 from audit.models import AuditEvent
 from chat.models import Conversation, Message
-from governance.models import Clearance, DetectionRule
+from governance.models import Approval, Clearance, DetectionRule, HostingClass
 from governance.roles import Role
 
 EMAIL = "jane.roe@example.org"
@@ -430,6 +430,30 @@ def test_under_asgi_an_openai_compatible_backend_is_called_on_the_event_loop(
     assert called_in == ["asgi-server"]  # the server's own thread: its event loop
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert (answer.status, answer.content) == (Message.Status.DONE, "Hello from the API.")
+
+
+def test_every_kind_answers_the_api_under_asgi(org, fake, backend_for, asgi_server, token_for):
+    """On the loop (the kinds with an async client) or from a thread (the others), the same."""
+    backend = backend_for(fake, hosting_class=HostingClass.PRIVATE_CLOUD, dpa_signed=True)
+    Approval.objects.create(category=org.internal, backend=backend, preference=0)
+    _, secret = token_for(org.alice)
+    client = openai.OpenAI(base_url=f"{asgi_server}/v1", api_key=secret, max_retries=0)
+    stream = client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": f"Write to {EMAIL}."}],
+        extra_headers=INTERNAL,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "Hello, world!"
+    )
+    assert chunks[-1].usage.total_tokens == 16
+    received = json.dumps([r.body for r in fake.requests])
+    assert "[EMAIL_1]" in received and EMAIL not in received
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    assert (answer.status, answer.backend_name) == (Message.Status.DONE, backend.name)
 
 
 def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for):

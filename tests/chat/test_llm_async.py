@@ -19,7 +19,7 @@ MESSAGES = [
     ChatMessage("system", "Be brief."),
     ChatMessage("user", "Say hello to [PERSON_1]."),
 ]
-ASYNC_KINDS = ["openai", "mistral"]
+ASYNC_KINDS = ["openai", "mistral", "anthropic"]
 
 
 @pytest.fixture(params=ASYNC_KINDS)
@@ -64,7 +64,7 @@ def _failure(backend, **kwargs) -> LLMError:
 
 def test_only_kinds_with_a_plain_async_client_stream_on_the_loop(backend_for):
     kinds = {kind for kind in Backend.Kind.values if llm.can_stream_async(Backend(kind=kind))}
-    assert kinds == {"openai", "mistral"}
+    assert kinds == set(ASYNC_KINDS)
 
 
 def test_it_streams_the_chunks_and_reports_usage(backend):
@@ -82,7 +82,10 @@ def test_the_backend_receives_what_the_thread_path_sends(fake, backend):
     in_a_thread = fake.last
     assert on_the_loop.path == in_a_thread.path
     assert on_the_loop.body == in_a_thread.body
-    assert on_the_loop.headers["authorization"] == f"Bearer {KEY}"
+    for header in ("authorization", "x-api-key", "anthropic-version"):
+        assert on_the_loop.headers.get(header) == in_a_thread.headers.get(header)
+    signed = on_the_loop.headers.get("x-api-key") or on_the_loop.headers.get("authorization")
+    assert KEY in signed
 
 
 @pytest.mark.parametrize("finish", ["length", "content_filter"])
