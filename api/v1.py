@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -64,6 +65,14 @@ class Problem(Exception):
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What a request asks of the model, read by its endpoint's rules."""
+
+    parts: list[tuple[str, str]]  # (role, text)
+    sampling: Sampling
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A governed request whose answer is ready to be streamed."""
 
@@ -74,6 +83,18 @@ class Prepared:
     model: str
     stream: bool
     include_usage: bool
+    #: The request's JSON, for what an answer repeats of it (the Responses API's settings).
+    body: dict
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One of OpenAI's ways to ask for an answer: how a request is read, and how its answer
+    is written, whole or as server-sent events (:func:`answer_request`)."""
+
+    asked: Callable[[dict, Version], Asked]
+    whole: Callable[[Prepared, answering.Progress], dict]
+    events: Callable[[relay.Relay, Prepared], AsyncIterator[bytes]]
 
 
 # --- GET /v1/models ----------------------------------------------------------------------
@@ -154,13 +175,12 @@ def _usable_backends(user: User, version: Version) -> list[tuple]:
 # --- POST /v1/chat/completions -----------------------------------------------------------
 
 
-@csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
-    """A chat completion, streamed (server-sent events) or whole, governed like a chat message."""
+async def answer_request(request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
+    """A governed answer, streamed (server-sent events) or whole, in ``endpoint``'s terms."""
     if request.method != "POST":
         return _not_allowed("POST")
     try:
-        prepared = await in_database_thread(_prepare)(request)
+        prepared = await in_database_thread(_prepare)(request, endpoint.asked)
     except Problem as problem:
         return problem.response()
     answer = relay.Relay(
@@ -171,24 +191,24 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     )
     answer.start()
     if prepared.stream:
-        events = _events(answer, prepared)
+        events = endpoint.events(answer, prepared)
         response = StreamingHttpResponse(events, content_type="text/event-stream")
         response["Cache-Control"] = "no-store"
         response["X-Accel-Buffering"] = "no"
     else:
-        response = await _whole(answer, prepared)
+        response = await _whole(answer, prepared, endpoint.whole)
     for name, value in prepared.headers.items():
         response[name] = value
     return response
 
 
-def _prepare(request: HttpRequest) -> Prepared:
+def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Prepared:
     """Authenticate, read the request, and send it through the governed path.
 
     1. The token (401), its rate limit (429), the Staff role (403).
-    2. The body: JSON (400), text messages (400), the model (404 unknown) and
-       the category (header, then ``metadata.category``, then the user's
-       default; 404 unknown).
+    2. The body: JSON (400), what it asks (``read``: the endpoint's text messages and
+       sampling; 400), the model (404 unknown) and the category (header, then
+       ``metadata.category``, then the user's default; 404 unknown).
     3. :func:`chat.services.send_request`: refused (not cleared, a category
        that keeps nothing or blocks everything) or blocked by the policy → 403,
        recorded either way.
@@ -199,9 +219,7 @@ def _prepare(request: HttpRequest) -> Prepared:
     if not holds(user, Role.STAFF, version):
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
     body = _body(request)
-    _refuse_unsupported(body)
-    parts = _parts(body.get("messages"))
-    sampling = _sampling(body, version)
+    asked = read(body, version)
     category = _category(request, body, user, version)
     backend = _backend(body.get("model"), user, version)
     via = {"via": "api", "token": token.lookup}
@@ -209,11 +227,11 @@ def _prepare(request: HttpRequest) -> Prepared:
         sent = services.send_request(
             author=user,
             category=category,
-            parts=parts,
+            parts=asked.parts,
             backend=backend,
             via=via,
             version=version,
-            sampling=sampling.to_store(),
+            sampling=asked.sampling.to_store(),
         )
     except services.ChatError as exc:
         kind = "policy_violation" if category.blocks_all else "permission_error"
@@ -242,6 +260,7 @@ def _prepare(request: HttpRequest) -> Prepared:
         model=slugify(answer.backend_name),
         stream=body.get("stream") is True,
         include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+        body=body,
     )
 
 
@@ -308,6 +327,12 @@ def _body(request: HttpRequest) -> dict:
     return body
 
 
+def _chat_asked(body: dict, version: Version) -> Asked:
+    """A chat completion's request: its ``messages``, and its sampling."""
+    _refuse_unsupported(body)
+    return Asked(parts=_parts(body.get("messages")), sampling=_sampling(body, version))
+
+
 def _parts(messages) -> list[tuple[str, str]]:
     """The request's messages as (role, text); only text goes through Steward."""
     if not isinstance(messages, list) or not messages:
@@ -325,14 +350,19 @@ def _parts(messages) -> list[tuple[str, str]]:
                 param="messages",
             )
         parts.append((ROLES[role], _text(message.get("content"))))
+    return within_limits(parts, "messages")
+
+
+def within_limits(parts: list[tuple[str, str]], param: str) -> list[tuple[str, str]]:
+    """``parts``, if they hold some text and no more than a message may (else 400)."""
     size = sum(len(text) for _, text in parts)
     if not any(text.strip() for _, text in parts):
-        raise _bad("The messages have no text.", code="empty_messages", param="messages")
+        raise _bad(f"The {param} have no text.", code="empty_messages", param=param)
     if size > services.MAX_MESSAGE_CHARS:
         raise _bad(
-            f"The messages hold {size:,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}.",
+            f"The {param} hold {size:,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}.",
             code="context_length_exceeded",
-            param="messages",
+            param=param,
         )
     return parts
 
@@ -341,8 +371,10 @@ def _parts(messages) -> list[tuple[str, str]]:
 RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
 
 
-def _sampling(body: dict, version: Version) -> Sampling:
-    """temperature, top_p, max_tokens (or its newer name, max_completion_tokens) and
+def _sampling(
+    body: dict, version: Version, limits=("max_completion_tokens", "max_tokens")
+) -> Sampling:
+    """temperature, top_p, the answer's length (``limits``: its names, newest first) and
     ``stop`` as asked; each backend is given them in its own terms (chat.llm)."""
     asked = {}
     for name, (low, high) in RANGES.items():
@@ -357,7 +389,7 @@ def _sampling(body: dict, version: Version) -> Sampling:
                 param=name,
             )
         asked[name] = float(value)
-    for name in ("max_completion_tokens", "max_tokens"):
+    for name in limits:
         value = body.get(name)
         if value is None:
             continue
@@ -449,8 +481,8 @@ UNSUPPORTED = {
 }
 
 
-def _refuse_unsupported(body: dict) -> None:
-    for name, (harmless, message) in UNSUPPORTED.items():
+def _refuse_unsupported(body: dict, unsupported: dict = UNSUPPORTED) -> None:
+    for name, (harmless, message) in unsupported.items():
         if name in body and not harmless(body[name]):
             raise _bad(message, code="unsupported_parameter", param=name)
 
@@ -565,7 +597,7 @@ def _backend_error(progress: answering.Progress) -> dict:
     }
 
 
-async def _whole(answer: relay.Relay, prepared: Prepared) -> HttpResponse:
+async def _whole(answer: relay.Relay, prepared: Prepared, render) -> HttpResponse:
     try:
         async for item in answer.items():
             progress = item
@@ -575,32 +607,33 @@ async def _whole(answer: relay.Relay, prepared: Prepared) -> HttpResponse:
     await answer.settle(progress)
     if progress.error_kind:  # what came before the failure is in the author's history
         return JsonResponse(_backend_error(progress), status=502)
-    return JsonResponse(
-        {
-            "id": _completion_id(prepared),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": prepared.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": prepared.pseudonymiser.restore(progress.text),
-                        "refusal": None,
-                    },
-                    "finish_reason": progress.finish,
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(progress),
-        }
-    )
+    return JsonResponse(render(prepared, progress))
 
 
-async def _events(answer: relay.Relay, prepared: Prepared):
+def _completion(prepared: Prepared, progress: answering.Progress) -> dict:
+    return {
+        "id": _completion_id(prepared),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": prepared.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": prepared.pseudonymiser.restore(progress.text),
+                    "refusal": None,
+                },
+                "finish_reason": progress.finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(progress),
+    }
+
+
+def _chunks(answer: relay.Relay, prepared: Prepared) -> AsyncIterator[bytes]:
     """OpenAI's ``chat.completion.chunk`` events, placeholders restored, then ``[DONE]``."""
-    restorer = relay.Restorer(prepared.pseudonymiser)
     base = {
         "id": _completion_id(prepared),
         "object": "chat.completion.chunk",
@@ -612,10 +645,40 @@ async def _events(answer: relay.Relay, prepared: Prepared):
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
         return _sse({**base, "choices": [choice], **extra})
 
+    def closing(progress: answering.Progress) -> bytes:
+        if progress.error_kind:
+            events = [_sse(_backend_error(progress))]
+        else:
+            events = [event({}, progress.finish)]
+            if prepared.include_usage:
+                events.append(_sse({**base, "choices": [], "usage": _usage(progress)}))
+        return b"".join([*events, b"data: [DONE]\n\n"])
+
+    return streamed(
+        answer,
+        prepared,
+        opening=event({"role": "assistant", "content": ""}),
+        piece=lambda text: event({"content": text}),
+        closing=closing,
+    )
+
+
+async def streamed(
+    answer: relay.Relay,
+    prepared: Prepared,
+    *,
+    opening: bytes,
+    piece: Callable[[str], bytes],
+    closing: Callable[[answering.Progress], bytes],
+) -> AsyncIterator[bytes]:
+    """An answer as server-sent events: ``opening``, a ``piece`` for each text with its
+    placeholders restored (those that arrived together, written at once), and, once the
+    answer is settled, its ``closing``. A client that goes away stops the answer."""
+    restorer = relay.Restorer(prepared.pseudonymiser)
     finished = False
     progress = None
     try:
-        yield event({"role": "assistant", "content": ""})
+        yield opening
         async for batch in answer.batches():
             events = []
             for item in batch:
@@ -624,24 +687,27 @@ async def _events(answer: relay.Relay, prepared: Prepared):
                 else:
                     text = restorer.feed(item)
                     if text:
-                        events.append(event({"content": text}))
+                        events.append(piece(text))
             if events:
                 yield b"".join(events)
         tail = restorer.flush()
         if tail:
-            yield event({"content": tail})
+            yield piece(tail)
         await answer.settle(progress)
         finished = True
-        if progress.error_kind:
-            closing = [_sse(_backend_error(progress))]
-        else:
-            closing = [event({}, progress.finish)]
-            if prepared.include_usage:
-                closing.append(_sse({**base, "choices": [], "usage": _usage(progress)}))
-        yield b"".join([*closing, b"data: [DONE]\n\n"])
+        yield closing(progress)
     finally:
         if not finished:
             answer.abandon()
+
+
+CHAT_COMPLETIONS = Endpoint(asked=_chat_asked, whole=_completion, events=_chunks)
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    """A chat completion, streamed (server-sent events) or whole, governed like a chat message."""
+    return await answer_request(request, CHAT_COMPLETIONS)
 
 
 def _sse(data: dict) -> bytes:
