@@ -2,7 +2,7 @@ from csp.decorators import csp_update
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api import v1, views
+from api import responses, v1, views
 
 app_name = "api"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("v1/models", v1.models, name="models"),
     path("v1/models/<str:model_id>", v1.model, name="model"),
     path("v1/chat/completions", v1.chat_completions, name="chat_completions"),
+    path("v1/responses", responses.responses, name="responses"),
     re_path(r"^v1/", v1.unknown),
     # The REST API: each app's viewsets, the OpenAPI schema and its browsable docs.
     path("api/governance/", include("governance.api.urls")),

@@ -134,10 +134,10 @@ async def _listing(request: HttpRequest) -> list[dict] | HttpResponse:
 @csrf_exempt
 async def unknown(request: HttpRequest) -> HttpResponse:
     """Any other path under /v1/: OpenAI's 404, naming what Steward serves (an embeddings
-    or responses call from an OpenAI client would otherwise get a page of HTML)."""
+    call from an OpenAI client would otherwise get a page of HTML)."""
     error = {
         "message": f"Steward has no {request.method} {request.path}; it serves GET /v1/models, "
-        "GET /v1/models/{model} and POST /v1/chat/completions.",
+        "GET /v1/models/{model}, POST /v1/chat/completions and POST /v1/responses.",
         "type": "invalid_request_error",
         "param": None,
         "code": "unknown_url",
@@ -315,35 +315,33 @@ def _body(request: HttpRequest) -> dict:
         megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
         raise too_large(f"The request body is larger than {megabytes:g} MB.") from None
     except (ValueError, UnicodeDecodeError):
-        raise _bad("The request body is not valid JSON.", code="invalid_json") from None
+        raise bad("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.", code="invalid_json")
+        raise bad("The request body must be a JSON object.", code="invalid_json")
     if not isinstance(body.get("model"), str) or not body["model"]:
-        raise _bad(
+        raise bad(
             "Name a model ('auto' lets the policy choose).", code="missing_model", param="model"
         )
     if "stream" in body and not isinstance(body["stream"], bool):
-        raise _bad("'stream' must be true or false.", code="invalid_stream", param="stream")
+        raise bad("'stream' must be true or false.", code="invalid_stream", param="stream")
     return body
 
 
 def _chat_asked(body: dict, version: Version) -> Asked:
     """A chat completion's request: its ``messages``, and its sampling."""
-    _refuse_unsupported(body)
-    return Asked(parts=_parts(body.get("messages")), sampling=_sampling(body, version))
+    refuse_unsupported(body)
+    return Asked(parts=_parts(body.get("messages")), sampling=sampling_asked(body, version))
 
 
 def _parts(messages) -> list[tuple[str, str]]:
     """The request's messages as (role, text); only text goes through Steward."""
     if not isinstance(messages, list) or not messages:
-        raise _bad(
-            "'messages' must be a non-empty list.", code="invalid_messages", param="messages"
-        )
+        raise bad("'messages' must be a non-empty list.", code="invalid_messages", param="messages")
     parts = []
     for message in messages:
         role = message.get("role") if isinstance(message, dict) else None
         if role not in ROLES:
-            raise _bad(
+            raise bad(
                 "Each message needs a role: system, developer, user or assistant "
                 "(tools are not supported).",
                 code="invalid_messages",
@@ -357,9 +355,9 @@ def within_limits(parts: list[tuple[str, str]], param: str) -> list[tuple[str, s
     """``parts``, if they hold some text and no more than a message may (else 400)."""
     size = sum(len(text) for _, text in parts)
     if not any(text.strip() for _, text in parts):
-        raise _bad(f"The {param} have no text.", code="empty_messages", param=param)
+        raise bad(f"The {param} have no text.", code="empty_messages", param=param)
     if size > services.MAX_MESSAGE_CHARS:
-        raise _bad(
+        raise bad(
             f"The {param} hold {size:,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}.",
             code="context_length_exceeded",
             param=param,
@@ -371,7 +369,7 @@ def within_limits(parts: list[tuple[str, str]], param: str) -> list[tuple[str, s
 RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
 
 
-def _sampling(
+def sampling_asked(
     body: dict, version: Version, limits=("max_completion_tokens", "max_tokens")
 ) -> Sampling:
     """temperature, top_p, the answer's length (``limits``: its names, newest first) and
@@ -383,7 +381,7 @@ def _sampling(
             continue
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not low <= value <= high:
-            raise _bad(
+            raise bad(
                 f"'{name}' must be a number from {low:g} to {high:g}.",
                 code="invalid_value",
                 param=name,
@@ -394,7 +392,7 @@ def _sampling(
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise _bad(
+            raise bad(
                 f"'{name}' must be a whole number of at least 1.", code="invalid_value", param=name
             )
         asked.setdefault("max_tokens", value)
@@ -418,7 +416,7 @@ def _stop(value, version: Version) -> tuple[str, ...] | None:
         or not 1 <= len(sequences) <= MAX_STOP_SEQUENCES
         or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in sequences)
     ):
-        raise _bad(
+        raise bad(
             f"'stop' must be a string or a list of up to {MAX_STOP_SEQUENCES}, each of 1 to "
             f"{MAX_STOP_CHARS} characters.",
             code="invalid_value",
@@ -439,7 +437,7 @@ def _stop(value, version: Version) -> tuple[str, ...] | None:
     )
     if kinds or any(d.rule_hits for d in found):
         what = ", ".join(entity_phrase(kind, count) for kind, count in sorted(kinds.items()))
-        raise _bad(
+        raise bad(
             f"A stop sequence may not hold {what or 'what a detection rule looks for'}: it "
             "would reach the backend as it is.",
             code="invalid_value",
@@ -481,10 +479,10 @@ UNSUPPORTED = {
 }
 
 
-def _refuse_unsupported(body: dict, unsupported: dict = UNSUPPORTED) -> None:
+def refuse_unsupported(body: dict, unsupported: dict = UNSUPPORTED) -> None:
     for name, (harmless, message) in unsupported.items():
         if name in body and not harmless(body[name]):
-            raise _bad(message, code="unsupported_parameter", param=name)
+            raise bad(message, code="unsupported_parameter", param=name)
 
 
 def _text(content) -> str:
@@ -495,7 +493,7 @@ def _text(content) -> str:
         for p in content
     ):
         return "\n".join(p["text"] for p in content)
-    raise _bad("Only text content is supported.", code="invalid_content", param="messages")
+    raise bad("Only text content is supported.", code="invalid_content", param="messages")
 
 
 def _category(request: HttpRequest, body: dict, user: User, version: Version) -> Category:
@@ -554,7 +552,7 @@ def too_large(message: str) -> Problem:
     return Problem(413, message, kind="invalid_request_error", code="request_too_large")
 
 
-def _bad(message: str, *, code: str, param: str | None = None) -> Problem:
+def bad(message: str, *, code: str, param: str | None = None) -> Problem:
     return Problem(400, message, kind="invalid_request_error", code=code, param=param)
 
 

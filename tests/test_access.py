@@ -279,6 +279,7 @@ MATRIX = {
     "v1/models": ("/v1/models", everyone(401)),
     "v1/models/<str:model_id>": ("/v1/models/auto", everyone(401)),
     "v1/chat/completions": ("/v1/chat/completions", everyone(405)),
+    "v1/responses": ("/v1/responses", everyone(405)),
     "^v1/": ("/v1/embeddings", everyone(404)),  # OpenAI's 404 for what Steward does not serve
     "api/governance/^categories/$": ("/api/governance/categories/", API_ADMIN),
     "api/governance/^categories/(?P<slug>[^/.]+)/$": (
