@@ -20,7 +20,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from api import relay
+from api import relay, v1
 from api.v1 import (
     ROLES,
     Asked,
@@ -50,11 +50,7 @@ UNSUPPORTED = {
     "conversation": (lambda value: value is None, NOT_KEPT),
     "prompt": (lambda value: value is None, "Stored prompts are not supported: send 'input'."),
     "background": (lambda value: not value, "Background responses are not supported."),
-    "tools": (lambda value: not value, "Tools are not supported: the answer is text only."),
-    "tool_choice": (
-        lambda value: value in (None, "none", "auto"),
-        "Tools are not supported: 'tool_choice' may only be 'none' or 'auto'.",
-    ),
+    **{name: v1.UNSUPPORTED[name] for name in ("tools", "tool_choice", "top_logprobs")},
     "text": (
         lambda value: (
             value is None
@@ -66,7 +62,6 @@ UNSUPPORTED = {
         f'{TEXT_ONLY} \'text.format\' may only be {{"type": "text"}}: ask for JSON in the '
         "input instead.",
     ),
-    "top_logprobs": (lambda value: not value, "Log probabilities are not available."),
     "include": (lambda value: not value, "Nothing can be included beyond the answer's text."),
 }
 
@@ -181,10 +176,9 @@ def _ending(progress: answering.Progress) -> tuple[str, dict]:
 
 
 def _usage(progress: answering.Progress) -> dict | None:
-    if progress.usage is None:
+    if (used := v1.tokens_used(progress)) is None:
         return None
-    used_in = progress.usage.input_tokens or 0
-    used_out = progress.usage.output_tokens or 0
+    used_in, used_out = used
     return {
         "input_tokens": used_in,
         "input_tokens_details": {"cached_tokens": 0},

@@ -572,11 +572,17 @@ def _completion_id(prepared: Prepared) -> str:
     return f"chatcmpl-{prepared.answer.public_id.hex}"
 
 
-def _usage(progress: answering.Progress) -> dict | None:
+def tokens_used(progress: answering.Progress) -> tuple[int, int] | None:
+    """The answer's (input, output) tokens, if its backend counted them."""
     if progress.usage is None:
         return None
-    prompt = progress.usage.input_tokens or 0
-    completion = progress.usage.output_tokens or 0
+    return progress.usage.input_tokens or 0, progress.usage.output_tokens or 0
+
+
+def _usage(progress: answering.Progress) -> dict | None:
+    if (used := tokens_used(progress)) is None:
+        return None
+    prompt, completion = used
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
