@@ -414,10 +414,19 @@ class OllamaAdapter(Adapter):
     """Ollama's ``/api/chat`` (NDJSON stream) through the ``ollama`` client."""
 
     default_url = "http://127.0.0.1:11434"
+    streams_async = True
 
     def _client(self, timeout: float) -> ollama.Client:
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else None
-        client = ollama.Client(host=self.base_url, timeout=timeout, headers=headers)
+        return self._keyed(ollama.Client(host=self.base_url, timeout=timeout, headers=self._auth()))
+
+    def _async_client(self, timeout: float) -> ollama.AsyncClient:
+        client = ollama.AsyncClient(host=self.base_url, timeout=timeout, headers=self._auth())
+        return self._keyed(client)
+
+    def _auth(self) -> dict | None:
+        return {"Authorization": f"Bearer {self._key}"} if self._key else None
+
+    def _keyed(self, client):
         if not self._key:
             # The client adds OLLAMA_API_KEY from the environment to every request;
             # a backend without a key of its own must not send someone else's.
@@ -425,7 +434,23 @@ class OllamaAdapter(Adapter):
         return client
 
     def _chunks(self, messages, timeout, sampling):
-        client = self._shared_client(timeout)
+        parts = self._shared_client(timeout).chat(**self._request(messages, sampling))
+        try:
+            for part in parts:
+                yield self._text_of(part)
+        finally:
+            parts.close()
+
+    async def _achunks(self, messages, timeout, sampling):
+        client = self._shared_async_client(timeout)
+        parts = await client.chat(**self._request(messages, sampling))
+        try:
+            async for part in parts:
+                yield self._text_of(part)
+        finally:
+            await parts.aclose()
+
+    def _request(self, messages: list[ChatMessage], sampling: Sampling) -> dict:
         options = {
             name: value
             for name, value in (
@@ -436,21 +461,20 @@ class OllamaAdapter(Adapter):
             )
             if value is not None
         }
-        parts = client.chat(
-            model=self.model,
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            stream=True,
-            options=options or None,
-        )
-        try:
-            for part in parts:
-                if part.done:
-                    self.usage = Usage(part.prompt_eval_count, part.eval_count)
-                    if part.done_reason == "length":
-                        self.finish = LENGTH
-                yield part.message.content or ""
-        finally:
-            parts.close()
+        return {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "options": options or None,
+        }
+
+    def _text_of(self, part) -> str:
+        """The text of one line of the stream; the last one's counts and reason are noted."""
+        if part.done:
+            self.usage = Usage(part.prompt_eval_count, part.eval_count)
+            if part.done_reason == "length":
+                self.finish = LENGTH
+        return part.message.content or ""
 
     def _check(self, timeout):
         with self._client(timeout) as client:
