@@ -43,18 +43,15 @@ django.setup(set_prefix=False)  # what get_asgi_application() does before its ha
 
 from django.conf import settings  # noqa: E402  (after setup)
 from django.db import connections  # noqa: E402
-from django.http import HttpResponse  # noqa: E402
 from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
 
-from api.v1 import too_large  # noqa: E402
 from chat import llm  # noqa: E402
+from config.bodies import API_PREFIX, MAX_BODY_BYTES, too_large_response  # noqa: E402
 from config.heap import freeze_after_loading  # noqa: E402
 from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread  # noqa: E402
-from governance.forms import MAX_TERM_FILE_BYTES  # noqa: E402
 
-API_PREFIX = "/v1/"
 #: How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
 #: A request changes threads several times (the event loop, a database thread, the thread
 #: streaming its answer), and each time the one woken waits for the GIL until the one
@@ -62,10 +59,6 @@ API_PREFIX = "/v1/"
 #: +11–12 ms in bench/api.py (interleaved runs; the machine's drift makes it a tendency).
 GIL_TURN_SECONDS = 0.002
 sys.setswitchinterval(GIL_TURN_SECONDS)
-#: The largest request body taken: the largest one Steward asks for is a term list's CSV
-#: upload with its form; the other forms and the API stay under Django's
-#: DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which their views check once the body is in.
-MAX_BODY_BYTES = max(MAX_TERM_FILE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) + 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -92,7 +85,7 @@ class Handler(ASGIHandler):
                 raise BodyTooLarge
             await self.handle_request(scope, receive, send)
         except BodyTooLarge:
-            await self.send_response(_too_large(scope), send)
+            await self.send_response(too_large_response(scope["path"]), send)
         finally:
             request = scope.pop(_REQUEST, None)
             if request is not None:
@@ -135,19 +128,6 @@ def _declared_length(scope) -> int:
         if name == b"content-length":
             return int(value) if value.isdigit() else 0  # uvicorn refuses a malformed one
     return 0
-
-
-def _too_large(scope) -> HttpResponse:
-    """413, in OpenAI's shape for /v1/ (its clients read the error from the body)."""
-    message = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
-    if scope["path"].startswith(API_PREFIX):
-        response = too_large(message).response()
-    else:
-        response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
-    response["Content-Length"] = str(len(response.content))
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Connection"] = "close"  # the rest of the body is not read
-    return response
 
 
 class PageHandler(Handler):

@@ -21,7 +21,8 @@ from django.http import HttpResponse
 
 from chat.models import Message
 from config import connections as kept
-from config.asgi import MAX_BODY_BYTES, PageHandler, application, django_application
+from config.asgi import PageHandler, application, django_application
+from config.bodies import MAX_BODY_BYTES
 from config.middleware import SESSION_AUTH_STARTED
 from governance.roles import Role
 from tests.factories import make_done_answer, make_user

@@ -1,0 +1,31 @@
+"""The largest request body Steward takes, and the 413 that refuses a larger one.
+
+Both servers refuse it before Django reads the body (``config.asgi``, ``config.wsgi``):
+Django reads a body whole, and the CSRF check parses any POST, a multipart one's files
+into temporary files of any size, before a view or the login check sees the request.
+"""
+
+from django.conf import settings
+from django.http import HttpResponse
+
+from api.v1 import too_large
+from governance.forms import MAX_TERM_FILE_BYTES
+
+API_PREFIX = "/v1/"
+#: The largest request body taken: the largest one Steward asks for is a term list's CSV
+#: upload with its form; the other forms and the API stay under Django's
+#: DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which their views check once the body is in.
+MAX_BODY_BYTES = max(MAX_TERM_FILE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) + 1024 * 1024
+
+
+def too_large_response(path: str) -> HttpResponse:
+    """413, in OpenAI's shape for /v1/ (its clients read the error from the body)."""
+    message = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
+    if path.startswith(API_PREFIX):
+        response = too_large(message).response()
+    else:
+        response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    response["Content-Length"] = str(len(response.content))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Connection"] = "close"  # the rest of the body is not read
+    return response
