@@ -527,7 +527,7 @@ class OpenAIAdapter(Adapter):
             api_key=self._key or "unused",
             timeout=timeout,
             max_retries=0,
-            # The SDK's aiohttp transport: a third of the CPU of its default (httpx) per answer.
+            # The SDK's aiohttp transport: half the CPU of its default (httpx2) per answer.
             http_client=openai.DefaultAioHttpClient(timeout=timeout),
         )
 
