@@ -36,6 +36,16 @@ _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answ
 _on_loop: set[asyncio.Task] = set()
 
 
+async def finish_answers(grace_seconds: float) -> None:
+    """Let the answers streaming on the running loop end (the server is stopping), for at
+    most ``grace_seconds``: one still going after that stops with the loop, and the sweeper
+    hands it to a worker, as it does when a process dies."""
+    loop = asyncio.get_running_loop()
+    running = [task for task in _on_loop if task.get_loop() is loop]
+    if running:
+        await asyncio.wait(running, timeout=grace_seconds)
+
+
 class _Ignore:
     """A writer that keeps nothing (the answer's text is in its Progress at the end)."""
 

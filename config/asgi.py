@@ -47,6 +47,7 @@ from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
 
+from api import relay  # noqa: E402
 from chat import llm  # noqa: E402
 from config.bodies import API_PREFIX, MAX_BODY_BYTES, too_large_response  # noqa: E402
 from config.heap import freeze_after_loading  # noqa: E402
@@ -59,6 +60,8 @@ from config.middleware import InEventLoop, RequestIdMiddleware, on_shared_thread
 #: +11–12 ms in bench/api.py (interleaved runs; the machine's drift makes it a tendency).
 GIL_TURN_SECONDS = 0.002
 sys.setswitchinterval(GIL_TURN_SECONDS)
+#: How long a stopping server waits for the answers still streaming on its loop.
+ANSWERS_GRACE_SECONDS = 5
 
 
 class BodyTooLarge(Exception):
@@ -278,13 +281,16 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send) -> None:
-    """The server's start and stop: nothing to open at the start; at the stop, the backends'
-    async clients (:func:`chat.llm.close_async_clients`) end their connections cleanly."""
+    """The server's start and stop: nothing to open at the start; at the stop, the answers
+    still streaming on the loop are given a few seconds to end (their clients may have gone),
+    then the backends' async clients (:func:`chat.llm.close_async_clients`) end their
+    connections cleanly."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await relay.finish_answers(ANSWERS_GRACE_SECONDS)
             await llm.close_async_clients()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -386,17 +386,25 @@ def test_it_stops_reading_an_undeclared_body_once_past_the_limit():
     assert taken == MAX_BODY_BYTES // len(MEGABYTE) + 1
 
 
-def test_the_server_stopping_closes_the_backends_async_clients(monkeypatch):
+def test_the_server_stopping_lets_answers_end_then_closes_the_backends_clients():
+    from api import relay
     from chat import llm
 
-    closed = []
+    happened = []
 
     class Client:
         async def close(self):
-            closed.append(self)
+            happened.append("clients closed")
+
+    async def answer():
+        await asyncio.sleep(0.05)
+        happened.append("answer ended")
 
     async def serve_and_stop():
         llm._async_clients[asyncio.get_running_loop()] = {"a backend": Client()}
+        task = asyncio.get_running_loop().create_task(answer())
+        relay._on_loop.add(task)
+        task.add_done_callback(relay._on_loop.discard)
         messages = asyncio.Queue()
         sent = []
 
@@ -410,4 +418,5 @@ def test_the_server_stopping_closes_the_backends_async_clients(monkeypatch):
 
     sent, left = asyncio.run(serve_and_stop())
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert len(closed) == 1 and left is None
+    assert happened == ["answer ended", "clients closed"]
+    assert left is None
