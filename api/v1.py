@@ -366,14 +366,22 @@ def within_limits(parts: list[tuple[str, str]], param: str) -> list[tuple[str, s
 
 
 #: The sampling parameters passed on to the backend, with OpenAI's ranges.
-RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
+RANGES = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "frequency_penalty": (-2.0, 2.0),
+    "presence_penalty": (-2.0, 2.0),
+}
+#: A seed is a 64-bit signed integer.
+SEEDS = range(-(2**63), 2**63)
 
 
 def sampling_asked(
     body: dict, version: Version, limits=("max_completion_tokens", "max_tokens")
 ) -> Sampling:
-    """temperature, top_p, the answer's length (``limits``: its names, newest first) and
-    ``stop`` as asked; each backend is given them in its own terms (chat.llm)."""
+    """temperature, top_p, the answer's length (``limits``: its names, newest first),
+    ``stop``, ``seed`` and the two penalties as asked; each backend is given them in its own
+    terms, or not at all where it has none (chat.llm)."""
     asked = {}
     for name, (low, high) in RANGES.items():
         value = body.get(name)
@@ -396,6 +404,13 @@ def sampling_asked(
                 f"'{name}' must be a whole number of at least 1.", code="invalid_value", param=name
             )
         asked.setdefault("max_tokens", value)
+    seed = body.get("seed")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed not in SEEDS:
+            raise bad(
+                "'seed' must be a whole number (64 bits).", code="invalid_value", param="seed"
+            )
+        asked["seed"] = seed
     stop = _stop(body.get("stop"), version)
     return Sampling(**asked, stop=stop)
 

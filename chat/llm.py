@@ -70,6 +70,9 @@ class Sampling:
     top_p: float | None = None  # 0 to 1
     max_tokens: int | None = None  # at least 1
     stop: tuple[str, ...] | None = None  # where the answer ends, before the sequence
+    seed: int | None = None  # the same seed and question: the same answer, where it can be
+    frequency_penalty: float | None = None  # -2 to 2
+    presence_penalty: float | None = None  # -2 to 2
 
     @classmethod
     def stored(cls, values: dict | None) -> Sampling:
@@ -458,6 +461,9 @@ class OllamaAdapter(Adapter):
                 ("top_p", sampling.top_p),
                 ("num_predict", sampling.max_tokens),
                 ("stop", sampling.stop_list),
+                ("seed", sampling.seed),
+                ("frequency_penalty", sampling.frequency_penalty),
+                ("presence_penalty", sampling.presence_penalty),
             )
             if value is not None
         }
@@ -504,6 +510,9 @@ class OpenAIAdapter(Adapter):
         "top_p": "top_p",
         "max_tokens": "max_tokens",
         "stop": "stop",
+        "seed": "seed",
+        "frequency_penalty": "frequency_penalty",
+        "presence_penalty": "presence_penalty",
     }
     #: The longest answer asked for when the caller names none (None: the server's own).
     default_max_tokens: int | None = None
@@ -594,6 +603,9 @@ class OpenAIAdapter(Adapter):
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens or self.default_max_tokens,
             "stop": sampling.stop_list,
+            "seed": sampling.seed,
+            "frequency_penalty": sampling.frequency_penalty,
+            "presence_penalty": sampling.presence_penalty,
         }
         return {
             self.parameters[name]: value

@@ -196,7 +196,11 @@ class BuiltinAdapter(Adapter):
                 stream=True,
                 max_tokens=min(sampling.max_tokens or MAX_ANSWER_TOKENS, MAX_ANSWER_TOKENS),
                 temperature=TEMPERATURE if sampling.temperature is None else sampling.temperature,
-                **({} if sampling.top_p is None else {"top_p": sampling.top_p}),
+                **{
+                    name: value
+                    for name in ("top_p", "seed", "frequency_penalty", "presence_penalty")
+                    if (value := getattr(sampling, name)) is not None
+                },
                 stop=sampling.stop_list,
                 repeat_penalty=REPEAT_PENALTY,
             )

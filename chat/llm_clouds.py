@@ -123,7 +123,11 @@ class MistralAdapter(OpenAIAdapter):
 
     default_url = "https://api.mistral.ai/v1"
     needs_key = True
-    parameters = {name: name for name in ("temperature", "top_p", "max_tokens", "stop")}
+    parameters = {
+        **{name: name for name in ("temperature", "top_p", "max_tokens", "stop")},
+        **{name: name for name in ("frequency_penalty", "presence_penalty")},
+        "seed": "random_seed",
+    }
     default_max_tokens = ANSWER_MAX_TOKENS
 
     def __init__(self, backend, key):

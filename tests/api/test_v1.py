@@ -127,11 +127,13 @@ def test_it_sends_every_part_of_the_request_with_one_placeholder_per_value(org, 
 
 def test_sampling_parameters_reach_the_backend_and_stay_with_the_answer(org, openai_on_either):
     client = openai_on_either(org.alice)
-    _ask(client, "Hello", headers=INTERNAL, temperature=0.2, top_p=0.5, max_tokens=50)
+    asked = {"temperature": 0.2, "top_p": 0.5, "max_tokens": 50, "seed": 42,
+             "frequency_penalty": 0.5, "presence_penalty": -1.0}  # fmt: skip
+    _ask(client, "Hello", headers=INTERNAL, **asked)
     body = org.external.last.body
-    assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.2, 0.5, 50)
+    assert {name: body[name] for name in asked} == asked
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
-    assert answer.sampling == {"temperature": 0.2, "top_p": 0.5, "max_tokens": 50}
+    assert answer.sampling == asked  # a worker that takes it over asks the same
     # The newer name counts the same; the backend is given its own.
     _ask(client, "Hello", headers=INTERNAL, max_completion_tokens=7)
     assert org.external.last.body["max_tokens"] == 7
@@ -168,7 +170,9 @@ def test_a_stop_sequence_holding_what_the_scanner_finds_is_400_and_sends_nothing
     "name, value",
     [("temperature", 2.5), ("temperature", True), ("top_p", -0.1), ("max_tokens", 0),
      ("max_completion_tokens", "many"), ("max_tokens", 1.5), ("stop", 5), ("stop", ""),
-     ("stop", ["a", "b", "c", "d", "e"]), ("stop", ["x" * 201]), ("stop", [])],
+     ("stop", ["a", "b", "c", "d", "e"]), ("stop", ["x" * 201]), ("stop", []),
+     ("seed", 1.5), ("seed", True), ("seed", 2**63), ("frequency_penalty", 2.5),
+     ("presence_penalty", "-1")],
 )  # fmt: skip
 def test_a_sampling_parameter_out_of_range_is_400_and_sends_nothing(org, openai_for, name, value):
     with pytest.raises(openai.BadRequestError) as refused:

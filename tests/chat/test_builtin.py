@@ -83,6 +83,15 @@ def test_a_stop_sequence_ends_the_answer_before_it():
     assert cut == whole[: whole.index(stop)]
 
 
+def test_the_same_seed_gives_the_same_answer_at_a_high_temperature():
+    seeded = llm.Sampling(temperature=1.5, seed=7, presence_penalty=0.5)
+    answers = [
+        "".join(llm.adapter_for(builtin()).stream(QUESTION, timeout=30, sampling=seeded))
+        for _ in range(2)
+    ]
+    assert answers[0] and answers[0] == answers[1]
+
+
 def test_cancelling_stops_generation():
     loaded = shared_model()
     adapter = llm.adapter_for(builtin())

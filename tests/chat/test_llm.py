@@ -76,23 +76,40 @@ def test_the_backend_receives_the_model_and_the_messages(fake, backend):
 
 def test_the_sampling_asked_for_reaches_the_backend_in_its_terms(fake, backend):
     stop = ("\nObservation:", "END")
-    _answer(backend, sampling=Sampling(temperature=1.5, top_p=0.9, max_tokens=64, stop=stop))
-    body = fake.last.body
-    openai_terms = {"temperature": 1.5, "top_p": 0.9, "max_tokens": 64, "stop": [*stop]}
-    azure_terms = {"temperature": 1.5, "top_p": 0.9, "max_completion_tokens": 64, "stop": [*stop]}
-    sent, expected = (
-        body,
-        {"azure": azure_terms, "azure_v1": azure_terms}.get(fake.kind, openai_terms),
+    asked = Sampling(
+        temperature=1.5,
+        top_p=0.9,
+        max_tokens=64,
+        stop=stop,
+        seed=42,
+        frequency_penalty=0.5,
+        presence_penalty=-0.5,
     )
-    if fake.kind == "ollama":
+    _answer(backend, sampling=asked)
+    body = fake.last.body
+    penalties = {"frequency_penalty": 0.5, "presence_penalty": -0.5}
+    openai_terms = {"temperature": 1.5, "top_p": 0.9, "max_tokens": 64, "stop": [*stop],
+                    "seed": 42, **penalties}  # fmt: skip
+    sent, expected = body, openai_terms
+    if fake.kind in ("azure", "azure_v1"):
+        expected = {**openai_terms, "max_completion_tokens": 64}
+        del expected["max_tokens"]
+    elif fake.kind == "mistral":
+        expected = {**openai_terms, "random_seed": 42}
+        del expected["seed"]
+    elif fake.kind == "ollama":
         sent = body["options"]
-        expected = {"temperature": 1.5, "top_p": 0.9, "num_predict": 64, "stop": [*stop]}
+        expected = {"temperature": 1.5, "top_p": 0.9, "num_predict": 64, "stop": [*stop],
+                    "seed": 42, **penalties}  # fmt: skip
     # Anthropic's and Bedrock's temperatures go from 0 to 1: OpenAI's 1.5 is their most.
+    # Neither takes a seed or penalties: they are not sent.
     elif fake.kind == "anthropic":
         expected = {"temperature": 1.0, "top_p": 0.9, "max_tokens": 64, "stop_sequences": [*stop]}
+        assert not {"seed", *penalties} & set(body)
     elif fake.kind == "bedrock":
         sent = body["inferenceConfig"]
         expected = {"temperature": 1.0, "topP": 0.9, "maxTokens": 64, "stopSequences": [*stop]}
+        assert not {"seed", *penalties} & set(json.dumps(body).split('"'))
     assert {name: sent.get(name) for name in expected} == expected
 
 
