@@ -27,6 +27,10 @@ a second server with that revision's code, from a temporary worktree, and
 takes turns with it round by round: a before/after on one machine whose speed
 drifts between runs.
 
+``--responses`` adds rounds of ``POST /v1/responses`` (OpenAI's Responses API, the same
+question as ``input``) to the same server: the cost of that API's shapes beside chat
+completions'.
+
 ``--litellm`` runs the anchor of the API issue's goal on the same machine, in the
 same rounds: LiteLLM's proxy (no governance; as many worker processes as
 Steward's) in front of the same fake, from its own virtual environment (``make
@@ -98,6 +102,8 @@ AGAINST_TREE = DATA_DIR / "against"
 #: ``--litellm``: LiteLLM's proxy, the goal's anchor, takes its turn in every round.
 LITELLM = Path(os.environ.get("LITELLM", ROOT / ".venv-litellm" / "bin" / "litellm")).absolute()
 ANCHOR = "LiteLLM proxy" if "--litellm" in sys.argv else ""
+#: ``--responses``: the same server answers ``POST /v1/responses`` too, in rounds of its own.
+RESPONSES = "Steward, Responses API" if "--responses" in sys.argv else ""
 LITELLM_KEY = "sk-litellm-bench"
 PHRASES = [
     "Following up on yesterday's call about the logistics contract renewal,",
@@ -199,19 +205,23 @@ async def one(client: aiohttp.ClientSession, url: str, body: dict, headers: dict
     first = None
     async with client.post(url, json=body, headers=headers) as response:
         if not stream:
-            ok = response.status == 200 and "choices" in await response.json()
+            answered = await response.json()
+            ok = response.status == 200 and ("choices" in answered or "output" in answered)
             return time.perf_counter() - started, None, ok
         ok = False
         async for line in response.content:
             if first is None and line.startswith(b"data: ") and _has_text(line):
                 first = time.perf_counter() - started
-            if line.rstrip() == b"data: [DONE]":
+            if line.rstrip() == b"data: [DONE]" or b'"type":"response.completed"' in line:
                 ok = response.status == 200
     return time.perf_counter() - started, first, ok
 
 
 def _has_text(line: bytes) -> bool:
-    """Whether an event carries answer text (the first one only says who speaks)."""
+    """Whether an event carries answer text (the first one only says who speaks; the
+    Responses API's text comes in its delta events)."""
+    if b'"type":"response.output_text.delta"' in line:
+        return True
     spaced = line.replace(b'"content":"', b'"content": "')
     return b'"content": "' in spaced and b'"content": ""' not in spaced
 
@@ -296,7 +306,7 @@ async def measure(
     """Each concurrency, whole then streamed: rounds of the direct call and of each server
     (``label: (base URL, its process)``) in turn, the servers' order alternating."""
     rng = random.Random(7)
-    labels = list(servers)
+    labels = [*servers, *([RESPONSES] if RESPONSES else [])]
     anchored = []
     for stream in (False, True):
         for clients in CLIENTS:
@@ -311,6 +321,10 @@ async def measure(
             for label, (base, _) in servers.items():
                 key = LITELLM_KEY if label == ANCHOR else secret
                 calls[label] = (f"{base}/v1/chat/completions", body, _auth(key), stream)
+            if RESPONSES:
+                asked = {"model": "auto", "input": body["messages"][0]["content"], "stream": stream}
+                calls[RESPONSES] = (f"{calls['Steward'][0].removesuffix('/chat/completions')}"
+                                    "/responses", asked, _auth(secret), stream)  # fmt: skip
             sides = {
                 name: {"totals": [], "firsts": [], "failures": 0, "wall": 0.0, "n": 0}
                 for name in calls
@@ -323,7 +337,7 @@ async def measure(
             for turn in range(2):
                 for name in ["direct", *(labels if turn % 2 == 0 else labels[::-1])]:
                     url, payload, headers, streamed = calls[name]
-                    web = servers[name][1] if name in servers else servers[labels[0]][1]
+                    web = servers[name if name in servers else labels[0]][1]
                     into = sides[name]
                     before = cpu_by_part(web, fake)
                     totals, firsts, failures, wall = await round_of(
