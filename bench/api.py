@@ -27,6 +27,10 @@ a second server with that revision's code, from a temporary worktree, and
 takes turns with it round by round: a before/after on one machine whose speed
 drifts between runs.
 
+``--long N`` then asks each Steward server for N answers of about a second each (from a
+second fake, slow), all at once: the wall time for all of them, their latency, and the web
+process's threads.
+
 ``--responses`` adds rounds of ``POST /v1/responses`` (OpenAI's Responses API, the same
 question as ``input``) to the same server: the cost of that API's shapes beside chat
 completions'.
@@ -47,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +96,7 @@ from django.db import connection  # noqa: E402
 
 from api.services import create_token  # noqa: E402
 from chat import streams  # noqa: E402
-from governance.models import Backend, User  # noqa: E402
+from governance.models import Approval, Backend, User  # noqa: E402
 
 CLIENTS = (1, 10, 50)
 WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
@@ -102,6 +107,10 @@ AGAINST_TREE = DATA_DIR / "against"
 #: ``--litellm``: LiteLLM's proxy, the goal's anchor, takes its turn in every round.
 LITELLM = Path(os.environ.get("LITELLM", ROOT / ".venv-litellm" / "bin" / "litellm")).absolute()
 ANCHOR = "LiteLLM proxy" if "--litellm" in sys.argv else ""
+#: ``--long N``: N answers of about a second each (40 chunks 25 ms apart, from a second,
+#: slow fake) asked all at once of each server: how many one web process carries together.
+LONG = int(sys.argv[sys.argv.index("--long") + 1]) if "--long" in sys.argv else 0
+LONG_REPLY, LONG_DELAY, LONG_MODEL = ["word "] * 40, 0.025, "Slow OpenAI"
 #: ``--responses``: the same server answers ``POST /v1/responses`` too, in rounds of its own.
 RESPONSES = "Steward, Responses API" if "--responses" in sys.argv else ""
 LITELLM_KEY = "sk-litellm-bench"
@@ -208,12 +217,13 @@ async def one(client: aiohttp.ClientSession, url: str, body: dict, headers: dict
             answered = await response.json()
             ok = response.status == 200 and ("choices" in answered or "output" in answered)
             return time.perf_counter() - started, None, ok
-        ok = False
+        ok = failed = False
         async for line in response.content:
             if first is None and line.startswith(b"data: ") and _has_text(line):
                 first = time.perf_counter() - started
+            failed = failed or line.startswith(b'data: {"error"')  # the backend's, in the stream
             if line.rstrip() == b"data: [DONE]" or b'"type":"response.completed"' in line:
-                ok = response.status == 200
+                ok = response.status == 200 and not failed
     return time.perf_counter() - started, first, ok
 
 
@@ -359,6 +369,26 @@ async def measure(
         _against_the_anchor(anchored)
 
 
+async def long_answers(servers: dict[str, tuple[str, psutil.Process]], secret: str) -> None:
+    """``LONG`` streamed answers of about a second, all at once, from each Steward server:
+    the wall time for all of them, their latency, and the web process's threads at the end."""
+    print(f"\n{LONG} answers of ~1 s each ({len(LONG_REPLY)} chunks {LONG_DELAY * 1000:.0f} ms "
+          "apart), all at once:")  # fmt: skip
+    body = {"model": LONG_MODEL, "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    for label, (base, web) in servers.items():
+        if label == ANCHOR:
+            continue
+        url, headers = f"{base}/v1/chat/completions", _auth(secret)
+        before = sum(web.cpu_times()[:2])
+        totals, _, failures, wall = await round_of(
+            url, body, headers, clients=LONG, requests=LONG, stream=True
+        )
+        cpu_ms = (sum(web.cpu_times()[:2]) - before) / LONG * 1000
+        print(f"  {label}: all done in {wall:.2f} s ({failures} failed); "
+              f"{show('latency', totals)}; web CPU {cpu_ms:.1f} ms per answer; "
+              f"web threads {web.num_threads()}")  # fmt: skip
+
+
 def _report(mode: str, clients: int, sides: dict, stream: bool) -> None:
     direct = sides["direct"]
     print(f"\n{mode} {clients:>2} client(s): direct {direct['n'] / direct['wall']:6.1f} req/s")
@@ -411,7 +441,7 @@ def main() -> None:
     began = time.perf_counter()
     if SOURCE_DATABASE_URL:
         refuse_if_in_use(SOURCE_DATABASE_URL, BENCH_DB)
-    fake = redis_server = None
+    fake = slow_fake = redis_server = None
     servers: dict[str, tuple[str, subprocess.Popen]] = {}
     try:
         if SOURCE_DATABASE_URL:
@@ -429,6 +459,15 @@ def main() -> None:
         backend.base_url = fake_url
         backend.seal_credential("sk-bench")
         backend.save()
+        if LONG:
+            slow_fake, slow_url = start_fake(ROOT, "openai", LONG_REPLY, LONG_DELAY)
+            slow = Backend.objects.get(pk=backend.pk)
+            slow.pk, slow.public_id = None, uuid.uuid4()
+            slow.name, slow.base_url = LONG_MODEL, slow_url
+            slow.seal_credential("sk-bench")  # sealed for this row: the copy cannot open it
+            slow.save()
+            for approval in Approval.objects.filter(backend=backend):
+                Approval.objects.create(category=approval.category, backend=slow, preference=99)
         alice = User.objects.get(email="alice@example.com")
         _, secret = create_token(user=alice, name="bench", expires_in_days=None, actor=alice)
         servers = {"Steward": start_web(ROOT, "web")}
@@ -446,6 +485,8 @@ def main() -> None:
         texts = messages(random.Random(20261201), 20, PHRASES, identifiers)
         running = {label: (base, psutil.Process(web.pid)) for label, (base, web) in servers.items()}
         uvloop.run(measure(running, fake_url, secret, texts, psutil.Process(fake.pid)))
+        if LONG:
+            uvloop.run(long_answers(running, secret))
         print(f"\ntotal {time.perf_counter() - began:.0f} s")
     except BaseException:
         for log in sorted(DATA_DIR.glob("*.log")):
@@ -455,6 +496,7 @@ def main() -> None:
         for _, web in servers.values():
             stop(web)
         stop(fake)
+        stop(slow_fake)
         if AGAINST_TREE.exists():
             git("worktree", "remove", "--force", str(AGAINST_TREE))
         if not settings.EMBEDDED_REDIS:
