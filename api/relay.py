@@ -29,7 +29,8 @@ from config.connections import in_database_thread
 
 logger = logging.getLogger(__name__)
 
-#: Answers streamed at once by one web process; more wait for a free thread.
+#: Answers streamed at once from threads by one web process (the kinds without an async
+#: client, and every answer under WSGI); more wait for a free thread.
 MAX_STREAMS = 128
 _pool = ThreadPoolExecutor(max_workers=MAX_STREAMS, thread_name_prefix="api-answer")
 #: The answers streaming on an event loop (a task nothing refers to may be collected).
