@@ -31,6 +31,7 @@ from api.v1 import (
     refuse_unsupported,
     sampling_asked,
     streamed,
+    text_of,
     within_limits,
 )
 from chat import answering
@@ -103,23 +104,14 @@ def _message(item) -> tuple[str, str]:
             code="invalid_input",
             param="input",
         )
-    role, content = item.get("role"), item.get("content")
+    role = item.get("role")
     if role not in ROLES:
         raise bad(
             "Each message needs a role: system, developer, user or assistant.",
             code="invalid_input",
             param="input",
         )
-    if isinstance(content, str):
-        return ROLES[role], content
-    if isinstance(content, list) and all(
-        isinstance(part, dict)
-        and part.get("type") in TEXT_PARTS
-        and isinstance(part.get("text"), str)
-        for part in content
-    ):
-        return ROLES[role], "\n".join(part["text"] for part in content)
-    raise bad("Only text content is supported.", code="invalid_content", param="input")
+    return ROLES[role], text_of(item.get("content"), kinds=TEXT_PARTS, param="input")
 
 
 # --- answers -------------------------------------------------------------------------------

@@ -347,7 +347,7 @@ def _parts(messages) -> list[tuple[str, str]]:
                 code="invalid_messages",
                 param="messages",
             )
-        parts.append((ROLES[role], _text(message.get("content"))))
+        parts.append((ROLES[role], text_of(message.get("content"))))
     return within_limits(parts, "messages")
 
 
@@ -500,15 +500,17 @@ def refuse_unsupported(body: dict, unsupported: dict = UNSUPPORTED) -> None:
             raise bad(message, code="unsupported_parameter", param=name)
 
 
-def _text(content) -> str:
+def text_of(content, *, kinds=("text",), param="messages") -> str:
+    """A message's content as text: a string, or a list of text parts (their ``type`` one of
+    ``kinds``); anything else (an image, a file, audio) is 400 naming ``param``."""
     if isinstance(content, str):
         return content
     if isinstance(content, list) and all(
-        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        isinstance(p, dict) and p.get("type") in kinds and isinstance(p.get("text"), str)
         for p in content
     ):
         return "\n".join(p["text"] for p in content)
-    raise bad("Only text content is supported.", code="invalid_content", param="messages")
+    raise bad("Only text content is supported.", code="invalid_content", param=param)
 
 
 def _category(request: HttpRequest, body: dict, user: User, version: Version) -> Category:
