@@ -24,6 +24,7 @@ the backend's default.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -152,13 +153,7 @@ def _adapter_class(kind: str) -> type[Adapter] | None:
         from chat.llm_builtin import BuiltinAdapter  # imports this module
 
         return BuiltinAdapter
-    kinds = {
-        Backend.Kind.OLLAMA: OllamaAdapter,
-        Backend.Kind.OPENAI: OpenAIAdapter,
-        Backend.Kind.ANTHROPIC: AnthropicAdapter,
-        **_cloud_adapters(),
-    }
-    return kinds.get(kind)
+    return _adapters().get(kind)
 
 
 async def close_async_clients() -> None:
@@ -168,13 +163,18 @@ async def close_async_clients() -> None:
         await client.close()
 
 
-def _cloud_adapters() -> dict:
-    """The cloud kinds' adapters, imported when first asked for (boto3 is slow to load,
-    and a process that never calls these need not)."""
+@functools.cache
+def _adapters() -> dict[str, type[Adapter]]:
+    """Each kind's adapter but the built-in model's, gathered once, when first asked for
+    (the cloud kinds' modules load then: boto3 is slow to load, and a process that never
+    calls a backend need not)."""
     from chat.llm_bedrock import BedrockAdapter
     from chat.llm_clouds import AzureAdapter, MistralAdapter, VertexAdapter
 
     return {
+        Backend.Kind.OLLAMA: OllamaAdapter,
+        Backend.Kind.OPENAI: OpenAIAdapter,
+        Backend.Kind.ANTHROPIC: AnthropicAdapter,
         Backend.Kind.BEDROCK: BedrockAdapter,
         Backend.Kind.AZURE: AzureAdapter,
         Backend.Kind.VERTEX: VertexAdapter,
