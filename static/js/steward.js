@@ -67,7 +67,23 @@
     input.reportValidity();
   }
 
+  // ... and its form is not sent: the forms are novalidate (the server's messages are the
+  // ones shown), so neither the browser nor htmx would stop it.
+  function holdOversizedFiles(event) {
+    var form = event.target;
+    var inputs = form.querySelectorAll ? form.querySelectorAll("input[type=file][data-max-bytes]") : [];
+    for (var i = 0; i < inputs.length; i++) {
+      if (inputs[i].validity.customError) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        inputs[i].reportValidity();
+        return;
+      }
+    }
+  }
+
   document.addEventListener("change", checkFileSize);
+  document.addEventListener("submit", holdOversizedFiles, true);
   document.addEventListener("click", dismissFlash);
   document.addEventListener("click", copyText);
   document.addEventListener("keydown", sendOnCtrlEnter);
