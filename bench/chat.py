@@ -18,6 +18,10 @@ really reach the broker). About five minutes with the built-in model.
 4. The built-in model (when the ``local`` extra is installed), in-process
    through its adapter as the worker calls it: load time, time to first token
    and tokens per second, for a short question and for a ~2 KB message.
+5. Answers at once: 50 messages sent together, each answered by the fake in
+   about a second, through one Celery worker as ``manage.py serve`` started it
+   before (prefork, two processes) and as it starts it now (threads): when each
+   answer's first chunk and end reach Redis, the worker's CPU and memory.
 
 ``--parts 2,3`` runs only those parts.
 """
@@ -95,7 +99,7 @@ freeze_after_loading(settings.ROOT_URLCONF)
 PARTS = (
     {int(p) for p in sys.argv[sys.argv.index("--parts") + 1].split(",")}
     if "--parts" in sys.argv
-    else {1, 2, 3, 4}
+    else {1, 2, 3, 4, 5}
 )
 OVERHEAD_MESSAGES, OVERHEAD_TURNS = 300, 30
 TTFT_MESSAGES, TTFT_TURNS, TTFT_WARMUP = 30, 10, 3
@@ -709,7 +713,101 @@ def builtin_model(texts: list[str]) -> None:
         )
 
 
+# --- 5. answers at once -------------------------------------------------------------------
+
+AT_ONCE = 50
+#: About a second per answer, as a short answer of a real model streams.
+LONG_REPLY = [f"word{n} " for n in range(40)]
+LONG_DELAY = 0.025
+#: The worker as ``manage.py serve`` started it before (prefork, two processes), and now.
+POOLS = (("prefork", 2), ("threads", 32))
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def answer_round(alice: User, internal: Category, texts: list[str]) -> tuple[dict, dict, float]:
+    """Send ``texts`` at once, each in a new conversation, and read every answer's stream
+    to its end: per answer, when its first chunk and its end reached Redis (the entries'
+    own times), in seconds after its send returned; and the round's wall time."""
+    conversations = [services.start_conversation(owner=alice, category=internal) for _ in texts]
+    sent_at = {}
+    began = time.perf_counter()
+    for conversation, text in zip(conversations, texts, strict=True):
+        sent = services.send_message(conversation=conversation, author=alice, text=text)
+        sent_at[streams.stream_key(sent.answer.public_id)] = time.time()
+    first, ended, last = {}, {}, dict.fromkeys(sent_at, "0")
+    deadline = time.monotonic() + 300
+    while len(ended) < len(sent_at) and time.monotonic() < deadline:
+        waiting = {key: last[key] for key in sent_at if key not in ended}
+        for key, entries in streams.client().xread(waiting, block=1000) or []:
+            key = key.decode()
+            for entry_id, fields in entries:
+                last[key] = entry_id
+                at = int(entry_id.split(b"-")[0]) / 1000 - sent_at[key]
+                if fields.get(b"t") == b"chunk":
+                    first.setdefault(key, at)
+                elif fields.get(b"t") == b"end":
+                    ended[key] = (at, fields[b"status"].decode())
+    return first, ended, time.perf_counter() - began
+
+
+def answers_at_once(alice: User, internal: Category, rng: random.Random) -> None:
+    fake, fake_url = start_fake(ROOT, "openai", LONG_REPLY, LONG_DELAY)
+    Backend.objects.filter(kind=Backend.Kind.OPENAI).update(base_url=fake_url)
+    try:
+        for pool, concurrency in POOLS:
+            worker = start_worker(f"worker-{pool}", pool, concurrency)
+            try:
+                answer_round(alice, internal, sample_messages(rng, AT_ONCE))  # warm-up
+                processes = tree(worker.pid)
+                cpu = sum(sum(p.cpu_times()[:2]) for p in processes)
+                texts = sample_messages(rng, AT_ONCE)
+                first, ended, wall = answer_round(alice, internal, texts)
+                processes = tree(worker.pid)
+                cpu = sum(sum(p.cpu_times()[:2]) for p in processes) - cpu
+                rss = sum(p.memory_info().rss for p in processes) / 2**20
+                threads = sum(p.num_threads() for p in processes)
+            finally:
+                stop(worker)
+            firsts = list(first.values())
+            ends = [at for at, _ in ended.values()]
+            statuses = {}
+            for _, status in ended.values():
+                statuses[status] = statuses.get(status, 0) + 1
+            done = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"
+            print(f"worker -P {pool} -c {concurrency}: answers {done} of {AT_ONCE}")
+            if firsts:
+                print(
+                    f"  first chunk after the send: p50 {rank(firsts, 0.5):6.2f}  "
+                    f"p95 {rank(firsts, 0.95):6.2f}  max {max(firsts):6.2f} s"
+                )
+            if ends:
+                print(
+                    f"  answer ended after the send:  p50 {rank(ends, 0.5):6.2f}  "
+                    f"p95 {rank(ends, 0.95):6.2f}  max {max(ends):6.2f} s; round {wall:.2f} s"
+                )
+            print(
+                f"  worker CPU {cpu / max(len(ended), 1) * 1000:.1f} ms per answer; "
+                f"RSS {rss:.0f} MB in {len(processes)} process(es), {threads} threads"
+            )
+    finally:
+        stop(fake)
+
+
 # --- the run -------------------------------------------------------------------------------
+
+
+def start_worker(name: str, pool: str, concurrency: int) -> subprocess.Popen:
+    """A Celery worker on the answer queues, with ``pool`` of ``concurrency``."""
+    return spawn(name, [
+        sys.executable, "-m", "celery", "--quiet", "-A", "config", "worker", "-Q",
+        ",".join(settings.WORKER_QUEUES), "-c", str(concurrency), "-P", pool, "-n",
+        f"bench-{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+        "--without-heartbeat", "-l", "WARNING",
+    ])  # fmt: skip
 
 
 def start_servers(alice: User, started: list) -> tuple[str, dict]:
@@ -720,13 +818,7 @@ def start_servers(alice: User, started: list) -> tuple[str, dict]:
     python = sys.executable
     web = spawn("web", [python, "-m", "config.web", "--host", "127.0.0.1", "--port", str(port)])
     started.append(web)
-    started.append(spawn(
-        "worker",
-        [python, "-m", "celery", "--quiet", "-A", "config", "worker", "-Q",
-         ",".join(settings.WORKER_QUEUES), "-c", "2", "-P", "threads", "-n",
-         f"bench-chat-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-l", "WARNING"],
-    ))  # fmt: skip
+    started.append(start_worker("worker", "threads", 2))
     wait_for(lambda: healthy(base + "/healthz"), 60, "the web server", web)
     from django.test import Client
 
@@ -802,6 +894,13 @@ def main() -> None:
         if 4 in PARTS:
             print("\n== 4. the built-in model (in-process, as the inference_local worker runs it)")
             builtin_model(sample_messages(rng, BUILTIN_RUNS))
+        if 5 in PARTS:
+            print(
+                f"\n== 5. {AT_ONCE} answers at once through one Celery worker "
+                f"({len(LONG_REPLY)} chunks {LONG_DELAY * 1000:.0f} ms apart each)"
+            )
+            answers_at_once(alice, internal, rng)
+
         print(
             f"\ntotal {time.perf_counter() - began:.0f} s; load average now "
             f"{os.getloadavg()[0]:.1f}"

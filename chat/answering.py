@@ -97,6 +97,12 @@ class _Superseded(Exception):
     """Another worker took this answer over: this one stops without a word."""
 
 
+class _TooLong(Exception):
+    """The answer ran past ``ANSWER_SOFT_LIMIT_SECONDS``. Checked as chunks arrive, so it
+    holds in a threads pool, where Celery's time limits do not, and in the API's web
+    process; a backend that falls silent instead meets the read timeout."""
+
+
 def generate_answer(message_id: int) -> None:
     """Produce one answer, once, however often the task is delivered.
 
@@ -217,7 +223,7 @@ def _failed(answer: Message, progress: Progress, exc: Exception) -> None:
         if exc.kind in ("connection", "timeout") and not progress.text:
             streams.mark_unreachable(answer.backend.public_id, UNREACHABLE_FOR_SECONDS)
         progress.error, progress.error_kind = str(exc), exc.kind
-    elif isinstance(exc, SoftTimeLimitExceeded):
+    elif isinstance(exc, (_TooLong, SoftTimeLimitExceeded)):
         progress.error = "The answer took too long and was stopped."
         progress.error_kind = "timeout"
     else:
@@ -476,6 +482,9 @@ def _arrived(progress: Progress) -> float:
 
 
 def _check(answer: Message, progress: Progress, cancel: threading.Event) -> None:
+    if time.monotonic() - progress.started > ANSWER_SOFT_LIMIT_SECONDS:
+        cancel.set()
+        raise _TooLong
     cancelled, owner = streams.poll(answer.public_id)
     if owner is not None and owner != answer.attempt:
         cancel.set()

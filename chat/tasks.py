@@ -3,8 +3,9 @@ from celery import shared_task
 # chat.answering is imported inside the tasks: it loads the vendors' clients (seconds of
 # imports, tens of MB) that only workers need; the web process imports this module to enqueue.
 
-#: Past the soft limit the task raises inside the backend call and records a failure;
-#: the hard limit kills a worker that did not stop.
+#: Past the soft limit the answer is stopped and failed (chat.answering checks it as chunks
+#: arrive, since a threads pool, as ``manage.py serve`` runs, has no Celery time limits); in
+#: a prefork pool, Celery's hard limit also kills a worker that did not stop.
 ANSWER_SOFT_LIMIT_SECONDS = 600
 ANSWER_HARD_LIMIT_SECONDS = 660
 

@@ -8,6 +8,7 @@ simply finds the rest still expired.
 
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -27,6 +28,14 @@ log = logging.getLogger(__name__)
 BATCH_CONVERSATIONS = 500
 #: A RUNNING run whose heartbeat is older than this has lost its worker.
 STALE_AFTER_SECONDS = 120
+#: A purge of a million messages takes well under this; past it the run stops between two
+#: batches, marked failed, and the next run goes on where it stopped. Checked here, not by
+#: Celery's soft time limit, which a threads pool (as ``manage.py serve`` runs) lacks.
+LIMIT_SECONDS = 3600
+
+
+class PurgeTooLong(Exception):
+    pass
 
 
 class PurgeBusy(Exception):
@@ -122,7 +131,13 @@ def start(*, actor=None) -> PurgeRun:
         raise PurgeBusy("A purge is already running.") from None
 
 
-def run(purge: PurgeRun, *, batch_size: int = BATCH_CONVERSATIONS, now=None) -> PurgeRun:
+def run(
+    purge: PurgeRun,
+    *,
+    batch_size: int = BATCH_CONVERSATIONS,
+    now=None,
+    limit_seconds: float = LIMIT_SECONDS,
+) -> PurgeRun:
     """Delete every expired conversation in batches, then record the run.
 
     1. Count what is expired, for the progress bar.
@@ -132,6 +147,7 @@ def run(purge: PurgeRun, *, batch_size: int = BATCH_CONVERSATIONS, now=None) -> 
     3. Beat the heartbeat after every batch; record the counts and any error.
     """
     now = now or timezone.now()
+    deadline = time.monotonic() + limit_seconds
     counts: dict[str, Counter] = {}
     try:
         purge.total_conversations = preview(now).conversations
@@ -149,6 +165,10 @@ def run(purge: PurgeRun, *, batch_size: int = BATCH_CONVERSATIONS, now=None) -> 
                 _beat(purge, deleted, messages, counts)
                 if deleted == 0:
                     break  # every conversation of the batch was busy: the next run takes them
+                if time.monotonic() > deadline:
+                    raise PurgeTooLong(
+                        f"stopped after {limit_seconds:.0f} s; the next run goes on from here"
+                    )
     except Exception as exc:
         log.exception("Purge failed")
         purge.errors = [*purge.errors, f"{type(exc).__name__}: {exc}"[:300]]

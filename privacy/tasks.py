@@ -1,9 +1,5 @@
 from celery import shared_task
 
-#: A purge of a million messages takes well under this; past it the run is marked failed.
-PURGE_SOFT_LIMIT_SECONDS = 3600
-
-
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def execute_request(request_id: int) -> None:
     """Carry out an approved data-subject request (a second delivery finds it claimed)."""
@@ -12,7 +8,7 @@ def execute_request(request_id: int) -> None:
     execution.execute(request_id)
 
 
-@shared_task(ignore_result=True, soft_time_limit=PURGE_SOFT_LIMIT_SECONDS)
+@shared_task(ignore_result=True)
 def purge_expired(purge_id: int | None = None) -> None:
     """Beat (schedule editable on the privacy desk), or a privacy officer's "Purge now"."""
     from privacy import purge

@@ -612,6 +612,24 @@ def test_a_stop_during_the_answer_keeps_what_came(org, django_capture_on_commit_
     assert sent.answer.content.startswith("one") and "four" not in sent.answer.content
 
 
+def test_an_answer_past_its_time_limit_is_stopped_and_failed_keeping_what_came(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Checked by the answer itself: a threads pool (as ``manage.py serve`` runs the external
+    worker) has no Celery time limits, and the API's web process had none."""
+    monkeypatch.setattr(answering, "ANSWER_SOFT_LIMIT_SECONDS", 0.5)
+    org.external.reply = [f"word{n} " for n in range(20)]
+    org.external.delay = 0.1
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Count")
+    answering.generate_answer(sent.answer.pk)
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.FAILED
+    assert sent.answer.error_kind == "timeout" and "took too long" in sent.answer.error
+    assert sent.answer.content.startswith("word0 ") and "word19" not in sent.answer.content
+
+
 def test_an_answer_that_ends_before_its_next_look_is_due_settles_without_one(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):

@@ -3,7 +3,8 @@
 A worker answering a message is killed with SIGKILL (its pool child alone, as
 the kernel's OOM killer would; or the whole worker, as a lost machine would).
 The answer must still arrive, once: Celery hands the task to another worker
-(at once for a lost child, after the visibility timeout for a lost worker;
+(at once for a lost child, after the visibility timeout for a lost worker, every answer
+it was streaming when it ran them in threads, as ``manage.py serve`` does;
 or beat's sweeper queues it again when the broker has nothing to redeliver),
 and that worker sees the answer's heartbeat has stopped and takes it over.
 """
@@ -69,7 +70,7 @@ def start_worker(tmp_path):
     }
     workers = []
 
-    def start(name: str) -> subprocess.Popen:
+    def start(name: str, pool: str = "prefork", concurrency: int = 1) -> subprocess.Popen:
         worker = subprocess.Popen(
             [
                 sys.executable,
@@ -81,9 +82,9 @@ def start_worker(tmp_path):
                 "-Q",
                 "inference_external",
                 "-c",
-                "1",
+                str(concurrency),
                 "-P",
-                "prefork",
+                pool,
                 "-n",
                 f"{name}@%h",
                 "--without-mingle",
@@ -177,3 +178,25 @@ def test_an_answer_survives_its_whole_worker_being_killed(org, start_worker, cap
             f"\n  worker killed: answer taken over after {took:.1f} s "
             f"(visibility timeout {VISIBILITY_SECONDS} s)"
         )
+
+
+def test_a_threads_worker_answers_several_at_once_and_all_survive_its_loss(org, start_worker):
+    """``manage.py serve``'s external worker: answers in threads, so a third author does not
+    wait for one of two pool processes to finish; killed, every answer it had is taken over."""
+    first = start_worker("first", pool="threads", concurrency=4)
+    org.external.reply = [f"word{i} " for i in range(WORDS)]
+    org.external.delay = 0.2
+    answers = []
+    for _ in range(3):
+        conversation = services.start_conversation(owner=org.alice, category=org.internal)
+        answers.append(
+            services.send_message(conversation=conversation, author=org.alice, text="Count").answer
+        )
+    # All three called before the first of them (12 s long) could have ended.
+    _wait(lambda: len(org.external.requests) == 3, 10, "three backend calls at once")
+    start_worker("second", pool="threads", concurrency=4)
+    os.killpg(first.pid, signal.SIGKILL)
+    for answer in answers:
+        _wait(lambda answer=answer: _status(answer) == ("done", 2), 90, "every answer to finish")
+    assert AuditEvent.objects.filter(action="chat.response").count() == 3
+    assert len(org.external.requests) == 6

@@ -101,6 +101,18 @@ def test_a_run_killed_mid_batch_is_finished_by_the_next(org, monkeypatch):
     assert Message.objects.count() == 0
 
 
+def test_a_run_past_its_time_limit_stops_between_batches_and_the_next_goes_on(org):
+    """Its own limit, checked between batches: a threads pool has no Celery time limits."""
+    for _ in range(5):
+        make_conversation(org.alice, org.internal, days_idle=40)
+    first = purge.run(purge.start(), batch_size=2, limit_seconds=0)
+    assert first.status == PurgeRun.Status.FAILED and first.done_conversations == 2
+    assert "PurgeTooLong: stopped after 0 s" in first.errors[0]
+    assert Conversation.objects.count() == 3
+    second = purge.run(purge.start(), batch_size=2)
+    assert second.status == PurgeRun.Status.DONE and Conversation.objects.count() == 0
+
+
 def test_it_never_deletes_a_conversation_that_became_active_meanwhile(org):
     conversation = make_conversation(org.alice, org.internal, days_idle=40)
     ids = [conversation.pk]

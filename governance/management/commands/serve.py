@@ -105,6 +105,9 @@ class Command(BaseCommand):
                     "WARNING",
                 ],
             ),
+            # Answers from external backends wait on the network, not the cores: threads
+            # answer many at once (two pool processes answered two, and the third author
+            # waited for one of them to finish).
             Child(
                 "worker",
                 [
@@ -112,8 +115,10 @@ class Command(BaseCommand):
                     "worker",
                     "-Q",
                     "inference_external,maintenance",
+                    "-P",
+                    "threads",
                     "-c",
-                    "2",
+                    str(settings.STEWARD_WORKER_THREADS),
                     "-n",
                     "main@%h",
                     "-l",
