@@ -1,5 +1,6 @@
 from celery import shared_task
 
+
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def execute_request(request_id: int) -> None:
     """Carry out an approved data-subject request (a second delivery finds it claimed)."""
