@@ -23,7 +23,8 @@ really reach the broker). About five minutes with the built-in model.
    before (prefork, two processes) and as it starts it now (threads): when each
    answer's first chunk and end reach Redis, the worker's CPU and memory.
 
-``--parts 2,3`` runs only those parts.
+``--parts 2,3`` runs only those parts; ``--pools threads:32,prefork:2`` sets part 5's
+workers (pool and concurrency).
 """
 
 import asyncio
@@ -719,8 +720,19 @@ AT_ONCE = 50
 #: About a second per answer, as a short answer of a real model streams.
 LONG_REPLY = [f"word{n} " for n in range(40)]
 LONG_DELAY = 0.025
-#: The worker as ``manage.py serve`` started it before (prefork, two processes), and now.
-POOLS = (("prefork", 2), ("threads", 32))
+#: The worker as ``manage.py serve`` started it before (prefork, two processes), and now;
+#: ``--pools threads:32`` runs only that one.
+POOLS = tuple(
+    (pool, int(concurrency))
+    for pool, concurrency in (
+        entry.split(":")
+        for entry in (
+            sys.argv[sys.argv.index("--pools") + 1]
+            if "--pools" in sys.argv
+            else "prefork:2,threads:32"
+        ).split(",")
+    )
+)
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -739,7 +751,7 @@ def answer_round(alice: User, internal: Category, texts: list[str]) -> tuple[dic
         sent = services.send_message(conversation=conversation, author=alice, text=text)
         sent_at[streams.stream_key(sent.answer.public_id)] = time.time()
     first, ended, last = {}, {}, dict.fromkeys(sent_at, "0")
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 60
     while len(ended) < len(sent_at) and time.monotonic() < deadline:
         waiting = {key: last[key] for key in sent_at if key not in ended}
         for key, entries in streams.client().xread(waiting, block=1000) or []:
@@ -779,6 +791,8 @@ def answers_at_once(alice: User, internal: Category, rng: random.Random) -> None
                 statuses[status] = statuses.get(status, 0) + 1
             done = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"
             print(f"worker -P {pool} -c {concurrency}: answers {done} of {AT_ONCE}")
+            if statuses.get("done", 0) < AT_ONCE:
+                print(f"  exceptions in the worker log: {logged_errors(f'worker-{pool}')}")
             if firsts:
                 print(
                     f"  first chunk after the send: p50 {rank(firsts, 0.5):6.2f}  "

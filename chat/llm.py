@@ -163,6 +163,11 @@ async def close_async_clients() -> None:
         await client.close()
 
 
+def load_adapters() -> None:
+    """Load every kind's adapter now (a worker at start), not at its first answer."""
+    _adapters()
+
+
 @functools.cache
 def _adapters() -> dict[str, type[Adapter]]:
     """Each kind's adapter but the built-in model's, gathered once, when first asked for

@@ -41,10 +41,14 @@ def _connection_kept_if_usable(**kwargs) -> None:
 
 @worker_init.connect
 def _code_kept_out_of_collections(**kwargs) -> None:
-    """Before the pool starts (its processes inherit it): the answering code, loaded and
-    frozen out of the garbage collector's rounds (config.heap)."""
+    """Before the pool starts (its processes inherit it): the answering code, every
+    backend kind's adapter included (the cloud kinds' modules, boto3 with them, took about
+    80 ms on the way to a worker's first answer), loaded and frozen out of the garbage collector's rounds
+    (config.heap)."""
+    from chat import llm
     from config.heap import freeze_after_loading
 
+    llm.load_adapters()
     freeze_after_loading("chat.answering")  # chat.tasks with it
 
 
