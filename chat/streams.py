@@ -44,7 +44,12 @@ def owner_key(message_id) -> str:
 @cache
 def client() -> redis.Redis:
     """The process's Redis connection pool (redis-py re-creates it after a fork)."""
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
+    )
 
 
 #: Blocking reads one event loop's shared client may hold at once: one per open answer

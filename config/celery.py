@@ -43,8 +43,8 @@ def _connection_kept_if_usable(**kwargs) -> None:
 def _code_kept_out_of_collections(**kwargs) -> None:
     """Before the pool starts (its processes inherit it): the answering code, every
     backend kind's adapter included (the cloud kinds' modules, boto3 with them, took about
-    80 ms on the way to a worker's first answer), loaded and frozen out of the garbage collector's rounds
-    (config.heap)."""
+    80 ms on the way to a worker's first answer), loaded and frozen out of the garbage
+    collector's rounds (config.heap)."""
     from chat import llm
     from config.heap import freeze_after_loading
 

@@ -190,11 +190,17 @@ STEWARD_WORKER_THREADS = env_int("STEWARD_WORKER_THREADS", 32, minimum=1)
 # Threads of one built-in model generation (chat.llm_builtin.threads); 0: all cores but one.
 STEWARD_LOCAL_MODEL_THREADS = env_int("STEWARD_LOCAL_MODEL_THREADS", 0)
 
+# Connections one process's blocking Redis pools (the cache's, the answers' streams') may
+# open. redis-py 8 stops at 100 by default: a worker streaming its 100th answer at once (each
+# holds one connection for its chunks) failed it. Opened as needed, never in advance.
+REDIS_MAX_CONNECTIONS = 1_000
+
 CACHES = {
     "default": {
         "BACKEND": "config.cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "steward",
+        "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
     }
 }
 

@@ -56,3 +56,14 @@ def test_it_shares_the_pool_between_the_cache_objects_of_two_threads(redis_serve
             assert here.get(key) == "from another thread"
         finally:
             here.delete(key)
+
+
+def test_its_pool_is_as_large_as_the_settings_say(redis_server, monkeypatch):
+    """redis-py 8's pools stop at 100 connections unless told otherwise."""
+    from config import cache as shared
+    from config import settings as production
+
+    monkeypatch.setattr(shared, "_pools", {})
+    params = {**production.CACHES["default"], "LOCATION": redis_server}
+    cache = SharedPoolRedisCache(redis_server, params)
+    assert _pool(cache).max_connections == production.REDIS_MAX_CONNECTIONS > 100

@@ -1,6 +1,7 @@
 """The answers' Redis streams: the async client the event streams read them with."""
 
 import asyncio
+from contextlib import ExitStack
 
 from chat import streams
 
@@ -72,3 +73,15 @@ def test_a_held_writer_writes_an_answer_on_one_connection_and_gives_it_back(redi
     entries = streams.client().xrange(key)
     assert [e[b"t"] for _, e in entries] == [b"start", b"chunk", b"chunk", b"chunk", b"end"]
     streams.client().delete(key)
+
+
+def test_a_process_streams_more_answers_at_once_than_redis_py_s_default_pool_allows(
+    redis_server,
+):
+    """Each answer a worker streams holds a connection for its chunks; redis-py 8's pools
+    stop at 100 unless told otherwise, and the 100th answer at once failed."""
+    with ExitStack() as held:
+        writers = [held.enter_context(streams.held_writer(f"test-{n}")) for n in range(150)]
+        assert streams.poll("test-0") == (False, None)  # a connection more, for the look
+        for writer in writers:
+            writer.redis.delete(writer.key)
