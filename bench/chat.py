@@ -24,7 +24,7 @@ really reach the broker). About five minutes with the built-in model.
    answer's first chunk and end reach Redis, the worker's CPU and memory.
 
 ``--parts 2,3`` runs only those parts; ``--pools threads:32,prefork:2`` sets part 5's
-workers (pool and concurrency).
+workers (pool and concurrency), ``--at-once 150`` its number of messages.
 """
 
 import asyncio
@@ -716,7 +716,7 @@ def builtin_model(texts: list[str]) -> None:
 
 # --- 5. answers at once -------------------------------------------------------------------
 
-AT_ONCE = 50
+AT_ONCE = int(sys.argv[sys.argv.index("--at-once") + 1]) if "--at-once" in sys.argv else 50
 #: About a second per answer, as a short answer of a real model streams.
 LONG_REPLY = [f"word{n} " for n in range(40)]
 LONG_DELAY = 0.025

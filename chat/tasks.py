@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 # chat.answering is imported inside the tasks: it loads the vendors' clients (seconds of
 # imports, tens of MB) that only workers need; the web process imports this module to enqueue.
@@ -16,6 +17,14 @@ ANSWER_HARD_LIMIT_SECONDS = 660
     reject_on_worker_lost=True,
     soft_time_limit=ANSWER_SOFT_LIMIT_SECONDS,
     time_limit=ANSWER_HARD_LIMIT_SECONDS,
+    # The database out of reach for a moment (a restart, a fail-over, "too many clients"):
+    # tried again for about a minute and a half. The task that failed is acknowledged, so
+    # without this a QUEUED answer waited for the sweeper to fail it, 15 minutes on; one
+    # that failed later, its attempt begun, is taken over (answering.generate_answer).
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=16,
+    max_retries=8,
 )
 def generate_answer(message_id: int) -> None:
     """One answer; delivered twice, it still produces one (see answering.generate_answer)."""

@@ -612,6 +612,33 @@ def test_a_stop_during_the_answer_keeps_what_came(org, django_capture_on_commit_
     assert sent.answer.content.startswith("one") and "four" not in sent.answer.content
 
 
+def test_an_answer_whose_database_was_out_of_reach_for_a_moment_is_tried_again(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Its task is acknowledged when it fails: without a retry, the answer stayed QUEUED
+    until the sweeper failed it, 15 minutes on."""
+    from django.db import OperationalError
+
+    from chat.tasks import generate_answer
+
+    claims = []
+    claim = answering._claim
+
+    def out_of_reach_once(message_id):
+        claims.append(message_id)
+        if len(claims) == 1:
+            raise OperationalError("FATAL:  sorry, too many clients already")
+        return claim(message_id)
+
+    monkeypatch.setattr(answering, "_claim", out_of_reach_once)
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    generate_answer.apply(args=[sent.answer.pk], throw=False)  # eager: the retry runs at once
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.DONE and len(claims) == 2
+
+
 def test_an_answer_past_its_time_limit_is_stopped_and_failed_keeping_what_came(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
