@@ -8,9 +8,8 @@ them the backend answers with an error that says so, never an ImportError.
 
 Loading costs tenths of a second and hundreds of MB, so each process loads a
 file once and keeps it (reloaded only if the file changes). A loaded model
-holds one context, so it generates one answer at a time; the ``inference_local``
-worker runs one task at a time anyway (``-c 1``), so two generations never
-share the cores (see :func:`threads`).
+holds one context, so it generates one answer at a time (others wait for it), and
+two generations never share the cores (see :func:`threads`).
 """
 
 from __future__ import annotations
@@ -36,6 +35,9 @@ PACKAGED_NAMES = frozenset({"", "smollm2", "smollm2-135m-instruct"})
 #: A small model can repeat itself for ever; an answer stops here. The model's context
 #: is the backend's context budget (what a call may carry) plus this, to answer in.
 MAX_ANSWER_TOKENS = 1024
+#: How long an answer waits for the model while others use it: their answers, one after
+#: another (the read timeout, two minutes, covered two or three of a larger model's).
+MODEL_WAIT_SECONDS = 600
 #: Enough for "Test connection"'s one token.
 CHECK_CONTEXT_TOKENS = 512
 #: Slight: a 135M model otherwise falls into loops; low temperature keeps it on topic.
@@ -175,9 +177,11 @@ def _close_all() -> None:
 class BuiltinAdapter(Adapter):
     """A GGUF model in this process, through llama-cpp-python; no network, no key.
 
-    ``timeout`` bounds the wait for the model while another answer in this
-    process is using it. Cancellation is seen between tokens: the generator is
-    closed, and llama.cpp generates only when asked for the next token.
+    An answer waits up to ``MODEL_WAIT_SECONDS`` for the model while another answer in
+    this process is using it (the ``inference_local`` worker answers Ollama's several
+    at once, in threads, and the built-in model's one at a time). Cancellation is seen
+    between tokens: the generator is closed, and llama.cpp generates only when asked
+    for the next token.
     """
 
     def __init__(self, backend, key):
@@ -187,7 +191,7 @@ class BuiltinAdapter(Adapter):
     def _chunks(self, messages, timeout, sampling):
         path = model_path(self.model, name=self.name)
         loaded = shared(path, context=self.context, name=self.name)
-        if not loaded.lock.acquire(timeout=timeout):
+        if not loaded.lock.acquire(timeout=MODEL_WAIT_SECONDS):
             raise LLMError(f"{self.name} is busy with another answer.", kind="timeout")
         try:
             llama = loaded.llama

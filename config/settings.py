@@ -186,6 +186,9 @@ STEWARD_WEB_WORKERS = env_int("STEWARD_WEB_WORKERS", 1)
 # Answers one `manage.py serve` worker streams at once (threads of its inference_external
 # and maintenance worker; each keeps a database connection).
 STEWARD_WORKER_THREADS = env_int("STEWARD_WORKER_THREADS", 32, minimum=1)
+# ... and its inference_local worker (on-premise backends: Ollama's answers run side by side,
+# the built-in model's one after another).
+STEWARD_LOCAL_WORKER_THREADS = env_int("STEWARD_LOCAL_WORKER_THREADS", 4, minimum=1)
 
 # Threads of one built-in model generation (chat.llm_builtin.threads); 0: all cores but one.
 STEWARD_LOCAL_MODEL_THREADS = env_int("STEWARD_LOCAL_MODEL_THREADS", 0)

@@ -84,6 +84,7 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
         assert "config.web" in names and "worker" in names and "beat" in names
         # External answers wait on the network: dozens at once, in threads.
         assert "-Q inference_external,maintenance -P threads -c 32" in names
+        assert "-Q inference_local -P threads -c 4" in names
         (web,) = [p for p in tree if "--workers" in p.cmdline()]
         _wait_for(lambda: len(_spawned(web)) == 2, 30, "two web server processes")
         tree = psutil.Process(serve.pid).children(recursive=True)

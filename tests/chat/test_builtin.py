@@ -109,12 +109,22 @@ def test_cancelling_stops_generation():
     loaded.lock.release()
 
 
-def test_one_answer_at_a_time_per_loaded_model():
+def test_one_answer_at_a_time_per_loaded_model(monkeypatch):
+    monkeypatch.setattr(llm_builtin, "MODEL_WAIT_SECONDS", 0.05)
     loaded = shared_model()
     with loaded.lock:
         with pytest.raises(llm.LLMError, match="busy with another answer") as caught:
-            list(llm.adapter_for(builtin()).stream(QUESTION, timeout=0.05))
+            list(llm.adapter_for(builtin()).stream(QUESTION, timeout=30))
     assert caught.value.kind == "timeout"
+
+
+def test_an_answer_waits_for_the_model_longer_than_the_read_timeout(monkeypatch):
+    """The local worker answers in threads: a built-in answer queued behind another's
+    waits for it, as it waited in the queue behind a one-process worker."""
+    loaded = shared_model()
+    loaded.lock.acquire()
+    threading.Timer(0.3, loaded.lock.release).start()
+    assert "".join(llm.adapter_for(builtin()).stream(QUESTION, timeout=0.1))
 
 
 def test_a_conversation_longer_than_the_context_is_a_clear_error():

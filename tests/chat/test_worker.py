@@ -70,7 +70,9 @@ def start_worker(tmp_path):
     }
     workers = []
 
-    def start(name: str, pool: str = "prefork", concurrency: int = 1) -> subprocess.Popen:
+    def start(
+        name: str, pool: str = "prefork", concurrency: int = 1, queue: str = "inference_external"
+    ) -> subprocess.Popen:
         worker = subprocess.Popen(
             [
                 sys.executable,
@@ -80,7 +82,7 @@ def start_worker(tmp_path):
                 "config",
                 "worker",
                 "-Q",
-                "inference_external",
+                queue,
                 "-c",
                 str(concurrency),
                 "-P",
@@ -200,3 +202,21 @@ def test_a_threads_worker_answers_several_at_once_and_all_survive_its_loss(org, 
         _wait(lambda answer=answer: _status(answer) == ("done", 2), 90, "every answer to finish")
     assert AuditEvent.objects.filter(action="chat.response").count() == 3
     assert len(org.external.requests) == 6
+
+
+def test_the_local_worker_answers_an_on_premise_ollama_s_questions_side_by_side(org, start_worker):
+    """Category 3 goes only to on-premise backends: one answer at a time there made every
+    confidential question wait for the one before it."""
+    start_worker("local", pool="threads", concurrency=4, queue="inference_local")
+    org.local.reply = [f"word{i} " for i in range(WORDS)]
+    org.local.delay = 0.2
+    answers = []
+    for _ in range(2):
+        conversation = services.start_conversation(owner=org.carol, category=org.confidential)
+        answers.append(
+            services.send_message(conversation=conversation, author=org.carol, text="Count").answer
+        )
+    _wait(lambda: len(org.local.requests) == 2, 10, "two calls to Ollama at once")
+    for answer in answers:
+        _wait(lambda answer=answer: _status(answer)[0] == "done", 60, "both answers")
+        assert answer.backend_name == "Local Ollama"

@@ -88,8 +88,9 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "--quiet", "-A", "config"]
         return [
             web,
-            # One local answer at a time: the built-in model's generation takes the
-            # cores it is given (chat.llm_builtin.threads); two would fight over them.
+            # A few local answers at once: an on-premise Ollama answers several (and queues
+            # the rest itself); the built-in model answers one at a time, the others
+            # waiting for it (chat.llm_builtin), as its generation takes the cores.
             Child(
                 "worker-local",
                 [
@@ -97,8 +98,10 @@ class Command(BaseCommand):
                     "worker",
                     "-Q",
                     "inference_local",
+                    "-P",
+                    "threads",
                     "-c",
-                    "1",
+                    str(settings.STEWARD_LOCAL_WORKER_THREADS),
                     "-n",
                     "local@%h",
                     "-l",
