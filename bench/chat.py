@@ -14,7 +14,8 @@ really reach the broker). About five minutes with the built-in model.
 2. Time to first token: POST the message to the web server as the chat page
    does (``send/stream/``: the new turns, then the answer's events on the same
    response), first ``chunk`` event; against the fake backend's own.
-3. 200 concurrent SSE streams on one web process, fed by this script.
+3. 200 concurrent SSE streams on one web process, fed by this script; then what
+   one reader's renders of an answer growing to 8 KB cost, in-process.
 4. The built-in model (when the ``local`` extra is installed), in-process
    through its adapter as the worker calls it: load time, time to first token
    and tokens per second, for a short question and for a ~2 KB message.
@@ -469,7 +470,9 @@ class Sampler(threading.Thread):
 
 
 def chunk_text(tick: int) -> str:
-    return f"Point {tick + 1}: the **invoice** was paid, the credit note is due. "
+    """A sentence; every fifth ends a paragraph, as a model's answers are written."""
+    end = "\n\n" if tick % 5 == 4 else " "
+    return f"Point {tick + 1}: the **invoice** was paid, the credit note is due.{end}"
 
 
 def feed(answer_ids, all_open: threading.Event, peak: dict) -> float:
@@ -649,6 +652,34 @@ def concurrent_streams(base: str, cookies: dict, web_pid: int, alice, internal) 
         f"(feeding took {fed[0] if fed else 0:.1f} s)"
     )
     print(f"exceptions in the web log:   {logged_errors('web')}")
+    growing_render_cost()
+
+
+def growing_render_cost() -> None:
+    """What one reader's renders cost, in this process: an answer of paragraphs, lists and
+    code growing to 8 KB, rendered at every 100 characters (as 12 renders a second do)."""
+    from chat.markdown import GrowingAnswer, render_markdown
+
+    block = (
+        "Here is a **summary** of the thread: the invoice was paid on time, and [EMAIL_1] "
+        "confirmed it. " * 3 + "\n\n- item one\n- item two\n\n"
+    )
+    code = "```python\ndef total(x):\n    return x * 2\n```\n\n"
+    text = "".join(block + (code if n % 3 == 0 else "") for n in range(40))[:8_000]
+    steps = [text[:n] for n in range(100, len(text) + 1, 100)]
+    started = time.perf_counter()
+    for step in steps:
+        render_markdown(step)
+    whole = time.perf_counter() - started
+    growing = GrowingAnswer()
+    started = time.perf_counter()
+    for step in steps:
+        growing.html(step)
+    settled = time.perf_counter() - started
+    print(
+        f"rendering one answer as it grows to 8 KB ({len(steps)} renders): whole each time "
+        f"{whole * 1000:.0f} ms, settled blocks once {settled * 1000:.0f} ms"
+    )
 
 
 # --- 4. the built-in model ------------------------------------------------------------------

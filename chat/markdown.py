@@ -20,7 +20,8 @@ matching colours, scoped to ``.md .code``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from functools import cache
 
 import nh3
@@ -128,6 +129,76 @@ _CLEANER = nh3.Cleaner(
 def render_markdown(text: str) -> SafeString:
     """Render an answer's Markdown to sanitised HTML, ready for a template as it is."""
     return mark_safe(_CLEANER.clean(_MD.render(text)))
+
+
+#: A fence's opening or closing line: up to three spaces, then three or more ` or ~.
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+
+
+class GrowingAnswer:
+    """The HTML of an answer that grows as it streams, its settled blocks rendered once.
+
+    Rendering the whole answer at every chunk cost ~1.2 ms per KB (markdown-it is pure
+    Python): an 8 KB answer, re-rendered 12 times a second, took an eighth of a core
+    for one reader. Here the answer is cut where a top-level block begins after a blank
+    line, outside fenced code: what comes before can no longer change, and is rendered
+    once and kept; only the blocks after the last cut are rendered again. A block that a
+    later one would have joined (a loose list's next item) shows as a block of its own
+    until the answer ends, when the page shows the stored answer rendered whole.
+
+    ``restore`` puts the author's values back in place of placeholders (none spans a
+    blank line, so each part is restored on its own).
+    """
+
+    def __init__(self, restore: Callable[[str], str] = str) -> None:
+        self._restore = restore
+        self._begin()
+
+    def _begin(self) -> None:
+        self._text = ""
+        self._settled = 0  # where the unsettled blocks begin
+        self._settled_html = ""
+        self._scanned = 0  # where the next line to look at begins
+        self._cut = 0  # the last cut found
+        self._fence = ""  # the open fence's marker, if inside fenced code
+        self._after_blank = False
+
+    def html(self, text: str) -> SafeString:
+        """The answer so far (``text``: all of it, each time), rendered and sanitised."""
+        if not text.startswith(self._text[: self._scanned]):
+            self._begin()  # the answer began again (a take-over)
+        self._text = text
+        self._look_for_cuts()
+        if self._cut > self._settled:
+            self._settled_html += render_markdown(self._restore(text[self._settled : self._cut]))
+            self._settled = self._cut
+        rest = text[self._settled :]
+        return mark_safe(
+            self._settled_html + (render_markdown(self._restore(rest)) if rest.strip() else "")
+        )
+
+    def _look_for_cuts(self) -> None:
+        text, start = self._text, self._scanned
+        while (end := text.find("\n", start)) >= 0:
+            line = text[start:end]
+            if self._fence:
+                closing = _FENCE.match(line)
+                if (
+                    closing
+                    and closing[1][0] == self._fence[0]
+                    and len(closing[1]) >= len(self._fence)
+                    and not closing[2].strip()
+                ):
+                    self._fence = ""
+            else:
+                if self._after_blank and line[:1] not in ("", " ", "\t"):
+                    self._cut = start  # a top-level block begins: everything before is settled
+                opening = _FENCE.match(line)
+                if opening and not (opening[1][0] == "`" and "`" in opening[2]):
+                    self._fence = opening[1]
+            self._after_blank = not line.strip()
+            start = end + 1
+        self._scanned = start
 
 
 def pygments_css() -> str:

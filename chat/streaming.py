@@ -6,9 +6,10 @@ middlewares and the view's few look-ups on asgiref's one shared thread, whose
 connection every stream uses in turn (served another way, the connection is
 closed instead; see ``ReleaseDatabaseForStreamsMiddleware``). Each ``chunk``
 event carries the whole answer so far, restored for the author and rendered as
-sanitised Markdown (a placeholder split across two chunks is whole again in the
-next event); its id is the stream entry's, and a
-reconnecting page sends it back as ``Last-Event-ID`` to resume where it was.
+sanitised Markdown, its settled blocks once (:class:`chat.markdown.GrowingAnswer`;
+a placeholder split across two chunks is whole again in the next event); its id is
+the stream entry's, and a reconnecting page sends it back as ``Last-Event-ID`` to
+resume where it was.
 An ``end`` event tells the page to fetch the finished turn from the database.
 
 The chat page sends a message with :func:`send_and_stream`: one POST whose
@@ -30,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import streams, transient, views
 from chat.access import get_message_to_stream
-from chat.markdown import render_markdown
+from chat.markdown import GrowingAnswer
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
 from config.connections import in_database_thread
@@ -41,8 +42,8 @@ from governance.roles import Role
 BLOCK_MS = 5_000
 #: One connection's longest life; the browser reconnects and resumes.
 MAX_CONNECTION_SECONDS = 300
-#: At most this many renders a second per answer: each one re-renders the whole answer
-#: (a few ms at 2 KB, on the event loop), and chunks that arrive between are coalesced.
+#: At most this many renders a second per answer: each one renders the answer's last
+#: blocks again (on the event loop), and chunks that arrive between are coalesced.
 RENDERS_PER_SECOND = 12
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
@@ -130,6 +131,7 @@ async def _events(
     closes_at = loop.time() + MAX_CONNECTION_SECONDS
     cursor = "0-0"
     text = ""
+    answer = GrowingAnswer(pseudonymiser.restore)
     if not sent_now and not await redis.exists(key) and not await _in_flight(message.pk):
         yield _event("end", "")
         return
@@ -154,7 +156,7 @@ async def _events(
                 ended = True
         rendered = False
         if text and _entry(cursor) > resume:
-            html = render_markdown(pseudonymiser.restore(text))
+            html = answer.html(text)
             yield _event("chunk", html, event_id=cursor)
             rendered = True
         if ended:

@@ -8,7 +8,7 @@ from django.utils.safestring import SafeString
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.markdown import HIGHLIGHT_MAX_CHARS, pygments_css, render_markdown
+from chat.markdown import HIGHLIGHT_MAX_CHARS, GrowingAnswer, pygments_css, render_markdown
 
 BARE_TAGS = ("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s")
 BARE_TAGS += ("blockquote", "ul", "li", "table", "thead", "tbody", "tr")
@@ -315,3 +315,100 @@ PIECES = [
 )
 def test_it_keeps_any_mix_of_syntax_and_payloads_safe(pieces, separator):
     _assert_safe(render_markdown(separator.join(pieces)))
+
+
+# --- an answer as it streams ---------------------------------------------------------------
+
+STREAMED = """# Plan
+
+Here is what to do, step by step:
+
+1. Open the invoice of [EMAIL_1].
+2. Check the total.
+   It should be 1,200 EUR.
+
+```python
+def total(lines):
+
+    return sum(line.amount for line in lines)
+print(total([]))
+```
+
+| item | price |
+| ---- | ----: |
+| tea  | 2     |
+
+> A quote
+> on two lines.
+
+~~~
+no fence inside ```
+~~~
+
+Done. **Thanks** for asking.
+"""
+
+
+def _streamed(text: str, sizes, restore=str) -> tuple[str, list[str]]:
+    """``text`` fed chunk by chunk of ``sizes`` (cycled): the last HTML, and every one."""
+    answer = GrowingAnswer(restore)
+    seen, at, index = [], 0, 0
+    while at < len(text):
+        at += sizes[index % len(sizes)]
+        index += 1
+        seen.append(answer.html(text[:at]))
+    return seen[-1], seen
+
+
+@pytest.mark.parametrize("sizes", [(1,), (3, 7, 2), (40,), (len(STREAMED),)])
+def test_a_growing_answer_ends_as_the_whole_answer_renders(sizes):
+    """Its settled blocks rendered once, whatever the chunks: the same HTML at the end
+    (top-level blocks; fenced code with a blank line and an unindented line inside)."""
+    last, _ = _streamed(STREAMED, sizes)
+    assert last == render_markdown(STREAMED)
+
+
+def test_each_step_of_a_growing_answer_renders_as_its_text_so_far_does():
+    _, seen = _streamed(STREAMED, (5,))
+    for index, html in enumerate(seen):
+        assert html == render_markdown(STREAMED[: (index + 1) * 5]), index
+
+
+def test_a_growing_answer_renders_only_its_last_blocks_again(monkeypatch):
+    from chat import markdown
+
+    rendered = []
+    real = markdown.render_markdown
+    monkeypatch.setattr(markdown, "render_markdown", lambda t: rendered.append(t) or real(t))
+    paragraphs = "".join(f"Paragraph {n} of a long answer.\n\n" for n in range(200))
+    _streamed(paragraphs, (10,))
+    # Every paragraph once as settled, and the unsettled last one at each chunk (~50
+    # characters): the whole answer at every chunk would be ~2,100,000 characters.
+    assert sum(len(text) for text in rendered) < 10 * len(paragraphs)
+
+
+def test_a_growing_answer_restores_placeholders_and_begins_again_after_a_take_over():
+    restore = lambda text: text.replace("[EMAIL_1]", "jane@example.org")  # noqa: E731
+    answer = GrowingAnswer(restore)
+    answer.html("Mail [EMAIL_1] today.\n\nThen call.\n")
+    assert "jane@example.org" in answer.html("Mail [EMAIL_1] today.\n\nThen call.\n\nBye")
+    again = answer.html("Started over.")  # a worker took the answer over from the start
+    assert again == render_markdown("Started over.")
+
+
+def test_a_loose_list_shows_its_items_apart_while_it_streams_and_whole_at_the_end():
+    text = "- one\n\n- two\n\nAfter."
+    last, _ = _streamed(text, (2,))
+    assert last.count("<ul>") == 2  # each item its own list until the answer is stored
+    assert _plain(last) == _plain(render_markdown(text))
+
+
+def test_a_growing_answer_is_sanitised_like_a_whole_one():
+    text = "".join(f"{injection}\n\n" for injection in INJECTIONS)
+    _, seen = _streamed(text, (7,))
+    for html in seen:
+        _assert_safe(html)
+
+
+def _plain(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
