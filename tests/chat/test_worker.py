@@ -131,12 +131,23 @@ def _wait(predicate, timeout: float, what: str) -> float:
 def _answer_streaming(org):
     """Send a message whose answer takes a while (longer than a worker takes to start on a
     loaded machine, so a kill lands mid-answer), and wait until a worker is on it."""
-    org.external.reply = [f"word{i} " for i in range(WORDS)]
-    org.external.delay = 0.2
-    conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    answer = services.send_message(conversation=conversation, author=org.alice, text="Count").answer
+    (answer,) = _send_slow(org.external, org.alice, org.internal, 1)
     _wait(lambda: len(org.external.requests) == 1, 30, "the backend to be called")
     return answer
+
+
+def _send_slow(fake, author, category, count: int) -> list:
+    """``count`` messages, each in a conversation of its own, that ``fake`` answers in 12 s."""
+    fake.reply = [f"word{i} " for i in range(WORDS)]
+    fake.delay = 0.2
+    return [
+        services.send_message(
+            conversation=services.start_conversation(owner=author, category=category),
+            author=author,
+            text="Count",
+        ).answer
+        for _ in range(count)
+    ]
 
 
 def _status(answer) -> tuple[str, int]:
@@ -186,14 +197,7 @@ def test_a_threads_worker_answers_several_at_once_and_all_survive_its_loss(org, 
     """``manage.py serve``'s external worker: answers in threads, so a third author does not
     wait for one of two pool processes to finish; killed, every answer it had is taken over."""
     first = start_worker("first", pool="threads", concurrency=4)
-    org.external.reply = [f"word{i} " for i in range(WORDS)]
-    org.external.delay = 0.2
-    answers = []
-    for _ in range(3):
-        conversation = services.start_conversation(owner=org.alice, category=org.internal)
-        answers.append(
-            services.send_message(conversation=conversation, author=org.alice, text="Count").answer
-        )
+    answers = _send_slow(org.external, org.alice, org.internal, 3)
     # All three called before the first of them (12 s long) could have ended.
     _wait(lambda: len(org.external.requests) == 3, 10, "three backend calls at once")
     start_worker("second", pool="threads", concurrency=4)
@@ -208,14 +212,7 @@ def test_the_local_worker_answers_an_on_premise_ollama_s_questions_side_by_side(
     """Category 3 goes only to on-premise backends: one answer at a time there made every
     confidential question wait for the one before it."""
     start_worker("local", pool="threads", concurrency=4, queue="inference_local")
-    org.local.reply = [f"word{i} " for i in range(WORDS)]
-    org.local.delay = 0.2
-    answers = []
-    for _ in range(2):
-        conversation = services.start_conversation(owner=org.carol, category=org.confidential)
-        answers.append(
-            services.send_message(conversation=conversation, author=org.carol, text="Count").answer
-        )
+    answers = _send_slow(org.local, org.carol, org.confidential, 2)
     _wait(lambda: len(org.local.requests) == 2, 10, "two calls to Ollama at once")
     for answer in answers:
         _wait(lambda answer=answer: _status(answer)[0] == "done", 60, "both answers")
