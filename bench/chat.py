@@ -4,10 +4,10 @@ Builds its own world and takes it down again, however the run ends: a fresh
 database (``steward_bench_chat`` next to the one DATABASE_URL names, else
 SQLite in a temporary data directory), the Redis REDIS_URL names (else an
 embedded one), the demo organisation with both backends pointed at fake
-servers on loopback (the one that answers in a process of its own), and, for
-parts 2 and 3, a real uvicorn web process and a real Celery worker as
-subprocesses. Settings are ``config.settings`` (Celery not eager: enqueues
-really reach the broker). About five minutes with the built-in model.
+servers on loopback (the one that answers in a process of its own), and, as
+subprocesses, a real uvicorn web process (parts 2 and 3) and real Celery workers
+(parts 2 and 5). Settings are ``config.settings`` (Celery not eager: enqueues
+really reach the broker). About six minutes with the built-in model.
 
 1. Governance per message: ``send_message`` in-process (scan, decide, store
    with the audit event, enqueue to the broker; no worker consumes).
