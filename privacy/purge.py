@@ -170,7 +170,10 @@ def run(
                         f"stopped after {limit_seconds:.0f} s; the next run goes on from here"
                     )
     except Exception as exc:
-        log.exception("Purge failed")
+        if isinstance(exc, PurgeTooLong):
+            log.warning("Purge %s", exc)  # expected, and said in the run's errors
+        else:
+            log.exception("Purge failed")
         purge.errors = [*purge.errors, f"{type(exc).__name__}: {exc}"[:300]]
         purge.status = PurgeRun.Status.FAILED
     else:
