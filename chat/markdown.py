@@ -159,7 +159,6 @@ class GrowingAnswer:
         self._settled = 0  # where the unsettled blocks begin
         self._settled_html = ""
         self._scanned = 0  # where the next line to look at begins
-        self._cut = 0  # the last cut found
         self._fence = ""  # the open fence's marker, if inside fenced code
         self._after_blank = False
 
@@ -168,17 +167,19 @@ class GrowingAnswer:
         if not text.startswith(self._text[: self._scanned]):
             self._begin()  # the answer began again (a take-over)
         self._text = text
-        self._look_for_cuts()
-        if self._cut > self._settled:
-            self._settled_html += render_markdown(self._restore(text[self._settled : self._cut]))
-            self._settled = self._cut
+        cut = self._last_cut()
+        if cut > self._settled:
+            self._settled_html += render_markdown(self._restore(text[self._settled : cut]))
+            self._settled = cut
         rest = text[self._settled :]
         return mark_safe(
             self._settled_html + (render_markdown(self._restore(rest)) if rest.strip() else "")
         )
 
-    def _look_for_cuts(self) -> None:
-        text, start = self._text, self._scanned
+    def _last_cut(self) -> int:
+        """Where the last top-level block begins in the lines not yet looked at (or where
+        the unsettled blocks begin, if none does)."""
+        text, start, cut = self._text, self._scanned, self._settled
         while (end := text.find("\n", start)) >= 0:
             line = text[start:end]
             if self._fence:
@@ -192,13 +193,14 @@ class GrowingAnswer:
                     self._fence = ""
             else:
                 if self._after_blank and line[:1] not in ("", " ", "\t"):
-                    self._cut = start  # a top-level block begins: everything before is settled
+                    cut = start  # a top-level block begins: everything before is settled
                 opening = _FENCE.match(line)
                 if opening and not (opening[1][0] == "`" and "`" in opening[2]):
                     self._fence = opening[1]
             self._after_blank = not line.strip()
             start = end + 1
         self._scanned = start
+        return cut
 
 
 def pygments_css() -> str:
