@@ -17,6 +17,11 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 
+def option(name: str, default: str) -> str:
+    """The value after ``name`` on the command line (``--workers 2``), else ``default``."""
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
 def python_speed() -> str:
     """How fast this machine runs plain Python now: ms for a fixed loop (best of five).
 

@@ -62,6 +62,7 @@ from bench._support import (  # noqa: E402
     free_port,
     healthy,
     messages,
+    option,
     python_speed,
     rank,
     refuse_if_in_use,
@@ -99,17 +100,17 @@ from chat import streams  # noqa: E402
 from governance.models import Approval, Backend, User  # noqa: E402
 
 CLIENTS = (1, 10, 50)
-WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
+WORKERS = int(option("--workers", "1"))
 #: ``--against REV``: a second server runs the code of that git revision (from a worktree),
 #: its rounds interleaved with this tree's, so a before/after shares the machine's drift.
-AGAINST = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else ""
+AGAINST = option("--against", "")
 AGAINST_TREE = DATA_DIR / "against"
 #: ``--litellm``: LiteLLM's proxy, the goal's anchor, takes its turn in every round.
 LITELLM = Path(os.environ.get("LITELLM", ROOT / ".venv-litellm" / "bin" / "litellm")).absolute()
 ANCHOR = "LiteLLM proxy" if "--litellm" in sys.argv else ""
 #: ``--long N``: N answers of about a second each (40 chunks 25 ms apart, from a second,
 #: slow fake) asked all at once of each server: how many one web process carries together.
-LONG = int(sys.argv[sys.argv.index("--long") + 1]) if "--long" in sys.argv else 0
+LONG = int(option("--long", "0"))
 LONG_REPLY, LONG_DELAY, LONG_MODEL = ["word "] * 40, 0.025, "Slow OpenAI"
 #: ``--responses``: the same server answers ``POST /v1/responses`` too, in rounds of its own.
 RESPONSES = "Steward, Responses API" if "--responses" in sys.argv else ""

@@ -51,6 +51,7 @@ from bench._support import (  # noqa: E402
     free_port,
     healthy,
     messages,
+    option,
     python_speed,
     rank,
     refuse_if_in_use,
@@ -97,12 +98,8 @@ from tests.fakes.llm_servers import FakeLLM  # noqa: E402
 # rounds, as in the web process (config.asgi), or a full collection (~200 ms) is timed too.
 freeze_after_loading(settings.ROOT_URLCONF)
 
-#: ``--parts 1,2``: only those parts (all four by default).
-PARTS = (
-    {int(p) for p in sys.argv[sys.argv.index("--parts") + 1].split(",")}
-    if "--parts" in sys.argv
-    else {1, 2, 3, 4, 5}
-)
+#: ``--parts 1,2``: only those parts (all five by default).
+PARTS = {int(part) for part in option("--parts", "1,2,3,4,5").split(",")}
 OVERHEAD_MESSAGES, OVERHEAD_TURNS = 300, 30
 TTFT_MESSAGES, TTFT_TURNS, TTFT_WARMUP = 30, 10, 3
 TTFT_REPLY = ["Here is ", "a short ", "summary ", "of the ", "thread: ", "the invoice ", "was ",
@@ -747,7 +744,7 @@ def builtin_model(texts: list[str]) -> None:
 
 # --- 5. answers at once -------------------------------------------------------------------
 
-AT_ONCE = int(sys.argv[sys.argv.index("--at-once") + 1]) if "--at-once" in sys.argv else 50
+AT_ONCE = int(option("--at-once", "50"))
 #: About a second per answer, as a short answer of a real model streams.
 LONG_REPLY = [f"word{n} " for n in range(40)]
 LONG_DELAY = 0.025
@@ -756,12 +753,7 @@ LONG_DELAY = 0.025
 POOLS = tuple(
     (pool, int(concurrency))
     for pool, concurrency in (
-        entry.split(":")
-        for entry in (
-            sys.argv[sys.argv.index("--pools") + 1]
-            if "--pools" in sys.argv
-            else "prefork:2,threads:32"
-        ).split(",")
+        entry.split(":") for entry in option("--pools", "prefork:2,threads:32").split(",")
     )
 )
 
