@@ -171,11 +171,11 @@ def stream_answer(
     :func:`settle`. ``begun``: :func:`streams.begin_answer` announced this attempt (a
     worker's does; the API's claim sets no liveness key).
     """
-    progress = Progress()
-    with _heartbeat(answer.public_id, begun=begun):
+    progress, cancel = Progress(), threading.Event()
+    with _heartbeat(answer.public_id, cancel, begun=begun):
         try:
             adapter = llm.adapter_for(answer.backend)
-            _stream(adapter, messages, answer, writer, progress)
+            _stream(adapter, messages, answer, writer, progress, cancel)
             progress.usage, progress.finish = adapter.usage, adapter.finish
         except Exception as exc:
             _failed(answer, progress, exc)
@@ -187,12 +187,11 @@ async def astream_answer(answer: Message, messages: list[llm.ChatMessage], write
     async client (:func:`llm.can_stream_async`): the API's web process answers without a
     thread per answer. What it asks of Redis (the cancel flag and the owner, a failure's
     mark, the heartbeat's end) goes to a thread: Redis gone must not stall the loop."""
-    progress = Progress()
-    _heartbeats.add(answer.public_id)
+    progress, cancel = Progress(), threading.Event()
+    _heartbeats.add(answer.public_id, cancel)
     try:
         try:
             adapter = llm.adapter_for(answer.backend)
-            cancel = threading.Event()
             next_check = progress.started + CANCEL_POLL_SECONDS
             sampling = llm.Sampling.stored(answer.sampling)
             async for text in adapter.astream(
@@ -206,6 +205,7 @@ async def astream_answer(answer: Message, messages: list[llm.ChatMessage], write
                 writer.chunk(text)
             if not progress.cancelled and time.monotonic() >= next_check:
                 await asyncio.to_thread(_check, answer, progress, cancel)
+            progress.cancelled = progress.cancelled or cancel.is_set()
             progress.usage, progress.finish = adapter.usage, adapter.finish
         except Exception as exc:
             await asyncio.to_thread(_failed, answer, progress, exc)
@@ -391,11 +391,12 @@ def _still_beating(public_id) -> bool:
 
 
 @contextmanager
-def _heartbeat(public_id, *, begun: bool):
-    """Keep the answer's liveness key fresh while the backend thinks (chunks or not), and
-    drop it at the end, if it was set: by :func:`streams.begin_answer` (``begun``), or by
-    a beat (an answer of a few ms, as most API answers are, gets none)."""
-    _heartbeats.add(public_id)
+def _heartbeat(public_id, cancel: threading.Event, *, begun: bool):
+    """Keep the answer's liveness key fresh while the backend thinks (chunks or not), set
+    ``cancel`` when a beat finds its author asked to stop, and drop the key at the end, if
+    it was set: by :func:`streams.begin_answer` (``begun``), or by a beat (an answer of a
+    few ms, as most API answers are, gets none)."""
+    _heartbeats.add(public_id, cancel)
     try:
         yield
     finally:
@@ -407,25 +408,29 @@ class _Heartbeats:
     """One thread per process beats for every answer the process is streaming, in one
     Redis round trip every ``HEARTBEAT_SECONDS`` (a web process streams many answers
     at once; a thread started and joined for each cost more than its answer's beats).
+    The same round trip reads the answers' stop flags: a stop pressed while the backend
+    is silent (a reasoning model thinking, a built-in answer waiting for the model) sets
+    the answer's cancel event, which the adapter looks at, rather than waiting for the
+    next chunk to be looked at.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._live: set = set()
+        self._live: dict[object, threading.Event] = {}  # public id: the answer's cancel
         self._beaten: set = set()  # the live answers given a beat
         self._running = False
 
-    def add(self, public_id) -> None:
+    def add(self, public_id, cancel: threading.Event) -> None:
         with self._lock:
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._run, name="heartbeats", daemon=True).start()
-            self._live.add(public_id)
+            self._live[public_id] = cancel
 
     def discard(self, public_id) -> bool:
         """Beat the answer no more; whether it had been given a beat."""
         with self._lock:
-            self._live.discard(public_id)
+            self._live.pop(public_id, None)
             if public_id in self._beaten:
                 self._beaten.discard(public_id)
                 return True
@@ -438,22 +443,24 @@ class _Heartbeats:
 
     def beat_once(self) -> None:
         with self._lock:
-            live = list(self._live)
+            live = dict(self._live)
             self._beaten.update(live)
         if not live:
             return
         try:
-            streams.beat(*live, ttl_seconds=ALIVE_TTL_SECONDS)
+            stopped = streams.beat(*live, ttl_seconds=ALIVE_TTL_SECONDS)
         except Exception:  # Redis gone: the streams fail too, and say so
             logger.warning("heartbeats of %d answers not recorded", len(live))
+            return
+        for public_id in stopped:
+            live[public_id].set()
 
 
 _heartbeats = _Heartbeats()
 os.register_at_fork(after_in_child=_heartbeats.__init__)  # a forked worker starts afresh
 
 
-def _stream(adapter, messages, answer: Message, writer, progress: Progress):
-    cancel = threading.Event()
+def _stream(adapter, messages, answer: Message, writer, progress: Progress, cancel):
     next_check = progress.started + CANCEL_POLL_SECONDS
     sampling = llm.Sampling.stored(answer.sampling)
     for text in adapter.stream(
@@ -471,6 +478,7 @@ def _stream(adapter, messages, answer: Message, writer, progress: Progress):
     # attempt still owns the answer) keeps a superseded attempt from writing.
     if not progress.cancelled and time.monotonic() >= next_check:
         _check(answer, progress, cancel)
+    progress.cancelled = progress.cancelled or cancel.is_set()  # a beat found the stop
 
 
 def _arrived(progress: Progress) -> float:

@@ -229,6 +229,9 @@ class Adapter:
         self._key = key
         self.usage: Usage | None = None
         self.finish = STOPPED
+        #: The call's cancel event, for a kind that waits before its first chunk (the
+        #: built-in model, for its lock) to look at while it waits.
+        self.cancel: threading.Event | None = None
         if self.needs_key and not key:
             raise LLMError(
                 f"{self.name} has no API key: store one, or name the environment variable "
@@ -246,7 +249,7 @@ class Adapter:
     ) -> Iterator[str]:
         """Yield the answer's text as it comes; ``self.usage`` and ``self.finish`` are set
         when it ends."""
-        self.usage, self.finish = None, STOPPED
+        self.usage, self.finish, self.cancel = None, STOPPED, cancel
         with self._translated():
             chunks = self._chunks(list(messages), timeout, sampling)
             try:
@@ -268,7 +271,7 @@ class Adapter:
     ) -> AsyncIterator[str]:
         """:meth:`stream` on the running event loop, with the vendor's async client (for
         kinds whose ``streams_async`` is true)."""
-        self.usage, self.finish = None, STOPPED
+        self.usage, self.finish, self.cancel = None, STOPPED, cancel
         with self._translated():
             chunks = self._achunks(list(messages), timeout, sampling)
             try:

@@ -38,6 +38,8 @@ MAX_ANSWER_TOKENS = 1024
 #: How long an answer waits for the model while others use it: their answers, one after
 #: another (the read timeout, two minutes, covered two or three of a larger model's).
 MODEL_WAIT_SECONDS = 600
+#: ... looking this often whether its author asked to stop meanwhile.
+WAIT_STEP_SECONDS = 0.25
 #: Enough for "Test connection"'s one token.
 CHECK_CONTEXT_TOKENS = 512
 #: Slight: a 135M model otherwise falls into loops; low temperature keeps it on topic.
@@ -180,8 +182,8 @@ class BuiltinAdapter(Adapter):
     An answer waits up to ``MODEL_WAIT_SECONDS`` for the model while another answer in
     this process is using it (the ``inference_local`` worker answers Ollama's several
     at once, in threads, and the built-in model's one at a time). Cancellation is seen
-    between tokens: the generator is closed, and llama.cpp generates only when asked
-    for the next token.
+    while it waits (the heartbeat sets ``cancel``) and between tokens: the generator is
+    closed, and llama.cpp generates only when asked for the next token.
     """
 
     def __init__(self, backend, key):
@@ -191,8 +193,8 @@ class BuiltinAdapter(Adapter):
     def _chunks(self, messages, timeout, sampling):
         path = model_path(self.model, name=self.name)
         loaded = shared(path, context=self.context, name=self.name)
-        if not loaded.lock.acquire(timeout=MODEL_WAIT_SECONDS):
-            raise LLMError(f"{self.name} is busy with another answer.", kind="timeout")
+        if not self._wait_for(loaded.lock):
+            return  # stopped while it waited
         try:
             llama = loaded.llama
             stream = llama.create_chat_completion(
@@ -223,6 +225,16 @@ class BuiltinAdapter(Adapter):
                 self.finish = LENGTH
         finally:
             loaded.lock.release()
+
+    def _wait_for(self, lock: threading.Lock) -> bool:
+        """Take the model's lock (True), unless the answer is stopped first (False)."""
+        deadline = time.monotonic() + MODEL_WAIT_SECONDS
+        while not lock.acquire(timeout=WAIT_STEP_SECONDS):
+            if self.cancel is not None and self.cancel.is_set():
+                return False
+            if time.monotonic() >= deadline:
+                raise LLMError(f"{self.name} is busy with another answer.", kind="timeout")
+        return True
 
     def _check(self, timeout):
         """Load the file afresh and generate one token: the model really runs here."""

@@ -150,13 +150,16 @@ def poll(message_id) -> tuple[bool, int | None]:
     return bool(cancelled), None if owner is None else int(owner)
 
 
-def beat(*message_ids, ttl_seconds: int) -> None:
-    """Say the answers' worker is alive: one more beat each, valid for ``ttl_seconds``."""
+def beat(*message_ids, ttl_seconds: int) -> set:
+    """Say the answers' worker is alive: one more beat each, valid for ``ttl_seconds``.
+    Returns those of ``message_ids`` whose author asked to stop (in the same round trip)."""
     pipe = client().pipeline(transaction=False)
     for message_id in message_ids:
         pipe.incr(alive_key(message_id))
         pipe.expire(alive_key(message_id), ttl_seconds)
-    pipe.execute()
+        pipe.exists(cancel_key(message_id))
+    stopped = pipe.execute()[2::3]
+    return {message_id for message_id, stop in zip(message_ids, stopped, strict=True) if stop}
 
 
 def beats(message_id) -> int | None:

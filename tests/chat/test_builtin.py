@@ -231,6 +231,18 @@ def test_a_confidential_message_is_answered_on_premise_by_the_built_in_model(
         assert event.category == org.confidential.name
 
 
+def test_an_answer_waiting_for_the_model_stops_when_its_cancel_is_set(monkeypatch):
+    """The heartbeat sets ``cancel`` when Stop is pressed: an answer queued behind another
+    for the model ends then, not when the model is free (or its wait runs out)."""
+    monkeypatch.setattr(llm_builtin, "MODEL_WAIT_SECONDS", 3)
+    loaded, cancel = shared_model(), threading.Event()
+    adapter = llm.adapter_for(builtin())
+    with loaded.lock:  # another answer is using the model
+        threading.Timer(0.5, cancel.set).start()
+        assert list(adapter.stream(QUESTION, timeout=30, cancel=cancel)) == []
+    assert adapter.usage is None
+
+
 def test_stop_cancels_a_built_in_answer_through_the_worker(
     builtin_org, django_capture_on_commit_callbacks, monkeypatch
 ):

@@ -238,15 +238,62 @@ def test_an_answers_liveness_key_is_dropped_where_it_was_set(redis_server, monke
     monkeypatch.setattr(answering, "_heartbeats", heartbeats)
     dropped = []
     monkeypatch.setattr(streams, "stop_beat", dropped.append)
-    with answering._heartbeat("quick", begun=False):
+    with answering._heartbeat("quick", threading.Event(), begun=False):
         pass
-    with answering._heartbeat("slow", begun=False):
+    with answering._heartbeat("slow", threading.Event(), begun=False):
         heartbeats.beat_once()
         assert streams.beats("slow") == 1
-    with answering._heartbeat("worker's", begun=True):
+    with answering._heartbeat("worker's", threading.Event(), begun=True):
         pass
     assert dropped == ["slow", "worker's"]
     streams.client().delete(streams.alive_key("slow"))
+
+
+def test_a_beat_sets_the_cancel_of_the_answers_whose_author_asked_to_stop(redis_server):
+    heartbeats = answering._Heartbeats()
+    heartbeats._running = True  # no thread: this test beats by hand
+    going_on, stopped = threading.Event(), threading.Event()
+    heartbeats.add("going-on", going_on)
+    heartbeats.add("stopped", stopped)
+    streams.request_cancel("stopped")
+    try:
+        heartbeats.beat_once()
+        assert stopped.is_set() and not going_on.is_set()
+    finally:
+        streams.client().delete(
+            *(streams.alive_key(key) for key in ("going-on", "stopped")),
+            streams.cancel_key("stopped"),
+        )
+
+
+def test_a_stop_pressed_while_the_backend_is_silent_is_seen_by_the_next_beat(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A reasoning model thinks before its first words (empty deltas, none looked at for
+    the stop flag): the heartbeat, which visits every live answer anyway, reads the flag
+    and sets the answer's cancel, without waiting for a chunk to be looked at."""
+    heartbeats = answering._Heartbeats()
+    heartbeats._running = True  # no thread: a beat is given once the backend is called
+    monkeypatch.setattr(answering, "_heartbeats", heartbeats)
+    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 30)  # no look at the flag
+    org.external.reply = ["", "", "", "", "Let ", "me ", "think."]
+    org.external.delay = 0.3
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Think")
+
+    def stop_once_the_backend_is_thinking():
+        while not org.external.requests:
+            threading.Event().wait(0.02)
+        streams.request_cancel(sent.answer.public_id)
+        heartbeats.beat_once()
+
+    stopper = threading.Thread(target=stop_once_the_backend_is_thinking)
+    stopper.start()
+    answering.generate_answer(sent.answer.pk)
+    stopper.join()
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.CANCELLED and sent.answer.content == ""
 
 
 def test_a_backend_found_unreachable_elsewhere_is_passed_over_once_the_last_read_is_old(
