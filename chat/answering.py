@@ -464,7 +464,11 @@ def _stream(adapter, messages, answer: Message, writer, progress: Progress, canc
     next_check = progress.started + CANCEL_POLL_SECONDS
     sampling = llm.Sampling.stored(answer.sampling)
     for text in adapter.stream(
-        messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel, sampling=sampling
+        messages,
+        timeout=BACKEND_TIMEOUT_SECONDS,
+        cancel=cancel,
+        sampling=sampling,
+        on_wait=getattr(writer, "wait", None),  # a worker's stream tells the page
     ):
         now = _arrived(progress)
         if now >= next_check:

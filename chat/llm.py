@@ -31,7 +31,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 
@@ -229,9 +229,10 @@ class Adapter:
         self._key = key
         self.usage: Usage | None = None
         self.finish = STOPPED
-        #: The call's cancel event, for a kind that waits before its first chunk (the
-        #: built-in model, for its lock) to look at while it waits.
+        #: The call's cancel event, and what to call when it starts waiting, for a kind
+        #: that may wait before its first chunk (the built-in model, for its lock).
         self.cancel: threading.Event | None = None
+        self.on_wait: Callable[[], None] | None = None
         if self.needs_key and not key:
             raise LLMError(
                 f"{self.name} has no API key: store one, or name the environment variable "
@@ -246,10 +247,11 @@ class Adapter:
         timeout: float,
         cancel: threading.Event | None = None,
         sampling: Sampling = DEFAULT_SAMPLING,
+        on_wait: Callable[[], None] | None = None,
     ) -> Iterator[str]:
         """Yield the answer's text as it comes; ``self.usage`` and ``self.finish`` are set
-        when it ends."""
-        self.usage, self.finish, self.cancel = None, STOPPED, cancel
+        when it ends. ``on_wait`` is called if the answer must wait its turn first."""
+        self.usage, self.finish, self.cancel, self.on_wait = None, STOPPED, cancel, on_wait
         with self._translated():
             chunks = self._chunks(list(messages), timeout, sampling)
             try:

@@ -228,6 +228,10 @@ class BuiltinAdapter(Adapter):
 
     def _wait_for(self, lock: threading.Lock) -> bool:
         """Take the model's lock (True), unless the answer is stopped first (False)."""
+        if lock.acquire(blocking=False):
+            return True
+        if self.on_wait is not None:
+            self.on_wait()
         deadline = time.monotonic() + MODEL_WAIT_SECONDS
         while not lock.acquire(timeout=WAIT_STEP_SECONDS):
             if self.cancel is not None and self.cancel.is_set():

@@ -45,6 +45,11 @@ MAX_CONNECTION_SECONDS = 300
 #: At most this many renders a second per answer: each one renders the answer's last
 #: blocks again (on the event loop), and chunks that arrive between are coalesced.
 RENDERS_PER_SECOND = 12
+#: Shown in place of "Answering…" while the backend has the answer in its queue.
+WAITING_HTML = (
+    '<span class="typing" aria-hidden="true"><span></span><span></span><span></span></span> '
+    '<span class="small muted">Waiting for the model: it is answering someone else…</span>'
+)
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -144,17 +149,21 @@ async def _events(
                 return
             yield b": waiting\n\n"
             continue
-        ended = False
+        ended = waiting = False
         for entry_id, fields in batches[0][1]:
             cursor = entry_id.decode()
             kind = fields.get(b"t")
             if kind == b"start":
                 text = ""
+            elif kind == b"wait":
+                waiting = True
             elif kind == b"chunk":
                 text += fields.get(b"text", b"").decode()
             elif kind == b"end":
                 ended = True
         rendered = False
+        if waiting and not text:
+            yield _event("waiting", WAITING_HTML)
         if text and _entry(cursor) > resume:
             html = answer.html(text)
             yield _event("chunk", html, event_id=cursor)

@@ -104,6 +104,11 @@ class AnswerWriter:
     def chunk(self, text: str) -> None:
         self.redis.xadd(self.key, {"t": "chunk", "text": text})
 
+    def wait(self) -> None:
+        """The backend has the answer in its queue (the built-in model answers one at a
+        time): the page says so until the first words."""
+        self.redis.xadd(self.key, {"t": "wait"})
+
     def end(self, status: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.key, {"t": "end", "status": status})

@@ -122,7 +122,7 @@
         htmx.swap("#message-list", data, { swapStyle: "beforeend" });
         var live = document.querySelectorAll("#message-list > .turn[data-live]");
         turn = live[live.length - 1] || null;
-      } else if (name === "chunk" && turn) {
+      } else if ((name === "chunk" || name === "waiting") && turn) {
         htmx.swap(turn.querySelector(".md"), data, { swapStyle: "innerHTML" });
         follow(turn);
       } else if (name === "end" && turn) {

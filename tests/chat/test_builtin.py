@@ -243,6 +243,41 @@ def test_an_answer_waiting_for_the_model_stops_when_its_cancel_is_set(monkeypatc
     assert adapter.usage is None
 
 
+def test_an_answer_that_must_wait_for_the_model_says_so_once(monkeypatch):
+    loaded, waits = shared_model(), []
+    adapter = llm.adapter_for(builtin())
+    with loaded.lock:  # another answer is using the model; it ends in half a second
+        threading.Timer(0.5, loaded.lock.release).start()
+        text = "".join(adapter.stream(QUESTION, timeout=30, on_wait=lambda: waits.append(1)))
+        loaded.lock.acquire()  # for the with block to release
+    assert text and waits == [1]
+    assert "".join(adapter.stream(QUESTION, timeout=30, on_wait=lambda: waits.append(2)))
+    assert waits == [1]  # the model was free: no wait to speak of
+
+
+def test_a_worker_answer_waiting_for_the_model_tells_its_page(
+    builtin_org, django_capture_on_commit_callbacks
+):
+    conversation = services.start_conversation(
+        owner=builtin_org.carol, category=builtin_org.confidential
+    )
+    with django_capture_on_commit_callbacks(execute=False):  # queued, not yet answered
+        sent = services.send_message(
+            conversation=conversation, author=builtin_org.carol, text=QUESTION[1].content
+        )
+    loaded = shared_model()
+    with loaded.lock:  # another answer is using the model; it ends in half a second
+        threading.Timer(0.5, loaded.lock.release).start()
+        answering.generate_answer(sent.answer.pk)
+        loaded.lock.acquire()  # for the with block to release
+    kinds = [
+        fields[b"t"]
+        for _, fields in streams.client().xrange(streams.stream_key(sent.answer.public_id))
+    ]
+    assert kinds[:3] == [b"start", b"wait", b"chunk"] and kinds[-1] == b"end"
+    assert Message.objects.get(pk=sent.answer.pk).status == Message.Status.DONE
+
+
 def test_stop_cancels_a_built_in_answer_through_the_worker(
     builtin_org, django_capture_on_commit_callbacks, monkeypatch
 ):

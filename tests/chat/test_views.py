@@ -900,6 +900,35 @@ def test_it_streams_chunks_as_they_arrive_and_resumes_mid_answer(client, thread,
     assert [c["id"] for c in later] == [chunks[1]["id"]]
 
 
+def test_it_says_the_answer_waits_for_the_model_until_its_first_words(
+    client, thread, monkeypatch
+):
+    """The built-in model answers one at a time: the others' pages say they wait for it."""
+    from chat import streaming
+
+    monkeypatch.setattr(streaming, "BLOCK_MS", 20)
+    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
+    writer = streams.AnswerWriter(thread.answer.public_id)
+    writer.start()
+    writer.wait()
+    client.force_login(thread.org.alice)
+    response = client.get(_url("chat:stream", thread))
+
+    async def consume():
+        seen = []
+        async for part in response.streaming_content:
+            seen.append(part)
+            if part.startswith(b"event: waiting"):
+                writer.chunk("Here it is.")
+                writer.end(Message.Status.DONE)
+        return seen
+
+    events = [_fields(b.rstrip(b"\n")) for b in async_to_sync(consume)()]
+    assert [e.get("event") for e in events] == [None, "waiting", "chunk", "end"]
+    assert "Waiting for the model" in events[1]["data"]
+    assert events[2]["data"].startswith("<p>Here it is.</p>")
+
+
 def test_it_streams_only_answers(client, thread):
     client.force_login(thread.org.alice)
     url = reverse("chat:stream", args=[thread.question.public_id])
