@@ -900,9 +900,7 @@ def test_it_streams_chunks_as_they_arrive_and_resumes_mid_answer(client, thread,
     assert [c["id"] for c in later] == [chunks[1]["id"]]
 
 
-def test_it_says_the_answer_waits_for_the_model_until_its_first_words(
-    client, thread, monkeypatch
-):
+def test_it_says_the_answer_waits_for_the_model_until_its_first_words(client, thread, monkeypatch):
     """The built-in model answers one at a time: the others' pages say they wait for it."""
     from chat import streaming
 
