@@ -86,6 +86,7 @@ class AuditEvent(models.Model):
         CHAT_FAILURE = "chat.failure", "Chat failure"
         CHAT_EXPORTED = "chat.exported", "Conversation exported"
         CHAT_DELETED = "chat.deleted", "Conversation deleted"
+        CHAT_RENAMED = "chat.renamed", "Conversation renamed"
         MASTER_KEY_ROTATED = "keys.master_rotated", "Master key rotated"
         AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
         AUDIT_VERIFIED = "audit.verified", "Audit chain verified"

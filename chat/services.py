@@ -28,7 +28,7 @@ from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
-from governance.policy import Decision, Outcome, Span, decide
+from governance.policy import Decision, Outcome, Span, decide, screen
 from governance.policy_cache import Version, cached, read_version
 from governance.simulation import policy_input, policy_snapshot
 from training.services import needs_acknowledgement
@@ -406,6 +406,60 @@ def cancel_answer(*, answer: Message, author: User) -> None:
         streams.AnswerWriter(answer.public_id).end(Message.Status.CANCELLED)
     else:
         streams.request_cancel(answer.public_id)
+
+
+def rename_conversation(*, conversation: Conversation, actor: User, title: str) -> str:
+    """Give a conversation a title of its owner's choosing; the title as saved.
+
+    A title is sent to no model, so nothing in it is replaced: it is kept as typed,
+    sealed with the conversation and purged or erased with it. So it must hold nothing
+    that a message in the conversation's category would have replaced or been blocked
+    for, nor anything that would raise its category. A category that keeps no content
+    keeps no title either, and a conversation under a legal hold keeps the one it has.
+    """
+    from privacy import services as privacy
+
+    title = " ".join(title.split())
+    category = conversation.category
+    if not title:
+        raise ChatError("Give the conversation a title.")
+    if len(title) > TITLE_CHARS:
+        raise ChatError(f"Keep the title to {TITLE_CHARS} characters (this one has {len(title)}).")
+    if not transient.keeps_content(conversation):
+        raise ChatError(f"{category.name} keeps no content, so its conversations have no title.")
+    detection = detect(title)
+    screened = screen(
+        policy_input(
+            user=actor,
+            chosen=category.number,
+            scan_result=detection.scan,
+            rule_hits=detection.rule_hits,
+        )
+    )
+    if screened.outcome is not Outcome.ALLOW:
+        raise ChatError(
+            "A title is kept as typed, never pseudonymised: leave out what a message would "
+            f"have replaced or been refused for. {' '.join(screened.reasons)}".rstrip()
+        )
+    with transaction.atomic():
+        record(
+            action=AuditEvent.Action.CHAT_RENAMED,
+            actor=actor,
+            target=conversation,
+            category=category.name,
+            details={"chars": len(title)},
+        )
+        fresh = Conversation.objects.filter(pk=conversation.pk).values("legal_hold").first()
+        if fresh is None:
+            raise ChatError("This conversation was deleted meanwhile.")
+        conversation.legal_hold = fresh["legal_hold"]
+        if privacy.is_held(conversation):  # after the event: see delete_conversation
+            raise ChatError("This conversation is under a legal hold: its title cannot change now.")
+        conversation.title = title
+        Conversation.objects.filter(pk=conversation.pk).update(
+            title_sealed=conversation.title_sealed
+        )
+    return title
 
 
 def delete_conversation(*, conversation: Conversation, actor: User) -> None:

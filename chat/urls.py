@@ -12,6 +12,7 @@ urlpatterns = [
     path("c/<uuid:public_id>/send/stream/", streaming.send_and_stream, name="send_and_stream"),
     path("c/<uuid:public_id>/preview/", views.preview, name="preview"),
     path("c/<uuid:public_id>/export.<str:fmt>", views.export, name="export"),
+    path("c/<uuid:public_id>/rename/", views.rename, name="rename"),
     path("c/<uuid:public_id>/delete/", views.delete, name="delete"),
     path("m/<uuid:public_id>/", views.turn, name="turn"),
     path("m/<uuid:public_id>/stream/", streaming.answer_stream, name="stream"),

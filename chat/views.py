@@ -251,6 +251,33 @@ def export(request: HttpRequest, public_id: UUID, fmt: str) -> HttpResponse:
 
 @require_POST
 @role_required(Role.STAFF)
+def rename(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Rename a conversation; htmx gets the new heading and list, or the form again with
+    what was typed and why it was refused."""
+    conversation = get_conversation_for_user(request.user, public_id)
+    typed = request.POST.get("title", "")
+    try:
+        services.rename_conversation(conversation=conversation, actor=request.user, title=typed)
+    except services.ChatError as exc:
+        refused = {"rename_title": typed, "rename_error": str(exc)}
+        if not wants_partial(request):
+            context = {**_page_context(request, conversation), **refused}
+            return render(request, "chat/conversation.html", context, status=422)
+        context = {"conversation": conversation, "title": _title_of(conversation), **refused}
+        return render(request, "chat/conversation.html#title-block", context, status=422)
+    if not wants_partial(request):
+        flash.success(request, "Conversation renamed.")
+        return HttpResponseRedirect(reverse("chat:conversation", args=[public_id]))
+    context = {
+        "conversation": conversation,
+        "title": conversation.title,
+        "conversations": _conversation_list(request.user),
+    }
+    return render(request, "chat/partials/renamed.html", context)
+
+
+@require_POST
+@role_required(Role.STAFF)
 def delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Delete a conversation for good (its key goes with it)."""
     conversation = get_conversation_for_user(request.user, public_id)
@@ -303,13 +330,13 @@ def _conversation_list(user, query: str = "") -> list[dict]:
     )
     if not query:
         return [
-            {"conversation": c, "title": c.title or "New conversation"}
+            {"conversation": c, "title": _title_of(c)}
             for c in conversations[:CONVERSATION_LIST_LIMIT]
         ]
     folded = query.casefold()
     rows = []
     for item in conversations.iterator(chunk_size=500):
-        title = item.title or "New conversation"
+        title = _title_of(item)
         if folded in title.casefold():
             rows.append({"conversation": item, "title": title})
             if len(rows) == CONVERSATION_LIST_LIMIT:
@@ -325,11 +352,15 @@ def _page_context(request: HttpRequest, conversation: Conversation) -> dict:
     turns = turns_for(conversation, _messages(conversation))
     return {
         "conversation": conversation,
-        "title": conversation.title or "New conversation",
+        "title": _title_of(conversation),
         "turns": turns,
         "conversations": _conversation_list(request.user),
         "categories": _startable(request.user),
     }
+
+
+def _title_of(conversation: Conversation) -> str:
+    return conversation.title or "New conversation"
 
 
 def _export_json(conversation: Conversation, turns) -> dict:

@@ -287,6 +287,17 @@ def decide(given: PolicyInput) -> Decision:
        requirements, and (level 3 and above) never outside our infrastructure;
        none eligible blocks, never falling back to a less protected backend.
     """
+    return _decide(given, to_a_model=True)
+
+
+def screen(given: PolicyInput) -> Decision:
+    """:func:`decide` for text that Steward keeps but sends to no model (a conversation's
+    title): steps 1 to 4 alike, so what would block or raise a message does the same here;
+    no backend is needed (its ``backends`` are those that would serve it, if any)."""
+    return _decide(given, to_a_model=False)
+
+
+def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
     chosen = given.categories.get(given.chosen)
     if chosen is None:
         return _block(given.chosen, "That category does not exist.")
@@ -338,20 +349,22 @@ def decide(given: PolicyInput) -> Decision:
             warnings.append(f"Contains {entity_phrase(kind, count)}.")
 
     eligible = eligible_backends(category, given.backends, today=given.today)
-    if not eligible:
+    if not eligible and to_a_model:
         return _block(
             level,
             f"No approved backend is available for {_label(category)} right now; nothing was sent.",
         )
-    first = eligible[0]
     replaced = [
         (kind, count)
         for (action, kind), count in sorted(counts.items())
         if action is Action.PSEUDONYMISE
     ]
     if replaced:
-        listed = ", ".join(entity_phrase(kind, count) for kind, count in replaced)
-        reasons.append(f"{_capital(listed)} will be replaced before sending to {first.name}.")
+        listed = _capital(", ".join(entity_phrase(kind, count) for kind, count in replaced))
+        if to_a_model:
+            reasons.append(f"{listed} will be replaced before sending to {eligible[0].name}.")
+        else:
+            reasons.append(f"{listed} would be replaced in a message.")
     if level != given.chosen:
         outcome = Outcome.ESCALATE
     elif spans:

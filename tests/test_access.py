@@ -255,6 +255,7 @@ MATRIX = {
         only("staff"),
     ),
     "chat/c/<uuid:public_id>/delete/": (f"/chat/c/{CONVERSATION_ID}/delete/", everyone(405)),
+    "chat/c/<uuid:public_id>/rename/": (f"/chat/c/{CONVERSATION_ID}/rename/", everyone(405)),
     "chat/m/<uuid:public_id>/": (f"/chat/m/{ANSWER_ID}/", only("staff")),
     "chat/m/<uuid:public_id>/stream/": (f"/chat/m/{ANSWER_ID}/stream/", only("staff")),
     "chat/m/<uuid:public_id>/stop/": (f"/chat/m/{ANSWER_ID}/stop/", everyone(405)),

@@ -175,6 +175,35 @@
     return { name: name, data: data.join("\n") };
   }
 
+  // A "Cancel" inside a <details> (the rename form) closes it and puts the title back.
+  document.addEventListener("click", function (event) {
+    var cancel = event.target.closest("[data-close-details]");
+    if (cancel) {
+      var details = cancel.closest("details");
+      var form = cancel.closest("form");
+      if (form) {
+        form.reset();
+      }
+      if (details) {
+        details.open = false;
+        details.querySelector("summary").focus();
+      }
+    }
+  });
+  // Opening the rename form puts the cursor in its field (the title selected, unless it
+  // comes back refused: then it is what was typed, to mend).
+  document.addEventListener("toggle", function (event) {
+    if (event.target.classList && event.target.classList.contains("rename") && event.target.open) {
+      var input = event.target.querySelector("input[name=title]");
+      if (input) {
+        input.focus();
+        if (!input.hasAttribute("aria-invalid")) {
+          input.select();
+        }
+      }
+    }
+  }, true);
+
   document.addEventListener("submit", sendLive, true);  // capturing: before htmx's, on the form
   document.addEventListener("htmx:afterSwap", scrollToNewest);
   document.addEventListener("wheel", readerScrolledUp, { passive: true });

@@ -303,3 +303,41 @@ def test_an_answer_cut_at_the_length_limit_says_so_once_it_settles(org, page: Pa
         "The answer reached the backend's length limit and may be cut short."
     )
     shoot(page, "desktop-cut-short")
+
+
+def test_it_renames_a_conversation_in_place_and_refuses_what_a_message_would_replace(
+    org, page: Page, console_errors
+):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    conversation.title = "Quarterly budget review"
+    conversation.save()
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    page.evaluate("window.stewardMarker = 'same page'")
+
+    page.get_by_text("Rename", exact=True).click()
+    field = page.get_by_label("New title")
+    expect(field).to_be_focused()
+    expect(field).to_have_value("Quarterly budget review")
+    field.fill(f"Budget for {EMAIL}")
+    page.get_by_role("button", name="Save").click()
+    error = page.locator("#rename-error")
+    expect(error).to_contain_text("1 email address would be replaced in a message.")
+    expect(page.get_by_label("New title")).to_have_value(f"Budget for {EMAIL}")  # kept
+    expect(page.locator("#conversation-title")).to_have_text("Quarterly budget review")
+    shoot(page, "desktop-rename-refused", full_page=False)
+
+    page.get_by_label("New title").fill("Budget for the offsite")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#conversation-title")).to_have_text("Budget for the offsite")
+    expect(page.locator("#side-list .side-title")).to_have_text(["Budget for the offsite"])
+    expect(page.get_by_label("New title")).to_be_hidden()  # the form closed
+    shoot(page, "desktop-renamed", full_page=False)
+
+    page.get_by_text("Rename", exact=True).click()
+    page.get_by_label("New title").fill("Something else")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_label("New title")).to_be_hidden()
+    expect(page.locator("#conversation-title")).to_have_text("Budget for the offsite")
+    assert page.evaluate("window.stewardMarker") == "same page", "the rename reloaded the page"
+    refused = [error for error in console_errors if "422 (Unprocessable Entity)" in error]
+    assert len(refused) == 1 and console_errors == refused  # the browser logs the refusal's 422

@@ -7,6 +7,7 @@ the request itself rendered still shows the answer on its way. Tests about
 who may see what write the conversation straight to the database instead.
 """
 
+import html
 import json
 import uuid
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from audit.models import AuditEvent
 from chat import services, streams
 from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
-from governance.models import Backend, DetectionRule
+from governance.models import Backend, Category, DetectionRule
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 LIVE = {**HTMX, "HTTP_ACCEPT": "text/event-stream"}  # what the page's script sends
@@ -152,6 +153,7 @@ ON_A_CONVERSATION = [
     pytest.param("chat:export", "get", ("md",), id="export-md"),
     pytest.param("chat:export", "get", ("json",), id="export-json"),
     pytest.param("chat:delete", "post", (), id="delete"),
+    pytest.param("chat:rename", "post", (), id="rename"),
     pytest.param("chat:turn", "get", (), id="turn"),
     pytest.param("chat:stop", "post", (), id="stop"),
     pytest.param("chat:retry", "post", (), id="retry"),
@@ -204,7 +206,9 @@ def _state(thread) -> dict:
     """Everything an intruder's request could change."""
     redis = streams.client()
     return {
-        "conversations": list(Conversation.objects.values_list("public_id", "category_id")),
+        "conversations": list(
+            Conversation.objects.values_list("public_id", "category_id", "title_sealed")
+        ),
         "messages": list(
             Message.objects.order_by("pk").values_list("public_id", "status", "chars", "error")
         ),
@@ -230,7 +234,8 @@ def test_it_hides_a_conversation_from_everyone_but_its_owner(
         before = _state(thread)
         url = _url(name, thread, *args)
         with django_capture_on_commit_callbacks(execute=True):
-            response = _call(client, method, url, {"text": f"Mail {EMAIL}, a privileged note"})
+            data = {"text": f"Mail {EMAIL}, a privileged note", "title": "Taken over"}
+            response = _call(client, method, url, data)
         assert response.status_code == 404, intruder
         assert b"invoice" not in response.content and EMAIL.encode() not in response.content
         assert _state(thread) == before
@@ -426,7 +431,8 @@ def test_it_sends_with_htmx_and_returns_the_new_turns_and_a_fresh_composer(
     assert 'id="message-list"' not in page
     assert "What is a ledger?" in page
     assert 'id="thread-empty" hx-swap-oob="delete"' in page  # the first message
-    assert 'id="conversation-title" hx-swap-oob="true">What is a ledger?' in page
+    assert 'id="title-block" class="title-block" hx-swap-oob="true"' in page
+    assert '<h1 id="conversation-title">What is a ledger?</h1>' in page
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert f'id="turn-{answer.public_id}" class="turn turn-assistant' in page
     assert reverse("chat:stream", args=[answer.public_id]) in page  # on its way as rendered
@@ -774,6 +780,93 @@ def test_it_keeps_a_conversation_under_legal_hold(client, thread):
     assert response.redirect_chain == [(_url("chat:conversation", thread), 302)]
     assert "under a legal hold" in response.content.decode()
     assert Message.objects.count() == 2
+
+
+# --- renaming ------------------------------------------------------------------------------
+
+
+def _title(thread) -> str:
+    return Conversation.objects.get(pk=thread.conversation.pk).title
+
+
+def test_it_renames_a_conversation_in_place_for_htmx(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:rename", thread), {"title": "  Invoice   follow-up "}, **HTMX)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<h1 id="conversation-title">Invoice follow-up</h1>' in page
+    assert 'id="side-list" class="side-list" hx-swap-oob="true"' in page
+    assert '<span class="side-title">Invoice follow-up</span>' in page
+    assert _title(thread) == "Invoice follow-up"
+    event = AuditEvent.objects.get(action="chat.renamed")
+    assert event.actor == thread.org.alice and event.details == {"chars": 17}
+    assert "Invoice" not in json.dumps(event.details) and "Invoice" not in event.target_repr
+
+
+def test_it_renames_without_javascript_and_says_so(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:rename", thread), {"title": "Invoice"}, follow=True)
+    assert response.redirect_chain == [(_url("chat:conversation", thread), 302)]
+    assert "Conversation renamed." in response.content.decode()
+    assert _title(thread) == "Invoice"
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        pytest.param("   ", "Give the conversation a title.", id="empty"),
+        pytest.param("x" * 81, "Keep the title to 80 characters (this one has 81).", id="long"),
+        pytest.param(
+            f"Invoice for {EMAIL}", "1 email address would be replaced in a message.", id="email"
+        ),
+        pytest.param("Key AKIAIOSFODNN7EXAMPLE", "would be replaced in a message.", id="secret"),
+    ],
+)
+def test_it_refuses_a_title_saying_why_and_keeps_what_was_typed(client, thread, typed, said):
+    """A title is kept as typed and sent nowhere: what a message would have had replaced
+    may not stand in it."""
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:rename", thread), {"title": typed}, **HTMX)
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert said in html.unescape(page)
+    assert f'value="{html.escape(typed)}"' in page and '<details class="rename" open>' in page
+    assert _title(thread) == QUESTION
+    assert not AuditEvent.objects.filter(action="chat.renamed").exists()
+
+
+def test_a_refused_title_without_javascript_shows_the_page_with_the_form_open(client, thread):
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:rename", thread), {"title": ""})
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Give the conversation a title." in page and 'id="composer"' in page
+    assert '<details class="rename" open>' in page
+
+
+def test_a_conversation_under_legal_hold_keeps_its_title(client, thread):
+    Conversation.objects.update(legal_hold=True)
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:rename", thread), {"title": "Invoice"}, **HTMX)
+    assert response.status_code == 422
+    assert "under a legal hold" in response.content.decode()
+    assert _title(thread) == QUESTION
+    assert not AuditEvent.objects.filter(action="chat.renamed").exists()
+
+
+def test_a_category_that_keeps_no_content_has_no_title_to_rename(client, thread):
+    Category.objects.filter(pk=thread.org.internal.pk).update(retention_days=None)
+    client.force_login(thread.org.alice)
+    assert 'class="rename"' not in client.get(_url("chat:conversation", thread)).content.decode()
+    response = client.post(_url("chat:rename", thread), {"title": "Invoice"}, **HTMX)
+    assert response.status_code == 422
+    assert "keeps no content" in response.content.decode()
+
+
+def test_the_rename_form_offers_the_current_title(client, thread):
+    client.force_login(thread.org.alice)
+    page = client.get(_url("chat:conversation", thread)).content.decode()
+    assert f'name="title" type="text" maxlength="80" value="{html.escape(QUESTION)}"' in page
 
 
 # --- query counts --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The policy engine's promises, table by table, then as properties over any policy."""
 
+import dataclasses
 import datetime as dt
 import itertools
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from governance.policy import (
     PolicyInput,
     RuleHit,
     decide,
+    screen,
 )
 
 TODAY = dt.date(2026, 11, 23)
@@ -349,3 +351,57 @@ def test_confidential_never_leaves_and_prohibited_never_goes(
         covered = [(s.start, s.end) for s in decision.redact]
         for secret in secrets:
             assert any(a <= secret.start and secret.end <= b for a, b in covered)
+
+
+@given(
+    categories=categories_strategy,
+    backends=backends_strategy,
+    rules=rules_strategy,
+    findings=findings_strategy,
+    cleared=st.frozensets(st.integers(1, 4)),
+    chosen=st.integers(1, 4),
+)
+def test_screening_kept_text_decides_as_a_message_would_but_needs_no_backend(
+    categories, backends, rules, findings, cleared, chosen
+):
+    """A conversation's title is screened like a message in its category: what would block
+    it or raise its category does the same, whatever backends serve the category today."""
+    given = PolicyInput(
+        cleared=cleared,
+        chosen=chosen,
+        categories=categories,
+        backends=tuple(backends),
+        findings=tuple(findings),
+        rule_hits=tuple(rules),
+        today=TODAY,
+    )
+    decided, screened = decide(given), screen(given)
+    if decided.blocked and "No approved backend" in decided.reasons[0]:
+        assert not screened.blocked and screened.backends == ()
+    else:
+        assert dataclasses.replace(screened, reasons=()) == dataclasses.replace(decided, reasons=())
+        if decided.blocked:
+            assert screened.reasons == decided.reasons
+    without_backends = screen(dataclasses.replace(given, backends=()))
+    assert (without_backends.outcome, without_backends.category) == (
+        screened.outcome,
+        screened.category,
+    )
+
+
+def test_screening_names_what_a_message_would_have_replaced_with_no_backend_to_name():
+    given = PolicyInput(
+        cleared=frozenset({1, 2, 3}),
+        chosen=2,
+        categories=DEFAULT_CATEGORIES,
+        backends=(),
+        findings=(finding("SECRET"), finding("EMAIL_ADDRESS", 10, 20)),
+        rule_hits=(),
+        today=TODAY,
+    )
+    assert decide(given).blocked
+    screened = screen(given)
+    assert screened.outcome is Outcome.PSEUDONYMISE and screened.backends == ()
+    assert screened.reasons == (
+        "1 email address, 1 secret or credential would be replaced in a message.",
+    )
