@@ -411,11 +411,12 @@ def cancel_answer(*, answer: Message, author: User) -> None:
 def rename_conversation(*, conversation: Conversation, actor: User, title: str) -> str:
     """Give a conversation a title of its owner's choosing; the title as saved.
 
-    A title is sent to no model, so nothing in it is replaced: it is kept as typed,
-    sealed with the conversation and purged or erased with it. So it must hold nothing
-    that a message in the conversation's category would have replaced or been blocked
-    for, nor anything that would raise its category. A category that keeps no content
-    keeps no title either, and a conversation under a legal hold keeps the one it has.
+    A title is kept like a message's text (as typed, sealed with the conversation, purged
+    and erased with it) and sent to no model. So it is screened like a message in the
+    conversation's category: what a message would be blocked for is not kept, and what
+    would move a message to another category does not stand in this one's title. A
+    category that keeps no content keeps no title either, and a conversation under a
+    legal hold keeps the one it has.
     """
     from privacy import services as privacy
 
@@ -436,10 +437,10 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
             rule_hits=detection.rule_hits,
         )
     )
-    if screened.outcome is not Outcome.ALLOW:
+    if screened.outcome in (Outcome.BLOCK, Outcome.ESCALATE):
         raise ChatError(
-            "A title is kept as typed, never pseudonymised: leave out what a message would "
-            f"have replaced or been refused for. {' '.join(screened.reasons)}".rstrip()
+            "A title may not hold what a message here would be blocked for, or moved to "
+            f"another category for. {' '.join(screened.reasons)}".rstrip()
         )
     with transaction.atomic():
         record(

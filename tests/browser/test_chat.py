@@ -305,9 +305,12 @@ def test_an_answer_cut_at_the_length_limit_says_so_once_it_settles(org, page: Pa
     shoot(page, "desktop-cut-short")
 
 
-def test_it_renames_a_conversation_in_place_and_refuses_what_a_message_would_replace(
+def test_it_renames_a_conversation_in_place_and_refuses_what_would_block_a_message(
     org, page: Page, console_errors
 ):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     conversation.title = "Quarterly budget review"
     conversation.save()
@@ -318,11 +321,11 @@ def test_it_renames_a_conversation_in_place_and_refuses_what_a_message_would_rep
     field = page.get_by_label("New title")
     expect(field).to_be_focused()
     expect(field).to_have_value("Quarterly budget review")
-    field.fill(f"Budget for {EMAIL}")
+    field.fill("Budget, privileged")
     page.get_by_role("button", name="Save").click()
     error = page.locator("#rename-error")
-    expect(error).to_contain_text("1 email address would be replaced in a message.")
-    expect(page.get_by_label("New title")).to_have_value(f"Budget for {EMAIL}")  # kept
+    expect(error).to_contain_text("Blocked: Privileged legal advice")
+    expect(page.get_by_label("New title")).to_have_value("Budget, privileged")  # kept
     expect(page.locator("#conversation-title")).to_have_text("Quarterly budget review")
     shoot(page, "desktop-rename-refused", full_page=False)
 

@@ -803,6 +803,14 @@ def test_it_renames_a_conversation_in_place_for_htmx(client, thread):
     assert "Invoice" not in json.dumps(event.details) and "Invoice" not in event.target_repr
 
 
+def test_a_title_keeps_what_a_message_would_have_had_replaced_as_its_text_does(client, thread):
+    """Pseudonymising is for what a model sees; a title, like a message's text, is kept as
+    typed (sealed), as the first message's title is."""
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:rename", thread), {"title": f"Invoice for {EMAIL}"}, **HTMX)
+    assert response.status_code == 200 and _title(thread) == f"Invoice for {EMAIL}"
+
+
 def test_it_renames_without_javascript_and_says_so(client, thread):
     client.force_login(thread.org.alice)
     response = client.post(_url("chat:rename", thread), {"title": "Invoice"}, follow=True)
@@ -816,15 +824,27 @@ def test_it_renames_without_javascript_and_says_so(client, thread):
     [
         pytest.param("   ", "Give the conversation a title.", id="empty"),
         pytest.param("x" * 81, "Keep the title to 80 characters (this one has 81).", id="long"),
+        pytest.param("Privileged: the merger", "Blocked: Privileged legal advice", id="blocked"),
         pytest.param(
-            f"Invoice for {EMAIL}", "1 email address would be replaced in a message.", id="email"
+            "Client file of the Hartleys",
+            "Treated as category 3 (Confidential / personal data): Client files are",
+            id="escalated",
         ),
-        pytest.param("Key AKIAIOSFODNN7EXAMPLE", "would be replaced in a message.", id="secret"),
     ],
 )
 def test_it_refuses_a_title_saying_why_and_keeps_what_was_typed(client, thread, typed, said):
-    """A title is kept as typed and sent nowhere: what a message would have had replaced
-    may not stand in it."""
+    """A title is screened like a message here: what would block it is not kept, and
+    what would move it to another category does not stand in this one's title."""
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    DetectionRule.objects.create(
+        name="Client files",
+        reason="Client files are confidential",
+        pattern="client file",
+        action="escalate",
+        min_category=thread.org.confidential,
+    )
     client.force_login(thread.org.alice)
     response = client.post(_url("chat:rename", thread), {"title": typed}, **HTMX)
     assert response.status_code == 422
