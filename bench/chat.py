@@ -434,7 +434,22 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     print("  timeline, p50 ms after the POST left (server moments from the rows' timestamps):")
     for name, samples in moments.items():
         print(f"    {name + ':':<46} {rank(samples, 0.5) * 1000:6.1f}")
-    early = len(rows) - len(moments["answer handed to the queue"])
+    # Where the added time goes: up to the queue (the request, governance and the record,
+    # part 1's overhead and the web's around it), and after it (the queue hop, the worker's
+    # work around the backend call, the page), the backend's own taken out.
+    queued = [
+        answers[public_id].enqueued_at.timestamp() - wall
+        for _, public_id, _, wall, *_ in rows
+        if answers[public_id].enqueued_at is not None
+    ]
+    if queued:
+        before, after = rank(queued, 0.5), p50 - rank(queued, 0.5) - b50
+        print(
+            f"  Steward's p50, split at the queue: {before * 1000:.1f} ms before it (request, "
+            f"governance, record, commit), {after * 1000:.1f} ms after it (queue hop, worker, "
+            "stream, page) beyond the backend's own"
+        )
+    early = len(rows) - len(queued)
     if early:
         print(f"    ({early} claimed by the worker before the web process marked them queued)")
     print(

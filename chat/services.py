@@ -428,7 +428,14 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
         raise ChatError(f"Keep the title to {TITLE_CHARS} characters (this one has {len(title)}).")
     if not transient.keeps_content(conversation):
         raise ChatError(f"{category.name} keeps no content, so its conversations have no title.")
-    detection = detect(title)
+    try:
+        detection = detect(title)
+    except Exception:
+        logger.exception("scanner failed on a title in %s", conversation.public_id)
+        raise ChatError(
+            "Steward could not check this title, so it was not saved. Try again; if it keeps "
+            "happening, tell your policy admin."
+        ) from None
     screened = screen(
         policy_input(
             user=actor,

@@ -864,6 +864,18 @@ def test_a_refused_title_without_javascript_shows_the_page_with_the_form_open(cl
     assert '<details class="rename" open>' in page
 
 
+def test_a_title_the_scanner_could_not_check_is_not_saved(client, thread, monkeypatch):
+    def broken(text, **kwargs):
+        raise RuntimeError("the scanner broke")
+
+    monkeypatch.setattr(services, "detect", broken)
+    client.force_login(thread.org.alice)
+    response = client.post(_url("chat:rename", thread), {"title": "Invoice"}, **HTMX)
+    assert response.status_code == 422
+    assert "could not check this title" in response.content.decode()
+    assert _title(thread) == QUESTION
+
+
 def test_a_conversation_under_legal_hold_keeps_its_title(client, thread):
     Conversation.objects.update(legal_hold=True)
     client.force_login(thread.org.alice)
