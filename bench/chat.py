@@ -442,13 +442,6 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
         for _, public_id, _, wall, *_ in rows
         if answers[public_id].enqueued_at is not None
     ]
-    if queued:
-        before, after = rank(queued, 0.5), p50 - rank(queued, 0.5) - b50
-        print(
-            f"  Steward's p50, split at the queue: {before * 1000:.1f} ms before it (request, "
-            f"governance, record, commit), {after * 1000:.1f} ms after it (queue hop, worker, "
-            "stream, page) beyond the backend's own"
-        )
     early = len(rows) - len(queued)
     if early:
         print(f"    ({early} claimed by the worker before the web process marked them queued)")
@@ -457,6 +450,13 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
         f"turns 1-3 p50 {rank(post_early, 0.5) * 1000:.1f} ms, "
         f"turns {TTFT_TURNS - 2}-{TTFT_TURNS} p50 {rank(post_late, 0.5) * 1000:.1f} ms"
     )
+    if queued:
+        before, after = rank(queued, 0.5), p50 - rank(queued, 0.5) - b50
+        print(
+            f"Steward adds, split at the queue (p50): {before * 1000:.1f} ms before it (request, "
+            f"governance, record, commit), {after * 1000:.1f} ms after it (queue hop, worker, "
+            "stream, page) beyond the backend's own"
+        )
 
 
 # --- 3. concurrent streams -----------------------------------------------------------------
