@@ -418,6 +418,7 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
     category that keeps no content keeps no title either, and a conversation under a
     legal hold keeps the one it has.
     """
+    from privacy import purge
     from privacy import services as privacy
 
     title = " ".join(title.split())
@@ -450,6 +451,7 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
             f"another category for. {' '.join(screened.reasons)}".rstrip()
         )
     with transaction.atomic():
+        purge.holds_settled()  # a hold being placed commits first (else: a deadlock)
         record(
             action=AuditEvent.Action.CHAT_RENAMED,
             actor=actor,
@@ -478,10 +480,12 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
     placing a hold takes too (its own event): a hold recorded before the deletion is
     seen, and one placed after it is recorded after it.
     """
+    from privacy import purge
     from privacy import services as privacy
 
     ids = list(conversation.messages.values_list("public_id", flat=True))
     with transaction.atomic():
+        purge.holds_settled()  # a hold being placed commits first (else: a deadlock)
         record(
             action=AuditEvent.Action.CHAT_DELETED,
             actor=actor,

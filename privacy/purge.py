@@ -32,6 +32,9 @@ STALE_AFTER_SECONDS = 120
 #: batches, marked failed, and the next run goes on where it stopped. Checked here, not by
 #: Celery's soft time limit, which a threads pool (as ``manage.py serve`` runs) lacks.
 LIMIT_SECONDS = 3600
+#: A PostgreSQL advisory lock ("StewHold"): placing a legal hold takes it alone, deleting
+#: content (a purge's batch, an erasure's) shares it.
+HOLDS_LOCK = 0x5374_6577_486F_6C64
 
 
 class PurgeTooLong(Exception):
@@ -78,6 +81,23 @@ def held(conversations):
 def not_held(conversations):
     """Those of ``conversations`` under no legal hold, neither their own nor their owner's."""
     return conversations.filter(legal_hold=False).exclude(_owner_held())
+
+
+def holds_settled(*, placing: bool = False) -> None:
+    """Inside a transaction: wait until no legal hold is being placed (``placing``: and
+    let none be deleted around this one until it commits).
+
+    A hold on a person touches none of their conversations' rows, so the row locks of a
+    deletion cannot see one coming: a batch whose statement began while the hold's
+    transaction was still open read no hold, and deleted what the hold was placed to
+    keep. Taking this lock first, a batch starts after the hold is committed, and its
+    statement sees it. (SQLite runs one writer at a time: nothing to do there.)
+    """
+    if connection.vendor != "postgresql":
+        return
+    lock = "pg_advisory_xact_lock" if placing else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {lock}(%s)", [HOLDS_LOCK])
 
 
 def person_held(user_id: int) -> bool:
@@ -214,6 +234,7 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
     once it is gone no copy of the text (backups included) can be opened.
     """
     with transaction.atomic():
+        holds_settled()
         locked = list(
             candidates.select_for_update(skip_locked=skip_locked, of=("self",)).values_list(
                 "pk", flat=True

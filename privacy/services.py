@@ -259,6 +259,7 @@ def place_hold(
     if (user is None) == (conversation is None):
         raise PrivacyError("Hold either a person or one conversation.")
     with transaction.atomic():
+        purge.holds_settled(placing=True)
         hold = LegalHold.objects.create(
             user=user, conversation=conversation, reason=reason.strip()[:500], placed_by=actor
         )

@@ -1,8 +1,10 @@
 """The retention purge: exactly what is expired goes, nothing held does, a killed run finishes."""
 
 import datetime as dt
+import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -204,3 +206,109 @@ def test_the_purge_command_dry_runs_and_runs(aged, org, capsys):
     call_command("purge")
     assert "removed 1 conversations and 2 messages" in capsys.readouterr().out
     assert aged["internal_old"].pk not in _left()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_a_hold_on_a_person_being_placed_while_a_purge_batch_runs_keeps_their_conversations(
+    org, officers, monkeypatch
+):
+    """A person's hold touches none of their conversations' rows, so a purge batch's row
+    locks cannot see it coming: placing a hold and a batch's deletion take one lock
+    (exclusive and shared), and a batch that starts while a hold is being placed waits
+    for it, then sees it."""
+    conversation = make_conversation(org.carol, org.internal, days_idle=100)
+    placing, go_on = threading.Event(), threading.Event()
+    record = services.record
+
+    def slow_to_commit(**event):
+        placing.set()
+        go_on.wait(10)
+        return record(**event)
+
+    monkeypatch.setattr(services, "record", slow_to_commit)
+    errors = []
+
+    def place():
+        try:
+            services.place_hold(actor=officers[0], reason="Case 9", user=org.carol)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=place)
+    holder.start()
+    assert placing.wait(10)  # the hold's row is written, its transaction still open
+    batch = threading.Thread(
+        target=lambda: (
+            purge.shred(purge.expired_conversations(org.internal), skip_locked=True),
+            connection.close(),
+        )
+    )
+    batch.start()
+    batch.join(0.5)  # without the shared lock, the batch deletes now
+    go_on.set()
+    holder.join(10)
+    batch.join(10)
+    assert errors == [] and not batch.is_alive()
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["delete", "rename"])
+def test_an_owner_acting_while_a_hold_is_being_placed_waits_for_it_and_is_refused(
+    org, officers, monkeypatch, action
+):
+    """The hold's transaction locks the conversation's row, then the audit chain; the
+    owner's took the chain, then wanted the row: a deadlock, one of the two aborted. Both
+    now take the holds lock first, so the owner's waits for the hold, then sees it."""
+    from chat import services as chat
+
+    conversation = make_conversation(org.alice, org.internal)
+    placing, go_on = threading.Event(), threading.Event()
+    record = services.record
+
+    def slow_to_commit(**event):
+        placing.set()
+        go_on.wait(10)
+        return record(**event)
+
+    monkeypatch.setattr(services, "record", slow_to_commit)
+    outcomes = {}
+
+    def place():
+        try:
+            services.place_hold(actor=officers[0], reason="Case 5", conversation=conversation)
+            outcomes["hold"] = "placed"
+        except Exception as exc:  # pragma: no cover - reported below
+            outcomes["hold"] = exc
+        finally:
+            connection.close()
+
+    def act():
+        try:
+            if action == "delete":
+                chat.delete_conversation(conversation=conversation, actor=org.alice)
+            else:
+                chat.rename_conversation(conversation=conversation, actor=org.alice, title="New")
+            outcomes[action] = "done"
+        except Exception as exc:
+            outcomes[action] = exc
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=place)
+    holder.start()
+    assert placing.wait(10)  # the hold's row is written, its transaction still open
+    owner = threading.Thread(target=act)
+    owner.start()
+    owner.join(0.5)
+    go_on.set()
+    holder.join(15)
+    owner.join(15)
+    assert outcomes["hold"] == "placed"
+    assert isinstance(outcomes[action], chat.ChatError) and "legal hold" in str(outcomes[action])
+    kept = Conversation.objects.get(pk=conversation.pk)
+    assert kept.legal_hold and kept.title == "Hello"
