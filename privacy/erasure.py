@@ -72,10 +72,13 @@ def erase(
     reached = Conversation.objects.filter(pk__in=list(mentioned))
     withheld = set(purge.held(reached).values_list("pk", flat=True))
     for conversation in reached.order_by("pk"):
-        if conversation.pk in withheld:
+        changed = None
+        if conversation.pk not in withheld:
+            changed = _redact_conversation(conversation, wanted, patterns)
+        if changed is None:
             result.withheld_conversations += 1
         else:
-            result.redacted_messages += _redact_conversation(conversation, wanted, patterns)
+            result.redacted_messages += changed
             result.redacted_conversations += 1
             result.index_rows += SubjectMention.objects.filter(
                 conversation=conversation, digest__in=digests
@@ -85,11 +88,17 @@ def erase(
     return result
 
 
-def _redact_conversation(conversation: Conversation, digests: set[str], patterns) -> int:
-    """Redact one conversation in one transaction; the number of messages that changed."""
+def _redact_conversation(conversation: Conversation, digests: set[str], patterns) -> int | None:
+    """Redact one conversation in one transaction; the number of messages that changed, or
+    None when a hold placed since the erasure began (on it, or on its owner) keeps it."""
     changed = 0
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        purge.holds_settled()
+        unheld = purge.not_held(Conversation.objects.filter(pk=conversation.pk))
+        locked = unheld.select_for_update(of=("self",)).first()
+        if locked is None:  # held now, or deleted meanwhile (nothing left to redact)
+            return None if Conversation.objects.filter(pk=conversation.pk).exists() else 0
+        conversation = locked
         for message in conversation.messages.exclude(content_sealed=b""):
             message.conversation = conversation
             updates = []

@@ -205,6 +205,30 @@ def test_a_conversation_whose_owner_is_held_is_withheld_from_someone_elses_erasu
     assert "jane.roe" not in mentioned["alice"].messages.first().content.lower()  # not held
 
 
+def test_a_hold_placed_while_an_erasure_runs_keeps_what_it_holds(
+    mentioned, officers, org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The held conversations were read once, before the first was redacted: one whose
+    owner was put under a hold meanwhile was redacted all the same."""
+    from privacy import erasure
+    from privacy.models import LegalHold
+
+    redact = erasure._redact_conversation
+
+    def a_hold_on_carol_after_the_first(conversation, *args):
+        changed = redact(conversation, *args)
+        if not LegalHold.objects.exists():
+            services.place_hold(actor=officers[0], reason="Litigation 15", user=org.carol)
+        return changed
+
+    monkeypatch.setattr(erasure, "_redact_conversation", a_hold_on_carol_after_the_first)
+    request = _run(_receive(officers), officers, django_capture_on_commit_callbacks)
+    counts = request.receipt["counts"]
+    assert counts["redacted_conversations"] == 1 and counts["withheld_conversations"] == 1
+    assert EMAIL.split("@")[0] in mentioned["carol"].messages.first().content.lower()
+    assert "jane.roe" not in mentioned["alice"].messages.first().content.lower()
+
+
 def test_access_builds_an_archive(mentioned, officers, org, django_capture_on_commit_callbacks):
     request = _receive(
         officers,
