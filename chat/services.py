@@ -419,7 +419,6 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
     legal hold keeps the one it has.
     """
     from privacy import purge
-    from privacy import services as privacy
 
     title = " ".join(title.split())
     category = conversation.category
@@ -459,11 +458,7 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
             category=category.name,
             details={"chars": len(title)},
         )
-        fresh = Conversation.objects.filter(pk=conversation.pk).values("legal_hold").first()
-        if fresh is None:
-            raise ChatError("This conversation was deleted meanwhile.")
-        conversation.legal_hold = fresh["legal_hold"]
-        if privacy.is_held(conversation):  # after the event: see delete_conversation
+        if _held_now(conversation):
             raise ChatError("This conversation is under a legal hold: its title cannot change now.")
         conversation.title = title
         Conversation.objects.filter(pk=conversation.pk).update(
@@ -476,12 +471,11 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
     """Delete a conversation, its messages, its key and its index rows; never one under a
     legal hold, even one placed a moment before.
 
-    The hold is looked for once the deletion's audit event holds the chain's lock, which
-    placing a hold takes too (its own event): a hold recorded before the deletion is
-    seen, and one placed after it is recorded after it.
+    The hold is looked for once the holds lock (:func:`privacy.purge.holds_settled`) and
+    the deletion's audit event are taken: a hold being placed commits first and is seen,
+    and one placed later is recorded after the deletion.
     """
     from privacy import purge
-    from privacy import services as privacy
 
     ids = list(conversation.messages.values_list("public_id", flat=True))
     with transaction.atomic():
@@ -493,16 +487,25 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
             category=conversation.category.name,
             details={"messages": len(ids)},
         )
-        fresh = Conversation.objects.filter(pk=conversation.pk).values("legal_hold").first()
-        if fresh is None:  # deleted meanwhile (a second click): this event goes too
-            raise ChatError("This conversation was already deleted.")
-        conversation.legal_hold = fresh["legal_hold"]
-        if privacy.is_held(conversation):
+        if _held_now(conversation):
             raise ChatError("This conversation is under a legal hold and cannot be deleted now.")
         SubjectMention.objects.filter(conversation=conversation).delete()
         conversation.delete()
     for public_id in ids:
         transaction.on_commit(lambda public_id=public_id: _forget_quietly(public_id))
+
+
+def _held_now(conversation: Conversation) -> bool:
+    """Whether a legal hold keeps ``conversation`` now (read inside the caller's transaction,
+    after the holds lock); refused when it was deleted meanwhile (a second click), which
+    rolls back the caller's audit event too."""
+    from privacy import services as privacy
+
+    fresh = Conversation.objects.filter(pk=conversation.pk).values("legal_hold").first()
+    if fresh is None:
+        raise ChatError("This conversation was already deleted.")
+    conversation.legal_hold = fresh["legal_hold"]
+    return privacy.is_held(conversation)
 
 
 def enqueue_answer(message_id: int, queue: str | None = None) -> bool:

@@ -32,8 +32,8 @@ STALE_AFTER_SECONDS = 120
 #: batches, marked failed, and the next run goes on where it stopped. Checked here, not by
 #: Celery's soft time limit, which a threads pool (as ``manage.py serve`` runs) lacks.
 LIMIT_SECONDS = 3600
-#: A PostgreSQL advisory lock ("StewHold"): placing a legal hold takes it alone, deleting
-#: content (a purge's batch, an erasure's) shares it.
+#: A PostgreSQL advisory lock ("StewHold"): placing a legal hold takes it alone; whatever a
+#: hold stops (deleting, redacting, renaming a conversation) shares it (:func:`holds_settled`).
 HOLDS_LOCK = 0x5374_6577_486F_6C64
 
 
