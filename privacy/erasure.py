@@ -162,12 +162,17 @@ def _redact_mapping(mapping: dict, digests: set[str], patterns) -> bool:
     return changed
 
 
-def erase_account(user) -> None:
-    """Remove a staff member's account data; the row stays (the audit trail points at it)."""
+def erase_account(user) -> bool:
+    """Remove a staff member's account data; the row stays (the audit trail points at it).
+    Not while a legal hold on them is active (who they are is part of what it keeps),
+    looked for under the holds lock: False then, and nothing changes."""
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
 
     with transaction.atomic():
+        purge.holds_settled()
+        if purge.person_held(user.pk):
+            return False
         EmailAddress.objects.filter(user=user).delete()
         Authenticator.objects.filter(user=user).delete()
         user.email = f"erased-{user.public_id.hex[:12]}@erased.invalid"
@@ -176,3 +181,4 @@ def erase_account(user) -> None:
         user.set_unusable_password()
         user.save(update_fields=["email", "full_name", "is_active", "password"])
         user.groups.clear()
+    return True

@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, SubjectMention
-from privacy import archive, erasure, purge, scope
+from privacy import archive, erasure, scope
 from privacy.models import SubjectRequest
 from privacy.services import receipt_hash
 
@@ -76,11 +76,8 @@ def _carry_out(request: SubjectRequest) -> dict:
             progress=progress,
         )
         if request.subject_user_id:
-            if purge.person_held(request.subject_user_id):
-                result.account_withheld = True
-            else:
-                erasure.erase_account(request.subject_user)
-                result.account = True
+            result.account = erasure.erase_account(request.subject_user)
+            result.account_withheld = not result.account
         return {"counts": result.as_dict(), "recipients": recipients}
     blob, counts = archive.build(request, progress=progress)
     SubjectRequest.objects.filter(pk=request.pk).update(archive_sealed=blob)

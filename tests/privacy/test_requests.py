@@ -229,6 +229,17 @@ def test_a_hold_placed_while_an_erasure_runs_keeps_what_it_holds(
     assert "jane.roe" not in mentioned["alice"].messages.first().content.lower()
 
 
+def test_an_account_under_a_hold_placed_after_its_erasure_was_scoped_is_kept(org, officers):
+    """The account's erasure looks for a hold itself, under the holds lock: one placed since
+    the request's last look keeps the account."""
+    from privacy import erasure
+
+    services.place_hold(actor=officers[0], reason="Litigation 16", user=org.alice)
+    assert erasure.erase_account(org.alice) is False
+    org.alice.refresh_from_db()
+    assert org.alice.is_active and not org.alice.email.endswith("@erased.invalid")
+
+
 def test_access_builds_an_archive(mentioned, officers, org, django_capture_on_commit_callbacks):
     request = _receive(
         officers,
