@@ -418,8 +418,6 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
     category that keeps no content keeps no title either, and a conversation under a
     legal hold keeps the one it has.
     """
-    from privacy import purge
-
     title = " ".join(title.split())
     category = conversation.category
     if not title:
@@ -450,16 +448,13 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
             f"another category for. {' '.join(screened.reasons)}".rstrip()
         )
     with transaction.atomic():
-        purge.holds_settled()  # a hold being placed commits first (else: a deadlock)
-        record(
-            action=AuditEvent.Action.CHAT_RENAMED,
-            actor=actor,
-            target=conversation,
-            category=category.name,
-            details={"chars": len(title)},
+        _unless_held(
+            conversation,
+            actor,
+            AuditEvent.Action.CHAT_RENAMED,
+            {"chars": len(title)},
+            refusal="This conversation is under a legal hold: its title cannot change now.",
         )
-        if _held_now(conversation):
-            raise ChatError("This conversation is under a legal hold: its title cannot change now.")
         conversation.title = title
         Conversation.objects.filter(pk=conversation.pk).update(
             title_sealed=conversation.title_sealed
@@ -471,41 +466,53 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
     """Delete a conversation, its messages, its key and its index rows; never one under a
     legal hold, even one placed a moment before.
 
-    The hold is looked for once the holds lock (:func:`privacy.purge.holds_settled`) and
-    the deletion's audit event are taken: a hold being placed commits first and is seen,
-    and one placed later is recorded after the deletion.
+    See :func:`_unless_held` for how a hold placed a moment before is seen.
     """
-    from privacy import purge
-
     ids = list(conversation.messages.values_list("public_id", flat=True))
     with transaction.atomic():
-        purge.holds_settled()  # a hold being placed commits first (else: a deadlock)
-        record(
-            action=AuditEvent.Action.CHAT_DELETED,
-            actor=actor,
-            target=conversation,
-            category=conversation.category.name,
-            details={"messages": len(ids)},
+        _unless_held(
+            conversation,
+            actor,
+            AuditEvent.Action.CHAT_DELETED,
+            {"messages": len(ids)},
+            refusal="This conversation is under a legal hold and cannot be deleted now.",
         )
-        if _held_now(conversation):
-            raise ChatError("This conversation is under a legal hold and cannot be deleted now.")
         SubjectMention.objects.filter(conversation=conversation).delete()
         conversation.delete()
     for public_id in ids:
         transaction.on_commit(lambda public_id=public_id: _forget_quietly(public_id))
 
 
-def _held_now(conversation: Conversation) -> bool:
-    """Whether a legal hold keeps ``conversation`` now (read inside the caller's transaction,
-    after the holds lock); refused when it was deleted meanwhile (a second click), which
-    rolls back the caller's audit event too."""
+def _unless_held(
+    conversation: Conversation, actor: User, action: str, details: dict, *, refusal: str
+) -> None:
+    """Inside the transaction of an owner's change that a legal hold stops (a delete, a
+    rename): record its audit event, or refuse it with ``refusal`` if a hold keeps the
+    conversation now, or if it was deleted meanwhile (a second click); a refusal rolls
+    the event back with the rest.
+
+    The holds lock comes first (:func:`privacy.purge.holds_settled`): a hold being placed
+    commits before, and is seen here; one placed later waits, and is recorded after this
+    change. (Taken the other way round, the hold's row lock and this event's chain lock
+    deadlocked.)
+    """
+    from privacy import purge
     from privacy import services as privacy
 
+    purge.holds_settled()
+    record(
+        action=action,
+        actor=actor,
+        target=conversation,
+        category=conversation.category.name,
+        details=details,
+    )
     fresh = Conversation.objects.filter(pk=conversation.pk).values("legal_hold").first()
     if fresh is None:
         raise ChatError("This conversation was already deleted.")
     conversation.legal_hold = fresh["legal_hold"]
-    return privacy.is_held(conversation)
+    if privacy.is_held(conversation):
+        raise ChatError(refusal)
 
 
 def enqueue_answer(message_id: int, queue: str | None = None) -> bool:

@@ -993,17 +993,24 @@ def test_it_resumes_a_stream_after_the_last_event_id(client, answered):
     assert [e.get("event") for e in resumed] == [None, "end"]  # retry:, then the end only
 
 
-def test_it_streams_chunks_as_they_arrive_and_resumes_mid_answer(client, thread, monkeypatch):
+def _streaming(client, thread, monkeypatch, written) -> tuple:
+    """The answer's writer, ``written(writer)`` already done, and Alice's stream of it
+    (its reads block 20 ms at a time)."""
     from chat import streaming
 
     monkeypatch.setattr(streaming, "BLOCK_MS", 20)
     Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
     writer = streams.AnswerWriter(thread.answer.public_id)
     writer.start()
-    writer.chunk("Dear [EMAIL")
-    writer.chunk("_1], ")
+    written(writer)
     client.force_login(thread.org.alice)
-    response = client.get(_url("chat:stream", thread))
+    return writer, client.get(_url("chat:stream", thread))
+
+
+def test_it_streams_chunks_as_they_arrive_and_resumes_mid_answer(client, thread, monkeypatch):
+    writer, response = _streaming(
+        client, thread, monkeypatch, lambda w: (w.chunk("Dear [EMAIL"), w.chunk("_1], "))
+    )
 
     async def consume():
         seen = []
@@ -1027,15 +1034,7 @@ def test_it_streams_chunks_as_they_arrive_and_resumes_mid_answer(client, thread,
 
 def test_it_says_the_answer_waits_for_the_model_until_its_first_words(client, thread, monkeypatch):
     """The built-in model answers one at a time: the others' pages say they wait for it."""
-    from chat import streaming
-
-    monkeypatch.setattr(streaming, "BLOCK_MS", 20)
-    Message.objects.filter(pk=thread.answer.pk).update(status=Message.Status.STREAMING)
-    writer = streams.AnswerWriter(thread.answer.public_id)
-    writer.start()
-    writer.wait()
-    client.force_login(thread.org.alice)
-    response = client.get(_url("chat:stream", thread))
+    writer, response = _streaming(client, thread, monkeypatch, lambda w: w.wait())
 
     async def consume():
         seen = []

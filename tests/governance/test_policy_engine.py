@@ -311,62 +311,8 @@ findings_strategy = st.lists(
 )
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    categories=categories_strategy,
-    backends=backends_strategy,
-    rules=rules_strategy,
-    findings=findings_strategy,
-    cleared=st.frozensets(st.integers(1, 4)),
-    chosen=st.integers(1, 4),
-)
-def test_confidential_never_leaves_and_prohibited_never_goes(
-    categories, backends, rules, findings, cleared, chosen
-):
-    decision = decide(
-        PolicyInput(
-            cleared=cleared,
-            chosen=chosen,
-            categories=categories,
-            backends=tuple(backends),
-            findings=tuple(findings),
-            rule_hits=tuple(rules),
-            today=TODAY,
-        )
-    )
-    by_key = {b.key: b for b in backends}
-    if decision.category >= 3:
-        assert all(by_key[k].hosting_class != "external_api" for k in decision.backends)
-    if decision.category == 4 or categories[decision.category].blocks_all:
-        assert decision.blocked and decision.backends == ()
-    if decision.blocked:
-        assert decision.backends == () and decision.reasons
-    else:
-        assert decision.category in cleared and decision.category >= chosen
-        assert decision.backends
-        for key in decision.backends:
-            chosen_backend = by_key[key]
-            assert chosen_backend.enabled and decision.category in chosen_backend.approvals
-        secrets = [f for f in findings if f.type == "SECRET"]
-        covered = [(s.start, s.end) for s in decision.redact]
-        for secret in secrets:
-            assert any(a <= secret.start and secret.end <= b for a, b in covered)
-
-
-@given(
-    categories=categories_strategy,
-    backends=backends_strategy,
-    rules=rules_strategy,
-    findings=findings_strategy,
-    cleared=st.frozensets(st.integers(1, 4)),
-    chosen=st.integers(1, 4),
-)
-def test_screening_kept_text_decides_as_a_message_would_but_needs_no_backend(
-    categories, backends, rules, findings, cleared, chosen
-):
-    """A conversation's title is screened like a message in its category: what would block
-    it or raise its category does the same, whatever backends serve the category today."""
-    given = PolicyInput(
+policy_inputs = st.builds(
+    lambda categories, backends, rules, findings, cleared, chosen: PolicyInput(
         cleared=cleared,
         chosen=chosen,
         categories=categories,
@@ -374,15 +320,51 @@ def test_screening_kept_text_decides_as_a_message_would_but_needs_no_backend(
         findings=tuple(findings),
         rule_hits=tuple(rules),
         today=TODAY,
-    )
-    decided, screened = decide(given), screen(given)
+    ),
+    categories=categories_strategy,
+    backends=backends_strategy,
+    rules=rules_strategy,
+    findings=findings_strategy,
+    cleared=st.frozensets(st.integers(1, 4)),
+    chosen=st.integers(1, 4),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(policy_inputs)
+def test_confidential_never_leaves_and_prohibited_never_goes(inputs):
+    decision = decide(inputs)
+    by_key = {b.key: b for b in inputs.backends}
+    if decision.category >= 3:
+        assert all(by_key[k].hosting_class != "external_api" for k in decision.backends)
+    if decision.category == 4 or inputs.categories[decision.category].blocks_all:
+        assert decision.blocked and decision.backends == ()
+    if decision.blocked:
+        assert decision.backends == () and decision.reasons
+    else:
+        assert decision.category in inputs.cleared and decision.category >= inputs.chosen
+        assert decision.backends
+        for key in decision.backends:
+            chosen_backend = by_key[key]
+            assert chosen_backend.enabled and decision.category in chosen_backend.approvals
+        secrets = [f for f in inputs.findings if f.type == "SECRET"]
+        covered = [(s.start, s.end) for s in decision.redact]
+        for secret in secrets:
+            assert any(a <= secret.start and secret.end <= b for a, b in covered)
+
+
+@given(policy_inputs)
+def test_screening_kept_text_decides_as_a_message_would_but_needs_no_backend(inputs):
+    """A conversation's title is screened like a message in its category: what would block
+    it or raise its category does the same, whatever backends serve the category today."""
+    decided, screened = decide(inputs), screen(inputs)
     if decided.blocked and "No approved backend" in decided.reasons[0]:
         assert not screened.blocked and screened.backends == ()
     else:
         assert dataclasses.replace(screened, reasons=()) == dataclasses.replace(decided, reasons=())
         if decided.blocked:
             assert screened.reasons == decided.reasons
-    without_backends = screen(dataclasses.replace(given, backends=()))
+    without_backends = screen(dataclasses.replace(inputs, backends=()))
     assert (without_backends.outcome, without_backends.category) == (
         screened.outcome,
         screened.category,

@@ -208,6 +208,47 @@ def test_the_purge_command_dry_runs_and_runs(aged, org, capsys):
     assert aged["internal_old"].pk not in _left()
 
 
+def _in_thread(outcomes: dict, name: str, work) -> threading.Thread:
+    """``work()`` on a thread of its own (its own database connection): ``outcomes[name]``
+    is "done", or the exception it raised."""
+
+    def run():
+        try:
+            work()
+            outcomes[name] = "done"
+        except Exception as exc:
+            outcomes[name] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _while_a_hold_is_being_placed(monkeypatch, outcomes, officer, other, **target) -> None:
+    """Place a hold on ``target`` on one thread and, once its rows are written but not yet
+    committed, start ``other`` on another; then let the hold commit, and wait for both."""
+    placing, go_on = threading.Event(), threading.Event()
+    record = services.record
+
+    def slow_to_commit(**event):
+        placing.set()
+        go_on.wait(10)
+        return record(**event)
+
+    monkeypatch.setattr(services, "record", slow_to_commit)
+    place = lambda: services.place_hold(actor=officer, reason="Case 9", **target)  # noqa: E731
+    holder = _in_thread(outcomes, "hold", place)
+    assert placing.wait(10)  # the hold's row is written, its transaction still open
+    acting = _in_thread(outcomes, "other", other)
+    acting.join(0.5)  # without the holds lock, the other goes ahead now
+    go_on.set()
+    holder.join(15)
+    acting.join(15)
+    assert outcomes["hold"] == "done" and not acting.is_alive()
+
+
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 @pytest.mark.django_db(transaction=True)
 def test_a_hold_on_a_person_being_placed_while_a_purge_batch_runs_keeps_their_conversations(
@@ -218,40 +259,15 @@ def test_a_hold_on_a_person_being_placed_while_a_purge_batch_runs_keeps_their_co
     (exclusive and shared), and a batch that starts while a hold is being placed waits
     for it, then sees it."""
     conversation = make_conversation(org.carol, org.internal, days_idle=100)
-    placing, go_on = threading.Event(), threading.Event()
-    record = services.record
-
-    def slow_to_commit(**event):
-        placing.set()
-        go_on.wait(10)
-        return record(**event)
-
-    monkeypatch.setattr(services, "record", slow_to_commit)
-    errors = []
-
-    def place():
-        try:
-            services.place_hold(actor=officers[0], reason="Case 9", user=org.carol)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=place)
-    holder.start()
-    assert placing.wait(10)  # the hold's row is written, its transaction still open
-    batch = threading.Thread(
-        target=lambda: (
-            purge.shred(purge.expired_conversations(org.internal), skip_locked=True),
-            connection.close(),
-        )
+    outcomes = {}
+    _while_a_hold_is_being_placed(
+        monkeypatch,
+        outcomes,
+        officers[0],
+        lambda: purge.shred(purge.expired_conversations(org.internal), skip_locked=True),
+        user=org.carol,
     )
-    batch.start()
-    batch.join(0.5)  # without the shared lock, the batch deletes now
-    go_on.set()
-    holder.join(10)
-    batch.join(10)
-    assert errors == [] and not batch.is_alive()
+    assert outcomes["other"] == "done"
     assert Conversation.objects.filter(pk=conversation.pk).exists()
 
 
@@ -267,48 +283,17 @@ def test_an_owner_acting_while_a_hold_is_being_placed_waits_for_it_and_is_refuse
     from chat import services as chat
 
     conversation = make_conversation(org.alice, org.internal)
-    placing, go_on = threading.Event(), threading.Event()
-    record = services.record
-
-    def slow_to_commit(**event):
-        placing.set()
-        go_on.wait(10)
-        return record(**event)
-
-    monkeypatch.setattr(services, "record", slow_to_commit)
+    acts = {
+        "delete": lambda: chat.delete_conversation(conversation=conversation, actor=org.alice),
+        "rename": lambda: chat.rename_conversation(
+            conversation=conversation, actor=org.alice, title="New"
+        ),
+    }
     outcomes = {}
-
-    def place():
-        try:
-            services.place_hold(actor=officers[0], reason="Case 5", conversation=conversation)
-            outcomes["hold"] = "placed"
-        except Exception as exc:  # pragma: no cover - reported below
-            outcomes["hold"] = exc
-        finally:
-            connection.close()
-
-    def act():
-        try:
-            if action == "delete":
-                chat.delete_conversation(conversation=conversation, actor=org.alice)
-            else:
-                chat.rename_conversation(conversation=conversation, actor=org.alice, title="New")
-            outcomes[action] = "done"
-        except Exception as exc:
-            outcomes[action] = exc
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=place)
-    holder.start()
-    assert placing.wait(10)  # the hold's row is written, its transaction still open
-    owner = threading.Thread(target=act)
-    owner.start()
-    owner.join(0.5)
-    go_on.set()
-    holder.join(15)
-    owner.join(15)
-    assert outcomes["hold"] == "placed"
-    assert isinstance(outcomes[action], chat.ChatError) and "legal hold" in str(outcomes[action])
+    _while_a_hold_is_being_placed(
+        monkeypatch, outcomes, officers[0], acts[action], conversation=conversation
+    )
+    refused = outcomes["other"]
+    assert isinstance(refused, chat.ChatError) and "legal hold" in str(refused)
     kept = Conversation.objects.get(pk=conversation.pk)
     assert kept.legal_hold and kept.title == "Hello"
