@@ -166,9 +166,11 @@ class Relay:
             for item in batch:
                 yield item
 
-    async def batches(self):
+    async def batches(self, *, idle_seconds: float | None = None):
         """:meth:`items` in lists of what arrived since the last one was read: a reader
-        that falls behind a fast backend catches up in one write, not one per chunk."""
+        that falls behind a fast backend catches up in one write, not one per chunk.
+        ``idle_seconds``: an empty list after that long with nothing (to keep the
+        connection alive)."""
         ready = asyncio.Event()
         with self._lock:
             self._reader = (asyncio.get_running_loop(), ready)
@@ -179,7 +181,11 @@ class Relay:
                 if not batch:
                     ready.clear()
             if not batch:
-                await ready.wait()
+                try:
+                    async with asyncio.timeout(idle_seconds):  # no task of its own, as wait_for's
+                        await ready.wait()
+                except TimeoutError:
+                    yield []
                 continue
             for index, item in enumerate(batch):
                 if isinstance(item, answering.Progress):

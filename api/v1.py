@@ -684,6 +684,12 @@ def _chunks(answer: relay.Relay, prepared: Prepared) -> AsyncIterator[bytes]:
     )
 
 
+#: A comment line goes out after this long without a word (a reasoning model thinking, a
+#: built-in answer waiting for the model): proxies and load balancers close a connection
+#: idle for about a minute. Clients skip comments (the SSE format's own rule).
+KEEP_ALIVE_SECONDS = 15
+
+
 async def streamed(
     answer: relay.Relay,
     prepared: Prepared,
@@ -694,13 +700,17 @@ async def streamed(
 ) -> AsyncIterator[bytes]:
     """An answer as server-sent events: ``opening``, a ``piece`` for each text with its
     placeholders restored (those that arrived together, written at once), and, once the
-    answer is settled, its ``closing``. A client that goes away stops the answer."""
+    answer is settled, its ``closing``; a comment after ``KEEP_ALIVE_SECONDS`` of silence.
+    A client that goes away stops the answer."""
     restorer = relay.Restorer(prepared.pseudonymiser)
     finished = False
     progress = None
     try:
         yield opening
-        async for batch in answer.batches():
+        async for batch in answer.batches(idle_seconds=KEEP_ALIVE_SECONDS):
+            if not batch:
+                yield b": keep-alive\n\n"
+                continue
             events = []
             for item in batch:
                 if isinstance(item, answering.Progress):

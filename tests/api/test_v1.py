@@ -409,6 +409,33 @@ def test_the_answer_streams_as_the_backend_writes_it(org, asgi_server, token_for
     assert answer.status == Message.Status.DONE
 
 
+def test_a_silent_backend_keeps_the_stream_alive_with_comments(
+    org, asgi_server, token_for, monkeypatch
+):
+    """Proxies and load balancers close a connection idle for about a minute: a reasoning
+    model thinking before its first words (or a built-in answer waiting for the model)
+    would lose its stream. A comment goes out after each silence; clients skip it."""
+    from api import v1
+
+    monkeypatch.setattr(v1, "KEEP_ALIVE_SECONDS", 0.2)
+    org.external.reply = ["", "", "", "Hello", " there."]
+    org.external.delay = 0.3
+    _, secret = token_for(org.alice)
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    headers = {"Authorization": f"Bearer {secret}", **INTERNAL}
+    url = f"{asgi_server}/v1/chat/completions"
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines.count(": keep-alive") >= 2
+    chunks = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Hello there." and lines[-1] == "data: [DONE]"
+    stream = _stream_on(asgi_server, secret)  # the official client, comments and all
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == (
+        "Hello there."
+    )
+
+
 def test_under_asgi_an_openai_compatible_backend_is_called_on_the_event_loop(
     org, asgi_server, token_for, monkeypatch
 ):
