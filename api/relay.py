@@ -81,6 +81,8 @@ class Relay:
         self._reader: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self._abandoned = False
         self._settling = False
+        #: Set when the client hangs up: the answer streamed here stops at its next chunk.
+        self._cancel = threading.Event()
         self._progress: answering.Progress | None = None
 
     def start(self) -> None:
@@ -102,7 +104,9 @@ class Relay:
     def _run(self) -> None:
         try:
             if self.answer.status == Message.Status.STREAMING:  # claimed for this process
-                progress = answering.stream_answer(self.answer, self.messages, self, begun=False)
+                progress = answering.stream_answer(
+                    self.answer, self.messages, self, begun=False, cancel=self._cancel
+                )
             else:  # a worker answers (the built-in model): follow its stream
                 try:
                     progress = answering.follow(self.answer, self)
@@ -115,7 +119,9 @@ class Relay:
 
     async def _run_on_loop(self) -> None:
         try:
-            progress = await answering.astream_answer(self.answer, self.messages, self)
+            progress = await answering.astream_answer(
+                self.answer, self.messages, self, self._cancel
+            )
         except Exception:
             progress = self._stopped_unexpectedly()
         if self._ended(progress):
@@ -208,7 +214,8 @@ class Relay:
         if settle_here:
             _pool.submit(self._settle_here, progress)
         elif progress is None:
-            _pool.submit(streams.request_cancel, self.answer.public_id)
+            self._cancel.set()  # streamed here: stops at its next chunk
+            _pool.submit(streams.request_cancel, self.answer.public_id)  # a worker's
 
     def _claim(self) -> bool:
         """Whether the caller is the one to settle (call with the lock held)."""

@@ -159,7 +159,12 @@ def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
 
 
 def stream_answer(
-    answer: Message, messages: list[llm.ChatMessage], writer, *, begun: bool = True
+    answer: Message,
+    messages: list[llm.ChatMessage],
+    writer,
+    *,
+    begun: bool = True,
+    cancel: threading.Event | None = None,
 ) -> Progress:
     """Call the answer's backend with ``messages``, writing the text to ``writer`` as it comes.
 
@@ -169,9 +174,10 @@ def stream_answer(
     its answer taken over) are checked as chunks arrive. ``writer`` has
     ``chunk(text)`` and ``end(status)``. The caller stores the outcome with
     :func:`settle`. ``begun``: :func:`streams.begin_answer` announced this attempt (a
-    worker's does; the API's claim sets no liveness key).
+    worker's does; the API's claim sets no liveness key). ``cancel``: set, it stops the
+    answer as the stop flag does (the API's relay sets it when its client hangs up).
     """
-    progress, cancel = Progress(), threading.Event()
+    progress, cancel = Progress(), cancel or threading.Event()
     with _heartbeat(answer.public_id, cancel, begun=begun):
         try:
             adapter = llm.adapter_for(answer.backend)
@@ -182,12 +188,17 @@ def stream_answer(
     return progress
 
 
-async def astream_answer(answer: Message, messages: list[llm.ChatMessage], writer) -> Progress:
+async def astream_answer(
+    answer: Message,
+    messages: list[llm.ChatMessage],
+    writer,
+    cancel: threading.Event | None = None,
+) -> Progress:
     """:func:`stream_answer` on the running event loop, for a backend whose adapter has an
     async client (:func:`llm.can_stream_async`): the API's web process answers without a
     thread per answer. What it asks of Redis (the cancel flag and the owner, a failure's
     mark, the heartbeat's end) goes to a thread: Redis gone must not stall the loop."""
-    progress, cancel = Progress(), threading.Event()
+    progress, cancel = Progress(), cancel or threading.Event()
     _heartbeats.add(answer.public_id, cancel)
     try:
         try:

@@ -487,7 +487,18 @@ def test_every_kind_answers_the_api_under_asgi(org, fake, backend_for, asgi_serv
     assert (answer.status, answer.backend_name) == (Message.Status.DONE, backend.name)
 
 
-def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for):
+@pytest.mark.parametrize("looks", ["every 0.2 s", "none meanwhile"])
+def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for, monkeypatch, looks):
+    """Through the stop flag in Redis, or, in the process that streams it, at once: the
+    relay sets the answer's cancel event (with no look at the flag due for 30 s, and no
+    heartbeat to read it)."""
+    if looks == "none meanwhile":
+        from chat import answering
+
+        quiet = answering._Heartbeats()
+        quiet._running = True  # no thread: no beat
+        monkeypatch.setattr(answering, "_heartbeats", quiet)
+        monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 30)
     org.external.reply = ["word "] * 50
     org.external.delay = 0.1
     _, secret = token_for(org.alice)
