@@ -175,19 +175,31 @@
     return { name: name, data: data.join("\n") };
   }
 
-  // A "Cancel" inside a <details> (the rename form) closes it and puts the title back.
+  // A "Cancel" inside a <details> (the rename form), or Escape in its form, closes it and
+  // puts the title back.
+  function closeDetails(cancel) {
+    var details = cancel.closest("details");
+    var form = cancel.closest("form");
+    if (form) {
+      form.reset();
+    }
+    if (details) {
+      details.open = false;
+      details.querySelector("summary").focus();
+    }
+  }
   document.addEventListener("click", function (event) {
     var cancel = event.target.closest("[data-close-details]");
     if (cancel) {
-      var details = cancel.closest("details");
-      var form = cancel.closest("form");
-      if (form) {
-        form.reset();
-      }
-      if (details) {
-        details.open = false;
-        details.querySelector("summary").focus();
-      }
+      closeDetails(cancel);
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    var form = event.key === "Escape" && event.target.closest && event.target.closest("form");
+    var cancel = form && form.querySelector("[data-close-details]");
+    if (cancel) {
+      event.preventDefault();
+      closeDetails(cancel);
     }
   });
   // Opening the rename form puts the cursor in its field (the title selected, unless it

@@ -340,6 +340,10 @@ def test_it_renames_a_conversation_in_place_and_refuses_what_would_block_a_messa
     page.get_by_label("New title").fill("Something else")
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_label("New title")).to_be_hidden()
+    page.get_by_text("Rename", exact=True).click()
+    expect(page.get_by_label("New title")).to_have_value("Budget for the offsite")  # put back
+    page.keyboard.press("Escape")
+    expect(page.get_by_label("New title")).to_be_hidden()
     expect(page.locator("#conversation-title")).to_have_text("Budget for the offsite")
     assert page.evaluate("window.stewardMarker") == "same page", "the rename reloaded the page"
     refused = [error for error in console_errors if "422 (Unprocessable Entity)" in error]
