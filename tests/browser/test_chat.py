@@ -342,6 +342,7 @@ def test_it_renames_a_conversation_in_place_and_refuses_what_would_block_a_messa
     expect(page.get_by_label("New title")).to_be_hidden()
     page.get_by_text("Rename", exact=True).click()
     expect(page.get_by_label("New title")).to_have_value("Budget for the offsite")  # put back
+    expect(page.get_by_label("New title")).to_be_focused()  # (the toggle event comes a task later)
     page.keyboard.press("Escape")
     expect(page.get_by_label("New title")).to_be_hidden()
     expect(page.locator("#conversation-title")).to_have_text("Budget for the offsite")
