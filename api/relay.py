@@ -25,6 +25,7 @@ from django.db import connections
 from chat import answering, llm, streams
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
+from chat.stopping import Cancel
 from config.connections import in_database_thread
 
 logger = logging.getLogger(__name__)
@@ -81,8 +82,8 @@ class Relay:
         self._reader: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self._abandoned = False
         self._settling = False
-        #: Set when the client hangs up: the answer streamed here stops at its next chunk.
-        self._cancel = threading.Event()
+        #: Set when the client hangs up: the answer streamed here stops at once.
+        self._cancel = Cancel()
         self._progress: answering.Progress | None = None
 
     def start(self) -> None:
@@ -214,7 +215,7 @@ class Relay:
         if settle_here:
             _pool.submit(self._settle_here, progress)
         elif progress is None:
-            self._cancel.set()  # streamed here: stops at its next chunk
+            self._cancel.set()  # streamed here: stops at once
             _pool.submit(streams.request_cancel, self.answer.public_id)  # a worker's
 
     def _claim(self) -> bool:

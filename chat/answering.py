@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from audit.services import record, update_and_record
 from chat import llm, streams, transient
 from chat.models import Conversation, Message, sealing_context
+from chat.stopping import Cancel
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
 from config.commits import may_skip_wait, unawaited
 from config.prepared import hot_cursor
@@ -164,7 +165,7 @@ def stream_answer(
     writer,
     *,
     begun: bool = True,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
 ) -> Progress:
     """Call the answer's backend with ``messages``, writing the text to ``writer`` as it comes.
 
@@ -175,9 +176,11 @@ def stream_answer(
     ``chunk(text)`` and ``end(status)``. The caller stores the outcome with
     :func:`settle`. ``begun``: :func:`streams.begin_answer` announced this attempt (a
     worker's does; the API's claim sets no liveness key). ``cancel``: set, it stops the
-    answer as the stop flag does (the API's relay sets it when its client hangs up).
+    answer as the stop flag does (the API's relay sets it when its client hangs up); the
+    heartbeat sets it when it finds the flag, which ends the wait for the backend at once,
+    even one that says nothing (:mod:`chat.stopping`).
     """
-    progress, cancel = Progress(), cancel or threading.Event()
+    progress, cancel = Progress(), cancel or Cancel()
     with _heartbeat(answer.public_id, cancel, begun=begun):
         try:
             adapter = llm.adapter_for(answer.backend)
@@ -192,13 +195,13 @@ async def astream_answer(
     answer: Message,
     messages: list[llm.ChatMessage],
     writer,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
 ) -> Progress:
     """:func:`stream_answer` on the running event loop, for a backend whose adapter has an
     async client (:func:`llm.can_stream_async`): the API's web process answers without a
     thread per answer. What it asks of Redis (the cancel flag and the owner, a failure's
     mark, the heartbeat's end) goes to a thread: Redis gone must not stall the loop."""
-    progress, cancel = Progress(), cancel or threading.Event()
+    progress, cancel = Progress(), cancel or Cancel()
     _heartbeats.add(answer.public_id, cancel)
     try:
         try:

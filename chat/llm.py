@@ -15,7 +15,8 @@ never part of a message: anything a server says back is scrubbed of it.
 
 ``timeout`` is the clients' own: the longest wait for a connection or for the
 next bytes of the answer, not a limit on the whole answer. ``cancel`` is looked
-at between chunks; when it is set the stream is closed and iteration ends.
+at between chunks; when it is set the stream is closed and iteration ends. A
+:class:`~chat.stopping.Cancel` ends it at once, also while the backend is silent.
 ``sampling`` (temperature, top_p, max_tokens, stop sequences; what an API
 client asked for) is passed on in each vendor's terms; what it leaves unset is
 the backend's default.
@@ -42,6 +43,7 @@ import httpx2  # what the openai and anthropic clients are built on
 import ollama
 import openai
 
+from chat.stopping import Cancel, read_aside, until_cancelled
 from governance import crypto
 from governance.models import Backend
 
@@ -250,13 +252,21 @@ class Adapter:
         on_wait: Callable[[], None] | None = None,
     ) -> Iterator[str]:
         """Yield the answer's text as it comes; ``self.usage`` and ``self.finish`` are set
-        when it ends. ``on_wait`` is called if the answer must wait its turn first."""
+        when it ends. ``on_wait`` is called if the answer must wait its turn first. A
+        :class:`~chat.stopping.Cancel` ends the iteration the moment it is set, even while
+        the backend says nothing (the backend is read in a thread of its own)."""
         self.usage, self.finish, self.cancel, self.on_wait = None, STOPPED, cancel, on_wait
+        texts = self._translated_texts(list(messages), timeout, sampling)
+        if isinstance(cancel, Cancel):
+            texts, self.on_wait = read_aside(texts, cancel, on_wait)
+        yield from texts
+
+    def _translated_texts(self, messages: list[ChatMessage], timeout: float, sampling: Sampling):
         with self._translated():
-            chunks = self._chunks(list(messages), timeout, sampling)
+            chunks = self._chunks(messages, timeout, sampling)
             try:
                 for text in chunks:
-                    if cancel is not None and cancel.is_set():
+                    if self.cancel is not None and self.cancel.is_set():
                         return
                     if text:
                         yield text
@@ -272,10 +282,13 @@ class Adapter:
         sampling: Sampling = DEFAULT_SAMPLING,
     ) -> AsyncIterator[str]:
         """:meth:`stream` on the running event loop, with the vendor's async client (for
-        kinds whose ``streams_async`` is true)."""
+        kinds whose ``streams_async`` is true); a :class:`~chat.stopping.Cancel` cancels
+        the wait for the next chunk."""
         self.usage, self.finish, self.cancel = None, STOPPED, cancel
         with self._translated():
             chunks = self._achunks(list(messages), timeout, sampling)
+            if isinstance(cancel, Cancel):
+                chunks = until_cancelled(chunks, cancel)
             try:
                 async for text in chunks:
                     if cancel is not None and cancel.is_set():

@@ -517,6 +517,33 @@ def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for, mo
     assert response.details["cancelled"] is True
 
 
+def test_a_client_that_hangs_up_while_the_backend_says_nothing_stops_the_answer_at_once(
+    org, asgi_server, token_for
+):
+    """The backend has sent nothing (a model loading, or thinking): the answer is stored as
+    stopped as soon as the client goes, not when the backend speaks or the read times out."""
+    org.external.fail = "hang"
+    _, secret = token_for(org.alice)
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    headers = {"Authorization": f"Bearer {secret}", **INTERNAL}
+    with httpx.stream(
+        "POST", f"{asgi_server}/v1/chat/completions", json=body, headers=headers, timeout=30
+    ) as response:
+        lines = response.iter_lines()
+        assert next(lines).startswith("data: ")  # the opening, then silence
+        deadline = time.monotonic() + 10
+        while not org.external.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert org.external.requests
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    for _ in range(60):
+        answer.refresh_from_db()
+        if answer.status != Message.Status.STREAMING:
+            break
+        time.sleep(0.05)
+    assert (answer.status, answer.content) == (Message.Status.CANCELLED, "")
+
+
 def test_a_policy_to_acknowledge_first_is_a_clear_403(org, openai_for, monkeypatch):
     monkeypatch.setattr("chat.services.needs_acknowledgement", lambda user, version: True)
     with pytest.raises(openai.PermissionDeniedError) as refused:

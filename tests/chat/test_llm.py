@@ -2,11 +2,13 @@
 
 import json
 import threading
+import time
 from urllib.parse import quote
 
 import pytest
 
 from chat.llm import ChatMessage, LLMError, Sampling, Usage, adapter_for
+from chat.stopping import Cancel
 from tests.chat.conftest import AWS_KEY_ID, KEY, key_for
 from tests.fakes.llm_servers import FakeLLM
 
@@ -288,3 +290,25 @@ def test_environment_variables_cannot_redirect_or_add_keys(backend_for, monkeypa
         assert adapter_for(anthropic_backend).base_url == "https://api.anthropic.com"
     finally:
         fake.stop()
+
+
+def test_a_stop_ends_the_wait_for_a_silent_backend_at_once(fake, backend):
+    """A local model loading, a reasoning model thinking: nothing comes back, and the
+    author pressed Stop. The call ends when the flag is set, not when the backend speaks
+    or the read times out."""
+    fake.fail = "hang"
+    cancel = Cancel()
+    timer = threading.Timer(0.2, cancel.set)
+    timer.start()
+    began = time.monotonic()
+    adapter = adapter_for(backend)
+    assert list(adapter.stream(MESSAGES, timeout=5, cancel=cancel)) == []
+    assert time.monotonic() - began < 2
+    assert adapter.usage is None
+
+
+def test_with_a_cancel_the_chunks_errors_and_usage_are_as_without(fake, backend):
+    text, adapter = _answer(backend, cancel=Cancel())
+    assert text == "Hello, world!" and adapter.usage == Usage(12, 4)
+    fake.fail = 500
+    assert _failure(backend, cancel=Cancel()).kind == "http"

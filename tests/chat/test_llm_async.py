@@ -6,11 +6,13 @@ request reaches the backend, and every failure is the same LLMError.
 
 import asyncio
 import threading
+import time
 
 import pytest
 
 from chat import llm
 from chat.llm import ChatMessage, LLMError, Sampling, Usage, adapter_for
+from chat.stopping import Cancel
 from governance.models import Backend
 from tests.chat.conftest import KEY
 from tests.fakes.llm_servers import FakeLLM
@@ -34,10 +36,12 @@ def backend(fake, backend_for):
     return backend_for(fake)
 
 
-def _chunks(backend, *, cancel_after: int | None = None, **kwargs) -> tuple[list[str], object]:
+def _chunks(
+    backend, *, cancel_after: int | None = None, cancel=None, **kwargs
+) -> tuple[list[str], object]:
     """The answer's chunks read on a fresh event loop (its clients closed after)."""
     adapter = adapter_for(backend)
-    cancel = threading.Event()
+    cancel = cancel or threading.Event()
 
     async def read():
         chunks = []
@@ -126,6 +130,18 @@ def test_cancel_stops_the_stream_early(fake, backend):
     chunks, adapter = _chunks(backend, cancel_after=3)
     assert chunks == ["w0 ", "w1 ", "w2 "]
     assert adapter.usage is None
+
+
+def test_a_stop_ends_the_wait_for_a_silent_backend_at_once(fake, backend):
+    """As on the thread path (tests/chat/test_llm.py): set from another thread, as the
+    heartbeat sets it, the flag cancels the wait for the next chunk."""
+    fake.fail = "hang"
+    cancel = Cancel()
+    threading.Timer(0.2, cancel.set).start()
+    began = time.monotonic()
+    chunks, adapter = _chunks(backend, cancel=cancel)
+    assert chunks == [] and adapter.usage is None
+    assert time.monotonic() - began < 2
 
 
 def test_answers_on_one_loop_share_a_client_and_its_connection(fake, backend):

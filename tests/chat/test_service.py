@@ -7,6 +7,7 @@ on-commit hook, through the real adapter, into a real Redis stream.
 import importlib
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -294,6 +295,37 @@ def test_a_stop_pressed_while_the_backend_is_silent_is_seen_by_the_next_beat(
     stopper.join()
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.CANCELLED and sent.answer.content == ""
+
+
+def test_a_stop_ends_an_answer_whose_backend_says_nothing_at_all(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A local model still loading sends not even its headers. The stop the next beat finds
+    ends the answer at once, not when the backend speaks or the read times out: it is
+    stored as stopped, and its author may send the next message."""
+    heartbeats = answering._Heartbeats()
+    heartbeats._running = True  # no thread: a beat is given once the backend is called
+    monkeypatch.setattr(answering, "_heartbeats", heartbeats)
+    org.external.fail = "hang"
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hi")
+
+    def stop_once_the_backend_was_called():
+        while not org.external.requests:
+            threading.Event().wait(0.02)
+        streams.request_cancel(sent.answer.public_id)
+        heartbeats.beat_once()
+
+    threading.Thread(target=stop_once_the_backend_was_called).start()
+    began = time.monotonic()
+    answering.generate_answer(sent.answer.pk)
+    assert time.monotonic() - began < 3
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.CANCELLED and sent.answer.error == ""
+    org.external.fail = None
+    with django_capture_on_commit_callbacks(execute=False):
+        services.send_message(conversation=conversation, author=org.alice, text="Again")
 
 
 def test_a_backend_found_unreachable_elsewhere_is_passed_over_once_the_last_read_is_old(
