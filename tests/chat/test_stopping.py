@@ -35,11 +35,9 @@ def test_a_cancel_runs_its_callbacks_once_and_at_once_when_already_set():
     assert called == ["kept", "late"] and cancel.is_set()
 
 
-def _silent(started: threading.Event, released: threading.Event, closed: list):
-    """A producer that sends one chunk, then nothing until released."""
+def _silent(released: threading.Event, closed: list):
+    """A producer that says nothing until released (a model loading)."""
     try:
-        yield "first"
-        started.set()
         released.wait(10)
         yield "too late"
     finally:
@@ -52,9 +50,8 @@ def test_read_aside_passes_every_chunk_and_the_end():
 
 
 def test_read_aside_ends_the_wait_the_moment_the_flag_is_set():
-    cancel, started, released, closed = Cancel(), threading.Event(), threading.Event(), []
-    texts, _ = read_aside(_silent(started, released, closed), cancel)
-    assert next(texts) == "first"
+    cancel, released, closed = Cancel(), threading.Event(), []
+    texts, _ = read_aside(_silent(released, closed), cancel)
     _later(0.1, cancel.set)
     began = time.monotonic()
     assert list(texts) == []  # "too late" never comes: the flag ended the wait
@@ -93,25 +90,29 @@ def test_read_aside_calls_on_wait_in_the_callers_thread():
     assert threads == [threading.current_thread()]
 
 
-def test_the_reader_stops_at_its_next_chunk_once_the_caller_stopped_reading():
-    produced, closed = [], []
+def test_after_the_first_text_the_caller_reads_on_in_its_own_thread():
+    """One thread and one hand-over per answer: the rest flows to the caller directly, and
+    closing the iterator closes the producer at once."""
+    read_in, closed = [], []
 
-    def endless():
+    def answer():
         try:
             for n in range(1000):
-                produced.append(n)
-                time.sleep(0.01)
+                read_in.append(threading.current_thread().name)
                 yield str(n)
         finally:
-            closed.append(True)
+            closed.append(threading.current_thread().name)
 
-    texts, _ = read_aside(endless(), Cancel())
-    assert next(texts) == "0"
+    texts, _ = read_aside(answer(), Cancel())
+    assert [next(texts) for _ in range(3)] == ["0", "1", "2"]
     texts.close()
-    deadline = time.monotonic() + 5
-    while not closed and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert closed and len(produced) < 10
+    here = threading.current_thread().name
+    assert read_in == ["backend-reader", here, here] and closed == [here]
+
+
+def test_a_backend_that_ends_without_a_word_ends_the_iteration():
+    texts, _ = read_aside(iter_of(), Cancel())
+    assert list(texts) == []
 
 
 async def _slow(started: asyncio.Event, closed: list):
