@@ -487,6 +487,16 @@ def test_every_kind_answers_the_api_under_asgi(org, fake, backend_for, asgi_serv
     assert (answer.status, answer.backend_name) == (Message.Status.DONE, backend.name)
 
 
+def _settled_answer(*, seconds: float) -> Message:
+    """The answer, once it is no longer streaming (or after ``seconds``)."""
+    answer = Message.objects.get(role=Message.Role.ASSISTANT)
+    deadline = time.monotonic() + seconds
+    while answer.status == Message.Status.STREAMING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        answer.refresh_from_db()
+    return answer
+
+
 @pytest.mark.parametrize("looks", ["every 0.2 s", "none meanwhile"])
 def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for, monkeypatch, looks):
     """Through the stop flag in Redis, or, in the process that streams it, at once: the
@@ -505,12 +515,7 @@ def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for, mo
     stream = _stream_on(asgi_server, secret)
     next(c for c in stream if c.choices and c.choices[0].delta.content)
     stream.close()
-    answer = Message.objects.get(role=Message.Role.ASSISTANT)
-    for _ in range(100):
-        answer.refresh_from_db()
-        if answer.status != Message.Status.STREAMING:
-            break
-        time.sleep(0.05)
+    answer = _settled_answer(seconds=5)
     assert answer.status == Message.Status.CANCELLED
     assert 0 < answer.content.count("word") < 50
     response = AuditEvent.objects.get(action=AuditEvent.Action.CHAT_RESPONSE)
@@ -535,12 +540,7 @@ def test_a_client_that_hangs_up_while_the_backend_says_nothing_stops_the_answer_
         while not org.external.requests and time.monotonic() < deadline:
             time.sleep(0.02)
         assert org.external.requests
-    answer = Message.objects.get(role=Message.Role.ASSISTANT)
-    for _ in range(60):
-        answer.refresh_from_db()
-        if answer.status != Message.Status.STREAMING:
-            break
-        time.sleep(0.05)
+    answer = _settled_answer(seconds=3)
     assert (answer.status, answer.content) == (Message.Status.CANCELLED, "")
 
 

@@ -267,6 +267,20 @@ def test_a_beat_sets_the_cancel_of_the_answers_whose_author_asked_to_stop(redis_
         )
 
 
+def _stop_once_called(fake, answer, heartbeats) -> threading.Thread:
+    """The author presses Stop once ``fake`` was called, and the next beat finds it."""
+
+    def stop():
+        while not fake.requests:
+            threading.Event().wait(0.02)
+        streams.request_cancel(answer.public_id)
+        heartbeats.beat_once()
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    return stopper
+
+
 def test_a_stop_pressed_while_the_backend_is_silent_is_seen_by_the_next_beat(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -283,14 +297,7 @@ def test_a_stop_pressed_while_the_backend_is_silent_is_seen_by_the_next_beat(
     with django_capture_on_commit_callbacks(execute=False):
         sent = services.send_message(conversation=conversation, author=org.alice, text="Think")
 
-    def stop_once_the_backend_is_thinking():
-        while not org.external.requests:
-            threading.Event().wait(0.02)
-        streams.request_cancel(sent.answer.public_id)
-        heartbeats.beat_once()
-
-    stopper = threading.Thread(target=stop_once_the_backend_is_thinking)
-    stopper.start()
+    stopper = _stop_once_called(org.external, sent.answer, heartbeats)
     answering.generate_answer(sent.answer.pk)
     stopper.join()
     sent.answer.refresh_from_db()
@@ -311,13 +318,7 @@ def test_a_stop_ends_an_answer_whose_backend_says_nothing_at_all(
     with django_capture_on_commit_callbacks(execute=False):
         sent = services.send_message(conversation=conversation, author=org.alice, text="Hi")
 
-    def stop_once_the_backend_was_called():
-        while not org.external.requests:
-            threading.Event().wait(0.02)
-        streams.request_cancel(sent.answer.public_id)
-        heartbeats.beat_once()
-
-    threading.Thread(target=stop_once_the_backend_was_called).start()
+    _stop_once_called(org.external, sent.answer, heartbeats)
     began = time.monotonic()
     answering.generate_answer(sent.answer.pk)
     assert time.monotonic() - began < 3
