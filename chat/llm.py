@@ -254,7 +254,7 @@ class Adapter:
         """Yield the answer's text as it comes; ``self.usage`` and ``self.finish`` are set
         when it ends. ``on_wait`` is called if the answer must wait its turn first. A
         :class:`~chat.stopping.Cancel` ends the iteration the moment it is set, even while
-        the backend says nothing (the backend is read in a thread of its own)."""
+        the backend says nothing (its first words are waited for in a thread of its own)."""
         self.usage, self.finish, self.cancel, self.on_wait = None, STOPPED, cancel, on_wait
         texts = self._translated_texts(list(messages), timeout, sampling)
         if isinstance(cancel, Cancel):

@@ -133,7 +133,13 @@ async def until_cancelled(chunks: AsyncGenerator[str], cancel: Cancel) -> AsyncI
             interrupted = True
             task.cancel()
 
-    forget = cancel.when_set(lambda: loop.call_soon_threadsafe(interrupt))
+    def interrupt_soon() -> None:  # in the thread that sets the flag
+        try:
+            loop.call_soon_threadsafe(interrupt)
+        except RuntimeError:  # the loop is closed: nothing waits on it any more
+            pass
+
+    forget = cancel.when_set(interrupt_soon)
     try:
         while True:
             waiting = True

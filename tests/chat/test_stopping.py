@@ -165,3 +165,19 @@ def test_until_cancelled_after_the_end_cancels_nothing():
         return got
 
     assert asyncio.run(main()) == ["a", "b"]
+
+
+def test_a_flag_set_after_its_loop_closed_raises_nothing_in_the_setter():
+    """The heartbeat's thread sets the flags of every stopped answer in turn: one whose
+    event loop has closed (its process stopping) must not end the others' stops."""
+    cancel = Cancel()
+
+    async def read_one():
+        async for _ in until_cancelled(_slow(asyncio.Event(), []), cancel):
+            return  # left suspended: its callback stays registered
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(read_one())
+    loop.close()
+    cancel.set()
+    assert cancel.is_set()
