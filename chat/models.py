@@ -203,24 +203,35 @@ def sealing_context(public_id, part: str) -> str:
 
 
 class SubjectMention(models.Model):
-    """An identifier found in a message, as a keyed hash: data-subject requests look here.
+    """An identifier found in a message or a conversation's title, as a keyed hash:
+    data-subject requests look here.
 
     One indexed look-up finds every conversation and message that mentions a
-    person, without decrypting or scanning anything.
+    person, without decrypting or scanning anything. A row without a message is
+    the title's (a title the owner typed; one taken from the first message is
+    covered by that message's rows).
     """
 
     digest = models.CharField(max_length=64, db_index=True)
     kind = models.CharField(max_length=30)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["digest", "message"], name="chat_subjectmention_once_per_message"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["digest", "conversation"],
+                condition=models.Q(message__isnull=True),
+                name="chat_subjectmention_once_per_title",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} mention in {self.message_id}"
+        where = f"message {self.message_id}" if self.message_id else "the title"
+        return f"{self.kind} mention in {where}"

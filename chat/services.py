@@ -356,13 +356,27 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         conversation=conversation, author=author, text=text, version=version
     )
     if decision.blocked:
+        with transaction.atomic():  # the attempt is recorded, as a blocked message is
+            _record_request(question, decision, backend=None, author=author, retry=True)
         raise ChatError(" ".join(decision.reasons))
+    escalated = decision.outcome is Outcome.ESCALATE
+    if escalated and not _keeps_content(conversation, decision, version):
+        higher = active_categories(version)[decision.category].name
+        raise ChatError(
+            f"Today's policy puts this question in {higher}, which keeps no content: start a "
+            "conversation there and send it again."
+        )
     with transaction.atomic():
         conversation = _locked(conversation)
         # Asked with the lock held: a message sent since the answer was loaded would
         # otherwise leave two answers on their way, the retried one no longer the last.
         if conversation.messages.filter(created_at__gt=answer.created_at).exists():
             raise ChatError("Only the last answer of a conversation can be retried.")
+        if escalated:  # as a send: the conversation holds the higher category's material now
+            conversation.category = category_by_number(decision.category, version)
+            conversation.save(update_fields=["category"])
+            question.category_number = decision.category
+            question.save(update_fields=["category_number"])
         question.conversation = conversation
         replaced, mapping_grew, _ = _pseudonymise(conversation, question, ((USER, text),), decision)
         question.save(update_fields=["sent_sealed", "replaced"])
@@ -371,6 +385,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         backend = _pick_backend(decision.backends, version)
         claimed = Message.objects.filter(pk=answer.pk, status=answer.status).update(
             status=Message.Status.PENDING,
+            category_number=decision.category,
             backend=backend,
             backend_name=backend.name,
             error="",
@@ -459,7 +474,19 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
         Conversation.objects.filter(pk=conversation.pk).update(
             title_sealed=conversation.title_sealed
         )
+        _index_title(conversation, _subject_digests(title, detection))
     return title
+
+
+def _index_title(conversation: Conversation, digests: dict[str, str]) -> None:
+    """The title's identifiers in the subject index (rows without a message), in place of
+    the last title's: an erasure or access request then finds a conversation that names
+    its subject only in the title."""
+    SubjectMention.objects.filter(conversation=conversation, message__isnull=True).delete()
+    SubjectMention.objects.bulk_create(
+        SubjectMention(digest=digest, kind=kind, conversation=conversation, message=None)
+        for digest, kind in digests.items()
+    )
 
 
 def delete_conversation(*, conversation: Conversation, actor: User) -> None:
@@ -817,8 +844,8 @@ def _title(text: str) -> str:
     return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def _index_subjects(message: Message, text: str, detection: Detection, writes: Writes) -> None:
-    """Every identifier found, as a keyed hash pointing at this message."""
+def _subject_digests(text: str, detection: Detection) -> dict[str, str]:
+    """The keyed hash of every identifier about a person found in ``text``, with its kind."""
     digests = {}
     for finding in detection.scan.findings:
         kind = str(finding.type)
@@ -826,6 +853,12 @@ def _index_subjects(message: Message, text: str, detection: Detection, writes: W
             continue
         value = canonical(kind, text[finding.start : finding.end])
         digests[pseudonym(value)] = kind
+    return digests
+
+
+def _index_subjects(message: Message, text: str, detection: Detection, writes: Writes) -> None:
+    """Every identifier found, as a keyed hash pointing at this message."""
+    digests = _subject_digests(text, detection)
     if not digests:
         return
     now = timezone.now()

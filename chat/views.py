@@ -131,10 +131,11 @@ def sent_turns(
         url = _acknowledge_url(reverse("chat:conversation", args=[public_id]))
         return _to(request, url), None
     except services.ChatError as exc:
+        refused = {"text": text, "error": str(exc)}  # what was typed stays in the box
         if not wants_partial(request):
-            flash.error(request, str(exc))
-            return HttpResponseRedirect(reverse("chat:conversation", args=[public_id])), None
-        context = {"conversation": conversation, "text": text, "error": str(exc)}
+            context = {**_page_context(request, conversation), **refused}
+            return render(request, "chat/conversation.html", context, status=422), None
+        context = {"conversation": conversation, **refused}
         response = render(request, "chat/conversation.html#composer", context, status=422)
         return reswap(retarget(response, "#composer"), "outerHTML"), None
     if not wants_partial(request):

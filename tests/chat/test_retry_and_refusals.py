@@ -1,0 +1,101 @@
+"""A retry is governed as a send is: escalated, it moves the conversation up; blocked, it is
+recorded. Refused without JavaScript, a message keeps what was typed."""
+
+import json
+
+import pytest
+
+from chat import services, streams
+from chat.models import Message
+from governance.models import Backend, DetectionRule
+
+
+def _send(capture, conversation, author, text):
+    with capture(execute=True):
+        return services.send_message(conversation=conversation, author=author, text=text)
+
+
+def test_a_retry_that_escalates_moves_the_conversation_up_as_a_send_does(
+    org, django_capture_on_commit_callbacks
+):
+    """Carol (cleared for 3) asks in category 2; the external API cannot be reached. Meanwhile
+    a rule makes "client file" category 3 material. Her retry is escalated (answered on
+    premise), and the conversation moves up with it: her next message does not send the
+    escalated question, as history, to the external API."""
+    api = Backend.objects.filter(name="OpenAI business API")
+    url = api.get().base_url
+    api.update(base_url="http://127.0.0.1:9/v1")  # unreachable: nothing leaves
+    conversation = services.start_conversation(owner=org.carol, category=org.internal)
+    sent = _send(
+        django_capture_on_commit_callbacks, conversation, org.carol, "Summarise this client file"
+    )
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.FAILED
+    assert org.external.requests == []
+    api.update(base_url=url)
+    # the external API is back: forget that it was unreachable
+    streams.client().delete(f"steward:unreachable:{api.get().public_id}")
+    streams._unreachable_read.clear()
+
+    DetectionRule.objects.create(
+        name="Client files",
+        reason="Client files are confidential",
+        pattern="client file",
+        action="escalate",
+        min_category=org.confidential,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = services.retry_answer(answer=sent.answer, author=org.carol)
+    answer.refresh_from_db()
+    assert answer.backend_name == "Local Ollama"  # the retry itself went on premise
+
+    conversation.refresh_from_db()
+    org.external.requests.clear()
+    _send(django_capture_on_commit_callbacks, conversation, org.carol, "Thanks, and now?")
+    received = json.dumps([r.body for r in org.external.requests])
+    assert conversation.category == org.confidential
+    assert answer.category_number == 3
+    assert "client file" not in received
+
+
+def test_a_retry_blocked_by_todays_policy_is_recorded(org, django_capture_on_commit_callbacks):
+    """A message the policy blocks is a chat.request event with outcome blocked (the attempt
+    is logged); so is a retry the policy now blocks."""
+    from audit.models import AuditEvent
+
+    api = Backend.objects.filter(name="OpenAI business API")
+    url = api.get().base_url
+    api.update(base_url="http://127.0.0.1:9/v1")
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "About Project Zebra")
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.FAILED
+    api.update(base_url=url)
+    DetectionRule.objects.create(
+        name="Zebra", reason="Project Zebra is secret", pattern="project zebra", action="block"
+    )
+    with pytest.raises(services.ChatError, match="Project Zebra is secret"):
+        services.retry_answer(answer=sent.answer, author=org.alice)
+    blocked = AuditEvent.objects.get(
+        action=AuditEvent.Action.CHAT_REQUEST, outcome=AuditEvent.Outcome.BLOCKED
+    )
+    assert blocked.details["retry"] is True
+    assert blocked.details["message"] == str(sent.message.public_id)
+    assert blocked.details["reasons"] and "About" not in json.dumps(blocked.details)  # no text
+
+
+def test_a_refused_message_keeps_what_was_typed_without_javascript(
+    org, client, django_capture_on_commit_callbacks
+):
+    """Without htmx a refused send (here: an answer still on its way) shows the page again
+    with the reason and the message box as it was typed."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):  # the answer stays on its way
+        services.send_message(conversation=conversation, author=org.alice, text="First")
+    client.force_login(org.alice)
+    typed = "A long second message, typed with care: zebra-71"
+    response = client.post(f"/chat/c/{conversation.public_id}/send/", {"text": typed})
+    assert response.status_code == 422
+    assert "An answer is still on its way" in response.text
+    assert f">{typed}</textarea>" in response.text
+    assert conversation.messages.count() == 2  # the refused one was not stored
