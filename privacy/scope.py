@@ -74,6 +74,7 @@ def recipients(*, digests: list[str], subject_user_id: int | None) -> list[dict]
     mention_messages: dict[str, str] = {}
     rows = (
         mentions(digests)
+        .filter(message__isnull=False)  # a title's rows: a title goes to no model
         .values("conversation__public_id", "message__public_id", "kind")
         .annotate(at=Min("message__created_at"))
     )

@@ -1,0 +1,72 @@
+"""A title its owner typed is in the subject index: requests reach a conversation that names
+its subject only there."""
+
+import datetime as dt
+
+from audit.services import pseudonym
+from chat import services as chat
+from chat.models import Conversation, SubjectMention
+from chat.pseudonyms import canonical
+from privacy import services
+from privacy.models import SubjectRequest
+
+EMAIL = "jane.roe@example.org"
+OTHER = "sam.doe@example.org"
+
+
+def _digest(value: str) -> str:
+    return pseudonym(canonical("EMAIL_ADDRESS", value))
+
+
+def _titled(org, capture, title: str) -> Conversation:
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    with capture(execute=True):
+        chat.send_message(conversation=conversation, author=org.carol, text="Summarise it.")
+    chat.rename_conversation(
+        conversation=Conversation.objects.get(pk=conversation.pk), actor=org.carol, title=title
+    )
+    return conversation
+
+
+def _title_rows(conversation: Conversation) -> set[str]:
+    rows = SubjectMention.objects.filter(conversation=conversation, message__isnull=True)
+    return set(rows.values_list("digest", flat=True))
+
+
+def test_a_typed_title_is_indexed_and_a_new_title_replaces_its_rows(
+    org, django_capture_on_commit_callbacks
+):
+    conversation = _titled(org, django_capture_on_commit_callbacks, f"Complaint from {EMAIL}")
+    assert _title_rows(conversation) == {_digest(EMAIL)}
+    chat.rename_conversation(conversation=conversation, actor=org.carol, title=f"Call {OTHER}")
+    assert _title_rows(conversation) == {_digest(OTHER)}
+    chat.rename_conversation(conversation=conversation, actor=org.carol, title="Complaint")
+    assert _title_rows(conversation) == set()
+
+
+def _erase(officers, capture) -> SubjectRequest:
+    first, second = officers
+    request = services.receive_request(
+        actor=first,
+        kind=SubjectRequest.Kind.ERASURE,
+        regime=SubjectRequest.Regime.GDPR,
+        received_on=dt.date.today(),
+        identifiers=[("email", EMAIL)],
+    )
+    request = services.verify_identity(request=request, actor=first, method="Called back")
+    request = services.scope_request(request=request, actor=first)
+    assert request.scope["mentions"]["conversations"] == 1
+    with capture(execute=True):
+        services.approve_request(request=request, actor=second)
+    return SubjectRequest.objects.get(pk=request.pk)
+
+
+def test_erasure_reaches_a_conversation_named_for_its_subject_only_in_the_title(
+    org, officers, django_capture_on_commit_callbacks
+):
+    conversation = _titled(org, django_capture_on_commit_callbacks, f"Complaint from {EMAIL}")
+    request = _erase(officers, django_capture_on_commit_callbacks)
+    assert request.status == SubjectRequest.Status.COMPLETED
+    title = Conversation.objects.get(pk=conversation.pk).title
+    assert EMAIL not in title and title.startswith("Complaint from")
+    assert _title_rows(conversation) == set()
