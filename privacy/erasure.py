@@ -5,6 +5,10 @@ the mention is replaced by ``[erased]`` in every message, the title and the
 pseudonym mapping (so a placeholder that stood for it now restores to
 ``[erased]``), and its index rows go. A conversation under legal hold is left
 as it is and reported.
+
+A literal (a value the request names) is erased as a whole token only: the name
+"Ann" leaves "annual" and "Jo-Ann" alone, and an address or a number leaves the
+longer ones that contain it (``mary.ann@…``, ``…09581``) alone.
 """
 
 import re
@@ -18,8 +22,14 @@ from chat.models import Conversation, SubjectMention
 from chat.pseudonyms import canonical
 from governance.detection import detect
 from privacy import purge
+from privacy.models import SubjectRequest
 
 ERASED = "[erased]"
+#: Where a token goes on past a literal that starts or ends with a word character: another
+#: word character, or a joiner of names and addresses followed (preceded) by one. Not "'":
+#: "Ann's" is Ann.
+_TOKEN_BEFORE = r"(?<!\w)(?<!\w[-.+@])"
+_TOKEN_AFTER = r"(?!\w)(?![-.+@]\w)"
 
 
 @dataclass
@@ -30,6 +40,10 @@ class Erased:
     redacted_messages: int = 0
     index_rows: int = 0
     withheld_conversations: int = 0
+    #: Access archives built for the subject, dropped.
+    archives: int = 0
+    #: The account was closed (made inactive) before anything it owns was read.
+    account_deactivated: bool = False
     account: bool = False
     #: The account was kept: its owner is under a legal hold (who they are is part of it).
     account_withheld: bool = False
@@ -45,22 +59,20 @@ def erase(
     subject_user=None,
     progress: Callable[[int], None] = lambda done: None,
 ) -> Erased:
-    """Erase everything the request reaches; ``progress`` hears how many conversations are done."""
+    """Erase everything the request reaches; ``progress`` hears how many conversations are done.
+
+    1. A staff subject's account is closed first (unless a hold keeps them), so no session,
+       API token or sign-in of theirs can add anything behind the erasure.
+    2. Shred what they own, and not held, until none is left.
+    3. Redact the mentions in other people's conversations.
+    4. Shred again what they own: a request that was under way when the account closed may
+       still have written. Then count what a hold keeps, and drop their access archives.
+    """
     result = Erased()
     done = 0
     if subject_user is not None:
-        owned = Conversation.objects.filter(owner=subject_user)
-        result.withheld_conversations += purge.held(owned).count()
-        ids = list(purge.not_held(owned).values_list("pk", flat=True))
-        for start in range(0, len(ids), purge.BATCH_CONVERSATIONS):
-            batch = ids[start : start + purge.BATCH_CONVERSATIONS]
-            # Held again, as each batch is locked: a hold placed since is kept too.
-            batch_left = purge.not_held(Conversation.objects.filter(pk__in=batch))
-            conversations, messages = purge.shred(batch_left)
-            result.own_conversations += conversations
-            result.own_messages += messages
-            done += len(batch)
-            progress(done)
+        result.account_deactivated = _close(subject_user)
+        done = _shred_owned(subject_user, result, done, progress)
 
     mentioned = (
         SubjectMention.objects.filter(digest__in=digests)
@@ -68,8 +80,10 @@ def erase(
         .distinct()
     )
     wanted = set(digests)
-    patterns = [re.compile(re.escape(value), re.IGNORECASE) for value in literals if value.strip()]
+    patterns = literal_patterns(literals)
     reached = Conversation.objects.filter(pk__in=list(mentioned))
+    if subject_user is not None:
+        reached = reached.exclude(owner=subject_user)  # shredded, or withheld: counted below
     withheld = set(purge.held(reached).values_list("pk", flat=True))
     for conversation in reached.order_by("pk"):
         changed = None
@@ -85,7 +99,63 @@ def erase(
             ).delete()[0]
         done += 1
         progress(done)
+
+    if subject_user is not None:
+        done = _shred_owned(subject_user, result, done, progress)
+        kept = purge.held(Conversation.objects.filter(owner=subject_user)).count()
+        result.withheld_conversations += kept
+        progress(done + kept)
+        result.archives = (
+            SubjectRequest.objects.filter(
+                kind=SubjectRequest.Kind.ACCESS, subject_user=subject_user
+            )
+            .exclude(archive_sealed=b"")
+            .update(archive_sealed=b"")
+        )
     return result
+
+
+def literal_patterns(literals: list[str]) -> list[re.Pattern]:
+    """One case-blind pattern per literal, matching it as a whole token only."""
+    patterns = []
+    for value in filter(None, (literal.strip() for literal in literals)):
+        pattern = re.escape(value)
+        # Only an edge that is a word character can run on into a longer token ("+44…" can't).
+        if re.match(r"\w", value[0]):
+            pattern = _TOKEN_BEFORE + pattern
+        if re.match(r"\w", value[-1]):
+            pattern += _TOKEN_AFTER
+        patterns.append(re.compile(pattern, re.IGNORECASE))
+    return patterns
+
+
+def _close(user) -> bool:
+    """Make the account inactive, unless a hold on its owner is active (then nothing of theirs
+    goes, and they keep working); whether it was closed now. Django's sign-in and sessions,
+    and the API's tokens, refuse an inactive account."""
+    with transaction.atomic():
+        purge.holds_settled()
+        if purge.person_held(user.pk):
+            return False
+        closed = type(user).objects.filter(pk=user.pk, is_active=True).update(is_active=False)
+    user.is_active = False
+    return bool(closed)
+
+
+def _shred_owned(user, result: Erased, done: int, progress) -> int:
+    """Shred the conversations ``user`` owns, not held, a batch at a time until none is left;
+    the number of conversations done so far."""
+    owned = purge.not_held(Conversation.objects.filter(owner=user)).order_by("pk")
+    while batch := list(owned.values_list("pk", flat=True)[: purge.BATCH_CONVERSATIONS]):
+        # Held again, as each batch is locked: a hold placed since is kept too.
+        conversations, messages = purge.shred(
+            purge.not_held(Conversation.objects.filter(pk__in=batch))
+        )
+        result.own_conversations += conversations
+        result.own_messages += messages
+        done += len(batch)
+        progress(done)
+    return done
 
 
 def _redact_conversation(conversation: Conversation, digests: set[str], patterns) -> int | None:
@@ -168,6 +238,7 @@ def erase_account(user) -> bool:
     looked for under the holds lock: False then, and nothing changes."""
     from allauth.account.models import EmailAddress
     from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount
 
     with transaction.atomic():
         purge.holds_settled()
@@ -175,6 +246,8 @@ def erase_account(user) -> bool:
             return False
         EmailAddress.objects.filter(user=user).delete()
         Authenticator.objects.filter(user=user).delete()
+        # The SSO link: its uid and the provider's claims (email, name); its tokens cascade.
+        SocialAccount.objects.filter(user=user).delete()
         user.email = f"erased-{user.public_id.hex[:12]}@erased.invalid"
         user.full_name = ""
         user.is_active = False

@@ -1,0 +1,304 @@
+"""How far an erasure reaches: the subject's name as a whole word only, what they write while it
+runs, their SSO identity and their access archives; and a receipt that counts each thing once."""
+
+import datetime as dt
+
+import pytest
+from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.urls import reverse
+
+from api import services as api
+from chat import services as chat
+from chat.models import Conversation
+from privacy import erasure, purge, services
+from privacy.models import SubjectRequest
+from privacy.scope import digest_of
+from tests.privacy.conftest import make_conversation, mention
+
+EMAIL = "jane.roe@example.org"
+PHONE = "+44 20 7946 0958"
+
+
+def _send(capture, conversation, author, text):
+    with capture(execute=True):
+        return chat.send_message(conversation=conversation, author=author, text=text)
+
+
+def _receive(officers, kind=SubjectRequest.Kind.ERASURE, **overrides):
+    values = {
+        "actor": officers[0],
+        "kind": kind,
+        "regime": SubjectRequest.Regime.GDPR,
+        "received_on": dt.date.today(),
+        "identifiers": [("email", EMAIL)],
+    }
+    values.update(overrides)
+    return services.receive_request(**values)
+
+
+def _run(request, officers, capture):
+    first, second = officers
+    request = services.verify_identity(request=request, actor=first, method="Called back")
+    request = services.scope_request(request=request, actor=first)
+    with capture(execute=True):
+        request = services.approve_request(request=request, actor=second)
+    return SubjectRequest.objects.get(pk=request.pk)
+
+
+def _first_text(conversation) -> str:
+    return Conversation.objects.get(pk=conversation.pk).messages.order_by("pk").first().content
+
+
+# --- Whole words only --------------------------------------------------------------------
+
+
+def test_a_name_is_erased_as_a_word_never_inside_other_words(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """Redaction cannot be undone: "Ann" erases Ann, not the letters of "annual" or "Jo-Ann"."""
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    _send(
+        django_capture_on_commit_callbacks,
+        conversation,
+        org.carol,
+        f"Reply to {EMAIL}: Ann asked whether the annual planning with Jo-Ann moves (Ann's).",
+    )
+    request = _receive(officers, identifiers=[("email", EMAIL), ("name", "Ann")])
+    _run(request, officers, django_capture_on_commit_callbacks)
+    text = _first_text(conversation)
+    assert "[erased] asked" in text and "([erased]'s)" in text, text
+    assert "the annual planning with Jo-Ann moves" in text, text
+
+
+def test_an_email_or_a_phone_is_erased_whole_never_inside_a_longer_one(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """Another address that ends with the subject's, or a number that starts with theirs, is
+    someone else's and stays."""
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    _send(
+        django_capture_on_commit_callbacks,
+        conversation,
+        org.carol,
+        f"Write to {EMAIL} or call {PHONE}; not mary.{EMAIL} nor {PHONE}1.",
+    )
+    request = _receive(officers, identifiers=[("email", EMAIL), ("phone", PHONE)])
+    _run(request, officers, django_capture_on_commit_callbacks)
+    text = _first_text(conversation)
+    assert text.startswith("Write to [erased] or call [erased];"), text
+    assert text.endswith(f"not mary.{EMAIL} nor {PHONE}1."), text
+
+
+@pytest.mark.parametrize(
+    ("literal", "text", "expected"),
+    [
+        (
+            "Ann",
+            "Ann, annual, Jo-Ann, Ann-Marie, ANN.",
+            "[erased], annual, Jo-Ann, Ann-Marie, [erased].",
+        ),
+        (PHONE, f"Call {PHONE}, ({PHONE}) or x{PHONE}.", "Call [erased], ([erased]) or x[erased]."),
+        (PHONE, f"Not {PHONE}1 nor {PHONE}-12.", f"Not {PHONE}1 nor {PHONE}-12."),
+        (EMAIL, f"<{EMAIL}>, {EMAIL}.", "<[erased]>, [erased]."),
+        (EMAIL, f"mary.{EMAIL}, {EMAIL}.uk, x{EMAIL}", f"mary.{EMAIL}, {EMAIL}.uk, x{EMAIL}"),
+        (" Ann ", "Ann; annual", "[erased]; annual"),
+    ],
+)
+def test_a_literal_matches_whole_tokens_whatever_its_edges(db, literal, text, expected):
+    """A value that starts or ends with a word character must not continue a longer word or
+    address there; one that starts with "+" (a phone) is matched wherever it begins."""
+    assert erasure.redact(text, set(), erasure.literal_patterns([literal])) == expected
+
+
+def test_a_pseudonym_is_erased_only_when_its_value_holds_the_name_as_a_word(org, db):
+    """In someone else's mapping, a placeholder standing for the subject restores to
+    ``[erased]``; one standing for "Annabel Lee" or "Annual Reports Ltd" still restores."""
+    conversation = make_conversation(
+        org.carol, org.confidential, texts=(f"Ask [PERSON_1], [PERSON_2], [PERSON_3], {EMAIL}",)
+    )
+    mention(conversation, "EMAIL_ADDRESS", EMAIL)
+    values = {"[PERSON_1]": "Ann Roe", "[PERSON_2]": "Annabel Lee", "[PERSON_3]": "Annual Reports"}
+    conversation.set_pseudonyms(
+        {
+            "values": values,
+            "keys": {f"PERSON:{v.lower()}": p for p, v in values.items()},
+            "counters": {"PERSON": 3},
+        }
+    )
+    conversation.save(update_fields=["pseudonyms_sealed"])
+    erasure.erase(digests=[digest_of("email", EMAIL)], literals=[EMAIL, "Ann"])
+    mapping = Conversation.objects.get(pk=conversation.pk).pseudonyms()["values"]
+    assert mapping == {
+        "[PERSON_1]": "[erased]",
+        "[PERSON_2]": "Annabel Lee",
+        "[PERSON_3]": "Annual Reports",
+    }
+
+
+# --- What the subject writes while their erasure runs ------------------------------------
+
+
+def test_a_conversation_started_during_the_erasure_is_erased_too(
+    org, officers, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A request already under way when the account closed may still write: the erasure goes
+    over the subject's conversations again at the end, until none is left."""
+    make_conversation(org.alice, org.internal)
+    other = chat.start_conversation(owner=org.carol, category=org.confidential)
+    _send(django_capture_on_commit_callbacks, other, org.carol, f"Ping {org.alice.email} later.")
+    redact = erasure._redact_conversation
+    written = []
+
+    def alice_keeps_chatting(conversation, *args):
+        if not written:  # while the erasure works on others' conversations
+            mine = make_conversation(org.alice, org.internal, texts=(f"I am {org.alice.email}",))
+            mention(mine, "EMAIL_ADDRESS", org.alice.email)
+            written.append(mine.pk)
+        return redact(conversation, *args)
+
+    monkeypatch.setattr(erasure, "_redact_conversation", alice_keeps_chatting)
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    counts = request.receipt["counts"]
+    assert written and counts["account"] is True
+    assert counts["own_conversations"] == 2 and counts["redacted_conversations"] == 1
+    assert not Conversation.objects.filter(owner=org.alice).exists()
+
+
+def test_the_account_cannot_write_once_its_erasure_has_begun(
+    org, officers, client, django_capture_on_commit_callbacks, monkeypatch
+):
+    """It is closed before anything it owns is read: her signed-in session and her API token
+    stop working, so nothing new can come in behind the erasure."""
+    make_conversation(org.alice, org.internal)
+    client.force_login(org.alice)
+    assert client.get(reverse("chat:home")).status_code == 200
+    _, raw = api.create_token(user=org.alice, name="ci", expires_in_days=None, actor=org.alice)
+    shred = purge.shred
+    seen = []
+
+    def while_shredding(candidates, **kwargs):
+        org.alice.refresh_from_db()
+        seen.append(org.alice.is_active)
+        seen.append(client.get(reverse("chat:home")).status_code)
+        with pytest.raises(api.TokenRefused, match="deactivated"):
+            api.authenticate(raw)
+        return shred(candidates, **kwargs)
+
+    monkeypatch.setattr(purge, "shred", while_shredding)
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    assert seen[:2] == [False, 302]  # signed out: sent to the sign-in page
+    assert request.receipt["counts"]["account_deactivated"] is True
+
+
+def test_an_account_held_meanwhile_is_kept_closed(
+    org, officers, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A hold placed on the subject while their erasure runs keeps their account and what they
+    own (nothing of theirs goes after it); the account stays closed, as the receipt says."""
+    make_conversation(org.alice, org.internal)
+    other = make_conversation(org.carol, org.confidential, texts=(f"Ping {org.alice.email}",))
+    mention(other, "EMAIL_ADDRESS", org.alice.email)
+    redact = erasure._redact_conversation
+
+    def a_hold_on_alice_meanwhile(conversation, *args):
+        services.place_hold(actor=officers[0], reason="Litigation 21", user=org.alice)
+        make_conversation(org.alice, org.internal)  # written as the hold came
+        return redact(conversation, *args)
+
+    monkeypatch.setattr(erasure, "_redact_conversation", a_hold_on_alice_meanwhile)
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    counts = request.receipt["counts"]
+    assert counts["own_conversations"] == 1 and counts["withheld_conversations"] == 1
+    assert counts["account"] is False and counts["account_withheld"] is True
+    assert counts["account_deactivated"] is True
+    org.alice.refresh_from_db()
+    assert not org.alice.is_active and not org.alice.email.endswith("@erased.invalid")
+    assert Conversation.objects.filter(owner=org.alice).count() == 1
+
+
+def test_a_held_subject_is_not_closed_by_their_erasure(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """Under a hold nothing of theirs goes, so nothing needs to be stopped: they keep working."""
+    services.place_hold(actor=officers[0], reason="Litigation 22", user=org.alice)
+    make_conversation(org.alice, org.internal)
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    assert request.receipt["counts"]["account_deactivated"] is False
+    org.alice.refresh_from_db()
+    assert org.alice.is_active
+
+
+def test_each_withheld_conversation_counts_once(org, officers, django_capture_on_commit_callbacks):
+    """A held subject's own conversation that also mentions them is one withheld conversation."""
+    services.place_hold(actor=officers[0], reason="Litigation 20", user=org.alice)
+    mine = chat.start_conversation(owner=org.alice, category=org.internal)
+    _send(
+        django_capture_on_commit_callbacks,
+        mine,
+        org.alice,
+        f"Sign my reply as {org.alice.email} please.",
+    )
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    assert Conversation.objects.filter(owner=org.alice).count() == 1
+    counts = request.receipt["counts"]
+    assert counts["withheld_conversations"] == 1 and counts["redacted_conversations"] == 0
+
+
+# --- The account's other traces ----------------------------------------------------------
+
+
+def test_erasure_removes_the_sso_identity(org, officers, django_capture_on_commit_callbacks):
+    """The identity provider's link (its uid, and the claims it sent: email, name) goes with
+    the account, and the tokens it issued with it."""
+    account = SocialAccount.objects.create(
+        user=org.alice,
+        provider="openid_connect",
+        uid="oidc-sub-alice-123",
+        extra_data={"email": org.alice.email, "name": org.alice.full_name, "sub": "x"},
+    )
+    SocialToken.objects.create(account=account, token="access", token_secret="refresh")
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    assert request.receipt["counts"]["account"] is True
+    assert not SocialAccount.objects.filter(user=org.alice).exists()
+    assert not SocialToken.objects.exists()
+
+
+def test_a_held_account_keeps_its_sso_identity(org, officers):
+    """Who they are is part of what a hold keeps."""
+    SocialAccount.objects.create(user=org.alice, provider="openid_connect", uid="oidc-alice")
+    services.place_hold(actor=officers[0], reason="Litigation 23", user=org.alice)
+    assert erasure.erase_account(org.alice) is False
+    assert SocialAccount.objects.filter(user=org.alice).exists()
+
+
+def test_erasure_drops_the_subjects_access_archives(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """An archive is a copy of the subject's conversations sealed with the master key:
+    shredding the conversations' keys does not reach it, so the erasure drops it, and says
+    how many it dropped. Someone else's archive stays."""
+    make_conversation(org.alice, org.internal, texts=("My secret plan for Q3", "Sure"))
+    make_conversation(org.carol, org.internal, texts=("Carol's plan", "Sure"))
+    archives = []
+    for subject in (org.alice, org.alice, org.carol):
+        access = _receive(
+            officers,
+            kind=SubjectRequest.Kind.ACCESS,
+            identifiers=[("email", subject.email)],
+            subject_user=subject,
+        )
+        archives.append(_run(access, officers, django_capture_on_commit_callbacks))
+    assert all(access.archive_sealed for access in archives)
+
+    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    assert request.receipt["counts"]["archives"] == 2
+    for access in archives:
+        access.refresh_from_db()
+    assert [bytes(access.archive_sealed) == b"" for access in archives] == [True, True, False]
