@@ -53,9 +53,30 @@ def days_left(due: dt.date, today: dt.date) -> int:
     return (due - today).days
 
 
+def extension_refusal(*, due: dt.date, today: dt.date, extended: bool) -> str | None:
+    """Why a request due on ``due`` may not be extended ``today``, or None if it may.
+
+    The law allows one extension, and the requester must be told of it within the
+    original period (GDPR Art. 12(3); CCPA within the first 45 days): by the due day.
+    """
+    if extended:
+        return "This request has already been extended once; the law allows no more."
+    if days_left(due, today) < 0:
+        return (
+            f"The deadline passed on {due.day} {due:%B %Y}: an extension had to be given "
+            "(and the requester told) before it. Answer the request now."
+        )
+    return None
+
+
 def expiry_cutoff(now: dt.datetime, retention_days: int) -> dt.datetime:
-    """Conversations last active before this moment have outlived their retention window."""
-    return now - dt.timedelta(days=retention_days)
+    """Conversations last active before this moment have outlived their retention window.
+
+    A window reaching back past year 1 (stored before the console bounded it) stops there:
+    nothing is that old, so nothing expires, and the other categories are still purged.
+    """
+    reachable = (now - dt.datetime.min.replace(tzinfo=now.tzinfo)).days
+    return now - dt.timedelta(days=min(retention_days, reachable))
 
 
 def second_pair_of_eyes(*, scoped_by_id: int | None, approver_id: int) -> str | None:

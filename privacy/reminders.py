@@ -1,5 +1,7 @@
 """Deadline reminders: one email a day to the privacy officers while a request is due soon."""
 
+import logging
+
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -11,6 +13,8 @@ from governance.models import User
 from governance.roles import Role
 from privacy import policy
 from privacy.models import SubjectRequest
+
+log = logging.getLogger(__name__)
 
 
 def due_for_reminder(today) -> list[SubjectRequest]:
@@ -26,7 +30,12 @@ def due_for_reminder(today) -> list[SubjectRequest]:
 
 
 def send() -> int:
-    """Email every privacy officer the requests due soon; the number of requests reminded."""
+    """Email every privacy officer the requests due soon; the number of requests reminded.
+
+    A request counts as reminded (and the reminder is audited) only once the mail server
+    has accepted the mail: when it fails, the failure is logged and the next hourly run
+    tries again.
+    """
     today = timezone.localdate()
     requests = due_for_reminder(today)
     if not requests:
@@ -40,6 +49,22 @@ def send() -> int:
         "privacy/email/reminder.txt",
         {"rows": [(r, r.days_left(today)) for r in requests], "today": today},
     )
+    if officers:
+        try:
+            send_mail(
+                f"Steward: {len(requests)} data-subject request(s) due soon",
+                body,
+                None,
+                officers,
+            )
+        except OSError as exc:  # smtplib's errors included
+            # The exception's text may quote the officers' addresses: its type only.
+            log.warning(
+                "Deadline reminder for %d request(s) not sent (%s); the next run tries again.",
+                len(requests),
+                type(exc).__name__,
+            )
+            return 0
     with transaction.atomic():
         SubjectRequest.objects.filter(pk__in=[r.pk for r in requests]).update(reminded_on=today)
         record(
@@ -49,12 +74,5 @@ def send() -> int:
                 "overdue": sum(r.days_left(today) < 0 for r in requests),
                 "recipients": len(officers),
             },
-        )
-    if officers:
-        send_mail(
-            f"Steward: {len(requests)} data-subject request(s) due soon",
-            body,
-            None,
-            officers,
         )
     return len(requests)

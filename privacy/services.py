@@ -7,13 +7,15 @@ hashes only; the identifier itself never reaches it.
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
-from chat.models import Conversation
+from chat.models import Conversation, SubjectMention
 from governance.models import User
 from privacy import policy, purge, scope
 from privacy.models import LegalHold, SubjectRequest
@@ -41,8 +43,10 @@ def receive_request(
     identifiers: list[tuple[str, str]],
     subject_user: User | None = None,
     note: str = "",
+    follows: SubjectRequest | None = None,
 ) -> SubjectRequest:
-    """Record a request as received, with its legal due date."""
+    """Record a request as received, with its legal due date (``follows``: the completed
+    erasure it finishes, whose keyed hashes it reaches too)."""
     identifiers = [(k, v.strip()) for k, v in identifiers if v.strip()]
     if not identifiers:
         raise PrivacyError(
@@ -50,13 +54,16 @@ def receive_request(
         )
     if received_on > timezone.localdate():
         raise PrivacyError("The received date cannot be in the future.")
+    digests = {scope.digest_of(k, v) for k, v in identifiers}
+    if follows is not None:
+        digests |= set(follows.digests)
     request = SubjectRequest(
         kind=kind,
         regime=regime,
         subject_user=subject_user,
         received_on=received_on,
         due_on=policy.due_on(policy.REGIMES[regime], received_on),
-        digests=sorted({scope.digest_of(k, v) for k, v in identifiers}),
+        digests=sorted(digests),
         note=note,
         created_by=actor,
     )
@@ -75,6 +82,7 @@ def receive_request(
                         "due_on": request.due_on.isoformat(),
                         "identifier_kinds": sorted({k for k, _ in identifiers}),
                         "staff_subject": subject_user is not None,
+                        **({"follows": follows.reference} if follows else {}),
                     },
                 )
             return request
@@ -84,26 +92,38 @@ def receive_request(
 
 
 def request_own_data(*, user: User, kind: str) -> SubjectRequest:
-    """A staff member asks for their own data: signed in is identity verified."""
-    if SubjectRequest.objects.filter(
-        subject_user=user, kind=kind, status__in=SubjectRequest.OPEN
-    ).exists():
-        raise PrivacyError(
-            "You already have an open request of this kind; the privacy team is on it."
+    """A staff member asks for their own data: signed in is identity verified.
+
+    One open request of a kind at a time. The user's row is locked before the check, so
+    of two sent at once (a double submit) the second waits for the first to commit, then
+    sees its request and is refused.
+    """
+    with transaction.atomic():
+        # FOR NO KEY UPDATE: serialises this check, yet lets rows that point at the user
+        # (their messages, audit events) be written meanwhile.
+        User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+        if SubjectRequest.objects.filter(
+            subject_user=user, kind=kind, status__in=SubjectRequest.OPEN
+        ).exists():
+            raise PrivacyError(
+                "You already have an open request of this kind; the privacy team is on it."
+            )
+        request = receive_request(
+            actor=user,
+            kind=kind,
+            regime=SubjectRequest.Regime.GDPR,
+            received_on=timezone.localdate(),
+            identifiers=_account_identifiers(user),
+            subject_user=user,
+            note="Asked for from the account page.",
         )
-    identifiers = [("email", user.email)] + ([("name", user.full_name)] if user.full_name else [])
-    request = receive_request(
-        actor=user,
-        kind=kind,
-        regime=SubjectRequest.Regime.GDPR,
-        received_on=timezone.localdate(),
-        identifiers=identifiers,
-        subject_user=user,
-        note="Asked for from the account page.",
-    )
-    return verify_identity(
-        request=request, actor=user, method="Signed in to their own account.", self_service=True
-    )
+        return verify_identity(
+            request=request, actor=user, method="Signed in to their own account.", self_service=True
+        )
+
+
+def _account_identifiers(user: User) -> list[tuple[str, str]]:
+    return [("email", user.email)] + ([("name", user.full_name)] if user.full_name else [])
 
 
 def _next_reference(year: int, attempt: int) -> str:
@@ -168,6 +188,8 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
 
 
 def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> SubjectRequest:
+    """Close an open request unanswered. The reason is written to the requester and often
+    names them: it stays on the request, and the audit trail records only its length."""
     if not reason.strip():
         raise PrivacyError("Give the reason for rejecting the request; the requester is told it.")
     with transaction.atomic():
@@ -181,7 +203,12 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         request.completed_at = timezone.now()
         request.identifiers_sealed = b""
         request.save()
-        _record(request, actor, AuditEvent.Action.DSR_REJECTED, {"reason": request.rejected_reason})
+        _record(
+            request,
+            actor,
+            AuditEvent.Action.DSR_REJECTED,
+            {"reason_chars": len(request.rejected_reason)},
+        )
     return request
 
 
@@ -191,10 +218,11 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         raise PrivacyError("An extension needs a reason (the requester must be told why).")
     with transaction.atomic():
         request = _locked(request, SubjectRequest.OPEN, "Only an open request can be extended.")
-        if request.extended:
-            raise PrivacyError(
-                "This request has already been extended once; the law allows no more."
-            )
+        refusal = policy.extension_refusal(
+            due=request.due_on, today=timezone.localdate(), extended=request.extended
+        )
+        if refusal:
+            raise PrivacyError(refusal)
         before = request.due_on
         request.due_on = policy.extended_due_on(request.regime_rules, request.due_on)
         request.extended = True
@@ -275,12 +303,15 @@ def place_hold(
 
 
 def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
+    """End a hold. The completed erasures that withheld content under it and may now finish
+    are named in its event (and listed by :func:`erasures_to_finish`)."""
     if not reason.strip():
         raise PrivacyError("Say why the hold is released.")
     with transaction.atomic():
         hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
         if not hold.active:
             raise PrivacyError("This hold was already released.")
+        free_before = {request.pk: left for request, left in erasures_to_finish()}
         hold.released_by = actor
         hold.released_at = timezone.now()
         hold.release_reason = reason.strip()[:500]
@@ -292,11 +323,20 @@ def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
             ).exists()
         ):
             Conversation.objects.filter(pk=hold.conversation_id).update(legal_hold=False)
+        freed = [
+            request.reference
+            for request, left in erasures_to_finish()
+            if free_before.get(request.pk) != left
+        ]
         record(
             action=AuditEvent.Action.HOLD_RELEASED,
             actor=actor,
             target=hold,
-            details={**_hold_details(hold), "reason": hold.release_reason},
+            details={
+                **_hold_details(hold),
+                "reason": hold.release_reason,
+                "erasures_to_finish": freed,
+            },
         )
     return hold
 
@@ -310,6 +350,160 @@ def _hold_details(hold: LegalHold) -> dict:
     if hold.user_id:
         return {"scope": "person", "user": str(hold.user.public_id)}
     return {"scope": "conversation", "conversation": str(hold.conversation.public_id)}
+
+
+# --- erasures a legal hold kept from finishing -------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeftBehind:
+    """What a completed erasure withheld under a legal hold and is still there.
+
+    The ``free`` part no hold keeps any more: a follow-up erasure removes it. The
+    ``held`` part waits for its hold. ``finishing`` is the reference of an open erasure
+    that already reaches the same subject, if there is one.
+    """
+
+    free_conversations: int = 0
+    held_conversations: int = 0
+    account_free: bool = False
+    account_held: bool = False
+    finishing: str = ""
+
+    @property
+    def free(self) -> bool:
+        return bool(self.free_conversations) or self.account_free
+
+
+def left_behind(request: SubjectRequest) -> LeftBehind | None:
+    """What ``request``, a completed erasure, withheld and is still there; None if nothing.
+
+    Read from what is there now, nothing stored: the conversations it reached (a
+    mention of the subject's keyed hashes, or the subject's own) that existed when it
+    completed, and the account it kept. Its sealed identifiers were dropped at
+    completion; its keyed hashes remain, and the index rows of the conversations it
+    withheld were left in place, so they still find them. Once a follow-up erasure (or
+    a purge) has removed them, nothing is left behind.
+    """
+    counts = request.receipt.get("counts", {})
+    if (
+        request.kind != SubjectRequest.Kind.ERASURE
+        or request.status != S.COMPLETED
+        or not (counts.get("withheld_conversations") or counts.get("account_withheld"))
+    ):
+        return None
+    until = request.completed_at
+    reached = Q(
+        pk__in=SubjectMention.objects.filter(
+            digest__in=request.digests, created_at__lte=until
+        ).values("conversation_id")
+    )
+    if request.subject_user_id:
+        reached |= Q(owner_id=request.subject_user_id, created_at__lte=until)
+    conversations = Conversation.objects.filter(reached)
+    total, held = conversations.count(), purge.held(conversations).count()
+    user = request.subject_user
+    account = bool(counts.get("account_withheld")) and user is not None and not _erased(user)
+    if not total and not account:
+        return None
+    account_held = account and purge.person_held(user.pk)
+    wanted = set(request.digests)
+    finishing = next(
+        (
+            other.reference
+            for other in SubjectRequest.objects.filter(
+                kind=SubjectRequest.Kind.ERASURE, status__in=SubjectRequest.OPEN
+            )
+            if wanted <= set(other.digests)
+        ),
+        "",
+    )
+    return LeftBehind(
+        free_conversations=total - held,
+        held_conversations=held,
+        account_free=account and not account_held,
+        account_held=account_held,
+        finishing=finishing,
+    )
+
+
+def erasures_to_finish() -> list[tuple[SubjectRequest, LeftBehind]]:
+    """Completed erasures that withheld content under a legal hold since released, with
+    what each left behind, oldest first: the privacy desk lists them."""
+    withheld = Q(receipt__counts__withheld_conversations__gt=0) | Q(
+        receipt__counts__account_withheld=True
+    )
+    candidates = (
+        SubjectRequest.objects.filter(kind=SubjectRequest.Kind.ERASURE, status=S.COMPLETED)
+        .filter(withheld)
+        .select_related("subject_user")
+        .order_by("completed_at")
+    )
+    return [
+        (request, left)
+        for request in candidates
+        if (left := left_behind(request)) is not None and left.free
+    ]
+
+
+def finish_erasure(
+    *,
+    request: SubjectRequest,
+    actor: User,
+    identifiers: list[tuple[str, str]] | None = None,
+) -> SubjectRequest:
+    """Record the erasure of what ``request`` withheld under a legal hold since released.
+
+    1. Refused unless the completed erasure left something no hold keeps now, and while
+       an open erasure already reaches the same subject.
+    2. The new request reaches what the first did (its keyed hashes), and erases in the
+       text the identifiers given now. Those typed for the first were dropped when it
+       closed: for a staff member whose account was kept, the account's are used too.
+    3. Its identity counts as verified by the first. It is scoped and approved like any
+       request (four eyes), and due as one received today.
+    """
+    with transaction.atomic():
+        original = _locked(request, S.COMPLETED, "Only a completed erasure can be finished.")
+        left = left_behind(original)
+        if left is None or not left.free:
+            raise PrivacyError(
+                "Nothing this erasure left behind is free to erase: it is gone, or still "
+                "under a legal hold."
+            )
+        if left.finishing:
+            raise PrivacyError(
+                f"{left.finishing} is open and already erases what this one left behind."
+            )
+        given = [(kind, value.strip()) for kind, value in identifiers or [] if value.strip()]
+        user = original.subject_user
+        from_account = _account_identifiers(user) if user and not _erased(user) else []
+        identifiers = list(dict.fromkeys(given + from_account))
+        if not identifiers:
+            raise PrivacyError(
+                f"The identifiers typed for {original.reference} were dropped when it closed: "
+                "give the subject's email address, phone number or name again."
+            )
+        follow_up = receive_request(
+            actor=actor,
+            kind=SubjectRequest.Kind.ERASURE,
+            regime=original.regime,
+            received_on=timezone.localdate(),
+            identifiers=identifiers,
+            subject_user=user,
+            note=f"Finishes {original.reference}: what it withheld under a legal hold since "
+            "released.",
+            follows=original,
+        )
+        return verify_identity(
+            request=follow_up,
+            actor=actor,
+            method=f"Verified for {original.reference}, which this request finishes.",
+        )
+
+
+def _erased(user: User) -> bool:
+    # The address privacy.erasure.erase_account gives an erased account.
+    return user.email.endswith("@erased.invalid")
 
 
 # --- purges ------------------------------------------------------------------------------
