@@ -12,6 +12,12 @@ logger = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 
 
+class RateLimited(Exception):
+    def __init__(self, wait: int):
+        super().__init__(f"Too many requests with this API token; retry in {wait} s.")
+        self.wait = wait
+
+
 def retry_after(key: str) -> int | None:
     """Count one request for ``key``: None if it may go on, else the seconds to wait.
 

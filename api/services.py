@@ -8,6 +8,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from api import ratelimit
 from api.models import LOOKUP_CHARS, TOKEN_PREFIX, ApiToken, digest
 from audit.models import AuditEvent
 from audit.services import record
@@ -78,16 +79,22 @@ def revoke_token(*, token: ApiToken, actor: User) -> ApiToken:
 
 
 def authenticate(raw: str) -> ApiToken:
-    """The usable token ``raw`` is, with its user; :class:`TokenRefused` otherwise.
+    """The usable token ``raw`` is, with its user, counted against its rate limit.
 
-    A refused token that exists (revoked, expired, its owner deactivated) is
+    Raises :class:`TokenRefused` for a token that does not let its bearer in. A
+    refused token that exists (revoked, expired, its owner deactivated) is
     recorded against its owner; an unknown one only logged, so that guessing
-    cannot fill the audit trail.
+    cannot fill the audit trail. Every use of a token that exists counts
+    against its limit, the refused ones too: past it, :class:`ratelimit.RateLimited`
+    and no event, so that a client in a loop fills neither the trail nor its lock.
     """
     token = _by_lookup(raw[:LOOKUP_CHARS]) if raw.startswith(TOKEN_PREFIX) else None
     if token is None or not hmac.compare_digest(token.digest, digest(raw)):
         logger.warning("an unknown API token was refused")
         raise TokenRefused("Invalid API token.")
+    wait = ratelimit.retry_after(str(token.public_id))
+    if wait is not None:
+        raise ratelimit.RateLimited(wait)
     reason = _refusal(token)
     if reason:
         with transaction.atomic():

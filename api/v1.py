@@ -316,6 +316,8 @@ def _body(request: HttpRequest) -> dict:
         raise too_large(f"The request body is larger than {megabytes:g} MB.") from None
     except (ValueError, UnicodeDecodeError):
         raise bad("The request body is not valid JSON.", code="invalid_json") from None
+    except RecursionError:  # what json raises for a body nested too deeply
+        raise bad("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad("The request body must be a JSON object.", code="invalid_json")
     if not isinstance(body.get("model"), str) or not body["model"]:
@@ -533,13 +535,15 @@ def _category(request: HttpRequest, body: dict, user: User, version: Version) ->
                 code="not_cleared",
             )
         return services.category_by_number(usable[0], version)
-    if named.isdigit():
-        number = int(named) if int(named) in categories else None
+    if named.isascii() and named.isdigit():  # isdigit() alone takes "²", which int() does not
+        # Nor does int() take thousands of digits; a level has one.
+        number = int(named) if len(named) <= 9 and int(named) in categories else None
     else:
         number = next((n for n, c in categories.items() if c.slug == named.lower()), None)
     if number is None:
+        shown = named if len(named) <= 80 else named[:80] + "…"
         raise Problem(
-            404, f"There is no category {named!r}.", kind="not_found_error", code="unknown_category"
+            404, f"There is no category {shown!r}.", kind="not_found_error", code="unknown_category"
         )
     return services.category_by_number(number, version)
 

@@ -121,6 +121,9 @@ KIND_NOTES = {
     "Model: mistral-small-latest, for example. Key: required.",
 }
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: 100 years. Some bound is needed: past about 739,000 days the purge's cutoff falls
+#: before year 1, which dates cannot hold.
+MAX_RETENTION_DAYS = 36_500
 MAX_TERM_FILE_BYTES = 4 * 1024 * 1024
 
 
@@ -333,6 +336,15 @@ class CategoryForm(forms.ModelForm):
         if not 1 <= number <= 9:
             raise forms.ValidationError("Levels go from 1 (public) to 9.")
         return number
+
+    def clean_retention_days(self) -> int | None:
+        days = self.cleaned_data["retention_days"]
+        if days is not None and days > MAX_RETENTION_DAYS:
+            raise forms.ValidationError(
+                f"Keep content at most {MAX_RETENTION_DAYS:,} days (100 years), "
+                "or leave it empty to store none."
+            )
+        return days
 
     def clean_allowed_regions(self) -> list[str]:
         return sorted(set(_lines(self.cleaned_data["allowed_regions"])))

@@ -78,11 +78,21 @@ class BackendSerializer(serializers.ModelSerializer):
 
 
 class ApprovalWriteSerializer(serializers.Serializer):
-    """Approve a backend for a category (refused, with the reasons, if it breaks a requirement)."""
+    """Approve a backend for a category (refused, with the reasons, if it breaks a requirement).
 
-    category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
+    The schema of what the console's ApprovalForm takes, which cleans the request.
+    """
+
+    category = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.filter(is_active=True)
+    )
     backend = serializers.SlugRelatedField(slug_field="public_id", queryset=Backend.objects.all())
-    preference = serializers.IntegerField(min_value=0, max_value=1000, default=100)
+    preference = serializers.IntegerField(
+        min_value=1,
+        max_value=1000,
+        default=100,
+        help_text="Lower is tried first when several backends qualify.",
+    )
 
 
 class ApprovalRowSerializer(serializers.ModelSerializer):

@@ -8,18 +8,19 @@ import csv
 import io
 from uuid import UUID
 
+from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from api.permissions import role_permission
 from governance import services
+from governance.api.parsers import JSONParser
 from governance.api.serializers import (
     ApprovalRowSerializer,
     ApprovalWriteSerializer,
@@ -31,6 +32,7 @@ from governance.api.serializers import (
     TermListSerializer,
 )
 from governance.forms import (
+    ApprovalForm,
     BackendForm,
     CategoryForm,
     ClearanceForm,
@@ -50,6 +52,8 @@ from governance.models import (
 from governance.roles import Role
 
 PolicyAdmin = role_permission(Role.POLICY_ADMIN)
+YES_NO = "Must be true or false."
+NOT_AN_OBJECT = "The body must be a JSON object: {field: value, …}."
 
 
 def valid(form, names: dict[str, str] | None = None):
@@ -66,7 +70,16 @@ def valid(form, names: dict[str, str] | None = None):
     return form
 
 
-class _PolicyViewSet(viewsets.ReadOnlyModelViewSet):
+class _ObjectBodies:
+    """A write's body is a JSON object (``{field: value}``): anything else is a 400."""
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)  # authenticated and allowed first
+        if request.method in ("POST", "PUT", "PATCH") and not isinstance(request.data, dict):
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [NOT_AN_OBJECT]})
+
+
+class _PolicyViewSet(_ObjectBodies, viewsets.ReadOnlyModelViewSet):
     permission_classes = [PolicyAdmin]
 
 
@@ -88,6 +101,18 @@ class _FormWrites:
         if instance is not None and self.request.method == "PATCH":
             data = {**self.get_serializer(instance).data, **data}
         form = self.form_class(data=self.form_data(data), instance=instance)
+        # The form's checkbox takes any value but "false" by its truth: "no" would be yes.
+        not_yes_no = [
+            name
+            for name, field in form.fields.items()
+            if isinstance(field, forms.BooleanField)
+            and name in data
+            and not isinstance(data[name], bool)
+        ]
+        if not_yes_no:
+            raise ValidationError(
+                {self.form_names.get(name, name): [YES_NO] for name in not_yes_no}
+            )
         return valid(form, self.form_names)
 
     def form_data(self, data: dict) -> dict:
@@ -98,7 +123,7 @@ class _FormWrites:
         """The on/off field this request sets, if it sets it (it has its own service)."""
         value = self.request.data.get(field)
         if value is not None and not isinstance(value, bool):
-            raise ValidationError({field: ["Must be true or false."]})
+            raise ValidationError({field: [YES_NO]})
         return value
 
     def answer(self, obj, status_code=status.HTTP_200_OK) -> Response:
@@ -208,9 +233,13 @@ class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMix
 
     def create(self, request, *args, **kwargs) -> Response:
         form = self.cleaned_form()
+        values = form.values()
+        enabled = self.switch("enabled")
+        if enabled is not None:
+            values["enabled"] = enabled
         backend = services.save_backend(
             backend=None,
-            values=form.values(),
+            values=values,
             credential=form.cleaned_data["credential"],
             actor=request.user,
         )
@@ -245,18 +274,23 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
 
     def get_object(self) -> Approval:
         slug, _, backend = self.kwargs["key"].partition(":")
-        approval = get_object_or_404(
-            self.get_queryset(), category__slug=slug, backend__public_id=backend
-        )
+        found = self.get_queryset().filter(category__slug=slug)
+        found = found.filter(backend__public_id=backend) if _uuid(backend) else found.none()
+        approval = get_object_or_404(found)
         self.check_object_permissions(self.request, approval)
         return approval
 
     @extend_schema(request=ApprovalWriteSerializer, responses={201: ApprovalRowSerializer})
     def create(self, request, *args, **kwargs) -> Response:
-        given = ApprovalWriteSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        """Cleaned by the console's form: active categories only, a preference of 1 to 1000."""
+        data = valid(ApprovalForm(data={"preference": 100, **request.data})).cleaned_data
         try:
-            approval = services.approve_backend(actor=request.user, **given.validated_data)
+            approval = services.approve_backend(
+                category=data["category"],
+                backend=data["backend"],
+                preference=data["preference"],
+                actor=request.user,
+            )
         except services.PolicyError as exc:
             raise ValidationError({"non_field_errors": list(exc.args)}) from None
         return Response(ApprovalRowSerializer(approval).data, status=status.HTTP_201_CREATED)
@@ -266,6 +300,7 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
 
 
 class ClearanceViewSet(
+    _ObjectBodies,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.DestroyModelMixin,
@@ -337,8 +372,11 @@ class RuleViewSet(
     form_class = RuleForm
 
     def create(self, request, *args, **kwargs) -> Response:
-        form = self.cleaned_form()
-        rule = services.save_rule(rule=None, values=form.values(), actor=request.user)
+        values = self.cleaned_form().values()
+        active = self.switch("is_active")
+        if active is not None:
+            values["is_active"] = active
+        rule = services.save_rule(rule=None, values=values, actor=request.user)
         return self.answer(rule, status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:

@@ -284,12 +284,17 @@ def test_an_unknown_model_or_category_is_404(org, openai_for):
     assert unknown.value.body["code"] == "model_not_found"
     with pytest.raises(openai.NotFoundError):
         _ask(client, "Hello", headers={"X-Steward-Category": "secret-stuff"})
+    for odd in ("²", "9" * 5000):  # digits to str.isdigit(), not to int()
+        with pytest.raises(openai.NotFoundError) as unknown:
+            _ask(client, "Hello", metadata={"category": odd})
+        assert unknown.value.body["code"] == "unknown_category"
 
 
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
         (b"{not json", "invalid_json", None),
+        (b"[" * 100_000, "invalid_json", None),  # json raises RecursionError, not ValueError
         (b'{"model": "auto", "messages": []}', "invalid_messages", "messages"),
         (b'{"model": "auto", "messages": [{"role": "tool", "content": "x"}]}', "invalid_messages",
          "messages"),
