@@ -11,6 +11,14 @@ from api.models import ApiToken
 from api.ratelimit import RateLimited
 from audit.models import AuditEvent
 from audit.services import record
+from governance.access import must_enrol_mfa
+
+#: A token of someone whose role requires two-factor authentication, and who has none set up,
+#: waits for it as the site does (config.middleware.RequireMfaMiddleware).
+MFA_REQUIRED = (
+    "Your role requires two-factor authentication: set it up in Steward (Account → "
+    "Two-factor authentication) before using an API token."
+)
 
 
 def bearer_token(request: HttpRequest) -> ApiToken | None:
@@ -51,6 +59,9 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise exceptions.Throttled(wait=exc.wait) from None
         if token is None:
             return None
+        if must_enrol_mfa(token.user):
+            record_use(request._request, token, refused=MFA_REQUIRED)
+            raise exceptions.PermissionDenied(MFA_REQUIRED)
         record_use(request._request, token)
         return token.user, token
 

@@ -26,14 +26,14 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 
 from api import relay
-from api.authentication import RateLimited, bearer_token, record_use
+from api.authentication import MFA_REQUIRED, RateLimited, bearer_token, record_use
 from api.models import ApiToken
 from api.services import TokenRefused
 from chat import answering, services
 from chat.llm import ChatMessage, Sampling
 from chat.pseudonyms import Pseudonymiser
 from config.connections import in_database_thread
-from governance.access import holds
+from governance.access import holds, must_enrol_mfa
 from governance.detection import detect
 from governance.models import Backend, Category, User
 from governance.policy import HARMLESS_TYPES, eligible_backends, entity_phrase
@@ -218,6 +218,8 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
     version = read_version(user.pk)  # the request's one reading, with the user's groups
     if not holds(user, Role.STAFF, version):
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
+    if must_enrol_mfa(user, version):
+        _refuse(request, token, MFA_REQUIRED, code="mfa_required")
     body = _body(request)
     asked = read(body, version)
     category = _category(request, body, user, version)

@@ -211,7 +211,7 @@ class RequireMfaMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if settings.STEWARD_REQUIRE_MFA and self._must_enrol(request):
+        if self._must_enrol(request):
             messages.warning(
                 request, "Your role requires two-factor authentication. Set it up to continue."
             )
@@ -219,13 +219,13 @@ class RequireMfaMiddleware:
         return self.get_response(request)
 
     def _must_enrol(self, request: HttpRequest) -> bool:
-        from allauth.mfa.utils import is_mfa_enabled
+        from governance.access import must_enrol_mfa
 
-        from governance.roles import requires_mfa
-
+        if not settings.STEWARD_REQUIRE_MFA:
+            return False
         user = request.user
         if not user.is_authenticated or request.path.startswith(self.ALLOWED_PREFIXES):
             return False
         if request.path.startswith(settings.STATIC_URL):
             return False
-        return requires_mfa(user) and not is_mfa_enabled(user)
+        return must_enrol_mfa(user)

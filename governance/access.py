@@ -16,7 +16,7 @@ from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.models import User
 from governance.policy_cache import Version, cached
-from governance.roles import ROLE_PERMISSIONS, Role
+from governance.roles import MFA_REQUIRED_ROLES, ROLE_PERMISSIONS, Role
 
 
 class PermissionBackend(ModelBackend):
@@ -85,6 +85,22 @@ def holds(user: User, role: Role, version: Version) -> bool:
     if user.is_active and not version.group_ids.isdisjoint(_granting(version)[role]):
         return True
     return user.has_perm(role.permission)
+
+
+def must_enrol_mfa(user: User, version: Version | None = None) -> bool:
+    """Whether ``user`` holds a role that requires two-factor authentication and has none
+    set up (``STEWARD_REQUIRE_MFA``): the site and their API tokens wait for it. With
+    ``version``, the roles come from the cached policy (a query only for those who hold one)."""
+    from allauth.mfa.utils import is_mfa_enabled
+    from django.conf import settings
+
+    if not settings.STEWARD_REQUIRE_MFA:
+        return False
+    if version is None:
+        privileged = any(user.has_perm(role.permission) for role in MFA_REQUIRED_ROLES)
+    else:
+        privileged = any(holds(user, role, version) for role in MFA_REQUIRED_ROLES)
+    return privileged and not is_mfa_enabled(user)
 
 
 def _granting(version: Version) -> dict[Role, frozenset[int]]:

@@ -40,10 +40,6 @@ def roles_of(user) -> list[Role]:
     return [role for role in Role if user.has_perm(role.permission)]
 
 
-def requires_mfa(user) -> bool:
-    return any(user.has_perm(role.permission) for role in MFA_REQUIRED_ROLES)
-
-
 def ensure_role_groups() -> None:
     """Create the role groups with their permissions (idempotent; runs after migrate)."""
     from django.contrib.auth.models import Group, Permission
