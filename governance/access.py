@@ -80,10 +80,13 @@ _USER = Prebuilt([(User, "u")], lambda: f"{User._meta.db_table} u WHERE u.id = %
 
 
 def holds(user: User, role: Role, version: Version) -> bool:
-    """What ``user.has_perm(role.permission)`` says, without its two queries when one of
-    the user's groups (read with ``version``) grants the role, as is usual."""
+    """What ``user.has_perm(role.permission)`` says, without its query when one of the
+    user's groups (read with ``version``) grants the role, as is usual, or when nothing
+    could (no group of theirs grants it, and they hold no permission of their own)."""
     if user.is_active and not version.group_ids.isdisjoint(_granting(version)[role]):
         return True
+    if version.key is not None and not version.own_permissions and not user.is_superuser:
+        return False
     return user.has_perm(role.permission)
 
 

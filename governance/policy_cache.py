@@ -55,6 +55,7 @@ ALSO_WATCHED = ("auth.Group_permissions", "training.PolicyDocument")
 
 _VERSION = PolicyVersion._meta.db_table
 _MEMBERS = User.groups.through._meta.db_table
+_OWN_PERMISSIONS = User.user_permissions.through._meta.db_table
 _MARK = "governance.policy_change"
 _MARK_SQL = {
     "postgresql": f"coalesce(current_setting('{_MARK}', true), '')",
@@ -70,26 +71,32 @@ class Version:
     key: tuple[int, str] | None
     #: The user's group ids (empty without a user).
     group_ids: frozenset[int]
+    #: Whether the user holds any permission of their own (not through a group): if not,
+    #: only their groups (or being a superuser) can give them a role (governance.access.holds).
+    own_permissions: bool = True
 
 
 def read_version(user_id: int | None = None) -> Version:
-    """The current version key, and ``user_id``'s groups, in one query."""
+    """The current version key, ``user_id``'s groups and whether they hold any permission of
+    their own, in one query."""
     mark = _MARK_SQL.get(connection.vendor)
     if mark is None:  # no triggers on this database: never trust a cached snapshot
         return Version(key=None, group_ids=_groups_of(user_id))
     with hot_cursor() as cursor:
         cursor.execute(
-            f"SELECT v.token, {mark}, m.group_id FROM {_VERSION} v "
-            f"LEFT JOIN {_MEMBERS} m ON m.user_id = %s WHERE v.id = 1",
-            [user_id],
+            f"SELECT v.token, {mark}, m.group_id, "
+            f"EXISTS (SELECT 1 FROM {_OWN_PERMISSIONS} p WHERE p.user_id = %s) "
+            f"FROM {_VERSION} v LEFT JOIN {_MEMBERS} m ON m.user_id = %s WHERE v.id = 1",
+            [user_id, user_id],
         )
         rows = cursor.fetchall()
     if not rows:  # the row is gone (a test suite emptied the tables): read uncached
         return Version(key=None, group_ids=_groups_of(user_id))
-    token, mark_value, _ = rows[0]
+    token, mark_value, _, own_permissions = rows[0]
     return Version(
         key=(token, mark_value),
-        group_ids=frozenset(group for _, _, group in rows if group is not None),
+        group_ids=frozenset(group for _, _, group, _ in rows if group is not None),
+        own_permissions=bool(own_permissions),
     )
 
 

@@ -1,4 +1,5 @@
-"""``holds``: what ``has_perm`` says, with no query when a group of the user grants the role;
+"""``holds``: what ``has_perm`` says, with no query when a group of the user grants the role
+or nothing could;
 ``PermissionBackend``: Django's ModelBackend, with the permissions read in one query."""
 
 import pytest
@@ -141,3 +142,27 @@ def test_the_backend_finds_the_signed_in_user_as_django_would(db, django_assert_
 def test_a_session_signed_in_through_modelbackend_stays_signed_in(client, member):
     client.force_login(member, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/chat/").status_code == 200
+
+
+@pytest.mark.parametrize("make", [_outsider, _auditor, _inactive_member])
+def test_it_answers_no_without_queries_when_nothing_could_grant_the_role(
+    db, make, django_assert_num_queries
+):
+    """No group of the user grants it and they hold no permission of their own (the version
+    read says so): has_perm could only say no."""
+    user = make()
+    assert not holds(user, Role.STAFF, read_version(user.pk))  # reads which groups grant it
+    user = _fresh(user)
+    version = read_version(user.pk)
+    assert not version.own_permissions
+    with django_assert_num_queries(0):
+        assert not holds(user, Role.STAFF, version)
+
+
+def test_a_permission_given_directly_is_seen_by_the_next_version_read(db):
+    user = _outsider()
+    assert not holds(user, Role.STAFF, read_version(user.pk))
+    user.user_permissions.add(_permission(Role.STAFF))  # no policy version change
+    user = _fresh(user)
+    version = read_version(user.pk)
+    assert version.own_permissions and holds(user, Role.STAFF, version)
