@@ -252,6 +252,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,  # hourly; each request is reminded at most once a day
         "options": {"queue": "maintenance"},
     },
+    "privacy-recover": {
+        "task": "privacy.tasks.recover_requests",
+        "schedule": 60.0,
+        "options": {"queue": "maintenance", "expires": 55},
+    },
+    "privacy-archives": {
+        "task": "privacy.tasks.drop_expired_archives",
+        "schedule": 3600.0,  # hourly: an archive goes within the hour after its 30 days
+        "options": {"queue": "maintenance"},
+    },
     # The retention purge is not listed here: its schedule is a django-celery-beat row that
     # the privacy desk edits (privacy migration 0002), and beat would overwrite it from here.
 }

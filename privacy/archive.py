@@ -1,22 +1,33 @@
 """The access request's archive: a zip of ``data.json`` and a readable ``summary.html``.
 
-Stored sealed with the master key on the request row until downloaded; it
-holds the subject's own conversations (placeholders restored, as their owner
-sees them) and every message elsewhere that mentions them.
+Stored sealed with the master key on the request row; it holds the subject's own
+conversations (placeholders restored, as their owner sees them) and every message
+elsewhere that mentions them ("mentions": other people's messages, which may name
+third parties too). Privacy officers may always download it. The subject may once
+it is released: at once when it holds no mentions, otherwise when an officer other
+than the subject has checked them. It is dropped ``ARCHIVE_KEEP_DAYS`` after the
+request completed (and by the subject's erasure).
 """
 
+import datetime as dt
 import io
 import json
 import zipfile
 from collections.abc import Callable
 
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.services import record
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser
 from governance import crypto
-from privacy.models import SubjectRequest
+from governance.models import User
+from privacy import access
+from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
+from privacy.services import PrivacyError
 
 
 def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[bytes, dict]:
@@ -34,23 +45,17 @@ def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[
     rows = (
         SubjectMention.objects.filter(digest__in=request.digests)
         .exclude(conversation__owner_id=request.subject_user_id)
-        .select_related("message__conversation__category")
-        .order_by("message__created_at")
+        .select_related("message", "conversation__category")
+        .order_by("created_at")
     )
     seen = set()
     for row in rows:
-        if row.message_id in seen:
+        # A row without a message is the conversation's title (one its owner typed).
+        where = row.message_id or ("title", row.conversation_id)
+        if where in seen:
             continue
-        seen.add(row.message_id)
-        message = row.message
-        mentions.append(
-            {
-                "date": message.created_at.isoformat(),
-                "category": message.conversation.category.name,
-                "identifier_kind": row.kind,
-                "text": message.content,
-            }
-        )
+        seen.add(where)
+        mentions.append(_mention(row))
         done += 1
         progress(done)
     user = request.subject_user
@@ -76,6 +81,91 @@ def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[
     return seal(request, buffer.getvalue()), counts
 
 
+def download_refusal(request: SubjectRequest, user: User) -> str | None:
+    """Why ``user`` may not download the request's archive now, for them to read; None if
+    they may. The subject needs it released, even when they are a privacy officer."""
+    if not request.archive_sealed:
+        if request.archive_dropped_at:
+            return (
+                f"The archive expired on {timezone.localtime(request.archive_dropped_at):%-d %B %Y}"
+                f" ({ARCHIVE_KEEP_DAYS} days after the request completed)."
+            )
+        if request.status == SubjectRequest.Status.COMPLETED:
+            return "The archive is no longer kept."
+        return "The archive is built when the request completes."
+    if request.subject_user_id == user.pk:
+        if request.archive_released_at:
+            return None
+        return (
+            "The archive holds messages other people wrote that mention you: a privacy officer "
+            "checks them for other people's data before you can download it."
+        )
+    return None if access.is_officer(user) else "Only privacy officers download this archive."
+
+
+def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
+    """A privacy officer lets the subject download their archive, having checked the
+    messages other people wrote in it; never the subject themselves."""
+    with transaction.atomic():
+        request = (
+            SubjectRequest.objects.select_for_update().defer("archive_sealed").get(pk=request.pk)
+        )
+        built = SubjectRequest.objects.filter(pk=request.pk).exclude(archive_sealed=b"").exists()
+        if not built:
+            raise PrivacyError("There is no archive to release.")
+        if request.archive_released_at:
+            raise PrivacyError("The archive was already released to the person.")
+        if request.subject_user_id is None:
+            raise PrivacyError(
+                "The person has no account to download it with: download the archive, check "
+                "it and send it on."
+            )
+        if request.subject_user_id == actor.pk:
+            raise PrivacyError("Someone other than the person the data is about releases it.")
+        request.archive_released_at = timezone.now()
+        request.archive_released_by = actor
+        request.save(update_fields=["archive_released_at", "archive_released_by"])
+        record(
+            action=AuditEvent.Action.DSR_APPROVED,
+            actor=actor,
+            target=request,
+            details={
+                "kind": request.kind,
+                "regime": request.regime,
+                "archive_released": True,
+                "mentions": request.receipt.get("counts", {}).get("mentions", 0),
+            },
+        )
+    return request
+
+
+def drop_expired() -> int:
+    """Drop the archives kept ``ARCHIVE_KEEP_DAYS`` since their request completed; how many.
+    Each is recorded on its request (counts only)."""
+    now = timezone.now()
+    expired = SubjectRequest.objects.filter(
+        kind=SubjectRequest.Kind.ACCESS,
+        status=SubjectRequest.Status.COMPLETED,
+        completed_at__lt=now - dt.timedelta(days=ARCHIVE_KEEP_DAYS),
+    ).exclude(archive_sealed=b"")
+    dropped = 0
+    for request in expired.only("pk", "public_id", "reference", "kind"):
+        with transaction.atomic():
+            cleared = (
+                SubjectRequest.objects.filter(pk=request.pk)
+                .exclude(archive_sealed=b"")
+                .update(archive_sealed=b"", archive_dropped_at=now)
+            )
+            if cleared:
+                record(
+                    action=AuditEvent.Action.RETENTION_PURGED,
+                    target=request,
+                    details={"kind": request.kind, "archives": 1, "kept_days": ARCHIVE_KEEP_DAYS},
+                )
+        dropped += cleared
+    return dropped
+
+
 def seal(request: SubjectRequest, blob: bytes) -> bytes:
     return crypto.seal(blob, context=_context(request))
 
@@ -98,6 +188,20 @@ def _account(user) -> dict:
         "last_login": user.last_login.isoformat() if user.last_login else None,
         "roles": [role.label for role in roles_of(user)],
     }
+
+
+def _mention(row: SubjectMention) -> dict:
+    conversation, message = row.conversation, row.message
+    mention = {
+        "date": (message or conversation).created_at.isoformat(),
+        "category": conversation.category.name,
+        "identifier_kind": row.kind,
+    }
+    if message is None:
+        mention["title"] = conversation.title
+    else:
+        mention["text"] = message.content
+    return mention
 
 
 def _conversation(conversation: Conversation) -> dict:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import pseudonym
 from chat.models import Conversation, SubjectMention
@@ -110,7 +111,7 @@ def erase(
                 kind=SubjectRequest.Kind.ACCESS, subject_user=subject_user
             )
             .exclude(archive_sealed=b"")
-            .update(archive_sealed=b"")
+            .update(archive_sealed=b"", archive_dropped_at=timezone.now())
         )
     return result
 

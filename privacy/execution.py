@@ -1,54 +1,181 @@
-"""Running an approved request in the background: erasure or access, then the receipt."""
+"""Running an approved request in the background: erasure or access, then the receipt.
 
+A request is run by the worker that claimed it last. Claiming bumps ``attempts``,
+and every write of the run after it (progress, archive, receipt, failure) is
+conditional on that number: a worker whose request was taken over stops at its
+next progress report instead of writing over its successor's work. Each progress
+report beats ``heartbeat_at``; :func:`recover` (beat) takes over a run whose
+heartbeat stopped, and queues again an approved request no worker started.
+
+Until a request completes, its ``receipt`` is a partial record (``"partial": true``):
+what the current attempt started from, and what each earlier attempt did before it
+failed or its worker was lost. Erasing and building the archive are safe to run
+again: what is erased stays erased and is not found twice, and the archive is
+built whole each time. An erasure's receipt adds up the counts of its attempts.
+"""
+
+import datetime as dt
 import logging
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, SubjectMention
+from governance.models import User
 from privacy import archive, erasure, scope
-from privacy.models import SubjectRequest
-from privacy.services import receipt_hash
+from privacy.models import MAX_ATTEMPTS, SubjectRequest
+from privacy.services import PrivacyError, receipt_hash
 
 log = logging.getLogger(__name__)
 S = SubjectRequest.Status
+
+#: A run whose heartbeat is older than this has lost its worker. Progress beats it after
+#: every conversation (every batch of 500 of the subject's own, as the purge does).
+STALE_AFTER = dt.timedelta(minutes=5)
+#: An approved request that no worker started in this time lost its task: queued again.
+REQUEUE_AFTER = dt.timedelta(minutes=3)
+#: Erasure counts that say how things stand at the end, not what an attempt did: the last
+#: attempt's value is the receipt's. Every other number adds up over the attempts.
+STANDING = ("withheld_conversations", "account_withheld")
+PARTIAL_NOTE = (
+    "Partial record: the request has not completed. Each attempt's counts are what it did "
+    "before it stopped; for one that stopped inside the erasure, the conversations found "
+    "gone since it started."
+)
+#: What the partial record keeps of an attempt that ended.
+ENTRY = ("attempt", "outcome", "error", "stopped_at", "counts", "progress_done", "progress_total")
+
+
+class Superseded(Exception):
+    """The run no longer holds the request: another worker took it over."""
 
 
 def execute(request_id: int) -> bool:
     """Carry out an approved request; False if another worker has it or it is not approved.
 
-    1. Claim it (APPROVED → EXECUTING, a conditional update that touches one row).
-    2. Erase or build the archive, reporting progress on the row.
+    1. Claim it: APPROVED → EXECUTING, or take over an EXECUTING one whose heartbeat is
+       stale while it has attempts left (recording what the lost attempt did). Either is
+       a conditional write on one row.
+    2. Write the partial record, then erase or build the archive, reporting progress
+       (and beating the heartbeat) on the row.
     3. Write the receipt and its hash, drop the sealed identifiers, record the event.
-    A failure marks the request FAILED with the reason, and is recorded too.
+    A failure marks the request FAILED with the reason and the counts reached so far, in
+    the partial record and in the event; the identifiers stay, for a retry.
     """
-    if not SubjectRequest.objects.filter(pk=request_id, status=S.APPROVED).update(
-        status=S.EXECUTING, started_at=timezone.now()
-    ):
+    attempt = _claim(request_id)
+    if attempt is None:
         return False
-    request = SubjectRequest.objects.select_related("subject_user").get(pk=request_id)
+    request = SubjectRequest.objects.select_related("subject_user", "scoped_by", "approved_by")
+    run = _Run(request.get(pk=request_id), attempt)
     try:
-        outcome = _carry_out(request)
+        run.start()
+        _complete(run, _carry_out(run))
+    except Superseded:
+        log.warning("%s was taken over by another worker", run.request.reference)
     except Exception as exc:
-        log.exception("Executing %s failed", request.reference)
-        with transaction.atomic():
-            SubjectRequest.objects.filter(pk=request.pk).update(
-                status=S.FAILED, error=f"{type(exc).__name__}: the execution stopped."[:500]
-            )
-            record(
-                action=AuditEvent.Action.DSR_FAILED,
-                target=request,
-                outcome=AuditEvent.Outcome.FAILURE,
-                details={"kind": request.kind, "error": type(exc).__name__},
-            )
-        return True
-    _complete(request, outcome)
+        log.exception("Executing %s failed", run.request.reference)
+        run.fail(type(exc).__name__)
     return True
 
 
-def _carry_out(request: SubjectRequest) -> dict:
+def _lost(now: dt.datetime) -> Q:
+    return Q(status=S.EXECUTING) & (
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - STALE_AFTER)
+    )
+
+
+def _claim(request_id: int) -> int | None:
+    """The attempt number this worker now holds the request under; None if it may not run it."""
+    now = timezone.now()
+    claimed = SubjectRequest.objects.filter(pk=request_id, status=S.APPROVED).update(
+        status=S.EXECUTING,
+        started_at=Coalesce("started_at", Value(now, output_field=models.DateTimeField())),
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        progress_done=0,
+    )
+    if claimed:
+        return SubjectRequest.objects.values_list("attempts", flat=True).get(pk=request_id)
+    with transaction.atomic():
+        request = (
+            SubjectRequest.objects.select_for_update()
+            .filter(_lost(now), pk=request_id, attempts__lt=F("attempts_allowed"))
+            .first()
+        )
+        if request is None:
+            return None
+        partial = _closed(request, outcome="lost", error="WorkerLost")
+        request.receipt = partial
+        request.attempts += 1
+        request.heartbeat_at = now
+        request.progress_done = 0
+        request.save(update_fields=["receipt", "attempts", "heartbeat_at", "progress_done"])
+        _record_stop(request, partial, resumed=True)
+    return request.attempts
+
+
+class _Run:
+    """One attempt at a request: the attempt number it holds it under, and what it did."""
+
+    def __init__(self, request: SubjectRequest, attempt: int) -> None:
+        self.request = request
+        self.attempt = attempt
+        self.partial: dict = {}
+        #: Exact counts, once the erasure or the archive returned them.
+        self.counts: dict | None = None
+
+    def _held(self):
+        return SubjectRequest.objects.filter(
+            pk=self.request.pk, status=S.EXECUTING, attempts=self.attempt
+        )
+
+    def write(self, **fields) -> None:
+        """Update the request and beat the heartbeat; Superseded if it was taken over."""
+        if not self._held().update(heartbeat_at=timezone.now(), **fields):
+            raise Superseded
+
+    def progress(self, done: int) -> None:
+        self.write(progress_done=done)
+
+    def start(self) -> None:
+        """Write where this attempt starts from, before it changes anything."""
+        request, previous = self.request, self.request.receipt
+        self.partial = {
+            "partial": True,
+            "note": PARTIAL_NOTE,
+            "attempt": self.attempt,
+            # Who received the data is read before erasure removes the index rows it starts
+            # from: by the first attempt, and kept for the later ones.
+            "recipients": previous["recipients"]
+            if "recipients" in previous
+            else scope.recipients(digests=request.digests, subject_user_id=request.subject_user_id),
+            "baseline": _standing(request),
+            "earlier_attempts": _history(previous),
+        }
+        self.write(receipt=self.partial)
+
+    def fail(self, error: str) -> None:
+        """Mark the request FAILED with what this attempt did, if it still holds it."""
+        with transaction.atomic():
+            request = SubjectRequest.objects.get(pk=self.request.pk)
+            partial = _closed(request, outcome="failed", error=error, counts=self.counts)
+            failed = self._held().update(
+                status=S.FAILED,
+                error=f"{error}: the execution stopped."[:500],
+                receipt=partial,
+                archive_sealed=b"",
+            )
+            if failed:
+                _record_stop(request, partial)
+
+
+def _carry_out(run: _Run) -> dict:
+    """Erase, or build the archive; the counts for the receipt."""
+    request = run.request
     mentioned = (
         SubjectMention.objects.filter(digest__in=request.digests)
         .values("conversation_id")
@@ -60,31 +187,32 @@ def _carry_out(request: SubjectRequest) -> dict:
         if request.subject_user_id
         else 0
     )
-    SubjectRequest.objects.filter(pk=request.pk).update(progress_total=mentioned + owned)
-
-    def progress(done: int) -> None:
-        SubjectRequest.objects.filter(pk=request.pk).update(progress_done=done)
-
-    # Who received the data is read before erasure removes the index rows it starts from.
-    recipients = scope.recipients(digests=request.digests, subject_user_id=request.subject_user_id)
+    run.write(progress_total=mentioned + owned)
     if request.kind == SubjectRequest.Kind.ERASURE:
         literals = [value for _, value in request.identifiers()]
         result = erasure.erase(
             digests=request.digests,
             literals=literals,
             subject_user=request.subject_user,
-            progress=progress,
+            progress=run.progress,
         )
+        run.counts = result.as_dict()
         if request.subject_user_id:
             result.account = erasure.erase_account(request.subject_user)
             result.account_withheld = not result.account
-        return {"counts": result.as_dict(), "recipients": recipients}
-    blob, counts = archive.build(request, progress=progress)
-    SubjectRequest.objects.filter(pk=request.pk).update(archive_sealed=blob)
-    return {"counts": counts, "recipients": recipients}
+            run.counts = result.as_dict()
+        return result.as_dict()
+    blob, counts = archive.build(request, progress=run.progress)
+    run.counts = counts
+    run.write(archive_sealed=blob)
+    return counts
 
 
-def _complete(request: SubjectRequest, outcome: dict) -> None:
+def _complete(run: _Run, counts: dict) -> None:
+    request = run.request
+    earlier = run.partial["earlier_attempts"]
+    if request.kind == SubjectRequest.Kind.ERASURE:
+        counts = _added_up(counts, earlier)
     now = timezone.now()
     receipt = {
         "reference": request.reference,
@@ -98,24 +226,226 @@ def _complete(request: SubjectRequest, outcome: dict) -> None:
         "started_at": request.started_at.isoformat() if request.started_at else None,
         "completed_at": now.isoformat(),
         "subject_digests": request.digests,
-        "counts": outcome["counts"],
-        "recipients": outcome["recipients"],
+        "counts": counts,
+        "recipients": run.partial["recipients"],
     }
+    if earlier:
+        receipt["earlier_attempts"] = earlier
     digest = receipt_hash(receipt)
+    fields = {}
+    details = {"kind": request.kind, "receipt_hash": digest, "counts": counts}
+    if request.kind == SubjectRequest.Kind.ACCESS:
+        # Other people's messages wait for an officer's check; the subject's own data does not.
+        released = not counts["mentions"]
+        fields["archive_released_at"] = now if released else None
+        details["archive_released"] = released
     with transaction.atomic():
-        SubjectRequest.objects.filter(pk=request.pk).update(
+        run.write(
             status=S.COMPLETED,
             completed_at=now,
             receipt=receipt,
             receipt_hash=digest,
             identifiers_sealed=b"",
+            **fields,
         )
-        record(
-            action=AuditEvent.Action.DSR_EXECUTED,
-            target=request,
-            details={"kind": request.kind, "receipt_hash": digest, "counts": outcome["counts"]},
-        )
+        record(action=AuditEvent.Action.DSR_EXECUTED, target=request, details=details)
 
 
 def _who(user) -> str | None:
     return user.display_name if user else None
+
+
+# --- the partial record ------------------------------------------------------------------
+
+
+def _standing(request: SubjectRequest) -> dict:
+    """What an erasure still reaches, counted: the subject's own conversations, and other
+    people's that mention them (their index rows go once redacted). Nothing for access."""
+    if request.kind != SubjectRequest.Kind.ERASURE:
+        return {}
+    mentions = SubjectMention.objects.filter(digest__in=request.digests)
+    own = 0
+    if request.subject_user_id:
+        own = Conversation.objects.filter(owner_id=request.subject_user_id).count()
+        mentions = mentions.exclude(conversation__owner_id=request.subject_user_id)
+    return {
+        "own_conversations": own,
+        "mentioned_conversations": mentions.values("conversation_id").distinct().count(),
+    }
+
+
+def _gone_since(request: SubjectRequest, baseline: dict | None) -> dict:
+    """What an erasure did since ``baseline``, measured from what is gone."""
+    if not baseline:
+        return {}
+    now = _standing(request)
+    return {
+        "own_conversations": max(0, baseline["own_conversations"] - now["own_conversations"]),
+        "redacted_conversations": max(
+            0, baseline["mentioned_conversations"] - now["mentioned_conversations"]
+        ),
+    }
+
+
+def _history(partial: dict) -> list[dict]:
+    """The entries of the attempts a partial record tells of, its own included if it ended."""
+    if not partial.get("partial"):
+        return []
+    earlier = list(partial.get("earlier_attempts", []))
+    if partial.get("outcome"):
+        earlier.append({name: partial[name] for name in ENTRY if name in partial})
+    return earlier
+
+
+def _closed(
+    request: SubjectRequest, *, outcome: str, error: str, counts: dict | None = None
+) -> dict:
+    """The partial record of the request's current attempt, ended: how and after what.
+    Without exact ``counts`` (the attempt stopped inside the erasure, or its worker was
+    lost), they are measured from the attempt's baseline."""
+    partial = request.receipt
+    if not (partial.get("partial") and partial.get("attempt") == request.attempts):
+        # The attempt stopped before it wrote its record.
+        partial = {
+            "partial": True,
+            "note": PARTIAL_NOTE,
+            "attempt": request.attempts,
+            "earlier_attempts": _history(partial),
+        }
+    return {
+        **partial,
+        "outcome": outcome,
+        "error": error,
+        "stopped_at": timezone.now().isoformat(),
+        "counts": counts if counts is not None else _gone_since(request, partial.get("baseline")),
+        "progress_done": request.progress_done,
+        "progress_total": request.progress_total,
+    }
+
+
+def _added_up(counts: dict, earlier: list[dict]) -> dict:
+    """An erasure's counts over all its attempts: numbers add up (a yes stays yes), except
+    the STANDING ones, which are the last attempt's."""
+    total = dict(counts)
+    for entry in earlier:
+        for name, value in entry.get("counts", {}).items():
+            if name in STANDING or name not in total:
+                continue
+            total[name] = (total[name] or value) if isinstance(value, bool) else total[name] + value
+    return total
+
+
+def _record_stop(request: SubjectRequest, partial: dict, **flags) -> None:
+    record(
+        action=AuditEvent.Action.DSR_FAILED,
+        target=request,
+        outcome=AuditEvent.Outcome.FAILURE,
+        details={
+            "kind": request.kind,
+            **{name: partial[name] for name in ENTRY if name != "stopped_at"},
+            **flags,
+        },
+    )
+
+
+# --- recovery ----------------------------------------------------------------------------
+
+
+def recover() -> dict[str, int]:
+    """Beat, every minute: queue again what was never started; take over or fail what was lost.
+
+    1. An APPROVED request that no worker started ``REQUEUE_AFTER`` after its approval
+       (or after the sweep last queued it) is queued again: the task sent after the
+       approval is lost if the broker was down at that moment.
+    2. An EXECUTING request whose heartbeat is older than ``STALE_AFTER`` lost its worker.
+       With attempts left, it is queued again, and the task takes it over (its claim looks
+       at the heartbeat again, so a run that was only slow is left alone)...
+    3. ...without, it is FAILED, with the reason and what the attempts did, for an officer
+       to run again.
+    """
+    now = timezone.now()
+    done = {"requeued": 0, "resumed": 0, "failed": 0}
+    forgotten = (
+        SubjectRequest.objects.filter(status=S.APPROVED)
+        .annotate(queued_at=Coalesce("heartbeat_at", "approved_at"))
+        .filter(queued_at__lt=now - REQUEUE_AFTER)
+    )
+    for pk in forgotten.values_list("pk", flat=True):
+        # heartbeat_at of an APPROVED request: when it was last queued.
+        if SubjectRequest.objects.filter(pk=pk, status=S.APPROVED).update(heartbeat_at=now):
+            done["requeued"] += _queue(pk)
+    lost = SubjectRequest.objects.filter(_lost(now))
+    for pk, attempts, allowed in lost.values_list("pk", "attempts", "attempts_allowed"):
+        if attempts < allowed:
+            done["resumed"] += _queue(pk)
+        else:
+            done["failed"] += _give_up(pk, now)
+    return done
+
+
+def _queue(request_id: int) -> bool:
+    from privacy.tasks import execute_request
+
+    try:
+        execute_request.delay(request_id)
+    except Exception as exc:  # the broker is down: the next sweep tries again
+        log.warning("request %s not queued: %s", request_id, type(exc).__name__)
+        return False
+    return True
+
+
+def _give_up(request_id: int, now: dt.datetime) -> bool:
+    with transaction.atomic():
+        request = (
+            SubjectRequest.objects.select_for_update()
+            .filter(_lost(now), pk=request_id, attempts__gte=F("attempts_allowed"))
+            .first()
+        )
+        if request is None:
+            return False
+        partial = _closed(request, outcome="lost", error="WorkerLost")
+        times = request.attempts
+        request.status = S.FAILED
+        request.error = (
+            f"The execution stopped {times} time{'s' if times != 1 else ''} without "
+            "finishing: its worker was lost (stopped, restarted or out of memory)."
+        )
+        request.receipt = partial
+        request.archive_sealed = b""
+        request.save(update_fields=["status", "error", "receipt", "archive_sealed"])
+        _record_stop(request, partial, gave_up=True)
+    return True
+
+
+def retry(*, request: SubjectRequest, actor: User) -> SubjectRequest:
+    """Run a FAILED request again (a privacy officer's "Run again"), with MAX_ATTEMPTS more
+    attempts. It was approved, with four eyes, for what it has still to do; the partial
+    record keeps what the earlier attempts did."""
+    from privacy.tasks import execute_request
+
+    with transaction.atomic():
+        request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        if request.status != S.FAILED:
+            raise PrivacyError("Only a failed request can be run again.")
+        request.status = S.APPROVED
+        request.error = ""
+        request.heartbeat_at = timezone.now()  # queued now: the sweep waits before queueing again
+        request.attempts_allowed = request.attempts + MAX_ATTEMPTS
+        request.progress_done = 0
+        request.save(
+            update_fields=["status", "error", "heartbeat_at", "attempts_allowed", "progress_done"]
+        )
+        record(
+            action=AuditEvent.Action.DSR_APPROVED,
+            actor=actor,
+            target=request,
+            details={
+                "kind": request.kind,
+                "regime": request.regime,
+                "retry": True,
+                "attempts": request.attempts,
+            },
+        )
+        pk = request.pk
+        transaction.on_commit(lambda: execute_request.delay(pk))
+    return request

@@ -84,6 +84,27 @@ class IntakeForm(forms.Form):
         }
 
 
+class FinishForm(forms.Form):
+    """The identifiers to erase in the text, given again for a follow-up erasure (those typed
+    for the first were dropped when it closed); all optional."""
+
+    email = forms.EmailField(required=False, label="Email address")
+    phone = forms.CharField(required=False, max_length=40, label="Phone number")
+    name = forms.CharField(required=False, max_length=150, label="Full name")
+    other = forms.CharField(required=False, max_length=100, label="Other identifier")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="finish_%s", **kwargs)
+
+    @property
+    def identifiers(self) -> list[tuple[str, str]]:
+        return [
+            (name, self.cleaned_data[name])
+            for name in IDENTIFIER_FIELDS
+            if self.cleaned_data.get(name)
+        ]
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 

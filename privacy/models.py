@@ -10,6 +10,11 @@ from django.utils import timezone
 
 from privacy import policy
 
+#: How long an access archive is kept after its request completed; a beat job drops it then.
+ARCHIVE_KEEP_DAYS = 30
+#: Executions a request gets per approval: a run whose worker is lost is taken over until then.
+MAX_ATTEMPTS = 3
+
 
 class PurgeRun(models.Model):
     """One run of the retention purge: when, how far it got, what it removed, what went wrong.
@@ -130,6 +135,16 @@ class SubjectRequest(models.Model):
     (the same HMAC the subject index holds), so the receipt can be checked
     later without keeping the identifier. The audit trail names the request
     by its ``reference`` only.
+
+    A FAILED request is still open: it is owed to the subject, so it stays on the
+    desk and in the reminders until an officer runs it again (``attempts_allowed``
+    then grows by ``MAX_ATTEMPTS``). While it executes, the worker that claimed it
+    last (``attempts``) beats ``heartbeat_at``; until it completes, ``receipt`` holds
+    the partial record of what the attempts did so far.
+
+    An access archive is kept ``ARCHIVE_KEEP_DAYS`` after completion. The subject
+    downloads it once it is released: at once if it holds nobody else's messages,
+    otherwise when a privacy officer has checked them.
     """
 
     class Kind(models.TextChoices):
@@ -150,7 +165,14 @@ class SubjectRequest(models.Model):
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
 
-    OPEN = (Status.RECEIVED, Status.VERIFIED, Status.SCOPED, Status.APPROVED, Status.EXECUTING)
+    OPEN = (
+        Status.RECEIVED,
+        Status.VERIFIED,
+        Status.SCOPED,
+        Status.APPROVED,
+        Status.EXECUTING,
+        Status.FAILED,
+    )
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     reference = models.CharField(max_length=20, unique=True)
@@ -192,6 +214,9 @@ class SubjectRequest(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     rejected_reason = models.CharField(max_length=500, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts_allowed = models.PositiveSmallIntegerField(default=MAX_ATTEMPTS)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -199,6 +224,11 @@ class SubjectRequest(models.Model):
     receipt = models.JSONField(default=dict, blank=True)
     receipt_hash = models.CharField(max_length=64, blank=True)
     archive_sealed = models.BinaryField(default=b"", editable=False)
+    archive_released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archive_released_at = models.DateTimeField(null=True, blank=True)
+    archive_dropped_at = models.DateTimeField(null=True, blank=True)
     reminded_on = models.DateField(null=True, blank=True)
 
     class Meta:
@@ -229,6 +259,12 @@ class SubjectRequest(models.Model):
         if not self.progress_total:
             return 100 if self.status == self.Status.COMPLETED else 0
         return min(100, round(100 * self.progress_done / self.progress_total))
+
+    @property
+    def archive_expires_at(self) -> dt.datetime | None:
+        if self.kind != self.Kind.ACCESS or not self.completed_at:
+            return None
+        return self.completed_at + dt.timedelta(days=ARCHIVE_KEEP_DAYS)
 
     def seal_identifiers(self, identifiers: list[tuple[str, str]]) -> None:
         from governance import crypto

@@ -3,7 +3,8 @@ from celery import shared_task
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def execute_request(request_id: int) -> None:
-    """Carry out an approved data-subject request (a second delivery finds it claimed)."""
+    """Carry out an approved data-subject request. A second delivery finds it claimed and
+    steps aside, unless its worker was lost (a stale heartbeat): then it takes it over."""
     from privacy import execution
 
     execution.execute(request_id)
@@ -33,3 +34,20 @@ def remind_deadlines() -> None:
     from privacy import reminders
 
     reminders.send()
+
+
+@shared_task(ignore_result=True)
+def recover_requests() -> None:
+    """Beat, every minute: queue again requests whose task was lost; take over (or, out of
+    attempts, fail) the ones whose worker was lost."""
+    from privacy import execution
+
+    execution.recover()
+
+
+@shared_task(ignore_result=True)
+def drop_expired_archives() -> None:
+    """Beat, hourly: delete the access archives kept ARCHIVE_KEEP_DAYS since completion."""
+    from privacy import archive
+
+    archive.drop_expired()

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,9 +24,10 @@ from audit.services import record
 from governance.access import role_required
 from governance.models import Category
 from governance.roles import Role
-from privacy import access, archive, purge, services
+from privacy import access, archive, execution, purge, services
 from privacy.forms import (
     ExtendForm,
+    FinishForm,
     HoldForm,
     IntakeForm,
     ReasonForm,
@@ -33,7 +35,7 @@ from privacy.forms import (
     ScheduleForm,
     VerifyForm,
 )
-from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from privacy.models import ARCHIVE_KEEP_DAYS, LegalHold, PurgeRun, SubjectRequest
 from privacy.services import PrivacyError
 
 officer = role_required(Role.PRIVACY_OFFICER)
@@ -72,6 +74,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "runs": PurgeRun.objects.select_related("triggered_by")[:5],
             "categories": Category.objects.filter(is_active=True),
             "schedule_label": services.schedule_label(services.purge_schedule()),
+            "erasures_to_finish": services.erasures_to_finish(),
         },
     )
 
@@ -140,9 +143,17 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "steps": STEPS,
         "done_steps": _done_steps(subject_request),
         "officer": access.is_officer(request.user),
+        "is_subject": subject_request.subject_user_id == request.user.pk,
+        "archive_downloadable": bool(subject_request.archive_sealed)
+        and archive.download_refusal(subject_request, request.user) is None,
+        "keep_days": ARCHIVE_KEEP_DAYS,
         "identifiers": subject_request.identifiers() if access.is_officer(request.user) else [],
         "verify_form": forms.get("verify_form") or VerifyForm(),
         "reject_form": forms.get("reject_form") or RejectForm(),
+        "finish_form": forms.get("finish_form") or FinishForm(),
+        "left_behind": services.left_behind(subject_request)
+        if access.is_officer(request.user)
+        else None,
         "extend_form": forms.get("extend_form") or ExtendForm(),
         "receipt_json": json.dumps(subject_request.receipt, indent=2)
         if subject_request.receipt
@@ -221,11 +232,47 @@ def request_extend(request: HttpRequest, public_id: UUID) -> HttpResponse:
     )
 
 
+@require_POST
+@officer
+def request_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Release the access archive to the person, once its mentions are checked."""
+    return _step(request, public_id, lambda r, d: archive.release(request=r, actor=request.user))
+
+
+@require_POST
+@officer
+def request_retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Run a failed request again."""
+    return _step(request, public_id, lambda r, d: execution.retry(request=r, actor=request.user))
+
+
+@require_POST
+@officer
+def request_finish(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Record a follow-up erasure of what a completed one withheld under a hold since released."""
+    subject_request = access.get_request_for_user(request.user, public_id)
+    form = FinishForm(request.POST)
+    if not form.is_valid():
+        ctx = _request_context(request, subject_request, finish_form=form)
+        return render(request, "privacy/request_detail.html", ctx, status=422)
+    try:
+        follow_up = services.finish_erasure(
+            request=subject_request, actor=request.user, identifiers=form.identifiers
+        )
+    except PrivacyError as exc:
+        messages.error(request, str(exc))
+        return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+    messages.success(
+        request, f"{follow_up.reference} recorded: scope it, then a second officer approves it."
+    )
+    return _go(request, reverse("privacy:request", args=[follow_up.public_id]))
+
+
 @require_GET
 @login_required
 def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
     subject_request = access.get_request_for_user(request.user, public_id)
-    if not subject_request.receipt:
+    if not subject_request.receipt_hash:  # until then, the receipt is a partial record
         return _not_ready(
             request, subject_request, "The receipt is written when the request completes."
         )
@@ -244,10 +291,9 @@ def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @login_required
 def request_archive(request: HttpRequest, public_id: UUID) -> HttpResponse:
     subject_request = access.get_request_for_user(request.user, public_id)
-    if not subject_request.archive_sealed:
-        return _not_ready(
-            request, subject_request, "The archive is built when the request completes."
-        )
+    refusal = archive.download_refusal(subject_request, request.user)
+    if refusal:
+        return _not_ready(request, subject_request, refusal)
     blob = archive.open_archive(subject_request)
     _record_download(request, subject_request, "archive")
     response = HttpResponse(blob, content_type="application/zip")
@@ -344,6 +390,12 @@ def hold_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Legal hold released.")
+            if unfinished := len(services.erasures_to_finish()):
+                messages.info(
+                    request,
+                    f"{unfinished} completed erasure{pluralize(unfinished)} left content that "
+                    "no hold keeps now: finish them from the privacy desk.",
+                )
     return _go(request, reverse("privacy:holds"))
 
 

@@ -196,6 +196,18 @@ MATRIX = {
         f"/privacy/requests/{REQUEST_ID}/reject/",
         everyone(405),
     ),
+    "privacy/requests/<uuid:public_id>/release/": (
+        f"/privacy/requests/{REQUEST_ID}/release/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/retry/": (
+        f"/privacy/requests/{REQUEST_ID}/retry/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/finish/": (
+        f"/privacy/requests/{REQUEST_ID}/finish/",
+        everyone(405),
+    ),
     "privacy/requests/<uuid:public_id>/extend/": (
         f"/privacy/requests/{REQUEST_ID}/extend/",
         everyone(405),
@@ -328,6 +340,14 @@ MATRIX = {
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/reject/$": (
         f"/api/privacy/requests/{REQUEST_ID}/reject/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/release/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/release/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/retry/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/retry/",
         API_POST_ONLY,
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/extend/$": (

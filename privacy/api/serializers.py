@@ -19,6 +19,9 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     verified_by = serializers.SerializerMethodField()
     scoped_by = serializers.SerializerMethodField()
     approved_by = serializers.SerializerMethodField()
+    archive_available = serializers.SerializerMethodField()
+    archive_released_by = serializers.SerializerMethodField()
+    archive_expires_at = serializers.DateTimeField(read_only=True)
 
     class Meta:
         model = SubjectRequest
@@ -27,7 +30,9 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
             "received_on", "due_on", "days_left", "overdue", "extended", "extension_reason",
             "verification", "verified_by", "verified_at", "scope", "scoped_by", "scoped_at",
             "approved_by", "approved_at", "rejected_reason", "progress_done", "progress_total",
-            "started_at", "completed_at", "error", "receipt", "receipt_hash",
+            "started_at", "heartbeat_at", "attempts", "attempts_allowed", "completed_at", "error",
+            "receipt", "receipt_hash", "archive_available", "archive_released_by",
+            "archive_released_at", "archive_expires_at", "archive_dropped_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -45,6 +50,12 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
 
     def get_approved_by(self, request: SubjectRequest) -> str | None:
         return _name(request.approved_by)
+
+    def get_archive_available(self, request: SubjectRequest) -> bool:
+        return bool(request.archive_sealed)
+
+    def get_archive_released_by(self, request: SubjectRequest) -> str | None:
+        return _name(request.archive_released_by)
 
 
 class IntakeSerializer(serializers.Serializer):

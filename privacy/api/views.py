@@ -1,7 +1,9 @@
 """The privacy desk over REST, for privacy officers: the same services, checks and audit.
 
 Four eyes hold here as on the pages: the person who scoped a request cannot
-approve it (403).
+approve it (403), and the person an access archive is about cannot release it to
+themselves (400). Archives are downloaded from the pages only, where the subject's
+download waits for that release.
 """
 
 from django.db import transaction
@@ -13,7 +15,7 @@ from rest_framework.response import Response
 
 from api.permissions import role_permission
 from governance.roles import Role
-from privacy import purge, services
+from privacy import archive, execution, purge, services
 from privacy.api.serializers import (
     HoldWriteSerializer,
     IntakeSerializer,
@@ -53,7 +55,9 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     permission_classes = [PrivacyOfficer]
     serializer_class = SubjectRequestSerializer
     lookup_field = "public_id"
-    queryset = SubjectRequest.objects.select_related("verified_by", "scoped_by", "approved_by")
+    queryset = SubjectRequest.objects.select_related(
+        "verified_by", "scoped_by", "approved_by", "archive_released_by"
+    )
 
     def _respond(self, subject_request: SubjectRequest, code=status.HTTP_200_OK) -> Response:
         subject_request = self.get_queryset().get(pk=subject_request.pk)
@@ -111,6 +115,24 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     @action(detail=True, methods=["post"])
     def extend(self, request, public_id=None) -> Response:
         return self._with_reason(request, services.extend_request)
+
+    @extend_schema(request=None, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request, public_id=None) -> Response:
+        """Release the access archive to the person, once its mentions are checked."""
+        subject_request = self.get_object()
+        return self._respond(
+            _call(lambda: archive.release(request=subject_request, actor=request.user))
+        )
+
+    @extend_schema(request=None, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, public_id=None) -> Response:
+        """Run a failed request again."""
+        subject_request = self.get_object()
+        return self._respond(
+            _call(lambda: execution.retry(request=subject_request, actor=request.user))
+        )
 
     def _with_reason(self, request, step) -> Response:
         given = ReasonSerializer(data=request.data)

@@ -302,3 +302,4 @@ def test_erasure_drops_the_subjects_access_archives(
     for access in archives:
         access.refresh_from_db()
     assert [bytes(access.archive_sealed) == b"" for access in archives] == [True, True, False]
+    assert [access.archive_dropped_at is not None for access in archives] == [True, True, False]

@@ -2,12 +2,15 @@
 its subject only there."""
 
 import datetime as dt
+import io
+import json
+import zipfile
 
 from audit.services import pseudonym
 from chat import services as chat
 from chat.models import Conversation, SubjectMention
 from chat.pseudonyms import canonical
-from privacy import services
+from privacy import archive, services
 from privacy.models import SubjectRequest
 
 EMAIL = "jane.roe@example.org"
@@ -70,3 +73,35 @@ def test_erasure_reaches_a_conversation_named_for_its_subject_only_in_the_title(
     title = Conversation.objects.get(pk=conversation.pk).title
     assert EMAIL not in title and title.startswith("Complaint from")
     assert _title_rows(conversation) == set()
+
+
+def test_an_access_archive_names_a_title_that_mentions_its_subject(
+    org, officers, django_capture_on_commit_callbacks
+):
+    _titled(org, django_capture_on_commit_callbacks, f"Complaint from {EMAIL}")
+    first, second = officers
+    request = services.receive_request(
+        actor=first,
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR,
+        received_on=dt.date.today(),
+        identifiers=[("email", EMAIL)],
+    )
+    request = services.verify_identity(request=request, actor=first, method="Called back")
+    request = services.scope_request(request=request, actor=first)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve_request(request=request, actor=second)
+    request.refresh_from_db()
+    assert request.status == SubjectRequest.Status.COMPLETED
+    with zipfile.ZipFile(io.BytesIO(archive.open_archive(request))) as bundle:
+        data = json.loads(bundle.read("data.json"))
+        summary = bundle.read("summary.html").decode()
+    assert data["mentions"] == [
+        {
+            "date": data["mentions"][0]["date"],
+            "category": org.confidential.name,
+            "identifier_kind": "EMAIL_ADDRESS",
+            "title": f"Complaint from {EMAIL}",
+        }
+    ]
+    assert f"A conversation titled: Complaint from {EMAIL}" in summary

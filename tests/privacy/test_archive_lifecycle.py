@@ -1,0 +1,193 @@
+"""An access archive's life: released to the subject, kept ARCHIVE_KEEP_DAYS, then dropped."""
+
+import datetime as dt
+import io
+import json
+import zipfile
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from chat import services as chat
+from privacy import services
+from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
+from tests.api.test_rest import _client_of
+from tests.privacy.conftest import make_conversation
+
+THIRD = "+44 20 7946 0111"  # someone else entirely
+
+
+def _send(capture, conversation, author, text):
+    with capture(execute=True):
+        return chat.send_message(conversation=conversation, author=author, text=text)
+
+
+def _own_access(user, officers, capture) -> SubjectRequest:
+    """``user`` asks for a copy of their data; two officers scope and approve it."""
+    request = services.request_own_data(user=user, kind=SubjectRequest.Kind.ACCESS)
+    request = services.scope_request(request=request, actor=officers[1])
+    with capture(execute=True):
+        services.approve_request(request=request, actor=officers[0])
+    request.refresh_from_db()
+    assert request.status == SubjectRequest.Status.COMPLETED
+    return request
+
+
+@pytest.fixture
+def mentioned_by_carol(org, django_capture_on_commit_callbacks):
+    """Carol writes about Alice, and about a third party, in her own conversation."""
+    carol = chat.start_conversation(owner=org.carol, category=org.confidential)
+    _send(
+        django_capture_on_commit_callbacks,
+        carol,
+        org.carol,
+        f"Performance note on {org.alice.email}; ask Bob privately on {THIRD} about the "
+        "disciplinary case.",
+    )
+    return carol
+
+
+def _zip_data(response) -> dict:
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        return json.loads(bundle.read("data.json"))
+
+
+def _archive_url(request: SubjectRequest) -> str:
+    return f"/privacy/requests/{request.public_id}/archive.zip"
+
+
+# --- release ----------------------------------------------------------------------------
+
+
+def test_the_subject_gets_colleagues_messages_only_once_an_officer_released_them(
+    client, org, officers, mentioned_by_carol, django_capture_on_commit_callbacks
+):
+    """Mentions are other people's messages (third parties' data too): the subject waits
+    for a privacy officer to check them, and the page says so."""
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    assert request.receipt["counts"]["mentions"] == 1 and request.archive_released_at is None
+
+    client.force_login(org.alice)
+    refused = client.get(_archive_url(request), follow=True)
+    assert refused.redirect_chain and "application/zip" not in refused["Content-Type"]
+    assert b"privacy officer checks them" in refused.content
+    page = client.get(f"/privacy/requests/{request.public_id}/").content
+    assert b"Download archive" not in page and b"other people wrote" in page
+    assert client.post(f"/privacy/requests/{request.public_id}/release/").status_code == 403
+
+    client.force_login(officers[1])  # officers may always download: to check the mentions
+    checked = client.get(_archive_url(request))
+    assert checked.status_code == 200 and THIRD in json.dumps(_zip_data(checked))
+    assert b"Release to the person" in client.get(f"/privacy/requests/{request.public_id}/").content
+    client.post(f"/privacy/requests/{request.public_id}/release/")
+    request.refresh_from_db()
+    assert request.archive_released_by == officers[1] and request.archive_released_at
+    event = AuditEvent.objects.get(
+        action=AuditEvent.Action.DSR_APPROVED, details__archive_released=True
+    )
+    assert event.actor == officers[1] and event.details["mentions"] == 1
+    again = client.post(f"/privacy/requests/{request.public_id}/release/", follow=True)
+    assert b"already released" in again.content
+
+    client.force_login(org.alice)
+    assert client.get(_archive_url(request)).status_code == 200
+    page = client.get(f"/privacy/requests/{request.public_id}/").content
+    assert b"Download archive" in page
+
+
+def test_an_archive_with_nobody_elses_messages_is_released_at_once(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    make_conversation(org.alice, org.internal, texts=("My plan for Q3", "Sure"))
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    assert request.archive_released_at and request.archive_released_by is None
+    executed = AuditEvent.objects.get(action=AuditEvent.Action.DSR_EXECUTED)
+    assert executed.details["archive_released"] is True
+    client.force_login(org.alice)
+    response = client.get(_archive_url(request))
+    assert response.status_code == 200
+    assert _zip_data(response)["conversations"][0]["title"] == "My plan for Q3"
+
+
+def test_an_officer_who_is_the_subject_neither_downloads_nor_releases_their_own_mentions(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """Priya is a privacy officer and staff: her own archive waits for someone else."""
+    priya = officers[0]
+    carol = chat.start_conversation(owner=org.carol, category=org.confidential)
+    _send(django_capture_on_commit_callbacks, carol, org.carol, f"Ask {priya.email} later.")
+    request = _own_access(priya, officers, django_capture_on_commit_callbacks)
+
+    client.force_login(priya)
+    assert client.get(_archive_url(request)).status_code == 302
+    refused = client.post(f"/privacy/requests/{request.public_id}/release/", follow=True)
+    assert b"Someone other than the person the data is about" in refused.content
+    request.refresh_from_db()
+    assert request.archive_released_at is None
+    assert not AuditEvent.objects.filter(details__archive_released=True).exists()
+
+
+def test_officers_release_through_the_api_by_the_same_rules(
+    org, officers, mentioned_by_carol, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    url = f"/api/privacy/requests/{request.public_id}/"
+    shown = _client_of(officers[0]).get(url).json()
+    assert shown["archive_available"] is True and shown["archive_released_at"] is None
+    released = _client_of(officers[0]).post(url + "release/")
+    assert released.status_code == 200, released.content
+    assert released.json()["archive_released_by"] == officers[0].display_name
+    again = _client_of(officers[0]).post(url + "release/")
+    assert again.status_code == 400 and "already released" in again.content.decode()
+    assert _client_of(org.alice).post(url + "release/").status_code == 403
+
+
+# --- expiry -----------------------------------------------------------------------------
+
+
+def _age(request: SubjectRequest, days: float) -> None:
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        completed_at=timezone.now() - dt.timedelta(days=days)
+    )
+
+
+def test_an_archive_is_dropped_once_kept_its_days_and_the_page_says_when(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """Text copied into an archive outlives neither the purge of its conversation nor the
+    subject's erasure by more than ARCHIVE_KEEP_DAYS."""
+    from privacy.tasks import drop_expired_archives
+
+    make_conversation(org.alice, org.internal, texts=("Quarterly numbers draft", "OK"))
+    old = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    _age(old, ARCHIVE_KEEP_DAYS + 0.1)
+    young = _own_access(org.carol, officers, django_capture_on_commit_callbacks)
+    _age(young, ARCHIVE_KEEP_DAYS - 0.1)
+
+    drop_expired_archives()
+    old.refresh_from_db()
+    young.refresh_from_db()
+    assert bytes(old.archive_sealed) == b"" and old.archive_dropped_at
+    assert young.archive_sealed and young.archive_dropped_at is None
+    event = AuditEvent.objects.get(action=AuditEvent.Action.RETENTION_PURGED)
+    assert event.target_id == str(old.public_id)
+    assert event.details == {"kind": "access", "archives": 1, "kept_days": ARCHIVE_KEEP_DAYS}
+    drop_expired_archives()  # nothing left to drop, nothing recorded
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.RETENTION_PURGED).count() == 1
+
+    client.force_login(org.alice)
+    page = client.get(f"/privacy/requests/{old.public_id}/").content.decode()
+    assert f"The archive expired on {timezone.localtime(old.archive_dropped_at):%-d %B %Y}" in page
+    assert "Download archive" not in page
+    refused = client.get(_archive_url(old), follow=True)
+    assert b"The archive expired on" in refused.content
+    client.force_login(org.carol)
+    kept = client.get(f"/privacy/requests/{young.public_id}/")
+    assert b"Kept until" in kept.content and b"Download archive" in kept.content
+
+
+def test_beat_drops_expired_archives_and_recovers_requests():
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"privacy.tasks.drop_expired_archives", "privacy.tasks.recover_requests"} <= tasks
