@@ -16,7 +16,7 @@ GENESIS_HASH = "0" * 64
 
 # What a row's hash covers. The sequence and the time come first, outside the
 # JSON, so that PostgreSQL can stamp both under the append lock (see the
-# audit_append function in migration 0005) while Python serialises the rest.
+# audit_append function in migration 0002) while Python serialises the rest.
 # Changing any of this is a chain format change: old rows must keep verifying.
 CONTENT_FIELDS = (
     "actor_id",

@@ -18,14 +18,13 @@ BATCH = 2000
 
 
 def iter_rows(events: QuerySet[AuditEvent]) -> Iterator[dict[str, Any]]:
-    """Filtered events as dicts, oldest first, fetched in keyset batches."""
-    last = 0
-    while True:
-        batch = list(events.filter(sequence__gt=last).order_by("sequence").values(*COLUMNS)[:BATCH])
-        if not batch:
-            return
+    """Filtered events as dicts, oldest first, fetched in keyset batches (from the lowest
+    sequence present: a row slipped in below #1 is exported like the list shows it)."""
+    rest = events.order_by("sequence").values(*COLUMNS)
+    batch = list(rest[:BATCH])
+    while batch:
         yield from batch
-        last = batch[-1]["sequence"]
+        batch = list(rest.filter(sequence__gt=batch[-1]["sequence"])[:BATCH])
 
 
 def _text(value: Any) -> str:
@@ -49,8 +48,7 @@ def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(_Line())
     yield writer.writerow(COLUMNS)
     for row in iter_rows(events):
-        # A leading =, +, - or @ makes spreadsheets run the cell as a formula.
-        yield writer.writerow([_defuse(_text(row[name])) for name in COLUMNS])
+        yield writer.writerow([defuse(_text(row[name])) for name in COLUMNS])
 
 
 def jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
@@ -58,5 +56,7 @@ def jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
         yield json.dumps(row, default=_text, ensure_ascii=False) + "\n"
 
 
-def _defuse(cell: str) -> str:
+def defuse(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading =, +, -, @, tab or carriage return
+    would make it run the cell as a formula, so such a cell gets a leading apostrophe."""
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell

@@ -12,13 +12,14 @@ class AuditEventQuerySet(models.QuerySet):
         """Events on or after ``first_day`` and on or before ``last_day`` (local dates).
 
         Sequence numbers grow with time, so two indexed look-ups turn the dates
-        into bounds on the column every index ends with.
+        into bounds on the column every index ends with. Any date will do, the
+        calendar's first and last days included.
         """
         events = self
         if first_day:
             first = _first_sequence_from(first_day)
             events = events.filter(sequence__gte=first) if first else events.none()
-        if last_day:
+        if last_day and last_day < dt.date.max:  # no event is after the calendar's last day
             beyond = _first_sequence_from(last_day + dt.timedelta(days=1))
             if beyond:
                 events = events.filter(sequence__lt=beyond)
@@ -32,13 +33,13 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 def _first_sequence_from(day: dt.date) -> int | None:
+    events = AuditEvent.objects.order_by("occurred_at")
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-    return (
-        AuditEvent.objects.filter(occurred_at__gte=start)
-        .order_by("occurred_at")
-        .values_list("sequence", flat=True)
-        .first()
-    )
+    try:
+        events = events.filter(occurred_at__gte=start.astimezone(dt.UTC))
+    except OverflowError:  # 1 January of year 1, east of UTC: every event is after it
+        pass
+    return events.values_list("sequence", flat=True).first()
 
 
 class ActionField(models.CharField):

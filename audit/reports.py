@@ -7,6 +7,8 @@ import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from django.utils import timezone
+
 from audit.models import AuditEvent
 
 CONFIDENTIAL_NUMBER = 3
@@ -75,7 +77,7 @@ def summarise(period: Period) -> Summary:
         decision = details.get("decision") or ("blocked" if outcome == "blocked" else "allowed")
         summary.requests += 1
         summary.decisions[decision] += 1
-        day = occurred_at.date()
+        day = timezone.localtime(occurred_at).date()  # the period's days are local days
         summary.per_day_by_category[day][category or "—"] += 1
         for kind, count in (details.get("findings") or {}).items():
             summary.findings[kind] += count

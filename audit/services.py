@@ -244,26 +244,28 @@ def iter_chain_rows(batch_size: int = 10_000):
 
     Raw keyset-paged SQL rather than the ORM: verification reads every row,
     and the ORM's per-row conversions would be most of its cost. On
-    PostgreSQL the time arrives already as the text the hash covers.
+    PostgreSQL the time arrives already as the text the hash covers. The first
+    batch starts at the lowest sequence present, whatever it is: a row slipped
+    in below #1 is read too, and :func:`audit.chain.verify` reports it.
     """
     columns = [*chain.CHAINED_FIELDS, "prev_hash", "hash"]
     selected = list(columns)
     if connection.vendor == "postgresql":
         selected[1] = f"to_char(occurred_at AT TIME ZONE 'UTC', '{chain.STAMP_SQL}')"
-    sql = (
-        f"SELECT {', '.join(selected)} FROM audit_auditevent "
-        "WHERE sequence > %s ORDER BY sequence LIMIT %s"
-    )
-    last = 0
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [last, batch_size])
-            batch = cursor.fetchall()
-        if not batch:
-            return
+    select = f"SELECT {', '.join(selected)} FROM audit_auditevent"
+    batch = _fetch(f"{select} ORDER BY sequence LIMIT %s", [batch_size])
+    while batch:
         for values in batch:
             yield _typed(dict(zip(columns, values, strict=True)))
-        last = batch[-1][0]
+        batch = _fetch(
+            f"{select} WHERE sequence > %s ORDER BY sequence LIMIT %s", [batch[-1][0], batch_size]
+        )
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:

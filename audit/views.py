@@ -50,7 +50,7 @@ def events(request: HttpRequest) -> HttpResponse:
     filters = EventFilter(request.GET or None)
     rows = filters.apply(AuditEvent.objects.order_by("-sequence"))
     before = request.GET.get("before", "")
-    if before.isdigit():
+    if before.isascii() and before.isdigit():  # "²".isdigit() too, which int() refuses
         rows = rows.filter(sequence__lt=int(before))
     page = list(rows[: PAGE_SIZE + 1])
     older = page[PAGE_SIZE - 1].sequence if len(page) > PAGE_SIZE else None
@@ -114,9 +114,10 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
         raise Http404
     filters = EventFilter(request.GET or None)
     if filters.is_bound and not filters.is_valid():
+        # Plain text: the errors repeat what was submitted, which must not render as HTML.
         return HttpResponseBadRequest("Invalid filters: " + "; ".join(
             f"{field}: {' '.join(errors)}" for field, errors in filters.errors.items()
-        ))  # fmt: skip
+        ), content_type="text/plain; charset=utf-8")  # fmt: skip
     with transaction.atomic():
         event = record(
             action=AuditEvent.Action.AUDIT_EXPORTED,
@@ -168,7 +169,8 @@ def _period(request: HttpRequest, default_days: int) -> reports.Period | None:
     except ValueError:
         return None
     last = last or today
-    first = first or last - dt.timedelta(days=default_days - 1)
+    # The default start, no earlier than the calendar's first day.
+    first = first or last - dt.timedelta(days=min(default_days - 1, (last - dt.date.min).days))
     if first > last or (last - first).days >= MAX_REPORT_DAYS:
         return None
     return reports.Period(first, last)
@@ -241,7 +243,8 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["section", "key", "value"])
         writer.writeheader()
-        writer.writerows(rows)
+        # Category and backend names are typed by policy admins, and start the routing keys.
+        writer.writerows({name: exports.defuse(str(v)) for name, v in row.items()} for row in rows)
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     name = f"steward-compliance-{summary.period.first_day}-{summary.period.last_day}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

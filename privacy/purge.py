@@ -62,15 +62,30 @@ class Expired:
 
 
 def expired_conversations(category: Category, now=None):
-    """Conversations of ``category`` past its window and under no legal hold.
+    """Conversations of ``category`` past its window and under no legal hold."""
+    return not_held(_past_window(category, now or timezone.now()))
 
-    A category without a window stores no text at all (only metadata), so it
-    has nothing to purge.
+
+def _past_window(category: Category, now):
+    """Conversations of ``category`` past its window, held or not.
+
+    A category that stores no content (no window, or prohibited) keeps only the
+    metadata of what it receives, and its conversations of metadata alone stay.
+    Content stored before it stopped storing any has a window of 0: every
+    conversation still holding some (a title, a message's text) is past it.
     """
-    if category.retention_days is None:
-        return Conversation.objects.none()
-    cutoff = policy.expiry_cutoff(now or timezone.now(), category.retention_days)
-    return not_held(Conversation.objects.filter(category=category, last_activity_at__lt=cutoff))
+    conversations = Conversation.objects.filter(category=category)
+    if category.stores_content:
+        cutoff = policy.expiry_cutoff(now, category.retention_days)
+    else:
+        cutoff = now
+        conversations = conversations.filter(
+            ~Q(title_sealed=b"")
+            | Exists(
+                Message.objects.filter(conversation=OuterRef("pk")).exclude(content_sealed=b"")
+            )
+        )
+    return conversations.filter(last_activity_at__lt=cutoff)
 
 
 def held(conversations):
@@ -118,7 +133,7 @@ def preview(now=None) -> Expired:
     """The dry run: what the next purge would remove, without removing anything."""
     now = now or timezone.now()
     result = Expired()
-    for category in Category.objects.exclude(retention_days=None):
+    for category in Category.objects.all():
         expired = expired_conversations(category, now)
         conversations = expired.count()
         if not conversations:
@@ -130,12 +145,7 @@ def preview(now=None) -> Expired:
 
 
 def _held_past_window(now) -> int:
-    count = 0
-    for category in Category.objects.exclude(retention_days=None):
-        cutoff = policy.expiry_cutoff(now, category.retention_days)
-        past = Conversation.objects.filter(category=category, last_activity_at__lt=cutoff)
-        count += held(past).count()
-    return count
+    return sum(held(_past_window(category, now)).count() for category in Category.objects.all())
 
 
 def start(*, actor=None) -> PurgeRun:
@@ -172,7 +182,7 @@ def run(
     try:
         purge.total_conversations = preview(now).conversations
         purge.save(update_fields=["total_conversations"])
-        for category in Category.objects.exclude(retention_days=None):
+        for category in Category.objects.all():
             expired = expired_conversations(category, now).order_by("pk")
             while True:
                 ids = list(expired.values_list("pk", flat=True)[:batch_size])

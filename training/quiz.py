@@ -53,7 +53,8 @@ def score(items: list[QuizItem], answers: Mapping[str, str]) -> tuple[int, dict[
     given: dict[str, int | None] = {}
     for item in items:
         raw = str(answers.get(item.key, "")).strip()
-        value = int(raw) if raw.isdigit() else None
+        # isascii: "²".isdigit() is true as well, and int() refuses it
+        value = int(raw) if raw.isascii() and raw.isdigit() else None
         given[item.key] = value if value in dict(item.options) else None
     right = sum(1 for item in items if given[item.key] == item.answer)
     return right, given

@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from audit.exports import defuse
 from chat.markdown import render_markdown
 from governance.access import any_role_required, role_required
 from governance.models import Category
@@ -239,8 +240,12 @@ def policy_discard(request: HttpRequest) -> HttpResponse:
     """Throw the draft away."""
     draft = PolicyDocument.objects.draft()
     if draft is not None:
-        services.discard_draft(actor=request.user, document=draft)
-        messages.success(request, "Draft discarded.")
+        try:
+            services.discard_draft(actor=request.user, document=draft)
+        except services.TrainingError:  # published (or discarded) by someone else meanwhile
+            messages.error(request, "The draft was published or discarded meanwhile.")
+        else:
+            messages.success(request, "Draft discarded.")
     return _go(request, reverse("training:policy"))
 
 
@@ -263,7 +268,11 @@ def acknowledge(request: HttpRequest) -> HttpResponse:
             if form.cleaned_data["version"] != current.version:
                 messages.error(request, "A newer version was published meanwhile: read it first.")
                 return _go(request, request.path)
-            services.acknowledge(user=request.user, document=current)
+            try:
+                services.acknowledge(user=request.user, document=current)
+            except services.TrainingError:  # a newer version was published since the read above
+                messages.error(request, "A newer version was published meanwhile: read it first.")
+                return _go(request, request.path)
             messages.success(request, f"Thank you: you acknowledged version {current.version}.")
             return _go(request, next_url or reverse("chat:home"))
     previous = None
@@ -518,24 +527,24 @@ def report_csv(request: HttpRequest) -> HttpResponse:
     current = context["current"]
     for person in context["everyone"]:
         acked_at = getattr(person, "acked_at", None)
-        writer.writerow(
-            [
-                person.email,
-                person.full_name,
-                current.version if current else "",
-                STATE_WORDS[person.state],
-                acked_at.isoformat() if acked_at else "",
-                getattr(person, "last_version", None) or "",
-                *[
-                    "passed"
-                    if n in person.quiz_passed
-                    else "failed"
-                    if n in person.quiz_tried
-                    else "not taken"
-                    for n in numbers
-                ],
-            ]
-        )
+        row = [
+            person.email,
+            person.full_name,
+            current.version if current else "",
+            STATE_WORDS[person.state],
+            acked_at.isoformat() if acked_at else "",
+            getattr(person, "last_version", None) or "",
+            *[
+                "passed"
+                if n in person.quiz_passed
+                else "failed"
+                if n in person.quiz_tried
+                else "not taken"
+                for n in numbers
+            ],
+        ]
+        # Names and emails are typed by people: a leading = would run in a spreadsheet.
+        writer.writerow([defuse(str(cell)) for cell in row])
     services.record_report_export(actor=request.user, rows=len(context["everyone"]))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")

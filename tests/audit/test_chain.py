@@ -79,9 +79,9 @@ def test_it_catches_a_deleted_tail_against_a_known_head(db):
 
 def test_it_catches_reordered_rows(db):
     _append(4)
-    _raw("UPDATE audit_auditevent SET sequence = -2 WHERE sequence = 2")
+    _raw("UPDATE audit_auditevent SET sequence = 99 WHERE sequence = 2")  # (PostgreSQL: > 0)
     _raw("UPDATE audit_auditevent SET sequence = 2 WHERE sequence = 3")
-    _raw("UPDATE audit_auditevent SET sequence = 3 WHERE sequence = -2")
+    _raw("UPDATE audit_auditevent SET sequence = 3 WHERE sequence = 99")
     assert _verify().first_break == chain.ChainBreak(2, "previous hash differs")
 
 

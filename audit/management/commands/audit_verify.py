@@ -48,7 +48,10 @@ def _read_checkpoints(path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            lines.append(json.loads(line))
+            checkpoint = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CommandError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+        if not isinstance(checkpoint, dict):
+            raise CommandError(f"{path}, line {number}: not a checkpoint (a JSON object)")
+        lines.append(checkpoint)
     return lines
