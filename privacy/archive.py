@@ -27,7 +27,7 @@ from governance import crypto
 from governance.models import User
 from privacy import access
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
-from privacy.services import PrivacyError
+from privacy.services import PrivacyError, record_step
 
 
 def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[bytes, dict]:
@@ -125,16 +125,12 @@ def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         request.archive_released_at = timezone.now()
         request.archive_released_by = actor
         request.save(update_fields=["archive_released_at", "archive_released_by"])
-        record(
-            action=AuditEvent.Action.DSR_APPROVED,
-            actor=actor,
-            target=request,
-            details={
-                "kind": request.kind,
-                "regime": request.regime,
-                "archive_released": True,
-                "mentions": request.receipt.get("counts", {}).get("mentions", 0),
-            },
+        mentions = request.receipt.get("counts", {}).get("mentions", 0)
+        record_step(
+            request,
+            actor,
+            AuditEvent.Action.DSR_APPROVED,
+            {"archive_released": True, "mentions": mentions},
         )
     return request
 

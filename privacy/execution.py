@@ -28,7 +28,7 @@ from chat.models import Conversation, SubjectMention
 from governance.models import User
 from privacy import archive, erasure, scope
 from privacy.models import MAX_ATTEMPTS, SubjectRequest
-from privacy.services import PrivacyError, receipt_hash
+from privacy.services import PrivacyError, receipt_hash, record_step
 
 log = logging.getLogger(__name__)
 S = SubjectRequest.Status
@@ -435,16 +435,11 @@ def retry(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         request.save(
             update_fields=["status", "error", "heartbeat_at", "attempts_allowed", "progress_done"]
         )
-        record(
-            action=AuditEvent.Action.DSR_APPROVED,
-            actor=actor,
-            target=request,
-            details={
-                "kind": request.kind,
-                "regime": request.regime,
-                "retry": True,
-                "attempts": request.attempts,
-            },
+        record_step(
+            request,
+            actor,
+            AuditEvent.Action.DSR_APPROVED,
+            {"retry": True, "attempts": request.attempts},
         )
         pk = request.pk
         transaction.on_commit(lambda: execute_request.delay(pk))

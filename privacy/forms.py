@@ -10,16 +10,9 @@ from privacy.models import SubjectRequest
 IDENTIFIER_FIELDS = ("email", "phone", "name", "other")
 
 
-class IntakeForm(forms.Form):
-    kind = forms.ChoiceField(choices=SubjectRequest.Kind.choices, widget=forms.RadioSelect)
-    regime = forms.ChoiceField(
-        choices=SubjectRequest.Regime.choices,
-        help_text="GDPR: answer within one month. CCPA: within 45 days.",
-    )
-    received_on = forms.DateField(
-        initial=timezone.localdate,
-        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
-    )
+class IdentifiersForm(forms.Form):
+    """The identifiers a request names, each optional."""
+
     email = forms.EmailField(required=False, label="Email address")
     phone = forms.CharField(required=False, max_length=40, label="Phone number")
     name = forms.CharField(required=False, max_length=150, label="Full name")
@@ -28,6 +21,28 @@ class IntakeForm(forms.Form):
         max_length=100,
         label="Other identifier",
         help_text="IBAN, customer number, …",
+    )
+
+    @property
+    def identifiers(self) -> list[tuple[str, str]]:
+        return [
+            (name, self.cleaned_data[name])
+            for name in IDENTIFIER_FIELDS
+            if self.cleaned_data.get(name)
+        ]
+
+
+class IntakeForm(IdentifiersForm):
+    field_order = ["kind", "regime", "received_on", *IDENTIFIER_FIELDS, "staff_member", "note"]
+
+    kind = forms.ChoiceField(choices=SubjectRequest.Kind.choices, widget=forms.RadioSelect)
+    regime = forms.ChoiceField(
+        choices=SubjectRequest.Regime.choices,
+        help_text="GDPR: answer within one month. CCPA: within 45 days.",
+    )
+    received_on = forms.DateField(
+        initial=timezone.localdate,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
     staff_member = forms.BooleanField(
         required=False,
@@ -63,14 +78,6 @@ class IntakeForm(forms.Form):
         return data
 
     @property
-    def identifiers(self) -> list[tuple[str, str]]:
-        return [
-            (name, self.cleaned_data[name])
-            for name in IDENTIFIER_FIELDS
-            if self.cleaned_data.get(name)
-        ]
-
-    @property
     def request_fields(self) -> dict:
         """The cleaned intake as :func:`privacy.services.receive_request` takes it."""
         data = self.cleaned_data
@@ -84,25 +91,12 @@ class IntakeForm(forms.Form):
         }
 
 
-class FinishForm(forms.Form):
+class FinishForm(IdentifiersForm):
     """The identifiers to erase in the text, given again for a follow-up erasure (those typed
-    for the first were dropped when it closed); all optional."""
-
-    email = forms.EmailField(required=False, label="Email address")
-    phone = forms.CharField(required=False, max_length=40, label="Phone number")
-    name = forms.CharField(required=False, max_length=150, label="Full name")
-    other = forms.CharField(required=False, max_length=100, label="Other identifier")
+    for the first were dropped when it closed)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, auto_id="finish_%s", **kwargs)
-
-    @property
-    def identifiers(self) -> list[tuple[str, str]]:
-        return [
-            (name, self.cleaned_data[name])
-            for name in IDENTIFIER_FIELDS
-            if self.cleaned_data.get(name)
-        ]
 
 
 class ReasonForm(forms.Form):

@@ -73,7 +73,7 @@ def receive_request(
         try:
             with transaction.atomic():
                 request.save()
-                _record(
+                record_step(
                     request,
                     actor,
                     AuditEvent.Action.DSR_RECEIVED,
@@ -147,7 +147,7 @@ def verify_identity(
         request.verified_at = timezone.now()
         request.verification = method.strip()[:500]
         request.save()
-        _record(request, actor, AuditEvent.Action.DSR_VERIFIED, {"self_service": self_service})
+        record_step(request, actor, AuditEvent.Action.DSR_VERIFIED, {"self_service": self_service})
     return request
 
 
@@ -162,7 +162,7 @@ def scope_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         request.scoped_by = actor
         request.scoped_at = timezone.now()
         request.save()
-        _record(request, actor, AuditEvent.Action.DSR_SCOPED, _scope_summary(request.scope))
+        record_step(request, actor, AuditEvent.Action.DSR_SCOPED, _scope_summary(request.scope))
     return request
 
 
@@ -181,7 +181,7 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         request.approved_by = actor
         request.approved_at = timezone.now()
         request.save()
-        _record(request, actor, AuditEvent.Action.DSR_APPROVED, {})
+        record_step(request, actor, AuditEvent.Action.DSR_APPROVED, {})
         pk = request.pk
         transaction.on_commit(lambda: execute_request.delay(pk))
     return request
@@ -203,7 +203,7 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         request.completed_at = timezone.now()
         request.identifiers_sealed = b""
         request.save()
-        _record(
+        record_step(
             request,
             actor,
             AuditEvent.Action.DSR_REJECTED,
@@ -228,7 +228,7 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         request.extended = True
         request.extension_reason = reason.strip()[:500]
         request.save()
-        _record(
+        record_step(
             request,
             actor,
             AuditEvent.Action.DSR_EXTENDED,
@@ -248,7 +248,8 @@ def _locked(request: SubjectRequest, allowed, refusal: str) -> SubjectRequest:
     return request
 
 
-def _record(request: SubjectRequest, actor, action, details: dict) -> None:
+def record_step(request: SubjectRequest, actor, action, details: dict) -> None:
+    """A request's audit event: its kind and regime, and ``details``."""
     record(
         action=action,
         actor=actor,

@@ -39,6 +39,42 @@ def mention(conversation, kind: str, value: str):
     )
 
 
+#: Whom the requests made with :func:`receive` are about, unless told otherwise.
+SUBJECT_EMAIL = "jane.roe@example.org"
+
+
+def receive(officers, kind=None, **overrides):
+    """A request recorded by the first officer (an erasure of :data:`SUBJECT_EMAIL`, GDPR,
+    received today, unless ``kind`` or ``overrides`` say otherwise)."""
+    from privacy import services
+    from privacy.models import SubjectRequest
+
+    values = {
+        "actor": officers[0],
+        "kind": kind or SubjectRequest.Kind.ERASURE,
+        "regime": SubjectRequest.Regime.GDPR,
+        "received_on": timezone.localdate(),
+        "identifiers": [("email", SUBJECT_EMAIL)],
+        **overrides,
+    }
+    return services.receive_request(**values)
+
+
+def run(request, officers, capture, *, execute: bool = True):
+    """Verify (if still to), scope and approve with four eyes: the first officer, then the
+    second; the execution runs at once (``execute=False``: its task is lost on the way)."""
+    from privacy import services
+    from privacy.models import SubjectRequest
+
+    first, second = officers
+    if request.status == SubjectRequest.Status.RECEIVED:
+        request = services.verify_identity(request=request, actor=first, method="Called back")
+    request = services.scope_request(request=request, actor=first)
+    with capture(execute=execute):
+        services.approve_request(request=request, actor=second)
+    return SubjectRequest.objects.get(pk=request.pk)
+
+
 def make_privacy_objects(staff, *, request_id: str, hold_id: str, purge_id: str) -> None:
     """A data-subject request about ``staff``, a hold on them and a finished purge run."""
     from privacy.models import LegalHold, PurgeRun, SubjectRequest

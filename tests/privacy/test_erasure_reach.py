@@ -1,8 +1,6 @@
 """How far an erasure reaches: the subject's name as a whole word only, what they write while it
 runs, their SSO identity and their access archives; and a receipt that counts each thing once."""
 
-import datetime as dt
-
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.urls import reverse
@@ -13,36 +11,15 @@ from chat.models import Conversation
 from privacy import erasure, purge, services
 from privacy.models import SubjectRequest
 from privacy.scope import digest_of
-from tests.privacy.conftest import make_conversation, mention
+from tests.privacy.conftest import SUBJECT_EMAIL, make_conversation, mention, receive, run
 
-EMAIL = "jane.roe@example.org"
+EMAIL = SUBJECT_EMAIL
 PHONE = "+44 20 7946 0958"
 
 
 def _send(capture, conversation, author, text):
     with capture(execute=True):
         return chat.send_message(conversation=conversation, author=author, text=text)
-
-
-def _receive(officers, kind=SubjectRequest.Kind.ERASURE, **overrides):
-    values = {
-        "actor": officers[0],
-        "kind": kind,
-        "regime": SubjectRequest.Regime.GDPR,
-        "received_on": dt.date.today(),
-        "identifiers": [("email", EMAIL)],
-    }
-    values.update(overrides)
-    return services.receive_request(**values)
-
-
-def _run(request, officers, capture):
-    first, second = officers
-    request = services.verify_identity(request=request, actor=first, method="Called back")
-    request = services.scope_request(request=request, actor=first)
-    with capture(execute=True):
-        request = services.approve_request(request=request, actor=second)
-    return SubjectRequest.objects.get(pk=request.pk)
 
 
 def _first_text(conversation) -> str:
@@ -63,8 +40,8 @@ def test_a_name_is_erased_as_a_word_never_inside_other_words(
         org.carol,
         f"Reply to {EMAIL}: Ann asked whether the annual planning with Jo-Ann moves (Ann's).",
     )
-    request = _receive(officers, identifiers=[("email", EMAIL), ("name", "Ann")])
-    _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", EMAIL), ("name", "Ann")])
+    run(request, officers, django_capture_on_commit_callbacks)
     text = _first_text(conversation)
     assert "[erased] asked" in text and "([erased]'s)" in text, text
     assert "the annual planning with Jo-Ann moves" in text, text
@@ -82,8 +59,8 @@ def test_an_email_or_a_phone_is_erased_whole_never_inside_a_longer_one(
         org.carol,
         f"Write to {EMAIL} or call {PHONE}; not mary.{EMAIL} nor {PHONE}1.",
     )
-    request = _receive(officers, identifiers=[("email", EMAIL), ("phone", PHONE)])
-    _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", EMAIL), ("phone", PHONE)])
+    run(request, officers, django_capture_on_commit_callbacks)
     text = _first_text(conversation)
     assert text.startswith("Write to [erased] or call [erased];"), text
     assert text.endswith(f"not mary.{EMAIL} nor {PHONE}1."), text
@@ -157,8 +134,8 @@ def test_a_conversation_started_during_the_erasure_is_erased_too(
         return redact(conversation, *args)
 
     monkeypatch.setattr(erasure, "_redact_conversation", alice_keeps_chatting)
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     counts = request.receipt["counts"]
     assert written and counts["account"] is True
     assert counts["own_conversations"] == 2 and counts["redacted_conversations"] == 1
@@ -186,8 +163,8 @@ def test_the_account_cannot_write_once_its_erasure_has_begun(
         return shred(candidates, **kwargs)
 
     monkeypatch.setattr(purge, "shred", while_shredding)
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     assert seen[:2] == [False, 302]  # signed out: sent to the sign-in page
     assert request.receipt["counts"]["account_deactivated"] is True
 
@@ -208,8 +185,8 @@ def test_an_account_held_meanwhile_is_kept_closed(
         return redact(conversation, *args)
 
     monkeypatch.setattr(erasure, "_redact_conversation", a_hold_on_alice_meanwhile)
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     counts = request.receipt["counts"]
     assert counts["own_conversations"] == 1 and counts["withheld_conversations"] == 1
     assert counts["account"] is False and counts["account_withheld"] is True
@@ -225,8 +202,8 @@ def test_a_held_subject_is_not_closed_by_their_erasure(
     """Under a hold nothing of theirs goes, so nothing needs to be stopped: they keep working."""
     services.place_hold(actor=officers[0], reason="Litigation 22", user=org.alice)
     make_conversation(org.alice, org.internal)
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     assert request.receipt["counts"]["account_deactivated"] is False
     org.alice.refresh_from_db()
     assert org.alice.is_active
@@ -242,8 +219,8 @@ def test_each_withheld_conversation_counts_once(org, officers, django_capture_on
         org.alice,
         f"Sign my reply as {org.alice.email} please.",
     )
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     assert Conversation.objects.filter(owner=org.alice).count() == 1
     counts = request.receipt["counts"]
     assert counts["withheld_conversations"] == 1 and counts["redacted_conversations"] == 0
@@ -262,8 +239,8 @@ def test_erasure_removes_the_sso_identity(org, officers, django_capture_on_commi
         extra_data={"email": org.alice.email, "name": org.alice.full_name, "sub": "x"},
     )
     SocialToken.objects.create(account=account, token="access", token_secret="refresh")
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     assert request.receipt["counts"]["account"] is True
     assert not SocialAccount.objects.filter(user=org.alice).exists()
     assert not SocialToken.objects.exists()
@@ -287,17 +264,17 @@ def test_erasure_drops_the_subjects_access_archives(
     make_conversation(org.carol, org.internal, texts=("Carol's plan", "Sure"))
     archives = []
     for subject in (org.alice, org.alice, org.carol):
-        access = _receive(
+        access = receive(
             officers,
             kind=SubjectRequest.Kind.ACCESS,
             identifiers=[("email", subject.email)],
             subject_user=subject,
         )
-        archives.append(_run(access, officers, django_capture_on_commit_callbacks))
+        archives.append(run(access, officers, django_capture_on_commit_callbacks))
     assert all(access.archive_sealed for access in archives)
 
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     assert request.receipt["counts"]["archives"] == 2
     for access in archives:
         access.refresh_from_db()

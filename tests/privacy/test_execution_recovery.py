@@ -11,13 +11,13 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat.models import Conversation, SubjectMention
-from privacy import archive, erasure, execution, purge, services
+from privacy import archive, erasure, execution, purge
 from privacy.models import SubjectRequest
 from tests.api.test_rest import _client_of
-from tests.privacy.conftest import make_conversation, mention
+from tests.privacy.conftest import SUBJECT_EMAIL, make_conversation, mention, receive, run
 
 S = SubjectRequest.Status
-EMAIL = "jane.roe@example.org"
+EMAIL = SUBJECT_EMAIL
 
 
 class WorkerKilled(BaseException):
@@ -32,20 +32,7 @@ def capture(django_capture_on_commit_callbacks):
 def _approved(officers, capture, *, execute=True, **fields) -> SubjectRequest:
     """A request recorded, verified and scoped by one officer, approved by the other;
     ``execute=False``: the task queued after the approval is lost (the broker was down)."""
-    values = {
-        "actor": officers[0],
-        "kind": SubjectRequest.Kind.ERASURE,
-        "regime": SubjectRequest.Regime.GDPR,
-        "received_on": dt.date.today(),
-        "identifiers": [("email", EMAIL)],
-        **fields,
-    }
-    request = services.receive_request(**values)
-    request = services.verify_identity(request=request, actor=officers[0], method="Called back")
-    request = services.scope_request(request=request, actor=officers[0])
-    with capture(execute=execute):
-        services.approve_request(request=request, actor=officers[1])
-    return SubjectRequest.objects.get(pk=request.pk)
+    return run(receive(officers, **fields), officers, capture, execute=execute)
 
 
 def _alices_erasure(org, officers, capture, **kwargs) -> SubjectRequest:

@@ -1,14 +1,12 @@
 """An erasure a legal hold kept from finishing, on the pages: the release says so, the desk
 lists it, and its page records the follow-up erasure."""
 
-import datetime as dt
-
 import pytest
 from django.urls import reverse
 
 from privacy import services
 from privacy.models import SubjectRequest
-from tests.privacy.conftest import make_conversation
+from tests.privacy.conftest import make_conversation, receive, run
 
 
 @pytest.fixture
@@ -16,21 +14,9 @@ def withheld(org, officers, django_capture_on_commit_callbacks):
     """Alice's erasure, completed while a hold kept her account and two conversations."""
     make_conversation(org.alice, org.internal)
     make_conversation(org.alice, org.internal)
-    first, second = officers
-    hold = services.place_hold(actor=first, reason="Litigation 21", user=org.alice)
-    request = services.receive_request(
-        actor=first,
-        kind=SubjectRequest.Kind.ERASURE,
-        regime=SubjectRequest.Regime.GDPR,
-        received_on=dt.date.today(),
-        identifiers=[("email", org.alice.email)],
-        subject_user=org.alice,
-    )
-    request = services.verify_identity(request=request, actor=first, method="Called back")
-    request = services.scope_request(request=request, actor=first)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.approve_request(request=request, actor=second)
-    return hold, SubjectRequest.objects.get(pk=request.pk)
+    hold = services.place_hold(actor=officers[0], reason="Litigation 21", user=org.alice)
+    erasure = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    return hold, run(erasure, officers, django_capture_on_commit_callbacks)
 
 
 def test_a_released_hold_leads_to_finishing_the_erasure_it_kept(client, officers, withheld):

@@ -17,33 +17,10 @@ from chat.models import Conversation
 from privacy import reminders, services
 from privacy.models import SubjectRequest
 from privacy.services import LeftBehind, PrivacyError
-from tests.privacy.conftest import make_conversation, mention
+from tests.privacy.conftest import SUBJECT_EMAIL, make_conversation, mention, receive, run
 
-EMAIL = "jane.roe@example.org"
+EMAIL = SUBJECT_EMAIL
 S = SubjectRequest.Status
-
-
-def _receive(officers, **overrides):
-    values = {
-        "actor": officers[0],
-        "kind": SubjectRequest.Kind.ERASURE,
-        "regime": SubjectRequest.Regime.GDPR,
-        "received_on": timezone.localdate(),
-        "identifiers": [("email", EMAIL)],
-    }
-    values.update(overrides)
-    return services.receive_request(**values)
-
-
-def _run(request, officers, capture):
-    """Verify (if still to), scope and approve with four eyes; the execution runs at once."""
-    first, second = officers
-    if request.status == S.RECEIVED:
-        request = services.verify_identity(request=request, actor=first, method="Called back")
-    request = services.scope_request(request=request, actor=first)
-    with capture(execute=True):
-        services.approve_request(request=request, actor=second)
-    return SubjectRequest.objects.get(pk=request.pk)
 
 
 # --- reminders -----------------------------------------------------------------------------
@@ -89,7 +66,7 @@ def test_a_reminder_counts_only_once_the_mail_is_accepted(officers, settings, ca
 def test_an_overdue_request_cannot_be_extended(officers, db):
     """GDPR Art. 12(3), CCPA: the requester is told of an extension within the original
     period; once it has passed, the request is answered, not extended."""
-    request = _receive(officers, received_on=timezone.localdate() - dt.timedelta(days=75))
+    request = receive(officers, received_on=timezone.localdate() - dt.timedelta(days=75))
     with pytest.raises(PrivacyError, match="deadline passed"):
         services.extend_request(request=request, actor=officers[0], reason="Busy")
     request.refresh_from_db()
@@ -98,7 +75,7 @@ def test_an_overdue_request_cannot_be_extended(officers, db):
 
 
 def test_a_request_can_be_extended_on_its_due_day(officers, db):
-    request = _receive(officers)
+    request = receive(officers)
     SubjectRequest.objects.filter(pk=request.pk).update(due_on=timezone.localdate())
     request = services.extend_request(request=request, actor=officers[0], reason="Complex")
     assert request.extended and request.due_on > timezone.localdate()
@@ -111,7 +88,7 @@ def test_the_rejection_reason_stays_on_the_request_and_out_of_the_trail(officers
     """The reason is written to the requester and names them: the append-only trail, which
     no erasure reaches, keeps only its length."""
     reason = f"Jane Roe ({EMAIL}) could not prove she owns this address."
-    request = services.reject_request(request=_receive(officers), actor=officers[0], reason=reason)
+    request = services.reject_request(request=receive(officers), actor=officers[0], reason=reason)
     assert request.rejected_reason == reason
     details = AuditEvent.objects.get(action=AuditEvent.Action.DSR_REJECTED).details
     assert EMAIL not in str(details) and "Jane Roe" not in str(details)
@@ -179,8 +156,8 @@ def test_an_erasure_kept_from_finishing_by_a_hold_is_finished_once_it_is_release
     make_conversation(org.alice, org.internal)
     make_conversation(org.alice, org.internal)
     hold = services.place_hold(actor=officers[0], reason="Litigation 21", user=org.alice)
-    request = _receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    request = _run(request, officers, capture)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, capture)
     assert request.receipt["counts"]["account_withheld"] is True
 
     assert services.erasures_to_finish() == []
@@ -203,7 +180,7 @@ def test_an_erasure_kept_from_finishing_by_a_hold_is_finished_once_it_is_release
     with pytest.raises(PrivacyError, match="already erases"):
         services.finish_erasure(request=request, actor=officers[1])
 
-    follow_up = _run(follow_up, officers, capture)
+    follow_up = run(follow_up, officers, capture)
     assert follow_up.receipt["counts"]["own_conversations"] == 2
     org.alice.refresh_from_db()
     assert not org.alice.is_active and not Conversation.objects.filter(owner=org.alice).exists()
@@ -220,7 +197,7 @@ def test_finishing_an_outside_subjects_erasure_needs_their_identifiers_again(
     carol = make_conversation(org.carol, org.confidential, texts=(f"Complaint of {EMAIL}", "Ok"))
     mention(carol, "EMAIL_ADDRESS", EMAIL)
     hold = services.place_hold(actor=officers[0], reason="Audit 3", conversation=carol)
-    request = _run(_receive(officers), officers, capture)
+    request = run(receive(officers), officers, capture)
     assert request.receipt["counts"]["withheld_conversations"] == 1
     services.release_hold(hold=hold, actor=officers[1], reason="Closed")
     assert services.erasures_to_finish() == [(request, LeftBehind(free_conversations=1))]
@@ -230,7 +207,7 @@ def test_finishing_an_outside_subjects_erasure_needs_their_identifiers_again(
     follow_up = services.finish_erasure(
         request=request, actor=officers[0], identifiers=[("email", EMAIL)]
     )
-    follow_up = _run(follow_up, officers, capture)
+    follow_up = run(follow_up, officers, capture)
     assert follow_up.receipt["counts"]["redacted_conversations"] == 1
     assert EMAIL not in carol.messages.first().content
     assert services.erasures_to_finish() == []
@@ -241,8 +218,8 @@ def test_an_account_kept_under_a_hold_is_listed_once_the_hold_is_released(
 ):
     """Nothing but the account was withheld (Carol owns no conversation)."""
     hold = services.place_hold(actor=officers[0], reason="Litigation 22", user=org.carol)
-    request = _receive(officers, identifiers=[("email", org.carol.email)], subject_user=org.carol)
-    request = _run(request, officers, django_capture_on_commit_callbacks)
+    request = receive(officers, identifiers=[("email", org.carol.email)], subject_user=org.carol)
+    request = run(request, officers, django_capture_on_commit_callbacks)
     assert request.receipt["counts"]["withheld_conversations"] == 0
     assert services.erasures_to_finish() == []
     services.release_hold(hold=hold, actor=officers[0], reason="Dropped")

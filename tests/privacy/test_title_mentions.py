@@ -1,7 +1,6 @@
 """A title its owner typed is in the subject index: requests reach a conversation that names
 its subject only there."""
 
-import datetime as dt
 import io
 import json
 import zipfile
@@ -10,10 +9,11 @@ from audit.services import pseudonym
 from chat import services as chat
 from chat.models import Conversation, SubjectMention
 from chat.pseudonyms import canonical
-from privacy import archive, services
+from privacy import archive
 from privacy.models import SubjectRequest
+from tests.privacy.conftest import SUBJECT_EMAIL, receive, run
 
-EMAIL = "jane.roe@example.org"
+EMAIL = SUBJECT_EMAIL
 OTHER = "sam.doe@example.org"
 
 
@@ -47,29 +47,13 @@ def test_a_typed_title_is_indexed_and_a_new_title_replaces_its_rows(
     assert _title_rows(conversation) == set()
 
 
-def _erase(officers, capture) -> SubjectRequest:
-    first, second = officers
-    request = services.receive_request(
-        actor=first,
-        kind=SubjectRequest.Kind.ERASURE,
-        regime=SubjectRequest.Regime.GDPR,
-        received_on=dt.date.today(),
-        identifiers=[("email", EMAIL)],
-    )
-    request = services.verify_identity(request=request, actor=first, method="Called back")
-    request = services.scope_request(request=request, actor=first)
-    assert request.scope["mentions"]["conversations"] == 1
-    with capture(execute=True):
-        services.approve_request(request=request, actor=second)
-    return SubjectRequest.objects.get(pk=request.pk)
-
-
 def test_erasure_reaches_a_conversation_named_for_its_subject_only_in_the_title(
     org, officers, django_capture_on_commit_callbacks
 ):
     conversation = _titled(org, django_capture_on_commit_callbacks, f"Complaint from {EMAIL}")
-    request = _erase(officers, django_capture_on_commit_callbacks)
+    request = run(receive(officers), officers, django_capture_on_commit_callbacks)
     assert request.status == SubjectRequest.Status.COMPLETED
+    assert request.scope["mentions"]["conversations"] == 1
     title = Conversation.objects.get(pk=conversation.pk).title
     assert EMAIL not in title and title.startswith("Complaint from")
     assert _title_rows(conversation) == set()
@@ -79,19 +63,8 @@ def test_an_access_archive_names_a_title_that_mentions_its_subject(
     org, officers, django_capture_on_commit_callbacks
 ):
     _titled(org, django_capture_on_commit_callbacks, f"Complaint from {EMAIL}")
-    first, second = officers
-    request = services.receive_request(
-        actor=first,
-        kind=SubjectRequest.Kind.ACCESS,
-        regime=SubjectRequest.Regime.GDPR,
-        received_on=dt.date.today(),
-        identifiers=[("email", EMAIL)],
-    )
-    request = services.verify_identity(request=request, actor=first, method="Called back")
-    request = services.scope_request(request=request, actor=first)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.approve_request(request=request, actor=second)
-    request.refresh_from_db()
+    access = receive(officers, kind=SubjectRequest.Kind.ACCESS)
+    request = run(access, officers, django_capture_on_commit_callbacks)
     assert request.status == SubjectRequest.Status.COMPLETED
     with zipfile.ZipFile(io.BytesIO(archive.open_archive(request))) as bundle:
         data = json.loads(bundle.read("data.json"))
