@@ -8,6 +8,7 @@ import pytest
 from chat import services, streams
 from chat.models import Message
 from governance.models import Backend, DetectionRule
+from tests.chat.test_service import _client_files_go_to_category_3
 
 
 def _send(capture, conversation, author, text):
@@ -37,13 +38,7 @@ def test_a_retry_that_escalates_moves_the_conversation_up_as_a_send_does(
     streams.client().delete(f"steward:unreachable:{api.get().public_id}")
     streams._unreachable_read.clear()
 
-    DetectionRule.objects.create(
-        name="Client files",
-        reason="Client files are confidential",
-        pattern="client file",
-        action="escalate",
-        min_category=org.confidential,
-    )
+    _client_files_go_to_category_3(org)
     with django_capture_on_commit_callbacks(execute=True):
         answer = services.retry_answer(answer=sent.answer, author=org.carol)
     answer.refresh_from_db()
