@@ -252,7 +252,9 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
             ChatMessage(role="system", content=answering.SYSTEM_PROMPT),
             *(ChatMessage(role=role, content=text) for role, text in sent.outgoing),
         ],
-        pseudonymiser=Pseudonymiser(conversation.pseudonyms()),
+        pseudonymiser=Pseudonymiser(
+            conversation.pseudonyms() if sent.mapping is None else sent.mapping
+        ),
         headers={
             "X-Steward-Decision": str(decision.outcome),
             "X-Steward-Category": str(effective.number),

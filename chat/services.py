@@ -71,6 +71,9 @@ class Sent:
     #: What the backend is given for this message, part by part: (role, text) with
     #: placeholders in place of what was replaced.
     outgoing: tuple[tuple[str, str], ...] = ()
+    #: The placeholders' values the answer is restored with, when they are not the stored
+    #: conversation's (a category that keeps no content stores none); else None.
+    mapping: dict | None = None
 
 
 def start_conversation(*, owner: User, category: Category) -> Conversation:
@@ -284,9 +287,13 @@ def _record(
     else:
         message.chars = len(text)  # only the size is stored; the text waits in Redis
     replaced, mapping_grew, outgoing = _pseudonymise(conversation, message, parts, decision)
-    if not keeps:
+    mapping = None
+    if not keeps:  # the mapping goes with the answer through Redis, never into a row
         message.sent_sealed = b""
         mapping_grew = False
+        mapping = conversation.pseudonyms()
+        if new:
+            conversation.pseudonyms_sealed = b""
     chosen = _pick_backend(decision.backends, version)
     changed = ["last_activity_at"]
     if mapping_grew:
@@ -321,10 +328,12 @@ def _record(
     )
     writes.insert(answer)
     if not keeps:
-        _hold_in_transit(conversation, answer, outgoing)
+        _hold_in_transit(conversation, answer, outgoing, mapping)
     _index_subjects(message, text, detection, writes)
     _record_request(message, decision, backend=chosen, author=author, replaced=replaced, via=via)
-    return Sent(message=message, answer=answer, decision=decision, outgoing=outgoing)
+    return Sent(
+        message=message, answer=answer, decision=decision, outgoing=outgoing, mapping=mapping
+    )
 
 
 _QUESTIONS_ANSWER = Message._meta.get_field("answer")
@@ -754,9 +763,9 @@ def _keeps_content(conversation: Conversation, decision: Decision, version: Vers
     return active_categories(version)[decision.category].stores_content
 
 
-def _hold_in_transit(conversation: Conversation, answer: Message, outgoing) -> None:
+def _hold_in_transit(conversation: Conversation, answer: Message, outgoing, mapping) -> None:
     try:
-        transient.keep(conversation, answer.public_id, outgoing, conversation.pseudonyms())
+        transient.keep(conversation, answer.public_id, outgoing, mapping)
     except transient.TransientUnavailable:
         raise ChatError(
             f"{conversation.category.name} keeps no content, so Steward holds the message only "

@@ -72,7 +72,8 @@ def _past_window(category: Category, now):
     A category that stores no content (no window, or prohibited) keeps only the
     metadata of what it receives, and its conversations of metadata alone stay.
     Content stored before it stopped storing any has a window of 0: every
-    conversation still holding some (a title, a message's text) is past it.
+    conversation still holding some (a title, a placeholder mapping, a message's text)
+    is past it.
     """
     conversations = Conversation.objects.filter(category=category)
     if category.stores_content:
@@ -81,6 +82,7 @@ def _past_window(category: Category, now):
         cutoff = now
         conversations = conversations.filter(
             ~Q(title_sealed=b"")
+            | ~Q(pseudonyms_sealed=b"")
             | Exists(
                 Message.objects.filter(conversation=OuterRef("pk")).exclude(content_sealed=b"")
             )

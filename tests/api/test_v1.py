@@ -602,13 +602,16 @@ def test_a_category_that_keeps_no_content_answers_and_stores_no_text(org, openai
     from governance.models import Category
 
     Category.objects.filter(pk=org.internal.pk).update(retention_days=None)
+    org.external.reply = ["Dear ", "[EMAIL_1]", ", thanks."]
     raw = _ask(openai_on_either(org.alice), f"Write to {EMAIL}.", headers=INTERNAL)
-    assert raw.parse().choices[0].message.content == "Hello from the API."
+    assert raw.parse().choices[0].message.content == f"Dear {EMAIL}, thanks."  # restored
     assert EMAIL not in _received(org.external)
     question, answer = Message.objects.order_by("created_at", "id")
     assert answer.status == Message.Status.DONE
     assert not question.content_sealed and not question.sent_sealed
     assert not answer.content_sealed
+    # Nor the placeholders' values: the mapping went with the answer, not into the row.
+    assert bytes(Conversation.objects.get().pseudonyms_sealed) == b""
 
 
 def test_the_built_in_model_answers_in_the_worker_and_the_api_follows(

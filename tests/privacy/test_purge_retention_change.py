@@ -73,3 +73,16 @@ def test_a_category_that_never_stored_content_keeps_its_metadata(org):
     assert purge.preview().counts == {}
     purge.run(purge.start())
     assert conversation.pk in _left()
+
+
+def test_a_placeholder_mapping_stored_before_counts_as_content(org, owner):
+    """The mapping holds the replaced values themselves: a conversation that still has one
+    goes at the next purge like one that still has text."""
+    with_mapping = make_metadata_only(org.alice, org.internal)
+    with_mapping.set_pseudonyms({"[EMAIL_1]": "jane.roe@example.org"})
+    with_mapping.save(update_fields=["pseudonyms_sealed"])
+    governance.save_category(category=org.internal, values={"retention_days": None}, actor=owner)
+    metadata_only = make_metadata_only(org.alice, org.internal)
+    internal = type(org.internal).objects.get(pk=org.internal.pk)
+    expired = set(purge.expired_conversations(internal).values_list("pk", flat=True))
+    assert with_mapping.pk in expired and metadata_only.pk not in expired
