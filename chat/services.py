@@ -213,7 +213,15 @@ def _govern_and_record(
         with nullcontext() if new else transaction.atomic():
             with writes.recording():
                 if not new:
-                    conversation = _locked(conversation, idle=True)
+                    fresh = _locked(conversation, idle=True)
+                    if fresh.category_id != conversation.category_id:
+                        # Moved up since it was read (a message sent meanwhile escalated
+                        # it): decided again in the category its history is in now.
+                        detection, decision = _govern(
+                            conversation=fresh, author=author, text=text, version=version
+                        )
+                        decision = _only(decision, backend)
+                    conversation = fresh
                 sent = _record(
                     conversation, author, parts, text, detection, decision, writes,
                     claim=claim, via=via, version=version, sampling=sampling,
@@ -376,11 +384,14 @@ def retry_answer(*, answer: Message, author: User) -> Message:
             "conversation there and send it again."
         )
     with transaction.atomic():
-        conversation = _locked(conversation)
+        fresh = _locked(conversation)
         # Asked with the lock held: a message sent since the answer was loaded would
         # otherwise leave two answers on their way, the retried one no longer the last.
-        if conversation.messages.filter(created_at__gt=answer.created_at).exists():
+        if fresh.messages.filter(created_at__gt=answer.created_at).exists():
             raise ChatError("Only the last answer of a conversation can be retried.")
+        if fresh.category_id != conversation.category_id:  # decided for the category it left
+            raise ChatError("The conversation moved to another category meanwhile: retry again.")
+        conversation = fresh
         if escalated:  # as a send: the conversation holds the higher category's material now
             conversation.category = category_by_number(decision.category, version)
             conversation.save(update_fields=["category"])

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from chat import services, streams
-from chat.models import Message
+from chat.models import Conversation, Message
 from governance.models import Backend, DetectionRule
 from tests.chat.test_service import _client_files_go_to_category_3
 
@@ -94,3 +94,24 @@ def test_a_refused_message_keeps_what_was_typed_without_javascript(
     assert "An answer is still on its way" in response.text
     assert f">{typed}</textarea>" in response.text
     assert conversation.messages.count() == 2  # the refused one was not stored
+
+
+def test_a_message_read_before_an_escalation_is_decided_in_the_category_it_joins(
+    org, django_capture_on_commit_callbacks
+):
+    """Two requests: B reads the conversation (category 2), A's message escalates it to 3,
+    then B sends. B is decided again in category 3 once it holds the lock, so it does not
+    take the category-3 turn, as history, to the external API."""
+    _client_files_go_to_category_3(org)
+    conversation = services.start_conversation(owner=org.carol, category=org.internal)
+    read_by_b = Conversation.objects.select_related("category").get(pk=conversation.pk)
+    first = _send(
+        django_capture_on_commit_callbacks,
+        Conversation.objects.select_related("category").get(pk=conversation.pk),
+        org.carol,
+        "Summarise this client file for jane.roe@example.org",
+    )
+    assert str(first.decision.outcome) == "escalated" and org.external.requests == []
+    second = _send(django_capture_on_commit_callbacks, read_by_b, org.carol, "Shorter, please?")
+    assert second.answer.backend_name == "Local Ollama" and second.answer.category_number == 3
+    assert org.external.requests == []
