@@ -15,7 +15,7 @@ from governance.models import DetectionRule, ProtectedTermList
 from governance.policy import Action, RuleHit
 from governance.policy_cache import Version, cached, read_version
 from governance.scanning import ProtectedTerms, ScanResult, scan
-from governance.scanning.normalise import fold, normalise
+from governance.scanning.normalise import Normalised, fold, normalise
 
 #: How long one rule may run on one message before it counts as matched.
 RULE_TIMEOUT_SECONDS = 0.05
@@ -132,40 +132,63 @@ def _build() -> Detectors:
 
 
 def detect(text: str, *, version: Version | None = None) -> Detection:
-    """Scan ``text`` and run every active rule over it."""
+    """Scan ``text`` and run every active rule over it.
+
+    Rules read the text as the scanner does (see
+    :func:`~governance.scanning.normalise.normalise`: no invisible characters, wide
+    forms folded), so a zero-width space inside a ticket number does not hide it
+    from a pattern; what they match is given as spans of ``text``.
+    """
     found = detectors(version)
-    result = scan(text, protected_terms=found.terms)
+    norm = normalise(text)
+    result = scan(text, protected_terms=found.terms, normalised=norm)
+    if not found.rules:
+        return Detection(scan=result, rule_hits=())
+    folded = fold(norm.text)
     hits = []
     for rule in found.rules:
-        span = _first_match(rule, text)
-        if span is None:
-            continue
-        start, end = span
-        hits.append(
-            RuleHit(
-                name=rule.name,
-                reason=rule.reason if end >= 0 else f"{rule.reason} (the rule timed out)",
-                # A rule that cannot finish in time counts as matched: fail closed.
-                action=rule.action if end >= 0 else Action.BLOCK,
-                min_category=rule.min_category,
-                start=max(start, 0),
-                end=max(end, 0),
+        spans = _matches(rule, norm, folded)
+        if spans is None:
+            # A rule that cannot finish in time counts as matched: fail closed.
+            hits.append(
+                RuleHit(
+                    name=rule.name,
+                    reason=f"{rule.reason} (the rule timed out)",
+                    action=Action.BLOCK,
+                    min_category=rule.min_category,
+                )
             )
-        )
+        elif spans:
+            hits.append(
+                RuleHit(
+                    name=rule.name,
+                    reason=rule.reason,
+                    action=rule.action,
+                    min_category=rule.min_category,
+                    spans=tuple(norm.span(start, end) for start, end in spans),
+                )
+            )
     return Detection(scan=result, rule_hits=tuple(hits))
 
 
-def _first_match(rule: _CompiledRule, text: str) -> tuple[int, int] | None:
-    """The first match's span, None for no match, (-1, -1) for a timeout."""
+def _matches(rule: _CompiledRule, norm: Normalised, folded: str) -> list[tuple[int, int]] | None:
+    """Where ``rule`` matches the normalised text; None when it ran out of time.
+
+    A rule that replaces its match needs every match; any other acts once, on the
+    first. The time limit holds for the whole search (``finditer`` adds up the time
+    spent matching over every match), so a pattern quick to its first match but slow
+    over the rest of a long message still stops in time, and blocks.
+    """
+    every = rule.action is Action.PSEUDONYMISE
     if isinstance(rule.matcher, ProtectedTerms):
-        # Keywords match like protected terms: folded (case, accents, invisible
-        # characters) and on word boundaries.
-        norm = normalise(text)
-        for candidate in rule.matcher.find(fold(norm.text)):
-            return norm.span(candidate.start, candidate.end)
-        return None
+        # Keywords match like protected terms: folded (case, accents) and on word boundaries.
+        spans = [(c.start, c.end) for c in rule.matcher.find(folded)]
+        return spans if every else spans[:1]
+    pattern: regex.Pattern = rule.matcher  # type: ignore[assignment]
     try:
-        match = rule.matcher.search(text, timeout=RULE_TIMEOUT_SECONDS)  # type: ignore[attr-defined]
+        if every:
+            return [m.span() for m in pattern.finditer(norm.text, timeout=RULE_TIMEOUT_SECONDS)]
+        match = pattern.search(norm.text, timeout=RULE_TIMEOUT_SECONDS)
     except TimeoutError:
-        return (-1, -1)
-    return match.span() if match else None
+        return None
+    return [match.span()] if match else []

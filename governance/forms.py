@@ -417,6 +417,39 @@ class FindingMatrixForm(forms.Form):
         return dict(sorted(actions.items()))
 
 
+def finding_matrix_form(given: object, *, category: Category) -> FindingMatrixForm:
+    """The matrix form, cleaned, filled from a mapping finding type -> action (a REST
+    request's, a policy file's); its ``actions()`` are what the engine reads.
+
+    The form has one row per finding type, and one for every national identifier:
+    those take one action, given under ``NATIONAL_ID`` or any of their own names.
+    Raises ValidationError with every problem, each naming the key or row it is about.
+    """
+    if not isinstance(given, dict):
+        raise forms.ValidationError("Give an object: finding type -> action.")
+    rows = finding_rows()
+    known = {name for row_name, _, kinds in rows for name in (row_name, *kinds)}
+    problems = [f"Unknown finding type: {name}." for name in given if name not in known]
+    data = {}
+    for row_name, label, kinds in rows:
+        chosen = [given[k] for k in dict.fromkeys((row_name, *kinds)) if k in given]
+        if len({str(value) for value in chosen}) > 1:
+            problems.append(f"{label} take one action together.")
+        data[row_name] = chosen[0] if chosen and chosen[0] is not None else ""
+    if problems:
+        raise forms.ValidationError(problems)
+    form = FindingMatrixForm(data=data, category=category)
+    if not form.is_valid():
+        raise forms.ValidationError(
+            [
+                f"{row}: {error['message']}"
+                for row, errors in form.errors.get_json_data().items()
+                for error in errors
+            ]
+        )
+    return form
+
+
 class ApprovalForm(forms.Form):
     """Approve a backend for a category; the requirements are checked here and again on save."""
 

@@ -5,6 +5,7 @@ policy engine: (clearances, category, scan result, rules, backends) → decision
 """
 
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -232,8 +233,9 @@ class RuleHit:
     reason: str
     action: Action
     min_category: int | None = None
-    start: int = 0
-    end: int = 0
+    #: Where it matched, ``(start, end)``: every match of a rule that replaces its
+    #: match, the first match of any other.
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 class FindingLike(Protocol):
@@ -256,6 +258,9 @@ class PolicyInput:
     categories: Mapping[int, CategorySpec]
     backends: tuple[BackendSpec, ...]
     findings: tuple[FindingLike, ...] = ()
+    #: Findings of another type hidden under one of ``findings`` (the scanner's
+    #: ``ScanResult.shadowed``): decided too, but replaced as part of what they overlap.
+    shadowed: tuple[FindingLike, ...] = ()
     rule_hits: tuple[RuleHit, ...] = ()
     today: dt.date = field(default_factory=dt.date.today)
 
@@ -282,7 +287,9 @@ def decide(given: PolicyInput) -> Decision:
        the rule's minimum, which the user must be cleared for too.
     3. A prohibited category (level 4, or one that blocks everything) blocks.
     4. Each finding gets its action in the effective category's matrix:
-       block, pseudonymise (its span is replaced) or allow.
+       block, pseudonymise (its span is replaced) or allow. A finding hidden
+       under another (``shadowed``) counts too: the strictest action over the
+       findings that overlap wins, and a replacement covers all of them.
     5. Eligible backends: enabled, approved for the category, meeting all its
        requirements, and (level 3 and above) never outside our infrastructure;
        none eligible blocks, never falling back to a less protected backend.
@@ -313,9 +320,14 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
             return _block(level, f"Blocked: {hit.reason} (rule “{hit.name}”).")
         if hit.action is Action.WARN:
             warnings.append(f"{hit.reason} (rule “{hit.name}”).")
-        elif hit.action is Action.PSEUDONYMISE and hit.end > hit.start:
-            spans.append(Span(hit.start, hit.end, "RULE"))
-            reasons.append(f"Text matching rule “{hit.name}” will be replaced: {hit.reason}.")
+        elif hit.action is Action.PSEUDONYMISE:
+            matched = [Span(start, end, "RULE") for start, end in hit.spans if end > start]
+            if matched:
+                spans += matched
+                many = "match" if len(matched) == 1 else "matches"
+                reasons.append(
+                    f"{len(matched)} {many} of rule “{hit.name}” will be replaced: {hit.reason}."
+                )
         elif hit.action is Action.ESCALATE and hit.min_category and hit.min_category > level:
             target = given.categories.get(hit.min_category)
             if target is None:
@@ -334,12 +346,8 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
             f"Blocked: this is {_label(category)} material, which you are not cleared for.{why}",
         )
 
-    counts: dict[tuple[Action, str], int] = {}
-    for finding in given.findings:
-        action = category.action_for(finding.type)
-        counts[(action, finding.type)] = counts.get((action, finding.type), 0) + 1
-        if action is Action.PSEUDONYMISE:
-            spans.append(Span(finding.start, finding.end, finding.type))
+    counts, replaced_spans = _decided(category, given.findings, given.shadowed)
+    spans += replaced_spans
     blocking = [kind for (action, kind) in counts if action is Action.BLOCK]
     if blocking:
         found = ", ".join(entity_phrase(k, counts[(Action.BLOCK, k)]) for k in sorted(blocking))
@@ -396,6 +404,65 @@ def eligible_backends(
         and (category.number < CONFIDENTIAL_LEVEL or b.hosting_class in INTERNAL_HOSTING)
     ]
     return sorted(fit, key=lambda b: (b.approvals[category.number], b.name))
+
+
+def _decided(
+    category: CategorySpec, findings: Sequence[FindingLike], shadowed: Sequence[FindingLike]
+) -> tuple[dict[tuple[Action, str], int], list[Span]]:
+    """How many findings of each type take each action in ``category``, and what is replaced.
+
+    A finding of the scanner's ``shadowed``, hidden under one of its ``findings``, is
+    decided too: a block or a warning names its own type, and where it is replaced,
+    or the finding over it is, the strictest action wins and the replacement covers
+    both, counted as the finding kept (a codename inside an e-mail address the matrix
+    allows replaces the address).
+    """
+    counts: dict[tuple[Action, str], int] = {}
+    spans: list[Span] = []
+    hidden = [category.action_for(f.type) for f in shadowed]
+    overlaps = _overlaps(findings, shadowed) if shadowed else None
+    settled: set[int] = set()  # hidden findings replaced with the finding over them
+    for k, finding in enumerate(findings):
+        action = category.action_for(finding.type)
+        under = overlaps[k] if overlaps else ()
+        if action is Action.PSEUDONYMISE or (
+            under
+            and action is not Action.BLOCK
+            and any(hidden[i] is Action.PSEUDONYMISE for i in under)
+        ):
+            action = Action.PSEUDONYMISE
+            spans.append(Span(finding.start, finding.end, finding.type))
+            for i in under:
+                if hidden[i] is Action.PSEUDONYMISE:
+                    spans.append(Span(shadowed[i].start, shadowed[i].end, finding.type))
+                if hidden[i] is not Action.BLOCK:  # a block still blocks
+                    settled.add(i)
+        counts[(action, finding.type)] = counts.get((action, finding.type), 0) + 1
+    for i, (f, action) in enumerate(zip(shadowed, hidden, strict=True)):
+        if i not in settled:
+            counts[(action, f.type)] = counts.get((action, f.type), 0) + 1
+            if action is Action.PSEUDONYMISE:
+                spans.append(Span(f.start, f.end, f.type))
+    return counts, spans
+
+
+def _overlaps(findings: Sequence[FindingLike], others: Sequence[FindingLike]) -> list[list[int]]:
+    """For each finding, the indexes of the ``others`` that overlap it.
+
+    The scanner's findings never overlap, so each other finding overlaps a run of
+    them found by bisection; any other input is searched the long way.
+    """
+    under: list[list[int]] = [[] for _ in findings]
+    order = sorted(range(len(findings)), key=lambda k: findings[k].start)
+    starts = [findings[k].start for k in order]
+    ends = [findings[k].end for k in order]
+    disjoint = all(end <= start for end, start in zip(ends, starts[1:]))
+    for i, other in enumerate(others):
+        first = bisect_right(ends, other.start) if disjoint else 0
+        for n in range(first, bisect_left(starts, other.end)):
+            if ends[n] > other.start:
+                under[order[n]].append(i)
+    return under
 
 
 def _merge(spans: list[Span]) -> list[Span]:

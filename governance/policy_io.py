@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from governance.detection import PatternError, check_pattern
+from governance.forms import finding_matrix_form
 from governance.models import (
     Approval,
     Backend,
@@ -155,6 +156,7 @@ def plan_import(text: str, *, actor=None) -> Plan:
         CATEGORY_FIELDS,
         "categories",
         off=("is_active", False),
+        check=_check_matrix,
     )
     backends = _plan_objects(
         plan,
@@ -264,9 +266,24 @@ def _snapshot(obj, names) -> dict:
 
 
 def _plan_objects(
-    plan, audit, items, model, key, names, section, *, off, related=None, ignored=frozenset()
+    plan,
+    audit,
+    items,
+    model,
+    key,
+    names,
+    section,
+    *,
+    off,
+    related=None,
+    ignored=frozenset(),
+    check=None,
 ) -> dict:
-    """Upsert by natural key; objects the file leaves out are switched off."""
+    """Upsert by natural key; objects the file leaves out are switched off.
+
+    ``check(obj, where)``: more cleaning once the model's own has passed; it may
+    rewrite fields, and returns the problems it found.
+    """
     related = related or {}
     kind = SINGULAR[section]
     existing = {getattr(obj, key): obj for obj in model.objects.all()}
@@ -299,6 +316,9 @@ def _plan_objects(
                 f"{where}.{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items()
             ]
             continue
+        if check is not None and (problems := check(obj, where)):
+            plan.problems += problems
+            continue
         after = _snapshot(obj, names)
         if before is None:
             plan.change(f"+ {kind} {natural}", audit.save(obj, names, None, "created"))
@@ -316,6 +336,17 @@ def _plan_objects(
                 f"- {kind} {natural} (switched off)", audit.save(obj, names, before, "disabled")
             )
     return seen
+
+
+def _check_matrix(category: Category, where: str) -> list[str]:
+    """The finding matrix as the console and the REST API take it, in the form the
+    engine reads (national identifiers one by one); an unknown key or action is refused."""
+    try:
+        matrix = finding_matrix_form(category.finding_actions, category=category)
+    except ValidationError as exc:
+        return [f"{where}.finding_actions: {message}" for message in exc.messages]
+    category.finding_actions = matrix.actions()
+    return []
 
 
 def _check_rule(plan, index, item, categories) -> None:

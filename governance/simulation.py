@@ -54,6 +54,7 @@ def policy_input(
         categories=policy.categories,
         backends=policy.backends,
         findings=scan_result.findings,
+        shadowed=scan_result.shadowed,
         rule_hits=rule_hits,
         today=timezone.localdate(),  # never cached: a DPA expires at midnight
     )

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -39,7 +40,7 @@ from governance.forms import (
     FindingMatrixForm,
     RuleForm,
     TermListForm,
-    finding_rows,
+    finding_matrix_form,
 )
 from governance.models import (
     Approval,
@@ -186,27 +187,10 @@ class CategoryViewSet(
         """
         if "finding_actions" not in self.request.data:
             return None
-        given = self.request.data["finding_actions"]
-        if not isinstance(given, dict):
-            raise ValidationError({"finding_actions": ["Give an object: finding type -> action."]})
-        rows = finding_rows()
-        known = {name for row_name, _, kinds in rows for name in (row_name, *kinds)}
-        problems = [f"Unknown finding type: {name}." for name in given if name not in known]
-        data = {}
-        for row_name, label, kinds in rows:
-            chosen = [given[k] for k in dict.fromkeys((row_name, *kinds)) if k in given]
-            if len({str(value) for value in chosen}) > 1:
-                problems.append(f"{label} take one action together.")
-            data[row_name] = chosen[0] if chosen and chosen[0] is not None else ""
-        if problems:
-            raise ValidationError({"finding_actions": problems})
         try:
-            return valid(FindingMatrixForm(data=data, category=category))
-        except ValidationError as exc:
-            errors = [
-                f"{row}: {message}" for row, messages in exc.detail.items() for message in messages
-            ]
-            raise ValidationError({"finding_actions": errors}) from None
+            return finding_matrix_form(self.request.data["finding_actions"], category=category)
+        except DjangoValidationError as exc:
+            raise ValidationError({"finding_actions": exc.messages}) from None
 
     def save_switches(
         self, category: Category, matrix: FindingMatrixForm | None, active: bool | None

@@ -8,7 +8,7 @@ from governance.scanning.financial import find_cards, find_crypto, find_ibans
 from governance.scanning.findings import SPECIFICITY, Finding, ScanResult, resolve
 from governance.scanning.names import find_honorific_names
 from governance.scanning.national import find_digit_ids, find_pattern_ids
-from governance.scanning.normalise import normalise
+from governance.scanning.normalise import Normalised, normalise
 from governance.scanning.secrets import (
     find_credentials,
     find_private_keys,
@@ -44,6 +44,7 @@ def scan(
     *,
     protected_terms: ProtectedTerms | None = None,
     phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+    normalised: Normalised | None = None,
 ) -> ScanResult:
     """Find personal data, secrets and protected terms in ``text``.
 
@@ -54,11 +55,13 @@ def scan(
     3. Settle overlaps (see :func:`~governance.scanning.findings.resolve`).
     4. Map offsets back to ``text``.
 
+    ``normalised``: ``normalise(text)``, if the caller has it already.
+
     Pure: no I/O, no settings, no logging; safe to call from any thread.
     """
     if not text:
         return ScanResult(findings=())
-    norm = normalise(text)
+    norm = normalised if normalised is not None else normalise(text)
     automaton = protected_terms.automaton() if protected_terms else None
     regions = tuple(region.upper() for region in phone_regions)  # phonenumbers wants "DE"
     doc = Doc(norm.text, phone_regions=regions, automaton=automaton)

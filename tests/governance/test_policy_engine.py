@@ -183,7 +183,7 @@ def test_a_direct_block_rule_blocks():
 def test_warn_rules_warn_and_pseudonymise_rules_redact_their_span():
     rules = [
         RuleHit(name="Salary", reason="pay data is sensitive", action=Action.WARN),
-        RuleHit(name="Ticket", reason="ticket ids", action=Action.PSEUDONYMISE, start=3, end=9),
+        RuleHit(name="Ticket", reason="ticket ids", action=Action.PSEUDONYMISE, spans=((3, 9),)),
     ]
     decision = run(1, rules=rules)
     assert decision.warnings == ("pay data is sensitive (rule “Salary”).",)
@@ -295,8 +295,7 @@ rules_strategy = st.lists(
         reason=st.just("why"),
         action=actions,
         min_category=st.one_of(st.none(), st.integers(1, 4)),
-        start=st.integers(0, 20),
-        end=st.integers(0, 40),
+        spans=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 40)), max_size=3).map(tuple),
     ),
     max_size=4,
 )
