@@ -31,6 +31,9 @@ from config.commits import may_skip_wait, unawaited
 from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.models import Backend, Category, User
+from governance.policy import eligible_backends
+from governance.policy_cache import read_version
+from governance.simulation import policy_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +144,16 @@ def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
     if backend is None or not backend.enabled:
         _fail(answer, writer, "The backend chosen for this answer was disabled; retry.", "config")
         return
+    if not _still_eligible(answer):
+        _fail(
+            answer,
+            writer,
+            f"The policy changed after this question was sent: {backend.name} may no longer "
+            "answer it. Retry to send it under today's policy.",
+            "config",
+            stage="policy",
+        )
+        return
     try:
         messages = _history(answer)
     except _NotHeld:
@@ -157,6 +170,23 @@ def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
         _fail(answer, writer, "Something went wrong while answering; retry.", "internal")
         return
     settle(answer, writer, stream_answer(answer, messages, writer))
+
+
+def _still_eligible(answer: Message) -> bool:
+    """Whether today's policy still lets the answer's backend serve its category.
+
+    The backend was chosen when the question was sent; a queued, re-queued or taken-over
+    answer may reach a worker minutes later, after an admin reclassified the backend,
+    withdrew its approval or blocked the category. One read of the version: the snapshot
+    is this process's cached copy.
+    """
+    policy = policy_snapshot(read_version())
+    category = policy.categories.get(answer.category_number)
+    if category is None:  # deactivated meanwhile
+        return False
+    key = str(answer.backend.public_id)
+    eligible = eligible_backends(category, policy.backends, today=timezone.localdate())
+    return any(spec.key == key for spec in eligible)
 
 
 def stream_answer(
@@ -623,13 +653,15 @@ def _finish(answer: Message, writer, progress: Progress) -> None:
     )
 
 
-def _fail(answer: Message, writer, error: str, kind: str, *, partial: str = "") -> None:
+def _fail(
+    answer: Message, writer, error: str, kind: str, *, partial: str = "", stage: str = "backend"
+) -> None:
     _set_text(answer, partial)
     _settle(
         answer,
         writer,
         Message.Status.FAILED,
-        lambda: _record_failure(answer, kind, stage="backend"),
+        lambda: _record_failure(answer, kind, stage=stage),
         error=error[:500],
         error_kind=kind[:20],
     )

@@ -14,6 +14,13 @@ reading the answer, and when. Link reference definitions are off, because the ap
 placeholders such as ``[EMAIL_1]`` in answers and a line ``[PERSON_2]: Manager`` would
 otherwise vanish into a definition.
 
+The author's values go back in place of those placeholders after parsing, in text and
+code only (``values``): never in a link's address or title, nor in an autolink, whose
+text is its address, so a model cannot make a link that carries a value to a third
+party. Nor inside a word that would read as a web or e-mail address with the value in it
+(``https://x.example/?q=[EMAIL_1]``): a reader may copy it, and other Markdown viewers
+link bare addresses (:func:`restore_markdown`, for exports).
+
 The caller wraps the result in ``<div class="md">``; :func:`pygments_css` gives the
 matching colours, scoped to ``.md .code``.
 """
@@ -21,7 +28,9 @@ matching colours, scoped to ``.md .code``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+import secrets
+import string
+from collections.abc import Mapping, Sequence
 from functools import cache
 
 import nh3
@@ -29,6 +38,7 @@ from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from pygments import highlight
@@ -36,6 +46,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import find_lexer_class_by_name, get_all_lexers
 from pygments.token import STANDARD_TYPES
+
+from chat.pseudonyms import PLACEHOLDER
 
 PYGMENTS_STYLE = "default"
 # Answers are re-rendered on every streamed chunk; past this a block is shown plain, so a
@@ -92,6 +104,70 @@ def _render_cell_open(
     return self.renderToken(tokens, idx, options, env)
 
 
+#: Values are put back word by word (a word: a run of non-space characters).
+_SPACES = re.compile(r"(\s+)")
+#: What makes a word part of a web or e-mail address.
+_ADDRESS = re.compile(r"://|www\.|@|\.[^\W\d_]", re.IGNORECASE)
+
+
+def _restore(text: str, values: Mapping[str, str], restored: set[str] | None) -> str:
+    """``text`` (a text node's, or code's) with its placeholders' values put back, except in
+    a word that would read as an address (``restored`` collects the placeholders put back)."""
+    if "[" not in text:
+        return text
+    # Split, rather than a regular expression around each placeholder: on a long run of
+    # non-space characters, that one's backtracking would take quadratic time.
+    words = _SPACES.split(text)
+    return "".join(_restore_word(w, values, restored) if "[" in w else w for w in words)
+
+
+def _restore_word(word: str, values: Mapping[str, str], restored: set[str] | None) -> str:
+    known = [m for m in PLACEHOLDER.finditer(word) if m[0] in values]
+    if not known:
+        return word
+    with_values = PLACEHOLDER.sub(lambda m: values.get(m[0], m[0]), word)
+    # One value (an e-mail address itself has an "@"): what surrounds it must not make an
+    # address of it. Several: they must not make one together, e.g. a URL the author
+    # pasted followed by an address.
+    if len(known) == 1:
+        around = word[: known[0].start()] + word[known[0].end() :]
+    else:
+        around = with_values
+    if _ADDRESS.search(around):
+        return word
+    if restored is not None:
+        restored.update(m[0] for m in known)
+    return with_values
+
+
+def _restore_values(state: StateCore) -> None:
+    """Core rule, after parsing: the values of ``env["values"]`` put back in text and code."""
+    values = state.env.get("values")
+    if not values:
+        return
+    restored = state.env.get("restored")
+    for token in state.tokens:
+        if token.type == "inline" and token.children:
+            _restore_inline(token.children, values, restored)
+        elif token.type in ("fence", "code_block"):
+            token.content = _restore(token.content, values, restored)
+
+
+def _restore_inline(
+    tokens: list[Token], values: Mapping[str, str], restored: set[str] | None
+) -> None:
+    in_autolink = False  # its text is its address
+    for token in tokens:
+        if token.type == "link_open":
+            in_autolink = token.info == "auto"
+        elif token.type == "link_close":
+            in_autolink = False
+        elif token.type in ("text", "code_inline") and not in_autolink:
+            token.content = _restore(token.content, values, restored)
+        elif token.type == "image" and token.children:  # shown as its alt text
+            _restore_inline(token.children, values, restored)
+
+
 _MD = (
     MarkdownIt(
         "commonmark",
@@ -101,6 +177,7 @@ _MD = (
     # With "html" off these rules only bail out; gone, no later option can bring raw HTML back.
     .disable(["html_block", "html_inline", "reference"])
 )
+_MD.core.ruler.push("restore_values", _restore_values)
 _MD.add_render_rule("code_block", _render_code_block)
 _MD.add_render_rule("image", _render_image)
 _MD.add_render_rule("th_open", _render_cell_open)
@@ -126,9 +203,38 @@ _CLEANER = nh3.Cleaner(
 )
 
 
-def render_markdown(text: str) -> SafeString:
-    """Render an answer's Markdown to sanitised HTML, ready for a template as it is."""
-    return mark_safe(_CLEANER.clean(_MD.render(text)))
+def render_markdown(text: str, values: Mapping[str, str] | None = None) -> SafeString:
+    """Render an answer's Markdown to sanitised HTML, ready for a template as it is;
+    ``values`` (placeholder -> the author's value) are put back in its text."""
+    return mark_safe(_CLEANER.clean(_MD.render(text, {"values": values} if values else None)))
+
+
+def restore_markdown(text: str, values: Mapping[str, str]) -> str:
+    """``text`` (an answer's Markdown) with a value back for each placeholder that
+    :func:`render_markdown` shows as text, and the others left as written: for exports.
+
+    Each placeholder is first swapped for a probe of its own (numbered, under a label
+    nobody can guess or write by other means, such as an entity), so that parsing the
+    text tells which placeholders end up as text.
+    """
+    found = list(PLACEHOLDER.finditer(text))
+    if not any(m[0] in values for m in found):
+        return text
+    label = "".join(secrets.choice(string.ascii_uppercase) for _ in range(16))
+    probes = [f"[{label}_{n}]" for n in range(len(found))]
+    numbered = iter(probes)
+    probed = PLACEHOLDER.sub(lambda _: next(numbered), text)
+    env = {
+        "values": {probe: values[m[0]] for probe, m in zip(probes, found) if m[0] in values},
+        "restored": set(),
+    }
+    _MD.parse(probed, env)
+    parts, at = [], 0
+    for probe, m in zip(probes, found, strict=True):
+        parts += [text[at : m.start()], values[m[0]] if probe in env["restored"] else m[0]]
+        at = m.end()
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 #: A fence's opening or closing line: up to three spaces, then three or more ` or ~.
@@ -146,12 +252,13 @@ class GrowingAnswer:
     later one would have joined (a loose list's next item) shows as a block of its own
     until the answer ends, when the page shows the stored answer rendered whole.
 
-    ``restore`` puts the author's values back in place of placeholders (none spans a
-    blank line, so each part is restored on its own).
+    ``values`` (placeholder -> the author's value) are put back in the text as
+    :func:`render_markdown` does (no placeholder spans a blank line, so each part is
+    restored on its own).
     """
 
-    def __init__(self, restore: Callable[[str], str] = str) -> None:
-        self._restore = restore
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values = values
         self._begin()
 
     def _begin(self) -> None:
@@ -169,11 +276,11 @@ class GrowingAnswer:
         self._text = text
         cut = self._last_cut()
         if cut > self._settled:
-            self._settled_html += render_markdown(self._restore(text[self._settled : cut]))
+            self._settled_html += render_markdown(text[self._settled : cut], self._values)
             self._settled = cut
         rest = text[self._settled :]
         return mark_safe(
-            self._settled_html + (render_markdown(self._restore(rest)) if rest.strip() else "")
+            self._settled_html + (render_markdown(rest, self._values) if rest.strip() else "")
         )
 
     def _last_cut(self) -> int:

@@ -5,11 +5,11 @@ neither a thread nor a database connection of its own: ``config.asgi`` runs the
 middlewares and the view's few look-ups on asgiref's one shared thread, whose
 connection every stream uses in turn (served another way, the connection is
 closed instead; see ``ReleaseDatabaseForStreamsMiddleware``). Each ``chunk``
-event carries the whole answer so far, restored for the author and rendered as
-sanitised Markdown, its settled blocks once (:class:`chat.markdown.GrowingAnswer`;
-a placeholder split across two chunks is whole again in the next event); its id is
-the stream entry's, and a reconnecting page sends it back as ``Last-Event-ID`` to
-resume where it was.
+event carries the whole answer so far, rendered as sanitised Markdown with the author's
+values back in its text (never in a link's address), its settled blocks once
+(:class:`chat.markdown.GrowingAnswer`; a placeholder split across two chunks is whole
+again in the next event); its id is the stream entry's, and a reconnecting page sends it
+back as ``Last-Event-ID`` to resume where it was.
 An ``end`` event tells the page to fetch the finished turn from the database.
 
 The chat page sends a message with :func:`send_and_stream`: one POST whose
@@ -136,7 +136,7 @@ async def _events(
     closes_at = loop.time() + MAX_CONNECTION_SECONDS
     cursor = "0-0"
     text = ""
-    answer = GrowingAnswer(pseudonymiser.restore)
+    answer = GrowingAnswer(pseudonymiser.values())
     if not sent_now and not await redis.exists(key) and not await _in_flight(message.pk):
         yield _event("end", "")
         return

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.utils.safestring import SafeString
 
 from chat import llm, transient
-from chat.markdown import render_markdown
+from chat.markdown import render_markdown, restore_markdown
 from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
 from governance.policy import HOSTING_LABELS, entity_phrase
@@ -20,9 +20,10 @@ CUT_SHORT = {
 @dataclass(frozen=True)
 class Turn:
     message: Message
-    #: The text for the author: as written (questions) or with placeholders restored (answers).
+    #: The text for the author (and the exports): as written (questions), or the answer's
+    #: Markdown with the values back where it shows them as text, never in a link's address.
     text: str
-    #: Answers: the restored text rendered as sanitised Markdown.
+    #: Answers: rendered as sanitised Markdown, the values back in its text only.
     html: SafeString | str
     #: Questions: what the model was given, when it differs from what was written.
     sent: str
@@ -67,8 +68,9 @@ def turn_for(message: Message, pseudonymiser: Pseudonymiser | None = None) -> Tu
         else:
             written = transient.answer_text(message)
             pseudonymiser = Pseudonymiser(transient.mapping_for(message))
-        text = pseudonymiser.restore(written) if written else ""
-        html = render_markdown(text) if text else ""
+        values = pseudonymiser.mapping["values"]
+        text = restore_markdown(written, values) if written else ""
+        html = render_markdown(written, values) if written else ""
     replaced = ", ".join(entity_phrase(kind, n) for kind, n in sorted(message.replaced.items()))
     hosting = message.backend.hosting_class if message.backend else ""
     return Turn(

@@ -349,9 +349,9 @@ Done. **Thanks** for asking.
 """
 
 
-def _streamed(text: str, sizes, restore=str) -> tuple[str, list[str]]:
+def _streamed(text: str, sizes, values=None) -> tuple[str, list[str]]:
     """``text`` fed chunk by chunk of ``sizes`` (cycled): the last HTML, and every one."""
-    answer = GrowingAnswer(restore)
+    answer = GrowingAnswer(values)
     seen, at, index = [], 0, 0
     while at < len(text):
         at += sizes[index % len(sizes)]
@@ -379,7 +379,9 @@ def test_a_growing_answer_renders_only_its_last_blocks_again(monkeypatch):
 
     rendered = []
     real = markdown.render_markdown
-    monkeypatch.setattr(markdown, "render_markdown", lambda t: rendered.append(t) or real(t))
+    monkeypatch.setattr(
+        markdown, "render_markdown", lambda t, values: rendered.append(t) or real(t, values)
+    )
     paragraphs = "".join(f"Paragraph {n} of a long answer.\n\n" for n in range(200))
     _streamed(paragraphs, (10,))
     # Every paragraph once as settled, and the unsettled last one at each chunk (~50
@@ -388,8 +390,7 @@ def test_a_growing_answer_renders_only_its_last_blocks_again(monkeypatch):
 
 
 def test_a_growing_answer_restores_placeholders_and_begins_again_after_a_take_over():
-    restore = lambda text: text.replace("[EMAIL_1]", "jane@example.org")  # noqa: E731
-    answer = GrowingAnswer(restore)
+    answer = GrowingAnswer({"[EMAIL_1]": "jane@example.org"})
     answer.html("Mail [EMAIL_1] today.\n\nThen call.\n")
     assert "jane@example.org" in answer.html("Mail [EMAIL_1] today.\n\nThen call.\n\nBye")
     again = answer.html("Started over.")  # a worker took the answer over from the start
