@@ -88,6 +88,12 @@ def _lost(now: dt.datetime) -> Q:
     )
 
 
+def _locked_lost(request_id: int, now: dt.datetime, **attempts) -> SubjectRequest | None:
+    """The request, locked, if its run lost its worker and its ``attempts`` match."""
+    lost = SubjectRequest.objects.select_for_update().filter(_lost(now), pk=request_id)
+    return lost.filter(**attempts).first()
+
+
 def _claim(request_id: int) -> int | None:
     """The attempt number this worker now holds the request under; None if it may not run it."""
     now = timezone.now()
@@ -101,11 +107,7 @@ def _claim(request_id: int) -> int | None:
     if claimed:
         return SubjectRequest.objects.values_list("attempts", flat=True).get(pk=request_id)
     with transaction.atomic():
-        request = (
-            SubjectRequest.objects.select_for_update()
-            .filter(_lost(now), pk=request_id, attempts__lt=F("attempts_allowed"))
-            .first()
-        )
+        request = _locked_lost(request_id, now, attempts__lt=F("attempts_allowed"))
         if request is None:
             return None
         partial = _closed(request, outcome="lost", error="WorkerLost")
@@ -396,11 +398,7 @@ def _queue(request_id: int) -> bool:
 
 def _give_up(request_id: int, now: dt.datetime) -> bool:
     with transaction.atomic():
-        request = (
-            SubjectRequest.objects.select_for_update()
-            .filter(_lost(now), pk=request_id, attempts__gte=F("attempts_allowed"))
-            .first()
-        )
+        request = _locked_lost(request_id, now, attempts__gte=F("attempts_allowed"))
         if request is None:
             return False
         partial = _closed(request, outcome="lost", error="WorkerLost")
