@@ -26,6 +26,8 @@ from privacy import purge
 from privacy.models import SubjectRequest
 
 ERASED = "[erased]"
+#: An erased account's address is at this domain (reserved: nothing can be sent there).
+ERASED_DOMAIN = "erased.invalid"
 #: Where a token goes on past a literal that starts or ends with a word character: another
 #: word character, or a joiner of names and addresses followed (preceded) by one. Not "'":
 #: "Ann's" is Ann.
@@ -128,6 +130,11 @@ def literal_patterns(literals: list[str]) -> list[re.Pattern]:
             pattern += _TOKEN_AFTER
         patterns.append(re.compile(pattern, re.IGNORECASE))
     return patterns
+
+
+def is_erased(user) -> bool:
+    """Whether :func:`erase_account` erased this account."""
+    return user.email.endswith(f"@{ERASED_DOMAIN}")
 
 
 def _close(user) -> bool:
@@ -249,7 +256,7 @@ def erase_account(user) -> bool:
         Authenticator.objects.filter(user=user).delete()
         # The SSO link: its uid and the provider's claims (email, name); its tokens cascade.
         SocialAccount.objects.filter(user=user).delete()
-        user.email = f"erased-{user.public_id.hex[:12]}@erased.invalid"
+        user.email = f"erased-{user.public_id.hex[:12]}@{ERASED_DOMAIN}"
         user.full_name = ""
         user.is_active = False
         user.set_unusable_password()

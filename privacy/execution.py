@@ -198,12 +198,12 @@ def _carry_out(run: _Run) -> dict:
             subject_user=request.subject_user,
             progress=run.progress,
         )
-        run.counts = result.as_dict()
+        run.counts = result.as_dict()  # kept, should erasing the account fail
         if request.subject_user_id:
             result.account = erasure.erase_account(request.subject_user)
             result.account_withheld = not result.account
             run.counts = result.as_dict()
-        return result.as_dict()
+        return run.counts
     blob, counts = archive.build(request, progress=run.progress)
     run.counts = counts
     run.write(archive_sealed=blob)

@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, SubjectMention
 from governance.models import User
-from privacy import policy, purge, scope
+from privacy import erasure, policy, purge, scope
 from privacy.models import LegalHold, SubjectRequest
 
 S = SubjectRequest.Status
@@ -404,7 +404,9 @@ def left_behind(request: SubjectRequest) -> LeftBehind | None:
     conversations = Conversation.objects.filter(reached)
     total, held = conversations.count(), purge.held(conversations).count()
     user = request.subject_user
-    account = bool(counts.get("account_withheld")) and user is not None and not _erased(user)
+    account = (
+        bool(counts.get("account_withheld")) and user is not None and not erasure.is_erased(user)
+    )
     if not total and not account:
         return None
     account_held = account and purge.person_held(user.pk)
@@ -477,7 +479,7 @@ def finish_erasure(
             )
         given = [(kind, value.strip()) for kind, value in identifiers or [] if value.strip()]
         user = original.subject_user
-        from_account = _account_identifiers(user) if user and not _erased(user) else []
+        from_account = _account_identifiers(user) if user and not erasure.is_erased(user) else []
         identifiers = list(dict.fromkeys(given + from_account))
         if not identifiers:
             raise PrivacyError(
@@ -500,11 +502,6 @@ def finish_erasure(
             actor=actor,
             method=f"Verified for {original.reference}, which this request finishes.",
         )
-
-
-def _erased(user: User) -> bool:
-    # The address privacy.erasure.erase_account gives an erased account.
-    return user.email.endswith("@erased.invalid")
 
 
 # --- purges ------------------------------------------------------------------------------

@@ -127,6 +127,11 @@ class _FormWrites:
             raise ValidationError({field: [YES_NO]})
         return value
 
+    def switched(self, values: dict, field: str) -> dict:
+        """``values`` with the on/off ``field`` as this request sets it (a create honours it)."""
+        value = self.switch(field)
+        return values if value is None else {**values, field: value}
+
     def answer(self, obj, status_code=status.HTTP_200_OK) -> Response:
         obj.refresh_from_db()
         return Response(self.get_serializer(obj).data, status=status_code)
@@ -217,13 +222,9 @@ class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMix
 
     def create(self, request, *args, **kwargs) -> Response:
         form = self.cleaned_form()
-        values = form.values()
-        enabled = self.switch("enabled")
-        if enabled is not None:
-            values["enabled"] = enabled
         backend = services.save_backend(
             backend=None,
-            values=values,
+            values=self.switched(form.values(), "enabled"),
             credential=form.cleaned_data["credential"],
             actor=request.user,
         )
@@ -356,10 +357,7 @@ class RuleViewSet(
     form_class = RuleForm
 
     def create(self, request, *args, **kwargs) -> Response:
-        values = self.cleaned_form().values()
-        active = self.switch("is_active")
-        if active is not None:
-            values["is_active"] = active
+        values = self.switched(self.cleaned_form().values(), "is_active")
         rule = services.save_rule(rule=None, values=values, actor=request.user)
         return self.answer(rule, status.HTTP_201_CREATED)
 
