@@ -414,7 +414,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "governance.api.parsers.JSONParser",  # a body nested too deeply is a 400, not a 500
+        "api.parsers.JSONParser",  # a body nested too deeply is a 400, not a 500
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

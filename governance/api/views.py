@@ -19,9 +19,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from api.parsers import JSONParser
 from api.permissions import role_permission
 from governance import services
-from governance.api.parsers import JSONParser
 from governance.api.serializers import (
     ApprovalRowSerializer,
     ApprovalWriteSerializer,
