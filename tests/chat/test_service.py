@@ -811,3 +811,15 @@ def test_two_messages_sent_at_once_to_one_conversation_take_turns(
     assert "still on its way" in outcomes["second"]
     answers = Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT)
     assert answers.count() == 1
+
+
+def test_an_identifier_inside_a_link_reaches_the_subject_index(
+    org, django_capture_on_commit_callbacks
+):
+    """An address inside a link is a finding hidden under the link's: a data-subject request
+    must still find the message."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    text = f"Profile: https://crm.example.com/people?mail={EMAIL}"
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, text)
+    digests = set(SubjectMention.objects.values_list("digest", flat=True))
+    assert pseudonym(canonical("EMAIL_ADDRESS", EMAIL)) in digests
