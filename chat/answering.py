@@ -312,13 +312,14 @@ def follow(
 
 def _as_settled(answer: Message, progress: Progress) -> None:
     settled = Message.objects.filter(pk=answer.pk).values(
-        "status", "error", "error_kind", "input_tokens", "output_tokens", "finish_reason"
+        "status", "error_sealed", "error_kind", "input_tokens", "output_tokens", "finish_reason"
     )[0]
     progress.usage = llm.Usage(settled["input_tokens"], settled["output_tokens"])
     progress.finish = settled["finish_reason"] or llm.STOPPED
     progress.cancelled = settled["status"] == Message.Status.CANCELLED
     if settled["status"] == Message.Status.FAILED:
-        progress.error, progress.error_kind = settled["error"], settled["error_kind"] or "internal"
+        answer.error_sealed = settled["error_sealed"]
+        progress.error, progress.error_kind = answer.error, settled["error_kind"] or "internal"
 
 
 def settle(answer: Message, writer, progress: Progress) -> None:
@@ -657,12 +658,13 @@ def _fail(
     answer: Message, writer, error: str, kind: str, *, partial: str = "", stage: str = "backend"
 ) -> None:
     _set_text(answer, partial)
+    answer.error = error
     _settle(
         answer,
         writer,
         Message.Status.FAILED,
         lambda: _record_failure(answer, kind, stage=stage),
-        error=error[:500],
+        error_sealed=answer.error_sealed,
         error_kind=kind[:20],
     )
 
@@ -774,9 +776,13 @@ def _resume(answer: Message, now) -> bool:
 
 
 def _give_up(answer: Message, error: str, kind: str) -> bool:
+    answer.error = error
     with transaction.atomic():
         updated = Message.objects.filter(pk=answer.pk, status=answer.status).update(
-            status=Message.Status.FAILED, error=error, error_kind=kind, finished_at=timezone.now()
+            status=Message.Status.FAILED,
+            error_sealed=answer.error_sealed,
+            error_kind=kind,
+            finished_at=timezone.now(),
         )
         if updated:
             _record_failure(answer, kind, stage="worker")

@@ -10,6 +10,10 @@ from chat import sealing
 from chat.querysets import ConversationQuerySet, MessageQuerySet
 
 
+#: The most of a failed answer's explanation kept.
+ERROR_CHARS = 500
+
+
 class Conversation(models.Model):
     """A thread of messages in one data category, readable by its owner only.
 
@@ -140,7 +144,9 @@ class Message(models.Model):
         help_text="answers: why the backend stopped (stop, length: its length limit, "
         "content_filter: its own filter)",
     )
-    error = models.CharField(max_length=500, blank=True, help_text="Shown to the author.")
+    #: Why an answer failed, for its author; sealed like the text, since a backend's words
+    #: may quote what it was sent.
+    error_sealed = models.BinaryField(default=b"", editable=False)
     error_kind = models.CharField(max_length=20, blank=True)
 
     objects = MessageQuerySet.as_manager()
@@ -192,12 +198,25 @@ class Message(models.Model):
     def sent_text(self, text: str) -> None:
         self.sent_sealed = self.conversation.key.seal_text(text, self._context("sent"))
 
+    @property
+    def error(self) -> str:
+        if not self.error_sealed:
+            return ""
+        return self.conversation.key.open_text(self.error_sealed, self._context("error"))
+
+    @error.setter
+    def error(self, text: str) -> None:
+        text = text[:ERROR_CHARS]
+        self.error_sealed = (
+            self.conversation.key.seal_text(text, self._context("error")) if text else b""
+        )
+
     def _context(self, part: str) -> str:
         return sealing_context(self.public_id, part)
 
 
 def sealing_context(public_id, part: str) -> str:
-    """What a message's ``part`` (``content``, ``sent``) is sealed with besides its
+    """What a message's ``part`` (``content``, ``sent``, ``error``) is sealed with besides its
     conversation's key: text moved to another message does not open."""
     return f"message-{part}:{public_id}"
 

@@ -408,7 +408,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
             category_number=decision.category,
             backend=backend,
             backend_name=backend.name,
-            error="",
+            error_sealed=b"",
             error_kind="",
             content_sealed=b"",
             chars=0,

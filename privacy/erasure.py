@@ -177,7 +177,7 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
         if locked is None:  # held now, or deleted meanwhile (nothing left to redact)
             return None if Conversation.objects.filter(pk=conversation.pk).exists() else 0
         conversation = locked
-        for message in conversation.messages.exclude(content_sealed=b""):
+        for message in conversation.messages.exclude(content_sealed=b"", error_sealed=b""):
             message.conversation = conversation
             updates = []
             content = message.content
@@ -185,6 +185,11 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
             if redacted != content:
                 message.content = redacted
                 updates += ["content_sealed", "chars"]
+            if message.error_sealed:  # a backend's words may quote what it was sent
+                error = message.error
+                if (redacted_error := redact(error, digests, patterns)) != error:
+                    message.error = redacted_error
+                    updates.append("error_sealed")
             if message.sent_sealed:
                 sent = message.sent_text
                 redacted_sent = redact(sent, digests, patterns)

@@ -4,14 +4,12 @@ Celery runs eagerly here: the answer is produced inside ``send_message``'s
 on-commit hook, through the real adapter, into a real Redis stream.
 """
 
-import importlib
 import json
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -21,6 +19,7 @@ from audit.services import pseudonym
 from chat import answering, services, streams
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
+from chat.sealing import UnreadableError
 from chat.turns import turns_for
 from governance.models import Backend, Category, DetectionRule
 from tests.garbage import cycles_left
@@ -627,23 +626,6 @@ def test_the_database_keeps_one_answer_on_its_way_per_conversation(
     _second_answer_on_its_way(conversation, first.answer)  # once the first is done: fine
 
 
-def test_the_constraints_migration_fails_all_but_the_newest_answer_on_its_way(
-    org, django_capture_on_commit_callbacks
-):
-    repair = importlib.import_module("chat.migrations.0003_one_answer_in_flight")
-    conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    with django_capture_on_commit_callbacks(execute=False):
-        first = services.send_message(conversation=conversation, author=org.alice, text="One")
-    with connection.cursor() as cursor:  # as before the constraint (the test's transaction
-        cursor.execute("DROP INDEX chat_one_answer_in_flight")  # undoes it)
-    newer = _second_answer_on_its_way(conversation, first.answer)
-    repair.fail_all_but_the_newest(django_apps, None)
-    first.answer.refresh_from_db()
-    newer.refresh_from_db()
-    assert first.answer.status == Message.Status.FAILED and "retry" in first.answer.error
-    assert newer.status == Message.Status.QUEUED
-
-
 def test_it_refuses_empty_and_oversized_messages(org):
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     with pytest.raises(services.ChatError, match="Write a message"):
@@ -823,3 +805,21 @@ def test_an_identifier_inside_a_link_reaches_the_subject_index(
     _send(django_capture_on_commit_callbacks, conversation, org.alice, text)
     digests = set(SubjectMention.objects.values_list("digest", flat=True))
     assert pseudonym(canonical("EMAIL_ADDRESS", EMAIL)) in digests
+
+
+def test_a_backends_error_is_kept_sealed_with_the_conversation(
+    org, django_capture_on_commit_callbacks
+):
+    """A backend's error may quote what it was sent: it is sealed like the text, so
+    deleting the conversation's key leaves it unreadable too."""
+    org.external.fail = 422
+    org.external.error_body = lambda status: {"error": {"message": "bad input: quokka-said-7"}}
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    answer = Message.objects.get(pk=sent.answer.pk)
+    assert answer.status == Message.Status.FAILED and "quokka-said-7" in answer.error
+    raw = Message.objects.filter(pk=answer.pk).values_list("error_sealed", flat=True)[0]
+    assert b"quokka-said-7" not in bytes(raw)
+    Conversation.objects.filter(pk=conversation.pk).update(data_key_wrapped=b"shredded")
+    with pytest.raises(UnreadableError):
+        Message.objects.select_related("conversation").get(pk=answer.pk).error

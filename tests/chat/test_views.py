@@ -210,7 +210,9 @@ def _state(thread) -> dict:
             Conversation.objects.values_list("public_id", "category_id", "title_sealed")
         ),
         "messages": list(
-            Message.objects.order_by("pk").values_list("public_id", "status", "chars", "error")
+            Message.objects.order_by("pk").values_list(
+                "public_id", "status", "chars", "error_sealed"
+            )
         ),
         "audit": list(AuditEvent.objects.order_by("sequence").values_list("action", flat=True)),
         "sent": (len(thread.org.external.requests), len(thread.org.local.requests)),
