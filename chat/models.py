@@ -9,7 +9,6 @@ from django.utils import timezone
 from chat import sealing
 from chat.querysets import ConversationQuerySet, MessageQuerySet
 
-
 #: The most of a failed answer's explanation kept.
 ERROR_CHARS = 500
 
