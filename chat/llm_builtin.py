@@ -7,9 +7,10 @@ packages come with the ``local`` extra (``pip install -e ".[local]"``); without
 them the backend answers with an error that says so, never an ImportError.
 
 Loading costs tenths of a second and hundreds of MB, so each process loads a
-file once and keeps it (reloaded only if the file changes). A loaded model
-holds one context, so it generates one answer at a time (others wait for it), and
-two generations never share the cores (see :func:`threads`).
+file once and keeps it (reloaded only if the file changes, or a backend on it
+asks for another context). A loaded model holds one context, so it generates one answer
+at a time (others wait for it), and two generations never share the cores (see
+:func:`threads`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import importlib.util
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ PACKAGED_NAMES = frozenset({"", "smollm2", "smollm2-135m-instruct"})
 #: is the backend's context budget (what a call may carry) plus this, to answer in.
 MAX_ANSWER_TOKENS = 1024
 #: How long an answer waits for the model while others use it: their answers, one after
-#: another (the read timeout, two minutes, covered two or three of a larger model's).
-MODEL_WAIT_SECONDS = 600
+#: another (the read timeout, two minutes, covered two or three of a larger model's). The
+#: wait counts in the answer's own limit (ten minutes): two minutes are left to answer.
+MODEL_WAIT_SECONDS = 480
 #: ... looking this often whether its author asked to stop meanwhile.
 WAIT_STEP_SECONDS = 0.25
 #: Enough for "Test connection"'s one token.
@@ -135,34 +137,51 @@ def load(path: Path, *, context: int, name: str = "The built-in model") -> Any:
 
 
 @dataclass
-class Loaded:
-    """One process's copy of a model file, and the lock that lets one answer use it."""
+class Slot:
+    """One process's copy of a model file, and the lock that lets one answer use it.
 
-    llama: Any
-    lock: threading.Lock
-    load_seconds: float
-
-
-_loaded: dict[tuple[str, int, int, int], Loaded] = {}
-_loaded_lock = threading.Lock()
-
-
-def shared(path: Path, *, context: int, name: str = "The built-in model") -> Loaded:
-    """This process's loaded copy of ``path`` (with that context), loaded once and kept.
-
-    Keyed by the file's size and modification time too: a file replaced on
-    disk is loaded again (the old copy goes once no answer uses it).
+    One per file, whatever context each backend on it asks for: a second copy would cost
+    as much memory again and generate alongside the first on the same cores. The lock
+    outlives reloads, so a reload waits for the answer using the copy.
     """
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, context)
-    with _loaded_lock:
-        loaded = _loaded.get(key)
-        if loaded is None:
-            for old in [k for k in _loaded if k[0] == key[0] and k[1:3] != key[1:3]]:
-                del _loaded[old]
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    llama: Any = None
+    #: The file's size and modification time, and the context, it was loaded with.
+    loaded_as: tuple[int, int, int] = (0, 0, 0)
+    load_seconds: float = 0.0
+
+    def ready(self, path: Path, *, context: int, name: str = "The built-in model") -> Any:
+        """With the lock held: the model, loaded again if the file changed on disk or
+        another context is asked for (a backend's budget is what its model reads)."""
+        stat = path.stat()
+        file = (stat.st_size, stat.st_mtime_ns)
+        if self.llama is None or self.loaded_as != (*file, context):
+            if self.llama is not None:
+                self.llama.close()
+                self.llama = None
             started = time.monotonic()
-            llama = load(path, context=context, name=name)
-            loaded = _loaded[key] = Loaded(llama, threading.Lock(), time.monotonic() - started)
+            self.llama = load(path, context=context, name=name)
+            self.loaded_as = (*file, context)
+            self.load_seconds = time.monotonic() - started
+        return self.llama
+
+
+_slots: dict[str, Slot] = {}
+_slots_lock = threading.Lock()
+
+
+def slot(path: Path) -> Slot:
+    """This process's slot for ``path`` (its copy is loaded by :meth:`Slot.ready`)."""
+    with _slots_lock:
+        return _slots.setdefault(str(path), Slot())
+
+
+def shared(path: Path, *, context: int, name: str = "The built-in model") -> Slot:
+    """``path``'s slot with its copy loaded (waiting for an answer using it)."""
+    loaded = slot(path)
+    with loaded.lock:
+        loaded.ready(path, context=context, name=name)
     return loaded
 
 
@@ -170,10 +189,11 @@ def shared(path: Path, *, context: int, name: str = "The built-in model") -> Loa
 def _close_all() -> None:
     """Free the models while the interpreter still can (llama-cpp-python's own
     finaliser fails once the interpreter is shutting down)."""
-    with _loaded_lock:
-        for loaded in _loaded.values():
-            loaded.llama.close()
-        _loaded.clear()
+    with _slots_lock:
+        for loaded in _slots.values():
+            if loaded.llama is not None:
+                loaded.llama.close()
+        _slots.clear()
 
 
 class BuiltinAdapter(Adapter):
@@ -192,11 +212,11 @@ class BuiltinAdapter(Adapter):
 
     def _chunks(self, messages, timeout, sampling):
         path = model_path(self.model, name=self.name)
-        loaded = shared(path, context=self.context, name=self.name)
+        loaded = slot(path)
         if not self._wait_for(loaded.lock):
             return  # stopped while it waited
         try:
-            llama = loaded.llama
+            llama = loaded.ready(path, context=self.context, name=self.name)
             stream = llama.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 stream=True,

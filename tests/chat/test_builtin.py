@@ -37,7 +37,7 @@ def builtin(model: str = "smollm2", **fields) -> Backend:
     return Backend(name="Built-in model", kind=Backend.Kind.BUILTIN, model=model, **fields)
 
 
-def shared_model() -> llm_builtin.Loaded:
+def shared_model() -> llm_builtin.Slot:
     adapter = llm.adapter_for(builtin())
     return llm_builtin.shared(llm_builtin.packaged_model_path(), context=adapter.context)
 
@@ -56,10 +56,36 @@ def test_it_finds_the_packaged_file_without_importing_its_package():
 def test_it_loads_a_file_once_per_process_and_again_when_it_changes(tmp_path):
     copy = tmp_path / "copy.gguf"
     shutil.copyfile(llm_builtin.packaged_model_path(), copy)
-    first = llm_builtin.shared(copy, context=512)
-    assert llm_builtin.shared(copy, context=512) is first
+    first = llm_builtin.shared(copy, context=512).llama
+    assert llm_builtin.shared(copy, context=512).llama is first
     copy.touch()  # replaced on disk: a new modification time
-    assert llm_builtin.shared(copy, context=512) is not first
+    assert llm_builtin.shared(copy, context=512).llama is not first
+
+
+def test_another_context_replaces_the_copy_rather_than_adding_one(tmp_path, monkeypatch):
+    """An admin changes a backend's context budget: one copy of the file stays loaded
+    (hundreds of MB each; GBs for a larger model)."""
+    monkeypatch.setattr(llm_builtin, "_slots", {})
+    copy = tmp_path / "copy.gguf"
+    shutil.copyfile(llm_builtin.packaged_model_path(), copy)
+    small = llm_builtin.shared(copy, context=512)
+    first = small.llama
+    larger = llm_builtin.shared(copy, context=1024)
+    assert larger is small and larger.llama is not first and larger.loaded_as[2] == 1024
+    assert list(llm_builtin._slots) == [str(copy)]
+
+
+def test_two_backends_on_one_file_take_turns(monkeypatch):
+    """Two backends on the same file with different context budgets share one copy and its
+    lock: two generations never share the cores."""
+    monkeypatch.setattr(llm_builtin, "MODEL_WAIT_SECONDS", 0.3)
+    loaded = shared_model()
+    waits = []
+    with loaded.lock:  # the first backend's answer is being generated
+        other = llm.adapter_for(builtin(context_tokens=4096))
+        with pytest.raises(llm.LLMError, match="busy with another answer"):
+            list(other.stream(QUESTION, timeout=30, on_wait=lambda: waits.append(1)))
+    assert waits
 
 
 # --- answering -----------------------------------------------------------------------------
