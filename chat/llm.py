@@ -189,6 +189,17 @@ def _adapters() -> dict[str, type[Adapter]]:
     }
 
 
+def no_redirects(sdk, timeout: float, *, on_loop: bool = False):
+    """The HTTP client of the ``openai`` or ``anthropic`` SDK, following no redirect.
+
+    The policy approved the backend's address, not wherever it points: a redirect
+    followed would carry the question (and Azure's api-key header) there. A 3xx is an
+    error instead (:meth:`Adapter._status`). ``on_loop``: the SDK's aiohttp client.
+    """
+    client = sdk.DefaultAioHttpClient if on_loop else sdk.DefaultHttpxClient
+    return client(timeout=timeout, follow_redirects=False)
+
+
 def _key_of(backend: Backend) -> str:
     if backend.credential_encrypted:
         try:
@@ -403,7 +414,15 @@ class Adapter:
         return self._unreachable()
 
     def _status(self, status: int, server_says: str) -> LLMError:
-        said = " ".join(str(server_says or "").split())[:SERVER_TEXT_LIMIT]
+        if 300 <= status < 400:  # the clients follow none: see no_redirects
+            return LLMError(
+                f"{self.name} redirected to another address; Steward does not follow "
+                "redirects: point the backend at the final address.",
+                kind="http",
+                status=status,
+            )
+        # Scrubbed before the cut, which could leave a key too short to be recognised.
+        said = self._scrub(" ".join(str(server_says or "").split()))[:SERVER_TEXT_LIMIT]
         said = f": {said}" if said else "."
         if status in (401, 403):
             return LLMError(
@@ -427,9 +446,20 @@ class Adapter:
         )
 
     def _clean(self, error: LLMError) -> LLMError:
-        if self._key and self._key in str(error):
-            error.args = (str(error).replace(self._key, "[key]"),)
+        text = self._scrub(str(error))
+        if text != str(error):
+            error.args = (text,)
         return error
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets():
+            if secret:
+                text = text.replace(secret, "[key]")
+        return text
+
+    def _secrets(self) -> tuple[str, ...]:
+        """What no message may show (a kind whose key has parts adds them)."""
+        return (self._key,)
 
 
 def _since(started: float) -> int:
@@ -442,12 +472,24 @@ class OllamaAdapter(Adapter):
     default_url = "http://127.0.0.1:11434"
     streams_async = True
 
+    def __init__(self, backend, key):
+        super().__init__(backend, key)
+        self.context_tokens = backend.context_tokens
+
     def _client(self, timeout: float) -> ollama.Client:
-        return self._keyed(ollama.Client(host=self.base_url, timeout=timeout, headers=self._auth()))
+        return self._keyed(ollama.Client(**self._client_args(timeout)))
 
     def _async_client(self, timeout: float) -> ollama.AsyncClient:
-        client = ollama.AsyncClient(host=self.base_url, timeout=timeout, headers=self._auth())
-        return self._keyed(client)
+        return self._keyed(ollama.AsyncClient(**self._client_args(timeout)))
+
+    def _client_args(self, timeout: float) -> dict:
+        # No redirects followed: see no_redirects.
+        return {
+            "host": self.base_url,
+            "timeout": timeout,
+            "headers": self._auth(),
+            "follow_redirects": False,
+        }
 
     def _auth(self) -> dict | None:
         return {"Authorization": f"Bearer {self._key}"} if self._key else None
@@ -487,6 +529,7 @@ class OllamaAdapter(Adapter):
                 ("seed", sampling.seed),
                 ("frequency_penalty", sampling.frequency_penalty),
                 ("presence_penalty", sampling.presence_penalty),
+                ("num_ctx", self.context_tokens),  # else Ollama reads its own default window
             )
             if value is not None
         }
@@ -551,6 +594,7 @@ class OpenAIAdapter(Adapter):
             api_key=self._key or "unused",
             timeout=timeout,
             max_retries=0,
+            http_client=no_redirects(openai, timeout),
         )
 
     def _async_client(self, timeout: float) -> openai.AsyncOpenAI:
@@ -560,7 +604,7 @@ class OpenAIAdapter(Adapter):
             timeout=timeout,
             max_retries=0,
             # The SDK's aiohttp transport: half the CPU of its default (httpx2) per answer.
-            http_client=openai.DefaultAioHttpClient(timeout=timeout),
+            http_client=no_redirects(openai, timeout, on_loop=True),
         )
 
     # The client's plain POST (its way to custom requests: same URL rules, key, errors), and
@@ -651,7 +695,10 @@ def _sdk_error(adapter: Adapter, exc: Exception, sdk) -> LLMError | None:
     if isinstance(exc, sdk.APIConnectionError):
         return adapter._cut() if _mid_stream(exc) else adapter._unreachable()
     if isinstance(exc, sdk.APIStatusError):
-        return adapter._status(exc.status_code, _server_message(exc.body) or exc.message)
+        said = _server_message(exc.body) or exc.message
+        if exc.status_code < 300:  # an error event inside the answer's (200) stream
+            return LLMError(f"{adapter.name} reported an error: {said}", kind="http")
+        return adapter._status(exc.status_code, said)
     if isinstance(exc, sdk.APIResponseValidationError):
         return adapter._malformed()
     if isinstance(exc, sdk.APIError):
@@ -672,6 +719,7 @@ class AnthropicAdapter(Adapter):
             api_key=self._key,
             timeout=timeout,
             max_retries=0,
+            http_client=no_redirects(anthropic, timeout),
         )
 
     def _async_client(self, timeout: float) -> anthropic.AsyncAnthropic:
@@ -680,7 +728,7 @@ class AnthropicAdapter(Adapter):
             api_key=self._key,
             timeout=timeout,
             max_retries=0,
-            http_client=anthropic.DefaultAioHttpClient(timeout=timeout),
+            http_client=no_redirects(anthropic, timeout, on_loop=True),
         )
 
     def _chunks(self, messages, timeout, sampling):

@@ -115,12 +115,8 @@ class BedrockAdapter(Adapter):
             request["system"] = system
         return request
 
-    def _clean(self, error):
-        error = super()._clean(error)
-        for secret in (self._credentials.get(n) for n in SECRETS):
-            if secret and secret in str(error):
-                error.args = (str(error).replace(secret, "[key]"),)
-        return error
+    def _secrets(self):
+        return (*super()._secrets(), *(self._credentials.get(n, "") for n in SECRETS))
 
     def _translate(self, exc):
         if isinstance(exc, aws.ClientError):

@@ -22,7 +22,7 @@ import openai
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from chat.llm import ANSWER_MAX_TOKENS, Adapter, LLMError, OpenAIAdapter
+from chat.llm import ANSWER_MAX_TOKENS, Adapter, LLMError, OpenAIAdapter, no_redirects
 
 #: A token is fetched again this long before it expires.
 REFRESH_MARGIN_SECONDS = 300
@@ -59,7 +59,11 @@ class AzureAdapter(OpenAIAdapter):
         self._token = _entra_token(self.name, key)
 
     def _client(self, timeout: float) -> openai.OpenAI:
-        common = {"timeout": timeout, "max_retries": 0}
+        common = {
+            "timeout": timeout,
+            "max_retries": 0,
+            "http_client": no_redirects(openai, timeout),
+        }
         if self.api_version:
             auth = {"api_key": self._key}
             if self._token:
@@ -106,7 +110,11 @@ class VertexAdapter(OpenAIAdapter):
 
     def _client(self, timeout: float) -> openai.OpenAI:
         return openai.OpenAI(
-            base_url=self.base_url, api_key=self._token, timeout=timeout, max_retries=0
+            base_url=self.base_url,
+            api_key=self._token,
+            timeout=timeout,
+            max_retries=0,
+            http_client=no_redirects(openai, timeout),
         )
 
     def _check(self, timeout):
@@ -165,7 +173,9 @@ class AccessToken:
         """One call to a token endpoint; the token and how many seconds it lives."""
         host = urlsplit(url).hostname or url
         try:
-            response = httpx.request(method, url, timeout=TOKEN_TIMEOUT_SECONDS, **kwargs)
+            response = httpx.request(
+                method, url, timeout=TOKEN_TIMEOUT_SECONDS, follow_redirects=False, **kwargs
+            )
         except httpx.TransportError:
             raise LLMError(
                 f"{self.name} could not reach {host} for an access token.", kind="connection"

@@ -124,6 +124,19 @@ def test_it_says_why_the_answer_ended_in_openais_words(fake, backend, finish):
     assert adapter.finish == finish
 
 
+def test_an_ollama_backends_context_budget_reaches_ollama(backend_for):
+    """Ollama reads its own default window (a few thousand tokens) unless told: the history
+    a raised budget sends would be silently dropped."""
+    fake = FakeLLM("ollama")
+    try:
+        _answer(backend_for(fake, key=None))
+        assert not fake.last.body.get("options")
+        _answer(backend_for(fake, key=None, name="Long", context_tokens=32_768))
+        assert fake.last.body.get("options") == {"num_ctx": 32_768}
+    finally:
+        fake.stop()
+
+
 def test_without_sampling_the_backend_keeps_its_own_defaults(fake, backend):
     _answer(backend)
     body = fake.last.body
@@ -207,6 +220,34 @@ def test_the_servers_message_is_shown_without_the_key(fake, backend):
     )
     error = _failure(backend)
     assert "boom with [key] inside" in str(error)
+
+
+def test_a_key_echoed_near_the_cut_of_a_server_message_is_not_shown(fake, backend):
+    """The server's words are cut to a length: a key clipped by the cut is still scrubbed."""
+    fake.fail = 401
+    said = "Incorrect API key provided: ".ljust(200 - len(KEY) + 2, ".") + KEY + " (check it)"
+    fake.error_body = lambda status: (
+        {"message": said} if fake.kind == "bedrock" else {"error": {"message": said}}
+    )
+    error = _failure(backend)
+    assert error.kind == "auth"
+    assert KEY[:12] not in str(error)
+
+
+def test_an_error_event_in_anthropics_stream_is_not_reported_as_http_200(backend_for):
+    """Anthropic reports overload mid-stream, as an ``error`` event inside a 200 response."""
+    fake = FakeLLM("anthropic")
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    fake.events = lambda body: [
+        *FakeLLM.events(fake, body)[:1],
+        f"event: error\ndata: {json.dumps(error)}\n\n".encode(),
+    ]
+    try:
+        failure = _failure(backend_for(fake))
+    finally:
+        fake.stop()
+    assert str(failure) == "Fake anthropic reported an error: Overloaded"
+    assert failure.kind == "http" and failure.status is None
 
 
 def test_a_silent_backend_times_out(fake, backend):
