@@ -44,6 +44,7 @@ import ollama
 import openai
 
 from chat.stopping import Cancel, read_aside, until_cancelled
+from config.env import is_stewards_own
 from governance import crypto
 from governance.models import Backend
 
@@ -211,6 +212,12 @@ def _key_of(backend: Backend) -> str:
                 kind="config",
             ) from None
     if backend.credential_env:
+        if is_stewards_own(backend.credential_env):  # the form refuses it; an older row, say
+            raise LLMError(
+                f"{backend.name} names {backend.credential_env} as its key's variable, which "
+                "holds one of Steward's own secrets; name a variable that holds only its key.",
+                kind="config",
+            )
         key = os.environ.get(backend.credential_env, "")
         if not key:
             raise LLMError(

@@ -13,6 +13,30 @@ from django.core.exceptions import ImproperlyConfigured
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
+#: Every variable Steward itself reads: config/settings.py's, and chat/llm_clouds.py's for
+#: the machine's cloud identity (tests/governance/test_console_backends.py checks none is
+#: missing). None may be named as a model backend's key, nor its ``_FILE`` form: "Test
+#: connection" would send the value, the master key say, to the backend's address.
+STEWARD_VARIABLES = frozenset(
+    {
+        "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASE_URL", "DEBUG", "DEFAULT_FROM_EMAIL",
+        "DJANGO_SETTINGS_MODULE", "EMAIL_HOST", "EMAIL_HOST_PASSWORD", "EMAIL_HOST_USER",
+        "EMAIL_PORT", "EMAIL_USE_TLS", "LOG_LEVEL", "PORT", "REDIS_URL", "SECRET_KEY",
+        "STEWARD_ACK_GRACE_DAYS", "STEWARD_API_REQUESTS_PER_MINUTE",
+        "STEWARD_AUDIT_CHECKPOINT_MINUTES", "STEWARD_AUDIT_SIGNING_KEY",
+        "STEWARD_AUDIT_VERIFY_HOURS", "STEWARD_BEHIND_TLS_PROXY", "STEWARD_DATA_DIR",
+        "STEWARD_HSTS_PRELOAD", "STEWARD_HSTS_SECONDS", "STEWARD_LOCAL_MODEL_THREADS",
+        "STEWARD_LOCAL_WORKER_THREADS", "STEWARD_MASTER_KEY", "STEWARD_MODE",
+        "STEWARD_OIDC_AUTO_SIGNUP", "STEWARD_OIDC_CLIENT_ID", "STEWARD_OIDC_CLIENT_SECRET",
+        "STEWARD_OIDC_NAME", "STEWARD_OIDC_SERVER_URL", "STEWARD_OPEN_SIGNUP",
+        "STEWARD_QUIZ_PASS_PERCENT", "STEWARD_REQUIRE_MFA", "STEWARD_SESSION_IDLE_MINUTES",
+        "STEWARD_SESSION_MAX_HOURS", "STEWARD_SSL_REDIRECT", "STEWARD_TASK_VISIBILITY_SECONDS",
+        "STEWARD_TRUSTED_PROXY_COUNT", "STEWARD_WEB_WORKERS", "STEWARD_WORKER_THREADS",
+        "TIME_ZONE",
+        "GCE_METADATA_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+    }
+)  # fmt: skip
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -62,6 +86,11 @@ def env_secret(name: str) -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from None
     return value
+
+
+def is_stewards_own(name: str) -> bool:
+    """Whether the variable ``name`` is one Steward reads itself (or the file form of one)."""
+    return name.upper().removesuffix("_FILE") in STEWARD_VARIABLES
 
 
 def generated_secret(data_dir: Path, filename: str, *, nbytes: int = 32) -> str:

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import URLValidator
 from django.utils import timezone
 
+from config.env import is_stewards_own
 from governance.detection import PatternError, check_pattern, parse_terms
 from governance.models import (
     Approval,
@@ -215,6 +216,11 @@ class BackendForm(forms.ModelForm):
         if name and not ENV_NAME.match(name):
             raise forms.ValidationError(
                 "An environment variable name has letters, digits and underscores only."
+            )
+        if is_stewards_own(name):
+            raise forms.ValidationError(
+                "This variable holds one of Steward's own secrets; name a variable that holds "
+                "only this backend's key."
             )
         return name
 

@@ -189,6 +189,19 @@ def test_an_unset_environment_variable_is_a_configuration_error(fake, backend_fo
     assert fake.requests == []
 
 
+def test_a_variable_holding_one_of_stewards_own_secrets_is_never_sent(
+    fake, backend_for, monkeypatch
+):
+    """The form refuses such a name; a row stored before it did is refused here."""
+    monkeypatch.setenv("STEWARD_MASTER_KEY_FILE", "/run/secrets/master_key")
+    backend = backend_for(fake, key=None, credential_env="STEWARD_MASTER_KEY_FILE")
+    with pytest.raises(LLMError) as info:
+        adapter_for(backend)
+    assert info.value.kind == "config"
+    assert "one of Steward's own secrets" in str(info.value)
+    assert fake.requests == []
+
+
 def test_anthropic_without_a_key_is_a_configuration_error(backend_for):
     fake = FakeLLM("anthropic")
     try:

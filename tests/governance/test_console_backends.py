@@ -2,13 +2,20 @@
 
 import datetime as dt
 import json
+import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from api.services import create_token
 from audit.models import AuditEvent
+from config.env import STEWARD_VARIABLES
 from governance.models import Approval, Backend
 from tests.factories import make_backend, make_category
+from tests.fakes.llm_servers import FakeLLM
 from tests.governance.console import HTMX, backend_form, only_event, policy_events
 
 SECRET = "sk-live-0123456789abcdefSECRET"
@@ -113,6 +120,72 @@ def test_other_bad_input_is_explained(client, admin):
     assert "letters, digits and underscores" in text
     assert "Tick “DPA signed”" in text
     assert Backend.objects.count() == 1
+
+
+OWN_SECRET_TEXT = (
+    "This variable holds one of Steward's own secrets; name a variable that holds only this "
+    "backend's key."
+)
+OWN_SECRET = OWN_SECRET_TEXT.replace("'", "&#x27;")  # as the page escapes it
+
+
+@pytest.mark.parametrize("name", ["STEWARD_MASTER_KEY", "SECRET_KEY", "STEWARD_AUDIT_SIGNING_KEY"])
+def test_backend_credential_env_cannot_name_stewards_own_secrets(client, admin, monkeypatch, name):
+    """Else "Test connection" would send the master key, say, to the admin's own server."""
+    monkeypatch.setenv(name, getattr(django_settings, name))  # as in production
+    fake = FakeLLM("openai")
+    client.force_login(admin)
+    try:
+        response = client.post(
+            "/policy/backends/new/", backend_form(base_url=fake.url, credential_env=name)
+        )
+        for backend in Backend.objects.all():  # were it taken, its test would call the server
+            client.post(f"/policy/backends/{backend.public_id}/test/")
+    finally:
+        fake.stop()
+    assert fake.requests == []
+    assert response.status_code == 422 and OWN_SECRET in response.content.decode()
+    assert Backend.objects.count() == 0
+
+
+def test_the_rest_api_refuses_stewards_own_variables_too(admin):
+    _, token = create_token(user=admin, name="t", expires_in_days=None, actor=admin)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    values = {"name": "Ollama", "kind": "ollama", "base_url": "http://127.0.0.1:11434"}
+    values |= {"model": "llama3.2", "hosting_class": "on_prem"}
+    created = api.post(
+        "/api/governance/backends/",
+        {**values, "credential_env": "email_host_password"},
+        format="json",
+    )
+    assert (created.status_code, created.json()) == (400, {"credential_env": [OWN_SECRET_TEXT]})
+    backend = make_backend()
+    edited = api.patch(
+        f"/api/governance/backends/{backend.public_id}/",
+        {"credential_env": "STEWARD_MASTER_KEY_FILE"},
+        format="json",
+    )
+    assert (edited.status_code, edited.json()) == (400, {"credential_env": [OWN_SECRET_TEXT]})
+    backend.refresh_from_db()
+    assert backend.credential_env == "" and Backend.objects.count() == 1
+
+
+def test_every_variable_steward_reads_is_one_no_backend_may_name():
+    """The refused names are one list (config.env); a variable read anywhere else in the code
+    must be on it."""
+    read = re.compile(
+        r"(?:env_[a-z]+|_required_in_production|os\.environ(?:\.get|\.setdefault)?)"
+        r'[(\[]\s*"([A-Z][A-Z0-9_]*)"'
+    )
+    root = Path(django_settings.BASE_DIR)
+    packages = [p for p in root.iterdir() if (p / "__init__.py").exists()]
+    names = set()
+    for path in [root / "manage.py", *(f for p in packages for f in p.rglob("*.py"))]:
+        if path.relative_to(root).parts[0] not in ("tests", "bench"):
+            names |= set(read.findall(path.read_text()))
+    assert {"SECRET_KEY", "STEWARD_AUDIT_SIGNING_KEY", "IDENTITY_HEADER"} <= names
+    assert names - STEWARD_VARIABLES == set()
 
 
 def test_an_edit_records_only_what_changed(client, admin):
