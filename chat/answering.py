@@ -102,9 +102,9 @@ class _Superseded(Exception):
 
 
 class _TooLong(Exception):
-    """The answer ran past ``ANSWER_SOFT_LIMIT_SECONDS``. Checked as chunks arrive, so it
-    holds in a threads pool, where Celery's time limits do not, and in the API's web
-    process; a backend that falls silent instead meets the read timeout."""
+    """The answer ran past ``ANSWER_SOFT_LIMIT_SECONDS``. Checked as chunks arrive (with text
+    or without), so it holds in a threads pool, where Celery's time limits do not, and in the
+    API's web process; a backend that falls silent instead meets the read timeout."""
 
 
 def generate_answer(message_id: int) -> None:
@@ -239,14 +239,17 @@ async def astream_answer(
             next_check = progress.started + CANCEL_POLL_SECONDS
             sampling = llm.Sampling.stored(answer.sampling)
             async for text in adapter.astream(
-                messages, timeout=BACKEND_TIMEOUT_SECONDS, cancel=cancel, sampling=sampling
+                messages,
+                timeout=BACKEND_TIMEOUT_SECONDS,
+                cancel=cancel,
+                sampling=sampling,
+                every_chunk=True,
             ):
-                now = _arrived(progress)
+                now = time.monotonic()
                 if now >= next_check:
                     next_check = now + CANCEL_POLL_SECONDS
                     await asyncio.to_thread(_check, answer, progress, cancel)
-                progress.text += text
-                writer.chunk(text)
+                _add(progress, text, writer, now)
             if not progress.cancelled and time.monotonic() >= next_check:
                 await asyncio.to_thread(_check, answer, progress, cancel)
             progress.cancelled = progress.cancelled or cancel.is_set()
@@ -514,13 +517,15 @@ def _stream(adapter, messages, answer: Message, writer, progress: Progress, canc
         cancel=cancel,
         sampling=sampling,
         on_wait=getattr(writer, "wait", None),  # a worker's stream tells the page
+        # A reasoning model may think in chunks without text for as long as it likes:
+        # each is a look at the clock and the owner all the same.
+        every_chunk=True,
     ):
-        now = _arrived(progress)
+        now = time.monotonic()
         if now >= next_check:
             next_check = now + CANCEL_POLL_SECONDS
             _check(answer, progress, cancel)
-        progress.text += text
-        writer.chunk(text)
+        _add(progress, text, writer, now)
     # A stop is seen at most CANCEL_POLL_SECONDS late: an answer that ended before its
     # next look was due (most API answers) settles as it ended, without another round trip
     # to Redis. A take-over meanwhile needs no look: the settle's own condition (this
@@ -530,12 +535,15 @@ def _stream(adapter, messages, answer: Message, writer, progress: Progress, canc
     progress.cancelled = progress.cancelled or cancel.is_set()  # a beat found the stop
 
 
-def _arrived(progress: Progress) -> float:
-    """The time a chunk arrived; the first one's is the answer's first token."""
-    now = time.monotonic()
+def _add(progress: Progress, text: str, writer, now: float) -> None:
+    """A chunk's text, added to the answer and written; the first text's time (``now``) is
+    the answer's first token. A chunk without text adds and writes nothing."""
+    if not text:
+        return
     if progress.first_token_ms is None:
         progress.first_token_ms = round((now - progress.started) * 1000)
-    return now
+    progress.text += text
+    writer.chunk(text)
 
 
 def _check(answer: Message, progress: Progress, cancel: threading.Event) -> None:
@@ -572,6 +580,8 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     kept: list[llm.ChatMessage] = []
     budget = history_budget(answer.backend) - len(SYSTEM_PROMPT)
     for role, text in _newest_first(answer):
+        if not text.strip():
+            continue  # an answer that came back empty
         if kept and len(text) > budget:
             break
         budget -= len(text)
@@ -580,7 +590,24 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
     # A history must start with the user (Anthropic insists).
     while kept and kept[0].role != Message.Role.USER:
         kept.pop(0)
-    return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *kept]
+    return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *_alternating(kept)]
+
+
+def _alternating(turns: list[llm.ChatMessage]) -> list[llm.ChatMessage]:
+    """``turns`` with each run of one role joined into one turn, a blank line between.
+
+    The history holds the answers that were given (done, with text): a question whose
+    answer failed, was stopped or came back empty is followed by the next question.
+    Anthropic and Bedrock refuse two turns of one role in a row (and an empty one); the
+    model reads the questions together, as the author wrote them.
+    """
+    joined: list[llm.ChatMessage] = []
+    for turn in turns:
+        if joined and joined[-1].role == turn.role:
+            joined[-1] = llm.ChatMessage(turn.role, f"{joined[-1].content}\n\n{turn.content}")
+        else:
+            joined.append(turn)
+    return joined
 
 
 # Of each turn, what opens its text and the text itself, sealed: a question's as it was

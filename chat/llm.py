@@ -268,25 +268,30 @@ class Adapter:
         cancel: threading.Event | None = None,
         sampling: Sampling = DEFAULT_SAMPLING,
         on_wait: Callable[[], None] | None = None,
+        every_chunk: bool = False,
     ) -> Iterator[str]:
         """Yield the answer's text as it comes; ``self.usage`` and ``self.finish`` are set
         when it ends. ``on_wait`` is called if the answer must wait its turn first. A
         :class:`~chat.stopping.Cancel` ends the iteration the moment it is set, even while
-        the backend says nothing (its first words are waited for in a thread of its own)."""
+        the backend says nothing (its first words are waited for in a thread of its own).
+        ``every_chunk``: a chunk without text (a reasoning model thinking) yields "", the
+        caller's chance to look at the clock while such chunks go on."""
         self.usage, self.finish, self.cancel, self.on_wait = None, STOPPED, cancel, on_wait
-        texts = self._translated_texts(list(messages), timeout, sampling)
+        texts = self._translated_texts(list(messages), timeout, sampling, every_chunk)
         if isinstance(cancel, Cancel):
             texts, self.on_wait = read_aside(texts, cancel, on_wait)
         yield from texts
 
-    def _translated_texts(self, messages: list[ChatMessage], timeout: float, sampling: Sampling):
+    def _translated_texts(
+        self, messages: list[ChatMessage], timeout: float, sampling: Sampling, every_chunk: bool
+    ):
         with self._translated():
             chunks = self._chunks(messages, timeout, sampling)
             try:
                 for text in chunks:
                     if self.cancel is not None and self.cancel.is_set():
                         return
-                    if text:
+                    if text or every_chunk:
                         yield text
             finally:
                 chunks.close()
@@ -298,6 +303,7 @@ class Adapter:
         timeout: float,
         cancel: threading.Event | None = None,
         sampling: Sampling = DEFAULT_SAMPLING,
+        every_chunk: bool = False,
     ) -> AsyncIterator[str]:
         """:meth:`stream` on the running event loop, with the vendor's async client (for
         kinds whose ``streams_async`` is true); a :class:`~chat.stopping.Cancel` cancels
@@ -311,7 +317,7 @@ class Adapter:
                 async for text in chunks:
                     if cancel is not None and cancel.is_set():
                         return
-                    if text:
+                    if text or every_chunk:
                         yield text
             finally:
                 await chunks.aclose()

@@ -1,0 +1,144 @@
+"""chat/answering.py: how a backend's stream becomes an answer, and the history it is sent."""
+
+import asyncio
+import time
+
+from chat import answering, llm, services
+from chat.llm import Sampling, adapter_for
+from chat.models import Message
+from governance.models import HostingClass
+from tests.chat.conftest import AWS_KEY_ID, KEY
+from tests.factories import make_backend
+
+
+class _Writer:
+    def __init__(self):
+        self.chunks = []
+
+    def chunk(self, text):
+        self.chunks.append(text)
+
+    def end(self, status):
+        pass
+
+
+def _send(django_capture_on_commit_callbacks, conversation, author, text, *, run=True):
+    with django_capture_on_commit_callbacks(execute=run):
+        return services.send_message(conversation=conversation, author=author, text=text)
+
+
+def _queued(org, django_capture_on_commit_callbacks):
+    """A sent question whose answer is not produced yet (its task not run)."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    return _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello", run=False)
+
+
+# --- the answer's own time limit -------------------------------------------------------------
+
+
+def _thinking(org, monkeypatch):
+    """A reasoning model, 4 s of chunks without answer text (OpenAI-compatible servers stream
+    the reasoning with an empty ``content``), and an answer limit of 0.5 s."""
+    monkeypatch.setattr(answering, "ANSWER_SOFT_LIMIT_SECONDS", 0.5)
+    org.external.reply = [""] * 80
+    org.external.delay = 0.05
+
+
+def test_the_time_limit_holds_while_the_backend_streams_chunks_without_text(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Such a backend is never silent, so the read timeout never ends it: the limit is
+    checked on every chunk, text or not."""
+    _thinking(org, monkeypatch)
+    answer = _queued(org, django_capture_on_commit_callbacks).answer
+    writer, began = _Writer(), time.monotonic()
+    progress = answering.stream_answer(answer, answering._history(answer), writer, begun=False)
+    assert progress.error_kind == "timeout" and time.monotonic() - began < 2.5
+    assert writer.chunks == [] and progress.first_token_ms is None  # no text came
+
+
+def test_the_time_limit_holds_on_the_event_loop_too(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    _thinking(org, monkeypatch)
+    answer = _queued(org, django_capture_on_commit_callbacks).answer
+    messages, writer, began = answering._history(answer), _Writer(), time.monotonic()
+
+    async def answered():
+        try:
+            return await answering.astream_answer(answer, messages, writer)
+        finally:
+            await llm.close_async_clients()
+
+    progress = asyncio.run(answered())
+    assert progress.error_kind == "timeout" and time.monotonic() - began < 2.5
+    assert writer.chunks == []
+
+
+# --- the history as the backends require it -------------------------------------------------
+
+
+def _bedrock():
+    backend = make_backend(
+        name="Bedrock EU",
+        kind="bedrock",
+        model="eu.anthropic.claude-x-v1:0",
+        region="eu-central-1",
+        hosting_class=HostingClass.PRIVATE_CLOUD,
+    )
+    backend.seal_credential(f"{AWS_KEY_ID}:{KEY}")
+    backend.save(update_fields=["credential_encrypted"])
+    return backend
+
+
+def _anthropic():
+    backend = make_backend(
+        name="Claude", kind="anthropic", model="claude-x", base_url="http://127.0.0.1:9"
+    )
+    backend.seal_credential(KEY)
+    backend.save(update_fields=["credential_encrypted"])
+    return backend
+
+
+def test_after_a_failed_answer_the_history_still_alternates_roles(
+    org, django_capture_on_commit_callbacks
+):
+    """Bedrock's Converse API refuses two user turns in a row. A failed (or stopped) answer
+    is left out of the history: its question goes with the next one, as one turn."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    org.external.fail = 500
+    first = _send(django_capture_on_commit_callbacks, conversation, org.alice, "First question")
+    first.answer.refresh_from_db()
+    assert first.answer.status == Message.Status.FAILED
+    org.external.fail = None
+    second = _send(
+        django_capture_on_commit_callbacks, conversation, org.alice, "Second question", run=False
+    )
+    request = adapter_for(_bedrock())._request(answering._history(second.answer), Sampling())
+    said = [(m["role"], m["content"][0]["text"]) for m in request["messages"]]
+    assert said == [("user", "First question\n\nSecond question")]
+
+
+def test_an_empty_answer_does_not_reach_the_backend_as_an_empty_turn(
+    org, django_capture_on_commit_callbacks
+):
+    """Anthropic and Bedrock refuse a turn with no text. An empty answer (a content filter, a
+    stop sequence at once) is left out, and the questions on either side go as one turn."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, "Warm up")
+    org.external.reply = []
+    first = _send(django_capture_on_commit_callbacks, conversation, org.alice, "First question")
+    first.answer.refresh_from_db()
+    assert first.answer.status == Message.Status.DONE and first.answer.content == ""
+    second = _send(
+        django_capture_on_commit_callbacks, conversation, org.alice, "Second question", run=False
+    )
+    messages = answering._history(second.answer)
+    request = adapter_for(_anthropic())._request(messages, Sampling())
+    assert [(m["role"], m["content"]) for m in request["messages"]] == [
+        ("user", "Warm up"),
+        ("assistant", "Hello from the API."),
+        ("user", "First question\n\nSecond question"),
+    ]
+    bedrock = adapter_for(_bedrock())._request(messages, Sampling())
+    assert all(m["content"][0]["text"].strip() for m in bedrock["messages"])
