@@ -47,7 +47,8 @@ ALIVE_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
 RESUME_AFTER_SECONDS = 10
 #: ... at most this often per answer.
 RESUME_EVERY_SECONDS = 15
-#: Still silent, and nobody took it over in this long: the sweeper fails it.
+#: Silent this long since its last heartbeat (or its claim), and nobody took it over in
+#: the meantime: the sweeper fails it.
 GIVE_UP_AFTER_SECONDS = 90
 #: How many times an answer is started before an interrupted one is failed instead.
 MAX_ATTEMPTS = 3
@@ -116,7 +117,8 @@ def generate_answer(message_id: int) -> None:
        long answer; the sweeper found it silent) finds it STREAMING: if its
        heartbeat goes on, someone is still at it and this copy stops; if it is
        silent, this copy takes the answer over from the start (a new attempt),
-       up to ``MAX_ATTEMPTS`` times.
+       up to ``MAX_ATTEMPTS`` times. A stop its author pressed meanwhile (while
+       its last worker was silent) stops it here, before the backend is called.
     2. Build the messages: the system note about placeholders, then the
        conversation's turns as they were sent, newest kept within the budget.
     3. Stream from the backend into the answer's Redis stream
@@ -130,13 +132,16 @@ def generate_answer(message_id: int) -> None:
             return
         answer = _claimed_answer(message_id)
     with streams.held_writer(answer.public_id) as writer:
-        streams.begin_answer(
+        stopped = streams.begin_answer(
             answer.public_id,
             answer.attempt,
             alive_ttl_seconds=ALIVE_TTL_SECONDS,
             redis_client=writer.redis,
         )
-        _produce(answer, writer)
+        if stopped:
+            _finish(answer, writer, Progress(cancelled=True))
+        else:
+            _produce(answer, writer)
 
 
 def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
@@ -706,7 +711,9 @@ def _set_text(answer: Message, text: str) -> None:
 
 def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
     """Store the outcome (the answer's text and ``fields``) and its audit event, then end
-    the stream; only if this attempt still owns the answer, or else nothing at all."""
+    the stream; only if this attempt still owns the answer. If it does not, and no other
+    attempt took it over, the answer was deleted, or stopped by an erasure, meanwhile: its
+    stream goes (what it holds is what was deleted or erased)."""
     values = {
         "status": status,
         "content_sealed": answer.content_sealed,
@@ -725,6 +732,8 @@ def _settle(answer: Message, writer, status: str, audit, **fields) -> None:
     )
     if updated:
         writer.end(status)
+    elif not Message.objects.filter(pk=answer.pk, attempt__gt=answer.attempt).exists():
+        streams.client().delete(streams.stream_key(answer.public_id))
 
 
 @functools.cache
@@ -747,9 +756,10 @@ def sweep() -> dict[str, int]:
        the same when the worker dies holding the task, but not when the task
        was already handed on: a redelivered copy that found the worker still
        alive stepped aside, and the broker has nothing left to redeliver.
-    3. An answer nobody took over in ``GIVE_UP_AFTER_SECONDS``, or that no
-       worker picked from the queue in ``QUEUE_GIVE_UP_SECONDS``, is failed
-       where its author sees it, with a Retry.
+    3. An answer nobody took over in ``GIVE_UP_AFTER_SECONDS`` since it was last
+       seen alive (its last heartbeat, or its claim), or that no worker picked
+       from the queue in ``QUEUE_GIVE_UP_SECONDS``, is failed where its author
+       sees it, with a Retry.
     """
     from chat.services import enqueue_answer
 
@@ -766,9 +776,11 @@ def sweep() -> dict[str, int]:
         started_at__lt=now - timezone.timedelta(seconds=RESUME_AFTER_SECONDS),
     ).select_related("backend")
     for answer in silent[:500]:
-        if streams.is_alive(answer.public_id):
+        alive, seen = streams.liveness(answer.public_id)
+        if alive:
             continue
-        if answer.started_at < now - timezone.timedelta(seconds=GIVE_UP_AFTER_SECONDS):
+        last_seen = max(answer.started_at.timestamp(), seen or 0)
+        if last_seen < now.timestamp() - GIVE_UP_AFTER_SECONDS:
             failed += _give_up(answer, LOST, "lost")
         else:
             resumed += _resume(answer, now)

@@ -513,9 +513,12 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
     """Delete a conversation, its messages, its key and its index rows; never one under a
     legal hold, even one placed a moment before.
 
-    See :func:`_unless_held` for how a hold placed a moment before is seen.
+    See :func:`_unless_held` for how a hold placed a moment before is seen. An answer still
+    on its way is stopped, and its stream dropped with the others.
     """
-    ids = list(conversation.messages.values_list("public_id", flat=True))
+    messages = list(conversation.messages.values_list("public_id", "status"))
+    ids = [public_id for public_id, _ in messages]
+    in_flight = [public_id for public_id, status in messages if status in Message.IN_FLIGHT]
     with transaction.atomic():
         _unless_held(
             conversation,
@@ -526,8 +529,7 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
         )
         SubjectMention.objects.filter(conversation=conversation).delete()
         conversation.delete()
-    for public_id in ids:
-        transaction.on_commit(lambda public_id=public_id: _forget_quietly(public_id))
+    transaction.on_commit(lambda: _forget_quietly(*ids, stopping=in_flight))
 
 
 def _unless_held(
@@ -933,8 +935,8 @@ def _record_request(
     )
 
 
-def _forget_quietly(message_id) -> None:
+def _forget_quietly(*message_ids, stopping=()) -> None:
     try:
-        streams.forget(message_id)
+        streams.forget(*message_ids, stopping=stopping)
     except Exception:  # a stream left behind expires on its own
-        logger.warning("could not drop the stream of %s", message_id)
+        logger.warning("could not drop the streams of %d messages", len(message_ids))

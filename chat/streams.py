@@ -41,6 +41,10 @@ def owner_key(message_id) -> str:
     return f"steward:owner:{message_id}"
 
 
+def seen_key(message_id) -> str:
+    return f"steward:seen:{message_id}"
+
+
 @cache
 def client() -> redis.Redis:
     """The process's Redis connection pool (redis-py re-creates it after a fork)."""
@@ -102,12 +106,15 @@ class AnswerWriter:
         pipe.expire(self.key, LIVE_TTL_SECONDS)
 
     def chunk(self, text: str) -> None:
-        self.redis.xadd(self.key, {"t": "chunk", "text": text})
+        """Append ``text`` to the stream :meth:`start` began, never to one dropped since (its
+        conversation deleted): a stream made again here would have no expiry. (NOMKSTREAM
+        costs nothing; an ``expire`` with every chunk cost a round trip's worth more.)"""
+        self.redis.xadd(self.key, {"t": "chunk", "text": text}, nomkstream=True)
 
     def wait(self) -> None:
         """The backend has the answer in its queue (the built-in model answers one at a
         time): the page says so until the first words."""
-        self.redis.xadd(self.key, {"t": "wait"})
+        self.redis.xadd(self.key, {"t": "wait"}, nomkstream=True)
 
     def end(self, status: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -134,16 +141,19 @@ def request_cancel(message_id) -> None:
 
 def begin_answer(
     message_id, attempt: int, *, alive_ttl_seconds: int, redis_client: redis.Redis | None = None
-) -> None:
+) -> bool:
     """A worker has claimed the answer, in one round trip (on ``redis_client``, if given: the
     answer's held writer's): its first heartbeat, which attempt owns it now (an earlier
-    one that finds this changed stops), and its stream begun afresh."""
+    one that finds this changed stops), and its stream begun afresh. Returns whether its
+    author asked to stop (before this attempt began: while its last worker was silent)."""
     pipe = (redis_client or client()).pipeline(transaction=False)
+    pipe.exists(cancel_key(message_id))
     pipe.incr(alive_key(message_id))
     pipe.expire(alive_key(message_id), alive_ttl_seconds)
+    pipe.set(seen_key(message_id), time.time(), ex=LIVE_TTL_SECONDS)
     pipe.set(owner_key(message_id), attempt, ex=LIVE_TTL_SECONDS)
     AnswerWriter(message_id).restart(pipe)
-    pipe.execute()
+    return bool(pipe.execute()[0])
 
 
 def poll(message_id) -> tuple[bool, int | None]:
@@ -158,12 +168,13 @@ def poll(message_id) -> tuple[bool, int | None]:
 def beat(*message_ids, ttl_seconds: int) -> set:
     """Say the answers' worker is alive: one more beat each, valid for ``ttl_seconds``.
     Returns those of ``message_ids`` whose author asked to stop (in the same round trip)."""
-    pipe = client().pipeline(transaction=False)
+    pipe, now = client().pipeline(transaction=False), time.time()
     for message_id in message_ids:
         pipe.incr(alive_key(message_id))
         pipe.expire(alive_key(message_id), ttl_seconds)
         pipe.exists(cancel_key(message_id))
-    stopped = pipe.execute()[2::3]
+        pipe.set(seen_key(message_id), now, ex=LIVE_TTL_SECONDS)
+    stopped = pipe.execute()[2::4]
     return {message_id for message_id, stop in zip(message_ids, stopped, strict=True) if stop}
 
 
@@ -174,11 +185,21 @@ def beats(message_id) -> int | None:
 
 
 def stop_beat(message_id) -> None:
-    client().delete(alive_key(message_id))
+    client().delete(alive_key(message_id), seen_key(message_id))
 
 
 def is_alive(message_id) -> bool:
     return bool(client().exists(alive_key(message_id)))
+
+
+def liveness(message_id) -> tuple[bool, float | None]:
+    """Whether the answer's worker is alive, and when it last said so (a Unix time; None
+    when no worker has for an hour, or one finished), in one round trip."""
+    pipe = client().pipeline(transaction=False)
+    pipe.exists(alive_key(message_id))
+    pipe.get(seen_key(message_id))
+    alive, seen = pipe.execute()
+    return bool(alive), None if seen is None else float(seen)
 
 
 #: How long a process trusts what it last read of the unreachable backends: a round trip
@@ -216,8 +237,20 @@ def text_of(message_id) -> str:
     )
 
 
-def forget(message_id) -> None:
-    """Drop an answer's stream and flags (before a retry, or when it is deleted)."""
-    client().delete(
-        stream_key(message_id), cancel_key(message_id), alive_key(message_id), owner_key(message_id)
-    )
+def forget(*message_ids, stopping=()) -> None:
+    """Drop answers' streams and flags (before a retry, or when they are deleted), in one
+    round trip. ``stopping``: answers still in flight whose conversation is gone (deleted,
+    purged, erased from); their worker is asked to stop, and its chunks meanwhile do not
+    bring the stream back (:meth:`AnswerWriter.chunk`)."""
+    pipe = client().pipeline(transaction=False)
+    for message_id in {*message_ids, *stopping}:
+        pipe.delete(
+            stream_key(message_id),
+            cancel_key(message_id),
+            alive_key(message_id),
+            owner_key(message_id),
+            seen_key(message_id),
+        )
+    for message_id in stopping:
+        pipe.set(cancel_key(message_id), b"1", ex=CANCEL_TTL_SECONDS)
+    pipe.execute()

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import pseudonym
-from chat.models import Conversation, SubjectMention
+from chat import streams
+from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from governance.detection import detect
 from privacy import purge
@@ -177,6 +178,7 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
         if locked is None:  # held now, or deleted meanwhile (nothing left to redact)
             return None if Conversation.objects.filter(pk=conversation.pk).exists() else 0
         conversation = locked
+        _stop_answers(conversation)
         for message in conversation.messages.exclude(content_sealed=b"", error_sealed=b""):
             message.conversation = conversation
             updates = []
@@ -212,6 +214,16 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
         if fields:
             conversation.save(update_fields=fields)
     return changed
+
+
+def _stop_answers(conversation: Conversation) -> None:
+    """Stop the conversation's answers still on their way (in the redaction's transaction):
+    what a worker saved after the redaction would not be redacted. Their streams go too."""
+    answering = conversation.messages.filter(status__in=Message.IN_FLIGHT)
+    stopping = list(answering.values_list("public_id", flat=True))
+    if stopping:
+        answering.update(status=Message.Status.CANCELLED, finished_at=timezone.now())
+        transaction.on_commit(lambda: streams.forget(stopping=stopping), robust=True)
 
 
 def redact(text: str, digests: set[str], patterns) -> str:

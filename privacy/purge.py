@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
+from chat import streams
 from chat.models import Conversation, Message
 from governance.models import Category
 from privacy import policy
@@ -243,7 +244,8 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
 
     One short transaction. Raw deletes, because Django's cascade would load
     every message first; the conversation row holds the wrapped data key, so
-    once it is gone no copy of the text (backups included) can be opened.
+    once it is gone no copy of the text (backups included) can be opened. An answer
+    still on its way is stopped once the delete commits, and its stream dropped.
     """
     with transaction.atomic():
         holds_settled()
@@ -254,6 +256,13 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
         )
         if not locked:
             return 0, 0
+        answering = list(
+            Message.objects.filter(
+                conversation_id__in=locked, status__in=Message.IN_FLIGHT
+            ).values_list("public_id", flat=True)
+        )
+        if answering:
+            transaction.on_commit(lambda: streams.forget(stopping=answering), robust=True)
         marks = ", ".join(["%s"] * len(locked))
         with connection.cursor() as cursor:
             for table in ("chat_subjectmention", "privacy_legalhold"):

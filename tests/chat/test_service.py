@@ -667,8 +667,16 @@ def test_a_stop_during_the_answer_keeps_what_came(org, django_capture_on_commit_
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     with django_capture_on_commit_callbacks(execute=False):
         sent = services.send_message(conversation=conversation, author=org.alice, text="Count")
-    streams.request_cancel(sent.answer.public_id)  # as if pressed just after the start
+
+    def stop_once_called():  # as if pressed just after the start (before, nothing is sent)
+        while not org.external.requests:
+            time.sleep(0.02)
+        streams.request_cancel(sent.answer.public_id)
+
+    stopper = threading.Thread(target=stop_once_called)
+    stopper.start()
     answering.generate_answer(sent.answer.pk)
+    stopper.join()
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.CANCELLED
     assert sent.answer.content.startswith("one") and "four" not in sent.answer.content

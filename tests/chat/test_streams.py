@@ -85,3 +85,17 @@ def test_a_process_streams_more_answers_at_once_than_redis_py_s_default_pool_all
         assert streams.poll("test-0") == (False, None)  # a connection more, for the look
         for writer in writers:
             writer.redis.delete(writer.key)
+
+
+def test_a_chunk_does_not_bring_back_a_stream_dropped_meanwhile(redis_server):
+    """Its conversation was deleted while the worker wrote: a stream made again by a chunk
+    would have no expiry, and keep the text for good."""
+    with streams.held_writer("test-dropped") as writer:
+        writer.start()
+        writer.chunk("Hello")
+        streams.forget("test-dropped", stopping=["test-dropped"])
+        writer.chunk(", world")
+        writer.wait()
+    assert not streams.client().exists(writer.key)
+    assert streams.poll("test-dropped") == (True, None)  # and the worker is asked to stop
+    streams.forget("test-dropped")

@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from chat import streams
 from chat.models import Conversation, Message, SubjectMention
 from privacy import purge, services
 from privacy.models import LegalHold, PurgeRun
@@ -297,3 +298,20 @@ def test_an_owner_acting_while_a_hold_is_being_placed_waits_for_it_and_is_refuse
     assert isinstance(refused, chat.ChatError) and "legal hold" in str(refused)
     kept = Conversation.objects.get(pk=conversation.pk)
     assert kept.legal_hold and kept.title == "Hello"
+
+
+def test_shredding_a_conversation_stops_its_answer_on_the_way(
+    org, django_capture_on_commit_callbacks
+):
+    """A purge (or an erasure) deletes a conversation whose answer streams: its worker is
+    asked to stop, and what it streamed goes with the conversation."""
+    conversation = make_conversation(org.alice, org.internal, days_idle=100)
+    answer = conversation.messages.get(role=Message.Role.ASSISTANT)
+    Message.objects.filter(pk=answer.pk).update(status=Message.Status.STREAMING, attempt=1)
+    streams.begin_answer(answer.public_id, 1, alive_ttl_seconds=30)
+    streams.AnswerWriter(answer.public_id).chunk("Half an answer")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert purge.shred(Conversation.objects.filter(pk=conversation.pk)) == (1, 2)
+    assert streams.text_of(answer.public_id) == ""
+    assert streams.poll(answer.public_id) == (True, None)  # its worker stops at its next look
+    streams.forget(answer.public_id)
