@@ -122,6 +122,21 @@ KIND_NOTES = {
     "Model: mistral-small-latest, for example. Key: required.",
 }
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def credential_env_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a backend's key variable, if it cannot (the console, the REST
+    API and a policy file all ask here)."""
+    if name and not ENV_NAME.match(name):
+        return "An environment variable name has letters, digits and underscores only."
+    if is_stewards_own(name):
+        return (
+            "This variable holds one of Steward's own secrets; name a variable that holds "
+            "only this backend's key."
+        )
+    return None
+
+
 #: 100 years. Some bound is needed: past about 739,000 days the purge's cutoff falls
 #: before year 1, which dates cannot hold.
 MAX_RETENTION_DAYS = 36_500
@@ -213,15 +228,8 @@ class BackendForm(forms.ModelForm):
 
     def clean_credential_env(self) -> str:
         name = self.cleaned_data["credential_env"].strip()
-        if name and not ENV_NAME.match(name):
-            raise forms.ValidationError(
-                "An environment variable name has letters, digits and underscores only."
-            )
-        if is_stewards_own(name):
-            raise forms.ValidationError(
-                "This variable holds one of Steward's own secrets; name a variable that holds "
-                "only this backend's key."
-            )
+        if problem := credential_env_problem(name):
+            raise forms.ValidationError(problem)
         return name
 
     def clean_region(self) -> str:

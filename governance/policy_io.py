@@ -23,7 +23,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from governance.detection import PatternError, check_pattern
-from governance.forms import finding_matrix_form
+from governance.forms import credential_env_problem, finding_matrix_form
 from governance.models import (
     Approval,
     Backend,
@@ -167,6 +167,7 @@ def plan_import(text: str, *, actor=None) -> Plan:
         BACKEND_FIELDS,
         "backends",
         off=("enabled", False),
+        check=_check_backend,
     )
     for index, item in enumerate(document["rules"]):
         _check_rule(plan, index, item, categories)
@@ -347,6 +348,11 @@ def _check_matrix(category: Category, where: str) -> list[str]:
         return [f"{where}.finding_actions: {message}" for message in exc.messages]
     category.finding_actions = matrix.actions()
     return []
+
+
+def _check_backend(backend: Backend, where: str) -> list[str]:
+    problem = credential_env_problem(backend.credential_env.strip())
+    return [f"{where}.credential_env: {problem}"] if problem else []
 
 
 def _check_rule(plan, index, item, categories) -> None:

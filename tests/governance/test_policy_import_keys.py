@@ -72,3 +72,13 @@ def test_a_matrix_the_engine_would_not_read_is_refused_and_nothing_applied(org, 
         org.confidential.retention_days,
     )
     assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("name", ["STEWARD_MASTER_KEY", "secret_key_file", "OPENAI KEY"])
+def test_a_backend_key_variable_the_console_refuses_is_refused_in_a_file_too(org, name):
+    """A policy file cannot point a backend's key at one of Steward's own secrets."""
+    document = yaml.safe_load(export_policy())
+    document["backends"][0]["credential_env"] = name
+    with pytest.raises(PolicyFileError) as caught:
+        apply_import(yaml.safe_dump(document))
+    assert any(p.startswith("backends[0].credential_env: ") for p in caught.value.problems)
