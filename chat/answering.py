@@ -50,7 +50,8 @@ RESUME_EVERY_SECONDS = 15
 #: Silent this long since its last heartbeat (or its claim), and nobody took it over in
 #: the meantime: the sweeper fails it.
 GIVE_UP_AFTER_SECONDS = 90
-#: How many times an answer is started before an interrupted one is failed instead.
+#: How many times an answer is started before an interrupted one is failed instead; each
+#: ask (the first, each Retry) has as many (see :func:`retried_attempt`).
 MAX_ATTEMPTS = 3
 #: A saved answer that never reached the queue is handed to it again after this.
 REQUEUE_AFTER_SECONDS = 5
@@ -374,7 +375,7 @@ def _taken_over(message_id: int) -> bool:
     answer = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).first()
     if answer is None or _still_beating(answer.public_id):
         return False  # finished, or someone is still working on it
-    if answer.attempt >= MAX_ATTEMPTS:
+    if answer.attempt % MAX_ATTEMPTS == 0:  # the last of its ask's (see retried_attempt)
         _give_up(answer, LOST, "lost")
         return False
     taken = Message.objects.filter(
@@ -383,6 +384,14 @@ def _taken_over(message_id: int) -> bool:
     if taken:
         logger.info("answer %s taken over after its worker went silent", answer.public_id)
     return bool(taken)
+
+
+def retried_attempt(attempt: int) -> int:
+    """The attempt a retried answer counts on from: the last of its previous ask's block of
+    ``MAX_ATTEMPTS`` numbers. A Retry gets all its take-overs, and the attempt only grows:
+    it says which worker owns the answer (:func:`_settle`), and a worker still holding an
+    earlier one must never own it again."""
+    return -(-attempt // MAX_ATTEMPTS) * MAX_ATTEMPTS
 
 
 def _claimed_joins() -> str:

@@ -352,8 +352,10 @@ def retry_answer(*, answer: Message, author: User) -> Message:
 
     The question is governed anew (the policy, the backends or their health
     may have changed since), so a retry can be refused where the first try was
-    not.
+    not. It has its take-overs afresh (:func:`chat.answering.retried_attempt`).
     """
+    from chat.answering import retried_attempt  # not at the top: it loads the vendors' clients
+
     version = read_version(author.pk)
     _require_acknowledgement(author, version)
     if answer.role != Message.Role.ASSISTANT or answer.status not in (
@@ -403,8 +405,11 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         if mapping_grew:
             conversation.save(update_fields=["pseudonyms_sealed"])
         backend = _pick_backend(decision.backends, version)
-        claimed = Message.objects.filter(pk=answer.pk, status=answer.status).update(
+        claimed = Message.objects.filter(
+            pk=answer.pk, status=answer.status, attempt=answer.attempt
+        ).update(
             status=Message.Status.PENDING,
+            attempt=retried_attempt(answer.attempt),
             category_number=decision.category,
             backend=backend,
             backend_name=backend.name,

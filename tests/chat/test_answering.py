@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from datetime import timedelta
 
 from chat import answering, llm, services
 from chat.llm import Sampling, adapter_for
@@ -142,3 +143,49 @@ def test_an_empty_answer_does_not_reach_the_backend_as_an_empty_turn(
     ]
     bedrock = adapter_for(_bedrock())._request(messages, Sampling())
     assert all(m["content"][0]["text"].strip() for m in bedrock["messages"])
+
+
+# --- retries and take-overs ------------------------------------------------------------------
+
+
+def _retried(org, django_capture_on_commit_callbacks, answer, *, run=True):
+    with django_capture_on_commit_callbacks(execute=run):
+        return services.retry_answer(answer=answer, author=org.alice)
+
+
+def test_a_retried_answer_can_still_be_taken_over_when_its_worker_dies(
+    org, django_capture_on_commit_callbacks
+):
+    """Each ask (the first, each Retry) may be started ``MAX_ATTEMPTS`` times: a Retry does
+    not use up the take-overs of the asks before it."""
+    org.external.fail = org.local.fail = 500
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    answer = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello").answer
+    for _ in range(answering.MAX_ATTEMPTS - 1):
+        answer.refresh_from_db()
+        assert answer.status == Message.Status.FAILED
+        answer = _retried(org, django_capture_on_commit_callbacks, answer)
+    org.external.fail = org.local.fail = None
+    answer.refresh_from_db()
+    answer = _retried(org, django_capture_on_commit_callbacks, answer, run=False)
+    claimed = answering._claim(answer.pk)  # its worker claims it, and dies before a beat
+    Message.objects.filter(pk=answer.pk).update(started_at=claimed.started_at - timedelta(30))
+    answering.generate_answer(answer.pk)  # the redelivered task
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.DONE, answer.error
+
+
+def test_a_worker_still_holding_an_earlier_attempt_does_not_settle_the_retried_answer(
+    org, django_capture_on_commit_callbacks
+):
+    """The attempt says whose the answer is: a Retry never gives it a number it had."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hi", run=False)
+    stale = answering._claim(sent.answer.pk)  # its worker stalls; the sweeper fails it
+    Message.objects.filter(pk=stale.pk).update(status=Message.Status.FAILED)
+    failed = Message.objects.get(pk=stale.pk)
+    answer = _retried(org, django_capture_on_commit_callbacks, failed, run=False)
+    answering._claim(answer.pk)  # the retry's worker
+    answering.settle(stale, _Writer(), answering.Progress(text="Stale"))  # the stalled one
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.STREAMING
