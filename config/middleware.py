@@ -149,6 +149,25 @@ class RequestIdMiddleware:
         return response
 
 
+class HealthCheckMiddleware:
+    """Answer ``/healthz`` before the HTTPS redirect and the allowed-hosts check.
+
+    Load balancers probe each instance directly: over plain HTTP (the redirect's 301 is
+    not healthy) and often by its IP address (not an allowed host, a 400). The answer
+    says only whether the database and Redis are reachable.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz":
+            from governance.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)
+
+
 class InEventLoop:
     """An async middleware running the hooks of a ``MiddlewareMixin`` one in the event loop.
 

@@ -112,6 +112,7 @@ MIDDLEWARE = [
     "config.middleware.ReleaseDatabaseForStreamsMiddleware",
     "config.connections.KeptConnectionsMiddleware",
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.HealthCheckMiddleware",  # before the HTTPS redirect and hosts check
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -155,9 +156,14 @@ TEMPLATES = [
 DATABASE_URL = (
     _required_in_production("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'steward.sqlite3'}"
 )
-DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
-}
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
+except ValueError:  # not repeated: the URL may hold a password
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be a database URL, such as postgres://user:password@host:5432/steward"
+    ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: WAL lets readers run beside the one
     # writer, and IMMEDIATE transactions queue writers instead of failing them.
@@ -179,6 +185,12 @@ REDIS_URL = _required_in_production("REDIS_URL")
 EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
     REDIS_URL = f"unix://{DATA_DIR / 'redis.sock'}"
+elif not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    # Found out later, each failure would be logged with its text (the clue) withheld.
+    raise ImproperlyConfigured(
+        "REDIS_URL must be a redis://, rediss:// or unix:// URL, such as "
+        "redis://cache.internal:6379/0"
+    )
 
 
 # Web server processes started by `manage.py serve` (each one core's worth of Python).
@@ -343,6 +355,7 @@ SESSION_COOKIE_NAME = "steward_session"
 SESSION_ENGINE = "config.sessions"  # Django's database sessions, read with SQL built once
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "governance.views.errors.csrf_failure"
 
 # --- Security headers ---------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -356,8 +369,14 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env_bool("STEWARD_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Behind the proxy every request comes from its address: the client's is the one the proxy
+# appended to X-Forwarded-For (with a chain of proxies, that many from the end), which
+# allauth's per-address sign-in limits count and login audit events record. Without a
+# proxy the header is the client's own say and is ignored.
+ALLAUTH_TRUSTED_PROXY_COUNT = 0
 if env_bool("STEWARD_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    ALLAUTH_TRUSTED_PROXY_COUNT = env_int("STEWARD_TRUSTED_PROXY_COUNT", 1, minimum=1)
 
 _form_targets = [SELF]
 if STEWARD_OIDC_SERVER_URL:

@@ -2,6 +2,11 @@
 
 ``python -m config.web --host H --port P --workers N [--no-access-log]``
 
+uvicorn's own reading of ``X-Forwarded-For`` / ``X-Forwarded-Proto`` is off: it believed
+them from any loopback peer, proxy or not, and from no other. Django reads them by
+Steward's settings instead (``STEWARD_BEHIND_TLS_PROXY``, ``STEWARD_TRUSTED_PROXY_COUNT``),
+so a request's client is the connection's peer unless Steward is behind the proxy.
+
 uvicorn's own ``--workers`` share one listening socket, and the process that
 wakes first accepts every connection waiting: fifty API clients that connect
 together land four to one on one process, whose answers then take twice as
@@ -45,7 +50,13 @@ def serve(host: str, port: int, *, shared: bool, access_log: bool) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        APP, host=host, port=port, lifespan="on", server_header=False, access_log=access_log
+        APP,
+        host=host,
+        port=port,
+        lifespan="on",
+        server_header=False,
+        access_log=access_log,
+        proxy_headers=False,
     )
     uvicorn.Server(config).run(sockets=[listening_socket(host, port, shared=shared)])
 

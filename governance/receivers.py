@@ -4,10 +4,12 @@ Logins happen inside django-allauth, so signals are the only place to hear
 them. Everything Steward itself changes is audited explicitly in services.
 """
 
+from allauth.account.adapter import get_adapter
 from allauth.account.signals import password_changed, password_reset
 from allauth.mfa.signals import authenticator_added, authenticator_removed
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 
 from audit.models import AuditEvent
@@ -63,6 +65,11 @@ def _mfa_removed(sender, request, user, authenticator, **kwargs) -> None:
 
 
 def _client(request) -> dict[str, str]:
+    """The client's address as allauth's rate limits see it (behind the TLS proxy: the one
+    the proxy forwarded, not its own)."""
     if request is None:
         return {}
-    return {"ip": request.META.get("REMOTE_ADDR", "")}
+    try:
+        return {"ip": get_adapter(request).get_client_ip(request)}
+    except PermissionDenied:  # no address at all (a server on a unix socket)
+        return {"ip": ""}

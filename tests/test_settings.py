@@ -135,3 +135,40 @@ def test_embedded_mode_generates_its_keys_once(tmp_path):
     assert _manage("check", STEWARD_DATA_DIR=str(tmp_path)).returncode == 0
     assert (tmp_path / "secret_key").read_text() == key
     assert (tmp_path / "master_key").exists()
+
+
+def _setting(name: str, **env: str) -> str:
+    result = _manage(
+        "shell", "-c", f"from django.conf import settings; print(settings.{name})", **env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_behind_the_tls_proxy_sign_in_limits_and_audit_count_the_forwarded_client(tmp_path):
+    """allauth's rate limits and the login audit events read the client from
+    X-Forwarded-For, as many proxies deep as STEWARD_TRUSTED_PROXY_COUNT says, only
+    behind the proxy: elsewhere a client could name any address it liked."""
+    env = {"STEWARD_DATA_DIR": str(tmp_path)}
+    assert _setting("ALLAUTH_TRUSTED_PROXY_COUNT", **env) == "0"
+    env["STEWARD_BEHIND_TLS_PROXY"] = "true"
+    assert _setting("ALLAUTH_TRUSTED_PROXY_COUNT", **env) == "1"
+    assert _setting("ALLAUTH_TRUSTED_PROXY_COUNT", STEWARD_TRUSTED_PROXY_COUNT="2", **env) == "2"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REDIS_URL", "cache.internal:6379"),  # as redis-cli writes an address
+        ("REDIS_URL", "steward:s3cret-pw@cache.internal:6379/0"),
+        ("DATABASE_URL", "steward:s3cret-pw@db.internal:5432/steward"),
+        ("DATABASE_URL", "postgres://steward:s3cret-pw@db.internal:notaport/steward"),
+    ],
+)
+def test_a_malformed_service_url_is_refused_at_start_naming_the_variable(tmp_path, name, value):
+    """Refused by ``check``, not found out page by page (whose logs withhold the error's
+    text), and without repeating the URL, which may hold a password."""
+    result = _manage("check", STEWARD_DATA_DIR=str(tmp_path), **{**PRODUCTION, name: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {name} must be" in result.stderr
+    assert "s3cret" not in result.stderr

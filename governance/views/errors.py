@@ -1,4 +1,4 @@
-"""Error pages; config.urls names these as handler403/404/500."""
+"""Error pages; config.urls names these as handler403/404/500, settings as CSRF_FAILURE_VIEW."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -7,6 +7,12 @@ from django.shortcuts import render
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     reason = str(exception) if exception and str(exception) else ""
     return render(request, "403.html", {"reason": reason}, status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused CSRF check: almost always a form whose token went stale (a tab left open,
+    a sign-in elsewhere). Django's reason is for developers; it is logged, not shown."""
+    return render(request, "403_csrf.html", status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -2,6 +2,7 @@ import time
 
 import pytest
 from django.core import mail
+from django.test import Client
 
 from audit.models import AuditEvent
 from config.middleware import SESSION_AUTH_STARTED, SESSION_SEEN, SESSION_SLIDE_SECONDS
@@ -174,3 +175,62 @@ def test_the_login_page_offers_single_sign_on_when_configured(client, db, settin
     page = client.get("/accounts/login/").content.decode()
     assert "Contoso SSO" in page
     assert "/accounts/oidc/sso/login/" in page
+
+
+# --- behind the TLS proxy (STEWARD_BEHIND_TLS_PROXY): every request comes from its address ---
+
+PROXY = "10.0.0.2"
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    """What STEWARD_BEHIND_TLS_PROXY=true sets (tests/test_settings.py checks that it does)."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+
+
+def _login_through_proxy(client, email, password, client_ip):
+    return client.post(
+        "/accounts/login/",
+        {"login": email, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=client_ip,
+        HTTP_X_FORWARDED_PROTO="https",
+    )
+
+
+def test_one_clients_failed_sign_ins_behind_the_proxy_do_not_lock_out_everyone(
+    client, member, behind_proxy
+):
+    """The per-address limits count the client's address, not the proxy's."""
+    for n in range(11):  # one workstation trying ten addresses, past login_failed's 10/m/ip
+        _login_through_proxy(client, f"nobody{n}@example.com", "guess", "198.51.100.7")
+    response = _login_through_proxy(client, "member@example.com", PASSWORD, "203.0.113.50")
+    assert b"Too many failed login attempts" not in response.content
+    assert response.status_code == 302
+
+
+def test_sign_in_events_behind_the_proxy_name_the_client_not_the_proxy(
+    client, member, behind_proxy
+):
+    _login_through_proxy(client, "member@example.com", "wrong", "203.0.113.50")
+    _login_through_proxy(client, "member@example.com", PASSWORD, "203.0.113.50")
+    assert AuditEvent.objects.get(action=Action.LOGIN_FAILED).details["ip"] == "203.0.113.50"
+    assert AuditEvent.objects.get(action=Action.LOGIN).details["ip"] == "203.0.113.50"
+
+
+def test_without_the_proxy_a_forwarded_address_is_not_believed(member):
+    _login(Client(headers={"X-Forwarded-For": "203.0.113.50"}), "member@example.com")
+    assert AuditEvent.objects.get(action=Action.LOGIN).details["ip"] == "127.0.0.1"
+
+
+def test_a_refused_csrf_check_shows_stewards_page_with_a_way_back(db):
+    """A sign-in form left open in a tab (its token outlived by a sign-in elsewhere, or an
+    expired session): Steward's own 403 page, saying what happened, not Django's default."""
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"login": "a@example.com", "password": "x"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "steward.css" in body and 'class="error-page' in body
+    assert "This form had expired" in body
+    assert "CSRF verification failed" not in body  # Django's words, for developers

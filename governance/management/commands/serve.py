@@ -43,7 +43,13 @@ class Command(BaseCommand):
         redis_server = None
         if settings.EMBEDDED_REDIS:
             socket_path = Path(settings.REDIS_URL.removeprefix("unix://"))
-            redis_server = embedded_redis.start(socket_path)
+            try:
+                redis_server = embedded_redis.start(socket_path)
+            except embedded_redis.AlreadyRunning as exc:
+                raise CommandError(
+                    f"Steward already runs with this data directory (STEWARD_DATA_DIR="
+                    f"{settings.DATA_DIR}): stop it first or use another directory ({exc})"
+                ) from None
             self.stdout.write(f"embedded Redis on {socket_path}")
         children = self._children(host, port, no_workers)
         previous = {
