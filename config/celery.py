@@ -1,7 +1,8 @@
+import logging
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 import config.broker  # noqa: F401  (registers Steward's Redis transport with kombu)
 
@@ -37,6 +38,32 @@ def _connection_kept_if_usable(**kwargs) -> None:
     if not _eager(kwargs):
         close_old_connections()
         mark_used()
+
+
+@setup_logging.connect
+def _stewards_logging(**kwargs) -> None:
+    """Workers and beat log as the web does: ``settings.LOGGING`` (the request id, exception
+    text withheld) at ``LOG_LEVEL``. Without a receiver here Celery replaced the root
+    logger's handlers with its own, at its ``-l`` level, and tracebacks printed what
+    an answer's exception quoted of the message."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+    logging.getLogger("celery.app.trace").addFilter(WithholdTaskFailureText())
+
+
+class WithholdTaskFailureText(logging.Filter):
+    """Celery's line for a failed task ("Task … raised unexpected: ValueError('…')") names
+    the exception with its text; here with its type only (its traceback's text is withheld
+    by ``config.middleware.WithholdExceptionText``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict) and "exc" in record.args:
+            kind = str(record.args["exc"]).partition("(")[0]
+            record.args = {**record.args, "exc": f"{kind}: [text withheld]"}
+        return True
 
 
 @worker_init.connect

@@ -467,6 +467,7 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "config.middleware.RequestIdLogFilter"},
         "withhold_exception_text": {"()": "config.middleware.WithholdExceptionText"},
+        "loggable_paths": {"()": "config.web.LoggablePaths"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
@@ -475,7 +476,7 @@ LOGGING = {
         "stderr": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id", "withhold_exception_text"],
+            "filters": ["request_id", "withhold_exception_text", "loggable_paths"],
         }
     },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
@@ -485,5 +486,8 @@ LOGGING = {
         # One INFO line per backend call, naming the URL: noise, and not ours to log.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # Celery's lines for each task received and done (beat sends one every 5 s): noise.
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
     },
 }

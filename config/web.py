@@ -2,6 +2,9 @@
 
 ``python -m config.web --host H --port P --workers N [--no-access-log]``
 
+The access log (uvicorn's, one line per request on stdout) names each path without
+its query string and with the key of an emailed sign-in link masked (:func:`loggable_path`).
+
 uvicorn's own reading of ``X-Forwarded-For`` / ``X-Forwarded-Proto`` is off: it believed
 them from any loopback peer, proxy or not, and from no other. Django reads them by
 Steward's settings instead (``STEWARD_BEHIND_TLS_PROXY``, ``STEWARD_TRUSTED_PROXY_COUNT``),
@@ -16,7 +19,9 @@ parent restarts a process that dies and stops them all on SIGINT or SIGTERM.
 """
 
 import argparse
+import copy
 import logging
+import re
 import signal
 import socket
 import subprocess
@@ -29,6 +34,39 @@ RESTART_PAUSE_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10
 
 logger = logging.getLogger("steward.web")
+
+#: An emailed link whose last part is a key that lets its holder in (allauth's password
+#: reset and address confirmation).
+_KEYED_LINK = re.compile(r"^(/accounts/(?:password/reset/key|confirm-email)/)(?!done/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as a log line may hold it: without its query string (a conversation-title
+    search, a single sign-on's code) and without an emailed link's key."""
+    return _KEYED_LINK.sub(r"\1[key withheld]", path.partition("?")[0])
+
+
+class LoggablePaths(logging.Filter):
+    """A log line's paths through :func:`loggable_path`: uvicorn's access line, Django's
+    "Not Found: /…" and "Internal Server Error: /…"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                loggable_path(arg) if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _log_config() -> dict:
+    """uvicorn's own logging, its access lines through :class:`LoggablePaths`."""
+    import uvicorn.config
+
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"loggable_paths": {"()": LoggablePaths}}
+    config["handlers"]["access"]["filters"] = ["loggable_paths"]
+    return config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,6 +94,7 @@ def serve(host: str, port: int, *, shared: bool, access_log: bool) -> None:
         lifespan="on",
         server_header=False,
         access_log=access_log,
+        log_config=_log_config(),
         proxy_headers=False,
     )
     uvicorn.Server(config).run(sockets=[listening_socket(host, port, shared=shared)])

@@ -5,6 +5,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -108,3 +110,39 @@ def test_a_port_already_taken_is_an_error_not_a_share(tmp_path):
     assert web.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in output
     assert "Traceback" not in output
+
+
+def test_the_access_log_holds_no_query_string_nor_an_emailed_links_key(tmp_path):
+    """README: logs never hold message text or secrets. A password-reset link's key lets
+    its holder in; a conversation-title search (``?q=``) is what someone wrote. And the
+    client it names is the connection's: X-Forwarded-For is Steward's to believe or not."""
+    reset_key = "c3x7vq-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    port = _free_port()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "config.web", "--port", str(port), "--workers", "1"],
+        env=_embedded_env(tmp_path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: _answers(port), 60, "the web server")
+        for path in (
+            f"/accounts/password/reset/key/{reset_key}/",
+            "/chat/?q=Jane+Roe+dismissal",
+            "/accounts/login/?next=/chat/%3Fq%3DJane%2BRoe",
+        ):
+            # uvicorn's proxy headers are off: Steward's settings decide whom to believe.
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}", headers={"X-Forwarded-For": "203.0.113.9"}
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except urllib.error.HTTPError:
+                pass  # no database here: a 500 is logged as well as any answer
+    finally:
+        web.send_signal(signal.SIGTERM)
+        output, _ = web.communicate(timeout=30)
+    assert '"GET /accounts/password/reset/key/[key withheld]/ HTTP/1.1"' in output, output
+    assert '"GET /chat/ HTTP/1.1"' in output  # the access log is on
+    assert reset_key.split("-")[1] not in output
+    assert "Jane" not in output
+    assert "127.0.0.1:" in output and "203.0.113.9" not in output

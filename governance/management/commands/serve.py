@@ -91,6 +91,7 @@ class Command(BaseCommand):
         )
         if no_workers:
             return [web]
+        # Their logging is settings.LOGGING at LOG_LEVEL (config.celery), not Celery's -l.
         celery = [python, "-m", "celery", "--quiet", "-A", "config"]
         return [
             web,
@@ -110,8 +111,6 @@ class Command(BaseCommand):
                     str(settings.STEWARD_LOCAL_WORKER_THREADS),
                     "-n",
                     "local@%h",
-                    "-l",
-                    "WARNING",
                 ],
             ),
             # Answers from external backends wait on the network, not the cores: threads
@@ -130,11 +129,9 @@ class Command(BaseCommand):
                     str(settings.STEWARD_WORKER_THREADS),
                     "-n",
                     "main@%h",
-                    "-l",
-                    "WARNING",
                 ],
             ),
-            Child("beat", [*celery, "beat", "-l", "WARNING", "--pidfile="]),
+            Child("beat", [*celery, "beat", "--pidfile="]),
         ]
 
     def _request_stop(self, signum, frame) -> None:
