@@ -8,6 +8,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from urllib.parse import quote, urlsplit
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -15,9 +16,10 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, resolve_url
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "current_request_id", default="-"
@@ -216,6 +218,32 @@ class SessionLifetimeMiddleware:
             if now - request.session.get(SESSION_SEEN, 0) >= SESSION_SLIDE_SECONDS:
                 request.session[SESSION_SEEN] = now  # saved: the idle window starts again
         return self.get_response(request)
+
+
+class SignInWholePageMiddleware:
+    """Send the whole page to sign in when an htmx request finds itself signed out.
+
+    The redirect to the login page (from ``login_required``, or from the end of a
+    session's lifetime) would be followed by the request itself, and htmx would swap
+    the sign-in page into the page where the fragment should go. Instead the page
+    is told to go there (``HX-Redirect``), to come back to itself once signed in:
+    the address htmx sends as ``HX-Current-URL`` when it is this site's, else the
+    view's own.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.htmx or response.status_code != 302:  # type: ignore[attr-defined]
+            return response
+        login = resolve_url(settings.LOGIN_URL)
+        if urlsplit(response["Location"]).path != login:
+            return response
+        current = request.htmx.current_url_abs_path  # type: ignore[attr-defined]
+        page = urlsplit(current).path if current else request.path
+        return HttpResponseClientRedirect(f"{login}?next={quote(page)}")
 
 
 class RequireMfaMiddleware:

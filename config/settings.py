@@ -124,6 +124,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.middleware.SignInWholePageMiddleware",  # around what redirects to sign in
     "config.middleware.SessionLifetimeMiddleware",
     "config.middleware.RequireMfaMiddleware",
 ]

@@ -17,11 +17,16 @@
     }
   }
 
+  // Sending brings the new turns into view, wherever the reader was.
+  function followNewest() {
+    following = true;
+    follow(document.querySelector("#message-list > :last-child"));
+  }
+
   function scrollToNewest(event) {
     var target = event.detail.target;
     if (target && target.id === "message-list") {
-      following = true;
-      follow(target.lastElementChild);
+      followNewest();
     }
   }
 
@@ -65,7 +70,7 @@
     fetch(form.dataset.sendLive, {
       method: "POST",
       body: new FormData(form),
-      headers: { "HX-Request": "true", "Accept": "text/event-stream" },
+      headers: { "HX-Request": "true", "HX-Current-URL": window.location.href, "Accept": "text/event-stream" },
       credentials: "same-origin",
       redirect: "manual"
     }).then(function (response) {
@@ -79,7 +84,7 @@
 
   function answered(form, response) {
     if (response.type === "opaqueredirect" || response.headers.get("HX-Refresh") === "true") {
-      window.location.reload();  // signed out (the login page follows), or the category changed
+      window.location.reload();  // sent elsewhere (a second factor to set up), or the category changed
       return null;
     }
     var redirect = response.headers.get("HX-Redirect");
@@ -97,6 +102,9 @@
         return;
       }
       htmx.swap(target || "#message-list", html, { swapStyle: response.headers.get("HX-Reswap") || "beforeend" });
+      if (!target) {
+        followNewest();  // htmx.swap's afterSwap names no target for scrollToNewest
+      }
     });
   }
 
@@ -122,6 +130,7 @@
         htmx.swap("#message-list", data, { swapStyle: "beforeend" });
         var live = document.querySelectorAll("#message-list > .turn[data-live]");
         turn = live[live.length - 1] || null;
+        followNewest();
       } else if ((name === "chunk" || name === "waiting") && turn) {
         htmx.swap(turn.querySelector(".md"), data, { swapStyle: "innerHTML" });
         follow(turn);
@@ -217,6 +226,14 @@
   }, true);
 
   document.addEventListener("submit", sendLive, true);  // capturing: before htmx's, on the form
+  // htmx's send (where the live one cannot run) drops the preview of what is being sent, as
+  // the live one does; a newer preview replaces an older one (hx-sync on the message box).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("form[data-send-live]")) {
+      htmx.trigger(form.querySelector("textarea"), "htmx:abort");
+    }
+  });
   document.addEventListener("htmx:afterSwap", scrollToNewest);
   document.addEventListener("wheel", readerScrolledUp, { passive: true });
   document.addEventListener("keydown", readerScrolledUp);

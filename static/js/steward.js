@@ -34,9 +34,9 @@
     var source = document.querySelector(button.dataset.copy);
     if (source) {
       navigator.clipboard.writeText(source.innerText).then(function () {
-        var label = button.textContent;
+        button.dataset.label = button.dataset.label || button.textContent;  // not "Copied"
         button.textContent = "Copied";
-        window.setTimeout(function () { button.textContent = label; }, 1500);
+        window.setTimeout(function () { button.textContent = button.dataset.label; }, 1500);
       });
     }
   }

@@ -9,11 +9,16 @@ the ASGI server's event stream as they are written.
 also saves ``chat-*.png`` screenshots of the states the tests reach.
 """
 
+import datetime as dt
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 import pytest
+from django.contrib.sessions.models import Session
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from chat import services
@@ -349,3 +354,100 @@ def test_it_renames_a_conversation_in_place_and_refuses_what_would_block_a_messa
     assert page.evaluate("window.stewardMarker") == "same page", "the rename reloaded the page"
     refused = [error for error in console_errors if "422 (Unprocessable Entity)" in error]
     assert len(refused) == 1 and console_errors == refused  # the browser logs the refusal's 422
+
+
+def test_it_follows_the_new_turns_on_sending_even_after_the_reader_scrolled_up(org, page: Page):
+    from tests.chat.test_views import _answered
+
+    conversation, _, _ = _answered(
+        org.alice, org.internal, "An earlier question", "\n\n".join(["A long answer."] * 80)
+    )
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    expect(page.locator("#message-list .turn")).to_have_count(2)
+    page.mouse.move(600, 300)
+    page.mouse.wheel(0, -20_000)  # up, to read the earlier answer (the composer stays in view)
+    page.wait_for_timeout(300)
+
+    send(page, "And what about the next step?")
+    expect(page.locator("#message-list .turn")).to_have_count(4)
+    answer = page.locator("#message-list .turn-assistant").last
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(answer).to_be_in_viewport()
+
+
+def test_the_preview_describes_the_latest_text_when_the_previous_check_was_still_running(
+    org, page: Page, monkeypatch
+):
+    """The author types on while the check of an earlier draft (a long paste, a busy
+    server) is still running: the newer check replaces it."""
+    from chat import views
+
+    simulate = views.simulate
+    calls = []
+
+    def slow_first(**kwargs):
+        calls.append(kwargs["text"])
+        if len(calls) == 1:
+            time.sleep(1.5)
+        return simulate(**kwargs)
+
+    monkeypatch.setattr(views, "simulate", slow_first)
+    start_conversation(page)
+    box = page.get_by_label("Message")
+    box.fill("Hello team, a short note about Friday.")
+    page.wait_for_timeout(700)  # the first check is on its way
+    box.fill(f"Hello team, a short note about Friday. Copy {EMAIL} in.")
+    expect(page.locator("#preview")).to_contain_text("Will be pseudonymised", timeout=8_000)
+
+
+def test_the_copy_button_gets_its_label_back_after_a_double_click(org, page: Page):
+    from tests.chat.test_views import _answered
+
+    conversation, _, answer = _answered(org.alice, org.internal, "Say hello", "Hello there.")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    copy = page.locator(f"#turn-{answer.public_id} [data-copy]")
+    expect(copy).to_have_text("Copy")
+    copy.dblclick()
+    expect(copy).to_have_text("Copied")
+    expect(copy).to_have_text("Copy", timeout=3_000)  # 1.5 s after the last click
+
+
+# --- the session ends while the page is open -----------------------------------------------
+
+
+def _conversation_then_signed_out(org, page: Page):
+    """Alice's conversation open in the page, and then her session expired (as 30 idle
+    minutes would)."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    Session.objects.update(expire_date=timezone.now() - dt.timedelta(minutes=1))
+    return conversation
+
+
+def _signs_in_and_comes_back(page: Page, conversation) -> None:
+    """The whole page went to sign in, and signing in leads back to the conversation."""
+    page_url = f"/chat/c/{conversation.public_id}/"
+    expect(page).to_have_url(re.compile(rf"/accounts/login/\?next={re.escape(page_url)}$"))
+    page.fill("input[name=login]", STAFF)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(rf"{re.escape(page_url)}$"))
+    expect(page.locator("#conversation-title")).to_have_text("New conversation")
+
+
+def test_a_preview_after_the_session_ended_sends_the_page_to_sign_in(org, page: Page):
+    """Not the sign-in page swapped in where the preview was, inside the message box."""
+    conversation = _conversation_then_signed_out(org, page)
+    page.get_by_label("Message").fill("Draft a note to the team about Friday.")
+    _signs_in_and_comes_back(page, conversation)
+
+
+def test_a_rename_after_the_session_ended_sends_the_page_to_sign_in(org, page: Page):
+    """Not the sign-in page swapped in for the heading."""
+    conversation = _conversation_then_signed_out(org, page)
+    page.get_by_text("Rename", exact=True).click()
+    page.get_by_label("New title").fill("Friday planning")
+    page.get_by_role("button", name="Save").click()
+    _signs_in_and_comes_back(page, conversation)

@@ -120,9 +120,9 @@ def _url(name: str, thread, *args) -> str:
     return reverse(name, args=[thread.conversation.public_id, *args])
 
 
-def _call(client, method: str, url: str, data: dict):
+def _call(client, method: str, url: str, data: dict, **extra):
     """GET ``url``, or POST ``data`` to it."""
-    return client.get(url) if method == "get" else client.post(url, data)
+    return client.get(url, **extra) if method == "get" else client.post(url, data, **extra)
 
 
 def _events(response) -> list[bytes]:
@@ -180,6 +180,26 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client, db, name, method,
     response = _call(client, method, url, {"text": "Hello", "category": "internal"})
     assert response.status_code == 302
     assert response["Location"] == f"{LOGIN}?next={quote(url)}"
+
+
+@pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)
+def test_it_sends_the_whole_page_of_a_signed_out_htmx_request_to_sign_in(
+    client, db, name, method, args
+):
+    """Not a redirect that the request follows, putting the sign-in page inside the page;
+    signing in comes back to the page."""
+    page = f"/chat/c/{NOWHERE.conversation.public_id}/"
+    url = _url(name, NOWHERE, *args)
+    response = _call(
+        client,
+        method,
+        url,
+        {"text": "Hello", "category": "internal"},
+        **HTMX,
+        HTTP_HX_CURRENT_URL=f"http://testserver{page}?q=budget#turn-1",
+    )
+    assert response.status_code == 200 and "Location" not in response
+    assert response["HX-Redirect"] == f"{LOGIN}?next={quote(page)}"
 
 
 @pytest.mark.parametrize(("name", "method", "args"), EVERY_ENDPOINT)

@@ -1,11 +1,15 @@
 """``holds``: what ``has_perm`` says, with no query when a group of the user grants the role
 or nothing could;
-``PermissionBackend``: Django's ModelBackend, with the permissions read in one query."""
+``PermissionBackend``: Django's ModelBackend, with the permissions read in one query;
+signed out, an htmx request sends the whole page to sign in."""
+
+import time
 
 import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 
+from config.middleware import SESSION_AUTH_STARTED
 from governance.access import PermissionBackend, holds
 from governance.models import User
 from governance.policy_cache import read_version
@@ -166,3 +170,31 @@ def test_a_permission_given_directly_is_seen_by_the_next_version_read(db):
     user = _fresh(user)
     version = read_version(user.pk)
     assert version.own_permissions and holds(user, Role.STAFF, version)
+
+
+def test_a_session_past_its_lifetime_sends_the_whole_page_of_an_htmx_request_to_sign_in(
+    client, member, settings
+):
+    client.force_login(member)
+    session = client.session
+    session[SESSION_AUTH_STARTED] = time.time() - settings.STEWARD_SESSION_MAX_AGE - 1
+    session.save()
+    response = client.get(
+        "/chat/?q=budget", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/chat/"
+    )
+    assert response.status_code == 200 and "Location" not in response
+    assert response["HX-Redirect"] == "/accounts/login/?next=/chat/"
+    assert "_auth_user_id" not in client.session  # signed out
+
+
+def test_a_signed_out_htmx_request_from_another_site_comes_back_to_the_views_own_page(client, db):
+    response = client.get(
+        "/chat/", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="https://elsewhere.example/chat/x/"
+    )
+    assert response["HX-Redirect"] == "/accounts/login/?next=/chat/"
+
+
+def test_a_signed_out_request_without_htmx_is_redirected_as_usual(client, db):
+    response = client.get("/chat/", HTTP_HX_CURRENT_URL="http://testserver/elsewhere/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/chat/"
