@@ -262,6 +262,8 @@ class RequireMfaMiddleware:
             messages.warning(
                 request, "Your role requires two-factor authentication. Set it up to continue."
             )
+            if request.htmx:  # type: ignore[attr-defined]  # the page goes, not a fragment
+                return HttpResponseClientRedirect(reverse("mfa_activate_totp"))
             return redirect("mfa_activate_totp")
         return self.get_response(request)
 

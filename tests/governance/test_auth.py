@@ -118,6 +118,16 @@ def test_admins_and_privacy_officers_must_enrol_in_mfa(
         assert response.status_code == 200
 
 
+def test_an_htmx_request_that_must_enrol_sends_the_whole_page_there(client, settings, admin):
+    """A fragment request (a policy preview, say) is not answered with the enrolment page
+    swapped into the fragment's place: the page goes there."""
+    settings.STEWARD_REQUIRE_MFA = True
+    client.force_login(admin)
+    response = client.get("/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/2fa/totp/activate/"
+
+
 def test_every_response_carries_the_security_headers(client, member):
     client.force_login(member)
     response = client.get("/", HTTP_X_REQUEST_ID="abc-123")
