@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from audit.services import record, update_and_record
 from chat import llm, streams, transient
 from chat.models import Conversation, Message, sealing_context
+from chat.services import PART_SEPARATOR
 from chat.stopping import Cancel
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
 from config.commits import may_skip_wait, unawaited
@@ -593,18 +594,32 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
         return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *asked]
     kept: list[llm.ChatMessage] = []
     budget = history_budget(answer.backend) - len(SYSTEM_PROMPT)
-    for role, text in _newest_first(answer):
+    for role, text, parts in _newest_first(answer):
         if not text.strip():
             continue  # an answer that came back empty
         if kept and len(text) > budget:
             break
         budget -= len(text)
-        kept.append(llm.ChatMessage(role=role, content=text))
+        kept.extend(reversed(_as_sent(role, text, parts)))
     kept.reverse()
-    # A history must start with the user (Anthropic insists).
-    while kept and kept[0].role != Message.Role.USER:
+    # A history must start with the user (Anthropic insists), or a request's system turn.
+    while kept and kept[0].role == Message.Role.ASSISTANT:
         kept.pop(0)
     return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *_alternating(kept)]
+
+
+def _as_sent(role: str, text: str, parts: list) -> list[llm.ChatMessage]:
+    """A stored turn as the backend was given it: a request's turns with their roles
+    (``parts``: [role, length] of each in ``text``, a blank line between), while they add up
+    (an erasure may have redacted the text since); else one turn."""
+    joined = sum(length for _, length in parts) + len(PART_SEPARATOR) * (len(parts) - 1)
+    if not parts or joined != len(text):
+        return [llm.ChatMessage(role=role, content=text)]
+    turns, start = [], 0
+    for part_role, length in parts:
+        turns.append(llm.ChatMessage(role=part_role, content=text[start : start + length]))
+        start += length + len(PART_SEPARATOR)
+    return turns
 
 
 def _alternating(turns: list[llm.ChatMessage]) -> list[llm.ChatMessage]:
@@ -631,7 +646,7 @@ def _alternating(turns: list[llm.ChatMessage]) -> list[llm.ChatMessage]:
 _HAS_SENT_TEXT = f"m.role = '{Message.Role.USER.value}' AND length(m.sent_sealed) > 0"
 _HISTORY_SQL = (
     f"SELECT m.public_id, m.role, {_HAS_SENT_TEXT}, "
-    f"CASE WHEN {_HAS_SENT_TEXT} THEN m.sent_sealed ELSE m.content_sealed END "
+    f"CASE WHEN {_HAS_SENT_TEXT} THEN m.sent_sealed ELSE m.content_sealed END, m.parts "
     f"FROM {Message._meta.db_table} m "
     "WHERE m.conversation_id = %s AND m.created_at <= %s AND m.id <> %s "
     "AND ((m.role = %s AND m.status = %s) OR (m.role = %s AND m.status = %s)) "
@@ -640,14 +655,15 @@ _HISTORY_SQL = (
 )
 
 
-def _newest_first(answer: Message) -> Iterator[tuple[str, str]]:
-    """(role, text as the backend was given it) of the turns sent and answered before
+def _newest_first(answer: Message) -> Iterator[tuple[str, str, list]]:
+    """(role, text as the backend was given it, its parts) of the turns sent and answered before
     ``answer``, newest first, a page at a time: most conversations fit in the first, one
     query whose SQL is built once (the ORM took longer to build it than to run it; a
     server-side cursor, ``iterator()``, cost three round trips and, outside a
     transaction, PostgreSQL keeping the whole result until it was closed)."""
     key = answer.conversation.key  # one data key, opened once
     to_uuid = Message._meta.get_field("public_id").to_python
+    to_parts = Message._meta.get_field("parts").from_db_value
     before = connection.ops.adapt_datetimefield_value(answer.created_at)
     offset = 0
     while True:
@@ -667,9 +683,10 @@ def _newest_first(answer: Message) -> Iterator[tuple[str, str]]:
                 ],
             )
             page = cursor.fetchall()
-        for public_id, role, sent, sealed in page:
+        for public_id, role, sent, sealed, parts in page:
             part = "sent" if sent else "content"
-            yield role, key.open_text(bytes(sealed), sealing_context(to_uuid(public_id), part))
+            text = key.open_text(bytes(sealed), sealing_context(to_uuid(public_id), part))
+            yield role, text, to_parts(parts, None, connection) or []
         if len(page) < HISTORY_PAGE:
             return
         offset += HISTORY_PAGE

@@ -123,6 +123,11 @@ class Message(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     findings = models.JSONField(default=dict, blank=True, help_text="entity type -> count")
     replaced = models.JSONField(default=dict, blank=True, help_text="entity type -> count")
+    parts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="a request's turns (the API's): [role, length] of each in the text sent",
+    )
     sampling = models.JSONField(
         default=dict, blank=True, help_text="answers: temperature, top_p, max_tokens asked for"
     )

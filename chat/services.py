@@ -295,6 +295,9 @@ def _record(
     else:
         message.chars = len(text)  # only the size is stored; the text waits in Redis
     replaced, mapping_grew, outgoing = _pseudonymise(conversation, message, parts, decision)
+    if keeps and [role for role, _ in outgoing] != [USER]:
+        # A request's turns (the API's), kept apart in every later history as they were sent.
+        message.parts = [[role, len(sent)] for role, sent in outgoing]
     mapping = None
     if not keeps:  # the mapping goes with the answer through Redis, never into a row
         message.sent_sealed = b""

@@ -11,6 +11,8 @@ from governance.models import HostingClass
 from tests.chat.conftest import AWS_KEY_ID, KEY
 from tests.factories import make_backend
 
+EMAIL = "jane.roe@example.org"
+
 
 class _Writer:
     def __init__(self):
@@ -189,3 +191,21 @@ def test_a_worker_still_holding_an_earlier_attempt_does_not_settle_the_retried_a
     answering.settle(stale, _Writer(), answering.Progress(text="Stale"))  # the stalled one
     answer.refresh_from_db()
     assert answer.status == Message.Status.STREAMING
+
+
+def test_an_api_answer_taken_over_by_a_worker_keeps_the_requests_roles(org):
+    """If the web process dies mid-answer, a worker takes the answer over: it sends the
+    request's turns with their roles, as the web process did (the client's system prompt
+    is not made user text, nor an assistant turn put in the user's mouth)."""
+    parts = [
+        ("system", "Answer in French."),
+        ("user", "Name a colour."),
+        ("assistant", "Bleu."),
+        ("user", f"Another one, for {EMAIL}."),
+    ]
+    sent = services.send_request(author=org.alice, category=org.internal, parts=parts)
+    answering.generate_answer(sent.answer.pk)  # silent since it started: taken over
+    said = [(m["role"], m["content"]) for m in org.external.last.body["messages"]]
+    assert said[1:] == list(sent.outgoing) and said[-1][1].startswith("Another one, for [")
+    sent.answer.refresh_from_db()
+    assert sent.answer.status == Message.Status.DONE
