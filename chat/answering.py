@@ -54,6 +54,8 @@ GIVE_UP_AFTER_SECONDS = 90
 #: How many times an answer is started before an interrupted one is failed instead; each
 #: ask (the first, each Retry) has as many (see :func:`retried_attempt`).
 MAX_ATTEMPTS = 3
+#: A follower (:func:`follow`) silent this long looks at the answer's row.
+FOLLOW_SILENCE_MS = 5000
 #: A saved answer that never reached the queue is handed to it again after this.
 REQUEUE_AFTER_SECONDS = 5
 #: Queued this long without a worker taking it: give up, visibly.
@@ -68,6 +70,13 @@ CHARS_PER_TOKEN = 3
 #: Turns read at once while the history is gathered, newest first.
 HISTORY_PAGE = 50
 LOST = "The worker answering this stopped before it finished; retry."
+#: Failures whose explanation holds the backend's own words, which may quote what it was
+#: sent: in a category that keeps no content, these take their place.
+QUOTING_KINDS = {
+    "http": "{name} answered with an error (its words are not kept: this category keeps no "
+    "content). Retry, or ask an administrator to check the backend.",
+    "auth": "{name} refused Steward's key: ask an administrator to check the backend.",
+}
 #: A backend that could not be reached is tried after the others for this long.
 UNREACHABLE_FOR_SECONDS = 60
 
@@ -300,7 +309,11 @@ def follow(
     key, last = streams.stream_key(answer.public_id), "0"
     deadline = time.monotonic() + limit_seconds
     while time.monotonic() < deadline:
-        for _, entries in streams.client().xread({key: last}, block=5000, count=200) or []:
+        read = streams.client().xread({key: last}, block=FOLLOW_SILENCE_MS, count=200)
+        if not read and not _in_flight(answer):  # stopped without an end: its stream dropped
+            _as_settled(answer, progress)  # by a delete, purge or erasure
+            return progress
+        for _, entries in read or []:
             for entry_id, fields in entries:
                 last = entry_id
                 kind = fields.get(b"t")
@@ -320,10 +333,21 @@ def follow(
     return progress
 
 
+def _in_flight(answer: Message) -> bool:
+    return Message.objects.filter(pk=answer.pk, status__in=Message.IN_FLIGHT).exists()
+
+
 def _as_settled(answer: Message, progress: Progress) -> None:
-    settled = Message.objects.filter(pk=answer.pk).values(
-        "status", "error_sealed", "error_kind", "input_tokens", "output_tokens", "finish_reason"
-    )[0]
+    settled = (
+        Message.objects.filter(pk=answer.pk)
+        .values(
+            "status", "error_sealed", "error_kind", "input_tokens", "output_tokens", "finish_reason"
+        )
+        .first()
+    )
+    if settled is None:  # deleted meanwhile, with its conversation
+        progress.cancelled = True
+        return
     progress.usage = llm.Usage(settled["input_tokens"], settled["output_tokens"])
     progress.finish = settled["finish_reason"] or llm.STOPPED
     progress.cancelled = settled["status"] == Message.Status.CANCELLED
@@ -717,6 +741,8 @@ def _fail(
 ) -> None:
     _set_text(answer, partial)
     answer.error = error
+    if kind in QUOTING_KINDS and not transient.keeps_content(answer.conversation):
+        answer.error = QUOTING_KINDS[kind].format(name=answer.backend_name or "The backend")
     _settle(
         answer,
         writer,

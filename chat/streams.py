@@ -23,6 +23,9 @@ LIVE_TTL_SECONDS = 3600
 #: After the end, long enough for a reconnecting page to catch up.
 ENDED_TTL_SECONDS = 300
 CANCEL_TTL_SECONDS = 3600
+#: When an answer's worker last said it was alive: kept a little longer than the sweeper's
+#: give-up (90 s), past which it no longer matters.
+SEEN_TTL_SECONDS = 120
 
 
 def stream_key(message_id) -> str:
@@ -150,7 +153,7 @@ def begin_answer(
     pipe.exists(cancel_key(message_id))
     pipe.incr(alive_key(message_id))
     pipe.expire(alive_key(message_id), alive_ttl_seconds)
-    pipe.set(seen_key(message_id), time.time(), ex=LIVE_TTL_SECONDS)
+    pipe.set(seen_key(message_id), time.time(), ex=SEEN_TTL_SECONDS)
     pipe.set(owner_key(message_id), attempt, ex=LIVE_TTL_SECONDS)
     AnswerWriter(message_id).restart(pipe)
     return bool(pipe.execute()[0])
@@ -173,7 +176,7 @@ def beat(*message_ids, ttl_seconds: int) -> set:
         pipe.incr(alive_key(message_id))
         pipe.expire(alive_key(message_id), ttl_seconds)
         pipe.exists(cancel_key(message_id))
-        pipe.set(seen_key(message_id), now, ex=LIVE_TTL_SECONDS)
+        pipe.set(seen_key(message_id), now, ex=SEEN_TTL_SECONDS)
     stopped = pipe.execute()[2::4]
     return {message_id for message_id, stop in zip(message_ids, stopped, strict=True) if stop}
 
@@ -185,7 +188,10 @@ def beats(message_id) -> int | None:
 
 
 def stop_beat(message_id) -> None:
-    client().delete(alive_key(message_id), seen_key(message_id))
+    """The answer's worker stops beating (it settles next). When it was last seen stays:
+    a sweep between the two then re-queues the answer (its task finds it settled) rather
+    than failing a finished answer as lost."""
+    client().delete(alive_key(message_id))
 
 
 def is_alive(message_id) -> bool:
@@ -194,7 +200,7 @@ def is_alive(message_id) -> bool:
 
 def liveness(message_id) -> tuple[bool, float | None]:
     """Whether the answer's worker is alive, and when it last said so (a Unix time; None
-    when no worker has for an hour, or one finished), in one round trip."""
+    when no worker has for ``SEEN_TTL_SECONDS``), in one round trip."""
     pipe = client().pipeline(transaction=False)
     pipe.exists(alive_key(message_id))
     pipe.get(seen_key(message_id))

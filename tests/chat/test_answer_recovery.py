@@ -126,3 +126,17 @@ def test_an_answer_silent_since_long_ago_is_failed_by_the_sweeper(
     assert answering.sweep() == {"requeued": 0, "resumed": 0, "failed": 1}
     answer.refresh_from_db()
     assert answer.status == Message.Status.FAILED and org.external.requests == []
+
+
+def test_a_sweep_between_the_last_beat_and_the_settle_does_not_fail_the_answer(
+    org, django_capture_on_commit_callbacks
+):
+    """The worker stops its heartbeat, then settles: a sweep in between finds a long answer
+    not alive, but seen a moment ago, and leaves it to its worker (a re-queued copy finds
+    it settled) instead of failing it as lost."""
+    answer = _silent(org, django_capture_on_commit_callbacks, started_seconds_ago=300)
+    streams.begin_answer(answer.public_id, 1, alive_ttl_seconds=30)
+    streams.stop_beat(answer.public_id)  # done streaming; the settle comes next
+    assert answering.sweep()["failed"] == 0
+    answer.refresh_from_db()
+    assert answer.status != Message.Status.FAILED

@@ -49,6 +49,23 @@ def test_no_text_reaches_the_database(passing, org, django_capture_on_commit_cal
     assert EMAIL not in json.dumps([r.body for r in org.external.requests])
 
 
+def test_a_backends_error_quoting_the_question_is_not_kept(
+    passing, org, django_capture_on_commit_callbacks
+):
+    """The backend's words may quote what it was sent: in a category that keeps no content
+    the author reads Steward's own sentence instead, and the error is not kept."""
+    org.external.fail = 400
+    org.external.error_body = lambda status: {
+        "error": {"message": f"Cannot parse the prompt near '{WORD}'", "type": "x", "code": None}
+    }
+    sent = _send(django_capture_on_commit_callbacks, passing, org.alice, f"Write {WORD} for me")
+    answer = Message.objects.get(pk=sent.answer.pk)
+    assert answer.status == Message.Status.FAILED and answer.error_kind == "http"
+    assert WORD not in answer.error and "its words are not kept" in answer.error
+    for table, dump in _dumps():
+        assert WORD not in dump, table
+
+
 def test_the_author_sees_the_turn_while_it_passes_then_a_note(
     passing, org, django_capture_on_commit_callbacks
 ):
