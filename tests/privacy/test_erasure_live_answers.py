@@ -1,5 +1,7 @@
 """An erasure that reaches a conversation while its answer is on its way."""
 
+import time
+
 from chat import answering, streams
 from chat import services as chat
 from chat.models import Message
@@ -13,8 +15,11 @@ def test_an_erasure_stops_an_answer_that_streams_while_it_redacts(
 ):
     """The answer's text is not in the database yet, so the redaction has nothing of it to
     redact; saved afterwards, it would keep what the erasure took out of the rest. The
-    erasure stops the answer: nothing of it is kept, in the database or in Redis."""
+    erasure stops the answer: nothing of it is kept, in the database or in Redis. A request
+    that follows the answer (the API's, for a built-in model) learns so at its next silence,
+    not at the end of the answer's time limit."""
     monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
+    monkeypatch.setattr(answering, "FOLLOW_SILENCE_MS", 500)
     org.local.reply = ["I will write to ", EMAIL, " today", "."]
     org.local.delay = 0.05
     conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
@@ -36,3 +41,6 @@ def test_an_erasure_stops_an_answer_that_streams_while_it_redacts(
     assert (answer.status, answer.content) == (Message.Status.CANCELLED, "")
     assert streams.text_of(answer.public_id) == ""
     assert EMAIL not in conversation.messages.get(role=Message.Role.USER).content
+    started = time.monotonic()
+    followed = answering.follow(answer, streams.AnswerWriter(answer.public_id), limit_seconds=15)
+    assert time.monotonic() - started < 5 and followed.cancelled, followed.error
