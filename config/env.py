@@ -88,9 +88,16 @@ def env_secret(name: str) -> str:
     return value
 
 
+#: The machine's own cloud credentials, read by the vendors' libraries rather than by
+#: Steward's code (boto3 for Bedrock: ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, …).
+CLOUD_IDENTITY_PREFIXES = ("AWS_", "AZURE_")
+
+
 def is_stewards_own(name: str) -> bool:
-    """Whether the variable ``name`` is one Steward reads itself (or the file form of one)."""
-    return name.upper().removesuffix("_FILE") in STEWARD_VARIABLES
+    """Whether the variable ``name`` is one Steward (or a vendor's library in it) reads
+    itself, or the file form of one."""
+    name = name.upper().removesuffix("_FILE")
+    return name in STEWARD_VARIABLES or name.startswith(CLOUD_IDENTITY_PREFIXES)
 
 
 def generated_secret(data_dir: Path, filename: str, *, nbytes: int = 32) -> str:

@@ -131,8 +131,8 @@ def credential_env_problem(name: str) -> str | None:
         return "An environment variable name has letters, digits and underscores only."
     if is_stewards_own(name):
         return (
-            "This variable holds one of Steward's own secrets; name a variable that holds "
-            "only this backend's key."
+            "This variable holds one of Steward's own secrets (or the machine's cloud "
+            "credentials); name a variable that holds only this backend's key."
         )
     return None
 

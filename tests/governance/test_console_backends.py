@@ -123,16 +123,25 @@ def test_other_bad_input_is_explained(client, admin):
 
 
 OWN_SECRET_TEXT = (
-    "This variable holds one of Steward's own secrets; name a variable that holds only this "
-    "backend's key."
+    "This variable holds one of Steward's own secrets (or the machine's cloud credentials); "
+    "name a variable that holds only this backend's key."
 )
 OWN_SECRET = OWN_SECRET_TEXT.replace("'", "&#x27;")  # as the page escapes it
 
 
-@pytest.mark.parametrize("name", ["STEWARD_MASTER_KEY", "SECRET_KEY", "STEWARD_AUDIT_SIGNING_KEY"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "STEWARD_MASTER_KEY",
+        "SECRET_KEY",
+        "STEWARD_AUDIT_SIGNING_KEY",
+        "AWS_SECRET_ACCESS_KEY",  # the workers' own, for a Bedrock backend that stores none
+        "AZURE_CLIENT_SECRET",
+    ],
+)
 def test_backend_credential_env_cannot_name_stewards_own_secrets(client, admin, monkeypatch, name):
     """Else "Test connection" would send the master key, say, to the admin's own server."""
-    monkeypatch.setenv(name, getattr(django_settings, name))  # as in production
+    monkeypatch.setenv(name, getattr(django_settings, name, "a-cloud-secret"))  # as in production
     fake = FakeLLM("openai")
     client.force_login(admin)
     try:
