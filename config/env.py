@@ -90,7 +90,7 @@ def env_secret(name: str) -> str:
 
 #: The machine's own cloud credentials, read by the vendors' libraries rather than by
 #: Steward's code (boto3 for Bedrock: ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, …).
-CLOUD_IDENTITY_PREFIXES = ("AWS_", "AZURE_")
+CLOUD_IDENTITY_PREFIXES = ("AWS_",)
 
 
 def is_stewards_own(name: str) -> bool:

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from api.services import create_token
 from audit.models import AuditEvent
 from config.env import STEWARD_VARIABLES
+from governance.forms import BackendForm
 from governance.models import Approval, Backend
 from tests.factories import make_backend, make_category
 from tests.fakes.llm_servers import FakeLLM
@@ -136,7 +137,6 @@ OWN_SECRET = OWN_SECRET_TEXT.replace("'", "&#x27;")  # as the page escapes it
         "SECRET_KEY",
         "STEWARD_AUDIT_SIGNING_KEY",
         "AWS_SECRET_ACCESS_KEY",  # the workers' own, for a Bedrock backend that stores none
-        "AZURE_CLIENT_SECRET",
     ],
 )
 def test_backend_credential_env_cannot_name_stewards_own_secrets(client, admin, monkeypatch, name):
@@ -155,6 +155,13 @@ def test_backend_credential_env_cannot_name_stewards_own_secrets(client, admin, 
     assert fake.requests == []
     assert response.status_code == 422 and OWN_SECRET in response.content.decode()
     assert Backend.objects.count() == 0
+
+
+def test_a_vendors_usual_variable_is_taken(db):
+    """Only what Steward (or boto3, for Bedrock) reads is refused: AZURE_OPENAI_KEY, the
+    README's example, is the backend's own."""
+    form = BackendForm(data=backend_form(credential_env="AZURE_OPENAI_KEY"))
+    assert "credential_env" not in form.errors
 
 
 def test_the_rest_api_refuses_stewards_own_variables_too(admin):
