@@ -42,7 +42,8 @@ def record_use(request: HttpRequest, token: ApiToken, **details) -> None:
         action=AuditEvent.Action.API_REQUEST,
         actor=token.user,
         target=token,
-        details={"method": request.method, "path": request.path, **details},
+        # A NUL is no character a JSON column takes (a request for /v1/models/%00).
+        details={"method": request.method, "path": request.path.replace("\x00", ""), **details},
     )
 
 

@@ -129,6 +129,9 @@ async def _listing(request: HttpRequest) -> list[dict] | HttpResponse:
         return await in_database_thread(_models)(request)
     except Problem as problem:
         return problem.response()
+    except Exception:
+        logger.exception("%s failed unexpectedly", request.path)
+        return _server_error().response()
 
 
 @csrf_exempt
@@ -147,9 +150,12 @@ async def unknown(request: HttpRequest) -> HttpResponse:
 
 def _models(request: HttpRequest) -> list[dict]:
     token = _authenticate(request)
+    version = read_version(token.user.pk)
+    if must_enrol_mfa(token.user, version):
+        _refuse(request, token, MFA_REQUIRED, code="mfa_required")
     with transaction.atomic():
         record_use(request, token)
-    usable = _usable_backends(token.user, read_version(token.user.pk))
+    usable = _usable_backends(token.user, version)
     data = [_model(AUTO, "steward", {"categories": sorted({n for _, ns in usable for n in ns})})]
     for spec, numbers in usable:
         extra = {"backend": spec.name, "hosting_class": spec.hosting_class, "categories": numbers}
@@ -183,6 +189,9 @@ async def answer_request(request: HttpRequest, endpoint: Endpoint) -> HttpRespon
         prepared = await in_database_thread(_prepare)(request, endpoint.asked)
     except Problem as problem:
         return problem.response()
+    except Exception:
+        logger.exception("%s failed unexpectedly", request.path)
+        return _server_error().response()
     answer = relay.Relay(
         prepared.answer,
         prepared.messages,
@@ -324,6 +333,12 @@ def _body(request: HttpRequest) -> dict:
         raise bad("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad("The request body must be a JSON object.", code="invalid_json")
+    if _holds_broken_text(body):
+        raise bad(
+            "The request holds text that is not whole Unicode: half of a character (a lone "
+            "surrogate, e.g. an emoji cut in two) or a NUL character.",
+            code="invalid_text",
+        )
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise bad(
             "Name a model ('auto' lets the policy choose).", code="missing_model", param="model"
@@ -331,6 +346,31 @@ def _body(request: HttpRequest) -> dict:
     if "stream" in body and not isinstance(body["stream"], bool):
         raise bad("'stream' must be true or false.", code="invalid_stream", param="stream")
     return body
+
+
+def _holds_broken_text(value) -> bool:
+    """Whether a string in ``value`` (a JSON document) is one no database takes: with a NUL,
+    or a lone surrogate (valid JSON, ``"\\ud83d"``, but no UTF-8 encodes it)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not item.isascii() and not _encodes(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _chat_asked(body: dict, version: Version) -> Asked:
@@ -471,7 +511,10 @@ def _stop(value, version: Version) -> tuple[str, ...] | None:
 #: harmless: a client that asks for several choices, tool calls, JSON output or log
 #: probabilities and is quietly given one plain answer fails later, further from the cause.
 UNSUPPORTED = {
-    "n": (lambda value: value in (None, 1), "Steward gives one answer per request: 'n' must be 1."),
+    "n": (
+        lambda value: value is None or (type(value) is int and value == 1),  # not True
+        "Steward gives one answer per request: 'n' must be 1.",
+    ),
     "tools": (lambda value: not value, "Tools are not supported: the answer is text only."),
     "functions": (lambda value: not value, "Functions are not supported: the answer is text only."),
     "tool_choice": (
@@ -579,6 +622,18 @@ def too_large(message: str) -> Problem:
 
 def bad(message: str, *, code: str, param: str | None = None) -> Problem:
     return Problem(400, message, kind="invalid_request_error", code=code, param=param)
+
+
+def _server_error() -> Problem:
+    """What an unexpected failure answers: OpenAI's shape, not a page of HTML (nothing was
+    sent to a model; the request's writes were rolled back)."""
+    return Problem(
+        500,
+        "Steward failed to handle this request; nothing was sent to a model. Try again; if it "
+        "goes on, tell your administrator (the time helps them find it in the log).",
+        kind="server_error",
+        code="internal_error",
+    )
 
 
 def _not_allowed(method: str) -> JsonResponse:

@@ -49,6 +49,10 @@ def test_v1_refuses_a_privacy_officers_token_until_they_enrol(org, openai_for, s
     with pytest.raises(openai.PermissionDeniedError) as refused:
         client.chat.completions.create(**ask)
     assert refused.value.body["code"] == "mfa_required"
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        client.models.list()  # which backends serve which categories: not before either
+    assert refused.value.body["code"] == "mfa_required"
     assert openai_for(org.alice).chat.completions.create(**ask).choices[0].message.content
     TOTP.activate(officer, generate_totp_secret())
     assert client.chat.completions.create(**ask).choices[0].message.content
+    assert client.models.list().data

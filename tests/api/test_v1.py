@@ -11,6 +11,7 @@ import pytest
 from api import ratelimit
 from api.models import ApiToken
 from audit.models import AuditEvent
+from chat import services
 from chat.models import Conversation, Message
 from governance.models import Approval, Clearance, DetectionRule, HostingClass
 from governance.roles import Role
@@ -305,6 +306,13 @@ def test_an_unknown_model_or_category_is_404(org, openai_for):
         (b'{"messages": [{"role": "user", "content": "x"}]}', "missing_model", "model"),
         (b'{"model": "auto", "stream": "yes", "messages": [{"role": "user", "content": "x"}]}',
          "invalid_stream", "stream"),
+        # Valid JSON no database takes: an emoji cut in two, a NUL (in a stored stop sequence).
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "hi \\ud83d"}]}',
+         "invalid_text", None),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stop": "\\u0000"}',
+         "invalid_text", None),
+        (b'{"model": "auto", "n": true, "messages": [{"role": "user", "content": "x"}]}',
+         "unsupported_parameter", "n"),
     ],
 )  # fmt: skip
 def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, body, code, param):
@@ -317,6 +325,38 @@ def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, bod
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["param"] == param
+    assert org.external.requests == [] and org.local.requests == []
+
+
+def test_the_responses_api_refuses_half_a_character_too(org, live_server, token_for):
+    _, secret = token_for(org.alice)
+    response = httpx.post(
+        f"{live_server.url}/v1/responses",
+        content=b'{"model": "auto", "input": "hi \\ud83d"}',
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_text")
+
+
+def test_a_model_id_holding_a_nul_is_404_and_its_use_recorded(org, live_server, token_for):
+    _, secret = token_for(org.alice)
+    response = httpx.get(
+        f"{live_server.url}/v1/models/%00", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "model_not_found")
+    assert AuditEvent.objects.filter(action="api.request", details__path="/v1/models/").exists()
+
+
+def test_an_unexpected_failure_answers_in_openais_shape(org, openai_for, monkeypatch):
+    """Not a page of HTML: the client's error names a server error."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(services, "send_request", broken)
+    with pytest.raises(openai.InternalServerError) as failed:
+        _ask(openai_for(org.alice), "Hello")
+    assert failed.value.body["type"] == "server_error"
     assert org.external.requests == [] and org.local.requests == []
 
 
