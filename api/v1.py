@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from api import relay
 from api.authentication import MFA_REQUIRED, RateLimited, bearer_token, record_use
 from api.models import ApiToken
+from api.parsers import BROKEN_TEXT, holds_broken_text
 from api.services import TokenRefused
 from chat import answering, services
 from chat.llm import ChatMessage, Sampling
@@ -333,12 +334,8 @@ def _body(request: HttpRequest) -> dict:
         raise bad("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad("The request body must be a JSON object.", code="invalid_json")
-    if _holds_broken_text(body):
-        raise bad(
-            "The request holds text that is not whole Unicode: half of a character (a lone "
-            "surrogate, e.g. an emoji cut in two) or a NUL character.",
-            code="invalid_text",
-        )
+    if holds_broken_text(body):
+        raise bad(BROKEN_TEXT, code="invalid_text")
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise bad(
             "Name a model ('auto' lets the policy choose).", code="missing_model", param="model"
@@ -346,31 +343,6 @@ def _body(request: HttpRequest) -> dict:
     if "stream" in body and not isinstance(body["stream"], bool):
         raise bad("'stream' must be true or false.", code="invalid_stream", param="stream")
     return body
-
-
-def _holds_broken_text(value) -> bool:
-    """Whether a string in ``value`` (a JSON document) is one no database takes: with a NUL,
-    or a lone surrogate (valid JSON, ``"\\ud83d"``, but no UTF-8 encodes it)."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item or not item.isascii() and not _encodes(item):
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _chat_asked(body: dict, version: Version) -> Asked:

@@ -188,3 +188,12 @@ def test_the_api_approves_only_what_the_console_would(api):
     )
     assert again.json() == {"non_field_errors": ["Local Ollama is already approved for Public."]}
     assert Approval.objects.count() == 1
+
+
+@pytest.mark.parametrize("text", ["\\ud83d", "\\u0000"])
+def test_text_no_database_takes_is_a_400(api, text):
+    """Valid JSON (an emoji cut in two, a NUL) that no column takes: a 400, not a 500."""
+    body = '{"number": 7, "slug": "seven", "name": "Seven ' + text + '", "summary": "x"}'
+    refused = api.post("/api/governance/categories/", body, content_type="application/json")
+    assert refused.status_code == 400, refused.content[:200]
+    assert "not whole Unicode" in refused.json()["detail"]
