@@ -155,6 +155,12 @@ class BackendForm(forms.ModelForm):
         help_text="Stored sealed with the master key and never shown again. "
         "Leave empty to keep the stored key.",
     )
+    remove_credential = forms.BooleanField(
+        label="Remove the stored key",
+        required=False,
+        help_text="To read the key from an environment variable instead, or, for Bedrock, "
+        "Azure and Vertex AI, to use the workers' own identity.",
+    )
 
     # A CharField: our checks speak first, then Django's URL validator.
     base_url = forms.CharField(
@@ -263,6 +269,7 @@ class BackendForm(forms.ModelForm):
         data = super().clean()
         kind = data.get("kind")
         self.clean_kind_fields(data)
+        self._clean_key_source(data)
         if kind in NEEDS_ADDRESS and not data.get("base_url"):
             if "base_url" not in self.errors:
                 self.add_error("base_url", "This kind of backend needs an address.")
@@ -271,6 +278,25 @@ class BackendForm(forms.ModelForm):
         if data.get("dpa_expires_on") and not data.get("dpa_signed"):
             self.add_error("dpa_expires_on", "Tick “DPA signed” or leave the expiry empty.")
         return data
+
+    def _clean_key_source(self, data: dict) -> None:
+        """One source for the key: a stored key is used before the variable (chat.llm)."""
+        credential, removing = data.get("credential"), data.get("remove_credential")
+        stored = bool(self.instance.credential_encrypted) and not removing
+        if credential and removing:
+            self._forget("credential")
+            self.add_error("credential", "Type a new key or remove the stored one, not both.")
+        elif data.get("credential_env") and credential:
+            self._forget("credential")
+            self.add_error(
+                "credential_env", "Give the key or the variable that holds it, not both."
+            )
+        elif data.get("credential_env") and stored:
+            self.add_error(
+                "credential_env",
+                "This backend has a stored key, which is used first: tick “Remove the stored "
+                "key” to use the variable instead.",
+            )
 
     def _clean_builtin_model(self, data: dict) -> None:
         """A short name means the packaged file (stored as ``smollm2``); else a GGUF path."""

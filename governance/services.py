@@ -172,9 +172,16 @@ def _record_policy(
 
 
 def save_backend(
-    *, backend: Backend | None, values: dict[str, Any], credential: str, actor: User
+    *,
+    backend: Backend | None,
+    values: dict[str, Any],
+    credential: str,
+    actor: User,
+    remove_credential: bool = False,
 ) -> Backend:
-    """Create or edit a backend. A non-empty ``credential`` is sealed and replaces the old one.
+    """Create or edit a backend. A non-empty ``credential`` is sealed and replaces the old one;
+    ``remove_credential`` deletes the stored one (the key then comes from ``credential_env``,
+    or from the workers' own identity).
 
     Disabling goes through :func:`set_backend_enabled`, which asks for confirmation.
     """
@@ -194,6 +201,10 @@ def save_backend(
             backend.seal_credential(credential)
             backend.save(update_fields=["credential_encrypted"])
             after["credential changed"] = True
+        elif remove_credential and backend.credential_encrypted:
+            backend.credential_encrypted = b""
+            backend.save(update_fields=["credential_encrypted"])
+            before["has_credential"], after["has_credential"] = True, False
         if creating:
             _record_policy(
                 actor=actor, target=backend, message="Backend created", before=None, after=after

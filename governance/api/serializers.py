@@ -64,11 +64,18 @@ class BackendSerializer(serializers.ModelSerializer):
     credential = serializers.CharField(
         write_only=True, required=False, help_text="The API key: sealed, never shown again."
     )
+    remove_credential = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        help_text="true deletes the stored key (to use credential_env, or the workers' own "
+        "identity).",
+    )
 
     class Meta:
         model = Backend
         fields = [
-            "public_id", *Backend.POLICY_FIELDS, "credential", "has_credential",
+            "public_id", *Backend.POLICY_FIELDS, "credential", "remove_credential",
+            "has_credential",
             "health_checked_at", "health_latency_ms", "health_error", "updated_at",
         ]  # fmt: skip
         read_only_fields = [f for f in fields if f not in (*Backend.POLICY_FIELDS, "credential")]

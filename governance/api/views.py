@@ -212,7 +212,8 @@ class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMix
     """Model backends and the attributes routing is decided on.
 
     The key (``credential``) is write-only: sealed, never shown (``has_credential``);
-    an empty one keeps the stored key. ``enabled`` switches a backend on or off.
+    an empty one keeps the stored key, and ``remove_credential``: true deletes it (a stored
+    key is used before ``credential_env``). ``enabled`` switches a backend on or off.
     """
 
     serializer_class = BackendSerializer
@@ -239,6 +240,7 @@ class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMix
                 backend=backend,
                 values=form.values(),
                 credential=form.cleaned_data["credential"],
+                remove_credential=form.cleaned_data["remove_credential"],
                 actor=request.user,
             )
         if enabled is not None:

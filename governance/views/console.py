@@ -177,6 +177,7 @@ def backend_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
             backend=backend,
             values=form.values(),
             credential=form.cleaned_data["credential"],
+            remove_credential=form.cleaned_data["remove_credential"],
             actor=request.user,
         )
         messages.success(request, f"{form.cleaned_data['name']} saved.")

@@ -320,3 +320,109 @@ def test_events_name_the_policy_change(client, admin):
     client.force_login(admin)
     client.post("/policy/backends/new/", backend_form())
     assert only_event().action == AuditEvent.Action.POLICY_CHANGED
+
+
+STORED_KEY_FIRST = (
+    "This backend has a stored key, which is used first: tick “Remove the stored key” to use "
+    "the variable instead."
+)
+
+
+def test_switching_a_backend_to_an_environment_key_stops_using_the_stored_key(
+    client, admin, monkeypatch
+):
+    """The stored key wins over the variable, so naming one is refused until the key is
+    removed; removing it is audited (never the key), and the variable's key is then used."""
+    from chat.llm import _key_of
+
+    monkeypatch.setenv("EU_LLM_KEY", "sk-new-from-env")
+    client.force_login(admin)
+    client.post("/policy/backends/new/", backend_form(credential=SECRET))
+    backend = Backend.objects.get()
+    url = f"/policy/backends/{backend.public_id}/"
+    assert b"Remove the stored key" in client.get(url).content
+    refused = client.post(url, backend_form(credential_env="EU_LLM_KEY"), **HTMX)
+    assert refused.status_code == 422
+    assert STORED_KEY_FIRST in refused.content.decode()
+    backend.refresh_from_db()
+    assert backend.credential_env == "" and _key_of(backend) == SECRET
+
+    switched = client.post(url, backend_form(credential_env="EU_LLM_KEY", remove_credential="on"))
+    assert switched.status_code == 302
+    backend.refresh_from_db()
+    assert not backend.credential_encrypted and _key_of(backend) == "sk-new-from-env"
+    event = next(e for e in policy_events() if e.message == "Backend edited")
+    assert event.before == {"credential_env": "", "has_credential": True}
+    assert event.after == {"credential_env": "EU_LLM_KEY", "has_credential": False}
+    assert b"Remove the stored key" not in client.get(url).content
+
+
+def test_a_cloud_backend_can_go_back_to_the_workers_own_identity(client, admin):
+    """Bedrock, Azure and Vertex AI use the workers' identity when no key is given."""
+    backend = make_backend(region="eu")
+    backend.seal_credential("AKIAEXAMPLE:secret")
+    backend.save()
+    client.force_login(admin)
+    form = backend_form(
+        name=backend.name,
+        kind="ollama",
+        base_url=backend.base_url,
+        model=backend.model,
+        hosting_class="on_prem",
+        dpa_signed=None,
+        dpa_expires_on="",
+        provider_retention_days="",
+        remove_credential="on",
+    )
+    assert client.post(f"/policy/backends/{backend.public_id}/", form).status_code == 302
+    backend.refresh_from_db()
+    assert not backend.credential_encrypted
+    event = only_event()
+    assert (event.before, event.after) == ({"has_credential": True}, {"has_credential": False})
+
+
+def test_a_new_key_and_its_removal_are_not_asked_at_once(client, admin):
+    client.force_login(admin)
+    client.post("/policy/backends/new/", backend_form(credential=SECRET))
+    backend = Backend.objects.get()
+    response = client.post(
+        f"/policy/backends/{backend.public_id}/",
+        backend_form(credential="sk-other", remove_credential="on"),
+        **HTMX,
+    )
+    assert response.status_code == 422
+    assert "Type a new key or remove the stored one, not both." in response.content.decode()
+    backend.refresh_from_db()
+    assert backend.open_credential() == SECRET
+
+
+def test_a_key_and_a_variable_are_not_given_together(client, admin):
+    """The typed key would be stored and used first: the variable would do nothing."""
+    client.force_login(admin)
+    response = client.post(
+        "/policy/backends/new/",
+        backend_form(credential=SECRET, credential_env="EU_LLM_KEY"),
+        **HTMX,
+    )
+    assert response.status_code == 422
+    assert "Give the key or the variable that holds it, not both." in response.content.decode()
+    assert Backend.objects.count() == 0
+
+
+def test_the_rest_api_removes_the_stored_key(admin, monkeypatch):
+    monkeypatch.setenv("EU_LLM_KEY", "sk-new-from-env")
+    _, token = create_token(user=admin, name="t", expires_in_days=None, actor=admin)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    backend = make_backend()
+    backend.seal_credential(SECRET)
+    backend.save()
+    url = f"/api/governance/backends/{backend.public_id}/"
+    refused = api.patch(url, {"credential_env": "EU_LLM_KEY"}, format="json")
+    assert (refused.status_code, refused.json()) == (400, {"credential_env": [STORED_KEY_FIRST]})
+    switched = api.patch(
+        url, {"credential_env": "EU_LLM_KEY", "remove_credential": True}, format="json"
+    )
+    assert switched.status_code == 200
+    assert switched.json()["has_credential"] is False
+    assert switched.json()["credential_env"] == "EU_LLM_KEY"
