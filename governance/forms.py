@@ -616,9 +616,20 @@ class TermListForm(forms.ModelForm):
         widget=forms.ClearableFileInput(attrs={"data-max-bytes": MAX_TERM_FILE_BYTES}),
     )
 
+    #: Set when an error re-renders the form without the pasted terms.
+    terms_forgotten = False
+
     class Meta:
         model = ProtectedTermList
         fields = ["name", "kind"]
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.errors and self.data.get("pasted"):
+            # "Never shown again" holds for the form an error sends back too.
+            self.data = self.data.copy()
+            self.data["pasted"] = ""
+            self.terms_forgotten = True
 
     def clean_upload(self):
         upload = self.cleaned_data.get("upload")

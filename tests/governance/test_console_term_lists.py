@@ -122,3 +122,20 @@ def test_switching_off_and_deleting(client, admin):
     assert response.status_code == 302 and response["Location"] == "/policy/term-lists/"
     assert ProtectedTermList.objects.count() == 0
     assert [e.message for e in policy_events()] == ["Term list deleted", "Term list edited"]
+
+
+def test_a_form_error_does_not_show_the_terms_back(client, admin):
+    """The terms are "never shown again": not even in the form an error sends back."""
+    client.force_login(admin)
+    client.post("/policy/term-lists/new/", {"name": "Clients", "kind": "client", "pasted": "Acme"})
+    term_list = ProtectedTermList.objects.get()
+    for name in ["", "Clients"]:  # a field's error; the model's (a taken name)
+        response = client.post(
+            "/policy/term-lists/new/" if name else f"/policy/term-lists/{term_list.public_id}/",
+            {"name": name, "kind": "client", "pasted": TERMS},
+            **HTMX,
+        )
+        assert response.status_code == 422, name
+        page = response.content.decode()
+        assert "Nightjar" not in page, name
+        assert "Paste the terms again: Steward does not show them back." in page
