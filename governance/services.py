@@ -1,6 +1,8 @@
 """Changes to accounts, roles and policy objects: each one audited, in one transaction."""
 
 import datetime as dt
+import logging
+import smtplib
 from typing import Any
 
 from allauth.account.forms import default_token_generator
@@ -26,7 +28,9 @@ from governance.models import (
     User,
 )
 from governance.policy import unmet_requirements
-from governance.roles import Role, roles_of
+from governance.roles import Role
+
+logger = logging.getLogger(__name__)
 
 
 class PolicyError(Exception):
@@ -36,7 +40,12 @@ class PolicyError(Exception):
 def invite_user(
     *, email: str, full_name: str, roles: list[Role], actor: User, base_url: str
 ) -> User:
-    """Create an account without a password and email a link to choose one."""
+    """Create an account without a password and email a link to choose one.
+
+    The email goes after the commit; if it cannot be sent, the account stays and the
+    failure is recorded (:func:`invitation_failure` tells it, :func:`resend_invitation`
+    tries again).
+    """
     with transaction.atomic():
         user = User.objects.create_user(email, None, full_name=full_name, invited_by=actor)
         EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
@@ -47,15 +56,65 @@ def invite_user(
             target=user,
             after={"roles": sorted(roles)},
         )
-        link = base_url + reverse(
-            "account_reset_password_from_key",
-            kwargs={
-                "uidb36": user_pk_to_url_str(user),
-                "key": default_token_generator.make_token(user),
-            },
-        )
-        transaction.on_commit(lambda: _send_invitation(user, actor, link))
+        transaction.on_commit(lambda: _deliver_invitation(user, actor, base_url))
     return user
+
+
+def resend_invitation(*, user: User, actor: User, base_url: str) -> User:
+    """Email a fresh invitation link to an account that has not signed in yet."""
+    if not user.is_active:
+        raise PolicyError("Reactivate the account first.")
+    if user.last_login is not None:
+        raise PolicyError(f"{user.email} has already signed in; they can reset their own password.")
+    with transaction.atomic():
+        record(
+            action=AuditEvent.Action.USER_INVITED,
+            actor=actor,
+            target=user,
+            message="Invitation sent again",
+        )
+        transaction.on_commit(lambda: _deliver_invitation(user, actor, base_url))
+    return user
+
+
+def invitation_failure(user: User) -> str:
+    """Why the latest invitation email to ``user`` could not be sent ("" if it was)."""
+    latest = (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.USER_INVITED,
+            target_type="governance.user",
+            target_id=str(user.public_id),
+        )
+        .order_by("-sequence")
+        .first()
+    )
+    if latest is None or latest.outcome != AuditEvent.Outcome.FAILURE:
+        return ""
+    return latest.details.get("reason", "")
+
+
+def _deliver_invitation(user: User, actor: User, base_url: str) -> None:
+    link = base_url + reverse(
+        "account_reset_password_from_key",
+        kwargs={
+            "uidb36": user_pk_to_url_str(user),
+            "key": default_token_generator.make_token(user),
+        },
+    )
+    try:
+        _send_invitation(user, actor, link)
+    except OSError as exc:  # smtplib's errors, refused connections, TLS failures
+        reason = _mail_error(exc)
+        logger.warning("Invitation to user %s not sent: %s", user.public_id, reason)
+        with transaction.atomic():
+            record(
+                action=AuditEvent.Action.USER_INVITED,
+                actor=actor,
+                target=user,
+                outcome=AuditEvent.Outcome.FAILURE,
+                details={"reason": reason},
+                message=f"The invitation email could not be sent: {reason}",
+            )
 
 
 def _send_invitation(user: User, actor: User, link: str) -> None:
@@ -73,15 +132,34 @@ def _send_invitation(user: User, actor: User, link: str) -> None:
     )
 
 
+def _mail_error(exc: OSError) -> str:
+    """The mail server's complaint, short and without the SMTP password."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        said = exc.smtp_error
+        if isinstance(said, bytes):
+            said = said.decode(errors="replace")
+        reason = f"{exc.smtp_code} {said}"
+    else:
+        reason = str(exc) or type(exc).__name__
+    if settings.EMAIL_HOST_PASSWORD:
+        reason = reason.replace(settings.EMAIL_HOST_PASSWORD, "…")
+    return reason[:200]
+
+
 def set_roles(*, user: User, roles: list[Role], actor: User) -> User:
-    """Replace a user's roles. Refuses to leave the site without an active policy admin."""
+    """Replace a user's roles. Refuses to leave the site without an active policy admin.
+
+    A deactivated account keeps its roles untouched until it is reactivated.
+    """
+    if not user.is_active:
+        raise PolicyError("Reactivate the account first; its roles are kept as they were.")
     with transaction.atomic():
-        before = sorted(roles_of(user))
         if Role.POLICY_ADMIN not in roles:
             _refuse_losing_last_admin(user)
+        before = _roles_held(user)
         _set_groups(user, roles)
+        after = _roles_held(user)
         user = User.objects.get(pk=user.pk)  # drop the cached permissions
-        after = sorted(roles_of(user))
         if before != after:
             record(
                 action=AuditEvent.Action.USER_ROLES_CHANGED,
@@ -122,10 +200,21 @@ def _set_groups(user: User, roles: list[Role]) -> None:
     user.groups.add(*Group.objects.filter(name__in=[Role(r).group_name for r in roles]))
 
 
+def _roles_held(user: User) -> list[str]:
+    """The roles whose group ``user`` is in, sorted (what the audit trail shows)."""
+    names = set(user.groups.values_list("name", flat=True))
+    return sorted(role.value for role in Role if role.group_name in names)
+
+
 def _refuse_losing_last_admin(user: User) -> None:
-    admins = User.objects.select_for_update(of=("self",)).filter(
-        is_active=True, groups__name=Role.POLICY_ADMIN.group_name
-    )
+    """Inside a transaction: refuse if ``user`` is the only active policy admin.
+
+    Changing roles touches only the user-group table, so the users' row locks cannot
+    serialise two admins demoting each other. Everything that removes an admin locks
+    the "Policy admin" group row first, and counts after (SQLite: one writer at a time).
+    """
+    Group.objects.select_for_update().filter(name=Role.POLICY_ADMIN.group_name).first()
+    admins = User.objects.filter(is_active=True, groups__name=Role.POLICY_ADMIN.group_name)
     if user.is_active and set(admins.values_list("pk", flat=True)) == {user.pk}:
         raise PolicyError("Steward needs at least one active policy admin; appoint another first.")
 

@@ -15,7 +15,14 @@ from governance.access import get_user_for_admin, role_required
 from governance.forms import ROLE_HELP, InviteForm, RolesForm
 from governance.models import User
 from governance.roles import Role, roles_of
-from governance.services import PolicyError, invite_user, set_active, set_roles
+from governance.services import (
+    PolicyError,
+    invitation_failure,
+    invite_user,
+    resend_invitation,
+    set_active,
+    set_roles,
+)
 from governance.views.common import wants_partial
 
 
@@ -30,9 +37,14 @@ def users(request: HttpRequest) -> HttpResponse:
             full_name=form.cleaned_data["full_name"],
             roles=form.cleaned_data["roles"],
             actor=request.user,
-            base_url=request.build_absolute_uri("/").rstrip("/"),
+            base_url=_base_url(request),
         )
-        messages.success(request, f"Invitation sent to {invited.email}.")
+        _tell_invitation(
+            request,
+            invited,
+            sent=f"Invitation sent to {invited.email}.",
+            failed="Account created; the invitation email could not be sent",
+        )
         if not wants_partial(request):
             return redirect("governance:users")
         form = InviteForm()
@@ -51,7 +63,7 @@ def users(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @role_required(Role.POLICY_ADMIN)
 def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """One account: change roles, deactivate or reactivate."""
+    """One account: change roles, deactivate or reactivate, send the invitation again."""
     person = get_user_for_admin(request.user, public_id)
     form = RolesForm(initial={"roles": roles_of(person) if person.is_active else []})
     if request.method == "POST":
@@ -61,6 +73,15 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
                 messages.success(
                     request,
                     f"{person.email} is now {'active' if person.is_active else 'deactivated'}.",
+                )
+                return _back_to(request, person)
+            if "invite" in request.POST:
+                resend_invitation(user=person, actor=request.user, base_url=_base_url(request))
+                _tell_invitation(
+                    request,
+                    person,
+                    sent=f"Invitation sent again to {person.email}.",
+                    failed="The invitation email could not be sent",
                 )
                 return _back_to(request, person)
             form = RolesForm(request.POST)
@@ -86,6 +107,19 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         },
         status=422 if form.errors else 200,
     )
+
+
+def _base_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def _tell_invitation(request: HttpRequest, person: User, *, sent: str, failed: str) -> None:
+    """Say whether the invitation email went (it is sent once the account is committed)."""
+    reason = invitation_failure(person)
+    if reason:
+        messages.error(request, f"{failed}: {reason}")
+    else:
+        messages.success(request, sent)
 
 
 def _back_to(request: HttpRequest, person: User) -> HttpResponse:

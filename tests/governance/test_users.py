@@ -1,0 +1,199 @@
+"""People management: the last-admin guard under concurrency, deactivated accounts, invitations."""
+
+import smtplib
+import threading
+import time
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from audit.models import AuditEvent
+from governance import services
+from governance.models import User
+from governance.roles import Role, ensure_role_groups
+from tests.factories import make_user
+
+Action = AuditEvent.Action
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def _events(user: User, action: str):
+    return AuditEvent.objects.filter(action=action, target_id=str(user.public_id)).order_by(
+        "sequence"
+    )
+
+
+# --- the last policy admin -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch):
+    """A role change touches only the user-group table, so locking the users' rows is not
+    enough: the second demotion must wait for the first and then see it."""
+    ensure_role_groups()
+    a = make_user("a@example.com", Role.POLICY_ADMIN)
+    b = make_user("b@example.com", Role.POLICY_ADMIN)
+    real = services._set_groups
+
+    def slow(user, roles):  # the first transaction stays open a moment, as a slow request would
+        real(user, roles)
+        time.sleep(1.0)
+
+    monkeypatch.setattr(services, "_set_groups", slow)
+    refusals = []
+
+    def demote(target, actor):
+        try:
+            services.set_roles(user=target, roles=[Role.STAFF], actor=actor)
+        except services.PolicyError as exc:
+            refusals.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=demote, args=(b, a))
+    second = threading.Thread(target=demote, args=(a, b))
+    first.start()
+    time.sleep(0.3)
+    second.start()
+    first.join()
+    second.join()
+    admins = User.objects.filter(is_active=True, groups__name=Role.POLICY_ADMIN.group_name)
+    assert list(admins) == [a]
+    assert len(refusals) == 1
+
+
+# --- deactivated accounts ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_roles_of_a_deactivated_account_are_not_changed_without_an_audit_event(
+    client, admin, member
+):
+    """The page hides the roles form of a deactivated account; the server refuses the POST too,
+    so no one becomes a silent admin on reactivation."""
+    member.is_active = False
+    member.save()
+    client.force_login(admin)
+    response = client.post(
+        f"/policy/users/{member.public_id}/", {"roles": ["policy_admin", "auditor"]}, follow=True
+    )
+    assert b"Reactivate the account first; its roles are kept as they were." in response.content
+    assert list(member.groups.values_list("name", flat=True)) == ["Staff"]
+    assert not _events(member, Action.USER_ROLES_CHANGED).exists()
+
+
+def test_a_role_change_audits_the_groups_held(admin, member):
+    """before/after are the groups, not the permissions they grant (a superuser has them all)."""
+    member.is_superuser = True
+    member.save()
+    services.set_roles(user=member, roles=[Role.STAFF, Role.AUDITOR], actor=admin)
+    event = _events(member, Action.USER_ROLES_CHANGED).get()
+    assert event.before == {"roles": ["staff"]}
+    assert event.after == {"roles": ["auditor", "staff"]}
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+def _smtp_down(monkeypatch):
+    def send_mail(*args, **kwargs):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr("governance.services.send_mail", send_mail)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_invitation_email_is_reported_not_a_server_error(client, admin, monkeypatch):
+    """The account is committed before the email goes: its failure is told, recorded, and can
+    be retried from the user's page."""
+    _smtp_down(monkeypatch)
+    client.raise_request_exception = False
+    client.force_login(admin)
+    response = client.post(
+        "/policy/users/",
+        {"email": "new@example.com", "full_name": "New", "roles": ["staff"]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert (
+        b"Account created; the invitation email could not be sent: Connection unexpectedly closed"
+        in response.content
+    )
+    invited = User.objects.get(email="new@example.com")
+    failure = _events(invited, Action.USER_INVITED).last()
+    assert failure.outcome == AuditEvent.Outcome.FAILURE
+    assert "Connection unexpectedly closed" in failure.message
+    page = client.get(f"/policy/users/{invited.public_id}/")
+    assert b"Send the invitation again" in page.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_invitation_email_answers_htmx_with_the_panel(client, admin, monkeypatch):
+    _smtp_down(monkeypatch)
+    client.force_login(admin)
+    response = client.post(
+        "/policy/users/", {"email": "new@example.com", "roles": ["staff"]}, **HTMX
+    )
+    assert response.status_code == 200
+    assert b'id="users-panel"' in response.content
+    assert b"the invitation email could not be sent" in response.content
+    assert b"Invitation sent" not in response.content
+
+
+def test_the_reason_of_a_failed_invitation_names_no_secret(
+    admin, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_HOST_PASSWORD = "hunter2-smtp-secret"
+
+    def send_mail(*args, **kwargs):
+        raise smtplib.SMTPAuthenticationError(535, b"5.7.8 bad login hunter2-smtp-secret")
+
+    monkeypatch.setattr("governance.services.send_mail", send_mail)
+    with django_capture_on_commit_callbacks(execute=True):
+        invited = services.invite_user(
+            email="new@example.com", full_name="", roles=[Role.STAFF], actor=admin, base_url=""
+        )
+    reason = services.invitation_failure(invited)
+    assert reason.startswith("535 5.7.8 bad login")
+    assert "hunter2" not in reason
+    assert "hunter2" not in _events(invited, Action.USER_INVITED).last().message
+
+
+def test_an_invitation_can_be_sent_again_until_the_person_signs_in(
+    client, admin, django_capture_on_commit_callbacks
+):
+    """Resending is audited and emails a fresh link; once the person has signed in it is
+    refused (they reset their own password from the sign-in page)."""
+    client.force_login(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/policy/users/", {"email": "new@example.com", "roles": ["staff"]})
+    invited = User.objects.get(email="new@example.com")
+    url = f"/policy/users/{invited.public_id}/"
+    assert b"Send the invitation again" in client.get(url).content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"invite": "again"}, follow=True)
+    assert b"Invitation sent again to new@example.com." in response.content
+    assert [m.to for m in mail.outbox] == [["new@example.com"], ["new@example.com"]]
+    assert "/password/reset/key/" in mail.outbox[1].body
+    events = list(_events(invited, Action.USER_INVITED))
+    assert [(e.outcome, e.message, e.actor) for e in events[1:]] == [
+        (AuditEvent.Outcome.SUCCESS, "Invitation sent again", admin)
+    ]
+
+    client.force_login(invited)
+    client.force_login(admin)
+    assert b"Send the invitation again" not in client.get(url).content
+    response = client.post(url, {"invite": "again"}, follow=True)
+    assert b"has already signed in" in response.content
+    assert len(mail.outbox) == 2
+
+
+def test_only_a_policy_admin_can_send_an_invitation_again(client, admin, member):
+    invited = User.objects.create_user("new@example.com", None)
+    url = f"/policy/users/{invited.public_id}/"
+    client.force_login(member)
+    assert client.post(url, {"invite": "again"}).status_code == 403
+    client.force_login(admin)
+    assert client.get(url, {"invite": "again"}).status_code == 200  # a GET sends nothing
+    assert mail.outbox == []
