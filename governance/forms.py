@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 from django import forms
 from django.contrib.auth.models import Group
 from django.core.validators import URLValidator
+from django.db.models import Q
 from django.utils import timezone
 
 from config.env import is_stewards_own
@@ -578,6 +579,17 @@ class RuleForm(forms.ModelForm):
         fields = ["name", "reason", "kind", "pattern", "case_sensitive", "action", "min_category"]
         labels = {"case_sensitive": "Match case", "action": "When it matches"}
         widgets = {"pattern": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Retiring a category leaves the rules that escalate to it editable: they keep it.
+        field = self.fields["min_category"]
+        field.queryset = Category.objects.filter(
+            Q(is_active=True) | Q(pk=self.instance.min_category_id)
+        )
+        field.label_from_instance = lambda c: str(c) if c.is_active else f"{c} (retired)"
+        if self.instance.min_category_id:  # the initial pk would match no slug of the choices
+            self.initial["min_category"] = self.instance.min_category
 
     def clean(self) -> dict:
         data = super().clean()

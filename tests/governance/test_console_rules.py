@@ -1,5 +1,7 @@
 """Detection rules: patterns checked before saving; switch off; delete."""
 
+import re
+
 from governance.models import DetectionRule
 from tests.factories import make_category
 from tests.governance.console import HTMX, only_event, policy_events
@@ -89,3 +91,23 @@ def test_switching_off_and_deleting_ask_first(client, admin):
     deleted = policy_events()[0]
     assert deleted.message == "Rule deleted" and deleted.after is None
     assert len(policy_events()) == 2
+
+
+def test_a_rule_escalating_to_a_retired_category_can_still_be_edited(client, admin):
+    """The rule keeps its category (shown as retired); only active ones can be newly chosen."""
+    make_category(number=2, slug="internal", name="Internal")
+    category = make_category(number=3, slug="confidential", name="Confidential")
+    values = _form(action="escalate", min_category="confidential")
+    client.force_login(admin)
+    assert client.post("/policy/rules/new/", values).status_code == 302
+    rule = DetectionRule.objects.get()
+    client.post(f"/policy/categories/{category.slug}/state/", {"active": "0"})
+    page = client.get(f"/policy/rules/{rule.public_id}/").content.decode()
+    assert re.search(r'<option value="confidential"[^>]* selected>[^<]*\(retired\)', page)
+    response = client.post(f"/policy/rules/{rule.public_id}/", {**values, "reason": "New"})
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert rule.reason == "New" and rule.min_category == category
+    other = DetectionRule.objects.create(name="Other", reason="r", pattern="x", action="warn")
+    response = client.post(f"/policy/rules/{other.public_id}/", {**values, "name": "Other"})
+    assert response.status_code == 422
