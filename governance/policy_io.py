@@ -351,7 +351,13 @@ def _check_matrix(category: Category, where: str) -> list[str]:
 
 
 def _check_backend(backend: Backend, where: str) -> list[str]:
-    problem = credential_env_problem(backend.credential_env.strip())
+    name = backend.credential_env.strip()
+    problem = credential_env_problem(name)
+    if not problem and name and backend.credential_encrypted:
+        problem = (
+            "This backend has a stored key, which is used first: remove it in the console "
+            "(or the REST API) to use the variable instead."
+        )
     return [f"{where}.credential_env: {problem}"] if problem else []
 
 

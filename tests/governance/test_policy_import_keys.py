@@ -10,7 +10,7 @@ import yaml
 
 from audit.models import AuditEvent
 from chat import services
-from governance.models import Category
+from governance.models import Backend, Category
 from governance.policy_io import PolicyFileError, apply_import, export_policy, plan_import
 from governance.scanning.base import NATIONAL_IDS
 from tests.chat import conftest as chat
@@ -82,3 +82,16 @@ def test_a_backend_key_variable_the_console_refuses_is_refused_in_a_file_too(org
     with pytest.raises(PolicyFileError) as caught:
         apply_import(yaml.safe_dump(document))
     assert any(p.startswith("backends[0].credential_env: ") for p in caught.value.problems)
+
+
+def test_a_key_variable_for_a_backend_with_a_stored_key_is_refused(org):
+    """The stored key is used first: the variable would be ignored without a word."""
+    document = yaml.safe_load(export_policy())
+    backend = Backend.objects.get(name=document["backends"][0]["name"])
+    backend.seal_credential("sk-stored")
+    backend.credential_env = ""
+    backend.save()
+    document["backends"][0]["credential_env"] = "EU_LLM_KEY"
+    with pytest.raises(PolicyFileError) as caught:
+        apply_import(yaml.safe_dump(document))
+    assert any("has a stored key" in p for p in caught.value.problems)
