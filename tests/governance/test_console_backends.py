@@ -204,19 +204,18 @@ def test_every_variable_steward_reads_is_one_no_backend_may_name():
     assert names - STEWARD_VARIABLES == set()
 
 
+def as_stored(backend: Backend, **changes) -> dict:
+    """The edit form of ``backend`` (an Ollama one) as stored, with ``changes``."""
+    stored = {"name": backend.name, "kind": "ollama", "base_url": backend.base_url}
+    stored |= {"model": backend.model, "hosting_class": "on_prem", "dpa_signed": None}
+    stored |= {"dpa_expires_on": "", "provider_retention_days": ""}
+    return backend_form(**(stored | changes))
+
+
 def test_an_edit_records_only_what_changed(client, admin):
     backend = make_backend()
     client.force_login(admin)
-    form = backend_form(
-        name=backend.name,
-        kind="ollama",
-        base_url=backend.base_url,
-        model="llama3.3",
-        hosting_class="on_prem",
-        dpa_signed=None,
-        dpa_expires_on="",
-        provider_retention_days="",
-    )
+    form = as_stored(backend, model="llama3.3")
     response = client.post(f"/policy/backends/{backend.public_id}/", form)
     assert response.status_code == 302
     event = only_event()
@@ -231,16 +230,7 @@ def test_an_edit_records_only_what_changed(client, admin):
 def test_an_edit_without_changes_records_nothing(client, admin):
     backend = make_backend(region="eu")
     client.force_login(admin)
-    form = backend_form(
-        name=backend.name,
-        kind="ollama",
-        base_url=backend.base_url,
-        model=backend.model,
-        hosting_class="on_prem",
-        dpa_signed=None,
-        dpa_expires_on="",
-        provider_retention_days="",
-    )
+    form = as_stored(backend)
     client.post(f"/policy/backends/{backend.public_id}/", form)
     assert policy_events() == []
 
@@ -248,17 +238,7 @@ def test_an_edit_without_changes_records_nothing(client, admin):
 def test_replacing_the_credential_records_that_only(client, admin):
     backend = make_backend(region="eu")
     client.force_login(admin)
-    form = backend_form(
-        name=backend.name,
-        kind="ollama",
-        base_url=backend.base_url,
-        model=backend.model,
-        hosting_class="on_prem",
-        dpa_signed=None,
-        dpa_expires_on="",
-        provider_retention_days="",
-        credential=SECRET,
-    )
+    form = as_stored(backend, credential=SECRET)
     client.post(f"/policy/backends/{backend.public_id}/", form)
     event = only_event()
     assert event.before == {}
@@ -363,17 +343,7 @@ def test_a_cloud_backend_can_go_back_to_the_workers_own_identity(client, admin):
     backend.seal_credential("AKIAEXAMPLE:secret")
     backend.save()
     client.force_login(admin)
-    form = backend_form(
-        name=backend.name,
-        kind="ollama",
-        base_url=backend.base_url,
-        model=backend.model,
-        hosting_class="on_prem",
-        dpa_signed=None,
-        dpa_expires_on="",
-        provider_retention_days="",
-        remove_credential="on",
-    )
+    form = as_stored(backend, remove_credential="on")
     assert client.post(f"/policy/backends/{backend.public_id}/", form).status_code == 302
     backend.refresh_from_db()
     assert not backend.credential_encrypted
