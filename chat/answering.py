@@ -334,7 +334,7 @@ def follow(
 
 
 def _in_flight(answer: Message) -> bool:
-    return Message.objects.filter(pk=answer.pk, status__in=Message.IN_FLIGHT).exists()
+    return Message.objects.filter(pk=answer.pk).in_flight().exists()
 
 
 def _as_settled(answer: Message, progress: Progress) -> None:

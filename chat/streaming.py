@@ -179,7 +179,7 @@ async def _events(
 @sync_to_async
 def _in_flight(pk: int) -> bool:
     try:
-        return Message.objects.filter(pk=pk, status__in=Message.IN_FLIGHT).exists()
+        return Message.objects.filter(pk=pk).in_flight().exists()
     finally:
         # A stream must not sit on a connection between look-ups, unless it is the shared one.
         if not on_shared_thread.get() and not connection.in_atomic_block:

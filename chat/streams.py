@@ -17,6 +17,7 @@ from functools import cache
 import redis
 import redis.asyncio
 from django.conf import settings
+from django.db import transaction
 
 #: A stream nobody finishes (a worker killed at the wrong moment) goes away by itself.
 LIVE_TTL_SECONDS = 3600
@@ -241,6 +242,14 @@ def text_of(message_id) -> str:
     return "".join(
         fields[b"text"].decode() for _, fields in entries if fields.get(b"t") == b"chunk"
     )
+
+
+def stop_on_commit(message_ids: list) -> list:
+    """Once the transaction commits, stop these answers on their way and drop their streams
+    (:func:`forget`): their conversation is being deleted or redacted. Returns them."""
+    if message_ids:
+        transaction.on_commit(lambda: forget(stopping=message_ids), robust=True)
+    return message_ids
 
 
 def forget(*message_ids, stopping=()) -> None:

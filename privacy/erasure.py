@@ -219,11 +219,9 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
 def _stop_answers(conversation: Conversation) -> None:
     """Stop the conversation's answers still on their way (in the redaction's transaction):
     what a worker saved after the redaction would not be redacted. Their streams go too."""
-    answering = conversation.messages.filter(status__in=Message.IN_FLIGHT)
-    stopping = list(answering.values_list("public_id", flat=True))
-    if stopping:
+    answering = conversation.messages.in_flight()
+    if streams.stop_on_commit(list(answering.values_list("public_id", flat=True))):
         answering.update(status=Message.Status.CANCELLED, finished_at=timezone.now())
-        transaction.on_commit(lambda: streams.forget(stopping=stopping), robust=True)
 
 
 def redact(text: str, digests: set[str], patterns) -> str:

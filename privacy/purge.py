@@ -256,13 +256,8 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
         )
         if not locked:
             return 0, 0
-        answering = list(
-            Message.objects.filter(
-                conversation_id__in=locked, status__in=Message.IN_FLIGHT
-            ).values_list("public_id", flat=True)
-        )
-        if answering:
-            transaction.on_commit(lambda: streams.forget(stopping=answering), robust=True)
+        answering = Message.objects.filter(conversation_id__in=locked).in_flight()
+        streams.stop_on_commit(list(answering.values_list("public_id", flat=True)))
         marks = ", ".join(["%s"] * len(locked))
         with connection.cursor() as cursor:
             for table in ("chat_subjectmention", "privacy_legalhold"):
