@@ -221,14 +221,15 @@ class SessionLifetimeMiddleware:
 
 
 class SignInWholePageMiddleware:
-    """Send the whole page to sign in when an htmx request finds itself signed out.
+    """Send the whole page to sign in (or to enrol a second factor) when an htmx request
+    is redirected there.
 
     The redirect to the login page (from ``login_required``, or from the end of a
     session's lifetime) would be followed by the request itself, and htmx would swap
     the sign-in page into the page where the fragment should go. Instead the page
     is told to go there (``HX-Redirect``), to come back to itself once signed in:
     the address htmx sends as ``HX-Current-URL`` when it is this site's, else the
-    view's own.
+    view's own. :class:`RequireMfaMiddleware`'s redirect to enrolment likewise.
     """
 
     def __init__(self, get_response: Handler) -> None:
@@ -238,12 +239,15 @@ class SignInWholePageMiddleware:
         response = self.get_response(request)
         if not request.htmx or response.status_code != 302:  # type: ignore[attr-defined]
             return response
+        target = urlsplit(response["Location"]).path
         login = resolve_url(settings.LOGIN_URL)
-        if urlsplit(response["Location"]).path != login:
-            return response
-        current = request.htmx.current_url_abs_path  # type: ignore[attr-defined]
-        page = urlsplit(current).path if current else request.path
-        return HttpResponseClientRedirect(f"{login}?next={quote(page)}")
+        if target == login:
+            current = request.htmx.current_url_abs_path  # type: ignore[attr-defined]
+            page = urlsplit(current).path if current else request.path
+            return HttpResponseClientRedirect(f"{login}?next={quote(page)}")
+        if target == reverse(RequireMfaMiddleware.ENROL):
+            return HttpResponseClientRedirect(target)
+        return response
 
 
 class RequireMfaMiddleware:
@@ -253,6 +257,7 @@ class RequireMfaMiddleware:
     """
 
     ALLOWED_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/accounts/reauthenticate/")
+    ENROL = "mfa_activate_totp"
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -262,9 +267,7 @@ class RequireMfaMiddleware:
             messages.warning(
                 request, "Your role requires two-factor authentication. Set it up to continue."
             )
-            if request.htmx:  # type: ignore[attr-defined]  # the page goes, not a fragment
-                return HttpResponseClientRedirect(reverse("mfa_activate_totp"))
-            return redirect("mfa_activate_totp")
+            return redirect(self.ENROL)  # htmx: the whole page (SignInWholePageMiddleware)
         return self.get_response(request)
 
     def _must_enrol(self, request: HttpRequest) -> bool:
