@@ -229,6 +229,19 @@ def test_sign_in_events_behind_the_proxy_name_the_client_not_the_proxy(
     assert AuditEvent.objects.get(action=Action.LOGIN).details["ip"] == "203.0.113.50"
 
 
+def test_a_shorter_forwarded_chain_than_the_proxies_signs_in_from_the_nearest_address(
+    client, member, settings
+):
+    """Two proxies configured, but the request came through one (or a client's own
+    X-Forwarded-For was replaced): allauth raised ImproperlyConfigured, a 500 on the sign-in
+    page that anyone could cause. The deepest address a trusted proxy wrote counts."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    response = _login_through_proxy(client, "member@example.com", PASSWORD, "203.0.113.50")
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action=Action.LOGIN).details["ip"] == "203.0.113.50"
+
+
 def test_without_the_proxy_a_forwarded_address_is_not_believed(member):
     _login(Client(headers={"X-Forwarded-For": "203.0.113.50"}), "member@example.com")
     assert AuditEvent.objects.get(action=Action.LOGIN).details["ip"] == "127.0.0.1"
