@@ -103,7 +103,7 @@ def _deliver_invitation(user: User, actor: User, base_url: str) -> None:
     )
     try:
         _send_invitation(user, actor, link)
-    except OSError as exc:  # smtplib's errors, refused connections, TLS failures
+    except Exception as exc:  # smtplib's, refused connections, TLS, a mail library's own
         reason = _mail_error(exc)
         logger.warning("Invitation to user %s not sent: %s", user.public_id, reason)
         with transaction.atomic():
@@ -132,15 +132,17 @@ def _send_invitation(user: User, actor: User, link: str) -> None:
     )
 
 
-def _mail_error(exc: OSError) -> str:
+def _mail_error(exc: Exception) -> str:
     """The mail server's complaint, short and without the SMTP password."""
     if isinstance(exc, smtplib.SMTPResponseException):
         said = exc.smtp_error
         if isinstance(said, bytes):
             said = said.decode(errors="replace")
         reason = f"{exc.smtp_code} {said}"
-    else:
+    elif isinstance(exc, OSError):
         reason = str(exc) or type(exc).__name__
+    else:  # another library's exception: its name says whose complaint it is
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if settings.EMAIL_HOST_PASSWORD:
         reason = reason.replace(settings.EMAIL_HOST_PASSWORD, "…")
     return reason[:200]

@@ -57,7 +57,7 @@ def send() -> int:
                 None,
                 officers,
             )
-        except OSError as exc:  # smtplib's errors included
+        except Exception as exc:  # smtplib's errors, and a mail service library's own
             # The exception's text may quote the officers' addresses: its type only.
             log.warning(
                 "Deadline reminder for %d request(s) not sent (%s); the next run tries again.",

@@ -160,6 +160,28 @@ def test_the_reason_of_a_failed_invitation_names_no_secret(
     assert "hunter2" not in _events(invited, Action.USER_INVITED).last().message
 
 
+def test_a_mail_backend_failing_in_its_own_words_is_reported_too(
+    admin, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A mail service's own library (an HTTP API backend) raises its own errors, not
+    OSError: the account stays, the failure is recorded and told, not a 500."""
+
+    class ProviderError(Exception):
+        pass
+
+    def send_mail(*args, **kwargs):
+        raise ProviderError("the provider refused the message: sender not verified")
+
+    monkeypatch.setattr("governance.services.send_mail", send_mail)
+    with django_capture_on_commit_callbacks(execute=True):
+        invited = services.invite_user(
+            email="new@example.com", full_name="", roles=[Role.STAFF], actor=admin, base_url=""
+        )
+    assert services.invitation_failure(invited) == (
+        "ProviderError: the provider refused the message: sender not verified"
+    )
+
+
 def test_an_invitation_can_be_sent_again_until_the_person_signs_in(
     client, admin, django_capture_on_commit_callbacks
 ):

@@ -33,6 +33,29 @@ class MailServerDown(BaseEmailBackend):
         raise smtplib.SMTPRecipientsRefused({"priya@corp.example": (550, b"mailbox busy")})
 
 
+class ProviderDown(BaseEmailBackend):
+    """A mail service's own library: its own exception, not OSError."""
+
+    def send_messages(self, email_messages):
+        raise RuntimeError("provider refused priya@corp.example")
+
+
+def test_a_reminder_a_mail_provider_refuses_in_its_own_words_waits_for_the_next_run(
+    officers, settings, caplog
+):
+    SubjectRequest.objects.create(
+        reference="DSR-2026-0098",
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR,
+        received_on=timezone.localdate() - dt.timedelta(days=40),
+        due_on=timezone.localdate() - dt.timedelta(days=3),
+    )
+    settings.EMAIL_BACKEND = f"{__name__}.ProviderDown"
+    assert reminders.send() == 0
+    assert "RuntimeError" in caplog.text and "priya@corp.example" not in caplog.text
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DSR_REMINDED).exists()
+
+
 def test_a_reminder_counts_only_once_the_mail_is_accepted(officers, settings, caplog):
     """A failed mail marks nothing and audits nothing, is logged without an address, and the
     next run sends it."""
