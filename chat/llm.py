@@ -434,14 +434,23 @@ class Adapter:
                 kind="http",
                 status=status,
             )
-        # Scrubbed before the cut, which could leave a key too short to be recognised.
-        said = self._scrub(" ".join(str(server_says or "").split()))[:SERVER_TEXT_LIMIT]
+        said = self._server_text(server_says)
         said = f": {said}" if said else "."
         if status in (401, 403):
             return LLMError(
                 f"{self.name} refused the API key (HTTP {status}){said}", kind="auth", status=status
             )
         return LLMError(f"{self.name} answered HTTP {status}{said}", kind="http", status=status)
+
+    def _reported(self, server_says) -> LLMError:
+        """An error the server reported inside its answer's (HTTP 200) stream."""
+        said = self._server_text(server_says) or "an error in the stream"
+        return LLMError(f"{self.name} reported an error: {said}", kind="http")
+
+    def _server_text(self, server_says) -> str:
+        """What a server said, on one line and cut to a length; scrubbed before the cut,
+        which could leave a key too short to be recognised."""
+        return self._scrub(" ".join(str(server_says or "").split()))[:SERVER_TEXT_LIMIT]
 
     def _timeout(self) -> LLMError:
         return LLMError(f"{self.name} did not answer in time.", kind="timeout")
@@ -568,7 +577,7 @@ class OllamaAdapter(Adapter):
     def _translate(self, exc):
         if isinstance(exc, ollama.ResponseError):
             if exc.status_code == -1:  # an error line inside a 200 stream
-                return LLMError(f"{self.name} reported an error: {exc.error}", kind="http")
+                return self._reported(exc.error)
             return self._status(exc.status_code, exc.error)
         return None
 
@@ -665,8 +674,7 @@ class OpenAIAdapter(Adapter):
             return
         chunk = json.loads(line[5:])
         if chunk.get("error"):
-            said = _server_message(chunk) or "an error in the stream"
-            raise LLMError(f"{self.name} reported an error: {said}", kind="http")
+            raise self._reported(_server_message(chunk))
         usage = chunk.get("usage")
         if usage:
             self.usage = Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
@@ -710,12 +718,12 @@ def _sdk_error(adapter: Adapter, exc: Exception, sdk) -> LLMError | None:
     if isinstance(exc, sdk.APIStatusError):
         said = _server_message(exc.body) or exc.message
         if exc.status_code < 300:  # an error event inside the answer's (200) stream
-            return LLMError(f"{adapter.name} reported an error: {said}", kind="http")
+            return adapter._reported(said)
         return adapter._status(exc.status_code, said)
     if isinstance(exc, sdk.APIResponseValidationError):
         return adapter._malformed()
     if isinstance(exc, sdk.APIError):
-        return LLMError(f"{adapter.name} reported an error: {exc.message}", kind="http")
+        return adapter._reported(exc.message)
     return None
 
 

@@ -263,6 +263,27 @@ def test_an_error_event_in_anthropics_stream_is_not_reported_as_http_200(backend
     assert failure.kind == "http" and failure.status is None
 
 
+@pytest.mark.parametrize("kind", ["anthropic", "openai"])
+def test_an_error_event_in_the_stream_is_cut_and_scrubbed_like_an_http_error(kind, backend_for):
+    """A server's in-stream error message may be pages long (a stack trace, the request
+    echoed back): cut as an HTTP error's is, the key scrubbed before the cut."""
+    fake = FakeLLM(kind)
+    said = "Internal error: ".ljust(200 - len(KEY) + 2, ".") + KEY + " and more " * 500
+    if kind == "anthropic":
+        error = {"type": "error", "error": {"type": "api_error", "message": said}}
+        event = f"event: error\ndata: {json.dumps(error)}\n\n"
+    else:
+        event = f"data: {json.dumps({'error': {'message': said}})}\n\n"
+    fake.events = lambda body: [*FakeLLM.events(fake, body)[:1], event.encode()]
+    try:
+        failure = _failure(backend_for(fake))
+    finally:
+        fake.stop()
+    assert str(failure).startswith(f"Fake {kind} reported an error: Internal error: ...")
+    assert KEY[:12] not in str(failure)
+    assert len(str(failure)) < 300
+
+
 def test_a_silent_backend_times_out(fake, backend):
     fake.fail = "hang"
     error = _failure(backend, timeout=TIMEOUT)
