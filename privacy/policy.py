@@ -43,9 +43,16 @@ def due_on(regime: Regime, received_on: dt.date) -> dt.date:
     return add_months(received_on, regime.months) + dt.timedelta(days=regime.days)
 
 
-def extended_due_on(regime: Regime, due: dt.date) -> dt.date:
-    """The new last day after the one extension the law allows."""
-    return add_months(due, regime.extension_months) + dt.timedelta(days=regime.extension_days)
+def extended_due_on(regime: Regime, received_on: dt.date) -> dt.date:
+    """The last day to answer a request received on ``received_on`` once it is extended (the
+    one extension the law allows).
+
+    Counted from the receipt, not from the first due date: a month-end receipt's due date
+    is cut short (31 January → 28 February), and counting on from it would lose the days
+    (GDPR: three months from 31 January is 30 April, not 28 April).
+    """
+    months = regime.months + regime.extension_months
+    return add_months(received_on, months) + dt.timedelta(days=regime.days + regime.extension_days)
 
 
 def days_left(due: dt.date, today: dt.date) -> int:

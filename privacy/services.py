@@ -224,7 +224,7 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         if refusal:
             raise PrivacyError(refusal)
         before = request.due_on
-        request.due_on = policy.extended_due_on(request.regime_rules, request.due_on)
+        request.due_on = policy.extended_due_on(request.regime_rules, request.received_on)
         request.extended = True
         request.extension_reason = reason.strip()[:500]
         request.save()

@@ -37,9 +37,17 @@ def test_it_gives_ccpa_45_days(received, due):
 
 
 def test_it_extends_gdpr_by_two_months_and_ccpa_by_45_days():
-    assert policy.extended_due_on(GDPR, D(2026, 2, 28)) == D(2026, 4, 28)
-    assert policy.extended_due_on(GDPR, D(2027, 12, 31)) == D(2028, 2, 29)
-    assert policy.extended_due_on(CCPA, D(2026, 2, 15)) == D(2026, 4, 1)
+    assert policy.extended_due_on(GDPR, D(2026, 1, 28)) == D(2026, 4, 28)
+    assert policy.extended_due_on(GDPR, D(2027, 11, 30)) == D(2028, 2, 29)
+    assert policy.extended_due_on(CCPA, D(2026, 1, 1)) == D(2026, 4, 1)
+
+
+def test_it_extends_gdpr_to_three_months_from_a_month_end_receipt():
+    """Received 31 January, due 28 February: the extension runs to 30 April, three months
+    from the receipt, not two months from the shortened due date."""
+    received = D(2026, 1, 31)
+    assert policy.due_on(GDPR, received) == D(2026, 2, 28)
+    assert policy.extended_due_on(GDPR, received) == D(2026, 4, 30)
 
 
 def test_it_counts_days_left_negative_when_overdue():
