@@ -524,10 +524,16 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
     See :func:`_unless_held` for how a hold placed a moment before is seen. An answer still
     on its way is stopped, and its stream dropped with the others.
     """
-    messages = list(conversation.messages.values_list("public_id", "status"))
-    ids = [public_id for public_id, _ in messages]
-    in_flight = [public_id for public_id, status in messages if status in Message.IN_FLIGHT]
+    from privacy import purge
+
     with transaction.atomic():
+        # Read after the holds lock and under the conversation's own (a send takes it): a
+        # message sent meanwhile is counted and its answer stopped, as it goes with the rows.
+        purge.holds_settled()
+        list(Conversation.objects.select_for_update().filter(pk=conversation.pk).values("pk"))
+        messages = list(conversation.messages.values_list("public_id", "status"))
+        ids = [public_id for public_id, _ in messages]
+        in_flight = [public_id for public_id, status in messages if status in Message.IN_FLIGHT]
         _unless_held(
             conversation,
             actor,

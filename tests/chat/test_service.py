@@ -179,6 +179,41 @@ def test_deleting_a_conversation_leaves_nothing(org, django_capture_on_commit_ca
     assert AuditEvent.objects.filter(action="chat.deleted").count() == 1
 
 
+def test_a_delete_counts_and_stops_an_answer_sent_as_it_began(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A message sent from another tab while the delete waited for the holds lock: its
+    rows go with the conversation, so the delete counts them and stops its answer (its
+    messages were read before the transaction, so neither happened)."""
+    from privacy import purge
+
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    settled, forgotten = purge.holds_settled, []
+
+    def another_tab_sends(**kwargs):
+        settled(**kwargs)
+        if not forgotten:
+            forgotten.append(None)
+            Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.QUEUED,
+                category_number=conversation.category.number,
+            )
+
+    monkeypatch.setattr(purge, "holds_settled", another_tab_sends)
+    monkeypatch.setattr(
+        services,
+        "_forget_quietly",
+        lambda *ids, stopping=(): forgotten.append((len(ids), len(stopping))),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_conversation(conversation=conversation, actor=org.alice)
+    assert forgotten[-1] == (3, 1)
+    assert AuditEvent.objects.get(action="chat.deleted").details["messages"] == 3
+
+
 def test_identifiers_reach_the_subject_index_as_keyed_hashes(
     org, django_capture_on_commit_callbacks
 ):
