@@ -86,6 +86,15 @@ def test_unanswered_and_forged_answers_count_as_wrong(demo, questions):
     assert set(attempt.answers.values()) == {None}
 
 
+def test_an_answer_too_long_to_be_any_option_counts_as_not_given(demo, questions):
+    which, choice = questions
+    items = quiz_items(3, _categories())
+    posted = {str(which.public_id): "3" * 5000, str(choice.public_id): "1"}
+    attempt = services.take_quiz(user=demo.carol, number=3, items=items, answers=posted)
+    assert attempt.score == 1
+    assert attempt.answers[str(which.public_id)] is None
+
+
 def test_a_quiz_without_questions_cannot_be_taken(demo):
     with pytest.raises(services.TrainingError):
         services.take_quiz(user=demo.carol, number=2, items=[], answers={})
