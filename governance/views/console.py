@@ -409,7 +409,16 @@ def _category_ctx(category: Category, form, matrix) -> dict:
         "approvals": approvals,
         "clearances": list(category.clearances.select_related("group", "user")),
         "history": history_of(category),
+        "raising_rules": _rules_raising_to(category),
     }
+
+
+def _rules_raising_to(category: Category) -> int:
+    """The active rules that raise messages to ``category``: once it is retired, the policy
+    blocks what they match (it fails closed on a category it cannot find)."""
+    return DetectionRule.objects.filter(
+        is_active=True, action=DetectionRule.Action.ESCALATE, min_category=category
+    ).count()
 
 
 @require_http_methods(["GET", "POST"])
@@ -451,6 +460,15 @@ def category_state(request: HttpRequest, slug: str) -> HttpResponse:
     active = request.POST.get("active") == "1"
     services.set_category_active(category=category, active=active, actor=request.user)
     messages.success(request, f"{category} {'reactivated' if active else 'retired'}.")
+    raising = 0 if active else _rules_raising_to(category)
+    if raising:
+        rules, it = ("rule raises", "it") if raising == 1 else ("rules raise", "they")
+        messages.warning(
+            request,
+            f"{raising} active detection {rules} messages to {category.name}: what {it} "
+            f"match{'es' if it == 'it' else ''} is blocked until {it} name"
+            f"{'s' if it == 'it' else ''} another category.",
+        )
     return _go(request, _category_url(category))
 
 

@@ -93,6 +93,22 @@ def test_switching_off_and_deleting_ask_first(client, admin):
     assert len(policy_events()) == 2
 
 
+def test_retiring_a_category_rules_escalate_to_says_what_they_will_do(client, admin):
+    """A rule raising messages to a retired category blocks what it matches (the policy
+    fails closed on a category it cannot find): the admin is told before and after."""
+    make_category(number=2, slug="internal", name="Internal")
+    category = make_category(number=3, slug="confidential", name="Confidential")
+    client.force_login(admin)
+    client.post("/policy/rules/new/", _form(action="escalate", min_category="confidential"))
+    page = client.get(f"/policy/categories/{category.slug}/").content.decode()
+    assert "1 active detection rule raises messages to it" in page
+    url = f"/policy/categories/{category.slug}/state/"
+    response = client.post(url, {"active": "0"}, follow=True)
+    shown = response.content.decode()
+    assert "1 active detection rule raises messages to Confidential" in shown
+    assert "blocked until" in shown
+
+
 def test_a_rule_escalating_to_a_retired_category_can_still_be_edited(client, admin):
     """The rule keeps its category (shown as retired); only active ones can be newly chosen."""
     make_category(number=2, slug="internal", name="Internal")
