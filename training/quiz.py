@@ -32,19 +32,35 @@ class QuizItem:
 def quiz_items(number: int, categories: Iterable[Category]) -> list[QuizItem]:
     """Category ``number``'s active questions; those that no longer make sense are left out
     (a "which category?" answer that is not an active category, an option index too high)."""
-    names = {c.number: f"{c.number} · {c.name}" for c in categories}
-    items = []
-    for question in QuizQuestion.objects.filter(category_number=number, is_active=True):
-        if question.kind == QuizQuestion.Kind.WHICH_CATEGORY:
-            if question.answer not in names:
-                continue
-            options = tuple(names.items())
-        else:
-            if not 0 <= question.answer < len(question.options):
-                continue
-            options = tuple(enumerate(question.options))
-        items.append(QuizItem(question=question, options=options, answer=question.answer))
-    return items
+    names = _option_names(categories)
+    questions = QuizQuestion.objects.filter(category_number=number, is_active=True)
+    return [item for question in questions if (item := _item(question, names))]
+
+
+def quiz_sizes(categories: Iterable[Category]) -> dict[int, int]:
+    """How many questions each quiz asks (as :func:`quiz_items` gives them), in one query."""
+    names = _option_names(categories)
+    sizes: dict[int, int] = {}
+    for question in QuizQuestion.objects.filter(is_active=True):
+        if _item(question, names):
+            sizes[question.category_number] = sizes.get(question.category_number, 0) + 1
+    return sizes
+
+
+def _option_names(categories: Iterable[Category]) -> dict[int, str]:
+    return {c.number: f"{c.number} · {c.name}" for c in categories}
+
+
+def _item(question: QuizQuestion, names: dict[int, str]) -> QuizItem | None:
+    if question.kind == QuizQuestion.Kind.WHICH_CATEGORY:
+        if question.answer not in names:
+            return None
+        options = tuple(names.items())
+    else:
+        if not 0 <= question.answer < len(question.options):
+            return None
+        options = tuple(enumerate(question.options))
+    return QuizItem(question=question, options=options, answer=question.answer)
 
 
 def score(items: list[QuizItem], answers: Mapping[str, str]) -> tuple[int, dict[str, int | None]]:

@@ -263,6 +263,33 @@ def test_taking_a_quiz_shows_the_score_and_explanations(client, demo):
     assert QuizAttempt.objects.get(user=demo.alice).passed
 
 
+def test_the_hub_shows_the_best_attempt_as_it_was_scored(client, demo):
+    """2 of 4 stays "best 2/4" after two of the questions are switched off."""
+    from governance.models import Category
+    from training.quiz import quiz_items
+
+    items = quiz_items(1, Category.objects.filter(is_active=True))
+    answers = {item.key: str(item.answer) for item in items[:2]}
+    services.take_quiz(user=demo.alice, number=1, items=items, answers=answers)
+    QuizQuestion.objects.filter(pk__in=[item.question.pk for item in items[2:]]).update(
+        is_active=False
+    )
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:home")).content.decode()
+    assert "best 2/4" in page
+
+
+def test_the_hub_counts_the_questions_a_quiz_asks(client, demo):
+    """Quiz 1 asks 3 questions while category 3, one question's answer, is switched off."""
+    demo.confidential.is_active = False
+    demo.confidential.save()
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:home")).content.decode()
+    quiz_1 = page.split('href="/training/quiz/1/"')[1].split("</li>")[0]
+    assert "3 questions" in quiz_1
+    assert "3 questions;" in client.get(reverse("training:quiz", args=[1])).content.decode()
+
+
 # --- the report -----------------------------------------------------------------------------
 
 
