@@ -1,5 +1,6 @@
 """A category that keeps no content: answers are shown once, and no text reaches the database."""
 
+import importlib
 import json
 
 import pytest
@@ -138,3 +139,27 @@ def test_a_message_that_slipped_past_the_busy_check_is_refused_and_not_held(
 
 def _held() -> set[bytes]:
     return set(streams.client().scan_iter("steward:transient:*"))
+
+
+def test_errors_kept_before_with_the_backends_words_are_replaced(
+    passing, org, django_capture_on_commit_callbacks
+):
+    """Failures stored before that rule (chat migration 0008): the backend's words go, the
+    sentence of today stays; a kept category's errors are left as they are."""
+    forget = importlib.import_module(
+        "chat.migrations.0008_no_content_errors_forget_backend_words"
+    ).forget_backend_words
+    org.external.fail = 400
+    sent = _send(django_capture_on_commit_callbacks, passing, org.alice, "Write it for me")
+    answer = Message.objects.get(pk=sent.answer.pk)
+    answer.error = f"Fake openai answered HTTP 400: Cannot parse the prompt near '{WORD}'"
+    answer.save(update_fields=["error_sealed"])
+    kept = services.start_conversation(owner=org.alice, category=org.public)
+    other = _send(django_capture_on_commit_callbacks, kept, org.alice, "Write it for me").answer
+    other = Message.objects.get(pk=other.pk)
+    before = other.error
+    assert WORD in Message.objects.get(pk=answer.pk).error
+    forget(apps, None)
+    answer = Message.objects.get(pk=answer.pk)
+    assert WORD not in answer.error and "its words are not kept" in answer.error
+    assert Message.objects.get(pk=other.pk).error == before
