@@ -15,6 +15,10 @@ class PolicyDocumentQuerySet(models.QuerySet):
         """The newest published version, or None before the first is published."""
         return self.published().order_by("-version").first()
 
+    def published_before(self, version: int) -> "PolicyDocumentQuerySet":
+        """The published versions older than ``version``, newest first."""
+        return self.published().filter(version__lt=version).order_by("-version")
+
     def draft(self) -> "PolicyDocument | None":
         return self.filter(status=PolicyDocument.Status.DRAFT).first()
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -43,7 +43,7 @@ class AckStatus:
     #: The version to acknowledge; None while no document is published (nobody is gated).
     current: PolicyDocument | None
     acknowledged: bool
-    #: Acknowledged an earlier version: may chat until ``due`` (the grace period's end).
+    #: Acknowledged the version before: may chat until ``due`` (the grace period's end).
     due: dt.datetime | None = None
 
     @property
@@ -75,7 +75,7 @@ def acknowledgement_status(user: User, version: Version | None = None) -> AckSta
     No query before a first version is published (but reading the policy version,
     unless the caller gives it); after, one for someone who acknowledged the
     current version (the usual case, an index look-up), and a second for someone
-    who has not: whether they acknowledged an earlier one.
+    who has not: whether they acknowledged the version published before it.
     """
     current = current_document(version)
     if current is None:
@@ -84,18 +84,24 @@ def acknowledgement_status(user: User, version: Version | None = None) -> AckSta
     if mine.filter(document_id=current.pk).exists():
         return AckStatus(current=current, acknowledged=True)
     due = None
-    if mine.filter(document__version__lt=current.version).exists():
+    if mine.filter(document_id=Subquery(version_before(current))).exists():
         due = current.published_at + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
     return AckStatus(current=current, acknowledged=False, due=due)
+
+
+def version_before(document: PolicyDocument):
+    """The pk of the version published just before ``document``, as a subquery."""
+    return PolicyDocument.objects.published_before(document.version).values("pk")[:1]
 
 
 def needs_acknowledgement(user: User, version: Version | None = None) -> bool:
     """Whether ``user`` must acknowledge the current policy document before chatting.
 
-    Nobody is gated before a first version is published. Someone who never
-    acknowledged any version is gated at once; someone who acknowledged an
-    earlier one keeps chatting for ``STEWARD_ACK_GRACE_DAYS`` after a new
-    version is published.
+    Nobody is gated before a first version is published. Someone who
+    acknowledged the version before the current one keeps chatting for
+    ``STEWARD_ACK_GRACE_DAYS`` after the current one was published; everyone
+    else is gated at once (never acknowledged, or already overdue on a version
+    in between: a newer version gives them no fresh grace period).
     """
     if not user.is_authenticated:
         return True
@@ -173,8 +179,8 @@ def publish(*, actor: User, document: PolicyDocument) -> PolicyDocument:
 
     Records who and when, the change note, and how many lines changed since
     the previous version. From now on the chat asks each person to
-    acknowledge it (after the grace period for those who acknowledged an
-    earlier version).
+    acknowledge it (after the grace period for those who acknowledged the
+    version before).
     """
     with transaction.atomic():
         locked = PolicyDocument.objects.select_for_update().filter(pk=document.pk).first()

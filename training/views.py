@@ -411,6 +411,9 @@ def _report(show: str = "") -> dict:
             acked_at=Subquery(mine.filter(document=current).values("acknowledged_at")[:1]),
             last_version=Max("acknowledgements__document__version"),
             acked=Exists(mine.filter(document=current)),
+            acked_before=Exists(
+                mine.filter(document_id=Subquery(services.version_before(current)))
+            ),
         )
     people = list(people)
     passed: dict[int, set[int]] = {}
@@ -438,8 +441,10 @@ def _report(show: str = "") -> dict:
             person.state = "none"
         elif person.acked:
             person.state = "done"
-        elif person.last_version:
+        elif person.acked_before:
             person.state = "grace" if timezone.now() < grace_end else "overdue"
+        elif person.last_version:
+            person.state = "overdue"  # behind by more than one version: no grace period
         else:
             person.state = "missing"
     categories = list(_active_categories())

@@ -77,6 +77,24 @@ def test_the_grace_period_ends(demo, publish, settings):
     assert services.needs_acknowledgement(demo.alice) is False
 
 
+def test_the_grace_period_is_only_for_those_who_acknowledged_the_version_before(
+    demo, publish, settings
+):
+    """Someone overdue on version 2 stays gated when version 3 comes out."""
+    settings.STEWARD_ACK_GRACE_DAYS = 7
+    first = publish()
+    services.acknowledge(user=demo.alice, document=first)
+    second = publish("## Rules\n\nv2", "v2")
+    PolicyDocument.objects.filter(pk=second.pk).update(
+        published_at=timezone.now() - dt.timedelta(days=30)
+    )
+    services.acknowledge(user=demo.bob, document=second)
+    publish("## Rules\n\nv3", "v3")
+    assert services.acknowledgement_status(demo.alice).due is None
+    assert services.needs_acknowledgement(demo.alice) is True
+    assert services.needs_acknowledgement(demo.bob) is False  # acknowledged version 2
+
+
 def test_no_grace_period_gates_everyone_at_once(demo, publish, settings):
     settings.STEWARD_ACK_GRACE_DAYS = 0
     first = publish()

@@ -317,6 +317,16 @@ def test_the_report_shows_who_has_and_has_not(client, demo, progress):
     assert "<html" not in pending
 
 
+def test_the_report_counts_someone_two_versions_behind_as_overdue(client, demo, progress, publish):
+    services.acknowledge(user=demo.bob, document=publish("Version 2", "Two"))
+    publish("Version 3", "Three")
+    client.force_login(demo.paula)
+    people = {p.email: p.state for p in client.get(reverse("training:report")).context["people"]}
+    assert people["alice@example.com"] == "overdue"  # acknowledged version 1 only
+    assert people["bob@example.com"] == "grace"
+    assert people["carol@example.com"] == "missing"
+
+
 def test_the_report_computes_pass_rates(client, demo, progress):
     client.force_login(demo.aaron)
     response = client.get(reverse("training:report"))
