@@ -36,6 +36,11 @@ CONTENT_FIELDS = (
 )
 CHAINED_FIELDS = ("sequence", "occurred_at", *CONTENT_FIELDS)
 
+#: What a reader puts in place of a stored value it cannot decode: JSON that no write of
+#: Steward's produced (a number beyond a double, 1e400, which SQLite and PostgreSQL both
+#: keep). :func:`content` refuses it, so :func:`verify` reports the row as a break.
+UNREADABLE = object()
+
 
 def content(row: dict[str, Any]) -> bytes:
     """The JSON of the row's content fields: sorted keys, no spaces, UTF-8.
@@ -91,7 +96,8 @@ def verify(rows: Iterable[dict[str, Any]]) -> ChainReport:
 
     A deleted row shows as a gap in the sequence, an edited row as a hash
     mismatch, a reordered or re-linked row as a ``prev_hash`` that is not its
-    predecessor's hash.
+    predecessor's hash. A row edited so that its content cannot be read back
+    (:data:`UNREADABLE` in place of a value) is a break too.
     """
     expected_prev = GENESIS_HASH
     expected_seq = 1
@@ -102,7 +108,11 @@ def verify(rows: Iterable[dict[str, Any]]) -> ChainReport:
             return ChainReport(checked, expected_prev, ChainBreak(seq, f"expected #{expected_seq}"))
         if row["prev_hash"] != expected_prev:
             return ChainReport(checked, expected_prev, ChainBreak(seq, "previous hash differs"))
-        if link_hash(row["prev_hash"], row) != row["hash"]:
+        try:
+            computed = link_hash(row["prev_hash"], row)
+        except TypeError:  # orjson's refusal: UNREADABLE, or a value JSON cannot hold
+            return ChainReport(checked, expected_prev, ChainBreak(seq, "unreadable content"))
+        if computed != row["hash"]:
             return ChainReport(checked, expected_prev, ChainBreak(seq, "content hash differs"))
         expected_prev = row["hash"]
         expected_seq += 1

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,8 @@ from audit import chain, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from config.middleware import current_request_id
 from config.prepared import prepared_cursor
+
+logger = logging.getLogger(__name__)
 
 #: Where the events recorded now go instead of the chain, for whoever set it to append.
 _held: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
@@ -270,13 +273,17 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:
     """Decode what raw rows carry as text: JSON (Django leaves that to JSONField) and
-    SQLite's naive UTC timestamps."""
+    SQLite's naive UTC timestamps. JSON that cannot be decoded becomes
+    :data:`audit.chain.UNREADABLE`, for the verifier to report."""
     for name in ("before", "after", "details"):
         value = row[name]
         if value == "{}":
             row[name] = {}
         elif isinstance(value, str):
-            row[name] = orjson.loads(value)
+            try:
+                row[name] = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                row[name] = chain.UNREADABLE
     at = row["occurred_at"]
     if isinstance(at, str) and " " in at:  # SQLite: "2026-11-23 10:55:00[.000123]"
         row["occurred_at"] = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC)
@@ -354,8 +361,23 @@ def verify_trail(
 
 
 def run_verification(*, actor=None) -> AuditEvent:
-    """Verify chain and checkpoints, and record the result as an event."""
-    report, problems = verify_trail()
+    """Verify chain and checkpoints, and record the result as an event.
+
+    A verification that cannot finish is recorded as a failure naming the error (the
+    traceback goes to the log): the chain panel shows that, not the last "intact".
+    """
+    try:
+        report, problems = verify_trail()
+    except Exception as exc:
+        logger.exception("audit verification could not finish")
+        return record(
+            action=AuditEvent.Action.AUDIT_VERIFIED,
+            actor=actor,
+            actor_label="" if actor else "system",
+            outcome=AuditEvent.Outcome.FAILURE,
+            details={"error": type(exc).__name__},
+            message="verification could not finish",
+        )
     intact = report.intact and not problems
     details: dict[str, Any] = {"checked": report.checked, "checkpoint_problems": problems[:20]}
     if report.first_break:

@@ -32,14 +32,23 @@ EXPORT_FORMATS = {
 MAX_REPORT_DAYS = 366
 
 
-def chain_status() -> dict:
-    """The chain panel: head, the last verification and the last checkpoint."""
+def chain_status(user) -> dict:
+    """The chain panel: head, the last verification and the last checkpoint; links and the
+    "Verify now" button for auditors (a policy admin sees it on the dashboard, read-only)."""
+    last_verification = (
+        AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_VERIFIED)
+        .order_by("-sequence")
+        .first()
+    )
+    first_bad = last_verification.details.get("first_bad_sequence") if last_verification else None
     return {
         "head": head(),
-        "last_verification": AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_VERIFIED)
-        .order_by("-sequence")
-        .first(),
+        "last_verification": last_verification,
+        "first_bad": first_bad,
+        # The event pages' paths take no minus sign: a row slipped in at #-1 is named only.
+        "first_bad_linked": isinstance(first_bad, int) and first_bad >= 0,
         "last_checkpoint": AuditCheckpoint.objects.order_by("-sequence", "-created_at").first(),
+        "auditor": user.has_perm(Role.AUDITOR.permission),
     }
 
 
@@ -67,7 +76,7 @@ def events(request: HttpRequest) -> HttpResponse:
             "older": older,
             "paged": bool(before),
             "query": query,
-            "status": chain_status(),
+            "status": chain_status(request.user),
             "export_formats": EXPORT_FORMATS,
         },
         status=422 if filters.errors else 200,  # htmx swaps 422 (base.html), not 400
@@ -190,7 +199,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audit/dashboard.html",
-        {"summary": summary, "period": period, "charts": charts.CHARTS, "status": chain_status()},
+        {
+            "summary": summary,
+            "period": period,
+            "charts": charts.CHARTS,
+            "status": chain_status(request.user),
+        },
     )
 
 

@@ -63,6 +63,16 @@ def test_it_catches_a_changed_json_detail(db):
     assert _verify().first_break.sequence == 2
 
 
+def test_it_reports_a_row_edited_beyond_reading_as_a_break(db):
+    """JSON the verifier cannot decode (a number no double holds, which the database keeps)
+    is a break at that row, not a verification that stops with an error."""
+    _append(4, details={"size": 11})
+    _raw("UPDATE audit_auditevent SET details = %s WHERE sequence = 2", ['{"size": 1e400}'])
+    report = _verify()
+    assert report.first_break == chain.ChainBreak(2, "unreadable content")
+    assert report.checked == 1
+
+
 def test_it_catches_a_deleted_row(db):
     _append(5)
     _raw("DELETE FROM audit_auditevent WHERE sequence = 4")

@@ -3,7 +3,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from audit import signing
+from audit import services, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import checkpoint_line, create_checkpoint, record, run_verification
 from tests.audit.test_chain import _raw
@@ -114,6 +114,21 @@ def test_a_verification_run_is_recorded_with_its_result(db):
     event = run_verification()
     assert event.outcome == "failure"
     assert event.details["first_bad_sequence"] == 2
+
+
+def test_a_verification_that_cannot_finish_is_recorded_as_failed(db, monkeypatch, caplog):
+    """Whatever stops a verification, its run is recorded as a failure naming the error
+    (and logged), so the trail never keeps an older "intact" as its last word."""
+    _events(2)
+
+    def cannot_finish(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "verify_trail", cannot_finish)
+    event = run_verification()
+    assert event.action == Action.AUDIT_VERIFIED and event.outcome == "failure"
+    assert event.details == {"error": "RuntimeError"}
+    assert "audit verification could not finish" in caplog.text
 
 
 def test_the_checkpoint_line_is_json_serialisable(db):

@@ -2,14 +2,16 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import tracemalloc
 
 import pytest
 from django.utils import timezone
 
-from audit import exports
+from audit import exports, services
 from audit.models import AuditEvent
-from audit.services import record
+from audit.services import create_checkpoint, record, run_verification
+from tests.audit.test_chain import _raw
 from tests.factories import make_chat_event
 
 Action = AuditEvent.Action
@@ -161,6 +163,71 @@ def test_verify_now_queues_a_verification_whose_result_lands_in_the_trail(
     event = AuditEvent.objects.get(action=Action.AUDIT_VERIFIED)
     assert event.outcome == "success" and event.actor == reader
     assert "intact" in client.get("/audit/").content.decode()
+
+
+def test_the_chain_panel_stops_saying_intact_once_a_row_cannot_be_read(client, reader):
+    """A row edited beyond reading, then "Verify now": the panel says broken and names
+    the row, instead of keeping the earlier "intact"."""
+    _fill(2)
+    run_verification()
+    _raw("UPDATE audit_auditevent SET details = %s WHERE sequence = 1", ['{"size": 1e400}'])
+    run_verification(actor=reader)
+    client.force_login(reader)
+    page = client.get("/audit/").content.decode()
+    assert '<span class="badge badge-ok">intact</span>' not in page
+    assert '<span class="badge badge-danger">broken</span>' in page
+    assert '<a href="/audit/events/1/">first bad event #1</a>' in page
+
+
+def test_the_chain_panel_says_when_the_last_verification_could_not_finish(
+    client, reader, monkeypatch
+):
+    _fill(2)
+    run_verification()
+
+    def cannot_finish(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "verify_trail", cannot_finish)
+    run_verification(actor=reader)
+    client.force_login(reader)
+    page = client.get("/audit/").content.decode()
+    assert "intact" not in page
+    assert '<span class="badge badge-danger">verification failed</span>' in page
+    assert "could not finish (RuntimeError)" in page
+
+
+def test_the_first_bad_event_link_leads_to_the_first_bad_event(client, reader):
+    _fill(4)
+    _raw("UPDATE audit_auditevent SET actor_label = 'mallory' WHERE sequence = 2")
+    assert run_verification().details["first_bad_sequence"] == 2
+    client.force_login(reader)
+    page = client.get("/audit/").content.decode()
+    assert '<a href="/audit/events/2/">first bad event #2</a>' in page
+
+
+def test_a_policy_admin_sees_the_chain_panel_without_links_or_buttons_that_refuse_them(
+    client, admin
+):
+    """The dashboard is shared with policy admins; the chain panel's event and checkpoint
+    links and its "Verify now" are the auditor's, so the admin sees the panel read-only."""
+    _fill(2)
+    create_checkpoint()
+    run_verification()
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    assert "Chain status" in page and "intact" in page
+    refused = [
+        f"GET {href}"
+        for href in re.findall(r'href="(/audit/[^"]*)"', page)
+        if not href.startswith("/audit/charts/") and client.get(href).status_code == 403
+    ]
+    refused += [
+        f"POST {action}"
+        for action in re.findall(r'<form method="post" action="(/audit/[^"]*)"', page)
+        if client.post(action).status_code == 403
+    ]
+    assert refused == []
 
 
 @pytest.mark.parametrize("persona", ["member", "admin", "privacy_officer"])
