@@ -385,6 +385,19 @@ def recover() -> dict[str, int]:
     return done
 
 
+def stalled_since(request: SubjectRequest) -> dt.datetime | None:
+    """When an approved or executing request was last seen moving, if that is long enough
+    ago that its run looks lost (the sweep queues it again, or takes it over); else None.
+    An approved request's ``heartbeat_at`` is when it was last queued."""
+    if request.status == S.APPROVED:
+        since, limit = request.heartbeat_at or request.approved_at, REQUEUE_AFTER
+    elif request.status == S.EXECUTING:
+        since, limit = request.heartbeat_at, STALE_AFTER
+    else:
+        return None
+    return since if since and since < timezone.now() - limit else None
+
+
 def _queue(request_id: int) -> bool:
     from privacy.tasks import execute_request
 

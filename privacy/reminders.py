@@ -33,8 +33,8 @@ def send() -> int:
     """Email every privacy officer the requests due soon; the number of requests reminded.
 
     A request counts as reminded (and the reminder is audited) only once the mail server
-    has accepted the mail: when it fails, the failure is logged and the next hourly run
-    tries again.
+    has accepted the mail: when it fails, or when there is no active privacy officer to
+    send it to, that is logged and the next hourly run tries again.
     """
     today = timezone.localdate()
     requests = due_for_reminder(today)
@@ -45,26 +45,32 @@ def send() -> int:
         for user in User.objects.filter(is_active=True)
         if user.has_perm(Role.PRIVACY_OFFICER.permission)
     ]
+    if not officers:
+        log.warning(
+            "Deadline reminder for %d request(s) not sent: there is no active privacy officer "
+            "to send it to; the next run tries again.",
+            len(requests),
+        )
+        return 0
     body = render_to_string(
         "privacy/email/reminder.txt",
         {"rows": [(r, r.days_left(today)) for r in requests], "today": today},
     )
-    if officers:
-        try:
-            send_mail(
-                f"Steward: {len(requests)} data-subject request(s) due soon",
-                body,
-                None,
-                officers,
-            )
-        except Exception as exc:  # smtplib's errors, and a mail service library's own
-            # The exception's text may quote the officers' addresses: its type only.
-            log.warning(
-                "Deadline reminder for %d request(s) not sent (%s); the next run tries again.",
-                len(requests),
-                type(exc).__name__,
-            )
-            return 0
+    try:
+        send_mail(
+            f"Steward: {len(requests)} data-subject request(s) due soon",
+            body,
+            None,
+            officers,
+        )
+    except Exception as exc:  # smtplib's errors, and a mail service library's own
+        # The exception's text may quote the officers' addresses: its type only.
+        log.warning(
+            "Deadline reminder for %d request(s) not sent (%s); the next run tries again.",
+            len(requests),
+            type(exc).__name__,
+        )
+        return 0
     with transaction.atomic():
         SubjectRequest.objects.filter(pk__in=[r.pk for r in requests]).update(reminded_on=today)
         record(

@@ -31,6 +31,10 @@ class FourEyesError(PrivacyError):
     """The approver is the person who scoped the request."""
 
 
+#: An intake identical to one recorded this recently is a double submit, refused.
+DUPLICATE_WINDOW = dt.timedelta(minutes=10)
+
+
 # --- intake ----------------------------------------------------------------------------
 
 
@@ -68,27 +72,51 @@ def receive_request(
         created_by=actor,
     )
     request.seal_identifiers(identifiers)
-    for attempt in range(5):
-        request.reference = _next_reference(received_on.year, attempt)
-        try:
-            with transaction.atomic():
-                request.save()
-                record_step(
-                    request,
-                    actor,
-                    AuditEvent.Action.DSR_RECEIVED,
-                    {
-                        "received_on": received_on.isoformat(),
-                        "due_on": request.due_on.isoformat(),
-                        "identifier_kinds": sorted({k for k, _ in identifiers}),
-                        "staff_subject": subject_user is not None,
-                        **({"follows": follows.reference} if follows else {}),
-                    },
-                )
-            return request
-        except IntegrityError:
-            request.pk = None
-    raise PrivacyError("Could not number the request; try again.")
+    with transaction.atomic():
+        # A double submit comes from one officer: locking their row makes the second wait
+        # for the first to commit, then find its request.
+        User.objects.select_for_update(no_key=True).filter(pk=actor.pk).first()
+        if twin := _recorded_moments_ago(kind=kind, received_on=received_on, digests=digests):
+            raise PrivacyError(
+                f"This request was already recorded as {twin.reference} at "
+                f"{timezone.localtime(twin.created_at):%H:%M}, with the same identifiers, kind "
+                "and received date: open it instead of recording it twice."
+            )
+        for attempt in range(5):
+            request.reference = _next_reference(received_on.year, attempt)
+            try:
+                with transaction.atomic():
+                    request.save()
+                    record_step(
+                        request,
+                        actor,
+                        AuditEvent.Action.DSR_RECEIVED,
+                        {
+                            "received_on": received_on.isoformat(),
+                            "due_on": request.due_on.isoformat(),
+                            "identifier_kinds": sorted({k for k, _ in identifiers}),
+                            "staff_subject": subject_user is not None,
+                            **({"follows": follows.reference} if follows else {}),
+                        },
+                    )
+                return request
+            except IntegrityError:
+                request.pk = None
+        raise PrivacyError("Could not number the request; try again.")
+
+
+def _recorded_moments_ago(
+    *, kind: str, received_on: dt.date, digests: set[str]
+) -> SubjectRequest | None:
+    """An open request recorded in the last ``DUPLICATE_WINDOW`` for the same identifiers,
+    kind and received date: what a double submit of the intake form finds."""
+    recent = SubjectRequest.objects.filter(
+        kind=kind,
+        received_on=received_on,
+        status__in=SubjectRequest.OPEN,
+        created_at__gte=timezone.now() - DUPLICATE_WINDOW,
+    )
+    return next((request for request in recent if set(request.digests) == digests), None)
 
 
 def request_own_data(*, user: User, kind: str) -> SubjectRequest:
@@ -155,6 +183,7 @@ def scope_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
     """Count what the request reaches (through the indexes) and who received it."""
     with transaction.atomic():
         request = _locked(request, (S.VERIFIED, S.SCOPED), "Verify the identity before scoping.")
+        _refuse_the_subject(request, actor)
         request.scope = scope.scope_of(
             digests=request.digests, subject_user_id=request.subject_user_id
         )
@@ -172,6 +201,7 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
 
     with transaction.atomic():
         request = _locked(request, S.SCOPED, "Only a scoped request can be approved.")
+        _refuse_the_subject(request, actor)
         refusal = policy.second_pair_of_eyes(
             scoped_by_id=request.scoped_by_id, approver_id=actor.pk
         )
@@ -198,6 +228,7 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
             (S.RECEIVED, S.VERIFIED, S.SCOPED, S.APPROVED),
             "This request can no longer be rejected.",
         )
+        _refuse_the_subject(request, actor)
         request.status = S.REJECTED
         request.rejected_reason = reason.strip()[:500]
         request.completed_at = timezone.now()
@@ -246,6 +277,14 @@ def _locked(request: SubjectRequest, allowed, refusal: str) -> SubjectRequest:
     if request.status not in allowed:
         raise PrivacyError(refusal)
     return request
+
+
+def _refuse_the_subject(request: SubjectRequest, actor: User) -> None:
+    """A privacy officer does not scope, approve or reject a request about themselves."""
+    if request.subject_user_id == actor.pk:
+        raise PrivacyError(
+            "This request is about you: another privacy officer scopes, approves or rejects it."
+        )
 
 
 def record_step(request: SubjectRequest, actor, action, details: dict) -> None:

@@ -24,7 +24,7 @@ from audit.services import record
 from governance.access import role_required
 from governance.models import Category
 from governance.roles import Role
-from privacy import access, archive, execution, purge, services
+from privacy import access, archive, execution, policy, purge, services
 from privacy.forms import (
     ExtendForm,
     FinishForm,
@@ -40,6 +40,8 @@ from privacy.services import PrivacyError
 
 officer = role_required(Role.PRIVACY_OFFICER)
 RECENT = 20
+#: While a request is in these, its page polls its progress card.
+RUNNING = (SubjectRequest.Status.APPROVED, SubjectRequest.Status.EXECUTING)
 
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:
@@ -112,9 +114,13 @@ def request_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     subject_request = access.get_request_for_user(request.user, public_id)
     ctx = _request_context(request, subject_request)
     template = "privacy/request_detail.html"
-    if _polling(request, "request-progress"):
-        template += "#request-progress"
-    return render(request, template, ctx)
+    if not _polling(request, "request-progress"):
+        return render(request, template, ctx)
+    response = render(request, template + "#request-progress", ctx)
+    if subject_request.status not in RUNNING:
+        # The run ended: the receipt and archive buttons are outside the polled card.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 STEPS = [
@@ -155,6 +161,12 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         if access.is_officer(request.user)
         else None,
         "extend_form": forms.get("extend_form") or ExtendForm(),
+        "extension_refusal": policy.extension_refusal(
+            due=subject_request.due_on,
+            today=timezone.localdate(),
+            extended=subject_request.extended,
+        ),
+        "stalled_since": execution.stalled_since(subject_request),
         "receipt_json": json.dumps(subject_request.receipt, indent=2)
         if subject_request.receipt
         else "",

@@ -83,6 +83,41 @@ def test_a_reminder_counts_only_once_the_mail_is_accepted(officers, settings, ca
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DSR_REMINDED).count() == 1
 
 
+def test_a_reminder_with_no_privacy_officer_to_tell_is_not_counted_as_sent(db, caplog):
+    """Nobody holds the role (or all are deactivated): the reminder is logged as unsent and
+    the next run tries again, rather than recorded as sent to nobody."""
+    request = SubjectRequest.objects.create(
+        reference="DSR-2026-0097",
+        kind=SubjectRequest.Kind.ERASURE,
+        regime=SubjectRequest.Regime.GDPR,
+        received_on=timezone.localdate() - dt.timedelta(days=30),
+        due_on=timezone.localdate(),
+    )
+    assert reminders.send() == 0
+    assert "no active privacy officer" in caplog.text
+    request.refresh_from_db()
+    assert request.reminded_on is None
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DSR_REMINDED).exists()
+
+
+# --- a privacy officer's own request ------------------------------------------------------
+
+
+def test_an_officer_neither_scopes_approves_nor_rejects_a_request_about_themselves(officers):
+    """As they may not release their own archive: someone else handles it."""
+    priya, omar = officers
+    request = services.request_own_data(user=priya, kind=SubjectRequest.Kind.ERASURE)
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.scope_request(request=request, actor=priya)
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.reject_request(request=request, actor=priya, reason="Not needed")
+    request = services.scope_request(request=request, actor=omar)
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.approve_request(request=request, actor=priya)
+    request.refresh_from_db()
+    assert request.status == S.SCOPED
+
+
 # --- extensions ----------------------------------------------------------------------------
 
 

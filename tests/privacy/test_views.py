@@ -4,9 +4,11 @@ import datetime as dt
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from privacy import services
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
-from tests.privacy.conftest import make_conversation
+from tests.privacy.conftest import make_conversation, receive, run
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +37,16 @@ def test_it_records_a_request_and_shows_its_due_date(first):
     assert request.due_on == dt.date(2026, 2, 28)
     page = first.get(response["Location"])
     assert b"DSR-2026-0001" in page.content and b"jane@example.org" in page.content
+
+
+def test_an_intake_submitted_twice_is_refused_the_second_time_naming_the_first(first):
+    """A double click on "Record the request" records it once; the second submit is told
+    which request it already is, and keeps what was typed."""
+    _intake(first, note="Letter of 3 March")
+    again = _intake(first, note="Letter of 3 March")
+    request = SubjectRequest.objects.get()
+    assert again.status_code == 422
+    assert request.reference.encode() in again.content and b"Letter of 3 March" in again.content
 
 
 def test_bad_intake_answers_422_with_the_reason_and_keeps_the_input(first):
@@ -128,3 +140,92 @@ def test_it_moves_the_schedule(first):
     assert (task.crontab.hour, task.crontab.minute, task.enabled) == ("4", "15", True)
     page = first.get(reverse("privacy:purges"))
     assert b"daily at 04:15 UTC" in page.content
+
+
+def _page(client, request) -> str:
+    return client.get(reverse("privacy:request", args=[request.public_id])).content.decode()
+
+
+def test_a_request_approved_but_not_running_can_still_be_extended_and_says_so(
+    client, officers, django_capture_on_commit_callbacks
+):
+    """Its task was lost on the way (the broker was down): it waits for the sweep, and its
+    deadline still runs, so the officer can extend it and is told it has not started."""
+    request = receive(officers, received_on=timezone.localdate() - dt.timedelta(days=29))
+    request = run(request, officers, django_capture_on_commit_callbacks, execute=False)
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        approved_at=timezone.now() - dt.timedelta(minutes=20)
+    )
+    client.force_login(officers[0])
+    page = _page(client, request)
+    assert reverse("privacy:request_extend", args=[request.public_id]) in page
+    assert "No worker has started it" in page
+
+
+def test_the_followed_run_asks_for_the_whole_page_once_it_ends(
+    client, officers, org, django_capture_on_commit_callbacks
+):
+    """The polled card is not where the receipt and archive buttons are: once the run has
+    ended, the answer asks htmx to reload the page."""
+    make_conversation(org.alice, org.internal)
+    request = receive(
+        officers,
+        kind=SubjectRequest.Kind.ACCESS,
+        identifiers=[("email", org.alice.email)],
+        subject_user=org.alice,
+    )
+    request = run(request, officers, django_capture_on_commit_callbacks)
+    client.force_login(officers[0])
+    url = reverse("privacy:request", args=[request.public_id])
+    polled = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="request-progress")
+    assert polled.headers.get("HX-Refresh") == "true"
+    assert b"Completed" in polled.content and b"<html" not in polled.content
+
+
+def test_an_overdue_request_explains_why_it_can_no_longer_be_extended(client, officers):
+    request = receive(officers, received_on=timezone.localdate() - dt.timedelta(days=40))
+    client.force_login(officers[0])
+    page = _page(client, request)
+    assert reverse("privacy:request_extend", args=[request.public_id]) not in page
+    assert "an extension had to be given" in page
+
+
+def test_an_overdue_request_says_the_day_it_was_due(client, officers):
+    """Overdue the day after the due day: it was due on that day, not overdue since it."""
+    request = receive(officers, received_on=timezone.localdate() - dt.timedelta(days=40))
+    client.force_login(officers[0])
+    page = _page(client, request)
+    assert f"overdue: was due {request.due_on:%-d %b %Y}" in page
+    assert "overdue since" not in page
+
+
+def test_the_subject_sees_neither_the_scope_nor_the_officers_note(client, officers, org):
+    """The scope (mention counts, a legal hold on them) and the intake note are the
+    desk's working notes: the person the request is about does not see them."""
+    make_conversation(org.alice, org.internal)
+    services.place_hold(actor=officers[0], reason="HR investigation 7", user=org.alice)
+    request = receive(
+        officers,
+        kind=SubjectRequest.Kind.ACCESS,
+        identifiers=[("email", org.alice.email)],
+        subject_user=org.alice,
+        note="Letter came via her lawyer; HR says dismissal pending",
+    )
+    request = services.verify_identity(request=request, actor=officers[0], method="Called")
+    services.scope_request(request=request, actor=officers[1])
+    client.force_login(org.alice)
+    page = _page(client, request)
+    assert "Legal hold" not in page and "Mentions" not in page
+    assert "dismissal pending" not in page
+    client.force_login(officers[0])
+    page = _page(client, request)
+    assert "Legal hold" in page and "dismissal pending" in page
+
+
+def test_an_officer_is_not_offered_the_steps_of_a_request_about_themselves(client, officers):
+    priya = officers[0]
+    request = services.request_own_data(user=priya, kind=SubjectRequest.Kind.ACCESS)
+    client.force_login(priya)
+    page = _page(client, request)
+    assert reverse("privacy:request_scope", args=[request.public_id]) not in page
+    assert "This request is about you" in page
