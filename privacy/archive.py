@@ -3,19 +3,25 @@
 Stored sealed with the master key on the request row; it holds the subject's own
 conversations (placeholders restored, as their owner sees them) and every message
 elsewhere that mentions them ("mentions": other people's messages, which may name
-third parties too). Privacy officers may always download it. The subject may once
-it is released: at once when it holds no mentions, otherwise when an officer other
-than the subject has checked them. It is dropped ``ARCHIVE_KEEP_DAYS`` after the
+third parties too). For a staff member it also holds what Steward keeps on their
+account: roles and clearances, policy acknowledgements and quiz attempts, API tokens
+(never their hash), and a summary of their own activity in the audit trail.
+
+Privacy officers may always download it. The subject may once it is released: at
+once when it holds no mentions, otherwise when an officer other than the subject has
+checked them. It is dropped ``ARCHIVE_KEEP_DAYS`` after the
 request completed (and by the subject's erasure).
 """
 
 import datetime as dt
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models import Count, Max, Min
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -66,6 +72,7 @@ def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[
         "account": _account(user) if user else None,
         "conversations": own,
         "mentions": mentions,
+        **(_held_on_account(user) if user else {}),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -184,6 +191,124 @@ def _account(user) -> dict:
         "last_login": user.last_login.isoformat() if user.last_login else None,
         "roles": [role.label for role in roles_of(user)],
     }
+
+
+def _held_on_account(user: User) -> dict:
+    """What Steward keeps on a staff member besides their conversations."""
+    return {
+        "clearances": _clearances(user),
+        "policy_acknowledgements": [
+            {
+                "document": f"{ack.document.title} (version {ack.document.version})",
+                "acknowledged_at": ack.acknowledged_at.isoformat(),
+            }
+            for ack in user.acknowledgements.select_related("document")
+        ],
+        "quiz_attempts": _quiz_attempts(user),
+        "api_tokens": [
+            {
+                "name": token.name,
+                "created_at": token.created_at.isoformat(),
+                "expires_at": _iso(token.expires_at),
+                "last_used_at": _iso(token.last_used_at),
+                "revoked_at": _iso(token.revoked_at),
+                "status": token.status,
+            }
+            for token in user.api_tokens.all()
+        ],
+        "audit_activity": _audit_activity(user),
+    }
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _clearances(user: User) -> list[dict]:
+    """The categories the person may use, and through what: themselves or a group."""
+    from governance.models import Clearance
+
+    clearances = Clearance.objects.for_user(user).select_related("category", "group")
+    return [
+        {
+            "category": clearance.category.name,
+            "through": f"the group {clearance.group.name}" if clearance.group else "you",
+            "granted_at": clearance.granted_at.isoformat(),
+        }
+        for clearance in clearances.order_by("category__number", "granted_at")
+    ]
+
+
+def _quiz_attempts(user: User) -> list[dict]:
+    """Each go at a quiz: score, pass or fail, and each answer as it was shown."""
+    from governance.models import Category
+    from training.models import QuizQuestion
+
+    attempts = list(user.quiz_attempts.all())
+    asked = {key for attempt in attempts for key in attempt.answers}
+    questions = {
+        str(question.public_id): question
+        for question in QuizQuestion.objects.filter(public_id__in=_uuids(asked))
+    }
+    categories = {c.number: f"{c.number} · {c.name}" for c in Category.objects.all()}
+    return [
+        {
+            "quiz": categories.get(attempt.category_number, f"category {attempt.category_number}"),
+            "taken_at": attempt.taken_at.isoformat(),
+            "score": f"{attempt.score}/{attempt.total}",
+            "pass_percent": attempt.pass_percent,
+            "passed": attempt.passed,
+            "answers": [
+                _answer(questions.get(key), given, categories)
+                for key, given in attempt.answers.items()
+            ],
+        }
+        for attempt in attempts
+    ]
+
+
+def _uuids(keys) -> list[uuid.UUID]:
+    found = []
+    for key in keys:
+        try:
+            found.append(uuid.UUID(key))
+        except ValueError:
+            continue
+    return found
+
+
+def _answer(question, given: int | None, categories: dict[int, str]) -> dict:
+    """One answer as the person saw it: the question's prompt and the option they chose."""
+    if question is None:
+        return {"question": "(a question since removed)", "answer": given}
+    label = "no answer" if given is None else given
+    if isinstance(given, int) and question.kind == question.Kind.WHICH_CATEGORY:
+        label = categories.get(given, f"category {given}")
+    elif isinstance(given, int) and 0 <= given < len(question.options):
+        label = question.options[given]
+    return {"question": question.prompt, "answer": label}
+
+
+def _audit_activity(user: User) -> list[dict]:
+    """What the person did, as the audit trail records it: each kind of action, how many
+    times, first and last. Metadata only: the trail never holds message text."""
+    rows = (
+        AuditEvent.objects.filter(actor=user)
+        .order_by()
+        .values("action")
+        .annotate(times=Count("sequence"), first=Min("occurred_at"), last=Max("occurred_at"))
+        .order_by("action")
+    )
+    labels = dict(AuditEvent.Action.choices)
+    return [
+        {
+            "action": labels.get(row["action"], row["action"]),
+            "times": row["times"],
+            "first": row["first"].isoformat(),
+            "last": row["last"].isoformat(),
+        }
+        for row in rows
+    ]
 
 
 def _mention(row: SubjectMention) -> dict:

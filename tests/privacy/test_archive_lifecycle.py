@@ -115,10 +115,14 @@ def test_an_officer_who_is_the_subject_neither_downloads_nor_releases_their_own_
     client, org, officers, django_capture_on_commit_callbacks
 ):
     """Priya is a privacy officer and staff: her own archive waits for someone else."""
+    from governance.roles import Role
+    from tests.factories import make_user
+
     priya = officers[0]
     carol = chat.start_conversation(owner=org.carol, category=org.confidential)
     _send(django_capture_on_commit_callbacks, carol, org.carol, f"Ask {priya.email} later.")
-    request = _own_access(priya, officers, django_capture_on_commit_callbacks)
+    third = make_user("tess@corp.example", Role.PRIVACY_OFFICER, full_name="Tess")
+    request = _own_access(priya, (third, officers[1]), django_capture_on_commit_callbacks)
 
     client.force_login(priya)
     assert client.get(_archive_url(request)).status_code == 302
@@ -142,6 +146,52 @@ def test_officers_release_through_the_api_by_the_same_rules(
     again = _client_of(officers[0]).post(url + "release/")
     assert again.status_code == 400 and "already released" in again.content.decode()
     assert _client_of(org.alice).post(url + "release/").status_code == 403
+
+
+# --- what it holds -----------------------------------------------------------------------
+
+
+def test_a_staff_members_archive_holds_what_steward_keeps_on_their_account(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """Besides conversations: their clearances, policy acknowledgements and quiz attempts,
+    their API tokens (never the token or its hash), and what the audit trail records they
+    did (actions and dates, no message text)."""
+    from api.services import create_token
+    from training.models import Acknowledgement, PolicyDocument, QuizAttempt
+
+    now = timezone.now()
+    document = PolicyDocument.objects.create(
+        version=99, title="AI rules", body="## Rules", status="published", published_at=now
+    )
+    Acknowledgement.objects.create(user=org.alice, document=document, acknowledged_at=now)
+    QuizAttempt.objects.create(
+        user=org.alice, category_number=2, score=3, total=5, pass_percent=80, passed=False,
+        answers={}, taken_at=now,
+    )  # fmt: skip
+    token, raw = create_token(user=org.alice, name="Laptop script", expires_in_days=30, actor=None)
+    own = chat.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, own, org.alice, "Draft of the Q3 reorg plan")
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+
+    client.force_login(org.alice)
+    response = client.get(_archive_url(request))
+    data = _zip_data(response)
+    assert org.internal.name in {c["category"] for c in data["clearances"]}
+    assert data["policy_acknowledgements"][0]["document"] == "AI rules (version 99)"
+    (attempt,) = data["quiz_attempts"]
+    assert attempt["score"] == "3/5" and attempt["passed"] is False
+    (listed,) = data["api_tokens"]
+    assert listed["name"] == "Laptop script" and listed["status"] == "active"
+    assert raw not in json.dumps(data) and token.digest not in json.dumps(data)
+    activity = {row["action"]: row for row in data["audit_activity"]}
+    assert activity["Chat request"]["times"] == 1
+    assert "Q3 reorg" not in json.dumps(data["audit_activity"])
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        summary = bundle.read("summary.html").decode()
+    assert "Laptop script" in summary and "AI rules (version 99)" in summary
+    assert "Quiz attempts (1)" in summary and "Chat request: 1 time" in summary
+    assert raw not in summary and token.digest not in summary
 
 
 # --- expiry -----------------------------------------------------------------------------
