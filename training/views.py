@@ -269,6 +269,7 @@ def acknowledge(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Thank you: you acknowledged version {current.version}.")
             return _go(request, next_url or reverse("chat:home"))
     previous = None
+    changes = []
     if current is not None and not status.acknowledged:
         previous = (
             Acknowledgement.objects.filter(user=request.user)
@@ -276,6 +277,14 @@ def acknowledge(request: HttpRequest) -> HttpResponse:
             .order_by("-document__version")
             .first()
         )
+    if previous is not None:
+        changes = list(
+            PolicyDocument.objects.published()
+            .filter(version__gt=previous.document.version)
+            .exclude(change_note="")
+            .order_by("version")
+        )
+    cleared = list(Category.objects.cleared_for(request.user).order_by("number"))
     return render(
         request,
         "training/acknowledge.html",
@@ -284,9 +293,13 @@ def acknowledge(request: HttpRequest) -> HttpResponse:
             "document": current,
             "html": render_markdown(current.body) if current else "",
             "previous": previous,
+            "changes": changes,
             "diff": diff_lines(previous.document.body, current.body) if previous else [],
-            "cards": cards(Category.objects.cleared_for(request.user).order_by("number")),
-            "all_categories": _active_categories(),
+            "cards": cards(cleared),
+            # Blocked everywhere: shown to everyone, after their own categories.
+            "also_blocked": _active_categories()
+            .filter(blocks_all=True)
+            .exclude(pk__in=[c.pk for c in cleared]),
             "form": form,
             "next": next_url,
             "acknowledged_at": Acknowledgement.objects.filter(user=request.user, document=current)

@@ -70,6 +70,32 @@ def test_it_refuses_an_offsite_next(client, demo, publish):
     assert response["Location"] == "/chat/"
 
 
+def test_the_summary_lists_every_change_since_the_version_acknowledged(client, demo, publish):
+    services.acknowledge(user=demo.alice, document=publish("v1", "First"))
+    publish("v1\n\nNo customer data in Internal.", "No customer data in Internal")
+    publish("v1\n\nNo customer data in Internal.\n\nTypo fixed.", "Typo fixed")
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:acknowledge")).content.decode()
+    assert "You acknowledged version 1" in page
+    notes = page.split('class="change-note"')[1].split("Show the changed lines")[0]
+    assert "Version 2: No customer data in Internal" in notes
+    assert "Version 3: Typo fixed" in notes
+    assert "First" not in notes
+
+
+def test_the_summary_lists_a_prohibited_category_once(client, demo, publish):
+    """Listed among someone's categories when they are cleared for it, and after them if not."""
+    from governance.models import Clearance
+
+    publish()
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:acknowledge")).content.decode()
+    assert page.count('href="/training/cards/4/"') == 1
+    Clearance.objects.create(category=demo.prohibited, user=demo.alice)
+    page = client.get(reverse("training:acknowledge")).content.decode()
+    assert page.count('href="/training/cards/4/"') == 1
+
+
 def test_an_htmx_send_is_redirected_to_the_acknowledgement(client, demo, publish, settings):
     settings.STEWARD_ACK_GRACE_DAYS = 0
     services.acknowledge(user=demo.alice, document=publish())
