@@ -26,7 +26,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, SubjectMention
 from governance.models import User
-from privacy import archive, erasure, scope
+from privacy import archive, erasure, policy, scope
 from privacy.models import MAX_ATTEMPTS, SubjectRequest
 from privacy.services import PrivacyError, receipt_hash, record_step
 
@@ -69,7 +69,9 @@ def execute(request_id: int) -> bool:
     attempt = _claim(request_id)
     if attempt is None:
         return False
-    request = SubjectRequest.objects.select_related("subject_user", "scoped_by", "approved_by")
+    request = SubjectRequest.objects.select_related(
+        "subject_user", "verified_by", "scoped_by", "approved_by"
+    )
     run = _Run(request.get(pk=request_id), attempt)
     try:
         run.start()
@@ -223,6 +225,8 @@ def _complete(run: _Run, counts: dict) -> None:
         "received_on": request.received_on.isoformat(),
         "due_on": request.due_on.isoformat(),
         "verified_at": request.verified_at.isoformat() if request.verified_at else None,
+        # Nobody for a request from the account page: signing in verified the person.
+        "identity": {"verified_by": _who(request.verified_by), "method": request.verification},
         "scoped_by": _who(request.scoped_by),
         "approved_by": _who(request.approved_by),
         "started_at": request.started_at.isoformat() if request.started_at else None,
@@ -231,6 +235,13 @@ def _complete(run: _Run, counts: dict) -> None:
         "counts": counts,
         "recipients": run.partial["recipients"],
     }
+    if request.extended:
+        # One extension at most, so the original due date is the regime's from the receipt.
+        original = policy.due_on(request.regime_rules, request.received_on)
+        receipt["extended"] = {
+            "original_due_on": original.isoformat(),
+            "reason": request.extension_reason,
+        }
     if earlier:
         receipt["earlier_attempts"] = earlier
     digest = receipt_hash(receipt)

@@ -272,6 +272,43 @@ def test_the_trail_names_the_request_never_the_identifier(
     assert request.identifiers() == []  # dropped on completion; digests remain for the receipt
 
 
+def test_the_receipt_says_how_the_identity_was_verified_and_that_it_was_extended(
+    officers, db, org, django_capture_on_commit_callbacks
+):
+    """A receipt due three months after receipt says why: the original due date and the
+    reason given, and how and by whom the requester's identity was checked."""
+    from privacy import policy
+
+    request = _receive(officers)
+    original_due = request.due_on
+    services.extend_request(request=request, actor=officers[0], reason="Complex: 40 systems")
+    request = _run(request, officers, django_capture_on_commit_callbacks)
+    receipt = request.receipt
+    assert receipt["due_on"] == policy.extended_due_on(policy.GDPR, request.received_on).isoformat()
+    assert receipt["extended"] == {
+        "original_due_on": original_due.isoformat(),
+        "reason": "Complex: 40 systems",
+    }
+    assert receipt["identity"] == {
+        "verified_by": officers[0].display_name,
+        "method": "Replied from the address on file",
+    }
+    assert request.receipt_hash == services.receipt_hash(receipt)
+
+
+def test_the_receipt_of_a_request_from_the_account_page_says_the_subject_signed_in(
+    org, officers, django_capture_on_commit_callbacks
+):
+    request = services.request_own_data(user=org.alice, kind=SubjectRequest.Kind.ACCESS)
+    request = services.scope_request(request=request, actor=officers[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve_request(request=request, actor=officers[1])
+    request.refresh_from_db()
+    assert request.receipt["identity"]["verified_by"] is None
+    assert request.receipt["identity"]["method"] == "Signed in to their own account."
+    assert "extended" not in request.receipt
+
+
 def test_an_extension_happens_once_with_a_reason(officers, db, org):
     request = _receive(officers)
     with pytest.raises(PrivacyError):
