@@ -109,11 +109,14 @@ def card(request: HttpRequest, number: int) -> HttpResponse:
     found = cards([category])
     if not found:
         raise Http404
+    is_staff = request.user.has_perm(Role.STAFF.permission)
     return render(
         request,
         "training/card.html",
         {
             "card": found[0],
+            # As on the Training page: staff take any quiz that has questions.
+            "offers_quiz": is_staff and bool(quiz_items(number, _active_categories())),
             "categories": _active_categories(),
             "cleared": Category.objects.cleared_for(request.user).filter(pk=category.pk).exists(),
             "is_admin": request.user.has_perm(Role.POLICY_ADMIN.permission),

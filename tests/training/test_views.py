@@ -169,6 +169,20 @@ def test_a_card_shows_the_live_policy(client, demo):
     assert client.get(reverse("training:card", args=[9])).status_code == 404
 
 
+def test_a_card_offers_its_quiz_to_staff_whenever_the_quiz_has_questions(client, demo):
+    """The Prohibited card too, as the Training page does; not to those who cannot take it."""
+    client.force_login(demo.alice)
+    assert 'href="/training/quiz/4/"' in client.get(reverse("training:home")).content.decode()
+    assert (
+        'href="/training/quiz/4/"'
+        in client.get(reverse("training:card", args=[4])).content.decode()
+    )
+    QuizQuestion.objects.filter(category_number=2).update(is_active=False)
+    assert "Take the quiz" not in client.get(reverse("training:card", args=[2])).content.decode()
+    client.force_login(demo.aaron)  # an auditor: no quizzes
+    assert "Take the quiz" not in client.get(reverse("training:card", args=[4])).content.decode()
+
+
 def test_the_overview_has_every_category(client, demo):
     client.force_login(demo.alice)
     page = client.get(reverse("training:overview")).content.decode()
