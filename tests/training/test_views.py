@@ -183,6 +183,21 @@ def test_a_card_offers_its_quiz_to_staff_whenever_the_quiz_has_questions(client,
     assert "Take the quiz" not in client.get(reverse("training:card", args=[4])).content.decode()
 
 
+def test_the_card_of_a_retired_category_says_it_is_retired(client, demo):
+    """The chat still links a retired category's conversations and messages to its card."""
+    from governance.models import Category
+
+    conversation = chat.start_conversation(owner=demo.alice, category=demo.internal)
+    Category.objects.filter(pk=demo.internal.pk).update(is_active=False)
+    client.force_login(demo.alice)
+    page = client.get(reverse("chat:conversation", args=[conversation.public_id])).content.decode()
+    assert 'href="/training/cards/2/"' in page
+    response = client.get(reverse("training:card", args=[2]))
+    assert response.status_code == 200
+    assert "nobody can choose it any more" in response.content.decode()
+    assert "Take the quiz" not in response.content.decode()
+
+
 def test_the_overview_has_every_category(client, demo):
     client.force_login(demo.alice)
     page = client.get(reverse("training:overview")).content.decode()
