@@ -330,18 +330,30 @@ def verify_trail(
     """Walk the chain, then hold every checkpoint against it.
 
     ``checkpoints`` are exported lines kept elsewhere (defaults: the ones in
-    the database). Each must carry a valid signature by ``public_key`` (default:
-    our own) and name a sequence whose hash in the chain is its ``head_hash``.
-    Returns the chain report and one sentence per checkpoint problem.
+    the database). Each must carry a valid signature by ``public_key``, or by
+    default by the trusted key its ``key_id`` names (the current signing key or
+    one in ``STEWARD_AUDIT_TRUSTED_KEYS``), and name a sequence whose hash in
+    the chain is its ``head_hash``. Returns the chain report and one sentence
+    per checkpoint problem.
     """
-    public_key = public_key or signing.public_key_text()
+    trusted = signing.trusted_public_keys()
     if checkpoints is None:
-        checkpoints = [checkpoint_line(c, public_key) for c in AuditCheckpoint.objects.all()]
+        checkpoints = [
+            checkpoint_line(c, trusted.get(c.key_id, "")) for c in AuditCheckpoint.objects.all()
+        ]
     wanted = {}
     problems = []
     for line in checkpoints:
         payload = {k: line.get(k) for k in ("sequence", "head_hash", "created_at", "key_id")}
-        if not signing.verify(payload, str(line.get("signature", "")), public_key):
+        # Never the line's own public_key: whoever forged the line would have written it.
+        key = public_key or trusted.get(str(payload["key_id"]))
+        if key is None:
+            problems.append(
+                f"checkpoint at #{payload['sequence']}: signed by key {payload['key_id']}, "
+                "neither the current signing key nor one in STEWARD_AUDIT_TRUSTED_KEYS"
+            )
+            continue
+        if not signing.verify(payload, str(line.get("signature", "")), key):
             problems.append(f"checkpoint at #{payload['sequence']}: signature does not verify")
             continue
         wanted[payload["sequence"]] = payload["head_hash"]

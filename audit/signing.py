@@ -2,7 +2,9 @@
 
 The private key (``STEWARD_AUDIT_SIGNING_KEY``, a 32-byte seed) stays with
 Steward; the public key can be handed to anyone who keeps checkpoints, so
-they can check them without being able to forge new ones.
+they can check them without being able to forge new ones. Each checkpoint
+names its key (``key_id``); after the signing key is replaced, the public keys
+of the earlier ones (``STEWARD_AUDIT_TRUSTED_KEYS``) still check theirs.
 """
 
 import base64
@@ -14,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _b64decode(value: str) -> bytes:
@@ -40,6 +43,26 @@ def public_key_text(key: Ed25519PublicKey | None = None) -> str:
 
 def key_id(public_key: str) -> str:
     return hashlib.sha256(public_key.encode()).hexdigest()[:16]
+
+
+def trusted_public_keys() -> dict[str, str]:
+    """The public keys checkpoints may be signed with, by key id: the current signing key's
+    and those listed in ``STEWARD_AUDIT_TRUSTED_KEYS``."""
+    keys = [*settings.STEWARD_AUDIT_TRUSTED_KEYS, public_key_text()]
+    return {key_id(key): key for key in keys}
+
+
+def check_trusted_keys(keys: list[str]) -> None:
+    """Refuse to start with an entry of ``STEWARD_AUDIT_TRUSTED_KEYS`` that is no Ed25519
+    public key: it would never match a checkpoint, and say nothing."""
+    for key in keys:
+        try:
+            Ed25519PublicKey.from_public_bytes(_b64decode(key))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"STEWARD_AUDIT_TRUSTED_KEYS: {key[:60]!r} is not an audit public key (43 "
+                "characters, as manage.py audit_checkpoint --public-key printed it)"
+            ) from None
 
 
 def canonical(payload: dict) -> bytes:

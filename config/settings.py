@@ -74,6 +74,8 @@ STEWARD_AUDIT_SIGNING_KEY = _required_in_production(
     "STEWARD_AUDIT_SIGNING_KEY"
 ) or generated_secret(DATA_DIR, "audit_signing_key")
 _check_key32(STEWARD_AUDIT_SIGNING_KEY, "STEWARD_AUDIT_SIGNING_KEY")
+# Public keys of signing keys replaced since: their checkpoints still verify (audit.apps checks).
+STEWARD_AUDIT_TRUSTED_KEYS = env_list("STEWARD_AUDIT_TRUSTED_KEYS", [])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 if PRODUCTION and not ALLOWED_HOSTS:

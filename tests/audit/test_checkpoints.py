@@ -1,6 +1,9 @@
 import json
+import os
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from audit import services, signing
@@ -88,6 +91,57 @@ def test_checkpoints_signed_by_another_key_are_refused(db, tmp_path, capsys):
     with pytest.raises(CommandError):
         call_command("audit_verify", "--checkpoints", kept, "--public-key", other)
     assert "signature does not verify" in capsys.readouterr().err
+
+
+def _new_signing_key(settings) -> str:
+    """Replace the signing key; returns the replaced key's public key."""
+    old = signing.public_key_text()
+    settings.STEWARD_AUDIT_SIGNING_KEY = signing._b64encode(os.urandom(32))
+    return old
+
+
+def test_checkpoints_of_a_replaced_key_listed_as_trusted_still_verify(db, settings):
+    """After the signing key is replaced, each checkpoint is checked with the key it names:
+    the current one, or a past one listed in STEWARD_AUDIT_TRUSTED_KEYS."""
+    _events(3)
+    create_checkpoint()
+    settings.STEWARD_AUDIT_TRUSTED_KEYS = [_new_signing_key(settings)]
+    create_checkpoint()
+    verification = run_verification()
+    assert verification.details["checkpoint_problems"] == []
+    assert verification.outcome == "success"
+
+
+def test_a_checkpoint_of_a_key_not_trusted_is_named_as_such(db, settings, tmp_path, capsys):
+    _events(2)
+    old_id = create_checkpoint().key_id
+    kept = _export(tmp_path, capsys)
+    _new_signing_key(settings)
+    create_checkpoint()
+    problem = (
+        f"checkpoint at #2: signed by key {old_id}, neither the current signing key "
+        "nor one in STEWARD_AUDIT_TRUSTED_KEYS"
+    )
+    assert run_verification().details["checkpoint_problems"] == [problem]
+    with pytest.raises(CommandError):
+        call_command("audit_verify", "--checkpoints", kept)
+    assert problem in capsys.readouterr().err
+
+
+def test_the_export_names_the_key_that_signed_each_checkpoint(db, settings, capsys):
+    _events(1)
+    create_checkpoint()
+    settings.STEWARD_AUDIT_TRUSTED_KEYS = [old := _new_signing_key(settings)]
+    create_checkpoint()
+    call_command("audit_checkpoint", "--export")
+    keys = [json.loads(line)["public_key"] for line in capsys.readouterr().out.splitlines()]
+    assert keys == [old, signing.public_key_text()]
+
+
+def test_a_trusted_key_that_is_no_public_key_stops_the_start():
+    signing.check_trusted_keys([signing.public_key_text(Ed25519PrivateKey.generate().public_key())])
+    with pytest.raises(ImproperlyConfigured, match="'not-a-key' is not an audit public key"):
+        signing.check_trusted_keys(["not-a-key"])
 
 
 def test_an_unreadable_checkpoint_file_is_a_clear_error(db, tmp_path):

@@ -26,8 +26,10 @@ class Command(BaseCommand):
             self.stdout.write(key)
             return
         if export:
+            trusted = signing.trusted_public_keys()  # each with the key that signed it
             for checkpoint in AuditCheckpoint.objects.order_by("sequence", "created_at"):
-                self.stdout.write(json.dumps(checkpoint_line(checkpoint, key)))
+                line = checkpoint_line(checkpoint, trusted.get(checkpoint.key_id, ""))
+                self.stdout.write(json.dumps(line))
             return
         checkpoint = create_checkpoint()
         if checkpoint is None:
