@@ -7,7 +7,8 @@ Two layers, each enough on its own for the common attacks:
    highlighted by Pygments into spans with its short class names, never inline styles
    (the Content-Security-Policy allows no ``style=``).
 2. nh3 cleans the result against an allow-list: a few tags, a few attributes, classes only
-   from Pygments and ``language-*``, links only to http, https and mailto.
+   from Pygments and ``language-*``, links only to http, https and mailto (and, in a
+   policy admin's document, :func:`render_document`, to paths on this site too).
 
 Images are rendered as their alt text: a remote image would tell a third party who is
 reading the answer, and when. Link reference definitions are off, because the app puts
@@ -30,7 +31,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 
 import nh3
@@ -183,30 +184,51 @@ _MD.add_render_rule("image", _render_image)
 _MD.add_render_rule("th_open", _render_cell_open)
 _MD.add_render_rule("td_open", _render_cell_open)
 
-_CLEANER = nh3.Cleaner(
-    tags={
-        *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6"),
-        *("strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li"),
-        *("table", "thead", "tbody", "tr", "th", "td", "a", "span"),
-    },
-    # "*" must be given, or nh3 keeps its default generic attributes (lang, title).
-    attributes={"*": set(), "a": {"href", "title"}, "ol": {"start"}},
-    tag_attribute_values={"th": {"align": _CELL_ALIGNMENTS}, "td": {"align": _CELL_ALIGNMENTS}},
-    allowed_classes={
-        "span": {name for name in STANDARD_TYPES.values() if name},
-        "code": {f"language-{alias}" for alias in _LEXER_ALIASES},
-        "pre": {"code"},
-    },
-    url_schemes={"http", "https", "mailto"},
-    url_relative="deny",
-    link_rel="noopener noreferrer nofollow",
-)
+#: A path on this site ("/training/cards/") or a place on the page ("#rules"). Not "//host"
+#: nor "/\host": browsers read both as another site's address.
+_SITE_PATH = re.compile(r"/(?![/\\])[^\s\\]*|#[^\s\\]*")
+
+
+def _same_site_only(url: str) -> str | None:
+    return url if _SITE_PATH.fullmatch(url) else None
+
+
+def _cleaner(url_relative: str | Callable[[str], str | None]) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags={
+            *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6"),
+            *("strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li"),
+            *("table", "thead", "tbody", "tr", "th", "td", "a", "span"),
+        },
+        # "*" must be given, or nh3 keeps its default generic attributes (lang, title).
+        attributes={"*": set(), "a": {"href", "title"}, "ol": {"start"}},
+        tag_attribute_values={"th": {"align": _CELL_ALIGNMENTS}, "td": {"align": _CELL_ALIGNMENTS}},
+        allowed_classes={
+            "span": {name for name in STANDARD_TYPES.values() if name},
+            "code": {f"language-{alias}" for alias in _LEXER_ALIASES},
+            "pre": {"code"},
+        },
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        url_relative=url_relative,
+    )
+
+
+_CLEANER = _cleaner("deny")
+_DOCUMENT_CLEANER = _cleaner(_same_site_only)
 
 
 def render_markdown(text: str, values: Mapping[str, str] | None = None) -> SafeString:
     """Render an answer's Markdown to sanitised HTML, ready for a template as it is;
     ``values`` (placeholder -> the author's value) are put back in its text."""
     return mark_safe(_CLEANER.clean(_MD.render(text, {"values": values} if values else None)))
+
+
+def render_document(text: str) -> SafeString:
+    """Render a document policy admins wrote (the policy) as :func:`render_markdown` renders
+    an answer, but keeping links to Steward's own pages: its authors are trusted to link
+    within the site, a model is not."""
+    return mark_safe(_DOCUMENT_CLEANER.clean(_MD.render(text)))
 
 
 def restore_markdown(text: str, values: Mapping[str, str]) -> str:

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit.exports import defuse
-from chat.markdown import render_markdown
+from chat.markdown import render_document
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role
@@ -142,7 +142,7 @@ def policy_document(request: HttpRequest) -> HttpResponse:
         "training/policy.html",
         {
             "document": current,
-            "html": render_markdown(current.body) if current else "",
+            "html": render_document(current.body) if current else "",
             "versions": versions,
             "status": services.acknowledgement_status(request.user),
             "is_staff": request.user.has_perm(Role.STAFF.permission),
@@ -168,7 +168,7 @@ def policy_version(request: HttpRequest, version: int) -> HttpResponse:
         {
             "document": document,
             "previous": previous,
-            "html": render_markdown(document.body),
+            "html": render_document(document.body),
             "diff": diff_lines(previous.body if previous else "", document.body),
             "acknowledged": Acknowledgement.objects.filter(document=document).count(),
         },
@@ -208,7 +208,7 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
             "form": form,
             "draft": draft,
             "current": current,
-            "html": render_markdown(draft.body) if draft else "",
+            "html": render_document(draft.body) if draft else "",
             "diff": diff_lines(current.body, draft.body) if draft and current else [],
         },
         status=status,
@@ -296,7 +296,7 @@ def acknowledge(request: HttpRequest) -> HttpResponse:
         {
             "status": status,
             "document": current,
-            "html": render_markdown(current.body) if current else "",
+            "html": render_document(current.body) if current else "",
             "previous": previous,
             "changes": changes,
             "diff": diff_lines(previous.document.body, current.body) if previous else [],

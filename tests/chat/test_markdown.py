@@ -8,7 +8,13 @@ from django.utils.safestring import SafeString
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.markdown import HIGHLIGHT_MAX_CHARS, GrowingAnswer, pygments_css, render_markdown
+from chat.markdown import (
+    HIGHLIGHT_MAX_CHARS,
+    GrowingAnswer,
+    pygments_css,
+    render_document,
+    render_markdown,
+)
 
 BARE_TAGS = ("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s")
 BARE_TAGS += ("blockquote", "ul", "li", "table", "thead", "tbody", "tr")
@@ -214,6 +220,28 @@ def test_it_drops_relative_and_other_scheme_links(url):
     html = render_markdown(f"[x]({url})")
     assert "href" not in html
     assert f'<a rel="{REL}">x</a>' in html
+
+
+@pytest.mark.parametrize("url", ["/training/cards/", "/training/cards/2/#qcard-2-found", "#top"])
+def test_a_document_keeps_links_to_pages_of_this_site(url):
+    """The policy admins' document links to Steward's own pages; an answer cannot."""
+    assert f'<a href="{url}" rel="{REL}">x</a>' in render_document(f"[x]({url})")
+    assert "href" not in render_markdown(f"[x]({url})")
+
+
+@pytest.mark.parametrize(
+    "url", ["//evil.example/x", "\\\\evil.example/x", "../x", "x/y", "ftp://a.example/x"]
+)
+def test_a_document_drops_other_relative_and_scheme_links(url):
+    """Only paths from the site's root: "//host" and "\\host" lead to another site, and where
+    "../x" leads depends on the page it is read on."""
+    html = render_document(f"[x]({url})")
+    assert "href" not in html
+    assert f'<a rel="{REL}">x</a>' in html
+
+
+def test_a_document_is_as_safe_as_an_answer():
+    _assert_safe(render_document("\n\n".join([*INJECTIONS, "[x](javascript:alert(1))"])))
 
 
 @pytest.mark.parametrize("text", INJECTIONS)

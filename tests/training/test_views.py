@@ -215,6 +215,13 @@ def test_the_policy_document_is_rendered_safely(client, demo, publish):
     assert 'href="javascript' not in page
 
 
+def test_the_policy_document_links_to_pages_of_steward(client, demo, publish):
+    publish("Read [the cards](/training/cards/) before you chat.")
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:policy")).content.decode()
+    assert '<a href="/training/cards/" rel="noopener noreferrer nofollow">the cards</a>' in page
+
+
 def test_a_version_page_shows_what_changed(client, demo, publish):
     publish("one\ntwo")
     publish("one\nthree", "Two became three")
