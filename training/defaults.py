@@ -27,7 +27,7 @@ DEFAULT_QUESTIONS: list[tuple[int, str, str, list[str], int, str]] = [
     (2, WHICH, "Code from an internal tool, without keys or customer data — which category?", [],
      2, "Ordinary internal code is Internal; remove keys and customer data first."),
     (2, WHICH, "A colleague's sick-leave record — which category?", [], 4,
-     "Health data is special-category personal data: it is never sent to any model."),
+     "Health data is special-category personal data: it must never be sent to any model."),
     (2, CHOICE, "You paste a customer's email address into an Internal conversation. What does "
      "Steward do by default?",
      ["Sends it as it is", "Deletes your conversation",
@@ -40,14 +40,15 @@ DEFAULT_QUESTIONS: list[tuple[int, str, str, list[str], int, str]] = [
     (3, WHICH, "A client's contract you want summarised — which category?", [], 3,
      "Contracts are confidential business data."),
     (3, WHICH, "A database password you want to debug with — which category?", [], 4,
-     "Passwords, private keys and API tokens are never sent anywhere."),
+     "Passwords, private keys and API tokens must never be sent anywhere."),
     (3, CHOICE, "Where may a Confidential conversation be answered?",
      ["By any enabled model", "Only by models on our own infrastructure (on-premise or private "
       "cloud)", "Only by consumer chat apps"], 1,
      "Confidential and personal data never leaves our own infrastructure."),
     # --- 4 Prohibited ---
     (4, WHICH, "An API token for the payment provider — which category?", [], 4,
-     "Credentials are Prohibited: Steward blocks the message and records the attempt."),
+     "Credentials are Prohibited: never paste them. Steward replaces the keys it recognises, "
+     "but cannot recognise every one."),
     (4, WHICH, "Privileged advice from the company's lawyers — which category?", [], 4,
      "Legal privilege is lost when it is shared: never send it to a model."),
     (4, WHICH, "A published blog post about the company's products — which category?", [], 1,
@@ -70,10 +71,13 @@ first line of defence.
 ## The rules
 
 1. **Choose the category for what you are about to paste**, not for the question you
-   ask. When in doubt, choose the higher one.
+   ask. When in doubt, choose the higher one. The [quick-reference cards](/training/cards/)
+   say what belongs in each.
 2. **Never paste credentials** (passwords, API keys, private keys, tokens), privileged
-   legal advice, or health, biometric or criminal-record data. Steward blocks them, and
-   the attempt is recorded.
+   legal advice, or health, biometric or criminal-record data, in any category. Steward
+   cannot recognise most of these, so keeping them out is up to you: it replaces the keys
+   and tokens it does recognise with a placeholder, but it cannot tell legal advice or
+   health data from any other text.
 3. **Personal data and client data** belong in the Confidential category only. Those
    conversations are answered by models on our own infrastructure.
 4. **Read the preview** under the message box: it says what Steward will replace or block
@@ -82,8 +86,11 @@ first line of defence.
 
 ## What Steward does
 
-- Replaces personal identifiers and secrets with placeholders such as `[EMAIL_1]`; you
-  see the real values back in the answer, the model never does.
+- Replaces the personal identifiers and secrets it recognises with placeholders such as
+  `[EMAIL_1]`, as each category's card shows; you see the real values back in the
+  answer, the model never does.
+- Blocks every message in the Prohibited category, and any message a company rule
+  blocks: nothing is sent, the text is not stored, and the attempt is recorded.
 - Sends each message only to a model its category allows, and records every call.
 - Keeps conversations only as long as the category allows, then deletes them.
 

@@ -243,6 +243,27 @@ def test_the_editor_starts_from_the_suggested_policy(client, demo):
     assert "Write the first version" in page
 
 
+def test_the_suggested_policy_promises_only_what_steward_does(demo):
+    """A key in an Internal message goes out replaced, legal and health words as written:
+    the text must say so, not that Steward blocks them."""
+    from training.defaults import DEFAULT_POLICY_BODY
+
+    conversation = chat.start_conversation(owner=demo.alice, category=demo.internal)
+    key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
+    sent = chat.send_message(
+        conversation=conversation,
+        author=demo.alice,
+        text=f"Privileged legal advice about Bob's HIV diagnosis. Key: {key}",
+    )
+    assert sent.answer is not None
+    assert (
+        sent.outgoing[-1][1] == "Privileged legal advice about Bob's HIV diagnosis. Key: [SECRET_1]"
+    )
+    assert "Steward blocks them" not in DEFAULT_POLICY_BODY
+    assert "Steward\n   cannot recognise most of these" in DEFAULT_POLICY_BODY
+    assert "it replaces the keys\n   and tokens it does recognise" in DEFAULT_POLICY_BODY
+
+
 def test_an_admin_saves_a_draft_and_publishes_it(client, demo, django_capture_on_commit_callbacks):
     client.force_login(demo.paula)
     url = reverse("training:policy_edit")
