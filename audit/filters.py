@@ -53,7 +53,10 @@ class EventFilter(forms.Form):
             events = events.filter(actor__isnull=True)
         elif data.get("actor_user"):
             events = events.filter(actor=data["actor_user"])
-        for name in ("action", "category", "backend", "outcome"):
+        for name in ("action", "outcome"):
             if data.get(name):
                 events = events.filter(**{name: data[name]})
+        for name in ("category", "backend"):  # typed: "internal" finds "Internal"
+            if data.get(name):
+                events = events.filter(**{f"{name}__iexact": data[name]})
         return events

@@ -55,6 +55,16 @@ def test_filters_narrow_the_list(client, reader, member):
     assert "Internal" in page and "Blocked" not in page
 
 
+def test_the_category_and_backend_filters_ignore_case(client, reader):
+    """They are typed: "internal" finds the Internal category's events."""
+    make_chat_event(category="Internal", backend="Local Ollama")
+    client.force_login(reader)
+    page = client.get("/audit/?category=internal&action=chat.request").content.decode()
+    assert "Internal → Local Ollama" in page
+    page = client.get("/audit/?backend=local+ollama+&action=chat.request").content.decode()
+    assert "Internal → Local Ollama" in page
+
+
 def test_a_time_range_selects_by_day(client, reader):
     _fill(2)
     client.force_login(reader)
