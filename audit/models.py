@@ -112,6 +112,8 @@ class AuditEvent(models.Model):
         DSR_VERIFIED = "dsr.verified", "Data-subject identity verified"
         DSR_SCOPED = "dsr.scoped", "Data-subject request scoped"
         DSR_APPROVED = "dsr.approved", "Data-subject request approved"
+        DSR_RETRIED = "dsr.retried", "Data-subject request run again"
+        DSR_RELEASED = "dsr.archive_released", "Data-subject archive released to the person"
         DSR_REJECTED = "dsr.rejected", "Data-subject request rejected"
         DSR_EXTENDED = "dsr.extended", "Data-subject request extended"
         DSR_EXECUTED = "dsr.executed", "Data-subject request executed"

@@ -136,8 +136,8 @@ def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         record_step(
             request,
             actor,
-            AuditEvent.Action.DSR_APPROVED,
-            {"archive_released": True, "mentions": mentions},
+            AuditEvent.Action.DSR_RELEASED,
+            {"mentions": mentions},
         )
     return request
 

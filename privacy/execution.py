@@ -460,8 +460,8 @@ def retry(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         record_step(
             request,
             actor,
-            AuditEvent.Action.DSR_APPROVED,
-            {"retry": True, "attempts": request.attempts},
+            AuditEvent.Action.DSR_RETRIED,
+            {"attempts": request.attempts},
         )
         pk = request.pk
         transaction.on_commit(lambda: execute_request.delay(pk))
