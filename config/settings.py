@@ -39,7 +39,8 @@ if PRODUCTION and DEBUG:
 
 
 def _required_in_production(name: str) -> str:
-    value = env_secret(name) if name.endswith("KEY") else env_str(name)
+    """``name``'s value (or its ``NAME_FILE``'s: each of these holds a secret or a password)."""
+    value = env_secret(name)
     if PRODUCTION and not value:
         raise ImproperlyConfigured(f"{name} must be set when STEWARD_MODE=production")
     return value

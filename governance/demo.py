@@ -24,7 +24,8 @@ DEMO_USERS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("aaron@example.com", "Aaron Audit", (Role.AUDITOR,)),
 ]
 
-# Carol works with customer files: she alone (personally) is cleared for category 3.
+# Carol works with customer files, Priya with data-subject requests: they (personally) are
+# cleared for category 3.
 CONFIDENTIAL_USERS = ("carol@example.com", "priya@example.com")
 
 CATEGORIES = [

@@ -115,6 +115,22 @@ def test_production_refuses_to_start_without_explicit_values(tmp_path, missing):
     assert f"{missing} must be set" in result.stderr
 
 
+def test_the_database_and_redis_urls_can_come_from_files(tmp_path):
+    """They hold passwords, as the keys do: a secret store's file serves them too (a
+    DATABASE_URL_FILE was ignored, and an embedded Steward quietly ran on SQLite)."""
+    (tmp_path / "db").write_text("postgres://steward:pw@db.internal:5432/steward\n")
+    (tmp_path / "redis").write_text("redis://:pw@cache.internal:6379/2\n")
+    env = {k: v for k, v in PRODUCTION.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATABASE_URL_FILE=str(tmp_path / "db"), REDIS_URL_FILE=str(tmp_path / "redis"))
+    assert _setting("DATABASES['default']['HOST']", STEWARD_DATA_DIR=str(tmp_path), **env) == (
+        "db.internal"
+    )
+    env.pop("STEWARD_MODE")
+    assert _setting("REDIS_URL", STEWARD_DATA_DIR=str(tmp_path), **env) == (
+        "redis://:pw@cache.internal:6379/2"
+    )
+
+
 def test_production_passes_the_deployment_checklist(tmp_path):
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING", STEWARD_DATA_DIR=str(tmp_path), **PRODUCTION
