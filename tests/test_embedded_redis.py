@@ -1,5 +1,6 @@
 """config.embedded_redis: the Redis server `manage.py serve` starts when REDIS_URL is unset."""
 
+import fcntl
 import socket
 
 import pytest
@@ -52,3 +53,14 @@ def test_a_socket_left_behind_by_a_server_that_died_is_no_obstacle(tmp_path):
         assert server.ping()
     finally:
         embedded_redis.stop(server)
+
+
+def test_serve_refuses_a_data_directory_in_use_with_an_external_redis_too(settings, tmp_path):
+    """With REDIS_URL set there is no embedded server to find: the data directory itself is
+    locked by the Steward using it (a second one started its workers and a second beat)."""
+    settings.EMBEDDED_REDIS = False
+    settings.DATA_DIR = tmp_path
+    with open(tmp_path / "serve.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CommandError, match="Steward already runs with this data directory"):
+            call_command("serve", "--port", "1")

@@ -1,5 +1,6 @@
 """Start every Steward process on this machine in the foreground; Ctrl-C stops them all."""
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -38,6 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, no_workers: bool, **options) -> None:
         self._stopping = False
+        self._data_dir_lock = self._lock_data_dir()  # held while this process lives
         # Incremental and quick: the manifest must match this checkout's static files.
         call_command("collectstatic", interactive=False, verbosity=0)
         redis_server = None
@@ -46,10 +48,7 @@ class Command(BaseCommand):
             try:
                 redis_server = embedded_redis.start(socket_path)
             except embedded_redis.AlreadyRunning as exc:
-                raise CommandError(
-                    f"Steward already runs with this data directory (STEWARD_DATA_DIR="
-                    f"{settings.DATA_DIR}): stop it first or use another directory ({exc})"
-                ) from None
+                raise self._in_use(f" ({exc})") from None
             self.stdout.write(f"embedded Redis on {socket_path}")
         children = self._children(host, port, no_workers)
         previous = {
@@ -72,6 +71,26 @@ class Command(BaseCommand):
         self.stdout.write("Steward stopped.")
         if exit_code:
             raise CommandError(f"a Steward process exited unexpectedly (code {exit_code})")
+
+    def _lock_data_dir(self):
+        """An exclusive lock on the data directory, or refusal: a second Steward on it
+        would start a second beat and workers on the same database (with the embedded
+        Redis, it would also take the first one's socket). The kernel drops the lock
+        when this process ends, however it ends."""
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        lock = open(settings.DATA_DIR / "serve.lock", "w")  # held until this process ends
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise self._in_use("") from None
+        return lock
+
+    def _in_use(self, detail: str) -> CommandError:
+        return CommandError(
+            f"Steward already runs with this data directory (STEWARD_DATA_DIR="
+            f"{settings.DATA_DIR}): stop it first or use another directory{detail}"
+        )
 
     def _children(self, host: str, port: int, no_workers: bool) -> list[Child]:
         python = sys.executable
