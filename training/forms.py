@@ -9,6 +9,9 @@ from training.models import PolicyDocument, QuizQuestion
 class PolicyDocumentForm(forms.ModelForm):
     """The draft of the next version."""
 
+    #: The content hash of the draft the edit began from ("" when there was none).
+    draft_hash = forms.CharField(required=False, widget=forms.HiddenInput)
+
     class Meta:
         model = PolicyDocument
         fields = ["title", "body", "change_note"]
@@ -21,6 +24,19 @@ class PolicyDocumentForm(forms.ModelForm):
             "change_note": "Shown to everyone asked to acknowledge this version. Required to "
             "publish a new version.",
         }
+
+    def refuse_stale(self, message: str, *, draft: PolicyDocument | None) -> None:
+        """Not saved because the draft changed meanwhile: say so, keep what was typed, and
+        carry the draft as it is now, so that saving again replaces it knowingly."""
+        self.data = self.data.copy()
+        self.data["draft_hash"] = draft.content_hash if draft else ""
+        self.add_error(None, message)
+
+
+class DraftActionForm(forms.Form):
+    """Publish or discard the draft: its content hash as the page showed it."""
+
+    draft_hash = forms.CharField(max_length=64)
 
 
 class QuizQuestionForm(forms.ModelForm):

@@ -1,5 +1,7 @@
 """Training: the policy document's versions, who acknowledged which, and the quizzes."""
 
+import hashlib
+import json
 import uuid
 
 from django.conf import settings
@@ -75,6 +77,13 @@ class PolicyDocument(models.Model):
     @property
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
+
+    @property
+    def content_hash(self) -> str:
+        """A fingerprint of what the document says. The editor's forms carry the draft's, so
+        that saving, publishing or discarding acts only on the text the admin saw."""
+        content = json.dumps([self.title, self.body, self.change_note])
+        return hashlib.sha256(content.encode()).hexdigest()
 
 
 class Acknowledgement(models.Model):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -31,6 +31,10 @@ Action = AuditEvent.Action
 
 class TrainingError(Exception):
     """A training request that cannot be done; the message is shown to whoever asked."""
+
+
+class DraftChanged(TrainingError):
+    """The draft is no longer the one the admin saw (saved, published or discarded since)."""
 
 
 # --- acknowledgement ------------------------------------------------------------------------
@@ -136,19 +140,35 @@ def acknowledge(*, user: User, document: PolicyDocument) -> Acknowledgement:
 # --- the policy document --------------------------------------------------------------------
 
 
-def save_draft(*, actor: User, title: str, body: str, change_note: str) -> PolicyDocument:
-    """Create or update the one draft (the next version number)."""
+def save_draft(
+    *, actor: User, title: str, body: str, change_note: str, based_on: str | None = None
+) -> PolicyDocument:
+    """Create or update the one draft (the next version number).
+
+    ``based_on`` is the :attr:`~PolicyDocument.content_hash` of the draft the edit began
+    from ("" if there was none): if the draft changed since (two admins editing at once),
+    the save is refused rather than overwriting the other's. None: no check.
+    """
     with transaction.atomic():
         draft = PolicyDocument.objects.select_for_update().filter(
             status=PolicyDocument.Status.DRAFT
         )
         draft = draft.first()
+        if based_on is not None and (changed := _changed_since(draft, based_on)):
+            raise DraftChanged(f"{changed} Your text is kept here: save again to replace it.")
         created = draft is None
         if created:
             latest = PolicyDocument.objects.aggregate(latest=Max("version"))["latest"] or 0
             draft = PolicyDocument(version=latest + 1, created_by=actor)
         draft.title, draft.body, draft.change_note = title, body, change_note
-        draft.save()
+        try:
+            with transaction.atomic():
+                draft.save()
+        except IntegrityError:  # another admin's first save of a new draft came first
+            raise DraftChanged(
+                "Another admin started a draft while you were writing. Your text is kept "
+                "here: save again to replace theirs."
+            ) from None
         record(
             action=Action.TRAINING_POLICY_DRAFTED,
             actor=actor,
@@ -158,14 +178,36 @@ def save_draft(*, actor: User, title: str, body: str, change_note: str) -> Polic
     return draft
 
 
-def discard_draft(*, actor: User, document: PolicyDocument) -> None:
-    """Throw the draft away (published versions stay for good)."""
+def _changed_since(draft: PolicyDocument | None, seen: str) -> str:
+    """Why ``draft`` (the draft now, locked) is not the one whose hash is ``seen`` ("" for
+    none); "" if it is."""
+    if draft is None:
+        return "The draft you opened was published or discarded meanwhile." if seen else ""
+    if not seen:
+        return f"Another admin started a draft of version {draft.version} meanwhile."
+    if draft.content_hash != seen:
+        saved = timezone.localtime(draft.updated_at).strftime("%H:%M")
+        return f"The draft was changed at {saved}, after you opened it."
+    return ""
+
+
+def discard_draft(*, actor: User, document: PolicyDocument, reviewed: str | None = None) -> None:
+    """Throw the draft away (published versions stay for good).
+
+    ``reviewed``: the draft's :attr:`~PolicyDocument.content_hash` as the admin saw it;
+    a draft changed since is kept. None: no check.
+    """
     with transaction.atomic():
-        deleted, _ = PolicyDocument.objects.filter(
-            pk=document.pk, status=PolicyDocument.Status.DRAFT
-        ).delete()
-        if not deleted:
+        locked = (
+            PolicyDocument.objects.select_for_update()
+            .filter(pk=document.pk, status=PolicyDocument.Status.DRAFT)
+            .first()
+        )
+        if locked is None:
             raise TrainingError("Only a draft can be discarded.")
+        if reviewed is not None and (changed := _changed_since(locked, reviewed)):
+            raise DraftChanged(f"{changed} Look at it again before discarding it.")
+        locked.delete()
         record(
             action=Action.TRAINING_POLICY_DRAFTED,
             actor=actor,
@@ -174,18 +216,23 @@ def discard_draft(*, actor: User, document: PolicyDocument) -> None:
         )
 
 
-def publish(*, actor: User, document: PolicyDocument) -> PolicyDocument:
+def publish(
+    *, actor: User, document: PolicyDocument, reviewed: str | None = None
+) -> PolicyDocument:
     """Publish the draft: it becomes the version everybody acknowledges.
 
     Records who and when, the change note, and how many lines changed since
     the previous version. From now on the chat asks each person to
     acknowledge it (after the grace period for those who acknowledged the
-    version before).
+    version before). ``reviewed``: the draft's :attr:`~PolicyDocument.content_hash`
+    as the admin read it; a draft changed since is not published. None: no check.
     """
     with transaction.atomic():
         locked = PolicyDocument.objects.select_for_update().filter(pk=document.pk).first()
         if locked is None or locked.status != PolicyDocument.Status.DRAFT:
             raise TrainingError("Only a draft can be published.")
+        if reviewed is not None and (changed := _changed_since(locked, reviewed)):
+            raise DraftChanged(f"{changed} Read it again before publishing it.")
         previous = PolicyDocument.objects.current()
         if not locked.body.strip():
             raise TrainingError("The policy document is empty.")

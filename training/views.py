@@ -31,7 +31,12 @@ from governance.views.common import wants_partial
 from training import services
 from training.cards import cards
 from training.defaults import DEFAULT_POLICY_BODY, DEFAULT_POLICY_TITLE
-from training.forms import AcknowledgeForm, PolicyDocumentForm, QuizQuestionForm
+from training.forms import (
+    AcknowledgeForm,
+    DraftActionForm,
+    PolicyDocumentForm,
+    QuizQuestionForm,
+)
 from training.models import Acknowledgement, PolicyDocument, QuizAttempt, QuizQuestion
 from training.quiz import pass_mark, quiz_items, quiz_sizes
 from training.text import diff_lines
@@ -184,16 +189,23 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PolicyDocumentForm(request.POST, instance=draft)
         if form.is_valid():
-            draft = services.save_draft(
-                actor=request.user,
-                title=form.cleaned_data["title"],
-                body=form.cleaned_data["body"],
-                change_note=form.cleaned_data["change_note"],
-            )
-            messages.success(request, f"Draft of version {draft.version} saved.")
-            return _go(request, reverse("training:policy_edit"))
+            try:
+                draft = services.save_draft(
+                    actor=request.user,
+                    title=form.cleaned_data["title"],
+                    body=form.cleaned_data["body"],
+                    change_note=form.cleaned_data["change_note"],
+                    based_on=form.cleaned_data["draft_hash"],
+                )
+            except services.DraftChanged as exc:
+                draft = PolicyDocument.objects.draft()
+                current = PolicyDocument.objects.current()
+                form.refuse_stale(str(exc), draft=draft)
+            else:
+                messages.success(request, f"Draft of version {draft.version} saved.")
+                return _go(request, reverse("training:policy_edit"))
     elif draft is not None:
-        form = PolicyDocumentForm(instance=draft)
+        form = PolicyDocumentForm(instance=draft, initial={"draft_hash": draft.content_hash})
     else:
         start = current or PolicyDocument(title=DEFAULT_POLICY_TITLE, body=DEFAULT_POLICY_BODY)
         form = PolicyDocumentForm(initial={"title": start.title, "body": start.body})
@@ -218,13 +230,19 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
 @require_POST
 @policy_admin
 def policy_publish(request: HttpRequest) -> HttpResponse:
-    """Publish the draft; everybody is asked to acknowledge it."""
+    """Publish the draft the admin read; everybody is asked to acknowledge it."""
     draft = PolicyDocument.objects.draft()
+    form = DraftActionForm(request.POST)
     if draft is None:
         messages.error(request, "There is no draft to publish.")
         return _go(request, reverse("training:policy_edit"))
+    if not form.is_valid():
+        messages.error(request, "Open the draft and publish it from there, after reading it.")
+        return _go(request, reverse("training:policy_edit"))
     try:
-        document = services.publish(actor=request.user, document=draft)
+        document = services.publish(
+            actor=request.user, document=draft, reviewed=form.cleaned_data["draft_hash"]
+        )
     except services.TrainingError as exc:
         messages.error(request, str(exc))
         return _go(request, reverse("training:policy_edit"))
@@ -235,11 +253,20 @@ def policy_publish(request: HttpRequest) -> HttpResponse:
 @require_POST
 @policy_admin
 def policy_discard(request: HttpRequest) -> HttpResponse:
-    """Throw the draft away."""
+    """Throw away the draft the admin saw."""
     draft = PolicyDocument.objects.draft()
+    form = DraftActionForm(request.POST)
+    if draft is not None and not form.is_valid():
+        messages.error(request, "Open the draft and discard it from there, after reading it.")
+        return _go(request, reverse("training:policy_edit"))
     if draft is not None:
         try:
-            services.discard_draft(actor=request.user, document=draft)
+            services.discard_draft(
+                actor=request.user, document=draft, reviewed=form.cleaned_data["draft_hash"]
+            )
+        except services.DraftChanged as exc:
+            messages.error(request, str(exc))
+            return _go(request, reverse("training:policy_edit"))
         except services.TrainingError:  # published (or discarded) by someone else meanwhile
             messages.error(request, "The draft was published or discarded meanwhile.")
         else:

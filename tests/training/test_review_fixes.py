@@ -65,12 +65,14 @@ def test_a_draft_published_while_discarding_it_stays_published(client, demo, mon
     client.force_login(demo.paula)
     real = services.discard_draft
 
-    def publish_then_discard(*, actor, document):
+    def publish_then_discard(*, actor, document, reviewed):
         services.publish(actor=demo.paula, document=document)  # in the same instant
-        return real(actor=actor, document=document)
+        return real(actor=actor, document=document, reviewed=reviewed)
 
     monkeypatch.setattr(services, "discard_draft", publish_then_discard)
-    response = client.post(reverse("training:policy_discard"), follow=True)
+    response = client.post(
+        reverse("training:policy_discard"), {"draft_hash": draft.content_hash}, follow=True
+    )
     assert response.status_code == 200
     assert "The draft was published or discarded meanwhile." in response.content.decode()
     draft.refresh_from_db()

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 from django.core import mail
@@ -271,11 +272,95 @@ def test_an_admin_saves_a_draft_and_publishes_it(client, demo, django_capture_on
     assert response["HX-Redirect"] == url
     assert PolicyDocument.objects.draft().version == 1
     assert not services.needs_acknowledgement(demo.alice)  # a draft gates nobody
+    reviewed = PolicyDocument.objects.draft().content_hash
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("training:policy_publish"))
+        response = client.post(reverse("training:policy_publish"), {"draft_hash": reviewed})
     assert response["Location"] == reverse("training:policy_version", args=[1])
     assert services.needs_acknowledgement(demo.alice)
     assert AuditEvent.objects.filter(action=AuditEvent.Action.TRAINING_POLICY_PUBLISHED).exists()
+
+
+def _draft_hash(page: str, form_action: str) -> str:
+    form = page.split(f'action="{form_action}"')[1].split("</form>")[0]
+    return re.search(r'name="draft_hash"(?: value="([^"]*)")?', form)[1] or ""
+
+
+@pytest.fixture
+def ed(demo):
+    """A second policy admin, editing at the same time as Paula."""
+    from governance.roles import Role
+    from tests.factories import make_user
+
+    return make_user("ed@example.com", Role.POLICY_ADMIN, full_name="Ed Editor")
+
+
+def test_publishing_publishes_the_draft_as_the_admin_read_it(client, demo, ed):
+    services.save_draft(actor=demo.paula, title="Policy", body="Reviewed text.", change_note="")
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:policy_edit")).content.decode()
+    reviewed = _draft_hash(page, reverse("training:policy_publish"))
+    services.save_draft(actor=ed, title="Policy", body="Unreviewed text.", change_note="")
+    response = client.post(
+        reverse("training:policy_publish"), {"draft_hash": reviewed}, follow=True
+    )
+    assert "Read it again before publishing it." in response.content.decode()
+    assert "Unreviewed text." in response.content.decode()  # the preview shows the draft now
+    assert PolicyDocument.objects.current() is None
+    page = response.content.decode()
+    response = client.post(
+        reverse("training:policy_publish"),
+        {"draft_hash": _draft_hash(page, reverse("training:policy_publish"))},
+    )
+    assert PolicyDocument.objects.current().body == "Unreviewed text."
+
+
+def test_discarding_keeps_a_draft_changed_since_the_admin_saw_it(client, demo, ed):
+    services.save_draft(actor=demo.paula, title="Policy", body="Old text.", change_note="")
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:policy_edit")).content.decode()
+    seen = _draft_hash(page, reverse("training:policy_discard"))
+    services.save_draft(actor=ed, title="Policy", body="New text by Ed.", change_note="")
+    response = client.post(reverse("training:policy_discard"), {"draft_hash": seen}, follow=True)
+    assert "Look at it again before discarding it." in response.content.decode()
+    assert PolicyDocument.objects.draft().body == "New text by Ed."
+
+
+def test_a_save_over_a_draft_changed_meanwhile_is_refused_keeping_the_text(client, demo, ed):
+    """Two admins editing at once: the later save does not silently overwrite the other's."""
+    services.save_draft(actor=demo.paula, title="Policy", body="First.", change_note="")
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:policy_edit")).content.decode()
+    began_from = _draft_hash(page, reverse("training:policy_edit"))
+    services.save_draft(actor=ed, title="Policy", body="Text by Ed.", change_note="")
+    mine = {
+        "title": "Policy",
+        "body": "Text by Paula.",
+        "change_note": "",
+        "draft_hash": began_from,
+    }
+    response = client.post(reverse("training:policy_edit"), mine, **HTMX)
+    assert response.status_code == 422
+    form = response.content.decode()
+    assert "after you opened it. Your text is kept here: save again to replace it." in form
+    assert "Text by Paula." in form
+    assert PolicyDocument.objects.draft().body == "Text by Ed."
+    again = {**mine, "draft_hash": _draft_hash(form, reverse("training:policy_edit"))}
+    response = client.post(reverse("training:policy_edit"), again, **HTMX)
+    assert response.status_code == 200
+    assert PolicyDocument.objects.draft().body == "Text by Paula."
+
+
+def test_a_new_draft_started_meanwhile_is_not_overwritten(client, demo, ed):
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:policy_edit")).content.decode()
+    began_from = _draft_hash(page, reverse("training:policy_edit"))
+    assert began_from == ""
+    services.save_draft(actor=ed, title="Policy", body="Text by Ed.", change_note="")
+    mine = {"title": "Policy", "body": "Text by Paula.", "change_note": "", "draft_hash": ""}
+    response = client.post(reverse("training:policy_edit"), mine)
+    assert response.status_code == 422
+    assert "Another admin started a draft of version 1 meanwhile." in response.content.decode()
+    assert PolicyDocument.objects.draft().body == "Text by Ed."
 
 
 def test_an_invalid_draft_returns_the_form_fragment(client, demo):
@@ -290,7 +375,10 @@ def test_publishing_a_second_version_without_a_note_is_refused(client, demo, pub
     publish()
     client.force_login(demo.paula)
     client.post(reverse("training:policy_edit"), {"title": "T", "body": "v2", "change_note": ""})
-    response = client.post(reverse("training:policy_publish"), follow=True)
+    reviewed = PolicyDocument.objects.draft().content_hash
+    response = client.post(
+        reverse("training:policy_publish"), {"draft_hash": reviewed}, follow=True
+    )
     assert "Say what changed since version 1." in response.content.decode()
     assert PolicyDocument.objects.current().version == 1
 
