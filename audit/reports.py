@@ -11,9 +11,12 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 
-CONFIDENTIAL_NUMBER = 3
+CONFIDENTIAL_NUMBER = 3  # and above: confidential and restricted data
 EXTERNAL = "external_api"
+#: Exceptions the report's page lists (its downloads list every one).
 EXCEPTIONS_SHOWN = 200
+#: Kinds of a backend-stage chat.failure that are Steward's own doing, not the backend's.
+STEWARD_FAILURE_KINDS = ("internal", "expired")
 
 
 @dataclass
@@ -41,7 +44,11 @@ class Summary:
     routes: Counter = field(default_factory=Counter)  # (category, backend, hosting, region)
     confidential_offprem: list[dict] = field(default_factory=list)
     confidential_offprem_count: int = 0
-    failures: int = 0
+    failures: int = 0  # the backends' own: not the scanner's, the policy's or a worker's
+
+    @property
+    def exceptions_cut_short(self) -> bool:
+        return len(self.confidential_offprem) < self.confidential_offprem_count
 
     # Templates look attributes up as dict keys first, which Counter and
     # defaultdict answer for any name: they get plain lists instead.
@@ -63,10 +70,17 @@ class Summary:
         return sorted(names)
 
 
-def summarise(period: Period) -> Summary:
+def summarise(period: Period, *, every_exception: bool = False) -> Summary:
+    """The period's chat requests added up. Confidential requests sent off-premise are all
+    counted, and the first :data:`EXCEPTIONS_SHOWN` listed (``every_exception``: all)."""
     summary = Summary(period)
+    kept = None if every_exception else EXCEPTIONS_SHOWN
     events = AuditEvent.objects.between(period.first_day, period.last_day)
-    summary.failures = events.filter(action=AuditEvent.Action.CHAT_FAILURE).count()
+    summary.failures = (
+        events.filter(action=AuditEvent.Action.CHAT_FAILURE, details__stage="backend")
+        .exclude(details__kind__in=STEWARD_FAILURE_KINDS)
+        .count()
+    )
     rows = (
         events.filter(action=AuditEvent.Action.CHAT_REQUEST)
         .order_by("sequence")
@@ -87,9 +101,10 @@ def summarise(period: Period) -> Summary:
         hosting = details.get("hosting_class", "")
         summary.backends[backend] += 1
         summary.routes[(category, backend, hosting, details.get("region", ""))] += 1
-        if details.get("category_number") == CONFIDENTIAL_NUMBER and hosting == EXTERNAL:
+        number = details.get("category_number")
+        if isinstance(number, int) and number >= CONFIDENTIAL_NUMBER and hosting == EXTERNAL:
             summary.confidential_offprem_count += 1
-            if len(summary.confidential_offprem) < EXCEPTIONS_SHOWN:
+            if kept is None or len(summary.confidential_offprem) < kept:
                 summary.confidential_offprem.append(
                     {"sequence": sequence, "occurred_at": occurred_at, "category": category,
                      "backend": backend}

@@ -231,11 +231,17 @@ def report(request: HttpRequest) -> HttpResponse:
     if period is None:
         messages.error(request, PERIOD_ERROR)
         return redirect("audit:report")
-    summary = reports.summarise(period)
     fmt = request.GET.get("format", "")
     if fmt in ("csv", "json"):
-        return _report_file(request, summary, fmt)
-    return render(request, "audit/report.html", {"summary": summary, "period": period})
+        return _report_file(request, reports.summarise(period, every_exception=True), fmt)
+    summary = reports.summarise(period)
+    requests_query = urlencode({"action": AuditEvent.Action.CHAT_REQUEST,
+                                "since": period.first_day, "until": period.last_day})  # fmt: skip
+    return render(
+        request,
+        "audit/report.html",
+        {"summary": summary, "period": period, "requests_query": requests_query},
+    )
 
 
 def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> HttpResponse:

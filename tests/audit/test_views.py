@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 from django.utils import timezone
 
-from audit import exports, services
+from audit import exports, reports, services
 from audit.models import AuditEvent
 from audit.services import create_checkpoint, record, run_verification
 from tests.audit.test_chain import _raw
@@ -282,6 +282,62 @@ def test_the_report_answers_where_confidential_data_went(client, reader):
     page = client.get("/audit/report/").content.decode()
     assert "1 exception" in page
     assert f"/audit/events/{leak.sequence}/" in page
+
+
+def _sent_off_premise(n: int, number: int = 3) -> None:
+    for _ in range(n):
+        make_chat_event(category="Confidential", number=number, backend="OpenAI",
+                        hosting="external_api")  # fmt: skip
+
+
+def test_the_report_downloads_list_every_off_premise_exception(client, reader, monkeypatch):
+    monkeypatch.setattr(reports, "EXCEPTIONS_SHOWN", 2)
+    _sent_off_premise(3)
+    client.force_login(reader)
+    rows = list(
+        csv.DictReader(io.StringIO(client.get("/audit/report/?format=csv").content.decode()))
+    )
+    offprem = [r for r in rows if r["section"] == "confidential_off_premise"]
+    assert offprem[0] == {"section": "confidential_off_premise", "key": "count", "value": "3"}
+    assert len(offprem[1:]) == 3
+    data = json.loads(client.get("/audit/report/?format=json").content)
+    assert len([r for r in data if r["key"].startswith("event #")]) == 3
+
+
+def test_the_report_page_says_when_it_lists_only_the_first_exceptions(client, reader, monkeypatch):
+    monkeypatch.setattr(reports, "EXCEPTIONS_SHOWN", 2)
+    _sent_off_premise(3)
+    client.force_login(reader)
+    page = client.get("/audit/report/").content.decode()
+    section = page[page.index("offprem-heading") : page.index("routing-heading")]
+    assert "3 exceptions" in section and section.count(">Event #") == 2
+    assert "Showing the first 2 of 3." in section
+    today = timezone.localdate()
+    week = f"since={today - dt.timedelta(days=6)}&amp;until={today}"  # the default period
+    assert f'href="/audit/?action=chat.request&amp;{week}"' in section
+    monkeypatch.setattr(reports, "EXCEPTIONS_SHOWN", 3)  # every one shown: no such note
+    assert "Showing the first" not in client.get("/audit/report/").content.decode()
+
+
+def test_restricted_data_sent_off_premise_is_an_exception_too(client, reader):
+    """Category 4 (restricted) reaching an external API is at least as much an exception
+    as category 3."""
+    _sent_off_premise(1, number=4)
+    client.force_login(reader)
+    assert "1 exception" in client.get("/audit/report/").content.decode()
+    leak = AuditEvent.objects.get(action=Action.CHAT_REQUEST)
+    assert "Policy exception." in client.get(f"/audit/events/{leak.sequence}/").content.decode()
+
+
+def test_backend_failures_count_only_the_backends_own(client, reader):
+    """The dashboard's "backend failures": a backend that failed to answer, not a scanner,
+    a policy re-check, a worker or Steward itself."""
+    for stage, kind in [("backend", "timeout"), ("backend", "http"), ("backend", "internal"),
+                        ("scan", ""), ("policy", "config"), ("worker", "internal")]:  # fmt: skip
+        record(action=Action.CHAT_FAILURE, outcome="failure",
+               details={"stage": stage, "kind": kind})  # fmt: skip
+    today = timezone.localdate()
+    assert reports.summarise(reports.Period(today, today)).failures == 2
 
 
 def test_the_report_downloads_as_csv_and_json_and_is_audited(client, reader):
