@@ -175,7 +175,10 @@ def policy_version(request: HttpRequest, version: int) -> HttpResponse:
             "previous": previous,
             "html": render_document(document.body),
             "diff": diff_lines(previous.body if previous else "", document.body),
-            "acknowledged": Acknowledgement.objects.filter(document=document).count(),
+            # Counted as the report counts: people who may chat today.
+            "acknowledged": Acknowledgement.objects.filter(
+                document=document, user__in=services.staff_members().values("pk")
+            ).count(),
         },
     )
 

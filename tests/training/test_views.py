@@ -234,6 +234,19 @@ def test_a_version_page_shows_what_changed(client, demo, publish):
     assert "Two became three" in page
 
 
+def test_a_version_page_counts_the_staff_who_acknowledged_it_as_the_report_does(
+    client, demo, publish
+):
+    document = publish()
+    for person in (demo.alice, demo.bob):
+        services.acknowledge(user=person, document=document)
+    demo.bob.is_active = False  # left the company
+    demo.bob.save()
+    client.force_login(demo.alice)
+    page = client.get(reverse("training:policy_version", args=[1])).content.decode()
+    assert "acknowledged by 1 person." in page
+
+
 # --- writing and publishing -----------------------------------------------------------------
 
 
