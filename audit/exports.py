@@ -2,12 +2,14 @@
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from itertools import islice
 from typing import Any
 
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
+from config.connections import in_database_thread
 
 COLUMNS = (
     "sequence", "occurred_at", "actor_id", "actor_label", "request_id", "action", "outcome",
@@ -25,6 +27,15 @@ def iter_rows(events: QuerySet[AuditEvent]) -> Iterator[dict[str, Any]]:
     while batch:
         yield from batch
         batch = list(rest.filter(sequence__gt=batch[-1]["sequence"])[:BATCH])
+
+
+async def streamed(lines: Iterator[str]) -> AsyncIterator[str]:
+    """``lines`` as an ASGI server sends them: a batch at a time, each read and written on a
+    database thread. Given a sync iterator, Django under ASGI would read it whole, in
+    memory, before sending the first byte."""
+    take = in_database_thread(lambda: "".join(islice(lines, BATCH)))
+    while chunk := await take():
+        yield chunk
 
 
 def _text(value: Any) -> str:
