@@ -20,6 +20,8 @@ from audit.reports import Summary
 
 WIDE = (1090, 340)
 HALF = (440, 300)
+#: Room right of a horizontal chart for half its last value label (1500), centred on the edge.
+AXIS_END_ROOM = 22
 RING = (280, 280)  # the decisions ring; its legend is HTML beside it, with the counts
 INK, INK_SOFT, LINE = "#15202b", "#4a5868", "#e6eaef"
 BRAND = "#2d5a8c"
@@ -163,6 +165,7 @@ def top_backends(summary: Summary, limit: int = 8) -> str:
             print_values_position="center",
             **_ticks(max(summary.backends.values(), default=0)),
             no_data_text="Nothing delivered in this period",
+            margin_right=AXIS_END_ROOM,
         )
     )
     _slim_bars(chart, len(top))
@@ -180,9 +183,11 @@ def findings_by_type(summary: Summary, limit: int = 8) -> str:
         _config(
             HALF,
             tuple(DECISION_COLOURS.get(d, UNKNOWN) for d in order),
-            legend_at_bottom_columns=max(1, len(order)),
+            # Four labels to a row leave "Pseudonymised" too little room on a half-width chart.
+            legend_at_bottom_columns=max(1, len(order)) if len(order) <= 3 else 2,
             **_ticks(max(summary.findings.values(), default=0)),
             no_data_text="Nothing found in this period",
+            margin_right=AXIS_END_ROOM,
         )
     )
     _slim_bars(chart, len(kinds), plot_height=200)

@@ -3,11 +3,13 @@
 import csv
 import datetime as dt
 import re
+from collections import Counter
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from audit import charts, reports
 from governance.demo import DEMO_PASSWORD
 from tests.browser.audit_data import seed_audit_trail
 from tests.browser.conftest import PHONE, one_at_a_time, sign_in, watch_console
@@ -153,3 +155,24 @@ def test_it_fits_the_audit_pages_on_a_phone(trail, new_context, console_errors):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px phone"
     assert console_errors == []
+
+
+def test_the_findings_legend_labels_do_not_overlap(browser):
+    """All four decisions in the legend (a normal month): no label runs into the next."""
+    day = dt.date(2026, 11, 2)
+    summary = reports.Summary(reports.Period(day, day))
+    summary.findings = Counter({"PERSON": 40, "EMAIL_ADDRESS": 20, "SECRET": 10})
+    for decision in ("allowed", "pseudonymised", "escalated", "blocked"):
+        summary.findings_by_decision[decision].update({"PERSON": 10, "EMAIL_ADDRESS": 5})
+    page = browser.new_page()
+    page.set_content(f"<!doctype html><body style='margin:0'>{charts.findings_by_type(summary)}")
+    labels = page.evaluate(
+        """() => [...document.querySelectorAll('svg .legends .legend text')].map(t => {
+            const b = t.getBBox(); return [t.textContent.trim(), b.x, b.x + b.width, b.y];
+        })"""
+    )
+    page.close()
+    assert [label for label, *_ in labels] == ["Allowed", "Pseudonymised", "Escalated", "Blocked"]
+    for row in {round(y) for *_, y in labels}:
+        in_row = sorted((left, right) for _, left, right, y in labels if round(y) == row)
+        assert all(right < next_left for (_, right), (next_left, _) in zip(in_row, in_row[1:]))
