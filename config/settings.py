@@ -442,6 +442,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every list comes in pages (the audit trail's by keyset): clients follow "next".
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",

@@ -1,0 +1,20 @@
+"""How the REST lists page: the default for every list but the audit trail's (keyset)."""
+
+from rest_framework.pagination import PageNumberPagination
+
+
+class Pages(PageNumberPagination):
+    """Numbered pages of 100 rows (``page_size`` up to 500), with the total ``count``.
+
+    The console's and the privacy desk's lists are hundreds of rows, not millions, and
+    each has its own order: numbered pages keep it. That order gets the primary key last,
+    so rows that tie (holds placed in the same moment) never show on two pages, or none.
+    """
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def paginate_queryset(self, queryset, request, view=None):
+        ordering = queryset.query.order_by or queryset.model._meta.ordering
+        return super().paginate_queryset(queryset.order_by(*ordering, "pk"), request, view)
