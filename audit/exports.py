@@ -55,9 +55,13 @@ class _Line:
         return value
 
 
+#: Starts every CSV Steward's audit writes: without it, Excel reads UTF-8 as its local code page.
+BOM = "\ufeff"
+
+
 def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
     writer = csv.writer(_Line())
-    yield writer.writerow(COLUMNS)
+    yield BOM + writer.writerow(COLUMNS)
     for row in iter_rows(events):
         yield writer.writerow([defuse(_text(row[name])) for name in COLUMNS])
 

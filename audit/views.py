@@ -264,7 +264,8 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
         response = HttpResponse(json.dumps(rows, indent=2, ensure_ascii=False),
                                 content_type="application/json")  # fmt: skip
     else:
-        buffer = io.StringIO()
+        buffer = io.StringIO(exports.BOM)
+        buffer.seek(0, io.SEEK_END)
         writer = csv.DictWriter(buffer, fieldnames=["section", "key", "value"])
         writer.writeheader()
         # Category and backend names are typed by policy admins, and start the routing keys.

@@ -171,7 +171,11 @@ def test_the_compliance_report_csv_defuses_formulas(client, reader):
     client.force_login(reader)
     response = client.get("/audit/report/?format=csv")
     assert response.status_code == 200
-    cells = [cell for row in csv.reader(io.StringIO(response.content.decode())) for cell in row]
+    cells = [
+        cell
+        for row in csv.reader(io.StringIO(response.content.decode("utf-8-sig")))
+        for cell in row
+    ]
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]
     assert f"'{FORMULA} → @SUM(1+1) (external_api, eu)" in cells  # the routing key, defused
     assert f"'{FORMULA} → @SUM(1+1)" in cells  # the off-premise exception

@@ -105,7 +105,7 @@ def test_the_detail_page_shows_an_event_and_its_links(client, reader):
 
 
 def _download(response) -> str:
-    return b"".join(response.streaming_content).decode()
+    return b"".join(response.streaming_content).decode("utf-8-sig")
 
 
 def test_the_export_streams_csv_of_the_filtered_events_and_is_audited(client, reader):
@@ -115,7 +115,9 @@ def test_the_export_streams_csv_of_the_filtered_events_and_is_audited(client, re
     response = client.get("/audit/export/csv/?outcome=blocked")
     assert response.streaming
     assert response["Content-Disposition"].startswith('attachment; filename="steward-audit-')
-    rows = list(csv.DictReader(io.StringIO(_download(response))))
+    body = b"".join(response.streaming_content)
+    assert body.startswith("\ufeffsequence,".encode())  # so Excel reads it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert [r["outcome"] for r in rows] == ["blocked"]
     export = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
     assert export.actor == reader
@@ -295,7 +297,9 @@ def test_the_report_downloads_list_every_off_premise_exception(client, reader, m
     _sent_off_premise(3)
     client.force_login(reader)
     rows = list(
-        csv.DictReader(io.StringIO(client.get("/audit/report/?format=csv").content.decode()))
+        csv.DictReader(
+            io.StringIO(client.get("/audit/report/?format=csv").content.decode("utf-8-sig"))
+        )
     )
     offprem = [r for r in rows if r["section"] == "confidential_off_premise"]
     assert offprem[0] == {"section": "confidential_off_premise", "key": "count", "value": "3"}
@@ -344,7 +348,8 @@ def test_the_report_downloads_as_csv_and_json_and_is_audited(client, reader):
     make_chat_event(decision="pseudonymised", findings={"EMAIL_ADDRESS": 2})
     client.force_login(reader)
     response = client.get("/audit/report/?format=csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert response.content.startswith("\ufeffsection,".encode())  # so Excel reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert {"section": "findings_pseudonymised", "key": "EMAIL_ADDRESS", "value": "2"} in rows
     data = json.loads(client.get("/audit/report/?format=json").content)
     assert {"section": "totals", "key": "requests", "value": 1} in data

@@ -48,7 +48,7 @@ def test_it_filters_the_trail_in_place(trail, page: Page, console_errors: list[s
 
     with page.expect_download() as download_info:
         results.get_by_role("link", name="CSV").click()
-    with open(download_info.value.path(), encoding="utf-8", newline="") as file:
+    with open(download_info.value.path(), encoding="utf-8-sig", newline="") as file:
         exported = list(csv.DictReader(file))
     assert len(exported) == trail.blocked
     assert {row["outcome"] for row in exported} == {"blocked"}
@@ -124,7 +124,7 @@ def test_it_downloads_the_compliance_report(trail, page: Page, console_errors):
     assert re.fullmatch(r"steward-compliance-[\d-]+\.csv", download.suggested_filename)
     with open(download.path(), encoding="utf-8") as file:
         lines = file.read().splitlines()
-    assert lines[0] == "section,key,value"
+    assert lines[0] == "\ufeffsection,key,value"  # the BOM: Excel reads it as UTF-8
     assert lines[1] == f"period,from,{timezone.localdate() - dt.timedelta(days=6)}"
     assert console_errors == []
 
