@@ -86,6 +86,22 @@ def test_bad_filters_are_explained(client, reader):
     assert "start date is after the end date" in response.content.decode()
 
 
+def test_times_on_the_list_and_report_name_their_time_zone(client, reader, settings):
+    settings.TIME_ZONE = "America/New_York"
+    leak = make_chat_event(category="Confidential", number=3, backend="OpenAI",
+                           hosting="external_api")  # fmt: skip
+    zone = timezone.localtime(leak.occurred_at).strftime("%Z")  # EST or EDT
+    client.force_login(reader)
+    assert (
+        f"{timezone.localtime(leak.occurred_at):%H:%M:%S} {zone}"
+        in client.get("/audit/").content.decode()
+    )
+    assert (
+        f"{timezone.localtime(leak.occurred_at):%H:%M} {zone}"
+        in client.get("/audit/report/").content.decode()
+    )
+
+
 def test_filtering_with_htmx_returns_the_results_fragment(client, reader):
     _fill(3)
     client.force_login(reader)
