@@ -3,6 +3,7 @@
 from uuid import UUID
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -25,11 +26,19 @@ from governance.services import (
 )
 from governance.views.common import wants_partial
 
+#: Rows of the people list per page, as on the training report.
+PEOPLE_PER_PAGE = 100
+
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.POLICY_ADMIN)
 def users(request: HttpRequest) -> HttpResponse:
-    """Everyone with an account, their roles, and the invitation form."""
+    """Everyone with an account (a page at a time, found by name or email), their roles,
+    and the invitation form.
+
+    The filter's htmx requests get the list alone; an invitation's, the whole panel, with
+    the list as it was filtered (the form posts to the page's own query string).
+    """
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         invited = invite_user(
@@ -46,16 +55,26 @@ def users(request: HttpRequest) -> HttpResponse:
             failed="Account created; the invitation email could not be sent",
         )
         if not wants_partial(request):
-            return redirect("governance:users")
+            return redirect(request.get_full_path())
         form = InviteForm()
+    query = request.GET.get("q", "").strip()
     people = User.objects.prefetch_related("groups").order_by("-is_active", "email")
+    if query:
+        people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
+    page = Paginator(people, PEOPLE_PER_PAGE).get_page(request.GET.get("page"))
     template = "governance/users.html"
     if wants_partial(request):
-        template += "#users-panel"
+        template += "#users-panel" if request.method == "POST" else "#people-list"
     return render(
         request,
         template,
-        {"form": form, "people": people, "role_help": ROLE_HELP},
+        {
+            "form": form,
+            "page": page,
+            "query": query,
+            "accounts": User.objects.count() if query else page.paginator.count,
+            "role_help": ROLE_HELP,
+        },
         status=422 if form.errors else 200,
     )
 

@@ -1,5 +1,6 @@
 """People management: the last-admin guard under concurrency, deactivated accounts, invitations."""
 
+import re
 import smtplib
 import threading
 import time
@@ -219,3 +220,70 @@ def test_only_a_policy_admin_can_send_an_invitation_again(client, admin, member)
     client.force_login(admin)
     assert client.get(url, {"invite": "again"}).status_code == 200  # a GET sends nothing
     assert mail.outbox == []
+
+
+# --- the people list -----------------------------------------------------------------------
+
+
+def _people(n: int) -> list[User]:
+    from django.contrib.auth.models import Group
+
+    made = User.objects.bulk_create(
+        User(email=f"p{i:03}@corp.example", full_name=f"Person {i:03}") for i in range(n)
+    )
+    Group.objects.get(name=Role.STAFF.group_name).user_set.add(*made)
+    return made
+
+
+def _rows(response) -> list[str]:
+    return re.findall(r'<a href="/policy/users/[^"]+/">([^<]+)</a>', response.content.decode())
+
+
+def test_the_people_list_comes_a_hundred_at_a_time(client, admin, django_assert_max_num_queries):
+    """A company of thousands is not one table of thousands: pages of 100, and the page says
+    which rows it shows of how many, with a way to the next and back."""
+    _people(150)
+    client.force_login(admin)
+    with django_assert_max_num_queries(12):
+        first = client.get("/policy/users/")
+    assert len(_rows(first)) == 100
+    assert "1–100 of 151" in first.content.decode()
+    assert 'href="?page=2"' in first.content.decode()
+    last = client.get("/policy/users/", {"page": 2})
+    assert _rows(last)[-1] == "Person 149"
+    assert "101–151 of 151" in last.content.decode()
+    assert 'href="?page=1"' in last.content.decode()
+    assert len(_rows(client.get("/policy/users/", {"page": 99}))) == 51  # the last
+    assert len(_rows(client.get("/policy/users/", {"page": "nonsense"}))) == 100
+
+
+def test_the_people_list_finds_a_person_by_name_or_email(client, admin):
+    """The filter answers htmx with the list alone, keeps what was typed, and pages within
+    what it found."""
+    _people(150)
+    client.force_login(admin)
+    by_name = client.get("/policy/users/", {"q": "person 12"}, **HTMX)
+    assert b"<html" not in by_name.content and b'id="people-list"' in by_name.content
+    assert b'id="users-panel"' not in by_name.content
+    assert _rows(by_name) == [f"Person {i}" for i in range(120, 130)]
+    by_email = client.get("/policy/users/", {"q": "ADMIN@example"})
+    assert _rows(by_email) == ["Ada Admin"]
+    assert b'value="ADMIN@example"' in by_email.content
+    many = client.get("/policy/users/", {"q": "corp.example"})
+    assert 'href="?q=corp.example&amp;page=2"' in many.content.decode()
+    nobody = client.get("/policy/users/", {"q": "zelda"})
+    assert _rows(nobody) == []
+    assert "No account matches “zelda”" in nobody.content.decode()
+
+
+def test_an_invitation_answers_htmx_with_the_list_as_it_was_filtered(
+    client, admin, django_capture_on_commit_callbacks
+):
+    client.force_login(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/policy/users/?q=new", {"email": "new@example.com", "roles": ["staff"]}, **HTMX
+        )
+    assert b'id="users-panel"' in response.content
+    assert _rows(response) == ["new@example.com"]
+    assert b'value="new"' in response.content
