@@ -46,8 +46,6 @@ def chain_status(user) -> dict:
         "head": head(),
         "last_verification": last_verification,
         "first_bad": first_bad,
-        # The event pages' paths take no minus sign: a row slipped in at #-1 is named only.
-        "first_bad_linked": isinstance(first_bad, int) and first_bad >= 0,
         "last_checkpoint": AuditCheckpoint.objects.order_by("-sequence", "-created_at").first(),
         "auditor": user.has_perm(Role.AUDITOR.permission),
     }

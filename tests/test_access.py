@@ -273,7 +273,7 @@ MATRIX = {
     "chat/m/<uuid:public_id>/stop/": (f"/chat/m/{ANSWER_ID}/stop/", everyone(405)),
     "chat/m/<uuid:public_id>/retry/": (f"/chat/m/{ANSWER_ID}/retry/", everyone(405)),
     "audit/": ("/audit/", only("auditor")),
-    "audit/events/<int:sequence>/": ("/audit/events/1/", only("auditor")),  # a sign-in's event
+    "audit/events/<sequence:sequence>/": ("/audit/events/1/", only("auditor")),  # a sign-in's event
     "audit/export/<str:fmt>/": ("/audit/export/csv/", only("auditor")),
     "audit/verify/": ("/audit/verify/", everyone(405)),  # POST only: see test_audit_views
     "audit/checkpoints/": ("/audit/checkpoints/", only("auditor")),

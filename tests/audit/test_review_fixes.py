@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from audit import chain, reports
 from audit.models import AuditEvent
-from audit.services import record, verify_trail
+from audit.services import record, run_verification, verify_trail
 from tests.factories import make_chat_event
 
 Action = AuditEvent.Action
@@ -69,6 +69,16 @@ def test_the_exports_hold_an_event_inserted_below_the_first(unguarded, client, r
     lines = b"".join(response.streaming_content).decode().splitlines()
     sequences = [json.loads(line)["sequence"] for line in lines]
     assert sequences[:3] == [-1, 1, 2]  # as the auditor's list shows it, not skipped
+
+
+def test_the_list_shows_and_links_an_event_inserted_below_the_first(unguarded, client, reader):
+    _events(2)
+    _forge(-1)
+    run_verification()
+    client.force_login(reader)
+    page = client.get("/audit/").content.decode()
+    assert '<a href="/audit/events/-1/">first bad event #-1</a>' in page
+    assert "mallory" in client.get("/audit/events/-1/").content.decode()
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
