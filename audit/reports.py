@@ -69,6 +69,30 @@ class Summary:
         names = {name for day in self.per_day_by_category.values() for name in day}
         return sorted(names)
 
+    @property
+    def day_rows(self) -> list[tuple[dt.date, list[int], int]]:
+        """Each day of the period: its requests per category (in :attr:`categories`'
+        order) and in all."""
+        names = self.categories
+        rows = []
+        for day in self.period.days:
+            counts = self.per_day_by_category.get(day, Counter())
+            rows.append((day, [counts[name] for name in names], sum(counts.values())))
+        return rows
+
+    @property
+    def backend_list(self) -> list[tuple[str, int]]:
+        return self.backends.most_common()
+
+    @property
+    def finding_list(self) -> list[tuple[str, int]]:
+        return [(finding_label(kind), count) for kind, count in self.findings.most_common()]
+
+
+def finding_label(kind: str) -> str:
+    """A finding type as the charts and tables name it ("EMAIL_ADDRESS" → "Email address")."""
+    return kind.replace("_", " ").lower().capitalize()
+
 
 def summarise(period: Period, *, every_exception: bool = False) -> Summary:
     """The period's chat requests added up. Confidential requests sent off-premise are all

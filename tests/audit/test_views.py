@@ -282,6 +282,22 @@ def test_the_dashboard_shows_the_period_and_its_charts(client, admin):
     assert client.get("/audit/charts/nope.svg").status_code == 404
 
 
+def test_the_dashboards_charts_have_their_numbers_in_text(client, admin):
+    """A chart is an image: its numbers are on the page too, for a screen reader and for
+    anyone who wants the figure (each chart's table, folded under it)."""
+    make_chat_event(category="Internal", number=2, backend="OpenAI", findings={"IBAN": 3})
+    make_chat_event(category="Internal", number=2, backend="OpenAI")
+    make_chat_event(decision="blocked", findings={"SECRET": 1})
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    tables = re.findall(r"<table[^>]*>.*?</table>", page, flags=re.S)
+    cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", t)).strip() for t in tables]
+    day = timezone.localdate().strftime("%-d %b")
+    assert any(f"{day} 2 1 3" in c and "Internal" in c for c in cells), cells  # per day
+    assert any("OpenAI 2" in c for c in cells), cells  # per backend
+    assert any("Iban 3" in c and "Secret 1" in c for c in cells), cells  # per finding
+
+
 def test_a_bad_period_is_explained(client, reader):
     client.force_login(reader)
     response = client.get("/audit/dashboard/?from=2026-11-10&to=2026-11-01", follow=True)
