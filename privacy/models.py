@@ -127,6 +127,15 @@ class LegalHold(models.Model):
         return self.released_at is None
 
 
+class SubjectRequestQuerySet(models.QuerySet):
+    def listed(self):
+        """For lists: without the sealed access archive (megabytes each), with
+        ``archive_available`` saying whether there is one."""
+        return self.defer("archive_sealed").annotate(
+            archive_available=~models.Q(archive_sealed=b"")
+        )
+
+
 class SubjectRequest(models.Model):
     """A data-subject request (GDPR/CCPA), from intake to receipt.
 
@@ -230,6 +239,14 @@ class SubjectRequest(models.Model):
     archive_released_at = models.DateTimeField(null=True, blank=True)
     archive_dropped_at = models.DateTimeField(null=True, blank=True)
     reminded_on = models.DateField(null=True, blank=True)
+    nothing_left_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a completed erasure that withheld something under a legal hold was "
+        "found to have left nothing behind: it is not looked at again.",
+    )
+
+    objects = SubjectRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["due_on", "created_at"]

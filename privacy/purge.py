@@ -123,6 +123,12 @@ def person_held(user_id: int) -> bool:
     return _active_holds_on(user_id).exists()
 
 
+def people_held(user_ids) -> set[int]:
+    """Those of ``user_ids`` under an active legal hold."""
+    holds = LegalHold.objects.filter(user_id__in=user_ids, released_at__isnull=True)
+    return set(holds.values_list("user_id", flat=True))
+
+
 def _owner_held() -> Exists:
     return Exists(_active_holds_on(OuterRef("owner_id")))
 

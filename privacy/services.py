@@ -7,10 +7,11 @@ hashes only; the identifier itself never reaches it.
 import datetime as dt
 import hashlib
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -423,68 +424,135 @@ def left_behind(request: SubjectRequest) -> LeftBehind | None:
     completed, and the account it kept. Its sealed identifiers were dropped at
     completion; its keyed hashes remain, and the index rows of the conversations it
     withheld were left in place, so they still find them. Once a follow-up erasure (or
-    a purge) has removed them, nothing is left behind.
+    a purge) has removed them, nothing is left behind, for good: what appears later
+    is not what it reached.
     """
+    return _left_behind_each([request])[request.pk]
+
+
+def _withheld_something(request: SubjectRequest) -> bool:
     counts = request.receipt.get("counts", {})
-    if (
-        request.kind != SubjectRequest.Kind.ERASURE
-        or request.status != S.COMPLETED
-        or not (counts.get("withheld_conversations") or counts.get("account_withheld"))
-    ):
-        return None
-    until = request.completed_at
-    reached = Q(
-        pk__in=SubjectMention.objects.filter(
-            digest__in=request.digests, created_at__lte=until
-        ).values("conversation_id")
+    return (
+        request.kind == SubjectRequest.Kind.ERASURE
+        and request.status == S.COMPLETED
+        and request.nothing_left_at is None
+        and bool(counts.get("withheld_conversations") or counts.get("account_withheld"))
     )
-    if request.subject_user_id:
-        reached |= Q(owner_id=request.subject_user_id, created_at__lte=until)
-    conversations = Conversation.objects.filter(reached)
-    total, held = conversations.count(), purge.held(conversations).count()
-    user = request.subject_user
-    account = (
-        bool(counts.get("account_withheld")) and user is not None and not erasure.is_erased(user)
+
+
+def _left_behind_each(requests: list[SubjectRequest]) -> dict[int, LeftBehind | None]:
+    """:func:`left_behind` of each request, by pk, in the same few queries however many.
+
+    1. Read once the index rows of all their keyed hashes and the conversations all
+       their subjects own, as they were by the last completion.
+    2. Read once which of those conversations a hold keeps, which subjects are held,
+       and the open erasures.
+    3. For each request, keep what it reached by its own completion.
+    """
+    found: dict[int, LeftBehind | None] = {request.pk: None for request in requests}
+    withheld = [request for request in requests if _withheld_something(request)]
+    if not withheld:
+        return found
+    until = max(request.completed_at for request in withheld)
+    digests = sorted({digest for request in withheld for digest in request.digests})
+    subjects = {request.subject_user_id for request in withheld if request.subject_user_id}
+
+    index_rows = (
+        SubjectMention.objects.filter(digest__in=digests, created_at__lte=until)
+        .order_by()
+        .values_list("digest", "conversation_id")
+        .annotate(first=Min("created_at"))
     )
-    if not total and not account:
-        return None
-    account_held = account and purge.person_held(user.pk)
-    wanted = set(request.digests)
-    finishing = next(
-        (
-            other.reference
-            for other in SubjectRequest.objects.filter(
-                kind=SubjectRequest.Kind.ERASURE, status__in=SubjectRequest.OPEN
+    mentioned: dict[str, list[tuple[int, dt.datetime]]] = defaultdict(list)
+    for digest, conversation_id, first in index_rows:
+        mentioned[digest].append((conversation_id, first))
+    owned: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)
+    if subjects:
+        for pk, owner_id, created_at in Conversation.objects.filter(
+            owner_id__in=subjects, created_at__lte=until
+        ).values_list("pk", "owner_id", "created_at"):
+            owned[owner_id].append((pk, created_at))
+    reached_any = Q(
+        pk__in=SubjectMention.objects.filter(digest__in=digests, created_at__lte=until).values(
+            "conversation_id"
+        )
+    ) | Q(owner_id__in=subjects, created_at__lte=until)
+    held = (
+        set(purge.held(Conversation.objects.filter(reached_any)).values_list("pk", flat=True))
+        if mentioned or owned
+        else set()
+    )
+    accounts = {request.subject_user_id for request in withheld if _account_kept(request)}
+    held_people = purge.people_held(accounts) if accounts else set()
+    open_erasures = None
+
+    for request in withheld:
+        reached = {
+            conversation_id
+            for digest in request.digests
+            for conversation_id, first in mentioned.get(digest, ())
+            if first <= request.completed_at
+        } | {
+            conversation_id
+            for conversation_id, created_at in owned.get(request.subject_user_id, ())
+            if created_at <= request.completed_at
+        }
+        account = _account_kept(request)
+        if not reached and not account:
+            continue
+        if open_erasures is None:
+            open_erasures = list(
+                SubjectRequest.objects.filter(
+                    kind=SubjectRequest.Kind.ERASURE, status__in=SubjectRequest.OPEN
+                ).values_list("reference", "digests")
             )
-            if wanted <= set(other.digests)
-        ),
-        "",
-    )
-    return LeftBehind(
-        free_conversations=total - held,
-        held_conversations=held,
-        account_free=account and not account_held,
-        account_held=account_held,
-        finishing=finishing,
+        wanted = set(request.digests)
+        account_held = account and request.subject_user_id in held_people
+        found[request.pk] = LeftBehind(
+            free_conversations=len(reached - held),
+            held_conversations=len(reached & held),
+            account_free=account and not account_held,
+            account_held=account_held,
+            finishing=next(
+                (reference for reference, other in open_erasures if wanted <= set(other)), ""
+            ),
+        )
+    return found
+
+
+def _account_kept(request: SubjectRequest) -> bool:
+    """Whether the erasure withheld the subject's account and it is still there."""
+    user = request.subject_user
+    return (
+        bool(request.receipt.get("counts", {}).get("account_withheld"))
+        and user is not None
+        and not erasure.is_erased(user)
     )
 
 
 def erasures_to_finish() -> list[tuple[SubjectRequest, LeftBehind]]:
     """Completed erasures that withheld content under a legal hold since released, with
-    what each left behind, oldest first: the privacy desk lists them."""
+    what each left behind, oldest first: the privacy desk lists them.
+
+    One found to have left nothing behind is marked so, and not looked at again.
+    """
     withheld = Q(receipt__counts__withheld_conversations__gt=0) | Q(
         receipt__counts__account_withheld=True
     )
-    candidates = (
-        SubjectRequest.objects.filter(kind=SubjectRequest.Kind.ERASURE, status=S.COMPLETED)
+    candidates = list(
+        SubjectRequest.objects.listed()
+        .filter(kind=SubjectRequest.Kind.ERASURE, status=S.COMPLETED, nothing_left_at=None)
         .filter(withheld)
         .select_related("subject_user")
         .order_by("completed_at")
     )
+    left = _left_behind_each(candidates)
+    if settled := [request.pk for request in candidates if left[request.pk] is None]:
+        SubjectRequest.objects.filter(pk__in=settled).update(nothing_left_at=timezone.now())
     return [
-        (request, left)
+        (request, left[request.pk])
         for request in candidates
-        if (left := left_behind(request)) is not None and left.free
+        if left[request.pk] is not None and left[request.pk].free
     ]
 
 

@@ -1,12 +1,19 @@
 """An erasure a legal hold kept from finishing, on the pages: the release says so, the desk
 lists it, and its page records the follow-up erasure."""
 
-import pytest
-from django.urls import reverse
+import itertools
 
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.services import pseudonym
+from chat.pseudonyms import canonical
 from privacy import services
-from privacy.models import SubjectRequest
-from tests.privacy.conftest import make_conversation, receive, run
+from privacy.models import LegalHold, SubjectRequest
+from tests.privacy.conftest import make_conversation, mention, receive, run
 
 
 @pytest.fixture
@@ -56,3 +63,58 @@ def test_only_officers_may_finish_an_erasure(client, org, withheld):
     response = client.post(reverse("privacy:request_finish", args=[request.public_id]))
     assert response.status_code in (403, 404)
     assert SubjectRequest.objects.count() == 1
+
+
+_numbers = itertools.count()
+
+
+def _completed_erasure(*, subject=None, email: str) -> SubjectRequest:
+    """An erasure completed now that withheld one conversation under a legal hold."""
+    return SubjectRequest.objects.create(
+        reference=f"DSR-2026-{next(_numbers):04}",
+        kind=SubjectRequest.Kind.ERASURE,
+        regime=SubjectRequest.Regime.GDPR,
+        status=SubjectRequest.Status.COMPLETED,
+        subject_user=subject,
+        received_on=timezone.localdate(),
+        due_on=timezone.localdate(),
+        completed_at=timezone.now(),
+        digests=[pseudonym(canonical("EMAIL_ADDRESS", email))],
+        receipt={"counts": {"withheld_conversations": 1}},
+    )
+
+
+def _erasures(org, n: int) -> None:
+    """``n`` erasures of each kind: still held, free to finish, and with nothing left."""
+    for _ in range(n):
+        _completed_erasure(subject=org.alice, email=org.alice.email)
+        email = f"person{next(_numbers)}@example.org"
+        mention(make_conversation(org.carol, org.internal), "EMAIL_ADDRESS", email)
+        _completed_erasure(email=email)
+        _completed_erasure(email=f"gone{next(_numbers)}@example.org")
+
+
+def test_the_desk_checks_every_erasure_left_unfinished_in_the_same_queries(client, officers, org):
+    """What completed erasures left behind is read in the same queries for 2 of each kind
+    as for 20; one found to have left nothing behind is marked and never read again."""
+    make_conversation(org.alice, org.internal)
+    LegalHold.objects.create(user=org.alice, reason="Litigation 21")
+    client.force_login(officers[0])
+    client.get(reverse("privacy:desk"))
+
+    def desk_queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(reverse("privacy:desk")).content.decode()
+        return len(queries), page
+
+    _erasures(org, 2)
+    small, page = desk_queries()
+    assert page.count("1 conversation can be erased now") == 2
+    _erasures(org, 20)
+    large, page = desk_queries()
+    assert page.count("1 conversation can be erased now") == 22
+    assert large == small
+    assert SubjectRequest.objects.exclude(nothing_left_at=None).count() == 22
+
+    settled, _ = desk_queries()
+    assert settled == small - 1  # nothing newly settled to mark
