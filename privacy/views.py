@@ -59,10 +59,9 @@ def _polling(request: HttpRequest, target: str) -> bool:
 @officer
 def desk(request: HttpRequest) -> HttpResponse:
     """Open requests by due date, active holds, the last purges and the retention windows."""
-    open_requests = SubjectRequest.objects.filter(status__in=SubjectRequest.OPEN)
-    closed = SubjectRequest.objects.exclude(status__in=SubjectRequest.OPEN).order_by(
-        "-completed_at"
-    )
+    requests = SubjectRequest.objects.listed()
+    open_requests = requests.filter(status__in=SubjectRequest.OPEN)
+    closed = requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")
     return render(
         request,
         "privacy/desk.html",
@@ -354,7 +353,7 @@ def mine(request: HttpRequest) -> HttpResponse:
                     f"{created.due_on:%-d %B %Y}.",
                 )
         return _go(request, reverse("privacy:mine"))
-    own = SubjectRequest.objects.filter(subject_user=request.user).order_by("-created_at")
+    own = SubjectRequest.objects.listed().filter(subject_user=request.user).order_by("-created_at")
     return render(request, "privacy/mine.html", {"own_requests": own})
 
 

@@ -19,7 +19,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     verified_by = serializers.SerializerMethodField()
     scoped_by = serializers.SerializerMethodField()
     approved_by = serializers.SerializerMethodField()
-    archive_available = serializers.SerializerMethodField()
+    archive_available = serializers.BooleanField(read_only=True)
     archive_released_by = serializers.SerializerMethodField()
     archive_expires_at = serializers.DateTimeField(read_only=True)
 
@@ -50,9 +50,6 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
 
     def get_approved_by(self, request: SubjectRequest) -> str | None:
         return _name(request.approved_by)
-
-    def get_archive_available(self, request: SubjectRequest) -> bool:
-        return bool(request.archive_sealed)
 
     def get_archive_released_by(self, request: SubjectRequest) -> str | None:
         return _name(request.archive_released_by)

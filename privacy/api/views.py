@@ -55,7 +55,7 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     permission_classes = [PrivacyOfficer]
     serializer_class = SubjectRequestSerializer
     lookup_field = "public_id"
-    queryset = SubjectRequest.objects.select_related(
+    queryset = SubjectRequest.objects.listed().select_related(
         "verified_by", "scoped_by", "approved_by", "archive_released_by"
     )
 

@@ -1,6 +1,9 @@
 """The privacy desk over REST: privacy officers only, the same steps, four eyes kept."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from governance.roles import Role
 from privacy.models import SubjectRequest
@@ -112,3 +115,41 @@ def test_the_schema_generates_without_warnings(db, tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
     assert "/api/privacy/requests/{public_id}/approve/" in (tmp_path / "s.yml").read_text()
+
+
+def _completed_access(reference: str, *, archive: bytes) -> SubjectRequest:
+    return SubjectRequest.objects.create(
+        reference=reference, kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR, status=SubjectRequest.Status.COMPLETED,
+        received_on=timezone.localdate(), due_on=timezone.localdate(),
+        completed_at=timezone.now(), archive_sealed=archive,
+    )  # fmt: skip
+
+
+def test_the_request_list_says_whether_an_archive_is_kept_without_reading_it(officers, db):
+    """Each archive is megabytes: the list asks the database whether there is one, in the
+    same queries for 2 requests as for 6, and never selects an archive itself."""
+    client = _client_of(officers[0])
+
+    def listed() -> tuple[list[str], dict[str, bool]]:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get("/api/privacy/requests/").json()
+        rows = body if isinstance(body, list) else body["results"]
+        selects = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+        return selects, {row["reference"]: row["archive_available"] for row in rows}
+
+    _completed_access("DSR-2026-0001", archive=b"sealed zip")
+    _completed_access("DSR-2026-0002", archive=b"")  # dropped, or never built
+    small, available = listed()
+    assert available == {"DSR-2026-0001": True, "DSR-2026-0002": False}
+    for number in range(3, 7):
+        _completed_access(f"DSR-2026-{number:04}", archive=b"sealed zip")
+    large, available = listed()
+    assert len(available) == 6 and sum(available.values()) == 5
+    assert len(large) == len(small)
+    assert not [sql for sql in large if _selects_the_archive(sql)]
+
+
+def _selects_the_archive(sql: str) -> bool:
+    column = '"privacy_subjectrequest"."archive_sealed"'
+    return f"{column}," in sql or f"{column} FROM" in sql

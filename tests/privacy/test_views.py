@@ -1,8 +1,11 @@
 """The privacy desk's pages: the workflow through the browser's forms, and who sees what."""
 
 import datetime as dt
+import itertools
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -101,6 +104,37 @@ def test_staff_ask_for_their_own_data_and_see_only_their_requests(client, org, o
     client.force_login(org.carol)
     assert client.get(f"/privacy/requests/{own.public_id}/").status_code == 404
     assert client.post(f"/privacy/requests/{own.public_id}/scope/").status_code == 403
+
+
+def test_the_desk_and_your_data_list_requests_without_reading_their_archives(first, officers):
+    """An access archive is megabytes: the desk's lists and "Your data" never select one,
+    and ask the same queries for 2 completed requests as for 6."""
+
+    numbers = itertools.count(1)
+
+    def completed_access(how_many: int) -> None:
+        for _ in range(how_many):
+            SubjectRequest.objects.create(
+                reference=f"DSR-2026-{next(numbers):04}", kind=SubjectRequest.Kind.ACCESS,
+                regime=SubjectRequest.Regime.GDPR, status=SubjectRequest.Status.COMPLETED,
+                subject_user=officers[0], received_on=timezone.localdate(),
+                due_on=timezone.localdate(), completed_at=timezone.now(), archive_sealed=b"zip",
+            )  # fmt: skip
+
+    def selects(path: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            page = first.get(path).content.decode()
+        assert "DSR-2026-0001" in page
+        return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+
+    column = '"privacy_subjectrequest"."archive_sealed"'
+    for path in (reverse("privacy:desk"), reverse("privacy:mine")):
+        completed_access(2)
+        small = selects(path)
+        completed_access(4)
+        large = selects(path)
+        assert len(large) == len(small), path
+        assert not [sql for sql in large if f"{column}," in sql or f"{column} FROM" in sql], path
 
 
 def test_it_places_and_releases_a_hold(first, org):
