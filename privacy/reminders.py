@@ -2,8 +2,10 @@
 
 import logging
 
+from django.contrib.auth.models import Group
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -19,14 +21,29 @@ log = logging.getLogger(__name__)
 
 def due_for_reminder(today) -> list[SubjectRequest]:
     """Open requests on a reminder day (7, 2, 0 days before) or overdue, not reminded today."""
-    open_requests = SubjectRequest.objects.filter(status__in=SubjectRequest.OPEN).exclude(
-        reminded_on=today
+    open_requests = (
+        SubjectRequest.objects.listed()
+        .filter(status__in=SubjectRequest.OPEN)
+        .exclude(reminded_on=today)
     )
     return [
         request
         for request in open_requests
         if request.days_left(today) in policy.REMIND_DAYS_BEFORE or request.days_left(today) < 0
     ]
+
+
+def _privacy_officers():
+    """Active accounts holding the privacy officer's permission (through a group, their own,
+    or as a superuser), as ``has_perm`` answers, in one query."""
+    app_label, codename = Role.PRIVACY_OFFICER.permission.split(".")
+    perm = {"permission__content_type__app_label": app_label, "permission__codename": codename}
+    via_group = Group.permissions.through.objects.filter(**perm).values("group_id")
+    in_group = User.groups.through.objects.filter(group_id__in=via_group).values("user_id")
+    direct = User.user_permissions.through.objects.filter(**perm).values("user_id")
+    return User.objects.filter(
+        Q(pk__in=in_group) | Q(pk__in=direct) | Q(is_superuser=True), is_active=True
+    ).order_by("email")
 
 
 def send() -> int:
@@ -40,11 +57,7 @@ def send() -> int:
     requests = due_for_reminder(today)
     if not requests:
         return 0
-    officers = [
-        user.email
-        for user in User.objects.filter(is_active=True)
-        if user.has_perm(Role.PRIVACY_OFFICER.permission)
-    ]
+    officers = list(_privacy_officers().values_list("email", flat=True))
     if not officers:
         log.warning(
             "Deadline reminder for %d request(s) not sent: there is no active privacy officer "

@@ -49,3 +49,37 @@ def test_it_reminds_once_a_day(officers, today):
     reminders.send()
     assert reminders.send() == 0
     assert len(mail.outbox) == 1
+
+
+def test_it_finds_the_privacy_officers_in_one_query_however_many_people_there_are(officers, today):
+    """The officers are whoever holds the permission, through the role's group, on their own
+    or as a superuser, and is active; found in the same queries among 8 people as among 48."""
+    from django.contrib.auth.models import Permission
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance.models import User
+    from governance.roles import Role
+    from tests.factories import make_user
+
+    direct = make_user("dana@corp.example")
+    direct.user_permissions.add(Permission.objects.get(codename="handle_privacy"))
+    User.objects.create_superuser("root@corp.example", "correct-horse-battery")
+    make_user("gone@corp.example", Role.PRIVACY_OFFICER, is_active=False)
+
+    def remind(reference: str) -> int:
+        _request(reference, today)
+        with CaptureQueriesContext(connection) as queries:
+            assert reminders.send() == 1
+        return len(queries)
+
+    for number in range(3):
+        make_user(f"staff{number}@corp.example", Role.STAFF)
+    small = remind("DSR-A")
+    for number in range(3, 43):
+        make_user(f"staff{number}@corp.example", Role.STAFF)
+    large = remind("DSR-B")
+    assert large == small
+    assert sorted(mail.outbox[-1].to) == [
+        "dana@corp.example", "omar@corp.example", "priya@corp.example", "root@corp.example"
+    ]  # fmt: skip
