@@ -193,6 +193,43 @@ def test_a_staff_members_archive_holds_what_steward_keeps_on_their_account(
     assert raw not in summary and token.digest not in summary
 
 
+def test_an_archive_reads_the_conversations_in_the_same_queries_however_many(org, monkeypatch):
+    """Two conversations or twenty-two: their messages come in the same queries, and the zip
+    being written goes to a temporary file past its size in memory, holding the same."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from privacy import archive
+
+    monkeypatch.setattr(archive, "SPOOL_BYTES", 1)  # every zip goes to disk
+
+    def build(reference: str) -> tuple[int, dict, dict]:
+        request = SubjectRequest.objects.create(
+            reference=reference, kind=SubjectRequest.Kind.ACCESS,
+            regime=SubjectRequest.Regime.GDPR, subject_user_id=org.alice.pk,
+            received_on=timezone.localdate(), due_on=timezone.localdate(),
+        )  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            sealed, counts = archive.build(request, progress=lambda done: None)
+        request.archive_sealed = sealed
+        with zipfile.ZipFile(io.BytesIO(archive.open_archive(request))) as bundle:
+            return len(queries), counts, json.loads(bundle.read("data.json"))
+
+    for _ in range(2):
+        make_conversation(org.alice, org.internal, texts=("Question", "Answer") * 5)
+    small, counts, data = build("DSR-2026-0001")
+    assert counts == {"conversations": 2, "messages": 20, "mentions": 0}
+    for _ in range(20):
+        make_conversation(org.alice, org.internal, texts=("Question", "Answer") * 5)
+    large, counts, data = build("DSR-2026-0002")
+    assert counts == {"conversations": 22, "messages": 220, "mentions": 0}
+    assert large == small
+    assert [m["text"] for m in data["conversations"][0]["messages"][:2]] == [
+        "Question",
+        "Answer",
+    ]
+
+
 # --- expiry -----------------------------------------------------------------------------
 
 
