@@ -6,7 +6,7 @@ member, the conversations they own. Who received their data comes from the
 audit trail's ``chat.request`` events of those conversations.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from django.db.models import Count, Min, Q
 
@@ -23,6 +23,8 @@ IDENTIFIER_KINDS = {
     "name": "PERSON",
     "other": "OTHER",
 }
+#: Audit events read at a time when finding who received a subject's data.
+EVENT_CHUNK = 2000
 
 
 def digest_of(kind: str, value: str) -> str:
@@ -97,17 +99,15 @@ def recipients(*, digests: list[str], subject_user_id: int | None) -> list[dict]
         target_id__in=list(first_mention),
     ).values_list("target_id", "occurred_at", "backend", "details")
     in_clear: set[str] = set()
-    calls = []
-    for conversation, occurred_at, backend, details in events:
+    table: dict[str, dict] = {}
+    calls: dict[str, Counter] = defaultdict(Counter)  # backend -> conversation -> calls
+    # A year of calls in a busy subject's conversations: read a chunk at a time, keep counts.
+    for conversation, occurred_at, backend, details in events.iterator(chunk_size=EVENT_CHUNK):
         if occurred_at < first_mention[conversation] or not backend:
             continue
         kind = mention_messages.get(details.get("message", ""))
         if kind is not None and not details.get("replaced", {}).get(kind):
             in_clear.add(conversation)
-        calls.append((conversation, backend, details))
-
-    table: dict[str, dict] = {}
-    for conversation, backend, details in calls:
         entry = table.setdefault(
             backend,
             {
@@ -119,7 +119,14 @@ def recipients(*, digests: list[str], subject_user_id: int | None) -> list[dict]
             },
         )
         entry["calls"] += 1
+        calls[backend][conversation] += 1
+
+    def went_in_clear(conversation: str) -> bool:
         owned = subject_user_id is not None and conversation not in mention_kinds
-        if owned or conversation in in_clear:
-            entry["in_clear"] += 1
+        return owned or conversation in in_clear
+
+    for backend, entry in table.items():
+        entry["in_clear"] = sum(
+            times for conversation, times in calls[backend].items() if went_in_clear(conversation)
+        )
     return sorted(table.values(), key=lambda entry: entry["backend"])

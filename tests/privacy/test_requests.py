@@ -83,6 +83,23 @@ def test_it_scopes_through_the_index(mentioned, officers, org):
     assert recipients["Local Ollama"]["hosting_class"] == "on_prem"
 
 
+def test_the_recipients_are_counted_alike_when_the_trail_is_read_a_call_at_a_time(
+    mentioned, org, monkeypatch
+):
+    """Who received the subject's data is read from the audit trail in chunks: one call per
+    chunk gives the same table as all at once, calls and calls in clear alike."""
+    from privacy import scope
+
+    digests = [scope.digest_of("email", EMAIL)]
+    whole = scope.recipients(digests=digests, subject_user_id=org.alice.pk)
+    monkeypatch.setattr(scope, "EVENT_CHUNK", 1)
+    assert scope.recipients(digests=digests, subject_user_id=org.alice.pk) == whole
+    by_backend = {entry["backend"]: entry for entry in whole}
+    # Alice's own conversations went in clear (3 calls); Jane's address went pseudonymised.
+    assert by_backend["OpenAI business API"]["calls"] == 3
+    assert by_backend["OpenAI business API"]["in_clear"] == 1
+
+
 def test_the_scoper_cannot_approve(mentioned, officers):
     request = _receive(officers)
     request = services.verify_identity(request=request, actor=officers[0], method="Called back")
