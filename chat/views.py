@@ -4,6 +4,7 @@ The answer's live stream is an async view of its own (:mod:`chat.streaming`).
 """
 
 import json
+from datetime import datetime
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import (
     HttpResponseClientRedirect,
@@ -33,6 +35,7 @@ from governance.roles import Role
 from governance.simulation import simulate
 from training.services import acknowledgement_status
 
+#: Conversations per page of the list; "Older conversations" loads the next page.
 CONVERSATION_LIST_LIMIT = 200
 
 
@@ -51,15 +54,24 @@ def home(request: HttpRequest) -> HttpResponse:
     if training.gated:
         return _to(request, _acknowledge_url(reverse("chat:home")))
     query = request.GET.get("q", "").strip()[:100]
+    after = _place(request.GET.get("before", ""))
+    conversations, older = _conversation_page(request.user, query, after)
+    older_url = ""
+    if older:
+        params = {"q": query, "before": older} if query else {"before": older}
+        older_url = reverse("chat:home") + "?" + urlencode(params)
     template = "chat/home.html"
     if wants_partial(request):
-        template += "#conversation-list"
+        # "Older conversations" adds rows to the list; the search replaces the list.
+        template += "#older-conversations" if after else "#conversation-list"
     return render(
         request,
         template,
         {
-            "conversations": _conversation_list(request.user, query),
+            "conversations": conversations,
             "query": query,
+            "older_url": older_url,
+            "paged": after is not None,
             "categories": _startable(request.user),
             "training": training,
         },
@@ -317,32 +329,63 @@ def _startable(user) -> list[Category]:
     return [c for c in Category.objects.cleared_for(user) if c.stores_content and not c.blocks_all]
 
 
-def _conversation_list(user, query: str = "") -> list[dict]:
-    """The user's conversations, newest first, with their titles (decrypted here, for them).
+def _conversation_list(user) -> list[dict]:
+    """The user's newest conversations (the side list), with their titles."""
+    return _conversation_page(user)[0]
 
-    Titles are sealed, so a search decrypts them all, newest first, until it has
-    a page of matches: each is a few microseconds of AES, fine for thousands.
+
+def _conversation_page(
+    user, query: str = "", after: tuple[datetime, UUID] | None = None
+) -> tuple[list[dict], str]:
+    """A page of the user's conversations, newest first, with their titles (decrypted here,
+    for them); and where the next, older, page starts (``""`` if nothing is older).
+
+    That place is ``<last activity>~<public id>`` of the page's last row (the id breaks
+    ties); the next page comes ``after`` it, as :func:`_place` reads it back.
+    Titles are sealed, so a search decrypts them, newest first, until it has a page of
+    matches and one more: each is a few microseconds of AES, fine for thousands.
     """
     conversations = (
         Conversation.objects.visible_to(user)
         .select_related("category")
         .defer("pseudonyms_sealed")
-        .order_by("-last_activity_at")
+        .order_by("-last_activity_at", "-public_id")
     )
+    if after:
+        last_activity, public_id = after
+        conversations = conversations.filter(last_activity_at__lte=last_activity).exclude(
+            last_activity_at=last_activity, public_id__gte=public_id
+        )
+    wanted = CONVERSATION_LIST_LIMIT + 1
     if not query:
-        return [
-            {"conversation": c, "title": _title_of(c)}
-            for c in conversations[:CONVERSATION_LIST_LIMIT]
-        ]
-    folded = query.casefold()
-    rows = []
-    for item in conversations.iterator(chunk_size=500):
-        title = _title_of(item)
-        if folded in title.casefold():
-            rows.append({"conversation": item, "title": title})
-            if len(rows) == CONVERSATION_LIST_LIMIT:
-                break
-    return rows
+        rows = [{"conversation": c, "title": _title_of(c)} for c in conversations[:wanted]]
+    else:
+        folded = query.casefold()
+        rows = []
+        for item in conversations.iterator(chunk_size=500):
+            title = _title_of(item)
+            if folded in title.casefold():
+                rows.append({"conversation": item, "title": title})
+                if len(rows) == wanted:
+                    break
+    if len(rows) < wanted:
+        return rows, ""
+    rows = rows[:CONVERSATION_LIST_LIMIT]
+    last = rows[-1]["conversation"]
+    return rows, f"{last.last_activity_at.isoformat()}~{last.public_id}"
+
+
+def _place(before: str) -> tuple[datetime, UUID] | None:
+    """The last activity and public id an older page starts after; None (the newest page)
+    if there is none, or it is garbled."""
+    when, _, public_id = before.partition("~")
+    try:
+        last_activity = parse_datetime(when)
+        if last_activity and timezone.is_aware(last_activity):
+            return last_activity, UUID(public_id)
+    except ValueError:
+        pass
+    return None
 
 
 def _messages(conversation: Conversation):

@@ -9,7 +9,9 @@ who may see what write the conversation straight to the database instead.
 
 import html
 import json
+import re
 import uuid
+from datetime import timedelta
 from types import SimpleNamespace
 from urllib.parse import quote
 
@@ -18,6 +20,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat import services, streams
@@ -315,6 +318,97 @@ def test_it_returns_the_conversation_list_fragment_to_htmx(client, thread):
     assert "<html" not in page
     assert page.lstrip().startswith('<ul id="conversation-list"')
     assert QUESTION in page
+
+
+def _titled(owner, category, titles, *, at=None) -> list[Conversation]:
+    """Conversations with these titles, each a minute older than the one before (or all
+    last active at ``at``)."""
+    now = timezone.now()
+    made = []
+    for minutes, title in enumerate(titles):
+        when = at or now - timedelta(minutes=minutes)
+        conversation = Conversation(
+            owner=owner, category=category, last_activity_at=when, created_at=when
+        )
+        conversation.init_key()
+        conversation.title = title
+        conversation.save()
+        made.append(conversation)
+    return made
+
+
+def _listed(page: str) -> list[str]:
+    return re.findall(r'<span class="conversation-title">([^<]*)</span>', page)
+
+
+def _older_link(page: str) -> str | None:
+    found = re.search(r'href="([^"]*)"[^>]*>Older conversations</a>', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_older_conversations_are_a_click_away_past_the_newest(client, org, monkeypatch):
+    """Past the newest page, "Older conversations" loads the next ones into the list (htmx:
+    only the new rows), until there are no more; each shows once, newest first, even
+    conversations last active in the same instant."""
+    from chat import views
+
+    monkeypatch.setattr(views, "CONVERSATION_LIST_LIMIT", 2)
+    titles = [f"Conversation {i}" for i in range(5)]
+    _titled(org.alice, org.internal, titles[:3])
+    tied = _titled(org.alice, org.internal, titles[3:], at=timezone.now() - timedelta(days=1))
+    client.force_login(org.alice)
+    page = client.get(reverse("chat:home")).content.decode()
+    assert _listed(page) == titles[:2]
+    listed, older, loads = _listed(page), _older_link(page), 0
+    while older:
+        more = client.get(older, **HTMX).content.decode()
+        assert "<html" not in more and 'id="conversation-list"' not in more
+        listed += _listed(more)
+        older, loads = _older_link(more), loads + 1
+    assert loads == 2
+    assert listed[:3] == titles[:3]
+    assert sorted(listed[3:]) == titles[3:] and len(tied) == 2
+
+
+def test_older_conversations_keep_the_search(client, org, monkeypatch):
+    from chat import views
+
+    monkeypatch.setattr(views, "CONVERSATION_LIST_LIMIT", 2)
+    _titled(org.alice, org.internal, ["Plan A", "Rota", "Plan B", "Plan C", "Menu"])
+    client.force_login(org.alice)
+    found = client.get(reverse("chat:home"), {"q": "plan"}, **HTMX).content.decode()
+    assert _listed(found) == ["Plan A", "Plan B"]
+    assert "q=plan" in _older_link(found)
+    more = client.get(_older_link(found), **HTMX).content.decode()
+    assert (_listed(more), _older_link(more)) == (["Plan C"], None)
+    two = client.get(reverse("chat:home"), {"q": "rota"}).content.decode()
+    assert (_listed(two), _older_link(two)) == (["Rota"], None)  # nothing more to say
+
+
+def test_older_conversations_work_without_javascript(client, org, monkeypatch):
+    """The link is a page of its own: the older conversations, and the way back to the newest."""
+    from chat import views
+
+    monkeypatch.setattr(views, "CONVERSATION_LIST_LIMIT", 2)
+    _titled(org.alice, org.internal, ["One", "Two", "Three"])
+    client.force_login(org.alice)
+    first = client.get(reverse("chat:home")).content.decode()
+    older = client.get(_older_link(first))
+    assert older.status_code == 200 and "<html" in older.content.decode()
+    assert _listed(older.content.decode()) == ["Three"]
+    assert 'href="/chat/">Newest conversations</a>' in older.content.decode()
+
+
+@pytest.mark.parametrize(
+    "before", ["yesterday", "2026-01-01T00:00:00+00:00~nonsense", "~", "9" * 30]
+)
+def test_a_garbled_older_link_shows_the_newest(client, org, before):
+    _titled(org.alice, org.internal, ["One"])
+    client.force_login(org.alice)
+    response = client.get(reverse("chat:home"), {"before": before})
+    assert response.status_code == 200
+    assert _listed(response.content.decode()) == ["One"]
+    assert "Newest conversations" not in response.content.decode()
 
 
 def test_it_starts_a_conversation_and_opens_it(client, org):
