@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -40,6 +41,7 @@ from privacy.services import PrivacyError
 
 officer = role_required(Role.PRIVACY_OFFICER)
 RECENT = 20
+RELEASED_PER_PAGE = 50
 #: While a request is in these, its page polls its progress card.
 RUNNING = (SubjectRequest.Status.APPROVED, SubjectRequest.Status.EXECUTING)
 
@@ -378,11 +380,13 @@ def holds(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Legal hold placed.")
             return _go(request, reverse("privacy:holds"))
+    holds = LegalHold.objects.select_related("user", "conversation", "placed_by", "released_by")
+    released = holds.filter(released_at__isnull=False).order_by("-released_at", "-pk")
     ctx = {
         "form": form,
-        "holds": LegalHold.objects.select_related(
-            "user", "conversation", "placed_by", "released_by"
-        )[:100],
+        # Every active hold, however old: this page is the only one that releases them.
+        "active": holds.filter(released_at__isnull=True),
+        "released": Paginator(released, RELEASED_PER_PAGE).get_page(request.GET.get("page")),
     }
     return _form_page(request, "privacy/holds.html", "hold-form", ctx)
 

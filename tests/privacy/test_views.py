@@ -146,6 +146,43 @@ def test_it_places_and_releases_a_hold(first, org):
     assert hold.released_at and hold.release_reason == "Settled"
 
 
+def test_the_holds_page_lists_every_active_hold_and_pages_the_released_ones(first, org):
+    """An active hold placed long ago is on the page that releases it however many holds
+    came since; the released ones come a page at a time, with how many there are."""
+    from privacy.views import RELEASED_PER_PAGE
+
+    now = timezone.now()
+    old = LegalHold.objects.create(
+        user=org.alice, reason="Litigation 2025", placed_at=now - dt.timedelta(days=300)
+    )
+
+    def release(how_many: int) -> None:
+        for _ in range(how_many):
+            LegalHold.objects.create(
+                user=org.carol, reason="Closed case", placed_at=now - dt.timedelta(days=1),
+                released_at=now, release_reason="done",
+            )  # fmt: skip
+
+    def holds_page(query: str = "") -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as queries:
+            page = first.get(reverse("privacy:holds") + query).content.decode()
+        return len(queries), page
+
+    holds_page()  # the first page after signing in saves the session too
+    release(5)
+    small, page = holds_page()
+    assert f"release-{old.public_id}" in page and "Released (5)" in page
+    assert page.count("Closed case") == 5
+    release(2 * RELEASED_PER_PAGE + 10)
+    large, page = holds_page()
+    assert f"release-{old.public_id}" in page and "Active holds (1)" in page
+    assert f"Released ({2 * RELEASED_PER_PAGE + 15})" in page
+    assert page.count("Closed case") == RELEASED_PER_PAGE
+    assert large == small
+    _, last = holds_page("?page=3")
+    assert last.count("Closed case") == 15 and f"release-{old.public_id}" in last
+
+
 def test_purge_now_runs_and_the_page_follows_it(first, org, django_capture_on_commit_callbacks):
     make_conversation(org.alice, org.internal, days_idle=45)
     with django_capture_on_commit_callbacks(execute=True):
