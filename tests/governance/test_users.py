@@ -266,6 +266,7 @@ def test_the_people_list_finds_a_person_by_name_or_email(client, admin):
     assert b"<html" not in by_name.content and b'id="people-list"' in by_name.content
     assert b'id="users-panel"' not in by_name.content
     assert _rows(by_name) == [f"Person {i}" for i in range(120, 130)]
+    assert "10 matches" in by_name.content.decode()
     by_email = client.get("/policy/users/", {"q": "ADMIN@example"})
     assert _rows(by_email) == ["Ada Admin"]
     assert b'value="ADMIN@example"' in by_email.content
