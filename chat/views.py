@@ -61,7 +61,8 @@ def home(request: HttpRequest) -> HttpResponse:
         params = {"q": query, "before": older} if query else {"before": older}
         older_url = reverse("chat:home") + "?" + urlencode(params)
     template = "chat/home.html"
-    if wants_partial(request):
+    partial = wants_partial(request)
+    if partial:
         # "Older conversations" adds rows to the list; the search replaces the list.
         template += "#older-conversations" if after else "#conversation-list"
     return render(
@@ -72,6 +73,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "query": query,
             "older_url": older_url,
             "paged": after is not None,
+            "announce": partial and after is None,
             "categories": _startable(request.user),
             "training": training,
         },

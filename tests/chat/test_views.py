@@ -296,6 +296,25 @@ def test_it_searches_conversations_by_title(client, thread):
     assert "No conversation matches “answer”" in page  # the answer's text is not searched
 
 
+def test_a_search_says_what_it_found_to_a_screen_reader(client, thread):
+    """The list is replaced as one types: a polite status line, kept in the page and filled
+    out of band, says how many titles match (a screen reader heard nothing)."""
+    _answered(thread.org.alice, thread.org.public, "Quarterly plan", "An answer")
+    client.force_login(thread.org.alice)
+    page = client.get(reverse("chat:home")).content.decode()
+    assert re.search(r'<p id="conversation-search-status"[^>]*role="status"', page)
+    found = client.get(reverse("chat:home"), {"q": "quarterly"}, **HTMX).content.decode()
+    assert re.search(
+        r'<p id="conversation-search-status" hx-swap-oob="innerHTML">\s*1 conversation '
+        r"matches “quarterly”",
+        found,
+    )
+    none = client.get(reverse("chat:home"), {"q": "zzz"}, **HTMX).content.decode()
+    assert "No conversation matches “zzz”" in none.split('id="conversation-search-status"')[1]
+    cleared = client.get(reverse("chat:home"), {"q": ""}, **HTMX).content.decode()
+    assert "Your newest conversations" in cleared.split('id="conversation-search-status"')[1]
+
+
 def test_it_finds_an_older_conversation_by_title(client, thread, monkeypatch):
     from chat import views
 
