@@ -46,6 +46,32 @@
     follow(event.target.closest && event.target.closest(".turn"));
   }
 
+  // --- saying how an answer ended ---------------------------------------------------------
+  // The thread is no live region: each chunk re-renders the whole answer so far, which a
+  // screen reader would read out again from its first word. The answer is aria-busy while
+  // it is written; when its finished turn replaces it, #answer-status says so, once.
+
+  var ENDINGS = {
+    "turn-done": "The answer is complete.",
+    "turn-failed": "No answer came back.",
+    "turn-cancelled": "The answer was stopped."
+  };
+
+  function announceEnd(event) {
+    var turn = event.target;
+    var replaced = event.detail.target;
+    if (!turn.matches || !turn.matches(".turn") || turn.hasAttribute("aria-busy")
+        || !replaced || replaced.id !== turn.id || !replaced.hasAttribute("aria-busy")) {
+      return;
+    }
+    var status = document.getElementById("answer-status");
+    var ending = Object.keys(ENDINGS).filter(function (name) { return turn.classList.contains(name); })[0];
+    if (status && ending) {
+      status.textContent = "";  // the same words again are still news
+      window.setTimeout(function () { status.textContent = ENDINGS[ending]; }, 100);
+    }
+  }
+
   // --- sending ---------------------------------------------------------------------------
   // The message box's form names a second address (data-send-live) whose response is the
   // new turns and then the answer as it is written, as server-sent events in the body of
@@ -235,6 +261,7 @@
     }
   });
   document.addEventListener("htmx:afterSwap", scrollToNewest);
+  document.addEventListener("htmx:afterSettle", announceEnd);  // classes are settled by then
   document.addEventListener("wheel", readerScrolledUp, { passive: true });
   document.addEventListener("keydown", readerScrolledUp);
   document.addEventListener("touchmove", function () { following = atBottom(); }, { passive: true });
