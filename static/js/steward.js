@@ -17,6 +17,62 @@
     });
   }
 
+  // Open, the menu covers what is below it: it closes on Escape (focus back on its summary)
+  // and when focus moves on past it, as well as on a click outside.
+  function closeMenuOnEscape(event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    document.querySelectorAll("details.usermenu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      if (menu.contains(document.activeElement)) {
+        menu.querySelector("summary").focus();
+      }
+    });
+  }
+
+  function closeMenuWhenFocusLeaves(event) {
+    var menu = event.target.closest && event.target.closest("details.usermenu[open]");
+    // No relatedTarget: a click on the panel's text, or the window losing focus.
+    if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) {
+      menu.removeAttribute("open");
+    }
+  }
+
+  // A form that replaces itself over htmx takes the focused button with it, and focus
+  // would fall back to <body>: the next Tab leaves the page and the outcome goes unread.
+  // Focus goes instead to what the new content says first: an alert, the first refused
+  // field (its error is its description), a status, or else the content itself.
+  var focusedBeforeSwap = null;
+
+  function rememberFocus(event) {
+    focusedBeforeSwap = event.detail.shouldSwap ? document.activeElement : null;
+  }
+
+  function focusLostInSwap(event) {
+    var lost = focusedBeforeSwap;
+    focusedBeforeSwap = null;  // once per swap: afterSwap also fires for out-of-band pieces
+    var active = document.activeElement;
+    if (!lost || lost === document.body || document.body.contains(lost) || (active && active !== document.body)) {
+      return;
+    }
+    var replaced = event.detail.target;
+    var content = replaced && document.body.contains(replaced)
+      ? replaced
+      : (replaced && replaced.id && document.getElementById(replaced.id)) || event.target;
+    if (!content || !document.body.contains(content)) {
+      return;
+    }
+    var next = content.querySelector("[role=alert], .form-error")
+      || content.querySelector("[aria-invalid=true]")
+      || content.querySelector("[role=status], .field-error")
+      || content;
+    if (!next.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      next.setAttribute("tabindex", "-1");
+    }
+    next.focus();
+  }
+
   function confirmDangerous(event) {
     var form = event.target.closest("form[data-confirm]");
     if (form && !window.confirm(form.dataset.confirm)) {
@@ -88,5 +144,9 @@
   document.addEventListener("click", copyText);
   document.addEventListener("keydown", sendOnCtrlEnter);
   document.addEventListener("click", closeMenusOnOutsideClick);
+  document.addEventListener("keydown", closeMenuOnEscape);
+  document.addEventListener("focusout", closeMenuWhenFocusLeaves);
+  document.addEventListener("htmx:beforeSwap", rememberFocus);
+  document.addEventListener("htmx:afterSwap", focusLostInSwap);
   document.addEventListener("submit", confirmDangerous, true);
 })();
