@@ -169,7 +169,7 @@ def sent_turns(
         "live": live,
     }
     if titled:
-        context.update(title=conversation.title, conversations=_conversation_list(request.user))
+        context.update(title=conversation.title, **_side_list(request.user))
     return render(request, "chat/partials/after_send.html", context), sent.answer
 
 
@@ -286,7 +286,7 @@ def rename(request: HttpRequest, public_id: UUID) -> HttpResponse:
     context = {
         "conversation": conversation,
         "title": conversation.title,
-        "conversations": _conversation_list(request.user),
+        **_side_list(request.user),
     }
     return render(request, "chat/partials/renamed.html", context)
 
@@ -331,9 +331,11 @@ def _startable(user) -> list[Category]:
     return [c for c in Category.objects.cleared_for(user) if c.stores_content and not c.blocks_all]
 
 
-def _conversation_list(user) -> list[dict]:
-    """The user's newest conversations (the side list), with their titles."""
-    return _conversation_page(user)[0]
+def _side_list(user) -> dict:
+    """The user's newest conversations (a conversation page's side list), with their titles,
+    and whether there are older ones (the chat page lists them all)."""
+    conversations, older = _conversation_page(user)
+    return {"conversations": conversations, "side_more": bool(older)}
 
 
 def _conversation_page(
@@ -400,7 +402,7 @@ def _page_context(request: HttpRequest, conversation: Conversation) -> dict:
         "conversation": conversation,
         "title": _title_of(conversation),
         "turns": turns,
-        "conversations": _conversation_list(request.user),
+        **_side_list(request.user),
         "categories": _startable(request.user),
     }
 

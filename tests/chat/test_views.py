@@ -1190,3 +1190,17 @@ def test_it_streams_only_answers(client, thread):
     client.force_login(thread.org.alice)
     url = reverse("chat:stream", args=[thread.question.public_id])
     assert client.get(url).status_code == 404
+
+
+def test_a_conversations_side_list_leads_to_the_older_ones(client, org, monkeypatch):
+    """The side list holds the newest conversations: past them, a link to the chat page,
+    which pages through all of them."""
+    from chat import views
+
+    monkeypatch.setattr(views, "CONVERSATION_LIST_LIMIT", 2)
+    first, *_ = _titled(org.alice, org.internal, ["One", "Two"])
+    client.force_login(org.alice)
+    url = reverse("chat:conversation", args=[first.public_id])
+    assert "All your conversations" not in client.get(url).content.decode()
+    _titled(org.alice, org.internal, ["Three"])
+    assert "All your conversations" in client.get(url).content.decode()
