@@ -79,7 +79,7 @@ def acknowledgement_status(user: User, version: Version | None = None) -> AckSta
     No query before a first version is published (but reading the policy version,
     unless the caller gives it); after, one for someone who acknowledged the
     current version (the usual case, an index look-up), and a second for someone
-    who has not: whether they acknowledged the version published before it.
+    who has not: when the first version they have not acknowledged was published.
     """
     current = current_document(version)
     if current is None:
@@ -87,25 +87,36 @@ def acknowledgement_status(user: User, version: Version | None = None) -> AckSta
     mine = Acknowledgement.objects.filter(user_id=user.pk)
     if mine.filter(document_id=current.pk).exists():
         return AckStatus(current=current, acknowledged=True)
-    due = None
-    if mine.filter(document_id=Subquery(version_before(current))).exists():
-        due = current.published_at + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
-    return AckStatus(current=current, acknowledged=False, due=due)
+    latest = mine.order_by("-document__version").values("document__version")[:1]
+    missed_since = (
+        PolicyDocument.objects.published()
+        .filter(version__gt=Subquery(latest))
+        .order_by("version")
+        .values_list("published_at", flat=True)
+        .first()
+    )
+    return AckStatus(current=current, acknowledged=False, due=grace_end(missed_since))
 
 
-def version_before(document: PolicyDocument):
-    """The pk of the version published just before ``document``, as a subquery."""
-    return PolicyDocument.objects.published_before(document.version).values("pk")[:1]
+def grace_end(missed_since: dt.datetime | None) -> dt.datetime | None:
+    """The end of the grace period of someone whose first version not acknowledged was
+    published at ``missed_since`` (None: they never acknowledged any, so no grace).
+
+    It runs from that version, not the newest: someone behind stays behind when another
+    version comes out, and a quick follow-up does not shorten a period already running.
+    """
+    if missed_since is None:
+        return None
+    return missed_since + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
 
 
 def needs_acknowledgement(user: User, version: Version | None = None) -> bool:
     """Whether ``user`` must acknowledge the current policy document before chatting.
 
-    Nobody is gated before a first version is published. Someone who
-    acknowledged the version before the current one keeps chatting for
-    ``STEWARD_ACK_GRACE_DAYS`` after the current one was published; everyone
-    else is gated at once (never acknowledged, or already overdue on a version
-    in between: a newer version gives them no fresh grace period).
+    Nobody is gated before a first version is published. Someone who acknowledged
+    an earlier version keeps chatting for ``STEWARD_ACK_GRACE_DAYS`` after the first
+    version they have not acknowledged was published (:func:`grace_end`); someone who
+    never acknowledged any is gated at once.
     """
     if not user.is_authenticated:
         return True

@@ -6,8 +6,8 @@ policy admins and auditors (read-only: only admins send reminders).
 """
 
 import csv
-import datetime as dt
 import io
+from bisect import bisect_right
 from uuid import UUID
 
 from django.conf import settings
@@ -447,8 +447,8 @@ def question_delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def _report(show: str = "") -> dict:
     """Who acknowledged the current version, who has not, and the quiz pass rates.
 
-    A fixed number of queries, however many people: the staff with their
-    acknowledgement of the current version and the latest version they
+    A fixed number of queries, however many people: the published versions, the staff
+    with their acknowledgement of the current version and the latest version they
     acknowledged, then the quiz attempts grouped by person and category.
     """
     current = PolicyDocument.objects.current()
@@ -459,9 +459,6 @@ def _report(show: str = "") -> dict:
             acked_at=Subquery(mine.filter(document=current).values("acknowledged_at")[:1]),
             last_version=Max("acknowledgements__document__version"),
             acked=Exists(mine.filter(document=current)),
-            acked_before=Exists(
-                mine.filter(document_id=Subquery(services.version_before(current)))
-            ),
         )
     people = list(people)
     passed: dict[int, set[int]] = {}
@@ -479,9 +476,13 @@ def _report(show: str = "") -> dict:
         counts = attempts.setdefault(number, [0, 0])
         counts[0] += total
         counts[1] += wins
-    grace_end = None
-    if current is not None:
-        grace_end = current.published_at + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
+    published = list(
+        PolicyDocument.objects.published()
+        .order_by("version")
+        .values_list("version", "published_at")
+    )
+    versions = [number for number, _ in published]
+    now = timezone.now()
     for person in people:
         person.quiz_passed = passed.get(person.pk, set())
         person.quiz_tried = tried.get(person.pk, set())
@@ -489,10 +490,11 @@ def _report(show: str = "") -> dict:
             person.state = "none"
         elif person.acked:
             person.state = "done"
-        elif person.acked_before:
-            person.state = "grace" if timezone.now() < grace_end else "overdue"
-        elif person.last_version:
-            person.state = "overdue"  # behind by more than one version: no grace period
+        elif person.last_version:  # as services.acknowledgement_status decides
+            person.due = services.grace_end(
+                published[bisect_right(versions, person.last_version)][1]
+            )
+            person.state = "grace" if now < person.due else "overdue"
         else:
             person.state = "missing"
     categories = list(_active_categories())
@@ -522,7 +524,7 @@ def _report(show: str = "") -> dict:
         "done": done,
         "pending": pending,
         "percent_done": round(100 * done / len(people)) if people else None,
-        "grace_end": grace_end,
+        "grace_days": settings.STEWARD_ACK_GRACE_DAYS,
         "categories": categories,
         "rates": rates,
     }

@@ -90,9 +90,24 @@ def test_the_grace_period_is_only_for_those_who_acknowledged_the_version_before(
     )
     services.acknowledge(user=demo.bob, document=second)
     publish("## Rules\n\nv3", "v3")
-    assert services.acknowledgement_status(demo.alice).due is None
+    assert services.acknowledgement_status(demo.alice).due < timezone.now()  # v2's, long gone
     assert services.needs_acknowledgement(demo.alice) is True
     assert services.needs_acknowledgement(demo.bob) is False  # acknowledged version 2
+
+
+def test_a_quick_follow_up_version_does_not_end_a_running_grace_period(demo, publish, settings):
+    """The grace period runs from the first version someone has not acknowledged: a typo
+    fix published the day after does not lock out those still within it."""
+    settings.STEWARD_ACK_GRACE_DAYS = 7
+    first = publish()
+    services.acknowledge(user=demo.alice, document=first)
+    second = publish("## Rules\n\nv2", "v2")
+    PolicyDocument.objects.filter(pk=second.pk).update(
+        published_at=timezone.now() - dt.timedelta(days=1)
+    )
+    publish("## Rules\n\nv2, typo fixed", "typo")
+    status = services.acknowledgement_status(demo.alice)
+    assert status.in_grace and status.due.date() == (timezone.now() + dt.timedelta(days=6)).date()
 
 
 def test_no_grace_period_gates_everyone_at_once(demo, publish, settings):

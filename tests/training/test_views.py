@@ -1,12 +1,14 @@
 """The training pages: the new staff member's way to the chat, the admin's pages, the report."""
 
 import csv
+import datetime as dt
 import io
 import re
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat import services as chat
@@ -501,14 +503,27 @@ def test_the_report_shows_who_has_and_has_not(client, demo, progress):
     assert "<html" not in pending
 
 
-def test_the_report_counts_someone_two_versions_behind_as_overdue(client, demo, progress, publish):
-    services.acknowledge(user=demo.bob, document=publish("Version 2", "Two"))
+def test_the_report_times_the_grace_period_from_the_first_version_missed(
+    client, demo, progress, publish, settings
+):
+    """As the chat gate does: overdue once the grace period of the first version someone
+    has not acknowledged is over, however many came out since; within it, not overdue
+    because a quick follow-up came out."""
+    settings.STEWARD_ACK_GRACE_DAYS = 7
+    second = publish("Version 2", "Two")
+    services.acknowledge(user=demo.bob, document=second)
     publish("Version 3", "Three")
     client.force_login(demo.paula)
     people = {p.email: p.state for p in client.get(reverse("training:report")).context["people"]}
-    assert people["alice@example.com"] == "overdue"  # acknowledged version 1 only
+    assert people["alice@example.com"] == "grace"  # version 2 came out today
     assert people["bob@example.com"] == "grace"
     assert people["carol@example.com"] == "missing"
+    PolicyDocument.objects.filter(pk=second.pk).update(
+        published_at=timezone.now() - dt.timedelta(days=30)
+    )
+    people = {p.email: p.state for p in client.get(reverse("training:report")).context["people"]}
+    assert people["alice@example.com"] == "overdue"  # acknowledged version 1 only
+    assert people["bob@example.com"] == "grace"
 
 
 def test_the_report_computes_pass_rates(client, demo, progress):
@@ -530,9 +545,10 @@ def test_the_report_takes_a_fixed_number_of_queries(
         make_user(f"staff{n}@example.com", Role.STAFF)
     client.force_login(demo.paula)
     client.get(reverse("training:report"))
-    # session, user, permissions, current document, staff, quiz attempts, categories (the
-    # session was saved by the first request: its idle window moves once a minute)
-    with django_assert_num_queries(7):
+    # session, user, permissions, current document, published versions, staff, quiz
+    # attempts, categories (the session was saved by the first request: its idle window
+    # moves once a minute)
+    with django_assert_num_queries(8):
         client.get(reverse("training:report"))
 
 
