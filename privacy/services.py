@@ -171,6 +171,8 @@ def verify_identity(
         raise PrivacyError("Say how the identity was verified.")
     with transaction.atomic():
         request = _locked(request, S.RECEIVED, "Only a received request can be verified.")
+        if not self_service:  # the person signed in as themselves: that is the check
+            _refuse_the_subject(request, actor)
         request.status = S.VERIFIED
         request.verified_by = None if self_service else actor
         request.verified_at = timezone.now()
@@ -250,6 +252,7 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         raise PrivacyError("An extension needs a reason (the requester must be told why).")
     with transaction.atomic():
         request = _locked(request, SubjectRequest.OPEN, "Only an open request can be extended.")
+        _refuse_the_subject(request, actor)
         refusal = policy.extension_refusal(
             due=request.due_on, today=timezone.localdate(), extended=request.extended
         )
@@ -281,11 +284,10 @@ def _locked(request: SubjectRequest, allowed, refusal: str) -> SubjectRequest:
 
 
 def _refuse_the_subject(request: SubjectRequest, actor: User) -> None:
-    """A privacy officer does not scope, approve or reject a request about themselves."""
+    """A privacy officer does not handle a request about themselves (verify, scope, approve,
+    reject, extend)."""
     if request.subject_user_id == actor.pk:
-        raise PrivacyError(
-            "This request is about you: another privacy officer scopes, approves or rejects it."
-        )
+        raise PrivacyError("This request is about you: another privacy officer handles it.")
 
 
 def record_step(request: SubjectRequest, actor, action, details: dict) -> None:

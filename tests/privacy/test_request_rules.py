@@ -118,6 +118,21 @@ def test_an_officer_neither_scopes_approves_nor_rejects_a_request_about_themselv
     assert request.status == S.SCOPED
 
 
+def test_an_officer_neither_verifies_nor_extends_a_request_about_themselves(officers):
+    """Recorded by a colleague, a request about an officer is handled by the others at every
+    step: the page offers them none, and a direct POST or the REST API is refused too."""
+    priya, omar = officers
+    request = receive(officers, actor=omar, subject_user=priya)
+    assert request.subject_user_id == priya.pk
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.verify_identity(request=request, actor=priya, method="Knows her own name")
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.extend_request(request=request, actor=priya, reason="Busy")
+    request.refresh_from_db()
+    assert request.status == S.RECEIVED and not request.extended
+    services.verify_identity(request=request, actor=omar, method="Video call")
+
+
 # --- extensions ----------------------------------------------------------------------------
 
 
