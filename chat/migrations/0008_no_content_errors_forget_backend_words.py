@@ -5,7 +5,7 @@ Steward's sentence (chat.answering.QUOTING_KINDS, as it read when this was writt
 from django.db import migrations
 from django.db.models import Q
 
-from chat.sealing import DataKey
+from chat.sealing import DataKey, UnreadableError
 
 SENTENCES = {
     "http": "{name} answered with an error (its words are not kept: this category keeps no "
@@ -28,9 +28,14 @@ def forget_backend_words(apps, schema_editor):
     for message in quoting.iterator(chunk_size=500):
         conversation = message.conversation
         if conversation.pk not in keys:
-            keys[conversation.pk] = DataKey.unwrap(
-                bytes(conversation.data_key_wrapped), conversation.public_id
-            )
+            try:
+                keys[conversation.pk] = DataKey.unwrap(
+                    bytes(conversation.data_key_wrapped), conversation.public_id
+                )
+            except UnreadableError:  # shredded, or a lost master key: nothing reads it anyway
+                keys[conversation.pk] = None
+        if keys[conversation.pk] is None:
+            continue
         sentence = SENTENCES[message.error_kind].format(name=message.backend_name or "The backend")
         sealed = keys[conversation.pk].seal_text(sentence, f"message-error:{message.public_id}")
         Message.objects.filter(pk=message.pk).update(error_sealed=sealed)
