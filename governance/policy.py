@@ -13,6 +13,7 @@ from typing import Protocol
 
 
 class RoutingRequirements(Protocol):
+    number: int
     name: str
     blocks_all: bool
     allowed_hosting_classes: Sequence[str]
@@ -61,24 +62,43 @@ HOSTING_LABELS = {
 }
 
 
+# A category's number is its sensitivity level, and two levels are hard floors no
+# setting can lower: level 3 (confidential) only ever reaches on-premise or
+# private-cloud backends, level 4 (prohibited) reaches nothing.
+CONFIDENTIAL_LEVEL = 3
+PROHIBITED_LEVEL = 4
+INTERNAL_HOSTING = frozenset({"on_prem", "private_cloud"})
+
+
+def is_prohibited(category: RoutingRequirements) -> bool:
+    """Whether no model may ever receive the category's material."""
+    return category.blocks_all or category.number >= PROHIBITED_LEVEL
+
+
 def unmet_requirements(
     category: RoutingRequirements, backend: BackendAttributes, *, today: dt.date
 ) -> list[str]:
     """Why ``backend`` may not serve ``category``, one sentence per broken requirement.
 
-    An empty list means every requirement holds. ``today`` decides whether a
-    signed DPA has expired.
+    An empty list means every requirement holds, the level floors included: this is
+    the one rule both the console's approvals and the engine's routing apply.
+    ``today`` decides whether a signed DPA has expired.
     """
-    if category.blocks_all:
+    if is_prohibited(category):
         return [f"{category.name} is prohibited: no backend may receive it."]
     problems = []
     allowed = category.allowed_hosting_classes
+    got = HOSTING_LABELS.get(backend.hosting_class, backend.hosting_class)
     if allowed and backend.hosting_class not in allowed:
         wanted = " or ".join(HOSTING_LABELS.get(h, h) for h in allowed)
-        got = HOSTING_LABELS.get(backend.hosting_class, backend.hosting_class)
         article = "an" if wanted[0] in "aeiou" else "a"
         problems.append(
             f"{category.name} needs {article} {wanted} backend; {backend.name} is {got}."
+        )
+    elif category.number >= CONFIDENTIAL_LEVEL and backend.hosting_class not in INTERNAL_HOSTING:
+        problems.append(
+            f"{category.name} is level {category.number}: only an on-premise or private cloud "
+            f"backend may receive it; {backend.name} is {got}."
         )
     if category.forbid_training and backend.trains_on_inputs:
         problems.append(f"{category.name} forbids backends that train on inputs.")
@@ -106,14 +126,8 @@ def unmet_requirements(
 #
 # decide() is a pure function of plain values: the caller (a service) snapshots
 # categories, backends, approvals, clearances and rule hits from the database,
-# the scanner supplies findings, and nothing here does I/O. A category's number
-# is its sensitivity level, and two levels are hard floors no setting can lower:
-# level 3 (confidential) only ever reaches on-premise or private-cloud backends,
-# level 4 (prohibited) reaches nothing.
-
-CONFIDENTIAL_LEVEL = 3
-PROHIBITED_LEVEL = 4
-INTERNAL_HOSTING = frozenset({"on_prem", "private_cloud"})
+# the scanner supplies findings, and nothing here does I/O. The level floors are
+# those of unmet_requirements above.
 
 
 class Action(StrEnum):
@@ -191,7 +205,7 @@ class CategorySpec:
     finding_actions: Mapping[str, str] = field(default_factory=dict)
 
     def action_for(self, kind: str) -> Action:
-        if self.number >= PROHIBITED_LEVEL or self.blocks_all:
+        if is_prohibited(self):
             return Action.BLOCK
         configured = self.finding_actions.get(kind)
         if configured is None:
@@ -336,7 +350,7 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
             reasons.append(f"Treated as {_label(target)}: {hit.reason} (rule “{hit.name}”).")
     category = given.categories[level]
     why = f" {' '.join(reasons)}" if reasons else ""
-    if level >= PROHIBITED_LEVEL or category.blocks_all:
+    if is_prohibited(category):
         return _block(
             level, f"Blocked: {_label(category)} material is never sent to any model.{why}"
         )
@@ -393,15 +407,12 @@ def eligible_backends(
     category: CategorySpec, backends: tuple[BackendSpec, ...], *, today: dt.date
 ) -> list[BackendSpec]:
     """Backends that may serve the category, in preference order."""
-    if category.number >= PROHIBITED_LEVEL or category.blocks_all:
-        return []
     fit = [
         b
         for b in backends
         if b.enabled
         and category.number in b.approvals
         and not unmet_requirements(category, b, today=today)
-        and (category.number < CONFIDENTIAL_LEVEL or b.hosting_class in INTERNAL_HOSTING)
     ]
     return sorted(fit, key=lambda b: (b.approvals[category.number], b.name))
 

@@ -8,6 +8,7 @@ from governance.roles import Role
 
 def category_attrs(**overrides) -> SimpleNamespace:
     values = {
+        "number": 1,
         "name": "Internal",
         "blocks_all": False,
         "allowed_hosting_classes": [],

@@ -190,6 +190,24 @@ def test_the_api_approves_only_what_the_console_would(api):
     assert Approval.objects.count() == 1
 
 
+def test_the_api_refuses_an_external_backend_for_a_confidential_category(api):
+    make_category(number=3, slug="confidential", name="Confidential")
+    external = make_backend(name="Acme gateway", hosting_class="external_api")
+    refused = api.post(
+        "/api/governance/approvals/",
+        {"category": "confidential", "backend": str(external.public_id)},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "non_field_errors": [
+            "Confidential is level 3: only an on-premise or private cloud backend may receive "
+            "it; Acme gateway is external API."
+        ]
+    }
+    assert not Approval.objects.exists() and policy_events() == []
+
+
 @pytest.mark.parametrize("text", ["\\ud83d", "\\u0000"])
 def test_text_no_database_takes_is_a_400(api, text):
     """Valid JSON (an emoji cut in two, a NUL) that no column takes: a 400, not a 500."""

@@ -166,3 +166,48 @@ def test_approvals_that_no_longer_hold_are_flagged(client, admin):
     client.force_login(admin)
     page = client.get("/policy/approvals/").content.decode()
     assert "No longer met: Public needs zero data retention at the provider." in page
+
+
+def _confidential_with_any_hosting():
+    return make_category(number=3, slug="confidential", name="Confidential", retention_days=30)
+
+
+def test_a_confidential_category_refuses_an_external_backend_whatever_its_settings(client, admin):
+    """Level 3 never leaves our own infrastructure, even with no hosting class ticked:
+    the approval is refused, as the message would be."""
+    _confidential_with_any_hosting()
+    external = make_backend(
+        name="Acme gateway", kind="openai", base_url="https://gw.example/v1",
+        hosting_class="external_api",
+    )  # fmt: skip
+    client.force_login(admin)
+    response = client.post(
+        "/policy/approvals/",
+        {"category": "confidential", "backend": external.public_id, "preference": "10"},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "approved for Confidential" not in text
+    assert (
+        "Confidential is level 3: only an on-premise or private cloud backend may receive it; "
+        "Acme gateway is external API." in text
+    )
+    assert not Approval.objects.exists()
+    assert policy_events() == []
+
+
+def test_an_existing_approval_below_the_level_floor_is_flagged_on_every_page(client, admin):
+    category = _confidential_with_any_hosting()
+    external = make_backend(name="Acme gateway", hosting_class="external_api")
+    Approval.objects.create(category=category, backend=external)
+    client.force_login(admin)
+    for page in (
+        "/policy/approvals/",
+        f"/policy/categories/{category.slug}/",
+        f"/policy/backends/{external.public_id}/",
+    ):
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert "only an on-premise or private cloud backend may receive it" in (
+            response.content.decode()
+        ), page

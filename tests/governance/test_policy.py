@@ -76,3 +76,43 @@ def test_it_lists_every_problem_at_once():
     category = category_attrs(forbid_training=True, forbid_consumer_products=True)
     backend = backend_attrs(trains_on_inputs=True, consumer_product=True)
     assert len(unmet_requirements(category, backend, today=TODAY)) == 2
+
+
+def test_a_prohibited_level_refuses_everything_whatever_its_settings():
+    category = category_attrs(number=4, name="Secret", blocks_all=False)
+    assert unmet_requirements(category, backend_attrs(), today=TODAY) == [
+        "Secret is prohibited: no backend may receive it."
+    ]
+
+
+@pytest.mark.parametrize("allowed", [[], ["external_api"], ["private_cloud", "external_api"]])
+def test_a_confidential_level_only_reaches_our_own_infrastructure_whatever_its_settings(
+    allowed,
+):
+    category = category_attrs(number=3, name="Confidential", allowed_hosting_classes=allowed)
+    external = backend_attrs(name="Gateway", hosting_class="external_api")
+    assert unmet_requirements(category, external, today=TODAY) == [
+        "Confidential is level 3: only an on-premise or private cloud backend may receive it; "
+        "Gateway is external API."
+    ]
+
+
+@pytest.mark.parametrize("hosting", ["on_prem", "private_cloud"])
+def test_a_confidential_level_accepts_our_own_infrastructure(hosting):
+    category = category_attrs(number=3)
+    assert unmet_requirements(category, backend_attrs(hosting_class=hosting), today=TODAY) == []
+
+
+def test_the_engine_routes_by_the_same_rule_the_console_approves_by():
+    """A backend approved for a category serves it exactly when nothing is unmet."""
+    from governance.policy import BackendSpec, CategorySpec, eligible_backends
+
+    for number in (1, 2, 3, 4):
+        category = CategorySpec(number=number, name=f"Level {number}")
+        for hosting in ("on_prem", "private_cloud", "external_api"):
+            backend = BackendSpec(key="b", name="B", hosting_class=hosting, approvals={number: 1})
+            serves = eligible_backends(category, (backend,), today=TODAY) == [backend]
+            assert serves == (unmet_requirements(category, backend, today=TODAY) == []), (
+                number,
+                hosting,
+            )

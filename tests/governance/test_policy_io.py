@@ -90,6 +90,17 @@ def test_an_approval_breaking_requirements_is_refused_with_the_requirement(demo)
     assert any("needs an on-premise or private cloud backend" in p for p in caught.value.problems)
 
 
+def test_an_approval_below_the_level_floor_is_refused_whatever_the_categorys_settings(demo):
+    def any_hosting(categories):
+        next(c for c in categories if c["slug"] == "confidential")["allowed_hosting_classes"] = []
+
+    approval = {"category": "confidential", "backend": "OpenAI business API"}
+    text = _edited(categories=any_hosting, approvals=lambda a: a.append(approval))
+    with pytest.raises(PolicyFileError) as caught:
+        plan_import(text)
+    assert any("only an on-premise or private cloud backend" in p for p in caught.value.problems)
+
+
 def test_a_bad_file_changes_nothing_and_lists_every_problem(demo):
     text = _edited(
         categories=lambda cs: cs[0].update(retention_days="soon"),
