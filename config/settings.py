@@ -406,6 +406,13 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Email --------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
+if PRODUCTION and not EMAIL_HOST:
+    # The console backend would print every invitation and password-reset link, each a
+    # working credential, into the web server's log.
+    raise ImproperlyConfigured(
+        "EMAIL_HOST must be set when STEWARD_MODE=production: invitations and password "
+        "resets are sent by email"
+    )
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)

@@ -159,18 +159,81 @@ def set_roles(*, user: User, roles: list[Role], actor: User) -> User:
         if Role.POLICY_ADMIN not in roles:
             _refuse_losing_last_admin(user)
         before = _roles_held(user)
+        was_superuser = _end_superuser(user)
         _set_groups(user, roles)
         after = _roles_held(user)
         user = User.objects.get(pk=user.pk)  # drop the cached permissions
-        if before != after:
+        if before != after or was_superuser:
             record(
                 action=AuditEvent.Action.USER_ROLES_CHANGED,
                 actor=actor,
                 target=user,
-                before={"roles": before},
+                before=_roles_record(before, superuser=was_superuser),
                 after={"roles": after},
             )
     return user
+
+
+#: The actor of changes made with ``manage.py create_admin``.
+COMMAND_LINE = "manage.py create_admin"
+
+
+def create_admin(*, email: str, full_name: str = "") -> tuple[User, bool]:
+    """Make ``email`` a policy admin and staff, creating the account if there is none
+    (``manage.py create_admin``: the first administrator of a site). Returns the account
+    and whether it is new.
+
+    A new account has no password, as an invitation's. An existing one keeps its other
+    roles but stops being a superuser, so the roles the console shows are the roles held.
+    """
+    granted = [Role.POLICY_ADMIN, Role.STAFF]
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User.objects.create_user(email, None, full_name=full_name)
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+            _set_groups(user, granted)
+            record(
+                action=AuditEvent.Action.USER_INVITED,
+                actor_label=COMMAND_LINE,
+                target=user,
+                after={"roles": _roles_held(user)},
+                message="Administrator created from the command line",
+            )
+            return user, True
+        if not user.is_active:
+            raise PolicyError(
+                f"{user.email} is deactivated; reactivate it on the Users page, "
+                "or choose another address."
+            )
+        before = _roles_held(user)
+        was_superuser = _end_superuser(user)
+        _set_groups(user, sorted({Role(role) for role in before} | set(granted)))
+        after = _roles_held(user)
+        if before != after or was_superuser:
+            record(
+                action=AuditEvent.Action.USER_ROLES_CHANGED,
+                actor_label=COMMAND_LINE,
+                target=user,
+                before=_roles_record(before, superuser=was_superuser),
+                after={"roles": after},
+                message="Made a policy admin from the command line",
+            )
+    return User.objects.get(pk=user.pk), False
+
+
+def _end_superuser(user: User) -> bool:
+    """Clear ``is_superuser`` (which grants every role, whatever the groups say); say
+    whether it was set."""
+    if not user.is_superuser:
+        return False
+    user.is_superuser = False
+    user.save(update_fields=["is_superuser"])
+    return True
+
+
+def _roles_record(roles: list[str], *, superuser: bool) -> dict[str, Any]:
+    return {"roles": roles, "superuser": True} if superuser else {"roles": roles}
 
 
 def set_active(*, user: User, active: bool, actor: User) -> User:

@@ -69,6 +69,7 @@ def test_the_broker_url_names_stewards_transport_and_speaks_kombu_for_a_unix_soc
 # What the developer's or CI's environment must not lend these subprocesses.
 NOT_INHERITED = {
     "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "STEWARD_MASTER_KEY", "STEWARD_AUDIT_SIGNING_KEY",
+    "EMAIL_HOST",
 }  # fmt: skip
 
 
@@ -94,6 +95,7 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://steward@db.internal:5432/steward",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "ALLOWED_HOSTS": "steward.example.com",
+    "EMAIL_HOST": "smtp.internal",
 }
 
 
@@ -106,6 +108,7 @@ PRODUCTION = {
         "DATABASE_URL",
         "REDIS_URL",
         "ALLOWED_HOSTS",
+        "EMAIL_HOST",
     ],
 )
 def test_production_refuses_to_start_without_explicit_values(tmp_path, missing):

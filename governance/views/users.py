@@ -74,6 +74,7 @@ def users(request: HttpRequest) -> HttpResponse:
             "query": query,
             "accounts": User.objects.count() if query else page.paginator.count,
             "role_help": ROLE_HELP,
+            "every_role": Role.labels,  # a superuser's, who holds them without the groups
         },
         status=422 if form.errors else 200,
     )

@@ -85,12 +85,13 @@ def test_roles_of_a_deactivated_account_are_not_changed_without_an_audit_event(
 
 
 def test_a_role_change_audits_the_groups_held(admin, member):
-    """before/after are the groups, not the permissions they grant (a superuser has them all)."""
+    """before/after are the groups, not the permissions they grant (a superuser has them all,
+    which before says, and after no longer)."""
     member.is_superuser = True
     member.save()
     services.set_roles(user=member, roles=[Role.STAFF, Role.AUDITOR], actor=admin)
     event = _events(member, Action.USER_ROLES_CHANGED).get()
-    assert event.before == {"roles": ["staff"]}
+    assert event.before == {"roles": ["staff"], "superuser": True}
     assert event.after == {"roles": ["auditor", "staff"]}
 
 
@@ -288,3 +289,39 @@ def test_an_invitation_answers_htmx_with_the_list_as_it_was_filtered(
     assert b'id="users-panel"' in response.content
     assert _rows(response) == ["new@example.com"]
     assert b'value="new"' in response.content
+
+
+# --- superusers (Django's createsuperuser) -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_roles_set_on_the_console_are_the_roles_a_superuser_then_holds(client):
+    """A superuser holds every role without its groups; saving roles ends that, so the
+    console's "saved" is true and the trail says what changed."""
+    first = User.objects.create_superuser("first@acme.test", "correct-horse-battery")
+    ensure_role_groups()
+    client.force_login(first)
+    response = client.post(
+        f"/policy/users/{first.public_id}/", {"roles": ["staff", "policy_admin"]}, follow=True
+    )
+    assert b"Roles of first@acme.test saved." in response.content
+    first = User.objects.get(pk=first.pk)
+    assert not first.is_superuser
+    assert not first.has_perm(Role.AUDITOR.permission)
+    assert not first.has_perm(Role.PRIVACY_OFFICER.permission)
+    event = _events(first, Action.USER_ROLES_CHANGED).get()
+    assert event.before == {"roles": [], "superuser": True}
+    assert event.after == {"roles": ["policy_admin", "staff"]}
+
+
+@pytest.mark.django_db
+def test_the_people_list_shows_every_role_of_a_superuser(client, admin):
+    User.objects.create_superuser("first@acme.test", "correct-horse-battery")
+    client.force_login(admin)
+    page = client.get("/policy/users/?q=first@acme.test").content.decode()
+    people = page[page.index('id="people-list"') :]
+    row = people[people.index("first@acme.test") :].split("</tr>")[0]
+    assert ">none<" not in row
+    for role in Role:
+        assert role.label in row
+    assert "superuser" in row

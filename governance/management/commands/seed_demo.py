@@ -1,4 +1,5 @@
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from governance.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_organisation
 from governance.models import User
@@ -13,6 +14,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, if_empty: bool, **options) -> None:
+        # The demo accounts' password is in the README: on a real site anyone could sign
+        # in as its policy admin.
+        if settings.PRODUCTION:
+            if if_empty:
+                self.stdout.write("STEWARD_MODE=production: demo organisation not seeded.")
+                return
+            raise CommandError(
+                "The demo organisation is not for STEWARD_MODE=production: its accounts' "
+                "password is public. Create the first administrator with "
+                "'manage.py create_admin EMAIL', then add categories on the policy console "
+                "or with 'manage.py policy import FILE'."
+            )
         if if_empty and User.objects.exists():
             self.stdout.write("Accounts exist already; demo organisation not seeded.")
             return

@@ -1,0 +1,66 @@
+from allauth.account.forms import default_token_generator
+from allauth.account.utils import user_pk_to_url_str
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
+from django.urls import reverse
+
+from governance.services import PolicyError, create_admin
+
+
+class Command(BaseCommand):
+    help = (
+        "Make EMAIL a policy admin (and staff), creating the account if needed, and print a "
+        "link where that person chooses their password. Not a superuser: the roles are the "
+        "ones the Users page shows and changes."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("email")
+        parser.add_argument("--name", default="", help="the person's full name (a new account)")
+        parser.add_argument(
+            "--site-url",
+            help="the site's public address for the link (default: https:// and the first "
+            "ALLOWED_HOSTS in production, http://127.0.0.1:PORT embedded)",
+        )
+
+    def handle(self, *args, email: str, name: str, site_url: str | None, **options) -> None:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise CommandError(f"{email!r} is not an email address.") from None
+        try:
+            user, created = create_admin(email=email, full_name=name)
+        except PolicyError as exc:
+            raise CommandError(str(exc)) from None
+        if created:
+            self.stdout.write(f"Created {user.email}: policy admin and staff.")
+        else:
+            self.stdout.write(f"{user.email} already has an account; it is now a policy admin.")
+        if user.has_usable_password() and user.last_login is not None:
+            self.stdout.write("They sign in with their own password.")
+        else:
+            link = (site_url or _default_site_url()).rstrip("/") + reverse(
+                "account_reset_password_from_key",
+                kwargs={
+                    "uidb36": user_pk_to_url_str(user),
+                    "key": default_token_generator.make_token(user),
+                },
+            )
+            days = max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)
+            self.stdout.write(
+                f"Give them this link to choose their password (it works once, for {days} "
+                f"days; it is a credential: send it privately):\n  {link}"
+            )
+        if settings.STEWARD_REQUIRE_MFA:
+            self.stdout.write(
+                "At first sign-in they enrol two-factor authentication (an authenticator app)."
+            )
+
+
+def _default_site_url() -> str:
+    hosts = [host for host in settings.ALLOWED_HOSTS if host not in ("*",)]
+    if settings.PRODUCTION and hosts:
+        return f"https://{hosts[0].lstrip('.')}"
+    return f"http://127.0.0.1:{settings.PORT}"
