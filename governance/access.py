@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
@@ -17,6 +18,23 @@ from config.rows import Prebuilt
 from governance.models import User
 from governance.policy_cache import Version, cached
 from governance.roles import MFA_REQUIRED_ROLES, ROLE_PERMISSIONS, Role
+
+
+def role_holders(role: Role) -> QuerySet[User]:
+    """Active accounts holding ``role`` (through its group, the permission given directly, or
+    as a superuser), as ``has_perm`` answers, by email, in one query.
+
+    Two uncorrelated sub-selects: ``ModelBackend.with_perm()`` asks one correlated EXISTS
+    with an OR per user, which took 1.4 s for 5,000 people.
+    """
+    app_label, codename = role.permission.split(".")
+    perm = {"permission__content_type__app_label": app_label, "permission__codename": codename}
+    via_group = Group.permissions.through.objects.filter(**perm).values("group_id")
+    in_group = User.groups.through.objects.filter(group_id__in=via_group).values("user_id")
+    direct = User.user_permissions.through.objects.filter(**perm).values("user_id")
+    return User.objects.filter(
+        Q(pk__in=in_group) | Q(pk__in=direct) | Q(is_superuser=True), is_active=True
+    ).order_by("email")
 
 
 class PermissionBackend(ModelBackend):

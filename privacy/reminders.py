@@ -2,16 +2,14 @@
 
 import logging
 
-from django.contrib.auth.models import Group
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
-from governance.models import User
+from governance.access import role_holders
 from governance.roles import Role
 from privacy import policy
 from privacy.models import SubjectRequest
@@ -33,19 +31,6 @@ def due_for_reminder(today) -> list[SubjectRequest]:
     ]
 
 
-def _privacy_officers():
-    """Active accounts holding the privacy officer's permission (through a group, their own,
-    or as a superuser), as ``has_perm`` answers, in one query."""
-    app_label, codename = Role.PRIVACY_OFFICER.permission.split(".")
-    perm = {"permission__content_type__app_label": app_label, "permission__codename": codename}
-    via_group = Group.permissions.through.objects.filter(**perm).values("group_id")
-    in_group = User.groups.through.objects.filter(group_id__in=via_group).values("user_id")
-    direct = User.user_permissions.through.objects.filter(**perm).values("user_id")
-    return User.objects.filter(
-        Q(pk__in=in_group) | Q(pk__in=direct) | Q(is_superuser=True), is_active=True
-    ).order_by("email")
-
-
 def send() -> int:
     """Email every privacy officer the requests due soon; the number of requests reminded.
 
@@ -57,7 +42,7 @@ def send() -> int:
     requests = due_for_reminder(today)
     if not requests:
         return 0
-    officers = list(_privacy_officers().values_list("email", flat=True))
+    officers = list(role_holders(Role.PRIVACY_OFFICER).values_list("email", flat=True))
     if not officers:
         log.warning(
             "Deadline reminder for %d request(s) not sent: there is no active privacy officer "
