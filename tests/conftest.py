@@ -59,6 +59,20 @@ def _no_cloud_identity(monkeypatch):
 
 
 @pytest.fixture
+def close_kept_connections():
+    """For tests that call config.asgi in-process: the threads kept for pages, and asgiref's
+    shared one, close their connections after each test (or the test database could not be
+    flushed and dropped)."""
+    yield
+    from asgiref.sync import SyncToAsync
+
+    from config.asgi import django_application
+
+    for executor in [*django_application._idle, SyncToAsync.single_thread_executor]:
+        executor.submit(connections.close_all).result()
+
+
+@pytest.fixture
 def owner(db):
     return make_user("owner@example.com", *Role, full_name="Olivia Owner")
 

@@ -13,15 +13,15 @@ import time
 from asyncio import Task
 
 import pytest
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIRequest
 from django.core.signals import request_started
-from django.db import connection, connections
+from django.db import connection
 from django.http import HttpResponse
 
 from chat.models import Message
 from config import connections as kept
-from config.asgi import PageHandler, application, django_application
+from config.asgi import PageHandler, application
 from config.bodies import MAX_BODY_BYTES
 from config.middleware import SESSION_AUTH_STARTED
 from governance.roles import Role
@@ -30,16 +30,10 @@ from tests.garbage import cycles_left
 
 # The handlers check the database connections of the threads they run in (as they do in
 # production: no test transaction, and the request signals left connected).
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _close_kept_connections():
-    """The threads kept for pages, and asgiref's shared one, close their connections after
-    each test (or the test database could not be flushed and dropped)."""
-    yield
-    for executor in [*django_application._idle, SyncToAsync.single_thread_executor]:
-        executor.submit(connections.close_all).result()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_kept_connections"),
+]
 
 
 SECURITY_HEADERS = {

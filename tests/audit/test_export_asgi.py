@@ -7,24 +7,16 @@ import warnings
 from collections.abc import Callable
 
 import pytest
-from asgiref.sync import SyncToAsync
-from django.db import connections
 
 from audit import exports
 from audit.models import AuditEvent
 from audit.services import record
-from config.asgi import application, django_application
+from config.asgi import application
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _close_kept_connections():
-    """The threads kept for pages, and asgiref's shared one, close their connections after
-    each test (or the test database could not be flushed and dropped)."""
-    yield
-    for executor in [*django_application._idle, SyncToAsync.single_thread_executor]:
-        executor.submit(connections.close_all).result()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_kept_connections"),
+]
 
 
 def _get(path: str, session_key: str, progress: Callable[[], int]) -> tuple[list, list[str]]:
