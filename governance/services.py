@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -279,7 +280,9 @@ def _refuse_losing_last_admin(user: User) -> None:
     the "Policy admin" group row first, and counts after (SQLite: one writer at a time).
     """
     Group.objects.select_for_update().filter(name=Role.POLICY_ADMIN.group_name).first()
-    admins = User.objects.filter(is_active=True, groups__name=Role.POLICY_ADMIN.group_name)
+    admins = User.objects.filter(
+        Q(groups__name=Role.POLICY_ADMIN.group_name) | Q(is_superuser=True), is_active=True
+    )
     if user.is_active and set(admins.values_list("pk", flat=True)) == {user.pk}:
         raise PolicyError("Steward needs at least one active policy admin; appoint another first.")
 

@@ -314,6 +314,17 @@ def test_roles_set_on_the_console_are_the_roles_a_superuser_then_holds(client):
     assert event.after == {"roles": ["policy_admin", "staff"]}
 
 
+def test_a_superuser_who_is_the_only_policy_admin_keeps_that_role(admin):
+    """Saving roles ends the superuser flag: without the policy admin role ticked, that
+    would leave the site without one."""
+    admin.groups.clear()
+    admin.is_superuser = True
+    admin.save()
+    with pytest.raises(services.PolicyError, match="at least one active policy admin"):
+        services.set_roles(user=admin, roles=[Role.STAFF], actor=admin)
+    assert User.objects.get(pk=admin.pk).is_superuser
+
+
 @pytest.mark.django_db
 def test_the_people_list_shows_every_role_of_a_superuser(client, admin):
     User.objects.create_superuser("first@acme.test", "correct-horse-battery")
