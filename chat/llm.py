@@ -29,12 +29,14 @@ import functools
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from urllib.parse import urlsplit
 
 import aiohttp
 import anthropic
@@ -702,11 +704,28 @@ class OpenAIAdapter(Adapter):
         }
 
     def _check(self, timeout):
-        with self._client(timeout) as client:
-            client.models.list()
+        try:
+            with self._client(timeout) as client:
+                client.models.list()
+        except openai.NotFoundError:
+            # The clouds' subclasses have addresses of their own shape.
+            if type(self) is OpenAIAdapter and not _names_a_version(self.base_url):
+                raise LLMError(
+                    f"{self.name} answered HTTP 404 to a model listing at {self.base_url}: "
+                    "the address should likely end in /v1.",
+                    kind="http",
+                    status=404,
+                ) from None
+            raise
 
     def _translate(self, exc):
         return _sdk_error(self, exc, openai)
+
+
+def _names_a_version(url: str) -> bool:
+    """Whether an address's path has an API version in it (``/v1``, ``/openai/v1``,
+    ``/v1beta/openai``), as an OpenAI-compatible API root does."""
+    return any(re.fullmatch(r"v\d+\w*", part) for part in urlsplit(url).path.split("/"))
 
 
 def _sdk_error(adapter: Adapter, exc: Exception, sdk) -> LLMError | None:

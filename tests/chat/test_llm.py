@@ -387,3 +387,39 @@ def test_with_a_cancel_the_chunks_errors_and_usage_are_as_without(fake, backend)
     assert text == "Hello, world!" and adapter.usage == Usage(12, 4)
     fake.fail = 500
     assert _failure(backend, cancel=Cancel()).kind == "http"
+
+
+@pytest.fixture
+def openai_fake():
+    server = FakeLLM("openai")
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("path", ["", "/", "/api"])
+def test_check_says_an_openai_address_without_a_version_should_likely_end_in_v1(
+    openai_fake, backend_for, path
+):
+    """A server's root, written as one writes an Ollama address, is not the API root."""
+    address = openai_fake.url.removesuffix("/v1") + path
+    health = adapter_for(backend_for(openai_fake, base_url=address)).check(timeout=5)
+    assert health.ok is False
+    assert health.error == (
+        f"Fake openai answered HTTP 404 to a model listing at {address}: "
+        "the address should likely end in /v1."
+    )
+
+
+@pytest.mark.parametrize("path", ["/v1", "/openai/v1", "/v1beta/openai"])
+def test_check_keeps_the_server_s_404_where_the_address_names_a_version(
+    openai_fake, backend_for, path
+):
+    address = openai_fake.url.removesuffix("/v1") + path
+    if path != "/v1":
+        health = adapter_for(backend_for(openai_fake, base_url=address)).check(timeout=5)
+    else:
+        openai_fake.fail = 404
+        health = adapter_for(backend_for(openai_fake)).check(timeout=5)
+    assert health.ok is False
+    assert "answered HTTP 404" in health.error
+    assert "should likely end in /v1" not in health.error

@@ -133,3 +133,13 @@ def test_an_unknown_backend_is_404(client, admin):
     client.force_login(admin)
     response = client.post("/policy/backends/00000000-0000-4000-8000-000000000999/test/")
     assert response.status_code == 404
+
+
+def test_an_address_without_v1_is_named_as_what_to_change(client, admin, fake, db):
+    root = fake.url.removesuffix("/v1")
+    backend = make_backend(name="Gateway", kind="openai", base_url=root, model="gpt-4o-mini")
+    client.force_login(admin)
+    page = client.post(_url(backend), follow=True).content.decode()
+    assert "Gateway answered HTTP 404 to a model listing at" in page
+    assert "the address should likely end in /v1." in page
+    assert "Error code: 404" not in page
