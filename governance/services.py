@@ -48,9 +48,7 @@ def invite_user(
     tries again).
     """
     with transaction.atomic():
-        user = User.objects.create_user(email, None, full_name=full_name, invited_by=actor)
-        EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
-        _set_groups(user, roles)
+        user = _new_account(email, full_name, roles, invited_by=actor)
         record(
             action=AuditEvent.Action.USER_INVITED,
             actor=actor,
@@ -58,6 +56,15 @@ def invite_user(
             after={"roles": sorted(roles)},
         )
         transaction.on_commit(lambda: _deliver_invitation(user, actor, base_url))
+    return user
+
+
+def _new_account(email: str, full_name: str, roles, *, invited_by: User | None = None) -> User:
+    """An account with no password yet (its owner chooses one from an emailed or printed
+    link), its address verified, holding ``roles``."""
+    user = User.objects.create_user(email, None, full_name=full_name, invited_by=invited_by)
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    _set_groups(user, roles)
     return user
 
 
@@ -191,9 +198,7 @@ def create_admin(*, email: str, full_name: str = "") -> tuple[User, bool]:
     with transaction.atomic():
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
-            user = User.objects.create_user(email, None, full_name=full_name)
-            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
-            _set_groups(user, granted)
+            user = _new_account(email, full_name, granted)
             record(
                 action=AuditEvent.Action.USER_INVITED,
                 actor_label=COMMAND_LINE,
