@@ -166,20 +166,26 @@ def set_roles(*, user: User, roles: list[Role], actor: User) -> User:
     with transaction.atomic():
         if Role.POLICY_ADMIN not in roles:
             _refuse_losing_last_admin(user)
-        before = _roles_held(user)
-        was_superuser = _end_superuser(user)
-        _set_groups(user, roles)
-        after = _roles_held(user)
-        user = User.objects.get(pk=user.pk)  # drop the cached permissions
-        if before != after or was_superuser:
-            record(
-                action=AuditEvent.Action.USER_ROLES_CHANGED,
-                actor=actor,
-                target=user,
-                before=_roles_record(before, superuser=was_superuser),
-                after={"roles": after},
-            )
-    return user
+        _replace_roles(user, roles, actor=actor)
+    return User.objects.get(pk=user.pk)  # drop the cached permissions
+
+
+def _replace_roles(user: User, roles, **who) -> None:
+    """Give ``user`` exactly ``roles`` (ending superuser status, which grants every role
+    whatever the groups say), and record the change if there was one; ``who``: the
+    audit event's actor (``actor`` or ``actor_label``) and ``message``."""
+    before = _roles_held(user)
+    was_superuser = _end_superuser(user)
+    _set_groups(user, roles)
+    after = _roles_held(user)
+    if before != after or was_superuser:
+        record(
+            action=AuditEvent.Action.USER_ROLES_CHANGED,
+            target=user,
+            before=_roles_record(before, superuser=was_superuser),
+            after={"roles": after},
+            **who,
+        )
 
 
 #: The actor of changes made with ``manage.py create_admin``.
@@ -212,19 +218,13 @@ def create_admin(*, email: str, full_name: str = "") -> tuple[User, bool]:
                 f"{user.email} is deactivated; reactivate it on the Users page, "
                 "or choose another address."
             )
-        before = _roles_held(user)
-        was_superuser = _end_superuser(user)
-        _set_groups(user, sorted({Role(role) for role in before} | set(granted)))
-        after = _roles_held(user)
-        if before != after or was_superuser:
-            record(
-                action=AuditEvent.Action.USER_ROLES_CHANGED,
-                actor_label=COMMAND_LINE,
-                target=user,
-                before=_roles_record(before, superuser=was_superuser),
-                after={"roles": after},
-                message="Made a policy admin from the command line",
-            )
+        kept = {Role(role) for role in _roles_held(user)}
+        _replace_roles(
+            user,
+            sorted(kept | set(granted)),
+            actor_label=COMMAND_LINE,
+            message="Made a policy admin from the command line",
+        )
     return User.objects.get(pk=user.pk), False
 
 
