@@ -27,7 +27,7 @@ from chat.markdown import render_document
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role
-from governance.views.common import wants_partial
+from governance.views.common import pager_query, wants_partial
 from training import services
 from training.cards import cards
 from training.defaults import DEFAULT_POLICY_BODY, DEFAULT_POLICY_TITLE
@@ -537,6 +537,7 @@ def report(request: HttpRequest) -> HttpResponse:
     context = _report(request.GET.get("show", ""))
     people = Paginator(context["people"], PEOPLE_PER_PAGE)
     context["page"] = people.get_page(request.GET.get("page"))
+    context["pager_query"] = pager_query(show=context["show"])
     context["can_remind"] = request.user.has_perm(Role.POLICY_ADMIN.permission)
     template = "training/report.html"
     if wants_partial(request):

@@ -24,7 +24,7 @@ from governance.services import (
     set_active,
     set_roles,
 )
-from governance.views.common import wants_partial
+from governance.views.common import pager_query, wants_partial
 
 #: Rows of the people list per page, as on the training report.
 PEOPLE_PER_PAGE = 100
@@ -72,6 +72,7 @@ def users(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query,
+            "pager_query": pager_query(q=query),
             "accounts": User.objects.count() if query else page.paginator.count,
             "role_help": ROLE_HELP,
             "every_role": Role.labels,  # a superuser's, who holds them without the groups
