@@ -7,6 +7,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -17,6 +18,8 @@ EXTERNAL = "external_api"
 EXCEPTIONS_SHOWN = 200
 #: Kinds of a backend-stage chat.failure that are Steward's own doing, not the backend's.
 STEWARD_FAILURE_KINDS = ("internal", "expired")
+#: How long a period's summary is kept for the page's chart images (and a reload).
+SUMMARY_CACHE_SECONDS = 300
 
 
 @dataclass
@@ -94,12 +97,34 @@ def finding_label(kind: str) -> str:
     return kind.replace("_", " ").lower().capitalize()
 
 
-def summarise(period: Period, *, every_exception: bool = False) -> Summary:
-    """The period's chat requests added up. Confidential requests sent off-premise are all
-    counted, and the first :data:`EXCEPTIONS_SHOWN` listed (``every_exception``: all)."""
+def summary_as_of(period: Period, sequence: int) -> Summary:
+    """:func:`summarise` of the trail up to event #``sequence``, kept a few minutes.
+
+    The dashboard and each of its four chart images (separate requests) ask for it with
+    the sequence the page was drawn at: the period is added up once, and the charts show
+    what the page's figures say while new events keep coming. A newer event makes a new
+    key, so a later page view never gets figures older than its own.
+    """
+    tz = timezone.get_current_timezone_name()  # days are local days
+    key = f"audit:summary:{period.first_day}:{period.last_day}:{sequence}:{tz}"
+    summary = cache.get(key)
+    if summary is None:
+        summary = summarise(period, up_to=sequence)
+        cache.set(key, summary, SUMMARY_CACHE_SECONDS)
+    return summary
+
+
+def summarise(
+    period: Period, *, every_exception: bool = False, up_to: int | None = None
+) -> Summary:
+    """The period's chat requests added up (``up_to``: only events up to that sequence).
+    Confidential requests sent off-premise are all counted, and the first
+    :data:`EXCEPTIONS_SHOWN` listed (``every_exception``: all)."""
     summary = Summary(period)
     kept = None if every_exception else EXCEPTIONS_SHOWN
     events = AuditEvent.objects.between(period.first_day, period.last_day)
+    if up_to is not None:
+        events = events.filter(sequence__lte=up_to)
     summary.failures = (
         events.filter(action=AuditEvent.Action.CHAT_FAILURE, details__stage="backend")
         .exclude(details__kind__in=STEWARD_FAILURE_KINDS)

@@ -197,15 +197,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if period is None:
         messages.error(request, PERIOD_ERROR)
         return redirect("audit:dashboard")
-    summary = reports.summarise(period)
+    status = chain_status(request.user)
+    as_of = status["head"]["sequence"] if status["head"] else 0
+    # The chart images ask for the summary as of this same event: it is added up once.
+    chart_query = urlencode({"from": period.first_day, "to": period.last_day, "at": as_of})
     return render(
         request,
         "audit/dashboard.html",
         {
-            "summary": summary,
+            "summary": reports.summary_as_of(period, as_of),
             "period": period,
-            "charts": charts.CHARTS,
-            "status": chain_status(request.user),
+            "chart_query": chart_query,
+            "status": status,
         },
     )
 
@@ -219,7 +222,12 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
     period = _period(request, default_days=30)
     if period is None:
         return HttpResponseBadRequest(PERIOD_ERROR)
-    svg = charts.CHARTS[name](reports.summarise(period))
+    current = head()
+    newest = current["sequence"] if current else 0
+    at = request.GET.get("at", "")
+    # Never past the newest event: the summary is kept under that number for later pages.
+    as_of = min(int(at), newest) if at.isascii() and at.isdigit() else newest
+    svg = charts.CHARTS[name](reports.summary_as_of(period, as_of))
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=60"
     return response

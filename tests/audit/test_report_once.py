@@ -1,0 +1,103 @@
+"""The dashboard and its four chart images add up the period's events once, not five times."""
+
+import html
+import re
+
+import pytest
+
+from audit import reports
+from audit.models import AuditEvent
+from tests.factories import make_chat_event
+
+
+@pytest.fixture
+def summaries(monkeypatch):
+    """The periods :func:`reports.summarise` was asked for, in order."""
+    asked = []
+    real = reports.summarise
+
+    def counted(period, **kwargs):
+        asked.append(period)
+        return real(period, **kwargs)
+
+    monkeypatch.setattr(reports, "summarise", counted)
+    return asked
+
+
+def _requests_shown(page: str) -> int:
+    return int(re.search(r'>([\d,]+)</span><span class="stat-label">requests<', page)[1])
+
+
+def _chart_urls(page: str) -> list[str]:
+    return [html.unescape(src) for src in re.findall(r'<img src="(/audit/charts/[^"]+)"', page)]
+
+
+def test_it_summarises_the_period_once_for_the_page_and_its_charts(client, admin, summaries):
+    make_chat_event(findings={"EMAIL_ADDRESS": 2})
+    make_chat_event(decision="blocked", findings={"SECRET": 1})
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    charts = _chart_urls(page)
+    assert len(charts) == 4
+    for url in charts:
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.content.startswith(b"<svg")
+    assert len(summaries) == 1
+
+
+def test_its_charts_draw_the_summary_the_page_showed_while_events_keep_coming(
+    client, admin, summaries
+):
+    make_chat_event(backend="OpenAI", hosting="external_api")
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    make_chat_event(backend="Mistral", hosting="external_api")  # after the page, before its charts
+    backends = next(url for url in _chart_urls(page) if "top-backends" in url)
+    svg = client.get(backends).content.decode()
+    assert "OpenAI" in svg and "Mistral" not in svg
+    assert len(summaries) == 1
+
+
+def test_a_new_event_gives_the_next_page_view_new_figures(client, reader, summaries):
+    make_chat_event()
+    client.force_login(reader)
+    assert _requests_shown(client.get("/audit/dashboard/").content.decode()) == 1
+    make_chat_event()
+    assert _requests_shown(client.get("/audit/dashboard/").content.decode()) == 2
+    assert len(summaries) == 2
+    client.get("/audit/dashboard/")
+    assert len(summaries) == 2  # nothing new: the figures come from the cache
+
+
+def test_a_chart_asked_for_events_not_yet_recorded_leaves_no_figures_for_them(
+    client, reader, summaries
+):
+    """``at`` past the newest event is drawn as of the newest: it must not keep figures under
+    a number that a later page view, when the trail reaches it, would take for its own."""
+    make_chat_event()
+    client.force_login(reader)
+    newest = AuditEvent.objects.order_by("-sequence").first().sequence
+    assert client.get(f"/audit/charts/decisions.svg?at={newest + 1}").status_code == 200
+    make_chat_event()
+    assert _requests_shown(client.get("/audit/dashboard/").content.decode()) == 2
+
+
+@pytest.mark.parametrize("at", ["", "abc", "-1", "²"])
+def test_a_chart_without_a_usable_at_is_drawn_from_the_trail_as_it_is(client, reader, at):
+    make_chat_event(backend="OpenAI", hosting="external_api")
+    client.force_login(reader)
+    response = client.get(f"/audit/charts/top-backends.svg?at={at}")
+    assert response.status_code == 200
+    assert b"OpenAI" in response.content
+
+
+def test_a_cached_summary_is_still_refused_to_whoever_may_not_see_it(client, admin, member):
+    make_chat_event()
+    client.force_login(admin)
+    charts = _chart_urls(client.get("/audit/dashboard/").content.decode())
+    client.force_login(member)
+    assert client.get("/audit/dashboard/").status_code == 403
+    assert [client.get(url).status_code for url in charts] == [403] * 4
+    client.logout()
+    assert all(client.get(url)["Location"].startswith("/accounts/login/") for url in charts)
