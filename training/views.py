@@ -189,6 +189,7 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
     """Write the next version: saving keeps a draft; publishing is a separate step."""
     draft = PolicyDocument.objects.draft()
     current = PolicyDocument.objects.current()
+    changed_meanwhile = False
     if request.method == "POST":
         form = PolicyDocumentForm(request.POST, instance=draft)
         if form.is_valid():
@@ -204,6 +205,7 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
                 draft = PolicyDocument.objects.draft()
                 current = PolicyDocument.objects.current()
                 form.refuse_stale(str(exc), draft=draft)
+                changed_meanwhile = True
             else:
                 messages.success(request, f"Draft of version {draft.version} saved.")
                 return _go(request, reverse("training:policy_edit"))
@@ -212,10 +214,10 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
     else:
         start = current or PolicyDocument(title=DEFAULT_POLICY_TITLE, body=DEFAULT_POLICY_BODY)
         form = PolicyDocumentForm(initial={"title": start.title, "body": start.body})
-    status = 422 if form.is_bound and form.errors else 200
+    refused = form.is_bound and bool(form.errors)
     template = "training/policy_edit.html"
     if wants_partial(request):
-        template += "#policy-form"
+        template += "#policy-editor"
     return render(
         request,
         template,
@@ -223,11 +225,42 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
             "form": form,
             "draft": draft,
             "current": current,
-            "html": render_document(draft.body) if draft else "",
-            "diff": diff_lines(current.body, draft.body) if draft and current else [],
+            **_beside_the_editor(form, draft, current, refused, changed_meanwhile),
         },
-        status=status,
+        status=422 if refused else 200,
     )
+
+
+def _beside_the_editor(
+    form: PolicyDocumentForm,
+    draft: PolicyDocument | None,
+    current: PolicyDocument | None,
+    refused: bool,
+    changed_meanwhile: bool,
+) -> dict:
+    """The preview and the changes beside the form: of the saved draft or, after a refused
+    save, of the text in the form (not saved), so that they show what the admin typed.
+
+    A save refused because another admin changed the draft compares the text with that
+    draft instead of the current version: saving again replaces it, and this shows what.
+    """
+    if refused:
+        text = form["body"].value() or ""  # what the textarea holds
+    elif draft is not None:
+        text = draft.body
+    else:
+        return {"unsaved": False, "html": "", "diff": [], "replaces": None}
+    replaces = draft if changed_meanwhile else None
+    if replaces is not None:
+        diff = diff_lines(replaces.body, text)
+    else:
+        diff = diff_lines(current.body, text) if current else []
+    return {
+        "unsaved": refused,
+        "html": render_document(text),
+        "diff": diff,
+        "replaces": replaces,
+    }
 
 
 @require_POST

@@ -195,3 +195,34 @@ def test_an_admin_sees_the_report_and_a_staff_member_takes_a_quiz(
     staff.goto("/chat/")
     expect(staff.locator(".status-due")).to_be_visible()
     assert console_errors == []
+
+
+def test_after_a_refused_save_the_preview_shows_what_the_admin_typed(
+    demo, page: Page, console_errors
+):
+    """A colleague saves the draft while Paula edits it: her save is refused, and the preview
+    beside her text shows that text (not the draft she opened), with what saving replaces."""
+    paula = User.objects.get(email="paula@example.com")
+    services.save_draft(actor=paula, title="Policy", body=POLICY + "4. Opened.\n", change_note="")
+    sign_in_to(page, "paula@example.com")
+    page.goto("/training/policy/edit/")
+    preview = page.locator("section[aria-labelledby=preview-heading]")
+    expect(preview).to_contain_text("Opened.")
+    services.save_draft(actor=paula, title="Policy", body=POLICY + "4. Colleague's.\n",
+                        change_note="")  # fmt: skip
+    page.get_by_label("Text (Markdown)").fill(POLICY + "4. **Typed** by Paula.\n")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("after you opened it")
+    expect(preview.locator("strong", has_text="Typed")).to_be_visible()
+    expect(preview).not_to_contain_text("Opened.")
+    expect(preview).to_contain_text("not saved")
+    expect(page.locator(".diff-removed")).to_contain_text("Colleague's.")
+    expect(page.get_by_label("Text (Markdown)")).to_have_value(POLICY + "4. **Typed** by Paula.\n")
+    shoot(page, "policy-edit-refused", full_page=True)
+
+    page.get_by_role("button", name="Save draft").click()  # saving again replaces it knowingly
+    expect(preview).to_contain_text("saved")
+    expect(preview).not_to_contain_text("not saved")
+    expect(preview.locator("strong", has_text="Typed")).to_be_visible()
+    refused = [error for error in console_errors if "422 (Unprocessable Entity)" in error]
+    assert len(refused) == 1 and console_errors == refused  # the browser logs the refusal's 422

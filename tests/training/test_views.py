@@ -383,7 +383,74 @@ def test_an_invalid_draft_returns_the_form_fragment(client, demo):
     response = client.post(reverse("training:policy_edit"), {"title": "", "body": ""}, **HTMX)
     assert response.status_code == 422
     assert b"<html" not in response.content
+    assert response.content.lstrip().startswith(b'<div id="policy-editor">')  # form, preview
     assert b'id="policy-form"' in response.content
+
+
+def _preview(page: str) -> str:
+    """The editor's preview pane: the heading and the rendered text beside the form."""
+    return re.search(r'aria-labelledby="preview-heading">(.*?)</section>', page, re.S)[1]
+
+
+def _diff(page: str, kind: str) -> list[str]:
+    """The lines of the editor's diff marked ``kind`` ("added" or "removed")."""
+    return re.findall(rf'<li class="diff-{kind}"><span[^>]*>[^<]*</span>([^<]*)</li>', page)
+
+
+@pytest.mark.parametrize("headers", [HTMX, {}], ids=["htmx", "plain post"])
+def test_a_save_refused_because_the_draft_changed_previews_the_text_typed(
+    client, demo, ed, headers
+):
+    """The preview beside the form shows what the admin typed, not a draft they did not
+    write, and what saving again would replace in the draft saved meanwhile."""
+    services.save_draft(actor=demo.paula, title="Policy", body="First.", change_note="")
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:policy_edit")).content.decode()
+    began_from = _draft_hash(page, reverse("training:policy_edit"))
+    services.save_draft(actor=ed, title="Policy", body="Text by Ed.", change_note="")
+    mine = {"title": "Policy", "body": "Text by **Paula**.", "change_note": "",
+            "draft_hash": began_from}  # fmt: skip
+    response = client.post(reverse("training:policy_edit"), mine, **headers)
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert ("<html" in page) is not bool(headers)
+    assert 'role="alert"' in page and "after you opened it." in page
+    preview = _preview(page)
+    assert "Text by <strong>Paula</strong>." in preview and "not saved" in preview
+    assert "Text by Ed." not in preview
+    assert "What saving replaces in the draft saved at" in page
+    assert _diff(page, "removed") == ["Text by Ed."]
+    assert _diff(page, "added") == ["Text by **Paula**."]
+    # Publish would publish Ed's draft, which the preview no longer shows.
+    assert f'action="{reverse("training:policy_publish")}"' not in page
+
+
+@pytest.mark.parametrize("headers", [HTMX, {}], ids=["htmx", "plain post"])
+def test_a_save_refused_for_a_missing_title_previews_the_text_typed(client, demo, publish, headers):
+    publish("## Rules\n\nVersion one.")
+    services.save_draft(actor=demo.paula, title="Policy", body="Saved draft.", change_note="")
+    client.force_login(demo.paula)
+    typed = {"title": "", "body": "## Rules\n\nTyped, not saved.", "change_note": "Typed",
+             "draft_hash": PolicyDocument.objects.draft().content_hash}  # fmt: skip
+    response = client.post(reverse("training:policy_edit"), typed, **headers)
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Nothing was saved: check the fields marked below." in page
+    preview = _preview(page)
+    assert "Typed, not saved." in preview and "Saved draft." not in preview
+    assert "Changes since version 1" in page
+    assert _diff(page, "added") == ["Typed, not saved."]
+    assert PolicyDocument.objects.draft().body == "Saved draft."
+
+
+def test_an_empty_text_refused_says_the_preview_is_empty(client, demo):
+    services.save_draft(actor=demo.paula, title="Policy", body="Saved draft.", change_note="")
+    client.force_login(demo.paula)
+    draft_hash = PolicyDocument.objects.draft().content_hash
+    typed = {"title": "Policy", "body": "", "draft_hash": draft_hash}
+    response = client.post(reverse("training:policy_edit"), typed, **HTMX)
+    assert response.status_code == 422
+    assert "The text is empty." in _preview(response.content.decode())
 
 
 def test_publishing_a_second_version_without_a_note_is_refused(client, demo, publish):
