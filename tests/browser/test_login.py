@@ -3,10 +3,18 @@
 import re
 
 import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.core import mail
 from playwright.sync_api import Page, expect
 
 from governance.models import User
 from governance.roles import Role
+from governance.services import invite_user
 from tests.factories import make_user
 
 pytestmark = pytest.mark.browser
@@ -149,3 +157,52 @@ def test_it_signs_out_from_the_user_menu(page: Page, login):
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+
+
+def _asks_for_a_password(page: Page) -> bool:
+    page.wait_for_load_state()
+    return page.locator("input[type=password]").count() > 0
+
+
+def test_an_invited_privacy_officer_types_a_password_twice_before_two_factor(
+    page: Page, settings, live_server
+):
+    """From the invitation's link to an active authenticator app: the password is chosen,
+    then typed to sign in, and the two-factor enrolment that follows does not ask for it
+    again."""
+    settings.STEWARD_REQUIRE_MFA = True
+    inviter = make_user("admin@example.com", Role.POLICY_ADMIN, password=PASSWORD)
+    invite_user(
+        email="pia@example.com",
+        full_name="Pia Privacy",
+        roles=[Role.STAFF, Role.PRIVACY_OFFICER],
+        actor=inviter,
+        base_url=live_server.url,
+    )
+    link = re.search(r"https?://\S+/accounts/password/reset/key/\S+", mail.outbox[-1].body)
+    prompts = []
+
+    page.goto(link.group(0))
+    prompts.append(_asks_for_a_password(page))
+    page.get_by_label("New Password", exact=True).fill(PASSWORD)
+    page.get_by_label("New Password (again)").fill(PASSWORD)
+    page.get_by_role("button", name="Set my password").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Password chosen")
+    page.get_by_role("link", name="sign in", exact=True).click()
+    prompts.append(_asks_for_a_password(page))
+    page.fill("input[name=login]", "pia@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/accounts/(2fa|reauthenticate)/"))
+    prompts.append(_asks_for_a_password(page))
+
+    assert prompts == [True, True, False]  # chosen, typed to sign in, and not asked again
+    expect(page.get_by_role("heading", level=1)).to_have_text("Activate Authenticator App")
+    secret = page.get_by_label("Authenticator secret").input_value()
+    code = format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+    page.get_by_label("Authenticator code").fill(code)
+    page.get_by_role("button", name="Activate").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Recovery Codes")
+    pia = User.objects.get(email="pia@example.com")
+    assert Authenticator.objects.filter(user=pia, type=Authenticator.Type.TOTP).exists()

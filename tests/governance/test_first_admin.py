@@ -3,6 +3,12 @@
 import re
 
 import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
@@ -94,6 +100,73 @@ def test_in_production_the_link_names_the_site_and_two_factor_is_announced(setti
     output = _create_admin("ada@acme.test")
     assert "https://steward.example.com/accounts/password/reset/key/" in output
     assert "two-factor" in output
+
+
+# --- from the link to two-factor --------------------------------------------------------------
+
+PASSWORD = "a-long-first-password"
+
+
+def _asks_for_a_password(response) -> bool:
+    return b'type="password"' in response.content
+
+
+def _first_password_then_sign_in(client) -> list:
+    """create_admin's link, the password chosen there, then the sign-in form, each page as a
+    browser would reach it; returns every page shown, ending where the sign-in lands."""
+    output = _create_admin("ada@acme.test")
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", output).group(1)
+    choose = client.get(link, follow=True)
+    chosen = client.post(
+        choose.redirect_chain[-1][0], {"password1": PASSWORD, "password2": PASSWORD}, follow=True
+    )
+    sign_in = client.get("/accounts/login/")
+    landed = client.post(
+        "/accounts/login/", {"login": "ada@acme.test", "password": PASSWORD}, follow=True
+    )
+    return [choose, chosen, sign_in, landed]
+
+
+def _past_a_reauthentication(client, page):
+    """Where allauth asks to confirm the password first, the person types it again."""
+    if not page.redirect_chain[-1][0].startswith("/accounts/reauthenticate/"):
+        return page
+    return client.post(page.redirect_chain[-1][0], {"password": PASSWORD}, follow=True)
+
+
+def _activate_totp(client, page):
+    secret = client.session["mfa.totp.secret"]
+    code = format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+    return client.post(page.redirect_chain[-1][0], {"code": code}, follow=True)
+
+
+@pytest.mark.django_db
+def test_a_new_admin_types_a_password_twice_from_the_link_to_two_factor(client, settings):
+    """Once to choose it, once to sign in: the enrolment that follows the sign-in does not
+    ask for the password just typed again (allauth's reauthentication)."""
+    settings.STEWARD_REQUIRE_MFA = True
+    pages = _first_password_then_sign_in(client)
+    pages.append(_past_a_reauthentication(client, pages[-1]))
+    assert pages[-1].redirect_chain[-1][0] == "/accounts/2fa/totp/activate/"
+    pages.append(_activate_totp(client, pages[-1]))
+    assert [_asks_for_a_password(page) for page in pages].count(True) == 2
+    ada = User.objects.get(email="ada@acme.test")
+    assert Authenticator.objects.filter(user=ada, type=Authenticator.Type.TOTP).exists()
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_sign_in_older_than_the_reauthentication_timeout_asks_for_the_password_again(
+    client, settings
+):
+    """The fresh sign-in stands in for allauth's reauthentication only as long as a
+    reauthentication itself would (ACCOUNT_REAUTHENTICATION_TIMEOUT)."""
+    settings.STEWARD_REQUIRE_MFA = True
+    _first_password_then_sign_in(client)
+    settings.ACCOUNT_REAUTHENTICATION_TIMEOUT = 0
+    response = client.get("/accounts/2fa/totp/activate/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/reauthenticate/")
 
 
 # --- no demo organisation in production ------------------------------------------------------
