@@ -1,3 +1,4 @@
+import logging
 import time
 
 from allauth.account import app_settings as account_settings
@@ -10,6 +11,11 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.urls import reverse
 
 from governance.roles import Role
+
+logger = logging.getLogger(__name__)
+
+# What allauth says of a password set through an emailed link: "changed", and a mail "reset".
+CHANGE_NOTICES = ("account/messages/password_changed.txt", "account/email/password_reset")
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -35,6 +41,29 @@ class AccountAdapter(DefaultAccountAdapter):
             return False
         return not _signed_in_with_password_recently(self.request)
 
+    def set_password(self, user, password: str) -> None:
+        """Notes, for the rest of this request, an account's first password (an invitation's
+        or create_admin's link): what allauth then says of a change is not said."""
+        if self.request is not None and not user.has_usable_password():
+            self.request.first_password_of = user.pk
+        super().set_password(user, password)
+
+    def add_message(self, request, level, message_template=None, *args, **kwargs) -> None:
+        if message_template in CHANGE_NOTICES and _chose_first_password(request):
+            return
+        super().add_message(request, level, message_template, *args, **kwargs)
+
+    def send_notification_mail(self, template_prefix: str, user, *args, **kwargs) -> None:
+        """allauth's security notice, except the "password reset" one for a first password.
+        A notice the mail server refuses is logged: the change it reports is already saved,
+        and an error page would tell the person it failed."""
+        if template_prefix in CHANGE_NOTICES and _chose_first_password(self.request, user):
+            return
+        try:
+            super().send_notification_mail(template_prefix, user, *args, **kwargs)
+        except Exception as exc:  # smtplib's, refused connections, TLS, a mail library's own
+            logger.warning("Notice %s to %s not sent: %r", template_prefix, user.public_id, exc)
+
     def get_client_ip(self, request) -> str:
         """allauth's answer, except that an X-Forwarded-For shorter than the trusted proxies
         (a request that came through only the inner one) gives the deepest address a trusted
@@ -47,6 +76,11 @@ class AccountAdapter(DefaultAccountAdapter):
             if not ip:
                 raise PermissionDenied("Unable to determine client IP address") from None
             return ip
+
+
+def _chose_first_password(request, user=None) -> bool:
+    chosen_by = getattr(request, "first_password_of", None)
+    return chosen_by is not None and (user is None or user.pk == chosen_by)
 
 
 def _signed_in_with_password_recently(request) -> bool:
