@@ -35,6 +35,7 @@ class Writes:
     def __init__(self) -> None:
         self._steps: list[tuple[models.Model, list[str] | None]] = []
         self.events: list[AuditEvent] = []
+        self._conditions: dict[int, tuple[models.Model, str, list]] = {}  # by id(instance)
 
     def insert(self, instance: models.Model) -> None:
         self._steps.append((instance, None))
@@ -42,6 +43,13 @@ class Writes:
     def update(self, instance: models.Model, fields: list[str]) -> None:
         """Set ``fields`` of an instance already in the database."""
         self._steps.append((instance, list(fields)))
+
+    def only_if(self, instance: models.Model, condition: str, params: list) -> None:
+        """Write only if ``condition`` (SQL on ``instance``'s row) holds: if it does not, the
+        instance's update changes no row, the rows that point at the instance are refused (a
+        null foreign key: IntegrityError) and nothing is written. Without an update of the
+        instance, one that changes nothing tests the condition first. PostgreSQL only."""
+        self._conditions[id(instance)] = (instance, condition, list(params))
 
     @contextmanager
     def recording(self) -> Iterator[None]:
@@ -53,6 +61,8 @@ class Writes:
     def write(self) -> None:
         if connection.vendor == "postgresql":
             self._write_in_one_statement()
+        elif self._conditions:
+            raise NotImplementedError("conditional updates are written on PostgreSQL only")
         else:
             with transaction.atomic():
                 for instance, fields in self._steps:
@@ -67,13 +77,18 @@ class Writes:
 
     def _write_in_one_statement(self) -> None:
         db = connections[connection.alias]  # the wrapper itself: the proxy costs per use
+        updated = {id(instance) for instance, fields in self._steps if fields is not None}
+        for instance, _, _ in self._conditions.values():
+            if id(instance) not in updated:
+                self._steps.insert(0, (instance, [instance._meta.pk.name]))
         shape, params = [], []
         positions: dict[int, int] = {}  # id(instance) → its step
         for index, (instance, fields) in enumerate(self._steps):
             step = (type(instance), None if fields is None else tuple(fields))
             refs, values = _values(instance, step, positions, db)
-            shape.append((*step, refs))
-            params += values
+            _, condition, condition_params = self._conditions.get(id(instance), (None, "", []))
+            shape.append((*step, refs, condition))
+            params += values + condition_params
             positions[id(instance)] = index
         if self.events:
             append_sql, append_params = append_statement(self.events)
@@ -129,7 +144,7 @@ def _statement(shape: tuple, append_sql: str) -> str:
     """The statement for a sequence of inserts and updates (model, fields or None for an
     insert, and which earlier step each field points at), then the appends."""
     ctes = []
-    for index, (model, fields, refs) in enumerate(shape):
+    for index, (model, fields, refs, condition) in enumerate(shape):
         chosen = _chosen(model, fields)
         expressions = ["%s" if ref is None else f"(SELECT * FROM w{ref})" for ref in refs]
         table, pk = _quote(model._meta.db_table), _quote(model._meta.pk.column)
@@ -141,6 +156,8 @@ def _statement(shape: tuple, append_sql: str) -> str:
                 f"{_quote(f.column)} = {e}" for f, e in zip(chosen, expressions, strict=True)
             )
             sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"
+            if condition:
+                sql += f" AND ({condition})"
         ctes.append(f"w{index} AS ({sql} RETURNING {pk})")
     ids = ", ".join(f"(SELECT * FROM w{index})" for index in range(len(shape)))
     if append_sql:

@@ -196,44 +196,33 @@ def _govern_and_record(
        blocked one without its text), the pending answer (claimed, when the
        caller answers it itself), the subject-index rows and the audit events.
        If the audit write fails, nothing is stored and nothing is sent. A new
-       conversation is stored with its first message, in one statement; an
-       existing one is locked first, in a transaction.
+       conversation is stored with its first message, in one statement; so is a
+       message in an existing one, on PostgreSQL, if the conversation is as it
+       was read (:func:`_write_as_read`); else the conversation is locked first,
+       in a transaction (:func:`_write_locked`).
     """
     text = PART_SEPARATOR.join(content for _, content in parts)
-    detection, decision = _govern(
-        conversation=conversation, author=author, text=text, version=version
-    )
-    decision = _only(decision, backend)
-    writes = Writes()
-    new = conversation._state.adding
-    # A new conversation's rows and events are one statement, atomic by itself; a message
-    # in an existing one first locks its conversation, in a transaction.
-    sent = None
-    try:
-        with nullcontext() if new else transaction.atomic():
-            with writes.recording():
-                if not new:
-                    fresh = _locked(conversation, idle=True)
-                    if fresh.category_id != conversation.category_id:
-                        # Moved up since it was read (a message sent meanwhile escalated
-                        # it): decided again in the category its history is in now.
-                        detection, decision = _govern(
-                            conversation=fresh, author=author, text=text, version=version
-                        )
-                        decision = _only(decision, backend)
-                    conversation = fresh
-                sent = _record(
-                    conversation, author, parts, text, detection, decision, writes,
-                    claim=claim, via=via, version=version, sampling=sampling,
-                )  # fmt: skip
-            writes.write()
-    except IntegrityError:
-        # Another message's answer got on its way while this one waited for the lock.
-        if new or not conversation.messages.in_flight().exists():
-            raise
-        if sent is not None and sent.answer is not None:
-            transient.forget(sent.answer.public_id)  # held for it, if its category keeps none
-        raise ChatError(STILL_ON_ITS_WAY) from None
+
+    def govern(conversation: Conversation) -> tuple[Detection, Decision]:
+        detection, decision = _govern(
+            conversation=conversation, author=author, text=text, version=version
+        )
+        return detection, _only(decision, backend)
+
+    def write(conversation: Conversation, governed, *, as_read: bool = False) -> Sent:
+        return _write(
+            conversation, *governed, as_read=as_read, author=author, parts=parts, text=text,
+            claim=claim, via=via, version=version, sampling=sampling,
+        )  # fmt: skip
+
+    governed = govern(conversation)
+    if conversation._state.adding:
+        # A new conversation's rows and events are one statement, atomic by itself.
+        sent = write(conversation, governed)
+    else:
+        sent = _write_as_read(conversation, governed, write)
+        if sent is None:
+            sent = _write_locked(conversation, governed, write, govern)
     if sent.answer is not None:
         # Django caches the answer on its question too (and again as the answer is saved):
         # the pair would be a reference cycle, freed only by the garbage collector.
@@ -243,6 +232,83 @@ def _govern_and_record(
             # instead (chat.answering.follow).
             _enqueue_on_commit(sent.answer)
     return sent
+
+
+def _write(
+    conversation: Conversation, detection: Detection, decision: Decision, *, as_read: bool,
+    **recording,
+) -> Sent:  # fmt: skip
+    """Record the message (:func:`_record`) and write its rows and events, all or nothing.
+
+    ``as_read``: the conversation's row is updated only if it is still as it was read, with
+    no answer on its way (:func:`_as_read`); if not, nothing is written (IntegrityError).
+    """
+    condition = _as_read(conversation) if as_read else None
+    writes = Writes()
+    with writes.recording():
+        sent = _record(conversation, detection=detection, decision=decision, writes=writes,
+                       **recording)  # fmt: skip
+    if condition is not None:
+        writes.only_if(conversation, *condition)
+    try:
+        writes.write()
+    except IntegrityError:
+        if sent.answer is not None:
+            transient.forget(sent.answer.public_id)  # held for it, if its category keeps none
+        raise
+    return sent
+
+
+def _write_as_read(conversation: Conversation, governed, write) -> Sent | None:
+    """A message in an existing conversation, the common case on PostgreSQL: one statement,
+    no lock, written only if the conversation is as the caller read it and no answer is on
+    its way. None if it was not (nothing written: :func:`_write_locked` takes over); a
+    refusal if an answer is on its way."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        # Inside a caller's transaction, the failed statement is undone to a savepoint.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            # A copy: what the attempt changes on it is not what the locked path reads.
+            return write(copy.copy(conversation), governed, as_read=True)
+    except IntegrityError:
+        _refuse_if_in_flight(conversation)
+        return None
+
+
+def _write_locked(conversation: Conversation, governed, write, govern) -> Sent:
+    """A message in an existing conversation, locked first, in a transaction: two messages
+    sent at once take turns."""
+    try:
+        with transaction.atomic():
+            fresh = _locked(conversation, idle=True)
+            if fresh.category_id != conversation.category_id:
+                # Moved up since it was read (a message sent meanwhile escalated it):
+                # decided again in the category its history is in now.
+                governed = govern(fresh)
+            return write(fresh, governed)
+    except IntegrityError:
+        # Another message's answer got on its way while this one waited for the lock.
+        _refuse_if_in_flight(conversation)
+        raise
+
+
+def _as_read(conversation: Conversation) -> tuple[str, list]:
+    """The condition (SQL and parameters) under which a message's update of ``conversation``
+    goes through: the columns a message reads and writes are as they were read, and no
+    answer is on its way."""
+    return _AS_READ, [
+        conversation.last_activity_at,
+        conversation.category_id,
+        conversation.title_sealed,
+        conversation.pseudonyms_sealed,
+        *_IN_FLIGHT,
+    ]
+
+
+def _refuse_if_in_flight(conversation: Conversation) -> None:
+    if conversation.messages.in_flight().exists():
+        raise ChatError(STILL_ON_ITS_WAY) from None
 
 
 def _enqueue_on_commit(answer: Message) -> None:
@@ -663,6 +729,11 @@ def _locked_tail(*, idle: bool) -> Callable[[], str]:
 _IN_FLIGHT = tuple(str(status) for status in Message.IN_FLIGHT)
 _LOCKED = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail(idle=False))
 _LOCKED_IDLE = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail(idle=True))
+_AS_READ = (
+    "last_activity_at = %s AND category_id = %s AND title_sealed = %s AND pseudonyms_sealed = %s"
+    f" AND NOT EXISTS (SELECT 1 FROM {Message._meta.db_table} m"
+    f" WHERE m.conversation_id = {Conversation._meta.db_table}.id AND m.status IN (%s, %s, %s))"
+)
 STILL_ON_ITS_WAY = "An answer is still on its way: wait for it, or stop it first."
 
 

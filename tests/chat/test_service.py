@@ -637,6 +637,74 @@ def test_a_second_message_waits_for_the_answer(org, django_capture_on_commit_cal
     assert conversation.messages.count() == 2  # the refused message left nothing behind
 
 
+def test_a_blocked_message_waits_for_the_answer_too(org, django_capture_on_commit_callbacks):
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.send_message(conversation=conversation, author=org.alice, text="One")
+    with pytest.raises(services.ChatError, match="still on its way"):
+        services.send_message(conversation=conversation, author=org.alice, text="privileged")
+    assert not conversation.messages.filter(status=Message.Status.BLOCKED).exists()
+
+
+OTHER_EMAIL = "john.doe@example.com"
+
+
+def test_a_message_sent_from_a_conversation_read_before_another_keeps_its_placeholders(
+    org, django_capture_on_commit_callbacks
+):
+    """The page read the conversation, then a message went out from another tab: the
+    mapping that message added is kept, and a new address gets the next placeholder."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    read_before = Conversation.objects.get(pk=conversation.pk)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Mail {EMAIL}")
+    sent = _send(django_capture_on_commit_callbacks, read_before, org.alice, f"Mail {OTHER_EMAIL}")
+    assert sent.message.sent_text == "Mail [EMAIL_2]"
+    values = Conversation.objects.get(pk=conversation.pk).pseudonyms()["values"]
+    assert values == {"[EMAIL_1]": EMAIL, "[EMAIL_2]": OTHER_EMAIL}
+    assert OTHER_EMAIL not in _sent_to(org.external)
+
+
+def test_a_message_sent_from_a_conversation_read_before_it_moved_up_is_decided_again(
+    org, django_capture_on_commit_callbacks
+):
+    _client_files_go_to_category_3(org)
+    conversation = services.start_conversation(owner=org.carol, category=org.internal)
+    read_before = Conversation.objects.get(pk=conversation.pk)
+    _send(django_capture_on_commit_callbacks, conversation, org.carol, "Read this client file")
+    sent = _send(django_capture_on_commit_callbacks, read_before, org.carol, "Now summarise it")
+    assert sent.decision.category == 3 and sent.answer.backend_name == "Local Ollama"
+    assert org.external.requests == []
+
+
+def test_a_message_in_a_conversation_deleted_meanwhile_is_not_stored(
+    org, django_capture_on_commit_callbacks
+):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    read_before = Conversation.objects.get(pk=conversation.pk)
+    services.delete_conversation(conversation=conversation, actor=org.alice)
+    with pytest.raises(Conversation.DoesNotExist):
+        _send(django_capture_on_commit_callbacks, read_before, org.alice, f"Mail {EMAIL}")
+    assert not Message.objects.exists() and org.external.requests == []
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_message_in_an_idle_conversation_is_one_statement_without_a_lock(
+    org, django_capture_on_commit_callbacks
+):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, "One")
+    conversation = Conversation.objects.get(pk=conversation.pk)
+    with CaptureQueriesContext(connection) as queries:
+        with django_capture_on_commit_callbacks(execute=False):
+            services.send_message(conversation=conversation, author=org.alice, text="Two")
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not any("FOR UPDATE" in sql for sql in statements)
+    assert sum("INSERT INTO" in sql for sql in statements) == 1
+
+
 def _second_answer_on_its_way(conversation, first: Message) -> Message:
     return Message.objects.create(
         conversation=conversation,
@@ -798,8 +866,9 @@ def test_a_backend_whose_key_is_not_set_goes_to_the_back_of_the_line(
 def test_two_messages_sent_at_once_to_one_conversation_take_turns(
     transactional_db, org, monkeypatch
 ):
-    """The second waits for the first's lock, then sees its answer on the way and is refused
-    (not a second answer beside the first)."""
+    """One goes out, the other is refused because an answer is on its way (not a second
+    answer beside the first): the second, written first without a lock, makes the first's
+    write find the conversation changed; the first, then locked, sees the answer."""
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     monkeypatch.setattr(services, "enqueue_answer", lambda *args, **kwargs: True)
     first_inside, second_started = threading.Event(), threading.Event()
@@ -832,8 +901,7 @@ def test_two_messages_sent_at_once_to_one_conversation_take_turns(
     second_started.set()
     first.join(10)
     second.join(10)
-    assert outcomes["first"] == "sent"
-    assert "still on its way" in outcomes["second"]
+    assert sorted(outcomes.values()) == sorted(["sent", services.STILL_ON_ITS_WAY])
     answers = Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT)
     assert answers.count() == 1
 
