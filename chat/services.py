@@ -223,6 +223,7 @@ def _govern_and_record(
         sent = _write_as_read(conversation, governed, write)
         if sent is None:
             sent = _write_locked(conversation, governed, write, govern)
+        _take_written(conversation, sent.message.conversation)
     if sent.answer is not None:
         # Django caches the answer on its question too (and again as the answer is saved):
         # the pair would be a reference cycle, freed only by the garbage collector.
@@ -293,17 +294,24 @@ def _write_locked(conversation: Conversation, governed, write, govern) -> Sent:
         raise
 
 
+#: What a message may change in its conversation's row (:func:`_record`) and finds as read.
+_MESSAGE_WRITES = ("last_activity_at", "category_id", "title_sealed", "pseudonyms_sealed")
+
+
+def _take_written(conversation: Conversation, written: Conversation) -> None:
+    """The caller's conversation as the message left it (written on a copy, or on a fresh
+    read): a next message sent with it finds it as read."""
+    for name in _MESSAGE_WRITES:
+        setattr(conversation, name, getattr(written, name))
+    if Conversation.category.is_cached(written):
+        conversation.category = written.category
+
+
 def _as_read(conversation: Conversation) -> tuple[str, list]:
     """The condition (SQL and parameters) under which a message's update of ``conversation``
     goes through: the columns a message reads and writes are as they were read, and no
     answer is on its way."""
-    return _AS_READ, [
-        conversation.last_activity_at,
-        conversation.category_id,
-        conversation.title_sealed,
-        conversation.pseudonyms_sealed,
-        *_IN_FLIGHT,
-    ]
+    return _AS_READ, [*(getattr(conversation, name) for name in _MESSAGE_WRITES), *_IN_FLIGHT]
 
 
 def _refuse_if_in_flight(conversation: Conversation) -> None:
@@ -439,7 +447,8 @@ def retry_answer(*, answer: Message, author: User) -> Message:
             "send it again."
         )
     question = answer.reply_to
-    text = question.content
+    parts = _parts_as_written(question, conversation)
+    text = PART_SEPARATOR.join(content for _, content in parts)
     detection, decision = _govern(
         conversation=conversation, author=author, text=text, version=version
     )
@@ -469,8 +478,10 @@ def retry_answer(*, answer: Message, author: User) -> Message:
             question.category_number = decision.category
             question.save(update_fields=["category_number"])
         question.conversation = conversation
-        replaced, mapping_grew, _ = _pseudonymise(conversation, question, ((USER, text),), decision)
-        question.save(update_fields=["sent_sealed", "replaced"])
+        replaced, mapping_grew, outgoing = _pseudonymise(conversation, question, parts, decision)
+        if question.parts:  # today's placeholders may be longer or shorter than the first's
+            question.parts = [[role, len(sent)] for role, sent in outgoing]
+        question.save(update_fields=["sent_sealed", "replaced", "parts"])
         if mapping_grew:
             conversation.save(update_fields=["pseudonyms_sealed"])
         backend = _pick_backend(decision.backends, version)
@@ -502,6 +513,21 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
     answer.refresh_from_db()
     return answer
+
+
+def _parts_as_written(question: Message, conversation: Conversation) -> tuple[tuple[str, str], ...]:
+    """A question's (role, text) parts as its author wrote them: a request's turns, each put
+    back from what was sent (its placeholders restored); else its one text."""
+    text = question.content
+    if question.parts:
+        sent, restore = question.sent_text, Pseudonymiser(conversation.pseudonyms()).restore
+        parts, start = [], 0
+        for role, length in question.parts:
+            parts.append((role, restore(sent[start : start + length])))
+            start += length + len(PART_SEPARATOR)
+        if PART_SEPARATOR.join(content for _, content in parts) == text:
+            return tuple(parts)
+    return ((USER, text),)
 
 
 def cancel_answer(*, answer: Message, author: User) -> None:
@@ -730,8 +756,8 @@ _IN_FLIGHT = tuple(str(status) for status in Message.IN_FLIGHT)
 _LOCKED = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail(idle=False))
 _LOCKED_IDLE = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail(idle=True))
 _AS_READ = (
-    "last_activity_at = %s AND category_id = %s AND title_sealed = %s AND pseudonyms_sealed = %s"
-    f" AND NOT EXISTS (SELECT 1 FROM {Message._meta.db_table} m"
+    " AND ".join(f"{Conversation._meta.get_field(name).column} = %s" for name in _MESSAGE_WRITES)
+    + f" AND NOT EXISTS (SELECT 1 FROM {Message._meta.db_table} m"
     f" WHERE m.conversation_id = {Conversation._meta.db_table}.id AND m.status IN (%s, %s, %s))"
 )
 STILL_ON_ITS_WAY = "An answer is still on its way: wait for it, or stop it first."

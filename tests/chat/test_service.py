@@ -695,8 +695,8 @@ def test_a_message_in_an_idle_conversation_is_one_statement_without_a_lock(
     org, django_capture_on_commit_callbacks
 ):
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    _send(django_capture_on_commit_callbacks, conversation, org.alice, "One")
-    conversation = Conversation.objects.get(pk=conversation.pk)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Mail {EMAIL}")
+    # The same object: the first message left it as it wrote it (title, placeholders).
     with CaptureQueriesContext(connection) as queries:
         with django_capture_on_commit_callbacks(execute=False):
             services.send_message(conversation=conversation, author=org.alice, text="Two")
@@ -934,3 +934,25 @@ def test_a_backends_error_is_kept_sealed_with_the_conversation(
     Conversation.objects.filter(pk=conversation.pk).update(data_key_wrapped=b"shredded")
     with pytest.raises(UnreadableError):
         Message.objects.select_related("conversation").get(pk=answer.pk).error
+
+
+def test_a_retried_request_keeps_its_turns_when_todays_policy_replaces_more(
+    org, django_capture_on_commit_callbacks
+):
+    """An API request's answer failed; the retry, governed by today's policy, which now
+    replaces a code name, still sends the request's turns with their roles."""
+    parts = [("system", "Answer in French."), ("user", f"Project Falcon, for {EMAIL}.")]
+    sent = services.send_request(author=org.alice, category=org.internal, parts=parts)
+    answer = sent.answer
+    Message.objects.filter(pk=answer.pk).update(status=Message.Status.FAILED)
+    answer.refresh_from_db()
+    DetectionRule.objects.create(
+        name="Code names", reason="Code names stay inside", pattern="Falcon",
+        action="pseudonymise",
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retry_answer(answer=answer, author=org.alice)
+    said = [(m["role"], m["content"]) for m in org.external.last.body["messages"]]
+    assert said[1][0] == "system" and said[1][1] == "Answer in French."
+    assert said[2][0] == "user" and "Falcon" not in said[2][1] and EMAIL not in said[2][1]
+    assert said[2][1].startswith("Project [")
