@@ -166,7 +166,7 @@ def seed_demo_organisation() -> SeedReport:
             if created:
                 report.created.append(f"backend {backend}")
         for slug, names in APPROVALS.items():
-            for preference, name in enumerate(names):
+            for preference, name in enumerate(names, start=1):
                 _, created = Approval.objects.get_or_create(
                     category=categories[slug],
                     backend=backends[name],

@@ -144,6 +144,57 @@ MAX_RETENTION_DAYS = 36_500
 MAX_TERM_FILE_BYTES = 4 * 1024 * 1024
 
 
+def level_problem(number: int) -> str | None:
+    """Why ``number`` cannot be a new category's level, if it cannot (the console, the REST
+    API and a policy file all ask here)."""
+    return None if 1 <= number <= 9 else "Levels go from 1 (public) to 9."
+
+
+def retention_problem(days: int | None, *, blocks_all: bool) -> str | None:
+    """Why a category cannot keep content ``days`` days (None: stores none), if it cannot."""
+    if days is None:
+        return None
+    if blocks_all:
+        return "A prohibited category stores nothing: leave retention empty."
+    if days > MAX_RETENTION_DAYS:
+        return (
+            f"Keep content at most {MAX_RETENTION_DAYS:,} days (100 years), "
+            "or leave it empty to store none."
+        )
+    return None
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a backend's address, if it cannot (the console, the REST API and
+    a policy file all ask here). The address is stored, shown and exported in clear, so it
+    may not carry a credential."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "Use an http:// or https:// address."
+    if credential := address_credential(url):
+        return credential
+    if parts.fragment:
+        return "Remove the #fragment from the address."
+    return None
+
+
+def address_credential(url: str) -> str | None:
+    """The refusal of an address that carries a credential (user:password@, ?api_key=)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password or "@" in parts.netloc:
+        return (
+            "Remove the user name and password from the address: put the key in the "
+            "API key field, where it is stored sealed."
+        )
+    for name in parse_qs(parts.query, keep_blank_values=True):
+        if any(word in name.lower() for word in CREDENTIAL_QUERY_WORDS):
+            return (
+                f"The address carries a credential ({name}=…): put the key in the API key "
+                "field instead."
+            )
+    return None
+
+
 class BackendForm(forms.ModelForm):
     """A backend's settings. The credential is write-only: never rendered back."""
 
@@ -207,24 +258,10 @@ class BackendForm(forms.ModelForm):
         url = self.cleaned_data["base_url"].strip()
         if not url:
             return url
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise forms.ValidationError("Use an http:// or https:// address.")
-        if parts.username or parts.password or "@" in parts.netloc:
-            self._forget("base_url")
-            raise forms.ValidationError(
-                "Remove the user name and password from the address: put the key in the "
-                "API key field, where it is stored sealed."
-            )
-        for name in parse_qs(parts.query, keep_blank_values=True):
-            if any(word in name.lower() for word in CREDENTIAL_QUERY_WORDS):
+        if problem := base_url_problem(url):
+            if address_credential(url):
                 self._forget("base_url")
-                raise forms.ValidationError(
-                    f"The address carries a credential ({name}=…): put the key in the API key "
-                    "field instead."
-                )
-        if parts.fragment:
-            raise forms.ValidationError("Remove the #fragment from the address.")
+            raise forms.ValidationError(problem)
         URLValidator(schemes=["http", "https"])(url)
         return url
 
@@ -374,28 +411,18 @@ class CategoryForm(forms.ModelForm):
 
     def clean_number(self) -> int:
         number = self.cleaned_data["number"]
-        if not 1 <= number <= 9:
-            raise forms.ValidationError("Levels go from 1 (public) to 9.")
+        if problem := level_problem(number):
+            raise forms.ValidationError(problem)
         return number
-
-    def clean_retention_days(self) -> int | None:
-        days = self.cleaned_data["retention_days"]
-        if days is not None and days > MAX_RETENTION_DAYS:
-            raise forms.ValidationError(
-                f"Keep content at most {MAX_RETENTION_DAYS:,} days (100 years), "
-                "or leave it empty to store none."
-            )
-        return days
 
     def clean_allowed_regions(self) -> list[str]:
         return sorted(set(_lines(self.cleaned_data["allowed_regions"])))
 
     def clean(self) -> dict:
         data = super().clean()
-        if data.get("blocks_all") and data.get("retention_days") is not None:
-            self.add_error(
-                "retention_days", "A prohibited category stores nothing: leave retention empty."
-            )
+        days = data.get("retention_days")
+        if problem := retention_problem(days, blocks_all=data.get("blocks_all", False)):
+            self.add_error("retention_days", problem)
         return data
 
     def values(self) -> dict:

@@ -23,7 +23,13 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from governance.detection import PatternError, check_pattern
-from governance.forms import credential_env_problem, finding_matrix_form
+from governance.forms import (
+    base_url_problem,
+    credential_env_problem,
+    finding_matrix_form,
+    level_problem,
+    retention_problem,
+)
 from governance.models import (
     Approval,
     Backend,
@@ -156,7 +162,7 @@ def plan_import(text: str, *, actor=None) -> Plan:
         CATEGORY_FIELDS,
         "categories",
         off=("is_active", False),
-        check=_check_matrix,
+        check=_category_check(),
     )
     backends = _plan_objects(
         plan,
@@ -339,6 +345,36 @@ def _plan_objects(
     return seen
 
 
+def _category_check() -> Callable[[Category, str], list[str]]:
+    """The console's checks of a category, for the file's categories in turn: a level is
+    fixed once created, and a new one takes a free level from 1 to 9."""
+    stored = {c.pk: c.number for c in Category.objects.all()}
+    taken = {c.number: c.name for c in Category.objects.all()}
+
+    def check(category: Category, where: str) -> list[str]:
+        problems = []
+        if category.pk and category.number != stored[category.pk]:
+            problems.append(f"{where}.number: Fixed once created (it is {stored[category.pk]}).")
+        elif not category.pk and (problem := _new_level_problem(category, taken)):
+            problems.append(f"{where}.number: {problem}")
+        else:
+            taken.setdefault(category.number, category.name)
+        days, blocks_all = category.retention_days, category.blocks_all
+        if problem := retention_problem(days, blocks_all=blocks_all):
+            problems.append(f"{where}.retention_days: {problem}")
+        return problems + _check_matrix(category, where)
+
+    return check
+
+
+def _new_level_problem(category: Category, taken: dict[int, str]) -> str | None:
+    if problem := level_problem(category.number):
+        return problem
+    if category.number in taken:
+        return f"Level {category.number} is {taken[category.number]}'s."
+    return None
+
+
 def _check_matrix(category: Category, where: str) -> list[str]:
     """The finding matrix as the console and the REST API take it, in the form the
     engine reads (national identifiers one by one); an unknown key or action is refused."""
@@ -351,6 +387,9 @@ def _check_matrix(category: Category, where: str) -> list[str]:
 
 
 def _check_backend(backend: Backend, where: str) -> list[str]:
+    problems = []
+    if backend.base_url and (problem := base_url_problem(backend.base_url)):
+        problems.append(f"{where}.base_url: {problem}")
     name = backend.credential_env.strip()
     problem = credential_env_problem(name)
     if not problem and name and backend.credential_encrypted:
@@ -358,7 +397,7 @@ def _check_backend(backend: Backend, where: str) -> list[str]:
             "This backend has a stored key, which is used first: remove it in the console "
             "(or the REST API) to use the variable instead."
         )
-    return [f"{where}.credential_env: {problem}"] if problem else []
+    return [*problems, f"{where}.credential_env: {problem}"] if problem else problems
 
 
 def _check_rule(plan, index, item, categories) -> None:
@@ -391,7 +430,11 @@ def _plan_approvals(plan, audit, items, categories, backends) -> None:
             f"{where}: {backend.name} may not serve {category.name}: {problem}"
             for problem in unmet_requirements(category, backend, today=today)
         ]
-        wanted[(category.slug, backend.name)] = int(item.get("preference", 100))
+        preference = item.get("preference", 100)
+        if type(preference) is not int or not 1 <= preference <= 1000:  # not a bool either
+            plan.problems.append(f"{where}.preference: Give a whole number from 1 to 1000.")
+            continue
+        wanted[(category.slug, backend.name)] = preference
     current = {
         (a.category.slug, a.backend.name): a
         for a in Approval.objects.select_related("category", "backend")
