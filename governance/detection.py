@@ -31,6 +31,7 @@ _PROBES = (
     "\n".join(["lorem ipsum dolor sit amet"] * 200),
 )
 MAX_PATTERN_LENGTH = 2000
+MAX_OWN_PROBES = 100
 MAX_KEYWORDS = 5000
 
 
@@ -57,7 +58,7 @@ def check_pattern(kind: str, pattern: str, *, case_sensitive: bool = False) -> N
         raise PatternError(f"This is not a valid regular expression: {exc}.") from None
     if compiled.search(""):
         raise PatternError("This pattern matches empty text, so it would match every message.")
-    for probe in _PROBES:
+    for probe in (*_PROBES, *_own_probes(pattern)):
         try:
             compiled.search(probe, timeout=PROBE_TIMEOUT_SECONDS)
         except TimeoutError:
@@ -65,6 +66,18 @@ def check_pattern(kind: str, pattern: str, *, case_sensitive: bool = False) -> N
                 "This pattern is too slow on some inputs (catastrophic backtracking: look for "
                 "nested repetition like (a+)+ or (a|a)*). Simplify it."
             ) from None
+
+
+def _own_probes(pattern: str):
+    """Long runs of each character the pattern names, each ended by one it cannot expect.
+
+    Fixed probes miss a pattern that backtracks only on its own characters, such as
+    ``(x+x+)+y`` or, matching case, ``(A+)+$``: it would time out on such a run in a
+    message, and block it.
+    """
+    chars = [c for c in dict.fromkeys(pattern) if c.isprintable() and not c.isspace()]
+    for char in chars[:MAX_OWN_PROBES]:
+        yield char * 2000 + "\x00"
 
 
 def keywords(pattern: str) -> list[str]:

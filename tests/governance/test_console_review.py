@@ -1,0 +1,68 @@
+"""The policy console as a policy admin runs it: findings of a review, each pinned by a test."""
+
+import pytest
+import regex
+
+from governance.detection import RULE_TIMEOUT_SECONDS, detect
+from governance.models import DetectionRule
+from tests.governance.console import HTMX
+
+
+def _rule_form(**overrides) -> dict:
+    values = {
+        "name": "Tickets",
+        "reason": "Ticket numbers stay internal.",
+        "kind": "regex",
+        "pattern": r"TCK-\d+",
+        "action": "block",
+        "min_category": "",
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.mark.parametrize(
+    ("pattern", "case_sensitive", "slow_text"),
+    [
+        (r"(x+x+)+y", "", "x" * 300),
+        (r"(Z+)+!", "", "Z" * 300),
+        (r"(A+)+$", "on", "A" * 300 + "!"),
+        (r"(?:[0-9]+-?)+[A-Z]", "", "1" * 300 + "!"),
+    ],
+)
+def test_it_refuses_patterns_that_backtrack_on_their_own_characters(
+    client, admin, pattern, case_sensitive, slow_text
+):
+    """The probes were fixed strings (a…a!, 1…1x): a pattern that only backtracks on the
+    characters it names was saved, and then blocked every message holding such a run as
+    "the rule timed out"."""
+    client.force_login(admin)
+    response = client.post(
+        "/policy/rules/new/",
+        _rule_form(pattern=pattern, case_sensitive=case_sensitive),
+        **HTMX,
+    )
+    assert response.status_code == 422, pattern
+    assert b"catastrophic backtracking" in response.content
+    assert not DetectionRule.objects.exists()
+    compiled = regex.compile(pattern, 0 if case_sensitive else regex.IGNORECASE)
+    with pytest.raises(TimeoutError):  # what a message would have run into
+        compiled.search(slow_text, timeout=RULE_TIMEOUT_SECONDS)
+
+
+def test_a_refused_slow_pattern_is_one_that_would_have_timed_out(db):
+    DetectionRule.objects.create(
+        name="Slow", reason="r", kind="regex", pattern=r"(x+x+)+y", action="warn"
+    )
+    (hit,) = detect("x" * 300).rule_hits
+    assert "timed out" in hit.reason
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"TCK-\d+", r"\b[A-Z]{2}\d{6}\b", r"(?i)project\s+(falcon|osprey)", r"[\w.+-]+@acme\.com"],
+)
+def test_it_still_accepts_ordinary_patterns(client, admin, pattern):
+    client.force_login(admin)
+    response = client.post("/policy/rules/new/", _rule_form(pattern=pattern))
+    assert response.status_code == 302, response.content[:2000]
