@@ -164,10 +164,36 @@ def retention_problem(days: int | None, *, blocks_all: bool) -> str | None:
     return None
 
 
+class BackendAddressValidator(URLValidator):
+    """Django's check of an http(s) address, also taking a host name of one label: an
+    on-premise server is often reached so (http://gpu-box:11434, or a container
+    network's http://ollama:11434), and Django's wants a top-level domain."""
+
+    host_re = (
+        "(" + URLValidator.hostname_re + URLValidator.domain_re
+        + "(?:" + URLValidator.tld_re + ")?|localhost)"
+    )  # fmt: skip
+    regex = re.compile(
+        r"^(?:[a-z0-9.+-]*)://"
+        r"(?:[^\s:@/]+(?::[^\s:@/]*)?@)?"
+        r"(?:" + URLValidator.ipv4_re + "|" + URLValidator.ipv6_re + "|" + host_re + ")"
+        r"(?::[0-9]{1,5})?"
+        r"(?:[/?#][^\s]*)?"
+        r"\Z",
+        re.IGNORECASE,
+    )
+    schemes = ["http", "https"]
+
+
+MAX_BASE_URL_LENGTH = Backend._meta.get_field("base_url").max_length
+
+
 def base_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a backend's address, if it cannot (the console, the REST API and
     a policy file all ask here). The address is stored, shown and exported in clear, so it
     may not carry a credential."""
+    if len(url) > MAX_BASE_URL_LENGTH:
+        return f"An address has at most {MAX_BASE_URL_LENGTH} characters."
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         return "Use an http:// or https:// address."
@@ -175,6 +201,10 @@ def base_url_problem(url: str) -> str | None:
         return credential
     if parts.fragment:
         return "Remove the #fragment from the address."
+    try:
+        BackendAddressValidator()(url)
+    except forms.ValidationError as exc:
+        return exc.messages[0]
     return None
 
 
@@ -262,8 +292,11 @@ class BackendForm(forms.ModelForm):
             if address_credential(url):
                 self._forget("base_url")
             raise forms.ValidationError(problem)
-        URLValidator(schemes=["http", "https"])(url)
         return url
+
+    def _get_validation_exclusions(self) -> set[str]:
+        # The model's URLField wants a top-level domain; clean_base_url has checked the address.
+        return {*super()._get_validation_exclusions(), "base_url"}
 
     def _forget(self, name: str) -> None:
         """Don't echo a value holding a secret back into the re-rendered form."""

@@ -174,6 +174,7 @@ def plan_import(text: str, *, actor=None) -> Plan:
         "backends",
         off=("enabled", False),
         check=_check_backend,
+        checked_by_check={"base_url"},
     )
     for index, item in enumerate(document["rules"]):
         _check_rule(plan, index, item, categories)
@@ -285,11 +286,13 @@ def _plan_objects(
     related=None,
     ignored=frozenset(),
     check=None,
+    checked_by_check=frozenset(),
 ) -> dict:
     """Upsert by natural key; objects the file leaves out are switched off.
 
     ``check(obj, where)``: more cleaning once the model's own has passed; it may
-    rewrite fields, and returns the problems it found.
+    rewrite fields, and returns the problems it found. ``checked_by_check``: the
+    fields it cleans instead of the model.
     """
     related = related or {}
     kind = SINGULAR[section]
@@ -317,7 +320,11 @@ def _plan_objects(
                 setattr(obj, name, item[name])
         seen[natural] = obj  # even if invalid: references to it then resolve, no cascade
         try:
-            obj.full_clean(exclude=list(related), validate_unique=False, validate_constraints=False)
+            obj.full_clean(
+                exclude=[*related, *checked_by_check],
+                validate_unique=False,
+                validate_constraints=False,
+            )
         except ValidationError as exc:
             plan.problems += [
                 f"{where}.{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items()
@@ -388,6 +395,7 @@ def _check_matrix(category: Category, where: str) -> list[str]:
 
 def _check_backend(backend: Backend, where: str) -> list[str]:
     problems = []
+    backend.base_url = "" if backend.base_url is None else str(backend.base_url).strip()
     if backend.base_url and (problem := base_url_problem(backend.base_url)):
         problems.append(f"{where}.base_url: {problem}")
     name = backend.credential_env.strip()

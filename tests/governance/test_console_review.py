@@ -4,7 +4,7 @@ import pytest
 import regex
 
 from governance.detection import RULE_TIMEOUT_SECONDS, detect
-from governance.models import DetectionRule
+from governance.models import Backend, DetectionRule
 from tests.governance.console import HTMX
 
 
@@ -66,3 +66,45 @@ def test_it_still_accepts_ordinary_patterns(client, admin, pattern):
     client.force_login(admin)
     response = client.post("/policy/rules/new/", _rule_form(pattern=pattern))
     assert response.status_code == 302, response.content[:2000]
+
+
+OLLAMA = {
+    "name": "GPU box",
+    "kind": "ollama",
+    "base_url": "http://gpu-box:11434",
+    "model": "llama3.2",
+    "hosting_class": "on_prem",
+}
+
+
+@pytest.mark.parametrize("address", ["http://gpu-box:11434", "http://ollama:11434/"])
+def test_it_takes_a_backend_on_a_single_label_host_name(client, admin, address):
+    """The kind's own note gives http://gpu-box:11434, and a container network names its
+    services so (http://ollama:11434); both were refused as "Enter a valid URL."."""
+    client.force_login(admin)
+    response = client.post("/policy/backends/new/", {**OLLAMA, "base_url": address})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert Backend.objects.get(name="GPU box").base_url == address
+
+
+def test_the_api_takes_a_single_label_host_name_too(admin):
+    from rest_framework.test import APIClient
+
+    from api.services import create_token
+
+    _, secret = create_token(user=admin, name="t", expires_in_days=None, actor=admin)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = api.post("/api/governance/backends/", OLLAMA, format="json")
+    assert response.status_code == 201, response.json()
+
+
+@pytest.mark.parametrize(
+    "address", ["http://gpu box:11434", "http://-gpu-:11434", "https://", "http://a_b:1/"]
+)
+def test_it_still_refuses_an_address_that_is_not_one(client, admin, address):
+    client.force_login(admin)
+    response = client.post("/policy/backends/new/", {**OLLAMA, "base_url": address}, **HTMX)
+    assert response.status_code == 422
+    assert "Enter a valid URL." in response.content.decode()
+    assert not Backend.objects.exists()

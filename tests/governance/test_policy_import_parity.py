@@ -102,3 +102,22 @@ def test_it_refuses_an_approval_preference_the_console_refuses(demo, preference)
     problems = _refused(_edited("approvals", edit))
     assert "approvals[0].preference: Give a whole number from 1 to 1000." in problems
     assert sorted(Approval.objects.values_list("pk", "preference")) == preferences
+
+
+def test_it_takes_a_backend_on_a_single_label_host_name(demo):
+    def edit(backends):
+        next(b for b in backends if b["name"] == "Local Ollama")["base_url"] = (
+            "http://gpu-box:11434"
+        )
+
+    apply_import(_edited("backends", edit))
+    assert Backend.objects.get(name="Local Ollama").base_url == "http://gpu-box:11434"
+
+
+@pytest.mark.parametrize("address", ["http://gpu box/", 11434, "x" * 301])
+def test_it_refuses_an_address_that_is_not_one(demo, address):
+    def edit(backends):
+        next(b for b in backends if b["name"] == "Local Ollama")["base_url"] = address
+
+    (problem,) = _refused(_edited("backends", edit))
+    assert problem.startswith("backends[1].base_url: ")
