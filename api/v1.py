@@ -218,7 +218,8 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
     1. The token (401), its rate limit (429), the Staff role (403).
     2. The body: JSON (400), what it asks (``read``: the endpoint's text messages and
        sampling; 400), the model (404 unknown) and the category (header, then
-       ``metadata.category``, then the user's default; 404 unknown).
+       ``metadata.category``, then the user's default; 404 unknown). A request refused
+       here is recorded too, by its error's code.
     3. :func:`chat.services.send_request`: refused (not cleared, a category
        that keeps nothing or blocks everything) or blocked by the policy → 403,
        recorded either way.
@@ -230,10 +231,14 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
     if must_enrol_mfa(user, version):
         _refuse(request, token, MFA_REQUIRED, code="mfa_required")
-    body = _body(request)
-    asked = read(body, version)
-    category = _category(request, body, user, version)
-    backend = _backend(body.get("model"), user, version)
+    try:
+        body = _body(request)
+        asked = read(body, version)
+        category = _category(request, body, user, version)
+        backend = _backend(body.get("model"), user, version)
+    except Problem as problem:
+        _record_refused(request, token, problem)
+        raise
     via = {"via": "api", "token": token.lookup}
     try:
         sent = services.send_request(
@@ -311,6 +316,13 @@ def _refuse(request, token, message: str, *, code: str, kind="permission_error",
             **({"category_number": category.number} if category else {}),
         )
     raise Problem(403, message, kind=kind, code=code)
+
+
+def _record_refused(request: HttpRequest, token: ApiToken, problem: Problem) -> None:
+    """Record a request refused for what it asks, by its error's code and status: never by
+    its message, which may repeat what the request held (a category or model named)."""
+    with transaction.atomic():
+        record_use(request, token, status=problem.status, error=problem.code)
 
 
 def _code(exc: Exception) -> str:

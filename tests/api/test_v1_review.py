@@ -4,9 +4,11 @@ blocked one tells the client, JSON that is not JSON; and the token page's confir
 import json
 
 import httpx
+import pytest
 
 from api import services
 from api.models import ApiToken
+from audit.models import AuditEvent
 
 EMAIL = "jane.roe@example.org"
 INTERNAL = {"X-Steward-Category": "internal"}
@@ -23,6 +25,49 @@ def _post(live_server, secret, body, *, path="/v1/chat/completions", headers=Non
             **(headers or {}),
         },
     )
+
+
+@pytest.mark.parametrize(
+    "body, headers, status, code",
+    [
+        (b"{not json", {}, 400, "invalid_json"),
+        ({**ASK, "model": EMAIL}, {}, 404, "model_not_found"),
+        (ASK, {"X-Steward-Category": EMAIL}, 404, "unknown_category"),
+        ({**ASK, "stop": [EMAIL]}, INTERNAL, 400, "invalid_value"),
+        ({**ASK, "tools": [{"type": "function", "function": {"name": "f"}}]}, {}, 400,
+         "unsupported_parameter"),
+    ],
+)  # fmt: skip
+def test_a_request_refused_for_what_it_asks_is_recorded_against_its_token(
+    org, live_server, token_for, body, headers, status, code
+):
+    """Every use of a token is audited (as /v1/models and the REST API do): a request
+    refused for its body is one too, recorded by its error code, never by what it held."""
+    token, secret = token_for(org.alice)
+    response = _post(live_server, secret, body, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.API_REQUEST)
+    assert event.actor == org.alice and event.target_id == str(token.public_id)
+    assert event.details["error"] == code and event.details["status"] == status
+    assert event.details["path"] == "/v1/chat/completions"
+    assert EMAIL not in json.dumps([event.details, event.message, event.target_repr])
+    assert org.external.requests == [] and org.local.requests == []
+
+
+def test_the_responses_api_records_a_refused_request_too(org, live_server, token_for):
+    _, secret = token_for(org.alice)
+    response = _post(live_server, secret, {"model": "auto", "input": []}, path="/v1/responses")
+    assert response.status_code == 400
+    event = AuditEvent.objects.get(action=AuditEvent.Action.API_REQUEST)
+    assert (event.details["error"], event.details["path"]) == ("invalid_input", "/v1/responses")
+
+
+def test_a_request_refused_before_its_body_is_recorded_once(org, live_server, token_for):
+    """Not cleared for the category named: one event (the refusal's own), not two."""
+    _, secret = token_for(org.alice)
+    response = _post(live_server, secret, ASK, headers={"X-Steward-Category": "3"})
+    assert response.status_code == 403
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.API_REQUEST).count() == 1
 
 
 def test_revoking_with_htmx_shows_its_confirmation_in_the_panel(client, member):
