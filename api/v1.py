@@ -254,12 +254,23 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
         kind = "policy_violation" if category.blocks_all else "permission_error"
         _refuse(request, token, str(exc), code=_code(exc), kind=kind, category=category)
     decision = sent.decision
+    effective = sent.message.conversation.category
+    decided = {
+        "X-Steward-Decision": str(decision.outcome),
+        "X-Steward-Category": str(effective.number),
+        "X-Steward-Category-Slug": effective.slug,
+    }
     if decision.blocked:
         reasons = " ".join(decision.reasons)
-        raise Problem(403, f"Blocked by policy: {reasons}", kind="policy_violation", code="blocked")
+        raise Problem(
+            403,
+            f"Blocked by policy: {reasons}",
+            kind="policy_violation",
+            code="blocked",
+            headers=decided,
+        )
     answer = sent.answer
     conversation = answer.conversation
-    effective = conversation.category
     options = body.get("stream_options")
     return Prepared(
         answer=answer,
@@ -270,12 +281,7 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
         pseudonymiser=Pseudonymiser(
             conversation.pseudonyms() if sent.mapping is None else sent.mapping
         ),
-        headers={
-            "X-Steward-Decision": str(decision.outcome),
-            "X-Steward-Category": str(effective.number),
-            "X-Steward-Category-Slug": effective.slug,
-            "X-Steward-Backend": answer.backend_name,
-        },
+        headers={**decided, "X-Steward-Backend": answer.backend_name},
         model=slugify(answer.backend_name),
         stream=body.get("stream") is True,
         include_usage=isinstance(options, dict) and bool(options.get("include_usage")),

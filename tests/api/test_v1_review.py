@@ -4,11 +4,13 @@ blocked one tells the client, JSON that is not JSON; and the token page's confir
 import json
 
 import httpx
+import openai
 import pytest
 
 from api import services
 from api.models import ApiToken
 from audit.models import AuditEvent
+from governance.models import DetectionRule
 
 EMAIL = "jane.roe@example.org"
 INTERNAL = {"X-Steward-Category": "internal"}
@@ -68,6 +70,26 @@ def test_a_request_refused_before_its_body_is_recorded_once(org, live_server, to
     response = _post(live_server, secret, ASK, headers={"X-Steward-Category": "3"})
     assert response.status_code == 403
     assert AuditEvent.objects.filter(action=AuditEvent.Action.API_REQUEST).count() == 1
+
+
+def test_a_blocked_request_says_so_in_the_headers_too(org, live_server, token_for):
+    """A client reads X-Steward-Decision and the category on every decided request: a
+    blocked one as well, not only those that were answered."""
+    DetectionRule.objects.create(
+        name="Privilege", reason="Legal advice stays here", pattern="privileged", action="block"
+    )
+    _, secret = token_for(org.alice)
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=secret, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as blocked:
+        client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "This memo is privileged."}],
+            extra_headers=INTERNAL,
+        )
+    headers = blocked.value.response.headers
+    assert headers["X-Steward-Decision"] == "blocked"
+    assert (headers["X-Steward-Category"], headers["X-Steward-Category-Slug"]) == ("2", "internal")
+    assert org.external.requests == [] and org.local.requests == []
 
 
 def test_revoking_with_htmx_shows_its_confirmation_in_the_panel(client, member):
