@@ -108,3 +108,14 @@ def test_it_still_refuses_an_address_that_is_not_one(client, admin, address):
     assert response.status_code == 422
     assert "Enter a valid URL." in response.content.decode()
     assert not Backend.objects.exists()
+
+
+def test_the_simulators_errors_are_tied_to_their_fields(client, admin):
+    """The fields said aria-describedby="id_text_error", and no element had that id."""
+    client.force_login(admin)
+    response = client.post("/policy/simulator/", {"text": "", "category": "7"})
+    assert response.status_code == 422
+    html = response.content.decode()
+    for name in ("text", "user", "category"):
+        assert f'aria-describedby="id_{name}_error"' in html, name
+        assert f'id="id_{name}_error"' in html, name
