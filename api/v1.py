@@ -340,9 +340,21 @@ def _code(exc: Exception) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
+class _NotJsonNumber(ValueError):
+    """NaN or Infinity: Python's json reads them, no JSON parser must (nor writes them back)."""
+
+
+def _no_constant(name: str):
+    raise _NotJsonNumber(name)
+
+
 def _body(request: HttpRequest) -> dict:
     try:
-        body = json.loads(request.body)
+        body = json.loads(request.body, parse_constant=_no_constant)
+    except _NotJsonNumber as exc:
+        raise bad(
+            f"The request body is not valid JSON: {exc} is not a JSON number.", code="invalid_json"
+        ) from None
     except RequestDataTooBig:
         megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
         raise too_large(f"The request body is larger than {megabytes:g} MB.") from None

@@ -10,6 +10,7 @@ import pytest
 from api import services
 from api.models import ApiToken
 from audit.models import AuditEvent
+from chat.models import Message
 from governance.models import DetectionRule
 
 EMAIL = "jane.roe@example.org"
@@ -70,6 +71,27 @@ def test_a_request_refused_before_its_body_is_recorded_once(org, live_server, to
     response = _post(live_server, secret, ASK, headers={"X-Steward-Category": "3"})
     assert response.status_code == 403
     assert AuditEvent.objects.filter(action=AuditEvent.Action.API_REQUEST).count() == 1
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/responses", b'{"model": "auto", "input": "Hi", "metadata": {"a": NaN}}'),
+        ("/v1/chat/completions",
+         b'{"model": "auto", "messages": [{"role": "user", "content": "Hi"}], '
+         b'"metadata": {"x": Infinity}}'),
+    ],
+)  # fmt: skip
+def test_nan_or_infinity_is_not_json_and_is_400(org, live_server, token_for, path, body):
+    """Python's json takes them; no JSON parser must. The Responses API echoed the metadata
+    back as ``NaN``, a body other clients (JavaScript's JSON.parse) cannot read."""
+    _, secret = token_for(org.alice)
+    response = _post(live_server, secret, body, path=path)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert "is not a JSON number" in response.json()["error"]["message"]
+    assert org.external.requests == [] and org.local.requests == []
+    assert not Message.objects.exists()
 
 
 def test_a_blocked_request_says_so_in_the_headers_too(org, live_server, token_for):
