@@ -395,6 +395,12 @@ def _parts(messages) -> list[tuple[str, str]]:
                 code="invalid_messages",
                 param="messages",
             )
+        if message.get("tool_calls") or message.get("function_call"):
+            raise bad(
+                "Tool calls are not supported: send the earlier turns as text.",
+                code="invalid_messages",
+                param="messages",
+            )
         parts.append((ROLES[role], text_of(message.get("content"))))
     return within_limits(parts, "messages")
 
@@ -422,6 +428,9 @@ RANGES = {
 }
 #: A seed is a 64-bit signed integer.
 SEEDS = range(-(2**63), 2**63)
+#: The longest answer that may be asked for: what a 32-bit integer holds, as some backends
+#: take it (a larger number reached them and failed there, a 502 far from the cause).
+MAX_LENGTH_ASKED = 2**31 - 1
 
 
 def sampling_asked(
@@ -447,9 +456,15 @@ def sampling_asked(
         value = body.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_LENGTH_ASKED
+        ):
             raise bad(
-                f"'{name}' must be a whole number of at least 1.", code="invalid_value", param=name
+                f"'{name}' must be a whole number from 1 to {MAX_LENGTH_ASKED:,}.",
+                code="invalid_value",
+                param=name,
             )
         asked.setdefault("max_tokens", value)
     seed = body.get("seed")
@@ -556,6 +571,8 @@ def text_of(content, *, kinds=("text",), param="messages") -> str:
     ``kinds``); anything else (an image, a file, audio) is 400 naming ``param``."""
     if isinstance(content, str):
         return content
+    if content is None:
+        raise bad("A message has no content: give its text.", code="invalid_content", param=param)
     if isinstance(content, list) and all(
         isinstance(p, dict) and p.get("type") in kinds and isinstance(p.get("text"), str)
         for p in content

@@ -125,3 +125,49 @@ def test_revoking_with_htmx_shows_its_confirmation_in_the_panel(client, member):
     assert "“notebook” revoked" in response.content.decode()
     assert "revoked: it no longer works" not in client.get("/settings/tokens/").content.decode()
     assert ApiToken.objects.get(pk=token.pk).status == "revoked"
+
+
+@pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens"])
+def test_a_length_limit_no_backend_takes_is_400_and_sends_nothing(org, openai_for, name):
+    """A number past 32 bits went to the backend, to be refused there: a 502 far from the cause."""
+    client = openai_for(org.alice)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "Hello"}],
+            extra_headers=INTERNAL,
+            extra_body={name: 2**40},
+        )
+    assert (refused.value.body["code"], refused.value.body["param"]) == ("invalid_value", name)
+    assert org.external.requests == [] and not Message.objects.exists()
+
+
+def test_the_responses_api_bounds_its_length_limit_too(org, live_server, token_for):
+    _, secret = token_for(org.alice)
+    body = {"model": "auto", "input": "Hi", "max_output_tokens": 2**40}
+    response = _post(live_server, secret, body, path="/v1/responses")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "max_output_tokens"
+
+
+@pytest.mark.parametrize(
+    "message, says",
+    [
+        ({"role": "user"}, "has no content"),
+        ({"role": "user", "content": None}, "has no content"),
+        ({"role": "assistant", "content": None,
+          "tool_calls": [{"id": "1", "type": "function",
+                          "function": {"name": "f", "arguments": "{}"}}]},
+         "Tool calls are not supported"),
+    ],
+)  # fmt: skip
+def test_a_message_without_text_says_what_is_missing(org, live_server, token_for, message, says):
+    """Not "Only text content is supported" for a message that has no content at all, or
+    for an earlier tool call sent back."""
+    _, secret = token_for(org.alice)
+    body = {"model": "auto", "messages": [{"role": "user", "content": "Hi"}, message]}
+    response = _post(live_server, secret, body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert says in error["message"] and error["param"] == "messages"
+    assert org.external.requests == [] and org.local.requests == []
