@@ -131,7 +131,7 @@ def _category_spec(category: Category) -> CategorySpec:
 @dataclass(frozen=True)
 class Segment:
     text: str
-    kind: str | None = None  # the finding type, or None for plain text
+    kind: str | None = None  # the finding type or "rule <name>", or None for plain text
     redacted: bool = False
 
 
@@ -141,6 +141,11 @@ class Simulation:
     decision: Decision
     segments: tuple[Segment, ...]
     backend_names: tuple[str, ...]
+
+    @property
+    def marked(self) -> int:
+        """How many findings and rule matches the text shows."""
+        return sum(1 for segment in self.segments if segment.kind)
 
 
 def simulate(*, user: User, chosen: int, text: str) -> Simulation:
@@ -155,19 +160,25 @@ def simulate(*, user: User, chosen: int, text: str) -> Simulation:
     return Simulation(
         scan=result,
         decision=decision,
-        segments=tuple(_segments(text, result, decision)),
+        segments=tuple(_segments(text, result, detection.rule_hits, decision)),
         backend_names=tuple(names.get(key, key) for key in decision.backends),
     )
 
 
-def _segments(text: str, result: ScanResult, decision: Decision):
+def _segments(text: str, result: ScanResult, rule_hits: tuple[RuleHit, ...], decision: Decision):
+    """The text cut at what the scanner found and the rules matched; where two overlap,
+    the one starting first is shown."""
     redacted = {(span.start, span.end) for span in decision.redact}
+    marks = [(f.start, f.end, str(f.type)) for f in result.findings]
+    marks += [(start, end, f"rule {hit.name}") for hit in rule_hits for start, end in hit.spans]
     position = 0
-    for finding in result.findings:
-        if finding.start > position:
-            yield Segment(text[position : finding.start])
-        covered = any(a <= finding.start and finding.end <= b for a, b in redacted)
-        yield Segment(text[finding.start : finding.end], str(finding.type), covered)
-        position = finding.end
+    for start, end, kind in sorted(marks):
+        if start < position:
+            continue
+        if start > position:
+            yield Segment(text[position:start])
+        covered = any(a <= start and end <= b for a, b in redacted)
+        yield Segment(text[start:end], kind, covered)
+        position = end
     if position < len(text):
         yield Segment(text[position:])

@@ -5,6 +5,7 @@ import regex
 
 from governance.detection import RULE_TIMEOUT_SECONDS, detect
 from governance.models import Backend, DetectionRule
+from tests.factories import make_backend
 from tests.governance.console import HTMX
 
 
@@ -119,3 +120,28 @@ def test_the_simulators_errors_are_tied_to_their_fields(client, admin):
     for name in ("text", "user", "category"):
         assert f'aria-describedby="id_{name}_error"' in html, name
         assert f'id="id_{name}_error"' in html, name
+
+
+def test_the_simulator_shows_what_a_rule_matches_and_replaces(client, admin, member):
+    """The page says "See exactly … what it replaces", yet a rule's matches were not shown:
+    a policy admin trying a new rule saw its reason, not which words it caught."""
+    from governance.models import Category
+
+    public = Category.objects.create(number=1, slug="public", name="Public", summary="s")
+    public.clearances.create(user=member)
+    public.approvals.create(backend=make_backend())
+    DetectionRule.objects.create(
+        name="Tickets", reason="Ticket ids stay inside.", kind="regex", pattern=r"TCK-\d+",
+        action="pseudonymise",
+    )  # fmt: skip
+    client.force_login(admin)
+    response = client.post(
+        "/policy/simulator/",
+        {"text": "See TCK-123 and TCK-9, thanks", "user": member.public_id, "category": "1"},
+    )
+    html = response.content.decode()
+    for ticket in ("TCK-123", "TCK-9"):
+        assert f'<mark class="finding finding-redacted" title="rule Tickets">{ticket}' in html, (
+            html[html.index('id="simulation"') :]
+        )
+    assert "Findings (2)" in html
