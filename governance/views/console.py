@@ -44,6 +44,9 @@ from governance.views.common import wants_partial
 
 DPA_WARNING_DAYS = 30
 HISTORY_LENGTH = 25
+HISTORY_FIELDS = (
+    "sequence", "occurred_at", "actor_label", "action", "outcome", "message", "before", "after",
+)  # fmt: skip
 BACKEND_TEST_TIMEOUT = 10  # seconds
 
 policy_admin = role_required(Role.POLICY_ADMIN)
@@ -75,7 +78,7 @@ def history_of(obj) -> list[AuditEvent]:
     target_id = str(getattr(obj, "public_id", None) or obj.pk)
     events = list(
         AuditEvent.objects.filter(target_type=obj._meta.label_lower, target_id=target_id).only(
-            "sequence", "occurred_at", "actor_label", "action", "message", "before", "after"
+            *HISTORY_FIELDS
         )[:HISTORY_LENGTH]
     )
     for event in events:

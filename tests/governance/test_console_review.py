@@ -145,3 +145,24 @@ def test_the_simulator_shows_what_a_rule_matches_and_replaces(client, admin, mem
             html[html.index('id="simulation"') :]
         )
     assert "Findings (2)" in html
+
+
+def test_a_backends_history_says_which_connection_tests_failed(client, admin):
+    """Four "Connection tested" lines, and no telling which of them worked."""
+    from audit.models import AuditEvent
+    from audit.services import record
+
+    backend = make_backend()
+    for outcome in (AuditEvent.Outcome.SUCCESS, AuditEvent.Outcome.FAILURE):
+        record(
+            action=AuditEvent.Action.POLICY_CHANGED,
+            actor=admin,
+            target=backend,
+            outcome=outcome,
+            message="Connection tested",
+        )
+    client.force_login(admin)
+    html = client.get(f"/policy/backends/{backend.public_id}/").content.decode()
+    history = html[html.index('id="history-heading"') :]
+    assert history.count("Connection tested") == 2
+    assert history.count("failed") == 1
