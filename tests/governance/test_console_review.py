@@ -166,3 +166,17 @@ def test_a_backends_history_says_which_connection_tests_failed(client, admin):
     history = html[html.index('id="history-heading"') :]
     assert history.count("Connection tested") == 2
     assert history.count("failed") == 1
+
+
+def test_the_finding_matrixs_errors_are_tied_to_their_rows(client, admin):
+    from tests.factories import make_category
+
+    category = make_category(number=2, slug="internal", name="Internal")
+    client.force_login(admin)
+    response = client.post(
+        f"/policy/categories/{category.slug}/findings/", {"EMAIL_ADDRESS": "shout"}, **HTMX
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'aria-describedby="id_EMAIL_ADDRESS_error"' in html
+    assert 'id="id_EMAIL_ADDRESS_error"' in html
