@@ -36,12 +36,16 @@ def bearer_token(request: HttpRequest) -> ApiToken | None:
     return services.authenticate(header[1].decode("ascii", errors="replace"))
 
 
-def record_use(request: HttpRequest, token: ApiToken, **details) -> None:
-    """One ``api.request`` event: which token was used for what (never the request's body)."""
+def record_use(
+    request: HttpRequest, token: ApiToken, *, outcome=AuditEvent.Outcome.SUCCESS, **details
+) -> None:
+    """One ``api.request`` event: which token was used for what (never the request's body);
+    ``outcome``: blocked for a request refused its permissions, failure for a bad one."""
     record(
         action=AuditEvent.Action.API_REQUEST,
         actor=token.user,
         target=token,
+        outcome=outcome,
         # A NUL is no character a JSON column takes (a request for /v1/models/%00).
         details={"method": request.method, "path": request.path.replace("\x00", ""), **details},
     )
@@ -61,7 +65,9 @@ class ApiTokenAuthentication(BaseAuthentication):
         if token is None:
             return None
         if must_enrol_mfa(token.user):
-            record_use(request._request, token, refused=MFA_REQUIRED)
+            record_use(
+                request._request, token, outcome=AuditEvent.Outcome.BLOCKED, refused=MFA_REQUIRED
+            )
             raise exceptions.PermissionDenied(MFA_REQUIRED)
         record_use(request._request, token)
         return token.user, token

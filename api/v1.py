@@ -30,6 +30,7 @@ from api.authentication import MFA_REQUIRED, RateLimited, bearer_token, record_u
 from api.models import ApiToken
 from api.parsers import BROKEN_TEXT, holds_broken_text
 from api.services import TokenRefused
+from audit.models import AuditEvent
 from chat import answering, services
 from chat.llm import ChatMessage, Sampling
 from chat.pseudonyms import Pseudonymiser
@@ -318,6 +319,7 @@ def _refuse(request, token, message: str, *, code: str, kind="permission_error",
         record_use(
             request,
             token,
+            outcome=AuditEvent.Outcome.BLOCKED,
             refused=message,
             **({"category_number": category.number} if category else {}),
         )
@@ -328,7 +330,13 @@ def _record_refused(request: HttpRequest, token: ApiToken, problem: Problem) -> 
     """Record a request refused for what it asks, by its error's code and status: never by
     its message, which may repeat what the request held (a category or model named)."""
     with transaction.atomic():
-        record_use(request, token, status=problem.status, error=problem.code)
+        record_use(
+            request,
+            token,
+            outcome=AuditEvent.Outcome.FAILURE,
+            status=problem.status,
+            error=problem.code,
+        )
 
 
 def _code(exc: Exception) -> str:

@@ -57,6 +57,33 @@ def test_a_request_refused_for_what_it_asks_is_recorded_against_its_token(
     assert org.external.requests == [] and org.local.requests == []
 
 
+def test_a_refused_request_is_not_recorded_as_a_success(org, live_server, token_for):
+    """An auditor filtering on the outcome saw a refused request as a green "success": one
+    refused for its permissions is blocked, one refused for what it asks failed."""
+    _, secret = token_for(org.alice)
+    _post(live_server, secret, ASK, headers={"X-Steward-Category": "3"})
+    _post(live_server, secret, b"{not json")
+    httpx.get(f"{live_server.url}/v1/models", headers={"Authorization": f"Bearer {secret}"})
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.API_REQUEST).order_by("sequence")
+    assert [(e.details.get("error") or e.details.get("refused", "")[:15], e.outcome)
+            for e in events] == [
+        ("You are not cle", AuditEvent.Outcome.BLOCKED),
+        ("invalid_json", AuditEvent.Outcome.FAILURE),
+        ("", AuditEvent.Outcome.SUCCESS),
+    ]  # fmt: skip
+
+
+def test_a_rest_request_refused_for_two_factor_is_recorded_as_blocked(admin, token_for, settings):
+    from rest_framework.test import APIClient
+
+    settings.STEWARD_REQUIRE_MFA = True
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(admin)[1]}")
+    assert client.get("/api/governance/categories/").status_code == 403
+    event = AuditEvent.objects.get(action=AuditEvent.Action.API_REQUEST)
+    assert event.outcome == AuditEvent.Outcome.BLOCKED
+
+
 def test_the_responses_api_records_a_refused_request_too(org, live_server, token_for):
     _, secret = token_for(org.alice)
     response = _post(live_server, secret, {"model": "auto", "input": []}, path="/v1/responses")
