@@ -259,6 +259,8 @@ class BackendForm(forms.ModelForm):
         "external API for the others.",
     )
     kind_notes = KIND_NOTES
+    #: Set when an error re-renders the form without the key that was typed.
+    credential_forgotten = False
 
     class Meta:
         model = Backend
@@ -283,6 +285,11 @@ class BackendForm(forms.ModelForm):
         kind = self.data.get("kind") if self.is_bound else self.instance.kind
         # The built-in model needs no name: empty means its packaged default.
         self.fields["model"].required = kind != Backend.Kind.BUILTIN
+
+    def full_clean(self) -> None:
+        typed = bool(self.data.get("credential"))
+        super().full_clean()
+        self.credential_forgotten = typed and bool(self.errors)
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].strip()

@@ -180,3 +180,17 @@ def test_the_finding_matrixs_errors_are_tied_to_their_rows(client, admin):
     html = response.content.decode()
     assert 'aria-describedby="id_EMAIL_ADDRESS_error"' in html
     assert 'id="id_EMAIL_ADDRESS_error"' in html
+
+
+def test_a_refused_backend_form_says_the_typed_key_must_be_typed_again(client, admin):
+    """The key field came back empty after an error elsewhere, without a word: saving the
+    corrected form made a backend with no key."""
+    client.force_login(admin)
+    form = {**OLLAMA, "kind": "openai", "base_url": "https://api.example.com/v1", "name": ""}
+    response = client.post("/policy/backends/new/", {**form, "credential": "sk-live-123"}, **HTMX)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "sk-live-123" not in html
+    assert "Type the key again: Steward does not show it back." in html
+    response = client.post("/policy/backends/new/", form, **HTMX)  # no key was typed
+    assert "Type the key again" not in response.content.decode()
