@@ -285,6 +285,7 @@ class BackendForm(forms.ModelForm):
         kind = self.data.get("kind") if self.is_bound else self.instance.kind
         # The built-in model needs no name: empty means its packaged default.
         self.fields["model"].required = kind != Backend.Kind.BUILTIN
+        _name_empty_choice(self.fields["kind"], "Choose the kind of backend")
 
     def full_clean(self) -> None:
         typed = bool(self.data.get("credential"))
@@ -394,6 +395,11 @@ class BackendForm(forms.ModelForm):
 
     def values(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+def _name_empty_choice(field: forms.ChoiceField, prompt: str) -> None:
+    """Say what to choose where Django's select would open on "---------"."""
+    field.choices = [("", prompt), *((v, label) for v, label in field.choices if v != "")]
 
 
 def _lines(text: str) -> list[str]:
@@ -657,6 +663,7 @@ class RuleForm(forms.ModelForm):
         field.label_from_instance = lambda c: str(c) if c.is_active else f"{c} (retired)"
         if self.instance.min_category_id:  # the initial pk would match no slug of the choices
             self.initial["min_category"] = self.instance.min_category
+        _name_empty_choice(self.fields["action"], "Choose what a match does")
 
     def clean(self) -> dict:
         data = super().clean()
@@ -701,6 +708,10 @@ class TermListForm(forms.ModelForm):
     class Meta:
         model = ProtectedTermList
         fields = ["name", "kind"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _name_empty_choice(self.fields["kind"], "Choose what the terms are")
 
     def full_clean(self) -> None:
         super().full_clean()

@@ -194,3 +194,19 @@ def test_a_refused_backend_form_says_the_typed_key_must_be_typed_again(client, a
     assert "Type the key again: Steward does not show it back." in html
     response = client.post("/policy/backends/new/", form, **HTMX)  # no key was typed
     assert "Type the key again" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "prompt"),
+    [
+        ("/policy/rules/new/", "Choose what a match does"),
+        ("/policy/backends/new/", "Choose the kind of backend"),
+        ("/policy/term-lists/new/", "Choose what the terms are"),
+    ],
+)
+def test_an_empty_choice_says_what_to_choose(client, admin, url, prompt):
+    """The selects opened on Django's bare "---------"."""
+    client.force_login(admin)
+    html = client.get(url).content.decode()
+    assert "---------" not in html
+    assert f'<option value="" selected>{prompt}</option>' in html
