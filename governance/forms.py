@@ -651,6 +651,10 @@ class RuleForm(forms.ModelForm):
         model = DetectionRule
         fields = ["name", "reason", "kind", "pattern", "case_sensitive", "action", "min_category"]
         labels = {"case_sensitive": "Match case", "action": "When it matches"}
+        help_texts = {
+            "case_sensitive": "Regular expressions only: keywords match in any case and "
+            "with or without accents."
+        }
         widgets = {"pattern": forms.Textarea(attrs={"rows": 5, "spellcheck": "false"})}
 
     def __init__(self, *args, **kwargs) -> None:
@@ -674,6 +678,12 @@ class RuleForm(forms.ModelForm):
                 )
             except PatternError as exc:
                 self.add_error("pattern", str(exc))
+        if data.get("kind") == DetectionRule.Kind.KEYWORDS and data.get("case_sensitive"):
+            self.add_error(
+                "case_sensitive",
+                "Keywords match in any case: untick “Match case”, or write a regular "
+                "expression to match case.",
+            )
         if data.get("action") == DetectionRule.Action.ESCALATE and not data.get("min_category"):
             self.add_error("min_category", "Choose the category a match raises the message to.")
         if data.get("action") != DetectionRule.Action.ESCALATE:

@@ -415,6 +415,8 @@ def _check_rule(plan, index, item, categories) -> None:
         plan.problems.append(f"{where}.min_category: no category {slug!r} in the file.")
     if item.get("action") == "escalate" and not slug:
         plan.problems.append(f"{where}.min_category: an escalating rule needs one.")
+    if item.get("kind") == "keywords" and item.get("case_sensitive"):
+        plan.problems.append(f"{where}.case_sensitive: Keywords match in any case.")
     try:
         check_pattern(
             str(item.get("kind", "")),

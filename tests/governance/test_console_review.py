@@ -210,3 +210,22 @@ def test_an_empty_choice_says_what_to_choose(client, admin, url, prompt):
     html = client.get(url).content.decode()
     assert "---------" not in html
     assert f'<option value="" selected>{prompt}</option>' in html
+
+
+def test_match_case_is_refused_for_keywords_which_always_match_in_any_case(client, admin):
+    """The "Match case" box was accepted for keywords and then ignored: they match folded."""
+    DetectionRule.objects.create(
+        name="Acme", reason="r", kind="keywords", pattern="Acme", case_sensitive=True,
+        action="warn",
+    )  # fmt: skip
+    assert detect("a note about ACME").rule_hits  # what ticking it did: nothing
+    client.force_login(admin)
+    response = client.post(
+        "/policy/rules/new/",
+        _rule_form(kind="keywords", pattern="Falcon", case_sensitive="on"),
+        **HTMX,
+    )
+    assert response.status_code == 422
+    assert "Keywords match in any case" in response.content.decode()
+    assert 'id="id_case_sensitive_error"' in response.content.decode()
+    assert DetectionRule.objects.count() == 1

@@ -121,3 +121,12 @@ def test_it_refuses_an_address_that_is_not_one(demo, address):
 
     (problem,) = _refused(_edited("backends", edit))
     assert problem.startswith("backends[1].base_url: ")
+
+
+def test_it_refuses_match_case_for_keywords(demo):
+    rule = {
+        "name": "Acme", "reason": "r", "kind": "keywords", "pattern": "Acme",
+        "case_sensitive": True, "action": "warn",
+    }  # fmt: skip
+    problems = _refused(_edited("rules", lambda rules: rules.append(rule)))
+    assert "rules[0].case_sensitive: Keywords match in any case." in problems
