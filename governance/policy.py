@@ -327,6 +327,7 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
 
     level = given.chosen
     reasons: list[str] = []
+    moved: list[str] = []  # why the message is in a higher category: said if it is blocked
     warnings: list[str] = []
     spans: list[Span] = []
     for hit in given.rule_hits:
@@ -340,16 +341,18 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
                 spans += matched
                 many = "match" if len(matched) == 1 else "matches"
                 reasons.append(
-                    f"{len(matched)} {many} of rule “{hit.name}” will be replaced: {hit.reason}."
+                    f"{len(matched)} {many} of rule “{hit.name}” will be replaced: "
+                    f"{hit.reason.rstrip('.')}."
                 )
         elif hit.action is Action.ESCALATE and hit.min_category and hit.min_category > level:
             target = given.categories.get(hit.min_category)
             if target is None:
                 return _block(hit.min_category, f"Rule “{hit.name}” names a missing category.")
             level = hit.min_category
-            reasons.append(f"Treated as {_label(target)}: {hit.reason} (rule “{hit.name}”).")
+            moved.append(f"Treated as {_label(target)}: {hit.reason} (rule “{hit.name}”).")
+            reasons.append(moved[-1])
     category = given.categories[level]
-    why = f" {' '.join(reasons)}" if reasons else ""
+    why = f" {' '.join(moved)}" if moved else ""
     if is_prohibited(category):
         return _block(
             level, f"Blocked: {_label(category)} material is never sent to any model.{why}"

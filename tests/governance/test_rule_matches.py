@@ -251,3 +251,24 @@ def test_an_invisible_character_does_not_carry_a_blocked_pattern_out(org):
     _rule(action="block")
     sent = _send(org, "Ship PRJ-\u200b1234 today")
     assert sent.decision.blocked and "internal identifiers" in sent.decision.reasons[0]
+
+
+def test_a_reason_ending_in_a_full_stop_is_not_given_a_second(org):
+    _rule(reason="Ticket ids stay inside.")
+    reasons = simulate(user=org.alice, chosen=2, text="See PRJ-1234").decision.reasons
+    assert "1 match of rule “Internal ids” will be replaced: Ticket ids stay inside." in reasons
+    assert not any(".." in reason for reason in reasons)
+
+
+def test_a_blocked_message_is_not_told_what_would_have_been_replaced(org):
+    """Moved up to a category its author is not cleared for: the reason says why it moved,
+    not that its matches "will be replaced" (nothing is sent)."""
+    _rule()
+    DetectionRule.objects.create(
+        name="Client files", reason="Client files are confidential", pattern="client file",
+        action="escalate", min_category=org.confidential,
+    )  # fmt: skip
+    decision = simulate(user=org.alice, chosen=2, text="PRJ-1234, a client file").decision
+    assert decision.blocked
+    assert "Client files are confidential" in " ".join(decision.reasons)
+    assert "will be replaced" not in " ".join(decision.reasons)
