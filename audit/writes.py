@@ -77,13 +77,10 @@ class Writes:
 
     def _write_in_one_statement(self) -> None:
         db = connections[connection.alias]  # the wrapper itself: the proxy costs per use
-        updated = {id(instance) for instance, fields in self._steps if fields is not None}
-        for instance, _, _ in self._conditions.values():
-            if id(instance) not in updated:
-                self._steps.insert(0, (instance, [instance._meta.pk.name]))
+        steps = self._tested_steps()
         shape, params = [], []
         positions: dict[int, int] = {}  # id(instance) → its step
-        for index, (instance, fields) in enumerate(self._steps):
+        for index, (instance, fields) in enumerate(steps):
             step = (type(instance), None if fields is None else tuple(fields))
             refs, values = _values(instance, step, positions, db)
             _, condition, condition_params = self._conditions.get(id(instance), (None, "", []))
@@ -98,8 +95,8 @@ class Writes:
         with prepared_cursor() as cursor:
             cursor.execute(_statement(tuple(shape), append_sql), params)
             rows = cursor.fetchall()
-        count = len(self._steps)
-        for (instance, fields), pk in zip(self._steps, rows[0][:count], strict=True):
+        count = len(steps)
+        for (instance, fields), pk in zip(steps, rows[0][:count], strict=True):
             if fields is None:
                 instance.pk = pk
                 instance._state.adding = False
@@ -112,6 +109,17 @@ class Writes:
                         setattr(instance, field.name, related)
         if self.events:
             appended(self.events, [row[count:] for row in rows])
+
+    def _tested_steps(self) -> list[tuple[models.Model, list[str] | None]]:
+        """The steps, after an update that changes nothing for each condition whose
+        instance is not updated: its condition is tested before anything is written."""
+        updated = {id(instance) for instance, fields in self._steps if fields is not None}
+        tests = [
+            (instance, [instance._meta.pk.name])
+            for instance, _, _ in self._conditions.values()
+            if id(instance) not in updated
+        ]
+        return tests + self._steps
 
 
 def _values(instance, step, positions: dict[int, int], db) -> tuple[tuple, list]:

@@ -23,6 +23,7 @@ from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
 from chat.tasks import generate_answer
+from config.broker import publish
 from config.commits import may_skip_wait, unawaited
 from config.prepared import hot_cursor
 from config.rows import Prebuilt
@@ -684,7 +685,7 @@ def enqueue_answer(message_id: int, queue: str | None = None) -> bool:
             return False
         queue = queue_for_hosting(hosting)
     try:
-        generate_answer.apply_async(args=[message_id], queue=queue)
+        publish(generate_answer, queue, message_id)
     except Exception as exc:  # the broker's many ways of being unreachable
         logger.warning("answer #%s waits for the queue: %s", message_id, type(exc).__name__)
         # The sweeper tries again in a while.
@@ -758,7 +759,8 @@ _LOCKED_IDLE = Prebuilt([(Conversation, "c"), (Category, "k")], _locked_tail(idl
 _AS_READ = (
     " AND ".join(f"{Conversation._meta.get_field(name).column} = %s" for name in _MESSAGE_WRITES)
     + f" AND NOT EXISTS (SELECT 1 FROM {Message._meta.db_table} m"
-    f" WHERE m.conversation_id = {Conversation._meta.db_table}.id AND m.status IN (%s, %s, %s))"
+    f" WHERE m.conversation_id = {Conversation._meta.db_table}.id"
+    f" AND m.status IN ({', '.join(['%s'] * len(_IN_FLIGHT))}))"
 )
 STILL_ON_ITS_WAY = "An answer is still on its way: wait for it, or stop it first."
 

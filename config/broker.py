@@ -11,10 +11,25 @@ Registered as the transport ``stewardredis``: the broker URL names it
 (``stewardredis://host:6379/0``, ``stewardredis+socket:///path``).
 """
 
+import json
+import os
+import threading
+from base64 import b64decode, b64encode
+from functools import cache
+from typing import TYPE_CHECKING
+from uuid import uuid4
+
+import redis
+from django.conf import settings
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
+if TYPE_CHECKING:
+    from celery import Task
+
 SCHEME = "stewardredis"
+
+_capture = threading.local()
 
 
 class Channel(kombu_redis.Channel):
@@ -26,6 +41,14 @@ class Channel(kombu_redis.Channel):
         if self._publishing_client is None:
             self._publishing_client = super()._create_client()
         return self._publishing_client
+
+    def _put(self, queue, message, **kwargs):
+        captured = getattr(_capture, "into", None)
+        if captured is None:
+            super()._put(queue, message, **kwargs)
+            return
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
+        captured.append((key, message, bool(self._expires and queue in self._expires)))
 
 
 class Transport(kombu_redis.Transport):
@@ -44,3 +67,108 @@ def broker_url(redis_url: str) -> str:
     if redis_url.startswith("redis://"):
         return f"{SCHEME}://" + redis_url.removeprefix("redis://")
     return redis_url
+
+
+def publish(task: "Task", queue: str, argument: int) -> None:
+    """``task.apply_async(args=[argument], queue=queue)`` in a tenth of its CPU.
+
+    Celery spends some 0.8 ms of CPU on routing, configuration look-ups and
+    copies of kombu's entities before the one LPUSH that delivers a task, on the
+    way of every answer to its worker. Here Celery builds the message once per
+    task, queue and process (its own code, captured instead of pushed); each
+    publish changes the task's id and argument in it and pushes it. Where no
+    message can be captured (eager tasks, another transport), it is
+    ``apply_async`` itself.
+    """
+    if task.app.conf.task_always_eager:
+        task.apply_async(args=[argument], queue=queue)
+        return
+    template = _template(task, queue, os.getpid())
+    if template is None:
+        task.apply_async(args=[argument], queue=queue)
+        return
+    _client().lpush(*template.message(argument))
+
+
+class _Template:
+    """A task's message as Celery built it for a placeholder id and argument."""
+
+    ID, ARGUMENT = "00000000-0000-4000-8000-000000000000", 0
+
+    def __init__(self, key: str, message: dict) -> None:
+        self.key = key
+        self.envelope = {k: v for k, v in message.items() if k not in ("headers", "properties")}
+        self.headers = message["headers"]
+        self.properties = message["properties"]
+        self.id_headers = [k for k, v in self.headers.items() if v == self.ID]
+        self.id_properties = [k for k, v in self.properties.items() if v == self.ID]
+        _, self.kwargs, self.embed = json.loads(_decoded(message["body"]))
+
+    @classmethod
+    def of(cls, key: str, message: dict) -> "_Template | None":
+        """The template, if the message is one this class knows how to vary."""
+        try:
+            template = cls(key, message)
+            args = json.loads(_decoded(message["body"]))[0]
+        except (KeyError, ValueError, TypeError):
+            return None
+        known = (
+            args == [cls.ARGUMENT]
+            and template.kwargs == {}
+            and template.headers.get("argsrepr") == repr([cls.ARGUMENT])
+            and template.headers.get("eta") is None
+            and template.headers.get("expires") is None
+            and template.properties.get("body_encoding") == "base64"
+            and message.get("content-type") == "application/json"
+            and "delivery_tag" in template.properties
+            and template.id_headers
+        )
+        return template if known else None
+
+    def message(self, argument: int) -> tuple[str, str]:
+        """The queue's key and the message to push for ``argument``."""
+        task_id = str(uuid4())
+        body = json.dumps([[argument], self.kwargs, self.embed]).encode()
+        headers = {**self.headers, "argsrepr": repr([argument])}
+        properties = {**self.properties, "delivery_tag": str(uuid4())}
+        for name in self.id_headers:
+            headers[name] = task_id
+        for name in self.id_properties:
+            properties[name] = task_id
+        message = {
+            **self.envelope,
+            "body": b64encode(body).decode(),
+            "headers": headers,
+            "properties": properties,
+        }
+        return self.key, json.dumps(message)
+
+
+def _decoded(body: str) -> str:
+    return b64decode(body).decode()
+
+
+@cache
+def _template(task: "Task", queue: str, pid: int) -> _Template | None:
+    """Celery's own message for the task on the queue, captured on its way to Redis."""
+    captured: list = []
+    _capture.into = captured
+    try:
+        task.apply_async(args=[_Template.ARGUMENT], queue=queue, task_id=_Template.ID)
+    finally:
+        _capture.into = None
+    if len(captured) != 1:
+        return None  # another transport: nothing was captured
+    key, message, expires = captured[0]
+    return None if expires else _Template.of(key, message)
+
+
+@cache
+def _client() -> redis.Redis:
+    # The broker is the Redis that REDIS_URL names (CELERY_BROKER_URL is made from it).
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
+    )

@@ -1,8 +1,16 @@
 """The Celery broker: Steward's Redis transport and the settings Celery reads."""
 
+import copy
+import json
+import socket
+from base64 import b64decode
+from unittest import mock
+
+import pytest
 import redis
 from django.conf import settings
 
+from chat.tasks import generate_answer
 from config import broker
 from config.celery import app
 
@@ -41,3 +49,66 @@ def test_celery_reads_the_celery_settings_of_django():
     assert app.conf.broker_transport_options == settings.CELERY_BROKER_TRANSPORT_OPTIONS
     assert app.conf.task_always_eager is settings.CELERY_TASK_ALWAYS_EAGER
     assert app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
+
+
+@pytest.fixture
+def not_eager():
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = eager
+
+
+def _pushed(client, queue: str) -> list[dict]:
+    return [json.loads(raw) for raw in reversed(client.lrange(queue, 0, -1))]
+
+
+def _without_ids(message: dict) -> dict:
+    message = copy.deepcopy(message)
+    for name in ("id", "root_id"):
+        message["headers"].pop(name)
+    for name in ("correlation_id", "delivery_tag"):
+        message["properties"].pop(name)
+    return message
+
+
+def test_publish_pushes_the_message_apply_async_would(redis_server, not_eager):
+    client = redis.Redis.from_url(redis_server)
+    try:
+        broker.publish(generate_answer, QUEUE, 42)
+        broker.publish(generate_answer, QUEUE, 43)
+        generate_answer.apply_async(args=[42], queue=QUEUE)
+        lean, other, celerys = _pushed(client, QUEUE)
+    finally:
+        client.delete(QUEUE)
+        client.close()
+    assert _without_ids(lean) == _without_ids(celerys)  # body, headers and properties alike
+    assert json.loads(b64decode(other["body"]))[0] == [43]
+    assert other["headers"]["argsrepr"] == "[43]"
+    ids = {lean["headers"]["id"], other["headers"]["id"], celerys["headers"]["id"]}
+    assert len(ids) == 3  # every publish is a task of its own
+    for message in (lean, other):
+        task_id = message["headers"]["id"]
+        assert message["headers"]["root_id"] == message["properties"]["correlation_id"] == task_id
+    assert lean["properties"]["delivery_tag"] != other["properties"]["delivery_tag"]
+
+
+def test_publish_leaves_nothing_behind_when_the_broker_is_down(redis_server, not_eager):
+    broker.publish(generate_answer, QUEUE, 1)  # the message is made while Redis answers
+    redis.Redis.from_url(redis_server).delete(QUEUE)
+    down = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
+    with mock.patch.object(broker, "_client", return_value=down):
+        with pytest.raises(redis.ConnectionError):
+            broker.publish(generate_answer, QUEUE, 2)
+
+
+def test_publish_runs_an_eager_task_at_once():
+    with mock.patch.object(generate_answer, "apply_async") as apply_async:
+        broker.publish(generate_answer, QUEUE, 7)
+    apply_async.assert_called_once_with(args=[7], queue=QUEUE)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
