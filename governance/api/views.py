@@ -12,6 +12,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django.forms.fields import BaseTemporalField
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -54,6 +55,8 @@ from governance.roles import Role
 
 PolicyAdmin = role_permission(Role.POLICY_ADMIN)
 YES_NO = "Must be true or false."
+NOT_TEXT = "Must be text, not a list, an object or true/false."
+REGIONS = "Give region codes as strings: a list, or one comma-separated string."
 NOT_AN_OBJECT = "The body must be a JSON object: {field: value, …}."
 
 
@@ -102,19 +105,36 @@ class _FormWrites:
         if instance is not None and self.request.method == "PATCH":
             data = {**self.get_serializer(instance).data, **data}
         form = self.form_class(data=self.form_data(data), instance=instance)
-        # The form's checkbox takes any value but "false" by its truth: "no" would be yes.
-        not_yes_no = [
-            name
-            for name, field in form.fields.items()
-            if isinstance(field, forms.BooleanField)
-            and name in data
-            and not isinstance(data[name], bool)
-        ]
-        if not_yes_no:
-            raise ValidationError(
-                {self.form_names.get(name, name): [YES_NO] for name in not_yes_no}
-            )
+        if problems := self.shape_problems(form):
+            raise ValidationError(problems)
         return valid(form, self.form_names)
+
+    def shape_problems(self, form) -> dict[str, list[str]]:
+        """The given values a form field would misread, by the API's field names.
+
+        A form takes what a browser posts, text: it reads any other JSON value by its
+        ``str()``. So a checkbox would take "no" as yes, a list given for a name or a
+        pattern would be stored as its repr (``['x']``), and a date field raises on a
+        number (a 500). Numbers stay welcome where text goes (``"model": 4``).
+        """
+        problems = {}
+        for name, field in form.fields.items():
+            if name not in form.data:
+                continue
+            value = form.data[name]
+            if isinstance(field, forms.BooleanField):
+                message = None if isinstance(value, bool) else YES_NO
+            elif value is None or isinstance(field, forms.MultipleChoiceField):
+                message = None  # the field's own check says what is wrong
+            elif isinstance(field, BaseTemporalField):
+                message = None if isinstance(value, str) else field.error_messages["invalid"]
+            elif isinstance(value, bool | list | dict):
+                message = field.error_messages.get("invalid", NOT_TEXT)
+            else:
+                message = None
+            if message:
+                problems[self.form_names.get(name, name)] = [message]
+        return problems
 
     def form_data(self, data: dict) -> dict:
         """The given values as the form takes them, where the API spells some otherwise."""
@@ -160,7 +180,9 @@ class CategoryViewSet(
     def form_data(self, data: dict) -> dict:
         regions = data.get("allowed_regions")
         if isinstance(regions, list):  # the form takes the console's comma-separated text
-            data["allowed_regions"] = ", ".join(map(str, regions))
+            if not all(isinstance(region, str) for region in regions):
+                raise ValidationError({"allowed_regions": [REGIONS]})
+            data["allowed_regions"] = ", ".join(regions)
         return data
 
     def create(self, request, *args, **kwargs) -> Response:
