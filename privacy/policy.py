@@ -81,7 +81,11 @@ def expiry_cutoff(now: dt.datetime, retention_days: int) -> dt.datetime:
 
     A window reaching back past year 1 (stored before the console bounded it) stops there:
     nothing is that old, so nothing expires, and the other categories are still purged.
+    A day is 24 hours: counted in UTC, since arithmetic on a zoned time follows the wall
+    clock (a week back across a change to summer time would be 167 hours).
     """
+    if now.tzinfo is not None:
+        now = now.astimezone(dt.UTC)
     reachable = (now - dt.datetime.min.replace(tzinfo=now.tzinfo)).days
     return now - dt.timedelta(days=min(retention_days, reachable))
 

@@ -159,15 +159,37 @@ def _held_past_window(now) -> int:
 
 def start(*, actor=None) -> PurgeRun:
     """Open a run (refused while another is alive; a dead one is marked interrupted)."""
-    stale = timezone.now() - dt.timedelta(seconds=STALE_AFTER_SECONDS)
-    PurgeRun.objects.filter(status=PurgeRun.Status.RUNNING, heartbeat_at__lt=stale).update(
-        status=PurgeRun.Status.INTERRUPTED, finished_at=timezone.now()
-    )
+    _interrupt_stale()
     try:
         with transaction.atomic():
             return PurgeRun.objects.create(triggered_by=actor)
     except IntegrityError:
         raise PurgeBusy("A purge is already running.") from None
+
+
+def _interrupt_stale() -> None:
+    """Mark the runs whose worker died interrupted, and audit what they had deleted.
+
+    A killed worker writes no event of its own, yet its batches are committed: without
+    this, conversations it deleted would be in no audit event. Its counts are the ones its
+    last heartbeat wrote. Locked and skipped, so two starts record it once.
+    """
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
+    with transaction.atomic():
+        dead = PurgeRun.objects.select_for_update(skip_locked=True).filter(
+            status=PurgeRun.Status.RUNNING, heartbeat_at__lt=stale
+        )
+        for purge in dead:
+            purge.status = PurgeRun.Status.INTERRUPTED
+            purge.finished_at = now
+            purge.errors = [
+                *purge.errors,
+                f"Interrupted: its worker stopped at {purge.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC "
+                "(no heartbeat since); the next run went on from there",
+            ]
+            purge.save(update_fields=["status", "finished_at", "errors"])
+            _record(purge)
 
 
 def run(
@@ -176,6 +198,7 @@ def run(
     batch_size: int = BATCH_CONVERSATIONS,
     now=None,
     limit_seconds: float = LIMIT_SECONDS,
+    actor_label: str = "",
 ) -> PurgeRun:
     """Delete every expired conversation in batches, then record the run.
 
@@ -183,21 +206,30 @@ def run(
     2. Per category, take the next batch of expired ids and delete it in one
        short transaction (index rows, messages, then the conversations with
        their wrapped data keys: without the key no copy of the text opens).
-    3. Beat the heartbeat after every batch; record the counts and any error.
+       Each batch reads the category's window again: one lengthened meanwhile is obeyed.
+    3. Beat the heartbeat after every batch; record the counts, the windows applied, how
+       many expired conversations legal holds kept, and any error (``actor_label``: who
+       ran it when no person did, e.g. ``manage.py purge``; else "system", beat).
     """
     now = now or timezone.now()
     deadline = time.monotonic() + limit_seconds
     counts: dict[str, Counter] = {}
+    windows: dict[str, int | None] = {}
+    held_back = 0
     try:
-        purge.total_conversations = preview(now).conversations
+        expired_now = preview(now)
+        purge.total_conversations = expired_now.conversations
+        held_back = expired_now.held
         purge.save(update_fields=["total_conversations"])
         for category in Category.objects.all():
-            expired = expired_conversations(category, now).order_by("pk")
+            windows[category.name] = _window(category)
             while True:
+                expired = expired_conversations(category, now).order_by("pk")
                 ids = list(expired.values_list("pk", flat=True)[:batch_size])
                 if not ids:
                     break
                 deleted, messages = _delete_batch(ids, category, now)
+                windows[category.name] = _window(category)  # as the batch found it
                 tally = counts.setdefault(category.name, Counter())
                 tally["conversations"] += deleted
                 tally["messages"] += messages
@@ -219,30 +251,54 @@ def run(
         purge.status = PurgeRun.Status.DONE
     purge.finished_at = timezone.now()
     purge.counts = {name: dict(tally) for name, tally in counts.items()}
+    purge.held_back = held_back  # not a column: the event keeps it
     with transaction.atomic():
         purge.save()
-        record(
-            action=AuditEvent.Action.RETENTION_PURGED,
-            actor=purge.triggered_by,
-            target=purge,
-            outcome=AuditEvent.Outcome.SUCCESS
-            if purge.status == PurgeRun.Status.DONE
-            else AuditEvent.Outcome.FAILURE,
-            details={
-                "conversations": purge.done_conversations,
-                "messages": purge.deleted_messages,
-                "counts": purge.counts,
-                "errors": len(purge.errors),
-                "seconds": round((purge.finished_at - purge.started_at).total_seconds(), 1),
-            },
-        )
+        _record(purge, actor_label=actor_label, held=held_back, windows=windows)
     return purge
 
 
+def _window(category: Category) -> int | None:
+    """The window a category's content is kept (None: it keeps none)."""
+    return category.retention_days if category.stores_content else None
+
+
+def _record(purge: PurgeRun, *, actor_label: str = "", **more) -> None:
+    """The run's audit event: counts, time and how many errors, never a conversation's text."""
+    finished = purge.finished_at or timezone.now()
+    record(
+        action=AuditEvent.Action.RETENTION_PURGED,
+        actor=purge.triggered_by,
+        actor_label=actor_label,
+        target=purge,
+        outcome=AuditEvent.Outcome.SUCCESS
+        if purge.status == PurgeRun.Status.DONE
+        else AuditEvent.Outcome.FAILURE,
+        details={
+            "status": purge.status,
+            "conversations": purge.done_conversations,
+            "messages": purge.deleted_messages,
+            "counts": purge.counts,
+            **more,
+            "errors": len(purge.errors),
+            "seconds": round((finished - purge.started_at).total_seconds(), 1),
+        },
+    )
+
+
 def _delete_batch(ids: list[int], category: Category, now) -> tuple[int, int]:
-    """Delete those of ``ids`` still expired and not held, skipping any a chat request holds."""
-    candidates = expired_conversations(category, now).filter(pk__in=ids)
-    return shred(candidates, skip_locked=True)
+    """Delete those of ``ids`` still expired and not held, skipping any a chat request holds.
+
+    The category's window is read again, its row locked until the batch commits: a policy
+    admin who lengthens it meanwhile either waits for this batch (deleted under the window
+    in force until then) or is seen by it. ``category`` is refreshed in place. (NO KEY: chat
+    writes naming the category, which take KEY SHARE, do not wait.)
+    """
+    with transaction.atomic():
+        current = Category.objects.select_for_update(no_key=True).get(pk=category.pk)
+        category.retention_days, category.blocks_all = current.retention_days, current.blocks_all
+        candidates = expired_conversations(category, now).filter(pk__in=ids)
+        return shred(candidates, skip_locked=True)
 
 
 def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
@@ -264,6 +320,13 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
             return 0, 0
         answering = Message.objects.filter(conversation_id__in=locked).in_flight()
         streams.stop_on_commit(list(answering.values_list("public_id", flat=True)))
+        # An ended answer's stream holds its text in clear a few minutes more (for a page
+        # catching up): a conversation purged or erased that soon takes it along.
+        ended = Message.objects.filter(
+            conversation_id__in=locked,
+            finished_at__gte=timezone.now() - dt.timedelta(seconds=streams.ENDED_TTL_SECONDS + 60),
+        )
+        _forget_on_commit(list(ended.values_list("public_id", flat=True)))
         marks = ", ".join(["%s"] * len(locked))
         with connection.cursor() as cursor:
             for table in ("chat_subjectmention", "privacy_legalhold"):
@@ -273,6 +336,11 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
             cursor.execute(f"DELETE FROM chat_conversation WHERE id IN ({marks})", locked)
             conversations = cursor.rowcount
     return conversations, messages
+
+
+def _forget_on_commit(message_ids: list) -> None:
+    if message_ids:
+        transaction.on_commit(lambda: streams.forget(*message_ids), robust=True)
 
 
 def _beat(purge: PurgeRun, conversations: int, messages: int, counts) -> None:

@@ -1,4 +1,8 @@
+import logging
+
 from celery import shared_task
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
@@ -10,9 +14,19 @@ def execute_request(request_id: int) -> None:
     execution.execute(request_id)
 
 
+#: A purge that failed (a database error, its time limit) is tried again this much later, up
+#: to this many times, rather than leaving expired content a day longer for the next run.
+PURGE_RETRY_SECONDS = 15 * 60
+PURGE_RETRIES = 3
+
+
 @shared_task(ignore_result=True)
-def purge_expired(purge_id: int | None = None) -> None:
-    """Beat (schedule editable on the privacy desk), or a privacy officer's "Purge now"."""
+def purge_expired(purge_id: int | None = None, attempt: int = 0) -> None:
+    """Beat (schedule editable on the privacy desk), or a privacy officer's "Purge now".
+
+    A run that ends failed, or whose recording failed too, is followed by a fresh run
+    (:data:`PURGE_RETRY_SECONDS` later, :data:`PURGE_RETRIES` times at most); one still
+    marked running then is marked interrupted, and audited, by it."""
     from privacy import purge
     from privacy.models import PurgeRun
 
@@ -25,7 +39,13 @@ def purge_expired(purge_id: int | None = None) -> None:
         run = PurgeRun.objects.filter(pk=purge_id, status=PurgeRun.Status.RUNNING).first()
         if run is None:
             return
-    purge.run(run)
+    try:
+        failed = purge.run(run).status != PurgeRun.Status.DONE
+    except Exception:
+        log.exception("Purge %s could not be recorded", run.public_id)
+        failed = True
+    if failed and attempt < PURGE_RETRIES:
+        purge_expired.apply_async(kwargs={"attempt": attempt + 1}, countdown=PURGE_RETRY_SECONDS)
 
 
 @shared_task(ignore_result=True)

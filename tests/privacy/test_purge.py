@@ -202,10 +202,10 @@ def test_the_purge_command_dry_runs_and_runs(aged, org, capsys):
     from django.core.management import call_command
 
     call_command("purge", "--dry-run")
-    assert "Internal: 1 conversations, 2 messages would be removed" in capsys.readouterr().out
+    assert "Internal: 1 conversation, 2 messages would be removed" in capsys.readouterr().out
     assert aged["internal_old"].pk in _left()
     call_command("purge")
-    assert "removed 1 conversations and 2 messages" in capsys.readouterr().out
+    assert "removed 1 conversation and 2 messages" in capsys.readouterr().out
     assert aged["internal_old"].pk not in _left()
 
 

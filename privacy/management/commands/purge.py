@@ -5,6 +5,20 @@ from django.core.management.base import BaseCommand, CommandError
 from privacy import purge
 from privacy.models import PurgeRun
 
+#: Who ran it, in the audit trail (a run from the shell has no person behind it).
+ACTOR_LABEL = "manage.py purge"
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _sizes(counts: dict) -> str:
+    return (
+        f"{_counted(counts['conversations'], 'conversation')}, "
+        f"{_counted(counts['messages'], 'message')}"
+    )
+
 
 class Command(BaseCommand):
     help = "Delete conversations past their category's retention window (held ones stay)."
@@ -17,27 +31,29 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run: bool = False, **options):
         if dry_run:
             expired = purge.preview()
+            if not expired.counts:
+                self.stdout.write("Nothing is past its retention window: nothing would be removed.")
             for name, counts in expired.counts.items():
-                self.stdout.write(
-                    f"{name}: {counts['conversations']} conversations, "
-                    f"{counts['messages']} messages would be removed"
-                )
+                self.stdout.write(f"{name}: {_sizes(counts)} would be removed")
             self.stdout.write(
                 f"total: {expired.conversations} conversations, {expired.messages} messages; "
                 f"{expired.held} expired but held"
             )
             return
         try:
-            run = purge.run(purge.start())
+            run = purge.run(purge.start(), actor_label=ACTOR_LABEL)
         except purge.PurgeBusy as exc:
             raise CommandError(f"{exc} Try again when it has finished.") from None
         for name, counts in run.counts.items():
-            self.stdout.write(
-                f"{name}: {counts['conversations']} conversations, {counts['messages']} messages"
-            )
+            self.stdout.write(f"{name}: {_sizes(counts)}")
         self.stdout.write(
-            f"removed {run.done_conversations} conversations and {run.deleted_messages} messages "
-            f"in {run.duration.total_seconds():.1f} s"
+            f"removed {_counted(run.done_conversations, 'conversation')} and "
+            f"{_counted(run.deleted_messages, 'message')} "
+            f"in {run.duration.total_seconds():.1f} s; "
+            f"{_counted(run.held_back, 'expired conversation')} kept under a legal hold"
         )
         if run.status != PurgeRun.Status.DONE:
-            raise CommandError("; ".join(run.errors) or "The purge did not finish.")
+            raise CommandError(
+                f"The purge stopped before the end ({'; '.join(run.errors) or 'no error given'}). "
+                "What it removed is recorded; run it again to go on."
+            )
