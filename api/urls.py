@@ -28,4 +28,5 @@ urlpatterns = [
         ),
         name="docs",
     ),
+    re_path(r"^api/", views.rest_not_found),  # last: a JSON 404, not the site's page
 ]

@@ -279,7 +279,7 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
     serializer_class = ApprovalRowSerializer
     queryset = Approval.objects.select_related("category", "backend", "approved_by")
     lookup_url_kwarg = "key"
-    lookup_value_regex = r"[-\w]+:[0-9a-f-]{36}"
+    lookup_value_regex = r"[-\w]+:[0-9a-fA-F-]{36}"
 
     def get_object(self) -> Approval:
         slug, _, backend = self.kwargs["key"].partition(":")

@@ -78,3 +78,47 @@ def test_numbers_are_still_taken_as_text_where_text_goes(api):
     edited = api.patch(BACKEND, {"model": 4}, format="json")
     assert edited.status_code == 200, edited.json()
     assert edited.json()["model"] == "4"
+
+
+# --- addresses --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/",
+        "/api/governance/nope/",
+        "/api/audit/events/latest/",
+        f"/api/governance/approvals/{BACKEND_ID}/",  # no category slug
+        "/api/privacy/requests/x/y/z/",
+    ],
+)
+def test_an_address_under_api_that_names_nothing_is_a_json_404(api, path):
+    for method in ("get", "post", "delete"):
+        missing = getattr(api, method)(path, {}, format="json")
+        assert missing.status_code == 404, (method, path)
+        assert missing["Content-Type"] == "application/json"
+        assert "No such endpoint" in missing.json()["detail"]
+
+
+def test_a_write_without_the_trailing_slash_is_refused_naming_the_address_not_redirected(api):
+    """A 301 for a POST makes ``requests`` (and most clients) follow it as a GET: the
+    script reads a 200 list and believes the rule made."""
+    body = {"name": "Codename", "reason": "x", "kind": "keywords", "pattern": "falcon",
+            "action": "block"}  # fmt: skip
+    for method in ("post", "put", "patch", "delete"):
+        sent = getattr(api, method)("/api/governance/rules", body, format="json")
+        assert sent.status_code == 404, method
+        assert sent["Content-Type"] == "application/json"
+        assert "/api/governance/rules/" in sent.json()["detail"]
+    assert not DetectionRule.objects.filter(name="Codename").exists()
+    read = api.get("/api/governance/rules", {"page_size": 5})
+    assert read.status_code == 301  # a read may follow it: nothing is lost
+    assert read["Location"] == "/api/governance/rules/?page_size=5"
+
+
+def test_an_approval_is_found_by_its_key_with_the_uuid_in_capitals(api):
+    key = f"public:{BACKEND_ID.upper()}"
+    found = api.get(f"/api/governance/approvals/{key}/")
+    assert found.status_code == 200
+    assert found.json()["key"] == f"public:{BACKEND_ID}"
