@@ -8,6 +8,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -221,7 +222,7 @@ def test_a_run_killed_half_way_is_in_the_audit_trail_once_the_next_run_finds_it(
 def test_a_database_error_mid_batch_deletes_nothing_of_it_and_the_run_is_recorded_failed(org):
     """The index rows and messages are deleted, then the conversations' delete fails: the
     batch rolls back whole, the run is recorded failed, and the next run purges it."""
-    from django.db import DatabaseError, connection
+    from django.db import DatabaseError
 
     conversation = make_conversation(org.alice, org.internal, days_idle=40)
     mention(conversation, "EMAIL_ADDRESS", "jane@example.org")
@@ -257,7 +258,7 @@ def test_beat_steps_aside_while_a_purge_from_the_shell_runs(org, monkeypatch):
 def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(org, monkeypatch):
     """Beat runs the purge once a day: a run failed by a passing database error would
     leave expired content a day longer. The task runs again a little later."""
-    from django.db import DatabaseError, connection
+    from django.db import DatabaseError
 
     from privacy import tasks
 
@@ -285,6 +286,40 @@ def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(org, monkeyp
     statuses = list(PurgeRun.objects.order_by("started_at").values_list("status", flat=True))
     assert statuses == [PurgeRun.Status.FAILED, PurgeRun.Status.DONE]
     assert conversation.pk not in _left()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_neither_deadlock_nor_delete_anything_twice(org):
+    """Only one run is RUNNING, but one marked interrupted may still be going (a slow
+    worker) while the next runs: their batches skip each other's rows."""
+    import threading
+
+    for _ in range(12):
+        make_conversation(org.alice, org.internal, days_idle=40)
+    runs = [purge.start(), PurgeRun.objects.create(status=PurgeRun.Status.INTERRUPTED)]
+    go, outcomes = threading.Barrier(2), {}
+
+    def run(index):
+        try:
+            go.wait(10)
+            outcomes[index] = purge.run(runs[index], batch_size=2)
+        except Exception as exc:  # pragma: no cover - the failure is the assertion below
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert all(isinstance(done, PurgeRun) for done in outcomes.values()), outcomes
+    assert [done.status for done in outcomes.values()] == [PurgeRun.Status.DONE] * 2
+    assert sum(done.done_conversations for done in outcomes.values()) == 12
+    assert sum(done.deleted_messages for done in outcomes.values()) == 24
+    assert Conversation.objects.count() == 0
 
 
 # --- the command ------------------------------------------------------------------------
@@ -350,3 +385,21 @@ def test_the_purge_is_scheduled_daily_on_the_maintenance_queue(db):
     assert (schedule.crontab.hour, schedule.crontab.minute) == ("2", "30")
     assert str(schedule.crontab.timezone) == "UTC"
     assert services.schedule_label(schedule) == "daily at 02:30 UTC"
+
+
+@pytest.mark.parametrize("hour", [0, 2])
+def test_beat_loads_the_purge_in_the_hours_before_it_is_due(db, monkeypatch, hour):
+    """django-celery-beat loads a crontab entry only within two hours of it: at 00:00 and
+    02:00 UTC, beat's schedule holds the purge, on the maintenance queue."""
+    from django.apps import apps
+    from django_celery_beat import schedulers
+
+    from config.celery import app
+
+    importlib.import_module("privacy.migrations.0002_purge_schedule").create_schedule(apps, None)
+    at = dt.datetime(2026, 12, 3, hour, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(schedulers, "aware_now", lambda: at)
+    scheduler = schedulers.DatabaseScheduler(app=app, lazy=True)
+    entry = scheduler.all_as_schedule()[services.PURGE_TASK_NAME]
+    assert entry.task == "privacy.tasks.purge_expired"
+    assert entry.options["queue"] == "maintenance"
