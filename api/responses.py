@@ -75,7 +75,8 @@ def _asked(body: dict, version: Version) -> Asked:
     if instructions is not None:
         if not isinstance(instructions, str):
             raise bad("'instructions' must be a text.", code="invalid_value", param="instructions")
-        parts.append(("system", instructions))
+        if instructions.strip():  # an empty one is no system message (none is sent)
+            parts.append(("system", instructions))
     parts.extend(_input(body.get("input")))
     return Asked(
         parts=within_limits(parts, "input"),

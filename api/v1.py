@@ -125,8 +125,10 @@ async def model(request: HttpRequest, model_id: str) -> HttpResponse:
 
 async def _listing(request: HttpRequest) -> list[dict] | HttpResponse:
     """The models for the token's owner, or the response that refuses the request."""
-    if request.method != "GET":
-        return _not_allowed("GET")
+    if request.method not in ("GET", "HEAD"):
+        response = _not_allowed("GET")
+        response["Allow"] = "GET, HEAD"
+        return response
     try:
         return await in_database_thread(_models)(request)
     except Problem as problem:
@@ -380,6 +382,17 @@ def _body(request: HttpRequest) -> dict:
         )
     if "stream" in body and not isinstance(body["stream"], bool):
         raise bad("'stream' must be true or false.", code="invalid_stream", param="stream")
+    if body.get("stream_options") is not None:
+        if not isinstance(body["stream_options"], dict):
+            raise bad(
+                "'stream_options' must be an object.", code="invalid_value", param="stream_options"
+            )
+        if body.get("stream") is not True:
+            raise bad(
+                "'stream_options' is allowed only when 'stream' is true.",
+                code="invalid_value",
+                param="stream_options",
+            )
     return body
 
 

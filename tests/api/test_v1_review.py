@@ -198,3 +198,54 @@ def test_a_message_without_text_says_what_is_missing(org, live_server, token_for
     error = response.json()["error"]
     assert says in error["message"] and error["param"] == "messages"
     assert org.external.requests == [] and org.local.requests == []
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ({"stream_options": {"include_usage": True}}, "only when 'stream' is true"),
+        ({"stream": False, "stream_options": {"include_usage": True}}, "only when 'stream'"),
+        ({"stream": True, "stream_options": "usage"}, "must be an object"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+def test_stream_options_without_a_stream_is_400_as_openai_says(
+    org, live_server, token_for, extra, says, path
+):
+    """OpenAI refuses ``stream_options`` unless the answer streams; Steward ignored it."""
+    _, secret = token_for(org.alice)
+    body = {**ASK, **extra} if path.endswith("completions") else {
+        "model": "auto", "input": "Hello", **extra}  # fmt: skip
+    response = _post(live_server, secret, body, path=path, headers=INTERNAL)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_value", "stream_options")
+    assert says in error["message"]
+    assert org.external.requests == [] and org.local.requests == []
+
+
+def test_the_model_list_answers_head_as_get(org, live_server, token_for):
+    _, secret = token_for(org.alice)
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert httpx.head(f"{live_server.url}/v1/models", headers=auth).status_code == 200
+    refused = httpx.post(f"{live_server.url}/v1/models", headers=auth)
+    assert refused.status_code == 405 and refused.headers["Allow"] == "GET, HEAD"
+
+
+def test_empty_instructions_send_no_empty_system_message(org, openai_for):
+    """An empty ``instructions`` reached the backend as an empty system turn."""
+    client = openai_for(org.alice)
+    client.responses.create(
+        model="auto", input="Hello", instructions="  ",
+        extra_headers={"X-Steward-Category": "internal"},
+    )  # fmt: skip
+    messages = org.external.last.body["messages"]
+    assert [m for m in messages if m["role"] == "system" and not m["content"].strip()] == []
+
+
+def test_revoking_says_what_happens_to_an_answer_already_streaming(client, member):
+    services.create_token(user=member, name="notebook", expires_in_days=None, actor=member)
+    client.force_login(member)
+    page = client.get("/settings/tokens/").content.decode()
+    assert "an answer already streaming to it finishes" in page
+    assert "stops working at once" not in page
