@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from governance.forms import MAX_RETENTION_DAYS
 from governance.models import (
     Approval,
     Backend,
@@ -53,9 +54,15 @@ class CategorySerializer(serializers.ModelSerializer):
         model = Category
         fields = [*Category.POLICY_FIELDS, "updated_at", "approvals"]
         read_only_fields = ["updated_at"]
+        # The bounds the console's form keeps (governance.forms), so the schema says them.
         extra_kwargs = {
-            "number": {"help_text": "The sensitivity level (1-9). Fixed once created."},
+            "number": {
+                "help_text": "The sensitivity level (1-9). Fixed once created.",
+                "min_value": 1,
+                "max_value": 9,
+            },
             "slug": {"help_text": "Used in addresses. Fixed once created."},
+            "retention_days": {"min_value": 0, "max_value": MAX_RETENTION_DAYS},
         }
 
 
@@ -107,7 +114,9 @@ class ApprovalRowSerializer(serializers.ModelSerializer):
     category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     backend = serializers.UUIDField(source="backend.public_id", read_only=True)
     backend_name = serializers.CharField(source="backend.name", read_only=True)
-    approved_by = serializers.CharField(source="approved_by.email", read_only=True, default=None)
+    approved_by = serializers.CharField(
+        source="approved_by.email", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Approval
@@ -121,8 +130,13 @@ class ApprovalRowSerializer(serializers.ModelSerializer):
 class ClearanceSerializer(serializers.ModelSerializer):
     key = serializers.SerializerMethodField()
     category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    group = serializers.CharField(source="group.name", read_only=True, default=None)
-    user = serializers.UUIDField(source="user.public_id", read_only=True, default=None)
+    # One of the two, the other null.
+    group = serializers.CharField(
+        source="group.name", read_only=True, default=None, allow_null=True
+    )
+    user = serializers.UUIDField(
+        source="user.public_id", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Clearance

@@ -21,7 +21,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     approved_by = serializers.SerializerMethodField()
     archive_available = serializers.BooleanField(read_only=True)
     archive_released_by = serializers.SerializerMethodField()
-    archive_expires_at = serializers.DateTimeField(read_only=True)
+    archive_expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = SubjectRequest
@@ -80,7 +80,7 @@ class ReasonSerializer(serializers.Serializer):
 class LegalHoldSerializer(serializers.ModelSerializer):
     person = serializers.SerializerMethodField()
     conversation = serializers.UUIDField(
-        source="conversation.public_id", read_only=True, default=None
+        source="conversation.public_id", read_only=True, default=None, allow_null=True
     )
     placed_by = serializers.SerializerMethodField()
     released_by = serializers.SerializerMethodField()

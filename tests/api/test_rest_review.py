@@ -1,10 +1,21 @@
 """The REST API as an integrator's script meets it: wrong types, unknown fields and
 addresses, and answers that must match the published schema (clear JSON, never a 500)."""
 
-import pytest
+import datetime as dt
 
-from governance.models import Backend, DetectionRule
+import jsonschema
+import pytest
+from django.contrib.auth.models import Group
+from drf_spectacular.generators import SchemaGenerator
+
+from audit.models import AuditEvent
+from audit.services import record
+from chat.models import Conversation
+from governance.models import Backend, Clearance, DetectionRule
+from governance.roles import Role
+from privacy.models import LegalHold, PurgeRun, SubjectRequest
 from tests.api.test_rest import BACKEND_ID, RULE_ID, TERMS_ID, _client_of, policy  # noqa: F401
+from tests.factories import make_backend, make_user
 from tests.governance.console import policy_events
 
 BACKEND = f"/api/governance/backends/{BACKEND_ID}/"
@@ -122,3 +133,100 @@ def test_an_approval_is_found_by_its_key_with_the_uuid_in_capitals(api):
     found = api.get(f"/api/governance/approvals/{key}/")
     assert found.status_code == 200
     assert found.json()["key"] == f"public:{BACKEND_ID}"
+
+
+# --- the schema -------------------------------------------------------------------------
+
+
+def _json_schema(node, refs: dict):
+    """An OpenAPI 3.0 schema as JSON Schema: ``nullable`` becomes a null alternative."""
+    if isinstance(node, list):
+        return [_json_schema(item, refs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return refs[node["$ref"].rsplit("/", 1)[1]]
+    out = {
+        key: _json_schema(value, refs)
+        for key, value in node.items()
+        if key not in ("nullable", "readOnly", "writeOnly", "example", "description")
+    }
+    if out.get("properties"):  # the property named "format" is data, not a keyword
+        out["properties"] = {k: _json_schema(v, refs) for k, v in node["properties"].items()}
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def _response_schemas() -> dict:
+    """The documented 200 body of each GET: path template -> JSON Schema."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    refs: dict = {}
+    for name, component in components.items():  # resolved lazily: components nest
+        refs[name] = {"$ref": f"#/$defs/{name}"}
+    defs = {name: _json_schema(component, refs) for name, component in components.items()}
+    found = {}
+    for path, operations in schema["paths"].items():
+        if "get" in operations:
+            body = operations["get"]["responses"]["200"]["content"]["application/json"]
+            found[path] = {**_json_schema(body["schema"], refs), "$defs": defs}
+    return found
+
+
+@pytest.fixture
+def everything(policy, admin, member):  # noqa: F811
+    """One of each object, with every field that can be empty empty somewhere."""
+    public, backend = policy
+    Clearance.objects.create(category=public, group=Group.objects.get(name=Role.STAFF.label))
+    Clearance.objects.create(category=public, user=member)
+    conversation = Conversation.objects.create(owner=member, category=public)
+    LegalHold.objects.create(conversation=conversation, reason="Case 1")
+    LegalHold.objects.create(user=member, reason="Case 2", placed_by=admin)
+    SubjectRequest.objects.create(
+        reference="DSR-2026-0001", kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR, received_on=dt.date(2026, 1, 5),
+        due_on=dt.date(2026, 2, 5),
+    )  # fmt: skip
+    PurgeRun.objects.create(status=PurgeRun.Status.DONE)
+    record(action=AuditEvent.Action.RETENTION_PURGED, message="By the schedule")  # no actor
+    make_backend(name="Cloud", public_id="00000000-0000-4000-8000-0000000000b2", dpa_signed=True)
+    return public, backend
+
+
+def test_every_answer_is_what_the_schema_says(everything):
+    """A client generated from /api/schema/ reads every list and object the API returns."""
+    desk = make_user("desk@example.com", Role.POLICY_ADMIN, Role.PRIVACY_OFFICER, Role.AUDITOR)
+    client = _client_of(desk)
+    schemas = _response_schemas()
+    checked, wrong = set(), []
+
+    def check(url: str, template: str) -> dict:
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        body = answer.json()
+        validator = jsonschema.Draft202012Validator(schemas[template])
+        wrong.extend(
+            f"{url} {'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(body)
+        )
+        checked.add(template)
+        return body
+
+    for template in schemas:
+        if "{" in template or template == "/api/schema/":
+            continue
+        rows = check(template, template).get("results", [])
+        detail = next((t for t in schemas if t.startswith(template) and t.endswith("}/")), None)
+        for row in rows if detail else []:
+            key = next(str(row[k]) for k in ("public_id", "slug", "key", "sequence") if k in row)
+            check(f"{template}{key}/", detail)
+    assert wrong == [], "\n".join(wrong)
+    assert len(checked) >= 18, sorted(checked)
+
+
+def test_the_schema_gives_a_category_the_bounds_the_api_keeps():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    fields = schema["components"]["schemas"]["Category"]["properties"]
+    assert (fields["number"]["minimum"], fields["number"]["maximum"]) == (1, 9)
+    assert fields["retention_days"]["maximum"] == 36_500
