@@ -33,8 +33,9 @@ STALE_AFTER_SECONDS = 120
 #: batches, marked failed, and the next run goes on where it stopped. Checked here, not by
 #: Celery's soft time limit, which a threads pool (as ``manage.py serve`` runs) lacks.
 LIMIT_SECONDS = 3600
-#: A PostgreSQL advisory lock ("StewHold"): placing a legal hold takes it alone; whatever a
-#: hold stops (deleting, redacting, renaming a conversation) shares it (:func:`holds_settled`).
+#: A PostgreSQL advisory lock ("StewHold"): placing or releasing a legal hold takes it alone;
+#: whatever a hold stops (deleting, redacting, renaming a conversation) shares it
+#: (:func:`holds_settled`).
 HOLDS_LOCK = 0x5374_6577_486F_6C64
 
 
@@ -92,18 +93,24 @@ def _past_window(category: Category, now):
 
 
 def held(conversations):
-    """Those of ``conversations`` under a legal hold: their own, or their owner's."""
-    return conversations.filter(Q(legal_hold=True) | _owner_held())
+    """Those of ``conversations`` under a legal hold: their own, or their owner's.
+
+    Read from the active holds themselves, not from ``Conversation.legal_hold``, which only
+    mirrors them for the pages: a mirror written by two holds' transactions at once can be
+    left wrong, and a purge that trusted it deleted what an active hold keeps.
+    """
+    return conversations.filter(_own_held() | _owner_held())
 
 
 def not_held(conversations):
     """Those of ``conversations`` under no legal hold, neither their own nor their owner's."""
-    return conversations.filter(legal_hold=False).exclude(_owner_held())
+    return conversations.exclude(_own_held()).exclude(_owner_held())
 
 
 def holds_settled(*, placing: bool = False) -> None:
-    """Inside a transaction: wait until no legal hold is being placed (``placing``: and
-    let none be deleted around this one until it commits).
+    """Inside a transaction: wait until no legal hold is being placed or released
+    (``placing``: and let none be deleted, placed or released around this one until it
+    commits).
 
     A hold on a person touches none of their conversations' rows, so the row locks of a
     deletion cannot see one coming: a batch whose statement began while the hold's
@@ -127,6 +134,12 @@ def people_held(user_ids) -> set[int]:
     """Those of ``user_ids`` under an active legal hold."""
     holds = LegalHold.objects.filter(user_id__in=user_ids, released_at__isnull=True)
     return set(holds.values_list("user_id", flat=True))
+
+
+def _own_held() -> Exists:
+    return Exists(
+        LegalHold.objects.filter(conversation_id=OuterRef("pk"), released_at__isnull=True)
+    )
 
 
 def _owner_held() -> Exists:

@@ -351,6 +351,9 @@ def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
     if not reason.strip():
         raise PrivacyError("Say why the hold is released.")
     with transaction.atomic():
+        # Alone, as placing one is: a release that looked for the conversation's other
+        # holds while one was being placed (or released) saw the wrong set.
+        purge.holds_settled(placing=True)
         hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
         if not hold.active:
             raise PrivacyError("This hold was already released.")
