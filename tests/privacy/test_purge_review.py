@@ -79,6 +79,43 @@ def test_it_drops_the_stream_of_an_answer_that_ended_just_before_the_purge(
         streams.forget(answer.public_id)
 
 
+def test_a_purge_during_a_streaming_answer_leaves_nothing_of_it_anywhere(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The worker is stopped at its next chunk; it writes nothing back (no row comes
+    back, no text in Redis) and the purge's event is the only trace, with counts."""
+    from chat import answering
+    from chat import services as chat
+
+    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
+    org.local.reply = ["Jane Roe ", "earns ", "90k", "."]
+    org.local.delay = 0.05
+    _set_window(org.confidential, 0)
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    with django_capture_on_commit_callbacks(execute=False):  # queued, not yet answered
+        sent = chat.send_message(conversation=conversation, author=org.carol, text="Jane's pay?")
+    chunk = streams.AnswerWriter.chunk
+    purged = []
+
+    def chunk_then_purge(self, text):
+        chunk(self, text)
+        if not purged:
+            with django_capture_on_commit_callbacks(execute=True):
+                purged.append(purge.run(purge.start()))
+
+    monkeypatch.setattr(streams.AnswerWriter, "chunk", chunk_then_purge)
+    try:
+        answering.generate_answer(sent.answer.pk)
+        assert purged[0].done_conversations == 1
+        assert not Conversation.objects.filter(pk=conversation.pk).exists()
+        assert not Message.objects.filter(pk__in=[sent.message.pk, sent.answer.pk]).exists()
+        assert streams.text_of(sent.answer.public_id) == ""
+        left = streams.client().keys(f"*{sent.answer.public_id}*")
+        assert left == [streams.cancel_key(sent.answer.public_id).encode()]  # "1", expiring
+    finally:
+        streams.forget(sent.answer.public_id)
+
+
 # --- boundaries -------------------------------------------------------------------------
 
 
