@@ -294,6 +294,7 @@ MATRIX = {
     "v1/chat/completions": ("/v1/chat/completions", everyone(405)),
     "v1/responses": ("/v1/responses", everyone(405)),
     "^v1/": ("/v1/embeddings", everyone(404)),  # OpenAI's 404 for what Steward does not serve
+    "^api/": ("/api/nope/", everyone(404)),  # the REST API's JSON 404 for no endpoint
     "api/governance/^categories/$": ("/api/governance/categories/", API_ADMIN),
     "api/governance/^categories/(?P<slug>[^/.]+)/$": (
         "/api/governance/categories/public/",
@@ -305,7 +306,7 @@ MATRIX = {
         API_ADMIN,
     ),
     "api/governance/^approvals/$": ("/api/governance/approvals/", API_ADMIN),
-    "api/governance/^approvals/(?P<key>[-\\w]+:[0-9a-f-]{36})/$": (
+    "api/governance/^approvals/(?P<key>[-\\w]+:[0-9a-fA-F-]{36})/$": (
         f"/api/governance/approvals/public:{BACKEND_ID}/",
         row(401, 403, 403, 404, 403, 403),  # none in the fixture: see tests/api/test_rest.py
     ),
