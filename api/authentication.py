@@ -69,7 +69,12 @@ class ApiTokenAuthentication(BaseAuthentication):
                 request._request, token, outcome=AuditEvent.Outcome.BLOCKED, refused=MFA_REQUIRED
             )
             raise exceptions.PermissionDenied(MFA_REQUIRED)
-        record_use(request._request, token)
+        view = (request.parser_context or {}).get("view")
+        if getattr(view, "records_token_use_when_answered", False):
+            # Recorded with the answer's outcome (api.permissions.RecordsTokenUse).
+            request._request.token_use_to_record = token
+        else:
+            record_use(request._request, token)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -7,7 +7,7 @@ from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 
-from api.permissions import role_permission
+from api.permissions import RecordsTokenUse, role_permission
 from audit.api.serializers import AuditEventSerializer
 from audit.filters import EventFilter
 from audit.models import AuditEvent
@@ -34,7 +34,7 @@ class NewestFirst(CursorPagination):
 
 
 @extend_schema_view(list=extend_schema(parameters=FILTERS))
-class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+class AuditEventViewSet(RecordsTokenUse, viewsets.ReadOnlyModelViewSet):
     """Audit events, newest first. They never hold message text."""
 
     serializer_class = AuditEventSerializer

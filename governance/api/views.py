@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from api.parsers import JSONParser
-from api.permissions import role_permission
+from api.permissions import RecordsTokenUse, role_permission
 from governance import services
 from governance.api.serializers import (
     ApprovalRowSerializer,
@@ -83,7 +83,7 @@ class _ObjectBodies:
             raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [NOT_AN_OBJECT]})
 
 
-class _PolicyViewSet(_ObjectBodies, viewsets.ReadOnlyModelViewSet):
+class _PolicyViewSet(RecordsTokenUse, _ObjectBodies, viewsets.ReadOnlyModelViewSet):
     permission_classes = [PolicyAdmin]
 
 
@@ -309,6 +309,7 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
 
 
 class ClearanceViewSet(
+    RecordsTokenUse,
     _ObjectBodies,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,

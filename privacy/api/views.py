@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from api.permissions import role_permission
+from api.permissions import RecordsTokenUse, role_permission
 from governance.roles import Role
 from privacy import archive, execution, purge, services
 from privacy.api.serializers import (
@@ -49,7 +49,9 @@ def _call(step):
         raise ValidationError({"non_field_errors": [str(exc)]}) from None
 
 
-class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SubjectRequestViewSet(
+    RecordsTokenUse, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Data-subject requests, by due date; record one, then move it through its steps."""
 
     permission_classes = [PrivacyOfficer]
@@ -144,7 +146,7 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         )
 
 
-class LegalHoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class LegalHoldViewSet(RecordsTokenUse, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Legal holds on a person or one conversation; place one, or release it with a reason."""
 
     permission_classes = [PrivacyOfficer]
@@ -183,7 +185,7 @@ class LegalHoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(LegalHoldSerializer(released).data)
 
 
-class PurgeRunViewSet(viewsets.ReadOnlyModelViewSet):
+class PurgeRunViewSet(RecordsTokenUse, viewsets.ReadOnlyModelViewSet):
     """Purge runs, newest first; start one, or preview what the next would remove."""
 
     permission_classes = [PrivacyOfficer]

@@ -230,3 +230,24 @@ def test_the_schema_gives_a_category_the_bounds_the_api_keeps():
     fields = schema["components"]["schemas"]["Category"]["properties"]
     assert (fields["number"]["minimum"], fields["number"]["maximum"]) == (1, 9)
     assert fields["retention_days"]["maximum"] == 36_500
+
+
+# --- the audit trail --------------------------------------------------------------------
+
+
+def _uses() -> list[tuple]:
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.API_REQUEST).order_by("sequence")
+    return [(e.outcome, e.details.get("status"), e.details["path"]) for e in events]
+
+
+def test_a_refused_rest_request_is_not_recorded_as_a_success(policy, reader, admin):  # noqa: F811
+    """Auditors read the outcome: a token refused its role, or a write refused as bad,
+    was shown as a success (as /v1's were, before they were told apart)."""
+    _client_of(reader).get("/api/governance/backends/")
+    _client_of(admin).post("/api/governance/rules/", {"name": ""}, format="json")
+    _client_of(admin).get("/api/governance/rules/")
+    assert _uses() == [
+        ("blocked", 403, "/api/governance/backends/"),
+        ("failure", 400, "/api/governance/rules/"),
+        ("success", None, "/api/governance/rules/"),
+    ]
