@@ -216,9 +216,10 @@ def run(
     """Delete every expired conversation in batches, then record the run.
 
     1. Count what is expired, for the progress bar.
-    2. Per category, take the next batch of expired ids and delete it in one
-       short transaction (index rows, messages, then the conversations with
-       their wrapped data keys: without the key no copy of the text opens).
+    2. Per category, take the next batch of expired ids (in order, past the last
+       batch's: one that a chat request or a new hold kept whole does not end the
+       category's purge) and delete it in one short transaction (index rows,
+       messages, then the conversations with their wrapped data keys).
        Each batch reads the category's window again: one lengthened meanwhile is obeyed.
     3. Beat the heartbeat after every batch; record the counts, the windows applied, how
        many expired conversations legal holds kept, and any error (``actor_label``: who
@@ -236,19 +237,19 @@ def run(
         purge.save(update_fields=["total_conversations"])
         for category in Category.objects.all():
             windows[category.name] = _window(category)
+            after = 0
             while True:
-                expired = expired_conversations(category, now).order_by("pk")
-                ids = list(expired.values_list("pk", flat=True)[:batch_size])
+                expired = expired_conversations(category, now).filter(pk__gt=after)
+                ids = list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size])
                 if not ids:
                     break
+                after = ids[-1]  # a batch's busy or newly held ones wait for the next run
                 deleted, messages = _delete_batch(ids, category, now)
                 windows[category.name] = _window(category)  # as the batch found it
                 tally = counts.setdefault(category.name, Counter())
                 tally["conversations"] += deleted
                 tally["messages"] += messages
                 _beat(purge, deleted, messages, counts)
-                if deleted == 0:
-                    break  # every conversation of the batch was busy: the next run takes them
                 if time.monotonic() > deadline:
                     raise PurgeTooLong(
                         f"stopped after {limit_seconds:.0f} s; the next run goes on from here"

@@ -334,6 +334,28 @@ def test_the_purge_goes_by_the_holds_themselves_not_the_conversations_flag(org, 
     assert _left() == {held.pk}
 
 
+def test_a_batch_a_new_hold_keeps_whole_does_not_end_the_categorys_purge(
+    org, officers, monkeypatch
+):
+    """A hold placed on a person between a batch's choice and its deletion keeps the whole
+    batch (0 deleted): the run went on to the next category, and the category's other
+    expired conversations stayed a day more."""
+    carols = [make_conversation(org.carol, org.internal, days_idle=40) for _ in range(2)]
+    alices = [make_conversation(org.alice, org.internal, days_idle=40) for _ in range(3)]
+    real_delete_batch = purge._delete_batch
+
+    def hold_placed_meanwhile(ids, category, now):
+        if not LegalHold.objects.exists():
+            services.place_hold(actor=officers[0], reason="Case 25", user=org.carol)
+        return real_delete_batch(ids, category, now)
+
+    monkeypatch.setattr(purge, "_delete_batch", hold_placed_meanwhile)
+    run = purge.run(purge.start(), batch_size=2)
+    assert run.done_conversations == 3
+    assert _left() == {c.pk for c in carols}
+    assert not {c.pk for c in alices} & _left()
+
+
 def test_the_run_and_its_event_say_how_many_expired_conversations_holds_kept(org, officers):
     conversation = make_conversation(org.alice, org.internal, days_idle=100)
     make_conversation(org.alice, org.internal, days_idle=100)
