@@ -178,14 +178,21 @@ def sent_turns(
 def preview(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """What would happen to the text being typed; nothing is stored or sent."""
     conversation = get_conversation_for_user(request.user, public_id)
-    text = request.POST.get("text", "")[: services.MAX_MESSAGE_CHARS]
+    text = request.POST.get("text", "").replace("\r\n", "\n").strip()
     simulation = None
-    if text.strip():
+    too_long = ""
+    if len(text) > services.MAX_MESSAGE_CHARS:
+        # Said before sending, as the send would refuse it (the box keeps all of a paste).
+        too_long = (
+            f"{len(text):,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}. "
+            "Split it, or send the part that matters."
+        )
+    elif text:
         simulation = simulate(user=request.user, chosen=conversation.category.number, text=text)
     return render(
         request,
         "chat/conversation.html#preview",
-        {"conversation": conversation, "simulation": simulation},
+        {"conversation": conversation, "simulation": simulation, "too_long": too_long},
     )
 
 

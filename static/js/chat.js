@@ -92,6 +92,7 @@
     }
     button.disabled = true;
     var text = form.querySelector("textarea");
+    var sentText = text.value;
     htmx.trigger(text, "htmx:abort");  // the preview of what is being sent is moot
     fetch(form.dataset.sendLive, {
       method: "POST",
@@ -100,7 +101,7 @@
       credentials: "same-origin",
       redirect: "manual"
     }).then(function (response) {
-      return answered(form, response);
+      return answered(form, response, sentText);
     }).catch(function () {
       notSent(form, "Steward could not be reached, or the connection broke. Reload the page to see whether your message went; its text is still here.");
     }).then(function () {
@@ -108,7 +109,7 @@
     });
   }
 
-  function answered(form, response) {
+  function answered(form, response, sentText) {
     if (response.type === "opaqueredirect" || response.headers.get("HX-Refresh") === "true") {
       window.location.reload();  // sent elsewhere (a second factor to set up), or the category changed
       return null;
@@ -119,7 +120,7 @@
       return null;
     }
     if ((response.headers.get("Content-Type") || "").indexOf("text/event-stream") === 0) {
-      return readAnswer(response.body.getReader());
+      return readAnswer(response.body.getReader(), sentText);
     }
     return response.text().then(function (html) {
       var target = response.headers.get("HX-Retarget");
@@ -127,11 +128,47 @@
         notSent(form, "Not sent: something went wrong on Steward's side (error " + response.status + "). Your text is still here; try again in a moment.");
         return;
       }
+      var typed = messageBox().value;
       htmx.swap(target || "#message-list", html, { swapStyle: response.headers.get("HX-Reswap") || "beforeend" });
       if (!target) {
         followNewest();  // htmx.swap's afterSwap names no target for scrollToNewest
+        keepTyping(sentText, typed);
+      } else {
+        keepTyping(null, typed);  // refused: the box comes back with the text, as it was sent
       }
     });
+  }
+
+  function messageBox() {
+    return document.getElementById("composer-text") || { value: "" };
+  }
+
+  // The new turns come with a fresh message box in place of the one that sent. What was
+  // typed into it meanwhile stays (the sent text left out, should the author have typed
+  // on after it); a blocked message comes back whole, to mend and send again (the server
+  // neither kept it nor sends it back). Focus goes back into the box, unless the author
+  // has moved on elsewhere: the button that sent went with the old box.
+  function keepTyping(sentText, typed) {
+    var box = document.getElementById("composer-text");
+    if (!box) {
+      return;
+    }
+    var rest = typed;
+    var turns = document.querySelectorAll("#message-list > .turn");
+    var newest = turns[turns.length - 1];
+    var blocked = newest && newest.matches(".turn-user.turn-blocked");
+    if (sentText !== null && !blocked && typed.indexOf(sentText) === 0) {
+      rest = typed.slice(sentText.length).replace(/^\s+/, "");
+    }
+    if (box.value !== rest) {
+      box.value = rest;
+      box.dispatchEvent(new Event("input", { bubbles: true }));  // the preview, for what is there
+    }
+    var active = document.activeElement;
+    if (!active || active === document.body || box.form.contains(active)) {
+      box.focus({ preventScroll: true });
+      box.setSelectionRange(box.value.length, box.value.length);
+    }
   }
 
   function notSent(form, message) {
@@ -145,7 +182,7 @@
     error.textContent = message;
   }
 
-  function readAnswer(reader) {
+  function readAnswer(reader, sentText) {
     var decoder = new TextDecoder();
     var pending = "";
     var turn = null;
@@ -153,10 +190,12 @@
 
     function handle(name, data) {
       if (name === "sent") {
+        var typed = messageBox().value;
         htmx.swap("#message-list", data, { swapStyle: "beforeend" });
         var live = document.querySelectorAll("#message-list > .turn[data-live]");
         turn = live[live.length - 1] || null;
         followNewest();
+        keepTyping(sentText, typed);
       } else if ((name === "chunk" || name === "waiting") && turn) {
         htmx.swap(turn.querySelector(".md"), data, { swapStyle: "innerHTML" });
         follow(turn);
@@ -251,6 +290,65 @@
     }
   }, true);
 
+  // --- opening a conversation --------------------------------------------------------------
+  // A conversation opens at its newest turn, the one to go on from (not at its first
+  // question, screens above), unless the address names a place or the browser put the
+  // reader back where they were. A new one has nothing to read: the cursor goes in the box.
+  function openAtNewest() {
+    if (!document.getElementById("message-list")) {
+      return;
+    }
+    if (document.getElementById("thread-empty")) {
+      var box = document.getElementById("composer-text");
+      if (box && (!document.activeElement || document.activeElement === document.body)) {
+        box.focus();
+      }
+    } else if (!window.location.hash && window.scrollY === 0) {
+      follow(document.querySelector("#message-list > :last-child"));
+    }
+  }
+
+  // --- copying where the browser has no clipboard API ---------------------------------------
+  // navigator.clipboard exists only on HTTPS (and on localhost): over plain HTTP from
+  // another machine, steward.js's Copy found none and did nothing. The answer is selected
+  // and copied the older way; should even that be refused, it stays selected for Ctrl+C.
+  function copyWithoutClipboardApi(event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button || navigator.clipboard) {
+      return;  // steward.js copies where the API is
+    }
+    var source = document.querySelector(button.dataset.copy);
+    if (!source) {
+      return;
+    }
+    var selection = window.getSelection();
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch (error) {
+      copied = false;
+    }
+    button.dataset.label = button.dataset.label || button.textContent;
+    window.clearTimeout(Number(button.dataset.timer || 0));
+    if (copied) {
+      selection.removeAllRanges();
+      button.textContent = "Copied";
+    } else {
+      button.textContent = "Press Ctrl+C";
+    }
+    button.dataset.timer = window.setTimeout(function () { button.textContent = button.dataset.label; }, 1500);
+  }
+
+  document.addEventListener("click", copyWithoutClipboardApi);
+  if (document.readyState === "complete") {
+    openAtNewest();
+  } else {
+    window.addEventListener("load", openAtNewest);  // laid out with its styles and images
+  }
   document.addEventListener("submit", sendLive, true);  // capturing: before htmx's, on the form
   // htmx's send (where the live one cannot run) drops the preview of what is being sent, as
   // the live one does; a newer preview replaces an older one (hx-sync on the message box).

@@ -191,7 +191,8 @@ def test_it_shows_a_blocked_message_in_place(org, page: Page, console_errors):
     expect(blocked).to_contain_text("Privileged legal advice")
     expect(page.locator("#message-list")).not_to_contain_text("privileged memo")
     message_box = page.get_by_label("Message")
-    expect(message_box).to_have_value("")
+    # Back in the box to mend (the page kept it: the server neither stored nor sent it back).
+    expect(message_box).to_have_value("Summarise this privileged memo about the merger.")
     expect(message_box).to_be_editable()
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
     shoot(page, "desktop-blocked")

@@ -1,0 +1,124 @@
+"""The chat page as a busy employee uses it every day, in a real browser on uvicorn.
+
+Findings of a review of the page; each test failed before its fix.
+
+    STEWARD_SCREENSHOTS=/tmp/steward-shots .venv/bin/python -m pytest -m browser -k chat_review
+"""
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from chat import services
+from governance.demo import DEMO_PASSWORD
+from governance.models import DetectionRule
+from tests.browser.conftest import sign_in, watch_console
+from tests.browser.test_chat import STAFF, send, shoot, start_conversation
+from tests.chat.test_views import _answered
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def page(org, answers_on_threads, new_asgi_context, console_errors) -> Page:
+    """A page on the ASGI server, signed in as Alice through the login form."""
+    page = watch_console(new_asgi_context().new_page(), console_errors)
+    sign_in(page, STAFF, DEMO_PASSWORD)
+    return page
+
+
+def test_the_message_box_keeps_what_was_typed_while_a_message_went_and_keeps_focus(
+    org, page: Page, monkeypatch, console_errors
+):
+    """The new turns came with an empty message box in place of the old one: whatever was
+    typed meanwhile (a busy server takes a second or two to check a message) was wiped.
+    And a Send clicked (or pressed from the keyboard) left focus on the page's <body>: the
+    next Tab started again from the top, through every conversation of the side list."""
+    checked = services.send_message
+
+    def slow_check(**kwargs):
+        time.sleep(1.5)
+        return checked(**kwargs)
+
+    monkeypatch.setattr(services, "send_message", slow_check)
+    start_conversation(page)
+    box = page.get_by_label("Message")
+    expect(box).to_be_focused()  # a new conversation: nothing to do but write
+
+    box.fill("What is a ledger?")
+    page.get_by_role("button", name="Send").click()
+    box.fill("And what is an accrual?")  # the next question, while the first one goes
+    expect(page.locator("#message-list .turn-user")).to_have_count(1)
+    expect(page.locator("#message-list .turn-assistant.turn-done")).to_have_count(1)
+    expect(box).to_have_value("And what is an accrual?")
+
+    page.get_by_role("button", name="Send").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#message-list .turn-user")).to_have_count(2)
+    expect(box).to_have_value("")
+    expect(box).to_be_focused()  # ready for the next message
+    expect(page.locator("#message-list .turn-assistant.turn-done")).to_have_count(2)
+    assert console_errors == []
+
+
+def test_a_blocked_message_comes_back_to_the_box_to_mend(org, page: Page, console_errors):
+    """A message blocked for one word lost all its text: the author typed it all again.
+    The server still neither stores nor echoes it: the page puts back what it sent."""
+    DetectionRule.objects.create(
+        name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"
+    )
+    start_conversation(page)
+    send(page, "Summarise this privileged memo about the merger.")
+    expect(page.locator("#message-list").get_by_role("alert")).to_contain_text("Not sent.")
+    box = page.get_by_label("Message")
+    expect(box).to_have_value("Summarise this privileged memo about the merger.")
+    expect(page.locator("#preview")).to_contain_text("Will be blocked")  # checked again
+    shoot(page, "review-blocked-kept", full_page=False)
+    assert org.external.requests == []
+
+    box.fill("Summarise this memo about the merger.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#message-list .turn-assistant.turn-done")).to_have_count(1)
+    expect(box).to_have_value("")
+    assert console_errors == []
+
+
+def test_a_long_conversation_opens_at_its_newest_turn(org, page: Page, console_errors):
+    """It opened at its first question: the latest answer, the one to go on from, was
+    screens below."""
+    long_answer = "\n\n".join(f"Paragraph {n} of a long answer." for n in range(30))
+    conversation, first, _ = _answered(org.alice, org.internal, "The first question", long_answer)
+    for n in range(3):
+        _, _, last = _answered(
+            org.alice, org.internal, f"Question {n}", long_answer, conversation=conversation
+        )
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    expect(page.locator(f"#turn-{last.public_id} .turn-actions")).to_be_in_viewport()
+    expect(page.locator(f"#turn-{first.public_id}")).not_to_be_in_viewport()
+    shoot(page, "review-long-opened", full_page=False)
+
+    # A link to a turn still opens at that turn.
+    page.goto(f"/chat/c/{conversation.public_id}/#turn-{first.public_id}")
+    expect(page.locator(f"#turn-{first.public_id}")).to_be_in_viewport()
+    assert console_errors == []
+
+
+def test_copy_works_where_the_browser_has_no_clipboard_api(org, page: Page, console_errors):
+    """Over plain HTTP from another machine (the embedded mode's default) the browser has
+    no navigator.clipboard, and Copy did nothing at all."""
+    conversation, _, answer = _answered(org.alice, org.internal, "Say hello", "Hello **there**.")
+    page.add_init_script(
+        "delete Navigator.prototype.clipboard;"
+        "window.copied = [];"
+        "document.execCommand = function (name) {"
+        "  window.copied.push(name + ':' + String(window.getSelection())); return true; };"
+    )
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    copy = page.locator(f"#turn-{answer.public_id} [data-copy]")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("window.copied") == ["copy:Hello there."]
+    assert page.evaluate("String(window.getSelection())") == ""  # the selection is let go
+    expect(copy).to_have_text("Copy", timeout=3_000)
+    assert console_errors == []

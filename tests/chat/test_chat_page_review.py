@@ -1,0 +1,49 @@
+"""The chat page as a busy employee uses it: what the message box keeps, what it says.
+
+Findings of a review of the page in a browser; each test failed before its fix.
+"""
+
+import re
+
+from django.urls import reverse
+
+from tests.chat.test_views import HTMX, thread  # noqa: F401  (a fixture)
+
+
+def _page(client, thread) -> str:  # noqa: F811
+    client.force_login(thread.org.alice)
+    url = reverse("chat:conversation", args=[thread.conversation.public_id])
+    return client.get(url).content.decode()
+
+
+def test_the_message_box_does_not_cut_a_long_paste_short(client, thread):  # noqa: F811
+    """A ``maxlength`` made the browser drop whatever a paste held past 32,000 characters,
+    without a word: the model was then asked about half a document. The box takes it
+    all; the preview says it is too long, and the send refuses it keeping the text."""
+    page = _page(client, thread)
+    box = re.search(r"<textarea id=\"composer-text\"[^>]*>", page).group(0)
+    assert "maxlength" not in box
+
+
+def test_the_preview_says_a_message_is_too_long_to_send(client, thread):  # noqa: F811
+    client.force_login(thread.org.alice)
+    url = reverse("chat:preview", args=[thread.conversation.public_id])
+    page = client.post(url, {"text": "x" * 32_001}, **HTMX).content.decode()
+    assert page.lstrip().startswith('<div id="preview"')
+    assert "Too long to send" in page
+    assert "32,001 characters; the limit is 32,000" in page
+    assert "Nothing to replace" not in page  # not checked: it could not go as it is
+    # The browser sends a line end as CRLF; it counts as one character, as the send counts.
+    page = client.post(url, {"text": "x\r\n" * 10_000 + "x"}, **HTMX).content.decode()
+    assert "Too long" not in page
+
+
+def test_a_keyboard_user_can_skip_the_conversation_list_to_the_message_box(
+    client,
+    thread,  # noqa: F811
+):
+    """The side list (up to 200 conversations) stood between the page's top and the box."""
+    page = _page(client, thread)
+    skip = page.index('href="#composer-text"')
+    assert skip < page.index('id="side-list"')
+    assert "Skip to the message box" in page
