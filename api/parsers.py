@@ -1,8 +1,11 @@
 """Request bodies as every REST endpoint reads them (REST_FRAMEWORK's default parsers), and
-the check /v1 shares: text that no database takes."""
+the check /v1 shares: text that no database takes; and the REST writes' refusal of a field
+they do not know."""
+
+from collections.abc import Iterable, Mapping
 
 from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 
 BROKEN_TEXT = (
     "The request holds text that is not whole Unicode: half of a character (a lone "
@@ -48,3 +51,22 @@ def _encodes(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+UNKNOWN_FIELD = "Unknown field."
+#: What a browser's form adds to a body (the browsable API's forms post it).
+NOT_FIELDS = frozenset({"csrfmiddlewaretoken"})
+
+
+def refuse_unknown_fields(data, known: Iterable[str]) -> None:
+    """A 400 naming each field of the body that the endpoint does not know.
+
+    DRF skips such fields, so a misspelt one (``"retention"`` for ``retention_days``)
+    answered 200 and changed nothing. The fields an endpoint shows are known too, so a
+    PUT may send back what a GET showed.
+    """
+    if not isinstance(data, Mapping):
+        return
+    unknown = set(data) - set(known) - NOT_FIELDS
+    if unknown:
+        raise ValidationError({name: [UNKNOWN_FIELD] for name in sorted(unknown)})

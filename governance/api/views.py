@@ -6,6 +6,7 @@ do, so it is checked and audited the same way.
 
 import csv
 import io
+from collections.abc import Mapping
 from uuid import UUID
 
 from django import forms
@@ -20,7 +21,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from api.parsers import JSONParser
+from api.parsers import JSONParser, refuse_unknown_fields
 from api.permissions import RecordsTokenUse, role_permission
 from governance import services
 from governance.api.serializers import (
@@ -75,12 +76,21 @@ def valid(form, names: dict[str, str] | None = None):
 
 
 class _ObjectBodies:
-    """A write's body is a JSON object (``{field: value}``): anything else is a 400."""
+    """A write's body is a JSON object (``{field: value}``) of the endpoint's fields: anything
+    else is a 400."""
+
+    #: What a write takes, where the serializer that shows the objects does not say it.
+    write_serializer_class: type | None = None
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authenticated and allowed first
-        if request.method in ("POST", "PUT", "PATCH") and not isinstance(request.data, dict):
+        if request.method not in ("POST", "PUT", "PATCH"):
+            return
+        if not isinstance(request.data, Mapping):
             raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [NOT_AN_OBJECT]})
+        refuse_unknown_fields(
+            request.data, (self.write_serializer_class or self.get_serializer_class())().fields
+        )
 
 
 class _PolicyViewSet(RecordsTokenUse, _ObjectBodies, viewsets.ReadOnlyModelViewSet):
@@ -277,6 +287,7 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
     """
 
     serializer_class = ApprovalRowSerializer
+    write_serializer_class = ApprovalWriteSerializer
     queryset = Approval.objects.select_related("category", "backend", "approved_by")
     lookup_url_kwarg = "key"
     lookup_value_regex = r"[-\w]+:[0-9a-fA-F-]{36}"
@@ -324,6 +335,7 @@ class ClearanceViewSet(
 
     permission_classes = [PolicyAdmin]
     serializer_class = ClearanceSerializer
+    write_serializer_class = ClearanceWriteSerializer
     queryset = Clearance.objects.select_related("category", "group", "user")
     lookup_url_kwarg = "key"
     lookup_value_regex = r"[-\w]+:(group|user):[^/]+"

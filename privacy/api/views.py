@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from api.parsers import refuse_unknown_fields
 from api.permissions import RecordsTokenUse, role_permission
 from governance.roles import Role
 from privacy import archive, execution, purge, services
@@ -37,6 +38,14 @@ def _form_errors(form) -> dict:
         ("non_field_errors" if name == "__all__" else name): errors
         for name, errors in form.errors.items()
     }
+
+
+def _given(serializer_class, request) -> dict:
+    """The body, cleaned by ``serializer_class``; a field it does not know is a 400 too."""
+    refuse_unknown_fields(request.data, serializer_class().fields)
+    given = serializer_class(data=request.data)
+    given.is_valid(raise_exception=True)
+    return given.validated_data
 
 
 def _call(step):
@@ -67,11 +76,8 @@ class SubjectRequestViewSet(
 
     @extend_schema(request=IntakeSerializer, responses={201: SubjectRequestSerializer})
     def create(self, request, *args, **kwargs) -> Response:
-        given = IntakeSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        form = IntakeForm(
-            data={k: v for k, v in given.validated_data.items() if v not in ("", None, False)}
-        )
+        given = _given(IntakeSerializer, request)
+        form = IntakeForm(data={k: v for k, v in given.items() if v not in ("", None, False)})
         if not form.is_valid():
             raise ValidationError(_form_errors(form))
         created = _call(lambda: services.receive_request(actor=request.user, **form.request_fields))
@@ -80,10 +86,8 @@ class SubjectRequestViewSet(
     @extend_schema(request=MethodSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request, public_id=None) -> Response:
-        given = MethodSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        method = _given(MethodSerializer, request)["method"]
         subject_request = self.get_object()
-        method = given.validated_data["method"]
         return self._respond(
             _call(
                 lambda: services.verify_identity(
@@ -137,10 +141,8 @@ class SubjectRequestViewSet(
         )
 
     def _with_reason(self, request, step) -> Response:
-        given = ReasonSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        reason = _given(ReasonSerializer, request)["reason"]
         subject_request = self.get_object()
-        reason = given.validated_data["reason"]
         return self._respond(
             _call(lambda: step(request=subject_request, actor=request.user, reason=reason))
         )
@@ -156,9 +158,7 @@ class LegalHoldViewSet(RecordsTokenUse, mixins.CreateModelMixin, viewsets.ReadOn
 
     @extend_schema(request=HoldWriteSerializer, responses={201: LegalHoldSerializer})
     def create(self, request, *args, **kwargs) -> Response:
-        given = HoldWriteSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        form = HoldForm(data={k: v for k, v in given.validated_data.items() if v})
+        form = HoldForm(data={k: v for k, v in _given(HoldWriteSerializer, request).items() if v})
         if not form.is_valid():
             raise ValidationError(_form_errors(form))
         data = form.cleaned_data
@@ -175,10 +175,8 @@ class LegalHoldViewSet(RecordsTokenUse, mixins.CreateModelMixin, viewsets.ReadOn
     @extend_schema(request=ReasonSerializer, responses=LegalHoldSerializer)
     @action(detail=True, methods=["post"])
     def release(self, request, public_id=None) -> Response:
-        given = ReasonSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
+        reason = _given(ReasonSerializer, request)["reason"]
         hold = self.get_object()
-        reason = given.validated_data["reason"]
         released = _call(
             lambda: services.release_hold(hold=hold, actor=request.user, reason=reason)
         )

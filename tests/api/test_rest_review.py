@@ -251,3 +251,48 @@ def test_a_refused_rest_request_is_not_recorded_as_a_success(policy, reader, adm
         ("failure", 400, "/api/governance/rules/"),
         ("success", None, "/api/governance/rules/"),
     ]
+
+
+# --- unknown fields ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "unknown"),
+    [
+        ("patch", "/api/governance/categories/public/", {"retention": 7}, "retention"),
+        ("put", BACKEND, {"name": "Local Ollama", "kind": "ollama", "modle": "x"}, "modle"),
+        ("patch", RULE, {"is_active": False, "actoin": "block"}, "actoin"),
+        ("patch", f"/api/governance/term-lists/{TERMS_ID}/", {"term": "Globex"}, "term"),
+        ("post", "/api/governance/approvals/", {"category": "public", "backend": BACKEND_ID,
+                                                "preferance": 1}, "preferance"),
+        ("post", "/api/governance/clearances/", {"category": "public", "party": "group:Staff",
+                                                 "user": "x"}, "user"),
+        ("post", "/api/privacy/holds/", {"person": "member@example.com", "reason": "Case",
+                                         "until": "2030-01-01"}, "until"),
+        ("post", "/api/privacy/requests/", {"kind": "erasure", "regime": "gdpr",
+                                            "received_on": "2026-01-05", "email": "a@b.example",
+                                            "identifiers": ["x"]}, "identifiers"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_field_is_a_400_naming_it_not_a_silent_success(
+    policy,  # noqa: F811
+    member,
+    method,
+    path,
+    body,
+    unknown,
+):
+    """DRF skips fields it does not know: a typo answered 200 and changed nothing, or
+    made the object without what the script meant to set."""
+    desk = _client_of(make_user("desk@example.com", Role.POLICY_ADMIN, Role.PRIVACY_OFFICER))
+    before = AuditEvent.objects.exclude(action=AuditEvent.Action.API_REQUEST).count()
+    refused = getattr(desk, method)(path, body, format="json")
+    assert refused.status_code == 400, refused.json()
+    assert refused.json() == {unknown: ["Unknown field."]}
+    assert AuditEvent.objects.exclude(action=AuditEvent.Action.API_REQUEST).count() == before
+
+
+def test_a_put_may_send_back_what_a_get_showed(api):
+    for path in (BACKEND, RULE, "/api/governance/categories/public/"):
+        shown = api.get(path).json()
+        assert api.put(path, shown, format="json").status_code == 200, path
