@@ -193,6 +193,15 @@ def test_a_window_of_zero_days_purges_all_content_stored_before_the_run(org):
     assert conversation.pk not in _left() and public.pk in _left()
 
 
+def test_a_retired_categorys_expired_conversations_are_still_purged(org):
+    """Retiring a category (no new conversations) does not stop its window."""
+    conversation = make_conversation(org.alice, org.internal, days_idle=31)
+    Category.objects.filter(pk=org.internal.pk).update(is_active=False)
+    assert purge.preview().conversations == 1
+    purge.run(purge.start())
+    assert conversation.pk not in _left()
+
+
 # --- legal holds ------------------------------------------------------------------------
 
 
