@@ -17,7 +17,7 @@ from django.forms.fields import BaseTemporalField
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -187,6 +187,11 @@ class CategoryViewSet(
     #: Fields with their own service, outside the category's form.
     SWITCHES = {"finding_actions", "is_active"}
 
+    def get_object(self) -> Category:
+        if "\x00" in self.kwargs["slug"]:  # no PostgreSQL text holds one: a 500 looked up
+            raise NotFound()
+        return super().get_object()
+
     def form_data(self, data: dict) -> dict:
         regions = data.get("allowed_regions")
         if isinstance(regions, list):  # the form takes the console's comma-separated text
@@ -341,6 +346,8 @@ class ClearanceViewSet(
     lookup_value_regex = r"[-\w]+:(group|user):[^/]+"
 
     def get_object(self) -> Clearance:
+        if "\x00" in self.kwargs["key"]:  # no PostgreSQL text holds one: a 500 looked up
+            raise NotFound()
         slug, _, party = self.kwargs["key"].partition(":")
         kind, _, who = party.partition(":")
         found = self.get_queryset().filter(category__slug=slug)

@@ -296,3 +296,21 @@ def test_a_put_may_send_back_what_a_get_showed(api):
     for path in (BACKEND, RULE, "/api/governance/categories/public/"):
         shown = api.get(path).json()
         assert api.put(path, shown, format="json").status_code == 200, path
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/governance/categories/pub%00lic/"),
+        ("patch", "/api/governance/categories/pub%00lic/"),
+        ("delete", "/api/governance/clearances/public:group:Sta%00ff/"),
+        ("delete", "/api/governance/approvals/pub%00lic:00000000-0000-4000-8000-0000000000b1/"),
+        ("get", "/api/privacy/holds/%00/"),
+    ],
+)
+def test_a_nul_in_an_address_is_a_json_404_not_a_500(policy, method, path):  # noqa: F811
+    """No PostgreSQL text holds a NUL: looked up, it was a 500."""
+    desk = _client_of(make_user("desk@example.com", Role.POLICY_ADMIN, Role.PRIVACY_OFFICER))
+    desk.raise_request_exception = False
+    missing = getattr(desk, method)(path, {"name": "x"}, format="json")
+    assert (missing.status_code, missing["Content-Type"]) == (404, "application/json")
