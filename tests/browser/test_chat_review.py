@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from chat import services
 from governance.demo import DEMO_PASSWORD
 from governance.models import DetectionRule
-from tests.browser.conftest import sign_in, watch_console
+from tests.browser.conftest import PHONE, sign_in, watch_console
 from tests.browser.test_chat import STAFF, send, shoot, start_conversation
 from tests.chat.test_views import _answered
 
@@ -122,3 +122,19 @@ def test_copy_works_where_the_browser_has_no_clipboard_api(org, page: Page, cons
     assert page.evaluate("String(window.getSelection())") == ""  # the selection is let go
     expect(copy).to_have_text("Copy", timeout=3_000)
     assert console_errors == []
+
+
+def test_the_conversation_list_gives_a_title_the_width_of_a_phone(org, new_asgi_context):
+    """At 390px the category and "3 minutes ago" kept their width beside each title, which
+    was left a column a word wide, broken inside words ("jane.roe@ex / ample.org")."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    conversation.title = "Please draft a reply to jane.roe@example.org about the March invoices."
+    conversation.save()
+    page = new_asgi_context(viewport=PHONE).new_page()
+    sign_in(page, STAFF, DEMO_PASSWORD)
+    page.goto("/chat/")
+    title = page.locator("#conversation-list .conversation-title")
+    expect(title).to_have_count(1)
+    width = title.evaluate("e => e.closest('a').getBoundingClientRect().width")
+    assert width > 250, f"the title has {width}px of a 390px phone"
+    shoot(page, "review-phone-list")

@@ -47,3 +47,13 @@ def test_a_keyboard_user_can_skip_the_conversation_list_to_the_message_box(
     skip = page.index('href="#composer-text"')
     assert skip < page.index('id="side-list"')
     assert "Skip to the message box" in page
+
+
+def test_new_conversation_leads_straight_to_the_category_picker(client, thread):  # noqa: F811
+    """On a phone the picker comes after the whole list of conversations (up to 200):
+    "+ New conversation" left the author at the list's top, to scroll past all of it."""
+    page = _page(client, thread)
+    assert f'href="{reverse("chat:home")}#start"' in page
+    assert "+ New conversation" in page
+    home = client.get(reverse("chat:home")).content.decode()
+    assert '<section id="start" class="card" aria-labelledby="start-heading">' in home
