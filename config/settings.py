@@ -467,6 +467,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # What a write takes apart from what it answers: one component for both, generated
+    # clients ask for the read-only fields in requests and offer the write-only ones in answers.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Several models call their choices "kind"; give each set its own schema name.
     "ENUM_NAME_OVERRIDES": {
         "SubjectRequestKindEnum": "privacy.models.SubjectRequest.Kind",

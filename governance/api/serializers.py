@@ -86,6 +86,9 @@ class BackendSerializer(serializers.ModelSerializer):
             "health_checked_at", "health_latency_ms", "health_error", "updated_at",
         ]  # fmt: skip
         read_only_fields = [f for f in fields if f not in (*Backend.POLICY_FIELDS, "credential")]
+        # As the console's form takes them: hosting defaults to the kind's usual one, and
+        # the built-in kind needs no model (its packaged one).
+        extra_kwargs = {"hosting_class": {"required": False}, "model": {"required": False}}
 
     def get_has_credential(self, backend: Backend) -> bool:
         return bool(backend.credential_encrypted)

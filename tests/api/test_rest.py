@@ -150,7 +150,7 @@ def test_the_schema_validates_and_the_docs_page_serves_it_without_a_cdn(db, clie
     validate_schema(schema)
     categories = schema["paths"]["/api/governance/categories/{slug}/"]
     assert sorted(categories) == ["get", "patch", "put"]  # retired, never deleted
-    terms = schema["components"]["schemas"]["TermList"]["properties"]["terms"]
+    terms = schema["components"]["schemas"]["TermListRequest"]["properties"]["terms"]
     assert terms["writeOnly"] is True
     assert "/api/audit/events/" in schema["paths"]
     client.force_login(member)

@@ -314,3 +314,17 @@ def test_a_nul_in_an_address_is_a_json_404_not_a_500(policy, method, path):  # n
     desk.raise_request_exception = False
     missing = getattr(desk, method)(path, {"name": "x"}, format="json")
     assert (missing.status_code, missing["Content-Type"]) == (404, "application/json")
+
+
+def test_the_schema_describes_what_a_write_takes_apart_from_what_it_answers():
+    """One component for both, a client generated from the schema asked for the answer's
+    fields (public_id, has_credential, updated_at) in every request it sent, and offered a
+    write-only key in what it read."""
+    schemas = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    sent, answered = schemas["BackendRequest"], schemas["Backend"]
+    assert "credential" in sent["properties"] and "credential" not in answered["properties"]
+    assert "public_id" not in sent["properties"] and "has_credential" not in sent["properties"]
+    # the console's form gives the hosting class a default, and the built-in needs no model
+    assert sorted(sent["required"]) == ["kind", "name"]
+    assert "terms" in schemas["TermListRequest"]["properties"]
+    assert "terms" not in schemas["TermList"]["properties"]
