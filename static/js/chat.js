@@ -64,6 +64,11 @@
         || !replaced || replaced.id !== turn.id || !replaced.hasAttribute("aria-busy")) {
       return;
     }
+    if (!document.querySelector("#message-list > .turn[aria-busy]")) {
+      document.querySelectorAll(".send-error[data-until=answered]").forEach(function (hint) {
+        hint.remove();
+      });
+    }
     var status = document.getElementById("answer-status");
     var ending = Object.keys(ENDINGS).filter(function (name) { return turn.classList.contains(name); })[0];
     if (status && ending) {
@@ -89,6 +94,13 @@
     var button = form.querySelector("button[type=submit]");
     if (button.disabled) {
       return;  // already sending
+    }
+    if (document.querySelector("#message-list > .turn[aria-busy]")) {
+      // The server would refuse it, and its refusal stayed beside the box after the answer
+      // had come. Said here instead, and taken back when the answer has come.
+      notSent(form, "An answer is still on its way: send this once it has come, or stop it. Your text is still here.");
+      form.querySelector(".send-error").dataset.until = "answered";
+      return;
     }
     button.disabled = true;
     var text = form.querySelector("textarea");
@@ -173,6 +185,9 @@
 
   function notSent(form, message) {
     var error = form.querySelector(".send-error");
+    if (error) {
+      delete error.dataset.until;
+    }
     if (!error) {
       error = document.createElement("p");
       error.className = "field-error send-error";

@@ -138,3 +138,31 @@ def test_the_conversation_list_gives_a_title_the_width_of_a_phone(org, new_asgi_
     width = title.evaluate("e => e.closest('a').getBoundingClientRect().width")
     assert width > 250, f"the title has {width}px of a 390px phone"
     shoot(page, "review-phone-list")
+
+
+def test_a_message_sent_while_an_answer_is_on_its_way_is_held_and_said_so_until_it_comes(
+    org, page: Page, console_errors
+):
+    """The server refused it ("An answer is still on its way"), and that refusal stayed
+    beside the box after the answer had come, as though the text still could not go."""
+    org.external.reply = ["One, ", "two, ", "three, ", "four, ", "five."]
+    org.external.delay = 0.4
+    start_conversation(page)
+    send(page, "Count to five, please.")
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer.locator(".turn-body")).to_contain_text("One,")
+
+    box = page.get_by_label("Message")
+    box.fill("And now to ten?")
+    box.press("Control+Enter")
+    hint = page.locator("#composer").get_by_role("alert")
+    expect(hint).to_contain_text("An answer is still on its way")
+    expect(box).to_have_value("And now to ten?")
+    expect(answer).to_have_class("turn turn-assistant turn-done")
+    expect(hint).to_have_count(0)  # it has come: nothing stands in the way any more
+    assert len(org.external.requests) == 1
+
+    box.press("Control+Enter")
+    expect(page.locator("#message-list .turn-assistant.turn-done")).to_have_count(2)
+    assert len(org.external.requests) == 2
+    assert console_errors == []
