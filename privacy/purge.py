@@ -47,6 +47,10 @@ class PurgeBusy(Exception):
     """Another purge is running."""
 
 
+class PurgeLost(Exception):
+    """The run was marked interrupted (silent too long) while it was still going."""
+
+
 @dataclass
 class Expired:
     """What a purge would remove now, per category name."""
@@ -254,6 +258,8 @@ def run(
                     raise PurgeTooLong(
                         f"stopped after {limit_seconds:.0f} s; the next run goes on from here"
                     )
+    except PurgeLost:
+        pass  # its batches stop here; what they deleted is recorded below
     except Exception as exc:
         if isinstance(exc, PurgeTooLong):
             log.warning("Purge %s", exc)  # expected, and said in the run's errors
@@ -267,8 +273,39 @@ def run(
     purge.counts = {name: dict(tally) for name, tally in counts.items()}
     purge.held_back = held_back  # not a column: the event keeps it
     with transaction.atomic():
+        row = PurgeRun.objects.select_for_update().get(pk=purge.pk)
+        if row.status != PurgeRun.Status.RUNNING:
+            return _finish_interrupted(purge, row, actor_label=actor_label)
         purge.save()
         _record(purge, actor_label=actor_label, held=held_back, windows=windows)
+    return purge
+
+
+def _finish_interrupted(purge: PurgeRun, row: PurgeRun, *, actor_label: str) -> PurgeRun:
+    """End a run that another marked interrupted while it still went on (silent for
+    ``STALE_AFTER_SECONDS``, e.g. a stalled database) without counting anything twice.
+
+    The marking audited what the row said then; this audits only what the run deleted
+    after (if anything), and keeps the row interrupted, with the run's full counts.
+    """
+    since = {
+        name: {key: tally[key] - row.counts.get(name, {}).get(key, 0) for key in tally}
+        for name, tally in purge.counts.items()
+    }
+    since = {name: tally for name, tally in since.items() if any(tally.values())}
+    after = {
+        "conversations": purge.done_conversations - row.done_conversations,
+        "messages": purge.deleted_messages - row.deleted_messages,
+    }
+    purge.status, purge.finished_at = row.status, row.finished_at
+    purge.errors = [
+        *row.errors,  # the marking's
+        *purge.errors,  # the run's own, if any
+        "It went on after being marked interrupted, and stopped at its next batch",
+    ]
+    purge.save(update_fields=["done_conversations", "deleted_messages", "counts", "errors"])
+    if any(after.values()):
+        _record(purge, actor_label=actor_label, **after, counts=since, after_interrupted=True)
     return purge
 
 
@@ -278,7 +315,8 @@ def _window(category: Category) -> int | None:
 
 
 def _record(purge: PurgeRun, *, actor_label: str = "", **more) -> None:
-    """The run's audit event: counts, time and how many errors, never a conversation's text."""
+    """The run's audit event: counts, time and how many errors, never a conversation's text
+    (``more``: further details, or counts other than the run's own)."""
     finished = purge.finished_at or timezone.now()
     record(
         action=AuditEvent.Action.RETENTION_PURGED,
@@ -362,9 +400,11 @@ def _beat(purge: PurgeRun, conversations: int, messages: int, counts) -> None:
     purge.deleted_messages += messages
     purge.heartbeat_at = timezone.now()
     purge.counts = {name: dict(tally) for name, tally in counts.items()}
-    PurgeRun.objects.filter(pk=purge.pk).update(
+    beaten = PurgeRun.objects.filter(pk=purge.pk, status=PurgeRun.Status.RUNNING).update(
         done_conversations=purge.done_conversations,
         deleted_messages=purge.deleted_messages,
         heartbeat_at=purge.heartbeat_at,
         counts=purge.counts,
     )
+    if not beaten:
+        raise PurgeLost

@@ -484,9 +484,10 @@ def test_a_failed_scheduled_run_is_tried_again_soon_not_a_day_later(org, monkeyp
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 @pytest.mark.django_db(transaction=True)
-def test_two_runs_at_once_neither_deadlock_nor_delete_anything_twice(org):
-    """Only one run is RUNNING, but one marked interrupted may still be going (a slow
-    worker) while the next runs: their batches skip each other's rows."""
+def test_two_runs_at_once_neither_deadlock_nor_delete_or_audit_anything_twice(org):
+    """Only one run is RUNNING, but one marked interrupted may still be going (a stalled
+    worker) while the next runs: their batches skip each other's rows, the interrupted
+    one stops at its next heartbeat, and the audit trail counts each deletion once."""
     import threading
 
     for _ in range(12):
@@ -510,10 +511,42 @@ def test_two_runs_at_once_neither_deadlock_nor_delete_anything_twice(org):
         thread.join(60)
     assert not any(thread.is_alive() for thread in threads)
     assert all(isinstance(done, PurgeRun) for done in outcomes.values()), outcomes
-    assert [done.status for done in outcomes.values()] == [PurgeRun.Status.DONE] * 2
+    assert outcomes[0].status == PurgeRun.Status.DONE
+    assert outcomes[1].status == PurgeRun.Status.INTERRUPTED
+    assert outcomes[1].done_conversations <= 2  # one batch at most, then it saw it was lost
     assert sum(done.done_conversations for done in outcomes.values()) == 12
-    assert sum(done.deleted_messages for done in outcomes.values()) == 24
     assert Conversation.objects.count() == 0
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.RETENTION_PURGED)
+    assert sum(event.details["conversations"] for event in events) == 12
+
+
+def test_a_run_marked_interrupted_while_still_going_is_not_counted_twice(org, monkeypatch):
+    """Silent past STALE_AFTER_SECONDS (a stalled database), a run is marked interrupted
+    by the next, which audits what it had deleted and purges the rest. When the first
+    goes on, it stays interrupted and audits only what it deleted after."""
+    for _ in range(6):
+        make_conversation(org.alice, org.internal, days_idle=40)
+    real_beat = purge._beat
+    second = []
+
+    def overtaken_after_the_first_batch(run, *args):
+        real_beat(run, *args)
+        if not second:
+            second.append(None)
+            PurgeRun.objects.filter(pk=run.pk).update(
+                heartbeat_at=timezone.now() - dt.timedelta(seconds=purge.STALE_AFTER_SECONDS + 1)
+            )
+            second[0] = purge.run(purge.start(), batch_size=2)
+
+    monkeypatch.setattr(purge, "_beat", overtaken_after_the_first_batch)
+    first = purge.run(purge.start(), batch_size=2)
+
+    assert first.status == PurgeRun.Status.INTERRUPTED
+    assert PurgeRun.objects.get(pk=first.pk).status == PurgeRun.Status.INTERRUPTED
+    assert first.done_conversations == 2 and second[0].done_conversations == 4
+    assert Conversation.objects.count() == 0
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.RETENTION_PURGED)
+    assert sorted(event.details["conversations"] for event in events) == [2, 4]
 
 
 # --- the command ------------------------------------------------------------------------
