@@ -1,8 +1,13 @@
 """DRF permissions that ask what the pages ask: does the user hold the role (governance.roles);
-and the record of each token's use, made once its outcome is known."""
+and what every REST viewset does once it has its answer: record the token's use with its
+outcome, and answer a failure of Steward's own in JSON."""
 
+from django.conf import settings
+from django.core import signals
 from django.db import transaction
+from django.utils.log import log_response
 from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
 
 from api.authentication import record_use
 from audit.models import AuditEvent
@@ -31,6 +36,9 @@ class RecordsTokenUse:
     answer is known, with its outcome, as /v1 records its own: success, blocked (401/403,
     with the status) or failure (any other 4xx or 5xx, with the status). Written when the
     token is read, a request refused its role was shown to auditors as a success.
+
+    A failure of Steward's own is a JSON 500 too, not the site's page (with DEBUG, the
+    traceback).
     """
 
     records_token_use_when_answered = True
@@ -43,9 +51,32 @@ class RecordsTokenUse:
     def handle_exception(self, exc):
         try:
             return super().handle_exception(exc)
-        except Exception:
-            self.record_token_use(500)  # raised on, to the site's 500
-            raise
+        except Exception as unexpected:
+            self.record_token_use(500)
+            if settings.DEBUG:
+                raise  # the developer's traceback page
+            return self.server_error(unexpected)
+
+    def server_error(self, exc: Exception) -> Response:
+        """A JSON 500 (the site's is a page of HTML), logged with its traceback as Django
+        logs one, and signalled as Django signals one (error reporters, the test client)."""
+        request = self.request._request
+        signals.got_request_exception.send(sender=None, request=request)
+        response = Response(
+            {
+                "detail": "Steward failed to answer this request. If it happens again, give "
+                f"your administrator its id: {getattr(request, 'request_id', '-')}."
+            },
+            status=500,
+        )
+        log_response(
+            "Internal Server Error: %s",
+            request.path,
+            response=response,
+            request=request,
+            exception=exc,
+        )
+        return response
 
     def record_token_use(self, status: int) -> None:
         django_request = self.request._request

@@ -328,3 +328,22 @@ def test_the_schema_describes_what_a_write_takes_apart_from_what_it_answers():
     assert sorted(sent["required"]) == ["kind", "name"]
     assert "terms" in schemas["TermListRequest"]["properties"]
     assert "terms" not in schemas["TermList"]["properties"]
+
+
+def test_a_failure_of_steward_is_a_json_500_logged_and_recorded(api, monkeypatch, caplog):
+    """A script reading ``response.json()`` got the site's HTML page for a 500."""
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("governance.services.save_rule", broken)
+    with caplog.at_level("ERROR", logger="django.request"):
+        failed = api.patch(RULE, {"reason": "Legal hold"}, format="json")
+    assert (failed.status_code, failed["Content-Type"]) == (500, "application/json")
+    assert failed.json() == {
+        "detail": "Steward failed to answer this request. If it happens again, give your "
+        f"administrator its id: {failed['X-Request-ID']}."
+    }
+    logged = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(logged) == 1 and logged[0].exc_info[0] is RuntimeError
+    assert _uses()[-1] == ("failure", 500, RULE)
