@@ -591,6 +591,27 @@ def test_the_dry_run_says_when_there_is_nothing_to_remove(db, capsys):
     assert "total: 0 conversations, 0 messages; 0 expired but held" in out
 
 
+def test_the_page_of_a_run_that_failed_before_deleting_does_not_say_nothing_had_expired(
+    client, officers, org
+):
+    from django.db import DatabaseError
+    from django.urls import reverse
+
+    make_conversation(org.alice, org.internal, days_idle=40)
+
+    def fails_at_the_conversations(execute, sql, params, many, context):
+        if sql.startswith("DELETE FROM chat_conversation"):
+            raise DatabaseError("connection lost")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fails_at_the_conversations):
+        run = purge.run(purge.start())
+    client.force_login(officers[0])
+    page = client.get(reverse("privacy:purge", args=[run.public_id])).content.decode()
+    assert "Nothing had expired" not in page
+    assert "Nothing was deleted" in page
+
+
 # --- the schedule -----------------------------------------------------------------------
 
 
