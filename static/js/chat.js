@@ -333,9 +333,17 @@
       return;  // steward.js copies where the API is
     }
     var source = document.querySelector(button.dataset.copy);
-    if (!source) {
-      return;
+    if (source) {
+      copySelected(source, function (label) {
+        button.dataset.label = button.dataset.label || button.textContent;
+        button.textContent = label || button.dataset.label;
+      });
     }
+  }
+
+  // Copies ``source`` by selecting it; ``say`` shows "Copied" (or how to copy it by hand),
+  // then nothing (the button's own words) 1.5 s later.
+  function copySelected(source, say) {
     var selection = window.getSelection();
     var range = document.createRange();
     range.selectNodeContents(source);
@@ -347,18 +355,64 @@
     } catch (error) {
       copied = false;
     }
-    button.dataset.label = button.dataset.label || button.textContent;
-    window.clearTimeout(Number(button.dataset.timer || 0));
     if (copied) {
       selection.removeAllRanges();
-      button.textContent = "Copied";
-    } else {
-      button.textContent = "Press Ctrl+C";
     }
-    button.dataset.timer = window.setTimeout(function () { button.textContent = button.dataset.label; }, 1500);
+    sayForAWhile(source, say, copied ? "Copied" : "Press Ctrl+C");
+  }
+
+  function sayForAWhile(holder, say, words) {
+    window.clearTimeout(Number(holder.dataset.copyTimer || 0));
+    say(words);
+    holder.dataset.copyTimer = window.setTimeout(function () { say(""); }, 1500);
+  }
+
+  // --- a code block's own Copy --------------------------------------------------------------
+  // Each code block of a finished answer gets a button that copies its code alone. Its words
+  // come from CSS (::before), so that the answer's own Copy, which takes the answer's text,
+  // does not take them too.
+  function addCodeCopies() {
+    document.querySelectorAll("#message-list > .turn:not([aria-busy]) .md pre").forEach(function (pre) {
+      if (pre.parentElement.classList.contains("code-block")) {
+        return;
+      }
+      var block = document.createElement("div");
+      block.className = "code-block";
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button button-small code-copy";
+      button.setAttribute("aria-label", "Copy code");
+      pre.before(block);
+      block.append(button, pre);
+    });
+  }
+
+  function copyCode(event) {
+    var button = event.target.closest && event.target.closest(".code-copy");
+    if (!button) {
+      return;
+    }
+    var pre = button.parentElement.querySelector("pre");
+    var say = function (words) {
+      button.setAttribute("aria-label", words || "Copy code");
+      button.classList.toggle("code-copied", Boolean(words));
+    };
+    if (!navigator.clipboard) {
+      copySelected(pre, say);
+      return;
+    }
+    var code = pre.innerText.replace(/\n$/, "");
+    navigator.clipboard.writeText(code).then(function () {
+      sayForAWhile(pre, say, "Copied");
+    }, function () {
+      copySelected(pre, say);
+    });
   }
 
   document.addEventListener("click", copyWithoutClipboardApi);
+  document.addEventListener("click", copyCode);
+  document.addEventListener("htmx:afterSettle", addCodeCopies);
+  addCodeCopies();
   if (document.readyState === "complete") {
     openAtNewest();
   } else {

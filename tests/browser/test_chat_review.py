@@ -166,3 +166,26 @@ def test_a_message_sent_while_an_answer_is_on_its_way_is_held_and_said_so_until_
     expect(page.locator("#message-list .turn-assistant.turn-done")).to_have_count(2)
     assert len(org.external.requests) == 2
     assert console_errors == []
+
+
+def test_a_code_block_copies_on_its_own(org, page: Page, console_errors):
+    """Copy took the whole answer: to take only its code, the author selected it by hand,
+    a long block scrolling under the mouse."""
+    answer_text = "Run this:\n\n```python\nfor n in range(3):\n    print(n)\n```\n\nThen check."
+    conversation, _, answer = _answered(org.alice, org.internal, "A loop?", answer_text)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    turn = page.locator(f"#turn-{answer.public_id}")
+    expect(turn.get_by_role("button", name="Copy code")).to_have_count(1)
+    copy_code = turn.locator(".code-copy")
+    copy_code.click()
+    expect(copy_code).to_have_accessible_name("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == "for n in range(3):\n    print(n)"
+    shoot(page, "review-code-copy", full_page=False)
+
+    turn.locator("[data-copy]").click()  # the whole answer, without the button's words
+    expect(turn.locator("[data-copy]")).to_have_text("Copied")
+    whole = page.evaluate("navigator.clipboard.readText()")
+    assert whole.startswith("Run this:") and whole.rstrip().endswith("Then check.")
+    assert "Copy" not in whole
+    assert console_errors == []
