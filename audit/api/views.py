@@ -1,11 +1,13 @@
 """The audit trail over REST: read-only, for auditors, filtered as on the auditor's page."""
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.settings import api_settings
 
 from api.permissions import RecordsTokenUse, role_permission
 from audit.api.serializers import AuditEventSerializer
@@ -49,5 +51,10 @@ class AuditEventViewSet(RecordsTokenUse, viewsets.ReadOnlyModelViewSet):
             return events
         filters = EventFilter(self.request.query_params or None)
         if filters.is_bound and not filters.is_valid():
-            raise ValidationError(filters.errors)
+            raise ValidationError(
+                {
+                    api_settings.NON_FIELD_ERRORS_KEY if name == NON_FIELD_ERRORS else name: errors
+                    for name, errors in filters.errors.items()
+                }
+            )
         return filters.apply(events)

@@ -347,3 +347,15 @@ def test_a_failure_of_steward_is_a_json_500_logged_and_recorded(api, monkeypatch
     logged = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(logged) == 1 and logged[0].exc_info[0] is RuntimeError
     assert _uses()[-1] == ("failure", 500, RULE)
+
+
+def test_a_bad_audit_filter_names_what_is_wrong_as_every_endpoint_does(db, reader):
+    client = _client_of(reader)
+    swapped = client.get("/api/audit/events/", {"since": "2026-02-01", "until": "2026-01-01"})
+    assert swapped.status_code == 400
+    assert swapped.json() == {"non_field_errors": ["The start date is after the end date."]}
+    unknown = client.get("/api/audit/events/", {"actor": "nobody@example.com", "outcome": "x"})
+    assert unknown.json() == {
+        "actor": ["No account has this email address."],
+        "outcome": ["Select a valid choice. x is not one of the available choices."],
+    }
