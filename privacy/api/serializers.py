@@ -124,3 +124,17 @@ class PurgeRunSerializer(serializers.ModelSerializer):
 
     def get_triggered_by(self, run: PurgeRun) -> str | None:
         return _name(run.triggered_by)
+
+
+class ExpiredCountSerializer(serializers.Serializer):
+    conversations = serializers.IntegerField()
+    messages = serializers.IntegerField()
+
+
+class PurgePreviewSerializer(serializers.Serializer):
+    """What the next purge would remove: by category name, in all, and what holds keep."""
+
+    counts = serializers.DictField(child=ExpiredCountSerializer(), help_text="By category name.")
+    conversations = serializers.IntegerField()
+    messages = serializers.IntegerField()
+    held = serializers.IntegerField(help_text="Conversations past their window a hold keeps.")

@@ -22,6 +22,7 @@ from privacy.api.serializers import (
     IntakeSerializer,
     LegalHoldSerializer,
     MethodSerializer,
+    PurgePreviewSerializer,
     PurgeRunSerializer,
     ReasonSerializer,
     SubjectRequestSerializer,
@@ -198,7 +199,7 @@ class PurgeRunViewSet(RecordsTokenUse, viewsets.ReadOnlyModelViewSet):
             run = _call(lambda: services.start_purge(actor=request.user))
         return Response(PurgeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(responses=PurgePreviewSerializer)
     @action(detail=False, methods=["get"])
     def preview(self, request) -> Response:
         expired = purge.preview()

@@ -359,3 +359,14 @@ def test_a_bad_audit_filter_names_what_is_wrong_as_every_endpoint_does(db, reade
         "actor": ["No account has this email address."],
         "outcome": ["Select a valid choice. x is not one of the available choices."],
     }
+
+
+def test_the_schema_says_what_a_purge_preview_holds():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    answer = schema["paths"]["/api/privacy/purges/preview/"]["get"]["responses"]["200"]
+    ref = answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    preview = schema["components"]["schemas"][ref]
+    assert sorted(preview["required"]) == ["conversations", "counts", "held", "messages"]
+    per_category = preview["properties"]["counts"]["additionalProperties"]["$ref"]
+    counts = schema["components"]["schemas"][per_category.rsplit("/", 1)[1]]
+    assert sorted(counts["properties"]) == ["conversations", "messages"]
