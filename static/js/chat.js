@@ -123,11 +123,15 @@
 
   function answered(form, response, sentText) {
     if (response.type === "opaqueredirect" || response.headers.get("HX-Refresh") === "true") {
+      if (response.type === "opaqueredirect") {
+        keepDraft();  // not sent: the page goes elsewhere first (a second factor to set up)
+      }
       window.location.reload();  // sent elsewhere (a second factor to set up), or the category changed
       return null;
     }
     var redirect = response.headers.get("HX-Redirect");
     if (redirect) {
+      keepDraft();  // not sent: signed out, or a new policy to acknowledge first
       window.location.assign(redirect);
       return null;
     }
@@ -313,6 +317,9 @@
     if (!document.getElementById("message-list")) {
       return;
     }
+    if (restoreDraft()) {
+      return;
+    }
     if (document.getElementById("thread-empty")) {
       var box = document.getElementById("composer-text");
       if (box && (!document.activeElement || document.activeElement === document.body)) {
@@ -322,6 +329,54 @@
       follow(document.querySelector("#message-list > :last-child"));
     }
   }
+
+  // --- a draft through a trip the page did not choose ---------------------------------------
+  // A request answered "go elsewhere first" (the session ended: sign in again; a new policy
+  // to acknowledge) took the whole page away, and what was in the box with it. It is kept
+  // in this tab's sessionStorage for that trip only: put back, and taken out, when the
+  // same conversation opens again within the hour; never kept on leaving by choice.
+  var DRAFT_KEY = "steward.chat.draft";
+  var DRAFT_MS = 60 * 60 * 1000;
+
+  function keepDraft() {
+    var box = document.getElementById("composer-text");
+    if (!box || !box.value.trim()) {
+      return;
+    }
+    try {
+      window.sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ path: window.location.pathname, text: box.value, at: Date.now() }));
+    } catch (error) {
+      // storage refused (private mode, full): nothing more to do
+    }
+  }
+
+  function restoreDraft() {
+    var draft = null;
+    try {
+      draft = JSON.parse(window.sessionStorage.getItem(DRAFT_KEY) || "null");
+      if (draft && (draft.path === window.location.pathname || !(Date.now() - draft.at < DRAFT_MS))) {
+        window.sessionStorage.removeItem(DRAFT_KEY);
+      }
+    } catch (error) {
+      return false;
+    }
+    var box = document.getElementById("composer-text");
+    if (!draft || draft.path !== window.location.pathname || !(Date.now() - draft.at < DRAFT_MS) || !box || box.value) {
+      return false;
+    }
+    box.value = draft.text;
+    box.dispatchEvent(new Event("input", { bubbles: true }));  // the preview, checked again
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+    return true;
+  }
+
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("HX-Redirect")) {
+      keepDraft();
+    }
+  });
 
   // --- copying where the browser has no clipboard API ---------------------------------------
   // navigator.clipboard exists only on HTTPS (and on localhost): over plain HTTP from

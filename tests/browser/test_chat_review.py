@@ -189,3 +189,21 @@ def test_a_code_block_copies_on_its_own(org, page: Page, console_errors):
     assert whole.startswith("Run this:") and whole.rstrip().endswith("Then check.")
     assert "Copy" not in whole
     assert console_errors == []
+
+
+def test_a_draft_survives_the_session_ending_under_it(org, page: Page):
+    """Thirty idle minutes end the session; the author comes back and types on: the
+    preview sent the whole page to sign in, and what was in the box was gone."""
+    from tests.browser.test_chat import _conversation_then_signed_out, _signs_in_and_comes_back
+
+    conversation = _conversation_then_signed_out(org, page)
+    draft = "Draft a note to the team about Friday:\nthe offsite moves to the 14th."
+    page.get_by_label("Message").fill(draft)
+    _signs_in_and_comes_back(page, conversation)
+    expect(page.get_by_label("Message")).to_have_value(draft)
+    expect(page.locator("#preview")).to_contain_text("Nothing to replace")  # checked again
+    assert page.evaluate("sessionStorage.getItem('steward.chat.draft')") is None  # taken out
+
+    page.reload()  # once: a later visit starts empty
+    expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    expect(page.get_by_label("Message")).to_have_value("")
