@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 from django.contrib.auth.models import Group
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from audit.services import record
@@ -14,16 +15,18 @@ from chat.models import Conversation
 from governance.models import Backend, Clearance, DetectionRule
 from governance.roles import Role
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
-from tests.api.test_rest import BACKEND_ID, RULE_ID, TERMS_ID, _client_of, policy  # noqa: F401
+from tests.api import test_rest
+from tests.api.test_rest import BACKEND_ID, RULE_ID, TERMS_ID, _client_of
 from tests.factories import make_backend, make_user
 from tests.governance.console import policy_events
 
+policy = test_rest.policy  # the fixture: a category, a backend, a rule and a term list
 BACKEND = f"/api/governance/backends/{BACKEND_ID}/"
 RULE = f"/api/governance/rules/{RULE_ID}/"
 
 
 @pytest.fixture
-def api(policy, admin):  # noqa: F811
+def api(policy, admin):
     client = _client_of(admin)
     client.raise_request_exception = False  # a 500 is an answer to look at, here
     return client
@@ -175,7 +178,7 @@ def _response_schemas() -> dict:
 
 
 @pytest.fixture
-def everything(policy, admin, member):  # noqa: F811
+def everything(policy, admin, member):
     """One of each object, with every field that can be empty empty somewhere."""
     public, backend = policy
     Clearance.objects.create(category=public, group=Group.objects.get(name=Role.STAFF.label))
@@ -240,7 +243,7 @@ def _uses() -> list[tuple]:
     return [(e.outcome, e.details.get("status"), e.details["path"]) for e in events]
 
 
-def test_a_refused_rest_request_is_not_recorded_as_a_success(policy, reader, admin):  # noqa: F811
+def test_a_refused_rest_request_is_not_recorded_as_a_success(policy, reader, admin):
     """Auditors read the outcome: a token refused its role, or a write refused as bad,
     was shown as a success (as /v1's were, before they were told apart)."""
     _client_of(reader).get("/api/governance/backends/")
@@ -275,7 +278,7 @@ def test_a_refused_rest_request_is_not_recorded_as_a_success(policy, reader, adm
     ],
 )  # fmt: skip
 def test_a_misspelt_field_is_a_400_naming_it_not_a_silent_success(
-    policy,  # noqa: F811
+    policy,
     member,
     method,
     path,
@@ -308,7 +311,7 @@ def test_a_put_may_send_back_what_a_get_showed(api):
         ("get", "/api/privacy/holds/%00/"),
     ],
 )
-def test_a_nul_in_an_address_is_a_json_404_not_a_500(policy, method, path):  # noqa: F811
+def test_a_nul_in_an_address_is_a_json_404_not_a_500(policy, method, path):
     """No PostgreSQL text holds a NUL: looked up, it was a 500."""
     desk = _client_of(make_user("desk@example.com", Role.POLICY_ADMIN, Role.PRIVACY_OFFICER))
     desk.raise_request_exception = False
@@ -370,3 +373,23 @@ def test_the_schema_says_what_a_purge_preview_holds():
     per_category = preview["properties"]["counts"]["additionalProperties"]["$ref"]
     counts = schema["components"]["schemas"][per_category.rsplit("/", 1)[1]]
     assert sorted(counts["properties"]) == ["conversations", "messages"]
+
+
+def test_a_session_write_needs_the_csrf_token_and_is_audited_as_the_consoles(
+    policy,
+    admin,
+):
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(admin)
+    body = {"name": "Codename", "reason": "x", "kind": "keywords", "pattern": "falcon",
+            "action": "block"}  # fmt: skip
+    forged = browser.post("/api/governance/rules/", body, format="json")
+    assert forged.status_code == 403 and "CSRF" in forged.json()["detail"]
+    browser.get("/policy/rules/")  # any page sets the cookie
+    made = browser.post(
+        "/api/governance/rules/", body, format="json",
+        HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+    )  # fmt: skip
+    assert made.status_code == 201, made.json()
+    assert [(e.message, e.actor) for e in policy_events()] == [("Rule created", admin)]
+    assert _uses() == []  # api.request events are a token's
