@@ -107,7 +107,6 @@ TTFT_REPLY = ["Here is ", "a short ", "summary ", "of the ", "thread: ", "the in
 TTFT_DELAY = 0.02
 TIMELINE = (
     "message stored (its row written)",
-    "answer handed to the queue",
     "worker claims the answer",
     "worker has written the first chunk",
     "page has the new turns (response starts)",
@@ -410,8 +409,6 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
         moments["message stored (its row written)"].append(
             answer.reply_to.created_at.timestamp() - wall
         )
-        if answer.enqueued_at is not None:  # None: the worker claimed it before the mark
-            moments["answer handed to the queue"].append(answer.enqueued_at.timestamp() - wall)
         moments["worker claims the answer"].append(claimed)
         moments["worker has written the first chunk"].append(written - wall)
         moments["page has the new turns (response starts)"].append(sent - start)
@@ -434,29 +431,20 @@ def report_first_token(rows, errors, backend_kept, backend_fresh, warmup: int) -
     print("  timeline, p50 ms after the POST left (server moments from the rows' timestamps):")
     for name, samples in moments.items():
         print(f"    {name + ':':<46} {rank(samples, 0.5) * 1000:6.1f}")
-    # Where the added time goes: up to the queue (the request, governance and the record,
-    # part 1's overhead and the web's around it), and after it (the queue hop, the worker's
-    # work around the backend call, the page), the backend's own taken out.
-    queued = [
-        answers[public_id].enqueued_at.timestamp() - wall
-        for _, public_id, _, wall, *_ in rows
-        if answers[public_id].enqueued_at is not None
-    ]
-    early = len(rows) - len(queued)
-    if early:
-        print(f"    ({early} claimed by the worker before the web process marked them queued)")
+    # Where the added time goes: up to the worker's claim (the request, governance, the
+    # record, part 1's overhead and the web's around it, the queue hop), and after it (the
+    # worker's work around the backend call, the stream, the page), the backend's own out.
     print(
         "    the new turns, by the turn's place in its conversation: "
         f"turns 1-3 p50 {rank(post_early, 0.5) * 1000:.1f} ms, "
         f"turns {TTFT_TURNS - 2}-{TTFT_TURNS} p50 {rank(post_late, 0.5) * 1000:.1f} ms"
     )
-    if queued:
-        before, after = rank(queued, 0.5), p50 - rank(queued, 0.5) - b50
-        print(
-            f"Steward adds, split at the queue (p50): {before * 1000:.1f} ms before it (request, "
-            f"governance, record, commit), {after * 1000:.1f} ms after it (queue hop, worker, "
-            "stream, page) beyond the backend's own"
-        )
+    claimed = rank(moments["worker claims the answer"], 0.5)
+    print(
+        f"Steward adds, split at the worker's claim (p50): {claimed * 1000:.1f} ms before it "
+        f"(request, governance, record, commit, queue hop), {(p50 - claimed - b50) * 1000:.1f} "
+        "ms after it (worker, stream, page) beyond the backend's own"
+    )
 
 
 # --- 3. concurrent streams -----------------------------------------------------------------

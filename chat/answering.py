@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -802,7 +803,9 @@ def _settle_sql(names: tuple[str, ...]) -> str:
 def sweep() -> dict[str, int]:
     """Beat, every few seconds: hand on what never reached the queue or lost its worker.
 
-    1. A PENDING answer (saved while the broker was down) is queued again.
+    1. A PENDING answer (saved while the broker was down) is queued again, and so is a
+       QUEUED one without its queued mark in Redis: written as queued, it was never
+       pushed (its process died first), or Redis lost it (restarted, or flushed).
     2. A STREAMING answer whose heartbeat stopped (its worker was killed) is
        queued again, and the task takes it over. Celery's own redelivery does
        the same when the worker dies holding the task, but not when the task
@@ -822,6 +825,15 @@ def sweep() -> dict[str, int]:
         | Q(enqueued_at__lt=requeue_before)
     )
     requeued = sum(enqueue_answer(pk) for pk in pending.values_list("pk", flat=True)[:500])
+    queued = Message.objects.filter(
+        status=Message.Status.QUEUED,
+        enqueued_at__lt=requeue_before,
+        enqueued_at__gte=now - timezone.timedelta(seconds=QUEUE_GIVE_UP_SECONDS),
+    )
+    requeued += sum(
+        enqueue_answer(pk, written_queued=True)
+        for pk in _unmarked(queued.values_list("pk", flat=True)[:500])
+    )
     resumed = failed = 0
     silent = Message.objects.filter(
         status=Message.Status.STREAMING,
@@ -845,6 +857,22 @@ def sweep() -> dict[str, int]:
     return {"requeued": requeued, "resumed": resumed, "failed": failed}
 
 
+def _unmarked(message_ids) -> list[int]:
+    """The queued answers whose queued mark is gone (none if Redis cannot say)."""
+    message_ids = list(message_ids)
+    if not message_ids:
+        return []
+    try:
+        with streams.client().pipeline(transaction=False) as marks:
+            for message_id in message_ids:
+                marks.exists(streams.queued_key(message_id))
+            found = marks.execute()
+    except redis.RedisError as exc:
+        logger.warning("queued answers not checked: %s", type(exc).__name__)
+        return []
+    return [message_id for message_id, mark in zip(message_ids, found, strict=True) if not mark]
+
+
 def _resume(answer: Message, now) -> bool:
     """Queue a silent answer's task again (at most every ``RESUME_EVERY_SECONDS``)."""
     from chat.services import queue_for
@@ -853,7 +881,13 @@ def _resume(answer: Message, now) -> bool:
     recently = now - timezone.timedelta(seconds=RESUME_EVERY_SECONDS)
     marked = (
         Message.objects.filter(pk=answer.pk, status=Message.Status.STREAMING)
-        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=recently))
+        # Not queued since it (re)started, or not recently: a new message's answer carries
+        # the moment it was written as queued, before its worker claimed it.
+        .filter(
+            Q(enqueued_at__isnull=True)
+            | Q(enqueued_at__lt=recently)
+            | Q(enqueued_at__lte=F("started_at"))
+        )
         .update(enqueued_at=now)
     )
     if not marked:

@@ -81,9 +81,11 @@ class Message(models.Model):
     A user message keeps the text as written and, separately, the text that
     was sent (placeholders in place of what was pseudonymised). A blocked
     message keeps no text at all, only what was decided and why. An answer
-    goes PENDING (saved; the row is the outbox that drives the enqueue) →
-    QUEUED → STREAMING → DONE, FAILED or CANCELLED, and is stored as the model
-    wrote it, placeholders included; the author sees them restored.
+    is written QUEUED (the row is the outbox that drives the enqueue: pushed
+    after the commit, with a queued mark in Redis the sweeper looks for), or is
+    PENDING while the broker cannot take it (and after a Retry, until pushed)
+    → STREAMING → DONE, FAILED or CANCELLED, and is stored as the model wrote
+    it, placeholders included; the author sees them restored.
     """
 
     class Role(models.TextChoices):

@@ -229,7 +229,7 @@ def _govern_and_record(
         # Django caches the answer on its question too (and again as the answer is saved):
         # the pair would be a reference cycle, freed only by the garbage collector.
         _QUESTIONS_ANSWER.delete_cached_value(sent.message)
-        if claim and sent.answer.status == Message.Status.PENDING:
+        if claim and sent.answer.status == Message.Status.QUEUED:
             # The built-in model runs only in a worker: the caller follows its stream
             # instead (chat.answering.follow).
             _enqueue_on_commit(sent.answer)
@@ -321,8 +321,8 @@ def _refuse_if_in_flight(conversation: Conversation) -> None:
 
 
 def _enqueue_on_commit(answer: Message) -> None:
-    queue = queue_for(answer.backend)
-    transaction.on_commit(lambda: enqueue_answer(answer.pk, queue))
+    queue, written_queued = queue_for(answer.backend), answer.status == Message.Status.QUEUED
+    transaction.on_commit(lambda: enqueue_answer(answer.pk, queue, written_queued=written_queued))
 
 
 def _record(
@@ -403,14 +403,19 @@ def _record(
     answer = Message(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING if claim else Message.Status.PENDING,
         reply_to=message,
         created_at=now,
         category_number=decision.category,
         backend=chosen,
         backend_name=chosen.name,
         sampling=sampling or {},
-        **({"started_at": now, "attempt": 1} if claim else {}),
+        # Written as queued (it is pushed once the row is committed): a statement less than
+        # PENDING, then QUEUED once pushed; one never pushed is found by its missing mark.
+        **(
+            {"status": Message.Status.STREAMING, "started_at": now, "attempt": 1}
+            if claim
+            else {"status": Message.Status.QUEUED, "enqueued_at": now}
+        ),
     )
     writes.insert(answer)
     if not keeps:
@@ -671,34 +676,42 @@ def _unless_held(
         raise ChatError(refusal)
 
 
-def enqueue_answer(message_id: int, queue: str | None = None) -> bool:
+def enqueue_answer(
+    message_id: int, queue: str | None = None, *, written_queued: bool = False
+) -> bool:
     """Hand a pending answer to its queue; if the broker is down, the row waits for the sweeper.
 
     Safe to call more than once: the task claims its answer with a conditional
     update, so a second delivery finds nothing to do. ``queue`` is looked up
-    when the caller does not know it.
+    when the caller does not know it. The push sets the answer's queued mark
+    (:func:`chat.streams.queued_key`) with it. ``written_queued``: the row is
+    QUEUED already (a new message's answer); else PENDING → QUEUED after the push.
     """
     if queue is None:
-        pending = _pending(message_id)
-        hosting = pending.values_list("backend__hosting_class", flat=True).first()
-        if hosting is None and not pending.exists():
+        waiting = _waiting(message_id)
+        hosting = waiting.values_list("backend__hosting_class", flat=True).first()
+        if hosting is None and not waiting.exists():
             return False
         queue = queue_for_hosting(hosting)
+    marker = (streams.queued_key(message_id), streams.QUEUED_TTL_SECONDS)
     try:
-        publish(generate_answer, queue, message_id)
+        publish(generate_answer, queue, message_id, marker=marker)
     except Exception as exc:  # the broker's many ways of being unreachable
         logger.warning("answer #%s waits for the queue: %s", message_id, type(exc).__name__)
-        # The sweeper tries again in a while.
-        _pending(message_id).update(enqueued_at=timezone.now())
+        # Waiting for the queue, as its author sees: the sweeper tries again in a while.
+        _waiting(message_id).update(status=Message.Status.PENDING, enqueued_at=timezone.now())
         return False
-    _mark_queued(message_id)
+    if not written_queued:
+        _mark_queued(message_id)
     return True
 
 
-def _pending(message_id: int):
+def _waiting(message_id: int):
     # Built only where needed: the ORM's filter cost a third of a millisecond of CPU, on the
     # way of every answer to its worker.
-    return Message.objects.filter(pk=message_id, status=Message.Status.PENDING)
+    return Message.objects.filter(
+        pk=message_id, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
+    )
 
 
 def _mark_queued(message_id: int) -> None:

@@ -27,10 +27,19 @@ CANCEL_TTL_SECONDS = 3600
 #: When an answer's worker last said it was alive: kept a little longer than the sweeper's
 #: give-up (90 s), past which it no longer matters.
 SEEN_TTL_SECONDS = 120
+#: An answer's queued mark: a little longer than the sweeper gives a queued answer (15
+#: minutes), past which it no longer matters.
+QUEUED_TTL_SECONDS = 16 * 60
 
 
 def stream_key(message_id) -> str:
     return f"steward:answer:{message_id}"
+
+
+def queued_key(message_id) -> str:
+    """Set with an answer's task as it is pushed to the broker: while it lives, the task is
+    in Redis's hands (``message_id``: the answer's row id, as the task is given)."""
+    return f"steward:queued:{message_id}"
 
 
 def cancel_key(message_id) -> str:

@@ -69,8 +69,13 @@ def broker_url(redis_url: str) -> str:
     return redis_url
 
 
-def publish(task: "Task", queue: str, argument: int) -> None:
+def publish(
+    task: "Task", queue: str, argument: int, *, marker: tuple[str, int] | None = None
+) -> None:
     """``task.apply_async(args=[argument], queue=queue)`` in a tenth of its CPU.
+
+    ``marker``: a Redis key and its time to live in seconds, set with the push in one
+    transaction (MULTI): while it lives, the message is in the broker's hands.
 
     Celery spends some 0.8 ms of CPU on routing, configuration look-ups and
     copies of kombu's entities before the one LPUSH that delivers a task, on the
@@ -80,14 +85,20 @@ def publish(task: "Task", queue: str, argument: int) -> None:
     message can be captured (eager tasks, another transport), it is
     ``apply_async`` itself.
     """
-    if task.app.conf.task_always_eager:
-        task.apply_async(args=[argument], queue=queue)
-        return
-    template = _template(task, queue, os.getpid())
+    eager = task.app.conf.task_always_eager
+    template = None if eager else _template(task, queue, os.getpid())
     if template is None:
         task.apply_async(args=[argument], queue=queue)
+        if marker is not None and not eager:
+            _client().set(marker[0], 1, ex=marker[1])
         return
-    _client().lpush(*template.message(argument))
+    if marker is None:
+        _client().lpush(*template.message(argument))
+        return
+    with _client().pipeline(transaction=True) as both:
+        both.lpush(*template.message(argument))
+        both.set(marker[0], 1, ex=marker[1])
+        both.execute()
 
 
 class _Template:

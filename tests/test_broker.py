@@ -93,13 +93,26 @@ def test_publish_pushes_the_message_apply_async_would(redis_server, not_eager):
     assert lean["properties"]["delivery_tag"] != other["properties"]["delivery_tag"]
 
 
+def test_publish_sets_its_marker_with_the_message(redis_server, not_eager):
+    client = redis.Redis.from_url(redis_server)
+    marker = "steward-test-broker-marker"
+    try:
+        broker.publish(generate_answer, QUEUE, 5, marker=(marker, 60))
+        assert client.llen(QUEUE) == 1
+        assert 0 < client.ttl(marker) <= 60
+    finally:
+        client.delete(QUEUE, marker)
+        client.close()
+
+
 def test_publish_leaves_nothing_behind_when_the_broker_is_down(redis_server, not_eager):
     broker.publish(generate_answer, QUEUE, 1)  # the message is made while Redis answers
     redis.Redis.from_url(redis_server).delete(QUEUE)
     down = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
     with mock.patch.object(broker, "_client", return_value=down):
         with pytest.raises(redis.ConnectionError):
-            broker.publish(generate_answer, QUEUE, 2)
+            broker.publish(generate_answer, QUEUE, 2, marker=("steward-test-broker-marker", 60))
+    assert not redis.Redis.from_url(redis_server).exists("steward-test-broker-marker")
 
 
 def test_publish_runs_an_eager_task_at_once():

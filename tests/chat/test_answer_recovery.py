@@ -22,9 +22,11 @@ def _queued(org, django_capture_on_commit_callbacks, text="Hello"):
 def _silent(org, django_capture_on_commit_callbacks, *, started_seconds_ago: float):
     """An answer a worker claimed and then went silent (killed: no heartbeat key)."""
     conversation, answer = _queued(org, django_capture_on_commit_callbacks)
+    started = timezone.now() - timedelta(seconds=started_seconds_ago)
     Message.objects.filter(pk=answer.pk).update(
         status=Message.Status.STREAMING,
-        started_at=timezone.now() - timedelta(seconds=started_seconds_ago),
+        enqueued_at=started,  # written as queued, then claimed
+        started_at=started,
         attempt=1,
     )
     answer.refresh_from_db()

@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -21,6 +22,7 @@ from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from chat.sealing import UnreadableError
 from chat.turns import turns_for
+from config.celery import app as celery_app
 from governance.models import Backend, Category, DetectionRule
 from tests.garbage import cycles_left
 
@@ -438,8 +440,8 @@ def _streaming(org, django_capture_on_commit_callbacks, *, started_seconds_ago: 
         sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
     started = timezone.now() - timedelta(seconds=started_seconds_ago)
     Message.objects.filter(pk=sent.answer.pk).update(
-        status=Message.Status.STREAMING, started_at=started, attempt=1
-    )
+        status=Message.Status.STREAMING, enqueued_at=started, started_at=started, attempt=1
+    )  # written as queued, then claimed
     return sent.answer
 
 
@@ -595,6 +597,84 @@ def test_a_message_sent_while_the_broker_is_down_goes_out_later(
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.DONE
     assert len(org.external.requests) == 1
+
+
+def test_a_new_answer_is_written_queued_and_marked_as_it_is_pushed(
+    org, django_capture_on_commit_callbacks
+):
+    """The answer's row is QUEUED from the start (no PENDING → QUEUED statement after the
+    push); the push sets its queued mark, by which the sweeper knows it reached Redis."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    answer = Message.objects.get(pk=sent.answer.pk)
+    assert answer.status == Message.Status.QUEUED and answer.enqueued_at is not None
+    marker = streams.queued_key(answer.pk)
+    streams.client().delete(marker)  # an earlier test's answer of the same id
+    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    try:
+        for callback in callbacks:
+            callback()
+    finally:
+        celery_app.conf.task_always_eager = eager
+    assert 0 < streams.client().ttl(marker) <= streams.QUEUED_TTL_SECONDS
+    streams.client().delete(marker, "inference_external")  # no worker takes it here
+
+
+def _queued_unpushed(org, django_capture_on_commit_callbacks, *, seconds_ago: float):
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):  # its process died before the push
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    Message.objects.filter(pk=sent.answer.pk).update(
+        enqueued_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
+    streams.client().delete(streams.queued_key(sent.answer.pk))  # an earlier test's answer's
+    return sent.answer
+
+
+def test_a_queued_answer_that_never_reached_redis_is_pushed_by_the_sweeper(
+    org, django_capture_on_commit_callbacks
+):
+    """Written as queued, never pushed (its web process died after the commit), or pushed to
+    a Redis that lost it (restarted, flushed): without its queued mark it goes out again."""
+    answer = _queued_unpushed(org, django_capture_on_commit_callbacks, seconds_ago=1)
+    assert answering.sweep()["requeued"] == 0  # too soon: it may be on its way
+    Message.objects.filter(pk=answer.pk).update(
+        enqueued_at=timezone.now() - timedelta(seconds=answering.REQUEUE_AFTER_SECONDS + 1)
+    )
+    assert answering.sweep()["requeued"] == 1  # Celery is eager: answered at once
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.DONE
+    assert len(org.external.requests) == 1
+
+
+def test_a_queued_answer_with_its_mark_waits_for_its_worker(
+    org, django_capture_on_commit_callbacks
+):
+    """All workers busy: a queued answer whose mark says Redis has it is not pushed again
+    at every sweep (the queue would fill with copies)."""
+    answer = _queued_unpushed(org, django_capture_on_commit_callbacks, seconds_ago=60)
+    streams.client().set(streams.queued_key(answer.pk), 1, ex=60)
+    try:
+        assert answering.sweep()["requeued"] == 0
+    finally:
+        streams.client().delete(streams.queued_key(answer.pk))
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.QUEUED and org.external.requests == []
+
+
+def test_the_sweeper_does_not_push_while_it_cannot_read_the_marks(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    answer = _queued_unpushed(org, django_capture_on_commit_callbacks, seconds_ago=60)
+
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("Error 111 connecting to redis")
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", unreachable)
+    assert answering.sweep()["requeued"] == 0
+    answer.refresh_from_db()
+    assert answer.status == Message.Status.QUEUED and org.external.requests == []
 
 
 def test_a_scanner_failure_sends_nothing(org, django_capture_on_commit_callbacks, monkeypatch):
