@@ -221,7 +221,7 @@ def answers_on_threads(monkeypatch) -> Iterator[list[threading.Thread]]:
         finally:
             connection.close()  # this thread's own connection
 
-    def enqueue_answer(message_id: int, queue: str | None = None) -> bool:
+    def enqueue_answer(message_id: int, queue: str | None = None, **_) -> bool:
         thread = threading.Thread(
             target=generate, args=[message_id], name=f"answer-{message_id}", daemon=True
         )
