@@ -488,8 +488,12 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         if question.parts:  # today's placeholders may be longer or shorter than the first's
             question.parts = [[role, len(sent)] for role, sent in outgoing]
         question.save(update_fields=["sent_sealed", "replaced", "parts"])
-        if mapping_grew:
-            conversation.save(update_fields=["pseudonyms_sealed"])
+        # A retry is activity, as a message is: its answer is not purged the next night
+        # under a window counted from the conversation's last message.
+        conversation.last_activity_at = timezone.now()
+        conversation.save(
+            update_fields=["last_activity_at", *(["pseudonyms_sealed"] if mapping_grew else [])]
+        )
         backend = _pick_backend(decision.backends, version)
         claimed = Message.objects.filter(
             pk=answer.pk, status=answer.status, attempt=answer.attempt

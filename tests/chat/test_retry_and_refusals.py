@@ -115,3 +115,25 @@ def test_a_message_read_before_an_escalation_is_decided_in_the_category_it_joins
     second = _send(django_capture_on_commit_callbacks, read_by_b, org.carol, "Shorter, please?")
     assert second.answer.backend_name == "Local Ollama" and second.answer.category_number == 3
     assert org.external.requests == []
+
+
+def test_a_retry_counts_as_activity_so_its_answer_is_not_purged_the_next_night(
+    org, django_capture_on_commit_callbacks
+):
+    """Retention counts from a conversation's last activity: a retry in a conversation last
+    used weeks ago left its new answer to that old date (purged at the next run)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=False):  # no worker: it is stopped below
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hi")
+    Message.objects.filter(pk=sent.answer.pk).update(status=Message.Status.FAILED)
+    weeks_ago = timezone.now() - timedelta(days=20)
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=weeks_ago)
+    sent.answer.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retry_answer(answer=sent.answer, author=org.alice)
+    conversation.refresh_from_db()
+    assert conversation.last_activity_at > timezone.now() - timedelta(minutes=1)
