@@ -12,12 +12,13 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
 import redis
 import redis.asyncio
 from django.conf import settings
 from django.db import transaction
+
+from config.broker import redis_client
 
 #: A stream nobody finishes (a worker killed at the wrong moment) goes away by itself.
 LIVE_TTL_SECONDS = 3600
@@ -58,15 +59,8 @@ def seen_key(message_id) -> str:
     return f"steward:seen:{message_id}"
 
 
-@cache
-def client() -> redis.Redis:
-    """The process's Redis connection pool (redis-py re-creates it after a fork)."""
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=10,
-        socket_connect_timeout=5,
-        max_connections=settings.REDIS_MAX_CONNECTIONS,
-    )
+#: The process's Redis connection pool, the broker's.
+client = redis_client
 
 
 #: Blocking reads one event loop's shared client may hold at once: one per open answer

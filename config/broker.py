@@ -90,12 +90,12 @@ def publish(
     if template is None:
         task.apply_async(args=[argument], queue=queue)
         if marker is not None and not eager:
-            _client().set(marker[0], 1, ex=marker[1])
+            redis_client().set(marker[0], 1, ex=marker[1])
         return
     if marker is None:
-        _client().lpush(*template.message(argument))
+        redis_client().lpush(*template.message(argument))
         return
-    with _client().pipeline(transaction=True) as both:
+    with redis_client().pipeline(transaction=True) as both:
         both.lpush(*template.message(argument))
         both.set(marker[0], 1, ex=marker[1])
         both.execute()
@@ -175,8 +175,9 @@ def _template(task: "Task", queue: str, pid: int) -> _Template | None:
 
 
 @cache
-def _client() -> redis.Redis:
-    # The broker is the Redis that REDIS_URL names (CELERY_BROKER_URL is made from it).
+def redis_client() -> redis.Redis:
+    """The process's Redis connection pool (redis-py re-creates it after a fork): the
+    broker's Redis (CELERY_BROKER_URL is made from REDIS_URL), also the answers' streams'."""
     return redis.Redis.from_url(
         settings.REDIS_URL,
         socket_timeout=10,

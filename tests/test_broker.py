@@ -109,7 +109,7 @@ def test_publish_leaves_nothing_behind_when_the_broker_is_down(redis_server, not
     broker.publish(generate_answer, QUEUE, 1)  # the message is made while Redis answers
     redis.Redis.from_url(redis_server).delete(QUEUE)
     down = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
-    with mock.patch.object(broker, "_client", return_value=down):
+    with mock.patch.object(broker, "redis_client", return_value=down):
         with pytest.raises(redis.ConnectionError):
             broker.publish(generate_answer, QUEUE, 2, marker=("steward-test-broker-marker", 60))
     assert not redis.Redis.from_url(redis_server).exists("steward-test-broker-marker")
