@@ -162,6 +162,8 @@ def _decoded(body: str) -> str:
 @cache
 def _template(task: "Task", queue: str, pid: int) -> _Template | None:
     """Celery's own message for the task on the queue, captured on its way to Redis."""
+    if not (task.app.conf.broker_url or "").startswith(SCHEME):
+        return None  # kombu's own transport (rediss://) would push the placeholder task
     captured: list = []
     _capture.into = captured
     try:

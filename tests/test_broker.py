@@ -125,3 +125,14 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_publish_on_another_transport_is_apply_async_and_pushes_nothing_else(
+    redis_server, not_eager, monkeypatch
+):
+    """Over TLS (``rediss://``) kombu's own transport publishes: nothing can be captured
+    there, and trying would push the placeholder task for real."""
+    monkeypatch.setattr(app.conf, "broker_url", "rediss://127.0.0.1:6379/0")
+    with mock.patch.object(generate_answer, "apply_async") as apply_async:
+        broker.publish(generate_answer, "steward-test-broker-tls", 9)
+    apply_async.assert_called_once_with(args=[9], queue="steward-test-broker-tls")
