@@ -247,11 +247,12 @@ def text_of(message_id) -> str:
     )
 
 
-def stop_on_commit(message_ids: list) -> list:
+def stop_on_commit(message_ids: list, *, ended: list = ()) -> list:
     """Once the transaction commits, stop these answers on their way and drop their streams
-    (:func:`forget`): their conversation is being deleted or redacted. Returns them."""
-    if message_ids:
-        transaction.on_commit(lambda: forget(stopping=message_ids), robust=True)
+    (:func:`forget`): their conversation is being deleted or redacted. Returns them.
+    ``ended``: answers already ended whose streams are dropped too, in the same round trip."""
+    if message_ids or ended:
+        transaction.on_commit(lambda: forget(*ended, stopping=message_ids), robust=True)
     return message_ids
 
 

@@ -371,14 +371,16 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
         if not locked:
             return 0, 0
         answering = Message.objects.filter(conversation_id__in=locked).in_flight()
-        streams.stop_on_commit(list(answering.values_list("public_id", flat=True)))
         # An ended answer's stream holds its text in clear a few minutes more (for a page
         # catching up): a conversation purged or erased that soon takes it along.
         ended = Message.objects.filter(
             conversation_id__in=locked,
             finished_at__gte=timezone.now() - dt.timedelta(seconds=streams.ENDED_TTL_SECONDS + 60),
         )
-        _forget_on_commit(list(ended.values_list("public_id", flat=True)))
+        streams.stop_on_commit(
+            list(answering.values_list("public_id", flat=True)),
+            ended=list(ended.values_list("public_id", flat=True)),
+        )
         marks = ", ".join(["%s"] * len(locked))
         with connection.cursor() as cursor:
             for table in ("chat_subjectmention", "privacy_legalhold"):
@@ -388,11 +390,6 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
             cursor.execute(f"DELETE FROM chat_conversation WHERE id IN ({marks})", locked)
             conversations = cursor.rowcount
     return conversations, messages
-
-
-def _forget_on_commit(message_ids: list) -> None:
-    if message_ids:
-        transaction.on_commit(lambda: streams.forget(*message_ids), robust=True)
 
 
 def _beat(purge: PurgeRun, conversations: int, messages: int, counts) -> None:
