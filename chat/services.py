@@ -129,7 +129,7 @@ def send_message(*, conversation: Conversation, author: User, text: str) -> Sent
     """
     version = read_version(author.pk)
     _require_acknowledgement(author, version)
-    text = _clean(text)
+    text = clean_text(text)
     sent = _govern_and_record(
         conversation=conversation, author=author, parts=((USER, text),), version=version
     )
@@ -927,7 +927,9 @@ def _only(decision: Decision, backend: Backend | None) -> Decision:
     return Decision(outcome=Outcome.BLOCK, category=decision.category, reasons=(reason,))
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
+    """The message with its line ends normalised and trimmed; ChatError if it is empty or too
+    long to send."""
     text = (text or "").replace("\r\n", "\n").strip()
     if not text:
         raise ChatError("Write a message first.")
@@ -946,7 +948,7 @@ def _clean_parts(parts: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...
         for role, content in parts
         if content and content.strip()
     )
-    _clean(PART_SEPARATOR.join(content for _, content in cleaned))
+    clean_text(PART_SEPARATOR.join(content for _, content in cleaned))
     return cleaned
 
 

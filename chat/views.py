@@ -178,17 +178,17 @@ def sent_turns(
 def preview(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """What would happen to the text being typed; nothing is stored or sent."""
     conversation = get_conversation_for_user(request.user, public_id)
-    text = request.POST.get("text", "").replace("\r\n", "\n").strip()
+    text = request.POST.get("text", "")
     simulation = None
     too_long = ""
-    if len(text) > services.MAX_MESSAGE_CHARS:
-        # Said before sending, as the send would refuse it (the box keeps all of a paste).
-        too_long = (
-            f"{len(text):,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}. "
-            "Split it, or send the part that matters."
-        )
-    elif text:
-        simulation = simulate(user=request.user, chosen=conversation.category.number, text=text)
+    if text.strip():
+        try:
+            text = services.clean_text(text)
+        except services.ChatError as refusal:
+            # Said before sending, as the send would refuse it (the box keeps all of a paste).
+            too_long = str(refusal)
+        else:
+            simulation = simulate(user=request.user, chosen=conversation.category.number, text=text)
     return render(
         request,
         "chat/conversation.html#preview",
