@@ -9,6 +9,9 @@ it; its connections still come from the channel's pool.
 
 Registered as the transport ``stewardredis``: the broker URL names it
 (``stewardredis://host:6379/0``, ``stewardredis+socket:///path``).
+
+:func:`publish` hands an answer's task to Redis without ``apply_async``, from a message
+Celery built once (captured by this transport's channel instead of pushed).
 """
 
 import json
@@ -113,18 +116,17 @@ class _Template:
         self.properties = message["properties"]
         self.id_headers = [k for k, v in self.headers.items() if v == self.ID]
         self.id_properties = [k for k, v in self.properties.items() if v == self.ID]
-        _, self.kwargs, self.embed = json.loads(_decoded(message["body"]))
+        self.args, self.kwargs, self.embed = json.loads(_decoded(message["body"]))
 
     @classmethod
     def of(cls, key: str, message: dict) -> "_Template | None":
         """The template, if the message is one this class knows how to vary."""
         try:
             template = cls(key, message)
-            args = json.loads(_decoded(message["body"]))[0]
         except (KeyError, ValueError, TypeError):
             return None
         known = (
-            args == [cls.ARGUMENT]
+            template.args == [cls.ARGUMENT]
             and template.kwargs == {}
             and template.headers.get("argsrepr") == repr([cls.ARGUMENT])
             and template.headers.get("eta") is None
