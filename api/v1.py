@@ -126,9 +126,7 @@ async def model(request: HttpRequest, model_id: str) -> HttpResponse:
 async def _listing(request: HttpRequest) -> list[dict] | HttpResponse:
     """The models for the token's owner, or the response that refuses the request."""
     if request.method not in ("GET", "HEAD"):
-        response = _not_allowed("GET")
-        response["Allow"] = "GET, HEAD"
-        return response
+        return _not_allowed("GET", "HEAD")
     try:
         return await in_database_thread(_models)(request)
     except Problem as problem:
@@ -676,12 +674,13 @@ def _server_error() -> Problem:
     )
 
 
-def _not_allowed(method: str) -> JsonResponse:
+def _not_allowed(method: str, *also: str) -> JsonResponse:
+    """405: use ``method`` (``also``: further methods allowed, named in Allow only)."""
     problem = Problem(
         405, f"Use {method}.", kind="invalid_request_error", code="method_not_allowed"
     )
     response = problem.response()
-    response["Allow"] = method
+    response["Allow"] = ", ".join((method, *also))
     return response
 
 
