@@ -296,7 +296,7 @@ MATRIX = {
     "^v1/": ("/v1/embeddings", everyone(404)),  # OpenAI's 404 for what Steward does not serve
     "^api/": ("/api/nope/", everyone(404)),  # the REST API's JSON 404 for no endpoint
     "api/governance/^categories/$": ("/api/governance/categories/", API_ADMIN),
-    "api/governance/^categories/(?P<slug>[^/.]+)/$": (
+    "api/governance/^categories/(?P<slug>[^/.\\x00]+)/$": (
         "/api/governance/categories/public/",
         API_ADMIN,
     ),
@@ -311,7 +311,7 @@ MATRIX = {
         row(401, 403, 403, 404, 403, 403),  # none in the fixture: see tests/api/test_rest.py
     ),
     "api/governance/^clearances/$": ("/api/governance/clearances/", API_ADMIN),
-    "api/governance/^clearances/(?P<key>[-\\w]+:(group|user):[^/]+)/$": (
+    "api/governance/^clearances/(?P<key>[-\\w]+:(group|user):[^/\\x00]+)/$": (
         "/api/governance/clearances/public:group:Staff/",
         row(401, 403, 403, 405, 403, 403),  # DELETE only: see tests/api/test_rest.py
     ),
