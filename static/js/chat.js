@@ -182,8 +182,7 @@
     }
     var active = document.activeElement;
     if (!active || active === document.body || box.form.contains(active)) {
-      box.focus({ preventScroll: true });
-      box.setSelectionRange(box.value.length, box.value.length);
+      focusAtEnd(box, { preventScroll: true });
     }
   }
 
@@ -354,21 +353,26 @@
     var draft = null;
     try {
       draft = JSON.parse(window.sessionStorage.getItem(DRAFT_KEY) || "null");
-      if (draft && (draft.path === window.location.pathname || !(Date.now() - draft.at < DRAFT_MS))) {
-        window.sessionStorage.removeItem(DRAFT_KEY);
-      }
     } catch (error) {
       return false;
     }
+    var current = draft && Date.now() - draft.at < DRAFT_MS;
+    if (draft && (draft.path === window.location.pathname || !current)) {
+      window.sessionStorage.removeItem(DRAFT_KEY);  // taken out, or too old to keep
+    }
     var box = document.getElementById("composer-text");
-    if (!draft || draft.path !== window.location.pathname || !(Date.now() - draft.at < DRAFT_MS) || !box || box.value) {
+    if (!current || draft.path !== window.location.pathname || !box || box.value) {
       return false;
     }
     box.value = draft.text;
     box.dispatchEvent(new Event("input", { bubbles: true }));  // the preview, checked again
-    box.focus();
-    box.setSelectionRange(box.value.length, box.value.length);
+    focusAtEnd(box);
     return true;
+  }
+
+  function focusAtEnd(box, options) {
+    box.focus(options);
+    box.setSelectionRange(box.value.length, box.value.length);
   }
 
   document.addEventListener("htmx:beforeOnLoad", function (event) {
@@ -378,26 +382,23 @@
     }
   });
 
-  // --- copying where the browser has no clipboard API ---------------------------------------
-  // navigator.clipboard exists only on HTTPS (and on localhost): over plain HTTP from
-  // another machine, steward.js's Copy found none and did nothing. The answer is selected
-  // and copied the older way; should even that be refused, it stays selected for Ctrl+C.
-  function copyWithoutClipboardApi(event) {
-    var button = event.target.closest && event.target.closest("[data-copy]");
-    if (!button || navigator.clipboard) {
-      return;  // steward.js copies where the API is
+  // --- copying ------------------------------------------------------------------------------
+  // navigator.clipboard exists only on HTTPS (and on localhost): over plain HTTP from another
+  // machine there is none, and a browser may refuse it. Then ``source`` is selected and copied
+  // the older way; should even that be refused, it stays selected for Ctrl+C. ``say`` shows
+  // "Copied" (or how to copy it by hand), then nothing (the button's own words) 1.5 s later.
+  function copy(source, text, say) {
+    if (!navigator.clipboard) {
+      copySelected(source, say);
+      return;
     }
-    var source = document.querySelector(button.dataset.copy);
-    if (source) {
-      copySelected(source, function (label) {
-        button.dataset.label = button.dataset.label || button.textContent;
-        button.textContent = label || button.dataset.label;
-      });
-    }
+    navigator.clipboard.writeText(text).then(function () {
+      sayForAWhile(source, say, "Copied");
+    }, function () {
+      copySelected(source, say);
+    });
   }
 
-  // Copies ``source`` by selecting it; ``say`` shows "Copied" (or how to copy it by hand),
-  // then nothing (the button's own words) 1.5 s later.
   function copySelected(source, say) {
     var selection = window.getSelection();
     var range = document.createRange();
@@ -442,29 +443,30 @@
     });
   }
 
-  function copyCode(event) {
-    var button = event.target.closest && event.target.closest(".code-copy");
-    if (!button) {
-      return;
+  // An answer's Copy: <button data-copy="#turn-… .md">.
+  function copyAnswer(event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    var source = button && document.querySelector(button.dataset.copy);
+    if (source) {
+      copy(source, source.innerText, function (words) {
+        button.dataset.label = button.dataset.label || button.textContent;  // not "Copied"
+        button.textContent = words || button.dataset.label;
+      });
     }
-    var pre = button.parentElement.querySelector("pre");
-    var say = function (words) {
-      button.setAttribute("aria-label", words || "Copy code");
-      button.classList.toggle("code-copied", Boolean(words));
-    };
-    if (!navigator.clipboard) {
-      copySelected(pre, say);
-      return;
-    }
-    var code = pre.innerText.replace(/\n$/, "");
-    navigator.clipboard.writeText(code).then(function () {
-      sayForAWhile(pre, say, "Copied");
-    }, function () {
-      copySelected(pre, say);
-    });
   }
 
-  document.addEventListener("click", copyWithoutClipboardApi);
+  function copyCode(event) {
+    var button = event.target.closest && event.target.closest(".code-copy");
+    if (button) {
+      var pre = button.parentElement.querySelector("pre");
+      copy(pre, pre.innerText.replace(/\n$/, ""), function (words) {
+        button.setAttribute("aria-label", words || "Copy code");
+        button.classList.toggle("code-copied", Boolean(words));
+      });
+    }
+  }
+
+  document.addEventListener("click", copyAnswer);
   document.addEventListener("click", copyCode);
   document.addEventListener("htmx:afterSettle", addCodeCopies);
   addCodeCopies();

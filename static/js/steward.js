@@ -81,22 +81,6 @@
     }
   }
 
-  // Copy an answer's text: <button data-copy="#turn-… .md">.
-  function copyText(event) {
-    var button = event.target.closest("[data-copy]");
-    if (!button || !navigator.clipboard) {
-      return;
-    }
-    var source = document.querySelector(button.dataset.copy);
-    if (source) {
-      navigator.clipboard.writeText(source.innerText).then(function () {
-        button.dataset.label = button.dataset.label || button.textContent;  // not "Copied"
-        button.textContent = "Copied";
-        window.setTimeout(function () { button.textContent = button.dataset.label; }, 1500);
-      });
-    }
-  }
-
   // Ctrl+Enter (or Cmd+Enter) sends the message box's form.
   function sendOnCtrlEnter(event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.matches(".composer textarea")) {
@@ -141,7 +125,6 @@
   document.addEventListener("change", checkFileSize);
   document.addEventListener("submit", holdOversizedFiles, true);
   document.addEventListener("click", dismissFlash);
-  document.addEventListener("click", copyText);
   document.addEventListener("keydown", sendOnCtrlEnter);
   document.addEventListener("click", closeMenusOnOutsideClick);
   document.addEventListener("keydown", closeMenuOnEscape);

@@ -1,11 +1,14 @@
 import datetime as dt
+import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from audit.services import pseudonym
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
+from privacy import services
 from tests.chat.conftest import external_llm, local_llm, org  # noqa: F401  (fixtures)
 
 
@@ -101,3 +104,47 @@ def officers(db):
         make_user("priya@corp.example", Role.PRIVACY_OFFICER, Role.STAFF, full_name="Priya"),
         make_user("omar@corp.example", Role.PRIVACY_OFFICER, full_name="Omar"),
     )
+
+
+def while_first_is_slow_to_commit(monkeypatch, first, then) -> dict:
+    """Run ``first`` on a thread of its own and, once it has written its audit event (its
+    transaction still open), ``then`` on another; give ``then`` half a second to go ahead
+    (were nothing stopping it), let ``first`` commit, and wait for both. Returns each one's
+    outcome, under "first" and "then": "done", or the exception it raised."""
+    written, go_on, outcomes = threading.Event(), threading.Event(), {}
+    record = services.record
+
+    def slow_to_commit(**event):
+        if threading.current_thread().name == "first":
+            written.set()
+            go_on.wait(10)
+        return record(**event)
+
+    monkeypatch.setattr(services, "record", slow_to_commit)
+    one = _in_thread(outcomes, "first", first)
+    assert written.wait(10)
+    two = _in_thread(outcomes, "then", then)
+    two.join(0.5)
+    go_on.set()
+    one.join(15)
+    two.join(15)
+    assert not one.is_alive() and not two.is_alive()
+    return outcomes
+
+
+def _in_thread(outcomes: dict, name: str, work) -> threading.Thread:
+    """``work()`` on a thread named ``name`` (its own database connection):
+    ``outcomes[name]`` is "done", or the exception it raised."""
+
+    def run():
+        try:
+            work()
+            outcomes[name] = "done"
+        except Exception as exc:
+            outcomes[name] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread

@@ -1,10 +1,9 @@
 """The retention purge: exactly what is expired goes, nothing held does, a killed run finishes."""
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
+from django.db import connection  # noqa: F401  (read by the skipif conditions)
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -12,7 +11,7 @@ from chat import streams
 from chat.models import Conversation, Message, SubjectMention
 from privacy import purge, services
 from privacy.models import LegalHold, PurgeRun
-from tests.privacy.conftest import make_conversation, mention
+from tests.privacy.conftest import make_conversation, mention, while_first_is_slow_to_commit
 
 
 @pytest.fixture
@@ -202,52 +201,13 @@ def test_the_purge_command_dry_runs_and_runs(aged, org, capsys):
     from django.core.management import call_command
 
     call_command("purge", "--dry-run")
-    assert "Internal: 1 conversation, 2 messages would be removed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Internal: 1 conversation, 2 messages would be removed" in out
+    assert "total: 1 conversation, 2 messages; 3 expired but held" in out
     assert aged["internal_old"].pk in _left()
     call_command("purge")
     assert "removed 1 conversation and 2 messages" in capsys.readouterr().out
     assert aged["internal_old"].pk not in _left()
-
-
-def _in_thread(outcomes: dict, name: str, work) -> threading.Thread:
-    """``work()`` on a thread of its own (its own database connection): ``outcomes[name]``
-    is "done", or the exception it raised."""
-
-    def run():
-        try:
-            work()
-            outcomes[name] = "done"
-        except Exception as exc:
-            outcomes[name] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-def _while_a_hold_is_being_placed(monkeypatch, outcomes, officer, other, **target) -> None:
-    """Place a hold on ``target`` on one thread and, once its rows are written but not yet
-    committed, start ``other`` on another; then let the hold commit, and wait for both."""
-    placing, go_on = threading.Event(), threading.Event()
-    record = services.record
-
-    def slow_to_commit(**event):
-        placing.set()
-        go_on.wait(10)
-        return record(**event)
-
-    monkeypatch.setattr(services, "record", slow_to_commit)
-    place = lambda: services.place_hold(actor=officer, reason="Case 9", **target)  # noqa: E731
-    holder = _in_thread(outcomes, "hold", place)
-    assert placing.wait(10)  # the hold's row is written, its transaction still open
-    acting = _in_thread(outcomes, "other", other)
-    acting.join(0.5)  # without the holds lock, the other goes ahead now
-    go_on.set()
-    holder.join(15)
-    acting.join(15)
-    assert outcomes["hold"] == "done" and not acting.is_alive()
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
@@ -260,15 +220,12 @@ def test_a_hold_on_a_person_being_placed_while_a_purge_batch_runs_keeps_their_co
     (exclusive and shared), and a batch that starts while a hold is being placed waits
     for it, then sees it."""
     conversation = make_conversation(org.carol, org.internal, days_idle=100)
-    outcomes = {}
-    _while_a_hold_is_being_placed(
+    outcomes = while_first_is_slow_to_commit(
         monkeypatch,
-        outcomes,
-        officers[0],
+        lambda: services.place_hold(actor=officers[0], reason="Case 9", user=org.carol),
         lambda: purge.shred(purge.expired_conversations(org.internal), skip_locked=True),
-        user=org.carol,
     )
-    assert outcomes["other"] == "done"
+    assert outcomes == {"first": "done", "then": "done"}
     assert Conversation.objects.filter(pk=conversation.pk).exists()
 
 
@@ -290,11 +247,13 @@ def test_an_owner_acting_while_a_hold_is_being_placed_waits_for_it_and_is_refuse
             conversation=conversation, actor=org.alice, title="New"
         ),
     }
-    outcomes = {}
-    _while_a_hold_is_being_placed(
-        monkeypatch, outcomes, officers[0], acts[action], conversation=conversation
+    outcomes = while_first_is_slow_to_commit(
+        monkeypatch,
+        lambda: services.place_hold(actor=officers[0], reason="Case 9", conversation=conversation),
+        acts[action],
     )
-    refused = outcomes["other"]
+    assert outcomes["first"] == "done"
+    refused = outcomes["then"]
     assert isinstance(refused, chat.ChatError) and "legal hold" in str(refused)
     kept = Conversation.objects.get(pk=conversation.pk)
     assert kept.legal_hold and kept.title == "Hello"

@@ -17,7 +17,7 @@ from chat.models import Conversation, Message, SubjectMention
 from governance.models import Category
 from privacy import purge, services
 from privacy.models import LegalHold, PurgeRun
-from tests.privacy.conftest import make_conversation, mention
+from tests.privacy.conftest import make_conversation, mention, while_first_is_slow_to_commit
 
 
 def _left():
@@ -225,41 +225,15 @@ def test_two_holds_on_a_conversation_released_at_once_leave_it_to_the_next_purge
     """Each release looked for the other's hold before either had committed: both saw one
     still active, neither cleared the conversation's flag, and the purge, reading the
     flag, kept it forever under no hold at all."""
-    import threading
-
     conversation = make_conversation(org.alice, org.internal, days_idle=100)
     first = services.place_hold(actor=officers[0], reason="Case 20", conversation=conversation)
     second = services.place_hold(actor=officers[0], reason="Case 21", conversation=conversation)
-    releasing, go_on, outcomes = threading.Event(), threading.Event(), {}
-    record = services.record
-
-    def first_slow_to_commit(**event):
-        if threading.current_thread().name == "first":
-            releasing.set()
-            go_on.wait(10)
-        return record(**event)
-
-    monkeypatch.setattr(services, "record", first_slow_to_commit)
-
-    def release(name, hold):
-        try:
-            services.release_hold(hold=hold, actor=officers[1], reason="Settled")
-            outcomes[name] = "done"
-        except Exception as exc:  # pragma: no cover - the failure is the assertion below
-            outcomes[name] = exc
-        finally:
-            connection.close()
-
-    one = threading.Thread(target=release, args=("first", first), name="first")
-    one.start()
-    assert releasing.wait(10)  # its check is made, its transaction still open
-    two = threading.Thread(target=release, args=("second", second), name="second")
-    two.start()
-    two.join(0.5)
-    go_on.set()
-    one.join(15)
-    two.join(15)
-    assert outcomes == {"first": "done", "second": "done"}
+    outcomes = while_first_is_slow_to_commit(
+        monkeypatch,
+        lambda: services.release_hold(hold=first, actor=officers[1], reason="Settled"),
+        lambda: services.release_hold(hold=second, actor=officers[1], reason="Settled"),
+    )
+    assert outcomes == {"first": "done", "then": "done"}
 
     assert not LegalHold.objects.filter(conversation=conversation, released_at=None).exists()
     assert not Conversation.objects.get(pk=conversation.pk).legal_hold
@@ -273,56 +247,14 @@ def test_a_hold_placed_while_another_is_released_keeps_the_conversation(org, off
     """The release looked for other holds before the new one had committed, saw none, and
     cleared the flag after it: the conversation stood under an active hold with its flag
     off, and the purge, reading the flag, deleted it."""
-    import threading
-
     conversation = make_conversation(org.alice, org.internal, days_idle=100)
     old = services.place_hold(actor=officers[0], reason="Case 23", conversation=conversation)
-    placing, go_on, outcomes = threading.Event(), threading.Event(), {}
-    record = services.record
-
-    def placing_slow_to_commit(**event):
-        if threading.current_thread().name == "place":
-            placing.set()
-            go_on.wait(10)
-        return record(**event)
-
-    monkeypatch.setattr(services, "record", placing_slow_to_commit)
-
-    def act(name, work):
-        try:
-            work()
-            outcomes[name] = "done"
-        except Exception as exc:  # pragma: no cover - the failure is the assertion below
-            outcomes[name] = exc
-        finally:
-            connection.close()
-
-    place = threading.Thread(
-        target=act,
-        args=(
-            "place",
-            lambda: services.place_hold(
-                actor=officers[0], reason="Case 24", conversation=conversation
-            ),
-        ),
-        name="place",
+    outcomes = while_first_is_slow_to_commit(
+        monkeypatch,
+        lambda: services.place_hold(actor=officers[0], reason="Case 24", conversation=conversation),
+        lambda: services.release_hold(hold=old, actor=officers[1], reason="Settled"),
     )
-    place.start()
-    assert placing.wait(10)  # the new hold and the flag are written, not yet committed
-    release = threading.Thread(
-        target=act,
-        args=(
-            "release",
-            lambda: services.release_hold(hold=old, actor=officers[1], reason="Settled"),
-        ),
-        name="release",
-    )
-    release.start()
-    release.join(0.5)
-    go_on.set()
-    place.join(15)
-    release.join(15)
-    assert outcomes == {"place": "done", "release": "done"}
+    assert outcomes == {"first": "done", "then": "done"}
 
     assert LegalHold.objects.filter(conversation=conversation, released_at=None).count() == 1
     assert Conversation.objects.get(pk=conversation.pk).legal_hold

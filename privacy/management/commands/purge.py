@@ -35,10 +35,8 @@ class Command(BaseCommand):
                 self.stdout.write("Nothing is past its retention window: nothing would be removed.")
             for name, counts in expired.counts.items():
                 self.stdout.write(f"{name}: {_sizes(counts)} would be removed")
-            self.stdout.write(
-                f"total: {expired.conversations} conversations, {expired.messages} messages; "
-                f"{expired.held} expired but held"
-            )
+            total = {"conversations": expired.conversations, "messages": expired.messages}
+            self.stdout.write(f"total: {_sizes(total)}; {expired.held} expired but held")
             return
         try:
             run = purge.run(purge.start(), actor_label=ACTOR_LABEL)
