@@ -6,12 +6,13 @@ into temporary files of any size, before a view or the login check sees the requ
 """
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 
 from api.v1 import too_large
 from governance.forms import MAX_TERM_FILE_BYTES
 
 API_PREFIX = "/v1/"
+REST_PREFIX = "/api/"
 #: The largest request body taken: the largest one Steward asks for is a term list's CSV
 #: upload with its form; the other forms and the API stay under Django's
 #: DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which their views check once the body is in.
@@ -19,10 +20,13 @@ MAX_BODY_BYTES = max(MAX_TERM_FILE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) 
 
 
 def too_large_response(path: str) -> HttpResponse:
-    """413, in OpenAI's shape for /v1/ (its clients read the error from the body)."""
+    """413, in the shape each kind of client reads: OpenAI's for /v1/, the REST API's
+    (``detail``) for /api/, words for a page."""
     message = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
     if path.startswith(API_PREFIX):
         response = too_large(message).response()
+    elif path.startswith(REST_PREFIX):
+        response = JsonResponse({"detail": message}, status=413)
     else:
         response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
     response["Content-Length"] = str(len(response.content))

@@ -193,7 +193,7 @@ class InEventLoop:
 
 class SessionLifetimeMiddleware:
     """Slide a session's idle window with its activity, and end it past its absolute
-    lifetime, whatever the activity.
+    lifetime, whatever the activity; what a session's pages show is not cached.
 
     The idle timeout is Django's ``SESSION_COOKIE_AGE``, counted from the session's
     last save: a request saves it when the last save is ``SESSION_SLIDE_SECONDS``
@@ -217,6 +217,12 @@ class SessionLifetimeMiddleware:
                 return redirect(f"{reverse('account_login')}?next={request.path}")
             if now - request.session.get(SESSION_SEEN, 0) >= SESSION_SLIDE_SECONDS:
                 request.session[SESSION_SEEN] = now  # saved: the idle window starts again
+            response = self.get_response(request)
+            # What a signed-in person sees is theirs (a conversation's title, a request's
+            # subject): kept neither by a shared proxy nor by the browser, so that Back
+            # after signing out shows nothing. A view that says otherwise keeps its word.
+            response.headers.setdefault("Cache-Control", "no-store, private")
+            return response
         return self.get_response(request)
 
 

@@ -361,14 +361,20 @@ async def _post(path: str, chunks, *, declared: int | None) -> tuple[list[dict],
 MEGABYTE = b"x" * (1024 * 1024)
 
 
-@pytest.mark.parametrize("path", ["/accounts/login/", "/v1/chat/completions"])
+@pytest.mark.parametrize(
+    "path", ["/accounts/login/", "/v1/chat/completions", "/api/governance/categories/"]
+)
 def test_it_refuses_a_body_declared_too_large_without_reading_it(path):
+    """In the shape each kind of client reads: OpenAI's error for /v1/, the REST API's
+    ``detail`` for /api/ (both JSON), words for a page."""
     sent, taken = async_to_sync(_post)(path, [], declared=MAX_BODY_BYTES + 1)
     response = _response(sent)
     assert response.status_code == 413 and taken == 0
     assert response["X-Content-Type-Options"] == "nosniff"
     if path.startswith("/v1/"):
         assert json.loads(response.content)["error"]["code"] == "request_too_large"
+    elif path.startswith("/api/"):
+        assert json.loads(response.content)["detail"].startswith("The request body is larger")
     else:
         assert response.content.decode().startswith("The request body is larger than")
 

@@ -140,6 +140,19 @@ def test_every_response_carries_the_security_headers(client, member):
     assert "HX-Request" in response["Vary"]
 
 
+def test_a_signed_in_page_is_kept_by_no_cache(client, member, reader):
+    """A page for someone signed in (a conversation's titles, a request's subject) is
+    stored neither by a shared proxy nor by the browser: after signing out, Back shows
+    nothing of it. A view that says how it may be cached keeps its own word."""
+    client.force_login(member)
+    assert client.get("/")["Cache-Control"] == "no-store, private"
+    assert client.get("/chat/")["Cache-Control"] == "no-store, private"
+    assert client.get("/static/js/steward.js").get("Cache-Control") != "no-store, private"
+    client.force_login(reader)
+    chart = client.get("/audit/charts/decisions.svg")
+    assert chart["Cache-Control"] == "private, max-age=60"  # its own word
+
+
 def test_a_hostile_request_id_is_replaced(client, db):
     response = client.get("/healthz", HTTP_X_REQUEST_ID="<script>\nx")
     assert response["X-Request-ID"] != "<script>\nx"
