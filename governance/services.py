@@ -11,7 +11,7 @@ from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -518,13 +518,17 @@ def grant_clearance(
     """Clear a role group or one person for a category."""
     if (group is None) == (user is None):
         raise PolicyError("Choose either a group or a person.")
+    already = PolicyError(f"{group or user} is already cleared for {category.name}.")
     with transaction.atomic():
-        exists = Clearance.objects.filter(category=category, group=group, user=user).exists()
-        if exists:
-            raise PolicyError(f"{group or user} is already cleared for {category.name}.")
-        clearance = Clearance.objects.create(
-            category=category, group=group, user=user, granted_by=actor
-        )
+        if Clearance.objects.filter(category=category, group=group, user=user).exists():
+            raise already
+        try:
+            with transaction.atomic():  # another admin's grant of it may commit meanwhile
+                clearance = Clearance.objects.create(
+                    category=category, group=group, user=user, granted_by=actor
+                )
+        except IntegrityError:
+            raise already from None
         _record_policy(
             actor=actor,
             target=clearance,

@@ -85,3 +85,20 @@ def test_revoking_an_unknown_clearance_is_404(client, admin, member):
         response = client.post("/policy/clearances/revoke/", {"category": "public", "party": party})
         assert response.status_code == 404
     assert policy_events() == []
+
+
+def test_a_clearance_granted_twice_at_once_is_refused_in_words_not_a_500(
+    client, admin, monkeypatch
+):
+    """Two admins granting the same clearance at once both find none yet; the second's
+    insert meets the first's row. It is told so, and records nothing."""
+    from django.db.models import QuerySet
+
+    category = make_category()
+    Clearance.objects.create(category=category, group=Group.objects.get(name="Staff"))
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)  # checked before the first's commit
+    client.force_login(admin)
+    response = client.post("/policy/clearances/", {"category": "public", "party": "group:Staff"})
+    assert response.status_code == 422
+    assert b"Staff is already cleared for Public." in response.content
+    assert Clearance.objects.count() == 1 and not policy_events()
