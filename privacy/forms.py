@@ -1,5 +1,7 @@
 """Input cleaning for the privacy desk: every form says what is wrong in words."""
 
+import datetime as dt
+
 from django import forms
 from django.utils import timezone
 
@@ -58,8 +60,13 @@ class IntakeForm(IdentifiersForm):
 
     def clean_received_on(self):
         day = self.cleaned_data["received_on"]
-        if day > timezone.localdate():
+        today = timezone.localdate()
+        if day > today:
             raise forms.ValidationError("The received date cannot be in the future.")
+        if day < today - dt.timedelta(days=366):
+            raise forms.ValidationError(
+                "The received date is more than a year ago: check the year."
+            )
         return day
 
     def clean(self):

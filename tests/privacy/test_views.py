@@ -65,6 +65,20 @@ def test_bad_intake_answers_422_with_the_reason_and_keeps_the_input(first):
     assert not SubjectRequest.objects.exists()
 
 
+@pytest.mark.parametrize("received_on", ["0001-01-01", "2020-03-04"])
+def test_an_intake_received_more_than_a_year_ago_is_refused_as_a_likely_typo(first, received_on):
+    """Year 1 (or 0202 for 2026) made a request due two thousand years ago, "overdue" on
+    every list; a request more than a year old is not an intake's to record."""
+    response = first.post(
+        reverse("privacy:request_new"),
+        {"kind": "access", "regime": "gdpr", "received_on": received_on, "name": "Jane Roe"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    assert b"more than a year ago: check the year" in response.content
+    assert not SubjectRequest.objects.exists()
+
+
 def test_the_workflow_runs_through_the_pages_with_four_eyes(
     client, officers, org, django_capture_on_commit_callbacks
 ):
