@@ -34,7 +34,7 @@ from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.models import Backend, Category, User
 from governance.policy import eligible_backends
-from governance.policy_cache import read_version
+from governance.policy_cache import Version, read_version, version_columns, version_of
 from governance.simulation import policy_snapshot
 
 logger = logging.getLogger(__name__)
@@ -138,11 +138,12 @@ def generate_answer(message_id: int) -> None:
     4. Save the outcome and its audit event (only if this attempt still owns
        the answer), then end the stream (:func:`settle`).
     """
-    answer = _claim(message_id)
-    if answer is None:
+    claimed = _claim(message_id)
+    if claimed is None:
         if not _taken_over(message_id):
             return
-        answer = _claimed_answer(message_id)
+        claimed = _claimed_answer(message_id), read_version()
+    answer, version = claimed
     with streams.held_writer(answer.public_id) as writer:
         stopped = streams.begin_answer(
             answer.public_id,
@@ -153,15 +154,15 @@ def generate_answer(message_id: int) -> None:
         if stopped:
             _finish(answer, writer, Progress(cancelled=True))
         else:
-            _produce(answer, writer)
+            _produce(answer, version, writer)
 
 
-def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
+def _produce(answer: Message, version: Version, writer: streams.AnswerWriter) -> None:
     backend = answer.backend
     if backend is None or not backend.enabled:
         _fail(answer, writer, "The backend chosen for this answer was disabled; retry.", "config")
         return
-    if not _still_eligible(answer):
+    if not _still_eligible(answer, version):
         _fail(
             answer,
             writer,
@@ -189,15 +190,15 @@ def _produce(answer: Message, writer: streams.AnswerWriter) -> None:
     settle(answer, writer, stream_answer(answer, messages, writer))
 
 
-def _still_eligible(answer: Message) -> bool:
+def _still_eligible(answer: Message, version: Version) -> bool:
     """Whether today's policy still lets the answer's backend serve its category.
 
     The backend was chosen when the question was sent; a queued, re-queued or taken-over
     answer may reach a worker minutes later, after an admin reclassified the backend,
-    withdrew its approval or blocked the category. One read of the version: the snapshot
-    is this process's cached copy.
+    withdrew its approval or blocked the category. ``version`` was read with the claim:
+    the snapshot is this process's cached copy.
     """
-    policy = policy_snapshot(read_version())
+    policy = policy_snapshot(version)
     category = policy.categories.get(answer.category_number)
     if category is None:  # deactivated meanwhile
         return False
@@ -367,12 +368,13 @@ def settle(answer: Message, writer, progress: Progress) -> None:
         _finish(answer, writer, progress)
 
 
-def _claim(message_id: int) -> Message | None:
+def _claim(message_id: int) -> tuple[Message, Version] | None:
     """PENDING or QUEUED → STREAMING, as a new attempt: the answer as :func:`_claimed_answer`
-    reads it, or None when another delivery got there first. On PostgreSQL, one statement
-    whose SQL is built once (the update and the read were two round trips, on the way to
-    the first token), committed without waiting for the disk (:mod:`config.commits`):
-    lost in a crash, the answer is QUEUED again, as if this delivery had come later."""
+    reads it and the policy version, or None when another delivery got there first. On
+    PostgreSQL, one statement whose SQL is built once (the update, the read and the
+    version were three round trips, on the way to the first token), committed without
+    waiting for the disk (:mod:`config.commits`): lost in a crash, the answer is QUEUED
+    again, as if this delivery had come later."""
     params = [
         Message.Status.STREAMING,
         connection.ops.adapt_datetimefield_value(timezone.now()),
@@ -382,11 +384,11 @@ def _claim(message_id: int) -> Message | None:
     ]
     if connection.vendor == "postgresql":
         found = (_CLAIMING_UNAWAITED if may_skip_wait() else _CLAIMING).one(params)
-        return None if found is None else _answer_of(found)
+        return None if found is None else (_answer_of(found[:-2]), version_of(*found[-2:]))
     with connection.cursor() as cursor:
         cursor.execute(f"{_CLAIM_UPDATE} RETURNING id", params)
         claimed = cursor.fetchone() is not None
-    return _claimed_answer(message_id) if claimed else None
+    return (_claimed_answer(message_id), read_version()) if claimed else None
 
 
 _CLAIM_SET = (
@@ -443,6 +445,7 @@ def _claiming(update: str) -> Prebuilt:
         _CLAIMED_SOURCES,
         lambda: f"claimed m {_claimed_joins()}",
         head=lambda: f"WITH claimed AS ({update} RETURNING {Message._meta.db_table}.*)",
+        also=version_columns,
     )
 
 

@@ -17,11 +17,12 @@ from config.prepared import hot_cursor
 
 
 class Prebuilt:
-    """``<head> SELECT <every column of each model> FROM <tables> <tail>``: :meth:`one` row or
-    :meth:`all`.
+    """``<head> SELECT <every column of each model>[, <also>] FROM <tables> <tail>``: :meth:`one`
+    row or :meth:`all`.
 
     ``sources`` are (model, table alias) pairs; ``tail()`` gives the rest, after
     ``FROM``: the tables with those aliases and the conditions, with ``%s`` parameters.
+    ``also()``: more columns (without parameters), whose values follow the instances.
     """
 
     def __init__(
@@ -29,28 +30,31 @@ class Prebuilt:
         sources: list[tuple[type[models.Model], str]],
         tail: Callable[[], str],
         head: Callable[[], str] = str,
+        also: Callable[[], str] | None = None,
     ) -> None:
         self.sources = sources
         # Functions: the table names are known once the apps are loaded. ``head`` comes
         # before ``SELECT`` (a ``WITH`` clause; its parameters come first).
         self.tail = tail
         self.head = head
+        self.also = also
 
-    def one(self, params: list) -> tuple[models.Model, ...] | None:
-        """The instances of the first row (one per source), or None when there is none."""
+    def one(self, params: list) -> tuple | None:
+        """The instances of the first row (one per source, then ``also``'s values), or None
+        when there is none."""
         with hot_cursor() as cursor:
             cursor.execute(self._sql_parts[0], params)
             row = cursor.fetchone()
         return None if row is None else self._instances(row)
 
-    def all(self, params: list) -> list[tuple[models.Model, ...]]:
-        """The instances of every row (one per source in each)."""
+    def all(self, params: list) -> list[tuple]:
+        """The instances of every row (one per source in each, then ``also``'s values)."""
         with hot_cursor() as cursor:
             cursor.execute(self._sql_parts[0], params)
             rows = cursor.fetchall()
         return [self._instances(row) for row in rows]
 
-    def _instances(self, row) -> tuple[models.Model, ...]:
+    def _instances(self, row) -> tuple:
         _, names, converters = self._sql_parts
         values = list(row)
         for index, convert in converters:
@@ -60,7 +64,7 @@ class Prebuilt:
             end = start + len(fields)
             instances.append(model.from_db(connection.alias, fields, values[start:end]))
             start = end
-        return tuple(instances)
+        return (*instances, *values[start:])
 
     @functools.cached_property
     def _sql_parts(self) -> tuple[str, list[list[str]], list[tuple[int, Callable]]]:
@@ -80,5 +84,7 @@ class Prebuilt:
                     )
                 columns.append(f"{alias}.{connection.ops.quote_name(field.column)}")
                 names[-1].append(field.attname)
+        if self.also is not None:
+            columns.append(self.also())
         sql = f"{self.head()} SELECT {', '.join(columns)} FROM {self.tail()}".lstrip()
         return sql, names, converters

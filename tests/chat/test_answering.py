@@ -170,7 +170,7 @@ def test_a_retried_answer_can_still_be_taken_over_when_its_worker_dies(
     org.external.fail = org.local.fail = None
     answer.refresh_from_db()
     answer = _retried(org, django_capture_on_commit_callbacks, answer, run=False)
-    claimed = answering._claim(answer.pk)  # its worker claims it, and dies before a beat
+    claimed, _ = answering._claim(answer.pk)  # its worker claims it, and dies before a beat
     Message.objects.filter(pk=answer.pk).update(started_at=claimed.started_at - timedelta(30))
     answering.generate_answer(answer.pk)  # the redelivered task
     answer.refresh_from_db()
@@ -183,7 +183,7 @@ def test_a_worker_still_holding_an_earlier_attempt_does_not_settle_the_retried_a
     """The attempt says whose the answer is: a Retry never gives it a number it had."""
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hi", run=False)
-    stale = answering._claim(sent.answer.pk)  # its worker stalls; the sweeper fails it
+    stale, _ = answering._claim(sent.answer.pk)  # its worker stalls; the sweeper fails it
     Message.objects.filter(pk=stale.pk).update(status=Message.Status.FAILED)
     failed = Message.objects.get(pk=stale.pk)
     answer = _retried(org, django_capture_on_commit_callbacks, failed, run=False)

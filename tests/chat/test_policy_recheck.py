@@ -133,5 +133,7 @@ def test_the_check_reads_the_policy_version_once_and_the_cached_snapshot(
     answer.refresh_from_db()
     assert answer.status == Message.Status.DONE
     read = [q["sql"] for q in queries]
-    assert sum(PolicyVersion._meta.db_table in sql for sql in read) == 1
+    (version_read,) = [sql for sql in read if PolicyVersion._meta.db_table in sql]
+    if connection.vendor == "postgresql":  # by the claim itself: no round trip more
+        assert version_read.startswith("WITH claimed")
     assert not [sql for sql in read if Approval._meta.db_table in sql]

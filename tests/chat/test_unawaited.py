@@ -35,7 +35,7 @@ def test_the_queued_mark_and_the_claim_relax_only_their_own_commit(
     assert _waits_for_the_disk()
 
     with CaptureQueriesContext(connection) as claiming:
-        claimed = answering._claim(answer.pk)
+        claimed, _ = answering._claim(answer.pk)
     assert RELAXED in claiming[0]["sql"]
     assert (claimed.pk, claimed.status, claimed.attempt) == (
         answer.pk,
@@ -52,7 +52,7 @@ def test_inside_a_transaction_they_wait_like_it(transactional_db, org, monkeypat
     answer = _pending_answer(org, monkeypatch)
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
         services._mark_queued(answer.pk)
-        claimed = answering._claim(answer.pk)
+        claimed, _ = answering._claim(answer.pk)
         assert _waits_for_the_disk()
     assert claimed.status == Message.Status.STREAMING
     assert not any(RELAXED in query["sql"] for query in captured)
