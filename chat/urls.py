@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("new/", views.start, name="start"),
     path("c/<uuid:public_id>/", views.conversation, name="conversation"),
+    path("c/<uuid:public_id>/earlier/", views.earlier, name="earlier"),
     path("c/<uuid:public_id>/send/", views.send, name="send"),
     path("c/<uuid:public_id>/send/stream/", streaming.send_and_stream, name="send_and_stream"),
     path("c/<uuid:public_id>/preview/", views.preview, name="preview"),

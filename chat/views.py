@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages as flash
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -101,9 +102,26 @@ def start(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.STAFF)
 def conversation(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """One conversation: its turns, the message box and the live policy preview."""
+    """One conversation: its newest turns (``?all=1``: every one), the message box and the
+    live policy preview."""
     conversation = get_conversation_for_user(request.user, public_id)
-    return render(request, "chat/conversation.html", _page_context(request, conversation))
+    context = _page_context(request, conversation, every_turn=request.GET.get("all") == "1")
+    return render(request, "chat/conversation.html", context)
+
+
+@require_GET
+@role_required(Role.STAFF)
+def earlier(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The page of turns before ``?before=<a message's id>`` in the author's conversation,
+    for the page to put above the ones it shows."""
+    conversation = get_conversation_for_user(request.user, public_id)
+    try:
+        before = conversation.messages.get(public_id=UUID(request.GET.get("before", "")))
+    except (ValueError, Message.DoesNotExist):
+        raise Http404("No such message in this conversation.") from None
+    turns, oldest_shown = _page_of_turns(conversation, before=before)
+    context = {"conversation": conversation, "turns": turns, "earlier": oldest_shown}
+    return render(request, "chat/conversation.html#earlier-page", context)
 
 
 @require_POST
@@ -328,9 +346,11 @@ def _acknowledge_url(back: str) -> str:
 
 
 def _turn_anchor(message: Message) -> str:
+    """The turn on its conversation's page (every turn on it: this one may be older than the
+    newest page's)."""
     return (
         reverse("chat:conversation", args=[message.conversation.public_id])
-        + f"#turn-{message.public_id}"
+        + f"?all=1#turn-{message.public_id}"
     )
 
 
@@ -403,12 +423,36 @@ def _messages(conversation: Conversation):
     return conversation.messages.select_related("backend").order_by("created_at", "id")
 
 
-def _page_context(request: HttpRequest, conversation: Conversation) -> dict:
-    turns = turns_for(conversation, _messages(conversation))
+#: The newest turns a conversation opens with; the earlier ones come a page at a time,
+#: when asked for (400 turns' Markdown took 0.4 s to render on a fast machine, 1 s on a slow one).
+TURNS_PER_PAGE = 60
+
+
+def _page_of_turns(
+    conversation: Conversation, *, before: Message | None = None
+) -> tuple[list, Message | None]:
+    """The newest ``TURNS_PER_PAGE`` turns (of those before ``before``), oldest first, and
+    the oldest of them if there are earlier ones still."""
+    messages = _messages(conversation)
+    if before is not None:
+        messages = messages.filter(
+            Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lt=before.pk)
+        )
+    newest = list(messages.order_by("-created_at", "-id")[: TURNS_PER_PAGE + 1])
+    page = newest[:TURNS_PER_PAGE][::-1]
+    return turns_for(conversation, page), page[0] if len(newest) > TURNS_PER_PAGE else None
+
+
+def _page_context(request: HttpRequest, conversation: Conversation, *, every_turn=False) -> dict:
+    if every_turn:
+        turns, oldest_shown = turns_for(conversation, _messages(conversation)), None
+    else:
+        turns, oldest_shown = _page_of_turns(conversation)
     return {
         "conversation": conversation,
         "title": _title_of(conversation),
         "turns": turns,
+        "earlier": oldest_shown,
         **_side_list(request.user),
         "categories": _startable(request.user),
     }

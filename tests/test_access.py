@@ -256,6 +256,10 @@ MATRIX = {
     "chat/": ("/chat/", only("staff")),
     "chat/new/": ("/chat/new/", everyone(405)),
     "chat/c/<uuid:public_id>/": (f"/chat/c/{CONVERSATION_ID}/", only("staff")),
+    "chat/c/<uuid:public_id>/earlier/": (
+        f"/chat/c/{CONVERSATION_ID}/earlier/?before={ANSWER_ID}",
+        only("staff"),
+    ),
     "chat/c/<uuid:public_id>/send/": (f"/chat/c/{CONVERSATION_ID}/send/", everyone(405)),
     "chat/c/<uuid:public_id>/send/stream/": (
         f"/chat/c/{CONVERSATION_ID}/send/stream/",

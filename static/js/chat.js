@@ -382,6 +382,25 @@
     }
   });
 
+  // --- earlier turns ------------------------------------------------------------------------
+  // A long conversation opens at its newest turns; "Show earlier messages" puts the page
+  // before them above. The turn the reader was looking at stays where it was on the screen.
+  var keptInPlace = null;
+
+  function keepReadingPlace(event) {
+    if (event.detail.target.id === "earlier-turns") {
+      var turn = document.querySelector("#message-list > .turn");
+      keptInPlace = turn && { turn: turn, top: turn.getBoundingClientRect().top };
+    }
+  }
+
+  function backToReadingPlace() {
+    if (keptInPlace) {
+      window.scrollBy(0, keptInPlace.turn.getBoundingClientRect().top - keptInPlace.top);
+      keptInPlace = null;
+    }
+  }
+
   // --- copying ------------------------------------------------------------------------------
   // navigator.clipboard exists only on HTTPS (and on localhost): over plain HTTP from another
   // machine there is none, and a browser may refuse it. Then ``source`` is selected and copied
@@ -485,6 +504,8 @@
     }
   });
   document.addEventListener("htmx:afterSwap", scrollToNewest);
+  document.addEventListener("htmx:beforeSwap", keepReadingPlace);
+  document.addEventListener("htmx:afterSwap", backToReadingPlace);  // before the next paint
   document.addEventListener("htmx:afterSettle", announceEnd);  // classes are settled by then
   document.addEventListener("wheel", readerScrolledUp, { passive: true });
   document.addEventListener("keydown", readerScrolledUp);

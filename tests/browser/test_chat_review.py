@@ -207,3 +207,29 @@ def test_a_draft_survives_the_session_ending_under_it(org, page: Page):
     page.reload()  # once: a later visit starts empty
     expect(page.locator("#conversation-title")).to_have_text("New conversation")
     expect(page.get_by_label("Message")).to_have_value("")
+
+
+def test_earlier_messages_come_in_above_without_moving_what_is_read(
+    org, page: Page, console_errors
+):
+    """A long conversation opens with its newest turns; the earlier ones are asked for, and
+    put above without the turn being read jumping away."""
+    conversation, first, _ = _answered(org.alice, org.internal, "Question 0", "Answer 0")
+    for n in range(1, 35):
+        question, answer = f"Question {n}", f"Answer {n}"
+        _answered(org.alice, org.internal, question, answer, conversation=conversation)
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    expect(page.locator(f"#turn-{first.public_id}")).to_have_count(0)  # not on the page yet
+    earlier = page.get_by_role("link", name="Show earlier messages")
+    earlier.scroll_into_view_if_needed()
+    reading = page.locator("#message-list > .turn").first
+    expect(reading).to_contain_text("Question 5")
+    reading = page.locator(f"#{reading.get_attribute('id')}")  # that turn, wherever it goes
+    top = reading.bounding_box()["y"]
+    shoot(page, "review-earlier-offered", full_page=False)
+    earlier.click()
+    expect(page.locator(f"#turn-{first.public_id}")).to_contain_text("Question 0")
+    expect(page.get_by_role("link", name="Show earlier messages")).to_have_count(0)
+    assert abs(reading.bounding_box()["y"] - top) <= 2
+    shoot(page, "review-earlier-messages", full_page=False)
+    assert console_errors == []
