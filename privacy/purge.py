@@ -170,6 +170,47 @@ def preview(now=None) -> Expired:
     return result
 
 
+#: A daily purge that has not finished for this long has missed a run.
+OVERDUE_AFTER = dt.timedelta(hours=26)
+
+
+def left_behind(now=None) -> tuple[str, PurgeRun | None]:
+    """Why content past its window may still be stored, in words for the privacy desk, and
+    the run to look at: the last purge failed or was interrupted, or expired content waits
+    and no purge has finished for a day (beat not running, the schedule paused). ("", None)
+    while the purges keep up."""
+    now = now or timezone.now()
+    newest = PurgeRun.objects.order_by("-started_at").first()
+    if newest is not None and newest.status in (
+        PurgeRun.Status.FAILED,
+        PurgeRun.Status.INTERRUPTED,
+    ):
+        when = timezone.localtime(newest.started_at)
+        return (
+            f"The last purge, on {when:%-d %b %Y at %H:%M}, {newest.get_status_display().lower()}: "
+            "expired content it did not reach is still stored. A failed scheduled run is "
+            "tried again within the hour.",
+            newest,
+        )
+    if newest is not None and newest.status == PurgeRun.Status.RUNNING:
+        return "", None
+    done = PurgeRun.objects.filter(status=PurgeRun.Status.DONE).exclude(finished_at=None)
+    last = done.order_by("-finished_at").values_list("finished_at", flat=True).first()
+    if last is not None and now - last < OVERDUE_AFTER:
+        return "", None
+    waiting = preview(now).conversations
+    if not waiting:
+        return "", None
+    since = f"since {timezone.localtime(last):%-d %b %Y}" if last else "yet"
+    return (
+        f"{waiting} conversation{' is' if waiting == 1 else 's are'} past "
+        f"{'its' if waiting == 1 else 'their'} retention window, and no purge has finished "
+        f"{since}: check that the scheduler (beat) runs and the schedule is not paused, or "
+        "start a purge by hand.",
+        None,
+    )
+
+
 def _held_past_window(now) -> int:
     return sum(held(_past_window(category, now)).count() for category in Category.objects.all())
 

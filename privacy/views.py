@@ -64,6 +64,7 @@ def desk(request: HttpRequest) -> HttpResponse:
     requests = SubjectRequest.objects.listed()
     open_requests = requests.filter(status__in=SubjectRequest.OPEN)
     closed = requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")
+    purge_alarm, purge_alarm_run = purge.left_behind()
     return render(
         request,
         "privacy/desk.html",
@@ -78,6 +79,8 @@ def desk(request: HttpRequest) -> HttpResponse:
             "categories": Category.objects.filter(is_active=True),
             "schedule_label": services.schedule_label(services.purge_schedule()),
             "erasures_to_finish": services.erasures_to_finish(),
+            "purge_alarm": purge_alarm,
+            "purge_alarm_run": purge_alarm_run,
         },
     )
 

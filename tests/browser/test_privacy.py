@@ -13,7 +13,7 @@ from chat import services as chat
 from chat.models import Message
 from governance.demo import DEMO_PASSWORD, seed_demo_organisation
 from governance.models import Category, User
-from privacy.models import SubjectRequest
+from privacy.models import PurgeRun, SubjectRequest
 from tests.browser.conftest import sign_in, watch_console
 
 pytestmark = pytest.mark.browser
@@ -120,4 +120,12 @@ def test_purges_holds_and_your_data_pages(demo, new_context, console_errors):
     alice.get_by_role("button", name="Ask for a copy").click()
     expect(alice.get_by_text("sent to the privacy team")).to_be_visible()
     _shoot(alice, "privacy-08-your-data")
+
+    PurgeRun.objects.create(status=PurgeRun.Status.FAILED, errors=["OperationalError"])
+    priya.goto("/privacy/")
+    expect(priya.get_by_role("alert")).to_contain_text("The last purge")
+    priya.get_by_role("link", name="What went wrong →").click()
+    expect(priya.get_by_text("OperationalError")).to_be_visible()
+    priya.goto("/privacy/")
+    _shoot(priya, "privacy-09-purge-alarm")
     assert console_errors == []

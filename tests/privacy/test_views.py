@@ -314,3 +314,40 @@ def test_an_officer_is_not_offered_the_steps_of_a_request_about_themselves(clien
     page = _page(client, request)
     assert reverse("privacy:request_scope", args=[request.public_id]) not in page
     assert "This request is about you" in page
+
+
+def _desk(client) -> str:
+    return client.get(reverse("privacy:desk")).content.decode()
+
+
+def test_the_desk_raises_the_alarm_when_the_last_purge_failed(first, org):
+    """Content past its window stays stored while purges fail: the privacy officer must
+    see it where they look every day, not only in the purge history."""
+    failed = PurgeRun.objects.create(status=PurgeRun.Status.FAILED, errors=["DatabaseError"])
+    page = _desk(first)
+    assert "The last purge" in page and "failed" in page
+    assert reverse("privacy:purge", args=[failed.public_id]) in page
+    PurgeRun.objects.create(status=PurgeRun.Status.DONE, finished_at=timezone.now())
+    assert "The last purge" not in _desk(first)  # its retry went through
+
+
+def test_the_desk_raises_the_alarm_when_expired_content_waits_for_a_purge_that_does_not_run(
+    first, org
+):
+    make_conversation(org.alice, org.internal, days_idle=40)
+    assert "no purge has finished yet" in _desk(first)  # beat never ran one
+    a_while_ago = timezone.now() - dt.timedelta(days=3)
+    PurgeRun.objects.create(
+        status=PurgeRun.Status.DONE, started_at=a_while_ago, finished_at=a_while_ago
+    )
+    page = _desk(first)
+    assert "1 conversation is past its retention window" in page
+    assert f"no purge has finished since {timezone.localtime(a_while_ago):%-d %b %Y}" in page
+    PurgeRun.objects.create(status=PurgeRun.Status.DONE, finished_at=timezone.now())
+    assert "no purge has finished" not in _desk(first)  # the daily run keeps up
+
+
+def test_the_desk_is_quiet_when_nothing_is_past_its_window(first, org):
+    make_conversation(org.alice, org.internal, days_idle=2)
+    page = _desk(first)
+    assert "no purge has finished" not in page and "The last purge" not in page
