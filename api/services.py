@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from config.rows import Prebuilt
 from governance.models import User
+from governance.policy_cache import user_version_columns, user_version_of
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,9 @@ def revoke_token(*, token: ApiToken, actor: User) -> ApiToken:
 
 
 def authenticate(raw: str) -> ApiToken:
-    """The usable token ``raw`` is, with its user, counted against its rate limit.
+    """The usable token ``raw`` is, with its user and the policy version as the user's
+    requests read it (``policy_version``, :func:`governance.policy_cache.read_version`),
+    counted against its rate limit.
 
     Raises :class:`TokenRefused` for a token that does not let its bearer in. A
     refused token that exists (revoked, expired, its owner deactivated) is
@@ -119,16 +122,19 @@ _BY_LOOKUP = Prebuilt(
         f"{ApiToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id "
         "WHERE t.lookup = %s"
     ),
+    also=lambda: user_version_columns("u.id"),
 )
 
 
 def _by_lookup(lookup: str) -> ApiToken | None:
-    """The token with this lookup, its user attached (every API request asks: one query
-    whose SQL is built once)."""
+    """The token with this lookup, its user attached, and as ``policy_version`` the policy
+    version with the user's groups (every API request asks for both: one query whose SQL
+    is built once)."""
     found = _BY_LOOKUP.one([lookup])
     if found is None:
         return None
-    token, token.user = found
+    token, token.user, *version = found
+    token.policy_version = user_version_of(*version)
     return token
 
 

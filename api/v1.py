@@ -39,7 +39,7 @@ from governance.access import holds, must_enrol_mfa
 from governance.detection import detect
 from governance.models import Backend, Category, User
 from governance.policy import HARMLESS_TYPES, eligible_backends, entity_phrase
-from governance.policy_cache import Version, read_version
+from governance.policy_cache import Version
 from governance.roles import Role
 from governance.simulation import policy_snapshot
 
@@ -152,7 +152,7 @@ async def unknown(request: HttpRequest) -> HttpResponse:
 
 def _models(request: HttpRequest) -> list[dict]:
     token = _authenticate(request)
-    version = read_version(token.user.pk)
+    version = token.policy_version  # read with the token
     if must_enrol_mfa(token.user, version):
         _refuse(request, token, MFA_REQUIRED, code="mfa_required")
     with transaction.atomic():
@@ -227,7 +227,7 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
     """
     token = _authenticate(request)
     user = token.user
-    version = read_version(user.pk)  # the request's one reading, with the user's groups
+    version = token.policy_version  # the request's one reading (with the token), and groups
     if not holds(user, Role.STAFF, version):
         _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
     if must_enrol_mfa(user, version):

@@ -115,6 +115,31 @@ def version_of(token: int | None, mark: str | None) -> Version:
     return Version(key=key, group_ids=frozenset(), own_permissions=False)
 
 
+def user_version_columns(user_id_column: str) -> str:
+    """:func:`version_columns`, then the groups of the user whose id ``user_id_column`` names
+    and whether they hold a permission of their own: what :func:`read_version` reads, as
+    four columns of a statement that reads the user anyway. :func:`user_version_of` reads
+    them."""
+    members = f"SELECT m.group_id FROM {_MEMBERS} m WHERE m.user_id = {user_id_column}"
+    if connection.vendor == "postgresql":
+        groups = f"ARRAY({members})"
+    else:
+        groups = f"(SELECT group_concat(g.group_id) FROM ({members}) g)"
+    own = f"EXISTS (SELECT 1 FROM {_OWN_PERMISSIONS} p WHERE p.user_id = {user_id_column})"
+    return f"{version_columns()}, {groups}, {own}"
+
+
+def user_version_of(token: int | None, mark: str | None, groups, own_permissions) -> Version:
+    """The :class:`Version` that :func:`user_version_columns` read (as :func:`read_version`
+    would have)."""
+    if isinstance(groups, str):  # SQLite's "1,2"
+        groups = [int(group) for group in groups.split(",")]
+    group_ids = frozenset(groups or ())
+    if token is None:  # no version row, or no triggers on this database: never cached
+        return Version(key=None, group_ids=group_ids)
+    return Version(key=(token, mark), group_ids=group_ids, own_permissions=bool(own_permissions))
+
+
 def _groups_of(user_id: int | None) -> frozenset[int]:
     if user_id is None:
         return frozenset()

@@ -145,3 +145,24 @@ def test_the_token_lookup_reads_what_the_orm_would(member, django_assert_num_que
         services.authenticate(raw[:-1] + ("A" if raw[-1] != "A" else "B"))
     with pytest.raises(services.TokenRefused, match="Invalid"):
         services.authenticate("stw_nothing1here")
+
+
+@pytest.mark.parametrize("groups", [0, 1, 2])
+def test_the_token_lookup_reads_the_policy_version_as_read_version_would(
+    member, groups, django_assert_num_queries
+):
+    """Every /v1 request read the version (with the user's groups) in a query of its own,
+    right after the token's: now the token's query reads both."""
+    from django.contrib.auth.models import Group, Permission
+
+    from governance.policy_cache import read_version
+
+    for number in range(groups):
+        member.groups.add(Group.objects.create(name=f"Extra {number}"))
+    if groups == 2:
+        member.user_permissions.add(Permission.objects.first())
+    _, raw = services.create_token(user=member, name="ci", expires_in_days=30, actor=member)
+    services.authenticate(raw)  # its first use's last_used_at
+    with django_assert_num_queries(1):
+        found = services.authenticate(raw)
+    assert found.policy_version == read_version(member.pk)
