@@ -55,6 +55,28 @@ def test_it_filters_the_trail_in_place(trail, page: Page, console_errors: list[s
     assert console_errors == []
 
 
+def test_filtering_keeps_no_copy_of_the_page_in_the_browser_and_back_still_works(
+    trail, page: Page, console_errors: list[str]
+):
+    """htmx kept a copy of each page it left, for Back, in the tab's sessionStorage, which
+    outlives signing out: the audit trail's rows (a chat page's would hold its text). Back
+    now loads the page from the server again (which says it must not be stored)."""
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/")
+    expect(page.locator("#event-results tbody tr")).to_have_count(50)
+    page.get_by_label("Outcome").select_option("blocked")
+    expect(page).to_have_url(re.compile(r"outcome=blocked"))
+    expect(page.locator("td[data-label=Outcome]").first).to_have_text("Blocked")
+    assert page.evaluate("window.sessionStorage.getItem('htmx-history-cache')") is None
+
+    page.go_back()
+    expect(page).not_to_have_url(re.compile(r"outcome=blocked"))
+    expect(page.locator("#event-results tbody tr")).to_have_count(50)
+    expect(page.get_by_label("Outcome")).to_have_value("")
+    assert page.evaluate("window.sessionStorage.getItem('htmx-history-cache')") is None
+    assert console_errors == []
+
+
 def test_it_keeps_the_filters_on_older_pages(trail, page: Page, console_errors: list[str]):
     sign_in(page, AUDITOR, DEMO_PASSWORD)
     page.goto("/audit/?action=chat.request")
