@@ -1,9 +1,24 @@
 """How the REST lists page: the default for every list but the audit trail's (keyset)."""
 
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
 
-class Pages(PageNumberPagination):
+class SizeChecked:
+    """A ``page_size`` that is not a whole number from 1 is refused (400, with the rule):
+    DRF served the default page for 0, -1 or "ten", silently. Past the maximum, a page is
+    the maximum (as DRF does: a client asking for everything gets pages of it)."""
+
+    def get_page_size(self, request):
+        asked = request.query_params.get(self.page_size_query_param, "")
+        if asked and not (asked.isascii() and asked.isdigit() and int(asked) > 0):
+            raise ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return super().get_page_size(request)
+
+
+class Pages(SizeChecked, PageNumberPagination):
     """Numbered pages of 100 rows (``page_size`` up to 500), with the total ``count``.
 
     The console's and the privacy desk's lists are hundreds of rows, not millions, and

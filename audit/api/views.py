@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.settings import api_settings
 
+from api.pagination import SizeChecked
 from api.permissions import RecordsTokenUse, role_permission
 from audit.api.serializers import AuditEventSerializer
 from audit.filters import EventFilter
@@ -26,7 +27,7 @@ FILTERS = [
 ]
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(SizeChecked, CursorPagination):
     """Keyset paging by sequence number: as fast on the millionth page as on the first."""
 
     ordering = "-sequence"

@@ -128,3 +128,14 @@ def test_the_schema_and_the_browsable_api_show_the_pages(client):
     browsed = client.get(PATHS["purges"], {"page_size": 2}, HTTP_ACCEPT="text/html")
     assert browsed.status_code == 200
     assert "?page=2" in browsed.content.decode()
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "ten", "²", "1.5"])
+@pytest.mark.parametrize("name", ["purges", "events"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_refused_in_words(client, name, size):
+    """DRF served the default page for these, silently: the client learned nothing."""
+    if name == "events":  # keyset pages, for an auditor
+        client = _client_of(make_user("reader@example.com", Role.AUDITOR))
+    answer = client.get(PATHS.get(name, "/api/audit/events/"), {"page_size": size})
+    assert answer.status_code == 400
+    assert answer.json() == {"page_size": ["A whole number from 1 to 500."]}
