@@ -399,8 +399,10 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
 
     One short transaction. Raw deletes, because Django's cascade would load
     every message first; the conversation row holds the wrapped data key, so
-    once it is gone no copy of the text (backups included) can be opened. An answer
-    still on its way is stopped once the delete commits, and its stream dropped.
+    once it is gone no copy of the text in the database can be opened. A backup taken
+    before holds the wrapped key too, and opens with the master key of that time until
+    that key is rotated out (README, "Purges"). An answer still on its way is stopped
+    once the delete commits, and its stream dropped.
     """
     with transaction.atomic():
         holds_settled()
