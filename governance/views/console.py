@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -218,8 +219,16 @@ def backend_test(request: HttpRequest, public_id: UUID) -> HttpResponse:
     backend = services.test_backend_connection(
         backend=_backend(public_id), actor=request.user, timeout=BACKEND_TEST_TIMEOUT
     )
-    if request.htmx:
-        return render(request, "governance/backend_form.html#backend-health", {"backend": backend})
+    if request.htmx:  # the health panel, and the history beside it with the test in it
+        health = render_to_string(
+            "governance/backend_form.html#backend-health", {"backend": backend}, request
+        )
+        history = render_to_string(
+            "governance/partials/history.html",
+            {"history": history_of(backend), "oob": True},
+            request,
+        )
+        return HttpResponse(health + history)
     if backend.health_error:
         messages.error(request, f"{backend.name}: {backend.health_error}")
     else:

@@ -93,3 +93,22 @@ def test_a_term_file_over_the_limit_is_refused_before_it_is_sent(
     assert upload.evaluate("input => input.validationMessage") == ""
     page.get_by_role("button", name="Add list").click()
     expect(page.get_by_role("heading", level=1, name="Key accounts")).to_be_visible()
+
+
+def test_testing_a_connection_shows_in_the_history_at_once(
+    demo, page: Page, console_errors: list[str]
+):
+    """The health panel changed in place; the History beside it said nothing of the test
+    until the page was loaded again."""
+    from tests.factories import make_backend
+
+    backend = make_backend(name="Nowhere", kind="openai", base_url="http://127.0.0.1:9/v1")
+    sign_in(page, "paula@example.com", DEMO_PASSWORD)
+    page.goto(f"/policy/backends/{backend.public_id}/")
+    history = page.locator("#history")
+    expect(history).to_contain_text("Nothing recorded yet.")
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#backend-health")).to_contain_text("Checked")
+    expect(history).to_contain_text("Connection tested")
+    expect(history.get_by_text("failed")).to_be_visible()
+    assert console_errors == []

@@ -72,6 +72,16 @@ def test_htmx_gets_the_health_panel_only(client, admin, fake, backend):
     assert b"answered" in response.content and b"Test connection" in response.content
 
 
+def test_htmx_also_gets_the_history_with_the_test_in_it(client, admin, fake, backend):
+    """The health panel changed in place, and the History beside it went on saying the
+    backend had never been tested until the page was loaded again."""
+    client.force_login(admin)
+    page = client.post(_url(backend), **HTMX).content.decode()
+    history = page[page.index('<section id="history"') :]
+    assert 'hx-swap-oob="true"' in history.split(">", 1)[0]
+    assert "Connection tested" in history
+
+
 def test_it_records_one_event_without_the_key_or_the_answer(client, admin, fake, backend):
     fake.fail = 401
     client.force_login(admin)
