@@ -384,21 +384,35 @@
 
   // --- earlier turns ------------------------------------------------------------------------
   // A long conversation opens at its newest turns; "Show earlier messages" puts the page
-  // before them above. The turn the reader was looking at stays where it was on the screen.
+  // before them above. The turn the reader was looking at stays where it was on the screen;
+  // focus, if it was on the link, goes to the newest of the turns loaded (reading on goes
+  // down into where the reader was), without scrolling.
   var keptInPlace = null;
 
   function keepReadingPlace(event) {
-    if (event.detail.target.id === "earlier-turns") {
+    var earlier = event.detail.target;
+    if (earlier.id === "earlier-turns") {
       var turn = document.querySelector("#message-list > .turn");
-      keptInPlace = turn && { turn: turn, top: turn.getBoundingClientRect().top };
+      keptInPlace = turn && {
+        turn: turn,
+        top: turn.getBoundingClientRect().top,
+        focused: earlier.contains(document.activeElement),
+      };
     }
   }
 
   function backToReadingPlace() {
-    if (keptInPlace) {
-      window.scrollBy(0, keptInPlace.turn.getBoundingClientRect().top - keptInPlace.top);
-      keptInPlace = null;
+    if (!keptInPlace) {
+      return;
     }
+    var turn = keptInPlace.turn;
+    window.scrollBy(0, turn.getBoundingClientRect().top - keptInPlace.top);
+    var loaded = turn.previousElementSibling;
+    if (keptInPlace.focused && loaded && loaded.matches(".turn")) {
+      loaded.setAttribute("tabindex", "-1");
+      loaded.focus({ preventScroll: true });
+    }
+    keptInPlace = null;
   }
 
   // --- copying ------------------------------------------------------------------------------

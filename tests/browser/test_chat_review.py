@@ -233,3 +233,27 @@ def test_earlier_messages_come_in_above_without_moving_what_is_read(
     assert abs(reading.bounding_box()["y"] - top) <= 2
     shoot(page, "review-earlier-messages", full_page=False)
     assert console_errors == []
+
+
+def test_earlier_messages_from_the_keyboard_leave_focus_on_the_newest_loaded_turn(
+    org, page: Page, console_errors
+):
+    """Focus went to the top of the loaded page (or nowhere): reading on from it, a screen
+    reader started at the oldest of 60 turns, not next to where the reader was."""
+    conversation, _, _ = _answered(org.alice, org.internal, "Question 0", "Answer 0")
+    for n in range(1, 65):
+        question, answer = f"Question {n}", f"Answer {n}"
+        _answered(org.alice, org.internal, question, answer, conversation=conversation)
+    page.goto(f"/chat/c/{conversation.public_id}/")
+    earlier = page.get_by_role("link", name="Show earlier messages")
+    earlier.focus()
+    reading = page.locator("#message-list > .turn").first
+    expect(reading).to_contain_text("Question 35")
+    reading = page.locator(f"#{reading.get_attribute('id')}")
+    top = reading.bounding_box()["y"]
+    page.keyboard.press("Enter")
+    focused = page.locator(":focus")
+    expect(focused).to_contain_text("Answer 34")  # the turn just above the one being read
+    assert abs(reading.bounding_box()["y"] - top) <= 2
+    expect(page.get_by_role("link", name="Show earlier messages")).to_have_count(1)  # 5 more
+    assert console_errors == []
