@@ -174,13 +174,21 @@ def preview(now=None) -> Expired:
 OVERDUE_AFTER = dt.timedelta(hours=26)
 
 
-def left_behind(now=None) -> tuple[str, PurgeRun | None]:
+def counted(number: int, noun: str) -> str:
+    """``counted(1, "conversation")`` is "1 conversation"; 2 makes "2 conversations"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def left_behind(now=None, *, recent_runs=None) -> tuple[str, PurgeRun | None]:
     """Why content past its window may still be stored, in words for the privacy desk, and
     the run to look at: the last purge failed or was interrupted, or expired content waits
     and no purge has finished for a day (beat not running, the schedule paused). ("", None)
-    while the purges keep up."""
+    while the purges keep up. ``recent_runs``: the newest runs, newest first, when the
+    caller has read them already."""
     now = now or timezone.now()
-    newest = PurgeRun.objects.order_by("-started_at").first()
+    if recent_runs is None:
+        recent_runs = PurgeRun.objects.order_by("-started_at")[:1]
+    newest = next(iter(recent_runs), None)
     if newest is not None and newest.status in (
         PurgeRun.Status.FAILED,
         PurgeRun.Status.INTERRUPTED,
@@ -198,12 +206,14 @@ def left_behind(now=None) -> tuple[str, PurgeRun | None]:
     last = done.order_by("-finished_at").values_list("finished_at", flat=True).first()
     if last is not None and now - last < OVERDUE_AFTER:
         return "", None
-    waiting = preview(now).conversations
+    waiting = sum(
+        expired_conversations(category, now).count() for category in Category.objects.all()
+    )
     if not waiting:
         return "", None
     since = f"since {timezone.localtime(last):%-d %b %Y}" if last else "yet"
     return (
-        f"{waiting} conversation{' is' if waiting == 1 else 's are'} past "
+        f"{counted(waiting, 'conversation')} {'is' if waiting == 1 else 'are'} past "
         f"{'its' if waiting == 1 else 'their'} retention window, and no purge has finished "
         f"{since}: check that the scheduler (beat) runs and the schedule is not paused, or "
         "start a purge by hand.",

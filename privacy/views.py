@@ -64,7 +64,8 @@ def desk(request: HttpRequest) -> HttpResponse:
     requests = SubjectRequest.objects.listed()
     open_requests = requests.filter(status__in=SubjectRequest.OPEN)
     closed = requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")
-    purge_alarm, purge_alarm_run = purge.left_behind()
+    runs = list(PurgeRun.objects.select_related("triggered_by")[:5])
+    purge_alarm, purge_alarm_run = purge.left_behind(recent_runs=runs)
     return render(
         request,
         "privacy/desk.html",
@@ -75,7 +76,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "holds": LegalHold.objects.filter(released_at__isnull=True).select_related(
                 "user", "conversation", "placed_by"
             ),
-            "runs": PurgeRun.objects.select_related("triggered_by")[:5],
+            "runs": runs,
             "categories": Category.objects.filter(is_active=True),
             "schedule_label": services.schedule_label(services.purge_schedule()),
             "erasures_to_finish": services.erasures_to_finish(),

@@ -9,14 +9,10 @@ from privacy.models import PurgeRun
 ACTOR_LABEL = "manage.py purge"
 
 
-def _counted(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
 def _sizes(counts: dict) -> str:
     return (
-        f"{_counted(counts['conversations'], 'conversation')}, "
-        f"{_counted(counts['messages'], 'message')}"
+        f"{purge.counted(counts['conversations'], 'conversation')}, "
+        f"{purge.counted(counts['messages'], 'message')}"
     )
 
 
@@ -45,10 +41,10 @@ class Command(BaseCommand):
         for name, counts in run.counts.items():
             self.stdout.write(f"{name}: {_sizes(counts)}")
         self.stdout.write(
-            f"removed {_counted(run.done_conversations, 'conversation')} and "
-            f"{_counted(run.deleted_messages, 'message')} "
+            f"removed {purge.counted(run.done_conversations, 'conversation')} and "
+            f"{purge.counted(run.deleted_messages, 'message')} "
             f"in {run.duration.total_seconds():.1f} s; "
-            f"{_counted(run.held_back, 'expired conversation')} kept under a legal hold"
+            f"{purge.counted(run.held_back, 'expired conversation')} kept under a legal hold"
         )
         if run.status != PurgeRun.Status.DONE:
             raise CommandError(
