@@ -346,12 +346,15 @@ def _acknowledge_url(back: str) -> str:
 
 
 def _turn_anchor(message: Message) -> str:
-    """The turn on its conversation's page (every turn on it: this one may be older than the
-    newest page's)."""
-    return (
-        reverse("chat:conversation", args=[message.conversation.public_id])
-        + f"?all=1#turn-{message.public_id}"
+    """The turn on its conversation's page: the page it opens with when the turn is among
+    its newest (an answer stopped or retried usually is), else every turn."""
+    conversation = message.conversation
+    newer = _messages(conversation).filter(
+        Q(created_at__gt=message.created_at) | Q(created_at=message.created_at, id__gt=message.pk)
     )
+    every_turn = "?all=1" if newer.count() >= TURNS_PER_PAGE else ""
+    url = reverse("chat:conversation", args=[conversation.public_id])
+    return f"{url}{every_turn}#turn-{message.public_id}"
 
 
 def _startable(user) -> list[Category]:

@@ -101,3 +101,32 @@ def test_someone_else_gets_404_for_a_conversations_earlier_turns(client, org, lo
     response = client.get(url, {"before": str(newest.public_id)})
     assert response.status_code == 404
     assert b"Answer" not in response.content
+
+
+def _stop_without_script(client, answer: Message):
+    """Stop ``answer`` as if it were streaming (a worker would end it; here it ends done)."""
+    Message.objects.filter(pk=answer.pk).update(status=Message.Status.STREAMING)
+    try:
+        return client.post(reverse("chat:stop", args=[answer.public_id]))
+    finally:
+        Message.objects.filter(pk=answer.pk).update(status=Message.Status.DONE)
+
+
+def test_a_turn_on_the_newest_page_is_shown_on_it_without_script(client, org, long_conversation):
+    """Stop or Retry without script comes back to the turn: on the page the conversation
+    opens with when the turn is on it (the usual case: the newest answer), not every turn."""
+    newest = long_conversation.messages.order_by("-created_at", "-id")
+    client.force_login(org.alice)
+    url = reverse("chat:conversation", args=[long_conversation.public_id])
+    # Newest first: answer, question, answer…; the page's oldest turn is a question.
+    last_on_page, first_off_page = newest[PAGE - 2], newest[PAGE]
+    for answer, expected in (
+        (newest[0], url),
+        (last_on_page, url),
+        (first_off_page, f"{url}?all=1"),
+    ):
+        response = _stop_without_script(client, answer)
+        assert response.status_code == 302
+        assert response["Location"] == f"{expected}#turn-{answer.public_id}"
+    assert f"turn-{last_on_page.public_id}" in client.get(url).content.decode()
+    assert f"turn-{first_off_page.public_id}" not in client.get(url).content.decode()

@@ -785,7 +785,7 @@ def test_it_asks_a_streaming_answer_to_stop_and_redirects_without_htmx(client, t
     response = client.post(_url("chat:stop", thread))
     assert response.status_code == 302
     assert response["Location"] == (
-        _url("chat:conversation", thread) + f"?all=1#turn-{thread.answer.public_id}"
+        _url("chat:conversation", thread) + f"#turn-{thread.answer.public_id}"
     )
     assert streams.poll(thread.answer.public_id)[0]  # the stop was asked for
 
