@@ -172,17 +172,38 @@ def poll(message_id) -> tuple[bool, int | None]:
     return bool(cancelled), None if owner is None else int(owner)
 
 
+#: One heartbeat for each answer (KEYS: its alive, cancel and seen keys, by threes) that is
+#: not asked to stop; the 1-based places of those that are. In one script, so that a beat
+#: cannot fall between a purge's or an erasure's ``forget`` (which sets the flag) and bring
+#: the keys it dropped back.
+_BEAT = """
+local stopped = {}
+for i = 1, #KEYS, 3 do
+  if redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    stopped[#stopped + 1] = (i + 2) / 3
+  else
+    redis.call('INCR', KEYS[i])
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+    redis.call('SET', KEYS[i + 2], ARGV[2], 'EX', ARGV[3])
+  end
+end
+return stopped
+"""
+
+
 def beat(*message_ids, ttl_seconds: int) -> set:
     """Say the answers' worker is alive: one more beat each, valid for ``ttl_seconds``.
-    Returns those of ``message_ids`` whose author asked to stop (in the same round trip)."""
-    pipe, now = client().pipeline(transaction=False), time.time()
-    for message_id in message_ids:
-        pipe.incr(alive_key(message_id))
-        pipe.expire(alive_key(message_id), ttl_seconds)
-        pipe.exists(cancel_key(message_id))
-        pipe.set(seen_key(message_id), now, ex=SEEN_TTL_SECONDS)
-    stopped = pipe.execute()[2::4]
-    return {message_id for message_id, stop in zip(message_ids, stopped, strict=True) if stop}
+    Returns those of ``message_ids`` whose author asked to stop (in the same round trip);
+    they get no beat (their worker stops at once, or is taken over and the stop honoured)."""
+    keys = [
+        key
+        for message_id in message_ids
+        for key in (alive_key(message_id), cancel_key(message_id), seen_key(message_id))
+    ]
+    places = client().eval(
+        _BEAT, len(keys), *keys, ttl_seconds, repr(time.time()), SEEN_TTL_SECONDS
+    )
+    return {message_ids[place - 1] for place in places}
 
 
 def beats(message_id) -> int | None:

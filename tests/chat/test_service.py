@@ -296,11 +296,10 @@ def test_a_beat_sets_the_cancel_of_the_answers_whose_author_asked_to_stop(redis_
     try:
         heartbeats.beat_once()
         assert stopped.is_set() and not going_on.is_set()
+        assert streams.beats("going-on") == 1
+        assert streams.beats("stopped") is None  # a stopped answer gets no beat
     finally:
-        streams.client().delete(
-            *(streams.alive_key(key) for key in ("going-on", "stopped")),
-            streams.cancel_key("stopped"),
-        )
+        streams.forget("going-on", "stopped")
 
 
 def _stop_once_called(fake, answer, heartbeats) -> threading.Thread:

@@ -79,11 +79,14 @@ def test_it_drops_the_stream_of_an_answer_that_ended_just_before_the_purge(
         streams.forget(answer.public_id)
 
 
+@pytest.mark.parametrize("beat_after_the_purge", [False, True])
 def test_a_purge_during_a_streaming_answer_leaves_nothing_of_it_anywhere(
-    org, django_capture_on_commit_callbacks, monkeypatch
+    org, django_capture_on_commit_callbacks, monkeypatch, beat_after_the_purge
 ):
     """The worker is stopped at its next chunk; it writes nothing back (no row comes
-    back, no text in Redis) and the purge's event is the only trace, with counts."""
+    back, no text in Redis) and the purge's event is the only trace, with counts. A
+    heartbeat between the purge and the worker's stop brings back no key of it either
+    (it did: its last-seen key; the 2 s heartbeat fell there once in a while)."""
     from chat import answering
     from chat import services as chat
 
@@ -102,6 +105,8 @@ def test_a_purge_during_a_streaming_answer_leaves_nothing_of_it_anywhere(
         if not purged:
             with django_capture_on_commit_callbacks(execute=True):
                 purged.append(purge.run(purge.start()))
+            if beat_after_the_purge:
+                answering._heartbeats.beat_once()  # the process's heartbeat, due just then
 
     monkeypatch.setattr(streams.AnswerWriter, "chunk", chunk_then_purge)
     try:
