@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from governance.detection import PatternError, check_pattern
 from governance.forms import (
+    BackendForm,
     base_url_problem,
     credential_env_problem,
     finding_matrix_form,
@@ -174,7 +175,7 @@ def plan_import(text: str, *, actor=None) -> Plan:
         "backends",
         off=("enabled", False),
         check=_check_backend,
-        checked_by_check={"base_url"},
+        checked_by_check={"base_url", "model"},
     )
     for index, item in enumerate(document["rules"]):
         _check_rule(plan, index, item, categories)
@@ -394,6 +395,10 @@ def _check_matrix(category: Category, where: str) -> list[str]:
 
 
 def _check_backend(backend: Backend, where: str) -> list[str]:
+    """The console's checks of a backend: the address and the key's variable first, in words
+    for a file (which has no key to remove), then the rest of the console's form, whose
+    clean-ups the backend takes as the console would save it (fields its kind does not use
+    emptied, the packaged model's short name)."""
     problems = []
     backend.base_url = "" if backend.base_url is None else str(backend.base_url).strip()
     if backend.base_url and (problem := base_url_problem(backend.base_url)):
@@ -405,7 +410,22 @@ def _check_backend(backend: Backend, where: str) -> list[str]:
             "This backend has a stored key, which is used first: remove it in the console "
             "(or the REST API) to use the variable instead."
         )
-    return [*problems, f"{where}.credential_env: {problem}"] if problem else problems
+    if problem:
+        problems.append(f"{where}.credential_env: {problem}")
+    if problems:
+        return problems
+    values = {name: getattr(backend, name) for name in BackendForm.Meta.fields}
+    form = BackendForm(
+        data={name: value for name, value in values.items() if value is not None},
+        instance=backend,
+    )
+    if form.is_valid():
+        return []
+    return [
+        f"{where}{'' if name == NON_FIELD_ERRORS else f'.{name}'}: {message}"
+        for name, messages in form.errors.items()
+        for message in messages
+    ]
 
 
 def _check_rule(plan, index, item, categories) -> None:
@@ -474,24 +494,30 @@ def _plan_approvals(plan, audit, items, categories, backends) -> None:
 
 
 def _plan_clearances(plan, audit, items, categories) -> None:
+    """Clearances as the console grants them: to a group, or to an active account (one a
+    deactivated account already has stays, as it does on the console)."""
+    current = {
+        (c.category.slug, c.group.name if c.group else "", c.user.email if c.user else ""): c
+        for c in Clearance.objects.select_related("category", "group", "user")
+    }
     wanted = set()
     for index, item in enumerate(items):
         where = f"clearances[{index}]"
         slug, group, email = item.get("category"), item.get("group"), item.get("user")
+        account = User.objects.filter(email__iexact=email).first() if email else None
+        key = (slug, group or "", (email or "").lower())
         if slug not in categories:
             plan.problems.append(f"{where}.category: no category {slug!r} in the file.")
         elif bool(group) == bool(email):
             plan.problems.append(f"{where}: name either a group or a user.")
         elif group and not Group.objects.filter(name=group).exists():
             plan.problems.append(f"{where}.group: no group {group!r}.")
-        elif email and not User.objects.filter(email__iexact=email).exists():
+        elif email and account is None:
             plan.problems.append(f"{where}.user: no account {email!r}.")
+        elif account is not None and not account.is_active and key not in current:
+            plan.problems.append(f"{where}.user: the account {email!r} is deactivated.")
         else:
-            wanted.add((slug, group or "", (email or "").lower()))
-    current = {
-        (c.category.slug, c.group.name if c.group else "", c.user.email if c.user else ""): c
-        for c in Clearance.objects.select_related("category", "group", "user")
-    }
+            wanted.add(key)
     for slug, group, email in sorted(wanted - current.keys()):
         values = {
             "category": categories[slug],

@@ -130,3 +130,87 @@ def test_it_refuses_match_case_for_keywords(demo):
     }  # fmt: skip
     problems = _refused(_edited("rules", lambda rules: rules.append(rule)))
     assert "rules[0].case_sensitive: Keywords match in any case." in problems
+
+
+def _new_backend(**fields) -> dict:
+    return {
+        "name": "Imported", "kind": "openai", "base_url": "https://llm.example.com/v1",
+        "model": "m", "context_tokens": 8000, "hosting_class": "external_api", **fields,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"dpa_expires_on": "2030-01-01", "dpa_signed": False},
+            "backends[3].dpa_expires_on: Tick “DPA signed” or leave the expiry empty.",
+        ),
+        (
+            {"kind": "vertex", "base_url": "", "project": "", "region": "europe-west4"},
+            "backends[3].project: Vertex AI needs the Google Cloud project.",
+        ),
+        (
+            {"kind": "vertex", "base_url": "", "project": "acme", "region": "eu west 4"},
+            "backends[3].region: Name the Vertex AI location: europe-west4, or global.",
+        ),
+        (
+            {"kind": "azure", "api_version": "last week"},
+            "backends[3].api_version: An api-version looks like 2024-10-21.",
+        ),
+        (
+            {"kind": "bedrock", "base_url": "", "region": "somewhere"},
+            "backends[3].region: Name an AWS region, such as eu-central-1.",
+        ),
+        (
+            {"kind": "anthropic", "base_url": ""},
+            "backends[3].base_url: This kind of backend needs an address.",
+        ),
+        (
+            {"kind": "builtin", "base_url": "", "model": "models/mine.bin"},
+            "backends[3].model: Leave empty for the packaged SmolLM2, or give the absolute "
+            "path of a .gguf file (e.g. /srv/models/qwen2.5-1.5b-instruct-q4_k_m.gguf).",
+        ),
+    ],
+)
+def test_it_refuses_a_backend_the_console_form_refuses(demo, fields, expected):
+    problems = _refused(_edited("backends", lambda bs: bs.append(_new_backend(**fields))))
+    assert expected in problems
+    assert not Backend.objects.filter(name="Imported").exists()
+
+
+def test_a_backend_is_imported_as_the_console_would_save_it(demo):
+    """The form's clean-ups apply too: fields its kind does not use are cleared, and an
+    empty model of the built-in kind is its packaged one."""
+    backends = [
+        _new_backend(api_version="2024-10-21", project="acme"),
+        _new_backend(name="Built in", kind="builtin", base_url="", model="",
+                     hosting_class="on_prem"),
+    ]  # fmt: skip
+    apply_import(_edited("backends", lambda bs: bs.extend(backends)))
+    imported, built_in = Backend.objects.get(name="Imported"), Backend.objects.get(name="Built in")
+    assert (imported.api_version, imported.project) == ("", "")
+    assert built_in.model == "smollm2"
+
+
+def test_it_refuses_a_new_clearance_for_a_deactivated_account_and_keeps_an_old_one(demo):
+    from django.contrib.auth import get_user_model
+
+    from governance.models import Clearance
+
+    User = get_user_model()
+    bob, carol = (User.objects.get(email=f"{name}@example.com") for name in ("bob", "carol"))
+    confidential = Category.objects.get(slug="confidential")
+    Clearance.objects.get_or_create(category=confidential, user=carol)
+    User.objects.filter(pk__in=[bob.pk, carol.pk]).update(is_active=False)
+    kept = _edited("clearances", lambda cs: None)
+    assert "carol@example.com" in kept
+    apply_import(kept)  # carol's clearance, granted while her account was active, stays
+    assert Clearance.objects.filter(user=carol).exists()
+
+    new = {"category": "confidential", "user": "bob@example.com"}
+    problems = _refused(_edited("clearances", lambda cs: cs.append(new)))
+    assert (
+        f"clearances[{len(yaml.safe_load(kept)['clearances'])}].user: the account "
+        "'bob@example.com' is deactivated." in problems
+    )
