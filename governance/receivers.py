@@ -51,7 +51,12 @@ def _password_changed(sender, request, user, **kwargs) -> None:
 
 @receiver(password_reset)
 def _password_reset(sender, request, user, **kwargs) -> None:
-    record(action=Action.PASSWORD_RESET, actor=user, target=user)
+    """A reset, or an invitation's link (the same allauth flow) used to choose a first
+    password: an auditor looking for taken-over accounts reads resets."""
+    first = getattr(request, "first_password_of", None) == user.pk  # governance.adapters
+    record(
+        action=Action.PASSWORD_CHOSEN if first else Action.PASSWORD_RESET, actor=user, target=user
+    )
 
 
 @receiver(authenticator_added)

@@ -426,7 +426,7 @@ def test_backend_connection(*, backend: Backend, actor: User, timeout: float = 1
         # not ``updated_at``: a check is not an edit of the policy
         backend.save(update_fields=["health_checked_at", "health_latency_ms", "health_error"])
         record(
-            action=AuditEvent.Action.POLICY_CHANGED,
+            action=AuditEvent.Action.BACKEND_TESTED,  # not a change of the policy
             actor=actor,
             target=backend,
             outcome=AuditEvent.Outcome.SUCCESS if ok else AuditEvent.Outcome.FAILURE,

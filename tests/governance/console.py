@@ -5,13 +5,13 @@ from audit.models import AuditEvent
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-def policy_events() -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_CHANGED))
+def policy_events(action=AuditEvent.Action.POLICY_CHANGED) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action))
 
 
-def only_event() -> AuditEvent:
-    """The one policy event written; fails when there are none or several."""
-    events = policy_events()
+def only_event(action=AuditEvent.Action.POLICY_CHANGED) -> AuditEvent:
+    """The one policy event (of ``action``) written; fails when there are none or several."""
+    events = policy_events(action)
     assert len(events) == 1, [e.message for e in events]
     return events[0]
 

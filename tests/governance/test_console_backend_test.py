@@ -8,7 +8,7 @@ from audit.models import AuditEvent
 from governance.models import Backend
 from tests.factories import make_backend
 from tests.fakes.llm_servers import FakeLLM
-from tests.governance.console import HTMX, only_event
+from tests.governance.console import HTMX, only_event, policy_events
 
 KEY = "sk-live-0123456789abcdefSECRET"
 
@@ -86,8 +86,9 @@ def test_it_records_one_event_without_the_key_or_the_answer(client, admin, fake,
     fake.fail = 401
     client.force_login(admin)
     client.post(_url(backend))
-    event = only_event()
+    event = only_event(AuditEvent.Action.BACKEND_TESTED)
     assert event.message == "Connection tested"
+    assert not policy_events()  # a test is not a change of the policy
     assert event.target_type == "governance.backend"
     assert event.details["health"] == "error"
     assert event.outcome == AuditEvent.Outcome.FAILURE
@@ -98,7 +99,7 @@ def test_it_records_one_event_without_the_key_or_the_answer(client, admin, fake,
 def test_an_ok_check_is_recorded_with_its_latency(client, admin, fake, backend):
     client.force_login(admin)
     client.post(_url(backend))
-    event = only_event()
+    event = only_event(AuditEvent.Action.BACKEND_TESTED)
     assert event.details["health"] == "ok"
     assert event.details["latency_ms"] == Backend.objects.get().health_latency_ms
 

@@ -155,7 +155,7 @@ def test_a_backends_history_says_which_connection_tests_failed(client, admin):
     backend = make_backend()
     for outcome in (AuditEvent.Outcome.SUCCESS, AuditEvent.Outcome.FAILURE):
         record(
-            action=AuditEvent.Action.POLICY_CHANGED,
+            action=AuditEvent.Action.BACKEND_TESTED,
             actor=admin,
             target=backend,
             outcome=outcome,

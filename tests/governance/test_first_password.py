@@ -126,3 +126,21 @@ def test_a_notice_the_mail_server_refuses_does_not_undo_the_reset(client, monkey
     assert done.status_code == 200
     assert "Your password is now changed." in done.content.decode()
     assert User.objects.get(email="alice@acme.test").check_password("another-password-5521")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_trail_says_a_first_password_was_chosen_and_a_reset_was_a_reset(client, admin):
+    from audit.models import AuditEvent
+
+    _submitted(client, client.get(_invited(client, admin), follow=True), "a-first-password-9137")
+    make_user("alice@acme.test")
+    _submitted(client, _reset_page(client, "alice@acme.test"), "another-password-5521")
+    said = dict(
+        AuditEvent.objects.filter(action__startswith="auth.password").values_list(
+            "actor__email", "action"
+        )
+    )
+    assert said == {
+        "new@acme.test": AuditEvent.Action.PASSWORD_CHOSEN,
+        "alice@acme.test": AuditEvent.Action.PASSWORD_RESET,
+    }
