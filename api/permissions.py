@@ -4,8 +4,10 @@ outcome, and answer a failure of Steward's own in JSON."""
 
 from django.conf import settings
 from django.core import signals
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.utils.log import log_response
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
@@ -31,6 +33,14 @@ def role_permission(role: Role) -> type[BasePermission]:
     )
 
 
+class BodyTooLarge(APIException):
+    status_code = 413
+    default_detail = (
+        f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20:g} MB."
+    )
+    default_code = "too_large"
+
+
 class RecordsTokenUse:
     """A viewset whose token uses are each one ``api.request`` event, written when the
     answer is known, with its outcome, as /v1 records its own: success, blocked (401/403,
@@ -49,6 +59,8 @@ class RecordsTokenUse:
         return response
 
     def handle_exception(self, exc):
+        if isinstance(exc, RequestDataTooBig):  # past what Django reads: no form is larger
+            exc = BodyTooLarge()
         try:
             return super().handle_exception(exc)
         except Exception as unexpected:

@@ -32,7 +32,7 @@ from governance.views.console import (
     term_lists,
 )
 from governance.views.dashboard import healthz, home
-from governance.views.errors import page_not_found, permission_denied, server_error
+from governance.views.errors import bad_request, page_not_found, permission_denied, server_error
 from governance.views.simulator import simulator
 from governance.views.users import user_detail, users
 
@@ -62,6 +62,7 @@ __all__ = [
     "term_lists",
     "healthz",
     "home",
+    "bad_request",
     "page_not_found",
     "permission_denied",
     "policy",

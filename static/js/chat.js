@@ -140,6 +140,10 @@
     }
     return response.text().then(function (html) {
       var target = response.headers.get("HX-Retarget");
+      if (response.status === 413) {
+        notSent(form, "Not sent: that is far longer than a message may be. Your text is still here: shorten it and send again.");
+        return;
+      }
       if (!response.ok && !target) {
         notSent(form, "Not sent: something went wrong on Steward's side (error " + response.status + "). Your text is still here; try again in a moment.");
         return;

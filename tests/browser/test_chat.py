@@ -176,6 +176,25 @@ def test_it_keeps_the_text_and_says_so_when_the_server_fails_the_send(
     assert [e for e in console_errors if "500" not in e] == []  # the browser logs the 500
 
 
+def test_a_paste_larger_than_steward_takes_is_not_sent_and_stays(org, page: Page, console_errors):
+    """Past 2.5 MB the server reads nothing (413): the box keeps it and says why, not
+    "something went wrong on Steward's side"."""
+    from django.conf import settings
+
+    start_conversation(page)
+    huge = "log line\n" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 9 + 1)
+    box = page.get_by_label("Message")
+    box.evaluate(  # as a paste puts it there (typing 2.5 MB takes Playwright minutes)
+        "(box, text) => { box.value = text; box.dispatchEvent(new Event('input')); }", huge
+    )
+    page.get_by_role("button", name="Send").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("far longer than a message may be")
+    assert page.get_by_label("Message").input_value() == huge
+    expect(page.locator("#message-list .turn")).to_have_count(0)
+    assert [e for e in console_errors if "413" not in e] == []
+
+
 def test_it_shows_a_blocked_message_in_place(org, page: Page, console_errors):
     DetectionRule.objects.create(
         name="Privilege", reason="Privileged legal advice", pattern="privileged", action="block"

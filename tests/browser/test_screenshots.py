@@ -21,7 +21,7 @@ from tests.browser.conftest import PHONE, one_at_a_time, sign_in, watch_console
 
 pytestmark = pytest.mark.browser
 
-EXPECTED_STATUS = re.compile(r"Failed to load resource: .* status of (403|404|422) ")
+EXPECTED_STATUS = re.compile(r"Failed to load resource: .* status of (403|404|413|422) ")
 SHOTS = os.environ.get("STEWARD_SCREENSHOTS", "")
 
 # One demo user per role (see governance.demo.DEMO_USERS).
@@ -80,6 +80,21 @@ def test_it_shoots_every_page(shots: Path, demo, new_context, console_errors: li
     shoot(staff, shots, "12-403")
     staff.goto("/no-such-page/")
     shoot(staff, shots, "13-404")
+    staff.goto("/privacy/your-data/")
+    staff.evaluate(  # a form sent without script, with a paste past what Steward reads
+        """() => {
+            const form = document.querySelector("main form[method=post]");
+            const pasted = document.createElement("textarea");
+            pasted.name = "note";
+            pasted.value = "x".repeat(2700000);
+            form.append(pasted);
+            form.submit();
+        }"""
+    )
+    expect(
+        staff.get_by_role("heading", name="That was more than Steward takes at once")
+    ).to_be_visible()
+    shoot(staff, shots, "13-413")
     staff.locator("details.usermenu summary").click()
     shoot(staff, shots, "14-user-menu")
     staff.goto("/accounts/password/change/")
