@@ -190,6 +190,22 @@
     }
   }
 
+  // A paste past what Steward reads (413) has no preview from the server: said here, in the
+  // preview's own words, before Send is pressed.
+  function tooLongToPreview(event) {
+    var preview = event.detail.target;
+    if (event.detail.xhr.status !== 413 || !preview || preview.id !== "preview") {
+      return;
+    }
+    var outcome = document.createElement("span");
+    outcome.className = "preview-outcome preview-blocked";
+    outcome.textContent = "Too long to send";
+    var reason = document.createElement("span");
+    reason.className = "preview-reason";
+    reason.textContent = "Far longer than a message may be: shorten it.";
+    preview.replaceChildren(outcome, reason);
+  }
+
   function notSent(form, message) {
     var error = form.querySelector(".send-error");
     if (error) {
@@ -521,6 +537,7 @@
       htmx.trigger(form.querySelector("textarea"), "htmx:abort");
     }
   });
+  document.addEventListener("htmx:responseError", tooLongToPreview);
   document.addEventListener("htmx:afterSwap", scrollToNewest);
   document.addEventListener("htmx:beforeSwap", keepReadingPlace);
   document.addEventListener("htmx:afterSwap", backToReadingPlace);  // before the next paint

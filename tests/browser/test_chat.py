@@ -187,6 +187,7 @@ def test_a_paste_larger_than_steward_takes_is_not_sent_and_stays(org, page: Page
     box.evaluate(  # as a paste puts it there (typing 2.5 MB takes Playwright minutes)
         "(box, text) => { box.value = text; box.dispatchEvent(new Event('input')); }", huge
     )
+    expect(page.locator("#preview")).to_contain_text("Too long to send")  # before Send
     page.get_by_role("button", name="Send").click()
 
     expect(page.get_by_role("alert")).to_contain_text("far longer than a message may be")
