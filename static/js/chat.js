@@ -204,6 +204,7 @@
     reason.className = "preview-reason";
     reason.textContent = "Far longer than a message may be: shorten it.";
     preview.replaceChildren(outcome, reason);
+    event.preventDefault();  // said here: no flash at the top of the page too
   }
 
   function notSent(form, message) {

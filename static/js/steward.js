@@ -122,6 +122,55 @@
     }
   }
 
+  // An htmx request that failed (a server error, a refusal the page has no place for, the
+  // network) changed nothing on screen: the click seemed ignored. Said at the top of the
+  // page instead, the newest failure only, unless the page's own script said it in place.
+  var REFUSED = {
+    403: "That was refused: you may have been signed out, or no longer hold the role it needs. Nothing was changed: reload the page.",
+    404: "That is no longer there: it may have been deleted meanwhile. Nothing was changed: reload the page.",
+    413: "That was more than Steward takes at once. Nothing was changed: shorten it and try again.",
+    429: "Too many requests at once. Nothing was changed: wait a moment and try again.",
+  };
+
+  function sayRequestFailed(event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    var words = REFUSED[status] || (status
+      ? "Something went wrong on Steward's side (error " + status + "). Reload the page to see whether it went through, then try again."
+      : "Steward could not be reached. Reload the page to see whether it went through, then try again.");
+    window.setTimeout(function () {  // after the other listeners: one may have said it
+      if (!event.defaultPrevented) {
+        flashError(words);
+      }
+    }, 0);
+  }
+
+  function flashError(words) {
+    var messages = document.getElementById("messages");
+    if (!messages) {
+      return;
+    }
+    var old = messages.querySelector("[data-request-failed]");
+    if (old) {
+      old.remove();
+    }
+    var flash = document.createElement("div");
+    flash.className = "flash flash-error";
+    flash.setAttribute("role", "alert");
+    flash.dataset.requestFailed = "";
+    var text = document.createElement("span");
+    text.textContent = words;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "flash-close";
+    close.dataset.dismiss = "";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    flash.append(text, close);
+    messages.append(flash);
+  }
+
+  document.addEventListener("htmx:responseError", sayRequestFailed);
+  document.addEventListener("htmx:sendError", sayRequestFailed);
   document.addEventListener("change", checkFileSize);
   document.addEventListener("submit", holdOversizedFiles, true);
   document.addEventListener("click", dismissFlash);

@@ -188,10 +188,12 @@ def test_a_paste_larger_than_steward_takes_is_not_sent_and_stays(org, page: Page
         "(box, text) => { box.value = text; box.dispatchEvent(new Event('input')); }", huge
     )
     expect(page.locator("#preview")).to_contain_text("Too long to send")  # before Send
+    expect(page.locator("#messages [role=alert]")).to_have_count(0)  # said there, only
     page.get_by_role("button", name="Send").click()
 
     expect(page.get_by_role("alert")).to_contain_text("far longer than a message may be")
     assert page.get_by_label("Message").input_value() == huge
+    assert page.locator("#messages [role=alert]").count() == 0  # not said twice
     expect(page.locator("#message-list .turn")).to_have_count(0)
     assert [e for e in console_errors if "413" not in e] == []
 

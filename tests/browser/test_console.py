@@ -112,3 +112,35 @@ def test_testing_a_connection_shows_in_the_history_at_once(
     expect(history).to_contain_text("Connection tested")
     expect(history.get_by_text("failed")).to_be_visible()
     assert console_errors == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        ("500", "Something went wrong on Steward's side (error 500). Reload the page"),
+        ("403", "you may have been signed out, or no longer hold the role it needs. Nothing"),
+        ("network", "Steward could not be reached. Reload the page"),
+    ],
+)
+def test_a_request_that_fails_says_so_instead_of_doing_nothing(
+    demo, page: Page, console_errors: list[str], failure, said
+):
+    """An htmx button whose request failed changed nothing on screen: the click seemed
+    ignored. A flash at the top of the page says what happened, once."""
+    from tests.factories import make_backend
+
+    backend = make_backend(name="Nowhere", kind="openai", base_url="http://127.0.0.1:9/v1")
+    sign_in(page, "paula@example.com", DEMO_PASSWORD)
+    page.goto(f"/policy/backends/{backend.public_id}/")
+    if failure == "network":
+        page.route("**/test/", lambda route: route.abort())
+    else:
+        page.route("**/test/", lambda route: route.fulfill(status=int(failure), body="no"))
+    button = page.get_by_role("button", name="Test connection")
+    button.click()
+    alert = page.locator("#messages").get_by_role("alert")
+    expect(alert).to_contain_text(said)
+    button.click()
+    expect(alert).to_have_count(1)  # the newest failure, not a pile of them
+    alert.get_by_role("button", name="Dismiss").click()
+    expect(alert).to_have_count(0)
