@@ -126,6 +126,7 @@
   // network) changed nothing on screen: the click seemed ignored. Said at the top of the
   // page instead, the newest failure only, unless the page's own script said it in place.
   var REFUSED = {
+    400: "That request could not be read. Nothing was changed: reload the page and try again.",
     403: "That was refused: you may have been signed out, or no longer hold the role it needs. Nothing was changed: reload the page.",
     404: "That is no longer there: it may have been deleted meanwhile. Nothing was changed: reload the page.",
     413: "That was more than Steward takes at once. Nothing was changed: shorten it and try again.",
