@@ -25,8 +25,6 @@ from audit.services import record
 from governance.detection import PatternError, check_pattern
 from governance.forms import (
     BackendForm,
-    base_url_problem,
-    credential_env_problem,
     finding_matrix_form,
     level_problem,
     retention_problem,
@@ -395,25 +393,15 @@ def _check_matrix(category: Category, where: str) -> list[str]:
 
 
 def _check_backend(backend: Backend, where: str) -> list[str]:
-    """The console's checks of a backend: the address and the key's variable first, in words
-    for a file (which has no key to remove), then the rest of the console's form, whose
-    clean-ups the backend takes as the console would save it (fields its kind does not use
-    emptied, the packaged model's short name)."""
-    problems = []
-    backend.base_url = "" if backend.base_url is None else str(backend.base_url).strip()
-    if backend.base_url and (problem := base_url_problem(backend.base_url)):
-        problems.append(f"{where}.base_url: {problem}")
-    name = backend.credential_env.strip()
-    problem = credential_env_problem(name)
-    if not problem and name and backend.credential_encrypted:
-        problem = (
-            "This backend has a stored key, which is used first: remove it in the console "
-            "(or the REST API) to use the variable instead."
-        )
-    if problem:
-        problems.append(f"{where}.credential_env: {problem}")
-    if problems:
-        return problems
+    """The console's form's checks of a backend (its address, the key's variable, the fields
+    each kind needs), and its clean-ups, which the backend takes as the console would save
+    it (fields its kind does not use emptied, the packaged model's short name). A stored key
+    beside a variable is said in words for a file, which has no key to remove."""
+    if backend.credential_env.strip() and backend.credential_encrypted:
+        return [
+            f"{where}.credential_env: This backend has a stored key, which is used first: "
+            "remove it in the console (or the REST API) to use the variable instead."
+        ]
     values = {name: getattr(backend, name) for name in BackendForm.Meta.fields}
     form = BackendForm(
         data={name: value for name, value in values.items() if value is not None},
