@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from api.authentication import record_use
 from audit.models import AuditEvent
+from config.bodies import FORM_BODY_TOO_LARGE
 from governance.roles import Role
 
 
@@ -35,9 +36,7 @@ def role_permission(role: Role) -> type[BasePermission]:
 
 class BodyTooLarge(APIException):
     status_code = 413
-    default_detail = (
-        f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20:g} MB."
-    )
+    default_detail = FORM_BODY_TOO_LARGE
     default_code = "too_large"
 
 

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import orjson
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
@@ -34,6 +33,7 @@ from audit.models import AuditEvent
 from chat import answering, services
 from chat.llm import ChatMessage, Sampling
 from chat.pseudonyms import Pseudonymiser
+from config.bodies import FORM_BODY_TOO_LARGE
 from config.connections import in_database_thread
 from governance.access import holds, must_enrol_mfa
 from governance.detection import detect
@@ -364,8 +364,7 @@ def _body(request: HttpRequest) -> dict:
             f"The request body is not valid JSON: {exc} is not a JSON number.", code="invalid_json"
         ) from None
     except RequestDataTooBig:
-        megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
-        raise too_large(f"The request body is larger than {megabytes:g} MB.") from None
+        raise too_large(FORM_BODY_TOO_LARGE) from None
     except (ValueError, UnicodeDecodeError):
         raise bad("The request body is not valid JSON.", code="invalid_json") from None
     except RecursionError:  # what json raises for a body nested too deeply

@@ -8,7 +8,6 @@ into temporary files of any size, before a view or the login check sees the requ
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
-from api.v1 import too_large
 from governance.forms import MAX_TERM_FILE_BYTES
 
 API_PREFIX = "/v1/"
@@ -17,11 +16,17 @@ REST_PREFIX = "/api/"
 #: upload with its form; the other forms and the API stay under Django's
 #: DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which their views check once the body is in.
 MAX_BODY_BYTES = max(MAX_TERM_FILE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) + 1024 * 1024
+#: What any other body may hold (Django's DATA_UPLOAD_MAX_MEMORY_SIZE): past it, a view
+#: meets RequestDataTooBig once it reads the body, and says this.
+FORM_BODY_LIMIT = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20:g} MB"
+FORM_BODY_TOO_LARGE = f"The request body is larger than {FORM_BODY_LIMIT}."
 
 
 def too_large_response(path: str) -> HttpResponse:
     """413, in the shape each kind of client reads: OpenAI's for /v1/, the REST API's
     (``detail``) for /api/, words for a page."""
+    from api.v1 import too_large  # which reads this module's limits
+
     message = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
     if path.startswith(API_PREFIX):
         response = too_large(message).response()

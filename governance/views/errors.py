@@ -1,18 +1,18 @@
 """Error pages; config.urls names these as handler400/403/404/500, settings as
 CSRF_FAILURE_VIEW."""
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from config.bodies import FORM_BODY_LIMIT
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """A request Django would not read: a body past what a form takes (a huge paste), too
     many fields, a malformed one. Nothing of it was saved."""
     if isinstance(exception, RequestDataTooBig):
-        limit = f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20:g} MB"
-        return render(request, "400.html", {"too_large": limit}, status=413)
+        return render(request, "400.html", {"too_large": FORM_BODY_LIMIT}, status=413)
     return render(request, "400.html", status=400)
 
 
