@@ -31,7 +31,7 @@ from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
 from governance.policy import Decision, Outcome, Span, decide, screen
 from governance.policy_cache import Version, cached, read_version
-from governance.simulation import policy_input, policy_snapshot
+from governance.simulation import Simulation, policy_input, policy_snapshot, simulate
 from training.services import needs_acknowledgement
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def _govern_and_record(
         detection, decision = _govern(
             conversation=conversation, author=author, text=text, version=version
         )
-        return detection, _only(decision, backend)
+        return detection, _routed(decision, backend, version)
 
     def write(conversation: Conversation, governed, *, as_read: bool = False) -> Sent:
         return _write(
@@ -380,7 +380,7 @@ def _record(
         mapping = conversation.pseudonyms()
         if new:
             conversation.pseudonyms_sealed = b""
-    chosen = _pick_backend(decision.backends, version)
+    chosen = backend_by_key(decision.backends[0], version)  # the one it was routed to
     changed = ["last_activity_at"]
     if mapping_grew:
         changed.append("pseudonyms_sealed")
@@ -458,6 +458,7 @@ def retry_answer(*, answer: Message, author: User) -> Message:
     detection, decision = _govern(
         conversation=conversation, author=author, text=text, version=version
     )
+    decision = _routed(decision, None, version)
     if decision.blocked:
         with transaction.atomic():  # the attempt is recorded, as a blocked message is
             _record_request(question, decision, backend=None, author=author, retry=True)
@@ -487,14 +488,15 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         replaced, mapping_grew, outgoing = _pseudonymise(conversation, question, parts, decision)
         if question.parts:  # today's placeholders may be longer or shorter than the first's
             question.parts = [[role, len(sent)] for role, sent in outgoing]
-        question.save(update_fields=["sent_sealed", "replaced", "parts"])
+        question.reasons = list(decision.reasons)  # naming the backend that answers now
+        question.save(update_fields=["sent_sealed", "replaced", "parts", "reasons"])
         # A retry is activity, as a message is: its answer is not purged the next night
         # under a window counted from the conversation's last message.
         conversation.last_activity_at = timezone.now()
         conversation.save(
             update_fields=["last_activity_at", *(["pseudonyms_sealed"] if mapping_grew else [])]
         )
-        backend = _pick_backend(decision.backends, version)
+        backend = backend_by_key(decision.backends[0], version)
         claimed = Message.objects.filter(
             pk=answer.pk, status=answer.status, attempt=answer.attempt
         ).update(
@@ -916,15 +918,26 @@ def _hold_in_transit(conversation: Conversation, answer: Message, outgoing, mapp
         ) from None
 
 
-def _only(decision: Decision, backend: Backend | None) -> Decision:
-    """The decision with ``backend`` as its only way out, or blocked if the policy rules it out."""
-    if backend is None or decision.blocked:
+def _routed(decision: Decision, backend: Backend | None, version: Version) -> Decision:
+    """The decision with the backend the message goes to as its only way out: ``backend``,
+    when the caller names one (blocked if the policy rules it out), else the first eligible
+    one that can answer now (:func:`_pick_backend`). Its reasons name that backend."""
+    if decision.blocked or not (backend or decision.backends):
         return decision
+    backend = backend or _pick_backend(decision.backends, version)
     key = str(backend.public_id)
     if key in decision.backends:
-        return replace(decision, backends=(key,))
+        return decision.routed_to(key, backend.name)
     reason = f"{backend.name} may not receive category {decision.category} material."
     return Decision(outcome=Outcome.BLOCK, category=decision.category, reasons=(reason,))
+
+
+def preview(*, author: User, conversation: Conversation, text: str) -> Simulation:
+    """What sending ``text`` in ``conversation`` would do, to the backend a send would pick
+    now; nothing is stored or sent."""
+    simulation = simulate(user=author, chosen=conversation.category.number, text=text)
+    decision = _routed(simulation.decision, None, read_version(author.pk))
+    return replace(simulation, decision=decision)
 
 
 def clean_text(text: str) -> str:

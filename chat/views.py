@@ -33,7 +33,6 @@ from governance.access import role_required
 from governance.models import Category
 from governance.policy import Outcome
 from governance.roles import Role
-from governance.simulation import simulate
 from training.services import acknowledgement_status
 
 #: Conversations per page of the list; "Older conversations" loads the next page.
@@ -206,7 +205,7 @@ def preview(request: HttpRequest, public_id: UUID) -> HttpResponse:
             # Said before sending, as the send would refuse it (the box keeps all of a paste).
             too_long = str(refusal)
         else:
-            simulation = simulate(user=request.user, chosen=conversation.category.number, text=text)
+            simulation = services.preview(author=request.user, conversation=conversation, text=text)
     return render(
         request,
         "chat/conversation.html#preview",

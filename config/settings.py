@@ -505,7 +505,9 @@ LOGGING = {
         # One INFO line per backend call, naming the URL: noise, and not ours to log.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
-        # Celery's lines for each task received and done (beat sends one every 5 s): noise.
+        # Celery's lines for each task sent, received and done (beat sends the answer sweep
+        # every 5 s: `make run` printed a line for it every 5 s): noise.
+        "celery.beat": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
     },

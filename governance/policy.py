@@ -7,7 +7,7 @@ policy engine: (clearances, category, scan result, rules, backends) → decision
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -287,10 +287,22 @@ class Decision:
     redact: tuple[Span, ...] = ()
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: What will be replaced ("1 email address, 1 phone number"), when anything will: the
+    #: last reason says so, naming the backend the message goes to.
+    replaced: str = ""
 
     @property
     def blocked(self) -> bool:
         return self.outcome is Outcome.BLOCK
+
+    def routed_to(self, key: str, name: str) -> "Decision":
+        """This decision with the eligible backend ``key`` (named ``name``) as its only way
+        out. The policy's first choice may be passed over (down, without its key, or not
+        the one a client asked for): the reasons name the backend the message goes to."""
+        reasons = self.reasons
+        if self.replaced:
+            reasons = (*reasons[:-1], _replacement_reason(self.replaced, name))
+        return replace(self, backends=(key,), reasons=reasons)
 
 
 def decide(given: PolicyInput) -> Decision:
@@ -384,10 +396,12 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
         for (action, kind), count in sorted(counts.items())
         if action is Action.PSEUDONYMISE
     ]
+    going = ""  # what will be replaced on its way to a backend
     if replaced:
         listed = _capital(", ".join(entity_phrase(kind, count) for kind, count in replaced))
         if to_a_model:
-            reasons.append(f"{listed} will be replaced before sending to {eligible[0].name}.")
+            going = listed
+            reasons.append(_replacement_reason(listed, eligible[0].name))
         else:
             reasons.append(f"{listed} would be replaced in a message.")
     if level != given.chosen:
@@ -403,7 +417,12 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
         redact=tuple(_merge(spans)),
         reasons=tuple(reasons),
         warnings=tuple(warnings),
+        replaced=going,
     )
+
+
+def _replacement_reason(listed: str, backend_name: str) -> str:
+    return f"{listed} will be replaced before sending to {backend_name}."
 
 
 def eligible_backends(

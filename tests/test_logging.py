@@ -53,6 +53,15 @@ def test_paths_are_logged_without_query_strings_or_an_emailed_links_key():
     )
 
 
+def test_celery_says_nothing_per_task_at_the_usual_level():
+    """Beat sends the answer sweep every 5 s: at INFO, one line each time, plus the worker's
+    received and succeeded lines, buried what a person reads in `make run`'s output."""
+    from django.conf import settings
+
+    for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+        assert settings.LOGGING["loggers"][name]["level"] == "WARNING", name
+
+
 @pytest.mark.integration
 def test_a_workers_logs_withhold_exception_text_too(redis_server, tmp_path):
     """The workers run the answering code. Celery replaced the logging set up above with

@@ -383,6 +383,32 @@ def test_a_backend_found_unreachable_elsewhere_is_passed_over_once_the_last_read
     assert third.content == "Hello from the local model."
 
 
+TO_LOCAL = "1 email address will be replaced before sending to Local Ollama."
+
+
+def test_what_the_author_reads_names_the_backend_that_answers(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The first choice without its key is passed over: the message's reasons (kept with it,
+    shown with an escalation, exported) name the backend that answered, not the first."""
+    monkeypatch.delenv("STEWARD_TEST_OPENAI_KEY")
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Mail a@b.example")
+    assert sent.answer.backend_name == "Local Ollama"
+    sent.message.refresh_from_db()
+    assert sent.message.reasons == [TO_LOCAL]
+    assert sent.decision.backends == (str(sent.answer.backend.public_id),)
+
+
+def test_a_request_for_a_named_backend_names_it_in_its_reasons(org):
+    local = Backend.objects.get(name="Local Ollama")
+    sent = services.send_request(
+        author=org.alice, category=org.internal, parts=[("user", "Mail a@b.example")], backend=local
+    )
+    assert sent.answer.backend_name == "Local Ollama"
+    assert sent.message.reasons == [TO_LOCAL]
+
+
 def test_a_retry_is_refused_when_a_message_was_sent_while_it_was_being_governed(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):

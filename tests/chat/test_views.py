@@ -749,6 +749,17 @@ def test_it_previews_what_will_happen_and_stores_nothing(client, thread):
     assert not AuditEvent.objects.filter(action="chat.request").exists()
 
 
+def test_the_preview_names_the_backend_the_message_would_go_to(client, thread, monkeypatch):
+    """The policy's first choice for category 2 is the OpenAI API; without its key, the
+    local model answers: the preview says so, as the send would do."""
+    client.force_login(thread.org.alice)
+    page = client.post(_url("chat:preview", thread), {"text": f"Mail {EMAIL}"}).content.decode()
+    assert "before sending to OpenAI business API" in page
+    monkeypatch.delenv("STEWARD_TEST_OPENAI_KEY")
+    page = client.post(_url("chat:preview", thread), {"text": f"Mail {EMAIL}"}).content.decode()
+    assert "before sending to Local Ollama" in page and "OpenAI" not in page
+
+
 # --- one turn, stop, retry -----------------------------------------------------------------
 
 

@@ -136,6 +136,46 @@ def test_it_says_what_will_be_replaced_and_where_it_goes():
     assert [(s.start, s.end) for s in decision.redact] == [(0, 5), (9, 14)]
 
 
+def test_a_decision_routed_to_a_later_choice_names_that_backend():
+    """Whoever sends picks among the eligible backends (the first may be down, or a client
+    may name another): what the author reads names the one the message goes to."""
+    decision = run(
+        2,
+        cleared=(1, 2),
+        backends=[
+            backend("external_api", name="Public API"),
+            backend("on_prem", name="Local model", approvals={1: 1, 2: 1}),
+        ],
+        findings=[finding("EMAIL_ADDRESS", 0, 5)],
+    )
+    assert decision.backends == ("external_api", "on_prem")
+    routed = decision.routed_to("on_prem", "Local model")
+    assert routed.backends == ("on_prem",)
+    assert routed.reasons == ("1 email address will be replaced before sending to Local model.",)
+    assert (routed.outcome, routed.redact) == (decision.outcome, decision.redact)
+    assert decision.routed_to("external_api", "Public API").reasons == decision.reasons
+
+
+def test_a_routed_escalation_keeps_its_own_reason():
+    rule = RuleHit(name="Payroll", reason="payroll data", action=Action.ESCALATE, min_category=2)
+    decision = run(
+        1,
+        cleared=(1, 2),
+        rules=[rule],
+        backends=[
+            backend("external_api", name="Public API"),
+            backend("on_prem", name="Local", approvals={1: 1, 2: 1}),
+        ],
+        findings=[finding("EMAIL_ADDRESS", 0, 5)],
+    )
+    assert decision.outcome is Outcome.ESCALATE and len(decision.reasons) == 2
+    routed = decision.routed_to("on_prem", "Local")
+    assert routed.reasons == (
+        decision.reasons[0],
+        "1 email address will be replaced before sending to Local.",
+    )
+
+
 def test_a_block_rule_names_itself_and_the_category():
     rule = RuleHit(
         name="Privilege",
@@ -360,7 +400,8 @@ def test_screening_kept_text_decides_as_a_message_would_but_needs_no_backend(inp
     if decided.blocked and "No approved backend" in decided.reasons[0]:
         assert not screened.blocked and screened.backends == ()
     else:
-        assert dataclasses.replace(screened, reasons=()) == dataclasses.replace(decided, reasons=())
+        unsaid = {"reasons": (), "replaced": ""}  # what is said, naming a backend or not
+        assert dataclasses.replace(screened, **unsaid) == dataclasses.replace(decided, **unsaid)
         if decided.blocked:
             assert screened.reasons == decided.reasons
     without_backends = screen(dataclasses.replace(inputs, backends=()))
