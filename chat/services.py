@@ -7,7 +7,6 @@ pending answer and the audit event) → pseudonymise → queue. The worker side
 
 import copy
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -821,7 +820,9 @@ def _pick_backend(eligible: tuple[str, ...], version: Version) -> Backend:
         down = frozenset()
     backends = cached("chat.backends", version, _backends_by_id)
     ready = [
-        key for key in eligible if key in backends and key not in down and _has_key(backends[key])
+        key
+        for key in eligible
+        if key in backends and key not in down and not backends[key].key_missing
     ]
     return backend_by_key(ready[0] if ready else eligible[0], version)
 
@@ -852,13 +853,6 @@ def category_by_number(number: int, version: Version) -> Category:
 
 def _categories_by_number() -> dict[int, Category]:
     return {c.number: c for c in Category.objects.filter(is_active=True)}
-
-
-def _has_key(backend: Backend) -> bool:
-    """False when the backend's key should come from an environment variable that is unset."""
-    if not backend.credential_env or backend.credential_encrypted:
-        return True
-    return bool(os.environ.get(backend.credential_env))
 
 
 def _pseudonymise(

@@ -1,5 +1,6 @@
 """Who may send what where: users, data categories, backends and clearances."""
 
+import os
 import uuid
 
 from django.conf import settings
@@ -223,6 +224,16 @@ class Backend(models.Model):
         """How many tokens of context a call to this backend may carry."""
         return self.context_tokens or self.USUAL_CONTEXT_TOKENS.get(
             self.kind, self.DEFAULT_CONTEXT_TOKENS
+        )
+
+    @property
+    def key_missing(self) -> bool:
+        """Whether its key is to come from an environment variable this server does not set
+        (no key is stored): a message then goes to the next approved backend instead."""
+        return (
+            bool(self.credential_env)
+            and not self.credential_encrypted
+            and (not os.environ.get(self.credential_env))
         )
 
     def seal_credential(self, key: str) -> None:

@@ -396,3 +396,23 @@ def test_the_rest_api_removes_the_stored_key(admin, monkeypatch):
     assert switched.status_code == 200
     assert switched.json()["has_credential"] is False
     assert switched.json()["credential_env"] == "EU_LLM_KEY"
+
+
+def test_the_console_says_when_a_backends_key_variable_is_not_set(client, admin, monkeypatch):
+    """Such a backend is passed over (the next approved one answers): an admin sees why on
+    the console's list and on the backend's page, before staff wonder."""
+    monkeypatch.delenv("STEWARD_TEST_UNSET_KEY", raising=False)
+    backend = make_backend(name="Keyless API", credential_env="STEWARD_TEST_UNSET_KEY")
+    assert backend.key_missing
+    client.force_login(admin)
+    for url in ("/policy/", f"/policy/backends/{backend.public_id}/"):
+        page = client.get(url).content.decode()
+        assert "no key" in page, url
+        assert "STEWARD_TEST_UNSET_KEY</code> is not set on this server" in page, url
+    monkeypatch.setenv("STEWARD_TEST_UNSET_KEY", "sk-set")
+    assert not backend.key_missing
+    for url in ("/policy/", f"/policy/backends/{backend.public_id}/"):
+        assert "is not set on this server" not in client.get(url).content.decode(), url
+    backend.seal_credential("sk-stored")  # a stored key comes first
+    monkeypatch.delenv("STEWARD_TEST_UNSET_KEY")
+    assert not backend.key_missing
