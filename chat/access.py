@@ -43,6 +43,17 @@ def get_conversation_for_user(user: User, public_id: UUID) -> Conversation:
     return conversation
 
 
+def conversations_listed_for(user: User):
+    """The user's own conversations, newest activity first, as lists show them (with their
+    category; without the pseudonym mapping, which no list needs)."""
+    return (
+        Conversation.objects.visible_to(user)
+        .select_related("category")
+        .defer("pseudonyms_sealed")
+        .order_by("-last_activity_at", "-public_id")
+    )
+
+
 def get_message_for_user(user: User, public_id: UUID) -> Message:
     """A message in one of the user's own conversations (404 otherwise)."""
     message = (

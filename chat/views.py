@@ -26,7 +26,11 @@ from django_htmx.http import (
 from audit.models import AuditEvent
 from audit.services import record
 from chat import services
-from chat.access import get_conversation_for_user, get_message_for_user
+from chat.access import (
+    conversations_listed_for,
+    get_conversation_for_user,
+    get_message_for_user,
+)
 from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
 from governance.access import role_required
@@ -378,12 +382,7 @@ def _conversation_page(
     Titles are sealed, so a search decrypts them, newest first, until it has a page of
     matches and one more: each is a few microseconds of AES, fine for thousands.
     """
-    conversations = (
-        Conversation.objects.visible_to(user)
-        .select_related("category")
-        .defer("pseudonyms_sealed")
-        .order_by("-last_activity_at", "-public_id")
-    )
+    conversations = conversations_listed_for(user)
     if after:
         last_activity, public_id = after
         conversations = conversations.filter(last_activity_at__lte=last_activity).exclude(

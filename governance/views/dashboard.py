@@ -17,6 +17,9 @@ from governance.models import Backend, Category, User
 from governance.roles import Role, roles_of
 from governance.tasks import HEARTBEAT_CACHE_KEY
 
+#: How many of a staff member's conversations the dashboard lists (the chat page has all).
+NEWEST_CONVERSATIONS = 5
+
 
 @require_GET
 @login_required
@@ -26,6 +29,7 @@ def home(request: HttpRequest) -> HttpResponse:
     ctx: dict = {"roles": roles}
     if Role.STAFF in roles:
         ctx["my_categories"] = Category.objects.cleared_for(request.user)
+        ctx["my_conversations"] = _newest_conversations(request.user)
     if Role.POLICY_ADMIN in roles:
         ctx["policy"] = _policy_summary()
     if Role.PRIVACY_OFFICER in roles:
@@ -34,6 +38,13 @@ def home(request: HttpRequest) -> HttpResponse:
     if Role.AUDITOR in roles:
         ctx["audit"] = _audit_summary()
     return render(request, "governance/home.html", ctx)
+
+
+def _newest_conversations(user: User) -> dict:
+    from chat.access import conversations_listed_for
+
+    listed = conversations_listed_for(user)
+    return {"newest": list(listed[:NEWEST_CONVERSATIONS]), "count": listed.count()}
 
 
 def _policy_summary() -> dict:

@@ -128,3 +128,39 @@ def test_the_dashboard_shows_each_role_its_sections(client, owner, outsider):
 def test_healthz_reports_database_and_cache(client, db):
     response = client.get("/healthz")
     assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def test_the_dashboard_lists_a_staff_members_newest_conversations_and_only_theirs(
+    client, member, outsider, django_assert_max_num_queries
+):
+    """It said "No conversations yet" to everyone, whatever they had."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from chat.models import Conversation
+    from tests.factories import make_category
+
+    category = make_category()
+
+    def conversation(owner, title, minutes_ago):
+        made = Conversation(owner=owner, category=category)
+        made.init_key()
+        made.title = title
+        made.last_activity_at = timezone.now() - dt.timedelta(minutes=minutes_ago)
+        made.save()
+        return made
+
+    client.force_login(member)
+    assert "No conversations yet" in client.get("/").content.decode()
+    mine = [conversation(member, f"Budget question {n}", minutes_ago=n) for n in range(7)]
+    theirs = conversation(outsider, "Someone else's plans", minutes_ago=0)
+    with django_assert_max_num_queries(12):
+        page = client.get("/").content.decode()
+    assert "No conversations yet" not in page
+    for shown in mine[:5]:
+        assert f"/chat/c/{shown.public_id}/" in page and shown.title in page
+    assert page.count("Budget question") == 5
+    assert page.index("Budget question 0") < page.index("Budget question 4")
+    assert "Someone else" not in page and str(theirs.public_id) not in page
+    assert "All 7 conversations" in page
