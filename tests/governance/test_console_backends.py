@@ -405,6 +405,7 @@ def test_the_console_says_when_a_backends_key_variable_is_not_set(client, admin,
     backend = make_backend(name="Keyless API", credential_env="STEWARD_TEST_UNSET_KEY")
     assert backend.key_missing
     client.force_login(admin)
+    assert "no key" in client.get("/").content.decode()  # the dashboard's list of backends
     for url in ("/policy/", f"/policy/backends/{backend.public_id}/"):
         page = client.get(url).content.decode()
         assert "no key" in page, url
