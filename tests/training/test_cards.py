@@ -69,3 +69,13 @@ def test_a_card_carries_the_categorys_examples(demo):
     card = _card(1)
     assert card.do[0] == "Summarise a published press release"
     assert card.dont == ["Paste a customer email", "Paste unreleased figures"]
+
+
+def test_a_card_says_which_names_steward_finds_and_what_it_cannot(client, demo):
+    """"People's names: replaced by a placeholder" read as every name; Steward finds a name
+    written with a title or listed as a protected term, and no health data at all."""
+    client.force_login(demo.alice)
+    for url in ("/training/cards/2/", "/training/cards/"):
+        page = client.get(url).content.decode()
+        assert "Names only with a title (Mr, Dr, Frau…) or on a protected-term list" in page, url
+        assert "health data" in page, url
