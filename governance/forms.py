@@ -24,6 +24,7 @@ from governance.models import (
 from governance.policy import SECRET_TYPES, default_action, entity_phrase, unmet_requirements
 from governance.policy import Action as PolicyAction
 from governance.roles import Role
+from governance.services import clearance_problem
 
 ROLE_HELP = {
     Role.STAFF: "Chats with models in the categories they are cleared for.",
@@ -594,7 +595,7 @@ class ApprovalForm(forms.Form):
 
 
 class ClearanceForm(forms.Form):
-    """Clear a role group or one person for a category."""
+    """Clear a role group or one person for a category (one a model may receive)."""
 
     category = forms.ModelChoiceField(
         queryset=Category.objects.filter(is_active=True),
@@ -615,6 +616,17 @@ class ClearanceForm(forms.Form):
             ("Groups", groups),
             ("People", people),
         ]
+        offered = Category.objects.filter(is_active=True).sendable()
+        self.fields["category"].choices = [
+            ("", "Choose a category"),
+            *((category.slug, str(category)) for category in offered),
+        ]
+
+    def clean_category(self) -> Category:
+        category = self.cleaned_data["category"]
+        if problem := clearance_problem(category):
+            raise forms.ValidationError(problem)
+        return category
 
     def clean(self) -> dict:
         data = super().clean()

@@ -39,6 +39,7 @@ from governance.models import (
     User,
 )
 from governance.policy import unmet_requirements
+from governance.services import clearance_problem
 
 VERSION = 1
 CATEGORY_FIELDS = Category.POLICY_FIELDS
@@ -496,6 +497,8 @@ def _plan_clearances(plan, audit, items, categories) -> None:
         key = (slug, group or "", (email or "").lower())
         if slug not in categories:
             plan.problems.append(f"{where}.category: no category {slug!r} in the file.")
+        elif problem := clearance_problem(categories[slug]):
+            plan.problems.append(f"{where}.category: {problem}")
         elif bool(group) == bool(email):
             plan.problems.append(f"{where}: name either a group or a user.")
         elif group and not Group.objects.filter(name=group).exists():

@@ -3,6 +3,12 @@ from django.db.models import Q
 
 
 class CategoryQuerySet(models.QuerySet):
+    def sendable(self) -> "CategoryQuerySet":
+        """Categories a model may receive: not prohibited (level 4 and up, or blocking all)."""
+        from governance.policy import PROHIBITED_LEVEL
+
+        return self.filter(blocks_all=False, number__lt=PROHIBITED_LEVEL)
+
     def cleared_for(self, user) -> "CategoryQuerySet":
         """Active categories the user may pick, through a group or personally."""
         if not user.is_authenticated:

@@ -28,7 +28,7 @@ from governance.models import (
     ProtectedTermList,
     User,
 )
-from governance.policy import unmet_requirements
+from governance.policy import is_prohibited, unmet_requirements
 from governance.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -512,12 +512,22 @@ def _party(clearance: Clearance) -> dict[str, str]:
     return {"user": str(clearance.user.public_id), "user_email": clearance.user.email}
 
 
+def clearance_problem(category: Category) -> str:
+    """Why nobody may be cleared for ``category`` ("" when someone may): a clearance for
+    what no model ever receives would read as leave to send it."""
+    if is_prohibited(category):
+        return f"{category.name} is never sent to any model: nobody is cleared for it."
+    return ""
+
+
 def grant_clearance(
     *, category: Category, group: Group | None = None, user: User | None = None, actor: User
 ) -> Clearance:
     """Clear a role group or one person for a category."""
     if (group is None) == (user is None):
         raise PolicyError("Choose either a group or a person.")
+    if problem := clearance_problem(category):
+        raise PolicyError(problem)
     already = PolicyError(f"{group or user} is already cleared for {category.name}.")
     with transaction.atomic():
         if Clearance.objects.filter(category=category, group=group, user=user).exists():

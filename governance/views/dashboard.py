@@ -28,7 +28,7 @@ def home(request: HttpRequest) -> HttpResponse:
     roles = roles_of(request.user)
     ctx: dict = {"roles": roles}
     if Role.STAFF in roles:
-        ctx["my_categories"] = Category.objects.cleared_for(request.user)
+        ctx["my_categories"] = Category.objects.cleared_for(request.user).sendable()
         ctx["my_conversations"] = _newest_conversations(request.user)
     if Role.POLICY_ADMIN in roles:
         ctx["policy"] = _policy_summary()

@@ -225,6 +225,14 @@ def test_a_clearance_is_granted_and_withdrawn_through_the_service(policy, admin,
     assert client.delete("/api/governance/clearances/public:user:not-a-uuid/").status_code == 404
     changes = AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_CHANGED, actor=admin)
     assert changes.count() == 2
+    make_category(number=4, slug="prohibited", name="Prohibited")
+    never_sent = client.post(
+        "/api/governance/clearances/", {"category": "prohibited", "party": party}, format="json"
+    )
+    assert never_sent.status_code == 400
+    assert never_sent.json() == {
+        "category": ["Prohibited is never sent to any model: nobody is cleared for it."]
+    }
 
 
 def _snapshot_categories():

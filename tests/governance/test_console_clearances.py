@@ -102,3 +102,23 @@ def test_a_clearance_granted_twice_at_once_is_refused_in_words_not_a_500(
     assert response.status_code == 422
     assert b"Staff is already cleared for Public." in response.content
     assert Clearance.objects.count() == 1 and not policy_events()
+
+
+def test_nobody_is_cleared_for_a_category_that_is_never_sent(client, admin, member):
+    """Clearing someone for Prohibited succeeded, and their dashboard then listed it under
+    "Categories you may use": no model ever receives it, whoever sends it."""
+    prohibited = make_category(number=4, slug="prohibited", name="Prohibited")
+    sealed = make_category(number=2, slug="sealed", name="Sealed", blocks_all=True)
+    client.force_login(admin)
+    form = client.get("/policy/clearances/").content.decode()
+    assert 'value="prohibited"' not in form and 'value="sealed"' not in form
+    for category in (prohibited, sealed):
+        response = client.post(
+            "/policy/clearances/", {"category": category.slug, "party": "group:Staff"}
+        )
+        assert response.status_code == 422
+    assert Clearance.objects.count() == 0 and policy_events() == []
+    Clearance.objects.create(category=prohibited, user=member)  # granted before this rule
+    client.force_login(member)
+    dashboard = client.get("/").content.decode()
+    assert "Categories you may use" in dashboard and "Prohibited" not in dashboard

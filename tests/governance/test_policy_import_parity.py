@@ -214,3 +214,11 @@ def test_it_refuses_a_new_clearance_for_a_deactivated_account_and_keeps_an_old_o
         f"clearances[{len(yaml.safe_load(kept)['clearances'])}].user: the account "
         "'bob@example.com' is deactivated." in problems
     )
+
+
+def test_it_refuses_a_clearance_for_a_category_that_is_never_sent(demo):
+    new = {"category": "prohibited", "group": "Staff"}
+    problems = _refused(_edited("clearances", lambda cs: cs.append(new)))
+    assert any(
+        "Prohibited is never sent to any model: nobody is cleared for it." in p for p in problems
+    ), problems

@@ -72,7 +72,7 @@ def test_a_card_carries_the_categorys_examples(demo):
 
 
 def test_a_card_says_which_names_steward_finds_and_what_it_cannot(client, demo):
-    """"People's names: replaced by a placeholder" read as every name; Steward finds a name
+    """ "People's names: replaced by a placeholder" read as every name; Steward finds a name
     written with a title or listed as a protected term, and no health data at all."""
     client.force_login(demo.alice)
     for url in ("/training/cards/2/", "/training/cards/"):
