@@ -1045,8 +1045,13 @@ def _record_request(
     retry: bool = False,
     via: dict | None = None,
 ) -> None:
-    """The ``chat.request`` event (shape documented on :class:`audit.models.AuditEvent`)."""
+    """The ``chat.request`` event (shape documented on :class:`audit.models.AuditEvent`).
+
+    It names the category the message was decided in: the conversation's, or the one a
+    rule raised it to (a blocked message leaves its conversation where it was)."""
     category = message.conversation.category
+    if decision.category != category.number:
+        category = Category.objects.filter(number=decision.category).first() or category
     details = {
         "category_number": decision.category,
         "decision": str(decision.outcome),

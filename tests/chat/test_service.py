@@ -156,6 +156,10 @@ def test_an_uncleared_escalation_is_blocked(org, django_capture_on_commit_callba
     sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "A client file")
     assert sent.decision.blocked
     assert org.external.requests == [] and org.local.requests == []
+    # The trail names the category the message was judged in, as its number does (it
+    # showed the badge "3" beside the conversation's "Internal").
+    event = AuditEvent.objects.get(action="chat.request")
+    assert (event.details["category_number"], event.category) == (3, org.confidential.name)
 
 
 def test_message_text_is_encrypted_at_rest(org, django_capture_on_commit_callbacks):
