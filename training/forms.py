@@ -69,6 +69,15 @@ class QuizQuestionForm(forms.ModelForm):
             self.fields["answer_number"].initial = question.answer + (1 if choice else 0)
         self.fields["prompt"].widget = forms.Textarea(attrs={"rows": 2})
 
+    def clean_category_number(self) -> int:
+        number = self.cleaned_data["category_number"]
+        kept = self.instance.pk and number == self.instance.category_number
+        if not kept and not Category.objects.filter(is_active=True, number=number).exists():
+            raise forms.ValidationError(
+                "No active category has this number: a quiz is a category's."
+            )
+        return number
+
     def clean(self) -> dict:
         data = super().clean()
         options = [line.strip() for line in data.get("options_text", "").splitlines()]

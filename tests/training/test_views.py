@@ -499,6 +499,26 @@ def test_a_question_form_refuses_an_answer_beyond_the_options(client, demo):
     assert b"<html" not in response.content
 
 
+def test_a_question_form_refuses_a_quiz_no_category_has(client, demo):
+    """Quiz 9 was saved ("Question saved."), in a group "no active category 9" nobody sees;
+    a question already in the quiz of a category switched off since keeps its quiz."""
+    client.force_login(demo.paula)
+    form = {"category_number": 9, "kind": "choice", "prompt": "Lost?", "options_text": "a\nb",
+            "answer_number": 1, "position": 0}  # fmt: skip
+    response = client.post(reverse("training:question_new"), form, **HTMX)
+    assert response.status_code == 422
+    assert b"No active category has this number: a quiz is a category&#x27;s." in response.content
+    assert not QuizQuestion.objects.filter(prompt="Lost?").exists()
+    question = QuizQuestion.objects.filter(category_number=2).first()
+    demo.internal.is_active = False
+    demo.internal.save()
+    edited = {**form, "category_number": 2, "prompt": "Still here?"}
+    response = client.post(reverse("training:question", args=[question.public_id]), edited)
+    assert response.status_code == 302
+    question.refresh_from_db()
+    assert question.prompt == "Still here?"
+
+
 # --- quizzes --------------------------------------------------------------------------------
 
 
