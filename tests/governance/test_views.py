@@ -164,3 +164,15 @@ def test_the_dashboard_lists_a_staff_members_newest_conversations_and_only_their
     assert page.index("Budget question 0") < page.index("Budget question 4")
     assert "Someone else" not in page and str(theirs.public_id) not in page
     assert "All 7 conversations" in page
+
+
+def test_the_dashboards_figures_agree_with_their_words(client, owner):
+    """"1 failed sign-ins", "1 active categories": each label takes its figure's number."""
+    from tests.factories import make_category
+
+    make_category()
+    client.force_login(owner)
+    page = client.get("/").content.decode()
+    assert '1</span><span class="stat-label">active category</span>' in page
+    assert '0</span><span class="stat-label">open requests</span>' in page
+    assert '0</span><span class="stat-label">failed sign-ins</span>' in page
