@@ -75,6 +75,10 @@ def test_a_request_goes_from_intake_to_receipt(demo, new_context, console_errors
     expect(priya.get_by_role("button", name="Approve and execute")).to_be_disabled()
     _shoot(priya, "privacy-02-request-scoped")
     url = priya.url
+    # On a phone, the recipients' note wraps (it held the page 567 px wide).
+    priya.set_viewport_size({"width": 390, "height": 844})
+    assert priya.evaluate("document.documentElement.scrollWidth") <= 390
+    priya.set_viewport_size({"width": 1280, "height": 800})
 
     oscar = _officer(new_context, "oscar@example.com", console_errors)
     oscar.goto(url)
