@@ -361,18 +361,22 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
             if target is None:
                 return _block(hit.min_category, f"Rule “{hit.name}” names a missing category.")
             level = hit.min_category
-            moved.append(f"Treated as {_label(target)}: {hit.reason} (rule “{hit.name}”).")
-            reasons.append(moved[-1])
+            moved.append(f"{hit.reason.rstrip('.')} (rule “{hit.name}”)")
+            reasons.append(f"Treated as {_label(target)}: {moved[-1]}.")
     category = given.categories[level]
-    why = f" {' '.join(moved)}" if moved else ""
     if is_prohibited(category):
-        return _block(
-            level, f"Blocked: {_label(category)} material is never sent to any model.{why}"
-        )
+        if moved:
+            return _block(
+                level, _moved_and_blocked(category, "which is never sent to any model", moved)
+            )
+        return _block(level, f"Blocked: {_label(category)} material is never sent to any model.")
     if level not in given.cleared:
+        if moved:
+            return _block(
+                level, _moved_and_blocked(category, "which you are not cleared for", moved)
+            )
         return _block(
-            level,
-            f"Blocked: this is {_label(category)} material, which you are not cleared for.{why}",
+            level, f"Blocked: this is {_label(category)} material, which you are not cleared for."
         )
 
     counts, replaced_spans = _decided(category, given.findings, given.shadowed)
@@ -419,6 +423,11 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
         warnings=tuple(warnings),
         replaced=going,
     )
+
+
+def _moved_and_blocked(category: CategorySpec, which: str, grounds: list[str]) -> str:
+    """Why a message a rule moved up is blocked: its category named once, then the rules."""
+    return f"Blocked: this is {_label(category)} material, {which}: {'; '.join(grounds)}."
 
 
 def _replacement_reason(listed: str, backend_name: str) -> str:

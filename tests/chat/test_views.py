@@ -973,7 +973,8 @@ def test_it_renames_without_javascript_and_says_so(client, thread):
         pytest.param("Privileged: the merger", "Blocked: Privileged legal advice", id="blocked"),
         pytest.param(
             "Client file of the Hartleys",
-            "Treated as category 3 (Confidential / personal data): Client files are",
+            "this is category 3 (Confidential / personal data) material, which you are not "
+            "cleared for: Client files are",
             id="escalated",
         ),
     ],

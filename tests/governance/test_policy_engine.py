@@ -176,6 +176,25 @@ def test_a_routed_escalation_keeps_its_own_reason():
     )
 
 
+def test_a_message_moved_up_and_blocked_names_its_category_once():
+    """It said "this is category 3 (…) material, which you are not cleared for. Treated as
+    category 3 (…): …": the category twice, and the reason last."""
+    rule = RuleHit(
+        name="Client files", reason="Client files are confidential.", action=Action.ESCALATE,
+        min_category=3,
+    )  # fmt: skip
+    uncleared = run(2, cleared=(1, 2), rules=[rule])
+    assert uncleared.reasons == (
+        "Blocked: this is category 3 (Confidential / personal data) material, which you "
+        "are not cleared for: Client files are confidential (rule “Client files”).",
+    )
+    rule = RuleHit(name="Privilege", reason="legal advice", action=Action.ESCALATE, min_category=4)
+    assert run(2, cleared=(1, 2, 3, 4), rules=[rule]).reasons == (
+        "Blocked: this is category 4 (Prohibited) material, which is never sent to any "
+        "model: legal advice (rule “Privilege”).",
+    )
+
+
 def test_a_block_rule_names_itself_and_the_category():
     rule = RuleHit(
         name="Privilege",
@@ -186,7 +205,7 @@ def test_a_block_rule_names_itself_and_the_category():
     decision = run(2, rules=[rule])
     assert decision.outcome is Outcome.BLOCK
     assert decision.category == 4
-    assert "category 4 (Prohibited) material is never sent" in decision.reasons[0]
+    assert "category 4 (Prohibited) material, which is never sent" in decision.reasons[0]
     assert "attorney-client material" in decision.reasons[0]
 
 

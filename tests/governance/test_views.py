@@ -167,7 +167,7 @@ def test_the_dashboard_lists_a_staff_members_newest_conversations_and_only_their
 
 
 def test_the_dashboards_figures_agree_with_their_words(client, owner):
-    """"1 failed sign-ins", "1 active categories": each label takes its figure's number."""
+    """ "1 failed sign-ins", "1 active categories": each label takes its figure's number."""
     from tests.factories import make_category
 
     make_category()
