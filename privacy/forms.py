@@ -136,12 +136,17 @@ class HoldForm(forms.Form):
         required=False,
         label="Or one conversation (its id)",
         help_text="The id shown in the audit trail's chat events.",
+        error_messages={
+            "invalid": "That is not a conversation id: copy it from the audit trail's chat event."
+        },
     )
     reason = forms.CharField(max_length=500, help_text="The matter or case the hold is for.")
 
     def clean(self):
         data = super().clean()
         person, conversation = data.get("person"), data.get("conversation")
+        if "conversation" in self.errors or "person" in self.errors:
+            return data  # what was typed is wrong: said at its field
         if bool(person) == bool(conversation):
             raise forms.ValidationError("Hold either a person or one conversation.")
         data["user"] = data["conversation_obj"] = None

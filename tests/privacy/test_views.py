@@ -1,6 +1,7 @@
 """The privacy desk's pages: the workflow through the browser's forms, and who sees what."""
 
 import datetime as dt
+import html
 import itertools
 
 import pytest
@@ -158,6 +159,18 @@ def test_it_places_and_releases_a_hold(first, org):
     first.post(f"/privacy/holds/{hold.public_id}/release/", {"reason": "Settled"})
     hold.refresh_from_db()
     assert hold.released_at and hold.release_reason == "Settled"
+
+
+def test_a_hold_on_a_mistyped_conversation_id_says_so_once_in_words(first, org):
+    """It said "Hold either a person or one conversation." (one was given) and "Enter a
+    valid UUID." together."""
+    response = first.post("/privacy/holds/", {"conversation": "dd8c85bb-12", "reason": "Case 7"})
+    assert response.status_code == 422
+    page = html.unescape(response.content.decode())
+    assert "That is not a conversation id: copy it from the audit trail's chat event." in page
+    assert "Hold either a person or one conversation." not in page and "UUID" not in page
+    assert "Case 7" in page  # what was typed is kept
+    assert not LegalHold.objects.exists()
 
 
 def test_the_holds_page_lists_every_active_hold_and_pages_the_released_ones(first, org):
