@@ -280,9 +280,14 @@ class BackendForm(forms.ModelForm):
         widgets = {
             "dpa_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
+        error_messages = {"name": {"unique": "A backend with this name already exists."}}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not self.instance.credential_encrypted:  # nothing stored to keep
+            self.fields[
+                "credential"
+            ].help_text = "Stored sealed with the master key and never shown again."
         kind = self.data.get("kind") if self.is_bound else self.instance.kind
         # The built-in model needs no name: empty means its packaged default.
         self.fields["model"].required = kind != Backend.Kind.BUILTIN
@@ -426,6 +431,10 @@ class CategoryForm(forms.ModelForm):
     class Meta:
         model = Category
         fields = [f for f in Category.POLICY_FIELDS if f not in ("finding_actions", "is_active")]
+        error_messages = {
+            "number": {"unique": "A category with this number already exists."},
+            "slug": {"unique": "A category with this slug already exists."},
+        }
         labels = {
             "number": "Level",
             "retention_days": "Retention (days)",
@@ -662,6 +671,7 @@ class RuleForm(forms.ModelForm):
     class Meta:
         model = DetectionRule
         fields = ["name", "reason", "kind", "pattern", "case_sensitive", "action", "min_category"]
+        error_messages = {"name": {"unique": "A rule with this name already exists."}}
         labels = {"case_sensitive": "Match case", "action": "When it matches"}
         help_texts = {
             "case_sensitive": "Regular expressions only: keywords match in any case and "
@@ -730,6 +740,7 @@ class TermListForm(forms.ModelForm):
     class Meta:
         model = ProtectedTermList
         fields = ["name", "kind"]
+        error_messages = {"name": {"unique": "A term list with this name already exists."}}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -319,8 +319,8 @@ def test_bad_category_input_is_explained_and_nothing_saved(policy, admin):
     refusals = [
         ("post", "", {"number": 1, "slug": "public", "name": "", "summary": "x",
                       "blocks_all": True, "retention_days": 7}, {
-            "number": ["Category with this Number already exists."],
-            "slug": ["Category with this Slug already exists."],
+            "number": ["A category with this number already exists."],
+            "slug": ["A category with this slug already exists."],
             "name": ["This field is required."],
             "retention_days": ["A prohibited category stores nothing: leave retention empty."],
         }),
@@ -414,7 +414,7 @@ def test_bad_term_list_input_is_explained_and_nothing_saved(policy, admin):
         ({"name": "Staff", "kind": "staff", "terms": ["Ann\nBob"]},
          {"terms": ["A term cannot hold a line break."]}),
         ({"name": "Clients", "kind": "martian", "terms": "Ann"}, {
-            "name": ["Protected term list with this Name already exists."],
+            "name": ["A term list with this name already exists."],
             "kind": ["Select a valid choice. martian is not one of the available choices."],
         }),
     ]  # fmt: skip

@@ -116,7 +116,7 @@ def test_other_bad_input_is_explained(client, admin):
     )
     assert response.status_code == 422
     text = response.content.decode()
-    assert "Backend with this Name already exists." in text
+    assert "A backend with this name already exists." in text
     assert "needs an address" in text
     assert "letters, digits and underscores" in text
     assert "Tick “DPA signed”" in text
@@ -417,3 +417,17 @@ def test_the_console_says_when_a_backends_key_variable_is_not_set(client, admin,
     backend.seal_credential("sk-stored")  # a stored key comes first
     monkeypatch.delenv("STEWARD_TEST_UNSET_KEY")
     assert not backend.key_missing
+
+
+def test_the_new_backend_form_speaks_of_a_new_backend(client, admin):
+    """ "Leave empty to keep the stored key" beside "No key is stored"; a taken name was
+    Django's "Backend with this Name already exists."."""
+    client.force_login(admin)
+    page = client.get("/policy/backends/new/").content.decode()
+    assert "Leave empty to keep the stored key" not in page
+    client.post("/policy/backends/new/", backend_form(credential=SECRET))
+    again = client.post("/policy/backends/new/", backend_form()).content.decode()
+    assert "A backend with this name already exists." in again
+    backend = Backend.objects.get(name="Azure EU")
+    page = client.get(f"/policy/backends/{backend.public_id}/").content.decode()
+    assert "Leave empty to keep the stored key" in page  # one is stored

@@ -44,8 +44,8 @@ def test_bad_input_is_explained_and_nothing_saved(client, admin):
     assert response.status_code == 422
     assert b"<html" not in response.content and b'id="category-form"' in response.content
     text = response.content.decode()
-    assert "Category with this Number already exists." in text
-    assert "Category with this Slug already exists." in text
+    assert "A category with this number already exists." in text
+    assert "A category with this slug already exists." in text
     assert "This field is required." in text
     assert "A prohibited category stores nothing" in text
     assert Category.objects.count() == 1

@@ -31,6 +31,14 @@ def test_it_creates_a_rule(client, admin):
     assert event.after["name"] == "Privilege" and event.after["action"] == "block"
 
 
+def test_a_taken_name_is_said_in_words(client, admin):
+    client.force_login(admin)
+    client.post("/policy/rules/new/", _form())
+    response = client.post("/policy/rules/new/", _form(), **HTMX)
+    assert response.status_code == 422
+    assert b"A rule with this name already exists." in response.content
+
+
 def test_an_escalation_needs_a_category(client, admin):
     make_category(number=3, slug="confidential", name="Confidential")
     client.force_login(admin)
