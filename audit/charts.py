@@ -16,7 +16,8 @@ from collections import Counter
 import pygal
 from pygal.style import Style
 
-from audit.reports import Summary, finding_label
+from audit.reports import Summary
+from governance.policy import finding_name
 
 WIDE = (1090, 340)
 HALF = (440, 300)
@@ -191,7 +192,7 @@ def findings_by_type(summary: Summary, limit: int = 8) -> str:
         )
     )
     _slim_bars(chart, len(kinds), plot_height=200)
-    chart.x_labels = [finding_label(kind) for kind in kinds]
+    chart.x_labels = [finding_name(kind) for kind in kinds]
     for decision in order:
         counts = summary.findings_by_decision[decision]
         chart.add(decision.capitalize(), [counts.get(kind) or None for kind in kinds])

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from governance.policy import finding_name
 
 CONFIDENTIAL_NUMBER = 3  # and above: confidential and restricted data
 EXTERNAL = "external_api"
@@ -89,12 +90,7 @@ class Summary:
 
     @property
     def finding_list(self) -> list[tuple[str, int]]:
-        return [(finding_label(kind), count) for kind, count in self.findings.most_common()]
-
-
-def finding_label(kind: str) -> str:
-    """A finding type as the charts and tables name it ("EMAIL_ADDRESS" → "Email address")."""
-    return kind.replace("_", " ").lower().capitalize()
+        return [(finding_name(kind), count) for kind, count in self.findings.most_common()]
 
 
 def summary_as_of(period: Period, sequence: int) -> Summary:

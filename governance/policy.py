@@ -169,6 +169,34 @@ ENTITY_NAMES = {
 }
 
 
+#: National identifiers by name (a message's reasons say "national identifier").
+NATIONAL_ID_NAMES = {
+    "US_SSN": "US Social Security number",
+    "US_ITIN": "US ITIN",
+    "UK_NHS": "UK NHS number",
+    "UK_NINO": "UK National Insurance number",
+    "DE_TAX_ID": "German tax ID",
+    "FR_NIR": "French social security number",
+    "NL_BSN": "Dutch BSN",
+    "ES_NIF": "Spanish NIF",
+    "ES_NIE": "Spanish NIE",
+    "IT_FISCAL_CODE": "Italian fiscal code",
+    "PL_PESEL": "Polish PESEL",
+    "IN_AADHAAR": "Indian Aadhaar number",
+    "CA_SIN": "Canadian SIN",
+    "FI_PERSONAL_IDENTITY_CODE": "Finnish personal identity code",
+}
+
+
+def finding_name(kind: str) -> str:
+    """A finding type as a person reads it: "EMAIL_ADDRESS" → "Email address", "IBAN_CODE"
+    → "IBAN"; anything else (a rule's "rule <name>") as it is."""
+    if kind in ENTITY_NAMES:
+        one = ENTITY_NAMES[kind][0]
+        return one[:1].upper() + one[1:]
+    return NATIONAL_ID_NAMES.get(kind, kind)
+
+
 def entity_phrase(kind: str, count: int) -> str:
     one, many = ENTITY_NAMES.get(kind, ("national identifier", "national identifiers"))
     return f"{count} {one if count == 1 else many}"

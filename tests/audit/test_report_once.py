@@ -25,7 +25,7 @@ def summaries(monkeypatch):
 
 
 def _requests_shown(page: str) -> int:
-    return int(re.search(r'>([\d,]+)</span><span class="stat-label">requests<', page)[1])
+    return int(re.search(r'>([\d,]+)</span><span class="stat-label">requests?<', page)[1])
 
 
 def _chart_urls(page: str) -> list[str]:

@@ -295,7 +295,7 @@ def test_the_dashboards_charts_have_their_numbers_in_text(client, admin):
     day = timezone.localdate().strftime("%-d %b")
     assert any(f"{day} 2 1 3" in c and "Internal" in c for c in cells), cells  # per day
     assert any("OpenAI 2" in c for c in cells), cells  # per backend
-    assert any("Iban 3" in c and "Secret 1" in c for c in cells), cells  # per finding
+    assert any("IBAN 3" in c and "Secret or credential 1" in c for c in cells), cells
 
 
 def test_a_bad_period_is_explained(client, reader):
@@ -394,3 +394,21 @@ def test_export_and_paging_links_keep_the_filters(client, reader):
     page = client.get("/audit/?outcome=failure").content.decode()
     assert 'href="/audit/export/csv/?outcome=failure"' in page
     assert "?outcome=failure&amp;before=" in page
+
+
+def test_findings_are_named_in_words_in_the_list_the_report_and_the_charts(client, reader):
+    """The list said "Pseudonymised: EMAIL_ADDRESS, PHONE_NUMBER", the report IBAN_CODE and
+    the chart "Iban code"."""
+    from governance.policy import finding_name
+
+    make_chat_event(decision="pseudonymised", findings={"EMAIL_ADDRESS": 1, "IBAN_CODE": 2})
+    client.force_login(reader)
+    page = client.get("/audit/").content.decode()
+    noted = re.search(r'cell-note">Pseudonymised: ([^<]*)<', page)[1]
+    assert sorted(noted.split(", ")) == ["Email address", "IBAN"]
+    report = client.get("/audit/report/").content.decode()
+    assert 'title="IBAN_CODE">IBAN</span>' in report
+    assert "EMAIL_ADDRESS" not in page
+    assert [finding_name(k) for k in ("IBAN_CODE", "IP_ADDRESS", "US_SSN", "PERSON")] == [
+        "IBAN", "IP address", "US Social Security number", "Person's name",
+    ]  # fmt: skip

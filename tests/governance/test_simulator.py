@@ -25,8 +25,10 @@ def test_it_shows_findings_and_the_decision_for_a_sender_and_category(client, db
     assert response.status_code == 200
     assert "<html" not in page
     assert "Pseudonymised" in page
-    assert 'title="EMAIL_ADDRESS">jane.doe@example.com' in page
-    assert 'title="CREDIT_CARD">4111 1111 1111 1111' in page
+    # Each mark says what was found in words (it showed EMAIL_ADDRESS, CREDIT_CARD).
+    assert 'title="Email address">jane.doe@example.com' in page
+    assert 'title="Payment card number">4111 1111 1111 1111' in page
+    assert "EMAIL_ADDRESS" not in page and "CREDIT_CARD" not in page
     assert "1 payment card number, 1 email address will be replaced before sending to" in page
 
 
@@ -101,7 +103,7 @@ def test_rules_and_protected_terms_take_part(client, db):
     clients.save()
     alice = User.objects.get(email="alice@example.com")
     page = _post(client, text="Globex update", user=alice.public_id, category=1).content.decode()
-    assert 'title="PROTECTED_TERM">Globex' in page and "1 protected term will be replaced" in page
+    assert 'title="Protected term">Globex' in page and "1 protected term will be replaced" in page
     page = _post(
         client, text="Privileged & Confidential memo", user=alice.public_id, category=1
     ).content.decode()
