@@ -436,47 +436,6 @@
     keptInPlace = null;
   }
 
-  // --- copying ------------------------------------------------------------------------------
-  // navigator.clipboard exists only on HTTPS (and on localhost): over plain HTTP from another
-  // machine there is none, and a browser may refuse it. Then ``source`` is selected and copied
-  // the older way; should even that be refused, it stays selected for Ctrl+C. ``say`` shows
-  // "Copied" (or how to copy it by hand), then nothing (the button's own words) 1.5 s later.
-  function copy(source, text, say) {
-    if (!navigator.clipboard) {
-      copySelected(source, say);
-      return;
-    }
-    navigator.clipboard.writeText(text).then(function () {
-      sayForAWhile(source, say, "Copied");
-    }, function () {
-      copySelected(source, say);
-    });
-  }
-
-  function copySelected(source, say) {
-    var selection = window.getSelection();
-    var range = document.createRange();
-    range.selectNodeContents(source);
-    selection.removeAllRanges();
-    selection.addRange(range);
-    var copied = false;
-    try {
-      copied = document.execCommand("copy");
-    } catch (error) {
-      copied = false;
-    }
-    if (copied) {
-      selection.removeAllRanges();
-    }
-    sayForAWhile(source, say, copied ? "Copied" : "Press Ctrl+C");
-  }
-
-  function sayForAWhile(holder, say, words) {
-    window.clearTimeout(Number(holder.dataset.copyTimer || 0));
-    say(words);
-    holder.dataset.copyTimer = window.setTimeout(function () { say(""); }, 1500);
-  }
-
   // --- a code block's own Copy --------------------------------------------------------------
   // Each code block of a finished answer gets a button that copies its code alone. Its words
   // come from CSS (::before), so that the answer's own Copy, which takes the answer's text,
@@ -497,30 +456,17 @@
     });
   }
 
-  // An answer's Copy: <button data-copy="#turn-… .md">.
-  function copyAnswer(event) {
-    var button = event.target.closest && event.target.closest("[data-copy]");
-    var source = button && document.querySelector(button.dataset.copy);
-    if (source) {
-      copy(source, source.innerText, function (words) {
-        button.dataset.label = button.dataset.label || button.textContent;  // not "Copied"
-        button.textContent = words || button.dataset.label;
-      });
-    }
-  }
-
   function copyCode(event) {
     var button = event.target.closest && event.target.closest(".code-copy");
     if (button) {
       var pre = button.parentElement.querySelector("pre");
-      copy(pre, pre.innerText.replace(/\n$/, ""), function (words) {
+      window.Steward.copy(pre, pre.innerText.replace(/\n$/, ""), function (words) {
         button.setAttribute("aria-label", words || "Copy code");
         button.classList.toggle("code-copied", Boolean(words));
       });
     }
   }
 
-  document.addEventListener("click", copyAnswer);
   document.addEventListener("click", copyCode);
   document.addEventListener("htmx:afterSettle", addCodeCopies);
   addCodeCopies();

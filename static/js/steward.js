@@ -170,11 +170,68 @@
     messages.append(flash);
   }
 
+  // --- copying ------------------------------------------------------------------------------
+  // navigator.clipboard exists only on HTTPS (and on localhost): over plain HTTP from another
+  // machine there is none, and a browser may refuse it. Then ``source`` is selected and copied
+  // the older way; should even that be refused, it stays selected for Ctrl+C. ``say`` shows
+  // "Copied" (or how to copy it by hand), then nothing (the button's own words) 1.5 s later.
+  function copy(source, text, say) {
+    if (!navigator.clipboard) {
+      copySelected(source, say);
+      return;
+    }
+    navigator.clipboard.writeText(text).then(function () {
+      sayForAWhile(source, say, "Copied");
+    }, function () {
+      copySelected(source, say);
+    });
+  }
+
+  function copySelected(source, say) {
+    var selection = window.getSelection();
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch (error) {
+      copied = false;
+    }
+    if (copied) {
+      selection.removeAllRanges();
+    }
+    sayForAWhile(source, say, copied ? "Copied" : "Press Ctrl+C");
+  }
+
+  function sayForAWhile(holder, say, words) {
+    window.clearTimeout(Number(holder.dataset.copyTimer || 0));
+    say(words);
+    holder.dataset.copyTimer = window.setTimeout(function () { say(""); }, 1500);
+  }
+
+  // A Copy button: <button data-copy="<selector of what it copies>"> (an answer's, a new
+  // API token's).
+  function copyFrom(event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    var source = button && document.querySelector(button.dataset.copy);
+    if (source) {
+      copy(source, source.innerText, function (words) {
+        button.dataset.label = button.dataset.label || button.textContent;  // not "Copied"
+        button.textContent = words || button.dataset.label;
+      });
+    }
+  }
+
+  window.Steward = { copy: copy };  // chat.js copies code blocks with it
+
   document.addEventListener("htmx:responseError", sayRequestFailed);
   document.addEventListener("htmx:sendError", sayRequestFailed);
   document.addEventListener("change", checkFileSize);
   document.addEventListener("submit", holdOversizedFiles, true);
   document.addEventListener("click", dismissFlash);
+  document.addEventListener("click", copyFrom);
   document.addEventListener("keydown", sendOnCtrlEnter);
   document.addEventListener("click", closeMenusOnOutsideClick);
   document.addEventListener("keydown", closeMenuOnEscape);

@@ -36,6 +36,12 @@ def test_it_makes_a_token_shows_it_once_and_revokes_it(demo, page: Page, console
     secret = page.locator("#token-secret")
     expect(secret).to_be_visible()
     assert secret.inner_text().startswith(ApiToken.objects.get().lookup)
+    # Its Copy puts the token on the clipboard, and says so.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = page.locator('[data-copy="#token-secret"]')
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == secret.inner_text()
     _shoot(page, "api-tokens-created")
     page.reload()
     expect(page.locator("#token-secret")).to_have_count(0)
