@@ -324,6 +324,13 @@ def checkpoint_line(checkpoint: AuditCheckpoint, public_key: str) -> dict[str, A
     return {**checkpoint.payload(), "signature": checkpoint.signature, "public_key": public_key}
 
 
+def checkpoint_lines() -> Iterator[str]:
+    """Every checkpoint, oldest first, as JSON Lines (each with the key that signed it)."""
+    trusted = signing.trusted_public_keys()
+    for checkpoint in AuditCheckpoint.objects.order_by("sequence", "created_at"):
+        yield json.dumps(checkpoint_line(checkpoint, trusted.get(checkpoint.key_id, ""))) + "\n"
+
+
 def verify_trail(
     *, checkpoints: list[dict[str, Any]] | None = None, public_key: str | None = None
 ) -> tuple[chain.ChainReport, list[str]]:

@@ -26,6 +26,7 @@ urlpatterns = [
     path("export/<str:fmt>/", views.export, name="export"),
     path("verify/", views.verify, name="verify"),
     path("checkpoints/", views.checkpoints, name="checkpoints"),
+    path("checkpoints.jsonl", views.checkpoints_file, name="checkpoints_file"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("charts/<slug:name>.svg", views.chart, name="chart"),
     path("report/", views.report, name="report"),

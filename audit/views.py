@@ -168,6 +168,24 @@ def checkpoints(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
+@role_required(Role.AUDITOR)
+def checkpoints_file(request: HttpRequest) -> HttpResponse:
+    """Every checkpoint as JSON Lines, to keep outside Steward; the download is recorded."""
+    from audit.services import checkpoint_lines
+
+    with transaction.atomic():
+        record(
+            action=AuditEvent.Action.AUDIT_EXPORTED,
+            actor=request.user,
+            details={"format": "jsonl", "what": "checkpoints"},
+        )
+    response = HttpResponse("".join(checkpoint_lines()), content_type="application/jsonl")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="steward-checkpoints-{stamp}.jsonl"'
+    return response
+
+
 def _period(request: HttpRequest, default_days: int) -> reports.Period | None:
     today = timezone.localdate()
     try:

@@ -281,6 +281,7 @@ MATRIX = {
     "audit/export/<str:fmt>/": ("/audit/export/csv/", only("auditor")),
     "audit/verify/": ("/audit/verify/", everyone(405)),  # POST only: see test_audit_views
     "audit/checkpoints/": ("/audit/checkpoints/", only("auditor")),
+    "audit/checkpoints.jsonl": ("/audit/checkpoints.jsonl", only("auditor")),
     "audit/dashboard/": ("/audit/dashboard/", row("L", 403, 403, 200, 403, 200)),
     "audit/charts/<slug:name>.svg": (
         "/audit/charts/decisions.svg",

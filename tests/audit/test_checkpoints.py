@@ -190,3 +190,25 @@ def test_the_checkpoint_line_is_json_serialisable(db):
     line = checkpoint_line(create_checkpoint(), signing.public_key_text())
     assert json.loads(json.dumps(line))["sequence"] == 1
     assert AuditCheckpoint.objects.count() == 1
+
+
+def test_an_auditor_downloads_the_checkpoints_to_keep_elsewhere(client, reader, member, capsys):
+    """The page told an auditor to run ``manage.py audit_checkpoint --export``: a command on
+    the server. The same lines are a download now, and the download is recorded."""
+    _events(2)
+    create_checkpoint()
+    _events(1)
+    create_checkpoint()
+    client.force_login(member)
+    assert client.get("/audit/checkpoints.jsonl").status_code == 403
+    client.force_login(reader)
+    assert 'href="/audit/checkpoints.jsonl"' in client.get("/audit/checkpoints/").content.decode()
+    response = client.get("/audit/checkpoints.jsonl")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="steward-checkpoints')
+    downloaded = b"".join(response.streaming_content if response.streaming else [response.content])
+    call_command("audit_checkpoint", "--export")
+    assert downloaded.decode().splitlines() == capsys.readouterr().out.splitlines()
+    assert len(downloaded.decode().splitlines()) == 2
+    exported = AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED, actor=reader).get()
+    assert exported.details == {"format": "jsonl", "what": "checkpoints"}

@@ -3,8 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import signing
-from audit.models import AuditCheckpoint
-from audit.services import checkpoint_line, create_checkpoint
+from audit.services import checkpoint_line, checkpoint_lines, create_checkpoint
 
 
 class Command(BaseCommand):
@@ -26,10 +25,8 @@ class Command(BaseCommand):
             self.stdout.write(key)
             return
         if export:
-            trusted = signing.trusted_public_keys()  # each with the key that signed it
-            for checkpoint in AuditCheckpoint.objects.order_by("sequence", "created_at"):
-                line = checkpoint_line(checkpoint, trusted.get(checkpoint.key_id, ""))
-                self.stdout.write(json.dumps(line))
+            for line in checkpoint_lines():
+                self.stdout.write(line, ending="")
             return
         checkpoint = create_checkpoint()
         if checkpoint is None:
