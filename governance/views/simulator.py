@@ -36,6 +36,6 @@ def simulator(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         template,
-        {"form": form, "result": result},
+        {"form": form, "result": result, "sender": result and form.cleaned_data["user"]},
         status=422 if form.errors else 200,
     )

@@ -108,3 +108,12 @@ def test_rules_and_protected_terms_take_part(client, db):
         client, text="Privileged & Confidential memo", user=alice.public_id, category=1
     ).content.decode()
     assert "never sent to any model" in page and "attorney-client material" in page
+
+
+def test_it_says_whose_words_the_reasons_are_in(client, db):
+    """Simulated as Alice, "you are not cleared" read as if the admin were not."""
+    _setup(client)
+    alice = User.objects.get(email="alice@example.com")
+    page = _post(client, text=TEXT, user=alice.public_id, category=3).content.decode()
+    assert "you are not cleared" in page.lower()
+    assert "Worded as Alice Martin would read it when sending." in page
