@@ -82,12 +82,24 @@ def history_of(obj) -> list[AuditEvent]:
             *HISTORY_FIELDS
         )[:HISTORY_LENGTH]
     )
+    labels = {  # a field's stored value ("external_api") as its form names it
+        field.name: {str(value): label for value, label in field.flatchoices}
+        for field in obj._meta.get_fields()
+        if getattr(field, "choices", None)
+    }
+
+    def shown(name: str, value) -> str:
+        if isinstance(value, str):
+            value = labels.get(name, {}).get(value, value)
+        return _shown(value)
+
     for event in events:
         before, after = event.before or {}, event.after or {}
-        event.changes = [
-            (name.replace("_", " "), _shown(before.get(name)), _shown(after.get(name)))
+        changes = [
+            (name.replace("_", " "), shown(name, before.get(name)), shown(name, after.get(name)))
             for name in dict.fromkeys([*before, *after])
         ]
+        event.changes = [change for change in changes if change[1:] != ("—", "—")]
     return events
 
 

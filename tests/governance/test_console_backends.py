@@ -431,3 +431,19 @@ def test_the_new_backend_form_speaks_of_a_new_backend(client, admin):
     backend = Backend.objects.get(name="Azure EU")
     page = client.get(f"/policy/backends/{backend.public_id}/").content.decode()
     assert "Leave empty to keep the stored key" in page  # one is stored
+
+
+def test_a_backends_history_names_values_as_the_form_does_and_skips_empty_fields(client, admin):
+    """ "Created" listed every field, empty ones as "— → —", and values as codes ("openai",
+    "external_api")."""
+    client.force_login(admin)
+    client.post("/policy/backends/new/", backend_form(credential=SECRET))
+    backend = Backend.objects.get(name="Azure EU")
+    page = client.get(f"/policy/backends/{backend.public_id}/").content.decode()
+    history = page[page.index('<section id="history"') :]
+    pair = r'<span class="was">([^<]*)</span>.*?<span class="now">([^<]*)</span>'
+    rows = re.findall(pair, history)
+    assert rows and ("—", "—") not in rows
+    shown = [now for _, now in rows]
+    assert backend.get_kind_display() in shown and backend.kind not in shown
+    assert backend.get_hosting_class_display() in shown and backend.hosting_class not in shown
