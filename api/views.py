@@ -60,7 +60,7 @@ def token_revoke(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Revoke one of the user's tokens."""
     token = get_token_for_user(request.user, public_id)
     services.revoke_token(token=token, actor=request.user)
-    messages.success(request, f"“{token.name}” revoked: it no longer works.")
+    messages.success(request, f"“{token.name}” ({token.lookup}…) revoked: it no longer works.")
     if wants_partial(request):
         return render(
             request,
