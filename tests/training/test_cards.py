@@ -77,5 +77,7 @@ def test_a_card_says_which_names_steward_finds_and_what_it_cannot(client, demo):
     client.force_login(demo.alice)
     for url in ("/training/cards/2/", "/training/cards/"):
         page = client.get(url).content.decode()
-        assert "Names only with a title (Mr, Dr, Frau…) or on a protected-term list" in page, url
-        assert "health data" in page, url
+        assert (
+            "names, unless written with a title (Mr, Dr, Frau…) or on a protected-term list" in page
+        ), url
+        assert "health data, legal advice" in page, url
