@@ -364,3 +364,11 @@ def test_the_desk_is_quiet_when_nothing_is_past_its_window(first, org):
     make_conversation(org.alice, org.internal, days_idle=2)
     page = _desk(first)
     assert "no purge has finished" not in page and "The last purge" not in page
+
+
+def test_a_request_not_yet_scoped_says_what_scoping_will_count(first, org):
+    """The request's card sat at two thirds of the row, an empty third beside it."""
+    _intake(first)
+    request = SubjectRequest.objects.get()
+    page = first.get(reverse("privacy:request", args=[request.public_id])).content.decode()
+    assert "Not counted yet. Once the identity is verified, scoping counts" in page
