@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit import chain, charts, exports, reports
 from audit.filters import EventFilter
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.services import head, record
+from audit.services import checkpoint_lines, head, record
 from audit.tasks import verify_chain
 from governance.access import any_role_required, role_required
 from governance.roles import Role
@@ -172,8 +172,6 @@ def checkpoints(request: HttpRequest) -> HttpResponse:
 @role_required(Role.AUDITOR)
 def checkpoints_file(request: HttpRequest) -> HttpResponse:
     """Every checkpoint as JSON Lines, to keep outside Steward; the download is recorded."""
-    from audit.services import checkpoint_lines
-
     with transaction.atomic():
         record(
             action=AuditEvent.Action.AUDIT_EXPORTED,

@@ -235,8 +235,7 @@ class BackendForm(forms.ModelForm):
         strip=True,
         max_length=4096,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored sealed with the master key and never shown again. "
-        "Leave empty to keep the stored key.",
+        help_text="Stored sealed with the master key and never shown again.",
     )
     remove_credential = forms.BooleanField(
         label="Remove the stored key",
@@ -284,10 +283,8 @@ class BackendForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not self.instance.credential_encrypted:  # nothing stored to keep
-            self.fields[
-                "credential"
-            ].help_text = "Stored sealed with the master key and never shown again."
+        if self.instance.credential_encrypted:
+            self.fields["credential"].help_text += " Leave empty to keep the stored key."
         kind = self.data.get("kind") if self.is_bound else self.instance.kind
         # The built-in model needs no name: empty means its packaged default.
         self.fields["model"].required = kind != Backend.Kind.BUILTIN
