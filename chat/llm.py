@@ -44,9 +44,10 @@ import httpx
 import httpx2  # what the openai and anthropic clients are built on
 import ollama
 import openai
+from django.conf import settings
 
 from chat.stopping import Cancel, read_aside, until_cancelled
-from config.env import is_stewards_own
+from config.env import backend_key_variable_problem
 from governance import crypto
 from governance.models import Backend
 
@@ -214,12 +215,11 @@ def _key_of(backend: Backend) -> str:
                 kind="config",
             ) from None
     if backend.credential_env:
-        if is_stewards_own(backend.credential_env):  # the form refuses it; an older row, say
-            raise LLMError(
-                f"{backend.name} names {backend.credential_env} as its key's variable, which "
-                "holds one of Steward's own secrets; name a variable that holds only its key.",
-                kind="config",
-            )
+        # The form refuses such a name; an older row, or a variable since withdrawn, say.
+        if problem := backend_key_variable_problem(
+            backend.credential_env, settings.STEWARD_BACKEND_KEY_VARIABLES
+        ):
+            raise LLMError(f"{backend.name} cannot read its key: {problem}", kind="config")
         key = os.environ.get(backend.credential_env, "")
         if not key:
             raise LLMError(

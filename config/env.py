@@ -6,6 +6,7 @@ convention of Docker and systemd credentials.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -25,7 +26,8 @@ STEWARD_VARIABLES = frozenset(
         "STEWARD_ACK_GRACE_DAYS", "STEWARD_API_REQUESTS_PER_MINUTE",
         "STEWARD_AUDIT_CHECKPOINT_MINUTES", "STEWARD_AUDIT_SIGNING_KEY",
         "STEWARD_AUDIT_TRUSTED_KEYS",
-        "STEWARD_AUDIT_VERIFY_HOURS", "STEWARD_BEHIND_TLS_PROXY", "STEWARD_DATA_DIR",
+        "STEWARD_AUDIT_VERIFY_HOURS", "STEWARD_BACKEND_KEY_VARIABLES", "STEWARD_BEHIND_TLS_PROXY",
+        "STEWARD_DATA_DIR",
         "STEWARD_HSTS_PRELOAD", "STEWARD_HSTS_SECONDS", "STEWARD_LOCAL_MODEL_THREADS",
         "STEWARD_LOCAL_WORKER_THREADS", "STEWARD_MASTER_KEY", "STEWARD_MODE",
         "STEWARD_OIDC_AUTO_SIGNUP", "STEWARD_OIDC_CLIENT_ID", "STEWARD_OIDC_CLIENT_SECRET",
@@ -99,6 +101,50 @@ def is_stewards_own(name: str) -> bool:
     itself, or the file form of one."""
     name = name.upper().removesuffix("_FILE")
     return name in STEWARD_VARIABLES or name.startswith(CLOUD_IDENTITY_PREFIXES)
+
+
+#: The variables a model backend may read its key from unless the operator says otherwise:
+#: the vendors' usual names.
+USUAL_BACKEND_KEY_VARIABLES = (
+    "OPENAI_API_KEY,AZURE_OPENAI_API_KEY,ANTHROPIC_API_KEY,MISTRAL_API_KEY"
+)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def backend_key_variables() -> frozenset[str]:
+    """``STEWARD_BACKEND_KEY_VARIABLES``: the only variables a policy admin may name as a
+    backend's key. An allowlist, because "Test connection" sends the named variable's value
+    to an address the admin chose: any other variable of the server (a database password,
+    a broker URL) would reach it."""
+    names = env_list("STEWARD_BACKEND_KEY_VARIABLES", USUAL_BACKEND_KEY_VARIABLES.split(","))
+    if malformed := [name for name in names if not ENV_NAME.match(name)]:
+        raise ImproperlyConfigured(
+            f"STEWARD_BACKEND_KEY_VARIABLES: {', '.join(malformed)} is not a variable name"
+        )
+    if own := [name for name in names if is_stewards_own(name)]:
+        raise ImproperlyConfigured(
+            f"STEWARD_BACKEND_KEY_VARIABLES may not offer {', '.join(own)}: Steward (or the "
+            "machine's cloud identity) reads it, and a backend would send it to its address"
+        )
+    return frozenset(names)
+
+
+def backend_key_variable_problem(name: str, offered: frozenset[str]) -> str | None:
+    """Why a model backend may not read its key from the variable ``name``, if it may not."""
+    if not ENV_NAME.match(name):
+        return "An environment variable name has letters, digits and underscores only."
+    if is_stewards_own(name):
+        return (
+            "This variable holds one of Steward's own secrets (or the machine's cloud "
+            "credentials); name a variable that holds only this backend's key."
+        )
+    if name not in offered:
+        return (
+            f"{name} is not among the variables this server offers for backends' keys "
+            f"({', '.join(sorted(offered)) or 'none'}): ask whoever runs Steward to add it to "
+            "STEWARD_BACKEND_KEY_VARIABLES, or store the key here instead."
+        )
+    return None
 
 
 def generated_secret(data_dir: Path, filename: str, *, nbytes: int = 32) -> str:

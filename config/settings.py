@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.broker import broker_url
 from config.env import (
+    backend_key_variables,
     env_bool,
     env_int,
     env_list,
@@ -477,6 +478,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 # Requests per minute per personal API token (REST and /v1 alike).
+STEWARD_BACKEND_KEY_VARIABLES = backend_key_variables()
 STEWARD_API_REQUESTS_PER_MINUTE = env_int("STEWARD_API_REQUESTS_PER_MINUTE", 120, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -4,12 +4,13 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import URLValidator
 from django.db.models import Q
 from django.utils import timezone
 
-from config.env import is_stewards_own
+from config.env import backend_key_variable_problem
 from governance.detection import PatternError, check_pattern, parse_terms
 from governance.models import (
     Approval,
@@ -123,20 +124,14 @@ KIND_NOTES = {
     Backend.Kind.MISTRAL: "Address: empty for Mistral's API in the EU (https://api.mistral.ai/v1). "
     "Model: mistral-small-latest, for example. Key: required.",
 }
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def credential_env_problem(name: str) -> str | None:
     """Why ``name`` cannot be a backend's key variable, if it cannot (the console, the REST
     API and a policy file all ask here)."""
-    if name and not ENV_NAME.match(name):
-        return "An environment variable name has letters, digits and underscores only."
-    if is_stewards_own(name):
-        return (
-            "This variable holds one of Steward's own secrets (or the machine's cloud "
-            "credentials); name a variable that holds only this backend's key."
-        )
-    return None
+    if not name:
+        return None
+    return backend_key_variable_problem(name, settings.STEWARD_BACKEND_KEY_VARIABLES)
 
 
 #: 100 years. Some bound is needed: past about 739,000 days the purge's cutoff falls

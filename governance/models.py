@@ -228,12 +228,16 @@ class Backend(models.Model):
 
     @property
     def key_missing(self) -> bool:
-        """Whether its key is to come from an environment variable this server does not set
-        (no key is stored): a message then goes to the next approved backend instead."""
+        """Whether its key is to come from an environment variable this server does not set,
+        or does not offer for backends' keys (no key is stored): a message then goes to the
+        next approved backend instead."""
         return (
             bool(self.credential_env)
             and not self.credential_encrypted
-            and (not os.environ.get(self.credential_env))
+            and (
+                not os.environ.get(self.credential_env)
+                or self.credential_env not in settings.STEWARD_BACKEND_KEY_VARIABLES
+            )
         )
 
     def seal_credential(self, key: str) -> None:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.services import create_token
 from audit.models import AuditEvent
-from config.env import STEWARD_VARIABLES
+from config.env import STEWARD_VARIABLES, backend_key_variables
 from governance.forms import BackendForm
 from governance.models import Approval, Backend
 from tests.factories import make_backend, make_category
@@ -157,11 +158,56 @@ def test_backend_credential_env_cannot_name_stewards_own_secrets(client, admin, 
     assert Backend.objects.count() == 0
 
 
-def test_a_vendors_usual_variable_is_taken(db):
-    """Only what Steward (or boto3, for Bedrock) reads is refused: AZURE_OPENAI_KEY, the
-    README's example, is the backend's own."""
-    form = BackendForm(data=backend_form(credential_env="AZURE_OPENAI_KEY"))
+def test_a_variable_the_server_offers_is_taken(db):
+    form = BackendForm(data=backend_form(credential_env="AZURE_OPENAI_API_KEY"))
     assert "credential_env" not in form.errors
+
+
+@pytest.mark.parametrize("name", ["PGPASSWORD", "REDIS_PASSWORD", "AZURE_CLIENT_SECRET"])
+def test_a_variable_the_server_does_not_offer_is_refused_and_never_sent(
+    client, admin, monkeypatch, name
+):
+    """An allowlist, not only Steward's own: else a policy admin could point a backend at
+    their own server and have "Test connection" send it the database's password."""
+    monkeypatch.setenv(name, "the-database-password")
+    fake = FakeLLM("openai")
+    client.force_login(admin)
+    try:
+        refused = client.post(
+            "/policy/backends/new/", backend_form(base_url=fake.url, credential_env=name)
+        )
+        older_row = make_backend(
+            name="Older row", kind="openai", base_url=fake.url, credential_env=name
+        )
+        assert older_row.key_missing
+        client.post(f"/policy/backends/{older_row.public_id}/test/")
+    finally:
+        fake.stop()
+    assert fake.requests == []
+    page = refused.content.decode()
+    assert refused.status_code == 422
+    assert f"{name} is not among the variables this server offers" in page
+    assert "STEWARD_BACKEND_KEY_VARIABLES" in page
+
+
+@pytest.mark.parametrize(
+    ("offered", "complaint"),
+    [
+        ("OPENAI_API_KEY,STEWARD_MASTER_KEY", "may not offer STEWARD_MASTER_KEY"),
+        ("OPENAI_API_KEY,AWS_SECRET_ACCESS_KEY", "may not offer AWS_SECRET_ACCESS_KEY"),
+        ("OPENAI API KEY", "OPENAI API KEY is not a variable name"),
+    ],
+)
+def test_the_operator_cannot_offer_stewards_own_variables(monkeypatch, offered, complaint):
+    monkeypatch.setenv("STEWARD_BACKEND_KEY_VARIABLES", offered)
+    with pytest.raises(ImproperlyConfigured, match=complaint):
+        backend_key_variables()
+
+
+def test_the_vendors_usual_variables_are_offered_by_default(monkeypatch):
+    monkeypatch.delenv("STEWARD_BACKEND_KEY_VARIABLES")
+    assert "OPENAI_API_KEY" in backend_key_variables()
+    assert "PGPASSWORD" not in backend_key_variables()
 
 
 def test_the_rest_api_refuses_stewards_own_variables_too(admin):
