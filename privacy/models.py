@@ -126,6 +126,12 @@ class LegalHold(models.Model):
     def active(self) -> bool:
         return self.released_at is None
 
+    def is_about(self, user) -> bool:
+        """Whether it holds ``user``'s content: they may not release it themselves."""
+        if self.user_id:
+            return self.user_id == user.pk
+        return self.conversation.owner_id == user.pk
+
 
 class SubjectRequestQuerySet(models.QuerySet):
     def listed(self):

@@ -357,6 +357,8 @@ def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
         hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
         if not hold.active:
             raise PrivacyError("This hold was already released.")
+        if hold.is_about(actor):
+            raise PrivacyError("This hold is about you: another privacy officer releases it.")
         free_before = {request.pk: left for request, left in erasures_to_finish()}
         hold.released_by = actor
         hold.released_at = timezone.now()

@@ -384,15 +384,22 @@ def holds(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Legal hold placed.")
             return _go(request, reverse("privacy:holds"))
+    return _form_page(request, "privacy/holds.html", "hold-form", _holds_context(request, form))
+
+
+def _holds_context(request: HttpRequest, form: HoldForm, release: dict | None = None) -> dict:
+    """The holds page; ``release``: a release refused, its hold, typed reason and error."""
     holds = LegalHold.objects.select_related("user", "conversation", "placed_by", "released_by")
+    active = list(holds.filter(released_at__isnull=True))
     released = holds.filter(released_at__isnull=False).order_by("-released_at", "-pk")
-    ctx = {
+    return {
         "form": form,
         # Every active hold, however old: this page is the only one that releases them.
-        "active": holds.filter(released_at__isnull=True),
+        "active": active,
+        "about_you": {hold.pk for hold in active if hold.is_about(request.user)},
+        "release": release or {},
         "released": Paginator(released, RELEASED_PER_PAGE).get_page(request.GET.get("page")),
     }
-    return _form_page(request, "privacy/holds.html", "hold-form", ctx)
 
 
 @require_POST
@@ -400,21 +407,21 @@ def holds(request: HttpRequest) -> HttpResponse:
 def hold_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
     hold = access.get_hold_for_officer(request.user, public_id)
     form = ReasonForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Say why the hold is released.")
-    else:
-        try:
-            services.release_hold(hold=hold, actor=request.user, reason=form.cleaned_data["reason"])
-        except PrivacyError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Legal hold released.")
-            if unfinished := len(services.erasures_to_finish()):
-                messages.info(
-                    request,
-                    f"{unfinished} completed erasure{pluralize(unfinished)} left content that "
-                    "no hold keeps now: finish them from the privacy desk.",
-                )
+    try:
+        if not form.is_valid():
+            raise PrivacyError(form.errors["reason"][0])
+        services.release_hold(hold=hold, actor=request.user, reason=form.cleaned_data["reason"])
+    except PrivacyError as exc:
+        release = {"hold": hold.pk, "reason": request.POST.get("reason", ""), "error": str(exc)}
+        ctx = _holds_context(request, HoldForm(), release)
+        return render(request, "privacy/holds.html", ctx, status=422)
+    messages.success(request, "Legal hold released.")
+    if unfinished := len(services.erasures_to_finish()):
+        messages.info(
+            request,
+            f"{unfinished} completed erasure{pluralize(unfinished)} left content that "
+            "no hold keeps now: finish them from the privacy desk.",
+        )
     return _go(request, reverse("privacy:holds"))
 
 
