@@ -1,4 +1,5 @@
-"""Requests per token per minute, counted in Redis (shared by every web process)."""
+"""Requests per person (all their API tokens together) per minute, counted in Redis (shared
+by every web process)."""
 
 import logging
 import time
@@ -14,7 +15,7 @@ WINDOW_SECONDS = 60
 
 class RateLimited(Exception):
     def __init__(self, wait: int):
-        super().__init__(f"Too many requests with this API token; retry in {wait} s.")
+        super().__init__(f"Too many requests with your API tokens; retry in {wait} s.")
         self.wait = wait
 
 

@@ -82,20 +82,21 @@ def revoke_token(*, token: ApiToken, actor: User) -> ApiToken:
 def authenticate(raw: str) -> ApiToken:
     """The usable token ``raw`` is, with its user and the policy version as the user's
     requests read it (``policy_version``, :func:`governance.policy_cache.read_version`),
-    counted against its rate limit.
+    counted against its owner's rate limit.
 
     Raises :class:`TokenRefused` for a token that does not let its bearer in. A
     refused token that exists (revoked, expired, its owner deactivated) is
     recorded against its owner; an unknown one only logged, so that guessing
     cannot fill the audit trail. Every use of a token that exists counts
-    against its limit, the refused ones too: past it, :class:`ratelimit.RateLimited`
+    against its owner's limit, the refused ones too: past it, :class:`ratelimit.RateLimited`
     and no event, so that a client in a loop fills neither the trail nor its lock.
     """
     token = _by_lookup(raw[:LOOKUP_CHARS]) if raw.startswith(TOKEN_PREFIX) else None
     if token is None or not hmac.compare_digest(token.digest, digest(raw)):
         logger.warning("an unknown API token was refused")
         raise TokenRefused("Invalid API token.")
-    wait = ratelimit.retry_after(str(token.public_id))
+    # Per person, not per token: else each token more would be another minute's allowance.
+    wait = ratelimit.retry_after(f"user:{token.user_id}")
     if wait is not None:
         raise ratelimit.RateLimited(wait)
     reason = _refusal(token)

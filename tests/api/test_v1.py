@@ -391,17 +391,21 @@ def test_a_token_that_is_not_valid_is_refused(org, live_server, token_for, state
     assert refusals.count() == (1 if state in ("expired", "revoked") else 0)
 
 
-def test_a_token_past_its_rate_limit_gets_429_with_retry_after(org, openai_for, settings):
+def test_a_person_past_the_rate_limit_gets_429_with_retry_after(org, openai_for, settings):
+    """Counted per person: a second token is not a second allowance."""
     settings.STEWARD_API_REQUESTS_PER_MINUTE = 2
-    client = openai_for(org.alice)
-    # The limit counts per minute of the clock: three requests must fall in the same one.
+    client, second_token = openai_for(org.alice), openai_for(org.alice)
+    carol = openai_for(org.carol)
+    # The limit counts per minute of the clock: these requests must fall in the same one.
     while time.time() % ratelimit.WINDOW_SECONDS > ratelimit.WINDOW_SECONDS - 10:
         time.sleep(0.5)
     client.models.list()
     client.models.list()
-    with pytest.raises(openai.RateLimitError) as limited:
-        client.models.list()
-    assert 1 <= int(limited.value.response.headers["Retry-After"]) <= 60
+    for limited_client in (client, second_token):
+        with pytest.raises(openai.RateLimitError) as limited:
+            limited_client.models.list()
+        assert 1 <= int(limited.value.response.headers["Retry-After"]) <= 60
+    assert carol.models.list().data
 
 
 def test_a_backend_failure_is_502_and_recorded(org, openai_on_either):
