@@ -3,6 +3,8 @@
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from config.numbers import whole_number
+
 
 class SizeChecked:
     """A ``page_size`` that is not a whole number from 1 is refused (400, with the rule):
@@ -11,7 +13,7 @@ class SizeChecked:
 
     def get_page_size(self, request):
         asked = request.query_params.get(self.page_size_query_param, "")
-        if asked and not (asked.isascii() and asked.isdigit() and int(asked) > 0):
+        if asked and not whole_number(asked):
             raise ValidationError(
                 {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
             )

@@ -4,16 +4,17 @@ outcome, and answer a failure of Steward's own in JSON."""
 
 from django.conf import settings
 from django.core import signals
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
 from django.utils.log import log_response
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from api.authentication import record_use
 from audit.models import AuditEvent
 from config.bodies import FORM_BODY_TOO_LARGE
+from config.middleware import holds_nul
 from governance.roles import Role
 
 
@@ -60,6 +61,10 @@ class RecordsTokenUse:
     def handle_exception(self, exc):
         if isinstance(exc, RequestDataTooBig):  # past what Django reads: no form is larger
             exc = BodyTooLarge()
+        elif isinstance(exc, SuspiciousOperation):  # too many fields, say: as a page says
+            exc = ParseError("The request could not be read: malformed, or too many fields.")
+        elif holds_nul(exc):
+            exc = ParseError("The request held a NUL character, which cannot be stored.")
         try:
             return super().handle_exception(exc)
         except Exception as unexpected:

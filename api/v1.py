@@ -35,6 +35,7 @@ from chat.llm import ChatMessage, Sampling
 from chat.pseudonyms import Pseudonymiser
 from config.bodies import FORM_BODY_TOO_LARGE
 from config.connections import in_database_thread
+from config.numbers import whole_number
 from governance.access import holds, must_enrol_mfa
 from governance.detection import detect
 from governance.models import Backend, Category, User
@@ -619,15 +620,16 @@ def _category(request: HttpRequest, body: dict, user: User, version: Version) ->
                 code="not_cleared",
             )
         return services.category_by_number(usable[0], version)
-    if named.isascii() and named.isdigit():  # isdigit() alone takes "²", which int() does not
-        # Nor does int() take thousands of digits; a level has one.
-        number = int(named) if len(named) <= 9 and int(named) in categories else None
+    if (asked := whole_number(named)) is not None:
+        number = asked if asked in categories else None
     else:
         number = next((n for n, c in categories.items() if c.slug == named.lower()), None)
     if number is None:
-        shown = named if len(named) <= 80 else named[:80] + "…"
         raise Problem(
-            404, f"There is no category {shown!r}.", kind="not_found_error", code="unknown_category"
+            404,
+            f"There is no category {_shown(named)}.",
+            kind="not_found_error",
+            code="unknown_category",
         )
     return services.category_by_number(number, version)
 
@@ -643,10 +645,15 @@ def _backend(model: str, user: User, version: Version) -> Backend | None:
     raise _unknown_model(model)
 
 
+def _shown(name: str) -> str:
+    """A name the client sent, quoted for a message: a long one cut (it is echoed back)."""
+    return repr(name if len(name) <= 80 else name[:80] + "…")
+
+
 def _unknown_model(model: str) -> Problem:
     return Problem(
         404,
-        f"The model {model!r} does not exist or you do not have access to it.",
+        f"The model {_shown(model)} does not exist or you do not have access to it.",
         kind="invalid_request_error",
         code="model_not_found",
     )

@@ -22,6 +22,7 @@ from audit.filters import EventFilter
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import checkpoint_lines, head, record
 from audit.tasks import verify_chain
+from config.numbers import whole_number
 from governance.access import any_role_required, role_required
 from governance.roles import Role
 
@@ -57,9 +58,8 @@ def events(request: HttpRequest) -> HttpResponse:
     """The trail, newest first, filtered, paged by sequence number (keyset: fast at any depth)."""
     filters = EventFilter(request.GET or None)
     rows = filters.apply(AuditEvent.objects.order_by("-sequence"))
-    before = request.GET.get("before", "")
-    if before.isascii() and before.isdigit():  # "²".isdigit() too, which int() refuses
-        rows = rows.filter(sequence__lt=int(before))
+    if (before := whole_number(request.GET.get("before", ""))) is not None:
+        rows = rows.filter(sequence__lt=before)
     page = list(rows[: PAGE_SIZE + 1])
     older = page[PAGE_SIZE - 1].sequence if len(page) > PAGE_SIZE else None
     query = urlencode(filters.active())  # the template's |urlencode would quote a dict's repr
@@ -240,9 +240,9 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
         return HttpResponseBadRequest(PERIOD_ERROR)
     current = head()
     newest = current["sequence"] if current else 0
-    at = request.GET.get("at", "")
+    at = whole_number(request.GET.get("at", ""))
     # Never past the newest event: the summary is kept under that number for later pages.
-    as_of = min(int(at), newest) if at.isascii() and at.isdigit() else newest
+    as_of = newest if at is None else min(at, newest)
     svg = charts.CHARTS[name](reports.summary_as_of(period, as_of))
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=60"

@@ -14,11 +14,13 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.db import connections
+from django.core.exceptions import BadRequest
+from django.db import DataError, connections
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.deprecation import MiddlewareMixin
 from django_htmx.http import HttpResponseClientRedirect
 
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -149,6 +151,20 @@ class RequestIdMiddleware:
         response["X-Request-ID"] = request.request_id
         patch_vary_headers(response, ("HX-Request",))
         return response
+
+
+def holds_nul(exc: Exception) -> bool:
+    """Whether ``exc`` is PostgreSQL refusing a NUL character a client sent (in a lookup a
+    form did not clean first: a query string, a select's value)."""
+    return isinstance(exc, DataError) and "NUL (0x00)" in str(exc)
+
+
+class UnstorableTextMiddleware(MiddlewareMixin):
+    """A NUL character in what was sent is the client's error (400), not Steward's (500)."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        if holds_nul(exception):
+            raise BadRequest("The request held a NUL character") from exception
 
 
 class HealthCheckMiddleware:

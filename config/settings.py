@@ -131,6 +131,7 @@ MIDDLEWARE = [
     "config.middleware.SignInWholePageMiddleware",  # around what redirects to sign in
     "config.middleware.SessionLifetimeMiddleware",
     "config.middleware.RequireMfaMiddleware",
+    "config.middleware.UnstorableTextMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

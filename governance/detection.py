@@ -84,11 +84,21 @@ def keywords(pattern: str) -> list[str]:
     return [line.strip() for line in pattern.splitlines() if line.strip()]
 
 
+class TermsError(ValueError):
+    """Terms that cannot be read; the message says why, for a person."""
+
+
 def parse_terms(text: str) -> list[str]:
     """Terms from pasted lines or an uploaded CSV (every non-empty cell, one term each)."""
     terms = []
-    for row in csv.reader(io.StringIO(text)):
-        terms.extend(cell.strip() for cell in row if cell.strip())
+    try:
+        for row in csv.reader(io.StringIO(text)):
+            terms.extend(cell.strip() for cell in row if cell.strip())
+    except csv.Error:  # a cell past csv's field limit: no term is that long
+        raise TermsError(
+            f"One term runs past {csv.field_size_limit():,} characters: is a quotation mark "
+            "left open?"
+        ) from None
     return terms
 
 

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.env import backend_key_variable_problem
-from governance.detection import PatternError, check_pattern, parse_terms
+from governance.detection import PatternError, TermsError, check_pattern, parse_terms
 from governance.models import (
     Approval,
     Backend,
@@ -190,7 +190,10 @@ def base_url_problem(url: str) -> str | None:
     may not carry a credential."""
     if len(url) > MAX_BASE_URL_LENGTH:
         return f"An address has at most {MAX_BASE_URL_LENGTH} characters."
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [ of an IPv6 address, say
+        return address_credential(url) or "This is not a valid web address."
     if parts.scheme not in ("http", "https"):
         return "Use an http:// or https:// address."
     if credential := address_credential(url):
@@ -206,7 +209,10 @@ def base_url_problem(url: str) -> str | None:
 
 def address_credential(url: str) -> str | None:
     """The refusal of an address that carries a credential (user:password@, ?api_key=)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed: refused as such, but never echoed back with a password
+        parts = urlsplit(url.replace("[", "").replace("]", ""))
     if parts.username or parts.password or "@" in parts.netloc:
         return (
             "Remove the user name and password from the address: put the key in the "
@@ -773,9 +779,14 @@ class TermListForm(forms.ModelForm):
         if pasted.strip() and uploaded:
             self.add_error("pasted", "Paste terms or upload a file, not both.")
         elif pasted.strip() or uploaded:
-            terms = parse_terms(uploaded or pasted)
+            field = "upload" if uploaded else "pasted"
+            try:
+                terms = parse_terms(uploaded or pasted)
+            except TermsError as exc:
+                self.add_error(field, str(exc))
+                return data
             if not terms:
-                self.add_error("upload" if uploaded else "pasted", "No terms found.")
+                self.add_error(field, "No terms found.")
             data["terms"] = terms
         elif not self.instance.pk:
             self.add_error("pasted", "Paste the terms or upload a CSV file.")

@@ -20,6 +20,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from api.parsers import holds_broken_text
 from audit.models import AuditEvent
 from audit.services import record
 from governance.detection import PatternError, check_pattern
@@ -121,6 +122,18 @@ class Plan:
         self.steps.append(step)
 
 
+#: Per section, the fields that name something (the item itself, or one it refers to):
+#: text or absent, since they are looked up, and a list there is no name.
+NAMES = {
+    "categories": ("slug",),
+    "backends": ("name",),
+    "rules": ("name", "min_category"),
+    "term_lists": ("name",),
+    "approvals": ("category", "backend"),
+    "clearances": ("category", "group", "user"),
+}
+
+
 def load(text: str) -> dict:
     try:
         document = yaml.safe_load(text)
@@ -128,6 +141,12 @@ def load(text: str) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise PolicyFileError([f"Not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    except RecursionError:
+        raise PolicyFileError(["The file is nested too deeply to be a policy."]) from None
+    if holds_broken_text(document):
+        raise PolicyFileError(
+            ["The file holds a NUL character or broken Unicode text, which cannot be stored."]
+        )
     if not isinstance(document, dict):
         raise PolicyFileError(["The file must be a mapping with a 'version' and the sections."])
     problems = []
@@ -143,6 +162,13 @@ def load(text: str) -> dict:
         document[section] = value
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             problems.append(f"{section}: must be a list of mappings.")
+            continue
+        problems += [
+            f"{section}[{index}].{name}: must be text."
+            for index, item in enumerate(value)
+            for name in NAMES[section]
+            if item.get(name) is not None and not isinstance(item[name], str)
+        ]
     if problems:
         raise PolicyFileError(problems)
     return document

@@ -8,12 +8,14 @@ integration tests that need one.
 import os
 import tempfile
 
+from config.env import USUAL_BACKEND_KEY_VARIABLES
+
 os.environ.setdefault("STEWARD_DATA_DIR", tempfile.mkdtemp(prefix="steward-test-"))
-# The tests' backends read their keys from these (inherited by the workers tests start).
+# The tests' backends read their keys from these too (inherited by the workers tests start).
 os.environ.setdefault(
     "STEWARD_BACKEND_KEY_VARIABLES",
-    "OPENAI_API_KEY,AZURE_OPENAI_API_KEY,EU_LLM_KEY,STEWARD_TEST_LLM_KEY,"
-    "STEWARD_TEST_OPENAI_KEY,STEWARD_TEST_UNSET_KEY,STEWARD_UNSET_KEY",
+    USUAL_BACKEND_KEY_VARIABLES + ",EU_LLM_KEY,STEWARD_TEST_LLM_KEY,STEWARD_TEST_OPENAI_KEY,"
+    "STEWARD_TEST_UNSET_KEY,STEWARD_UNSET_KEY",
 )
 
 from config.settings import *  # noqa: E402, F403

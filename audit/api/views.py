@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.settings import api_settings
 
@@ -14,6 +14,7 @@ from api.permissions import RecordsTokenUse, role_permission
 from audit.api.serializers import AuditEventSerializer
 from audit.filters import EventFilter
 from audit.models import AuditEvent
+from config.numbers import whole_number
 from governance.roles import Role
 
 FILTERS = [
@@ -34,6 +35,14 @@ class NewestFirst(SizeChecked, CursorPagination):
     page_size = 50
     max_page_size = 500
     page_size_query_param = "page_size"
+
+    def decode_cursor(self, request):
+        """DRF checks a cursor's offset, not its position: a forged one ("p=abc") failed in
+        the query."""
+        cursor = super().decode_cursor(request)
+        if cursor and cursor.position is not None and whole_number(cursor.position) is None:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 @extend_schema_view(list=extend_schema(parameters=FILTERS))

@@ -140,6 +140,13 @@ def _call_import(text, *, dry_run, tmp=None):
         ("version: 2\n", "version: must be 1"),
         ("version: 1\nsurprise: []\n", "surprise: unknown section"),
         ("version: 1\ncategories: {a: 1}\n", "categories: must be a list"),
+        ("version: 1\ncategories: [{slug: [a, b]}]\n", r"categories\[0\].slug: must be text"),
+        (
+            "version: 1\napprovals: [{category: [a], backend: {x: 1}}]\n",
+            r"approvals\[0\].category: must be text",
+        ),
+        ('version: 1\nclearances: [{category: public, group: "St\\0aff"}]\n', "NUL"),
+        ("version: 1\ncategories: " + "[" * 20_000, "nested too deeply"),
     ],
 )
 def test_malformed_files_are_explained(demo, text, message):
@@ -158,6 +165,19 @@ def test_objects_left_out_are_switched_off_and_clearances_withdrawn(demo):
     assert "- backend OpenAI business API (switched off)" in plan.lines
     assert not Backend.objects.get(name="OpenAI business API").enabled
     assert Clearance.objects.count() == 0
+
+
+def test_a_dry_run_refuses_what_the_import_could_not_store(demo):
+    """A NUL in a name passed the dry run, then failed the import with a traceback."""
+    text = export_policy().replace("name: Public", 'name: "Pub\\0lic"', 1)
+    assert "Pub\\0lic" in text
+    with pytest.raises(CommandError, match="NUL"):
+        _call_import(text, dry_run=True)
+
+
+def test_an_export_to_a_folder_that_does_not_exist_is_explained(demo, tmp_path):
+    with pytest.raises(CommandError, match="Cannot write .*No such file or directory"):
+        call_command("policy", "export", "-o", str(tmp_path / "nowhere" / "policy.yaml"))
 
 
 def test_the_command_exports_to_stdout(demo, capsys):

@@ -24,7 +24,12 @@ class Command(BaseCommand):
         if verb == "export":
             text = export_policy()
             if options.get("output"):
-                options["output"].write_text(text)
+                try:
+                    options["output"].write_text(text)
+                except OSError as exc:
+                    raise CommandError(
+                        f"Cannot write {options['output']}: {exc.strerror}"
+                    ) from None
                 self.stderr.write(f"Policy written to {options['output']}")
             else:
                 self.stdout.write(text, ending="")
