@@ -49,10 +49,14 @@ class RequestIdLogFilter(logging.Filter):
 
 class WithholdExceptionText(logging.Filter):
     """Tracebacks keep their frames but not the exception's text, which can quote what
-    someone wrote (a parser's "invalid literal …", a backend's error body)."""
+    someone wrote (a parser's "invalid literal …", a backend's error body). A client's
+    error (a 403, a 400) keeps its one line and loses its traceback: Django attaches one,
+    and thirty lines per refused page buried the server's own errors."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
+        if getattr(record, "status_code", 500) < 500:
+            record.exc_info = record.exc_text = None
+        elif record.exc_info and record.exc_info[1] is not None:
             kind, _, trace = record.exc_info
             frames = "".join(traceback.format_tb(trace))
             record.exc_text = (

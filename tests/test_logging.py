@@ -31,6 +31,16 @@ def test_it_keeps_the_frames_and_withholds_the_exception_text():
     assert "test_it_keeps_the_frames" in line  # where it happened is still there
 
 
+def test_a_clients_error_is_logged_in_one_line(client, django_user_model, caplog):
+    """Django logs a 403 with its traceback: one per page a person may not see."""
+    client.force_login(django_user_model.objects.create_user("s@example.com", password="x"))
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get("/policy/").status_code == 403
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert WithholdExceptionText().filter(record)
+    assert logging.Formatter().format(record) == "Forbidden (Permission denied): /policy/"
+
+
 def test_the_configured_handler_withholds_it():
     from django.conf import settings
 
