@@ -774,6 +774,17 @@ def test_it_returns_one_turn_fresh_from_the_database(client, thread):
         assert f"I will write to {EMAIL} today." in page
 
 
+def test_an_answer_without_text_says_so(client, org, django_capture_on_commit_callbacks):
+    """Not an empty bubble: a backend that sent back nothing is named as having done so."""
+    org.external.reply = []
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = services.send_message(conversation=conversation, author=org.alice, text="Hi")
+    client.force_login(org.alice)
+    page = client.get(reverse("chat:turn", args=[sent.answer.public_id])).content.decode()
+    assert "The model sent back no text" in page
+
+
 def test_it_returns_404_for_a_turn_that_does_not_exist(client, thread):
     client.force_login(thread.org.alice)
     assert client.get(reverse("chat:turn", args=[thread.conversation.public_id])).status_code == 404
