@@ -8,7 +8,15 @@ from django.db import transaction
 
 from audit.models import AuditEvent
 from audit.services import record
-from governance.models import Approval, Backend, Category, Clearance, HostingClass, User
+from governance.models import (
+    Approval,
+    Backend,
+    Category,
+    Clearance,
+    DetectionRule,
+    HostingClass,
+    User,
+)
 from governance.roles import Role
 
 DEMO_PASSWORD = "steward-demo-2026"
@@ -82,6 +90,19 @@ CATEGORIES = [
         "Health, biometric or criminal-record data",
         "retention_days": None,
         "blocks_all": True,
+    },
+]
+
+#: Health data has no pattern to detect it by: the demo warns on the words that usually come
+#: with it, before the message is sent (the preview shows the warning as it is typed).
+RULES = [
+    {
+        "name": "Health information",
+        "reason": "Health information is special-category data: never send it to a model",
+        "kind": DetectionRule.Kind.KEYWORDS,
+        "pattern": "diagnosed with\nsick leave\nsick note\nmedical condition\nmedication\n"
+        "pregnant\npregnancy\ndisability\nmental health",
+        "action": DetectionRule.Action.WARN,
     },
 ]
 
@@ -174,6 +195,10 @@ def seed_demo_organisation() -> SeedReport:
                 )
                 if created:
                     report.created.append(f"approval {name} → {slug}")
+        for values in RULES:
+            _, created = DetectionRule.objects.get_or_create(name=values["name"], defaults=values)
+            if created:
+                report.created.append(f"rule {values['name']}")
         staff_group = Group.objects.get(name=Role.STAFF.group_name)
         for slug in ("public", "internal"):
             _, created = Clearance.objects.get_or_create(

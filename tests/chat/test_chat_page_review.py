@@ -32,7 +32,7 @@ def test_the_preview_says_a_message_is_too_long_to_send(client, thread):  # noqa
     assert page.lstrip().startswith('<div id="preview"')
     assert "Too long to send" in page
     assert "32,001 characters; the limit is 32,000" in page
-    assert "Nothing to replace" not in page  # not checked: it could not go as it is
+    assert "Nothing recognised to replace" not in page  # not checked: it could not go as it is
     # The browser sends a line end as CRLF; it counts as one character, as the send counts.
     page = client.post(url, {"text": "x\r\n" * 10_000 + "x"}, **HTMX).content.decode()
     assert "Too long" not in page

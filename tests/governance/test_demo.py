@@ -7,6 +7,7 @@ from governance.demo import BUILTIN_NAME, DEMO_PASSWORD, DEMO_USERS, seed_demo_o
 from governance.models import Approval, Backend, Category, Clearance, User
 from governance.policy import unmet_requirements
 from governance.roles import Role, roles_of
+from governance.simulation import simulate
 
 
 def test_it_seeds_the_demo_organisation_once(db):
@@ -74,3 +75,17 @@ def test_seed_demo_if_empty_leaves_a_real_site_alone(db, member, capsys):
     call_command("seed_demo", "--if-empty")
     assert "not seeded" in capsys.readouterr().out
     assert Category.objects.count() == 0
+
+
+def test_health_information_is_warned_of_before_it_is_sent(db):
+    """No detector finds health data: the demo's rule warns on the words that come with it."""
+    seed_demo_organisation()
+    alice = User.objects.get(email="alice@example.com")
+    text = "Our employee Maria Gonzalez was diagnosed with diabetes and is on sick leave."
+    decision = simulate(user=alice, chosen=2, text=text).decision
+    assert decision.outcome == "allowed"
+    assert decision.warnings == (
+        "Health information is special-category data: never send it to a model "
+        "(rule “Health information”).",
+    )
+    assert simulate(user=alice, chosen=2, text="I diagnosed the outage.").decision.warnings == ()

@@ -117,7 +117,7 @@ def test_a_bad_file_changes_nothing_and_lists_every_problem(demo):
     assert "nothing changed" in message
     assert "categories[0].retention_days" in message
     assert "backends[0]: unknown field(s) colour" in message
-    assert "rules[0].pattern: This pattern is too slow" in message
+    assert "rules[1].pattern: This pattern is too slow" in message
     assert "no group 'Nobody'" in message
     assert AuditEvent.objects.count() == events
     assert Category.objects.get(slug="public").retention_days == 90
