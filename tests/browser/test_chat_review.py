@@ -201,7 +201,8 @@ def test_a_draft_survives_the_session_ending_under_it(org, page: Page):
     page.get_by_label("Message").fill(draft)
     _signs_in_and_comes_back(page, conversation)
     expect(page.get_by_label("Message")).to_have_value(draft)
-    expect(page.locator("#preview")).to_contain_text("Nothing recognised to replace")  # checked again
+    # checked again
+    expect(page.locator("#preview")).to_contain_text("Nothing recognised to replace")
     assert page.evaluate("sessionStorage.getItem('steward.chat.draft')") is None  # taken out
 
     page.reload()  # once: a later visit starts empty
