@@ -226,3 +226,33 @@ def test_after_a_refused_save_the_preview_shows_what_the_admin_typed(
     expect(preview.locator("strong", has_text="Typed")).to_be_visible()
     refused = [error for error in console_errors if "422 (Unprocessable Entity)" in error]
     assert len(refused) == 1 and console_errors == refused  # the browser logs the refusal's 422
+
+
+def test_a_draft_survives_a_new_policy_to_acknowledge(demo, page: Page, settings):
+    """A version published while the conversation was open: Send goes to the policy first,
+    and what was typed is back in the box after acknowledging."""
+    settings.STEWARD_ACK_GRACE_DAYS = 0
+    sign_in_to(page, "alice@example.com")
+    page.get_by_label("I have read the policy").check()
+    page.get_by_role("button", name="Acknowledge and continue").click()
+    page.goto("/chat/")
+    page.locator("input[name=category][value=internal]").check()
+    page.get_by_role("button", name="Start conversation").click()
+    expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    conversation = page.url
+
+    paula = User.objects.get(email="paula@example.com")
+    version_2 = services.save_draft(
+        actor=paula, title="Using language models at work", body=POLICY + "\nCheck answers.\n",
+        change_note="Check answers",
+    )  # fmt: skip
+    services.publish(actor=paula, document=version_2)
+
+    draft = "Summarise the offsite plan:\nit moves to the 14th."
+    page.get_by_label("Message").fill(draft)
+    page.get_by_role("button", name="Send").click()
+    expect(page).to_have_url(re.compile(r"/training/acknowledge/"))
+    page.get_by_label("I have read the policy").check()
+    page.get_by_role("button", name="Acknowledge and continue").click()
+    expect(page).to_have_url(conversation)
+    expect(page.get_by_label("Message")).to_have_value(draft)
