@@ -43,6 +43,9 @@ NOT_SUBJECTS = frozenset({"SECRET", "URL"})
 #: Between the parts of a message sent in several parts (the API's system, user and
 #: assistant messages): they are scanned, decided on and stored as one text.
 PART_SEPARATOR = "\n\n"
+#: Why its owner cannot delete or rename a conversation a legal hold keeps: not "legal hold",
+#: which would tell the person an investigation may be about that there is one.
+HELD_FOR_NOW = "This conversation is kept by the privacy team for now:"
 
 
 class ChatError(Exception):
@@ -599,7 +602,7 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
             actor,
             AuditEvent.Action.CHAT_RENAMED,
             {"chars": len(title)},
-            refusal="This conversation is under a legal hold: its title cannot change now.",
+            refusal=f"{HELD_FOR_NOW} its title cannot change.",
         )
         conversation.title = title
         Conversation.objects.filter(pk=conversation.pk).update(
@@ -642,7 +645,7 @@ def delete_conversation(*, conversation: Conversation, actor: User) -> None:
             actor,
             AuditEvent.Action.CHAT_DELETED,
             {"messages": len(ids)},
-            refusal="This conversation is under a legal hold and cannot be deleted now.",
+            refusal=f"{HELD_FOR_NOW} it cannot be deleted. Ask them if you need it gone.",
         )
         SubjectMention.objects.filter(conversation=conversation).delete()
         conversation.delete()

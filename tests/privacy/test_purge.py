@@ -147,7 +147,7 @@ def test_the_owner_cannot_delete_a_conversation_held_through_them(org, officers)
 
     conversation = make_conversation(org.alice, org.internal)
     services.place_hold(actor=officers[0], reason="Case 3", user=org.alice)
-    with pytest.raises(chat.ChatError, match="legal hold"):
+    with pytest.raises(chat.ChatError, match="kept by the privacy team"):
         chat.delete_conversation(conversation=conversation, actor=org.alice)
 
 
@@ -178,7 +178,7 @@ def test_a_hold_placed_while_a_deletion_starts_keeps_the_conversation(
     _before_the_deletions_event(
         monkeypatch, lambda: services.place_hold(actor=officers[0], reason="Case 4", **target)
     )
-    with pytest.raises(chat.ChatError, match="legal hold"):
+    with pytest.raises(chat.ChatError, match="kept by the privacy team"):
         chat.delete_conversation(conversation=conversation, actor=org.alice)
     assert Conversation.objects.filter(pk=conversation.pk).exists()
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_DELETED).exists()
@@ -254,7 +254,7 @@ def test_an_owner_acting_while_a_hold_is_being_placed_waits_for_it_and_is_refuse
     )
     assert outcomes["first"] == "done"
     refused = outcomes["then"]
-    assert isinstance(refused, chat.ChatError) and "legal hold" in str(refused)
+    assert isinstance(refused, chat.ChatError) and "kept by the privacy team" in str(refused)
     kept = Conversation.objects.get(pk=conversation.pk)
     assert kept.legal_hold and kept.title == "Hello"
 
