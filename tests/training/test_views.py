@@ -534,6 +534,20 @@ def test_taking_a_quiz_shows_the_score_and_explanations(client, demo):
     assert "4/4" in body and "Passed" in body
     assert "It is already public" in body
     assert QuizAttempt.objects.get(user=demo.alice).passed
+    assert "best so far" not in body  # this one is the best: said once, in the score
+
+
+def test_a_quiz_answered_again_says_the_best_so_far_beside_the_new_score(client, demo):
+    """It was in the page's head, which an answer does not replace: "best 0/4" above a
+    fresh "4/4 Passed"."""
+    client.force_login(demo.alice)
+    url = reverse("training:quiz", args=[1])
+    answers = {
+        str(q.public_id): str(q.answer) for q in QuizQuestion.objects.filter(category_number=1)
+    }
+    client.post(url, answers, **HTMX)
+    body = client.post(url, {}, **HTMX).content.decode()
+    assert "0/4" in body and "Your best so far: 4/4, passed." in body
 
 
 def test_the_hub_shows_the_best_attempt_as_it_was_scored(client, demo):
