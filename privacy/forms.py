@@ -135,9 +135,11 @@ class HoldForm(forms.Form):
     conversation = forms.UUIDField(
         required=False,
         label="Or one conversation (its id)",
-        help_text="The id shown in the audit trail's chat events.",
+        help_text="The id in the conversation's address (/chat/c/<id>/) or in the audit "
+        "trail's chat events: its owner or an auditor can give it to you.",
         error_messages={
-            "invalid": "That is not a conversation id: copy it from the audit trail's chat event."
+            "invalid": "That is not a conversation id: one looks like "
+            "3f2c9a1e-8b4d-4e6f-9a2b-1c3d5e7f9a0b, as in the conversation's address."
         },
     )
     reason = forms.CharField(max_length=500, help_text="The matter or case the hold is for.")

@@ -167,7 +167,7 @@ def test_a_hold_on_a_mistyped_conversation_id_says_so_once_in_words(first, org):
     response = first.post("/privacy/holds/", {"conversation": "dd8c85bb-12", "reason": "Case 7"})
     assert response.status_code == 422
     page = html.unescape(response.content.decode())
-    assert "That is not a conversation id: copy it from the audit trail's chat event." in page
+    assert "That is not a conversation id: one looks like" in page
     assert "Hold either a person or one conversation." not in page and "UUID" not in page
     assert "Case 7" in page  # what was typed is kept
     assert not LegalHold.objects.exists()
