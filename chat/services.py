@@ -30,13 +30,18 @@ from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
 from governance.policy import Decision, Outcome, Span, decide, screen
 from governance.policy_cache import Version, cached, read_version
-from governance.simulation import Simulation, policy_input, policy_snapshot, simulate
+from governance.simulation import (
+    MAX_MESSAGE_CHARS,
+    Simulation,
+    policy_input,
+    policy_snapshot,
+    simulate,
+)
 from training.services import needs_acknowledgement
 
 logger = logging.getLogger(__name__)
 USER = Message.Role.USER.value
 
-MAX_MESSAGE_CHARS = 32_000
 TITLE_CHARS = 80
 #: Found identifiers that are not about a person: not written to the subject index.
 NOT_SUBJECTS = frozenset({"SECRET", "URL"})

@@ -26,6 +26,7 @@ from governance.policy import SECRET_TYPES, default_action, entity_phrase, unmet
 from governance.policy import Action as PolicyAction
 from governance.roles import Role
 from governance.services import clearance_problem
+from governance.simulation import MAX_MESSAGE_CHARS
 
 ROLE_HELP = {
     Role.STAFF: "Chats with models in the categories they are cleared for.",
@@ -67,7 +68,7 @@ class RolesForm(forms.Form):
 class SimulatorForm(forms.Form):
     text = forms.CharField(
         label="Message",
-        max_length=20_000,
+        max_length=MAX_MESSAGE_CHARS,
         widget=forms.Textarea(
             {"rows": 8, "placeholder": "Paste a message as a user would send it"}
         ),
@@ -589,6 +590,14 @@ class ApprovalForm(forms.Form):
         initial=100,
         help_text="Lower is tried first when several backends qualify.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A prohibited category is not offered; sent all the same, clean() says why not.
+        self.fields["category"].choices = [
+            ("", "Choose a category"),
+            *((c.slug, str(c)) for c in Category.objects.filter(is_active=True).sendable()),
+        ]
 
     def clean(self) -> dict:
         data = super().clean()

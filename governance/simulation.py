@@ -28,6 +28,8 @@ from governance.policy import (
 from governance.policy_cache import Version, cached, read_version
 from governance.scanning import ScanResult
 
+#: The longest message anyone may send (chat, /v1), and so the longest the simulator checks.
+MAX_MESSAGE_CHARS = 32_000
 SPEC_FIELDS = (*ROUTING_FIELDS, "finding_actions")
 BACKEND_FIELDS = (*BACKEND_ATTRIBUTE_FIELDS, "enabled")
 

@@ -100,6 +100,8 @@ def test_a_prohibited_category_accepts_no_approval(client, admin):
     make_category(number=4, slug="prohibited", name="Prohibited", blocks_all=True)
     backend = make_backend()
     client.force_login(admin)
+    page = client.get("/policy/approvals/").content.decode()
+    assert 'value="prohibited"' not in page  # not offered
     response = client.post(
         "/policy/approvals/",
         {"category": "prohibited", "backend": backend.public_id, "preference": "1"},
