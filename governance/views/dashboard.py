@@ -53,7 +53,7 @@ def _policy_summary() -> dict:
     return {
         "category_count": Category.objects.filter(is_active=True).count(),
         "backends": backends,
-        "enabled_backends": sum(1 for b in backends if b.enabled),
+        "ready_backends": sum(1 for b in backends if b.enabled and not b.key_missing),
         "active_users": User.objects.filter(is_active=True).count(),
         "pending_invitations": User.objects.filter(is_active=True, last_login=None).count(),
         "dpa_warnings": [

@@ -122,7 +122,7 @@ def test_it_draws_the_dashboard_charts(trail, page: Page, console_errors, email)
     sign_in(page, email, DEMO_PASSWORD)
     page.goto("/audit/dashboard/")
 
-    expect(page.get_by_role("heading", level=1)).to_have_text("Audit dashboard")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Insights")
     expect(page.locator(".chart img")).to_have_count(4)
     page.wait_for_function(CHARTS_LOADED)
     page.wait_for_load_state("networkidle")

@@ -451,7 +451,9 @@ def test_the_console_says_when_a_backends_key_variable_is_not_set(client, admin,
     backend = make_backend(name="Keyless API", credential_env="STEWARD_TEST_UNSET_KEY")
     assert backend.key_missing
     client.force_login(admin)
-    assert "no key" in client.get("/").content.decode()  # the dashboard's list of backends
+    dashboard = client.get("/").content.decode()
+    assert "no key" in dashboard  # the dashboard's list of backends
+    assert '0/1</span><span class="stat-label">backends ready' in dashboard  # not "enabled"
     for url in ("/policy/", f"/policy/backends/{backend.public_id}/"):
         page = client.get(url).content.decode()
         assert "no key" in page, url
