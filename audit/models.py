@@ -61,7 +61,7 @@ class AuditEvent(models.Model):
     count. Their ``category`` and ``backend`` columns hold the names, ``outcome``
     is success or blocked, and ``details`` holds ``category_number``,
     ``decision`` (allowed, pseudonymised, escalated, blocked), ``hosting_class``,
-    ``region`` and ``findings`` (``{entity type: count}``).
+    ``region`` and ``findings`` (``{entity type: count}``, a matching rule as ``"rule <name>"``).
 
     ``hash`` covers the row's canonical content and the previous row's hash,
     so changing, removing or reordering any row breaks every hash after it.

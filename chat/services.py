@@ -1005,7 +1005,11 @@ def _govern(
 
 
 def _counts(detection: Detection) -> dict[str, int]:
-    return dict(Counter(str(f.type) for f in detection.scan.findings))
+    """What was found, by type; a rule that matched as "rule <name>" (the compliance report
+    counts blocks by it: a block by a rule alone was counted under no type)."""
+    counts = Counter(str(f.type) for f in detection.scan.findings)
+    counts.update(f"rule {hit.name}" for hit in detection.rule_hits)
+    return dict(counts)
 
 
 def _title(text: str) -> str:

@@ -190,7 +190,9 @@ NATIONAL_ID_NAMES = {
 
 def finding_name(kind: str) -> str:
     """A finding type as a person reads it: "EMAIL_ADDRESS" → "Email address", "IBAN_CODE"
-    → "IBAN"; anything else (a rule's "rule <name>") as it is."""
+    → "IBAN", "rule Codename" → "Rule “Codename”"; anything else as it is."""
+    if kind.startswith("rule "):
+        return f"Rule “{kind.removeprefix('rule ')}”"
     if kind in ENTITY_NAMES:
         one = ENTITY_NAMES[kind][0]
         return one[:1].upper() + one[1:]

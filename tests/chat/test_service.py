@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit import reports
 from audit.models import AuditEvent
 from audit.services import pseudonym
 from chat import answering, services, streams
@@ -124,6 +125,12 @@ def test_a_blocked_message_is_neither_sent_nor_stored(org, django_capture_on_com
     assert "Privileged legal advice" in " ".join(message.reasons)
     event = AuditEvent.objects.get(action="chat.request")
     assert event.outcome == "blocked"
+    # The compliance report counts the block under the rule: it was under no type.
+    assert event.details["findings"] == {"rule Privilege": 1}
+    today = timezone.localdate()
+    summary = reports.summarise(reports.Period(today, today))
+    assert summary.findings_table == [("blocked", [("rule Privilege", 1)])]
+    assert summary.finding_list == [("Rule “Privilege”", 1)]
 
 
 def _client_files_go_to_category_3(org) -> None:
