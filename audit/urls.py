@@ -25,6 +25,7 @@ urlpatterns = [
     path("events/<sequence:sequence>/", views.event_detail, name="event"),
     path("export/<str:fmt>/", views.export, name="export"),
     path("verify/", views.verify, name="verify"),
+    path("chain/", views.chain_panel, name="chain"),
     path("checkpoints/", views.checkpoints, name="checkpoints"),
     path("checkpoints.jsonl", views.checkpoints_file, name="checkpoints_file"),
     path("dashboard/", views.dashboard, name="dashboard"),

@@ -14,6 +14,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -34,16 +35,21 @@ EXPORT_FORMATS = {
 MAX_REPORT_DAYS = 366
 
 
-def chain_status(user) -> dict:
+def chain_status(user, *, verifying: str | None = None) -> dict:
     """The chain panel: head, the last verification and the last checkpoint; links and the
-    "Verify now" button for auditors (a policy admin sees it on the dashboard, read-only)."""
+    "Verify now" button for auditors (a policy admin sees it on the dashboard, read-only).
+    ``verifying``: the sequence of the verification before the one "Verify now" started; until
+    a newer one is recorded, the panel says so and asks for itself again."""
     last_verification = (
         AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_VERIFIED)
         .order_by("-sequence")
         .first()
     )
     first_bad = last_verification.details.get("first_bad_sequence") if last_verification else None
+    after = whole_number(verifying or "")
+    last = last_verification.sequence if last_verification else 0
     return {
+        "verifying": after if after is not None and last <= after else None,
         "head": head(),
         "last_verification": last_verification,
         "first_bad": first_bad,
@@ -73,9 +79,9 @@ def events(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "events": page[:PAGE_SIZE],
             "older": older,
-            "paged": bool(before),
+            "paged": before is not None,
             "query": query,
-            "status": chain_status(request.user),
+            "status": chain_status(request.user, verifying=request.GET.get("verifying")),
             "export_formats": EXPORT_FORMATS,
         },
         status=422 if filters.errors else 200,  # htmx swaps 422 (base.html), not 400
@@ -150,7 +156,16 @@ def verify(request: HttpRequest) -> HttpResponse:
     """Queue a full verification of chain and checkpoints; the result lands in the trail."""
     transaction.on_commit(lambda: verify_chain.delay(request.user.pk))
     messages.info(request, "Verification started. Its result appears in the chain panel.")
-    return redirect("audit:events")
+    before = chain_status(request.user)["last_verification"]
+    return redirect(reverse("audit:events") + f"?verifying={before.sequence if before else 0}")
+
+
+@require_GET
+@role_required(Role.AUDITOR)
+def chain_panel(request: HttpRequest) -> HttpResponse:
+    """The chain panel alone: what the page asks for while a verification runs."""
+    status = chain_status(request.user, verifying=request.GET.get("verifying"))
+    return render(request, "audit/partials/chain_status.html", {"status": status})
 
 
 @require_GET

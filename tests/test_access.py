@@ -280,6 +280,7 @@ MATRIX = {
     "audit/events/<sequence:sequence>/": ("/audit/events/1/", only("auditor")),  # a sign-in's event
     "audit/export/<str:fmt>/": ("/audit/export/csv/", only("auditor")),
     "audit/verify/": ("/audit/verify/", everyone(405)),  # POST only: see test_audit_views
+    "audit/chain/": ("/audit/chain/", only("auditor")),
     "audit/checkpoints/": ("/audit/checkpoints/", only("auditor")),
     "audit/checkpoints.jsonl": ("/audit/checkpoints.jsonl", only("auditor")),
     "audit/dashboard/": ("/audit/dashboard/", row("L", 403, 403, 200, 403, 200)),

@@ -193,6 +193,25 @@ def test_verify_now_queues_a_verification_whose_result_lands_in_the_trail(
     assert "intact" in client.get("/audit/").content.decode()
 
 
+def test_the_chain_panel_asks_for_itself_until_the_verification_it_started_lands(
+    client, reader, django_capture_on_commit_callbacks
+):
+    """It said "Its result appears in the chain panel", and the panel stayed as it was
+    until the page was reloaded."""
+    _fill(2)
+    run_verification()
+    first = AuditEvent.objects.get(action=Action.AUDIT_VERIFIED).sequence
+    client.force_login(reader)
+    response = client.post("/audit/verify/")  # queued, not run: the worker is slow today
+    assert response["Location"] == f"/audit/?verifying={first}"
+    page = client.get(response["Location"]).content.decode()
+    assert "verifying…" in page and f'hx-get="/audit/chain/?verifying={first}"' in page
+    assert "verifying…" in client.get(f"/audit/chain/?verifying={first}").content.decode()
+    run_verification(actor=reader)
+    panel = client.get(f"/audit/chain/?verifying={first}").content.decode()
+    assert "intact" in panel and "hx-get" not in panel and "<html" not in panel
+
+
 def test_the_chain_panel_stops_saying_intact_once_a_row_cannot_be_read(client, reader):
     """A row edited beyond reading, then "Verify now": the panel says broken and names
     the row, instead of keeping the earlier "intact"."""
