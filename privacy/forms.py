@@ -1,6 +1,7 @@
 """Input cleaning for the privacy desk: every form says what is wrong in words."""
 
 import datetime as dt
+import re
 
 from django import forms
 from django.utils import timezone
@@ -10,6 +11,7 @@ from governance.models import User
 from privacy.models import SubjectRequest
 
 IDENTIFIER_FIELDS = ("email", "phone", "name", "other")
+PHONE_CHARACTERS = re.compile(r"[0-9+()./\s-]+")
 
 
 class IdentifiersForm(forms.Form):
@@ -24,6 +26,16 @@ class IdentifiersForm(forms.Form):
         label="Other identifier",
         help_text="IBAN, customer number, …",
     )
+
+    def clean_phone(self) -> str:
+        phone = self.cleaned_data["phone"].strip()
+        digits = sum(c.isdigit() for c in phone)
+        if phone and (digits < 6 or not PHONE_CHARACTERS.fullmatch(phone)):
+            raise forms.ValidationError(
+                "Give the number in digits, with its country code if you have it: "
+                "+44 20 7946 0958, say."
+            )
+        return phone
 
     @property
     def identifiers(self) -> list[tuple[str, str]]:

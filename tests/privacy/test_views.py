@@ -372,3 +372,12 @@ def test_a_request_not_yet_scoped_says_what_scoping_will_count(first, org):
     request = SubjectRequest.objects.get()
     page = first.get(reverse("privacy:request", args=[request.public_id])).content.decode()
     assert "Not counted yet. Once the identity is verified, scoping counts" in page
+
+
+@pytest.mark.parametrize("phone", ["abc", "12", "call me maybe 0207"])
+def test_a_phone_number_without_its_digits_is_refused(db, phone):
+    from privacy.forms import IdentifiersForm
+
+    form = IdentifiersForm(data={"phone": phone})
+    assert "Give the number in digits" in form.errors["phone"][0]
+    assert IdentifiersForm(data={"phone": "+44 (20) 7946-0958"}).is_valid()
