@@ -221,13 +221,22 @@ def _period(request: HttpRequest, default_days: int) -> reports.Period | None:
 PERIOD_ERROR = f"Choose a start date before the end date, at most {MAX_REPORT_DAYS} days apart."
 
 
+def _period_or_refused(request: HttpRequest, default_days: int):
+    """The period asked for; refused, the default one and what was typed (the page shows
+    the default's figures, and the dates as typed beside the reason they were refused)."""
+    period = _period(request, default_days)
+    if period is not None:
+        return period, None
+    typed = {"from": request.GET.get("from", "")[:10], "to": request.GET.get("to", "")[:10]}
+    today = timezone.localdate()
+    default = reports.Period(today - dt.timedelta(days=default_days - 1), today)
+    return default, {**typed, "error": PERIOD_ERROR}
+
+
 @require_GET
 @any_role_required(Role.AUDITOR, Role.POLICY_ADMIN)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    period = _period(request, default_days=30)
-    if period is None:
-        messages.error(request, PERIOD_ERROR)
-        return redirect("audit:dashboard")
+    period, refused = _period_or_refused(request, default_days=30)
     status = chain_status(request.user)
     as_of = status["head"]["sequence"] if status["head"] else 0
     # The chart images ask for the summary as of this same event: it is added up once.
@@ -238,9 +247,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "summary": reports.summary_as_of(period, as_of),
             "period": period,
+            "refused": refused,
             "chart_query": chart_query,
             "status": status,
         },
+        status=422 if refused else 200,
     )
 
 
@@ -268,11 +279,10 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
 @role_required(Role.AUDITOR)
 def report(request: HttpRequest) -> HttpResponse:
     """The compliance report for a period, as a page or a downloadable CSV / JSON file."""
-    period = _period(request, default_days=7)
-    if period is None:
-        messages.error(request, PERIOD_ERROR)
-        return redirect("audit:report")
+    period, refused = _period_or_refused(request, default_days=7)
     fmt = request.GET.get("format", "")
+    if refused and fmt:
+        return HttpResponseBadRequest(PERIOD_ERROR)
     if fmt in ("csv", "json"):
         return _report_file(request, reports.summarise(period, every_exception=True), fmt)
     summary = reports.summarise(period)
@@ -281,7 +291,13 @@ def report(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audit/report.html",
-        {"summary": summary, "period": period, "requests_query": requests_query},
+        {
+            "summary": summary,
+            "period": period,
+            "refused": refused,
+            "requests_query": requests_query,
+        },
+        status=422 if refused else 200,
     )
 
 

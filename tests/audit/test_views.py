@@ -317,11 +317,18 @@ def test_the_dashboards_charts_have_their_numbers_in_text(client, admin):
     assert any("IBAN 3" in c and "Secret or credential 1" in c for c in cells), cells
 
 
-def test_a_bad_period_is_explained(client, reader):
+@pytest.mark.parametrize("page", ["/audit/dashboard/", "/audit/report/"])
+def test_a_bad_period_is_explained_beside_the_dates_as_typed(client, reader, page):
     client.force_login(reader)
-    response = client.get("/audit/dashboard/?from=2026-11-10&to=2026-11-01", follow=True)
-    assert b"start date before the end date" in response.content
+    response = client.get(f"{page}?from=2026-11-10&to=2026-11-01")
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "start date before the end date" in body
+    assert 'value="2026-11-10"' in body and 'value="2026-11-01"' in body
     assert client.get("/audit/charts/decisions.svg?from=garbage").status_code == 400
+
+    if page == "/audit/report/":  # a download is not a page to show the reason on
+        assert client.get(f"{page}?from=garbage&format=csv").status_code == 400
 
 
 def test_the_report_answers_where_confidential_data_went(client, reader):
