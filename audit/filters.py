@@ -2,9 +2,10 @@
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from audit.models import AuditEvent
+from config.numbers import whole_number
 
 
 class EventFilter(forms.Form):
@@ -13,6 +14,8 @@ class EventFilter(forms.Form):
     actor = forms.CharField(required=False, max_length=254, label="Actor email")
     action = forms.ChoiceField(
         required=False, choices=[("", "Any action"), *AuditEvent.Action.choices]
+    category = forms.CharField(
+        required=False, max_length=80, widget=forms.TextInput({"placeholder": "Name or level"})
     )
     category = forms.CharField(required=False, max_length=80)
     backend = forms.CharField(required=False, max_length=80)
@@ -56,7 +59,12 @@ class EventFilter(forms.Form):
         for name in ("action", "outcome"):
             if data.get(name):
                 events = events.filter(**{name: data[name]})
-        for name in ("category", "backend"):  # typed: "internal" finds "Internal"
-            if data.get(name):
-                events = events.filter(**{f"{name}__iexact": data[name]})
+        if number := whole_number(data.get("category") or ""):  # "2": the level, named or not
+            events = events.filter(
+                Q(category__iexact=data["category"]) | Q(details__category_number=number)
+            )
+        elif data.get("category"):  # typed: "internal" finds "Internal"
+            events = events.filter(category__iexact=data["category"])
+        if data.get("backend"):
+            events = events.filter(backend__iexact=data["backend"])
         return events

@@ -65,6 +65,15 @@ def test_the_category_and_backend_filters_ignore_case(client, reader):
     assert "Internal → Local Ollama" in page
 
 
+def test_the_category_filter_takes_the_level_too(client, reader):
+    """"2" found nothing: the column holds the category's name."""
+    make_chat_event(category="Internal", number=2, backend="Local Ollama")
+    make_chat_event(category="Public", number=1, backend="Local Ollama")
+    client.force_login(reader)
+    page = client.get("/audit/?category=2&action=chat.request").content.decode()
+    assert "Internal → Local Ollama" in page and "Public → Local Ollama" not in page
+
+
 def test_a_time_range_selects_by_day(client, reader):
     _fill(2)
     client.force_login(reader)
