@@ -14,10 +14,10 @@ class EventFilter(forms.Form):
     actor = forms.CharField(required=False, max_length=254, label="Actor email")
     action = forms.ChoiceField(
         required=False, choices=[("", "Any action"), *AuditEvent.Action.choices]
+    )
     category = forms.CharField(
         required=False, max_length=80, widget=forms.TextInput({"placeholder": "Name or level"})
     )
-    category = forms.CharField(required=False, max_length=80)
     backend = forms.CharField(required=False, max_length=80)
     outcome = forms.ChoiceField(
         required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices]

@@ -66,7 +66,7 @@ def test_the_category_and_backend_filters_ignore_case(client, reader):
 
 
 def test_the_category_filter_takes_the_level_too(client, reader):
-    """"2" found nothing: the column holds the category's name."""
+    """ "2" found nothing: the column holds the category's name."""
     make_chat_event(category="Internal", number=2, backend="Local Ollama")
     make_chat_event(category="Public", number=1, backend="Local Ollama")
     client.force_login(reader)
