@@ -488,6 +488,26 @@ def approve_backend(
     return approval
 
 
+def set_approval_preference(*, approval: Approval, preference: int, actor: User) -> None:
+    """Change where a backend stands among those approved for a category (lower is tried
+    first), without revoking it: between a revoke and a new approval it served nobody."""
+    with transaction.atomic():
+        approval = Approval.objects.select_for_update().get(pk=approval.pk)
+        if approval.preference == preference:
+            return
+        before = {"preference": approval.preference}
+        approval.preference = preference
+        approval.save(update_fields=["preference"])
+        _record_policy(
+            actor=actor,
+            target=approval,
+            message="Approval preference changed",
+            before={"category": approval.category.number, "backend_name": approval.backend.name}
+            | before,
+            after={"preference": preference},
+        )
+
+
 def revoke_approval(*, approval: Approval, actor: User) -> None:
     """Withdraw a backend's approval for a category: it serves that category no more."""
     with transaction.atomic():

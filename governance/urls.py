@@ -17,6 +17,11 @@ urlpatterns = [
     path("policy/backends/<uuid:public_id>/test/", views.backend_test, name="backend_test"),
     path("policy/approvals/", views.approvals, name="approvals"),
     path(
+        "policy/approvals/<slug:category>/<uuid:backend>/preference/",
+        views.approval_preference,
+        name="approval_preference",
+    ),
+    path(
         "policy/approvals/<slug:category>/<uuid:backend>/revoke/",
         views.approval_revoke,
         name="approval_revoke",

@@ -148,6 +148,10 @@ MATRIX = {
         everyone(405),
     ),
     "policy/approvals/": ("/policy/approvals/", only("admin")),
+    "policy/approvals/<slug:category>/<uuid:backend>/preference/": (
+        f"/policy/approvals/public/{BACKEND_ID}/preference/",
+        everyone(405),
+    ),
     "policy/approvals/<slug:category>/<uuid:backend>/revoke/": (
         f"/policy/approvals/public/{BACKEND_ID}/revoke/",
         everyone(405),

@@ -6,6 +6,7 @@ import from here.
 
 from governance.views.common import wants_partial
 from governance.views.console import (
+    approval_preference,
     approval_revoke,
     approvals,
     backend_delete,
@@ -37,6 +38,7 @@ from governance.views.simulator import simulator
 from governance.views.users import user_detail, users
 
 __all__ = [
+    "approval_preference",
     "approval_revoke",
     "approvals",
     "backend_delete",

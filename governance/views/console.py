@@ -10,6 +10,7 @@ import datetime as dt
 from uuid import UUID
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -305,26 +306,52 @@ def approvals(request: HttpRequest) -> HttpResponse:
     return _page(request, "governance/approvals.html", "approvals-panel", ctx, form)
 
 
-@require_POST
-@policy_admin
-def approval_revoke(request: HttpRequest, category: str, backend: UUID) -> HttpResponse:
-    """Withdraw a backend's approval for a category."""
-    approval = get_object_or_404(
+def _approval(category: str, backend: UUID) -> Approval:
+    return get_object_or_404(
         Approval.objects.select_related("category", "backend"),
         category__slug=category,
         backend__public_id=backend,
     )
+
+
+def _approvals_after(request: HttpRequest, ctx: dict | None = None) -> HttpResponse:
+    if not wants_partial(request) and ctx is None:
+        return redirect("governance:approvals")
+    ctx = ctx or _approvals_ctx(ApprovalForm())
+    return _page(request, "governance/approvals.html", "approvals-panel", ctx, None)
+
+
+@require_POST
+@policy_admin
+def approval_preference(request: HttpRequest, category: str, backend: UUID) -> HttpResponse:
+    """Move a backend up or down among those approved for a category."""
+    approval = _approval(category, backend)
+    field = ApprovalForm.base_fields["preference"]
+    try:
+        preference = field.clean(request.POST.get("preference", ""))
+    except ValidationError as exc:
+        ctx = _approvals_ctx(ApprovalForm())
+        ctx["preference_error"] = {"pk": approval.pk, "message": exc.messages[0]}
+        ctx["preference_typed"] = request.POST.get("preference", "")[:20]
+        response = _approvals_after(request, ctx)
+        response.status_code = 422
+        return response
+    services.set_approval_preference(approval=approval, preference=preference, actor=request.user)
+    messages.success(
+        request,
+        f"{approval.backend.name} now has preference {preference} for {approval.category.name}.",
+    )
+    return _approvals_after(request)
+
+
+@require_POST
+@policy_admin
+def approval_revoke(request: HttpRequest, category: str, backend: UUID) -> HttpResponse:
+    """Withdraw a backend's approval for a category."""
+    approval = _approval(category, backend)
     services.revoke_approval(approval=approval, actor=request.user)
     messages.success(request, f"{approval.backend.name} no longer serves {approval.category.name}.")
-    if not wants_partial(request):
-        return redirect("governance:approvals")
-    return _page(
-        request,
-        "governance/approvals.html",
-        "approvals-panel",
-        _approvals_ctx(ApprovalForm()),
-        None,
-    )
+    return _approvals_after(request)
 
 
 # --- clearances ------------------------------------------------------------------------

@@ -213,3 +213,24 @@ def test_an_existing_approval_below_the_level_floor_is_flagged_on_every_page(cli
         assert "only an on-premise or private cloud backend may receive it" in (
             response.content.decode()
         ), page
+
+
+def test_a_backends_preference_changes_in_place(client, admin):
+    """It could only be revoked and approved again: in between it served nobody."""
+    backend = make_backend()
+    approval = Approval.objects.create(category=_confidential(), backend=backend, preference=100)
+    url = f"/policy/approvals/confidential/{backend.public_id}/preference/"
+    client.force_login(admin)
+    for typed, complaint in (("0", "greater than or equal to 1"), ("first", "whole number")):
+        refused = client.post(url, {"preference": typed}, **HTMX)
+        page = refused.content.decode()
+        assert refused.status_code == 422 and complaint in page
+        assert f'value="{typed}" aria-invalid="true"' in page
+    assert Approval.objects.get(pk=approval.pk).preference == 100 and policy_events() == []
+
+    moved = client.post(url, {"preference": "5"}, **HTMX)
+    assert moved.status_code == 200 and 'value="5"' in moved.content.decode()
+    assert Approval.objects.get(pk=approval.pk).preference == 5
+    event = only_event()
+    assert event.before == {"category": 3, "backend_name": "Local Ollama", "preference": 100}
+    assert event.after == {"preference": 5}
