@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from audit.models import AuditEvent
 from governance.access import get_user_for_admin, role_required
 from governance.forms import ROLE_HELP, InviteForm, RolesForm
-from governance.models import User
+from governance.models import Category, User
 from governance.roles import Role, roles_of
 from governance.services import (
     PolicyError,
@@ -113,9 +113,10 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         except PolicyError as exc:
             messages.error(request, str(exc))
             return _back_to(request, person)
+    # Sign-ins and sign-outs, one per working day, buried what changed: the trail has them.
     history = AuditEvent.objects.filter(
         Q(target_type="governance.user", target_id=str(person.public_id))
-    )[:20]
+    ).exclude(action__in=[AuditEvent.Action.LOGIN, AuditEvent.Action.LOGOUT])[:20]
     return render(
         request,
         "governance/user_detail.html",
@@ -125,9 +126,26 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
             "role_help": ROLE_HELP,
             "history": history,
             "person_roles": roles_of(person),
+            "access": _access_of(person),
         },
         status=422 if form.errors else 200,
     )
+
+
+def _access_of(person: User) -> dict:
+    """What the account may do and where it stands: its categories, second factor, the
+    policy document and its API tokens (what an admin asks before changing its roles)."""
+    from allauth.mfa.models import Authenticator
+
+    from api.models import ApiToken
+    from training.services import acknowledgement_status
+
+    return {
+        "categories": list(Category.objects.cleared_for(person).order_by("number")),
+        "second_factor": Authenticator.objects.filter(user=person).exists(),
+        "policy": acknowledgement_status(person),
+        "tokens": ApiToken.objects.filter(user=person).usable().count(),
+    }
 
 
 def _base_url(request: HttpRequest) -> str:

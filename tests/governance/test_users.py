@@ -336,3 +336,22 @@ def test_the_people_list_shows_every_role_of_a_superuser(client, admin):
     for role in Role:
         assert role.label in row
     assert "superuser" in row
+
+
+def test_a_persons_page_says_what_they_may_do_and_keeps_sign_ins_out_of_its_history(
+    client, admin, member
+):
+    from governance.models import Clearance
+    from tests.factories import make_category
+
+    Clearance.objects.create(category=make_category(), user=member)
+    client.force_login(member)  # a sign-in: in the trail, not on the page
+    client.force_login(admin)
+    services.set_roles(user=member, roles=[Role.STAFF, Role.AUDITOR], actor=admin)
+    page = client.get(f"/policy/users/{member.public_id}/").content.decode()
+    assert "Public" in page and "cannot chat" not in page
+    assert "not set up" in page  # no second factor
+    assert "no version published" in page and "0 usable" in page
+    assert "Roles changed" in page
+    signed_in = AuditEvent.objects.filter(action="auth.login", target_id=str(member.public_id))
+    assert signed_in.exists() and ">Signed in<" not in page
