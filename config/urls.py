@@ -5,6 +5,8 @@ from governance import views as governance_views
 urlpatterns = [
     path("", governance_views.home, name="home"),
     path("healthz", governance_views.healthz, name="healthz"),
+    # Before allauth's own: the address is read-only here (governance.views.own_email).
+    path("accounts/email/", governance_views.own_email, name="account_email"),
     path("accounts/", include("allauth.urls")),
     path("", include("governance.urls")),
     path("chat/", include("chat.urls")),

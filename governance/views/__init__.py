@@ -35,7 +35,7 @@ from governance.views.console import (
 from governance.views.dashboard import healthz, home
 from governance.views.errors import bad_request, page_not_found, permission_denied, server_error
 from governance.views.simulator import simulator
-from governance.views.users import user_detail, users
+from governance.views.users import own_email, user_detail, users
 
 __all__ = [
     "approval_preference",
@@ -46,30 +46,31 @@ __all__ = [
     "backend_new",
     "backend_state",
     "backend_test",
+    "bad_request",
     "category_detail",
     "category_findings",
     "category_new",
     "category_state",
     "clearance_revoke",
     "clearances",
+    "healthz",
+    "home",
+    "own_email",
+    "page_not_found",
+    "permission_denied",
+    "policy",
     "rule_delete",
     "rule_detail",
     "rule_new",
     "rule_state",
     "rules",
+    "server_error",
+    "simulator",
     "term_list_delete",
     "term_list_detail",
     "term_list_new",
     "term_list_state",
     "term_lists",
-    "healthz",
-    "home",
-    "bad_request",
-    "page_not_found",
-    "permission_denied",
-    "policy",
-    "server_error",
-    "simulator",
     "user_detail",
     "users",
     "wants_partial",

@@ -3,12 +3,13 @@
 from uuid import UUID
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit.models import AuditEvent
@@ -146,6 +147,15 @@ def _access_of(person: User) -> dict:
         "policy": acknowledgement_status(person),
         "tokens": ApiToken.objects.filter(user=person).usable().count(),
     }
+
+
+@require_GET
+@login_required
+def own_email(request: HttpRequest) -> HttpResponse:
+    """The sign-in address, read-only: allauth's page let anyone add any address (none is
+    verified: they come from invitations or the company's sign-in) and make it primary,
+    where audit filters and data-subject requests find people by it."""
+    return render(request, "account/email.html")
 
 
 def _base_url(request: HttpRequest) -> str:

@@ -270,3 +270,19 @@ def test_a_refused_csrf_check_shows_stewards_page_with_a_way_back(db):
     assert "steward.css" in body and 'class="error-page' in body
     assert "This form had expired" in body
     assert "CSRF verification failed" not in body  # Django's words, for developers
+
+
+def test_the_sign_in_address_is_read_only(client, db):
+    """allauth's page let anyone add an address (none is verified) and make it primary."""
+    from governance.roles import Role
+    from tests.factories import make_user
+
+    bob = make_user("bob@example.com", Role.STAFF)
+    client.force_login(bob)
+    page = client.get("/accounts/email/").content.decode()
+    assert "You sign in with <strong>bob@example.com</strong>" in page
+    assert "Add Email" not in page and "Make Primary" not in page
+    refused = client.post("/accounts/email/", {"action_add": "", "email": "bob@gmail.com"})
+    assert refused.status_code == 405
+    bob.refresh_from_db()
+    assert bob.email == "bob@example.com" and bob.emailaddress_set.count() <= 1
