@@ -785,6 +785,15 @@ def test_an_answer_without_text_says_so(client, org, django_capture_on_commit_ca
     assert "The model sent back no text" in page
 
 
+def test_erased_text_is_explained_where_it_shows(client, thread):
+    """After a data-subject erasure, "[erased]" stood in the text with no word of why."""
+    thread.question.content = "Write to [erased] about the invoices."
+    thread.question.save()
+    client.force_login(thread.org.alice)
+    page = client.get(_url("chat:conversation", thread)).content.decode()
+    assert page.count("[erased] marks what the privacy team removed") == 1  # its turn only
+
+
 def test_it_returns_404_for_a_turn_that_does_not_exist(client, thread):
     client.force_login(thread.org.alice)
     assert client.get(reverse("chat:turn", args=[thread.conversation.public_id])).status_code == 404
