@@ -141,7 +141,7 @@ def test_the_simulator_shows_what_a_rule_matches_and_replaces(client, admin, mem
     )
     html = response.content.decode()
     for ticket in ("TCK-123", "TCK-9"):
-        assert f'<mark class="finding finding-redacted" title="rule Tickets">{ticket}' in html, (
+        assert f'<mark class="finding finding-redacted" title="Rule “Tickets”">{ticket}' in html, (
             html[html.index('id="simulation"') :]
         )
     assert "Findings (2)" in html

@@ -92,6 +92,10 @@ def _protected_terms() -> int:
     return sum(f.type == "PROTECTED_TERM" for f in detect("Globex called").scan.findings)
 
 
+def _zephyr() -> DetectionRule:
+    return DetectionRule.objects.get(name="Zephyr")  # beside the demo's own rule
+
+
 def _add_rule(o) -> DetectionRule:
     return DetectionRule.objects.create(
         name="Zephyr", reason="A codename", kind="keywords", pattern="zephyr", action="warn"
@@ -205,15 +209,13 @@ SERVICE_CHANGES = {
     ),
     "edit rule": (
         _add_rule,
-        lambda o: services.save_rule(
-            rule=DetectionRule.objects.get(), values={"pattern": "boreas"}, actor=o.admin
-        ),
+        lambda o: services.save_rule(rule=_zephyr(), values={"pattern": "boreas"}, actor=o.admin),
         lambda o: "Zephyr" in _rule_names(_read(o.alice, text="the boreas file")),
         True,
     ),
     "delete rule": (
         _add_rule,
-        lambda o: services.delete_rule(rule=DetectionRule.objects.get(), actor=o.admin),
+        lambda o: services.delete_rule(rule=_zephyr(), actor=o.admin),
         lambda o: not _rule_names(_read(o.alice)),
         True,
     ),
@@ -279,7 +281,7 @@ ORM_CHANGES = {
     "create rule": (_nothing, _add_rule, lambda o: "Zephyr" in _rule_names(_read(o.alice))),
     "delete rule": (
         _add_rule,
-        lambda o: DetectionRule.objects.get().delete(),
+        lambda o: _zephyr().delete(),
         lambda o: not _rule_names(_read(o.alice)),
     ),
     "queryset update": (

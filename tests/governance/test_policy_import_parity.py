@@ -129,7 +129,7 @@ def test_it_refuses_match_case_for_keywords(demo):
         "case_sensitive": True, "action": "warn",
     }  # fmt: skip
     problems = _refused(_edited("rules", lambda rules: rules.append(rule)))
-    assert "rules[0].case_sensitive: Keywords match in any case." in problems
+    assert "rules[1].case_sensitive: Keywords match in any case." in problems
 
 
 def _new_backend(**fields) -> dict:
