@@ -154,9 +154,10 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
 @role_required(Role.AUDITOR)
 def verify(request: HttpRequest) -> HttpResponse:
     """Queue a full verification of chain and checkpoints; the result lands in the trail."""
+    # Read first: outside a transaction (or with an eager worker) the new one runs at once.
+    before = chain_status(request.user)["last_verification"]
     transaction.on_commit(lambda: verify_chain.delay(request.user.pk))
     messages.info(request, "Verification started. Its result appears in the chain panel.")
-    before = chain_status(request.user)["last_verification"]
     return redirect(reverse("audit:events") + f"?verifying={before.sequence if before else 0}")
 
 
