@@ -112,6 +112,14 @@ class ApprovalWriteSerializer(serializers.Serializer):
     )
 
 
+class ApprovalPreferenceSerializer(serializers.Serializer):
+    """What a PATCH of an approval may change: where its backend stands for the category."""
+
+    preference = serializers.IntegerField(
+        min_value=1, max_value=1000, help_text="Lower is tried first when several qualify."
+    )
+
+
 class ApprovalRowSerializer(serializers.ModelSerializer):
     key = serializers.SerializerMethodField()
     category = serializers.SlugRelatedField(slug_field="slug", read_only=True)

@@ -25,6 +25,7 @@ from api.parsers import JSONParser, refuse_unknown_fields
 from api.permissions import RecordsTokenUse, role_permission
 from governance import services
 from governance.api.serializers import (
+    ApprovalPreferenceSerializer,
     ApprovalRowSerializer,
     ApprovalWriteSerializer,
     BackendSerializer,
@@ -282,7 +283,8 @@ class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMix
 
 
 class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _PolicyViewSet):
-    """Which backend serves which category; approve one, or withdraw an approval.
+    """Which backend serves which category; approve one, change its preference (PATCH
+    ``{"preference": n}``), or withdraw an approval.
 
     An approval is named ``<category slug>:<backend public id>``, as in the console.
     """
@@ -315,6 +317,22 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
         except services.PolicyError as exc:
             raise ValidationError({"non_field_errors": list(exc.args)}) from None
         return Response(ApprovalRowSerializer(approval).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ApprovalPreferenceSerializer, responses={200: ApprovalRowSerializer})
+    def partial_update(self, request, *args, **kwargs) -> Response:
+        """Move the backend up or down for the category, without withdrawing it."""
+        approval = self.get_object()
+        refuse_unknown_fields(request.data, ApprovalRowSerializer.Meta.fields)
+        given = request.data.get("preference") if isinstance(request.data, dict) else None
+        try:
+            preference = ApprovalForm.base_fields["preference"].clean(given)
+        except DjangoValidationError as exc:
+            raise ValidationError({"preference": exc.messages}) from None
+        services.set_approval_preference(
+            approval=approval, preference=preference, actor=request.user
+        )
+        approval.refresh_from_db()
+        return Response(ApprovalRowSerializer(approval).data)
 
     def perform_destroy(self, instance: Approval) -> None:
         services.revoke_approval(approval=instance, actor=self.request.user)

@@ -109,11 +109,18 @@ def test_an_approval_goes_through_the_service_and_is_audited(policy, admin):
     assert made.status_code == 201
     assert made.json()["key"] == f"public:{other.public_id}"
     assert Approval.objects.filter(backend=other, preference=5).exists()
+    key = f"/api/governance/approvals/public:{other.public_id}/"
+    for body, complaint in (({"preference": 0}, "preference"), ({"rank": 2}, "rank")):
+        refused = client.patch(key, body, format="json")
+        assert refused.status_code == 400 and complaint in refused.json()
+    moved = client.patch(key, {"preference": 2}, format="json")
+    assert moved.status_code == 200 and moved.json()["preference"] == 2
+    assert Approval.objects.get(backend=other).preference == 2
     gone = client.delete(f"/api/governance/approvals/public:{other.public_id}/")
     assert gone.status_code == 204
     assert not Approval.objects.filter(backend=other).exists()
     changes = AuditEvent.objects.filter(action=AuditEvent.Action.POLICY_CHANGED, actor=admin)
-    assert changes.count() == 2
+    assert changes.count() == 3  # approved, moved, withdrawn
 
 
 def test_an_approval_that_breaks_a_requirement_is_refused_with_the_reason(policy, admin):
