@@ -129,6 +129,13 @@ def test_the_detail_page_shows_an_event_and_its_links(client, reader):
     assert client.get("/audit/events/999999/").status_code == 404
 
 
+def test_the_detail_page_names_what_an_event_is_about_in_words(client, reader):
+    event = record(action=Action.USER_ROLES_CHANGED, actor_label="someone", target=reader)
+    client.force_login(reader)
+    page = client.get(f"/audit/events/{event.sequence}/").content.decode()
+    assert f'title="governance.user">user {reader.public_id}' in page
+
+
 def _download(response) -> str:
     return b"".join(response.streaming_content).decode("utf-8-sig")
 
