@@ -199,8 +199,9 @@ def test_a_threads_worker_answers_several_at_once_and_all_survive_its_loss(org, 
     first = start_worker("first", pool="threads", concurrency=4)
     answers = _send_slow(org.external, org.alice, org.internal, 3)
     _wait(lambda: org.external.requests, 60, "the worker to start answering")
-    # All three called before the first of them (12 s long) could have ended.
-    _wait(lambda: len(org.external.requests) == 3, 10, "three backend calls at once")
+    # All three called at once (threads), and the kill lands well before the first of them
+    # (12 s long) could end: a wider window let one finish first on a loaded machine.
+    _wait(lambda: len(org.external.requests) == 3, 3, "three backend calls at once")
     start_worker("second", pool="threads", concurrency=4)
     os.killpg(first.pid, signal.SIGKILL)
     for answer in answers:
@@ -215,7 +216,7 @@ def test_the_local_worker_answers_an_on_premise_ollama_s_questions_side_by_side(
     start_worker("local", pool="threads", concurrency=4, queue="inference_local")
     answers = _send_slow(org.local, org.carol, org.confidential, 2)
     _wait(lambda: org.local.requests, 60, "the worker to start answering")
-    _wait(lambda: len(org.local.requests) == 2, 10, "two calls to Ollama at once")
+    _wait(lambda: len(org.local.requests) == 2, 3, "two calls to Ollama at once")
     for answer in answers:
         _wait(lambda answer=answer: _status(answer)[0] == "done", 60, "both answers")
         assert answer.backend_name == "Local Ollama"
