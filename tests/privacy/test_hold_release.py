@@ -41,6 +41,7 @@ def test_the_holds_page_offers_no_release_of_a_hold_about_you(client, officers, 
     client.force_login(priya)
     page = client.get(reverse("privacy:holds")).content.decode()
     assert page.count("About you: another privacy officer releases it.") == 2
+    assert "Investigation 17" not in page  # what it is for is not shown to its subject
     for hold in holds_on_priya:
         assert reverse("privacy:hold_release", args=[hold.public_id]) not in page
         refused = client.post(
@@ -49,7 +50,7 @@ def test_the_holds_page_offers_no_release_of_a_hold_about_you(client, officers, 
         assert refused.status_code == 422 and ABOUT_YOU in refused.content.decode()
     client.force_login(omar)
     page = client.get(reverse("privacy:holds")).content.decode()
-    assert "About you" not in page
+    assert "About you" not in page and "Investigation 17" in page
     assert reverse("privacy:hold_release", args=[holds_on_priya[0].public_id]) in page
 
 
