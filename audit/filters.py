@@ -59,12 +59,11 @@ class EventFilter(forms.Form):
         for name in ("action", "outcome"):
             if data.get(name):
                 events = events.filter(**{name: data[name]})
-        if number := whole_number(data.get("category") or ""):  # "2": the level, named or not
-            events = events.filter(
-                Q(category__iexact=data["category"]) | Q(details__category_number=number)
-            )
-        elif data.get("category"):  # typed: "internal" finds "Internal"
-            events = events.filter(category__iexact=data["category"])
+        if data.get("category"):  # typed: "internal" finds "Internal"
+            by_category = Q(category__iexact=data["category"])
+            if number := whole_number(data["category"]):  # "2": the level, named or not
+                by_category |= Q(details__category_number=number)
+            events = events.filter(by_category)
         if data.get("backend"):
             events = events.filter(backend__iexact=data["backend"])
         return events

@@ -36,16 +36,20 @@ EXPORT_FORMATS = {
 MAX_REPORT_DAYS = 366
 
 
+def _last_verification() -> AuditEvent | None:
+    return (
+        AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_VERIFIED)
+        .order_by("-sequence")
+        .first()
+    )
+
+
 def chain_status(user, *, verifying: str | None = None) -> dict:
     """The chain panel: head, the last verification and the last checkpoint; links and the
     "Verify now" button for auditors (a policy admin sees it on the dashboard, read-only).
     ``verifying``: the sequence of the verification before the one "Verify now" started; until
     a newer one is recorded, the panel says so and asks for itself again."""
-    last_verification = (
-        AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_VERIFIED)
-        .order_by("-sequence")
-        .first()
-    )
+    last_verification = _last_verification()
     first_bad = last_verification.details.get("first_bad_sequence") if last_verification else None
     after = whole_number(verifying or "")
     last = last_verification.sequence if last_verification else 0
@@ -166,7 +170,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
 def verify(request: HttpRequest) -> HttpResponse:
     """Queue a full verification of chain and checkpoints; the result lands in the trail."""
     # Read first: outside a transaction (or with an eager worker) the new one runs at once.
-    before = chain_status(request.user)["last_verification"]
+    before = _last_verification()
     transaction.on_commit(lambda: verify_chain.delay(request.user.pk))
     messages.info(request, "Verification started. Its result appears in the chain panel.")
     return redirect(reverse("audit:events") + f"?verifying={before.sequence if before else 0}")
@@ -211,15 +215,13 @@ def checkpoints_file(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _period(request: HttpRequest, default_days: int) -> reports.Period | None:
+def _period(query, default_days: int) -> reports.Period | None:
+    """The period ``query`` (a request's GET) asks for with ``from`` and ``to``, each
+    optional; None when it is malformed, backwards or too long."""
     today = timezone.localdate()
     try:
-        first = (
-            dt.date.fromisoformat(request.GET.get("from") or "")
-            if request.GET.get("from")
-            else None
-        )
-        last = dt.date.fromisoformat(request.GET.get("to") or "") if request.GET.get("to") else None
+        first = dt.date.fromisoformat(query["from"]) if query.get("from") else None
+        last = dt.date.fromisoformat(query["to"]) if query.get("to") else None
     except ValueError:
         return None
     last = last or today
@@ -236,13 +238,11 @@ PERIOD_ERROR = f"Choose a start date before the end date, at most {MAX_REPORT_DA
 def _period_or_refused(request: HttpRequest, default_days: int):
     """The period asked for; refused, the default one and what was typed (the page shows
     the default's figures, and the dates as typed beside the reason they were refused)."""
-    period = _period(request, default_days)
+    period = _period(request.GET, default_days)
     if period is not None:
         return period, None
     typed = {"from": request.GET.get("from", "")[:10], "to": request.GET.get("to", "")[:10]}
-    today = timezone.localdate()
-    default = reports.Period(today - dt.timedelta(days=default_days - 1), today)
-    return default, {**typed, "error": PERIOD_ERROR}
+    return _period({}, default_days), {**typed, "error": PERIOD_ERROR}
 
 
 @require_GET
@@ -273,7 +273,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def chart(request: HttpRequest, name: str) -> HttpResponse:
     if name not in charts.CHARTS:
         raise Http404
-    period = _period(request, default_days=30)
+    period = _period(request.GET, default_days=30)
     if period is None:
         return HttpResponseBadRequest(PERIOD_ERROR)
     current = head()

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from config.env import backend_key_variable_problem
 from governance.policy import BACKEND_ATTRIBUTE_FIELDS, ROUTING_FIELDS
 from governance.querysets import BackendQuerySet, CategoryQuerySet, ClearanceQuerySet
 from governance.roles import ROLE_PERMISSIONS
@@ -236,7 +237,10 @@ class Backend(models.Model):
             and not self.credential_encrypted
             and (
                 not os.environ.get(self.credential_env)
-                or self.credential_env not in settings.STEWARD_BACKEND_KEY_VARIABLES
+                or backend_key_variable_problem(
+                    self.credential_env, settings.STEWARD_BACKEND_KEY_VARIABLES
+                )
+                is not None
             )
         )
 

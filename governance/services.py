@@ -495,15 +495,18 @@ def set_approval_preference(*, approval: Approval, preference: int, actor: User)
         approval = Approval.objects.select_for_update().get(pk=approval.pk)
         if approval.preference == preference:
             return
-        before = {"preference": approval.preference}
+        before = {
+            "category": approval.category.number,
+            "backend_name": approval.backend.name,
+            "preference": approval.preference,
+        }
         approval.preference = preference
         approval.save(update_fields=["preference"])
         _record_policy(
             actor=actor,
             target=approval,
             message="Approval preference changed",
-            before={"category": approval.category.number, "backend_name": approval.backend.name}
-            | before,
+            before=before,
             after={"preference": preference},
         )
 

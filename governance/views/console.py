@@ -314,10 +314,11 @@ def _approval(category: str, backend: UUID) -> Approval:
     )
 
 
-def _approvals_after(request: HttpRequest, ctx: dict | None = None) -> HttpResponse:
-    if not wants_partial(request) and ctx is None:
+def _approvals_after(request: HttpRequest) -> HttpResponse:
+    """After a change: back to the page, or for htmx the panel afresh."""
+    if not wants_partial(request):
         return redirect("governance:approvals")
-    ctx = ctx or _approvals_ctx(ApprovalForm())
+    ctx = _approvals_ctx(ApprovalForm())
     return _page(request, "governance/approvals.html", "approvals-panel", ctx, None)
 
 
@@ -333,7 +334,7 @@ def approval_preference(request: HttpRequest, category: str, backend: UUID) -> H
         ctx = _approvals_ctx(ApprovalForm())
         ctx["preference_error"] = {"pk": approval.pk, "message": exc.messages[0]}
         ctx["preference_typed"] = request.POST.get("preference", "")[:20]
-        response = _approvals_after(request, ctx)
+        response = _page(request, "governance/approvals.html", "approvals-panel", ctx, None)
         response.status_code = 422
         return response
     services.set_approval_preference(approval=approval, preference=preference, actor=request.user)
