@@ -134,7 +134,11 @@ def _restore_word(word: str, values: Mapping[str, str], restored: set[str] | Non
         around = word[: known[0].start()] + word[known[0].end() :]
     else:
         around = with_values
-    if _ADDRESS.search(around):
+    # After a "<" not yet closed, the value back would make an autolink
+    # ("<jane@example.org>") of the export that another Markdown viewer renders.
+    before = word[: known[0].start()]
+    opens_autolink = "<" in before and ">" not in before[before.rfind("<") :]
+    if _ADDRESS.search(around) or opens_autolink:
         return word
     if restored is not None:
         restored.update(m[0] for m in known)

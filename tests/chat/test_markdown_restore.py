@@ -114,6 +114,14 @@ def test_it_shows_a_value_as_text_never_as_markup():
     assert "&lt;img src=x" in html and "*Ann*" in html
 
 
+def test_a_value_in_angle_brackets_stays_a_placeholder():
+    """Put back, "<[EMAIL_1]>" became the export's autolink "<jane.roe@example.org>" (found
+    by the property below)."""
+    assert restore_markdown("Write to <[EMAIL_1]>.", VALUES) == "Write to <[EMAIL_1]>."
+    _assert_no_value_in_attributes(render_markdown(restore_markdown("<[EMAIL_1]>", VALUES)))
+    assert "Ann Lee" in render_markdown("Ask <b>[PERSON_1]</b>", VALUES)  # "<" of a tag
+
+
 PIECES = [
     *("[EMAIL_1]", "[PERSON_1]", "[LINK_1]", "[EMAIL_9]", "&#91;EMAIL_1&#93;", "\\[EMAIL_1\\]"),
     *("[", "]", "(", ")", "<", ">", "`", "```", "*", "!", "\\", '"', "/", "?q=", "@", "."),
