@@ -116,33 +116,51 @@ def _restore(text: str, values: Mapping[str, str], restored: set[str] | None) ->
     a word that would read as an address (``restored`` collects the placeholders put back)."""
     if "[" not in text:
         return text
+    return "".join(piece for piece, _ in _pieces(text, values, restored))
+
+
+def _pieces(
+    text: str, values: Mapping[str, str], restored: set[str] | None
+) -> list[tuple[str, str]]:
+    """``text`` cut into pieces as written (``(text, "")``) and values put back
+    (``(value, placeholder)``)."""
     # Split, rather than a regular expression around each placeholder: on a long run of
     # non-space characters, that one's backtracking would take quadratic time.
-    words = _SPACES.split(text)
-    return "".join(_restore_word(w, values, restored) if "[" in w else w for w in words)
+    pieces: list[tuple[str, str]] = []
+    plain: list[str] = []  # what is written since the last value
+    for word in _SPACES.split(text):
+        known = _restorable(word, values) if "[" in word else []
+        at = 0
+        for match in known:
+            plain.append(word[at : match.start()])
+            pieces += [("".join(plain), ""), (values[match[0]], match[0])]
+            plain, at = [], match.end()
+        plain.append(word[at:])
+        if restored is not None:
+            restored.update(m[0] for m in known)
+    pieces.append(("".join(plain), ""))
+    return pieces
 
 
-def _restore_word(word: str, values: Mapping[str, str], restored: set[str] | None) -> str:
+def _restorable(word: str, values: Mapping[str, str]) -> list[re.Match[str]]:
+    """The placeholders of ``word`` that have a value, if the values may go back in it."""
     known = [m for m in PLACEHOLDER.finditer(word) if m[0] in values]
     if not known:
-        return word
-    with_values = PLACEHOLDER.sub(lambda m: values.get(m[0], m[0]), word)
+        return []
     # One value (an e-mail address itself has an "@"): what surrounds it must not make an
     # address of it. Several: they must not make one together, e.g. a URL the author
     # pasted followed by an address.
     if len(known) == 1:
         around = word[: known[0].start()] + word[known[0].end() :]
     else:
-        around = with_values
+        around = PLACEHOLDER.sub(lambda m: values.get(m[0], m[0]), word)
     # After a "<" not yet closed, the value back would make an autolink
     # ("<jane@example.org>") of the export that another Markdown viewer renders.
     before = word[: known[0].start()]
     opens_autolink = "<" in before and ">" not in before[before.rfind("<") :]
     if _ADDRESS.search(around) or opens_autolink:
-        return word
-    if restored is not None:
-        restored.update(m[0] for m in known)
-    return with_values
+        return []
+    return known
 
 
 def _restore_values(state: StateCore) -> None:
@@ -153,24 +171,58 @@ def _restore_values(state: StateCore) -> None:
     restored = state.env.get("restored")
     for token in state.tokens:
         if token.type == "inline" and token.children:
-            _restore_inline(token.children, values, restored)
+            token.children = _restore_inline(token.children, values, restored)
         elif token.type in ("fence", "code_block"):
             token.content = _restore(token.content, values, restored)
 
 
 def _restore_inline(
-    tokens: list[Token], values: Mapping[str, str], restored: set[str] | None
-) -> None:
+    tokens: list[Token],
+    values: Mapping[str, str],
+    restored: set[str] | None,
+    *,
+    marked: bool = True,
+) -> list[Token]:
+    """``tokens`` with the values back; in a text node each value is ``marked`` as one
+    (:func:`_marked`), but not in code nor in an image's alt text, which show plain text."""
     in_autolink = False  # its text is its address
+    out: list[Token] = []
     for token in tokens:
         if token.type == "link_open":
             in_autolink = token.info == "auto"
         elif token.type == "link_close":
             in_autolink = False
+        elif token.type == "text" and marked and not in_autolink and "[" in token.content:
+            out += _marked(_pieces(token.content, values, restored))
+            continue
         elif token.type in ("text", "code_inline") and not in_autolink:
             token.content = _restore(token.content, values, restored)
         elif token.type == "image" and token.children:  # shown as its alt text
-            _restore_inline(token.children, values, restored)
+            token.children = _restore_inline(token.children, values, restored, marked=False)
+        out.append(token)
+    return out
+
+
+def _marked(pieces: list[tuple[str, str]]) -> list[Token]:
+    """Text tokens for the pieces as written, and for each value put back a span that says
+    so: the reader tells the values Steward put back from brackets the model wrote itself."""
+    tokens = []
+    for text, placeholder in pieces:
+        if not placeholder:
+            if text:
+                tokens.append(Token("text", "", 0, content=text))
+            continue
+        title = f"Your value, put back by Steward: the model saw {placeholder}"
+        tokens.append(
+            Token(
+                "html_inline",
+                "",
+                0,
+                content=f'<span class="restored" title="{escapeHtml(title)}">'
+                f"{escapeHtml(text)}</span>",
+            )
+        )
+    return tokens
 
 
 _MD = (
@@ -205,10 +257,10 @@ def _cleaner(url_relative: str | Callable[[str], str | None]) -> nh3.Cleaner:
             *("table", "thead", "tbody", "tr", "th", "td", "a", "span"),
         },
         # "*" must be given, or nh3 keeps its default generic attributes (lang, title).
-        attributes={"*": set(), "a": {"href", "title"}, "ol": {"start"}},
+        attributes={"*": set(), "a": {"href", "title"}, "ol": {"start"}, "span": {"title"}},
         tag_attribute_values={"th": {"align": _CELL_ALIGNMENTS}, "td": {"align": _CELL_ALIGNMENTS}},
         allowed_classes={
-            "span": {name for name in STANDARD_TYPES.values() if name},
+            "span": {"restored", *(name for name in STANDARD_TYPES.values() if name)},
             "code": {f"language-{alias}" for alias in _LEXER_ALIASES},
             "pre": {"code"},
         },

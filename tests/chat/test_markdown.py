@@ -24,11 +24,11 @@ ALLOWED_ATTRIBUTES = {
     "th": {"align"},
     "td": {"align"},
     "a": {"href", "title", "rel"},
-    "span": {"class"},
+    "span": {"class", "title"},
     "code": {"class"},
     "pre": {"class"},
 }
-CLASSES = {"pre": r"code", "code": r"language-\S+", "span": r"[a-z0-9]{1,3}"}
+CLASSES = {"pre": r"code", "code": r"language-\S+", "span": r"[a-z0-9]{1,3}|restored"}
 SCHEMES = ("http:", "https:", "mailto:")
 REL = "noopener noreferrer nofollow"
 

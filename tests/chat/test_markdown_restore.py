@@ -20,9 +20,20 @@ from chat import services
 from chat.markdown import GrowingAnswer, render_markdown, restore_markdown
 from chat.models import Message
 from tests.chat.test_markdown import REL, _assert_safe, _parse
-from tests.chat.test_views import EMAIL, LIVE, ON_THREADS, QUESTION, _answered, _events, _fields
+from tests.chat.test_views import (
+    EMAIL,
+    EMAIL_BACK,
+    LIVE,
+    ON_THREADS,
+    QUESTION,
+    _answered,
+    _events,
+    _fields,
+    restored,
+)
 
 VALUES = {"[EMAIL_1]": EMAIL, "[PERSON_1]": "Ann Lee", "[LINK_1]": "https://evil.example/?q="}
+ANN_BACK = restored("Ann Lee", "[PERSON_1]")
 LINKED = "Done. [Open the CRM record](https://crm.attacker.example/lookup?who=[EMAIL_1])\n"
 
 
@@ -52,7 +63,7 @@ def test_it_keeps_a_value_out_of_a_streamed_links_address():
     for end in range(1, len(text) + 1):
         html = answer.html(text[:end])
         _assert_no_value_in_attributes(html)
-    assert "Anything else, Ann Lee?" in html
+    assert f"Anything else, {ANN_BACK}?" in html
 
 
 def test_it_keeps_a_value_out_of_a_links_title_and_an_autolink():
@@ -67,7 +78,7 @@ def test_it_keeps_a_value_out_of_a_links_title_and_an_autolink():
 
 def test_it_shows_a_value_in_a_links_text():
     html = render_markdown("[Write to [EMAIL_1]](mailto:dpo@example.com)", VALUES)
-    assert f'<a href="mailto:dpo@example.com" rel="{REL}">Write to {EMAIL}</a>' in html
+    assert f'<a href="mailto:dpo@example.com" rel="{REL}">Write to {EMAIL_BACK}</a>' in html
 
 
 @pytest.mark.parametrize(
@@ -91,10 +102,11 @@ def test_it_leaves_a_placeholder_that_would_make_an_address_as_it_is(text):
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
-        ("Write to [EMAIL_1].", f"Write to {EMAIL}."),
-        ("([PERSON_1]), [PERSON_1]'s manager", "(Ann Lee), Ann Lee's manager"),
-        ("[PERSON_1]/[PERSON_1]: done!", "Ann Lee/Ann Lee: done!"),
-        ("**[EMAIL_1]**", f"<strong>{EMAIL}</strong>"),
+        ("Write to [EMAIL_1].", f"Write to {EMAIL_BACK}."),
+        ("([PERSON_1]), [PERSON_1]'s manager", f"({ANN_BACK}), {ANN_BACK}'s manager"),
+        ("[PERSON_1]/[PERSON_1]: done!", f"{ANN_BACK}/{ANN_BACK}: done!"),
+        ("**[EMAIL_1]**", f"<strong>{EMAIL_BACK}</strong>"),
+        # Code and an image's alt text show plain text: the value, unmarked.
         ("Use `[EMAIL_1]` here.", f"Use <code>{EMAIL}</code> here."),
         ("```\nto = '[EMAIL_1]'\n```", f"<code>to = '{EMAIL}'\n</code>"),
         ("    to = [EMAIL_1]", f"<code>to = {EMAIL}\n</code>"),
@@ -104,6 +116,23 @@ def test_it_leaves_a_placeholder_that_would_make_an_address_as_it_is(text):
 def test_it_puts_values_back_in_text_and_code(text, shown):
     html = render_markdown(text, VALUES)
     assert shown in html, html
+
+
+def test_a_bracket_the_model_wrote_itself_is_not_marked_as_a_value():
+    html = render_markdown("Send it to [ADDRESS_1], cc [EMAIL_1] and [EMAIL_9].", VALUES)
+    assert html == f"<p>Send it to [ADDRESS_1], cc {EMAIL_BACK} and [EMAIL_9].</p>\n"
+    assert "".join(_parse(html).text) == f"Send it to [ADDRESS_1], cc {EMAIL} and [EMAIL_9].\n"
+
+
+def test_a_marked_value_keeps_the_text_around_it_and_escapes_itself():
+    values = {"[PERSON_1]": 'Ann "<b>" Lee & co'}
+    html = render_markdown("Dear [PERSON_1],\nthanks.", values)
+    _assert_safe(html)
+    title = "Your value, put back by Steward: the model saw [PERSON_1]"
+    assert html == (
+        f'<p>Dear <span class="restored" title="{title}">Ann "&lt;b&gt;" Lee &amp; co'
+        "</span>,\nthanks.</p>\n"
+    )
 
 
 def test_it_shows_a_value_as_text_never_as_markup():
@@ -175,7 +204,7 @@ def test_the_stored_answer_keeps_the_value_out_of_the_link(client, org, linked):
     ):
         page = client.get(url).content.decode()
         assert "lookup?who=%5BEMAIL_1%5D" in page and f"lookup?who={EMAIL}" not in page, url
-        assert f"I will write to {EMAIL} today." in page, url
+        assert f"I will write to {EMAIL_BACK} today." in page, url
 
 
 def test_the_exports_keep_the_value_out_of_the_link(client, org, linked):
@@ -203,6 +232,6 @@ def test_the_streamed_answer_keeps_the_value_out_of_the_link(
         response = client.post(url, {"text": QUESTION}, **LIVE)
     chunks = [e["data"] for e in map(_fields, _events(response)) if e.get("event") == "chunk"]
     assert chunks and all(f"who={EMAIL}" not in chunk for chunk in chunks)
-    assert "who=%5BEMAIL_1%5D" in chunks[-1] and f"for {EMAIL}." in chunks[-1]
+    assert "who=%5BEMAIL_1%5D" in chunks[-1] and f"for {EMAIL_BACK}." in chunks[-1]
     answer = Message.objects.get(role=Message.Role.ASSISTANT)
     assert answer.status == Message.Status.DONE

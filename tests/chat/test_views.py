@@ -34,6 +34,21 @@ LIVE = {**HTMX, "HTTP_ACCEPT": "text/event-stream"}  # what the page's script se
 #: committed, so its tests commit instead of rolling back.
 ON_THREADS = pytest.mark.django_db(transaction=True)
 EMAIL = "jane.roe@example.org"
+
+
+def restored(value: str, placeholder: str) -> str:
+    """How a value put back in an answer's text reads in its HTML (chat.markdown)."""
+    title = f"Your value, put back by Steward: the model saw {placeholder}"
+    return f'<span class="restored" title="{title}">{value}</span>'
+
+
+#: The address in an answer's HTML, put back for its author.
+EMAIL_BACK = restored(EMAIL, "[EMAIL_1]")
+
+
+def _shown(html: str) -> str:
+    """What ``html`` shows as text (no tags, nor their attributes)."""
+    return re.sub(r"<[^>]+>", "", html)
 QUESTION = f"Write to {EMAIL} about the invoice"
 LOGIN = "/accounts/login/"
 
@@ -487,7 +502,7 @@ def test_it_shows_the_author_the_real_values_and_the_model_only_placeholders(
     assert org.local.requests == []
     page = client.get(response["Location"]).content.decode()
     assert f'<h1 id="conversation-title">{QUESTION}</h1>' in page
-    assert f"Sure, I will write to {EMAIL}." in page  # the answer, restored
+    assert f"Sure, I will write to {EMAIL_BACK}." in page  # the answer, restored
     assert "What the model saw" in page and "Write to [EMAIL_1] about the invoice" in page
     assert "1 email address replaced" in page
 
@@ -616,9 +631,10 @@ def test_it_sends_and_streams_the_answer_on_the_same_response(
     assert f'data-resume="{reverse("chat:turn", args=[answer.public_id])}"' in turns
     assert "sse-connect" not in turns  # the page reads the answer here, not on a stream
     chunks = [e for e in events if e.get("event") == "chunk"]
-    assert f"<p>Sure, I will write to {EMAIL}.</p>" in chunks[-1]["data"]
+    assert f"<p>Sure, I will write to {EMAIL_BACK}.</p>" in chunks[-1]["data"]
     assert events[-1]["event"] == "end"
-    assert all("[EMAIL" not in chunk["data"] for chunk in chunks)  # restored for the author
+    # Restored for the author (the placeholder is only in the restored value's title).
+    assert all("[EMAIL" not in _shown(chunk["data"]) for chunk in chunks)
     received = json.dumps([r.body for r in org.external.requests])
     assert "[EMAIL_1]" in received and EMAIL not in received
 
@@ -701,7 +717,7 @@ def test_it_shows_the_owner_the_conversation(client, thread):
     page = response.content.decode()
     assert "<html" in page
     assert QUESTION in page
-    assert f"I will write to {EMAIL} today." in page
+    assert f"I will write to {EMAIL_BACK} today." in page
     assert reverse("chat:stream", args=[thread.answer.public_id]) not in page  # finished
     assert _url("chat:export", thread, "md") in page and _url("chat:delete", thread) in page
 
@@ -771,7 +787,7 @@ def test_it_returns_one_turn_fresh_from_the_database(client, thread):
         page = response.content.decode()
         assert "<html" not in page
         assert page.lstrip().startswith(f'<li id="turn-{thread.answer.public_id}"')
-        assert f"I will write to {EMAIL} today." in page
+        assert f"I will write to {EMAIL_BACK} today." in page
 
 
 def test_an_answer_without_text_says_so(client, org, django_capture_on_commit_callbacks):
@@ -1144,8 +1160,8 @@ def test_it_streams_the_answer_restored_for_its_author(client, answered):
     assert events[0] == {"retry": "1000"}
     chunks = [e for e in events if e.get("event") == "chunk"]
     assert chunks
-    assert f"<p>I will write to {EMAIL} today.</p>" in chunks[-1]["data"]
-    assert all("[EMAIL" not in e.get("data", "") for e in events)
+    assert f"<p>I will write to {EMAIL_BACK} today.</p>" in chunks[-1]["data"]
+    assert all("[EMAIL" not in _shown(e.get("data", "")) for e in events)
     entries = streams.client().xrange(streams.stream_key(thread.answer.public_id))
     ids = [entry_id.decode() for entry_id, _ in entries]
     assert all(c["id"] in ids for c in chunks)
@@ -1193,8 +1209,8 @@ def test_it_streams_chunks_as_they_arrive_and_resumes_mid_answer(client, thread,
     events = [_fields(b.rstrip(b"\n")) for b in async_to_sync(consume)()]
     chunks = [e for e in events if e.get("event") == "chunk"]
     assert [c["data"].split("\n")[0] for c in chunks] == [
-        f"<p>Dear {EMAIL},</p>",
-        f"<p>Dear {EMAIL}, thank you.</p>",
+        f"<p>Dear {EMAIL_BACK},</p>",
+        f"<p>Dear {EMAIL_BACK}, thank you.</p>",
     ]
     resumed = _events(client.get(_url("chat:stream", thread), HTTP_LAST_EVENT_ID=chunks[0]["id"]))
     later = [_fields(b) for b in resumed if b.startswith(b"event: chunk")]
