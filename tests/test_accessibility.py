@@ -213,3 +213,77 @@ def test_account_pages_start_with_their_h1(client, db, name):
     tree = Tree(client.get(reverse(name)).content.decode())
     headings = [n["tag"] for n in tree.elements if n["tag"] in ("h1", "h2", "h3")]
     assert headings and headings[0] == "h1", headings
+
+
+def test_a_failed_sign_in_describes_both_fields_with_its_reason(client, db):
+    make_user("ada@example.com", Role.STAFF)
+    response = client.post(
+        reverse("account_login"), {"login": "ada@example.com", "password": "not-it"}
+    )
+    tree = Tree(response.content.decode())
+    for field in ("id_login", "id_password"):
+        node = tree.by_id(field)
+        assert node["attrs"].get("aria-invalid") == "true"
+        assert "not correct" in tree.description_of(node), tree.description_of(node)
+
+
+def test_each_role_box_is_described_by_what_the_role_may_do(client, admin):
+    client.force_login(admin)
+    tree = Tree(client.get(reverse("governance:users")).content.decode())
+    boxes = tree.find(lambda n: n["tag"] == "input" and n["attrs"].get("name") == "roles")
+    assert len(boxes) == 4
+    assert all(tree.description_of(box) for box in boxes)
+    assert "Manages categories" in " ".join(tree.description_of(box) for box in boxes)
+
+
+def test_a_refused_invitation_describes_its_fields_and_role_group(client, admin):
+    client.force_login(admin)
+    response = client.post(
+        reverse("governance:users"),
+        {"email": "not an address", "full_name": "x" * 151},
+        HTTP_HX_REQUEST="true",
+    )
+    tree = Tree(response.content.decode())
+    assert {n["attrs"]["id"] for n in _invalid_fields(tree)} >= {"id_email", "id_full_name"}
+    assert tree.description_of(tree.by_id("id_full_name"))
+    (roles,) = tree.find(lambda n: n["tag"] == "fieldset" and "Roles" in n["text"])
+    assert "role" in tree.description_of(roles).lower()
+
+
+def test_the_kind_of_a_request_is_a_named_group_its_error_describes(client, privacy_officer):
+    client.force_login(privacy_officer)
+    response = client.post(
+        reverse("privacy:request_new"), {"email": "jane@example.org"}, HTTP_HX_REQUEST="true"
+    )
+    tree = Tree(response.content.decode())
+    (kind,) = tree.find(lambda n: n["tag"] == "fieldset" and n["attrs"].get("aria-describedby"))
+    assert [n["text"] for n in kind["children"] if n["tag"] == "legend"] == ["Kind"]
+    assert "required" in tree.description_of(kind)
+
+
+# --- results that change without a page load ------------------------------------------------
+
+
+def test_a_people_search_says_what_it_found_in_a_status_that_stays(client, admin):
+    client.force_login(admin)
+    page = Tree(client.get(reverse("governance:users")).content.decode())
+    assert _is_live(page.by_id("people-search-status"))
+    found = client.get(
+        reverse("governance:users") + "?q=ada", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="people-list"
+    ).content.decode()
+    status = Tree(found).by_id("people-search-status")
+    assert status["attrs"]["hx-swap-oob"] == "innerHTML"
+    assert status["text"].strip() == "1 account matches “ada”."
+
+
+def test_audit_filters_say_what_they_found_in_a_status_that_stays(client, reader):
+    client.force_login(reader)
+    page = Tree(client.get(reverse("audit:events")).content.decode())
+    assert _is_live(page.by_id("event-results-status"))
+    found = client.get(
+        reverse("audit:events") + "?action=auth.logout",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="event-results",
+    ).content.decode()
+    status = Tree(found).by_id("event-results-status")
+    assert status["text"].strip() == "No events match these filters."

@@ -69,11 +69,17 @@
         hint.remove();
       });
     }
-    var status = document.getElementById("answer-status");
     var ending = Object.keys(ENDINGS).filter(function (name) { return turn.classList.contains(name); })[0];
-    if (status && ending) {
+    if (ending) {
+      sayAboutAnswer(ENDINGS[ending]);
+    }
+  }
+
+  function sayAboutAnswer(words) {
+    var status = document.getElementById("answer-status");
+    if (status) {
       status.textContent = "";  // the same words again are still news
-      window.setTimeout(function () { status.textContent = ENDINGS[ending]; }, 100);
+      window.setTimeout(function () { status.textContent = words; }, 100);
     }
   }
 
@@ -207,6 +213,33 @@
     event.preventDefault();  // said here: no flash at the top of the page too
   }
 
+  // The preview sits in a live region: swapped in again at every pause in typing, the same
+  // words were read out again each time, over the writer's own typing.
+  var previewShown = { node: null, html: null };
+
+  function samePreviewStays(event) {
+    var target = event.detail.target;
+    if (target && target.id === "preview" && target === previewShown.node
+        && event.detail.serverResponse === previewShown.html) {
+      event.detail.shouldSwap = false;
+    }
+  }
+
+  function notePreview(event) {
+    var target = event.detail.target;
+    if (target && target.id === "preview" && event.detail.xhr) {
+      previewShown = { node: document.getElementById("preview"), html: event.detail.xhr.responseText };
+    }
+  }
+
+  // The first answer names a new conversation: the tab says the new name too.
+  function titleInTab() {
+    var title = document.getElementById("conversation-title");
+    if (title && document.title.indexOf(title.textContent + " · ") !== 0) {
+      document.title = title.textContent + " · Steward";
+    }
+  }
+
   function notSent(form, message) {
     var error = form.querySelector(".send-error");
     if (error) {
@@ -233,6 +266,9 @@
         htmx.swap("#message-list", data, { swapStyle: "beforeend" });
         var live = document.querySelectorAll("#message-list > .turn[data-live]");
         turn = live[live.length - 1] || null;
+        if (turn) {
+          sayAboutAnswer("Sent. The answer is on its way.");  // the box that sent it is gone
+        }
         followNewest();
         keepTyping(sentText, typed);
       } else if ((name === "chunk" || name === "waiting") && turn) {
@@ -485,6 +521,9 @@
     }
   });
   document.addEventListener("htmx:responseError", tooLongToPreview);
+  document.addEventListener("htmx:beforeSwap", samePreviewStays);
+  document.addEventListener("htmx:oobAfterSwap", titleInTab);
+  document.addEventListener("htmx:afterSwap", notePreview);
   document.addEventListener("htmx:afterSwap", scrollToNewest);
   document.addEventListener("htmx:beforeSwap", keepReadingPlace);
   document.addEventListener("htmx:afterSwap", backToReadingPlace);  // before the next paint

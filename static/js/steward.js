@@ -208,7 +208,20 @@
   function sayForAWhile(holder, say, words) {
     window.clearTimeout(Number(holder.dataset.copyTimer || 0));
     say(words);
+    announceCopy(words);
     holder.dataset.copyTimer = window.setTimeout(function () { say(""); }, 1500);
+  }
+
+  // A button's own words changing is not read out: "Copied" is said in a status line too,
+  // made when the page loads (a live region added and filled at once may go unannounced).
+  var copyStatus = document.createElement("p");
+  copyStatus.className = "visually-hidden";
+  copyStatus.setAttribute("role", "status");
+  document.body.appendChild(copyStatus);
+
+  function announceCopy(words) {
+    copyStatus.textContent = "";
+    window.setTimeout(function () { copyStatus.textContent = words; }, 100);
   }
 
   // A Copy button: <button data-copy="<selector of what it copies>"> (an answer's, a new
@@ -218,8 +231,13 @@
     var source = button && document.querySelector(button.dataset.copy);
     if (source) {
       copy(source, source.innerText, function (words) {
-        button.dataset.label = button.dataset.label || button.textContent;  // not "Copied"
-        button.textContent = words || button.dataset.label;
+        // Its own markup (words only a screen reader reads, too), never "Copied".
+        button.dataset.label = button.dataset.label || button.innerHTML;
+        if (words) {
+          button.textContent = words;
+        } else {
+          button.innerHTML = button.dataset.label;
+        }
       });
     }
   }

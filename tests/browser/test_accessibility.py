@@ -238,3 +238,21 @@ def test_a_stopped_answer_says_so(org, chat_page: Page):
     answer.get_by_role("button", name="Stop").click()
     expect(answer).to_have_class("turn turn-assistant turn-cancelled")
     expect(chat_page.locator("#answer-status")).to_have_text("The answer was stopped.")
+
+
+def test_the_same_preview_again_is_not_read_out_again(chat_page: Page):
+    """The preview sits in a live region: swapped in at every pause in typing, the same words
+    were read out again and again. The same preview stays as it is; a new one replaces it."""
+    box = chat_page.get_by_label("Message")
+    box.press_sequentially("Hello there")
+    expect(chat_page.locator("#preview")).to_contain_text("Nothing recognised to replace")
+    chat_page.locator("#preview").evaluate("node => { node.dataset.seen = 'yes'; }")
+    with chat_page.expect_response(lambda r: "/preview/" in r.url):
+        box.press_sequentially(", friend")
+    chat_page.wait_for_timeout(300)  # the swap htmx would have done
+    expect(chat_page.locator("#preview")).to_have_attribute("data-seen", "yes")
+
+    with chat_page.expect_response(lambda r: "/preview/" in r.url):
+        box.press_sequentially(" write to jane.roe@example.org")
+    expect(chat_page.locator("#preview")).to_contain_text("Will be pseudonymised")
+    expect(chat_page.locator("#preview")).not_to_have_attribute("data-seen", "yes")

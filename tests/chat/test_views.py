@@ -49,6 +49,8 @@ EMAIL_BACK = restored(EMAIL, "[EMAIL_1]")
 def _shown(html: str) -> str:
     """What ``html`` shows as text (no tags, nor their attributes)."""
     return re.sub(r"<[^>]+>", "", html)
+
+
 QUESTION = f"Write to {EMAIL} about the invoice"
 LOGIN = "/accounts/login/"
 
