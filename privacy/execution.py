@@ -259,6 +259,7 @@ def _complete(run: _Run, counts: dict) -> None:
             receipt=receipt,
             receipt_hash=digest,
             identifiers_sealed=b"",
+            note="",  # free text, which may name the person as the identifiers do
             **fields,
         )
         record(action=AuditEvent.Action.DSR_EXECUTED, target=request, details=details)

@@ -67,7 +67,10 @@ class IntakeForm(IdentifiersForm):
         ),
     )
     note = forms.CharField(
-        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="For the privacy team. Deleted with the identifiers when the request closes.",
     )
 
     def clean_received_on(self):

@@ -236,6 +236,7 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         request.rejected_reason = reason.strip()[:500]
         request.completed_at = timezone.now()
         request.identifiers_sealed = b""
+        request.note = ""
         request.save()
         record_step(
             request,
@@ -382,7 +383,8 @@ def release_hold(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
             target=hold,
             details={
                 **_hold_details(hold),
-                "reason": hold.release_reason,
+                # Its length only: free text may name people, and the trail is never erased.
+                "reason_chars": len(hold.release_reason),
                 "erasures_to_finish": freed,
             },
         )

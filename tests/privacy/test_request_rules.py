@@ -168,6 +168,18 @@ def test_the_rejection_reason_stays_on_the_request_and_out_of_the_trail(officers
     assert details["reason_chars"] == len(reason)
 
 
+def test_a_hold_release_reason_stays_on_the_hold_and_out_of_the_trail(officers, org):
+    """A release reason may name the person ("Jane Roe settled her claim"): as with a
+    rejection, the trail keeps its length only."""
+    hold = services.place_hold(actor=officers[0], reason="Case 12", user=org.alice)
+    reason = "Jane Roe settled her refund claim."
+    services.release_hold(hold=hold, actor=officers[1], reason=reason)
+    hold.refresh_from_db()
+    assert hold.release_reason == reason
+    details = AuditEvent.objects.get(action=AuditEvent.Action.HOLD_RELEASED).details
+    assert "Jane" not in str(details) and details["reason_chars"] == len(reason)
+
+
 # --- requests from the account page ----------------------------------------------------------
 
 

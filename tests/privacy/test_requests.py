@@ -289,6 +289,21 @@ def test_the_trail_names_the_request_never_the_identifier(
     assert request.identifiers() == []  # dropped on completion; digests remain for the receipt
 
 
+def test_the_officers_note_goes_with_the_identifiers_when_a_request_closes(
+    officers, db, django_capture_on_commit_callbacks
+):
+    """An intake note often names the person ("Jane Roe phoned from +44…"): it is dropped
+    when the request completes or is rejected, as the identifiers are."""
+    note = f"Jane Roe phoned; she also wrote from {EMAIL}."
+    completed = _run(_receive(officers, note=note), officers, django_capture_on_commit_callbacks)
+    rejected = services.reject_request(
+        request=_receive(officers, note=note), actor=officers[0], reason="Not verifiable."
+    )
+    for request in (completed, rejected):
+        request.refresh_from_db()
+        assert request.note == "" and request.identifiers() == []
+
+
 def test_the_receipt_says_how_the_identity_was_verified_and_that_it_was_extended(
     officers, db, org, django_capture_on_commit_callbacks
 ):
