@@ -397,7 +397,7 @@ def _record(
         conversation.category = category_by_number(decision.category, version)
         changed.append("category")
     if keeps and not conversation.title_sealed:
-        conversation.title = _title(text)
+        conversation.title = title_from(text)
         changed.append("title_sealed")
     conversation.last_activity_at = now
     if new:
@@ -1012,7 +1012,8 @@ def _counts(detection: Detection) -> dict[str, int]:
     return dict(counts)
 
 
-def _title(text: str) -> str:
+def title_from(text: str) -> str:
+    """A conversation's title taken from its first message: the start of its one line."""
     first = " ".join(text.split())
     return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
 

@@ -22,6 +22,7 @@ from audit.services import pseudonym
 from chat import streams
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
+from chat.services import title_from
 from governance.detection import detect
 from privacy import purge
 from privacy.models import SubjectRequest
@@ -109,14 +110,27 @@ def erase(
         kept = purge.held(Conversation.objects.filter(owner=subject_user)).count()
         result.withheld_conversations += kept
         progress(done + kept)
-        result.archives = (
-            SubjectRequest.objects.filter(
-                kind=SubjectRequest.Kind.ACCESS, subject_user=subject_user
-            )
-            .exclude(archive_sealed=b"")
-            .update(archive_sealed=b"", archive_dropped_at=timezone.now())
-        )
+    result.archives = _drop_archives(wanted, subject_user)
     return result
+
+
+def _drop_archives(digests: set[str], subject_user) -> int:
+    """Drop the access archives built for the subject: a staff member's, and any whose request
+    named one of the same identifiers (an outside person has no account to find them by)."""
+    built = (
+        SubjectRequest.objects.filter(kind=SubjectRequest.Kind.ACCESS)
+        .exclude(archive_sealed=b"")
+        .only("pk", "digests", "subject_user_id")
+    )
+    theirs = [
+        request.pk
+        for request in built
+        if (subject_user is not None and request.subject_user_id == subject_user.pk)
+        or digests.intersection(request.digests)
+    ]
+    return SubjectRequest.objects.filter(pk__in=theirs).update(
+        archive_sealed=b"", archive_dropped_at=timezone.now()
+    )
 
 
 def literal_patterns(literals: list[str]) -> list[re.Pattern]:
@@ -179,11 +193,14 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
             return None if Conversation.objects.filter(pk=conversation.pk).exists() else 0
         conversation = locked
         _stop_answers(conversation)
+        first_question = None  # (as written, redacted): the title may have been taken from it
         for message in conversation.messages.exclude(content_sealed=b"", error_sealed=b""):
             message.conversation = conversation
             updates = []
             content = message.content
             redacted = redact(content, digests, patterns)
+            if first_question is None and message.role == Message.Role.USER and content:
+                first_question = (content, redacted)
             if redacted != content:
                 message.content = redacted
                 updates += ["content_sealed", "chars"]
@@ -204,7 +221,7 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
         fields = []
         if conversation.title_sealed:
             title = conversation.title
-            if (new_title := redact(title, digests, patterns)) != title:
+            if (new_title := _redacted_title(title, first_question, digests, patterns)) != title:
                 conversation.title = new_title
                 fields.append("title_sealed")
         mapping = conversation.pseudonyms()
@@ -214,6 +231,15 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
         if fields:
             conversation.save(update_fields=fields)
     return changed
+
+
+def _redacted_title(title: str, first_question, digests: set[str], patterns) -> str:
+    """The title redacted. One taken from the first message is taken again from it redacted:
+    cut short, it could end inside an address ("…Dr [erased] (jane.roe@…") that no
+    detector finds whole."""
+    if first_question and title == title_from(first_question[0]):
+        return title_from(first_question[1])
+    return redact(title, digests, patterns)
 
 
 def _stop_answers(conversation: Conversation) -> None:

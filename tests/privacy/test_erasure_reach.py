@@ -66,6 +66,32 @@ def test_an_email_or_a_phone_is_erased_whole_never_inside_a_longer_one(
     assert text.endswith(f"not mary.{EMAIL} nor {PHONE}1."), text
 
 
+def test_a_title_cut_inside_the_address_is_taken_again_from_the_redacted_message(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """A title is the first message's start, cut at 80 characters: cut inside the address, no
+    detector finds it whole, and "…write to jane.roe@…" kept part of it after erasure."""
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    lead = "Please draft a polite reply about the late refund to the customer at "
+    text = f"{lead}{EMAIL} today."  # the first 79 characters end with "jane.roe@e"
+    _send(django_capture_on_commit_callbacks, conversation, org.carol, text)
+    title = Conversation.objects.get(pk=conversation.pk).title
+    assert title.endswith("…") and EMAIL not in title and EMAIL[:4] in title  # cut inside it
+    run(receive(officers), officers, django_capture_on_commit_callbacks)
+    title = Conversation.objects.get(pk=conversation.pk).title
+    assert EMAIL[:4] not in title and title.startswith(lead) and "[erased]" in title, title
+
+
+def test_a_title_the_owner_typed_is_redacted_as_it_is(
+    org, officers, django_capture_on_commit_callbacks
+):
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    _send(django_capture_on_commit_callbacks, conversation, org.carol, f"Write to {EMAIL}.")
+    chat.rename_conversation(conversation=conversation, actor=org.carol, title=f"Refund {EMAIL}")
+    run(receive(officers), officers, django_capture_on_commit_callbacks)
+    assert Conversation.objects.get(pk=conversation.pk).title == "Refund [erased]"
+
+
 @pytest.mark.parametrize(
     ("literal", "text", "expected"),
     [
@@ -280,3 +306,26 @@ def test_erasure_drops_the_subjects_access_archives(
         access.refresh_from_db()
     assert [bytes(access.archive_sealed) == b"" for access in archives] == [True, True, False]
     assert [access.archive_dropped_at is not None for access in archives] == [True, True, False]
+
+
+def test_erasure_drops_an_outside_persons_access_archive_found_by_their_identifiers(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """Someone outside the company has no account to find their archive by: an access
+    request that named the same address (or phone) is theirs."""
+    make_conversation(org.carol, org.internal, texts=(f"Refund for {EMAIL}", "Sure"))
+    access = [
+        run(
+            receive(officers, kind=SubjectRequest.Kind.ACCESS, identifiers=identifiers),
+            officers,
+            django_capture_on_commit_callbacks,
+        )
+        for identifiers in ([("email", EMAIL)], [("email", "someone.else@example.org")])
+    ]
+    assert all(request.archive_sealed for request in access)
+    erasure_request = receive(officers, identifiers=[("email", EMAIL), ("phone", PHONE)])
+    erasure_request = run(erasure_request, officers, django_capture_on_commit_callbacks)
+    assert erasure_request.receipt["counts"]["archives"] == 1
+    for request in access:
+        request.refresh_from_db()
+    assert [bytes(request.archive_sealed) == b"" for request in access] == [True, False]
