@@ -93,16 +93,17 @@ CATEGORIES = [
     },
 ]
 
-#: Health data has no pattern to detect it by: the demo warns on the words that usually come
-#: with it, before the message is sent (the preview shows the warning as it is typed).
+#: Health data has no pattern to detect it by: the demo blocks the words that usually come
+#: with it (its prohibited card lists health data), and the preview says so as it is typed.
+#: A heuristic that misses most health data and catches some harmless text, not detection.
 RULES = [
     {
         "name": "Health information",
-        "reason": "Health information is special-category data: never send it to a model",
+        "reason": "Health information is special-category data and may not be sent to a model",
         "kind": DetectionRule.Kind.KEYWORDS,
         "pattern": "diagnosed with\nsick leave\nsick note\nmedical condition\nmedication\n"
         "pregnant\npregnancy\ndisability\nmental health",
-        "action": DetectionRule.Action.WARN,
+        "action": DetectionRule.Action.BLOCK,
     },
 ]
 

@@ -77,15 +77,18 @@ def test_seed_demo_if_empty_leaves_a_real_site_alone(db, member, capsys):
     assert Category.objects.count() == 0
 
 
-def test_health_information_is_warned_of_before_it_is_sent(db):
-    """No detector finds health data: the demo's rule warns on the words that come with it."""
+def test_health_information_is_blocked_before_it_is_sent(db):
+    """No detector finds health data, which the demo's prohibited card lists: its rule blocks
+    the words that come with it."""
     seed_demo_organisation()
     alice = User.objects.get(email="alice@example.com")
     text = "Our employee Maria Gonzalez was diagnosed with diabetes and is on sick leave."
     decision = simulate(user=alice, chosen=2, text=text).decision
-    assert decision.outcome == "allowed"
-    assert decision.warnings == (
-        "Health information is special-category data: never send it to a model "
+    assert decision.outcome == "blocked"
+    assert decision.reasons == (
+        "Blocked: Health information is special-category data and may not be sent to a model "
         "(rule “Health information”).",
     )
-    assert simulate(user=alice, chosen=2, text="I diagnosed the outage.").decision.warnings == ()
+    assert (
+        simulate(user=alice, chosen=2, text="I diagnosed the outage.").decision.outcome == "allowed"
+    )
