@@ -325,6 +325,9 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
 }
 STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
+# Who answers for the data, named in every access copy (GDPR Art. 13/15: the controller and
+# its data protection officer's contact), e.g. "Example Ltd, dpo@example.com".
+STEWARD_PRIVACY_CONTACT = env_str("STEWARD_PRIVACY_CONTACT", "")
 # Training: days a new policy version leaves those who acknowledged an earlier one to chat
 # before they must acknowledge again (someone who never acknowledged is asked at once),
 # and the share of a quiz's questions to answer right to pass.

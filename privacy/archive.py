@@ -33,7 +33,7 @@ from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser
 from governance import crypto
 from governance.models import User
-from privacy import access
+from privacy import access, disclosure
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from privacy.services import PrivacyError, record_step
 
@@ -83,6 +83,7 @@ def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[
         "conversations": own,
         "mentions": mentions,
         **(_held_on_account(user) if user else {}),
+        "about": disclosure.about(request),
     }
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -274,6 +275,43 @@ def test_access_builds_an_archive(mentioned, officers, org, django_capture_on_co
     assert any(EMAIL in m["text"] for c in data["conversations"] for m in c["messages"])
     assert "Your conversations (2)" in summary
     assert Conversation.objects.filter(owner=org.alice).count() == 2  # access deletes nothing
+
+
+def test_an_outside_persons_copy_says_who_received_it_how_long_it_is_kept_and_their_rights(
+    mentioned, officers, settings, django_capture_on_commit_callbacks
+):
+    """GDPR Art. 15(1)–(2): beside the data, the copy names who answers for it, its purposes,
+    its source, its recipients, its retention and the person's rights, in words and dates a
+    person reads."""
+    settings.STEWARD_PRIVACY_CONTACT = "Example Ltd, Data Protection Officer, dpo@example.com"
+    request = _run(
+        _receive(officers, kind=SubjectRequest.Kind.ACCESS),
+        officers,
+        django_capture_on_commit_callbacks,
+    )
+    with zipfile.ZipFile(io.BytesIO(archive.open_archive(request))) as bundle:
+        about = json.loads(bundle.read("data.json"))["about"]
+        summary = bundle.read("summary.html").decode()
+    assert about["contact"] == "Example Ltd, Data Protection Officer, dpo@example.com"
+    assert {r["backend"] for r in about["recipients"]} == {"OpenAI business API", "Local Ollama"}
+    assert all(r["calls"] >= 1 and r["provider_keeps"] for r in about["recipients"])
+    assert any(
+        "days after the conversation's last message" in r["kept"] for r in about["retention"]
+    )
+    for words in (
+        "About this copy",
+        "dpo@example.com",
+        "OpenAI business API",
+        "supervisory authority",
+        "Colleagues wrote these messages",
+        "Who received it",
+        "found by Email address",
+    ):
+        assert words in summary, words
+    # Nobody's account: no conversations of theirs, nor messages they wrote.
+    assert "Your conversations" not in summary and "You wrote" not in summary
+    prepared = summary.split("prepared ")[1].split(".")[0]
+    assert re.fullmatch(r"\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC", prepared), prepared
 
 
 def test_the_trail_names_the_request_never_the_identifier(
