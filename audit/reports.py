@@ -49,6 +49,12 @@ class Summary:
     confidential_offprem: list[dict] = field(default_factory=list)
     confidential_offprem_count: int = 0
     failures: int = 0  # the backends' own: not the scanner's, the policy's or a worker's
+    #: Data-subject requests closed in the period: reference, kind, due and closed days, lateness.
+    subject_requests: list[dict] = field(default_factory=list)
+
+    @property
+    def subject_requests_late(self) -> list[dict]:
+        return [request for request in self.subject_requests if request["days_late"]]
 
     @property
     def exceptions_cut_short(self) -> bool:
@@ -126,6 +132,7 @@ def summarise(
         .exclude(details__kind__in=STEWARD_FAILURE_KINDS)
         .count()
     )
+    summary.subject_requests = _subject_requests_closed(events)
     rows = (
         events.filter(action=AuditEvent.Action.CHAT_REQUEST)
         .order_by("sequence")
@@ -157,6 +164,43 @@ def summarise(
     return summary
 
 
+def _subject_requests_closed(events) -> list[dict]:
+    """The period's completed and rejected data-subject requests, each against the due date
+    its last receipt or extension event set (GDPR Art. 12(3); CCPA regulations ask larger
+    businesses to publish how many were answered and how fast)."""
+    closed = list(
+        events.filter(action__in=(AuditEvent.Action.DSR_EXECUTED, AuditEvent.Action.DSR_REJECTED))
+        .order_by("sequence")
+        .values_list("target_id", "target_repr", "occurred_at", "action", "details")
+    )
+    due = {}
+    for target_id, details in (
+        AuditEvent.objects.filter(
+            action__in=(AuditEvent.Action.DSR_RECEIVED, AuditEvent.Action.DSR_EXTENDED),
+            target_id__in=[row[0] for row in closed],
+        )
+        .order_by("sequence")
+        .values_list("target_id", "details")
+    ):
+        if (details or {}).get("due_on"):
+            due[target_id] = dt.date.fromisoformat(details["due_on"])
+    requests = []
+    for target_id, reference, occurred_at, action, details in closed:
+        closed_on = timezone.localtime(occurred_at).date()
+        due_on = due.get(target_id)
+        requests.append(
+            {
+                "reference": reference,
+                "kind": (details or {}).get("kind", ""),
+                "outcome": "rejected" if action == AuditEvent.Action.DSR_REJECTED else "answered",
+                "due_on": due_on,
+                "closed_on": closed_on,
+                "days_late": max(0, (closed_on - due_on).days) if due_on else 0,
+            }
+        )
+    return requests
+
+
 def report_rows(summary: Summary) -> list[dict]:
     """The compliance report flattened for CSV / JSON download: one row per statement."""
     p = summary.period
@@ -182,6 +226,16 @@ def report_rows(summary: Summary) -> list[dict]:
         {"section": "confidential_off_premise", "key": f"event #{e['sequence']}",
          "value": f"{e['category']} → {e['backend']}"}
         for e in summary.confidential_offprem
+    ]  # fmt: skip
+    rows += [
+        {"section": "subject_requests", "key": "closed", "value": len(summary.subject_requests)},
+        {"section": "subject_requests", "key": "late",
+         "value": len(summary.subject_requests_late)},
+    ]  # fmt: skip
+    rows += [
+        {"section": "subject_requests_late", "key": r["reference"],
+         "value": f"{r['outcome']} {r['days_late']} days late (due {r['due_on']})"}
+        for r in summary.subject_requests_late
     ]  # fmt: skip
     for decision, counts in sorted(summary.findings_by_decision.items()):
         rows += [

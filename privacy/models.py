@@ -278,6 +278,13 @@ class SubjectRequest(models.Model):
         return self.is_open and self.days_left() < 0
 
     @property
+    def days_late(self) -> int:
+        """How many days after its due date a closed request was answered (0: in time)."""
+        if self.completed_at is None or self.is_open:
+            return 0
+        return max(0, (timezone.localdate(self.completed_at) - self.due_on).days)
+
+    @property
     def percent(self) -> int:
         if not self.progress_total:
             return 100 if self.status == self.Status.COMPLETED else 0
