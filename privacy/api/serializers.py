@@ -93,6 +93,15 @@ class LegalHoldSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
+    def to_representation(self, hold: LegalHold) -> dict:
+        data = super().to_representation(hold)
+        request = self.context.get("request")
+        if request is not None and hold.is_about(request.user):
+            # As on the holds page: a hold's reasons may tell the officer it is about what
+            # they are suspected of.
+            data["reason"] = data["release_reason"] = None
+        return data
+
     def get_person(self, hold: LegalHold) -> str | None:
         return hold.user.email if hold.user else None
 

@@ -414,3 +414,21 @@ def test_a_body_past_what_a_form_may_hold_is_413_in_json(policy, role, method, p
     assert response.json() == {"detail": "The request body is larger than 2.5 MB."}
     used = AuditEvent.objects.get(action=AuditEvent.Action.API_REQUEST)
     assert (used.outcome, used.details["status"]) == (AuditEvent.Outcome.FAILURE, 413)
+
+
+def test_a_holds_reasons_are_not_listed_to_the_officer_it_is_about(db):
+    """As on the holds page: the reason may tell them what they are suspected of."""
+    from privacy import services
+
+    first = make_user("first-officer@example.com", Role.PRIVACY_OFFICER)
+    second = make_user("second-officer@example.com", Role.PRIVACY_OFFICER)
+    hold = services.place_hold(actor=first, reason="Case 7: expenses fraud", user=second)
+    services.release_hold(hold=hold, actor=first, reason="Cleared by the inquiry")
+    services.place_hold(actor=first, reason="Case 8", user=second)
+
+    seen_by_subject = _client_of(second).get("/api/privacy/holds/").json()["results"]
+    assert [(h["reason"], h["release_reason"]) for h in seen_by_subject] == [(None, None)] * 2
+    one = _client_of(second).get(f"/api/privacy/holds/{hold.public_id}/").json()
+    assert one["reason"] is None and one["person"] == second.email
+    seen_by_other = _client_of(first).get("/api/privacy/holds/").json()["results"]
+    assert {h["reason"] for h in seen_by_other} == {"Case 7: expenses fraud", "Case 8"}
