@@ -246,7 +246,14 @@ def _complete(run: _Run, counts: dict) -> None:
         receipt["earlier_attempts"] = earlier
     digest = receipt_hash(receipt)
     fields = {}
-    details = {"kind": request.kind, "receipt_hash": digest, "counts": counts}
+    # Who received the subject's data (backends, calls, how many in clear: no personal data),
+    # so that an auditor can tell from the trail alone whom the request had to reach.
+    details = {
+        "kind": request.kind,
+        "receipt_hash": digest,
+        "counts": counts,
+        "recipients": receipt["recipients"],
+    }
     if request.kind == SubjectRequest.Kind.ACCESS:
         # Other people's messages wait for an officer's check; the subject's own data does not.
         released = not counts["mentions"]

@@ -325,6 +325,10 @@ def test_the_trail_names_the_request_never_the_identifier(
     assert actions == ["dsr.received", "dsr.verified", "dsr.scoped", "dsr.approved", "dsr.executed"]
     assert all(e.target_repr == request.reference for e in events)
     assert request.identifiers() == []  # dropped on completion; digests remain for the receipt
+    # Whom the request had to reach, readable from the trail alone: backends and counts.
+    executed = events.get(action="dsr.executed").details
+    assert {r["backend"] for r in executed["recipients"]} == {"OpenAI business API", "Local Ollama"}
+    assert EMAIL not in str(executed)
 
 
 def test_the_officers_note_goes_with_the_identifiers_when_a_request_closes(
