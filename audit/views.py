@@ -181,7 +181,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 def chain_panel(request: HttpRequest) -> HttpResponse:
     """The chain panel alone: what the page asks for while a verification runs."""
     status = chain_status(request.user, verifying=request.GET.get("verifying"))
-    return render(request, "audit/partials/chain_status.html", {"status": status})
+    return render(request, "audit/partials/chain_panel.html", {"status": status, "announce": True})
 
 
 @require_GET

@@ -226,6 +226,15 @@ def test_the_chain_panel_asks_for_itself_until_the_verification_it_started_lands
     run_verification(actor=reader)
     panel = client.get(f"/audit/chain/?verifying={first}").content.decode()
     assert "intact" in panel and "hx-get" not in panel and "<html" not in panel
+    # Said once, in the status line the page keeps (a panel swapped whole is not read out).
+    assert (
+        '<p id="chain-announce" hx-swap-oob="innerHTML">Verification finished: the chain is intact.'
+        in panel
+    )
+    assert (
+        'id="chain-announce" class="visually-hidden" role="status"'
+        in client.get("/audit/").content.decode()
+    )
 
 
 def test_the_chain_panel_stops_saying_intact_once_a_row_cannot_be_read(client, reader):
