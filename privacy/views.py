@@ -163,7 +163,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "reject_form": forms.get("reject_form") or RejectForm(),
         "finish_form": forms.get("finish_form") or FinishForm(),
         "left_behind": services.left_behind(subject_request)
-        if access.is_officer(request.user)
+        if access.is_officer(request.user) and subject_request.subject_user_id != request.user.pk
         else None,
         "extend_form": forms.get("extend_form") or ExtendForm(),
         "extension_refusal": policy.extension_refusal(

@@ -381,3 +381,22 @@ def test_a_phone_number_without_its_digits_is_refused(db, phone):
     form = IdentifiersForm(data={"phone": phone})
     assert "Give the number in digits" in form.errors["phone"][0]
     assert IdentifiersForm(data={"phone": "+44 (20) 7946-0958"}).is_valid()
+
+
+def test_a_person_whose_erasure_a_hold_kept_is_told_why_without_the_word_hold(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """GDPR Art. 12(4) wants the reason for keeping data and the right to complain; the
+    holds page and the chat never say "legal hold" to the person it is about, nor does this."""
+    make_conversation(org.alice, org.internal)
+    services.place_hold(actor=officers[0], reason="Case 4", user=org.alice)
+    request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
+    request = run(request, officers, django_capture_on_commit_callbacks)
+
+    client.force_login(org.alice)
+    page = client.get(reverse("privacy:request", args=[request.public_id])).content.decode()
+    assert "the account was kept for now" in page and "legal claim or obligation" in page
+    assert "supervisory authority" in page and "legal hold" not in page.lower()
+    client.force_login(officers[1])
+    page = client.get(reverse("privacy:request", args=[request.public_id])).content.decode()
+    assert "its owner is under a legal hold" in page
