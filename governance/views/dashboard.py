@@ -19,6 +19,9 @@ from governance.tasks import HEARTBEAT_CACHE_KEY
 
 #: How many of a staff member's conversations the dashboard lists (the chat page has all).
 NEWEST_CONVERSATIONS = 5
+#: How far back the dashboard looks for the backends' real answers: the trail's newest events
+#: (a key range of the primary key: cheap however long the trail).
+RECENT_EVENTS = 5000
 
 
 @require_GET
@@ -50,6 +53,9 @@ def _newest_conversations(user: User) -> dict:
 def _policy_summary() -> dict:
     today = timezone.localdate()
     backends = list(Backend.objects.annotate(category_count=Count("approvals")))
+    lately = _answers_lately()
+    for backend in backends:
+        backend.state = backend_state(backend, lately.get(backend.name))
     return {
         "category_count": Category.objects.filter(is_active=True).count(),
         "backends": backends,
@@ -63,6 +69,63 @@ def _policy_summary() -> dict:
         ],
         "today": today,
         "heartbeat_age": _heartbeat_age(),
+    }
+
+
+def _answers_lately() -> dict[str, tuple[bool, dt.datetime]]:
+    """For each backend named in the trail's newest events: whether its last real answer
+    came (or the backend failed it), and when. Failures that are Steward's own are left out."""
+    from audit.reports import STEWARD_FAILURE_KINDS
+
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    if head is None:
+        return {}
+    events = (
+        AuditEvent.objects.filter(
+            sequence__gt=head - RECENT_EVENTS,
+            action__in=(AuditEvent.Action.CHAT_RESPONSE, AuditEvent.Action.CHAT_FAILURE),
+        )
+        .exclude(backend="")
+        .order_by("sequence")
+        .values_list("backend", "action", "occurred_at", "details")
+    )
+    lately = {}
+    for backend, action, occurred_at, details in events:
+        details = details or {}
+        if action == AuditEvent.Action.CHAT_FAILURE and (
+            details.get("stage") != "backend" or details.get("kind") in STEWARD_FAILURE_KINDS
+        ):
+            continue
+        lately[backend] = (action == AuditEvent.Action.CHAT_RESPONSE, occurred_at)
+    return lately
+
+
+def backend_state(backend: Backend, lately: tuple[bool, dt.datetime] | None) -> dict:
+    """The dashboard's word for a backend: from its settings, then from whichever is newer of
+    its last real answer and its last "Test connection"."""
+    if not backend.enabled:
+        return {"label": "disabled", "tone": "muted", "title": ""}
+    if backend.key_missing:
+        return {
+            "label": "no key",
+            "tone": "warn",
+            "title": f"{backend.credential_env} is not set on this server",
+        }
+    tested = backend.health_checked_at
+    if lately is not None and (tested is None or lately[1] > tested):
+        answered, at = lately
+        when = timezone.localtime(at).strftime("%d %b %Y, %H:%M")
+        if answered:
+            return {"label": "answering", "tone": "ok", "title": f"Last answer {when}"}
+        return {"label": "failing", "tone": "danger", "title": f"Its last answer failed, {when}"}
+    if backend.health_error:
+        return {"label": "unhealthy", "tone": "danger", "title": backend.health_error}
+    if tested is not None:
+        return {"label": "healthy", "tone": "ok", "title": "Test connection passed"}
+    return {
+        "label": "not tested",
+        "tone": "muted",
+        "title": "No answer lately: Test connection on its page checks it",
     }
 
 
