@@ -61,3 +61,8 @@ def open_sealed(blob: bytes, *, context: bytes) -> bytes:
 
 def sealed_with_current_key(blob: bytes) -> bool:
     return blob[2:10] == _current()[0]
+
+
+def sealed_with_a_configured_key(blob: bytes) -> bool:
+    """Whether one of the configured master keys (current or older) sealed ``blob``."""
+    return blob[2:10] in {key_id for key_id, _ in _keys(settings.STEWARD_MASTER_KEY)}

@@ -78,3 +78,25 @@ def test_rotation_can_run_again_and_finds_nothing_to_do(conversation, settings, 
     call_command("rotate_master_key")
     call_command("rotate_master_key", "--dry-run")
     assert "conversation keys: 0 to re-seal" in capsys.readouterr().out
+
+
+def test_rotation_without_the_old_key_changes_nothing_and_says_what_to_do(conversation, settings):
+    """The old key left out: the dry run said "2 to re-seal" and the real run died with a
+    traceback half-way. Both refuse before changing anything, and say how to list the keys."""
+    from django.core.management.base import CommandError
+
+    before = bytes(Conversation.objects.get(pk=conversation.pk).data_key_wrapped)
+    settings.STEWARD_MASTER_KEY = _key()  # the new key alone
+    for arguments in (["--dry-run"], []):
+        with pytest.raises(CommandError, match=r"1 sealed value was sealed with a master key "
+                           r"that is not configured.*STEWARD_MASTER_KEY=new,old"):  # fmt: skip
+            call_command("rotate_master_key", *arguments)
+    assert bytes(Conversation.objects.get(pk=conversation.pk).data_key_wrapped) == before
+
+
+def test_rotation_with_the_keys_in_the_wrong_order_says_the_new_one_comes_first(
+    conversation, settings, capsys
+):
+    settings.STEWARD_MASTER_KEY = f"{settings.STEWARD_MASTER_KEY},{_key()}"  # old, new
+    call_command("rotate_master_key", "--dry-run")
+    assert "it must come first: STEWARD_MASTER_KEY=new,old" in capsys.readouterr().out

@@ -1,14 +1,17 @@
 """Re-seal everything sealed with an older master key under the current (first) one.
 
-Rotation: put the new key first in ``STEWARD_MASTER_KEY`` (``new,old``), restart,
-run this, then drop the old key. Messages are not touched: only the small
+Rotation: put the new key first in ``STEWARD_MASTER_KEY`` (``new,old``), restart every
+process (web, workers, beat), run this, then drop the old key and restart again. Nothing
+is changed while something is sealed with a key that is not configured (the old key left
+out): every process would fail to open it. Messages are not touched: only the small
 things sealed directly with the master key are (each conversation's data key,
 backend credentials, protected-term lists, data-subject requests' identifiers
 and archives), in batches, each row in its own short transaction, so it can
 run while people chat and be run again after an interruption.
 """
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.models import AuditEvent
@@ -32,6 +35,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, dry_run: bool = False, **options):
+        unknown = _sealed_with_unknown_keys()
+        if unknown:
+            raise CommandError(
+                f"{unknown} sealed value{'s were' if unknown != 1 else ' was'} sealed with a "
+                "master key that is not configured, so nothing was re-sealed. List every older "
+                "key after the new one (STEWARD_MASTER_KEY=new,old), restart every process, "
+                "then run this again."
+            )
         counts = {
             "conversation keys": self._conversations(dry_run),
             "backend credentials": self._backends(dry_run),
@@ -41,6 +52,11 @@ class Command(BaseCommand):
         for what, count in counts.items():
             verb = "to re-seal" if dry_run else "re-sealed"
             self.stdout.write(f"{what}: {count} {verb}")
+        if not any(counts.values()) and "," in settings.STEWARD_MASTER_KEY:
+            self.stdout.write(
+                "Everything is sealed with the first key already. If you meant to rotate to a "
+                "new key, it must come first: STEWARD_MASTER_KEY=new,old."
+            )
         if not dry_run:
             record(
                 action=AuditEvent.Action.MASTER_KEY_ROTATED,
@@ -104,6 +120,24 @@ class Command(BaseCommand):
             requests = SubjectRequest.objects.exclude(**{field: b""})
             done += _reseal_each(requests, field, reseal, dry_run)
         return done
+
+
+def _sealed_with_unknown_keys() -> int:
+    """How many sealed values no configured master key opens (read before anything changes)."""
+    from privacy.models import SubjectRequest
+
+    columns = [
+        (Conversation.objects.all(), "data_key_wrapped"),
+        (Backend.objects.exclude(credential_encrypted=b""), "credential_encrypted"),
+        (ProtectedTermList.objects.exclude(terms_sealed=b""), "terms_sealed"),
+        (SubjectRequest.objects.exclude(identifiers_sealed=b""), "identifiers_sealed"),
+        (SubjectRequest.objects.exclude(archive_sealed=b""), "archive_sealed"),
+    ]
+    unknown = 0
+    for rows, field in columns:
+        for blob in rows.values_list(field, flat=True).iterator(chunk_size=BATCH):
+            unknown += not crypto.sealed_with_a_configured_key(bytes(blob))
+    return unknown
 
 
 def _reseal_each(rows, field: str, reseal, dry_run: bool) -> int:
