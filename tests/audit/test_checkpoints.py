@@ -153,6 +153,18 @@ def test_an_unreadable_checkpoint_file_is_a_clear_error(db, tmp_path):
         call_command("audit_verify", "--checkpoints", str(tmp_path / "missing.jsonl"))
 
 
+def test_an_empty_checkpoint_file_fails_and_a_pass_says_how_many_were_held(db, tmp_path, capsys):
+    """An empty file printed "Audit chain intact", having held the chain to nothing."""
+    _events(3)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(CommandError, match="holds no checkpoint"):
+        call_command("audit_verify", "--checkpoints", str(empty))
+    create_checkpoint()
+    call_command("audit_verify")
+    assert "; 1 checkpoint held against it" in capsys.readouterr().out
+
+
 def test_the_public_key_command_prints_the_key(db, capsys):
     call_command("audit_checkpoint", "--public-key")
     assert capsys.readouterr().out.strip() == signing.public_key_text()

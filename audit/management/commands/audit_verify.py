@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.models import AuditCheckpoint
 from audit.services import verify_trail
 
 
@@ -24,6 +25,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, checkpoints: Path | None, public_key: str | None, **options) -> None:
         lines = _read_checkpoints(checkpoints) if checkpoints else None
+        if lines == []:
+            # "Intact" after checking no checkpoint would read as a pass.
+            raise CommandError(f"{checkpoints} holds no checkpoint: nothing to hold the chain to")
         report, problems = verify_trail(checkpoints=lines, public_key=public_key)
         for problem in problems:
             self.stderr.write(problem)
@@ -35,7 +39,11 @@ class Command(BaseCommand):
             )
         if problems:
             raise CommandError(f"{len(problems)} checkpoint(s) do not match the chain")
-        self.stdout.write(f"Audit chain intact: {report.checked} events, head {report.head_hash}")
+        held = len(lines) if lines is not None else AuditCheckpoint.objects.count()
+        self.stdout.write(
+            f"Audit chain intact: {report.checked} events, head {report.head_hash}; "
+            f"{held} checkpoint{'s' if held != 1 else ''} held against it"
+        )
 
 
 def _read_checkpoints(path: Path) -> list[dict]:
