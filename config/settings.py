@@ -486,6 +486,11 @@ STEWARD_BACKEND_KEY_VARIABLES = backend_key_variables()
 STEWARD_API_REQUESTS_PER_MINUTE = env_int("STEWARD_API_REQUESTS_PER_MINUTE", 120, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    # Django's own error ("Unable to configure root logger") names no variable.
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -191,3 +191,11 @@ def test_a_malformed_service_url_is_refused_at_start_naming_the_variable(tmp_pat
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {name} must be" in result.stderr
     assert "s3cret" not in result.stderr
+
+
+def test_an_unknown_log_level_is_refused_naming_the_variable(tmp_path):
+    """Django's own "Unable to configure root logger" named no variable."""
+    result = _manage("check", STEWARD_DATA_DIR=str(tmp_path), LOG_LEVEL="verbose")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: LOG_LEVEL must be DEBUG, INFO" in result.stderr
+    assert _manage("check", STEWARD_DATA_DIR=str(tmp_path), LOG_LEVEL="warning").returncode == 0
