@@ -200,7 +200,7 @@ elif not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 
 
 # Web server processes started by `manage.py serve` (each one core's worth of Python).
-STEWARD_WEB_WORKERS = env_int("STEWARD_WEB_WORKERS", 1)
+STEWARD_WEB_WORKERS = env_int("STEWARD_WEB_WORKERS", 1, minimum=1)
 # Answers one `manage.py serve` worker streams at once (threads of its inference_external
 # and maintenance worker; each keeps a database connection).
 STEWARD_WORKER_THREADS = env_int("STEWARD_WORKER_THREADS", 32, minimum=1)

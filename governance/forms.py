@@ -552,7 +552,10 @@ def finding_matrix_form(given: object, *, category: Category) -> FindingMatrixFo
         raise forms.ValidationError("Give an object: finding type -> action.")
     rows = finding_rows()
     known = {name for row_name, _, kinds in rows for name in (row_name, *kinds)}
-    problems = [f"Unknown finding type: {name}." for name in given if name not in known]
+    names = ", ".join(row for row, _, _ in rows)
+    problems = [
+        f"Unknown finding type: {name}. Known: {names}." for name in given if name not in known
+    ]
     data = {}
     for row_name, label, kinds in rows:
         chosen = [given[k] for k in dict.fromkeys((row_name, *kinds)) if k in given]

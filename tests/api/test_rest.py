@@ -343,7 +343,9 @@ def test_bad_category_input_is_explained_and_nothing_saved(policy, admin):
          {"allowed_hosting_classes": ["Select a valid choice. moon is not one of the "
                                       "available choices."]}),
         ("patch", "public/", {"finding_actions": {"NOPE": "block"}},
-         {"finding_actions": ["Unknown finding type: NOPE."]}),
+         {"finding_actions": ["Unknown finding type: NOPE. Known: EMAIL_ADDRESS, PHONE_NUMBER, "
+                              "CREDIT_CARD, IBAN_CODE, IP_ADDRESS, URL, CRYPTO, SECRET, PERSON, "
+                              "PROTECTED_TERM, NATIONAL_ID."]}),
         ("patch", "public/", {"finding_actions": {"US_SSN": "block", "UK_NINO": "allow"}},
          {"finding_actions": ["National identifiers take one action together."]}),
         ("patch", "public/", {"finding_actions": ["block"]},

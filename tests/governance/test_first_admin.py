@@ -93,6 +93,13 @@ def test_it_refuses_a_deactivated_account_and_an_address_that_is_not_one(member)
     assert not AuditEvent.objects.exists()
 
 
+def test_a_site_address_without_its_scheme_is_refused(db):
+    """Printed as given, "steward.example.com/accounts/…" was a link nobody could click."""
+    with pytest.raises(CommandError, match="--site-url must start with https://"):
+        _create_admin("ada@example.com", "--site-url", "steward.example.com")
+    assert not AuditEvent.objects.exists()
+
+
 @pytest.mark.django_db
 def test_in_production_the_link_names_the_site_and_two_factor_is_announced(settings, production):
     settings.ALLOWED_HOSTS = ["steward.example.com"]

@@ -47,6 +47,14 @@ def test_a_dry_run_shows_the_diff_and_changes_nothing(demo):
     assert Category.objects.get(slug="public").retention_days == 90
 
 
+def test_the_command_counts_the_changes_in_words(demo, capsys):
+    text = _edited(categories=lambda cs: cs[0].update(retention_days=60))
+    _call_import(text, dry_run=True)
+    assert capsys.readouterr().out.splitlines()[-1] == "1 change would be made."
+    _call_import(text, dry_run=False)
+    assert capsys.readouterr().out.splitlines()[-1] == "1 change made."
+
+
 def test_import_applies_every_change_and_audits_each(demo):
     def drop_openai_from_internal(approvals):
         approvals[:] = [

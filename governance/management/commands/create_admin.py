@@ -26,6 +26,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, email: str, name: str, site_url: str | None, **options) -> None:
+        if site_url and not site_url.startswith(("https://", "http://")):
+            # Printed as given, "steward.example.com/accounts/…" is a link nobody can click.
+            raise CommandError(f"--site-url must start with https:// (got {site_url!r}).")
         try:
             validate_email(email)
         except ValidationError:

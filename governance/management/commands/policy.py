@@ -47,5 +47,6 @@ class Command(BaseCommand):
             ) from None
         for line in plan.lines:
             self.stdout.write(line)
-        verb_done = "would change" if options["dry_run"] else "changed"
-        self.stdout.write(f"{len(plan.lines)} change(s) {verb_done}.")
+        count = len(plan.lines)
+        changes = f"{count} change{'s' if count != 1 else ''}"
+        self.stdout.write(f"{changes} would be made." if options["dry_run"] else f"{changes} made.")
