@@ -104,6 +104,8 @@ class Progress:
     error_kind: str = ""
     #: Another worker took the answer over: this attempt writes nothing.
     superseded: bool = False
+    #: Read from the worker that produces and settles it (:func:`follow`): nothing to write.
+    followed: bool = False
 
 
 class _NotHeld(Exception):
@@ -307,7 +309,7 @@ def follow(
     marked superseded, so the caller's :func:`settle` writes nothing; its text,
     usage and error are the worker's.
     """
-    progress = Progress(superseded=True)
+    progress = Progress(superseded=True, followed=True)
     key, last = streams.stream_key(answer.public_id), "0"
     deadline = time.monotonic() + limit_seconds
     while time.monotonic() < deadline:
@@ -361,7 +363,8 @@ def _as_settled(answer: Message, progress: Progress) -> None:
 def settle(answer: Message, writer, progress: Progress) -> None:
     """Store how the answer ended (done, stopped or failed) with its audit event, end the stream."""
     if progress.superseded:
-        logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
+        if not progress.followed:  # a follower never held the answer: no news to log
+            logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
     elif progress.error_kind:
         _fail(answer, writer, progress.error, progress.error_kind, partial=progress.text)
     else:

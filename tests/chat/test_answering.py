@@ -209,3 +209,19 @@ def test_an_api_answer_taken_over_by_a_worker_keeps_the_requests_roles(org):
     assert said[1:] == list(sent.outgoing) and said[-1][1].startswith("Another one, for [")
     sent.answer.refresh_from_db()
     assert sent.answer.status == Message.Status.DONE
+
+
+def test_a_followed_answer_settles_without_saying_it_was_superseded(caplog):
+    """The API follows a built-in model's answer that a worker produces and settles: every
+    such answer logged "attempt 0 superseded" at INFO, which reads like a fault."""
+    import logging
+    from types import SimpleNamespace
+
+    from chat import answering
+
+    answer = SimpleNamespace(public_id="a1b2", attempt=0)
+    with caplog.at_level(logging.INFO, logger="chat.answering"):
+        answering.settle(answer, None, answering.Progress(superseded=True, followed=True))
+        assert "superseded" not in caplog.text
+        answering.settle(answer, None, answering.Progress(superseded=True))
+        assert "answer a1b2: attempt 0 superseded" in caplog.text
