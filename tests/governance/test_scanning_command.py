@@ -56,6 +56,12 @@ def test_it_reads_the_phone_regions_it_is_given():
     assert [e["type"] for e in run(line, regions=["de"])[0][0]["entities"]] == ["PHONE_NUMBER"]
 
 
+def test_an_unknown_region_is_refused_rather_than_read_as_none():
+    """``--region XX`` was accepted, and no national number was then found."""
+    with pytest.raises(CommandError, match="Unknown region XX: give a two-letter country"):
+        run(json.dumps({"id": 1, "text": "x"}), regions=["de", "xx"])
+
+
 def test_it_matches_protected_terms_from_a_csv_file(tmp_path):
     terms = tmp_path / "terms.csv"
     terms.write_text("Acme Corp,client\nJosé Núñez,staff\n", encoding="utf-8")

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import phonenumbers
 from django.core.management.base import BaseCommand, CommandError
 
 from governance.scanning import DEFAULT_PHONE_REGIONS, ProtectedTerms, scan
@@ -45,6 +46,11 @@ class Command(BaseCommand):
         stdin = options.get("stdin") or sys.stdin
         protected = _load_terms(terms) if terms else None
         phone_regions = tuple(r.upper() for r in regions) if regions else DEFAULT_PHONE_REGIONS
+        unknown = sorted(set(phone_regions) - phonenumbers.SUPPORTED_REGIONS)
+        if unknown:  # read as no region at all: its numbers would silently go unfound
+            raise CommandError(
+                f"Unknown region {', '.join(unknown)}: give a two-letter country code (GB, DE, …)."
+            )
         failed = total = 0
         for number, line in enumerate(stdin, start=1):
             if not line.strip():
