@@ -77,6 +77,27 @@ def test_filtering_keeps_no_copy_of_the_page_in_the_browser_and_back_still_works
     assert console_errors == []
 
 
+def test_going_through_a_filters_choices_by_keyboard_makes_one_step_back(
+    trail, page: Page, console_errors: list[str]
+):
+    """Each arrow key in a closed select is a change: each fetched the trail and pushed a
+    history entry, so Back went through every choice passed over. One pause, one step."""
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/")
+    expect(page.locator("#event-results tbody tr")).to_have_count(50)
+    before = page.evaluate("history.length")
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url) if "/audit/?" in r.url else None)
+    page.get_by_label("Outcome").focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    chosen = page.get_by_label("Outcome").input_value()
+    expect(page).to_have_url(re.compile(rf"outcome={chosen}"))
+    page.wait_for_timeout(800)  # any later fetch would have gone by now
+    assert len(fetched) == 1 and page.evaluate("history.length") == before + 1
+    assert console_errors == []
+
+
 def test_it_keeps_the_filters_on_older_pages(trail, page: Page, console_errors: list[str]):
     sign_in(page, AUDITOR, DEMO_PASSWORD)
     page.goto("/audit/?action=chat.request")
