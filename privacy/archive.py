@@ -43,8 +43,11 @@ CHUNK = 200
 SPOOL_BYTES = 8 * 1024 * 1024
 
 
-def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[bytes, dict]:
-    """The sealed zip and the counts for the receipt."""
+def build(
+    request: SubjectRequest, *, recipients: list[dict], progress: Callable[[int], None]
+) -> tuple[bytes, dict]:
+    """The sealed zip and the counts for the receipt; ``recipients`` as the run read them
+    for the receipt (:func:`privacy.scope.recipients`)."""
     done = 0
     own = []
     if request.subject_user_id:
@@ -83,7 +86,7 @@ def build(request: SubjectRequest, *, progress: Callable[[int], None]) -> tuple[
         "conversations": own,
         "mentions": mentions,
         **(_held_on_account(user) if user else {}),
-        "about": disclosure.about(request),
+        "about": disclosure.about(request, recipients),
     }
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -6,7 +6,6 @@ from django.conf import settings
 
 from governance.models import Backend, Category
 from governance.policy import HOSTING_LABELS
-from privacy import scope
 from privacy.models import SubjectRequest
 
 PURPOSES = [
@@ -46,23 +45,23 @@ AUDIT_RETENTION = (
 )
 
 
-def about(request: SubjectRequest) -> dict:
-    """The information the copy gives beside the data, for ``data.json`` and the summary."""
+def about(request: SubjectRequest, recipients: list[dict]) -> dict:
+    """The information the copy gives beside the data, for ``data.json`` and the summary;
+    ``recipients`` as :func:`privacy.scope.recipients` found them for the receipt."""
     return {
         "contact": settings.STEWARD_PRIVACY_CONTACT,
         "purposes": PURPOSES,
         "sources": SOURCES,
-        "recipients": _recipients(request),
+        "recipients": _recipients(recipients),
         "retention": _retention(),
         "audit_retention": AUDIT_RETENTION,
         "rights": RIGHTS.get(request.regime, RIGHTS[SubjectRequest.Regime.GDPR]),
     }
 
 
-def _recipients(request: SubjectRequest) -> list[dict]:
+def _recipients(found: list[dict]) -> list[dict]:
     """The models that received the person's data, where they run and what their provider
     keeps (a backend renamed since keeps its old name in the trail, and is told as such)."""
-    found = scope.recipients(digests=request.digests, subject_user_id=request.subject_user_id)
     kept = dict(Backend.objects.values_list("name", "provider_retention_days"))
     return [
         {

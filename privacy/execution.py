@@ -206,7 +206,9 @@ def _carry_out(run: _Run) -> dict:
             result.account_withheld = not result.account
             run.counts = result.as_dict()
         return run.counts
-    blob, counts = archive.build(request, progress=run.progress)
+    blob, counts = archive.build(
+        request, recipients=run.partial["recipients"], progress=run.progress
+    )
     run.counts = counts
     run.write(archive_sealed=blob)
     return counts
