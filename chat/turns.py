@@ -8,7 +8,7 @@ from chat import llm, transient
 from chat.markdown import render_markdown, restore_markdown
 from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
-from governance.policy import HOSTING_LABELS, entity_phrase
+from governance.policy import entity_phrase, hosting_name
 
 #: What the author is told under an answer the backend did not finish.
 CUT_SHORT = {
@@ -79,6 +79,6 @@ def turn_for(message: Message, pseudonymiser: Pseudonymiser | None = None) -> Tu
         html=html,
         sent=sent,
         replaced=replaced,
-        hosting=HOSTING_LABELS.get(hosting, hosting),
+        hosting=hosting_name(hosting),
         kept=kept,
     )

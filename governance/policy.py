@@ -62,6 +62,11 @@ HOSTING_LABELS = {
 }
 
 
+def hosting_name(hosting_class: str) -> str:
+    """A hosting class as a person reads it ("external_api" → "external API")."""
+    return HOSTING_LABELS.get(hosting_class, hosting_class)
+
+
 # A category's number is its sensitivity level, and two levels are hard floors no
 # setting can lower: level 3 (confidential) only ever reaches on-premise or
 # private-cloud backends, level 4 (prohibited) reaches nothing.
@@ -88,9 +93,9 @@ def unmet_requirements(
         return [f"{category.name} is prohibited: no backend may receive it."]
     problems = []
     allowed = category.allowed_hosting_classes
-    got = HOSTING_LABELS.get(backend.hosting_class, backend.hosting_class)
+    got = hosting_name(backend.hosting_class)
     if allowed and backend.hosting_class not in allowed:
-        wanted = " or ".join(HOSTING_LABELS.get(h, h) for h in allowed)
+        wanted = " or ".join(hosting_name(h) for h in allowed)
         article = "an" if wanted[0] in "aeiou" else "a"
         problems.append(
             f"{category.name} needs {article} {wanted} backend; {backend.name} is {got}."

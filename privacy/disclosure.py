@@ -5,7 +5,7 @@ it, how long it is kept, and what they may ask for next."""
 from django.conf import settings
 
 from governance.models import Backend, Category
-from governance.policy import HOSTING_LABELS
+from governance.policy import hosting_name
 from privacy.models import SubjectRequest
 
 PURPOSES = [
@@ -66,7 +66,7 @@ def _recipients(found: list[dict]) -> list[dict]:
     return [
         {
             "backend": entry["backend"],
-            "hosting": HOSTING_LABELS.get(entry["hosting_class"], entry["hosting_class"]),
+            "hosting": hosting_name(entry["hosting_class"]),
             "region": entry["region"],
             "calls": entry["calls"],
             "provider_keeps": _provider_keeps(kept.get(entry["backend"], "unknown")),

@@ -22,6 +22,7 @@ from governance.policy import (
     Action,
     CategorySpec,
     eligible_backends,
+    hosting_name,
 )
 from governance.policy_cache import read_version
 from governance.simulation import policy_snapshot
@@ -99,7 +100,7 @@ def cards(categories: Iterable[Category] | None = None) -> list[Card]:
         if spec is None:
             continue  # inactive: no card
         routes = [
-            Route(b.name, HOSTING_LABELS.get(b.hosting_class, b.hosting_class), b.region)
+            Route(b.name, hosting_name(b.hosting_class), b.region)
             for b in eligible_backends(spec, snapshot.backends, today=today)
         ]
         result.append(
@@ -127,7 +128,7 @@ def _where(spec: CategorySpec) -> str:
     if spec.number >= CONFIDENTIAL_LEVEL:
         return "Only models on our own infrastructure (on-premise or private cloud)."
     if spec.allowed_hosting_classes and set(HOSTING_LABELS) - set(spec.allowed_hosting_classes):
-        labels = [HOSTING_LABELS.get(h, h) for h in spec.allowed_hosting_classes]
+        labels = [hosting_name(h) for h in spec.allowed_hosting_classes]
         return f"Only {_join(labels)} models approved for it."
     return "Any enabled model approved for it."
 
