@@ -55,7 +55,7 @@ def _policy_summary() -> dict:
     backends = list(Backend.objects.annotate(category_count=Count("approvals")))
     lately = _answers_lately()
     for backend in backends:
-        backend.state = backend_state(backend, lately.get(backend.name))
+        backend.badge = backend_badge(backend, lately.get(backend.name))
     return {
         "category_count": Category.objects.filter(is_active=True).count(),
         "backends": backends,
@@ -100,7 +100,7 @@ def _answers_lately() -> dict[str, tuple[bool, dt.datetime]]:
     return lately
 
 
-def backend_state(backend: Backend, lately: tuple[bool, dt.datetime] | None) -> dict:
+def backend_badge(backend: Backend, lately: tuple[bool, dt.datetime] | None) -> dict:
     """The dashboard's word for a backend: from its settings, then from whichever is newer of
     its last real answer and its last "Test connection"."""
     if not backend.enabled:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import record
 from governance.roles import Role
-from governance.views.dashboard import backend_state
+from governance.views.dashboard import backend_badge
 from tests.factories import make_backend, make_user
 
 NOW = timezone.now()
@@ -25,14 +25,14 @@ def _answer(backend, *, ok: bool, kind: str = "unreachable", stage: str = "backe
 
 def test_the_newer_of_a_real_answer_and_a_test_decides(db):
     backend = make_backend(health_checked_at=NOW, health_error="Connection refused")
-    assert backend_state(backend, None)["label"] == "unhealthy"
-    assert backend_state(backend, (True, NOW + dt.timedelta(minutes=1)))["label"] == "answering"
-    assert backend_state(backend, (False, NOW + dt.timedelta(minutes=1)))["label"] == "failing"
-    assert backend_state(backend, (True, NOW - dt.timedelta(minutes=1)))["label"] == "unhealthy"
+    assert backend_badge(backend, None)["label"] == "unhealthy"
+    assert backend_badge(backend, (True, NOW + dt.timedelta(minutes=1)))["label"] == "answering"
+    assert backend_badge(backend, (False, NOW + dt.timedelta(minutes=1)))["label"] == "failing"
+    assert backend_badge(backend, (True, NOW - dt.timedelta(minutes=1)))["label"] == "unhealthy"
     untested = make_backend(name="Fresh")
-    assert backend_state(untested, None)["label"] == "not tested"
+    assert backend_badge(untested, None)["label"] == "not tested"
     untested.enabled = False
-    assert backend_state(untested, (True, NOW))["label"] == "disabled"
+    assert backend_badge(untested, (True, NOW))["label"] == "disabled"
 
 
 def test_the_dashboard_reads_the_backends_last_real_answers(client, db):
