@@ -149,21 +149,23 @@ def _done_steps(subject_request: SubjectRequest) -> list[str]:
 
 
 def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
+    officer = access.is_officer(request.user)
+    is_subject = subject_request.subject_user_id == request.user.pk
     return {
         "req": subject_request,
         "steps": STEPS,
         "done_steps": _done_steps(subject_request),
-        "officer": access.is_officer(request.user),
-        "is_subject": subject_request.subject_user_id == request.user.pk,
+        "officer": officer,
+        "is_subject": is_subject,
         "archive_downloadable": bool(subject_request.archive_sealed)
         and archive.download_refusal(subject_request, request.user) is None,
         "keep_days": ARCHIVE_KEEP_DAYS,
-        "identifiers": subject_request.identifiers() if access.is_officer(request.user) else [],
+        "identifiers": subject_request.identifiers() if officer else [],
         "verify_form": forms.get("verify_form") or VerifyForm(),
         "reject_form": forms.get("reject_form") or RejectForm(),
         "finish_form": forms.get("finish_form") or FinishForm(),
         "left_behind": services.left_behind(subject_request)
-        if access.is_officer(request.user) and subject_request.subject_user_id != request.user.pk
+        if officer and not is_subject
         else None,
         "extend_form": forms.get("extend_form") or ExtendForm(),
         "extension_refusal": policy.extension_refusal(
