@@ -3,17 +3,27 @@
 import datetime as dt
 
 from django import template
+from django.template.defaultfilters import date
+from django.utils import timezone
 
 register = template.Library()
 
+#: "4 December 2026, 16:24 UTC"
+WHEN = "j F Y, H:i e"
+
 
 @register.filter
-def from_iso(value):
-    """An ISO 8601 date or time (as ``data.json`` holds it) as one, for Django's ``date``
-    filter; anything else as it is."""
+def when(value):
+    """An ISO 8601 time or date (as ``data.json`` holds it) in words, local time; nothing
+    for nothing, and anything else as it is."""
+    if not value:
+        return ""
     if not isinstance(value, str):
         return value
     try:
-        return dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+        moment = dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
     except ValueError:
         return value
+    if isinstance(moment, dt.datetime) and timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return date(moment, WHEN)
