@@ -78,8 +78,7 @@
   function sayAboutAnswer(words) {
     var status = document.getElementById("answer-status");
     if (status) {
-      status.textContent = "";  // the same words again are still news
-      window.setTimeout(function () { status.textContent = words; }, 100);
+      window.Steward.sayIn(status, words);
     }
   }
 

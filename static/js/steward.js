@@ -208,7 +208,7 @@
   function sayForAWhile(holder, say, words) {
     window.clearTimeout(Number(holder.dataset.copyTimer || 0));
     say(words);
-    announceCopy(words);
+    sayIn(copyStatus, words);
     holder.dataset.copyTimer = window.setTimeout(function () { say(""); }, 1500);
   }
 
@@ -219,9 +219,11 @@
   copyStatus.setAttribute("role", "status");
   document.body.appendChild(copyStatus);
 
-  function announceCopy(words) {
-    copyStatus.textContent = "";
-    window.setTimeout(function () { copyStatus.textContent = words; }, 100);
+  // Words into a status line: emptied first and filled a moment later, so that the same
+  // words again are news to a screen reader too.
+  function sayIn(status, words) {
+    status.textContent = "";
+    window.setTimeout(function () { status.textContent = words; }, 100);
   }
 
   // A Copy button: <button data-copy="<selector of what it copies>"> (an answer's, a new
@@ -242,7 +244,7 @@
     }
   }
 
-  window.Steward = { copy: copy };  // chat.js copies code blocks with it
+  window.Steward = { copy: copy, sayIn: sayIn };  // chat.js copies code blocks, and speaks
 
   document.addEventListener("htmx:responseError", sayRequestFailed);
   document.addEventListener("htmx:sendError", sayRequestFailed);
