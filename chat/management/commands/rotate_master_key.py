@@ -10,9 +10,12 @@ and archives), in batches, each row in its own short transaction, so it can
 run while people chat and be run again after an interruption.
 """
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import QuerySet
 
 from audit.models import AuditEvent
 from audit.services import record
@@ -35,7 +38,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, dry_run: bool = False, **options):
-        unknown = _sealed_with_unknown_keys()
+        columns = _sealed_columns()
+        unknown = sum(_sealed_with_unknown_keys(rows, field) for _, rows, field, _ in columns)
         if unknown:
             raise CommandError(
                 f"{unknown} sealed value{'s were' if unknown != 1 else ' was'} sealed with a "
@@ -43,12 +47,9 @@ class Command(BaseCommand):
                 "key after the new one (STEWARD_MASTER_KEY=new,old), restart every process, "
                 "then run this again."
             )
-        counts = {
-            "conversation keys": self._conversations(dry_run),
-            "backend credentials": self._backends(dry_run),
-            "term lists": self._term_lists(dry_run),
-            "subject requests": self._subject_requests(dry_run),
-        }
+        counts: dict[str, int] = {}
+        for what, rows, field, reseal in columns:
+            counts[what] = counts.get(what, 0) + _reseal_each(rows, field, reseal, dry_run)
         for what, count in counts.items():
             verb = "to re-seal" if dry_run else "re-sealed"
             self.stdout.write(f"{what}: {count} {verb}")
@@ -64,90 +65,92 @@ class Command(BaseCommand):
                 details={k.replace(" ", "_"): v for k, v in counts.items()},
             )
 
-    def _conversations(self, dry_run: bool) -> int:
-        done = 0
-        last = 0
-        while True:
-            batch = list(
-                Conversation.objects.filter(pk__gt=last)
-                .order_by("pk")
-                .values_list("pk", "public_id", "data_key_wrapped")[:BATCH]
-            )
-            if not batch:
-                return done
-            for pk, public_id, wrapped in batch:
-                if crypto.sealed_with_current_key(bytes(wrapped)):
-                    continue
-                done += 1
-                if not dry_run:
-                    Conversation.objects.filter(pk=pk, data_key_wrapped=wrapped).update(
-                        data_key_wrapped=rewrap(bytes(wrapped), public_id)
-                    )
-            last = batch[-1][0]
 
-    def _backends(self, dry_run: bool) -> int:
-        def reseal(backend: Backend) -> None:
-            backend.seal_credential(backend.open_credential())
-            backend.save(update_fields=["credential_encrypted"])
-
-        backends = Backend.objects.exclude(credential_encrypted=b"")
-        return _reseal_each(backends, "credential_encrypted", reseal, dry_run)
-
-    def _term_lists(self, dry_run: bool) -> int:
-        def reseal(term_list: ProtectedTermList) -> None:
-            term_list.set_terms(term_list.terms())
-            term_list.save(update_fields=["terms_sealed", "term_count"])
-
-        term_lists = ProtectedTermList.objects.exclude(terms_sealed=b"")
-        return _reseal_each(term_lists, "terms_sealed", reseal, dry_run)
-
-    def _subject_requests(self, dry_run: bool) -> int:
-        from privacy import archive
-        from privacy.models import SubjectRequest
-
-        def reseal(request: SubjectRequest) -> None:
-            fields = []
-            if request.identifiers_sealed:
-                request.seal_identifiers(request.identifiers())
-                fields.append("identifiers_sealed")
-            if request.archive_sealed:
-                request.archive_sealed = archive.seal(request, archive.open_archive(request))
-                fields.append("archive_sealed")
-            request.save(update_fields=fields)
-
-        done = 0
-        for field in ("identifiers_sealed", "archive_sealed"):
-            requests = SubjectRequest.objects.exclude(**{field: b""})
-            done += _reseal_each(requests, field, reseal, dry_run)
-        return done
-
-
-def _sealed_with_unknown_keys() -> int:
-    """How many sealed values no configured master key opens (read before anything changes)."""
+def _sealed_columns() -> list[tuple[str, QuerySet, str, Callable]]:
+    """Every column sealed directly with the master key: what the count calls its rows,
+    the rows, the column, and how to re-seal one row."""
     from privacy.models import SubjectRequest
 
-    columns = [
-        (Conversation.objects.all(), "data_key_wrapped"),
-        (Backend.objects.exclude(credential_encrypted=b""), "credential_encrypted"),
-        (ProtectedTermList.objects.exclude(terms_sealed=b""), "terms_sealed"),
-        (SubjectRequest.objects.exclude(identifiers_sealed=b""), "identifiers_sealed"),
-        (SubjectRequest.objects.exclude(archive_sealed=b""), "archive_sealed"),
+    return [
+        ("conversation keys", Conversation.objects.all(), "data_key_wrapped", _reseal_conversation),
+        (
+            "backend credentials",
+            Backend.objects.exclude(credential_encrypted=b""),
+            "credential_encrypted",
+            _reseal_backend,
+        ),
+        (
+            "term lists",
+            ProtectedTermList.objects.exclude(terms_sealed=b""),
+            "terms_sealed",
+            _reseal_term_list,
+        ),
+        (
+            "subject requests",
+            SubjectRequest.objects.exclude(identifiers_sealed=b""),
+            "identifiers_sealed",
+            _reseal_subject_request,
+        ),
+        (
+            "subject requests",
+            SubjectRequest.objects.exclude(archive_sealed=b""),
+            "archive_sealed",
+            _reseal_subject_request,
+        ),
     ]
-    unknown = 0
-    for rows, field in columns:
-        for blob in rows.values_list(field, flat=True).iterator(chunk_size=BATCH):
-            unknown += not crypto.sealed_with_a_configured_key(bytes(blob))
-    return unknown
 
 
-def _reseal_each(rows, field: str, reseal, dry_run: bool) -> int:
-    """Re-seal each row whose ``field`` an older master key sealed; how many there were."""
+def _reseal_conversation(conversation: Conversation) -> None:
+    wrapped = bytes(conversation.data_key_wrapped)
+    Conversation.objects.filter(pk=conversation.pk, data_key_wrapped=wrapped).update(
+        data_key_wrapped=rewrap(wrapped, conversation.public_id)
+    )
+
+
+def _reseal_backend(backend: Backend) -> None:
+    backend.seal_credential(backend.open_credential())
+    backend.save(update_fields=["credential_encrypted"])
+
+
+def _reseal_term_list(term_list: ProtectedTermList) -> None:
+    term_list.set_terms(term_list.terms())
+    term_list.save(update_fields=["terms_sealed", "term_count"])
+
+
+def _reseal_subject_request(request) -> None:
+    from privacy import archive
+
+    fields = []
+    if request.identifiers_sealed:
+        request.seal_identifiers(request.identifiers())
+        fields.append("identifiers_sealed")
+    if request.archive_sealed:
+        request.archive_sealed = archive.seal(request, archive.open_archive(request))
+        fields.append("archive_sealed")
+    request.save(update_fields=fields)
+
+
+def _sealed_with_unknown_keys(rows: QuerySet, field: str) -> int:
+    """How many of ``rows``' ``field`` no configured master key opens (read before anything
+    changes)."""
+    return sum(
+        not crypto.sealed_with_a_configured_key(bytes(blob))
+        for blob in rows.values_list(field, flat=True).iterator(chunk_size=BATCH)
+    )
+
+
+def _reseal_each(rows: QuerySet, field: str, reseal: Callable, dry_run: bool) -> int:
+    """Re-seal each row whose ``field`` an older master key sealed, a batch of rows at a time
+    and each in its own transaction; how many there were."""
     done = 0
-    for row in rows:
-        if crypto.sealed_with_current_key(bytes(getattr(row, field))):
-            continue
-        done += 1
-        if not dry_run:
-            with transaction.atomic():
-                reseal(row)
+    last = 0
+    while batch := list(rows.filter(pk__gt=last).order_by("pk")[:BATCH]):
+        for row in batch:
+            if crypto.sealed_with_current_key(bytes(getattr(row, field))):
+                continue
+            done += 1
+            if not dry_run:
+                with transaction.atomic():
+                    reseal(row)
+        last = batch[-1].pk
     return done
