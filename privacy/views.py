@@ -123,9 +123,25 @@ def request_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         return render(request, template, ctx)
     response = render(request, template + "#request-progress", ctx)
     if subject_request.status not in RUNNING:
-        # The run ended: the receipt and archive buttons are outside the polled card.
+        # The run ended: the receipt and archive buttons are outside the polled card, so the
+        # page loads again, and the message that says so takes the focus (it is read out).
+        _say_run_ended(request, subject_request)
         response["HX-Refresh"] = "true"
     return response
+
+
+def _say_run_ended(request: HttpRequest, subject_request: SubjectRequest) -> None:
+    reference = subject_request.reference
+    if subject_request.status == SubjectRequest.Status.COMPLETED:
+        done = "erasure is complete" if subject_request.kind == "erasure" else "archive is ready"
+        messages.success(request, f"{reference}: the {done}.", extra_tags="announce")
+    else:
+        messages.error(
+            request,
+            f"{reference}: the execution stopped ({subject_request.get_status_display()}). "
+            "Where it stands says why.",
+            extra_tags="announce",
+        )
 
 
 STEPS = [
@@ -482,6 +498,9 @@ def purge_schedule(request: HttpRequest) -> HttpResponse:
 def purge_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     run = access.get_purge_for_officer(request.user, public_id)
     template = "privacy/purge_detail.html"
-    if _polling(request, "purge-progress"):
+    polling = _polling(request, "purge-progress")
+    if polling:
         template += "#purge-progress"
-    return render(request, template, {"run": run, "now": timezone.now()})
+    # A poll that finds the run over says so once, in the status line the page keeps.
+    ended = polling and run.status != PurgeRun.Status.RUNNING
+    return render(request, template, {"run": run, "now": timezone.now(), "announce": ended})

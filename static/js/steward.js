@@ -244,8 +244,16 @@
     }
   }
 
+  // A page loaded again to show how something ended (a request's run) says so: its
+  // message takes the focus, so a screen reader reads it rather than the page from the top.
+  function focusAnnouncement() {
+    var announcement = document.querySelector("[data-announce]");
+    if (announcement) announcement.focus();
+  }
+
   window.Steward = { copy: copy, sayIn: sayIn };  // chat.js copies code blocks, and speaks
 
+  document.addEventListener("DOMContentLoaded", focusAnnouncement);
   document.addEventListener("htmx:responseError", sayRequestFailed);
   document.addEventListener("htmx:sendError", sayRequestFailed);
   document.addEventListener("change", checkFileSize);
