@@ -219,8 +219,14 @@ def test_purge_now_runs_and_the_page_follows_it(first, org, django_capture_on_co
     assert run.status == PurgeRun.Status.DONE and run.done_conversations == 1
     partial = first.get(
         response["Location"], HTTP_HX_REQUEST="true", HTTP_HX_TARGET="purge-progress"
-    )
-    assert b'id="purge-progress"' in partial.content and b"<html" not in partial.content
+    ).content.decode()
+    assert 'id="purge-progress"' in partial and "<html" not in partial
+    # The poll that finds the run over says so in the status line the page keeps (the
+    # card itself is swapped whole every second, which a screen reader does not read out).
+    assert '<p id="purge-announce" hx-swap-oob="innerHTML">The purge is done.</p>' in partial
+    page = first.get(response["Location"]).content.decode()
+    assert '<p id="purge-announce" class="visually-hidden" role="status"' in page
+    assert "The purge is done" not in page  # opened afterwards: nothing to announce
 
 
 def test_the_dry_run_lists_without_deleting(first, org):
@@ -278,6 +284,30 @@ def test_the_followed_run_asks_for_the_whole_page_once_it_ends(
     polled = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="request-progress")
     assert polled.headers.get("HX-Refresh") == "true"
     assert b"Completed" in polled.content and b"<html" not in polled.content
+    # The page loaded again says how the run ended, in a message that takes the focus.
+    reloaded = _page(client, request)
+    assert (
+        '<div class="flash flash-success" role="status" tabindex="-1" data-announce>\n'
+        f"    <span>{request.reference}: the archive is ready.</span>"
+    ) in reloaded
+    assert "data-announce" not in _page(client, request)  # said once
+
+
+def test_a_followed_run_that_failed_says_so_when_the_page_loads_again(
+    client, officers, org, django_capture_on_commit_callbacks
+):
+    request = receive(officers, identifiers=[("email", org.alice.email)])
+    request = run(request, officers, django_capture_on_commit_callbacks, execute=False)
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        status=SubjectRequest.Status.FAILED, error="The database went away."
+    )
+    client.force_login(officers[0])
+    url = reverse("privacy:request", args=[request.public_id])
+    polled = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="request-progress")
+    assert polled.headers.get("HX-Refresh") == "true"
+    reloaded = _page(client, request)
+    assert '<div class="flash flash-error" role="status" tabindex="-1" data-announce>' in reloaded
+    assert f"{request.reference}: the execution stopped (Failed). Where it stands" in reloaded
 
 
 def test_an_overdue_request_explains_why_it_can_no_longer_be_extended(client, officers):
