@@ -122,6 +122,7 @@ class AuditEvent(models.Model):
         DSR_FAILED = "dsr.failed", "Data-subject request failed"
         DSR_DOWNLOADED = "dsr.downloaded", "Data-subject archive or receipt downloaded"
         DSR_REMINDED = "dsr.reminded", "Data-subject deadline reminder sent"
+        DSR_TOLD = "dsr.told", "Data-subject requester told"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

@@ -33,7 +33,7 @@ from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser
 from governance import crypto
 from governance.models import User
-from privacy import access, disclosure
+from privacy import access, disclosure, notices
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from privacy.services import PrivacyError, record_step
 
@@ -167,6 +167,7 @@ def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
             AuditEvent.Action.DSR_RELEASED,
             {"mentions": mentions},
         )
+        notices.told_in_steward(request, notices.Topic.OUTCOME)  # the download is theirs now
     return request
 
 

@@ -26,7 +26,7 @@ from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, SubjectMention
 from governance.models import User
-from privacy import archive, erasure, policy, scope
+from privacy import archive, erasure, notices, policy, scope
 from privacy.models import MAX_ATTEMPTS, SubjectRequest
 from privacy.services import PrivacyError, receipt_hash, record_step
 
@@ -272,6 +272,9 @@ def _complete(run: _Run, counts: dict) -> None:
             **fields,
         )
         record(action=AuditEvent.Action.DSR_EXECUTED, target=request, details=details)
+        if details.get("archive_released"):
+            # Their copy is on their page. An erasure's outcome is not: it closes the account.
+            notices.told_in_steward(request, notices.Topic.OUTCOME)
 
 
 def _who(user) -> str | None:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from chat.models import Conversation
 from governance.models import User
-from privacy.models import SubjectRequest
+from privacy.models import RequesterNotice, SubjectRequest
 
 IDENTIFIER_FIELDS = ("email", "phone", "name", "other")
 PHONE_CHARACTERS = re.compile(r"[0-9+()./\s-]+")
@@ -184,3 +184,28 @@ class ScheduleForm(forms.Form):
     hour = forms.IntegerField(min_value=0, max_value=23)
     minute = forms.IntegerField(min_value=0, max_value=59)
     enabled = forms.BooleanField(required=False, label="Run the purge every day")
+
+
+class TellForm(forms.Form):
+    """That the requester was told something they are owed (privacy.notices)."""
+
+    topic = forms.ChoiceField(label="What they were told", choices=RequesterNotice.Topic.choices)
+    channel = forms.ChoiceField(
+        label="How",
+        choices=[
+            (value, label)
+            for value, label in RequesterNotice.Channel.choices
+            if value != RequesterNotice.Channel.STEWARD
+        ],
+    )
+    told_on = forms.DateField(
+        label="On",
+        initial=timezone.localdate,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args, owed=(), **kwargs):
+        super().__init__(*args, auto_id="tell_%s", **kwargs)
+        # Offered: what is still owed. Any topic is valid here: the service says why one that
+        # is not owed cannot be recorded (not extended, no outcome yet, already recorded).
+        self.fields["topic"].widget.choices = [(o.topic, o.label) for o in owed]

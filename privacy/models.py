@@ -141,6 +141,18 @@ class SubjectRequestQuerySet(models.QuerySet):
             archive_available=~models.Q(archive_sealed=b"")
         )
 
+    def with_notices(self):
+        """With ``told_<topic>``: whether the requester was told each thing they may be owed
+        (``privacy.notices.told_topics``)."""
+        return self.annotate(
+            **{
+                f"told_{topic}": models.Exists(
+                    RequesterNotice.objects.filter(request=models.OuterRef("pk"), topic=topic)
+                )
+                for topic in RequesterNotice.Topic.values
+            }
+        )
+
 
 class SubjectRequest(models.Model):
     """A data-subject request (GDPR/CCPA), from intake to receipt.
@@ -284,6 +296,12 @@ class SubjectRequest(models.Model):
             return 0
         return max(0, (timezone.localdate(self.completed_at) - self.due_on).days)
 
+    def notice_due_on(self, topic: str) -> dt.date | None:
+        """The last day to tell the requester ``topic`` (:func:`policy.notice_due_on`)."""
+        return policy.notice_due_on(
+            topic, regime=self.regime_rules, received_on=self.received_on, due=self.due_on
+        )
+
     @property
     def percent(self) -> int:
         if not self.progress_total:
@@ -315,3 +333,51 @@ class SubjectRequest(models.Model):
 
     def _context(self) -> bytes:
         return f"subject-request:{self.public_id}".encode()
+
+
+class RequesterNotice(models.Model):
+    """That the requester was told something the law says they must be told: that the
+    request was received, that its deadline was extended and why, its outcome.
+
+    Each is recorded once, by the officer who told them (how and on which day), or by
+    Steward itself when the person filed the request from their own page, where it shows
+    them each of these as it happens. Holds nothing about the person.
+    """
+
+    class Topic(models.TextChoices):
+        RECEIPT = policy.RECEIPT, "The request was received"
+        EXTENSION = policy.EXTENSION, "The deadline is extended, and why"
+        OUTCOME = policy.OUTCOME, "The outcome"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        LETTER = "letter", "Letter"
+        PHONE = "phone", "Phone call"
+        IN_PERSON = "in_person", "In person"
+        STEWARD = "steward", "On their own page in Steward"
+
+    request = models.ForeignKey(SubjectRequest, on_delete=models.CASCADE, related_name="notices")
+    topic = models.CharField(max_length=10, choices=Topic.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    told_on = models.DateField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["told_on", "recorded_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "topic"], name="privacy_notice_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request.reference}: {self.topic}"
+
+    @property
+    def due_on(self) -> dt.date | None:
+        return self.request.notice_due_on(self.topic)
+
+    @property
+    def late(self) -> bool:
+        return self.due_on is not None and self.told_on > self.due_on

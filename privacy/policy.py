@@ -18,14 +18,20 @@ class Regime:
     days: int = 0
     extension_months: int = 0
     extension_days: int = 0
+    #: Business days to confirm receipt to the requester (0: no day of its own; the GDPR
+    #: asks for answers "without undue delay").
+    acknowledge_business_days: int = 0
 
 
 GDPR = Regime("gdpr", "GDPR", months=1, extension_months=2)
-CCPA = Regime("ccpa", "CCPA", days=45, extension_days=45)
+#: Receipt confirmed within 10 business days: CCPA regulations, 11 CCR § 7021(a).
+CCPA = Regime("ccpa", "CCPA", days=45, extension_days=45, acknowledge_business_days=10)
 REGIMES = {regime.code: regime for regime in (GDPR, CCPA)}
 
 #: Beat reminds the privacy officers of a request this many days before it is due.
 REMIND_DAYS_BEFORE = (7, 2, 0)
+#: ...and every day from this many days before something the requester must be told is due.
+REMIND_TELLING_DAYS_BEFORE = 2
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -53,6 +59,46 @@ def extended_due_on(regime: Regime, received_on: dt.date) -> dt.date:
     """
     months = regime.months + regime.extension_months
     return add_months(received_on, months) + dt.timedelta(days=regime.days + regime.extension_days)
+
+
+def add_business_days(day: dt.date, count: int) -> dt.date:
+    """``count`` weekdays after ``day``. Public holidays are not known here and count as
+    business days, so the date errs early, never late."""
+    while count:
+        day += dt.timedelta(days=1)
+        count -= day.weekday() < 5
+    return day
+
+
+def acknowledge_by(regime: Regime, received_on: dt.date) -> dt.date | None:
+    """The last day to confirm receipt of a request, if the law sets one."""
+    if not regime.acknowledge_business_days:
+        return None
+    return add_business_days(received_on, regime.acknowledge_business_days)
+
+
+#: What the requester must be told, in the order it comes: that the request was received,
+#: that its deadline was extended and why (GDPR Art. 12(3), CCPA § 1798.130(a)(2)), and
+#: its outcome (or why it was refused, with the right to complain).
+RECEIPT, EXTENSION, OUTCOME = "receipt", "extension", "outcome"
+
+
+def notices_owed(*, extended: bool, closed: bool) -> list[str]:
+    """Everything the requester is owed so far, told or not."""
+    return [RECEIPT] + [EXTENSION] * extended + [OUTCOME] * closed
+
+
+def notice_due_on(
+    topic: str, *, regime: Regime, received_on: dt.date, due: dt.date
+) -> dt.date | None:
+    """The last day to tell the requester ``topic``: receipt when the law sets a day; an
+    extension within the first period (not the extended one); the outcome by the request's
+    due date as it stands."""
+    if topic == RECEIPT:
+        return acknowledge_by(regime, received_on)
+    if topic == EXTENSION:
+        return due_on(regime, received_on)
+    return due
 
 
 def days_left(due: dt.date, today: dt.date) -> int:

@@ -11,24 +11,34 @@ from audit.models import AuditEvent
 from audit.services import record
 from governance.access import role_holders
 from governance.roles import Role
-from privacy import policy
+from privacy import notices, policy
 from privacy.models import SubjectRequest
 
 log = logging.getLogger(__name__)
 
 
 def due_for_reminder(today) -> list[SubjectRequest]:
-    """Open requests on a reminder day (7, 2, 0 days before) or overdue, not reminded today."""
+    """Open requests not reminded today that are on a reminder day (7, 2, 0 days before) or
+    overdue, or owe the requester something due within ``REMIND_TELLING_DAYS_BEFORE`` days
+    (``telling_due``)."""
     open_requests = (
         SubjectRequest.objects.listed()
+        .with_notices()
         .filter(status__in=SubjectRequest.OPEN)
         .exclude(reminded_on=today)
     )
-    return [
-        request
-        for request in open_requests
-        if request.days_left(today) in policy.REMIND_DAYS_BEFORE or request.days_left(today) < 0
-    ]
+    due = []
+    for request in open_requests:
+        request.telling_due = [
+            item
+            for item in notices.owed(request, notices.told_topics(request))
+            if item.due_on is not None
+            and policy.days_left(item.due_on, today) <= policy.REMIND_TELLING_DAYS_BEFORE
+        ]
+        left = request.days_left(today)
+        if left in policy.REMIND_DAYS_BEFORE or left < 0 or request.telling_due:
+            due.append(request)
+    return due
 
 
 def send() -> int:

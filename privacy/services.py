@@ -146,9 +146,11 @@ def request_own_data(*, user: User, kind: str) -> SubjectRequest:
             subject_user=user,
             note="Asked for from the account page.",
         )
-        return verify_identity(
+        request = verify_identity(
             request=request, actor=user, method="Signed in to their own account.", self_service=True
         )
+        notices.told_in_steward(request, notices.Topic.RECEIPT)
+        return request
 
 
 def _account_identifiers(user: User) -> list[tuple[str, str]]:
@@ -172,7 +174,7 @@ def verify_identity(
     with transaction.atomic():
         request = _locked(request, S.RECEIVED, "Only a received request can be verified.")
         if not self_service:  # the person signed in as themselves: that is the check
-            _refuse_the_subject(request, actor)
+            refuse_the_subject(request, actor)
         request.status = S.VERIFIED
         request.verified_by = None if self_service else actor
         request.verified_at = timezone.now()
@@ -186,7 +188,7 @@ def scope_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
     """Count what the request reaches (through the indexes) and who received it."""
     with transaction.atomic():
         request = _locked(request, (S.VERIFIED, S.SCOPED), "Verify the identity before scoping.")
-        _refuse_the_subject(request, actor)
+        refuse_the_subject(request, actor)
         request.scope = scope.scope_of(
             digests=request.digests, subject_user_id=request.subject_user_id
         )
@@ -204,7 +206,7 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
 
     with transaction.atomic():
         request = _locked(request, S.SCOPED, "Only a scoped request can be approved.")
-        _refuse_the_subject(request, actor)
+        refuse_the_subject(request, actor)
         refusal = policy.second_pair_of_eyes(
             scoped_by_id=request.scoped_by_id, approver_id=actor.pk
         )
@@ -231,7 +233,7 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
             (S.RECEIVED, S.VERIFIED, S.SCOPED, S.APPROVED),
             "This request can no longer be rejected.",
         )
-        _refuse_the_subject(request, actor)
+        refuse_the_subject(request, actor)
         request.status = S.REJECTED
         request.rejected_reason = reason.strip()[:500]
         request.completed_at = timezone.now()
@@ -244,6 +246,7 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
             AuditEvent.Action.DSR_REJECTED,
             {"reason_chars": len(request.rejected_reason)},
         )
+        notices.told_in_steward(request, notices.Topic.OUTCOME)
     return request
 
 
@@ -253,7 +256,7 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         raise PrivacyError("An extension needs a reason (the requester must be told why).")
     with transaction.atomic():
         request = _locked(request, SubjectRequest.OPEN, "Only an open request can be extended.")
-        _refuse_the_subject(request, actor)
+        refuse_the_subject(request, actor)
         refusal = policy.extension_refusal(
             due=request.due_on, today=timezone.localdate(), extended=request.extended
         )
@@ -273,6 +276,7 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
                 "due_on": request.due_on.isoformat(),
             },
         )
+        notices.told_in_steward(request, notices.Topic.EXTENSION)
     return request
 
 
@@ -284,7 +288,7 @@ def _locked(request: SubjectRequest, allowed, refusal: str) -> SubjectRequest:
     return request
 
 
-def _refuse_the_subject(request: SubjectRequest, actor: User) -> None:
+def refuse_the_subject(request: SubjectRequest, actor: User) -> None:
     """A privacy officer does not handle a request about themselves (verify, scope, approve,
     reject, extend)."""
     if request.subject_user_id == actor.pk:
@@ -693,3 +697,7 @@ def _schedule_dict(task) -> dict | None:
     if hour.isdigit() and minute.isdigit():
         return {"time": f"{int(hour):02d}:{int(minute):02d} UTC", "enabled": task.enabled}
     return {"time": f"cron {minute} {hour}", "enabled": task.enabled}
+
+
+# Last: telling the requester builds on this module's steps, and its steps tell them.
+from privacy import notices  # noqa: E402

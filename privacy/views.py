@@ -25,7 +25,7 @@ from audit.services import record
 from governance.access import role_required
 from governance.models import Category
 from governance.roles import Role
-from privacy import access, archive, execution, policy, purge, services
+from privacy import access, archive, execution, notices, policy, purge, services
 from privacy.forms import (
     ExtendForm,
     FinishForm,
@@ -34,6 +34,7 @@ from privacy.forms import (
     ReasonForm,
     RejectForm,
     ScheduleForm,
+    TellForm,
     VerifyForm,
 )
 from privacy.models import ARCHIVE_KEEP_DAYS, LegalHold, PurgeRun, SubjectRequest
@@ -61,9 +62,13 @@ def _polling(request: HttpRequest, target: str) -> bool:
 @officer
 def desk(request: HttpRequest) -> HttpResponse:
     """Open requests by due date, active holds, the last purges and the retention windows."""
-    requests = SubjectRequest.objects.listed()
-    open_requests = requests.filter(status__in=SubjectRequest.OPEN)
-    closed = requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")
+    requests = SubjectRequest.objects.listed().with_notices()
+    open_requests = list(requests.filter(status__in=SubjectRequest.OPEN))
+    closed = list(
+        requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")[:RECENT]
+    )
+    for listed in open_requests + closed:
+        listed.still_to_tell = notices.owed(listed, notices.told_topics(listed))
     runs = list(PurgeRun.objects.select_related("triggered_by")[:5])
     purge_alarm, purge_alarm_run = purge.left_behind(recent_runs=runs)
     return render(
@@ -71,7 +76,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         "privacy/desk.html",
         {
             "open_requests": open_requests,
-            "closed_requests": closed[:RECENT],
+            "closed_requests": closed,
             "overdue": sum(r.overdue for r in open_requests),
             "holds": LegalHold.objects.filter(released_at__isnull=True).select_related(
                 "user", "conversation", "placed_by"
@@ -167,7 +172,12 @@ def _done_steps(subject_request: SubjectRequest) -> list[str]:
 def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     officer = access.is_officer(request.user)
     is_subject = subject_request.subject_user_id == request.user.pk
+    told = list(subject_request.notices.select_related("recorded_by")) if officer else []
+    owed = notices.owed(subject_request, {n.topic for n in told}) if officer else []
     return {
+        "told": told,
+        "owed": owed,
+        "tell_form": forms.get("tell_form") or TellForm(owed=owed),
         "req": subject_request,
         "steps": STEPS,
         "done_steps": _done_steps(subject_request),
@@ -265,6 +275,33 @@ def request_extend(request: HttpRequest, public_id: UUID) -> HttpResponse:
         ExtendForm,
         "extend_form",
     )
+
+
+@require_POST
+@officer
+def request_tell(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Record that the requester was told something they are owed."""
+    subject_request = access.get_request_for_user(request.user, public_id)
+    owed = notices.owed(
+        subject_request, set(subject_request.notices.values_list("topic", flat=True))
+    )
+    form = TellForm(request.POST, owed=owed)
+    if not form.is_valid():
+        ctx = _request_context(request, subject_request, tell_form=form)
+        return render(request, "privacy/request_detail.html", ctx, status=422)
+    try:
+        notice = notices.record_notice(
+            request=subject_request, actor=request.user, **form.cleaned_data
+        )
+    except PrivacyError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Recorded: told by {notice.get_channel_display().lower()} on "
+            f"{notice.told_on.day} {notice.told_on:%B %Y}: {notice.get_topic_display().lower()}.",
+        )
+    return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
 
 
 @require_POST

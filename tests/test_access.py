@@ -216,6 +216,10 @@ MATRIX = {
         f"/privacy/requests/{REQUEST_ID}/extend/",
         everyone(405),
     ),
+    "privacy/requests/<uuid:public_id>/told/": (
+        f"/privacy/requests/{REQUEST_ID}/told/",
+        everyone(405),
+    ),
     "privacy/requests/<uuid:public_id>/receipt.json": (
         f"/privacy/requests/{REQUEST_ID}/receipt.json",
         own_request("R"),  # not written yet: back to the request page
@@ -363,6 +367,10 @@ MATRIX = {
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/extend/$": (
         f"/api/privacy/requests/{REQUEST_ID}/extend/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/told/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/told/",
         API_POST_ONLY,
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/scope/$": (

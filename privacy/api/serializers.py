@@ -3,17 +3,43 @@
 Never the identifiers a request names: only its reference, dates, state and counts.
 """
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from privacy import notices
+from privacy.models import LegalHold, PurgeRun, RequesterNotice, SubjectRequest
 
 
 def _name(user) -> str | None:
     return user.display_name if user else None
 
 
+class NoticeSerializer(serializers.ModelSerializer):
+    """That the requester was told something, how and when (``privacy.notices``)."""
+
+    recorded_by = serializers.SerializerMethodField()
+    due_on = serializers.DateField(read_only=True, allow_null=True)
+    late = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = RequesterNotice
+        fields = ["topic", "channel", "told_on", "due_on", "late", "recorded_by", "recorded_at"]
+        read_only_fields = fields
+
+    def get_recorded_by(self, notice: RequesterNotice) -> str | None:
+        return _name(notice.recorded_by)
+
+
+class OwedSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    due_on = serializers.DateField(allow_null=True)
+    overdue = serializers.BooleanField()
+
+
 class SubjectRequestSerializer(serializers.ModelSerializer):
     days_left = serializers.SerializerMethodField()
+    notices = NoticeSerializer(many=True, read_only=True)
+    still_to_tell = serializers.SerializerMethodField()
     overdue = serializers.BooleanField(read_only=True)
     subject_is_staff = serializers.SerializerMethodField()
     verified_by = serializers.SerializerMethodField()
@@ -32,12 +58,18 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
             "approved_by", "approved_at", "rejected_reason", "progress_done", "progress_total",
             "started_at", "heartbeat_at", "attempts", "attempts_allowed", "completed_at", "error",
             "receipt", "receipt_hash", "archive_available", "archive_released_by",
-            "archive_released_at", "archive_expires_at", "archive_dropped_at",
+            "archive_released_at", "archive_expires_at", "archive_dropped_at", "notices",
+            "still_to_tell",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_days_left(self, request: SubjectRequest) -> int:
         return request.days_left()
+
+    @extend_schema_field(OwedSerializer(many=True))
+    def get_still_to_tell(self, request: SubjectRequest) -> list[dict]:
+        told = {notice.topic for notice in request.notices.all()}
+        return OwedSerializer(notices.owed(request, told), many=True).data
 
     def get_subject_is_staff(self, request: SubjectRequest) -> bool:
         return request.subject_user_id is not None
@@ -71,6 +103,14 @@ class IntakeSerializer(serializers.Serializer):
 
 class MethodSerializer(serializers.Serializer):
     method = serializers.CharField(max_length=500)
+
+
+class TellSerializer(serializers.Serializer):
+    """Cleaned by the page's form (privacy.forms.TellForm): what, how, which day."""
+
+    topic = serializers.ChoiceField(choices=RequesterNotice.Topic.choices)
+    channel = serializers.CharField()
+    told_on = serializers.DateField()
 
 
 class ReasonSerializer(serializers.Serializer):

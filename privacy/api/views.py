@@ -7,6 +7,7 @@ download waits for that release.
 """
 
 from django.db import transaction
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,7 +17,7 @@ from rest_framework.response import Response
 from api.parsers import refuse_unknown_fields
 from api.permissions import RecordsTokenUse, role_permission
 from governance.roles import Role
-from privacy import archive, execution, purge, services
+from privacy import archive, execution, notices, purge, services
 from privacy.api.serializers import (
     HoldWriteSerializer,
     IntakeSerializer,
@@ -26,9 +27,10 @@ from privacy.api.serializers import (
     PurgeRunSerializer,
     ReasonSerializer,
     SubjectRequestSerializer,
+    TellSerializer,
 )
-from privacy.forms import HoldForm, IntakeForm
-from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from privacy.forms import HoldForm, IntakeForm, TellForm
+from privacy.models import LegalHold, PurgeRun, RequesterNotice, SubjectRequest
 from privacy.services import FourEyesError, PrivacyError
 
 PrivacyOfficer = role_permission(Role.PRIVACY_OFFICER)
@@ -67,8 +69,12 @@ class SubjectRequestViewSet(
     permission_classes = [PrivacyOfficer]
     serializer_class = SubjectRequestSerializer
     lookup_field = "public_id"
-    queryset = SubjectRequest.objects.listed().select_related(
-        "verified_by", "scoped_by", "approved_by", "archive_released_by"
+    queryset = (
+        SubjectRequest.objects.listed()
+        .select_related("verified_by", "scoped_by", "approved_by", "archive_released_by")
+        .prefetch_related(
+            Prefetch("notices", RequesterNotice.objects.select_related("recorded_by"))
+        )
     )
 
     def _respond(self, subject_request: SubjectRequest, code=status.HTTP_200_OK) -> Response:
@@ -122,6 +128,24 @@ class SubjectRequestViewSet(
     @action(detail=True, methods=["post"])
     def extend(self, request, public_id=None) -> Response:
         return self._with_reason(request, services.extend_request)
+
+    @extend_schema(request=TellSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def told(self, request, public_id=None) -> Response:
+        """Record that the requester was told something they are owed: ``receipt``,
+        ``extension`` or ``outcome``, by ``email``, ``letter``, ``phone`` or ``in_person``."""
+        subject_request = self.get_object()
+        told = set(subject_request.notices.values_list("topic", flat=True))
+        given = _given(TellSerializer, request)
+        form = TellForm(data=given, owed=notices.owed(subject_request, told))
+        if not form.is_valid():
+            raise ValidationError(_form_errors(form))
+        _call(
+            lambda: notices.record_notice(
+                request=subject_request, actor=request.user, **form.cleaned_data
+            )
+        )
+        return self._respond(subject_request)
 
     @extend_schema(request=None, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])

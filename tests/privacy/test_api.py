@@ -153,3 +153,38 @@ def test_the_request_list_says_whether_an_archive_is_kept_without_reading_it(off
 def _selects_the_archive(sql: str) -> bool:
     column = '"privacy_subjectrequest"."archive_sealed"'
     return f"{column}," in sql or f"{column} FROM" in sql
+
+
+def test_what_the_requester_was_told_is_recorded_and_read_through_the_api(officers, db):
+    client = _client_of(officers[0])
+    made = client.post(
+        "/api/privacy/requests/",
+        {"kind": "access", "regime": "ccpa", "received_on": "2026-11-02", "email": "j@example.org"},
+        format="json",
+    ).json()
+    assert made["notices"] == []
+    assert made["still_to_tell"] == [{"topic": "receipt", "due_on": "2026-11-16", "overdue": True}]
+    told = f"/api/privacy/requests/{made['public_id']}/told/"
+    refused = client.post(
+        told, {"topic": "outcome", "channel": "steward", "told_on": "2026-11-03"}, format="json"
+    )
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["channel"]
+    recorded = client.post(
+        told, {"topic": "receipt", "channel": "email", "told_on": "2026-11-03"}, format="json"
+    )
+    assert recorded.status_code == 200, recorded.content
+    (notice,) = recorded.json()["notices"]
+    assert notice["topic"] == "receipt" and notice["channel"] == "email"
+    assert notice["due_on"] == "2026-11-16" and notice["late"] is False
+    assert notice["recorded_by"] == officers[0].display_name
+    assert recorded.json()["still_to_tell"] == []
+    again = client.post(
+        told, {"topic": "receipt", "channel": "phone", "told_on": "2026-11-04"}, format="json"
+    )
+    assert again.status_code == 400
+    assert again.json() == {
+        "non_field_errors": [
+            "That they were told this is already recorded: Email, 3 November 2026."
+        ]
+    }

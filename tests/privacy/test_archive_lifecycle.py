@@ -68,6 +68,7 @@ def test_the_subject_gets_colleagues_messages_only_once_an_officer_released_them
     for a privacy officer to check them, and the page says so."""
     request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
     assert request.receipt["counts"]["mentions"] == 1 and request.archive_released_at is None
+    assert not request.notices.filter(topic="outcome").exists()  # not theirs to download yet
 
     client.force_login(org.alice)
     refused = client.get(_archive_url(request), follow=True)
@@ -84,6 +85,8 @@ def test_the_subject_gets_colleagues_messages_only_once_an_officer_released_them
     client.post(f"/privacy/requests/{request.public_id}/release/")
     request.refresh_from_db()
     assert request.archive_released_by == officers[1] and request.archive_released_at
+    # Released, the copy is on the page the person filed from: that tells them the outcome.
+    assert request.notices.get(topic="outcome").channel == "steward"
     event = AuditEvent.objects.get(action=AuditEvent.Action.DSR_RELEASED)
     assert event.actor == officers[1] and event.details["mentions"] == 1
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DSR_APPROVED).count() == 1

@@ -65,3 +65,45 @@ def test_it_needs_a_second_person_to_approve():
 def test_it_cuts_off_at_the_retention_window():
     now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
     assert policy.expiry_cutoff(now, 7) == dt.datetime(2026, 2, 22, 12, tzinfo=dt.UTC)
+
+
+# --- telling the requester ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("received", "acknowledge_by"),
+    [
+        (dt.date(2026, 12, 1), dt.date(2026, 12, 15)),  # a Tuesday: two weeks on
+        (dt.date(2026, 12, 5), dt.date(2026, 12, 18)),  # a Saturday: counted from Monday
+        (dt.date(2026, 12, 24), dt.date(2027, 1, 7)),  # holidays are not known: they count
+    ],
+)
+def test_ccpa_gives_ten_business_days_to_confirm_receipt(received, acknowledge_by):
+    """CCPA regulations (11 CCR § 7021(a)): confirm receipt within 10 business days."""
+    assert policy.acknowledge_by(policy.CCPA, received) == acknowledge_by
+
+
+def test_gdpr_sets_no_day_of_its_own_to_confirm_receipt():
+    assert policy.acknowledge_by(policy.GDPR, dt.date(2026, 12, 1)) is None
+
+
+def test_what_the_requester_is_owed_grows_with_the_request():
+    assert policy.notices_owed(extended=False, closed=False) == ["receipt"]
+    assert policy.notices_owed(extended=True, closed=False) == ["receipt", "extension"]
+    assert policy.notices_owed(extended=True, closed=True) == ["receipt", "extension", "outcome"]
+    assert policy.notices_owed(extended=False, closed=True) == ["receipt", "outcome"]
+
+
+def test_each_notice_has_its_own_last_day():
+    """The extension must reach the requester within the first period (GDPR Art. 12(3)),
+    not the extended one; the outcome by the due date as it stands."""
+    received = dt.date(2026, 12, 1)
+    extended_due = policy.extended_due_on(policy.GDPR, received)
+
+    def last_day(topic, regime=policy.GDPR, due=extended_due):
+        return policy.notice_due_on(topic, regime=regime, received_on=received, due=due)
+
+    assert last_day("receipt") is None
+    assert last_day("receipt", policy.CCPA) == dt.date(2026, 12, 15)
+    assert last_day("extension") == dt.date(2027, 1, 1)
+    assert last_day("outcome") == extended_due == dt.date(2027, 3, 1)

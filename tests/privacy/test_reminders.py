@@ -83,3 +83,37 @@ def test_it_finds_the_privacy_officers_in_one_query_however_many_people_there_ar
     assert sorted(mail.outbox[-1].to) == [
         "dana@corp.example", "omar@corp.example", "priya@corp.example", "root@corp.example"
     ]  # fmt: skip
+
+
+def test_it_reminds_of_what_the_requester_must_still_be_told(officers, today):
+    """A CCPA request's receipt is confirmed within 10 business days: from two days before,
+    and every day once late, the reminder names it, whatever the request's own due date."""
+    from privacy import notices, policy
+    from privacy.models import RequesterNotice
+
+    told_late = SubjectRequest.objects.create(
+        reference="DSR-CCPA",
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.CCPA,
+        received_on=today - dt.timedelta(days=20),
+        due_on=today + dt.timedelta(days=25),  # not a reminder day
+    )
+    _request("DSR-GDPR", today + dt.timedelta(days=20))  # GDPR: no day set for the receipt
+    assert reminders.send() == 1
+    acknowledge_by = policy.acknowledge_by(policy.CCPA, told_late.received_on)
+    assert (
+        "- DSR-CCPA (Access (a copy of the data), CCPA), received: due in 25 days, on "
+        f"{told_late.due_on:%-d %B %Y}; tell the requester: the request was received "
+        f"(by {acknowledge_by:%-d %B %Y})"
+    ) in mail.outbox[0].body
+    assert "DSR-GDPR" not in mail.outbox[0].body
+
+    notices.record_notice(
+        request=told_late,
+        actor=officers[0],
+        topic=RequesterNotice.Topic.RECEIPT,
+        channel=RequesterNotice.Channel.EMAIL,
+        told_on=today,
+    )
+    SubjectRequest.objects.update(reminded_on=None)
+    assert reminders.due_for_reminder(today) == []

@@ -1,0 +1,117 @@
+"""Telling the requester: what they are owed, by when, and the record that they were told.
+
+The law asks that the requester be told that their request was received (the CCPA within
+10 business days), that its deadline was extended and why (within the first period), and
+its outcome (by the due date). Officers record each once, with how and when; a request the
+person filed from their own page is told there, by Steward, as it happens.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from privacy import policy
+from privacy.models import RequesterNotice, SubjectRequest
+from privacy.services import PrivacyError, record_step, refuse_the_subject
+
+Topic = RequesterNotice.Topic
+
+
+@dataclass(frozen=True)
+class Owed:
+    """Something the requester must still be told, and the last day to tell them."""
+
+    topic: str
+    label: str
+    due_on: dt.date | None
+
+    @property
+    def overdue(self) -> bool:
+        return self.due_on is not None and self.due_on < timezone.localdate()
+
+
+def self_filed(request: SubjectRequest) -> bool:
+    """Filed by the person from their own page, where Steward shows them each step."""
+    return request.subject_user_id is not None and request.created_by_id == request.subject_user_id
+
+
+def owed(request: SubjectRequest, told: set[str]) -> list[Owed]:
+    """What the requester is owed and has not been told yet (``told``: the topics recorded),
+    in order."""
+    return [
+        Owed(topic, Topic(topic).label, request.notice_due_on(topic))
+        for topic in policy.notices_owed(extended=request.extended, closed=not request.is_open)
+        if topic not in told
+    ]
+
+
+def told_topics(request: SubjectRequest) -> set[str]:
+    """The topics recorded, from ``SubjectRequest.objects.with_notices()``'s flags."""
+    return {topic for topic in Topic.values if getattr(request, f"told_{topic}")}
+
+
+def record_notice(
+    *, request: SubjectRequest, actor, topic: str, channel: str, told_on: dt.date
+) -> RequesterNotice:
+    """Record that an officer told the requester ``topic`` by ``channel`` on ``told_on``."""
+    if channel == RequesterNotice.Channel.STEWARD:
+        raise PrivacyError(
+            "Steward records what it shows the person itself: choose how you told them."
+        )
+    if told_on > timezone.localdate():
+        raise PrivacyError("The day they were told cannot be in the future.")
+    with transaction.atomic():
+        request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        refuse_the_subject(request, actor)
+        if told_on < request.received_on:
+            raise PrivacyError(
+                f"They cannot have been told before the request was received "
+                f"({request.received_on.day} {request.received_on:%B %Y})."
+            )
+        _refuse_unowed(request, topic)
+        notice = _save(request, topic, channel, told_on, actor)
+        record_step(request, actor, AuditEvent.Action.DSR_TOLD, _details(notice))
+    return notice
+
+
+def told_in_steward(request: SubjectRequest, topic: str) -> None:
+    """Inside the caller's transaction: a self-filed request's person sees ``topic`` on their
+    own page now, so that is recorded as telling them (once)."""
+    if not self_filed(request) or request.notices.filter(topic=topic).exists():
+        return
+    notice = _save(request, topic, RequesterNotice.Channel.STEWARD, timezone.localdate(), None)
+    record_step(request, None, AuditEvent.Action.DSR_TOLD, _details(notice))
+
+
+def _refuse_unowed(request: SubjectRequest, topic: str) -> None:
+    if topic == Topic.EXTENSION and not request.extended:
+        raise PrivacyError("This request was not extended: there is no extension to tell.")
+    if topic == Topic.OUTCOME and request.is_open:
+        raise PrivacyError(
+            "The request has no outcome yet: tell the requester once it is completed or rejected."
+        )
+    if earlier := request.notices.filter(topic=topic).first():
+        raise PrivacyError(
+            f"That they were told this is already recorded: {earlier.get_channel_display()}, "
+            f"{earlier.told_on.day} {earlier.told_on:%B %Y}."
+        )
+
+
+def _save(request, topic, channel, told_on, actor) -> RequesterNotice:
+    return RequesterNotice.objects.create(
+        request=request, topic=topic, channel=channel, told_on=told_on, recorded_by=actor
+    )
+
+
+def _details(notice: RequesterNotice) -> dict:
+    due_on = notice.due_on
+    return {
+        "topic": notice.topic,
+        "channel": notice.channel,
+        "told_on": notice.told_on.isoformat(),
+        "due_on": due_on.isoformat() if due_on else None,
+        "late": notice.late,
+    }
