@@ -106,17 +106,31 @@ def _category_numbers(names: list[str]) -> dict[str, int]:
     return dict(Category.objects.filter(name__in=names).values_list("name", "number"))
 
 
-def requests_per_day(summary: Summary) -> str:
-    """Stacked bars, one series per category in policy order, coloured like its chip."""
+def category_key(summary: Summary) -> list[tuple[str, str, int]]:
+    """The per-day chart's series in its order: each category's name, label and number (0: a
+    category no longer in the policy). The key is HTML under the chart (``swatch-cat-N``),
+    which wraps on a narrow screen where the chart scrolls sideways."""
     numbers = _category_numbers(summary.categories)
     categories = sorted(summary.categories, key=lambda name: (numbers.get(name, 99), name))
-    colours = tuple(CATEGORY_COLOURS.get(numbers.get(name, 0), UNKNOWN) for name in categories)
+    return [
+        (name, f"{numbers[name]} · {name}" if name in numbers else name, numbers.get(name, 0))
+        for name in categories
+    ]
+
+
+def requests_per_day(summary: Summary) -> str:
+    """Stacked bars, one series per category in policy order, coloured like its chip."""
+    key = category_key(summary)
+    colours = tuple(CATEGORY_COLOURS.get(number, UNKNOWN) for _, _, number in key)
     days = summary.period.days
+    # Drawn 1,090 wide and shown at 720 on a tablet: larger type, to read ~10 px there.
+    type_sizes = {"label_font_size": 16, "major_label_font_size": 16}
     chart = pygal.StackedBar(
         _config(
             WIDE,
             colours,
-            legend_at_bottom_columns=max(1, len(categories)),
+            style=Style(**{**STYLE.to_dict(), "colors": colours or (BRAND,), **type_sizes}),
+            show_legend=False,
             show_minor_x_labels=False,
             **_ticks(
                 max((sum(c.values()) for c in summary.per_day_by_category.values()), default=0)
@@ -131,8 +145,7 @@ def requests_per_day(summary: Summary) -> str:
         weekly = len(days) <= 120
         chart.x_labels_major = [day.strftime("%-d %b") for day in days
                                 if (day.weekday() == 0 if weekly else day.day == 1)]  # fmt: skip
-    for category in categories:
-        label = f"{numbers[category]} · {category}" if category in numbers else category
+    for category, label, _ in key:
         chart.add(label, [summary.per_day_by_category.get(day, Counter())[category] or None
                           for day in days])  # fmt: skip
     return chart.render(is_unicode=True)

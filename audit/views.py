@@ -253,11 +253,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     as_of = status["head"]["sequence"] if status["head"] else 0
     # The chart images ask for the summary as of this same event: it is added up once.
     chart_query = urlencode({"from": period.first_day, "to": period.last_day, "at": as_of})
+    summary = reports.summary_as_of(period, as_of)
     return render(
         request,
         "audit/dashboard.html",
         {
-            "summary": reports.summary_as_of(period, as_of),
+            "summary": summary,
+            "category_key": charts.category_key(summary),
             "period": period,
             "refused": refused,
             "chart_query": chart_query,

@@ -12,7 +12,7 @@ from audit import exports, reports, services
 from audit.models import AuditEvent
 from audit.services import create_checkpoint, record, run_verification
 from tests.audit.test_chain import _raw
-from tests.factories import make_chat_event
+from tests.factories import make_category, make_chat_event
 
 Action = AuditEvent.Action
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -340,6 +340,23 @@ def test_the_dashboards_charts_have_their_numbers_in_text(client, admin):
     assert any(f"{day} 2 1 3" in c and "Internal" in c for c in cells), cells  # per day
     assert any("OpenAI 2" in c for c in cells), cells  # per backend
     assert any("IBAN 3" in c and "Secret or credential 1" in c for c in cells), cells
+
+
+def test_the_per_day_charts_key_is_html_that_wraps_not_part_of_the_picture(client, admin):
+    """On a phone the chart scrolls sideways, opening on the newest days: a key drawn in the
+    picture showed only its last category."""
+    make_category(name="Internal", number=2, slug="internal")
+    make_chat_event(category="Internal", number=2)
+    make_chat_event(category="Retired", number=9)
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    assert (
+        '<ul class="chart-key"><li><span class="swatch swatch-cat-2" aria-hidden="true"></span>'
+        '2 · Internal</li><li><span class="swatch swatch-cat-0" aria-hidden="true"></span>'
+        "Retired</li></ul>"
+    ) in page
+    svg = client.get("/audit/charts/requests-per-day.svg").content.decode()
+    assert "2 · Internal" not in svg
 
 
 @pytest.mark.parametrize("page", ["/audit/dashboard/", "/audit/report/"])
