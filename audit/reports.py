@@ -57,6 +57,16 @@ class Summary:
         return [request for request in self.subject_requests if request["days_late"]]
 
     @property
+    def subject_requests_told_late(self) -> list[dict]:
+        """Closed requests whose requester was told something after its day."""
+        return [request for request in self.subject_requests if request["told_late"]]
+
+    @property
+    def subject_requests_outcome_untold(self) -> list[dict]:
+        """Closed requests with no record that the requester was told the outcome."""
+        return [request for request in self.subject_requests if not request["outcome_told"]]
+
+    @property
     def exceptions_cut_short(self) -> bool:
         return len(self.confidential_offprem) < self.confidential_offprem_count
 
@@ -167,22 +177,33 @@ def summarise(
 def _subject_requests_closed(events) -> list[dict]:
     """The period's completed and rejected data-subject requests, each against the due date
     its last receipt or extension event set (GDPR Art. 12(3); CCPA regulations ask larger
-    businesses to publish how many were answered and how fast)."""
+    businesses to publish how many were answered and how fast), with what the requester was
+    told late and whether they were told the outcome (``dsr.told``, at any time)."""
     closed = list(
         events.filter(action__in=(AuditEvent.Action.DSR_EXECUTED, AuditEvent.Action.DSR_REJECTED))
         .order_by("sequence")
         .values_list("target_id", "target_repr", "occurred_at", "action", "details")
     )
-    due = {}
-    for target_id, details in (
+    due, told_late, outcome_told = {}, defaultdict(list), set()
+    for target_id, action, details in (
         AuditEvent.objects.filter(
-            action__in=(AuditEvent.Action.DSR_RECEIVED, AuditEvent.Action.DSR_EXTENDED),
+            action__in=(
+                AuditEvent.Action.DSR_RECEIVED,
+                AuditEvent.Action.DSR_EXTENDED,
+                AuditEvent.Action.DSR_TOLD,
+            ),
             target_id__in=[row[0] for row in closed],
         )
         .order_by("sequence")
-        .values_list("target_id", "details")
+        .values_list("target_id", "action", "details")
     ):
-        if (details or {}).get("due_on"):
+        details = details or {}
+        if action == AuditEvent.Action.DSR_TOLD:
+            if details.get("late"):
+                told_late[target_id].append(details.get("topic", ""))
+            if details.get("topic") == "outcome":
+                outcome_told.add(target_id)
+        elif details.get("due_on"):
             due[target_id] = dt.date.fromisoformat(details["due_on"])
     requests = []
     for target_id, reference, occurred_at, action, details in closed:
@@ -196,6 +217,8 @@ def _subject_requests_closed(events) -> list[dict]:
                 "due_on": due_on,
                 "closed_on": closed_on,
                 "days_late": max(0, (closed_on - due_on).days) if due_on else 0,
+                "told_late": told_late[target_id],
+                "outcome_told": target_id in outcome_told,
             }
         )
     return requests
@@ -236,6 +259,16 @@ def report_rows(summary: Summary) -> list[dict]:
         {"section": "subject_requests_late", "key": r["reference"],
          "value": f"{r['outcome']} {r['days_late']} days late (due {r['due_on']})"}
         for r in summary.subject_requests_late
+    ]  # fmt: skip
+    rows += [
+        {"section": "subject_requests_told_late", "key": r["reference"],
+         "value": ", ".join(r["told_late"])}
+        for r in summary.subject_requests_told_late
+    ]  # fmt: skip
+    rows += [
+        {"section": "subject_requests_outcome_not_recorded_as_told", "key": r["reference"],
+         "value": r["outcome"]}
+        for r in summary.subject_requests_outcome_untold
     ]  # fmt: skip
     for decision, counts in sorted(summary.findings_by_decision.items()):
         rows += [

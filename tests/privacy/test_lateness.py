@@ -44,3 +44,34 @@ def test_a_request_answered_late_says_how_late_everywhere(
     client.force_login(reader)
     report = client.get(reverse("audit:report")).content.decode()
     assert "1 of 2 late" in report and late.reference in report
+
+
+def test_the_report_says_what_requesters_were_told_late_or_not_told(
+    client, officers, reader, django_capture_on_commit_callbacks
+):
+    from privacy import notices
+
+    today = timezone.localdate()
+    received = today - dt.timedelta(days=20)
+    told = receive(officers, regime="ccpa", received_on=received)
+    notices.record_notice(request=told, actor=officers[0], topic="receipt", channel="email",
+                          told_on=today)  # fmt: skip
+    told = run(told, officers, django_capture_on_commit_callbacks)
+    notices.record_notice(request=told, actor=officers[0], topic="outcome", channel="letter",
+                          told_on=today)  # fmt: skip
+    untold = run(receive(officers, identifiers=[("email", "x@example.org")]), officers,
+                 django_capture_on_commit_callbacks)  # fmt: skip
+
+    summary = summarise(Period(today, today))
+    assert [r["reference"] for r in summary.subject_requests_told_late] == [told.reference]
+    assert [r["reference"] for r in summary.subject_requests_outcome_untold] == [untold.reference]
+    rows = {(row["section"], row["key"]): row["value"] for row in report_rows(summary)}
+    assert rows[("subject_requests_told_late", told.reference)] == "receipt"
+    assert rows[("subject_requests_outcome_not_recorded_as_told", untold.reference)] == "answered"
+
+    client.force_login(reader)
+    report = client.get(reverse("audit:report")).content.decode()
+    assert (
+        f"Telling the requester: 1 told something after its day ({told.reference}: receipt); "
+        f"1 with no record that the requester was told the outcome ({untold.reference})."
+    ) in report
