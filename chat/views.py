@@ -272,7 +272,7 @@ def export(request: HttpRequest, public_id: UUID, fmt: str) -> HttpResponse:
     conversation = get_conversation_for_user(request.user, public_id)
     if fmt not in ("md", "json"):
         raise Http404("Export as md or json.")
-    turns = turns_for(conversation, _messages(conversation))
+    turns = turns_for(conversation, _messages(conversation), html=False)
     record(
         action=AuditEvent.Action.CHAT_EXPORTED,
         actor=request.user,
