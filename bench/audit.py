@@ -100,6 +100,8 @@ def list_page_times(total: int) -> None:
         "filter: action": "/audit/?action=auth.login",
         "filter: rare outcome": "/audit/?outcome=failure",
         "filter: today": f"/audit/?since={timezone.localdate().isoformat()}",
+        "filter: unused backend": "/audit/?backend=OpenAI",
+        "filter: category 4": "/audit/?category=4",
     }
     for label, url in pages.items():
         timings = []
