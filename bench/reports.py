@@ -1,0 +1,112 @@
+"""The auditors' figures at scale: the compliance report and dashboard summary of a period.
+
+Runs against a throw-away database (test_<name>) on whatever DATABASE_URL points at. Fills
+BENCH_REPORT_EVENTS ``chat.request`` events (default 300,000) spread evenly over the 90 days
+before today, chained as the trail chains them, then times :func:`audit.reports.summarise`
+for 7, 30 and 90 days: first with nothing cached (every day read from the trail), then
+again after one more event (the days that are over come from the cache; only today is read).
+"""
+
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import datetime as dt  # noqa: E402
+
+from django.core.cache import cache  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from audit import chain, reports  # noqa: E402
+from audit.models import AuditEvent  # noqa: E402
+from tests.factories import make_chat_event  # noqa: E402
+
+EVENTS = int(os.environ.get("BENCH_REPORT_EVENTS", 300_000))
+DAYS = 90
+CATEGORIES = [(1, "Public"), (2, "Internal"), (3, "Confidential")]
+BACKENDS = [("Local Ollama", "on_prem"), ("OpenAI", "external_api")]
+
+
+def fill(total: int) -> None:
+    """``total`` chat requests, oldest first, from DAYS days ago up to yesterday's end."""
+    rng = random.Random(7)
+    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    start -= dt.timedelta(days=DAYS)
+    step = dt.timedelta(days=DAYS) / total
+    seq, prev = 0, "0" * 64
+    batch = []
+    for n in range(total):
+        seq += 1
+        number, category = rng.choice(CATEGORIES)
+        backend, hosting = BACKENDS[0] if number == 3 else rng.choice(BACKENDS)
+        decision = rng.choice(["allowed", "allowed", "pseudonymised", "blocked"])
+        row = {name: None for name in chain.CHAINED_FIELDS}
+        row.update(
+            sequence=seq,
+            occurred_at=start + n * step,
+            actor_label="bench",
+            request_id="",
+            action=AuditEvent.Action.CHAT_REQUEST,
+            outcome="blocked" if decision == "blocked" else "success",
+            target_type="",
+            target_id="",
+            target_repr="",
+            category=category,
+            backend="" if decision == "blocked" else backend,
+            details={
+                "decision": decision,
+                "category_number": number,
+                "hosting_class": hosting,
+                "region": "eu",
+                "findings": {"EMAIL_ADDRESS": 1} if decision != "allowed" else {},
+            },
+            message="",
+        )
+        digest = chain.link_hash(prev, row)
+        fields = {k: v for k, v in row.items() if k != "actor_id"}
+        batch.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
+        prev = digest
+        if len(batch) == 5_000:
+            AuditEvent.objects.bulk_create(batch)
+            batch = []
+    AuditEvent.objects.bulk_create(batch)
+
+
+def timed(period: reports.Period) -> tuple[float, int]:
+    start = time.perf_counter()
+    summary = reports.summarise(period)
+    return (time.perf_counter() - start) * 1000, summary.requests
+
+
+def main() -> None:
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        print(f"database: {connection.vendor}; {EVENTS:,} chat requests over {DAYS} days")
+        fill(EVENTS)
+        today = timezone.localdate()
+        for days in (7, 30, 90):
+            period = reports.Period(today - dt.timedelta(days=days - 1), today)
+            cache.clear()
+            cold, requests = timed(period)
+            make_chat_event()  # a newer event: the page's summary is asked for again
+            warm, _ = timed(period)
+            print(
+                f"summary of {days:2d} days ({requests:7,} requests): "
+                f"nothing cached {cold:7.0f} ms, days over cached {warm:6.1f} ms"
+            )
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
