@@ -20,7 +20,9 @@ class Command(BaseCommand):
             help="JSON Lines file of exported checkpoints kept elsewhere (default: the database's)",
         )
         parser.add_argument(
-            "--public-key", help="the key the checkpoints must be signed with (default: ours)"
+            "--public-key",
+            help="the key the checkpoints must be signed with (default: ours); write "
+            "--public-key=KEY: a key may begin with '-', which would be read as an option",
         )
 
     def handle(self, *args, checkpoints: Path | None, public_key: str | None, **options) -> None:
