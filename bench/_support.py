@@ -168,3 +168,29 @@ def stop(process: subprocess.Popen | None) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def chained_events(rows, prev: str):
+    """Audit events made of ``rows`` (every field but the chain's), each linked to the one
+    before as the trail links them (``prev``: the hash of the event before the first)."""
+    from audit import chain
+    from audit.models import AuditEvent
+
+    for row in rows:
+        fields = {name: None for name in chain.CHAINED_FIELDS}
+        fields.update(row)
+        digest = chain.link_hash(prev, fields)
+        fields.pop("actor_id")
+        yield AuditEvent(**fields, prev_hash=prev, hash=digest)
+        prev = digest
+
+
+def bulk_append(events) -> None:
+    """Save ``events`` 5,000 at a time."""
+    from itertools import islice
+
+    from audit.models import AuditEvent
+
+    events = iter(events)
+    while batch := list(islice(events, 5_000)):
+        AuditEvent.objects.bulk_create(batch)

@@ -23,6 +23,7 @@ from django.utils import timezone  # noqa: E402
 from audit import chain  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
 from audit.services import iter_chain_rows, record  # noqa: E402
+from bench._support import bulk_append, chained_events  # noqa: E402
 
 SINGLE_APPENDS = 2_000
 WRITERS, APPENDS_PER_WRITER = 4, 500
@@ -54,35 +55,26 @@ def appends_concurrent() -> float:
 def fill_chain(total: int) -> None:
     """Append rows directly (hashes computed here) until the chain holds ``total`` events."""
     head = AuditEvent.objects.order_by("-sequence").values("sequence", "hash").first()
-    seq, prev = head["sequence"], head["hash"]
     now = timezone.now()
-    batch = []
-    while seq < total:
-        seq += 1
-        row = {name: None for name in chain.CHAINED_FIELDS}
-        row.update(
-            sequence=seq,
-            occurred_at=now,
-            actor_label="filler",
-            request_id="",
-            action="auth.login",
-            outcome="success",
-            target_type="",
-            target_id="",
-            target_repr="",
-            category="",
-            backend="",
-            details={"n": seq},
-            message="",
-        )
-        digest = chain.link_hash(prev, row)
-        fields = {k: v for k, v in row.items() if k != "actor_id"}
-        batch.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
-        prev = digest
-        if len(batch) == 5_000:
-            AuditEvent.objects.bulk_create(batch)
-            batch = []
-    AuditEvent.objects.bulk_create(batch)
+    rows = (
+        {
+            "sequence": seq,
+            "occurred_at": now,
+            "actor_label": "filler",
+            "request_id": "",
+            "action": "auth.login",
+            "outcome": "success",
+            "target_type": "",
+            "target_id": "",
+            "target_repr": "",
+            "category": "",
+            "backend": "",
+            "details": {"n": seq},
+            "message": "",
+        }
+        for seq in range(head["sequence"] + 1, total + 1)
+    )
+    bulk_append(chained_events(rows, head["hash"]))
 
 
 def list_page_times(total: int) -> None:

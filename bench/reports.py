@@ -26,8 +26,9 @@ from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from audit import chain, reports  # noqa: E402
+from audit import reports  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
+from bench._support import bulk_append, chained_events  # noqa: E402
 from tests.factories import make_chat_event  # noqa: E402
 
 EVENTS = int(os.environ.get("BENCH_REPORT_EVENTS", 300_000))
@@ -42,43 +43,36 @@ def fill(total: int) -> None:
     start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     start -= dt.timedelta(days=DAYS)
     step = dt.timedelta(days=DAYS) / total
-    seq, prev = 0, "0" * 64
-    batch = []
-    for n in range(total):
-        seq += 1
-        number, category = rng.choice(CATEGORIES)
-        backend, hosting = BACKENDS[0] if number == 3 else rng.choice(BACKENDS)
-        decision = rng.choice(["allowed", "allowed", "pseudonymised", "blocked"])
-        row = {name: None for name in chain.CHAINED_FIELDS}
-        row.update(
-            sequence=seq,
-            occurred_at=start + n * step,
-            actor_label="bench",
-            request_id="",
-            action=AuditEvent.Action.CHAT_REQUEST,
-            outcome="blocked" if decision == "blocked" else "success",
-            target_type="",
-            target_id="",
-            target_repr="",
-            category=category,
-            backend="" if decision == "blocked" else backend,
-            details={
-                "decision": decision,
-                "category_number": number,
-                "hosting_class": hosting,
-                "region": "eu",
-                "findings": {"EMAIL_ADDRESS": 1} if decision != "allowed" else {},
-            },
-            message="",
-        )
-        digest = chain.link_hash(prev, row)
-        fields = {k: v for k, v in row.items() if k != "actor_id"}
-        batch.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
-        prev = digest
-        if len(batch) == 5_000:
-            AuditEvent.objects.bulk_create(batch)
-            batch = []
-    AuditEvent.objects.bulk_create(batch)
+    bulk_append(
+        chained_events((_request(n, start + n * step, rng) for n in range(total)), "0" * 64)
+    )
+
+
+def _request(n: int, at: dt.datetime, rng: random.Random) -> dict:
+    number, category = rng.choice(CATEGORIES)
+    backend, hosting = BACKENDS[0] if number == 3 else rng.choice(BACKENDS)
+    decision = rng.choice(["allowed", "allowed", "pseudonymised", "blocked"])
+    return {
+        "sequence": n + 1,
+        "occurred_at": at,
+        "actor_label": "bench",
+        "request_id": "",
+        "action": AuditEvent.Action.CHAT_REQUEST,
+        "outcome": "blocked" if decision == "blocked" else "success",
+        "target_type": "",
+        "target_id": "",
+        "target_repr": "",
+        "category": category,
+        "backend": "" if decision == "blocked" else backend,
+        "details": {
+            "decision": decision,
+            "category_number": number,
+            "hosting_class": hosting,
+            "region": "eu",
+            "findings": {"EMAIL_ADDRESS": 1} if decision != "allowed" else {},
+        },
+        "message": "",
+    }
 
 
 def timed(period: reports.Period) -> tuple[float, int]:
