@@ -89,6 +89,17 @@ def test_a_request_goes_from_intake_to_receipt(demo, new_context, console_errors
         oscar.get_by_role("link", name="Download receipt").click()
     assert download.value.suggested_filename.endswith("-receipt.json")
     _shoot(oscar, "privacy-03-request-completed")
+    # A page that followed the run (its card polled) loads again once it ends, and says how
+    # it ended in a message that takes the focus, for a screen reader to read.
+    oscar.evaluate(
+        "async url => { await fetch(url, {headers: {'HX-Request': 'true', "
+        "'HX-Target': 'request-progress'}}) }",
+        url,
+    )
+    oscar.reload()
+    announced = oscar.locator("[data-announce]")
+    expect(announced).to_contain_text("the erasure is complete")
+    expect(announced).to_be_focused()
 
     request = SubjectRequest.objects.get()
     assert request.status == SubjectRequest.Status.COMPLETED and request.identifiers() == []
