@@ -138,7 +138,8 @@ def request_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def _say_run_ended(request: HttpRequest, subject_request: SubjectRequest) -> None:
     reference = subject_request.reference
     if subject_request.status == SubjectRequest.Status.COMPLETED:
-        done = "erasure is complete" if subject_request.kind == "erasure" else "archive is ready"
+        erasure = subject_request.kind == SubjectRequest.Kind.ERASURE
+        done = "erasure is complete" if erasure else "archive is ready"
         messages.success(request, f"{reference}: the {done}.", extra_tags="announce")
     else:
         messages.error(
