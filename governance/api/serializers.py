@@ -163,7 +163,9 @@ class ClearanceWriteSerializer(serializers.Serializer):
     """Clear a role group or one person for a category (the console form's fields)."""
 
     category = serializers.SlugField()
-    party = serializers.CharField(help_text="group:<name> or user:<public id>")
+    party = serializers.CharField(
+        help_text="group:<name> or user:<public id>; or a group's name or a person's email"
+    )
 
 
 class RuleSerializer(serializers.ModelSerializer):

@@ -348,7 +348,8 @@ class ClearanceViewSet(
 ):
     """Who may use which category: role groups and single people.
 
-    Grant with ``{"category": slug, "party": "group:<name>" or "user:<public id>"}``, as the
+    Grant with ``{"category": slug, "party": "group:<name>" or "user:<public id>"}`` (or a
+    group's name or a person's email address), as the
     console's form takes it; a clearance is named ``<slug>:<party>``.
     """
 

@@ -21,7 +21,7 @@ def simulator(request: HttpRequest) -> HttpResponse:
     """
     categories = Category.objects.filter(is_active=True)
     form = SimulatorForm(
-        request.POST or None, categories=categories, initial={"user": request.user.public_id}
+        request.POST or None, categories=categories, initial={"user": request.user.email}
     )
     result = None
     if request.method == "POST" and form.is_valid():

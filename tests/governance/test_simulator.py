@@ -117,3 +117,17 @@ def test_it_says_whose_words_the_reasons_are_in(client, db):
     page = _post(client, text=TEXT, user=alice.public_id, category=3).content.decode()
     assert "you are not cleared" in page.lower()
     assert "Worded as Alice Martin would read it when sending." in page
+
+
+def test_the_sender_is_typed_as_an_email_address_and_no_one_is_listed(client, db):
+    """A select of every active person grew with the company (154 KB at 2,000 people)."""
+    admin = _setup(client)
+    page = client.get("/policy/simulator/").content.decode()
+    assert f'value="{admin.email}"' in page and "alice@example.com" not in page
+    page = _post(client, text=TEXT, user=" Alice@Example.com", category=3).content.decode()
+    assert "not cleared for category 3" in page
+    refused = _post(client, text=TEXT, user="nobody@example.com", category=1)
+    assert refused.status_code == 422
+    assert "No active person has the email address “nobody@example.com”." in (
+        refused.content.decode()
+    )
