@@ -66,7 +66,8 @@ class RolesForm(forms.Form):
     roles = RolesField()
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` is a UUID's text (a public id typed or sent)."""
     try:
         uuid.UUID(value)
     except ValueError:
@@ -101,7 +102,7 @@ class SimulatorForm(forms.Form):
         people = User.objects.filter(is_active=True)
         found = (
             people.filter(public_id=typed).first()
-            if _is_uuid(typed)
+            if is_uuid(typed)
             else people.filter(email__iexact=typed).first()
         )
         if found is None:
@@ -679,7 +680,7 @@ class ClearanceForm(forms.Form):
         if kind == "group":
             found = Group.objects.filter(name=who).first()
         elif kind == "user":
-            found = people.filter(public_id=who).first() if _is_uuid(who) else None
+            found = people.filter(public_id=who).first() if is_uuid(who) else None
         elif "@" in party:
             found = people.filter(email__iexact=party).first()
         else:

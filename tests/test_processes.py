@@ -121,16 +121,21 @@ def test_serve_killed_outright_takes_its_processes_with_it(tmp_path):
     next serve, naming its pid; it is stopped here by hand.)"""
     port = _free_port()
     manage = [sys.executable, str(ROOT / "manage.py")]
-    serve = subprocess.Popen(
-        [*manage, "serve", "--port", str(port), "--no-workers"],
-        cwd=ROOT,
-        env=_embedded_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    output = tmp_path / "serve.log"
+    with open(output, "wb") as log:
+        serve = subprocess.Popen(
+            [*manage, "serve", "--port", str(port), "--no-workers"],
+            cwd=ROOT,
+            env=_embedded_env(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     redis_servers = []
     try:
-        _wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, "the web server")
+        try:
+            _wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, "the web server")
+        except AssertionError as exc:  # once in CI, under load: say what serve said
+            raise AssertionError(f"{exc}; serve said:\n{output.read_text()[-3000:]}") from None
         children = psutil.Process(serve.pid).children(recursive=True)
         redis_servers = [
             p

@@ -7,7 +7,6 @@ do, so it is checked and audited the same way.
 import csv
 import io
 from collections.abc import Mapping
-from uuid import UUID
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -44,6 +43,7 @@ from governance.forms import (
     RuleForm,
     TermListForm,
     finding_matrix_form,
+    is_uuid,
 )
 from governance.models import (
     Approval,
@@ -298,7 +298,7 @@ class ApprovalViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Policy
     def get_object(self) -> Approval:
         slug, _, backend = self.kwargs["key"].partition(":")
         found = self.get_queryset().filter(category__slug=slug)
-        found = found.filter(backend__public_id=backend) if _uuid(backend) else found.none()
+        found = found.filter(backend__public_id=backend) if is_uuid(backend) else found.none()
         approval = get_object_or_404(found)
         self.check_object_permissions(self.request, approval)
         return approval
@@ -368,7 +368,7 @@ class ClearanceViewSet(
         if kind == "group":
             found = found.filter(group__name=who)
         else:
-            found = found.filter(user__public_id=who) if _uuid(who) else found.none()
+            found = found.filter(user__public_id=who) if is_uuid(who) else found.none()
         clearance = get_object_or_404(found)
         self.check_object_permissions(self.request, clearance)
         return clearance
@@ -389,14 +389,6 @@ class ClearanceViewSet(
 
     def perform_destroy(self, instance: Clearance) -> None:
         services.revoke_clearance(clearance=instance, actor=self.request.user)
-
-
-def _uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class RuleViewSet(
