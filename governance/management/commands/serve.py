@@ -13,6 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from config import embedded_redis
 
@@ -181,11 +182,17 @@ class Command(BaseCommand):
 
         names = ", ".join(c.name for c in children)
         self.stdout.write(self.style.SUCCESS(f"\nSteward is running at {url}  ({names})"))
-        present = set(
-            User.objects.filter(email__in=[u[0] for u in DEMO_USERS]).values_list(
-                "email", flat=True
+        try:
+            present = set(
+                User.objects.filter(email__in=[u[0] for u in DEMO_USERS]).values_list(
+                    "email", flat=True
+                )
             )
-        )
+        except DatabaseError:  # not migrated: the traceback stopped every process it started
+            self.stdout.write(
+                "The database has no tables yet: run `manage.py migrate` (make run does)."
+            )
+            present = set()
         if present:
             self.stdout.write(f"Demo sign-ins (password: {DEMO_PASSWORD} unless changed):")
             for email, _, roles in DEMO_USERS:
