@@ -204,8 +204,11 @@ def test_a_threads_worker_answers_several_at_once_and_all_survive_its_loss(org, 
     _wait(lambda: len(org.external.requests) == 3, 3, "three backend calls at once")
     start_worker("second", pool="threads", concurrency=4)
     os.killpg(first.pid, signal.SIGKILL)
-    for answer in answers:
-        _wait(lambda answer=answer: _status(answer) == ("done", 2), 90, "every answer to finish")
+    try:
+        for answer in answers:
+            _wait(lambda answer=answer: _status(answer) == ("done", 2), 90, "every answer")
+    except AssertionError as exc:  # once in CI: say where each answer stood
+        raise AssertionError(f"{exc}: {[_status(a) for a in answers]}") from None
     assert AuditEvent.objects.filter(action="chat.response").count() == 3
     assert len(org.external.requests) == 6
 
