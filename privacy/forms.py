@@ -204,8 +204,11 @@ class TellForm(forms.Form):
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
     )
 
-    def __init__(self, *args, owed=(), **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, auto_id="tell_%s", **kwargs)
-        # Offered: what is still owed. Any topic is valid here: the service says why one that
-        # is not owed cannot be recorded (not extended, no outcome yet, already recorded).
+
+    def offer(self, owed) -> "TellForm":
+        """Offer what is still owed. Any topic is valid: the service says why one that is
+        not owed cannot be recorded (not extended, no outcome yet, already recorded)."""
         self.fields["topic"].widget.choices = [(o.topic, o.label) for o in owed]
+        return self

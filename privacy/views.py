@@ -178,7 +178,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     return {
         "told": told,
         "owed": owed,
-        "tell_form": forms.get("tell_form") or TellForm(owed=owed),
+        "tell_form": (forms.get("tell_form") or TellForm()).offer(owed),
         "req": subject_request,
         "steps": STEPS,
         "done_steps": _done_steps(subject_request),
@@ -282,27 +282,16 @@ def request_extend(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @officer
 def request_tell(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Record that the requester was told something they are owed."""
-    subject_request = access.get_request_for_user(request.user, public_id)
-    owed = notices.owed(
-        subject_request, set(subject_request.notices.values_list("topic", flat=True))
-    )
-    form = TellForm(request.POST, owed=owed)
-    if not form.is_valid():
-        ctx = _request_context(request, subject_request, tell_form=form)
-        return render(request, "privacy/request_detail.html", ctx, status=422)
-    try:
-        notice = notices.record_notice(
-            request=subject_request, actor=request.user, **form.cleaned_data
-        )
-    except PrivacyError as exc:
-        messages.error(request, str(exc))
-    else:
+
+    def tell(subject_request: SubjectRequest, data: dict) -> None:
+        notice = notices.record_notice(request=subject_request, actor=request.user, **data)
         messages.success(
             request,
             f"Recorded: told by {notice.get_channel_display().lower()} on "
             f"{notice.told_on.day} {notice.told_on:%B %Y}: {notice.get_topic_display().lower()}.",
         )
-    return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+
+    return _step(request, public_id, tell, TellForm, "tell_form")
 
 
 @require_POST

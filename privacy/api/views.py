@@ -135,9 +135,7 @@ class SubjectRequestViewSet(
         """Record that the requester was told something they are owed: ``receipt``,
         ``extension`` or ``outcome``, by ``email``, ``letter``, ``phone`` or ``in_person``."""
         subject_request = self.get_object()
-        told = set(subject_request.notices.values_list("topic", flat=True))
-        given = _given(TellSerializer, request)
-        form = TellForm(data=given, owed=notices.owed(subject_request, told))
+        form = TellForm(data=_given(TellSerializer, request))
         if not form.is_valid():
             raise ValidationError(_form_errors(form))
         _call(
