@@ -75,6 +75,39 @@ def is_uuid(value: str) -> bool:
     return True
 
 
+class UnknownParty(forms.ValidationError):
+    """No group and no person is named by what was typed or sent; the message says so."""
+
+
+def resolve_party(text: str, *, active_only: bool = True) -> Group | User:
+    """The role group or person a clearance's party names (raises :class:`UnknownParty`).
+
+    ``group:<name>`` and ``user:<public id>`` are what the revoke buttons and the REST API
+    send, and are exact; a person types a group's name or an email address, in any case.
+    Withdrawing passes ``active_only=False``: a deactivated person keeps their clearances.
+    """
+    text = text.strip()
+    if not text:
+        raise UnknownParty("Give a group's name or a person's email address.")
+    kind, _, who = text.partition(":")
+    people = User.objects.filter(is_active=True) if active_only else User.objects.all()
+    if kind == "group":
+        found = Group.objects.filter(name=who).first()
+    elif kind == "user":
+        found = people.filter(public_id=who).first() if is_uuid(who) else None
+    elif "@" in text:
+        found = people.filter(email__iexact=text).first()
+    else:
+        found = Group.objects.filter(name__iexact=text).first()
+    if found is None:
+        nobody = "no active person" if active_only else "no person"
+        raise UnknownParty(
+            f"No group and {nobody} is “{text[:80]}”: give a group's name or a person's "
+            "email address."
+        )
+    return found
+
+
 class SimulatorForm(forms.Form):
     text = forms.CharField(
         label="Message",
@@ -674,23 +707,8 @@ class ClearanceForm(forms.Form):
         ]
 
     def clean_party(self) -> str:
-        party = self.cleaned_data["party"].strip()
-        kind, _, who = party.partition(":")
-        people = User.objects.filter(is_active=True)
-        if kind == "group":
-            found = Group.objects.filter(name=who).first()
-        elif kind == "user":
-            found = people.filter(public_id=who).first() if is_uuid(who) else None
-        elif "@" in party:
-            found = people.filter(email__iexact=party).first()
-        else:
-            found = Group.objects.filter(name__iexact=party).first()
-        if found is None:
-            raise forms.ValidationError(
-                f"No group and no active person is “{party[:80]}”: give a group's name or a "
-                "person's email address."
-            )
-        self.found = found
+        party = self.cleaned_data["party"]
+        self.found = resolve_party(party)
         return party
 
     def clean_category(self) -> Category:

@@ -1,3 +1,4 @@
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 
@@ -27,3 +28,7 @@ class BackendQuerySet(models.QuerySet):
 class ClearanceQuerySet(models.QuerySet):
     def for_user(self, user) -> "ClearanceQuerySet":
         return self.filter(Q(user=user) | Q(group__in=user.groups.all()))
+
+    def of_party(self, party) -> "ClearanceQuerySet":
+        """Those granted to ``party`` itself, a group or one person (not through a group)."""
+        return self.filter(group=party) if isinstance(party, Group) else self.filter(user=party)

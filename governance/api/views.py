@@ -13,6 +13,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.forms.fields import BaseTemporalField
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -42,8 +43,10 @@ from governance.forms import (
     FindingMatrixForm,
     RuleForm,
     TermListForm,
+    UnknownParty,
     finding_matrix_form,
     is_uuid,
+    resolve_party,
 )
 from governance.models import (
     Approval,
@@ -362,13 +365,12 @@ class ClearanceViewSet(
     lookup_value_regex = r"[-\w]+:(group|user):[^/\x00]+"
 
     def get_object(self) -> Clearance:
-        slug, _, party = self.kwargs["key"].partition(":")
-        kind, _, who = party.partition(":")
-        found = self.get_queryset().filter(category__slug=slug)
-        if kind == "group":
-            found = found.filter(group__name=who)
-        else:
-            found = found.filter(user__public_id=who) if is_uuid(who) else found.none()
+        slug, _, text = self.kwargs["key"].partition(":")
+        try:
+            party = resolve_party(text, active_only=False)  # a deactivated person's too
+        except UnknownParty:
+            raise Http404 from None
+        found = self.get_queryset().filter(category__slug=slug).of_party(party)
         clearance = get_object_or_404(found)
         self.check_object_permissions(self.request, clearance)
         return clearance

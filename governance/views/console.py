@@ -31,6 +31,8 @@ from governance.forms import (
     FindingMatrixForm,
     RuleForm,
     TermListForm,
+    UnknownParty,
+    resolve_party,
 )
 from governance.models import (
     Approval,
@@ -401,23 +403,16 @@ def clearances(request: HttpRequest) -> HttpResponse:
 @require_POST
 @policy_admin
 def clearance_revoke(request: HttpRequest) -> HttpResponse:
-    """Withdraw one clearance, named by category and party (``group:<name>``/``user:<id>``)."""
-    party = request.POST.get("party", "")
-    found = Clearance.objects.select_related("category", "group", "user").filter(
-        category__slug=request.POST.get("category", "")
-    )
-    if party.startswith("group:"):
-        found = found.filter(group__name=party.removeprefix("group:"))
-    elif party.startswith("user:"):
-        try:
-            found = found.filter(user__public_id=UUID(party.removeprefix("user:")))
-        except ValueError:
-            raise Http404 from None
-    else:
-        raise Http404
-    clearance = found.first()
-    if clearance is None:
-        raise Http404
+    """Withdraw one clearance, named by category and party (``group:<name>``/``user:<id>``, as
+    the buttons send it, or as the form takes it); a party that names no one is a 404."""
+    # The category first: a NUL in it is the client's 400 however the party reads.
+    category = get_object_or_404(Category, slug=request.POST.get("category", ""))
+    try:
+        party = resolve_party(request.POST.get("party", ""), active_only=False)
+    except UnknownParty:
+        raise Http404 from None
+    found = Clearance.objects.select_related("category", "group", "user").filter(category=category)
+    clearance = get_object_or_404(found.of_party(party))
     services.revoke_clearance(clearance=clearance, actor=request.user)
     messages.success(
         request, f"{clearance.group or clearance.user} may no longer use {clearance.category.name}."

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.contrib.auth.models import Group
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
@@ -240,6 +241,23 @@ def test_a_clearance_is_granted_and_withdrawn_through_the_service(policy, admin,
     assert never_sent.json() == {
         "category": ["Prohibited is never sent to any model: nobody is cleared for it."]
     }
+
+
+def test_a_deactivated_persons_clearance_is_withdrawn_by_its_key(policy, admin, member):
+    """Deactivating someone keeps their clearances; an unknown or malformed party is a 404."""
+    client = _client_of(admin)
+    public, _ = policy
+    public.clearances.create(user=member)
+    public.clearances.create(group=Group.objects.get(name="Staff"))
+    member.is_active = False
+    member.save()
+    for key in ("group:staff", "group:Root", "user:not-a-uuid", "user:12345", "user:"):
+        missing = client.delete(f"/api/governance/clearances/public:{key}/")
+        assert (missing.status_code, missing["Content-Type"]) == (404, "application/json"), key
+    personal = f"/api/governance/clearances/public:user:{member.public_id}/"
+    assert client.delete(personal).status_code == 204
+    assert client.delete("/api/governance/clearances/public:group:Staff/").status_code == 204
+    assert not public.clearances.exists()
 
 
 def _snapshot_categories():

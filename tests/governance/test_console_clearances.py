@@ -82,10 +82,43 @@ def test_revoking_without_js_redirects(client, admin):
 def test_revoking_an_unknown_clearance_is_404(client, admin, member):
     make_category()
     client.force_login(admin)
-    for party in ["group:Staff", f"user:{member.public_id}", "user:not-a-uuid", "nobody"]:
+    parties = ["group:Staff", f"user:{member.public_id}", "user:not-a-uuid", "nobody", "", " "]
+    for party in [*parties, member.email, "user:", "group:"]:
         response = client.post("/policy/clearances/revoke/", {"category": "public", "party": party})
         assert response.status_code == 404
+    Clearance.objects.create(category=make_category(number=2, slug="other"), user=member)
+    for category in ("nope", ""):
+        response = client.post(
+            "/policy/clearances/revoke/", {"category": category, "party": member.email}
+        )
+        assert response.status_code == 404
     assert policy_events() == []
+
+
+def test_revoking_names_the_party_as_the_form_does(client, admin, member):
+    """The form takes a group's bare name or a person's email address; revoking took only
+    the buttons' ``group:``/``user:``. Both now go through one resolver."""
+    category = make_category()
+    Clearance.objects.create(category=category, group=Group.objects.get(name="Staff"))
+    Clearance.objects.create(category=category, user=member)
+    client.force_login(admin)
+    for party in ("staff", " Member@Example.com "):
+        response = client.post("/policy/clearances/revoke/", {"category": "public", "party": party})
+        assert response.status_code == 302
+    assert not Clearance.objects.exists() and len(policy_events()) == 2
+
+
+def test_a_deactivated_persons_clearance_is_still_revoked(client, admin, member):
+    """Deactivating someone keeps their clearances, listed with a revoke button: it works."""
+    category = make_category()
+    Clearance.objects.create(category=category, user=member)
+    member.is_active = False
+    member.save()
+    client.force_login(admin)
+    for party in (f"user:{member.public_id}", member.email):
+        Clearance.objects.get_or_create(category=category, user=member)
+        response = client.post("/policy/clearances/revoke/", {"category": "public", "party": party})
+        assert response.status_code == 302 and not Clearance.objects.exists()
 
 
 def test_a_clearance_granted_twice_at_once_is_refused_in_words_not_a_500(
