@@ -111,6 +111,8 @@ class AuditEvent(models.Model):
         RETENTION_PURGED = "retention.purged", "Retention purge run"
         RETENTION_SCHEDULE_CHANGED = "retention.schedule_changed", "Purge schedule changed"
         HOLD_PLACED = "retention.hold_placed", "Legal hold placed"
+        HOLD_RELEASE_ASKED = "retention.hold_release_asked", "Legal hold release asked"
+        HOLD_RELEASE_WITHDRAWN = "retention.hold_release_withdrawn", "Legal hold release withdrawn"
         HOLD_RELEASED = "retention.hold_released", "Legal hold released"
         DSR_RECEIVED = "dsr.received", "Data-subject request received"
         DSR_VERIFIED = "dsr.verified", "Data-subject identity verified"

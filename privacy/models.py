@@ -73,7 +73,8 @@ class LegalHold(models.Model):
     """Keeps a person's conversations, or one conversation, past its retention window.
 
     Exactly one of ``user`` and ``conversation`` is set. A hold is active until
-    released; placing and releasing record who, when and why.
+    released, with four eyes: one privacy officer asks to release it, saying why, and
+    another confirms. Placing, asking and releasing record who, when and why.
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -96,11 +97,15 @@ class LegalHold(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     placed_at = models.DateTimeField(default=timezone.now)
+    release_asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    release_asked_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=500, blank=True)
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     released_at = models.DateTimeField(null=True, blank=True)
-    release_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-placed_at"]
@@ -125,6 +130,11 @@ class LegalHold(models.Model):
     @property
     def active(self) -> bool:
         return self.released_at is None
+
+    @property
+    def release_asked(self) -> bool:
+        """Whether an officer asked to release it and it waits for a second one."""
+        return self.active and self.release_asked_at is not None
 
     def is_about(self, user) -> bool:
         """Whether it holds ``user``'s content: they may not release it themselves."""

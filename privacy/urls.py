@@ -21,6 +21,16 @@ urlpatterns = [
     path("requests/<uuid:public_id>/archive.zip", views.request_archive, name="request_archive"),
     path("holds/", views.holds, name="holds"),
     path("holds/<uuid:public_id>/release/", views.hold_release, name="hold_release"),
+    path(
+        "holds/<uuid:public_id>/release/confirm/",
+        views.hold_release_confirm,
+        name="hold_release_confirm",
+    ),
+    path(
+        "holds/<uuid:public_id>/release/withdraw/",
+        views.hold_release_withdraw,
+        name="hold_release_withdraw",
+    ),
     path("purges/", views.purges, name="purges"),
     path("purges/run/", views.purge_now, name="purge_now"),
     path("purges/schedule/", views.purge_schedule, name="purge_schedule"),

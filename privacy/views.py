@@ -69,6 +69,11 @@ def desk(request: HttpRequest) -> HttpResponse:
     )
     for listed in open_requests + closed:
         listed.still_to_tell = notices.owed(listed, notices.told_topics(listed))
+    holds = list(
+        LegalHold.objects.filter(released_at__isnull=True).select_related(
+            "user", "conversation", "placed_by"
+        )
+    )
     runs = list(PurgeRun.objects.select_related("triggered_by")[:5])
     purge_alarm, purge_alarm_run = purge.left_behind(recent_runs=runs)
     return render(
@@ -78,9 +83,8 @@ def desk(request: HttpRequest) -> HttpResponse:
             "open_requests": open_requests,
             "closed_requests": closed,
             "overdue": sum(r.overdue for r in open_requests),
-            "holds": LegalHold.objects.filter(released_at__isnull=True).select_related(
-                "user", "conversation", "placed_by"
-            ),
+            "holds": holds,
+            "holds_about_you": {hold.pk for hold in holds if hold.is_about(request.user)},
             "runs": runs,
             "categories": Category.objects.filter(is_active=True),
             "schedule_label": services.schedule_label(services.purge_schedule()),
@@ -434,7 +438,9 @@ def holds(request: HttpRequest) -> HttpResponse:
 
 def _holds_context(request: HttpRequest, form: HoldForm, release: dict | None = None) -> dict:
     """The holds page; ``release``: a release refused, its hold, typed reason and error."""
-    holds = LegalHold.objects.select_related("user", "conversation", "placed_by", "released_by")
+    holds = LegalHold.objects.select_related(
+        "user", "conversation", "placed_by", "release_asked_by", "released_by"
+    )
     active = list(holds.filter(released_at__isnull=True))
     released = holds.filter(released_at__isnull=False).order_by("-released_at", "-pk")
     return {
@@ -450,16 +456,30 @@ def _holds_context(request: HttpRequest, form: HoldForm, release: dict | None = 
 @require_POST
 @officer
 def hold_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The first officer asks to release a hold, saying why."""
     hold = access.get_hold_for_officer(request.user, public_id)
     form = ReasonForm(request.POST)
     try:
         if not form.is_valid():
             raise PrivacyError(form.errors["reason"][0])
-        services.release_hold(hold=hold, actor=request.user, reason=form.cleaned_data["reason"])
+        services.ask_release(hold=hold, actor=request.user, reason=form.cleaned_data["reason"])
     except PrivacyError as exc:
-        release = {"hold": hold.pk, "reason": request.POST.get("reason", ""), "error": str(exc)}
-        ctx = _holds_context(request, HoldForm(), release)
-        return render(request, "privacy/holds.html", ctx, status=422)
+        return _release_refused(request, hold, exc)
+    messages.success(
+        request, "Release asked: the hold stays until another privacy officer confirms it."
+    )
+    return _go(request, reverse("privacy:holds"))
+
+
+@require_POST
+@officer
+def hold_release_confirm(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """A second officer confirms: the hold ends."""
+    hold = access.get_hold_for_officer(request.user, public_id)
+    try:
+        services.release_hold(hold=hold, actor=request.user)
+    except PrivacyError as exc:
+        return _release_refused(request, hold, exc)
     messages.success(request, "Legal hold released.")
     if unfinished := len(services.erasures_to_finish()):
         messages.info(
@@ -468,6 +488,26 @@ def hold_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
             "no hold keeps now: finish them from the privacy desk.",
         )
     return _go(request, reverse("privacy:holds"))
+
+
+@require_POST
+@officer
+def hold_release_withdraw(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The asker, or an officer who disagrees, takes the ask back: the hold stays."""
+    hold = access.get_hold_for_officer(request.user, public_id)
+    try:
+        services.withdraw_release(hold=hold, actor=request.user)
+    except PrivacyError as exc:
+        return _release_refused(request, hold, exc)
+    messages.success(request, "Release withdrawn: the hold stays.")
+    return _go(request, reverse("privacy:holds"))
+
+
+def _release_refused(request: HttpRequest, hold: LegalHold, exc: PrivacyError) -> HttpResponse:
+    """The holds page again, the refusal beside the hold and what was typed kept."""
+    release = {"hold": hold.pk, "reason": request.POST.get("reason", ""), "error": str(exc)}
+    ctx = _holds_context(request, HoldForm(), release)
+    return render(request, "privacy/holds.html", ctx, status=422)
 
 
 # --- purges ------------------------------------------------------------------------------

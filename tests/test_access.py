@@ -233,6 +233,14 @@ MATRIX = {
         f"/privacy/holds/{HOLD_ID}/release/",
         everyone(405),
     ),
+    "privacy/holds/<uuid:public_id>/release/confirm/": (
+        f"/privacy/holds/{HOLD_ID}/release/confirm/",
+        everyone(405),
+    ),
+    "privacy/holds/<uuid:public_id>/release/withdraw/": (
+        f"/privacy/holds/{HOLD_ID}/release/withdraw/",
+        everyone(405),
+    ),
     "privacy/purges/": ("/privacy/purges/", only("privacy")),
     "privacy/purges/run/": ("/privacy/purges/run/", everyone(405)),
     "privacy/purges/schedule/": ("/privacy/purges/schedule/", everyone(405)),
@@ -385,6 +393,14 @@ MATRIX = {
     "api/privacy/^holds/(?P<public_id>[^/.]+)/$": (f"/api/privacy/holds/{HOLD_ID}/", API_PRIVACY),
     "api/privacy/^holds/(?P<public_id>[^/.]+)/release/$": (
         f"/api/privacy/holds/{HOLD_ID}/release/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^holds/(?P<public_id>[^/.]+)/release/confirm/$": (
+        f"/api/privacy/holds/{HOLD_ID}/release/confirm/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^holds/(?P<public_id>[^/.]+)/release/withdraw/$": (
+        f"/api/privacy/holds/{HOLD_ID}/release/withdraw/",
         API_POST_ONLY,
     ),
     "api/privacy/^purges/$": ("/api/privacy/purges/", API_PRIVACY),

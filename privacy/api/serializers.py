@@ -123,13 +123,15 @@ class LegalHoldSerializer(serializers.ModelSerializer):
         source="conversation.public_id", read_only=True, default=None, allow_null=True
     )
     placed_by = serializers.SerializerMethodField()
+    release_asked_by = serializers.SerializerMethodField()
     released_by = serializers.SerializerMethodField()
 
     class Meta:
         model = LegalHold
         fields = [
             "public_id", "person", "conversation", "reason", "placed_by", "placed_at",
-            "released_by", "released_at", "release_reason",
+            "release_asked_by", "release_asked_at", "release_reason",
+            "released_by", "released_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -147,6 +149,9 @@ class LegalHoldSerializer(serializers.ModelSerializer):
 
     def get_placed_by(self, hold: LegalHold) -> str | None:
         return _name(hold.placed_by)
+
+    def get_release_asked_by(self, hold: LegalHold) -> str | None:
+        return _name(hold.release_asked_by)
 
     def get_released_by(self, hold: LegalHold) -> str | None:
         return _name(hold.released_by)

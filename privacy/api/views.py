@@ -172,12 +172,15 @@ class SubjectRequestViewSet(
 
 
 class LegalHoldViewSet(RecordsTokenUse, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Legal holds on a person or one conversation; place one, or release it with a reason."""
+    """Legal holds on a person or one conversation: place one; release one with four eyes
+    (one officer asks, saying why, another confirms; either may withdraw the ask)."""
 
     permission_classes = [PrivacyOfficer]
     serializer_class = LegalHoldSerializer
     lookup_field = "public_id"
-    queryset = LegalHold.objects.select_related("user", "conversation", "placed_by", "released_by")
+    queryset = LegalHold.objects.select_related(
+        "user", "conversation", "placed_by", "release_asked_by", "released_by"
+    )
 
     @extend_schema(request=HoldWriteSerializer, responses={201: LegalHoldSerializer})
     def create(self, request, *args, **kwargs) -> Response:
@@ -198,12 +201,27 @@ class LegalHoldViewSet(RecordsTokenUse, mixins.CreateModelMixin, viewsets.ReadOn
     @extend_schema(request=ReasonSerializer, responses=LegalHoldSerializer)
     @action(detail=True, methods=["post"])
     def release(self, request, public_id=None) -> Response:
+        """Ask to release the hold, saying why: it stays until another officer confirms."""
         reason = _given(ReasonSerializer, request)["reason"]
         hold = self.get_object()
-        released = _call(
-            lambda: services.release_hold(hold=hold, actor=request.user, reason=reason)
-        )
-        return Response(LegalHoldSerializer(released).data)
+        asked = _call(lambda: services.ask_release(hold=hold, actor=request.user, reason=reason))
+        return Response(self.get_serializer(asked).data)
+
+    @extend_schema(request=None, responses=LegalHoldSerializer)
+    @action(detail=True, methods=["post"], url_path="release/confirm")
+    def confirm_release(self, request, public_id=None) -> Response:
+        """A second officer confirms the ask: the hold ends."""
+        hold = self.get_object()
+        released = _call(lambda: services.release_hold(hold=hold, actor=request.user))
+        return Response(self.get_serializer(released).data)
+
+    @extend_schema(request=None, responses=LegalHoldSerializer)
+    @action(detail=True, methods=["post"], url_path="release/withdraw")
+    def withdraw_release(self, request, public_id=None) -> Response:
+        """Take an ask to release back: the hold stays."""
+        hold = self.get_object()
+        kept = _call(lambda: services.withdraw_release(hold=hold, actor=request.user))
+        return Response(self.get_serializer(kept).data)
 
 
 class PurgeRunViewSet(RecordsTokenUse, viewsets.ReadOnlyModelViewSet):

@@ -422,8 +422,10 @@ def test_a_holds_reasons_are_not_listed_to_the_officer_it_is_about(db):
 
     first = make_user("first-officer@example.com", Role.PRIVACY_OFFICER)
     second = make_user("second-officer@example.com", Role.PRIVACY_OFFICER)
+    third = make_user("third-officer@example.com", Role.PRIVACY_OFFICER)
     hold = services.place_hold(actor=first, reason="Case 7: expenses fraud", user=second)
-    services.release_hold(hold=hold, actor=first, reason="Cleared by the inquiry")
+    services.ask_release(hold=hold, actor=first, reason="Cleared by the inquiry")
+    services.release_hold(hold=hold, actor=third)
     services.place_hold(actor=first, reason="Case 8", user=second)
 
     seen_by_subject = _client_of(second).get("/api/privacy/holds/").json()["results"]

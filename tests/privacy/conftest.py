@@ -12,6 +12,12 @@ from privacy import services
 from tests.chat.conftest import external_llm, local_llm, org  # noqa: F401  (fixtures)
 
 
+def release(hold, *, asked_by, confirmed_by, reason: str = "Settled"):
+    """Release a hold with four eyes: ``asked_by`` asks, ``confirmed_by`` confirms."""
+    services.ask_release(hold=hold, actor=asked_by, reason=reason)
+    return services.release_hold(hold=hold, actor=confirmed_by)
+
+
 def make_conversation(owner, category, *, days_idle: float = 0, texts=("Hello", "Hi there")):
     """A conversation with alternating user/assistant messages, last active ``days_idle`` ago."""
     at = timezone.now() - dt.timedelta(days=days_idle)

@@ -99,10 +99,11 @@ def test_holds_and_purges_through_the_api(officers, org, django_capture_on_commi
     held = client.post("/api/privacy/holds/", {"person": org.alice.email, "reason": "Case 4"})
     assert held.status_code == 201
     assert client.get("/api/privacy/purges/preview/").json()["held"] == 1
-    released = client.post(
-        f"/api/privacy/holds/{held.json()['public_id']}/release/", {"reason": "Done"}
-    )
-    assert released.json()["released_at"]
+    release = f"/api/privacy/holds/{held.json()['public_id']}/release/"
+    asked = client.post(release, {"reason": "Done"}).json()
+    assert asked["release_asked_by"] == "Priya" and not asked["released_at"]
+    released = _client_of(officers[1]).post(release + "confirm/")
+    assert released.json()["released_at"] and released.json()["released_by"] == "Omar"
     with django_capture_on_commit_callbacks(execute=True):
         started = client.post("/api/privacy/purges/start/")
     assert started.status_code == 202

@@ -11,7 +11,12 @@ from chat import streams
 from chat.models import Conversation, Message, SubjectMention
 from privacy import purge, services
 from privacy.models import LegalHold, PurgeRun
-from tests.privacy.conftest import make_conversation, mention, while_first_is_slow_to_commit
+from tests.privacy.conftest import (
+    make_conversation,
+    mention,
+    release,
+    while_first_is_slow_to_commit,
+)
 
 
 @pytest.fixture
@@ -60,7 +65,7 @@ def test_it_purges_exactly_what_is_expired_and_nothing_held(aged, org):
 
 def test_it_purges_a_persons_conversations_once_their_hold_is_released(aged, org, officers):
     hold = LegalHold.objects.get(user=org.carol)
-    services.release_hold(hold=hold, actor=officers[1], reason="Case closed")
+    release(hold, asked_by=officers[0], confirmed_by=officers[1], reason="Case closed")
     purge.run(purge.start())
     assert aged["confidential_old"].pk not in _left()
     assert aged["held_person"].pk not in _left()

@@ -17,7 +17,12 @@ from chat.models import Conversation, Message, SubjectMention
 from governance.models import Category
 from privacy import purge, services
 from privacy.models import LegalHold, PurgeRun
-from tests.privacy.conftest import make_conversation, mention, while_first_is_slow_to_commit
+from tests.privacy.conftest import (
+    make_conversation,
+    mention,
+    release,
+    while_first_is_slow_to_commit,
+)
 
 
 def _left():
@@ -217,7 +222,7 @@ def test_a_held_conversation_stays_however_old_and_goes_at_the_run_after_release
         purge.run(purge.start())
         assert conversation.pk in _left()
     hold = LegalHold.objects.get(conversation=conversation, released_at__isnull=True)
-    services.release_hold(hold=hold, actor=officers[1], reason="Case closed")
+    release(hold, asked_by=officers[0], confirmed_by=officers[1], reason="Case closed")
     run = purge.run(purge.start())
     assert conversation.pk not in _left() and run.done_conversations == 1
 
@@ -233,10 +238,12 @@ def test_two_holds_on_a_conversation_released_at_once_leave_it_to_the_next_purge
     conversation = make_conversation(org.alice, org.internal, days_idle=100)
     first = services.place_hold(actor=officers[0], reason="Case 20", conversation=conversation)
     second = services.place_hold(actor=officers[0], reason="Case 21", conversation=conversation)
+    for hold in (first, second):
+        services.ask_release(hold=hold, actor=officers[0], reason="Settled")
     outcomes = while_first_is_slow_to_commit(
         monkeypatch,
-        lambda: services.release_hold(hold=first, actor=officers[1], reason="Settled"),
-        lambda: services.release_hold(hold=second, actor=officers[1], reason="Settled"),
+        lambda: services.release_hold(hold=first, actor=officers[1]),
+        lambda: services.release_hold(hold=second, actor=officers[1]),
     )
     assert outcomes == {"first": "done", "then": "done"}
 
@@ -254,10 +261,11 @@ def test_a_hold_placed_while_another_is_released_keeps_the_conversation(org, off
     off, and the purge, reading the flag, deleted it."""
     conversation = make_conversation(org.alice, org.internal, days_idle=100)
     old = services.place_hold(actor=officers[0], reason="Case 23", conversation=conversation)
+    services.ask_release(hold=old, actor=officers[0], reason="Settled")
     outcomes = while_first_is_slow_to_commit(
         monkeypatch,
         lambda: services.place_hold(actor=officers[0], reason="Case 24", conversation=conversation),
-        lambda: services.release_hold(hold=old, actor=officers[1], reason="Settled"),
+        lambda: services.release_hold(hold=old, actor=officers[1]),
     )
     assert outcomes == {"first": "done", "then": "done"}
 

@@ -17,7 +17,14 @@ from chat.models import Conversation
 from privacy import reminders, services
 from privacy.models import SubjectRequest
 from privacy.services import LeftBehind, PrivacyError
-from tests.privacy.conftest import SUBJECT_EMAIL, make_conversation, mention, receive, run
+from tests.privacy.conftest import (
+    SUBJECT_EMAIL,
+    make_conversation,
+    mention,
+    receive,
+    release,
+    run,
+)
 
 EMAIL = SUBJECT_EMAIL
 S = SubjectRequest.Status
@@ -173,7 +180,7 @@ def test_a_hold_release_reason_stays_on_the_hold_and_out_of_the_trail(officers, 
     rejection, the trail keeps its length only."""
     hold = services.place_hold(actor=officers[0], reason="Case 12", user=org.alice)
     reason = "Jane Roe settled her refund claim."
-    services.release_hold(hold=hold, actor=officers[1], reason=reason)
+    release(hold, asked_by=officers[0], confirmed_by=officers[1], reason=reason)
     hold.refresh_from_db()
     assert hold.release_reason == reason
     details = AuditEvent.objects.get(action=AuditEvent.Action.HOLD_RELEASED).details
@@ -250,7 +257,7 @@ def test_an_erasure_kept_from_finishing_by_a_hold_is_finished_once_it_is_release
     with pytest.raises(PrivacyError, match="still under a legal hold"):
         services.finish_erasure(request=request, actor=officers[0])
 
-    services.release_hold(hold=hold, actor=officers[0], reason="Settled")
+    release(hold, asked_by=officers[1], confirmed_by=officers[0])
     released = AuditEvent.objects.get(action=AuditEvent.Action.HOLD_RELEASED)
     assert released.details["erasures_to_finish"] == [request.reference]
     left = LeftBehind(free_conversations=2, account_free=True)
@@ -284,7 +291,7 @@ def test_finishing_an_outside_subjects_erasure_needs_their_identifiers_again(
     hold = services.place_hold(actor=officers[0], reason="Audit 3", conversation=carol)
     request = run(receive(officers), officers, capture)
     assert request.receipt["counts"]["withheld_conversations"] == 1
-    services.release_hold(hold=hold, actor=officers[1], reason="Closed")
+    release(hold, asked_by=officers[0], confirmed_by=officers[1], reason="Closed")
     assert services.erasures_to_finish() == [(request, LeftBehind(free_conversations=1))]
 
     with pytest.raises(PrivacyError, match="give the subject's email address"):
@@ -307,5 +314,5 @@ def test_an_account_kept_under_a_hold_is_listed_once_the_hold_is_released(
     request = run(request, officers, django_capture_on_commit_callbacks)
     assert request.receipt["counts"]["withheld_conversations"] == 0
     assert services.erasures_to_finish() == []
-    services.release_hold(hold=hold, actor=officers[0], reason="Dropped")
+    release(hold, asked_by=officers[1], confirmed_by=officers[0], reason="Dropped")
     assert services.erasures_to_finish() == [(request, LeftBehind(account_free=True))]

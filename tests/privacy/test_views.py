@@ -152,13 +152,17 @@ def test_the_desk_and_your_data_list_requests_without_reading_their_archives(fir
         assert not [sql for sql in large if f"{column}," in sql or f"{column} FROM" in sql], path
 
 
-def test_it_places_and_releases_a_hold(first, org):
+def test_it_places_and_releases_a_hold_with_four_eyes(first, officers, org):
     response = first.post(reverse("privacy:holds"), {"person": org.alice.email, "reason": "Case 9"})
     assert response.status_code == 302
     hold = LegalHold.objects.get()
     first.post(f"/privacy/holds/{hold.public_id}/release/", {"reason": "Settled"})
     hold.refresh_from_db()
-    assert hold.released_at and hold.release_reason == "Settled"
+    assert hold.active and hold.release_asked and hold.release_reason == "Settled"
+    first.force_login(officers[1])
+    first.post(f"/privacy/holds/{hold.public_id}/release/confirm/")
+    hold.refresh_from_db()
+    assert hold.released_at and hold.released_by == officers[1]
 
 
 def test_a_hold_on_a_mistyped_conversation_id_says_so_once_in_words(first, org):
