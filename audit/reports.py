@@ -65,8 +65,13 @@ class Summary:
 
     @property
     def subject_requests_outcome_untold(self) -> list[dict]:
-        """Closed requests with no record that the requester was told the outcome."""
-        return [request for request in self.subject_requests if not request["outcome_told"]]
+        """Closed requests with no record that the requester was told the outcome (of those
+        closed since Steward records it)."""
+        return [
+            request
+            for request in self.subject_requests
+            if not request["outcome_told"] and not request["closed_before_records"]
+        ]
 
     @property
     def exceptions_cut_short(self) -> bool:
@@ -287,6 +292,9 @@ def _subject_requests_closed(events) -> list[dict]:
                 outcome_told.add(target_id)
         elif details.get("due_on"):
             due[target_id] = dt.date.fromisoformat(details["due_on"])
+    from privacy.notices import recorded_since  # privacy builds on audit, not the reverse
+
+    since = recorded_since()
     requests = []
     for target_id, reference, occurred_at, action, details in closed:
         closed_on = timezone.localtime(occurred_at).date()
@@ -301,6 +309,7 @@ def _subject_requests_closed(events) -> list[dict]:
                 "days_late": max(0, (closed_on - due_on).days) if due_on else 0,
                 "told_late": told_late[target_id],
                 "outcome_told": target_id in outcome_told,
+                "closed_before_records": since is not None and occurred_at < since,
             }
         )
     return requests

@@ -7,9 +7,11 @@ person filed from their own page is told there, by Steward, as it happens.
 """
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -38,9 +40,27 @@ def self_filed(request: SubjectRequest) -> bool:
     return request.subject_user_id is not None and request.created_by_id == request.subject_user_id
 
 
+@functools.cache
+def recorded_since() -> dt.datetime | None:
+    """When this installation began to record what requesters were told: the migration that
+    added the record. A request closed before then has none, and none is asked of it."""
+    return (
+        MigrationRecorder.Migration.objects.filter(app="privacy", name="0005_requester_notice")
+        .values_list("applied", flat=True)
+        .first()
+    )
+
+
+def closed_before_records(request: SubjectRequest) -> bool:
+    since = recorded_since()
+    return request.completed_at is not None and since is not None and request.completed_at < since
+
+
 def owed(request: SubjectRequest, told: set[str]) -> list[Owed]:
     """What the requester is owed and has not been told yet (``told``: the topics recorded),
-    in order."""
+    in order; nothing for a request closed before Steward recorded it."""
+    if closed_before_records(request):
+        return []
     return [
         Owed(topic, Topic(topic).label, request.notice_due_on(topic))
         for topic in policy.notices_owed(extended=request.extended, closed=not request.is_open)

@@ -253,3 +253,34 @@ def test_a_notice_that_is_not_owed_is_refused_in_words_on_the_page(client, offic
         response.content.decode()
     )
     assert not request.notices.exists()
+
+
+def test_records_begin_when_the_notices_migration_was_applied(db):
+    since = notices.recorded_since()
+    assert since is not None and since <= timezone.now()
+
+
+def test_a_request_closed_before_steward_recorded_notices_is_asked_nothing(
+    client, officers, monkeypatch
+):
+    """Upgrading listed every request closed before the upgrade as owing its outcome, in red on
+    the desk and in the compliance report: nobody could have recorded it then."""
+    from audit.reports import Period, summarise
+
+    old = receive(officers)
+    services.reject_request(request=old, actor=officers[0], reason="Not a customer of ours")
+    monkeypatch.setattr(notices, "recorded_since", lambda: timezone.now())
+    assert _owed(old) == []
+    client.force_login(officers[1])
+    page = client.get(f"/privacy/requests/{old.public_id}/").content.decode()
+    assert "Closed before Steward recorded what requesters were told" in page
+    assert f"/privacy/requests/{old.public_id}/told/" not in page
+    assert "Tell them" not in client.get("/privacy/").content.decode()
+    assert summarise(Period(TODAY(), TODAY())).subject_requests_outcome_untold == []
+
+    monkeypatch.setattr(notices, "recorded_since", lambda: old.completed_at)
+    assert _owed(old) == ["receipt", "outcome"]
+    untold = summarise(Period(TODAY(), TODAY())).subject_requests_outcome_untold
+    assert [r["reference"] for r in untold] == [old.reference]
+    page = client.get(f"/privacy/requests/{old.public_id}/").content.decode()
+    assert "Closed before Steward" not in page
