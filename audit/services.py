@@ -238,7 +238,8 @@ def _row(event: AuditEvent) -> dict[str, Any]:
 
 def pseudonym(value: str) -> str:
     """A keyed hash for an identifier that must be linkable but not readable in the trail."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), value.strip().lower().encode(), hashlib.sha256)
+    key = settings.STEWARD_SUBJECT_INDEX_KEY.encode()
+    digest = hmac.new(key, value.strip().lower().encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 
 

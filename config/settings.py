@@ -50,6 +50,23 @@ def _required_in_production(name: str) -> str:
 SECRET_KEY = _required_in_production("SECRET_KEY") or generated_secret(
     DATA_DIR, "secret_key", nbytes=50
 )
+# Earlier SECRET_KEYs, comma-separated, while rotating it: what they signed (sessions,
+# password-reset links) stays valid until they are dropped.
+SECRET_KEY_FALLBACKS = [key.strip() for key in env_secret("SECRET_KEY_FALLBACKS").split(",")]
+SECRET_KEY_FALLBACKS = [key for key in SECRET_KEY_FALLBACKS if key]
+# Keys the subject index (every identifier's HMAC) and the trail's pseudonyms. It never
+# changes: under another key a data-subject request finds nobody, without an error. It
+# is SECRET_KEY unless set, so SECRET_KEY can be rotated only once it is set (to the value
+# the index was built with).
+STEWARD_SUBJECT_INDEX_KEY = env_secret("STEWARD_SUBJECT_INDEX_KEY")
+if SECRET_KEY_FALLBACKS and not STEWARD_SUBJECT_INDEX_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is being rotated (SECRET_KEY_FALLBACKS is set) but "
+        "STEWARD_SUBJECT_INDEX_KEY is not: set it to the SECRET_KEY the subject index was "
+        "built with (the one before this rotation, if it was never set), or no data-subject "
+        "request finds anyone already indexed."
+    )
+STEWARD_SUBJECT_INDEX_KEY = STEWARD_SUBJECT_INDEX_KEY or SECRET_KEY
 STEWARD_MASTER_KEY = _required_in_production("STEWARD_MASTER_KEY") or generated_secret(
     DATA_DIR, "master_key"
 )

@@ -199,3 +199,28 @@ def test_an_unknown_log_level_is_refused_naming_the_variable(tmp_path):
     assert result.returncode != 0
     assert "ImproperlyConfigured: LOG_LEVEL must be DEBUG, INFO" in result.stderr
     assert _manage("check", STEWARD_DATA_DIR=str(tmp_path), LOG_LEVEL="warning").returncode == 0
+
+
+def test_the_subject_index_key_is_secret_key_until_set(tmp_path):
+    env = {**PRODUCTION, "STEWARD_DATA_DIR": str(tmp_path)}
+    assert _setting("STEWARD_SUBJECT_INDEX_KEY", **env) == PRODUCTION["SECRET_KEY"]
+    assert _setting("STEWARD_SUBJECT_INDEX_KEY", STEWARD_SUBJECT_INDEX_KEY="kept", **env) == "kept"
+
+
+def test_rotating_secret_key_keeps_the_old_signatures_and_needs_the_index_key(tmp_path):
+    """SECRET_KEY keyed the subject index: rotated, every indexed person would be found by no
+    request, silently. A rotation (fallbacks set) without the index key is refused."""
+    old = PRODUCTION["SECRET_KEY"]
+    env = {
+        **PRODUCTION,
+        "STEWARD_DATA_DIR": str(tmp_path),
+        "SECRET_KEY": "a-new-long-random-production-secret-key-" + "y" * 30,
+        "SECRET_KEY_FALLBACKS": f"{old}, ",
+    }
+    refused = _manage("check", **env)
+    assert refused.returncode != 0
+    assert "STEWARD_SUBJECT_INDEX_KEY is not: set it to the SECRET_KEY" in refused.stderr
+    env["STEWARD_SUBJECT_INDEX_KEY"] = old
+    assert _setting("SECRET_KEY_FALLBACKS", **env) == str([old])
+    assert _setting("STEWARD_SUBJECT_INDEX_KEY", **env) == old
+    assert _manage("check", "--deploy", "--fail-level", "WARNING", **env).returncode == 0

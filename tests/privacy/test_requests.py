@@ -84,6 +84,27 @@ def test_it_scopes_through_the_index(mentioned, officers, org):
     assert recipients["Local Ollama"]["hosting_class"] == "on_prem"
 
 
+def test_the_index_is_keyed_by_its_own_key_so_secret_key_can_rotate(mentioned, officers, settings):
+    """The index was keyed by SECRET_KEY: rotating it left every indexed person unfound."""
+    settings.STEWARD_SUBJECT_INDEX_KEY = settings.SECRET_KEY
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "rotated-" + settings.SECRET_KEY
+    request = services.verify_identity(request=_receive(officers), actor=officers[0], method="ID")
+    request = services.scope_request(request=request, actor=officers[0])
+    assert request.scope["mentions"]["messages"] == 2
+
+    settings.STEWARD_SUBJECT_INDEX_KEY = "another key"
+    request = services.verify_identity(
+        request=_receive(officers, identifiers=[("email", "JANE.roe@example.org")]),
+        actor=officers[0],
+        method="ID",
+    )
+    assert (
+        services.scope_request(request=request, actor=officers[0]).scope["mentions"]["messages"]
+        == 0
+    )
+
+
 def test_the_recipients_are_counted_alike_when_the_trail_is_read_a_call_at_a_time(
     mentioned, org, monkeypatch
 ):
