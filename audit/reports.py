@@ -74,6 +74,11 @@ class Summary:
         ]
 
     @property
+    def subject_requests_closed_before_records(self) -> int:
+        """Closed before Steward recorded what requesters were told: nothing to say of them."""
+        return sum(request["closed_before_records"] for request in self.subject_requests)
+
+    @property
     def exceptions_cut_short(self) -> bool:
         return len(self.confidential_offprem) < self.confidential_offprem_count
 
@@ -345,6 +350,8 @@ def report_rows(summary: Summary) -> list[dict]:
         {"section": "subject_requests", "key": "closed", "value": len(summary.subject_requests)},
         {"section": "subject_requests", "key": "late",
          "value": len(summary.subject_requests_late)},
+        {"section": "subject_requests", "key": "closed_before_telling_was_recorded",
+         "value": summary.subject_requests_closed_before_records},
     ]  # fmt: skip
     rows += [
         {"section": "subject_requests_late", "key": r["reference"],

@@ -261,7 +261,7 @@ def test_records_begin_when_the_notices_migration_was_applied(db):
 
 
 def test_a_request_closed_before_steward_recorded_notices_is_asked_nothing(
-    client, officers, monkeypatch
+    client, officers, reader, monkeypatch
 ):
     """Upgrading listed every request closed before the upgrade as owing its outcome, in red on
     the desk and in the compliance report: nobody could have recorded it then."""
@@ -276,7 +276,14 @@ def test_a_request_closed_before_steward_recorded_notices_is_asked_nothing(
     assert "Closed before Steward recorded what requesters were told" in page
     assert f"/privacy/requests/{old.public_id}/told/" not in page
     assert "Tell them" not in client.get("/privacy/").content.decode()
-    assert summarise(Period(TODAY(), TODAY())).subject_requests_outcome_untold == []
+    summary = summarise(Period(TODAY(), TODAY()))
+    assert summary.subject_requests_outcome_untold == []
+    assert summary.subject_requests_closed_before_records == 1
+    client.force_login(reader)
+    report = client.get("/audit/report/").content.decode()
+    assert "1 closed before Steward recorded what requesters were told" in report
+    assert "no record that the requester was told the outcome" not in report
+    client.force_login(officers[1])
 
     monkeypatch.setattr(notices, "recorded_since", lambda: old.completed_at)
     assert _owed(old) == ["receipt", "outcome"]
