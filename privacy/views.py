@@ -459,57 +459,60 @@ def _holds_context(request: HttpRequest, form: HoldForm, release: dict | None = 
 @officer
 def hold_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """The first officer asks to release a hold, saying why."""
-    hold = access.get_hold_for_officer(request.user, public_id)
-    form = ReasonForm(request.POST)
-    try:
+
+    def ask(hold: LegalHold) -> None:
+        form = ReasonForm(request.POST)
         if not form.is_valid():
             raise PrivacyError(form.errors["reason"][0])
         services.ask_release(hold=hold, actor=request.user, reason=form.cleaned_data["reason"])
-    except PrivacyError as exc:
-        return _release_refused(request, hold, exc)
-    messages.success(
-        request, "Release asked: the hold stays until another privacy officer confirms it."
-    )
-    return _go(request, reverse("privacy:holds"))
+
+    done = "Release asked: the hold stays until another privacy officer confirms it."
+    return _hold_step(request, public_id, ask, done)
 
 
 @require_POST
 @officer
 def hold_release_confirm(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """A second officer confirms: the hold ends."""
-    hold = access.get_hold_for_officer(request.user, public_id)
-    try:
-        services.release_hold(hold=hold, actor=request.user)
-    except PrivacyError as exc:
-        return _release_refused(request, hold, exc)
-    messages.success(request, "Legal hold released.")
-    if unfinished := len(services.erasures_to_finish()):
+    response = _hold_step(
+        request,
+        public_id,
+        lambda hold: services.release_hold(hold=hold, actor=request.user),
+        "Legal hold released.",
+    )
+    if response.status_code != 422 and (unfinished := len(services.erasures_to_finish())):
         messages.info(
             request,
             f"{unfinished} completed erasure{pluralize(unfinished)} left content that "
             "no hold keeps now: finish them from the privacy desk.",
         )
-    return _go(request, reverse("privacy:holds"))
+    return response
 
 
 @require_POST
 @officer
 def hold_release_withdraw(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """The asker, or an officer who disagrees, takes the ask back: the hold stays."""
+    return _hold_step(
+        request,
+        public_id,
+        lambda hold: services.withdraw_release(hold=hold, actor=request.user),
+        "Release withdrawn: the hold stays.",
+    )
+
+
+def _hold_step(request: HttpRequest, public_id: UUID, step, done: str) -> HttpResponse:
+    """One step of a hold's release: back to the holds with ``done``, or, refused, the holds
+    page again with the refusal beside the hold and what was typed kept."""
     hold = access.get_hold_for_officer(request.user, public_id)
     try:
-        services.withdraw_release(hold=hold, actor=request.user)
+        step(hold)
     except PrivacyError as exc:
-        return _release_refused(request, hold, exc)
-    messages.success(request, "Release withdrawn: the hold stays.")
+        release = {"hold": hold.pk, "reason": request.POST.get("reason", ""), "error": str(exc)}
+        ctx = _holds_context(request, HoldForm(), release)
+        return render(request, "privacy/holds.html", ctx, status=422)
+    messages.success(request, done)
     return _go(request, reverse("privacy:holds"))
-
-
-def _release_refused(request: HttpRequest, hold: LegalHold, exc: PrivacyError) -> HttpResponse:
-    """The holds page again, the refusal beside the hold and what was typed kept."""
-    release = {"hold": hold.pk, "reason": request.POST.get("reason", ""), "error": str(exc)}
-    ctx = _holds_context(request, HoldForm(), release)
-    return render(request, "privacy/holds.html", ctx, status=422)
 
 
 # --- purges ------------------------------------------------------------------------------
