@@ -14,6 +14,28 @@
   function follow(turn) {
     if (turn && following) {
       turn.scrollIntoView({ block: "end" });
+      if (!turn.nextElementSibling) {
+        showMessageBox(turn);
+      }
+    }
+  }
+
+  // Below 821px the message box is in the page's flow under the thread, not stuck to the
+  // screen's bottom (there it would take a quarter of a phone's screen, and most of what
+  // the on-screen keyboard leaves). Following the newest turn to the screen's bottom left
+  // the box just under it, out of view: scrolled to before every message. The page goes on
+  // down to the box's bottom, as far as the end of the turn stays in view. From 821px the
+  // box sticks to the screen's bottom: in view already, nothing moves.
+  function showMessageBox(newest) {
+    var box = document.getElementById("composer");
+    if (!box) {
+      return;
+    }
+    var below = box.getBoundingClientRect().bottom + 12 - window.innerHeight;
+    var clear = parseFloat(window.getComputedStyle(document.documentElement).scrollPaddingTop) || 0;
+    var room = newest.getBoundingClientRect().bottom - clear;  // the turn's end stays below the top bar
+    if (below > 0 && room > 0) {
+      window.scrollBy(0, Math.min(below, room));
     }
   }
 
@@ -64,6 +86,7 @@
         || !replaced || replaced.id !== turn.id || !replaced.hasAttribute("aria-busy")) {
       return;
     }
+    follow(turn);  // it came with its actions (Copy, Retry): they, and the box, come into view
     if (!document.querySelector("#message-list > .turn[aria-busy]")) {
       document.querySelectorAll(".send-error[data-until=answered]").forEach(function (hint) {
         hint.remove();
