@@ -95,6 +95,7 @@ class AuditEvent(models.Model):
         MASTER_KEY_ROTATED = "keys.master_rotated", "Master key rotated"
         AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
         AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
+        AUDIT_ALERTED = "audit.alerted", "Auditors told of a failed verification"
         AUDIT_CHECKPOINT = "audit.checkpoint", "Audit checkpoint signed"
         REPORT_EXPORTED = "audit.report_exported", "Compliance report exported"
         API_TOKEN_CREATED = "api.token_created", "API token created"

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit import chain, signing
+from audit import alerts, chain, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from config.middleware import current_request_id
 from config.prepared import prepared_cursor
@@ -390,7 +390,7 @@ def run_verification(*, actor=None) -> AuditEvent:
         report, problems = verify_trail()
     except Exception as exc:
         logger.exception("audit verification could not finish")
-        return record(
+        verification = record(
             action=AuditEvent.Action.AUDIT_VERIFIED,
             actor=actor,
             actor_label="" if actor else "system",
@@ -398,12 +398,14 @@ def run_verification(*, actor=None) -> AuditEvent:
             details={"error": type(exc).__name__},
             message="verification could not finish",
         )
+        _tell_auditors(verification)
+        return verification
     intact = report.intact and not problems
     details: dict[str, Any] = {"checked": report.checked, "checkpoint_problems": problems[:20]}
     if report.first_break:
         details["first_bad_sequence"] = report.first_break.sequence
         details["reason"] = report.first_break.reason
-    return record(
+    verification = record(
         action=AuditEvent.Action.AUDIT_VERIFIED,
         actor=actor,
         actor_label="" if actor else "system",
@@ -411,3 +413,16 @@ def run_verification(*, actor=None) -> AuditEvent:
         details=details,
         message="chain intact" if intact else "chain broken",
     )
+    if not intact:
+        _tell_auditors(verification)
+    return verification
+
+
+def _tell_auditors(verification: AuditEvent) -> None:
+    """Log and mail a failed verification; a mail sent is recorded, with how many it reached."""
+    if recipients := alerts.verification_failed(verification):
+        record(
+            action=AuditEvent.Action.AUDIT_ALERTED,
+            actor_label="system",
+            details={"verification": verification.sequence, "recipients": recipients},
+        )
