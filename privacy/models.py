@@ -229,6 +229,7 @@ class SubjectRequest(models.Model):
     received_on = models.DateField()
     due_on = models.DateField()
     extended = models.BooleanField(default=False)
+    extended_at = models.DateTimeField(null=True, blank=True)
     extension_reason = models.CharField(max_length=500, blank=True)
     note = models.CharField(max_length=1000, blank=True)
     created_by = models.ForeignKey(

@@ -7,7 +7,6 @@ person filed from their own page is told there, by Steward, as it happens.
 """
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -40,32 +39,51 @@ def self_filed(request: SubjectRequest) -> bool:
     return request.subject_user_id is not None and request.created_by_id == request.subject_user_id
 
 
-@functools.cache
 def recorded_since() -> dt.datetime | None:
     """When this installation began to record what requesters were told: the migration that
-    added the record. A request closed before then has none, and none is asked of it."""
-    return (
-        MigrationRecorder.Migration.objects.filter(app="privacy", name="0005_requester_notice")
-        .values_list("applied", flat=True)
-        .first()
-    )
+    added the record. What a request owed before then has no such record, and is not asked."""
+    global _recorded_since
+    if _recorded_since is None:  # kept once found: a process that asked before migrate asks again
+        _recorded_since = (
+            MigrationRecorder.Migration.objects.filter(app="privacy", name="0005_requester_notice")
+            .values_list("applied", flat=True)
+            .first()
+        )
+    return _recorded_since
 
 
-def closed_before_records(request: SubjectRequest) -> bool:
-    since = recorded_since()
-    return request.completed_at is not None and since is not None and request.completed_at < since
+_recorded_since: dt.datetime | None = None
+
+
+def _moment(request: SubjectRequest, topic: str) -> dt.datetime | None:
+    """When ``topic`` came to be owed: the request recorded, extended, closed."""
+    if topic == Topic.RECEIPT:
+        return request.created_at
+    if topic == Topic.EXTENSION:
+        return request.extended_at or request.created_at
+    return request.completed_at
+
+
+def before_records(request: SubjectRequest, topic: str) -> bool:
+    """Whether ``topic`` was owed before Steward recorded what requesters were told."""
+    since, moment = recorded_since(), _moment(request, topic)
+    return since is not None and moment is not None and moment < since
 
 
 def owed(request: SubjectRequest, told: set[str]) -> list[Owed]:
     """What the requester is owed and has not been told yet (``told``: the topics recorded),
-    in order; nothing for a request closed before Steward recorded it."""
-    if closed_before_records(request):
-        return []
+    in order; not what was owed before Steward recorded it."""
     return [
         Owed(topic, Topic(topic).label, request.notice_due_on(topic))
         for topic in policy.notices_owed(extended=request.extended, closed=not request.is_open)
-        if topic not in told
+        if topic not in told and not before_records(request, topic)
     ]
+
+
+def predates_records(request: SubjectRequest) -> bool:
+    """Whether something this request owed came before the record began (its page says so)."""
+    topics = policy.notices_owed(extended=request.extended, closed=not request.is_open)
+    return any(before_records(request, topic) for topic in topics)
 
 
 def told_topics(request: SubjectRequest) -> set[str]:
@@ -86,12 +104,8 @@ def record_notice(
     with transaction.atomic():
         request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
         refuse_the_subject(request, actor)
-        if told_on < request.received_on:
-            raise PrivacyError(
-                f"They cannot have been told before the request was received "
-                f"({request.received_on.day} {request.received_on:%B %Y})."
-            )
         _refuse_unowed(request, topic)
+        _refuse_before_it_was(request, topic, told_on)
         notice = _save(request, topic, channel, told_on, actor)
         record_step(request, actor, AuditEvent.Action.DSR_TOLD, _details(notice))
     return notice
@@ -117,6 +131,23 @@ def _refuse_unowed(request: SubjectRequest, topic: str) -> None:
         raise PrivacyError(
             f"That they were told this is already recorded: {earlier.get_channel_display()}, "
             f"{earlier.told_on.day} {earlier.told_on:%B %Y}."
+        )
+
+
+def _refuse_before_it_was(request: SubjectRequest, topic: str, told_on: dt.date) -> None:
+    """Nobody is told of a receipt, extension or outcome before it happened (a day earlier
+    would make a late telling look on time)."""
+    if topic == Topic.RECEIPT:
+        happened, what = request.received_on, "the request was received"
+    elif topic == Topic.EXTENSION and request.extended_at:
+        happened, what = timezone.localdate(request.extended_at), "it was extended"
+    elif topic == Topic.OUTCOME:
+        happened, what = timezone.localdate(request.completed_at), "it was decided"
+    else:
+        return
+    if told_on < happened:
+        raise PrivacyError(
+            f"They cannot have been told before {what} ({happened.day} {happened:%B %Y})."
         )
 
 

@@ -18,25 +18,25 @@ log = logging.getLogger(__name__)
 
 
 def due_for_reminder(today) -> list[SubjectRequest]:
-    """Open requests not reminded today that are on a reminder day (7, 2, 0 days before) or
-    overdue, or owe the requester something due within ``REMIND_TELLING_DAYS_BEFORE`` days
-    (``telling_due``)."""
-    open_requests = (
-        SubjectRequest.objects.listed()
-        .with_notices()
-        .filter(status__in=SubjectRequest.OPEN)
-        .exclude(reminded_on=today)
-    )
+    """Requests not reminded today that are open and on a reminder day (7, 2, 0 days before)
+    or overdue, or owe the requester something due within ``REMIND_TELLING_DAYS_BEFORE``
+    days (``telling_due``): a closed request owes its outcome."""
+    not_reminded = SubjectRequest.objects.listed().with_notices().exclude(reminded_on=today)
+    closed_owing = not_reminded.exclude(status__in=SubjectRequest.OPEN).filter(told_outcome=False)
+    if since := notices.recorded_since():
+        closed_owing = closed_owing.filter(completed_at__gte=since)
     due = []
-    for request in open_requests:
+    for request in [*not_reminded.filter(status__in=SubjectRequest.OPEN), *closed_owing]:
         request.telling_due = [
             item
             for item in notices.owed(request, notices.told_topics(request))
             if item.due_on is not None
             and policy.days_left(item.due_on, today) <= policy.REMIND_TELLING_DAYS_BEFORE
         ]
-        left = request.days_left(today)
-        if left in policy.REMIND_DAYS_BEFORE or left < 0 or request.telling_due:
+        if request.telling_due or (
+            request.is_open
+            and ((left := request.days_left(today)) in policy.REMIND_DAYS_BEFORE or left < 0)
+        ):
             due.append(request)
     return due
 
@@ -85,7 +85,7 @@ def send() -> int:
             action=AuditEvent.Action.DSR_REMINDED,
             details={
                 "requests": [r.reference for r in requests],
-                "overdue": sum(r.days_left(today) < 0 for r in requests),
+                "overdue": sum(r.is_open and r.days_left(today) < 0 for r in requests),
                 "recipients": len(officers),
             },
         )

@@ -265,6 +265,7 @@ def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         before = request.due_on
         request.due_on = policy.extended_due_on(request.regime_rules, request.received_on)
         request.extended = True
+        request.extended_at = timezone.now()
         request.extension_reason = reason.strip()[:500]
         request.save()
         record_step(

@@ -182,7 +182,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     return {
         "told": told,
         "owed": owed,
-        "closed_before_records": officer and notices.closed_before_records(subject_request),
+        "predates_records": officer and notices.predates_records(subject_request),
         "records_since": notices.recorded_since(),
         "tell_form": (forms.get("tell_form") or TellForm()).offer(owed),
         "req": subject_request,

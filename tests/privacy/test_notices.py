@@ -273,7 +273,7 @@ def test_a_request_closed_before_steward_recorded_notices_is_asked_nothing(
     assert _owed(old) == []
     client.force_login(officers[1])
     page = client.get(f"/privacy/requests/{old.public_id}/").content.decode()
-    assert "Closed before Steward recorded what requesters were told" in page
+    assert "what this request owed before then is not asked here" in page
     assert f"/privacy/requests/{old.public_id}/told/" not in page
     assert "Tell them" not in client.get("/privacy/").content.decode()
     summary = summarise(Period(TODAY(), TODAY()))
@@ -285,9 +285,56 @@ def test_a_request_closed_before_steward_recorded_notices_is_asked_nothing(
     assert "no record that the requester was told the outcome" not in report
     client.force_login(officers[1])
 
-    monkeypatch.setattr(notices, "recorded_since", lambda: old.completed_at)
+    monkeypatch.setattr(notices, "recorded_since", lambda: old.created_at)
     assert _owed(old) == ["receipt", "outcome"]
     untold = summarise(Period(TODAY(), TODAY())).subject_requests_outcome_untold
     assert [r["reference"] for r in untold] == [old.reference]
     page = client.get(f"/privacy/requests/{old.public_id}/").content.decode()
-    assert "Closed before Steward" not in page
+    assert "owed before then" not in page
+
+
+def test_nobody_is_told_of_an_extension_or_outcome_before_it_happened(officers):
+    """The day told decides "late": a day before the thing happened made a late telling
+    look on time."""
+    received = TODAY() - dt.timedelta(days=20)
+    request = receive(officers, received_on=received)
+    request = services.extend_request(request=request, actor=officers[0], reason="Many systems")
+    with pytest.raises(services.PrivacyError, match="before it was extended"):
+        notices.record_notice(request=request, actor=officers[0], topic=Topic.EXTENSION,
+                              channel=Channel.EMAIL, told_on=received)  # fmt: skip
+    services.reject_request(request=request, actor=officers[0], reason="Not a customer of ours")
+    with pytest.raises(services.PrivacyError, match="before it was decided"):
+        notices.record_notice(request=request, actor=officers[0], topic=Topic.OUTCOME,
+                              channel=Channel.LETTER, told_on=received)  # fmt: skip
+    assert not request.notices.exists()
+    notices.record_notice(request=request, actor=officers[0], topic=Topic.OUTCOME,
+                          channel=Channel.LETTER, told_on=TODAY())  # fmt: skip
+
+
+def test_an_open_request_recorded_before_the_record_began_owes_no_receipt(officers, monkeypatch):
+    """Its receipt was owed before anyone could record it: the reminder mailed about it
+    every day."""
+    from privacy import reminders
+
+    old = receive(officers, regime=SubjectRequest.Regime.CCPA,
+                  received_on=TODAY() - dt.timedelta(days=20))  # fmt: skip
+    since = timezone.now()
+    monkeypatch.setattr(notices, "recorded_since", lambda: since)
+    assert _owed(old) == []
+    assert reminders.due_for_reminder(TODAY()) == []  # 25 days left: not a reminder day
+    old = services.extend_request(request=old, actor=officers[0], reason="Many systems")
+    assert _owed(old) == ["extension"]  # extended since: owed, and recorded
+
+
+def test_records_are_looked_for_again_when_the_migration_was_not_there_yet(db, monkeypatch):
+    """A process that asked before ``migrate`` kept "no record began" until restarted."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    monkeypatch.setattr(notices, "_recorded_since", None)
+    row = MigrationRecorder.Migration.objects.filter(app="privacy", name="0005_requester_notice")
+    row.update(name="not yet")
+    assert notices.recorded_since() is None
+    MigrationRecorder.Migration.objects.filter(app="privacy", name="not yet").update(
+        name="0005_requester_notice"
+    )
+    assert notices.recorded_since() is not None

@@ -117,3 +117,27 @@ def test_it_reminds_of_what_the_requester_must_still_be_told(officers, today):
     )
     SubjectRequest.objects.update(reminded_on=None)
     assert reminders.due_for_reminder(today) == []
+
+
+def test_a_closed_request_is_reminded_of_the_outcome_it_owes(officers, today):
+    """The outcome is owed once a request closes, by its due date: only open requests were
+    looked at, and the desk lists only the newest closed ones."""
+    from privacy import notices, services
+    from privacy.models import RequesterNotice
+    from tests.privacy.conftest import receive
+
+    request = receive(officers, received_on=today - dt.timedelta(days=29))  # due tomorrow
+    request = services.reject_request(request=request, actor=officers[0], reason="Not ours")
+    assert [r.reference for r in reminders.due_for_reminder(today)] == [request.reference]
+    assert reminders.send() == 1
+    line = next(line for line in mail.outbox[0].body.splitlines() if request.reference in line)
+    assert line == (
+        f"- {request.reference} (Erasure (be forgotten), GDPR), rejected; tell the requester: "
+        f"the outcome "
+        f"(by {request.due_on:%-d %B %Y})"
+    )
+    assert AuditEvent.objects.get(action=AuditEvent.Action.DSR_REMINDED).details["overdue"] == 0
+    notices.record_notice(request=request, actor=officers[1], topic=RequesterNotice.Topic.OUTCOME,
+                          channel=RequesterNotice.Channel.EMAIL, told_on=today)  # fmt: skip
+    SubjectRequest.objects.update(reminded_on=None)
+    assert reminders.due_for_reminder(today) == []
