@@ -338,3 +338,19 @@ def test_records_are_looked_for_again_when_the_migration_was_not_there_yet(db, m
         name="0005_requester_notice"
     )
     assert notices.recorded_since() is not None
+
+
+def test_an_earlier_extension_takes_its_moment_from_the_trail(officers):
+    """Requests extended before ``extended_at`` existed get it from their dsr.extended event."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("privacy.migrations.0007_request_extended_at")
+    request = services.extend_request(request=receive(officers), actor=officers[0], reason="Many")
+    SubjectRequest.objects.filter(pk=request.pk).update(extended_at=None)
+    unextended = receive(officers, identifiers=[("email", "x@example.org")])
+    migration.extended_when_the_trail_says(apps, None)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DSR_EXTENDED)
+    assert SubjectRequest.objects.get(pk=request.pk).extended_at == event.occurred_at
+    assert SubjectRequest.objects.get(pk=unextended.pk).extended_at is None
