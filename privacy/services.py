@@ -397,10 +397,10 @@ def withdraw_release(*, hold: LegalHold, actor: User) -> LegalHold:
     return hold
 
 
-def release_hold(*, hold: LegalHold, actor: User) -> LegalHold:
-    """The second officer confirms an ask to release, and the hold ends. The completed
-    erasures that withheld content under it and may now finish are named in its event
-    (and listed by :func:`erasures_to_finish`)."""
+def release_hold(*, hold: LegalHold, actor: User, asked_at: dt.datetime | None) -> LegalHold:
+    """The second officer confirms the ask to release made at ``asked_at`` (the one they
+    read), and the hold ends. The completed erasures that withheld content under it and may
+    now finish are named in its event (and listed by :func:`erasures_to_finish`)."""
     with transaction.atomic():
         # Alone, as placing one is: a release that looked for the conversation's other
         # holds while one was being placed (or released) saw the wrong set.
@@ -411,6 +411,12 @@ def release_hold(*, hold: LegalHold, actor: User) -> LegalHold:
         if hold.release_asked_by_id == actor.pk:
             raise PrivacyError(
                 "You asked to release this hold: another privacy officer confirms it."
+            )
+        if asked_at != hold.release_asked_at:
+            # Withdrawn and asked again (another reason, another officer) since they read it.
+            raise PrivacyError(
+                "The ask to release this hold has changed since you read it: read it again "
+                "before you confirm."
             )
         free_before = {request.pk: left for request, left in erasures_to_finish()}
         hold.released_by = actor

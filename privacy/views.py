@@ -5,6 +5,7 @@ invalid input answers 422 with the form's partial, success navigates with
 ``HX-Redirect``, and running jobs refresh their progress partial by polling.
 """
 
+import datetime as dt
 import json
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -444,14 +446,18 @@ def _holds_context(request: HttpRequest, form: HoldForm, release: dict | None = 
         "user", "conversation", "placed_by", "release_asked_by", "released_by"
     )
     active = list(holds.filter(released_at__isnull=True))
-    released = holds.filter(released_at__isnull=False).order_by("-released_at", "-pk")
+    released = Paginator(
+        holds.filter(released_at__isnull=False).order_by("-released_at", "-pk"),
+        RELEASED_PER_PAGE,
+    ).get_page(request.GET.get("page"))
     return {
         "form": form,
         # Every active hold, however old: this page is the only one that releases them.
         "active": active,
-        "about_you": {hold.pk for hold in active if hold.is_about(request.user)},
+        # Released ones too: their reasons may tell the officer what they were suspected of.
+        "about_you": {hold.pk for hold in [*active, *released] if hold.is_about(request.user)},
         "release": release or {},
-        "released": Paginator(released, RELEASED_PER_PAGE).get_page(request.GET.get("page")),
+        "released": released,
     }
 
 
@@ -477,7 +483,9 @@ def hold_release_confirm(request: HttpRequest, public_id: UUID) -> HttpResponse:
     response = _hold_step(
         request,
         public_id,
-        lambda hold: services.release_hold(hold=hold, actor=request.user),
+        lambda hold: services.release_hold(
+            hold=hold, actor=request.user, asked_at=_when(request.POST.get("asked_at", ""))
+        ),
         "Legal hold released.",
     )
     if response.status_code != 422 and (unfinished := len(services.erasures_to_finish())):
@@ -499,6 +507,13 @@ def hold_release_withdraw(request: HttpRequest, public_id: UUID) -> HttpResponse
         lambda hold: services.withdraw_release(hold=hold, actor=request.user),
         "Release withdrawn: the hold stays.",
     )
+
+
+def _when(text: str) -> dt.datetime | None:
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
 
 
 def _hold_step(request: HttpRequest, public_id: UUID, step, done: str) -> HttpResponse:

@@ -117,6 +117,12 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
+class ConfirmReleaseSerializer(serializers.Serializer):
+    release_asked_at = serializers.DateTimeField(
+        help_text="The hold's release_asked_at as you read it: the ask you confirm."
+    )
+
+
 class LegalHoldSerializer(serializers.ModelSerializer):
     person = serializers.SerializerMethodField()
     conversation = serializers.UUIDField(

@@ -19,6 +19,7 @@ from api.permissions import RecordsTokenUse, role_permission
 from governance.roles import Role
 from privacy import archive, execution, notices, purge, services
 from privacy.api.serializers import (
+    ConfirmReleaseSerializer,
     HoldWriteSerializer,
     IntakeSerializer,
     LegalHoldSerializer,
@@ -207,12 +208,16 @@ class LegalHoldViewSet(RecordsTokenUse, mixins.CreateModelMixin, viewsets.ReadOn
         asked = _call(lambda: services.ask_release(hold=hold, actor=request.user, reason=reason))
         return Response(self.get_serializer(asked).data)
 
-    @extend_schema(request=None, responses=LegalHoldSerializer)
+    @extend_schema(request=ConfirmReleaseSerializer, responses=LegalHoldSerializer)
     @action(detail=True, methods=["post"], url_path="release/confirm")
     def confirm_release(self, request, public_id=None) -> Response:
-        """A second officer confirms the ask: the hold ends."""
+        """A second officer confirms the ask they read (its ``release_asked_at``): the hold
+        ends. An ask withdrawn and made again since is refused."""
+        asked_at = _given(ConfirmReleaseSerializer, request)["release_asked_at"]
         hold = self.get_object()
-        released = _call(lambda: services.release_hold(hold=hold, actor=request.user))
+        released = _call(
+            lambda: services.release_hold(hold=hold, actor=request.user, asked_at=asked_at)
+        )
         return Response(self.get_serializer(released).data)
 
     @extend_schema(request=None, responses=LegalHoldSerializer)

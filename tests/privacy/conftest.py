@@ -12,10 +12,18 @@ from privacy import services
 from tests.chat.conftest import external_llm, local_llm, org  # noqa: F401  (fixtures)
 
 
+def confirm(hold, actor):
+    """``actor`` confirms the ask to release ``hold`` that stands now."""
+    from privacy.models import LegalHold
+
+    asked_at = LegalHold.objects.get(pk=hold.pk).release_asked_at
+    return services.release_hold(hold=hold, actor=actor, asked_at=asked_at)
+
+
 def release(hold, *, asked_by, confirmed_by, reason: str = "Settled"):
     """Release a hold with four eyes: ``asked_by`` asks, ``confirmed_by`` confirms."""
     services.ask_release(hold=hold, actor=asked_by, reason=reason)
-    return services.release_hold(hold=hold, actor=confirmed_by)
+    return confirm(hold, confirmed_by)
 
 
 def make_conversation(owner, category, *, days_idle: float = 0, texts=("Hello", "Hi there")):

@@ -33,9 +33,11 @@ def test_a_released_hold_leads_to_finishing_the_erasure_it_kept(client, officers
     assert "2 conversations and the account still under a legal hold" in page
     assert reverse("privacy:request_finish", args=[request.public_id]) not in page
 
-    services.ask_release(hold=hold, actor=officers[1], reason="Settled")
+    asked = services.ask_release(hold=hold, actor=officers[1], reason="Settled")
     released = client.post(
-        reverse("privacy:hold_release_confirm", args=[hold.public_id]), follow=True
+        reverse("privacy:hold_release_confirm", args=[hold.public_id]),
+        {"asked_at": asked.release_asked_at.isoformat()},
+        follow=True,
     )
     assert "1 completed erasure left content that no hold keeps now" in released.content.decode()
     desk = client.get(reverse("privacy:desk")).content.decode()

@@ -2,6 +2,8 @@
 confirms; never the person the hold is about. A refused step keeps what was typed and says
 why; every step is in the trail."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -12,10 +14,11 @@ from privacy.models import LegalHold
 from privacy.services import PrivacyError
 from tests.api.test_rest import _client_of
 from tests.factories import make_user
-from tests.privacy.conftest import make_conversation
+from tests.privacy.conftest import confirm, make_conversation
 
 ABOUT_YOU = "This hold is about you: other privacy officers release it."
 ASKED_YOURSELF = "You asked to release this hold: another privacy officer confirms it."
+CHANGED = "The ask to release this hold has changed since you read it"
 
 
 @pytest.fixture
@@ -48,13 +51,13 @@ def test_one_officer_alone_cannot_release_a_hold(officers, hold):
     """Else one officer could release a hold and let the purge delete what it kept."""
     priya, omar = officers
     with pytest.raises(PrivacyError, match="Ask to release it first"):
-        services.release_hold(hold=hold, actor=priya)
+        confirm(hold, priya)
     services.ask_release(hold=hold, actor=priya, reason="Case settled")
     assert _active(hold)
     with pytest.raises(PrivacyError, match=ASKED_YOURSELF):
-        services.release_hold(hold=hold, actor=priya)
+        confirm(hold, priya)
     assert _active(hold)
-    released = services.release_hold(hold=hold, actor=omar)
+    released = confirm(hold, omar)
     assert not _active(hold)
     assert (released.release_asked_by, released.released_by) == (priya, omar)
     assert released.release_reason == "Case settled"
@@ -65,7 +68,7 @@ def test_each_step_is_in_the_trail_with_who_asked(officers, hold):
     services.ask_release(hold=hold, actor=priya, reason="Case settled")
     services.withdraw_release(hold=hold, actor=omar)
     services.ask_release(hold=hold, actor=omar, reason="Settled for real")
-    services.release_hold(hold=hold, actor=priya)
+    confirm(hold, priya)
     A = AuditEvent.Action
     events = AuditEvent.objects.filter(target_id=str(hold.public_id)).order_by("sequence")
     assert [(e.action, e.actor_id) for e in events] == [
@@ -91,16 +94,16 @@ def test_an_ask_is_made_once_and_withdrawn_only_while_it_stands(officers, hold):
     hold.refresh_from_db()
     assert hold.active and not hold.release_asked and hold.release_reason == ""
     with pytest.raises(PrivacyError, match="Ask to release it first"):
-        services.release_hold(hold=hold, actor=omar)
+        confirm(hold, omar)
 
 
 def test_a_released_hold_takes_no_further_step(officers, hold, third):
     priya, omar = officers
     services.ask_release(hold=hold, actor=priya, reason="Case settled")
-    services.release_hold(hold=hold, actor=omar)
+    confirm(hold, omar)
     for step in (
         lambda: services.ask_release(hold=hold, actor=third, reason="Again"),
-        lambda: services.release_hold(hold=hold, actor=third),
+        lambda: confirm(hold, third),
         lambda: services.withdraw_release(hold=hold, actor=third),
     ):
         with pytest.raises(PrivacyError, match="already released"):
@@ -116,13 +119,13 @@ def test_an_officer_takes_no_part_in_releasing_a_hold_on_their_own_content(
             services.ask_release(hold=held, actor=priya, reason="Done")
         services.ask_release(hold=held, actor=omar, reason="Done")
         for step in (
-            lambda: services.release_hold(hold=held, actor=priya),
+            lambda: confirm(held, priya),
             lambda: services.withdraw_release(hold=held, actor=priya),
         ):
             with pytest.raises(PrivacyError, match=ABOUT_YOU):
                 step()
         assert _active(held)
-        services.release_hold(hold=held, actor=third)
+        confirm(held, third)
         assert not _active(held)
 
 
@@ -173,11 +176,59 @@ def test_the_holds_page_walks_both_officers_through_a_release(client, officers, 
     assert "Release asked: waiting for you to confirm or withdraw" in desk
     page = client.get(reverse("privacy:holds")).content.decode()
     assert reverse("privacy:hold_release_confirm", args=[hold.public_id]) in page
+    asked_at = re.search(r'name="asked_at" value="([^"]+)"', page)[1]
     released = client.post(
-        reverse("privacy:hold_release_confirm", args=[hold.public_id]), follow=True
+        reverse("privacy:hold_release_confirm", args=[hold.public_id]),
+        {"asked_at": asked_at},
+        follow=True,
     ).content.decode()
     assert "Legal hold released." in released and "Omar, asked by Priya: Case settled" in released
     assert not _active(hold)
+
+
+@pytest.mark.parametrize("asked_at", ["", "not a time", "2026-13-45T99:00:00"])
+def test_a_confirm_without_the_ask_it_read_is_refused(client, officers, hold, asked_at):
+    services.ask_release(hold=hold, actor=officers[0], reason="Case settled")
+    client.force_login(officers[1])
+    refused = client.post(
+        reverse("privacy:hold_release_confirm", args=[hold.public_id]), {"asked_at": asked_at}
+    )
+    assert refused.status_code == 422 and CHANGED in refused.content.decode()
+    assert _active(hold)
+
+
+def test_a_confirm_of_an_ask_since_withdrawn_and_made_again_is_refused(
+    client, officers, hold, third
+):
+    """Omar read Priya's ask; Priya withdrew it and Tara asked again, for another reason.
+    Omar's click approved what he never read."""
+    priya, omar = officers
+    services.ask_release(hold=hold, actor=priya, reason="Case 31 settled")
+    client.force_login(omar)
+    page = client.get(reverse("privacy:holds")).content.decode()
+    read = re.search(r'name="asked_at" value="([^"]+)"', page)[1]
+    services.withdraw_release(hold=hold, actor=priya)
+    services.ask_release(hold=hold, actor=third, reason="Storage is full")
+    refused = client.post(
+        reverse("privacy:hold_release_confirm", args=[hold.public_id]), {"asked_at": read}
+    )
+    assert refused.status_code == 422 and CHANGED in refused.content.decode()
+    assert "Storage is full" in refused.content.decode()  # the page shows the ask as it is
+    assert _active(hold)
+
+
+def test_the_holds_page_shows_no_reason_of_a_released_hold_about_you(
+    client, officers, holds_on_priya, third
+):
+    priya, omar = officers
+    services.ask_release(hold=holds_on_priya[0], actor=omar, reason="Priya cleared by HR")
+    confirm(holds_on_priya[0], third)
+    client.force_login(priya)
+    page = client.get(reverse("privacy:holds")).content.decode()
+    assert "Investigation 17" not in page and "Priya cleared by HR" not in page
+    client.force_login(omar)
+    page = client.get(reverse("privacy:holds")).content.decode()
+    assert "Investigation 17" in page and "Priya cleared by HR" in page
 
 
 def test_a_withdrawn_ask_leaves_the_hold_as_it_was(client, officers, hold):
@@ -208,12 +259,20 @@ def test_the_rest_api_takes_the_same_steps(officers, hold, holds_on_priya):
     base = f"/api/privacy/holds/{hold.public_id}/release/"
     asked = _client_of(priya).post(base, {"reason": "Case settled"})
     assert asked.status_code == 200 and asked.json()["release_asked_by"] == "Priya"
-    refused = _client_of(priya).post(base + "confirm/")
+    seen = {"release_asked_at": asked.json()["release_asked_at"]}
+    refused = _client_of(priya).post(base + "confirm/", seen)
     assert refused.status_code == 400 and ASKED_YOURSELF in str(refused.json())
     withdrawn = _client_of(omar).post(base + "withdraw/")
     assert withdrawn.status_code == 200 and withdrawn.json()["release_asked_by"] is None
-    _client_of(omar).post(base, {"reason": "Settled"})
-    released = _client_of(priya).post(base + "confirm/").json()
+    stale = _client_of(priya).post(base + "confirm/", seen)
+    assert stale.status_code == 400 and "Nobody has asked" not in str(stale.json())
+    asked = _client_of(omar).post(base, {"reason": "Settled"}).json()
+    refused = _client_of(priya).post(base + "confirm/", seen)
+    assert refused.status_code == 400 and CHANGED in str(refused.json())
+    missing = _client_of(priya).post(base + "confirm/")
+    assert missing.status_code == 400 and "release_asked_at" in missing.json()
+    seen = {"release_asked_at": asked["release_asked_at"]}
+    released = _client_of(priya).post(base + "confirm/", seen).json()
     assert (released["released_by"], released["release_asked_by"]) == ("Priya", "Omar")
 
     refused = _client_of(priya).post(

@@ -18,6 +18,7 @@ from governance.models import Category
 from privacy import purge, services
 from privacy.models import LegalHold, PurgeRun
 from tests.privacy.conftest import (
+    confirm,
     make_conversation,
     mention,
     release,
@@ -242,8 +243,8 @@ def test_two_holds_on_a_conversation_released_at_once_leave_it_to_the_next_purge
         services.ask_release(hold=hold, actor=officers[0], reason="Settled")
     outcomes = while_first_is_slow_to_commit(
         monkeypatch,
-        lambda: services.release_hold(hold=first, actor=officers[1]),
-        lambda: services.release_hold(hold=second, actor=officers[1]),
+        lambda: confirm(first, officers[1]),
+        lambda: confirm(second, officers[1]),
     )
     assert outcomes == {"first": "done", "then": "done"}
 
@@ -265,7 +266,7 @@ def test_a_hold_placed_while_another_is_released_keeps_the_conversation(org, off
     outcomes = while_first_is_slow_to_commit(
         monkeypatch,
         lambda: services.place_hold(actor=officers[0], reason="Case 24", conversation=conversation),
-        lambda: services.release_hold(hold=old, actor=officers[1]),
+        lambda: confirm(old, officers[1]),
     )
     assert outcomes == {"first": "done", "then": "done"}
 

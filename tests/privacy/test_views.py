@@ -160,7 +160,10 @@ def test_it_places_and_releases_a_hold_with_four_eyes(first, officers, org):
     hold.refresh_from_db()
     assert hold.active and hold.release_asked and hold.release_reason == "Settled"
     first.force_login(officers[1])
-    first.post(f"/privacy/holds/{hold.public_id}/release/confirm/")
+    page = first.get(reverse("privacy:holds")).content.decode()
+    asked_at = hold.release_asked_at.isoformat()
+    assert f'name="asked_at" value="{asked_at}"' in page
+    first.post(f"/privacy/holds/{hold.public_id}/release/confirm/", {"asked_at": asked_at})
     hold.refresh_from_db()
     assert hold.released_at and hold.released_by == officers[1]
 
