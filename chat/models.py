@@ -260,3 +260,17 @@ class SubjectMention(models.Model):
     def __str__(self) -> str:
         where = f"message {self.message_id}" if self.message_id else "the title"
         return f"{self.kind} mention in {where}"
+
+
+class SubjectIndexKey(models.Model):
+    """Which key the subject index was built with, as a fingerprint (never the key itself).
+
+    Under another key every digest written before matches nobody's look-up, and a
+    data-subject request finds no one, without any error: :mod:`chat.index_key` compares.
+    """
+
+    fingerprint = models.CharField(max_length=64)
+    stamped_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Subject index key {self.fingerprint[:8]}…"

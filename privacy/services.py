@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
+from chat import index_key
 from chat.models import Conversation, SubjectMention
 from governance.models import User
 from privacy import erasure, policy, purge, scope
@@ -189,6 +190,8 @@ def scope_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
     with transaction.atomic():
         request = _locked(request, (S.VERIFIED, S.SCOPED), "Verify the identity before scoping.")
         refuse_the_subject(request, actor)
+        if index_key.changed():
+            raise PrivacyError(index_key.CHANGED)
         request.scope = scope.scope_of(
             digests=request.digests, subject_user_id=request.subject_user_id
         )

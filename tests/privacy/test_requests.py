@@ -93,16 +93,55 @@ def test_the_index_is_keyed_by_its_own_key_so_secret_key_can_rotate(mentioned, o
     request = services.scope_request(request=request, actor=officers[0])
     assert request.scope["mentions"]["messages"] == 2
 
+
+def test_a_scope_under_another_index_key_is_refused_not_empty(mentioned, officers, settings):
+    """Under another key the index found nobody, and the request went on to "nothing to
+    erase". The key the index was written with is kept as a fingerprint."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from chat import index_key
+
+    request = services.verify_identity(request=_receive(officers), actor=officers[0], method="ID")
+    assert not index_key.changed()  # stamped by migrate (or now, after a test's flush)
+    call_command("check", "--database", "default")
     settings.STEWARD_SUBJECT_INDEX_KEY = "another key"
-    request = services.verify_identity(
-        request=_receive(officers, identifiers=[("email", "JANE.roe@example.org")]),
-        actor=officers[0],
-        method="ID",
+    with pytest.raises(services.PrivacyError, match="written with another key"):
+        services.scope_request(request=request, actor=officers[0])
+    assert SubjectRequest.objects.get(pk=request.pk).status == SubjectRequest.Status.VERIFIED
+    with pytest.raises(SystemCheckError, match="steward.E101"):
+        call_command("check", "--database", "default")
+    call_command("check")  # without the database: nothing to say
+
+    settings.STEWARD_SUBJECT_INDEX_KEY = settings.SECRET_KEY
+    assert not index_key.changed()
+    request = services.scope_request(request=request, actor=officers[0])
+    assert request.scope["mentions"]["messages"] == 2
+
+
+def test_migrate_stamps_the_key_the_index_was_written_with(db):
+    import importlib
+
+    from django.apps import apps
+
+    from chat import index_key
+    from chat.models import SubjectIndexKey
+
+    SubjectIndexKey.objects.all().delete()
+    importlib.import_module("chat.migrations.0009_subject_index_key").stamp_the_key_of_today(
+        apps, None
     )
-    assert (
-        services.scope_request(request=request, actor=officers[0]).scope["mentions"]["messages"]
-        == 0
-    )
+    assert SubjectIndexKey.objects.get().fingerprint == index_key.fingerprint()
+
+
+def test_an_empty_index_takes_todays_key(officers, db, settings):
+    from chat import index_key
+    from chat.models import SubjectIndexKey
+
+    settings.STEWARD_SUBJECT_INDEX_KEY = "a key chosen before anything was indexed"
+    request = services.verify_identity(request=_receive(officers), actor=officers[0], method="ID")
+    services.scope_request(request=request, actor=officers[0])
+    assert SubjectIndexKey.objects.get().fingerprint == index_key.fingerprint()
 
 
 def test_the_recipients_are_counted_alike_when_the_trail_is_read_a_call_at_a_time(
