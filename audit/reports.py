@@ -4,8 +4,10 @@ One pass over the period's ``chat.request`` events (metadata only).
 """
 
 import datetime as dt
+import functools
+import hashlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -23,6 +25,8 @@ STEWARD_FAILURE_KINDS = ("internal", "expired")
 SUMMARY_CACHE_SECONDS = 300
 #: How long the sum of a day that is over is kept (it never changes; reports reach back a year).
 DAY_CACHE_SECONDS = 400 * 24 * 3600
+#: Raise it when what a day's sum counts changes: sums kept by the release before are not read.
+SUMS_VERSION = 1
 
 
 @dataclass
@@ -130,12 +134,20 @@ def summary_as_of(period: Period, sequence: int) -> Summary:
     key, so a later page view never gets figures older than its own.
     """
     tz = timezone.get_current_timezone_name()  # days are local days
-    key = f"audit:summary:{period.first_day}:{period.last_day}:{sequence}:{tz}"
+    key = f"audit:summary:{_sums_version()}:{period.first_day}:{period.last_day}:{sequence}:{tz}"
     summary = cache.get(key)
     if summary is None:
         summary = summarise(period, up_to=sequence)
         cache.set(key, summary, SUMMARY_CACHE_SECONDS)
     return summary
+
+
+@functools.cache
+def _sums_version() -> str:
+    """:data:`SUMS_VERSION` and the shape of :class:`Summary`: a field added or renamed
+    makes new keys by itself (a kept sum without it would fail when read)."""
+    shape = ",".join(f.name for f in fields(Summary))
+    return f"{SUMS_VERSION}.{hashlib.sha256(shape.encode()).hexdigest()[:8]}"
 
 
 def summarise(
@@ -197,7 +209,7 @@ def _day_parts(period: Period, up_to: int | None) -> list[Summary]:
         ).values_list("sequence", "hash")
     )
     keys = {
-        day: f"audit:day:{day}:{tz}:{last_hashes[last]}"
+        day: f"audit:day:{_sums_version()}:{day}:{tz}:{last_hashes[last]}"
         for day, _, last, over in ranges
         if over and last in last_hashes
     }

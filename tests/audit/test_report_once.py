@@ -182,3 +182,18 @@ def test_the_exceptions_listed_stop_at_the_limit_across_days(db, monkeypatch):
     summary = reports.summarise(today)
     assert summary.confidential_offprem_count == 3 and len(summary.confidential_offprem) == 2
     assert len(reports.summarise(today, every_exception=True).confidential_offprem) == 3
+
+
+def test_sums_kept_by_another_release_are_not_read(db, added_up, over, monkeypatch):
+    """A day's sum is kept for 400 days: one kept before what it counts (or the shape of
+    the summary) changed would be read as if it were this release's."""
+    make_chat_event()
+    period = reports.Period(over, over)
+    reports.summarise(period)
+    monkeypatch.setattr(reports, "SUMS_VERSION", reports.SUMS_VERSION + 1)
+    reports._sums_version.cache_clear()
+    try:
+        reports.summarise(period)
+        assert added_up == [over, over]
+    finally:
+        reports._sums_version.cache_clear()
