@@ -179,7 +179,9 @@ def sent_turns(
         response = render(request, "chat/conversation.html#composer", context, status=422)
         return reswap(retarget(response, "#composer"), "outerHTML"), None
     if not wants_partial(request):
-        url = reverse("chat:conversation", args=[public_id]) + "#composer"
+        # To the question just sent: it, the answer on its way and the box below it (at
+        # "#composer" a phone showed the box at the top, the new turns out of view above).
+        url = reverse("chat:conversation", args=[public_id]) + f"#turn-{sent.message.public_id}"
         return HttpResponseRedirect(url), None
     if sent.decision.outcome is Outcome.ESCALATE:
         return HttpResponseClientRefresh(), None  # the page now belongs to another category

@@ -499,6 +499,8 @@ def test_it_shows_the_author_the_real_values_and_the_model_only_placeholders(
     thread = SimpleNamespace(conversation=conversation)
     response = _send(client, thread, QUESTION, django_capture_on_commit_callbacks)
     assert response.status_code == 302
+    question = Message.objects.get(role=Message.Role.USER)
+    assert response["Location"].endswith(f"#turn-{question.public_id}")  # not the box
     received = json.dumps([r.body for r in org.external.requests])
     assert "[EMAIL_1]" in received and EMAIL not in received
     assert org.local.requests == []
