@@ -96,6 +96,7 @@ class AuditEvent(models.Model):
         AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
         AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
         AUDIT_ALERTED = "audit.alerted", "Auditors told of a failed verification"
+        INDEX_KEY_STAMPED = "privacy.index_key_stamped", "Subject index key taken"
         AUDIT_CHECKPOINT = "audit.checkpoint", "Audit checkpoint signed"
         REPORT_EXPORTED = "audit.report_exported", "Compliance report exported"
         API_TOKEN_CREATED = "api.token_created", "API token created"

@@ -33,7 +33,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
@@ -280,14 +280,29 @@ async def application(scope, receive, send):
     return await django_application(scope, receive, send)
 
 
+def _refusal_at_start() -> str | None:
+    """Why this server must not start: the subject index is under another key (it would
+    index new messages where nobody finds them)."""
+    from chat import index_key
+
+    try:
+        return index_key.refusal()
+    finally:
+        connections.close_all()
+
+
 async def _lifespan(receive, send) -> None:
-    """The server's start and stop: nothing to open at the start; at the stop, the answers
+    """The server's start and stop: at the start, a refusal to run under another subject
+    index key (:func:`_refusal_at_start`), nothing to open; at the stop, the answers
     still streaming on the loop are given a few seconds to end (their clients may have gone),
     then the backends' async clients (:func:`chat.llm.close_async_clients`) end their
     connections cleanly."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if refused := await sync_to_async(_refusal_at_start)():
+                await send({"type": "lifespan.startup.failed", "message": refused})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await relay.finish_answers(ANSWERS_GRACE_SECONDS)

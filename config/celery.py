@@ -67,6 +67,22 @@ class WithholdTaskFailureText(logging.Filter):
 
 
 @worker_init.connect
+def _refused_under_another_index_key(**kwargs) -> None:
+    """A worker under another subject index key would erase by hashes that match nobody:
+    it does not start (SystemExit: Celery logs and ignores a receiver's exceptions)."""
+    from django.db import connections
+
+    from chat import index_key
+
+    try:
+        refused = index_key.refusal()
+    finally:
+        connections.close_all()
+    if refused:
+        raise SystemExit(f"celery worker: {refused}")
+
+
+@worker_init.connect
 def _code_kept_out_of_collections(**kwargs) -> None:
     """Before the pool starts (its processes inherit it): the answering code, every
     backend kind's adapter included (the cloud kinds' modules, boto3 with them, took about

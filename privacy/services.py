@@ -60,6 +60,8 @@ def receive_request(
         )
     if received_on > timezone.localdate():
         raise PrivacyError("The received date cannot be in the future.")
+    if refused := index_key.refusal():  # its hashes would find nobody, even once mended
+        raise PrivacyError(refused)
     digests = {scope.digest_of(k, v) for k, v in identifiers}
     if follows is not None:
         digests |= set(follows.digests)

@@ -386,7 +386,7 @@ def test_it_stops_reading_an_undeclared_body_once_past_the_limit():
     assert taken == MAX_BODY_BYTES // len(MEGABYTE) + 1
 
 
-def test_the_server_stopping_lets_answers_end_then_closes_the_backends_clients():
+def test_the_server_stopping_lets_answers_end_then_closes_the_backends_clients(db):
     from api import relay
     from chat import llm
 
@@ -420,3 +420,47 @@ def test_the_server_stopping_lets_answers_end_then_closes_the_backends_clients()
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert happened == ["answer ended", "clients closed"]
     assert left is None
+
+
+def _start_server() -> list[dict]:
+    sent = []
+
+    async def start():
+        messages = asyncio.Queue()
+        messages.put_nowait({"type": "lifespan.startup"})
+        messages.put_nowait({"type": "lifespan.shutdown"})
+
+        async def send(message):
+            sent.append(message)
+
+        await application({"type": "lifespan", "asgi": {"version": "3.0"}}, messages.get, send)
+
+    asyncio.run(start())
+    return sent
+
+
+def test_the_server_does_not_start_under_another_subject_index_key(transactional_db, settings):
+    """It would index new messages where nobody finds them, even once the key is mended."""
+    from chat import index_key
+    from chat.models import SubjectMention
+
+    answer = make_done_answer(make_user("ann@example.com", Role.STAFF))
+    index_key.stamp()
+    SubjectMention.objects.create(digest="d" * 32, kind="EMAIL_ADDRESS",
+                                  conversation=answer.conversation)  # fmt: skip
+    settings.STEWARD_SUBJECT_INDEX_KEY = "another key"
+    [failed] = _start_server()
+    assert failed["type"] == "lifespan.startup.failed"
+    assert "written with another key" in failed["message"]
+
+    from config.celery import _refused_under_another_index_key
+
+    with pytest.raises(SystemExit, match="celery worker: The subject index was written"):
+        _refused_under_another_index_key()
+
+    settings.STEWARD_SUBJECT_INDEX_KEY = settings.SECRET_KEY
+    assert [m["type"] for m in _start_server()] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    _refused_under_another_index_key()

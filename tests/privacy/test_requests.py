@@ -119,6 +119,32 @@ def test_a_scope_under_another_index_key_is_refused_not_empty(mentioned, officer
     assert request.scope["mentions"]["messages"] == 2
 
 
+def test_under_another_index_key_no_request_is_recorded_and_the_command_says_why(
+    mentioned, officers, settings, capsys
+):
+    """Its hashes were taken under the wrong key: once the key was mended, it still found
+    nobody. ``subject_index_key --stamp`` is the way out when the stamp itself is wrong."""
+    from django.core.management import CommandError, call_command
+
+    from audit.models import AuditEvent
+    from chat import index_key
+
+    assert not index_key.changed()
+    settings.STEWARD_SUBJECT_INDEX_KEY = "another key"
+    with pytest.raises(services.PrivacyError, match="written with another key"):
+        _receive(officers)
+    assert not SubjectRequest.objects.exists()
+    with pytest.raises(CommandError, match="subject_index_key --stamp"):
+        call_command("subject_index_key")
+
+    call_command("subject_index_key", "--stamp")
+    assert "is the subject index's key from now on" in capsys.readouterr().out
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.INDEX_KEY_STAMPED).exists()
+    call_command("subject_index_key")
+    assert "read with the key it was written with" in capsys.readouterr().out
+    _receive(officers)
+
+
 def test_migrate_stamps_the_key_the_index_was_written_with(db):
     import importlib
 
