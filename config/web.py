@@ -32,6 +32,8 @@ APP = "config.asgi:application"
 #: Before a process that died is started again (a crash at start must not spin).
 RESTART_PAUSE_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10
+#: uvicorn's exit status when the application refused to start (its lifespan startup failed).
+STARTUP_FAILURE = 3
 
 logger = logging.getLogger("steward.web")
 
@@ -134,6 +136,9 @@ def supervise(options: argparse.Namespace) -> int:
         while not stopping:
             for index, child in enumerate(children):
                 if child.poll() is not None and not stopping:
+                    if child.returncode == STARTUP_FAILURE:  # another would be refused too
+                        logger.error("web process %s could not start: stopping", child.pid)
+                        return STARTUP_FAILURE
                     logger.warning("web process %s exited (%s): starting another", child.pid,
                                    child.returncode)  # fmt: skip
                     time.sleep(RESTART_PAUSE_SECONDS)

@@ -146,3 +146,24 @@ def test_the_access_log_holds_no_query_string_nor_an_emailed_links_key(tmp_path)
     assert reset_key.split("-")[1] not in output
     assert "Jane" not in output
     assert "127.0.0.1:" in output and "203.0.113.9" not in output
+
+
+def test_a_server_refused_at_its_start_is_not_started_again_and_again(tmp_path):
+    """Under another subject index key every process is refused (the ASGI lifespan): the
+    supervisor restarted them once a second, forever."""
+    env = _embedded_env(tmp_path)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=ROOT, check=True, timeout=120)
+    written_under_another_key = (
+        "from chat.models import *; from governance.models import *; from tests.factories import"
+        " make_done_answer; a = make_done_answer(User.objects.create_user('a@example.com'));"
+        " SubjectMention.objects.create(digest='d', kind='EMAIL_ADDRESS',"
+        " conversation=a.conversation); SubjectIndexKey.objects.update(fingerprint='other')"
+    )
+    subprocess.run([*manage, "shell", "-c", written_under_another_key], env=env, cwd=ROOT,
+                   check=True, timeout=60)  # fmt: skip
+    web = _start(tmp_path, _free_port(), workers=2)
+    output, _ = web.communicate(timeout=60)
+    assert web.returncode == 3, output[-2000:]
+    assert "The subject index was written with another key" in output
+    assert "could not start: stopping" in output and "starting another" not in output
