@@ -52,14 +52,14 @@ def about(request: SubjectRequest, recipients: list[dict]) -> dict:
         "contact": settings.STEWARD_PRIVACY_CONTACT,
         "purposes": PURPOSES,
         "sources": SOURCES,
-        "recipients": _recipients(recipients),
+        "recipients": recipients_told(recipients),
         "retention": _retention(),
         "audit_retention": AUDIT_RETENTION,
         "rights": RIGHTS.get(request.regime, RIGHTS[SubjectRequest.Regime.GDPR]),
     }
 
 
-def _recipients(found: list[dict]) -> list[dict]:
+def recipients_told(found: list[dict]) -> list[dict]:
     """The models that received the person's data, where they run and what their provider
     keeps (a backend renamed since keeps its old name in the trail, and is told as such)."""
     kept = dict(Backend.objects.values_list("name", "provider_retention_days"))

@@ -18,6 +18,7 @@ urlpatterns = [
     path("requests/<uuid:public_id>/retry/", views.request_retry, name="request_retry"),
     path("requests/<uuid:public_id>/finish/", views.request_finish, name="request_finish"),
     path("requests/<uuid:public_id>/receipt.json", views.request_receipt, name="request_receipt"),
+    path("requests/<uuid:public_id>/letter/", views.request_letter, name="request_letter"),
     path("requests/<uuid:public_id>/archive.zip", views.request_archive, name="request_archive"),
     path("holds/", views.holds, name="holds"),
     path("holds/<uuid:public_id>/release/", views.hold_release, name="hold_release"),

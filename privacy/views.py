@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -27,7 +28,7 @@ from audit.services import record
 from governance.access import role_required
 from governance.models import Category
 from governance.roles import Role
-from privacy import access, archive, execution, notices, policy, purge, services
+from privacy import access, archive, disclosure, execution, notices, policy, purge, services
 from privacy.forms import (
     ExtendForm,
     FinishForm,
@@ -369,6 +370,28 @@ def request_archive(request: HttpRequest, public_id: UUID) -> HttpResponse:
     response = HttpResponse(blob, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{subject_request.reference}.zip"'
     return response
+
+
+@require_GET
+@login_required
+def request_letter(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The answer to the requester, in words, to print or send: what was asked, what was
+    done (or why not), what was kept and why, who received their data, their rights, and
+    the receipt's hash."""
+    subject_request = access.get_request_for_user(request.user, public_id)
+    if subject_request.is_open:
+        return _not_ready(
+            request, subject_request, "The letter is written once the request is answered."
+        )
+    receipt = subject_request.receipt or {}
+    context = {
+        "req": subject_request,
+        "counts": receipt.get("counts", {}),
+        "contact": settings.STEWARD_PRIVACY_CONTACT,
+        "recipients": disclosure.recipients_told(receipt.get("recipients", [])),
+        "officer": access.is_officer(request.user),
+    }
+    return render(request, "privacy/letter.html", context)
 
 
 def _not_ready(request, subject_request, message: str) -> HttpResponse:

@@ -224,6 +224,10 @@ MATRIX = {
         f"/privacy/requests/{REQUEST_ID}/receipt.json",
         own_request("R"),  # not written yet: back to the request page
     ),
+    "privacy/requests/<uuid:public_id>/letter/": (
+        f"/privacy/requests/{REQUEST_ID}/letter/",
+        own_request("R"),  # still open: back to the request page
+    ),
     "privacy/requests/<uuid:public_id>/archive.zip": (
         f"/privacy/requests/{REQUEST_ID}/archive.zip",
         own_request("R"),
