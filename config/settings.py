@@ -345,6 +345,14 @@ STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
 # Who answers for the data, named in every access copy (GDPR Art. 13/15: the controller and
 # its data protection officer's contact), e.g. "Example Ltd, dpo@example.com".
 STEWARD_PRIVACY_CONTACT = env_str("STEWARD_PRIVACY_CONTACT", "")
+# Public holidays that are not business days (the CCPA's 10 to confirm receipt): a country
+# and region as the holidays library names them (US-CA). Unset: holidays count as business
+# days, so those dates err early. Checked here: a wrong one stops the start, in words.
+STEWARD_HOLIDAYS = env_str("STEWARD_HOLIDAYS", "")
+if STEWARD_HOLIDAYS:
+    from privacy.business_days import calendar_of
+
+    calendar_of(STEWARD_HOLIDAYS)
 # Training: days a new policy version leaves those who acknowledged an earlier one to chat
 # before they must acknowledge again (someone who never acknowledged is asked at once),
 # and the share of a quiz's questions to answer right to pass.

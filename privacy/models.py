@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from privacy import policy
+from privacy.business_days import public_holidays
 
 #: How long an access archive is kept after its request completed; a beat job drops it then.
 ARCHIVE_KEEP_DAYS = 30
@@ -310,7 +311,11 @@ class SubjectRequest(models.Model):
     def notice_due_on(self, topic: str) -> dt.date | None:
         """The last day to tell the requester ``topic`` (:func:`policy.notice_due_on`)."""
         return policy.notice_due_on(
-            topic, regime=self.regime_rules, received_on=self.received_on, due=self.due_on
+            topic,
+            regime=self.regime_rules,
+            received_on=self.received_on,
+            due=self.due_on,
+            holidays=public_holidays(),
         )
 
     @property

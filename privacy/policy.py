@@ -5,6 +5,7 @@ No ORM and no request here, so every rule is tested on its own.
 
 import calendar
 import datetime as dt
+from collections.abc import Container
 from dataclasses import dataclass
 
 
@@ -61,20 +62,24 @@ def extended_due_on(regime: Regime, received_on: dt.date) -> dt.date:
     return add_months(received_on, months) + dt.timedelta(days=regime.days + regime.extension_days)
 
 
-def add_business_days(day: dt.date, count: int) -> dt.date:
-    """``count`` weekdays after ``day``. Public holidays are not known here and count as
-    business days, so the date errs early, never late."""
+def add_business_days(
+    day: dt.date, count: int, holidays: Container[dt.date] = frozenset()
+) -> dt.date:
+    """``count`` business days after ``day``: weekdays that are not ``holidays``. Without a
+    calendar, public holidays count as business days, so the date errs early, never late."""
     while count:
         day += dt.timedelta(days=1)
-        count -= day.weekday() < 5
+        count -= day.weekday() < 5 and day not in holidays
     return day
 
 
-def acknowledge_by(regime: Regime, received_on: dt.date) -> dt.date | None:
+def acknowledge_by(
+    regime: Regime, received_on: dt.date, holidays: Container[dt.date] = frozenset()
+) -> dt.date | None:
     """The last day to confirm receipt of a request, if the law sets one."""
     if not regime.acknowledge_business_days:
         return None
-    return add_business_days(received_on, regime.acknowledge_business_days)
+    return add_business_days(received_on, regime.acknowledge_business_days, holidays)
 
 
 #: What the requester must be told, in the order it comes: that the request was received,
@@ -89,13 +94,18 @@ def notices_owed(*, extended: bool, closed: bool) -> list[str]:
 
 
 def notice_due_on(
-    topic: str, *, regime: Regime, received_on: dt.date, due: dt.date
+    topic: str,
+    *,
+    regime: Regime,
+    received_on: dt.date,
+    due: dt.date,
+    holidays: Container[dt.date] = frozenset(),
 ) -> dt.date | None:
     """The last day to tell the requester ``topic``: receipt when the law sets a day; an
     extension within the first period (not the extended one); the outcome by the request's
     due date as it stands."""
     if topic == RECEIPT:
-        return acknowledge_by(regime, received_on)
+        return acknowledge_by(regime, received_on, holidays)
     if topic == EXTENSION:
         return due_on(regime, received_on)
     return due

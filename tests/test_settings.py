@@ -224,3 +224,12 @@ def test_rotating_secret_key_keeps_the_old_signatures_and_needs_the_index_key(tm
     assert _setting("SECRET_KEY_FALLBACKS", **env) == str([old])
     assert _setting("STEWARD_SUBJECT_INDEX_KEY", **env) == old
     assert _manage("check", "--deploy", "--fail-level", "WARNING", **env).returncode == 0
+
+
+def test_a_holiday_calendar_is_named_by_country_and_region_or_refused_in_words(tmp_path):
+    env = {"STEWARD_DATA_DIR": str(tmp_path)}
+    assert _setting("STEWARD_HOLIDAYS", STEWARD_HOLIDAYS="US-CA", **env) == "US-CA"
+    refused = _manage("check", STEWARD_HOLIDAYS="US-ZZ", **env)
+    assert refused.returncode != 0
+    assert "STEWARD_HOLIDAYS='US-ZZ': Entity `US` does not have subdivision ZZ" in refused.stderr
+    assert "US-CA, DE-BY, GB-ENG" in refused.stderr

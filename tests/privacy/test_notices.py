@@ -354,3 +354,12 @@ def test_an_earlier_extension_takes_its_moment_from_the_trail(officers):
     event = AuditEvent.objects.get(action=AuditEvent.Action.DSR_EXTENDED)
     assert SubjectRequest.objects.get(pk=request.pk).extended_at == event.occurred_at
     assert SubjectRequest.objects.get(pk=unextended.pk).extended_at is None
+
+
+def test_a_request_counts_the_business_days_of_the_calendar_set(officers, settings):
+    """STEWARD_HOLIDAYS=US-CA: Thanksgiving and the day after are not business days."""
+    request = receive(officers, regime=SubjectRequest.Regime.CCPA,
+                      received_on=dt.date(2026, 11, 18))  # fmt: skip
+    assert request.notice_due_on(Topic.RECEIPT) == dt.date(2026, 12, 2)
+    settings.STEWARD_HOLIDAYS = "US-CA"
+    assert request.notice_due_on(Topic.RECEIPT) == dt.date(2026, 12, 4)

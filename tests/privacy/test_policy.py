@@ -83,6 +83,13 @@ def test_ccpa_gives_ten_business_days_to_confirm_receipt(received, acknowledge_b
     assert policy.acknowledge_by(policy.CCPA, received) == acknowledge_by
 
 
+def test_public_holidays_named_are_not_business_days():
+    thanksgiving = {dt.date(2026, 11, 26), dt.date(2026, 11, 27)}
+    received = dt.date(2026, 11, 18)  # a Wednesday
+    assert policy.acknowledge_by(policy.CCPA, received) == dt.date(2026, 12, 2)
+    assert policy.acknowledge_by(policy.CCPA, received, thanksgiving) == dt.date(2026, 12, 4)
+
+
 def test_gdpr_sets_no_day_of_its_own_to_confirm_receipt():
     assert policy.acknowledge_by(policy.GDPR, dt.date(2026, 12, 1)) is None
 
