@@ -6,4 +6,8 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
-        from chat import index_key  # noqa: F401  (registers its check)
+        from django.db.models.signals import post_migrate
+
+        from chat import index_key  # registers its check
+
+        post_migrate.connect(index_key.after_migrate, sender=self)

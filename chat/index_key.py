@@ -5,22 +5,29 @@ Changed, the index silently finds nobody, and what is written under the new key 
 by nobody once the right key is back: so its fingerprint is kept, and under another key
 the web server and the workers refuse to start, ``migrate`` (which every start of
 ``serve`` runs) fails its checks, and recording or scoping a request is refused. An index
-with nothing in it takes today's key; ``manage.py subject_index_key --stamp`` takes it
-when the fingerprint itself was taken under a wrong key.
+with nothing in it takes the key set now when a process starts (:func:`settle`);
+``manage.py subject_index_key --stamp`` takes it when the fingerprint itself was taken
+under a wrong key. A database that cannot be reached is an error here, never a pass.
 """
 
 from django.core import checks
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 
 from audit.services import pseudonym
 from chat.models import SubjectIndexKey, SubjectMention
 
+STAMP_PK = 1
+_TAKE_IT = " If the key set now is the right one, run manage.py subject_index_key --stamp."
 CHANGED = (
     "The subject index was written with another key than the one set now "
     "(STEWARD_SUBJECT_INDEX_KEY, or SECRET_KEY when that is not set): no data-subject request "
     "would find anyone it holds. Set STEWARD_SUBJECT_INDEX_KEY to the key it was written "
-    "with (the SECRET_KEY of that time) and restart. If the key set now is the right one "
-    "(the fingerprint was taken under a wrong one), run manage.py subject_index_key --stamp."
+    "with (the SECRET_KEY of that time) and restart." + _TAKE_IT
+)
+UNKNOWN = (
+    "The subject index holds entries but no record of the key they were written with, so "
+    "Steward cannot tell whether the key set now (STEWARD_SUBJECT_INDEX_KEY, or SECRET_KEY "
+    "when that is not set) finds them." + _TAKE_IT
 )
 
 
@@ -29,42 +36,59 @@ def fingerprint() -> str:
     return pseudonym("steward subject index key")
 
 
-def _stored() -> str | None:
-    return SubjectIndexKey.objects.values_list("fingerprint", flat=True).first()
-
-
-def changed() -> bool:
-    """Whether the index holds digests under another key than today's. An index still
-    empty (or never stamped) is stamped with today's key."""
-    stored = _stored()
-    if stored == fingerprint():
-        return False
-    if stored is not None and SubjectMention.objects.exists():
-        return True
-    stamp()
-    return False
+def _migrated() -> bool:
+    """Whether the index's tables exist (a database that cannot be reached raises)."""
+    return SubjectIndexKey._meta.db_table in connection.introspection.table_names()
 
 
 def refusal() -> str | None:
-    """:data:`CHANGED` if the index holds digests under another key than today's (it writes
-    nothing: a database not migrated yet has no index to refuse)."""
-    try:
-        stored = _stored()
-        written = stored is not None and SubjectMention.objects.exists()
-    except DatabaseError:
+    """Why the index may not be read or written under the key set now (:data:`CHANGED`,
+    :data:`UNKNOWN`), or None. Writes nothing; an empty index, or one not migrated yet,
+    is no reason."""
+    if not _migrated() or not SubjectMention.objects.exists():
         return None
-    return CHANGED if written and stored != fingerprint() else None
+    stored = SubjectIndexKey.objects.values_list("fingerprint", flat=True).first()
+    if stored is None:
+        return UNKNOWN
+    return None if stored == fingerprint() else CHANGED
+
+
+def settle() -> str | None:
+    """:func:`refusal`, after giving an empty index the key set now (at each start)."""
+    if _migrated() and not SubjectMention.objects.exists():
+        if SubjectIndexKey.objects.values_list("fingerprint", flat=True).first() != fingerprint():
+            stamp()
+        return None
+    return refusal()
 
 
 def stamp() -> None:
     """Take the key set now as the one the index is written with."""
-    SubjectIndexKey.objects.all().delete()
-    SubjectIndexKey.objects.create(fingerprint=fingerprint())
+    with transaction.atomic():
+        SubjectIndexKey.objects.exclude(pk=STAMP_PK).delete()
+        SubjectIndexKey.objects.update_or_create(
+            pk=STAMP_PK, defaults={"fingerprint": fingerprint()}
+        )
+
+
+def after_migrate(sender=None, **kwargs) -> None:
+    """``post_migrate`` (migrate, and a flush): an empty index takes the key set now."""
+    if kwargs.get("using", "default") == "default":
+        settle()
 
 
 @checks.register(checks.Tags.database)
 def check_index_key(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
     """``migrate`` and ``check --database default``: refuse to go on under another key."""
-    if databases and (refused := refusal()):
-        return [checks.Error(refused, id="steward.E101")]
-    return []
+    if not databases:
+        return []
+    try:
+        refused = refusal()
+    except DatabaseError as exc:
+        return [
+            checks.Error(
+                f"The subject index's key could not be checked: {type(exc).__name__}.",
+                id="steward.E102",
+            )
+        ]
+    return [checks.Error(refused, id="steward.E101")] if refused else []

@@ -42,7 +42,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)  # what get_asgi_application() does before its handler
 
 from django.conf import settings  # noqa: E402  (after setup)
-from django.db import connections  # noqa: E402
+from django.db import DatabaseError, connections  # noqa: E402
 from django.middleware.common import CommonMiddleware  # noqa: E402
 from django.middleware.security import SecurityMiddleware  # noqa: E402
 from django.urls import Resolver404, resolve, set_script_prefix  # noqa: E402
@@ -282,11 +282,13 @@ async def application(scope, receive, send):
 
 def _refusal_at_start() -> str | None:
     """Why this server must not start: the subject index is under another key (it would
-    index new messages where nobody finds them)."""
+    index new messages where nobody finds them), or the database cannot tell."""
     from chat import index_key
 
     try:
-        return index_key.refusal()
+        return index_key.settle()
+    except DatabaseError as exc:
+        return f"The database could not be reached to check the subject index's key: {exc!r}"
     finally:
         connections.close_all()
 

@@ -70,12 +70,14 @@ class WithholdTaskFailureText(logging.Filter):
 def _refused_under_another_index_key(**kwargs) -> None:
     """A worker under another subject index key would erase by hashes that match nobody:
     it does not start (SystemExit: Celery logs and ignores a receiver's exceptions)."""
-    from django.db import connections
+    from django.db import DatabaseError, connections
 
     from chat import index_key
 
     try:
-        refused = index_key.refusal()
+        refused = index_key.settle()
+    except DatabaseError as exc:
+        refused = f"the database could not be reached to check the subject index's key: {exc!r}"
     finally:
         connections.close_all()
     if refused:

@@ -192,8 +192,8 @@ def scope_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
     with transaction.atomic():
         request = _locked(request, (S.VERIFIED, S.SCOPED), "Verify the identity before scoping.")
         refuse_the_subject(request, actor)
-        if index_key.changed():
-            raise PrivacyError(index_key.CHANGED)
+        if refused := index_key.settle():
+            raise PrivacyError(refused)
         request.scope = scope.scope_of(
             digests=request.digests, subject_user_id=request.subject_user_id
         )

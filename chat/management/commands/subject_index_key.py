@@ -6,6 +6,7 @@ the index's key, for when its fingerprint was taken under a wrong one (an upgrad
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from audit.models import AuditEvent
 from audit.services import record
@@ -29,6 +30,10 @@ class Command(BaseCommand):
             record(action=AuditEvent.Action.INDEX_KEY_STAMPED, actor_label="subject_index_key")
             self.stdout.write("The key set now is the subject index's key from now on.")
             return
-        if refused := index_key.refusal():
+        try:
+            refused = index_key.refusal()
+        except DatabaseError as exc:
+            raise CommandError(f"The database could not be reached: {exc!r}") from None
+        if refused:
             raise CommandError(refused)
         self.stdout.write("The subject index is read with the key it was written with.")
