@@ -386,12 +386,27 @@ def request_letter(request: HttpRequest, public_id: UUID) -> HttpResponse:
     receipt = subject_request.receipt or {}
     context = {
         "req": subject_request,
+        "follows": _follows(subject_request),
         "counts": receipt.get("counts", {}),
         "contact": settings.STEWARD_PRIVACY_CONTACT,
         "recipients": disclosure.recipients_told(receipt.get("recipients", [])),
         "officer": access.is_officer(request.user),
     }
     return render(request, "privacy/letter.html", context)
+
+
+def _follows(subject_request: SubjectRequest) -> SubjectRequest | None:
+    """The erasure a follow-up finishes (its receipt event names it), if it is one."""
+    reference = (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.DSR_RECEIVED,
+            target_type=SubjectRequest._meta.label_lower,
+            target_id=str(subject_request.public_id),
+        )
+        .values_list("details__follows", flat=True)
+        .first()
+    )
+    return SubjectRequest.objects.filter(reference=reference).first() if reference else None
 
 
 def _not_ready(request, subject_request, message: str) -> HttpResponse:

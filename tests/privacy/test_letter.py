@@ -90,3 +90,81 @@ def test_nobody_else_reads_it(client, org, officers, who):
     response = client.get(url)
     assert response.status_code in (302, 404)
     assert b"Not a customer of ours" not in response.content
+
+
+def test_content_kept_or_titles_erased_is_not_called_nothing_found(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """It said "We found no message … that named you" above "We must keep 1 conversation"."""
+    from audit.services import pseudonym
+    from chat.models import SubjectMention
+    from chat.pseudonyms import canonical
+
+    kept = make_conversation(org.carol, org.internal, texts=("Mail jane.roe@example.org",))
+    mention(kept, "EMAIL_ADDRESS", "jane.roe@example.org")
+    services.place_hold(actor=officers[1], reason="Litigation 4", conversation=kept)
+    titled = make_conversation(org.alice, org.internal)
+    titled.title = "Call jane.roe@example.org"
+    titled.save(update_fields=["title_sealed"])
+    SubjectMention.objects.create(
+        digest=pseudonym(canonical("EMAIL_ADDRESS", "jane.roe@example.org")),
+        kind="EMAIL_ADDRESS",
+        conversation=titled,
+    )
+    request = run(receive(officers), officers, django_capture_on_commit_callbacks)
+    client.force_login(officers[1])
+    letter = _letter(client, request)
+    assert "We found no message" not in letter
+    assert "Titles of other people's conversations that named you: 1" in letter
+    assert "We must keep 1 conversation for now" in letter
+
+
+def test_an_expired_copy_is_not_offered_for_download(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    from privacy import archive
+    from privacy.models import SubjectRequest
+
+    request = receive(officers, kind="access", identifiers=[("email", org.alice.email)],
+                      subject_user=org.alice)  # fmt: skip
+    request = run(request, officers, django_capture_on_commit_callbacks)
+    client.force_login(org.alice)
+    assert "You can download it from your request's page in Steward until" in _letter(
+        client, request
+    )
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        completed_at=timezone.now() - dt.timedelta(days=31)
+    )
+    assert archive.drop_expired() == 1
+    letter = _letter(client, request)
+    assert "You can download it" not in letter and "ask us if you need a new copy" in letter
+
+
+def test_a_follow_up_erasure_names_the_request_it_finishes(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """It said the person asked on the day an officer recorded the follow-up."""
+    from tests.privacy.conftest import release
+
+    kept = make_conversation(org.carol, org.internal, texts=("Mail jane.roe@example.org",))
+    mention(kept, "EMAIL_ADDRESS", "jane.roe@example.org")
+    hold = services.place_hold(actor=officers[1], reason="Litigation 4", conversation=kept)
+    first = receive(officers, received_on=timezone.localdate() - dt.timedelta(days=20))
+    first = run(first, officers, django_capture_on_commit_callbacks)
+    release(hold, asked_by=officers[0], confirmed_by=officers[1])
+    follow_up = services.finish_erasure(
+        request=first, actor=officers[0], identifiers=[("email", "jane.roe@example.org")]
+    )
+    follow_up = run(follow_up, officers, django_capture_on_commit_callbacks)
+    client.force_login(officers[1])
+    letter = _letter(client, follow_up)
+    assert f"(our reference {first.reference})" in letter
+    assert f"On {first.received_on.day} {first.received_on:%B %Y} you asked us" in letter
+    assert "That obligation has ended" in letter
+
+
+def test_a_late_rejection_says_it_was_late(client, officers):
+    request = receive(officers, received_on=timezone.localdate() - dt.timedelta(days=40))
+    services.reject_request(request=request, actor=officers[0], reason="Not a customer of ours")
+    client.force_login(officers[1])
+    assert "we are sorry for the delay" in _letter(client, request)
