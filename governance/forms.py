@@ -75,6 +75,14 @@ def is_uuid(value: str) -> bool:
     return True
 
 
+def find_person(text: str, *, active_only: bool = True) -> User | None:
+    """The person a public id or an email address (in any case) names, if any."""
+    people = User.objects.filter(is_active=True) if active_only else User.objects.all()
+    if is_uuid(text):
+        return people.filter(public_id=text).first()
+    return people.filter(email__iexact=text).first()
+
+
 class UnknownParty(forms.ValidationError):
     """No group and no person is named by what was typed or sent; the message says so."""
 
@@ -90,13 +98,12 @@ def resolve_party(text: str, *, active_only: bool = True) -> Group | User:
     if not text:
         raise UnknownParty("Give a group's name or a person's email address.")
     kind, _, who = text.partition(":")
-    people = User.objects.filter(is_active=True) if active_only else User.objects.all()
     if kind == "group":
         found = Group.objects.filter(name=who).first()
     elif kind == "user":
-        found = people.filter(public_id=who).first() if is_uuid(who) else None
+        found = find_person(who, active_only=active_only) if is_uuid(who) else None
     elif "@" in text:
-        found = people.filter(email__iexact=text).first()
+        found = find_person(text, active_only=active_only)
     else:
         found = Group.objects.filter(name__iexact=text).first()
     if found is None:
@@ -132,12 +139,7 @@ class SimulatorForm(forms.Form):
         """An active person, by email address (or public id): a list of everyone in a select
         grew with the company."""
         typed = self.cleaned_data["user"].strip()
-        people = User.objects.filter(is_active=True)
-        found = (
-            people.filter(public_id=typed).first()
-            if is_uuid(typed)
-            else people.filter(email__iexact=typed).first()
-        )
+        found = find_person(typed)
         if found is None:
             raise forms.ValidationError(f"No active person has the email address “{typed[:80]}”.")
         return found
