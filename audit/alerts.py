@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 def verification_failed(verification: AuditEvent) -> int:
     """Log and mail a failed verification; the number of auditors the mail went to."""
     details = verification.details or {}
+    what_failed = _what_failed(details)
     log.error(
         "The audit trail failed its verification (event #%s): %s",
         verification.sequence,
-        _what_failed(details),
+        what_failed,
     )
     auditors = list(role_holders(Role.AUDITOR).values_list("email", flat=True))
     if not auditors:
@@ -32,7 +33,7 @@ def verification_failed(verification: AuditEvent) -> int:
         return 0
     body = render_to_string(
         "audit/email/verification_failed.txt",
-        {"event": verification, "what_failed": _what_failed(details), "details": details},
+        {"event": verification, "what_failed": what_failed, "details": details},
     )
     try:
         send_mail("Steward: the audit trail failed its verification", body, None, auditors)
