@@ -47,19 +47,29 @@ def refusal() -> str | None:
     is no reason."""
     if not _migrated() or not SubjectMention.objects.exists():
         return None
-    stored = SubjectIndexKey.objects.values_list("fingerprint", flat=True).first()
-    if stored is None:
-        return UNKNOWN
-    return None if stored == fingerprint() else CHANGED
+    return _against_stored()
 
 
 def settle() -> str | None:
     """:func:`refusal`, after giving an empty index the key set now (at each start)."""
-    if _migrated() and not SubjectMention.objects.exists():
-        if SubjectIndexKey.objects.values_list("fingerprint", flat=True).first() != fingerprint():
-            stamp()
+    if not _migrated():
         return None
-    return refusal()
+    if SubjectMention.objects.exists():
+        return _against_stored()
+    if _stored() != fingerprint():
+        stamp()
+    return None
+
+
+def _stored() -> str | None:
+    return SubjectIndexKey.objects.values_list("fingerprint", flat=True).first()
+
+
+def _against_stored() -> str | None:
+    stored = _stored()
+    if stored is None:
+        return UNKNOWN
+    return None if stored == fingerprint() else CHANGED
 
 
 def stamp() -> None:
