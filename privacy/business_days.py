@@ -13,8 +13,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 
+@functools.cache
 def calendar_of(spec: str) -> Container[dt.date]:
-    """The holidays ``spec`` names; refused in words when the library knows no such place."""
+    """The holidays ``spec`` names; refused in words when the library knows no such place.
+    Kept: settings check the one they name, and deadlines read it."""
     import holidays  # only where a calendar is asked for: the library is large
 
     country, _, subdivision = spec.strip().upper().partition("-")
@@ -27,11 +29,7 @@ def calendar_of(spec: str) -> Container[dt.date]:
         ) from None
 
 
-@functools.cache
-def _calendar(spec: str) -> Container[dt.date]:
-    return calendar_of(spec) if spec else frozenset()
-
-
 def public_holidays() -> Container[dt.date]:
     """This installation's public holidays (none when ``STEWARD_HOLIDAYS`` is unset)."""
-    return _calendar(settings.STEWARD_HOLIDAYS)
+    spec = settings.STEWARD_HOLIDAYS
+    return calendar_of(spec) if spec else frozenset()
