@@ -102,6 +102,7 @@ class LegalHold(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     release_asked_at = models.DateTimeField(null=True, blank=True)
+    release_reminded_on = models.DateField(null=True, blank=True)
     release_reason = models.CharField(max_length=500, blank=True)
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -1,9 +1,11 @@
-"""Deadline reminders: one email a day to the privacy officers while a request is due soon."""
+"""Reminders: one email a day to the privacy officers while a request is due soon or a
+legal hold's release waits for a second officer."""
 
 import logging
 
 from django.core.mail import send_mail
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -12,7 +14,7 @@ from audit.services import record
 from governance.access import role_holders
 from governance.roles import Role
 from privacy import notices, policy
-from privacy.models import SubjectRequest
+from privacy.models import LegalHold, SubjectRequest
 
 log = logging.getLogger(__name__)
 
@@ -41,52 +43,81 @@ def due_for_reminder(today) -> list[SubjectRequest]:
     return due
 
 
-def send() -> int:
-    """Email every privacy officer the requests due soon; the number of requests reminded.
+def releases_waiting(today) -> list[LegalHold]:
+    """Active holds whose release was asked before today (the asker tells a colleague
+    first) and still waits for a second officer, not reminded today."""
+    return list(
+        LegalHold.objects.filter(
+            released_at__isnull=True,
+            release_asked_at__date__lt=today,
+        )
+        .exclude(release_reminded_on=today)
+        .select_related("release_asked_by")
+        .order_by("release_asked_at")
+    )
 
-    A request counts as reminded (and the reminder is audited) only once the mail server
-    has accepted the mail: when it fails, or when there is no active privacy officer to
-    send it to, that is logged and the next hourly run tries again.
+
+def _subject(requests: list, holds: list) -> str:
+    parts = []
+    if requests:
+        parts.append(f"{len(requests)} data-subject request{pluralize(requests)} due soon")
+    if holds:
+        parts.append(f"{len(holds)} legal hold{pluralize(holds)} to confirm")
+    return "Steward: " + ", ".join(parts)
+
+
+def send() -> int:
+    """Email every privacy officer the requests due soon and the hold releases waiting for
+    a second officer; the number of requests and holds reminded.
+
+    They count as reminded (and the reminder is audited) only once the mail server has
+    accepted the mail: when it fails, or when there is no active privacy officer to send it
+    to, that is logged and the next hourly run tries again.
     """
     today = timezone.localdate()
     requests = due_for_reminder(today)
-    if not requests:
+    holds = releases_waiting(today)
+    if not requests and not holds:
         return 0
     officers = list(role_holders(Role.PRIVACY_OFFICER).values_list("email", flat=True))
     if not officers:
         log.warning(
-            "Deadline reminder for %d request(s) not sent: there is no active privacy officer "
-            "to send it to; the next run tries again.",
+            "Reminder for %d request(s) and %d hold release(s) not sent: there is no active "
+            "privacy officer to send it to; the next run tries again.",
             len(requests),
+            len(holds),
         )
         return 0
     body = render_to_string(
         "privacy/email/reminder.txt",
-        {"rows": [(r, r.days_left(today)) for r in requests], "today": today},
+        {
+            "rows": [(r, r.days_left(today)) for r in requests],
+            "holds": [(h, (today - timezone.localdate(h.release_asked_at)).days) for h in holds],
+            "today": today,
+        },
     )
     try:
-        send_mail(
-            f"Steward: {len(requests)} data-subject request(s) due soon",
-            body,
-            None,
-            officers,
-        )
+        send_mail(_subject(requests, holds), body, None, officers)
     except Exception as exc:  # smtplib's errors, and a mail service library's own
         # The exception's text may quote the officers' addresses: its type only.
         log.warning(
-            "Deadline reminder for %d request(s) not sent (%s); the next run tries again.",
+            "Reminder for %d request(s) and %d hold release(s) not sent (%s); the next run "
+            "tries again.",
             len(requests),
+            len(holds),
             type(exc).__name__,
         )
         return 0
     with transaction.atomic():
         SubjectRequest.objects.filter(pk__in=[r.pk for r in requests]).update(reminded_on=today)
+        LegalHold.objects.filter(pk__in=[h.pk for h in holds]).update(release_reminded_on=today)
         record(
             action=AuditEvent.Action.DSR_REMINDED,
             details={
                 "requests": [r.reference for r in requests],
                 "overdue": sum(r.is_open and r.days_left(today) < 0 for r in requests),
+                "holds": [str(h.public_id) for h in holds],
                 "recipients": len(officers),
             },
         )
-    return len(requests)
+    return len(requests) + len(holds)

@@ -7,7 +7,7 @@ from django.core import mail
 
 from audit.models import AuditEvent
 from privacy import reminders
-from privacy.models import SubjectRequest
+from privacy.models import LegalHold, SubjectRequest
 
 
 def _request(reference: str, due: dt.date, status=SubjectRequest.Status.RECEIVED):
@@ -141,3 +141,65 @@ def test_a_closed_request_is_reminded_of_the_outcome_it_owes(officers, today):
                           channel=RequesterNotice.Channel.EMAIL, told_on=today)  # fmt: skip
     SubjectRequest.objects.update(reminded_on=None)
     assert reminders.due_for_reminder(today) == []
+
+
+def _ask_release(hold, asker, *, days_ago: int):
+    from privacy import services
+
+    services.ask_release(hold=hold, actor=asker, reason="Case 31 settled")
+    _asked_days_ago(hold, days_ago)
+
+
+def _asked_days_ago(hold, days: int):
+    from django.utils import timezone
+
+    LegalHold.objects.filter(pk=hold.pk).update(
+        release_asked_at=timezone.now() - dt.timedelta(days=days)
+    )
+
+
+@pytest.fixture
+def held(officers):
+    from governance.roles import Role
+    from privacy import services
+    from tests.factories import make_user
+
+    alice = make_user("alice@corp.example", Role.STAFF, full_name="Alice")
+    return services.place_hold(actor=officers[1], reason="Case 31 secret reason", user=alice)
+
+
+def test_a_hold_release_waiting_for_a_second_officer_is_reminded_once_a_day(officers, held, today):
+    """The ask waits for another officer, who may not look at the desk for days: from the
+    day after it was asked, the daily mail says so (never the hold's reasons, nor whom it
+    holds: an officer may be the person held)."""
+    _ask_release(held, officers[0], days_ago=0)
+    assert reminders.send() == 0, "asked today: the asker tells a colleague first"
+    _asked_days_ago(held, 1)
+    assert reminders.send() == 1
+    (email,) = mail.outbox
+    assert "1 legal hold" in email.subject
+    assert "asked by Priya" in email.body and "waiting 1 day" in email.body
+    assert "secret reason" not in email.body and "settled" not in email.body
+    assert "alice" not in email.body.lower()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DSR_REMINDED)
+    assert event.details["requests"] == [] and event.details["holds"] == [str(held.public_id)]
+    assert reminders.send() == 0, "once a day"
+    assert len(mail.outbox) == 1
+
+
+def test_a_released_or_withdrawn_ask_is_not_reminded(officers, held, today):
+    from privacy import services
+
+    _ask_release(held, officers[0], days_ago=2)
+    services.withdraw_release(hold=held, actor=officers[1])
+    assert reminders.send() == 0
+    assert mail.outbox == []
+
+
+def test_requests_and_waiting_holds_share_one_mail(officers, held, today):
+    _request("DSR-A", today)
+    _ask_release(held, officers[0], days_ago=3)
+    assert reminders.send() == 2
+    (email,) = mail.outbox
+    assert "DSR-A" in email.body and "waiting 3 days" in email.body
+    assert email.subject == "Steward: 1 data-subject request due soon, 1 legal hold to confirm"
