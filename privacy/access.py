@@ -14,6 +14,16 @@ def is_officer(user: User) -> bool:
     return user.has_perm(Role.PRIVACY_OFFICER.permission)
 
 
+def is_about(request: SubjectRequest, user: User) -> bool:
+    """Whether ``request`` is about ``user``: linked to their account, or naming their own
+    email (a request recorded as an outside person's, without the account)."""
+    from privacy.scope import digest_of
+
+    if request.subject_user_id is not None:
+        return request.subject_user_id == user.pk
+    return bool(user.email) and digest_of("email", user.email) in request.digests
+
+
 def get_request_for_user(user: User, public_id: UUID) -> SubjectRequest:
     """Officers open any request; a person only the ones about themselves (404 otherwise)."""
     requests = SubjectRequest.objects.select_related(

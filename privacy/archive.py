@@ -128,7 +128,7 @@ def download_refusal(request: SubjectRequest, user: User) -> str | None:
         if request.status == SubjectRequest.Status.COMPLETED:
             return "The archive is no longer kept."
         return "The archive is built when the request completes."
-    if request.subject_user_id == user.pk:
+    if access.is_about(request, user):
         if request.archive_released_at:
             return None
         return (
@@ -150,13 +150,13 @@ def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
             raise PrivacyError("There is no archive to release.")
         if request.archive_released_at:
             raise PrivacyError("The archive was already released to the person.")
+        if access.is_about(request, actor):
+            raise PrivacyError("Someone other than the person the data is about releases it.")
         if request.subject_user_id is None:
             raise PrivacyError(
                 "The person has no account to download it with: download the archive, check "
                 "it and send it on."
             )
-        if request.subject_user_id == actor.pk:
-            raise PrivacyError("Someone other than the person the data is about releases it.")
         request.archive_released_at = timezone.now()
         request.archive_released_by = actor
         request.save(update_fields=["archive_released_at", "archive_released_by"])

@@ -28,7 +28,7 @@ from chat.models import Conversation, SubjectMention
 from governance.models import User
 from privacy import archive, erasure, notices, policy, scope
 from privacy.models import MAX_ATTEMPTS, SubjectRequest
-from privacy.services import PrivacyError, receipt_hash, record_step
+from privacy.services import PrivacyError, receipt_hash, record_step, refuse_the_subject
 
 log = logging.getLogger(__name__)
 S = SubjectRequest.Status
@@ -462,6 +462,7 @@ def retry(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
         if request.status != S.FAILED:
             raise PrivacyError("Only a failed request can be run again.")
+        refuse_the_subject(request, actor)
         request.status = S.APPROVED
         request.error = ""
         request.heartbeat_at = timezone.now()  # queued now: the sweep waits before queueing again

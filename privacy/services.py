@@ -19,7 +19,7 @@ from audit.services import record
 from chat import index_key
 from chat.models import Conversation, SubjectMention
 from governance.models import User
-from privacy import erasure, policy, purge, scope
+from privacy import access, erasure, policy, purge, scope
 from privacy.models import LegalHold, SubjectRequest
 
 S = SubjectRequest.Status
@@ -296,8 +296,8 @@ def _locked(request: SubjectRequest, allowed, refusal: str) -> SubjectRequest:
 
 def refuse_the_subject(request: SubjectRequest, actor: User) -> None:
     """A privacy officer does not handle a request about themselves (verify, scope, approve,
-    reject, extend)."""
-    if request.subject_user_id == actor.pk:
+    reject, extend, run again), linked to their account or naming their email."""
+    if access.is_about(request, actor):
         raise PrivacyError("This request is about you: another privacy officer handles it.")
 
 

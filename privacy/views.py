@@ -179,7 +179,7 @@ def _done_steps(subject_request: SubjectRequest) -> list[str]:
 
 def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     officer = access.is_officer(request.user)
-    is_subject = subject_request.subject_user_id == request.user.pk
+    is_subject = access.is_about(subject_request, request.user)
     told = list(subject_request.notices.select_related("recorded_by")) if officer else []
     owed = notices.owed(subject_request, {n.topic for n in told}) if officer else []
     return {
@@ -422,7 +422,7 @@ def _record_download(request, subject_request: SubjectRequest, what: str) -> Non
             target=subject_request,
             details={
                 "what": what,
-                "by_subject": subject_request.subject_user_id == request.user.pk,
+                "by_subject": access.is_about(subject_request, request.user),
             },
         )
 

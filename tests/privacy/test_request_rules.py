@@ -10,6 +10,8 @@ import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -138,6 +140,71 @@ def test_an_officer_neither_verifies_nor_extends_a_request_about_themselves(offi
     request.refresh_from_db()
     assert request.status == S.RECEIVED and not request.extended
     services.verify_identity(request=request, actor=omar, method="Video call")
+
+
+def test_an_officer_does_not_handle_a_request_about_their_own_email_recorded_as_an_outsiders(
+    officers,
+):
+    """Recorded without ticking "staff member" (no account linked), a request that names an
+    officer's own email is still about them: else they could scope it and read what
+    colleagues wrote about them in its archive, which waits for another officer's check."""
+    priya, omar = officers
+    request = receive(officers, actor=priya, identifiers=[("email", " PRIYA@corp.example ")])
+    assert request.subject_user_id is None
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.verify_identity(request=request, actor=priya, method="It's me")
+    request = services.verify_identity(request=request, actor=omar, method="Called back")
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.scope_request(request=request, actor=priya)
+    request = services.scope_request(request=request, actor=omar)
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        services.approve_request(request=request, actor=priya)
+    client = Client()
+    client.force_login(priya)
+    page = client.get(reverse("privacy:request", args=[request.public_id]))
+    assert "This request is about you: another privacy officer handles it." in page.text
+    assert "request_approve" not in page.text and "/approve/" not in page.text
+
+
+def test_an_officer_does_not_download_an_unreleased_archive_about_their_own_email(officers):
+    from privacy import archive
+
+    priya, omar = officers
+    request = receive(
+        officers,
+        actor=omar,
+        kind=SubjectRequest.Kind.ACCESS,
+        identifiers=[("email", "priya@corp.example")],
+    )
+    SubjectRequest.objects.filter(pk=request.pk).update(archive_sealed=b"sealed")
+    request.refresh_from_db()
+    assert "mention you" in archive.download_refusal(request, priya)
+    assert archive.download_refusal(request, omar) is None
+    with pytest.raises(PrivacyError, match="other than the person"):
+        archive.release(request=request, actor=priya)
+
+
+def test_an_officer_does_not_run_again_a_failed_request_about_themselves(
+    officers, django_capture_on_commit_callbacks
+):
+    """ "Run again" is a step like the others: someone else takes it."""
+    capture = django_capture_on_commit_callbacks
+    from governance.roles import Role
+    from privacy import execution
+    from tests.factories import make_user
+
+    priya, omar = officers
+    third = make_user("tara@corp.example", Role.PRIVACY_OFFICER)
+    request = services.request_own_data(user=priya, kind=SubjectRequest.Kind.ERASURE)
+    request = services.scope_request(request=request, actor=omar)
+    with capture(execute=False):
+        services.approve_request(request=request, actor=third)
+    SubjectRequest.objects.filter(pk=request.pk).update(status=S.FAILED, error="Lost")
+    with pytest.raises(PrivacyError, match="This request is about you"):
+        execution.retry(request=request, actor=priya)
+    assert SubjectRequest.objects.get(pk=request.pk).status == S.FAILED
+    with capture(execute=False):
+        assert execution.retry(request=request, actor=omar).status == S.APPROVED
 
 
 # --- extensions ----------------------------------------------------------------------------
