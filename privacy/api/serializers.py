@@ -123,6 +123,11 @@ class ConfirmReleaseSerializer(serializers.Serializer):
     )
 
 
+HIDDEN_FROM_THE_HELD = (
+    "reason", "release_reason", "release_asked_by", "release_asked_at", "released_by"
+)  # fmt: skip
+
+
 class LegalHoldSerializer(serializers.ModelSerializer):
     person = serializers.SerializerMethodField()
     conversation = serializers.UUIDField(
@@ -146,8 +151,10 @@ class LegalHoldSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is not None and hold.is_about(request.user):
             # As on the holds page: a hold's reasons may tell the officer it is about what
-            # they are suspected of.
-            data["reason"] = data["release_reason"] = None
+            # they are suspected of, and who asked for or confirmed its release who is
+            # looking into it.
+            for hidden in HIDDEN_FROM_THE_HELD:
+                data[hidden] = None
         return data
 
     def get_person(self, hold: LegalHold) -> str | None:

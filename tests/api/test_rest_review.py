@@ -417,7 +417,8 @@ def test_a_body_past_what_a_form_may_hold_is_413_in_json(policy, role, method, p
 
 
 def test_a_holds_reasons_are_not_listed_to_the_officer_it_is_about(db):
-    """As on the holds page: the reason may tell them what they are suspected of."""
+    """As on the holds page: the reason may tell them what they are suspected of, and who
+    asked for or confirmed its release who is looking into it."""
     from privacy import services
     from tests.privacy.conftest import confirm
 
@@ -431,7 +432,11 @@ def test_a_holds_reasons_are_not_listed_to_the_officer_it_is_about(db):
 
     seen_by_subject = _client_of(second).get("/api/privacy/holds/").json()["results"]
     assert [(h["reason"], h["release_reason"]) for h in seen_by_subject] == [(None, None)] * 2
+    assert [
+        (h["release_asked_by"], h["release_asked_at"], h["released_by"]) for h in seen_by_subject
+    ] == [(None, None, None)] * 2
     one = _client_of(second).get(f"/api/privacy/holds/{hold.public_id}/").json()
     assert one["reason"] is None and one["person"] == second.email
     seen_by_other = _client_of(first).get("/api/privacy/holds/").json()["results"]
     assert {h["reason"] for h in seen_by_other} == {"Case 7: expenses fraud", "Case 8"}
+    assert {h["released_by"] for h in seen_by_other} == {None, third.display_name}
