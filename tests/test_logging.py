@@ -109,3 +109,28 @@ def test_a_workers_logs_withhold_exception_text_too(redis_server, tmp_path):
     assert "builtins.ValueError: [text withheld]" in output
     assert "raised unexpected: ValueError: [text withheld]" in output
     assert "jane.roe" not in output, output
+
+
+def test_debug_is_for_stewards_own_code_not_the_libraries_which_quote_what_they_send(tmp_path):
+    """At LOG_LEVEL=DEBUG the vendors' SDKs log each request (anthropic its messages, botocore
+    the body it signs): message text in the logs. The libraries stay at INFO."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings", STEWARD_DATA_DIR=str(tmp_path), LOG_LEVEL="DEBUG"
+    )
+    script = (
+        "import django, logging; django.setup()\n"
+        "for name in ('anthropic._base_client', 'openai._base_client', 'botocore.endpoint',"
+        " 'ollama', 'urllib3.connectionpool', 'httpcore.http11', 'celery.worker'):\n"
+        "    logging.getLogger(name).debug('Request options: %s', 'Project NIGHTJAR')\n"
+        "logging.getLogger('chat.tasks').debug('own debug line')\n"
+        "logging.getLogger('steward.web').debug('own web line')\n"
+        "logging.getLogger('anthropic._base_client').info('a library info line')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "NIGHTJAR" not in done.stderr
+    assert "own debug line" in done.stderr and "own web line" in done.stderr
+    assert "a library info line" in done.stderr
