@@ -204,9 +204,13 @@ def finding_name(kind: str) -> str:
     return NATIONAL_ID_NAMES.get(kind, kind)
 
 
-def entity_phrase(kind: str, count: int) -> str:
+def entity_name(kind: str, count: int = 1) -> str:
     one, many = ENTITY_NAMES.get(kind, ("national identifier", "national identifiers"))
-    return f"{count} {one if count == 1 else many}"
+    return one if count == 1 else many
+
+
+def entity_phrase(kind: str, count: int) -> str:
+    return f"{count} {entity_name(kind, count)}"
 
 
 def default_action(level: int, kind: str) -> Action:

@@ -59,6 +59,27 @@ def test_it_sends_only_placeholders_to_an_external_backend(org, django_capture_o
     assert sent.answer.content == "Hello from the API."
 
 
+def test_the_automatic_title_hides_what_the_model_was_not_shown(
+    org, django_capture_on_commit_callbacks
+):
+    """The title is on every list, the page's heading and the browser's tab and history:
+    what was replaced for the model is named there, not shown. The author reads it in the
+    conversation; a category that lets it go in clear shows it in the title too."""
+    key = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" * 2
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(
+        django_capture_on_commit_callbacks,
+        conversation,
+        org.alice,
+        f"Mail {EMAIL} the key {key} today",
+    )
+    title = Conversation.objects.get(pk=conversation.pk).title
+    assert title == "Mail [email address] the key [secret or credential] today"
+    on_premise = services.start_conversation(owner=org.carol, category=org.confidential)
+    _send(django_capture_on_commit_callbacks, on_premise, org.carol, f"Summarise {EMAIL}'s file")
+    assert Conversation.objects.get(pk=on_premise.pk).title == f"Summarise {EMAIL}'s file"
+
+
 def test_a_sent_message_leaves_no_reference_cycle_behind(org):
     # Its objects are freed once unused; in a cycle (the question and its answer referring
     # to each other) they waited for the garbage collector (config.heap).

@@ -505,7 +505,9 @@ def test_it_shows_the_author_the_real_values_and_the_model_only_placeholders(
     assert "[EMAIL_1]" in received and EMAIL not in received
     assert org.local.requests == []
     page = client.get(response["Location"]).content.decode()
-    assert f'<h1 id="conversation-title">{QUESTION}</h1>' in page
+    title = "Write to [email address] about the invoice"  # named, not shown, in the title
+    assert f'<h1 id="conversation-title">{title}</h1>' in page
+    assert f"<title>{title}" in page
     assert f"Sure, I will write to {EMAIL_BACK}." in page  # the answer, restored
     assert "What the model saw" in page and "Write to [EMAIL_1] about the invoice" in page
     assert "1 email address replaced" in page
