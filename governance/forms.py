@@ -345,7 +345,10 @@ class BackendForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.credential_encrypted:
-            self.fields["credential"].help_text += " Leave empty to keep the stored key."
+            self.fields["credential"].help_text += (
+                " Leave empty to keep the stored key: it is removed if the kind, the address or "
+                "(Bedrock, Vertex AI) the region changes, as it goes only where it was entered for."
+            )
         kind = self.data.get("kind") if self.is_bound else self.instance.kind
         # The built-in model needs no name: empty means its packaged default.
         self.fields["model"].required = kind != Backend.Kind.BUILTIN

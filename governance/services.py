@@ -333,6 +333,31 @@ def _record_policy(
     )
 
 
+#: The kinds whose vendor's host is named after the region (``bedrock-runtime.REGION.
+#: amazonaws.com``, ``REGION-aiplatform.googleapis.com``); for the others it only routes.
+REGION_NAMES_HOST = (Backend.Kind.BEDROCK, Backend.Kind.VERTEX)
+KEY_REMOVED = (
+    "The stored key was removed because the {what} changed: enter the key again for the new {what}."
+)
+
+
+def key_destination_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What changed, between two snapshots of a backend, about where its key is sent, as the
+    form names it ("kind", "address", "region"); empty if the key still goes where it went.
+
+    The model (Azure's deployment), Vertex AI's project and Azure's api-version only change
+    the path on the same host, so they are not among them.
+    """
+    changed = []
+    if before["kind"] != after["kind"]:
+        changed.append("kind")
+    if before["base_url"] != after["base_url"]:
+        changed.append("address")
+    if after["kind"] in REGION_NAMES_HOST and before["region"] != after["region"]:
+        changed.append("region")
+    return changed
+
+
 def save_backend(
     *,
     backend: Backend | None,
@@ -344,6 +369,14 @@ def save_backend(
     """Create or edit a backend. A non-empty ``credential`` is sealed and replaces the old one;
     ``remove_credential`` deletes the stored one (the key then comes from ``credential_env``,
     or from the workers' own identity).
+
+    A stored key goes only where it was entered for: an edit that changes where it would be
+    sent (:func:`key_destination_changes`) deletes it, unless a new key comes with the edit.
+    Else a policy admin, who can never read the key, could point the backend at a server of
+    their own and have the next call send it there. The returned backend's
+    ``credential_notice`` then says so, for the person saving ("" otherwise). A key read from
+    ``credential_env`` is not stored, and stays named: the server offers those variables to
+    every backend (``STEWARD_BACKEND_KEY_VARIABLES``).
 
     Disabling goes through :func:`set_backend_enabled`, which asks for confirmation.
     """
@@ -359,14 +392,21 @@ def save_backend(
             setattr(backend, name, value)
         backend.save()
         after = _snapshot(backend, BACKEND_FIELDS)
+        moved = [] if creating else key_destination_changes(before, after)
+        message = "Backend edited"
+        backend.credential_notice = ""
         if credential:
             backend.seal_credential(credential)
             backend.save(update_fields=["credential_encrypted"])
             after["credential changed"] = True
-        elif remove_credential and backend.credential_encrypted:
+        elif (remove_credential or moved) and backend.credential_encrypted:
             backend.credential_encrypted = b""
             backend.save(update_fields=["credential_encrypted"])
             before["has_credential"], after["has_credential"] = True, False
+            if not remove_credential:
+                what = " and ".join([", ".join(moved[:-1]), moved[-1]] if moved[1:] else moved)
+                message += f": the stored key was removed because the {what} changed"
+                backend.credential_notice = KEY_REMOVED.format(what=what)
         if creating:
             _record_policy(
                 actor=actor, target=backend, message="Backend created", before=None, after=after
@@ -375,11 +415,7 @@ def save_backend(
             before, after = _changes(before, after)
             if after:
                 _record_policy(
-                    actor=actor,
-                    target=backend,
-                    message="Backend edited",
-                    before=before,
-                    after=after,
+                    actor=actor, target=backend, message=message, before=before, after=after
                 )
     return backend
 

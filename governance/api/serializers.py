@@ -68,6 +68,10 @@ class CategorySerializer(serializers.ModelSerializer):
 
 class BackendSerializer(serializers.ModelSerializer):
     has_credential = serializers.SerializerMethodField()
+    notice = serializers.SerializerMethodField(
+        help_text="In the answer to an edit that removed the stored key because the kind, the "
+        "address or (Bedrock, Vertex AI) the region changed: that, in words. Empty otherwise."
+    )
     credential = serializers.CharField(
         write_only=True, required=False, help_text="The API key: sealed, never shown again."
     )
@@ -82,7 +86,7 @@ class BackendSerializer(serializers.ModelSerializer):
         model = Backend
         fields = [
             "public_id", *Backend.POLICY_FIELDS, "credential", "remove_credential",
-            "has_credential",
+            "has_credential", "notice",
             "health_checked_at", "health_latency_ms", "health_error", "updated_at",
         ]  # fmt: skip
         read_only_fields = [f for f in fields if f not in (*Backend.POLICY_FIELDS, "credential")]
@@ -92,6 +96,9 @@ class BackendSerializer(serializers.ModelSerializer):
 
     def get_has_credential(self, backend: Backend) -> bool:
         return bool(backend.credential_encrypted)
+
+    def get_notice(self, backend: Backend) -> str:
+        return getattr(backend, "credential_notice", "")  # set by services.save_backend
 
 
 class ApprovalWriteSerializer(serializers.Serializer):

@@ -250,7 +250,10 @@ class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMix
 
     The key (``credential``) is write-only: sealed, never shown (``has_credential``);
     an empty one keeps the stored key, and ``remove_credential``: true deletes it (a stored
-    key is used before ``credential_env``). ``enabled`` switches a backend on or off.
+    key is used before ``credential_env``). An edit of the kind, the address or (Bedrock,
+    Vertex AI) the region without a new key deletes the stored key too: the answer then has
+    ``has_credential``: false and a ``notice`` saying so (empty otherwise). ``enabled``
+    switches a backend on or off.
     """
 
     serializer_class = BackendSerializer
@@ -273,13 +276,14 @@ class BackendViewSet(_FormWrites, mixins.CreateModelMixin, mixins.UpdateModelMix
         enabled = self.switch("enabled")
         if set(request.data) - {"enabled"}:
             form = self.cleaned_form(backend)
-            services.save_backend(
+            saved = services.save_backend(
                 backend=backend,
                 values=form.values(),
                 credential=form.cleaned_data["credential"],
                 remove_credential=form.cleaned_data["remove_credential"],
                 actor=request.user,
             )
+            backend.credential_notice = saved.credential_notice  # the answer's ``notice``
         if enabled is not None:
             services.set_backend_enabled(backend=backend, enabled=enabled, actor=request.user)
         return self.answer(backend)

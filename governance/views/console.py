@@ -192,14 +192,16 @@ def backend_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     backend = _backend(public_id)
     form = BackendForm(request.POST or None, instance=backend)
     if request.method == "POST" and form.is_valid():
-        services.save_backend(
+        saved = services.save_backend(
             backend=backend,
             values=form.values(),
             credential=form.cleaned_data["credential"],
             remove_credential=form.cleaned_data["remove_credential"],
             actor=request.user,
         )
-        messages.success(request, f"{form.cleaned_data['name']} saved.")
+        messages.success(request, f"{saved.name} saved.")
+        if saved.credential_notice:
+            messages.warning(request, saved.credential_notice)
         return _go(request, _backend_url(backend))
     backend.refresh_from_db()  # the form's cleaning touched the instance
     today = timezone.localdate()
