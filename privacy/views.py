@@ -72,6 +72,12 @@ def desk(request: HttpRequest) -> HttpResponse:
     )
     for listed in open_requests + closed:
         listed.still_to_tell = notices.owed(listed, notices.told_topics(listed))
+    for listed in open_requests:
+        listed.yours_to_approve = (
+            listed.status == SubjectRequest.Status.SCOPED
+            and listed.scoped_by_id != request.user.pk
+            and not access.is_about(listed, request.user)
+        )
     holds = list(
         LegalHold.objects.filter(released_at__isnull=True).select_related(
             "user", "conversation", "placed_by"
@@ -86,6 +92,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "open_requests": open_requests,
             "closed_requests": closed,
             "overdue": sum(r.overdue for r in open_requests),
+            "to_approve": sum(r.yours_to_approve for r in open_requests),
             "holds": holds,
             "holds_about_you": {hold.pk for hold in holds if hold.is_about(request.user)},
             "runs": runs,
@@ -165,6 +172,15 @@ STEPS = [
     (SubjectRequest.Status.EXECUTING, "Executing"),
     (SubjectRequest.Status.COMPLETED, "Completed"),
 ]
+#: The same steps, as the person the request is about reads them.
+STEPS_FOR_THE_PERSON = [
+    (SubjectRequest.Status.RECEIVED, "Received"),
+    (SubjectRequest.Status.VERIFIED, "Identity checked"),
+    (SubjectRequest.Status.SCOPED, "Data found"),
+    (SubjectRequest.Status.APPROVED, "Approved"),
+    (SubjectRequest.Status.EXECUTING, "Being carried out"),
+    (SubjectRequest.Status.COMPLETED, "Done"),
+]
 
 
 def _done_steps(subject_request: SubjectRequest) -> list[str]:
@@ -189,7 +205,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "records_since": notices.recorded_since(),
         "tell_form": (forms.get("tell_form") or TellForm()).offer(owed),
         "req": subject_request,
-        "steps": STEPS,
+        "steps": STEPS if officer and not is_subject else STEPS_FOR_THE_PERSON,
         "done_steps": _done_steps(subject_request),
         "officer": officer,
         "is_subject": is_subject,

@@ -121,6 +121,21 @@ def test_staff_ask_for_their_own_data_and_see_only_their_requests(client, org, o
     assert client.post(f"/privacy/requests/{own.public_id}/scope/").status_code == 403
 
 
+def test_a_persons_own_request_page_speaks_to_them_not_to_the_officers(client, org, officers):
+    """It read "Scope the request: count what it reaches", an officer's instruction, under
+    steps named "Scoped" and "Executing"."""
+    client.force_login(org.alice)
+    client.post(reverse("privacy:mine"), {"kind": "erasure"})
+    own = SubjectRequest.objects.get(subject_user=org.alice)
+    page = client.get(f"/privacy/requests/{own.public_id}/").text
+    assert "The privacy team is finding what the request reaches." in page
+    assert "Scope the request" not in page and "Scoped" not in page
+    assert "Data found" in page and "<dd>you</dd>" in page
+    client.force_login(officers[0])
+    page = client.get(f"/privacy/requests/{own.public_id}/").text
+    assert "Scope the request: count what it reaches." in page and "Scoped" in page
+
+
 def test_the_desk_and_your_data_list_requests_without_reading_their_archives(first, officers):
     """An access archive is megabytes: the desk's lists and "Your data" never select one,
     and ask the same queries for 2 completed requests as for 6."""
@@ -437,3 +452,18 @@ def test_a_person_whose_erasure_a_hold_kept_is_told_why_without_the_word_hold(
     client.force_login(officers[1])
     page = client.get(reverse("privacy:request", args=[request.public_id])).content.decode()
     assert "its owner is under a legal hold" in page
+
+
+def test_the_desk_tells_an_officer_which_requests_wait_for_their_approval(client, officers):
+    """A scoped request waits for a second officer, who saw only "Scoped" among the rest."""
+    priya, omar = officers
+    request = receive(officers, actor=priya)
+    request = services.verify_identity(request=request, actor=priya, method="Called back")
+    services.scope_request(request=request, actor=priya)
+    waiting = "Waiting for a second officer: you may approve it"
+    client.force_login(omar)
+    page = client.get(reverse("privacy:desk")).text
+    assert waiting in page and "waiting for your approval" in page
+    client.force_login(priya)  # who scoped it: not hers to approve
+    page = client.get(reverse("privacy:desk")).text
+    assert waiting not in page and "waiting for your approval" not in page
