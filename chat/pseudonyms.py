@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import phonenumbers
 
-from governance.policy import Span
+from governance.policy import Span, entity_name
 from governance.scanning import DEFAULT_PHONE_REGIONS
 
 LABELS = {
@@ -40,6 +40,19 @@ PLACEHOLDER = re.compile(r"\[([A-Z]+)_(\d{1,5})\]")
 
 def label_for(kind: str) -> str:
     return LABELS.get(kind, NATIONAL_ID_LABEL)
+
+
+_NAMES = {
+    **{label: entity_name(kind) for kind, label in LABELS.items()},
+    "REDACTED": "redacted",
+    NATIONAL_ID_LABEL: entity_name("national id"),
+}
+
+
+def named(text: str) -> str:
+    """``text`` with each placeholder naming what it stands for: "[EMAIL_1]" → "[email
+    address]" (the same words for every address; where the value must not show)."""
+    return PLACEHOLDER.sub(lambda m: f"[{_NAMES.get(m.group(1)) or m.group(0)[1:-1]}]", text)
 
 
 def canonical(kind: str, value: str) -> str:

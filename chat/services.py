@@ -20,7 +20,7 @@ from audit.services import pseudonym, record
 from audit.writes import Writes
 from chat import streams, transient
 from chat.models import Conversation, Message, SubjectMention
-from chat.pseudonyms import Pseudonymiser, canonical
+from chat.pseudonyms import Pseudonymiser, canonical, named
 from chat.tasks import generate_answer
 from config.broker import publish
 from config.commits import may_skip_wait, unawaited
@@ -28,7 +28,7 @@ from config.prepared import hot_cursor
 from config.rows import Prebuilt
 from governance.detection import Detection, detect
 from governance.models import Backend, Category, User
-from governance.policy import Decision, Outcome, Span, decide, entity_name, screen
+from governance.policy import Decision, Outcome, Span, decide, screen
 from governance.policy_cache import Version, cached, read_version
 from governance.simulation import (
     MAX_MESSAGE_CHARS,
@@ -397,7 +397,9 @@ def _record(
         conversation.category = category_by_number(decision.category, version)
         changed.append("category")
     if keeps and not conversation.title_sealed:
-        conversation.title = title_from(text, decision.redact)
+        # What was replaced for the model is named, not shown: a title is on every list and
+        # in the browser's tab and history.
+        conversation.title = title_from(named(PART_SEPARATOR.join(sent for _, sent in outgoing)))
         changed.append("title_sealed")
     conversation.last_activity_at = now
     if new:
@@ -1012,13 +1014,8 @@ def _counts(detection: Detection) -> dict[str, int]:
     return dict(counts)
 
 
-def title_from(text: str, hidden: Sequence[Span] = ()) -> str:
-    """A conversation's title taken from its first message: the start of its one line, with
-    what was replaced for the model (``hidden``) named instead of shown, as the title is on
-    every list and in the browser's tab and history."""
-    for span in sorted(hidden, key=lambda s: s.start, reverse=True):
-        name = "redacted" if span.type == "RULE" else entity_name(span.type)
-        text = f"{text[: span.start]}[{name}]{text[span.end :]}"
+def title_from(text: str) -> str:
+    """A conversation's title taken from its first message: the start of its one line."""
     first = " ".join(text.split())
     return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
 

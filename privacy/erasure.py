@@ -21,15 +21,14 @@ from django.utils import timezone
 from audit.services import pseudonym
 from chat import streams
 from chat.models import Conversation, Message, SubjectMention
-from chat.pseudonyms import canonical
+from chat.pseudonyms import canonical, named
 from chat.services import title_from
 from governance.detection import detect
+from governance.models import ERASED_DOMAIN
 from privacy import purge
 from privacy.models import SubjectRequest
 
 ERASED = "[erased]"
-#: An erased account's address is at this domain (reserved: nothing can be sent there).
-ERASED_DOMAIN = "erased.invalid"
 #: Where a token goes on past a literal that starts or ends with a word character: another
 #: word character, or a joiner of names and addresses followed (preceded) by one. Not "'":
 #: "Ann's" is Ann.
@@ -147,11 +146,6 @@ def literal_patterns(literals: list[str]) -> list[re.Pattern]:
     return patterns
 
 
-def is_erased(user) -> bool:
-    """Whether :func:`erase_account` erased this account."""
-    return user.email.endswith(f"@{ERASED_DOMAIN}")
-
-
 def _close(user) -> bool:
     """Make the account inactive, unless a hold on its owner is active (then nothing of theirs
     goes, and they keep working); whether it was closed now. Django's sign-in and sessions,
@@ -193,14 +187,16 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
             return None if Conversation.objects.filter(pk=conversation.pk).exists() else 0
         conversation = locked
         _stop_answers(conversation)
-        first_question = None  # (as written, redacted): the title may have been taken from it
+        # (as written, as sent, and both redacted): the title may have been taken from it
+        first_question = None
         for message in conversation.messages.exclude(content_sealed=b"", error_sealed=b""):
             message.conversation = conversation
             updates = []
             content = message.content
             redacted = redact(content, digests, patterns)
             if first_question is None and message.role == Message.Role.USER and content:
-                first_question = (content, redacted)
+                sent = message.sent_text
+                first_question = (content, redacted, sent, redact(sent, digests, patterns))
             if redacted != content:
                 message.content = redacted
                 updates += ["content_sealed", "chars"]
@@ -236,9 +232,14 @@ def _redact_conversation(conversation: Conversation, digests: set[str], patterns
 def _redacted_title(title: str, first_question, digests: set[str], patterns) -> str:
     """The title redacted. One taken from the first message is taken again from it redacted:
     cut short, it could end inside an address ("…Dr [erased] (jane.roe@…") that no
-    detector finds whole."""
-    if first_question and title == title_from(first_question[0]):
-        return title_from(first_question[1])
+    detector finds whole. (It was taken from the message as sent, with what was replaced
+    named; before that, from the message as written.)"""
+    if first_question:
+        written, written_redacted, sent, sent_redacted = first_question
+        if title == title_from(named(sent)):
+            return title_from(named(sent_redacted))
+        if title == title_from(written):
+            return title_from(written_redacted)
     return redact(title, digests, patterns)
 
 

@@ -19,7 +19,7 @@ from audit.services import record
 from chat import index_key
 from chat.models import Conversation, SubjectMention
 from governance.models import User
-from privacy import access, erasure, policy, purge, scope
+from privacy import access, policy, purge, scope
 from privacy.models import LegalHold, SubjectRequest
 
 S = SubjectRequest.Status
@@ -612,7 +612,7 @@ def _account_kept(request: SubjectRequest) -> bool:
     return (
         bool(request.receipt.get("counts", {}).get("account_withheld"))
         and user is not None
-        and not erasure.is_erased(user)
+        and not user.is_erased
     )
 
 
@@ -672,7 +672,7 @@ def finish_erasure(
             )
         given = [(kind, value.strip()) for kind, value in identifiers or [] if value.strip()]
         user = original.subject_user
-        from_account = _account_identifiers(user) if user and not erasure.is_erased(user) else []
+        from_account = _account_identifiers(user) if user and not user.is_erased else []
         identifiers = list(dict.fromkeys(given + from_account))
         if not identifiers:
             raise PrivacyError(

@@ -82,6 +82,24 @@ def test_a_title_cut_inside_the_address_is_taken_again_from_the_redacted_message
     assert EMAIL[:4] not in title and title.startswith(lead) and "[erased]" in title, title
 
 
+def test_a_title_naming_what_was_replaced_is_taken_again_from_the_message_as_sent(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """A title taken from the message as sent names what was replaced ("[secret or
+    credential]"): taken again from it redacted, it still names the key and cuts nothing
+    of the address in clear (the category lets addresses go in clear, not keys)."""
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    key = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" * 2
+    lead = "Use the key " + key + " to reply to the late refund of "
+    _send(django_capture_on_commit_callbacks, conversation, org.carol, f"{lead}{EMAIL} today.")
+    title = Conversation.objects.get(pk=conversation.pk).title
+    named_lead = "Use the key [secret or credential] to reply to the late refund of "
+    assert title.startswith(named_lead) and key not in title and EMAIL[:4] in title, title
+    run(receive(officers), officers, django_capture_on_commit_callbacks)
+    title = Conversation.objects.get(pk=conversation.pk).title
+    assert title == chat.title_from(f"{named_lead}[erased] today."), title
+
+
 def test_a_title_the_owner_typed_is_redacted_as_it_is(
     org, officers, django_capture_on_commit_callbacks
 ):
