@@ -15,6 +15,10 @@ from governance.policy import BACKEND_ATTRIBUTE_FIELDS, ROUTING_FIELDS
 from governance.querysets import BackendQuerySet, CategoryQuerySet, ClearanceQuerySet
 from governance.roles import ROLE_PERMISSIONS
 
+#: An erased account keeps its row (the records that name it point at it) under an address
+#: in this reserved domain, without a name (``privacy.erasure.erase_account``).
+ERASED_DOMAIN = "erased.invalid"
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -63,7 +67,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def display_name(self) -> str:
+        if self.is_erased:
+            return "Erased account"
         return self.full_name or self.email
+
+    @property
+    def is_erased(self) -> bool:
+        """Whether a data-subject request erased this account."""
+        return self.email.endswith(f"@{ERASED_DOMAIN}")
 
     def save(self, *args, **kwargs) -> None:
         self.email = self.email.strip().lower()

@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from audit.models import AuditEvent
 from governance.access import get_user_for_admin, role_required
 from governance.forms import ROLE_HELP, InviteForm, RolesForm
-from governance.models import Category, User
+from governance.models import ERASED_DOMAIN, Category, User
 from governance.roles import Role, roles_of
 from governance.services import (
     PolicyError,
@@ -59,7 +59,9 @@ def users(request: HttpRequest) -> HttpResponse:
             return redirect(request.get_full_path())
         form = InviteForm()
     query = request.GET.get("q", "").strip()
-    people = User.objects.prefetch_related("groups").order_by("-is_active", "email")
+    # An erased account keeps a row for the records that name it; nobody to manage.
+    erased = Q(email__endswith=f"@{ERASED_DOMAIN}")
+    people = User.objects.exclude(erased).prefetch_related("groups").order_by("-is_active", "email")
     if query:
         people = people.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
     page = Paginator(people, PEOPLE_PER_PAGE).get_page(request.GET.get("page"))
@@ -74,7 +76,8 @@ def users(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query,
             "pager_query": pager_query(q=query),
-            "accounts": User.objects.count() if query else page.paginator.count,
+            "accounts": User.objects.exclude(erased).count() if query else page.paginator.count,
+            "erased": User.objects.filter(erased).count(),
             "role_help": ROLE_HELP,
             "every_role": Role.labels,  # a superuser's, who holds them without the groups
         },

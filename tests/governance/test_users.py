@@ -355,3 +355,18 @@ def test_a_persons_page_says_what_they_may_do_and_keeps_sign_ins_out_of_its_hist
     assert "Roles changed" in page
     signed_in = AuditEvent.objects.filter(action="auth.login", target_id=str(member.public_id))
     assert signed_in.exists() and ">Signed in<" not in page
+
+
+def test_an_erased_account_is_not_listed_among_the_people_to_manage(client, admin, member):
+    """An erasure keeps the account's row (the records that name it) as
+    ``erased-…@erased.invalid``: it stood among the people, counted and clickable."""
+    from privacy.erasure import erase_account
+
+    erase_account(member)
+    member.refresh_from_db()
+    assert member.is_erased and member.display_name == "Erased account"
+    client.force_login(admin)
+    page = client.get("/policy/users/").text
+    assert "erased.invalid" not in page and "Erased account" not in page
+    assert "1 account, and 1 erased by a data-subject request" in page
+    assert "erased.invalid" not in client.get("/policy/users/?q=erased").text
