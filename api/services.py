@@ -1,11 +1,15 @@
-"""Making, revoking and checking personal API tokens; every step is audited."""
+"""Making, revoking and checking personal API tokens; every step is audited, and the owner
+is mailed of every token made in their name."""
 
 import datetime as dt
 import hmac
 import logging
 import secrets
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from api import ratelimit
@@ -33,7 +37,9 @@ def create_token(
     """A new token for ``user``; returns it and the only copy of its secret.
 
     ``actor`` is whoever asked (the user on the settings page; nobody when an
-    operator runs ``manage.py create_api_token``).
+    operator runs ``manage.py create_api_token``). Once it is saved, the owner is
+    mailed its name, expiry and when (:func:`_tell_owner`): a token someone else
+    made from their session does not go unnoticed.
     """
     if not user.is_active:
         raise ValueError(f"{user.email} is deactivated.")
@@ -58,6 +64,7 @@ def create_token(
             target=token,
             after=_snapshot(token),
         )
+        transaction.on_commit(lambda: _tell_owner(token, by_operator=actor is None))
     return token, raw
 
 
@@ -69,14 +76,27 @@ def revoke_token(*, token: ApiToken, actor: User) -> ApiToken:
         )
         token.refresh_from_db()
         if updated:
-            record(
-                action=AuditEvent.Action.API_TOKEN_REVOKED,
-                actor=actor,
-                target=token,
-                before={"status": "active"},
-                after={"status": "revoked", **_snapshot(token)},
-            )
+            _record_revoked(token, actor=actor)
     return token
+
+
+def revoke_all_tokens(*, user: User, actor: User | None, reason: str, actor_label: str = "") -> int:
+    """Revoke every token of ``user`` that still works; the number revoked.
+
+    Each is recorded as :func:`revoke_token` records one, with ``reason`` as its
+    message. Called when the password is changed or reset (:mod:`api.receivers`),
+    from the tokens page's "Revoke all", and by ``manage.py revoke_api_tokens``.
+    Expired and already revoked tokens are left as they are.
+    """
+    with transaction.atomic():
+        # Locked, so that a revoke of one of them meanwhile waits and then finds it done.
+        tokens = list(ApiToken.objects.select_for_update().filter(user=user).usable())
+        now = timezone.now()
+        ApiToken.objects.filter(pk__in=[token.pk for token in tokens]).update(revoked_at=now)
+        for token in tokens:
+            token.user, token.revoked_at = user, now
+            _record_revoked(token, actor=actor, actor_label=actor_label, message=reason)
+    return len(tokens)
 
 
 def authenticate(raw: str) -> ApiToken:
@@ -147,6 +167,46 @@ def _refusal(token: ApiToken) -> str:
     if not token.user.is_active:
         return "The account this API token belongs to is deactivated."
     return ""
+
+
+def _record_revoked(
+    token: ApiToken, *, actor: User | None, actor_label: str = "", message: str = ""
+) -> None:
+    record(
+        action=AuditEvent.Action.API_TOKEN_REVOKED,
+        actor=actor,
+        actor_label=actor_label,
+        target=token,
+        before={"status": "active"},
+        after={"status": "revoked", **_snapshot(token)},
+        message=message,
+    )
+
+
+def _tell_owner(token: ApiToken, *, by_operator: bool) -> None:
+    """Mail the owner that a token was made in their name: its name, expiry and when, never
+    the token. A mail that fails is logged, its exception's type only (the text may quote
+    the address), and is not sent again: the token stands, and the page about to show its
+    only copy must not fail."""
+    try:
+        body = render_to_string(
+            "api/email/token_created.txt",
+            {"token": token, "user": token.user, "by_operator": by_operator},
+        )
+        send_mail(
+            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}A new API token was made for "
+            "your account",
+            message=body,
+            from_email=None,
+            recipient_list=[token.user.email],
+        )
+    except Exception as exc:  # smtplib's errors, and a mail service library's own
+        logger.warning(
+            "The notice of %s to its owner (user %s) was not sent (%s).",
+            token,
+            token.user.public_id,
+            type(exc).__name__,
+        )
 
 
 def _snapshot(token: ApiToken) -> dict:

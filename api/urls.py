@@ -9,6 +9,7 @@ app_name = "api"
 urlpatterns = [
     path("settings/tokens/", views.tokens, name="tokens"),
     path("settings/tokens/<uuid:public_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("settings/tokens/revoke-all/", views.tokens_revoke_all, name="tokens_revoke_all"),
     # OpenAI-compatible: clients append these to a base URL ending in /v1 (no slash after).
     path("v1/models", v1.models, name="models"),
     path("v1/models/<str:model_id>", v1.model, name="model"),

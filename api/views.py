@@ -1,20 +1,36 @@
-"""The user's settings page for personal API tokens: make one (shown once), revoke one; and
-the REST API's answer for an address under /api/ that names no endpoint."""
+"""The user's settings page for personal API tokens: make one (shown once, after a recent
+sign-in), revoke one or all; and the REST API's answer for an address under /api/ that
+names no endpoint."""
 
+from urllib.parse import urlencode
 from uuid import UUID
 
+from allauth.account import app_settings as account_settings
+from allauth.account.adapter import get_adapter
+from allauth.account.decorators import reauthentication_required
+from allauth.core.exceptions import ReauthenticationRequired
 from django.contrib import messages
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from api import services
 from api.access import get_token_for_user
 from api.forms import TokenForm
 from api.models import ApiToken
+
+#: The new token's name and expiry, kept in the session while its maker confirms it is them.
+DRAFT_KEY = "api.token_draft"
+NO_WAY_TO_CONFIRM = (
+    "Making a token needs you to confirm it is you, and your account has no password and "
+    "no second factor to confirm with. Set up Two-factor authentication (under your name), "
+    "then make the token; or ask an operator for one (manage.py create_api_token)."
+)
 
 
 def wants_partial(request: HttpRequest) -> bool:
@@ -24,34 +40,69 @@ def wants_partial(request: HttpRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
-    """The user's tokens and the form for a new one; a new token is shown on this answer only."""
-    form = TokenForm(request.POST or None)
+    """The user's tokens and the form for a new one; a new token is shown on this answer only.
+
+    Making one asks for a recent sign-in (:func:`_make`). Who must confirm it is them first
+    is sent to do so (:func:`_confirm_first`) and comes back to this form as they filled it
+    in, to press Create token once more: the token is made by a request they can see.
+    """
+    draft = request.session.pop(DRAFT_KEY, None) if request.method == "GET" else None
+    form = TokenForm(request.POST or None, initial=draft)
     created = secret = None
     if request.method == "POST" and form.is_valid():
-        created, secret = services.create_token(
-            user=request.user,
-            name=form.cleaned_data["name"],
-            expires_in_days=form.cleaned_data["expires_in_days"],
-            actor=request.user,
-        )
+        try:
+            created, secret = _make(request, form.cleaned_data)
+        except ReauthenticationRequired:
+            return _confirm_first(request, form)
         form = TokenForm()
-    template = "api/tokens.html"
-    if wants_partial(request):
-        template += "#token-panel"
-    response = render(
+    response = _page(
         request,
-        template,
-        {
-            "form": form,
-            "tokens": ApiToken.objects.filter(user=request.user),
-            "created": created,
-            "secret": secret,
-            "base_url": request.build_absolute_uri("/v1"),
-        },
+        form,
+        created=created,
+        secret=secret,
+        draft=draft,
         status=422 if form.errors else 200,
     )
     response["Cache-Control"] = "no-store"  # the page may hold a token's only copy
     return response
+
+
+@reauthentication_required
+def _make(request: HttpRequest, data: dict) -> tuple[ApiToken, str]:
+    """A new token, once allauth's reauthentication is recent (ACCOUNT_REAUTHENTICATION_TIMEOUT;
+    a password typed to sign in counts too, governance.adapters): a session alone, a stolen
+    cookie, cannot make a credential that outlives it. Raises ReauthenticationRequired."""
+    return services.create_token(
+        user=request.user,
+        name=data["name"],
+        expires_in_days=data["expires_in_days"],
+        actor=request.user,
+    )
+
+
+def _confirm_first(request: HttpRequest, form: TokenForm) -> HttpResponse:
+    """Send the person to allauth's page to confirm it is them (the password, or the second
+    factor; the first way their account has), keeping what they typed for the way back."""
+    ways = get_adapter(request).get_reauthentication_methods(request.user)
+    if not ways:  # single sign-on without a second factor: nothing to confirm with
+        messages.error(request, NO_WAY_TO_CONFIRM)
+        return _page(request, form, status=422)  # 422: htmx swaps it, as a form's mistakes
+    name = form.cleaned_data["name"]
+    request.session[DRAFT_KEY] = {
+        "name": name,
+        "expires_in_days": form.cleaned_data["expires_in_days"] or 0,
+    }
+    minutes = account_settings.REAUTHENTICATION_TIMEOUT // 60
+    messages.info(
+        request,
+        f"To make a token, confirm it is you first (Steward asks unless you typed your "
+        f"password in the last {minutes} minutes). “{name}” is not made yet: afterwards you "
+        "are back on your tokens, the form as you filled it in.",
+    )
+    url = f"{ways[0]['url']}?{urlencode({REDIRECT_FIELD_NAME: reverse('api:tokens')})}"
+    if request.htmx:  # a 302 would bring the sign-in page into the panel
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @require_POST
@@ -62,12 +113,58 @@ def token_revoke(request: HttpRequest, public_id: UUID) -> HttpResponse:
     services.revoke_token(token=token, actor=request.user)
     messages.success(request, f"“{token.name}” ({token.lookup}…) revoked: it no longer works.")
     if wants_partial(request):
-        return render(
-            request,
-            "api/tokens.html#token-panel",
-            {"form": TokenForm(), "tokens": ApiToken.objects.filter(user=request.user)},
-        )
+        return _page(request, TokenForm(), partial=True)
     return redirect(reverse("api:tokens"))
+
+
+@require_POST
+@login_required
+def tokens_revoke_all(request: HttpRequest) -> HttpResponse:
+    """Revoke every token of the user that still works (a lost laptop, a leaked script)."""
+    count = services.revoke_all_tokens(
+        user=request.user,
+        actor=request.user,
+        reason="Revoked with all the others on the API tokens page.",
+    )
+    if count:
+        plural = "token" if count == 1 else "tokens"
+        messages.success(request, f"{count} {plural} revoked: none of them works any more.")
+    else:
+        messages.info(request, "You had no token that works: nothing to revoke.")
+    if wants_partial(request):
+        return _page(request, TokenForm(), partial=True)
+    return redirect(reverse("api:tokens"))
+
+
+def _page(
+    request: HttpRequest,
+    form: TokenForm,
+    *,
+    created: ApiToken | None = None,
+    secret: str | None = None,
+    draft: dict | None = None,
+    status: int = 200,
+    partial: bool = False,
+) -> HttpResponse:
+    template = "api/tokens.html"
+    if partial or wants_partial(request):
+        template += "#token-panel"
+    tokens = list(ApiToken.objects.filter(user=request.user))
+    return render(
+        request,
+        template,
+        {
+            "form": form,
+            "tokens": tokens,
+            # With one, "Revoke all" would only repeat its row's Revoke.
+            "several_active": sum(token.status == "active" for token in tokens) > 1,
+            "created": created,
+            "secret": secret,
+            "draft": draft,  # in the panel, not a flash: the swap that makes it takes it away
+            "base_url": request.build_absolute_uri("/v1"),
+        },
+        status=status,
+    )
 
 
 @csrf_exempt  # it changes nothing; a refused CSRF check would hide the real answer

@@ -315,6 +315,7 @@ MATRIX = {
         f"/settings/tokens/{CONVERSATION_ID}/revoke/",
         everyone(405),
     ),
+    "settings/tokens/revoke-all/": ("/settings/tokens/revoke-all/", everyone(405)),
     "v1/models": ("/v1/models", everyone(401)),
     "v1/models/<str:model_id>": ("/v1/models/auto", everyone(401)),
     "v1/chat/completions": ("/v1/chat/completions", everyone(405)),

@@ -18,6 +18,8 @@ from tests.chat.conftest import (  # noqa: F401  (fixtures)
 
 __all__ = ["KEY"]
 
+PASSWORD = "correct-horse-battery"  # tests.factories.make_user's
+
 
 @pytest.fixture(autouse=True)
 def _no_persistent_connections(monkeypatch):
@@ -34,6 +36,19 @@ def token_for(db):
         return create_token(user=user, name=name, expires_in_days=expires_in_days, actor=user)
 
     return make
+
+
+@pytest.fixture
+def signed_in_now(client):
+    """Sign ``user`` in on ``client`` by typing their password, as a person does (making a
+    token asks for a password typed in the last minutes; ``force_login`` types none)."""
+
+    def sign_in(user, password: str = PASSWORD):
+        response = client.post("/accounts/login/", {"login": user.email, "password": password})
+        assert response.status_code == 302, response.content[:500]
+        return client
+
+    return sign_in
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from chat.pseudonyms import Pseudonymiser
 QUERIES = 7  # session, user, its roles (navigation), the tokens; not one per token
 
 
-def test_the_settings_page_shows_a_new_token_once_and_stores_only_its_hash(client, member):
-    client.force_login(member)
+def test_the_settings_page_shows_a_new_token_once_and_stores_only_its_hash(signed_in_now, member):
+    client = signed_in_now(member)
     made = client.post("/settings/tokens/", {"name": "notebook", "expires_in_days": "30"})
     assert made.status_code == 200
     token = ApiToken.objects.get(user=member)
@@ -32,8 +32,8 @@ def test_the_settings_page_shows_a_new_token_once_and_stores_only_its_hash(clien
     assert AuditEvent.objects.filter(action=AuditEvent.Action.API_TOKEN_CREATED).count() == 1
 
 
-def test_htmx_gets_the_panel_only(client, member):
-    client.force_login(member)
+def test_htmx_gets_the_panel_only(signed_in_now, member):
+    client = signed_in_now(member)
     response = client.post(
         "/settings/tokens/", {"name": "x", "expires_in_days": "0"}, HTTP_HX_REQUEST="true"
     )
