@@ -7,6 +7,7 @@ pending answer and the audit event) → pseudonymise → queue. The worker side
 
 import copy
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -835,6 +836,22 @@ def _pick_backend(eligible: tuple[str, ...], version: Version) -> Backend:
         if key in backends and key not in down and not backends[key].key_missing
     ]
     return backend_by_key(ready[0] if ready else eligible[0], version)
+
+
+def passed_over(decision: Decision, version: Version) -> tuple[Backend, str] | None:
+    """When a message sent now would not reach the policy's first choice (:func:`_pick_backend`):
+    the backend it would reach, and why the first is passed over, in words; else None."""
+    if decision.blocked or not decision.backends:
+        return None
+    picked = _pick_backend(decision.backends, version)
+    if str(picked.public_id) == decision.backends[0]:
+        return None
+    first = backend_by_key(decision.backends[0], version)
+    if not first.key_missing:
+        return picked, f"{first.name} could not be reached in the last minute"
+    variable = first.credential_env
+    problem = "is not set" if not os.environ.get(variable) else "is not offered for keys"
+    return picked, f"{first.name} has no key on this server ({variable} {problem})"
 
 
 def backend_by_key(key: str, version: Version) -> Backend:
