@@ -5,7 +5,8 @@ where it lives, how it is signed in to, and which parameters it accepts
 (:attr:`~chat.llm.OpenAIAdapter.parameters`). Azure and Vertex AI can sign in
 with a token that expires; :class:`AccessToken` fetches it, keeps it, and
 fetches a new one shortly before it runs out (the client asks before every
-request).
+request). With no key they sign in as the workers themselves, and that token goes only
+to the vendor's own hosts (:func:`own_identity_problem`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 import time
 from urllib.parse import urlsplit
@@ -32,6 +34,18 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 AZURE_AUTHORITY = "https://login.microsoftonline.com"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: Where the workers' own identity (a backend with no key) may be sent: the vendor's own
+#: domains, a host being one of them or under one, over https. A policy admin chooses the
+#: address; these the vendor alone answers. Tests add their loopback fakes' host here.
+GOOGLE_DOMAINS = ("googleapis.com",)  # regional endpoints, Private Service Connect's *.p.
+AZURE_DOMAINS = (
+    "openai.azure.com",
+    "cognitiveservices.azure.com",
+    "services.ai.azure.com",
+    "openai.azure.us",  # Azure Government
+    "openai.azure.cn",  # Azure operated by 21Vianet
+)
+HOST_NAME = re.compile(r"[a-z0-9.-]+")
 
 
 class AzureAdapter(OpenAIAdapter):
@@ -51,6 +65,8 @@ class AzureAdapter(OpenAIAdapter):
         Adapter.__init__(self, backend, key)  # not OpenAIAdapter's: its rule is api.openai.com's
         if not backend.base_url:
             raise LLMError(f"{self.name} needs its endpoint address.", kind="config")
+        if not key:
+            _refuse_own_identity_elsewhere(self.name, "azure", backend.base_url)
         self.api_version = backend.api_version
         self.client_scope = (self.api_version,)
         root = self.base_url.rstrip("/")
@@ -103,6 +119,8 @@ class VertexAdapter(OpenAIAdapter):
         if region != "global":
             host = f"{region}-{host}"
         root = backend.base_url or f"https://{host}"
+        if not key:  # the address called, whatever made it (the form checks the region)
+            _refuse_own_identity_elsewhere(self.name, "vertex", root)
         self.base_url = (
             f"{root.rstrip('/')}/v1/projects/{backend.project}/locations/{region}/endpoints/openapi"
         )
@@ -140,6 +158,50 @@ class MistralAdapter(OpenAIAdapter):
 
     def __init__(self, backend, key):
         Adapter.__init__(self, backend, key)  # a key always, wherever it lives
+
+
+# --- the workers' own identity ---------------------------------------------------------
+
+
+def own_identity_problem(kind: str, base_url: str) -> str | None:
+    """Why a ``kind`` ("azure", "vertex") backend at ``base_url`` may not be sent the
+    workers' own identity (None if it may: the vendor's own host, or no address at all).
+
+    With no key, Azure signs in with the machine's managed identity and Vertex AI with the
+    workers' Google identity, whose token can do whatever their service account can; the
+    token goes with every call to the backend's address, which a policy admin chooses.
+    """
+    vendor, domains, default = {
+        "azure": ("Azure", AZURE_DOMAINS, "the resource's own (NAME.openai.azure.com)"),
+        "vertex": ("Google", GOOGLE_DOMAINS, "Google's"),
+    }[kind]
+    if not base_url or _under(base_url, domains):
+        return None
+    hosts = ", ".join(f"*.{domain}" for domain in domains)
+    return (
+        f"The workers' own identity is sent only to {vendor}'s own addresses ({hosts}): "
+        f"store a key for this address, or use {default}."
+    )
+
+
+def _under(url: str, domains: tuple[str, ...]) -> bool:
+    """Whether ``url`` is https to one of ``domains`` or to a host under one (plain http
+    only on this machine, for tests). The host must be a plain name: one that another
+    parser than :func:`urlsplit` might read otherwise (a backslash in it, say) is not."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK):
+        return False
+    if not HOST_NAME.fullmatch(host) and host not in LOOPBACK:
+        return False
+    return any(host == domain or host.endswith("." + domain) for domain in domains)
+
+
+def _refuse_own_identity_elsewhere(name: str, kind: str, base_url: str) -> None:
+    """Raise before any token is fetched (or a credentials file read): the form refuses
+    such a backend, but one saved before may be called."""
+    if problem := own_identity_problem(kind, base_url):
+        raise LLMError(f"{name} has no key, and {problem[0].lower()}{problem[1:]}", kind="config")
 
 
 # --- tokens -------------------------------------------------------------------------------

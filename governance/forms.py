@@ -26,7 +26,7 @@ from governance.models import (
 from governance.policy import SECRET_TYPES, default_action, entity_phrase, unmet_requirements
 from governance.policy import Action as PolicyAction
 from governance.roles import Role
-from governance.services import clearance_problem
+from governance.services import clearance_problem, key_destination_changes
 from governance.simulation import MAX_MESSAGE_CHARS
 
 ROLE_HELP = {
@@ -175,12 +175,14 @@ KIND_NOTES = {
     Backend.Kind.AZURE: "Address: the resource's endpoint (https://NAME.openai.azure.com). "
     "Model: the deployment's name. API version: for a classic endpoint (2024-10-21); empty for "
     'the /openai/v1 path. Key: an API key, or an Entra service principal as JSON {"tenant_id": '
-    '…, "client_id": …, "client_secret": …}; empty for the machine\'s managed identity.',
+    '…, "client_id": …, "client_secret": …}; empty for the machine\'s managed identity (only at '
+    "Azure's own addresses: *.openai.azure.com, *.cognitiveservices.azure.com, "
+    "*.services.ai.azure.com, *.openai.azure.us, *.openai.azure.cn).",
     Backend.Kind.VERTEX: "Project and region: the Google Cloud project and the Vertex AI "
     "location (europe-west4, or global). Model: google/gemini-2.5-flash, for example. Key: a "
     "service account's JSON key; empty for the workers' Google identity "
-    "(GOOGLE_APPLICATION_CREDENTIALS, or the metadata server). Address: only for a private "
-    "endpoint.",
+    "(GOOGLE_APPLICATION_CREDENTIALS, or the metadata server), sent only to Google's own "
+    "addresses (*.googleapis.com). Address: only for a private endpoint.",
     Backend.Kind.MISTRAL: "Address: empty for Mistral's API in the EU (https://api.mistral.ai/v1). "
     "Model: mistral-small-latest, for example. Key: required.",
 }
@@ -302,7 +304,8 @@ class BackendForm(forms.ModelForm):
         label="Remove the stored key",
         required=False,
         help_text="To read the key from an environment variable instead, or, for Bedrock, "
-        "Azure and Vertex AI, to use the workers' own identity.",
+        "Azure and Vertex AI, to use the workers' own identity (Azure's and Vertex AI's only at "
+        "the vendor's own address).",
     )
 
     # A CharField: our checks speak first, then Django's URL validator.
@@ -419,6 +422,7 @@ class BackendForm(forms.ModelForm):
         if kind in NEEDS_ADDRESS and not data.get("base_url"):
             if "base_url" not in self.errors:
                 self.add_error("base_url", "This kind of backend needs an address.")
+        self._clean_own_identity(data)
         if kind == Backend.Kind.BUILTIN:
             self._clean_builtin_model(data)
         if data.get("dpa_expires_on") and not data.get("dpa_signed"):
@@ -428,7 +432,7 @@ class BackendForm(forms.ModelForm):
     def _clean_key_source(self, data: dict) -> None:
         """One source for the key: a stored key is used before the variable (chat.llm)."""
         credential, removing = data.get("credential"), data.get("remove_credential")
-        stored = bool(self.instance.credential_encrypted) and not removing
+        stored = self._keeps_stored_key(data)
         if credential and removing:
             self._forget("credential")
             self.add_error("credential", "Type a new key or remove the stored one, not both.")
@@ -443,6 +447,33 @@ class BackendForm(forms.ModelForm):
                 "This backend has a stored key, which is used first: tick “Remove the stored "
                 "key” to use the variable instead.",
             )
+
+    def _keeps_stored_key(self, data: dict) -> bool:
+        """Whether the backend still has its stored key after this save: not removed, and not
+        moved elsewhere (:func:`~governance.services.save_backend` removes it then).
+
+        The instance is the backend as stored (as a policy file's import has already moved
+        it, and removed the key if it must).
+        """
+        backend = self.instance
+        if not backend.credential_encrypted or data.get("remove_credential"):
+            return False
+        before = {"kind": backend.kind, "base_url": backend.base_url, "region": backend.region}
+        after = {name: data.get(name) or "" for name in before}
+        return not key_destination_changes(before, after)
+
+    def _clean_own_identity(self, data: dict) -> None:
+        """Azure and Vertex AI with no key sign in as the workers, whose token goes only to the
+        vendor's own hosts: say so now, rather than at the first call (which refuses too)."""
+        kind = data.get("kind")
+        if kind not in (Backend.Kind.AZURE, Backend.Kind.VERTEX) or "base_url" in self.errors:
+            return
+        if data.get("credential") or data.get("credential_env") or self._keeps_stored_key(data):
+            return
+        from chat.llm_clouds import own_identity_problem  # the vendors' clients: when needed
+
+        if problem := own_identity_problem(kind, data.get("base_url") or ""):
+            self.add_error("base_url", problem)
 
     def _clean_builtin_model(self, data: dict) -> None:
         """A short name means the packaged file (stored as ``smollm2``); else a GGUF path."""

@@ -6,7 +6,10 @@ contents are confidential). Import makes the database match the file in one
 transaction or changes nothing: objects are matched by natural key (category
 slug, backend name, rule name, list name); those missing from the file are
 disabled, approvals and clearances missing from it are withdrawn. Every change
-is audited; a dry run reports the same changes without making them.
+is audited; a dry run reports the same changes without making them. A backend the
+file moves (its kind, address, or the region naming its host) loses its stored key,
+as in the console: the file carries no key, and the old one goes only where it was
+entered for.
 """
 
 import datetime as dt
@@ -40,7 +43,12 @@ from governance.models import (
     User,
 )
 from governance.policy import unmet_requirements
-from governance.services import clearance_problem
+from governance.services import (
+    changes_in_words,
+    clearance_problem,
+    forget_health,
+    key_destination_changes,
+)
 
 VERSION = 1
 CATEGORY_FIELDS = Category.POLICY_FIELDS
@@ -199,7 +207,7 @@ def plan_import(text: str, *, actor=None) -> Plan:
         BACKEND_FIELDS,
         "backends",
         off=("enabled", False),
-        check=_check_backend,
+        check=_backend_check(),
         checked_by_check={"base_url", "model"},
     )
     for index, item in enumerate(document["rules"]):
@@ -260,14 +268,21 @@ class _Auditor:
             **fields,
         )
 
-    def save(self, obj, names, before, change: str) -> Callable[[], None]:
+    def save(self, obj, names, before, change: str, *, key_removed="") -> Callable[[], None]:
+        """``key_removed``: why a backend's stored key goes with the change, recorded as
+        :func:`~governance.services.save_backend` records it (``has_credential``)."""
+
         def step() -> None:
             obj.save()
+            was, after = before, _snapshot(obj, names)
+            if key_removed:
+                was, after = {**was, "has_credential": True}, {**after, "has_credential": False}
             self.record(
                 obj,
-                before=before,
-                after=_snapshot(obj, names),
+                before=was,
+                after=after,
                 details={"source": "import", "change": change},
+                message=key_removed,
             )
 
         return step
@@ -366,7 +381,11 @@ def _plan_objects(
             diff = ", ".join(
                 f"{k}: {before[k]!r} → {after[k]!r}" for k in names if before[k] != after[k]
             )
-            plan.change(f"~ {kind} {natural}: {diff}", audit.save(obj, names, before, "updated"))
+            key_removed = getattr(obj, "key_removed", "")  # a moved backend's: _backend_check
+            plan.change(
+                f"~ {kind} {natural}: {diff}" + (f"; {key_removed}" if key_removed else ""),
+                audit.save(obj, names, before, "updated", key_removed=key_removed),
+            )
     flag, value = off
     for natural, obj in existing.items():
         if natural not in seen and getattr(obj, flag) != value:
@@ -417,6 +436,26 @@ def _check_matrix(category: Category, where: str) -> list[str]:
         return [f"{where}.finding_actions: {message}" for message in exc.messages]
     category.finding_actions = matrix.actions()
     return []
+
+
+def _backend_check() -> Callable[[Backend, str], list[str]]:
+    """:func:`_check_backend`, for the file's backends in turn, each first moved as the
+    console moves it: one whose kind, address or (Bedrock, Vertex AI) region changes loses
+    its stored key (said on its line, as ``key_removed``) and its last test's health."""
+    destination = ("kind", "base_url", "region")
+    stored = {b.pk: _snapshot(b, destination) for b in Backend.objects.only(*destination)}
+
+    def check(backend: Backend, where: str) -> list[str]:
+        if backend.pk in stored:
+            moved = key_destination_changes(stored[backend.pk], _snapshot(backend, destination))
+            if moved:
+                forget_health(backend)
+            if moved and backend.credential_encrypted:
+                backend.credential_encrypted = b""
+                backend.key_removed = f"stored key removed: the {changes_in_words(moved)} changed"
+        return _check_backend(backend, where)
+
+    return check
 
 
 def _check_backend(backend: Backend, where: str) -> list[str]:

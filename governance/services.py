@@ -358,6 +358,18 @@ def key_destination_changes(before: dict[str, Any], after: dict[str, Any]) -> li
     return changed
 
 
+def changes_in_words(changes: list[str]) -> str:
+    """:func:`key_destination_changes` as a phrase: "address", "kind and address",
+    "kind, address and region"."""
+    return " and ".join([", ".join(changes[:-1]), changes[-1]] if changes[1:] else changes)
+
+
+def forget_health(backend: Backend) -> None:
+    """Clear the last "Test connection" result (unsaved): it was the old address's."""
+    backend.health_checked_at = backend.health_latency_ms = None
+    backend.health_error = ""
+
+
 def save_backend(
     *,
     backend: Backend | None,
@@ -376,7 +388,8 @@ def save_backend(
     their own and have the next call send it there. The returned backend's
     ``credential_notice`` then says so, for the person saving ("" otherwise). A key read from
     ``credential_env`` is not stored, and stays named: the server offers those variables to
-    every backend (``STEWARD_BACKEND_KEY_VARIABLES``).
+    every backend (``STEWARD_BACKEND_KEY_VARIABLES``). Such an edit also clears the health
+    (the last "Test connection"), which was the old address's.
 
     Disabling goes through :func:`set_backend_enabled`, which asks for confirmation.
     """
@@ -390,9 +403,11 @@ def save_backend(
             before = _snapshot(backend, BACKEND_FIELDS)
         for name, value in values.items():
             setattr(backend, name, value)
-        backend.save()
         after = _snapshot(backend, BACKEND_FIELDS)
         moved = [] if creating else key_destination_changes(before, after)
+        if moved:
+            forget_health(backend)
+        backend.save()
         message = "Backend edited"
         backend.credential_notice = ""
         if credential:
@@ -404,7 +419,7 @@ def save_backend(
             backend.save(update_fields=["credential_encrypted"])
             before["has_credential"], after["has_credential"] = True, False
             if not remove_credential:
-                what = " and ".join([", ".join(moved[:-1]), moved[-1]] if moved[1:] else moved)
+                what = changes_in_words(moved)
                 message += f": the stored key was removed because the {what} changed"
                 backend.credential_notice = KEY_REMOVED.format(what=what)
         if creating:

@@ -36,6 +36,14 @@ def serve():
         server.stop()
 
 
+@pytest.fixture
+def vendor_hosts(monkeypatch):
+    """Treat the loopback fakes as Google's and Azure's own hosts, to which the workers' own
+    identity may go (in life: *.googleapis.com, *.openai.azure.com, ...)."""
+    for name in ("GOOGLE_DOMAINS", "AZURE_DOMAINS"):
+        monkeypatch.setattr(llm_clouds, name, (*getattr(llm_clouds, name), "127.0.0.1"))
+
+
 def _answer(backend) -> str:
     return "".join(adapter_for(backend).stream(MESSAGES, timeout=5))
 
@@ -97,7 +105,9 @@ def test_azure_signs_in_with_an_entra_service_principal(fake_kind, serve, tokens
     assert asked.body["scope"] == "https://cognitiveservices.azure.com/.default"
 
 
-def test_azure_without_a_key_uses_the_managed_identity(serve, tokens, backend_for, monkeypatch):
+def test_azure_without_a_key_uses_the_managed_identity(
+    serve, tokens, backend_for, monkeypatch, vendor_hosts
+):
     azure = serve("azure")
     monkeypatch.setenv("IDENTITY_ENDPOINT", tokens.url + "/msi/token")
     monkeypatch.setenv("IDENTITY_HEADER", "identity-header-1")
@@ -201,7 +211,9 @@ def test_vertex_signs_a_jwt_with_the_service_account_and_refreshes(
     assert vertex.last.headers["authorization"] == "Bearer token-2"
 
 
-def test_vertex_without_a_key_asks_the_metadata_server(serve, tokens, backend_for, monkeypatch):
+def test_vertex_without_a_key_asks_the_metadata_server(
+    serve, tokens, backend_for, monkeypatch, vendor_hosts
+):
     vertex = serve("vertex")
     monkeypatch.setenv("GCE_METADATA_HOST", tokens.url.removeprefix("http://"))
     assert _answer(backend_for(vertex, key=None)) == "Hello, world!"
@@ -212,7 +224,7 @@ def test_vertex_without_a_key_asks_the_metadata_server(serve, tokens, backend_fo
 
 
 def test_vertex_reads_google_application_credentials(
-    serve, tokens, backend_for, monkeypatch, tmp_path
+    serve, tokens, backend_for, monkeypatch, tmp_path, vendor_hosts
 ):
     vertex = serve("vertex")
     info, _ = _service_account(tokens)
@@ -228,6 +240,109 @@ def test_vertex_needs_its_project(serve, backend_for):
     with pytest.raises(LLMError) as info:
         adapter_for(backend_for(vertex, project=""))
     assert info.value.kind == "config" and "project" in str(info.value)
+
+
+# --- the workers' own identity ------------------------------------------------------
+# With no key, Azure and Vertex AI sign in as the workers (the machine's managed identity,
+# the metadata server's service account, GOOGLE_APPLICATION_CREDENTIALS). That token is
+# sent only to the vendor's own hosts: a policy admin chooses the address freely.
+
+GOOGLE_REFUSAL = (
+    "the workers' own identity is sent only to Google's own addresses (*.googleapis.com): "
+    "store a key for this address, or use Google's."
+)
+AZURE_REFUSAL = "the workers' own identity is sent only to Azure's own addresses ("
+
+
+def test_vertex_without_a_key_sends_the_workers_token_nowhere_else(
+    serve, tokens, backend_for, monkeypatch, tmp_path
+):
+    vertex = serve("vertex")  # on loopback: not one of Google's hosts here
+    monkeypatch.setenv("GCE_METADATA_HOST", tokens.url.removeprefix("http://"))
+    backend = backend_for(vertex, key=None)
+    with pytest.raises(LLMError) as info:
+        _answer(backend)
+    assert info.value.kind == "config"
+    assert str(info.value) == f"Fake vertex has no key, and {GOOGLE_REFUSAL}"
+    # the service account the workers run with, from a file: refused the same way
+    info_json, _ = _service_account(tokens)
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(info_json))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    with pytest.raises(LLMError):
+        adapter_for(backend)
+    assert tokens.requests == [] and vertex.requests == []
+
+
+def test_azure_without_a_key_sends_the_managed_identity_nowhere_else(
+    serve, tokens, backend_for, monkeypatch
+):
+    azure = serve("azure")
+    monkeypatch.setenv("IDENTITY_ENDPOINT", tokens.url + "/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "identity-header-1")
+    backend = backend_for(azure, key=None)
+    with pytest.raises(LLMError) as info:
+        _answer(backend)
+    assert info.value.kind == "config"
+    assert str(info.value).startswith(f"Fake azure has no key, and {AZURE_REFUSAL}")
+    assert "*.openai.azure.com" in str(info.value)
+    assert tokens.requests == [] and azure.requests == []
+
+
+def test_a_key_of_its_own_goes_to_any_address(serve, tokens, backend_for):
+    """A stored key (an access token, a service account's or an Entra principal's key) was
+    entered for this address: moving the backend removes it (governance.services)."""
+    vertex, azure = serve("vertex"), serve("azure")
+    assert _answer(backend_for(vertex)) == "Hello, world!"
+    info, _ = _service_account(tokens)
+    assert _answer(backend_for(vertex, name="SA", key=json.dumps(info))) == "Hello, world!"
+    assert _answer(backend_for(azure)) == "Hello, world!"
+
+
+@pytest.mark.parametrize(
+    ("kind", "address"),
+    [
+        ("vertex", ""),  # Google's regional or global endpoint
+        ("vertex", "https://europe-west4-aiplatform.googleapis.com"),
+        ("vertex", "https://aiplatform.googleapis.com/"),
+        ("vertex", "https://europe-west4-aiplatform-steward.p.googleapis.com"),  # PSC
+        ("vertex", "https://EUROPE-WEST4-aiplatform.googleapis.com:443"),
+        ("azure", "https://contoso.openai.azure.com"),
+        ("azure", "https://contoso.openai.azure.com/openai/v1"),
+        ("azure", "https://contoso.cognitiveservices.azure.com"),
+        ("azure", "https://contoso.services.ai.azure.com"),
+        ("azure", "https://contoso.openai.azure.us"),
+        ("azure", "https://contoso.openai.azure.cn"),
+    ],
+)
+def test_the_vendors_own_hosts_may_have_the_workers_identity(kind, address):
+    assert llm_clouds.own_identity_problem(kind, address) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "address"),
+    [
+        ("vertex", "https://attacker.example"),
+        ("vertex", "http://europe-west4-aiplatform.googleapis.com"),  # in clear text
+        ("vertex", "https://aiplatform.googleapis.com.attacker.example"),
+        ("vertex", "https://attacker.example/aiplatform.googleapis.com"),
+        ("vertex", "https://attacker.example?.googleapis.com"),
+        ("vertex", "https://attacker.example#.googleapis.com"),
+        ("vertex", "https://aiplatform.googleapis.com@attacker.example"),
+        ("vertex", "https://evil-googleapis.com"),
+        ("vertex", "https://attacker.example\\.googleapis.com"),
+        ("vertex", "http://127.0.0.1:8080"),
+        ("vertex", "https://contoso.openai.azure.com"),  # Microsoft's, not Google's
+        ("azure", "https://attacker.example"),
+        ("azure", "http://contoso.openai.azure.com"),
+        ("azure", "https://contoso.openai.azure.com.attacker.example"),
+        ("azure", "https://contoso.azurewebsites.net"),  # anyone's web app
+        ("azure", "https://europe-west4-aiplatform.googleapis.com"),
+    ],
+)
+def test_any_other_address_may_not(kind, address):
+    problem = llm_clouds.own_identity_problem(kind, address)
+    assert problem and "store a key for this address" in problem
 
 
 # --- Mistral ---------------------------------------------------------------------------

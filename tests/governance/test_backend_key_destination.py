@@ -340,3 +340,30 @@ def test_creating_a_backend_keeps_its_key(admin):
         actor=admin,
     )
     assert created.open_credential() == KEY and created.credential_notice == ""
+
+
+def _checked(backend: Backend) -> None:
+    Backend.objects.filter(pk=backend.pk).update(
+        health_checked_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+        health_latency_ms=12,
+        health_error="HTTP 500 from the old address",
+    )
+
+
+def test_a_move_forgets_the_old_addresss_health(client, admin, backend, new):
+    """The health panel (and the dashboard) would show the old address's last test as the
+    new one's."""
+    _checked(backend)
+    client.force_login(admin)
+    client.post(_page(backend), backend_form(base_url=new.url))
+    backend.refresh_from_db()
+    assert backend.health_checked_at is None and backend.health_latency_ms is None
+    assert backend.health_error == ""
+
+
+def test_an_edit_that_keeps_the_address_keeps_its_health(client, admin, backend, old):
+    _checked(backend)
+    client.force_login(admin)
+    client.post(_page(backend), backend_form(base_url=old.url, model="gpt-4.1"))
+    backend.refresh_from_db()
+    assert backend.health_latency_ms == 12 and backend.health_error.startswith("HTTP 500")
