@@ -246,6 +246,11 @@ def set_active(*, user: User, active: bool, actor: User) -> User:
     """Deactivate (sessions stop working at once) or reactivate an account."""
     if user.is_active == active:
         return user
+    if active and user.is_erased:
+        raise PolicyError(
+            "This account was erased by a data-subject request and cannot be reactivated: "
+            "invite the person again if they come back."
+        )
     with transaction.atomic():
         if not active:
             if user.pk == actor.pk:

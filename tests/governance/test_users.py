@@ -370,3 +370,16 @@ def test_an_erased_account_is_not_listed_among_the_people_to_manage(client, admi
     assert "erased.invalid" not in page and "Erased account" not in page
     assert "1 account, and 1 erased by a data-subject request" in page
     assert "erased.invalid" not in client.get("/policy/users/?q=erased").text
+
+
+def test_an_erased_account_cannot_be_reactivated(client, admin, member):
+    from privacy.erasure import erase_account
+
+    erase_account(member)
+    member.refresh_from_db()
+    with pytest.raises(services.PolicyError, match="erased by a data-subject request"):
+        services.set_active(user=member, active=True, actor=admin)
+    assert not User.objects.get(pk=member.pk).is_active
+    client.force_login(admin)
+    page = client.get(f"/policy/users/{member.public_id}/").text
+    assert "Reactivate account" not in page and "erased by a data-subject request" in page
