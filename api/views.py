@@ -28,8 +28,9 @@ from api.models import ApiToken
 DRAFT_KEY = "api.token_draft"
 NO_WAY_TO_CONFIRM = (
     "Making a token needs you to confirm it is you, and your account has no password and "
-    "no second factor to confirm with. Set up Two-factor authentication (under your name), "
-    "then make the token; or ask an operator for one (manage.py create_api_token)."
+    "no second factor to confirm with: sign out and sign in again with single sign-on, then "
+    "make the token within five minutes; or set up Two-factor authentication (under your "
+    "name); or ask an operator for one (manage.py create_api_token)."
 )
 
 

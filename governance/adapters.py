@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 CHANGE_NOTICES = ("account/messages/password_changed.txt", "account/email/password_reset")
 
 
+#: The sign-ins that count as confirming who it is, while recent.
+SIGN_INS = ("password", "socialaccount")
+
+
 class AccountAdapter(DefaultAccountAdapter):
     """Sign-up is closed unless the site opens it: admins invite people."""
 
@@ -33,13 +37,14 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().get_login_redirect_url(request)
 
     def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
-        """allauth's answer, except that a password typed at sign-in counts as one typed to
-        reauthenticate, for as long as a reauthentication would (ACCOUNT_REAUTHENTICATION_
-        TIMEOUT). allauth counts only its reauthentication page, so an admin's two-factor
-        enrolment, which follows the first sign-in, asked for the password just typed."""
+        """allauth's answer, except that a password typed at sign-in (or a single sign-on)
+        counts as one typed to reauthenticate, for as long as a reauthentication would
+        (ACCOUNT_REAUTHENTICATION_TIMEOUT). allauth counts only its reauthentication page,
+        so an admin's two-factor enrolment, which follows the first sign-in, asked for the
+        password just typed."""
         if not super().is_reauthentication_required(app=app, **kwargs):
             return False
-        return not _signed_in_with_password_recently(self.request)
+        return not _signed_in_recently(self.request)
 
     def set_password(self, user, password: str) -> None:
         """Notes, for the rest of this request, an account's first password (an invitation's
@@ -83,13 +88,15 @@ def _chose_first_password(request, user=None) -> bool:
     return chosen_by is not None and (user is None or user.pk == chosen_by)
 
 
-def _signed_in_with_password_recently(request) -> bool:
-    """The session's latest password sign-in (allauth's authentication records) is recent.
-    A password reset or a sign-in code is not a password typed, and does not count."""
+def _signed_in_recently(request) -> bool:
+    """The session's latest sign-in with a password, or through single sign-on (the
+    company's identity provider checked who it is), is recent (allauth's authentication
+    records). A password reset or a sign-in code is not a password typed, and does not
+    count."""
     if request is None or not request.user.is_authenticated:
         return False
     records = get_authentication_records(request, request.user)
-    typed = [record["at"] for record in records if record.get("method") == "password"]
+    typed = [record["at"] for record in records if record.get("method") in SIGN_INS]
     return bool(typed) and time.time() - typed[-1] < account_settings.REAUTHENTICATION_TIMEOUT
 
 

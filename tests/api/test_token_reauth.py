@@ -135,3 +135,29 @@ def test_an_account_with_no_way_to_confirm_is_told_what_to_do(client, db):
     assert response.status_code == 422 and "HX-Redirect" not in response
     assert "Two-factor authentication" in response.content.decode()
     assert not ApiToken.objects.exists()
+
+
+def test_a_single_sign_on_moments_ago_counts_as_confirming(client, db):
+    """The company's identity provider has just checked who they are: asking again with a
+    second factor Steward may not have (STEWARD_REQUIRE_MFA off) would leave them no way."""
+    import time
+
+    from allauth.account.internal.flows.login import (
+        _AUTHENTICATION_METHODS_USER_SESSION_KEY,
+        AUTHENTICATION_METHODS_SESSION_KEY,
+    )
+
+    person = make_user("sso@example.com", Role.STAFF, password=None)
+    client.force_login(person)
+    session = client.session
+    session[_AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(person.pk)
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "socialaccount", "at": time.time(), "provider": "sso", "uid": "s-1"}
+    ]
+    session.save()
+    assert client.post(URL, ASK).status_code == 200
+    assert ApiToken.objects.filter(user=person).count() == 1
+    session[AUTHENTICATION_METHODS_SESSION_KEY][0]["at"] = time.time() - 3600
+    session.save()
+    response = client.post(URL, ASK, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422 and "sign in again with single sign-on" in response.text
