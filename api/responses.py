@@ -106,7 +106,7 @@ def _message(item) -> tuple[str, str]:
             param="input",
         )
     role = item.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise bad(
             "Each message needs a role: system, developer, user or assistant.",
             code="invalid_input",

@@ -407,7 +407,7 @@ def _parts(messages) -> list[tuple[str, str]]:
     parts = []
     for message in messages:
         role = message.get("role") if isinstance(message, dict) else None
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise bad(
                 "Each message needs a role: system, developer, user or assistant "
                 "(tools are not supported).",
@@ -425,8 +425,9 @@ def _parts(messages) -> list[tuple[str, str]]:
 
 
 def within_limits(parts: list[tuple[str, str]], param: str) -> list[tuple[str, str]]:
-    """``parts``, if they hold some text and no more than a message may (else 400)."""
-    size = sum(len(text) for _, text in parts)
+    """``parts``, if they hold some text and no more than a message may (else 400), counted
+    as the chat counts them: joined into one text."""
+    size = len(services.PART_SEPARATOR.join(text for _, text in parts))
     if not any(text.strip() for _, text in parts):
         raise bad(f"The {param} have no text.", code="empty_messages", param=param)
     if size > services.MAX_MESSAGE_CHARS:

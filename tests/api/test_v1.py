@@ -313,6 +313,15 @@ def test_an_unknown_model_or_category_is_404(org, openai_for):
          "invalid_text", None),
         (b'{"model": "auto", "n": true, "messages": [{"role": "user", "content": "x"}]}',
          "unsupported_parameter", "n"),
+        # A role no dict may be keyed by: it was a 500, recorded nowhere.
+        (b'{"model": "auto", "messages": [{"role": ["user"], "content": "x"}]}',
+         "invalid_messages", "messages"),
+        (b'{"model": "auto", "messages": [{"role": {"a": 1}, "content": "x"}]}',
+         "invalid_messages", "messages"),
+        # Over the limit as the chat counts it (the parts joined): it was a 403 "blocked".
+        (b'{"model": "auto", "messages": [{"role": "system", "content": "' + b"s" * 16_000
+         + b'"}, {"role": "user", "content": "' + b"u" * 16_000 + b'"}]}',
+         "context_length_exceeded", "messages"),
     ],
 )  # fmt: skip
 def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, body, code, param):
@@ -326,6 +335,16 @@ def test_a_bad_request_is_400_and_sends_nothing(org, live_server, token_for, bod
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["param"] == param
     assert org.external.requests == [] and org.local.requests == []
+
+
+def test_the_responses_api_refuses_a_role_that_is_not_a_word(org, live_server, token_for):
+    _, secret = token_for(org.alice)
+    response = httpx.post(
+        f"{live_server.url}/v1/responses",
+        content=b'{"model": "auto", "input": [{"role": ["user"], "content": "hi"}]}',
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_input")
 
 
 def test_the_responses_api_refuses_half_a_character_too(org, live_server, token_for):
