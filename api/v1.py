@@ -604,7 +604,7 @@ def text_of(content, *, kinds=("text",), param="messages") -> str:
 def _category(request: HttpRequest, body: dict, user: User, version: Version) -> Category:
     """The header, else ``metadata.category``, else the lowest category the user may chat in."""
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    named = str(request.headers.get(CATEGORY_HEADER) or metadata.get("category") or "").strip()
+    named = str(_header(request, CATEGORY_HEADER) or metadata.get("category") or "").strip()
     categories = services.active_categories(version)
     if not named:
         cleared = policy_snapshot(version).cleared(user.pk, version.group_ids)  # active ones
@@ -644,6 +644,18 @@ def _backend(model: str, user: User, version: Version) -> Backend | None:
         if model in (slugify(spec.name), spec.name) or model.casefold() == spec.name.casefold():
             return services.backend_by_key(spec.key, version)
     raise _unknown_model(model)
+
+
+def _header(request: HttpRequest, name: str) -> str | None:
+    """A header as the client wrote it: servers hand headers over decoded as Latin-1, so
+    UTF-8 ("é") read as "Ã©"."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8 after all: as it came
+        return value
 
 
 def _shown(name: str) -> str:

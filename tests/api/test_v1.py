@@ -278,6 +278,18 @@ def test_an_uncleared_category_is_refused(org, openai_for):
     assert org.local.requests == []
 
 
+def test_a_category_header_in_utf_8_is_read_as_written(org, live_server, token_for):
+    """Headers reach Django decoded as Latin-1: "é" came back as "Ã©"."""
+    _, secret = token_for(org.alice)
+    response = httpx.post(
+        f"{live_server.url}/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": "Hi"}]},
+        headers={"Authorization": f"Bearer {secret}", "X-Steward-Category": "é".encode()},
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "There is no category 'é'."
+
+
 def test_an_unknown_model_or_category_is_404(org, openai_for):
     client = openai_for(org.alice)
     with pytest.raises(openai.NotFoundError) as unknown:
