@@ -7,7 +7,12 @@ acknowledged version 1, half of them version 2, and each took two quizzes.
 Prints: the gate's cost per call (p50/p99 ms, queries) before any policy is
 published and after (for people who acknowledged the current version, and for
 people within the grace period), and the server time of the report page and its CSV
-export for that many people.
+export for that many people. First, with no database: the time to diff two versions of
+a policy document of 2,000, 4,000 and 20,000 lines (a blank line between paragraphs,
+every tenth paragraph edited), as the editor, the version page, the acknowledge page and
+publishing do, and again from the cache; BENCH_TRAINING_OLD_TEXT=path/to/text.py times
+another copy of training/text.py the same way, up to 4,000 lines (before:
+`git show REV:training/text.py`; difflib on 20,000 lines never finished).
 """
 
 import os
@@ -98,8 +103,44 @@ def page(client: Client, path: str) -> float:
     return statistics.median(timings) * 1000
 
 
+def policy_versions(lines: int) -> tuple[str, str]:
+    """Two versions of ``lines`` lines: a blank line between paragraphs, every tenth edited."""
+    old = "\n".join("" if n % 2 else f"Paragraph {n} of the policy." for n in range(lines))
+    new = "\n".join(
+        "" if n % 2 else f"Paragraph {n} of the {'new ' if n % 20 == 0 else ''}policy."
+        for n in range(lines)
+    )
+    return old, new
+
+
+def diffs() -> None:
+    import importlib.util
+
+    from training import text
+
+    modules = [("now", text)]
+    if path := os.environ.get("BENCH_TRAINING_OLD_TEXT"):
+        spec = importlib.util.spec_from_file_location("old_text", path)
+        old_text = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(old_text)
+        modules.insert(0, (path, old_text))
+    for label, module in modules:
+        for lines in (2_000, 4_000) if module is not text else (2_000, 4_000, 20_000):
+            old, new = policy_versions(lines)
+            start = time.perf_counter()
+            module.diff_lines(old, new)
+            first = time.perf_counter() - start
+            start = time.perf_counter()
+            module.diff_lines(old, new)
+            again = time.perf_counter() - start
+            print(f"diff of {lines:,} lines ({len(new) // 1024} KB), {label}: "
+                  f"{first * 1000:,.1f} ms, again {again * 1000:,.2f} ms", flush=True)  # fmt: skip
+
+
 def main() -> None:
     from django.test.utils import setup_test_environment
+
+    diffs()
 
     from tests.factories import make_category, make_user
 
