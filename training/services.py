@@ -279,6 +279,8 @@ def take_quiz(
     if not items:
         raise TrainingError("This quiz has no questions yet.")
     right, given = score(items, answers)
+    if all(value is None for value in given.values()):
+        raise TrainingError("Choose an answer to each question, then send them.")
     with transaction.atomic():
         attempt = QuizAttempt.objects.create(
             user=user,

