@@ -410,6 +410,8 @@ class Adapter:
             return self._cut()
         if isinstance(exc, httpx.TransportError | httpx2.TransportError | ConnectionError):
             return self._unreachable()
+        if isinstance(exc, UnicodeEncodeError):  # building the headers: nothing was sent
+            return self._unsendable()
         if isinstance(exc, ValueError | TypeError | KeyError | AttributeError):
             return self._malformed()
         return None
@@ -453,6 +455,15 @@ class Adapter:
         """What a server said, on one line and cut to a length; scrubbed before the cut,
         which could leave a key too short to be recognised."""
         return self._scrub(" ".join(str(server_says or "").split()))[:SERVER_TEXT_LIMIT]
+
+    def _unsendable(self) -> LLMError:
+        """A header the client could not write (a key stored before the form refused
+        characters outside ASCII): our configuration, not the server's answer."""
+        return LLMError(
+            f"{self.name} could not send the request: its key holds characters an HTTP header "
+            "cannot carry. Type the key again in the backend's settings.",
+            kind="config",
+        )
 
     def _timeout(self) -> LLMError:
         return LLMError(f"{self.name} did not answer in time.", kind="timeout")

@@ -154,6 +154,8 @@ NEEDS_ADDRESS = (
 )  # fmt: skip
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 GOOGLE_LOCATION = re.compile(r"^(global|[a-z]+(-[a-z]+)*\d*)$")
+#: A key that goes into an HTTP header as it is: printable ASCII, no spaces.
+HEADER_KEY = re.compile(r"^[!-~]+$")
 AZURE_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest)$")
 #: What the form's fields mean for each kind, shown when that kind is chosen.
 KIND_NOTES = {
@@ -262,6 +264,12 @@ def base_url_problem(url: str) -> str | None:
         return credential
     if parts.fragment:
         return "Remove the #fragment from the address."
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or past 65535
+        port = 0
+    if port == 0:
+        return "The port must be a number from 1 to 65535."
     try:
         BackendAddressValidator()(url)
     except forms.ValidationError as exc:
@@ -380,6 +388,19 @@ class BackendForm(forms.ModelForm):
         """Don't echo a value holding a secret back into the re-rendered form."""
         self.data = self.data.copy()
         self.data[name] = ""
+
+    def clean_credential(self) -> str:
+        """A key sent as it is goes into an HTTP header, which carries no accents nor spaces
+        (a pasted key with them fails every call); a JSON key (a service account, an Entra
+        service principal) is read, not sent, and may span lines."""
+        key = self.cleaned_data["credential"]
+        if key and not key.startswith("{") and not HEADER_KEY.match(key):
+            self._forget("credential")
+            raise forms.ValidationError(
+                "An API key is one run of plain characters (letters, digits and signs such "
+                "as - _ . :), with no spaces, line breaks or accents: check what was pasted."
+            )
+        return key
 
     def clean_credential_env(self) -> str:
         name = self.cleaned_data["credential_env"].strip()
@@ -500,8 +521,44 @@ def _name_empty_choice(field: forms.ChoiceField, prompt: str) -> None:
     field.choices = [("", prompt), *((v, label) for v, label in field.choices if v != "")]
 
 
+#: What an on/off button posts.
+SWITCH_VALUES = {"1": True, "0": False}
+
+
+def switch_value(data, name: str) -> bool | None:
+    """An on/off button's value: "1" is on, "0" off; None for anything else, or nothing,
+    which the view refuses (rather than reading it as off, which would switch things off)."""
+    return SWITCH_VALUES.get(data.get(name))
+
+
+def switch_refusal(name: str) -> str:
+    return f"“{name}” takes 1 (on) or 0 (off). Nothing was changed."
+
+
 def _lines(text: str) -> list[str]:
     return [part.strip().lower() for part in re.split(r"[,\n]", text) if part.strip()]
+
+
+#: A region code as providers write theirs: eu, us-east-1, europe-west4, swedencentral.
+REGION_CODE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+#: A backend's region has at most this many characters (``Backend.region``).
+REGION_CODE_LENGTH = 40
+#: A category's allowed regions, as typed: ample for every region of every provider.
+REGIONS_TEXT_LENGTH = 1000
+
+
+def region_codes_problem(codes: list[str]) -> str | None:
+    """Why ``codes`` cannot be a category's allowed regions, if they cannot: each is a code
+    as a backend's region names it, compared as it is (no list of known ones: providers add
+    regions, and an on-premise backend may say "on-site")."""
+    bad = [code for code in codes if len(code) > REGION_CODE_LENGTH or not REGION_CODE.match(code)]
+    if not bad:
+        return None
+    shown = ", ".join(code[:REGION_CODE_LENGTH] for code in bad[:3])
+    return (
+        f"Not a region code: {shown}. Give codes as backends name their region, separated "
+        "by commas: eu, us-east-1, europe-west4."
+    )
 
 
 class CategoryForm(forms.ModelForm):
@@ -516,6 +573,7 @@ class CategoryForm(forms.ModelForm):
     )
     allowed_regions = forms.CharField(
         required=False,
+        max_length=REGIONS_TEXT_LENGTH,
         label="Allowed regions",
         help_text="Comma-separated, e.g. eu, ch. Empty: any region.",
     )
@@ -564,7 +622,10 @@ class CategoryForm(forms.ModelForm):
         return number
 
     def clean_allowed_regions(self) -> list[str]:
-        return sorted(set(_lines(self.cleaned_data["allowed_regions"])))
+        codes = sorted(set(_lines(self.cleaned_data["allowed_regions"])))
+        if problem := region_codes_problem(codes):
+            raise forms.ValidationError(problem)
+        return codes
 
     def clean(self) -> dict:
         data = super().clean()

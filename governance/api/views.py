@@ -65,6 +65,16 @@ REGIONS = "Give region codes as strings: a list, or one comma-separated string."
 NOT_AN_OBJECT = "The body must be a JSON object: {field: value, …}."
 
 
+def _strings(value) -> bool:
+    """Whether ``value`` is a JSON list of strings (an empty one is a choice: none)."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _list_of(field) -> str:
+    example = next((str(value) for value, _ in field.choices if value), "…")
+    return f'Must be a list, e.g. ["{example}"] (an empty list [] chooses none).'
+
+
 def valid(form, names: dict[str, str] | None = None):
     """The form, cleaned; its errors as the API's 400 (``{field: [messages]}``) otherwise.
 
@@ -127,9 +137,10 @@ class _FormWrites:
         """The given values a form field would misread, by the API's field names.
 
         A form takes what a browser posts, text: it reads any other JSON value by its
-        ``str()``. So a checkbox would take "no" as yes, a list given for a name or a
-        pattern would be stored as its repr (``['x']``), and a date field raises on a
-        number (a 500). Numbers stay welcome where text goes (``"model": 4``).
+        ``str()``. So a checkbox would take "no" as yes, a multiple choice would take any
+        falsy value (``false``, ``0``, ``""``, ``null``) as none chosen, a list given for a
+        name or a pattern would be stored as its repr (``['x']``), and a date field raises
+        on a number (a 500). Numbers stay welcome where text goes (``"model": 4``).
         """
         problems = {}
         for name, field in form.fields.items():
@@ -138,7 +149,9 @@ class _FormWrites:
             value = form.data[name]
             if isinstance(field, forms.BooleanField):
                 message = None if isinstance(value, bool) else YES_NO
-            elif value is None or isinstance(field, forms.MultipleChoiceField):
+            elif isinstance(field, forms.MultipleChoiceField):
+                message = None if _strings(value) else _list_of(field)
+            elif value is None:
                 message = None  # the field's own check says what is wrong
             elif isinstance(field, BaseTemporalField):
                 message = None if isinstance(value, str) else field.error_messages["invalid"]

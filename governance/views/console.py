@@ -12,7 +12,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -33,6 +33,8 @@ from governance.forms import (
     TermListForm,
     UnknownParty,
     resolve_party,
+    switch_refusal,
+    switch_value,
 )
 from governance.models import (
     Approval,
@@ -218,12 +220,19 @@ def backend_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return _page(request, "governance/backend_form.html", "backend-form", ctx, form)
 
 
+def refused_switch(name: str) -> HttpResponse:
+    """The answer to an on/off button posted with neither 1 nor 0: nothing is changed."""
+    return HttpResponseBadRequest(switch_refusal(name), content_type="text/plain; charset=utf-8")
+
+
 @require_POST
 @policy_admin
 def backend_state(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Enable or disable a backend (``enabled`` = 1 or 0)."""
     backend = _backend(public_id)
-    enabled = request.POST.get("enabled") == "1"
+    enabled = switch_value(request.POST, "enabled")
+    if enabled is None:
+        return refused_switch("enabled")
     services.set_backend_enabled(backend=backend, enabled=enabled, actor=request.user)
     messages.success(request, f"{backend.name} {'enabled' if enabled else 'disabled'}.")
     return _go(request, _backend_url(backend))
@@ -506,7 +515,9 @@ def category_findings(request: HttpRequest, slug: str) -> HttpResponse:
 def category_state(request: HttpRequest, slug: str) -> HttpResponse:
     """Retire a category (nobody can pick it any more) or bring it back (``active`` = 1/0)."""
     category = get_object_or_404(Category, slug=slug)
-    active = request.POST.get("active") == "1"
+    active = switch_value(request.POST, "active")
+    if active is None:
+        return refused_switch("active")
     services.set_category_active(category=category, active=active, actor=request.user)
     messages.success(request, f"{category} {'reactivated' if active else 'retired'}.")
     raising = 0 if active else _rules_raising_to(category)
@@ -568,7 +579,9 @@ def rule_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def rule_state(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Switch a rule off or on (``active`` = 1/0)."""
     rule = get_object_or_404(DetectionRule, public_id=public_id)
-    active = request.POST.get("active") == "1"
+    active = switch_value(request.POST, "active")
+    if active is None:
+        return refused_switch("active")
     services.save_rule(rule=rule, values={"is_active": active}, actor=request.user)
     messages.success(request, f"Rule “{rule.name}” {'switched on' if active else 'switched off'}.")
     return _go(request, _rule_url(rule))
@@ -643,7 +656,9 @@ def term_list_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def term_list_state(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Switch a list off or on (``active`` = 1/0)."""
     term_list = get_object_or_404(ProtectedTermList, public_id=public_id)
-    active = request.POST.get("active") == "1"
+    active = switch_value(request.POST, "active")
+    if active is None:
+        return refused_switch("active")
     services.save_term_list(
         term_list=term_list, values={"is_active": active}, terms=None, actor=request.user
     )

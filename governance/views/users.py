@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit.models import AuditEvent
 from governance.access import get_user_for_admin, role_required
-from governance.forms import ROLE_HELP, InviteForm, RolesForm
+from governance.forms import ROLE_HELP, InviteForm, RolesForm, switch_value
 from governance.models import ERASED_DOMAIN, Category, User
 from governance.roles import Role, roles_of
 from governance.services import (
@@ -26,6 +26,7 @@ from governance.services import (
     set_roles,
 )
 from governance.views.common import pager_query, wants_partial
+from governance.views.console import refused_switch
 
 #: Rows of the people list per page, as on the training report.
 PEOPLE_PER_PAGE = 100
@@ -94,7 +95,9 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     if request.method == "POST":
         try:
             if "active" in request.POST:
-                set_active(user=person, active=request.POST["active"] == "1", actor=request.user)
+                if (active := switch_value(request.POST, "active")) is None:
+                    return refused_switch("active")
+                set_active(user=person, active=active, actor=request.user)
                 messages.success(
                     request,
                     f"{person.email} is now {'active' if person.is_active else 'deactivated'}.",

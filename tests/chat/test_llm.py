@@ -423,3 +423,17 @@ def test_check_keeps_the_server_s_404_where_the_address_names_a_version(
     assert health.ok is False
     assert "answered HTTP 404" in health.error
     assert "should likely end in /v1" not in health.error
+
+
+def test_a_key_an_http_header_cannot_carry_is_a_configuration_error(fake, backend_for):
+    """A key stored before the form refused such keys: said in words, and nothing is sent
+    (not "not what its protocol says", which blames the server)."""
+    if fake.kind in ("bedrock", "anthropic"):
+        # Bedrock's secret only signs; Anthropic's transport (aiohttp) sends the header as
+        # UTF-8, which the vendor refuses as a wrong key (HTTP 401): said in words already.
+        pytest.skip("no header refused on our side")
+    error = _failure(backend_for(fake, key="sk-abcé"))
+    assert error.kind == "config"
+    assert "could not send the request" in str(error)
+    assert "characters an HTTP header cannot carry" in str(error)
+    assert fake.requests == []
