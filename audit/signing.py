@@ -10,6 +10,7 @@ of the earlier ones (``STEWARD_AUDIT_TRUSTED_KEYS``) still check theirs.
 import base64
 import hashlib
 import json
+import re
 from functools import cache
 
 from cryptography.exceptions import InvalidSignature
@@ -25,6 +26,24 @@ def _b64decode(value: str) -> bytes:
 
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+#: A public key as Steward prints it: 32 bytes in URL-safe base64, unpadded (43 characters).
+_PUBLIC_KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}=?")
+NOT_A_PUBLIC_KEY = (
+    "the public key given is not a valid Ed25519 public key (43 characters of URL-safe "
+    "base64, as manage.py audit_checkpoint --public-key prints it)"
+)
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """The Ed25519 public key ``text`` spells; ValueError (saying so) if it spells none."""
+    if not _PUBLIC_KEY_TEXT.fullmatch(text):
+        raise ValueError(NOT_A_PUBLIC_KEY)
+    try:
+        return Ed25519PublicKey.from_public_bytes(_b64decode(text.rstrip("=")))
+    except ValueError:
+        raise ValueError(NOT_A_PUBLIC_KEY) from None
 
 
 @cache
@@ -57,7 +76,7 @@ def check_trusted_keys(keys: list[str]) -> None:
     public key: it would never match a checkpoint, and say nothing."""
     for key in keys:
         try:
-            Ed25519PublicKey.from_public_bytes(_b64decode(key))
+            load_public_key(key)
         except ValueError:
             raise ImproperlyConfigured(
                 f"STEWARD_AUDIT_TRUSTED_KEYS: {key[:60]!r} is not an audit public key (43 "
@@ -74,8 +93,10 @@ def sign(payload: dict) -> str:
 
 
 def verify(payload: dict, signature: str, public_key: str) -> bool:
+    """Whether ``signature`` is ``public_key``'s over ``payload``. A public key that is none
+    raises ValueError: that is no forged checkpoint, and must not read as one."""
+    key = load_public_key(public_key)
     try:
-        key = Ed25519PublicKey.from_public_bytes(_b64decode(public_key))
         key.verify(_b64decode(signature), canonical(payload))
     except (InvalidSignature, ValueError):
         return False

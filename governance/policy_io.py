@@ -142,13 +142,105 @@ NAMES = {
 }
 
 
+#: What a policy file may be: far more than any organisation's policy, far less than a
+#: document built to exhaust the server (a few lines of YAML aliases can stand for millions
+#: of values, each walked when the file is checked).
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_ALIASES = 100
+MAX_NODES = 100_000
+
+
+class _TooBig(yaml.YAMLError):
+    """A document refused for what its aliases would make of it."""
+
+
+class _PolicyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a document whose aliases expand too far, and naming the
+    line of a value it cannot build (a date that does not exist, ``!!int 'x'``)."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _TooBig(
+                    f"Not valid as a policy at line {mark.line + 1}: more than "
+                    f"{MAX_ALIASES} aliases (*name)."
+                )
+        return super().compose_node(parent, index)
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node, {})
+        return node
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            value = node.value if isinstance(node, yaml.ScalarNode) else node.tag
+            kind = node.tag.rsplit(":", 1)[-1]
+            problem = str(exc) if isinstance(exc, ValueError) else f"not a valid {kind}"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{value!r} cannot be read ({problem})", node.start_mark
+            ) from None
+
+
+def _expanded_size(node, sizes: dict) -> int:
+    """How many nodes ``node`` stands for once every alias in it is expanded: refused past
+    MAX_NODES, or when it contains itself. ``sizes`` keeps each node's, by id (None while
+    it is being counted)."""
+    key = id(node)
+    if key in sizes:
+        if sizes[key] is None:
+            mark = node.start_mark
+            raise _TooBig(
+                f"Not valid as a policy at line {mark.line + 1}: an anchor (&name) refers to "
+                "itself."
+            )
+        return sizes[key]
+    sizes[key] = None
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    if size > MAX_NODES:
+        raise _TooBig(
+            f"Not valid as a policy: its aliases (*name) expand to more than {MAX_NODES:,} values."
+        )
+    sizes[key] = size
+    return size
+
+
+def check_size(size: int) -> None:
+    """Refuse a file of ``size`` bytes that is too large to be a policy."""
+    if size > MAX_FILE_BYTES:
+        raise PolicyFileError(
+            [
+                f"The file is {size / 1024 / 1024:.1f} MB; a policy file may be at most "
+                f"{MAX_FILE_BYTES // 1024 // 1024} MB."
+            ]
+        )
+
+
 def load(text: str) -> dict:
+    check_size(len(text.encode("utf-8", "surrogatepass")))
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        document = yaml.load(text, Loader=_PolicyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
         where = f" at line {mark.line + 1}" if mark else ""
-        raise PolicyFileError([f"Not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+        raise PolicyFileError([f"Not valid YAML{where}: {exc.problem}"]) from None
+    except _TooBig as exc:
+        raise PolicyFileError([str(exc)]) from None
+    except yaml.YAMLError as exc:
+        raise PolicyFileError([f"Not valid YAML: {exc}"]) from None
     except RecursionError:
         raise PolicyFileError(["The file is nested too deeply to be a policy."]) from None
     if holds_broken_text(document):

@@ -13,6 +13,30 @@ from privacy.models import RequesterNotice, SubjectRequest
 IDENTIFIER_FIELDS = ("email", "phone", "name", "other")
 PHONE_CHARACTERS = re.compile(r"[0-9+()./\s-]+")
 
+#: Words no person is named by alone. A name is erased as a whole word wherever it appears
+#: in the conversations reached (privacy.erasure.literal_patterns), so one of these would
+#: change every message that uses it: articles, pronouns, prepositions, conjunctions,
+#: auxiliaries and a few adverbs as common.
+COMMON_WORDS = frozenset(
+    """
+    a an the this that these those some any each every all both either neither no none
+    i me my mine myself you your yours yourself yourselves he him his himself she her hers
+    herself it its itself we us our ours ourselves they them their theirs themselves one
+    who whom whose which what whoever whatever someone somebody something anyone anybody
+    anything everyone everybody everything nobody nothing other another such
+    about above across after against along amid among around as at before behind below
+    beneath beside besides between beyond but by concerning despite down during except for
+    from in inside into like near of off on onto out outside over past per since than
+    through throughout till to toward towards under underneath until unto up upon via with
+    within without
+    and or nor so yet because although though while whereas if unless whether once when
+    whenever where wherever why how then also not only just very too
+    am is are was were be been being have has had having do does did doing done
+    will would shall should may might must can could ought
+    here there now yes
+    """.split()
+)
+
 
 class IdentifiersForm(forms.Form):
     """The identifiers a request names, each optional."""
@@ -36,6 +60,27 @@ class IdentifiersForm(forms.Form):
                 "+44 20 7946 0958, say."
             )
         return phone
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            return name
+        words = name.split()
+        refusal = None
+        if len(words) == 1 and sum(c.isalpha() for c in name) < 3:
+            refusal = f"“{name}” has fewer than 3 letters"
+        elif all(word.casefold().strip(".,;:!?'\"") in COMMON_WORDS for word in words):
+            refusal = (
+                f"“{name}” is a common word"
+                if len(words) == 1
+                else (f"“{name}” is made of common words")
+            )
+        if refusal:
+            raise forms.ValidationError(
+                f"{refusal}: erasing it would change every message that uses it. "
+                "Give the person's full name."
+            )
+        return name
 
     @property
     def identifiers(self) -> list[tuple[str, str]]:

@@ -150,7 +150,7 @@ def test_a_trusted_key_that_is_no_public_key_stops_the_start():
 def test_an_unreadable_checkpoint_file_is_a_clear_error(db, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"sequence": 1}\nnot json\n')
-    with pytest.raises(CommandError, match="line 2: not JSON"):
+    with pytest.raises(CommandError, match="Line 2 of the checkpoints file .* is not valid JSON"):
         call_command("audit_verify", "--checkpoints", str(bad))
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("audit_verify", "--checkpoints", str(tmp_path / "missing.jsonl"))
@@ -227,3 +227,42 @@ def test_an_auditor_downloads_the_checkpoints_to_keep_elsewhere(client, reader, 
     assert len(downloaded.decode().splitlines()) == 2
     exported = AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED, actor=reader).get()
     assert exported.details == {"format": "jsonl", "what": "checkpoints"}
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "junk",
+        "",
+        "é" * 43,
+        signing.public_key_text()[:42],
+        signing.public_key_text() + "AAAA",
+        "!" * 43,
+    ],
+)
+def test_a_public_key_that_is_no_ed25519_key_is_refused_before_checking(db, tmp_path, capsys, junk):
+    """--public-key=junk reported "signature does not verify", which reads as tampering."""
+    _events(2)
+    create_checkpoint()
+    kept = _export(tmp_path, capsys)
+    with pytest.raises(CommandError, match="not a valid Ed25519 public key"):
+        call_command("audit_verify", "--checkpoints", kept, f"--public-key={junk}")
+    assert "does not verify" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not a valid Ed25519 public key"):
+        signing.verify({}, "", junk)
+
+
+def test_the_right_public_key_given_verifies(db, tmp_path, capsys):
+    _events(2)
+    create_checkpoint()
+    kept = _export(tmp_path, capsys)
+    call_command("audit_verify", "--checkpoints", kept, f"--public-key={signing.public_key_text()}")
+    assert "Audit chain intact" in capsys.readouterr().out
+
+
+def test_a_checkpoint_line_nested_too_deeply_is_not_valid_json(db, tmp_path):
+    """A line of 100,000 "[" raised RecursionError out of json.loads."""
+    bad = tmp_path / "deep.jsonl"
+    bad.write_text('{"sequence": 1}\n' + "[" * 100_000 + "\n")
+    with pytest.raises(CommandError, match="Line 2 of the checkpoints file .* is not valid JSON"):
+        call_command("audit_verify", "--checkpoints", str(bad))

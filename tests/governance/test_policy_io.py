@@ -191,3 +191,61 @@ def test_an_export_to_a_folder_that_does_not_exist_is_explained(demo, tmp_path):
 def test_the_command_exports_to_stdout(demo, capsys):
     call_command("policy", "export")
     assert capsys.readouterr().out.startswith("# Steward policy.")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\ndpa: 2026-02-30\n", r"Not valid YAML at line 2: .*day is out of range"),
+        ("version: 1\ncategories:\n  - {slug: !!int 'x'}\n", "Not valid YAML at line 3"),
+        ("version: 1\nx: !!timestamp 'soon'\n", "Not valid YAML at line 2"),
+    ],
+)
+def test_a_value_the_yaml_loader_cannot_build_is_explained_with_its_line(demo, text, message):
+    """A date that does not exist raised "ValueError: day is out of range for month"."""
+    with pytest.raises(CommandError, match=message):
+        _call_import(text, dry_run=True)
+
+
+BILLION_LAUGHS = """\
+version: 1
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_an_alias_bomb_is_refused_fast(demo):
+    """Nine lines of aliases ran 120 s and took 2.8 GB, expanded into 387 million strings."""
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(CommandError, match="aliases .* expand"):
+        _call_import(BILLION_LAUGHS, dry_run=True)
+    assert time.monotonic() - started < 5
+
+
+def test_too_many_aliases_or_one_to_itself_are_refused(demo):
+    many = "version: 1\nx: &x 1\ny: [" + ", ".join(["*x"] * 101) + "]\n"
+    with pytest.raises(CommandError, match="more than 100 aliases"):
+        _call_import(many, dry_run=True)
+    with pytest.raises(CommandError, match="refers to itself"):
+        _call_import("version: 1\nx: &x [*x]\n", dry_run=True)
+
+
+def test_a_file_too_large_to_be_a_policy_is_refused(demo):
+    with pytest.raises(CommandError, match="MB; a policy file may be at most 2 MB"):
+        _call_import("version: 1\n" + "#" * (2 * 1024 * 1024) + "\n", dry_run=True)
+
+
+def test_an_export_with_shared_values_still_imports(demo):
+    """Aliases a person writes to share a value are fine, within the limits."""
+    text = export_policy() + "x-shared: &s {a: 1}\n"
+    with pytest.raises(CommandError, match="x-shared: unknown section"):
+        _call_import(text, dry_run=True)

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit import signing
 from audit.models import AuditCheckpoint
 from audit.services import verify_trail
 
@@ -26,6 +27,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, checkpoints: Path | None, public_key: str | None, **options) -> None:
+        if public_key is not None:
+            try:
+                signing.load_public_key(public_key)
+            except ValueError as exc:
+                raise CommandError(f"Nothing checked: {exc}") from None
         lines = _read_checkpoints(checkpoints) if checkpoints else None
         if lines == []:
             # "Intact" after checking no checkpoint would read as a pass.
@@ -59,8 +65,11 @@ def _read_checkpoints(path: Path) -> list[dict]:
             continue
         try:
             checkpoint = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise CommandError(
+                f"Line {number} of the checkpoints file ({path}) is not valid JSON: {why}"
+            ) from None
         if not isinstance(checkpoint, dict):
             raise CommandError(f"{path}, line {number}: not a checkpoint (a JSON object)")
         lines.append(checkpoint)

@@ -2,7 +2,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.policy_io import PolicyFileError, apply_import, export_policy, plan_import
+from governance.policy_io import (
+    PolicyFileError,
+    apply_import,
+    check_size,
+    export_policy,
+    plan_import,
+)
 
 
 class Command(BaseCommand):
@@ -36,9 +42,13 @@ class Command(BaseCommand):
             return
         path: Path = options["file"]
         try:
+            if path.is_file():
+                check_size(path.stat().st_size)  # before reading it all
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"Cannot read {path}: {exc}") from None
+        except PolicyFileError as exc:
+            raise CommandError(f"{path} was not applied; nothing changed.\n  {exc.problems[0]}")
         try:
             plan = plan_import(text) if options["dry_run"] else apply_import(text)
         except PolicyFileError as exc:
