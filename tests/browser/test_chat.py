@@ -112,8 +112,8 @@ def test_it_pseudonymises_streams_and_restores_the_answer(org, page: Page, conso
     expect(question.locator(".model-saw")).to_contain_text(
         "Write a short thank-you note to [EMAIL_1]."
     )
-    expect(page.locator("#conversation-title")).to_have_text(
-        f"Write a short thank-you note to {EMAIL}."
+    expect(page.locator("#conversation-title")).to_have_text(  # named, not shown
+        "Write a short thank-you note to [email address]."
     )
     shoot(page, "desktop-finished")
 
