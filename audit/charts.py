@@ -5,7 +5,9 @@ would refuse inline; as an <img> the SVG runs no script whatever it holds.
 
 Each chart is drawn at the size the dashboard shows it on a desktop (``WIDE``
 spans the grid, ``HALF`` is one of its two columns), so text is drawn 1:1
-there; the templates' ``width``/``height`` attributes repeat these sizes.
+there; the templates' ``width``/``height`` attributes repeat these sizes. The two half
+charts with text beside their bars are also drawn at a phone's width (``NARROW``), which
+the dashboard's ``<picture>`` asks for there.
 Colours are the stylesheet's: categories keep their chip colours
 (``--cat-1`` … ``--cat-4``), decisions their badge colours.
 """
@@ -21,6 +23,11 @@ from governance.policy import finding_name
 
 WIDE = (1090, 340)
 HALF = (440, 300)
+#: A half chart as a phone shows it (``?size=narrow``, the dashboard's ``<picture>`` below
+#: 480px): drawn at the card's width there with larger type, the labels read ~13 px, where
+#: the desktop drawing shrunk to a phone's card put them under 10.
+NARROW = (330, 320)
+NARROW_TYPE = {"label_font_size": 14, "major_label_font_size": 14, "value_font_size": 14}
 #: Room right of a horizontal chart for half its last value label (1500), centred on the edge.
 AXIS_END_ROOM = 22
 RING = (280, 280)  # the decisions ring; its legend is HTML beside it, with the counts
@@ -168,12 +175,29 @@ def decisions(summary: Summary) -> str:
     return chart.render(is_unicode=True)
 
 
-def top_backends(summary: Summary, limit: int = 8) -> str:
+def _half(narrow: bool, colours: tuple[str, ...] = (BRAND,)) -> dict:
+    """The size (and, narrow, the type) of a chart in one column of the grid."""
+    if not narrow:
+        return {"size": HALF, "colours": colours}
+    style = Style(**{**STYLE.to_dict(), "colors": colours or (BRAND,), **NARROW_TYPE})
+    return {"size": NARROW, "colours": colours, "style": style}
+
+
+def _labels(names: list[str], narrow: bool, longest: int = 20) -> list[str]:
+    """A bar's names; narrow, each cut to ``longest`` characters: "Rule “Health information”"
+    left the bars a third of a phone's chart (pygal cuts no label on this axis). Each is
+    whole in the chart's table of numbers."""
+    if not narrow:
+        return names
+    return [name if len(name) <= longest else name[: longest - 1].rstrip() + "…" for name in names]
+
+
+def top_backends(summary: Summary, limit: int = 8, *, narrow: bool = False) -> str:
     """Requests delivered per backend, most used on top."""
     top = summary.backends.most_common(limit)[::-1]  # pygal draws the first label lowest
     chart = pygal.HorizontalBar(
         _config(
-            HALF,
+            **_half(narrow),
             show_legend=False,
             print_values=True,
             print_values_position="center",
@@ -183,34 +207,42 @@ def top_backends(summary: Summary, limit: int = 8) -> str:
         )
     )
     _slim_bars(chart, len(top))
-    chart.x_labels = [name for name, _ in top]
+    chart.x_labels = _labels([name for name, _ in top], narrow)
     chart.add("Requests", [count for _, count in top])
     return chart.render(is_unicode=True)
 
 
-def findings_by_type(summary: Summary, limit: int = 8) -> str:
+def findings_key(summary: Summary) -> list[str]:
+    """The findings chart's series in its order: the decisions taken on findings. The key
+    is HTML under the chart (``swatch-<decision>``): drawn in the picture, pygal gave each
+    label a fixed share of the row, and "Pseudonymised" ran into its neighbours."""
+    order = [d for d in DECISION_COLOURS if summary.findings_by_decision.get(d)]
+    return order + sorted(d for d in summary.findings_by_decision if d not in DECISION_COLOURS)
+
+
+def findings_by_type(summary: Summary, limit: int = 8, *, narrow: bool = False) -> str:
     """Personal data and secrets found, by type, split by what Steward then did."""
     kinds = [kind for kind, _ in summary.findings.most_common(limit)][::-1]
-    order = [d for d in DECISION_COLOURS if summary.findings_by_decision.get(d)]
-    order += sorted(d for d in summary.findings_by_decision if d not in DECISION_COLOURS)
+    order = findings_key(summary)
     chart = pygal.HorizontalStackedBar(
         _config(
-            HALF,
-            tuple(DECISION_COLOURS.get(d, UNKNOWN) for d in order),
-            # Four labels to a row leave "Pseudonymised" too little room on a half-width chart.
-            legend_at_bottom_columns=max(1, len(order)) if len(order) <= 3 else 2,
+            **_half(narrow, tuple(DECISION_COLOURS.get(d, UNKNOWN) for d in order)),
+            show_legend=False,
             **_ticks(max(summary.findings.values(), default=0)),
             no_data_text="Nothing found in this period",
             margin_right=AXIS_END_ROOM,
         )
     )
     _slim_bars(chart, len(kinds), plot_height=200)
-    chart.x_labels = [finding_name(kind) for kind in kinds]
+    chart.x_labels = _labels([finding_name(kind) for kind in kinds], narrow)
     for decision in order:
         counts = summary.findings_by_decision[decision]
         chart.add(decision.capitalize(), [counts.get(kind) or None for kind in kinds])
     return chart.render(is_unicode=True)
 
+
+#: The charts also drawn at :data:`NARROW` (``narrow=True``).
+NARROW_CHARTS = {"top-backends", "findings"}
 
 CHARTS = {
     "requests-per-day": requests_per_day,

@@ -260,6 +260,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "summary": summary,
             "category_key": charts.category_key(summary),
+            "findings_key": charts.findings_key(summary),
             "period": period,
             "refused": refused,
             "chart_query": chart_query,
@@ -283,7 +284,11 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
     at = whole_number(request.GET.get("at", ""))
     # Never past the newest event: the summary is kept under that number for later pages.
     as_of = newest if at is None else min(at, newest)
-    svg = charts.CHARTS[name](reports.summary_as_of(period, as_of))
+    # A phone's <picture> asks for the half charts drawn at its width (charts.NARROW).
+    narrow = request.GET.get("size") == "narrow" and name in charts.NARROW_CHARTS
+    draw = charts.CHARTS[name]
+    summary = reports.summary_as_of(period, as_of)
+    svg = draw(summary, narrow=True) if narrow else draw(summary)
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=60"
     return response

@@ -89,6 +89,20 @@
     }
   }
 
+  // The shortcut is told only where there is a keyboard to press it on (and without this
+  // script there is no shortcut): on a phone the box just says what it is for. The words
+  // with the shortcut are the box's data-keys-hint; its own placeholder, the words without.
+  var keyboard = window.matchMedia("(hover: hover) and (pointer: fine) and (min-width: 641px)");
+
+  function hintKeys() {
+    document.querySelectorAll("textarea[data-keys-hint]").forEach(function (box) {
+      if (box.dataset.placeholder === undefined) {
+        box.dataset.placeholder = box.placeholder;
+      }
+      box.placeholder = keyboard.matches ? box.dataset.keysHint : box.dataset.placeholder;
+    });
+  }
+
   // A file over its field's limit (<input type="file" data-max-bytes="…">) is refused
   // before it is sent, with the limit in words.
   function checkFileSize(event) {
@@ -254,6 +268,9 @@
   window.Steward = { copy: copy, sayIn: sayIn };  // chat.js copies code blocks, and speaks
 
   document.addEventListener("DOMContentLoaded", focusAnnouncement);
+  document.addEventListener("DOMContentLoaded", hintKeys);
+  document.addEventListener("htmx:load", hintKeys);  // a message box swapped in
+  keyboard.addEventListener("change", hintKeys);
   document.addEventListener("htmx:responseError", sayRequestFailed);
   document.addEventListener("htmx:sendError", sayRequestFailed);
   document.addEventListener("change", checkFileSize);

@@ -359,6 +359,40 @@ def test_the_per_day_charts_key_is_html_that_wraps_not_part_of_the_picture(clien
     assert "2 · Internal" not in svg
 
 
+def test_the_findings_key_is_html_under_the_chart_not_part_of_the_picture(client, admin):
+    """Drawn by pygal, each label got a fixed share of the row: "Pseudonymised" ran into
+    its neighbours at every width. The key is the page's, and wraps."""
+    make_chat_event(decision="pseudonymised", findings={"EMAIL_ADDRESS": 2})
+    make_chat_event(decision="blocked", findings={"SECRET": 1})
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    assert (
+        '<ul class="chart-key"><li><span class="swatch swatch-pseudonymised" aria-hidden="true">'
+        '</span>Pseudonymised</li><li><span class="swatch swatch-blocked" aria-hidden="true">'
+        "</span>Blocked</li></ul>"
+    ) in page
+    svg = client.get("/audit/charts/findings.svg").content.decode()
+    assert 'class="legend' not in svg and ">Pseudonymised<" not in svg
+
+
+def test_a_phone_gets_the_half_charts_drawn_at_its_width(client, admin):
+    """``?size=narrow`` (the dashboard's <picture> below 480px): drawn at a phone card's
+    width, the labels read at their size there, long names cut short (whole in the table)."""
+    make_chat_event(findings={"rule Health information": 1, "EMAIL_ADDRESS": 2})
+    client.force_login(admin)
+    page = client.get("/audit/dashboard/").content.decode()
+    assert page.count('<source media="(max-width: 480px)" srcset="/audit/charts/') == 2
+    for name in ("top-backends", "findings"):
+        wide = client.get(f"/audit/charts/{name}.svg").content.decode()
+        narrow = client.get(f"/audit/charts/{name}.svg?size=narrow").content.decode()
+        assert 'viewBox="0 0 440 300"' in wide and 'viewBox="0 0 330 320"' in narrow
+    narrow = client.get("/audit/charts/findings.svg?size=narrow").content.decode()
+    assert "Rule “Health inform…" in narrow and "Health information”" not in narrow
+    assert "Health information”" in client.get("/audit/charts/findings.svg").content.decode()
+    ring = client.get("/audit/charts/decisions.svg?size=narrow").content.decode()
+    assert 'viewBox="0 0 280 280"' in ring  # drawn once, for every width
+
+
 @pytest.mark.parametrize("page", ["/audit/dashboard/", "/audit/report/"])
 def test_a_bad_period_is_explained_beside_the_dates_as_typed(client, reader, page):
     client.force_login(reader)
@@ -378,6 +412,7 @@ def test_the_report_answers_where_confidential_data_went(client, reader):
     client.force_login(reader)
     page = client.get("/audit/report/").content.decode()
     assert "no exceptions" in page
+    assert "Findings by decision" in page  # it lists what was allowed too
     assert "Local Ollama" in page and "On-premise" in page
     leak = make_chat_event(category="Confidential", number=3, backend="OpenAI",
                            hosting="external_api")  # fmt: skip

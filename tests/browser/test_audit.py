@@ -200,22 +200,59 @@ def test_it_fits_the_audit_pages_on_a_phone(trail, new_context, console_errors):
     assert console_errors == []
 
 
-def test_the_findings_legend_labels_do_not_overlap(browser):
-    """All four decisions in the legend (a normal month): no label runs into the next."""
+def _findings_summary() -> reports.Summary:
+    """A normal month's findings: all four decisions, and a rule's long name."""
     day = dt.date(2026, 11, 2)
     summary = reports.Summary(reports.Period(day, day))
-    summary.findings = Counter({"PERSON": 40, "EMAIL_ADDRESS": 20, "SECRET": 10})
+    summary.findings = Counter({"PERSON": 40, "EMAIL_ADDRESS": 20, "rule Health information": 10})
     for decision in ("allowed", "pseudonymised", "escalated", "blocked"):
         summary.findings_by_decision[decision].update({"PERSON": 10, "EMAIL_ADDRESS": 5})
-    page = browser.new_page()
-    page.set_content(f"<!doctype html><body style='margin:0'>{charts.findings_by_type(summary)}")
-    labels = page.evaluate(
-        """() => [...document.querySelectorAll('svg .legends .legend text')].map(t => {
-            const b = t.getBBox(); return [t.textContent.trim(), b.x, b.x + b.width, b.y];
-        })"""
+    summary.findings_by_decision["blocked"].update({"rule Health information": 10})
+    return summary
+
+
+@pytest.mark.parametrize("narrow, width", [(False, 516), (True, 324), (True, 254)])
+def test_the_findings_chart_labels_read_at_10px_or_more(browser, narrow, width):
+    """At the width each drawing is shown at: the desktop's half column (516px), a 390px
+    phone's card (324px), a 320px phone's (254px). The desktop drawing shrunk to a phone's
+    card put them under 10px; its key, drawn in the picture, ran its labels together, and is
+    HTML under the chart now."""
+    svg = charts.findings_by_type(_findings_summary(), narrow=narrow)
+    page = browser.new_page(viewport={"width": width, "height": 600})
+    page.set_content(f"<!doctype html><body style='margin:0'>{svg}")
+    page.evaluate("document.querySelector('svg').style.width = '100%'")
+    sizes = page.evaluate(
+        """() => {
+            const svg = document.querySelector('svg');
+            const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+            return [...svg.querySelectorAll('.axis text')].filter(t => t.textContent.trim())
+                .map(t => [t.textContent.trim(), parseFloat(getComputedStyle(t).fontSize) * scale]);
+        }"""
     )
+    legend = page.locator("svg .legends .legend").count()
     page.close()
-    assert [label for label, *_ in labels] == ["Allowed", "Pseudonymised", "Escalated", "Blocked"]
-    for row in {round(y) for *_, y in labels}:
-        in_row = sorted((left, right) for _, left, right, y in labels if round(y) == row)
-        assert all(right < next_left for (_, right), (next_left, _) in zip(in_row, in_row[1:]))
+    assert legend == 0
+    assert sizes and all(size >= 10 for _, size in sizes), sizes
+    names = [label for label, _ in sizes]
+    assert ("Rule “Health inform…" in names) is narrow  # cut short on a phone, whole beside
+
+
+def test_on_a_phone_the_half_charts_are_drawn_for_its_width(trail, new_context, console_errors):
+    """Top backends and findings come drawn at a phone's card width (``?size=narrow``), the
+    findings' key in HTML beneath, on as many lines as it takes."""
+    page = watch_console(new_context(viewport=PHONE).new_page(), console_errors)
+    one_at_a_time(page, CHARTS)
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/dashboard/")
+    page.wait_for_function(CHARTS_LOADED)
+    for caption in ("Top backends", "Findings by type"):
+        source = page.locator("figure.chart", has_text=caption).locator("img")
+        assert "size=narrow" in source.evaluate("img => img.currentSrc"), caption
+    key = page.locator("figure.chart", has_text="Findings by type").locator(".chart-key li")
+    expect(key.first).to_be_visible()
+    boxes = [key.nth(n).bounding_box() for n in range(key.count())]
+    for one, other in zip(boxes, boxes[1:]):
+        same_line = abs(one["y"] - other["y"]) < 2
+        assert not same_line or one["x"] + one["width"] <= other["x"]
+    assert all(box["x"] + box["width"] <= PHONE["width"] for box in boxes)
+    assert console_errors == []

@@ -197,12 +197,12 @@ def test_an_invited_privacy_officer_types_a_password_twice_before_two_factor(
     prompts.append(_asks_for_a_password(page))
 
     assert prompts == [True, True, False]  # chosen, typed to sign in, and not asked again
-    expect(page.get_by_role("heading", level=1)).to_have_text("Activate Authenticator App")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Activate an authenticator app")
     secret = page.get_by_label("Authenticator secret").input_value()
     code = format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
     page.get_by_label("Authenticator code").fill(code)
     page.get_by_role("button", name="Activate").click()
 
-    expect(page.get_by_role("heading", level=1)).to_have_text("Recovery Codes")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Recovery codes")
     pia = User.objects.get(email="pia@example.com")
     assert Authenticator.objects.filter(user=pia, type=Authenticator.Type.TOTP).exists()

@@ -1,5 +1,7 @@
 """Categories: create, edit requirements, the finding matrix, retire."""
 
+import pytest
+
 from governance.models import Category
 from tests.factories import make_category
 from tests.governance.console import HTMX, only_event, policy_events
@@ -129,3 +131,45 @@ def test_retiring_asks_first_and_is_recorded(client, admin):
     assert Category.objects.get().is_active is False
     event = only_event()
     assert (event.before, event.after) == ({"is_active": True}, {"is_active": False})
+
+
+def test_the_editor_says_what_each_save_button_saves(client, admin):
+    """Two forms on one page: each under its own heading, its button named for what it saves."""
+    make_category(number=2, slug="internal", name="Internal")
+    client.force_login(admin)
+    page = client.get("/policy/categories/internal/").content.decode()
+    settings, matrix = page.split('id="finding-matrix"')
+    assert "<h2>Category settings</h2>" in settings and "Save category settings" in settings
+    assert "<h2>What findings do here</h2>" in matrix and "Save finding actions" in matrix
+    assert "Save changes" not in page
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [
+        (2, "at level 2, names, email addresses, protected terms and the other identifiers "
+            "below are replaced by placeholders before a model sees them"),
+        (3, "at level 3, names, email addresses, protected terms and the other identifiers "
+            "below are sent as written, as only our own infrastructure receives this category"),
+    ],
+)  # fmt: skip
+def test_the_matrix_says_in_plain_words_what_default_means_here(client, admin, number, says):
+    make_category(number=number, slug="here", name="Here")
+    client.force_login(admin)
+    page = client.get("/policy/categories/here/").content.decode()
+    assert says in page
+    assert "Secrets and credentials are always replaced" in page
+
+
+def test_the_policy_page_shows_each_categorys_name_as_a_link(client, admin):
+    """The only way into a category's editor: it looks like the backends' links beside it."""
+    make_category()
+    make_category(number=4, slug="prohibited", name="Prohibited", blocks_all=True,
+                  retention_days=None)  # fmt: skip
+    client.force_login(admin)
+    page = client.get("/policy/").content.decode()
+    assert (
+        '<a class="cat-link" href="/policy/categories/public/"><span class="cat cat-1">'
+        '<span class="cat-num">1</span><span class="cat-link-name">Public</span></span></a>'
+    ) in page
+    assert "never stored" in page and "not stored" not in page

@@ -37,7 +37,7 @@ def test_the_invitation_link_opens_a_page_about_choosing_a_first_password(client
     page = client.get(_invited(client, admin), follow=True).content.decode()
     assert "Choose your password" in page
     assert "new@acme.test" in page
-    assert "Change Password" not in page
+    assert "Change password" not in page
 
 
 @pytest.mark.django_db(transaction=True)
@@ -55,7 +55,7 @@ def test_a_password_reset_is_still_a_change(client):
     make_user("alice@acme.test")
     client.post("/accounts/password/reset/", {"email": "alice@acme.test"})
     response = client.get(_link(mail.outbox[-1].body), follow=True)
-    assert "Change Password" in response.content.decode()
+    assert "Change password" in response.content.decode()
     assert "Choose your password" not in response.content.decode()
     done = _submitted(client, response, "another-password-5521")
     assert "Your password is now changed." in done.content.decode()

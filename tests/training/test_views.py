@@ -207,6 +207,7 @@ def test_the_overview_has_every_category(client, demo):
     for number in (1, 2, 3, 4):
         assert f'href="/training/cards/{number}/"' in page
     assert "Nowhere:" in page
+    assert "<dd>Never stored.</dd>" in page  # the prohibited category, worded as elsewhere
 
 
 def test_the_policy_document_is_rendered_safely(client, demo, publish):
@@ -607,6 +608,20 @@ def test_the_report_shows_who_has_and_has_not(client, demo, progress):
     pending = client.get(reverse("training:report") + "?show=pending", **HTMX).content.decode()
     assert "Bob Chen" in pending and "Alice Martin" not in pending
     assert "<html" not in pending
+
+
+def test_the_reports_key_explains_all_three_quiz_marks(client, demo, progress):
+    """An untaken quiz's grey mark was the one the key left out; the key is above the table,
+    as a phone shows no table head."""
+    client.force_login(demo.paula)
+    page = client.get(reverse("training:report")).content.decode()
+    key = page[page.index('<p class="quiz-key">') :]
+    key = key[: key.index("</p>")]
+    assert [words.strip() for words in re.findall(r"</span>([^<]+)</span>", key)] == [
+        "passed", "not passed yet", "not taken"
+    ]  # fmt: skip
+    assert page.index('class="quiz-key"') < page.index('id="people"')
+    assert 'data-label="Quizzes">' in page
 
 
 def test_the_report_times_the_grace_period_from_the_first_version_missed(
