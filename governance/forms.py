@@ -587,7 +587,7 @@ class CategoryForm(forms.ModelForm):
         }
         labels = {
             "number": "Level",
-            "retention_days": "Retention (days)",
+            "retention_days": "Keep conversations for (days)",
             "blocks_all": "Prohibited: block every message",
             "forbid_training": "Forbid backends that train on inputs",
             "forbid_consumer_products": "Forbid consumer products",
@@ -600,6 +600,9 @@ class CategoryForm(forms.ModelForm):
             "number": "The sensitivity level: 3 and above never leave our infrastructure, "
             "4 and above are blocked. Fixed once created.",
             "slug": "Used in addresses. Fixed once created.",
+            "retention_days": "Days a conversation's text is kept after its last message, then "
+            "deleted. Leave empty to keep no text at all: each answer is shown once and the "
+            "conversation has no memory.",
         }
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
@@ -745,7 +748,7 @@ class ApprovalForm(forms.Form):
         min_value=1,
         max_value=1000,
         initial=100,
-        help_text="Lower is tried first when several backends qualify.",
+        help_text="Lower is tried first when several backends qualify: 1 before 2 before 100.",
     )
 
     def __init__(self, *args, **kwargs):

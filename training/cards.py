@@ -152,7 +152,7 @@ def _rules(spec: CategorySpec) -> list[str]:
 
 def _kept(category: Category) -> str:
     if category.blocks_all:
-        return "Nothing is stored: only the size of the attempt and the reasons are recorded."
+        return "Never stored: only the size of the attempt and the reasons are recorded."
     if category.retention_days is None:
         return "Conversations are not stored."
     days = category.retention_days

@@ -38,7 +38,7 @@ def test_the_prohibited_card_says_nowhere_and_nothing_kept(demo):
     assert card.blocked
     assert card.routes == []
     assert card.where.startswith("Nowhere")
-    assert card.kept.startswith("Nothing is stored")
+    assert card.kept.startswith("Never stored")
     assert card.dont[0] == "Passwords, private keys, API tokens"
 
 
