@@ -16,6 +16,20 @@ CUT_SHORT = {
     llm.FILTERED: "The backend's content filter stopped the answer.",
 }
 
+#: What the author can do about an answer that failed, by the failure's kind (the reason
+#: itself, for whoever sets the backend up, is shown above it).
+AFTER_A_FAILURE = {
+    "config": "The model is not set up right: retrying will not help until a policy admin "
+    "fixes it. Your message is kept.",
+    "connection": "The model may be down or busy: retry in a moment. Your message is kept.",
+    "timeout": "The model may be down or busy: retry in a moment. Your message is kept.",
+    "lost": "Retry: your message is kept.",
+}
+AFTER_A_FAILURE["auth"] = AFTER_A_FAILURE["config"]
+AFTER_ANY_OTHER_FAILURE = (
+    "Retry; if it keeps failing, tell your Steward administrator what it says above."
+)
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -32,6 +46,13 @@ class Turn:
     hosting: str
     #: False in a category that keeps no content: the text shows only while it passes.
     kept: bool = True
+
+    @property
+    def after_failure(self) -> str:
+        """What the author can do about the answer's failure (a failed answer only)."""
+        if self.message.status != Message.Status.FAILED:
+            return ""
+        return AFTER_A_FAILURE.get(self.message.error_kind, AFTER_ANY_OTHER_FAILURE)
 
     @property
     def cut_short(self) -> str:

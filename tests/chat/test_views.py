@@ -1274,3 +1274,26 @@ def test_a_conversations_side_list_leads_to_the_older_ones(client, org, monkeypa
     assert "All your conversations" not in client.get(url).content.decode()
     _titled(org.alice, org.internal, ["Three"])
     assert "All your conversations" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "advice"),
+    [
+        ("config", "retrying will not help until a policy admin fixes it"),
+        ("connection", "The model may be down or busy: retry in a moment."),
+        ("malformed", "if it keeps failing, tell your Steward administrator"),
+    ],
+)
+def test_a_failed_answer_says_what_its_author_can_do(client, org, kind, advice):
+    """It showed the backend's reason alone ("… reads its key from OPENAI_API_KEY, which is
+    not set"), and a Retry that could not help."""
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
+    answer = Message.objects.get(pk=sent.answer.pk)
+    answer.conversation = conversation
+    answer.error = "OpenAI business API could not answer."
+    answer.status, answer.error_kind = Message.Status.FAILED, kind
+    answer.save(update_fields=["error_sealed", "status", "error_kind"])
+    client.force_login(org.alice)
+    page = client.get(reverse("chat:conversation", args=[conversation.public_id])).text
+    assert "OpenAI business API could not answer." in page and advice in page
