@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 from csp.decorators import csp_update
 from django.apps import apps
 from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import (
@@ -144,8 +145,9 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     filters = EventFilter(request.GET or None)
     if filters.is_bound and not filters.is_valid():
         # Plain text: the errors repeat what was submitted, which must not render as HTML.
-        return HttpResponseBadRequest("Invalid filters: " + "; ".join(
-            f"{field}: {' '.join(errors)}" for field, errors in filters.errors.items()
+        return HttpResponseBadRequest("Nothing exported: " + "; ".join(
+            f"{_filter_label(filters, field)}{' '.join(errors)}"
+            for field, errors in filters.errors.items()
         ), content_type="text/plain; charset=utf-8")  # fmt: skip
     with transaction.atomic():
         event = record(
@@ -346,3 +348,10 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
     name = f"steward-compliance-{summary.period.first_day}-{summary.period.last_day}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _filter_label(filters: EventFilter, field: str) -> str:
+    """ "Since: " for a field's error; nothing for the form's own (Django's "__all__")."""
+    if field == NON_FIELD_ERRORS or field not in filters.fields:
+        return ""
+    return f"{filters.fields[field].label or field.capitalize()}: "

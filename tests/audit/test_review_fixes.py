@@ -170,7 +170,14 @@ def test_an_export_refused_for_its_filters_says_why_in_plain_text(auditor):
     response = auditor.get("/audit/export/csv/?action=<b>x</b>")
     assert response.status_code == 400
     assert response["Content-Type"] == "text/plain; charset=utf-8"
-    assert "action: Select a valid choice. <b>x</b> is not one" in response.content.decode()
+    assert "Action: Select a valid choice. <b>x</b> is not one" in response.content.decode()
+
+
+def test_an_export_refused_for_its_dates_names_no_internal_key(auditor):
+    response = auditor.get("/audit/export/csv/?since=2026-02-01&until=2026-01-01")
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert text.startswith("Nothing exported: ") and "__all__" not in text
 
 
 # --- the compliance report ---------------------------------------------------------------------
