@@ -31,6 +31,7 @@ from governance.forms import (
     BackendForm,
     finding_matrix_form,
     level_problem,
+    region_codes_problem,
     retention_problem,
 )
 from governance.models import (
@@ -39,6 +40,7 @@ from governance.models import (
     Category,
     Clearance,
     DetectionRule,
+    HostingClass,
     ProtectedTermList,
     User,
 )
@@ -506,9 +508,34 @@ def _category_check() -> Callable[[Category, str], list[str]]:
         days, blocks_all = category.retention_days, category.blocks_all
         if problem := retention_problem(days, blocks_all=blocks_all):
             problems.append(f"{where}.retention_days: {problem}")
-        return problems + _check_matrix(category, where)
+        return problems + _check_routing_lists(category, where) + _check_matrix(category, where)
 
     return check
+
+
+def _check_routing_lists(category: Category, where: str) -> list[str]:
+    """The hosting classes and the regions as the console and the REST API take them: lists
+    (an empty one means any), of hosting classes and of region codes. ``false`` read as an
+    empty list would have let a confidential category go to any hosting."""
+    problems = []
+    hosting = category.allowed_hosting_classes
+    if not _list_of_strings(hosting) or set(hosting) - set(HostingClass.values):
+        problems.append(
+            f"{where}.allowed_hosting_classes: a list of "
+            f"{', '.join(HostingClass.values)} ([] means any hosting)."
+        )
+        category.allowed_hosting_classes = []  # refused: the approvals' checks read a list
+    regions = category.allowed_regions
+    if not _list_of_strings(regions):
+        problems.append(f"{where}.allowed_regions: a list of region codes ([] means any).")
+        category.allowed_regions = []
+    elif problem := region_codes_problem(regions):
+        problems.append(f"{where}.allowed_regions: {problem}")
+    return problems
+
+
+def _list_of_strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _new_level_problem(category: Category, taken: dict[int, str]) -> str | None:

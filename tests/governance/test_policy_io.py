@@ -249,3 +249,31 @@ def test_an_export_with_shared_values_still_imports(demo):
     text = export_policy() + "x-shared: &s {a: 1}\n"
     with pytest.raises(CommandError, match="x-shared: unknown section"):
         _call_import(text, dry_run=True)
+
+
+@pytest.mark.parametrize("hosting", [False, 0, "", None, {}, "on_prem", ["moon_base"]])
+def test_a_category_s_hosting_must_be_a_list_of_hosting_classes(demo, hosting):
+    """``false`` was taken, and read as "any hosting": confidential data could go to an
+    external API, as the REST API allowed until it checked the shape."""
+
+    def widen(categories):
+        for category in categories:
+            if category["slug"] == "confidential":
+                category["allowed_hosting_classes"] = hosting
+
+    kept = Category.objects.get(slug="confidential").allowed_hosting_classes
+    assert kept and "external_api" not in kept
+    with pytest.raises(CommandError) as caught:
+        _call_import(_edited(categories=widen), dry_run=False)
+    assert "allowed_hosting_classes" in str(caught.value)
+    assert Category.objects.get(slug="confidential").allowed_hosting_classes == kept
+
+
+@pytest.mark.parametrize("regions", ["junk region", ["eu", "not a code"], 1.5, [7]])
+def test_a_category_s_regions_must_be_region_codes(demo, regions):
+    def set_regions(categories):
+        categories[0]["allowed_regions"] = regions
+
+    with pytest.raises(CommandError) as caught:
+        _call_import(_edited(categories=set_regions), dry_run=False)
+    assert "allowed_regions" in str(caught.value)
