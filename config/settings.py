@@ -487,10 +487,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",
-    "DESCRIPTION": "The policy console's objects, the audit trail and the privacy desk. "
-    "Authenticate with a "
-    "personal API token (Authorization: Bearer stw_...). The OpenAI-compatible endpoints "
-    "are under /v1 (see the README).",
+    "DESCRIPTION": "The policy console's objects (policy admins), the audit trail (auditors) "
+    "and the privacy desk (privacy officers): each endpoint answers as its page does for your "
+    "roles. Authenticate with a personal API token (`Authorization: Bearer stw_...`) from "
+    "[your API tokens](/settings/tokens/).\n\n"
+    "Everyone may call models from code through the OpenAI-compatible endpoints under `/v1`, "
+    "governed like the chat: point the official `openai` client at them, "
+    '`OpenAI(base_url="https://<this server>/v1", api_key="stw_...")`, then '
+    '`client.chat.completions.create(model="auto", messages=[...])`; name the data '
+    "category with the `X-Steward-Category` header.\n\n[← Back to Steward](/)",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
