@@ -323,6 +323,14 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_ADAPTER = "governance.adapters.AccountAdapter"
+ACCOUNT_FORMS = {
+    name: f"governance.account_forms.{form}"
+    for name, form in (
+        ("change_password", "ChangePasswordForm"),
+        ("set_password", "SetPasswordForm"),
+        ("reset_password_from_key", "ResetPasswordKeyForm"),
+    )
+}
 SOCIALACCOUNT_ADAPTER = "governance.adapters.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}

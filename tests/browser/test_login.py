@@ -184,8 +184,8 @@ def test_an_invited_privacy_officer_types_a_password_twice_before_two_factor(
 
     page.goto(link.group(0))
     prompts.append(_asks_for_a_password(page))
-    page.get_by_label("New Password", exact=True).fill(PASSWORD)
-    page.get_by_label("New Password (again)").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill(PASSWORD)
+    page.get_by_label("New password (again)").fill(PASSWORD)
     page.get_by_role("button", name="Set my password").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Password chosen")
     page.get_by_role("link", name="sign in", exact=True).click()

@@ -72,3 +72,10 @@ def test_a_sign_in_screen_reached_signed_in_leads_back_to_steward(client, db):
     assert 'class="entrance-card"' in page and "Confirm access" in page
     assert '<a class="entrance-back" href="/">← Back to Steward</a>' in page
     assert "Back to sign in" not in page
+
+
+def test_the_password_forms_label_their_fields_in_sentence_case(client, member):
+    client.force_login(member)
+    page = client.get("/accounts/password/change/").text
+    assert "Current password" in page and "New password (again)" in page
+    assert "New Password" not in page and "Current Password" not in page
