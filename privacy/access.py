@@ -24,6 +24,22 @@ def is_about(request: SubjectRequest, user: User) -> bool:
     return bool(user.email) and digest_of("email", user.email) in request.digests
 
 
+def yours_to_approve(request: SubjectRequest, user: User) -> bool:
+    """Whether ``request`` waits for ``user``'s approval: scoped, by another officer (four
+    eyes), and not about them."""
+    return (
+        request.status == SubjectRequest.Status.SCOPED
+        and request.scoped_by_id != user.pk
+        and not is_about(request, user)
+    )
+
+
+def yours_to_confirm(hold: LegalHold, user: User) -> bool:
+    """Whether ``hold``'s release waits for ``user`` to confirm it (or withdraw the ask): asked
+    by another officer, and the hold is not about them."""
+    return hold.release_asked and hold.release_asked_by_id != user.pk and not hold.is_about(user)
+
+
 def get_request_for_user(user: User, public_id: UUID) -> SubjectRequest:
     """Officers open any request; a person only the ones about themselves (404 otherwise)."""
     requests = SubjectRequest.objects.select_related(

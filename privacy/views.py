@@ -73,11 +73,7 @@ def desk(request: HttpRequest) -> HttpResponse:
     for listed in open_requests + closed:
         listed.still_to_tell = notices.owed(listed, notices.told_topics(listed))
     for listed in open_requests:
-        listed.yours_to_approve = (
-            listed.status == SubjectRequest.Status.SCOPED
-            and listed.scoped_by_id != request.user.pk
-            and not access.is_about(listed, request.user)
-        )
+        listed.yours_to_approve = access.yours_to_approve(listed, request.user)
     holds = list(
         LegalHold.objects.filter(released_at__isnull=True).select_related(
             "user", "conversation", "placed_by"

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import time
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -16,6 +17,9 @@ from audit.models import AuditEvent
 from governance.models import Backend, Category, User
 from governance.roles import Role, roles_of
 from governance.tasks import HEARTBEAT_CACHE_KEY
+
+if TYPE_CHECKING:
+    from training.services import AckStatus
 
 #: How many of a staff member's conversations the dashboard lists (the chat page has all).
 NEWEST_CONVERSATIONS = 5
@@ -33,11 +37,12 @@ def home(request: HttpRequest) -> HttpResponse:
     if Role.STAFF in roles:
         ctx["my_categories"] = Category.objects.cleared_for(request.user).sendable()
         ctx["my_conversations"] = _newest_conversations(request.user)
+        ctx["to_acknowledge"] = _policy_to_acknowledge(request.user)
     if Role.POLICY_ADMIN in roles:
         ctx["policy"] = _policy_summary()
     if Role.PRIVACY_OFFICER in roles:
         ctx["retention"] = Category.objects.filter(is_active=True)
-        ctx["privacy"] = _privacy_summary()
+        ctx["privacy"] = _privacy_summary(request.user)
     if Role.AUDITOR in roles:
         ctx["audit"] = _audit_summary()
     return render(request, "governance/home.html", ctx)
@@ -48,6 +53,19 @@ def _newest_conversations(user: User) -> dict:
 
     listed = conversations_listed_for(user)
     return {"newest": list(listed[:NEWEST_CONVERSATIONS]), "count": listed.count()}
+
+
+def _policy_to_acknowledge(user: User) -> "AckStatus | None":
+    """The policy version ``user`` still has to acknowledge, as the chat gate sees it (an
+    ``AckStatus``: its ``due`` is the grace period's end, None when no grace applies), or
+    None. The gate's own reading: the policy version, then one index look-up for someone
+    who acknowledged, two for someone still to."""
+    from training.services import acknowledgement_status
+
+    status = acknowledgement_status(user)
+    if status.current is None or status.acknowledged:
+        return None
+    return status
 
 
 def _policy_summary() -> dict:
@@ -129,15 +147,30 @@ def backend_badge(backend: Backend, lately: tuple[bool, dt.datetime] | None) -> 
     }
 
 
-def _privacy_summary() -> dict:
-    from privacy.models import SubjectRequest
+def _privacy_summary(user: User) -> dict:
+    from privacy.access import yours_to_approve, yours_to_confirm
+    from privacy.models import LegalHold, SubjectRequest
 
     today = timezone.localdate()
     open_requests = SubjectRequest.objects.filter(status__in=SubjectRequest.OPEN)
+    # The desk's rules (privacy.access), over the few rows they can be true of.
+    scoped = (
+        SubjectRequest.objects.filter(status=SubjectRequest.Status.SCOPED)
+        .exclude(scoped_by=user)
+        .only("status", "scoped_by", "subject_user", "digests")
+    )
+    asked = (
+        LegalHold.objects.filter(released_at__isnull=True, release_asked_at__isnull=False)
+        .exclude(release_asked_by=user)
+        .select_related("conversation")
+        .only("user", "released_at", "release_asked_at", "release_asked_by", "conversation__owner")
+    )
     return {
         "open": open_requests.count(),
         "due_soon": open_requests.filter(due_on__lte=today + dt.timedelta(days=7)).count(),
         "overdue": open_requests.filter(due_on__lt=today).count(),
+        "to_approve": sum(yours_to_approve(request, user) for request in scoped),
+        "to_confirm": sum(yours_to_confirm(hold, user) for hold in asked),
     }
 
 
