@@ -12,23 +12,11 @@ from audit.models import AuditEvent
 from governance.models import Backend, HostingClass
 from governance.policy_io import apply_import, export_policy, plan_import
 from tests.factories import make_backend
-from tests.fakes.llm_servers import FakeLLM
+from tests.governance import test_backend_key_destination as console
 
-KEY = "sk-live-ONLY-OPS-KNOW-THIS-0123456789"
-
-
-@pytest.fixture
-def old():
-    server = FakeLLM("openai")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def new():
-    server = FakeLLM("openai")
-    yield server
-    server.stop()
+KEY = console.KEY
+# The fake servers the console's tests move a backend between.
+old, new = console.old, console.new
 
 
 def _with_key(**values) -> Backend:
