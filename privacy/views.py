@@ -91,6 +91,9 @@ def desk(request: HttpRequest) -> HttpResponse:
             "to_approve": sum(r.yours_to_approve for r in open_requests),
             "holds": holds,
             "holds_about_you": {hold.pk for hold in holds if hold.is_about(request.user)},
+            "holds_to_confirm": {
+                hold.pk for hold in holds if access.yours_to_confirm(hold, request.user)
+            },
             "runs": runs,
             "categories": Category.objects.filter(is_active=True),
             "schedule_label": services.schedule_label(services.purge_schedule()),
