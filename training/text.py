@@ -43,7 +43,7 @@ def _diff_lines(old: str, new: str, context: int) -> tuple[DiffLine, ...]:
     """Kept for the next view: everyone who acknowledged the same version sees this one."""
     a, b = old.splitlines(), new.splitlines()
     lines: list[DiffLine] = []
-    for number, group in enumerate(_grouped(_opcodes(a, b), context)):
+    for number, group in enumerate(_AnchoredMatcher(a, b).get_grouped_opcodes(context)):
         if number:
             lines.append(DiffLine("gap", "…"))
         for tag, i1, i2, j1, j2 in group:
@@ -136,46 +136,22 @@ def _difflib_blocks(
     return blocks
 
 
-def _opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
-    """As difflib.SequenceMatcher.get_opcodes()."""
-    opcodes = []
-    i = j = 0
-    for ai, bj, size in [*_matching_blocks(a, b), (len(a), len(b), 0)]:
-        tag = ""
-        if i < ai and j < bj:
-            tag = "replace"
-        elif i < ai:
-            tag = "delete"
-        elif j < bj:
-            tag = "insert"
-        if tag:
-            opcodes.append((tag, i, ai, j, bj))
-        i, j = ai + size, bj + size
-        if size:
-            if opcodes and opcodes[-1][0] == "equal":  # adjacent blocks: one run
-                opcodes[-1] = ("equal", opcodes[-1][1], i, opcodes[-1][3], j)
-            else:
-                opcodes.append(("equal", ai, i, bj, j))
-    return opcodes or [("equal", 0, 0, 0, 0)]
+class _AnchoredMatcher(difflib.SequenceMatcher):
+    """difflib's opcodes and their grouping, over :func:`_matching_blocks` instead of
+    difflib's own matching (whose cost grows with the product of the lengths)."""
 
+    def __init__(self, a: list[str], b: list[str]) -> None:
+        super().__init__(None, a, b, autojunk=False)
 
-def _grouped(opcodes: list[tuple[str, int, int, int, int]], context: int):
-    """As difflib.SequenceMatcher.get_grouped_opcodes(): the changes with ``context``
-    equal lines around them, one group per stretch with no longer equal run."""
-    codes = list(opcodes)
-    if codes[0][0] == "equal":
-        tag, i1, i2, j1, j2 = codes[0]
-        codes[0] = tag, max(i1, i2 - context), i2, max(j1, j2 - context), j2
-    if codes[-1][0] == "equal":
-        tag, i1, i2, j1, j2 = codes[-1]
-        codes[-1] = tag, i1, min(i2, i1 + context), j1, min(j2, j1 + context)
-    group = []
-    for tag, i1, i2, j1, j2 in codes:
-        if tag == "equal" and i2 - i1 > context * 2:
-            group.append((tag, i1, min(i2, i1 + context), j1, min(j2, j1 + context)))
-            yield group
-            group = []
-            i1, j1 = max(i1, i2 - context), max(j1, j2 - context)
-        group.append((tag, i1, i2, j1, j2))
-    if group and not (len(group) == 1 and group[0][0] == "equal"):
-        yield group
+    def get_matching_blocks(self) -> list[tuple[int, int, int]]:
+        if self.matching_blocks is None:
+            merged: list[tuple[int, int, int]] = []
+            for i, j, n in _matching_blocks(self.a, self.b):
+                if merged:
+                    last_i, last_j, last_n = merged[-1]
+                    if last_i + last_n == i and last_j + last_n == j:  # adjacent: one run
+                        merged[-1] = (last_i, last_j, last_n + n)
+                        continue
+                merged.append((i, j, n))
+            self.matching_blocks = [*merged, (len(self.a), len(self.b), 0)]
+        return self.matching_blocks
