@@ -26,7 +26,11 @@ from governance.models import (
 from governance.policy import SECRET_TYPES, default_action, entity_phrase, unmet_requirements
 from governance.policy import Action as PolicyAction
 from governance.roles import Role
-from governance.services import clearance_problem, key_destination_changes
+from governance.services import (
+    KEY_DESTINATION_FIELDS,
+    clearance_problem,
+    key_destination_changes,
+)
 from governance.simulation import MAX_MESSAGE_CHARS
 
 ROLE_HELP = {
@@ -479,8 +483,8 @@ class BackendForm(forms.ModelForm):
         backend = self.instance
         if not backend.credential_encrypted or data.get("remove_credential"):
             return False
-        before = {"kind": backend.kind, "base_url": backend.base_url, "region": backend.region}
-        after = {name: data.get(name) or "" for name in before}
+        before = {name: getattr(backend, name) for name in KEY_DESTINATION_FIELDS}
+        after = {name: data.get(name) or "" for name in KEY_DESTINATION_FIELDS}
         return not key_destination_changes(before, after)
 
     def _clean_own_identity(self, data: dict) -> None:
@@ -545,6 +549,12 @@ REGION_CODE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 REGION_CODE_LENGTH = 40
 #: A category's allowed regions, as typed: ample for every region of every provider.
 REGIONS_TEXT_LENGTH = 1000
+
+
+def is_list_of_strings(value) -> bool:
+    """Whether ``value`` (from JSON or YAML) is a list of strings; an empty one is a choice:
+    none, or any."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def region_codes_problem(codes: list[str]) -> str | None:

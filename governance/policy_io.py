@@ -30,6 +30,7 @@ from governance.detection import PatternError, check_pattern
 from governance.forms import (
     BackendForm,
     finding_matrix_form,
+    is_list_of_strings,
     level_problem,
     region_codes_problem,
     retention_problem,
@@ -46,6 +47,7 @@ from governance.models import (
 )
 from governance.policy import unmet_requirements
 from governance.services import (
+    KEY_DESTINATION_FIELDS,
     changes_in_words,
     clearance_problem,
     forget_health,
@@ -519,23 +521,19 @@ def _check_routing_lists(category: Category, where: str) -> list[str]:
     empty list would have let a confidential category go to any hosting."""
     problems = []
     hosting = category.allowed_hosting_classes
-    if not _list_of_strings(hosting) or set(hosting) - set(HostingClass.values):
+    if not is_list_of_strings(hosting) or set(hosting) - set(HostingClass.values):
         problems.append(
             f"{where}.allowed_hosting_classes: a list of "
             f"{', '.join(HostingClass.values)} ([] means any hosting)."
         )
         category.allowed_hosting_classes = []  # refused: the approvals' checks read a list
     regions = category.allowed_regions
-    if not _list_of_strings(regions):
+    if not is_list_of_strings(regions):
         problems.append(f"{where}.allowed_regions: a list of region codes ([] means any).")
         category.allowed_regions = []
     elif problem := region_codes_problem(regions):
         problems.append(f"{where}.allowed_regions: {problem}")
     return problems
-
-
-def _list_of_strings(value) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _new_level_problem(category: Category, taken: dict[int, str]) -> str | None:
@@ -561,12 +559,12 @@ def _backend_check() -> Callable[[Backend, str], list[str]]:
     """:func:`_check_backend`, for the file's backends in turn, each first moved as the
     console moves it: one whose kind, address or (Bedrock, Vertex AI) region changes loses
     its stored key (said on its line, as ``key_removed``) and its last test's health."""
-    destination = ("kind", "base_url", "region")
-    stored = {b.pk: _snapshot(b, destination) for b in Backend.objects.only(*destination)}
+    where_to = KEY_DESTINATION_FIELDS
+    stored = {b.pk: _snapshot(b, where_to) for b in Backend.objects.only(*where_to)}
 
     def check(backend: Backend, where: str) -> list[str]:
         if backend.pk in stored:
-            moved = key_destination_changes(stored[backend.pk], _snapshot(backend, destination))
+            moved = key_destination_changes(stored[backend.pk], _snapshot(backend, where_to))
             if moved:
                 forget_health(backend)
             if moved and backend.credential_encrypted:

@@ -341,6 +341,8 @@ def _record_policy(
 #: The kinds whose vendor's host is named after the region (``bedrock-runtime.REGION.
 #: amazonaws.com``, ``REGION-aiplatform.googleapis.com``); for the others it only routes.
 REGION_NAMES_HOST = (Backend.Kind.BEDROCK, Backend.Kind.VERTEX)
+#: A backend's fields that say where its key is sent (:func:`key_destination_changes`).
+KEY_DESTINATION_FIELDS = ("kind", "base_url", "region")
 KEY_REMOVED = (
     "The stored key was removed because the {what} changed: enter the key again for the new {what}."
 )

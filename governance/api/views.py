@@ -45,6 +45,7 @@ from governance.forms import (
     TermListForm,
     UnknownParty,
     finding_matrix_form,
+    is_list_of_strings,
     is_uuid,
     resolve_party,
 )
@@ -63,11 +64,6 @@ YES_NO = "Must be true or false."
 NOT_TEXT = "Must be text, not a list, an object or true/false."
 REGIONS = "Give region codes as strings: a list, or one comma-separated string."
 NOT_AN_OBJECT = "The body must be a JSON object: {field: value, …}."
-
-
-def _strings(value) -> bool:
-    """Whether ``value`` is a JSON list of strings (an empty one is a choice: none)."""
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _list_of(field) -> str:
@@ -150,7 +146,7 @@ class _FormWrites:
             if isinstance(field, forms.BooleanField):
                 message = None if isinstance(value, bool) else YES_NO
             elif isinstance(field, forms.MultipleChoiceField):
-                message = None if _strings(value) else _list_of(field)
+                message = None if is_list_of_strings(value) else _list_of(field)
             elif value is None:
                 message = None  # the field's own check says what is wrong
             elif isinstance(field, BaseTemporalField):
