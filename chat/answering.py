@@ -78,9 +78,6 @@ QUOTING_KINDS = {
     "content). Retry, or ask an administrator to check the backend.",
     "auth": "{name} refused Steward's key: ask an administrator to check the backend.",
 }
-#: A backend that could not be reached is tried after the others for this long.
-UNREACHABLE_FOR_SECONDS = 60
-
 SYSTEM_PROMPT = (
     "Some values in this conversation were replaced by placeholders in square brackets, "
     "such as [EMAIL_1] or [PERSON_2]. Keep every placeholder exactly as written, brackets "
@@ -288,7 +285,7 @@ def _failed(answer: Message, progress: Progress, exc: Exception) -> None:
         progress.superseded = True
     elif isinstance(exc, llm.LLMError):
         if exc.kind in ("connection", "timeout") and not progress.text:
-            streams.mark_unreachable(answer.backend.public_id, UNREACHABLE_FOR_SECONDS)
+            streams.mark_unreachable(answer.backend.public_id)
         progress.error, progress.error_kind = str(exc), exc.kind
     elif isinstance(exc, (_TooLong, SoftTimeLimitExceeded)):
         progress.error = "The answer took too long and was stopped."

@@ -820,7 +820,7 @@ def _pick_backend(eligible: tuple[str, ...], version: Version) -> Backend:
     """The first eligible backend (in the policy's order) that can answer now.
 
     A backend the worker could not reach lately (for
-    ``chat.answering.UNREACHABLE_FOR_SECONDS``), or whose key is to come from an
+    ``chat.streams.UNREACHABLE_FOR_SECONDS``), or whose key is to come from an
     environment variable that is not set, goes to the back of the line, so the
     next approved backend answers instead; if none is better, the first is
     tried (and its failure says why).
@@ -848,10 +848,22 @@ def passed_over(decision: Decision, version: Version) -> tuple[Backend, str] | N
         return None
     first = backend_by_key(decision.backends[0], version)
     if not first.key_missing:
-        return picked, f"{first.name} could not be reached in the last minute"
+        return (
+            picked,
+            f"{first.name} could not be reached in {_the_last(streams.UNREACHABLE_FOR_SECONDS)}",
+        )
     variable = first.credential_env
     problem = "is not set" if not os.environ.get(variable) else "is not offered for keys"
     return picked, f"{first.name} has no key on this server ({variable} {problem})"
+
+
+def _the_last(seconds: int) -> str:
+    """``60`` → "the last minute", ``120`` → "the last 2 minutes", ``90`` → "the last 90
+    seconds"."""
+    if seconds % 60:
+        return f"the last {seconds} seconds"
+    minutes = seconds // 60
+    return "the last minute" if minutes == 1 else f"the last {minutes} minutes"
 
 
 def backend_by_key(key: str, version: Version) -> Backend:

@@ -239,7 +239,11 @@ UNREACHABLE_READ_SECONDS = 1.0
 _unreachable_read: dict[tuple[str, ...], tuple[float, frozenset[str]]] = {}
 
 
-def mark_unreachable(backend_id, seconds: int) -> None:
+#: A backend that could not be reached is tried after the others for this long.
+UNREACHABLE_FOR_SECONDS = 60
+
+
+def mark_unreachable(backend_id, seconds: int = UNREACHABLE_FOR_SECONDS) -> None:
     """Remember, for a while, that a backend could not be reached."""
     client().set(f"steward:unreachable:{backend_id}", b"1", ex=seconds)
     _unreachable_read.clear()

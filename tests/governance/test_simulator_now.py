@@ -42,3 +42,15 @@ def test_the_simulator_says_when_the_first_choice_could_not_be_reached_lately(or
         "Right now Local Ollama answers instead: OpenAI business API could not be reached in "
         "the last minute."
     ) in page
+
+
+def test_the_simulator_words_how_long_a_backend_is_passed_over_from_the_setting(
+    org, client, monkeypatch
+):
+    from chat import streams
+    from governance.models import Backend
+
+    monkeypatch.setattr(streams, "UNREACHABLE_FOR_SECONDS", 120)
+    streams.mark_unreachable(Backend.objects.get(name="OpenAI business API").public_id)
+    page = _simulate(client, org.alice, 2, "Hello")
+    assert "OpenAI business API could not be reached in the last 2 minutes." in page
