@@ -338,6 +338,36 @@ def _record_policy(
     )
 
 
+def _locked_or_new(model, instance, snapshot) -> tuple[Any, dict[str, Any]]:
+    """For an edit, the row locked for update and its audited settings before the edit; for a
+    new one (``instance`` None), an unsaved row and no settings."""
+    if instance is None:
+        return model(), {}
+    locked = model.objects.select_for_update().get(pk=instance.pk)
+    return locked, snapshot(locked)
+
+
+def _record_saved(
+    *, actor: User, target, noun: str, creating: bool, before: dict, after: dict, message=""
+) -> None:
+    """Audit a save: a new one with all its settings, an edit with only what changed (and
+    nothing at all when nothing did); ``message`` words an edit otherwise than "NOUN edited"."""
+    if creating:
+        _record_policy(
+            actor=actor, target=target, message=f"{noun} created", before=None, after=after
+        )
+        return
+    before, after = _changes(before, after)
+    if after:
+        _record_policy(
+            actor=actor,
+            target=target,
+            message=message or f"{noun} edited",
+            before=before,
+            after=after,
+        )
+
+
 #: The kinds whose vendor's host is named after the region (``bedrock-runtime.REGION.
 #: amazonaws.com``, ``REGION-aiplatform.googleapis.com``); for the others it only routes.
 REGION_NAMES_HOST = (Backend.Kind.BEDROCK, Backend.Kind.VERTEX)
@@ -402,20 +432,15 @@ def save_backend(
     """
     with transaction.atomic():
         creating = backend is None
-        if creating:
-            backend = Backend()
-            before = {}
-        else:
-            backend = Backend.objects.select_for_update().get(pk=backend.pk)
-            before = _snapshot(backend, BACKEND_FIELDS)
+        backend, before = _locked_or_new(Backend, backend, _backend_snapshot)
         for name, value in values.items():
             setattr(backend, name, value)
-        after = _snapshot(backend, BACKEND_FIELDS)
+        after = _backend_snapshot(backend)
         moved = [] if creating else key_destination_changes(before, after)
         if moved:
             forget_health(backend)
         backend.save()
-        message = "Backend edited"
+        message = ""
         backend.credential_notice = ""
         if credential:
             backend.seal_credential(credential)
@@ -427,19 +452,22 @@ def save_backend(
             before["has_credential"], after["has_credential"] = True, False
             if not remove_credential:
                 what = changes_in_words(moved)
-                message += f": the stored key was removed because the {what} changed"
+                message = f"Backend edited: the stored key was removed because the {what} changed"
                 backend.credential_notice = KEY_REMOVED.format(what=what)
-        if creating:
-            _record_policy(
-                actor=actor, target=backend, message="Backend created", before=None, after=after
-            )
-        else:
-            before, after = _changes(before, after)
-            if after:
-                _record_policy(
-                    actor=actor, target=backend, message=message, before=before, after=after
-                )
+        _record_saved(
+            actor=actor,
+            target=backend,
+            noun="Backend",
+            creating=creating,
+            before=before,
+            after=after,
+            message=message,
+        )
     return backend
+
+
+def _backend_snapshot(backend: Backend) -> dict[str, Any]:
+    return _snapshot(backend, BACKEND_FIELDS)
 
 
 def set_backend_enabled(*, backend: Backend, enabled: bool, actor: User) -> Backend:
@@ -507,7 +535,7 @@ def delete_backend(*, backend: Backend, actor: User) -> None:
             actor=actor,
             target=backend,
             message="Backend deleted",
-            before=_snapshot(backend, BACKEND_FIELDS),
+            before=_backend_snapshot(backend),
             after=None,
         )
         backend.delete()
@@ -647,27 +675,24 @@ def save_category(*, category: Category | None, values: dict[str, Any], actor: U
     """Create or edit a category's description, retention and routing requirements."""
     with transaction.atomic():
         creating = category is None
-        if creating:
-            category = Category()
-            before = {}
-        else:
-            category = Category.objects.select_for_update().get(pk=category.pk)
-            before = _snapshot(category, CATEGORY_FIELDS)
+        category, before = _locked_or_new(Category, category, _category_snapshot)
         for name, value in values.items():
             setattr(category, name, value)
         category.save()
-        after = _snapshot(category, CATEGORY_FIELDS)
-        if not creating:
-            before, after = _changes(before, after)
-        if creating or after:
-            _record_policy(
-                actor=actor,
-                target=category,
-                message="Category created" if creating else "Category edited",
-                before=None if creating else before,
-                after=after,
-            )
+        after = _category_snapshot(category)
+        _record_saved(
+            actor=actor,
+            target=category,
+            noun="Category",
+            creating=creating,
+            before=before,
+            after=after,
+        )
     return category
+
+
+def _category_snapshot(category: Category) -> dict[str, Any]:
+    return _snapshot(category, CATEGORY_FIELDS)
 
 
 def set_finding_actions(*, category: Category, actions: dict[str, str], actor: User) -> Category:
@@ -684,26 +709,14 @@ def save_rule(*, rule: DetectionRule | None, values: dict[str, Any], actor: User
     """Create or edit a detection rule (the form has checked the pattern already)."""
     with transaction.atomic():
         creating = rule is None
-        if creating:
-            rule = DetectionRule()
-            before = {}
-        else:
-            rule = DetectionRule.objects.select_for_update().get(pk=rule.pk)
-            before = _rule_snapshot(rule)
+        rule, before = _locked_or_new(DetectionRule, rule, _rule_snapshot)
         for name, value in values.items():
             setattr(rule, name, value)
         rule.save()
         after = _rule_snapshot(rule)
-        if not creating:
-            before, after = _changes(before, after)
-        if creating or after:
-            _record_policy(
-                actor=actor,
-                target=rule,
-                message="Rule created" if creating else "Rule edited",
-                before=None if creating else before,
-                after=after,
-            )
+        _record_saved(
+            actor=actor, target=rule, noun="Rule", creating=creating, before=before, after=after
+        )
     return rule
 
 
@@ -739,12 +752,7 @@ def save_term_list(
     """
     with transaction.atomic():
         creating = term_list is None
-        if creating:
-            term_list = ProtectedTermList()
-            before = {}
-        else:
-            term_list = ProtectedTermList.objects.select_for_update().get(pk=term_list.pk)
-            before = _snapshot(term_list, TERM_LIST_FIELDS)
+        term_list, before = _locked_or_new(ProtectedTermList, term_list, _term_list_snapshot)
         for name, value in values.items():
             setattr(term_list, name, value)
         if terms is not None:
@@ -752,20 +760,22 @@ def save_term_list(
                 term_list.save()  # the sealing context needs the saved public id
             term_list.set_terms(terms)
         term_list.save()
-        after = _snapshot(term_list, TERM_LIST_FIELDS)
+        after = _term_list_snapshot(term_list)
         if terms is not None:
             after["terms replaced"] = True
-        if not creating:
-            before, after = _changes(before, after)
-        if creating or after:
-            _record_policy(
-                actor=actor,
-                target=term_list,
-                message="Term list created" if creating else "Term list edited",
-                before=None if creating else before,
-                after=after,
-            )
+        _record_saved(
+            actor=actor,
+            target=term_list,
+            noun="Term list",
+            creating=creating,
+            before=before,
+            after=after,
+        )
     return term_list
+
+
+def _term_list_snapshot(term_list: ProtectedTermList) -> dict[str, Any]:
+    return _snapshot(term_list, TERM_LIST_FIELDS)
 
 
 def delete_term_list(*, term_list: ProtectedTermList, actor: User) -> None:
@@ -775,7 +785,7 @@ def delete_term_list(*, term_list: ProtectedTermList, actor: User) -> None:
             actor=actor,
             target=term_list,
             message="Term list deleted",
-            before=_snapshot(term_list, TERM_LIST_FIELDS),
+            before=_term_list_snapshot(term_list),
             after=None,
         )
         term_list.delete()
