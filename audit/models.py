@@ -129,6 +129,14 @@ class AuditEvent(models.Model):
         DSR_DOWNLOADED = "dsr.downloaded", "Data-subject archive or receipt downloaded"
         DSR_REMINDED = "dsr.reminded", "Data-subject deadline reminder sent"
         DSR_TOLD = "dsr.told", "Data-subject requester told"
+        DSR_ARCHIVE_WITHDRAWN = (
+            "dsr.archive_withdrawn",
+            "Data-subject archive withdrawn: it held data since erased (a new request rebuilds it)",
+        )
+        DSR_REPLY_TO_DROPPED = (
+            "dsr.reply_to_dropped",
+            "Data-subject reply-to address dropped: the outcome was told",
+        )
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

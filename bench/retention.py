@@ -5,8 +5,12 @@ points at. The figures that matter are PostgreSQL's (the filler uses
 generate_series); on SQLite it says so and stops.
 
 Prints: seconds to purge BENCH_RETENTION_MESSAGES expired messages (default
-1,000,000, in conversations of 20), the longest and p99 wait of a chat write
-running beside it, and seconds to scope a subject across them.
+1,000,000, in conversations of 20, spread over four categories), the longest and p99
+wait of a chat write running beside it, and seconds to scope a subject across them.
+Before the purge: the retention preview (the privacy desk's dry run, which every purge
+starts with), and the scope of a busy subject mentioned in BENCH_RETENTION_BUSY
+conversations (default 2,600) whose model calls are among BENCH_RETENTION_EVENTS
+``chat.request`` audit events (default 100,000, 15 per busy conversation).
 """
 
 import os
@@ -26,6 +30,7 @@ django.setup()
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from audit.models import AuditEvent  # noqa: E402
 from audit.services import pseudonym  # noqa: E402
 from chat.models import Conversation, Message  # noqa: E402
 from privacy import purge, scope  # noqa: E402
@@ -36,21 +41,34 @@ RECENT_CONVERSATIONS = 200
 MENTION_EVERY = 10  # one message in ten mentions someone
 SUBJECT_MENTIONS = 50
 SUBJECT = pseudonym("jane.roe@example.org")
+CATEGORIES = 4
+BUSY = int(os.environ.get("BENCH_RETENTION_BUSY", 2_600))
+EVENTS = int(os.environ.get("BENCH_RETENTION_EVENTS", 100_000))
+CALLS_PER_BUSY = 15
+BUSY_SUBJECT = pseudonym("john.busy@example.org")
 
 
-def fill(category_id: int, owner_id: int) -> None:
-    """Expired conversations with their messages and index rows, plus a few recent ones."""
+def fill(category_ids: list[int], owner_id: int) -> None:
+    """Expired conversations (a category each in turn) with their messages and index rows,
+    plus a few recent ones."""
     conversations = MESSAGES // PER_CONVERSATION
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO chat_conversation (public_id, owner_id, category_id, data_key_wrapped,
                 title_sealed, pseudonyms_sealed, legal_hold, created_at, last_activity_at)
-            SELECT gen_random_uuid(), %s, %s, '\\x00', '', '', false, now() - interval '400 days',
+            SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + g %% %s], '\\x00', '', '', false,
+                   now() - interval '400 days',
                    now() - make_interval(days => CASE WHEN g <= %s THEN 0 ELSE 400 END)
             FROM generate_series(1, %s) g
             """,
-            [owner_id, category_id, RECENT_CONVERSATIONS, conversations + RECENT_CONVERSATIONS],
+            [
+                owner_id,
+                category_ids,
+                len(category_ids),
+                RECENT_CONVERSATIONS,
+                conversations + RECENT_CONVERSATIONS,
+            ],
         )
         cursor.execute(
             f"""
@@ -69,7 +87,59 @@ def fill(category_id: int, owner_id: int) -> None:
             """,
             [MENTION_EVERY, MENTION_EVERY, SUBJECT_MENTIONS, SUBJECT, MENTION_EVERY],
         )
+        fill_busy_subject(cursor, conversations)
         cursor.execute("ANALYZE")
+
+
+def fill_busy_subject(cursor, conversations: int) -> None:
+    """BUSY_SUBJECT mentioned in the first message of BUSY conversations (evenly spread),
+    and EVENTS ``chat.request`` events: CALLS_PER_BUSY in each of those conversations
+    (on two backends; the mentioning message's call with the address replaced), the rest
+    in any conversation. Chained with dummy hashes: nothing here verifies the chain."""
+    every = max(1, conversations // BUSY)
+    cursor.execute(
+        """
+        INSERT INTO chat_subjectmention (digest, kind, conversation_id, message_id, created_at)
+        SELECT %s, 'EMAIL_ADDRESS', c.id, (SELECT min(m.id) FROM chat_message m
+                                           WHERE m.conversation_id = c.id), now()
+        FROM chat_conversation c WHERE c.id %% %s = 0 ORDER BY c.id LIMIT %s
+        """,
+        [BUSY_SUBJECT, every, BUSY],
+    )
+    cursor.execute(
+        f"""
+        WITH busy AS (
+            SELECT s.conversation_id AS id, s.message_id FROM chat_subjectmention s
+            WHERE s.digest = %s
+        ), targets AS (
+            SELECT b.id, CASE WHEN n = 1 THEN b.message_id END AS message_id
+            FROM busy b CROSS JOIN generate_series(1, %s) n
+            UNION ALL
+            SELECT (SELECT min(id) FROM chat_conversation) + (g * 7919) %% %s, NULL
+            FROM generate_series(1, greatest(%s - %s * (SELECT count(*) FROM busy), 0)) g
+        )
+        INSERT INTO audit_auditevent ({", ".join(_event_columns())})
+        SELECT COALESCE((SELECT max(sequence) FROM audit_auditevent), 0)
+                   + row_number() OVER (ORDER BY t.id),
+               now(), NULL, 'bench', '', 'chat.request', 'success', 'chat.conversation',
+               c.public_id::text, 'Conversation', 'Internal',
+               CASE WHEN t.id %% 2 = 0 THEN 'Cloud API' ELSE 'Local model' END, NULL, NULL,
+               jsonb_build_object(
+                   'category_number', 2, 'decision', 'allowed', 'hosting_class', 'external',
+                   'region', 'eu', 'findings', '[]'::jsonb, 'chars', 120,
+                   'replaced', CASE WHEN t.message_id IS NULL THEN '{{}}'::jsonb
+                                    ELSE '{{"EMAIL_ADDRESS": 1}}'::jsonb END,
+                   'message', COALESCE(m.public_id::text, gen_random_uuid()::text)),
+               '', repeat('0', 64), repeat('0', 64)
+        FROM targets t JOIN chat_conversation c ON c.id = t.id
+        LEFT JOIN chat_message m ON m.id = t.message_id
+        """,
+        [BUSY_SUBJECT, CALLS_PER_BUSY, conversations, EVENTS, CALLS_PER_BUSY],
+    )
+
+
+def _event_columns() -> list[str]:
+    return [f.column for f in AuditEvent._meta.concrete_fields]
 
 
 def _message_columns() -> list[str]:
@@ -141,13 +211,41 @@ def main() -> None:
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        category = make_category(number=2, slug="internal", name="Internal", retention_days=30)
+        categories = [
+            make_category(number=n, slug=f"bench-{n}", name=f"Bench {n}", retention_days=30)
+            for n in range(1, CATEGORIES + 1)
+        ]
         owner = make_user("bench-owner@example.com")
         start = time.perf_counter()
-        fill(category.pk, owner.pk)
+        fill([category.pk for category in categories], owner.pk)
         total = Message.objects.count()
         took = time.perf_counter() - start
-        print(f"database: postgresql; filled {total:,} messages in {took:.1f} s")
+        print(
+            f"database: postgresql; filled {total:,} messages and "
+            f"{AuditEvent.objects.count():,} audit events in {took:.1f} s"
+        )
+
+        timings = []
+        for _ in range(3):
+            start = time.perf_counter()
+            expired = purge.preview()
+            timings.append(time.perf_counter() - start)
+        print(
+            f"retention preview over {CATEGORIES} categories: median "
+            f"{statistics.median(timings) * 1000:.0f} ms ({expired.messages:,} expired messages "
+            f"in {expired.conversations:,} conversations)"
+        )
+        timings = []
+        for _ in range(3):
+            start = time.perf_counter()
+            busy = scope.scope_of(digests=[BUSY_SUBJECT], subject_user_id=None)
+            timings.append(time.perf_counter() - start)
+        calls = sum(entry["calls"] for entry in busy["recipients"])
+        print(
+            f"scope a subject in {busy['mentions']['conversations']:,} conversations "
+            f"({calls:,} model calls among {EVENTS:,} audit events): "
+            f"median {statistics.median(timings) * 1000:.0f} ms"
+        )
 
         timings = []
         for _ in range(5):

@@ -616,7 +616,7 @@ def rename_conversation(*, conversation: Conversation, actor: User, title: str) 
         Conversation.objects.filter(pk=conversation.pk).update(
             title_sealed=conversation.title_sealed
         )
-        _index_title(conversation, _subject_digests(title, detection))
+        _index_title(conversation, subject_digests(title, detection))
     return title
 
 
@@ -1049,7 +1049,7 @@ def title_from(text: str) -> str:
     return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def _subject_digests(text: str, detection: Detection) -> dict[str, str]:
+def subject_digests(text: str, detection: Detection) -> dict[str, str]:
     """The keyed hash of every identifier about a person found in ``text``, with its kind."""
     digests = {}
     for finding in detection.scan.findings:
@@ -1063,7 +1063,7 @@ def _subject_digests(text: str, detection: Detection) -> dict[str, str]:
 
 def _index_subjects(message: Message, text: str, detection: Detection, writes: Writes) -> None:
     """Every identifier found, as a keyed hash pointing at this message."""
-    digests = _subject_digests(text, detection)
+    digests = subject_digests(text, detection)
     if not digests:
         return
     now = timezone.now()

@@ -41,8 +41,12 @@ def yours_to_confirm(hold: LegalHold, user: User) -> bool:
 
 
 def get_request_for_user(user: User, public_id: UUID) -> SubjectRequest:
-    """Officers open any request; a person only the ones about themselves (404 otherwise)."""
-    requests = SubjectRequest.objects.select_related(
+    """Officers open any request; a person only the ones about themselves (404 otherwise).
+
+    Without its sealed access archive (up to megabytes), which only the download reads
+    (loaded then, on first use); ``archive_available`` says whether there is one.
+    """
+    requests = SubjectRequest.objects.listed().select_related(
         "subject_user", "created_by", "verified_by", "scoped_by", "approved_by"
     )
     if not is_officer(user):

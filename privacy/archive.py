@@ -2,10 +2,14 @@
 
 Stored sealed with the master key on the request row; it holds the subject's own
 conversations (placeholders restored, as their owner sees them) and every message
-elsewhere that mentions them ("mentions": other people's messages, which may name
-third parties too). For a staff member it also holds what Steward keeps on their
-account: roles and clearances, policy acknowledgements and quiz attempts, API tokens
-(never their hash), and a summary of their own activity in the audit trail.
+elsewhere that mentions them ("mentions": other people's messages, and the models' answers
+in those conversations that name them once placeholders are restored). Other people's
+identifiers in the mentions are withheld (GDPR Art. 15(4)): each one the detector finds
+that is not the subject's reads "[another person's email address]"; what it does not find
+(a name without a title, say) is for the officer who releases the copy. For a staff member
+it also holds what Steward keeps on their account: roles and clearances, policy
+acknowledgements and quiz attempts, API tokens (never their hash), and a summary of their
+own activity in the audit trail.
 
 Privacy officers may always download it. The subject may once it is released: at
 once when it holds no mentions, otherwise when an officer other than the subject has
@@ -23,16 +27,19 @@ import zipfile
 from collections.abc import Callable
 
 from django.db import transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Prefetch, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.services import record
+from audit.services import pseudonym, record
 from chat.models import Conversation, Message, SubjectMention
-from chat.pseudonyms import Pseudonymiser
+from chat.pseudonyms import Pseudonymiser, canonical
+from chat.services import subject_digests
 from governance import crypto
+from governance.detection import Detection, detect
 from governance.models import User
+from governance.policy import HARMLESS_TYPES, SECRET_TYPES
 from privacy import access, disclosure, notices
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from privacy.services import PrivacyError, record_step
@@ -68,15 +75,24 @@ def build(
         .order_by("created_at")
     )
     seen = set()
+    digests = set(request.digests)
+    kinds = set()  # of the subject's identifiers in the mentions: the categories of data
     for row in rows.iterator(chunk_size=CHUNK):
+        kinds.add(row.kind)
         # A row without a message is the conversation's title (one its owner typed).
         where = row.message_id or ("title", row.conversation_id)
         if where in seen:
             continue
         seen.add(where)
-        mentions.append(_mention(row))
+        mentions.append(_mention(row, digests))
         done += 1
         progress(done)
+    for answer, named in _answers_naming(request, digests):
+        kinds.update(named)
+        mentions.append(answer)
+        done += 1
+        progress(done)
+    mentions.sort(key=lambda mention: mention["date"])  # an answer after its question
     user = request.subject_user
     data = {
         "reference": request.reference,
@@ -86,7 +102,7 @@ def build(
         "conversations": own,
         "mentions": mentions,
         **(_held_on_account(user) if user else {}),
-        "about": disclosure.about(request, recipients),
+        "about": disclosure.about(request, recipients, kinds=kinds),
     }
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -107,6 +123,22 @@ def build(
     return seal(request, blob), counts
 
 
+def digests_within(request: SubjectRequest) -> set[str]:
+    """The keyed hashes of everyone the subject index finds in the conversations :func:`build`
+    draws on: the subject's own, and other people's that mention them (their messages, titles
+    and the models' answers there, which restore any of the conversation's placeholders). An
+    erasure of any of these people drops the archive (:func:`privacy.erasure.erase`)."""
+    drawn_on = Q(
+        conversation_id__in=SubjectMention.objects.filter(digest__in=request.digests).values(
+            "conversation_id"
+        )
+    )
+    if request.subject_user_id:
+        drawn_on |= Q(conversation__owner_id=request.subject_user_id)
+    found = SubjectMention.objects.filter(drawn_on).values_list("digest", flat=True).distinct()
+    return set(found) | set(request.digests)
+
+
 def _entry(name: str) -> zipfile.ZipInfo:
     """A file's entry as ``ZipFile.writestr`` makes it (dated now, owner-only), for one
     written as a stream: ``ZipFile.open`` would date it 1980 and give it no permissions."""
@@ -119,7 +151,7 @@ def _entry(name: str) -> zipfile.ZipInfo:
 def download_refusal(request: SubjectRequest, user: User) -> str | None:
     """Why ``user`` may not download the request's archive now, for them to read; None if
     they may. The subject needs it released, even when they are a privacy officer."""
-    if not request.archive_sealed:
+    if not _has_archive(request):
         if request.archive_dropped_at:
             return (
                 f"The archive expired on {timezone.localtime(request.archive_dropped_at):%-d %B %Y}"
@@ -136,6 +168,14 @@ def download_refusal(request: SubjectRequest, user: User) -> str | None:
             "checks them for other people's data before you can download it."
         )
     return None if access.is_officer(user) else "Only privacy officers download this archive."
+
+
+def _has_archive(request: SubjectRequest) -> bool:
+    """Whether the request's archive is stored; read without loading it when the request
+    came from ``SubjectRequest.objects.listed()``."""
+    if hasattr(request, "archive_available"):
+        return request.archive_available
+    return bool(request.archive_sealed)
 
 
 def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
@@ -340,7 +380,9 @@ def _audit_activity(user: User) -> list[dict]:
     ]
 
 
-def _mention(row: SubjectMention) -> dict:
+def _mention(row: SubjectMention, digests: set[str]) -> dict:
+    """A message (or title) someone else wrote that names the subject, with the other
+    people it names withheld."""
     conversation, message = row.conversation, row.message
     mention = {
         "date": (message or conversation).created_at.isoformat(),
@@ -348,10 +390,89 @@ def _mention(row: SubjectMention) -> dict:
         "identifier_kind": row.kind,
     }
     if message is None:
-        mention["title"] = conversation.title
+        mention["title"] = _others_withheld(conversation.title, digests)
     else:
-        mention["text"] = message.content
+        mention["text"] = _others_withheld(message.content, digests)
     return mention
+
+
+def _answers_naming(request: SubjectRequest, digests: set[str]) -> list[tuple[dict, list[str]]]:
+    """The models' answers, in the other people's conversations the copy holds, that name the
+    subject once their placeholders are restored, each with the kinds of the subject's
+    identifiers it names: the subject index covers what people wrote, not the answers, yet
+    an answer that echoes "[EMAIL_1]" back is about them too.
+
+    Each answer is read with the detector chat indexes messages with, and its identifiers
+    hashed the same way (:func:`chat.services.subject_digests`)."""
+    mentioned = (
+        SubjectMention.objects.filter(digest__in=request.digests)
+        .exclude(conversation__owner_id=request.subject_user_id)
+        .values("conversation_id")
+    )
+    conversations = (
+        Conversation.objects.filter(pk__in=mentioned)
+        .select_related("category")
+        .prefetch_related(
+            Prefetch(
+                "messages",
+                queryset=Message.objects.filter(role=Message.Role.ASSISTANT),
+                to_attr="answers",
+            )
+        )
+    )
+    found = []
+    for conversation in conversations.iterator(chunk_size=CHUNK):
+        restorer = Pseudonymiser(conversation.pseudonyms())
+        for answer in conversation.answers:
+            answer.conversation = conversation
+            text = restorer.restore(answer.content)
+            if not text:
+                continue
+            detection = detect(text)
+            kinds = [
+                kind
+                for digest, kind in subject_digests(text, detection).items()
+                if digest in digests
+            ]
+            if kinds:
+                told = {
+                    "date": answer.created_at.isoformat(),
+                    "category": conversation.category.name,
+                    "identifier_kind": kinds[0],
+                    "answer": _others_withheld(text, digests, detection=detection),
+                }
+                found.append((told, kinds))
+    return found
+
+
+def _others_withheld(text: str, digests: set[str], *, detection: Detection | None = None) -> str:
+    """``text`` with each identifier the detector finds in it that is not the subject's
+    (its keyed hash is not one of ``digests``) replaced by what it is: "[another person's
+    phone number]". The subject's own stay; links stay (they are harmless as the rules
+    count them). ``detection``: ``text``'s, when already made."""
+    if not text:
+        return text
+    detection = detection or detect(text)
+    cuts, reached = [], 0
+    for finding in sorted(detection.scan.findings, key=lambda f: (f.start, -f.end)):
+        kind = str(finding.type)
+        if finding.start < reached or kind in HARMLESS_TYPES:
+            continue  # inside one already kept or cut
+        reached = finding.end
+        if pseudonym(canonical(kind, text[finding.start : finding.end])) not in digests:
+            cuts.append((finding.start, finding.end, kind))
+    for start, end, kind in reversed(cuts):
+        text = text[:start] + _withheld(kind) + text[end:]
+    return text
+
+
+def _withheld(kind: str) -> str:
+    """What stands in the copy for an identifier of someone else's, or a secret."""
+    if kind in SECRET_TYPES:
+        return "[a secret or credential, withheld]"
+    if kind == "PROTECTED_TERM":
+        return "[a protected term, withheld]"
+    return f"[another person's {disclosure.kind_in_words(kind)}]"
 
 
 def _conversation(conversation: Conversation) -> dict:

@@ -1,11 +1,15 @@
 """What an access copy tells the person besides their data (GDPR Art. 15(1)–(2), CCPA's
-right to know): who answers for it, why Steward holds it, where it came from, who received
-it, how long it is kept, and what they may ask for next."""
+right to know): who answers for it, why Steward holds it, what kinds of data it is, where it
+came from, who received it and how, where they run, how long it is kept, whether anything
+is decided about the person automatically, and what they may ask for next.
+
+A person outside the organisation (a request with no account) is spoken to as one: the
+staff who wrote about them are not their colleagues, nor its privacy team theirs."""
 
 from django.conf import settings
 
 from governance.models import Backend, Category
-from governance.policy import hosting_name
+from governance.policy import ENTITY_NAMES, NATIONAL_ID_NAMES, hosting_name
 from privacy.models import SubjectRequest
 
 PURPOSES = [
@@ -19,10 +23,51 @@ PURPOSES = [
 
 SOURCES = {
     "conversations": "You wrote these messages; the answers came from the model named.",
-    "mentions": "Colleagues wrote these messages, which name you or an identifier of yours.",
+    "mentions": "Colleagues wrote these messages, which name you or an identifier of yours, "
+    "and the models answered them.",
     "account": "Your account, clearances and training records come from the company's "
     "administrators and from what you did in Steward.",
 }
+#: Where the mentions came from, told to someone outside the organisation.
+OUTSIDER_MENTIONS = (
+    "People at the organisation wrote these messages, which name you or an identifier of "
+    "yours, and the models answered them."
+)
+
+#: Who answers for the data when no contact is configured (STEWARD_PRIVACY_CONTACT): as a
+#: sentence, and as whom to write to.
+NO_CONTACT = {
+    "staff": ("Your company's privacy team (the people who sent you this copy).",
+              "your company's privacy team"),
+    "outsider": ("The privacy team of the organisation that sent you this copy.",
+                 "the privacy team of the organisation that sent you this copy"),
+}  # fmt: skip
+
+#: What else the copy holds on a staff member besides identifiers (Art. 15(1)(b)).
+ACCOUNT_CATEGORIES = [
+    "your account: email address, name, roles and sign-in dates",
+    "what you wrote to the AI models and their answers",
+    "training records: policy acknowledgements and quiz answers",
+    "the names and dates of your API tokens",
+    "a record of what you did in Steward (never the text of messages)",
+]
+
+#: GDPR Art. 15(1)(h) and Art. 22.
+AUTOMATED_DECISIONS = (
+    "Steward makes no decisions with legal or similarly significant effects about you, and "
+    "no profile of you. It classifies each message by what it holds, and that classification "
+    "only routes them: it decides which models may receive a message, whether personal data "
+    "in it is replaced by placeholders first, and whether it is sent at all."
+)
+
+#: Where a backend records no safeguard for transfers outside the EU/EEA (Art. 15(2), 46).
+NO_SAFEGUARD_RECORDED = (
+    "Steward records no transfer safeguard for this model; the transfer safeguard is "
+    "documented by the organisation's privacy team, who can give you a copy."
+)
+
+#: Identifier kinds the categories name otherwise than the findings do.
+KIND_WORDS = {"PERSON": "name", "OTHER": "another identifier you gave"}
 
 RIGHTS = {
     SubjectRequest.Regime.GDPR: [
@@ -41,22 +86,53 @@ RIGHTS = {
 
 AUDIT_RETENTION = (
     "The audit trail (what was sent where and when, never the text) is append-only: Steward "
-    "sets no time limit on it. Ask the contact above how long the company keeps it."
+    "sets no time limit on it. Ask {whom} how long the organisation keeps it."
 )
 
 
-def about(request: SubjectRequest, recipients: list[dict]) -> dict:
+def about(request: SubjectRequest, recipients: list[dict], *, kinds: set[str]) -> dict:
     """The information the copy gives beside the data, for ``data.json`` and the summary;
-    ``recipients`` as :func:`privacy.scope.recipients` found them for the receipt."""
+    ``recipients`` as :func:`privacy.scope.recipients` found them for the receipt, ``kinds``
+    the finding types of the person's identifiers in the messages the copy holds."""
+    contact = settings.STEWARD_PRIVACY_CONTACT
+    staff = request.subject_user_id is not None
+    answers_for_it, write_to = NO_CONTACT["staff" if staff else "outsider"]
+    told = recipients_told(recipients)
     return {
-        "contact": settings.STEWARD_PRIVACY_CONTACT,
+        "contact": contact,
+        "answers_for_it": contact or answers_for_it,
+        "write_to": contact or write_to,
         "purposes": PURPOSES,
-        "sources": SOURCES,
-        "recipients": recipients_told(recipients),
+        "sources": SOURCES if staff else {"mentions": OUTSIDER_MENTIONS},
+        "categories": {
+            "identifiers": sorted({kind_in_words(kind) for kind in kinds}),
+            "records": ACCOUNT_CATEGORIES if staff else [],
+        },
+        "recipients": told,
+        "transfers": [
+            {
+                "backend": entry["backend"],
+                "hosting": entry["hosting"],
+                "region": entry["region"] or "not recorded",
+                "safeguard": NO_SAFEGUARD_RECORDED,
+            }
+            for entry in told
+        ],
+        "automated_decisions": AUTOMATED_DECISIONS,
         "retention": _retention(),
-        "audit_retention": AUDIT_RETENTION,
+        "audit_retention": AUDIT_RETENTION.format(whom=contact or write_to),
         "rights": RIGHTS.get(request.regime, RIGHTS[SubjectRequest.Regime.GDPR]),
     }
+
+
+def kind_in_words(kind: str) -> str:
+    """An identifier's finding type as the copy names it: "EMAIL_ADDRESS" → "email address",
+    "PERSON" → "name", "UK_NINO" → "UK National Insurance number"."""
+    if kind in KIND_WORDS:
+        return KIND_WORDS[kind]
+    if kind in ENTITY_NAMES:
+        return ENTITY_NAMES[kind][0]
+    return NATIONAL_ID_NAMES.get(kind, "identifier")
 
 
 def recipients_told(found: list[dict]) -> list[dict]:
@@ -69,10 +145,32 @@ def recipients_told(found: list[dict]) -> list[dict]:
             "hosting": hosting_name(entry["hosting_class"]),
             "region": entry["region"],
             "calls": entry["calls"],
+            "in_clear": entry.get("in_clear"),
+            "how_sent": _how_sent(entry["calls"], entry.get("in_clear")),
             "provider_keeps": _provider_keeps(kept.get(entry["backend"], "unknown")),
         }
         for entry in found
     ]
+
+
+def _how_sent(calls: int, in_clear: int | None) -> str:
+    """Of the messages a model received with the person's data, how many carried it as
+    written (in clear) and how many with placeholders in its place; "" where the trail of
+    an older request did not count them."""
+    if in_clear is None or not calls:
+        return ""
+    if in_clear == 0:
+        return _all_of(calls, "with your data replaced by placeholders")
+    if in_clear == calls:
+        return _all_of(calls, "with your data in clear")
+    return (
+        f"{in_clear} of {calls} messages with your data in clear; "
+        f"{calls - in_clear} with it replaced by placeholders"
+    )
+
+
+def _all_of(calls: int, how: str) -> str:
+    return f"the one message {how}" if calls == 1 else f"all {calls} messages {how}"
 
 
 def _provider_keeps(days) -> str:

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import pseudonym
+from audit.models import AuditEvent
+from audit.services import pseudonym, record
 from chat import streams
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical, named
@@ -27,6 +29,7 @@ from governance.detection import detect
 from governance.models import ERASED_DOMAIN
 from privacy import purge
 from privacy.models import SubjectRequest
+from privacy.services import record_step
 
 ERASED = "[erased]"
 #: Where a token goes on past a literal that starts or ends with a word character: another
@@ -62,6 +65,7 @@ def erase(
     literals: list[str],
     subject_user=None,
     progress: Callable[[int], None] = lambda done: None,
+    reference: str = "",
 ) -> Erased:
     """Erase everything the request reaches; ``progress`` hears how many conversations are done.
 
@@ -70,7 +74,9 @@ def erase(
     2. Shred what they own, and not held, until none is left.
     3. Redact the mentions in other people's conversations.
     4. Shred again what they own: a request that was under way when the account closed may
-       still have written. Then count what a hold keeps, and drop their access archives.
+       still have written. Then count what a hold keeps, and drop every access archive that
+       holds their data: their own, and other people's that quote them (``reference``, the
+       erasure's, is named in those requests' history).
     """
     result = Erased()
     done = 0
@@ -109,26 +115,82 @@ def erase(
         kept = purge.held(Conversation.objects.filter(owner=subject_user)).count()
         result.withheld_conversations += kept
         progress(done + kept)
-    result.archives = _drop_archives(wanted, subject_user)
+    result.archives = _drop_archives(wanted, subject_user, reference)
     return result
 
 
-def _drop_archives(digests: set[str], subject_user) -> int:
-    """Drop the access archives built for the subject: a staff member's, and any whose request
-    named one of the same identifiers (an outside person has no account to find them by)."""
+#: What dropping an archive reads of its request (not the archive: megabytes).
+ARCHIVE_FIELDS = (
+    "public_id",
+    "reference",
+    "kind",
+    "regime",
+    "subject_user",
+    "digests",
+    "archive_digests",
+)
+
+
+def _drop_archives(digests: set[str], subject_user, reference: str) -> int:
+    """Drop the access archives that hold the subject's data; how many were built for them.
+
+    Theirs: a staff member's, and any whose request named one of the same identifiers (an
+    outside person has no account to find them by). Someone else's: any whose copy quotes
+    them (its ``archive_digests``); it goes too, and its request's history says why, for an
+    officer to build the person a new copy without what is erased.
+    """
     built = (
         SubjectRequest.objects.filter(kind=SubjectRequest.Kind.ACCESS)
         .exclude(archive_sealed=b"")
-        .only("pk", "digests", "subject_user_id")
+        .only(*ARCHIVE_FIELDS)
     )
-    theirs = [
-        request.pk
-        for request in built
-        if (subject_user is not None and request.subject_user_id == subject_user.pk)
-        or digests.intersection(request.digests)
-    ]
-    return SubjectRequest.objects.filter(pk__in=theirs).update(
-        archive_sealed=b"", archive_dropped_at=timezone.now()
+    dropped = 0
+    for request in built:
+        theirs = (subject_user is not None and request.subject_user_id == subject_user.pk) or bool(
+            digests.intersection(request.digests)
+        )
+        if theirs:
+            dropped += _drop_archive(request)
+        elif digests.intersection(request.archive_digests):
+            with transaction.atomic():
+                if _drop_archive(request):
+                    _say_withdrawn(request, reference)
+    return dropped
+
+
+def withdraw_if_erased_meanwhile(request: SubjectRequest, *, since) -> None:
+    """Drop the access archive just written for ``request`` if an erasure of anyone it holds
+    ran since ``since`` (its build began): the build may have read what the erasure went on
+    to erase, and the erasure may have looked for archives before this one was written."""
+    erasures = SubjectRequest.objects.filter(kind=SubjectRequest.Kind.ERASURE).filter(
+        Q(status=SubjectRequest.Status.EXECUTING)
+        | Q(status=SubjectRequest.Status.COMPLETED, completed_at__gte=since)
+    )
+    within = set(request.archive_digests)
+    for reference, digests in erasures.values_list("reference", "digests"):
+        if within.intersection(digests):
+            with transaction.atomic():
+                if _drop_archive(request):
+                    _say_withdrawn(request, reference)
+            return
+
+
+def _say_withdrawn(request: SubjectRequest, erasure_reference: str) -> None:
+    """In the access request's history: its archive went, as it held data since erased."""
+    record_step(
+        request,
+        None,
+        AuditEvent.Action.DSR_ARCHIVE_WITHDRAWN,
+        {"erasure": erasure_reference, "held": "data since erased"},
+    )
+
+
+def _drop_archive(request: SubjectRequest) -> bool:
+    """Drop the request's archive, if it still has one (with what it says it holds)."""
+    return bool(
+        SubjectRequest.objects.filter(pk=request.pk)
+        .exclude(archive_sealed=b"")
+        .update(archive_sealed=b"", archive_dropped_at=timezone.now(), archive_digests=[])
     )
 
 
@@ -283,7 +345,8 @@ def _redact_mapping(mapping: dict, digests: set[str], patterns) -> bool:
 
 
 def erase_account(user) -> bool:
-    """Remove a staff member's account data; the row stays (the audit trail points at it).
+    """Remove a staff member's account data (addresses, sign-in methods, SSO link, name,
+    roles and their own clearances); the row stays (the audit trail points at it).
     Not while a legal hold on them is active (who they are is part of what it keeps),
     looked for under the holds lock: False then, and nothing changes."""
     from allauth.account.models import EmailAddress
@@ -304,4 +367,22 @@ def erase_account(user) -> bool:
         user.set_unusable_password()
         user.save(update_fields=["email", "full_name", "is_active", "password"])
         user.groups.clear()
+        _remove_clearances(user)
     return True
+
+
+def _remove_clearances(user) -> None:
+    """The categories the person was cleared for in their own name (a group's clearance is
+    the group's) go with the account, each audited as a revocation is, under the erased
+    account: its events name no one."""
+    from governance.models import Clearance
+
+    for clearance in Clearance.objects.filter(user=user).select_related("category"):
+        clearance.user = user  # as erased: its event's target reads "Erased account → …"
+        record(
+            action=AuditEvent.Action.POLICY_CHANGED,
+            target=clearance,
+            message="Clearance removed with the erased account",
+            before={"category": clearance.category.number, "user": str(user.public_id)},
+        )
+        clearance.delete()

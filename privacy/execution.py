@@ -172,6 +172,7 @@ class _Run:
                 error=f"{error}: the execution stopped."[:500],
                 receipt=partial,
                 archive_sealed=b"",
+                archive_digests=[],
             )
             if failed:
                 _record_stop(request, partial)
@@ -199,6 +200,7 @@ def _carry_out(run: _Run) -> dict:
             literals=literals,
             subject_user=request.subject_user,
             progress=run.progress,
+            reference=request.reference,
         )
         run.counts = result.as_dict()  # kept, should erasing the account fail
         if request.subject_user_id:
@@ -206,11 +208,17 @@ def _carry_out(run: _Run) -> dict:
             result.account_withheld = not result.account
             run.counts = result.as_dict()
         return run.counts
+    # Whom the copy holds, read before it is built (an erasure may remove index rows
+    # meanwhile) and after (rows added meanwhile): an erasure of any of them drops it.
+    started = timezone.now()
+    within = archive.digests_within(request)
     blob, counts = archive.build(
         request, recipients=run.partial["recipients"], progress=run.progress
     )
+    request.archive_digests = sorted(within | archive.digests_within(request))
     run.counts = counts
-    run.write(archive_sealed=blob)
+    run.write(archive_sealed=blob, archive_digests=request.archive_digests)
+    erasure.withdraw_if_erased_meanwhile(request, since=started)
     return counts
 
 
@@ -261,6 +269,9 @@ def _complete(run: _Run, counts: dict) -> None:
         released = not counts["mentions"]
         fields["archive_released_at"] = now if released else None
         details["archive_released"] = released
+    # Where the answer goes, until it is told (the account's email may be erased by now, but
+    # the identifiers hold the one it had).
+    request.seal_reply_to()
     with transaction.atomic():
         run.write(
             status=S.COMPLETED,
@@ -268,6 +279,7 @@ def _complete(run: _Run, counts: dict) -> None:
             receipt=receipt,
             receipt_hash=digest,
             identifiers_sealed=b"",
+            reply_to_sealed=request.reply_to_sealed,
             note="",  # free text, which may name the person as the identifiers do
             **fields,
         )
@@ -447,7 +459,10 @@ def _give_up(request_id: int, now: dt.datetime) -> bool:
         )
         request.receipt = partial
         request.archive_sealed = b""
-        request.save(update_fields=["status", "error", "receipt", "archive_sealed"])
+        request.archive_digests = []
+        request.save(
+            update_fields=["status", "error", "receipt", "archive_sealed", "archive_digests"]
+        )
         _record_stop(request, partial, gave_up=True)
     return True
 

@@ -158,6 +158,37 @@ class IntakeForm(IdentifiersForm):
         }
 
 
+class OwnDataForm(forms.Form):
+    """A staff member's request for their own data, from "Your data": which kind, and
+    under which law (its clock: GDPR one month, CCPA/CPRA 45 days). GDPR unless chosen."""
+
+    #: Each law as the form offers it, with who it is for and its clock, in one line.
+    REGIMES = {
+        SubjectRequest.Regime.GDPR: "GDPR: you live or work in the EU, the EEA or the UK. "
+        "Answered within one month.",
+        SubjectRequest.Regime.CCPA: "CCPA/CPRA: you live in California. Answered within 45 days.",
+    }
+
+    kind = forms.ChoiceField(
+        choices=SubjectRequest.Kind.choices,
+        error_messages={
+            "required": "Choose a copy of your data or erasure.",
+            "invalid_choice": "Choose a copy of your data or erasure.",
+        },
+    )
+    regime = forms.ChoiceField(
+        choices=list(REGIMES.items()),
+        required=False,
+        initial=SubjectRequest.Regime.GDPR,
+        widget=forms.RadioSelect,
+        label="Under which law",
+        error_messages={"invalid_choice": "Choose GDPR or CCPA/CPRA."},
+    )
+
+    def clean_regime(self) -> str:
+        return self.cleaned_data["regime"] or SubjectRequest.Regime.GDPR
+
+
 class FinishForm(IdentifiersForm):
     """The identifiers to erase in the text, given again for a follow-up erasure (those typed
     for the first were dropped when it closed)."""

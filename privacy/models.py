@@ -173,7 +173,8 @@ class SubjectRequest(models.Model):
     dropped once the request is closed; what remains is their keyed hashes
     (the same HMAC the subject index holds), so the receipt can be checked
     later without keeping the identifier. The audit trail names the request
-    by its ``reference`` only.
+    by its ``reference`` only. One contact, where the answer goes, stays sealed
+    past closing (``reply_to_sealed``) until the outcome is recorded as told.
 
     A FAILED request is still open: it is owed to the subject, so it stays on the
     desk and in the reminders until an officer runs it again (``attempts_allowed``
@@ -269,6 +270,13 @@ class SubjectRequest(models.Model):
     )
     archive_released_at = models.DateTimeField(null=True, blank=True)
     archive_dropped_at = models.DateTimeField(null=True, blank=True)
+    archive_digests = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The keyed hashes of everyone the subject index finds in what the access "
+        "archive holds: an erasure of any of them drops it.",
+    )
+    reply_to_sealed = models.BinaryField(default=b"", editable=False)
     reminded_on = models.DateField(null=True, blank=True)
     nothing_left_at = models.DateTimeField(
         null=True,
@@ -350,6 +358,33 @@ class SubjectRequest(models.Model):
 
     def _context(self) -> bytes:
         return f"subject-request:{self.public_id}".encode()
+
+    def seal_reply_to(self) -> None:
+        """Keep where the answer goes once the identifiers are dropped: the email address the
+        request gave (else its phone number), or the account's while it is not erased."""
+        from governance import crypto
+
+        given = self.identifiers()
+        email = next((value for kind, value in given if kind == "email"), "")
+        phone = next((value for kind, value in given if kind == "phone"), "")
+        user = self.subject_user
+        account = user.email if user is not None and not user.is_erased else ""
+        contact = email or account or phone
+        self.reply_to_sealed = (
+            crypto.seal(contact.encode(), context=self._reply_context()) if contact else b""
+        )
+
+    def reply_to(self) -> str:
+        """Where the answer goes (sealed from closing until the outcome is told); "" then."""
+        from governance import crypto
+
+        blob = bytes(self.reply_to_sealed or b"")
+        if not blob:
+            return ""
+        return crypto.open_sealed(blob, context=self._reply_context()).decode()
+
+    def _reply_context(self) -> bytes:
+        return f"subject-request-reply-to:{self.public_id}".encode()
 
 
 class RequesterNotice(models.Model):

@@ -3,7 +3,8 @@
 The law asks that the requester be told that their request was received (the CCPA within
 10 business days), that its deadline was extended and why (within the first period), and
 its outcome (by the due date). Officers record each once, with how and when; a request the
-person filed from their own page is told there, by Steward, as it happens.
+person filed from their own page is told there, by Steward, as it happens. Where to send the
+outcome (``SubjectRequest.reply_to``) is kept past closing until it is told, then dropped.
 """
 
 import datetime as dt
@@ -108,6 +109,7 @@ def record_notice(
         _refuse_before_it_was(request, topic, told_on)
         notice = _save(request, topic, channel, told_on, actor)
         record_step(request, actor, AuditEvent.Action.DSR_TOLD, _details(notice))
+        _drop_reply_to(request, topic, actor)
     return notice
 
 
@@ -118,6 +120,18 @@ def told_in_steward(request: SubjectRequest, topic: str) -> None:
         return
     notice = _save(request, topic, RequesterNotice.Channel.STEWARD, timezone.localdate(), None)
     record_step(request, None, AuditEvent.Action.DSR_TOLD, _details(notice))
+    _drop_reply_to(request, topic, None)
+
+
+def _drop_reply_to(request: SubjectRequest, topic: str, actor) -> None:
+    """Once the outcome is told, the contact kept to tell it is not needed: it goes, and the
+    request's history says so."""
+    if topic != Topic.OUTCOME:
+        return
+    kept = SubjectRequest.objects.filter(pk=request.pk).exclude(reply_to_sealed=b"")
+    if kept.update(reply_to_sealed=b""):
+        request.reply_to_sealed = b""
+        record_step(request, actor, AuditEvent.Action.DSR_REPLY_TO_DROPPED, {})
 
 
 def _refuse_unowed(request: SubjectRequest, topic: str) -> None:

@@ -8,12 +8,14 @@ simply finds the rest still expired.
 
 import datetime as dt
 import logging
+import operator
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import reduce
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -81,19 +83,31 @@ def _past_window(category: Category, now):
     conversation still holding some (a title, a placeholder mapping, a message's text)
     is past it.
     """
-    conversations = Conversation.objects.filter(category=category)
+    return Conversation.objects.filter(_past_window_of(category, now))
+
+
+def _past_any_window(categories, now):
+    """Conversations past their category's window, held or not, of any of ``categories``:
+    one query where a query per category read the whole message table once each."""
+    if not categories:
+        return Conversation.objects.none()
+    return Conversation.objects.filter(
+        reduce(operator.or_, (_past_window_of(category, now) for category in categories))
+    )
+
+
+def _past_window_of(category: Category, now) -> Q:
+    """The condition of :func:`_past_window` on a conversation."""
     if category.stores_content:
-        cutoff = policy.expiry_cutoff(now, category.retention_days)
-    else:
-        cutoff = now
-        conversations = conversations.filter(
-            ~Q(title_sealed=b"")
-            | ~Q(pseudonyms_sealed=b"")
-            | Exists(
-                Message.objects.filter(conversation=OuterRef("pk")).exclude(content_sealed=b"")
-            )
+        return Q(
+            category=category,
+            last_activity_at__lt=policy.expiry_cutoff(now, category.retention_days),
         )
-    return conversations.filter(last_activity_at__lt=cutoff)
+    return Q(category=category, last_activity_at__lt=now) & (
+        ~Q(title_sealed=b"")
+        | ~Q(pseudonyms_sealed=b"")
+        | Exists(Message.objects.filter(conversation=OuterRef("pk")).exclude(content_sealed=b""))
+    )
 
 
 def held(conversations):
@@ -156,17 +170,32 @@ def _active_holds_on(user):
 
 
 def preview(now=None) -> Expired:
-    """The dry run: what the next purge would remove, without removing anything."""
+    """The dry run: what the next purge would remove, without removing anything.
+
+    Counted for all categories at once, grouped by category: a count per category read
+    the whole message table once each."""
     now = now or timezone.now()
+    categories = list(Category.objects.all())
+    past = _past_any_window(categories, now)
+    expired = not_held(past)
+    conversations = dict(
+        expired.order_by().values("category").annotate(n=Count("pk")).values_list("category", "n")
+    )
+    messages = dict(
+        Message.objects.filter(conversation__in=expired)
+        .order_by()
+        .values("conversation__category")
+        .annotate(n=Count("pk"))
+        .values_list("conversation__category", "n")
+    )
     result = Expired()
-    for category in Category.objects.all():
-        expired = expired_conversations(category, now)
-        conversations = expired.count()
-        if not conversations:
-            continue
-        messages = Message.objects.filter(conversation__in=expired).count()
-        result.counts[category.name] = {"conversations": conversations, "messages": messages}
-    result.held = _held_past_window(now)
+    for category in categories:
+        if conversations.get(category.pk):
+            result.counts[category.name] = {
+                "conversations": conversations[category.pk],
+                "messages": messages.get(category.pk, 0),
+            }
+    result.held = held(past).count()
     return result
 
 
@@ -206,9 +235,7 @@ def left_behind(now=None, *, recent_runs=None) -> tuple[str, PurgeRun | None]:
     last = done.order_by("-finished_at").values_list("finished_at", flat=True).first()
     if last is not None and now - last < OVERDUE_AFTER:
         return "", None
-    waiting = sum(
-        expired_conversations(category, now).count() for category in Category.objects.all()
-    )
+    waiting = not_held(_past_any_window(list(Category.objects.all()), now)).count()
     if not waiting:
         return "", None
     since = f"since {timezone.localtime(last):%-d %b %Y}" if last else "yet"
@@ -219,10 +246,6 @@ def left_behind(now=None, *, recent_runs=None) -> tuple[str, PurgeRun | None]:
         "start a purge by hand.",
         None,
     )
-
-
-def _held_past_window(now) -> int:
-    return sum(held(_past_window(category, now)).count() for category in Category.objects.all())
 
 
 def start(*, actor=None) -> PurgeRun:

@@ -123,8 +123,11 @@ def _recorded_moments_ago(
     return next((request for request in recent if set(request.digests) == digests), None)
 
 
-def request_own_data(*, user: User, kind: str) -> SubjectRequest:
-    """A staff member asks for their own data: signed in is identity verified.
+def request_own_data(
+    *, user: User, kind: str, regime: str = SubjectRequest.Regime.GDPR
+) -> SubjectRequest:
+    """A staff member asks for their own data, under the law they chose (its clock differs):
+    signed in is identity verified.
 
     One open request of a kind at a time. The user's row is locked before the check, so
     of two sent at once (a double submit) the second waits for the first to commit, then
@@ -143,7 +146,7 @@ def request_own_data(*, user: User, kind: str) -> SubjectRequest:
         request = receive_request(
             actor=user,
             kind=kind,
-            regime=SubjectRequest.Regime.GDPR,
+            regime=regime,
             received_on=timezone.localdate(),
             identifiers=_account_identifiers(user),
             subject_user=user,
@@ -242,6 +245,7 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
         request.status = S.REJECTED
         request.rejected_reason = reason.strip()[:500]
         request.completed_at = timezone.now()
+        request.seal_reply_to()  # where the answer goes: kept until the outcome is told
         request.identifiers_sealed = b""
         request.note = ""
         request.save()

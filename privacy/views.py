@@ -34,6 +34,7 @@ from privacy.forms import (
     FinishForm,
     HoldForm,
     IntakeForm,
+    OwnDataForm,
     ReasonForm,
     RejectForm,
     ScheduleForm,
@@ -118,7 +119,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(
-                request, f"{created.reference} recorded; due {created.due_on:%-d %B %Y}."
+                request,
+                f"{created.reference} recorded; due {created.due_on:%-d %B %Y}.",
+                extra_tags="announce",
             )
             return _go(request, reverse("privacy:request", args=[created.public_id]))
     return _form_page(request, "privacy/request_new.html", "intake-form", {"form": form})
@@ -208,8 +211,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "done_steps": _done_steps(subject_request),
         "officer": officer,
         "is_subject": is_subject,
-        "archive_downloadable": bool(subject_request.archive_sealed)
-        and archive.download_refusal(subject_request, request.user) is None,
+        "archive_downloadable": archive.download_refusal(subject_request, request.user) is None,
         "keep_days": ARCHIVE_KEEP_DAYS,
         "identifiers": subject_request.identifiers() if officer else [],
         "verify_form": forms.get("verify_form") or VerifyForm(),
@@ -253,21 +255,29 @@ def _step(
 @require_POST
 @officer
 def request_verify(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    return _step(
-        request,
-        public_id,
-        lambda r, d: services.verify_identity(request=r, actor=request.user, method=d["method"]),
-        VerifyForm,
-        "verify_form",
-    )
+    def verify(subject_request: SubjectRequest, data: dict) -> None:
+        services.verify_identity(request=subject_request, actor=request.user, method=data["method"])
+        messages.success(
+            request,
+            f"{subject_request.reference}: identity verified. Scope the request next.",
+            extra_tags="announce",
+        )
+
+    return _step(request, public_id, verify, VerifyForm, "verify_form")
 
 
 @require_POST
 @officer
 def request_scope(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    return _step(
-        request, public_id, lambda r, d: services.scope_request(request=r, actor=request.user)
-    )
+    def scope(subject_request: SubjectRequest, data: dict) -> None:
+        services.scope_request(request=subject_request, actor=request.user)
+        messages.success(
+            request,
+            f"{subject_request.reference} scoped: a second privacy officer approves it next.",
+            extra_tags="announce",
+        )
+
+    return _step(request, public_id, scope)
 
 
 @require_POST
@@ -450,12 +460,13 @@ def _record_download(request, subject_request: SubjectRequest, what: str) -> Non
 def mine(request: HttpRequest) -> HttpResponse:
     """Anyone signed in: ask for a copy of their data, or for their account to be erased."""
     if request.method == "POST":
-        kind = request.POST.get("kind")
-        if kind not in SubjectRequest.Kind.values:
-            messages.error(request, "Choose a copy of your data or erasure.")
+        form = OwnDataForm(request.POST)
+        if not form.is_valid():
+            for errors in form.errors.values():
+                messages.error(request, " ".join(errors))
         else:
             try:
-                created = services.request_own_data(user=request.user, kind=kind)
+                created = services.request_own_data(user=request.user, **form.cleaned_data)
             except PrivacyError as exc:
                 messages.error(request, str(exc))
             else:
@@ -466,7 +477,9 @@ def mine(request: HttpRequest) -> HttpResponse:
                 )
         return _go(request, reverse("privacy:mine"))
     own = SubjectRequest.objects.listed().filter(subject_user=request.user).order_by("-created_at")
-    return render(request, "privacy/mine.html", {"own_requests": own})
+    return render(
+        request, "privacy/mine.html", {"own_requests": own, "regimes": OwnDataForm.REGIMES}
+    )
 
 
 # --- holds -------------------------------------------------------------------------------
@@ -488,7 +501,7 @@ def holds(request: HttpRequest) -> HttpResponse:
         except PrivacyError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Legal hold placed.")
+            messages.success(request, "Legal hold placed.", extra_tags="announce")
             return _go(request, reverse("privacy:holds"))
     return _form_page(request, "privacy/holds.html", "hold-form", _holds_context(request, form))
 
@@ -579,7 +592,7 @@ def _hold_step(request: HttpRequest, public_id: UUID, step, done: str) -> HttpRe
         release = {"hold": hold.pk, "reason": request.POST.get("reason", ""), "error": str(exc)}
         ctx = _holds_context(request, HoldForm(), release)
         return render(request, "privacy/holds.html", ctx, status=422)
-    messages.success(request, done)
+    messages.success(request, done, extra_tags="announce")
     return _go(request, reverse("privacy:holds"))
 
 

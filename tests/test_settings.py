@@ -96,6 +96,7 @@ PRODUCTION = {
     "REDIS_URL": "redis://cache.internal:6379/0",
     "ALLOWED_HOSTS": "steward.example.com",
     "EMAIL_HOST": "smtp.internal",
+    "STEWARD_PRIVACY_CONTACT": "Example Ltd, Data Protection Officer, dpo@example.com",
 }
 
 

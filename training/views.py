@@ -13,7 +13,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -456,12 +456,17 @@ def question_edit(request: HttpRequest, public_id: UUID | None = None) -> HttpRe
     template = "training/question_form.html"
     if wants_partial(request):
         template += "#question-form"
-    return render(
-        request,
-        template,
-        {"form": form, "question": question, "categories": _active_categories()},
-        status=422 if form.is_bound and form.errors else 200,
-    )
+    ctx = {"form": form, "question": question, "categories": _active_categories()}
+    if question is not None:
+        ctx["number"] = _number_in_quiz(question)
+    return render(request, template, ctx, status=422 if form.is_bound and form.errors else 200)
+
+
+def _number_in_quiz(question: QuizQuestion) -> int:
+    """Its place in its quiz as the questions page lists it: the tab's title tells apart
+    one question's page from another's."""
+    in_quiz = QuizQuestion.objects.filter(category_number=question.category_number)
+    return list(in_quiz.values_list("pk", flat=True)).index(question.pk) + 1
 
 
 @require_POST
@@ -480,35 +485,101 @@ def question_delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def _report(show: str = "") -> dict:
     """Who acknowledged the current version, who has not, and the quiz pass rates.
 
-    A fixed number of queries, however many people: the published versions, the staff
-    with their acknowledgement of the current version and the latest version they
-    acknowledged, then the quiz attempts grouped by person and category.
+    Counted in the database, so that a page of the report reads a page of people however
+    many there are: ``people`` is the query of those shown (``show``: "pending" or
+    "done", else everyone), to paginate and then :func:`_describe`; ``pending``, the query
+    of those still to acknowledge.
     """
     current = PolicyDocument.objects.current()
-    people = services.staff_members().only("pk", "public_id", "email", "full_name")
-    if current is not None:
-        mine = Acknowledgement.objects.filter(user=OuterRef("pk"))
-        people = people.annotate(
-            acked_at=Subquery(mine.filter(document=current).values("acknowledged_at")[:1]),
-            last_version=Max("acknowledgements__document__version"),
-            acked=Exists(mine.filter(document=current)),
+    staff = _staff(current)
+    if current is None:  # nobody is asked anything yet
+        done, pending = staff.none(), staff.none()
+        everyone_count, done_count = staff.count(), 0
+    else:
+        done, pending = staff.filter(acked=True), staff.filter(acked=False)
+        acked = Acknowledgement.objects.filter(user=OuterRef("pk"), document=current)
+        totals = services.staff_members().aggregate(
+            everyone=Count("pk"), done=Count("pk", filter=Exists(acked))
         )
+        everyone_count, done_count = totals["everyone"], totals["done"]
+    categories = list(_active_categories())
+    return {
+        "current": current,
+        "people": {"pending": pending, "done": done}.get(show, staff),
+        "show": show if show in ("pending", "done") else "",
+        "done": done_count,
+        "pending": pending,
+        "pending_count": everyone_count - done_count if current else 0,
+        "everyone_count": everyone_count,
+        "percent_done": round(100 * done_count / everyone_count) if everyone_count else None,
+        "grace_days": settings.STEWARD_ACK_GRACE_DAYS,
+        "categories": categories,
+        "rates": _pass_rates(categories),
+    }
+
+
+def _staff(current: PolicyDocument | None):
+    """The staff, by email, with (once a version is published) ``acked``: whether they
+    acknowledged it, ``acked_at``: when, and ``last_version``: the newest they acknowledged."""
+    people = services.staff_members().only("pk", "public_id", "email", "full_name")
+    if current is None:
+        return people
+    mine = Acknowledgement.objects.filter(user=OuterRef("pk"))
+    return people.annotate(
+        acked_at=Subquery(mine.filter(document=current).values("acknowledged_at")[:1]),
+        last_version=Subquery(mine.order_by("-document__version").values("document__version")[:1]),
+        acked=Exists(mine.filter(document=current)),
+    )
+
+
+def _pass_rates(categories: list[Category]) -> list[dict]:
+    """Per active quiz: how many staff took it and passed it, and their attempts."""
+    by_number = {
+        row["category_number"]: row
+        for row in QuizAttempt.objects.filter(user__in=services.staff_members().values("pk"))
+        .order_by()
+        .values("category_number")
+        .annotate(
+            took=Count("user", distinct=True),
+            ok=Count("user", distinct=True, filter=Q(passed=True)),
+            total=Count("pk"),
+            wins=Count("pk", filter=Q(passed=True)),
+        )
+    }
+    rates = []
+    for category in categories:
+        row = by_number.get(category.number, {})
+        took, ok = row.get("took", 0), row.get("ok", 0)
+        rates.append(
+            {
+                "category": category,
+                "people": took,
+                "passed": ok,
+                "percent": round(100 * ok / took) if took else None,
+                "attempts": row.get("total", 0),
+                "attempts_passed": row.get("wins", 0),
+            }
+        )
+    return rates
+
+
+def _describe(people, current: PolicyDocument | None) -> list:
+    """``people`` (from :func:`_staff`) with their ``state`` ("done", "grace", "overdue",
+    "missing"; "none" before any version is published), ``due`` in grace, and the quizzes
+    they passed and tried (``quiz_passed``, ``quiz_tried``): for the rows shown."""
     people = list(people)
     passed: dict[int, set[int]] = {}
     tried: dict[int, set[int]] = {}
-    attempts: dict[int, list[int]] = {}
-    for user_id, number, total, wins in (
+    for user_id, number, wins in (
         QuizAttempt.objects.filter(user__in=[p.pk for p in people])
+        .order_by()
         .values("user_id", "category_number")
-        .annotate(total=Count("pk"), wins=Count("pk", filter=Q(passed=True)))
-        .values_list("user_id", "category_number", "total", "wins")
+        .annotate(wins=Count("pk", filter=Q(passed=True)))
+        .values_list("user_id", "category_number", "wins")
     ):
         tried.setdefault(user_id, set()).add(number)
         if wins:
             passed.setdefault(user_id, set()).add(number)
-        counts = attempts.setdefault(number, [0, 0])
-        counts[0] += total
-        counts[1] += wins
     published = list(
         PolicyDocument.objects.published()
         .order_by("version")
@@ -530,37 +601,7 @@ def _report(show: str = "") -> dict:
             person.state = "grace" if now < person.due else "overdue"
         else:
             person.state = "missing"
-    categories = list(_active_categories())
-    rates = []
-    for category in categories:
-        took = sum(1 for p in people if category.number in p.quiz_tried)
-        ok = sum(1 for p in people if category.number in p.quiz_passed)
-        total, wins = attempts.get(category.number, (0, 0))
-        rates.append(
-            {
-                "category": category,
-                "people": took,
-                "passed": ok,
-                "percent": round(100 * ok / took) if took else None,
-                "attempts": total,
-                "attempts_passed": wins,
-            }
-        )
-    done = sum(1 for p in people if p.state == "done")
-    pending = [p for p in people if p.state in ("grace", "overdue", "missing")]
-    shown = {"pending": pending, "done": [p for p in people if p.state == "done"]}.get(show, people)
-    return {
-        "current": current,
-        "people": shown,
-        "everyone": people,
-        "show": show if show in ("pending", "done") else "",
-        "done": done,
-        "pending": pending,
-        "percent_done": round(100 * done / len(people)) if people else None,
-        "grace_days": settings.STEWARD_ACK_GRACE_DAYS,
-        "categories": categories,
-        "rates": rates,
-    }
+    return people
 
 
 @require_GET
@@ -569,7 +610,14 @@ def report(request: HttpRequest) -> HttpResponse:
     """The completion report (policy admins and auditors)."""
     context = _report(request.GET.get("show", ""))
     people = Paginator(context["people"], PEOPLE_PER_PAGE)
-    context["page"] = people.get_page(request.GET.get("page"))
+    people.count = {  # counted already: spare the paginator its own count
+        "pending": context["pending_count"],
+        "done": context["done"],
+    }.get(context["show"], context["everyone_count"])
+    page = people.get_page(request.GET.get("page"))
+    page.object_list = _describe(page.object_list, context["current"])
+    context["people"] = page.object_list
+    context["page"] = page
     context["pager_query"] = pager_query(show=context["show"])
     context["can_remind"] = request.user.has_perm(Role.POLICY_ADMIN.permission)
     template = "training/report.html"
@@ -591,10 +639,11 @@ STATE_WORDS = {
 @report_readers
 def report_csv(request: HttpRequest) -> HttpResponse:
     """The report as CSV, one row per person; the export is audited."""
-    context = _report()
+    current = PolicyDocument.objects.current()
+    people = _describe(_staff(current), current)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    numbers = [c.number for c in context["categories"]]
+    numbers = [c.number for c in _active_categories()]
     writer.writerow(
         [
             "email",
@@ -606,8 +655,7 @@ def report_csv(request: HttpRequest) -> HttpResponse:
             *[f"quiz {n}" for n in numbers],
         ]
     )
-    current = context["current"]
-    for person in context["everyone"]:
+    for person in people:
         acked_at = getattr(person, "acked_at", None)
         row = [
             person.email,
@@ -627,7 +675,7 @@ def report_csv(request: HttpRequest) -> HttpResponse:
         ]
         # Names and emails are typed by people: a leading = would run in a spreadsheet.
         writer.writerow([defuse(str(cell)) for cell in row])
-    services.record_report_export(actor=request.user, rows=len(context["everyone"]))
+    services.record_report_export(actor=request.user, rows=len(people))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="training-report-{stamp}.csv"'

@@ -389,7 +389,7 @@ def test_an_outside_persons_copy_says_who_received_it_how_long_it_is_kept_and_th
         "dpo@example.com",
         "OpenAI business API",
         "supervisory authority",
-        "Colleagues wrote these messages",
+        "People at the organisation wrote these messages",  # not her colleagues
         "Who received it",
         "found by Email address",
     ):
