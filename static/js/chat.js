@@ -89,6 +89,7 @@
     follow(turn);  // it came with its actions (Copy, Retry): they, and the box, come into view
     if (!document.querySelector("#message-list > .turn[aria-busy]")) {
       document.querySelectorAll(".send-error[data-until=answered]").forEach(function (hint) {
+        describeBox(hint, false);
         hint.remove();
       });
     }
@@ -269,11 +270,34 @@
     }
     if (!error) {
       error = document.createElement("p");
+      error.id = "send-error";
       error.className = "field-error send-error";
       error.setAttribute("role", "alert");
       form.querySelector(".composer-foot").before(error);
     }
     error.textContent = message;
+    describeBox(error, true);
+  }
+
+  // Why a message was not sent describes the message box, as a refused field's error does:
+  // read again when the writer comes back to the box. Taken off with the words.
+  function describeBox(error, describes) {
+    var form = error.closest("form");
+    var box = form && form.querySelector("textarea");
+    if (!box) {
+      return;
+    }
+    var ids = (box.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+      return id && id !== error.id;
+    });
+    if (describes) {
+      ids.push(error.id);
+    }
+    if (ids.length) {
+      box.setAttribute("aria-describedby", ids.join(" "));
+    } else {
+      box.removeAttribute("aria-describedby");
+    }
   }
 
   function readAnswer(reader, sentText) {
@@ -544,7 +568,8 @@
   });
   document.addEventListener("htmx:responseError", tooLongToPreview);
   document.addEventListener("htmx:beforeSwap", samePreviewStays);
-  document.addEventListener("htmx:oobAfterSwap", titleInTab);
+  document.addEventListener("htmx:oobAfterSwap", titleInTab);  // named by the first answer
+  document.addEventListener("htmx:afterSettle", titleInTab);  // renamed: the heading swapped in
   document.addEventListener("htmx:afterSwap", notePreview);
   document.addEventListener("htmx:afterSwap", scrollToNewest);
   document.addEventListener("htmx:beforeSwap", keepReadingPlace);

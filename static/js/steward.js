@@ -2,11 +2,35 @@
 (function () {
   "use strict";
 
+  // The dismissed message takes its focused button with it: focus would fall to <body>, and
+  // the next Tab start again from the top of the page. It goes to the next message's own
+  // Dismiss, or else to the main content, where the message was.
   function dismissFlash(event) {
     var button = event.target.closest("[data-dismiss]");
-    if (button) {
-      button.parentElement.remove();
+    if (!button) {
+      return;
     }
+    var flash = button.parentElement;
+    var hadFocus = flash.contains(document.activeElement);
+    var next = flash.nextElementSibling || flash.previousElementSibling;
+    next = next && next.querySelector("[data-dismiss]");
+    flash.remove();
+    if (hadFocus) {
+      focusQuietly(next || document.getElementById("main"));
+    }
+  }
+
+  // Focus on an element that may take none of its own: focusable by script for as long as
+  // it holds it (a <main> focusable for good would take the focus of every click on its text).
+  function focusQuietly(element) {
+    if (!element) {
+      return;
+    }
+    if (!element.matches("a[href], button, input, select, textarea, summary, [tabindex]")) {
+      element.setAttribute("tabindex", "-1");
+      element.addEventListener("blur", function () { element.removeAttribute("tabindex"); }, { once: true });
+    }
+    element.focus();
   }
 
   function closeMenusOnOutsideClick(event) {
@@ -41,8 +65,10 @@
 
   // A form that replaces itself over htmx takes the focused button with it, and focus
   // would fall back to <body>: the next Tab leaves the page and the outcome goes unread.
-  // Focus goes instead to what the new content says first: an alert, the first refused
-  // field (its error is its description), a status, or else the content itself.
+  // Focus goes instead to what the new content names (data-focus-after-swap: a finished
+  // answer's Retry or Copy, a renamed conversation's Rename; the newest, in a list), else to
+  // what it says first: an alert, the first refused field (its error is its description), a
+  // status, or else the content itself.
   var focusedBeforeSwap = null;
 
   function rememberFocus(event) {
@@ -63,11 +89,13 @@
     if (!content || !document.body.contains(content)) {
       return;
     }
-    var next = content.querySelector("[role=alert], .form-error")
+    var named = content.querySelectorAll("[data-focus-after-swap]");
+    var next = named[named.length - 1]
+      || content.querySelector("[role=alert], .form-error")
       || content.querySelector("[aria-invalid=true]")
       || content.querySelector("[role=status], .field-error")
       || content;
-    if (!next.matches("a[href], button, input, select, textarea, [tabindex]")) {
+    if (!next.matches("a[href], button, input, select, textarea, summary, [tabindex]")) {
       next.setAttribute("tabindex", "-1");
     }
     next.focus();
