@@ -108,13 +108,13 @@ def test_a_cached_summary_is_still_refused_to_whoever_may_not_see_it(client, adm
 
 @pytest.fixture
 def added_up(monkeypatch):
-    """The days :func:`reports._add_up` read from the trail."""
+    """The days :func:`reports._add_up` read from the trail (the first of each run)."""
     days = []
     real = reports._add_up
 
-    def counted(summary, events):
-        days.append(summary.period.first_day)
-        return real(summary, events)
+    def counted(run, up_to):
+        days.append(run[0].day)
+        return real(run, up_to)
 
     monkeypatch.setattr(reports, "_add_up", counted)
     return days
