@@ -32,14 +32,22 @@ class TokenRefused(Exception):
 
 
 def create_token(
-    *, user: User, name: str, expires_in_days: int | None, actor: User | None
+    *,
+    user: User,
+    name: str,
+    expires_in_days: int | None,
+    actor: User | None,
+    tell_owner_on_commit: bool = True,
 ) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns it and the only copy of its secret.
 
     ``actor`` is whoever asked (the user on the settings page; nobody when an
     operator runs ``manage.py create_api_token``). Once it is saved, the owner is
-    mailed its name, expiry and when (:func:`_tell_owner`): a token someone else
-    made from their session does not go unnoticed.
+    mailed its name, expiry and when (:func:`tell_owner`): a token someone else
+    made from their session does not go unnoticed. ``tell_owner_on_commit=False`` leaves
+    the notice to the caller, who sends it with :func:`tell_owner` once the token is shown
+    (``create_api_token``: a mail server that never answers must not keep the token from
+    the operator).
     """
     if not user.is_active:
         raise ValueError(f"{user.email} is deactivated.")
@@ -64,7 +72,8 @@ def create_token(
             target=token,
             after=_snapshot(token),
         )
-        transaction.on_commit(lambda: _tell_owner(token, by_operator=actor is None))
+        if tell_owner_on_commit:
+            transaction.on_commit(lambda: tell_owner(token, by_operator=actor is None))
     return token, raw
 
 
@@ -183,7 +192,7 @@ def _record_revoked(
     )
 
 
-def _tell_owner(token: ApiToken, *, by_operator: bool) -> None:
+def tell_owner(token: ApiToken, *, by_operator: bool) -> None:
     """Mail the owner that a token was made in their name: its name, expiry and when, never
     the token. A mail that fails is logged, its exception's type only (the text may quote
     the address), and is not sent again: the token stands, and the page about to show its

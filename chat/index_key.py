@@ -95,10 +95,24 @@ def check_index_key(app_configs=None, databases=None, **kwargs) -> list[checks.C
     try:
         refused = refusal()
     except DatabaseError as exc:
-        return [
-            checks.Error(
-                f"The subject index's key could not be checked: {type(exc).__name__}.",
-                id="steward.E102",
-            )
-        ]
+        return [checks.Error(unreachable(exc), id="steward.E102")]
     return [checks.Error(refused, id="steward.E101")] if refused else []
+
+
+def unreachable(exc: DatabaseError) -> str:
+    """What stopped the check, in words a wrong ``DATABASE_URL`` is found by: which database
+    (its address, never its password) and the driver's own message, on one line. Only the
+    error's type was said ("OperationalError"), for a wrong host, port or name alike."""
+    database = connection.settings_dict
+    if database["HOST"]:
+        port = f":{database['PORT']}" if database["PORT"] else ""
+        where = f"{database['HOST']}{port}/{database['NAME']}"
+    else:
+        where = str(database["NAME"])  # SQLite's file, or a local socket's database
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if database.get("PASSWORD"):  # psycopg's messages do not quote it: withheld all the same
+        reason = reason.replace(database["PASSWORD"], "[password withheld]")
+    return (
+        f"The database in DATABASE_URL ({where}) could not be reached, so the subject "
+        f"index's key could not be checked: {reason}"
+    )

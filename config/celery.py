@@ -12,6 +12,16 @@ app = Celery("steward")
 app.config_from_object("config.celery_settings:SETTINGS")
 app.autodiscover_tasks()
 
+
+@app.on_configure.connect
+def _settings_or_exit(**kwargs) -> None:
+    """Before Celery reads its settings (Django's, config.celery_settings): a refused
+    setting ends ``celery -A config worker`` (or beat) with its message, not a traceback."""
+    from config.startup import settings_or_exit
+
+    settings_or_exit()
+
+
 # Celery's Django fixup closes every database connection before and after each task unless
 # told how many tasks may reuse one: each answer's task then connected anew, 7–14 ms of
 # its way to the first token (bench/chat.py). Tasks keep their connection as web requests

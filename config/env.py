@@ -22,8 +22,8 @@ STEWARD_VARIABLES = frozenset(
     {
         "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASE_URL", "DEBUG", "DEFAULT_FROM_EMAIL",
         "DJANGO_SETTINGS_MODULE", "EMAIL_HOST", "EMAIL_HOST_PASSWORD", "EMAIL_HOST_USER",
-        "EMAIL_PORT", "EMAIL_USE_TLS", "LOG_LEVEL", "PORT", "REDIS_URL", "SECRET_KEY",
-        "SECRET_KEY_FALLBACKS",
+        "EMAIL_PORT", "EMAIL_TIMEOUT", "EMAIL_USE_SSL", "EMAIL_USE_TLS", "LOG_LEVEL", "PORT",
+        "REDIS_URL", "SECRET_KEY", "SECRET_KEY_FALLBACKS",
         "STEWARD_ACK_GRACE_DAYS", "STEWARD_API_REQUESTS_PER_MINUTE",
         "STEWARD_AUDIT_CHECKPOINT_MINUTES", "STEWARD_AUDIT_SIGNING_KEY",
         "STEWARD_AUDIT_TRUSTED_KEYS",
@@ -150,12 +150,26 @@ def backend_key_variable_problem(name: str, offered: frozenset[str]) -> str | No
     return None
 
 
+def private_directory(path: Path) -> Path:
+    """``path``, created if need be readable by this user alone (0700). The data directory
+    holds the generated keys, the SQLite database and the embedded Redis's file, whose own
+    modes follow the umask (0644 under the usual 022): made 0755, the directory let every
+    user of the machine read the database."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def open_to_others(path: Path) -> bool:
+    """Whether users other than its owner may enter or read the directory ``path``."""
+    return path.is_dir() and bool(path.stat().st_mode & 0o077)
+
+
 def generated_secret(data_dir: Path, filename: str, *, nbytes: int = 32) -> str:
     """A secret generated once into the data directory and reused after (embedded mode)."""
     path = data_dir / filename
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(data_dir)
     # Write a private temp file, then hard-link it into place: link() fails if the
     # name exists, so when several processes start at once exactly one value wins
     # and nobody ever reads a half-written file.

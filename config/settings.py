@@ -24,6 +24,8 @@ from config.env import (
     env_secret,
     env_str,
     generated_secret,
+    open_to_others,
+    private_directory,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +36,10 @@ if STEWARD_MODE not in ("embedded", "production"):
 PRODUCTION = STEWARD_MODE == "production"
 
 DATA_DIR = Path(env_str("STEWARD_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+if not PRODUCTION:  # it holds the keys and the database: this user's alone (config.env)
+    private_directory(DATA_DIR)
+    if DATA_DIR == BASE_DIR / "var" and open_to_others(DATA_DIR):
+        DATA_DIR.chmod(0o700)  # the default, made 0755 before: ours (serve warns of others)
 DEBUG = env_bool("DEBUG", False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when STEWARD_MODE=production")
@@ -351,7 +357,8 @@ ACCOUNT_RATE_LIMITS = {
 }
 STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
 # Who answers for the data, named in every access copy (GDPR Art. 13/15: the controller and
-# its data protection officer's contact), e.g. "Example Ltd, dpo@example.com".
+# its data protection officer's contact), e.g. "Example Ltd, dpo@example.com". Unset, the
+# copy points to "the privacy team", and check --deploy warns (config/checks.py).
 STEWARD_PRIVACY_CONTACT = env_str("STEWARD_PRIVACY_CONTACT", "")
 # Public holidays that are not business days (the CCPA's 10 to confirm receipt): a country
 # and region as the holidays library names them (US-CA). Unset: holidays count as business
@@ -456,12 +463,27 @@ if PRODUCTION and not EMAIL_HOST:
     )
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
     EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
     EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
-    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    # A relay on port 465 speaks TLS from the first byte (EMAIL_USE_SSL); one on 587
+    # upgrades the connection (EMAIL_USE_TLS, STARTTLS). Never both: Django refuses it with
+    # a ValueError at the first mail, in the log of whoever sent it.
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+    if EMAIL_USE_SSL and EMAIL_USE_TLS:
+        raise ImproperlyConfigured(
+            "EMAIL_USE_SSL and EMAIL_USE_TLS are both true: set EMAIL_USE_SSL=true for a relay "
+            "that speaks TLS from the start (port 465), or EMAIL_USE_TLS=true for one that "
+            "upgrades with STARTTLS (port 587), not both"
+        )
+    EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587, minimum=1)
+    # Seconds to wait on the mail server: one that accepts the connection and never answers
+    # held whatever sent the mail (a page, a worker, create_api_token) forever.
+    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15, minimum=1)
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    # Embedded mode prints mail to stderr: stdout is a command's answer alone
+    # (T=$(manage.py create_api_token …) captured the owner's notice before the token).
+    EMAIL_BACKEND = "config.mail.ConsoleEmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Steward <steward@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from config.startup import settings_or_exit
+
 APP = "config.asgi:application"
 #: Before a process that died is started again (a crash at start must not spin).
 RESTART_PAUSE_SECONDS = 1.0
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--shared-port", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    # Here, not in uvicorn's import of the application (in each process, a traceback each).
+    settings_or_exit()
     if options.workers > 1:
         sys.exit(supervise(options))
     access_log = not options.no_access_log

@@ -161,3 +161,35 @@ def test_serve_killed_outright_takes_its_processes_with_it(tmp_path):
         for process in redis_servers:
             if process.is_running():
                 process.kill()
+
+
+def test_serve_with_redis_down_says_it_is_not_ready_and_keeps_the_error_log_clear(tmp_path):
+    """With Redis down, serve logged "ERROR django.request … Service Unavailable: /healthz"
+    for each of its 156 probes, then announced "Steward is running at …" though /healthz had
+    never answered 200. It says what /healthz answered, and keeps running (the web server
+    answers once Redis is back). It warns of a data directory other users can open."""
+    port = _free_port()
+    redis_port = _free_port()  # nobody listens there
+    tmp_path.chmod(0o755)  # as an older Steward, or a hand's mkdir under umask 022, made it
+    env = {**_embedded_env(tmp_path), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+    serve = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--no-workers",
+         "--ready-seconds", "3"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = []
+    try:
+        while not any(f"{port}/healthz answered 503 (redis: error)" in x for x in lines):
+            line = serve.stdout.readline()
+            assert line, "".join(lines)  # serve exited
+            lines.append(line)
+        assert serve.poll() is None  # still running
+    finally:
+        serve.send_signal(signal.SIGINT)
+        output = "".join(lines) + serve.communicate(timeout=40)[0]
+    # Said after the wait, then again when the answer changed (the web server was starting).
+    assert f"Steward is not ready yet: http://127.0.0.1:{port}/healthz" in output
+    assert "Steward is running at" not in output
+    assert "ERROR" not in output and "Service Unavailable: /healthz" not in output, output
+    assert f"other users of this machine can open the data directory {tmp_path}" in output
+    assert "Steward stopped." in output

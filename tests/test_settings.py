@@ -190,7 +190,7 @@ def test_a_malformed_service_url_is_refused_at_start_naming_the_variable(tmp_pat
     text), and without repeating the URL, which may hold a password."""
     result = _manage("check", STEWARD_DATA_DIR=str(tmp_path), **{**PRODUCTION, name: value})
     assert result.returncode != 0
-    assert f"ImproperlyConfigured: {name} must be" in result.stderr
+    assert f"steward: {name} must be" in result.stderr
     assert "s3cret" not in result.stderr
 
 
@@ -198,7 +198,7 @@ def test_an_unknown_log_level_is_refused_naming_the_variable(tmp_path):
     """Django's own "Unable to configure root logger" named no variable."""
     result = _manage("check", STEWARD_DATA_DIR=str(tmp_path), LOG_LEVEL="verbose")
     assert result.returncode != 0
-    assert "ImproperlyConfigured: LOG_LEVEL must be DEBUG, INFO" in result.stderr
+    assert "steward: LOG_LEVEL must be DEBUG, INFO" in result.stderr
     assert _manage("check", STEWARD_DATA_DIR=str(tmp_path), LOG_LEVEL="warning").returncode == 0
 
 
@@ -234,3 +234,31 @@ def test_a_holiday_calendar_is_named_by_country_and_region_or_refused_in_words(t
     assert refused.returncode != 0
     assert "STEWARD_HOLIDAYS='US-ZZ': Entity `US` does not have subdivision ZZ" in refused.stderr
     assert "US-CA, DE-BY, GB-ENG" in refused.stderr
+
+
+def test_a_mail_server_is_waited_on_for_a_while_not_forever(tmp_path):
+    """One that accepted the connection and never answered held whatever sent the mail (a
+    page, a worker, create_api_token) forever: EMAIL_TIMEOUT was None."""
+    env = {"STEWARD_DATA_DIR": str(tmp_path), "EMAIL_HOST": "smtp.internal"}
+    assert _setting("EMAIL_TIMEOUT", **env) == "15"
+    assert _setting("EMAIL_TIMEOUT", EMAIL_TIMEOUT="5", **env) == "5"
+    refused = _manage("check", EMAIL_TIMEOUT="0", **env)
+    assert refused.returncode == 2 and "steward: EMAIL_TIMEOUT must be at least 1" in refused.stderr
+
+
+def test_a_relay_on_port_465_speaks_tls_from_the_start(tmp_path):
+    env = {"STEWARD_DATA_DIR": str(tmp_path), "EMAIL_HOST": "smtp.internal"}
+    assert _setting("EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL", **env) == (
+        "587 True False"
+    )
+    assert (
+        _setting(
+            "EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL",
+            EMAIL_USE_SSL="true",
+            **env,
+        )
+        == "465 False True"
+    )
+    refused = _manage("check", EMAIL_USE_SSL="true", EMAIL_USE_TLS="true", **env)
+    assert refused.returncode == 2
+    assert "EMAIL_USE_SSL and EMAIL_USE_TLS are both true" in refused.stderr

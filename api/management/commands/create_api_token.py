@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from api.services import create_token
+from api.models import ApiToken
+from api.services import create_token, tell_owner
 from governance.models import User
 
 
@@ -21,10 +22,23 @@ class Command(BaseCommand):
         if owner is None:
             raise CommandError(f"No account has the email address {user!r}.")
         try:
-            token, secret = create_token(user=owner, name=name, expires_in_days=expires, actor=None)
+            token, secret = create_token(
+                user=owner,
+                name=name,
+                expires_in_days=expires,
+                actor=None,
+                tell_owner_on_commit=False,
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        # The token first, then the owner's notice: printed after it, a saved token was never
+        # shown while a mail server that accepted the connection did not answer.
+        self._show(token, secret)
+        tell_owner(token, by_operator=True)
+
+    def _show(self, token: ApiToken, secret: str) -> None:
         when = token.expires_at.date().isoformat() if token.expires_at else "never"
-        self.stderr.write(f"Token “{token.name}” for {owner.email} (expires: {when}).")
+        self.stderr.write(f"Token “{token.name}” for {token.user.email} (expires: {when}).")
         self.stderr.write("Keep it now: it is not stored and cannot be shown again.")
         self.stdout.write(secret)
+        self.stdout.flush()  # a pipe's buffer would hold it until the notice is done

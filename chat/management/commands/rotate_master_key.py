@@ -29,7 +29,9 @@ BATCH = 500
 
 class Command(BaseCommand):
     help = (
-        "Re-seal conversation keys, backend credentials and term lists with the current master key."
+        "Re-seal what is sealed with an older master key (conversation keys, backend "
+        "credentials, protected-term lists, data-subject requests' identifiers and archives) "
+        "with the current one, the first in STEWARD_MASTER_KEY."
     )
 
     def add_arguments(self, parser):
@@ -53,17 +55,25 @@ class Command(BaseCommand):
         for what, count in counts.items():
             verb = "to re-seal" if dry_run else "re-sealed"
             self.stdout.write(f"{what}: {count} {verb}")
-        if not any(counts.values()) and "," in settings.STEWARD_MASTER_KEY:
-            self.stdout.write(
-                "Everything is sealed with the first key already. If you meant to rotate to a "
-                "new key, it must come first: STEWARD_MASTER_KEY=new,old."
-            )
+        if not any(counts.values()):
+            self.stdout.write(_nothing_to_reseal())
         if not dry_run:
             record(
                 action=AuditEvent.Action.MASTER_KEY_ROTATED,
                 actor_label="rotate_master_key",
                 details={k.replace(" ", "_"): v for k, v in counts.items()},
             )
+
+
+def _nothing_to_reseal() -> str:
+    """Said when every value is under the first key: the state after a rotation (run again,
+    it is no error), or the keys listed in the wrong order (old first)."""
+    if "," not in settings.STEWARD_MASTER_KEY:
+        return "Nothing to re-seal: every value is sealed with the master key."
+    return (
+        "Nothing to re-seal: every value is sealed with the first key already. (If the new "
+        "key is listed after the old one, it must come first: STEWARD_MASTER_KEY=new,old.)"
+    )
 
 
 def _sealed_columns() -> list[tuple[str, QuerySet, str, Callable]]:

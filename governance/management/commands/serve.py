@@ -1,11 +1,13 @@
 """Start every Steward process on this machine in the foreground; Ctrl-C stops them all."""
 
 import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from config import embedded_redis
+from config.env import open_to_others, private_directory
 
 STOP_GRACE_SECONDS = 10
+#: How long ``serve`` waits for /healthz to answer 200 before saying Steward is not ready.
+READY_SECONDS = 60
+#: How often /healthz is asked again while Steward is not ready.
+READY_PROBE_SECONDS = 5
 
 
 @dataclass
@@ -34,13 +41,34 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=settings.PORT)
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="the address the web server listens on (default 127.0.0.1, this machine only; "
+            "0.0.0.0 for every interface)",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=settings.PORT,
+            help=f"the web server's port (default: the PORT variable, now {settings.PORT})",
+        )
         parser.add_argument("--no-workers", action="store_true", help="web server only")
+        parser.add_argument(
+            "--ready-seconds",
+            type=float,
+            default=READY_SECONDS,
+            help="how long to wait for /healthz to answer 200 before saying Steward is not "
+            f"ready yet (default {READY_SECONDS})",
+        )
 
-    def handle(self, *args, host: str, port: int, no_workers: bool, **options) -> None:
+    def handle(
+        self, *args, host: str, port: int, no_workers: bool, ready_seconds: float, **options
+    ) -> None:
         self._stopping = False
+        self._said = None  # what /healthz answered, as last said here while not ready
         self._data_dir_lock = self._lock_data_dir()  # held while this process lives
+        self._warn_if_data_dir_is_open()
         # Incremental and quick: the manifest must match this checkout's static files.
         call_command("collectstatic", interactive=False, verbosity=0)
         redis_server = None
@@ -63,8 +91,8 @@ class Command(BaseCommand):
                 child.process = subprocess.Popen(
                     child.argv, start_new_session=True, preexec_fn=_end_with_parent
                 )
-            self._announce(host, port, children)
-            exit_code = self._watch(children)
+            ready = self._announce(host, port, children, ready_seconds)
+            exit_code = self._watch(children, None if ready else f"http://{host}:{port}/")
         finally:
             self._stop_all(children)
             if redis_server is not None:
@@ -80,7 +108,7 @@ class Command(BaseCommand):
         would start a second beat and workers on the same database (with the embedded
         Redis, it would also take the first one's socket). The kernel drops the lock
         when this process ends, however it ends."""
-        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.DATA_DIR)
         lock = open(settings.DATA_DIR / "serve.lock", "w")  # held until this process ends
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -88,6 +116,15 @@ class Command(BaseCommand):
             lock.close()
             raise self._in_use("") from None
         return lock
+
+    def _warn_if_data_dir_is_open(self) -> None:
+        if open_to_others(settings.DATA_DIR):
+            mode = settings.DATA_DIR.stat().st_mode & 0o777
+            self.stderr.write(
+                f"Warning: other users of this machine can open the data directory "
+                f"{settings.DATA_DIR} (mode {mode:o}), which holds the database and, in "
+                f"embedded mode, the keys: chmod 700 {settings.DATA_DIR}"
+            )
 
     def _orphan_found(self, pid: int) -> None:
         self.stdout.write(
@@ -165,18 +202,35 @@ class Command(BaseCommand):
     def _request_stop(self, signum, frame) -> None:
         self._stopping = True
 
-    def _announce(self, host: str, port: int, children: list[Child]) -> None:
+    def _announce(self, host: str, port: int, children: list[Child], ready_seconds: float) -> bool:
+        """Wait for /healthz to answer 200, then say where Steward runs (and the demo's
+        sign-ins); whether it did. Not ready by the deadline, it says what /healthz answered
+        and that it keeps waiting: everything keeps running, and the web server answers as
+        soon as what it lacks (Redis, the database) is back, which :meth:`_watch` announces.
+        Stopping instead would make a Redis that starts a little later than Steward (at a
+        machine's boot) stop Steward too."""
         url = f"http://{host}:{port}/"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_seconds
+        answer = "does not answer"
         while time.monotonic() < deadline and not self._stopping:
-            try:
-                with urllib.request.urlopen(url + "healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
+            answer = _health(url)
+            if answer is None:
+                self._running(url, children)
+                return True
             if any(c.process.poll() is not None for c in children):
-                return
+                return False
+            time.sleep(0.3)
+        if not self._stopping:
+            self._said = answer
+            self.stdout.write(
+                self.style.WARNING(
+                    f"\nSteward is not ready yet: {url}healthz {answer}. It keeps running, "
+                    "and says so here when that changes. Press Ctrl-C to stop."
+                )
+            )
+        return False
+
+    def _running(self, url: str, children: list[Child]) -> None:
         from governance.demo import DEMO_PASSWORD, DEMO_USERS
         from governance.models import User
 
@@ -200,13 +254,25 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {email:<22} {', '.join(r.label for r in roles)}")
         self.stdout.write("Press Ctrl-C to stop.\n")
 
-    def _watch(self, children: list[Child]) -> int:
+    def _watch(self, children: list[Child], waiting_url: str | None) -> int:
+        """Until Ctrl-C or a child's exit; ``waiting_url``: Steward's, while it is not ready
+        (asked every few seconds, and announced once /healthz answers 200)."""
+        next_probe = time.monotonic()
         while not self._stopping:
             for child in children:
                 code = child.process.poll()
                 if code is not None:
                     self.stderr.write(f"{child.name} exited with code {code}; stopping everything")
                     return code or 1
+            if waiting_url and time.monotonic() >= next_probe:
+                answer = _health(waiting_url)
+                if answer is None:
+                    self._running(waiting_url, children)
+                    waiting_url = None
+                elif answer != self._said:
+                    self._said = answer
+                    self.stdout.write(f"Steward is still not ready: {waiting_url}healthz {answer}.")
+                next_probe = time.monotonic() + READY_PROBE_SECONDS
             time.sleep(0.3)
         return 0
 
@@ -227,6 +293,27 @@ class Command(BaseCommand):
             if child.process:
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
+
+
+def _health(url: str) -> str | None:
+    """None when ``url``'s /healthz answers 200; else what it did, in words for the terminal
+    ("answered 503 (redis: error)", "does not answer")."""
+    try:
+        with urllib.request.urlopen(url + "healthz", timeout=2) as response:
+            if response.status == 200:
+                return None
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    except OSError:
+        return "does not answer"
+    try:
+        parts = json.loads(body)
+    except ValueError:
+        return f"answered {status}"
+    parts.pop("status", None)
+    failing = [f"{name}: {value}" for name, value in parts.items() if value != "ok"]
+    return f"answered {status} ({', '.join(failing)})" if failing else f"answered {status}"
 
 
 def _end_with_parent() -> None:
