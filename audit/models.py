@@ -97,6 +97,7 @@ class AuditEvent(models.Model):
         AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
         AUDIT_ALERTED = "audit.alerted", "Auditors told of a failed verification"
         INDEX_KEY_STAMPED = "privacy.index_key_stamped", "Subject index key taken"
+        BREACH_SCOPED = "privacy.breach_scoped", "Breach scope reported"
         AUDIT_CHECKPOINT = "audit.checkpoint", "Audit checkpoint signed"
         REPORT_EXPORTED = "audit.report_exported", "Compliance report exported"
         API_TOKEN_CREATED = "api.token_created", "API token created"

@@ -539,6 +539,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SubjectRequestKindEnum": "privacy.models.SubjectRequest.Kind",
         "SubjectRequestRegimeEnum": "privacy.models.SubjectRequest.Regime",
+        "RejectionGroundEnum": "privacy.models.SubjectRequest.RejectionGround",
     },
 }
 # Requests per minute per personal API token (REST and /v1 alike).

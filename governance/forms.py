@@ -1,6 +1,7 @@
 """Input cleaning for the governance pages: accounts, the simulator and the policy console."""
 
 import re
+import unicodedata
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -351,9 +352,15 @@ class BackendForm(forms.ModelForm):
             "provider_retention_days": "Provider retention (days)",
             "dpa_signed": "A data processing agreement is signed",
             "dpa_expires_on": "DPA expires on",
+            "processor": "Processor",
+            "transfer_safeguard": "Transfer safeguard",
         }
         widgets = {
             "dpa_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "processor": forms.TextInput(attrs={"placeholder": "OpenAI Ireland Ltd"}),
+            "transfer_safeguard": forms.TextInput(
+                attrs={"placeholder": "Standard contractual clauses (2021/914), module 2"}
+            ),
         }
         error_messages = {"name": {"unique": "A backend with this name already exists."}}
 
@@ -414,6 +421,12 @@ class BackendForm(forms.ModelForm):
 
     def clean_region(self) -> str:
         return self.cleaned_data["region"].strip().lower()
+
+    def clean_processor(self) -> str:
+        return _one_line(self.cleaned_data["processor"])
+
+    def clean_transfer_safeguard(self) -> str:
+        return _one_line(self.cleaned_data["transfer_safeguard"])
 
     def clean_kind_fields(self, data: dict) -> None:
         """The fields only some kinds use: required where needed, cleared where not."""
@@ -518,6 +531,16 @@ class BackendForm(forms.ModelForm):
 
     def values(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+def _one_line(text: str) -> str:
+    """Text shown as it is in the records of processing and in access copies: one line of
+    plain characters (no line breaks, tabs, other control characters, nor invisible format
+    characters such as a right-to-left override, which would reorder what is shown)."""
+    text = text.strip()
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in text):
+        raise forms.ValidationError("Give one line of plain text, without line breaks or tabs.")
+    return text
 
 
 def _name_empty_choice(field: forms.ChoiceField, prompt: str) -> None:

@@ -192,6 +192,17 @@ class Backend(models.Model):
     )
     dpa_signed = models.BooleanField(default=False)
     dpa_expires_on = models.DateField(null=True, blank=True)
+    processor = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The company that runs it (GDPR Art. 30). Empty: the organisation itself.",
+    )
+    transfer_safeguard = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The safeguard for sending data outside the EU/EEA, e.g. standard contractual "
+        "clauses. Empty: no such transfer.",
+    )
     enabled = models.BooleanField(default=True)
     health_checked_at = models.DateTimeField(null=True, blank=True)
     health_latency_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -203,7 +214,8 @@ class Backend(models.Model):
     #: The settings that make up the policy (never the credential itself).
     POLICY_FIELDS = (
         "name", "kind", "base_url", "model", "api_version", "project", "context_tokens",
-        "credential_env", *BACKEND_ATTRIBUTE_FIELDS, "enabled",
+        "credential_env", *BACKEND_ATTRIBUTE_FIELDS, "processor", "transfer_safeguard",
+        "enabled",
     )  # fmt: skip
     #: Where each kind's service usually runs: the hosting class a new backend starts with.
     USUAL_HOSTING = {

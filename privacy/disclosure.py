@@ -8,7 +8,7 @@ staff who wrote about them are not their colleagues, nor its privacy team theirs
 
 from django.conf import settings
 
-from governance.models import Backend, Category
+from governance.models import Backend, Category, HostingClass
 from governance.policy import ENTITY_NAMES, NATIONAL_ID_NAMES, hosting_name
 from privacy.models import SubjectRequest
 
@@ -66,6 +66,9 @@ NO_SAFEGUARD_RECORDED = (
     "documented by the organisation's privacy team, who can give you a copy."
 )
 
+#: Who runs an on-premise model whose backend names no processor.
+ON_PREMISE_PROCESSOR = "the organisation itself, on its own servers"
+
 #: Identifier kinds the categories name otherwise than the findings do.
 KIND_WORDS = {"PERSON": "name", "OTHER": "another identifier you gave"}
 
@@ -109,20 +112,46 @@ def about(request: SubjectRequest, recipients: list[dict], *, kinds: set[str]) -
             "records": ACCOUNT_CATEGORIES if staff else [],
         },
         "recipients": told,
-        "transfers": [
-            {
-                "backend": entry["backend"],
-                "hosting": entry["hosting"],
-                "region": entry["region"] or "not recorded",
-                "safeguard": NO_SAFEGUARD_RECORDED,
-            }
-            for entry in told
-        ],
+        "transfers": transfers_told(told),
         "automated_decisions": AUTOMATED_DECISIONS,
         "retention": _retention(),
         "audit_retention": AUDIT_RETENTION.format(whom=contact or write_to),
         "rights": RIGHTS.get(request.regime, RIGHTS[SubjectRequest.Regime.GDPR]),
     }
+
+
+def transfers_told(told: list[dict]) -> list[dict]:
+    """Per model that received the person's data: who runs it and the safeguard for sending
+    it outside the EU/EEA, as the backend records them (Art. 15(2)); looked up by the name
+    the trail gives, as :func:`recipients_told` does. A backend that records neither is told
+    with the wording that sends the person to the privacy team."""
+    recorded = {
+        name: (processor, safeguard)
+        for name, processor, safeguard in Backend.objects.values_list(
+            "name", "processor", "transfer_safeguard"
+        )
+    }
+    transfers = []
+    for entry in told:
+        processor, safeguard = recorded.get(entry["backend"], ("", ""))
+        transfers.append(
+            {
+                "backend": entry["backend"],
+                "processor": processor or _no_processor(entry["hosting"]),
+                "hosting": entry["hosting"],
+                "region": entry["region"] or "not recorded",
+                "safeguard": safeguard or NO_SAFEGUARD_RECORDED,
+            }
+        )
+    return transfers
+
+
+def _no_processor(hosting: str) -> str:
+    """Who runs a model whose backend names no processor: an on-premise one is the
+    organisation's own; of any other, Steward does not know."""
+    if hosting == hosting_name(HostingClass.ON_PREM):
+        return ON_PREMISE_PROCESSOR
+    return "not recorded"
 
 
 def kind_in_words(kind: str) -> str:

@@ -208,6 +208,21 @@ class ExtendForm(ReasonForm):
 
 
 class RejectForm(ReasonForm):
+    """A refusal names its legal ground, which the letter puts in plain words under the
+    request's law, and the reason in the officer's words (for an exemption, which one)."""
+
+    #: Said when no ground, or one that is not among the choices, is given (the REST API too).
+    NO_GROUND = "Choose the ground in law for refusing the request."
+
+    field_order = ["ground", "reason"]
+
+    ground = forms.ChoiceField(
+        label="The ground in law",
+        choices=SubjectRequest.RejectionGround.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": NO_GROUND, "invalid_choice": NO_GROUND},
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, auto_id="reject_%s", **kwargs)
         self.fields["reason"].label = "Why it is refused (the requester is told)"
@@ -288,3 +303,65 @@ class TellForm(forms.Form):
         not owed cannot be recorded (not extended, no outcome yet, already recorded)."""
         self.fields["topic"].widget.choices = [(o.topic, o.label) for o in owed]
         return self
+
+
+class BreachScopeForm(forms.Form):
+    """A backend and a window of time, in the site's time zone, for a breach scope report."""
+
+    MAX_DAYS = 92
+    WIDGET = {"type": "datetime-local", "step": "60"}
+
+    backend = forms.ChoiceField(
+        help_text="Disabled backends are listed too: their calls stay in the trail.",
+        error_messages={"invalid_choice": "Choose one of the backends listed."},
+    )
+    start = forms.DateTimeField(
+        label="From",
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs=WIDGET),
+        error_messages={"invalid": "Give the start as a date and a time."},
+    )
+    end = forms.DateTimeField(
+        label="To",
+        help_text="The window ends just before this time.",
+        widget=forms.DateTimeInput(format="%Y-%m-%dT%H:%M", attrs=WIDGET),
+        error_messages={"invalid": "Give the end as a date and a time."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        from governance.models import Backend
+
+        super().__init__(*args, **kwargs)
+        self.backends = {str(b.public_id): b for b in Backend.objects.order_by("name")}
+        self.fields["backend"].choices = [
+            ("", "Choose a backend"),
+            *(
+                (key, b.name if b.enabled else f"{b.name} (disabled)")
+                for key, b in self.backends.items()
+            ),
+        ]
+
+    def clean_backend(self):
+        return self.backends[self.cleaned_data["backend"]]
+
+    @staticmethod
+    def latest_end() -> dt.datetime:
+        """The next whole minute: the inputs take minutes, and a window to the current one
+        must reach the calls made in it so far."""
+        return timezone.localtime().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start is None or end is None:
+            return data  # said at its field
+        if end > self.latest_end():
+            self.add_error("end", "The end is in the future: choose a time up to now.")
+        elif end <= start:
+            self.add_error("end", "The end must be after the start.")
+        elif end - start > dt.timedelta(days=self.MAX_DAYS):
+            self.add_error(
+                "end",
+                f"The window is longer than {self.MAX_DAYS} days: "
+                "report on a shorter one, or on several in turn.",
+            )
+        return data

@@ -205,6 +205,40 @@ class SubjectRequest(models.Model):
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Failed"
 
+    class RejectionGround(models.TextChoices):
+        """Why the law lets a request be refused: each officer's choice in one line, both
+        laws' articles named; the letter says it in plain words under the request's law."""
+
+        UNVERIFIED = (
+            "unverified",
+            (
+                "Identity could not be verified (GDPR Art. 11(2), 12(6); CCPA: not a verifiable "
+                "consumer request)"
+            ),
+        )
+        UNFOUNDED = "unfounded", "Manifestly unfounded (GDPR Art. 12(5); CCPA § 1798.145)"
+        EXCESSIVE = (
+            "excessive",
+            (
+                "Excessive, in particular repetitive (GDPR Art. 12(5); CCPA § 1798.145): see the "
+                "earlier requests"
+            ),
+        )
+        EXEMPTION = (
+            "exemption",
+            (
+                "A legal exemption applies: name it in the reason (GDPR Art. 17(3), 15(4), 23; "
+                "CCPA § 1798.105(d), § 1798.145)"
+            ),
+        )
+        NO_DATA = (
+            "no_data",
+            (
+                "No data held: Steward holds none of the person's personal data, or none that the "
+                "request is about"
+            ),
+        )
+
     OPEN = (
         Status.RECEIVED,
         Status.VERIFIED,
@@ -254,6 +288,12 @@ class SubjectRequest(models.Model):
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     rejected_reason = models.CharField(max_length=500, blank=True)
+    rejection_ground = models.CharField(
+        max_length=12,
+        choices=RejectionGround.choices,
+        blank=True,
+        help_text="The legal ground of a rejection (blank on those recorded before it was asked).",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

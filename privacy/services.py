@@ -23,6 +23,7 @@ from privacy import access, policy, purge, scope
 from privacy.models import LegalHold, SubjectRequest
 
 S = SubjectRequest.Status
+Ground = SubjectRequest.RejectionGround
 
 
 class PrivacyError(Exception):
@@ -230,9 +231,17 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
     return request
 
 
-def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> SubjectRequest:
-    """Close an open request unanswered. The reason is written to the requester and often
-    names them: it stays on the request, and the audit trail records only its length."""
+def reject_request(
+    *, request: SubjectRequest, actor: User, ground: str, reason: str
+) -> SubjectRequest:
+    """Close an open request unanswered, on a legal ground (``RejectionGround``), which the
+    letter puts in plain words with the person's rights. The reason is written to the
+    requester and often names them: it stays on the request, and the audit trail records
+    the ground's code and the reason's length only. A refusal as manifestly unfounded or
+    excessive is the controller's to demonstrate (GDPR Art. 12(5), CCPA § 1798.145): its
+    event names the same person's earlier requests (:func:`earlier_requests`) as well."""
+    if ground not in SubjectRequest.RejectionGround.values:
+        raise PrivacyError("Choose the ground in law for refusing the request.")
     if not reason.strip():
         raise PrivacyError("Give the reason for rejecting the request; the requester is told it.")
     with transaction.atomic():
@@ -242,21 +251,72 @@ def reject_request(*, request: SubjectRequest, actor: User, reason: str) -> Subj
             "This request can no longer be rejected.",
         )
         refuse_the_subject(request, actor)
+        details = {"ground": ground, "reason_chars": len(reason.strip()[:500])}
+        if ground in (Ground.UNFOUNDED, Ground.EXCESSIVE):  # read before the identifiers go
+            details["earlier_requests"] = [
+                earlier.request.reference for earlier in earlier_requests(request)
+            ]
         request.status = S.REJECTED
+        request.rejection_ground = ground
         request.rejected_reason = reason.strip()[:500]
         request.completed_at = timezone.now()
         request.seal_reply_to()  # where the answer goes: kept until the outcome is told
         request.identifiers_sealed = b""
         request.note = ""
         request.save()
-        record_step(
-            request,
-            actor,
-            AuditEvent.Action.DSR_REJECTED,
-            {"reason_chars": len(request.rejected_reason)},
-        )
+        record_step(request, actor, AuditEvent.Action.DSR_REJECTED, details)
         notices.told_in_steward(request, notices.Topic.OUTCOME)
     return request
+
+
+#: How far back the same person's earlier requests are counted, before a request's receipt.
+EARLIER_REQUESTS_MONTHS = 12
+#: What the request page shows of each, and what matching them reads.
+EARLIER_REQUEST_FIELDS = (
+    "public_id", "reference", "kind", "regime", "status", "received_on", "digests",
+    "subject_user_id", "rejection_ground", "created_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EarlierRequest:
+    """Another request of the same person, and how it was found to be theirs: "account"
+    (the same staff account), or the kinds of identifier both requests named ("email",
+    "phone", "name", "other"; "identifier" once this request's own were dropped)."""
+
+    request: SubjectRequest
+    matched_by: tuple[str, ...]
+
+
+def earlier_requests(request: SubjectRequest) -> list[EarlierRequest]:
+    """The same person's other requests received in the 12 months up to this one's receipt
+    (that day included), newest first: the evidence for refusing it as excessive.
+
+    The same person: the same staff account, or one of the same keyed hashes (the subject
+    index's HMAC of each identifier, kept on every request after it closes). Read from
+    those hashes and dates, nothing decrypted but this request's own identifiers, to say
+    which kind matched (a name alone may be someone else's). Candidates are few: a year of
+    requests, matched here, as on SQLite a JSON list cannot be searched by its items.
+    """
+    since = policy.add_months(request.received_on, -EARLIER_REQUESTS_MONTHS)
+    kinds = {scope.digest_of(kind, value): kind for kind, value in request.identifiers()}
+    wanted = set(request.digests)
+    candidates = (
+        SubjectRequest.objects.filter(received_on__range=(since, request.received_on))
+        .exclude(pk=request.pk)
+        .only(*EARLIER_REQUEST_FIELDS)
+        .order_by("-received_on", "-created_at")
+    )
+    found = []
+    for other in candidates:
+        same_account = request.subject_user_id is not None and (
+            other.subject_user_id == request.subject_user_id
+        )
+        shared = {kinds.get(digest, "identifier") for digest in wanted & set(other.digests)}
+        if same_account or shared:
+            matched_by = ("account",) * same_account + tuple(sorted(shared))
+            found.append(EarlierRequest(request=other, matched_by=matched_by))
+    return found
 
 
 def extend_request(*, request: SubjectRequest, actor: User, reason: str) -> SubjectRequest:

@@ -37,4 +37,9 @@ urlpatterns = [
     path("purges/schedule/", views.purge_schedule, name="purge_schedule"),
     path("purges/<uuid:public_id>/", views.purge_detail, name="purge"),
     path("your-data/", views.mine, name="mine"),
+    path("how-steward-uses-your-data/", views.notice, name="notice"),
+    path("records/", views.processing_records, name="records"),
+    path("records.csv", views.processing_records_csv, name="records_csv"),
+    path("breach/", views.breach_scope, name="breach"),
+    path("breach/conversations.csv", views.breach_scope_csv, name="breach_csv"),
 ]

@@ -25,11 +25,23 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit.models import AuditEvent
 from audit.services import record
-from governance.access import role_required
+from governance.access import any_role_required, role_required
 from governance.models import Category
-from governance.roles import Role
-from privacy import access, archive, disclosure, execution, notices, policy, purge, services
+from governance.roles import Role, roles_of
+from privacy import (
+    access,
+    archive,
+    breach,
+    disclosure,
+    execution,
+    notices,
+    policy,
+    purge,
+    services,
+    transparency,
+)
 from privacy.forms import (
+    BreachScopeForm,
     ExtendForm,
     FinishForm,
     HoldForm,
@@ -42,6 +54,7 @@ from privacy.forms import (
     VerifyForm,
 )
 from privacy.models import ARCHIVE_KEEP_DAYS, LegalHold, PurgeRun, SubjectRequest
+from privacy.records import SECURITY_MEASURES, records, records_csv
 from privacy.services import PrivacyError
 
 officer = role_required(Role.PRIVACY_OFFICER)
@@ -216,6 +229,10 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "identifiers": subject_request.identifiers() if officer else [],
         "verify_form": forms.get("verify_form") or VerifyForm(),
         "reject_form": forms.get("reject_form") or RejectForm(),
+        # The evidence beside the reject form, for a claim of excess above all.
+        "earlier_requests": services.earlier_requests(subject_request)
+        if officer and not is_subject and subject_request.is_open
+        else [],
         "finish_form": forms.get("finish_form") or FinishForm(),
         "left_behind": services.left_behind(subject_request)
         if officer and not is_subject
@@ -294,7 +311,9 @@ def request_reject(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return _step(
         request,
         public_id,
-        lambda r, d: services.reject_request(request=r, actor=request.user, reason=d["reason"]),
+        lambda r, d: services.reject_request(
+            request=r, actor=request.user, ground=d["ground"], reason=d["reason"]
+        ),
         RejectForm,
         "reject_form",
     )
@@ -482,6 +501,25 @@ def mine(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
+@login_required
+def notice(request: HttpRequest) -> HttpResponse:
+    """Anyone signed in: how Steward processes their own data (GDPR Art. 13), from the live
+    policy: each category's retention and models, the audit trail, who reads what."""
+    return render(
+        request,
+        "privacy/notice.html",
+        {
+            "uses": transparency.category_uses(),
+            "message_records": transparency.message_records(),
+            "sign_in_records": transparency.SIGN_IN_RECORDS.values(),
+            "other_records": transparency.OTHER_RECORDS,
+            "contact": transparency.privacy_contact(),
+            "has_role": bool(roles_of(request.user)),
+        },
+    )
+
+
 # --- holds -------------------------------------------------------------------------------
 
 
@@ -657,3 +695,73 @@ def purge_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     # A poll that finds the run over says so once, in the status line the page keeps.
     ended = polling and run.status != PurgeRun.Status.RUNNING
     return render(request, template, {"run": run, "now": timezone.now(), "announce": ended})
+
+
+# --- records of processing ---------------------------------------------------------------
+
+#: Who may read the records of processing: the privacy officers who keep them, the policy
+#: admins whose configuration they describe, and the auditors who check them. They hold
+#: the policy's settings only: no person's data and no credential.
+record_readers = any_role_required(Role.PRIVACY_OFFICER, Role.POLICY_ADMIN, Role.AUDITOR)
+
+
+@require_GET
+@record_readers
+def processing_records(request: HttpRequest) -> HttpResponse:
+    """The records of processing (GDPR Art. 30), one per category, from the live policy."""
+    return render(
+        request,
+        "privacy/records.html",
+        {
+            "records": records(),
+            "security_measures": SECURITY_MEASURES,
+            "contact": settings.STEWARD_PRIVACY_CONTACT,
+        },
+    )
+
+
+@require_GET
+@record_readers
+def processing_records_csv(request: HttpRequest) -> HttpResponse:
+    """The same records as CSV, for the register the organisation keeps."""
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = HttpResponse(records_csv(records()), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="records-of-processing-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- breach scope ------------------------------------------------------------------------
+
+
+@require_GET
+@officer
+def breach_scope(request: HttpRequest) -> HttpResponse:
+    """What the calls to one backend carried in a window, for a provider's incident report.
+
+    A GET form, so a report has an address and its CSV the same query; each run is
+    recorded in the trail with the counts it showed.
+    """
+    end = BreachScopeForm.latest_end()
+    initial = {"start": end - dt.timedelta(days=7), "end": end}
+    form = BreachScopeForm(request.GET or None, initial=initial)
+    scope = None
+    if form.is_valid():
+        scope = breach.report(actor=request.user, what="page", **form.cleaned_data)
+    ctx = {"form": form, "scope": scope, "query": request.GET.urlencode()}
+    return render(request, "privacy/breach.html", ctx, status=422 if form.errors else 200)
+
+
+@require_GET
+@officer
+def breach_scope_csv(request: HttpRequest) -> HttpResponse:
+    """The conversations a breach scope reaches, one a row, for the officer's notifications."""
+    form = BreachScopeForm(request.GET)
+    if not form.is_valid():
+        ctx = {"form": form, "scope": None, "query": ""}
+        return render(request, "privacy/breach.html", ctx, status=422)
+    scope = breach.report(actor=request.user, what="csv", **form.cleaned_data)
+    response = HttpResponse(breach.csv_text(scope), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{breach.csv_name(scope)}"'
+    response["Cache-Control"] = "no-store"
+    return response

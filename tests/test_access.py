@@ -250,6 +250,19 @@ MATRIX = {
     "privacy/purges/schedule/": ("/privacy/purges/schedule/", everyone(405)),
     "privacy/purges/<uuid:public_id>/": (f"/privacy/purges/{PURGE_ID}/", only("privacy")),
     "privacy/your-data/": ("/privacy/your-data/", signed_in(200)),
+    "privacy/how-steward-uses-your-data/": (
+        "/privacy/how-steward-uses-your-data/",
+        signed_in(200),
+    ),
+    # Records of processing: officers keep them, admins configure them, auditors check them.
+    "privacy/records/": ("/privacy/records/", row("L", 403, 403, 200, 200, 200)),
+    "privacy/records.csv": ("/privacy/records.csv", row("L", 403, 403, 200, 200, 200)),
+    # Breach scope: officers only. The CSV without a backend and window is refused (422).
+    "privacy/breach/": ("/privacy/breach/", only("privacy")),
+    "privacy/breach/conversations.csv": (
+        "/privacy/breach/conversations.csv",
+        row("L", 403, 403, 403, 422, 403),
+    ),
     "training/": ("/training/", row("L", 403, 200, 200, 200, 200)),
     "training/cards/": ("/training/cards/", row("L", 403, 200, 200, 200, 200)),
     "training/cards/<int:number>/": ("/training/cards/1/", row("L", 403, 200, 200, 200, 200)),

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from privacy import notices
+from privacy.forms import RejectForm
 from privacy.models import LegalHold, PurgeRun, RequesterNotice, SubjectRequest
 
 
@@ -46,6 +47,10 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     scoped_by = serializers.SerializerMethodField()
     approved_by = serializers.SerializerMethodField()
     archive_available = serializers.BooleanField(read_only=True)
+    # Blank on a request not rejected, or rejected before a ground was asked for.
+    rejection_ground = serializers.ChoiceField(
+        choices=SubjectRequest.RejectionGround.choices, allow_blank=True, read_only=True
+    )
     archive_released_by = serializers.SerializerMethodField()
     archive_expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
@@ -55,7 +60,8 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
             "public_id", "reference", "kind", "regime", "status", "subject_is_staff",
             "received_on", "due_on", "days_left", "overdue", "extended", "extension_reason",
             "verification", "verified_by", "verified_at", "scope", "scoped_by", "scoped_at",
-            "approved_by", "approved_at", "rejected_reason", "progress_done", "progress_total",
+            "approved_by", "approved_at", "rejection_ground", "rejected_reason",
+            "progress_done", "progress_total",
             "started_at", "heartbeat_at", "attempts", "attempts_allowed", "completed_at", "error",
             "receipt", "receipt_hash", "archive_available", "archive_released_by",
             "archive_released_at", "archive_expires_at", "archive_dropped_at", "notices",
@@ -115,6 +121,20 @@ class TellSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
+
+
+GROUNDS = SubjectRequest.RejectionGround
+NO_GROUND = f"{RejectForm.NO_GROUND} One of: {', '.join(GROUNDS.values)}."
+
+
+class RejectSerializer(ReasonSerializer):
+    """As the page's reject form: the ground in law, one of its codes, and the reason."""
+
+    ground = serializers.ChoiceField(
+        choices=GROUNDS.choices,
+        help_text="The ground in law: " + "; ".join(f"{g.value}: {g.label}" for g in GROUNDS),
+        error_messages=dict.fromkeys(("required", "invalid_choice", "null", "blank"), NO_GROUND),
+    )
 
 
 class ConfirmReleaseSerializer(serializers.Serializer):

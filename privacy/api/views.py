@@ -27,6 +27,7 @@ from privacy.api.serializers import (
     PurgePreviewSerializer,
     PurgeRunSerializer,
     ReasonSerializer,
+    RejectSerializer,
     SubjectRequestSerializer,
     TellSerializer,
 )
@@ -120,10 +121,19 @@ class SubjectRequestViewSet(
             _call(lambda: services.approve_request(request=subject_request, actor=request.user))
         )
 
-    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @extend_schema(request=RejectSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, public_id=None) -> Response:
-        return self._with_reason(request, services.reject_request)
+        """Refuse the request on a legal ground (``ground``), with the reason it is told."""
+        given = _given(RejectSerializer, request)
+        subject_request = self.get_object()
+        return self._respond(
+            _call(
+                lambda: services.reject_request(
+                    request=subject_request, actor=request.user, **given
+                )
+            )
+        )
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])

@@ -127,7 +127,9 @@ def test_a_closed_request_is_reminded_of_the_outcome_it_owes(officers, today):
     from tests.privacy.conftest import receive
 
     request = receive(officers, received_on=today - dt.timedelta(days=29))  # due tomorrow
-    request = services.reject_request(request=request, actor=officers[0], reason="Not ours")
+    request = services.reject_request(
+        request=request, actor=officers[0], ground="no_data", reason="Not ours"
+    )
     assert [r.reference for r in reminders.due_for_reminder(today)] == [request.reference]
     assert reminders.send() == 1
     line = next(line for line in mail.outbox[0].body.splitlines() if request.reference in line)

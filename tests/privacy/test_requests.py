@@ -425,7 +425,10 @@ def test_the_officers_note_goes_with_the_identifiers_when_a_request_closes(
     note = f"Jane Roe phoned; she also wrote from {EMAIL}."
     completed = _run(_receive(officers, note=note), officers, django_capture_on_commit_callbacks)
     rejected = services.reject_request(
-        request=_receive(officers, note=note), actor=officers[0], reason="Not verifiable."
+        request=_receive(officers, note=note),
+        actor=officers[0],
+        ground="unverified",
+        reason="Not verifiable.",
     )
     for request in (completed, rejected):
         request.refresh_from_db()
