@@ -2,12 +2,13 @@
 
 Runs against a throw-away database (test_<name>) on whatever DATABASE_URL points at. Fills
 BENCH_REPORT_EVENTS ``chat.request`` events (default 200,000) spread evenly over the 365 days
-before today, chained as the trail chains them, then times :func:`audit.reports.summarise`
-for 7, 30, 90 and 365 days, and counts its queries: first with nothing cached (every day
-added up from the trail), then again after one more event (the days that are over come
-from the cache; only today is read).
+before today, and a day's worth more today (547 by default), chained as the trail chains
+them, then times :func:`audit.reports.summarise` for 7, 30, 90 and 365 days, and counts
+its queries: first with nothing cached (every day added up from the trail), then again
+after one more event (the days that are over come from the cache; only today is read).
 """
 
+import gc
 import os
 import random
 import sys
@@ -53,14 +54,17 @@ FINDINGS = [
 
 
 def fill(total: int) -> None:
-    """``total`` chat requests, oldest first, from DAYS days ago up to yesterday's end."""
+    """``total`` chat requests, oldest first, from DAYS days ago up to yesterday's end, and
+    a day's worth more today, up to now: what is read again after each new event."""
     rng = random.Random(7)
-    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    start -= dt.timedelta(days=DAYS)
+    now = timezone.now()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - dt.timedelta(days=DAYS)
     step = dt.timedelta(days=DAYS) / total
-    bulk_append(
-        chained_events((_request(n, start + n * step, rng) for n in range(total)), "0" * 64)
-    )
+    times = [start + n * step for n in range(total)]
+    todays = total // DAYS
+    times += [today + (now - today) * (n + 1) / (todays + 1) for n in range(todays)]
+    bulk_append(chained_events((_request(n, at, rng) for n, at in enumerate(times)), "0" * 64))
     with connection.cursor() as cursor:  # the statistics a trail that has been there has
         cursor.execute("ANALYZE audit_auditevent")
 
@@ -98,7 +102,9 @@ def _request(n: int, at: dt.datetime, rng: random.Random) -> dict:
 
 
 def timed(period: reports.Period) -> tuple[float, int, int]:
-    """ms, the summary's requests, and the queries it took."""
+    """ms, the summary's requests, and the queries it took. Garbage is collected first: a
+    collection the call before made due would land in this one's time."""
+    gc.collect()
     with CaptureQueriesContext(connection) as queries:
         start = time.perf_counter()
         summary = reports.summarise(period)
