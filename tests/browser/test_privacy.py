@@ -131,7 +131,7 @@ def test_purges_holds_and_your_data_pages(demo, new_context, console_errors):
 
     alice = _officer(new_context, "alice@example.com", console_errors)
     alice.locator("details.usermenu summary").click()
-    alice.get_by_role("link", name="Your data").click()
+    alice.get_by_role("link", name="Your data", exact=True).click()
     alice.get_by_role("button", name="Ask for a copy").click()
     expect(alice.get_by_text("sent to the privacy team")).to_be_visible()
     _shoot(alice, "privacy-08-your-data")
