@@ -199,6 +199,16 @@ def chat_writer(stop: threading.Event, waits: list[float]) -> None:
     connection.close()
 
 
+def median_ms(call, times: int):
+    """The median of ``times`` runs of ``call``, in ms, and what its last run returned."""
+    timings = []
+    for _ in range(times):
+        start = time.perf_counter()
+        result = call()
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings) * 1000, result
+
+
 def main() -> None:
     from django.test.utils import setup_test_environment
 
@@ -225,37 +235,27 @@ def main() -> None:
             f"{AuditEvent.objects.count():,} audit events in {took:.1f} s"
         )
 
-        timings = []
-        for _ in range(3):
-            start = time.perf_counter()
-            expired = purge.preview()
-            timings.append(time.perf_counter() - start)
+        took, expired = median_ms(purge.preview, 3)
         print(
             f"retention preview over {CATEGORIES} categories: median "
-            f"{statistics.median(timings) * 1000:.0f} ms ({expired.messages:,} expired messages "
+            f"{took:.0f} ms ({expired.messages:,} expired messages "
             f"in {expired.conversations:,} conversations)"
         )
-        timings = []
-        for _ in range(3):
-            start = time.perf_counter()
-            busy = scope.scope_of(digests=[BUSY_SUBJECT], subject_user_id=None)
-            timings.append(time.perf_counter() - start)
+        took, busy = median_ms(
+            lambda: scope.scope_of(digests=[BUSY_SUBJECT], subject_user_id=None), 3
+        )
         calls = sum(entry["calls"] for entry in busy["recipients"])
         print(
             f"scope a subject in {busy['mentions']['conversations']:,} conversations "
             f"({calls:,} model calls among {EVENTS:,} audit events): "
-            f"median {statistics.median(timings) * 1000:.0f} ms"
+            f"median {took:.0f} ms"
         )
 
-        timings = []
-        for _ in range(5):
-            start = time.perf_counter()
-            found = scope.scope_of(digests=[SUBJECT], subject_user_id=None)
-            timings.append(time.perf_counter() - start)
+        took, found = median_ms(lambda: scope.scope_of(digests=[SUBJECT], subject_user_id=None), 5)
         mentions = found["mentions"]
         print(
             f"scope a subject across {total:,} messages: "
-            f"median {statistics.median(timings) * 1000:.1f} ms (found {mentions['messages']} "
+            f"median {took:.1f} ms (found {mentions['messages']} "
             f"messages in {mentions['conversations']} conversations)"
         )
 
