@@ -12,18 +12,27 @@ from django.utils import timezone
 class AuditEventQuerySet(models.QuerySet):
     def between(self, first_day: dt.date | None, last_day: dt.date | None) -> "AuditEventQuerySet":
         """Events on or after ``first_day`` and on or before ``last_day`` (local dates).
+        Any date will do, the calendar's first and last days included."""
+        start = _local_midnight(first_day) if first_day else None
+        end = None
+        if last_day and last_day < dt.date.max:  # no event is after the calendar's last day
+            end = _local_midnight(last_day + dt.timedelta(days=1))
+        return self.within(start, end)
 
-        Sequence numbers grow with time, so two indexed look-ups turn the dates
-        into bounds on the column every index ends with. Any date will do, the
-        calendar's first and last days included.
+    def within(self, start: dt.datetime | None, end: dt.datetime | None) -> "AuditEventQuerySet":
+        """Events at or after ``start`` and before ``end`` (None: no bound).
+
+        Sequence numbers grow with time (an event is stamped inside the chain's write
+        lock), so two indexed look-ups turn the moments into bounds on the column every
+        index ends with.
         """
         events = self
-        if first_day:
-            first = first_sequence_from(first_day)
-            events = events.filter(sequence__gte=first) if first else events.none()
-        if last_day and last_day < dt.date.max:  # no event is after the calendar's last day
-            beyond = first_sequence_from(last_day + dt.timedelta(days=1))
-            if beyond:
+        if start is not None:
+            first = first_sequence_at(start)
+            events = events.filter(sequence__gte=first) if first is not None else events.none()
+        if end is not None:
+            beyond = first_sequence_at(end)
+            if beyond is not None:
                 events = events.filter(sequence__lt=beyond)
         return events
 
@@ -34,14 +43,29 @@ class AuditEventQuerySet(models.QuerySet):
         raise PermissionError("Audit events are append-only")
 
 
-def first_sequence_from(day: dt.date) -> int | None:
-    events = AuditEvent.objects.order_by("occurred_at")
+def _local_midnight(day: dt.date) -> dt.datetime | None:
+    """When local ``day`` begins; None for 1 January of year 1 east of UTC, before which
+    nothing happened (the moment is not representable in UTC)."""
     start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
     try:
-        events = events.filter(occurred_at__gte=start.astimezone(dt.UTC))
-    except OverflowError:  # 1 January of year 1, east of UTC: every event is after it
-        pass
-    return events.values_list("sequence", flat=True).first()
+        return start.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+
+
+def events_since(moment: dt.datetime | None) -> models.QuerySet:
+    """The events at or after ``moment`` (None: all), oldest first, by the occurred_at index."""
+    events = AuditEvent.objects.order_by("occurred_at")
+    return events if moment is None else events.filter(occurred_at__gte=moment)
+
+
+def events_from(day: dt.date) -> models.QuerySet:
+    """The events on or after local ``day``, oldest first."""
+    return events_since(_local_midnight(day))
+
+
+def first_sequence_at(moment: dt.datetime | None) -> int | None:
+    return events_since(moment).values_list("sequence", flat=True).first()
 
 
 class ActionField(models.CharField):

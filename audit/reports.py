@@ -19,7 +19,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, events_from
 from governance.policy import finding_name
 
 CONFIDENTIAL_NUMBER = 3  # and above: confidential and restricted data
@@ -214,7 +214,7 @@ DAYS_PER_QUERY = 400
 
 
 def _first_sequences_from(days: list[dt.date]) -> tuple[list[int | None], int | None]:
-    """:func:`~audit.models.first_sequence_from` for each of ``days``, and the newest
+    """The first event's sequence on or after each of ``days``, and the newest
     event's sequence: a query for up to :data:`DAYS_PER_QUERY` days, where a year's
     report made one per day (366 round trips). Each day is an indexed look-up, a
     subquery of the query that reads the newest event (no row: no event at all)."""
@@ -224,25 +224,18 @@ def _first_sequences_from(days: list[dt.date]) -> tuple[list[int | None], int | 
         names = [f"from_{i}" for i in range(len(chunk))]
         row = (
             AuditEvent.objects.order_by("-sequence")
-            .annotate(**{name: Subquery(_events_from(day)) for name, day in zip(names, chunk)})
+            .annotate(
+                **{
+                    name: Subquery(events_from(day).values("sequence")[:1])
+                    for name, day in zip(names, chunk)
+                }
+            )
             .values_list("sequence", *names)
             .first()
         )
         head, *found = row or [None] * (len(chunk) + 1)
         firsts += found
     return firsts, head
-
-
-def _events_from(day: dt.date) -> QuerySet:
-    """The sequence of the first event on or after local ``day``, as
-    :func:`~audit.models.first_sequence_from` finds it."""
-    events = AuditEvent.objects.order_by("occurred_at")
-    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-    try:
-        events = events.filter(occurred_at__gte=start.astimezone(dt.UTC))
-    except OverflowError:  # 1 January of year 1, east of UTC: every event is after it
-        pass
-    return events.values("sequence")[:1]
 
 
 def _day_parts(days: list[_Day], up_to: int | None) -> list[Summary]:

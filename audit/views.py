@@ -13,7 +13,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,6 +24,7 @@ from audit.filters import EventFilter
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import checkpoint_lines, head, record
 from audit.tasks import verify_chain
+from config.downloads import attachment
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
 from governance.roles import Role
@@ -161,10 +161,13 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     content = lines(rows)
     if isinstance(request, ASGIRequest):  # uvicorn: stream it; WSGI and tests: as it is
         content = exports.streamed(content)
-    response = StreamingHttpResponse(content, content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="steward-audit-{stamp}.{fmt}"'
-    return response
+    return attachment(
+        content,
+        filename=f"steward-audit-{stamp}.{fmt}",
+        content_type=content_type,
+        streamed=True,
+    )
 
 
 @require_POST
@@ -211,10 +214,12 @@ def checkpoints_file(request: HttpRequest) -> HttpResponse:
             actor=request.user,
             details={"format": "jsonl", "what": "checkpoints"},
         )
-    response = HttpResponse("".join(checkpoint_lines()), content_type="application/jsonl")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="steward-checkpoints-{stamp}.jsonl"'
-    return response
+    return attachment(
+        "".join(checkpoint_lines()),
+        filename=f"steward-checkpoints-{stamp}.jsonl",
+        content_type="application/jsonl",
+    )
 
 
 def _period(query, default_days: int) -> reports.Period | None:
@@ -335,8 +340,8 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
                      "to": summary.period.last_day.isoformat()},
         )  # fmt: skip
     if fmt == "json":
-        response = HttpResponse(json.dumps(rows, indent=2, ensure_ascii=False),
-                                content_type="application/json")  # fmt: skip
+        content = json.dumps(rows, indent=2, ensure_ascii=False)
+        content_type = "application/json"
     else:
         buffer = io.StringIO(exports.BOM)
         buffer.seek(0, io.SEEK_END)
@@ -344,10 +349,9 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
         writer.writeheader()
         # Category and backend names are typed by policy admins, and start the routing keys.
         writer.writerows({name: exports.defuse(str(v)) for name, v in row.items()} for row in rows)
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        content, content_type = buffer.getvalue(), "text/csv; charset=utf-8"
     name = f"steward-compliance-{summary.period.first_day}-{summary.period.last_day}.{fmt}"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return attachment(content, filename=name, content_type=content_type)
 
 
 def _filter_label(filters: EventFilter, field: str) -> str:

@@ -33,6 +33,7 @@ from chat.access import (
 )
 from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
+from config.downloads import attachment
 from governance.access import role_required
 from governance.models import Category
 from governance.policy import Outcome
@@ -290,13 +291,11 @@ def export(request: HttpRequest, public_id: UUID, fmt: str) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     if fmt == "json":
         body = json.dumps(_export_json(conversation, turns), ensure_ascii=False, indent=2)
-        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        content_type = "application/json; charset=utf-8"
     else:
         body = _export_markdown(conversation, turns)
-        response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="conversation-{stamp}.{fmt}"'
-    response["Cache-Control"] = "no-store"
-    return response
+        content_type = "text/markdown; charset=utf-8"
+    return attachment(body, filename=f"conversation-{stamp}.{fmt}", content_type=content_type)
 
 
 @require_POST

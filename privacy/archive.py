@@ -152,6 +152,12 @@ def download_refusal(request: SubjectRequest, user: User) -> str | None:
     """Why ``user`` may not download the request's archive now, for them to read; None if
     they may. The subject needs it released, even when they are a privacy officer."""
     if not _has_archive(request):
+        if request.archive_withdrawn:
+            return (
+                f"The archive was withdrawn on "
+                f"{timezone.localtime(request.archive_dropped_at):%-d %B %Y}: it held data "
+                "erased since. A privacy officer can make a new request for a copy without it."
+            )
         if request.archive_dropped_at:
             return (
                 f"The archive expired on {timezone.localtime(request.archive_dropped_at):%-d %B %Y}"
@@ -212,8 +218,8 @@ def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
 
 
 def drop_expired() -> int:
-    """Drop the archives kept ``ARCHIVE_KEEP_DAYS`` since their request completed; how many.
-    Each is recorded on its request (counts only)."""
+    """Drop the archives kept ``ARCHIVE_KEEP_DAYS`` since their request completed, with the
+    keyed hashes of who they held; how many. Each is recorded on its request (counts only)."""
     now = timezone.now()
     expired = SubjectRequest.objects.filter(
         kind=SubjectRequest.Kind.ACCESS,
@@ -226,7 +232,7 @@ def drop_expired() -> int:
             cleared = (
                 SubjectRequest.objects.filter(pk=request.pk)
                 .exclude(archive_sealed=b"")
-                .update(archive_sealed=b"", archive_dropped_at=now)
+                .update(archive_sealed=b"", archive_dropped_at=now, archive_digests=[])
             )
             if cleared:
                 record(

@@ -256,22 +256,7 @@ def calls_to(backend: str, *, start: dt.datetime, end: dt.datetime):
         occurred_at__gte=start,
         occurred_at__lt=end,
     ).order_by()
-    first = _first_sequence_at(start)
-    if first is None:
-        return events.none()
-    beyond = _first_sequence_at(end)
-    events = events.filter(sequence__gte=first)
-    return events.filter(sequence__lt=beyond) if beyond is not None else events
-
-
-def _first_sequence_at(moment: dt.datetime) -> int | None:
-    """The first event at or after ``moment``, by the occurred_at index."""
-    return (
-        AuditEvent.objects.filter(occurred_at__gte=moment)
-        .order_by("occurred_at")
-        .values_list("sequence", flat=True)
-        .first()
-    )
+    return events.within(start, end)
 
 
 def _read(events):

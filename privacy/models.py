@@ -379,6 +379,13 @@ class SubjectRequest(models.Model):
             return None
         return self.completed_at + dt.timedelta(days=ARCHIVE_KEEP_DAYS)
 
+    @property
+    def archive_withdrawn(self) -> bool:
+        """Whether the access archive went before its time: it held data since erased (the
+        subject's own, or someone's it quotes; the request's history names the erasure)."""
+        expires = self.archive_expires_at
+        return bool(self.archive_dropped_at and expires and self.archive_dropped_at < expires)
+
     def seal_identifiers(self, identifiers: list[tuple[str, str]]) -> None:
         from governance import crypto
 

@@ -25,6 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit.models import AuditEvent
 from audit.services import record
+from config.downloads import attachment
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role, roles_of
@@ -395,11 +396,9 @@ def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
         {"receipt": subject_request.receipt, "sha256": subject_request.receipt_hash}, indent=2
     )
     _record_download(request, subject_request, "receipt")
-    response = HttpResponse(body, content_type="application/json")
-    response["Content-Disposition"] = (
-        f'attachment; filename="{subject_request.reference}-receipt.json"'
+    return attachment(
+        body, filename=f"{subject_request.reference}-receipt.json", content_type="application/json"
     )
-    return response
 
 
 @require_GET
@@ -411,9 +410,9 @@ def request_archive(request: HttpRequest, public_id: UUID) -> HttpResponse:
         return _not_ready(request, subject_request, refusal)
     blob = archive.open_archive(subject_request)
     _record_download(request, subject_request, "archive")
-    response = HttpResponse(blob, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{subject_request.reference}.zip"'
-    return response
+    return attachment(
+        blob, filename=f"{subject_request.reference}.zip", content_type="application/zip"
+    )
 
 
 @require_GET
@@ -725,10 +724,11 @@ def processing_records(request: HttpRequest) -> HttpResponse:
 def processing_records_csv(request: HttpRequest) -> HttpResponse:
     """The same records as CSV, for the register the organisation keeps."""
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = HttpResponse(records_csv(records()), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="records-of-processing-{stamp}.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return attachment(
+        records_csv(records()),
+        filename=f"records-of-processing-{stamp}.csv",
+        content_type="text/csv; charset=utf-8",
+    )
 
 
 # --- breach scope ------------------------------------------------------------------------
@@ -761,7 +761,8 @@ def breach_scope_csv(request: HttpRequest) -> HttpResponse:
         ctx = {"form": form, "scope": None, "query": ""}
         return render(request, "privacy/breach.html", ctx, status=422)
     scope = breach.report(actor=request.user, what="csv", **form.cleaned_data)
-    response = HttpResponse(breach.csv_text(scope), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{breach.csv_name(scope)}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return attachment(
+        breach.csv_text(scope),
+        filename=breach.csv_name(scope),
+        content_type="text/csv; charset=utf-8",
+    )

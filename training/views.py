@@ -24,6 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit.exports import defuse
 from chat.markdown import render_document
+from config.downloads import attachment
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role
@@ -677,10 +678,11 @@ def report_csv(request: HttpRequest) -> HttpResponse:
         writer.writerow([defuse(str(cell)) for cell in row])
     services.record_report_export(actor=request.user, rows=len(people))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="training-report-{stamp}.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return attachment(
+        buffer.getvalue(),
+        filename=f"training-report-{stamp}.csv",
+        content_type="text/csv; charset=utf-8",
+    )
 
 
 @require_POST

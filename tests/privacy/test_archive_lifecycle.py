@@ -261,7 +261,9 @@ def test_an_archive_is_dropped_once_kept_its_days_and_the_page_says_when(
     old.refresh_from_db()
     young.refresh_from_db()
     assert bytes(old.archive_sealed) == b"" and old.archive_dropped_at
-    assert young.archive_sealed and young.archive_dropped_at is None
+    assert old.archive_digests == []  # who it held goes with it
+    assert not old.archive_withdrawn
+    assert young.archive_sealed and young.archive_dropped_at is None and young.archive_digests
     event = AuditEvent.objects.get(action=AuditEvent.Action.RETENTION_PURGED)
     assert event.target_id == str(old.public_id)
     assert event.details == {"kind": "access", "archives": 1, "kept_days": ARCHIVE_KEEP_DAYS}

@@ -48,13 +48,21 @@ def test_an_erasure_withdraws_someone_elses_copy_that_holds_the_erased_persons_d
     assert jane.receipt["counts"]["archives"] == 0  # none was built for Jane
     alice.refresh_from_db()
     assert bytes(alice.archive_sealed) == b"" and alice.archive_dropped_at
-    assert client.get(_archive_url(alice)).get("Content-Type") != "application/zip"
+    refused = client.get(_archive_url(alice), follow=True)
+    assert refused.get("Content-Type") != "application/zip"
+    assert b"The archive was withdrawn on" in refused.content  # not "expired": it had days left
+    assert b"The archive expired" not in refused.content
     withdrawn = AuditEvent.objects.get(action=AuditEvent.Action.DSR_ARCHIVE_WITHDRAWN)
     assert withdrawn.target_id == str(alice.public_id)
     assert withdrawn.details["erasure"] == jane.reference
     client.force_login(officers[1])  # the officer reads why in the request's history
     page = client.get(f"/privacy/requests/{alice.public_id}/").content.decode()
     assert "withdrawn: it held data since erased" in page
+    assert "record a new access request: it is built without what was erased" in page
+    assert "The archive expired" not in page
+    client.force_login(org.alice)  # and her letter, should it be sent again
+    letter = client.get(f"/privacy/requests/{alice.public_id}/letter/").content.decode()
+    assert "We withdrew it on" in letter and "We kept it until" not in letter
 
 
 def test_a_copy_that_does_not_hold_the_erased_person_stays(

@@ -52,12 +52,17 @@ def test_the_download_still_reads_it(client, org, answered):
 
 
 def test_a_request_whose_archive_was_dropped_says_so_without_reading_it(client, org, answered):
+    import datetime as dt
+
     from django.utils import timezone
 
-    from privacy.models import SubjectRequest
+    from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 
+    now = timezone.now()
     SubjectRequest.objects.filter(pk=answered.pk).update(
-        archive_sealed=b"", archive_dropped_at=timezone.now()
+        completed_at=now - dt.timedelta(days=ARCHIVE_KEEP_DAYS + 1),
+        archive_sealed=b"",
+        archive_dropped_at=now,
     )
     client.force_login(org.alice)
     base = f"/privacy/requests/{answered.public_id}/"
