@@ -154,6 +154,7 @@ class AuditEvent(models.Model):
         DSR_DOWNLOADED = "dsr.downloaded", "Data-subject archive or receipt downloaded"
         DSR_REMINDED = "dsr.reminded", "Data-subject deadline reminder sent"
         DSR_TOLD = "dsr.told", "Data-subject requester told"
+        DSR_RECIPIENT_TOLD = "dsr.recipient_told", "Recipient of erased data asked to erase it"
         DSR_ARCHIVE_WITHDRAWN = (
             "dsr.archive_withdrawn",
             "Data-subject archive withdrawn: it held data since erased (a new request rebuilds it)",

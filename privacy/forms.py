@@ -305,6 +305,40 @@ class TellForm(forms.Form):
         return self
 
 
+class RecipientNoticeForm(forms.Form):
+    """That a recipient of erased data was asked to erase it too (privacy.recipients); one
+    form per recipient owed a notice on the request's page."""
+
+    backend = forms.CharField(max_length=80, widget=forms.HiddenInput)
+    told_on = forms.DateField(
+        label="Told on",
+        initial=timezone.localdate,
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
+    how = forms.CharField(
+        label="How they were told",
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={"size": 40, "placeholder": "email to privacy@vendor.example"}
+        ),
+        error_messages={
+            "required": 'Say how the provider was told: "email to privacy@vendor.example".'
+        },
+    )
+
+    @classmethod
+    def for_each(cls, rows, bound=None) -> list:
+        """Each recipient to tell with its form: ``bound`` (as posted, with its errors) for
+        the one it was posted for, a blank one for the others; ids differ from form to form."""
+        pairs = []
+        for number, row in enumerate(rows):
+            posted = bound is not None and bound.data.get("backend") == row.backend
+            form = bound if posted else cls(initial={"backend": row.backend})
+            form.auto_id = f"recipient_{number}_%s"
+            pairs.append((row, form))
+        return pairs
+
+
 class BreachScopeForm(forms.Form):
     """A backend and a window of time, in the site's time zone, for a breach scope report."""
 

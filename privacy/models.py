@@ -480,3 +480,32 @@ class RequesterNotice(models.Model):
     @property
     def late(self) -> bool:
         return self.due_on is not None and self.told_on > self.due_on
+
+
+class RecipientNotice(models.Model):
+    """That a provider who received an erased person's data was asked to erase it too
+    (GDPR Art. 19, CCPA § 1798.105(c)): which backend (by the name the receipt gives it), on
+    which day, how, and who recorded it. Once per completed erasure and backend
+    (``privacy.recipients`` says which are owed one)."""
+
+    request = models.ForeignKey(
+        SubjectRequest, on_delete=models.CASCADE, related_name="recipient_notices"
+    )
+    backend = models.CharField(max_length=80)
+    told_on = models.DateField()
+    how = models.CharField(max_length=200)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["told_on", "recorded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "backend"], name="privacy_recipientnotice_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request.reference}: {self.backend}"

@@ -40,20 +40,28 @@ def self_filed(request: SubjectRequest) -> bool:
     return request.subject_user_id is not None and request.created_by_id == request.subject_user_id
 
 
-def recorded_since() -> dt.datetime | None:
-    """When this installation began to record what requesters were told: the migration that
-    added the record. What a request owed before then has no such record, and is not asked."""
-    global _recorded_since
-    if _recorded_since is None:  # kept once found: a process that asked before migrate asks again
-        _recorded_since = (
-            MigrationRecorder.Migration.objects.filter(app="privacy", name="0005_requester_notice")
+def applied_on(migration: str) -> dt.datetime | None:
+    """When this installation applied privacy's ``migration`` (what it began to record);
+    kept once found: a process that asked before ``migrate`` asks again."""
+    if migration not in _applied:
+        applied = (
+            MigrationRecorder.Migration.objects.filter(app="privacy", name=migration)
             .values_list("applied", flat=True)
             .first()
         )
-    return _recorded_since
+        if applied is None:
+            return None
+        _applied[migration] = applied
+    return _applied[migration]
 
 
-_recorded_since: dt.datetime | None = None
+_applied: dict[str, dt.datetime] = {}
+
+
+def recorded_since() -> dt.datetime | None:
+    """When this installation began to record what requesters were told: the migration that
+    added the record. What a request owed before then has no such record, and is not asked."""
+    return applied_on("0005_requester_notice")
 
 
 def _moment(request: SubjectRequest, topic: str) -> dt.datetime | None:

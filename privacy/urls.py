@@ -14,6 +14,11 @@ urlpatterns = [
     path("requests/<uuid:public_id>/reject/", views.request_reject, name="request_reject"),
     path("requests/<uuid:public_id>/extend/", views.request_extend, name="request_extend"),
     path("requests/<uuid:public_id>/told/", views.request_tell, name="request_tell"),
+    path(
+        "requests/<uuid:public_id>/recipients-told/",
+        views.request_recipient_told,
+        name="request_recipient_told",
+    ),
     path("requests/<uuid:public_id>/release/", views.request_release, name="request_release"),
     path("requests/<uuid:public_id>/retry/", views.request_retry, name="request_retry"),
     path("requests/<uuid:public_id>/finish/", views.request_finish, name="request_finish"),

@@ -38,6 +38,7 @@ from privacy import (
     notices,
     policy,
     purge,
+    recipients,
     services,
     transparency,
 )
@@ -49,6 +50,7 @@ from privacy.forms import (
     IntakeForm,
     OwnDataForm,
     ReasonForm,
+    RecipientNoticeForm,
     RejectForm,
     ScheduleForm,
     TellForm,
@@ -113,6 +115,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "categories": Category.objects.filter(is_active=True),
             "schedule_label": services.schedule_label(services.purge_schedule()),
             "erasures_to_finish": services.erasures_to_finish(),
+            "erasures_to_tell": recipients.erasures_to_tell(),
             "purge_alarm": purge_alarm,
             "purge_alarm_run": purge_alarm_run,
         },
@@ -214,7 +217,13 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     is_subject = access.is_about(subject_request, request.user)
     told = list(subject_request.notices.select_related("recorded_by")) if officer else []
     owed = notices.owed(subject_request, {n.topic for n in told}) if officer else []
+    erasure_recipients = recipients.of_erasure(subject_request) if officer else None
     return {
+        "erasure_recipients": erasure_recipients,
+        "recipients_to_tell": RecipientNoticeForm.for_each(
+            erasure_recipients.to_tell if erasure_recipients else [], forms.get("recipient_form")
+        ),
+        "recipients_recorded_since": recipients.recorded_since() if erasure_recipients else None,
         "told": told,
         "owed": owed,
         "predates_records": officer and notices.predates_records(subject_request),
@@ -350,6 +359,22 @@ def request_tell(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 @require_POST
 @officer
+def request_recipient_told(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Record that a provider who received the erased data was asked to erase it too."""
+
+    def tell(subject_request: SubjectRequest, data: dict) -> None:
+        notice = recipients.record_notice(request=subject_request, actor=request.user, **data)
+        messages.success(
+            request,
+            f"Recorded: {notice.backend} was asked to erase the data on "
+            f"{notice.told_on.day} {notice.told_on:%B %Y}.",
+        )
+
+    return _step(request, public_id, tell, RecipientNoticeForm, "recipient_form")
+
+
+@require_POST
+@officer
 def request_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Release the access archive to the person, once its mentions are checked."""
     return _step(request, public_id, lambda r, d: archive.release(request=r, actor=request.user))
@@ -433,6 +458,7 @@ def request_letter(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "counts": receipt.get("counts", {}),
         "contact": settings.STEWARD_PRIVACY_CONTACT,
         "recipients": disclosure.recipients_told(receipt.get("recipients", [])),
+        "erasure_recipients": recipients.of_erasure(subject_request),
         "officer": access.is_officer(request.user),
     }
     return render(request, "privacy/letter.html", context)

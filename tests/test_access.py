@@ -220,6 +220,10 @@ MATRIX = {
         f"/privacy/requests/{REQUEST_ID}/told/",
         everyone(405),
     ),
+    "privacy/requests/<uuid:public_id>/recipients-told/": (
+        f"/privacy/requests/{REQUEST_ID}/recipients-told/",
+        everyone(405),
+    ),
     "privacy/requests/<uuid:public_id>/receipt.json": (
         f"/privacy/requests/{REQUEST_ID}/receipt.json",
         own_request("R"),  # not written yet: back to the request page
@@ -397,6 +401,10 @@ MATRIX = {
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/told/$": (
         f"/api/privacy/requests/{REQUEST_ID}/told/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/recipients-told/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/recipients-told/",
         API_POST_ONLY,
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/scope/$": (

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from privacy import notices
 from privacy.forms import RejectForm
-from privacy.models import LegalHold, PurgeRun, RequesterNotice, SubjectRequest
+from privacy.models import LegalHold, PurgeRun, RecipientNotice, RequesterNotice, SubjectRequest
 
 
 def _name(user) -> str | None:
@@ -31,6 +31,21 @@ class NoticeSerializer(serializers.ModelSerializer):
         return _name(notice.recorded_by)
 
 
+class RecipientNoticeSerializer(serializers.ModelSerializer):
+    """That a provider who received the erased data was asked to erase it, how and when
+    (``privacy.recipients``)."""
+
+    recorded_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RecipientNotice
+        fields = ["backend", "told_on", "how", "recorded_by", "recorded_at"]
+        read_only_fields = fields
+
+    def get_recorded_by(self, notice: RecipientNotice) -> str | None:
+        return _name(notice.recorded_by)
+
+
 class OwedSerializer(serializers.Serializer):
     topic = serializers.CharField()
     due_on = serializers.DateField(allow_null=True)
@@ -41,6 +56,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     days_left = serializers.SerializerMethodField()
     notices = NoticeSerializer(many=True, read_only=True)
     still_to_tell = serializers.SerializerMethodField()
+    recipient_notices = RecipientNoticeSerializer(many=True, read_only=True)
     overdue = serializers.BooleanField(read_only=True)
     subject_is_staff = serializers.SerializerMethodField()
     verified_by = serializers.SerializerMethodField()
@@ -65,7 +81,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
             "started_at", "heartbeat_at", "attempts", "attempts_allowed", "completed_at", "error",
             "receipt", "receipt_hash", "archive_available", "archive_released_by",
             "archive_released_at", "archive_expires_at", "archive_dropped_at", "notices",
-            "still_to_tell",
+            "still_to_tell", "recipient_notices",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -117,6 +133,15 @@ class TellSerializer(serializers.Serializer):
     topic = serializers.ChoiceField(choices=RequesterNotice.Topic.choices)
     channel = serializers.CharField()
     told_on = serializers.DateField()
+
+
+class RecipientToldSerializer(serializers.Serializer):
+    """Cleaned by the page's form (privacy.forms.RecipientNoticeForm): which backend, which
+    day, how."""
+
+    backend = serializers.CharField()
+    told_on = serializers.DateField()
+    how = serializers.CharField(required=False, allow_blank=True)
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from api.parsers import refuse_unknown_fields
 from api.permissions import RecordsTokenUse, role_permission
 from governance.roles import Role
-from privacy import archive, execution, notices, purge, services
+from privacy import archive, execution, notices, purge, recipients, services
 from privacy.api.serializers import (
     ConfirmReleaseSerializer,
     HoldWriteSerializer,
@@ -27,12 +27,19 @@ from privacy.api.serializers import (
     PurgePreviewSerializer,
     PurgeRunSerializer,
     ReasonSerializer,
+    RecipientToldSerializer,
     RejectSerializer,
     SubjectRequestSerializer,
     TellSerializer,
 )
-from privacy.forms import HoldForm, IntakeForm, TellForm
-from privacy.models import LegalHold, PurgeRun, RequesterNotice, SubjectRequest
+from privacy.forms import HoldForm, IntakeForm, RecipientNoticeForm, TellForm
+from privacy.models import (
+    LegalHold,
+    PurgeRun,
+    RecipientNotice,
+    RequesterNotice,
+    SubjectRequest,
+)
 from privacy.services import FourEyesError, PrivacyError
 
 PrivacyOfficer = role_permission(Role.PRIVACY_OFFICER)
@@ -75,7 +82,8 @@ class SubjectRequestViewSet(
         SubjectRequest.objects.listed()
         .select_related("verified_by", "scoped_by", "approved_by", "archive_released_by")
         .prefetch_related(
-            Prefetch("notices", RequesterNotice.objects.select_related("recorded_by"))
+            Prefetch("notices", RequesterNotice.objects.select_related("recorded_by")),
+            Prefetch("recipient_notices", RecipientNotice.objects.select_related("recorded_by")),
         )
     )
 
@@ -151,6 +159,23 @@ class SubjectRequestViewSet(
             raise ValidationError(_form_errors(form))
         _call(
             lambda: notices.record_notice(
+                request=subject_request, actor=request.user, **form.cleaned_data
+            )
+        )
+        return self._respond(subject_request)
+
+    @extend_schema(request=RecipientToldSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"], url_path="recipients-told")
+    def recipients_told(self, request, public_id=None) -> Response:
+        """Record that a provider who received a completed erasure's data was asked to erase
+        it too (GDPR Art. 19, CCPA § 1798.105(c)): ``backend`` (as the receipt names it),
+        ``told_on``, ``how``."""
+        subject_request = self.get_object()
+        form = RecipientNoticeForm(data=_given(RecipientToldSerializer, request))
+        if not form.is_valid():
+            raise ValidationError(_form_errors(form))
+        _call(
+            lambda: recipients.record_notice(
                 request=subject_request, actor=request.user, **form.cleaned_data
             )
         )

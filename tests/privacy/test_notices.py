@@ -338,7 +338,7 @@ def test_records_are_looked_for_again_when_the_migration_was_not_there_yet(db, m
     """A process that asked before ``migrate`` kept "no record began" until restarted."""
     from django.db.migrations.recorder import MigrationRecorder
 
-    monkeypatch.setattr(notices, "_recorded_since", None)
+    monkeypatch.setattr(notices, "_applied", {})
     row = MigrationRecorder.Migration.objects.filter(app="privacy", name="0005_requester_notice")
     row.update(name="not yet")
     assert notices.recorded_since() is None
