@@ -5,11 +5,23 @@ Within a conversation the same value always gets the same placeholder
 about "the same person" without ever seeing who. The mapping is stored sealed
 with the conversation; only the author's pages and exports restore it.
 
+A placeholder the author typed themselves (a pasted template's "[EMAIL_1]") is a
+literal, and stays theirs: no value is ever given its name, so what the model writes
+back of it is never "restored" into a real value. It goes to the model as written while
+its name is free, and new placeholders are numbered past it. If the conversation already
+gave its name to a value (the literal is typed in a later turn), the model could not
+tell the two apart: the literal goes under a name of its own, which is put back as the
+literal. Either way the author reads what they typed, and the model gets no real value.
+A literal keeps its name for the rest of the conversation, as a value does.
+
 Mapping shape (JSON)::
 
-    {"values": {"[EMAIL_1]": "ann@example.com"},
-     "keys": {"EMAIL:ann@example.com": "[EMAIL_1]"},
-     "counters": {"EMAIL": 1}}
+    {"values": {"[EMAIL_2]": "ann@example.com", "[EMAIL_3]": "[EMAIL_2]"},
+     "keys": {"EMAIL:ann@example.com": "[EMAIL_2]",
+              "literal:[EMAIL_1]": "[EMAIL_1]", "literal:[EMAIL_2]": "[EMAIL_3]"},
+     "counters": {"EMAIL": 3}}
+
+("[EMAIL_1]" and then "[EMAIL_2]" typed by the author, ann@example.com between them.)
 """
 
 import re
@@ -36,6 +48,8 @@ LABELS = {
 }
 NATIONAL_ID_LABEL = "ID"
 PLACEHOLDER = re.compile(r"\[([A-Z]+)_(\d{1,5})\]")
+#: The labels of the placeholders Steward gives: only a literal of one can be taken for one.
+GIVEN_LABELS = frozenset({*LABELS.values(), NATIONAL_ID_LABEL})
 
 
 def label_for(kind: str) -> str:
@@ -96,10 +110,13 @@ class Pseudonymiser:
     def placeholder(self, kind: str, value: str) -> str:
         label = label_for(kind)
         key = f"{label}:{canonical(kind, value)}"
-        existing = self.mapping["keys"].get(key)
-        if existing:
-            return existing
+        return self.mapping["keys"].get(key) or self._new(key, label, value)
+
+    def _new(self, key: str, label: str, value: str) -> str:
+        """The next free placeholder of ``label``, given to ``value`` under ``key``."""
         number = self.mapping["counters"].get(label, 0) + 1
+        while self._taken(f"[{label}_{number}]"):
+            number += 1
         self.mapping["counters"][label] = number
         placeholder = f"[{label}_{number}]"
         self.mapping["keys"][key] = placeholder
@@ -107,19 +124,54 @@ class Pseudonymiser:
         self.changed = True
         return placeholder
 
+    def _literal(self, typed: str) -> str:
+        """What a placeholder the author typed goes to the model as (see the module's
+        docstring): itself while no value has its name, else a name of its own."""
+        key = f"literal:{typed}"
+        keys = self.mapping["keys"]
+        if key in keys:
+            return keys[key]
+        if self._taken(typed):
+            return self._new(key, PLACEHOLDER.fullmatch(typed)[1], typed)
+        keys[key] = typed  # kept: no value gets this name
+        self.changed = True
+        return typed
+
+    def _taken(self, name: str) -> bool:
+        """Whether ``name`` is given to a value (a literal's own name included), or kept
+        by the literal of that name."""
+        return name in self.mapping["values"] or f"literal:{name}" in self.mapping["keys"]
+
+    def _literals_as_sent(self, written: str) -> str:
+        if "[" not in written:
+            return written
+        return PLACEHOLDER.sub(
+            lambda m: self._literal(m[0]) if m[1] in GIVEN_LABELS else m[0], written
+        )
+
     def apply(self, text: str, spans: Iterable[Span]) -> tuple[str, Counter]:
-        """``text`` with each span replaced by its placeholder; and the count per type."""
-        parts = []
-        replaced: Counter = Counter()
+        """``text`` with each span replaced by its placeholder, and the placeholders the
+        author typed as they go (:meth:`_literal`); and the count per type replaced."""
+        pieces: list[str | Span] = []  # what is kept as written, and the spans between
         position = 0
         for span in sorted(spans, key=lambda s: s.start):
             if span.start < position:
                 continue  # spans come merged; this is only a guard
-            parts.append(text[position : span.start])
-            parts.append(self.placeholder(span.type, text[span.start : span.end]))
-            replaced[span.type] += 1
+            pieces += [text[position : span.start], span]
             position = span.end
-        parts.append(text[position:])
+        pieces.append(text[position:])
+        # The literals first, wherever they are: each keeps its own name if it can.
+        for piece in pieces:
+            if isinstance(piece, str):
+                self._literals_as_sent(piece)
+        parts = []
+        replaced: Counter = Counter()
+        for piece in pieces:
+            if isinstance(piece, str):
+                parts.append(self._literals_as_sent(piece))
+            else:
+                parts.append(self.placeholder(piece.type, text[piece.start : piece.end]))
+                replaced[piece.type] += 1
         return "".join(parts), replaced
 
     def restore(self, text: str) -> str:
