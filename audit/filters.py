@@ -7,10 +7,13 @@ from django.db.models import Q, QuerySet
 from audit.models import AuditEvent
 from config.numbers import whole_number
 
+#: The page says under the filters (#filter-days) in which time zone a day begins.
+DAY = {"type": "date", "aria-describedby": "filter-days"}
+
 
 class EventFilter(forms.Form):
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(DAY))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(DAY))
     actor = forms.CharField(required=False, max_length=254, label="Actor email")
     action = forms.ChoiceField(
         required=False, choices=[("", "Any action"), *AuditEvent.Action.choices]
@@ -22,6 +25,13 @@ class EventFilter(forms.Form):
     outcome = forms.ChoiceField(
         required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices]
     )
+    target_type = forms.CharField(
+        required=False,
+        max_length=60,
+        label="Target type",
+        widget=forms.TextInput({"placeholder": "chat.conversation"}),
+    )
+    target = forms.CharField(required=False, max_length=64, label="Target id")
 
     def clean(self) -> dict:
         data = super().clean()
@@ -35,6 +45,12 @@ class EventFilter(forms.Form):
             if user is None:
                 self.add_error("actor", "No account has this email address.")
             data["actor_user"] = user
+        if data.get("target") and not data.get("target_type"):
+            # Found by type and id together, along one index: an id alone reads every event.
+            self.add_error(
+                "target_type",
+                "Give the target's type too (as events name it, e.g. chat.conversation).",
+            )
         return data
 
     def active(self) -> dict[str, str]:
@@ -46,6 +62,15 @@ class EventFilter(forms.Form):
             for name in self.fields
             if self.data.get(name) not in (None, "")
         }
+
+    def recorded(self) -> dict[str, str]:
+        """The filters in use as the export's audit event keeps them: a person by their
+        account's public id, never their email (the trail is kept for years)."""
+        active = self.active()
+        if active.get("actor") and self.cleaned_data.get("actor_user"):
+            del active["actor"]
+            active["actor_public_id"] = str(self.cleaned_data["actor_user"].public_id)
+        return active
 
     def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         if not self.is_bound or not self.is_valid():
@@ -66,4 +91,8 @@ class EventFilter(forms.Form):
             events = events.filter(by_category)
         if data.get("backend"):
             events = events.filter(backend__iexact=data["backend"])
+        if data.get("target_type"):
+            events = events.filter(target_type=data["target_type"])
+        if data.get("target"):
+            events = events.filter(target_id=data["target"])
         return events

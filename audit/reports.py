@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, QuerySet, Subquery
@@ -546,6 +547,7 @@ def report_rows(summary: Summary) -> list[dict]:
     rows = [
         {"section": "period", "key": "from", "value": p.first_day.isoformat()},
         {"section": "period", "key": "to", "value": p.last_day.isoformat()},
+        {"section": "period", "key": "time_zone", "value": settings.TIME_ZONE},  # of the days
         {"section": "totals", "key": "requests", "value": summary.requests},
         {"section": "totals", "key": "failures", "value": summary.failures},
     ]

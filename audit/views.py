@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from csp.decorators import csp_update
 from django.apps import apps
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.handlers.asgi import ASGIRequest
@@ -153,7 +154,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
         event = record(
             action=AuditEvent.Action.AUDIT_EXPORTED,
             actor=request.user,
-            details={"format": fmt, "filters": filters.active()},
+            details={"format": fmt, "filters": filters.recorded(), "time_zone": settings.TIME_ZONE},
         )
     # The export covers what existed before it was asked for, its own event included.
     rows = filters.apply(AuditEvent.objects.filter(sequence__lte=event.sequence))
@@ -337,7 +338,7 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
             action=AuditEvent.Action.REPORT_EXPORTED,
             actor=request.user,
             details={"format": fmt, "from": summary.period.first_day.isoformat(),
-                     "to": summary.period.last_day.isoformat()},
+                     "to": summary.period.last_day.isoformat(), "time_zone": settings.TIME_ZONE},
         )  # fmt: skip
     if fmt == "json":
         content = json.dumps(rows, indent=2, ensure_ascii=False)

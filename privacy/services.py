@@ -19,7 +19,7 @@ from audit.services import record
 from chat import index_key
 from chat.models import Conversation, SubjectMention
 from governance.models import User
-from privacy import access, policy, purge, scope
+from privacy import access, approval_mail, policy, purge, scope
 from privacy.models import LegalHold, SubjectRequest
 
 S = SubjectRequest.Status
@@ -191,10 +191,13 @@ def verify_identity(
     return request
 
 
-def scope_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
-    """Count what the request reaches (through the indexes) and who received it."""
+def scope_request(*, request: SubjectRequest, actor: User, base_url: str = "") -> SubjectRequest:
+    """Count what the request reaches (through the indexes) and who received it. Scoped the
+    first time, it waits for a second officer: those who may approve it are mailed a link to
+    it (``base_url``: the site's address, ``request.build_absolute_uri("/")`` less its "/")."""
     with transaction.atomic():
         request = _locked(request, (S.VERIFIED, S.SCOPED), "Verify the identity before scoping.")
+        scoped_before = request.status == S.SCOPED
         refuse_the_subject(request, actor)
         if refused := index_key.settle():
             raise PrivacyError(refused)
@@ -206,6 +209,8 @@ def scope_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         request.scoped_at = timezone.now()
         request.save()
         record_step(request, actor, AuditEvent.Action.DSR_SCOPED, _scope_summary(request.scope))
+        if not scoped_before:
+            approval_mail.ask_after_commit(request, scoped_by=actor, base_url=base_url)
     return request
 
 

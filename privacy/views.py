@@ -29,6 +29,7 @@ from config.downloads import attachment
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role, roles_of
+from governance.views.common import site_address
 from privacy import (
     access,
     archive,
@@ -297,7 +298,9 @@ def request_verify(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @officer
 def request_scope(request: HttpRequest, public_id: UUID) -> HttpResponse:
     def scope(subject_request: SubjectRequest, data: dict) -> None:
-        services.scope_request(request=subject_request, actor=request.user)
+        services.scope_request(
+            request=subject_request, actor=request.user, base_url=site_address(request)
+        )
         messages.success(
             request,
             f"{subject_request.reference} scoped: a second privacy officer approves it next.",

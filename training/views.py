@@ -28,7 +28,7 @@ from config.downloads import attachment
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role
-from governance.views.common import pager_query, wants_partial
+from governance.views.common import pager_query, site_address, wants_partial
 from training import services
 from training.cards import cards
 from training.defaults import DEFAULT_POLICY_BODY, DEFAULT_POLICY_TITLE
@@ -697,7 +697,7 @@ def remind(request: HttpRequest) -> HttpResponse:
             actor=request.user,
             document=context["current"],
             users=context["pending"],
-            base_url=request.build_absolute_uri("/").rstrip("/"),
+            base_url=site_address(request),
         )
         if context["pending"]:
             messages.success(request, f"Reminder sent to {sent} of {len(context['pending'])}.")

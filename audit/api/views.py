@@ -25,6 +25,12 @@ FILTERS = [
     OpenApiParameter("category", str),
     OpenApiParameter("backend", str),
     OpenApiParameter("outcome", str, enum=AuditEvent.Outcome.values),
+    OpenApiParameter(
+        "target_type",
+        str,
+        description="What the events are about: chat.conversation, governance.user, …",
+    ),
+    OpenApiParameter("target", str, description="That object's id (target_id); needs target_type."),
 ]
 
 

@@ -18,3 +18,8 @@ def pager_query(**filters: str) -> str:
     or unknown parameter is not carried from page to page.
     """
     return urlencode({name: value for name, value in filters.items() if value})
+
+
+def site_address(request: HttpRequest) -> str:
+    """The site's address as the person reached it, for links in mail ("https://host")."""
+    return request.build_absolute_uri("/").rstrip("/")

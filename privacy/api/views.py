@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from api.parsers import refuse_unknown_fields
 from api.permissions import RecordsTokenUse, role_permission
 from governance.roles import Role
+from governance.views.common import site_address
 from privacy import archive, execution, notices, purge, recipients, services
 from privacy.api.serializers import (
     ConfirmReleaseSerializer,
@@ -118,7 +119,11 @@ class SubjectRequestViewSet(
     def scope(self, request, public_id=None) -> Response:
         subject_request = self.get_object()
         return self._respond(
-            _call(lambda: services.scope_request(request=subject_request, actor=request.user))
+            _call(
+                lambda: services.scope_request(
+                    request=subject_request, actor=request.user, base_url=site_address(request)
+                )
+            )
         )
 
     @extend_schema(request=None, responses=SubjectRequestSerializer)

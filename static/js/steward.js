@@ -269,12 +269,13 @@
   }
 
   // A Copy button: <button data-copy="<selector of what it copies>"> (an answer's, a new
-  // API token's).
+  // API token's), and data-copy-without="<selector>": parts left out (a letter's notes for
+  // the officer's screen).
   function copyFrom(event) {
     var button = event.target.closest && event.target.closest("[data-copy]");
     var source = button && document.querySelector(button.dataset.copy);
     if (source) {
-      copy(source, source.innerText, function (words) {
+      copy(source, textWithout(source, button.dataset.copyWithout), function (words) {
         // Its own markup (words only a screen reader reads, too), never "Copied".
         button.dataset.label = button.dataset.label || button.innerHTML;
         if (words) {
@@ -284,6 +285,17 @@
         }
       });
     }
+  }
+
+  // innerText keeps the lines as laid out, so the parts left out are hidden while it is
+  // read: nothing is painted in between.
+  function textWithout(source, without) {
+    var parts = without ? Array.prototype.slice.call(source.querySelectorAll(without)) : [];
+    var shown = parts.map(function (part) { return part.style.display; });
+    parts.forEach(function (part) { part.style.display = "none"; });
+    var text = source.innerText;
+    parts.forEach(function (part, index) { part.style.display = shown[index]; });
+    return text;
   }
 
   // A page loaded again to show how something ended (a request's run) says so: its
@@ -305,6 +317,11 @@
   document.addEventListener("submit", holdOversizedFiles, true);
   document.addEventListener("click", dismissFlash);
   document.addEventListener("click", copyFrom);
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) {
+      window.print(); // a training card's, a letter's "Print" button
+    }
+  });
   document.addEventListener("keydown", sendOnCtrlEnter);
   document.addEventListener("click", closeMenusOnOutsideClick);
   document.addEventListener("keydown", closeMenuOnEscape);

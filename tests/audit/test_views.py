@@ -153,7 +153,11 @@ def test_the_export_streams_csv_of_the_filtered_events_and_is_audited(client, re
     assert [r["outcome"] for r in rows] == ["blocked"]
     export = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
     assert export.actor == reader
-    assert export.details == {"format": "csv", "filters": {"outcome": "blocked"}}
+    assert export.details == {
+        "format": "csv",
+        "filters": {"outcome": "blocked"},
+        "time_zone": "UTC",  # the zone its day boundaries were drawn in
+    }
 
 
 def test_the_jsonl_export_holds_every_chained_field(client, reader):
