@@ -1,14 +1,18 @@
 """Messages as their author sees them: placeholders restored, answers rendered as Markdown."""
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 
+from django.db.models import Q
 from django.utils.safestring import SafeString
 
 from chat import llm, transient
 from chat.markdown import render_markdown, restore_markdown
 from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
-from governance.policy import entity_phrase, hosting_name
+from governance.models import Category
+from governance.policy import PROHIBITED_LEVEL, entity_phrase, hosting_name
 
 #: What the author is told under an answer the backend did not finish.
 CUT_SHORT = {
@@ -29,6 +33,11 @@ AFTER_A_FAILURE["auth"] = AFTER_A_FAILURE["config"]
 AFTER_ANY_OTHER_FAILURE = (
     "Retry; if it keeps failing, tell your Steward administrator what it says above."
 )
+
+#: Under a message blocked for what it holds: what to do instead.
+INSTEAD_OF_BLOCKED = "Remove those details and ask in general terms, or ask your privacy team."
+#: A category as the policy's reasons name it: "category 4 (Prohibited)".
+NAMED_CATEGORY = re.compile(r"\bcategory (\d+) \(")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,38 @@ class Turn:
     def cut_short(self) -> str:
         """Why the backend stopped before the answer was finished, if it did."""
         return CUT_SHORT.get(self.message.finish_reason, "")
+
+    @cached_property
+    def why_card(self) -> int:
+        """The category whose card explains a blocked message: the one its reason names.
+
+        A blocked message keeps only its reasons and the category it was handled as.
+        A rule's block names no category, and the conversation's card does not explain it
+        (a health message blocked in an Internal conversation): what a rule blocks goes
+        to no model, as the prohibited category's card says, and lists.
+        """
+        reasons = " ".join(self.message.reasons)
+        if named := NAMED_CATEGORY.search(reasons):
+            return int(named.group(1))
+        if "(rule “" in reasons:
+            return _prohibited_number() or self.message.category_number
+        return self.message.category_number
+
+    @property
+    def instead(self) -> str:
+        """What to do instead, under a message blocked for what it holds (the policy's reasons
+        for those start "Blocked:"; no other wording would get one past a missing clearance
+        or a model that is down)."""
+        if any(reason.startswith("Blocked:") for reason in self.message.reasons):
+            return INSTEAD_OF_BLOCKED
+        return ""
+
+
+def _prohibited_number() -> int | None:
+    """The first active prohibited category, whose card lists what no model may receive."""
+    prohibited = Q(blocks_all=True) | Q(number__gte=PROHIBITED_LEVEL)
+    active = Category.objects.filter(prohibited, is_active=True).order_by("number")
+    return active.values_list("number", flat=True).first()
 
 
 def turns_for(conversation: Conversation, messages, *, html: bool = True) -> list[Turn]:

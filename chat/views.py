@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages as flash
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -34,9 +34,9 @@ from chat.access import (
 from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
 from config.downloads import attachment
-from governance.access import role_required
-from governance.models import Category
-from governance.policy import Outcome
+from governance.access import role_holders, role_required
+from governance.models import Category, Clearance
+from governance.policy import Outcome, is_prohibited
 from governance.roles import Role
 from training.services import acknowledgement_status
 
@@ -79,7 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "older_url": older_url,
             "paged": after is not None,
             "announce": partial and after is None,
-            "categories": _startable(request.user),
+            **_picker(request.user),
             "training": training,
         },
     )
@@ -369,7 +369,52 @@ def _turn_anchor(message: Message) -> str:
 
 
 def _startable(user) -> list[Category]:
-    return [c for c in Category.objects.cleared_for(user) if c.stores_content and not c.blocks_all]
+    return [c for c in Category.objects.cleared_for(user) if _may_start(c)]
+
+
+def _may_start(category: Category) -> bool:
+    """Whether a conversation may be started in ``category`` (by someone cleared for it)."""
+    return category.stores_content and not category.blocks_all
+
+
+#: The policy admins a person not cleared for a category is told to ask, by name.
+NAMED_ADMINS = 3
+
+
+def _picker(user) -> dict:
+    """The start form's categories: those ``user`` may pick, and below them the active ones
+    they may not, each with why (``never_sent``: prohibited, no clearance would open it)
+    and, for the others, whom to ask for clearance."""
+    theirs = Clearance.objects.for_user(user).filter(category=OuterRef("pk"))
+    active = Category.objects.filter(is_active=True).annotate(cleared=Exists(theirs))
+    startable, closed = [], []
+    for category in active:
+        if category.cleared and _may_start(category):
+            startable.append(category)
+        elif is_prohibited(category):
+            closed.append({"category": category, "never_sent": True})
+        elif not category.cleared and _may_start(category):  # a clearance would open it
+            closed.append({"category": category, "never_sent": False})
+    asks = any(not c["never_sent"] for c in closed)
+    return {
+        "categories": startable,
+        "closed_categories": closed,
+        "ask_for_clearance": _ask_for_clearance(user) if asks else "",
+    }
+
+
+def _ask_for_clearance(user) -> str:
+    """Whom to ask for a clearance: the policy admins by name (a few, the rest in a word)."""
+    if user.has_perm(Role.POLICY_ADMIN.permission):
+        return "you can clear yourself under Policy → Clearances"
+    admins = role_holders(Role.POLICY_ADMIN).exclude(pk=user.pk)
+    names = [admin.display_name for admin in admins[: NAMED_ADMINS + 1]]
+    if not names:
+        return "ask your administrator"
+    if len(names) > NAMED_ADMINS:
+        names[NAMED_ADMINS:] = ["another policy admin"]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f"ask a policy admin ({listed})"
 
 
 def _side_list(user) -> dict:

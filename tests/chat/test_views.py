@@ -1127,9 +1127,10 @@ def test_the_home_page_takes_a_fixed_number_of_queries(client, org, django_asser
     client.force_login(org.alice)
     # session, user, permissions, the policy version and the current policy document
     # (training's gate; the document is cached per version after this first read),
-    # conversations (with categories), startable categories, session save ×3 (savepoint,
-    # update, release)
-    with django_assert_num_queries(10):
+    # conversations (with categories), the active categories (which of them she is cleared
+    # for), the policy admins to ask for the others, session save ×3 (savepoint, update,
+    # release)
+    with django_assert_num_queries(11):
         response = client.get(reverse("chat:home"))
     assert response.content.decode().count('class="conversation-title"') == n
 

@@ -155,7 +155,7 @@ def test_the_chat_links_categories_and_blocked_messages_to_their_cards(client, d
     chat.send_message(conversation=conversation, author=demo.alice, text="Mail jo@example.org")
     page = client.get(reverse("chat:conversation", args=[conversation.public_id])).content.decode()
     assert 'href="/training/cards/2/">category card</a>' in page
-    assert "Why? See the card for category 2" in page
+    assert "Why? See the card for category 4" in page  # a rule's block: the prohibited card
     assert 'href="/training/cards/2/#qcard-2-found"' in page  # "1 replaced" explains itself
 
 
