@@ -89,10 +89,12 @@ class TermsError(ValueError):
 
 
 def parse_terms(text: str) -> list[str]:
-    """Terms from pasted lines or an uploaded CSV (every non-empty cell, one term each)."""
+    """Terms from an uploaded CSV file, or one pasted line: every non-empty cell, one term
+    each."""
     terms = []
     try:
-        for row in csv.reader(io.StringIO(text)):
+        # skipinitialspace: the quotes of `Globex, "Acme, Inc."` count after the space
+        for row in csv.reader(io.StringIO(text), skipinitialspace=True):
             terms.extend(cell.strip() for cell in row if cell.strip())
     except csv.Error:  # a cell past csv's field limit: no term is that long
         raise TermsError(
@@ -100,6 +102,31 @@ def parse_terms(text: str) -> list[str]:
             "left open?"
         ) from None
     return terms
+
+
+def parse_pasted_terms(text: str) -> list[str]:
+    """Terms from the paste box (and the REST API's string of them).
+
+    Several lines: each non-empty line is one term, commas and all ("Acme, Inc."); a line
+    wholly in double quotes loses them as a CSV cell does (the API writes a list of terms
+    so). A single line is a comma-separated list, read as a CSV row ("Acme, Globex" is two
+    terms, "\"Acme, Inc.\"" one): what the box and the API have always said they take.
+    Splitting every line at its commas made a pasted column of company names into halves
+    ("Acme" and "Inc."), and a half as common as "Inc." matched other customers' names.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) == 1:
+        return parse_terms(lines[0])
+    return [term for term in map(_unquoted, lines) if term]
+
+
+def _unquoted(line: str) -> str:
+    """A line as a CSV cell of its own: ``"Globex, Inc"`` is Globex, Inc, and a doubled
+    quotation mark inside is one; any other line stays as it is."""
+    inner = line[1:-1]
+    if len(line) >= 2 and line[0] == line[-1] == '"' and '"' not in inner.replace('""', ""):
+        return inner.replace('""', '"').strip()
+    return line
 
 
 @dataclass(frozen=True)

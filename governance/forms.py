@@ -13,7 +13,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.env import backend_key_variable_problem
-from governance.detection import PatternError, TermsError, check_pattern, parse_terms
+from governance.detection import (
+    PatternError,
+    TermsError,
+    check_pattern,
+    parse_pasted_terms,
+    parse_terms,
+)
 from governance.models import (
     Approval,
     Backend,
@@ -338,6 +344,8 @@ class BackendForm(forms.ModelForm):
     kind_notes = KIND_NOTES
     #: Set when an error re-renders the form without the key that was typed.
     credential_forgotten = False
+    #: The variable a typed key replaced, if it replaced one.
+    replaced_variable = ""
 
     class Meta:
         model = Backend
@@ -361,6 +369,10 @@ class BackendForm(forms.ModelForm):
             "transfer_safeguard": forms.TextInput(
                 attrs={"placeholder": "Standard contractual clauses (2021/914), module 2"}
             ),
+        }
+        help_texts = {
+            "credential_env": "Name of the environment variable holding the key. A key typed "
+            "in “API key” replaces it.",
         }
         error_messages = {"name": {"unique": "A backend with this name already exists."}}
 
@@ -415,6 +427,8 @@ class BackendForm(forms.ModelForm):
 
     def clean_credential_env(self) -> str:
         name = self.cleaned_data["credential_env"].strip()
+        if str(self.data.get("credential") or "").strip():
+            return name  # a typed key replaces the variable (_clean_key_source): never read
         if problem := credential_env_problem(name):
             raise forms.ValidationError(problem)
         return name
@@ -468,17 +482,20 @@ class BackendForm(forms.ModelForm):
         return data
 
     def _clean_key_source(self, data: dict) -> None:
-        """One source for the key: a stored key is used before the variable (chat.llm)."""
+        """One source for the key: a stored key is used before the variable (chat.llm). A typed
+        key replaces the variable, the one named beside it or the one the backend had (the
+        page's script empties the field as the key is typed): ``replaced_variable``, for the
+        message that says so."""
         credential, removing = data.get("credential"), data.get("remove_credential")
         stored = self._keeps_stored_key(data)
         if credential and removing:
             self._forget("credential")
             self.add_error("credential", "Type a new key or remove the stored one, not both.")
-        elif data.get("credential_env") and credential:
-            self._forget("credential")
-            self.add_error(
-                "credential_env", "Give the key or the variable that holds it, not both."
-            )
+        elif credential:
+            # The typed key wins: the variable's field comes filled in with the backend's
+            # (OPENAI_API_KEY), and refusing the pair threw away the key just pasted.
+            self.replaced_variable = data.get("credential_env") or self.instance.credential_env
+            data["credential_env"] = ""
         elif data.get("credential_env") and stored:
             self.add_error(
                 "credential_env",
@@ -927,13 +944,16 @@ class RuleForm(forms.ModelForm):
 
 
 class TermListForm(forms.ModelForm):
-    """A protected-term list: paste lines or upload a CSV. Terms are never shown back."""
+    """A protected-term list: paste lines or upload a CSV. Terms are never shown back, but
+    for the first few pasted, once saved (the view's message), to check how they were read."""
 
     pasted = forms.CharField(
         label="Paste terms",
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
-        help_text="One per line (or comma-separated).",
+        help_text="One term per line, commas and all: “Northwind, Inc.” is one term. A single "
+        "line is read as a comma-separated list (“Northwind, Fabrikam” is two terms): put a "
+        "name with a comma in double quotes there.",
     )
     upload = forms.FileField(
         label="Or upload a CSV file",
@@ -993,7 +1013,7 @@ class TermListForm(forms.ModelForm):
         elif pasted.strip() or uploaded:
             field = "upload" if uploaded else "pasted"
             try:
-                terms = parse_terms(uploaded or pasted)
+                terms = parse_terms(uploaded) if uploaded else parse_pasted_terms(pasted)
             except TermsError as exc:
                 self.add_error(field, str(exc))
                 return data
@@ -1006,3 +1026,9 @@ class TermListForm(forms.ModelForm):
 
     def values(self) -> dict:
         return {"name": self.cleaned_data["name"], "kind": self.cleaned_data["kind"]}
+
+    def pasted_terms(self) -> list[str] | None:
+        """The terms read from the paste box, if it gave them: the save's message shows the
+        first few, to check how the box was read (lines, or one line's commas). An uploaded
+        file is read cell by cell, as a spreadsheet shows it."""
+        return None if self.cleaned_data.get("upload") else self.cleaned_data["terms"]

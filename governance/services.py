@@ -9,7 +9,9 @@ from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -17,8 +19,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from api.services import revoke_all_tokens
 from audit.models import AuditEvent
 from audit.services import record
+from governance.access import role_holders
 from governance.models import (
     Approval,
     Backend,
@@ -29,7 +33,7 @@ from governance.models import (
     User,
 )
 from governance.policy import is_prohibited, unmet_requirements
-from governance.roles import Role
+from governance.roles import Role, roles_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +49,24 @@ def invite_user(
 
     The email goes after the commit; if it cannot be sent, the account stays and the
     failure is recorded (:func:`invitation_failure` tells it, :func:`resend_invitation`
-    tries again).
+    tries again). An invitation as Auditor or Privacy officer is mailed to the auditors, as
+    :func:`set_roles` mails such a grant.
     """
+    watched = _oversight(roles)
     with transaction.atomic():
+        auditors = _auditor_addresses() if watched else []
         user = _new_account(email, full_name, roles, invited_by=actor)
-        record(
+        event = record(
             action=AuditEvent.Action.USER_INVITED,
             actor=actor,
             target=user,
             after={"roles": sorted(roles)},
         )
         transaction.on_commit(lambda: _deliver_invitation(user, actor, base_url))
+        if watched:
+            _tell_auditors_after_commit(
+                auditors, person=user, granted=watched, actor=actor, event=event
+            )
     return user
 
 
@@ -159,33 +170,127 @@ def _mail_error(exc: Exception) -> str:
 def set_roles(*, user: User, roles: list[Role], actor: User) -> User:
     """Replace a user's roles. Refuses to leave the site without an active policy admin.
 
+    Nobody gives themselves a role but Staff (:func:`_refuse_own_grant`): they may give
+    roles up. A grant of Auditor or Privacy officer is mailed to the auditors
+    (:func:`_tell_auditors_after_commit`). The console's page is the only way in (the REST
+    API has no users endpoint); one that comes must call this too.
+
     A deactivated account keeps its roles untouched until it is reactivated.
     """
     if not user.is_active:
         raise PolicyError("Reactivate the account first; its roles are kept as they were.")
+    granted = [role for role in Role if role in roles and role not in roles_of(user)]
+    if user.pk == actor.pk:
+        _refuse_own_grant([role for role in granted if role not in SELF_SERVED_ROLES])
+    watched = _oversight(granted)
     with transaction.atomic():
         if Role.POLICY_ADMIN not in roles:
             _refuse_losing_last_admin(user)
-        _replace_roles(user, roles, actor=actor)
+        auditors = _auditor_addresses() if watched else []
+        event = _replace_roles(user, roles, actor=actor)
+        if watched:
+            _tell_auditors_after_commit(
+                auditors, person=user, granted=watched, actor=actor, event=event
+            )
     return User.objects.get(pk=user.pk)  # drop the cached permissions
 
 
-def _replace_roles(user: User, roles, **who) -> None:
+#: The roles one may take oneself: Staff only lets a policy admin chat, within the
+#: clearances they manage anyway (and stepping down from policy admin to staff is one save).
+SELF_SERVED_ROLES = (Role.STAFF,)
+
+
+def _refuse_own_grant(granted: list[Role]) -> None:
+    """Refuse a change to one's own roles that adds any but Staff.
+
+    The auditor and the privacy officer watch the policy admins (DESIGN.md): a policy admin
+    who could tick them on their own account would read the trail of their own changes,
+    exports and data-subject requests. So another policy admin gives them, and the grant is
+    mailed to the auditors; giving roles up stays open, short of leaving no policy admin.
+    """
+    if granted:
+        names = " and ".join(role.label for role in granted)
+        raise PolicyError(
+            f"You cannot give yourself the {names} role{'s' if len(granted) > 1 else ''}: "
+            "another policy admin changes your roles. You can give up roles you hold."
+        )
+
+
+#: Roles that watch the policy admins' work: each grant of one is mailed to the auditors.
+OVERSIGHT_ROLES = (Role.AUDITOR, Role.PRIVACY_OFFICER)
+
+
+def _oversight(roles) -> list[Role]:
+    return [role for role in OVERSIGHT_ROLES if role in roles]
+
+
+def _auditor_addresses() -> list[str]:
+    """The active auditors' addresses, as they are before the change (a new auditor is not
+    the one to tell)."""
+    return list(role_holders(Role.AUDITOR).values_list("email", flat=True))
+
+
+def _tell_auditors_after_commit(
+    auditors: list[str],
+    *,
+    person: User,
+    granted: list[Role],
+    actor: User,
+    event: AuditEvent | None,
+) -> None:
+    """Once committed, mail ``auditors`` that ``actor`` gave ``person`` the ``granted``
+    oversight roles, naming the audit event. The change stands whatever the mail does: a
+    failure is logged (the exception's type only: its text may quote the addresses)."""
+    roles = " and ".join(role.label for role in granted)
+
+    def send() -> None:
+        if not auditors:
+            logger.warning(
+                "No active auditor to tell that user %s was given the %s role.",
+                person.public_id,
+                roles,
+            )
+            return
+        try:
+            body = render_to_string(
+                "governance/email/oversight_role_granted.txt",
+                {"person": person, "actor": actor, "roles": roles, "event": event},
+            )
+            send_mail(
+                subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{person.email} was given the "
+                f"{roles} role",
+                message=body,
+                from_email=None,
+                recipient_list=auditors,
+            )
+        except Exception as exc:  # smtplib's errors, and a mail service library's own
+            logger.warning(
+                "The auditors were not told that user %s was given the %s role (%s).",
+                person.public_id,
+                roles,
+                type(exc).__name__,
+            )
+
+    transaction.on_commit(send)
+
+
+def _replace_roles(user: User, roles, **who) -> AuditEvent | None:
     """Give ``user`` exactly ``roles`` (ending superuser status, which grants every role
-    whatever the groups say), and record the change if there was one; ``who``: the
-    audit event's actor (``actor`` or ``actor_label``) and ``message``."""
+    whatever the groups say), and record the change if there was one (the event, else
+    None); ``who``: the audit event's actor (``actor`` or ``actor_label``) and ``message``."""
     before = _roles_held(user)
     was_superuser = _end_superuser(user)
     _set_groups(user, roles)
     after = _roles_held(user)
     if before != after or was_superuser:
-        record(
+        return record(
             action=AuditEvent.Action.USER_ROLES_CHANGED,
             target=user,
             before=_roles_record(before, superuser=was_superuser),
             after={"roles": after},
             **who,
         )
+    return None
 
 
 #: The actor of changes made with ``manage.py create_admin``.
@@ -243,7 +348,17 @@ def _roles_record(roles: list[str], *, superuser: bool) -> dict[str, Any]:
 
 
 def set_active(*, user: User, active: bool, actor: User) -> User:
-    """Deactivate (sessions stop working at once) or reactivate an account."""
+    """Deactivate or reactivate an account.
+
+    Either way, the account's sessions end and its API tokens are revoked, in the same
+    transaction. A deactivated account's credentials only stop working while it stays
+    deactivated (each request reads the account): without this, its reactivation would
+    bring back every cookie and token it had, wherever they were left. Reactivating does it
+    again for accounts deactivated before it was done at deactivation. The event counts
+    them (``user.sessions_ended``, ``user.api_tokens_revoked``: also set on the returned
+    account); each token's revocation has its own event.
+    """
+    user.sessions_ended = user.api_tokens_revoked = 0
     if user.is_active == active:
         return user
     if active and user.is_erased:
@@ -256,6 +371,14 @@ def set_active(*, user: User, active: bool, actor: User) -> User:
             if user.pk == actor.pk:
                 raise PolicyError("You cannot deactivate your own account.")
             _refuse_losing_last_admin(user)
+        user.sessions_ended = _end_sessions(user)
+        user.api_tokens_revoked = revoke_all_tokens(
+            user=user,
+            actor=actor,
+            reason="Account reactivated: a token from before its deactivation"
+            if active
+            else "Account deactivated",
+        )
         user.is_active = active
         user.save(update_fields=["is_active"])
         record(
@@ -266,8 +389,30 @@ def set_active(*, user: User, active: bool, actor: User) -> User:
             target=user,
             before={"is_active": not active},
             after={"is_active": active},
+            details={
+                "sessions_ended": user.sessions_ended,
+                "api_tokens_revoked": user.api_tokens_revoked,
+            },
         )
     return user
+
+
+def _end_sessions(user: User) -> int:
+    """Delete every unexpired session signed in as ``user``; how many there were.
+
+    Sessions are stored signed, keyed by a random key, not by user: each one is read. There
+    are as many as people who used the site within the idle window, and deactivating is
+    rare.
+    """
+    sessions = Session.objects.filter(expire_date__gt=timezone.now()).only(
+        "session_key", "session_data"
+    )
+    user_id = str(user.pk)
+    theirs = [
+        s.session_key for s in sessions.iterator() if s.get_decoded().get(SESSION_KEY) == user_id
+    ]
+    Session.objects.filter(session_key__in=theirs).delete()
+    return len(theirs)
 
 
 def _set_groups(user: User, roles: list[Role]) -> None:

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -181,10 +182,20 @@ def backend_new(request: HttpRequest) -> HttpResponse:
             credential=form.cleaned_data["credential"],
             actor=request.user,
         )
-        messages.success(request, f"{backend.name} added. Approve it for categories next.")
+        messages.success(
+            request,
+            f"{backend.name} added.{_key_replaced(form)} Approve it for categories next.",
+        )
         return _go(request, _backend_url(backend))
     ctx = {"form": form, "backend": None}
     return _page(request, "governance/backend_form.html", "backend-form", ctx, form)
+
+
+def _key_replaced(form: BackendForm) -> str:
+    """The save message's word on a typed key that replaced the variable named beside it."""
+    if not form.replaced_variable:
+        return ""
+    return f" The key you typed replaces the variable {form.replaced_variable}."
 
 
 @require_http_methods(["GET", "POST"])
@@ -201,7 +212,7 @@ def backend_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
             remove_credential=form.cleaned_data["remove_credential"],
             actor=request.user,
         )
-        messages.success(request, f"{saved.name} saved.")
+        messages.success(request, f"{saved.name} saved.{_key_replaced(form)}")
         if saved.credential_notice:
             messages.warning(request, saved.credential_notice)
         return _go(request, _backend_url(backend))
@@ -604,6 +615,35 @@ def _term_list_url(term_list: ProtectedTermList) -> str:
     return reverse("governance:term_list", kwargs={"public_id": term_list.public_id})
 
 
+#: How many of the terms just saved the message shows: enough to see how a paste was read
+#: (a name cut at its comma), few enough that the list is not shown back.
+TERMS_SHOWN_ON_SAVE = 5
+TERM_SHOWN_CHARS = 60
+
+
+def _terms_saved(term_list: ProtectedTermList, terms: list[str] | None) -> str:
+    """The message of a save: how many terms the list holds and, when the save pasted them,
+    the first few as they were read, in the order given (the pages never show them again).
+
+    The message travels in the messages cookie (signed, HttpOnly) to the next page, once.
+    """
+    count = term_list.term_count
+    said = f"“{term_list.name}” saved with {count} term{pluralize(count)}"
+    if not terms:
+        return said + "."
+    given = list(dict.fromkeys(term.strip() for term in terms if term.strip()))
+    shown = [
+        term if len(term) <= TERM_SHOWN_CHARS else term[: TERM_SHOWN_CHARS - 1] + "…"
+        for term in given[:TERMS_SHOWN_ON_SAVE]
+    ]
+    more = len(given) - len(shown)
+    return (
+        f"{said}: "
+        + " · ".join(f"“{term}”" for term in shown)
+        + (f" and {more} more." if more else ".")
+    )
+
+
 @require_GET
 @policy_admin
 def term_lists(request: HttpRequest) -> HttpResponse:
@@ -624,7 +664,7 @@ def term_list_new(request: HttpRequest) -> HttpResponse:
             terms=form.cleaned_data["terms"],
             actor=request.user,
         )
-        messages.success(request, f"“{term_list.name}” saved with {term_list.term_count} terms.")
+        messages.success(request, _terms_saved(term_list, form.pasted_terms()))
         return _go(request, _term_list_url(term_list))
     return _page(request, "governance/term_list_form.html", "term-list-form", {"form": form}, form)
 
@@ -644,7 +684,7 @@ def term_list_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
             terms=form.cleaned_data["terms"],
             actor=request.user,
         )
-        messages.success(request, f"“{term_list.name}” saved ({term_list.term_count} terms).")
+        messages.success(request, _terms_saved(term_list, form.pasted_terms()))
         return _go(request, _term_list_url(term_list))
     term_list.refresh_from_db(fields=["name", "kind", "term_count", "is_active", "updated_at"])
     ctx = {"form": form, "term_list": term_list, "history": history_of(term_list)}

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
@@ -25,7 +26,7 @@ from governance.services import (
     set_active,
     set_roles,
 )
-from governance.views.common import pager_query, wants_partial
+from governance.views.common import pager_query, site_address, wants_partial
 from governance.views.console import refused_switch
 
 #: Rows of the people list per page, as on the training report.
@@ -48,7 +49,7 @@ def users(request: HttpRequest) -> HttpResponse:
             full_name=form.cleaned_data["full_name"],
             roles=form.cleaned_data["roles"],
             actor=request.user,
-            base_url=_base_url(request),
+            base_url=site_address(request),
         )
         _tell_invitation(
             request,
@@ -98,13 +99,10 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
                 if (active := switch_value(request.POST, "active")) is None:
                     return refused_switch("active")
                 set_active(user=person, active=active, actor=request.user)
-                messages.success(
-                    request,
-                    f"{person.email} is now {'active' if person.is_active else 'deactivated'}.",
-                )
+                messages.success(request, _activity_said(person))
                 return _back_to(request, person)
             if "invite" in request.POST:
-                resend_invitation(user=person, actor=request.user, base_url=_base_url(request))
+                resend_invitation(user=person, actor=request.user, base_url=site_address(request))
                 _tell_invitation(
                     request,
                     person,
@@ -133,9 +131,23 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
             "role_help": ROLE_HELP,
             "history": history,
             "person_roles": roles_of(person),
+            # One's own roles: give up, or take Staff; no other (services.set_roles refuses).
+            "only_give_up": person.pk == request.user.pk,
             "access": _access_of(person),
         },
         status=422 if form.errors else 200,
+    )
+
+
+def _activity_said(person: User) -> str:
+    """What (de)activating ``person`` did, for the person who clicked."""
+    if person.is_active:
+        return f"{person.email} is active again: they sign in afresh."
+    ended = person.sessions_ended
+    revoked = person.api_tokens_revoked
+    return (
+        f"{person.email} is now deactivated: {ended} session{pluralize(ended)} ended, "
+        f"{revoked} API token{pluralize(revoked)} revoked."
     )
 
 
@@ -162,10 +174,6 @@ def own_email(request: HttpRequest) -> HttpResponse:
     verified: they come from invitations or the company's sign-in) and make it primary,
     where audit filters and data-subject requests find people by it."""
     return render(request, "account/email.html")
-
-
-def _base_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
 
 
 def _tell_invitation(request: HttpRequest, person: User, *, sent: str, failed: str) -> None:

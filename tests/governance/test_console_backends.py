@@ -412,19 +412,6 @@ def test_a_new_key_and_its_removal_are_not_asked_at_once(client, admin):
     assert backend.open_credential() == SECRET
 
 
-def test_a_key_and_a_variable_are_not_given_together(client, admin):
-    """The typed key would be stored and used first: the variable would do nothing."""
-    client.force_login(admin)
-    response = client.post(
-        "/policy/backends/new/",
-        backend_form(credential=SECRET, credential_env="EU_LLM_KEY"),
-        **HTMX,
-    )
-    assert response.status_code == 422
-    assert "Give the key or the variable that holds it, not both." in response.content.decode()
-    assert Backend.objects.count() == 0
-
-
 def test_the_rest_api_removes_the_stored_key(admin, monkeypatch):
     monkeypatch.setenv("EU_LLM_KEY", "sk-new-from-env")
     _, token = create_token(user=admin, name="t", expires_in_days=None, actor=admin)
