@@ -51,7 +51,14 @@ UNSUPPORTED = {
     "conversation": (lambda value: value is None, NOT_KEPT),
     "prompt": (lambda value: value is None, "Stored prompts are not supported: send 'input'."),
     "background": (lambda value: not value, "Background responses are not supported."),
-    **{name: v1.UNSUPPORTED[name] for name in ("tools", "tool_choice", "top_logprobs")},
+    **{
+        name: v1.UNSUPPORTED[name]
+        for name in ("tools", "tool_choice", "parallel_tool_calls", "top_logprobs")
+    },
+    "truncation": (
+        lambda value: value in (None, "disabled"),
+        "Steward sends the input whole: 'truncation' may only be 'disabled'.",
+    ),
     "text": (
         lambda value: (
             value is None
@@ -65,11 +72,26 @@ UNSUPPORTED = {
     ),
     "include": (lambda value: not value, "Nothing can be included beyond the answer's text."),
 }
+#: What Steward honours of this API's parameters (``stream_options`` asks only how the events
+#: are padded); :data:`api.v1.IGNORED` are accepted too, and anything else refused.
+HONOURED = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "stream",
+        "stream_options",
+        "metadata",
+        "temperature",
+        "top_p",
+        LENGTH_LIMIT,
+    }
+)
 
 
 def _asked(body: dict, version: Version) -> Asked:
     """``instructions`` (a system message) and ``input`` (a text, or a list of messages)."""
-    refuse_unsupported(body, UNSUPPORTED)
+    refuse_unsupported(body, UNSUPPORTED, HONOURED | v1.IGNORED)
     parts = []
     instructions = body.get("instructions")
     if instructions is not None:

@@ -62,9 +62,12 @@ class Problem(Exception):
         self.status, self.kind, self.code, self.param = status, kind, code, param
         self.headers = headers or {}
 
-    def response(self) -> JsonResponse:
+    def body(self) -> dict:
         error = {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}
-        return JsonResponse({"error": error}, status=self.status, headers=self.headers)
+        return {"error": error}
+
+    def response(self) -> JsonResponse:
+        return JsonResponse(self.body(), status=self.status, headers=self.headers)
 
 
 @dataclass(frozen=True)
@@ -577,13 +580,73 @@ UNSUPPORTED = {
         "Only text answers are supported: 'modalities' may only be [\"text\"].",
     ),
     "audio": (lambda value: value is None, "Only text answers are supported: no 'audio'."),
+    "parallel_tool_calls": (
+        lambda value: value is None,
+        "Tools are not supported: 'parallel_tool_calls' has no tools to call.",
+    ),
 }
+#: Tools a request says not to call (``tool_choice: "none"``) are dropped, not refused: a
+#: text-only answer is what it asks for. Each by the choice that leaves it unused.
+NOT_CALLED = {
+    "tools": ("tool_choice", "none"),
+    "parallel_tool_calls": ("tool_choice", "none"),
+    "functions": ("function_call", "none"),
+}
+#: What a request may hold without being refused, besides :data:`UNSUPPORTED`'s, read by
+#: :func:`refuse_unsupported`: ``HONOURED``, and ``IGNORED``, which is accepted and not passed
+#: on because the answer is the same without it (who the end user is, which Steward knows
+#: from the token; whether OpenAI keeps the completion, or which price tier serves it; a
+#: caching hint). Anything else is refused: the README promises unsupported parameters are
+#: refused, not ignored (a JSON schema, a logit bias or a reasoning effort quietly dropped
+#: changes the answer).
+IGNORED = frozenset(
+    {
+        "user",
+        "safety_identifier",
+        "store",
+        "service_tier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+    }
+)
+HONOURED = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "metadata",  # its category; the rest is the caller's
+        *RANGES,
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+    }
+)
 
 
-def refuse_unsupported(body: dict, unsupported: dict = UNSUPPORTED) -> None:
+def refuse_unsupported(
+    body: dict, unsupported: dict = UNSUPPORTED, accepted: frozenset = HONOURED | IGNORED
+) -> None:
+    """400 naming the first parameter Steward neither honours nor knows to be harmless to
+    drop, or one it knows set to what it cannot give (tools, JSON output, several
+    choices). A parameter set to null asks for nothing."""
+    for name, value in body.items():
+        if value is not None and name not in accepted and name not in unsupported:
+            raise bad(
+                f"Steward does not support the parameter {_shown(name)}: a parameter it cannot "
+                "honour is refused, not ignored (see the README's list).",
+                code="unsupported_parameter",
+                param=name[:80],
+            )
     for name, (harmless, message) in unsupported.items():
-        if name in body and not harmless(body[name]):
+        if name in body and not harmless(body[name]) and not _not_called(name, body):
             raise bad(message, code="unsupported_parameter", param=name)
+
+
+def _not_called(name: str, body: dict) -> bool:
+    choice, none = NOT_CALLED.get(name, (None, None))
+    return choice is not None and body.get(choice) == none
 
 
 def text_of(content, *, kinds=("text",), param="messages") -> str:
@@ -728,15 +791,43 @@ def _usage(progress: answering.Progress) -> dict | None:
     }
 
 
-def _backend_error(progress: answering.Progress) -> dict:
-    return {
-        "error": {
-            "message": progress.error,
-            "type": "backend_error",
-            "param": None,
-            "code": progress.error_kind,
-        }
-    }
+#: A backend's refusals that are about its own setup, not the request: a model or an
+#: address it does not know (404), its proxy's sign-in (407), its own timeout (408).
+SETUP_STATUSES = {404, 407, 408}
+#: Failures a request sent again would meet again: the backend's key or Steward's setup.
+LASTING_KINDS = {"auth", "config", "expired"}
+
+
+def _backend_failure(progress: answering.Progress) -> Problem:
+    """A failed answer in HTTP's terms, with the vendor's error code when it gave one
+    (clients know ``context_length_exceeded``), else the failure's kind.
+
+    A backend's refusal of the request itself (a 4xx: longer than its context window, its
+    content filter) is 400, its rate limit 429 (with its Retry-After), anything else 502.
+    No client retries it (``x-should-retry: false``, which OpenAI's clients obey): the
+    request was governed, recorded and answered in a conversation, and a retry would be
+    all that again. Where sending it again may go better, the message says so.
+    """
+    failure = progress.failure
+    status = failure.status if failure is not None and failure.kind == "http" else None
+    code = (failure.code if failure is not None else None) or progress.error_kind
+    headers = {"x-should-retry": "false"}
+    wait = failure.retry_after if status == 429 else None
+    if status == 429:
+        answered, code = 429, failure.code or "rate_limit_exceeded"
+        if wait:
+            headers["Retry-After"] = str(wait)
+    elif status is not None and 400 <= status < 500 and status not in SETUP_STATUSES:
+        answered = 400
+    else:
+        answered = 502
+    message = progress.error
+    passing = status is None or status >= 500 or status in (408, 429)
+    if passing and progress.error_kind not in LASTING_KINDS:
+        stop = "" if message.endswith((".", "!", "?")) else "."
+        after = f" after {wait} seconds" if wait else ""
+        message += f"{stop} Steward did not retry it: the request may be sent again{after}."
+    return Problem(answered, message, kind="backend_error", code=code, headers=headers)
 
 
 async def _whole(answer: relay.Relay, prepared: Prepared, render) -> HttpResponse:
@@ -748,7 +839,7 @@ async def _whole(answer: relay.Relay, prepared: Prepared, render) -> HttpRespons
         raise
     await answer.settle(progress)
     if progress.error_kind:  # what came before the failure is in the author's history
-        return JsonResponse(_backend_error(progress), status=502)
+        return _backend_failure(progress).response()
     return JsonResponse(render(prepared, progress))
 
 
@@ -789,7 +880,7 @@ def _chunks(answer: relay.Relay, prepared: Prepared) -> AsyncIterator[bytes]:
 
     def closing(progress: answering.Progress) -> bytes:
         if progress.error_kind:
-            events = [_sse(_backend_error(progress))]
+            events = [_sse(_backend_failure(progress).body())]
         else:
             events = [event({}, progress.finish)]
             if prepared.include_usage:

@@ -99,6 +99,8 @@ class Progress:
     #: Set when the backend call failed: the sentence shown to the author, and its kind.
     error: str = ""
     error_kind: str = ""
+    #: The backend's own failure (its HTTP status, its code), for the API to answer with.
+    failure: llm.LLMError | None = None
     #: Another worker took the answer over: this attempt writes nothing.
     superseded: bool = False
     #: Read from the worker that produces and settles it (:func:`follow`): nothing to write.
@@ -286,7 +288,7 @@ def _failed(answer: Message, progress: Progress, exc: Exception) -> None:
     elif isinstance(exc, llm.LLMError):
         if exc.kind in ("connection", "timeout") and not progress.text:
             streams.mark_unreachable(answer.backend.public_id)
-        progress.error, progress.error_kind = str(exc), exc.kind
+        progress.error, progress.error_kind, progress.failure = str(exc), exc.kind, exc
     elif isinstance(exc, (_TooLong, SoftTimeLimitExceeded)):
         progress.error = "The answer took too long and was stopped."
         progress.error_kind = "timeout"
@@ -630,10 +632,9 @@ def _history(answer: Message) -> list[llm.ChatMessage]:
         budget -= len(text)
         kept.extend(reversed(_as_sent(role, text, parts)))
     kept.reverse()
-    # A history must start with the user (Anthropic insists), or a request's system turn.
-    while kept and kept[0].role == Message.Role.ASSISTANT:
-        kept.pop(0)
-    return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *_alternating(kept)]
+    # Every kind gets the turns Anthropic and Bedrock insist on (their adapters see to it
+    # for any request): an OpenAI-compatible server's chat template may insist too.
+    return [llm.ChatMessage(role="system", content=SYSTEM_PROMPT), *llm.alternating_turns(kept)]
 
 
 def _as_sent(role: str, text: str, parts: list) -> list[llm.ChatMessage]:
@@ -648,23 +649,6 @@ def _as_sent(role: str, text: str, parts: list) -> list[llm.ChatMessage]:
         turns.append(llm.ChatMessage(role=part_role, content=text[start : start + length]))
         start += length + len(PART_SEPARATOR)
     return turns
-
-
-def _alternating(turns: list[llm.ChatMessage]) -> list[llm.ChatMessage]:
-    """``turns`` with each run of one role joined into one turn, a blank line between.
-
-    The history holds the answers that were given (done, with text): a question whose
-    answer failed, was stopped or came back empty is followed by the next question.
-    Anthropic and Bedrock refuse two turns of one role in a row (and an empty one); the
-    model reads the questions together, as the author wrote them.
-    """
-    joined: list[llm.ChatMessage] = []
-    for turn in turns:
-        if joined and joined[-1].role == turn.role:
-            joined[-1] = llm.ChatMessage(turn.role, f"{joined[-1].content}\n\n{turn.content}")
-        else:
-            joined.append(turn)
-    return joined
 
 
 # Of each turn, what opens its text and the text itself, sealed: a question's as it was

@@ -130,12 +130,25 @@ class LLMError(Exception):
     """A backend call that failed; ``str()`` is shown to people, ``kind`` is for code.
 
     Kinds: ``connection``, ``timeout``, ``http``, ``auth``, ``malformed``, ``config``.
+    A backend's HTTP answer also gives its ``status``, the vendor's error ``code`` when its
+    body names one (OpenAI's ``context_length_exceeded``), and the seconds it asked to be
+    left alone (``retry_after``, from a 429's Retry-After): the API answers in their terms.
     """
 
-    def __init__(self, message: str, *, kind: str, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.status = status
+        self.code = code
+        self.retry_after = retry_after
 
 
 def adapter_for(backend: Backend) -> Adapter:
@@ -430,7 +443,14 @@ class Adapter:
             return self._cut()
         return self._unreachable()
 
-    def _status(self, status: int, server_says: str) -> LLMError:
+    def _status(
+        self,
+        status: int,
+        server_says: str,
+        *,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> LLMError:
         if 300 <= status < 400:  # the clients follow none: see no_redirects
             return LLMError(
                 f"{self.name} redirected to another address; Steward does not follow "
@@ -444,7 +464,13 @@ class Adapter:
             return LLMError(
                 f"{self.name} refused the API key (HTTP {status}){said}", kind="auth", status=status
             )
-        return LLMError(f"{self.name} answered HTTP {status}{said}", kind="http", status=status)
+        return LLMError(
+            f"{self.name} answered HTTP {status}{said}",
+            kind="http",
+            status=status,
+            code=code,
+            retry_after=retry_after,
+        )
 
     def _reported(self, server_says) -> LLMError:
         """An error the server reported inside its answer's (HTTP 200) stream."""
@@ -749,7 +775,12 @@ def _sdk_error(adapter: Adapter, exc: Exception, sdk) -> LLMError | None:
         said = _server_message(exc.body) or exc.message
         if exc.status_code < 300:  # an error event inside the answer's (200) stream
             return adapter._reported(said)
-        return adapter._status(exc.status_code, said)
+        return adapter._status(
+            exc.status_code,
+            said,
+            code=_server_code(exc.body),
+            retry_after=_retry_after(exc.response.headers.get("retry-after")),
+        )
     if isinstance(exc, sdk.APIResponseValidationError):
         return adapter._malformed()
     if isinstance(exc, sdk.APIError):
@@ -813,12 +844,11 @@ class AnthropicAdapter(Adapter):
         if asked:
             extra["extra_body"] = asked
         self._tokens = [None, None]  # input, output
+        turns = alternating_turns([m for m in messages if m.role != "system"])
         return {
             "model": self.model,
             "max_tokens": sampling.max_tokens or ANTHROPIC_MAX_TOKENS,
-            "messages": [
-                {"role": m.role, "content": m.content} for m in messages if m.role != "system"
-            ],
+            "messages": [{"role": m.role, "content": m.content} for m in turns],
             "stream": True,
             **extra,
         }
@@ -844,6 +874,30 @@ class AnthropicAdapter(Adapter):
 
     def _translate(self, exc):
         return _sdk_error(self, exc, anthropic)
+
+
+def alternating_turns(turns: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """``turns`` as Anthropic's and Bedrock's APIs take them: the first one the user's, no
+    two of one role in a row, none empty (they refuse each of these).
+
+    A turn with no text is left out (an answer that came back empty), and so is an
+    assistant's before the user's first (a widget's greeting, or a history whose oldest
+    turns were cut). Each run of one role is joined into one turn, a blank line between
+    (a question whose answer failed and the next one; a request's context and its
+    question): the model reads them together, as they were written. A system turn stays
+    where it is (the adapters take those out first, into the vendor's own field).
+    """
+    joined: list[ChatMessage] = []
+    asked = False
+    for turn in turns:
+        if not turn.content.strip() or (turn.role == "assistant" and not asked):
+            continue
+        asked = asked or turn.role == "user"
+        if joined and joined[-1].role == turn.role:
+            joined[-1] = ChatMessage(turn.role, f"{joined[-1].content}\n\n{turn.content}")
+        else:
+            joined.append(turn)
+    return joined
 
 
 #: Anthropic's (and Bedrock's) stop reasons that are not a finished answer, in OpenAI's words.
@@ -877,6 +931,31 @@ def _server_message(body) -> str:
         if isinstance(error, str):
             return error
     return ""
+
+
+#: What an error code looks like (``context_length_exceeded``, ``insufficient_quota``): a
+#: server that puts anything else there is not repeated.
+ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: The longest wait a Retry-After is passed on with (a day; a longer one is not believed).
+MAX_RETRY_AFTER_SECONDS = 86400
+
+
+def _server_code(body) -> str | None:
+    """The ``error.code`` of an OpenAI-style error body (the SDK hands over the ``error``
+    object itself, or the whole body), if it names one."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error", body)
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) and ERROR_CODE.fullmatch(code) else None
+
+
+def _retry_after(value: str | None) -> int | None:
+    """A Retry-After given in seconds (the HTTP-date form is not used by the vendors)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    seconds = int(value)
+    return seconds if 0 < seconds <= MAX_RETRY_AFTER_SECONDS else None
 
 
 def _validation_details(detail) -> str:

@@ -14,7 +14,16 @@ from botocore import eventstream
 from botocore import exceptions as aws
 from botocore.config import Config
 
-from chat.llm import ANTHROPIC_FINISH, STOPPED, Adapter, ChatMessage, LLMError, Sampling, Usage
+from chat.llm import (
+    ANTHROPIC_FINISH,
+    STOPPED,
+    Adapter,
+    ChatMessage,
+    LLMError,
+    Sampling,
+    Usage,
+    alternating_turns,
+)
 
 #: The longest answer asked for (some models' defaults are a few hundred tokens).
 MAX_TOKENS = 4096
@@ -105,8 +114,7 @@ class BedrockAdapter(Adapter):
             "modelId": self.model,
             "messages": [
                 {"role": m.role, "content": [{"text": m.content}]}
-                for m in messages
-                if m.role != "system"
+                for m in alternating_turns([m for m in messages if m.role != "system"])
             ],
             "inferenceConfig": settings,
         }
