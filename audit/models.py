@@ -225,12 +225,21 @@ class AuditEvent(models.Model):
         raise PermissionError("Audit events are append-only")
 
 
+class AuditCheckpointQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit checkpoints are append-only")
+
+    def delete(self):
+        raise PermissionError("Audit checkpoints are append-only")
+
+
 class AuditCheckpoint(models.Model):
     """A signed statement of the chain's head at one moment.
 
     Exported and kept elsewhere, checkpoints prove later that no event up to
     their sequence was changed, removed or appended out of order, even by
-    someone who can rewrite the whole table and recompute every hash.
+    someone who can rewrite the whole table and recompute every hash. Append-only
+    like the events (PostgreSQL's trigger too: migration 0007).
     """
 
     sequence = models.BigIntegerField()
@@ -239,6 +248,8 @@ class AuditCheckpoint(models.Model):
     key_id = models.CharField(max_length=16, help_text="Fingerprint of the signing key.")
     signature = models.CharField(max_length=100, help_text="Ed25519, URL-safe base64.")
 
+    objects = AuditCheckpointQuerySet.as_manager()
+
     class Meta:
         ordering = ["-sequence", "-created_at"]
         # The newest is on every auditor's page; a year of hourly checkpoints is 8,760 rows.
@@ -246,6 +257,14 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at #{self.sequence}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError("Audit checkpoints are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit checkpoints are append-only")
 
     def payload(self) -> dict:
         return {

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -60,19 +62,21 @@ def record(
     request_id = current_request_id.get()
     event = AuditEvent(
         actor=actor,
-        actor_label=actor_label or (actor.display_name if actor else "system"),
+        # A name, or an email address of up to 254 characters: the column holds 200, and the
+        # hash covers what it holds.
+        actor_label=_clipped(actor_label or (actor.display_name if actor else "system"), 200),
         request_id="" if request_id == "-" else request_id,
         action=action,
         outcome=outcome,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=_target_id(target),
-        target_repr=str(target)[:200] if target is not None else "",
+        target_repr=_clipped(str(target), 200) if target is not None else "",
         category=category,
         backend=backend,
         before=before,
         after=after,
         details=details or {},
-        message=message[:500],
+        message=_clipped(message, 500),
     )
     held = _held.get()
     if held is not None:
@@ -222,6 +226,11 @@ def _append_here(event: AuditEvent) -> None:
     event.save(force_insert=True)
 
 
+def _clipped(text: str, limit: int) -> str:
+    """``text``, or its first ``limit - 1`` characters and an ellipsis: it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -335,20 +344,21 @@ def checkpoint_lines() -> Iterator[str]:
 def verify_trail(
     *, checkpoints: list[dict[str, Any]] | None = None, public_key: str | None = None
 ) -> tuple[chain.ChainReport, list[str]]:
-    """Walk the chain, then hold every checkpoint against it.
+    """Walk the chain, then hold every checkpoint against it, and the trail against the rows
+    beside it (:func:`_missing`).
 
     ``checkpoints`` are exported lines kept elsewhere (defaults: the ones in
     the database). Each must carry a valid signature by ``public_key``, or by
     default by the trusted key its ``key_id`` names (the current signing key or
     one in ``STEWARD_AUDIT_TRUSTED_KEYS``), and name a sequence whose hash in
     the chain is its ``head_hash``. Returns the chain report and one sentence
-    per checkpoint problem.
+    per other problem: a checkpoint that does not match, checkpoint rows or events
+    removed.
     """
     trusted = signing.trusted_public_keys()
+    stored = list(AuditCheckpoint.objects.all())  # before the walk, which meets their events
     if checkpoints is None:
-        checkpoints = [
-            checkpoint_line(c, trusted.get(c.key_id, "")) for c in AuditCheckpoint.objects.all()
-        ]
+        checkpoints = [checkpoint_line(c, trusted.get(c.key_id, "")) for c in stored]
     wanted = {}
     problems = []
     for line in checkpoints:
@@ -365,29 +375,143 @@ def verify_trail(
             problems.append(f"checkpoint at #{payload['sequence']}: signature does not verify")
             continue
         wanted[payload["sequence"]] = payload["head_hash"]
+    recorded: dict[int, Any] = {}  # each audit.checkpoint event's sequence: its details
 
     def rows_with_checkpoints():
         for row in iter_chain_rows():
             expected = wanted.pop(row["sequence"], None)
             if expected is not None and expected != row["hash"]:
                 problems.append(f"checkpoint at #{row['sequence']}: the chain's hash there differs")
+            if row["action"] == AuditEvent.Action.AUDIT_CHECKPOINT:
+                recorded[row["sequence"]] = row["details"]
             yield row
 
     report = chain.verify(rows_with_checkpoints())
     if report.intact:
         for sequence in sorted(wanted):
             problems.append(f"checkpoint at #{sequence}: the chain ends before it (rows removed)")
-    return report, problems
+        problems += _missing(report.checked, stored, recorded)
+    return report, list(dict.fromkeys(problems))  # a stored checkpoint may be named twice
+
+
+def _missing(head: int, stored: list[AuditCheckpoint], recorded: dict[int, Any]) -> list[str]:
+    """What an intact chain cannot show by itself: events cut off its end, checkpoint rows
+    removed with them or on their own, the whole trail emptied. One sentence per problem.
+
+    ``head`` is the intact chain's last sequence (0: empty); ``stored``, the checkpoint rows
+    read before the walk; ``recorded``, the details of each ``audit.checkpoint`` event the
+    walk met. A checkpoint's row and its event are written in one transaction, the event
+    after the head the row signs, so:
+
+    1. every row read before the walk has its event in the chain, after the row's sequence;
+    2. every such event has its row, read after the walk (so a checkpoint signed during the
+       walk is not taken for a removed one), signed with the key the event names;
+    3. an empty trail is a fresh install's only: accounts or conversations were recorded.
+    """
+    problems = []
+    recorded_checkpoints = {
+        details.get("sequence"): (sequence, details.get("key_id"))
+        for sequence, details in recorded.items()
+        if isinstance(details, dict)
+    }
+    for checkpoint in sorted(stored, key=lambda c: c.sequence):
+        if checkpoint.sequence in recorded_checkpoints:
+            continue
+        if checkpoint.sequence > head:
+            problems.append(
+                f"checkpoint at #{checkpoint.sequence}: the chain ends before it (rows removed)"
+            )
+        elif checkpoint.sequence == head:
+            problems.append(
+                f"checkpoint at #{checkpoint.sequence}: the chain ends there, without the event "
+                "that recorded the checkpoint after it (events cut off the end)"
+            )
+        else:
+            problems.append(
+                f"checkpoint at #{checkpoint.sequence}: no audit.checkpoint event in the chain "
+                "records it (the row was added, or the events after it rewritten)"
+            )
+    rows: dict[int, set[str]] = {}
+    for sequence, key_id in AuditCheckpoint.objects.values_list("sequence", "key_id"):
+        rows.setdefault(sequence, set()).add(key_id)
+    removed = []
+    for sequence, (event, key_id) in sorted(recorded_checkpoints.items(), key=lambda i: i[1]):
+        if sequence not in rows:
+            removed.append(f"#{sequence} (event #{event})")
+        elif key_id not in rows[sequence]:
+            problems.append(
+                f"checkpoint at #{sequence}: event #{event} records it signed by key {key_id}, "
+                f"the row there names {', '.join(sorted(rows[sequence]))} (the row was replaced)"
+            )
+    if removed:
+        listed = ", ".join(removed[:3]) + (f" and {len(removed) - 3} more" if removed[3:] else "")
+        problems.append(
+            f"{len(removed)} checkpoint{'s' if len(removed) != 1 else ''} the trail records "
+            f"{'have' if len(removed) != 1 else 'has'} no checkpoint row (rows removed): {listed}"
+        )
+    if head == 0 and (held := _recorded_elsewhere()):
+        problems.append(
+            f"the trail is empty, yet the database holds {held}: its events were removed"
+        )
+    return problems
+
+
+def _recorded_elsewhere() -> str:
+    """What the database holds whose making the trail would have recorded: "" for nothing."""
+    accounts = get_user_model().objects.count()
+    held = [f"{accounts} account{'s' if accounts != 1 else ''}"] if accounts else []
+    if apps.get_model("chat", "Conversation").objects.exists():
+        held.append("conversations")
+    return " and ".join(held)
+
+
+def stale_checkpoints() -> str | None:
+    """A warning when checkpoints have stopped, or None.
+
+    Stale: the newest checkpoint (or, with none, the trail's first event) is older than
+    twice beat's interval, and events were written since that no checkpoint covers (not
+    counting audit.checkpoint events, which follow the head they sign). A warning, not a
+    failure: nothing is shown changed, only the newest events are held to no signed head
+    yet, which is also what a Steward stopped for a while and just started looks like.
+    """
+    interval = settings.CELERY_BEAT_SCHEDULE["audit-checkpoint"]["schedule"]
+    newest = AuditCheckpoint.objects.order_by("-sequence", "-created_at").first()
+    unsigned = (
+        AuditEvent.objects.filter(sequence__gt=newest.sequence if newest else 0)
+        .exclude(action=AuditEvent.Action.AUDIT_CHECKPOINT)
+        .order_by("sequence")
+        .values("sequence", "occurred_at")
+        .first()
+    )
+    if unsigned is None:
+        return None
+    since = newest.created_at if newest else unsigned["occurred_at"]
+    if timezone.now() - since <= dt.timedelta(seconds=2 * interval):
+        return None
+    when = timezone.localtime(since).strftime("%Y-%m-%d %H:%M %Z")
+    minutes = f"{interval / 60:g}-minute"
+    if newest is None:
+        return (
+            f"checkpoints have stopped: none was ever signed, though the trail began {when}, "
+            f"over twice the {minutes} interval ago: is beat running?"
+        )
+    return (
+        f"checkpoints have stopped: the newest (#{newest.sequence}, {when}) is over twice the "
+        f"{minutes} interval old, and events from #{unsigned['sequence']} on are signed by "
+        "none: is beat running?"
+    )
 
 
 def run_verification(*, actor=None) -> AuditEvent:
     """Verify chain and checkpoints, and record the result as an event.
 
     A verification that cannot finish is recorded as a failure naming the error (the
-    traceback goes to the log): the chain panel shows that, not the last "intact".
+    traceback goes to the log): the chain panel shows that, not the last "intact". Stale
+    checkpoints are recorded as a warning beside the result, which they do not change.
     """
     try:
         report, problems = verify_trail()
+        warning = stale_checkpoints()
     except Exception as exc:
         logger.exception("audit verification could not finish")
         verification = record(
@@ -401,7 +525,11 @@ def run_verification(*, actor=None) -> AuditEvent:
         _tell_auditors(verification)
         return verification
     intact = report.intact and not problems
+    # "checkpoint_problems": every problem besides the chain's first break (the key is older
+    # than the problems that are not about a checkpoint).
     details: dict[str, Any] = {"checked": report.checked, "checkpoint_problems": problems[:20]}
+    if warning:
+        details["warnings"] = [warning]
     if report.first_break:
         details["first_bad_sequence"] = report.first_break.sequence
         details["reason"] = report.first_break.reason

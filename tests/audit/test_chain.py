@@ -119,21 +119,38 @@ def test_it_refuses_changes_through_the_orm(db):
 )
 def test_the_database_refuses_to_rewrite_history(db, statement):
     record(action=Action.LOGIN)
-    with pytest.raises(Exception, match="append-only"), transaction.atomic():
+    _assert_triggers_on("audit_auditevent")
+    with pytest.raises(Exception, match="audit events are append-only"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("SET LOCAL audit.prune = 'off'")
             cursor.execute(statement)
     assert AuditEvent.objects.count() == 1
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
-def test_the_database_allows_a_declared_prune(db):
+@pytest.mark.parametrize("statement", ["DELETE FROM audit_auditevent", "TRUNCATE audit_auditevent"])
+def test_the_old_prune_setting_opens_nothing(db, statement):
+    """``SET LOCAL audit.prune = 'on'`` let any session with the application's credentials
+    delete or truncate the trail (and nothing in Steward used it)."""
     record(action=Action.LOGIN)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL audit.prune = 'on'")
-        cursor.execute("DELETE FROM audit_auditevent")
-    assert AuditEvent.objects.count() == 0
+    with pytest.raises(Exception, match="audit events are append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET LOCAL audit.prune = 'on'")
+            cursor.execute(statement)
+    assert AuditEvent.objects.count() == 1
+
+
+def _assert_triggers_on(table: str) -> None:
+    """The table's guards fire (not turned off, say by a test's flush that left them so)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname, tgenabled FROM pg_trigger "
+            "WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+            [table],
+        )
+        triggers = dict(cursor.fetchall())
+    assert len(triggers) == 2 and set(triggers.values()) == {"O"}, triggers
 
 
 def _in_threads(count: int, write) -> None:
@@ -297,3 +314,29 @@ def test_it_records_the_request_id_and_target(client, admin, member):
     assert event.target_type == "governance.user"
     assert event.target_id == str(member.public_id)
     assert event.before == {"roles": ["staff"]} and event.after == {"roles": ["auditor"]}
+
+
+LONG_EMAIL = "a" * 64 + "@" + "b" * 60 + "." + "b" * 60 + "." + "c" * 20 + ".example.com"
+
+
+def test_a_label_longer_than_its_column_is_clipped_and_chained_as_stored(db):
+    """An account with no name is labelled by its email, up to 254 characters: on PostgreSQL
+    the 200-character column refused the event, and whatever it was part of with it."""
+    event = record(action=Action.LOGIN, actor_label=LONG_EMAIL)
+    stored = AuditEvent.objects.get(sequence=event.sequence)
+    assert len(LONG_EMAIL) > 200
+    assert stored.actor_label == LONG_EMAIL[:199] + "…" == event.actor_label
+    assert stored.hash == event.hash
+    assert _verify().intact
+
+
+def test_someone_whose_email_is_longer_than_the_label_column_signs_in(client, db):
+    make_user(LONG_EMAIL, password="correct-horse-battery")
+    response = client.post(
+        "/accounts/login/", {"login": LONG_EMAIL, "password": "correct-horse-battery"}
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action=Action.LOGIN)
+    assert event.actor.email == LONG_EMAIL
+    assert len(event.actor_label) == 200 and event.actor_label.endswith("…")
+    assert _verify().intact

@@ -5,13 +5,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit import signing
 from audit.models import AuditCheckpoint
-from audit.services import verify_trail
+from audit.services import stale_checkpoints, verify_trail
 
 
 class Command(BaseCommand):
     help = (
         "Walk the audit hash chain and hold the signed checkpoints against it; exit non-zero "
-        "naming the first event that does not match."
+        "naming the first event that does not match, or checkpoint rows and events removed. "
+        "Stale checkpoints are a warning."
     )
 
     def add_arguments(self, parser) -> None:
@@ -37,20 +38,31 @@ class Command(BaseCommand):
             # "Intact" after checking no checkpoint would read as a pass.
             raise CommandError(f"{checkpoints} holds no checkpoint: nothing to hold the chain to")
         report, problems = verify_trail(checkpoints=lines, public_key=public_key)
+        warning = stale_checkpoints()
         for problem in problems:
             self.stderr.write(problem)
+        if warning:
+            self.stderr.write(f"Warning (not a failure): {warning}")
         if not report.intact:
             bad = report.first_break
+            reason = bad.reason
+            if report.checked == 0 and bad.sequence > 1:
+                reason = f"the trail starts there, events #1 to #{bad.sequence - 1} are missing"
             raise CommandError(
-                f"Audit chain broken at event #{bad.sequence}: {bad.reason} "
+                f"Audit chain broken at event #{bad.sequence}: {reason} "
                 f"({report.checked} events before it verified)"
             )
         if problems:
-            raise CommandError(f"{len(problems)} checkpoint(s) do not match the chain")
+            raise CommandError(
+                f"The audit trail does not verify: {len(problems)} problem"
+                f"{'s' if len(problems) != 1 else ''} above (checkpoints that do not match "
+                "the chain, or events removed)"
+            )
         held = len(lines) if lines is not None else AuditCheckpoint.objects.count()
         self.stdout.write(
             f"Audit chain intact: {report.checked} events, head {report.head_hash}; "
             f"{held} checkpoint{'s' if held != 1 else ''} held against it"
+            + ("; 1 warning above" if warning else "")
         )
 
 
