@@ -15,7 +15,6 @@ sweeper hands the answer to a worker, and it lands in the author's history.
 
 import asyncio
 import logging
-import re
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import connections
 
 from chat import answering, llm, streams
+from chat.markdown import OutsideLinksRestorer
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
 from chat.stopping import Cancel
@@ -226,26 +226,11 @@ class Relay:
         return True
 
 
-class Restorer:
-    """Puts the real values back into an answer that arrives in pieces.
-
-    A placeholder can be cut between two chunks (``[EMAIL`` then ``_1]``): the
-    tail that could still become one is held back until the next chunk says.
-    """
-
-    _UNFINISHED = re.compile(r"\[[A-Z]*(?:_\d{0,5})?$")
+class Restorer(OutsideLinksRestorer):
+    """Puts the real values back into an answer that arrives in pieces, but never where
+    the client, rendering it as Markdown, could read an address: there the placeholder
+    stays. A placeholder can be cut between two chunks (``[EMAIL`` then ``_1]``), and
+    its word may yet become an address: that much is held back until the next says."""
 
     def __init__(self, pseudonymiser: Pseudonymiser):
-        self.pseudonymiser = pseudonymiser
-        self.held = ""
-
-    def feed(self, text: str) -> str:
-        text = self.held + text
-        unfinished = self._UNFINISHED.search(text)
-        cut = unfinished.start() if unfinished else len(text)
-        self.held = text[cut:]
-        return self.pseudonymiser.restore(text[:cut])
-
-    def flush(self) -> str:
-        text, self.held = self.held, ""
-        return self.pseudonymiser.restore(text)
+        super().__init__(pseudonymiser.mapping["values"])

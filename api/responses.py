@@ -36,6 +36,7 @@ from api.v1 import (
 )
 from chat import answering
 from chat.llm import FILTERED, LENGTH
+from chat.markdown import restore_outside_links
 from governance.policy_cache import Version
 
 #: The length limit's name in this API.
@@ -218,7 +219,8 @@ def _done(prepared: Prepared, progress: answering.Progress, text: str) -> dict:
 
 
 def _whole(prepared: Prepared, progress: answering.Progress) -> dict:
-    return _done(prepared, progress, prepared.pseudonymiser.restore(progress.text))
+    text = restore_outside_links(progress.text, prepared.pseudonymiser.values())
+    return _done(prepared, progress, text)
 
 
 def _events(answer: relay.Relay, prepared: Prepared):

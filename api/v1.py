@@ -32,6 +32,7 @@ from api.services import TokenRefused
 from audit.models import AuditEvent
 from chat import answering, services
 from chat.llm import ChatMessage, Sampling
+from chat.markdown import restore_outside_links
 from chat.pseudonyms import Pseudonymiser
 from config.bodies import FORM_BODY_TOO_LARGE
 from config.connections import in_database_thread
@@ -854,7 +855,9 @@ def _completion(prepared: Prepared, progress: answering.Progress) -> dict:
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": prepared.pseudonymiser.restore(progress.text),
+                    "content": restore_outside_links(
+                        progress.text, prepared.pseudonymiser.values()
+                    ),
                     "refusal": None,
                 },
                 "finish_reason": progress.finish,

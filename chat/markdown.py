@@ -20,7 +20,12 @@ code only (``values``): never in a link's address or title, nor in an autolink, 
 text is its address, so a model cannot make a link that carries a value to a third
 party. Nor inside a word that would read as a web or e-mail address with the value in it
 (``https://x.example/?q=[EMAIL_1]``): a reader may copy it, and other Markdown viewers
-link bare addresses (:func:`restore_markdown`, for exports).
+link bare addresses.
+
+Markdown that leaves Steward with its values back (the exports, :func:`restore_markdown`;
+the API, :func:`restore_outside_links` and :class:`OutsideLinksRestorer` as it streams)
+is rendered by others, raw HTML and reference definitions included: there a value stays
+a placeholder wherever some renderer could read an address (:class:`_AddressScanner`).
 
 The caller wraps the result in ``<div class="md">``; :func:`pygments_css` gives the
 matching colours, scoped to ``.md .code``.
@@ -33,6 +38,7 @@ import secrets
 import string
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
+from html import unescape as unescape_html
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -105,10 +111,14 @@ def _render_cell_open(
     return self.renderToken(tokens, idx, options, env)
 
 
-#: Values are put back word by word (a word: a run of non-space characters).
-_SPACES = re.compile(r"(\s+)")
-#: What makes a word part of a web or e-mail address.
-_ADDRESS = re.compile(r"://|www\.|@|\.[^\W\d_]", re.IGNORECASE)
+#: Values are put back word by word (a word: a run of non-space characters). Only ASCII
+#: spaces end one: GitHub's autolinks run on past a no-break space.
+_SPACES = re.compile(r"([ \t\n\r\f\v]+)")
+#: What makes a word part of a web or e-mail address (with the dots that hostnames take
+#: for one: a browser reads "evil。example" as "evil.example").
+_ADDRESS = re.compile(r"//|www[.。．｡]|@|[.。．｡][^\W\d_]", re.IGNORECASE)
+#: A backslash escape, which a renderer reads as the character escaped.
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 def _restore(text: str, values: Mapping[str, str], restored: set[str] | None) -> str:
@@ -158,7 +168,8 @@ def _restorable(word: str, values: Mapping[str, str]) -> list[re.Match[str]]:
     # ("<jane@example.org>") of the export that another Markdown viewer renders.
     before = word[: known[0].start()]
     opens_autolink = "<" in before and ">" not in before[before.rfind("<") :]
-    if _ADDRESS.search(around) or opens_autolink:
+    # As a renderer reads it: "https&#58;//" and "evil\.example" are addresses too.
+    if _ADDRESS.search(unescape_html(_ESCAPED.sub(r"\1", around))) or opens_autolink:
         return []
     return known
 
@@ -289,7 +300,8 @@ def render_document(text: str) -> SafeString:
 
 def restore_markdown(text: str, values: Mapping[str, str]) -> str:
     """``text`` (an answer's Markdown) with a value back for each placeholder that
-    :func:`render_markdown` shows as text, and the others left as written: for exports.
+    :func:`render_markdown` shows as text, and that no other renderer reads as part of an
+    address (:func:`restore_outside_links`); the others left as written: for exports.
 
     Each placeholder is first swapped for a probe of its own (numbered, under a label
     nobody can guess or write by other means, such as an entity), so that parsing the
@@ -307,12 +319,313 @@ def restore_markdown(text: str, values: Mapping[str, str]) -> str:
         "restored": set(),
     }
     _MD.parse(probed, env)
+    outside_links: set[str] = set()
+    restorer = OutsideLinksRestorer(env["values"], restored=outside_links)
+    restorer.feed(probed)
+    restorer.flush()
     parts, at = [], 0
     for probe, m in zip(probes, found, strict=True):
-        parts += [text[at : m.start()], values[m[0]] if probe in env["restored"] else m[0]]
+        back = probe in env["restored"] and probe in outside_links
+        parts += [text[at : m.start()], values[m[0]] if back else m[0]]
         at = m.end()
     parts.append(text[at:])
     return "".join(parts)
+
+
+def restore_outside_links(text: str, values: Mapping[str, str]) -> str:
+    """``text`` (a model's Markdown) with a value back for each placeholder that no renderer
+    reads as part of an address; the others left as written: for the API, whose clients
+    render the answer themselves (:class:`OutsideLinksRestorer`, all at once)."""
+    if not any(m[0] in values for m in PLACEHOLDER.finditer(text)):
+        return text
+    restorer = OutsideLinksRestorer(values)
+    return restorer.feed(text) + restorer.flush()
+
+
+#: A line of raw HTML that ends whatever HTML a text left open, as a browser reads it: a
+#: tag, from any of its parts (here ``<div`` is a value, or a name, or in a quoted value
+#: that ``"`` or ``'`` ends; then ``>`` ends the tag), a style sheet or a script. After
+#: none of them, an empty ``<div>``.
+HTML_CLOSER = "<div \"'></div></style></script>"
+
+
+def leaves_html_open(text: str) -> bool:
+    """Whether some renderer reads ``text`` (Markdown) as ending inside an HTML tag, a
+    style sheet or a script: what follows it in the same document would be read into it
+    (in an export, the next turn, the author's values included: :data:`HTML_CLOSER`)."""
+    return _AddressScanner().leaves_html_open(text)
+
+
+#: The end of a piece of an answer that could still become a placeholder.
+_UNFINISHED = re.compile(r"\[[A-Z]*(?:_\d{0,5})?\Z")
+#: Longer than any placeholder's label (``[REDACTED_12345]``) with room to spare.
+_LONGEST_PLACEHOLDER = 40
+#: A space that ends a word (:data:`_SPACES`).
+_SPACE = re.compile(r"[ \t\n\r\f\v]")
+#: Where a link's text ends and its destination begins.
+_LINK_TEXT_ENDS = re.compile(r"\]\(")
+#: In a value: what would make an address of the text after it (a rule's match of HTML).
+_OPENS_AN_ADDRESS = re.compile(r"<[A-Za-z!/?]|\]\(|\]:")
+
+
+class OutsideLinksRestorer:
+    """Puts values back in a model's Markdown as it arrives in pieces, where no renderer
+    reads them as part of an address: elsewhere the placeholder stays.
+
+    Text is given out as it comes, but for a placeholder that has a value: it waits for
+    the end of its word (the next space), which may yet make an address of it
+    (``[EMAIL_1].evil.example``), or for the rest of it, cut between two pieces
+    (``[EMAIL`` then ``_1]``). What comes before a placeholder decides the rest
+    (:class:`_AddressScanner`). ``restored`` collects the placeholders put back.
+    """
+
+    def __init__(self, values: Mapping[str, str], restored: set[str] | None = None) -> None:
+        self._values = values
+        self._restored = restored
+        self._text = ""  # the answer so far
+        self._given = 0  # how much of it has been given out
+        self._no_space_from = 0  # where the word of the placeholder held back reads on
+        self._scanner = _AddressScanner()
+
+    def feed(self, text: str) -> str:
+        """What of the answer can be given out now that ``text`` has come."""
+        self._text += text
+        return self._give(finished=False)
+
+    def flush(self) -> str:
+        """The rest of the answer, now that it has all come."""
+        return self._give(finished=True)
+
+    def _give(self, *, finished: bool) -> str:
+        text, out = self._text, []
+        end = len(text)
+        # Only the last characters can be the beginning of a placeholder that goes on.
+        tail = max(self._given, end - _LONGEST_PLACEHOLDER)
+        if not finished and (unfinished := _UNFINISHED.search(text, tail)):
+            end = unfinished.start()
+        for match in PLACEHOLDER.finditer(text, self._given, end):
+            if match.start() < self._given or match[0] not in self._values:
+                continue  # in a word already given out, or nothing to put back
+            space = _SPACE.search(text, max(match.end(), self._no_space_from))
+            if space is None and not finished:
+                end, self._no_space_from = match.start(), len(text)  # its word may go on
+                break
+            word_end = space.start() if space else len(text)
+            out += [text[self._given : match.start()], self._word(match.start(), word_end)]
+            self._given = word_end
+        out.append(text[self._given : max(end, self._given)])
+        self._given = max(end, self._given)
+        return "".join(out)
+
+    def _word(self, start: int, end: int) -> str:
+        """The word ending at ``end`` from ``start`` (a placeholder's) on, with the values
+        back that may go back.
+
+        A link's text ends its word (``[Write to [EMAIL_1]](mailto:…)``): what follows
+        ``](`` is the link's destination, which the scanner reads.
+        """
+        text = self._text
+        word_start = 1 + max(text.rfind(space, 0, start) for space in " \t\n\r\f\v")
+        cuts = [m.start() + 1 for m in _LINK_TEXT_ENDS.finditer(text, word_start, end)]
+        allowed = set()
+        for part_start, part_end in zip([word_start, *cuts], [*cuts, end], strict=True):
+            part = text[part_start:part_end]
+            allowed |= {part_start + m.start() for m in _restorable(part, self._values)}
+        pieces, at = [], start
+        for match in PLACEHOLDER.finditer(text, start, end):
+            value = self._values.get(match[0])
+            if (
+                value is None
+                or match.start() not in allowed
+                or _OPENS_AN_ADDRESS.search(value)
+                or self._scanner.in_address(text, match.start())
+            ):
+                continue
+            pieces += [text[at : match.start()], value]
+            at = match.end()
+            if self._restored is not None:
+                self._restored.add(match[0])
+        pieces.append(text[at:end])
+        return "".join(pieces)
+
+
+#: What HTML reads as the space between a tag's parts.
+_HTML_SPACES = frozenset(" \t\n\r\f")
+#: Where a way of reading an address may begin: a link's destination, a reference
+#: definition's, a tag, or a code fence's info string (its first word becomes a class).
+_ADDRESS_BEGINS = re.compile(r"\]\(|\]:|<[A-Za-z]|```|~~~")
+#: Elements whose text is code (CSS, a script): an address there is none of Markdown's.
+_CODE_ELEMENTS = ("style", "script")
+#: Parentheses nested deeper than this keep a link's destination open to the paragraph's end.
+_DEEPEST = 16
+
+
+class _AddressScanner:
+    """Reads a model's Markdown from its start, and tells whether a place in it may be part
+    of an address as some renderer reads it: a link's or an image's destination (from
+    ``](`` to its closing parenthesis, ``<…>`` included), a reference definition's (after
+    ``]:``), an HTML tag (its attributes: ``src``, ``href``, ``style``…), a style sheet or
+    a script.
+
+    Renderers differ (a tag that markdown-it leaves as text is a tag to a laxer one), so
+    the reading is conservative: a tag begins at every ``<`` followed by a letter, in code
+    too, and is read as a browser reads it. Each way of reading that may be open at a place
+    is a state in a set, and the place is in an address while any is.
+
+    A quoted attribute value still open at a line's end may run on for good: a block of
+    raw HTML ends at a blank line and its value does not, so a browser reads the next
+    paragraph into it (the quotes written there come out as ``&quot;``). Nothing after
+    such a line is taken for text.
+    """
+
+    def __init__(self) -> None:
+        self._at = 0  # how far the text has been read
+        self._states: set[tuple] = set()
+        self._code = ""  # the element whose code is being read ("style"), if any
+        self._run_on = False  # a quoted attribute value went on past a line's end
+        self._line_has_text = False
+
+    def in_address(self, text: str, position: int) -> bool:
+        """Whether ``position`` of ``text`` may be in an address (only what comes before
+        it is read: the text may be all there is so far)."""
+        self._read(text, position)
+        return self._run_on or bool(self._code or self._states)
+
+    def leaves_html_open(self, text: str) -> bool:
+        """Whether ``text``, read to its end, ends inside a tag, a style sheet or a script."""
+        self._read(text, len(text))
+        return self._run_on or bool(self._code) or any(s[0] == "tag" for s in self._states)
+
+    def _read(self, text: str, end: int) -> None:
+        while self._at < end and not self._run_on:
+            if not (self._states or self._code):
+                begins = _ADDRESS_BEGINS.search(text, self._at, end)
+                if begins is None:
+                    self._at = end
+                    return
+                self._at = begins.end() - 1  # its last character, which begins it
+                self._line_has_text = True
+            self._step(text, self._at)
+            self._at += 1
+
+    def _step(self, text: str, at: int) -> None:
+        char, before = text[at], text[at - 1] if at else ""
+        if char == "\r" or (char == "\n" and before != "\r"):  # a line ends
+            if any(state in (("tag", "dq"), ("tag", "sq")) for state in self._states):
+                self._run_on = True
+            if not self._line_has_text:  # a blank line ends Markdown's destinations
+                self._states = {state for state in self._states if state[0] == "tag"}
+            self._line_has_text = False
+        elif char not in " \t\n":
+            self._line_has_text = True
+        states = {_next(state, char) for state in self._states} - {None}
+        if before == "]" and char == "(":
+            states |= {("destination", "lead", 0, False), ("destination", "parens", 0, False)}
+        elif before == "]" and char == ":":
+            states.add(("definition", "lead", 0, False))
+        elif before == "<" and char.isascii() and char.isalpha():
+            states.add(("tag", "name"))
+        elif char in "`~" and text[max(0, at - 2) : at] == char * 2:
+            states.add(("info",))
+        self._states = _merged(states)
+        if char in _HTML_SPACES or char in "/>":  # where a tag's name ends
+            read = text[max(0, at - 8) : at].lower()
+            if self._code and read.endswith(f"</{self._code}"):
+                self._code = ""
+            elif not self._code:
+                self._code = next((n for n in _CODE_ELEMENTS if read.endswith(f"<{n}")), "")
+
+
+def _merged(states: set[tuple]) -> set[tuple]:
+    """``states`` with one reading of a link's destination up to its closing parenthesis:
+    all read the same text from here on, so the one nested deepest ends last (and one
+    that read a backslash just now reads the next parenthesis as escaped)."""
+    parens = {state for state in states if state[1:2] in (("parens",), ("deep",))}
+    if len(parens) < 2:
+        return states
+    deepest = max(parens, key=lambda state: (state[1] == "deep", state[2]))
+    return states - parens | {(*deepest[:3], any(state[3] for state in parens))}
+
+
+def _next(state: tuple, char: str) -> tuple | None:
+    """The state after ``char`` of one way of reading an address, None once it has ended."""
+    if state[0] == "tag":
+        phase = _tag_phase(state[1], char)
+        return None if phase is None else ("tag", phase)
+    if state[0] == "destination":
+        return _destination(*state[1:], char)
+    if state[0] == "info":  # to the line's end
+        return None if char in "\r\n" else state
+    return _definition(*state[1:], char)
+
+
+_CLOSING_QUOTE = {"dq": '"', "sq": "'"}
+
+
+def _tag_phase(phase: str, char: str) -> str | None:
+    """A start tag as a browser reads it (the WHATWG tokenizer's states: ``name`` is the
+    tag's, ``attribute`` an attribute's): the phase after ``char``, None once it ends."""
+    if phase in _CLOSING_QUOTE:
+        return "after_value" if char == _CLOSING_QUOTE[phase] else phase
+    if char == ">":
+        return None
+    space = char in _HTML_SPACES
+    if phase == "unquoted":
+        return "before_name" if space else phase
+    if phase == "before_value":
+        return "dq" if char == '"' else "sq" if char == "'" else phase if space else "unquoted"
+    if char == "/":  # a self-closing tag's, or the tag goes on
+        return "before_name"
+    if char == "=" and phase in ("attribute", "after_attribute"):
+        return "before_value"
+    if space:
+        return "after_attribute" if phase in ("attribute", "after_attribute") else "before_name"
+    # Anything else, quotes and "=" included, is part of a name, or begins an attribute's.
+    return phase if phase in ("name", "attribute") else "attribute"
+
+
+def _destination(phase: str, depth: int, escaped: bool, char: str) -> tuple | None:
+    """A link's destination, read in two ways at once: as ``<…>`` (``lead`` skips the
+    spaces before it, ``angle`` is inside) and then to the closing parenthesis
+    (``parens``), and as plain text to that parenthesis. An escaped parenthesis closes
+    nothing, but any opens one: reading more nesting reads on further. Nested deeper than
+    ``_DEEPEST``, it is ``deep``, open up to the paragraph's end."""
+    if phase == "deep":
+        return ("destination", phase, 0, False)
+    if phase == "lead":
+        if char in " \t\r\n":
+            return ("destination", phase, 0, False)
+        return ("destination", "angle", 0, False) if char == "<" else None
+    after_backslash = char == "\\" and not escaped
+    if phase == "angle":
+        if char == ">" and not escaped:
+            return ("destination", "parens", 0, False)
+        return ("destination", phase, 0, after_backslash)
+    if char == "(":
+        return (
+            ("destination", "parens", depth + 1, False)
+            if depth < _DEEPEST
+            else ("destination", "deep", 0, False)
+        )
+    if char == ")" and not escaped:
+        return ("destination", phase, depth - 1, False) if depth else None
+    return ("destination", phase, depth, after_backslash)
+
+
+def _definition(phase: str, lines: int, escaped: bool, char: str) -> tuple | None:
+    """A reference definition's destination: after the spaces (and one line's end) that
+    ``lead`` skips, a ``word`` up to a space, or ``<…>`` (``angle``)."""
+    if phase == "lead":
+        if char == "\n" and lines:
+            return None  # a blank line
+        if char in " \t\r\n":
+            return ("definition", phase, lines + (char == "\n"), False)
+        return ("definition", "angle" if char == "<" else "word", 0, False)
+    if phase == "word":
+        return None if char in " \t\n\r\f\v" else ("definition", phase, 0, False)
+    if char == ">" and not escaped:
+        return None
+    return ("definition", phase, 0, char == "\\" and not escaped)
 
 
 #: A fence's opening or closing line: up to three spaces, then three or more ` or ~.

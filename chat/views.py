@@ -31,6 +31,7 @@ from chat.access import (
     get_conversation_for_user,
     get_message_for_user,
 )
+from chat.markdown import HTML_CLOSER, leaves_html_open
 from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
 from config.downloads import attachment
@@ -562,6 +563,7 @@ def _export_markdown(conversation: Conversation, turns) -> str:
     ]
     for t in turns:
         who = "You" if t.message.role == Message.Role.USER else (t.message.backend_name or "Model")
+        turn_begins = len(lines)
         lines.append(f"## {who} · {timezone.localtime(t.message.created_at):%Y-%m-%d %H:%M}")
         lines.append("")
         if t.message.status == Message.Status.BLOCKED:
@@ -574,5 +576,9 @@ def _export_markdown(conversation: Conversation, turns) -> str:
         if t.cut_short:
             lines.append("")
             lines.append(f"*{t.cut_short}*")
+        if leaves_html_open("\n".join(lines[turn_begins:])):
+            # Rendered with raw HTML (GitHub, VS Code), what follows would be read into the
+            # tag left open (an image's address, say), the author's values included.
+            lines += ["", HTML_CLOSER]
         lines.append("")
     return "\n".join(lines)

