@@ -53,7 +53,11 @@ def _what_failed(details: dict) -> str:
             f"event #{details['first_bad_sequence']} is the first that fails "
             f"({details.get('reason', 'no reason given')})"
         )
+    # Every problem besides the chain's first break, each a sentence (audit.services.verify_trail):
+    # a checkpoint that does not match, checkpoint rows or events removed.
     problems = details.get("checkpoint_problems") or []
-    if problems:
-        parts.append(f"{len(problems)} signed checkpoint(s) do not match the chain")
+    if len(problems) == 1:
+        parts.append(problems[0])
+    elif problems:
+        parts.append(f"{problems[0]}, and {len(problems) - 1} more problem(s) listed below")
     return "; ".join(parts) or "the chain does not verify"

@@ -6,6 +6,8 @@ they can never disagree on what a row's hash covers.
 
 import datetime as dt
 import hashlib
+import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,67 @@ CHAINED_FIELDS = ("sequence", "occurred_at", *CONTENT_FIELDS)
 #: Steward's produced (a number beyond a double, 1e400, which SQLite and PostgreSQL both
 #: keep). :func:`content` refuses it, so :func:`verify` reports the row as a break.
 UNREADABLE = object()
+
+
+#: Every float from here up is whole (2**53 < 1e16), written with an exponent (orjson spelt
+#: it 1e16 before 3.11.7, 1e+16 since), and given back by PostgreSQL's jsonb as an integer:
+#: :func:`as_stored` makes it one, so no hash depends on that spelling.
+WHOLE_FLOATS_FROM = 1e16
+#: The whole numbers orjson writes (64 bits, signed or not): a hash cannot cover another.
+HASHABLE_INTEGERS = range(-(2**63), 2**64)
+
+
+def as_stored(value: Any) -> Any:
+    """JSON (dicts, lists, text, numbers, booleans, None) as the database gives it back: what
+    an event's ``before``, ``after`` and ``details`` must be when they are hashed and stored,
+    since the verifier hashes what it reads.
+
+    PostgreSQL's jsonb keeps a number as a decimal: it gives -0.0 back as 0.0 and every float
+    from :data:`WHOLE_FLOATS_FROM` up as an integer. NaN and the infinities are no JSON: orjson
+    writes null, and so does this. Object keys come back as text, in the spelling of Python's
+    json, which stores them. Every other value is returned as it is: jsonb gives any other float
+    back as the decimal Python wrote for it (1e-07 as 0.0000001), which reads back as the same
+    float, so events written before this verify as they did.
+
+    Raises ValueError for a number beyond :data:`HASHABLE_INTEGERS`.
+    """
+    if isinstance(value, str):  # the most frequent first: every event is recorded this way
+        return value
+    if isinstance(value, float):
+        return _stored_float(value)
+    if isinstance(value, dict):
+        return {
+            key if isinstance(key, str) else _stored_key(key): as_stored(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [as_stored(item) for item in value]
+    if isinstance(value, int) and value not in HASHABLE_INTEGERS:
+        raise _beyond(value)
+    return value
+
+
+def _stored_float(number: float) -> float | int | None:
+    if not math.isfinite(number):
+        return None
+    if abs(number) < WHOLE_FLOATS_FROM:
+        return 0.0 if number == 0 else number
+    whole = int(number)
+    if whole not in HASHABLE_INTEGERS:
+        raise _beyond(number)
+    return whole
+
+
+def _stored_key(key: Any) -> Any:
+    # Keys of other types are no JSON: storing the event refuses them.
+    return json.dumps(key) if isinstance(key, int | float | None) else key
+
+
+def _beyond(number: float) -> ValueError:
+    return ValueError(
+        f"{number!r} is beyond the whole numbers the audit trail can hash "
+        "(from -2**63 to 2**64 - 1): record it as text"
+    )
 
 
 def content(row: dict[str, Any]) -> bytes:

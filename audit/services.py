@@ -54,8 +54,10 @@ def record(
     lock held to the end of the transaction, then numbers, stamps, hashes and
     inserts in one round trip; on SQLite the transaction already holds the
     database's single write lock. If this raises, the caller's transaction
-    rolls back with it: an action that cannot be audited does not happen.
-    Inside :func:`collected`, the event is held for the caller to append.
+    rolls back with it: an action that cannot be audited does not happen (a
+    number beyond 64 bits in ``before``, ``after`` or ``details``, say: see
+    :func:`audit.chain.as_stored`). Inside :func:`collected`, the event is held
+    for the caller to append.
     """
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
@@ -73,9 +75,10 @@ def record(
         target_repr=_clipped(str(target), 200) if target is not None else "",
         category=category,
         backend=backend,
-        before=before,
-        after=after,
-        details=details or {},
+        # As the database will give them back, which is what the verifier hashes.
+        before=chain.as_stored(before),
+        after=chain.as_stored(after),
+        details=chain.as_stored(details or {}),
         message=_clipped(message, 500),
     )
     held = _held.get()

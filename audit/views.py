@@ -55,12 +55,18 @@ def chain_status(user, *, verifying: str | None = None) -> dict:
     first_bad = last_verification.details.get("first_bad_sequence") if last_verification else None
     after = whole_number(verifying or "")
     last = last_verification.sequence if last_verification else 0
+    last_checkpoint = AuditCheckpoint.objects.order_by("-sequence", "-created_at").first()
     return {
         "verifying": after if after is not None and last <= after else None,
         "head": head(),
         "last_verification": last_verification,
         "first_bad": first_bad,
-        "last_checkpoint": AuditCheckpoint.objects.order_by("-sequence", "-created_at").first(),
+        "last_checkpoint": last_checkpoint,
+        # No checkpoint row, yet audit.checkpoint events: rows were removed. Said at once, not
+        # only once the next verification has run (a count on the action's index).
+        "recorded_checkpoints": 0
+        if last_checkpoint
+        else AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_CHECKPOINT).count(),
         "auditor": user.has_perm(Role.AUDITOR.permission),
     }
 

@@ -12,6 +12,7 @@ from audit.models import AuditEvent
 from audit.services import record, run_verification
 from governance.roles import Role
 from tests.audit.test_chain import _raw
+from tests.audit.test_trail_integrity import _tamper
 from tests.factories import make_user
 
 Action = AuditEvent.Action
@@ -90,3 +91,33 @@ def test_with_no_auditor_it_is_logged_only(db, caplog):
     run_verification()
     assert mail.outbox == []
     assert "No active auditor to tell" in caplog.text
+
+
+def test_the_mail_names_what_failed_when_checkpoint_rows_were_removed(auditors):
+    _events(2)
+    services.create_checkpoint()
+    _tamper("DELETE FROM audit_auditcheckpoint")
+    verification = run_verification()
+    body = mail.outbox[0].body
+    assert (
+        f"(event #{verification.sequence}, " in body
+        and "1 checkpoint the trail records has no checkpoint row (rows removed): #2 (event #3)."
+        in body
+    )
+    assert "do not match" not in body and "What the verification found" not in body
+
+
+def test_the_mail_lists_every_problem_when_there_are_several(auditors):
+    for _ in range(2):
+        _events(1)
+        services.create_checkpoint()
+    _tamper("UPDATE audit_auditcheckpoint SET signature = 'forged'")
+    run_verification()
+    body = mail.outbox[0].body
+    assert (
+        "checkpoint at #3: signature does not verify, and 1 more problem(s) listed below."
+    ) in body
+    assert (
+        "What the verification found:\n- checkpoint at #3: signature does not verify\n"
+        "- checkpoint at #1: signature does not verify\n"
+    ) in body
