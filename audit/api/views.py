@@ -15,6 +15,7 @@ from audit.api.serializers import AuditEventSerializer
 from audit.filters import EventFilter
 from audit.models import AuditEvent
 from config.numbers import whole_number
+from governance.models import HostingClass
 from governance.roles import Role
 
 FILTERS = [
@@ -23,7 +24,19 @@ FILTERS = [
     OpenApiParameter("actor", str, description="The actor's email address, or 'system'."),
     OpenApiParameter("action", str, enum=AuditEvent.Action.values),
     OpenApiParameter("category", str),
-    OpenApiParameter("backend", str),
+    OpenApiParameter(
+        "backend",
+        str,
+        description="A backend's name as the events spell it, in any case; a name no event "
+        "holds is a 400 listing those the trail holds.",
+    ),
+    OpenApiParameter(
+        "hosting",
+        str,
+        enum=HostingClass.values,
+        description="Chat requests sent to a backend hosted so (with action: chat.request "
+        "only). Not indexed: give since/until too on a long trail.",
+    ),
     OpenApiParameter("outcome", str, enum=AuditEvent.Outcome.values),
     OpenApiParameter(
         "target_type",

@@ -49,10 +49,17 @@ class CategorySerializer(serializers.ModelSerializer):
         "dropped. National identifiers take one action together (NATIONAL_ID, or any of them).",
     )
     approvals = ApprovalSerializer(many=True, read_only=True)
+    confirm_shorter_retention = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        help_text="true saves a shorter retention window (or none) that makes the next purge "
+        "delete conversations the old window keeps; without it, such an edit is a 400 that "
+        "counts them.",
+    )
 
     class Meta:
         model = Category
-        fields = [*Category.POLICY_FIELDS, "updated_at", "approvals"]
+        fields = [*Category.POLICY_FIELDS, "updated_at", "approvals", "confirm_shorter_retention"]
         read_only_fields = ["updated_at"]
         # The bounds the console's form keeps (governance.forms), so the schema says them.
         extra_kwargs = {

@@ -7,9 +7,11 @@ or re-renders the panel from fresh data (approvals and clearances).
 """
 
 import datetime as dt
+from collections import defaultdict
 from uuid import UUID
 
 from django.contrib import messages
+from django.contrib.humanize.templatetags.humanize import apnumber
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -18,6 +20,7 @@ from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -299,7 +302,25 @@ def _approvals_ctx(form: ApprovalForm) -> dict:
     )
     for approval in approvals:
         approval.problems = unmet_requirements(approval.category, approval.backend, today=today)
-    return {"form": form, "approvals": approvals}
+    return {"form": form, "approvals": approvals, "preference_ties": _preference_ties(approvals)}
+
+
+def _preference_ties(approvals: list[Approval]) -> list[str]:
+    """A notice for each preference that backends able to serve a category share: the engine
+    then tries them by name (``eligible_backends``), an order nobody chose. ``approvals``
+    carry their ``problems``; a disabled backend, or one that no longer meets the
+    category's requirements, is not tried at all."""
+    sharing = defaultdict(list)
+    for approval in approvals:
+        if approval.backend.enabled and not approval.problems:
+            sharing[(approval.category, approval.preference)].append(approval.backend.name)
+    return [
+        f"{capfirst(apnumber(len(names)))} backends share preference {preference} for "
+        f"{category.name}: {min(names)} is tried first (by name). Give each its own number "
+        "to choose."
+        for (category, preference), names in sharing.items()
+        if len(names) > 1
+    ]
 
 
 @require_http_methods(["GET", "POST"])
@@ -476,6 +497,7 @@ def _category_ctx(category: Category, form, matrix) -> dict:
         "matrix": matrix,
         "blocks_everything": category.blocks_all or category.number >= PROHIBITED_LEVEL,
         "approvals": approvals,
+        "preference_ties": _preference_ties(approvals),
         "clearances": list(category.clearances.select_related("group", "user")),
         "history": history_of(category),
         "raising_rules": _rules_raising_to(category),
@@ -498,7 +520,10 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
     form = CategoryForm(request.POST or None, instance=category)
     if request.method == "POST" and form.is_valid():
         services.save_category(category=category, values=form.values(), actor=request.user)
-        messages.success(request, f"{category} saved.")
+        saved = f"{category} saved."
+        if cut := form.retention_cut:
+            saved += f" {cut.outcome}"
+        messages.success(request, saved)
         return _go(request, _category_url(category))
     category.refresh_from_db()
     ctx = _category_ctx(category, form, FindingMatrixForm(category=category))
