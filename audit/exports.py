@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from itertools import islice
 from typing import Any
@@ -71,7 +72,26 @@ def jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
         yield json.dumps(row, default=_text, ensure_ascii=False) + "\n"
 
 
+#: A formula sign where a spreadsheet may start a cell inside this one: after a ';', a tab or
+#: a line break (and any spaces).
+SPLIT_FORMULA = re.compile(r"(?<=[;\t\r\n])( *)(?=[=+\-@])")
+
+
 def defuse(cell: str) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading =, +, -, @, tab or carriage return
-    would make it run the cell as a formula, so such a cell gets a leading apostrophe."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+    """A CSV cell a spreadsheet shows as text.
+
+    A leading =, +, -, @ (after any spaces, which a spreadsheet may trim), tab or carriage
+    return would make it run the cell as a formula, so such a cell gets a leading apostrophe.
+    Excel where ';' is the list separator, and a tab-separated import, also start a cell at
+    each ';' and tab, and a row at each line break: the writer's quotes, put around cells for
+    their commas, do not start such a field, so they do not protect it. An apostrophe goes
+    before a sign that follows one of those ("a;=1+1" is written "a;'=1+1"; a line of a
+    multi-line cell that begins "- " gets one too). A ',' needs none: the writer quotes any
+    cell holding one, so JSON's "[0, -1]" is kept as it is. Steward's own numbers are never
+    negative, so the leading '-' rule changes none of them.
+    docs/audit-verification.md says how to undo this.
+    """
+    cell = SPLIT_FORMULA.sub(r"\1'", cell)
+    if cell.lstrip(" ")[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell

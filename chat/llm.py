@@ -32,6 +32,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ import openai
 from django.conf import settings
 
 from chat.stopping import Cancel, read_aside, until_cancelled
-from config.env import backend_key_variable_problem
+from config.env import backend_host_problem, backend_key_variable_problem
 from governance import crypto
 from governance.models import Backend
 
@@ -60,6 +61,8 @@ _clients_lock = threading.Lock()
 #: The async clients of each event loop (an aiohttp session serves the loop it was made in).
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 SERVER_TEXT_LIMIT = 200
+#: Said of an error answer whose body is not an LLM API's error object (another service's page).
+NOT_AN_LLM_ERROR = "not an LLM API's error"
 CUT = (httpx.RemoteProtocolError, httpx.ReadError, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
@@ -156,6 +159,9 @@ def adapter_for(backend: Backend) -> Adapter:
     adapter_class = _adapter_class(backend.kind)
     if adapter_class is None:
         raise LLMError(f"Unknown backend kind {backend.kind!r}.", kind="config")
+    # Saved before STEWARD_BACKEND_HOSTS was set, or its name resolves elsewhere now.
+    if problem := backend_host_problem(backend.base_url, settings.STEWARD_BACKEND_HOSTS):
+        raise LLMError(f"{backend.name} may not be called: {problem}", kind="config")
     key = "" if backend.kind == Backend.Kind.BUILTIN else _key_of(backend)
     return adapter_class(backend, key)
 
@@ -446,11 +452,14 @@ class Adapter:
     def _status(
         self,
         status: int,
-        server_says: str,
+        server_says: str | None,
         *,
         code: str | None = None,
         retry_after: int | None = None,
     ) -> LLMError:
+        """An error answer; ``server_says`` is the vendor's message from an LLM API's error
+        object (:func:`_llm_error_message`), None when the body was not one: a policy admin
+        chooses the address, and another service's page is not repeated."""
         if 300 <= status < 400:  # the clients follow none: see no_redirects
             return LLMError(
                 f"{self.name} redirected to another address; Steward does not follow "
@@ -458,11 +467,15 @@ class Adapter:
                 kind="http",
                 status=status,
             )
-        said = self._server_text(server_says)
-        said = f": {said}" if said else "."
+        if server_says is None:
+            said, refused = f" ({NOT_AN_LLM_ERROR}).", f"(HTTP {status}, {NOT_AN_LLM_ERROR})."
+        else:
+            said = self._server_text(server_says)
+            said = f": {said}" if said else "."
+            refused = f"(HTTP {status}){said}"
         if status in (401, 403):
             return LLMError(
-                f"{self.name} refused the API key (HTTP {status}){said}", kind="auth", status=status
+                f"{self.name} refused the API key {refused}", kind="auth", status=status
             )
         return LLMError(
             f"{self.name} answered HTTP {status}{said}",
@@ -478,9 +491,12 @@ class Adapter:
         return LLMError(f"{self.name} reported an error: {said}", kind="http")
 
     def _server_text(self, server_says) -> str:
-        """What a server said, on one line and cut to a length; scrubbed before the cut,
+        """What a server said, on one line, without control or format characters (a
+        terminal's escapes, bidi overrides) and cut to a length; scrubbed before the cut,
         which could leave a key too short to be recognised."""
-        return self._scrub(" ".join(str(server_says or "").split()))[:SERVER_TEXT_LIMIT]
+        line = " ".join(str(server_says or "").split())
+        line = "".join(c for c in line if unicodedata.category(c) not in ("Cc", "Cf"))
+        return self._scrub(line)[:SERVER_TEXT_LIMIT]
 
     def _unsendable(self) -> LLMError:
         """A header the client could not write (a key stored before the form refused
@@ -617,7 +633,7 @@ class OllamaAdapter(Adapter):
         if isinstance(exc, ollama.ResponseError):
             if exc.status_code == -1:  # an error line inside a 200 stream
                 return self._reported(exc.error)
-            return self._status(exc.status_code, exc.error)
+            return self._status(exc.status_code, _llm_error_message(_ollama_error_body(exc)))
         return None
 
 
@@ -772,13 +788,13 @@ def _sdk_error(adapter: Adapter, exc: Exception, sdk) -> LLMError | None:
     if isinstance(exc, sdk.APIConnectionError):
         return adapter._cut() if _mid_stream(exc) else adapter._unreachable()
     if isinstance(exc, sdk.APIStatusError):
-        said = _server_message(exc.body) or exc.message
         if exc.status_code < 300:  # an error event inside the answer's (200) stream
-            return adapter._reported(said)
+            return adapter._reported(_server_message(exc.body) or exc.message)
+        said = _llm_error_message(_body_text(exc.response))
         return adapter._status(
             exc.status_code,
             said,
-            code=_server_code(exc.body),
+            code=None if said is None else _server_code(exc.body),
             retry_after=_retry_after(exc.response.headers.get("retry-after")),
         )
     if isinstance(exc, sdk.APIResponseValidationError):
@@ -913,6 +929,46 @@ ANTHROPIC_FINISH = {
 def _mid_stream(exc: Exception) -> bool:
     """Whether a connection error happened after the answer started (the body was cut)."""
     return isinstance(exc.__cause__, CUT)
+
+
+def _llm_error_message(text: str) -> str | None:
+    """The vendor's message in an error answer's body when the body is an LLM API's error
+    object, else None (the address may be another service's, whose pages are not repeated).
+
+    The objects: OpenAI's ``{"error": {"message": …}}`` (Anthropic's, Azure's, Google's and
+    llama.cpp's alike), Ollama's ``{"error": "…"}``, and Mistral's and vLLM's
+    ``{"object": "error", "message": …}``.
+    """
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, str) or (
+        isinstance(error, dict) and isinstance(error.get("message"), str)
+    ):
+        return _server_message(body)
+    if body.get("object") == "error" and isinstance(body.get("message"), str | dict):
+        return _server_message(body)
+    return None
+
+
+def _body_text(response) -> str:
+    """The text of an SDK's error answer ("" if it was closed unread)."""
+    try:
+        return response.text
+    except httpx2.ResponseNotRead:
+        return ""
+
+
+def _ollama_error_body(exc: ollama.ResponseError) -> str:
+    """The body behind an Ollama client's error. The client keeps only what it read as the
+    body's "error" (or the whole text when there is none), so the body is taken from the
+    httpx error it raised this one over."""
+    answer = exc.__context__
+    return answer.response.text if isinstance(answer, httpx.HTTPStatusError) else ""
 
 
 def _server_message(body) -> str:

@@ -5,10 +5,14 @@ secret also accepts ``NAME_FILE`` (a path whose contents are the value), the
 convention of Docker and systemd credentials.
 """
 
+import ipaddress
 import os
 import re
 import secrets
+import socket
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -27,7 +31,8 @@ STEWARD_VARIABLES = frozenset(
         "STEWARD_ACK_GRACE_DAYS", "STEWARD_API_REQUESTS_PER_MINUTE",
         "STEWARD_AUDIT_CHECKPOINT_MINUTES", "STEWARD_AUDIT_SIGNING_KEY",
         "STEWARD_AUDIT_TRUSTED_KEYS",
-        "STEWARD_AUDIT_VERIFY_HOURS", "STEWARD_BACKEND_KEY_VARIABLES", "STEWARD_BEHIND_TLS_PROXY",
+        "STEWARD_AUDIT_VERIFY_HOURS", "STEWARD_BACKEND_HOSTS", "STEWARD_BACKEND_KEY_VARIABLES",
+        "STEWARD_BEHIND_TLS_PROXY",
         "STEWARD_DATA_DIR", "STEWARD_HOLIDAYS",
         "STEWARD_HSTS_PRELOAD", "STEWARD_HSTS_SECONDS", "STEWARD_LOCAL_MODEL_THREADS",
         "STEWARD_LOCAL_WORKER_THREADS", "STEWARD_MASTER_KEY", "STEWARD_MODE",
@@ -148,6 +153,65 @@ def backend_key_variable_problem(name: str, offered: frozenset[str]) -> str | No
             "STEWARD_BACKEND_KEY_VARIABLES, or store the key here instead."
         )
     return None
+
+
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def backend_hosts() -> tuple[str, ...]:
+    """``STEWARD_BACKEND_HOSTS``: the hosts a model backend's address may name, as host names
+    (``gpu-box``) and addresses or networks (``10.0.0.0/8``); empty, any host. "Test
+    connection" calls whatever address a policy admin gives; this keeps it to these."""
+    entries = [e.lower().rstrip(".") for e in env_list("STEWARD_BACKEND_HOSTS", [])]
+    if malformed := [e for e in entries if not _network(e) and not HOST_NAME.fullmatch(e)]:
+        raise ImproperlyConfigured(
+            f"STEWARD_BACKEND_HOSTS: {', '.join(malformed)} is neither a host name nor an "
+            "address or network (10.0.0.0/8)"
+        )
+    return tuple(entries)
+
+
+def backend_host_problem(url: str, allowed: Sequence[str]) -> str | None:
+    """Why a model backend may not be called at ``url``, if ``allowed``
+    (:func:`backend_hosts`; empty: any host) does not take its host.
+
+    A listed name is taken as it is; any other host must resolve only to addresses in the
+    listed networks. It is resolved when the backend is saved and again before each call,
+    but DNS can answer differently a moment later: list the networks you control, and names
+    whose DNS you trust. An empty address (the kind's own: the vendor's) is not checked.
+    """
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:  # an unclosed [ (the form refuses it): nothing to call
+        return "This is not a valid web address."
+    if not allowed or not host or host in allowed:
+        return None
+    listed = (
+        f"the hosts this server lets backends reach (STEWARD_BACKEND_HOSTS: {', '.join(allowed)})"
+    )
+    try:
+        found = {info[4][0].split("%")[0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return f"{host} cannot be resolved, so it cannot be checked against {listed}."
+    networks = [network for entry in allowed if (network := _network(entry))]
+    addresses = [ipaddress.ip_address(address) for address in found]
+    if addresses and all(any(_v4(a) in network for network in networks) for a in addresses):
+        return None
+    if _network(host):
+        return f"{host} is not among {listed}."
+    return f"{host} resolves to an address outside {listed}."
+
+
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
+
+
+def _v4(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``) as the IPv4 one it reaches."""
+    return getattr(address, "ipv4_mapped", None) or address
 
 
 def private_directory(path: Path) -> Path:

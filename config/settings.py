@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.broker import broker_url
 from config.env import (
+    backend_hosts,
     backend_key_variables,
     env_bool,
     env_int,
@@ -542,6 +543,8 @@ SPECTACULAR_SETTINGS = {
         "RejectionGroundEnum": "privacy.models.SubjectRequest.RejectionGround",
     },
 }
+# The hosts a backend's address may name (empty: any).
+STEWARD_BACKEND_HOSTS = backend_hosts()
 # Requests per minute per personal API token (REST and /v1 alike).
 STEWARD_BACKEND_KEY_VARIABLES = backend_key_variables()
 STEWARD_API_REQUESTS_PER_MINUTE = env_int("STEWARD_API_REQUESTS_PER_MINUTE", 120, minimum=1)

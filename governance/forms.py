@@ -13,7 +13,7 @@ from django.core.validators import URLValidator
 from django.db.models import Q
 from django.utils import timezone
 
-from config.env import backend_key_variable_problem
+from config.env import backend_host_problem, backend_key_variable_problem
 from governance.detection import (
     PatternError,
     TermsError,
@@ -274,8 +274,8 @@ def base_url_problem(url: str) -> str | None:
         return "Use an http:// or https:// address."
     if credential := address_credential(url):
         return credential
-    if parts.fragment:
-        return "Remove the #fragment from the address."
+    if "?" in url or "#" in url:  # even empty: "?x=" would take the path the client adds
+        return "The address ends at its path: no ?query or #fragment."
     try:
         port = parts.port
     except ValueError:  # not a number, or past 65535
@@ -286,7 +286,7 @@ def base_url_problem(url: str) -> str | None:
         BackendAddressValidator()(url)
     except forms.ValidationError as exc:
         return exc.messages[0]
-    return None
+    return backend_host_problem(url, settings.STEWARD_BACKEND_HOSTS)
 
 
 def address_credential(url: str) -> str | None:
