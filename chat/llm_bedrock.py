@@ -133,7 +133,10 @@ class BedrockAdapter(Adapter):
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code == "modeltimeout":
                 return self._timeout()
-            return self._status(status or STATUS_OF.get(code, 500), error.get("Message") or code)
+            # An AWS error names its type; a body that is not one (another service's page:
+            # the address is the policy admin's) leaves the status as its code, unrepeated.
+            said = None if code.isdigit() else (error.get("Message") or code)
+            return self._status(status or STATUS_OF.get(code, 500), said)
         if isinstance(exc, aws.ReadTimeoutError | aws.ConnectTimeoutError):
             return self._timeout()
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError):

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from chat.llm import ChatMessage, LLMError, adapter_for
-from tests.chat.conftest import KEY, MODELS, key_for
+from tests.chat.conftest import BACKEND_VALUES, KEY, MODELS, key_for
 from tests.factories import make_backend
 
 SECRET = "INTERNAL-SECRET-BODY db_password=hunter2"
@@ -177,3 +177,22 @@ def test_test_connection_does_not_show_another_services_page(client, admin, serv
     backend.refresh_from_db()
     assert f"Probe answered HTTP 404 {NOT_LLM}." == backend.health_error
     assert b"hunter2" not in page and b"not an LLM API" in page
+
+
+@pytest.mark.parametrize("body", [SECRET.encode(), {"detail": SECRET}, {"message": SECRET}])
+def test_bedrock_repeats_no_page_that_is_not_an_aws_error(service, db, body):
+    """boto3 reads a body that is no AWS error (no error type) as the error's message: it is
+    another service's page, and stays unrepeated like the other kinds'."""
+    service.body = body
+    backend = make_backend(
+        name="Probe bedrock",
+        kind="bedrock",
+        base_url=service.url,
+        model=MODELS["bedrock"],
+        **BACKEND_VALUES["bedrock"],
+    )
+    backend.seal_credential(key_for("bedrock"))
+    backend.save(update_fields=["credential_encrypted"])
+    said, failure = _checked(backend), _answered(backend)
+    assert "hunter2" not in said + str(failure) and "INTERNAL" not in said + str(failure)
+    assert f"answered HTTP 404 {NOT_LLM}." in said
