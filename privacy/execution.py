@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
-from chat.models import Conversation, SubjectMention
+from chat.models import Conversation, Message, SubjectMention
 from governance.models import User
 from privacy import archive, erasure, notices, policy, scope
 from privacy.models import MAX_ATTEMPTS, SubjectRequest
@@ -43,8 +43,8 @@ REQUEUE_AFTER = dt.timedelta(minutes=3)
 STANDING = ("withheld_conversations", "account_withheld")
 PARTIAL_NOTE = (
     "Partial record: the request has not completed. Each attempt's counts are what it did "
-    "before it stopped; for one that stopped inside the erasure, the conversations found "
-    "gone since it started."
+    "before it stopped; for one that stopped inside the erasure, the conversations and "
+    "messages found gone since it started."
 )
 #: What the partial record keeps of an attempt that ended.
 ENTRY = ("attempt", "outcome", "error", "stopped_at", "counts", "progress_done", "progress_total")
@@ -297,17 +297,22 @@ def _who(user) -> str | None:
 
 
 def _standing(request: SubjectRequest) -> dict:
-    """What an erasure still reaches, counted: the subject's own conversations, and other
-    people's that mention them (their index rows go once redacted). Nothing for access."""
+    """What an erasure still reaches, counted: the subject's own conversations and their
+    messages, and other people's conversations that mention them (their index rows go once
+    redacted). Nothing for access."""
     if request.kind != SubjectRequest.Kind.ERASURE:
         return {}
     mentions = SubjectMention.objects.filter(digest__in=request.digests)
-    own = 0
+    own = own_messages = 0
     if request.subject_user_id:
         own = Conversation.objects.filter(owner_id=request.subject_user_id).count()
+        own_messages = Message.objects.filter(
+            conversation__owner_id=request.subject_user_id
+        ).count()
         mentions = mentions.exclude(conversation__owner_id=request.subject_user_id)
     return {
         "own_conversations": own,
+        "own_messages": own_messages,
         "mentioned_conversations": mentions.values("conversation_id").distinct().count(),
     }
 
@@ -317,12 +322,15 @@ def _gone_since(request: SubjectRequest, baseline: dict | None) -> dict:
     if not baseline:
         return {}
     now = _standing(request)
-    return {
+    gone = {
         "own_conversations": max(0, baseline["own_conversations"] - now["own_conversations"]),
         "redacted_conversations": max(
             0, baseline["mentioned_conversations"] - now["mentioned_conversations"]
         ),
     }
+    if "own_messages" in baseline:  # not in a baseline written before it was counted
+        gone["own_messages"] = max(0, baseline["own_messages"] - now["own_messages"])
+    return gone
 
 
 def _history(partial: dict) -> list[dict]:

@@ -21,9 +21,12 @@ class PurgeRun(models.Model):
     """One run of the retention purge: when, how far it got, what it removed, what went wrong.
 
     ``counts`` maps a category's name to ``{"conversations": n, "messages": n}``.
-    At most one run is RUNNING at a time (a partial unique index); a run whose
-    worker died stops beating and the next run marks it INTERRUPTED and
-    finishes the work, batch by batch.
+    At most one run is RUNNING at a time (a partial unique index), carried out by
+    the worker that claimed it last: claiming bumps ``attempts``, and each batch
+    commits its deletions with the counts and a heartbeat only while the run holds
+    that number. A run whose worker died stops beating: another worker takes it over
+    and goes on from its counts (the beat sweep, ``privacy.purge.recover``), or the
+    next run marks it INTERRUPTED and finishes the work, batch by batch.
     """
 
     class Status(models.TextChoices):
@@ -39,6 +42,8 @@ class PurgeRun(models.Model):
     )
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now)
+    #: Workers that claimed the run; 0 while none has (a "Purge now" waiting for one).
+    attempts = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     total_conversations = models.PositiveIntegerField(default=0)
     done_conversations = models.PositiveIntegerField(default=0)

@@ -4,18 +4,24 @@ Each batch is its own short transaction that locks only the conversations it
 deletes (skipping any a chat request holds at that moment), so chat is never
 stalled and a run killed half-way leaves nothing half-deleted: the next run
 simply finds the rest still expired.
+
+A run is carried out by the worker that claimed it last (:func:`claim`), as a
+data-subject request is (``privacy.execution``): claiming bumps ``attempts``, and a
+batch commits its deletions together with the run's counts and heartbeat, only while
+the run still holds that number. A second copy of the task (Celery delivers a task
+again when it runs past the visibility timeout) finds the run claimed and steps
+aside; a run whose heartbeat stopped is taken over and goes on from its counts.
 """
 
 import datetime as dt
 import logging
 import operator
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import reduce
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 BATCH_CONVERSATIONS = 500
 #: A RUNNING run whose heartbeat is older than this has lost its worker.
 STALE_AFTER_SECONDS = 120
+#: Workers a run may have: one lost this often is left for the next run to mark interrupted.
+MAX_ATTEMPTS = 3
 #: A purge of a million messages takes well under this; past it the run stops between two
 #: batches, marked failed, and the next run goes on where it stopped. Checked here, not by
 #: Celery's soft time limit, which a threads pool (as ``manage.py serve`` runs) lacks.
@@ -50,7 +58,8 @@ class PurgeBusy(Exception):
 
 
 class PurgeLost(Exception):
-    """The run was marked interrupted (silent too long) while it was still going."""
+    """This worker no longer holds the run: another took it over, or the next run marked it
+    interrupted (silent too long), while it was still going."""
 
 
 @dataclass
@@ -248,14 +257,61 @@ def left_behind(now=None, *, recent_runs=None) -> tuple[str, PurgeRun | None]:
     )
 
 
-def start(*, actor=None) -> PurgeRun:
-    """Open a run (refused while another is alive; a dead one is marked interrupted)."""
+def start(*, actor=None, after: int | None = None) -> PurgeRun:
+    """Open a run for a worker to claim (refused while another is alive; a dead one is
+    marked interrupted). ``after``: the failed run this one tries again; refused too once
+    any run started after it (the broker hands out copies of a retry while it waits)."""
     _interrupt_stale()
     try:
         with transaction.atomic():
+            if after is not None and _followed(after):
+                raise PurgeBusy("A run after the failed one has started.")
             return PurgeRun.objects.create(triggered_by=actor)
     except IntegrityError:
         raise PurgeBusy("A purge is already running.") from None
+
+
+def _followed(purge_id: int) -> bool:
+    """Whether a run started after this one. Its row is locked: copies asking at once take
+    turns, and the second sees the run the first started."""
+    run = PurgeRun.objects.select_for_update().filter(pk=purge_id).first()
+    return run is not None and PurgeRun.objects.filter(started_at__gt=run.started_at).exists()
+
+
+def _stale(now) -> Q:
+    return Q(heartbeat_at__lt=now - dt.timedelta(seconds=STALE_AFTER_SECONDS))
+
+
+def claim(purge_id: int) -> PurgeRun | None:
+    """Take up a RUNNING run: one no worker has claimed yet, or one whose worker was lost
+    (its heartbeat stale) with attempts left. One conditional write, so of two copies of
+    the task only one gets it; None for the other, or if the run ended."""
+    now = timezone.now()
+    claimable = Q(attempts=0) | (_stale(now) & Q(attempts__lt=MAX_ATTEMPTS))
+    claimed = PurgeRun.objects.filter(
+        claimable, pk=purge_id, status=PurgeRun.Status.RUNNING
+    ).update(attempts=F("attempts") + 1, heartbeat_at=now)
+    return PurgeRun.objects.get(pk=purge_id) if claimed else None
+
+
+def recover() -> int:
+    """Beat, every minute: queue again the RUNNING run whose worker was lost (or whose task
+    never reached one: the broker was down), for a worker to take it over; how many were
+    queued. The claim looks at the heartbeat again, so a run that was only slow stays."""
+    from privacy.tasks import purge_expired
+
+    lost = PurgeRun.objects.filter(
+        _stale(timezone.now()), status=PurgeRun.Status.RUNNING, attempts__lt=MAX_ATTEMPTS
+    )
+    queued = 0
+    for pk in lost.values_list("pk", flat=True):
+        try:
+            purge_expired.delay(pk)
+        except Exception as exc:  # the broker is down: the next sweep tries again
+            log.warning("Purge %s not queued: %s", pk, type(exc).__name__)
+            continue
+        queued += 1
+    return queued
 
 
 def _interrupt_stale() -> None:
@@ -263,13 +319,12 @@ def _interrupt_stale() -> None:
 
     A killed worker writes no event of its own, yet its batches are committed: without
     this, conversations it deleted would be in no audit event. Its counts are the ones its
-    last heartbeat wrote. Locked and skipped, so two starts record it once.
+    last batch committed with. Locked and skipped, so two starts record it once.
     """
     now = timezone.now()
-    stale = now - dt.timedelta(seconds=STALE_AFTER_SECONDS)
     with transaction.atomic():
         dead = PurgeRun.objects.select_for_update(skip_locked=True).filter(
-            status=PurgeRun.Status.RUNNING, heartbeat_at__lt=stale
+            _stale(now), status=PurgeRun.Status.RUNNING
         )
         for purge in dead:
             purge.status = PurgeRun.Status.INTERRUPTED
@@ -293,26 +348,35 @@ def run(
 ) -> PurgeRun:
     """Delete every expired conversation in batches, then record the run.
 
-    1. Count what is expired, for the progress bar.
+    ``purge``: a run this worker claimed (:func:`claim`), or one it opened itself (claimed
+    here). One taken over goes on from the counts its row holds.
+
+    1. Count what is expired, for the progress bar (plus what the run deleted before).
     2. Per category, take the next batch of expired ids (in order, past the last
        batch's: one that a chat request or a new hold kept whole does not end the
        category's purge) and delete it in one short transaction (index rows,
        messages, then the conversations with their wrapped data keys).
        Each batch reads the category's window again: one lengthened meanwhile is obeyed.
-    3. Beat the heartbeat after every batch; record the counts, the windows applied, how
-       many expired conversations legal holds kept, and any error (``actor_label``: who
-       ran it when no person did, e.g. ``manage.py purge``; else "system", beat).
+    3. The batch's transaction adds it to the run's counts and beats the heartbeat, if
+       this worker still holds the run; else it rolls back and the worker stops there
+       (the run's holder, or the run that marked it interrupted, records it). Record the
+       counts, the windows applied, how many expired conversations legal holds kept, and
+       any error (``actor_label``: who ran it when no person did, e.g. ``manage.py
+       purge``; else "system", beat).
     """
+    if not purge.attempts:  # opened by this worker (the shell's, beat's)
+        claimed = claim(purge.pk) is not None
+        purge.refresh_from_db()
+        if not claimed:
+            return purge
     now = now or timezone.now()
     deadline = time.monotonic() + limit_seconds
-    counts: dict[str, Counter] = {}
     windows: dict[str, int | None] = {}
     held_back = 0
     try:
         expired_now = preview(now)
-        purge.total_conversations = expired_now.conversations
         held_back = expired_now.held
-        purge.save(update_fields=["total_conversations"])
+        _write(purge, total_conversations=purge.done_conversations + expired_now.conversations)
         for category in Category.objects.all():
             windows[category.name] = _window(category)
             after = 0
@@ -322,65 +386,56 @@ def run(
                 if not ids:
                     break
                 after = ids[-1]  # a batch's busy or newly held ones wait for the next run
-                deleted, messages = _delete_batch(ids, category, now)
+                with transaction.atomic():
+                    deleted, messages = _delete_batch(ids, category, now)
+                    _beat(purge, category.name, deleted, messages)
                 windows[category.name] = _window(category)  # as the batch found it
-                tally = counts.setdefault(category.name, Counter())
-                tally["conversations"] += deleted
-                tally["messages"] += messages
-                _beat(purge, deleted, messages, counts)
                 if time.monotonic() > deadline:
                     raise PurgeTooLong(
                         f"stopped after {limit_seconds:.0f} s; the next run goes on from here"
                     )
     except PurgeLost:
-        pass  # its batches stop here; what they deleted is recorded below
+        return _stepped_aside(purge)
     except Exception as exc:
         if isinstance(exc, PurgeTooLong):
             log.warning("Purge %s", exc)  # expected, and said in the run's errors
         else:
             log.exception("Purge failed")
-        purge.errors = [*purge.errors, f"{type(exc).__name__}: {exc}"[:300]]
-        purge.status = PurgeRun.Status.FAILED
+        status = PurgeRun.Status.FAILED
+        errors = [*purge.errors, f"{type(exc).__name__}: {exc}"[:300]]
     else:
-        purge.status = PurgeRun.Status.DONE
-    purge.finished_at = timezone.now()
-    purge.counts = {name: dict(tally) for name, tally in counts.items()}
+        status, errors = PurgeRun.Status.DONE, purge.errors
     purge.held_back = held_back  # not a column: the event keeps it
-    with transaction.atomic():
-        row = PurgeRun.objects.select_for_update().get(pk=purge.pk)
-        if row.status != PurgeRun.Status.RUNNING:
-            return _finish_interrupted(purge, row, actor_label=actor_label)
-        purge.save()
-        _record(purge, actor_label=actor_label, held=held_back, windows=windows)
+    try:
+        with transaction.atomic():
+            _write(purge, status=status, errors=errors, finished_at=timezone.now())
+            _record(purge, actor_label=actor_label, held=held_back, windows=windows)
+    except PurgeLost:
+        return _stepped_aside(purge)
     return purge
 
 
-def _finish_interrupted(purge: PurgeRun, row: PurgeRun, *, actor_label: str) -> PurgeRun:
-    """End a run that another marked interrupted while it still went on (silent for
-    ``STALE_AFTER_SECONDS``, e.g. a stalled database) without counting anything twice.
-
-    The marking audited what the row said then; this audits only what the run deleted
-    after (if anything), and keeps the row interrupted, with the run's full counts.
-    """
-    since = {
-        name: {key: tally[key] - row.counts.get(name, {}).get(key, 0) for key in tally}
-        for name, tally in purge.counts.items()
-    }
-    since = {name: tally for name, tally in since.items() if any(tally.values())}
-    after = {
-        "conversations": purge.done_conversations - row.done_conversations,
-        "messages": purge.deleted_messages - row.deleted_messages,
-    }
-    purge.status, purge.finished_at = row.status, row.finished_at
-    purge.errors = [
-        *row.errors,  # the marking's
-        *purge.errors,  # the run's own, if any
-        "It went on after being marked interrupted, and stopped at its next batch",
-    ]
-    purge.save(update_fields=["done_conversations", "deleted_messages", "counts", "errors"])
-    if any(after.values()):
-        _record(purge, actor_label=actor_label, **after, counts=since, after_interrupted=True)
+def _stepped_aside(purge: PurgeRun) -> PurgeRun:
+    """The run as its row says, once this worker lost it: nothing it did since is committed."""
+    log.warning("Purge %s went on without this worker, which stops here", purge.public_id)
+    purge.refresh_from_db()
     return purge
+
+
+def _held(purge: PurgeRun):
+    """The run's row, while this worker holds it."""
+    return PurgeRun.objects.filter(
+        pk=purge.pk, status=PurgeRun.Status.RUNNING, attempts=purge.attempts
+    )
+
+
+def _write(purge: PurgeRun, **fields) -> None:
+    """Write ``fields`` on the run and beat its heartbeat; PurgeLost if this worker lost it."""
+    fields["heartbeat_at"] = timezone.now()
+    if not _held(purge).update(**fields):
+        raise PurgeLost
+    for name, value in fields.items():
+        setattr(purge, name, value)
 
 
 def _window(category: Category) -> int | None:
@@ -390,7 +445,7 @@ def _window(category: Category) -> int | None:
 
 def _record(purge: PurgeRun, *, actor_label: str = "", **more) -> None:
     """The run's audit event: counts, time and how many errors, never a conversation's text
-    (``more``: further details, or counts other than the run's own)."""
+    (``more``: further details)."""
     finished = purge.finished_at or timezone.now()
     record(
         action=AuditEvent.Action.RETENTION_PURGED,
@@ -405,6 +460,7 @@ def _record(purge: PurgeRun, *, actor_label: str = "", **more) -> None:
             "conversations": purge.done_conversations,
             "messages": purge.deleted_messages,
             "counts": purge.counts,
+            "attempts": purge.attempts,
             **more,
             "errors": len(purge.errors),
             "seconds": round((finished - purge.started_at).total_seconds(), 1),
@@ -468,16 +524,16 @@ def shred(candidates, *, skip_locked: bool = False) -> tuple[int, int]:
     return conversations, messages
 
 
-def _beat(purge: PurgeRun, conversations: int, messages: int, counts) -> None:
-    purge.done_conversations += conversations
-    purge.deleted_messages += messages
-    purge.heartbeat_at = timezone.now()
-    purge.counts = {name: dict(tally) for name, tally in counts.items()}
-    beaten = PurgeRun.objects.filter(pk=purge.pk, status=PurgeRun.Status.RUNNING).update(
-        done_conversations=purge.done_conversations,
-        deleted_messages=purge.deleted_messages,
-        heartbeat_at=purge.heartbeat_at,
-        counts=purge.counts,
+def _beat(purge: PurgeRun, category: str, conversations: int, messages: int) -> None:
+    """Add a batch to the run's counts, inside the batch's transaction: its deletions and
+    their counting commit together, or neither does (PurgeLost: this worker lost the run)."""
+    counts = {name: dict(tally) for name, tally in purge.counts.items()}
+    tally = counts.setdefault(category, {"conversations": 0, "messages": 0})
+    tally["conversations"] += conversations
+    tally["messages"] += messages
+    _write(
+        purge,
+        done_conversations=purge.done_conversations + conversations,
+        deleted_messages=purge.deleted_messages + messages,
+        counts=counts,
     )
-    if not beaten:
-        raise PurgeLost

@@ -21,31 +21,37 @@ PURGE_RETRIES = 3
 
 
 @shared_task(ignore_result=True)
-def purge_expired(purge_id: int | None = None, attempt: int = 0) -> None:
-    """Beat (schedule editable on the privacy desk), or a privacy officer's "Purge now".
+def purge_expired(purge_id: int | None = None, attempt: int = 0, after: int | None = None) -> None:
+    """Beat (schedule editable on the privacy desk), a privacy officer's "Purge now"
+    (``purge_id``: the run it opened), or the sweep taking over a run whose worker was lost.
 
-    A run that ends failed, or whose recording failed too, is followed by a fresh run
-    (:data:`PURGE_RETRY_SECONDS` later, :data:`PURGE_RETRIES` times at most); one still
-    marked running then is marked interrupted, and audited, by it."""
+    The run is claimed first: a copy of the task delivered again while it goes (every task
+    is, after the visibility timeout) finds it claimed and steps aside. A run that ends
+    failed, or whose recording failed too, is followed by a fresh run
+    (:data:`PURGE_RETRY_SECONDS` later, :data:`PURGE_RETRIES` times at most; ``after``:
+    the failed run, so that copies of the retry start one run); one still marked running
+    then is marked interrupted, and audited, by it."""
     from privacy import purge
     from privacy.models import PurgeRun
 
     if purge_id is None:
         try:
-            run = purge.start()
+            run = purge.start(after=after)
         except purge.PurgeBusy:
             return
     else:
-        run = PurgeRun.objects.filter(pk=purge_id, status=PurgeRun.Status.RUNNING).first()
+        run = purge.claim(purge_id)
         if run is None:
-            return
+            return  # another worker holds it, or it ended
     try:
-        failed = purge.run(run).status != PurgeRun.Status.DONE
+        failed = purge.run(run).status == PurgeRun.Status.FAILED
     except Exception:
         log.exception("Purge %s could not be recorded", run.public_id)
         failed = True
     if failed and attempt < PURGE_RETRIES:
-        purge_expired.apply_async(kwargs={"attempt": attempt + 1}, countdown=PURGE_RETRY_SECONDS)
+        purge_expired.apply_async(
+            kwargs={"attempt": attempt + 1, "after": run.pk}, countdown=PURGE_RETRY_SECONDS
+        )
 
 
 @shared_task(ignore_result=True)
@@ -59,10 +65,11 @@ def remind_deadlines() -> None:
 @shared_task(ignore_result=True)
 def recover_requests() -> None:
     """Beat, every minute: queue again requests whose task was lost; take over (or, out of
-    attempts, fail) the ones whose worker was lost."""
-    from privacy import execution
+    attempts, fail) the ones whose worker was lost; and so for a purge run (its own sweep)."""
+    from privacy import execution, purge
 
     execution.recover()
+    purge.recover()
 
 
 @shared_task(ignore_result=True)

@@ -103,7 +103,11 @@ def test_a_run_whose_worker_died_is_taken_over_and_its_work_is_counted(
     assert lost["attempt"] == 1 and lost["outcome"] == "lost"
     (event,) = _events(request, AuditEvent.Action.DSR_FAILED)
     assert event.details["outcome"] == "lost" and event.details["resumed"] is True
-    assert event.details["counts"] == {"own_conversations": 2, "redacted_conversations": 0}
+    assert event.details["counts"] == {
+        "own_conversations": 2,
+        "own_messages": 4,
+        "redacted_conversations": 0,
+    }
     assert len(_events(request, AuditEvent.Action.DSR_EXECUTED)) == 1
 
 
@@ -276,7 +280,11 @@ def test_a_failure_inside_the_erasure_counts_what_is_already_gone(
     monkeypatch.setattr(erasure, "_redact_conversation", fail_the_second)
     request = _approved(officers, capture)
     assert request.status == S.FAILED, (request.receipt, calls)
-    assert request.receipt["counts"] == {"own_conversations": 0, "redacted_conversations": 1}
+    assert request.receipt["counts"] == {
+        "own_conversations": 0,
+        "own_messages": 0,
+        "redacted_conversations": 1,
+    }
     assert request.receipt["progress_done"] == 1 and request.receipt["progress_total"] == 2
     assert SubjectMention.objects.filter(digest__in=request.digests).count() == 1
 
