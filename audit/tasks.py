@@ -1,6 +1,14 @@
 from celery import shared_task
+from django.core.cache import cache
 
 from audit import services
+
+#: While a verification runs, another copy of the task steps aside: the broker hands an
+#: acks-late task out again after its visibility timeout (30 s), and a trail of millions
+#: of events takes longer to walk than that. The hold outlives a worker killed mid-walk by
+#: an hour at most.
+VERIFYING_KEY = "audit:verifying"
+VERIFYING_HOLD_SECONDS = 3600
 
 
 @shared_task(ignore_result=True)
@@ -14,5 +22,10 @@ def verify_chain(actor_id: int | None = None) -> None:
     """Beat (and the auditor's "verify now"): walk the chain and record the result."""
     from django.contrib.auth import get_user_model
 
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    services.run_verification(actor=actor)
+    if not cache.add(VERIFYING_KEY, True, timeout=VERIFYING_HOLD_SECONDS):
+        return  # one is walking the chain now: it records the result
+    try:
+        actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+        services.run_verification(actor=actor)
+    finally:
+        cache.delete(VERIFYING_KEY)
