@@ -3,7 +3,7 @@
 Every way this can end leaves the answer in a state its author sees: done,
 failed (with a sentence saying why) or stopped. Nothing stays "answering"
 forever: an answer whose worker stopped sending heartbeats is taken over by
-another worker, or failed by the sweeper when nobody does.
+another worker, or failed by the sweeper (or by whoever waits on it) when nobody does.
 """
 
 import asyncio
@@ -71,6 +71,7 @@ CHARS_PER_TOKEN = 3
 #: Turns read at once while the history is gathered, newest first.
 HISTORY_PAGE = 50
 LOST = "The worker answering this stopped before it finished; retry."
+NOT_TAKEN = "No worker took this answer in time; retry."
 #: Failures whose explanation holds the backend's own words, which may quote what it was
 #: sent: in a category that keeps no content, these take their place.
 QUOTING_KINDS = {
@@ -105,6 +106,8 @@ class Progress:
     superseded: bool = False
     #: Read from the worker that produces and settles it (:func:`follow`): nothing to write.
     followed: bool = False
+    #: The stop flag could not be read (Redis gone): logged once, and the answer went on.
+    unpolled: bool = False
 
 
 class _NotHeld(Exception):
@@ -277,7 +280,7 @@ async def astream_answer(
             await asyncio.to_thread(_failed, answer, progress, exc)
     finally:
         if _heartbeats.discard(answer.public_id):
-            await asyncio.to_thread(streams.stop_beat, answer.public_id)
+            await asyncio.to_thread(_stop_beat, answer.public_id)
     return progress
 
 
@@ -313,8 +316,10 @@ def follow(
     deadline = time.monotonic() + limit_seconds
     while time.monotonic() < deadline:
         read = streams.client().xread({key: last}, block=FOLLOW_SILENCE_MS, count=200)
-        if not read and not _in_flight(answer):  # stopped without an end: its stream dropped
-            _as_settled(answer, progress)  # by a delete, purge or erasure
+        # Ended without an end entry: its stream dropped by a delete, purge or erasure, or
+        # failed here (its worker lost, and the sweeper may have gone with it).
+        if not read and not still_on_its_way(answer.pk):
+            _as_settled(answer, progress)
             return progress
         for _, entries in read or []:
             for entry_id, fields in entries:
@@ -336,8 +341,34 @@ def follow(
     return progress
 
 
-def _in_flight(answer: Message) -> bool:
-    return Message.objects.filter(pk=answer.pk).in_flight().exists()
+def still_on_its_way(message_id: int) -> bool:
+    """Whether the answer is still on its way, as one waiting on its stream sees it after a
+    silence (the page's stream, the API following a worker's answer).
+
+    One the sweeper would fail, it fails here, the same way (:func:`_give_up`): silent past
+    ``GIVE_UP_AFTER_SECONDS`` with no heartbeat, or queued past ``QUEUE_GIVE_UP_SECONDS``.
+    The sweeper runs on a worker, and that may be the worker that is down; a waiting page
+    would otherwise show its answer on its way for as long as it stays down. One whose
+    author asked to stop it, and whose worker shows no heartbeat, is stored as stopped (the
+    stop was pressed while the heartbeat of a worker just lost still lived).
+    """
+    answer = Message.objects.filter(pk=message_id).in_flight().first()
+    if answer is None:
+        return False
+    now = timezone.now()
+    if answer.status == Message.Status.QUEUED and _forgotten(answer, now):
+        return not _give_up(answer, NOT_TAKEN, "queue")
+    if answer.status != Message.Status.STREAMING:
+        return True  # waiting for its worker
+    if _silent_for(answer, None, now) < ALIVE_TTL_SECONDS:
+        return True  # claimed a moment ago
+    alive, seen, stop_asked = streams.liveness(answer.public_id)
+    silent = 0 if alive else _silent_for(answer, seen, now)
+    if stop_asked and silent > ALIVE_TTL_SECONDS:  # pressed as (or after) its worker was lost
+        return not _store_stopped(answer)
+    if silent > GIVE_UP_AFTER_SECONDS:
+        return not _give_up(answer, LOST, "lost")
+    return True
 
 
 def _as_settled(answer: Message, progress: Progress) -> None:
@@ -494,7 +525,16 @@ def _heartbeat(public_id, cancel: threading.Event, *, begun: bool):
         yield
     finally:
         if _heartbeats.discard(public_id) or begun:
-            streams.stop_beat(public_id)
+            _stop_beat(public_id)
+
+
+def _stop_beat(public_id) -> None:
+    """End the answer's heartbeat; with Redis gone, its key expires by itself (an answer
+    that streamed whole is not failed for it)."""
+    try:
+        streams.stop_beat(public_id)
+    except redis.RedisError as exc:
+        logger.warning("answer %s: its heartbeat not ended (%s)", public_id, type(exc).__name__)
 
 
 class _Heartbeats:
@@ -595,7 +635,19 @@ def _check(answer: Message, progress: Progress, cancel: threading.Event) -> None
     if time.monotonic() - progress.started > ANSWER_SOFT_LIMIT_SECONDS:
         cancel.set()
         raise _TooLong
-    cancelled, owner = streams.poll(answer.public_id)
+    try:
+        cancelled, owner = streams.poll(answer.public_id)
+    except redis.RedisError as exc:
+        # Redis gone: a stop cannot be read, so the answer goes on, as through a missed beat;
+        # a take-over cannot be read either, but the settle writes only if it owns the answer.
+        if not progress.unpolled:
+            progress.unpolled = True
+            logger.warning(
+                "answer %s: its stop flag could not be read (%s); it goes on",
+                answer.public_id,
+                type(exc).__name__,
+            )
+        return
     if owner is not None and owner != answer.attempt:
         cancel.set()
         raise _Superseded
@@ -827,11 +879,10 @@ def sweep() -> dict[str, int]:
         started_at__lt=now - timezone.timedelta(seconds=RESUME_AFTER_SECONDS),
     ).select_related("backend")
     for answer in silent[:500]:
-        alive, seen = streams.liveness(answer.public_id)
+        alive, seen, _ = streams.liveness(answer.public_id)
         if alive:
             continue
-        last_seen = max(answer.started_at.timestamp(), seen or 0)
-        if last_seen < now.timestamp() - GIVE_UP_AFTER_SECONDS:
+        if _silent_for(answer, seen, now) > GIVE_UP_AFTER_SECONDS:
             failed += _give_up(answer, LOST, "lost")
         else:
             resumed += _resume(answer, now)
@@ -840,8 +891,21 @@ def sweep() -> dict[str, int]:
         enqueued_at__lt=now - timezone.timedelta(seconds=QUEUE_GIVE_UP_SECONDS),
     )
     for answer in forgotten[:500]:
-        failed += _give_up(answer, "No worker took this answer in time; retry.", "queue")
+        failed += _give_up(answer, NOT_TAKEN, "queue")
     return {"requeued": requeued, "resumed": resumed, "failed": failed}
+
+
+def _silent_for(answer: Message, seen: float | None, now) -> float:
+    """Seconds since a STREAMING answer's worker last said it was alive: its last heartbeat
+    (``seen``, a Unix time) or its claim, whichever came later."""
+    claimed = answer.started_at.timestamp() if answer.started_at else 0
+    return now.timestamp() - max(claimed, seen or 0)
+
+
+def _forgotten(answer: Message, now) -> bool:
+    """Whether a QUEUED answer has waited for a worker past ``QUEUE_GIVE_UP_SECONDS``."""
+    waited_since = answer.enqueued_at
+    return waited_since is not None and (now - waited_since).total_seconds() > QUEUE_GIVE_UP_SECONDS
 
 
 def _unmarked(message_ids) -> list[int]:
@@ -888,9 +952,13 @@ def _resume(answer: Message, now) -> bool:
 
 
 def _give_up(answer: Message, error: str, kind: str) -> bool:
+    """Fail an answer nobody is at, as read (its status and attempt: one taken over since,
+    or settled, is left to whoever holds it now), with its audit event. Whether it did."""
     answer.error = error
     with transaction.atomic():
-        updated = Message.objects.filter(pk=answer.pk, status=answer.status).update(
+        updated = Message.objects.filter(
+            pk=answer.pk, status=answer.status, attempt=answer.attempt
+        ).update(
             status=Message.Status.FAILED,
             error_sealed=answer.error_sealed,
             error_kind=kind,
@@ -899,11 +967,73 @@ def _give_up(answer: Message, error: str, kind: str) -> bool:
         if updated:
             _record_failure(answer, kind, stage="worker")
     if updated:
-        try:
-            streams.AnswerWriter(answer.public_id).end(Message.Status.FAILED)
-        except Exception:  # the page also learns it from the database
-            logger.warning("could not end the stream of %s", answer.public_id)
+        _end_stream(answer, Message.Status.FAILED)
     return bool(updated)
+
+
+def stop_unattended(answer: Message) -> bool:
+    """Store an answer on its way as stopped at once, with its ``chat.response`` event
+    (cancelled, as a stop its worker saw records), if no worker is at it; whether it did.
+
+    No worker is at an answer not yet claimed (PENDING, QUEUED; a worker that takes it
+    later finds nothing to claim, and calls no backend), nor at one whose worker shows no
+    heartbeat (killed, or its worker is down: a take-over would honour the stop, but may
+    never come). As read (its status and attempt): one claimed or taken over since is left
+    to its worker, to be asked to stop.
+    """
+    if answer.status == Message.Status.STREAMING and not _unattended(answer):
+        return False
+    return _store_stopped(answer)
+
+
+def _unattended(answer: Message) -> bool:
+    """Whether no worker is at a STREAMING answer: it shows no heartbeat, and has shown none
+    for a heartbeat's lifetime (a worker that stopped beating a moment ago is settling it;
+    one that claimed it a moment ago may not have beaten yet: the API's first beat comes
+    a heartbeat after its claim)."""
+    try:
+        alive, seen, _ = streams.liveness(answer.public_id)
+    except redis.RedisError:  # no heartbeat shows, and no stop flag would reach a worker
+        alive, seen = False, None
+    return not alive and _silent_for(answer, seen, timezone.now()) > ALIVE_TTL_SECONDS
+
+
+def _store_stopped(answer: Message) -> bool:
+    """Stop the answer as read (its status and attempt), with its audit event, keeping what
+    its worker streamed (as a stop the worker saw keeps what came)."""
+    fields = {"status": Message.Status.CANCELLED, "finished_at": timezone.now()}
+    came = _streamed_so_far(answer) if answer.status == Message.Status.STREAMING else ""
+    if came:  # else nothing to write: an answer on its way has no text stored yet
+        _set_text(answer, came)
+        fields.update(content_sealed=answer.content_sealed, chars=answer.chars)
+    with transaction.atomic():
+        stopped = Message.objects.filter(
+            pk=answer.pk, status=answer.status, attempt=answer.attempt
+        ).update(**fields)
+        if stopped:
+            _record_response(answer, time.monotonic(), cancelled=True)
+    if stopped:
+        _end_stream(answer, Message.Status.CANCELLED)
+        if answer.status == Message.Status.STREAMING:
+            try:  # a worker alive after all (its beats lapsed) stops at its next look
+                streams.request_cancel(answer.public_id)
+            except redis.RedisError:
+                logger.warning("could not ask the worker of %s to stop", answer.public_id)
+    return bool(stopped)
+
+
+def _streamed_so_far(answer: Message) -> str:
+    try:
+        return streams.text_of(answer.public_id)
+    except redis.RedisError:  # what came is lost with Redis; the stop is kept all the same
+        return ""
+
+
+def _end_stream(answer: Message, status: str) -> None:
+    try:
+        streams.AnswerWriter(answer.public_id).end(status)
+    except Exception:  # the page also learns it from the database
+        logger.warning("could not end the stream of %s", answer.public_id)
 
 
 def _record_response(answer: Message, started: float, *, cancelled: bool) -> None:

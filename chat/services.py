@@ -553,15 +553,14 @@ def _parts_as_written(question: Message, conversation: Conversation) -> tuple[tu
 
 
 def cancel_answer(*, answer: Message, author: User) -> None:
-    """Ask the worker to stop; an answer not yet started is cancelled at once."""
+    """Stop an answer on its way: at once, with its audit event, when no worker is at it
+    (not started, or its worker shows no heartbeat: :func:`chat.answering.stop_unattended`);
+    else its worker is asked to, and stores it stopped within a heartbeat."""
+    from chat.answering import stop_unattended  # not at the top: it loads the vendors' clients
+
     if not answer.in_flight:
         return
-    stopped_before_start = Message.objects.filter(
-        pk=answer.pk, status__in=(Message.Status.PENDING, Message.Status.QUEUED)
-    ).update(status=Message.Status.CANCELLED, finished_at=timezone.now())
-    if stopped_before_start:
-        streams.AnswerWriter(answer.public_id).end(Message.Status.CANCELLED)
-    else:
+    if not stop_unattended(answer):
         streams.request_cancel(answer.public_id)
 
 

@@ -178,8 +178,12 @@ async def _events(
 
 @sync_to_async
 def _in_flight(pk: int) -> bool:
+    """Whether the answer is still on its way; one whose worker was lost is failed here as
+    the sweeper fails it (the sweeper's worker may be the one that is down)."""
+    from chat.answering import still_on_its_way  # not at the top: it loads the vendors' clients
+
     try:
-        return Message.objects.filter(pk=pk).in_flight().exists()
+        return still_on_its_way(pk)
     finally:
         # A stream must not sit on a connection between look-ups, unless it is the shared one.
         if not on_shared_thread.get() and not connection.in_atomic_block:

@@ -223,14 +223,16 @@ def is_alive(message_id) -> bool:
     return bool(client().exists(alive_key(message_id)))
 
 
-def liveness(message_id) -> tuple[bool, float | None]:
-    """Whether the answer's worker is alive, and when it last said so (a Unix time; None
-    when no worker has for ``SEEN_TTL_SECONDS``), in one round trip."""
+def liveness(message_id) -> tuple[bool, float | None, bool]:
+    """Whether the answer's worker is alive, when it last said so (a Unix time; None when no
+    worker has for ``SEEN_TTL_SECONDS``), and whether its author asked to stop it, in one
+    round trip."""
     pipe = client().pipeline(transaction=False)
     pipe.exists(alive_key(message_id))
     pipe.get(seen_key(message_id))
-    alive, seen = pipe.execute()
-    return bool(alive), None if seen is None else float(seen)
+    pipe.exists(cancel_key(message_id))
+    alive, seen, stop_asked = pipe.execute()
+    return bool(alive), None if seen is None else float(seen), bool(stop_asked)
 
 
 #: How long a process trusts what it last read of the unreachable backends: a round trip

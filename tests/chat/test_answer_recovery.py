@@ -95,7 +95,7 @@ def test_a_stop_pressed_while_the_worker_was_silent_is_not_answered_again(
     """The answer's worker died; its author presses Stop (the answer seems stuck). The
     redelivered task that takes it over stops it without calling the backend."""
     answer = _silent(org, django_capture_on_commit_callbacks, started_seconds_ago=30)
-    services.cancel_answer(answer=answer, author=org.alice)  # STREAMING: only the flag is set
+    services.cancel_answer(answer=answer, author=org.alice)  # silent 30 s: stopped at once
     answering.generate_answer(answer.pk)  # Celery's redelivery takes it over
     answer.refresh_from_db()
     assert org.external.requests == []
