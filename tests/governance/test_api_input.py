@@ -6,9 +6,7 @@ import json
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
-from api.services import create_token
 from chat.models import Conversation
 from governance.models import Approval, Backend, Category, DetectionRule
 from privacy import purge
@@ -24,15 +22,6 @@ BACKEND = {
 }
 RULE = {"name": "Draft", "reason": "Not yet", "kind": "keywords", "pattern": "hello"}
 TOO_LONG = "Keep content at most 36,500 days (100 years), or leave it empty to store none."
-
-
-@pytest.fixture
-def api(admin) -> APIClient:
-    """A policy admin's token, and 500s answered rather than raised."""
-    _, secret = create_token(user=admin, name="t", expires_in_days=None, actor=admin)
-    client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 def test_a_retention_over_a_hundred_years_is_refused_by_the_api_and_the_console(api, admin, client):

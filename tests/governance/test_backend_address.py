@@ -5,9 +5,7 @@ import socket
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework.test import APIClient
 
-from api.services import create_token
 from chat.llm import LLMError, adapter_for
 from config import env
 from config.env import backend_host_problem, backend_hosts
@@ -18,14 +16,6 @@ from tests.governance.console import HTMX, backend_form
 
 ENDS_AT_PATH = "The address ends at its path: no ?query or #fragment."
 ON_PREM = ("10.0.0.0/8", "gpu-box", "fd00::/8")
-
-
-@pytest.fixture
-def api(admin) -> APIClient:
-    _, secret = create_token(user=admin, name="t", expires_in_days=None, actor=admin)
-    client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 def _create(api, base_url: str):

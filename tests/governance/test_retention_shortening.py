@@ -4,9 +4,7 @@ the first save counts them and asks; it is saved once confirmed (page and REST A
 A longer or unchanged window, or a shorter one that deletes nothing yet, saves at once."""
 
 import pytest
-from rest_framework.test import APIClient
 
-from api.services import create_token
 from governance.models import Category
 from privacy import purge
 from privacy.services import place_hold
@@ -32,14 +30,6 @@ def internal(member, privacy_officer):
     place_hold(actor=privacy_officer, reason="Case 7", conversation=held)
     make_conversation(member, category, days_idle=20)
     return category
-
-
-@pytest.fixture
-def api(admin) -> APIClient:
-    _, secret = create_token(user=admin, name="t", expires_in_days=None, actor=admin)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 def _form(**overrides) -> dict:
