@@ -219,10 +219,6 @@ def stop_beat(message_id) -> None:
     client().delete(alive_key(message_id))
 
 
-def is_alive(message_id) -> bool:
-    return bool(client().exists(alive_key(message_id)))
-
-
 def liveness(message_id) -> tuple[bool, float | None, bool]:
     """Whether the answer's worker is alive, when it last said so (a Unix time; None when no
     worker has for ``SEEN_TTL_SECONDS``), and whether its author asked to stop it, in one

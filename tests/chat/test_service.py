@@ -510,7 +510,8 @@ def test_a_redelivered_task_takes_over_an_answer_whose_worker_died(
     answer.refresh_from_db()
     assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)
     assert answer.content == "Hello from the API."
-    assert not streams.is_alive(answer.public_id)
+    alive, _, _ = streams.liveness(answer.public_id)
+    assert not alive
 
 
 def test_the_worker_reads_what_settling_needs_with_the_answer(
