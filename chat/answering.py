@@ -434,7 +434,7 @@ _CLAIM_UPDATE = f"{_CLAIM_SET} {_CLAIM_WHERE}"
 def _taken_over(message_id: int) -> bool:
     """Whether this attempt restarts an answer whose worker went silent."""
     answer = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).first()
-    if answer is None or _still_beating(answer.public_id):
+    if answer is None or _still_beating(answer):
         return False  # finished, or someone is still working on it
     if answer.attempt % MAX_ATTEMPTS == 0:  # the last of its ask's (see retried_attempt)
         _give_up(answer, LOST, "lost")
@@ -502,13 +502,21 @@ def _answer_of(found: tuple) -> Message:
     return answer
 
 
-def _still_beating(public_id) -> bool:
-    """Whether another worker's heartbeat for this answer goes on (watched for two beats)."""
-    seen = streams.beats(public_id)
-    deadline = time.monotonic() + 2 * HEARTBEAT_SECONDS + 1
-    while seen is not None and time.monotonic() < deadline:
+def _still_beating(answer: Message) -> bool:
+    """Whether another worker is at this answer: its heartbeat goes on (watched for two
+    beats), or, with none yet, it was claimed too lately to have given its first (watched
+    until a heartbeat's lifetime after the claim: two copies of a lost answer's task, the
+    broker's and the sweeper's, reach the same worker, and the second found the first's
+    take-over not yet beating, took the answer over again, and the third failed it)."""
+    seen = streams.beats(answer.public_id)
+    if seen is not None:
+        watch = 2 * HEARTBEAT_SECONDS + 1
+    else:
+        watch = ALIVE_TTL_SECONDS - _silent_for(answer, None, timezone.now())
+    deadline = time.monotonic() + watch
+    while time.monotonic() < deadline:
         time.sleep(HEARTBEAT_SECONDS / 4)
-        now = streams.beats(public_id)
+        now = streams.beats(answer.public_id)
         if now != seen:
             return now is not None
     return False

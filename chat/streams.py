@@ -7,6 +7,7 @@ final text lives in the database, this is only the way there.
 """
 
 import asyncio
+import logging
 import math
 import time
 import weakref
@@ -19,6 +20,8 @@ from django.conf import settings
 from django.db import transaction
 
 from config.broker import redis_client
+
+logger = logging.getLogger(__name__)
 
 #: A stream nobody finishes (a worker killed at the wrong moment) goes away by itself.
 LIVE_TTL_SECONDS = 3600
@@ -242,8 +245,13 @@ UNREACHABLE_FOR_SECONDS = 60
 
 
 def mark_unreachable(backend_id, seconds: int = UNREACHABLE_FOR_SECONDS) -> None:
-    """Remember, for a while, that a backend could not be reached."""
-    client().set(f"steward:unreachable:{backend_id}", b"1", ex=seconds)
+    """Remember, for a while, that a backend could not be reached: a hint for the next
+    choice, so Redis gone costs only the hint (the answer that found the backend down
+    still fails as the connection's, rather than as something unexpected)."""
+    try:
+        client().set(f"steward:unreachable:{backend_id}", b"1", ex=seconds)
+    except redis.RedisError as exc:
+        logger.warning("backend %s not noted as unreachable (%s)", backend_id, type(exc).__name__)
     _unreachable_read.clear()
 
 

@@ -1,9 +1,12 @@
 """Fake LLM backends on loopback, one per kind, and a backend row pointing at each."""
 
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 
+from chat.models import Message
 from governance.models import Backend, Category, HostingClass, User
 from tests.factories import make_backend
 from tests.fakes.llm_servers import VERTEX_PROJECT, VERTEX_REGION, FakeLLM
@@ -28,6 +31,13 @@ BACKEND_VALUES = {
     "azure_v1": {"kind": "azure"},
     "vertex": {"project": VERTEX_PROJECT, "region": VERTEX_REGION},
 }
+
+
+def web_process_died(answer) -> None:
+    """The web process that claimed an API answer died a while ago, before its first beat
+    (a claim a moment old is left to its claimer, who may not have beaten yet)."""
+    a_while_ago = timezone.now() - timedelta(seconds=30)
+    Message.objects.filter(pk=answer.pk).update(started_at=a_while_ago)
 
 
 def key_for(kind: str, secret: str = KEY) -> str:

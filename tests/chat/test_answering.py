@@ -8,7 +8,7 @@ from chat import answering, llm, services
 from chat.llm import Sampling, adapter_for
 from chat.models import Message
 from governance.models import HostingClass
-from tests.chat.conftest import AWS_KEY_ID, KEY
+from tests.chat.conftest import AWS_KEY_ID, KEY, web_process_died
 from tests.factories import make_backend
 
 EMAIL = "jane.roe@example.org"
@@ -204,7 +204,8 @@ def test_an_api_answer_taken_over_by_a_worker_keeps_the_requests_roles(org):
         ("user", f"Another one, for {EMAIL}."),
     ]
     sent = services.send_request(author=org.alice, category=org.internal, parts=parts)
-    answering.generate_answer(sent.answer.pk)  # silent since it started: taken over
+    web_process_died(sent.answer)
+    answering.generate_answer(sent.answer.pk)  # the sweeper's copy takes it over
     said = [(m["role"], m["content"]) for m in org.external.last.body["messages"]]
     assert said[1:] == list(sent.outgoing) and said[-1][1].startswith("Another one, for [")
     sent.answer.refresh_from_db()

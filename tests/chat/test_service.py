@@ -25,6 +25,7 @@ from chat.sealing import UnreadableError
 from chat.turns import turns_for
 from config.celery import app as celery_app
 from governance.models import Backend, Category, DetectionRule
+from tests.chat.conftest import web_process_died
 from tests.garbage import cycles_left
 
 EMAIL = "jane.roe@example.org"
@@ -396,6 +397,27 @@ def test_a_stop_ends_an_answer_whose_backend_says_nothing_at_all(
         services.send_message(conversation=conversation, author=org.alice, text="Again")
 
 
+def test_an_unreachable_backend_fails_as_such_when_redis_cannot_note_it(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Noting the backend as unreachable (a hint for the next choice) fails with Redis: the
+    answer still fails as the connection's, not as "something went wrong" (or not at all)."""
+    noting = redis.Redis.set
+
+    def refused_for_marks(self, name, *args, **kwargs):
+        if str(name).startswith("steward:unreachable:"):
+            raise redis.ConnectionError("Connection refused.")
+        return noting(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "set", refused_for_marks)
+    org.external.stop()
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    sent = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    sent.answer.refresh_from_db()
+    assert (sent.answer.status, sent.answer.error_kind) == (Message.Status.FAILED, "connection")
+    assert "Cannot connect" in sent.answer.error
+
+
 def test_a_backend_found_unreachable_elsewhere_is_passed_over_once_the_last_read_is_old(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -536,7 +558,8 @@ def test_an_api_answer_a_worker_takes_over_keeps_its_sampling(org):
         parts=[("user", "Hello")],
         sampling={"temperature": 0.3, "max_tokens": 40},
     )
-    answering.generate_answer(sent.answer.pk)  # silent since it started: taken over
+    web_process_died(sent.answer)
+    answering.generate_answer(sent.answer.pk)  # the sweeper's copy takes it over
     body = org.external.last.body
     assert (body["temperature"], body["max_tokens"]) == (0.3, 40)
 
@@ -574,6 +597,25 @@ def test_a_redelivery_takes_over_when_the_heartbeat_stops(
     answering.generate_answer(answer.pk)
     answer.refresh_from_db()
     assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)
+
+
+def test_a_second_redelivery_leaves_an_answer_just_taken_over_before_its_first_beat(
+    org, django_capture_on_commit_callbacks
+):
+    """Two copies of a dead worker's task (the broker's, the sweeper's) reach a new worker:
+    the first takes the answer over; the second, finding no heartbeat yet (the first has not
+    begun), took it over again, and the next one failed it as interrupted too often."""
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=0)
+    Message.objects.filter(pk=answer.pk).update(attempt=2)  # the first copy's take-over
+    taker = threading.Timer(
+        0.5, streams.begin_answer, args=(answer.public_id, 2), kwargs={"alive_ttl_seconds": 30}
+    )
+    taker.start()  # ... begins, and beats, a moment later
+    answering.generate_answer(answer.pk)  # the second copy
+    taker.join()
+    answer.refresh_from_db()
+    assert (answer.status, answer.attempt) == (Message.Status.STREAMING, 2)
+    assert org.external.requests == []
 
 
 def test_an_answer_interrupted_too_often_fails(org, django_capture_on_commit_callbacks):
