@@ -9,7 +9,8 @@ disabled, approvals and clearances missing from it are withdrawn. Every change
 is audited; a dry run reports the same changes without making them. A backend the
 file moves (its kind, address, or the region naming its host) loses its stored key,
 as in the console: the file carries no key, and the old one goes only where it was
-entered for.
+entered for. A shorter retention window that makes the next purge delete conversations
+the old one keeps is applied only once confirmed, as in the console, and counted.
 """
 
 import datetime as dt
@@ -29,10 +30,12 @@ from audit.services import record
 from governance.detection import PatternError, check_pattern
 from governance.forms import (
     BackendForm,
+    RetentionCut,
     finding_matrix_form,
     is_list_of_strings,
     level_problem,
     region_codes_problem,
+    retention_cut,
     retention_problem,
 )
 from governance.models import (
@@ -85,6 +88,15 @@ class PolicyFileError(Exception):
         self.problems = problems
 
 
+class UnconfirmedRetentionCut(PolicyFileError):
+    """The file shortens retention windows the next purge would then act on, and applying
+    it was not confirmed: ``cuts`` count, per category slug, what it would delete."""
+
+    def __init__(self, cuts: dict[str, RetentionCut]) -> None:
+        super().__init__([str(cut) for cut in cuts.values()])
+        self.cuts = cuts
+
+
 # --- Export -----------------------------------------------------------------------
 
 
@@ -128,6 +140,9 @@ class Plan:
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     steps: list[Callable[[], None]] = field(default_factory=list)
+    #: Per category slug, what the next purge deletes that the stored window keeps and the
+    #: file's shorter one does not: applying needs confirming when there is any.
+    retention_cuts: dict[str, RetentionCut] = field(default_factory=dict)
 
     def change(self, line: str, step: Callable[[], None]) -> None:
         self.lines.append(line)
@@ -334,21 +349,51 @@ def plan_import(text: str, *, actor=None) -> Plan:
     _plan_clearances(plan, audit, document["clearances"], categories)
     if plan.problems:
         raise PolicyFileError(plan.problems)
+    plan.retention_cuts = _retention_cuts(categories)
     return plan
 
 
-def apply_import(text: str, *, actor=None) -> Plan:
-    """Apply the file in one transaction: every change, each audited, or none."""
+def apply_import(text: str, *, actor=None, confirm_shorter_retention: bool = False) -> Plan:
+    """Apply the file in one transaction: every change, each audited, or none.
+
+    A file whose shorter retention makes the next purge delete what the stored window
+    keeps raises :class:`UnconfirmedRetentionCut` unless ``confirm_shorter_retention``.
+    """
     plan = plan_import(text, actor=actor)
+    if plan.retention_cuts and not confirm_shorter_retention:
+        raise UnconfirmedRetentionCut(plan.retention_cuts)
+    details: dict[str, Any] = {"source": "import", "changes": len(plan.lines)}
+    if plan.retention_cuts:
+        details["retention_cuts"] = [
+            {"category": slug, "conversations": cut.conversations, "messages": cut.messages}
+            for slug, cut in plan.retention_cuts.items()
+        ]
     with transaction.atomic():
         for step in plan.steps:
             step()
         _Auditor(actor).record(
-            None,
-            details={"source": "import", "changes": len(plan.lines)},
-            message=f"policy file applied: {len(plan.lines)} change(s)",
+            None, details=details, message=f"policy file applied: {len(plan.lines)} change(s)"
         )
     return plan
+
+
+def _retention_cuts(categories: dict[str, Category]) -> dict[str, RetentionCut]:
+    """Per slug, the :func:`~governance.forms.retention_cut` of giving each stored category
+    the file's window. ``categories`` already hold the file's values, so the stored ones
+    are read again."""
+    stored = Category.objects.in_bulk([c.pk for c in categories.values() if c.pk])
+    cuts = {}
+    for slug, category in categories.items():
+        if category.pk is None:
+            continue
+        cut = retention_cut(
+            stored[category.pk],
+            retention_days=category.retention_days,
+            blocks_all=category.blocks_all,
+        )
+        if cut is not None:
+            cuts[slug] = cut
+    return cuts
 
 
 class _Auditor:
