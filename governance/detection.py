@@ -88,24 +88,25 @@ class TermsError(ValueError):
     """Terms that cannot be read; the message says why, for a person."""
 
 
-def parse_terms(text: str) -> list[str]:
-    """Terms from an uploaded CSV file, or one pasted line: every non-empty cell, one term
-    each."""
-    terms = []
+def _csv_rows(text: str) -> list[list[str]]:
+    """The rows of an uploaded CSV file, or of one pasted line, that hold a term, each as
+    its non-empty cells (one term each)."""
+    rows = []
     try:
         # skipinitialspace: the quotes of `Globex, "Acme, Inc."` count after the space
         for row in csv.reader(io.StringIO(text), skipinitialspace=True):
-            terms.extend(cell.strip() for cell in row if cell.strip())
+            if cells := [cell.strip() for cell in row if cell.strip()]:
+                rows.append(cells)
     except csv.Error:  # a cell past csv's field limit: no term is that long
         raise TermsError(
             f"One term runs past {csv.field_size_limit():,} characters: is a quotation mark "
             "left open?"
         ) from None
-    return terms
+    return rows
 
 
-def parse_pasted_terms(text: str) -> list[str]:
-    """Terms from the paste box (and the REST API's string of them).
+def _pasted_rows(text: str) -> list[list[str]]:
+    """The rows of the paste box (and of the REST API's string of terms).
 
     Several lines: each non-empty line is one term, commas and all ("Acme, Inc."); a line
     wholly in double quotes loses them as a CSV cell does (the API writes a list of terms
@@ -116,8 +117,8 @@ def parse_pasted_terms(text: str) -> list[str]:
     """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) == 1:
-        return parse_terms(lines[0])
-    return [term for term in map(_unquoted, lines) if term]
+        return _csv_rows(lines[0])
+    return [[term] for term in map(_unquoted, lines) if term]
 
 
 def _unquoted(line: str) -> str:
@@ -127,6 +128,46 @@ def _unquoted(line: str) -> str:
     if len(line) >= 2 and line[0] == line[-1] == '"' and '"' not in inner.replace('""', ""):
         return inner.replace('""', '"').strip()
     return line
+
+
+#: What a spreadsheet's column headings are made of ("Term", "Company name", "client_id").
+#: A name, a codename or a company is hardly ever only these words; where one is, the save
+#: says the row was left out, and the person moves it further down.
+HEADING_WORDS = frozenset(
+    word + plural
+    for word in (
+        "term keyword word phrase value name alias label entry "
+        "client customer company account partner vendor supplier organisation organization "
+        "project codename code person staff employee member contact email "
+        "first last full given family surname kind type category list id note comment "
+        "description region country"
+    ).split()
+    for plural in ("", "s")
+) | {"companies", "categories", "entities", "entity", "aliases"}
+_WORD = regex.compile(r"\p{L}+")
+
+
+def read_terms(
+    text: str, *, pasted: bool, skip_heading: bool = False
+) -> tuple[list[str], tuple[str, ...]]:
+    """The terms of a paste or an uploaded CSV file and, with ``skip_heading``, the cells of
+    a first row left out as column headings (none, if it was not).
+
+    A spreadsheet's export begins with its headings ("Term,Kind"), which would otherwise be
+    protected terms that match ordinary messages. A row is taken for headings only when
+    every cell is made of :data:`HEADING_WORDS` and other rows follow: several columns alone
+    do not make one (a file of terms two a row has none), and a lone row is all the terms.
+    """
+    rows = _pasted_rows(text) if pasted else _csv_rows(text)
+    heading: tuple[str, ...] = ()
+    if skip_heading and len(rows) > 1 and all(map(_is_heading, rows[0])):
+        heading, rows = tuple(rows[0]), rows[1:]
+    return [term for row in rows for term in row], heading
+
+
+def _is_heading(cell: str) -> bool:
+    words = _WORD.findall(cell.casefold())
+    return bool(words) and all(word in HEADING_WORDS for word in words)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from governance.detection import (
     PatternError,
     TermsError,
     check_pattern,
-    parse_pasted_terms,
-    parse_terms,
+    read_terms,
 )
 from governance.models import (
     Approval,
@@ -1065,15 +1064,24 @@ class TermListForm(forms.ModelForm):
 
     #: Set when an error re-renders the form without the pasted terms.
     terms_forgotten = False
+    #: Said after the save when a first row of column headings was left out.
+    heading_notice = ""
 
     class Meta:
         model = ProtectedTermList
         fields = ["name", "kind"]
         error_messages = {"name": {"unique": "A term list with this name already exists."}}
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, skip_headings: bool = False, **kwargs) -> None:
+        """``skip_headings``: leave out a first row of column headings, for a caller that
+        shows :attr:`heading_notice` after the save (the REST API keeps every row)."""
         super().__init__(*args, **kwargs)
         _name_empty_choice(self.fields["kind"], "Choose what the terms are")
+        self.skip_headings = skip_headings
+        if skip_headings:
+            pasted, upload = self.fields["pasted"], self.fields["upload"]
+            pasted.help_text += " A first line of column headings (“Term”, “Name”) is left out."
+            upload.help_text += " A first row of column headings is left out."
 
     def full_clean(self) -> None:
         super().full_clean()
@@ -1112,13 +1120,16 @@ class TermListForm(forms.ModelForm):
         elif pasted.strip() or uploaded:
             field = "upload" if uploaded else "pasted"
             try:
-                terms = parse_terms(uploaded) if uploaded else parse_pasted_terms(pasted)
+                terms, heading = read_terms(
+                    uploaded or pasted, pasted=not uploaded, skip_heading=self.skip_headings
+                )
             except TermsError as exc:
                 self.add_error(field, str(exc))
                 return data
             if not terms:
                 self.add_error(field, "No terms found.")
             data["terms"] = terms
+            self.heading_notice = _heading_notice(heading)
         elif not self.instance.pk:
             self.add_error("pasted", "Paste the terms or upload a CSV file.")
         return data
@@ -1131,3 +1142,21 @@ class TermListForm(forms.ModelForm):
         first few, to check how the box was read (lines, or one line's commas). An uploaded
         file is read cell by cell, as a spreadsheet shows it."""
         return None if self.cleaned_data.get("upload") else self.cleaned_data["terms"]
+
+
+#: Enough of a row of column headings to recognise it by.
+HEADING_SHOWN_CHARS = 60
+
+
+def _heading_notice(heading: tuple[str, ...]) -> str:
+    """What to say of a first row left out as column headings, and how to keep it if the
+    guess was wrong: nothing given is dropped silently."""
+    if not heading:
+        return ""
+    shown = ", ".join(heading)
+    if len(shown) > HEADING_SHOWN_CHARS:
+        shown = shown[: HEADING_SHOWN_CHARS - 1] + "…"
+    return (
+        f"The first row, “{shown}”, looked like column headings and was not added. "
+        "If it is a term, save the list again with it further down."
+    )

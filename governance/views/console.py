@@ -646,6 +646,12 @@ TERMS_SHOWN_ON_SAVE = 5
 TERM_SHOWN_CHARS = 60
 
 
+def _say_terms_saved(request: HttpRequest, term_list: ProtectedTermList, form) -> None:
+    messages.success(request, _terms_saved(term_list, form.pasted_terms()))
+    if form.heading_notice:  # a first row of column headings, left out
+        messages.warning(request, form.heading_notice)
+
+
 def _terms_saved(term_list: ProtectedTermList, terms: list[str] | None) -> str:
     """The message of a save: how many terms the list holds and, when the save pasted them,
     the first few as they were read, in the order given (the pages never show them again).
@@ -681,7 +687,7 @@ def term_lists(request: HttpRequest) -> HttpResponse:
 @policy_admin
 def term_list_new(request: HttpRequest) -> HttpResponse:
     """Add a list: pasted lines or an uploaded CSV file."""
-    form = TermListForm(request.POST or None, request.FILES or None)
+    form = TermListForm(request.POST or None, request.FILES or None, skip_headings=True)
     if request.method == "POST" and form.is_valid():
         term_list = services.save_term_list(
             term_list=None,
@@ -689,7 +695,7 @@ def term_list_new(request: HttpRequest) -> HttpResponse:
             terms=form.cleaned_data["terms"],
             actor=request.user,
         )
-        messages.success(request, _terms_saved(term_list, form.pasted_terms()))
+        _say_terms_saved(request, term_list, form)
         return _go(request, _term_list_url(term_list))
     return _page(request, "governance/term_list_form.html", "term-list-form", {"form": form}, form)
 
@@ -701,7 +707,9 @@ def term_list_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     term_list = get_object_or_404(
         ProtectedTermList.objects.defer("terms_sealed"), public_id=public_id
     )
-    form = TermListForm(request.POST or None, request.FILES or None, instance=term_list)
+    form = TermListForm(
+        request.POST or None, request.FILES or None, instance=term_list, skip_headings=True
+    )
     if request.method == "POST" and form.is_valid():
         term_list = services.save_term_list(
             term_list=term_list,
@@ -709,7 +717,7 @@ def term_list_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
             terms=form.cleaned_data["terms"],
             actor=request.user,
         )
-        messages.success(request, _terms_saved(term_list, form.pasted_terms()))
+        _say_terms_saved(request, term_list, form)
         return _go(request, _term_list_url(term_list))
     term_list.refresh_from_db(fields=["name", "kind", "term_count", "is_active", "updated_at"])
     ctx = {"form": form, "term_list": term_list, "history": history_of(term_list)}

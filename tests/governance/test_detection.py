@@ -1,6 +1,6 @@
 import pytest
 
-from governance.detection import PatternError, check_pattern, detect, parse_terms
+from governance.detection import PatternError, check_pattern, detect, read_terms
 from governance.models import DetectionRule, ProtectedTermList
 from governance.policy import Action
 from tests.factories import make_category
@@ -29,7 +29,7 @@ def test_it_accepts_ordinary_patterns_and_keywords():
 
 
 def test_terms_come_from_lines_or_csv_cells():
-    assert parse_terms('Acme Corp\n"Globex, Inc",Initech\n\n') == [
+    assert read_terms('Acme Corp\n"Globex, Inc",Initech\n\n', pasted=False)[0] == [
         "Acme Corp",
         "Globex, Inc",
         "Initech",

@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.services import create_token
-from governance.detection import detect, parse_pasted_terms
+from governance.detection import detect, read_terms
 from governance.forms import TermListForm
 from governance.models import ProtectedTermList
 
@@ -27,7 +27,7 @@ COMPANIES = "Acme, Inc.\nUmbrella Inc.\nGlobex Corporation\n"
     ],
 )
 def test_pasted_lines_are_terms_and_one_line_is_a_list(pasted, terms):
-    assert parse_pasted_terms(pasted) == terms
+    assert read_terms(pasted, pasted=True)[0] == terms
 
 
 def _saved_list() -> ProtectedTermList:
