@@ -22,6 +22,7 @@ from django.utils import timezone
 from api.services import revoke_all_tokens
 from audit.models import AuditEvent
 from audit.services import record
+from config.mail import mail_after_commit
 from governance.access import role_holders
 from governance.models import (
     Approval,
@@ -242,36 +243,16 @@ def _tell_auditors_after_commit(
     oversight roles, naming the audit event. The change stands whatever the mail does: a
     failure is logged (the exception's type only: its text may quote the addresses)."""
     roles = " and ".join(role.label for role in granted)
-
-    def send() -> None:
-        if not auditors:
-            logger.warning(
-                "No active auditor to tell that user %s was given the %s role.",
-                person.public_id,
-                roles,
-            )
-            return
-        try:
-            body = render_to_string(
-                "governance/email/oversight_role_granted.txt",
-                {"person": person, "actor": actor, "roles": roles, "event": event},
-            )
-            send_mail(
-                subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{person.email} was given the "
-                f"{roles} role",
-                message=body,
-                from_email=None,
-                recipient_list=auditors,
-            )
-        except Exception as exc:  # smtplib's errors, and a mail service library's own
-            logger.warning(
-                "The auditors were not told that user %s was given the %s role (%s).",
-                person.public_id,
-                roles,
-                type(exc).__name__,
-            )
-
-    transaction.on_commit(send)
+    mail_after_commit(
+        recipients=auditors,
+        subject=f"{person.email} was given the {roles} role",
+        template="governance/email/oversight_role_granted.txt",
+        context={"person": person, "actor": actor, "roles": roles, "event": event},
+        logger=logger,
+        nobody="No active auditor to tell that user %s was given the %s role.",
+        failed="The auditors were not told that user %s was given the %s role (%s).",
+        log_args=(person.public_id, roles),
+    )
 
 
 def _replace_roles(user: User, roles, **who) -> AuditEvent | None:

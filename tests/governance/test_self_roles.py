@@ -139,7 +139,7 @@ def test_a_mail_that_fails_is_logged_and_the_grant_stands(
     def refused(*args, **kwargs):
         raise smtplib.SMTPRecipientsRefused({reader.email: (550, b"no such user")})
 
-    monkeypatch.setattr(services, "send_mail", refused)
+    monkeypatch.setattr("config.mail.send_mail", refused)
     with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
         services.set_roles(user=member, roles=[Role.STAFF, Role.AUDITOR], actor=paula)
     assert Role.AUDITOR in roles_of(type(member).objects.get(pk=member.pk))

@@ -87,7 +87,7 @@ def test_a_mail_failure_is_logged_and_the_scope_stands(
     def refused(**kwargs):
         raise smtplib.SMTPRecipientsRefused({"omar@corp.example": (550, b"No such user")})
 
-    monkeypatch.setattr("privacy.approval_mail.send_mail", refused)
+    monkeypatch.setattr("config.mail.send_mail", refused)
     request = _verified(officers)
     _scope(request, officers[0], django_capture_on_commit_callbacks)
     request.refresh_from_db()
