@@ -267,7 +267,12 @@ class SubjectRequest(models.Model):
         help_text="Set when the subject is a staff member (their account data is in scope).",
     )
     identifiers_sealed = models.BinaryField(default=b"", editable=False)
-    digests = models.JSONField(default=list, blank=True, help_text="[[kind, hmac], …]")
+    digests = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The subject index's keyed hashes (HMAC, hex) of the identifiers the request "
+        "names: a flat list, each as privacy.scope.digest_of makes it.",
+    )
     received_on = models.DateField()
     due_on = models.DateField()
     extended = models.BooleanField(default=False)
