@@ -553,32 +553,36 @@ def _export_json(conversation: Conversation, turns) -> dict:
 
 
 def _export_markdown(conversation: Conversation, turns) -> str:
+    """The conversation as Markdown: its header, then its turns, each closing the HTML it
+    leaves open (:func:`_html_closed`)."""
     category = conversation.category
-    lines = [
+    header = [
         f"# {conversation.title or 'Conversation'}",
         "",
         f"Category {category.number} ({category.name}) · started "
         f"{timezone.localtime(conversation.created_at):%Y-%m-%d %H:%M}",
-        "",
     ]
+    lines = [*_html_closed(header), ""]
     for t in turns:
         who = "You" if t.message.role == Message.Role.USER else (t.message.backend_name or "Model")
-        turn_begins = len(lines)
-        lines.append(f"## {who} · {timezone.localtime(t.message.created_at):%Y-%m-%d %H:%M}")
-        lines.append("")
+        turn = [f"## {who} · {timezone.localtime(t.message.created_at):%Y-%m-%d %H:%M}", ""]
         if t.message.status == Message.Status.BLOCKED:
-            lines.append("*Blocked, not sent:* " + " ".join(t.message.reasons))
+            turn.append("*Blocked, not sent:* " + " ".join(t.message.reasons))
         else:
-            lines.append(t.text or f"*{t.message.get_status_display()}*")
+            turn.append(t.text or f"*{t.message.get_status_display()}*")
         if t.message.error:
-            lines.append("")
-            lines.append(f"*{t.message.error}*")
+            turn += ["", f"*{t.message.error}*"]
         if t.cut_short:
-            lines.append("")
-            lines.append(f"*{t.cut_short}*")
-        if leaves_html_open("\n".join(lines[turn_begins:])):
-            # Rendered with raw HTML (GitHub, VS Code), what follows would be read into the
-            # tag left open (an image's address, say), the author's values included.
-            lines += ["", HTML_CLOSER]
-        lines.append("")
+            turn += ["", f"*{t.cut_short}*"]
+        lines += [*_html_closed(turn), ""]
     return "\n".join(lines)
+
+
+def _html_closed(block: list[str]) -> list[str]:
+    """``block``'s lines of Markdown, then :data:`HTML_CLOSER` if it leaves HTML open.
+    Rendered with raw HTML (GitHub, VS Code), what follows would be read into the tag left
+    open (an image's address, say), the author's values included: a turn's text, and the
+    header's title (the owner's, or their first message's) and category name as well."""
+    if leaves_html_open("\n".join(block)):
+        return [*block, "", HTML_CLOSER]
+    return block

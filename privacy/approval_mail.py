@@ -15,24 +15,47 @@ from privacy.models import SubjectRequest
 
 log = logging.getLogger(__name__)
 
+_NOBODY = (
+    "%s waits for a second privacy officer's approval, and there is no other active privacy "
+    "officer to ask."
+)
+_SCOPED_AGAIN_NOBODY = (
+    "%s was scoped again by another privacy officer, and the one who scoped it before cannot "
+    "be asked to approve it."
+)
 
-def approvers(request: SubjectRequest) -> list[str]:
+
+def approvers(request: SubjectRequest, *, only_officer_id: int | None = None) -> list[str]:
     """The addresses of the active privacy officers who may approve ``request``: not the one
-    who scoped it, nor one it is about (:func:`privacy.access.yours_to_approve`)."""
+    who scoped it, nor one it is about (:func:`privacy.access.yours_to_approve`); with
+    ``only_officer_id``, that officer's alone, if they may."""
+    officers = role_holders(Role.PRIVACY_OFFICER)
+    if only_officer_id is not None:
+        officers = officers.filter(pk=only_officer_id)
     return [
         officer.email
-        for officer in role_holders(Role.PRIVACY_OFFICER)
+        for officer in officers
         if officer.email and access.yours_to_approve(request, officer)
     ]
 
 
-def ask_after_commit(request: SubjectRequest, *, scoped_by: User, base_url: str) -> None:
+def ask_after_commit(
+    request: SubjectRequest,
+    *,
+    scoped_by: User,
+    base_url: str,
+    scoped_before_by_id: int | None = None,
+) -> None:
     """Once the scope is committed, mail the officers who may approve ``request`` its
     reference, kind, regime, due date and a link to it, never who it is about. The scope
     stands whatever the mail does: a failure is logged, with the exception's type only (its
-    text may quote the addresses)."""
+    text may quote the addresses).
+
+    Scoped again by another officer (``scoped_before_by_id``: who scoped it before), only that
+    one is asked: they may approve it now and never were asked, while the others were asked
+    the first time (and the new scoper no longer may approve it)."""
     mail_after_commit(
-        recipients=lambda: approvers(request),
+        recipients=lambda: approvers(request, only_officer_id=scoped_before_by_id),
         subject=f"{request.reference} waits for your approval",
         template="privacy/email/approval_asked.txt",
         context={
@@ -42,8 +65,7 @@ def ask_after_commit(request: SubjectRequest, *, scoped_by: User, base_url: str)
             "link": base_url + reverse("privacy:request", args=[request.public_id]),
         },
         logger=log,
-        nobody="%s waits for a second privacy officer's approval, and there is no other "
-        "active privacy officer to ask.",
+        nobody=_NOBODY if scoped_before_by_id is None else _SCOPED_AGAIN_NOBODY,
         failed="The privacy officers were not asked to approve %s (%s): it is on their "
         "privacy desk.",
         log_args=(request.reference,),

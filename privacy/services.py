@@ -194,10 +194,11 @@ def verify_identity(
 def scope_request(*, request: SubjectRequest, actor: User, base_url: str = "") -> SubjectRequest:
     """Count what the request reaches (through the indexes) and who received it. Scoped the
     first time, it waits for a second officer: those who may approve it are mailed a link to
-    it (``base_url``: the site's address, ``request.build_absolute_uri("/")`` less its "/")."""
+    it (``base_url``: the site's address, ``request.build_absolute_uri("/")`` less its "/").
+    Scoped again by another officer, the one who scoped it before is asked, who now may."""
     with transaction.atomic():
         request = _locked(request, (S.VERIFIED, S.SCOPED), "Verify the identity before scoping.")
-        scoped_before = request.status == S.SCOPED
+        scoped_before_by_id = request.scoped_by_id if request.status == S.SCOPED else None
         refuse_the_subject(request, actor)
         if refused := index_key.settle():
             raise PrivacyError(refused)
@@ -209,8 +210,13 @@ def scope_request(*, request: SubjectRequest, actor: User, base_url: str = "") -
         request.scoped_at = timezone.now()
         request.save()
         record_step(request, actor, AuditEvent.Action.DSR_SCOPED, _scope_summary(request.scope))
-        if not scoped_before:
-            approval_mail.ask_after_commit(request, scoped_by=actor, base_url=base_url)
+        if scoped_before_by_id != actor.pk:  # the same officer again: nobody new may approve
+            approval_mail.ask_after_commit(
+                request,
+                scoped_by=actor,
+                base_url=base_url,
+                scoped_before_by_id=scoped_before_by_id,
+            )
     return request
 
 
