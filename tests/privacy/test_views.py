@@ -160,6 +160,7 @@ def test_the_desk_and_your_data_list_requests_without_reading_their_archives(fir
     column = '"privacy_subjectrequest"."archive_sealed"'
     for path in (reverse("privacy:desk"), reverse("privacy:mine")):
         completed_access(2)
+        selects(path)  # once first: what a process reads once (a migration's date) is read
         small = selects(path)
         completed_access(4)
         large = selects(path)
