@@ -369,10 +369,6 @@ def _turn_anchor(message: Message) -> str:
     return f"{url}{page}#turn-{message.public_id}"
 
 
-def _startable(user) -> list[Category]:
-    return [c for c in Category.objects.cleared_for(user) if _may_start(c)]
-
-
 def _may_start(category: Category) -> bool:
     """Whether a conversation may be started in ``category`` (by someone cleared for it)."""
     return category.stores_content and not category.blocks_all
@@ -519,7 +515,6 @@ def _page_context(
         # An earlier page: the way back to the newest, and a message box that goes there.
         "paged": before is not None,
         **_side_list(request.user),
-        "categories": _startable(request.user),
     }
 
 

@@ -1142,8 +1142,8 @@ def test_the_conversation_page_takes_a_fixed_number_of_queries(
     conversation, *_ = _fill(org.alice, org.internal, conversations=n, turns=n)
     client.force_login(org.alice)
     # session, user, permissions, the conversation, its messages (with backends), the
-    # side list, startable categories, session save ×3
-    with django_assert_num_queries(10):
+    # side list, session save ×3
+    with django_assert_num_queries(9):
         response = client.get(reverse("chat:conversation", args=[conversation.public_id]))
     page = response.content.decode()
     assert page.count('class="turn turn-assistant') == n
