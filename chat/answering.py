@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -79,6 +80,8 @@ QUOTING_KINDS = {
     "content). Retry, or ask an administrator to check the backend.",
     "auth": "{name} refused Steward's key: ask an administrator to check the backend.",
 }
+#: A vendor's error code as the audit trail keeps it: an identifier, never free text.
+VENDOR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 SYSTEM_PROMPT = (
     "Some values in this conversation were replaced by placeholders in square brackets, "
     "such as [EMAIL_1] or [PERSON_2]. Keep every placeholder exactly as written, brackets "
@@ -396,7 +399,14 @@ def settle(answer: Message, writer, progress: Progress) -> None:
         if not progress.followed:  # a follower never held the answer: no news to log
             logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
     elif progress.error_kind:
-        _fail(answer, writer, progress.error, progress.error_kind, partial=progress.text)
+        _fail(
+            answer,
+            writer,
+            progress.error,
+            progress.error_kind,
+            partial=progress.text,
+            failure=progress.failure,
+        )
     else:
         _finish(answer, writer, progress)
 
@@ -785,7 +795,14 @@ def _finish(answer: Message, writer, progress: Progress) -> None:
 
 
 def _fail(
-    answer: Message, writer, error: str, kind: str, *, partial: str = "", stage: str = "backend"
+    answer: Message,
+    writer,
+    error: str,
+    kind: str,
+    *,
+    partial: str = "",
+    stage: str = "backend",
+    failure: llm.LLMError | None = None,
 ) -> None:
     _set_text(answer, partial)
     answer.error = error
@@ -795,7 +812,7 @@ def _fail(
         answer,
         writer,
         Message.Status.FAILED,
-        lambda: _record_failure(answer, kind, stage=stage),
+        lambda: _record_failure(answer, kind, stage=stage, failure=failure),
         error_sealed=answer.error_sealed,
         error_kind=kind[:20],
     )
@@ -1060,9 +1077,24 @@ def _record_response(answer: Message, started: float, *, cancelled: bool) -> Non
     )
 
 
-def _record_failure(answer: Message, kind: str, *, stage: str) -> None:
+def _record_failure(
+    answer: Message, kind: str, *, stage: str, failure: llm.LLMError | None = None
+) -> None:
+    """``failure``: the backend's own refusal, whose HTTP status and vendor code (when it is
+    an identifier: a backend may put any text there) the event keeps, for counting
+    refusals by cause."""
+    vendor = {}
+    if failure is not None and failure.status:
+        vendor["status"] = failure.status
+    if failure is not None and VENDOR_CODE.fullmatch(str(failure.code or "")):
+        vendor["code"] = failure.code
     _record(
-        answer, AuditEvent.Action.CHAT_FAILURE, AuditEvent.Outcome.FAILURE, stage=stage, kind=kind
+        answer,
+        AuditEvent.Action.CHAT_FAILURE,
+        AuditEvent.Outcome.FAILURE,
+        stage=stage,
+        kind=kind,
+        **vendor,
     )
 
 

@@ -284,6 +284,25 @@ def test_a_dead_backend_ends_in_a_visible_failed_state(org, django_capture_on_co
     assert stream[-1][1] == {b"t": b"end", b"status": b"failed"}
 
 
+def test_a_backends_refusal_is_recorded_with_its_status_and_code(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """An auditor counting refusals by cause (rate limits, context too long) reads the
+    backend's status and its vendor code in the event; a code that is not an identifier
+    (a backend may put anything there) is left out, as its text would be."""
+    org.external.fail = 400
+    error = {"message": "Your prompt is too long", "code": "context_length_exceeded"}
+    monkeypatch.setattr(org.external, "error_body", lambda status: {"error": error})
+    conversation = services.start_conversation(owner=org.alice, category=org.internal)
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
+    details = AuditEvent.objects.get(action="chat.failure").details
+    assert (details["status"], details["code"]) == (400, "context_length_exceeded")
+    error["code"] = f"call {EMAIL} back"
+    _send(django_capture_on_commit_callbacks, conversation, org.alice, "Again")
+    details = AuditEvent.objects.filter(action="chat.failure").latest("sequence").details
+    assert details["status"] == 400 and "code" not in details
+
+
 def test_an_unreachable_backend_fails_and_retry_answers(org, django_capture_on_commit_callbacks):
     org.external.stop()
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
