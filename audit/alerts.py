@@ -3,10 +3,13 @@
 A broken chain proves tampering only to someone who looks: the verification's event sits in
 the very trail it doubts, on a page nobody may open for weeks. So a failed verification is
 logged as an error (for whoever watches the logs) and mailed to every active auditor, each
-time it fails, with what failed and what to do.
+time it fails, with what failed and what to do. A checkpoint that could not be copied off
+the machine is told the same way: until the copy works again, nothing outside the database
+vouches for the newest events.
 """
 
 import logging
+from collections.abc import Callable
 
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
@@ -27,16 +30,48 @@ def verification_failed(verification: AuditEvent) -> int:
         verification.sequence,
         what_failed,
     )
+    return _mail_auditors(
+        "Steward: the audit trail failed its verification",
+        lambda: render_to_string(
+            "audit/email/verification_failed.txt",
+            {"event": verification, "what_failed": what_failed, "details": details},
+        ),
+        about="the audit trail failed its verification",
+    )
+
+
+def checkpoint_copy_failed(sequence: int, error: str) -> int:
+    """Mail that the checkpoint at ``sequence`` was not copied to the file kept off the
+    machine (``error``: the exception's type); the number of auditors the mail went to."""
+    body = (
+        f"Steward signed a checkpoint of its audit trail at event #{sequence}, but could not "
+        f"append it to STEWARD_AUDIT_CHECKPOINT_FILE ({error}). The checkpoint itself is "
+        "stored, and its line was logged (steward.audit.checkpoints).\n\n"
+        "That file is the copy of the checkpoints that the database's owner cannot rewrite: "
+        "until it is written again, events cut off the end of the trail after the last "
+        "checkpoint it holds would go unnoticed.\n\n"
+        "What to do:\n"
+        "- Ask whoever runs Steward to check the file's mount (is it there, writable by "
+        "Steward's workers, not full?): the server log names the error.\n"
+        "- Meanwhile keep a copy yourself: Audit trail, Checkpoints, Download all "
+        "checkpoints.\n\n"
+        "This mail comes after every checkpoint that could not be copied (by default hourly).\n"
+    )
+    return _mail_auditors(
+        "Steward: an audit checkpoint was not copied off the machine",
+        lambda: body,
+        about="a checkpoint was not copied",
+    )
+
+
+def _mail_auditors(subject: str, body: Callable[[], str], *, about: str) -> int:
+    """Mail every active auditor; how many it went to (0: none, or the mail failed)."""
     auditors = list(role_holders(Role.AUDITOR).values_list("email", flat=True))
     if not auditors:
-        log.warning("No active auditor to tell that the audit trail failed its verification.")
+        log.warning("No active auditor to tell that %s.", about)
         return 0
-    body = render_to_string(
-        "audit/email/verification_failed.txt",
-        {"event": verification, "what_failed": what_failed, "details": details},
-    )
     try:
-        send_mail("Steward: the audit trail failed its verification", body, None, auditors)
+        send_mail(subject, body(), None, auditors)
     except Exception as exc:  # smtplib's errors, and a mail service library's own
         # The exception's text may quote the auditors' addresses: its type only.
         log.warning("The auditors were not mailed about it (%s).", type(exc).__name__)

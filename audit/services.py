@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,8 @@ from config.middleware import current_request_id
 from config.prepared import prepared_cursor
 
 logger = logging.getLogger(__name__)
+#: Each checkpoint's exported line as it is signed, for operators to route off the machine.
+copies_logger = logging.getLogger("steward.audit.checkpoints")
 
 #: Where the events recorded now go instead of the chain, for whoever set it to append.
 _held: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
@@ -329,7 +332,66 @@ def create_checkpoint() -> AuditCheckpoint | None:
             actor_label="system",
             details={"sequence": checkpoint.sequence, "key_id": checkpoint.key_id},
         )
+        # Robust: the checkpoint is committed by then, and a copy that fails must not raise
+        # out of beat's task (keep_copy says so itself; this is for what it cannot catch).
+        transaction.on_commit(functools.partial(keep_copy, checkpoint), robust=True)
     return checkpoint
+
+
+def keep_copy(checkpoint: AuditCheckpoint) -> None:
+    """Ship a committed checkpoint off the machine: its exported line is logged on
+    ``steward.audit.checkpoints`` and appended to ``STEWARD_AUDIT_CHECKPOINT_FILE``.
+
+    Someone who owns the database can cut the trail just after a checkpoint's own event,
+    with the checkpoint rows past it, and every check inside the database passes: only a
+    copy they cannot rewrite catches that. A copy that cannot be written loses nothing (the
+    checkpoint stands): it is logged, told to the auditors and recorded.
+    """
+    line = _export_line(checkpoint, signing.public_key_text())
+    copies_logger.info("%s", line.rstrip("\n"))
+    path = settings.STEWARD_AUDIT_CHECKPOINT_FILE
+    if not path:
+        return
+    try:
+        _append_durably(path, line)
+    except OSError as exc:
+        _copy_failed(checkpoint, exc)
+
+
+def _append_durably(path: str, line: str) -> None:
+    """Append ``line`` and wait until it is on the disk: the copy is worth nothing if a crash
+    an instant later loses it."""
+    with open(path, "a", encoding="utf-8") as copy:
+        copy.write(line)
+        copy.flush()
+        os.fsync(copy.fileno())
+
+
+def _copy_failed(checkpoint: AuditCheckpoint, exc: OSError) -> None:
+    # The exception's text names the path: its type only, as everywhere.
+    error = type(exc).__name__
+    logger.error(
+        "The checkpoint at #%s was not copied to STEWARD_AUDIT_CHECKPOINT_FILE (%s).",
+        checkpoint.sequence,
+        error,
+    )
+    mailed = alerts.checkpoint_copy_failed(checkpoint.sequence, error)
+    record(
+        action=AuditEvent.Action.AUDIT_EXPORTED,
+        actor_label="system",
+        outcome=AuditEvent.Outcome.FAILURE,
+        details={
+            "what": COPY_WHAT,
+            "sequence": checkpoint.sequence,
+            "error": error,
+            "auditors_mailed": mailed,
+        },
+        message="checkpoint not copied to STEWARD_AUDIT_CHECKPOINT_FILE",
+    )
+
+
+#: ``details["what"]`` of the event that records a copy that could not be written.
+COPY_WHAT = "checkpoint copy"
 
 
 def checkpoint_line(checkpoint: AuditCheckpoint, public_key: str) -> dict[str, Any]:
@@ -337,11 +399,53 @@ def checkpoint_line(checkpoint: AuditCheckpoint, public_key: str) -> dict[str, A
     return {**checkpoint.payload(), "signature": checkpoint.signature, "public_key": public_key}
 
 
+def _export_line(checkpoint: AuditCheckpoint, public_key: str) -> str:
+    return json.dumps(checkpoint_line(checkpoint, public_key)) + "\n"
+
+
 def checkpoint_lines() -> Iterator[str]:
     """Every checkpoint, oldest first, as JSON Lines (each with the key that signed it)."""
     trusted = signing.trusted_public_keys()
     for checkpoint in AuditCheckpoint.objects.order_by("sequence", "created_at"):
-        yield json.dumps(checkpoint_line(checkpoint, trusted.get(checkpoint.key_id, ""))) + "\n"
+        yield _export_line(checkpoint, trusted.get(checkpoint.key_id, ""))
+
+
+#: What a line needs to be read as a checkpoint, and the type of each.
+_CHECKPOINT_FIELDS = {
+    "sequence": int, "head_hash": str, "created_at": str, "key_id": str, "signature": str,
+}  # fmt: skip
+
+
+def read_checkpoint_lines(text: str) -> list[dict[str, Any]]:
+    """The checkpoints of a JSON Lines file kept elsewhere (blank lines skipped).
+
+    Raises ValueError, in words, naming the first line that is not a checkpoint: a file
+    that is no checkpoints file (the trail's own export, say) must be refused as such,
+    not held against the trail, where each of its lines would read as a forgery.
+    """
+    checkpoints = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            checkpoint = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            raise ValueError(f"Line {number} is not valid JSON.") from None
+        if not isinstance(checkpoint, dict) or any(
+            type(checkpoint.get(name)) is not kind for name, kind in _CHECKPOINT_FIELDS.items()
+        ):
+            raise ValueError(
+                f"Line {number} is not a checkpoint: each line needs "
+                f"{', '.join(_CHECKPOINT_FIELDS)}, as Download all checkpoints writes them."
+            )
+        checkpoints.append(checkpoint)
+    if not checkpoints:
+        raise ValueError("The file holds no checkpoint: nothing to hold the trail to.")
+    return checkpoints
+
+
+#: A checkpoint past the chain's last event: events were cut off its end.
+ENDS_BEFORE = "the chain ends before it (rows removed)"
 
 
 def verify_trail(
@@ -392,7 +496,7 @@ def verify_trail(
     report = chain.verify(rows_with_checkpoints())
     if report.intact:
         for sequence in sorted(wanted):
-            problems.append(f"checkpoint at #{sequence}: the chain ends before it (rows removed)")
+            problems.append(f"checkpoint at #{sequence}: {ENDS_BEFORE}")
         problems += _missing(report.checked, stored, recorded)
     return report, list(dict.fromkeys(problems))  # a stored checkpoint may be named twice
 
@@ -421,9 +525,7 @@ def _missing(head: int, stored: list[AuditCheckpoint], recorded: dict[int, Any])
         if checkpoint.sequence in recorded_checkpoints:
             continue
         if checkpoint.sequence > head:
-            problems.append(
-                f"checkpoint at #{checkpoint.sequence}: the chain ends before it (rows removed)"
-            )
+            problems.append(f"checkpoint at #{checkpoint.sequence}: {ENDS_BEFORE}")
         elif checkpoint.sequence == head:
             problems.append(
                 f"checkpoint at #{checkpoint.sequence}: the chain ends there, without the event "
@@ -505,15 +607,18 @@ def stale_checkpoints() -> str | None:
     )
 
 
-def run_verification(*, actor=None) -> AuditEvent:
+def run_verification(*, actor=None, checkpoints: list[dict[str, Any]] | None = None) -> AuditEvent:
     """Verify chain and checkpoints, and record the result as an event.
 
+    ``checkpoints``: lines kept elsewhere (:func:`read_checkpoint_lines`) to hold the trail
+    to, besides the rows beside it; the event says how many, never what they hold.
     A verification that cannot finish is recorded as a failure naming the error (the
     traceback goes to the log): the chain panel shows that, not the last "intact". Stale
     checkpoints are recorded as a warning beside the result, which they do not change.
     """
+    kept = {} if checkpoints is None else {"kept_checkpoints": len(checkpoints)}
     try:
-        report, problems = verify_trail()
+        report, problems = verify_trail(checkpoints=checkpoints)
         warning = stale_checkpoints()
     except Exception as exc:
         logger.exception("audit verification could not finish")
@@ -522,7 +627,7 @@ def run_verification(*, actor=None) -> AuditEvent:
             actor=actor,
             actor_label="" if actor else "system",
             outcome=AuditEvent.Outcome.FAILURE,
-            details={"error": type(exc).__name__},
+            details={"error": type(exc).__name__, **kept},
             message="verification could not finish",
         )
         _tell_auditors(verification)
@@ -530,7 +635,9 @@ def run_verification(*, actor=None) -> AuditEvent:
     intact = report.intact and not problems
     # "checkpoint_problems": every problem besides the chain's first break (the key is older
     # than the problems that are not about a checkpoint).
-    details: dict[str, Any] = {"checked": report.checked, "checkpoint_problems": problems[:20]}
+    details: dict[str, Any] = {
+        "checked": report.checked, "checkpoint_problems": problems[:20], **kept,
+    }  # fmt: skip
     if warning:
         details["warnings"] = [warning]
     if report.first_break:

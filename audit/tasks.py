@@ -1,3 +1,6 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from celery import shared_task
 from django.core.cache import cache
 
@@ -11,9 +14,21 @@ VERIFYING_KEY = "audit:verifying"
 VERIFYING_HOLD_SECONDS = 3600
 
 
+@contextmanager
+def verifying_alone() -> Iterator[bool]:
+    """Whether the caller may walk the chain now (False: another walk is on its way, and
+    records its own result); the hold is let go when the block ends."""
+    held = cache.add(VERIFYING_KEY, True, timeout=VERIFYING_HOLD_SECONDS)
+    try:
+        yield held
+    finally:
+        if held:
+            cache.delete(VERIFYING_KEY)
+
+
 @shared_task(ignore_result=True)
 def checkpoint() -> None:
-    """Beat: sign the chain's head."""
+    """Beat: sign the chain's head (and, once it is committed, copy it off the machine)."""
     services.create_checkpoint()
 
 
@@ -22,10 +37,8 @@ def verify_chain(actor_id: int | None = None) -> None:
     """Beat (and the auditor's "verify now"): walk the chain and record the result."""
     from django.contrib.auth import get_user_model
 
-    if not cache.add(VERIFYING_KEY, True, timeout=VERIFYING_HOLD_SECONDS):
-        return  # one is walking the chain now: it records the result
-    try:
+    with verifying_alone() as alone:
+        if not alone:
+            return  # one is walking the chain now: it records the result
         actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
         services.run_verification(actor=actor)
-    finally:
-        cache.delete(VERIFYING_KEY)

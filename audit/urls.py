@@ -28,6 +28,7 @@ urlpatterns = [
     path("chain/", views.chain_panel, name="chain"),
     path("checkpoints/", views.checkpoints, name="checkpoints"),
     path("checkpoints.jsonl", views.checkpoints_file, name="checkpoints_file"),
+    path("checkpoints/check/", views.check_checkpoints, name="check_checkpoints"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("charts/<slug:name>.svg", views.chart, name="chart"),
     path("report/", views.report, name="report"),

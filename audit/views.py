@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import re
 from urllib.parse import urlencode
 
 from csp.decorators import csp_update
@@ -22,9 +23,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit import chain, charts, exports, reports
 from audit.filters import EventFilter
+from audit.forms import KeptCheckpointsForm
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.services import checkpoint_lines, head, record
-from audit.tasks import verify_chain
+from audit.services import (
+    COPY_WHAT,
+    ENDS_BEFORE,
+    checkpoint_lines,
+    head,
+    record,
+    run_verification,
+)
+from audit.tasks import verify_chain, verifying_alone
 from config.downloads import attachment
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
@@ -199,16 +208,107 @@ def chain_panel(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.AUDITOR)
 def checkpoints(request: HttpRequest) -> HttpResponse:
+    return _checkpoints_page(request, KeptCheckpointsForm())
+
+
+BUSY = (
+    "A verification is already running (beat's, or another auditor's): nothing was checked. "
+    "Try again in a minute."
+)
+
+
+@require_POST
+@role_required(Role.AUDITOR)
+def check_checkpoints(request: HttpRequest) -> HttpResponse:
+    """Hold the trail against a checkpoints file kept elsewhere: the one record of the head
+    that whoever owns the database cannot rewrite. The check is a verification like any
+    other (recorded with who asked and how many checkpoints, never the file; a failure told
+    to the auditors); its outcome is shown in words on the page it returns to."""
+    form = KeptCheckpointsForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _checkpoints_page(request, form, status=422)
+    with verifying_alone() as alone:
+        if not alone:
+            form.add_error(None, BUSY)
+            return _checkpoints_page(request, form, status=409)
+        check = run_verification(actor=request.user, checkpoints=form.cleaned_data["checkpoints"])
+    return redirect(reverse("audit:checkpoints") + f"?checked={check.sequence}")
+
+
+def _checkpoints_page(request: HttpRequest, form: KeptCheckpointsForm, status: int = 200):
     from audit import signing
 
+    listed = list(AuditCheckpoint.objects.order_by("-sequence", "-created_at")[:100])
     return render(
         request,
         "audit/checkpoints.html",
         {
-            "checkpoints": AuditCheckpoint.objects.order_by("-sequence", "-created_at")[:100],
+            "checkpoints": listed,
             "public_key": signing.public_key_text(),
+            "form": form,
+            "check": _kept_check(request.GET.get("checked", "")),
+            "copy_file": settings.STEWARD_AUDIT_CHECKPOINT_FILE,
+            "copy_failed": _copy_failed(listed[0] if listed else None),
         },
+        status=status,
     )
+
+
+def _kept_check(sequence: str) -> dict | None:
+    """The check of a file kept elsewhere that event #``sequence`` recorded, in words."""
+    number = whole_number(sequence)
+    event = (
+        AuditEvent.objects.filter(sequence=number, action=AuditEvent.Action.AUDIT_VERIFIED).first()
+        if number is not None
+        else None
+    )
+    if event is None or "kept_checkpoints" not in event.details:
+        return None
+    intact = event.outcome == AuditEvent.Outcome.SUCCESS
+    return {"event": event, "intact": intact, "words": _check_in_words(event.details, intact)}
+
+
+_ENDS_BEFORE = re.compile(rf"checkpoint at #(-?\d+): {re.escape(ENDS_BEFORE)}")
+
+
+def _check_in_words(details: dict, intact: bool) -> str:
+    """The outcome as an auditor reads it: how many were held, or the first problem."""
+    held, checked = details["kept_checkpoints"], details.get("checked", 0)
+    if intact:
+        return (
+            f"OK: {held:,} checkpoint{'s' if held != 1 else ''} held. The trail ({checked:,} "
+            "events) holds every one of them, and its chain is intact."
+        )
+    if details.get("error"):
+        return f"The check could not finish ({details['error']}): the server log has the details."
+    if (first_bad := details.get("first_bad_sequence")) is not None:
+        return (
+            f"Event #{first_bad:,} does not follow from the one before it "
+            f"({details.get('reason', 'no reason given')}): the trail was changed there."
+        )
+    problem = (details.get("checkpoint_problems") or ["the checkpoints do not match"])[0]
+    if cut := _ENDS_BEFORE.fullmatch(problem):
+        return (
+            f"The trail ends at #{checked:,}, but a signed checkpoint vouches for "
+            f"#{int(cut[1]):,}: events were removed from its end."
+        )
+    return problem[0].upper() + problem[1:] + "."
+
+
+def _copy_failed(newest: AuditCheckpoint | None) -> AuditEvent | None:
+    """The event of a copy that could not be written, if none was signed since."""
+    if newest is None:
+        return None
+    failed = (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.AUDIT_EXPORTED,
+            outcome=AuditEvent.Outcome.FAILURE,
+            details__what=COPY_WHAT,
+        )
+        .order_by("-sequence")
+        .first()
+    )
+    return failed if failed and failed.occurred_at >= newest.created_at else None
 
 
 @require_GET

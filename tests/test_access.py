@@ -320,6 +320,7 @@ MATRIX = {
     "audit/chain/": ("/audit/chain/", only("auditor")),
     "audit/checkpoints/": ("/audit/checkpoints/", only("auditor")),
     "audit/checkpoints.jsonl": ("/audit/checkpoints.jsonl", only("auditor")),
+    "audit/checkpoints/check/": ("/audit/checkpoints/check/", everyone(405)),  # POST only
     "audit/dashboard/": ("/audit/dashboard/", row("L", 403, 403, 200, 403, 200)),
     "audit/charts/<slug:name>.svg": (
         "/audit/charts/decisions.svg",

@@ -95,7 +95,7 @@ def test_audit_verify_names_a_checkpoint_line_that_is_not_an_object(db, tmp_path
     _events(1)
     kept = tmp_path / "checkpoints.jsonl"
     kept.write_text("\n[1, 2]\n")  # valid JSON, not a checkpoint
-    with pytest.raises(CommandError, match=r"checkpoints.jsonl, line 2: not a checkpoint"):
+    with pytest.raises(CommandError, match=r"checkpoints.jsonl: Line 2 is not a checkpoint"):
         call_command("audit_verify", "--checkpoints", str(kept))
 
 
