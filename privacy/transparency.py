@@ -31,7 +31,7 @@ NO_CONTACT = "the privacy team"
 
 _SIZES_AND_TIMINGS = (
     "chars", "input_tokens", "output_tokens", "first_token_ms", "duration_ms", "cancelled",
-    "finish", "stage", "kind", "error",
+    "finish", "stage", "kind", "error", "status", "code",
 )  # fmt: skip
 
 #: What the audit trail records about a message you send and the answer to it, in words,
@@ -56,7 +56,7 @@ MESSAGE_RECORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "Sizes and timings: how many characters and tokens, how long the answer took, and "
-        "how it ended (or what went wrong)",
+        "how it ended (or what went wrong, with the error code from the model provider)",
         _SIZES_AND_TIMINGS,
     ),
     ("Whether it came through the API, and with which token", ("via", "token")),
