@@ -277,8 +277,31 @@ class ScheduleForm(forms.Form):
     enabled = forms.BooleanField(required=False, label="Run the purge every day")
 
 
-class TellForm(forms.Form):
-    """That the requester was told something they are owed (privacy.notices)."""
+class FocusesRefusedField:
+    """A page sent back with this form refused opens with the focus on its first refused field,
+    whose description is its error: a screen reader reads out what to correct, where. These
+    forms post without htmx and the page loads again, so it is ``autofocus`` (which browsers
+    skip on a URL with a #fragment: the forms' actions have none)."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        self.focus_first_refused()
+
+    def refuse(self, field: str, message: str) -> None:
+        """Refuse ``field`` after validation (the service's reason), focused as the form's own."""
+        self.add_error(field, message)
+        self.focus_first_refused()
+
+    def focus_first_refused(self) -> None:
+        refused = (self.fields[name] for name in self.errors if name in self.fields)
+        first = next((field for field in refused if not field.widget.is_hidden), None)
+        if first is not None:
+            first.widget.attrs["autofocus"] = True
+
+
+class TellForm(FocusesRefusedField, forms.Form):
+    """That the requester was told something they are owed (privacy.notices, whose refusal
+    of the day comes back beside its field)."""
 
     topic = forms.ChoiceField(label="What they were told", choices=RequesterNotice.Topic.choices)
     channel = forms.ChoiceField(
@@ -305,7 +328,7 @@ class TellForm(forms.Form):
         return self
 
 
-class RecipientNoticeForm(forms.Form):
+class RecipientNoticeForm(FocusesRefusedField, forms.Form):
     """That a recipient of erased data was asked to erase it too (privacy.recipients); one
     form per recipient owed a notice on the request's page."""
 

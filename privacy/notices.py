@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from privacy import policy
 from privacy.models import RequesterNotice, SubjectRequest
-from privacy.services import PrivacyError, record_step, refuse_the_subject
+from privacy.services import FieldRefused, PrivacyError, record_step, refuse_the_subject
 
 Topic = RequesterNotice.Topic
 
@@ -109,7 +109,7 @@ def record_notice(
             "Steward records what it shows the person itself: choose how you told them."
         )
     if told_on > timezone.localdate():
-        raise PrivacyError("The day they were told cannot be in the future.")
+        raise FieldRefused("told_on", "The day they were told cannot be in the future.")
     with transaction.atomic():
         request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
         refuse_the_subject(request, actor)
@@ -168,8 +168,9 @@ def _refuse_before_it_was(request: SubjectRequest, topic: str, told_on: dt.date)
     else:
         return
     if told_on < happened:
-        raise PrivacyError(
-            f"They cannot have been told before {what} ({happened.day} {happened:%B %Y})."
+        raise FieldRefused(
+            "told_on",
+            f"They cannot have been told before {what} ({happened.day} {happened:%B %Y}).",
         )
 
 

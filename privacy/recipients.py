@@ -23,7 +23,7 @@ from audit.models import AuditEvent
 from governance.models import Backend, HostingClass
 from privacy import notices
 from privacy.models import RecipientNotice, SubjectRequest
-from privacy.services import PrivacyError, record_step, refuse_the_subject
+from privacy.services import FieldRefused, PrivacyError, record_step, refuse_the_subject
 
 ON_PREMISE = "on_premise"
 PLACEHOLDERS = "placeholders"
@@ -133,11 +133,15 @@ def record_notice(
     address there may be a person's)."""
     how = how.strip()
     if not how:
-        raise PrivacyError('Say how the provider was told: "email to privacy@vendor.example".')
+        raise FieldRefused(
+            "how", 'Say how the provider was told: "email to privacy@vendor.example".'
+        )
     if len(how) > HOW_MAX_LENGTH:
-        raise PrivacyError(f"Say how the provider was told in {HOW_MAX_LENGTH} characters at most.")
+        raise FieldRefused(
+            "how", f"Say how the provider was told in {HOW_MAX_LENGTH} characters at most."
+        )
     if told_on > timezone.localdate():
-        raise PrivacyError("The day the provider was told cannot be in the future.")
+        raise FieldRefused("told_on", "The day the provider was told cannot be in the future.")
     with transaction.atomic():
         request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
         refuse_the_subject(request, actor)
@@ -172,9 +176,10 @@ def _refuse_unowed(request: SubjectRequest, backend: str, told_on: dt.date) -> N
         )
     completed = timezone.localdate(request.completed_at)
     if told_on < completed:
-        raise PrivacyError(
+        raise FieldRefused(
+            "told_on",
             f"The provider cannot have been told before the erasure was completed "
-            f"({_day(completed)})."
+            f"({_day(completed)}).",
         )
 
 

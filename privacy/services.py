@@ -30,6 +30,15 @@ class PrivacyError(Exception):
     """A step that may not happen now; the message says why, for a person."""
 
 
+class FieldRefused(PrivacyError):
+    """A step refused for one value the officer gave (``field``: its form field's name): the
+    page shows the reason beside that field, not as a message far from it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class FourEyesError(PrivacyError):
     """The approver is the person who scoped the request."""
 

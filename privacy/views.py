@@ -59,7 +59,7 @@ from privacy.forms import (
 )
 from privacy.models import ARCHIVE_KEEP_DAYS, LegalHold, PurgeRun, SubjectRequest
 from privacy.records import SECURITY_MEASURES, records, records_csv
-from privacy.services import PrivacyError
+from privacy.services import FieldRefused, PrivacyError
 
 officer = role_required(Role.PRIVACY_OFFICER)
 RECENT = 20
@@ -265,19 +265,35 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
 
 
 def _step(
-    request: HttpRequest, public_id: UUID, run, form_class=None, form_name=""
+    request: HttpRequest, public_id: UUID, run, form_class=None, form_name="", *, section=""
 ) -> HttpResponse:
-    """One workflow step: validate, call the service, and show the request again."""
+    """One workflow step: validate, call the service, and show the request again.
+
+    Refused input (the form's, or a value the service refused: :class:`FieldRefused`) comes
+    back beside its field, kept as typed (422); a step the request's state refuses is said in
+    a message. The page opens again at ``section`` (the form's card), which the form's action
+    does not name: a page at a #fragment would not focus its refused field."""
     subject_request = access.get_request_for_user(request.user, public_id)
     form = form_class(request.POST) if form_class else None
     if form is not None and not form.is_valid():
-        ctx = _request_context(request, subject_request, **{form_name: form})
-        return render(request, "privacy/request_detail.html", ctx, status=422)
+        return _refused(request, subject_request, form, form_name)
     try:
         run(subject_request, form.cleaned_data if form else {})
+    except FieldRefused as exc:
+        if not hasattr(form, "refuse"):
+            messages.error(request, str(exc))
+        else:
+            form.refuse(exc.field, str(exc))
+            return _refused(request, subject_request, form, form_name)
     except PrivacyError as exc:
         messages.error(request, str(exc))
-    return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+    page = reverse("privacy:request", args=[subject_request.public_id])
+    return _go(request, f"{page}#{section}" if section else page)
+
+
+def _refused(request, subject_request, form, form_name: str) -> HttpResponse:
+    ctx = _request_context(request, subject_request, **{form_name: form})
+    return render(request, "privacy/request_detail.html", ctx, status=422)
 
 
 @require_POST
@@ -357,7 +373,7 @@ def request_tell(request: HttpRequest, public_id: UUID) -> HttpResponse:
             f"{notice.told_on.day} {notice.told_on:%B %Y}: {notice.get_topic_display().lower()}.",
         )
 
-    return _step(request, public_id, tell, TellForm, "tell_form")
+    return _step(request, public_id, tell, TellForm, "tell_form", section="telling")
 
 
 @require_POST
@@ -373,7 +389,9 @@ def request_recipient_told(request: HttpRequest, public_id: UUID) -> HttpRespons
             f"{notice.told_on.day} {notice.told_on:%B %Y}.",
         )
 
-    return _step(request, public_id, tell, RecipientNoticeForm, "recipient_form")
+    return _step(
+        request, public_id, tell, RecipientNoticeForm, "recipient_form", section="recipients-told"
+    )
 
 
 @require_POST
