@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.forms import BoundField
 
 from audit.models import AuditEvent
 from config.numbers import whole_number
@@ -13,6 +14,20 @@ from governance.models import HostingClass
 
 #: The page says under the filters (#filter-days) in which time zone a day begins.
 DAY = {"type": "date", "aria-describedby": "filter-days"}
+
+
+class DescribedByItsErrorToo(BoundField):
+    """A field described by its error as well as by what its widget names (a day: when days
+    begin). Django leaves the error out once the widget names a description, and a refused
+    day was then described by the time zone alone; its error is ``<id>_error`` on the page."""
+
+    @property
+    def aria_describedby(self) -> str | None:
+        named = self.field.widget.attrs.get("aria-describedby")
+        if named and self.errors and self.auto_id:
+            return f"{named} {self.auto_id}_error"
+        return super().aria_describedby
+
 
 #: From the last name down to the next one below it, each step one look-up along the
 #: (UPPER(backend), sequence) index; a name as its newest event spells it.
@@ -76,6 +91,8 @@ class TrailNameField(forms.ChoiceField):
 
 
 class EventFilter(forms.Form):
+    bound_field_class = DescribedByItsErrorToo
+
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(DAY))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(DAY))
     actor = forms.CharField(required=False, max_length=254, label="Actor email")

@@ -25,7 +25,8 @@
   // the on-screen keyboard leaves). Following the newest turn to the screen's bottom left
   // the box just under it, out of view: scrolled to before every message. The page goes on
   // down to the box's bottom, as far as the end of the turn stays in view. From 821px the
-  // box sticks to the screen's bottom: in view already, nothing moves.
+  // box sticks to the screen's bottom (unless the window is short too: chat.css): in view
+  // already, nothing moves.
   function showMessageBox(newest) {
     var box = document.getElementById("composer");
     if (!box) {
@@ -36,6 +37,40 @@
     var room = newest.getBoundingClientRect().bottom - clear;  // the turn's end stays below the top bar
     if (below > 0 && room > 0) {
       window.scrollBy(0, Math.min(below, room));
+    }
+  }
+
+  // --- keeping a focused control clear of the message box -----------------------------------
+  // Where the box sticks to the screen's bottom, a control that tabbing scrolls into view
+  // stops the box's height (--composer-h, steward.css's scroll-padding-bottom) above the
+  // bottom. The height is measured, not guessed: a preview's reasons make the box 200-270px
+  // tall, and a fixed 12rem let a focused badge sit wholly under it (WCAG 2.4.11). A new box
+  // comes with each send, so whichever box the page has is the one watched.
+  var boxResized = window.ResizeObserver && new ResizeObserver(noteBoxHeight);
+  var watchedBox = null;
+
+  function noteBoxHeight() {
+    var height = watchedBox && watchedBox.isConnected ? watchedBox.getBoundingClientRect().height : 0;
+    if (height) {
+      document.documentElement.style.setProperty("--composer-h", Math.ceil(height) + "px");
+    } else {
+      document.documentElement.style.removeProperty("--composer-h");
+    }
+  }
+
+  function watchBoxHeight() {
+    var box = document.getElementById("composer");
+    if (!boxResized || box === watchedBox) {
+      return;
+    }
+    if (watchedBox) {
+      boxResized.unobserve(watchedBox);
+    }
+    watchedBox = box;
+    if (box) {
+      boxResized.observe(box);  // reports its first size at once
+    } else {
+      noteBoxHeight();
     }
   }
 
@@ -552,6 +587,8 @@
   document.addEventListener("click", copyCode);
   document.addEventListener("htmx:afterSettle", addCodeCopies);
   addCodeCopies();
+  watchBoxHeight();
+  document.addEventListener("htmx:load", watchBoxHeight);  // whatever swapped a new box in
   if (document.readyState === "complete") {
     openAtNewest();
   } else {

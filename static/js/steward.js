@@ -164,6 +164,38 @@
     }
   }
 
+  // A form whose errors come back in what it swaps in, not with the form itself (the audit
+  // filters: the list of events says why they cannot be applied). After each swap each field
+  // is marked invalid, and described by its error (Django's "<id>_error"), while the page
+  // shows one; and no longer once the filters are fine.
+  function markFieldsFromErrors() {
+    document.querySelectorAll("form[data-errors-in-swap]").forEach(function (form) {
+      Array.prototype.forEach.call(form.elements, function (field) {
+        if (field.id) {
+          markField(field, document.getElementById(field.id + "_error"));
+        }
+      });
+    });
+  }
+
+  function markField(field, error) {
+    var errorId = field.id + "_error";
+    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+      return id && id !== errorId;
+    });
+    if (error) {
+      ids.push(errorId);
+      field.setAttribute("aria-invalid", "true");
+    } else {
+      field.removeAttribute("aria-invalid");
+    }
+    if (ids.length) {
+      field.setAttribute("aria-describedby", ids.join(" "));
+    } else {
+      field.removeAttribute("aria-describedby");
+    }
+  }
+
   // An htmx request that failed (a server error, a refusal the page has no place for, the
   // network) changed nothing on screen: the click seemed ignored. Said at the top of the
   // page instead, the newest failure only, unless the page's own script said it in place.
@@ -328,5 +360,6 @@
   document.addEventListener("focusout", closeMenuWhenFocusLeaves);
   document.addEventListener("htmx:beforeSwap", rememberFocus);
   document.addEventListener("htmx:afterSwap", focusLostInSwap);
+  document.addEventListener("htmx:afterSwap", markFieldsFromErrors);
   document.addEventListener("submit", confirmDangerous, true);
 })();
