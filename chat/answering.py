@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -255,12 +256,16 @@ async def astream_answer(
     """:func:`stream_answer` on the running event loop, for a backend whose adapter has an
     async client (:func:`llm.can_stream_async`): the API's web process answers without a
     thread per answer. What it asks of Redis (the cancel flag and the owner, a failure's
-    mark, the heartbeat's end) goes to a thread: Redis gone must not stall the loop."""
+    mark, the heartbeat's end) goes to a thread: Redis gone must not stall the loop; so does
+    the allowlist's check of the backend's host, which may wait for DNS."""
     progress, cancel = Progress(), cancel or Cancel()
     _heartbeats.add(answer.public_id, cancel)
     try:
         try:
-            adapter = llm.adapter_for(answer.backend)
+            if settings.STEWARD_BACKEND_HOSTS:  # it may look the backend's name up (DNS)
+                adapter = await asyncio.to_thread(llm.adapter_for, answer.backend)
+            else:
+                adapter = llm.adapter_for(answer.backend)
             next_check = progress.started + CANCEL_POLL_SECONDS
             sampling = llm.Sampling.stored(answer.sampling)
             async for text in adapter.astream(

@@ -48,7 +48,7 @@ import openai
 from django.conf import settings
 
 from chat.stopping import Cancel, read_aside, until_cancelled
-from config.env import backend_host_problem, backend_key_variable_problem
+from config.env import address_end_problem, backend_host_problem, backend_key_variable_problem
 from governance import crypto
 from governance.models import Backend
 
@@ -159,6 +159,13 @@ def adapter_for(backend: Backend) -> Adapter:
     adapter_class = _adapter_class(backend.kind)
     if adapter_class is None:
         raise LLMError(f"Unknown backend kind {backend.kind!r}.", kind="config")
+    # Saved before the address had to end at its path: the client would build wrong URLs.
+    if problem := address_end_problem(backend.base_url):
+        raise LLMError(
+            f"{backend.name} may not be called: {problem} Edit the backend's address in the "
+            "policy console.",
+            kind="config",
+        )
     # Saved before STEWARD_BACKEND_HOSTS was set, or its name resolves elsewhere now.
     if problem := backend_host_problem(backend.base_url, settings.STEWARD_BACKEND_HOSTS):
         raise LLMError(f"{backend.name} may not be called: {problem}", kind="config")

@@ -10,8 +10,10 @@ import os
 import re
 import secrets
 import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from time import monotonic
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -172,14 +174,26 @@ def backend_hosts() -> tuple[str, ...]:
     return tuple(entries)
 
 
+def address_end_problem(url: str) -> str | None:
+    """Why a backend's address ``url`` does not end at its path, if it does not: the vendor's
+    client adds its own path (``/v1/chat/completions``) to the address, and a ?query or
+    #fragment would take it in. Checked when a backend is saved and before each call (one
+    saved before the rule)."""
+    if "?" in url or "#" in url:  # even empty: "?x=" would take the path the client adds
+        return "The address ends at its path: no ?query or #fragment."
+    return None
+
+
 def backend_host_problem(url: str, allowed: Sequence[str]) -> str | None:
     """Why a model backend may not be called at ``url``, if ``allowed``
     (:func:`backend_hosts`; empty: any host) does not take its host.
 
     A listed name is taken as it is; any other host must resolve only to addresses in the
-    listed networks. It is resolved when the backend is saved and again before each call,
-    but DNS can answer differently a moment later: list the networks you control, and names
-    whose DNS you trust. An empty address (the kind's own: the vendor's) is not checked.
+    listed networks. It is resolved when the backend is saved and again before a call, its
+    addresses then kept for :data:`RESOLVED_FOR_SECONDS` (:func:`resolved_addresses`). DNS
+    can answer differently a moment later anyway (the vendor's client resolves the name
+    again to connect): list the networks you control, and names whose DNS you trust. An
+    empty address (the kind's own: the vendor's) is not checked.
     """
     try:
         host = (urlsplit(url).hostname or "").rstrip(".")
@@ -191,7 +205,7 @@ def backend_host_problem(url: str, allowed: Sequence[str]) -> str | None:
         f"the hosts this server lets backends reach (STEWARD_BACKEND_HOSTS: {', '.join(allowed)})"
     )
     try:
-        found = {info[4][0].split("%")[0] for info in socket.getaddrinfo(host, None)}
+        found = resolved_addresses(host)
     except (OSError, UnicodeError):
         return f"{host} cannot be resolved, so it cannot be checked against {listed}."
     networks = [network for entry in allowed if (network := _network(entry))]
@@ -201,6 +215,35 @@ def backend_host_problem(url: str, allowed: Sequence[str]) -> str | None:
     if _network(host):
         return f"{host} is not among {listed}."
     return f"{host} resolves to an address outside {listed}."
+
+
+#: How long a backend host's resolved addresses are used before it is resolved again.
+RESOLVED_FOR_SECONDS = 30
+#: The most names kept: the backends' hosts, and whatever a policy admin tried saving.
+RESOLVED_NAMES_KEPT = 256
+_resolved: dict[str, tuple[float, frozenset[str]]] = {}
+_resolved_lock = threading.Lock()
+
+
+def resolved_addresses(host: str) -> frozenset[str]:
+    """The addresses ``host`` resolves to, as resolved at most :data:`RESOLVED_FOR_SECONDS`
+    ago. Every backend call checks its host, and a DNS answer can take seconds: without
+    this each answer would wait for one. Thirty seconds is what a name's move (DNS
+    rebinding included) may go unseen, well within what the check promises (see
+    :func:`backend_host_problem`). A name that cannot be resolved raises ``OSError`` (or
+    ``UnicodeError``) and is not kept: the call is refused, and a mended DNS counts at once.
+    """
+    with _resolved_lock:
+        expires, addresses = _resolved.get(host, (0.0, frozenset()))
+    now = monotonic()
+    if now < expires:
+        return addresses
+    addresses = frozenset(info[4][0].split("%")[0] for info in socket.getaddrinfo(host, None))
+    with _resolved_lock:
+        if len(_resolved) >= RESOLVED_NAMES_KEPT:
+            _resolved.clear()
+        _resolved[host] = (now + RESOLVED_FOR_SECONDS, addresses)
+    return addresses
 
 
 def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:

@@ -13,7 +13,7 @@ from django.core.validators import URLValidator
 from django.db.models import Q
 from django.utils import timezone
 
-from config.env import backend_host_problem, backend_key_variable_problem
+from config.env import address_end_problem, backend_host_problem, backend_key_variable_problem
 from governance.detection import (
     PatternError,
     TermsError,
@@ -273,8 +273,8 @@ def base_url_problem(url: str) -> str | None:
         return "Use an http:// or https:// address."
     if credential := address_credential(url):
         return credential
-    if "?" in url or "#" in url:  # even empty: "?x=" would take the path the client adds
-        return "The address ends at its path: no ?query or #fragment."
+    if problem := address_end_problem(url):
+        return problem
     try:
         port = parts.port
     except ValueError:  # not a number, or past 65535

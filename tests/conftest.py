@@ -13,6 +13,7 @@ from django.db.backends.postgresql.operations import (
     DatabaseOperations as PostgreSQLOperations,
 )
 
+from config import env
 from config.connections import restart_database_threads
 from governance.roles import Role
 from tests.factories import make_user
@@ -43,6 +44,7 @@ PostgreSQLOperations.execute_sql_flush = _flush_past_the_audit_guards
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
+    env._resolved.clear()  # backend hosts' addresses: a test's fake DNS answers afresh
     yield
 
 
