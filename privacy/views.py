@@ -6,6 +6,7 @@ invalid input answers 422 with the form's partial, success navigates with
 """
 
 import datetime as dt
+import functools
 import json
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
@@ -82,16 +84,30 @@ def _polling(request: HttpRequest, target: str) -> bool:
 @require_GET
 @officer
 def desk(request: HttpRequest) -> HttpResponse:
-    """Open requests by due date, active holds, the last purges and the retention windows."""
+    """Open requests by due date, active holds, the last purges and the retention windows.
+
+    Every open request and every erasure with providers to tell is listed: officers see
+    their whole backlog, each line worked out once (:func:`_request_lines`), with what the
+    requester is still to be told (``to_tell``: each with its last day).
+    """
     requests = SubjectRequest.objects.listed().with_notices()
     open_requests = list(requests.filter(status__in=SubjectRequest.OPEN))
     closed = list(
         requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")[:RECENT]
     )
+    _request_lines(open_requests + closed, today=timezone.localdate())
+    day_and_month = functools.cache(lambda value: date_filter(value, "j M"))
     for listed in open_requests + closed:
-        listed.still_to_tell = notices.owed(listed, notices.told_topics(listed))
+        listed.to_tell = [
+            (item, day_and_month(item.due_on) if item.due_on else "")
+            for item in notices.owed(listed, notices.told_topics(listed))
+        ]
     for listed in open_requests:
         listed.yours_to_approve = access.yours_to_approve(listed, request.user)
+    erasures_to_tell = recipients.erasures_to_tell()
+    completed_page = _url_of_each("privacy:request")
+    for erasure in erasures_to_tell:
+        erasure.url = completed_page(erasure.public_id)
     holds = list(
         LegalHold.objects.filter(released_at__isnull=True).select_related(
             "user", "conversation", "placed_by"
@@ -105,7 +121,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         {
             "open_requests": open_requests,
             "closed_requests": closed,
-            "overdue": sum(r.overdue for r in open_requests),
+            "overdue": sum(r.left < 0 for r in open_requests),
             "to_approve": sum(r.yours_to_approve for r in open_requests),
             "holds": holds,
             "holds_about_you": {hold.pk for hold in holds if hold.is_about(request.user)},
@@ -116,11 +132,47 @@ def desk(request: HttpRequest) -> HttpResponse:
             "categories": Category.objects.filter(is_active=True),
             "schedule_label": services.schedule_label(services.purge_schedule()),
             "erasures_to_finish": services.erasures_to_finish(),
-            "erasures_to_tell": recipients.erasures_to_tell(),
+            "erasures_to_tell": erasures_to_tell,
             "purge_alarm": purge_alarm,
             "purge_alarm_run": purge_alarm_run,
         },
     )
+
+
+#: A request's status badge (plain for the other states).
+_BADGES = {
+    SubjectRequest.Status.COMPLETED: "badge badge-ok",
+    SubjectRequest.Status.REJECTED: "badge badge-danger",
+    SubjectRequest.Status.FAILED: "badge badge-danger",
+    SubjectRequest.Status.EXECUTING: "badge badge-warn",
+}
+
+
+def _request_lines(requests, *, today: dt.date) -> None:
+    """Give each request what its line shows (privacy/partials/request_table.html, and its
+    status and due partials), in words, worked out once: its link, its days (each date
+    formatted once, however many lines share it), its badge and the days ``left`` until it is
+    due. A template's includes and filters per line were four fifths of the desk's time with
+    500 open requests (bench/privacy_desk.py)."""
+    page = _url_of_each("privacy:request")
+    day = functools.cache(lambda value: date_filter(value, "j M Y"))
+    for listed in requests:
+        listed.url = page(listed.public_id)
+        listed.received_label = day(listed.received_on)
+        listed.kind_label = listed.get_kind_display().partition(" (")[0]
+        listed.badge = _BADGES.get(listed.status, "badge")
+        listed.left = policy.days_left(listed.due_on, today)
+        listed.due_label = day(listed.due_on)
+        completed = listed.completed_at
+        listed.closed_label = day(timezone.localdate(completed)) if completed else "—"
+
+
+def _url_of_each(name: str):
+    """``reverse(name, args=[public_id])`` for many ids at the price of one (the desk links
+    every line it lists)."""
+    blank = str(UUID(int=0))
+    pattern = reverse(name, args=[blank])
+    return lambda public_id: pattern.replace(blank, str(public_id))
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -214,6 +266,7 @@ def _done_steps(subject_request: SubjectRequest) -> list[str]:
 
 
 def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
+    _request_lines([subject_request], today=timezone.localdate())
     officer = access.is_officer(request.user)
     is_subject = access.is_about(subject_request, request.user)
     told = list(subject_request.notices.select_related("recorded_by")) if officer else []
@@ -541,7 +594,10 @@ def mine(request: HttpRequest) -> HttpResponse:
                     f"{created.due_on:%-d %B %Y}.",
                 )
         return _go(request, reverse("privacy:mine"))
-    own = SubjectRequest.objects.listed().filter(subject_user=request.user).order_by("-created_at")
+    own = list(
+        SubjectRequest.objects.listed().filter(subject_user=request.user).order_by("-created_at")
+    )
+    _request_lines(own, today=timezone.localdate())
     return render(
         request, "privacy/mine.html", {"own_requests": own, "regimes": OwnDataForm.REGIMES}
     )
