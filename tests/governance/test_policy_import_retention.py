@@ -14,31 +14,12 @@ from django.core.management import CommandError, call_command
 from audit.models import AuditEvent
 from governance.models import Category
 from governance.policy_io import apply_import, export_policy, plan_import
-from privacy.services import place_hold
-from tests.factories import make_category
 from tests.governance.console import policy_events
-from tests.privacy.conftest import make_conversation
 
 CUT = (
     "Shorter retention: Internal kept 14 days, now 7 days. The next purge deletes "
     "1 conversation (3 messages) that 14 days would still keep."
 )
-
-
-@pytest.fixture
-def internal(member, privacy_officer):
-    """Internal keeps 14 days. Idle 3 days: kept either way; 10 days: kept by 14, not by 7
-    (one of them held); 20 days: past both, the next purge deletes it anyway."""
-    category = make_category(
-        number=2, slug="internal", name="Internal", summary="Business information.",
-        retention_days=14,
-    )  # fmt: skip
-    make_conversation(member, category, days_idle=3)
-    make_conversation(member, category, days_idle=10, texts=("One", "Two", "Three"))
-    held = make_conversation(member, category, days_idle=10)
-    place_hold(actor=privacy_officer, reason="Case 7", conversation=held)
-    make_conversation(member, category, days_idle=20)
-    return category
 
 
 def _policy(**values) -> str:
