@@ -58,21 +58,34 @@ class Erased:
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
+    def redactions(self) -> dict:
+        """What was redacted in other people's conversations: stored as it goes, since the values
+        redacted are gone and nothing found later can count them (:data:`REDACTION_COUNTS`)."""
+        return {name: getattr(self, name) for name in REDACTION_COUNTS}
+
+
+#: The counts of :meth:`Erased.redactions`.
+REDACTION_COUNTS = ("redacted_conversations", "redacted_messages", "index_rows")
+
 
 def erase(
     *,
     digests: list[str],
     literals: list[str],
     subject_user=None,
-    progress: Callable[[int], None] = lambda done: None,
+    progress: Callable[[int, Erased], None] = lambda done, erased: None,
     reference: str = "",
 ) -> Erased:
-    """Erase everything the request reaches; ``progress`` hears how many conversations are done.
+    """Erase everything the request reaches; ``progress`` hears how many conversations are done
+    and what is erased so far. After a redaction it hears it inside the redaction's
+    transaction: what it stores of the counts commits with what they count, and what it raises
+    (its worker lost the request) undoes the redaction.
 
     1. A staff subject's account is closed first (unless a hold keeps them), so no session,
        API token or sign-in of theirs can add anything behind the erasure.
     2. Shred what they own, and not held, until none is left.
-    3. Redact the mentions in other people's conversations.
+    3. Redact the mentions in other people's conversations, each conversation with its index
+       rows and ``progress`` in one transaction.
     4. Shred again what they own: a request that was under way when the account closed may
        still have written. Then count what a hold keeps, and drop every access archive that
        holds their data: their own, and other people's that quote them (``reference``, the
@@ -96,25 +109,26 @@ def erase(
         reached = reached.exclude(owner=subject_user)  # shredded, or withheld: counted below
     withheld = set(purge.held(reached).values_list("pk", flat=True))
     for conversation in reached.order_by("pk"):
-        changed = None
-        if conversation.pk not in withheld:
-            changed = _redact_conversation(conversation, wanted, patterns)
-        if changed is None:
-            result.withheld_conversations += 1
-        else:
-            result.redacted_messages += changed
-            result.redacted_conversations += 1
-            result.index_rows += SubjectMention.objects.filter(
-                conversation=conversation, digest__in=digests
-            ).delete()[0]
-        done += 1
-        progress(done)
+        with transaction.atomic():  # the redaction, its index rows and its counts
+            changed = None
+            if conversation.pk not in withheld:
+                changed = _redact_conversation(conversation, wanted, patterns)
+            if changed is None:
+                result.withheld_conversations += 1
+            else:
+                result.redacted_messages += changed
+                result.redacted_conversations += 1
+                result.index_rows += SubjectMention.objects.filter(
+                    conversation=conversation, digest__in=digests
+                ).delete()[0]
+            done += 1
+            progress(done, result)
 
     if subject_user is not None:
         done = _shred_owned(subject_user, result, done, progress)
         kept = purge.held(Conversation.objects.filter(owner=subject_user)).count()
         result.withheld_conversations += kept
-        progress(done + kept)
+        progress(done + kept, result)
     result.archives = _drop_archives(wanted, subject_user, reference)
     return result
 
@@ -233,15 +247,16 @@ def _shred_owned(user, result: Erased, done: int, progress) -> int:
         result.own_conversations += conversations
         result.own_messages += messages
         done += len(batch)
-        progress(done)
+        progress(done, result)
     return done
 
 
 def _redact_conversation(conversation: Conversation, digests: set[str], patterns) -> int | None:
-    """Redact one conversation in one transaction; the number of messages that changed, or
-    None when a hold placed since the erasure began (on it, or on its owner) keeps it."""
+    """Redact one conversation in one transaction (the caller's, if it is in one); the number
+    of messages that changed, or None when a hold placed since the erasure began (on it, or on
+    its owner) keeps it."""
     changed = 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a savepoint would cost two queries more
         purge.holds_settled()
         unheld = purge.not_held(Conversation.objects.filter(pk=conversation.pk))
         locked = unheld.select_for_update(of=("self",)).first()

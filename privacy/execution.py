@@ -11,7 +11,11 @@ Until a request completes, its ``receipt`` is a partial record (``"partial": tru
 what the current attempt started from, and what each earlier attempt did before it
 failed or its worker was lost. Erasing and building the archive are safe to run
 again: what is erased stays erased and is not found twice, and the archive is
-built whole each time. An erasure's receipt adds up the counts of its attempts.
+built whole each time. An erasure's receipt adds up the counts of its attempts. What an
+attempt redacted in other people's conversations cannot be found afterwards (the values
+are gone): each redaction commits with the attempt's counts on the row
+(``redaction_counts``), as a purge's batch does, and a take-over counts the lost attempt's
+work from them.
 """
 
 import datetime as dt
@@ -43,8 +47,8 @@ REQUEUE_AFTER = dt.timedelta(minutes=3)
 STANDING = ("withheld_conversations", "account_withheld")
 PARTIAL_NOTE = (
     "Partial record: the request has not completed. Each attempt's counts are what it did "
-    "before it stopped; for one that stopped inside the erasure, the conversations and "
-    "messages found gone since it started."
+    "before it stopped; for one that stopped inside the erasure, what it redacted as it went, "
+    "and its subject's own conversations and messages found gone since it started."
 )
 #: What the partial record keeps of an attempt that ended.
 ENTRY = ("attempt", "outcome", "error", "stopped_at", "counts", "progress_done", "progress_total")
@@ -105,6 +109,7 @@ def _claim(request_id: int) -> int | None:
         heartbeat_at=now,
         attempts=F("attempts") + 1,
         progress_done=0,
+        redaction_counts={},
     )
     if claimed:
         return SubjectRequest.objects.values_list("attempts", flat=True).get(pk=request_id)
@@ -117,7 +122,16 @@ def _claim(request_id: int) -> int | None:
         request.attempts += 1
         request.heartbeat_at = now
         request.progress_done = 0
-        request.save(update_fields=["receipt", "attempts", "heartbeat_at", "progress_done"])
+        request.redaction_counts = {}
+        request.save(
+            update_fields=[
+                "receipt",
+                "attempts",
+                "heartbeat_at",
+                "progress_done",
+                "redaction_counts",
+            ]
+        )
         _record_stop(request, partial, resumed=True)
     return request.attempts
 
@@ -142,8 +156,13 @@ class _Run:
         if not self._held().update(heartbeat_at=timezone.now(), **fields):
             raise Superseded
 
-    def progress(self, done: int) -> None:
-        self.write(progress_done=done)
+    def progress(self, done: int, erased: erasure.Erased | None = None) -> None:
+        """Report how far the run got. An erasure's report stores what it redacted so far too:
+        after a redaction, inside the redaction's transaction (both commit, or neither)."""
+        if erased is None:
+            self.write(progress_done=done)
+        else:
+            self.write(progress_done=done, redaction_counts=erased.redactions())
 
     def start(self) -> None:
         """Write where this attempt starts from, before it changes anything."""
@@ -160,7 +179,12 @@ class _Run:
             "baseline": _standing(request),
             "earlier_attempts": _history(previous),
         }
-        self.write(receipt=self.partial)
+        fields = {}
+        if request.kind == SubjectRequest.Kind.ERASURE:
+            # Stored from the start, at nought: only an attempt begun before they were stored
+            # has its redactions measured from what is gone (_gone_since).
+            fields["redaction_counts"] = erasure.Erased().redactions()
+        self.write(receipt=self.partial, **fields)
 
     def fail(self, error: str) -> None:
         """Mark the request FAILED with what this attempt did, if it still holds it."""
@@ -318,7 +342,9 @@ def _standing(request: SubjectRequest) -> dict:
 
 
 def _gone_since(request: SubjectRequest, baseline: dict | None) -> dict:
-    """What an erasure did since ``baseline``, measured from what is gone."""
+    """What an erasure did since ``baseline``, measured from what is gone. Its count of other
+    people's conversations (those whose index rows went) stands only for an attempt begun
+    before redactions were stored as they went: ``redaction_counts`` replace it."""
     if not baseline:
         return {}
     now = _standing(request)
@@ -348,7 +374,8 @@ def _closed(
 ) -> dict:
     """The partial record of the request's current attempt, ended: how and after what.
     Without exact ``counts`` (the attempt stopped inside the erasure, or its worker was
-    lost), they are measured from the attempt's baseline."""
+    lost), they are what it stored of its redactions as it went, and what it shredded
+    measured from its baseline."""
     partial = request.receipt
     if not (partial.get("partial") and partial.get("attempt") == request.attempts):
         # The attempt stopped before it wrote its record.
@@ -363,7 +390,9 @@ def _closed(
         "outcome": outcome,
         "error": error,
         "stopped_at": timezone.now().isoformat(),
-        "counts": counts if counts is not None else _gone_since(request, partial.get("baseline")),
+        "counts": counts
+        if counts is not None
+        else {**_gone_since(request, partial.get("baseline")), **request.redaction_counts},
         "progress_done": request.progress_done,
         "progress_total": request.progress_total,
     }

@@ -310,6 +310,13 @@ class SubjectRequest(models.Model):
     attempts_allowed = models.PositiveSmallIntegerField(default=MAX_ATTEMPTS)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    redaction_counts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the current attempt at an erasure redacted so far in other people's "
+        "conversations (privacy.erasure.REDACTION_COUNTS), stored with each conversation's "
+        "redaction: the values are gone, so a take-over counts the lost attempt's work from it.",
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     receipt = models.JSONField(default=dict, blank=True)

@@ -51,6 +51,8 @@ def test_the_receipt_counts_the_messages_a_lost_attempt_erased(org, officers, ca
         "own_conversations": 2,
         "own_messages": 6,
         "redacted_conversations": 0,
+        "redacted_messages": 0,
+        "index_rows": 0,
     }
     (executed,) = _events(request, AuditEvent.Action.DSR_EXECUTED)
     assert executed.details["counts"]["own_messages"] == 8

@@ -107,6 +107,8 @@ def test_a_run_whose_worker_died_is_taken_over_and_its_work_is_counted(
         "own_conversations": 2,
         "own_messages": 4,
         "redacted_conversations": 0,
+        "redacted_messages": 0,
+        "index_rows": 0,
     }
     assert len(_events(request, AuditEvent.Action.DSR_EXECUTED)) == 1
 
@@ -263,8 +265,8 @@ def test_a_failed_erasure_records_what_it_already_erased(org, officers, capture,
 def test_a_failure_inside_the_erasure_counts_what_is_already_gone(
     org, officers, capture, monkeypatch
 ):
-    """Stopped half-way through the redactions: the record counts the conversations whose
-    mentions are gone (measured, since the erasure itself never returned)."""
+    """Stopped half-way through the redactions: the record counts what the redactions before
+    the failure stored as they went (the erasure itself never returned)."""
     for owner in (org.alice, org.carol):
         conversation = make_conversation(owner, org.internal, texts=(f"Write to {EMAIL}", "OK"))
         mention(conversation, "EMAIL_ADDRESS", EMAIL)
@@ -284,6 +286,8 @@ def test_a_failure_inside_the_erasure_counts_what_is_already_gone(
         "own_conversations": 0,
         "own_messages": 0,
         "redacted_conversations": 1,
+        "redacted_messages": 1,  # stored with the redaction
+        "index_rows": 1,
     }
     assert request.receipt["progress_done"] == 1 and request.receipt["progress_total"] == 2
     assert SubjectMention.objects.filter(digest__in=request.digests).count() == 1
