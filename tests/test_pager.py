@@ -68,7 +68,7 @@ def test_it_keeps_the_training_reports_tab_across_pages(
 def test_it_brings_the_released_holds_back_into_view_across_pages(
     client, privacy_officer, member, monkeypatch
 ):
-    monkeypatch.setattr("privacy.views.RELEASED_PER_PAGE", 2)
+    monkeypatch.setattr("privacy.views.legal_holds.RELEASED_PER_PAGE", 2)
     now = timezone.now()
     LegalHold.objects.bulk_create(
         LegalHold(user=member, reason="Closed case", placed_at=now, released_at=now)

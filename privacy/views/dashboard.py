@@ -1,0 +1,74 @@
+"""The privacy desk: an officer's open requests, holds, purges and retention windows."""
+
+import functools
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.defaultfilters import date as date_filter
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from governance.models import Category
+from privacy import access, notices, purge, recipients, services
+from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from privacy.views.common import _request_lines, _url_of_each, officer
+
+RECENT = 20
+
+
+@require_GET
+@officer
+def desk(request: HttpRequest) -> HttpResponse:
+    """Open requests by due date, active holds, the last purges and the retention windows.
+
+    Every open request and every erasure with providers to tell is listed: officers see
+    their whole backlog, each line worked out once (:func:`_request_lines`), with what the
+    requester is still to be told (``to_tell``: each with its last day).
+    """
+    requests = SubjectRequest.objects.listed().with_notices()
+    open_requests = list(requests.filter(status__in=SubjectRequest.OPEN))
+    closed = list(
+        requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")[:RECENT]
+    )
+    _request_lines(open_requests + closed, today=timezone.localdate())
+    day_and_month = functools.cache(lambda value: date_filter(value, "j M"))
+    for listed in open_requests + closed:
+        listed.to_tell = [
+            (item, day_and_month(item.due_on) if item.due_on else "")
+            for item in notices.owed(listed, notices.told_topics(listed))
+        ]
+    for listed in open_requests:
+        listed.yours_to_approve = access.yours_to_approve(listed, request.user)
+    erasures_to_tell = recipients.erasures_to_tell()
+    completed_page = _url_of_each("privacy:request")
+    for erasure in erasures_to_tell:
+        erasure.url = completed_page(erasure.public_id)
+    holds = list(
+        LegalHold.objects.filter(released_at__isnull=True).select_related(
+            "user", "conversation", "placed_by"
+        )
+    )
+    runs = list(PurgeRun.objects.select_related("triggered_by")[:5])
+    purge_alarm, purge_alarm_run = purge.left_behind(recent_runs=runs)
+    return render(
+        request,
+        "privacy/desk.html",
+        {
+            "open_requests": open_requests,
+            "closed_requests": closed,
+            "overdue": sum(r.left < 0 for r in open_requests),
+            "to_approve": sum(r.yours_to_approve for r in open_requests),
+            "holds": holds,
+            "holds_about_you": {hold.pk for hold in holds if hold.is_about(request.user)},
+            "holds_to_confirm": {
+                hold.pk for hold in holds if access.yours_to_confirm(hold, request.user)
+            },
+            "runs": runs,
+            "categories": Category.objects.filter(is_active=True),
+            "schedule_label": services.schedule_label(services.purge_schedule()),
+            "erasures_to_finish": services.erasures_to_finish(),
+            "erasures_to_tell": erasures_to_tell,
+            "purge_alarm": purge_alarm,
+            "purge_alarm_run": purge_alarm_run,
+        },
+    )

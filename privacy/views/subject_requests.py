@@ -1,0 +1,329 @@
+"""Data-subject requests: intake, a request's page and its workflow steps."""
+
+import json
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.models import AuditEvent
+from governance.views.common import site_address
+from privacy import access, archive, execution, notices, policy, recipients, services
+from privacy.forms import (
+    ExtendForm,
+    FinishForm,
+    IntakeForm,
+    RecipientNoticeForm,
+    RejectForm,
+    TellForm,
+    VerifyForm,
+)
+from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
+from privacy.services import FieldRefused, PrivacyError
+from privacy.views.common import _form_page, _go, _polling, _request_lines, officer
+
+#: While a request is in these, its page polls its progress card.
+RUNNING = (SubjectRequest.Status.APPROVED, SubjectRequest.Status.EXECUTING)
+
+
+@require_http_methods(["GET", "POST"])
+@officer
+def request_new(request: HttpRequest) -> HttpResponse:
+    form = IntakeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.receive_request(actor=request.user, **form.request_fields)
+        except PrivacyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"{created.reference} recorded; due {created.due_on:%-d %B %Y}.",
+                extra_tags="announce",
+            )
+            return _go(request, reverse("privacy:request", args=[created.public_id]))
+    return _form_page(request, "privacy/request_new.html", "intake-form", {"form": form})
+
+
+@require_GET
+@login_required
+def request_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    subject_request = access.get_request_for_user(request.user, public_id)
+    ctx = _request_context(request, subject_request)
+    template = "privacy/request_detail.html"
+    if not _polling(request, "request-progress"):
+        return render(request, template, ctx)
+    response = render(request, template + "#request-progress", ctx)
+    if subject_request.status not in RUNNING:
+        # The run ended: the receipt and archive buttons are outside the polled card, so the
+        # page loads again, and the message that says so takes the focus (it is read out).
+        _say_run_ended(request, subject_request)
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def _say_run_ended(request: HttpRequest, subject_request: SubjectRequest) -> None:
+    reference = subject_request.reference
+    if subject_request.status == SubjectRequest.Status.COMPLETED:
+        erasure = subject_request.kind == SubjectRequest.Kind.ERASURE
+        done = "erasure is complete" if erasure else "archive is ready"
+        messages.success(request, f"{reference}: the {done}.", extra_tags="announce")
+    else:
+        messages.error(
+            request,
+            f"{reference}: the execution stopped ({subject_request.get_status_display()}). "
+            "Where it stands says why.",
+            extra_tags="announce",
+        )
+
+
+STEPS = [
+    (SubjectRequest.Status.RECEIVED, "Received"),
+    (SubjectRequest.Status.VERIFIED, "Identity verified"),
+    (SubjectRequest.Status.SCOPED, "Scoped"),
+    (SubjectRequest.Status.APPROVED, "Approved"),
+    (SubjectRequest.Status.EXECUTING, "Executing"),
+    (SubjectRequest.Status.COMPLETED, "Completed"),
+]
+#: The same steps, as the person the request is about reads them.
+STEPS_FOR_THE_PERSON = [
+    (SubjectRequest.Status.RECEIVED, "Received"),
+    (SubjectRequest.Status.VERIFIED, "Identity checked"),
+    (SubjectRequest.Status.SCOPED, "Data found"),
+    (SubjectRequest.Status.APPROVED, "Approved"),
+    (SubjectRequest.Status.EXECUTING, "Being carried out"),
+    (SubjectRequest.Status.COMPLETED, "Done"),
+]
+
+
+def _done_steps(subject_request: SubjectRequest) -> list[str]:
+    codes = [code for code, _ in STEPS]
+    if subject_request.status == SubjectRequest.Status.COMPLETED:
+        return codes
+    if subject_request.status in codes:
+        return codes[: codes.index(subject_request.status)]
+    reached = [subject_request.verified_at, subject_request.scoped_at, subject_request.approved_at]
+    return codes[: 1 + sum(1 for moment in reached if moment)]
+
+
+def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
+    _request_lines([subject_request], today=timezone.localdate())
+    officer = access.is_officer(request.user)
+    is_subject = access.is_about(subject_request, request.user)
+    told = list(subject_request.notices.select_related("recorded_by")) if officer else []
+    owed = notices.owed(subject_request, {n.topic for n in told}) if officer else []
+    erasure_recipients = recipients.of_erasure(subject_request) if officer else None
+    return {
+        "erasure_recipients": erasure_recipients,
+        "recipients_to_tell": RecipientNoticeForm.for_each(
+            erasure_recipients.to_tell if erasure_recipients else [], forms.get("recipient_form")
+        ),
+        "recipients_recorded_since": recipients.recorded_since() if erasure_recipients else None,
+        "told": told,
+        "owed": owed,
+        "predates_records": officer and notices.predates_records(subject_request),
+        "records_since": notices.recorded_since(),
+        "tell_form": (forms.get("tell_form") or TellForm()).offer(owed),
+        "req": subject_request,
+        "steps": STEPS if officer and not is_subject else STEPS_FOR_THE_PERSON,
+        "done_steps": _done_steps(subject_request),
+        "officer": officer,
+        "is_subject": is_subject,
+        "archive_downloadable": archive.download_refusal(subject_request, request.user) is None,
+        "keep_days": ARCHIVE_KEEP_DAYS,
+        "identifiers": subject_request.identifiers() if officer else [],
+        "verify_form": forms.get("verify_form") or VerifyForm(),
+        "reject_form": forms.get("reject_form") or RejectForm(),
+        # The evidence beside the reject form, for a claim of excess above all.
+        "earlier_requests": services.earlier_requests(subject_request)
+        if officer and not is_subject and subject_request.is_open
+        else [],
+        "finish_form": forms.get("finish_form") or FinishForm(),
+        "left_behind": services.left_behind(subject_request)
+        if officer and not is_subject
+        else None,
+        "extend_form": forms.get("extend_form") or ExtendForm(),
+        "extension_refusal": policy.extension_refusal(
+            due=subject_request.due_on,
+            today=timezone.localdate(),
+            extended=subject_request.extended,
+        ),
+        "stalled_since": execution.stalled_since(subject_request),
+        "receipt_json": json.dumps(subject_request.receipt, indent=2)
+        if subject_request.receipt
+        else "",
+        "events": AuditEvent.objects.filter(
+            target_type="privacy.subjectrequest", target_id=str(subject_request.public_id)
+        ).order_by("sequence"),
+    }
+
+
+def _step(
+    request: HttpRequest, public_id: UUID, run, form_class=None, form_name="", *, section=""
+) -> HttpResponse:
+    """One workflow step: validate, call the service, and show the request again.
+
+    Refused input (the form's, or a value the service refused: :class:`FieldRefused`) comes
+    back beside its field, kept as typed (422); a step the request's state refuses is said in
+    a message. The page opens again at ``section`` (the form's card), which the form's action
+    does not name: a page at a #fragment would not focus its refused field."""
+    subject_request = access.get_request_for_user(request.user, public_id)
+    form = form_class(request.POST) if form_class else None
+    if form is not None and not form.is_valid():
+        return _refused(request, subject_request, form, form_name)
+    try:
+        run(subject_request, form.cleaned_data if form else {})
+    except FieldRefused as exc:
+        if not hasattr(form, "refuse"):
+            messages.error(request, str(exc))
+        else:
+            form.refuse(exc.field, str(exc))
+            return _refused(request, subject_request, form, form_name)
+    except PrivacyError as exc:
+        messages.error(request, str(exc))
+    page = reverse("privacy:request", args=[subject_request.public_id])
+    return _go(request, f"{page}#{section}" if section else page)
+
+
+def _refused(request, subject_request, form, form_name: str) -> HttpResponse:
+    ctx = _request_context(request, subject_request, **{form_name: form})
+    return render(request, "privacy/request_detail.html", ctx, status=422)
+
+
+@require_POST
+@officer
+def request_verify(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    def verify(subject_request: SubjectRequest, data: dict) -> None:
+        services.verify_identity(request=subject_request, actor=request.user, method=data["method"])
+        messages.success(
+            request,
+            f"{subject_request.reference}: identity verified. Scope the request next.",
+            extra_tags="announce",
+        )
+
+    return _step(request, public_id, verify, VerifyForm, "verify_form")
+
+
+@require_POST
+@officer
+def request_scope(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    def scope(subject_request: SubjectRequest, data: dict) -> None:
+        services.scope_request(
+            request=subject_request, actor=request.user, base_url=site_address(request)
+        )
+        messages.success(
+            request,
+            f"{subject_request.reference} scoped: a second privacy officer approves it next.",
+            extra_tags="announce",
+        )
+
+    return _step(request, public_id, scope)
+
+
+@require_POST
+@officer
+def request_approve(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request, public_id, lambda r, d: services.approve_request(request=r, actor=request.user)
+    )
+
+
+@require_POST
+@officer
+def request_reject(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request,
+        public_id,
+        lambda r, d: services.reject_request(
+            request=r, actor=request.user, ground=d["ground"], reason=d["reason"]
+        ),
+        RejectForm,
+        "reject_form",
+    )
+
+
+@require_POST
+@officer
+def request_extend(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _step(
+        request,
+        public_id,
+        lambda r, d: services.extend_request(request=r, actor=request.user, reason=d["reason"]),
+        ExtendForm,
+        "extend_form",
+    )
+
+
+@require_POST
+@officer
+def request_tell(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Record that the requester was told something they are owed."""
+
+    def tell(subject_request: SubjectRequest, data: dict) -> None:
+        notice = notices.record_notice(request=subject_request, actor=request.user, **data)
+        messages.success(
+            request,
+            f"Recorded: told by {notice.get_channel_display().lower()} on "
+            f"{notice.told_on.day} {notice.told_on:%B %Y}: {notice.get_topic_display().lower()}.",
+        )
+
+    return _step(request, public_id, tell, TellForm, "tell_form", section="telling")
+
+
+@require_POST
+@officer
+def request_recipient_told(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Record that a provider who received the erased data was asked to erase it too."""
+
+    def tell(subject_request: SubjectRequest, data: dict) -> None:
+        notice = recipients.record_notice(request=subject_request, actor=request.user, **data)
+        messages.success(
+            request,
+            f"Recorded: {notice.backend} was asked to erase the data on "
+            f"{notice.told_on.day} {notice.told_on:%B %Y}.",
+        )
+
+    return _step(
+        request, public_id, tell, RecipientNoticeForm, "recipient_form", section="recipients-told"
+    )
+
+
+@require_POST
+@officer
+def request_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Release the access archive to the person, once its mentions are checked."""
+    return _step(request, public_id, lambda r, d: archive.release(request=r, actor=request.user))
+
+
+@require_POST
+@officer
+def request_retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Run a failed request again."""
+    return _step(request, public_id, lambda r, d: execution.retry(request=r, actor=request.user))
+
+
+@require_POST
+@officer
+def request_finish(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Record a follow-up erasure of what a completed one withheld under a hold since released."""
+    subject_request = access.get_request_for_user(request.user, public_id)
+    form = FinishForm(request.POST)
+    if not form.is_valid():
+        ctx = _request_context(request, subject_request, finish_form=form)
+        return render(request, "privacy/request_detail.html", ctx, status=422)
+    try:
+        follow_up = services.finish_erasure(
+            request=subject_request, actor=request.user, identifiers=form.identifiers
+        )
+    except PrivacyError as exc:
+        messages.error(request, str(exc))
+        return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+    messages.success(
+        request, f"{follow_up.reference} recorded: scope it, then a second officer approves it."
+    )
+    return _go(request, reverse("privacy:request", args=[follow_up.public_id]))
