@@ -526,8 +526,10 @@ def _still_beating(answer: Message) -> bool:
     seen = streams.beats(answer.public_id)
     if seen is not None:
         watch = 2 * HEARTBEAT_SECONDS + 1
-    else:
-        watch = ALIVE_TTL_SECONDS - _silent_for(answer, None, timezone.now())
+    else:  # within a heartbeat's lifetime, whatever another worker's clock stamped
+        watch = min(
+            ALIVE_TTL_SECONDS, ALIVE_TTL_SECONDS - _silent_for(answer, None, timezone.now())
+        )
     deadline = time.monotonic() + watch
     while time.monotonic() < deadline:
         time.sleep(HEARTBEAT_SECONDS / 4)

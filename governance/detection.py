@@ -166,6 +166,10 @@ def read_terms(
 
 
 def _is_heading(cell: str) -> bool:
+    """Whether a cell reads as a column heading: heading words only, and no digit ("Client
+    4711", "Project-7" and "Staff ID 7731" are terms)."""
+    if any(character.isdigit() for character in cell):
+        return False
     words = _WORD.findall(cell.casefold())
     return bool(words) and all(word in HEADING_WORDS for word in words)
 

@@ -113,7 +113,7 @@ class TermListForm(forms.ModelForm):
 
 
 #: Enough of a row of column headings to recognise it by.
-HEADING_SHOWN_CHARS = 60
+HEADING_SHOWN_CHARS = 200
 
 
 def _heading_notice(heading: tuple[str, ...]) -> str:

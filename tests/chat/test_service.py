@@ -637,6 +637,20 @@ def test_a_second_redelivery_leaves_an_answer_just_taken_over_before_its_first_b
     assert org.external.requests == []
 
 
+def test_a_claim_stamped_ahead_by_another_workers_clock_is_watched_a_heartbeats_life_at_most(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A claim 20 s in the future (another worker's clock) kept a redelivery waiting 26 s for
+    a first heartbeat that never came."""
+    monkeypatch.setattr(answering, "ALIVE_TTL_SECONDS", 1)
+    answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=-20)
+    began = time.monotonic()
+    answering.generate_answer(answer.pk)
+    assert time.monotonic() - began < 5
+    answer.refresh_from_db()
+    assert (answer.status, answer.attempt) == (Message.Status.DONE, 2)
+
+
 def test_an_answer_interrupted_too_often_fails(org, django_capture_on_commit_callbacks):
     answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=30)
     Message.objects.filter(pk=answer.pk).update(attempt=answering.MAX_ATTEMPTS)

@@ -54,6 +54,15 @@ def test_a_first_row_of_column_headings_is_left_out(text, pasted, terms, heading
         ("term,kind\n", False, ["term", "kind"]),
         # One pasted line is a comma-separated list of terms, never a heading row.
         ("Name, Acme, Globex", True, ["Name", "Acme", "Globex"]),
+        # A digit makes a term of heading words: an account, a client or a project number.
+        ("Client 4711\nGlobex\n", True, ["Client 4711", "Globex"]),
+        (
+            "Account 12345678,Account 87654321\nGlobex,Falcon\n",
+            False,
+            ["Account 12345678", "Account 87654321", "Globex", "Falcon"],
+        ),
+        ("Project-7\nAtlas\n", True, ["Project-7", "Atlas"]),
+        ("Name,Staff ID 7731\nAcme,Falcon\n", False, ["Name", "Staff ID 7731", "Acme", "Falcon"]),
     ],
 )
 def test_a_first_row_of_terms_is_kept(text, pasted, terms):
@@ -104,12 +113,12 @@ def test_a_list_of_real_terms_has_no_notice():
 
 @pytest.mark.django_db
 def test_a_long_heading_row_is_shortened_in_the_notice():
-    columns = ",".join(["Name", "Kind", "Client", "Customer", "Company", "Code"] * 5)
-    form = _form(upload=f"{columns}\nAcme\n")
+    cells = ["Name", "Kind", "Client", "Customer", "Company", "Code"] * 12
+    form = _form(upload=",".join(cells) + "\nAcme\n")
     assert form.is_valid(), form.errors
     assert form.cleaned_data["terms"] == ["Acme"]
-    shown = "Name, Kind, Client, Customer, Company, Code, Name, Kind, Cl…"
-    assert len(shown) == HEADING_SHOWN_CHARS and f"“{shown}”" in form.heading_notice
+    shown = ", ".join(cells)[: HEADING_SHOWN_CHARS - 1] + "…"
+    assert f"“{shown}”" in form.heading_notice
 
 
 @pytest.mark.django_db
