@@ -40,6 +40,29 @@ def verification_failed(verification: AuditEvent) -> int:
     )
 
 
+def uploaded_copy_disagrees(check: AuditEvent) -> int:
+    """Log and mail that the trail does not hold a validly signed checkpoint of a file an
+    auditor uploaded (the check's actor, named in the mail, never in the log); the number
+    of auditors the mail went to. Only this of an upload's outcomes is mailed: lines that do
+    not verify are the file's problem, and what the stored checkpoints show, the trail's own
+    verification tells (so a file does not mail everyone each time it is uploaded)."""
+    problems = check.details.get("kept_problems") or []
+    what_failed = _listed(problems) or "its checkpoints do not match"
+    log.error(
+        "The audit trail does not hold a checkpoint of an uploaded file (event #%s): %s",
+        check.sequence,
+        what_failed,
+    )
+    return _mail_auditors(
+        "Steward: the audit trail does not match an uploaded checkpoints file",
+        lambda: render_to_string(
+            "audit/email/uploaded_copy_disagrees.txt",
+            {"event": check, "what_failed": what_failed, "problems": problems},
+        ),
+        about="the audit trail does not match an uploaded checkpoints file",
+    )
+
+
 def checkpoint_copy_failed(sequence: int, error: str) -> int:
     """Mail that the checkpoint at ``sequence`` was not copied to the file kept off the
     machine (``error``: the exception's type); the number of auditors the mail went to."""
@@ -90,9 +113,13 @@ def _what_failed(details: dict) -> str:
         )
     # Every problem besides the chain's first break, each a sentence (audit.services.verify_trail):
     # a checkpoint that does not match, checkpoint rows or events removed.
-    problems = details.get("checkpoint_problems") or []
-    if len(problems) == 1:
-        parts.append(problems[0])
-    elif problems:
-        parts.append(f"{problems[0]}, and {len(problems) - 1} more problem(s) listed below")
+    if problems := _listed(details.get("checkpoint_problems") or []):
+        parts.append(problems)
     return "; ".join(parts) or "the chain does not verify"
+
+
+def _listed(problems: list[str]) -> str:
+    """The first problem, and how many more the mail lists ("" for none)."""
+    if len(problems) > 1:
+        return f"{problems[0]}, and {len(problems) - 1} more problem(s) listed below"
+    return problems[0] if problems else ""

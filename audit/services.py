@@ -10,8 +10,11 @@ import hmac
 import json
 import logging
 import os
+import re
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -358,13 +361,47 @@ def keep_copy(checkpoint: AuditCheckpoint) -> None:
         _copy_failed(checkpoint, exc)
 
 
+class NotARegularFile(OSError):
+    """STEWARD_AUDIT_CHECKPOINT_FILE names a FIFO, a device or a socket, not a file."""
+
+
 def _append_durably(path: str, line: str) -> None:
     """Append ``line`` and wait until it is on the disk: the copy is worth nothing if a crash
-    an instant later loses it."""
-    with open(path, "a", encoding="utf-8") as copy:
-        copy.write(line)
-        copy.flush()
-        os.fsync(copy.fileno())
+    an instant later loses it.
+
+    Opened without blocking, and refused unless it is a regular file: a FIFO nobody reads
+    would hold the worker's thread forever, and each checkpoint beat sends after it another.
+    A line torn by a crash mid-append gets its newline first, so that this one is whole.
+    """
+    copy = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o640)
+    try:
+        status = os.fstat(copy)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotARegularFile(path)
+        data = line.encode()
+        if status.st_size and not _ends_whole(path, status.st_size):
+            data = b"\n" + data
+        while data:
+            data = data[os.write(copy, data) :]
+        os.fsync(copy)
+    finally:
+        os.close(copy)
+
+
+def _ends_whole(path: str, size: int) -> bool:
+    """Whether the copy's last byte is a newline. Read through a descriptor of its own (the
+    copy is opened write-only, as a write-once mount may insist); unreadable, it is taken as
+    whole, as it was before this check."""
+    try:
+        copy = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return True
+    try:
+        return os.pread(copy, 1, size - 1) == b"\n"
+    except OSError:
+        return True
+    finally:
+        os.close(copy)
 
 
 def _copy_failed(checkpoint: AuditCheckpoint, exc: OSError) -> None:
@@ -410,95 +447,195 @@ def checkpoint_lines() -> Iterator[str]:
         yield _export_line(checkpoint, trusted.get(checkpoint.key_id, ""))
 
 
-#: What a line needs to be read as a checkpoint, and the type of each.
-_CHECKPOINT_FIELDS = {
-    "sequence": int, "head_hash": str, "created_at": str, "key_id": str, "signature": str,
-}  # fmt: skip
+#: The longest line read as a checkpoint (Steward writes about 330 characters): longer, it
+#: is refused before it is parsed, so no field of it can be megabytes long.
+MAX_CHECKPOINT_LINE = 2048
+#: The highest sequence a checkpoint may name: the trail's column is a 64-bit integer.
+MAX_SEQUENCE = 2**63 - 1
+
+
+def _is_sequence(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= MAX_SEQUENCE  # bool is an int: not one
+
+
+def _spelled(pattern: str) -> Callable[[Any], bool]:
+    compiled = re.compile(pattern)
+    return lambda value: isinstance(value, str) and compiled.fullmatch(value) is not None
+
+
+def _is_moment(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > 40:
+        return False
+    try:
+        return dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+#: Each field a checkpoint line needs, its test, and what it must be, in words. Only fields
+#: that pass are kept: none of the file's own text reaches the trail, a log or a mail.
+_CHECKPOINT_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "sequence": (_is_sequence, f"a whole number from 1 to {MAX_SEQUENCE}"),
+    "head_hash": (_spelled(r"[0-9a-f]{64}"), "64 lowercase hexadecimal digits"),
+    "created_at": (_is_moment, "a date and time in ISO 8601 with its offset from UTC"),
+    # signing.key_id: the first 16 hexadecimal digits of the public key's SHA-256.
+    "key_id": (_spelled(r"[0-9a-f]{16}"), "16 lowercase hexadecimal digits"),
+    # An Ed25519 signature is 64 bytes: 86 characters of URL-safe base64, unpadded.
+    "signature": (_spelled(r"[A-Za-z0-9_-]{86}"), "86 characters of URL-safe base64"),
+}
 
 
 def read_checkpoint_lines(text: str) -> list[dict[str, Any]]:
-    """The checkpoints of a JSON Lines file kept elsewhere (blank lines skipped).
+    """The checkpoints of a JSON Lines file kept elsewhere (blank lines skipped), each with
+    the number of its ``line`` in the file.
 
     Raises ValueError, in words, naming the first line that is not a checkpoint: a file
     that is no checkpoints file (the trail's own export, say) must be refused as such,
-    not held against the trail, where each of its lines would read as a forgery.
+    not held against the trail, where each of its lines would read as a forgery. Each
+    field must be as Steward writes it (:data:`_CHECKPOINT_FIELDS`): whoever uploads the
+    file chose every byte of it, and what the check says (page, trail, log, mail) quotes its
+    fields. The refusal never quotes the file.
     """
     checkpoints = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_CHECKPOINT_LINE:
+            raise ValueError(
+                f"Line {number} is not a checkpoint: it is over {MAX_CHECKPOINT_LINE:,} "
+                "characters long."
+            )
         try:
             checkpoint = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # ValueError: a number too long for int() too
             raise ValueError(f"Line {number} is not valid JSON.") from None
-        if not isinstance(checkpoint, dict) or any(
-            type(checkpoint.get(name)) is not kind for name, kind in _CHECKPOINT_FIELDS.items()
-        ):
-            raise ValueError(
-                f"Line {number} is not a checkpoint: each line needs "
-                f"{', '.join(_CHECKPOINT_FIELDS)}, as Download all checkpoints writes them."
-            )
-        checkpoints.append(checkpoint)
+        if not isinstance(checkpoint, dict):
+            raise ValueError(_lacking(number))
+        checkpoints.append({**_checkpoint_fields(checkpoint, number), "line": number})
     if not checkpoints:
         raise ValueError("The file holds no checkpoint: nothing to hold the trail to.")
     return checkpoints
+
+
+def _checkpoint_fields(checkpoint: dict, number: int) -> dict[str, Any]:
+    """The fields of line ``number`` that make a checkpoint, each checked; ValueError
+    naming the first that is missing or not as Steward writes it."""
+    for name, (valid, spelled) in _CHECKPOINT_FIELDS.items():
+        if name not in checkpoint:
+            raise ValueError(_lacking(number))
+        if not valid(checkpoint[name]):
+            raise ValueError(f"Line {number} is not a checkpoint: its {name} must be {spelled}.")
+    return {name: checkpoint[name] for name in _CHECKPOINT_FIELDS}
+
+
+def _lacking(number: int) -> str:
+    return (
+        f"Line {number} is not a checkpoint: each line needs "
+        f"{', '.join(_CHECKPOINT_FIELDS)}, as Download all checkpoints writes them."
+    )
 
 
 #: A checkpoint past the chain's last event: events were cut off its end.
 ENDS_BEFORE = "the chain ends before it (rows removed)"
 
 
-def verify_trail(
-    *, checkpoints: list[dict[str, Any]] | None = None, public_key: str | None = None
-) -> tuple[chain.ChainReport, list[str]]:
-    """Walk the chain, then hold every checkpoint against it, and the trail against the rows
-    beside it (:func:`_missing`).
+@dataclass(frozen=True)
+class TrailCheck:
+    """What holding the trail to its signed checkpoints found, kept apart by what it shows."""
 
-    ``checkpoints`` are exported lines kept elsewhere (defaults: the ones in
-    the database). Each must carry a valid signature by ``public_key``, or by
-    default by the trusted key its ``key_id`` names (the current signing key or
-    one in ``STEWARD_AUDIT_TRUSTED_KEYS``), and name a sequence whose hash in
-    the chain is its ``head_hash``. Returns the chain report and one sentence
-    per other problem: a checkpoint that does not match, checkpoint rows or events
-    removed.
+    report: chain.ChainReport
+    #: The trail's: what the chain, the checkpoints stored beside it and its rows show.
+    problems: list[str]
+    #: The trail's too, shown by a validly signed checkpoint of the file given.
+    disagreements: list[str]
+    #: The file's own: its lines whose signature does not verify (not held).
+    unverified: list[str]
+
+    @property
+    def intact(self) -> bool:
+        return self.report.intact and not (self.problems or self.disagreements or self.unverified)
+
+
+def check_trail(
+    *, kept: list[dict[str, Any]] | None = None, public_key: str | None = None
+) -> TrailCheck:
+    """Walk the chain, then hold against it every checkpoint stored beside it and those of
+    ``kept``, a file's lines (:func:`read_checkpoint_lines`); and the trail against the
+    rows beside it (:func:`_missing`).
+
+    Each checkpoint must carry a valid signature by ``public_key`` (the file's, or without
+    a file the database's), or by default by the trusted key its ``key_id`` names (the
+    current signing key or one in ``STEWARD_AUDIT_TRUSTED_KEYS``), and name a sequence
+    whose hash in the chain is its ``head_hash``. The stored checkpoints are held whatever
+    the file: whoever gives the file chooses it, and an old one must not stand in for a
+    stored checkpoint changed since.
     """
     trusted = signing.trusted_public_keys()
     stored = list(AuditCheckpoint.objects.all())  # before the walk, which meets their events
-    if checkpoints is None:
-        checkpoints = [checkpoint_line(c, trusted.get(c.key_id, "")) for c in stored]
-    wanted = {}
-    problems = []
-    for line in checkpoints:
-        payload = {k: line.get(k) for k in ("sequence", "head_hash", "created_at", "key_id")}
+    held: dict[int, dict[str, int]] = {}  # sequence: {head_hash: its line in the file, 0: stored}
+    problems, disagreements, unverified = [], [], []
+    stored_key = public_key if kept is None else None
+    for checkpoint in stored:
+        key = stored_key or trusted.get(checkpoint.key_id)
+        if why := _unsigned(checkpoint.payload(), checkpoint.signature, key):
+            problems.append(why)
+        else:
+            held.setdefault(checkpoint.sequence, {}).setdefault(checkpoint.head_hash, 0)
+    for index, line in enumerate(kept or [], start=1):
+        number = line.get("line", index)  # read_checkpoint_lines numbers the file's lines
+        payload = {k: line[k] for k in ("sequence", "head_hash", "created_at", "key_id")}
         # Never the line's own public_key: whoever forged the line would have written it.
-        key = public_key or trusted.get(str(payload["key_id"]))
-        if key is None:
-            problems.append(
-                f"checkpoint at #{payload['sequence']}: signed by key {payload['key_id']}, "
-                "neither the current signing key nor one in STEWARD_AUDIT_TRUSTED_KEYS"
-            )
-            continue
-        if not signing.verify(payload, str(line.get("signature", "")), key):
-            problems.append(f"checkpoint at #{payload['sequence']}: signature does not verify")
-            continue
-        wanted[payload["sequence"]] = payload["head_hash"]
+        key = public_key or trusted.get(line["key_id"])
+        if why := _unsigned(payload, line["signature"], key):
+            unverified.append(f"your file does not verify at line {number} ({why})")
+        else:
+            held.setdefault(line["sequence"], {}).setdefault(line["head_hash"], number)
     recorded: dict[int, Any] = {}  # each audit.checkpoint event's sequence: its details
+
+    def found(sequence: int, line: int, what: str) -> None:
+        where = f" (line {line} of your file)" if line else ""
+        (disagreements if line else problems).append(f"checkpoint at #{sequence}{where}: {what}")
 
     def rows_with_checkpoints():
         for row in iter_chain_rows():
-            expected = wanted.pop(row["sequence"], None)
-            if expected is not None and expected != row["hash"]:
-                problems.append(f"checkpoint at #{row['sequence']}: the chain's hash there differs")
+            for head_hash, line in held.pop(row["sequence"], {}).items():
+                if head_hash != row["hash"]:
+                    found(row["sequence"], line, "the chain's hash there differs")
             if row["action"] == AuditEvent.Action.AUDIT_CHECKPOINT:
                 recorded[row["sequence"]] = row["details"]
             yield row
 
     report = chain.verify(rows_with_checkpoints())
     if report.intact:
-        for sequence in sorted(wanted):
-            problems.append(f"checkpoint at #{sequence}: {ENDS_BEFORE}")
+        for sequence in sorted(held):
+            for line in held[sequence].values():
+                found(sequence, line, ENDS_BEFORE)
         problems += _missing(report.checked, stored, recorded)
-    return report, list(dict.fromkeys(problems))  # a stored checkpoint may be named twice
+    # A stored checkpoint may be named twice (beyond the head, and without its event).
+    return TrailCheck(
+        report, list(dict.fromkeys(problems)), list(dict.fromkeys(disagreements)), unverified
+    )
+
+
+def _unsigned(payload: dict[str, Any], signature: str, key: str | None) -> str | None:
+    """Why a checkpoint's signature does not hold (None: it does), in a sentence."""
+    if key is None:
+        return (
+            f"checkpoint at #{payload['sequence']}: signed by key {payload['key_id']}, "
+            "neither the current signing key nor one in STEWARD_AUDIT_TRUSTED_KEYS"
+        )
+    if not signing.verify(payload, signature, key):
+        return f"checkpoint at #{payload['sequence']}: signature does not verify"
+    return None
+
+
+def verify_trail(
+    *, checkpoints: list[dict[str, Any]] | None = None, public_key: str | None = None
+) -> tuple[chain.ChainReport, list[str]]:
+    """:func:`check_trail`'s chain report and one sentence per problem it found, the file's
+    own first: a checkpoint that does not match, checkpoint rows or events removed."""
+    check = check_trail(kept=checkpoints, public_key=public_key)
+    return check.report, check.unverified + check.disagreements + check.problems
 
 
 def _missing(head: int, stored: list[AuditCheckpoint], recorded: dict[int, Any]) -> list[str]:
@@ -607,42 +744,29 @@ def stale_checkpoints() -> str | None:
     )
 
 
-def run_verification(*, actor=None, checkpoints: list[dict[str, Any]] | None = None) -> AuditEvent:
-    """Verify chain and checkpoints, and record the result as an event.
+def run_verification(*, actor=None) -> AuditEvent:
+    """Verify chain and checkpoints, and record the result as an event: the trail's own
+    verification, whose last result is the chain panel's verdict.
 
-    ``checkpoints``: lines kept elsewhere (:func:`read_checkpoint_lines`) to hold the trail
-    to, besides the rows beside it; the event says how many, never what they hold.
     A verification that cannot finish is recorded as a failure naming the error (the
     traceback goes to the log): the chain panel shows that, not the last "intact". Stale
     checkpoints are recorded as a warning beside the result, which they do not change.
     """
-    kept = {} if checkpoints is None else {"kept_checkpoints": len(checkpoints)}
     try:
-        report, problems = verify_trail(checkpoints=checkpoints)
+        report, problems = verify_trail()
         warning = stale_checkpoints()
     except Exception as exc:
-        logger.exception("audit verification could not finish")
-        verification = record(
-            action=AuditEvent.Action.AUDIT_VERIFIED,
-            actor=actor,
-            actor_label="" if actor else "system",
-            outcome=AuditEvent.Outcome.FAILURE,
-            details={"error": type(exc).__name__, **kept},
-            message="verification could not finish",
-        )
+        verification = _could_not_finish(actor, exc)
         _tell_auditors(verification)
         return verification
     intact = report.intact and not problems
     # "checkpoint_problems": every problem besides the chain's first break (the key is older
     # than the problems that are not about a checkpoint).
     details: dict[str, Any] = {
-        "checked": report.checked, "checkpoint_problems": problems[:20], **kept,
+        "checked": report.checked, "checkpoint_problems": problems[:20], **_first_break(report),
     }  # fmt: skip
     if warning:
         details["warnings"] = [warning]
-    if report.first_break:
-        details["first_bad_sequence"] = report.first_break.sequence
-        details["reason"] = report.first_break.reason
     verification = record(
         action=AuditEvent.Action.AUDIT_VERIFIED,
         actor=actor,
@@ -656,9 +780,83 @@ def run_verification(*, actor=None, checkpoints: list[dict[str, Any]] | None = N
     return verification
 
 
-def _tell_auditors(verification: AuditEvent) -> None:
-    """Log and mail a failed verification; a mail sent is recorded, with how many it reached."""
-    if recipients := alerts.verification_failed(verification):
+#: ``details["source"]`` of the check of a checkpoints file an auditor uploaded.
+UPLOAD = "upload"
+
+
+def check_uploaded_copy(*, actor, checkpoints: list[dict[str, Any]]) -> AuditEvent:
+    """Hold the trail against a checkpoints file ``actor`` uploaded (its lines,
+    :func:`read_checkpoint_lines`), and record the check; the event says how many lines,
+    never what they hold beyond the fields checked.
+
+    Not the trail's verification: the file is the uploader's choice. So the stored
+    checkpoints are held too (an old file cannot mask one changed since); the check is
+    recorded apart (``"source": "upload"``), never the chain panel's verdict; a line whose
+    signature does not verify is the file's problem, told on the page only. Only a validly
+    signed checkpoint of the file that the trail does not hold is mailed to the auditors,
+    naming the upload and its uploader: what the stored checkpoints show, the trail's own
+    verification tells.
+    """
+    upload = {"source": UPLOAD, "kept_checkpoints": len(checkpoints)}
+    try:
+        check = check_trail(kept=checkpoints)
+    except Exception as exc:
+        return _could_not_finish(actor, exc, upload)
+    details = {
+        **upload,
+        "checked": check.report.checked,
+        "checkpoint_problems": check.problems[:20],
+        "kept_problems": check.disagreements[:20],
+        "unverified_lines": len(check.unverified),
+        "file_problems": check.unverified[:20],
+        **_first_break(check.report),
+    }
+    event = record(
+        action=AuditEvent.Action.AUDIT_VERIFIED,
+        actor=actor,
+        outcome=AuditEvent.Outcome.SUCCESS if check.intact else AuditEvent.Outcome.FAILURE,
+        details=details,
+        message=_upload_outcome(check),
+    )
+    if check.disagreements:
+        _tell_auditors(event, alerts.uploaded_copy_disagrees)
+    return event
+
+
+def _upload_outcome(check: TrailCheck) -> str:
+    if check.disagreements:
+        return "uploaded checkpoints: the trail does not hold them"
+    if check.problems or not check.report.intact:
+        return "uploaded checkpoints: chain broken"
+    if check.unverified:
+        return "uploaded checkpoints: the file does not verify"
+    return "uploaded checkpoints: held"
+
+
+def _first_break(report: chain.ChainReport) -> dict[str, Any]:
+    if report.first_break is None:
+        return {}
+    return {"first_bad_sequence": report.first_break.sequence, "reason": report.first_break.reason}
+
+
+def _could_not_finish(actor, exc: Exception, details: dict[str, Any] | None = None) -> AuditEvent:
+    logger.exception("audit verification could not finish")
+    return record(
+        action=AuditEvent.Action.AUDIT_VERIFIED,
+        actor=actor,
+        actor_label="" if actor else "system",
+        outcome=AuditEvent.Outcome.FAILURE,
+        details={"error": type(exc).__name__, **(details or {})},
+        message="verification could not finish",
+    )
+
+
+def _tell_auditors(
+    verification: AuditEvent, tell: Callable[[AuditEvent], int] | None = None
+) -> None:
+    """Log and mail a failed verification (``tell``: by default as the trail's own); a mail
+    sent is recorded, with how many it reached."""
+    if recipients := (tell or alerts.verification_failed)(verification):
         record(
             action=AuditEvent.Action.AUDIT_ALERTED,
             actor_label="system",

@@ -12,18 +12,38 @@ from audit import services
 #: an hour at most.
 VERIFYING_KEY = "audit:verifying"
 VERIFYING_HOLD_SECONDS = 3600
+#: An auditor's check of an uploaded file walks the chain too, but its result is not the
+#: trail's verification: it has a hold of its own, so that beat never steps aside for it.
+CHECKING_UPLOAD_KEY = "audit:checking-upload"
 
 
 @contextmanager
 def verifying_alone() -> Iterator[bool]:
     """Whether the caller may walk the chain now (False: another walk is on its way, and
     records its own result); the hold is let go when the block ends."""
-    held = cache.add(VERIFYING_KEY, True, timeout=VERIFYING_HOLD_SECONDS)
+    with _alone(VERIFYING_KEY) as held:
+        yield held
+
+
+@contextmanager
+def checking_upload_alone() -> Iterator[bool]:
+    """Whether an uploaded file may be checked now: one at a time, and none while the
+    trail's verification walks (so at most two walks at once, one of them beat's)."""
+    if cache.get(VERIFYING_KEY):
+        yield False
+        return
+    with _alone(CHECKING_UPLOAD_KEY) as held:
+        yield held
+
+
+@contextmanager
+def _alone(key: str) -> Iterator[bool]:
+    held = cache.add(key, True, timeout=VERIFYING_HOLD_SECONDS)
     try:
         yield held
     finally:
         if held:
-            cache.delete(VERIFYING_KEY)
+            cache.delete(key)
 
 
 @shared_task(ignore_result=True)

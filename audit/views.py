@@ -28,12 +28,12 @@ from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import (
     COPY_WHAT,
     ENDS_BEFORE,
+    check_uploaded_copy,
     checkpoint_lines,
     head,
     record,
-    run_verification,
 )
-from audit.tasks import verify_chain, verifying_alone
+from audit.tasks import checking_upload_alone, verify_chain
 from config.downloads import attachment
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
@@ -48,8 +48,11 @@ MAX_REPORT_DAYS = 366
 
 
 def _last_verification() -> AuditEvent | None:
+    """The trail's last verification: not a check of an uploaded file, whose uploader chose
+    what it held (each has "kept_checkpoints", those recorded before "source" too)."""
     return (
         AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_VERIFIED)
+        .exclude(details__has_key="kept_checkpoints")
         .order_by("-sequence")
         .first()
     )
@@ -212,8 +215,8 @@ def checkpoints(request: HttpRequest) -> HttpResponse:
 
 
 BUSY = (
-    "A verification is already running (beat's, or another auditor's): nothing was checked. "
-    "Try again in a minute."
+    "A verification (beat's, or an auditor's), or the check of another file, is already "
+    "running: nothing was checked. Try again in a minute."
 )
 
 
@@ -221,17 +224,20 @@ BUSY = (
 @role_required(Role.AUDITOR)
 def check_checkpoints(request: HttpRequest) -> HttpResponse:
     """Hold the trail against a checkpoints file kept elsewhere: the one record of the head
-    that whoever owns the database cannot rewrite. The check is a verification like any
-    other (recorded with who asked and how many checkpoints, never the file; a failure told
-    to the auditors); its outcome is shown in words on the page it returns to."""
+    that whoever owns the database cannot rewrite. The check is recorded apart from the
+    trail's own verification (who asked and how many checkpoints, never the file), and
+    told to the auditors when the trail does not hold one of the file's checkpoints; its
+    outcome is shown in words on the page it returns to."""
     form = KeptCheckpointsForm(request.POST, request.FILES)
     if not form.is_valid():
         return _checkpoints_page(request, form, status=422)
-    with verifying_alone() as alone:
+    with checking_upload_alone() as alone:
         if not alone:
             form.add_error(None, BUSY)
             return _checkpoints_page(request, form, status=409)
-        check = run_verification(actor=request.user, checkpoints=form.cleaned_data["checkpoints"])
+        check = check_uploaded_copy(
+            actor=request.user, checkpoints=form.cleaned_data["checkpoints"]
+        )
     return redirect(reverse("audit:checkpoints") + f"?checked={check.sequence}")
 
 
@@ -255,7 +261,8 @@ def _checkpoints_page(request: HttpRequest, form: KeptCheckpointsForm, status: i
 
 
 def _kept_check(sequence: str) -> dict | None:
-    """The check of a file kept elsewhere that event #``sequence`` recorded, in words."""
+    """The check of a file kept elsewhere that event #``sequence`` recorded, in words: what
+    it says of the file, and of the trail."""
     number = whole_number(sequence)
     event = (
         AuditEvent.objects.filter(sequence=number, action=AuditEvent.Action.AUDIT_VERIFIED).first()
@@ -264,20 +271,51 @@ def _kept_check(sequence: str) -> dict | None:
     )
     if event is None or "kept_checkpoints" not in event.details:
         return None
-    intact = event.outcome == AuditEvent.Outcome.SUCCESS
-    return {"event": event, "intact": intact, "words": _check_in_words(event.details, intact)}
+    details = event.details
+    from_file = details.get("kept_problems") or []
+    problems = [*from_file, *(details.get("checkpoint_problems") or [])]
+    intact = not (details.get("error") or "first_bad_sequence" in details or problems)
+    return {
+        "event": event,
+        "file_words": _file_in_words(details),
+        "intact": intact,
+        "from_file": bool(from_file),
+        "problems": problems,
+        "words": _check_in_words(details, problems, intact),
+    }
 
 
-_ENDS_BEFORE = re.compile(rf"checkpoint at #(-?\d+): {re.escape(ENDS_BEFORE)}")
+def _file_in_words(details: dict) -> str | None:
+    """What is wrong with the file itself (None: every line verifies)."""
+    unverified = details.get("unverified_lines", 0)
+    if not unverified:
+        return None
+    first = details["file_problems"][0]
+    more = unverified - 1
+    ending = f", and {more:,} more line{'s' if more != 1 else ''} of it." if more else "."
+    return first[0].upper() + first[1:] + ending
 
 
-def _check_in_words(details: dict, intact: bool) -> str:
-    """The outcome as an auditor reads it: how many were held, or the first problem."""
-    held, checked = details["kept_checkpoints"], details.get("checked", 0)
+_ENDS_BEFORE = re.compile(
+    rf"checkpoint at #(\d+)(?P<where> \(line \d+ of your file\))?: {re.escape(ENDS_BEFORE)}"
+)
+
+
+def _check_in_words(details: dict, problems: list[str], intact: bool) -> str:
+    """The trail's outcome as an auditor reads it: how many were held, or the first problem
+    (one the file shows first)."""
+    checked = details.get("checked", 0)
+    held = details["kept_checkpoints"] - details.get("unverified_lines", 0)
+    if intact and not held:
+        return (
+            f"None of your file's checkpoints was held. The trail ({checked:,} events) holds "
+            "every checkpoint stored beside it, and its chain is intact."
+        )
     if intact:
         return (
             f"OK: {held:,} checkpoint{'s' if held != 1 else ''} held. The trail ({checked:,} "
-            "events) holds every one of them, and its chain is intact."
+            "events) holds every one of them and every checkpoint stored beside it, and its "
+            "chain is intact."
         )
     if details.get("error"):
         return f"The check could not finish ({details['error']}): the server log has the details."
@@ -286,11 +324,11 @@ def _check_in_words(details: dict, intact: bool) -> str:
             f"Event #{first_bad:,} does not follow from the one before it "
             f"({details.get('reason', 'no reason given')}): the trail was changed there."
         )
-    problem = (details.get("checkpoint_problems") or ["the checkpoints do not match"])[0]
+    problem = problems[0]
     if cut := _ENDS_BEFORE.fullmatch(problem):
         return (
             f"The trail ends at #{checked:,}, but a signed checkpoint vouches for "
-            f"#{int(cut[1]):,}: events were removed from its end."
+            f"#{int(cut[1]):,}{cut['where'] or ''}: events were removed from its end."
         )
     return problem[0].upper() + problem[1:] + "."
 

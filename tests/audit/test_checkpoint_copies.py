@@ -14,6 +14,7 @@ from audit import services, tasks
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import checkpoint_lines, create_checkpoint, record, run_verification
 from governance.roles import Role
+from tests.audit.test_checkpoints import SHAPED_LINE
 from tests.audit.test_trail_integrity import _tamper
 from tests.factories import make_user
 
@@ -185,11 +186,9 @@ def test_the_upload_catches_a_tail_cut_just_after_a_checkpoints_own_event(client
         ("", "The submitted file is empty"),
         ("\n\n", "holds no checkpoint"),
         ('{"sequence": 1}\nnot json\n', "Line 1 is not a checkpoint"),
-        ('{"sequence": 1, "head_hash": "a", "created_at": "b", "key_id": "c", '
-         '"signature": "d"}\nnot json\n', "Line 2 is not valid JSON"),
-        ("[" * 100_000, "Line 1 is not valid JSON"),
-        ('{"sequence": "3", "head_hash": "a", "created_at": "b", "key_id": "c", '
-         '"signature": "d"}', "Line 1 is not a checkpoint"),
+        (f"{SHAPED_LINE}\nnot json\n", "Line 2 is not valid JSON"),
+        ("[" * 2_000, "Line 1 is not valid JSON"),  # deeper than Python's recursion limit
+        (SHAPED_LINE.replace('"sequence": 1', '"sequence": "3"'), "Line 1 is not a checkpoint"),
         (b"\xff\xfe{}", "not UTF-8 text"),
     ],
 )  # fmt: skip
@@ -257,7 +256,7 @@ def test_the_upload_needs_its_csrf_token_and_a_post(reader):
 
 
 def test_services_read_checkpoint_lines_names_the_first_bad_line():
-    line = '{"sequence": 1, "head_hash": "a", "created_at": "b", "key_id": "c", "signature": "d"}'
-    assert services.read_checkpoint_lines(f"{line}\n\n") == [json.loads(line)]
+    line = SHAPED_LINE
+    assert services.read_checkpoint_lines(f"{line}\n\n") == [{**json.loads(line), "line": 1}]
     with pytest.raises(ValueError, match="Line 3 is not valid JSON"):
         services.read_checkpoint_lines(f"{line}\n\nnope")

@@ -148,9 +148,10 @@ def test_a_trusted_key_that_is_no_public_key_stops_the_start():
 
 
 #: A line shaped as a checkpoint (whether it verifies is another matter).
-SHAPED_LINE = (
-    '{"sequence": 1, "head_hash": "a", "created_at": "b", "key_id": "c", "signature": "d"}'
-)
+SHAPED_LINE = json.dumps({
+    "sequence": 1, "head_hash": "0" * 64, "created_at": "2026-12-05T09:00:00.000000+00:00",
+    "key_id": "0123456789abcdef", "signature": "A" * 86,
+})  # fmt: skip
 
 
 def test_an_unreadable_checkpoint_file_is_a_clear_error(db, tmp_path):
@@ -269,6 +270,7 @@ def test_the_right_public_key_given_verifies(db, tmp_path, capsys):
 def test_a_checkpoint_line_nested_too_deeply_is_not_valid_json(db, tmp_path):
     """A line of 100,000 "[" raised RecursionError out of json.loads."""
     bad = tmp_path / "deep.jsonl"
-    bad.write_text(SHAPED_LINE + "\n" + "[" * 100_000 + "\n")
+    # Deeper than Python's recursion limit, within the longest line read (2,048 characters).
+    bad.write_text(SHAPED_LINE + "\n" + "[" * 2_000 + "\n")
     with pytest.raises(CommandError, match="Line 2 is not valid JSON"):
         call_command("audit_verify", "--checkpoints", str(bad))

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit import signing
 from audit.models import AuditCheckpoint
-from audit.services import read_checkpoint_lines, stale_checkpoints, verify_trail
+from audit.services import check_trail, read_checkpoint_lines, stale_checkpoints
 
 
 class Command(BaseCommand):
@@ -33,9 +33,10 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(f"Nothing checked: {exc}") from None
         lines = _read_checkpoints(checkpoints) if checkpoints else None
-        report, problems = verify_trail(checkpoints=lines, public_key=public_key)
+        check = check_trail(kept=lines, public_key=public_key)
+        report, problems = check.report, check.disagreements + check.problems
         warning = stale_checkpoints()
-        for problem in problems:
+        for problem in check.unverified + problems:
             self.stderr.write(problem)
         if warning:
             self.stderr.write(f"Warning (not a failure): {warning}")
@@ -53,6 +54,13 @@ class Command(BaseCommand):
                 f"The audit trail does not verify: {len(problems)} problem"
                 f"{'s' if len(problems) != 1 else ''} above (checkpoints that do not match "
                 "the chain, or events removed)"
+            )
+        if check.unverified:
+            # The file's problem, not the trail's: its other lines and the stored ones held.
+            raise CommandError(
+                f"{checkpoints}: {len(check.unverified)} line"
+                f"{'s' if len(check.unverified) != 1 else ''} of the file do not verify "
+                "(above), so were not held; the trail holds every other checkpoint"
             )
         held = len(lines) if lines is not None else AuditCheckpoint.objects.count()
         self.stdout.write(
