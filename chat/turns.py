@@ -1,11 +1,14 @@
 """Messages as their author sees them: placeholders restored, answers rendered as Markdown."""
 
+import html
 import re
 from dataclasses import dataclass
 from functools import cached_property
 
 from django.db.models import Q
+from django.utils.html import strip_tags
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from chat import llm, transient
 from chat.markdown import render_markdown, restore_markdown
@@ -55,6 +58,12 @@ class Turn:
     hosting: str
     #: False in a category that keeps no content: the text shows only while it passes.
     kept: bool = True
+
+    @property
+    def first_words(self) -> str:
+        """An answer's first words as it reads (its HTML's text, no Markdown): its Copy
+        button's name, which tells it apart from the thread's others."""
+        return Truncator(html.unescape(strip_tags(self.html))).words(6)
 
     @property
     def after_failure(self) -> str:

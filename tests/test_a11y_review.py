@@ -114,7 +114,14 @@ def test_each_answers_copy_has_a_name_of_its_own(client, db):
     alice = User.objects.get(email="alice@example.com")
     internal = Category.objects.get(number=2)
     conversation, _, _ = _answered(alice, internal, "First question", "Paris is the capital.")
-    _answered(alice, internal, "Second question", "Berlin is.", conversation=conversation)
+    _answered(alice, internal, "Second question", "**Berlin** is.", conversation=conversation)
+    _answered(
+        alice,
+        internal,
+        "Third",
+        "![A map](https://example.com/m.png) of it",
+        conversation=conversation,
+    )
     client.force_login(alice)
     url = reverse("chat:conversation", args=[conversation.public_id])
     tree = Tree(client.get(url).content.decode())
@@ -122,6 +129,7 @@ def test_each_answers_copy_has_a_name_of_its_own(client, db):
     names = [copy["attrs"]["aria-label"] for copy in copies]
     assert names == [
         "Copy the answer that begins “Paris is the capital.”",
-        "Copy the answer that begins “Berlin is.”",
+        "Copy the answer that begins “Berlin is.”",  # its words, not its Markdown
+        "Copy the answer that begins “A map of it”",  # as the page shows an image
     ]
     assert all(copy["text"].strip() == "Copy" for copy in copies)  # its name starts with it
