@@ -38,7 +38,8 @@ def _add_turns(conversation: Conversation, start: int, count: int) -> None:
 
 
 def _shown(response) -> list[str]:
-    return re.findall(r"(?:Question|Answer) \d+", response.content.decode())
+    """The turns shown, in order (not a Copy button's name, which quotes its answer)."""
+    return re.findall(r"(?<!“)(?:Question|Answer) \d+", response.content.decode())
 
 
 def _earlier_url(response) -> str | None:
