@@ -382,6 +382,28 @@ def test_an_officer_is_not_offered_the_steps_of_a_request_about_themselves(clien
     assert "This request is about you" in page
 
 
+def test_an_officer_the_request_is_about_sees_neither_the_note_nor_the_scope(
+    client, officers
+):
+    """The officers' note ("after HR dispute with Bob") and what the scope counted are the
+    officers' working notes: the officer it is about reads the page as its subject does."""
+    priya, oscar = officers[0], officers[1]
+    request = receive(
+        officers,
+        identifiers=[("email", oscar.email)],
+        subject_user=oscar,
+        note="Asked after the HR dispute",
+    )
+    request = services.verify_identity(request=request, actor=priya, method="Called")
+    services.scope_request(request=request, actor=priya)
+    client.force_login(oscar)
+    page = _page(client, request)
+    assert "HR dispute" not in page and "Mentions" not in page
+    client.force_login(priya)
+    page = _page(client, request)
+    assert "HR dispute" in page and "Mentions" in page
+
+
 def _desk(client) -> str:
     return client.get(reverse("privacy:desk")).content.decode()
 
