@@ -13,7 +13,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.models import AuditEvent
 from governance.views.common import site_address
-from privacy import access, archive, execution, notices, policy, recipients, services
+from privacy import (
+    access,
+    approval_mail,
+    archive,
+    execution,
+    notices,
+    policy,
+    recipients,
+    services,
+)
 from privacy.forms import (
     ExtendForm,
     FinishForm,
@@ -119,6 +128,10 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     owed = notices.owed(subject_request, {n.topic for n in told}) if officer else []
     erasure_recipients = recipients.of_erasure(subject_request) if officer else None
     return {
+        # Two officers, the request about one and scoped by the other: nobody may approve it.
+        "nobody_may_approve": officer
+        and subject_request.status == SubjectRequest.Status.SCOPED
+        and not approval_mail.approvers(subject_request),
         "erasure_recipients": erasure_recipients,
         "recipients_to_tell": RecipientNoticeForm.for_each(
             erasure_recipients.to_tell if erasure_recipients else [], forms.get("recipient_form")

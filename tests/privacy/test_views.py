@@ -10,8 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from governance.roles import Role
 from privacy import services
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from tests.factories import make_user
 from tests.privacy.conftest import make_conversation, receive, run
 
 pytestmark = pytest.mark.django_db
@@ -382,9 +384,7 @@ def test_an_officer_is_not_offered_the_steps_of_a_request_about_themselves(clien
     assert "This request is about you" in page
 
 
-def test_an_officer_the_request_is_about_sees_neither_the_note_nor_the_scope(
-    client, officers
-):
+def test_an_officer_the_request_is_about_sees_neither_the_note_nor_the_scope(client, officers):
     """The officers' note ("after HR dispute with Bob") and what the scope counted are the
     officers' working notes: the officer it is about reads the page as its subject does."""
     priya, oscar = officers[0], officers[1]
@@ -402,6 +402,19 @@ def test_an_officer_the_request_is_about_sees_neither_the_note_nor_the_scope(
     client.force_login(priya)
     page = _page(client, request)
     assert "HR dispute" in page and "Mentions" in page
+
+
+def test_a_request_nobody_may_approve_says_a_third_officer_is_needed(client, officers):
+    """Two officers, the request about one, scoped by the other: neither may approve it,
+    and only a log line said so while its deadline ran."""
+    priya, oscar = officers
+    request = receive(officers, identifiers=[("email", oscar.email)], subject_user=oscar)
+    request = services.verify_identity(request=request, actor=priya, method="Called")
+    services.scope_request(request=request, actor=priya)
+    client.force_login(priya)
+    assert "No privacy officer may approve it" in _page(client, request)
+    make_user("olga@corp.example", Role.PRIVACY_OFFICER, full_name="Olga")
+    assert "No privacy officer may approve it" not in _page(client, request)
 
 
 def _desk(client) -> str:
