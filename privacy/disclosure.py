@@ -175,19 +175,32 @@ def recipients_told(found: list[dict]) -> list[dict]:
             "region": entry["region"],
             "calls": entry["calls"],
             "in_clear": entry.get("in_clear"),
-            "how_sent": _how_sent(entry["calls"], entry.get("in_clear")),
+            "how_sent": _how_sent(entry["calls"], entry.get("in_clear"), entry.get("unchecked")),
             "provider_keeps": _provider_keeps(kept.get(entry["backend"], "unknown")),
         }
         for entry in found
     ]
 
 
-def _how_sent(calls: int, in_clear: int | None) -> str:
+def _how_sent(calls: int, in_clear: int | None, unchecked: int | None = None) -> str:
     """Of the messages a model received with the person's data, how many carried it as
-    written (in clear) and how many with placeholders in its place; "" where the trail of
-    an older request did not count them."""
+    written (in clear), how many with placeholders in its place, and of how many that is
+    not known (their text is not kept); "" where the trail of an older request did not
+    count them."""
     if in_clear is None or not calls:
         return ""
+    if unchecked:
+        if unchecked == calls:
+            return _all_of(calls, "whose text we do not keep: we cannot tell how it held your data")
+        replaced = calls - in_clear - unchecked
+        counted = [
+            f"{in_clear} with your data in clear" if in_clear else "",
+            f"{replaced} with {'it' if in_clear else 'your data'} replaced by placeholders"
+            if replaced
+            else "",
+            f"{unchecked} whose text we do not keep, so we cannot tell",
+        ]
+        return f"{calls} messages: " + "; ".join(filter(None, counted))
     if in_clear == 0:
         return _all_of(calls, "with your data replaced by placeholders")
     if in_clear == calls:

@@ -6,12 +6,10 @@ pseudonym mapping (so a placeholder that stood for it now restores to
 ``[erased]``), and its index rows go. A conversation under legal hold is left
 as it is and reported.
 
-A literal (a value the request names) is erased as a whole token only: the name
-"Ann" leaves "annual" and "Jo-Ann" alone, and an address or a number leaves the
-longer ones that contain it (``mary.ann@…``, ``…09581``) alone.
+A literal (a value the request names) is erased as a whole token only
+(:mod:`privacy.literals`).
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,15 +26,11 @@ from chat.services import title_from
 from governance.detection import detect
 from governance.models import ERASED_DOMAIN
 from privacy import purge
+from privacy.literals import literal_patterns
 from privacy.models import SubjectRequest
 from privacy.services import record_step
 
 ERASED = "[erased]"
-#: Where a token goes on past a literal that starts or ends with a word character: another
-#: word character, or a joiner of names and addresses followed (preceded) by one. Not "'":
-#: "Ann's" is Ann.
-_TOKEN_BEFORE = r"(?<!\w)(?<!\w[-.+@])"
-_TOKEN_AFTER = r"(?!\w)(?![-.+@]\w)"
 
 
 @dataclass
@@ -206,20 +200,6 @@ def _drop_archive(request: SubjectRequest) -> bool:
         .exclude(archive_sealed=b"")
         .update(archive_sealed=b"", archive_dropped_at=timezone.now(), archive_digests=[])
     )
-
-
-def literal_patterns(literals: list[str]) -> list[re.Pattern]:
-    """One case-blind pattern per literal, matching it as a whole token only."""
-    patterns = []
-    for value in filter(None, (literal.strip() for literal in literals)):
-        pattern = re.escape(value)
-        # Only an edge that is a word character can run on into a longer token ("+44…" can't).
-        if re.match(r"\w", value[0]):
-            pattern = _TOKEN_BEFORE + pattern
-        if re.match(r"\w", value[-1]):
-            pattern += _TOKEN_AFTER
-        patterns.append(re.compile(pattern, re.IGNORECASE))
-    return patterns
 
 
 def _close(user) -> bool:

@@ -175,7 +175,11 @@ class _Run:
             # from: by the first attempt, and kept for the later ones.
             "recipients": previous["recipients"]
             if "recipients" in previous
-            else scope.recipients(digests=request.digests, subject_user_id=request.subject_user_id),
+            else scope.recipients(
+                digests=request.digests,
+                subject_user_id=request.subject_user_id,
+                literals=[value for _, value in request.identifiers()],
+            ),
             "baseline": _standing(request),
             "earlier_attempts": _history(previous),
         }

@@ -350,14 +350,15 @@ class RecipientNoticeForm(FocusesRefusedField, forms.Form):
     )
 
     @classmethod
-    def for_each(cls, rows, bound=None) -> list:
+    def for_each(cls, rows, bound=None, *, ids: str = "recipient") -> list:
         """Each recipient to tell with its form: ``bound`` (as posted, with its errors) for
-        the one it was posted for, a blank one for the others; ids differ from form to form."""
+        the one it was posted for, a blank one for the others; ids differ from form to form
+        (``ids`` begins them)."""
         pairs = []
         for number, row in enumerate(rows):
             posted = bound is not None and bound.data.get("backend") == row.backend
             form = bound if posted else cls(initial={"backend": row.backend})
-            form.auto_id = f"recipient_{number}_%s"
+            form.auto_id = f"{ids}_{number}_%s"
             pairs.append((row, form))
         return pairs
 

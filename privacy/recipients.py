@@ -4,10 +4,11 @@ A completed erasure's receipt lists the backends that received the person's data
 (:func:`privacy.scope.recipients`). Each provider that may still hold it is owed a request
 to erase it too, and officers record when and how they asked. A recipient needs none when
 it runs on the organisation's own servers (erasing here erased it), received placeholders
-only (never the data itself), or keeps nothing it receives (zero data retention). Whatever
-cannot be shown to have kept nothing is owed one, to be safe: a backend deleted or renamed
-since, a provider that states no retention, a receipt from before calls in clear were
-counted.
+only (never the data itself: what each call sent was checked for the values the request
+named), or keeps nothing it receives (zero data retention). Whatever cannot be shown to have
+kept nothing is owed one, to be safe: a backend deleted or renamed since, a provider that
+states no retention, calls in a conversation whose text is not kept, a receipt from before
+what was sent was checked. An officer may still tell a provider that was owed nothing.
 """
 
 import datetime as dt
@@ -45,7 +46,7 @@ def why_not_owed(entry: dict, retention: Mapping[str, int | None]) -> str:
     when it is owed one. ``retention``: each configured backend's provider_retention_days."""
     if entry.get("hosting_class") == HostingClass.ON_PREM:  # as the trail named it then
         return ON_PREMISE
-    if entry.get("in_clear") == 0:
+    if entry.get("in_clear") == 0 and entry.get("unchecked") == 0:
         return PLACEHOLDERS
     if retention.get(entry["backend"]) == 0:
         return ZERO_RETENTION
@@ -62,6 +63,8 @@ class Recipient:
     region: str
     calls: int
     in_clear: int | None
+    #: Calls in conversations whose text is not kept: none shows what they carried.
+    unchecked: int | None
     reason: str  # "" when it is owed a notice
     notice: RecipientNotice | None
 
@@ -86,7 +89,13 @@ class ErasureRecipients:
 
     @property
     def not_owed(self) -> list[Recipient]:
-        return [row for row in self.rows if row.reason]
+        return [row for row in self.rows if row.reason and row.notice is None]
+
+    @property
+    def tellable_anyway(self) -> list[Recipient]:
+        """Not owed a notice nor told, and not the organisation's own: an officer may tell
+        them all the same."""
+        return [row for row in self.not_owed if row.reason != ON_PREMISE]
 
 
 def is_completed_erasure(request: SubjectRequest) -> bool:
@@ -113,6 +122,7 @@ def of_erasure(request: SubjectRequest) -> ErasureRecipients | None:
                 region=entry.get("region") or "",
                 calls=entry.get("calls", 0),
                 in_clear=entry.get("in_clear"),
+                unchecked=entry.get("unchecked"),
                 reason=why_not_owed(entry, retention),
                 notice=told.get(entry["backend"]),
             )
@@ -167,8 +177,8 @@ def _refuse_unowed(request: SubjectRequest, backend: str, told_on: dt.date) -> N
     entry = next((row for row in found.rows if row.backend == backend), None)
     if entry is None:
         raise PrivacyError(f"{backend} did not receive this person's data: it is not a recipient.")
-    if entry.reason:
-        raise PrivacyError(f"{backend} needs no notice: {entry.reason_label}.")
+    if entry.reason == ON_PREMISE:
+        raise PrivacyError(f"{backend} needs no notice: it {entry.reason_label}.")
     if earlier := entry.notice:
         raise PrivacyError(
             f"That {backend} was told is already recorded: told on {_day(earlier.told_on)} "
@@ -218,7 +228,7 @@ def erasures_to_tell() -> list[SubjectRequest]:
 
 
 # Each recipient of the receipt (``entry``) not on premises (as the trail named it), not
-# shown to have received placeholders only (in_clear a number other than 0), whose backend
+# shown to have received placeholders only (in_clear and unchecked both 0), whose backend
 # is not configured with zero retention, and that no notice of this request names.
 _NOT_KEPT_NOR_TOLD = """
     AND NOT EXISTS (
@@ -237,18 +247,22 @@ _TO_TELL_SQL = {
             THEN privacy_subjectrequest.receipt -> 'recipients' ELSE '[]'::jsonb END
         ) AS entry
         WHERE COALESCE(entry ->> 'hosting_class', '') <> %s
-        AND (
-            COALESCE(jsonb_typeof(entry -> 'in_clear'), '') <> 'number'
-            OR (entry ->> 'in_clear')::numeric <> 0
+        AND NOT (
+            COALESCE(jsonb_typeof(entry -> 'in_clear'), '') = 'number'
+            AND (entry ->> 'in_clear')::numeric = 0
+            AND COALESCE(jsonb_typeof(entry -> 'unchecked'), '') = 'number'
+            AND (entry ->> 'unchecked')::numeric = 0
         )"""
     + _NOT_KEPT_NOR_TOLD.format(backend="(entry ->> 'backend')")
     + ")",
     "sqlite": """(
         SELECT COUNT(*) FROM json_each(privacy_subjectrequest.receipt, '$.recipients') AS entry
         WHERE COALESCE(json_extract(entry.value, '$.hosting_class'), '') <> %s
-        AND (
-            COALESCE(json_type(entry.value, '$.in_clear'), '') NOT IN ('integer', 'real')
-            OR json_extract(entry.value, '$.in_clear') <> 0
+        AND NOT (
+            COALESCE(json_type(entry.value, '$.in_clear'), '') IN ('integer', 'real')
+            AND json_extract(entry.value, '$.in_clear') = 0
+            AND COALESCE(json_type(entry.value, '$.unchecked'), '') IN ('integer', 'real')
+            AND json_extract(entry.value, '$.unchecked') = 0
         )"""
     + _NOT_KEPT_NOR_TOLD.format(backend="json_extract(entry.value, '$.backend')")
     + ")",

@@ -6,7 +6,7 @@ member, the conversations they own. Who received their data comes from the
 audit trail's ``chat.request`` events of those conversations.
 """
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from django.db.models import Count, Min, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
@@ -16,6 +16,7 @@ from audit.services import pseudonym
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from privacy import purge
+from privacy.literals import literal_patterns
 
 #: What the intake form calls an identifier -> the detector's entity type.
 IDENTIFIER_KINDS = {
@@ -68,12 +69,19 @@ def scope_of(*, digests: list[str], subject_user_id: int | None) -> dict:
     }
 
 
-def recipients(*, digests: list[str], subject_user_id: int | None) -> list[dict]:
-    """Which backends received the subject's data, and whether in clear or pseudonymised.
+def recipients(
+    *, digests: list[str], subject_user_id: int | None, literals: list[str] | None = None
+) -> list[dict]:
+    """Which backends received the subject's data, and how many calls carried it in clear.
 
-    Every call in a conversation from the first mention on carried it (the
-    history goes with each call). It went pseudonymised when the message that
-    mentioned it had that kind of identifier replaced by a placeholder.
+    Every call in a conversation from the first mention on carried it (the history goes
+    with each call). It went pseudonymised when the message that mentioned it had that kind
+    of identifier replaced by a placeholder, unless ``literals`` (the values the request
+    names) show otherwise: a value found as written in what a conversation sent (a name
+    without a title is not recognised) means every call from that message on carried it in
+    clear. Given ``literals``, each entry also counts its calls ``unchecked``: in a
+    conversation whose text is not kept, nothing shows they carried placeholders only.
+    Without them (the scope before approval) only the indexes are read.
     """
     first_mention: dict[str, object] = {}
     mention_kinds: dict[str, set[str]] = defaultdict(set)
@@ -96,10 +104,11 @@ def recipients(*, digests: list[str], subject_user_id: int | None) -> list[dict]
         ):
             first_mention[str(public_id)] = created
 
-    in_clear: set[str] = set()
+    # Their own conversations that do not mention them by an identifier: in clear, as written.
+    in_clear: set[str] = {c for c in first_mention if c not in mention_kinds}
     table: dict[str, dict] = {}
     newest: dict[str, int] = {}  # backend -> sequence of the event its hosting is read from
-    calls: dict[str, Counter] = defaultdict(Counter)  # backend -> conversation -> calls
+    made: list[tuple[str, str, object]] = []  # (backend, conversation, when) of each call
     for call in _calls_in(list(first_mention)):
         conversation, backend = call["target_id"], call["backend"]
         if call["occurred_at"] < first_mention[conversation]:
@@ -116,17 +125,53 @@ def recipients(*, digests: list[str], subject_user_id: int | None) -> list[dict]
             entry["hosting_class"] = call["hosting_class"] or ""
             entry["region"] = call["region"] or ""
         entry["calls"] += 1
-        calls[backend][conversation] += 1
+        made.append((backend, conversation, call["occurred_at"]))
 
-    def went_in_clear(conversation: str) -> bool:
-        owned = subject_user_id is not None and conversation not in mention_kinds
-        return owned or conversation in in_clear
-
-    for backend, entry in table.items():
-        entry["in_clear"] = sum(
-            times for conversation, times in calls[backend].items() if went_in_clear(conversation)
-        )
+    written: dict[str, object] = {}  # conversation -> when a value first went as written
+    unchecked: set[str] = set()
+    if literals is not None:
+        to_read = {conversation for _, conversation, _ in made} - in_clear
+        written, unchecked = _sent_as_written(to_read, literal_patterns(literals))
+        for entry in table.values():
+            entry["unchecked"] = 0
+    for backend, conversation, when in made:
+        entry = table[backend]
+        if conversation in in_clear or (conversation in written and when >= written[conversation]):
+            entry["in_clear"] += 1
+        elif conversation in unchecked:
+            entry["unchecked"] += 1
     return sorted(table.values(), key=lambda entry: entry["backend"])
+
+
+def _sent_as_written(conversations: set[str], patterns) -> tuple[dict, set[str]]:
+    """Of ``conversations`` (public ids): when each that sent one of ``patterns`` as written
+    first did (the question as sent; or an answer, from the call that wrote it: its provider
+    keeps what it answered, and the answer goes back with the history), and those whose text
+    is not kept (a question sent without its text stored)."""
+    written: dict[str, object] = {}
+    unchecked: set[str] = set()
+    if not patterns:
+        return written, unchecked
+    ids = sorted(conversations)
+    for start in range(0, len(ids), CONVERSATION_CHUNK):
+        chunk = Conversation.objects.filter(public_id__in=ids[start : start + CONVERSATION_CHUNK])
+        for conversation in chunk.order_by("pk"):
+            public_id = str(conversation.public_id)
+            for message in conversation.messages.order_by("created_at", "pk"):
+                message.conversation = conversation
+                if message.role == Message.Role.USER and message.status == Message.Status.SENT:
+                    if not message.content_sealed:
+                        unchecked.add(public_id)
+                        continue
+                    text = message.sent_text
+                elif message.content_sealed:
+                    text = message.content
+                else:
+                    continue
+                if any(pattern.search(text) for pattern in patterns):
+                    written[public_id] = message.created_at
+                    break
+    return written, unchecked
 
 
 def _calls_in(conversations: list[str]):

@@ -120,6 +120,16 @@ def _done_steps(subject_request: SubjectRequest) -> list[str]:
     return codes[: 1 + sum(1 for moment in reached if moment)]
 
 
+def _not_owed_with_forms(found, bound) -> list:
+    """Each recipient owed no notice, with a form to record that it was told all the same
+    (None for the organisation's own servers)."""
+    if found is None:
+        return []
+    pairs = RecipientNoticeForm.for_each(found.tellable_anyway, bound, ids="anyway")
+    forms = {row.backend: form for row, form in pairs}
+    return [(row, forms.get(row.backend)) for row in found.not_owed]
+
+
 def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     _request_lines([subject_request], today=timezone.localdate())
     officer = access.is_officer(request.user)
@@ -135,6 +145,9 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "erasure_recipients": erasure_recipients,
         "recipients_to_tell": RecipientNoticeForm.for_each(
             erasure_recipients.to_tell if erasure_recipients else [], forms.get("recipient_form")
+        ),
+        "recipients_not_owed": _not_owed_with_forms(
+            erasure_recipients, forms.get("recipient_form")
         ),
         "recipients_recorded_since": recipients.recorded_since() if erasure_recipients else None,
         "told": told,

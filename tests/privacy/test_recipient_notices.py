@@ -30,7 +30,9 @@ OWN = "Own model"  # on-premise
 HOW = "email to privacy@vendor.example"
 
 
-def _entry(backend, *, hosting="external_api", calls=3, in_clear=2, region="eu-west-1"):
+def _entry(
+    backend, *, hosting="external_api", calls=3, in_clear=2, region="eu-west-1", unchecked=0
+):
     """A recipient as the receipt lists it (privacy.scope.recipients)."""
     return {
         "backend": backend,
@@ -38,7 +40,12 @@ def _entry(backend, *, hosting="external_api", calls=3, in_clear=2, region="eu-w
         "region": region,
         "calls": calls,
         "in_clear": in_clear,
+        "unchecked": unchecked,
     }
+
+
+#: A receipt from before what was sent was checked for the values the request named.
+UNCHECKED_RECEIPT = {k: v for k, v in _entry(VENDOR, in_clear=0).items() if k != "unchecked"}
 
 
 # --- who is owed a notice: the pure rule ------------------------------------------------
@@ -75,6 +82,8 @@ def test_a_recipient_that_kept_nothing_of_the_data_needs_no_notice_and_says_why(
         _entry(VENDOR, hosting=""),
         {k: v for k, v in _entry(VENDOR).items() if k != "in_clear"},  # an older receipt
         _entry(VENDOR, in_clear=None),
+        _entry(VENDOR, in_clear=0, unchecked=1),  # a call in a conversation with no text kept
+        UNCHECKED_RECEIPT,
     ],
 )
 def test_what_cannot_be_shown_to_have_kept_nothing_is_owed_to_be_safe(entry):
@@ -149,7 +158,9 @@ def test_the_page_of_a_completed_erasure_lists_whom_to_tell_and_why_not_the_othe
     assert "zero data retention" in page
     assert reverse("privacy:request_recipient_told", args=[erasure.public_id]) in page
     assert f'name="backend" value="{VENDOR}"' in page
-    assert f'name="backend" value="{ZDR}"' not in page  # no form for one not owed
+    assert f'name="backend" value="{OWN}"' not in page  # nobody tells their own servers
+    # One not owed may be told all the same, out of the way.
+    assert page.count("Tell anyway") == 1 and f'value="{ZDR}" id="anyway_0_backend"' in page
 
 
 def _page(client, request) -> str:
@@ -173,7 +184,7 @@ def test_the_officer_records_it_from_the_page_and_it_shows_who_told_whom_when_an
     assert (notice.backend, notice.told_on, notice.recorded_by) == (VENDOR, yesterday, officers[1])
     page = _page(client, erasure)
     assert f"Told on {yesterday:%-d %b %Y} ({HOW}) by {officers[1].display_name}" in page
-    assert 'name="backend"' not in page  # nobody left to tell
+    assert 'id="recipient_0_backend"' not in page  # nobody left to tell
 
 
 def test_a_form_without_how_is_refused_saying_so_and_keeps_the_date(client, officers, erasure):
@@ -191,9 +202,11 @@ def test_the_page_refuses_what_the_service_refuses_with_its_message(client, offi
     client.force_login(officers[0])
     url = reverse("privacy:request_recipient_told", args=[erasure.public_id])
     response = client.post(
-        url, {"backend": ZDR, "told_on": TODAY().isoformat(), "how": HOW}, follow=True
+        url, {"backend": OWN, "told_on": TODAY().isoformat(), "how": HOW}, follow=True
     )
-    assert "needs no notice: zero data retention" in html.unescape(response.content.decode())
+    assert "needs no notice: it runs on the organisation's own servers" in html.unescape(
+        response.content.decode()
+    )
     assert not RecipientNotice.objects.exists()
 
 
@@ -230,8 +243,7 @@ def _refused(request, actor, match, **tell):
 @pytest.mark.parametrize(
     ("tell", "refusal"),
     [
-        ({"backend": ZDR}, f"{ZDR} needs no notice: zero data retention"),
-        ({"backend": OWN}, "needs no notice: runs on the organisation's own servers"),
+        ({"backend": OWN}, f"{OWN} needs no notice: it runs on the organisation's own servers"),
         ({"backend": "Never called"}, "Never called did not receive this person's data"),
         ({"told_on": TODAY() + dt.timedelta(days=1)}, "cannot be in the future"),
         ({"told_on": TODAY() - dt.timedelta(days=1)}, "before the erasure was completed"),
@@ -366,6 +378,8 @@ RECEIPTS = [
     [_entry(ZDR, hosting="private_cloud"), _entry("Gone API"), _entry("Unstated")],
     ALL_THREE,
     [_entry(VENDOR), _entry("Gone API", in_clear=1)],
+    [_entry(VENDOR, in_clear=0, unchecked=1)],
+    [UNCHECKED_RECEIPT],
 ]
 
 
@@ -384,7 +398,7 @@ def test_the_desk_counts_in_the_database_what_the_page_counts_in_python(
         )  # fmt: skip
         for number, entries in enumerate(RECEIPTS)
     ]
-    _tell(made[-1], officers[0], backend="Gone API")
+    _tell(made[10], officers[0], backend="Gone API")
     in_python = {
         request.reference: len(recipients.of_erasure(request).to_tell)
         for request in made
@@ -400,6 +414,8 @@ def test_the_desk_counts_in_the_database_what_the_page_counts_in_python(
         made[8].reference: 2,
         made[9].reference: 1,
         made[10].reference: 1,
+        made[11].reference: 1,
+        made[12].reference: 1,
     }
 
 
@@ -477,9 +493,11 @@ def test_the_api_records_a_notice_with_the_pages_checks_and_shows_it(officers, e
     today = TODAY().isoformat()
     missing = client.post(url, {"backend": VENDOR, "told_on": today}, format="json")
     assert missing.status_code == 400 and list(missing.json()) == ["how"]
-    unowed = client.post(url, {"backend": ZDR, "told_on": today, "how": HOW}, format="json")
+    unowed = client.post(url, {"backend": OWN, "told_on": today, "how": HOW}, format="json")
     assert unowed.status_code == 400
-    assert unowed.json() == {"non_field_errors": [f"{ZDR} needs no notice: zero data retention."]}
+    assert unowed.json() == {
+        "non_field_errors": [f"{OWN} needs no notice: it runs on the organisation's own servers."]
+    }
     unknown = client.post(url, {"backend": VENDOR, "told_on": today, "how": HOW, "to": "x"})
     assert unknown.status_code == 400 and not RecipientNotice.objects.exists()
 

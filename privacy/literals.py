@@ -1,0 +1,28 @@
+"""The values a request names, matched as whole tokens in a conversation's text.
+
+A literal is matched as a whole token only: the name "Ann" leaves "annual" and "Jo-Ann"
+alone, and an address or a number leaves the longer ones that contain it
+(``mary.ann@…``, ``…09581``) alone.
+"""
+
+import re
+
+#: Where a token goes on past a literal that starts or ends with a word character: another
+#: word character, or a joiner of names and addresses followed (preceded) by one. Not "'":
+#: "Ann's" is Ann.
+_TOKEN_BEFORE = r"(?<!\w)(?<!\w[-.+@])"
+_TOKEN_AFTER = r"(?!\w)(?![-.+@]\w)"
+
+
+def literal_patterns(literals: list[str]) -> list[re.Pattern]:
+    """One case-blind pattern per literal, matching it as a whole token only."""
+    patterns = []
+    for value in filter(None, (literal.strip() for literal in literals)):
+        pattern = re.escape(value)
+        # Only an edge that is a word character can run on into a longer token ("+44…" can't).
+        if re.match(r"\w", value[0]):
+            pattern = _TOKEN_BEFORE + pattern
+        if re.match(r"\w", value[-1]):
+            pattern += _TOKEN_AFTER
+        patterns.append(re.compile(pattern, re.IGNORECASE))
+    return patterns
