@@ -8,7 +8,7 @@ audit trail's ``chat.request`` events of those conversations.
 
 from collections import defaultdict
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Prefetch, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from audit.models import AuditEvent
@@ -154,10 +154,12 @@ def _sent_as_written(conversations: set[str], patterns) -> tuple[dict, set[str]]
         return written, unchecked
     ids = sorted(conversations)
     for start in range(0, len(ids), CONVERSATION_CHUNK):
-        chunk = Conversation.objects.filter(public_id__in=ids[start : start + CONVERSATION_CHUNK])
+        chunk = Conversation.objects.filter(
+            public_id__in=ids[start : start + CONVERSATION_CHUNK]
+        ).prefetch_related(Prefetch("messages", Message.objects.order_by("created_at", "pk")))
         for conversation in chunk.order_by("pk"):
             public_id = str(conversation.public_id)
-            for message in conversation.messages.order_by("created_at", "pk"):
+            for message in conversation.messages.all():
                 message.conversation = conversation
                 if message.role == Message.Role.USER and message.status == Message.Status.SENT:
                     if not message.content_sealed:
