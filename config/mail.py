@@ -18,6 +18,16 @@ from django.db import transaction
 from django.template.loader import render_to_string
 
 
+def site_address() -> str:
+    """The site's address for links in what is sent with no request to read it from (beat's
+    reminders, a command's link): https:// and the first ``ALLOWED_HOSTS`` in production,
+    this machine's ``PORT`` embedded."""
+    hosts = [host for host in settings.ALLOWED_HOSTS if host != "*"]
+    if settings.PRODUCTION and hosts:
+        return f"https://{hosts[0].lstrip('.')}"
+    return f"http://127.0.0.1:{settings.PORT}"
+
+
 def mail_after_commit(
     *,
     recipients: list[str] | Callable[[], list[str]],

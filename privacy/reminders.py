@@ -1,12 +1,14 @@
-"""Reminders: one email a day to the privacy officers while a request is due soon, a
-completed erasure's recipients are still to be told, or a legal hold's release waits for a
-second officer."""
+"""Reminders: one email a day to the privacy officers while a request is due soon or overdue,
+a completed erasure's recipients are still to be told, a scoped request has no officer who may
+approve it, or a legal hold's release waits for a second officer. Overdue items come first,
+and each links to its page."""
 
 import datetime as dt
 import logging
 
 from django.core.mail import send_mail
 from django.db import transaction
+from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -14,44 +16,89 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
+from config.mail import site_address
 from governance.access import role_holders
+from governance.models import User
 from governance.roles import Role
-from privacy import notices, policy, recipients
+from privacy import approval_mail, notices, policy, recipients
 from privacy.models import LegalHold, SubjectRequest
 
 log = logging.getLogger(__name__)
 
 
+def _overdue_by(due_on: dt.date, today: dt.date) -> int:
+    return max(0, -policy.days_left(due_on, today))
+
+
+def _deadline(due_on: dt.date, today: dt.date) -> str:
+    """A deadline in words: "by 3 May 2026", or "OVERDUE by 2 days, was due 1 May 2026"."""
+    day = date_filter(due_on, "j F Y")
+    if late := _overdue_by(due_on, today):
+        return f"OVERDUE by {late} day{pluralize(late)}, was due {day}"
+    return f"by {day}"
+
+
+def _when_due(request: SubjectRequest, today: dt.date) -> str:
+    """An open request's due date in words: in how many days, today, or how late it is."""
+    day = date_filter(request.due_on, "j F Y")
+    left = policy.days_left(request.due_on, today)
+    if left < 0:
+        return f"OVERDUE by {-left} day{pluralize(-left)} (was due {day})"
+    if left == 0:
+        return "due TODAY"
+    return f"due in {left} day{pluralize(left)}, on {day}"
+
+
+def _link(request: SubjectRequest, base: str, anchor: str = "") -> str:
+    return base + reverse("privacy:request", args=[request.public_id]) + anchor
+
+
 def due_for_reminder(today) -> list[SubjectRequest]:
     """Requests not reminded today that are open and on a reminder day (7, 2, 0 days before)
     or overdue, or owe the requester something due within ``REMIND_TELLING_DAYS_BEFORE``
-    days (``telling_due``): a closed request owes its outcome."""
+    days (``telling_due``: each with its deadline in words): a closed request owes its
+    outcome. The overdue first, the most overdue first; each with ``overdue_by`` (days, 0
+    when nothing is overdue) and, when open, ``when_due``."""
     not_reminded = SubjectRequest.objects.listed().with_notices().exclude(reminded_on=today)
     closed_owing = not_reminded.exclude(status__in=SubjectRequest.OPEN).filter(told_outcome=False)
     if since := notices.recorded_since():
         closed_owing = closed_owing.filter(completed_at__gte=since)
     due = []
     for request in [*not_reminded.filter(status__in=SubjectRequest.OPEN), *closed_owing]:
-        request.telling_due = [
+        telling_due = [
             item
             for item in notices.owed(request, notices.told_topics(request))
             if item.due_on is not None
             and policy.days_left(item.due_on, today) <= policy.REMIND_TELLING_DAYS_BEFORE
         ]
-        if request.telling_due or (
+        if telling_due or (
             request.is_open
             and ((left := request.days_left(today)) in policy.REMIND_DAYS_BEFORE or left < 0)
         ):
-            due.append(request)
-    return due
+            due.append(_in_words(request, telling_due, today))
+    return sorted(due, key=lambda request: -request.overdue_by)
+
+
+def _in_words(request: SubjectRequest, telling_due: list, today: dt.date) -> SubjectRequest:
+    """Give ``request`` its reminder line's deadlines in words, and how overdue it is: the
+    latest of its own due date (open) and of what the requester is still to be told."""
+    request.telling_due = [(item, _deadline(item.due_on, today)) for item in telling_due]
+    request.when_due = _when_due(request, today) if request.is_open else ""
+    late = [_overdue_by(item.due_on, today) for item in telling_due]
+    if request.is_open:
+        late.append(_overdue_by(request.due_on, today))
+    request.overdue_by = max(late, default=0)
+    return request
 
 
 def recipients_to_tell(today) -> list[SubjectRequest]:
-    """Completed erasures whose recipients are still to be told (the desk's list, oldest first),
-    not reminded today, due as the requester's notices are: from ``REMIND_TELLING_DAYS_BEFORE``
-    days before the request's due date (the letter that tells the outcome names the providers
-    asked), and every day after. Each with ``recipients_to_tell``, ``due_on``, ``late`` and
-    ``link`` (a path: beat knows no site address). Two queries, however many there are."""
+    """Completed erasures whose recipients are still to be told (the desk's list, oldest first,
+    the overdue before the others), not reminded today, due as the requester's notices are:
+    from ``REMIND_TELLING_DAYS_BEFORE`` days before the request's due date (the letter that
+    tells the outcome names the providers asked), and every day after. Each with
+    ``recipients_to_tell``, ``due_on``, ``overdue_by``, ``deadline`` (in words) and ``link``
+    (where the notices are recorded, on :func:`config.mail.site_address`). Two queries,
+    however many."""
     owing = recipients.erasures_to_tell()
     if not owing:
         return []
@@ -64,11 +111,30 @@ def recipients_to_tell(today) -> list[SubjectRequest]:
         .values_list("pk", "due_on")
     )
     found = [request for request in owing if request.pk in due]
+    base = site_address()
     for request in found:
         request.due_on = due[request.pk]
-        request.late = policy.days_left(request.due_on, today) < 0
-        request.link = reverse("privacy:request", args=[request.public_id]) + "#recipients-told"
-    return found
+        request.overdue_by = _overdue_by(request.due_on, today)
+        request.deadline = _deadline(request.due_on, today)
+        request.link = _link(request, base, "#recipients-told")
+    return sorted(found, key=lambda request: -request.overdue_by)
+
+
+def nobody_may_approve(today, officers: list[User]) -> list[SubjectRequest]:
+    """Scoped requests, not reminded today, that none of ``officers`` (the active privacy
+    officers) may approve: with two, one scoped a request about the other. Its deadline runs
+    until a policy admin names a third officer, so it is reminded every day, each with
+    ``when_due``. One query."""
+    scoped = list(
+        SubjectRequest.objects.listed()
+        .filter(status=SubjectRequest.Status.SCOPED)
+        .exclude(reminded_on=today)
+    )
+    approvers = approval_mail.approvers_of_each(scoped, officers=officers)
+    stuck = [request for request in scoped if not approvers[request.pk]]
+    for request in stuck:
+        request.when_due = _when_due(request, today)
+    return stuck
 
 
 def releases_waiting(today) -> list[LegalHold]:
@@ -85,21 +151,35 @@ def releases_waiting(today) -> list[LegalHold]:
     )
 
 
-def _subject(requests: list, to_tell: list, holds: list) -> str:
+def _subject(requests: list, to_tell: list, stuck: list, holds: list) -> str:
+    """What the mail lists, in counts, what is overdue first ("2 data-subject requests
+    OVERDUE, 1 due soon")."""
     parts = []
     if requests:
-        parts.append(f"{len(requests)} data-subject request{pluralize(requests)} due soon")
+        late = sum(1 for request in requests if request.overdue_by)
+        soon = len(requests) - late
+        if not late:
+            parts.append(f"{soon} data-subject request{pluralize(soon)} due soon")
+        else:
+            due_soon = f", {soon} due soon" if soon else ""
+            parts.append(f"{late} data-subject request{pluralize(late)} OVERDUE{due_soon}")
     if to_tell:
-        parts.append(f"{len(to_tell)} erasure{pluralize(to_tell)} with recipients to tell")
+        late = sum(1 for erasure in to_tell if erasure.overdue_by)
+        overdue = "" if not late else " (OVERDUE)" if late == len(to_tell) else f" ({late} OVERDUE)"
+        parts.append(f"{len(to_tell)} erasure{pluralize(to_tell)} with recipients to tell{overdue}")
+    if stuck:
+        parts.append(f"{len(stuck)} request{pluralize(stuck)} no officer may approve")
     if holds:
         parts.append(f"{len(holds)} legal hold{pluralize(holds)} to confirm")
+    parts.sort(key=lambda part: "OVERDUE" not in part)
     return "Steward: " + ", ".join(parts)
 
 
 def send() -> int:
-    """Email every privacy officer the requests due soon, the erasures whose recipients are
-    still to be told and the hold releases waiting for a second officer; the number of
-    requests (an erasure may be in both lists: once) and holds reminded.
+    """Email every privacy officer the requests due soon or overdue, the erasures whose
+    recipients are still to be told, the scoped requests no officer may approve and the hold
+    releases waiting for a second officer, each with its link; the number of requests (one
+    may be in several lists: once) and holds reminded.
 
     They count as reminded (and the reminder is audited) only once the mail server has
     accepted the mail: when it fails, or when there is no active privacy officer to send it
@@ -109,10 +189,12 @@ def send() -> int:
     requests = due_for_reminder(today)
     to_tell = recipients_to_tell(today)
     holds = releases_waiting(today)
-    reminded = {request.pk for request in [*requests, *to_tell]}
+    officer_accounts = list(role_holders(Role.PRIVACY_OFFICER))
+    stuck = nobody_may_approve(today, officer_accounts)
+    reminded = {request.pk for request in [*requests, *to_tell, *stuck]}
     if not reminded and not holds:
         return 0
-    officers = list(role_holders(Role.PRIVACY_OFFICER).values_list("email", flat=True))
+    officers = [officer.email for officer in officer_accounts]
     if not officers:
         log.warning(
             "Reminder for %d request(s) and %d hold release(s) not sent: there is no active "
@@ -121,18 +203,22 @@ def send() -> int:
             len(holds),
         )
         return 0
+    base = site_address()
+    for request in [*requests, *stuck]:
+        request.link = _link(request, base)
     body = render_to_string(
         "privacy/email/reminder.txt",
         {
-            "rows": [(r, r.days_left(today)) for r in requests],
+            "requests": requests,
             "to_tell": to_tell,
+            "nobody_may_approve": stuck,
             "telling_days": policy.REMIND_TELLING_DAYS_BEFORE,
             "holds": [(h, (today - timezone.localdate(h.release_asked_at)).days) for h in holds],
             "today": today,
         },
     )
     try:
-        send_mail(_subject(requests, to_tell, holds), body, None, officers)
+        send_mail(_subject(requests, to_tell, stuck, holds), body, None, officers)
     except Exception as exc:  # smtplib's errors, and a mail service library's own
         # The exception's text may quote the officers' addresses: its type only.
         log.warning(
@@ -152,6 +238,7 @@ def send() -> int:
                 "requests": [r.reference for r in requests],
                 "overdue": sum(r.is_open and r.days_left(today) < 0 for r in requests),
                 "erasures_to_tell": [r.reference for r in to_tell],
+                "nobody_may_approve": [r.reference for r in stuck],
                 "holds": [str(h.public_id) for h in holds],
                 "recipients": len(officers),
             },

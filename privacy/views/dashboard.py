@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from governance.models import Category
-from privacy import access, notices, purge, recipients, services
+from privacy import access, approval_mail, notices, purge, recipients, services
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
 from privacy.views.common import _request_lines, _url_of_each, officer
 
@@ -39,6 +39,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         ]
     for listed in open_requests:
         listed.yours_to_approve = access.yours_to_approve(listed, request.user)
+    _flag_those_nobody_may_approve(open_requests)
     erasures_to_tell = recipients.erasures_to_tell()
     completed_page = _url_of_each("privacy:request")
     for erasure in erasures_to_tell:
@@ -72,3 +73,13 @@ def desk(request: HttpRequest) -> HttpResponse:
             "purge_alarm_run": purge_alarm_run,
         },
     )
+
+
+def _flag_those_nobody_may_approve(open_requests: list[SubjectRequest]) -> None:
+    """Set ``nobody_may_approve`` on each scoped request that no active privacy officer may
+    approve (two officers, one scoped it and it is about the other), as its own page says:
+    its deadline runs while it waits for a third officer. The officers are read once."""
+    scoped = [r for r in open_requests if r.status == SubjectRequest.Status.SCOPED]
+    approvers = approval_mail.approvers_of_each(scoped)
+    for listed in scoped:
+        listed.nobody_may_approve = not approvers[listed.pk]

@@ -58,13 +58,14 @@ def _line(body: str, reference: str) -> str:
 
 
 def test_an_erasure_whose_providers_are_still_to_be_told_is_reminded_without_whom_it_is_about(
-    officers, django_capture_on_commit_callbacks, today
+    officers, django_capture_on_commit_callbacks, today, settings
 ):
     request = _completed(officers, django_capture_on_commit_callbacks, due_in=2)
     assert reminders.send() == 1
     (email,) = mail.outbox
     assert email.subject == "Steward: 1 erasure with recipients to tell"
-    link = reverse("privacy:request", args=[request.public_id]) + "#recipients-told"
+    path = reverse("privacy:request", args=[request.public_id]) + "#recipients-told"
+    link = f"http://127.0.0.1:{settings.PORT}{path}"  # beat's mail: the site's address
     assert _line(email.body, request.reference) == (
         f"- {request.reference}, completed on {today:%-d %B %Y}: 1 provider to tell, "
         f"by {request.due_on:%-d %B %Y}: {link}"
@@ -89,7 +90,7 @@ def test_they_are_reminded_from_two_days_before_the_due_date_and_every_day_after
     assert [r.reference for r in reminders.recipients_to_tell(today)] == [late.reference]
     assert reminders.send() == 1
     line = _line(mail.outbox[0].body, late.reference)
-    assert f"1 provider to tell, was due {late.due_on:%-d %B %Y}" in line
+    assert f"1 provider to tell, OVERDUE by 4 days, was due {late.due_on:%-d %B %Y}" in line
     assert early.reference not in mail.outbox[0].body
 
     tomorrow = today + dt.timedelta(days=1)

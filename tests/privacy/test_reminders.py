@@ -101,10 +101,11 @@ def test_it_reminds_of_what_the_requester_must_still_be_told(officers, today):
     _request("DSR-GDPR", today + dt.timedelta(days=20))  # GDPR: no day set for the receipt
     assert reminders.send() == 1
     acknowledge_by = policy.acknowledge_by(policy.CCPA, told_late.received_on)
+    late = (today - acknowledge_by).days  # 10 business days after 20 days ago
     assert (
         "- DSR-CCPA (Access (a copy of the data), CCPA), received: due in 25 days, on "
         f"{told_late.due_on:%-d %B %Y}; tell the requester: the request was received "
-        f"(by {acknowledge_by:%-d %B %Y})"
+        f"(OVERDUE by {late} days, was due {acknowledge_by:%-d %B %Y}): {_page(told_late)}"
     ) in mail.outbox[0].body
     assert "DSR-GDPR" not in mail.outbox[0].body
 
@@ -135,8 +136,7 @@ def test_a_closed_request_is_reminded_of_the_outcome_it_owes(officers, today):
     line = next(line for line in mail.outbox[0].body.splitlines() if request.reference in line)
     assert line == (
         f"- {request.reference} (Erasure (be forgotten), GDPR), rejected; tell the requester: "
-        f"the outcome "
-        f"(by {request.due_on:%-d %B %Y})"
+        f"the outcome (by {request.due_on:%-d %B %Y}): {_page(request)}"
     )
     assert AuditEvent.objects.get(action=AuditEvent.Action.DSR_REMINDED).details["overdue"] == 0
     notices.record_notice(request=request, actor=officers[1], topic=RequesterNotice.Topic.OUTCOME,
@@ -205,3 +205,95 @@ def test_requests_and_waiting_holds_share_one_mail(officers, held, today):
     (email,) = mail.outbox
     assert "DSR-A" in email.body and "waiting 3 days" in email.body
     assert email.subject == "Steward: 1 data-subject request due soon, 1 legal hold to confirm"
+
+
+def _page(request, anchor: str = "") -> str:
+    """The request's page as the mail links it: the site's address (embedded: this machine
+    and its ``PORT``) and the page's path."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    path = reverse("privacy:request", args=[request.public_id]) + anchor
+    return f"http://127.0.0.1:{settings.PORT}{path}"
+
+
+def _reminder_lines(body: str) -> list[str]:
+    return [line for line in body.splitlines() if line.startswith("- DSR-")]
+
+
+def test_overdue_requests_come_first_marked_by_how_late_and_linked_to_their_page(officers, today):
+    """Overdue items were listed by due date among the others ("OVERDUE since" a date), a
+    closed request's late outcome after every open one, and the mail linked to nothing."""
+    from privacy import services
+    from tests.privacy.conftest import receive
+
+    soon = _request("DSR-A", today + dt.timedelta(days=7))
+    late = _request("DSR-B", today - dt.timedelta(days=1))
+    closed = receive(officers, received_on=today - dt.timedelta(days=33))  # outcome 3 days late
+    closed = services.reject_request(
+        request=closed, actor=officers[0], ground="no_data", reason="Not ours"
+    )
+    assert reminders.send() == 3
+    (email,) = mail.outbox
+    assert email.subject == "Steward: 2 data-subject requests OVERDUE, 1 due soon"
+    assert _reminder_lines(email.body) == [
+        f"- {closed.reference} (Erasure (be forgotten), GDPR), rejected; tell the requester: "
+        f"the outcome (OVERDUE by 3 days, was due {closed.due_on:%-d %B %Y}): {_page(closed)}",
+        f"- DSR-B (Erasure (be forgotten), GDPR), received: OVERDUE by 1 day (was due "
+        f"{late.due_on:%-d %B %Y}): {_page(late)}",
+        f"- DSR-A (Erasure (be forgotten), GDPR), received: due in 7 days, on "
+        f"{soon.due_on:%-d %B %Y}: {_page(soon)}",
+    ]
+
+
+def test_the_links_use_the_sites_public_address_in_production(officers, today, settings):
+    """Beat answers no request to read the address from: as ``create_admin`` prints its link,
+    https:// and the first of ALLOWED_HOSTS."""
+    from django.urls import reverse
+
+    request = _request("DSR-A", today)
+    settings.PRODUCTION = True
+    settings.ALLOWED_HOSTS = [".steward.example.com", "localhost"]
+    reminders.send()
+    path = reverse("privacy:request", args=[request.public_id])
+    assert f": https://steward.example.com{path}" in mail.outbox[0].body
+
+
+def _stuck(officers, today, *, due_in: int):
+    """A request about the second officer, scoped by the first: neither may approve it."""
+    from privacy import services
+    from tests.privacy.conftest import receive
+
+    second = officers[1]
+    request = receive(
+        officers,
+        identifiers=[("email", second.email)],
+        subject_user=second,
+        received_on=today - dt.timedelta(days=30 - due_in),
+    )
+    request = services.verify_identity(request=request, actor=officers[0], method="Called")
+    return services.scope_request(request=request, actor=officers[0])
+
+
+def test_a_request_no_officer_may_approve_is_reminded_every_day_until_one_may(officers, today):
+    """Its deadline runs while it waits for a third officer, whom a policy admin must name;
+    the mail says so without saying whom the request is about."""
+    from governance.roles import Role
+    from tests.factories import make_user
+
+    request = _stuck(officers, today, due_in=20)  # not a reminder day
+    assert reminders.send() == 1
+    (email,) = mail.outbox
+    assert email.subject == "Steward: 1 request no officer may approve"
+    assert "Ask a policy admin to give a third person the Privacy officer role" in email.body
+    assert _reminder_lines(email.body) == [
+        f"- {request.reference} (Erasure (be forgotten), GDPR), scoped: due in 20 days, on "
+        f"{request.due_on:%-d %B %Y}: {_page(request)}"
+    ]
+    assert "omar" not in (email.subject + email.body).lower()
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DSR_REMINDED)
+    assert event.details["nobody_may_approve"] == [request.reference]
+    assert reminders.send() == 0, "once a day"
+    SubjectRequest.objects.update(reminded_on=None)
+    make_user("olga@corp.example", Role.PRIVACY_OFFICER, full_name="Olga")
+    assert reminders.send() == 0, "Olga may approve it"

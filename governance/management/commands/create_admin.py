@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.urls import reverse
 
+from config.mail import site_address
 from governance.services import PolicyError, create_admin
 
 
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         if user.has_usable_password() and user.last_login is not None:
             self.stdout.write("They sign in with their own password.")
         else:
-            link = (site_url or _default_site_url()).rstrip("/") + reverse(
+            link = (site_url or site_address()).rstrip("/") + reverse(
                 "account_reset_password_from_key",
                 kwargs={
                     "uidb36": user_pk_to_url_str(user),
@@ -60,10 +61,3 @@ class Command(BaseCommand):
             self.stdout.write(
                 "At first sign-in they enrol two-factor authentication (an authenticator app)."
             )
-
-
-def _default_site_url() -> str:
-    hosts = [host for host in settings.ALLOWED_HOSTS if host not in ("*",)]
-    if settings.PRODUCTION and hosts:
-        return f"https://{hosts[0].lstrip('.')}"
-    return f"http://127.0.0.1:{settings.PORT}"
