@@ -29,6 +29,14 @@ from training.cards import Card, Route, cards
 #: Whom to write to when ``STEWARD_PRIVACY_CONTACT`` is not set.
 NO_CONTACT = "the privacy team"
 
+#: The scanner finds a person's name only after a title ("Dr Jane Roe",
+#: ``governance.scanning.names``) or on a protected-term list: a name written bare goes out
+#: as written, whatever the category does with names. Said wherever names are replaced.
+NAMES_CAVEAT = (
+    "Names are recognised only after a title (Dr Jane Roe) or on a protected-term list; "
+    "any other name is sent as written."
+)
+
 _SIZES_AND_TIMINGS = (
     "chars", "input_tokens", "output_tokens", "first_token_ms", "duration_ms", "cancelled",
     "finish", "stage", "kind", "error", "status", "code",
@@ -93,6 +101,7 @@ class CategoryUse:
     replaced: list[str]
     in_clear: list[str]
     blocking: list[str]
+    names_hidden: bool = False
 
     @property
     def category(self) -> Category:
@@ -104,7 +113,7 @@ class CategoryUse:
         if self.card.blocked:
             return "Never sent"
         if not self.in_clear:
-            return "Pseudonymised"
+            return "Pseudonymised when recognised"
         if not self.replaced and not self.blocking:
             return "Sent in clear"
         return "Partly in clear"
@@ -114,17 +123,20 @@ class CategoryUse:
         """What happens to the personal data Steward recognises in a message, in sentences."""
         if self.card.blocked:
             return ["Nothing is sent or stored: Steward blocks the message."]
-        if not self.in_clear and not self.blocking:
-            return ["Replaced by placeholders before it leaves Steward: the model never sees it."]
         if not self.replaced and not self.blocking:
             return ["Sent as written (in clear): nothing is replaced in this category."]
         words = []
         if self.replaced:
-            words.append(f"Replaced by placeholders: {', '.join(self.replaced)}.")
+            replaced = ", ".join(self.replaced)
+            words.append(f"Replaced by placeholders when Steward recognises them: {replaced}.")
         if self.in_clear:
             words.append(f"Sent as written: {', '.join(self.in_clear)}.")
         if self.blocking:
-            words.append(f"Blocks the message: {', '.join(self.blocking)}.")
+            words.append(
+                f"Blocks the message when Steward recognises them: {', '.join(self.blocking)}."
+            )
+        if self.names_hidden:
+            words.append(NAMES_CAVEAT)
         return words
 
 
@@ -147,9 +159,15 @@ def category_uses() -> list[CategoryUse]:
                 replaced=groups[Action.PSEUDONYMISE],
                 in_clear=groups[Action.ALLOW] + groups[Action.WARN],
                 blocking=groups[Action.BLOCK],
+                names_hidden=names_hidden(spec),
             )
         )
     return uses
+
+
+def names_hidden(spec: CategorySpec) -> bool:
+    """Whether the category replaces or blocks the names Steward recognises."""
+    return spec.action_for("PERSON") in (Action.PSEUDONYMISE, Action.BLOCK)
 
 
 def _personal_data_groups(spec: CategorySpec) -> dict[Action, list[str]]:

@@ -64,7 +64,21 @@ def test_each_category_says_whether_personal_data_goes_pseudonymised_or_in_clear
     public = _text(_panel(_page(client, org.alice), 1))
     assert "Partly in clear" in public
     assert "Sent as written: email addresses." in public
-    assert "Replaced by placeholders: phone numbers," in public
+    assert "Replaced by placeholders when Steward recognises them: phone numbers," in public
+
+
+def test_it_never_claims_that_every_name_is_replaced(org, client):
+    """The scanner finds a name only after a title or on a protected-term list: a category
+    that replaces names says so, and that any other name is sent as written."""
+    page = _page(client, org.alice)
+    assert "never sees" not in page
+    assert transparency.NAMES_CAVEAT in _text(_panel(page, 1))
+    assert "Pseudonymised when recognised" in _text(_panel(page, 1))
+    assert transparency.NAMES_CAVEAT not in _text(_panel(page, 3))  # names go as written
+    Category.objects.filter(pk=org.public.pk).update(finding_actions={"PERSON": "allow"})
+    public = _text(_panel(_page(client, org.alice), 1))
+    assert transparency.NAMES_CAVEAT not in public
+    assert "Sent as written: people&#x27;s names." in public
 
 
 def test_it_says_what_the_audit_trail_holds_and_that_message_text_is_not_in_it(org, client):
