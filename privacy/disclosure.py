@@ -66,6 +66,11 @@ NO_SAFEGUARD_RECORDED = (
     "documented by the organisation's privacy team, who can give you a copy."
 )
 
+#: The safeguard of an on-premise model: the data never left the organisation.
+NOT_A_TRANSFER = (
+    "none needed: it runs on the organisation's own servers, so nothing was transferred"
+)
+
 #: Who runs an on-premise model whose backend names no processor.
 ON_PREMISE_PROCESSOR = "the organisation itself, on its own servers"
 
@@ -140,10 +145,16 @@ def transfers_told(told: list[dict]) -> list[dict]:
                 "processor": processor or _no_processor(entry["hosting"]),
                 "hosting": entry["hosting"],
                 "region": entry["region"] or "not recorded",
-                "safeguard": safeguard or NO_SAFEGUARD_RECORDED,
+                "safeguard": safeguard or _no_safeguard(entry["hosting"]),
             }
         )
     return transfers
+
+
+def _no_safeguard(hosting: str) -> str:
+    if hosting == hosting_name(HostingClass.ON_PREM):
+        return NOT_A_TRANSFER
+    return NO_SAFEGUARD_RECORDED
 
 
 def _no_processor(hosting: str) -> str:

@@ -55,6 +55,7 @@ NOTHING_SENT = "None: every message is blocked, and nothing is sent or stored."
 NOT_RECORDED = "Not recorded"
 ON_PREMISE_PROCESSOR = "The organisation itself"
 NO_SAFEGUARD = "None recorded"
+NOT_A_TRANSFER = "Not a transfer: the organisation's own servers"
 
 #: Whom a chat message is about (Art. 30(1)(c)).
 CHAT_SUBJECTS = (
@@ -205,16 +206,17 @@ def _data_in_words(card: Card, hides_names: bool) -> list[str]:
 
 
 def _recipient(route, backend: Backend | None) -> Recipient:
+    on_premise = backend is not None and backend.hosting_class == HostingClass.ON_PREM
     processor = backend.processor if backend else ""
     if not processor:
-        on_premise = backend is not None and backend.hosting_class == HostingClass.ON_PREM
         processor = ON_PREMISE_PROCESSOR if on_premise else NOT_RECORDED
+    safeguard = backend.transfer_safeguard if backend else ""
     return Recipient(
         name=route.name,
         processor=processor,
         hosting=route.hosting,
         region=route.region or NOT_RECORDED,
-        safeguard=(backend.transfer_safeguard if backend else "") or NO_SAFEGUARD,
+        safeguard=safeguard or (NOT_A_TRANSFER if on_premise else NO_SAFEGUARD),
         gaps=transfer_gaps(backend) if backend else [NO_PROCESSOR_GAP, NO_SAFEGUARD_GAP],
     )
 

@@ -148,7 +148,9 @@ def test_the_editor_says_what_each_save_button_saves(client, admin):
     ("number", "says"),
     [
         (2, "at level 2, names, email addresses, protected terms and the other identifiers "
-            "below are replaced by placeholders before a model sees them"),
+            "below are replaced by placeholders before a model sees them, where Steward "
+            "recognises them (a name only after a title, such as Dr Jane Roe, or on a "
+            "protected-term list: any other name is sent as written)"),
         (3, "at level 3, names, email addresses, protected terms and the other identifiers "
             "below are sent as written, as only our own infrastructure receives this category"),
     ],

@@ -66,7 +66,7 @@ def test_the_page_lists_each_category_with_its_recipients_from_the_database(
         f"Processor: {PROCESSOR} · external API, region us",
         "Processor: The organisation itself",  # on-premise, no processor named
         f"Transfer safeguard: {SAFEGUARD}",
-        "Transfer safeguard: None recorded",
+        "Transfer safeguard: Not a transfer: the organisation's own servers",  # on-premise
         "90 days after the last message",
         "30 days after the last message",
         NOTHING_SENT,

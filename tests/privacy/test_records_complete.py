@@ -176,6 +176,7 @@ def test_a_model_outside_the_eea_with_nothing_recorded_is_flagged_on_the_page_an
     assert openai["Transfer gap"] == "no processor recorded; no transfer safeguard recorded"
     local = _row(rows, "Chat", "1 · Public", "Local Ollama")
     assert local["Transfer gap"] == ""  # on-premise: no transfer
+    assert local["Transfer safeguard"] == "Not a transfer: the organisation's own servers"
 
 
 def test_the_flag_goes_once_the_processor_and_the_safeguard_are_recorded(

@@ -9,7 +9,7 @@ import zipfile
 from django.utils import timezone
 
 from privacy import archive
-from privacy.disclosure import NO_SAFEGUARD_RECORDED, ON_PREMISE_PROCESSOR
+from privacy.disclosure import NO_SAFEGUARD_RECORDED, NOT_A_TRANSFER, ON_PREMISE_PROCESSOR
 from privacy.models import SubjectRequest
 from privacy.scope import digest_of
 from tests.factories import make_backend
@@ -74,5 +74,7 @@ def test_where_nothing_is_recorded_the_copy_keeps_sending_the_person_to_the_priv
     assert transfers["Local Ollama"]["processor"] == ON_PREMISE_PROCESSOR
     assert transfers["OpenAI business API"]["processor"] == "not recorded"
     assert transfers["Retired model"]["processor"] == "not recorded"  # no longer configured
-    assert {t["safeguard"] for t in transfers.values()} == {NO_SAFEGUARD_RECORDED}
+    assert transfers["Local Ollama"]["safeguard"] == NOT_A_TRANSFER  # it never left
+    others = {t["safeguard"] for name, t in transfers.items() if name != "Local Ollama"}
+    assert others == {NO_SAFEGUARD_RECORDED}
     assert "documented by the organisation's privacy team" in summary
