@@ -189,14 +189,6 @@ class OwnDataForm(forms.Form):
         return self.cleaned_data["regime"] or SubjectRequest.Regime.GDPR
 
 
-class FinishForm(IdentifiersForm):
-    """The identifiers to erase in the text, given again for a follow-up erasure (those typed
-    for the first were dropped when it closed)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, auto_id="finish_%s", **kwargs)
-
-
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -205,27 +197,6 @@ class ExtendForm(ReasonForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, auto_id="extend_%s", **kwargs)
         self.fields["reason"].label = "Why more time is needed"
-
-
-class RejectForm(ReasonForm):
-    """A refusal names its legal ground, which the letter puts in plain words under the
-    request's law, and the reason in the officer's words (for an exemption, which one)."""
-
-    #: Said when no ground, or one that is not among the choices, is given (the REST API too).
-    NO_GROUND = "Choose the ground in law for refusing the request."
-
-    field_order = ["ground", "reason"]
-
-    ground = forms.ChoiceField(
-        label="The ground in law",
-        choices=SubjectRequest.RejectionGround.choices,
-        widget=forms.RadioSelect,
-        error_messages={"required": NO_GROUND, "invalid_choice": NO_GROUND},
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, auto_id="reject_%s", **kwargs)
-        self.fields["reason"].label = "Why it is refused (the requester is told)"
 
 
 class VerifyForm(forms.Form):
@@ -297,6 +268,51 @@ class FocusesRefusedField:
         first = next((field for field in refused if not field.widget.is_hidden), None)
         if first is not None:
             first.widget.attrs["autofocus"] = True
+
+
+class FinishForm(FocusesRefusedField, IdentifiersForm):
+    """The identifiers to erase in the text, given again for a follow-up erasure (those typed
+    for the first were dropped when it closed): every one the first named, or the service
+    says which kind is missing beside its field."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="finish_%s", **kwargs)
+
+
+class FocusChosenRadioSelect(forms.RadioSelect):
+    """Radio buttons whose focus, when the group is refused, goes to the option chosen (the
+    first while none is), as the keyboard enters a radio group: not to the first of several
+    all marked ``autofocus``."""
+
+    def subwidgets(self, name, value, attrs=None):
+        options = list(super().subwidgets(name, value, attrs))
+        focused = next((index for index, option in enumerate(options) if option["selected"]), 0)
+        for index, option in enumerate(options):
+            if index != focused:
+                option["attrs"].pop("autofocus", None)
+        yield from options
+
+
+class RejectForm(FocusesRefusedField, ReasonForm):
+    """A refusal names its legal ground, which the letter puts in plain words under the
+    request's law, and the reason in the officer's words (for an exemption, which one). A
+    ground the service refuses (excessive, with no earlier request) comes back beside it."""
+
+    #: Said when no ground, or one that is not among the choices, is given (the REST API too).
+    NO_GROUND = "Choose the ground in law for refusing the request."
+
+    field_order = ["ground", "reason"]
+
+    ground = forms.ChoiceField(
+        label="The ground in law",
+        choices=SubjectRequest.RejectionGround.choices,
+        widget=FocusChosenRadioSelect,
+        error_messages={"required": NO_GROUND, "invalid_choice": NO_GROUND},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="reject_%s", **kwargs)
+        self.fields["reason"].label = "Why it is refused (the requester is told)"
 
 
 class TellForm(FocusesRefusedField, forms.Form):

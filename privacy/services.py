@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import IntegrityError, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
@@ -80,7 +81,9 @@ def receive_request(
         regime=regime,
         subject_user=subject_user,
         received_on=received_on,
-        due_on=policy.due_on(policy.REGIMES[regime], received_on),
+        due_on=_follow_up_due_on(follows, received_on)
+        if follows
+        else policy.due_on(policy.REGIMES[regime], received_on),
         digests=sorted(digests),
         note=note,
         created_by=actor,
@@ -259,7 +262,8 @@ def reject_request(
     requester and often names them: it stays on the request, and the audit trail records
     the ground's code and the reason's length only. A refusal as manifestly unfounded or
     excessive is the controller's to demonstrate (GDPR Art. 12(5), CCPA § 1798.145): its
-    event names the same person's earlier requests (:func:`earlier_requests`) as well."""
+    event names the same person's earlier requests (:func:`earlier_requests`) as well. With
+    none on record, excessive (repetitive) cannot be shown, and is refused beside the ground."""
     if ground not in SubjectRequest.RejectionGround.values:
         raise PrivacyError("Choose the ground in law for refusing the request.")
     if not reason.strip():
@@ -273,9 +277,10 @@ def reject_request(
         refuse_the_subject(request, actor)
         details = {"ground": ground, "reason_chars": len(reason.strip()[:500])}
         if ground in (Ground.UNFOUNDED, Ground.EXCESSIVE):  # read before the identifiers go
-            details["earlier_requests"] = [
-                earlier.request.reference for earlier in earlier_requests(request)
-            ]
+            earlier = [found.request.reference for found in earlier_requests(request)]
+            if ground == Ground.EXCESSIVE and not earlier:
+                raise FieldRefused("ground", EXCESSIVE_WITHOUT_EVIDENCE)
+            details["earlier_requests"] = earlier
         request.status = S.REJECTED
         request.rejection_ground = ground
         request.rejected_reason = reason.strip()[:500]
@@ -291,6 +296,12 @@ def reject_request(
 
 #: How far back the same person's earlier requests are counted, before a request's receipt.
 EARLIER_REQUESTS_MONTHS = 12
+#: Why a refusal as excessive is refused when the same person made no earlier request.
+EXCESSIVE_WITHOUT_EVIDENCE = (
+    f"No earlier request from the same person is on record in the {EARLIER_REQUESTS_MONTHS} "
+    "months before this one was received, so it cannot be shown to be excessive (repetitive). "
+    "Choose another ground, or answer the request."
+)
 #: What the request page shows of each, and what matching them reads.
 EARLIER_REQUEST_FIELDS = (
     "public_id", "reference", "kind", "regime", "status", "received_on", "digests",
@@ -739,8 +750,17 @@ def finish_erasure(
     2. The new request reaches what the first did (its keyed hashes), and erases in the
        text the identifiers given now. Those typed for the first were dropped when it
        closed: for a staff member whose account was kept, the account's are used too.
+       Together they must be every identifier the first named, or one left out would stay
+       wherever only its words find it (a name no detector found) while the letter says it
+       is erased: what is missing is refused beside its field (:func:`_refuse_missing`).
     3. Its identity counts as verified by the first. It is scoped and approved like any
-       request (four eyes), and due as one received today.
+       request (four eyes).
+    4. Its clock (:func:`_follow_up_due_on`): the person asked once, with the first
+       request, so while the first is not yet due the follow-up is due by the same day.
+       Once that day has passed, it is due as a request received today: the hold was
+       lawful and the delay it made justified; erasing is owed without undue delay from
+       the release, and the law's time to answer a request bounds that. Its note names
+       the request it finishes and the day that one was received.
     """
     with transaction.atomic():
         original = _locked(request, S.COMPLETED, "Only a completed erasure can be finished.")
@@ -758,11 +778,8 @@ def finish_erasure(
         user = original.subject_user
         from_account = _account_identifiers(user) if user and not user.is_erased else []
         identifiers = list(dict.fromkeys(given + from_account))
-        if not identifiers:
-            raise PrivacyError(
-                f"The identifiers typed for {original.reference} were dropped when it closed: "
-                "give the subject's email address, phone number or name again."
-            )
+        _refuse_missing(original, identifiers=identifiers, typed={kind for kind, _ in given})
+        received = original.received_on
         follow_up = receive_request(
             actor=actor,
             kind=SubjectRequest.Kind.ERASURE,
@@ -770,8 +787,8 @@ def finish_erasure(
             received_on=timezone.localdate(),
             identifiers=identifiers,
             subject_user=user,
-            note=f"Finishes {original.reference}: what it withheld under a legal hold since "
-            "released.",
+            note=f"Finishes {original.reference}, received on {received.day} {received:%B %Y}: "
+            "what it withheld under a legal hold since released.",
             follows=original,
         )
         return verify_identity(
@@ -779,6 +796,85 @@ def finish_erasure(
             actor=actor,
             method=f"Verified for {original.reference}, which this request finishes.",
         )
+
+
+def _follow_up_due_on(original: SubjectRequest, received_on: dt.date) -> dt.date:
+    """When a follow-up of ``original`` recorded on ``received_on`` is due: by the first's due
+    date while that has not passed (an extension of the first not carried past the
+    follow-up's own clock), otherwise as a request received that day (:func:`finish_erasure`)."""
+    own = policy.due_on(original.regime_rules, received_on)
+    return min(original.due_on, own) if original.due_on >= received_on else own
+
+
+#: Each kind of identifier as a refusal names it, in the finish form's order.
+IDENTIFIER_WORDS = {
+    "email": "email address",
+    "phone": "phone number",
+    "name": "name",
+    "other": "other identifier",
+}
+
+
+def _refuse_missing(
+    original: SubjectRequest, *, identifiers: list[tuple[str, str]], typed: set[str]
+) -> None:
+    """Refuse a follow-up of ``original`` unless ``identifiers`` match each of its keyed
+    hashes; the refusal goes beside the field of the first kind missing (``typed``: the kinds
+    the officer gave, of which one may be spelled otherwise than before).
+
+    The hashes say how many are missing, not of which kind, nor what they were. The kinds
+    come from the first's receipt event: a kind it named that nothing given now matches is
+    missing, and as the intake takes one identifier of each kind, when as many are missing
+    as such kinds, one of each. Otherwise (a follow-up may have named two email addresses;
+    the trail may no longer hold the event) the refusal gives their number only.
+    """
+    wanted = set(original.digests)
+    matched = {kind for kind, value in identifiers if scope.digest_of(kind, value) in wanted}
+    missing = wanted - {scope.digest_of(kind, value) for kind, value in identifiers}
+    if not missing:
+        return
+    absent = [kind for kind in IDENTIFIER_WORDS if kind in _kinds_named(original) - matched]
+    if len(absent) != len(missing):
+        raise FieldRefused(
+            absent[0] if absent else NON_FIELD_ERRORS,
+            f"The original erasure also named {purge.counted(len(missing), 'identifier')} not "
+            f"given here: give every identifier it named as it was given for "
+            f"{original.reference}.",
+        )
+    words = [IDENTIFIER_WORDS[kind] for kind in absent]
+    one = len(absent) == 1
+    refusal = (
+        f"The original erasure also named {_listed([f'1 {word}' for word in words])} not "
+        f"given here: give the subject's {_listed(words)} as {'it was' if one else 'they were'} "
+        f"given for {original.reference}."
+    )
+    if retyped := [IDENTIFIER_WORDS[kind] for kind in absent if kind in typed]:
+        alone = len(retyped) == 1
+        refusal += (
+            f" The {_listed(retyped)} given here {'is' if alone else 'are'} not the "
+            f"{'one' if alone else 'ones'} it named."
+        )
+    raise FieldRefused(absent[0], refusal)
+
+
+def _kinds_named(request: SubjectRequest) -> set[str]:
+    """The kinds of identifier ``request`` was received with, as its receipt event records
+    them; none if the trail no longer holds it."""
+    kinds = (
+        AuditEvent.objects.filter(
+            action=AuditEvent.Action.DSR_RECEIVED,
+            target_type=SubjectRequest._meta.label_lower,
+            target_id=str(request.public_id),
+        )
+        .values_list("details__identifier_kinds", flat=True)
+        .first()
+    )
+    return set(kinds or ())
+
+
+def _listed(words: list[str]) -> str:
+    """Words joined as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 # --- purges ------------------------------------------------------------------------------

@@ -336,16 +336,20 @@ def request_retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @require_POST
 @officer
 def request_finish(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """Record a follow-up erasure of what a completed one withheld under a hold since released."""
+    """Record a follow-up erasure of what a completed one withheld under a hold since released.
+    An identifier refused (malformed, or one the first named left out) comes back beside its
+    field, the others as typed (422)."""
     subject_request = access.get_request_for_user(request.user, public_id)
     form = FinishForm(request.POST)
     if not form.is_valid():
-        ctx = _request_context(request, subject_request, finish_form=form)
-        return render(request, "privacy/request_detail.html", ctx, status=422)
+        return _refused(request, subject_request, form, "finish_form")
     try:
         follow_up = services.finish_erasure(
             request=subject_request, actor=request.user, identifiers=form.identifiers
         )
+    except FieldRefused as exc:
+        form.refuse(exc.field, str(exc))
+        return _refused(request, subject_request, form, "finish_form")
     except PrivacyError as exc:
         messages.error(request, str(exc))
         return _go(request, reverse("privacy:request", args=[subject_request.public_id]))

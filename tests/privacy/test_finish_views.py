@@ -1,7 +1,9 @@
 """An erasure a legal hold kept from finishing, on the pages: the release says so, the desk
 lists it, and its page records the follow-up erasure."""
 
+import html
 import itertools
+import re
 
 import pytest
 from django.db import connection
@@ -13,7 +15,14 @@ from audit.services import pseudonym
 from chat.pseudonyms import canonical
 from privacy import services
 from privacy.models import LegalHold, SubjectRequest
-from tests.privacy.conftest import make_conversation, mention, receive, run
+from tests.privacy.conftest import (
+    SUBJECT_EMAIL,
+    make_conversation,
+    mention,
+    receive,
+    release,
+    run,
+)
 
 
 @pytest.fixture
@@ -58,6 +67,29 @@ def test_a_released_hold_leads_to_finishing_the_erasure_it_kept(client, officers
     assert ("name", "Alice Martin") in follow_up.identifiers()
     page = client.get(reverse("privacy:request", args=[request.public_id])).content.decode()
     assert f"being finished by {follow_up.reference}" in page
+
+
+def test_a_follow_up_missing_an_identifier_is_refused_beside_its_field_as_typed(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    kept = make_conversation(org.carol, org.internal, texts=(f"Mail {SUBJECT_EMAIL}",))
+    mention(kept, "EMAIL_ADDRESS", SUBJECT_EMAIL)
+    hold = services.place_hold(actor=officers[1], reason="Litigation 4", conversation=kept)
+    named = receive(officers, identifiers=[("email", SUBJECT_EMAIL), ("name", "Jane Roe")])
+    request = run(named, officers, django_capture_on_commit_callbacks)
+    release(hold, asked_by=officers[0], confirmed_by=officers[1])
+    client.force_login(officers[0])
+
+    url = reverse("privacy:request_finish", args=[request.public_id])
+    refused = client.post(url, {"email": SUBJECT_EMAIL})
+    assert refused.status_code == 422
+    page = html.unescape(refused.content.decode())
+    beside_name = page.split('id="finish_name_error"')[1].split("</div>")[0]
+    assert "also named 1 name not given here" in beside_name
+    assert f"as it was given for {request.reference}" in beside_name
+    assert f'value="{SUBJECT_EMAIL}"' in page
+    assert "autofocus" in re.search(r'<input[^>]*id="finish_name"[^>]*>', page).group()
+    assert SubjectRequest.objects.count() == 1
 
 
 def test_only_officers_may_finish_an_erasure(client, org, withheld):

@@ -5,6 +5,7 @@ person's earlier requests, which the request page counts."""
 
 import datetime as dt
 import html
+import re
 
 import pytest
 from django.urls import reverse
@@ -14,7 +15,7 @@ from audit.models import AuditEvent
 from privacy import policy, services
 from privacy.forms import RejectForm
 from privacy.models import SubjectRequest
-from privacy.services import PrivacyError
+from privacy.services import FieldRefused, PrivacyError
 from tests.api.test_rest import _client_of
 from tests.privacy.conftest import SUBJECT_EMAIL, receive
 
@@ -82,6 +83,24 @@ def test_an_excessive_refusal_records_the_earlier_requests_it_rests_on(officers)
     assert details["ground"] == "excessive" and details["earlier_requests"] == [before.reference]
 
 
+def test_excessive_is_refused_beside_its_ground_with_no_earlier_request_on_record(officers):
+    request = receive(officers)
+    with pytest.raises(FieldRefused) as refused:
+        _reject(request, officers[0], ground=Ground.EXCESSIVE, reason="Asks too often")
+    assert refused.value.field == "ground"
+    assert "No earlier request from the same person is on record" in str(refused.value)
+    request.refresh_from_db()
+    assert request.status == SubjectRequest.Status.RECEIVED and request.identifiers()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DSR_REJECTED).exists()
+
+
+def test_manifestly_unfounded_needs_no_earlier_request(officers):
+    request = _reject(receive(officers), officers[0], ground=Ground.UNFOUNDED, reason="A prank")
+    assert request.status == SubjectRequest.Status.REJECTED
+    details = AuditEvent.objects.get(action=AuditEvent.Action.DSR_REJECTED).details
+    assert details["earlier_requests"] == []
+
+
 # --- the pages -------------------------------------------------------------------------------
 
 
@@ -107,6 +126,23 @@ def test_a_rejection_posted_without_a_ground_is_refused_with_the_form_again(clie
     request.refresh_from_db()
     assert request.status == SubjectRequest.Status.REJECTED
     assert request.rejection_ground == Ground.EXEMPTION
+
+
+def test_an_excessive_rejection_without_evidence_comes_back_beside_the_ground(client, officers):
+    request = receive(officers)
+    client.force_login(officers[1])
+    url = reverse("privacy:request_reject", args=[request.public_id])
+    response = client.post(url, {"ground": "excessive", "reason": "Asks every week"})
+    assert response.status_code == 422
+    page = html.unescape(response.content.decode())
+    beside_ground = page.split('id="reject_ground_error"')[1].split("</div>")[0]
+    assert "No earlier request from the same person is on record" in beside_ground
+    assert "Asks every week</textarea>" in page
+    chosen = re.search(r'<input[^>]*value="excessive"[^>]*>', page).group()
+    assert "checked" in chosen and "autofocus" in chosen
+    assert page.count("autofocus") == 1
+    request.refresh_from_db()
+    assert request.status == SubjectRequest.Status.RECEIVED
 
 
 # --- the evidence: the same person's earlier requests ---------------------------------------
@@ -172,6 +208,7 @@ def test_the_person_does_not_see_the_evidence_on_their_own_request(client, offic
 def test_a_gdpr_letter_states_the_ground_the_reason_and_the_right_to_complain_and_go_to_court(
     client, officers, ground, words
 ):
+    receive(officers, kind="access", received_on=_days_ago(30))  # evidence for excessive
     request = _reject(receive(officers), officers[0], ground=ground, reason="Our own words")
     client.force_login(officers[1])
     letter = _letter(client, request)
@@ -227,6 +264,10 @@ def test_rest_rejects_with_the_ground_and_shows_it(officers):
     request = receive(officers)
     url = f"/api/privacy/requests/{request.public_id}/reject/"
     body = {"ground": "excessive", "reason": "Asked five times"}
+    refused = _client_of(officers[1]).post(url, body, format="json")
+    assert refused.status_code == 400
+    assert "No earlier request from the same person" in str(refused.json())
+    receive(officers, kind="access", received_on=_days_ago(30))
     done = _client_of(officers[1]).post(url, body, format="json")
     assert done.status_code == 200, done.content
     assert done.json()["rejection_ground"] == "excessive" and done.json()["status"] == "rejected"
