@@ -6,6 +6,7 @@ themselves (400). Archives are downloaded from the pages only, where the subject
 download waits for that release.
 """
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
@@ -41,7 +42,7 @@ from privacy.models import (
     RequesterNotice,
     SubjectRequest,
 )
-from privacy.services import FourEyesError, PrivacyError
+from privacy.services import FieldRefused, FourEyesError, PrivacyError
 
 PrivacyOfficer = role_permission(Role.PRIVACY_OFFICER)
 
@@ -62,11 +63,15 @@ def _given(serializer_class, request) -> dict:
 
 
 def _call(step):
-    """Run a service step: a four-eyes refusal is 403, any other refusal 400 with the reason."""
+    """Run a service step: a four-eyes refusal is 403, any other refusal 400 with the reason,
+    beside the field it refused when it names one (as the pages show it)."""
     try:
         return step()
     except FourEyesError as exc:
         raise PermissionDenied(str(exc)) from None
+    except FieldRefused as exc:
+        field = "non_field_errors" if exc.field == NON_FIELD_ERRORS else exc.field
+        raise ValidationError({field: [str(exc)]}) from None
     except PrivacyError as exc:
         raise ValidationError({"non_field_errors": [str(exc)]}) from None
 

@@ -165,3 +165,14 @@ def test_a_recipient_notice_without_how_focuses_how_and_keeps_the_day(client, of
     _says(_refused_field(response, "how"), "Say how the provider was told")
     assert f'value="{typed}"' in response.content.decode()
     _no_recipient_told(owing)
+
+
+def test_over_rest_a_refused_day_is_an_error_of_its_field(officers, owing):
+    from tests.api.test_rest import _client_of
+
+    url = f"/api/privacy/requests/{owing.public_id}/recipients-told/"
+    body = {"backend": VENDOR, "told_on": FUTURE, "how": HOW}
+    refused = _client_of(officers[0]).post(url, body, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {"told_on": ["The day the provider was told cannot be in the future."]}
+    assert not RecipientNotice.objects.exists()
