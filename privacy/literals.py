@@ -15,10 +15,11 @@ _TOKEN_AFTER = r"(?!\w)(?![-.+@]\w)"
 
 
 def literal_patterns(literals: list[str]) -> list[re.Pattern]:
-    """One case-blind pattern per literal, matching it as a whole token only."""
+    """One case-blind pattern per literal, matching it as a whole token only, its words
+    however far apart (a name typed "Jane  Roe" is Jane Roe, as its keyed hash is)."""
     patterns = []
     for value in filter(None, (literal.strip() for literal in literals)):
-        pattern = re.escape(value)
+        pattern = r"\s+".join(re.escape(word) for word in value.split())
         # Only an edge that is a word character can run on into a longer token ("+44…" can't).
         if re.match(r"\w", value[0]):
             pattern = _TOKEN_BEFORE + pattern

@@ -123,6 +123,9 @@ def test_a_title_the_owner_typed_is_redacted_as_it_is(
         (EMAIL, f"<{EMAIL}>, {EMAIL}.", "<[erased]>, [erased]."),
         (EMAIL, f"mary.{EMAIL}, {EMAIL}.uk, x{EMAIL}", f"mary.{EMAIL}, {EMAIL}.uk, x{EMAIL}"),
         (" Ann ", "Ann; annual", "[erased]; annual"),
+        # The words of a name as typed, however far apart: its keyed hash ignores the spacing.
+        ("Jane  Roe", "Jane Roe wrote to jane\nroe.", "[erased] wrote to [erased]."),
+        ("Jane Roe", "Jane \t Roe; JaneRoe", "[erased]; JaneRoe"),
     ],
 )
 def test_a_literal_matches_whole_tokens_whatever_its_edges(db, literal, text, expected):
