@@ -144,3 +144,29 @@ def test_purges_holds_and_your_data_pages(demo, new_context, console_errors):
     priya.goto("/privacy/")
     _shoot(priya, "privacy-09-purge-alarm")
     assert console_errors == []
+
+
+def test_an_overdue_request_fits_the_desk_on_a_phone(demo, new_context, console_errors):
+    """The due date of an overdue request did not wrap, and ran past the card's edge."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from privacy import services
+
+    priya = User.objects.get(email="priya@example.com")
+    services.receive_request(
+        actor=priya,
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR,
+        received_on=timezone.localdate() - dt.timedelta(days=40),
+        identifiers=[("email", "late.person@example.org")],
+    )
+    page = _officer(new_context, "priya@example.com", console_errors)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/privacy/")
+    expect(page.get_by_text("overdue: was due")).to_be_visible()
+    overflow = page.evaluate(
+        "[...document.querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth)"
+    )
+    assert overflow and max(overflow) <= 0
