@@ -28,6 +28,7 @@ from audit.models import AuditEvent
 from audit.services import record, update_and_record
 from chat import llm, streams, transient
 from chat.models import Conversation, Message, sealing_context
+from chat.pseudonyms import Pseudonymiser
 from chat.services import PART_SEPARATOR
 from chat.stopping import Cancel
 from chat.tasks import ANSWER_SOFT_LIMIT_SECONDS
@@ -414,6 +415,28 @@ def settle(answer: Message, writer, progress: Progress) -> None:
         )
     else:
         _finish(answer, writer, progress)
+    if not progress.superseded and "[" in progress.text:
+        _keep_invented_placeholders(answer, progress.text)
+
+
+def _keep_invented_placeholders(answer: Message, text: str) -> None:
+    """Keep the placeholders the model made up in ``text`` as the conversation's literals
+    (:meth:`chat.pseudonyms.Pseudonymiser.keep_invented`), under the conversation's lock,
+    as a message's new placeholders are; the mapping is read once, and written only when
+    the answer made one up. A category that keeps no text keeps no answer to misread."""
+    conversation = answer.conversation
+    if not transient.keeps_content(conversation):
+        return
+    if not Pseudonymiser(conversation.pseudonyms()).keep_invented(text):
+        return
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if locked is None:  # deleted meanwhile
+            return
+        pseudonymiser = Pseudonymiser(locked.pseudonyms())
+        if pseudonymiser.keep_invented(text):
+            locked.set_pseudonyms(pseudonymiser.mapping)
+            locked.save(update_fields=["pseudonyms_sealed"])
 
 
 def _claim(message_id: int) -> tuple[Message, Version] | None:

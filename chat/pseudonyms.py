@@ -14,6 +14,11 @@ tell the two apart: the literal goes under a name of its own, which is put back 
 literal. Either way the author reads what they typed, and the model gets no real value.
 A literal keeps its name for the rest of the conversation, as a value does.
 
+A placeholder the model made up (a draft's "[EMAIL_1]" before the conversation gave that
+name to any address) is kept as a literal too, once its answer is stored
+(:meth:`Pseudonymiser.keep_invented`): the next address typed would otherwise take its name,
+and the old answer read as if the model had written that real address.
+
 Mapping shape (JSON)::
 
     {"values": {"[EMAIL_2]": "ann@example.com", "[EMAIL_3]": "[EMAIL_2]"},
@@ -141,6 +146,17 @@ class Pseudonymiser:
         """Whether ``name`` is given to a value (a literal's own name included), or kept
         by the literal of that name."""
         return name in self.mapping["values"] or f"literal:{name}" in self.mapping["keys"]
+
+    def keep_invented(self, answer: str) -> bool:
+        """Keep each placeholder ``answer`` names that the conversation never gave as a
+        literal of that name, so no value is ever given it; whether any was new."""
+        kept = False
+        for found in PLACEHOLDER.finditer(answer):
+            name = found[0]
+            if found[1] in GIVEN_LABELS and not self._taken(name):
+                self.mapping["keys"][f"literal:{name}"] = name
+                kept = self.changed = True
+        return kept
 
     def _literals_as_sent(self, written: str) -> str:
         if "[" not in written:
