@@ -6,7 +6,8 @@ elsewhere that mentions them ("mentions": other people's messages, and the model
 in those conversations that name them once placeholders are restored). Other people's
 identifiers in the mentions are withheld (GDPR Art. 15(4)): each one the detector finds
 that is not the subject's reads "[another person's email address]"; what it does not find
-(a name without a title, say) is for the officer who releases the copy. For a staff member
+(a name without a title, say) the officer who releases the copy withholds before release
+(:func:`withhold`: it reads "[another person's name]"). For a staff member
 it also holds what Steward keeps on their account: roles and clearances, policy
 acknowledgements and quiz attempts, API tokens (never their hash), and a summary of their
 own activity in the audit trail.
@@ -20,10 +21,12 @@ request completed (and by the subject's erasure).
 import datetime as dt
 import io
 import json
+import re
 import tempfile
 import time
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 
 from django.db import transaction
@@ -42,13 +45,28 @@ from governance.detection import Detection, detect
 from governance.models import User
 from governance.policy import HARMLESS_TYPES, SECRET_TYPES
 from privacy import access, disclosure, notices
+from privacy.literals import literal_patterns
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
-from privacy.services import PrivacyError, record_step
+from privacy.scope import digest_of
+from privacy.services import FieldRefused, PrivacyError, record_step
 
 #: Conversations read at a time, each chunk with its messages in one more query.
 CHUNK = 200
 #: Past this size, the zip being written goes to a temporary file rather than memory.
 SPOOL_BYTES = 8 * 1024 * 1024
+#: What stands in the copy for a name an officer withheld before release.
+NAME_WITHHELD = "[another person's name]"
+#: The audit action for names withheld from an archive before release. Its value, until
+#: AuditEvent.Action gives it a member and a label (audit/ is not this module's to change).
+ARCHIVE_WITHHELD = "dsr.archive_withheld"
+#: What the copy already withholds (this module's ``_withheld`` and :data:`NAME_WITHHELD`).
+_ALREADY_WITHHELD = re.compile(
+    r"\[(?:another person's [^\[\]\n]{1,60}|a secret or credential, withheld|"
+    r"a protected term, withheld)\]",
+    re.IGNORECASE,
+)
+#: The parts of a mention other people wrote, or a model answered them: what is withheld in.
+MENTION_TEXTS = ("text", "title", "answer")
 
 
 def build(
@@ -105,6 +123,16 @@ def build(
         **(_held_on_account(user) if user else {}),
         "about": disclosure.about(request, recipients, kinds=kinds),
     }
+    counts = {
+        "conversations": len(own),
+        "messages": sum(len(c["messages"]) for c in own),
+        "mentions": len(mentions),
+    }
+    return seal(request, _zipped(data)), counts
+
+
+def _zipped(data: dict) -> bytes:
+    """The archive's zip: ``data`` as ``data.json``, and ``summary.html`` made from it."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
             with io.TextIOWrapper(
@@ -115,13 +143,13 @@ def build(
                 "summary.html", render_to_string("privacy/archive_summary.html", {"data": data})
             )
         spool.seek(0)
-        blob = spool.read()
-    counts = {
-        "conversations": len(own),
-        "messages": sum(len(c["messages"]) for c in own),
-        "mentions": len(mentions),
-    }
-    return seal(request, blob), counts
+        return spool.read()
+
+
+def _data_of(request: SubjectRequest) -> dict:
+    """The archive's ``data.json``, read."""
+    with zipfile.ZipFile(io.BytesIO(open_archive(request))) as archive:
+        return json.loads(archive.read("data.json"))
 
 
 def digests_within(request: SubjectRequest) -> set[str]:
@@ -216,6 +244,142 @@ def release(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         )
         notices.told_in_steward(request, notices.Topic.OUTCOME)  # the download is theirs now
     return request
+
+
+def check_refusal(request: SubjectRequest, user: User) -> str | None:
+    """Why ``user`` may not check the archive's mentions or withhold names in them now, for
+    them to read; None if they may. Once released, the copy is the one the person has."""
+    if not _has_archive(request):
+        return "There is no archive to check: it is built when the request completes."
+    if request.archive_released_at:
+        return "The archive was already released to the person: their copy stays as it is."
+    if access.is_about(request, user):
+        return "Someone other than the person the data is about checks it."
+    return None
+
+
+def withhold(*, request: SubjectRequest, actor: User, terms: list[str]) -> list[tuple[str, int]]:
+    """Replace each of ``terms`` (other people's names the detector did not find) by
+    "[another person's name]" wherever the archive's mentions hold it as a whole word, case
+    aside; each term with how many it replaced. The person's own conversations stay whole.
+
+    1. Only before release, by a privacy officer the request is not about, and never the
+       person's own name (the request's keyed hashes, or their account's name).
+    2. The sealed archive is opened, its mentions changed, ``summary.html`` made again from
+       ``data.json`` and the whole sealed again. The terms are kept nowhere: the archive is
+       never built again (a new request makes a new one), so nothing needs them later.
+    3. The audit trail says how many terms and how many replacements: the terms name people.
+    """
+    with transaction.atomic():
+        request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        if refusal := check_refusal(request, actor):
+            raise PrivacyError(refusal)
+        _refuse_own_name(request, terms)
+        data = _data_of(request)
+        replaced = _names_withheld(data["mentions"], terms)
+        total = sum(count for _, count in replaced)
+        if total:
+            data["names_withheld"] = data.get("names_withheld", 0) + total
+            request.archive_sealed = seal(request, _zipped(data))
+            request.save(update_fields=["archive_sealed"])
+        record_step(request, actor, ARCHIVE_WITHHELD, {"terms": len(terms), "replaced": total})
+    return replaced
+
+
+def _refuse_own_name(request: SubjectRequest, terms: list[str]) -> None:
+    own_name = request.subject_user.full_name if request.subject_user else ""
+    for term in terms:
+        if digest_of("name", term) in request.digests or (
+            own_name and canonical("PERSON", term) == canonical("PERSON", own_name)
+        ):
+            raise FieldRefused(
+                "terms",
+                f"“{term}” is the name of the person the copy is for: what names them is "
+                "theirs to see. Give other people's names only.",
+            )
+
+
+def _names_withheld(mentions: list[dict], terms: list[str]) -> list[tuple[str, int]]:
+    """Withhold ``terms`` in ``mentions`` (changed in place), longest first so that "Tom"
+    finds no half of "Tom Baker"; what the copy already withholds stays whole, so "person"
+    leaves "[another person's email address]" alone."""
+    longest_first = sorted(terms, key=len, reverse=True)
+    either = re.compile(
+        "|".join(
+            [
+                f"(?P<kept>{_ALREADY_WITHHELD.pattern})",
+                *(
+                    f"(?P<term{n}>{literal_patterns([term])[0].pattern})"
+                    for n, term in enumerate(longest_first)
+                ),
+            ]
+        ),
+        re.IGNORECASE,
+    )
+    counts = Counter()
+
+    def replace(match: re.Match) -> str:
+        if match.lastgroup == "kept":
+            return match.group()
+        counts[match.lastgroup] += 1
+        return NAME_WITHHELD
+
+    for mention in mentions:
+        for key in MENTION_TEXTS:
+            if mention.get(key):
+                mention[key] = either.sub(replace, mention[key])
+    made = {term: counts[f"term{n}"] for n, term in enumerate(longest_first)}
+    return [(term, made[term]) for term in terms]
+
+
+def withholdings(request: SubjectRequest) -> list[dict]:
+    """Each time names were withheld from the request's archive: how many terms, how many
+    replacements, by whom and when (the trail's counts: the terms are kept nowhere)."""
+    events = AuditEvent.objects.filter(
+        action=ARCHIVE_WITHHELD,
+        target_type=SubjectRequest._meta.label_lower,
+        target_id=str(request.public_id),
+    ).order_by("sequence")
+    return [
+        {
+            "terms": event.details.get("terms", 0),
+            "replaced": event.details.get("replaced", 0),
+            "by": event.actor_label,
+            "at": event.occurred_at,
+        }
+        for event in events
+    ]
+
+
+def mentions_to_check(request: SubjectRequest, *, reader: User) -> list[dict]:
+    """The archive's mentions as an officer reads them before release, each with
+    ``parts``: its text as ``(text, withheld)`` pairs, what the copy withholds marked. The
+    reading is recorded, as a download of the archive is."""
+    mentions = _data_of(request)["mentions"]
+    with transaction.atomic():
+        record(
+            action=AuditEvent.Action.DSR_DOWNLOADED,
+            actor=reader,
+            target=request,
+            details={"what": "mentions", "by_subject": False},
+        )
+    for mention in mentions:
+        text = next((mention[key] for key in MENTION_TEXTS if mention.get(key)), "")
+        mention["parts"] = _parts(text)
+    return mentions
+
+
+def _parts(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut where the copy withholds something, each piece with whether it is."""
+    parts, reached = [], 0
+    for match in _ALREADY_WITHHELD.finditer(text):
+        if match.start() > reached:
+            parts.append((text[reached : match.start()], False))
+        parts.append((match.group(), True))
+        reached = match.end()
+    if reached < len(text):
+        parts.append((text[reached:], False))
+    return parts
 
 
 def drop_expired() -> int:

@@ -38,6 +38,23 @@ COMMON_WORDS = frozenset(
 )
 
 
+def name_refusal(name: str, doing: str) -> str | None:
+    """Why ``name`` cannot be replaced as a whole word wherever it stands (``doing``: "erasing",
+    "withholding"), or None: a common word, or one word of fewer than 3 letters, would change
+    every message that uses it."""
+    words = name.split()
+    if len(words) == 1 and sum(c.isalpha() for c in name) < 3:
+        refusal = f"“{name}” has fewer than 3 letters"
+    elif all(word.casefold().strip(".,;:!?'\"") in COMMON_WORDS for word in words):
+        refusal = f"“{name}” is {'a common word' if len(words) == 1 else 'made of common words'}"
+    else:
+        return None
+    return (
+        f"{refusal}: {doing} it would change every message that uses it. "
+        "Give the person's full name."
+    )
+
+
 class IdentifiersForm(forms.Form):
     """The identifiers a request names, each optional."""
 
@@ -63,23 +80,8 @@ class IdentifiersForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        if not name:
-            return name
-        words = name.split()
-        refusal = None
-        if len(words) == 1 and sum(c.isalpha() for c in name) < 3:
-            refusal = f"“{name}” has fewer than 3 letters"
-        elif all(word.casefold().strip(".,;:!?'\"") in COMMON_WORDS for word in words):
-            refusal = (
-                f"“{name}” is a common word"
-                if len(words) == 1
-                else (f"“{name}” is made of common words")
-            )
-        if refusal:
-            raise forms.ValidationError(
-                f"{refusal}: erasing it would change every message that uses it. "
-                "Give the person's full name."
-            )
+        if name and (refusal := name_refusal(name, "erasing")):
+            raise forms.ValidationError(refusal)
         return name
 
     @property
@@ -439,3 +441,51 @@ class BreachScopeForm(forms.Form):
                 "report on a shorter one, or on several in turn.",
             )
         return data
+
+
+class WithholdForm(FocusesRefusedField, forms.Form):
+    """Other people's names the detector did not find in an access copy's mentions, one per
+    line, each withheld wherever it stands as a whole word (privacy.archive.withhold). A term
+    is refused by the rule names are refused by for erasure (IdentifiersForm.clean_name): a
+    common word, or one word of fewer than 3 letters, would change every message using it."""
+
+    #: As long as the full name a request may name (IdentifiersForm.name).
+    MAX_TERM = 150
+
+    terms = forms.CharField(
+        label="Withhold before release",
+        max_length=4000,
+        strip=False,  # one per line: cleaned line by line
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Other people's names Steward did not recognise in the mentions, one per "
+        "line. Each reads [another person's name] in the copy, whatever its case; the "
+        "person's own conversations stay as they are.",
+        error_messages={
+            "required": "Give at least one name to withhold, one per line.",
+            "max_length": "That is more than 4,000 characters: withhold the names in several goes.",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="withhold_%s", **kwargs)
+
+    def clean_terms(self) -> list[str]:
+        terms = {}
+        for line in self.cleaned_data["terms"].splitlines():
+            term = " ".join(line.split())
+            terms.setdefault(term.casefold(), term)
+        terms.pop("", None)
+        if not terms:
+            raise forms.ValidationError(self.fields["terms"].error_messages["required"])
+        refusals = [refusal for term in terms.values() if (refusal := self._refusal(term))]
+        if refusals:
+            raise forms.ValidationError(refusals)
+        return list(terms.values())
+
+    def _refusal(self, term: str) -> str | None:
+        if len(term) > self.MAX_TERM:
+            return (
+                f"“{term[:30]}…” is longer than a name ({self.MAX_TERM} characters): "
+                "give one name per line."
+            )
+        return name_refusal(term, "withholding")

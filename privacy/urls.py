@@ -20,6 +20,9 @@ urlpatterns = [
         name="request_recipient_told",
     ),
     path("requests/<uuid:public_id>/release/", views.request_release, name="request_release"),
+    path(
+        "requests/<uuid:public_id>/check-copy/", views.request_check_copy, name="request_check_copy"
+    ),
     path("requests/<uuid:public_id>/retry/", views.request_retry, name="request_retry"),
     path("requests/<uuid:public_id>/finish/", views.request_finish, name="request_finish"),
     path("requests/<uuid:public_id>/receipt.json", views.request_receipt, name="request_receipt"),

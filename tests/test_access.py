@@ -204,6 +204,10 @@ MATRIX = {
         f"/privacy/requests/{REQUEST_ID}/release/",
         everyone(405),
     ),
+    "privacy/requests/<uuid:public_id>/check-copy/": (
+        f"/privacy/requests/{REQUEST_ID}/check-copy/",
+        row("L", 403, 403, 403, "R", 403),  # no archive yet: back to the request page
+    ),
     "privacy/requests/<uuid:public_id>/retry/": (
         f"/privacy/requests/{REQUEST_ID}/retry/",
         everyone(405),

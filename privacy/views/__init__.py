@@ -18,6 +18,7 @@ from privacy.views.purge_runs import purge_detail, purge_now, purge_schedule, pu
 from privacy.views.records import processing_records, processing_records_csv
 from privacy.views.subject_requests import (
     request_approve,
+    request_check_copy,
     request_detail,
     request_extend,
     request_finish,
@@ -50,6 +51,7 @@ __all__ = [
     "purges",
     "request_approve",
     "request_archive",
+    "request_check_copy",
     "request_detail",
     "request_extend",
     "request_finish",

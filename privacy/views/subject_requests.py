@@ -31,6 +31,7 @@ from privacy.forms import (
     RejectForm,
     TellForm,
     VerifyForm,
+    WithholdForm,
 )
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from privacy.services import FieldRefused, PrivacyError
@@ -161,6 +162,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "officer": officer,
         "is_subject": is_subject,
         "archive_downloadable": archive.download_refusal(subject_request, request.user) is None,
+        "copy_check": forms.get("copy_check") or _copy_check(request, subject_request),
         "keep_days": ARCHIVE_KEEP_DAYS,
         "identifiers": subject_request.identifiers() if officer else [],
         "verify_form": forms.get("verify_form") or VerifyForm(),
@@ -324,6 +326,68 @@ def request_recipient_told(request: HttpRequest, public_id: UUID) -> HttpRespons
 def request_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Release the access archive to the person, once its mentions are checked."""
     return _step(request, public_id, lambda r, d: archive.release(request=r, actor=request.user))
+
+
+@require_http_methods(["GET", "POST"])
+@officer
+def request_check_copy(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Check an access archive before release. GET shows the mentions it holds (other
+    people's messages), what it withholds marked, the reading recorded; POST withholds the
+    names given (:func:`privacy.archive.withhold`).
+
+    A POST that withheld answers with the page itself rather than a redirect: it says how
+    many each name replaced, naming them, and the names are kept nowhere to say it from after
+    a redirect. Refused names come back beside their field as typed (422)."""
+    subject_request = access.get_request_for_user(request.user, public_id)
+    if refusal := archive.check_refusal(subject_request, request.user):
+        messages.error(request, refusal)
+        return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+    if request.method == "GET":
+        return _copy_check_page(request, subject_request)
+    form = WithholdForm(request.POST)
+    if not form.is_valid():
+        return _copy_check_page(request, subject_request, form=form, status=422)
+    try:
+        replaced = archive.withhold(
+            request=subject_request, actor=request.user, terms=form.cleaned_data["terms"]
+        )
+    except FieldRefused as exc:
+        form.refuse(exc.field, str(exc))
+        return _copy_check_page(request, subject_request, form=form, status=422)
+    except PrivacyError as exc:
+        messages.error(request, str(exc))
+        return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
+    subject_request.refresh_from_db(fields=["archive_sealed"])  # as withheld
+    fresh = WithholdForm()
+    fresh.fields["terms"].widget.attrs["autofocus"] = True  # the page opens at the counts
+    return _copy_check_page(request, subject_request, form=fresh, replaced=replaced)
+
+
+def _copy_check_page(request, subject_request, *, status: int = 200, **shown) -> HttpResponse:
+    """The request page with the archive's mentions listed (its link to them is this page's
+    URL: followed from here, a browser would not load it again)."""
+    mentions = archive.mentions_to_check(subject_request, reader=request.user)
+    check = _copy_check(request, subject_request, mentions=mentions, **shown)
+    ctx = _request_context(request, subject_request, copy_check=check)
+    return render(request, "privacy/request_detail.html", ctx, status=status)
+
+
+def _copy_check(request, subject_request: SubjectRequest, form=None, **shown) -> dict | None:
+    """What the page shows an officer checking an access archive before release: the form
+    to withhold names, how many were withheld so far, and ``shown`` (the mentions read, and
+    a POST's counts per name); None when there is nothing to check."""
+    if (
+        subject_request.kind != SubjectRequest.Kind.ACCESS
+        or not access.is_officer(request.user)
+        or not subject_request.receipt.get("counts", {}).get("mentions")
+        or archive.check_refusal(subject_request, request.user)
+    ):
+        return None
+    return {
+        "form": form or WithholdForm(),
+        "earlier": archive.withholdings(subject_request),
+        **shown,
+    }
 
 
 @require_POST
