@@ -404,7 +404,17 @@ def settle(answer: Message, writer, progress: Progress) -> None:
     if progress.superseded:
         if not progress.followed:  # a follower never held the answer: no news to log
             logger.info("answer %s: attempt %s superseded", answer.public_id, answer.attempt)
-    elif progress.error_kind:
+        return
+    if "[" in progress.text:  # before the stream ends: the author's next message comes after
+        try:
+            _keep_invented_placeholders(answer, progress.text)
+        except Exception as exc:  # the answer is stored all the same
+            logger.warning(
+                "answer %s: made-up placeholders not kept (%s)",
+                answer.public_id,
+                type(exc).__name__,
+            )
+    if progress.error_kind:
         _fail(
             answer,
             writer,
@@ -415,8 +425,6 @@ def settle(answer: Message, writer, progress: Progress) -> None:
         )
     else:
         _finish(answer, writer, progress)
-    if not progress.superseded and "[" in progress.text:
-        _keep_invented_placeholders(answer, progress.text)
 
 
 def _keep_invented_placeholders(answer: Message, text: str) -> None:

@@ -53,6 +53,8 @@ LABELS = {
 }
 NATIONAL_ID_LABEL = "ID"
 PLACEHOLDER = re.compile(r"\[([A-Z]+)_(\d{1,5})\]")
+#: Placeholders an answer made up that are kept as literals, at most (see keep_invented).
+MAX_INVENTED_KEPT = 50
 #: The labels of the placeholders Steward gives: only a literal of one can be taken for one.
 GIVEN_LABELS = frozenset({*LABELS.values(), NATIONAL_ID_LABEL})
 
@@ -149,14 +151,19 @@ class Pseudonymiser:
 
     def keep_invented(self, answer: str) -> bool:
         """Keep each placeholder ``answer`` names that the conversation never gave as a
-        literal of that name, so no value is ever given it; whether any was new."""
-        kept = False
+        literal of that name, so no value is ever given it, up to
+        :data:`MAX_INVENTED_KEPT` an answer (one that writes thousands is no letter, and
+        each would grow the mapping every page and message opens); whether any was new."""
+        kept = 0
         for found in PLACEHOLDER.finditer(answer):
             name = found[0]
             if found[1] in GIVEN_LABELS and not self._taken(name):
                 self.mapping["keys"][f"literal:{name}"] = name
-                kept = self.changed = True
-        return kept
+                self.changed = True
+                kept += 1
+                if kept == MAX_INVENTED_KEPT:
+                    break
+        return kept > 0
 
     def _literals_as_sent(self, written: str) -> str:
         if "[" not in written:

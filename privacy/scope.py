@@ -7,6 +7,7 @@ audit trail's ``chat.request`` events of those conversations.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from django.db.models import Count, Min, Prefetch, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
@@ -75,17 +76,18 @@ def recipients(
     """Which backends received the subject's data, and how many calls carried it in clear.
 
     Every call in a conversation from the first mention on carried it (the history goes
-    with each call). It went pseudonymised when the message that mentioned it had that kind
-    of identifier replaced by a placeholder, unless ``literals`` (the values the request
-    names) show otherwise: a value found as written in what a conversation sent (a name
-    without a title is not recognised) means every call from that message on carried it in
-    clear. Given ``literals``, each entry also counts its calls ``unchecked``: in a
-    conversation whose text is not kept, nothing shows they carried placeholders only.
-    Without them (the scope before approval) only the indexes are read.
+    with each call). It went pseudonymised when the message that mentioned it had each kind
+    of identifier it held replaced by a placeholder; a conversation the subject owns is
+    theirs, all of it in clear. ``literals`` (the values the request names) may show
+    otherwise: a value found as written in what a conversation sent (a name without a title
+    is not recognised) means every call from that message on carried it in clear, even
+    before the first mention the index holds. Given ``literals``, each entry also counts its
+    calls ``unchecked``: in a conversation whose text is not kept, or whose question was sent
+    again since with other placeholders (a retry under a new policy), nothing shows what
+    they carried. Without them (the scope before approval) only the indexes are read.
     """
     first_mention: dict[str, object] = {}
-    mention_kinds: dict[str, set[str]] = defaultdict(set)
-    mention_messages: dict[str, str] = {}
+    mention_kinds: dict[str, set[str]] = defaultdict(set)  # message -> kinds it mentions
     rows = (
         mentions(digests)
         .filter(message__isnull=False)  # a title's rows: a title goes to no model
@@ -96,62 +98,82 @@ def recipients(
         conversation = str(row["conversation__public_id"])
         if conversation not in first_mention or row["at"] < first_mention[conversation]:
             first_mention[conversation] = row["at"]
-        mention_kinds[conversation].add(row["kind"])
-        mention_messages[str(row["message__public_id"])] = row["kind"]
+        mention_kinds[str(row["message__public_id"])].add(row["kind"])
+    in_clear: set[str] = set()  # conversations all of whose calls since it began carried it
     if subject_user_id is not None:
         for public_id, created in Conversation.objects.filter(owner_id=subject_user_id).values_list(
             "public_id", "created_at"
         ):
             first_mention[str(public_id)] = created
+            in_clear.add(str(public_id))
 
-    # Their own conversations that do not mention them by an identifier: in clear, as written.
-    in_clear: set[str] = {c for c in first_mention if c not in mention_kinds}
+    calls = list(_calls_in(list(first_mention)))
+    for call in calls:
+        kinds = mention_kinds.get(call["sent_message"], ())
+        if any(not (call["replaced"] or {}).get(kind) for kind in kinds):
+            in_clear.add(call["target_id"])
+    sent = _Sent()
+    if literals is not None:
+        reached = {call["target_id"] for call in calls} - in_clear
+        sent = _sent_as_written(reached, literal_patterns(literals))
+
     table: dict[str, dict] = {}
     newest: dict[str, int] = {}  # backend -> sequence of the event its hosting is read from
-    made: list[tuple[str, str, object]] = []  # (backend, conversation, when) of each call
-    for call in _calls_in(list(first_mention)):
-        conversation, backend = call["target_id"], call["backend"]
-        if call["occurred_at"] < first_mention[conversation]:
-            continue
-        kind = mention_messages.get(call["sent_message"])
-        if kind is not None and not (call["replaced"] or {}).get(kind):
-            in_clear.add(conversation)
-        entry = table.setdefault(
-            backend,
-            {"backend": backend, "hosting_class": "", "region": "", "calls": 0, "in_clear": 0},
+    for call in calls:
+        conversation, when = call["target_id"], call["occurred_at"]
+        written = sent.written.get(conversation)
+        begun = (
+            first_mention[conversation]
+            if written is None
+            else min(first_mention[conversation], written)
         )
+        if when < begun:
+            continue  # before the conversation held anything of theirs
+        backend = call["backend"]
+        entry = table.setdefault(backend, _entry(backend, checked=literals is not None))
         if call["sequence"] > newest.get(backend, -1):  # as the trail's latest call names it
             newest[backend] = call["sequence"]
             entry["hosting_class"] = call["hosting_class"] or ""
             entry["region"] = call["region"] or ""
         entry["calls"] += 1
-        made.append((backend, conversation, call["occurred_at"]))
-
-    written: dict[str, object] = {}  # conversation -> when a value first went as written
-    unchecked: set[str] = set()
-    if literals is not None:
-        to_read = {conversation for _, conversation, _ in made} - in_clear
-        written, unchecked = _sent_as_written(to_read, literal_patterns(literals))
-        for entry in table.values():
-            entry["unchecked"] = 0
-    for backend, conversation, when in made:
-        entry = table[backend]
-        if conversation in in_clear or (conversation in written and when >= written[conversation]):
+        if conversation in in_clear or (written is not None and when >= written):
             entry["in_clear"] += 1
-        elif conversation in unchecked:
+        elif conversation in sent.unchecked or sent.sent_otherwise(call):
             entry["unchecked"] += 1
     return sorted(table.values(), key=lambda entry: entry["backend"])
 
 
-def _sent_as_written(conversations: set[str], patterns) -> tuple[dict, set[str]]:
+def _entry(backend: str, *, checked: bool) -> dict:
+    entry = {"backend": backend, "hosting_class": "", "region": "", "calls": 0, "in_clear": 0}
+    return entry | {"unchecked": 0} if checked else entry
+
+
+@dataclass
+class _Sent:
+    """What the reached conversations' stored text shows of what they sent."""
+
+    #: conversation -> when a value the request names first went as written
+    written: dict[str, object] = field(default_factory=dict)
+    #: conversations whose text is not kept
+    unchecked: set[str] = field(default_factory=set)
+    #: question -> what its stored text had replaced (as sent last)
+    replaced: dict[str, dict] = field(default_factory=dict)
+
+    def sent_otherwise(self, call: dict) -> bool:
+        """Whether ``call`` sent its question with other placeholders than its stored text
+        has: sent again since (a retry under a new policy), what this call sent is gone."""
+        stored = self.replaced.get(call["sent_message"])
+        return stored is not None and stored != (call["replaced"] or {})
+
+
+def _sent_as_written(conversations: set[str], patterns) -> _Sent:
     """Of ``conversations`` (public ids): when each that sent one of ``patterns`` as written
     first did (the question as sent; or an answer, from the call that wrote it: its provider
-    keeps what it answered, and the answer goes back with the history), and those whose text
-    is not kept (a question sent without its text stored)."""
-    written: dict[str, object] = {}
-    unchecked: set[str] = set()
+    keeps what it answered, and the answer goes back with the history), those whose text is
+    not kept (a question sent without its text stored), and what each question had replaced."""
+    sent = _Sent()
     if not patterns:
-        return written, unchecked
+        return sent
     ids = sorted(conversations)
     for start in range(0, len(ids), CONVERSATION_CHUNK):
         chunk = Conversation.objects.filter(
@@ -161,9 +183,14 @@ def _sent_as_written(conversations: set[str], patterns) -> tuple[dict, set[str]]
             public_id = str(conversation.public_id)
             for message in conversation.messages.all():
                 message.conversation = conversation
-                if message.role == Message.Role.USER and message.status == Message.Status.SENT:
+                question = message.role == Message.Role.USER
+                if question:
+                    sent.replaced[str(message.public_id)] = message.replaced or {}
+                if public_id in sent.written:
+                    continue
+                if question and message.status == Message.Status.SENT:
                     if not message.content_sealed:
-                        unchecked.add(public_id)
+                        sent.unchecked.add(public_id)
                         continue
                     text = message.sent_text
                 elif message.content_sealed:
@@ -171,9 +198,8 @@ def _sent_as_written(conversations: set[str], patterns) -> tuple[dict, set[str]]
                 else:
                     continue
                 if any(pattern.search(text) for pattern in patterns):
-                    written[public_id] = message.created_at
-                    break
-    return written, unchecked
+                    sent.written[public_id] = message.created_at
+    return sent
 
 
 def _calls_in(conversations: list[str]):

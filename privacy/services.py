@@ -327,7 +327,8 @@ def earlier_requests(request: SubjectRequest) -> list[EarlierRequest]:
     index's HMAC of each identifier, kept on every request after it closes). Read from
     those hashes and dates, nothing decrypted but this request's own identifiers, to say
     which kind matched (a name alone may be someone else's). Candidates are few: a year of
-    requests, matched here, as on SQLite a JSON list cannot be searched by its items.
+    requests, matched here, as on SQLite a JSON list cannot be searched by its items. A
+    follow-up erasure's original is the same request carried on, not an earlier one.
     """
     since = policy.add_months(request.received_on, -EARLIER_REQUESTS_MONTHS)
     kinds = {scope.digest_of(kind, value): kind for kind, value in request.identifiers()}
@@ -335,6 +336,7 @@ def earlier_requests(request: SubjectRequest) -> list[EarlierRequest]:
     candidates = (
         SubjectRequest.objects.filter(received_on__range=(since, request.received_on))
         .exclude(pk=request.pk)
+        .exclude(reference__in=_finished(request))
         .only(*EARLIER_REQUEST_FIELDS)
         .order_by("-received_on", "-created_at")
     )
@@ -860,16 +862,32 @@ def _refuse_missing(
 def _kinds_named(request: SubjectRequest) -> set[str]:
     """The kinds of identifier ``request`` was received with, as its receipt event records
     them; none if the trail no longer holds it."""
-    kinds = (
+    return set(_as_received(request, "identifier_kinds") or ())
+
+
+def _as_received(request: SubjectRequest, detail: str):
+    """``detail`` of ``request``'s receipt event (None if the trail does not hold it)."""
+    return (
         AuditEvent.objects.filter(
             action=AuditEvent.Action.DSR_RECEIVED,
             target_type=SubjectRequest._meta.label_lower,
             target_id=str(request.public_id),
         )
-        .values_list("details__identifier_kinds", flat=True)
+        .values_list(f"details__{detail}", flat=True)
         .first()
     )
-    return set(kinds or ())
+
+
+def _finished(request: SubjectRequest) -> set[str]:
+    """The references of the requests ``request`` finishes, a follow-up erasure's original
+    and that one's, as their receipt events name them."""
+    found: set[str] = set()
+    while (original := _as_received(request, "follows")) and original not in found:
+        found.add(original)
+        request = SubjectRequest.objects.filter(reference=original).only("public_id").first()
+        if request is None:
+            break
+    return found
 
 
 def _listed(words: list[str]) -> str:

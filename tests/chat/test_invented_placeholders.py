@@ -9,7 +9,7 @@ made up are kept as literals: no value is ever given their names, and they read 
 
 from chat import services
 from chat.models import Conversation, Message
-from chat.pseudonyms import Pseudonymiser
+from chat.pseudonyms import MAX_INVENTED_KEPT, Pseudonymiser
 from chat.turns import turns_for
 
 EMAIL = "bob.stone@client.example"
@@ -68,6 +68,13 @@ def test_the_pseudonymiser_keeps_made_up_names_and_ignores_the_others():
     sent, _ = pseudonymiser.apply("y@client.example", [_email_span("y@client.example")])
     assert sent == "[EMAIL_4]"  # past the made-up [EMAIL_3]
     assert pseudonymiser.restore("[EMAIL_3] and [FOO_1]") == "[EMAIL_3] and [FOO_1]"
+
+
+def test_an_answer_of_thousands_of_made_up_placeholders_keeps_a_few():
+    pseudonymiser = Pseudonymiser()
+    assert pseudonymiser.keep_invented(" ".join(f"[EMAIL_{n}]" for n in range(1, 5001)))
+    kept = [key for key in pseudonymiser.mapping["keys"] if key.startswith("literal:")]
+    assert len(kept) == MAX_INVENTED_KEPT
 
 
 def _email_span(text: str):

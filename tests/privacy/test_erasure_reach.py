@@ -126,6 +126,9 @@ def test_a_title_the_owner_typed_is_redacted_as_it_is(
         # The words of a name as typed, however far apart: its keyed hash ignores the spacing.
         ("Jane  Roe", "Jane Roe wrote to jane\nroe.", "[erased] wrote to [erased]."),
         ("Jane Roe", "Jane \t Roe; JaneRoe", "[erased]; JaneRoe"),
+        # Its apostrophe and hyphen as a phone or a word processor types them.
+        ("Sean O'Brien", "Sean O\u2019Brien and Sean O'Brien", "[erased] and [erased]"),
+        ("Mary-Ann Lee", "Mary\u2010Ann Lee, Mary-Ann Lee", "[erased], [erased]"),
     ],
 )
 def test_a_literal_matches_whole_tokens_whatever_its_edges(db, literal, text, expected):

@@ -14,6 +14,7 @@ import pytest
 from django.urls import reverse
 
 from chat import services as chat
+from chat.models import Message
 from governance.models import HostingClass
 from privacy import recipients, scope
 from privacy.models import SubjectRequest
@@ -132,6 +133,77 @@ def test_the_scope_before_approval_still_reads_the_indexes_only(
     assert entry["in_clear"] == 0 and "unchecked" not in entry
     (entry,) = scope.recipients(digests=digests, subject_user_id=None, literals=[NAME])
     assert (entry["in_clear"], entry["unchecked"]) == (1, 0)
+
+
+def test_a_name_sent_before_the_first_indexed_mention_counts_from_the_call_that_carried_it(
+    org, officers, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The name went out in the first message, the address (the index's first mention) in
+    the second, after the API's key went and the next call failed over to the local model:
+    the API held the name and was missing from the receipt (a review found it)."""
+    capture = django_capture_on_commit_callbacks
+    conversation = _chat(capture, org.carol, org.internal, f"Draft a short note to {NAME}.")
+    monkeypatch.delenv("STEWARD_TEST_OPENAI_KEY")
+    with capture(execute=True):
+        chat.send_message(conversation=conversation, author=org.carol, text=f"Write to {EMAIL}.")
+    assert len(org.external.requests) == 1 and NAME in str(org.external.requests[0].body)
+    erasure = _erase(officers, capture, ("email", EMAIL), ("name", NAME))
+    assert (_entry(erasure)["calls"], _entry(erasure)["in_clear"]) == (1, 1)
+    assert [r.reference for r in recipients.erasures_to_tell()] == [erasure.reference]
+
+
+def test_a_question_sent_again_with_other_placeholders_leaves_its_first_call_unchecked(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """Sent with the name as written, failed, then retried after the name joined a staff
+    list: the stored text is the retry's, with a placeholder. What the first call sent is
+    gone, so it cannot show placeholders only (it read so, a review found)."""
+    from governance.models import ProtectedTermList
+
+    capture = django_capture_on_commit_callbacks
+    conversation = chat.start_conversation(owner=org.carol, category=org.internal)
+    org.external.fail = 500
+    with capture(execute=True):
+        sent = chat.send_message(
+            conversation=conversation, author=org.carol, text=f"Reply to {NAME} ({EMAIL})."
+        )
+    org.external.fail = None
+    staff = ProtectedTermList(name="Staff", kind="staff")
+    staff.set_terms([NAME])
+    staff.save()
+    with capture(execute=True):
+        chat.retry_answer(answer=Message.objects.get(pk=sent.answer.pk), author=org.carol)
+    assert [NAME in str(r.body) for r in org.external.requests] == [True, False]
+    erasure = _erase(officers, capture, ("email", EMAIL), ("name", NAME))
+    entry = _entry(erasure)
+    assert (entry["calls"], entry["in_clear"], entry["unchecked"]) == (2, 0, 1)
+    assert recipients.of_erasure(erasure).rows[0].reason == ""
+
+
+def test_a_staff_members_own_conversation_is_in_clear_whatever_it_replaced(
+    org, officers, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    own = org.alice.email
+    _chat(capture, org.alice, org.internal, f"I am off sick again; reply to HR from {own}.")
+    erasure = run(
+        receive(officers, identifiers=[("email", own)], subject_user=org.alice), officers, capture
+    )
+    assert (_entry(erasure)["calls"], _entry(erasure)["in_clear"]) == (1, 1)
+
+
+def test_a_message_naming_them_twice_is_in_clear_if_either_went_as_written(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """Its phone number replaced and its address allowed: the scope before approval (the
+    indexes only) said placeholders only when the phone's index row came last."""
+    capture = django_capture_on_commit_callbacks
+    org.internal.finding_actions = {"EMAIL_ADDRESS": "allow"}
+    org.internal.save()
+    _chat(capture, org.carol, org.internal, f"Call her on +44 20 7946 0958 or write to {EMAIL}.")
+    digests = [scope.digest_of("email", EMAIL), scope.digest_of("phone", "+44 20 7946 0958")]
+    (entry,) = scope.recipients(digests=digests, subject_user_id=None)
+    assert (entry["calls"], entry["in_clear"]) == (1, 1)
 
 
 def test_the_letter_and_the_page_no_longer_say_placeholders_only(

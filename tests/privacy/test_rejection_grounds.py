@@ -94,6 +94,28 @@ def test_excessive_is_refused_beside_its_ground_with_no_earlier_request_on_recor
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.DSR_REJECTED).exists()
 
 
+def test_a_follow_up_erasures_own_original_is_no_earlier_request(
+    org, officers, django_capture_on_commit_callbacks
+):
+    """The erasure a hold kept from finishing is the same request carried on: refusing its
+    follow-up as excessive on the strength of it was accepted (a review found it)."""
+    from tests.privacy.conftest import make_conversation, mention, release, run
+
+    kept = make_conversation(org.carol, org.internal, texts=(f"About {SUBJECT_EMAIL}", "Noted"))
+    mention(kept, "EMAIL_ADDRESS", SUBJECT_EMAIL)
+    hold = services.place_hold(actor=officers[1], reason="Litigation 4", conversation=kept)
+    first = run(receive(officers), officers, django_capture_on_commit_callbacks)
+    release(hold, asked_by=officers[0], confirmed_by=officers[1])
+    follow_up = services.finish_erasure(
+        request=first, actor=officers[0], identifiers=[("email", SUBJECT_EMAIL)]
+    )
+    assert services.earlier_requests(follow_up) == []
+    with pytest.raises(FieldRefused, match="No earlier request from the same person"):
+        _reject(follow_up, officers[1], ground=Ground.EXCESSIVE, reason="Repetitive")
+    again = receive(officers, received_on=_days_ago(2))  # the person asked again meanwhile
+    assert [e.request for e in services.earlier_requests(follow_up)] == [again]
+
+
 def test_manifestly_unfounded_needs_no_earlier_request(officers):
     request = _reject(receive(officers), officers[0], ground=Ground.UNFOUNDED, reason="A prank")
     assert request.status == SubjectRequest.Status.REJECTED

@@ -81,7 +81,7 @@ def trail(db):
 
 def _recipients_read_whole(*, digests, subject_user_id):
     """The table as it was read before: every event whole, newest first."""
-    first, kinds, messages = {}, defaultdict(set), {}
+    first, owned, messages = {}, set(), defaultdict(set)
     for mention in (
         scope.mentions(digests)
         .filter(message__isnull=False)
@@ -91,13 +91,13 @@ def _recipients_read_whole(*, digests, subject_user_id):
         at = mention.message.created_at
         if conversation not in first or at < first[conversation]:
             first[conversation] = at
-        kinds[conversation].add(mention.kind)
-        messages[str(mention.message.public_id)] = mention.kind
+        messages[str(mention.message.public_id)].add(mention.kind)
     if subject_user_id is not None:
         from chat.models import Conversation
 
-        for owned in Conversation.objects.filter(owner_id=subject_user_id):
-            first[str(owned.public_id)] = owned.created_at
+        for theirs in Conversation.objects.filter(owner_id=subject_user_id):
+            first[str(theirs.public_id)] = theirs.created_at
+            owned.add(str(theirs.public_id))
     in_clear, table, calls = set(), {}, defaultdict(Counter)
     for event in AuditEvent.objects.filter(
         action=AuditEvent.Action.CHAT_REQUEST,
@@ -108,8 +108,8 @@ def _recipients_read_whole(*, digests, subject_user_id):
         conversation, details = event.target_id, event.details
         if event.occurred_at < first[conversation] or not event.backend:
             continue
-        kind = messages.get(details.get("message", ""))
-        if kind is not None and not details.get("replaced", {}).get(kind):
+        kinds = messages.get(details.get("message", ""), ())
+        if any(not details.get("replaced", {}).get(kind) for kind in kinds):
             in_clear.add(conversation)
         entry = table.setdefault(
             event.backend,
@@ -127,8 +127,7 @@ def _recipients_read_whole(*, digests, subject_user_id):
         entry["in_clear"] = sum(
             times
             for conversation, times in calls[backend].items()
-            if (subject_user_id is not None and conversation not in kinds)
-            or conversation in in_clear
+            if conversation in owned or conversation in in_clear
         )
     return sorted(table.values(), key=lambda entry: entry["backend"])
 
