@@ -163,6 +163,22 @@ class AuditEvent(models.Model):
             "dsr.reply_to_dropped",
             "Data-subject reply-to address dropped: the outcome was told",
         )
+        DSR_ARCHIVE_WITHHELD = (
+            "dsr.archive_withheld",
+            "Names withheld from a data-subject archive before release",
+        )
+        DSR_FOLLOW_UP_REFUSED = (
+            "dsr.follow_up_refused",
+            "Follow-up erasure refused: an identifier the first named was missing",
+        )
+        DSR_REJECTION_PROPOSED = (
+            "dsr.rejection_proposed",
+            "Data-subject request's rejection proposed, for a second officer to confirm",
+        )
+        DSR_REJECTION_WITHDRAWN = (
+            "dsr.rejection_withdrawn",
+            "Data-subject request's proposed rejection withdrawn",
+        )
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

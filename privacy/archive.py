@@ -56,9 +56,6 @@ CHUNK = 200
 SPOOL_BYTES = 8 * 1024 * 1024
 #: What stands in the copy for a name an officer withheld before release.
 NAME_WITHHELD = "[another person's name]"
-#: The audit action for names withheld from an archive before release. Its value, until
-#: AuditEvent.Action gives it a member and a label (audit/ is not this module's to change).
-ARCHIVE_WITHHELD = "dsr.archive_withheld"
 #: What the copy already withholds (this module's ``_withheld`` and :data:`NAME_WITHHELD`).
 _ALREADY_WITHHELD = re.compile(
     r"\[(?:another person's [^\[\]\n]{1,60}|a secret or credential, withheld|"
@@ -282,7 +279,8 @@ def withhold(*, request: SubjectRequest, actor: User, terms: list[str]) -> list[
             data["names_withheld"] = data.get("names_withheld", 0) + total
             request.archive_sealed = seal(request, _zipped(data))
             request.save(update_fields=["archive_sealed"])
-        record_step(request, actor, ARCHIVE_WITHHELD, {"terms": len(terms), "replaced": total})
+        details = {"terms": len(terms), "replaced": total}
+        record_step(request, actor, AuditEvent.Action.DSR_ARCHIVE_WITHHELD, details)
     return replaced
 
 
@@ -336,7 +334,7 @@ def withholdings(request: SubjectRequest) -> list[dict]:
     """Each time names were withheld from the request's archive: how many terms, how many
     replacements, by whom and when (the trail's counts: the terms are kept nowhere)."""
     events = AuditEvent.objects.filter(
-        action=ARCHIVE_WITHHELD,
+        action=AuditEvent.Action.DSR_ARCHIVE_WITHHELD,
         target_type=SubjectRequest._meta.label_lower,
         target_id=str(request.public_id),
     ).order_by("sequence")

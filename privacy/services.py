@@ -40,6 +40,14 @@ class FieldRefused(PrivacyError):
         self.field = field
 
 
+class IdentifiersMissing(FieldRefused):
+    """A follow-up erasure refused: ``missing`` identifiers the first named were not given."""
+
+    def __init__(self, field: str, message: str, *, missing: int) -> None:
+        super().__init__(field, message)
+        self.missing = missing
+
+
 class FourEyesError(PrivacyError):
     """The approver is the person who scoped the request."""
 
@@ -763,7 +771,26 @@ def finish_erasure(
        lawful and the delay it made justified; erasing is owed without undue delay from
        the release, and the law's time to answer a request bounds that. Its note names
        the request it finishes and the day that one was received.
+
+    A refusal for a missing identifier is recorded (how many, never what was tried): each
+    says whether what was given is the one the first named.
     """
+    try:
+        return _finish_erasure(request, actor, identifiers)
+    except IdentifiersMissing as refused:
+        with transaction.atomic():
+            record_step(
+                request,
+                actor,
+                AuditEvent.Action.DSR_FOLLOW_UP_REFUSED,
+                {"missing": refused.missing},
+            )
+        raise
+
+
+def _finish_erasure(
+    request: SubjectRequest, actor: User, identifiers: list[tuple[str, str]] | None
+) -> SubjectRequest:
     with transaction.atomic():
         original = _locked(request, S.COMPLETED, "Only a completed erasure can be finished.")
         left = left_behind(original)
@@ -837,11 +864,12 @@ def _refuse_missing(
         return
     absent = [kind for kind in IDENTIFIER_WORDS if kind in _kinds_named(original) - matched]
     if len(absent) != len(missing):
-        raise FieldRefused(
+        raise IdentifiersMissing(
             absent[0] if absent else NON_FIELD_ERRORS,
             f"The original erasure also named {purge.counted(len(missing), 'identifier')} not "
             f"given here: give every identifier it named as it was given for "
             f"{original.reference}.",
+            missing=len(missing),
         )
     words = [IDENTIFIER_WORDS[kind] for kind in absent]
     one = len(absent) == 1
@@ -856,7 +884,7 @@ def _refuse_missing(
             f" The {_listed(retyped)} given here {'is' if alone else 'are'} not the "
             f"{'one' if alone else 'ones'} it named."
         )
-    raise FieldRefused(absent[0], refusal)
+    raise IdentifiersMissing(absent[0], refusal, missing=len(missing))
 
 
 def _kinds_named(request: SubjectRequest) -> set[str]:

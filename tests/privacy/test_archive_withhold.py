@@ -115,7 +115,7 @@ def test_it_records_only_how_many_terms_and_replacements(copy, officers, caplog)
     caplog.set_level(logging.DEBUG)
     archive.withhold(request=copy, actor=officers[0], terms=["Tom Baker", "Ursula Vance"])
 
-    event = AuditEvent.objects.get(action=archive.ARCHIVE_WITHHELD)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DSR_ARCHIVE_WITHHELD)
     assert event.actor == officers[0]
     assert event.details == {"kind": "access", "regime": "gdpr", "terms": 2, "replaced": 4}
     stored = json.dumps([event.details, event.message, event.before, event.after])
@@ -167,7 +167,7 @@ def test_the_persons_own_name_is_not_withheld_from_them(copy, officers, org):
             archive.withhold(request=copy, actor=officers[0], terms=["Tom Baker", own])
         assert refused.value.field == "terms"
     assert "Tom Baker" in _mention_texts(_opened(copy)[0])
-    assert not AuditEvent.objects.filter(action=archive.ARCHIVE_WITHHELD).exists()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.DSR_ARCHIVE_WITHHELD).exists()
 
 
 def test_a_copy_no_longer_kept_is_not_withheld_from(copy, officers):

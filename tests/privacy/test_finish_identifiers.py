@@ -57,6 +57,11 @@ def test_it_refuses_a_follow_up_that_leaves_out_the_name_the_first_erasure_named
         f"it was given for {first.reference}."
     )
     assert SubjectRequest.objects.count() == 1
+    # Recorded: how many were missing, never what was tried (a guess would otherwise go
+    # unseen: each refusal says whether the name given is the one it named).
+    refusal = AuditEvent.objects.get(action=AuditEvent.Action.DSR_FOLLOW_UP_REFUSED)
+    assert refusal.target_id == str(first.public_id) and refusal.details["missing"] == 1
+    assert "jane" not in str(refusal.details).lower()
 
     follow_up = _finish(first, officers, ("email", SUBJECT_EMAIL), ("name", "jane ROE"))
     follow_up = run(follow_up, officers, capture)
