@@ -8,7 +8,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,23 @@ CONTENT_FIELDS = (
     "message",
 )
 CHAINED_FIELDS = ("sequence", "occurred_at", *CONTENT_FIELDS)
+
+#: The column that marks a row of the second format (None: the first, which hashes every
+#: value as it is). It maps each personal value of the row, by its path (a column, or
+#: "column.key" in a JSON column), to its keyed hash (audit.services.pseudonym), and the hash
+#: covers that keyed hash in the value's place. So the clear value, kept where it always was
+#: for the pages and exports, can be replaced by a removal marker (:data:`REMOVED`) and the
+#: row still verifies; PostgreSQL allows that change and no other (migration 0008).
+PSEUDONYMS = "pseudonyms"
+#: Every column a row's hash depends on, as a verifier reads them.
+READ_FIELDS = (*CHAINED_FIELDS, PSEUDONYMS)
+#: What replaces a personal value once it is removed: "[removed after 400 days]", say.
+REMOVED = re.compile(r"\[removed[^\]]{0,58}\]")
+#: The break of a row whose clear value is neither its keyed hash's value nor removed.
+VALUE_DIFFERS = (
+    "a name or address differs from its keyed hash (changed, or STEWARD_SUBJECT_INDEX_KEY is "
+    "not the key it was written with)"
+)
 
 #: What a reader puts in place of a stored value it cannot decode: JSON that no write of
 #: Steward's produced (a number beyond a double, 1e400, which SQLite and PostgreSQL both
@@ -113,7 +131,51 @@ def content(row: dict[str, Any]) -> bytes:
     ensure_ascii=False)`` for the plain JSON values audit events hold.
     """
     values = {name: row.get(name) for name in CONTENT_FIELDS}
+    pseudonyms = row.get(PSEUDONYMS) or {}
+    if not isinstance(pseudonyms, dict):
+        raise TypeError("pseudonyms must map paths to keyed hashes")
+    for path, keyed in pseudonyms.items():
+        _put(values, path, keyed)
     return orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def _put(values: dict[str, Any], path: str, keyed: Any) -> None:
+    """Put ``keyed`` at ``path`` in ``values``, copying the JSON column it goes in. TypeError
+    (the verifier's "unreadable content") for a path no Steward row names."""
+    column, _, key = path.partition(".")
+    if column not in CONTENT_FIELDS:
+        raise TypeError(f"no column {column!r}")
+    if not key:
+        values[column] = keyed
+    elif isinstance(values[column], dict):
+        values[column] = {**values[column], key: keyed}
+    else:
+        raise TypeError(f"{column} holds no {key!r}")
+
+
+def value_at(row: dict[str, Any], path: str) -> Any:
+    """The clear value at ``path`` ("actor_label", "details.ip"), None where there is none."""
+    column, _, key = path.partition(".")
+    value = row.get(column)
+    if not key:
+        return value
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def is_removed(value: Any) -> bool:
+    return isinstance(value, str) and REMOVED.fullmatch(value) is not None
+
+
+def values_differ(row: dict[str, Any], keyed: Callable[[str], str]) -> bool:
+    """Whether a personal value still in clear is not the one its keyed hash was made from
+    (``keyed``: the key's hash function). Only Steward, holding the key, can tell."""
+    for path, expected in (row.get(PSEUDONYMS) or {}).items():
+        value = value_at(row, path)
+        if is_removed(value):
+            continue
+        if not isinstance(value, str) or keyed(value) != expected:
+            return True
+    return False
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -154,13 +216,17 @@ class ChainReport:
         return self.first_break is None
 
 
-def verify(rows: Iterable[dict[str, Any]]) -> ChainReport:
+def verify(
+    rows: Iterable[dict[str, Any]], keyed: Callable[[str], str] | None = None
+) -> ChainReport:
     """Walk rows in sequence order; report the first that does not follow from its predecessor.
 
     A deleted row shows as a gap in the sequence, an edited row as a hash
     mismatch, a reordered or re-linked row as a ``prev_hash`` that is not its
     predecessor's hash. A row edited so that its content cannot be read back
-    (:data:`UNREADABLE` in place of a value) is a break too.
+    (:data:`UNREADABLE` in place of a value) is a break too. With ``keyed`` (the
+    subject index key's hash), so is a personal value swapped for another
+    (:func:`values_differ`): the hash covers only its keyed hash.
     """
     expected_prev = GENESIS_HASH
     expected_seq = 1
@@ -177,6 +243,8 @@ def verify(rows: Iterable[dict[str, Any]]) -> ChainReport:
             return ChainReport(checked, expected_prev, ChainBreak(seq, "unreadable content"))
         if computed != row["hash"]:
             return ChainReport(checked, expected_prev, ChainBreak(seq, "content hash differs"))
+        if keyed is not None and values_differ(row, keyed):
+            return ChainReport(checked, expected_prev, ChainBreak(seq, VALUE_DIFFERS))
         expected_prev = row["hash"]
         expected_seq += 1
         checked += 1

@@ -90,7 +90,10 @@ class AuditEvent(models.Model):
     ``region`` and ``findings`` (``{entity type: count}``, a matching rule as ``"rule <name>"``).
 
     ``hash`` covers the row's canonical content and the previous row's hash,
-    so changing, removing or reordering any row breaks every hash after it.
+    so changing, removing or reordering any row breaks every hash after it. For a
+    person's values (their name, a sign-in's IP address) it covers their keyed hashes
+    (``pseudonyms``): the clear values are removed after STEWARD_AUDIT_PERSONAL_DAYS, or
+    when the account is erased (audit.personal), and the row still verifies.
     """
 
     class Action(models.TextChoices):
@@ -120,6 +123,10 @@ class AuditEvent(models.Model):
         AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
         AUDIT_VERIFIED = "audit.verified", "Audit chain verified"
         AUDIT_ALERTED = "audit.alerted", "Auditors told of a failed verification"
+        AUDIT_PERSONAL_REMOVED = (
+            "audit.personal_removed",
+            "Names and addresses removed from old events",
+        )
         INDEX_KEY_STAMPED = "privacy.index_key_stamped", "Subject index key taken"
         BREACH_SCOPED = "privacy.breach_scoped", "Breach scope reported"
         AUDIT_CHECKPOINT = "audit.checkpoint", "Audit checkpoint signed"
@@ -203,6 +210,8 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
     message = models.CharField(max_length=500, blank=True)
+    #: The keyed hash of each personal value, by path: see audit.chain.PSEUDONYMS.
+    pseudonyms = models.JSONField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 

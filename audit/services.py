@@ -87,12 +87,49 @@ def record(
         details=chain.as_stored(details or {}),
         message=_clipped(message, 500),
     )
+    event.pseudonyms = _pseudonyms(event, by_person=actor is not None, about=target)
     held = _held.get()
     if held is not None:
         held.append(event)
     else:
         append_events([event])
     return event
+
+
+#: The values of JSON columns that are personal wherever they are recorded: a sign-in's
+#: address, and the email address a clearance's events name its person by.
+PERSONAL_KEYS = ("details.ip", "before.user_email", "after.user_email")
+
+
+def _pseudonyms(event: AuditEvent, *, by_person: bool, about) -> dict[str, str] | None:
+    """The keyed hash of each personal value of ``event``, by path (None: it holds none).
+
+    Personal: the actor's label when a person acted (not "system" or a command's name), the
+    target's label when it names a person (:data:`NAMING_TARGETS`), and
+    :data:`PERSONAL_KEYS`.
+    """
+    clear = {}
+    if by_person and event.actor_label:
+        clear["actor_label"] = event.actor_label
+    if about is not None and event.target_repr and _names_a_person(about):
+        clear["target_repr"] = event.target_repr
+    changes = {"details": event.details, "before": event.before, "after": event.after}
+    for path in PERSONAL_KEYS:
+        value = chain.value_at(changes, path)
+        if isinstance(value, str) and value:
+            clear[path] = value
+    return {path: pseudonym(value) for path, value in clear.items()} or None
+
+
+#: Besides accounts, the targets whose label names their person. Every other label was
+#: written to name no one (a conversation's id, a request's reference), and stays readable.
+NAMING_TARGETS = frozenset(
+    {"governance.clearance", "training.acknowledgement", "training.quizattempt"}
+)
+
+
+def _names_a_person(target: models.Model) -> bool:
+    return target._meta.label_lower in NAMING_TARGETS or isinstance(target, get_user_model())
 
 
 def update_and_record(sql: str, params: list, event: Callable[[], Any]) -> int:
@@ -172,13 +209,16 @@ def append_events(events: list[AuditEvent]) -> None:
 
 
 #: audit_append's arguments, typed: the content, the actor's id, nine text columns, three
-#: JSON columns and the message.
+#: JSON columns, the message and the keyed hashes of the personal values.
 _ARGUMENTS = (
-    "%s::bytea, %s::bigint, " + "%s::text, " * 9 + "%s::jsonb, %s::jsonb, %s::jsonb, %s::text"
+    "%s::bytea, %s::bigint, "
+    + "%s::text, " * 9
+    + "%s::jsonb, %s::jsonb, %s::jsonb, %s::text, %s::jsonb"
 )
 _COLUMNS = ", ".join(
-    ["content", *chain.CONTENT_FIELDS[:10], "before", "after", "details", "message"]
-)
+    ["content", *chain.CONTENT_FIELDS[:10], "before", "after", "details", "message",
+     chain.PSEUDONYMS]
+)  # fmt: skip
 
 
 def _append_in_postgresql(events: list[AuditEvent]) -> None:
@@ -195,12 +235,13 @@ def append_statement(events: list[AuditEvent], when: str = "true") -> tuple[str,
     hash and hash."""
     params = []
     for event in events:
-        row = {name: getattr(event, name) for name in chain.CONTENT_FIELDS}
+        row = {name: getattr(event, name) for name in (*chain.CONTENT_FIELDS, chain.PSEUDONYMS)}
         params += [
             chain.content(row),
             *(row[name] for name in chain.CONTENT_FIELDS[:10]),
             *(_json(row[name]) for name in ("before", "after", "details")),
             row["message"],
+            _json(row[chain.PSEUDONYMS]),
         ]
     return _append_sql(len(events), when), params
 
@@ -251,7 +292,7 @@ def _target_id(target: models.Model | None) -> str:
 
 
 def _row(event: AuditEvent) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in chain.CHAINED_FIELDS}
+    return {name: getattr(event, name) for name in chain.READ_FIELDS}
 
 
 def pseudonym(value: str) -> str:
@@ -259,6 +300,12 @@ def pseudonym(value: str) -> str:
     key = settings.STEWARD_SUBJECT_INDEX_KEY.encode()
     digest = hmac.new(key, value.strip().lower().encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
+
+
+def remembered_pseudonym() -> Callable[[str], str]:
+    """:func:`pseudonym`, remembering the values it has hashed: a walk of the chain meets
+    the same names again and again."""
+    return functools.lru_cache(maxsize=65_536)(pseudonym)
 
 
 def iter_chain_rows(batch_size: int = 10_000):
@@ -270,7 +317,7 @@ def iter_chain_rows(batch_size: int = 10_000):
     batch starts at the lowest sequence present, whatever it is: a row slipped
     in below #1 is read too, and :func:`audit.chain.verify` reports it.
     """
-    columns = [*chain.CHAINED_FIELDS, "prev_hash", "hash"]
+    columns = [*chain.READ_FIELDS, "prev_hash", "hash"]
     selected = list(columns)
     if connection.vendor == "postgresql":
         selected[1] = f"to_char(occurred_at AT TIME ZONE 'UTC', '{chain.STAMP_SQL}')"
@@ -294,7 +341,7 @@ def _typed(row: dict[str, Any]) -> dict[str, Any]:
     """Decode what raw rows carry as text: JSON (Django leaves that to JSONField) and
     SQLite's naive UTC timestamps. JSON that cannot be decoded becomes
     :data:`audit.chain.UNREADABLE`, for the verifier to report."""
-    for name in ("before", "after", "details"):
+    for name in ("before", "after", "details", chain.PSEUDONYMS):
         value = row[name]
         if value == "{}":
             row[name] = {}
@@ -605,7 +652,7 @@ def check_trail(
                 recorded[row["sequence"]] = row["details"]
             yield row
 
-    report = chain.verify(rows_with_checkpoints())
+    report = chain.verify(rows_with_checkpoints(), keyed=remembered_pseudonym())
     if report.intact:
         for sequence in sorted(held):
             for line in held[sequence].values():

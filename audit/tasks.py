@@ -15,6 +15,8 @@ VERIFYING_HOLD_SECONDS = 3600
 #: An auditor's check of an uploaded file walks the chain too, but its result is not the
 #: trail's verification: it has a hold of its own, so that beat never steps aside for it.
 CHECKING_UPLOAD_KEY = "audit:checking-upload"
+#: One removal of old names and addresses at a time (a task handed out again, say).
+REMOVING_KEY = "audit:removing-personal-values"
 
 
 @contextmanager
@@ -50,6 +52,17 @@ def _alone(key: str) -> Iterator[bool]:
 def checkpoint() -> None:
     """Beat: sign the chain's head (and, once it is committed, copy it off the machine)."""
     services.create_checkpoint()
+
+
+@shared_task(ignore_result=True)
+def remove_personal_values() -> None:
+    """Beat, daily: remove the names and addresses of events older than
+    STEWARD_AUDIT_PERSONAL_DAYS (audit.personal)."""
+    from audit import personal
+
+    with _alone(REMOVING_KEY) as alone:
+        if alone:
+            personal.remove_old_values()
 
 
 @shared_task(ignore_result=True)

@@ -31,6 +31,7 @@ from audit.services import (
     check_uploaded_copy,
     checkpoint_lines,
     head,
+    pseudonym,
     record,
 )
 from audit.tasks import checking_upload_alone, verify_chain
@@ -131,12 +132,12 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
         .values(*chain.CHAINED_FIELDS, "prev_hash", "hash")
         .first()
     )
-    row = AuditEvent.objects.filter(pk=event.pk).values(*chain.CHAINED_FIELDS, "prev_hash", "hash")[
-        0
-    ]
+    row = AuditEvent.objects.filter(pk=event.pk).values(*chain.READ_FIELDS, "prev_hash", "hash")[0]
     expected_prev = previous["hash"] if previous else chain.GENESIS_HASH
     links_ok = (
-        row["prev_hash"] == expected_prev and chain.link_hash(row["prev_hash"], row) == row["hash"]
+        row["prev_hash"] == expected_prev
+        and chain.link_hash(row["prev_hash"], row) == row["hash"]
+        and not chain.values_differ(row, pseudonym)
     )
     return render(
         request,

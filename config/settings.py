@@ -102,6 +102,9 @@ STEWARD_AUDIT_SIGNING_KEY = _required_in_production(
 _check_key32(STEWARD_AUDIT_SIGNING_KEY, "STEWARD_AUDIT_SIGNING_KEY")
 # Public keys of signing keys replaced since: their checkpoints still verify (audit.apps checks).
 STEWARD_AUDIT_TRUSTED_KEYS = env_list("STEWARD_AUDIT_TRUSTED_KEYS", [])
+# Days the audit trail keeps people's names and IP addresses in clear (0: without a limit);
+# its events stay, with their keyed hashes (audit.personal). A year, and a margin.
+STEWARD_AUDIT_PERSONAL_DAYS = env_int("STEWARD_AUDIT_PERSONAL_DAYS", 400)
 # Each checkpoint's line is appended here as it is signed (audit.services.create_checkpoint):
 # a copy on a mount the database's owner cannot rewrite (WORM, object lock, append-only).
 STEWARD_AUDIT_CHECKPOINT_FILE = env_str("STEWARD_AUDIT_CHECKPOINT_FILE")
@@ -296,6 +299,11 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify": {
         "task": "audit.tasks.verify_chain",
         "schedule": env_int("STEWARD_AUDIT_VERIFY_HOURS", 24, minimum=1) * 3600.0,
+        "options": {"queue": "maintenance"},
+    },
+    "audit-personal-values": {
+        "task": "audit.tasks.remove_personal_values",
+        "schedule": 24 * 3600.0,  # daily: each run takes the events of the day the limit passed
         "options": {"queue": "maintenance"},
     },
     "privacy-reminders": {

@@ -10,6 +10,8 @@ KEY: the public key you were given for checking them, apart from these files; re
 
 Exits 0 when every event follows from the one before it and every checkpoint is signed by
 a key given and holds the export's hash at its event; otherwise 1, naming what did not.
+A person's name or address is hashed by its keyed hash (``pseudonyms``): that the clear
+value is the one hashed takes the key, which Steward's own verification holds.
 Python 3.11+ and, for checkpoints, the ``cryptography`` package. The format is specified
 in audit-verification.md beside this file.
 """
@@ -73,10 +75,26 @@ def canonical(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def hashed_fields(event: dict) -> dict:
+    """The hashed fields, each value that ``pseudonyms`` names (by its path: a field, or
+    "field.key" in an object) replaced by its keyed hash there: the hash covers that, so
+    the clear value can be removed. An event without ``pseudonyms`` hashes every value."""
+    fields = {name: event[name] for name in HASHED_FIELDS}
+    pseudonyms = event.get("pseudonyms") or {}
+    if not isinstance(pseudonyms, dict):
+        raise Unreadable("pseudonyms is not an object")
+    for path, keyed in pseudonyms.items():
+        name, _, key = path.partition(".")
+        if name not in fields or (key and not isinstance(fields[name], dict)):
+            raise Unreadable(f"pseudonyms names {path!r}, which the event does not hold")
+        fields[name] = {**fields[name], key: keyed} if key else keyed
+    return fields
+
+
 def event_hash(prev_hash: str, event: dict) -> str:
     """SHA-256 of the previous hash, the sequence, the UTC time and the hashed fields."""
     head = f"{prev_hash}\n{event['sequence']}\n{stamp(event['occurred_at'])}\n"
-    content = canonical({name: event[name] for name in HASHED_FIELDS})
+    content = canonical(hashed_fields(event))
     return hashlib.sha256((head + content).encode()).hexdigest()
 
 

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.personal import forget_person
 from audit.services import pseudonym, record
 from chat import streams
 from chat.models import Conversation, Message, SubjectMention
@@ -341,7 +342,8 @@ def _redact_mapping(mapping: dict, digests: set[str], patterns) -> bool:
 
 def erase_account(user) -> bool:
     """Remove a staff member's account data (addresses, sign-in methods, SSO link, name,
-    roles and their own clearances); the row stays (the audit trail points at it).
+    roles and their own clearances, and their names and addresses in the audit trail's
+    events); the row stays (the audit trail points at it).
     Not while a legal hold on them is active (who they are is part of what it keeps),
     looked for under the holds lock: False then, and nothing changes."""
     from allauth.account.models import EmailAddress
@@ -352,6 +354,7 @@ def erase_account(user) -> bool:
         purge.holds_settled()
         if purge.person_held(user.pk):
             return False
+        forget_person(user)  # while their name and address are still theirs to match
         EmailAddress.objects.filter(user=user).delete()
         Authenticator.objects.filter(user=user).delete()
         # The SSO link: its uid and the provider's claims (email, name); its tokens cascade.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from audit.exports import BOM, defuse
+from audit.personal import retention_in_words
 from governance.models import Backend, HostingClass
 from governance.policy import Action
 from governance.policy_cache import read_version
@@ -134,8 +135,7 @@ AUDIT_TRAIL = Record(
     recipients=[],
     recipients_note="No one outside the organisation: auditors read and export it; policy "
     "admins see totals from it.",
-    retention="Without a time limit: its entries cannot be changed or deleted, and erasing "
-    "an account leaves them.",
+    retention=retention_in_words(),
 )
 
 #: The staff accounts (governance.models.User, with allauth's sign-in methods).

@@ -13,6 +13,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
         fields = [
             "sequence", "occurred_at", "actor", "actor_id", "actor_label", "request_id", "action",
             "outcome", "target_type", "target_id", "target_repr", "category", "backend", "before",
-            "after", "details", "message", "prev_hash", "hash",
+            "after", "details", "message", "pseudonyms", "prev_hash", "hash",
         ]  # fmt: skip
         read_only_fields = fields

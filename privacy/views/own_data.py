@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audit.personal import retention_in_words
 from governance.roles import roles_of
 from privacy import services, transparency
 from privacy.forms import OwnDataForm
@@ -60,6 +61,7 @@ def notice(request: HttpRequest) -> HttpResponse:
             "sign_in_records": transparency.SIGN_IN_RECORDS.values(),
             "other_records": transparency.OTHER_RECORDS,
             "contact": transparency.privacy_contact(),
+            "audit_retention": retention_in_words(),
             "has_role": bool(roles_of(request.user)),
         },
     )

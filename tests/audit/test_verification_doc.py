@@ -108,13 +108,25 @@ def _fails(capsys, *args) -> bool:
     return code == 1 and "FAILED" in output and "OK" not in output
 
 
+def _clear_values(line: bytes) -> range:
+    """Where the line's one personal value (its actor's name) is: the chain covers its keyed
+    hash, so only Steward's verification, holding the key, sees it changed
+    (tests/audit/test_personal_values.py)."""
+    assert set(json.loads(line)["pseudonyms"]) == {"actor_label"}
+    start = line.index(b'"actor_label": "') + len(b'"actor_label": "')
+    return range(start, line.index(b'"', start))
+
+
 def test_one_bit_changed_in_any_byte_of_an_event_is_caught(exported, dash_key, tmp_path, capsys):
     export, checkpoints = exported
     lines = export.read_bytes().split(b"\n")
     middle = next(i for i, line in enumerate(lines) if b"policy.changed" in line)
     assert not _fails(capsys, export, "--checkpoints", checkpoints, f"--public-key={dash_key}")
     changed = tmp_path / "changed.jsonl"
+    personal = _clear_values(lines[middle])
     for at in range(len(lines[middle])):
+        if at in personal:
+            continue
         line = bytearray(lines[middle])
         line[at] ^= 1
         changed.write_bytes(b"\n".join([*lines[:middle], bytes(line), *lines[middle + 1 :]]))

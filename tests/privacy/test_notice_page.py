@@ -85,7 +85,8 @@ def test_it_says_what_the_audit_trail_holds_and_that_message_text_is_not_in_it(o
     page = _text(_page(client, org.alice))
     assert "The text of your messages and of the answers is never in the audit trail." in page
     assert "the IP address you signed in from" in page
-    assert "How long it is kept Without a time limit." in page
+    assert "How long it is kept Without a time limit for the events" in page
+    assert "kept 400 days, and removed at once when the account is erased" in page
     for words in transparency.message_records():
         assert words in page
     assert "Privacy officers When someone asks for their data, a message of yours" in page
