@@ -48,8 +48,18 @@ CHAINED_FIELDS = ("sequence", "occurred_at", *CONTENT_FIELDS)
 PSEUDONYMS = "pseudonyms"
 #: Every column a row's hash depends on, as a verifier reads them.
 READ_FIELDS = (*CHAINED_FIELDS, PSEUDONYMS)
-#: What replaces a personal value once it is removed: "[removed after 400 days]", say.
-REMOVED = re.compile(r"\[removed[^\]]{0,58}\]")
+#: The only paths a row may hold by keyed hash: a person's name (actor, target), a sign-in's
+#: IP address, a clearance's email. Any other (a blocked message's reasons, its outcome) is
+#: hashed as it is, so a row naming one is unreadable: moved into ``pseudonyms``, any value
+#: could otherwise be changed and the row still verify.
+PERSONAL_PATHS = frozenset(
+    {"actor_label", "target_repr", "details.ip", "before.user_email", "after.user_email"}
+)
+#: A keyed hash as audit.services.pseudonym writes it.
+KEYED_HASH = re.compile(r"[0-9a-f]{32}")
+#: What replaces a personal value once it is removed, exactly: "[removed after 400 days]",
+#: or "[removed: account erased]". No other text (no prose planted in a name's place).
+REMOVED = re.compile(r"\[removed(?: after [0-9]{1,6} days?|: account erased)\]")
 #: The break of a row whose clear value is neither its keyed hash's value nor removed.
 VALUE_DIFFERS = (
     "a name or address differs from its keyed hash (changed, or STEWARD_SUBJECT_INDEX_KEY is "
@@ -131,20 +141,27 @@ def content(row: dict[str, Any]) -> bytes:
     ensure_ascii=False)`` for the plain JSON values audit events hold.
     """
     values = {name: row.get(name) for name in CONTENT_FIELDS}
-    pseudonyms = row.get(PSEUDONYMS) or {}
-    if not isinstance(pseudonyms, dict):
-        raise TypeError("pseudonyms must map paths to keyed hashes")
-    for path, keyed in pseudonyms.items():
-        _put(values, path, keyed)
+    pseudonyms = row.get(PSEUDONYMS)
+    if pseudonyms is not None:
+        if not isinstance(pseudonyms, dict) or not pseudonyms:
+            raise TypeError("pseudonyms must map paths to keyed hashes")
+        for path, keyed in pseudonyms.items():
+            _put(values, path, keyed)
+        # Which values it holds by keyed hash is hashed too: a row cannot change format, nor
+        # hold one more value so.
+        values[PSEUDONYMS] = sorted(pseudonyms)
     return orjson.dumps(values, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def _put(values: dict[str, Any], path: str, keyed: Any) -> None:
     """Put ``keyed`` at ``path`` in ``values``, copying the JSON column it goes in. TypeError
-    (the verifier's "unreadable content") for a path no Steward row names."""
+    (the verifier's "unreadable content") for a path that is not a person's value
+    (:data:`PERSONAL_PATHS`), or a value that is no keyed hash."""
+    if path not in PERSONAL_PATHS:
+        raise TypeError(f"{path!r} is not a personal value")
+    if not isinstance(keyed, str) or not KEYED_HASH.fullmatch(keyed):
+        raise TypeError(f"{path!r} holds no keyed hash")
     column, _, key = path.partition(".")
-    if column not in CONTENT_FIELDS:
-        raise TypeError(f"no column {column!r}")
     if not key:
         values[column] = keyed
     elif isinstance(values[column], dict):

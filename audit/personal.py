@@ -99,21 +99,33 @@ def forget_person(user) -> int:
     events = AuditEvent.objects.filter(
         Q(actor=user) | Q(target_type=user._meta.label_lower, target_id=public_id) | clearances
     )
-    named = [word.lower() for word in (user.full_name, user.email) if word]
+    named = {" ".join(word.lower().split()) for word in (user.full_name, user.email) if word}
 
     def theirs(row: dict[str, Any]) -> Iterable[str]:
         for path in row[chain.PSEUDONYMS]:
             value = chain.value_at(row, path)
             if row["actor_id"] == user.pk and path in ("actor_label", "details.ip"):
                 yield path
-            elif path == "target_repr" and row["target_id"] == public_id:
+            elif path == "target_repr" and (
+                row["target_id"] == public_id or _clearance_of(row, public_id)
+            ):
                 yield path
-            elif path.endswith(".user_email") and row["target_type"] == "governance.clearance":
+            elif path.endswith(".user_email") and _clearance_of(row, public_id, path):
                 yield path
-            elif isinstance(value, str) and any(word in value.lower() for word in named):
-                yield path
+            elif isinstance(value, str) and " ".join(value.lower().split()) in named:
+                yield path  # their name or address, whole (not a name that holds theirs)
 
     return _remove(events, theirs, ERASED, BATCH)[0]
+
+
+def _clearance_of(row: dict[str, Any], public_id: str, path: str = "") -> bool:
+    """Whether ``row`` is a clearance event about the person ``public_id``: on the side
+    ``path`` names ("before.user_email"), or on either. A clearance they gave someone else,
+    as its actor, is that person's."""
+    if row["target_type"] != "governance.clearance":
+        return False
+    sides = [path.partition(".")[0]] if path else ["before", "after"]
+    return any(isinstance(row[side], dict) and row[side].get("user") == public_id for side in sides)
 
 
 def _remove(

@@ -33,6 +33,15 @@ EVENT_FIELDS = ("sequence", "occurred_at", *HASHED_FIELDS, "prev_hash", "hash")
 SIGNED_FIELDS = ("sequence", "head_hash", "created_at", "key_id")
 CHECKPOINT_FIELDS = {*SIGNED_FIELDS, "signature", "public_key"}
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?(Z|[+-]\d\d:\d\d)")
+#: The only values an event may hold by keyed hash, and what a keyed hash looks like.
+PERSONAL_PATHS = {
+    "actor_label",
+    "target_repr",
+    "details.ip",
+    "before.user_email",
+    "after.user_email",
+}
+KEYED_HASH = re.compile(r"[0-9a-f]{32}")
 
 
 class Unreadable(Exception):
@@ -77,17 +86,23 @@ def canonical(value) -> str:
 
 def hashed_fields(event: dict) -> dict:
     """The hashed fields, each value that ``pseudonyms`` names (by its path: a field, or
-    "field.key" in an object) replaced by its keyed hash there: the hash covers that, so
-    the clear value can be removed. An event without ``pseudonyms`` hashes every value."""
+    "field.key" in an object; only a person's values, PERSONAL_PATHS) replaced by its keyed
+    hash there, and the list of those paths: the hash covers both, so the clear value can
+    be removed. An event without ``pseudonyms`` (or with null) hashes every value."""
     fields = {name: event[name] for name in HASHED_FIELDS}
-    pseudonyms = event.get("pseudonyms") or {}
-    if not isinstance(pseudonyms, dict):
-        raise Unreadable("pseudonyms is not an object")
+    pseudonyms = event.get("pseudonyms")
+    if pseudonyms is None:
+        return fields
+    if not isinstance(pseudonyms, dict) or not pseudonyms:
+        raise Unreadable("pseudonyms is not an object of keyed hashes")
     for path, keyed in pseudonyms.items():
         name, _, key = path.partition(".")
-        if name not in fields or (key and not isinstance(fields[name], dict)):
-            raise Unreadable(f"pseudonyms names {path!r}, which the event does not hold")
+        if path not in PERSONAL_PATHS or (key and not isinstance(fields[name], dict)):
+            raise Unreadable(f"pseudonyms names {path!r}, which is no person's value here")
+        if not isinstance(keyed, str) or not KEYED_HASH.fullmatch(keyed):
+            raise Unreadable(f"pseudonyms holds no keyed hash for {path!r}")
         fields[name] = {**fields[name], key: keyed} if key else keyed
+    fields["pseudonyms"] = sorted(pseudonyms)
     return fields
 
 

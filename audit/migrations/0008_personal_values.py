@@ -10,8 +10,9 @@ On PostgreSQL:
 1. audit_append() takes the keyed hashes and stores them with the row (the content it is
    given is already the second format's, hashed by Python as before).
 2. The append-only trigger lets one UPDATE through: replacing personal values named in
-   the row's ``pseudonyms`` by a removal marker ("[removed after 400 days]"), every other
-   column as it was. Anything else is refused as before (0007), and so is any change to a
+   the row's ``pseudonyms`` by a removal marker (exactly "[removed after 400 days]" or
+   "[removed: account erased]"; a marker once written stays), every other column as it
+   was, byte for byte. Anything else is refused as before (0007), and so is any change to a
    row without ``pseudonyms``, whose hash covers its clear values. Whoever could make that
    change could only remove what the chain already holds by its keyed hash.
 """
@@ -19,7 +20,7 @@ On PostgreSQL:
 from django.db import migrations, models
 
 #: The marker a removed value is replaced by: audit.chain.REMOVED.
-MARKER = r"'^\[removed[^]]{0,58}\]$'"
+MARKER = r"'^\[removed( after [0-9]{1,6} days?|: account erased)\]$'"
 
 APPEND = """
 DROP FUNCTION IF EXISTS audit_append(
@@ -99,41 +100,47 @@ BEGIN
     FOR v_path IN SELECT jsonb_object_keys(o.pseudonyms) LOOP
         v_key := substr(v_path, strpos(v_path, '.') + 1);
         IF v_path = 'actor_label' THEN
-            IF n.actor_label IS DISTINCT FROM o.actor_label
-                    AND NOT audit_is_removed(to_jsonb(n.actor_label)) THEN
+            IF n.actor_label IS DISTINCT FROM o.actor_label AND (
+                    NOT audit_is_removed(to_jsonb(n.actor_label))
+                    OR audit_is_removed(to_jsonb(o.actor_label))) THEN
                 RETURN false;
             END IF;
             o.actor_label := ''; n.actor_label := '';
         ELSIF v_path = 'target_repr' THEN
-            IF n.target_repr IS DISTINCT FROM o.target_repr
-                    AND NOT audit_is_removed(to_jsonb(n.target_repr)) THEN
+            IF n.target_repr IS DISTINCT FROM o.target_repr AND (
+                    NOT audit_is_removed(to_jsonb(n.target_repr))
+                    OR audit_is_removed(to_jsonb(o.target_repr))) THEN
                 RETURN false;
             END IF;
             o.target_repr := ''; n.target_repr := '';
         ELSIF v_path LIKE 'details.%' AND jsonb_typeof(o.details) = 'object'
                 AND jsonb_typeof(n.details) = 'object' THEN
-            IF (n.details -> v_key) IS DISTINCT FROM (o.details -> v_key)
-                    AND NOT audit_is_removed(n.details -> v_key) THEN
+            IF (n.details -> v_key) IS DISTINCT FROM (o.details -> v_key) AND (
+                    NOT audit_is_removed(n.details -> v_key)
+                    OR audit_is_removed(o.details -> v_key)) THEN
                 RETURN false;
             END IF;
             o.details := o.details - v_key; n.details := n.details - v_key;
         ELSIF v_path LIKE 'before.%' AND jsonb_typeof(o.before) = 'object'
                 AND jsonb_typeof(n.before) = 'object' THEN
-            IF (n.before -> v_key) IS DISTINCT FROM (o.before -> v_key)
-                    AND NOT audit_is_removed(n.before -> v_key) THEN
+            IF (n.before -> v_key) IS DISTINCT FROM (o.before -> v_key) AND (
+                    NOT audit_is_removed(n.before -> v_key)
+                    OR audit_is_removed(o.before -> v_key)) THEN
                 RETURN false;
             END IF;
             o.before := o.before - v_key; n.before := n.before - v_key;
         ELSIF v_path LIKE 'after.%' AND jsonb_typeof(o.after) = 'object'
                 AND jsonb_typeof(n.after) = 'object' THEN
-            IF (n.after -> v_key) IS DISTINCT FROM (o.after -> v_key)
-                    AND NOT audit_is_removed(n.after -> v_key) THEN
+            IF (n.after -> v_key) IS DISTINCT FROM (o.after -> v_key) AND (
+                    NOT audit_is_removed(n.after -> v_key)
+                    OR audit_is_removed(o.after -> v_key)) THEN
                 RETURN false;
             END IF;
             o.after := o.after - v_key; n.after := n.after - v_key;
         END IF;
     END LOOP;
-    RETURN o IS NOT DISTINCT FROM n;
+    -- As text: jsonb's numbers compare equal however written (1 and 1.0), their text not.
+    RETURN to_jsonb(o)::text = to_jsonb(n)::text;
 END;
 $$;
 

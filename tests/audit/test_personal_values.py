@@ -13,7 +13,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from audit import chain, personal
+from audit import chain, personal, services
 from audit.models import AuditEvent
 from audit.services import iter_chain_rows, pseudonym, record, verify_trail
 from governance.models import User
@@ -234,6 +234,97 @@ def test_postgresql_refuses_removing_a_value_the_chain_holds_in_clear(db):
             )
 
 
+# --- A review's attacks (each verified before they were refused) --------------------------
+
+
+def _blocked(member) -> AuditEvent:
+    return record(
+        action=Action.CHAT_REQUEST,
+        actor=member,
+        outcome=AuditEvent.Outcome.BLOCKED,
+        category="Prohibited",
+        details={"decision": "block", "reasons": ["rule secret"], "n": 1},
+    )
+
+
+@pytest.mark.parametrize("first_format", [True, False])
+def test_a_value_moved_into_the_keyed_hashes_is_unreadable(member, monkeypatch, first_format):
+    """With the guard bypassed, a blocked message's reasons and outcome hidden behind a marker,
+    their values moved into ``pseudonyms``: the chain verified, old rows and new alike."""
+    if first_format:
+        monkeypatch.setattr(services, "_pseudonyms", lambda *args, **kwargs: None)
+    event = _blocked(member)
+    monkeypatch.undo()
+    keyed = dict(_stored(event).pseudonyms or {}) | {
+        "details.reasons": pseudonym("rule secret"),
+        "outcome": pseudonym("blocked"),
+    }
+    details = {"decision": "block", "reasons": "[removed after 400 days]", "n": 1}
+    _raw(
+        "UPDATE audit_auditevent SET details = %s, outcome = %s, pseudonyms = %s "
+        "WHERE sequence = %s",
+        [json.dumps(details), "success", json.dumps(keyed), event.sequence],
+    )
+    assert _breaks() == ["unreadable content"]
+
+
+def test_a_row_cannot_hold_one_more_value_by_keyed_hash(member):
+    event = record(action=Action.LOGIN, actor=member, details={"ip": "203.0.113.9"})
+    keyed = dict(_stored(event).pseudonyms)
+    assert "target_repr" not in keyed
+    keyed["target_repr"] = pseudonym("")
+    _raw(
+        "UPDATE audit_auditevent SET pseudonyms = %s WHERE sequence = %s",
+        [json.dumps(keyed), event.sequence],
+    )
+    assert _breaks() == ["content hash differs"]  # the list of paths is hashed too
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "actor_label = '[removed: login was by Bob from the VPN, not Max]'",
+        "target_repr = E'[removed\\n\\nreal user: Mallory\\n]'",
+        "details = jsonb_set(details, '{n}', '1.0'::jsonb)",  # jsonb's 1 = 1.0; its text not
+    ],
+)
+def test_postgresql_refuses_prose_for_a_marker_and_numbers_spelt_otherwise(member, assignment):
+    event = record(
+        action=Action.LOGIN, actor=member, target=member, details={"ip": "203.0.113.9", "n": 1}
+    )
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE audit_auditevent SET {assignment} WHERE sequence = %s", [event.sequence]
+            )
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_keeps_a_marker_once_written(member):
+    event = _sign_in(member)
+    personal.remove_old_values(now=timezone.now() + LATER)
+    assert _stored(event).actor_label == "[removed after 400 days]"
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE audit_auditevent SET actor_label = '[removed: account erased]' "
+                "WHERE sequence = %s",
+                [event.sequence],
+            )
+
+
+def test_the_offline_verifier_refuses_a_value_that_is_not_a_persons(member):
+    event = _blocked(member)
+    row = {**dict(next(iter_chain_rows())), "sequence": event.sequence}
+    row["pseudonyms"] = {**(row["pseudonyms"] or {}), "outcome": pseudonym("blocked")}
+    with pytest.raises(reference.Unreadable, match="no person's value"):
+        reference.hashed_fields(row)
+    row["pseudonyms"] = {"actor_label": "Max Member"}  # no keyed hash
+    with pytest.raises(reference.Unreadable, match="no keyed hash"):
+        reference.hashed_fields(row)
+
+
 # --- Erasure, filters, exports ------------------------------------------------------
 
 
@@ -249,6 +340,22 @@ def test_erasing_an_account_removes_its_values_at_once(member, admin):
     about = _stored(about)
     assert (about.actor_label, about.target_repr) == ("Ada Admin", marker)
     assert _stored(other).actor_label == "Ada Admin"
+    assert _breaks() == []
+
+
+def test_erasing_an_account_leaves_the_people_it_gave_clearances_to(member, admin):
+    """Erasing the admin removed the email of the member they had cleared, in that event."""
+    from governance.services import grant_clearance
+    from privacy.erasure import erase_account
+    from tests.factories import make_category
+
+    grant_clearance(category=make_category(number=2, slug="internal"), user=member, actor=admin)
+    given = AuditEvent.objects.filter(target_type="governance.clearance").latest("sequence")
+    assert erase_account(admin)
+    given = _stored(given)
+    assert given.actor_label == personal.ERASED
+    assert given.after["user_email"] == member.email
+    assert given.target_repr.startswith(member.display_name)
     assert _breaks() == []
 
 
