@@ -70,7 +70,12 @@ def ask_after_commit(
     one is asked: they may approve it now and never were asked, while the others were asked
     the first time (and the new scoper no longer may approve it)."""
     mail_after_commit(
-        recipients=lambda: approvers(request, only_officer_id=scoped_before_by_id),
+        # None while a rejection is proposed: it is settled before anyone may approve.
+        recipients=lambda: (
+            []
+            if request.rejection_proposed
+            else approvers(request, only_officer_id=scoped_before_by_id)
+        ),
         subject=f"{request.reference} waits for your approval",
         template="privacy/email/approval_asked.txt",
         context={

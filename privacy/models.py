@@ -190,6 +190,10 @@ class SubjectRequest(models.Model):
     An access archive is kept ``ARCHIVE_KEEP_DAYS`` after completion. The subject
     downloads it once it is released: at once if it holds nobody else's messages,
     otherwise when a privacy officer has checked them.
+
+    A rejection takes four eyes too: one officer proposes it (``rejection_proposed_by``,
+    ``rejection_proposed_at``, the ground and the reason), the request stays open, and another
+    confirms it or withdraws the proposal.
     """
 
     class Kind(models.TextChoices):
@@ -252,6 +256,8 @@ class SubjectRequest(models.Model):
         Status.EXECUTING,
         Status.FAILED,
     )
+    #: Those a rejection may be proposed and confirmed in: not once its execution started.
+    REJECTABLE = (Status.RECEIVED, Status.VERIFIED, Status.SCOPED, Status.APPROVED)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     reference = models.CharField(max_length=20, unique=True)
@@ -297,13 +303,23 @@ class SubjectRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     approved_at = models.DateTimeField(null=True, blank=True)
-    rejected_reason = models.CharField(max_length=500, blank=True)
+    rejected_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why the request is refused, as the requester is told; while a rejection is "
+        "proposed (rejection_proposed_at), the proposal's.",
+    )
     rejection_ground = models.CharField(
         max_length=12,
         choices=RejectionGround.choices,
         blank=True,
-        help_text="The legal ground of a rejection (blank on those recorded before it was asked).",
+        help_text="The legal ground of a rejection, or of the one proposed (blank on those "
+        "recorded before it was asked).",
     )
+    rejection_proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rejection_proposed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -359,6 +375,12 @@ class SubjectRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN
+
+    @property
+    def rejection_proposed(self) -> bool:
+        """Whether an officer proposed rejecting it and it waits for a second one (the ground
+        and reason proposed are in ``rejection_ground`` and ``rejected_reason`` meanwhile)."""
+        return self.rejection_proposed_at is not None and self.status in self.REJECTABLE
 
     def days_left(self, today: dt.date | None = None) -> int:
         return policy.days_left(self.due_on, today or timezone.localdate())

@@ -131,7 +131,11 @@ def nobody_may_approve(today, officers: list[User]) -> list[SubjectRequest]:
         .exclude(reminded_on=today)
     )
     approvers = approval_mail.approvers_of_each(scoped, officers=officers)
-    stuck = [request for request in scoped if not approvers[request.pk]]
+    stuck = [
+        request
+        for request in scoped
+        if not approvers[request.pk] and not request.rejection_proposed
+    ]
     for request in stuck:
         request.when_due = _when_due(request, today)
     return stuck

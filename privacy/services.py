@@ -241,7 +241,8 @@ def scope_request(*, request: SubjectRequest, actor: User, base_url: str = "") -
 
 
 def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
-    """A second privacy officer approves; execution starts after commit."""
+    """A second privacy officer approves; execution starts after commit. Not while a
+    rejection is proposed: the officers settle that first (confirm it, or withdraw it)."""
     from privacy.tasks import execute_request
 
     with transaction.atomic():
@@ -252,6 +253,11 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
         )
         if refusal:
             raise FourEyesError(refusal)
+        if request.rejection_proposed:
+            raise PrivacyError(
+                "A rejection of this request is proposed: confirm or withdraw it before it is "
+                "approved."
+            )
         request.status = S.APPROVED
         request.approved_by = actor
         request.approved_at = timezone.now()
@@ -262,36 +268,84 @@ def approve_request(*, request: SubjectRequest, actor: User) -> SubjectRequest:
     return request
 
 
-def reject_request(
+def propose_rejection(
     *, request: SubjectRequest, actor: User, ground: str, reason: str
 ) -> SubjectRequest:
-    """Close an open request unanswered, on a legal ground (``RejectionGround``), which the
-    letter puts in plain words with the person's rights. The reason is written to the
-    requester and often names them: it stays on the request, and the audit trail records
-    the ground's code and the reason's length only. A refusal as manifestly unfounded or
-    excessive is the controller's to demonstrate (GDPR Art. 12(5), CCPA § 1798.145): its
-    event names the same person's earlier requests (:func:`earlier_requests`) as well. With
-    none on record, excessive (repetitive) cannot be shown, and is refused beside the ground."""
+    """The first of two officers: propose to close an open request unanswered, on a legal
+    ground (``RejectionGround``), which the letter puts in plain words with the person's
+    rights. The request stays open, as it was, until another officer confirms the proposal
+    (:func:`confirm_rejection`) or someone withdraws it (:func:`withdraw_rejection`); its
+    ground and reason wait in ``rejection_ground`` and ``rejected_reason``. Meanwhile it may
+    be verified, scoped and extended, but not approved (:func:`approve_request`).
+
+    The reason is written to the requester and often names them: it stays on the request,
+    and the audit trail records the ground's code and the reason's length only. A refusal as
+    excessive is the controller's to demonstrate (GDPR Art. 12(5), CCPA § 1798.145): with no
+    earlier request on record (:func:`earlier_requests`) it is refused beside the ground."""
     if ground not in SubjectRequest.RejectionGround.values:
         raise PrivacyError("Choose the ground in law for refusing the request.")
     if not reason.strip():
         raise PrivacyError("Give the reason for rejecting the request; the requester is told it.")
     with transaction.atomic():
-        request = _locked(
-            request,
-            (S.RECEIVED, S.VERIFIED, S.SCOPED, S.APPROVED),
-            "This request can no longer be rejected.",
-        )
-        refuse_the_subject(request, actor)
-        details = {"ground": ground, "reason_chars": len(reason.strip()[:500])}
-        if ground in (Ground.UNFOUNDED, Ground.EXCESSIVE):  # read before the identifiers go
-            earlier = [found.request.reference for found in earlier_requests(request)]
-            if ground == Ground.EXCESSIVE and not earlier:
-                raise FieldRefused("ground", EXCESSIVE_WITHOUT_EVIDENCE)
-            details["earlier_requests"] = earlier
-        request.status = S.REJECTED
+        request = _rejectable(request, actor)
+        if request.rejection_proposed:
+            proposer = request.rejection_proposed_by
+            raise PrivacyError(
+                f"{proposer.display_name if proposer else 'An officer'} proposed rejecting this "
+                f"request on {request.rejection_proposed_at:%-d %B %Y}: another privacy officer "
+                "confirms it, or withdraw it to propose another."
+            )
+        if ground == Ground.EXCESSIVE and not earlier_requests(request):
+            raise FieldRefused("ground", EXCESSIVE_WITHOUT_EVIDENCE)
         request.rejection_ground = ground
         request.rejected_reason = reason.strip()[:500]
+        request.rejection_proposed_by = actor
+        request.rejection_proposed_at = timezone.now()
+        request.save(update_fields=PROPOSAL_FIELDS)
+        record_step(
+            request,
+            actor,
+            AuditEvent.Action.DSR_REJECTION_PROPOSED,
+            {"ground": ground, "reason_chars": len(request.rejected_reason)},
+        )
+    return request
+
+
+def confirm_rejection(
+    *, request: SubjectRequest, actor: User, proposed_at: dt.datetime | None
+) -> SubjectRequest:
+    """The second officer confirms the rejection proposed at ``proposed_at`` (the proposal
+    they read), and the request closes unanswered: its identifiers and note go, its answer's
+    addressee is sealed until the outcome is told. A refusal as manifestly unfounded or
+    excessive names the same person's earlier requests in its event (its evidence)."""
+    with transaction.atomic():
+        request = _rejectable(request, actor)
+        if not request.rejection_proposed:
+            raise PrivacyError(
+                "Nobody has proposed rejecting this request: propose it, and another privacy "
+                "officer confirms."
+            )
+        if request.rejection_proposed_by_id == actor.pk:
+            raise FourEyesError(
+                "You proposed rejecting this request: another privacy officer confirms it."
+            )
+        if proposed_at != request.rejection_proposed_at:
+            # Withdrawn and proposed again (another ground, reason or officer) since they read it.
+            raise PrivacyError(
+                "The proposed rejection has changed since you read it: read it again before you "
+                "confirm."
+            )
+        details = {
+            "ground": request.rejection_ground,
+            "reason_chars": len(request.rejected_reason),
+            "proposed_by": _public_id(request.rejection_proposed_by),
+        }
+        if request.rejection_ground in (Ground.UNFOUNDED, Ground.EXCESSIVE):
+            # Read before the identifiers go.
+            details["earlier_requests"] = [
+                found.request.reference for found in earlier_requests(request)
+            ]
+        request.status = S.REJECTED
         request.completed_at = timezone.now()
         request.seal_reply_to()  # where the answer goes: kept until the outcome is told
         request.identifiers_sealed = b""
@@ -299,6 +353,40 @@ def reject_request(
         request.save()
         record_step(request, actor, AuditEvent.Action.DSR_REJECTED, details)
         notices.told_in_steward(request, notices.Topic.OUTCOME)
+    return request
+
+
+def withdraw_rejection(*, request: SubjectRequest, actor: User) -> SubjectRequest:
+    """Take back a proposed rejection: the proposer, or an officer who disagrees with it. The
+    request goes on where it stood; a rejection on other terms is proposed anew."""
+    with transaction.atomic():
+        request = _rejectable(request, actor)
+        if not request.rejection_proposed:
+            raise PrivacyError("Nobody has proposed rejecting this request.")
+        proposed_by = request.rejection_proposed_by
+        request.rejection_ground = request.rejected_reason = ""
+        request.rejection_proposed_by = request.rejection_proposed_at = None
+        request.save(update_fields=PROPOSAL_FIELDS)
+        record_step(
+            request,
+            actor,
+            AuditEvent.Action.DSR_REJECTION_WITHDRAWN,
+            {"proposed_by": _public_id(proposed_by)},
+        )
+    return request
+
+
+#: What a proposed rejection writes on its request, and its withdrawal clears.
+PROPOSAL_FIELDS = [
+    "rejection_ground", "rejected_reason", "rejection_proposed_by", "rejection_proposed_at",
+]  # fmt: skip
+
+
+def _rejectable(request: SubjectRequest, actor: User) -> SubjectRequest:
+    """The request, locked, if a rejection may still be proposed, confirmed or withdrawn (its
+    execution has not started) and it is not about ``actor``."""
+    request = _locked(request, SubjectRequest.REJECTABLE, "This request can no longer be rejected.")
+    refuse_the_subject(request, actor)
     return request
 
 

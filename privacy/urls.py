@@ -12,6 +12,16 @@ urlpatterns = [
     path("requests/<uuid:public_id>/scope/", views.request_scope, name="request_scope"),
     path("requests/<uuid:public_id>/approve/", views.request_approve, name="request_approve"),
     path("requests/<uuid:public_id>/reject/", views.request_reject, name="request_reject"),
+    path(
+        "requests/<uuid:public_id>/reject/confirm/",
+        views.request_reject_confirm,
+        name="request_reject_confirm",
+    ),
+    path(
+        "requests/<uuid:public_id>/reject/withdraw/",
+        views.request_reject_withdraw,
+        name="request_reject_withdraw",
+    ),
     path("requests/<uuid:public_id>/extend/", views.request_extend, name="request_extend"),
     path("requests/<uuid:public_id>/told/", views.request_tell, name="request_tell"),
     path(

@@ -200,6 +200,14 @@ MATRIX = {
         f"/privacy/requests/{REQUEST_ID}/reject/",
         everyone(405),
     ),
+    "privacy/requests/<uuid:public_id>/reject/confirm/": (
+        f"/privacy/requests/{REQUEST_ID}/reject/confirm/",
+        everyone(405),
+    ),
+    "privacy/requests/<uuid:public_id>/reject/withdraw/": (
+        f"/privacy/requests/{REQUEST_ID}/reject/withdraw/",
+        everyone(405),
+    ),
     "privacy/requests/<uuid:public_id>/release/": (
         f"/privacy/requests/{REQUEST_ID}/release/",
         everyone(405),
@@ -390,6 +398,14 @@ MATRIX = {
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/reject/$": (
         f"/api/privacy/requests/{REQUEST_ID}/reject/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/reject/confirm/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/reject/confirm/",
+        API_POST_ONLY,
+    ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/reject/withdraw/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/reject/withdraw/",
         API_POST_ONLY,
     ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/release/$": (

@@ -63,10 +63,12 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     scoped_by = serializers.SerializerMethodField()
     approved_by = serializers.SerializerMethodField()
     archive_available = serializers.BooleanField(read_only=True)
-    # Blank on a request not rejected, or rejected before a ground was asked for.
+    # Blank on a request neither rejected nor with a rejection proposed (rejection_proposed_at
+    # set while it is open), or rejected before a ground was asked for.
     rejection_ground = serializers.ChoiceField(
         choices=SubjectRequest.RejectionGround.choices, allow_blank=True, read_only=True
     )
+    rejection_proposed_by = serializers.SerializerMethodField()
     archive_released_by = serializers.SerializerMethodField()
     archive_expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
@@ -77,6 +79,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
             "received_on", "due_on", "days_left", "overdue", "extended", "extension_reason",
             "verification", "verified_by", "verified_at", "scope", "scoped_by", "scoped_at",
             "approved_by", "approved_at", "rejection_ground", "rejected_reason",
+            "rejection_proposed_by", "rejection_proposed_at",
             "progress_done", "progress_total",
             "started_at", "heartbeat_at", "attempts", "attempts_allowed", "completed_at", "error",
             "receipt", "receipt_hash", "archive_available", "archive_released_by",
@@ -104,6 +107,9 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
 
     def get_approved_by(self, request: SubjectRequest) -> str | None:
         return _name(request.approved_by)
+
+    def get_rejection_proposed_by(self, request: SubjectRequest) -> str | None:
+        return _name(request.rejection_proposed_by)
 
     def get_archive_released_by(self, request: SubjectRequest) -> str | None:
         return _name(request.archive_released_by)
@@ -159,6 +165,12 @@ class RejectSerializer(ReasonSerializer):
         choices=GROUNDS.choices,
         help_text="The ground in law: " + "; ".join(f"{g.value}: {g.label}" for g in GROUNDS),
         error_messages=dict.fromkeys(("required", "invalid_choice", "null", "blank"), NO_GROUND),
+    )
+
+
+class ConfirmRejectionSerializer(serializers.Serializer):
+    rejection_proposed_at = serializers.DateTimeField(
+        help_text="The request's rejection_proposed_at as you read it: the proposal you confirm."
     )
 
 

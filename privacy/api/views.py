@@ -1,9 +1,10 @@
 """The privacy desk over REST, for privacy officers: the same services, checks and audit.
 
 Four eyes hold here as on the pages: the person who scoped a request cannot
-approve it (403), and the person an access archive is about cannot release it to
-themselves (400). Archives are downloaded from the pages only, where the subject's
-download waits for that release.
+approve it, nor the person who proposed its rejection confirm it (403), and the
+person an access archive is about cannot release it to themselves (400). Archives
+are downloaded from the pages only, where the subject's download waits for that
+release.
 """
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -21,6 +22,7 @@ from governance.roles import Role
 from governance.views.common import site_address
 from privacy import archive, execution, notices, purge, recipients, services
 from privacy.api.serializers import (
+    ConfirmRejectionSerializer,
     ConfirmReleaseSerializer,
     HoldWriteSerializer,
     IntakeSerializer,
@@ -86,7 +88,13 @@ class SubjectRequestViewSet(
     lookup_field = "public_id"
     queryset = (
         SubjectRequest.objects.listed()
-        .select_related("verified_by", "scoped_by", "approved_by", "archive_released_by")
+        .select_related(
+            "verified_by",
+            "scoped_by",
+            "approved_by",
+            "rejection_proposed_by",
+            "archive_released_by",
+        )
         .prefetch_related(
             Prefetch("notices", RequesterNotice.objects.select_related("recorded_by")),
             Prefetch("recipient_notices", RecipientNotice.objects.select_related("recorded_by")),
@@ -142,15 +150,40 @@ class SubjectRequestViewSet(
     @extend_schema(request=RejectSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, public_id=None) -> Response:
-        """Refuse the request on a legal ground (``ground``), with the reason it is told."""
+        """Propose refusing the request on a legal ground (``ground``), with the reason it is
+        told: it stays open until another officer confirms (``reject/confirm/``)."""
         given = _given(RejectSerializer, request)
         subject_request = self.get_object()
         return self._respond(
             _call(
-                lambda: services.reject_request(
+                lambda: services.propose_rejection(
                     request=subject_request, actor=request.user, **given
                 )
             )
+        )
+
+    @extend_schema(request=ConfirmRejectionSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"], url_path="reject/confirm")
+    def confirm_rejection(self, request, public_id=None) -> Response:
+        """A second officer confirms the proposal they read (its ``rejection_proposed_at``):
+        the request is rejected. A proposal withdrawn and made again since is refused."""
+        proposed_at = _given(ConfirmRejectionSerializer, request)["rejection_proposed_at"]
+        subject_request = self.get_object()
+        return self._respond(
+            _call(
+                lambda: services.confirm_rejection(
+                    request=subject_request, actor=request.user, proposed_at=proposed_at
+                )
+            )
+        )
+
+    @extend_schema(request=None, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"], url_path="reject/withdraw")
+    def withdraw_rejection(self, request, public_id=None) -> Response:
+        """Take a proposed rejection back: the request goes on."""
+        subject_request = self.get_object()
+        return self._respond(
+            _call(lambda: services.withdraw_rejection(request=subject_request, actor=request.user))
         )
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)

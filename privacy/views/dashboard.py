@@ -38,7 +38,9 @@ def desk(request: HttpRequest) -> HttpResponse:
             for item in notices.owed(listed, notices.told_topics(listed))
         ]
     for listed in open_requests:
-        listed.yours_to_approve = access.yours_to_approve(listed, request.user)
+        listed.yours_to_approve = (
+            access.yours_to_approve(listed, request.user) and not listed.rejection_proposed
+        )
     _flag_those_nobody_may_approve(open_requests)
     erasures_to_tell = recipients.erasures_to_tell()
     completed_page = _url_of_each("privacy:request")
@@ -79,7 +81,11 @@ def _flag_those_nobody_may_approve(open_requests: list[SubjectRequest]) -> None:
     """Set ``nobody_may_approve`` on each scoped request that no active privacy officer may
     approve (two officers, one scoped it and it is about the other), as its own page says:
     its deadline runs while it waits for a third officer. The officers are read once."""
-    scoped = [r for r in open_requests if r.status == SubjectRequest.Status.SCOPED]
+    scoped = [
+        r
+        for r in open_requests
+        if r.status == SubjectRequest.Status.SCOPED and not r.rejection_proposed
+    ]
     approvers = approval_mail.approvers_of_each(scoped)
     for listed in scoped:
         listed.nobody_may_approve = not approvers[listed.pk]

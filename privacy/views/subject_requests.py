@@ -1,5 +1,6 @@
 """Data-subject requests: intake, a request's page and its workflow steps."""
 
+import datetime as dt
 import json
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
@@ -142,6 +144,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         # Two officers, the request about one and scoped by the other: nobody may approve it.
         "nobody_may_approve": officer
         and subject_request.status == SubjectRequest.Status.SCOPED
+        and not subject_request.rejection_proposed
         and not approval_mail.approvers(subject_request),
         "erasure_recipients": erasure_recipients,
         "recipients_to_tell": RecipientNoticeForm.for_each(
@@ -264,15 +267,67 @@ def request_approve(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @require_POST
 @officer
 def request_reject(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    return _step(
-        request,
-        public_id,
-        lambda r, d: services.reject_request(
-            request=r, actor=request.user, ground=d["ground"], reason=d["reason"]
-        ),
-        RejectForm,
-        "reject_form",
-    )
+    """The first officer proposes rejecting the request, on a ground and with a reason."""
+
+    def propose(subject_request: SubjectRequest, data: dict) -> None:
+        services.propose_rejection(
+            request=subject_request,
+            actor=request.user,
+            ground=data["ground"],
+            reason=data["reason"],
+        )
+        messages.success(
+            request,
+            f"Rejection of {subject_request.reference} proposed: the request stays open until "
+            "another privacy officer confirms it.",
+            extra_tags="announce",
+        )
+
+    return _step(request, public_id, propose, RejectForm, "reject_form", section="rejection")
+
+
+@require_POST
+@officer
+def request_reject_confirm(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """A second officer confirms the proposal they read (its ``proposed_at``): the request
+    closes unanswered."""
+
+    def confirm(subject_request: SubjectRequest, data: dict) -> None:
+        services.confirm_rejection(
+            request=subject_request,
+            actor=request.user,
+            proposed_at=_moment(request.POST.get("proposed_at", "")),
+        )
+        messages.success(
+            request,
+            f"{subject_request.reference} rejected: tell the requester (the letter says why).",
+            extra_tags="announce",
+        )
+
+    return _step(request, public_id, confirm)
+
+
+@require_POST
+@officer
+def request_reject_withdraw(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The proposer, or an officer who disagrees, takes the proposed rejection back."""
+
+    def withdraw(subject_request: SubjectRequest, data: dict) -> None:
+        services.withdraw_rejection(request=subject_request, actor=request.user)
+        messages.success(
+            request,
+            f"Rejection of {subject_request.reference} withdrawn: the request goes on.",
+            extra_tags="announce",
+        )
+
+    return _step(request, public_id, withdraw)
+
+
+def _moment(text: str) -> dt.datetime | None:
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
 
 
 @require_POST

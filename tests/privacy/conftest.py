@@ -26,6 +26,18 @@ def release(hold, *, asked_by, confirmed_by, reason: str = "Settled"):
     return confirm(hold, confirmed_by)
 
 
+def reject(request, officers, ground: str = "no_data", reason: str = "Not a customer of ours"):
+    """Reject ``request`` with four eyes: the first officer proposes, the second confirms the
+    proposal as they read it."""
+    first, second = officers
+    proposed = services.propose_rejection(
+        request=request, actor=first, ground=ground, reason=reason
+    )
+    return services.confirm_rejection(
+        request=proposed, actor=second, proposed_at=proposed.rejection_proposed_at
+    )
+
+
 def make_conversation(owner, category, *, days_idle: float = 0, texts=("Hello", "Hi there")):
     """A conversation with alternating user/assistant messages, last active ``days_idle`` ago."""
     at = timezone.now() - dt.timedelta(days=days_idle)

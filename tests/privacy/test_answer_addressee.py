@@ -10,7 +10,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from privacy import notices, services
 from privacy.models import RequesterNotice, SubjectRequest
-from tests.privacy.conftest import SUBJECT_EMAIL, receive, run
+from tests.privacy.conftest import SUBJECT_EMAIL, receive, reject, run
 
 
 def _letter(client, request) -> str:
@@ -37,9 +37,7 @@ def _dropped_events(request):
 
 def test_a_rejection_is_addressed_to_the_person_until_its_outcome_is_told(client, officers):
     request = receive(officers, identifiers=[("name", "Jane Roe"), ("email", SUBJECT_EMAIL)])
-    request = services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Not ours"
-    )
+    request = reject(request, officers, ground="no_data", reason="Not ours")
     request.refresh_from_db()
     assert request.identifiers() == [] and request.reply_to() == SUBJECT_EMAIL
     client.force_login(officers[1])

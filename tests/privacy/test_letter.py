@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from privacy import services
-from tests.privacy.conftest import make_conversation, mention, receive, run
+from tests.privacy.conftest import make_conversation, mention, receive, reject, run
 
 
 def _letter(client, request) -> str:
@@ -66,9 +66,7 @@ def test_a_late_extended_access_request_says_so_and_where_the_copy_is(
 
 def test_a_rejection_gives_its_reason(client, officers):
     request = receive(officers)
-    services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Not a customer of ours"
-    )
+    reject(request, officers, ground="no_data", reason="Not a customer of ours")
     client.force_login(officers[1])
     letter = _letter(client, request)
     assert "We did not act on it" in letter and "because: Not a customer of ours" in letter
@@ -85,9 +83,7 @@ def test_an_open_request_has_no_letter_yet(client, officers):
 @pytest.mark.parametrize("who", ["staff", "nobody"])
 def test_nobody_else_reads_it(client, org, officers, who):
     request = receive(officers)
-    services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Not a customer of ours"
-    )
+    reject(request, officers, ground="no_data", reason="Not a customer of ours")
     if who == "staff":
         client.force_login(org.carol)
     url = reverse("privacy:request_letter", args=[request.public_id])
@@ -169,8 +165,6 @@ def test_a_follow_up_erasure_names_the_request_it_finishes(
 
 def test_a_late_rejection_says_it_was_late(client, officers):
     request = receive(officers, received_on=timezone.localdate() - dt.timedelta(days=40))
-    services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Not a customer of ours"
-    )
+    reject(request, officers, ground="no_data", reason="Not a customer of ours")
     client.force_login(officers[1])
     assert "we are sorry for the delay" in _letter(client, request)

@@ -4,8 +4,7 @@ warned on screen (never on paper), and can print the letter or copy its text."""
 import pytest
 from django.urls import reverse
 
-from privacy import services
-from tests.privacy.conftest import receive
+from tests.privacy.conftest import receive, reject
 from tests.test_accessibility import Tree
 
 WARNING = (
@@ -18,9 +17,7 @@ WARNING = (
 def answered(officers, org):
     """A request about Alice, closed, so that it has a letter for her and the officers."""
     request = receive(officers, identifiers=[("email", org.alice.email)], subject_user=org.alice)
-    return services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Nothing found"
-    )
+    return reject(request, officers, ground="no_data", reason="Nothing found")
 
 
 def _letter(client, user, request) -> str:

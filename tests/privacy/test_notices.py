@@ -9,7 +9,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from privacy import notices, services
 from privacy.models import RequesterNotice, SubjectRequest
-from tests.privacy.conftest import make_conversation, receive, run
+from tests.privacy.conftest import make_conversation, receive, reject, run
 
 Topic = RequesterNotice.Topic
 Channel = RequesterNotice.Channel
@@ -123,9 +123,7 @@ def test_an_extension_is_owed_until_told_and_is_due_within_the_first_period(offi
 
 def test_the_outcome_is_owed_once_the_request_closes(officers):
     request = receive(officers)
-    services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Not a customer of ours"
-    )
+    reject(request, officers, ground="no_data", reason="Not a customer of ours")
     assert _owed(request) == ["receipt", "outcome"]
 
 
@@ -226,9 +224,7 @@ def test_the_desk_says_what_each_requester_must_still_be_told(client, officers):
         request=told, actor=officers[0], topic=Topic.RECEIPT, channel=Channel.EMAIL, told_on=TODAY()
     )
     rejected = receive(officers, identifiers=[("email", "gone@example.org")])
-    services.reject_request(
-        request=rejected, actor=officers[0], ground="no_data", reason="Not ours"
-    )
+    reject(rejected, officers, ground="no_data", reason="Not ours")
     client.force_login(officers[1])
     page = client.get("/privacy/").content.decode()
     acknowledge_by = late.notice_due_on("receipt")
@@ -272,9 +268,7 @@ def test_a_request_closed_before_steward_recorded_notices_is_asked_nothing(
     from audit.reports import Period, summarise
 
     old = receive(officers)
-    services.reject_request(
-        request=old, actor=officers[0], ground="no_data", reason="Not a customer of ours"
-    )
+    reject(old, officers, ground="no_data", reason="Not a customer of ours")
     monkeypatch.setattr(notices, "recorded_since", lambda: timezone.now())
     assert _owed(old) == []
     client.force_login(officers[1])
@@ -308,9 +302,7 @@ def test_nobody_is_told_of_an_extension_or_outcome_before_it_happened(officers):
     with pytest.raises(services.PrivacyError, match="before it was extended"):
         notices.record_notice(request=request, actor=officers[0], topic=Topic.EXTENSION,
                               channel=Channel.EMAIL, told_on=received)  # fmt: skip
-    services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Not a customer of ours"
-    )
+    reject(request, officers, ground="no_data", reason="Not a customer of ours")
     with pytest.raises(services.PrivacyError, match="before it was decided"):
         notices.record_notice(request=request, actor=officers[0], topic=Topic.OUTCOME,
                               channel=Channel.LETTER, told_on=received)  # fmt: skip

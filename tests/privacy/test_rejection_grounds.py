@@ -17,13 +17,9 @@ from privacy.forms import RejectForm
 from privacy.models import SubjectRequest
 from privacy.services import FieldRefused, PrivacyError
 from tests.api.test_rest import _client_of
-from tests.privacy.conftest import SUBJECT_EMAIL, receive
+from tests.privacy.conftest import SUBJECT_EMAIL, receive, reject
 
 Ground = SubjectRequest.RejectionGround
-
-
-def _reject(request, officer, ground=Ground.NO_DATA, reason="Not a customer of ours"):
-    return services.reject_request(request=request, actor=officer, ground=ground, reason=reason)
 
 
 def _page(client, request) -> str:
@@ -58,14 +54,14 @@ def test_the_service_refuses_a_ground_that_is_not_one_of_the_law(officers):
     request = receive(officers)
     for ground in ("", "because"):
         with pytest.raises(PrivacyError, match="ground"):
-            _reject(request, officers[0], ground=ground)
+            reject(request, officers, ground=ground)
     request.refresh_from_db()
     assert request.status == SubjectRequest.Status.RECEIVED and not request.rejection_ground
 
 
 def test_the_ground_is_stored_and_its_code_alone_reaches_the_trail(officers):
     reason = f"Jane Roe ({SUBJECT_EMAIL}) could not say which account is hers."
-    request = _reject(receive(officers), officers[0], ground=Ground.UNVERIFIED, reason=reason)
+    request = reject(receive(officers), officers, ground=Ground.UNVERIFIED, reason=reason)
     request.refresh_from_db()
     assert request.rejection_ground == Ground.UNVERIFIED and request.rejected_reason == reason
     details = AuditEvent.objects.get(action=AuditEvent.Action.DSR_REJECTED).details
@@ -75,9 +71,9 @@ def test_the_ground_is_stored_and_its_code_alone_reaches_the_trail(officers):
 
 def test_an_excessive_refusal_records_the_earlier_requests_it_rests_on(officers):
     before = receive(officers, received_on=_days_ago(20))
-    _reject(before, officers[0])
+    reject(before, officers)
     request = receive(officers)
-    _reject(request, officers[0], ground=Ground.EXCESSIVE, reason="The third this month")
+    reject(request, officers, ground=Ground.EXCESSIVE, reason="The third this month")
     rejected = AuditEvent.objects.filter(action=AuditEvent.Action.DSR_REJECTED)
     details = rejected.order_by("sequence").last().details
     assert details["ground"] == "excessive" and details["earlier_requests"] == [before.reference]
@@ -86,7 +82,7 @@ def test_an_excessive_refusal_records_the_earlier_requests_it_rests_on(officers)
 def test_excessive_is_refused_beside_its_ground_with_no_earlier_request_on_record(officers):
     request = receive(officers)
     with pytest.raises(FieldRefused) as refused:
-        _reject(request, officers[0], ground=Ground.EXCESSIVE, reason="Asks too often")
+        reject(request, officers, ground=Ground.EXCESSIVE, reason="Asks too often")
     assert refused.value.field == "ground"
     assert "No earlier request from the same person is on record" in str(refused.value)
     request.refresh_from_db()
@@ -111,13 +107,13 @@ def test_a_follow_up_erasures_own_original_is_no_earlier_request(
     )
     assert services.earlier_requests(follow_up) == []
     with pytest.raises(FieldRefused, match="No earlier request from the same person"):
-        _reject(follow_up, officers[1], ground=Ground.EXCESSIVE, reason="Repetitive")
+        reject(follow_up, officers[::-1], ground=Ground.EXCESSIVE, reason="Repetitive")
     again = receive(officers, received_on=_days_ago(2))  # the person asked again meanwhile
     assert [e.request for e in services.earlier_requests(follow_up)] == [again]
 
 
 def test_manifestly_unfounded_needs_no_earlier_request(officers):
-    request = _reject(receive(officers), officers[0], ground=Ground.UNFOUNDED, reason="A prank")
+    request = reject(receive(officers), officers, ground=Ground.UNFOUNDED, reason="A prank")
     assert request.status == SubjectRequest.Status.REJECTED
     details = AuditEvent.objects.get(action=AuditEvent.Action.DSR_REJECTED).details
     assert details["earlier_requests"] == []
@@ -146,8 +142,8 @@ def test_a_rejection_posted_without_a_ground_is_refused_with_the_form_again(clie
     response = client.post(url, {"ground": "exemption", "reason": "Tax records: kept 10 years"})
     assert response.status_code == 302
     request.refresh_from_db()
-    assert request.status == SubjectRequest.Status.REJECTED
-    assert request.rejection_ground == Ground.EXEMPTION
+    assert request.status == SubjectRequest.Status.RECEIVED  # proposed: a second officer confirms
+    assert request.rejection_ground == Ground.EXEMPTION and request.rejection_proposed
 
 
 def test_an_excessive_rejection_without_evidence_comes_back_beside_the_ground(client, officers):
@@ -231,7 +227,7 @@ def test_a_gdpr_letter_states_the_ground_the_reason_and_the_right_to_complain_an
     client, officers, ground, words
 ):
     receive(officers, kind="access", received_on=_days_ago(30))  # evidence for excessive
-    request = _reject(receive(officers), officers[0], ground=ground, reason="Our own words")
+    request = reject(receive(officers), officers, ground=ground, reason="Our own words")
     client.force_login(officers[1])
     letter = _letter(client, request)
     assert words in letter and "because: Our own words" in letter
@@ -242,7 +238,7 @@ def test_a_gdpr_letter_states_the_ground_the_reason_and_the_right_to_complain_an
 
 def test_a_ccpa_letter_uses_the_ccpa_words_and_the_agencies_to_complain_to(client, officers):
     request = receive(officers, regime="ccpa")
-    request = _reject(request, officers[0], ground=Ground.UNVERIFIED, reason="No reply to us")
+    request = reject(request, officers, ground=Ground.UNVERIFIED, reason="No reply to us")
     client.force_login(officers[1])
     letter = _letter(client, request)
     assert "We could not verify that the request comes from you" in letter
@@ -254,13 +250,13 @@ def test_a_ccpa_letter_uses_the_ccpa_words_and_the_agencies_to_complain_to(clien
 
 def test_a_ccpa_exemption_names_the_deletion_exceptions(client, officers):
     request = receive(officers, regime="ccpa")
-    request = _reject(request, officers[0], ground=Ground.EXEMPTION, reason="Warranty records")
+    request = reject(request, officers, ground=Ground.EXEMPTION, reason="Warranty records")
     client.force_login(officers[1])
     assert "§ 1798.105(d)" in _letter(client, request)
 
 
 def test_a_rejection_recorded_before_grounds_still_reads_as_before(client, officers):
-    request = _reject(receive(officers), officers[0])
+    request = reject(receive(officers), officers)
     SubjectRequest.objects.filter(pk=request.pk).update(rejection_ground="")
     client.force_login(officers[1])
     letter = _letter(client, request)
@@ -290,6 +286,11 @@ def test_rest_rejects_with_the_ground_and_shows_it(officers):
     assert refused.status_code == 400
     assert "No earlier request from the same person" in refused.json()["ground"][0]  # beside it
     receive(officers, kind="access", received_on=_days_ago(30))
-    done = _client_of(officers[1]).post(url, body, format="json")
+    proposed = _client_of(officers[1]).post(url, body, format="json")
+    assert proposed.status_code == 200, proposed.content
+    assert proposed.json()["rejection_ground"] == "excessive"
+    assert proposed.json()["status"] == "received" and proposed.json()["rejection_proposed_by"]
+    read = {"rejection_proposed_at": proposed.json()["rejection_proposed_at"]}
+    done = _client_of(officers[0]).post(url + "confirm/", read, format="json")
     assert done.status_code == 200, done.content
     assert done.json()["rejection_ground"] == "excessive" and done.json()["status"] == "rejected"

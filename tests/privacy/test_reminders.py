@@ -123,14 +123,12 @@ def test_it_reminds_of_what_the_requester_must_still_be_told(officers, today):
 def test_a_closed_request_is_reminded_of_the_outcome_it_owes(officers, today):
     """The outcome is owed once a request closes, by its due date: only open requests were
     looked at, and the desk lists only the newest closed ones."""
-    from privacy import notices, services
+    from privacy import notices
     from privacy.models import RequesterNotice
-    from tests.privacy.conftest import receive
+    from tests.privacy.conftest import receive, reject
 
     request = receive(officers, received_on=today - dt.timedelta(days=29))  # due tomorrow
-    request = services.reject_request(
-        request=request, actor=officers[0], ground="no_data", reason="Not ours"
-    )
+    request = reject(request, officers, ground="no_data", reason="Not ours")
     assert [r.reference for r in reminders.due_for_reminder(today)] == [request.reference]
     assert reminders.send() == 1
     line = next(line for line in mail.outbox[0].body.splitlines() if request.reference in line)
@@ -224,15 +222,12 @@ def _reminder_lines(body: str) -> list[str]:
 def test_overdue_requests_come_first_marked_by_how_late_and_linked_to_their_page(officers, today):
     """Overdue items were listed by due date among the others ("OVERDUE since" a date), a
     closed request's late outcome after every open one, and the mail linked to nothing."""
-    from privacy import services
-    from tests.privacy.conftest import receive
+    from tests.privacy.conftest import receive, reject
 
     soon = _request("DSR-A", today + dt.timedelta(days=7))
     late = _request("DSR-B", today - dt.timedelta(days=1))
     closed = receive(officers, received_on=today - dt.timedelta(days=33))  # outcome 3 days late
-    closed = services.reject_request(
-        request=closed, actor=officers[0], ground="no_data", reason="Not ours"
-    )
+    closed = reject(closed, officers, ground="no_data", reason="Not ours")
     assert reminders.send() == 3
     (email,) = mail.outbox
     assert email.subject == "Steward: 2 data-subject requests OVERDUE, 1 due soon"

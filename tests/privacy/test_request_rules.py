@@ -24,6 +24,7 @@ from tests.privacy.conftest import (
     make_conversation,
     mention,
     receive,
+    reject,
     release,
     run,
 )
@@ -119,7 +120,9 @@ def test_an_officer_neither_scopes_approves_nor_rejects_a_request_about_themselv
     with pytest.raises(PrivacyError, match="This request is about you"):
         services.scope_request(request=request, actor=priya)
     with pytest.raises(PrivacyError, match="This request is about you"):
-        services.reject_request(request=request, actor=priya, ground="no_data", reason="Not needed")
+        services.propose_rejection(
+            request=request, actor=priya, ground="no_data", reason="Not needed"
+        )
     request = services.scope_request(request=request, actor=omar)
     with pytest.raises(PrivacyError, match="This request is about you"):
         services.approve_request(request=request, actor=priya)
@@ -235,9 +238,7 @@ def test_the_rejection_reason_stays_on_the_request_and_out_of_the_trail(officers
     """The reason is written to the requester and names them: the append-only trail, which
     no erasure reaches, keeps only its length."""
     reason = f"Jane Roe ({EMAIL}) could not prove she owns this address."
-    request = services.reject_request(
-        request=receive(officers), actor=officers[0], ground="unverified", reason=reason
-    )
+    request = reject(receive(officers), officers, ground="unverified", reason=reason)
     assert request.rejected_reason == reason
     details = AuditEvent.objects.get(action=AuditEvent.Action.DSR_REJECTED).details
     assert EMAIL not in str(details) and "Jane Roe" not in str(details)

@@ -15,6 +15,7 @@ from chat.models import Conversation, Message, SubjectMention
 from privacy import archive, execution, services
 from privacy.models import SubjectRequest
 from privacy.services import PrivacyError
+from tests.privacy.conftest import reject
 
 EMAIL = "jane.roe@example.org"
 PHONE = "+44 20 7946 0958"
@@ -425,12 +426,7 @@ def test_the_officers_note_goes_with_the_identifiers_when_a_request_closes(
     when the request completes or is rejected, as the identifiers are."""
     note = f"Jane Roe phoned; she also wrote from {EMAIL}."
     completed = _run(_receive(officers, note=note), officers, django_capture_on_commit_callbacks)
-    rejected = services.reject_request(
-        request=_receive(officers, note=note),
-        actor=officers[0],
-        ground="unverified",
-        reason="Not verifiable.",
-    )
+    rejected = reject(_receive(officers, note=note), officers, "unverified", "Not verifiable.")
     for request in (completed, rejected):
         request.refresh_from_db()
         assert request.note == "" and request.identifiers() == []
