@@ -17,21 +17,11 @@ from audit import chain, personal, services
 from audit.models import AuditEvent
 from audit.services import iter_chain_rows, pseudonym, record, verify_trail
 from governance.models import User
+from tests.audit.test_chain import _raw
 from tests.audit.test_verification_doc import reference
 
 Action = AuditEvent.Action
 LATER = dt.timedelta(days=401)
-
-
-def _raw(sql: str, params=()) -> None:
-    """Change rows behind the application's back, as an attacker with database access would."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
 
 
 def _sign_in(user: User, ip: str = "203.0.113.9") -> AuditEvent:

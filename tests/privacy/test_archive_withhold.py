@@ -19,21 +19,10 @@ from privacy.models import SubjectRequest
 from privacy.scope import digest_of
 from privacy.services import FieldRefused, PrivacyError
 from tests.privacy.conftest import make_conversation, mention
+from tests.privacy.test_access_copy_contents import _pseudonymised
 
 NAME = "[another person's name]"
 PHONE = "+44 20 7946 0111"  # someone else's, which the detector finds
-
-
-def _pseudonymised(conversation, **values) -> None:
-    """Give ``conversation`` placeholders: ``EMAIL_1="ann@…"`` makes ``[EMAIL_1]`` stand for it."""
-    conversation.set_pseudonyms(
-        {
-            "values": {f"[{label}]": value for label, value in values.items()},
-            "keys": {f"EMAIL_ADDRESS:{value}": f"[{label}]" for label, value in values.items()},
-            "counters": {"EMAIL": len(values)},
-        }
-    )
-    conversation.save(update_fields=["pseudonyms_sealed"])
 
 
 @pytest.fixture
