@@ -174,6 +174,22 @@ class ConfirmRejectionSerializer(serializers.Serializer):
     )
 
 
+class WithholdSerializer(serializers.Serializer):
+    terms = serializers.JSONField(
+        help_text="Other people's names to withhold from the access copy before release: a "
+        "list, or one per line as the page's box takes them."
+    )
+
+
+class WithheldNameSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    replaced = serializers.IntegerField(help_text="How many it replaced (0: not found).")
+
+
+class WithheldSerializer(serializers.Serializer):
+    withheld = WithheldNameSerializer(many=True)
+
+
 class ConfirmReleaseSerializer(serializers.Serializer):
     release_asked_at = serializers.DateTimeField(
         help_text="The hold's release_asked_at as you read it: the ask you confirm."

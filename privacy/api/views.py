@@ -35,8 +35,10 @@ from privacy.api.serializers import (
     RejectSerializer,
     SubjectRequestSerializer,
     TellSerializer,
+    WithheldSerializer,
+    WithholdSerializer,
 )
-from privacy.forms import HoldForm, IntakeForm, RecipientNoticeForm, TellForm
+from privacy.forms import HoldForm, IntakeForm, RecipientNoticeForm, TellForm, WithholdForm
 from privacy.models import (
     LegalHold,
     PurgeRun,
@@ -232,6 +234,26 @@ class SubjectRequestViewSet(
         return self._respond(
             _call(lambda: archive.release(request=subject_request, actor=request.user))
         )
+
+    @extend_schema(request=WithholdSerializer, responses=WithheldSerializer)
+    @action(detail=True, methods=["post"])
+    def withhold(self, request, public_id=None) -> Response:
+        """Before release, withhold other people's names the detector missed in the copy's
+        mentions (as the request page does): each name with how many it replaced. Refused
+        names answer 400 under ``terms``, as the page's form says them."""
+        terms = _given(WithholdSerializer, request)["terms"]
+        if isinstance(terms, list) and all(isinstance(term, str) for term in terms):
+            terms = "\n".join(terms)
+        form = WithholdForm(data={"terms": terms if isinstance(terms, str) else ""})
+        if not form.is_valid():
+            raise ValidationError({"terms": form.errors["terms"]})
+        subject_request = self.get_object()
+        replaced = _call(
+            lambda: archive.withhold(
+                request=subject_request, actor=request.user, terms=form.cleaned_data["terms"]
+            )
+        )
+        return Response({"withheld": [{"name": term, "replaced": n} for term, n in replaced]})
 
     @extend_schema(request=None, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])

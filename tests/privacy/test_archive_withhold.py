@@ -263,3 +263,25 @@ def test_nobody_checks_a_released_copy_nor_the_person_their_own(client, copy, of
     assert "already released" in refused.content.decode()
     assert "Tom Baker" in _mention_texts(_opened(copy)[0])
     assert client.get(_check_url(copy), follow=True).redirect_chain
+
+
+# --- over REST ------------------------------------------------------------------------------
+
+
+def test_rest_withholds_as_the_page_does_and_refuses_as_its_form(copy, officers, org):
+    from tests.api.test_rest import _client_of
+
+    url = f"/api/privacy/requests/{copy.public_id}/withhold/"
+    client = _client_of(officers[0])
+    done = client.post(url, {"terms": ["Tom Baker", "Ursula Vance"]}, format="json")
+    assert done.status_code == 200, done.content
+    assert done.json() == {
+        "withheld": [{"name": "Tom Baker", "replaced": 4}, {"name": "Ursula Vance", "replaced": 0}]
+    }
+    assert NAME in _mention_texts(_opened(copy)[0])
+    for terms in ("the", ["Jo"], 3, [], ""):
+        refused = client.post(url, {"terms": terms}, format="json")
+        assert refused.status_code == 400 and list(refused.json()) == ["terms"], terms
+    own = client.post(url, {"terms": "Alice Example"}, format="json")  # the person's own name
+    assert own.status_code == 400 and "the name of the person" in own.json()["terms"][0]
+    assert _client_of(org.alice).post(url, {"terms": ["Tom"]}, format="json").status_code == 403
