@@ -8,6 +8,7 @@ staff who wrote about them are not their colleagues, nor its privacy team theirs
 
 from django.conf import settings
 
+from audit import personal
 from governance.models import Backend, Category, HostingClass
 from governance.policy import ENTITY_NAMES, NATIONAL_ID_NAMES, hosting_name
 from privacy.models import SubjectRequest
@@ -93,8 +94,8 @@ RIGHTS = {
 }
 
 AUDIT_RETENTION = (
-    "The audit trail (what was sent where and when, never the text) is append-only: Steward "
-    "sets no time limit on it. Ask {whom} how long the organisation keeps it."
+    "The audit trail (what was sent where and when, never the text) is append-only. "
+    "{retention} Ask {whom} how long the organisation keeps it."
 )
 
 
@@ -120,7 +121,9 @@ def about(request: SubjectRequest, recipients: list[dict], *, kinds: set[str]) -
         "transfers": transfers_told(told),
         "automated_decisions": AUTOMATED_DECISIONS,
         "retention": _retention(),
-        "audit_retention": AUDIT_RETENTION.format(whom=contact or write_to),
+        "audit_retention": AUDIT_RETENTION.format(
+            retention=personal.retention_in_words(), whom=contact or write_to
+        ),
         "rights": RIGHTS.get(request.regime, RIGHTS[SubjectRequest.Regime.GDPR]),
     }
 

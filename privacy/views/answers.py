@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from audit import personal
 from audit.models import AuditEvent
 from audit.services import record
 from config.downloads import attachment
@@ -72,6 +73,8 @@ def request_letter(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "recipients": disclosure.recipients_told(receipt.get("recipients", [])),
         "erasure_recipients": recipients.of_erasure(subject_request),
         "officer": access.is_officer(request.user),
+        "audit_names_since": personal.first_pseudonymised(),
+        "audit_days": settings.STEWARD_AUDIT_PERSONAL_DAYS,
     }
     return render(request, "privacy/letter.html", context)
 

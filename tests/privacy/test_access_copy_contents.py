@@ -198,6 +198,7 @@ def test_a_copy_with_a_contact_points_at_it(org, settings):
     settings.STEWARD_PRIVACY_CONTACT = "Example Ltd, DPO, dpo@example.com"
     data, summary = _copy(_request(identifiers=[("email", JANE)]))
     assert "dpo@example.com" in data["about"]["audit_retention"]
+    assert "Names and IP addresses in events" in data["about"]["audit_retention"]
     assert "write to Example Ltd, DPO, dpo@example.com" in summary
 
 

@@ -34,8 +34,10 @@ def test_an_erasure_letter_says_what_is_kept_and_why(
     assert "with its settings and records" not in letter
     kept = letter[letter.index("What we keep and why") :]
     assert "audit trail's records of who did what in Steward, and when" in kept
-    assert "still carry your name or email address" in kept
-    assert "Article 17(3)(b) and (e)" in kept and "Steward sets no time limit on it" in kept
+    assert "your name, email address and sign-in addresses were removed with your account" in kept
+    assert "Older records still carry them as they were then" in kept
+    assert "Article 17(3)(b) and (e)" in kept
+    assert "The records themselves have no time limit" in kept
     assert "only as keyed hashes: codes that cannot be turned back into them" in kept
     assert "only by your name, without an email address, phone number or other identifier" in kept
 
