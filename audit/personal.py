@@ -104,11 +104,14 @@ def forget_person(user) -> int:
     def theirs(row: dict[str, Any]) -> Iterable[str]:
         for path in row[chain.PSEUDONYMS]:
             value = chain.value_at(row, path)
+            about_them = row["target_type"] == user._meta.label_lower and (
+                row["target_id"] == public_id
+            )
             if row["actor_id"] == user.pk and path in ("actor_label", "details.ip"):
                 yield path
-            elif path == "target_repr" and (
-                row["target_id"] == public_id or _clearance_of(row, public_id)
-            ):
+            elif path == "details.ip" and about_them:  # a failed sign-in: no actor
+                yield path
+            elif path == "target_repr" and (about_them or _clearance_of(row, public_id)):
                 yield path
             elif path.endswith(".user_email") and _clearance_of(row, public_id, path):
                 yield path
@@ -204,7 +207,7 @@ def first_pseudonymised() -> dt.datetime | None:
 
 def _retention_in_words() -> str:
     days = settings.STEWARD_AUDIT_PERSONAL_DAYS
-    kept = "Without a time limit for the events: they cannot be changed or deleted."
+    kept = "Without a time limit for the events: they are never deleted."
     if not days:
         return f"{kept} Names and IP addresses in them too: STEWARD_AUDIT_PERSONAL_DAYS is 0."
     since = first_pseudonymised()

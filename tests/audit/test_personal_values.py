@@ -324,9 +324,16 @@ def test_erasing_an_account_removes_its_values_at_once(member, admin):
     own = _sign_in(member)
     about = record(action=Action.USER_ROLES_CHANGED, actor=admin, target=member)
     other = _sign_in(admin)
+    failed = record(  # a failed sign-in to their account has no actor (a review found its IP)
+        action=Action.LOGIN_FAILED,
+        actor_label="anonymous",
+        target=member,
+        details={"ip": "203.0.113.77"},
+    )
     assert erase_account(member)
     marker = personal.ERASED
     assert (_stored(own).actor_label, _stored(own).details["ip"]) == (marker, marker)
+    assert (_stored(failed).target_repr, _stored(failed).details["ip"]) == (marker, marker)
     about = _stored(about)
     assert (about.actor_label, about.target_repr) == ("Ada Admin", marker)
     assert _stored(other).actor_label == "Ada Admin"
