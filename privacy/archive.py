@@ -255,13 +255,18 @@ def check_refusal(request: SubjectRequest, user: User) -> str | None:
     return None
 
 
-def withhold(*, request: SubjectRequest, actor: User, terms: list[str]) -> list[tuple[str, int]]:
+def withhold(
+    *, request: SubjectRequest, actor: User, terms: list[str]
+) -> list[tuple[str, int, int]]:
     """Replace each of ``terms`` (other people's names the detector did not find) by
     "[another person's name]" wherever the archive's mentions hold it as a whole word, case
-    aside; each term with how many it replaced. The person's own conversations stay whole.
+    aside; each term with how many it replaced, and how many it left as part of the
+    person's own name. The person's own conversations stay whole.
 
     1. Only before release, by a privacy officer the request is not about, and never the
-       person's own name (the request's keyed hashes, or their account's name).
+       person's own name, nor a part of it (the request's keyed hashes, or their account's
+       name): "Alice" is refused for Alice Example's account, and where the text says "Dr
+       Alice Example", "Alice" stays theirs (:func:`_theirs`).
     2. The sealed archive is opened, its mentions changed, ``summary.html`` made again from
        ``data.json`` and the whole sealed again. The terms are kept nowhere: the archive is
        never built again (a new request makes a new one), so nothing needs them later.
@@ -271,10 +276,11 @@ def withhold(*, request: SubjectRequest, actor: User, terms: list[str]) -> list[
         request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
         if refusal := check_refusal(request, actor):
             raise PrivacyError(refusal)
-        _refuse_own_name(request, terms)
+        own = _OwnName(request)
+        _refuse_own_name(own, terms)
         data = _data_of(request)
-        replaced = _names_withheld(data["mentions"], terms)
-        total = sum(count for _, count in replaced)
+        replaced = _names_withheld(data["mentions"], terms, own)
+        total = sum(count for _, count, _ in replaced)
         if total:
             data["names_withheld"] = data.get("names_withheld", 0) + total
             request.archive_sealed = seal(request, _zipped(data))
@@ -284,23 +290,73 @@ def withhold(*, request: SubjectRequest, actor: User, terms: list[str]) -> list[
     return replaced
 
 
-def _refuse_own_name(request: SubjectRequest, terms: list[str]) -> None:
-    own_name = request.subject_user.full_name if request.subject_user else ""
+#: Titles before a name, left out when a run of words is matched against the person's name.
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sir", "dame"})
+_WORD = re.compile(r"[\w'’.-]+")
+
+
+class _OwnName:
+    """The person's name as the request knows it: its keyed hashes, and their account's."""
+
+    def __init__(self, request: SubjectRequest) -> None:
+        self.digests = set(request.digests)
+        self.account = (
+            canonical("PERSON", request.subject_user.full_name) if request.subject_user else ""
+        )
+
+    def is_theirs(self, words: list[str]) -> bool:
+        """Whether ``words`` (a run of the text's, a title before them left out) are their name."""
+        while words and words[0].casefold().rstrip(".") in _TITLES:
+            words = words[1:]
+        if words:
+            words[-1] = re.sub(r"['’]s$", "", words[-1])
+        name = " ".join(words)
+        return bool(name) and (
+            digest_of("name", name) in self.digests
+            or (bool(self.account) and canonical("PERSON", name) == self.account)
+        )
+
+    def holds(self, term: str) -> bool:
+        """Whether ``term`` is their name, holds it, or is a part of their account's name."""
+        words = term.split()
+        runs = (words[a:b] for a in range(len(words)) for b in range(a + 1, len(words) + 1))
+        account = self.account.split()
+        return any(self.is_theirs(list(run)) for run in runs) or (
+            bool(account) and all(canonical("PERSON", word) in account for word in words)
+        )
+
+
+def _refuse_own_name(own: _OwnName, terms: list[str]) -> None:
     for term in terms:
-        if digest_of("name", term) in request.digests or (
-            own_name and canonical("PERSON", term) == canonical("PERSON", own_name)
-        ):
+        if own.holds(term):
             raise FieldRefused(
                 "terms",
-                f"“{term}” is the name of the person the copy is for: what names them is "
-                "theirs to see. Give other people's names only.",
+                f"“{term}” is, or is part of, the name of the person the copy is for: what "
+                "names them is theirs to see. Give other people's names only.",
             )
 
 
-def _names_withheld(mentions: list[dict], terms: list[str]) -> list[tuple[str, int]]:
+def _theirs(text: str, start: int, end: int, own: _OwnName) -> bool:
+    """Whether ``text[start:end]`` lies within the person's own name as the text writes it:
+    a run of at most four words around it ("Dr Alice Example") that is their name."""
+    words = list(_WORD.finditer(text))
+    inside = [n for n, word in enumerate(words) if word.start() < end and word.end() > start]
+    if not inside:
+        return False
+    first, last = inside[0], inside[-1]
+    return any(
+        own.is_theirs([word.group() for word in words[a : b + 1]])
+        for a in range(max(0, last - 3), first + 1)
+        for b in range(last, min(len(words), a + 4))
+    )
+
+
+def _names_withheld(
+    mentions: list[dict], terms: list[str], own: _OwnName
+) -> list[tuple[str, int, int]]:
     """Withhold ``terms`` in ``mentions`` (changed in place), longest first so that "Tom"
     finds no half of "Tom Baker"; what the copy already withholds stays whole, so "person"
-    leaves "[another person's email address]" alone."""
+    leaves "[another person's email address]" alone, and so does the person's own name."""
     longest_first = sorted(terms, key=len, reverse=True)
     either = re.compile(
         "|".join(
@@ -314,10 +370,13 @@ def _names_withheld(mentions: list[dict], terms: list[str]) -> list[tuple[str, i
         ),
         re.IGNORECASE,
     )
-    counts = Counter()
+    counts, kept = Counter(), Counter()
 
     def replace(match: re.Match) -> str:
         if match.lastgroup == "kept":
+            return match.group()
+        if _theirs(match.string, match.start(), match.end(), own):
+            kept[match.lastgroup] += 1
             return match.group()
         counts[match.lastgroup] += 1
         return NAME_WITHHELD
@@ -326,8 +385,8 @@ def _names_withheld(mentions: list[dict], terms: list[str]) -> list[tuple[str, i
         for key in MENTION_TEXTS:
             if mention.get(key):
                 mention[key] = either.sub(replace, mention[key])
-    made = {term: counts[f"term{n}"] for n, term in enumerate(longest_first)}
-    return [(term, made[term]) for term in terms]
+    group = {term: f"term{n}" for n, term in enumerate(longest_first)}
+    return [(term, counts[group[term]], kept[group[term]]) for term in terms]
 
 
 def withholdings(request: SubjectRequest) -> list[dict]:

@@ -184,6 +184,9 @@ class WithholdSerializer(serializers.Serializer):
 class WithheldNameSerializer(serializers.Serializer):
     name = serializers.CharField()
     replaced = serializers.IntegerField(help_text="How many it replaced (0: not found).")
+    kept_as_theirs = serializers.IntegerField(
+        help_text="How many it left, as part of the person's own name (Dr Alice Example)."
+    )
 
 
 class WithheldSerializer(serializers.Serializer):

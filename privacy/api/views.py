@@ -253,7 +253,14 @@ class SubjectRequestViewSet(
                 request=subject_request, actor=request.user, terms=form.cleaned_data["terms"]
             )
         )
-        return Response({"withheld": [{"name": term, "replaced": n} for term, n in replaced]})
+        return Response(
+            {
+                "withheld": [
+                    {"name": term, "replaced": n, "kept_as_theirs": theirs}
+                    for term, n, theirs in replaced
+                ]
+            }
+        )
 
     @extend_schema(request=None, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])

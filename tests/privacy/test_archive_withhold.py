@@ -86,7 +86,7 @@ def test_it_withholds_a_name_in_other_peoples_messages_titles_and_answers(copy, 
 
     data, summary = _opened(copy)
     # The message (twice, whatever its case), its title, and the model's answer.
-    assert replaced == [("tom baker", 4)]
+    assert replaced == [("tom baker", 4, 0)]
     texts = _mention_texts(data)
     assert not re.search(r"\btom baker\b", texts, re.IGNORECASE) and texts.count(NAME) == 4
     # A whole word only: longer words and addresses that contain it stay.
@@ -122,14 +122,15 @@ def test_a_longer_term_goes_first_and_what_is_withheld_stays_whole(copy, officer
         request=copy, actor=officers[0], terms=["Baker", "person", "Tom Baker"]
     )
 
-    assert replaced == [("Baker", 0), ("person", 0), ("Tom Baker", 4)]
+    assert replaced == [("Baker", 0, 0), ("person", 0, 0), ("Tom Baker", 4, 0)]
     texts = _mention_texts(_opened(copy)[0])
     assert texts.count(NAME) == 4 and "[another person's phone number]" in texts
 
 
 def test_more_terms_are_applied_again_before_release_but_not_after(copy, officers):
     archive.withhold(request=copy, actor=officers[0], terms=["Tom Baker"])
-    assert archive.withhold(request=copy, actor=officers[1], terms=["invoice"]) == [("invoice", 1)]
+    again = archive.withhold(request=copy, actor=officers[1], terms=["invoice"])
+    assert again == [("invoice", 1, 0)]
     assert "invoice" not in _mention_texts(_opened(copy)[0])
     assert _opened(copy)[0]["names_withheld"] == 5
 
@@ -276,7 +277,10 @@ def test_rest_withholds_as_the_page_does_and_refuses_as_its_form(copy, officers,
     done = client.post(url, {"terms": ["Tom Baker", "Ursula Vance"]}, format="json")
     assert done.status_code == 200, done.content
     assert done.json() == {
-        "withheld": [{"name": "Tom Baker", "replaced": 4}, {"name": "Ursula Vance", "replaced": 0}]
+        "withheld": [
+            {"name": "Tom Baker", "replaced": 4, "kept_as_theirs": 0},
+            {"name": "Ursula Vance", "replaced": 0, "kept_as_theirs": 0},
+        ]
     }
     assert NAME in _mention_texts(_opened(copy)[0])
     for terms in ("the", ["Jo"], 3, [], ""):
@@ -285,3 +289,53 @@ def test_rest_withholds_as_the_page_does_and_refuses_as_its_form(copy, officers,
     own = client.post(url, {"terms": "Alice Example"}, format="json")  # the person's own name
     assert own.status_code == 400 and "the name of the person" in own.json()["terms"][0]
     assert _client_of(org.alice).post(url, {"terms": ["Tom"]}, format="json").status_code == 403
+
+
+def test_the_persons_name_or_a_part_of_it_is_never_withheld(org, officers):
+    """Withholding "Alice" replaced the requester's own first name in "Dr Alice Example", and
+    the copy then told her it was another person's (a review found it)."""
+    request = _copy_naming(org, "Dr Alice Example met Tom Example; Alice Example's and Tom's.")
+    for term in ("Alice", "Example", "Dr Alice Example", "alice  EXAMPLE"):
+        with pytest.raises(FieldRefused, match="part of, the name of the person"):
+            archive.withhold(request=request, actor=officers[0], terms=[term])
+    replaced = archive.withhold(request=request, actor=officers[0], terms=["Tom Example", "Tom"])
+    texts = _mention_texts(_opened(request)[0])
+    assert replaced == [("Tom Example", 1, 0), ("Tom", 1, 0)]
+    assert "Dr Alice Example met [another person" in texts and "Alice Example's and" in texts
+
+
+def test_an_outside_requesters_name_stays_theirs_where_the_text_writes_it_whole(org, officers):
+    request = _copy_naming(org, "Ms Jane Roe wrote; Jane told Jane Doe.", name="Jane Roe")
+    replaced = archive.withhold(request=request, actor=officers[0], terms=["Jane"])
+    texts = _mention_texts(_opened(request)[0])
+    assert replaced == [("Jane", 2, 1)]  # her own stays; the others are withheld as asked
+    assert "Ms Jane Roe wrote" in texts
+
+
+def _copy_naming(org, text: str, *, name: str = "") -> SubjectRequest:
+    """A completed access request whose copy holds Carol's message ``text`` naming the person:
+    Alice Example (her account, as "Your data" records her request), or an outside person
+    named ``name``."""
+    org.alice.full_name = "Alice Example"
+    org.alice.save()
+    carol = make_conversation(
+        org.carol, org.confidential, texts=(f"{text} {org.alice.email}", "ok")
+    )
+    mention(carol, "EMAIL_ADDRESS", org.alice.email)
+    digests = [digest_of("email", org.alice.email), digest_of("name", name or "Alice Example")]
+    request = SubjectRequest.objects.create(
+        reference="DSR-2026-0077",
+        kind=SubjectRequest.Kind.ACCESS,
+        regime=SubjectRequest.Regime.GDPR,
+        status=SubjectRequest.Status.COMPLETED,
+        subject_user=None if name else org.alice,
+        digests=digests,
+        received_on=timezone.localdate(),
+        due_on=timezone.localdate(),
+        completed_at=timezone.now(),
+    )
+    sealed, counts = archive.build(request, recipients=[], progress=lambda done: None)
+    request.archive_sealed = sealed
+    request.receipt = {"counts": counts}
+    request.save()
+    return request
