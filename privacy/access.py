@@ -34,6 +34,16 @@ def yours_to_approve(request: SubjectRequest, user: User) -> bool:
     )
 
 
+def may_confirm_rejection(request: SubjectRequest, user: User) -> bool:
+    """Whether ``user`` may confirm ``request``'s proposed rejection: not the officer who
+    proposed it (four eyes), nor one it is about."""
+    return (
+        request.rejection_proposed
+        and request.rejection_proposed_by_id != user.pk
+        and not is_about(request, user)
+    )
+
+
 def yours_to_confirm(hold: LegalHold, user: User) -> bool:
     """Whether ``hold``'s release waits for ``user`` to confirm it (or withdraw the ask): asked
     by another officer, and the hold is not about them."""

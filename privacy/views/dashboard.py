@@ -8,7 +8,9 @@ from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from governance.access import role_holders
 from governance.models import Category
+from governance.roles import Role
 from privacy import access, approval_mail, notices, purge, recipients, services
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
 from privacy.views.common import _request_lines, _url_of_each, officer
@@ -86,6 +88,12 @@ def _flag_those_nobody_may_approve(open_requests: list[SubjectRequest]) -> None:
         for r in open_requests
         if r.status == SubjectRequest.Status.SCOPED and not r.rejection_proposed
     ]
-    approvers = approval_mail.approvers_of_each(scoped)
+    proposed = [r for r in open_requests if r.rejection_proposed]
+    officers = list(role_holders(Role.PRIVACY_OFFICER))
+    approvers = approval_mail.approvers_of_each(scoped, officers=officers)
     for listed in scoped:
         listed.nobody_may_approve = not approvers[listed.pk]
+    for listed in proposed:
+        listed.nobody_may_confirm = not any(
+            access.may_confirm_rejection(listed, officer) for officer in officers
+        )

@@ -14,6 +14,8 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
+from governance.access import role_holders
+from governance.roles import Role
 from governance.views.common import site_address
 from privacy import (
     access,
@@ -146,6 +148,12 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         and subject_request.status == SubjectRequest.Status.SCOPED
         and not subject_request.rejection_proposed
         and not approval_mail.approvers(subject_request),
+        "nobody_may_confirm": officer
+        and subject_request.rejection_proposed
+        and not any(
+            access.may_confirm_rejection(subject_request, other)
+            for other in role_holders(Role.PRIVACY_OFFICER)
+        ),
         "erasure_recipients": erasure_recipients,
         "recipients_to_tell": RecipientNoticeForm.for_each(
             erasure_recipients.to_tell if erasure_recipients else [], forms.get("recipient_form")

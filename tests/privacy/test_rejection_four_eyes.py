@@ -329,3 +329,21 @@ def test_rest_proposes_confirms_and_withdraws_with_four_eyes(officers):
     done = second.post(base + "confirm/", read, format="json")
     assert done.status_code == 200 and done.json()["status"] == "rejected"
     assert done.json()["rejection_ground"] == "unverified"
+
+
+def test_a_rejection_nobody_may_confirm_says_so_on_the_desk_and_its_page(client, officers):
+    """Two officers, the request about one, the other proposes: nobody may confirm it, and
+    approval waits for it (a review found it shown as simply waiting)."""
+    first, second = officers
+    about_second = receive(officers, identifiers=[("email", second.email)])
+    _propose(about_second, first)
+    client.force_login(first)
+    desk = " ".join(html.unescape(client.get("/privacy/").content.decode()).split())
+    assert "Rejection proposed: no officer may confirm it, a third privacy officer" in desk
+    assert "No privacy officer may confirm it" in _page(client, about_second)
+    client.force_login(second)
+    page = _page(client, about_second)  # the steps are not theirs to see
+    assert REASON not in page and "Confirm the rejection" not in page
+    make_user("third@corp.example", Role.PRIVACY_OFFICER)
+    client.force_login(first)
+    assert "No privacy officer may confirm it" not in _page(client, about_second)
