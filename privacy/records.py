@@ -27,6 +27,7 @@ from governance.models import Backend, HostingClass
 from governance.policy import Action
 from governance.policy_cache import read_version
 from governance.simulation import policy_snapshot
+from privacy.models import ARCHIVE_KEEP_DAYS
 from privacy.transparency import NAMES_CAVEAT, names_hidden
 from training.cards import Card, cards
 
@@ -158,6 +159,34 @@ STAFF_ACCOUNTS = Record(
 )
 
 
+#: The privacy desk's own processing (privacy.models): requests and holds.
+PRIVACY_DESK = Record(
+    activity="Data-subject requests and legal holds",
+    category="",
+    purpose="Answering people's requests to see or erase their data (GDPR Art. 15 and 17, "
+    "CCPA), and keeping what a legal claim or obligation needs kept (legal holds).",
+    subjects=(
+        "People who ask: staff, and outside people such as customers",
+        "Staff and conversations a legal hold is placed on",
+    ),
+    data=[
+        "The identifiers a request names (email address, phone number, name): sealed, and "
+        "dropped when it closes; their keyed hashes are kept",
+        "Where the answer goes, until the person is recorded as told",
+        "The officers' note (dropped when it closes), and the reason for an extension or a "
+        "rejection",
+        f"Access copies: the person's data as found, kept {ARCHIVE_KEEP_DAYS} days after the "
+        "request completed",
+        "Legal holds: whom or what they keep, and why",
+    ],
+    recipients=[],
+    recipients_note="No one outside the organisation: privacy officers; the person receives "
+    "their copy and the answer.",
+    retention="A request's record (reference, dates, steps, keyed hashes, receipt) without a "
+    "time limit, as evidence of the answer; a legal hold's record once released too.",
+)
+
+
 def controller() -> str:
     """The controller's and its data protection officer's names and contact details (Art.
     30(1)(a)): ``STEWARD_PRIVACY_CONTACT``, which the access copies name too. Empty: not
@@ -166,7 +195,7 @@ def controller() -> str:
 
 
 #: The records of what Steward keeps for itself, whatever the policy says.
-OWN_RECORDS = (AUDIT_TRAIL, STAFF_ACCOUNTS)
+OWN_RECORDS = (AUDIT_TRAIL, STAFF_ACCOUNTS, PRIVACY_DESK)
 
 
 def records() -> list[Record]:

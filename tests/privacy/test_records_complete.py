@@ -155,10 +155,14 @@ def test_the_audit_trail_and_the_staff_accounts_have_records_of_their_own(
     for words in ("Name and email address", "Roles"):
         assert words in accounts["Data categories"], words
     assert "erasure" in accounts["Retention"]
+    desk = _row(rows, "Data-subject requests and legal holds")  # a review found it missing
+    assert "outside people" in desk["Data subjects"] and "30 days" in desk["Data categories"]
+    assert "Data-subject requests and legal holds" in page
     assert {row["Processing activity"] for row in rows} == {
         "Chat",
         "Audit trail",
         "Staff accounts",
+        "Data-subject requests and legal holds",
     }
 
 
