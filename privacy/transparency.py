@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from governance.forms import finding_rows
-from governance.models import Category, HostingClass
+from governance.models import Backend, Category, HostingClass
 from governance.policy import (
     HARMLESS_TYPES,
     MATRIX_ACTIONS,
@@ -90,6 +90,9 @@ class Recipient:
 
     route: Route
     provider_keeps: str
+    #: For a model outside the EU/EEA: the transfer's safeguard (GDPR Art. 13(1)(f)), or
+    #: that none is recorded; "" on the organisation's own servers or in the EU/EEA.
+    transfer: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ def category_uses() -> list[CategoryUse]:
     personal data and in what form."""
     snapshot = policy_snapshot(read_version())
     backends = {backend.name: backend for backend in snapshot.backends}
+    transfers = _transfers()
     uses = []
     for card in cards():
         spec = snapshot.categories[card.category.number]
@@ -153,7 +157,11 @@ def category_uses() -> list[CategoryUse]:
             CategoryUse(
                 card=card,
                 recipients=[
-                    Recipient(route, _provider_keeps(backends.get(route.name)))
+                    Recipient(
+                        route,
+                        _provider_keeps(backends.get(route.name)),
+                        transfers.get(route.name, ""),
+                    )
                     for route in card.routes
                 ],
                 replaced=groups[Action.PSEUDONYMISE],
@@ -180,6 +188,23 @@ def _personal_data_groups(spec: CategorySpec) -> dict[Action, list[str]]:
         action = max((spec.action_for(kind) for kind in kinds), key=MATRIX_ACTIONS.index)
         groups[action].append(label[:1].lower() + label[1:] if label[1:2].islower() else label)
     return groups
+
+
+def _transfers() -> dict[str, str]:
+    """Each model outside the EU/EEA (off the organisation's own servers), by name: its
+    transfer safeguard in words, or that none is recorded (the records flag that gap)."""
+    from privacy.records import in_eu_eea  # the records read this module's caveat
+
+    return {
+        backend.name: (
+            f"sent outside the EU/EEA under: {backend.transfer_safeguard}"
+            if backend.transfer_safeguard
+            else "sent outside the EU/EEA; no transfer safeguard is recorded: ask "
+            + privacy_contact()
+        )
+        for backend in Backend.objects.exclude(hosting_class=HostingClass.ON_PREM)
+        if not in_eu_eea(backend.region)
+    }
 
 
 def _provider_keeps(backend: BackendSpec | None) -> str:

@@ -45,6 +45,19 @@ def test_each_category_shows_its_retention_and_the_models_it_may_reach(org, clie
     assert "No model." in _text(_panel(page, 4))
 
 
+def test_a_model_outside_the_eu_says_under_what_safeguard_its_data_goes(org, client, settings):
+    """GDPR Art. 13(1)(f): the page named the US model's region only (a review found it)."""
+    settings.STEWARD_PRIVACY_CONTACT = "dpo@example.com"
+    public = _text(_panel(_page(client, org.alice), 1))
+    assert "no transfer safeguard is recorded: ask dpo@example.com" in public
+    Backend.objects.filter(name="OpenAI business API").update(
+        transfer_safeguard="Standard contractual clauses (2021/914)"
+    )
+    public = _text(_panel(_page(client, org.alice), 1))
+    assert "Sent outside the EU/EEA under: Standard contractual clauses (2021/914)." in public
+    assert "Local Ollama on-premise Sent" not in public  # its own servers: no transfer
+
+
 def test_the_page_follows_the_policy_in_the_database(org, client):
     Category.objects.filter(pk=org.public.pk).update(retention_days=45)
     Approval.objects.filter(category=org.public, backend__name="OpenAI business API").delete()
