@@ -47,13 +47,19 @@ def copy(org) -> SubjectRequest:
         message=None,
     )
     make_conversation(org.alice, org.internal, texts=("Tom Baker is my manager", "Noted."))
+    return _completed_copy(org.alice, "Alice Example")
+
+
+def _completed_copy(user, name: str, *, staff: bool = True) -> SubjectRequest:
+    """A completed access request about ``user``'s email and ``name`` (their account's
+    request when ``staff``, else an outside person's), its copy built."""
     request = SubjectRequest.objects.create(
         reference="DSR-2026-0042",
         kind=SubjectRequest.Kind.ACCESS,
         regime=SubjectRequest.Regime.GDPR,
         status=SubjectRequest.Status.COMPLETED,
-        subject_user=org.alice,
-        digests=[digest_of("email", org.alice.email), digest_of("name", "Alice Example")],
+        subject_user=user if staff else None,
+        digests=[digest_of("email", user.email), digest_of("name", name)],
         received_on=timezone.localdate(),
         due_on=timezone.localdate(),
         completed_at=timezone.now(),
@@ -322,20 +328,4 @@ def _copy_naming(org, text: str, *, name: str = "") -> SubjectRequest:
         org.carol, org.confidential, texts=(f"{text} {org.alice.email}", "ok")
     )
     mention(carol, "EMAIL_ADDRESS", org.alice.email)
-    digests = [digest_of("email", org.alice.email), digest_of("name", name or "Alice Example")]
-    request = SubjectRequest.objects.create(
-        reference="DSR-2026-0077",
-        kind=SubjectRequest.Kind.ACCESS,
-        regime=SubjectRequest.Regime.GDPR,
-        status=SubjectRequest.Status.COMPLETED,
-        subject_user=None if name else org.alice,
-        digests=digests,
-        received_on=timezone.localdate(),
-        due_on=timezone.localdate(),
-        completed_at=timezone.now(),
-    )
-    sealed, counts = archive.build(request, recipients=[], progress=lambda done: None)
-    request.archive_sealed = sealed
-    request.receipt = {"counts": counts}
-    request.save()
-    return request
+    return _completed_copy(org.alice, name or "Alice Example", staff=not name)
