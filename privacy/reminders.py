@@ -20,7 +20,7 @@ from config.mail import site_address
 from governance.access import role_holders
 from governance.models import User
 from governance.roles import Role
-from privacy import approval_mail, notices, policy, recipients
+from privacy import access, approval_mail, notices, policy, recipients
 from privacy.models import LegalHold, SubjectRequest
 
 log = logging.getLogger(__name__)
@@ -121,21 +121,32 @@ def recipients_to_tell(today) -> list[SubjectRequest]:
 
 
 def nobody_may_approve(today, officers: list[User]) -> list[SubjectRequest]:
-    """Scoped requests, not reminded today, that none of ``officers`` (the active privacy
-    officers) may approve: with two, one scoped a request about the other. Its deadline runs
-    until a policy admin names a third officer, so it is reminded every day, each with
-    ``when_due``. One query."""
-    scoped = list(
+    """Open requests, not reminded today, that none of ``officers`` (the active privacy
+    officers) may take further: a scoped one nobody may approve (with two, one scoped a
+    request about the other), or one whose proposed rejection nobody may confirm (one
+    proposed it, it is about the other). Its deadline runs until a policy admin names a
+    third officer, so it is reminded every day, each with ``when_due`` and ``waits_for`` (the
+    step in words). One query."""
+    waiting = list(
         SubjectRequest.objects.listed()
-        .filter(status=SubjectRequest.Status.SCOPED)
+        .filter(status__in=SubjectRequest.REJECTABLE)
         .exclude(reminded_on=today)
     )
-    approvers = approval_mail.approvers_of_each(scoped, officers=officers)
-    stuck = [
+    scoped = [
         request
-        for request in scoped
-        if not approvers[request.pk] and not request.rejection_proposed
+        for request in waiting
+        if request.status == SubjectRequest.Status.SCOPED and not request.rejection_proposed
     ]
+    approvers = approval_mail.approvers_of_each(scoped, officers=officers)
+    stuck = []
+    for request in waiting:
+        if request.rejection_proposed:
+            if not any(access.may_confirm_rejection(request, other) for other in officers):
+                request.waits_for = "its proposed rejection, to be confirmed"
+                stuck.append(request)
+        elif request.pk in approvers and not approvers[request.pk]:
+            request.waits_for = "scoped, to be approved"
+            stuck.append(request)
     for request in stuck:
         request.when_due = _when_due(request, today)
     return stuck
@@ -172,7 +183,7 @@ def _subject(requests: list, to_tell: list, stuck: list, holds: list) -> str:
         overdue = "" if not late else " (OVERDUE)" if late == len(to_tell) else f" ({late} OVERDUE)"
         parts.append(f"{len(to_tell)} erasure{pluralize(to_tell)} with recipients to tell{overdue}")
     if stuck:
-        parts.append(f"{len(stuck)} request{pluralize(stuck)} no officer may approve")
+        parts.append(f"{len(stuck)} request{pluralize(stuck)} no officer may take further")
     if holds:
         parts.append(f"{len(holds)} legal hold{pluralize(holds)} to confirm")
     parts.sort(key=lambda part: "OVERDUE" not in part)
@@ -181,7 +192,7 @@ def _subject(requests: list, to_tell: list, stuck: list, holds: list) -> str:
 
 def send() -> int:
     """Email every privacy officer the requests due soon or overdue, the erasures whose
-    recipients are still to be told, the scoped requests no officer may approve and the hold
+    recipients are still to be told, the requests no officer may take further and the hold
     releases waiting for a second officer, each with its link; the number of requests (one
     may be in several lists: once) and holds reminded.
 

@@ -279,10 +279,11 @@ def test_a_request_no_officer_may_approve_is_reminded_every_day_until_one_may(of
     request = _stuck(officers, today, due_in=20)  # not a reminder day
     assert reminders.send() == 1
     (email,) = mail.outbox
-    assert email.subject == "Steward: 1 request no officer may approve"
+    assert email.subject == "Steward: 1 request no officer may take further"
     assert "Ask a policy admin to give a third person the Privacy officer role" in email.body
     assert _reminder_lines(email.body) == [
-        f"- {request.reference} (Erasure (be forgotten), GDPR), scoped: due in 20 days, on "
+        f"- {request.reference} (Erasure (be forgotten), GDPR), scoped, to be approved: due in "
+        "20 days, on "
         f"{request.due_on:%-d %B %Y}: {_page(request)}"
     ]
     assert "omar" not in (email.subject + email.body).lower()
@@ -292,3 +293,23 @@ def test_a_request_no_officer_may_approve_is_reminded_every_day_until_one_may(of
     SubjectRequest.objects.update(reminded_on=None)
     make_user("olga@corp.example", Role.PRIVACY_OFFICER, full_name="Olga")
     assert reminders.send() == 0, "Olga may approve it"
+
+
+def test_a_rejection_no_officer_may_confirm_is_reminded_too(officers, today):
+    """Two officers: the request about the second, the first proposed rejecting it."""
+    from privacy import services
+    from tests.privacy.conftest import receive
+
+    request = receive(
+        officers,
+        identifiers=[("email", officers[1].email)],
+        received_on=today - dt.timedelta(days=10),
+    )
+    services.propose_rejection(
+        request=request, actor=officers[0], ground="no_data", reason="Nothing held about them."
+    )
+    assert reminders.send() == 1
+    (email,) = mail.outbox
+    assert "1 request no officer may take further" in email.subject
+    (line,) = [line for line in _reminder_lines(email.body) if request.reference in line]
+    assert "its proposed rejection, to be confirmed" in line
