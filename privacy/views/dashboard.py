@@ -89,6 +89,8 @@ def _flag_those_nobody_may_approve(open_requests: list[SubjectRequest]) -> None:
         if r.status == SubjectRequest.Status.SCOPED and not r.rejection_proposed
     ]
     proposed = [r for r in open_requests if r.rejection_proposed]
+    for listed in open_requests:  # set on every line: a template's lookup of one not set is slow
+        listed.nobody_may_approve = listed.nobody_may_confirm = False
     officers = list(role_holders(Role.PRIVACY_OFFICER))
     approvers = approval_mail.approvers_of_each(scoped, officers=officers)
     for listed in scoped:
