@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django_htmx.http import HttpResponseClientRedirect
 
 from governance.access import role_required
@@ -30,6 +31,15 @@ def _go(request: HttpRequest, url: str) -> HttpResponse:
 
 def _polling(request: HttpRequest, target: str) -> bool:
     return bool(request.htmx) and request.htmx.target == target
+
+
+def _posted_moment(request: HttpRequest, name: str) -> dt.datetime | None:
+    """The moment a page posted back as ``name`` (the ask or proposal it read), None when
+    missing or garbled: the step then refuses it as changed since."""
+    try:
+        return parse_datetime(request.POST.get(name, ""))
+    except ValueError:
+        return None
 
 
 def _form_page(request, template, partial, ctx) -> HttpResponse:

@@ -1,7 +1,6 @@
 """Legal holds: placing one, and its release, asked by one privacy officer and confirmed
 by another."""
 
-import datetime as dt
 from uuid import UUID
 
 from django.contrib import messages
@@ -10,14 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_POST
 
 from privacy import access, services
 from privacy.forms import HoldForm, ReasonForm
 from privacy.models import LegalHold
 from privacy.services import PrivacyError
-from privacy.views.common import _form_page, _go, officer
+from privacy.views.common import _form_page, _go, _posted_moment, officer
 
 RELEASED_PER_PAGE = 50
 
@@ -87,7 +85,7 @@ def hold_release_confirm(request: HttpRequest, public_id: UUID) -> HttpResponse:
         request,
         public_id,
         lambda hold: services.release_hold(
-            hold=hold, actor=request.user, asked_at=_when(request.POST.get("asked_at", ""))
+            hold=hold, actor=request.user, asked_at=_posted_moment(request, "asked_at")
         ),
         "Legal hold released.",
     )
@@ -110,13 +108,6 @@ def hold_release_withdraw(request: HttpRequest, public_id: UUID) -> HttpResponse
         lambda hold: services.withdraw_release(hold=hold, actor=request.user),
         "Release withdrawn: the hold stays.",
     )
-
-
-def _when(text: str) -> dt.datetime | None:
-    try:
-        return parse_datetime(text)
-    except ValueError:
-        return None
 
 
 def _hold_step(request: HttpRequest, public_id: UUID, step, done: str) -> HttpResponse:

@@ -1,6 +1,5 @@
 """Data-subject requests: intake, a request's page and its workflow steps."""
 
-import datetime as dt
 import json
 from uuid import UUID
 
@@ -10,7 +9,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
@@ -39,7 +37,14 @@ from privacy.forms import (
 )
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from privacy.services import FieldRefused, PrivacyError
-from privacy.views.common import _form_page, _go, _polling, _request_lines, officer
+from privacy.views.common import (
+    _form_page,
+    _go,
+    _polling,
+    _posted_moment,
+    _request_lines,
+    officer,
+)
 
 #: While a request is in these, its page polls its progress card.
 RUNNING = (SubjectRequest.Status.APPROVED, SubjectRequest.Status.EXECUTING)
@@ -304,7 +309,7 @@ def request_reject_confirm(request: HttpRequest, public_id: UUID) -> HttpRespons
         services.confirm_rejection(
             request=subject_request,
             actor=request.user,
-            proposed_at=_moment(request.POST.get("proposed_at", "")),
+            proposed_at=_posted_moment(request, "proposed_at"),
         )
         messages.success(
             request,
@@ -329,13 +334,6 @@ def request_reject_withdraw(request: HttpRequest, public_id: UUID) -> HttpRespon
         )
 
     return _step(request, public_id, withdraw)
-
-
-def _moment(text: str) -> dt.datetime | None:
-    try:
-        return parse_datetime(text)
-    except ValueError:
-        return None
 
 
 @require_POST
