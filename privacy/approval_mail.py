@@ -39,19 +39,32 @@ def approvers(request: SubjectRequest, *, only_officer_id: int | None = None) ->
     ]
 
 
-def approvers_of_each(requests, *, officers: list[User] | None = None) -> dict[int, list[str]]:
-    """:func:`approvers` of each of ``requests``, by primary key, reading the active privacy
-    officers once (one query, or none when ``officers`` are given) rather than once a request:
-    the desk and the daily reminder ask it for every scoped request they list."""
+#: The steps a request may wait for that need another privacy officer.
+APPROVE, CONFIRM = "approve", "confirm"
+
+
+def step_nobody_may_take(requests, *, officers: list[User] | None = None) -> dict[int, str]:
+    """For each of ``requests``, by primary key, the step it waits for that no active privacy
+    officer may take: :data:`APPROVE` a scoped one (nobody :func:`approvers` would ask), or
+    :data:`CONFIRM` its proposed rejection (the proposer does not, nor one it is about); ""
+    when someone may, or it waits for no such step. With two officers, one scoped (or
+    proposed) and it is about the other. The officers are read once (one query, or none when
+    ``officers`` are given): the desk, the daily reminder and the request's page ask it."""
     if officers is None:
         officers = list(role_holders(Role.PRIVACY_OFFICER))
-    with_address = [officer for officer in officers if officer.email]
-    return {
-        request.pk: [
-            officer.email for officer in with_address if access.yours_to_approve(request, officer)
-        ]
-        for request in requests
-    }
+    steps = {}
+    for request in requests:
+        if request.rejection_proposed:
+            may = any(access.may_confirm_rejection(request, officer) for officer in officers)
+            steps[request.pk] = "" if may else CONFIRM
+        elif request.status == SubjectRequest.Status.SCOPED:
+            may = any(
+                officer.email and access.yours_to_approve(request, officer) for officer in officers
+            )
+            steps[request.pk] = "" if may else APPROVE
+        else:
+            steps[request.pk] = ""
+    return steps
 
 
 def ask_after_commit(

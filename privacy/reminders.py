@@ -20,7 +20,7 @@ from config.mail import site_address
 from governance.access import role_holders
 from governance.models import User
 from governance.roles import Role
-from privacy import access, approval_mail, notices, policy, recipients
+from privacy import approval_mail, notices, policy, recipients
 from privacy.models import LegalHold, SubjectRequest
 
 log = logging.getLogger(__name__)
@@ -132,24 +132,19 @@ def nobody_may_approve(today, officers: list[User]) -> list[SubjectRequest]:
         .filter(status__in=SubjectRequest.REJECTABLE)
         .exclude(reminded_on=today)
     )
-    scoped = [
-        request
-        for request in waiting
-        if request.status == SubjectRequest.Status.SCOPED and not request.rejection_proposed
-    ]
-    approvers = approval_mail.approvers_of_each(scoped, officers=officers)
-    stuck = []
-    for request in waiting:
-        if request.rejection_proposed:
-            if not any(access.may_confirm_rejection(request, other) for other in officers):
-                request.waits_for = "its proposed rejection, to be confirmed"
-                stuck.append(request)
-        elif request.pk in approvers and not approvers[request.pk]:
-            request.waits_for = "scoped, to be approved"
-            stuck.append(request)
+    steps = approval_mail.step_nobody_may_take(waiting, officers=officers)
+    stuck = [request for request in waiting if steps[request.pk]]
     for request in stuck:
+        request.waits_for = _WAITS_FOR[steps[request.pk]]
         request.when_due = _when_due(request, today)
     return stuck
+
+
+#: The step a request no officer may take further waits for, in the reminder's words.
+_WAITS_FOR = {
+    approval_mail.APPROVE: "scoped, to be approved",
+    approval_mail.CONFIRM: "its proposed rejection, to be confirmed",
+}
 
 
 def releases_waiting(today) -> list[LegalHold]:

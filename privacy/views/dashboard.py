@@ -8,9 +8,7 @@ from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from governance.access import role_holders
 from governance.models import Category
-from governance.roles import Role
 from privacy import access, approval_mail, notices, purge, recipients, services
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
 from privacy.views.common import _request_lines, _url_of_each, officer
@@ -43,7 +41,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         listed.yours_to_approve = (
             access.yours_to_approve(listed, request.user) and not listed.rejection_proposed
         )
-    _flag_those_nobody_may_approve(open_requests)
+    _flag_those_nobody_may_take_further(open_requests)
     erasures_to_tell = recipients.erasures_to_tell()
     completed_page = _url_of_each("privacy:request")
     for erasure in erasures_to_tell:
@@ -79,23 +77,11 @@ def desk(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _flag_those_nobody_may_approve(open_requests: list[SubjectRequest]) -> None:
-    """Set ``nobody_may_approve`` on each scoped request that no active privacy officer may
-    approve (two officers, one scoped it and it is about the other), as its own page says:
-    its deadline runs while it waits for a third officer. The officers are read once."""
-    scoped = [
-        r
-        for r in open_requests
-        if r.status == SubjectRequest.Status.SCOPED and not r.rejection_proposed
-    ]
-    proposed = [r for r in open_requests if r.rejection_proposed]
+def _flag_those_nobody_may_take_further(open_requests: list[SubjectRequest]) -> None:
+    """Set ``nobody_may_approve`` and ``nobody_may_confirm`` on each line, as its own page
+    says them (:func:`privacy.approval_mail.step_nobody_may_take`): its deadline runs while
+    it waits for a third officer."""
+    steps = approval_mail.step_nobody_may_take(open_requests)
     for listed in open_requests:  # set on every line: a template's lookup of one not set is slow
-        listed.nobody_may_approve = listed.nobody_may_confirm = False
-    officers = list(role_holders(Role.PRIVACY_OFFICER))
-    approvers = approval_mail.approvers_of_each(scoped, officers=officers)
-    for listed in scoped:
-        listed.nobody_may_approve = not approvers[listed.pk]
-    for listed in proposed:
-        listed.nobody_may_confirm = not any(
-            access.may_confirm_rejection(listed, officer) for officer in officers
-        )
+        listed.nobody_may_approve = steps[listed.pk] == approval_mail.APPROVE
+        listed.nobody_may_confirm = steps[listed.pk] == approval_mail.CONFIRM

@@ -12,8 +12,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
-from governance.access import role_holders
-from governance.roles import Role
 from governance.views.common import site_address
 from privacy import (
     access,
@@ -147,18 +145,16 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     told = list(subject_request.notices.select_related("recorded_by")) if officer else []
     owed = notices.owed(subject_request, {n.topic for n in told}) if officer else []
     erasure_recipients = recipients.of_erasure(subject_request) if officer else None
+    # Two officers, the request about one and scoped (or its rejection proposed) by the
+    # other: nobody may take it further. Asked only of one waiting for such a step.
+    stuck = ""
+    if officer and (
+        subject_request.rejection_proposed or subject_request.status == SubjectRequest.Status.SCOPED
+    ):
+        stuck = approval_mail.step_nobody_may_take([subject_request])[subject_request.pk]
     return {
-        # Two officers, the request about one and scoped by the other: nobody may approve it.
-        "nobody_may_approve": officer
-        and subject_request.status == SubjectRequest.Status.SCOPED
-        and not subject_request.rejection_proposed
-        and not approval_mail.approvers(subject_request),
-        "nobody_may_confirm": officer
-        and subject_request.rejection_proposed
-        and not any(
-            access.may_confirm_rejection(subject_request, other)
-            for other in role_holders(Role.PRIVACY_OFFICER)
-        ),
+        "nobody_may_approve": stuck == approval_mail.APPROVE,
+        "nobody_may_confirm": stuck == approval_mail.CONFIRM,
         "erasure_recipients": erasure_recipients,
         "recipients_to_tell": RecipientNoticeForm.for_each(
             erasure_recipients.to_tell if erasure_recipients else [], forms.get("recipient_form")
