@@ -408,18 +408,24 @@ def withholdings(request: SubjectRequest) -> list[dict]:
     ]
 
 
-def mentions_to_check(request: SubjectRequest, *, reader: User) -> list[dict]:
-    """The archive's mentions as an officer reads them before release, each with
-    ``parts``: its text as ``(text, withheld)`` pairs, what the copy withholds marked. The
-    reading is recorded, as a download of the archive is."""
-    mentions = _data_of(request)["mentions"]
+def record_download(request: SubjectRequest, reader: User, what: str) -> None:
+    """Record that ``reader`` read the request's ``what`` (its archive, receipt or mentions),
+    and whether they are the person it is about."""
     with transaction.atomic():
         record(
             action=AuditEvent.Action.DSR_DOWNLOADED,
             actor=reader,
             target=request,
-            details={"what": "mentions", "by_subject": False},
+            details={"what": what, "by_subject": access.is_about(request, reader)},
         )
+
+
+def mentions_to_check(request: SubjectRequest, *, reader: User) -> list[dict]:
+    """The archive's mentions as an officer reads them before release, each with
+    ``parts``: its text as ``(text, withheld)`` pairs, what the copy withholds marked. The
+    reading is recorded, as a download of the archive is."""
+    mentions = _data_of(request)["mentions"]
+    record_download(request, reader, "mentions")
     for mention in mentions:
         text = next((mention[key] for key in MENTION_TEXTS if mention.get(key)), "")
         mention["parts"] = _parts(text)

@@ -7,7 +7,6 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,7 +14,6 @@ from django.views.decorators.http import require_GET
 
 from audit import personal
 from audit.models import AuditEvent
-from audit.services import record
 from config.downloads import attachment
 from privacy import access, archive, disclosure, recipients
 from privacy.models import SubjectRequest
@@ -33,7 +31,7 @@ def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
     body = json.dumps(
         {"receipt": subject_request.receipt, "sha256": subject_request.receipt_hash}, indent=2
     )
-    _record_download(request, subject_request, "receipt")
+    archive.record_download(subject_request, request.user, "receipt")
     return attachment(
         body, filename=f"{subject_request.reference}-receipt.json", content_type="application/json"
     )
@@ -47,7 +45,7 @@ def request_archive(request: HttpRequest, public_id: UUID) -> HttpResponse:
     if refusal:
         return _not_ready(request, subject_request, refusal)
     blob = archive.open_archive(subject_request)
-    _record_download(request, subject_request, "archive")
+    archive.record_download(subject_request, request.user, "archive")
     return attachment(
         blob, filename=f"{subject_request.reference}.zip", content_type="application/zip"
     )
@@ -96,16 +94,3 @@ def _follows(subject_request: SubjectRequest) -> SubjectRequest | None:
 def _not_ready(request, subject_request, message: str) -> HttpResponse:
     messages.error(request, message)
     return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
-
-
-def _record_download(request, subject_request: SubjectRequest, what: str) -> None:
-    with transaction.atomic():
-        record(
-            action=AuditEvent.Action.DSR_DOWNLOADED,
-            actor=request.user,
-            target=subject_request,
-            details={
-                "what": what,
-                "by_subject": access.is_about(subject_request, request.user),
-            },
-        )
