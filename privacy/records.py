@@ -259,7 +259,7 @@ def transfer_gaps(backend: Backend) -> list[str]:
     """What the backend must record before sending it data is documented: who runs it and
     the transfer's safeguard, unless it is on our premises or in the EU/EEA. A private cloud
     counts: its provider runs the machines, in the region named."""
-    if backend.hosting_class == HostingClass.ON_PREM or in_eu_eea(backend.region):
+    if not is_transfer(backend):
         return []
     gaps = []
     if not backend.processor:
@@ -280,6 +280,12 @@ _AZURE_EEA = frozenset(
         "denmarkeast", "finlandcentral", "greececentral",
     }
 )  # fmt: skip
+
+
+def is_transfer(backend: Backend) -> bool:
+    """Whether what ``backend`` receives leaves the EU/EEA: it is not on the organisation's
+    own servers, and its region is not surely inside (:func:`in_eu_eea`)."""
+    return backend.hosting_class != HostingClass.ON_PREM and not in_eu_eea(backend.region)
 
 
 def in_eu_eea(region: str) -> bool:

@@ -193,7 +193,7 @@ def _personal_data_groups(spec: CategorySpec) -> dict[Action, list[str]]:
 def _transfers() -> dict[str, str]:
     """Each model outside the EU/EEA (off the organisation's own servers), by name: its
     transfer safeguard in words, or that none is recorded (the records flag that gap)."""
-    from privacy.records import in_eu_eea  # the records read this module's caveat
+    from privacy.records import is_transfer  # the records read this module's caveat
 
     return {
         backend.name: (
@@ -202,8 +202,8 @@ def _transfers() -> dict[str, str]:
             else "sent outside the EU/EEA; no transfer safeguard is recorded: ask "
             + privacy_contact()
         )
-        for backend in Backend.objects.exclude(hosting_class=HostingClass.ON_PREM)
-        if not in_eu_eea(backend.region)
+        for backend in Backend.objects.all()
+        if is_transfer(backend)
     }
 
 
