@@ -495,9 +495,9 @@ def test_a_silent_backend_keeps_the_stream_alive_with_comments(
     """Proxies and load balancers close a connection idle for about a minute: a reasoning
     model thinking before its first words (or a built-in answer waiting for the model)
     would lose its stream. A comment goes out after each silence; clients skip it."""
-    from api import v1
+    from api.v1 import governed
 
-    monkeypatch.setattr(v1, "KEEP_ALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(governed, "KEEP_ALIVE_SECONDS", 0.2)
     org.external.reply = ["", "", "", "Hello", " there."]
     org.external.delay = 0.3
     _, secret = token_for(org.alice)

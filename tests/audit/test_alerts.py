@@ -9,7 +9,7 @@ from django.core import mail
 
 from audit import services
 from audit.models import AuditEvent
-from audit.services import record, run_verification
+from audit.services import record, run_verification, verification
 from governance.roles import Role
 from tests.audit.test_chain import _raw
 from tests.audit.test_trail_integrity import _tamper
@@ -63,7 +63,7 @@ def test_a_verification_that_cannot_finish_is_told_too(auditors, monkeypatch):
     def cannot_finish(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "verify_trail", cannot_finish)
+    monkeypatch.setattr(verification, "verify_trail", cannot_finish)
     run_verification()
     assert "it could not finish (RuntimeError)" in mail.outbox[0].body
     assert "the database went away" not in mail.outbox[0].body

@@ -6,9 +6,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
-from audit import services, signing
+from audit import signing
 from audit.models import AuditCheckpoint, AuditEvent
-from audit.services import checkpoint_line, create_checkpoint, record, run_verification
+from audit.services import (
+    checkpoint_line,
+    create_checkpoint,
+    record,
+    run_verification,
+    verification,
+)
 from tests.audit.test_chain import _raw
 
 Action = AuditEvent.Action
@@ -200,7 +206,7 @@ def test_a_verification_that_cannot_finish_is_recorded_as_failed(db, monkeypatch
     def cannot_finish(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "verify_trail", cannot_finish)
+    monkeypatch.setattr(verification, "verify_trail", cannot_finish)
     event = run_verification()
     assert event.action == Action.AUDIT_VERIFIED and event.outcome == "failure"
     assert event.details == {"error": "RuntimeError"}

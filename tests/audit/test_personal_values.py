@@ -13,9 +13,9 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from audit import chain, personal, services
+from audit import chain, personal
 from audit.models import AuditEvent
-from audit.services import iter_chain_rows, pseudonym, record, verify_trail
+from audit.services import iter_chain_rows, pseudonym, record, recording, verify_trail
 from governance.models import User
 from tests.audit.test_chain import _raw
 from tests.audit.test_verification_doc import reference
@@ -96,9 +96,7 @@ def test_a_clearances_email_is_hashed_and_a_categorys_name_is_not(member, admin)
 
 
 def test_old_rows_that_hashed_clear_values_keep_verifying(member, monkeypatch):
-    from audit import services
-
-    monkeypatch.setattr(services, "_pseudonyms", lambda *args, **kwargs: None)
+    monkeypatch.setattr(recording, "_pseudonyms", lambda *args, **kwargs: None)
     old = _stored(_sign_in(member))
     monkeypatch.undo()
     new = _stored(_sign_in(member))
@@ -242,7 +240,7 @@ def test_a_value_moved_into_the_keyed_hashes_is_unreadable(member, monkeypatch, 
     """With the guard bypassed, a blocked message's reasons and outcome hidden behind a marker,
     their values moved into ``pseudonyms``: the chain verified, old rows and new alike."""
     if first_format:
-        monkeypatch.setattr(services, "_pseudonyms", lambda *args, **kwargs: None)
+        monkeypatch.setattr(recording, "_pseudonyms", lambda *args, **kwargs: None)
     event = _blocked(member)
     monkeypatch.undo()
     keyed = dict(_stored(event).pseudonyms or {}) | {

@@ -17,6 +17,7 @@ from audit.services import (
     record,
     run_verification,
     stale_checkpoints,
+    verification,
     verify_trail,
 )
 from tests.factories import make_user
@@ -214,7 +215,7 @@ def test_a_checkpoint_signed_while_the_walk_runs_is_not_taken_for_a_removed_one(
     """Rows are read before the walk and again after it: a checkpoint signed in between has
     its event in the walk and its row in the second read."""
     _events(3)
-    walk = services.iter_chain_rows
+    walk = verification.iter_chain_rows
 
     def signing_midway(batch_size=10_000):
         for row in walk(batch_size=2):
@@ -222,7 +223,7 @@ def test_a_checkpoint_signed_while_the_walk_runs_is_not_taken_for_a_removed_one(
                 create_checkpoint()  # at #3, recorded by #4: the walk's second batch has it
             yield row
 
-    monkeypatch.setattr(services, "iter_chain_rows", signing_midway)
+    monkeypatch.setattr(verification, "iter_chain_rows", signing_midway)
     report, problems = verify_trail()
     assert report.checked == 4 and problems == []
 

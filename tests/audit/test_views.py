@@ -8,9 +8,9 @@ import tracemalloc
 import pytest
 from django.utils import timezone
 
-from audit import exports, reports, services
+from audit import exports, reports
 from audit.models import AuditEvent
-from audit.services import create_checkpoint, record, run_verification
+from audit.services import create_checkpoint, record, run_verification, verification
 from tests.audit.test_chain import _raw
 from tests.factories import make_category, make_chat_event
 
@@ -266,7 +266,7 @@ def test_the_chain_panel_says_when_the_last_verification_could_not_finish(
     def cannot_finish(**kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "verify_trail", cannot_finish)
+    monkeypatch.setattr(verification, "verify_trail", cannot_finish)
     run_verification(actor=reader)
     client.force_login(reader)
     page = client.get("/audit/").content.decode()

@@ -10,6 +10,7 @@ from api.models import ApiToken
 from api.services import TokenRefused, authenticate, create_token
 from audit.models import AuditEvent
 from governance import services
+from governance.services import accounts
 
 Action = AuditEvent.Action
 
@@ -78,14 +79,14 @@ def test_nothing_is_ended_when_the_deactivation_cannot_be_audited(admin, reader,
     theirs = Client()
     theirs.force_login(reader)
     raw = _token_for(reader)
-    real = services.record
+    real = accounts.record
 
     def failing(**event):
         if event["action"] == Action.USER_DEACTIVATED:
             raise DatabaseError("audit table unavailable")
         return real(**event)
 
-    monkeypatch.setattr(services, "record", failing)
+    monkeypatch.setattr(accounts, "record", failing)
     with pytest.raises(DatabaseError):
         services.set_active(user=reader, active=False, actor=admin)
     assert theirs.get("/audit/").status_code == 200

@@ -90,13 +90,13 @@ def test_a_deactivated_user_is_signed_out_at_once(client, admin, member):
 def test_a_change_that_cannot_be_audited_does_not_happen(admin, member, monkeypatch):
     from django.db import DatabaseError
 
-    import audit.services
+    import audit.services.recording
 
     def broken(event):
         raise DatabaseError("audit table unavailable")
 
-    monkeypatch.setattr(audit.services, "_append_in_postgresql", broken)
-    monkeypatch.setattr(audit.services, "_append_here", broken)
+    monkeypatch.setattr(audit.services.recording, "_append_in_postgresql", broken)
+    monkeypatch.setattr(audit.services.recording, "_append_here", broken)
     with pytest.raises(DatabaseError):
         set_roles(user=member, roles=[Role.AUDITOR], actor=admin)
     with pytest.raises(DatabaseError):

@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from governance import services
 from governance.models import User
 from governance.roles import Role, ensure_role_groups
+from governance.services import accounts
 from tests.factories import make_user
 
 Action = AuditEvent.Action
@@ -35,13 +36,13 @@ def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch):
     ensure_role_groups()
     a = make_user("a@example.com", Role.POLICY_ADMIN)
     b = make_user("b@example.com", Role.POLICY_ADMIN)
-    real = services._set_groups
+    real = accounts._set_groups
 
     def slow(user, roles):  # the first transaction stays open a moment, as a slow request would
         real(user, roles)
         time.sleep(1.0)
 
-    monkeypatch.setattr(services, "_set_groups", slow)
+    monkeypatch.setattr(accounts, "_set_groups", slow)
     refusals = []
 
     def demote(target, actor):
@@ -102,7 +103,7 @@ def _smtp_down(monkeypatch):
     def send_mail(*args, **kwargs):
         raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
 
-    monkeypatch.setattr("governance.services.send_mail", send_mail)
+    monkeypatch.setattr("governance.services.accounts.send_mail", send_mail)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -151,7 +152,7 @@ def test_the_reason_of_a_failed_invitation_names_no_secret(
     def send_mail(*args, **kwargs):
         raise smtplib.SMTPAuthenticationError(535, b"5.7.8 bad login hunter2-smtp-secret")
 
-    monkeypatch.setattr("governance.services.send_mail", send_mail)
+    monkeypatch.setattr("governance.services.accounts.send_mail", send_mail)
     with django_capture_on_commit_callbacks(execute=True):
         invited = services.invite_user(
             email="new@example.com", full_name="", roles=[Role.STAFF], actor=admin, base_url=""
@@ -174,7 +175,7 @@ def test_a_mail_backend_failing_in_its_own_words_is_reported_too(
     def send_mail(*args, **kwargs):
         raise ProviderError("the provider refused the message: sender not verified")
 
-    monkeypatch.setattr("governance.services.send_mail", send_mail)
+    monkeypatch.setattr("governance.services.accounts.send_mail", send_mail)
     with django_capture_on_commit_callbacks(execute=True):
         invited = services.invite_user(
             email="new@example.com", full_name="", roles=[Role.STAFF], actor=admin, base_url=""
