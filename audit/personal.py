@@ -9,7 +9,7 @@ format hash their clear values, which therefore stay.
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +21,7 @@ from django.utils.functional import lazy
 
 from audit import chain
 from audit.models import AuditEvent, first_sequence_at
-from audit.services import record
+from audit.services import pseudonym, record
 
 #: What an erased account's values are replaced by.
 ERASED = "[removed: account erased]"
@@ -85,40 +85,74 @@ def _last_run_ended() -> int:
     return details.get("through", 0) if isinstance(details, dict) else 0
 
 
-def forget_person(user) -> int:
-    """Remove at once what the trail holds in clear of ``user``, whose account is being
-    erased (call it before their name and address are): their name as actor, their sign-in
-    addresses, their name as a target, their clearances' email address, and any other
-    personal value of those events that holds their name or address. Returns how many events
-    changed. Their events stay, with the keyed hashes; events before the second format keep
-    their clear values (their hash covers them)."""
+def keyed_names(values: Iterable[str]) -> list[str]:
+    """The keyed hashes the trail's ``pseudonyms`` hold ``values`` (a person's names and
+    addresses) by: what :func:`forget_person` matches once the clear values are gone."""
+    return sorted({pseudonym(value) for value in values if value and value.strip()})
+
+
+def forget_person(
+    user,
+    *,
+    names: Collection[str],
+    batch_size: int = BATCH,
+    after_batch: Callable[[], None] = lambda: None,
+) -> int:
+    """Remove what the trail holds in clear of ``user``, whose account is erased: their name
+    as actor, their sign-in addresses, their name as a target, their clearances' email
+    address, the name in their quiz attempts, and any other personal value of those events
+    whose keyed hash is one of ``names`` (:func:`keyed_names` of the names and addresses the
+    account had) and that is not another account's label (a namesake's). Returns how many
+    events changed. Their events stay, with the keyed hashes; events before the second
+    format keep their clear values (their hash covers them).
+
+    Nothing here reads the account's name or address: it runs after the erasure blanked
+    them, outside its transaction (and the legal holds lock), in batches of
+    ``batch_size``, each its own short transaction, calling ``after_batch`` after each (a
+    run's heartbeat). A value once removed is not looked at again: a second run changes
+    nothing, and a run stopped half-way is finished by the next.
+    """
     public_id = str(user.public_id)
+    account = user._meta.label_lower
+    their_names = frozenset(names)
     clearances = Q(target_type="governance.clearance") & (
         Q(before__user=public_id) | Q(after__user=public_id)
     )
     events = AuditEvent.objects.filter(
-        Q(actor=user) | Q(target_type=user._meta.label_lower, target_id=public_id) | clearances
+        Q(actor=user) | Q(target_type=account, target_id=public_id) | clearances
     )
-    named = {" ".join(word.lower().split()) for word in (user.full_name, user.email) if word}
 
     def theirs(row: dict[str, Any]) -> Iterable[str]:
-        for path in row[chain.PSEUDONYMS]:
-            value = chain.value_at(row, path)
-            about_them = row["target_type"] == user._meta.label_lower and (
-                row["target_id"] == public_id
-            )
-            if row["actor_id"] == user.pk and path in ("actor_label", "details.ip"):
+        by_them = row["actor_id"] == user.pk
+        about_them = row["target_type"] == account and row["target_id"] == public_id
+        for path, keyed in row[chain.PSEUDONYMS].items():
+            if by_them and path in ("actor_label", "details.ip"):
                 yield path
             elif path == "details.ip" and about_them:  # a failed sign-in: no actor
                 yield path
             elif path == "target_repr" and (about_them or _clearance_of(row, public_id)):
                 yield path
+            elif path == "target_repr" and by_them and row["target_type"] in TAKEN_BY_ACTOR:
+                yield path  # "Max Member: quiz 2, 3/4": theirs, their name not whole
             elif path.endswith(".user_email") and _clearance_of(row, public_id, path):
                 yield path
-            elif isinstance(value, str) and " ".join(value.lower().split()) in named:
+            elif keyed in their_names and not _names_another_account(row, path, account):
                 yield path  # their name or address, whole (not a name that holds theirs)
 
-    return _remove(events, theirs, ERASED, BATCH)[0]
+    return _remove(events, theirs, ERASED, batch_size, after_batch)[0]
+
+
+#: Targets whose label names the person who acted on them, always: a quiz attempt's taker.
+TAKEN_BY_ACTOR = frozenset({"training.quizattempt"})
+
+
+def _names_another_account(row: dict[str, Any], path: str, account: str) -> bool:
+    """Whether the value at ``path`` is another account's label, which may read as the erased
+    person's name (a namesake's): the actor's, or the target's when it is an account. Called
+    for an event neither by the erased person nor about their account."""
+    if path == "actor_label":
+        return row["actor_id"] is not None
+    return path == "target_repr" and row["target_type"] == account
 
 
 def _clearance_of(row: dict[str, Any], public_id: str, path: str = "") -> bool:
@@ -132,10 +166,15 @@ def _clearance_of(row: dict[str, Any], public_id: str, path: str = "") -> bool:
 
 
 def _remove(
-    events, paths: Callable[[dict[str, Any]], Iterable[str]], marker: str, batch_size: int
+    events,
+    paths: Callable[[dict[str, Any]], Iterable[str]],
+    marker: str,
+    batch_size: int,
+    after_batch: Callable[[], None] = lambda: None,
 ) -> tuple[int, int]:
     """Replace by ``marker`` the values of ``events`` at the ``paths`` each row names (among
-    its pseudonymised ones), batch by batch. Returns how many events and values changed."""
+    its pseudonymised ones), batch by batch, calling ``after_batch`` after each. Returns how
+    many events and values changed."""
     rows = (
         events.filter(pseudonyms__isnull=False)
         .order_by("sequence")
@@ -154,6 +193,7 @@ def _remove(
                 changed_values += len(removed)
         _write(updates)
         changed_events += len(updates)
+        after_batch()
         batch = list(rows.filter(sequence__gt=batch[-1]["sequence"])[:batch_size])
     return changed_events, changed_values
 

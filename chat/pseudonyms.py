@@ -37,6 +37,7 @@ import phonenumbers
 
 from governance.policy import Span, entity_name
 from governance.scanning import DEFAULT_PHONE_REGIONS
+from governance.scanning.normalise import normalise
 
 LABELS = {
     "EMAIL_ADDRESS": "EMAIL",
@@ -80,9 +81,11 @@ def canonical(kind: str, value: str) -> str:
     """One spelling per identifier, so "Ann@Example.com" and "ann@example.com" are one person.
 
     Used for placeholders and for the subject index, where a privacy officer's
-    look-up must reach the same form from what they type.
+    look-up must reach the same form from what they type. Read as the detector reads it
+    (NFKC, invisible characters gone, any script's digits ASCII): "ｊａｎｅ＠…" typed
+    full-width, or a name split by a zero-width space, is the same person; accents count.
     """
-    value = value.strip()
+    value = normalise(value).text.strip()
     if kind == "EMAIL_ADDRESS":
         return value.casefold()
     if kind == "PHONE_NUMBER":

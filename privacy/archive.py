@@ -44,8 +44,9 @@ from governance import crypto
 from governance.detection import Detection, detect
 from governance.models import User
 from governance.policy import HARMLESS_TYPES, SECRET_TYPES
+from governance.scanning.normalise import normalise
 from privacy import access, disclosure, notices
-from privacy.literals import literal_patterns
+from privacy.literals import literal_patterns, replace_spans
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from privacy.scope import digest_of
 from privacy.services import FieldRefused, PrivacyError, record_step
@@ -317,8 +318,9 @@ class _OwnName:
         )
 
     def holds(self, term: str) -> bool:
-        """Whether ``term`` is their name, holds it, or is a part of their account's name."""
-        words = term.split()
+        """Whether ``term`` is their name, holds it, or is a part of their account's name, read
+        as it is matched ("Ａｌｉｃｅ" is Alice)."""
+        words = normalise(term).text.split()
         runs = (words[a:b] for a in range(len(words)) for b in range(a + 1, len(words) + 1))
         account = self.account.split()
         return any(self.is_theirs(list(run)) for run in runs) or (
@@ -372,19 +374,24 @@ def _names_withheld(
     )
     counts, kept = Counter(), Counter()
 
-    def replace(match: re.Match) -> str:
-        if match.lastgroup == "kept":
-            return match.group()
-        if _theirs(match.string, match.start(), match.end(), own):
-            kept[match.lastgroup] += 1
-            return match.group()
-        counts[match.lastgroup] += 1
-        return NAME_WITHHELD
+    def withheld(text: str) -> str:
+        # Read as the detectors read it ("Ｔｏｍ Ｂａｋｅｒ" is Tom Baker), replaced as typed.
+        readable = normalise(text)
+        where = []
+        for match in either.finditer(readable.text):
+            if match.lastgroup == "kept":
+                continue
+            if _theirs(readable.text, match.start(), match.end(), own):
+                kept[match.lastgroup] += 1
+                continue
+            counts[match.lastgroup] += 1
+            where.append(readable.span(*match.span()))
+        return replace_spans(text, where, NAME_WITHHELD)
 
     for mention in mentions:
         for key in MENTION_TEXTS:
             if mention.get(key):
-                mention[key] = either.sub(replace, mention[key])
+                mention[key] = withheld(mention[key])
     group = {term: f"term{n}" for n, term in enumerate(longest_first)}
     return [(term, counts[group[term]], kept[group[term]]) for term in terms]
 

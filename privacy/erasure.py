@@ -6,7 +6,7 @@ pseudonym mapping (so a placeholder that stood for it now restores to
 ``[erased]``), and its index rows go. A conversation under legal hold is left
 as it is and reported.
 
-A literal (a value the request names) is erased as a whole token only
+A literal (a value the request names) is erased as a whole token only, however it is typed
 (:mod:`privacy.literals`).
 """
 
@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from audit.personal import forget_person
+from audit.personal import keyed_names
 from audit.services import pseudonym, record
 from chat import streams
 from chat.models import Conversation, Message, SubjectMention
@@ -27,7 +27,7 @@ from chat.services import title_from
 from governance.detection import detect
 from governance.models import ERASED_DOMAIN
 from privacy import purge
-from privacy.literals import literal_patterns
+from privacy.literals import holds_literal, literal_patterns, literal_spans, replace_spans
 from privacy.models import SubjectRequest
 from privacy.services import record_step
 
@@ -313,16 +313,12 @@ def redact(text: str, digests: set[str], patterns) -> str:
     """``text`` with every finding whose keyed hash is the subject's, and every literal, erased."""
     if not text:
         return text
-    spans = [
+    found = [
         (finding.start, finding.end)
         for finding in detect(text).scan.findings
         if pseudonym(canonical(str(finding.type), text[finding.start : finding.end])) in digests
     ]
-    for start, end in sorted(spans, reverse=True):
-        text = text[:start] + ERASED + text[end:]
-    for pattern in patterns:
-        text = pattern.sub(ERASED, text)
-    return text
+    return replace_spans(text, found + literal_spans(patterns, text), ERASED)
 
 
 def _redact_mapping(mapping: dict, digests: set[str], patterns) -> bool:
@@ -332,7 +328,7 @@ def _redact_mapping(mapping: dict, digests: set[str], patterns) -> bool:
     changed = False
     for key, placeholder in list(keys.items()):
         value = values.get(placeholder, "")
-        if pseudonym(key.split(":", 1)[1]) in digests or any(p.search(value) for p in patterns):
+        if pseudonym(key.split(":", 1)[1]) in digests or holds_literal(patterns, value):
             del keys[key]
             keys[f"erased:{placeholder}"] = placeholder
             values[placeholder] = ERASED
@@ -340,10 +336,24 @@ def _redact_mapping(mapping: dict, digests: set[str], patterns) -> bool:
     return changed
 
 
+def account_names(user) -> list[str]:
+    """The keyed hashes of the names and addresses ``user``'s account goes by (its name, its
+    email addresses), as the audit trail holds them: taken before :func:`erase_account`
+    blanks them, for :func:`audit.personal.forget_person` to find them by after it. None for
+    an account already erased."""
+    from allauth.account.models import EmailAddress
+
+    if user.is_erased:
+        return []
+    addresses = EmailAddress.objects.filter(user=user).values_list("email", flat=True)
+    return keyed_names([user.full_name, user.email, *addresses])
+
+
 def erase_account(user) -> bool:
     """Remove a staff member's account data (addresses, sign-in methods, SSO link, name,
-    roles and their own clearances, and their names and addresses in the audit trail's
-    events); the row stays (the audit trail points at it).
+    roles and their own clearances); the row stays (the audit trail points at it). Their
+    names and addresses in the audit trail's events go after it, outside this transaction
+    (:func:`audit.personal.forget_person`, by :func:`account_names` taken before).
     Not while a legal hold on them is active (who they are is part of what it keeps),
     looked for under the holds lock: False then, and nothing changes."""
     from allauth.account.models import EmailAddress
@@ -354,7 +364,6 @@ def erase_account(user) -> bool:
         purge.holds_settled()
         if purge.person_held(user.pk):
             return False
-        forget_person(user)  # while their name and address are still theirs to match
         EmailAddress.objects.filter(user=user).delete()
         Authenticator.objects.filter(user=user).delete()
         # The SSO link: its uid and the provider's claims (email, name); its tokens cascade.

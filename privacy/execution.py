@@ -11,7 +11,10 @@ Until a request completes, its ``receipt`` is a partial record (``"partial": tru
 what the current attempt started from, and what each earlier attempt did before it
 failed or its worker was lost. Erasing and building the archive are safe to run
 again: what is erased stays erased and is not found twice, and the archive is
-built whole each time. An erasure's receipt adds up the counts of its attempts. What an
+built whole each time. An erased account's names and addresses leave the audit trail
+after the account's erasure committed, found by their keyed hashes, which the request keeps
+from before the account was blanked (``account_names``): a later attempt finishes what a
+stopped one began. An erasure's receipt adds up the counts of its attempts. What an
 attempt redacted in other people's conversations cannot be found afterwards (the values
 are gone): each redaction commits with the attempt's counts on the row
 (``redaction_counts``), as a purge's batch does, and a take-over counts the lost attempt's
@@ -26,6 +29,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audit import personal
 from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, Message, SubjectMention
@@ -66,7 +70,8 @@ def execute(request_id: int) -> bool:
        a conditional write on one row.
     2. Write the partial record, then erase or build the archive, reporting progress
        (and beating the heartbeat) on the row.
-    3. Write the receipt and its hash, drop the sealed identifiers, record the event.
+    3. Write the receipt and its hash, drop the sealed identifiers (and the account's keyed
+       names), record the event.
     A failure marks the request FAILED with the reason and the counts reached so far, in
     the partial record and in the event; the identifiers stay, for a retry.
     """
@@ -164,6 +169,14 @@ class _Run:
         else:
             self.write(progress_done=done, redaction_counts=erased.redactions())
 
+    def keep_account_names(self, user) -> None:
+        """Keep on the request the keyed hashes of the names and addresses of the subject's
+        account, before the erasure blanks them: the audit trail's are removed by them, by
+        this attempt or, should it stop, by the next (those an earlier attempt kept stay)."""
+        names = sorted(set(self.request.account_names) | set(erasure.account_names(user)))
+        self.write(account_names=names)
+        self.request.account_names = names
+
     def start(self) -> None:
         """Write where this attempt starts from, before it changes anything."""
         request, previous = self.request, self.request.receipt
@@ -232,9 +245,15 @@ def _carry_out(run: _Run) -> dict:
         )
         run.counts = result.as_dict()  # kept, should erasing the account fail
         if request.subject_user_id:
-            result.account = erasure.erase_account(request.subject_user)
+            user = request.subject_user
+            run.keep_account_names(user)
+            result.account = erasure.erase_account(user)
             result.account_withheld = not result.account
             run.counts = result.as_dict()
+            if result.account:
+                # After the account's erasure committed, outside its holds lock, a batch at a
+                # time (each beats the heartbeat), by the names kept: the account's are gone.
+                personal.forget_person(user, names=request.account_names, after_batch=run.write)
         return run.counts
     # Whom the copy holds, read before it is built (an erasure may remove index rows
     # meanwhile) and after (rows added meanwhile): an erasure of any of them drops it.
@@ -307,6 +326,7 @@ def _complete(run: _Run, counts: dict) -> None:
             receipt=receipt,
             receipt_hash=digest,
             identifiers_sealed=b"",
+            account_names=[],
             reply_to_sealed=request.reply_to_sealed,
             note="",  # free text, which may name the person as the identifiers do
             **fields,

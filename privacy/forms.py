@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from chat.models import Conversation
 from governance.models import User
+from governance.scanning.normalise import normalise
 from privacy.models import RequesterNotice, SubjectRequest
 
 IDENTIFIER_FIELDS = ("email", "phone", "name", "other")
@@ -42,8 +43,9 @@ def name_refusal(name: str, doing: str) -> str | None:
     """Why ``name`` cannot be replaced as a whole word wherever it stands (``doing``: "erasing",
     "withholding"), or None: a common word, or one word of fewer than 3 letters, would change
     every message that uses it."""
-    words = name.split()
-    if len(words) == 1 and sum(c.isalpha() for c in name) < 3:
+    read = normalise(name).text  # as it is matched (privacy.literals): "Ｔｈｅ" is "the"
+    words = read.split()
+    if len(words) == 1 and sum(c.isalpha() for c in read) < 3:
         refusal = f"“{name}” has fewer than 3 letters"
     elif all(word.casefold().strip(".,;:!?'\"") in COMMON_WORDS for word in words):
         refusal = f"“{name}” is {'a common word' if len(words) == 1 else 'made of common words'}"

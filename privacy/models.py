@@ -333,6 +333,13 @@ class SubjectRequest(models.Model):
         "conversations (privacy.erasure.REDACTION_COUNTS), stored with each conversation's "
         "redaction: the values are gone, so a take-over counts the lost attempt's work from it.",
     )
+    account_names = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The keyed hashes of the names and addresses the subject's account had "
+        "(privacy.erasure.account_names), kept before an erasure blanks them: removing them "
+        "from the audit trail goes on from these after a crash. Dropped on completion.",
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     receipt = models.JSONField(default=dict, blank=True)

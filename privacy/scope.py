@@ -17,7 +17,7 @@ from audit.services import pseudonym
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from privacy import purge
-from privacy.literals import literal_patterns
+from privacy.literals import holds_literal, literal_patterns
 
 #: What the intake form calls an identifier -> the detector's entity type.
 IDENTIFIER_KINDS = {
@@ -197,7 +197,7 @@ def _sent_as_written(conversations: set[str], patterns) -> _Sent:
                     text = message.content
                 else:
                     continue
-                if any(pattern.search(text) for pattern in patterns):
+                if holds_literal(patterns, text):
                     sent.written[public_id] = message.created_at
     return sent
 
