@@ -4,12 +4,15 @@ import datetime as dt
 import re
 
 from django import forms
+from django.core.validators import validate_email
 from django.utils import timezone
 
 from chat.models import Conversation
+from chat.pseudonyms import canonical
 from governance.models import User
 from governance.scanning.normalise import normalise
 from privacy.models import RequesterNotice, SubjectRequest
+from privacy.scope import IDENTIFIER_KINDS
 
 IDENTIFIER_FIELDS = ("email", "phone", "name", "other")
 PHONE_CHARACTERS = re.compile(r"[0-9+()./\s-]+")
@@ -57,41 +60,138 @@ def name_refusal(name: str, doing: str) -> str | None:
     )
 
 
+def phone_refusal(phone: str) -> str | None:
+    """Why ``phone`` is not a phone number as a request gives one, or None."""
+    if sum(c.isdigit() for c in phone) < 6 or not PHONE_CHARACTERS.fullmatch(phone):
+        return (
+            "Give the number in digits, with its country code if you have it: "
+            "+44 20 7946 0958, say."
+        )
+    return None
+
+
+def email_refusal(email: str) -> str | None:
+    """Why ``email`` is not an email address, or None."""
+    try:
+        validate_email(email)
+    except forms.ValidationError:
+        return "Enter a valid email address."
+    return None
+
+
+class LinesTextarea(forms.Textarea):
+    """A box as tall as the lines in it, from 2 (room to add one) to 8: a form sent back with
+    three email addresses shows all three, the refused one among them."""
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        lines = len(str(value or "").splitlines())
+        context["widget"]["attrs"]["rows"] = min(max(2, lines), 8)
+        return context
+
+
+class IdentifierLines(forms.CharField):
+    """The identifiers of one kind a request names, one per line (a person may give two email
+    addresses, or go by a former name too), cleaned to a list.
+
+    Each line is cleaned on its own: ``refusal`` says why one is not of the kind, ``longest``
+    how long one may be. Blank lines are skipped; the same identifier twice, as the subject
+    index spells it ("Jane@Example.org" is "jane@example.org"), is refused. With several
+    lines, a refusal names the line it is about."""
+
+    #: What one box takes in all: a few identifiers, not a document.
+    MAX_CHARS = 2000
+
+    def __init__(self, *, kind: str, noun: str, longest: int, refusal=None, **kwargs) -> None:
+        attrs = {"spellcheck": "false", **kwargs.pop("attrs", {})}
+        super().__init__(
+            required=False,
+            max_length=self.MAX_CHARS,
+            strip=False,  # one per line: cleaned line by line
+            widget=LinesTextarea(attrs=attrs),
+            error_messages={
+                "max_length": f"That is more than {self.MAX_CHARS:,} characters: give only what "
+                "the request names, one per line."
+            },
+            **kwargs,
+        )
+        self.kind, self.noun, self.longest, self.refusal = kind, noun, longest, refusal
+
+    def clean(self, value) -> list[str]:
+        text = super().clean(value)
+        lines = [
+            (number, line.strip())
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+        several = len(lines) > 1
+        refusals, seen = [], {}
+        for number, line in lines:
+            if refusal := self._refusal(line):
+                refusals.append(f"Line {number}: {refusal}" if several else refusal)
+            elif (spelled := canonical(IDENTIFIER_KINDS[self.kind], line)) in seen:
+                refusals.append(
+                    f"Lines {seen[spelled]} and {number} give the same {self.noun}: give each once."
+                )
+            else:
+                seen[spelled] = number
+        if refusals:
+            raise forms.ValidationError(refusals)
+        return [line for _, line in lines]
+
+    def _refusal(self, line: str) -> str | None:
+        if len(line) > self.longest:
+            return f"That is more than {self.longest} characters: give one {self.noun} per line."
+        return self.refusal(line) if self.refusal else None
+
+
+#: What each identifier box says under its label.
+SEVERAL = "One per line, if they gave several."
+
+
 class IdentifiersForm(forms.Form):
-    """The identifiers a request names, each optional."""
+    """The identifiers a request names, each kind optional, several of a kind one per line
+    (:class:`IdentifierLines`); :attr:`identifiers` lists them all."""
 
-    email = forms.EmailField(required=False, label="Email address")
-    phone = forms.CharField(required=False, max_length=40, label="Phone number")
-    name = forms.CharField(required=False, max_length=150, label="Full name")
-    other = forms.CharField(
-        required=False,
-        max_length=100,
-        label="Other identifier",
-        help_text="IBAN, customer number, …",
+    email = IdentifierLines(
+        kind="email",
+        noun="email address",
+        longest=254,
+        refusal=email_refusal,
+        label="Email address",
+        help_text=SEVERAL,
+        attrs={"inputmode": "email"},
     )
-
-    def clean_phone(self) -> str:
-        phone = self.cleaned_data["phone"].strip()
-        digits = sum(c.isdigit() for c in phone)
-        if phone and (digits < 6 or not PHONE_CHARACTERS.fullmatch(phone)):
-            raise forms.ValidationError(
-                "Give the number in digits, with its country code if you have it: "
-                "+44 20 7946 0958, say."
-            )
-        return phone
-
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if name and (refusal := name_refusal(name, "erasing")):
-            raise forms.ValidationError(refusal)
-        return name
+    phone = IdentifierLines(
+        kind="phone",
+        noun="phone number",
+        longest=40,
+        refusal=phone_refusal,
+        label="Phone number",
+        help_text=SEVERAL,
+    )
+    name = IdentifierLines(
+        kind="name",
+        noun="name",
+        longest=150,
+        refusal=lambda name: name_refusal(name, "erasing"),
+        label="Full name",
+        help_text="One per line, if they go by several: a former name, say.",
+    )
+    other = IdentifierLines(
+        kind="other",
+        noun="identifier",
+        longest=100,
+        label="Other identifier",
+        help_text="IBAN, customer number, …: one per line.",
+    )
 
     @property
     def identifiers(self) -> list[tuple[str, str]]:
         return [
-            (name, self.cleaned_data[name])
-            for name in IDENTIFIER_FIELDS
-            if self.cleaned_data.get(name)
+            (kind, value)
+            for kind in IDENTIFIER_FIELDS
+            for value in self.cleaned_data.get(kind) or ()
         ]
 
 
@@ -140,13 +240,27 @@ class IntakeForm(IdentifiersForm):
                 "Give at least one identifier: email, phone, name or another."
             )
         data["subject_user"] = None
-        if data.get("staff_member"):
-            email = (data.get("email") or "").strip().lower()
-            user = User.objects.filter(email=email).first() if email else None
-            if user is None:
-                self.add_error("email", "No staff account has this email address.")
-            data["subject_user"] = user
+        if data.get("staff_member") and "email" not in self.errors:
+            data["subject_user"] = self._staff_account(data.get("email") or [])
         return data
+
+    def _staff_account(self, emails: list[str]) -> User | None:
+        """The staff account one of ``emails`` is (the person's own may be among others they
+        gave); None, refused beside the field, when none is or they are several people's."""
+        accounts = list(User.objects.filter(email__in=[email.lower() for email in emails]))
+        if len(accounts) == 1:
+            return accounts[0]
+        if accounts:
+            self.add_error(
+                "email",
+                f"These email addresses are {len(accounts)} staff members' accounts: record a "
+                "request for each person.",
+            )
+        elif len(emails) > 1:
+            self.add_error("email", "No staff account has any of these email addresses.")
+        else:
+            self.add_error("email", "No staff account has this email address.")
+        return None
 
     @property
     def request_fields(self) -> dict:
@@ -276,8 +390,8 @@ class FocusesRefusedField:
 
 class FinishForm(FocusesRefusedField, IdentifiersForm):
     """The identifiers to erase in the text, given again for a follow-up erasure (those typed
-    for the first were dropped when it closed): every one the first named, or the service
-    says which kind is missing beside its field."""
+    for the first were dropped when it closed), several of a kind one per line: every one the
+    first named, or the service says beside its field which kind is missing, and how many."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, auto_id="finish_%s", **kwargs)
@@ -448,7 +562,7 @@ class BreachScopeForm(forms.Form):
 class WithholdForm(FocusesRefusedField, forms.Form):
     """Other people's names the detector did not find in an access copy's mentions, one per
     line, each withheld wherever it stands as a whole word (privacy.archive.withhold). A term
-    is refused by the rule names are refused by for erasure (IdentifiersForm.clean_name): a
+    is refused by the rule names are refused by for erasure (IdentifiersForm.name): a
     common word, or one word of fewer than 3 letters, would change every message using it."""
 
     #: As long as the full name a request may name (IdentifiersForm.name).

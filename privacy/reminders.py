@@ -1,10 +1,12 @@
 """Reminders: one email a day to the privacy officers while a request is due soon or overdue,
 a completed erasure's recipients are still to be told, a scoped request has no officer who may
 approve it, or a legal hold's release waits for a second officer. Overdue items come first,
-and each links to its page."""
+and each links to its page. An officer a request is about reads nothing of its proposed
+rejection there, as the person it is about."""
 
 import datetime as dt
 import logging
+from collections import defaultdict
 
 from django.core.mail import send_mail
 from django.db import transaction
@@ -20,7 +22,7 @@ from config.mail import site_address
 from governance.access import role_holders
 from governance.models import User
 from governance.roles import Role
-from privacy import approval_mail, notices, policy, recipients
+from privacy import access, approval_mail, notices, policy, recipients
 from privacy.models import LegalHold, SubjectRequest
 
 log = logging.getLogger(__name__)
@@ -191,9 +193,12 @@ def send() -> int:
     releases waiting for a second officer, each with its link; the number of requests (one
     may be in several lists: once) and holds reminded.
 
+    An officer a request is about reads nothing of its proposed rejection, as the person it
+    is about (:func:`_mails`): they may get a mail of their own, or none.
+
     They count as reminded (and the reminder is audited) only once the mail server has
-    accepted the mail: when it fails, or when there is no active privacy officer to send it
-    to, that is logged and the next hourly run tries again.
+    accepted every mail: when one fails, or when there is no active privacy officer to send
+    it to, that is logged and the next hourly run tries again.
     """
     today = timezone.localdate()
     requests = due_for_reminder(today)
@@ -204,8 +209,7 @@ def send() -> int:
     reminded = {request.pk for request in [*requests, *to_tell, *stuck]}
     if not reminded and not holds:
         return 0
-    officers = [officer.email for officer in officer_accounts]
-    if not officers:
+    if not officer_accounts:
         log.warning(
             "Reminder for %d request(s) and %d hold release(s) not sent: there is no active "
             "privacy officer to send it to; the next run tries again.",
@@ -216,19 +220,17 @@ def send() -> int:
     base = site_address()
     for request in [*requests, *stuck]:
         request.link = _link(request, base)
-    body = render_to_string(
-        "privacy/email/reminder.txt",
-        {
-            "requests": requests,
-            "to_tell": to_tell,
-            "nobody_may_approve": stuck,
-            "telling_days": policy.REMIND_TELLING_DAYS_BEFORE,
-            "holds": [(h, (today - timezone.localdate(h.release_asked_at)).days) for h in holds],
-            "today": today,
-        },
-    )
+    lists = {
+        "requests": requests,
+        "to_tell": to_tell,
+        "holds": [(h, (today - timezone.localdate(h.release_asked_at)).days) for h in holds],
+    }
+    mails = _mails(officer_accounts, stuck, lists, today)
+    if not mails:  # all of it about the officers there are: nobody may read it
+        return 0
     try:
-        send_mail(_subject(requests, to_tell, stuck, holds), body, None, officers)
+        for subject, body, addresses in mails:
+            send_mail(subject, body, None, addresses)
     except Exception as exc:  # smtplib's errors, and a mail service library's own
         # The exception's text may quote the officers' addresses: its type only.
         log.warning(
@@ -250,7 +252,42 @@ def send() -> int:
                 "erasures_to_tell": [r.reference for r in to_tell],
                 "nobody_may_approve": [r.reference for r in stuck],
                 "holds": [str(h.public_id) for h in holds],
-                "recipients": len(officers),
+                "recipients": sum(len(addresses) for _, _, addresses in mails),
             },
         )
     return len(reminded) + len(holds)
+
+
+def _mails(
+    officers: list[User], stuck: list[SubjectRequest], lists: dict, today
+) -> list[tuple[str, str, list[str]]]:
+    """The reminder's mails, each a subject, a body and the officers it goes to: one for all
+    of them, unless a request no officer may take further waits for its proposed rejection to
+    be confirmed and is about one of them. The person a request is about hears nothing of a
+    proposal, nor does an officer it is about: they read the lists without it, in a mail of
+    their own, or none if nothing is left."""
+    readers: dict[frozenset, list[str]] = defaultdict(list)
+    for officer in officers:
+        unread = frozenset(
+            request.pk
+            for request in stuck
+            if request.rejection_proposed and access.is_about(request, officer)
+        )
+        readers[unread].append(officer.email)
+    mails = []
+    for unread, addresses in readers.items():
+        theirs = [request for request in stuck if request.pk not in unread]
+        if not (theirs or lists["requests"] or lists["to_tell"] or lists["holds"]):
+            continue
+        body = render_to_string(
+            "privacy/email/reminder.txt",
+            {
+                **lists,
+                "nobody_may_approve": theirs,
+                "telling_days": policy.REMIND_TELLING_DAYS_BEFORE,
+                "today": today,
+            },
+        )
+        subject = _subject(lists["requests"], lists["to_tell"], theirs, lists["holds"])
+        mails.append((subject, body, addresses))
+    return mails

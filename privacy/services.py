@@ -7,7 +7,7 @@ hashes only; the identifier itself never reaches it.
 import datetime as dt
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -81,7 +81,9 @@ def receive_request(
         raise PrivacyError("The received date cannot be in the future.")
     if refused := index_key.refusal():  # its hashes would find nobody, even once mended
         raise PrivacyError(refused)
-    digests = {scope.digest_of(k, v) for k, v in identifiers}
+    # Each identifier once, as the subject index spells it, with its kind.
+    kinds = {scope.digest_of(k, v): k for k, v in identifiers}
+    digests = set(kinds)
     if follows is not None:
         digests |= set(follows.digests)
     request = SubjectRequest(
@@ -119,7 +121,9 @@ def receive_request(
                         {
                             "received_on": received_on.isoformat(),
                             "due_on": request.due_on.isoformat(),
-                            "identifier_kinds": sorted({k for k, _ in identifiers}),
+                            # One per identifier: a follow-up erasure asks again for as
+                            # many of each kind (_refuse_missing).
+                            "identifier_kinds": sorted(kinds.values()),
                             "staff_subject": subject_user is not None,
                             **({"follows": follows.reference} if follows else {}),
                         },
@@ -895,7 +899,7 @@ def _finish_erasure(
         user = original.subject_user
         from_account = _account_identifiers(user) if user and not user.is_erased else []
         identifiers = list(dict.fromkeys(given + from_account))
-        _refuse_missing(original, identifiers=identifiers, typed={kind for kind, _ in given})
+        _refuse_missing(original, identifiers=identifiers, typed=given)
         received = original.received_on
         follow_up = receive_request(
             actor=actor,
@@ -923,62 +927,101 @@ def _follow_up_due_on(original: SubjectRequest, received_on: dt.date) -> dt.date
     return min(original.due_on, own) if original.due_on >= received_on else own
 
 
-#: Each kind of identifier as a refusal names it, in the finish form's order.
+#: Each kind of identifier as a refusal names one, and several, in the finish form's order.
 IDENTIFIER_WORDS = {
-    "email": "email address",
-    "phone": "phone number",
-    "name": "name",
-    "other": "other identifier",
+    "email": ("email address", "email addresses"),
+    "phone": ("phone number", "phone numbers"),
+    "name": ("name", "names"),
+    "other": ("other identifier", "other identifiers"),
 }
 
 
 def _refuse_missing(
-    original: SubjectRequest, *, identifiers: list[tuple[str, str]], typed: set[str]
+    original: SubjectRequest,
+    *,
+    identifiers: list[tuple[str, str]],
+    typed: list[tuple[str, str]],
 ) -> None:
     """Refuse a follow-up of ``original`` unless ``identifiers`` match each of its keyed
-    hashes; the refusal goes beside the field of the first kind missing (``typed``: the kinds
-    the officer gave, of which one may be spelled otherwise than before).
+    hashes; the refusal goes beside the field of the first kind missing, with how many of it
+    (``typed``: those the officer gave, of which one may be spelled otherwise than before).
 
     The hashes say how many are missing, not of which kind, nor what they were. The kinds
-    come from the first's receipt event: a kind it named that nothing given now matches is
-    missing, and as the intake takes one identifier of each kind, when as many are missing
-    as such kinds, one of each. Otherwise (a follow-up may have named two email addresses;
-    the trail may no longer hold the event) the refusal gives their number only.
+    come from the first's receipt event, one per identifier it named: a kind of which fewer
+    match now than it named is missing that many. When those add up to the hashes missing,
+    the refusal names each kind and its count ("1 email address (of 2)"); otherwise (the
+    trail no longer holds the event, or it was recorded when the event named each kind once)
+    it gives their number only.
     """
     wanted = set(original.digests)
-    matched = {kind for kind, value in identifiers if scope.digest_of(kind, value) in wanted}
-    missing = wanted - {scope.digest_of(kind, value) for kind, value in identifiers}
+    found = {scope.digest_of(kind, value): kind for kind, value in identifiers}
+    missing = wanted - set(found)
     if not missing:
         return
-    absent = [kind for kind in IDENTIFIER_WORDS if kind in _kinds_named(original) - matched]
-    if len(absent) != len(missing):
+    named = _identifiers_named(original)
+    matched = Counter(kind for digest, kind in found.items() if digest in wanted)
+    short = {kind: named[kind] - matched[kind] for kind in IDENTIFIER_WORDS}
+    short = {kind: number for kind, number in short.items() if number > 0}
+    if sum(short.values()) != len(missing):
         raise IdentifiersMissing(
-            absent[0] if absent else NON_FIELD_ERRORS,
+            next(iter(short), NON_FIELD_ERRORS),
             f"The original erasure also named {purge.counted(len(missing), 'identifier')} not "
             f"given here: give every identifier it named as it was given for "
             f"{original.reference}.",
             missing=len(missing),
         )
-    words = [IDENTIFIER_WORDS[kind] for kind in absent]
-    one = len(absent) == 1
-    refusal = (
-        f"The original erasure also named {_listed([f'1 {word}' for word in words])} not "
-        f"given here: give the subject's {_listed(words)} as {'it was' if one else 'they were'} "
-        f"given for {original.reference}."
-    )
-    if retyped := [IDENTIFIER_WORDS[kind] for kind in absent if kind in typed]:
-        alone = len(retyped) == 1
-        refusal += (
-            f" The {_listed(retyped)} given here {'is' if alone else 'are'} not the "
-            f"{'one' if alone else 'ones'} it named."
+    missed, asked = [], []
+    for kind, number in short.items():
+        of = named[kind]
+        missed.append(_counted(kind, number) + (f" (of {of})" if of > number else ""))
+        asked.append(
+            IDENTIFIER_WORDS[kind][0] if of == 1 else f"{_counted(kind, of)} (one per line)"
         )
-    raise IdentifiersMissing(absent[0], refusal, missing=len(missing))
+    alone = len(short) == 1 and named[next(iter(short))] == 1
+    refusal = (
+        f"The original erasure also named {_listed(missed)} not given here: give the "
+        f"subject's {_listed(asked)} as {'it was' if alone else 'they were'} given for "
+        f"{original.reference}."
+    )
+    refusal += "".join(f" {said}" for said in _not_named(typed, wanted, named, short))
+    raise IdentifiersMissing(next(iter(short)), refusal, missing=len(missing))
 
 
-def _kinds_named(request: SubjectRequest) -> set[str]:
-    """The kinds of identifier ``request`` was received with, as its receipt event records
-    them; none if the trail no longer holds it."""
-    return set(_as_received(request, "identifier_kinds") or ())
+def _not_named(
+    typed: list[tuple[str, str]], wanted: set[str], named: Counter, short: dict[str, int]
+) -> list[str]:
+    """What the officer typed of each kind still ``short`` that the first did not name, in
+    words ("The name given here is not the one it named."), never the value."""
+    given = {scope.digest_of(kind, value): kind for kind, value in typed}
+    each = Counter(given.values())
+    other = Counter(kind for digest, kind in given.items() if digest not in wanted)
+    said = []
+    for kind in short:
+        one, several = IDENTIFIER_WORDS[kind]
+        if not other[kind]:
+            continue
+        if each[kind] == 1:
+            the_one = "the one" if named[kind] == 1 else "one"
+            said.append(f"The {one} given here is not {the_one} it named.")
+        else:
+            verb = "is" if other[kind] == 1 else "are"
+            said.append(
+                f"{other[kind]} of the {each[kind]} {several} given here {verb} not among "
+                "those it named."
+            )
+    return said
+
+
+def _counted(kind: str, number: int) -> str:
+    """``number`` identifiers of ``kind`` in words: "1 email address", "2 email addresses"."""
+    one, several = IDENTIFIER_WORDS[kind]
+    return f"{number} {one if number == 1 else several}"
+
+
+def _identifiers_named(request: SubjectRequest) -> Counter:
+    """How many identifiers of each kind ``request`` was received with, as its receipt event
+    records them (one kind each); none if the trail no longer holds it."""
+    return Counter(_as_received(request, "identifier_kinds") or ())
 
 
 def _as_received(request: SubjectRequest, detail: str):

@@ -6,7 +6,7 @@ Never the identifiers a request names: only its reference, dates, state and coun
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from privacy import notices
+from privacy import access, notices
 from privacy.forms import RejectForm
 from privacy.models import LegalHold, PurgeRun, RecipientNotice, RequesterNotice, SubjectRequest
 
@@ -52,7 +52,18 @@ class OwedSerializer(serializers.Serializer):
     overdue = serializers.BooleanField()
 
 
+#: What an officer a request is about does not read of it, as on its page: the person is not
+#: told who proposed rejecting it, nor when, nor the desk's working (what the scope counted, an
+#: execution's error). Null whether or not there is one: an empty value would say there is none.
+HIDDEN_FROM_THE_SUBJECT = ("rejection_proposed_by", "rejection_proposed_at", "scope", "error")
+#: Nor, until it is rejected (the outcome, which they are told), a proposal's ground and reason.
+PROPOSED_TO_THE_OTHERS = ("rejection_ground", "rejected_reason")
+
+
 class SubjectRequestSerializer(serializers.ModelSerializer):
+    """A request; to an officer it is about (:func:`privacy.access.is_about`), as the person
+    reads it (:data:`HIDDEN_FROM_THE_SUBJECT`)."""
+
     days_left = serializers.SerializerMethodField()
     notices = NoticeSerializer(many=True, read_only=True)
     still_to_tell = serializers.SerializerMethodField()
@@ -88,6 +99,17 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
+    def to_representation(self, subject_request: SubjectRequest) -> dict:
+        data = super().to_representation(subject_request)
+        request = self.context.get("request")
+        if request is not None and access.is_about(subject_request, request.user):
+            data.update(dict.fromkeys(HIDDEN_FROM_THE_SUBJECT))
+            if subject_request.status != SubjectRequest.Status.REJECTED:
+                data.update(dict.fromkeys(PROPOSED_TO_THE_OTHERS))
+            if not subject_request.receipt_hash:  # until it completes, the partial record
+                data["receipt"] = None
+        return data
+
     def get_days_left(self, request: SubjectRequest) -> int:
         return request.days_left()
 
@@ -115,16 +137,41 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
         return _name(request.archive_released_by)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+)
+class IdentifierValuesField(serializers.Field):
+    """The identifiers of one kind a request names: a list, or one per line as the page's box
+    takes them. Passed on as the box's text, which the intake form cleans line by line."""
+
+    default_error_messages = {
+        "invalid": "Give a list of strings, one identifier each, or a string of them one per line.",
+        "empty": "Item {number} of the list is empty: leave it out, or give the identifier.",
+    }
+
+    def to_internal_value(self, data) -> str:
+        if isinstance(data, str):
+            return data
+        if not isinstance(data, list) or not all(isinstance(value, str) for value in data):
+            self.fail("invalid")
+        if blank := next((n for n, value in enumerate(data, start=1) if not value.strip()), 0):
+            self.fail("empty", number=blank)
+        return "\n".join(data)
+
+    def to_representation(self, value):
+        return value
+
+
 class IntakeSerializer(serializers.Serializer):
     """What the intake form takes; cleaned by that same form (privacy.forms.IntakeForm)."""
 
     kind = serializers.ChoiceField(choices=SubjectRequest.Kind.choices)
     regime = serializers.ChoiceField(choices=SubjectRequest.Regime.choices)
     received_on = serializers.DateField()
-    email = serializers.CharField(required=False, allow_blank=True)
-    phone = serializers.CharField(required=False, allow_blank=True)
-    name = serializers.CharField(required=False, allow_blank=True)
-    other = serializers.CharField(required=False, allow_blank=True)
+    email = IdentifierValuesField(required=False)
+    phone = IdentifierValuesField(required=False)
+    name = IdentifierValuesField(required=False)
+    other = IdentifierValuesField(required=False)
     staff_member = serializers.BooleanField(required=False, default=False)
     note = serializers.CharField(required=False, allow_blank=True)
 

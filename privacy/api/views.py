@@ -105,7 +105,7 @@ class SubjectRequestViewSet(
 
     def _respond(self, subject_request: SubjectRequest, code=status.HTTP_200_OK) -> Response:
         subject_request = self.get_queryset().get(pk=subject_request.pk)
-        return Response(SubjectRequestSerializer(subject_request).data, status=code)
+        return Response(self.get_serializer(subject_request).data, status=code)
 
     @extend_schema(request=IntakeSerializer, responses={201: SubjectRequestSerializer})
     def create(self, request, *args, **kwargs) -> Response:

@@ -23,7 +23,8 @@ def desk(request: HttpRequest) -> HttpResponse:
 
     Every open request and every erasure with providers to tell is listed: officers see
     their whole backlog, each line worked out once (:func:`_request_lines`), with what the
-    requester is still to be told (``to_tell``: each with its last day).
+    requester is still to be told (``to_tell``: each with its last day), and a proposed
+    rejection (``proposal_shown``) unless the request is about the officer reading.
     """
     requests = SubjectRequest.objects.listed().with_notices()
     open_requests = list(requests.filter(status__in=SubjectRequest.OPEN))
@@ -41,6 +42,12 @@ def desk(request: HttpRequest) -> HttpResponse:
         listed.yours_to_approve = (
             access.yours_to_approve(listed, request.user) and not listed.rejection_proposed
         )
+        # Not to the officer it is about, who hears of a proposal as the person does: never.
+        listed.proposal_shown = listed.rejection_proposed and not access.is_about(
+            listed, request.user
+        )
+    for listed in closed:
+        listed.proposal_shown = False
     _flag_those_nobody_may_take_further(open_requests)
     erasures_to_tell = recipients.erasures_to_tell()
     completed_page = _url_of_each("privacy:request")

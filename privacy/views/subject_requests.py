@@ -139,16 +139,21 @@ def _not_owed_with_forms(found, bound) -> list:
 
 
 def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
+    """What the request's page shows. An officer the request is about reads it as the person
+    does (``officer_view`` off): they are told none of the desk's working on it, neither a
+    proposed rejection nor the trail of its steps, the identifiers, the note, the scope, what
+    the requester was told, an execution's error; only that another officer handles it."""
     _request_lines([subject_request], today=timezone.localdate())
     officer = access.is_officer(request.user)
     is_subject = access.is_about(subject_request, request.user)
-    told = list(subject_request.notices.select_related("recorded_by")) if officer else []
-    owed = notices.owed(subject_request, {n.topic for n in told}) if officer else []
-    erasure_recipients = recipients.of_erasure(subject_request) if officer else None
+    officer_view = officer and not is_subject
+    told = list(subject_request.notices.select_related("recorded_by")) if officer_view else []
+    owed = notices.owed(subject_request, {n.topic for n in told}) if officer_view else []
+    erasure_recipients = recipients.of_erasure(subject_request) if officer_view else None
     # Two officers, the request about one and scoped (or its rejection proposed) by the
     # other: nobody may take it further. Asked only of one waiting for such a step.
     stuck = ""
-    if officer and (
+    if officer_view and (
         subject_request.rejection_proposed or subject_request.status == SubjectRequest.Status.SCOPED
     ):
         stuck = approval_mail.step_nobody_may_take([subject_request])[subject_request.pk]
@@ -165,28 +170,27 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "recipients_recorded_since": recipients.recorded_since() if erasure_recipients else None,
         "told": told,
         "owed": owed,
-        "predates_records": officer and notices.predates_records(subject_request),
+        "predates_records": officer_view and notices.predates_records(subject_request),
         "records_since": notices.recorded_since(),
         "tell_form": (forms.get("tell_form") or TellForm()).offer(owed),
         "req": subject_request,
-        "steps": STEPS if officer and not is_subject else STEPS_FOR_THE_PERSON,
+        "steps": STEPS if officer_view else STEPS_FOR_THE_PERSON,
         "done_steps": _done_steps(subject_request),
         "officer": officer,
         "is_subject": is_subject,
+        "officer_view": officer_view,
         "archive_downloadable": archive.download_refusal(subject_request, request.user) is None,
         "copy_check": forms.get("copy_check") or _copy_check(request, subject_request),
         "keep_days": ARCHIVE_KEEP_DAYS,
-        "identifiers": subject_request.identifiers() if officer else [],
+        "identifiers": subject_request.identifiers() if officer_view else [],
         "verify_form": forms.get("verify_form") or VerifyForm(),
         "reject_form": forms.get("reject_form") or RejectForm(),
         # The evidence beside the reject form, for a claim of excess above all.
         "earlier_requests": services.earlier_requests(subject_request)
-        if officer and not is_subject and subject_request.is_open
+        if officer_view and subject_request.is_open
         else [],
         "finish_form": forms.get("finish_form") or FinishForm(),
-        "left_behind": services.left_behind(subject_request)
-        if officer and not is_subject
-        else None,
+        "left_behind": services.left_behind(subject_request) if officer_view else None,
         "extend_form": forms.get("extend_form") or ExtendForm(),
         "extension_refusal": policy.extension_refusal(
             due=subject_request.due_on,
@@ -195,11 +199,13 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         ),
         "stalled_since": execution.stalled_since(subject_request),
         "receipt_json": json.dumps(subject_request.receipt, indent=2)
-        if subject_request.receipt
+        if subject_request.receipt and officer_view
         else "",
         "events": AuditEvent.objects.filter(
             target_type="privacy.subjectrequest", target_id=str(subject_request.public_id)
-        ).order_by("sequence"),
+        ).order_by("sequence")
+        if officer_view
+        else AuditEvent.objects.none(),
     }
 
 
