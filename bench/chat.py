@@ -89,6 +89,7 @@ from django.utils import timezone  # noqa: E402
 
 from chat import services, streams  # noqa: E402
 from chat.models import Message  # noqa: E402
+from chat.services import sending  # noqa: E402
 from config.celery import app as celery_app  # noqa: E402
 from config.heap import freeze_after_loading  # noqa: E402
 from governance.models import Backend, Category, User  # noqa: E402
@@ -207,9 +208,9 @@ def governance_overhead(alice: User, internal: Category, texts: list[str]) -> No
 
         return wrapper
 
-    original = services._govern, services.enqueue_answer
-    services._govern = timed("govern", original[0])
-    services.enqueue_answer = timed("enqueue", original[1])
+    original = sending._govern, sending.enqueue_answer
+    sending._govern = timed("govern", original[0])
+    sending.enqueue_answer = timed("enqueue", original[1])
     send = timed("total", services.send_message)
     steps: dict[str, list[tuple[float, float, int]]] = {"total": [], "govern": [], "enqueue": []}
     outcomes: dict[str, int] = {}
@@ -232,7 +233,7 @@ def governance_overhead(alice: User, internal: Category, texts: list[str]) -> No
                 if sent.answer:  # untimed: as if the answer had come, so the next may go
                     Message.objects.filter(pk=sent.answer.pk).update(status=Message.Status.DONE)
     finally:
-        services._govern, services.enqueue_answer = original
+        sending._govern, sending.enqueue_answer = original
     steps["store"] = [
         tuple(t - g - e for t, g, e in zip(*columns, strict=True))
         for columns in zip(steps["total"], steps["govern"], steps["enqueue"], strict=True)

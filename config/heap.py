@@ -9,7 +9,7 @@ later, well under a millisecond.
 
 The other half of the cure is to leave little for the collector to find: a
 request's objects are freed as soon as they are unused only if they hold no
-reference cycle (see ``config.asgi.Handler`` and ``chat.services._govern_and_record``).
+reference cycle (see ``config.asgi.Handler`` and ``chat.services.sending._govern_and_record``).
 """
 
 import gc

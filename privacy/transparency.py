@@ -44,7 +44,7 @@ _SIZES_AND_TIMINGS = (
 
 #: What the audit trail records about a message you send and the answer to it, in words,
 #: with the ``details`` keys each line accounts for: those of ``chat.request``
-#: (``chat.services._record_request``), ``chat.response`` and ``chat.failure``
+#: (``chat.services.steps._record_request``), ``chat.response`` and ``chat.failure``
 #: (``chat.answering``). A key the chat starts to store must be told here (a test checks).
 MESSAGE_RECORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Who sent it (your account) and when", ()),  # the event's actor and time

@@ -388,7 +388,7 @@ def test_it_stops_reading_an_undeclared_body_once_past_the_limit():
 
 def test_the_server_stopping_lets_answers_end_then_closes_the_backends_clients(db):
     from api import relay
-    from chat import llm
+    from chat.llm.adapter import _async_clients
 
     happened = []
 
@@ -401,7 +401,7 @@ def test_the_server_stopping_lets_answers_end_then_closes_the_backends_clients(d
         happened.append("answer ended")
 
     async def serve_and_stop():
-        llm._async_clients[asyncio.get_running_loop()] = {"a backend": Client()}
+        _async_clients[asyncio.get_running_loop()] = {"a backend": Client()}
         task = asyncio.get_running_loop().create_task(answer())
         relay._on_loop.add(task)
         task.add_done_callback(relay._on_loop.discard)
@@ -414,7 +414,7 @@ def test_the_server_stopping_lets_answers_end_then_closes_the_backends_clients(d
         for kind in ("lifespan.startup", "lifespan.shutdown"):
             messages.put_nowait({"type": kind})
         await application({"type": "lifespan", "asgi": {"version": "3.0"}}, messages.get, send)
-        return sent, llm._async_clients.get(asyncio.get_running_loop())
+        return sent, _async_clients.get(asyncio.get_running_loop())
 
     sent, left = asyncio.run(serve_and_stop())
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

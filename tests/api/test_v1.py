@@ -583,12 +583,12 @@ def test_a_client_that_hangs_up_stops_the_answer(org, asgi_server, token_for, mo
     relay sets the answer's cancel event (with no look at the flag due for 30 s, and no
     heartbeat to read it)."""
     if looks == "none meanwhile":
-        from chat import answering
+        from chat.answering import liveness, production
 
-        quiet = answering._Heartbeats()
+        quiet = liveness._Heartbeats()
         quiet._running = True  # no thread: no beat
-        monkeypatch.setattr(answering, "_heartbeats", quiet)
-        monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 30)
+        monkeypatch.setattr(liveness, "_heartbeats", quiet)
+        monkeypatch.setattr(production, "CANCEL_POLL_SECONDS", 30)
     org.external.reply = ["word "] * 50
     org.external.delay = 0.1
     _, secret = token_for(org.alice)
@@ -625,7 +625,7 @@ def test_a_client_that_hangs_up_while_the_backend_says_nothing_stops_the_answer_
 
 
 def test_a_policy_to_acknowledge_first_is_a_clear_403(org, openai_for, monkeypatch):
-    monkeypatch.setattr("chat.services.needs_acknowledgement", lambda user, version: True)
+    monkeypatch.setattr("chat.services.steps.needs_acknowledgement", lambda user, version: True)
     with pytest.raises(openai.PermissionDeniedError) as refused:
         _ask(openai_for(org.alice), "Hello")
     assert refused.value.body["code"] == "acknowledgement_required"

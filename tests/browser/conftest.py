@@ -211,7 +211,8 @@ def answers_on_threads(monkeypatch) -> Iterator[list[threading.Thread]]:
     return only once the whole answer was written, and the page would never see
     it stream. Threads still running at the end are waited for.
     """
-    from chat import answering, services
+    from chat import answering
+    from chat.services import sending
 
     threads: list[threading.Thread] = []
 
@@ -229,7 +230,7 @@ def answers_on_threads(monkeypatch) -> Iterator[list[threading.Thread]]:
         thread.start()
         return True
 
-    monkeypatch.setattr(services, "enqueue_answer", enqueue_answer)
+    monkeypatch.setattr(sending, "enqueue_answer", enqueue_answer)
     yield threads
     for thread in threads:
         thread.join(timeout=30)

@@ -403,9 +403,9 @@ def test_the_preview_describes_the_latest_text_when_the_previous_check_was_still
 ):
     """The author types on while the check of an earlier draft (a long paste, a busy
     server) is still running: the newer check replaces it."""
-    from chat import services
+    from chat.services import routing
 
-    simulate = services.simulate
+    simulate = routing.simulate
     calls = []
 
     def slow_first(**kwargs):
@@ -414,7 +414,7 @@ def test_the_preview_describes_the_latest_text_when_the_previous_check_was_still
             time.sleep(1.5)
         return simulate(**kwargs)
 
-    monkeypatch.setattr(services, "simulate", slow_first)
+    monkeypatch.setattr(routing, "simulate", slow_first)
     start_conversation(page)
     box = page.get_by_label("Message")
     box.fill("Hello team, a short note about Friday.")

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from chat import services as chat
 from chat.models import Message
+from chat.services import sending
 from governance.demo import DEMO_PASSWORD, seed_demo_organisation
 from governance.models import Category, User
 from privacy.models import PurgeRun, SubjectRequest
@@ -34,7 +35,7 @@ def _shoot(page: Page, name: str) -> None:
 def demo(transactional_db, monkeypatch):
     seed_demo_organisation()
     # No model is needed: the request only has to be recorded and indexed.
-    monkeypatch.setattr(chat, "enqueue_answer", lambda *args, **kwargs: True)
+    monkeypatch.setattr(sending, "enqueue_answer", lambda *args, **kwargs: True)
     alice = User.objects.get(email="alice@example.com")
     conversation = chat.start_conversation(
         owner=alice, category=Category.objects.get(slug="internal")

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from chat import answering, services, streams
+from chat.answering import production
 from chat.models import Message
 
 
@@ -38,7 +39,7 @@ def test_deleting_a_conversation_while_its_answer_streams_leaves_no_text_in_redi
 ):
     """The delete stops the worker, and nothing it writes afterwards outlives the
     conversation in Redis (a chunk does not bring the dropped stream back)."""
-    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
+    monkeypatch.setattr(production, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
     org.external.reply = [f"zebra-secret-{n} " for n in range(10)]
     org.external.delay = 0.05
     conversation, answer = _queued(org, django_capture_on_commit_callbacks)

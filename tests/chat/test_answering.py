@@ -1,10 +1,11 @@
-"""chat/answering.py: how a backend's stream becomes an answer, and the history it is sent."""
+"""chat.answering: how a backend's stream becomes an answer, and the history it is sent."""
 
 import asyncio
 import time
 from datetime import timedelta
 
 from chat import answering, llm, services
+from chat.answering import production
 from chat.llm import Sampling, adapter_for
 from chat.models import Message
 from governance.models import HostingClass
@@ -42,7 +43,7 @@ def _queued(org, django_capture_on_commit_callbacks):
 def _thinking(org, monkeypatch):
     """A reasoning model, 4 s of chunks without answer text (OpenAI-compatible servers stream
     the reasoning with an empty ``content``), and an answer limit of 0.5 s."""
-    monkeypatch.setattr(answering, "ANSWER_SOFT_LIMIT_SECONDS", 0.5)
+    monkeypatch.setattr(production, "ANSWER_SOFT_LIMIT_SECONDS", 0.5)
     org.external.reply = [""] * 80
     org.external.delay = 0.05
 

@@ -1,4 +1,4 @@
-"""chat/llm.py's adapter_for: the checks of a backend's address made at each call.
+"""chat.llm's adapter_for: the checks of a backend's address made at each call.
 
 STEWARD_BACKEND_HOSTS is checked at every call, so a listed network's name is resolved then:
 briefly remembered, or a slow DNS would be waited on by every answer. An address saved

@@ -10,13 +10,14 @@ import time
 
 from chat import answering, streams
 from chat import services as chat
+from chat.answering import following
 from chat.models import Message
 
 
 def test_follow_ends_promptly_when_the_conversation_is_deleted(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(answering, "FOLLOW_SILENCE_MS", 500)
+    monkeypatch.setattr(following, "FOLLOW_SILENCE_MS", 500)
     conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
     with django_capture_on_commit_callbacks(execute=False):  # queued, not yet answered
         sent = chat.send_message(conversation=conversation, author=org.carol, text="Hello")

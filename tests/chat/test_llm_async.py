@@ -12,6 +12,7 @@ import pytest
 
 from chat import llm
 from chat.llm import ChatMessage, LLMError, Sampling, Usage, adapter_for
+from chat.llm.adapter import _async_clients
 from chat.stopping import Cancel
 from governance.models import Backend
 from tests.chat.conftest import KEY
@@ -150,7 +151,7 @@ def test_answers_on_one_loop_share_a_client_and_its_connection(fake, backend):
             for _ in range(2):
                 async for _text in adapter_for(backend).astream(MESSAGES, timeout=5):
                     pass
-            return len(llm._async_clients[asyncio.get_running_loop()])
+            return len(_async_clients[asyncio.get_running_loop()])
         finally:
             await llm.close_async_clients()
 

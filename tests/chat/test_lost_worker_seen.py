@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat import answering, services, streaming, streams
+from chat.answering import following
 from chat.models import Message
 
 
@@ -27,7 +28,7 @@ def _short_waits(monkeypatch):
     closes after 2 s (the page would reconnect; the test reads what it was sent)."""
     monkeypatch.setattr(streaming, "BLOCK_MS", 100)
     monkeypatch.setattr(streaming, "MAX_CONNECTION_SECONDS", 2)
-    monkeypatch.setattr(answering, "FOLLOW_SILENCE_MS", 100)
+    monkeypatch.setattr(following, "FOLLOW_SILENCE_MS", 100)
 
 
 def _answer(org, django_capture_on_commit_callbacks, status, *, seconds_ago: float):

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from chat import answering, llm, services, streams
+from chat.answering import liveness, production
 from chat.models import Message
 from tests.api.conftest import (  # noqa: F401  (fixtures)
     _no_persistent_connections,
@@ -35,7 +36,7 @@ def redis_fails(monkeypatch):
         looks.append(args)
         raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
+    monkeypatch.setattr(production, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
     monkeypatch.setattr(streams, "poll", refused)
 
     def fail_all():
@@ -53,7 +54,7 @@ class _Writer:
         self.chunks.append(text)
         # A heartbeat comes mid-answer (and fails with Redis): the answer has been beaten, so
         # its end tries to end the beat too.
-        answering._heartbeats.beat_once()
+        liveness._heartbeats.beat_once()
 
 
 def _queued(org, django_capture_on_commit_callbacks):

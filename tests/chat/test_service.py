@@ -19,9 +19,11 @@ from audit import reports
 from audit.models import AuditEvent
 from audit.services import pseudonym
 from chat import answering, services, streams
+from chat.answering import liveness, production
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from chat.sealing import UnreadableError
+from chat.services import conversations, sending, steps
 from chat.turns import turns_for
 from config.celery import app as celery_app
 from governance.models import Backend, Category, DetectionRule
@@ -239,7 +241,7 @@ def test_a_delete_counts_and_stops_an_answer_sent_as_it_began(
 
     monkeypatch.setattr(purge, "holds_settled", another_tab_sends)
     monkeypatch.setattr(
-        services,
+        conversations,
         "_forget_quietly",
         lambda *ids, stopping=(): forgotten.append((len(ids), len(stopping))),
     )
@@ -322,24 +324,24 @@ def test_an_unreachable_backend_fails_and_retry_answers(org, django_capture_on_c
 def test_an_answers_liveness_key_is_dropped_where_it_was_set(redis_server, monkeypatch):
     """By a worker's start (begun) or by a beat; an API answer of a few ms has none to drop
     (a round trip less)."""
-    heartbeats = answering._Heartbeats()
+    heartbeats = liveness._Heartbeats()
     heartbeats._running = True  # no thread: this test beats by hand
-    monkeypatch.setattr(answering, "_heartbeats", heartbeats)
+    monkeypatch.setattr(liveness, "_heartbeats", heartbeats)
     dropped = []
     monkeypatch.setattr(streams, "stop_beat", dropped.append)
-    with answering._heartbeat("quick", threading.Event(), begun=False):
+    with liveness._heartbeat("quick", threading.Event(), begun=False):
         pass
-    with answering._heartbeat("slow", threading.Event(), begun=False):
+    with liveness._heartbeat("slow", threading.Event(), begun=False):
         heartbeats.beat_once()
         assert streams.beats("slow") == 1
-    with answering._heartbeat("worker's", threading.Event(), begun=True):
+    with liveness._heartbeat("worker's", threading.Event(), begun=True):
         pass
     assert dropped == ["slow", "worker's"]
     streams.client().delete(streams.alive_key("slow"))
 
 
 def test_a_beat_sets_the_cancel_of_the_answers_whose_author_asked_to_stop(redis_server):
-    heartbeats = answering._Heartbeats()
+    heartbeats = liveness._Heartbeats()
     heartbeats._running = True  # no thread: this test beats by hand
     going_on, stopped = threading.Event(), threading.Event()
     heartbeats.add("going-on", going_on)
@@ -374,10 +376,10 @@ def test_a_stop_pressed_while_the_backend_is_silent_is_seen_by_the_next_beat(
     """A reasoning model thinks before its first words (empty deltas, none looked at for
     the stop flag): the heartbeat, which visits every live answer anyway, reads the flag
     and sets the answer's cancel, without waiting for a chunk to be looked at."""
-    heartbeats = answering._Heartbeats()
+    heartbeats = liveness._Heartbeats()
     heartbeats._running = True  # no thread: a beat is given once the backend is called
-    monkeypatch.setattr(answering, "_heartbeats", heartbeats)
-    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 30)  # no look at the flag
+    monkeypatch.setattr(liveness, "_heartbeats", heartbeats)
+    monkeypatch.setattr(production, "CANCEL_POLL_SECONDS", 30)  # no look at the flag
     org.external.reply = ["", "", "", "", "Let ", "me ", "think."]
     org.external.delay = 0.3
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
@@ -397,9 +399,9 @@ def test_a_stop_ends_an_answer_whose_backend_says_nothing_at_all(
     """A local model still loading sends not even its headers. The stop the next beat finds
     ends the answer at once, not when the backend speaks or the read times out: it is
     stored as stopped, and its author may send the next message."""
-    heartbeats = answering._Heartbeats()
+    heartbeats = liveness._Heartbeats()
     heartbeats._running = True  # no thread: a beat is given once the backend is called
-    monkeypatch.setattr(answering, "_heartbeats", heartbeats)
+    monkeypatch.setattr(liveness, "_heartbeats", heartbeats)
     org.external.fail = "hang"
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     with django_capture_on_commit_callbacks(execute=False):
@@ -493,7 +495,7 @@ def test_a_retry_is_refused_when_a_message_was_sent_while_it_was_being_governed(
     failed = _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello").answer
     failed.refresh_from_db()
     assert failed.status == Message.Status.FAILED
-    govern, sent_meanwhile = services._govern, []
+    govern, sent_meanwhile = sending._govern, []
 
     def another_tab_sends_meanwhile(**kwargs):
         decided = govern(**kwargs)
@@ -503,7 +505,7 @@ def test_a_retry_is_refused_when_a_message_was_sent_while_it_was_being_governed(
                 services.send_message(conversation=conversation, author=org.alice, text="Again")
         return decided
 
-    monkeypatch.setattr(services, "_govern", another_tab_sends_meanwhile)
+    monkeypatch.setattr(sending, "_govern", another_tab_sends_meanwhile)
     with pytest.raises(services.ChatError, match="Only the last answer"):
         services.retry_answer(answer=failed, author=org.alice)
     failed.refresh_from_db()
@@ -586,7 +588,7 @@ def test_an_api_answer_a_worker_takes_over_keeps_its_sampling(org):
 def test_a_redelivery_leaves_a_live_answer_alone(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(answering, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 0.2)
     answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=30)
     stop = threading.Event()
 
@@ -610,7 +612,7 @@ def test_a_redelivery_leaves_a_live_answer_alone(
 def test_a_redelivery_takes_over_when_the_heartbeat_stops(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(answering, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(liveness, "HEARTBEAT_SECONDS", 0.2)
     answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=1)
     streams.beat(answer.public_id, ttl_seconds=5)  # its last beat, just before it was killed
     answering.generate_answer(answer.pk)
@@ -642,7 +644,7 @@ def test_a_claim_stamped_ahead_by_another_workers_clock_is_watched_a_heartbeats_
 ):
     """A claim 20 s in the future (another worker's clock) kept a redelivery waiting 26 s for
     a first heartbeat that never came."""
-    monkeypatch.setattr(answering, "ALIVE_TTL_SECONDS", 1)
+    monkeypatch.setattr(liveness, "ALIVE_TTL_SECONDS", 1)
     answer = _streaming(org, django_capture_on_commit_callbacks, started_seconds_ago=-20)
     began = time.monotonic()
     answering.generate_answer(answer.pk)
@@ -814,7 +816,7 @@ def test_a_scanner_failure_sends_nothing(org, django_capture_on_commit_callbacks
     def broken(text, **kwargs):
         raise RuntimeError("automaton exploded")
 
-    monkeypatch.setattr(services, "detect", broken)
+    monkeypatch.setattr(steps, "detect", broken)
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     with pytest.raises(services.ChatError, match="could not check"):
         _send(django_capture_on_commit_callbacks, conversation, org.alice, "Hello")
@@ -827,14 +829,14 @@ def test_an_audit_failure_stores_and_sends_nothing(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    real_record = services.record
+    real_record = steps.record
 
     def failing(**kwargs):
         if kwargs["action"] == AuditEvent.Action.CHAT_REQUEST:
             raise RuntimeError("audit store unavailable")
         return real_record(**kwargs)
 
-    monkeypatch.setattr(services, "record", failing)
+    monkeypatch.setattr(steps, "record", failing)
     with pytest.raises(RuntimeError):
         _send(django_capture_on_commit_callbacks, conversation, org.alice, f"Mail {EMAIL}")
     assert not Message.objects.exists() and not SubjectMention.objects.exists()
@@ -1030,7 +1032,7 @@ def test_an_answer_past_its_time_limit_is_stopped_and_failed_keeping_what_came(
 ):
     """Checked by the answer itself: a threads pool (as ``manage.py serve`` runs the external
     worker) has no Celery time limits, and the API's web process had none."""
-    monkeypatch.setattr(answering, "ANSWER_SOFT_LIMIT_SECONDS", 0.5)
+    monkeypatch.setattr(production, "ANSWER_SOFT_LIMIT_SECONDS", 0.5)
     org.external.reply = [f"word{n} " for n in range(20)]
     org.external.delay = 0.1
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
@@ -1048,7 +1050,7 @@ def test_an_answer_that_ends_before_its_next_look_is_due_settles_without_one(
 ):
     """No round trip to Redis for the stop flag after the last chunk of a quick answer (most
     API answers): a stop is seen at most a look's interval late."""
-    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 30)
+    monkeypatch.setattr(production, "CANCEL_POLL_SECONDS", 30)
     looks = []
     monkeypatch.setattr(streams, "poll", lambda public_id: looks.append(public_id) or (True, 1))
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
@@ -1083,9 +1085,9 @@ def test_two_messages_sent_at_once_to_one_conversation_take_turns(
     answer beside the first): the second, written first without a lock, makes the first's
     write find the conversation changed; the first, then locked, sees the answer."""
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    monkeypatch.setattr(services, "enqueue_answer", lambda *args, **kwargs: True)
+    monkeypatch.setattr(sending, "enqueue_answer", lambda *args, **kwargs: True)
     first_inside, second_started = threading.Event(), threading.Event()
-    record = services._record
+    record = sending._record
 
     def slow_first(*args, **kwargs):
         if not first_inside.is_set():
@@ -1094,7 +1096,7 @@ def test_two_messages_sent_at_once_to_one_conversation_take_turns(
             threading.Event().wait(0.5)  # the second is now waiting for the lock
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_record", slow_first)
+    monkeypatch.setattr(sending, "_record", slow_first)
     outcomes = {}
 
     def send(name: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from audit.models import AuditEvent
 from chat import answering, services
+from chat.answering import history
 from chat.models import Message
 from governance.models import Approval, Backend, HostingClass, User
 from governance.roles import Role
@@ -124,7 +125,7 @@ def test_history_is_trimmed_to_each_backends_context_budget(
 def test_the_history_is_read_a_page_at_a_time_and_sent_whole(
     org, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(answering, "HISTORY_PAGE", 2)  # turns read at once
+    monkeypatch.setattr(history, "HISTORY_PAGE", 2)  # turns read at once
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     for word in ("first", "second", "third", "fourth"):
         _send(django_capture_on_commit_callbacks, conversation, org.alice, word)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat import answering, services, streams
+from chat.answering import settling
 from chat.models import Message
 
 
@@ -78,7 +79,7 @@ def test_the_stop_and_its_event_are_one_transaction(
     def trail_refuses(**kwargs):
         raise RuntimeError("audit trail unavailable")
 
-    monkeypatch.setattr(answering, "record", trail_refuses)
+    monkeypatch.setattr(settling, "record", trail_refuses)
     with pytest.raises(RuntimeError):
         services.cancel_answer(answer=answer, author=org.alice)
     answer.refresh_from_db()

@@ -10,6 +10,7 @@ from django.db import connection
 
 from chat import services, streams, transient
 from chat.models import Conversation, Message
+from chat.services import steps
 from chat.turns import turn_for
 
 EMAIL = "jane.roe@example.org"
@@ -127,7 +128,7 @@ def test_a_message_that_slipped_past_the_busy_check_is_refused_and_not_held(
     for it is dropped."""
     with django_capture_on_commit_callbacks(execute=False):
         first = services.send_message(conversation=passing, author=org.alice, text="One").answer
-    monkeypatch.setattr(services, "_LOCKED_IDLE", services._LOCKED)  # as if read too early
+    monkeypatch.setattr(steps, "_LOCKED_IDLE", steps._LOCKED)  # as if read too early
     held_before = _held()
     assert f"steward:transient:{first.public_id}".encode() in held_before
     with pytest.raises(services.ChatError, match="still on its way"):

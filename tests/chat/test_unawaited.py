@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from chat import answering, services
 from chat.models import Message
+from chat.services import queueing, sending
 
 pytestmark = pytest.mark.skipif("connection.vendor != 'postgresql'")
 
@@ -13,7 +14,7 @@ RELAXED = "set_config('synchronous_commit', 'off', true)"
 
 
 def _pending_answer(org, monkeypatch) -> Message:
-    monkeypatch.setattr(services, "enqueue_answer", lambda *args, **kwargs: True)
+    monkeypatch.setattr(sending, "enqueue_answer", lambda *args, **kwargs: True)
     conversation = services.start_conversation(owner=org.alice, category=org.internal)
     return services.send_message(conversation=conversation, author=org.alice, text="Hi").answer
 
@@ -29,7 +30,7 @@ def test_the_queued_mark_and_the_claim_relax_only_their_own_commit(
 ):
     answer = _pending_answer(org, monkeypatch)
     with CaptureQueriesContext(connection) as marking:
-        services._mark_queued(answer.pk)
+        queueing._mark_queued(answer.pk)
     assert RELAXED in marking[0]["sql"]
     assert Message.objects.get(pk=answer.pk).status == Message.Status.QUEUED
     assert _waits_for_the_disk()
@@ -51,7 +52,7 @@ def test_inside_a_transaction_they_wait_like_it(transactional_db, org, monkeypat
     """Relaxed there, they would relax the whole transaction, audit events and all."""
     answer = _pending_answer(org, monkeypatch)
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
-        services._mark_queued(answer.pk)
+        queueing._mark_queued(answer.pk)
         claimed, _ = answering._claim(answer.pk)
         assert _waits_for_the_disk()
     assert claimed.status == Message.Status.STREAMING

@@ -26,6 +26,7 @@ from audit.models import AuditEvent
 from chat import services, streams
 from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
+from chat.services import conversations
 from governance.models import Backend, Category, DetectionRule
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -1073,7 +1074,7 @@ def test_a_title_the_scanner_could_not_check_is_not_saved(client, thread, monkey
     def broken(text, **kwargs):
         raise RuntimeError("the scanner broke")
 
-    monkeypatch.setattr(services, "detect", broken)
+    monkeypatch.setattr(conversations, "detect", broken)
     client.force_login(thread.org.alice)
     response = client.post(_url("chat:rename", thread), {"title": "Invoice"}, **HTMX)
     assert response.status_code == 422

@@ -359,7 +359,7 @@ def test_switching_a_backend_to_an_environment_key_stops_using_the_stored_key(
 ):
     """The stored key wins over the variable, so naming one is refused until the key is
     removed; removing it is audited (never the key), and the variable's key is then used."""
-    from chat.llm import _key_of
+    from chat.llm.kinds import _key_of
 
     monkeypatch.setenv("EU_LLM_KEY", "sk-new-from-env")
     client.force_login(admin)

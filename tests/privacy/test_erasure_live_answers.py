@@ -4,6 +4,7 @@ import time
 
 from chat import answering, streams
 from chat import services as chat
+from chat.answering import following, production
 from chat.models import Message
 from privacy import erasure
 from privacy.scope import digest_of
@@ -18,8 +19,8 @@ def test_an_erasure_stops_an_answer_that_streams_while_it_redacts(
     erasure stops the answer: nothing of it is kept, in the database or in Redis. A request
     that follows the answer (the API's, for a built-in model) learns so at its next silence,
     not at the end of the answer's time limit."""
-    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
-    monkeypatch.setattr(answering, "FOLLOW_SILENCE_MS", 500)
+    monkeypatch.setattr(production, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
+    monkeypatch.setattr(following, "FOLLOW_SILENCE_MS", 500)
     org.local.reply = ["I will write to ", EMAIL, " today", "."]
     org.local.delay = 0.05
     conversation = chat.start_conversation(owner=org.carol, category=org.confidential)

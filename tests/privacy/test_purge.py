@@ -159,15 +159,15 @@ def test_the_owner_cannot_delete_a_conversation_held_through_them(org, officers)
 def _before_the_deletions_event(monkeypatch, happening) -> None:
     """``happening()`` comes between a deletion's start and its audit event (another
     request, just before the deletion takes the audit chain's lock)."""
-    from chat import services as chat
+    from chat.services import conversations
 
-    record = chat.record
+    record = conversations.record
 
     def first_happening(**event):
         happening()
         return record(**event)
 
-    monkeypatch.setattr(chat, "record", first_happening)
+    monkeypatch.setattr(conversations, "record", first_happening)
 
 
 @pytest.mark.parametrize("scope", ["conversation", "user"])

@@ -95,8 +95,9 @@ def test_a_purge_during_a_streaming_answer_leaves_nothing_of_it_anywhere(
     (it did: its last-seen key; the 2 s heartbeat fell there once in a while)."""
     from chat import answering
     from chat import services as chat
+    from chat.answering import liveness, production
 
-    monkeypatch.setattr(answering, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
+    monkeypatch.setattr(production, "CANCEL_POLL_SECONDS", 0)  # the flag looked at every chunk
     org.local.reply = ["Jane Roe ", "earns ", "90k", "."]
     org.local.delay = 0.05
     _set_window(org.confidential, 0)
@@ -112,7 +113,7 @@ def test_a_purge_during_a_streaming_answer_leaves_nothing_of_it_anywhere(
             with django_capture_on_commit_callbacks(execute=True):
                 purged.append(purge.run(purge.start()))
             if beat_after_the_purge:
-                answering._heartbeats.beat_once()  # the process's heartbeat, due just then
+                liveness._heartbeats.beat_once()  # the process's heartbeat, due just then
 
     monkeypatch.setattr(streams.AnswerWriter, "chunk", chunk_then_purge)
     try:
