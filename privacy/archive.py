@@ -427,12 +427,16 @@ def record_download(request: SubjectRequest, reader: User, what: str) -> None:
         )
 
 
-def mentions_to_check(request: SubjectRequest, *, reader: User) -> list[dict]:
+def mentions_to_check(
+    request: SubjectRequest, *, reader: User, recorded: bool = True
+) -> list[dict]:
     """The archive's mentions as an officer reads them before release, each with
     ``parts``: its text as ``(text, withheld)`` pairs, what the copy withholds marked. The
-    reading is recorded, as a download of the archive is."""
+    reading is recorded, as a download of the archive is, when ``recorded`` (once per visit:
+    not again as the page comes back after a withholding)."""
     mentions = _data_of(request)["mentions"]
-    record_download(request, reader, "mentions")
+    if recorded:
+        record_download(request, reader, "mentions")
     for mention in mentions:
         text = next((mention[key] for key in MENTION_TEXTS if mention.get(key)), "")
         mention["parts"] = _parts(text)

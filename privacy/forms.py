@@ -45,7 +45,8 @@ COMMON_WORDS = frozenset(
 def name_refusal(name: str, doing: str) -> str | None:
     """Why ``name`` cannot be replaced as a whole word wherever it stands (``doing``: "erasing",
     "withholding"), or None: a common word, or one word of fewer than 3 letters, would change
-    every message that uses it."""
+    every message that uses it. One withholds someone else's name from the person's copy,
+    never the person's own: the refusal asks for the other person's."""
     read = normalise(name).text  # as it is matched (privacy.literals): "Ｔｈｅ" is "the"
     words = read.split()
     if len(words) == 1 and sum(c.isalpha() for c in read) < 3:
@@ -54,10 +55,8 @@ def name_refusal(name: str, doing: str) -> str | None:
         refusal = f"“{name}” is {'a common word' if len(words) == 1 else 'made of common words'}"
     else:
         return None
-    return (
-        f"{refusal}: {doing} it would change every message that uses it. "
-        "Give the person's full name."
-    )
+    whose = "the other person's" if doing == "withholding" else "the person's"
+    return f"{refusal}: {doing} it would change every message that uses it. Give {whose} full name."
 
 
 def phone_refusal(phone: str) -> str | None:
@@ -195,12 +194,42 @@ class IdentifiersForm(forms.Form):
         ]
 
 
+class FocusChosenRadioSelect(forms.RadioSelect):
+    """Radio buttons whose focus, when the group is refused, goes to the option chosen (the
+    first while none is), as the keyboard enters a radio group: not to the first of several
+    all marked ``autofocus``. Each option of a refused group is described by the group's error
+    (``<id>_error``, beside the fieldset's legend): a screen reader entering the group at an
+    option reads the option, not the fieldset's description."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if attrs and attrs.get("aria-invalid") and attrs.get("id"):
+            option["attrs"]["aria-describedby"] = f"{attrs['id']}_error"
+        return option
+
+    def subwidgets(self, name, value, attrs=None):
+        options = list(super().subwidgets(name, value, attrs))
+        focused = next((index for index, option in enumerate(options) if option["selected"]), 0)
+        for index, option in enumerate(options):
+            if index != focused:
+                option["attrs"].pop("autofocus", None)
+        yield from options
+
+
 class IntakeForm(IdentifiersForm):
     field_order = ["kind", "regime", "received_on", *IDENTIFIER_FIELDS, "staff_member", "note"]
 
-    kind = forms.ChoiceField(choices=SubjectRequest.Kind.choices, widget=forms.RadioSelect)
+    #: Said when no kind, or one that is not among the choices, is given.
+    NO_KIND = "Choose what the person asks for: a copy of their data or erasure."
+
+    kind = forms.ChoiceField(
+        choices=SubjectRequest.Kind.choices,
+        widget=FocusChosenRadioSelect,
+        error_messages={"required": NO_KIND, "invalid_choice": NO_KIND},
+    )
     regime = forms.ChoiceField(
         choices=SubjectRequest.Regime.choices,
+        label="Under which law",
         help_text="GDPR: answer within one month. CCPA: within 45 days.",
     )
     received_on = forms.DateField(
@@ -235,7 +264,8 @@ class IntakeForm(IdentifiersForm):
 
     def clean(self):
         data = super().clean()
-        if not any(data.get(name) for name in IDENTIFIER_FIELDS):
+        refused = any(name in self.errors for name in IDENTIFIER_FIELDS)  # said at each field
+        if not refused and not any(data.get(name) for name in IDENTIFIER_FIELDS):
             raise forms.ValidationError(
                 "Give at least one identifier: email, phone, name or another."
             )
@@ -368,9 +398,11 @@ class ScheduleForm(forms.Form):
 
 class FocusesRefusedField:
     """A page sent back with this form refused opens with the focus on its first refused field,
-    whose description is its error: a screen reader reads out what to correct, where. These
-    forms post without htmx and the page loads again, so it is ``autofocus`` (which browsers
-    skip on a URL with a #fragment: the forms' actions have none)."""
+    whose description is its error: a screen reader reads out what to correct, where (for a
+    radio group, the option focused is described by the group's error:
+    :class:`FocusChosenRadioSelect`). These forms post without htmx and the page loads again,
+    so it is ``autofocus`` (which browsers skip on a URL with a #fragment: the forms' actions
+    have none)."""
 
     def full_clean(self) -> None:
         super().full_clean()
@@ -395,20 +427,6 @@ class FinishForm(FocusesRefusedField, IdentifiersForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, auto_id="finish_%s", **kwargs)
-
-
-class FocusChosenRadioSelect(forms.RadioSelect):
-    """Radio buttons whose focus, when the group is refused, goes to the option chosen (the
-    first while none is), as the keyboard enters a radio group: not to the first of several
-    all marked ``autofocus``."""
-
-    def subwidgets(self, name, value, attrs=None):
-        options = list(super().subwidgets(name, value, attrs))
-        focused = next((index for index, option in enumerate(options) if option["selected"]), 0)
-        for index, option in enumerate(options):
-            if index != focused:
-                option["attrs"].pop("autofocus", None)
-        yield from options
 
 
 class RejectForm(FocusesRefusedField, ReasonForm):

@@ -403,6 +403,40 @@ class SubjectRequest(models.Model):
             return 0
         return max(0, (timezone.localdate(self.completed_at) - self.due_on).days)
 
+    @property
+    def copy_being_checked(self) -> bool:
+        """Whether the person's access copy is made but waits for a privacy officer to check
+        the messages other people wrote in it before they may download it
+        (``privacy.archive.release``): to them, the request is not answered yet."""
+        return (
+            self.kind == self.Kind.ACCESS
+            and self.status == self.Status.COMPLETED
+            and self.subject_user_id is not None
+            and self.archive_released_at is None
+            and self.archive_dropped_at is None
+        )
+
+    @property
+    def answered_at(self) -> dt.datetime | None:
+        """When the person had their answer, as they are told it: when the request was
+        completed or rejected, or when their access copy was released to them if it waited
+        for an officer's check (None until then). The desk counts from ``completed_at``."""
+        if self.is_open or self.copy_being_checked:
+            return None
+        if self.kind == self.Kind.ACCESS and self.archive_released_at:
+            return self.archive_released_at
+        return self.completed_at
+
+    @property
+    def answer_days_late(self) -> int:
+        """How many days after its due date the person had their answer (0: in time), as
+        they are told it; while their copy is being checked, how late it is so far."""
+        if self.is_open:
+            return 0
+        answered = self.answered_at
+        day = timezone.localdate(answered) if answered else timezone.localdate()
+        return max(0, (day - self.due_on).days)
+
     def notice_due_on(self, topic: str) -> dt.date | None:
         """The last day to tell the requester ``topic`` (:func:`policy.notice_due_on`)."""
         return policy.notice_due_on(

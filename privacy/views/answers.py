@@ -70,7 +70,9 @@ def request_letter(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "contact": settings.STEWARD_PRIVACY_CONTACT,
         "recipients": disclosure.recipients_told(receipt.get("recipients", [])),
         "erasure_recipients": recipients.of_erasure(subject_request),
-        "officer": access.is_officer(request.user),
+        # The person it is about reads it as theirs, even when they are a privacy officer.
+        "officer": access.is_officer(request.user)
+        and not access.is_about(subject_request, request.user),
         "audit_names_since": personal.first_pseudonymised(),
         "audit_days": settings.STEWARD_AUDIT_PERSONAL_DAYS,
     }

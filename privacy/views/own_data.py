@@ -16,6 +16,9 @@ from privacy.models import SubjectRequest
 from privacy.services import PrivacyError
 from privacy.views.common import _go, _request_lines
 
+#: The state a person reads while their copy waits for an officer's check (its last step).
+BEING_CHECKED = "Being checked before you can download it"
+
 
 @require_http_methods(["GET", "POST"])
 @login_required
@@ -45,6 +48,21 @@ def mine(request: HttpRequest) -> HttpResponse:
     return render(
         request, "privacy/mine.html", {"own_requests": own, "regimes": OwnDataForm.REGIMES}
     )
+
+
+def progress_for_the_person(
+    subject_request: SubjectRequest, steps: list[tuple[str, str]], done_steps: list[str]
+) -> dict:
+    """The request page's steps as the person it is about reads them (``steps`` and
+    ``done_steps`` as the page has them): while their copy is being checked, its last step is
+    that, and not done; they cannot download it yet."""
+    if not subject_request.copy_being_checked:
+        return {"steps": steps, "done_steps": done_steps}
+    last, _ = steps[-1]
+    return {
+        "steps": [*steps[:-1], (last, BEING_CHECKED)],
+        "done_steps": [code for code in done_steps if code != last],
+    }
 
 
 @require_GET

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import get_text_list
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
@@ -35,6 +36,7 @@ from privacy.forms import (
 )
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from privacy.services import FieldRefused, PrivacyError
+from privacy.views import own_data
 from privacy.views.common import (
     _form_page,
     _go,
@@ -157,6 +159,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         subject_request.rejection_proposed or subject_request.status == SubjectRequest.Status.SCOPED
     ):
         stuck = approval_mail.step_nobody_may_take([subject_request])[subject_request.pk]
+    left_behind = services.left_behind(subject_request) if officer_view else None
     return {
         "nobody_may_approve": stuck == approval_mail.APPROVE,
         "nobody_may_confirm": stuck == approval_mail.CONFIRM,
@@ -174,8 +177,13 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         "records_since": notices.recorded_since(),
         "tell_form": (forms.get("tell_form") or TellForm()).offer(owed),
         "req": subject_request,
-        "steps": STEPS if officer_view else STEPS_FOR_THE_PERSON,
-        "done_steps": _done_steps(subject_request),
+        **(
+            {"steps": STEPS, "done_steps": _done_steps(subject_request)}
+            if officer_view
+            else own_data.progress_for_the_person(
+                subject_request, STEPS_FOR_THE_PERSON, _done_steps(subject_request)
+            )
+        ),
         "officer": officer,
         "is_subject": is_subject,
         "officer_view": officer_view,
@@ -190,7 +198,8 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         if officer_view and subject_request.is_open
         else [],
         "finish_form": forms.get("finish_form") or FinishForm(),
-        "left_behind": services.left_behind(subject_request) if officer_view else None,
+        "left_behind": left_behind,
+        "first_named": _named_in_words(subject_request) if left_behind and left_behind.free else "",
         "extend_form": forms.get("extend_form") or ExtendForm(),
         "extension_refusal": policy.extension_refusal(
             due=subject_request.due_on,
@@ -207,6 +216,14 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
         if officer_view
         else AuditEvent.objects.none(),
     }
+
+
+def _named_in_words(subject_request: SubjectRequest) -> str:
+    """How many identifiers of each kind ``subject_request`` was received with, in words ("1
+    email address and 1 name"), never what they were; "" if the trail no longer says."""
+    named = services._identifiers_named(subject_request)
+    kinds = [kind for kind in services.IDENTIFIER_WORDS if named[kind]]
+    return get_text_list([services._counted(kind, named[kind]) for kind in kinds], "and")
 
 
 def _step(
@@ -399,8 +416,11 @@ def request_check_copy(request: HttpRequest, public_id: UUID) -> HttpResponse:
     names given (:func:`privacy.archive.withhold`).
 
     A POST that withheld answers with the page itself rather than a redirect: it says how
-    many each name replaced, naming them, and the names are kept nowhere to say it from after
-    a redirect. Refused names come back beside their field as typed (422)."""
+    many each name replaced, naming them, and the names are kept nowhere (not even the
+    session) to say it from after a redirect. Posted again, it replaces none: each is already
+    withheld. The box the page opens at is described by those counts, so a screen reader
+    reads them out. Refused names come back beside their field as typed (422). The reading
+    is recorded once per visit (the GET), not again as the page comes back."""
     subject_request = access.get_request_for_user(request.user, public_id)
     if refusal := archive.check_refusal(subject_request, request.user):
         messages.error(request, refusal)
@@ -422,14 +442,22 @@ def request_check_copy(request: HttpRequest, public_id: UUID) -> HttpResponse:
         return _go(request, reverse("privacy:request", args=[subject_request.public_id]))
     subject_request.refresh_from_db(fields=["archive_sealed"])  # as withheld
     fresh = WithholdForm()
-    fresh.fields["terms"].widget.attrs["autofocus"] = True  # the page opens at the counts
+    box = fresh.fields["terms"].widget.attrs
+    box["autofocus"] = True  # the page opens at the box, described by the counts first
+    box["aria-describedby"] = f"{WITHHELD_COUNTS} {fresh['terms'].auto_id}_helptext"
     return _copy_check_page(request, subject_request, form=fresh, replaced=replaced)
+
+
+#: The id of the list of how many each name replaced, which describes the box after a POST.
+WITHHELD_COUNTS = "withhold-counts"
 
 
 def _copy_check_page(request, subject_request, *, status: int = 200, **shown) -> HttpResponse:
     """The request page with the archive's mentions listed (its link to them is this page's
     URL: followed from here, a browser would not load it again)."""
-    mentions = archive.mentions_to_check(subject_request, reader=request.user)
+    mentions = archive.mentions_to_check(
+        subject_request, reader=request.user, recorded=request.method == "GET"
+    )
     check = _copy_check(request, subject_request, mentions=mentions, **shown)
     ctx = _request_context(request, subject_request, copy_check=check)
     return render(request, "privacy/request_detail.html", ctx, status=status)

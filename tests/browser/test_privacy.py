@@ -68,7 +68,7 @@ def test_a_request_goes_from_intake_to_receipt(demo, new_context, console_errors
     expect(priya.get_by_text("days left")).to_be_visible()
 
     priya.get_by_label("How was the identity checked?").fill("Replied from the address on file")
-    priya.get_by_role("button", name="Identity verified").click()
+    priya.get_by_role("button", name="Record the identity check").click()
     priya.get_by_role("button", name="Scope the request").click()
     expect(priya.get_by_text("1 message in 1 conversation of 1 user")).to_be_visible()
     recipient = Message.objects.get(role=Message.Role.ASSISTANT).backend_name

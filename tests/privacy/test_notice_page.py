@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from chat import services
+from chat.services import steps
 from governance.models import Approval, Backend, Category
 from privacy import transparency
 
@@ -102,7 +103,8 @@ def test_it_says_what_the_audit_trail_holds_and_that_message_text_is_not_in_it(o
     assert "kept 400 days, and removed at once when the account is erased" in page
     for words in transparency.message_records():
         assert words in page
-    assert "Privacy officers When someone asks for their data, a message of yours" in page
+    assert "Privacy officers When a copy of your data is made for a request" in page
+    assert "When someone asks for their data, a message of yours that names them" in page
     assert "Auditors The audit trail" in page
 
 
@@ -155,7 +157,7 @@ def test_every_detail_a_message_leaves_in_the_audit_trail_is_told(
     def broken(text, **kwargs):
         raise RuntimeError("scanner down")
 
-    monkeypatch.setattr(services, "detect", broken)
+    monkeypatch.setattr(steps, "detect", broken)
     with pytest.raises(services.ChatError):
         send(public, org.alice, "Once more")  # the scan fails: a failure of its own
     actions = ("chat.request", "chat.response", "chat.failure")

@@ -285,7 +285,7 @@ def test_while_a_rejection_is_proposed_nobody_is_asked_to_approve(
     assert "No officer may approve it" not in desk and "you may approve it" not in desk
     page = _page(client, request)
     assert "confirm or withdraw it before anyone approves" in page
-    assert 'disabled title="A rejection is proposed">Approve and execute' in page
+    assert 'disabled aria-describedby="approve-why">Approve and execute' in page
 
 
 def test_the_person_is_not_told_of_a_proposal(client, officers, org):

@@ -1,0 +1,175 @@
+"""What the person is told about their own request, and what the staff notice promises: a
+copy they cannot download yet is not "done", a copy released late is not "on time", and the
+notice says who may read their conversations (a plain-language review found each)."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from privacy import archive
+from privacy.models import SubjectRequest
+from privacy.views.subject_requests import STEPS_FOR_THE_PERSON, _done_steps
+from tests.privacy.test_archive_lifecycle import (
+    _own_access,
+    mentioned_by_carol,  # noqa: F401  (a fixture)
+)
+
+MINE = "/privacy/your-data/"
+NOTICE = "/privacy/how-steward-uses-your-data/"
+BEING_CHECKED = "Being checked before you can download it"
+
+
+def _words(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def _text(response) -> str:
+    assert response.status_code == 200
+    return _words(response.content.decode())
+
+
+@pytest.fixture
+def carol_names_alice(mentioned_by_carol):  # noqa: F811
+    """A message of Carol's names Alice: Alice's copy waits for an officer's check."""
+    return mentioned_by_carol
+
+
+def _letter(client, request: SubjectRequest) -> str:
+    return _text(client.get(f"/privacy/requests/{request.public_id}/letter/"))
+
+
+def _your_requests(client) -> str:
+    page = _text(client.get(MINE))
+    return page[page.index("Your requests") :]
+
+
+def _released_late(request: SubjectRequest, officer) -> SubjectRequest:
+    """As if the copy was made ten days ago, in time, and released today, five days after
+    the date the law sets."""
+    now = timezone.now()
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        completed_at=now - dt.timedelta(days=10),
+        due_on=timezone.localdate(now) - dt.timedelta(days=5),
+    )
+    return archive.release(request=request, actor=officer)
+
+
+# --- a copy that waits for an officer's check --------------------------------------------
+
+
+def test_your_data_says_a_copy_being_checked_is_not_done_yet(
+    client, org, officers, carol_names_alice, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    client.force_login(org.alice)
+    listed = _your_requests(client)
+    assert BEING_CHECKED in listed and "Completed" not in listed
+
+    archive.release(request=request, actor=officers[1])
+    listed = _your_requests(client)
+    assert BEING_CHECKED not in listed and "Completed" in listed
+
+
+def test_the_request_page_shows_the_person_no_done_step_while_their_copy_is_checked(
+    org, officers, carol_names_alice, django_capture_on_commit_callbacks
+):
+    from privacy.views.own_data import progress_for_the_person
+
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    shown = progress_for_the_person(request, STEPS_FOR_THE_PERSON, _done_steps(request))
+    assert shown["steps"][-1] == (SubjectRequest.Status.COMPLETED, BEING_CHECKED)
+    assert SubjectRequest.Status.COMPLETED not in shown["done_steps"]
+    assert SubjectRequest.Status.EXECUTING in shown["done_steps"]
+    badge = _words(render_to_string("privacy/mine.html#person-status", {"req": request}))
+    assert BEING_CHECKED in badge and "Completed" not in badge
+
+    released = archive.release(request=request, actor=officers[1])
+    shown = progress_for_the_person(released, STEPS_FOR_THE_PERSON, _done_steps(released))
+    assert shown["steps"] == STEPS_FOR_THE_PERSON
+    assert SubjectRequest.Status.COMPLETED in shown["done_steps"]
+
+
+def test_the_letter_tells_the_person_their_copy_is_being_checked_not_completed(
+    client, org, officers, carol_names_alice, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    client.force_login(org.alice)
+    letter = _letter(client, request)
+    assert "The answer to your request" in letter and "the requester" not in letter
+    assert BEING_CHECKED in letter
+    assert "We completed it" not in letter and "within the time the law allows" not in letter
+
+
+def test_the_officer_reads_the_letter_as_the_one_to_send(
+    client, org, officers, carol_names_alice, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    client.force_login(officers[1])
+    assert "The answer to the requester" in _letter(client, request)
+
+
+# --- lateness from release ---------------------------------------------------------------
+
+
+def test_a_copy_released_after_the_due_date_is_late_in_the_letter(
+    client, org, officers, carol_names_alice, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    request = _released_late(request, officers[1])
+    request.refresh_from_db()
+    assert request.days_late == 0  # the desk's count, from completion, stays as it was
+    assert request.answer_days_late == 5
+    client.force_login(org.alice)
+    letter = _letter(client, request)
+    assert "5 days after the date the law sets" in letter
+    assert "within the time the law allows" not in letter
+    assert f"We completed it on {timezone.localdate():%-d %B %Y}" in letter
+    assert "5 days late" in _your_requests(client)
+
+
+def test_a_copy_released_at_once_is_answered_when_it_completed(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    assert request.archive_released_at and request.answered_at == request.completed_at
+    client.force_login(org.alice)
+    assert "within the time the law allows" in _letter(client, request)
+
+
+# --- promises on the pages ---------------------------------------------------------------
+
+
+def test_your_data_says_what_the_law_asks_not_what_the_team_promises(client, org):
+    client.force_login(org.alice)
+    page = _text(client.get(MINE))
+    assert "handles the request within the legal deadline" not in page
+    assert (
+        "must answer your request within one month under the GDPR, or 45 days under the CCPA"
+        in page
+    )
+
+
+def test_the_notice_says_an_officer_can_download_the_persons_own_copy(client, org):
+    client.force_login(org.alice)
+    page = _text(client.get(NOTICE))
+    assert "Only you can read your conversations" not in page
+    assert "Nobody else can open them in Steward." not in page
+    assert (
+        "When a copy of your data is made for a request, a privacy officer can download it "
+        "to check it before you get it; each download is recorded" in page
+    )
+
+
+def test_the_notice_says_only_what_steward_recognises_and_the_officer_finds_is_withheld(
+    client, org
+):
+    client.force_login(org.alice)
+    page = _text(client.get(NOTICE))
+    assert "with other people's identifiers withheld" not in page
+    assert (
+        "with the other people's data Steward recognises, and the names the officer finds, "
+        "withheld" in page
+    )
