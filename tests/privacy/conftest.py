@@ -9,6 +9,7 @@ from audit.services import pseudonym
 from chat.models import Conversation, Message, SubjectMention
 from chat.pseudonyms import canonical
 from privacy import services
+from privacy.services import holds
 from tests.chat.conftest import external_llm, local_llm, org  # noqa: F401  (fixtures)
 
 
@@ -138,7 +139,7 @@ def while_first_is_slow_to_commit(monkeypatch, first, then) -> dict:
     (were nothing stopping it), let ``first`` commit, and wait for both. Returns each one's
     outcome, under "first" and "then": "done", or the exception it raised."""
     written, go_on, outcomes = threading.Event(), threading.Event(), {}
-    record = services.record
+    record = holds.record
 
     def slow_to_commit(**event):
         if threading.current_thread().name == "first":
@@ -146,7 +147,7 @@ def while_first_is_slow_to_commit(monkeypatch, first, then) -> dict:
             go_on.wait(10)
         return record(**event)
 
-    monkeypatch.setattr(services, "record", slow_to_commit)
+    monkeypatch.setattr(holds, "record", slow_to_commit)
     one = _in_thread(outcomes, "first", first)
     assert written.wait(10)
     two = _in_thread(outcomes, "then", then)

@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from privacy import services
 from privacy.forms import IntakeForm, RejectForm, WithholdForm
 from privacy.models import LegalHold, SubjectRequest
+from privacy.services import identifiers
 from tests.privacy.conftest import SUBJECT_EMAIL, make_conversation, mention, receive, release, run
 from tests.privacy.test_archive_withhold import copy  # noqa: F401 (a fixture)
 
@@ -228,7 +229,7 @@ def test_a_follow_up_refused_as_a_whole_takes_the_focus_to_why(
     client, officers, left_behind, monkeypatch
 ):
     monkeypatch.setattr(
-        services, "_identifiers_named", lambda request: Counter()
+        identifiers, "_identifiers_named", lambda request: Counter()
     )  # the event is gone
     client.force_login(officers[0])
     url = reverse("privacy:request_finish", args=[left_behind.public_id])
