@@ -258,7 +258,7 @@ def test_the_kind_of_a_request_is_a_named_group_its_error_describes(client, priv
     tree = Tree(response.content.decode())
     (kind,) = tree.find(lambda n: n["tag"] == "fieldset" and n["attrs"].get("aria-describedby"))
     assert [n["text"] for n in kind["children"] if n["tag"] == "legend"] == ["Kind"]
-    assert "required" in tree.description_of(kind)
+    assert "Choose what the person asks for" in tree.description_of(kind)
 
 
 # --- results that change without a page load ------------------------------------------------
