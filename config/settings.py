@@ -185,6 +185,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "governance.context_processors.navigation",
+                "chat.context_processors.limits",
             ],
             "builtins": [
                 "django_htmx.templatetags.django_htmx",

@@ -166,8 +166,13 @@
       form.querySelector(".send-error").dataset.until = "answered";
       return;
     }
-    button.disabled = true;
     var text = form.querySelector("textarea");
+    var refusal = tooLong(text);
+    if (refusal) {
+      notSent(form, "Not sent: " + refusal + " Your text is still here.");
+      return;
+    }
+    button.disabled = true;
     var sentText = text.value;
     htmx.trigger(text, "htmx:abort");  // the preview of what is being sent is moot
     fetch(form.dataset.sendLive, {
@@ -204,10 +209,6 @@
     }
     return response.text().then(function (html) {
       var target = response.headers.get("HX-Retarget");
-      if (response.status === 413) {
-        notSent(form, "Not sent: that is far longer than a message may be. Your text is still here: shorten it and send again.");
-        return;
-      }
       if (!response.ok && !target) {
         notSent(form, "Not sent: something went wrong on Steward's side (error " + response.status + "). Your text is still here; try again in a moment.");
         return;
@@ -254,21 +255,40 @@
     }
   }
 
-  // A paste past what Steward reads (413) has no preview from the server: said here, in the
-  // preview's own words, before Send is pressed.
-  function tooLongToPreview(event) {
-    var preview = event.detail.target;
-    if (event.detail.xhr.status !== 413 || !preview || preview.id !== "preview") {
+  // Past the longest message Steward takes, the box says so itself, in the server's words:
+  // a paste of megabytes is not posted again at every pause for a preview, nor sent only to
+  // be refused (past 2.5 MB the server reads none of it, and a browser may drop the upload
+  // before the refusal arrives). Counted as the server counts: characters, trimmed.
+  function tooLong(box) {
+    var limit = Number(box.dataset.maxChars);
+    var text = box.value.trim();
+    if (!limit || text.length <= limit) {
+      return "";
+    }
+    var count = text.length - (text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g) || []).length;
+    if (count <= limit) {
+      return "";
+    }
+    return "That message is " + count.toLocaleString("en") + " characters; the limit is "
+      + limit.toLocaleString("en") + ". Split it, or send the part that matters.";
+  }
+
+  function previewTooLong(event) {
+    var box = event.detail.elt;
+    var preview = document.getElementById("preview");
+    var refusal = box.id === "composer-text" && preview ? tooLong(box) : "";
+    if (!refusal) {
       return;
     }
+    event.preventDefault();  // not posted: said here
     var outcome = document.createElement("span");
     outcome.className = "preview-outcome preview-blocked";
     outcome.textContent = "Too long to send";
     var reason = document.createElement("span");
     reason.className = "preview-reason";
-    reason.textContent = "Far longer than a message may be: shorten it.";
+    reason.textContent = refusal;
     preview.replaceChildren(outcome, reason);
-    event.preventDefault();  // said here: no flash at the top of the page too
+    previewShown = { node: null, html: null };  // the server's next preview replaces this one
   }
 
   // The preview sits in a live region: swapped in again at every pause in typing, the same
@@ -603,7 +623,7 @@
       htmx.trigger(form.querySelector("textarea"), "htmx:abort");
     }
   });
-  document.addEventListener("htmx:responseError", tooLongToPreview);
+  document.addEventListener("htmx:beforeRequest", previewTooLong);
   document.addEventListener("htmx:beforeSwap", samePreviewStays);
   document.addEventListener("htmx:oobAfterSwap", titleInTab);  // named by the first answer
   document.addEventListener("htmx:afterSettle", titleInTab);  // renamed: the heading swapped in
