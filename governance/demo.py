@@ -154,7 +154,7 @@ APPROVALS = {
 
 def builtin_installed() -> bool:
     """Whether this machine has the built-in model (Steward's ``local`` extra)."""
-    from chat.llm_builtin import installed
+    from chat.llm.builtin import installed
 
     return installed()
 

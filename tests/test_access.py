@@ -416,6 +416,10 @@ MATRIX = {
         f"/api/privacy/requests/{REQUEST_ID}/retry/",
         API_POST_ONLY,
     ),
+    "api/privacy/^requests/(?P<public_id>[^/.]+)/finish/$": (
+        f"/api/privacy/requests/{REQUEST_ID}/finish/",
+        API_POST_ONLY,
+    ),
     "api/privacy/^requests/(?P<public_id>[^/.]+)/withhold/$": (
         f"/api/privacy/requests/{REQUEST_ID}/withhold/",
         API_POST_ONLY,

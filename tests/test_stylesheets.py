@@ -33,7 +33,7 @@ def test_the_check_finds_a_stray_brace():
         "line 2: a '}' closes nothing"
     ]
     assert brace_errors("@media print { a { content: '}'; }") == ["1 block(s) left open at the end"]
-    assert brace_errors("/* } */ a::before { content: \"{\"; }") == []
+    assert brace_errors('/* } */ a::before { content: "{"; }') == []
 
 
 @pytest.mark.parametrize("path", STYLESHEETS, ids=lambda path: path.name)

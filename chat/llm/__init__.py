@@ -24,8 +24,8 @@ the backend's default.
 The interface and the adapters' common part are in :mod:`.adapter`; the kinds, and the
 adapter for a backend, in :mod:`.kinds`; Ollama's, OpenAI's and Anthropic's adapters each
 in a module of its own; what a vendor's error answer says in :mod:`.errors`. The cloud
-kinds are in :mod:`chat.llm_clouds` and :mod:`chat.llm_bedrock`, the built-in model in
-:mod:`chat.llm_builtin`.
+kinds are in :mod:`.clouds` and :mod:`.bedrock`, the built-in model in :mod:`.builtin`
+(loaded when first needed, not with the package).
 """
 
 from chat.llm.adapter import (

@@ -45,7 +45,7 @@ def can_stream_async(backend: Backend) -> bool:
 
 def _adapter_class(kind: str) -> type[Adapter] | None:
     if kind == Backend.Kind.BUILTIN:
-        from chat.llm_builtin import BuiltinAdapter  # imports this module
+        from chat.llm.builtin import BuiltinAdapter  # it imports the package, so this module
 
         return BuiltinAdapter
     return _adapters().get(kind)
@@ -61,8 +61,8 @@ def _adapters() -> dict[str, type[Adapter]]:
     """Each kind's adapter but the built-in model's, gathered once, when first asked for
     (the cloud kinds' modules load then: boto3 is slow to load, and a process that never
     calls a backend need not)."""
-    from chat.llm_bedrock import BedrockAdapter
-    from chat.llm_clouds import AzureAdapter, MistralAdapter, VertexAdapter
+    from chat.llm.bedrock import BedrockAdapter
+    from chat.llm.clouds import AzureAdapter, MistralAdapter, VertexAdapter
 
     return {
         Backend.Kind.OLLAMA: OllamaAdapter,

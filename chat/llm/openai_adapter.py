@@ -1,5 +1,5 @@
 """The adapter of any OpenAI-compatible ``/chat/completions``, through the ``openai`` client
-(the clouds' kinds in :mod:`chat.llm_clouds` build on it)."""
+(the clouds' kinds in :mod:`.clouds` build on it)."""
 
 from __future__ import annotations
 

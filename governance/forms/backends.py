@@ -355,14 +355,14 @@ class BackendForm(forms.ModelForm):
             return
         if data.get("credential") or data.get("credential_env") or self._keeps_stored_key(data):
             return
-        from chat.llm_clouds import own_identity_problem  # the vendors' clients: when needed
+        from chat.llm.clouds import own_identity_problem  # the vendors' clients: when needed
 
         if problem := own_identity_problem(kind, data.get("base_url") or ""):
             self.add_error("base_url", problem)
 
     def _clean_builtin_model(self, data: dict) -> None:
         """A short name means the packaged file (stored as ``smollm2``); else a GGUF path."""
-        from chat.llm_builtin import is_packaged  # the model clients load only when needed
+        from chat.llm.builtin import is_packaged  # the model clients load only when needed
 
         model = (data.get("model") or "").strip()
         if is_packaged(model):

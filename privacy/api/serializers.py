@@ -82,6 +82,28 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     rejection_proposed_by = serializers.SerializerMethodField()
     archive_released_by = serializers.SerializerMethodField()
     archive_expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    days_late = serializers.IntegerField(
+        read_only=True,
+        help_text="How many days after its due date the request was closed (0: in time). To "
+        "the person it is about, answer_days_late: what they are told.",
+    )
+    copy_being_checked = serializers.BooleanField(
+        read_only=True,
+        help_text="The person's access copy is made but waits for an officer's check before "
+        "they may download it: to them, the request is not answered yet.",
+    )
+    answered_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the person had their answer: when the request was closed, or when "
+        "their access copy was released to them if it waited for a check (null until then). "
+        "To the person it is about, completed_at is this.",
+    )
+    answer_days_late = serializers.IntegerField(
+        read_only=True,
+        help_text="How many days after its due date the person had their answer (0: in time); "
+        "while their copy is being checked, how late it is so far.",
+    )
 
     class Meta:
         model = SubjectRequest
@@ -92,7 +114,8 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
             "approved_by", "approved_at", "rejection_ground", "rejected_reason",
             "rejection_proposed_by", "rejection_proposed_at",
             "progress_done", "progress_total",
-            "started_at", "heartbeat_at", "attempts", "attempts_allowed", "completed_at", "error",
+            "started_at", "heartbeat_at", "attempts", "attempts_allowed", "completed_at",
+            "days_late", "copy_being_checked", "answered_at", "answer_days_late", "error",
             "receipt", "receipt_hash", "archive_available", "archive_released_by",
             "archive_released_at", "archive_expires_at", "archive_dropped_at", "notices",
             "still_to_tell", "recipient_notices",
@@ -108,6 +131,13 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
                 data.update(dict.fromkeys(PROPOSED_TO_THE_OTHERS))
             if not subject_request.receipt_hash:  # until it completes, the partial record
                 data["receipt"] = None
+            # As the pages tell them: answered when they could have the answer (a copy waiting
+            # for an officer's check is not), and late or in time from then.
+            data["completed_at"] = data["answered_at"]
+            data["days_late"] = data["answer_days_late"]
+            data["overdue"] = subject_request.overdue or (
+                subject_request.copy_being_checked and subject_request.days_left() < 0
+            )
         return data
 
     def get_days_left(self, request: SubjectRequest) -> int:
@@ -174,6 +204,17 @@ class IntakeSerializer(serializers.Serializer):
     other = IdentifierValuesField(required=False)
     staff_member = serializers.BooleanField(required=False, default=False)
     note = serializers.CharField(required=False, allow_blank=True)
+
+
+class FinishSerializer(serializers.Serializer):
+    """What the page's finish form takes (privacy.forms.FinishForm), cleaned by that form: the
+    identifiers to erase in the text, given again (those typed for the first erasure were
+    dropped when it closed). Every one the first named, save those of a kept staff account."""
+
+    email = IdentifierValuesField(required=False)
+    phone = IdentifierValuesField(required=False)
+    name = IdentifierValuesField(required=False)
+    other = IdentifierValuesField(required=False)
 
 
 class MethodSerializer(serializers.Serializer):

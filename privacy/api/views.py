@@ -24,6 +24,7 @@ from privacy import archive, execution, notices, purge, recipients, services
 from privacy.api.serializers import (
     ConfirmRejectionSerializer,
     ConfirmReleaseSerializer,
+    FinishSerializer,
     HoldWriteSerializer,
     IntakeSerializer,
     LegalHoldSerializer,
@@ -38,7 +39,14 @@ from privacy.api.serializers import (
     WithheldSerializer,
     WithholdSerializer,
 )
-from privacy.forms import HoldForm, IntakeForm, RecipientNoticeForm, TellForm, WithholdForm
+from privacy.forms import (
+    FinishForm,
+    HoldForm,
+    IntakeForm,
+    RecipientNoticeForm,
+    TellForm,
+    WithholdForm,
+)
 from privacy.models import (
     LegalHold,
     PurgeRun,
@@ -270,6 +278,26 @@ class SubjectRequestViewSet(
         return self._respond(
             _call(lambda: execution.retry(request=subject_request, actor=request.user))
         )
+
+    @extend_schema(request=FinishSerializer, responses={201: SubjectRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def finish(self, request, public_id=None) -> Response:
+        """Record a follow-up erasure of what this completed erasure withheld under a legal
+        hold since released, as its page does; answers the new request (201), verified, to
+        scope and approve. Give every identifier the first named (a kind missing is refused
+        beside its field, with how many); refused while nothing it left is free to erase, or
+        while an open erasure already reaches the same person."""
+        subject_request = self.get_object()
+        given = _given(FinishSerializer, request)
+        form = FinishForm(data={kind: text for kind, text in given.items() if text})
+        if not form.is_valid():
+            raise ValidationError(_form_errors(form))
+        follow_up = _call(
+            lambda: services.finish_erasure(
+                request=subject_request, actor=request.user, identifiers=form.identifiers
+            )
+        )
+        return self._respond(follow_up, status.HTTP_201_CREATED)
 
     def _with_reason(self, request, step) -> Response:
         reason = _given(ReasonSerializer, request)["reason"]

@@ -12,7 +12,8 @@ import threading
 import pytest
 
 from audit.models import AuditEvent
-from chat import answering, llm, llm_builtin, services, streams
+from chat import answering, llm, services, streams
+from chat.llm import builtin as llm_builtin
 from chat.models import Message
 from governance import services as policy
 from governance.demo import BUILTIN_NAME

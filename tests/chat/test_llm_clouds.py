@@ -7,8 +7,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from chat import llm_clouds
 from chat.llm import ChatMessage, LLMError, Usage, adapter_for
+from chat.llm import clouds as llm_clouds
 from tests.chat.conftest import KEY
 from tests.fakes.llm_servers import FakeLLM, FakeTokenServer
 

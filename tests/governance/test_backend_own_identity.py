@@ -12,7 +12,7 @@ import yaml
 from rest_framework.test import APIClient
 
 from api.services import create_token
-from chat import llm_clouds
+from chat.llm import clouds as llm_clouds
 from governance.models import Backend, HostingClass
 from governance.policy_io import PolicyFileError, export_policy, plan_import
 from tests.factories import make_backend

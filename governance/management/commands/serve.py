@@ -162,7 +162,7 @@ class Command(BaseCommand):
             web,
             # A few local answers at once: an on-premise Ollama answers several (and queues
             # the rest itself); the built-in model answers one at a time, the others
-            # waiting for it (chat.llm_builtin), as its generation takes the cores.
+            # waiting for it (chat.llm.builtin), as its generation takes the cores.
             Child(
                 "worker-local",
                 [

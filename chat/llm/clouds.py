@@ -24,7 +24,8 @@ import openai
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from chat.llm import ANSWER_MAX_TOKENS, Adapter, LLMError, OpenAIAdapter, no_redirects
+from chat.llm.adapter import ANSWER_MAX_TOKENS, Adapter, LLMError, no_redirects
+from chat.llm.openai_adapter import OpenAIAdapter
 
 #: A token is fetched again this long before it expires.
 REFRESH_MARGIN_SECONDS = 300
