@@ -170,6 +170,17 @@ class SubjectRequestQuerySet(models.QuerySet):
             }
         )
 
+    def copies_being_checked(self):
+        """The access requests whose copy waits for a privacy officer's check before the
+        person may download it: :attr:`SubjectRequest.copy_being_checked`, as a filter."""
+        return self.filter(
+            kind=SubjectRequest.Kind.ACCESS,
+            status=SubjectRequest.Status.COMPLETED,
+            subject_user__isnull=False,
+            archive_released_at__isnull=True,
+            archive_dropped_at__isnull=True,
+        )
+
 
 class SubjectRequest(models.Model):
     """A data-subject request (GDPR/CCPA), from intake to receipt.
@@ -407,7 +418,9 @@ class SubjectRequest(models.Model):
     def copy_being_checked(self) -> bool:
         """Whether the person's access copy is made but waits for a privacy officer to check
         the messages other people wrote in it before they may download it
-        (``privacy.archive.release``): to them, the request is not answered yet."""
+        (``privacy.archive.release``): to them, the request is not answered yet. The desk and
+        the reminder find them with ``SubjectRequest.objects.copies_being_checked()``: the
+        same rule, kept beside it."""
         return (
             self.kind == self.Kind.ACCESS
             and self.status == self.Status.COMPLETED

@@ -1,8 +1,9 @@
 """Reminders: one email a day to the privacy officers while a request is due soon or overdue,
 a completed erasure's recipients are still to be told, a scoped request has no officer who may
-approve it, or a legal hold's release waits for a second officer. Overdue items come first,
-and each links to its page. An officer a request is about reads nothing of its proposed
-rejection there, as the person it is about."""
+approve it, an access copy waits for an officer's check, or a legal hold's release waits for a
+second officer. Overdue items come first, and each links to its page. An officer a request or
+a hold is about reads nothing of a proposed rejection, of their own copy's check, or of the
+hold's release there."""
 
 import datetime as dt
 import logging
@@ -142,6 +143,33 @@ def nobody_may_approve(today, officers: list[User]) -> list[SubjectRequest]:
     return stuck
 
 
+#: An access copy is reminded once it has waited this many days for its check, and every day after.
+COPY_CHECK_REMIND_AFTER_DAYS = 2
+
+
+def copies_to_check(today) -> list[SubjectRequest]:
+    """Access copies waiting for an officer's check (the desk's list) for more than a day,
+    not reminded today: the overdue first, then the longest waiting. Each with ``waiting``
+    (days since the copy was made), ``overdue_by`` (days past the due date so far: the person
+    has their answer only once it is released), ``deadline`` (in words) and ``link`` (where
+    the check is made, on :func:`config.mail.site_address`). One query."""
+    made_before = today - dt.timedelta(days=COPY_CHECK_REMIND_AFTER_DAYS - 1)
+    found = list(
+        SubjectRequest.objects.listed()
+        .copies_being_checked()
+        .filter(completed_at__date__lt=made_before)
+        .exclude(reminded_on=today)
+        .order_by("completed_at")
+    )
+    base = site_address()
+    for request in found:
+        request.waiting = (today - timezone.localdate(request.completed_at)).days
+        request.overdue_by = _overdue_by(request.due_on, today)
+        request.deadline = _deadline(request.due_on, today)
+        request.link = _link(request, base, "#copy-check")
+    return sorted(found, key=lambda request: -request.overdue_by)
+
+
 #: The step a request no officer may take further waits for, in the reminder's words.
 _WAITS_FOR = {
     approval_mail.APPROVE: "scoped, to be approved",
@@ -158,16 +186,23 @@ def releases_waiting(today) -> list[LegalHold]:
             release_asked_at__date__lt=today,
         )
         .exclude(release_reminded_on=today)
-        .select_related("release_asked_by")
+        .select_related("release_asked_by", "conversation")  # whom it is about: is_about
         .order_by("release_asked_at")
     )
 
 
-def _subject(requests: list, to_tell: list, stuck: list, holds: list) -> str:
-    """What the mail lists, in counts, what is overdue first ("2 data-subject requests
-    OVERDUE, 1 due soon")."""
+def _overdue_note(items: list) -> str:
+    """How many of ``items`` are overdue, for the subject line: "", " (OVERDUE)" for all of
+    them, or " (1 OVERDUE)"."""
+    late = sum(1 for item in items if item.overdue_by)
+    return "" if not late else " (OVERDUE)" if late == len(items) else f" ({late} OVERDUE)"
+
+
+def _subject(listed: dict) -> str:
+    """What one mail lists (its template's lists), in counts, what is overdue first ("2
+    data-subject requests OVERDUE, 1 due soon")."""
     parts = []
-    if requests:
+    if requests := listed["requests"]:
         late = sum(1 for request in requests if request.overdue_by)
         soon = len(requests) - late
         if not late:
@@ -175,13 +210,15 @@ def _subject(requests: list, to_tell: list, stuck: list, holds: list) -> str:
         else:
             due_soon = f", {soon} due soon" if soon else ""
             parts.append(f"{late} data-subject request{pluralize(late)} OVERDUE{due_soon}")
-    if to_tell:
-        late = sum(1 for erasure in to_tell if erasure.overdue_by)
-        overdue = "" if not late else " (OVERDUE)" if late == len(to_tell) else f" ({late} OVERDUE)"
+    if to_tell := listed["to_tell"]:
+        overdue = _overdue_note(to_tell)
         parts.append(f"{len(to_tell)} erasure{pluralize(to_tell)} with recipients to tell{overdue}")
-    if stuck:
+    if copies := listed["copies"]:
+        overdue = _overdue_note(copies)
+        parts.append(f"{len(copies)} access cop{pluralize(copies, 'y,ies')} to check{overdue}")
+    if stuck := listed["nobody_may_approve"]:
         parts.append(f"{len(stuck)} request{pluralize(stuck)} no officer may take further")
-    if holds:
+    if holds := listed["holds"]:
         parts.append(f"{len(holds)} legal hold{pluralize(holds)} to confirm")
     parts.sort(key=lambda part: "OVERDUE" not in part)
     return "Steward: " + ", ".join(parts)
@@ -189,12 +226,13 @@ def _subject(requests: list, to_tell: list, stuck: list, holds: list) -> str:
 
 def send() -> int:
     """Email every privacy officer the requests due soon or overdue, the erasures whose
-    recipients are still to be told, the requests no officer may take further and the hold
-    releases waiting for a second officer, each with its link; the number of requests (one
-    may be in several lists: once) and holds reminded.
+    recipients are still to be told, the access copies waiting for their check, the requests
+    no officer may take further and the hold releases waiting for a second officer, each with
+    its link; the number of requests (one may be in several lists: once) and holds reminded.
 
-    An officer a request is about reads nothing of its proposed rejection, as the person it
-    is about (:func:`_mails`): they may get a mail of their own, or none.
+    An officer a request or a hold is about reads nothing of its proposed rejection, of their
+    own copy's check, or of the hold's release (:func:`_mails`): they may get a mail of their
+    own, or none.
 
     They count as reminded (and the reminder is audited) only once the mail server has
     accepted every mail: when one fails, or when there is no active privacy officer to send
@@ -203,10 +241,11 @@ def send() -> int:
     today = timezone.localdate()
     requests = due_for_reminder(today)
     to_tell = recipients_to_tell(today)
+    copies = copies_to_check(today)
     holds = releases_waiting(today)
     officer_accounts = list(role_holders(Role.PRIVACY_OFFICER))
     stuck = nobody_may_approve(today, officer_accounts)
-    reminded = {request.pk for request in [*requests, *to_tell, *stuck]}
+    reminded = {request.pk for request in [*requests, *to_tell, *copies, *stuck]}
     if not reminded and not holds:
         return 0
     if not officer_accounts:
@@ -223,9 +262,11 @@ def send() -> int:
     lists = {
         "requests": requests,
         "to_tell": to_tell,
+        "copies": copies,
+        "nobody_may_approve": stuck,
         "holds": [(h, (today - timezone.localdate(h.release_asked_at)).days) for h in holds],
     }
-    mails = _mails(officer_accounts, stuck, lists, today)
+    mails = _mails(officer_accounts, lists, today)
     if not mails:  # all of it about the officers there are: nobody may read it
         return 0
     try:
@@ -250,6 +291,7 @@ def send() -> int:
                 "requests": [r.reference for r in requests],
                 "overdue": sum(r.is_open and r.days_left(today) < 0 for r in requests),
                 "erasures_to_tell": [r.reference for r in to_tell],
+                "copies_to_check": [r.reference for r in copies],
                 "nobody_may_approve": [r.reference for r in stuck],
                 "holds": [str(h.public_id) for h in holds],
                 "recipients": sum(len(addresses) for _, _, addresses in mails),
@@ -258,36 +300,56 @@ def send() -> int:
     return len(reminded) + len(holds)
 
 
-def _mails(
-    officers: list[User], stuck: list[SubjectRequest], lists: dict, today
-) -> list[tuple[str, str, list[str]]]:
+def _mails(officers: list[User], lists: dict, today) -> list[tuple[str, str, list[str]]]:
     """The reminder's mails, each a subject, a body and the officers it goes to: one for all
-    of them, unless a request no officer may take further waits for its proposed rejection to
-    be confirmed and is about one of them. The person a request is about hears nothing of a
-    proposal, nor does an officer it is about: they read the lists without it, in a mail of
-    their own, or none if nothing is left."""
+    of them, unless a line is about one of them (:func:`_not_for`). They read the lists
+    without it, in a mail of their own, or none if nothing is left."""
     readers: dict[frozenset, list[str]] = defaultdict(list)
     for officer in officers:
-        unread = frozenset(
-            request.pk
-            for request in stuck
-            if request.rejection_proposed and access.is_about(request, officer)
-        )
-        readers[unread].append(officer.email)
+        readers[_not_for(officer, lists)].append(officer.email)
     mails = []
-    for unread, addresses in readers.items():
-        theirs = [request for request in stuck if request.pk not in unread]
-        if not (theirs or lists["requests"] or lists["to_tell"] or lists["holds"]):
+    for left_out, addresses in readers.items():
+        theirs = {
+            "requests": lists["requests"],
+            "to_tell": lists["to_tell"],
+            "copies": [c for c in lists["copies"] if ("copy", c.pk) not in left_out],
+            "nobody_may_approve": [
+                r for r in lists["nobody_may_approve"] if ("proposal", r.pk) not in left_out
+            ],
+            "holds": [(h, days) for h, days in lists["holds"] if ("hold", h.pk) not in left_out],
+        }
+        if not any(theirs.values()):
             continue
         body = render_to_string(
             "privacy/email/reminder.txt",
             {
-                **lists,
-                "nobody_may_approve": theirs,
+                **theirs,
                 "telling_days": policy.REMIND_TELLING_DAYS_BEFORE,
+                "copy_days": COPY_CHECK_REMIND_AFTER_DAYS,
                 "today": today,
             },
         )
-        subject = _subject(lists["requests"], lists["to_tell"], theirs, lists["holds"])
-        mails.append((subject, body, addresses))
+        mails.append((_subject(theirs), body, addresses))
     return mails
+
+
+def _not_for(officer: User, lists: dict) -> frozenset[tuple[str, int]]:
+    """The lines ``officer`` does not read, as ("proposal" | "copy" | "hold", pk). The person a
+    request is about hears nothing of a proposal to reject it, nor does an officer it is
+    about; an officer does not check their own access copy, nor confirm a hold's release on
+    their own conversations (the desk hides its details from them too)."""
+    return frozenset(
+        [
+            *(
+                ("proposal", request.pk)
+                for request in lists["nobody_may_approve"]
+                if request.rejection_proposed and access.is_about(request, officer)
+            ),
+            *(
+                ("copy", request.pk)
+                for request in lists["copies"]
+                if access.is_about(request, officer)
+            ),
+            *(("hold", hold.pk) for hold, _ in lists["holds"] if hold.is_about(officer)),
+        ]
+    )

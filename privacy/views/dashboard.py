@@ -1,5 +1,6 @@
 """The privacy desk: an officer's open requests, holds, purges and retention windows."""
 
+import datetime as dt
 import functools
 
 from django.http import HttpRequest, HttpResponse
@@ -24,14 +25,17 @@ def desk(request: HttpRequest) -> HttpResponse:
     Every open request and every erasure with providers to tell is listed: officers see
     their whole backlog, each line worked out once (:func:`_request_lines`), with what the
     requester is still to be told (``to_tell``: each with its last day), and a proposed
-    rejection (``proposal_shown``) unless the request is about the officer reading.
+    rejection (``proposal_shown``) unless the request is about the officer reading. The
+    access copies waiting for an officer's check are listed apart (:func:`_copies_to_check`):
+    completed, they are no longer open, but the person is still waiting.
     """
+    today = timezone.localdate()
     requests = SubjectRequest.objects.listed().with_notices()
     open_requests = list(requests.filter(status__in=SubjectRequest.OPEN))
     closed = list(
         requests.exclude(status__in=SubjectRequest.OPEN).order_by("-completed_at")[:RECENT]
     )
-    _request_lines(open_requests + closed, today=timezone.localdate())
+    _request_lines(open_requests + closed, today=today)
     day_and_month = functools.cache(lambda value: date_filter(value, "j M"))
     for listed in open_requests + closed:
         listed.to_tell = [
@@ -58,6 +62,7 @@ def desk(request: HttpRequest) -> HttpResponse:
             "user", "conversation", "placed_by"
         )
     )
+    copies_to_check = _copies_to_check(request.user, today=today)
     runs = list(PurgeRun.objects.select_related("triggered_by")[:5])
     purge_alarm, purge_alarm_run = purge.left_behind(recent_runs=runs)
     return render(
@@ -68,6 +73,9 @@ def desk(request: HttpRequest) -> HttpResponse:
             "closed_requests": closed,
             "overdue": sum(r.left < 0 for r in open_requests),
             "to_approve": sum(r.yours_to_approve for r in open_requests),
+            "copies_to_check": copies_to_check,
+            "copies_yours_to_check": sum(not c.about_you for c in copies_to_check),
+            "copies_late": any(c.late for c in copies_to_check),
             "holds": holds,
             "holds_about_you": {hold.pk for hold in holds if hold.is_about(request.user)},
             "holds_to_confirm": {
@@ -82,6 +90,27 @@ def desk(request: HttpRequest) -> HttpResponse:
             "purge_alarm_run": purge_alarm_run,
         },
     )
+
+
+def _copies_to_check(officer, *, today: dt.date) -> list[SubjectRequest]:
+    """The access copies waiting for an officer's check before the person may download them,
+    the longest waiting first, in one query; each with its page's ``url``, ``waiting`` (days
+    since the copy was made), ``late`` (days past its due date so far: the person has their
+    answer only once it is released) and ``about_you``: ``officer`` may not check their own
+    copy, and its page shows it to them as the person reads it."""
+    copies = list(
+        SubjectRequest.objects.listed()
+        .copies_being_checked()
+        .select_related("subject_user")
+        .order_by("completed_at")
+    )
+    page = _url_of_each("privacy:request")
+    for listed in copies:
+        listed.url = page(listed.public_id)
+        listed.waiting = (today - timezone.localdate(listed.completed_at)).days
+        listed.late = listed.answer_days_late
+        listed.about_you = access.is_about(listed, officer)
+    return copies
 
 
 def _flag_those_nobody_may_take_further(open_requests: list[SubjectRequest]) -> None:
