@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db
 K, S = SubjectRequest.Kind, SubjectRequest.Status
 numbers = itertools.count(1)
 TILE = '<span class="stat-label">access cop'
+RECENTLY_CLOSED_NOTE = "Copy waiting for its check: the person cannot download it yet"
 
 
 @pytest.fixture
@@ -99,6 +100,7 @@ def test_the_desk_lists_each_copy_waiting_for_its_check_the_longest_waiting_firs
     assert '<span class="stat-value">2</span><span class="stat-label">access copies to check<' in (
         page
     )
+    assert page.count(RECENTLY_CLOSED_NOTE) == 2  # not "Completed" alone in Recently closed
 
     archive.release(request=late, actor=officers[0])
     page = _desk(client, officers[0])
@@ -106,6 +108,7 @@ def test_the_desk_lists_each_copy_waiting_for_its_check_the_longest_waiting_firs
     assert '<span class="stat-value">1</span><span class="stat-label">access copy to check<' in (
         page
     )
+    assert page.count(RECENTLY_CLOSED_NOTE) == 1
 
 
 def test_a_copy_not_waiting_for_a_check_is_not_listed(client, officers, alice):
@@ -157,6 +160,7 @@ def test_the_officer_a_copy_is_about_reads_that_another_officer_checks_it(client
     assert '<span class="stat-value">1</span><span class="stat-label">access copy to check<' in (
         page
     )
+    assert page.count(RECENTLY_CLOSED_NOTE) == 1
 
 
 def test_the_copies_cost_the_desk_the_same_queries_however_many(client, officers, alice):
