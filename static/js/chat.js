@@ -260,7 +260,7 @@
   // be refused (past 2.5 MB the server reads none of it, and a browser may drop the upload
   // before the refusal arrives). Counted as the server counts: characters, trimmed.
   function tooLong(box) {
-    var limit = Number(box.dataset.maxChars);
+    var limit = Number(box.dataset && box.dataset.maxChars);
     var text = box.value.trim();
     if (!limit || text.length <= limit) {
       return "";
@@ -273,22 +273,39 @@
       + limit.toLocaleString("en") + ". Split it, or send the part that matters.";
   }
 
-  function previewTooLong(event) {
-    var box = event.detail.elt;
+  // Said as soon as the box holds it (the count brought up to date at each pause in typing,
+  // not read out at every key), and kept: a preview of what the box held before, arriving
+  // late, does not replace it.
+  function sayTooLong(box, recount) {
     var preview = document.getElementById("preview");
-    var refusal = box.id === "composer-text" && preview ? tooLong(box) : "";
+    var refusal = box && box.id === "composer-text" && preview ? tooLong(box) : "";
     if (!refusal) {
-      return;
+      return false;
     }
-    event.preventDefault();  // not posted: said here
-    var outcome = document.createElement("span");
-    outcome.className = "preview-outcome preview-blocked";
-    outcome.textContent = "Too long to send";
-    var reason = document.createElement("span");
-    reason.className = "preview-reason";
-    reason.textContent = refusal;
-    preview.replaceChildren(outcome, reason);
-    previewShown = { node: null, html: null };  // the server's next preview replaces this one
+    if (preview.dataset.tooLong === undefined || (recount && preview.dataset.tooLong !== refusal)) {
+      var outcome = document.createElement("span");
+      outcome.className = "preview-outcome preview-blocked";
+      outcome.textContent = "Too long to send";
+      var reason = document.createElement("span");
+      reason.className = "preview-reason";
+      reason.textContent = refusal;
+      preview.replaceChildren(outcome, reason);
+      preview.dataset.tooLong = refusal;
+      previewShown = { node: null, html: null };  // the server's next preview replaces this one
+    }
+    return true;
+  }
+
+  function typedTooLong(event) {
+    if (sayTooLong(event.target, false)) {
+      htmx.trigger(event.target, "htmx:abort");  // a preview on its way is of other text
+    }
+  }
+
+  function previewTooLong(event) {
+    if (sayTooLong(event.detail.elt, true)) {
+      event.preventDefault();  // not posted: said here
+    }
   }
 
   // The preview sits in a live region: swapped in again at every pause in typing, the same
@@ -297,8 +314,8 @@
 
   function samePreviewStays(event) {
     var target = event.detail.target;
-    if (target && target.id === "preview" && target === previewShown.node
-        && event.detail.serverResponse === previewShown.html) {
+    if (target && target.id === "preview" && (tooLong(messageBox())
+        || (target === previewShown.node && event.detail.serverResponse === previewShown.html))) {
       event.detail.shouldSwap = false;
     }
   }
@@ -624,6 +641,7 @@
     }
   });
   document.addEventListener("htmx:beforeRequest", previewTooLong);
+  document.addEventListener("input", typedTooLong, true);  // capturing: a paste's event may not bubble
   document.addEventListener("htmx:beforeSwap", samePreviewStays);
   document.addEventListener("htmx:oobAfterSwap", titleInTab);  // named by the first answer
   document.addEventListener("htmx:afterSettle", titleInTab);  // renamed: the heading swapped in
