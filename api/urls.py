@@ -1,6 +1,6 @@
 from csp.decorators import csp_update
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from api import responses, v1, views
 
@@ -24,9 +24,7 @@ urlpatterns = [
     path(
         "api/docs/",
         # Swagger UI sets style attributes as it renders; its script is a file (the split view).
-        csp_update({"style-src": ["'unsafe-inline'"]})(
-            SpectacularSwaggerSplitView.as_view(url_name="api:schema")
-        ),
+        csp_update({"style-src": ["'unsafe-inline'"]})(views.ApiDocs.as_view()),
         name="docs",
     ),
     re_path(r"^api/", views.rest_not_found),  # last: a JSON 404, not the site's page

@@ -1,6 +1,6 @@
 """The user's settings page for personal API tokens: make one (shown once, after a recent
-sign-in), revoke one or all; and the REST API's answer for an address under /api/ that
-names no endpoint."""
+sign-in), revoke one or all; the REST API's answer for an address under /api/ that
+names no endpoint; and its docs page."""
 
 from urllib.parse import urlencode
 from uuid import UUID
@@ -12,12 +12,15 @@ from allauth.core.exceptions import ReauthenticationRequired
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework.exceptions import NotAuthenticated
 
 from api import services
 from api.access import get_token_for_user
@@ -192,3 +195,17 @@ def _names_an_endpoint(path: str) -> bool:
         return resolve(path).func is not rest_not_found
     except Resolver404:
         return False
+
+
+class ApiDocs(SpectacularSwaggerSplitView):
+    """The REST API's browsable docs (Swagger UI), for a person in a browser: signed out,
+    they are sent to sign in and brought back, as every other page does, where DRF answered
+    a bare 401. A wrong token still gets the 401 that says so; the schema itself
+    (``api:schema``) answers programs as before."""
+
+    url_name = "api:schema"
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, NotAuthenticated):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)

@@ -5,9 +5,11 @@ would refuse inline; as an <img> the SVG runs no script whatever it holds.
 
 Each chart is drawn at the size the dashboard shows it on a desktop (``WIDE``
 spans the grid, ``HALF`` is one of its two columns), so text is drawn 1:1
-there; the templates' ``width``/``height`` attributes repeat these sizes. The two half
-charts with text beside their bars are also drawn at a phone's width (``NARROW``), which
-the dashboard's ``<picture>`` asks for there.
+there; each SVG says its size (``width``/``height``), and the templates' attributes repeat
+it. The dashboard's ``<picture>`` asks for drawings made for narrower screens
+(``?size=narrow``): the per-day chart at the width it scrolls at on one column
+(``WIDE_NARROW``), and the two half charts with text beside their bars at a phone's width
+(``NARROW``). A drawing shown wider or narrower than it was drawn scales its text with it.
 Colours are the stylesheet's: categories keep their chip colours
 (``--cat-1`` … ``--cat-4``), decisions their badge colours.
 """
@@ -22,12 +24,17 @@ from audit.reports import Summary
 from governance.policy import finding_name
 
 WIDE = (1090, 340)
+#: The per-day chart on one column (up to 900px): a phone scrolls it at this width (the
+#: stylesheet's min-width) and a tablet shows it about this wide; the desktop drawing
+#: shrunk to it put its labels at 10 px.
+WIDE_NARROW = (720, 340)
 HALF = (440, 300)
 #: A half chart as a phone shows it (``?size=narrow``, the dashboard's ``<picture>`` below
-#: 480px): drawn at the card's width there with larger type, the labels read ~13 px, where
-#: the desktop drawing shrunk to a phone's card put them under 10.
+#: 480px): drawn at a 390px phone's card width with larger type, the labels read 12 px on a
+#: 320px phone and 16 on a 390px one, where the desktop drawing shrunk to a phone's card put
+#: them under 10 (and 14 px type, under 11 on a 320px phone).
 NARROW = (330, 320)
-NARROW_TYPE = {"label_font_size": 14, "major_label_font_size": 14, "value_font_size": 14}
+NARROW_TYPE = {"label_font_size": 16, "major_label_font_size": 16, "value_font_size": 16}
 #: Room right of a horizontal chart for half its last value label (1500), centred on the edge.
 AXIS_END_ROOM = 22
 RING = (280, 280)  # the decisions ring; its legend is HTML beside it, with the counts
@@ -84,6 +91,7 @@ def _config(size: tuple[int, int], colours: tuple[str, ...] = (BRAND,), **overri
         no_data_text="No requests in this period",
         margin=8,
         spacing=14,
+        explicit_size=True,  # the SVG's own size: a page may show it at that, never larger
     )
     for key, value in overrides.items():
         setattr(config, key, value)
@@ -125,16 +133,18 @@ def category_key(summary: Summary) -> list[tuple[str, str, int]]:
     ]
 
 
-def requests_per_day(summary: Summary) -> str:
-    """Stacked bars, one series per category in policy order, coloured like its chip."""
+def requests_per_day(summary: Summary, *, narrow: bool = False) -> str:
+    """Stacked bars, one series per category in policy order, coloured like its chip
+    (``narrow``: drawn at :data:`WIDE_NARROW`)."""
     key = category_key(summary)
     colours = tuple(CATEGORY_COLOURS.get(number, UNKNOWN) for _, _, number in key)
     days = summary.period.days
-    # Drawn 1,090 wide and shown at 720 on a tablet: larger type, to read ~10 px there.
-    type_sizes = {"label_font_size": 16, "major_label_font_size": 16}
+    # Drawn 1,090 wide and shown down to 900 on a desktop: a size larger, to read 13 px there.
+    size = 13 if narrow else 16
+    type_sizes = {"label_font_size": size, "major_label_font_size": size}
     chart = pygal.StackedBar(
         _config(
-            WIDE,
+            WIDE_NARROW if narrow else WIDE,
             colours,
             style=Style(**{**STYLE.to_dict(), "colors": colours or (BRAND,), **type_sizes}),
             show_legend=False,
@@ -241,8 +251,8 @@ def findings_by_type(summary: Summary, limit: int = 8, *, narrow: bool = False) 
     return chart.render(is_unicode=True)
 
 
-#: The charts also drawn at :data:`NARROW` (``narrow=True``).
-NARROW_CHARTS = {"top-backends", "findings"}
+#: The charts also drawn for narrow screens (``narrow=True``).
+NARROW_CHARTS = {"requests-per-day", "top-backends", "findings"}
 
 CHARTS = {
     "requests-per-day": requests_per_day,

@@ -3,6 +3,7 @@
 from functools import cached_property
 
 from django import forms
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -90,6 +91,59 @@ class TrailNameField(forms.ChoiceField):
         return {str(name).upper(): str(name) for name, _ in self.choices if name}
 
 
+#: What events are about, as ``audit.record`` names it (the model's label): the kinds a
+#: person picks from. Any other type (a model gone since, typed in a link or the REST
+#: API) is still taken as it is: the trail outlives code.
+TARGET_TYPES = (
+    "api.apitoken",
+    "chat.conversation",
+    "governance.approval",
+    "governance.backend",
+    "governance.category",
+    "governance.clearance",
+    "governance.detectionrule",
+    "governance.protectedtermlist",
+    "governance.user",
+    "privacy.legalhold",
+    "privacy.purgerun",
+    "privacy.subjectrequest",
+    "training.policydocument",
+    "training.quizattempt",
+    "training.quizquestion",
+)
+
+
+def target_kind(target_type: str) -> str:
+    """ "privacy.subjectrequest" as a person reads it ("subject request"); kept as it is when
+    the model is gone."""
+    try:
+        return str(apps.get_model(target_type)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return target_type
+
+
+class TargetTypeField(forms.ChoiceField):
+    """What the events are about, picked by its kind in words; any type the trail may hold
+    is taken, listed or not (a link to an older event's target must keep working)."""
+
+    def __init__(self, **kwargs) -> None:
+        kinds = sorted(((name, target_kind(name).capitalize()) for name in TARGET_TYPES),
+                       key=lambda choice: choice[1])  # fmt: skip
+        super().__init__(choices=[("", "Anything"), *kinds], **kwargs)
+
+    def to_python(self, value) -> str:
+        return super().to_python(value).strip()
+
+    def validate(self, value) -> None:
+        if len(value) > 60:  # the column's length: no event holds a longer one
+            raise forms.ValidationError("No event is about anything of this type.")
+
+    def with_typed(self, typed: str) -> None:
+        """Lists a type the choices lack, so the select shows what the filter applies."""
+        if typed and typed not in dict(self.choices):
+            self.choices = [*self.choices, (typed, target_kind(typed))]
+
+
 class EventFilter(forms.Form):
     bound_field_class = DescribedByItsErrorToo
 
@@ -106,24 +160,20 @@ class EventFilter(forms.Form):
     hosting = forms.ChoiceField(
         required=False,
         choices=[("", "Any hosting"), *HostingClass.choices],
-        help_text="Picks chat requests by where their backend runs. On a long trail, give "
-        "dates too: they keep it quick.",
+        help_text="Shows only chat requests, by where their backend runs. On a long trail, "
+        "give dates too, or the search can be slow.",
     )
     outcome = forms.ChoiceField(
         required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices]
     )
-    target_type = forms.CharField(
-        required=False,
-        max_length=60,
-        label="Target type",
-        widget=forms.TextInput({"placeholder": "chat.conversation"}),
-    )
-    target = forms.CharField(required=False, max_length=64, label="Target id")
+    target_type = TargetTypeField(required=False, label="Target")
+    target = forms.CharField(required=False, max_length=64, label="Target ID")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Read when the list is shown or a backend is given, once: not for every filter.
         self.fields["backend"].choices = self._backend_choices
+        self.fields["target_type"].with_typed(str(self.data.get("target_type", "")).strip())
 
     @cached_property
     def _backend_names(self) -> list[str]:
@@ -148,7 +198,7 @@ class EventFilter(forms.Form):
             # Found by type and id together, along one index: an id alone reads every event.
             self.add_error(
                 "target_type",
-                "Give the target's type too (as events name it, e.g. chat.conversation).",
+                "Choose what kind of target the ID is (a conversation, a user, …) too.",
             )
         action = data.get("action")
         if data.get("hosting") and action and action != AuditEvent.Action.CHAT_REQUEST:

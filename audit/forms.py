@@ -16,8 +16,8 @@ MAX_CHECKPOINT_FILE_BYTES = 4 * 1024 * 1024
 class KeptCheckpointsForm(forms.Form):
     checkpoints = forms.FileField(
         label="Checkpoints file kept elsewhere",
-        help_text="JSON Lines, as Download all checkpoints or STEWARD_AUDIT_CHECKPOINT_FILE "
-        "writes them; up to 4 MB (for a longer file, its newest lines).",
+        help_text="A file from “Download all checkpoints”, or the copy the server keeps; up "
+        "to 4 MB (for a longer file, upload its newest lines).",
         # Checked in the browser too (static/js/steward.js): a file far over the limit would
         # not reach this form's message, but the server's bare 413 (config.asgi).
         widget=forms.ClearableFileInput(

@@ -21,6 +21,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit.models import AuditEvent, events_from
+from governance.models import HostingClass
 from governance.policy import finding_name
 
 CONFIDENTIAL_NUMBER = 3  # and above: confidential and restricted data
@@ -542,57 +543,82 @@ def _subject_requests_closed(events) -> list[dict]:
 
 
 def report_rows(summary: Summary) -> list[dict]:
-    """The compliance report flattened for CSV / JSON download: one row per statement."""
+    """The compliance report flattened for CSV / JSON download: one row per statement.
+
+    ``section`` and ``key`` are codes that stay the same from release to release, for
+    programs and for comparing periods; ``label`` says the row in the report page's words,
+    for the person who opens the file in a spreadsheet."""
     p = summary.period
     rows = [
-        {"section": "period", "key": "from", "value": p.first_day.isoformat()},
-        {"section": "period", "key": "to", "value": p.last_day.isoformat()},
-        {"section": "period", "key": "time_zone", "value": settings.TIME_ZONE},  # of the days
-        {"section": "totals", "key": "requests", "value": summary.requests},
-        {"section": "totals", "key": "failures", "value": summary.failures},
+        _row("period", "from", "Period from", p.first_day.isoformat()),
+        _row("period", "to", "Period to", p.last_day.isoformat()),
+        _row("period", "time_zone", "Time zone of the days", settings.TIME_ZONE),
+        _row("totals", "requests", "Chat requests", summary.requests),
+        _row("totals", "failures", "Backend failures", summary.failures),
     ]
     rows += [
-        {"section": "decisions", "key": k, "value": v} for k, v in sorted(summary.decisions.items())
+        _row("decisions", decision, f"Requests {decision}", count)
+        for decision, count in sorted(summary.decisions.items())
     ]
     for (category, backend, hosting, region), count in sorted(summary.routes.items()):
+        where = f"{_hosting_label(hosting)}, {region or 'region not recorded'}"
         rows.append(
-            {"section": "routing", "key": f"{category} → {backend} ({hosting}, {region or '?'})",
-             "value": count}
+            _row("routing", f"{category} → {backend} ({hosting}, {region or '?'})",
+                 f"Sent from {category} to {backend} ({where})", count)
         )  # fmt: skip
     rows.append(
-        {"section": "confidential_off_premise", "key": "count",
-         "value": summary.confidential_offprem_count}
+        _row("confidential_off_premise", "count",
+             "Confidential data that reached an external backend (exceptions)",
+             summary.confidential_offprem_count)
     )  # fmt: skip
     rows += [
-        {"section": "confidential_off_premise", "key": f"event #{e['sequence']}",
-         "value": f"{e['category']} → {e['backend']}"}
+        _row("confidential_off_premise", f"event #{e['sequence']}",
+             f"Exception: event #{e['sequence']}", f"{e['category']} → {e['backend']}")
         for e in summary.confidential_offprem
     ]  # fmt: skip
     rows += [
-        {"section": "subject_requests", "key": "closed", "value": len(summary.subject_requests)},
-        {"section": "subject_requests", "key": "late",
-         "value": len(summary.subject_requests_late)},
-        {"section": "subject_requests", "key": "closed_before_telling_was_recorded",
-         "value": summary.subject_requests_closed_before_records},
+        _row("subject_requests", "closed", "Data-subject requests closed",
+             len(summary.subject_requests)),
+        _row("subject_requests", "late", "Data-subject requests closed late",
+             len(summary.subject_requests_late)),
+        _row("subject_requests", "closed_before_telling_was_recorded",
+             "Data-subject requests closed before Steward recorded what requesters were told",
+             summary.subject_requests_closed_before_records),
     ]  # fmt: skip
     rows += [
-        {"section": "subject_requests_late", "key": r["reference"],
-         "value": f"{r['outcome']} {r['days_late']} days late (due {r['due_on']})"}
+        _row("subject_requests_late", r["reference"], f"Closed late: {r['reference']}",
+             f"{r['outcome']} {r['days_late']} days late (due {r['due_on']})")
         for r in summary.subject_requests_late
     ]  # fmt: skip
     rows += [
-        {"section": "subject_requests_told_late", "key": r["reference"],
-         "value": ", ".join(r["told_late"])}
+        _row("subject_requests_told_late", r["reference"],
+             f"Requester told something after its day: {r['reference']}",
+             ", ".join(r["told_late"]))
         for r in summary.subject_requests_told_late
     ]  # fmt: skip
     rows += [
-        {"section": "subject_requests_outcome_not_recorded_as_told", "key": r["reference"],
-         "value": r["outcome"]}
+        _row("subject_requests_outcome_not_recorded_as_told", r["reference"],
+             f"No record that the requester was told the outcome: {r['reference']}",
+             r["outcome"])
         for r in summary.subject_requests_outcome_untold
     ]  # fmt: skip
     for decision, counts in sorted(summary.findings_by_decision.items()):
         rows += [
-            {"section": f"findings_{decision}", "key": kind, "value": count}
+            _row(f"findings_{decision}", kind,
+                 f"Found in {decision} requests: {finding_name(kind)}", count)
             for kind, count in counts.most_common()
-        ]
+        ]  # fmt: skip
     return rows
+
+
+#: The download's columns, in order.
+REPORT_COLUMNS = ("section", "key", "label", "value")
+
+
+def _row(section: str, key: str, label: str, value) -> dict:
+    return dict(zip(REPORT_COLUMNS, (section, key, label, value), strict=True))
+
+
+def _hosting_label(hosting: str) -> str:
+    """A hosting class as the report page names it ("on_prem" → "On-premise")."""
+    return HostingClass(hosting).label if hosting in HostingClass.values else hosting

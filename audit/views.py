@@ -4,7 +4,6 @@ import re
 from urllib.parse import urlencode
 
 from csp.decorators import csp_update
-from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import chain, charts, exports, reports
-from audit.filters import EventFilter
+from audit.filters import EventFilter, target_kind
 from audit.forms import KeptCheckpointsForm
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import (
@@ -38,6 +37,7 @@ from audit.tasks import checking_upload_alone, verify_chain
 from config.downloads import attachment
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
+from governance.policy import finding_name, hosting_name
 from governance.roles import Role
 
 PAGE_SIZE = 50
@@ -94,6 +94,8 @@ def events(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(sequence__lt=before)
     page = list(rows[: PAGE_SIZE + 1])
     older = page[PAGE_SIZE - 1].sequence if len(page) > PAGE_SIZE else None
+    for event in page:  # the link to the events about its target says what that is
+        event.target_kind = target_kind(event.target_type)
     query = urlencode(filters.active())  # the template's |urlencode would quote a dict's repr
     template = "audit/events.html"
     if request.htmx and not request.htmx.boosted:
@@ -114,13 +116,67 @@ def events(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _kind_of(target_type: str) -> str:
-    """ "privacy.subjectrequest" as a person reads it ("subject request"); kept as it is when
-    the model is gone (the trail outlives code)."""
-    try:
-        return apps.get_model(target_type)._meta.verbose_name
-    except (LookupError, ValueError):
-        return target_type
+def _target_note(event: AuditEvent, kind: str) -> str:
+    """What the target's name leaves out: its kind and id, each unless the name says it
+    already ("Conversation 1f2e…" needs neither, "2 · Internal" its kind)."""
+    parts = []
+    if not event.target_repr.casefold().startswith(kind.casefold()):
+        parts.append(kind)
+    if event.target_id and event.target_id not in event.target_repr:
+        parts.append(event.target_id)
+    return " ".join(parts)
+
+
+#: Keys of before / after / details whose words are not the key's own.
+KEY_WORDS = {
+    "is_active": "Active",
+    "hosting_class": "Hosting",
+    "category_number": "Category level",
+    "chars": "Characters",
+    "findings": "Found",
+    "replaced": "Replaced",
+    "ip": "IP address",
+    "message": "Message ID",
+    "kept_checkpoints": "Checkpoints in the file",
+    "checked": "Events checked",
+}
+FINDING_COUNTS = {"findings", "replaced"}
+
+
+def _key_in_words(key: str) -> str:
+    """ "retention_days" → "Retention days", "latency_ms" → "Latency (ms)"."""
+    if key in KEY_WORDS:
+        return KEY_WORDS[key]
+    words = key.removesuffix("_ms").replace("_", " ").strip()
+    words = words[:1].upper() + words[1:]
+    return f"{words} (ms)" if key.endswith("_ms") else words
+
+
+def _value_in_words(key: str, value) -> str:
+    """A recorded value as a person reads it; the exact JSON stays on the page beside it."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "none"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if key == "hosting_class" and isinstance(value, str):
+        return hosting_name(value)
+    if isinstance(value, dict):
+        if key in FINDING_COUNTS:
+            return ", ".join(f"{finding_name(kind)} × {count}" for kind, count in value.items())
+        return "; ".join(f"{_key_in_words(k)}: {_value_in_words(k, v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(_value_in_words(key, item) for item in value)
+    return str(value)
+
+
+def _in_words(recorded) -> list[tuple[str, str]]:
+    """Before, after or details as (key in words, value in words), by key as the exact JSON
+    beside them (PostgreSQL keeps no order of its own)."""
+    if not isinstance(recorded, dict):  # every writer records an object; the trail outlives them
+        return [("Value", _value_in_words("", recorded))]
+    return [
+        (_key_in_words(key), _value_in_words(key, value)) for key, value in sorted(recorded.items())
+    ]
 
 
 @require_GET
@@ -139,18 +195,22 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
         and chain.link_hash(row["prev_hash"], row) == row["hash"]
         and not chain.values_differ(row, pseudonym)
     )
+    recorded = {name: getattr(event, name) for name in ("before", "after", "details")}
+    recorded = {name: value for name, value in recorded.items() if value}
+    findings = (event.details.get("findings") or {}).items()
     return render(
         request,
         "audit/event_detail.html",
         {
             "event": event,
-            "target_kind": _kind_of(event.target_type),
+            "target_note": _target_note(event, target_kind(event.target_type)),
+            "findings": [(finding_name(kind), count) for kind, count in findings],
             "links_ok": links_ok,
             "has_next": AuditEvent.objects.filter(sequence=sequence + 1).exists(),
+            "in_words": {name: _in_words(value) for name, value in recorded.items()},
             "json": {
-                name: json.dumps(getattr(event, name), indent=2, sort_keys=True, ensure_ascii=False)
-                for name in ("before", "after", "details")
-                if getattr(event, name)
+                name: json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+                for name, value in recorded.items()
             },
         },
     )
@@ -276,10 +336,15 @@ def _kept_check(sequence: str) -> dict | None:
     from_file = details.get("kept_problems") or []
     problems = [*from_file, *(details.get("checkpoint_problems") or [])]
     intact = not (details.get("error") or "first_bad_sequence" in details or problems)
+    kept = details["kept_checkpoints"]
+    held = kept - details.get("unverified_lines", 0)
     return {
         "event": event,
         "file_words": _file_in_words(details),
         "intact": intact,
+        # What was held of the file: green only when every one of its checkpoints was.
+        "held": f"{held:,} of {kept:,} held",
+        "all_held": held == kept,
         "from_file": bool(from_file),
         "problems": problems,
         "words": _check_in_words(details, problems, intact),
@@ -437,7 +502,7 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
     at = whole_number(request.GET.get("at", ""))
     # Never past the newest event: the summary is kept under that number for later pages.
     as_of = newest if at is None else min(at, newest)
-    # A phone's <picture> asks for the half charts drawn at its width (charts.NARROW).
+    # The dashboard's <picture> asks for drawings made for narrow screens (charts.NARROW_CHARTS).
     narrow = request.GET.get("size") == "narrow" and name in charts.NARROW_CHARTS
     draw = charts.CHARTS[name]
     summary = reports.summary_as_of(period, as_of)
@@ -468,6 +533,7 @@ def report(request: HttpRequest) -> HttpResponse:
             "period": period,
             "refused": refused,
             "requests_query": requests_query,
+            "generated_at": timezone.now(),  # a printed report says when it was drawn
         },
         status=422 if refused else 200,
     )
@@ -491,7 +557,7 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
     else:
         buffer = io.StringIO(exports.BOM)
         buffer.seek(0, io.SEEK_END)
-        writer = csv.DictWriter(buffer, fieldnames=["section", "key", "value"])
+        writer = csv.DictWriter(buffer, fieldnames=reports.REPORT_COLUMNS)
         writer.writeheader()
         # Category and backend names are typed by policy admins, and start the routing keys.
         writer.writerows({name: exports.defuse(str(v)) for name, v in row.items()} for row in rows)

@@ -96,14 +96,14 @@ def unmet_requirements(
     got = hosting_name(backend.hosting_class)
     if allowed and backend.hosting_class not in allowed:
         wanted = " or ".join(hosting_name(h) for h in allowed)
-        article = "an" if wanted[0] in "aeiou" else "a"
         problems.append(
-            f"{category.name} needs {article} {wanted} backend; {backend.name} is {got}."
+            f"{category.name} needs {_a(wanted)} {wanted} backend; "
+            f"{backend.name} is {_a(got)} {got} backend."
         )
     elif category.number >= CONFIDENTIAL_LEVEL and backend.hosting_class not in INTERNAL_HOSTING:
         problems.append(
             f"{category.name} is level {category.number}: only an on-premise or private cloud "
-            f"backend may receive it; {backend.name} is {got}."
+            f"backend may receive it; {backend.name} is {_a(got)} {got} backend."
         )
     if category.forbid_training and backend.trains_on_inputs:
         problems.append(f"{category.name} forbids backends that train on inputs.")
@@ -568,3 +568,8 @@ def _label(category: CategorySpec) -> str:
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _a(words: str) -> str:
+    """The article before ``words`` ("an on-premise", "a private cloud")."""
+    return "an" if words[0] in "aeiou" else "a"

@@ -185,7 +185,7 @@ def test_console_forms_tie_each_field_error_to_its_field(client, admin):
     tree = Tree(response.content.decode())
 
     assert {n["attrs"]["id"] for n in _invalid_fields(tree)} >= {"id_name", "id_pattern"}
-    assert "This field is required." in tree.description_of(tree.by_id("id_name"))
+    assert "Give the rule a name." in tree.description_of(tree.by_id("id_name"))
     assert _errors_not_described(tree) == []
 
 

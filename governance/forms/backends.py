@@ -195,16 +195,37 @@ class BackendForm(forms.ModelForm):
         }
         widgets = {
             "dpa_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-            "processor": forms.TextInput(attrs={"placeholder": "OpenAI Ireland Ltd"}),
-            "transfer_safeguard": forms.TextInput(
-                attrs={"placeholder": "Standard contractual clauses (2021/914), module 2"}
-            ),
         }
+        # Help, not placeholders: a grey "OpenAI Ireland Ltd" in every empty box read as a
+        # recorded value, on on-premise backends too.
         help_texts = {
             "credential_env": "Name of the environment variable holding the key. A key typed "
             "in “API key” replaces it.",
+            "processor": "The company that runs the model (GDPR Art. 30), e.g. OpenAI Ireland "
+            "Ltd. Empty: we run it ourselves.",
+            "transfer_safeguard": "What covers sending data outside the EU/EEA, e.g. standard "
+            "contractual clauses (2021/914), module 2. Empty: no such transfer.",
         }
-        error_messages = {"name": {"unique": "A backend with this name already exists."}}
+        error_messages = {
+            "name": {
+                "unique": "A backend with this name already exists.",
+                "required": "Give the backend a name.",
+            },
+            "kind": {"required": "Choose the kind of backend."},
+            "model": {
+                "required": "Give the model's name as the provider spells it, such as llama3.2."
+            },
+            "context_tokens": dict.fromkeys(
+                ("invalid", "min_value", "max_value"),
+                "Give a whole number of tokens, such as 32000, or leave it empty for the "
+                "kind's usual.",
+            ),
+            "provider_retention_days": dict.fromkeys(
+                ("invalid", "min_value", "max_value"),
+                "Give a whole number of days (0: the provider keeps nothing), or leave it "
+                "empty if you do not know.",
+            ),
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -164,11 +164,27 @@ class CategoryForm(forms.ModelForm):
         model = Category
         fields = [f for f in Category.POLICY_FIELDS if f not in ("finding_actions", "is_active")]
         error_messages = {
-            "number": {"unique": "A category with this number already exists."},
-            "slug": {"unique": "A category with this slug already exists."},
+            "number": {
+                "unique": "A category with this number already exists.",
+                "required": "Give the level, from 1 (public) to 9.",
+                **dict.fromkeys(("invalid", "min_value", "max_value"), level_problem(0)),
+            },
+            "slug": {
+                "unique": "A category with this short name already exists.",
+                "required": "Give a short name for addresses, such as internal or client-data.",
+                "invalid": "Use only letters, digits, hyphens and underscores, without spaces: "
+                "client-data, for example.",
+            },
+            "name": {"required": "Give the category a name."},
+            "summary": {"required": "Write the one line people see when they pick it."},
+            "retention_days": dict.fromkeys(
+                ("invalid", "min_value", "max_value"),
+                "Give a whole number of days, or leave it empty to keep no text.",
+            ),
         }
         labels = {
             "number": "Level",
+            "slug": "Short name in addresses and the API",
             "retention_days": "Keep conversations for (days)",
             "blocks_all": "Prohibited: block every message",
             "forbid_training": "Forbid backends that train on inputs",
@@ -181,7 +197,7 @@ class CategoryForm(forms.ModelForm):
         help_texts = {
             "number": "The sensitivity level: 3 and above never leave our infrastructure, "
             "4 and above are blocked. Fixed once created.",
-            "slug": "Used in addresses. Fixed once created.",
+            "slug": "Letters, digits and hyphens, such as client-data. Fixed once created.",
             "retention_days": "Days a conversation's text is kept after its last message, then "
             "deleted. Leave empty to keep no text at all: each answer is shown once and the "
             "conversation has no memory.",

@@ -21,11 +21,18 @@ class ClearanceForm(forms.Form):
         queryset=Category.objects.filter(is_active=True),
         to_field_name="slug",
         empty_label="Choose a category",
+        error_messages={
+            "required": "Choose the category to clear them for.",
+            "invalid_choice": "Choose one of the categories listed.",
+        },
     )
     party = forms.CharField(
         label="Who",
         max_length=254,
-        help_text="A group (Staff, Policy admins…) or a person's email address.",
+        help_text="A group (Staff, Policy admin…) or a person's email address.",
+        error_messages={
+            "required": "Type a group's name, such as Staff, or a person's email address."
+        },
         widget=forms.TextInput(
             attrs={
                 "list": "clearance-groups",

@@ -24,7 +24,14 @@ class RolesField(forms.TypedMultipleChoiceField):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="Work email", max_length=254)
+    email = forms.EmailField(
+        label="Work email",
+        max_length=254,
+        error_messages={
+            "required": "Type the person's work email address.",
+            "invalid": "Type a whole email address, such as jane.roe@example.com.",
+        },
+    )
     full_name = forms.CharField(label="Full name", max_length=150, required=False)
     roles = RolesField(initial=[Role.STAFF])
 

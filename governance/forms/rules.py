@@ -23,7 +23,16 @@ class RuleForm(forms.ModelForm):
     class Meta:
         model = DetectionRule
         fields = ["name", "reason", "kind", "pattern", "case_sensitive", "action", "min_category"]
-        error_messages = {"name": {"unique": "A rule with this name already exists."}}
+        error_messages = {
+            "name": {
+                "unique": "A rule with this name already exists.",
+                "required": "Give the rule a name.",
+            },
+            "reason": {"required": "Write the reason the sender reads when a message matches."},
+            "kind": {"required": "Choose keywords or a regular expression."},
+            "pattern": {"required": "Write what to look for: keywords, or a regular expression."},
+            "action": {"required": "Choose what a match does."},
+        }
         labels = {"case_sensitive": "Match case", "action": "When it matches"}
         help_texts = {
             "case_sensitive": "Regular expressions only: keywords match in any case and "

@@ -38,7 +38,13 @@ class TermListForm(forms.ModelForm):
     class Meta:
         model = ProtectedTermList
         fields = ["name", "kind"]
-        error_messages = {"name": {"unique": "A term list with this name already exists."}}
+        error_messages = {
+            "name": {
+                "unique": "A term list with this name already exists.",
+                "required": "Give the list a name.",
+            },
+            "kind": {"required": "Choose what the terms are."},
+        }
 
     def __init__(self, *args, skip_headings: bool = False, **kwargs) -> None:
         """``skip_headings``: leave out a first row of column headings, for a caller that

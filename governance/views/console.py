@@ -105,11 +105,42 @@ def history_of(obj) -> list[AuditEvent]:
     for event in events:
         before, after = event.before or {}, event.after or {}
         changes = [
-            (name.replace("_", " "), shown(name, before.get(name)), shown(name, after.get(name)))
+            (setting_name(obj, name), shown(name, before.get(name)), shown(name, after.get(name)))
             for name in dict.fromkeys([*before, *after])
         ]
         event.changes = [change for change in changes if change[1:] != ("—", "—")]
     return events
+
+
+#: The settings a history names that no form field labels, as a person reads them.
+SETTING_NAMES = {
+    "is_active": "Switched on",
+    "enabled": "Enabled",
+    "term_count": "Number of terms",
+    "terms replaced": "Terms replaced",
+    "credential changed": "Key replaced",
+    "finding_actions": "What findings do",
+    (Category, "is_active"): "In use (not retired)",
+}
+#: The form that edits each kind of object: its labels name the settings in its history.
+SETTING_FORMS = {
+    Backend: BackendForm,
+    Category: CategoryForm,
+    DetectionRule: RuleForm,
+    ProtectedTermList: TermListForm,
+}
+
+
+def setting_name(obj, name: str) -> str:
+    """A recorded setting's name as the page that edits it says it ("retention_days" →
+    "Keep conversations for (days)"), not as it is stored."""
+    if said := SETTING_NAMES.get((type(obj), name)) or SETTING_NAMES.get(name):
+        return said
+    form = SETTING_FORMS.get(type(obj))
+    field = form.base_fields.get(name) if form else None
+    if field is not None and field.label:
+        return str(field.label)
+    return capfirst(name.replace("_", " "))
 
 
 def _shown(value) -> str:

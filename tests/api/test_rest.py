@@ -345,8 +345,8 @@ def test_bad_category_input_is_explained_and_nothing_saved(policy, admin):
         ("post", "", {"number": 1, "slug": "public", "name": "", "summary": "x",
                       "blocks_all": True, "retention_days": 7}, {
             "number": ["A category with this number already exists."],
-            "slug": ["A category with this slug already exists."],
-            "name": ["This field is required."],
+            "slug": ["A category with this short name already exists."],
+            "name": ["Give the category a name."],
             "retention_days": ["A prohibited category stores nothing: leave retention empty."],
         }),
         ("post", "", {"number": 12, "slug": "top", "name": "Top", "summary": "x"},

@@ -134,7 +134,7 @@ def test_the_hosting_filter_says_how_to_keep_it_quick(client, reader):
     page = client.get("/audit/").content.decode()
     assert '<option value="external_api">External API</option>' in page
     assert 'aria-describedby="id_hosting_helptext"' in page
-    assert "On a long trail, give dates too: they keep it quick." in page
+    assert "On a long trail, give dates too, or the search can be slow." in page
 
 
 def test_hosting_with_another_action_is_explained(client, reader, calls):

@@ -69,7 +69,7 @@ def test_an_id_without_its_type_is_explained_not_guessed(client, reader, convers
     client.force_login(reader)
     response = client.get(f"/audit/?target={conversations[0].public_id}")
     assert response.status_code == 422
-    assert "Give the target&#x27;s type too" in response.content.decode()
+    assert "Choose what kind of target the ID is" in response.content.decode()
     assert client.get(f"/audit/export/csv/?target={conversations[0].public_id}").status_code == 400
 
 

@@ -167,8 +167,8 @@ def test_it_downloads_the_compliance_report(trail, page: Page, console_errors):
     assert re.fullmatch(r"steward-compliance-[\d-]+\.csv", download.suggested_filename)
     with open(download.path(), encoding="utf-8") as file:
         lines = file.read().splitlines()
-    assert lines[0] == "\ufeffsection,key,value"  # the BOM: Excel reads it as UTF-8
-    assert lines[1] == f"period,from,{timezone.localdate() - dt.timedelta(days=6)}"
+    assert lines[0] == "\ufeffsection,key,label,value"  # the BOM: Excel reads it as UTF-8
+    assert lines[1] == f"period,from,Period from,{timezone.localdate() - dt.timedelta(days=6)}"
     assert console_errors == []
 
 
@@ -197,6 +197,33 @@ def test_it_fits_the_audit_pages_on_a_phone(trail, new_context, console_errors):
         page.wait_for_load_state("networkidle")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px phone"
+    assert console_errors == []
+
+
+def test_each_events_time_shows_whole_on_a_320px_phone(trail, new_context, console_errors):
+    """The time ran on behind the outcome's badge ("18:28:14 U")."""
+    page = watch_console(new_context(viewport={"width": 320, "height": 800}).new_page(),
+                         console_errors)  # fmt: skip
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/")
+    overflowing = page.evaluate("""() => [...document.querySelectorAll(
+        '#event-results td[data-label=When]')]
+        .filter(td => td.scrollWidth > td.clientWidth).length""")
+    assert overflowing == 0
+    assert console_errors == []
+
+
+def test_the_trail_prints_on_a4_as_a_record(trail, page: Page, console_errors: list[str]):
+    """The table ran 126px past an A4 page, cutting two columns, under the filters and the
+    buttons, which do nothing on paper."""
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.set_viewport_size({"width": 718, "height": 1000})  # A4's printable width at 96 dpi
+    page.emulate_media(media="print")
+    page.goto("/audit/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 718
+    for gone in (".filters", "text=Verify now", "text=Older events", "text=Export"):
+        expect(page.locator(gone).first).to_be_hidden()
+    expect(page.locator("#event-results td[data-label=Outcome]").first).to_be_visible()
     assert console_errors == []
 
 

@@ -56,7 +56,7 @@ def test_it_adds_a_backend_approves_it_and_refuses_a_breaking_approval(
     expect(refusal).to_contain_text(
         "Confidential / personal data needs an on-premise or private cloud backend"
     )
-    expect(refusal).to_contain_text("Hosted Llama is external API")
+    expect(refusal).to_contain_text("Hosted Llama is an external API backend")
     expect(page.locator("#approvals-panel tbody tr", has_text="Hosted Llama")).to_have_count(1)
 
     # 4. Revoking asks first.

@@ -123,7 +123,9 @@ def test_it_shows_an_invalid_email_inline(page: Page, login):
     assert posted.value.status == 422
     email = page.get_by_label("Work email")
     expect(email).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#email-error")).to_have_text("Enter a valid email address.")
+    expect(page.locator("#email-error")).to_have_text(
+        "Type a whole email address, such as jane.roe@example.com."
+    )
     expect(email).to_have_value("not-an-email")
     assert page.evaluate("window.stewardSamePage") is True
     assert not User.objects.filter(email="not-an-email").exists()

@@ -368,4 +368,6 @@ def test_the_form_refuses_anything_else(model):
 def test_other_kinds_still_need_a_model_name():
     form = _form(kind="ollama", base_url="http://127.0.0.1:11434", model="")
     assert not form.is_valid()
-    assert form.errors["model"] == ["This field is required."]
+    assert form.errors["model"] == [
+        "Give the model's name as the provider spells it, such as llama3.2."
+    ]

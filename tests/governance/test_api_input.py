@@ -191,7 +191,9 @@ def test_the_api_refuses_an_external_backend_for_a_confidential_category(api):
     assert refused.json() == {
         "non_field_errors": [
             "Confidential is level 3: only an on-premise or private cloud backend may receive "
-            "it; Acme gateway is external API."
+            "it; Acme gateway is an external API backend.",
+            "Choose a backend that meets what Confidential requires, or change what it "
+            "requires first.",
         ]
     }
     assert not Approval.objects.exists() and policy_events() == []

@@ -69,11 +69,13 @@ def test_it_refuses_an_approval_that_breaks_requirements_naming_each(client, adm
     assert response.status_code == 422
     text = response.content.decode().replace("&#x27;", "'")
     assert (
-        "Confidential needs an on-premise or private cloud backend; Public API is external API."
-        in text
+        "Confidential needs an on-premise or private cloud backend; "
+        "Public API is an external API backend." in text
     )
     assert "Confidential forbids backends that train on inputs." in text
     assert "Confidential needs a signed data processing agreement." in text
+    # and what to do about it
+    assert "Choose a backend that meets what Confidential requires, or change what" in text
     assert Approval.objects.count() == 0
     assert policy_events() == []
 
@@ -134,8 +136,11 @@ def test_duplicates_and_missing_fields_are_explained(client, admin):
     assert b"Local Ollama is already approved for Public." in response.content
     response = client.post("/policy/approvals/", {"category": "", "preference": "0"})
     assert response.status_code == 422
-    assert b"This field is required." in response.content
-    assert b"greater than or equal to 1" in response.content
+    page = response.content.decode()
+    assert "Choose the category the backend is to serve." in page
+    assert "Choose the backend to approve." in page
+    assert "Give a whole number from 1 (tried first) to 1000." in page
+    assert "This field is required." not in page and "greater than or equal" not in page
     assert Approval.objects.count() == 1
 
 
@@ -192,7 +197,7 @@ def test_a_confidential_category_refuses_an_external_backend_whatever_its_settin
     assert "approved for Confidential" not in text
     assert (
         "Confidential is level 3: only an on-premise or private cloud backend may receive it; "
-        "Acme gateway is external API." in text
+        "Acme gateway is an external API backend." in text
     )
     assert not Approval.objects.exists()
     assert policy_events() == []
@@ -221,7 +226,8 @@ def test_a_backends_preference_changes_in_place(client, admin):
     approval = Approval.objects.create(category=_confidential(), backend=backend, preference=100)
     url = f"/policy/approvals/confidential/{backend.public_id}/preference/"
     client.force_login(admin)
-    for typed, complaint in (("0", "greater than or equal to 1"), ("first", "whole number")):
+    for typed in ("0", "first", "1001", ""):
+        complaint = "Give a whole number from 1 (tried first) to 1000."
         refused = client.post(url, {"preference": typed}, **HTMX)
         page = refused.content.decode()
         assert refused.status_code == 422 and complaint in page

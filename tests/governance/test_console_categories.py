@@ -47,8 +47,8 @@ def test_bad_input_is_explained_and_nothing_saved(client, admin):
     assert b"<html" not in response.content and b'id="category-form"' in response.content
     text = response.content.decode()
     assert "A category with this number already exists." in text
-    assert "A category with this slug already exists." in text
-    assert "This field is required." in text
+    assert "A category with this short name already exists." in text
+    assert "Give the category a name." in text and "This field is required." not in text
     assert "A prohibited category stores nothing" in text
     assert Category.objects.count() == 1
     assert policy_events() == []
@@ -71,7 +71,7 @@ def test_an_edit_records_before_and_after_and_keeps_the_level(client, admin):
     assert event.after["allowed_regions"] == ["ch", "eu"]
     assert "number" not in event.after
     page = client.get("/policy/categories/public/").content.decode()
-    assert "Category edited" in page and "retention days" in page
+    assert "Category edited" in page and "Keep conversations for (days)" in page
 
 
 def test_the_finding_matrix_shows_defaults_and_stores_overrides(client, admin):
@@ -119,6 +119,34 @@ def test_a_prohibited_category_has_no_matrix_to_edit(client, admin):
     page = client.get("/policy/categories/prohibited/").content.decode()
     assert "Every message in this category is blocked" in page
     assert "Save finding actions" not in page
+
+
+def test_a_prohibited_category_offers_no_approval_or_clearance(client, admin):
+    """It said "no backend may be approved" beside "Approve a backend" and "Manage
+    clearances", which can only be refused for it."""
+    make_category(number=2, slug="internal", name="Internal")
+    make_category(
+        number=4, slug="prohibited", name="Prohibited", blocks_all=True, retention_days=None
+    )
+    client.force_login(admin)
+    page = client.get("/policy/categories/prohibited/").content.decode()
+    assert "Approve a backend" not in page and "Manage clearances" not in page
+    assert "nobody may be cleared" in page
+    page = client.get("/policy/categories/internal/").content.decode()
+    assert "Approve a backend" in page and "Manage clearances" in page
+
+
+def test_a_clearance_left_on_a_prohibited_category_can_be_found_to_revoke(client, admin):
+    """Cleared before it was made prohibited: shown, with the page to revoke it on."""
+    from governance.models import Clearance
+
+    category = make_category(number=2, slug="internal", name="Internal")
+    Clearance.objects.create(category=category, user=admin)
+    Category.objects.filter(pk=category.pk).update(blocks_all=True, retention_days=None)
+    client.force_login(admin)
+    page = client.get("/policy/categories/internal/").content.decode()
+    assert "Revoke on the clearances page" in page and admin.display_name in page
+    assert "Manage clearances" not in page
 
 
 def test_retiring_asks_first_and_is_recorded(client, admin):

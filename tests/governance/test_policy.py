@@ -28,7 +28,7 @@ def test_it_refuses_everything_for_a_prohibited_category():
         (
             {"allowed_hosting_classes": ["on_prem", "private_cloud"]},
             {"hosting_class": "external_api"},
-            "Cat needs an on-premise or private cloud backend; Box is external API.",
+            "Cat needs an on-premise or private cloud backend; Box is an external API backend.",
         ),
         ({"forbid_training": True}, {"trains_on_inputs": True}, "Cat forbids backends that train"),
         ({"forbid_consumer_products": True}, {"consumer_product": True}, "forbids consumer"),
@@ -93,7 +93,7 @@ def test_a_confidential_level_only_reaches_our_own_infrastructure_whatever_its_s
     external = backend_attrs(name="Gateway", hosting_class="external_api")
     assert unmet_requirements(category, external, today=TODAY) == [
         "Confidential is level 3: only an on-premise or private cloud backend may receive it; "
-        "Gateway is external API."
+        "Gateway is an external API backend."
     ]
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 from audit.models import AuditEvent
 from governance.demo import seed_demo_organisation
 from governance.models import Category, User
@@ -74,9 +76,40 @@ def test_bad_input_is_explained_and_nothing_is_recorded(client, db):
     response = _post(client, text="", user=admin.public_id, category=9)
     assert response.status_code == 422
     page = response.content.decode()
-    assert "This field is required" in page
-    assert "Select a valid choice" in page
+    assert "Write a message first." in page  # the chat's words
+    assert "Choose one of the categories listed" in page
+    assert "This field is required" not in page and "Select a valid choice" not in page
+    # The decision panel says why nothing was simulated (it said "Paste a message").
+    assert "Not simulated" in page and "Paste a message and press Simulate" not in page
     assert AuditEvent.objects.count() == before
+
+
+def test_a_message_past_the_limit_is_refused_as_the_chat_refuses_it_and_kept(client, db):
+    """The box had maxlength="32000": the browser cut a longer paste, and the decision shown
+    was the one on the shortened text, which the chat never makes."""
+    from chat.services import MAX_MESSAGE_CHARS, ChatError, clean_text
+
+    admin = _setup(client)
+    box = client.get("/policy/simulator/").content.decode().split("<textarea", 1)[1]
+    assert "maxlength" not in box.split(">", 1)[0]
+    text = "x" * MAX_MESSAGE_CHARS + " tail-end-marker"
+    with pytest.raises(ChatError) as chat_says:
+        clean_text(text)
+    response = _post(client, text=text, user=admin.email, category=1)
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert str(chat_says.value) in page and "Decision" in page and "Not simulated" in page
+    assert "tail-end-marker</textarea>" in page  # the whole text, to shorten there
+
+
+def test_the_message_is_decided_on_as_the_chat_cleans_it(client, db):
+    """Windows line ends count once, as in the chat: a message at the limit is simulated."""
+    from chat.services import MAX_MESSAGE_CHARS
+
+    admin = _setup(client)
+    text = "a\r\n" * (MAX_MESSAGE_CHARS // 2)
+    response = _post(client, text=text, user=admin.email, category=1)
+    assert response.status_code == 200 and "Allowed" in response.content.decode()
 
 
 def test_the_text_is_not_stored_anywhere(client, db):
