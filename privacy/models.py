@@ -407,6 +407,15 @@ class SubjectRequest(models.Model):
     def overdue(self) -> bool:
         return self.is_open and self.days_left() < 0
 
+    def days_overdue(self, today: dt.date) -> int:
+        """How many days past its due date it is on ``today`` (0: not past it)."""
+        return max(0, -self.days_left(today))
+
+    def days_copy_waited(self, today: dt.date) -> int:
+        """How many days the access copy has waited for an officer's check on ``today``,
+        counted from the day it was made (0 on that day); while :attr:`copy_being_checked`."""
+        return (today - timezone.localdate(self.completed_at)).days
+
     @property
     def days_late(self) -> int:
         """How many days after its due date a closed request was answered (0: in time)."""
@@ -447,8 +456,7 @@ class SubjectRequest(models.Model):
         if self.is_open:
             return 0
         answered = self.answered_at
-        day = timezone.localdate(answered) if answered else timezone.localdate()
-        return max(0, (day - self.due_on).days)
+        return self.days_overdue(timezone.localdate(answered) if answered else timezone.localdate())
 
     def notice_due_on(self, topic: str) -> dt.date | None:
         """The last day to tell the requester ``topic`` (:func:`policy.notice_due_on`)."""

@@ -163,8 +163,8 @@ def copies_to_check(today) -> list[SubjectRequest]:
     )
     base = site_address()
     for request in found:
-        request.waiting = (today - timezone.localdate(request.completed_at)).days
-        request.overdue_by = _overdue_by(request.due_on, today)
+        request.waiting = request.days_copy_waited(today)
+        request.overdue_by = request.days_overdue(today)
         request.deadline = _deadline(request.due_on, today)
         request.link = _link(request, base, "#copy-check")
     return sorted(found, key=lambda request: -request.overdue_by)

@@ -155,6 +155,15 @@ def _hold_in_transit(conversation: Conversation, answer: Message, outgoing, mapp
         ) from None
 
 
+#: The refusal of a message past :data:`MAX_MESSAGE_CHARS`. The message box says it too, before
+#: a paste of megabytes is posted: it gets these words, placeholders and all (``data-too-long``,
+#: from :func:`chat.context_processors.limits`) and fills in the numbers as :func:`clean_text` does.
+TOO_LONG = (
+    "That message is {count} characters; the limit is {limit}. "
+    "Split it, or send the part that matters."
+)
+
+
 def clean_text(text: str) -> str:
     """The message with its line ends normalised and trimmed; ChatError if it is empty or too
     long to send."""
@@ -162,10 +171,7 @@ def clean_text(text: str) -> str:
     if not text:
         raise ChatError("Write a message first.")
     if len(text) > MAX_MESSAGE_CHARS:
-        raise ChatError(
-            f"That message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}. "
-            "Split it, or send the part that matters."
-        )
+        raise ChatError(TOO_LONG.format(count=f"{len(text):,}", limit=f"{MAX_MESSAGE_CHARS:,}"))
     return text
 
 

@@ -107,8 +107,8 @@ def _copies_to_check(officer, *, today: dt.date) -> list[SubjectRequest]:
     page = _url_of_each("privacy:request")
     for listed in copies:
         listed.url = page(listed.public_id)
-        listed.waiting = (today - timezone.localdate(listed.completed_at)).days
-        listed.late = listed.answer_days_late
+        listed.waiting = listed.days_copy_waited(today)
+        listed.late = listed.days_overdue(today)
         listed.about_you = access.is_about(listed, officer)
     return copies
 

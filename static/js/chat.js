@@ -255,22 +255,25 @@
     }
   }
 
-  // Past the longest message Steward takes, the box says so itself, in the server's words:
-  // a paste of megabytes is not posted again at every pause for a preview, nor sent only to
-  // be refused (past 2.5 MB the server reads none of it, and a browser may drop the upload
-  // before the refusal arrives). Counted as the server counts: characters, trimmed.
+  // Past the longest message Steward takes, the box says so itself, in the server's words
+  // (data-too-long, its numbers left to fill in): a paste of megabytes is not posted again at
+  // every pause for a preview, nor sent only to be refused (past 2.5 MB the server reads none
+  // of it, and a browser may drop the upload before the refusal arrives). Counted as the
+  // server counts: characters, trimmed.
   function tooLong(box) {
     var limit = Number(box.dataset && box.dataset.maxChars);
+    var refusal = box.dataset && box.dataset.tooLong;
     var text = box.value.trim();
-    if (!limit || text.length <= limit) {
+    if (!limit || !refusal || text.length <= limit) {
       return "";
     }
     var count = text.length - (text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g) || []).length;
     if (count <= limit) {
       return "";
     }
-    return "That message is " + count.toLocaleString("en") + " characters; the limit is "
-      + limit.toLocaleString("en") + ". Split it, or send the part that matters.";
+    // As Python writes {n:,}: 2,621,447.
+    return refusal.replace("{count}", count.toLocaleString("en-US"))
+      .replace("{limit}", limit.toLocaleString("en-US"));
   }
 
   // Said as soon as the box holds it (the count brought up to date at each pause in typing,

@@ -190,11 +190,14 @@ def test_a_paste_larger_than_steward_takes_is_not_sent_and_stays(org, page: Page
     paste = "(box, text) => { box.value = text; box.dispatchEvent(new Event('input')); }"
     box.evaluate(paste, huge)  # as a paste puts it there (typing 2.5 MB takes Playwright minutes)
     expect(page.locator("#preview")).to_contain_text("Too long to send")  # before Send
-    expect(page.locator("#preview")).to_contain_text("the limit is 32,000")
+    with pytest.raises(services.ChatError) as refused:
+        services.clean_text(huge)
+    expect(page.locator("#preview .preview-reason")).to_have_text(str(refused.value))
     expect(page.locator("#messages [role=alert]")).to_have_count(0)  # said there, only
     page.get_by_role("button", name="Send").click()
 
-    expect(page.get_by_role("alert")).to_contain_text("Not sent: That message is 2,621,447")
+    expect(page.get_by_role("alert")).to_contain_text(f"Not sent: {refused.value} Your text")
+    assert "That message is 2,621,447 characters; the limit is 32,000." in str(refused.value)
     assert page.get_by_label("Message").input_value() == huge
     assert page.locator("#messages [role=alert]").count() == 0  # not said twice
     expect(page.locator("#message-list .turn")).to_have_count(0)

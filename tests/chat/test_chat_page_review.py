@@ -3,10 +3,13 @@
 Findings of a review of the page in a browser; each test failed before its fix.
 """
 
+import html
 import re
 
+import pytest
 from django.urls import reverse
 
+from chat.services import ChatError, clean_text
 from tests.chat.test_views import HTMX, thread  # noqa: F401  (a fixture)
 
 
@@ -23,6 +26,31 @@ def test_the_message_box_does_not_cut_a_long_paste_short(client, thread):  # noq
     page = _page(client, thread)
     box = re.search(r"<textarea id=\"composer-text\"[^>]*>", page).group(0)
     assert "maxlength" not in box
+
+
+def _filled_as_the_page_fills_it(box: str, count: int) -> str:
+    """The box's own refusal of ``count`` characters, as chat.js writes it: its numbers with
+    thousands separators (``toLocaleString("en-US")``)."""
+    limit = int(re.search(r'data-max-chars="(\d+)"', box).group(1))
+    refusal = html.unescape(re.search(r'data-too-long="([^"]*)"', box).group(1))
+    return refusal.replace("{count}", f"{count:,}").replace("{limit}", f"{limit:,}")
+
+
+def test_the_message_box_refuses_a_long_paste_in_the_words_of_the_send(client, thread):  # noqa: F811
+    """The box says a paste is too long before it is posted: in the sentence the send refuses
+    it with, written once on the server (the page had its own copy of it)."""
+    box = re.search(r"<textarea id=\"composer-text\"[^>]*>", _page(client, thread)).group(0)
+    text = "x" * 2_621_447
+    with pytest.raises(ChatError) as refused:
+        clean_text(text)
+    assert _filled_as_the_page_fills_it(box, len(text)) == str(refused.value)
+    assert "{count}" not in str(refused.value)
+
+    # The box the refused send puts back says it too.
+    url = reverse("chat:send", args=[thread.conversation.public_id])
+    again = client.post(url, {"text": text[:40_000]}, **HTMX).content.decode()
+    box = re.search(r"<textarea id=\"composer-text\"[^>]*>", again).group(0)
+    assert _filled_as_the_page_fills_it(box, 40_000) in again
 
 
 def test_the_preview_says_a_message_is_too_long_to_send(client, thread):  # noqa: F811

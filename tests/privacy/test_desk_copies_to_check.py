@@ -8,6 +8,7 @@ checks it), and is not reminded to check it."""
 import datetime as dt
 import html
 import itertools
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -20,6 +21,7 @@ from audit.models import AuditEvent
 from governance.roles import Role
 from privacy import archive, reminders
 from privacy.models import SubjectRequest
+from privacy.views.dashboard import _copies_to_check
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -180,6 +182,27 @@ def test_the_copies_cost_the_desk_the_same_queries_however_many(client, officers
     page = _desk(client, officers[0])
     assert page.count("— for Alice Example, waiting") == 3
     assert page.count("— for Omar, waiting") == 1 and page.count("— your own copy") == 1
+
+
+# --- the days a copy has waited, one rule for the desk and the reminder --------------------
+
+
+def test_a_copy_counts_its_wait_and_lateness_in_local_days(officers, alice, settings):
+    settings.TIME_ZONE = "Pacific/Auckland"
+    made = dt.datetime(2026, 5, 3, 0, 30, tzinfo=ZoneInfo("Pacific/Auckland"))  # 2 May in UTC
+    copy = _copy(officers, alice, completed_at=made, due_on=dt.date(2026, 5, 5))
+    assert copy.days_copy_waited(dt.date(2026, 5, 3)) == 0
+    assert copy.days_copy_waited(dt.date(2026, 5, 4)) == 1
+    assert copy.days_overdue(dt.date(2026, 5, 5)) == 0
+    assert copy.days_overdue(dt.date(2026, 5, 8)) == 3
+
+
+def test_the_desk_and_the_reminder_count_a_copy_alike(officers, alice):
+    today = timezone.localdate()
+    _copy(officers, alice, made_days_ago=5, due_in=-2)
+    (listed,) = _copies_to_check(officers[0], today=today)
+    (reminded,) = reminders.copies_to_check(today)
+    assert (listed.waiting, listed.late) == (reminded.waiting, reminded.overdue_by) == (5, 2)
 
 
 # --- the daily reminder ----------------------------------------------------------------------
