@@ -190,7 +190,11 @@ def test_it_uses_the_backend_index_between_the_window_sequences(world):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "audit_event_backend" in plan or "audit_event_action" in plan
+    # Which index depends on the table's statistics at the time (the backend's, the action's
+    # or the outcome's: each leads to sequence); what matters is that the window's sequences
+    # bound the walk.
+    bounds = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert any("sequence >=" in line and "sequence <" in line for line in bounds), plan
     assert "sequence" in str(events.query)
 
 
