@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit import chain, charts, exports, reports
 from audit.filters import EventFilter, target_kind
+from audit.filters_in_words import filters_in_words
 from audit.forms import KeptCheckpointsForm
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import (
@@ -34,10 +35,11 @@ from audit.services import (
     record,
 )
 from audit.tasks import checking_upload_alone, verify_chain
+from audit.words import in_words
 from config.downloads import attachment
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
-from governance.policy import finding_name, hosting_name
+from governance.policy import finding_name
 from governance.roles import Role
 
 PAGE_SIZE = 50
@@ -109,6 +111,7 @@ def events(request: HttpRequest) -> HttpResponse:
             "older": older,
             "paged": before is not None,
             "query": query,
+            "filters_in_words": filters_in_words(filters, before=before),
             "status": chain_status(request.user, verifying=request.GET.get("verifying")),
             "export_formats": EXPORT_FORMATS,
         },
@@ -125,58 +128,6 @@ def _target_note(event: AuditEvent, kind: str) -> str:
     if event.target_id and event.target_id not in event.target_repr:
         parts.append(event.target_id)
     return " ".join(parts)
-
-
-#: Keys of before / after / details whose words are not the key's own.
-KEY_WORDS = {
-    "is_active": "Active",
-    "hosting_class": "Hosting",
-    "category_number": "Category level",
-    "chars": "Characters",
-    "findings": "Found",
-    "replaced": "Replaced",
-    "ip": "IP address",
-    "message": "Message ID",
-    "kept_checkpoints": "Checkpoints in the file",
-    "checked": "Events checked",
-}
-FINDING_COUNTS = {"findings", "replaced"}
-
-
-def _key_in_words(key: str) -> str:
-    """ "retention_days" → "Retention days", "latency_ms" → "Latency (ms)"."""
-    if key in KEY_WORDS:
-        return KEY_WORDS[key]
-    words = key.removesuffix("_ms").replace("_", " ").strip()
-    words = words[:1].upper() + words[1:]
-    return f"{words} (ms)" if key.endswith("_ms") else words
-
-
-def _value_in_words(key: str, value) -> str:
-    """A recorded value as a person reads it; the exact JSON stays on the page beside it."""
-    if value is None or value == "" or value == [] or value == {}:
-        return "none"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if key == "hosting_class" and isinstance(value, str):
-        return hosting_name(value)
-    if isinstance(value, dict):
-        if key in FINDING_COUNTS:
-            return ", ".join(f"{finding_name(kind)} × {count}" for kind, count in value.items())
-        return "; ".join(f"{_key_in_words(k)}: {_value_in_words(k, v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "; ".join(_value_in_words(key, item) for item in value)
-    return str(value)
-
-
-def _in_words(recorded) -> list[tuple[str, str]]:
-    """Before, after or details as (key in words, value in words), by key as the exact JSON
-    beside them (PostgreSQL keeps no order of its own)."""
-    if not isinstance(recorded, dict):  # every writer records an object; the trail outlives them
-        return [("Value", _value_in_words("", recorded))]
-    return [
-        (_key_in_words(key), _value_in_words(key, value)) for key, value in sorted(recorded.items())
-    ]
 
 
 @require_GET
@@ -207,7 +158,9 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
             "findings": [(finding_name(kind), count) for kind, count in findings],
             "links_ok": links_ok,
             "has_next": AuditEvent.objects.filter(sequence=sequence + 1).exists(),
-            "in_words": {name: _in_words(value) for name, value in recorded.items()},
+            "in_words": {
+                name: in_words(value, event.target_type) for name, value in recorded.items()
+            },
             "json": {
                 name: json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
                 for name, value in recorded.items()

@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from config.env import backend_key_variable_problem
-from governance.policy import BACKEND_ATTRIBUTE_FIELDS, ROUTING_FIELDS
+from governance.policy import BACKEND_ATTRIBUTE_FIELDS, HOSTING_LABELS, ROUTING_FIELDS
 from governance.querysets import BackendQuerySet, CategoryQuerySet, ClearanceQuerySet
 from governance.roles import ROLE_PERMISSIONS
 
@@ -82,9 +82,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class HostingClass(models.TextChoices):
-    ON_PREM = "on_prem", "On-premise"
-    PRIVATE_CLOUD = "private_cloud", "Private cloud"
-    EXTERNAL_API = "external_api", "External API"
+    ON_PREM = "on_prem", HOSTING_LABELS["on_prem"]
+    PRIVATE_CLOUD = "private_cloud", HOSTING_LABELS["private_cloud"]
+    EXTERNAL_API = "external_api", HOSTING_LABELS["external_api"]
 
 
 class Category(models.Model):

@@ -55,16 +55,20 @@ BACKEND_ATTRIBUTE_FIELDS = (
     "dpa_expires_on",
 )
 
+#: Where a backend runs, in words: the labels of ``governance.models.HostingClass``, kept here
+#: because that module imports this one (and this one stays free of the ORM).
 HOSTING_LABELS = {
-    "on_prem": "on-premise",
-    "private_cloud": "private cloud",
-    "external_api": "external API",
+    "on_prem": "On-premise",
+    "private_cloud": "Private cloud",
+    "external_api": "External API",
 }
 
 
 def hosting_name(hosting_class: str) -> str:
-    """A hosting class as a person reads it ("external_api" → "external API")."""
-    return HOSTING_LABELS.get(hosting_class, hosting_class)
+    """A hosting class as a sentence says it ("external_api" → "external API"); kept as it is
+    when it is none of them."""
+    label = HOSTING_LABELS.get(hosting_class)
+    return label[:1].lower() + label[1:] if label else hosting_class
 
 
 # A category's number is its sensitivity level, and two levels are hard floors no

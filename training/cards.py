@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from governance.forms import finding_rows
-from governance.models import Category
+from governance.models import Category, HostingClass
 from governance.policy import (
     CONFIDENTIAL_LEVEL,
-    HOSTING_LABELS,
     MATRIX_ACTIONS,
     PROHIBITED_LEVEL,
     Action,
@@ -127,8 +126,9 @@ def _where(spec: CategorySpec) -> str:
         return "Nowhere. Steward blocks the message and records the attempt."
     if spec.number >= CONFIDENTIAL_LEVEL:
         return "Only models on our own infrastructure (on-premise or private cloud)."
-    if spec.allowed_hosting_classes and set(HOSTING_LABELS) - set(spec.allowed_hosting_classes):
-        labels = [hosting_name(h) for h in spec.allowed_hosting_classes]
+    allowed = spec.allowed_hosting_classes
+    if allowed and set(HostingClass.values) - set(allowed):
+        labels = [hosting_name(h) for h in allowed]
         return f"Only {_join(labels)} models approved for it."
     return "Any enabled model approved for it."
 

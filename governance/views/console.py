@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit.models import AuditEvent
+from audit.words import changed_settings
 from governance import services
 from governance.access import role_required
 from governance.forms import (
@@ -84,76 +85,18 @@ def _refusal(form, exc: services.PolicyError) -> None:
 
 
 def history_of(obj) -> list[AuditEvent]:
-    """The latest audit events about ``obj`` (events outlive their target)."""
+    """The latest audit events about ``obj`` (events outlive their target), each with the
+    settings it changed in words."""
+    kind = obj._meta.label_lower
     target_id = str(getattr(obj, "public_id", None) or obj.pk)
     events = list(
-        AuditEvent.objects.filter(target_type=obj._meta.label_lower, target_id=target_id).only(
-            *HISTORY_FIELDS
-        )[:HISTORY_LENGTH]
-    )
-    labels = {  # a field's stored value ("external_api") as its form names it
-        field.name: {str(value): label for value, label in field.flatchoices}
-        for field in obj._meta.get_fields()
-        if getattr(field, "choices", None)
-    }
-
-    def shown(name: str, value) -> str:
-        if isinstance(value, str):
-            value = labels.get(name, {}).get(value, value)
-        return _shown(value)
-
-    for event in events:
-        before, after = event.before or {}, event.after or {}
-        changes = [
-            (setting_name(obj, name), shown(name, before.get(name)), shown(name, after.get(name)))
-            for name in dict.fromkeys([*before, *after])
+        AuditEvent.objects.filter(target_type=kind, target_id=target_id).only(*HISTORY_FIELDS)[
+            :HISTORY_LENGTH
         ]
-        event.changes = [change for change in changes if change[1:] != ("—", "—")]
+    )
+    for event in events:
+        event.changes = changed_settings(event.before, event.after, kind)
     return events
-
-
-#: The settings a history names that no form field labels, as a person reads them.
-SETTING_NAMES = {
-    "is_active": "Switched on",
-    "enabled": "Enabled",
-    "term_count": "Number of terms",
-    "terms replaced": "Terms replaced",
-    "credential changed": "Key replaced",
-    "finding_actions": "What findings do",
-    (Category, "is_active"): "In use (not retired)",
-}
-#: The form that edits each kind of object: its labels name the settings in its history.
-SETTING_FORMS = {
-    Backend: BackendForm,
-    Category: CategoryForm,
-    DetectionRule: RuleForm,
-    ProtectedTermList: TermListForm,
-}
-
-
-def setting_name(obj, name: str) -> str:
-    """A recorded setting's name as the page that edits it says it ("retention_days" →
-    "Keep conversations for (days)"), not as it is stored."""
-    if said := SETTING_NAMES.get((type(obj), name)) or SETTING_NAMES.get(name):
-        return said
-    form = SETTING_FORMS.get(type(obj))
-    field = form.base_fields.get(name) if form else None
-    if field is not None and field.label:
-        return str(field.label)
-    return capfirst(name.replace("_", " "))
-
-
-def _shown(value) -> str:
-    """A recorded value as a person reads it."""
-    if value is None or value == "" or value == [] or value == {}:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
-    return str(value)
 
 
 def _dpa_warning(backend: Backend, today: dt.date) -> str:

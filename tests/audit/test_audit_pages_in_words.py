@@ -96,8 +96,8 @@ def test_recorded_values_read_in_words_with_the_exact_json_folded_beside_them(cl
     )
     page = _page(client, reader, f"/audit/events/{event.sequence}/")
     words, exact = page.split('<details class="exact-record">')
-    assert "<dt>Active</dt><dd>No</dd><dt>Retention days</dt><dd>30</dd>" in words
-    assert "<dt>Hosting</dt><dd>on-premise</dd>" in words
+    assert "<dt>Switched on</dt><dd>No</dd><dt>Retention days</dt><dd>30</dd>" in words
+    assert "<dt>Hosting class</dt><dd>On-premise</dd>" in words
     assert "retention_days" not in words and "on_prem" not in words
     assert "&quot;retention_days&quot;: 30" in exact and "&quot;on_prem&quot;" in exact
 
