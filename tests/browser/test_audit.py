@@ -19,8 +19,9 @@ pytestmark = pytest.mark.browser
 CHARTS = "**/audit/charts/*"
 AUDITOR = "aaron@example.com"
 POLICY_ADMIN = "paula@example.com"
+#: The charts on screen; paper has a drawing of its own (``.print-only``).
 CHARTS_LOADED = """() => {
-  const images = [...document.querySelectorAll('.chart img')];
+  const images = [...document.querySelectorAll('.chart img:not(.print-only)')];
   return images.length === 4 && images.every(i => i.complete && i.naturalWidth > 0);
 }"""
 
@@ -144,7 +145,7 @@ def test_it_draws_the_dashboard_charts(trail, page: Page, console_errors, email)
     page.goto("/audit/dashboard/")
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Insights")
-    expect(page.locator(".chart img")).to_have_count(4)
+    expect(page.locator(".chart img:not(.print-only)")).to_have_count(4)
     page.wait_for_function(CHARTS_LOADED)
     page.wait_for_load_state("networkidle")
     assert console_errors == []  # pygal's <style> inside an <img> must not trip the CSP
@@ -227,6 +228,62 @@ def test_the_trail_prints_on_a4_as_a_record(trail, page: Page, console_errors: l
     assert console_errors == []
 
 
+def test_the_printed_trail_says_which_events_it_holds(trail, page: Page, console_errors):
+    """The filter form is left off paper: the filters it applied are printed in words."""
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/?outcome=blocked")
+    applied = page.locator("#event-results .print-only")
+    expect(applied).to_be_hidden()  # on screen, the form says it
+
+    page.emulate_media(media="print")
+    expect(applied).to_have_text("Filtered: outcome Blocked.")
+    expect(page.locator(".filters")).to_be_hidden()
+    assert console_errors == []
+
+
+def test_the_dashboard_prints_the_per_day_chart_at_a_size_to_read(
+    trail, page: Page, console_errors
+):
+    """Printed from a desktop window, the per-day chart was its 1,090px drawing shrunk to A4,
+    its labels under 10px: a browser prints the image its <picture> chose for the screen.
+    Paper has the drawing made for one column, fetched with the page."""
+    one_at_a_time(page, CHARTS)
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/dashboard/")
+    page.wait_for_function(CHARTS_LOADED)
+    page.emulate_media(media="print")
+    figure = page.locator("figure.chart", has_text="Requests per day")
+    printed = figure.locator("img >> visible=true")
+    drawing = printed.evaluate("img => img.complete && img.naturalWidth ? img.currentSrc : ''")
+    assert drawing, "the printed chart is not there before printing"
+
+    page.set_viewport_size({"width": 718, "height": 1000})  # A4's printable width at 96 dpi
+    shown = printed.evaluate("img => img.getBoundingClientRect().width")
+    svg = page.request.get(drawing).text()
+    sizes = page.context.new_page()
+    sizes.set_content(f"<!doctype html><body style='margin:0'>{svg}")
+    sizes.evaluate(f"document.querySelector('svg').style.width = '{shown}px'")
+    labels = sizes.evaluate(LABEL_SIZES)
+    assert labels and all(size >= 10 for _, size in labels), labels
+    assert console_errors == []
+
+
+def test_chart_keys_keep_their_colours_on_paper(trail, page: Page, console_errors):
+    """A key's colour is its background, which browsers leave out of print unless told:
+    the keys printed as blank space beside each name."""
+    one_at_a_time(page, CHARTS)
+    sign_in(page, AUDITOR, DEMO_PASSWORD)
+    page.goto("/audit/dashboard/")
+    page.emulate_media(media="print")
+    swatches = page.locator(".swatch")
+    expect(swatches.first).to_be_visible()
+    adjust = swatches.evaluate_all(
+        "keys => keys.map(k => getComputedStyle(k).getPropertyValue('print-color-adjust'))"
+    )
+    assert set(adjust) == {"exact"}
+    assert console_errors == []
+
+
 def _findings_summary() -> reports.Summary:
     """A normal month's findings: all four decisions, and a rule's long name."""
     day = dt.date(2026, 11, 2)
@@ -236,6 +293,15 @@ def _findings_summary() -> reports.Summary:
         summary.findings_by_decision[decision].update({"PERSON": 10, "EMAIL_ADDRESS": 5})
     summary.findings_by_decision["blocked"].update({"rule Health information": 10})
     return summary
+
+
+#: Each label of the chart on the page, and the size it is shown at (the drawing's scaled).
+LABEL_SIZES = """() => {
+    const svg = document.querySelector('svg');
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    return [...svg.querySelectorAll('.axis text')].filter(t => t.textContent.trim())
+        .map(t => [t.textContent.trim(), parseFloat(getComputedStyle(t).fontSize) * scale]);
+}"""
 
 
 @pytest.mark.parametrize("narrow, width", [(False, 516), (True, 324), (True, 254)])
@@ -248,14 +314,7 @@ def test_the_findings_chart_labels_read_at_10px_or_more(browser, narrow, width):
     page = browser.new_page(viewport={"width": width, "height": 600})
     page.set_content(f"<!doctype html><body style='margin:0'>{svg}")
     page.evaluate("document.querySelector('svg').style.width = '100%'")
-    sizes = page.evaluate(
-        """() => {
-            const svg = document.querySelector('svg');
-            const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-            return [...svg.querySelectorAll('.axis text')].filter(t => t.textContent.trim())
-                .map(t => [t.textContent.trim(), parseFloat(getComputedStyle(t).fontSize) * scale]);
-        }"""
-    )
+    sizes = page.evaluate(LABEL_SIZES)
     legend = page.locator("svg .legends .legend").count()
     page.close()
     assert legend == 0

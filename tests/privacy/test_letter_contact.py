@@ -8,7 +8,8 @@ from tests.privacy.conftest import receive, reject
 from tests.test_accessibility import Tree
 
 WARNING = (
-    "Set STEWARD_PRIVACY_CONTACT so the person knows where to write; until then add your "
+    "Ask whoever runs Steward to record the controller's and its data protection officer's "
+    "names and contact details, so the person knows where to write; until then add your "
     "address before sending."
 )
 
