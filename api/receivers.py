@@ -3,10 +3,12 @@
 The password is what a person changes when they fear someone else is in their account: the
 sessions end with it (Django's session hash), and so must the tokens, which would otherwise
 keep that someone in through the API. Both changes happen inside django-allauth, so its
-signals are where to hear them; the revoking and its audit are :mod:`api.services`'.
+signals are where to hear them; the revoking and its audit are :mod:`api.services`'. The
+person is told, beside allauth's "Password successfully changed.", how many went with it.
 """
 
 from allauth.account.signals import password_changed, password_reset
+from django.contrib import messages
 from django.dispatch import receiver
 
 from api.services import revoke_all_tokens
@@ -14,7 +16,7 @@ from api.services import revoke_all_tokens
 
 @receiver(password_changed)
 def _password_changed(sender, request, user, **kwargs) -> None:
-    revoke_all_tokens(user=user, actor=user, reason="The password was changed.")
+    _revoke_and_tell(request, user, reason="The password was changed.")
 
 
 @receiver(password_reset)
@@ -23,4 +25,23 @@ def _password_reset(sender, request, user, **kwargs) -> None:
     replaces none, and the only token such an account can have is one an operator made."""
     if getattr(request, "first_password_of", None) == user.pk:
         return
-    revoke_all_tokens(user=user, actor=user, reason="The password was reset.")
+    _revoke_and_tell(request, user, reason="The password was reset.")
+
+
+def _revoke_and_tell(request, user, *, reason: str) -> None:
+    revoked = revoke_all_tokens(user=user, actor=user, reason=reason)
+    if revoked and request is not None:
+        messages.info(request, revoked_tokens_notice(revoked), fail_silently=True)
+
+
+def revoked_tokens_notice(count: int) -> str:
+    """What a person whose password change revoked ``count`` API tokens is told."""
+    if count == 1:
+        return (
+            "Your API token was revoked with the old password; "
+            "a program using it will need a new one."
+        )
+    return (
+        f"Your {count} API tokens were revoked with the old password; "
+        "programs using them will need new ones."
+    )

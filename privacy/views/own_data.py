@@ -18,6 +18,18 @@ from privacy.views.common import _go, _request_lines
 
 #: The state a person reads while their copy waits for an officer's check (its last step).
 BEING_CHECKED = "Being checked before you can download it"
+#: A request's steps as the person it is about reads them (the desk's are
+#: privacy.views.subject_requests.STEPS); their request's status badge says the same.
+STEPS_FOR_THE_PERSON = [
+    (SubjectRequest.Status.RECEIVED, "Received"),
+    (SubjectRequest.Status.VERIFIED, "Identity checked"),
+    (SubjectRequest.Status.SCOPED, "Data found"),
+    (SubjectRequest.Status.APPROVED, "Approved"),
+    (SubjectRequest.Status.EXECUTING, "Being carried out"),
+    (SubjectRequest.Status.COMPLETED, "Done"),
+]
+#: How a request asked for from the person's own account was checked, as they read it.
+SIGNED_IN = "You signed in to your own account."
 
 
 @require_http_methods(["GET", "POST"])
@@ -45,8 +57,31 @@ def mine(request: HttpRequest) -> HttpResponse:
         SubjectRequest.objects.listed().filter(subject_user=request.user).order_by("-created_at")
     )
     _request_lines(own, today=timezone.localdate())
+    in_the_persons_words(own)
     return render(
         request, "privacy/mine.html", {"own_requests": own, "regimes": OwnDataForm.REGIMES}
+    )
+
+
+def in_the_persons_words(requests) -> None:
+    """Give each of the person's own requests its status as their steps name it
+    (``status_words``) and how their identity was checked (``identity_words``), in words
+    addressed to them."""
+    step_words = dict(STEPS_FOR_THE_PERSON)
+    for listed in requests:
+        listed.status_words = step_words.get(listed.status) or listed.get_status_display()
+        asked_signed_in = _asked_from_the_account(listed)
+        listed.identity_words = SIGNED_IN if asked_signed_in else listed.verification
+
+
+def _asked_from_the_account(subject_request: SubjectRequest) -> bool:
+    """Asked for by the person themselves, signed in (services.request_own_data): that was the
+    identity check, and no officer made it."""
+    return (
+        subject_request.subject_user_id is not None
+        and subject_request.created_by_id == subject_request.subject_user_id
+        and subject_request.verified_at is not None
+        and subject_request.verified_by_id is None
     )
 
 
@@ -56,12 +91,14 @@ def progress_for_the_person(
     """The request page's steps as the person it is about reads them (``steps`` and
     ``done_steps`` as the page has them): while their copy is being checked, its last step is
     that, and not done; they cannot download it yet."""
+    named = {"step_words": dict(steps)}  # the request's facts name the steps it went through
     if not subject_request.copy_being_checked:
-        return {"steps": steps, "done_steps": done_steps}
+        return {"steps": steps, "done_steps": done_steps, **named}
     last, _ = steps[-1]
     return {
         "steps": [*steps[:-1], (last, BEING_CHECKED)],
         "done_steps": [code for code in done_steps if code != last],
+        **named,
     }
 
 

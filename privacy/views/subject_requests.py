@@ -109,15 +109,7 @@ STEPS = [
     (SubjectRequest.Status.EXECUTING, "Executing"),
     (SubjectRequest.Status.COMPLETED, "Completed"),
 ]
-#: The same steps, as the person the request is about reads them.
-STEPS_FOR_THE_PERSON = [
-    (SubjectRequest.Status.RECEIVED, "Received"),
-    (SubjectRequest.Status.VERIFIED, "Identity checked"),
-    (SubjectRequest.Status.SCOPED, "Data found"),
-    (SubjectRequest.Status.APPROVED, "Approved"),
-    (SubjectRequest.Status.EXECUTING, "Being carried out"),
-    (SubjectRequest.Status.COMPLETED, "Done"),
-]
+# The same steps, as the person the request is about reads them: own_data.STEPS_FOR_THE_PERSON.
 
 
 def _done_steps(subject_request: SubjectRequest) -> list[str]:
@@ -160,6 +152,8 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
     ):
         stuck = approval_mail.step_nobody_may_take([subject_request])[subject_request.pk]
     left_behind = services.left_behind(subject_request) if officer_view else None
+    if not officer_view:
+        own_data.in_the_persons_words([subject_request])
     return {
         "nobody_may_approve": stuck == approval_mail.APPROVE,
         "nobody_may_confirm": stuck == approval_mail.CONFIRM,
@@ -181,7 +175,7 @@ def _request_context(request, subject_request: SubjectRequest, **forms) -> dict:
             {"steps": STEPS, "done_steps": _done_steps(subject_request)}
             if officer_view
             else own_data.progress_for_the_person(
-                subject_request, STEPS_FOR_THE_PERSON, _done_steps(subject_request)
+                subject_request, own_data.STEPS_FOR_THE_PERSON, _done_steps(subject_request)
             )
         ),
         "officer": officer,

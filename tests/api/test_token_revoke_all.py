@@ -175,3 +175,42 @@ def test_revoke_api_tokens_revokes_a_persons_tokens_for_an_operator(member, toke
     ) == {"manage.py revoke_api_tokens"}
     with pytest.raises(CommandError):
         call_command("revoke_api_tokens", "nobody@example.com", stdout=out)
+
+
+def _change_password(client, user):
+    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    return client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        follow=True,
+    )
+
+
+def test_the_password_form_warns_that_the_change_revokes_the_live_tokens(client, member, token_for):
+    client.force_login(member)
+    assert "revokes your" not in client.get("/accounts/password/change/").text
+    token_for(member)
+    assert (
+        "Changing your password revokes your API token; a program using it will need a new one."
+        in client.get("/accounts/password/change/").text
+    )
+    _two_active_one_revoked(token_for, member)
+    assert (
+        "Changing your password revokes your 3 API tokens; programs using them will need new ones."
+        in client.get("/accounts/password/change/").text
+    )
+
+
+def test_the_changed_password_message_says_how_many_tokens_were_revoked(client, member, token_for):
+    _two_active_one_revoked(token_for, member)
+    page = _change_password(client, member).text
+    assert "Password successfully changed." in page
+    assert (
+        "Your 2 API tokens were revoked with the old password; "
+        "programs using them will need new ones." in page
+    )
+
+
+def test_a_password_change_without_tokens_says_nothing_of_them(client, member):
+    page = _change_password(client, member).text
+    assert "Password successfully changed." in page and "were revoked" not in page

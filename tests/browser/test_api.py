@@ -60,3 +60,18 @@ def test_the_api_docs_render_under_the_csp(demo, page: Page, console_errors):
     expect(page.get_by_text("/api/governance/categories/").first).to_be_visible()
     _shoot(page, "api-docs")
     assert console_errors == []
+
+
+def test_a_new_tokens_page_fits_the_smallest_phone(demo, new_context, console_errors):
+    """The Responses API call, one long word of code, ran past the card's edge at 320 px."""
+    page = new_context(viewport={"width": 320, "height": 640}).new_page()
+    sign_in(page, "alice@example.com", DEMO_PASSWORD)
+    page.goto("/settings/tokens/")
+    page.get_by_label("Name").fill("notebook")
+    page.get_by_role("button", name="Create token").click()
+    call = page.locator("code", has_text="client.responses.create")
+    expect(call).to_be_visible()
+    card = page.locator(".token-created").bounding_box()
+    for line in call.evaluate("code => [...code.getClientRects()].map(r => r.right)"):
+        assert line <= card["x"] + card["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from privacy import archive
 from privacy.models import SubjectRequest
-from privacy.views.subject_requests import STEPS_FOR_THE_PERSON, _done_steps
+from privacy.views.own_data import STEPS_FOR_THE_PERSON
+from privacy.views.subject_requests import _done_steps
 from tests.privacy.test_archive_lifecycle import (
     _own_access,
     mentioned_by_carol,  # noqa: F401  (a fixture)
@@ -39,6 +40,10 @@ def carol_names_alice(mentioned_by_carol):  # noqa: F811
 
 def _letter(client, request: SubjectRequest) -> str:
     return _text(client.get(f"/privacy/requests/{request.public_id}/letter/"))
+
+
+def _request_page(client, request: SubjectRequest) -> str:
+    return _text(client.get(f"/privacy/requests/{request.public_id}/"))
 
 
 def _your_requests(client) -> str:
@@ -70,7 +75,7 @@ def test_your_data_says_a_copy_being_checked_is_not_done_yet(
 
     archive.release(request=request, actor=officers[1])
     listed = _your_requests(client)
-    assert BEING_CHECKED not in listed and "Completed" in listed
+    assert BEING_CHECKED not in listed and "Done" in listed
 
 
 def test_the_request_page_shows_the_person_no_done_step_while_their_copy_is_checked(
@@ -173,3 +178,49 @@ def test_the_notice_says_only_what_steward_recognises_and_the_officer_finds_is_w
         "with the other people's data Steward recognises, and the names the officer finds, "
         "withheld" in page
     )
+
+
+# --- the person's own words on their request ------------------------------------------------
+
+
+def test_the_persons_done_request_speaks_to_them_in_their_steps_words(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """It read "Identity verified", "Scoped: Priya…", "0 mentions", "Receipt SHA-256" and
+    "Signed in to their own account." under steps named "Identity checked", "Data found"."""
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    client.force_login(org.alice)
+    page = _request_page(client, request)
+    where_it_stands = page[page.index("Where it stands") :]
+    assert where_it_stands.startswith("Where it stands Done Completed")
+    assert (
+        "Your copy holds 0 conversations of yours and 0 messages other people wrote that "
+        "name you." in page
+    )
+    assert "mentions" not in page and "SHA-256" not in page
+    assert "Receipt (a fingerprint that proves this answer was not changed):" in page
+    assert "Identity checked You signed in to your own account." in page
+    assert "Data found " + officers[1].display_name in page
+    assert "Identity verified" not in page and "Scoped" not in page
+    assert "their own account" not in page
+
+
+def test_the_officer_keeps_the_desks_words_on_the_same_request(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    client.force_login(officers[0])
+    page = _request_page(client, request)
+    assert "The archive holds 0 conversations and 0 mentions." in page
+    assert "Receipt SHA-256" in page and "Identity Signed in to their own account." in page
+    assert "Scoped " + officers[1].display_name in page
+
+
+def test_your_requests_says_when_a_done_request_was_done_not_when_it_was_due(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    client.force_login(org.alice)
+    listed = _your_requests(client)
+    assert f"Done done {timezone.localdate(request.completed_at):%-d %b %Y}" in listed
+    assert f"due {request.due_on:%-d %b %Y}" not in listed
