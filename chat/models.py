@@ -104,6 +104,8 @@ class Message(models.Model):
 
     #: An answer in one of these states is still on its way.
     IN_FLIGHT = (Status.PENDING, Status.QUEUED, Status.STREAMING)
+    #: The ``error_kind`` of an answer whose request was longer than its backend's context.
+    TOO_LONG = "too_long"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     conversation = models.ForeignKey(

@@ -31,6 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import streams, transient, views
 from chat.access import get_message_to_stream
+from chat.answering import NOT_STARTED, SETTLED, whereabouts
 from chat.markdown import GrowingAnswer
 from chat.models import Message
 from chat.pseudonyms import Pseudonymiser
@@ -45,11 +46,25 @@ MAX_CONNECTION_SECONDS = 300
 #: At most this many renders a second per answer: each one renders the answer's last
 #: blocks again (on the event loop), and chunks that arrive between are coalesced.
 RENDERS_PER_SECOND = 12
+
+
+def _waiting_line(words: str) -> str:
+    """What an answer shows while no words of it have come: moving dots, and ``words``."""
+    return (
+        '<span class="typing" aria-hidden="true"><span></span><span></span><span></span></span> '
+        f'<span class="small muted">{words}</span>'
+    )
+
+
 #: Shown in place of "Answering…" while the backend has the answer in its queue.
-WAITING_HTML = (
-    '<span class="typing" aria-hidden="true"><span></span><span></span><span></span></span> '
-    '<span class="small muted">Waiting for the model: it is answering someone else…</span>'
+WAITING_HTML = _waiting_line("Waiting for the model: it is answering someone else…")
+#: Shown in place of "Queued…" once the answer has waited a while for its model to start on it.
+NOT_STARTED_HTML = _waiting_line(
+    "The model has not started on this yet: it may be busy, or down. You can wait, or "
+    "Stop and try again later."
 )
+#: Shown when a model starts on an answer after all.
+STARTED_HTML = _waiting_line("Answering…")
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -137,33 +152,41 @@ async def _events(
     cursor = "0-0"
     text = ""
     answer = GrowingAnswer(pseudonymiser.values())
-    if not sent_now and not await redis.exists(key) and not await _in_flight(message.pk):
+    told_not_started = False
+    where = None if sent_now or await redis.exists(key) else await _whereabouts(message.pk)
+    if where == SETTLED:
         yield _event("end", "")
         return
     yield b"retry: 1000\n\n"
     while loop.time() < closes_at:
+        if where == NOT_STARTED and not told_not_started:
+            told_not_started = True
+            yield _event("waiting", NOT_STARTED_HTML)
         batches = await redis.xread({key: cursor}, count=1000, block=BLOCK_MS)
         if not batches:
-            if not await _in_flight(message.pk):
+            where = await _whereabouts(message.pk)
+            if where == SETTLED:
                 yield _event("end", "")
                 return
             yield b": waiting\n\n"
             continue
-        ended = waiting = False
+        ended, line = False, ""  # line: what shows in place of the answer while none came
         for entry_id, fields in batches[0][1]:
             cursor = entry_id.decode()
             kind = fields.get(b"t")
             if kind == b"start":
                 text = ""
+                if told_not_started:  # its model started on it after all
+                    line, told_not_started, where = STARTED_HTML, False, None
             elif kind == b"wait":
-                waiting = True
+                line = WAITING_HTML
             elif kind == b"chunk":
                 text += fields.get(b"text", b"").decode()
             elif kind == b"end":
                 ended = True
         rendered = False
-        if waiting and not text:
-            yield _event("waiting", WAITING_HTML)
+        if line and not text:
+            yield _event("waiting", line)
         if text and _entry(cursor) > resume:
             html = answer.html(text)
             yield _event("chunk", html, event_id=cursor)
@@ -177,13 +200,11 @@ async def _events(
 
 
 @sync_to_async
-def _in_flight(pk: int) -> bool:
-    """Whether the answer is still on its way; one whose worker was lost is failed here as
-    the sweeper fails it (the sweeper's worker may be the one that is down)."""
-    from chat.answering import still_on_its_way  # not at the top: it loads the vendors' clients
-
+def _whereabouts(pk: int) -> str:
+    """Where the answer is (:func:`chat.answering.whereabouts`); one whose worker was lost is
+    failed here as the sweeper fails it (the sweeper's worker may be the one that is down)."""
     try:
-        return still_on_its_way(pk)
+        return whereabouts(pk)
     finally:
         # A stream must not sit on a connection between look-ups, unless it is the shared one.
         if not on_shared_thread.get() and not connection.in_atomic_block:

@@ -30,9 +30,14 @@ AFTER_A_FAILURE = {
     "fixes it. Your message is kept.",
     "connection": "The model may be down or busy: retry in a moment. Your message is kept.",
     "timeout": "The model may be down or busy: retry in a moment. Your message is kept.",
-    "lost": "Retry: your message is kept.",
+    "lost": "Your message is kept: Retry sends it again.",
+    "queue": "Your message is kept: Retry sends it again, perhaps in a while.",
+    Message.TOO_LONG: "Sending it again as it is would fail the same way: copy your message to "
+    "change it.",
 }
 AFTER_A_FAILURE["auth"] = AFTER_A_FAILURE["config"]
+#: Failures that sending the same message again would meet again: no Retry is offered.
+RETRY_CANNOT_HELP = {Message.TOO_LONG}
 AFTER_ANY_OTHER_FAILURE = (
     "Retry; if it keeps failing, tell your Steward administrator what it says above."
 )
@@ -71,6 +76,28 @@ class Turn:
         if self.message.status != Message.Status.FAILED:
             return ""
         return AFTER_A_FAILURE.get(self.message.error_kind, AFTER_ANY_OTHER_FAILURE)
+
+    @property
+    def failure_heading(self) -> str:
+        """What a failed answer's explanation opens with: whether any of it came."""
+        return "The answer stopped partway." if self.text or self.message.chars else "No answer."
+
+    @property
+    def offers_retry(self) -> bool:
+        """Whether the answer has a Retry: stopped, or failed in a way a retry may mend."""
+        if self.message.status == Message.Status.CANCELLED:
+            return True
+        return (
+            self.message.status == Message.Status.FAILED
+            and self.message.error_kind not in RETRY_CANNOT_HELP
+        )
+
+    @property
+    def offers_copy_of_question(self) -> bool:
+        """Whether the answer failed in a way only a changed question mends, and the
+        question's text is there to copy (its category keeps content)."""
+        failed = self.message.status == Message.Status.FAILED
+        return failed and self.message.error_kind == Message.TOO_LONG and self.kept
 
     @property
     def cut_short(self) -> str:

@@ -37,7 +37,7 @@ from chat.turns import turn_for, turns_for
 from config.downloads import attachment
 from governance.access import role_holders, role_required
 from governance.models import Category, Clearance
-from governance.policy import Outcome, is_prohibited
+from governance.policy import Outcome, is_prohibited, reason_once_sent
 from governance.roles import Role
 from training.services import acknowledgement_status
 
@@ -538,7 +538,7 @@ def _export_json(conversation: Conversation, turns) -> dict:
                 "sent_as": t.sent or None,
                 "backend": t.message.backend_name or None,
                 "decision": t.message.decision or None,
-                "reasons": t.message.reasons,
+                "reasons": [reason_once_sent(reason) for reason in t.message.reasons],
                 "error": t.message.error or None,
                 "finish_reason": t.message.finish_reason or None,
             }
@@ -562,7 +562,8 @@ def _export_markdown(conversation: Conversation, turns) -> str:
         who = "You" if t.message.role == Message.Role.USER else (t.message.backend_name or "Model")
         turn = [f"## {who} · {timezone.localtime(t.message.created_at):%Y-%m-%d %H:%M}", ""]
         if t.message.status == Message.Status.BLOCKED:
-            turn.append("*Blocked, not sent:* " + " ".join(t.message.reasons))
+            reasons = (reason.removeprefix("Blocked: ") for reason in t.message.reasons)
+            turn.append("*Blocked, not sent:* " + " ".join(reasons))
         else:
             turn.append(t.text or f"*{t.message.get_status_display()}*")
         if t.message.error:

@@ -45,7 +45,7 @@ CATEGORIES = [
         "description": "Anything you could post on the company website without asking anyone.",
         "do_examples": "Summarise a published press release\nExplain a public API's documentation\n"
         "Draft a job advert",
-        "dont_examples": "Paste a customer email\nPaste unreleased figures",
+        "dont_examples": "A customer's email\nUnreleased figures",
         "retention_days": 90,
     },
     {
@@ -83,8 +83,12 @@ CATEGORIES = [
         "number": 4,
         "slug": "prohibited",
         "name": "Prohibited",
-        "summary": "Never sent anywhere: credentials, legal privilege, special-category data.",
-        "description": "Steward blocks these messages and records the attempt.",
+        "summary": "Never to be pasted: credentials, legal privilege, special-category data.",
+        "description": "Steward blocks a message handled as this category, or caught by a "
+        "company rule, and records the attempt. Keys and passwords are not blocked: those "
+        "Steward recognises are replaced by a placeholder and never reach the model, but the "
+        "conversation keeps them as long as it is kept; those it does not recognise go "
+        "through as written.",
         "do_examples": "",
         "dont_examples": "Passwords, private keys, API tokens\nPrivileged legal advice\n"
         "Health, biometric or criminal-record data",

@@ -5,6 +5,7 @@ policy engine: (clearances, category, scan result, rules, backends) → decision
 """
 
 import datetime as dt
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -333,6 +334,14 @@ class Decision:
     #: What will be replaced ("1 email address, 1 phone number"), when anything will: the
     #: last reason says so, naming the backend the message goes to.
     replaced: str = ""
+    #: The finding types behind ``replaced``.
+    replaced_kinds: tuple[str, ...] = ()
+
+    @property
+    def replaces_secrets(self) -> bool:
+        """Whether a secret or credential will be replaced: pasted, it is kept in the
+        conversation all the same, and its owner should rotate it."""
+        return bool(SECRET_TYPES.intersection(self.replaced_kinds))
 
     @property
     def blocked(self) -> bool:
@@ -444,10 +453,12 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
         if action is Action.PSEUDONYMISE
     ]
     going = ""  # what will be replaced on its way to a backend
+    going_kinds: tuple[str, ...] = ()
     if replaced:
         listed = _capital(", ".join(entity_phrase(kind, count) for kind, count in replaced))
         if to_a_model:
             going = listed
+            going_kinds = tuple(kind for kind, _count in replaced)
             reasons.append(_replacement_reason(listed, eligible[0].name))
         else:
             reasons.append(f"{listed} would be replaced in a message.")
@@ -465,6 +476,7 @@ def _decide(given: PolicyInput, *, to_a_model: bool) -> Decision:
         reasons=tuple(reasons),
         warnings=tuple(warnings),
         replaced=going,
+        replaced_kinds=going_kinds,
     )
 
 
@@ -475,6 +487,27 @@ def _moved_and_blocked(category: CategorySpec, which: str, grounds: list[str]) -
 
 def _replacement_reason(listed: str, backend_name: str) -> str:
     return f"{listed} will be replaced before sending to {backend_name}."
+
+
+#: The reasons that say, before sending, what will be replaced: what
+#: :func:`_replacement_reason` and a pseudonymising rule's reason say.
+_WILL_BE_REPLACED = re.compile(
+    r"(?P<what>\d+ [^,“]+(?:, \d+ [^,“]+)*) will be replaced(?P<rest> before sending to .*)"
+    r"|(?P<matches>\d+ match(?:es)? of rule “[^”]*”) will be replaced(?P<why>: .*)",
+    re.DOTALL,
+)
+
+
+def reason_once_sent(reason: str) -> str:
+    """A reason recorded with a message, as it reads once the message has gone: "1 email
+    address will be replaced before sending to X." (the preview's words) → "1 email address
+    was replaced before sending to X."; any other reason as it is."""
+    said = _WILL_BE_REPLACED.fullmatch(reason)
+    if said is None:
+        return reason
+    what = said["what"] or said["matches"]
+    one = what.startswith("1 ") and "," not in what.split("“")[0]
+    return f"{what} {'was' if one else 'were'} replaced{said['rest'] or said['why']}"
 
 
 def eligible_backends(

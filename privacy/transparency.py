@@ -105,6 +105,8 @@ class CategoryUse:
     in_clear: list[str]
     blocking: list[str]
     names_hidden: bool = False
+    #: What the category does with the secrets and credentials Steward recognises.
+    secrets: Action = Action.PSEUDONYMISE
 
     @property
     def category(self) -> Category:
@@ -127,7 +129,10 @@ class CategoryUse:
         if self.card.blocked:
             return ["Nothing is sent or stored: Steward blocks the message."]
         if not self.replaced and not self.blocking:
-            return ["Sent as written (in clear): nothing is replaced in this category."]
+            return [
+                "Sent as written (in clear): Steward replaces no personal data in this category.",
+                *self._secrets_words,
+            ]
         words = []
         if self.replaced:
             replaced = ", ".join(self.replaced)
@@ -141,6 +146,13 @@ class CategoryUse:
         if self.names_hidden:
             words.append(NAMES_CAVEAT)
         return words
+
+    @property
+    def _secrets_words(self) -> list[str]:
+        """Said where no personal data is replaced, lest "in clear" read as the secrets too."""
+        if self.secrets is Action.BLOCK:
+            return ["Steward still blocks the message when it recognises a secret or credential."]
+        return ["Secrets and credentials are still replaced when Steward recognises them."]
 
 
 def category_uses() -> list[CategoryUse]:
@@ -168,6 +180,7 @@ def category_uses() -> list[CategoryUse]:
                 in_clear=groups[Action.ALLOW] + groups[Action.WARN],
                 blocking=groups[Action.BLOCK],
                 names_hidden=names_hidden(spec),
+                secrets=_strictest(spec, SECRET_TYPES),
             )
         )
     return uses
@@ -185,9 +198,14 @@ def _personal_data_groups(spec: CategorySpec) -> dict[Action, list[str]]:
     for _name, label, kinds in finding_rows():
         if set(kinds) & (SECRET_TYPES | HARMLESS_TYPES):
             continue
-        action = max((spec.action_for(kind) for kind in kinds), key=MATRIX_ACTIONS.index)
+        action = _strictest(spec, kinds)
         groups[action].append(label[:1].lower() + label[1:] if label[1:2].islower() else label)
     return groups
+
+
+def _strictest(spec: CategorySpec, kinds) -> Action:
+    """What the category does with findings of ``kinds``: the strictest of their actions."""
+    return max((spec.action_for(kind) for kind in kinds), key=MATRIX_ACTIONS.index)
 
 
 def _transfers() -> dict[str, str]:

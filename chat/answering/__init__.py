@@ -39,12 +39,17 @@ from chat.answering.settling import _fail, _finish, settle
 from chat.answering.unattended import (
     GIVE_UP_AFTER_SECONDS,
     LOST,
+    NOT_STARTED,
+    NOT_STARTED_AFTER_SECONDS,
+    ON_ITS_WAY,
     QUEUE_GIVE_UP_SECONDS,
     REQUEUE_AFTER_SECONDS,
     RESUME_AFTER_SECONDS,
+    SETTLED,
     still_on_its_way,
     stop_unattended,
     sweep,
+    whereabouts,
 )
 from chat.models import Message
 from governance.policy import eligible_backends
@@ -57,9 +62,13 @@ __all__ = [
     "GIVE_UP_AFTER_SECONDS",
     "LOST",
     "MAX_ATTEMPTS",
+    "NOT_STARTED",
+    "NOT_STARTED_AFTER_SECONDS",
+    "ON_ITS_WAY",
     "QUEUE_GIVE_UP_SECONDS",
     "REQUEUE_AFTER_SECONDS",
     "RESUME_AFTER_SECONDS",
+    "SETTLED",
     "SYSTEM_PROMPT",
     "Progress",
     "astream_answer",
@@ -72,6 +81,7 @@ __all__ = [
     "stop_unattended",
     "stream_answer",
     "sweep",
+    "whereabouts",
 ]
 
 logger = logging.getLogger(__name__)

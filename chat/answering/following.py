@@ -70,3 +70,7 @@ def _as_settled(answer: Message, progress: Progress) -> None:
     if settled["status"] == Message.Status.FAILED:
         answer.error_sealed = settled["error_sealed"]
         progress.error, progress.error_kind = answer.error, settled["error_kind"] or "internal"
+        if progress.error_kind == Message.TOO_LONG:  # the API answers it as the backend's refusal
+            progress.failure = llm.LLMError(
+                progress.error, kind="http", status=400, code=llm.TOO_LONG
+            )

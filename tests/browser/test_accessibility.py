@@ -206,6 +206,7 @@ def chat_page(org, answers_on_threads, new_asgi_context, console_errors) -> Page
     page.locator("input[name=category][value=internal]").check()
     page.get_by_role("button", name="Start conversation").click()
     expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    page.wait_for_load_state()  # htmx and chat.js run after the title is there (deferred)
     return page
 
 

@@ -55,6 +55,9 @@ def start_conversation(page: Page, category: str = "internal") -> None:
     page.locator(f"input[name=category][value={category}]").check()
     page.get_by_role("button", name="Start conversation").click()
     expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    # The title is there while the page is still being read, before htmx and chat.js (deferred)
+    # have run: a message typed then would get no preview (CI met it on a loaded machine).
+    page.wait_for_load_state()
 
 
 def send(page: Page, text: str) -> None:
@@ -484,3 +487,26 @@ def test_a_rename_after_the_session_ended_sends_the_page_to_sign_in(org, page: P
     page.get_by_label("New title").fill("Friday planning")
     page.get_by_role("button", name="Save").click()
     _signs_in_and_comes_back(page, conversation)
+
+
+def test_a_message_too_long_for_the_model_says_so_and_offers_it_to_copy_not_retry(
+    org, page: Page, console_errors, monkeypatch
+):
+    """Not "a policy admin must fix it" with a Retry that fails the same way: the message's
+    length is the author's to change, and the message is there to copy."""
+    org.external.fail = 400
+    refusal = {"message": "This model's maximum context length is 8192 tokens.", "code": None}
+    monkeypatch.setattr(org.external, "error_body", lambda status: {"error": refusal})
+    start_conversation(page)
+    send(page, "Summarise this: " + "word " * 200)
+
+    answer = page.locator("#message-list .turn-assistant")
+    expect(answer).to_have_class("turn turn-assistant turn-failed")
+    error = answer.get_by_role("alert")
+    expect(error).to_contain_text("Your message is too long for OpenAI business API to read")
+    expect(error).not_to_contain_text("policy admin")
+    expect(answer.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(error.get_by_role("button", name="Copy your message")).to_be_visible()
+    expect(page.locator("#message-list .turn-user .turn-text")).to_contain_text("Summarise this")
+    shoot(page, "desktop-too-long")
+    assert console_errors == []

@@ -154,12 +154,15 @@ def test_an_answer_waits_for_the_model_longer_than_the_read_timeout(monkeypatch)
     assert "".join(llm.adapter_for(builtin()).stream(QUESTION, timeout=0.1))
 
 
-def test_a_conversation_longer_than_the_context_is_a_clear_error():
+def test_a_conversation_longer_than_the_context_is_the_requests_refusal_not_the_setups():
+    """Not "config" (which told the author a policy admin must fix it): the same refusal as
+    an API backend's for a request longer than its context."""
     long = [llm.ChatMessage(role="user", content="word " * 3_000)]
     adapter = llm.adapter_for(builtin(context_tokens=512))
-    with pytest.raises(llm.LLMError, match="too long for Built-in model") as caught:
+    with pytest.raises(llm.LLMError, match="longer than the context of Built-in model") as caught:
         list(adapter.stream(long, timeout=30))
-    assert caught.value.kind == "config"
+    assert (caught.value.kind, caught.value.status) == ("http", 400)
+    assert caught.value.code == llm.TOO_LONG
 
 
 # --- what goes wrong: a clear sentence, in chat and in "Test connection" --------------------

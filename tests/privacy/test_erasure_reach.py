@@ -70,13 +70,21 @@ def test_a_title_cut_inside_the_address_is_taken_again_from_the_redacted_message
     org, officers, django_capture_on_commit_callbacks
 ):
     """A title is the first message's start, cut at 80 characters: cut inside the address, no
-    detector finds it whole, and "…write to jane.roe@…" kept part of it after erasure."""
+    detector finds it whole, and "…write to jane.roe@…" kept part of it after erasure. A
+    title now stops between words, before the address; one that holds it whole is taken
+    again from the redacted message."""
     conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
     lead = "Please draft a polite reply about the late refund to the customer at "
     text = f"{lead}{EMAIL} today."  # the first 79 characters end with "jane.roe@e"
     _send(django_capture_on_commit_callbacks, conversation, org.carol, text)
     title = Conversation.objects.get(pk=conversation.pk).title
-    assert title.endswith("…") and EMAIL not in title and EMAIL[:4] in title  # cut inside it
+    assert title == lead.rstrip() + "…"  # none of the address
+    conversation = chat.start_conversation(owner=org.carol, category=org.confidential)
+    lead = "Please reply about the refund to "
+    text = f"{lead}{EMAIL} today, and say sorry for the long wait, twice."
+    _send(django_capture_on_commit_callbacks, conversation, org.carol, text)
+    title = Conversation.objects.get(pk=conversation.pk).title
+    assert title.endswith("…") and EMAIL in title
     run(receive(officers), officers, django_capture_on_commit_callbacks)
     title = Conversation.objects.get(pk=conversation.pk).title
     assert EMAIL[:4] not in title and title.startswith(lead) and "[erased]" in title, title
@@ -94,7 +102,7 @@ def test_a_title_naming_what_was_replaced_is_taken_again_from_the_message_as_sen
     _send(django_capture_on_commit_callbacks, conversation, org.carol, f"{lead}{EMAIL} today.")
     title = Conversation.objects.get(pk=conversation.pk).title
     named_lead = "Use the key [secret or credential] to reply to the late refund of "
-    assert title.startswith(named_lead) and key not in title and EMAIL[:4] in title, title
+    assert title == named_lead.rstrip() + "…" and key not in title, title  # stops before it
     run(receive(officers), officers, django_capture_on_commit_callbacks)
     title = Conversation.objects.get(pk=conversation.pk).title
     assert title == chat.title_from(f"{named_lead}[erased] today."), title

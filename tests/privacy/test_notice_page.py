@@ -81,6 +81,22 @@ def test_each_category_says_whether_personal_data_goes_pseudonymised_or_in_clear
     assert "Replaced by placeholders when Steward recognises them: phone numbers," in public
 
 
+def test_a_category_that_sends_personal_data_in_clear_still_replaces_secrets(org, client):
+    """Category 3 read "nothing is replaced in this category" while its card said it replaces
+    secrets or credentials."""
+    confidential = _text(_panel(_page(client, org.alice), 3))
+    assert "nothing is replaced" not in confidential
+    assert "Steward replaces no personal data in this category." in confidential
+    assert "Secrets and credentials are still replaced when Steward recognises them." in (
+        confidential
+    )
+    Category.objects.filter(pk=org.confidential.pk).update(finding_actions={"SECRET": "block"})
+    confidential = _text(_panel(_page(client, org.alice), 3))
+    assert "Steward still blocks the message when it recognises a secret or credential." in (
+        confidential
+    )
+
+
 def test_it_never_claims_that_every_name_is_replaced(org, client):
     """The scanner finds a name only after a title or on a protected-term list: a category
     that replaces names says so, and that any other name is sent as written."""

@@ -68,16 +68,35 @@ def test_a_card_shows_the_finding_matrix_with_overrides(demo):
 def test_a_card_carries_the_categorys_examples(demo):
     card = _card(1)
     assert card.do[0] == "Summarise a published press release"
-    assert card.dont == ["Paste a customer email", "Paste unreleased figures"]
+    assert card.dont == ["A customer's email", "Unreleased figures"]
+
+
+def test_no_demo_example_repeats_its_headings_verb(demo):
+    """ "DON'T PASTE ✗ Paste a customer email" said paste twice."""
+    for card in cards():
+        for line in card.dont:
+            assert not line.lower().startswith(("paste", "send", "never")), line
+
+
+def test_the_prohibited_card_says_what_happens_to_a_pasted_key(demo):
+    """It said "Steward blocks these messages" under "Passwords, private keys, API tokens":
+    a key pasted in an Internal conversation is replaced, sent, and kept."""
+    card = _card(4)
+    assert "Keys and passwords are not blocked" in card.category.description
+    assert "replaced by a placeholder and never reach the model" in card.category.description
+    assert "the conversation keeps them" in card.category.description
+    assert "those it does not recognise go through as written" in card.category.description
 
 
 def test_a_card_says_which_names_steward_finds_and_what_it_cannot(client, demo):
     """ "People's names: replaced by a placeholder" read as every name; Steward finds a name
-    written with a title or listed as a protected term, and no health data at all."""
+    written with a title or listed as a protected term, and health data only by the words
+    the organisation's rules list (the demo blocks some: its block links card 4)."""
     client.force_login(demo.alice)
-    for url in ("/training/cards/2/", "/training/cards/"):
+    for url in ("/training/cards/2/", "/training/cards/4/", "/training/cards/"):
         page = client.get(url).content.decode()
         assert (
             "names, unless written with a title (Mr, Dr, Frau…) or on a protected-term list" in page
         ), url
-        assert "health data, legal advice" in page, url
+        assert "special-category data, except the words the company's rules list" in page, url
+        assert "keys it does not recognise" in page, url

@@ -149,7 +149,7 @@ def test_the_chat_links_categories_and_blocked_messages_to_their_cards(client, d
     )
     client.force_login(demo.alice)
     page = client.get(reverse("chat:home")).content.decode()
-    assert 'href="/training/cards/1/">What belongs here?</a>' in page
+    assert 'href="/training/cards/1/">What belongs here?<span class="visually-hidden">' in page
     conversation = chat.start_conversation(owner=demo.alice, category=demo.internal)
     chat.send_message(conversation=conversation, author=demo.alice, text="privileged advice")
     chat.send_message(conversation=conversation, author=demo.alice, text="Mail jo@example.org")
