@@ -7,20 +7,19 @@ worker was lost keeps what had come, as a stop does, and says it in plain words.
 """
 
 import time
-from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 
-from chat import answering, llm, services, streaming, streams
+from chat import answering, llm, streaming, streams
 from chat.answering import following, production
 from chat.llm.adapter import Adapter
 from chat.models import Message
 from chat.turns import turn_for
 from governance.models import Backend
+from tests.chat.test_lost_worker_seen import _answer as answer_in
 
 QUESTION = llm.ChatMessage(role="user", content="word " * 2_000)
 SYSTEM = llm.ChatMessage(role="system", content="Keep every placeholder.")
@@ -33,14 +32,8 @@ def _short_waits(monkeypatch):
 
 
 def _answer(org, django_capture_on_commit_callbacks, status, *, seconds_ago: float):
-    conversation = services.start_conversation(owner=org.alice, category=org.internal)
-    with django_capture_on_commit_callbacks(execute=False):
-        sent = services.send_message(conversation=conversation, author=org.alice, text="Hello")
-    since = timezone.now() - timedelta(seconds=seconds_ago)
-    claimed = {"started_at": since, "attempt": 1} if status == Message.Status.STREAMING else {}
-    Message.objects.filter(pk=sent.answer.pk).update(status=status, enqueued_at=since, **claimed)
-    sent.answer.refresh_from_db()
-    return sent.answer
+    """An answer of Alice's in ``status`` since ``seconds_ago`` (test_lost_worker_seen's)."""
+    return answer_in(org, django_capture_on_commit_callbacks, status, seconds_ago=seconds_ago)[1]
 
 
 def _failed(answer: Message, kind: str, error: str = "It failed.") -> Message:
