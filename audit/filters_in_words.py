@@ -7,6 +7,7 @@ from django import forms
 from django.utils.formats import date_format
 
 from audit.filters import EventFilter
+from governance.policy import in_a_sentence
 
 DATE_FIELDS = ("since", "until")
 
@@ -21,8 +22,8 @@ def filters_in_words(filters: EventFilter, *, before: int | None = None) -> str:
     parts = [_days_in_words(data.get("since"), data.get("until"))]
     for name, field in filters.fields.items():
         if name not in DATE_FIELDS and data.get(name):
-            label = filters[name].label
-            parts.append(f"{label[:1].lower()}{label[1:]} {_value_in_words(field, data[name])}")
+            label = in_a_sentence(filters[name].label)
+            parts.append(f"{label} {_value_in_words(field, data[name])}")
     parts = [part for part in parts if part]
     starts = [f"older than #{before}"] if before is not None else []
     if not parts:

@@ -65,11 +65,17 @@ HOSTING_LABELS = {
 }
 
 
+def in_a_sentence(label: str) -> str:
+    """A label as a sentence says it: "Email addresses" → "email addresses", but "IBANs" and
+    "IP addresses" stay as they are."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+
 def hosting_name(hosting_class: str) -> str:
     """A hosting class as a sentence says it ("external_api" → "external API"); kept as it is
     when it is none of them."""
     label = HOSTING_LABELS.get(hosting_class)
-    return label[:1].lower() + label[1:] if label else hosting_class
+    return in_a_sentence(label) if label else hosting_class
 
 
 # A category's number is its sensitivity level, and two levels are hard floors no

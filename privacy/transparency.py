@@ -21,6 +21,7 @@ from governance.policy import (
     Action,
     BackendSpec,
     CategorySpec,
+    in_a_sentence,
 )
 from governance.policy_cache import read_version
 from governance.simulation import policy_snapshot
@@ -199,7 +200,7 @@ def _personal_data_groups(spec: CategorySpec) -> dict[Action, list[str]]:
         if set(kinds) & (SECRET_TYPES | HARMLESS_TYPES):
             continue
         action = _strictest(spec, kinds)
-        groups[action].append(label[:1].lower() + label[1:] if label[1:2].islower() else label)
+        groups[action].append(in_a_sentence(label))
     return groups
 
 

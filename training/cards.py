@@ -22,6 +22,7 @@ from governance.policy import (
     CategorySpec,
     eligible_backends,
     hosting_name,
+    in_a_sentence,
 )
 from governance.policy_cache import read_version
 from governance.simulation import policy_snapshot
@@ -56,10 +57,7 @@ class Finding:
     @property
     def short(self) -> str:
         """The label inside a sentence: "email addresses", but "IBANs" and "IP addresses"."""
-        label = self.label
-        if len(label) > 1 and label[1].islower():
-            return label[:1].lower() + label[1:]
-        return label
+        return in_a_sentence(self.label)
 
 
 @dataclass(frozen=True)
