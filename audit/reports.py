@@ -21,8 +21,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit.models import AuditEvent, events_from
-from governance.models import HostingClass
-from governance.policy import finding_name
+from governance.policy import HOSTING_LABELS, finding_name
 
 CONFIDENTIAL_NUMBER = 3  # and above: confidential and restricted data
 EXTERNAL = "external_api"
@@ -561,7 +560,7 @@ def report_rows(summary: Summary) -> list[dict]:
         for decision, count in sorted(summary.decisions.items())
     ]
     for (category, backend, hosting, region), count in sorted(summary.routes.items()):
-        where = f"{_hosting_label(hosting)}, {region or 'region not recorded'}"
+        where = f"{HOSTING_LABELS.get(hosting, hosting)}, {region or 'region not recorded'}"
         rows.append(
             _row("routing", f"{category} → {backend} ({hosting}, {region or '?'})",
                  f"Sent from {category} to {backend} ({where})", count)
@@ -617,8 +616,3 @@ REPORT_COLUMNS = ("section", "key", "label", "value")
 
 def _row(section: str, key: str, label: str, value) -> dict:
     return dict(zip(REPORT_COLUMNS, (section, key, label, value), strict=True))
-
-
-def _hosting_label(hosting: str) -> str:
-    """A hosting class as the report page names it ("on_prem" → "On-premise")."""
-    return HostingClass(hosting).label if hosting in HostingClass.values else hosting
