@@ -30,7 +30,10 @@ def _free_port() -> int:
 
 
 def _embedded_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    # Without PYTHONUNBUFFERED, as a service manager starts it: serve's lines must reach a
+    # log file as they are said, not when it stops.
+    dropped = ("DATABASE_URL", "REDIS_URL", "PYTHONUNBUFFERED")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(STEWARD_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="config.settings")
     return env
 
@@ -69,14 +72,15 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
     port = _free_port()
-    serve = subprocess.Popen(
-        [*manage, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen(
+            [*manage, "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), 60, "the web server")
         tree = psutil.Process(serve.pid).children(recursive=True)
@@ -105,10 +109,13 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_all(tmp_path):
 
         login = urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
         assert b"Sign in" in login.read()
+        # Its own probe of /healthz, every 0.3 s, may come after this test's: a Ctrl-C before
+        # it (lost once in CI on a loaded machine) stopped serve before it had announced.
+        _wait_for(lambda: b"Steward is running at" in log.read_bytes(), 30, "the announcement")
     finally:
         serve.send_signal(signal.SIGINT)
-        output, _ = serve.communicate(timeout=40)
-    assert "Steward is running at" in output
+        serve.wait(timeout=40)
+    output = log.read_text()
     assert "Demo sign-ins" not in output  # this database was never seeded
     assert "Steward stopped." in output
     survivors = [p for p in [*tree, *redis_pids] if p.is_running() and p.status() != "zombie"]

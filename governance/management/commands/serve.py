@@ -65,6 +65,10 @@ class Command(BaseCommand):
     def handle(
         self, *args, host: str, port: int, no_workers: bool, ready_seconds: float, **options
     ) -> None:
+        # Line by line, as said: to a log file or a service manager's pipe, Python buffered
+        # "Steward is running at …" until serve stopped (unless PYTHONUNBUFFERED was set).
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(line_buffering=True)
         self._stopping = False
         self._said = None  # what /healthz answered, as last said here while not ready
         self._data_dir_lock = self._lock_data_dir()  # held while this process lives
