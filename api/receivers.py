@@ -34,14 +34,14 @@ def _revoke_and_tell(request, user, *, reason: str) -> None:
         messages.info(request, revoked_tokens_notice(revoked), fail_silently=True)
 
 
-def revoked_tokens_notice(count: int) -> str:
-    """What a person whose password change revoked ``count`` API tokens is told."""
+def revoked_tokens_notice(count: int, *, done: bool = True) -> str:
+    """What a person whose password change revoked ``count`` API tokens is told afterwards,
+    or (``done=False``) warned of on the password form."""
     if count == 1:
-        return (
-            "Your API token was revoked with the old password; "
-            "a program using it will need a new one."
-        )
-    return (
-        f"Your {count} API tokens were revoked with the old password; "
-        "programs using them will need new ones."
-    )
+        tokens, programs = "your API token", "a program using it will need a new one."
+    else:
+        tokens, programs = f"your {count} API tokens", "programs using them will need new ones."
+    if done:
+        were = "was" if count == 1 else "were"
+        return f"{tokens[0].upper()}{tokens[1:]} {were} revoked with the old password; {programs}"
+    return f"Changing your password revokes {tokens}; {programs}"

@@ -131,7 +131,7 @@ class Relay:
     def _stopped_unexpectedly(self) -> answering.Progress:
         logger.exception("answer %s: streaming stopped unexpectedly", self.answer.public_id)
         return answering.Progress(
-            error="Something went wrong while answering; retry.", error_kind="internal"
+            error="Something went wrong while answering.", error_kind="internal"
         )
 
     def _ended(self, progress: answering.Progress) -> bool:

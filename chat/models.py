@@ -106,6 +106,9 @@ class Message(models.Model):
     IN_FLIGHT = (Status.PENDING, Status.QUEUED, Status.STREAMING)
     #: The ``error_kind`` of an answer whose request was longer than its backend's context.
     TOO_LONG = "too_long"
+    #: The ``error_kind`` of an answer its chosen backend may no longer give (switched off, or
+    #: the policy changed while it waited): a Retry governs the question anew.
+    CHANGED = "changed"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     conversation = models.ForeignKey(
@@ -185,6 +188,14 @@ class Message(models.Model):
     @property
     def in_flight(self) -> bool:
         return self.status in self.IN_FLIGHT
+
+    @property
+    def retry_may_help(self) -> bool:
+        """Whether asking again may answer it: stopped, or failed other than for a message
+        too long for its model (sent again as it is, it fails the same way)."""
+        if self.status == self.Status.CANCELLED:
+            return True
+        return self.status == self.Status.FAILED and self.error_kind != self.TOO_LONG
 
     @property
     def content(self) -> str:

@@ -32,12 +32,12 @@ AFTER_A_FAILURE = {
     "timeout": "The model may be down or busy: retry in a moment. Your message is kept.",
     "lost": "Your message is kept: Retry sends it again.",
     "queue": "Your message is kept: Retry sends it again, perhaps in a while.",
+    Message.CHANGED: "Your message is kept: Retry sends it under today's policy, to a model it "
+    "allows.",
     Message.TOO_LONG: "Sending it again as it is would fail the same way: copy your message to "
     "change it.",
 }
 AFTER_A_FAILURE["auth"] = AFTER_A_FAILURE["config"]
-#: Failures that sending the same message again would meet again: no Retry is offered.
-RETRY_CANNOT_HELP = {Message.TOO_LONG}
 AFTER_ANY_OTHER_FAILURE = (
     "Retry; if it keeps failing, tell your Steward administrator what it says above."
 )
@@ -84,13 +84,8 @@ class Turn:
 
     @property
     def offers_retry(self) -> bool:
-        """Whether the answer has a Retry: stopped, or failed in a way a retry may mend."""
-        if self.message.status == Message.Status.CANCELLED:
-            return True
-        return (
-            self.message.status == Message.Status.FAILED
-            and self.message.error_kind not in RETRY_CANNOT_HELP
-        )
+        """Whether the answer has a Retry (:attr:`Message.retry_may_help`)."""
+        return self.message.retry_may_help
 
     @property
     def offers_copy_of_question(self) -> bool:

@@ -409,7 +409,7 @@ class SubjectRequest(models.Model):
 
     def days_overdue(self, today: dt.date) -> int:
         """How many days past its due date it is on ``today`` (0: not past it)."""
-        return max(0, -self.days_left(today))
+        return policy.days_overdue(self.due_on, today)
 
     def days_copy_waited(self, today: dt.date) -> int:
         """How many days the access copy has waited for an officer's check on ``today``,

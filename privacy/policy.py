@@ -116,6 +116,11 @@ def days_left(due: dt.date, today: dt.date) -> int:
     return (due - today).days
 
 
+def days_overdue(due: dt.date, today: dt.date) -> int:
+    """Days past ``due`` on ``today`` (0: not past it)."""
+    return max(0, -days_left(due, today))
+
+
 def extension_refusal(*, due: dt.date, today: dt.date, extended: bool) -> str | None:
     """Why a request due on ``due`` may not be extended ``today``, or None if it may.
 

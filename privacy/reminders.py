@@ -29,14 +29,10 @@ from privacy.models import LegalHold, SubjectRequest
 log = logging.getLogger(__name__)
 
 
-def _overdue_by(due_on: dt.date, today: dt.date) -> int:
-    return max(0, -policy.days_left(due_on, today))
-
-
 def _deadline(due_on: dt.date, today: dt.date) -> str:
     """A deadline in words: "by 3 May 2026", or "OVERDUE by 2 days, was due 1 May 2026"."""
     day = date_filter(due_on, "j F Y")
-    if late := _overdue_by(due_on, today):
+    if late := policy.days_overdue(due_on, today):
         return f"OVERDUE by {late} day{pluralize(late)}, was due {day}"
     return f"by {day}"
 
@@ -87,9 +83,9 @@ def _in_words(request: SubjectRequest, telling_due: list, today: dt.date) -> Sub
     latest of its own due date (open) and of what the requester is still to be told."""
     request.telling_due = [(item, _deadline(item.due_on, today)) for item in telling_due]
     request.when_due = _when_due(request, today) if request.is_open else ""
-    late = [_overdue_by(item.due_on, today) for item in telling_due]
+    late = [policy.days_overdue(item.due_on, today) for item in telling_due]
     if request.is_open:
-        late.append(_overdue_by(request.due_on, today))
+        late.append(policy.days_overdue(request.due_on, today))
     request.overdue_by = max(late, default=0)
     return request
 
@@ -117,7 +113,7 @@ def recipients_to_tell(today) -> list[SubjectRequest]:
     base = site_address()
     for request in found:
         request.due_on = due[request.pk]
-        request.overdue_by = _overdue_by(request.due_on, today)
+        request.overdue_by = policy.days_overdue(request.due_on, today)
         request.deadline = _deadline(request.due_on, today)
         request.link = _link(request, base, "#recipients-told")
     return sorted(found, key=lambda request: -request.overdue_by)

@@ -127,15 +127,16 @@ def generate_answer(message_id: int) -> None:
 def _produce(answer: Message, version: Version, writer: streams.AnswerWriter) -> None:
     backend = answer.backend
     if backend is None or not backend.enabled:
-        _fail(answer, writer, "The backend chosen for this answer was disabled; retry.", "config")
+        switched_off = "The model chosen for this answer was switched off."
+        _fail(answer, writer, switched_off, Message.CHANGED, stage="policy")
         return
     if not _still_eligible(answer, version):
         _fail(
             answer,
             writer,
             f"The policy changed after this question was sent: {backend.name} may no longer "
-            "answer it. Retry to send it under today's policy.",
-            "config",
+            "answer it.",
+            Message.CHANGED,
             stage="policy",
         )
         return
@@ -152,7 +153,7 @@ def _produce(answer: Message, version: Version, writer: streams.AnswerWriter) ->
         return
     except Exception:
         logger.exception("answer %s: its history could not be read", answer.public_id)
-        _fail(answer, writer, "Something went wrong while answering; retry.", "internal")
+        _fail(answer, writer, "Something went wrong while answering.", "internal")
         return
     settle(answer, writer, stream_answer(answer, messages, writer))
 

@@ -155,7 +155,7 @@ def _failed(
         progress.error_kind = "timeout"
     else:
         logger.error("answer %s failed unexpectedly", answer.public_id, exc_info=exc)
-        progress.error = "Something went wrong while answering; retry."
+        progress.error = "Something went wrong while answering."
         progress.error_kind = "internal"
 
 

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 #: sent: in a category that keeps no content, these take their place.
 QUOTING_KINDS = {
     "http": "{name} answered with an error (its words are not kept: this category keeps no "
-    "content). Retry, or ask an administrator to check the backend.",
+    "content).",
     "auth": "{name} refused Steward's key: ask an administrator to check the backend.",
 }
 #: A vendor's error code as the audit trail keeps it: an identifier, never free text.

@@ -405,6 +405,11 @@ def retry_answer(*, answer: Message, author: User) -> Message:
         Message.Status.CANCELLED,
     ):
         raise ChatError("Only a failed or stopped answer can be retried.")
+    if not answer.retry_may_help:
+        raise ChatError(
+            "This message is too long for the model: sent again as it is, it would fail the "
+            "same way. Copy it, shorten or split it, and send it as a new message."
+        )
     conversation = answer.conversation
     if not transient.keeps_content(conversation):
         raise ChatError(

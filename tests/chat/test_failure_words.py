@@ -137,12 +137,49 @@ def test_a_too_long_answer_offers_no_retry_and_no_policy_admin_but_the_message_t
     assert "Copy your message" in html
 
 
+def test_a_retry_posted_for_a_too_long_answer_is_refused_and_sends_nothing(
+    client, org, django_capture_on_commit_callbacks
+):
+    """Only the button had gone: a Retry posted anyway sent the same message again."""
+    answer = _failed(
+        _answer(org, django_capture_on_commit_callbacks, Message.Status.QUEUED, seconds_ago=1),
+        Message.TOO_LONG,
+    )
+    client.force_login(org.alice)
+    page = client.post(reverse("chat:retry", args=[answer.public_id]), follow=True).text
+    assert "sent again as it is, it would fail the same way" in page
+    answer.refresh_from_db()
+    assert (answer.status, answer.error_kind) == (Message.Status.FAILED, Message.TOO_LONG)
+
+
 def test_other_failures_keep_their_retry(org, django_capture_on_commit_callbacks):
     answer = _answer(org, django_capture_on_commit_callbacks, Message.Status.QUEUED, seconds_ago=1)
     turn = turn_for(_failed(answer, "connection"))
     assert turn.offers_retry and not turn.offers_copy_of_question
     html = render_to_string("chat/partials/failed_turn.html", {"turn": turn})
     assert "Copy your message" not in html
+
+
+def test_an_answer_whose_model_was_switched_off_offers_a_retry_under_todays_policy(
+    org, django_capture_on_commit_callbacks
+):
+    """It read "…was disabled; retry." above "The model is not set up right: retrying will
+    not help until a policy admin fixes it.", under a Retry that governs the question anew."""
+    answer = _answer(org, django_capture_on_commit_callbacks, Message.Status.QUEUED, seconds_ago=1)
+    Backend.objects.filter(pk=answer.backend_id).update(enabled=False)
+    answering.generate_answer(answer.pk)
+    answer.refresh_from_db()
+    assert (answer.error, answer.error_kind) == (
+        "The model chosen for this answer was switched off.",
+        Message.CHANGED,
+    )
+    turn = turn_for(answer)
+    assert turn.offers_retry
+    assert turn.after_failure == (
+        "Your message is kept: Retry sends it under today's policy, to a model it allows."
+    )
+    html = render_to_string("chat/partials/failed_turn.html", {"turn": turn})
+    assert "not set up right" not in html and "; retry" not in html
 
 
 # --- an answer no model has started on --------------------------------------------------------

@@ -19,10 +19,7 @@ from chat.models import Message
 from governance.models import Approval, Backend, Category, HostingClass, PolicyVersion
 
 EMAIL = "jane.roe@example.org"
-CHANGED = (
-    "The policy changed after this question was sent: Local Ollama may no longer answer it. "
-    "Retry to send it under today's policy."
-)
+CHANGED = "The policy changed after this question was sent: Local Ollama may no longer answer it."
 
 
 def _queued(org, django_capture_on_commit_callbacks):
@@ -67,7 +64,7 @@ def test_it_sends_a_queued_answer_nowhere_the_policy_no_longer_allows(
     assert (answer.status, answer.error, answer.error_kind) == (
         Message.Status.FAILED,
         CHANGED,
-        "config",
+        Message.CHANGED,
     )
 
 
@@ -82,7 +79,7 @@ def test_it_records_the_refusal_as_a_failure_without_the_text(
     assert event.details == {
         "category_number": 3,
         "stage": "policy",
-        "kind": "config",
+        "kind": "changed",
         "message": str(answer.public_id),
     }
     assert EMAIL not in str(event.details) + event.message

@@ -224,3 +224,18 @@ def test_your_requests_says_when_a_done_request_was_done_not_when_it_was_due(
     listed = _your_requests(client)
     assert f"Done done {timezone.localdate(request.completed_at):%-d %b %Y}" in listed
     assert f"due {request.due_on:%-d %b %Y}" not in listed
+
+
+def test_your_requests_says_when_a_refused_request_was_answered_not_when_it_was_due(
+    client, org, officers, django_capture_on_commit_callbacks
+):
+    """A refused request read "due <date>" there, a date that no longer mattered."""
+    request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
+    answered = timezone.now() - dt.timedelta(days=2)
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        status=SubjectRequest.Status.REJECTED, completed_at=answered, archive_released_at=None
+    )
+    client.force_login(org.alice)
+    listed = _your_requests(client)
+    assert f"Rejected answered {timezone.localdate(answered):%-d %b %Y}" in listed
+    assert f"due {request.due_on:%-d %b %Y}" not in listed
