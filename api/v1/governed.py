@@ -20,7 +20,7 @@ from api.services import TokenRefused
 from api.v1.problems import Problem, _not_allowed, _server_error, _shown, _unknown_model
 from api.v1.reading import Asked, _body
 from audit.models import AuditEvent
-from chat import answering, services
+from chat import answering, llm, services
 from chat.llm import ChatMessage
 from chat.pseudonyms import Pseudonymiser
 from config.connections import in_database_thread
@@ -334,6 +334,8 @@ def _backend_failure(progress: answering.Progress) -> Problem:
     else:
         answered = 502
     message = progress.error
+    if code == llm.TOO_LONG and failure is not None and str(failure) != message:
+        message += f" ({failure})"  # the vendor's words: its limit, what was asked of it
     passing = status is None or status >= 500 or status in (408, 429)
     if passing and progress.error_kind not in LASTING_KINDS:
         stop = "" if message.endswith((".", "!", "?")) else "."

@@ -73,6 +73,8 @@ def test_a_request_too_long_for_the_backend_is_400_with_its_code_and_asked_once(
     assert refused.value.code == "context_length_exceeded"
     assert refused.value.response.headers["x-should-retry"] == "false"
     assert "Your message is too long for OpenAI business API" in refused.value.message
+    # The vendor's own words too: its limit (they went out of the trail, not the answer).
+    assert f"(OpenAI business API answered HTTP 400: {TOO_LONG})" in refused.value.message
     assert "may be sent again" not in refused.value.message  # it would fail the same way
     _asked_once(org.external)
 
