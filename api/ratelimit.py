@@ -1,5 +1,6 @@
-"""Requests per person (all their API tokens together) per minute, counted in Redis (shared
-by every web process)."""
+"""Requests per person per minute, counted in Redis (shared by every web process): all their
+API tokens together (``user:<id>``), and apart from those the messages they send or retry in
+the chat (``chat:<id>``, :mod:`chat.views`), each to the same limit."""
 
 import logging
 import time

@@ -186,7 +186,8 @@ class EventFilter(forms.Form):
         data = super().clean()
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
-            raise forms.ValidationError("The start date is after the end date.")
+            # Said beside the others: raised, it hid a mistyped email until this was mended.
+            self.add_error(None, "The start date is after the end date.")
         email = (data.get("actor") or "").strip()
         data["actor_user"] = None
         if email and email != "system":

@@ -541,17 +541,57 @@ def _subject_requests_closed(events) -> list[dict]:
     return requests
 
 
-def report_rows(summary: Summary) -> list[dict]:
+class TrailStart(NamedTuple):
+    """The trail's oldest event kept: nothing before its day can be counted."""
+
+    sequence: int
+    day: dt.date
+
+
+def trail_start() -> TrailStart | None:
+    """Where the trail begins (None: it holds no event). Steward was installed then, or the
+    retention rule pruned what came before: either way, a report of earlier days finds
+    nothing, and must not read as if nothing happened."""
+    # The earliest by time, along its index: a clock once set back put an older time on a
+    # later event, and the days are counted by time.
+    first = (
+        AuditEvent.objects.order_by("occurred_at", "sequence")
+        .values_list("sequence", "occurred_at")
+        .first()
+    )
+    if first is None:
+        return None
+    return TrailStart(first[0], timezone.localtime(first[1]).date())
+
+
+def report_rows(
+    summary: Summary,
+    *,
+    generated_at: dt.datetime | None = None,
+    starts: TrailStart | None = None,
+) -> list[dict]:
     """The compliance report flattened for CSV / JSON download: one row per statement.
 
     ``section`` and ``key`` are codes that stay the same from release to release, for
     programs and for comparing periods; ``label`` says the row in the report page's words,
-    for the person who opens the file in a spreadsheet."""
+    for the person who opens the file in a spreadsheet. ``generated_at``, as the printed
+    page says it: a period that takes in today has more requests to come. ``starts``: the
+    trail's first day, said when the period begins before it (those days were not counted)."""
     p = summary.period
     rows = [
         _row("period", "from", "Period from", p.first_day.isoformat()),
         _row("period", "to", "Period to", p.last_day.isoformat()),
         _row("period", "time_zone", "Time zone of the days", settings.TIME_ZONE),
+    ]
+    if generated_at is not None:
+        rows.append(_row("period", "generated_at", "Generated at", _iso(generated_at)))
+    if starts is not None and starts.day > p.first_day:
+        rows.append(
+            _row("period", "trail_starts",
+                 f"The audit trail begins on this day (event #{starts.sequence}): "
+                 "days of the period before it were not counted", starts.day.isoformat())
+        )  # fmt: skip
+    rows += [
         _row("totals", "requests", "Chat requests", summary.requests),
         _row("totals", "failures", "Backend failures", summary.failures),
     ]
@@ -572,7 +612,8 @@ def report_rows(summary: Summary) -> list[dict]:
     )  # fmt: skip
     rows += [
         _row("confidential_off_premise", f"event #{e['sequence']}",
-             f"Exception: event #{e['sequence']}", f"{e['category']} → {e['backend']}")
+             f"Exception: event #{e['sequence']}, {_iso(e['occurred_at'])}",
+             f"{e['category']} → {e['backend']}")
         for e in summary.confidential_offprem
     ]  # fmt: skip
     rows += [
@@ -604,10 +645,15 @@ def report_rows(summary: Summary) -> list[dict]:
     for decision, counts in sorted(summary.findings_by_decision.items()):
         rows += [
             _row(f"findings_{decision}", kind,
-                 f"Found in {decision} requests: {finding_name(kind)}", count)
+                 f"Times found in {decision} requests: {finding_name(kind)}", count)
             for kind, count in counts.most_common()
         ]  # fmt: skip
     return rows
+
+
+def _iso(moment: dt.datetime) -> str:
+    """A moment as the downloads write times: ISO 8601, to the second, in the site's zone."""
+    return timezone.localtime(moment).isoformat(timespec="seconds")
 
 
 #: The download's columns, in order.

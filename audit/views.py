@@ -1,7 +1,7 @@
 import datetime as dt
 import json
 import re
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from csp.decorators import csp_update
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
+    QueryDict,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,7 +36,7 @@ from audit.services import (
     record,
 )
 from audit.tasks import checking_upload_alone, verify_chain
-from audit.words import in_words
+from audit.words import in_words, why_blocked
 from config.downloads import attachment
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
@@ -98,6 +99,7 @@ def events(request: HttpRequest) -> HttpResponse:
     older = page[PAGE_SIZE - 1].sequence if len(page) > PAGE_SIZE else None
     for event in page:  # the link to the events about its target says what that is
         event.target_kind = target_kind(event.target_type)
+        event.why_blocked = why_blocked(event.details) if event.outcome == "blocked" else ""
     query = urlencode(filters.active())  # the template's |urlencode would quote a dict's repr
     template = "audit/events.html"
     if request.htmx and not request.htmx.boosted:
@@ -157,6 +159,7 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
             "target_note": _target_note(event, target_kind(event.target_type)),
             "findings": [(finding_name(kind), count) for kind, count in findings],
             "links_ok": links_ok,
+            "why_blocked": why_blocked(event.details) if event.outcome == "blocked" else "",
             "has_next": AuditEvent.objects.filter(sequence=sequence + 1).exists(),
             "in_words": {
                 name: in_words(value, event.target_type) for name, value in recorded.items()
@@ -211,7 +214,18 @@ def verify(request: HttpRequest) -> HttpResponse:
     before = _last_verification()
     transaction.on_commit(lambda: verify_chain.delay(request.user.pk))
     messages.info(request, "Verification started. Its result appears in the chain panel.")
-    return redirect(reverse("audit:events") + f"?verifying={before.sequence if before else 0}")
+    query = {**_trail_filters_of(request), "verifying": before.sequence if before else 0}
+    return redirect(reverse("audit:events") + "?" + urlencode(query))
+
+
+def _trail_filters_of(request: HttpRequest) -> dict[str, str]:
+    """The filters of the trail page "Verify now" was pressed on, to keep them on the page it
+    returns to: the page's address as it is now (filters applied without a reload change
+    it, not the form the button is in). Only valid filters, from this site's trail page."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc not in ("", request.get_host()) or referer.path != reverse("audit:events"):
+        return {}
+    return EventFilter(QueryDict(referer.query)).active()
 
 
 @require_GET
@@ -476,6 +490,7 @@ def report(request: HttpRequest) -> HttpResponse:
     if fmt in ("csv", "json"):
         return _report_file(request, reports.summarise(period, every_exception=True), fmt)
     summary = reports.summarise(period)
+    starts = reports.trail_start()
     requests_query = urlencode({"action": AuditEvent.Action.CHAT_REQUEST,
                                 "since": period.first_day, "until": period.last_day})  # fmt: skip
     return render(
@@ -487,6 +502,9 @@ def report(request: HttpRequest) -> HttpResponse:
             "refused": refused,
             "requests_query": requests_query,
             "generated_at": timezone.now(),  # a printed report says when it was drawn
+            # Days before the trail's first were not recorded: no figure may vouch for them.
+            "trail_starts": starts,
+            "unrecorded": starts is None or starts.day > period.first_day,
         },
         status=422 if refused else 200,
     )
@@ -496,7 +514,7 @@ def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> Ht
     import csv
     import io
 
-    rows = reports.report_rows(summary)
+    rows = reports.report_rows(summary, generated_at=timezone.now(), starts=reports.trail_start())
     with transaction.atomic():
         record(
             action=AuditEvent.Action.REPORT_EXPORTED,

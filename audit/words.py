@@ -134,3 +134,20 @@ def changed_settings(before, after, kind: str = "") -> list[tuple[str, str, str]
         for key in dict.fromkeys([*before, *after])
     ]
     return [change for change in changes if change[1:] != (EMPTY, EMPTY)]
+
+
+def why_blocked(details) -> str:
+    """Why a blocked request was blocked, as the policy told its sender: the recorded
+    ``reasons`` (older events: one ``reason``), without the "Blocked: " each starts with.
+    The findings alone can mislead: a prohibited message that also held an email address
+    was blocked for its category, not for the address. Empty when nothing was recorded."""
+    if not isinstance(details, dict):
+        return ""
+    said = details.get("reasons") or details.get("reason") or []
+    said = [said] if isinstance(said, str) else said if isinstance(said, list) else []
+    sentences = []
+    for reason in said:
+        text = str(reason).strip().removeprefix("Blocked:").strip()
+        if text:
+            sentences.append(capfirst(text))
+    return " ".join(sentences)

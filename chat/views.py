@@ -8,6 +8,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -23,6 +24,7 @@ from django_htmx.http import (
     retarget,
 )
 
+from api import ratelimit
 from audit.models import AuditEvent
 from audit.services import record
 from chat import services
@@ -168,6 +170,7 @@ def sent_turns(
     untitled = not conversation.title_sealed
     empty = untitled and not conversation.messages.exists()
     try:
+        _refuse_if_too_fast(request.user)
         sent = services.send_message(conversation=conversation, author=request.user, text=text)
     except services.AcknowledgementRequired:
         url = _acknowledge_url(reverse("chat:conversation", args=[public_id]))
@@ -257,6 +260,7 @@ def retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Ask again for a failed or stopped answer."""
     message = get_message_for_user(request.user, public_id)
     try:
+        _refuse_if_too_fast(request.user)
         message = services.retry_answer(answer=message, author=request.user)
     except services.AcknowledgementRequired:
         return _to(request, _acknowledge_url(_turn_anchor(message)))
@@ -341,6 +345,22 @@ def delete(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _refuse_if_too_fast(user) -> None:
+    """Count one message for ``user`` (a send or a retry, each on its way to a model);
+    past the API's limit a minute (``STEWARD_API_REQUESTS_PER_MINUTE``, counted apart from
+    their API tokens' requests), refuse it before anything is stored or sent. Nobody types
+    that fast: a script with the session cookie would otherwise call the models, paid ones
+    included, as often as it liked. Not recorded, as the API's refusals past its limit are
+    not: a loop would fill the trail."""
+    wait = ratelimit.retry_after(f"chat:{user.pk}")
+    if wait is not None:
+        raise services.ChatError(
+            "You are sending messages faster than Steward takes them from one person (at "
+            f"most {settings.STEWARD_API_REQUESTS_PER_MINUTE} a minute): wait {wait} "
+            f"second{'' if wait == 1 else 's'}, then send it again."
+        )
 
 
 def _to(request: HttpRequest, url: str) -> HttpResponse:

@@ -8,6 +8,8 @@ output, and stdout holds the answer alone.
 """
 
 import logging
+import re
+import smtplib
 import sys
 from collections.abc import Callable
 
@@ -16,6 +18,31 @@ from django.core.mail import send_mail
 from django.core.mail.backends import console
 from django.db import transaction
 from django.template.loader import render_to_string
+
+
+def mail_error(exc: Exception, address: str) -> str:
+    """The mail server's complaint about a message to ``address``, short, for the person who
+    sent it and the log: without the SMTP password, and "the address" where the server
+    quoted it (a refused recipient names it, and logs and audit events hold no address)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        reason = "the recipient was refused: " + "; ".join(
+            f"{code} {_text(said)}" for code, said in exc.recipients.values()
+        )
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        reason = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    elif isinstance(exc, OSError):
+        reason = str(exc) or type(exc).__name__
+    else:  # another library's exception: its name says whose complaint it is
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if settings.EMAIL_HOST_PASSWORD:
+        reason = reason.replace(settings.EMAIL_HOST_PASSWORD, "…")
+    if address:
+        reason = re.sub(re.escape(address), "the address", reason, flags=re.IGNORECASE)
+    return reason[:200]
+
+
+def _text(said) -> str:
+    return said.decode(errors="replace") if isinstance(said, bytes) else str(said)
 
 
 def site_address() -> str:

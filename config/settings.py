@@ -531,6 +531,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only: DRF's browsable API was a second HTML front end (forms for every write)
+    # whose inline scripts the Content-Security-Policy blocks; /api/docs/ is the one to read.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Every list comes in pages (the audit trail's by keyset): clients follow "next".
     "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
 }

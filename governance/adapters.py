@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.urls import reverse
 
+from config.mail import mail_error
 from governance.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class AccountAdapter(DefaultAccountAdapter):
         try:
             super().send_notification_mail(template_prefix, user, *args, **kwargs)
         except Exception as exc:  # smtplib's, refused connections, TLS, a mail library's own
-            logger.warning("Notice %s to %s not sent: %r", template_prefix, user.public_id, exc)
+            said = mail_error(exc, user.email)
+            logger.warning("Notice %s to %s not sent: %s", template_prefix, user.public_id, said)
 
     def get_client_ip(self, request) -> str:
         """allauth's answer, except that an X-Forwarded-For shorter than the trusted proxies

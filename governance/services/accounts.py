@@ -2,7 +2,6 @@
 administrator, each one audited, in one transaction."""
 
 import logging
-import smtplib
 from typing import Any
 
 from allauth.account.forms import default_token_generator
@@ -22,7 +21,7 @@ from django.utils import timezone
 from api.services import revoke_all_tokens
 from audit.models import AuditEvent
 from audit.services import record
-from config.mail import mail_after_commit
+from config.mail import mail_after_commit, mail_error
 from governance.access import role_holders
 from governance.models import User
 from governance.roles import Role, roles_of
@@ -112,7 +111,7 @@ def _deliver_invitation(user: User, actor: User, base_url: str) -> None:
     try:
         _send_invitation(user, actor, link)
     except Exception as exc:  # smtplib's, refused connections, TLS, a mail library's own
-        reason = _mail_error(exc)
+        reason = mail_error(exc, user.email)
         logger.warning("Invitation to user %s not sent: %s", user.public_id, reason)
         with transaction.atomic():
             record(
@@ -138,22 +137,6 @@ def _send_invitation(user: User, actor: User, link: str) -> None:
         from_email=None,
         recipient_list=[user.email],
     )
-
-
-def _mail_error(exc: Exception) -> str:
-    """The mail server's complaint, short and without the SMTP password."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        said = exc.smtp_error
-        if isinstance(said, bytes):
-            said = said.decode(errors="replace")
-        reason = f"{exc.smtp_code} {said}"
-    elif isinstance(exc, OSError):
-        reason = str(exc) or type(exc).__name__
-    else:  # another library's exception: its name says whose complaint it is
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if settings.EMAIL_HOST_PASSWORD:
-        reason = reason.replace(settings.EMAIL_HOST_PASSWORD, "…")
-    return reason[:200]
 
 
 def set_roles(*, user: User, roles: list[Role], actor: User) -> User:

@@ -22,10 +22,10 @@ def test_it_labels_each_download_row_in_the_pages_words_beside_its_codes(client,
     assert list(rows[0]) == ["section", "key", "label", "value"]
     labels = {(row["section"], row["key"]): row["label"] for row in rows}
     assert labels["findings_allowed", "PROTECTED_TERM"] == (
-        "Found in allowed requests: Protected term"
+        "Times found in allowed requests: Protected term"
     )
     assert labels["findings_blocked", "SECRET"] == (
-        "Found in blocked requests: Secret or credential"
+        "Times found in blocked requests: Secret or credential"
     )
     assert labels["routing", "Public → Local Ollama (on_prem, eu)"] == (
         "Sent from Public to Local Ollama (On-premise, eu)"
@@ -45,6 +45,6 @@ def test_the_json_download_has_the_same_labels(client, reader):
     assert {
         "section": "findings_allowed",
         "key": "EMAIL_ADDRESS",
-        "label": "Found in allowed requests: Email address",
+        "label": "Times found in allowed requests: Email address",
         "value": 1,
     } in data

@@ -494,7 +494,7 @@ def test_the_report_downloads_as_csv_and_json_and_is_audited(client, reader):
     assert {
         "section": "findings_pseudonymised",
         "key": "EMAIL_ADDRESS",
-        "label": "Found in pseudonymised requests: Email address",
+        "label": "Times found in pseudonymised requests: Email address",
         "value": "2",
     } in rows
     data = json.loads(client.get("/audit/report/?format=json").content)

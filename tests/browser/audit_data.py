@@ -22,6 +22,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import create_checkpoint, record, run_verification
 from governance.demo import seed_demo_organisation
+from governance.policy import entity_phrase
 from governance.models import User
 
 Action = AuditEvent.Action
@@ -187,15 +188,18 @@ def _request(
             "region": "" if blocked else region,
             "findings": findings,
             "chars": random.Random(trail.requests).randint(40, 4000),
-            **({"reason": _reason(category, findings)} if blocked else {}),
+            **({"reasons": _reasons(category, findings)} if blocked else {}),
         },
     )
 
 
-def _reason(category: str, findings: dict) -> str:
+def _reasons(category: str, findings: dict) -> list[str]:
+    """The reasons the policy gives the sender, as chat.services records them."""
+    label = f"category {NUMBERS[category]} ({category})"
     if category == PROHIBITED:
-        return "category 4 is never sent"
-    return "found " + ", ".join(sorted(findings))
+        return [f"Blocked: {label} material is never sent to any model."]
+    found = ", ".join(entity_phrase(kind, count) for kind, count in sorted(findings.items()))
+    return [f"Blocked: {found} may not be sent in {label}."]
 
 
 def _response(

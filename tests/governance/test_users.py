@@ -384,3 +384,25 @@ def test_an_erased_account_cannot_be_reactivated(client, admin, member):
     client.force_login(admin)
     page = client.get(f"/policy/users/{member.public_id}/").text
     assert "Reactivate account" not in page and "erased by a data-subject request" in page
+
+
+def test_a_refused_recipient_is_reported_without_the_address(
+    admin, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The server's refusal quoted the address, as Postfix does, and so did the audit event
+    and the log; the admin sees whose account it is on its page."""
+
+    def send_mail(*args, **kwargs):
+        said = b"5.1.1 <New@Example.com>: Recipient address rejected"
+        raise smtplib.SMTPRecipientsRefused({"new@example.com": (550, said)})
+
+    monkeypatch.setattr("governance.services.accounts.send_mail", send_mail)
+    with django_capture_on_commit_callbacks(execute=True):
+        invited = services.invite_user(
+            email="new@example.com", full_name="", roles=[Role.STAFF], actor=admin, base_url=""
+        )
+    reason = services.invitation_failure(invited)
+    assert reason == (
+        "the recipient was refused: 550 5.1.1 <the address>: Recipient address rejected"
+    )
+    assert "example.com" not in _events(invited, Action.USER_INVITED).last().message.lower()
