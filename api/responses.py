@@ -34,6 +34,7 @@ from api.v1 import (
     text_of,
     within_limits,
 )
+from api.v1.governed import _backend_failure
 from chat import answering
 from chat.llm import FILTERED, LENGTH
 from chat.markdown import restore_outside_links
@@ -253,8 +254,10 @@ def _events(answer: relay.Relay, prepared: Prepared):
         return event("response.output_text.delta", **where, delta=text, logprobs=[])
 
     def closing(progress: answering.Progress) -> bytes:
-        if progress.error_kind:
-            error = {"code": "server_error", "message": progress.error}
+        if progress.error_kind:  # said as chat completions say it (the vendor's limit, a wait)
+            problem = _backend_failure(progress)
+            code = "rate_limit_exceeded" if problem.status == 429 else "server_error"
+            error = {"code": code, "message": str(problem)}
             failed = _response(prepared, status="failed", output=[], error=error)
             return event("response.failed", response=failed)
         done = _done(prepared, progress, "".join(texts))

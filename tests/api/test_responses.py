@@ -134,6 +134,7 @@ def test_a_backend_failure_is_502_whole_and_a_failed_response_streamed(org, open
     events = list(_respond(client, input="Hello", stream=True).parse())
     assert events[-1].type == "response.failed"
     assert "HTTP 500" in events[-1].response.error.message
+    assert events[-1].response.error.message.endswith("the request may be sent again.")
     answers = Message.objects.filter(role=Message.Role.ASSISTANT)
     assert {a.status for a in answers} == {Message.Status.FAILED}
     assert AuditEvent.objects.filter(action=AuditEvent.Action.CHAT_FAILURE).count() == 2
