@@ -151,11 +151,14 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     recorded = {name: getattr(event, name) for name in ("before", "after", "details")}
     recorded = {name: value for name, value in recorded.items() if value}
     findings = (event.details.get("findings") or {}).items()
+    # The list's filters, carried by its links: "← Audit trail" goes back to that list.
+    trail_query = urlencode(EventFilter(request.GET or None).active())
     return render(
         request,
         "audit/event_detail.html",
         {
             "event": event,
+            "trail_query": trail_query,
             "target_note": _target_note(event, target_kind(event.target_type)),
             "findings": [(finding_name(kind), count) for kind, count in findings],
             "links_ok": links_ok,
