@@ -453,6 +453,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "refused": refused,
             "chart_query": chart_query,
             "status": status,
+            **_trail_context(period, request.user),
         },
         status=422 if refused else 200,
     )
@@ -493,7 +494,6 @@ def report(request: HttpRequest) -> HttpResponse:
     if fmt in ("csv", "json"):
         return _report_file(request, reports.summarise(period, every_exception=True), fmt)
     summary = reports.summarise(period)
-    starts = reports.trail_start()
     requests_query = urlencode({"action": AuditEvent.Action.CHAT_REQUEST,
                                 "since": period.first_day, "until": period.last_day})  # fmt: skip
     return render(
@@ -505,12 +505,22 @@ def report(request: HttpRequest) -> HttpResponse:
             "refused": refused,
             "requests_query": requests_query,
             "generated_at": timezone.now(),  # a printed report says when it was drawn
-            # Days before the trail's first were not recorded: no figure may vouch for them.
-            "trail_starts": starts,
-            "unrecorded": starts is None or starts.day > period.first_day,
+            **_trail_context(period, request.user),
         },
         status=422 if refused else 200,
     )
+
+
+def _trail_context(period: reports.Period, user) -> dict:
+    """Where the trail begins, and whether ``period`` begins before it: those days were not
+    recorded, and no figure may vouch for them (templates/audit/partials/unrecorded.html);
+    its first event linked for an auditor (a policy admin's Insights may not open it)."""
+    starts = reports.trail_start()
+    return {
+        "trail_starts": starts,
+        "unrecorded": starts is None or starts.day > period.first_day,
+        "trail_start_linked": user.has_perm(Role.AUDITOR.permission),
+    }
 
 
 def _report_file(request: HttpRequest, summary: reports.Summary, fmt: str) -> HttpResponse:

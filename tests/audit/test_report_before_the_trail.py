@@ -55,3 +55,15 @@ def test_the_download_says_it_too(client, reader):
 
     body = _report(client, today, today, fmt="csv")
     assert "trail_starts" not in body
+
+
+def test_insights_says_it_too(client, reader):
+    """The Insights page's figures and charts, for days before the trail, read as quiet days."""
+    make_chat_event()
+    client.force_login(reader)
+    today = timezone.localdate()
+
+    page = client.get(f"/audit/dashboard/?from={today - dt.timedelta(days=3)}&to={today}").text
+    assert "Not all of this period was recorded." in page
+    page = client.get(f"/audit/dashboard/?from={today}&to={today}").text
+    assert "Not all of this period was recorded." not in page
