@@ -251,7 +251,8 @@ class BackendForm(forms.ModelForm):
         if problem := base_url_problem(url):
             if address_credential(url):
                 self._forget("base_url")
-            raise forms.ValidationError(problem)
+            if self.data.get("kind") != Backend.Kind.BUILTIN:  # it has none: cleared below
+                raise forms.ValidationError(problem)
         return url
 
     def _get_validation_exclusions(self) -> set[str]:
@@ -299,6 +300,17 @@ class BackendForm(forms.ModelForm):
         if kind and not data.get("hosting_class"):
             data["hosting_class"] = Backend.USUAL_HOSTING.get(kind, HostingClass.EXTERNAL_API)
         region, credential = data.get("region", ""), data.get("credential", "")
+        if kind == Backend.Kind.BUILTIN:
+            # It runs in Steward's worker: an address or a variable left from another kind is
+            # never used, and a key typed for it was stored sealed, and shown as "a key is
+            # stored", for nothing.
+            data["base_url"] = data["credential_env"] = ""
+            if credential:
+                self._forget("credential")
+                self.add_error(
+                    "credential",
+                    "The built-in model runs inside Steward and takes no key: leave this empty.",
+                )
         if kind != Backend.Kind.AZURE:
             data["api_version"] = ""
         elif data.get("api_version") and not AZURE_API_VERSION.match(data["api_version"]):
@@ -329,7 +341,12 @@ class BackendForm(forms.ModelForm):
         if kind == Backend.Kind.BUILTIN:
             self._clean_builtin_model(data)
         if data.get("dpa_expires_on") and not data.get("dpa_signed"):
-            self.add_error("dpa_expires_on", "Tick “DPA signed” or leave the expiry empty.")
+            # Named as the box is labelled: "DPA signed" named no box on the page.
+            self.add_error(
+                "dpa_expires_on",
+                "An expiry date is for a signed agreement: tick “A data processing agreement "
+                "is signed”, or leave the date empty.",
+            )
         return data
 
     def _clean_key_source(self, data: dict) -> None:

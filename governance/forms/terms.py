@@ -25,6 +25,8 @@ class TermListForm(forms.ModelForm):
         label="Or upload a CSV file",
         required=False,
         help_text="UTF-8, up to 4 MB; every non-empty cell is a term.",
+        # Django's own word for a file of 0 bytes, before clean_upload sees it.
+        error_messages={"empty": "This file is empty."},
         # Checked in the browser too (static/js/steward.js): a file far over the limit would
         # not reach this form's message, but the server's bare 413 (config.asgi).
         widget=forms.ClearableFileInput(attrs={"data-max-bytes": MAX_TERM_FILE_BYTES}),

@@ -22,8 +22,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import create_checkpoint, record, run_verification
 from governance.demo import seed_demo_organisation
-from governance.policy import entity_phrase
 from governance.models import User
+from governance.policy import entity_phrase
 
 Action = AuditEvent.Action
 Outcome = AuditEvent.Outcome

@@ -120,7 +120,7 @@ def test_other_bad_input_is_explained(client, admin):
     assert "A backend with this name already exists." in text
     assert "needs an address" in text
     assert "letters, digits and underscores" in text
-    assert "Tick “DPA signed”" in text
+    assert "tick “A data processing agreement is signed”" in text
     assert Backend.objects.count() == 1
 
 

@@ -59,7 +59,7 @@ def test_a_csv_upload_works_and_the_terms_never_show(client, admin):
 def test_bad_files_are_explained(client, admin):
     client.force_login(admin)
     for content, message in [
-        (b"", "The submitted file is empty."),
+        (b"", "This file is empty."),
         (b"   \n\n", "This file is empty."),
         ("Müller".encode("latin-1"), "This file is not UTF-8 text"),
         (b"x" * (4 * 1024 * 1024 + 1), "the limit is 4 MB"),

@@ -144,7 +144,8 @@ def _new_backend(**fields) -> dict:
     [
         (
             {"dpa_expires_on": "2030-01-01", "dpa_signed": False},
-            "backends[3].dpa_expires_on: Tick “DPA signed” or leave the expiry empty.",
+            "backends[3].dpa_expires_on: An expiry date is for a signed agreement: tick “A "
+            "data processing agreement is signed”, or leave the date empty.",
         ),
         (
             {"kind": "vertex", "base_url": "", "project": "", "region": "europe-west4"},
