@@ -124,8 +124,10 @@ def unmet_requirements(
         problems.append(f"{category.name} needs zero data retention at the provider.")
     if category.allowed_regions and backend.region not in category.allowed_regions:
         regions = ", ".join(category.allowed_regions)
-        where = backend.region or "an unknown region"
-        problems.append(f"{category.name} may only go to {regions}; {backend.name} is in {where}.")
+        where = f"is {backend.region}" if backend.region else "is not recorded"
+        problems.append(
+            f"{category.name} may only go to {regions}; {backend.name}'s region {where}."
+        )
     # A DPA binds a third-party processor; hardware we run ourselves has none.
     if category.require_dpa and backend.hosting_class != "on_prem":
         if not backend.dpa_signed:

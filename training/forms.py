@@ -24,6 +24,10 @@ class PolicyDocumentForm(forms.ModelForm):
             "change_note": "Shown to everyone asked to acknowledge this version. Required to "
             "publish a new version.",
         }
+        error_messages = {
+            "title": {"required": "Give the policy a title."},
+            "body": {"required": "Write the policy's text."},
+        }
 
     def refuse_stale(self, message: str, *, draft: PolicyDocument | None) -> None:
         """Not saved because the draft changed meanwhile: say so, keep what was typed, and
@@ -53,12 +57,19 @@ class QuizQuestionForm(forms.ModelForm):
         min_value=1,
         help_text="“Which category?”: the category's number. Multiple choice: the right "
         "option's line (1 = first).",
+        error_messages={"required": "Give the right answer's number."},
     )
 
     class Meta:
         model = QuizQuestion
         fields = ["category_number", "kind", "prompt", "explanation", "position", "is_active"]
         labels = {"category_number": "Quiz (category number)", "is_active": "In use"}
+        error_messages = {
+            "category_number": {"required": "Give the number of the category whose quiz it is in."},
+            "kind": {"required": "Choose the kind of question."},
+            "prompt": {"required": "Write the question."},
+            "position": {"required": "Give its place in the quiz (lower numbers come first)."},
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

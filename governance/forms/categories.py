@@ -165,7 +165,6 @@ class CategoryForm(forms.ModelForm):
         fields = [f for f in Category.POLICY_FIELDS if f not in ("finding_actions", "is_active")]
         error_messages = {
             "number": {
-                "unique": "A category with this number already exists.",
                 "required": "Give the level, from 1 (public) to 9.",
                 **dict.fromkeys(("invalid", "min_value", "max_value"), level_problem(0)),
             },
@@ -221,6 +220,13 @@ class CategoryForm(forms.ModelForm):
         number = self.cleaned_data["number"]
         if problem := level_problem(number):
             raise forms.ValidationError(problem)
+        # Said here, naming whose it is: the model's "unique" message spoke of a "number"
+        # beside a field labelled "Level".
+        taken = Category.objects.filter(number=number).exclude(pk=self.instance.pk).first()
+        if taken is not None:
+            raise forms.ValidationError(
+                f"Level {number} is already {taken.name}'s: choose a level no category has."
+            )
         return number
 
     def clean_allowed_regions(self) -> list[str]:

@@ -344,7 +344,7 @@ def test_bad_category_input_is_explained_and_nothing_saved(policy, admin):
     refusals = [
         ("post", "", {"number": 1, "slug": "public", "name": "", "summary": "x",
                       "blocks_all": True, "retention_days": 7}, {
-            "number": ["A category with this number already exists."],
+            "number": ["Level 1 is already Public's: choose a level no category has."],
             "slug": ["A category with this short name already exists."],
             "name": ["Give the category a name."],
             "retention_days": ["A prohibited category stores nothing: leave retention empty."],

@@ -46,7 +46,7 @@ def test_bad_input_is_explained_and_nothing_saved(client, admin):
     assert response.status_code == 422
     assert b"<html" not in response.content and b'id="category-form"' in response.content
     text = response.content.decode()
-    assert "A category with this number already exists." in text
+    assert "Level 1 is already Public&#x27;s: choose a level no category has." in text
     assert "A category with this short name already exists." in text
     assert "Give the category a name." in text and "This field is required." not in text
     assert "A prohibited category stores nothing" in text

@@ -38,8 +38,8 @@ def test_it_refuses_everything_for_a_prohibited_category():
             {"provider_retention_days": None},
             "zero data retention",
         ),
-        ({"allowed_regions": ["eu"]}, {"region": "us"}, "may only go to eu; Box is in us."),
-        ({"allowed_regions": ["eu"]}, {"region": ""}, "Box is in an unknown region."),
+        ({"allowed_regions": ["eu"]}, {"region": "us"}, "may only go to eu; Box's region is us."),
+        ({"allowed_regions": ["eu"]}, {"region": ""}, "Box's region is not recorded."),
         (
             {"require_dpa": True},
             {"hosting_class": "private_cloud", "dpa_signed": False},
