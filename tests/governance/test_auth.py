@@ -181,20 +181,24 @@ def test_a_user_with_totp_needs_the_code_to_sign_in(client, admin):
     assert client.get("/").status_code == 200
 
 
-def test_the_login_page_offers_single_sign_on_when_configured(client, db, settings):
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "openid_connect": {
-            "APPS": [
-                {
-                    "provider_id": "sso",
-                    "name": "Contoso SSO",
-                    "client_id": "steward",
-                    "secret": "s3cret",
-                    "settings": {"server_url": "https://idp.example.com"},
-                }
-            ]
-        }
+#: One OpenID Connect provider, as an operator configures it.
+SINGLE_SIGN_ON = {
+    "openid_connect": {
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": "Contoso SSO",
+                "client_id": "steward",
+                "secret": "s3cret",
+                "settings": {"server_url": "https://idp.example.com"},
+            }
+        ]
     }
+}
+
+
+def test_the_login_page_offers_single_sign_on_when_configured(client, db, settings):
+    settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
     page = client.get("/accounts/login/").content.decode()
     assert "Contoso SSO" in page
     assert "/accounts/oidc/sso/login/" in page

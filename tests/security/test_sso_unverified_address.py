@@ -18,25 +18,14 @@ from api.services import create_token
 from audit.models import AuditEvent
 from governance.models import User
 from tests.factories import make_user
+from tests.governance.test_auth import SINGLE_SIGN_ON
 
 ADDRESS = "victim@corp.example"
 
 
 @pytest.fixture
 def single_sign_on(settings):
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "openid_connect": {
-            "APPS": [
-                {
-                    "provider_id": "sso",
-                    "name": "Contoso SSO",
-                    "client_id": "steward",
-                    "secret": "s3cret",
-                    "settings": {"server_url": "https://idp.example.com"},
-                }
-            ]
-        }
-    }
+    settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
 
 
 def _signs_in_with_single_sign_on(address: str):
