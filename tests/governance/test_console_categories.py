@@ -203,3 +203,17 @@ def test_the_policy_page_shows_each_categorys_name_as_a_link(client, admin):
         '<span class="cat-num">1</span><span class="cat-link-name">Public</span></span></a>'
     ) in page
     assert "never stored" in page and "not stored" not in page
+
+
+def test_a_category_of_level_4_or_above_keeps_no_content_even_without_block_all(client, admin):
+    """Level 4 and above is prohibited whether or not "blocks all" is ticked: it was refused
+    a retention period only with the box ticked, and kept a period nothing ever used."""
+    client.force_login(admin)
+    response = client.post(
+        "/policy/categories/new/",
+        _form(number="5", slug="secret-projects", name="Secret projects", retention_days="7"),
+        **HTMX,
+    )
+    assert response.status_code == 422
+    assert "A prohibited category stores nothing: leave retention empty." in response.text
+    assert not Category.objects.filter(slug="secret-projects").exists()
