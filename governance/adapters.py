@@ -29,6 +29,13 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return settings.STEWARD_OPEN_SIGNUP
 
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """allauth's, its templates told whether people may sign up on their own (the
+        unknown-address message says where to, or whom to ask)."""
+        super().send_mail(
+            template_prefix, email, {**context, "open_signup": self.is_open_for_signup(None)}
+        )
+
     def get_login_redirect_url(self, request) -> str:
         """Staff who have yet to acknowledge the current policy read its summary first."""
         from training.services import needs_acknowledgement
