@@ -256,5 +256,5 @@ def test_the_same_preview_again_is_not_read_out_again(chat_page: Page):
 
     with chat_page.expect_response(lambda r: "/preview/" in r.url):
         box.press_sequentially(" write to jane.roe@example.org")
-    expect(chat_page.locator("#preview")).to_contain_text("Will be pseudonymised")
+    expect(chat_page.locator("#preview")).to_contain_text("Some details will be replaced")
     expect(chat_page.locator("#preview")).not_to_have_attribute("data-seen", "yes")

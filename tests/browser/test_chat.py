@@ -93,7 +93,7 @@ def test_it_pseudonymises_streams_and_restores_the_answer(org, page: Page, conso
 
     page.get_by_label("Message").fill(f"Write a short thank-you note to {EMAIL}.")
     preview = page.locator("#preview")
-    expect(preview).to_contain_text("Will be pseudonymised")
+    expect(preview).to_contain_text("Some details will be replaced")
     expect(preview).to_contain_text("1 email address")
     page.get_by_role("button", name="Send").click()
 
@@ -433,7 +433,7 @@ def test_the_preview_describes_the_latest_text_when_the_previous_check_was_still
     box.fill("Hello team, a short note about Friday.")
     page.wait_for_timeout(700)  # the first check is on its way
     box.fill(f"Hello team, a short note about Friday. Copy {EMAIL} in.")
-    expect(page.locator("#preview")).to_contain_text("Will be pseudonymised", timeout=8_000)
+    expect(page.locator("#preview")).to_contain_text("Some details will be replaced", timeout=8_000)
 
 
 def test_the_copy_button_gets_its_label_back_after_a_double_click(org, page: Page):

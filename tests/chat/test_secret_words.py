@@ -43,10 +43,10 @@ def test_the_preview_of_a_pasted_key_says_to_rotate_it(client, org):
     client.force_login(org.alice)
     url = reverse("chat:preview", args=[conversation.public_id])
     page = client.post(url, {"text": KEY_PASTED}).content.decode()
-    assert "Will be pseudonymised" in page
+    assert "Some details will be replaced" in page
     assert ROTATE in page
     page = client.post(url, {"text": "Mail jane.roe@example.org"}).content.decode()
-    assert "Will be pseudonymised" in page and "Rotate this key" not in page
+    assert "Some details will be replaced" in page and "Rotate this key" not in page
 
 
 def test_a_sent_message_with_a_key_says_to_rotate_it(client, org):

@@ -763,7 +763,7 @@ def test_it_previews_what_will_happen_and_stores_nothing(client, thread):
     assert response.status_code == 200
     page = response.content.decode()
     assert "<html" not in page and page.lstrip().startswith('<div id="preview"')
-    assert "Will be pseudonymised" in page
+    assert "Some details will be replaced" in page
     page = client.post(_url("chat:preview", thread), {"text": "a privileged memo"}).content.decode()
     assert "Will be blocked" in page and "Privileged legal advice" in page
     page = client.post(_url("chat:preview", thread), {"text": "   "}).content.decode()

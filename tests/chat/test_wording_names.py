@@ -50,7 +50,7 @@ def test_a_preview_that_replaces_something_says_which_names_go_as_written(client
     page = _preview(
         client, demo, "From: John Carter <john.carter@example.org>, call +44 20 7946 0958"
     )
-    assert "Will be pseudonymised" in page
+    assert "Some details will be replaced" in page
     assert "1 email address, 1 phone number will be replaced before sending to" in page
     assert page.count(NAMES_LINE) == 1
 
