@@ -4,6 +4,8 @@ without, yet should not be deployed without."""
 from django.conf import settings
 from django.core import checks
 
+from config.env import unknown_variables
+
 
 @checks.register("steward", deploy=True)
 def check_privacy_contact(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
@@ -19,4 +21,19 @@ def check_privacy_contact(app_configs=None, **kwargs) -> list[checks.CheckMessag
             "'Example Ltd, Data Protection Officer, dpo@example.com'.",
             id="steward.W201",
         )
+    ]
+
+
+@checks.register("steward")
+def check_unknown_variables(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A ``STEWARD_*`` variable Steward does not read is most likely a misspelt one, whose
+    setting then silently keeps its default (``STEWARD_REQUIRE_MFA`` spelt without its R)."""
+    unknown = unknown_variables(settings.STEWARD_BACKEND_KEY_VARIABLES)
+    return [
+        checks.Warning(
+            f"{name} is set, but Steward reads no variable of that name: its value is ignored.",
+            hint=f"Did you mean {meant}?" if meant else "See the README's Configuration table.",
+            id="steward.W202",
+        )
+        for name, meant in unknown.items()
     ]

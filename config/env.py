@@ -5,12 +5,14 @@ secret also accepts ``NAME_FILE`` (a path whose contents are the value), the
 convention of Docker and systemd credentials.
 """
 
+import difflib
 import ipaddress
 import os
 import re
 import secrets
 import socket
 import threading
+import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
 from time import monotonic
@@ -101,6 +103,36 @@ def env_secret(name: str) -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from None
     return value
+
+
+def time_zone_problem() -> str | None:
+    """Why ``TIME_ZONE`` names no time zone, if it does not. Django's settings refuse an
+    unknown one themselves, with a traceback (``ValueError``) that names no variable."""
+    name = env_str("TIME_ZONE", "UTC")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"TIME_ZONE must be a time zone's name, such as Europe/Paris or UTC, got {name!r}"
+    return None
+
+
+def unknown_variables(offered: frozenset[str]) -> dict[str, str | None]:
+    """The ``STEWARD_*`` variables set that Steward does not read (a typo, most likely),
+    each with the variable it probably meant (or ``None``). ``offered``: the backends' key
+    variables (:func:`backend_key_variables`), which an operator may name as they like."""
+    known = {name for name in STEWARD_VARIABLES if name.startswith("STEWARD_")}
+    unknown = {}
+    for name in sorted(os.environ):
+        if not name.startswith("STEWARD_") or name in offered:
+            continue
+        if name in known or (name.endswith("_FILE") and name.removesuffix("_FILE") in known):
+            continue
+        # Compared without the prefix they share: any STEWARD_ name resembles every other.
+        meant = difflib.get_close_matches(
+            name.removeprefix("STEWARD_"), [k.removeprefix("STEWARD_") for k in sorted(known)], n=1
+        )
+        unknown[name] = f"STEWARD_{meant[0]}" if meant else None
+    return unknown
 
 
 #: The machine's own cloud credentials, read by the vendors' libraries rather than by
