@@ -78,24 +78,6 @@ def test_the_unknown_address_email_offers_sign_up_where_it_is_open(client, setti
 
 
 @pytest.mark.django_db
-def test_a_change_notice_says_what_to_do_if_it_was_not_you(client):
-    alice = make_user("alice@example.com", password="the-old-password-1")
-    client.force_login(alice)
-    client.post(
-        "/accounts/password/change/",
-        {
-            "oldpassword": "the-old-password-1",
-            "password1": "a-new-password-8812",
-            "password2": "a-new-password-8812",
-        },
-    )
-    body = mail.outbox[-1].body
-    assert "take proper security precautions" not in body
-    assert 'choose a new password at once with "Forgot password?"' in body
-    assert "tell your Steward administrator" in body
-
-
-@pytest.mark.django_db
 def test_the_sign_in_page_tells_a_new_employee_to_use_the_invitation_link_first(client):
     """Signing in before choosing a password only said the password was wrong."""
     make_user("dana@example.com", Role.STAFF, password=None)

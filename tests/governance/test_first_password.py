@@ -110,6 +110,11 @@ def test_changing_a_password_is_announced_by_mail(client):
         },
     )
     assert _mail_since(0) == [(["alice@acme.test"], "[Steward] Password Changed")]
+    # What to do if it was not you, in Steward's words (allauth's: "take proper security
+    # precautions immediately").
+    body = mail.outbox[-1].body
+    assert 'choose a new password at once with "Forgot password?"' in body
+    assert "tell your Steward administrator" in body
 
 
 @pytest.mark.django_db(transaction=True)
