@@ -50,7 +50,6 @@ def test_it_gives_a_new_categorys_settings_room_in_its_history(
             "name": "HR records",
             "summary": "Personnel files.",
             "description": DESCRIPTION,
-            "retention_days": "7",
             "require_dpa": "on",
         }  # fmt: skip
     )
