@@ -27,6 +27,7 @@ from config.env import (
     generated_secret,
     open_to_others,
     private_directory,
+    time_zone_problem,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -119,7 +120,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when STEWARD_MODE=production")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-PORT = env_int("PORT", 8000, minimum=1)
+# No socket binds past 65535: taken, uvicorn's bind() failed in a traceback.
+PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -207,6 +209,15 @@ except ValueError:  # not repeated: the URL may hold a password
     raise ImproperlyConfigured(
         "DATABASE_URL must be a database URL, such as postgres://user:password@host:5432/steward"
     ) from None
+#: The databases Steward runs on; any other engine failed at its first query, with a
+#: traceback (``mysql://``: "Error loading MySQLdb module").
+_DATABASE_ENGINES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+if (_engine := DATABASES["default"]["ENGINE"]) not in _DATABASE_ENGINES:
+    raise ImproperlyConfigured(  # the engine alone: the URL may hold a password
+        "DATABASE_URL must name a PostgreSQL database, such as "
+        "postgres://user:password@host:5432/steward (or SQLite's file: sqlite:////path), "
+        f"not a {_engine.rsplit('.', 1)[-1]} one"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share the file: WAL lets readers run beside the one
     # writer, and IMMEDIATE transactions queue writers instead of failing them.
@@ -515,6 +526,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 LANGUAGE_CODE = "en-gb"
+if _problem := time_zone_problem():  # Django refused it in a traceback naming no variable
+    raise ImproperlyConfigured(_problem)
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
