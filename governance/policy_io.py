@@ -552,8 +552,7 @@ def _category_check() -> Callable[[Category, str], list[str]]:
             problems.append(f"{where}.number: {problem}")
         else:
             taken.setdefault(category.number, category.name)
-        days, blocks_all = category.retention_days, category.blocks_all
-        if problem := retention_problem(days, blocks_all=blocks_all, number=category.number):
+        if problem := retention_problem(category.retention_days, category=category):
             problems.append(f"{where}.retention_days: {problem}")
         return problems + _check_routing_lists(category, where) + _check_matrix(category, where)
 

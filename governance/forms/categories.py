@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from governance.models import Category, HostingClass
-from governance.policy import PROHIBITED_LEVEL
+from governance.policy import is_prohibited
 
 #: 100 years. Some bound is needed: past about 739,000 days the purge's cutoff falls
 #: before year 1, which dates cannot hold.
@@ -21,13 +21,13 @@ def level_problem(number: int) -> str | None:
     return None if 1 <= number <= 9 else "Levels go from 1 (public) to 9."
 
 
-def retention_problem(days: int | None, *, blocks_all: bool, number: int | None) -> str | None:
-    """Why a category cannot keep content ``days`` days (None: stores none), if it cannot: a
-    prohibited one (blocking all, or of level 4 and above, :func:`policy.is_prohibited`)
+def retention_problem(days: int | None, *, category: Category) -> str | None:
+    """Why ``category`` cannot keep content ``days`` days (None: stores none), if it cannot: a
+    prohibited one (:func:`policy.is_prohibited`: blocking all, or of level 4 and above)
     never stores anything."""
     if days is None:
         return None
-    if blocks_all or (number or 0) >= PROHIBITED_LEVEL:
+    if is_prohibited(category):
         return "A prohibited category stores nothing: leave retention empty."
     if days > MAX_RETENTION_DAYS:
         return (
@@ -241,8 +241,11 @@ class CategoryForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         days = data.get("retention_days")
-        blocks_all, number = data.get("blocks_all", False), data.get("number", self.instance.number)
-        if problem := retention_problem(days, blocks_all=blocks_all, number=number):
+        proposed = Category(
+            number=data.get("number", self.instance.number) or 0,
+            blocks_all=data.get("blocks_all", False),
+        )
+        if problem := retention_problem(days, category=proposed):
             self.add_error("retention_days", problem)
         if self.instance.pk and not self.errors:  # self.instance holds the saved values
             self.retention_cut = retention_cut(
