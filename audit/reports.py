@@ -21,6 +21,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit.models import AuditEvent, events_from
+from config.downloads import local_time
 from governance.policy import HOSTING_LABELS, finding_name
 
 CONFIDENTIAL_NUMBER = 3  # and above: confidential and restricted data
@@ -584,7 +585,7 @@ def report_rows(
         _row("period", "time_zone", "Time zone of the days", settings.TIME_ZONE),
     ]
     if generated_at is not None:
-        rows.append(_row("period", "generated_at", "Generated at", _iso(generated_at)))
+        rows.append(_row("period", "generated_at", "Generated at", local_time(generated_at)))
     if starts is not None and starts.day > p.first_day:
         rows.append(
             _row("period", "trail_starts",
@@ -612,7 +613,7 @@ def report_rows(
     )  # fmt: skip
     rows += [
         _row("confidential_off_premise", f"event #{e['sequence']}",
-             f"Exception: event #{e['sequence']}, {_iso(e['occurred_at'])}",
+             f"Exception: event #{e['sequence']}, {local_time(e['occurred_at'])}",
              f"{e['category']} → {e['backend']}")
         for e in summary.confidential_offprem
     ]  # fmt: skip
@@ -649,11 +650,6 @@ def report_rows(
             for kind, count in counts.most_common()
         ]  # fmt: skip
     return rows
-
-
-def _iso(moment: dt.datetime) -> str:
-    """A moment as the downloads write times: ISO 8601, to the second, in the site's zone."""
-    return timezone.localtime(moment).isoformat(timespec="seconds")
 
 
 #: The download's columns, in order.

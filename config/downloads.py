@@ -4,10 +4,18 @@ Caching needs nothing here: :class:`config.middleware.SessionLifetimeMiddleware`
 every signed-in response ``no-store, private``.
 """
 
+import datetime as dt
 from collections.abc import Iterable
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
+
+
+def local_time(moment: dt.datetime | None) -> str:
+    """A moment as downloads write times: ISO 8601, to the second, in the site's time zone
+    ("" for none)."""
+    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else ""
 
 
 def attachment(

@@ -29,6 +29,7 @@ from audit.exports import BOM, defuse
 from audit.models import AuditEvent
 from audit.services import record
 from chat.models import Conversation, SubjectMention
+from config.downloads import local_time
 from governance.models import Backend
 from governance.policy import finding_name
 
@@ -220,8 +221,8 @@ def csv_text(scope: BreachScope) -> str:
             entry.owner_email,
             entry.author,
             entry.category,
-            _local(entry.first_call),
-            _local(entry.last_call),
+            local_time(entry.first_call),
+            local_time(entry.last_call),
             str(entry.calls),
             "; ".join(sorted(finding_name(kind) for kind in entry.in_clear)),
             "yes" if entry.exists else "no",
@@ -233,10 +234,6 @@ def csv_text(scope: BreachScope) -> str:
 def csv_name(scope: BreachScope) -> str:
     start, end = timezone.localtime(scope.start), timezone.localtime(scope.end)
     return f"breach-scope-{slugify(scope.backend)}-{start:%Y%m%d-%H%M}-to-{end:%Y%m%d-%H%M}.csv"
-
-
-def _local(moment: dt.datetime | None) -> str:
-    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else ""
 
 
 def calls_to(backend: str, *, start: dt.datetime, end: dt.datetime):
