@@ -106,14 +106,19 @@ def test_a_refusal_for_length_is_stored_as_too_long_in_the_authors_words(org):
     assert progress.failure is refusal  # the API answers 400 context_length_exceeded
 
 
+def _too_long(org, django_capture_on_commit_callbacks) -> Message:
+    """An answer of Alice's that failed for a message too long for its model."""
+    return _failed(
+        _answer(org, django_capture_on_commit_callbacks, Message.Status.QUEUED, seconds_ago=1),
+        Message.TOO_LONG,
+        "Your message is too long for Local Ollama to read: shorten it.",
+    )
+
+
 def test_the_api_following_a_workers_too_long_answer_answers_it_as_a_refusal(
     org, django_capture_on_commit_callbacks
 ):
-    answer = _failed(
-        _answer(org, django_capture_on_commit_callbacks, Message.Status.QUEUED, seconds_ago=1),
-        Message.TOO_LONG,
-        "Your message is too long for Built-in model to read.",
-    )
+    answer = _too_long(org, django_capture_on_commit_callbacks)
     progress = production.Progress(superseded=True, followed=True)
     following._as_settled(answer, progress)
     assert (progress.failure.kind, progress.failure.status) == ("http", 400)
@@ -123,11 +128,7 @@ def test_the_api_following_a_workers_too_long_answer_answers_it_as_a_refusal(
 def test_a_too_long_answer_offers_no_retry_and_no_policy_admin_but_the_message_to_copy(
     org, django_capture_on_commit_callbacks
 ):
-    answer = _failed(
-        _answer(org, django_capture_on_commit_callbacks, Message.Status.QUEUED, seconds_ago=1),
-        Message.TOO_LONG,
-        "Your message is too long for Local Ollama to read: shorten it.",
-    )
+    answer = _too_long(org, django_capture_on_commit_callbacks)
     turn = turn_for(answer)
     assert not turn.offers_retry and turn.offers_copy_of_question
     assert "policy admin" not in turn.after_failure and "fail the same way" in turn.after_failure
@@ -141,10 +142,7 @@ def test_a_retry_posted_for_a_too_long_answer_is_refused_and_sends_nothing(
     client, org, django_capture_on_commit_callbacks
 ):
     """Only the button had gone: a Retry posted anyway sent the same message again."""
-    answer = _failed(
-        _answer(org, django_capture_on_commit_callbacks, Message.Status.QUEUED, seconds_ago=1),
-        Message.TOO_LONG,
-    )
+    answer = _too_long(org, django_capture_on_commit_callbacks)
     client.force_login(org.alice)
     page = client.post(reverse("chat:retry", args=[answer.public_id]), follow=True).text
     assert "sent again as it is, it would fail the same way" in page
