@@ -1,6 +1,8 @@
 """Steward's own deployment checks (``manage.py check --deploy``): settings Steward runs
 without, yet should not be deployed without."""
 
+from email.utils import parseaddr
+
 from django.conf import settings
 from django.core import checks
 
@@ -20,6 +22,29 @@ def check_privacy_contact(app_configs=None, **kwargs) -> list[checks.CheckMessag
             hint="Set it to the controller and its data protection officer's contact, e.g. "
             "'Example Ltd, Data Protection Officer, dpo@example.com'.",
             id="steward.W201",
+        )
+    ]
+
+
+@checks.register("steward", deploy=True)
+def check_sender_address(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Mail that goes out (``EMAIL_HOST`` is set; without it, it is printed) comes from
+    ``DEFAULT_FROM_EMAIL``. Its default, ``steward@localhost``, is at no domain a mail server
+    can check: relays refuse it, and recipients' servers file it as spam."""
+    if not settings.EMAIL_HOST:
+        return []
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    domain = address.rpartition("@")[2].lower()
+    if "." in domain and not domain.endswith((".localhost", ".localdomain")):
+        return []
+    return [
+        checks.Warning(
+            f"Steward's mail goes out from {address or settings.DEFAULT_FROM_EMAIL} "
+            "(DEFAULT_FROM_EMAIL), an address at no domain of yours: mail servers often refuse "
+            "it or file it as spam.",
+            hint="Set DEFAULT_FROM_EMAIL to an address at your domain that your mail server "
+            "accepts, e.g. 'Steward <steward@example.com>'.",
+            id="steward.W203",
         )
     ]
 

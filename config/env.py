@@ -5,6 +5,7 @@ secret also accepts ``NAME_FILE`` (a path whose contents are the value), the
 convention of Docker and systemd credentials.
 """
 
+import argparse
 import difflib
 import ipaddress
 import os
@@ -16,7 +17,7 @@ import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
 from time import monotonic
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -105,6 +106,105 @@ def env_secret(name: str) -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from None
     return value
+
+
+def port_number(text: str) -> int:
+    """A port from the command line (argparse's ``type``): one past 65535 (or below 1) made
+    the web server die in a traceback, and 0 listened where the kernel chose."""
+    value = int(text) if text.isascii() and text.isdigit() else 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {text!r}")
+    return value
+
+
+def allowed_host_problem(entry: str) -> str | None:
+    """Why ``entry`` of ``ALLOWED_HOSTS`` matches no request, if it does not, with the host
+    it probably meant. Django matches a request's host name alone (``steward.example.com``,
+    ``.example.com`` for its subdomains, ``[::1]``, ``*``): an entry with a scheme, a port,
+    a path or a trailing dot matched none, and every request was answered 400."""
+    if len(words := entry.split()) > 1:
+        return f"ALLOWED_HOSTS separates its hosts with commas: write {','.join(words)}"
+    host = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]*://", "", entry)
+    host = re.split(r"[/?#]", host, maxsplit=1)[0].rpartition("@")[2]
+    if _is_ipv6(host):
+        host = f"[{host}]"
+    elif host.startswith("["):
+        host = host.partition("]")[0] + "]"
+    else:
+        host = host.partition(":")[0]
+    host = host.rstrip(".")
+    if host == entry:
+        return None
+    given = "" if "@" in entry else f", not {entry!r}"  # a password may follow the scheme
+    if not host:
+        return f"ALLOWED_HOSTS holds host names, such as steward.example.com{given}"
+    return (
+        f"ALLOWED_HOSTS holds host names alone, without a scheme, port or path: write {host}{given}"
+    )
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why the ``redis://``, ``rediss://`` or ``unix://`` URL ``url`` names no port or
+    database Steward can use, if it does not; the URL is not repeated (it may hold a
+    password). redis-py reads a database that is no number (``/abc``) as 0, where Celery's
+    workers refuse it: the cache and the answers' streams would use another database than
+    the tasks."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [
+        return "REDIS_URL must be a URL, such as redis://cache.internal:6379/0"
+    try:
+        port = parts.port  # refuses one that is no number, or past 65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        return (
+            "REDIS_URL's port must be a number from 1 to 65535, as in redis://cache.internal:6379/0"
+        )
+    databases = [v for name, v in parse_qsl(parts.query, keep_blank_values=True) if name == "db"]
+    if parts.scheme != "unix" and parts.path not in ("", "/"):
+        databases.append(parts.path.removeprefix("/"))
+    if all(d.isascii() and d.isdigit() for d in databases):
+        return None
+    return (
+        "REDIS_URL's database (the number after the port, as in redis://cache.internal:6379/0, "
+        "or ?db=0 after a unix:// socket's path) must be a whole number from 0"
+    )
+
+
+def oidc_server_url_problem(url: str) -> str | None:
+    """Why single sign-on may not use the provider at ``url``, if it may not: the sign-in's
+    code and tokens, and the client's secret, go to that address; over http:// anyone on
+    the way reads them. http:// is taken for this machine's own address (a provider run
+    beside Steward, the tests' fakes)."""
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:  # an unclosed [
+        scheme, host = "", None
+    if host and (scheme == "https" or (scheme == "http" and _is_loopback(host))):
+        return None
+    return (
+        "STEWARD_OIDC_SERVER_URL must be an https:// address, such as "
+        "https://login.microsoftonline.com/<tenant>/v2.0: over http:// the sign-in's codes "
+        "and tokens would travel in clear (http:// is taken for localhost only)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def time_zone_problem() -> str | None:

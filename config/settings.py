@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.broker import broker_url
 from config.env import (
+    allowed_host_problem,
     backend_hosts,
     backend_key_variables,
     env_bool,
@@ -25,8 +26,10 @@ from config.env import (
     env_secret,
     env_str,
     generated_secret,
+    oidc_server_url_problem,
     open_to_others,
     private_directory,
+    redis_url_problem,
     time_zone_problem,
 )
 
@@ -93,8 +96,16 @@ def _check_key32(value: str, name: str) -> None:
 
 
 # Several keys, comma-separated, during a rotation: the first seals, all open.
-for _key in STEWARD_MASTER_KEY.split(","):
-    _check_key32(_key.strip(), "STEWARD_MASTER_KEY")
+_master_keys = [key.strip() for key in STEWARD_MASTER_KEY.split(",")]
+for _place, _key in enumerate(_master_keys):
+    _nth = ("first", "second", "third")[_place] if _place < 3 else f"{_place + 1}th"
+    _which = f"STEWARD_MASTER_KEY's {_nth} key"
+    if not _key:  # a stray comma: "must be 32 random bytes" said nothing of which, nor why
+        raise ImproperlyConfigured(
+            f"{_which} is empty: list the keys comma-separated, the new one first and the old "
+            "after it (new,old), with no comma at either end nor two in a row"
+        )
+    _check_key32(_key, _which if len(_master_keys) > 1 else "STEWARD_MASTER_KEY")
 
 # Signs audit checkpoints (Ed25519 seed: 32 random bytes, URL-safe base64).
 STEWARD_AUDIT_SIGNING_KEY = _required_in_production(
@@ -119,6 +130,9 @@ if STEWARD_AUDIT_CHECKPOINT_FILE and not Path(STEWARD_AUDIT_CHECKPOINT_FILE).is_
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when STEWARD_MODE=production")
+for _host in ALLOWED_HOSTS:  # a URL matched no request: every one was answered 400
+    if _problem := allowed_host_problem(_host):
+        raise ImproperlyConfigured(_problem)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # No socket binds past 65535: taken, uvicorn's bind() failed in a traceback.
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
@@ -245,6 +259,8 @@ elif not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         "REDIS_URL must be a redis://, rediss:// or unix:// URL, such as "
         "redis://cache.internal:6379/0"
     )
+elif _problem := redis_url_problem(REDIS_URL):
+    raise ImproperlyConfigured(_problem)
 
 
 # Web server processes started by `manage.py serve` (each one core's worth of Python).
@@ -411,6 +427,8 @@ STEWARD_REQUIRE_MFA = env_bool("STEWARD_REQUIRE_MFA", PRODUCTION)
 
 # Single sign-on with any OpenID Connect provider (Entra ID, Okta, Keycloak, Google).
 STEWARD_OIDC_SERVER_URL = env_str("STEWARD_OIDC_SERVER_URL")
+if STEWARD_OIDC_SERVER_URL and (_problem := oidc_server_url_problem(STEWARD_OIDC_SERVER_URL)):
+    raise ImproperlyConfigured(_problem)
 SOCIALACCOUNT_PROVIDERS: dict = {}
 if STEWARD_OIDC_SERVER_URL:
     SOCIALACCOUNT_PROVIDERS["openid_connect"] = {

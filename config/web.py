@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 
+from config.env import port_number
 from config.startup import settings_or_exit
 
 APP = "config.asgi:application"
@@ -76,7 +77,7 @@ def _log_config() -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m config.web", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=port_number, default=8000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--shared-port", action="store_true", help=argparse.SUPPRESS)

@@ -97,6 +97,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "steward.example.com",
     "EMAIL_HOST": "smtp.internal",
     "STEWARD_PRIVACY_CONTACT": "Example Ltd, Data Protection Officer, dpo@example.com",
+    "DEFAULT_FROM_EMAIL": "Steward <steward@example.com>",
 }
 
 
@@ -141,6 +142,15 @@ def test_production_passes_the_deployment_checklist(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_without_a_sender_address_is_warned_of(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "DEFAULT_FROM_EMAIL"}
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", STEWARD_DATA_DIR=str(tmp_path), **env
+    )
+    assert result.returncode != 0
+    assert "(steward.W203) Steward's mail goes out from steward@localhost" in result.stderr
 
 
 def test_a_malformed_master_key_is_refused(tmp_path):

@@ -132,7 +132,7 @@ def _send_invitation(user: User, actor: User, link: str) -> None:
         "valid_days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
     }
     send_mail(
-        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited to Steward",
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited",  # "[Steward] "
         message=render_to_string("governance/email/invitation.txt", context),
         from_email=None,
         recipient_list=[user.email],

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from config import embedded_redis
-from config.env import open_to_others, private_directory
+from config.env import open_to_others, port_number, private_directory
 
 STOP_GRACE_SECONDS = 10
 #: How long ``serve`` waits for /healthz to answer 200 before saying Steward is not ready.
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--port",
-            type=int,
+            type=port_number,
             default=settings.PORT,
             help=f"the web server's port (default: the PORT variable, now {settings.PORT})",
         )
