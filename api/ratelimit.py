@@ -1,6 +1,7 @@
 """Requests per person per minute, counted in Redis (shared by every web process): all their
 API tokens together (``user:<id>``), and apart from those the messages they send or retry in
-the chat (``chat:<id>``, :mod:`chat.views`), each to the same limit."""
+the chat (``chat:<id>``, :mod:`chat.views`), each to the same limit; and the chat's live
+previews (``preview:<id>``), to a larger one of their own."""
 
 import logging
 import time
@@ -20,14 +21,16 @@ class RateLimited(Exception):
         self.wait = wait
 
 
-def retry_after(key: str) -> int | None:
+def retry_after(key: str, *, limit: int | None = None) -> int | None:
     """Count one request for ``key``: None if it may go on, else the seconds to wait.
 
-    A fixed one-minute window (one round trip: increment and expire). If Redis
-    cannot be reached the request goes on: the limit protects capacity, not
-    the policy, which does not depend on it.
+    ``limit`` a minute, ``STEWARD_API_REQUESTS_PER_MINUTE`` unless given. A fixed
+    one-minute window (one round trip: increment and expire). If Redis cannot be
+    reached the request goes on: the limit protects capacity, not the policy,
+    which does not depend on it.
     """
-    limit = settings.STEWARD_API_REQUESTS_PER_MINUTE
+    if limit is None:
+        limit = settings.STEWARD_API_REQUESTS_PER_MINUTE
     now = time.time()
     window = int(now // WINDOW_SECONDS)
     name = f"steward:ratelimit:{key}:{window}"

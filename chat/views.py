@@ -209,8 +209,27 @@ def sent_turns(
 @require_POST
 @role_required(Role.STAFF)
 def preview(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """What would happen to the text being typed; nothing is stored or sent."""
+    """What would happen to the text being typed; nothing is stored or sent.
+
+    Each preview scans the text, so a person may ask for only so many a minute
+    (:func:`previews_per_minute`, counted apart from their sends): past that, the
+    preview area says when previews come back (422, which the page swaps in)."""
     conversation = get_conversation_for_user(request.user, public_id)
+    limit = previews_per_minute()
+    wait = ratelimit.retry_after(f"preview:{request.user.pk}", limit=limit)
+    if wait is not None:
+        too_fast = (
+            f"Previews are paused for {wait} second{'' if wait == 1 else 's'}: more than "
+            f"{limit} were asked for in a minute. What you send is still checked."
+        )
+        response = render(
+            request,
+            "chat/conversation.html#preview",
+            {"conversation": conversation, "too_fast": too_fast},
+            status=422,
+        )
+        response["Retry-After"] = str(wait)
+        return response
     text = request.POST.get("text", "")
     simulation = None
     too_long = ""
@@ -361,6 +380,14 @@ def _refuse_if_too_fast(user) -> None:
             f"most {settings.STEWARD_API_REQUESTS_PER_MINUTE} a minute): wait {wait} "
             f"second{'' if wait == 1 else 's'}, then send it again."
         )
+
+
+def previews_per_minute() -> int:
+    """Live previews a person may ask for a minute: four times their messages'
+    (``STEWARD_API_REQUESTS_PER_MINUTE``), and never fewer than the 150 one message box
+    asks for typed without a stop (one at each 400 ms pause): the page asks while they
+    type, not when they choose to. Enough to stop a script scanning text in a loop."""
+    return max(150, 4 * settings.STEWARD_API_REQUESTS_PER_MINUTE)
 
 
 def _to(request: HttpRequest, url: str) -> HttpResponse:

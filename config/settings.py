@@ -387,7 +387,6 @@ SOCIALACCOUNT_ADAPTER = "governance.adapters.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"  # addresses come from admins' invitations or the IdP
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
@@ -402,6 +401,13 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
 }
 STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
+# Invitations (and create_admin) record the address an administrator typed as verified, and
+# the IdP vouches for its own: nobody else proves an address. With sign-up open, anyone could
+# otherwise make an account under a colleague's address and use Steward as them: the address
+# must be confirmed from its mailbox before the account signs in (an account whose address
+# is verified is not asked). Single sign-on is not asked either: the IdP vouches for it.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory" if STEWARD_OPEN_SIGNUP else "none"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 # Who answers for the data, named in every access copy (GDPR Art. 13/15: the controller and
 # its data protection officer's contact), e.g. "Example Ltd, dpo@example.com". Unset, the
 # copy points to "the privacy team", and check --deploy warns (config/checks.py).

@@ -2,8 +2,10 @@ import logging
 import time
 
 from allauth.account import app_settings as account_settings
+from allauth.account import stages
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
+from allauth.account.models import EmailAddress
 from allauth.core.internal.httpkit import clean_client_ip
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
@@ -43,6 +45,14 @@ class AccountAdapter(DefaultAccountAdapter):
         if request.user.has_perm(Role.STAFF.permission) and needs_acknowledgement(request.user):
             return reverse("training:acknowledge")
         return super().get_login_redirect_url(request)
+
+    def get_login_stages(self) -> list[str]:
+        """allauth's, its address check replaced by :class:`EmailVerificationStage`."""
+        mended = f"{__name__}.{EmailVerificationStage.__name__}"
+        return [
+            mended if path == "allauth.account.stages.EmailVerificationStage" else path
+            for path in super().get_login_stages()
+        ]
 
     def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
         """allauth's answer, except that a password typed at sign-in (or a single sign-on)
@@ -90,6 +100,33 @@ class AccountAdapter(DefaultAccountAdapter):
             if not ip:
                 raise PermissionDenied("Unable to determine client IP address") from None
             return ip
+
+
+class EmailVerificationStage(stages.EmailVerificationStage):
+    """allauth's check that the address was confirmed (``ACCOUNT_EMAIL_VERIFICATION``:
+    mandatory while sign-up is open), made at every password sign-in of an account open
+    sign-up made whose address was never confirmed, even once sign-up is closed: else
+    closing it would let in whoever signed up under a colleague's address and never could
+    confirm it. Single sign-on is not asked: the provider vouches for its address."""
+
+    def handle(self):
+        login = self.login
+        method = account_settings.EmailVerificationMethod
+        single_sign_on = (login.signal_kwargs or {}).get("sociallogin") is not None
+        if login.email_verification == method.NONE and not single_sign_on:
+            if unconfirmed_sign_up(login.user):
+                login.email_verification = method.MANDATORY
+        return super().handle()
+
+
+def unconfirmed_sign_up(user) -> bool:
+    """Whether ``user`` came by open sign-up and never confirmed their address: no
+    administrator invited them, and their address rows (open sign-up always leaves one;
+    invitations and create_admin record theirs verified) are all unverified."""
+    if user is None or user.invited_by_id is not None:
+        return False
+    rows = EmailAddress.objects.filter(user=user)
+    return rows.exists() and not rows.filter(verified=True).exists()
 
 
 def _chose_first_password(request, user=None) -> bool:

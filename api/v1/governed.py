@@ -93,6 +93,11 @@ async def answer_request(request: HttpRequest, endpoint: Endpoint) -> HttpRespon
     return response
 
 
+#: Why a token of someone without the Staff role is refused, by the completions and the list
+#: of models alike.
+NOT_STAFF = "Only the Staff role may chat with models."
+
+
 def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Prepared:
     """Authenticate, read the request, and send it through the governed path.
 
@@ -109,7 +114,7 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
     user = token.user
     version = token.policy_version  # the request's one reading (with the token), and groups
     if not holds(user, Role.STAFF, version):
-        _refuse(request, token, "Only the Staff role may chat with models.", code="not_staff")
+        _refuse(request, token, NOT_STAFF, code="not_staff")
     if must_enrol_mfa(user, version):
         _refuse(request, token, MFA_REQUIRED, code="mfa_required")
     try:

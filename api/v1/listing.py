@@ -1,5 +1,6 @@
 """``GET /v1/models`` and ``GET /v1/models/{model}``: the backends a token's owner may use,
-and ``auto``; and OpenAI's 404 for any other path under /v1/."""
+and ``auto`` (none for someone without the Staff role: the completions refuse them); and
+OpenAI's 404 for any other path under /v1/."""
 
 import logging
 
@@ -9,10 +10,11 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 
 from api.authentication import MFA_REQUIRED, record_use
-from api.v1.governed import AUTO, _authenticate, _refuse, _usable_backends
+from api.v1.governed import AUTO, NOT_STAFF, _authenticate, _refuse, _usable_backends
 from api.v1.problems import Problem, _not_allowed, _server_error, _unknown_model
 from config.connections import in_database_thread
-from governance.access import must_enrol_mfa
+from governance.access import holds, must_enrol_mfa
+from governance.roles import Role
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,10 @@ async def unknown(request: HttpRequest) -> HttpResponse:
 def _models(request: HttpRequest) -> list[dict]:
     token = _authenticate(request)
     version = token.policy_version  # read with the token
+    # Refused as the completions refuse: a clearance without the role (one held personally,
+    # the Staff role since taken away) lists models no request could use.
+    if not holds(token.user, Role.STAFF, version):
+        _refuse(request, token, NOT_STAFF, code="not_staff")
     if must_enrol_mfa(token.user, version):
         _refuse(request, token, MFA_REQUIRED, code="mfa_required")
     with transaction.atomic():

@@ -53,7 +53,7 @@ def test_password_reset_does_not_reveal_whether_an_address_exists(client, member
     # Only the mailbox's owner learns whether it has an account.
     assert [(m.to, m.subject) for m in mail.outbox] == [
         (["member@example.com"], "[Steward] Choose a new password"),
-        (["nobody@example.com"], "[Steward] No Steward account for this address"),
+        (["nobody@example.com"], "[Steward] No account for this address"),
     ]
 
 

@@ -93,3 +93,82 @@ def test_each_person_has_their_own_count(client, staff, reached):
     client.force_login(theirs.owner)
     client.post(f"/chat/c/{theirs.public_id}/send/", {"text": "hello"})
     assert len(reached) == 3
+
+
+# --- the live preview: a count and a limit of its own ---------------------------------------
+
+PAUSED = "Previews are paused for"
+
+
+@pytest.fixture
+def scanned(monkeypatch):
+    """The previews that reach the scan, with a limit of three a minute."""
+    from chat import services
+
+    calls = []
+    real = services.preview
+
+    def preview(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr("chat.services.preview", preview)
+    monkeypatch.setattr("chat.views.previews_per_minute", lambda: 3)
+    redis = streams.client()
+    for key in redis.scan_iter("steward:ratelimit:preview:*"):
+        redis.delete(key)
+    return calls
+
+
+def test_a_preview_past_its_limit_is_not_scanned_and_says_so_where_the_preview_goes(
+    client, staff, scanned
+):
+    conversation = _conversation(staff)
+    client.force_login(staff)
+    url = f"/chat/c/{conversation.public_id}/preview/"
+    htmx = {"hx-request": "true"}
+    answers = [client.post(url, {"text": "hello"}, headers=htmx) for _ in range(4)]
+    assert len(scanned) == 3
+    assert [a.status_code for a in answers] == [200, 200, 200, 422]
+    page = answers[3].content.decode()
+    assert page.lstrip().startswith('<div id="preview"') and "<html" not in page
+    assert PAUSED in page and "more than 3 were asked for in a minute" in page
+    assert 1 <= int(answers[3]["Retry-After"]) <= ratelimit.WINDOW_SECONDS
+
+
+def test_previews_and_sends_count_apart(client, staff, scanned, reached):
+    conversation = _conversation(staff)
+    client.force_login(staff)
+    client.post(f"/chat/c/{conversation.public_id}/send/", {"text": "hello"})
+    answers = [
+        client.post(f"/chat/c/{conversation.public_id}/preview/", {"text": "hello"})
+        for _ in range(4)
+    ]
+    assert len(scanned) == 3  # a send took nothing from the previews' count
+    assert PAUSED in answers[3].content.decode()
+    client.post(f"/chat/c/{conversation.public_id}/send/", {"text": "hello"})
+    assert len(reached) == 2  # nor did the previews from the sends'
+
+
+def test_a_preview_goes_on_when_redis_is_away(client, staff, scanned, monkeypatch):
+    def away():
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr("chat.streams.client", away)
+    conversation = _conversation(staff)
+    client.force_login(staff)
+    answers = [
+        client.post(f"/chat/c/{conversation.public_id}/preview/", {"text": "hello"})
+        for _ in range(4)
+    ]
+    assert [a.status_code for a in answers] == [200] * 4 and len(scanned) == 4
+
+
+def test_the_preview_limit_is_larger_than_the_messages_and_than_a_box_typed_in_asks(settings):
+    """The box asks at each 400 ms pause: 150 a minute typed without a stop."""
+    from chat.views import previews_per_minute
+
+    settings.STEWARD_API_REQUESTS_PER_MINUTE = 2
+    assert previews_per_minute() == 150
+    settings.STEWARD_API_REQUESTS_PER_MINUTE = 120
+    assert previews_per_minute() == 480

@@ -7,6 +7,8 @@ from django.core.validators import validate_email
 from django.urls import reverse
 
 from config.mail import site_address
+from governance.adapters import unconfirmed_sign_up
+from governance.models import User
 from governance.services import PolicyError, create_admin
 
 
@@ -34,6 +36,14 @@ class Command(BaseCommand):
             validate_email(email)
         except ValidationError:
             raise CommandError(f"{email!r} is not an email address.") from None
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is not None and unconfirmed_sign_up(existing):
+            # Whoever signed up may not own the address: they would be the policy admin.
+            raise CommandError(
+                f"{existing.email} signed up on their own and never confirmed the address, so "
+                "whoever made the account may not be its owner. Have them sign in once and "
+                "confirm the address from the email Steward sends, then run this again."
+            )
         try:
             user, created = create_admin(email=email, full_name=name)
         except PolicyError as exc:
