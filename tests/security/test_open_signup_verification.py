@@ -45,7 +45,12 @@ def test_signing_up_under_an_address_does_not_sign_in_and_mails_that_address(cli
     made = User.objects.get(email=ADDRESS)
     assert not EmailAddress.objects.filter(user=made, verified=True).exists()
     assert [m.to for m in mail.outbox] == [[ADDRESS]]
-    assert "/accounts/confirm-email/" in mail.outbox[0].body
+    sent = mail.outbox[0]
+    assert "/accounts/confirm-email/" in sent.body
+    # In Steward's words: what it is, and what to do if it was not you.
+    assert sent.subject == "[Steward] Confirm your email address"
+    assert f"made a Steward account with this address ({ADDRESS})" in sent.body
+    assert "do not confirm it" in sent.body
 
 
 @pytest.mark.django_db
@@ -115,3 +120,17 @@ def test_with_sign_up_closed_accounts_an_administrator_made_sign_in_as_before(cl
         assert response["Location"] != "/accounts/confirm-email/"
         assert "_auth_user_id" in client.session
     assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_signing_up_again_with_a_known_address_mails_its_owner_in_stewards_words(
+    client, open_signup
+):
+    make_user(email=ADDRESS)
+    client.post(
+        "/accounts/signup/", {"email": ADDRESS, "password1": PASSWORD, "password2": PASSWORD}
+    )
+    [sent] = mail.outbox
+    assert sent.subject == "[Steward] You already have a Steward account"
+    assert "already has one" in sent.body
+    assert "/accounts/password/reset/" in sent.body
