@@ -106,6 +106,8 @@ class AuditEvent(models.Model):
         MFA_ADDED = "auth.mfa_added", "Two-factor method added"
         MFA_REMOVED = "auth.mfa_removed", "Two-factor method removed"
         USER_INVITED = "user.invited", "User invited"
+        USER_SIGNED_UP = "user.signed_up", "Account made by sign-up"
+        ADDRESS_CONFIRMED = "auth.address_confirmed", "Email address confirmed"
         USER_ROLES_CHANGED = "user.roles_changed", "Roles changed"
         USER_DEACTIVATED = "user.deactivated", "User deactivated"
         USER_REACTIVATED = "user.reactivated", "User reactivated"

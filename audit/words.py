@@ -136,6 +136,13 @@ def changed_settings(before, after, kind: str = "") -> list[tuple[str, str, str]
     return [change for change in changes if change[1:] != (EMPTY, EMPTY)]
 
 
+def without_blocked(reason: object) -> str:
+    """A blocked message's reason as the policy recorded it ("Blocked: X may not be sent
+    in Y."), without its "Blocked:" label: for a page or an export that says "blocked"
+    itself. Anything else is returned as it is, trimmed."""
+    return str(reason).strip().removeprefix("Blocked:").strip()
+
+
 def why_blocked(details) -> str:
     """Why a blocked request was blocked, as the policy told its sender: the recorded
     ``reasons`` (older events: one ``reason``), without the "Blocked: " each starts with.
@@ -147,7 +154,7 @@ def why_blocked(details) -> str:
     said = [said] if isinstance(said, str) else said if isinstance(said, list) else []
     sentences = []
     for reason in said:
-        text = str(reason).strip().removeprefix("Blocked:").strip()
+        text = without_blocked(reason)
         if text:
             sentences.append(capfirst(text))
     return " ".join(sentences)

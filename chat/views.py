@@ -27,6 +27,7 @@ from django_htmx.http import (
 from api import ratelimit
 from audit.models import AuditEvent
 from audit.services import record
+from audit.words import without_blocked
 from chat import services
 from chat.access import (
     conversations_listed_for,
@@ -609,7 +610,7 @@ def _export_markdown(conversation: Conversation, turns) -> str:
         who = "You" if t.message.role == Message.Role.USER else (t.message.backend_name or "Model")
         turn = [f"## {who} · {timezone.localtime(t.message.created_at):%Y-%m-%d %H:%M}", ""]
         if t.message.status == Message.Status.BLOCKED:
-            reasons = (reason.removeprefix("Blocked: ") for reason in t.message.reasons)
+            reasons = (without_blocked(reason) for reason in t.message.reasons)
             turn.append("*Blocked, not sent:* " + " ".join(reasons))
         else:
             turn.append(t.text or f"*{t.message.get_status_display()}*")

@@ -5,7 +5,6 @@ from allauth.account import app_settings as account_settings
 from allauth.account import stages
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
-from allauth.account.models import EmailAddress
 from allauth.core.internal.httpkit import clean_client_ip
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
@@ -14,6 +13,7 @@ from django.urls import reverse
 
 from config.mail import mail_error
 from governance.roles import Role
+from governance.services.accounts import unconfirmed_sign_up
 
 logger = logging.getLogger(__name__)
 
@@ -117,16 +117,6 @@ class EmailVerificationStage(stages.EmailVerificationStage):
             if unconfirmed_sign_up(login.user):
                 login.email_verification = method.MANDATORY
         return super().handle()
-
-
-def unconfirmed_sign_up(user) -> bool:
-    """Whether ``user`` came by open sign-up and never confirmed their address: no
-    administrator invited them, and their address rows (open sign-up always leaves one;
-    invitations and create_admin record theirs verified) are all unverified."""
-    if user is None or user.invited_by_id is not None:
-        return False
-    rows = EmailAddress.objects.filter(user=user)
-    return rows.exists() and not rows.filter(verified=True).exists()
 
 
 def _chose_first_password(request, user=None) -> bool:

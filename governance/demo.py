@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
@@ -83,7 +84,8 @@ CATEGORIES = [
         "number": 4,
         "slug": "prohibited",
         "name": "Prohibited",
-        "summary": "Never to be pasted: credentials, legal privilege, special-category data.",
+        "summary": "Never to be pasted: passwords, legal advice, health, religion or other "
+        "sensitive personal data.",
         "description": "Steward blocks a message handled as this category, or caught by a "
         "company rule, and records the attempt. Keys and passwords are not blocked: those "
         "Steward recognises are replaced by a placeholder and never reach the model, but the "
@@ -103,7 +105,7 @@ CATEGORIES = [
 RULES = [
     {
         "name": "Health information",
-        "reason": "Health information is special-category data and may not be sent to a model",
+        "reason": "Health information is sensitive personal data and may not be sent to a model",
         "kind": DetectionRule.Kind.KEYWORDS,
         "pattern": "diagnosed with\nsick leave\nsick note\nmedical condition\nmedication\n"
         "pregnant\npregnancy\ndisability\nmental health",
@@ -230,4 +232,36 @@ def seed_demo_organisation() -> SeedReport:
                 actor_label="seed_demo",
                 details={"created": len(report.created)},
             )
+    return report
+
+
+def publish_demo_policy() -> SeedReport:
+    """Publish the usage policy that ships with Steward as version 1, unless there is a
+    policy document already (a draft or a published version: never overwrite edits).
+
+    Staff are then asked to acknowledge it before their first chat, as on a real site. It
+    is kept out of :func:`seed_demo_organisation`, which the tests use to set up a site
+    before its first version is published.
+    """
+    from training.defaults import DEFAULT_POLICY_BODY, DEFAULT_POLICY_TITLE
+    from training.models import PolicyDocument
+
+    report = SeedReport()
+    with transaction.atomic():
+        if PolicyDocument.objects.select_for_update().exists():
+            return report
+        document = PolicyDocument.objects.create(
+            version=1,
+            title=DEFAULT_POLICY_TITLE,
+            body=DEFAULT_POLICY_BODY,
+            status=PolicyDocument.Status.PUBLISHED,
+            published_at=timezone.now(),
+        )
+        record(
+            action=AuditEvent.Action.TRAINING_POLICY_PUBLISHED,
+            actor_label="seed_demo",
+            target=document,
+            details={"version": 1, "previous_version": None},
+        )
+        report.created.append(f"{document} (published)")
     return report

@@ -5,7 +5,12 @@ them. Everything Steward itself changes is audited explicitly in services.
 """
 
 from allauth.account.adapter import get_adapter
-from allauth.account.signals import password_changed, password_reset
+from allauth.account.signals import (
+    email_confirmed,
+    password_changed,
+    password_reset,
+    user_signed_up,
+)
 from allauth.mfa.signals import authenticator_added, authenticator_removed
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -42,6 +47,27 @@ def _login_failed(sender, credentials, request=None, **kwargs) -> None:
         details={"identifier_hmac": pseudonym(identifier), "known_user": known is not None}
         | _client(request),
     )
+
+
+@receiver(user_signed_up)
+def _signed_up(sender, request, user, **kwargs) -> None:
+    """An account nobody invited: made by open sign-up's form, or by a single sign-on that
+    may create accounts (``STEWARD_OIDC_AUTO_SIGNUP``). An auditor asks how each came."""
+    via = "single sign-on" if kwargs.get("sociallogin") is not None else "sign-up form"
+    record(
+        action=Action.USER_SIGNED_UP,
+        actor=user,
+        target=user,
+        details={"via": via} | _client(request),
+    )
+
+
+@receiver(email_confirmed)
+def _address_confirmed(sender, request, email_address, **kwargs) -> None:
+    """An address proved from its mailbox (open sign-up's link): until then the account may
+    be someone else's, and Steward gives it no role."""
+    user = email_address.user
+    record(action=Action.ADDRESS_CONFIRMED, actor=user, target=user)
 
 
 @receiver(password_changed)

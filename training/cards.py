@@ -105,7 +105,7 @@ def cards(categories: Iterable[Category] | None = None) -> list[Card]:
                 category=category,
                 do=_lines(category.do_examples),
                 dont=_lines(category.dont_examples),
-                where=_where(spec),
+                where=_where(spec, routes),
                 rules=_rules(spec),
                 routes=routes,
                 kept=_kept(category),
@@ -119,7 +119,7 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _where(spec: CategorySpec) -> str:
+def _where(spec: CategorySpec, routes: list[Route]) -> str:
     if spec.blocks_all or spec.number >= PROHIBITED_LEVEL:
         return "Nowhere. Steward blocks the message and records the attempt."
     if spec.number >= CONFIDENTIAL_LEVEL:
@@ -127,8 +127,10 @@ def _where(spec: CategorySpec) -> str:
     allowed = spec.allowed_hosting_classes
     if allowed and set(HostingClass.values) - set(allowed):
         labels = [hosting_name(h) for h in allowed]
-        return f"Only {_join(labels)} models approved for it."
-    return "Any enabled model approved for it."
+        return f"Only {_join(labels)} models the company has chosen for it."
+    if not routes:
+        return "Only a model the company has chosen for it, and none is available now."
+    return f"Any of the models the company has chosen for it: {_join([r.name for r in routes])}."
 
 
 def _rules(spec: CategorySpec) -> list[str]:

@@ -32,8 +32,6 @@ class TermListForm(forms.ModelForm):
         widget=forms.ClearableFileInput(attrs={"data-max-bytes": MAX_TERM_FILE_BYTES}),
     )
 
-    #: Set when an error re-renders the form without the pasted terms.
-    terms_forgotten = False
     #: Said after the save when a first row of column headings was left out.
     heading_notice = ""
 
@@ -59,13 +57,12 @@ class TermListForm(forms.ModelForm):
             pasted.help_text += " A first line of column headings (“Term”, “Name”) is left out."
             upload.help_text += " A first row of column headings is left out."
 
-    def full_clean(self) -> None:
-        super().full_clean()
-        if self.errors and self.data.get("pasted"):
-            # "Never shown again" holds for the form an error sends back too.
-            self.data = self.data.copy()
-            self.data["pasted"] = ""
-            self.terms_forgotten = True
+    @property
+    def upload_dropped(self) -> bool:
+        """Whether an error sends the form back without the file just chosen: a browser
+        cannot put a file back in a form. (Pasted terms stay in their box: they are the
+        writer's own, not saved yet, and the page is never cached.)"""
+        return bool(self.is_bound and self.errors and self.files.get("upload"))
 
     def clean_upload(self):
         upload = self.cleaned_data.get("upload")

@@ -266,6 +266,22 @@ def _valid_region(raw: str, regions: tuple[str, ...]) -> str | None:
     return None
 
 
+def _in_numbering_plan(number: PhoneNumber) -> bool:
+    """Whether a number has a length and leading digits its country's plan allows.
+
+    Looser than ``is_valid_number``, which also wants the range allocated to a
+    carrier: numbers in newly opened ranges, and the UK's 07700 900xxx kept for
+    examples (the first number people try), are valid only by this test.
+    """
+    region = phonenumbers.region_code_for_country_code(number.country_code)
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return False
+    pattern = metadata.general_desc.national_number_pattern
+    national = phonenumbers.national_significant_number(number)
+    return bool(pattern and re.fullmatch(pattern, national))
+
+
 _BLOB_AFTER = re.compile(r"[ ()\-./]?9")  # over Doc.shape
 _BLOB_BEFORE = re.compile(r"9[ ()\-./]?\Z")
 
@@ -301,6 +317,8 @@ def find_phones(doc: Doc, taken: list[tuple[int, int]]) -> Iterator[Candidate]:
             continue  # part of a longer stretch of numbers (a table, a list of IDs)
         if _NOT_PHONE.fullmatch(text, start, end) or inside_taken(start, end):
             continue
+        if text[end : end + 1] == ":" and text[end + 1 : end + 2].isdigit():
+            continue  # a date and the hour of a time ("2024-03-15 10:30")
         while start > 0 and text[start - 1] in "+(":
             start -= 1
         raw = text[start:end]
@@ -318,6 +336,16 @@ def find_phones(doc: Doc, taken: list[tuple[int, int]]) -> Iterator[Candidate]:
             for m in PhoneNumberMatcher(text[lo:hi], region, leniency=Leniency.VALID)
             if lo + m.start < end and lo + m.end > start
         ]
+        if not matches and raw.startswith("+"):
+            # Written in international form, the number names its country: a
+            # number that fits that country's plan is a phone number even when
+            # its range is not (yet) allocated. Only here, because the looser
+            # test costs a second matcher run.
+            matches = [
+                m
+                for m in PhoneNumberMatcher(text[lo:hi], region, leniency=Leniency.POSSIBLE)
+                if lo + m.start < end and lo + m.end > start and _in_numbering_plan(m.number)
+            ]
         if matches and context is None:
             context = near(doc, _PHONE_CONTEXT, start, end)
         for m in matches:

@@ -68,11 +68,17 @@ def _new_account(email: str, full_name: str, roles, *, invited_by: User | None =
 
 
 def resend_invitation(*, user: User, actor: User, base_url: str) -> User:
-    """Email a fresh invitation link to an account that has not signed in yet."""
+    """Email a fresh invitation link to an account that has neither signed in nor chosen a
+    password yet."""
     if not user.is_active:
         raise PolicyError("Reactivate the account first.")
     if user.last_login is not None:
         raise PolicyError(f"{user.email} has already signed in; they can reset their own password.")
+    if user.has_usable_password():
+        raise PolicyError(
+            f"{user.email} has already chosen a password; if they lost it, they can choose a "
+            "new one with Forgot password on the sign-in page."
+        )
     with transaction.atomic():
         record(
             action=AuditEvent.Action.USER_INVITED,
@@ -152,6 +158,12 @@ def set_roles(*, user: User, roles: list[Role], actor: User) -> User:
     if not user.is_active:
         raise PolicyError("Reactivate the account first; its roles are kept as they were.")
     granted = [role for role in Role if role in roles and role not in roles_of(user)]
+    if granted and unconfirmed_sign_up(user):
+        raise PolicyError(
+            f"{user.email} signed up on their own and has not confirmed the address yet, so "
+            "whoever made the account may not own it. Give it roles once the address is "
+            "confirmed: Steward asks for that at each of its sign-ins."
+        )
     if user.pk == actor.pk:
         _refuse_own_grant([role for role in granted if role not in SELF_SERVED_ROLES])
     watched = _oversight(granted)
@@ -392,3 +404,26 @@ def _refuse_losing_last_admin(user: User) -> None:
     )
     if user.is_active and set(admins.values_list("pk", flat=True)) == {user.pk}:
         raise PolicyError("Steward needs at least one active policy admin; appoint another first.")
+
+
+def unconfirmed_sign_up(user: User | None) -> bool:
+    """Whether ``user`` came by open sign-up and never confirmed their address: no
+    administrator invited them, and their address rows (open sign-up always leaves one;
+    invitations and create_admin record theirs verified) are all unverified."""
+    if user is None or user.invited_by_id is not None:
+        return False
+    rows = EmailAddress.objects.filter(user=user)
+    return rows.exists() and not rows.filter(verified=True).exists()
+
+
+def unconfirmed_sign_ups(users) -> set[int]:
+    """The ids of ``users`` (a page of them) that :func:`unconfirmed_sign_up` is true of, in
+    one query."""
+    ids = [user.pk for user in users if user.invited_by_id is None]
+    rows = EmailAddress.objects.filter(user_id__in=ids).values_list("user_id", "verified")
+    seen, verified = set(), set()
+    for user_id, is_verified in rows:
+        seen.add(user_id)
+        if is_verified:
+            verified.add(user_id)
+    return seen - verified

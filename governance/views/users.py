@@ -26,6 +26,7 @@ from governance.services import (
     set_active,
     set_roles,
 )
+from governance.services.accounts import unconfirmed_sign_up, unconfirmed_sign_ups
 from governance.views.common import pager_query, site_address, wants_partial
 from governance.views.console import refused_switch
 
@@ -78,6 +79,7 @@ def users(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query,
             "pager_query": pager_query(q=query),
+            "unconfirmed": unconfirmed_sign_ups(page.object_list),
             "accounts": User.objects.exclude(erased).count() if query else page.paginator.count,
             "erased": User.objects.filter(erased).count(),
             "role_help": ROLE_HELP,
@@ -134,6 +136,7 @@ def user_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
             # One's own roles: give up, or take Staff; no other (services.set_roles refuses).
             "only_give_up": person.pk == request.user.pk,
             "access": _access_of(person),
+            "unconfirmed": unconfirmed_sign_up(person),
         },
         status=422 if form.errors else 200,
     )

@@ -4,7 +4,7 @@ something the request was not blocked for."""
 
 from audit.models import AuditEvent
 from audit.services import record
-from audit.words import why_blocked
+from audit.words import why_blocked, without_blocked
 
 Action = AuditEvent.Action
 
@@ -66,3 +66,11 @@ def test_it_reads_older_and_odd_shapes():
     assert why_blocked({"reasons": 3}) == ""
     assert why_blocked(["not", "a", "dict"]) == ""
     assert why_blocked({}) == ""
+
+
+def test_it_takes_the_label_off_a_reason_once_for_every_caller():
+    # The audit trail and the chat export both say "blocked" themselves.
+    assert without_blocked("Blocked: a card may not be sent.") == "a card may not be sent."
+    assert without_blocked("  Blocked:a card.  ") == "a card."
+    assert without_blocked("Category 4 is never sent.") == "Category 4 is never sent."
+    assert without_blocked("Not Blocked: here") == "Not Blocked: here"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 LONG_BADGE = "1 email address, 1 person's name, 1 phone number replaced"
 SMALL_PHONE = {"width": 320, "height": 640}
 BLOCKED = (
-    "Blocked: Health information is special-category data and may not be sent to a model "
+    "Blocked: Health information is sensitive personal data and may not be sent to a model "
     "(rule “Health information”)."
 )
 

@@ -65,7 +65,7 @@ def test_a_json_export_says_what_was_replaced_not_what_will_be(client, org):
 
 def test_a_markdown_export_says_blocked_once(client, org):
     text = _export(client, org, _sent(org, HEALTH), "md")
-    assert "*Blocked, not sent:* Health information is special-category data" in text
+    assert "*Blocked, not sent:* Health information is sensitive personal data" in text
     assert "Blocked: " not in text
 
 

@@ -124,8 +124,11 @@ def test_switching_off_and_deleting(client, admin):
     assert [e.message for e in policy_events()] == ["Term list deleted", "Term list edited"]
 
 
-def test_a_form_error_does_not_show_the_terms_back(client, admin):
-    """The terms are "never shown again": not even in the form an error sends back."""
+def test_a_form_error_keeps_the_terms_just_typed(client, admin):
+    """An error sends the form back with the paste box as it was: the person who typed the
+    terms fixes the name and saves again instead of typing them all again. Saved terms are
+    still never shown (see the other tests); these are not saved yet, and the page is
+    no-store."""
     client.force_login(admin)
     client.post("/policy/term-lists/new/", {"name": "Clients", "kind": "client", "pasted": "Acme"})
     term_list = ProtectedTermList.objects.get()
@@ -137,5 +140,19 @@ def test_a_form_error_does_not_show_the_terms_back(client, admin):
         )
         assert response.status_code == 422, name
         page = response.content.decode()
-        assert "Nightjar" not in page, name
-        assert "Paste the terms again: Steward does not show them back." in page
+        assert "Acme Holdings\nProject Nightjar\nJosé Müller</textarea>" in page, name
+        assert "Paste the terms again" not in page
+        assert "no-store" in response["Cache-Control"]
+
+
+def test_a_form_error_asks_for_an_uploaded_file_again(client, admin):
+    """A browser cannot put a file back in the form an error returns: say so."""
+    client.force_login(admin)
+    upload = SimpleUploadedFile("terms.csv", b"Acme\nNightjar\n")
+    response = client.post(
+        "/policy/term-lists/new/", {"name": "", "kind": "client", "upload": upload}, **HTMX
+    )
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Choose the file again" in page
+    assert "Nightjar" not in page

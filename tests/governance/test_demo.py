@@ -28,6 +28,23 @@ def test_it_covers_every_role_and_lets_each_user_sign_in(client, db):
         assert client.login(email=email, password=DEMO_PASSWORD)
 
 
+def test_the_demo_people_read_as_active_not_invited(client, db):
+    """They have passwords and can sign in: the people list has no invitation to wait on."""
+    seed_demo_organisation()
+    admin = next(u for u in User.objects.all() if Role.POLICY_ADMIN in roles_of(u))
+    client.force_login(admin)
+    page = client.get("/policy/users/").content.decode()
+    assert ">invited<" not in page
+    assert page.count("not yet") == len(DEMO_USERS) - 1  # the admin has just signed in
+
+
+def test_the_demo_says_what_sensitive_data_is_in_words_staff_know(db):
+    seed_demo_organisation()
+    summary = Category.objects.get(slug="prohibited").summary
+    assert "special-category" not in summary
+    assert "health, religion or other sensitive personal data" in summary
+
+
 def test_every_demo_approval_meets_its_category_requirements(db):
     seed_demo_organisation()
     today = timezone.localdate()
@@ -71,6 +88,38 @@ def test_staff_are_cleared_for_public_and_internal_and_only_some_for_confidentia
     assert not Clearance.objects.filter(category__slug="prohibited").exists()
 
 
+def test_seed_demo_publishes_the_usage_policy_once(client, db):
+    """The first look is a product: the policy page shows a published policy, and staff are
+    asked to acknowledge it before their first chat, as on a real site."""
+    from training.defaults import DEFAULT_POLICY_BODY, DEFAULT_POLICY_TITLE
+    from training.models import PolicyDocument
+    from training.services import needs_acknowledgement
+
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+    [document] = PolicyDocument.objects.all()
+    assert (document.version, document.status) == (1, PolicyDocument.Status.PUBLISHED)
+    assert (document.title, document.body) == (DEFAULT_POLICY_TITLE, DEFAULT_POLICY_BODY)
+    assert AuditEvent.objects.filter(
+        action=AuditEvent.Action.TRAINING_POLICY_PUBLISHED, actor_label="seed_demo"
+    ).exists()
+    alice = User.objects.get(email="alice@example.com")
+    assert needs_acknowledgement(alice)
+    client.force_login(alice)
+    page = client.get("/training/policy/").content.decode()
+    assert "Version 1, published" in page and "Why this policy exists" in page
+
+
+def test_seed_demo_leaves_a_policy_document_alone(db, admin):
+    from training import services
+    from training.models import PolicyDocument
+
+    services.save_draft(actor=admin, title="Ours", body="Our rules.", change_note="")
+    call_command("seed_demo", verbosity=0)
+    [document] = PolicyDocument.objects.all()
+    assert (document.title, document.status) == ("Ours", PolicyDocument.Status.DRAFT)
+
+
 def test_seed_demo_if_empty_leaves_a_real_site_alone(db, member, capsys):
     call_command("seed_demo", "--if-empty")
     assert "not seeded" in capsys.readouterr().out
@@ -86,7 +135,7 @@ def test_health_information_is_blocked_before_it_is_sent(db):
     decision = simulate(user=alice, chosen=2, text=text).decision
     assert decision.outcome == "blocked"
     assert decision.reasons == (
-        "Blocked: Health information is special-category data and may not be sent to a model "
+        "Blocked: Health information is sensitive personal data and may not be sent to a model "
         "(rule “Health information”).",
     )
     assert (

@@ -46,6 +46,34 @@ def test_it_finds_phone_numbers(number):
     assert found(f"Call me on {number} tomorrow.") == [("PHONE_NUMBER", number)]
 
 
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+44 7700 900123",  # UK mobile, in the range kept for examples and drama
+        "+44 7700-900-123",
+        "+44 (0) 7700 900123",
+        "+447700900123",
+        "+44 7911 123456",
+        "+44 20 7946 0958",
+        "+44.20.7946.0958",
+        "+44 (0)20 7946 0958",
+        "+49 30 1234567",
+        "+49 (30) 1234567",
+        "+49-30-1234567",
+        "+33 6 12 34 56 78",
+        "+33 6.12.34.56.78",
+        "+33-6-12-34-56-78",
+        "+1 415 555 0100",
+        "+1 (415) 555-0100",
+        "+1.415.555.0100",
+        "+1-415-555-0100",
+    ],
+)
+def test_it_finds_international_phone_numbers_however_they_are_grouped(number):
+    assert found(f"Call me on {number} tomorrow.") == [("PHONE_NUMBER", number)]
+    assert found(f"{number}") == [("PHONE_NUMBER", number)]
+
+
 def test_it_finds_a_bare_digit_phone_number_only_beside_a_phone_word():
     assert found("My mobile is 4155552671.") == [("PHONE_NUMBER", "4155552671")]
     assert found("Order 4155552671 shipped.") == []
@@ -59,10 +87,33 @@ def test_it_finds_a_bare_digit_phone_number_only_beside_a_phone_word():
         "Revenue grew 12.5% to 1,234,567 in 2023.",
         "Ticket 12345678 was closed.",
         "Version 3.11.7 fixes it.",
+        "Released as v2.14.1023 and 10.0.19045.3803 last week.",
+        "Invoice INV-2024-000123 and order #10023456 are paid.",
+        "Order number 20240315-0042 ships today.",
+        "The call is at 10:30:00 on 2024-03-15, or 03/15/2024 at 14:45.",
+        "Logged at 2024-03-15T10:30:00+01:00 and 2024-03-15T10:30:00.123456Z.",
+        "Timestamp 2024-03-15 10:30:00 +0000 in the log.",
+        "We shipped 1234567 units and 98765432 spare parts in 2023.",
+        "The population grew from 8 336 817 to 8 804 190.",
+        "Score moved +12 345 678 points; delta +1 234 5678.",
+        "Reference 12 34 56 78 90 12 34 on the form.",
     ],
 )
 def test_it_does_not_take_plain_numbers_for_phone_numbers(text):
     assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Pay to DE89 3704 0044 0532 0130 00 by Friday", "IBAN_CODE"),
+        ("Pay to GB82 WEST 1234 5698 7654 32 by Friday", "IBAN_CODE"),
+        ("card: 4111 1111 1111 1111, thanks", "CREDIT_CARD"),
+        ("card: +4111 1111 1111 1111, thanks", "CREDIT_CARD"),
+    ],
+)
+def test_it_does_not_read_ibans_or_cards_as_phone_numbers(text, kind):
+    assert types(text) == {kind}
 
 
 def test_it_reads_national_phone_formats_of_the_regions_it_is_given():

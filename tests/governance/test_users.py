@@ -12,7 +12,7 @@ from django.db import connection
 from audit.models import AuditEvent
 from governance import services
 from governance.models import User
-from governance.roles import Role, ensure_role_groups
+from governance.roles import Role, ensure_role_groups, roles_of
 from governance.services import accounts
 from tests.factories import make_user
 
@@ -214,6 +214,28 @@ def test_an_invitation_can_be_sent_again_until_the_person_signs_in(
     assert len(mail.outbox) == 2
 
 
+def test_only_someone_still_to_choose_a_password_reads_as_invited(client, admin):
+    """An invitation is open until its link is used to choose a password. An account made
+    with a password (the demo's people, an admin made from the shell) can sign in now: it
+    is active, not invited, even before its first sign-in."""
+    invited = User.objects.create_user("new@example.com", None)
+    ready = make_user("ready@example.com", Role.STAFF)
+    client.force_login(admin)
+    page = client.get("/policy/users/").content.decode()
+    row_of = {
+        email: re.search(rf"<tr[^>]*>\s*<td><a [^>]+>{re.escape(email)}</a>.*?</tr>", page, re.S)
+        for email in ("new@example.com", "ready@example.com")
+    }
+    assert ">invited<" in row_of["new@example.com"].group()
+    assert ">invited<" not in row_of["ready@example.com"].group()
+    assert "not yet" in row_of["ready@example.com"].group()
+    detail = client.get(f"/policy/users/{ready.public_id}/").content.decode()
+    assert "invited" not in detail and "Send the invitation again" not in detail
+    assert "has not signed in yet" in detail
+    detail = client.get(f"/policy/users/{invited.public_id}/").content.decode()
+    assert "invited, has not signed in yet" in detail and "Send the invitation again" in detail
+
+
 def test_only_a_policy_admin_can_send_an_invitation_again(client, admin, member):
     invited = User.objects.create_user("new@example.com", None)
     url = f"/policy/users/{invited.public_id}/"
@@ -406,3 +428,48 @@ def test_a_refused_recipient_is_reported_without_the_address(
         "the recipient was refused: 550 5.1.1 <the address>: Recipient address rejected"
     )
     assert "example.com" not in _events(invited, Action.USER_INVITED).last().message.lower()
+
+
+# --- accounts open sign-up made --------------------------------------------------------
+
+
+def _signed_up(email: str) -> User:
+    """An account as open sign-up leaves it: a password, and its address unconfirmed."""
+    from allauth.account.models import EmailAddress
+
+    person = make_user(email)
+    EmailAddress.objects.create(user=person, email=email, verified=False, primary=True)
+    return person
+
+
+def test_an_unconfirmed_sign_up_is_given_no_role_until_its_address_is_confirmed(client, admin):
+    """Whoever signed up may not own the address: a role would make them, say, an auditor
+    in a colleague's name. The list and the person's page say why, and the grant is refused
+    in those words, audited nowhere (nothing changed)."""
+    from allauth.account.models import EmailAddress
+
+    stranger = _signed_up("colleague@example.com")
+    client.force_login(admin)
+    page = client.get("/policy/users/").content.decode()
+    row = re.search(r"<tr[^>]*>\s*<td><a [^>]+>colleague@example.com</a>.*?</tr>", page, re.S)
+    assert "address not confirmed" in row.group()
+    url = f"/policy/users/{stranger.public_id}/"
+    assert "whoever made this account may not own colleague@example.com" in (
+        client.get(url).content.decode()
+    )
+    response = client.post(url, {"roles": ["auditor"]}, follow=True)
+    assert "has not confirmed the address yet" in response.content.decode()
+    assert roles_of(User.objects.get(pk=stranger.pk)) == []
+    assert not _events(stranger, Action.USER_ROLES_CHANGED).exists()
+
+    EmailAddress.objects.filter(user=stranger).update(verified=True)
+    client.post(url, {"roles": ["staff"]})
+    assert roles_of(User.objects.get(pk=stranger.pk)) == [Role.STAFF]
+    assert "address not confirmed" not in client.get("/policy/users/").content.decode()
+
+
+def test_an_invitation_is_not_sent_again_to_someone_who_chose_a_password(admin):
+    ready = make_user("ready@example.com", Role.STAFF)
+    with pytest.raises(services.PolicyError, match="has already chosen a password"):
+        services.resend_invitation(user=ready, actor=admin, base_url="http://testserver")
+    assert len(mail.outbox) == 0

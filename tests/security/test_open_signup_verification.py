@@ -8,6 +8,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
 
+from audit.models import AuditEvent
 from governance.models import User
 from governance.roles import Role
 from governance.services import invite_user
@@ -73,6 +74,14 @@ def test_the_link_from_the_mailbox_lets_the_account_sign_in(client, open_signup)
     assert EmailAddress.objects.get(email=ADDRESS).verified
     response = client.post("/accounts/login/", {"login": ADDRESS, "password": PASSWORD})
     assert response.status_code == 302 and "_auth_user_id" in client.session
+    # How the account came, and when its address was proved, are in the trail.
+    made = User.objects.get(email=ADDRESS)
+    events = AuditEvent.objects.filter(target_id=str(made.public_id)).order_by("sequence")
+    assert [(e.action, e.details.get("via")) for e in events] == [
+        (AuditEvent.Action.USER_SIGNED_UP, "sign-up form"),
+        (AuditEvent.Action.ADDRESS_CONFIRMED, None),
+        (AuditEvent.Action.LOGIN, None),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

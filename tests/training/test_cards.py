@@ -26,6 +26,19 @@ def test_a_card_lists_the_models_that_may_answer_in_preference_order(demo):
     assert "Local Ollama" in [r.name for r in _card(3).routes]
 
 
+def test_a_card_names_the_models_it_may_go_to_in_plain_words(demo):
+    where = _card(1).where
+    assert "enabled" not in where and "approved" not in where
+    assert where == (
+        "Any of the models the company has chosen for it: "
+        + ", ".join(r.name for r in _card(1).routes[:-1])
+        + f" or {_card(1).routes[-1].name}."
+    )
+    Backend.objects.update(enabled=False)
+    none = "Only a model the company has chosen for it, and none is available now."
+    assert _card(1).where == none
+
+
 def test_a_card_follows_policy_changes(demo):
     Approval.objects.filter(category=demo.internal, backend__name="OpenAI business API").delete()
     assert "OpenAI business API" not in [r.name for r in _card(2).routes]
@@ -98,5 +111,9 @@ def test_a_card_says_which_names_steward_finds_and_what_it_cannot(client, demo):
         assert (
             "names, unless written with a title (Mr, Dr, Frau…) or on a protected-term list" in page
         ), url
-        assert "special-category data, except the words the company's rules list" in page, url
+        assert (
+            "sex life and other sensitive personal data, except the words the company's rules list"
+            in page
+        ), url
+        assert "special-category" not in page, url
         assert "keys it does not recognise" in page, url

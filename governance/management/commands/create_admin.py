@@ -7,9 +7,9 @@ from django.core.validators import validate_email
 from django.urls import reverse
 
 from config.mail import site_address
-from governance.adapters import unconfirmed_sign_up
 from governance.models import User
 from governance.services import PolicyError, create_admin
+from governance.services.accounts import unconfirmed_sign_up
 
 
 class Command(BaseCommand):

@@ -1,7 +1,12 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo_organisation
+from governance.demo import (
+    DEMO_PASSWORD,
+    DEMO_USERS,
+    publish_demo_policy,
+    seed_demo_organisation,
+)
 from governance.models import User
 
 
@@ -30,6 +35,7 @@ class Command(BaseCommand):
             self.stdout.write("Accounts exist already; demo organisation not seeded.")
             return
         report = seed_demo_organisation()
+        report.created += publish_demo_policy().created
         if report.changed:
             self.stdout.write(f"Demo organisation: created {len(report.created)} objects.")
         else:
