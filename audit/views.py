@@ -200,7 +200,7 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     content = lines(rows)
     if isinstance(request, ASGIRequest):  # uvicorn: stream it; WSGI and tests: as it is
         content = exports.streamed(content)
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     return attachment(
         content,
         filename=f"steward-audit-{stamp}.{fmt}",
@@ -395,7 +395,7 @@ def checkpoints_file(request: HttpRequest) -> HttpResponse:
             actor=request.user,
             details={"format": "jsonl", "what": "checkpoints"},
         )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     return attachment(
         "".join(checkpoint_lines()),
         filename=f"steward-checkpoints-{stamp}.jsonl",

@@ -37,7 +37,7 @@ from chat.access import (
 from chat.markdown import HTML_CLOSER, leaves_html_open
 from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
-from config.downloads import attachment
+from config.downloads import attachment, local_time
 from governance.access import role_holders, role_required
 from governance.models import Category, Clearance
 from governance.policy import Outcome, is_prohibited, reason_once_sent
@@ -575,13 +575,13 @@ def _export_json(conversation: Conversation, turns) -> dict:
         "conversation": str(conversation.public_id),
         "title": conversation.title,
         "category": {"number": conversation.category.number, "name": conversation.category.name},
-        "created_at": conversation.created_at.isoformat(),
+        "created_at": local_time(conversation.created_at),
         "messages": [
             {
                 "id": str(t.message.public_id),
                 "role": t.message.role,
                 "status": t.message.status,
-                "created_at": t.message.created_at.isoformat(),
+                "created_at": local_time(t.message.created_at),
                 "text": t.text,
                 "sent_as": t.sent or None,
                 "backend": t.message.backend_name or None,

@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 from django import forms
+from django.conf import settings
 from django.core.validators import validate_email
 from django.utils import timezone
 
@@ -391,9 +392,17 @@ class HoldForm(forms.Form):
 
 
 class ScheduleForm(forms.Form):
+    """The daily purge's time, on the company's clock (``TIME_ZONE``), which the labels
+    name: the schedule is kept in that zone (privacy.services.set_purge_schedule)."""
+
     hour = forms.IntegerField(min_value=0, max_value=23)
     minute = forms.IntegerField(min_value=0, max_value=59)
     enabled = forms.BooleanField(required=False, label="Run the purge every day")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["hour"].label = f"Hour ({settings.TIME_ZONE})"
+        self.fields["minute"].label = f"Minute ({settings.TIME_ZONE})"
 
 
 class FocusesRefusedField:

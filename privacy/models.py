@@ -62,7 +62,7 @@ class PurgeRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Purge {self.started_at:%Y-%m-%d %H:%M}"
+        return f"Purge {timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
 
     @property
     def percent(self) -> int:

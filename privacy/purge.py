@@ -329,9 +329,10 @@ def _interrupt_stale() -> None:
         for purge in dead:
             purge.status = PurgeRun.Status.INTERRUPTED
             purge.finished_at = now
+            stopped = timezone.localtime(purge.heartbeat_at)  # as the page shows its start
             purge.errors = [
                 *purge.errors,
-                f"Interrupted: its worker stopped at {purge.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"Interrupted: its worker stopped at {stopped:%Y-%m-%d %H:%M:%S %Z} "
                 "(no heartbeat since); the next run went on from there",
             ]
             purge.save(update_fields=["status", "finished_at", "errors"])

@@ -24,7 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit.exports import defuse
 from chat.markdown import render_document
-from config.downloads import attachment
+from config.downloads import attachment, local_time
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role
@@ -663,7 +663,7 @@ def report_csv(request: HttpRequest) -> HttpResponse:
             person.full_name,
             current.version if current else "",
             STATE_WORDS[person.state],
-            acked_at.isoformat() if acked_at else "",
+            local_time(acked_at),
             getattr(person, "last_version", None) or "",
             *[
                 "passed"

@@ -39,6 +39,7 @@ from privacy.services.intake import DUPLICATE_WINDOW, receive_request, request_o
 from privacy.services.purges import (
     PURGE_TASK_NAME,
     purge_schedule,
+    schedule_in_local_time,
     schedule_label,
     set_purge_schedule,
     start_purge,
@@ -96,6 +97,7 @@ __all__ = [
     "release_hold",
     "request_own_data",
     "scope_request",
+    "schedule_in_local_time",
     "schedule_label",
     "set_purge_schedule",
     "start_purge",

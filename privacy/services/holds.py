@@ -48,9 +48,10 @@ def ask_release(*, hold: LegalHold, actor: User, reason: str) -> LegalHold:
         hold = _hold_to_release(hold, actor)
         if hold.release_asked:
             asker = hold.release_asked_by
+            asked_on = timezone.localdate(hold.release_asked_at)
             raise PrivacyError(
                 f"{asker.display_name if asker else 'An officer'} asked to release this hold "
-                f"on {hold.release_asked_at:%-d %B %Y}: another privacy officer confirms it."
+                f"on {asked_on:%-d %B %Y}: another privacy officer confirms it."
             )
         hold.release_asked_by = actor
         hold.release_asked_at = timezone.now()

@@ -1,6 +1,11 @@
 """The retention purge as officers run it: started by hand, or moved on its daily schedule."""
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record
@@ -31,7 +36,8 @@ def purge_schedule():
 
 
 def set_purge_schedule(*, actor: User, hour: int, minute: int, enabled: bool):
-    """Move the daily purge to ``hour:minute`` UTC, or pause it; beat picks the change up."""
+    """Move the daily purge to ``hour:minute`` in the company's time zone (``TIME_ZONE``:
+    beat reads each crontab in its own), or pause it; beat picks the change up."""
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     with transaction.atomic():
@@ -43,7 +49,7 @@ def set_purge_schedule(*, actor: User, hour: int, minute: int, enabled: bool):
             day_of_week="*",
             day_of_month="*",
             month_of_year="*",
-            timezone="UTC",
+            timezone=settings.TIME_ZONE,
         )
         if task is None:
             task = PeriodicTask(
@@ -62,7 +68,8 @@ def set_purge_schedule(*, actor: User, hour: int, minute: int, enabled: bool):
 
 
 def schedule_label(task) -> str:
-    """How a person reads the purge schedule: "daily at 02:30 UTC", or that it is paused."""
+    """How a person reads the purge schedule: "daily at 02:30 UTC" (the time in the zone it
+    was set in), or that it is paused."""
     described = _schedule_dict(task)
     if described is None:
         return "only when started by hand (no schedule yet: save a time)"
@@ -76,5 +83,21 @@ def _schedule_dict(task) -> dict | None:
         return None
     hour, minute = task.crontab.hour, task.crontab.minute
     if hour.isdigit() and minute.isdigit():
-        return {"time": f"{int(hour):02d}:{int(minute):02d} UTC", "enabled": task.enabled}
+        zone = str(task.crontab.timezone)
+        return {"time": f"{int(hour):02d}:{int(minute):02d} {zone}", "enabled": task.enabled}
     return {"time": f"cron {minute} {hour}", "enabled": task.enabled}
+
+
+def schedule_in_local_time(task) -> tuple[int, int] | None:
+    """The schedule's hour and minute as a clock in ``TIME_ZONE`` shows them today (a
+    schedule set in another zone, such as the first one's UTC, moved to this one), or None
+    if it is no daily time."""
+    if task is None or task.crontab is None:
+        return None
+    hour, minute = task.crontab.hour, task.crontab.minute
+    if not (hour.isdigit() and minute.isdigit()):
+        return None
+    zone = ZoneInfo(str(task.crontab.timezone))
+    there = dt.datetime.combine(timezone.localdate(), dt.time(int(hour), int(minute)), zone)
+    here = timezone.localtime(there)
+    return here.hour, here.minute

@@ -48,9 +48,10 @@ def propose_rejection(
         request = _rejectable(request, actor)
         if request.rejection_proposed:
             proposer = request.rejection_proposed_by
+            proposed_on = timezone.localdate(request.rejection_proposed_at)
             raise PrivacyError(
                 f"{proposer.display_name if proposer else 'An officer'} proposed rejecting this "
-                f"request on {request.rejection_proposed_at:%-d %B %Y}: another privacy officer "
+                f"request on {proposed_on:%-d %B %Y}: another privacy officer "
                 "confirms it, or withdraw it to propose another."
             )
         if ground == Ground.EXCESSIVE and not earlier_requests(request):

@@ -22,12 +22,8 @@ from privacy.views.common import _go, _polling, officer
 def purges(request: HttpRequest) -> HttpResponse:
     schedule = services.purge_schedule()
     initial = {"hour": 2, "minute": 30, "enabled": True}
-    if schedule and schedule.crontab and schedule.crontab.hour.isdigit():
-        initial = {
-            "hour": int(schedule.crontab.hour),
-            "minute": int(schedule.crontab.minute),
-            "enabled": schedule.enabled,
-        }
+    if (local := services.schedule_in_local_time(schedule)) is not None:
+        initial = {"hour": local[0], "minute": local[1], "enabled": schedule.enabled}
     ctx = {
         "runs": PurgeRun.objects.select_related("triggered_by")[:50],
         "preview": purge.preview() if request.GET.get("preview") else None,

@@ -934,6 +934,17 @@ def test_it_exports_json_with_the_values_restored(client, thread):
     assert AuditEvent.objects.get(action="chat.exported").details["format"] == "json"
 
 
+def test_a_json_export_writes_times_on_the_companys_clock(client, thread, settings):
+    """As the Markdown export and every other download: Auckland's offset, not UTC's."""
+    settings.TIME_ZONE = "Pacific/Auckland"
+    client.force_login(thread.org.alice)
+    data = json.loads(client.get(_url("chat:export", thread, "json")).content)
+    created = thread.conversation.created_at
+    assert data["created_at"] == timezone.localtime(created).isoformat(timespec="seconds")
+    assert data["created_at"].endswith("+13:00")
+    assert all(m["created_at"].endswith("+13:00") for m in data["messages"])
+
+
 @pytest.mark.parametrize("fmt", ["md", "json"])
 def test_an_export_does_not_draw_the_answers_html(client, thread, monkeypatch, fmt):
     """An export holds the text only: rendering each answer's HTML (Markdown, highlighting,

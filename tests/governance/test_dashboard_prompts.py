@@ -93,7 +93,10 @@ def test_a_new_version_is_announced_with_the_grace_periods_end_until_acknowledge
     due = second.published_at + dt.timedelta(days=settings.STEWARD_ACK_GRACE_DAYS)
     page = _dashboard(client, demo.carol)
     assert f"A new version of the policy was published on {_day(second.published_at)}:" in page
-    assert f"read and acknowledge it by {_day(due)}" in page
+    # To the minute: the grace period ends at the moment it began, some days on, not at
+    # the end of that day (someone reading "by 8 Dec" would be stopped that afternoon).
+    ends = timezone.localtime(due)
+    assert f"read and acknowledge it by {_day(due)}, {ends:%H:%M}; after that" in page
     assert ACKNOWLEDGE in page
 
     training.acknowledge(user=demo.carol, document=second)

@@ -1,6 +1,7 @@
 """Make a personal API token for a user and print it, once."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from api.models import ApiToken
 from api.services import create_token, tell_owner
@@ -37,7 +38,8 @@ class Command(BaseCommand):
         tell_owner(token, by_operator=True)
 
     def _show(self, token: ApiToken, secret: str) -> None:
-        when = token.expires_at.date().isoformat() if token.expires_at else "never"
+        # The company's day, as the tokens page and the owner's mail give it.
+        when = timezone.localdate(token.expires_at).isoformat() if token.expires_at else "never"
         self.stderr.write(f"Token “{token.name}” for {token.user.email} (expires: {when}).")
         self.stderr.write("Keep it now: it is not stored and cannot be shown again.")
         self.stdout.write(secret)
