@@ -6,9 +6,10 @@ import hmac
 import logging
 import secrets
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -123,7 +124,10 @@ def authenticate(raw: str) -> ApiToken:
     token = _by_lookup(raw[:LOOKUP_CHARS]) if raw.startswith(TOKEN_PREFIX) else None
     if token is None or not hmac.compare_digest(token.digest, digest(raw)):
         logger.warning("an unknown API token was refused")
-        raise TokenRefused("Invalid API token.")
+        raise TokenRefused(
+            f"Invalid API token. Steward's tokens start with {TOKEN_PREFIX} (another key, such "
+            "as OpenAI's, is not one): make yours in Steward under your name → API tokens."
+        )
     # Per person, not per token: else each token more would be another minute's allowance.
     wait = ratelimit.retry_after(f"user:{token.user_id}")
     if wait is not None:
@@ -146,24 +150,37 @@ def authenticate(raw: str) -> ApiToken:
     return token
 
 
+def _address_unproved(user_id_column: str) -> str:
+    """Whether nobody has proved the address of the user whose id ``user_id_column`` names:
+    what :func:`governance.services.accounts.unconfirmed_sign_up` asks, as a column (no
+    administrator invited them, they have a primary address row, and no row is verified)."""
+    rows = f"SELECT 1 FROM {EmailAddress._meta.db_table} e WHERE e.user_id = {user_id_column}"
+    primary = connection.ops.quote_name("primary")  # a reserved word
+    return (
+        f"(u.invited_by_id IS NULL AND EXISTS ({rows} AND e.{primary}) "
+        f"AND NOT EXISTS ({rows} AND e.verified))"
+    )
+
+
 _BY_LOOKUP = Prebuilt(
     [(ApiToken, "t"), (User, "u")],
     lambda: (
         f"{ApiToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id "
         "WHERE t.lookup = %s"
     ),
-    also=lambda: user_version_columns("u.id"),
+    also=lambda: f"{_address_unproved('u.id')}, {user_version_columns('u.id')}",
 )
 
 
 def _by_lookup(lookup: str) -> ApiToken | None:
-    """The token with this lookup, its user attached, and as ``policy_version`` the policy
-    version with the user's groups (every API request asks for both: one query whose SQL
-    is built once)."""
+    """The token with this lookup, its user attached, whether the user's address is unproved
+    (``address_unproved``), and as ``policy_version`` the policy version with the user's
+    groups (every API request asks for these: one query whose SQL is built once)."""
     found = _BY_LOOKUP.one([lookup])
     if found is None:
         return None
-    token, token.user, *version = found
+    token, token.user, unproved, *version = found
+    token.address_unproved = bool(unproved)
     token.policy_version = user_version_of(*version)
     return token
 
@@ -175,6 +192,13 @@ def _refusal(token: ApiToken) -> str:
         return "This API token has expired."
     if not token.user.is_active:
         return "The account this API token belongs to is deactivated."
+    if getattr(token, "address_unproved", False):
+        # Made by open sign-up before its address had to be confirmed: whoever typed a
+        # colleague's address would go on acting as them through the API.
+        return (
+            "This account's email address has not been confirmed yet: sign in to Steward "
+            "once and follow the link it mails you; its API tokens work again once it is."
+        )
     return ""
 
 

@@ -26,6 +26,8 @@ from api import services
 from api.access import get_token_for_user
 from api.forms import TokenForm
 from api.models import ApiToken
+from governance.roles import Role
+from training.services import needs_acknowledgement
 
 #: The new token's name and expiry, kept in the session while its maker confirms it is them.
 DRAFT_KEY = "api.token_draft"
@@ -166,9 +168,18 @@ def _page(
             "secret": secret,
             "draft": draft,  # in the panel, not a flash: the swap that makes it takes it away
             "base_url": request.build_absolute_uri("/v1"),
+            # The new token is refused at /v1 until then (403 acknowledgement_required):
+            # better said beside it than found out from the first request. Only then, so
+            # that the list costs what it did.
+            "must_acknowledge": created is not None and _must_acknowledge(request.user),
         },
         status=status,
     )
+
+
+def _must_acknowledge(user) -> bool:
+    """Whether the user chats (Staff) but has yet to acknowledge the current policy."""
+    return user.has_perm(Role.STAFF.permission) and needs_acknowledgement(user)
 
 
 @csrf_exempt  # it changes nothing; a refused CSRF check would hide the real answer

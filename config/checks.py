@@ -49,6 +49,26 @@ def check_sender_address(app_configs=None, **kwargs) -> list[checks.CheckMessage
     ]
 
 
+@checks.register("steward", deploy=True)
+def check_any_host(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The links Steward mails (a password reset, an address to confirm, an invitation)
+    are built from the request's Host header: with ``ALLOWED_HOSTS=*`` anyone may send a
+    request naming their own host, and the link mailed to a colleague then leads there,
+    its key with it."""
+    if "*" not in settings.ALLOWED_HOSTS:
+        return []
+    return [
+        checks.Warning(
+            "ALLOWED_HOSTS is '*': a request may name any host, and the links Steward mails "
+            "(password resets, invitations) are built from it, so a forged one would send a "
+            "colleague's link, and its key, to another site.",
+            hint="List the names Steward is reached by, e.g. ALLOWED_HOSTS=steward.example.com "
+            "(/healthz answers whatever the host, for a load balancer's health check).",
+            id="steward.W204",
+        )
+    ]
+
+
 @checks.register("steward")
 def check_unknown_variables(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """A ``STEWARD_*`` variable Steward does not read is most likely a misspelt one, whose

@@ -405,7 +405,8 @@ STEWARD_OPEN_SIGNUP = env_bool("STEWARD_OPEN_SIGNUP", False)
 # the IdP vouches for its own: nobody else proves an address. With sign-up open, anyone could
 # otherwise make an account under a colleague's address and use Steward as them: the address
 # must be confirmed from its mailbox before the account signs in (an account whose address
-# is verified is not asked). Single sign-on is not asked either: the IdP vouches for it.
+# is verified is not asked). Single sign-on is asked only when it signs in to such an account
+# and the IdP did not vouch for the address (email_verified): governance.adapters.
 ACCOUNT_EMAIL_VERIFICATION = "mandatory" if STEWARD_OPEN_SIGNUP else "none"
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 # Who answers for the data, named in every access copy (GDPR Art. 13/15: the controller and

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from config.mail import mail_error
 from governance.roles import Role
-from governance.services.accounts import unconfirmed_sign_up
+from governance.services.accounts import confirm_address_by_single_sign_on, unconfirmed_sign_up
 
 logger = logging.getLogger(__name__)
 
@@ -103,20 +103,38 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 class EmailVerificationStage(stages.EmailVerificationStage):
-    """allauth's check that the address was confirmed (``ACCOUNT_EMAIL_VERIFICATION``:
-    mandatory while sign-up is open), made at every password sign-in of an account open
-    sign-up made whose address was never confirmed, even once sign-up is closed: else
-    closing it would let in whoever signed up under a colleague's address and never could
-    confirm it. Single sign-on is not asked: the provider vouches for its address."""
+    """allauth's check that the address was confirmed from its mailbox
+    (``ACCOUNT_EMAIL_VERIFICATION``: mandatory while sign-up is open), made also at every
+    sign-in of an account whose address nobody has proved (:func:`unconfirmed_sign_up`), even
+    once sign-up is closed: else closing it would let in whoever signed up under a colleague's
+    address and never could confirm it.
+
+    Single sign-on into such an account is asked too, unless the provider vouches for the
+    address (its ``email_verified`` claim): one that lets people type their own address made,
+    and signed in, an account under a colleague's. A provider that vouches proves the address
+    (:func:`confirm_address_by_single_sign_on`)."""
 
     def handle(self):
         login = self.login
-        method = account_settings.EmailVerificationMethod
-        single_sign_on = (login.signal_kwargs or {}).get("sociallogin") is not None
-        if login.email_verification == method.NONE and not single_sign_on:
+        mandatory = account_settings.EmailVerificationMethod.MANDATORY
+        sociallogin = (login.signal_kwargs or {}).get("sociallogin")
+        if sociallogin is not None:
             if unconfirmed_sign_up(login.user):
-                login.email_verification = method.MANDATORY
+                if _vouches_for(sociallogin, login.user.email):
+                    confirm_address_by_single_sign_on(user=login.user, account=sociallogin.account)
+                else:
+                    login.email_verification = mandatory
+        elif login.email_verification != mandatory and unconfirmed_sign_up(login.user):
+            login.email_verification = mandatory
         return super().handle()
+
+
+def _vouches_for(sociallogin, address: str) -> bool:
+    """Whether the provider said, at this sign-on, that ``address`` is verified."""
+    return any(
+        sent.verified and sent.email.lower() == address.lower()
+        for sent in sociallogin.email_addresses
+    )
 
 
 def _chose_first_password(request, user=None) -> bool:

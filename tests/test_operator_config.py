@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config.checks import check_sender_address, check_unknown_variables
+from config.checks import check_any_host, check_sender_address, check_unknown_variables
 from config.env import (
     STEWARD_VARIABLES,
     allowed_host_problem,
@@ -286,6 +286,17 @@ def test_check_deploy_warns_when_mail_goes_out_from_localhost(settings):
     )
     settings.DEFAULT_FROM_EMAIL = "Steward <steward@example.com>"
     assert check_sender_address() == []
+
+
+def test_check_deploy_warns_of_any_host(settings):
+    """Mailed links are built from the request's Host: '*' lets a forged one send a
+    colleague's password-reset link, key and all, to another site."""
+    settings.ALLOWED_HOSTS = ["*"]
+    (warning,) = check_any_host()
+    assert warning.id == "steward.W204"
+    assert "links Steward mails" in warning.msg
+    settings.ALLOWED_HOSTS = ["steward.example.com", ".example.com"]
+    assert check_any_host() == []
 
 
 def test_mail_printed_to_the_console_needs_no_sender(settings):

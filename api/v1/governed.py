@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -138,7 +139,8 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
         )
     except services.ChatError as exc:
         kind = "policy_violation" if category.blocks_all else "permission_error"
-        _refuse(request, token, str(exc), code=_code(exc), kind=kind, category=category)
+        message = _refusal_message(request, exc, user, category, version)
+        _refuse(request, token, message, code=_code(exc), kind=kind, category=category)
     decision = sent.decision
     effective = sent.message.conversation.category
     decided = {
@@ -147,10 +149,11 @@ def _prepare(request: HttpRequest, read: Callable[[dict, Version], Asked]) -> Pr
         "X-Steward-Category-Slug": effective.slug,
     }
     if decision.blocked:
+        # Each reason starts "Blocked: …", the chat's words; a prefix would say it twice.
         reasons = " ".join(decision.reasons)
         raise Problem(
             403,
-            f"Blocked by policy: {reasons}",
+            f"{reasons} Nothing was sent to a model.",
             kind="policy_violation",
             code="blocked",
             headers=decided,
@@ -224,6 +227,39 @@ def _record_refused(request: HttpRequest, token: ApiToken, problem: Problem) -> 
         )
 
 
+def _refusal_message(
+    request: HttpRequest, exc: Exception, user: User, category: Category, version: Version
+) -> str:
+    """The chat's refusal, with what a program's author cannot see on a page: where to
+    acknowledge the policy, or which categories they may use instead."""
+    if isinstance(exc, services.AcknowledgementRequired):
+        url = request.build_absolute_uri(reverse("training:acknowledge"))
+        return (
+            "Read and acknowledge the current usage policy before you chat, through the API "
+            f"too: sign in to Steward at {url}, then send the request again."
+        )
+    if category.number in policy_snapshot(version).cleared(user.pk, version.group_ids):
+        return str(exc)
+    usable = _usable_categories(user, version)
+    if not usable:
+        return f"{exc} Ask your policy admin to clear you for it."
+    return (
+        f"{exc} You may use {usable}: name one in the {CATEGORY_HEADER} header. "
+        "A policy admin clears people for the others."
+    )
+
+
+def _usable_categories(user: User, version: Version) -> str:
+    """The categories ``user`` may send to, as a message names them: "1 (public), 2 (internal)"."""
+    cleared = policy_snapshot(version).cleared(user.pk, version.group_ids)  # active ones
+    categories = services.active_categories(version)
+    return ", ".join(
+        f"{number} ({categories[number].slug})"
+        for number in sorted(cleared)
+        if number in categories and not categories[number].blocks_all
+    )
+
+
 def _code(exc: Exception) -> str:
     """``request_refused`` for a plain refusal; a subclass names itself (AcknowledgementRequired
     → ``acknowledgement_required``)."""
@@ -248,7 +284,8 @@ def _category(request: HttpRequest, body: dict, user: User, version: Version) ->
         if not usable:
             raise Problem(
                 403,
-                "You are not cleared for any category.",
+                "You are not cleared for any category: ask your policy admin to clear you for "
+                "the one your data belongs in.",
                 kind="permission_error",
                 code="not_cleared",
             )
@@ -258,9 +295,11 @@ def _category(request: HttpRequest, body: dict, user: User, version: Version) ->
     else:
         number = next((n for n, c in categories.items() if c.slug == named.lower()), None)
     if number is None:
+        usable = _usable_categories(user, version)
+        yours = f" Yours: {usable}." if usable else ""
         raise Problem(
             404,
-            f"There is no category {_shown(named)}.",
+            f"There is no category {_shown(named)}.{yours}",
             kind="not_found_error",
             code="unknown_category",
         )

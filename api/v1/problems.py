@@ -30,7 +30,9 @@ def _shown(name: str) -> str:
 def _unknown_model(model: str) -> Problem:
     return Problem(
         404,
-        f"The model {_shown(model)} does not exist or you do not have access to it.",
+        # OpenAI's words first (clients and tutorials match on them), then what to do.
+        f"The model {_shown(model)} does not exist or you do not have access to it. "
+        "GET /v1/models lists the ones you may use; 'auto' lets the policy choose.",
         kind="invalid_request_error",
         code="model_not_found",
     )

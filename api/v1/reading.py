@@ -49,6 +49,12 @@ def _body(request: HttpRequest) -> dict:
         ) from None
     except RequestDataTooBig:
         raise too_large(FORM_BODY_TOO_LARGE) from None
+    except json.JSONDecodeError as exc:  # where it broke: a trailing comma is hard to spot
+        raise bad(
+            f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column "
+            f"{exc.colno}).",
+            code="invalid_json",
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise bad("The request body is not valid JSON.", code="invalid_json") from None
     except RecursionError:  # what json raises for a body nested too deeply
@@ -106,10 +112,12 @@ def within_limits(parts: list[tuple[str, str]], param: str) -> list[tuple[str, s
     as the chat counts them: joined into one text."""
     size = len(services.PART_SEPARATOR.join(text for _, text in parts))
     if not any(text.strip() for _, text in parts):
-        raise bad(f"The {param} have no text.", code="empty_messages", param=param)
+        raise bad(f"There is no text in '{param}'.", code="empty_messages", param=param)
     if size > services.MAX_MESSAGE_CHARS:
         raise bad(
-            f"The {param} hold {size:,} characters; the limit is {services.MAX_MESSAGE_CHARS:,}.",
+            f"The text in '{param}' is {size:,} characters; the limit is "
+            f"{services.MAX_MESSAGE_CHARS:,}. Send less: the part that matters, or fewer "
+            "earlier turns.",
             code="context_length_exceeded",
             param=param,
         )

@@ -7,13 +7,15 @@ address, but surprising for these. Which accounts the rows vouch for:
 
 1. An invited account (``invited_by`` set): an administrator typed its address, and it had
    no password until someone used the link mailed there.
-2. An account with no address row at all: made by an operator (``create_admin`` before it
-   recorded the row, ``createsuperuser``, the shell). Open sign-up always leaves a row (an
-   unverified one: allauth's ``setup_user_email``), so none of its accounts is among them.
+2. An account with no primary address row: made by an operator (``create_admin`` before it
+   recorded the row, ``createsuperuser``, the shell), perhaps with the unverified row, not
+   primary, that allauth adds for such an account at its first password reset or sign-in.
+   Open sign-up always leaves a primary row (an unverified one: allauth's
+   ``setup_user_email``), so none of its accounts is among them.
 
-Left as they are: accounts with only unverified rows and no inviter (open sign-up's, or single
-sign-on's where the provider did not vouch), erased accounts (their rows went with them), and
-an address another account already holds verified.
+Left as they are: accounts with an unverified primary row and no inviter (open sign-up's, or
+single sign-on's where the provider did not vouch), erased accounts (their rows went with
+them), and an address another account already holds verified.
 """
 
 from django.db import migrations
@@ -31,7 +33,7 @@ def verify_vouched_addresses(apps, schema_editor) -> None:
     unproven = User.objects.exclude(email__iendswith=f"@{ERASED_DOMAIN}").exclude(Exists(verified))
     for user in unproven.iterator():
         rows = EmailAddress.objects.filter(user=user)
-        if user.invited_by_id is None and rows.exists():
+        if user.invited_by_id is None and rows.filter(primary=True).exists():
             continue  # maybe open sign-up's: its maker typed the address
         if EmailAddress.objects.filter(email__iexact=user.email, verified=True).exists():
             continue  # another account's, verified: one address is verified once

@@ -7,6 +7,7 @@ from typing import Any
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group
@@ -407,23 +408,55 @@ def _refuse_losing_last_admin(user: User) -> None:
 
 
 def unconfirmed_sign_up(user: User | None) -> bool:
-    """Whether ``user`` came by open sign-up and never confirmed their address: no
-    administrator invited them, and their address rows (open sign-up always leaves one;
-    invitations and create_admin record theirs verified) are all unverified."""
+    """Whether ``user`` came by open sign-up (or a single sign-on that made the account) and
+    nobody has proved their address: no administrator invited them, they have a primary
+    address row (sign-up always leaves one; invitations and create_admin record theirs
+    verified), and none of their rows is verified.
+
+    A row that is not primary does not count: allauth adds one, unverified, for an account
+    made without any (``createsuperuser``, the shell) when it first resets its password or
+    signs in, which made such an account look like a sign-up nobody confirmed."""
     if user is None or user.invited_by_id is not None:
         return False
     rows = EmailAddress.objects.filter(user=user)
-    return rows.exists() and not rows.filter(verified=True).exists()
+    return rows.filter(primary=True).exists() and not rows.filter(verified=True).exists()
+
+
+def confirm_address_by_single_sign_on(*, user: User, account: SocialAccount) -> int:
+    """Record ``user``'s address as verified: an account nobody had proved it of
+    (:func:`unconfirmed_sign_up`) signed on through ``account``, whose provider vouched for
+    that address. Any other identity linked to the account before is unlinked: linked while
+    nobody had proved the address, it may be whoever typed it (a provider that let them
+    choose it without vouching), and would otherwise sign in to the owner's account. Returns
+    how many were unlinked."""
+    with transaction.atomic():
+        rows = EmailAddress.objects.filter(user=user)
+        if not rows.filter(email__iexact=user.email).update(verified=True):
+            primary = not rows.filter(primary=True).exists()
+            EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=primary)
+        others = SocialAccount.objects.filter(user=user).exclude(pk=account.pk)
+        unlinked = others.count()
+        others.delete()
+        record(
+            action=AuditEvent.Action.ADDRESS_CONFIRMED,
+            actor=user,
+            target=user,
+            details={"via": "single sign-on", "identities_unlinked": unlinked},
+        )
+    return unlinked
 
 
 def unconfirmed_sign_ups(users) -> set[int]:
     """The ids of ``users`` (a page of them) that :func:`unconfirmed_sign_up` is true of, in
     one query."""
     ids = [user.pk for user in users if user.invited_by_id is None]
-    rows = EmailAddress.objects.filter(user_id__in=ids).values_list("user_id", "verified")
-    seen, verified = set(), set()
-    for user_id, is_verified in rows:
-        seen.add(user_id)
+    rows = EmailAddress.objects.filter(user_id__in=ids).values_list(
+        "user_id", "primary", "verified"
+    )
+    with_primary, verified = set(), set()
+    for user_id, is_primary, is_verified in rows:
+        if is_primary:
+            with_primary.add(user_id)
         if is_verified:
             verified.add(user_id)
-    return seen - verified
+    return with_primary - verified

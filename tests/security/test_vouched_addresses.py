@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from api.models import ApiToken
 from api.services import create_token
 from governance.models import User
+from governance.roles import Role
 from tests.factories import make_user
 from tests.security.test_sso_unverified_address import (  # noqa: F401  (fixture)
     _signs_in_with_single_sign_on,
@@ -49,6 +50,36 @@ def test_the_migration_marks_the_addresses_an_administrator_typed():
     assert _verified(invited) and _verified(made)
     row = EmailAddress.objects.get(user=made)
     assert row.primary and row.email == "made@corp.example"
+
+
+@pytest.mark.django_db
+def test_an_operator_made_account_is_no_sign_up_once_allauth_adds_its_address(client, settings):
+    """allauth adds an unverified row, not primary, for an account made without any (the
+    shell, createsuperuser) when it resets its password: that account is still not one
+    open sign-up made. Its token works, and the migration marks the row verified, so it
+    then signs in unasked with sign-up open (which asks any account of no verified
+    address to confirm it)."""
+    from allauth.account.internal.flows.manage_email import sync_user_email_address
+
+    from api.services import authenticate
+    from governance.services.accounts import unconfirmed_sign_up
+
+    made = make_user("made@corp.example", Role.STAFF, password="a-long-pass-4471-made")
+    _, raw = create_token(user=made, name="ops", expires_in_days=None, actor=made)
+    sync_user_email_address(made)  # what a password reset or a sign-in does
+    assert EmailAddress.objects.get(user=made).primary is False
+    assert not unconfirmed_sign_up(made)
+    assert authenticate(raw).user == made
+
+    migration.verify_vouched_addresses(apps, None)
+    assert _verified(made)
+    settings.STEWARD_OPEN_SIGNUP = True
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    signed_in = client.post(
+        "/accounts/login/", {"login": made.email, "password": "a-long-pass-4471-made"}
+    )
+    assert signed_in["Location"] != "/accounts/confirm-email/"
+    assert "_auth_user_id" in client.session
 
 
 @pytest.mark.django_db
