@@ -94,8 +94,10 @@ def _key_of(backend: Backend) -> str:
         key = os.environ.get(backend.credential_env, "")
         if not key:
             raise LLMError(
+                # Read by whoever sent a message, or called /v1 with their own key at hand:
+                # the variable is the Steward server's, not theirs to set.
                 f"{backend.name} reads its key from the environment variable "
-                f"{backend.credential_env}, which is not set.",
+                f"{backend.credential_env}, which is not set on the Steward server.",
                 kind="config",
             )
         return key
