@@ -20,6 +20,8 @@ def test_the_invitation_shows_names_as_written(admin, django_capture_on_commit_c
             actor=admin,
             base_url="http://testserver",
         )
+    # The site's prefix names Steward already: "[Steward] You are invited to Steward" did twice.
+    assert mail.outbox[0].subject == "[Steward] You are invited"
     body = mail.outbox[0].body
     assert "Hello Seán O'Brien," in body
     assert "Ada O'Neill & Partners has invited you" in body

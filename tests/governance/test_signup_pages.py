@@ -6,14 +6,10 @@ import re
 import pytest
 from django.core import mail
 
+from tests.security.test_open_signup_verification import open_signup  # noqa: F401  (fixture)
+
 ADDRESS = "newcomer@corp.example"
 PASSWORD = "a-good-long-pass-4471"
-
-
-@pytest.fixture
-def open_signup(settings):
-    settings.STEWARD_OPEN_SIGNUP = True
-    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 
 
 @pytest.mark.django_db
@@ -28,7 +24,8 @@ def test_the_sign_in_page_offers_an_account_only_where_sign_up_is_open(client, s
 
 
 @pytest.mark.django_db
-def test_sign_up_says_a_link_comes_and_the_link_asks_whether_it_was_you(client, open_signup):
+@pytest.mark.usefixtures("open_signup")
+def test_sign_up_says_a_link_comes_and_the_link_asks_whether_it_was_you(client):
     page = client.get("/accounts/signup/").content.decode()
     assert '<h1 class="entrance-title">Create an account</h1>' in page
     assert "Steward sends a link there" in page
@@ -45,7 +42,8 @@ def test_sign_up_says_a_link_comes_and_the_link_asks_whether_it_was_you(client, 
 
 
 @pytest.mark.django_db
-def test_a_dead_confirmation_link_says_how_to_get_another(client, open_signup):
+@pytest.mark.usefixtures("open_signup")
+def test_a_dead_confirmation_link_says_how_to_get_another(client):
     page = client.get("/accounts/confirm-email/no-such-key/").content.decode()
     assert "This link has expired or was already used." in page
     assert "Steward sends a new link" in page

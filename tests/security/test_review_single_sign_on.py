@@ -12,15 +12,8 @@ address nobody confirmed (it was, for good: its sign-ons are never asked).
 
 import pytest
 from allauth.account.models import EmailAddress
-from allauth.core import context
-from allauth.socialaccount.adapter import get_adapter
-from allauth.socialaccount.helpers import complete_social_login
-from allauth.socialaccount.models import SocialAccount, SocialLogin
-from django.contrib.auth.models import AnonymousUser
-from django.contrib.messages.storage.fallback import FallbackStorage
-from django.contrib.sessions.backends.db import SessionStore
+from allauth.socialaccount.models import SocialAccount
 from django.core import mail
-from django.test import RequestFactory
 
 from audit.models import AuditEvent
 from governance.models import User
@@ -29,6 +22,7 @@ from governance.services import set_roles
 from governance.services.accounts import unconfirmed_sign_up
 from tests.factories import make_user
 from tests.governance.test_auth import SINGLE_SIGN_ON
+from tests.security.test_sso_unverified_address import _signs_in_with_single_sign_on
 
 ADDRESS = "victim@corp.example"
 PASSWORD = "typed-by-someone-else-9931"
@@ -41,21 +35,9 @@ def single_sign_on(settings):
 
 
 def _signs_on(address: str, *, uid: str, vouched: bool):
-    """The provider's callback for the person ``uid``, sending ``address`` (with its
-    ``email_verified`` claim ``vouched``). Returns the session the sign-on left."""
-    request = RequestFactory().get("/accounts/oidc/sso/login/callback/")
-    request.session = SessionStore()
-    request._messages = FallbackStorage(request)
-    request.user = AnonymousUser()
-    sociallogin = SocialLogin(
-        user=User(email=address),
-        account=SocialAccount(provider="sso", uid=uid, extra_data={}),
-        email_addresses=[EmailAddress(email=address, verified=vouched, primary=True)],
-    )
-    with context.request_context(request):
-        sociallogin.provider = get_adapter().get_provider(request, provider="sso")
-        complete_social_login(request, sociallogin)
-    return request.session
+    """The session a sign-on of the person ``uid`` left, sending ``address`` (with its
+    ``email_verified`` claim ``vouched``)."""
+    return _signs_in_with_single_sign_on(address, uid=uid, vouched=vouched).session
 
 
 def _signed_in(session) -> str | None:

@@ -28,16 +28,19 @@ def single_sign_on(settings):
     settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
 
 
-def _signs_in_with_single_sign_on(address: str):
-    """The provider's callback, done: the person it vouches for, with ``address`` verified."""
+def _signs_in_with_single_sign_on(
+    address: str, *, uid: str = "person-at-the-idp", vouched: bool = True
+):
+    """The provider's callback, done: the person ``uid``, sending ``address`` with its
+    ``email_verified`` claim ``vouched``."""
     request = RequestFactory().get("/accounts/oidc/sso/login/callback/")
     request.session = SessionStore()
     request._messages = FallbackStorage(request)
     request.user = AnonymousUser()
     sociallogin = SocialLogin(
         user=User(email=address),
-        account=SocialAccount(provider="sso", uid="person-at-the-idp", extra_data={}),
-        email_addresses=[EmailAddress(email=address, verified=True, primary=True)],
+        account=SocialAccount(provider="sso", uid=uid, extra_data={}),
+        email_addresses=[EmailAddress(email=address, verified=vouched, primary=True)],
     )
     with context.request_context(request):
         sociallogin.provider = get_adapter().get_provider(request, provider="sso")
