@@ -317,11 +317,13 @@ def find_phones(doc: Doc, taken: list[tuple[int, int]]) -> Iterator[Candidate]:
             continue  # part of a longer stretch of numbers (a table, a list of IDs)
         if _NOT_PHONE.fullmatch(text, start, end) or inside_taken(start, end):
             continue
-        if text[end : end + 1] == ":" and text[end + 1 : end + 2].isdigit():
-            continue  # a date and the hour of a time ("2024-03-15 10:30")
         while start > 0 and text[start - 1] in "+(":
             start -= 1
         raw = text[start:end]
+        if text[end : end + 1] == ":" and text[end + 1 : end + 2].isdigit() and raw[0] != "+":
+            # A date and the hour of a time ("2024-03-15 10:30"); never one written with
+            # its country's "+", which ":1" after it would otherwise hide.
+            continue
         context = None
         if raw.isdigit():
             context = near(doc, _PHONE_CONTEXT, start, end)

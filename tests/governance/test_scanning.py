@@ -74,6 +74,13 @@ def test_it_finds_international_phone_numbers_however_they_are_grouped(number):
     assert found(f"{number}") == [("PHONE_NUMBER", number)]
 
 
+@pytest.mark.parametrize("number", ["+44 20 7946 0958", "+44 7700 900123"])
+def test_a_number_written_with_its_country_is_found_before_a_colon_and_digit(number):
+    """Dates with the hour of a time ("2024-03-15 10:30") are no phones; a number with its
+    country's "+" is, whatever follows it: ":1" after it must not hide it."""
+    assert found(f"Call {number}:1 after lunch.") == [("PHONE_NUMBER", number)]
+
+
 def test_it_finds_a_bare_digit_phone_number_only_beside_a_phone_word():
     assert found("My mobile is 4155552671.") == [("PHONE_NUMBER", "4155552671")]
     assert found("Order 4155552671 shipped.") == []
