@@ -27,7 +27,10 @@ def too_large_response(path: str) -> HttpResponse:
     (``detail``) for /api/, words for a page."""
     from api.v1 import too_large  # which reads this module's limits
 
-    message = f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
+    message = (
+        f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB: nothing of it "
+        "was kept. Send less."
+    )
     if path.startswith(API_PREFIX):
         response = too_large(message).response()
     elif path.startswith(REST_PREFIX):

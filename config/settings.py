@@ -581,9 +581,10 @@ SPECTACULAR_SETTINGS = {
     "and the privacy desk (privacy officers): each endpoint answers as its page does for your "
     "roles. Authenticate with a personal API token (`Authorization: Bearer stw_...`) from "
     "[your API tokens](/settings/tokens/).\n\n"
-    "Everyone may call models from code through the OpenAI-compatible endpoints under `/v1`, "
+    "Staff call models from code through the OpenAI-compatible endpoints under `/v1`, "
     "governed like the chat: point the official `openai` client at them, "
-    '`OpenAI(base_url="https://<this server>/v1", api_key="stw_...")`, then '
+    '`OpenAI(base_url="https://<this server>/v1", api_key="stw_...")` (your API tokens page '
+    "shows the exact address), then "
     '`client.chat.completions.create(model="auto", messages=[...])`; name the data '
     "category with the `X-Steward-Category` header.\n\n[← Back to Steward](/)",
     "VERSION": "1",
