@@ -416,10 +416,7 @@ def unconfirmed_sign_up(user: User | None) -> bool:
     A row that is not primary does not count: allauth adds one, unverified, for an account
     made without any (``createsuperuser``, the shell) when it first resets its password or
     signs in, which made such an account look like a sign-up nobody confirmed."""
-    if user is None or user.invited_by_id is not None:
-        return False
-    rows = EmailAddress.objects.filter(user=user)
-    return rows.filter(primary=True).exists() and not rows.filter(verified=True).exists()
+    return user is not None and user.pk in unconfirmed_sign_ups([user])
 
 
 def confirm_address_by_single_sign_on(*, user: User, account: SocialAccount) -> int:
@@ -447,8 +444,8 @@ def confirm_address_by_single_sign_on(*, user: User, account: SocialAccount) -> 
 
 
 def unconfirmed_sign_ups(users) -> set[int]:
-    """The ids of ``users`` (a page of them) that :func:`unconfirmed_sign_up` is true of, in
-    one query."""
+    """The ids of ``users`` (one, or a page of them) that :func:`unconfirmed_sign_up` is true
+    of, in one query (none when all were invited)."""
     ids = [user.pk for user in users if user.invited_by_id is None]
     rows = EmailAddress.objects.filter(user_id__in=ids).values_list(
         "user_id", "primary", "verified"
