@@ -9,6 +9,7 @@ from allauth.core.internal.httpkit import clean_client_ip
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db import transaction
 from django.urls import reverse
 
 from config.mail import mail_error
@@ -70,6 +71,13 @@ class AccountAdapter(DefaultAccountAdapter):
         if self.request is not None and not user.has_usable_password():
             self.request.first_password_of = user.pk
         super().set_password(user, password)
+
+    def confirm_email(self, request, email_address) -> bool:
+        """allauth's, in one transaction with what its ``email_confirmed`` sets off
+        (``governance.receivers``): an address saved verified while the identities linked
+        before stayed linked would let them in to the owner's account."""
+        with transaction.atomic():
+            return super().confirm_email(request, email_address)
 
     def add_message(self, request, level, message_template=None, *args, **kwargs) -> None:
         if message_template in CHANGE_NOTICES and _chose_first_password(request):

@@ -5,6 +5,7 @@ them. Everything Steward itself changes is audited explicitly in services.
 """
 
 from allauth.account.adapter import get_adapter
+from allauth.account.models import EmailAddress
 from allauth.account.signals import (
     email_confirmed,
     password_changed,
@@ -12,13 +13,19 @@ from allauth.account.signals import (
     user_signed_up,
 )
 from allauth.mfa.signals import authenticator_added, authenticator_removed
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.core.exceptions import PermissionDenied
+from django.db.models.signals import pre_save
 from django.dispatch import receiver
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from audit.models import AuditEvent
 from audit.services import pseudonym, record
+from governance.services.accounts import address_confirmed_from_mailbox, unconfirmed_sign_up
 
 Action = AuditEvent.Action
 
@@ -62,12 +69,42 @@ def _signed_up(sender, request, user, **kwargs) -> None:
     )
 
 
+@receiver(pre_save, sender=EmailAddress)
+def _address_about_to_be_verified(sender, instance, **kwargs) -> None:
+    """Notes on an address saved verified whether that proves an unconfirmed sign-up's
+    (asked before the save, which ends it), for :func:`_address_confirmed`. allauth saves the
+    address before it sends ``email_confirmed``, and not every one of its routes passes
+    through the adapter first (a sign-in or reset by code does not). The first save
+    decides: allauth may save the address twice (primary, then verified)."""
+    if instance.verified and not hasattr(instance, "proves_sign_up"):
+        instance.proves_sign_up = unconfirmed_sign_up(instance.user)
+
+
 @receiver(email_confirmed)
 def _address_confirmed(sender, request, email_address, **kwargs) -> None:
-    """An address proved from its mailbox (open sign-up's link): until then the account may
-    be someone else's, and Steward gives it no role."""
-    user = email_address.user
-    record(action=Action.ADDRESS_CONFIRMED, actor=user, target=user)
+    """An address proved from its mailbox (open sign-up's link, a password reset's): until
+    then the account may be someone else's, and Steward gives it no role, and unlinks the
+    single sign-on identities linked to it before (they may be whoever typed the address)."""
+    unlinked = address_confirmed_from_mailbox(
+        user=email_address.user,
+        proves_sign_up=getattr(email_address, "proves_sign_up", False),
+    )
+    if unlinked and request is not None:
+        messages.warning(request, identities_unlinked_notice(unlinked), fail_silently=True)
+
+
+def identities_unlinked_notice(count: int) -> SafeString:
+    """What the owner of an address just confirmed is told of the ``count`` single sign-on
+    identities that it unlinked."""
+    identities = "A single sign-on identity" if count == 1 else "Single sign-on identities"
+    were = "was" if count == 1 else "were"
+    return format_html(
+        "{} linked before you confirmed your address {} removed: link yours again from "
+        '<a href="{}">Account connections</a>.',
+        identities,
+        were,
+        reverse("socialaccount_connections"),
+    )
 
 
 @receiver(password_changed)
@@ -83,6 +120,20 @@ def _password_reset(sender, request, user, **kwargs) -> None:
     record(
         action=Action.PASSWORD_CHOSEN if first else Action.PASSWORD_RESET, actor=user, target=user
     )
+    _reset_proves_address(request, user)
+
+
+def _reset_proves_address(request, user) -> None:
+    """Mark the address verified, as its confirmation link does: the reset link went to it,
+    so whoever used it reads that mailbox. allauth does so after a reset by code, not by
+    link. Only an account with one address, the one the link can have gone to (Steward's
+    accounts have one: people cannot add any)."""
+    addresses = list(EmailAddress.objects.filter(user=user)[:2])
+    if len(addresses) != 1:
+        return
+    (address,) = addresses
+    if not address.verified and address.email.lower() == user.email.lower():
+        get_adapter(request).confirm_email(request, address)
 
 
 @receiver(authenticator_added)

@@ -422,24 +422,50 @@ def unconfirmed_sign_up(user: User | None) -> bool:
 def confirm_address_by_single_sign_on(*, user: User, account: SocialAccount) -> int:
     """Record ``user``'s address as verified: an account nobody had proved it of
     (:func:`unconfirmed_sign_up`) signed on through ``account``, whose provider vouched for
-    that address. Any other identity linked to the account before is unlinked: linked while
-    nobody had proved the address, it may be whoever typed it (a provider that let them
-    choose it without vouching), and would otherwise sign in to the owner's account. Returns
-    how many were unlinked."""
+    that address. Any other identity linked to the account before is unlinked
+    (:func:`_address_proved`). Returns how many were unlinked."""
     with transaction.atomic():
         rows = EmailAddress.objects.filter(user=user)
         if not rows.filter(email__iexact=user.email).update(verified=True):
             primary = not rows.filter(primary=True).exists()
             EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=primary)
-        others = SocialAccount.objects.filter(user=user).exclude(pk=account.pk)
-        unlinked = others.count()
-        others.delete()
-        record(
-            action=AuditEvent.Action.ADDRESS_CONFIRMED,
-            actor=user,
-            target=user,
-            details={"via": "single sign-on", "identities_unlinked": unlinked},
-        )
+        return _address_proved(user, proves_sign_up=True, keeping=account, via="single sign-on")
+
+
+def address_confirmed_from_mailbox(*, user: User, proves_sign_up: bool) -> int:
+    """Record that allauth marked ``user``'s address verified from its mailbox: the sign-up's
+    confirmation link, a password reset's link (``governance.receivers``), or any other of
+    its routes. If that proves the address of an unconfirmed sign-up (``proves_sign_up``:
+    :func:`unconfirmed_sign_up`, asked before the address was saved verified), every
+    identity linked to the account before is unlinked (:func:`_address_proved`). Returns how
+    many were unlinked."""
+    with transaction.atomic():
+        return _address_proved(user, proves_sign_up=proves_sign_up)
+
+
+def _address_proved(
+    user: User, *, proves_sign_up: bool, keeping: SocialAccount | None = None, **details
+) -> int:
+    """Record that ``user``'s address was proved, and how many identities that unlinked.
+
+    Proving the address of an unconfirmed sign-up unlinks every single sign-on identity
+    linked to the account before, but ``keeping`` (the one that proved it): linked while
+    nobody had proved the address, each may be whoever typed it (open sign-up, or a
+    provider that let them choose it without vouching), and would otherwise sign in to the
+    owner's account from now on. The owner links theirs again."""
+    unlinked = 0
+    if proves_sign_up:
+        linked = SocialAccount.objects.filter(user=user)
+        if keeping is not None:
+            linked = linked.exclude(pk=keeping.pk)
+        unlinked = linked.count()
+        linked.delete()
+    record(
+        action=AuditEvent.Action.ADDRESS_CONFIRMED,
+        actor=user,
+        target=user,
+        details={**details, "identities_unlinked": unlinked},
+    )
     return unlinked
 
 
