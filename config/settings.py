@@ -596,6 +596,11 @@ SPECTACULAR_SETTINGS = {
     # What a write takes apart from what it answers: one component for both, generated
     # clients ask for the read-only fields in requests and offer the write-only ones in answers.
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every write's 400 (a refused body, by field), which no view declares.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.document_validation_errors",
+    ],
     # Several models call their choices "kind"; give each set its own schema name.
     "ENUM_NAME_OVERRIDES": {
         "SubjectRequestKindEnum": "privacy.models.SubjectRequest.Kind",

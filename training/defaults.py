@@ -27,7 +27,7 @@ DEFAULT_QUESTIONS: list[tuple[int, str, str, list[str], int, str]] = [
     (2, WHICH, "Code from an internal tool, without keys or customer data — which category?", [],
      2, "Ordinary internal code is Internal; remove keys and customer data first."),
     (2, WHICH, "A colleague's sick-leave record — which category?", [], 4,
-     "Health data is special-category personal data: it must never be sent to any model."),
+     "Health data is sensitive personal data: it must never be sent to any model."),
     (2, CHOICE, "You paste a customer's email address into an Internal conversation. What does "
      "Steward do by default?",
      ["Sends it as it is", "Deletes your conversation",

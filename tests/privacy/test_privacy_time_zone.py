@@ -138,8 +138,9 @@ def test_an_interrupted_purge_says_when_its_worker_stopped_in_local_time(db, set
 
 def test_the_purge_schedule_is_typed_and_kept_on_the_companys_clock(client, officers, settings):
     """02:30 typed in Los Angeles is 02:30 there: the crontab keeps the zone it was typed in
-    (beat reads each in its own). The first schedule, the migration's 02:30 UTC, is offered
-    as Los Angeles' clock shows it, so saving it unchanged does not move it."""
+    (beat reads each in its own). A schedule made in UTC (the first one, made while TIME_ZONE
+    was UTC, or by an earlier version) is offered as Los Angeles' clock shows it, so saving it
+    unchanged does not move it."""
     from django.apps import apps
 
     importlib.import_module("privacy.migrations.0002_purge_schedule").create_schedule(apps, None)
