@@ -105,6 +105,8 @@ class AuditEvent(models.Model):
         PASSWORD_CHOSEN = "auth.password_chosen", "First password chosen"
         MFA_ADDED = "auth.mfa_added", "Two-factor method added"
         MFA_REMOVED = "auth.mfa_removed", "Two-factor method removed"
+        IDENTITY_LINKED = "auth.identity_linked", "Single sign-on identity linked"
+        IDENTITY_UNLINKED = "auth.identity_unlinked", "Single sign-on identity unlinked"
         USER_INVITED = "user.invited", "User invited"
         USER_SIGNED_UP = "user.signed_up", "Account made by sign-up"
         ADDRESS_CONFIRMED = "auth.address_confirmed", "Email address confirmed"

@@ -13,6 +13,7 @@ from allauth.account.signals import (
     user_signed_up,
 )
 from allauth.mfa.signals import authenticator_added, authenticator_removed
+from allauth.socialaccount.signals import social_account_added, social_account_removed
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -99,8 +100,8 @@ def identities_unlinked_notice(count: int) -> SafeString:
     identities = "A single sign-on identity" if count == 1 else "Single sign-on identities"
     were = "was" if count == 1 else "were"
     return format_html(
-        "{} linked before you confirmed your address {} removed: link yours again from "
-        '<a href="{}">Account connections</a>.',
+        "{} linked before you confirmed your address {} removed: link yours again on the "
+        '<a href="{}">Single sign-on</a> page.',
         identities,
         were,
         reverse("socialaccount_connections"),
@@ -144,6 +145,31 @@ def _mfa_added(sender, request, user, authenticator, **kwargs) -> None:
 @receiver(authenticator_removed)
 def _mfa_removed(sender, request, user, authenticator, **kwargs) -> None:
     record(action=Action.MFA_REMOVED, actor=user, target=user, details={"type": authenticator.type})
+
+
+@receiver(social_account_added)
+def _identity_linked(sender, request, sociallogin, **kwargs) -> None:
+    """An identity at the single sign-on provider now signs in to this account (linked on
+    the Single sign-on page, or at a first sign-on to an existing account): as a second
+    factor's, an auditor looking for a taken-over account reads these."""
+    user = sociallogin.user
+    record(
+        action=Action.IDENTITY_LINKED,
+        actor=user,
+        target=user,
+        details={"provider": sociallogin.account.provider},
+    )
+
+
+@receiver(social_account_removed)
+def _identity_unlinked(sender, request, socialaccount, **kwargs) -> None:
+    user = socialaccount.user
+    record(
+        action=Action.IDENTITY_UNLINKED,
+        actor=user,
+        target=user,
+        details={"provider": socialaccount.provider},
+    )
 
 
 def _client(request) -> dict[str, str]:

@@ -94,7 +94,7 @@ def test_it_tells_the_owner_where_to_link_theirs_again(client):
 
     assert (
         "A single sign-on identity linked before you confirmed your address was removed: "
-        'link yours again from <a href="/accounts/3rdparty/">Account connections</a>.'
+        'link yours again on the <a href="/accounts/3rdparty/">Single sign-on</a> page.'
     ) in page
 
 
