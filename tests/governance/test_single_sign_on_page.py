@@ -3,6 +3,7 @@ of an identity linked to an account or unlinked from it."""
 
 import pytest
 from allauth.socialaccount.models import SocialAccount
+from django.core import mail
 
 from audit.models import AuditEvent
 from tests.factories import make_user
@@ -47,6 +48,9 @@ def test_an_identity_linked_at_a_first_sign_on_is_audited(db, single_sign_on):
     assert SocialAccount.objects.filter(user=user, uid="lin-at-the-idp").exists()
     event = AuditEvent.objects.get(action=AuditEvent.Action.IDENTITY_LINKED)
     assert event.target_id == str(user.public_id) and event.details == {"provider": "sso"}
+    (notice,) = [m for m in mail.outbox if "identity" in m.subject]
+    assert notice.subject == "[Steward] Single sign-on identity linked"
+    assert "An identity at Contoso SSO was linked to your account" in notice.body
 
 
 def test_a_linked_identity_is_listed_and_unlinking_it_is_audited(client, db, single_sign_on):
@@ -60,6 +64,9 @@ def test_a_linked_identity_is_listed_and_unlinking_it_is_audited(client, db, sin
     assert not SocialAccount.objects.filter(pk=identity.pk).exists()
     event = AuditEvent.objects.get(action=AuditEvent.Action.IDENTITY_UNLINKED)
     assert event.target_id == str(user.public_id) and event.details == {"provider": "sso"}
+    (notice,) = mail.outbox
+    assert notice.subject == "[Steward] Single sign-on identity unlinked"
+    assert "An identity at Contoso SSO was unlinked from your account" in notice.body
 
 
 def test_the_last_identity_of_an_account_without_a_password_stays_and_the_page_says_why(
