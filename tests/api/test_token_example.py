@@ -25,11 +25,12 @@ def test_the_example_keeps_the_token_out_of_the_code_and_works_as_shown(
 ):
     page = _made(signed_in_now, org.alice)
     secret = _code(page, "token-secret")
-    assert _code(page, "token-export") == f"export STEWARD_TOKEN={secret}"
+    # Read from the terminal, not typed on the command line: no token in the shell's history.
+    assert _code(page, "token-export") == "read -rs STEWARD_TOKEN && export STEWARD_TOKEN"
     example = _code(page, "token-example")
     assert secret not in example and 'api_key=os.environ["STEWARD_TOKEN"],' in example
 
-    monkeypatch.setenv("STEWARD_TOKEN", secret)  # as the export line does
+    monkeypatch.setenv("STEWARD_TOKEN", secret)  # as the read-and-export line does
     base_url = re.search(r'base_url="(.*?)/v1"', example).group(1)
     exec(example.replace(base_url, live_server.url), {"__name__": "example"})
     assert capsys.readouterr().out == "Hello from the local model.\n"  # category 1: local
