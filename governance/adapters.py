@@ -5,14 +5,17 @@ from allauth.account import app_settings as account_settings
 from allauth.account import stages
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
+from allauth.account.models import EmailAddress
 from allauth.core.internal.httpkit import clean_client_ip
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.urls import reverse
 
 from config.mail import mail_error
+from governance.receivers import tokens_revoked_notice
 from governance.roles import Role
 from governance.services.accounts import confirm_address_by_single_sign_on, unconfirmed_sign_up
 
@@ -77,6 +80,13 @@ class AccountAdapter(DefaultAccountAdapter):
         (``governance.receivers``): an address saved verified while the identities linked
         before stayed linked would let them in to the owner's account."""
         with transaction.atomic():
+            # Two confirmations at once (a double click, two tabs): the second waits here for
+            # the first, then finds the address verified and, as allauth does for an address
+            # it knows is, confirms nothing (no second event).
+            if email_address.pk is not None:
+                row = EmailAddress.objects.select_for_update().filter(pk=email_address.pk)
+                if row.filter(verified=True).exists():
+                    return False
             return super().confirm_email(request, email_address)
 
     def add_message(self, request, level, message_template=None, *args, **kwargs) -> None:
@@ -129,7 +139,12 @@ class EmailVerificationStage(stages.EmailVerificationStage):
         if sociallogin is not None:
             if unconfirmed_sign_up(login.user):
                 if _vouches_for(sociallogin, login.user.email):
-                    confirm_address_by_single_sign_on(user=login.user, account=sociallogin.account)
+                    proof = confirm_address_by_single_sign_on(
+                        user=login.user, account=sociallogin.account
+                    )
+                    if proof.api_tokens_revoked:
+                        said = tokens_revoked_notice(proof.api_tokens_revoked)
+                        messages.info(self.request, said, fail_silently=True)
                 else:
                     login.email_verification = mandatory
         elif login.email_verification != mandatory and unconfirmed_sign_up(login.user):

@@ -12,7 +12,9 @@ from allauth.account.signals import (
     password_reset,
     user_signed_up,
 )
+from allauth.account.stages import EmailVerificationStage, LoginStageController
 from allauth.mfa.signals import authenticator_added, authenticator_removed
+from allauth.socialaccount.models import SocialAccount
 from allauth.socialaccount.signals import social_account_added, social_account_removed
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -21,12 +23,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audit.models import AuditEvent
 from audit.services import pseudonym, record
-from governance.services.accounts import address_confirmed_from_mailbox, unconfirmed_sign_up
+from governance.services.accounts import (
+    AddressProof,
+    address_confirmed_from_mailbox,
+    unconfirmed_sign_up,
+)
 
 Action = AuditEvent.Action
 
@@ -84,14 +90,78 @@ def _address_about_to_be_verified(sender, instance, **kwargs) -> None:
 @receiver(email_confirmed)
 def _address_confirmed(sender, request, email_address, **kwargs) -> None:
     """An address proved from its mailbox (open sign-up's link, a password reset's): until
-    then the account may be someone else's, and Steward gives it no role, and unlinks the
-    single sign-on identities linked to it before (they may be whoever typed the address)."""
-    unlinked = address_confirmed_from_mailbox(
-        user=email_address.user,
+    then the account may be someone else's, and Steward gives it no role. Proving an
+    unconfirmed sign-up's ends what whoever typed the address may have set up
+    (:func:`governance.services.accounts.address_confirmed_from_mailbox`), unless this
+    browser is the one they signed up in: then they are the owner."""
+    user = email_address.user
+    reset = getattr(email_address, "proved_by_reset", False)  # _reset_proves_address
+    by_its_maker, identity = (False, None) if reset else _pending_sign_in_of(request, user)
+    proof = address_confirmed_from_mailbox(
+        user=user,
         proves_sign_up=getattr(email_address, "proves_sign_up", False),
+        by_its_maker=by_its_maker,
+        keeping=identity,
+        new_password=reset,
     )
-    if unlinked and request is not None:
-        messages.warning(request, identities_unlinked_notice(unlinked), fail_silently=True)
+    notice = address_proved_notice(proof, no_way_in=not by_its_maker and not reset)
+    if notice and request is not None:
+        messages.warning(request, notice, fail_silently=True)
+
+
+def _pending_sign_in_of(request, user) -> tuple[bool, SocialAccount | None]:
+    """Whether this browser holds ``user``'s sign-in waiting for the address to be confirmed
+    (allauth keeps it in the session: the sign-up's, or a sign-in's that sent the link
+    again), and the identity it signs on with if it is a single sign-on. Then whoever
+    proved the address is whoever made the account (allauth's own test for signing them in
+    on confirmation). From another browser it may be the owner of an address someone else
+    typed."""
+    if request is None or not hasattr(request, "session"):
+        return False, None
+    stage = LoginStageController.enter(request, EmailVerificationStage.key)
+    if stage is None or stage.login.user is None or stage.login.user.pk != user.pk:
+        return False, None
+    sociallogin = (stage.login.signal_kwargs or {}).get("sociallogin")
+    if sociallogin is None:
+        return True, None
+    account = sociallogin.account
+    linked = SocialAccount.objects.filter(user=user, provider=account.provider, uid=account.uid)
+    return True, linked.first()
+
+
+def address_proved_notice(proof: AddressProof, *, no_way_in: bool) -> SafeString | None:
+    """What the owner of an address just proved is told of what that ended (``proof``), or
+    None if it ended nothing. ``no_way_in``: they proved it from another browser than the
+    sign-up's, so neither a password nor an identity is left to sign in with."""
+    said = []
+    if no_way_in and proof != AddressProof():
+        typed = (
+            " (the one typed when the account was made was removed, in case it was not yours)"
+            if proof.password_removed
+            else ""
+        )
+        again = (
+            format_html(
+                ', then link single sign-on again on the <a href="{}">Single sign-on</a> page',
+                reverse("socialaccount_connections"),
+            )
+            if proof.identities_unlinked
+            else ""
+        )
+        said.append(
+            format_html(
+                'Your address is confirmed. To sign in, choose a password with <a href="{}">'
+                "Forgot password</a>{}{}.",
+                reverse("account_reset_password"),
+                typed,
+                again,
+            )
+        )
+    elif proof.identities_unlinked:
+        said.append(identities_unlinked_notice(proof.identities_unlinked))
+    if proof.api_tokens_revoked:
+        said.append(tokens_revoked_notice(proof.api_tokens_revoked))
+    return format_html_join(" ", "{}", ((part,) for part in said)) if said else None
 
 
 def identities_unlinked_notice(count: int) -> SafeString:
@@ -105,6 +175,20 @@ def identities_unlinked_notice(count: int) -> SafeString:
         identities,
         were,
         reverse("socialaccount_connections"),
+    )
+
+
+def tokens_revoked_notice(count: int) -> str:
+    """What the owner of an address just proved is told of the ``count`` API tokens that
+    proving it revoked."""
+    if count == 1:
+        return (
+            "The API token made before your address was confirmed was revoked: make a new "
+            "one if you need it."
+        )
+    return (
+        f"The {count} API tokens made before your address was confirmed were revoked: make "
+        "new ones if you need them."
     )
 
 
@@ -134,6 +218,7 @@ def _reset_proves_address(request, user) -> None:
         return
     (address,) = addresses
     if not address.verified and address.email.lower() == user.email.lower():
+        address.proved_by_reset = True  # it keeps the password just chosen: _address_confirmed
         get_adapter(request).confirm_email(request, address)
 
 

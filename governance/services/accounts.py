@@ -2,6 +2,7 @@
 administrator, each one audited, in one transaction."""
 
 import logging
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from allauth.account.forms import default_token_generator
@@ -419,11 +420,26 @@ def unconfirmed_sign_up(user: User | None) -> bool:
     return user is not None and user.pk in unconfirmed_sign_ups([user])
 
 
-def confirm_address_by_single_sign_on(*, user: User, account: SocialAccount) -> int:
+@dataclass(frozen=True)
+class AddressProof:
+    """What proving an address ended (:func:`_address_proved`): nothing, unless it proved
+    an unconfirmed sign-up's."""
+
+    identities_unlinked: int = 0
+    api_tokens_revoked: int = 0
+    password_removed: bool = False
+
+
+#: Why the tokens of an account are revoked when its address is proved (an auditor reads it).
+TOKENS_BEFORE_PROOF = (
+    "Made before the account's address was confirmed: whoever typed the address could have made it."
+)
+
+
+def confirm_address_by_single_sign_on(*, user: User, account: SocialAccount) -> AddressProof:
     """Record ``user``'s address as verified: an account nobody had proved it of
     (:func:`unconfirmed_sign_up`) signed on through ``account``, whose provider vouched for
-    that address. Any other identity linked to the account before is unlinked
-    (:func:`_address_proved`). Returns how many were unlinked."""
+    that address. What its maker set up but ``account`` ends (:func:`_address_proved`)."""
     with transaction.atomic():
         rows = EmailAddress.objects.filter(user=user)
         if not rows.filter(email__iexact=user.email).update(verified=True):
@@ -432,41 +448,88 @@ def confirm_address_by_single_sign_on(*, user: User, account: SocialAccount) -> 
         return _address_proved(user, proves_sign_up=True, keeping=account, via="single sign-on")
 
 
-def address_confirmed_from_mailbox(*, user: User, proves_sign_up: bool) -> int:
+def address_confirmed_from_mailbox(
+    *,
+    user: User,
+    proves_sign_up: bool,
+    by_its_maker: bool = False,
+    keeping: SocialAccount | None = None,
+    new_password: bool = False,
+) -> AddressProof:
     """Record that allauth marked ``user``'s address verified from its mailbox: the sign-up's
     confirmation link, a password reset's link (``governance.receivers``), or any other of
     its routes. If that proves the address of an unconfirmed sign-up (``proves_sign_up``:
-    :func:`unconfirmed_sign_up`, asked before the address was saved verified), every
-    identity linked to the account before is unlinked (:func:`_address_proved`). Returns how
-    many were unlinked."""
+    :func:`unconfirmed_sign_up`, asked before the address was saved verified), it ends what
+    the account's maker set up (:func:`_address_proved`), except:
+
+    - ``by_its_maker``: the browser that proved it holds the account's pending sign-in
+      (whoever made the account reads the mailbox): the password stays, and so does
+      ``keeping``, the identity of that pending sign-on;
+    - ``new_password``: the proof was a reset, which just set the password: that one stays.
+    """
     with transaction.atomic():
-        return _address_proved(user, proves_sign_up=proves_sign_up)
+        return _address_proved(
+            user,
+            proves_sign_up=proves_sign_up,
+            keeping=keeping if by_its_maker else None,
+            keep_password=by_its_maker or new_password,
+        )
 
 
 def _address_proved(
-    user: User, *, proves_sign_up: bool, keeping: SocialAccount | None = None, **details
-) -> int:
-    """Record that ``user``'s address was proved, and how many identities that unlinked.
+    user: User,
+    *,
+    proves_sign_up: bool,
+    keeping: SocialAccount | None = None,
+    keep_password: bool = False,
+    **details,
+) -> AddressProof:
+    """Record that ``user``'s address was proved, and what that ended.
 
-    Proving the address of an unconfirmed sign-up unlinks every single sign-on identity
-    linked to the account before, but ``keeping`` (the one that proved it): linked while
-    nobody had proved the address, each may be whoever typed it (open sign-up, or a
-    provider that let them choose it without vouching), and would otherwise sign in to the
-    owner's account from now on. The owner links theirs again."""
-    unlinked = 0
-    if proves_sign_up:
-        linked = SocialAccount.objects.filter(user=user)
+    Until the address of an unconfirmed sign-up is proved, the account may be whoever typed
+    the address (open sign-up, or a provider that let them choose it without vouching).
+    Proving it ends what they could have set up, which would otherwise let them in to the
+    owner's account from now on:
+
+    1. every single sign-on identity linked before, but ``keeping`` (the one that proved
+       it, or the maker's own pending sign-on): each is recorded as unlinked, the provider
+       named, as one unlinked on the Single sign-on page is (``governance.receivers``), so
+       that an auditor looking for identity changes finds these too; allauth's mail of an
+       unlinked identity is not sent (the owner is told on the page);
+    2. every API token (refused until now, they would work from now on);
+    3. the password typed at sign-up, unless ``keep_password`` (the maker proved it, or a
+       reset just chose a new one). The owner chooses one with Forgot password.
+    """
+    if not proves_sign_up:
+        proof = AddressProof()
+    else:
+        linked = SocialAccount.objects.filter(user=user).order_by("pk")
         if keeping is not None:
             linked = linked.exclude(pk=keeping.pk)
-        unlinked = linked.count()
-        linked.delete()
+        identities = list(linked)
+        for identity in identities:
+            record(
+                action=AuditEvent.Action.IDENTITY_UNLINKED,
+                actor=user,
+                target=user,
+                details={"provider": identity.provider},
+                message="Unlinked as the account's address was confirmed: linked before, it "
+                "may have been whoever typed the address.",
+            )
+        SocialAccount.objects.filter(pk__in=[identity.pk for identity in identities]).delete()
+        revoked = revoke_all_tokens(user=user, actor=user, reason=TOKENS_BEFORE_PROOF)
+        removed = not keep_password and user.has_usable_password()
+        if removed:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        proof = AddressProof(len(identities), revoked, removed)
     record(
         action=AuditEvent.Action.ADDRESS_CONFIRMED,
         actor=user,
         target=user,
-        details={**details, "identities_unlinked": unlinked},
+        details={**details, **asdict(proof)},
     )
-    return unlinked
+    return proof
 
 
 def unconfirmed_sign_ups(users) -> set[int]:

@@ -64,6 +64,15 @@ def _confirmed(user: User) -> AuditEvent:
     )
 
 
+def _ended(identities: int = 0, tokens: int = 0, password: bool = False) -> dict:
+    """The details of an address confirmed event: what proving the address ended."""
+    return {
+        "identities_unlinked": identities,
+        "api_tokens_revoked": tokens,
+        "password_removed": password,
+    }
+
+
 def _request():
     request = RequestFactory().get("/")
     request.session = SessionStore()
@@ -82,7 +91,7 @@ def test_it_unlinks_the_identity_when_the_owner_follows_the_confirmation_link(cl
     assert not unconfirmed_sign_up(made)
     assert not _squatter_signs_in_to(made)
     assert not SocialAccount.objects.filter(user=made).exists()
-    assert _confirmed(made).details == {"identities_unlinked": 1}
+    assert _confirmed(made).details == _ended(identities=1)
 
 
 @pytest.mark.django_db
@@ -92,9 +101,11 @@ def test_it_tells_the_owner_where_to_link_theirs_again(client):
 
     page = client.post(_mailed("/accounts/confirm-email/"), follow=True).content.decode()
 
+    # From another browser than the sign-up's: no password, no identity left to sign in with.
     assert (
-        "A single sign-on identity linked before you confirmed your address was removed: "
-        'link yours again on the <a href="/accounts/3rdparty/">Single sign-on</a> page.'
+        'Your address is confirmed. To sign in, choose a password with <a href="'
+        '/accounts/password/reset/">Forgot password</a>, then link single sign-on again on the '
+        '<a href="/accounts/3rdparty/">Single sign-on</a> page.'
     ) in page
 
 
@@ -111,7 +122,7 @@ def test_a_password_reset_proves_the_address_and_unlinks_the_identity(client):
     assert EmailAddress.objects.get(user=made).verified
     assert not SocialAccount.objects.filter(user=made).exists()
     assert not _squatter_signs_in_to(made)
-    assert _confirmed(made).details == {"identities_unlinked": 1}
+    assert _confirmed(made).details == _ended(identities=1)
     # The owner signs in with the new password, not asked to confirm again.
     signed_in = client.post("/accounts/login/", {"login": ADDRESS, "password": PASSWORD})
     assert signed_in["Location"] != "/accounts/confirm-email/"
@@ -126,7 +137,7 @@ def test_it_unlinks_on_routes_that_do_not_pass_through_the_adapter():
     verify_email_indirectly(_request(), made, ADDRESS)  # allauth's sign-in or reset by code
 
     assert not SocialAccount.objects.filter(user=made).exists()
-    assert _confirmed(made).details == {"identities_unlinked": 1}
+    assert _confirmed(made).details == _ended(identities=1)
 
 
 @pytest.mark.django_db
@@ -140,7 +151,7 @@ def test_an_account_made_from_the_shell_keeps_its_identity_when_it_confirms():
 
     assert EmailAddress.objects.get(pk=address.pk).verified
     assert SocialAccount.objects.filter(user=made).exists()
-    assert _confirmed(made).details == {"identities_unlinked": 0}
+    assert _confirmed(made).details == _ended()
 
 
 @pytest.mark.django_db

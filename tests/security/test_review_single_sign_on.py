@@ -72,7 +72,12 @@ def test_the_owners_sign_on_proves_the_address_and_unlinks_the_identity_that_did
     assert _signed_in(again) != str(made.pk)
     event = AuditEvent.objects.get(action=AuditEvent.Action.ADDRESS_CONFIRMED)
     assert event.target_id == str(made.public_id)
-    assert event.details == {"via": "single sign-on", "identities_unlinked": 1}
+    assert event.details == {
+        "via": "single sign-on",
+        "identities_unlinked": 1,
+        "api_tokens_revoked": 0,
+        "password_removed": False,
+    }
 
 
 @pytest.mark.django_db
