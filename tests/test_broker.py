@@ -4,7 +4,10 @@ import copy
 import json
 import socket
 from base64 import b64decode
+from collections.abc import Iterator
+from contextlib import contextmanager
 from unittest import mock
+from uuid import uuid4
 
 import pytest
 import redis
@@ -14,15 +17,28 @@ from chat.tasks import generate_answer
 from config import broker
 from config.celery import app
 
-QUEUE = "steward-test-broker"
+
+@pytest.fixture
+def queue() -> str:
+    """A queue of this test's own: another test run on the same Redis (a second checkout's,
+    a worker's) never pushes to it, nor reads it."""
+    return f"steward-test-broker-{uuid4().hex}"
 
 
-def test_a_channel_publishes_every_message_with_the_one_client_it_made(redis_server, monkeypatch):
+@pytest.fixture
+def marker() -> str:
+    return f"steward-test-broker-marker-{uuid4().hex}"
+
+
+def test_a_channel_publishes_every_message_with_the_one_client_it_made(
+    redis_server, monkeypatch, queue
+):
     made = []
     create_client = broker.kombu_redis.Channel._create_client
 
     def counted(self, asynchronous=False):
-        made.append(asynchronous)
+        # By channel: a thread an earlier test left running may make clients of its own.
+        made.append((self, asynchronous))
         return create_client(self, asynchronous)
 
     monkeypatch.setattr(broker.kombu_redis.Channel, "_create_client", counted)
@@ -31,14 +47,15 @@ def test_a_channel_publishes_every_message_with_the_one_client_it_made(redis_ser
         assert isinstance(channel, broker.Channel)
         producer = connection.Producer(channel)
         for number in range(3):
-            producer.publish({"number": number}, routing_key=QUEUE, serializer="json")
+            producer.publish({"number": number}, routing_key=queue, serializer="json")
     client = redis.Redis.from_url(redis_server)
     try:
-        assert client.llen(QUEUE) == 3  # every message reached the queue
+        assert client.llen(queue) == 3  # every message reached the queue
     finally:
-        client.delete(QUEUE)
+        client.delete(queue)
         client.close()
-    assert made.count(False) <= 1  # kombu's own channel made a client for each of the three
+    # Kombu's own channel made a client for each of the three.
+    assert [made_by for made_by, asynchronous in made if not asynchronous].count(channel) <= 1
 
 
 def test_celery_reads_the_celery_settings_of_django():
@@ -72,15 +89,15 @@ def _without_ids(message: dict) -> dict:
     return message
 
 
-def test_publish_pushes_the_message_apply_async_would(redis_server, not_eager):
+def test_publish_pushes_the_message_apply_async_would(redis_server, not_eager, queue):
     client = redis.Redis.from_url(redis_server)
     try:
-        broker.publish(generate_answer, QUEUE, 42)
-        broker.publish(generate_answer, QUEUE, 43)
-        generate_answer.apply_async(args=[42], queue=QUEUE)
-        lean, other, celerys = _pushed(client, QUEUE)
+        broker.publish(generate_answer, queue, 42)
+        broker.publish(generate_answer, queue, 43)
+        generate_answer.apply_async(args=[42], queue=queue)
+        lean, other, celerys = _pushed(client, queue)
     finally:
-        client.delete(QUEUE)
+        client.delete(queue)
         client.close()
     assert _without_ids(lean) == _without_ids(celerys)  # body, headers and properties alike
     assert json.loads(b64decode(other["body"]))[0] == [43]
@@ -93,38 +110,51 @@ def test_publish_pushes_the_message_apply_async_would(redis_server, not_eager):
     assert lean["properties"]["delivery_tag"] != other["properties"]["delivery_tag"]
 
 
-def test_publish_sets_its_marker_with_the_message(redis_server, not_eager):
+def test_publish_sets_its_marker_with_the_message(redis_server, not_eager, queue, marker):
     client = redis.Redis.from_url(redis_server)
-    marker = "steward-test-broker-marker"
     try:
-        broker.publish(generate_answer, QUEUE, 5, marker=(marker, 60))
-        assert client.llen(QUEUE) == 1
+        broker.publish(generate_answer, queue, 5, marker=(marker, 60))
+        assert client.llen(queue) == 1
         assert 0 < client.ttl(marker) <= 60
     finally:
-        client.delete(QUEUE, marker)
+        client.delete(queue, marker)
         client.close()
 
 
-def test_publish_leaves_nothing_behind_when_the_broker_is_down(redis_server, not_eager):
-    broker.publish(generate_answer, QUEUE, 1)  # the message is made while Redis answers
-    redis.Redis.from_url(redis_server).delete(QUEUE)
-    down = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
-    with mock.patch.object(broker, "redis_client", return_value=down):
-        with pytest.raises(redis.ConnectionError):
-            broker.publish(generate_answer, QUEUE, 2, marker=("steward-test-broker-marker", 60))
-    assert not redis.Redis.from_url(redis_server).exists("steward-test-broker-marker")
+def test_publish_leaves_nothing_behind_when_the_broker_is_down(
+    redis_server, not_eager, queue, marker
+):
+    client = redis.Redis.from_url(redis_server)
+    try:
+        broker.publish(generate_answer, queue, 1)  # the message is made while Redis answers
+        client.delete(queue)
+        with _closed_port() as port:
+            down = redis.Redis(
+                host="127.0.0.1", port=port, socket_connect_timeout=5, socket_timeout=5
+            )
+            with mock.patch.object(broker, "redis_client", return_value=down):
+                with pytest.raises(redis.ConnectionError):
+                    broker.publish(generate_answer, queue, 2, marker=(marker, 60))
+        assert not client.exists(marker)
+        assert not client.exists(queue)
+    finally:
+        client.delete(queue, marker)
+        client.close()
 
 
-def test_publish_runs_an_eager_task_at_once():
+def test_publish_runs_an_eager_task_at_once(queue):
     with mock.patch.object(generate_answer, "apply_async") as apply_async:
-        broker.publish(generate_answer, QUEUE, 7)
-    apply_async.assert_called_once_with(args=[7], queue=QUEUE)
+        broker.publish(generate_answer, queue, 7)
+    apply_async.assert_called_once_with(args=[7], queue=queue)
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@contextmanager
+def _closed_port() -> Iterator[int]:
+    """A port nothing answers on (refused at once), held for the block: bound and not
+    listening, no other test's server can be given it meanwhile."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
 
 
 def test_publish_on_another_transport_is_apply_async_and_pushes_nothing_else(

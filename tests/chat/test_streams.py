@@ -45,8 +45,10 @@ def test_more_streams_than_redis_pys_default_pool_read_at_once(redis_server):
 
     async def read_all():
         client = streams.async_client(read_timeout=15)
-        reads = [asyncio.create_task(client.xread({key: "$"}, block=3_000)) for key in keys]
-        await asyncio.sleep(0.3)
+        # Blocking up to 10 s (under the client's 15 s read timeout): the events come as soon
+        # as every read is waiting, however long a busy machine takes to open 150 connections.
+        reads = [asyncio.create_task(client.xread({key: "$"}, block=10_000)) for key in keys]
+        await _waiting(client, reads)
         for key in keys:
             await client.xadd(key, {"t": "start"})
         results = await asyncio.gather(*reads, return_exceptions=True)
@@ -56,6 +58,23 @@ def test_more_streams_than_redis_pys_default_pool_read_at_once(redis_server):
     results = asyncio.run(read_all())
     assert [r for r in results if isinstance(r, Exception)] == []
     assert all(results)  # every read got its event
+
+
+async def _waiting(client, reads: list[asyncio.Task]) -> None:
+    """Until Redis holds every one of ``reads`` blocked, or one has ended (refused a
+    connection, say): a read reaching Redis after its event (a busy machine) would wait for
+    the next one ("$"), and get none."""
+    database = str(client.connection_pool.connection_kwargs.get("db", 0))
+    deadline = asyncio.get_running_loop().time() + 30
+    while asyncio.get_running_loop().time() < deadline:
+        if any(read.done() for read in reads):
+            return
+        listed = await client.client_list()
+        blocked = [c for c in listed if c["cmd"] == "xread" and "b" in c["flags"]]
+        if sum(c["db"] == database for c in blocked) >= len(reads):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the {len(reads)} reads were not all waiting after 30 s")
 
 
 def test_a_held_writer_writes_an_answer_on_one_connection_and_gives_it_back(redis_server):

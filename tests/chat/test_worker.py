@@ -104,14 +104,18 @@ def start_worker(tmp_path):
         _wait(lambda: _answers_ping(f"{name}@"), 30, f"worker {name} to start")
         return worker
 
-    yield start
-    for worker in workers:
-        try:
-            os.killpg(worker.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        worker.wait(timeout=10)
-    celery_app.conf.task_always_eager = eager
+    try:
+        yield start
+    finally:
+        # Eager again first: a worker slow to be reaped on a busy machine (wait's timeout)
+        # must not leave every later test of the run publishing for real.
+        celery_app.conf.task_always_eager = eager
+        for worker in workers:
+            try:
+                os.killpg(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            worker.wait(timeout=60)
 
 
 def _answers_ping(prefix: str) -> bool:

@@ -37,9 +37,11 @@ def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch):
     a = make_user("a@example.com", Role.POLICY_ADMIN)
     b = make_user("b@example.com", Role.POLICY_ADMIN)
     real = accounts._set_groups
+    first_inside = threading.Event()
 
     def slow(user, roles):  # the first transaction stays open a moment, as a slow request would
         real(user, roles)
+        first_inside.set()
         time.sleep(1.0)
 
     monkeypatch.setattr(accounts, "_set_groups", slow)
@@ -56,7 +58,8 @@ def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch):
     first = threading.Thread(target=demote, args=(b, a))
     second = threading.Thread(target=demote, args=(a, b))
     first.start()
-    time.sleep(0.3)
+    # The first holds its lock before the second starts, however slow a busy machine is.
+    assert first_inside.wait(timeout=30)
     second.start()
     first.join()
     second.join()
