@@ -118,6 +118,15 @@ def outsider(db):
     return make_user("outsider@example.com", full_name="Otto Outsider")
 
 
+@pytest.fixture
+def single_sign_on(settings):
+    """Single sign-on set up, with tests.governance.test_auth's provider (a file that also
+    needs STEWARD_OIDC_AUTO_SIGNUP overrides this fixture, asking for it)."""
+    from tests.governance.test_auth import SINGLE_SIGN_ON
+
+    settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """A real Redis: the one ``REDIS_URL`` names, else an embedded one for this test run."""

@@ -25,7 +25,6 @@ from governance.models import User
 from governance.roles import Role
 from governance.services.accounts import unconfirmed_sign_up
 from tests.factories import make_user
-from tests.governance.test_auth import SINGLE_SIGN_ON
 from tests.security.test_sso_unverified_address import _signs_in_with_single_sign_on
 
 ADDRESS = "victim@corp.example"
@@ -33,8 +32,7 @@ PASSWORD = "the-owners-own-pass-5521"
 
 
 @pytest.fixture
-def single_sign_on(settings):
-    settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
+def single_sign_on(single_sign_on, settings):
     settings.STEWARD_OIDC_AUTO_SIGNUP = True
 
 

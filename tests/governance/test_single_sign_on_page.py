@@ -1,22 +1,15 @@
 """The Single sign-on page (allauth's connections, in Steward's words) and the audit events
 of an identity linked to an account or unlinked from it."""
 
-import pytest
 from allauth.socialaccount.models import SocialAccount
 from django.core import mail
 
 from audit.models import AuditEvent
 from tests.factories import make_user
-from tests.governance.test_auth import SINGLE_SIGN_ON
 from tests.security.test_sso_unverified_address import _signs_in_with_single_sign_on
 
 PAGE = "/accounts/3rdparty/"
 PASSWORD = "a-long-enough-password-77"
-
-
-@pytest.fixture
-def single_sign_on(settings):
-    settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
 
 
 def _signed_in(client, email="lin@example.com"):

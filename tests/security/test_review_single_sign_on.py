@@ -21,7 +21,6 @@ from governance.roles import Role, roles_of
 from governance.services import set_roles
 from governance.services.accounts import unconfirmed_sign_up
 from tests.factories import make_user
-from tests.governance.test_auth import SINGLE_SIGN_ON
 from tests.security.test_sso_unverified_address import _signs_in_with_single_sign_on
 
 ADDRESS = "victim@corp.example"
@@ -29,8 +28,7 @@ PASSWORD = "typed-by-someone-else-9931"
 
 
 @pytest.fixture
-def single_sign_on(settings):
-    settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
+def single_sign_on(single_sign_on, settings):
     settings.STEWARD_OIDC_AUTO_SIGNUP = True
 
 

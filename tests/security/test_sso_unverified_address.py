@@ -2,7 +2,6 @@
 signs in by their provider's address, allauth locks out the account's password, and the API
 tokens its maker took stop working too (else they would act with every role given later)."""
 
-import pytest
 from allauth.account.models import EmailAddress
 from allauth.core import context
 from allauth.socialaccount.adapter import get_adapter
@@ -18,14 +17,8 @@ from api.services import create_token
 from audit.models import AuditEvent
 from governance.models import User
 from tests.factories import make_user
-from tests.governance.test_auth import SINGLE_SIGN_ON
 
 ADDRESS = "victim@corp.example"
-
-
-@pytest.fixture
-def single_sign_on(settings):
-    settings.SOCIALACCOUNT_PROVIDERS = SINGLE_SIGN_ON
 
 
 def _signs_in_with_single_sign_on(
