@@ -16,10 +16,7 @@ from api.services import create_token
 from governance.models import User
 from governance.roles import Role
 from tests.factories import make_user
-from tests.security.test_sso_unverified_address import (  # noqa: F401  (fixture)
-    _signs_in_with_single_sign_on,
-    single_sign_on,
-)
+from tests.security.test_sso_unverified_address import _signs_in_with_single_sign_on
 
 migration = import_module("governance.migrations.0007_verify_vouched_addresses")
 
