@@ -83,9 +83,11 @@ class AccountAdapter(DefaultAccountAdapter):
             # Two confirmations at once (a double click, two tabs): the second waits here for
             # the first, then finds the address verified and, as allauth does for an address
             # it knows is, confirms nothing (no second event).
+            # The row is locked whether or not it is verified yet: a lock taken only on a
+            # verified row would let two first confirmations past each other.
             if email_address.pk is not None:
                 row = EmailAddress.objects.select_for_update().filter(pk=email_address.pk)
-                if row.filter(verified=True).exists():
+                if row.values_list("verified", flat=True).first():
                     return False
             return super().confirm_email(request, email_address)
 
