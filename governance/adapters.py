@@ -15,7 +15,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from config.mail import mail_error
-from governance.receivers import tokens_revoked_notice
+from governance.account_notices import tokens_revoked_notice
 from governance.roles import Role
 from governance.services.accounts import confirm_address_by_single_sign_on, unconfirmed_sign_up
 

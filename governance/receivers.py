@@ -22,17 +22,11 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.core.exceptions import PermissionDenied
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
 from audit.models import AuditEvent
 from audit.services import pseudonym, record
-from governance.services.accounts import (
-    AddressProof,
-    address_confirmed_from_mailbox,
-    unconfirmed_sign_up,
-)
+from governance.account_notices import address_proved_notice
+from governance.services.accounts import address_confirmed_from_mailbox, unconfirmed_sign_up
 
 Action = AuditEvent.Action
 
@@ -127,69 +121,6 @@ def _pending_sign_in_of(request, user) -> tuple[bool, SocialAccount | None]:
     account = sociallogin.account
     linked = SocialAccount.objects.filter(user=user, provider=account.provider, uid=account.uid)
     return True, linked.first()
-
-
-def address_proved_notice(proof: AddressProof, *, no_way_in: bool) -> SafeString | None:
-    """What the owner of an address just proved is told of what that ended (``proof``), or
-    None if it ended nothing. ``no_way_in``: they proved it from another browser than the
-    sign-up's, so neither a password nor an identity is left to sign in with."""
-    said = []
-    if no_way_in and proof != AddressProof():
-        typed = (
-            " (the one typed when the account was made was removed, in case it was not yours)"
-            if proof.password_removed
-            else ""
-        )
-        again = (
-            format_html(
-                ', then link single sign-on again on the <a href="{}">Single sign-on</a> page',
-                reverse("socialaccount_connections"),
-            )
-            if proof.identities_unlinked
-            else ""
-        )
-        said.append(
-            format_html(
-                'Your address is confirmed. To sign in, choose a password with <a href="{}">'
-                "Forgot password</a>{}{}.",
-                reverse("account_reset_password"),
-                typed,
-                again,
-            )
-        )
-    elif proof.identities_unlinked:
-        said.append(identities_unlinked_notice(proof.identities_unlinked))
-    if proof.api_tokens_revoked:
-        said.append(tokens_revoked_notice(proof.api_tokens_revoked))
-    return format_html_join(" ", "{}", ((part,) for part in said)) if said else None
-
-
-def identities_unlinked_notice(count: int) -> SafeString:
-    """What the owner of an address just confirmed is told of the ``count`` single sign-on
-    identities that it unlinked."""
-    identities = "A single sign-on identity" if count == 1 else "Single sign-on identities"
-    were = "was" if count == 1 else "were"
-    return format_html(
-        "{} linked before you confirmed your address {} removed: link yours again on the "
-        '<a href="{}">Single sign-on</a> page.',
-        identities,
-        were,
-        reverse("socialaccount_connections"),
-    )
-
-
-def tokens_revoked_notice(count: int) -> str:
-    """What the owner of an address just proved is told of the ``count`` API tokens that
-    proving it revoked."""
-    if count == 1:
-        return (
-            "The API token made before your address was confirmed was revoked: make a new "
-            "one if you need it."
-        )
-    return (
-        f"The {count} API tokens made before your address was confirmed were revoked: make "
-        "new ones if you need them."
-    )
 
 
 @receiver(password_changed)
