@@ -1,11 +1,17 @@
-"""The REST API's OpenAPI schema, beyond what drf-spectacular reads from the views: every
-write's 400 answer (a postprocessing hook, named in SPECTACULAR_SETTINGS)."""
+"""The REST API's OpenAPI schema, beyond what drf-spectacular reads from the views: the 400
+answers no view declares (a postprocessing hook, named in SPECTACULAR_SETTINGS). Every write
+answers 400 for a body refused; every list for a query parameter refused."""
 
 from rest_framework.settings import api_settings
+
+from api.pagination import Pages
 
 #: The component each write's 400 answer refers to.
 VALIDATION_ERROR = "ValidationError"
 REF = f"#/components/schemas/{VALIDATION_ERROR}"
+#: The component each list's 400 answer refers to.
+PARAMETER_ERROR = "ParameterError"
+PARAMETER_REF = f"#/components/schemas/{PARAMETER_ERROR}"
 #: The operations that can answer 400 for what they were sent: those with a body, and the
 #: body-less steps (a privacy request's ``approve``) a service refuses, beside no field.
 WRITES = ("post", "put", "patch")
@@ -34,18 +40,48 @@ def validation_error_schema() -> dict:
     }
 
 
+def parameter_error_schema() -> dict:
+    """A list's 400 body: each query parameter refused, with its messages. A read has no body,
+    so never the ``detail`` of a body that could not be read."""
+    return {
+        "type": "object",
+        "description": "What was refused: each query parameter named with its messages, as "
+        '`{"page_size": ["A whole number from 1 to 500."]}`.',
+        "properties": {
+            api_settings.NON_FIELD_ERRORS_KEY: {
+                **_MESSAGES,
+                "description": "What was refused of the parameters together, as a start "
+                "date after the end date.",
+            },
+        },
+        "additionalProperties": _MESSAGES,
+        "minProperties": 1,
+    }
+
+
+def _is_list(method: str, operation: dict) -> bool:
+    """A list, by its ``page_size``: api.pagination refuses one that is no whole number from
+    1 (and the audit trail's list refuses its filters as the auditor's page does)."""
+    return method == "get" and any(
+        parameter["in"] == "query" and parameter["name"] == Pages.page_size_query_param
+        for parameter in operation.get("parameters", ())
+    )
+
+
 def document_validation_errors(result: dict, generator, request, public) -> dict:
-    """Add the 400 answer to every write that does not name one itself.
+    """Add the 400 answer to every write and every list that does not name one itself.
 
     drf-spectacular documents only the answers a view declares, so Swagger UI listed the
-    400 that any write gives for a refused body as undocumented.
+    400 that any write gives for a refused body as undocumented, and the lists as
+    answering 200 alone.
     """
-    writes = [
-        operation
-        for operations in result["paths"].values()
-        for method, operation in operations.items()
-        if method in WRITES
+    operations = [
+        (method, operation)
+        for path_operations in result["paths"].values()
+        for method, operation in path_operations.items()
     ]
+    writes = [operation for method, operation in operations if method in WRITES]
+    lists = [operation for method, operation in operations if _is_list(method, operation)]
     for operation in writes:
         operation["responses"].setdefault(
             "400",
@@ -54,8 +90,19 @@ def document_validation_errors(result: dict, generator, request, public) -> dict
                 "content": {"application/json": {"schema": {"$ref": REF}}},
             },
         )
+    for operation in lists:
+        operation["responses"].setdefault(
+            "400",
+            {
+                "description": "Refused: a query parameter holds a value this list does not "
+                "take. Fix the one it names and send the request again.",
+                "content": {"application/json": {"schema": {"$ref": PARAMETER_REF}}},
+            },
+        )
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
     if writes:
-        schemas = result.setdefault("components", {}).setdefault("schemas", {})
         schemas[VALIDATION_ERROR] = validation_error_schema()
-        result["components"]["schemas"] = dict(sorted(schemas.items()))
+    if lists:
+        schemas[PARAMETER_ERROR] = parameter_error_schema()
+    result["components"]["schemas"] = dict(sorted(schemas.items()))
     return result

@@ -596,7 +596,8 @@ SPECTACULAR_SETTINGS = {
     # What a write takes apart from what it answers: one component for both, generated
     # clients ask for the read-only fields in requests and offer the write-only ones in answers.
     "COMPONENT_SPLIT_REQUEST": True,
-    # Every write's 400 (a refused body, by field), which no view declares.
+    # Every write's 400 (a refused body, by field) and every list's (a refused query
+    # parameter), which no view declares.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.document_validation_errors",
