@@ -38,6 +38,7 @@ from audit.services import (
 from audit.tasks import checking_upload_alone, verify_chain
 from audit.words import in_words, why_blocked
 from config.downloads import attachment
+from config.fetch_site import same_site_or_confirm
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
 from governance.policy import finding_name
@@ -49,6 +50,7 @@ EXPORT_FORMATS = {
     "jsonl": ("application/x-ndjson; charset=utf-8", exports.jsonl_lines),
 }
 MAX_REPORT_DAYS = 366
+REPORT_FILES = ("csv", "json")
 
 
 def _last_verification() -> AuditEvent | None:
@@ -177,6 +179,7 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
 
 @require_GET
 @role_required(Role.AUDITOR)
+@same_site_or_confirm("export the audit trail's events", button="Export the events")
 def export(request: HttpRequest, fmt: str) -> HttpResponse:
     """The filtered events as CSV or JSON Lines, streamed; the export itself is recorded."""
     if fmt not in EXPORT_FORMATS:
@@ -387,6 +390,9 @@ def _copy_failed(newest: AuditCheckpoint | None) -> AuditEvent | None:
 
 @require_GET
 @role_required(Role.AUDITOR)
+@same_site_or_confirm(
+    "download every signed checkpoint of the audit trail", button="Download all checkpoints"
+)
 def checkpoints_file(request: HttpRequest) -> HttpResponse:
     """Every checkpoint as JSON Lines, to keep outside Steward; the download is recorded."""
     with transaction.atomic():
@@ -485,13 +491,18 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_GET
 @role_required(Role.AUDITOR)
+@same_site_or_confirm(
+    "download the compliance report as a file",
+    button="Download the report",
+    when=lambda request: request.GET.get("format") in REPORT_FILES,  # the page records nothing
+)
 def report(request: HttpRequest) -> HttpResponse:
     """The compliance report for a period, as a page or a downloadable CSV / JSON file."""
     period, refused = _period_or_refused(request, default_days=7)
     fmt = request.GET.get("format", "")
     if refused and fmt:
         return HttpResponseBadRequest(PERIOD_ERROR)
-    if fmt in ("csv", "json"):
+    if fmt in REPORT_FILES:
         return _report_file(request, reports.summarise(period, every_exception=True), fmt)
     summary = reports.summarise(period)
     requests_query = urlencode({"action": AuditEvent.Action.CHAT_REQUEST,

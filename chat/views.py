@@ -38,6 +38,7 @@ from chat.markdown import HTML_CLOSER, leaves_html_open
 from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
 from config.downloads import attachment, local_time
+from config.fetch_site import same_site_or_confirm
 from governance.access import role_holders, role_required
 from governance.models import Category, Clearance
 from governance.policy import Outcome, is_prohibited, reason_once_sent
@@ -300,6 +301,7 @@ def retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 @require_GET
 @role_required(Role.STAFF)
+@same_site_or_confirm("export this conversation", button="Export the conversation")
 def export(request: HttpRequest, public_id: UUID, fmt: str) -> HttpResponse:
     """The conversation as Markdown or JSON, values restored: for its author only."""
     conversation = get_conversation_for_user(request.user, public_id)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from audit import personal
 from audit.models import AuditEvent
 from config.downloads import attachment
+from config.fetch_site import same_site_or_confirm
 from privacy import access, archive, disclosure, recipients
 from privacy.models import SubjectRequest
 from privacy.views.common import _go
@@ -22,6 +23,7 @@ from privacy.views.common import _go
 
 @require_GET
 @login_required
+@same_site_or_confirm("download this request's receipt", button="Download receipt")
 def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
     subject_request = access.get_request_for_user(request.user, public_id)
     if not subject_request.receipt_hash:  # until then, the receipt is a partial record
@@ -39,6 +41,7 @@ def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 @require_GET
 @login_required
+@same_site_or_confirm("download this request's access archive", button="Download archive")
 def request_archive(request: HttpRequest, public_id: UUID) -> HttpResponse:
     subject_request = access.get_request_for_user(request.user, public_id)
     refusal = archive.download_refusal(subject_request, request.user)

@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from config.downloads import attachment
+from config.fetch_site import same_site_or_confirm
 from privacy import breach
 from privacy.forms import BreachScopeForm
 from privacy.views.common import officer
@@ -14,6 +15,11 @@ from privacy.views.common import officer
 
 @require_GET
 @officer
+@same_site_or_confirm(
+    "run a breach scope (what the calls to a backend carried in a window)",
+    button="Run the breach scope",
+    when=lambda request: bool(request.GET),  # the empty form records nothing
+)
 def breach_scope(request: HttpRequest) -> HttpResponse:
     """What the calls to one backend carried in a window, for a provider's incident report.
 
@@ -32,6 +38,10 @@ def breach_scope(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @officer
+@same_site_or_confirm(
+    "download the conversations a breach scope reaches, as CSV",
+    button="Download the conversations (CSV)",
+)
 def breach_scope_csv(request: HttpRequest) -> HttpResponse:
     """The conversations a breach scope reaches, one a row, for the officer's notifications."""
     form = BreachScopeForm(request.GET)

@@ -13,6 +13,7 @@ from django.utils.text import get_text_list
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
+from config.fetch_site import same_site_or_confirm
 from governance.views.common import site_address
 from privacy import (
     access,
@@ -404,6 +405,10 @@ def request_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @officer
+@same_site_or_confirm(
+    "show the messages by other people that this request's access archive holds",
+    button="Read the mentions",
+)
 def request_check_copy(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Check an access archive before release. GET shows the mentions it holds (other
     people's messages), what it withholds marked, the reading recorded; POST withholds the
