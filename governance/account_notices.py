@@ -13,7 +13,8 @@ from governance.services.accounts import AddressProof
 def address_proved_notice(proof: AddressProof, *, no_way_in: bool) -> SafeString | None:
     """What the owner of an address just proved is told of what that ended (``proof``), or
     None if it ended nothing. ``no_way_in``: they proved it from another browser than the
-    sign-up's, so neither a password nor an identity is left to sign in with."""
+    sign-up's, so neither a password nor an identity is left to sign in with: the page they
+    are told on is the one to choose a password (``AccountAdapter``)."""
     said = []
     if no_way_in and proof != AddressProof():
         typed = (
@@ -31,9 +32,7 @@ def address_proved_notice(proof: AddressProof, *, no_way_in: bool) -> SafeString
         )
         said.append(
             format_html(
-                'Your address is confirmed. To sign in, choose a password with <a href="{}">'
-                "Forgot password</a>{}{}.",
-                reverse("account_reset_password"),
+                "Your address is confirmed. Now choose the password you will sign in with{}{}.",
                 typed,
                 again,
             )

@@ -16,13 +16,21 @@ from django.urls import reverse
 
 from config.mail import mail_error
 from governance.account_notices import tokens_revoked_notice
+from governance.models import User
 from governance.roles import Role
-from governance.services.accounts import confirm_address_by_single_sign_on, unconfirmed_sign_up
+from governance.services.accounts import (
+    CHOOSES_PASSWORD,
+    choose_password_path,
+    confirm_address_by_single_sign_on,
+    unconfirmed_sign_up,
+)
 
 logger = logging.getLogger(__name__)
 
 # What allauth says of a password set through an emailed link: "changed", and a mail "reset".
 CHANGE_NOTICES = ("account/messages/password_changed.txt", "account/email/password_reset")
+#: allauth's "You have confirmed …".
+CONFIRMED = "account/messages/email_confirmed.txt"
 
 
 #: The sign-ins that count as confirming who it is, while recent.
@@ -91,9 +99,21 @@ class AccountAdapter(DefaultAccountAdapter):
                     return False
             return super().confirm_email(request, email_address)
 
+    def get_email_verification_redirect_url(self, email_address: EmailAddress) -> str:
+        """allauth's, except after an owner proved an unconfirmed sign-up's address with
+        nothing left to sign in with (``governance.receivers``): the page to choose their
+        password, as a reset link opens it. The confirmation link proved the mailbox as a
+        reset link does; the owner of a phone's mail app was sent to "Forgot password" and
+        a second email instead."""
+        if getattr(self.request, CHOOSES_PASSWORD, None) == email_address.user_id:
+            return choose_password_path(User.objects.get(pk=email_address.user_id))
+        return super().get_email_verification_redirect_url(email_address)
+
     def add_message(self, request, level, message_template=None, *args, **kwargs) -> None:
         if message_template in CHANGE_NOTICES and _chose_first_password(request):
             return
+        if message_template == CONFIRMED and getattr(request, CHOOSES_PASSWORD, None):
+            return  # Steward's notice says it, and what to do next
         super().add_message(request, level, message_template, *args, **kwargs)
 
     def send_notification_mail(self, template_prefix: str, user, *args, **kwargs) -> None:

@@ -26,7 +26,12 @@ from django.dispatch import receiver
 from audit.models import AuditEvent
 from audit.services import pseudonym, record
 from governance.account_notices import address_proved_notice
-from governance.services.accounts import address_confirmed_from_mailbox, unconfirmed_sign_up
+from governance.services.accounts import (
+    CHOOSES_PASSWORD,
+    AddressProof,
+    address_confirmed_from_mailbox,
+    unconfirmed_sign_up,
+)
 
 Action = AuditEvent.Action
 
@@ -98,9 +103,12 @@ def _address_confirmed(sender, request, email_address, **kwargs) -> None:
         keeping=identity,
         new_password=reset,
     )
-    notice = address_proved_notice(proof, no_way_in=not by_its_maker and not reset)
+    no_way_in = not by_its_maker and not reset and proof != AddressProof()
+    notice = address_proved_notice(proof, no_way_in=no_way_in)
     if notice and request is not None:
         messages.warning(request, notice, fail_silently=True)
+    if no_way_in and request is not None:
+        setattr(request, CHOOSES_PASSWORD, user.pk)  # AccountAdapter sends them to choose one
 
 
 def _pending_sign_in_of(request, user) -> tuple[bool, SocialAccount | None]:

@@ -108,14 +108,25 @@ def invitation_failure(user: User) -> str:
     return latest.details.get("reason", "")
 
 
-def _deliver_invitation(user: User, actor: User, base_url: str) -> None:
-    link = base_url + reverse(
+#: Where a request notes the account whose owner just proved its address with nothing left
+#: to sign in with (another browser than the sign-up's): it is sent to choose a password.
+CHOOSES_PASSWORD = "steward_chooses_password"
+
+
+def choose_password_path(user: User) -> str:
+    """The page where ``user`` chooses a password, as a reset link opens it: it works once,
+    for ``PASSWORD_RESET_TIMEOUT``, and until the password changes (a credential)."""
+    return reverse(
         "account_reset_password_from_key",
         kwargs={
             "uidb36": user_pk_to_url_str(user),
             "key": default_token_generator.make_token(user),
         },
     )
+
+
+def _deliver_invitation(user: User, actor: User, base_url: str) -> None:
+    link = base_url + choose_password_path(user)
     try:
         _send_invitation(user, actor, link)
     except Exception as exc:  # smtplib's, refused connections, TLS, a mail library's own
@@ -498,7 +509,7 @@ def _address_proved(
        unlinked identity is not sent (the owner is told on the page);
     2. every API token (refused until now, they would work from now on);
     3. the password typed at sign-up, unless ``keep_password`` (the maker proved it, or a
-       reset just chose a new one). The owner chooses one with Forgot password.
+       reset just chose a new one). The owner chooses one next (``AccountAdapter``).
     """
     if not proves_sign_up:
         proof = AddressProof()

@@ -37,9 +37,13 @@ CONFIRM = "/accounts/confirm-email/"
 
 #: What the owner who proved the address from another browser than the sign-up's is told.
 NO_PASSWORD_LEFT = (
-    'Your address is confirmed. To sign in, choose a password with <a href="'
-    '/accounts/password/reset/">Forgot password</a> (the one typed when the account was made '
-    "was removed, in case it was not yours)."
+    "Your address is confirmed. Now choose the password you will sign in with (the one "
+    "typed when the account was made was removed, in case it was not yours)."
+)
+#: ... and when it also unlinked a single sign-on identity.
+NO_IDENTITY_LEFT = (
+    "Your address is confirmed. Now choose the password you will sign in with, then link "
+    'single sign-on again on the <a href="/accounts/3rdparty/">Single sign-on</a> page.'
 )
 
 
@@ -70,6 +74,14 @@ def _resets(browser: Client, password: str = CHOSEN):
     browser.post("/accounts/password/reset/", {"email": ADDRESS})
     form = browser.get(_mailed("/accounts/password/reset/key/"), follow=True)
     return browser.post(form.redirect_chain[-1][0], {"password1": password, "password2": password})
+
+
+def _chooses_on(page, browser: Client, password: str = CHOSEN):
+    """Chooses ``password`` on the page a confirmation sent ``browser`` to (followed)."""
+    # allauth moves the key from the address to the session: no Referer carries it.
+    assert page.redirect_chain[-1][0].endswith("-set-password/"), page.redirect_chain
+    assert "Choose your password" in page.content.decode()
+    return browser.post(page.redirect_chain[-1][0], {"password1": password, "password2": password})
 
 
 def _in_this_browser(request) -> Client:
@@ -139,16 +151,44 @@ def test_from_another_browser_the_password_typed_at_sign_up_is_removed(client, o
     squatter = Client()
     made = _signs_up(squatter)
 
-    page = client.post(_mailed(CONFIRM), follow=True).content.decode()
+    page = client.post(_mailed(CONFIRM), follow=True)
 
     assert not _signs_in(squatter, TYPED)
     made.refresh_from_db()
     assert not made.has_usable_password()
     assert _confirmed(made).details == _ended(password=True)
-    assert NO_PASSWORD_LEFT in page
-    # The owner does what they are told, and is in.
-    _resets(client)
+    assert NO_PASSWORD_LEFT in page.content.decode()
+    assert "You have confirmed" not in page.content.decode()  # said once
+    # The owner chooses their password on the page the confirmation opened, and is in.
+    _chooses_on(page, client)
     assert _signs_in(client, CHOSEN)
+    assert not _signs_in(squatter, TYPED)
+
+
+@pytest.mark.django_db
+def test_the_page_to_choose_a_password_opens_once(client, open_signup):
+    _signs_up(Client())
+    link = _mailed(CONFIRM)
+    page = client.post(link, follow=True)
+    _chooses_on(page, client)
+
+    again = Client().post(link, follow=True)  # the link used a second time, anywhere
+
+    assert not any(url.endswith("-set-password/") for url, _ in again.redirect_chain)
+    assert "Choose your password" not in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_browser_signed_in_to_another_account_gets_the_page_too(client, open_signup):
+    made = _signs_up(Client())
+    User.objects.create_user(email="other@corp.example", password="others-own-pass-4410")
+    assert client.login(email="other@corp.example", password="others-own-pass-4410")
+
+    page = client.post(_mailed(CONFIRM), follow=True)
+
+    _chooses_on(page, client)
+    made.refresh_from_db()
+    assert made.check_password(CHOSEN)
 
 
 @pytest.mark.django_db
@@ -212,15 +252,11 @@ def test_in_the_browser_that_signed_on_the_identity_stays():
 def test_from_another_browser_the_owner_is_told_how_to_get_in(client):
     made = _squatted()
 
-    page = client.post(_mailed(CONFIRM), follow=True).content.decode()
+    page = client.post(_mailed(CONFIRM), follow=True)
 
     assert not _squatter_signs_in_to(made)
-    assert (
-        'Your address is confirmed. To sign in, choose a password with <a href="'
-        '/accounts/password/reset/">Forgot password</a>, then link single sign-on again on the '
-        '<a href="/accounts/3rdparty/">Single sign-on</a> page.'
-    ) in page
-    _resets(client)
+    assert NO_IDENTITY_LEFT in page.content.decode()
+    _chooses_on(page, client)
     assert _signs_in(client, CHOSEN)
 
 

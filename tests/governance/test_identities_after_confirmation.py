@@ -101,10 +101,10 @@ def test_it_tells_the_owner_where_to_link_theirs_again(client):
 
     # From another browser than the sign-up's: no password, no identity left to sign in with.
     assert (
-        'Your address is confirmed. To sign in, choose a password with <a href="'
-        '/accounts/password/reset/">Forgot password</a>, then link single sign-on again on the '
-        '<a href="/accounts/3rdparty/">Single sign-on</a> page.'
+        "Your address is confirmed. Now choose the password you will sign in with, then link "
+        'single sign-on again on the <a href="/accounts/3rdparty/">Single sign-on</a> page.'
     ) in page
+    assert "You have confirmed" not in page  # said once
 
 
 @pytest.mark.django_db

@@ -1,15 +1,12 @@
-from allauth.account.forms import default_token_generator
-from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
-from django.urls import reverse
 
 from config.mail import site_address
 from governance.models import User
 from governance.services import PolicyError, create_admin
-from governance.services.accounts import unconfirmed_sign_up
+from governance.services.accounts import choose_password_path, unconfirmed_sign_up
 
 
 class Command(BaseCommand):
@@ -55,13 +52,7 @@ class Command(BaseCommand):
         if user.has_usable_password() and user.last_login is not None:
             self.stdout.write("They sign in with their own password.")
         else:
-            link = (site_url or site_address()).rstrip("/") + reverse(
-                "account_reset_password_from_key",
-                kwargs={
-                    "uidb36": user_pk_to_url_str(user),
-                    "key": default_token_generator.make_token(user),
-                },
-            )
+            link = (site_url or site_address()).rstrip("/") + choose_password_path(user)
             days = max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)
             self.stdout.write(
                 f"Give them this link to choose their password (it works once, for {days} "
