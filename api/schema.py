@@ -1,6 +1,8 @@
 """The REST API's OpenAPI schema, beyond what drf-spectacular reads from the views: the 400
-answers no view declares (a postprocessing hook, named in SPECTACULAR_SETTINGS). Every write
-answers 400 for a body refused; every list for a query parameter refused."""
+and 404 answers no view declares (a postprocessing hook, named in SPECTACULAR_SETTINGS).
+Every write answers 400 for a body refused; every list for a query parameter refused. Every
+operation on one object answers 404 when there is no such object (or none the caller may
+see), and every list for a page or cursor that does not exist."""
 
 from rest_framework.settings import api_settings
 
@@ -12,6 +14,9 @@ REF = f"#/components/schemas/{VALIDATION_ERROR}"
 #: The component each list's 400 answer refers to.
 PARAMETER_ERROR = "ParameterError"
 PARAMETER_REF = f"#/components/schemas/{PARAMETER_ERROR}"
+#: The component each 404 answer refers to.
+NOT_FOUND = "NotFound"
+NOT_FOUND_REF = f"#/components/schemas/{NOT_FOUND}"
 #: The operations that can answer 400 for what they were sent: those with a body, and the
 #: body-less steps (a privacy request's ``approve``) a service refuses, beside no field.
 WRITES = ("post", "put", "patch")
@@ -59,6 +64,23 @@ def parameter_error_schema() -> dict:
     }
 
 
+def not_found_schema() -> dict:
+    """DRF's 404 body: what was not found, in words."""
+    return {
+        "type": "object",
+        "description": 'Nothing there: `{"detail": "Not found."}`, or `"Invalid page."` for '
+        "a list's page or cursor past its end.",
+        "properties": {"detail": {"type": "string"}},
+        "required": ["detail"],
+        "additionalProperties": False,
+    }
+
+
+def _names_an_object(operation: dict) -> bool:
+    """An operation on one object, named in its path (an id, a slug, a sequence)."""
+    return any(parameter["in"] == "path" for parameter in operation.get("parameters", ()))
+
+
 def _is_list(method: str, operation: dict) -> bool:
     """A list, by its ``page_size``: api.pagination refuses one that is no whole number from
     1 (and the audit trail's list refuses its filters as the auditor's page does)."""
@@ -99,7 +121,23 @@ def document_validation_errors(result: dict, generator, request, public) -> dict
                 "content": {"application/json": {"schema": {"$ref": PARAMETER_REF}}},
             },
         )
+    finding = [
+        operation
+        for method, operation in operations
+        if _names_an_object(operation) or _is_list(method, operation)
+    ]
+    for operation in finding:
+        operation["responses"].setdefault(
+            "404",
+            {
+                "description": "Not found: no such object, none you may see, or a page past "
+                "the list's end.",
+                "content": {"application/json": {"schema": {"$ref": NOT_FOUND_REF}}},
+            },
+        )
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    if finding:
+        schemas[NOT_FOUND] = not_found_schema()
     if writes:
         schemas[VALIDATION_ERROR] = validation_error_schema()
     if lists:
