@@ -68,8 +68,8 @@ def not_found_schema() -> dict:
     """DRF's 404 body: what was not found, in words."""
     return {
         "type": "object",
-        "description": 'Nothing there: `{"detail": "Not found."}`, or `"Invalid page."` for '
-        "a list's page or cursor past its end.",
+        "description": 'Nothing there: `{"detail": "No Category matches the given query."}`, '
+        'or `"Invalid page."` for a list\'s page or cursor past its end.',
         "properties": {"detail": {"type": "string"}},
         "required": ["detail"],
         "additionalProperties": False,
