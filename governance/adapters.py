@@ -109,6 +109,14 @@ class AccountAdapter(DefaultAccountAdapter):
             return choose_password_path(User.objects.get(pk=email_address.user_id))
         return super().get_email_verification_redirect_url(email_address)
 
+    def is_safe_url(self, url: str) -> bool:
+        """allauth's, except that no ``next`` takes an owner who must now choose a password
+        (see :meth:`get_email_verification_redirect_url`) anywhere else: they would be left
+        with nothing to sign in with, and no word of how to."""
+        if getattr(self.request, CHOOSES_PASSWORD, None) is not None:
+            return False
+        return super().is_safe_url(url)
+
     def add_message(self, request, level, message_template=None, *args, **kwargs) -> None:
         if message_template in CHANGE_NOTICES and _chose_first_password(request):
             return

@@ -179,6 +179,27 @@ def test_the_page_to_choose_a_password_opens_once(client, open_signup):
 
 
 @pytest.mark.django_db
+def test_a_next_on_the_link_does_not_take_the_owner_elsewhere(client, open_signup):
+    made = _signs_up(Client())
+
+    page = client.post(_mailed(CONFIRM) + "?next=/chat/", follow=True)
+
+    _chooses_on(page, client)
+    made.refresh_from_db()
+    assert made.check_password(CHOSEN)
+
+
+@pytest.mark.django_db
+def test_a_next_still_leads_where_it_says_in_the_browser_that_signed_up(open_signup):
+    browser = Client()
+    _signs_up(browser)
+
+    page = browser.post(_mailed(CONFIRM) + "?next=/training/", follow=True)
+
+    assert page.redirect_chain[0][0] == "/training/"
+
+
+@pytest.mark.django_db
 def test_a_browser_signed_in_to_another_account_gets_the_page_too(client, open_signup):
     made = _signs_up(Client())
     User.objects.create_user(email="other@corp.example", password="others-own-pass-4410")
