@@ -10,13 +10,10 @@ from api.pagination import Pages
 
 #: The component each write's 400 answer refers to.
 VALIDATION_ERROR = "ValidationError"
-REF = f"#/components/schemas/{VALIDATION_ERROR}"
 #: The component each list's 400 answer refers to.
 PARAMETER_ERROR = "ParameterError"
-PARAMETER_REF = f"#/components/schemas/{PARAMETER_ERROR}"
 #: The component each 404 answer refers to.
 NOT_FOUND = "NotFound"
-NOT_FOUND_REF = f"#/components/schemas/{NOT_FOUND}"
 #: The operations that can answer 400 for what they were sent: those with a body, and the
 #: body-less steps (a privacy request's ``approve``) a service refuses, beside no field.
 WRITES = ("post", "put", "patch")
@@ -90,6 +87,20 @@ def _is_list(method: str, operation: dict) -> bool:
     )
 
 
+def reference(component: str) -> str:
+    return f"#/components/schemas/{component}"
+
+
+def _document(operations: list[dict], status: str, description: str, component: str) -> None:
+    """Give each of ``operations`` the answer ``status`` with ``component``'s body, unless it
+    names that answer itself."""
+    ref = {"$ref": reference(component)}
+    for operation in operations:
+        operation["responses"].setdefault(
+            status, {"description": description, "content": {"application/json": {"schema": ref}}}
+        )
+
+
 def document_validation_errors(result: dict, generator, request, public) -> dict:
     """Add the 400 answer to every write and every list that does not name one itself.
 
@@ -104,43 +115,38 @@ def document_validation_errors(result: dict, generator, request, public) -> dict
     ]
     writes = [operation for method, operation in operations if method in WRITES]
     lists = [operation for method, operation in operations if _is_list(method, operation)]
-    for operation in writes:
-        operation["responses"].setdefault(
-            "400",
-            {
-                "description": "Refused: fix what it names and send the request again.",
-                "content": {"application/json": {"schema": {"$ref": REF}}},
-            },
-        )
-    for operation in lists:
-        operation["responses"].setdefault(
-            "400",
-            {
-                "description": "Refused: a query parameter holds a value this list does not "
-                "take. Fix the one it names and send the request again.",
-                "content": {"application/json": {"schema": {"$ref": PARAMETER_REF}}},
-            },
-        )
     finding = [
         operation
         for method, operation in operations
         if _names_an_object(operation) or _is_list(method, operation)
     ]
-    for operation in finding:
-        operation["responses"].setdefault(
-            "404",
-            {
-                "description": "Not found: no such object, none you may see, or a page past "
-                "the list's end.",
-                "content": {"application/json": {"schema": {"$ref": NOT_FOUND_REF}}},
-            },
-        )
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    if finding:
-        schemas[NOT_FOUND] = not_found_schema()
-    if writes:
-        schemas[VALIDATION_ERROR] = validation_error_schema()
-    if lists:
-        schemas[PARAMETER_ERROR] = parameter_error_schema()
+    for status, answering, description, component, schema in (
+        (
+            "400",
+            writes,
+            "Refused: fix what it names and send the request again.",
+            VALIDATION_ERROR,
+            validation_error_schema,
+        ),
+        (
+            "400",
+            lists,
+            "Refused: a query parameter holds a value this list does not take. Fix the one "
+            "it names and send the request again.",
+            PARAMETER_ERROR,
+            parameter_error_schema,
+        ),
+        (
+            "404",
+            finding,
+            "Not found: no such object, none you may see, or a page past the list's end.",
+            NOT_FOUND,
+            not_found_schema,
+        ),
+    ):
+        _document(answering, status, description, component)
+        if answering:
+            schemas[component] = schema()
     result["components"]["schemas"] = dict(sorted(schemas.items()))
     return result

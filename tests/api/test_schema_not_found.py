@@ -9,7 +9,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
-from api.schema import NOT_FOUND_REF
+from api.schema import NOT_FOUND, reference
 from governance.roles import Role
 from tests.api.test_rest import _client_of
 from tests.api.test_schema_get_errors import EVENTS, LISTS
@@ -57,7 +57,7 @@ def test_it_documents_the_404_of_every_object_and_list_and_of_nothing_else(schem
     assert documented == {*_on_one_object(schema), *(("get", path) for path in LISTS)}
     for method, path in documented:
         answer = schema["paths"][path][method]["responses"]["404"]
-        assert answer["content"]["application/json"]["schema"] == {"$ref": NOT_FOUND_REF}
+        assert answer["content"]["application/json"]["schema"] == {"$ref": reference(NOT_FOUND)}
 
 
 def test_every_operation_on_an_object_that_is_not_there_answers_as_documented(schema, client):
