@@ -37,8 +37,8 @@ from audit.services import (
 )
 from audit.tasks import checking_upload_alone, verify_chain
 from audit.words import in_words, why_blocked
+from config.asked_here import asked_here, without_token
 from config.downloads import attachment
-from config.fetch_site import same_site_or_confirm
 from config.numbers import whole_number
 from governance.access import any_role_required, role_required
 from governance.policy import finding_name
@@ -177,14 +177,19 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     )
 
 
-@require_GET
-@role_required(Role.AUDITOR)
-@same_site_or_confirm("export the audit trail's events", button="Export the events")
-def export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The filtered events as CSV or JSON Lines, streamed; the export itself is recorded."""
+def _known_format(request: HttpRequest, fmt: str) -> None:
+    """404 for a format the trail is not exported to (before asking whether to export)."""
     if fmt not in EXPORT_FORMATS:
         raise Http404
-    filters = EventFilter(request.GET or None)
+
+
+@require_GET
+@role_required(Role.AUDITOR)
+@asked_here("export the audit trail's events", button="Export the events", check=_known_format)
+def export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The filtered events as CSV or JSON Lines, streamed; the export itself is recorded."""
+    _known_format(request, fmt)
+    filters = EventFilter(without_token(request.GET) or None)
     if filters.is_bound and not filters.is_valid():
         # Plain text: the errors repeat what was submitted, which must not render as HTML.
         return HttpResponseBadRequest("Nothing exported: " + "; ".join(
@@ -390,7 +395,7 @@ def _copy_failed(newest: AuditCheckpoint | None) -> AuditEvent | None:
 
 @require_GET
 @role_required(Role.AUDITOR)
-@same_site_or_confirm(
+@asked_here(
     "download every signed checkpoint of the audit trail", button="Download all checkpoints"
 )
 def checkpoints_file(request: HttpRequest) -> HttpResponse:
@@ -491,7 +496,7 @@ def chart(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_GET
 @role_required(Role.AUDITOR)
-@same_site_or_confirm(
+@asked_here(
     "download the compliance report as a file",
     button="Download the report",
     when=lambda request: request.GET.get("format") in REPORT_FILES,  # the page records nothing

@@ -37,8 +37,8 @@ from chat.access import (
 from chat.markdown import HTML_CLOSER, leaves_html_open
 from chat.models import Conversation, Message
 from chat.turns import turn_for, turns_for
+from config.asked_here import asked_here
 from config.downloads import attachment, local_time
-from config.fetch_site import same_site_or_confirm
 from governance.access import role_holders, role_required
 from governance.models import Category, Clearance
 from governance.policy import Outcome, is_prohibited, reason_once_sent
@@ -299,14 +299,21 @@ def retry(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return render(request, "chat/conversation.html#turn", {"turn": turn_for(message)})
 
 
-@require_GET
-@role_required(Role.STAFF)
-@same_site_or_confirm("export this conversation", button="Export the conversation")
-def export(request: HttpRequest, public_id: UUID, fmt: str) -> HttpResponse:
-    """The conversation as Markdown or JSON, values restored: for its author only."""
+def _exportable(request: HttpRequest, public_id: UUID, fmt: str) -> Conversation:
+    """The author's conversation, in a format it exports to; anything else is a 404 (before
+    asking whether to export it, too)."""
     conversation = get_conversation_for_user(request.user, public_id)
     if fmt not in ("md", "json"):
         raise Http404("Export as md or json.")
+    return conversation
+
+
+@require_GET
+@role_required(Role.STAFF)
+@asked_here("export this conversation", button="Export the conversation", check=_exportable)
+def export(request: HttpRequest, public_id: UUID, fmt: str) -> HttpResponse:
+    """The conversation as Markdown or JSON, values restored: for its author only."""
+    conversation = _exportable(request, public_id, fmt)
     turns = turns_for(conversation, _messages(conversation), html=False)
     record(
         action=AuditEvent.Action.CHAT_EXPORTED,

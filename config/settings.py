@@ -202,6 +202,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "governance.context_processors.navigation",
                 "chat.context_processors.limits",
+                "config.asked_here.context",
             ],
             "builtins": [
                 "django_htmx.templatetags.django_htmx",

@@ -24,8 +24,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from audit.exports import defuse
 from chat.markdown import render_document
+from config.asked_here import asked_here
 from config.downloads import attachment, local_time
-from config.fetch_site import same_site_or_confirm
 from governance.access import any_role_required, role_required
 from governance.models import Category
 from governance.roles import Role
@@ -639,7 +639,7 @@ STATE_WORDS = {
 
 @require_GET
 @report_readers
-@same_site_or_confirm("download the training report as CSV", button="Export CSV")
+@asked_here("download the training report as CSV", button="Export CSV")
 def report_csv(request: HttpRequest) -> HttpResponse:
     """The report as CSV, one row per person; the export is audited."""
     current = PolicyDocument.objects.current()

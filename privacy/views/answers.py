@@ -14,16 +14,21 @@ from django.views.decorators.http import require_GET
 
 from audit import personal
 from audit.models import AuditEvent
+from config.asked_here import asked_here
 from config.downloads import attachment
-from config.fetch_site import same_site_or_confirm
 from privacy import access, archive, disclosure, recipients
 from privacy.models import SubjectRequest
 from privacy.views.common import _go
 
 
+def _visible(request: HttpRequest, public_id: UUID) -> None:
+    """404 for a request this person may not see: before asking whether to download."""
+    access.get_request_for_user(request.user, public_id)
+
+
 @require_GET
 @login_required
-@same_site_or_confirm("download this request's receipt", button="Download receipt")
+@asked_here("download this request's receipt", button="Download receipt", check=_visible)
 def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
     subject_request = access.get_request_for_user(request.user, public_id)
     if not subject_request.receipt_hash:  # until then, the receipt is a partial record
@@ -41,7 +46,7 @@ def request_receipt(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 @require_GET
 @login_required
-@same_site_or_confirm("download this request's access archive", button="Download archive")
+@asked_here("download this request's access archive", button="Download archive", check=_visible)
 def request_archive(request: HttpRequest, public_id: UUID) -> HttpResponse:
     subject_request = access.get_request_for_user(request.user, public_id)
     refusal = archive.download_refusal(subject_request, request.user)

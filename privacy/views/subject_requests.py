@@ -13,7 +13,7 @@ from django.utils.text import get_text_list
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.models import AuditEvent
-from config.fetch_site import same_site_or_confirm
+from config.asked_here import asked_here
 from governance.views.common import site_address
 from privacy import (
     access,
@@ -405,7 +405,7 @@ def request_release(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @officer
-@same_site_or_confirm(
+@asked_here(
     "show the messages by other people that this request's access archive holds",
     button="Read the mentions",
 )
@@ -452,8 +452,8 @@ WITHHELD_COUNTS = "withhold-counts"
 
 
 def _copy_check_page(request, subject_request, *, status: int = 200, **shown) -> HttpResponse:
-    """The request page with the archive's mentions listed (its link to them is this page's
-    URL: followed from here, a browser would not load it again)."""
+    """The request page with the archive's mentions listed (its link to them is then
+    ``#copy-mentions`` alone: followed from here, nothing is loaded or recorded again)."""
     mentions = archive.mentions_to_check(
         subject_request, reader=request.user, recorded=request.method == "GET"
     )

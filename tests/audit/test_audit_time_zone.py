@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from tests.asked_here import asked
+
 #: 09:30 on 7 December in Auckland (summer time, UTC+13): 20:30 on 6 December in UTC.
 AUCKLAND_MORNING = dt.datetime(2026, 12, 7, 9, 30, 5, tzinfo=ZoneInfo("Pacific/Auckland"))
 #: 20:15 on 6 December in Los Angeles (UTC-8): 04:15 on 7 December in UTC.
@@ -33,6 +35,6 @@ def test_a_download_is_named_by_the_local_time(
     settings.TIME_ZONE = zone
     monkeypatch.setattr(timezone, "now", lambda: moment.astimezone(dt.UTC))
     client.force_login(reader)
-    response = client.get(url)
+    response = client.get(asked(client, url))
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="{name.format(stamp)}"'

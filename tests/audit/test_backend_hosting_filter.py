@@ -10,6 +10,7 @@ from django.db import connection  # noqa: F401  (the skipif reads it)
 from audit import filters
 from audit.models import AuditEvent
 from audit.services import record
+from tests.asked_here import asked
 from tests.factories import make_chat_event
 
 Action = AuditEvent.Action
@@ -45,7 +46,7 @@ def _sequences(rows) -> set[int]:
 
 
 def _exported(client, query: str) -> list[dict]:
-    response = client.get(f"/audit/export/jsonl/?{query}")
+    response = client.get(asked(client, f"/audit/export/jsonl/?{query}"))
     assert response.status_code == 200
     lines = b"".join(response.streaming_content).splitlines()
     return [row for row in map(json.loads, lines) if row["action"] != Action.AUDIT_EXPORTED]
@@ -100,7 +101,7 @@ def test_a_name_no_event_holds_is_explained_with_the_names_it_does(client, reade
     assert response.status_code == 422
     page = response.content.decode()
     assert "No event names this backend. The trail&#x27;s backends: EU cloud Mistral, " in page
-    assert client.get("/audit/export/csv/?backend=OpenAI").status_code == 400
+    assert client.get(asked(client, "/audit/export/csv/?backend=OpenAI")).status_code == 400
     answer = client.get("/api/audit/events/", {"backend": "OpenAI"})
     assert answer.status_code == 400
     assert "OpenAI business API" in answer.json()["backend"][0]

@@ -15,6 +15,7 @@ from audit.services import (
     run_verification,
     verification,
 )
+from tests.asked_here import asked
 from tests.audit.test_chain import _raw
 
 Action = AuditEvent.Action
@@ -228,10 +229,11 @@ def test_an_auditor_downloads_the_checkpoints_to_keep_elsewhere(client, reader, 
     _events(1)
     create_checkpoint()
     client.force_login(member)
-    assert client.get("/audit/checkpoints.jsonl").status_code == 403
+    assert client.get(asked(client, "/audit/checkpoints.jsonl")).status_code == 403
     client.force_login(reader)
-    assert 'href="/audit/checkpoints.jsonl"' in client.get("/audit/checkpoints/").content.decode()
-    response = client.get("/audit/checkpoints.jsonl")
+    page = client.get("/audit/checkpoints/").content.decode()
+    assert f'href="{asked(client, "/audit/checkpoints.jsonl")}"' in page
+    response = client.get(asked(client, "/audit/checkpoints.jsonl"))
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="steward-checkpoints')
     downloaded = b"".join(response.streaming_content if response.streaming else [response.content])

@@ -12,6 +12,7 @@ from audit import exports
 from audit.models import AuditEvent
 from audit.services import record
 from config.asgi import application
+from config.asked_here import token_for_session
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -24,7 +25,9 @@ def _get(path: str, session_key: str, progress: Callable[[], int]) -> tuple[list
     raised meanwhile."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "scheme": "http", "path": path, "raw_path": path.encode(),
+        # As the trail page's link asks for it (config/asked_here.py).
+        "query_string": f"asked={token_for_session(session_key)}".encode(),
         "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
         "headers": [(b"host", b"127.0.0.1"),
                     (b"cookie", f"steward_session={session_key}".encode())],

@@ -8,6 +8,7 @@ import json
 
 from audit.models import AuditEvent
 from audit.reports import Period, report_rows, summarise
+from tests.asked_here import asked
 from tests.factories import make_chat_event
 
 Action = AuditEvent.Action
@@ -16,7 +17,9 @@ Action = AuditEvent.Action
 def test_an_actor_filter_is_recorded_by_public_id_not_email(client, reader, member):
     make_chat_event(actor=member)
     client.force_login(reader)
-    response = client.get("/audit/export/csv/?actor=Member@Example.com&outcome=success")
+    response = client.get(
+        asked(client, "/audit/export/csv/?actor=Member@Example.com&outcome=success")
+    )
     assert response.status_code == 200
     exported = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
     assert exported.details["filters"] == {
@@ -29,7 +32,7 @@ def test_an_actor_filter_is_recorded_by_public_id_not_email(client, reader, memb
 
 def test_the_system_actor_filter_is_recorded_as_it_is(client, reader):
     client.force_login(reader)
-    client.get("/audit/export/jsonl/?actor=system")
+    client.get(asked(client, "/audit/export/jsonl/?actor=system"))
     exported = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
     assert exported.details["filters"] == {"actor": "system"}
 
@@ -37,7 +40,7 @@ def test_the_system_actor_filter_is_recorded_as_it_is(client, reader):
 def test_an_export_records_the_time_zone_of_its_days(client, reader, settings):
     settings.TIME_ZONE = "Pacific/Auckland"
     client.force_login(reader)
-    client.get("/audit/export/jsonl/?since=2026-01-01")
+    client.get(asked(client, "/audit/export/jsonl/?since=2026-01-01"))
     exported = AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
     assert exported.details["time_zone"] == "Pacific/Auckland"
     assert exported.details["filters"] == {"since": "2026-01-01"}
@@ -67,7 +70,9 @@ def test_the_report_page_and_downloads_name_the_time_zone(client, reader, settin
     client.force_login(reader)
     page = client.get("/audit/report/?from=2026-01-01&to=2026-01-07").content.decode()
     assert "days in Europe/Paris time" in page
-    body = client.get("/audit/report/?from=2026-01-01&to=2026-01-07&format=csv").content
+    body = client.get(
+        asked(client, "/audit/report/?from=2026-01-01&to=2026-01-07&format=csv")
+    ).content
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert ("time_zone", "Europe/Paris") in [(row["key"], row["value"]) for row in rows]
     exported = AuditEvent.objects.get(action=Action.REPORT_EXPORTED)

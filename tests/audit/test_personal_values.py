@@ -17,6 +17,7 @@ from audit import chain, personal
 from audit.models import AuditEvent
 from audit.services import iter_chain_rows, pseudonym, record, recording, verify_trail
 from governance.models import User
+from tests.asked_here import asked
 from tests.audit.test_chain import _raw
 from tests.audit.test_verification_doc import reference
 
@@ -371,14 +372,18 @@ def test_exports_and_the_api_carry_the_keyed_hashes_and_the_marker(client, reade
     event = _sign_in(member)
     personal.remove_old_values(now=timezone.now() + LATER)
     client.force_login(reader)
-    lines = b"".join(client.get("/audit/export/jsonl/").streaming_content).decode().split("\n")
+    lines = (
+        b"".join(client.get(asked(client, "/audit/export/jsonl/")).streaming_content)
+        .decode()
+        .split("\n")
+    )
     rows = [json.loads(line) for line in lines if line]
     row = next(row for row in rows if row["sequence"] == event.sequence)
     assert row["pseudonyms"] == event.pseudonyms
     assert row["actor_label"] == "[removed after 400 days]"
     hashes, broken = reference.check_chain(rows)  # docs/verify_audit_export.py
     assert broken is None and len(hashes) == len(rows)
-    csv = b"".join(client.get("/audit/export/csv/").streaming_content).decode()
+    csv = b"".join(client.get(asked(client, "/audit/export/csv/")).streaming_content).decode()
     assert "pseudonyms" in csv.splitlines()[0]
     api = client.get(f"/api/audit/events/{event.sequence}/").json()
     assert api["pseudonyms"] == event.pseudonyms

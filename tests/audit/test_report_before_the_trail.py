@@ -9,12 +9,13 @@ import io
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from tests.asked_here import asked
 from tests.factories import make_chat_event
 
 
 def _report(client, first: dt.date, last: dt.date, fmt: str = "") -> str:
     query = f"?from={first}&to={last}" + (f"&format={fmt}" if fmt else "")
-    return client.get(f"/audit/report/{query}").content.decode("utf-8-sig")
+    return client.get(asked(client, f"/audit/report/{query}")).content.decode("utf-8-sig")
 
 
 def test_it_says_the_days_before_the_trail_were_not_recorded(client, reader):

@@ -9,11 +9,12 @@ import json
 
 from django.utils import timezone
 
+from tests.asked_here import asked
 from tests.factories import make_chat_event
 
 
 def _rows(client, fmt: str) -> dict:
-    response = client.get(f"/audit/report/?format={fmt}")
+    response = client.get(asked(client, f"/audit/report/?format={fmt}"))
     if fmt == "json":
         rows = json.loads(response.content)
     else:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit import chain, reports
 from audit.models import AuditEvent
 from audit.services import record, run_verification, verify_trail
+from tests.asked_here import asked
 from tests.factories import make_chat_event
 
 Action = AuditEvent.Action
@@ -65,7 +66,7 @@ def test_the_exports_hold_an_event_inserted_below_the_first(unguarded, client, r
     _events(2)
     _forge(-1)
     client.force_login(reader)
-    response = client.get("/audit/export/jsonl/")
+    response = client.get(asked(client, "/audit/export/jsonl/"))
     lines = b"".join(response.streaming_content).decode().splitlines()
     sequences = [json.loads(line)["sequence"] for line in lines]
     assert sequences[:3] == [-1, 1, 2]  # as the auditor's list shows it, not skipped
@@ -125,7 +126,7 @@ def test_a_list_to_the_calendars_last_day_holds_everything(auditor, url):
 
 
 def test_an_export_to_the_calendars_last_day_holds_everything(auditor):
-    response = auditor.get("/audit/export/csv/?until=9999-12-31")
+    response = auditor.get(asked(auditor, "/audit/export/csv/?until=9999-12-31"))
     assert response.status_code == 200
     assert "someone" in b"".join(response.streaming_content).decode()
 
@@ -167,14 +168,14 @@ def test_a_page_cursor_that_is_a_digit_but_no_number_is_ignored(auditor):
 
 
 def test_an_export_refused_for_its_filters_says_why_in_plain_text(auditor):
-    response = auditor.get("/audit/export/csv/?action=<b>x</b>")
+    response = auditor.get(asked(auditor, "/audit/export/csv/?action=<b>x</b>"))
     assert response.status_code == 400
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert "Action: Select a valid choice. <b>x</b> is not one" in response.content.decode()
 
 
 def test_an_export_refused_for_its_dates_names_no_internal_key(auditor):
-    response = auditor.get("/audit/export/csv/?since=2026-02-01&until=2026-01-01")
+    response = auditor.get(asked(auditor, "/audit/export/csv/?since=2026-02-01&until=2026-01-01"))
     assert response.status_code == 400
     text = response.content.decode()
     assert text.startswith("Nothing exported: ") and "__all__" not in text
@@ -186,7 +187,7 @@ def test_an_export_refused_for_its_dates_names_no_internal_key(auditor):
 def test_the_compliance_report_csv_defuses_formulas(client, reader):
     make_chat_event(category=FORMULA, backend="@SUM(1+1)", number=3, hosting="external_api")
     client.force_login(reader)
-    response = client.get("/audit/report/?format=csv")
+    response = client.get(asked(client, "/audit/report/?format=csv"))
     assert response.status_code == 200
     cells = [
         cell

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from audit import chain, exports, signing
 from audit.models import AuditEvent
 from audit.services import create_checkpoint, record
+from tests.asked_here import asked
 from tests.factories import make_chat_event
 
 Action = AuditEvent.Action
@@ -67,8 +68,10 @@ def exported(client, reader, member, dash_key, tmp_path):
     create_checkpoint()
     client.force_login(reader)
     export = tmp_path / "export.jsonl"
-    export.write_bytes(b"".join(client.get("/audit/export/jsonl/").streaming_content))
-    response = client.get("/audit/checkpoints.jsonl")
+    export.write_bytes(
+        b"".join(client.get(asked(client, "/audit/export/jsonl/")).streaming_content)
+    )
+    response = client.get(asked(client, "/audit/checkpoints.jsonl"))
     checkpoints = tmp_path / "checkpoints.jsonl"
     checkpoints.write_bytes(b"".join(response.streaming_content) if response.streaming else
                             response.content)  # fmt: skip

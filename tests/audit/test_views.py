@@ -11,6 +11,7 @@ from django.utils import timezone
 from audit import exports, reports
 from audit.models import AuditEvent
 from audit.services import create_checkpoint, record, run_verification, verification
+from tests.asked_here import asked
 from tests.audit.test_chain import _raw
 from tests.factories import make_category, make_chat_event
 
@@ -146,7 +147,7 @@ def test_the_export_streams_csv_of_the_filtered_events_and_is_audited(client, re
     make_chat_event(category="Internal", backend="OpenAI")
     make_chat_event(category="Public", decision="blocked")
     client.force_login(reader)
-    response = client.get("/audit/export/csv/?outcome=blocked")
+    response = client.get(asked(client, "/audit/export/csv/?outcome=blocked"))
     assert response.streaming
     assert response["Content-Disposition"].startswith('attachment; filename="steward-audit-')
     body = b"".join(response.streaming_content)
@@ -165,7 +166,7 @@ def test_the_export_streams_csv_of_the_filtered_events_and_is_audited(client, re
 def test_the_jsonl_export_holds_every_chained_field(client, reader):
     _fill(3)
     client.force_login(reader)
-    lines = _download(client.get("/audit/export/jsonl/")).splitlines()
+    lines = _download(client.get(asked(client, "/audit/export/jsonl/"))).splitlines()
     rows = [json.loads(line) for line in lines]
     assert [r["sequence"] for r in rows] == list(range(1, len(rows) + 1))
     assert rows[-1]["action"] == Action.AUDIT_EXPORTED  # the export's own event, last
@@ -175,14 +176,14 @@ def test_the_jsonl_export_holds_every_chained_field(client, reader):
 def test_spreadsheet_formulas_are_defused_in_csv(client, reader):
     record(action=Action.LOGIN, actor_label='=HYPERLINK("http://evil")')
     client.force_login(reader)
-    text = _download(client.get("/audit/export/csv/"))
+    text = _download(client.get(asked(client, "/audit/export/csv/")))
     assert "'=HYPERLINK" in text
 
 
 def test_an_unknown_export_format_is_404_and_bad_filters_400(client, reader):
     client.force_login(reader)
-    assert client.get("/audit/export/xlsx/").status_code == 404
-    response = client.get("/audit/export/csv/?since=nope")
+    assert client.get(asked(client, "/audit/export/xlsx/")).status_code == 404
+    response = client.get(asked(client, "/audit/export/csv/?since=nope"))
     assert response.status_code == 400
     assert b"Enter a valid date" in response.content
 
@@ -410,7 +411,7 @@ def test_a_bad_period_is_explained_beside_the_dates_as_typed(client, reader, pag
     assert client.get("/audit/charts/decisions.svg?from=garbage").status_code == 400
 
     if page == "/audit/report/":  # a download is not a page to show the reason on
-        assert client.get(f"{page}?from=garbage&format=csv").status_code == 400
+        assert client.get(asked(client, f"{page}?from=garbage&format=csv")).status_code == 400
 
 
 def test_the_report_answers_where_confidential_data_went(client, reader):
@@ -439,13 +440,15 @@ def test_the_report_downloads_list_every_off_premise_exception(client, reader, m
     client.force_login(reader)
     rows = list(
         csv.DictReader(
-            io.StringIO(client.get("/audit/report/?format=csv").content.decode("utf-8-sig"))
+            io.StringIO(
+                client.get(asked(client, "/audit/report/?format=csv")).content.decode("utf-8-sig")
+            )
         )
     )
     offprem = [r for r in rows if r["section"] == "confidential_off_premise"]
     assert (offprem[0]["key"], offprem[0]["value"]) == ("count", "3")
     assert len(offprem[1:]) == 3
-    data = json.loads(client.get("/audit/report/?format=json").content)
+    data = json.loads(client.get(asked(client, "/audit/report/?format=json")).content)
     assert len([r for r in data if r["key"].startswith("event #")]) == 3
 
 
@@ -488,7 +491,7 @@ def test_backend_failures_count_only_the_backends_own(client, reader):
 def test_the_report_downloads_as_csv_and_json_and_is_audited(client, reader):
     make_chat_event(decision="pseudonymised", findings={"EMAIL_ADDRESS": 2})
     client.force_login(reader)
-    response = client.get("/audit/report/?format=csv")
+    response = client.get(asked(client, "/audit/report/?format=csv"))
     assert response.content.startswith("\ufeffsection,".encode())  # so Excel reads UTF-8
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert {
@@ -497,7 +500,7 @@ def test_the_report_downloads_as_csv_and_json_and_is_audited(client, reader):
         "label": "Times found in pseudonymised requests: Email address",
         "value": "2",
     } in rows
-    data = json.loads(client.get("/audit/report/?format=json").content)
+    data = json.loads(client.get(asked(client, "/audit/report/?format=json")).content)
     assert {"section": "totals", "key": "requests", "label": "Chat requests", "value": 1} in data
     assert AuditEvent.objects.filter(action=Action.REPORT_EXPORTED).count() == 2
 
@@ -506,7 +509,8 @@ def test_export_and_paging_links_keep_the_filters(client, reader):
     _fill(60, outcome="failure")
     client.force_login(reader)
     page = client.get("/audit/?outcome=failure").content.decode()
-    assert 'href="/audit/export/csv/?outcome=failure"' in page
+    export = asked(client, "/audit/export/csv/?outcome=failure").replace("&", "&amp;")
+    assert f'href="{export}"' in page
     assert "?outcome=failure&amp;before=" in page
 
 

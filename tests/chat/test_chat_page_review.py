@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from chat.services import ChatError, clean_text
+from tests.asked_here import asked
 from tests.chat.test_views import HTMX, thread  # noqa: F401  (a fixture)
 
 
@@ -90,7 +91,7 @@ def test_new_conversation_leads_straight_to_the_category_picker(client, thread):
 def test_the_json_export_says_what_it_is_to_a_screen_reader(client, thread):  # noqa: F811
     """Its link was read out as "JSON" alone, in a list of the page's links."""
     page = _page(client, thread)
-    url = reverse("chat:export", args=[thread.conversation.public_id, "json"])
+    url = asked(client, reverse("chat:export", args=[thread.conversation.public_id, "json"]))
     link = re.search(rf'<a [^>]*href="{re.escape(url)}"[^>]*>(.*?)</a>', page).group(1)
     assert re.sub(r"<[^>]+>", "", link) == "Export as JSON"
     assert '<span class="visually-hidden">Export as </span>JSON' in link

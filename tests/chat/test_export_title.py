@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from chat.markdown import HTML_CLOSER, leaves_html_open
+from tests.asked_here import asked
 from tests.chat.test_restore_outside_links import EMAIL, _addresses
 from tests.chat.test_views import _answered
 
@@ -26,7 +27,9 @@ def _export(client, org, *, title: str = "Notes", category_name: str = "") -> st
         org.internal.name = category_name
         org.internal.save(update_fields=["name"])
     client.force_login(org.alice)
-    return client.get(reverse("chat:export", args=[conversation.public_id, "md"])).content.decode()
+    return client.get(
+        asked(client, reverse("chat:export", args=[conversation.public_id, "md"]))
+    ).content.decode()
 
 
 @pytest.mark.parametrize("where", ["title", "category_name"])

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from chat import services
 from chat.markdown import GrowingAnswer, render_markdown, restore_markdown
 from chat.models import Message
+from tests.asked_here import asked
 from tests.chat.test_markdown import REL, _assert_safe, _parse
 from tests.chat.test_views import (
     EMAIL,
@@ -211,9 +212,13 @@ def test_the_exports_keep_the_value_out_of_the_link(client, org, linked):
     """Markdown and JSON alike: the answer's Markdown, values back in its text only."""
     conversation, _ = linked
     client.force_login(org.alice)
-    markdown = client.get(reverse("chat:export", args=[conversation.public_id, "md"]))
+    markdown = client.get(
+        asked(client, reverse("chat:export", args=[conversation.public_id, "md"]))
+    )
     exported = json.loads(
-        client.get(reverse("chat:export", args=[conversation.public_id, "json"])).content
+        client.get(
+            asked(client, reverse("chat:export", args=[conversation.public_id, "json"]))
+        ).content
     )
     for text in (markdown.content.decode(), exported["messages"][1]["text"]):
         assert "(https://crm.attacker.example/lookup?who=[EMAIL_1])" in text

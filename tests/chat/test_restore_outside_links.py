@@ -25,6 +25,7 @@ from chat.markdown import (
     restore_markdown,
     restore_outside_links,
 )
+from tests.asked_here import asked
 from tests.chat.test_views import _answered
 
 EMAIL = "jane.doe@corp-secret.com"
@@ -201,13 +202,14 @@ def hostile(org):
 def test_the_exports_keep_every_address_free_of_the_value(client, org, hostile, fmt):
     conversation, answer = hostile
     client.force_login(org.alice)
-    response = client.get(reverse("chat:export", args=[conversation.public_id, fmt]))
+    address = reverse("chat:export", args=[conversation.public_id, fmt])
+    response = client.get(asked(client, address))
     body = response.content.decode()
     text = json.loads(body)["messages"][1]["text"] if fmt == "json" else body
     assert PROSE_BACK in text
     assert answer.removeprefix(PROSE) in text  # each address as the model wrote it
-    asked = text.count(f"Mail {EMAIL}")  # the question, and the title it gave
-    assert text.count(EMAIL) - asked == 1  # the answer's prose
+    in_question = text.count(f"Mail {EMAIL}")  # the question, and the title it gave
+    assert text.count(EMAIL) - in_question == 1  # the answer's prose
     assert not any(EMAIL in value for value in _addresses(text))
 
 
@@ -258,7 +260,7 @@ def test_the_markdown_export_closes_what_a_turn_left_open(client, org):
         conversation=conversation,
     )
     client.force_login(org.alice)
-    export = client.get(reverse("chat:export", args=[conversation.public_id, "md"]))
+    export = client.get(asked(client, reverse("chat:export", args=[conversation.public_id, "md"])))
     text = export.content.decode()
     assert text.count(HTML_CLOSER) == 1
     assert f"Done, {EMAIL} is copied" in text

@@ -14,6 +14,7 @@ from django.urls import reverse
 from chat import services
 from chat.services.steps import TITLE_CHARS, title_from
 from governance.policy import reason_once_sent
+from tests.asked_here import asked
 
 KEY_PASTED = "Why does this fail? api_key = sk-proj-AbCdEf0123456789GhIjKl0123456789MnOp"
 ROTATE = "Rotate this key: it has been pasted and is kept in this conversation."
@@ -35,7 +36,7 @@ def _page(client, org, conversation) -> str:
 def _export(client, org, conversation, fmt: str) -> str:
     client.force_login(org.alice)
     url = reverse("chat:export", args=[conversation.public_id, fmt])
-    return client.get(url).content.decode()
+    return client.get(asked(client, url)).content.decode()
 
 
 def test_the_preview_of_a_pasted_key_says_to_rotate_it(client, org):

@@ -28,6 +28,7 @@ from chat.models import Conversation, Message
 from chat.pseudonyms import Pseudonymiser
 from chat.services import conversations
 from governance.models import Backend, Category, DetectionRule
+from tests.asked_here import asked
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 LIVE = {**HTMX, "HTTP_ACCEPT": "text/event-stream"}  # what the page's script sends
@@ -526,9 +527,12 @@ def test_an_answer_the_backend_cut_at_its_length_limit_says_so(
     assert (answer.status, answer.finish_reason) == (Message.Status.DONE, "length")
     page = client.get(response["Location"]).content.decode()
     assert "reached the backend&#x27;s length limit and may be cut short" in page
-    exported = json.loads(client.get(_url("chat:export", thread, "json")).content)
+    exported = json.loads(client.get(asked(client, _url("chat:export", thread, "json"))).content)
     assert exported["messages"][1]["finish_reason"] == "length"
-    assert "may be cut short" in client.get(_url("chat:export", thread, "md")).content.decode()
+    assert (
+        "may be cut short"
+        in client.get(asked(client, _url("chat:export", thread, "md"))).content.decode()
+    )
     event = AuditEvent.objects.get(action=AuditEvent.Action.CHAT_RESPONSE)
     assert event.details["finish"] == "length"
 
@@ -904,7 +908,7 @@ def test_it_explains_why_an_answer_cannot_be_retried(client, thread):
 
 def test_it_exports_markdown_with_the_values_restored(client, thread):
     client.force_login(thread.org.alice)
-    response = client.get(_url("chat:export", thread, "md"))
+    response = client.get(asked(client, _url("chat:export", thread, "md")))
     assert response.status_code == 200
     assert response["Content-Type"] == "text/markdown; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="conversation-')
@@ -920,7 +924,7 @@ def test_it_exports_markdown_with_the_values_restored(client, thread):
 
 def test_it_exports_json_with_the_values_restored(client, thread):
     client.force_login(thread.org.alice)
-    response = client.get(_url("chat:export", thread, "json"))
+    response = client.get(asked(client, _url("chat:export", thread, "json")))
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="conversation-')
     data = json.loads(response.content)
@@ -938,7 +942,7 @@ def test_a_json_export_writes_times_on_the_companys_clock(client, thread, settin
     """As the Markdown export and every other download: Auckland's offset, not UTC's."""
     settings.TIME_ZONE = "Pacific/Auckland"
     client.force_login(thread.org.alice)
-    data = json.loads(client.get(_url("chat:export", thread, "json")).content)
+    data = json.loads(client.get(asked(client, _url("chat:export", thread, "json"))).content)
     created = thread.conversation.created_at
     assert data["created_at"] == timezone.localtime(created).isoformat(timespec="seconds")
     assert data["created_at"].endswith("+13:00")
@@ -956,12 +960,12 @@ def test_an_export_does_not_draw_the_answers_html(client, thread, monkeypatch, f
 
     monkeypatch.setattr(turns, "render_markdown", refuse)
     client.force_login(thread.org.alice)
-    assert EMAIL in client.get(_url("chat:export", thread, fmt)).content.decode()
+    assert EMAIL in client.get(asked(client, _url("chat:export", thread, fmt))).content.decode()
 
 
 def test_it_exports_only_markdown_or_json(client, thread):
     client.force_login(thread.org.alice)
-    assert client.get(_url("chat:export", thread, "txt")).status_code == 404
+    assert client.get(asked(client, _url("chat:export", thread, "txt"))).status_code == 404
     assert not AuditEvent.objects.filter(action="chat.exported").exists()
 
 

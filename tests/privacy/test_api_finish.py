@@ -189,7 +189,11 @@ def test_the_schema_offers_finishing_and_the_persons_answer_dates(db, tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     schema = yaml.safe_load(target.read_text())
     finish = schema["paths"]["/api/privacy/requests/{public_id}/finish/"]["post"]
-    assert set(finish["responses"]) == {"201", "400"}  # 400: refused, by field
+    assert set(finish["responses"]) == {
+        "201",
+        "400",
+        "404",
+    }  # 400: refused, by field; 404: no such request
     body = finish["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert set(schema["components"]["schemas"][body.rsplit("/", 1)[1]]["properties"]) == {
         "email", "phone", "name", "other"

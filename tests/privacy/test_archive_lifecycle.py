@@ -14,6 +14,7 @@ from chat import services as chat
 from privacy import services
 from privacy.models import ARCHIVE_KEEP_DAYS, SubjectRequest
 from tests.api.test_rest import _client_of
+from tests.asked_here import asked
 from tests.privacy.conftest import make_conversation
 
 THIRD = "+44 20 7946 0111"  # someone else entirely
@@ -71,7 +72,7 @@ def test_the_subject_gets_colleagues_messages_only_once_an_officer_released_them
     assert not request.notices.filter(topic="outcome").exists()  # not theirs to download yet
 
     client.force_login(org.alice)
-    refused = client.get(_archive_url(request), follow=True)
+    refused = client.get(asked(client, _archive_url(request)), follow=True)
     assert refused.redirect_chain and "application/zip" not in refused["Content-Type"]
     assert b"privacy officer checks them" in refused.content
     page = client.get(f"/privacy/requests/{request.public_id}/").content
@@ -79,7 +80,7 @@ def test_the_subject_gets_colleagues_messages_only_once_an_officer_released_them
     assert client.post(f"/privacy/requests/{request.public_id}/release/").status_code == 403
 
     client.force_login(officers[1])  # officers may always download: to check the mentions
-    checked = client.get(_archive_url(request))
+    checked = client.get(asked(client, _archive_url(request)))
     # The third party's number is withheld (Art. 15(4)); the officer checks for the rest.
     assert checked.status_code == 200 and THIRD not in json.dumps(_zip_data(checked))
     assert "[another person's phone number]" in json.dumps(_zip_data(checked))
@@ -96,7 +97,7 @@ def test_the_subject_gets_colleagues_messages_only_once_an_officer_released_them
     assert b"already released" in again.content
 
     client.force_login(org.alice)
-    assert client.get(_archive_url(request)).status_code == 200
+    assert client.get(asked(client, _archive_url(request))).status_code == 200
     page = client.get(f"/privacy/requests/{request.public_id}/").content
     assert b"Download archive" in page
 
@@ -110,7 +111,7 @@ def test_an_archive_with_nobody_elses_messages_is_released_at_once(
     executed = AuditEvent.objects.get(action=AuditEvent.Action.DSR_EXECUTED)
     assert executed.details["archive_released"] is True
     client.force_login(org.alice)
-    response = client.get(_archive_url(request))
+    response = client.get(asked(client, _archive_url(request)))
     assert response.status_code == 200
     assert _zip_data(response)["conversations"][0]["title"] == "My plan for Q3"
 
@@ -129,7 +130,7 @@ def test_an_officer_who_is_the_subject_neither_downloads_nor_releases_their_own_
     request = _own_access(priya, (third, officers[1]), django_capture_on_commit_callbacks)
 
     client.force_login(priya)
-    assert client.get(_archive_url(request)).status_code == 302
+    assert client.get(asked(client, _archive_url(request))).status_code == 302
     refused = client.post(f"/privacy/requests/{request.public_id}/release/", follow=True)
     assert b"Someone other than the person the data is about" in refused.content
     request.refresh_from_db()
@@ -179,7 +180,7 @@ def test_a_staff_members_archive_holds_what_steward_keeps_on_their_account(
     request = _own_access(org.alice, officers, django_capture_on_commit_callbacks)
 
     client.force_login(org.alice)
-    response = client.get(_archive_url(request))
+    response = client.get(asked(client, _archive_url(request)))
     data = _zip_data(response)
     assert org.internal.name in {c["category"] for c in data["clearances"]}
     assert data["policy_acknowledgements"][0]["document"] == "AI rules (version 99)"
@@ -274,7 +275,7 @@ def test_an_archive_is_dropped_once_kept_its_days_and_the_page_says_when(
     page = client.get(f"/privacy/requests/{old.public_id}/").content.decode()
     assert f"The archive expired on {timezone.localtime(old.archive_dropped_at):%-d %B %Y}" in page
     assert "Download archive" not in page
-    refused = client.get(_archive_url(old), follow=True)
+    refused = client.get(asked(client, _archive_url(old)), follow=True)
     assert b"The archive expired on" in refused.content
     client.force_login(org.carol)
     kept = client.get(f"/privacy/requests/{young.public_id}/")

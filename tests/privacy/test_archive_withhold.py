@@ -18,6 +18,7 @@ from privacy.forms import WithholdForm
 from privacy.models import SubjectRequest
 from privacy.scope import digest_of
 from privacy.services import FieldRefused, PrivacyError
+from tests.asked_here import asked
 from tests.privacy.conftest import make_conversation, mention
 from tests.privacy.test_access_copy_contents import _pseudonymised
 
@@ -248,7 +249,7 @@ def test_the_officer_reads_the_mentions_with_what_is_withheld_marked(client, cop
     client.force_login(officers[0])
     archive.withhold(request=copy, actor=officers[0], terms=["Tom Baker"])
 
-    shown = client.get(_check_url(copy)).content.decode()
+    shown = client.get(asked(client, _check_url(copy))).content.decode()
 
     assert shown.count("<mark>[another person&#x27;s name]</mark>") == 4
     assert "<mark>[another person&#x27;s phone number]</mark>" in shown and PHONE not in shown
@@ -260,7 +261,7 @@ def test_the_officer_reads_the_mentions_with_what_is_withheld_marked(client, cop
 def test_nobody_checks_a_released_copy_nor_the_person_their_own(client, copy, officers, org):
     client.force_login(org.alice)
     assert client.post(_check_url(copy), {"terms": "Tom Baker"}).status_code == 403
-    assert client.get(_check_url(copy)).status_code == 403
+    assert client.get(asked(client, _check_url(copy))).status_code == 403
 
     archive.release(request=copy, actor=officers[0])
     client.force_login(officers[1])
@@ -269,7 +270,7 @@ def test_nobody_checks_a_released_copy_nor_the_person_their_own(client, copy, of
     refused = client.post(_check_url(copy), {"terms": "Tom Baker"}, follow=True)
     assert "already released" in refused.content.decode()
     assert "Tom Baker" in _mention_texts(_opened(copy)[0])
-    assert client.get(_check_url(copy), follow=True).redirect_chain
+    assert client.get(asked(client, _check_url(copy)), follow=True).redirect_chain
 
 
 # --- over REST ------------------------------------------------------------------------------

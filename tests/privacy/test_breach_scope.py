@@ -17,6 +17,7 @@ from chat.models import SubjectMention
 from chat.pseudonyms import canonical
 from governance.roles import Role
 from privacy import breach
+from tests.asked_here import asked
 from tests.factories import make_backend, make_category, make_user
 from tests.privacy.conftest import make_conversation
 
@@ -224,7 +225,9 @@ def test_it_shows_the_scope_and_records_the_run_without_personal_data(officer, w
     _call(conversation, findings={EMAIL: 1})
     _call(conversation, findings={EMAIL: 1}, replaced={EMAIL: 1})
 
-    response = officer.get(reverse("privacy:breach"), _window(timezone.now() - dt.timedelta(1)))
+    response = officer.get(
+        asked(officer, reverse("privacy:breach"), _window(timezone.now() - dt.timedelta(1)))
+    )
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -257,7 +260,9 @@ def test_it_lists_disabled_backends_too(officer, world):
 )
 def test_it_refuses_a_bad_window_in_words(officer, start_ago, end_ago, error):
     now = timezone.now()
-    response = officer.get(reverse("privacy:breach"), _window(now - start_ago, now - end_ago))
+    response = officer.get(
+        asked(officer, reverse("privacy:breach"), _window(now - start_ago, now - end_ago))
+    )
     assert response.status_code == 422
     assert error in response.content.decode()
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.BREACH_SCOPED).exists()
@@ -265,7 +270,7 @@ def test_it_refuses_a_bad_window_in_words(officer, start_ago, end_ago, error):
 
 def test_it_refuses_what_is_not_a_backend_or_a_time(officer):
     response = officer.get(
-        reverse("privacy:breach"), {"backend": "nope", "start": "soon", "end": ""}
+        asked(officer, reverse("privacy:breach"), {"backend": "nope", "start": "soon", "end": ""})
     )
     page = response.content.decode()
     assert response.status_code == 422
@@ -281,7 +286,9 @@ def test_it_downloads_the_conversations_as_csv(officer, world):
     _call(two, findings={EMAIL: 1}, replaced={EMAIL: 1})
     _call(two, "Other", findings={PERSON: 1})
 
-    response = officer.get(reverse("privacy:breach_csv"), _window(timezone.now() - dt.timedelta(1)))
+    response = officer.get(
+        asked(officer, reverse("privacy:breach_csv"), _window(timezone.now() - dt.timedelta(1)))
+    )
 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="breach-scope-cloud-')
@@ -301,7 +308,7 @@ def test_it_downloads_the_conversations_as_csv(officer, world):
 
 
 def test_the_csv_of_a_bad_window_is_refused_in_words(officer):
-    response = officer.get(reverse("privacy:breach_csv"))
+    response = officer.get(asked(officer, reverse("privacy:breach_csv")))
     assert response.status_code == 422
     assert "This field is required." in response.content.decode()
 

@@ -8,6 +8,7 @@ from audit.models import AuditEvent
 from chat import services as chat
 from privacy import archive, services
 from privacy.models import SubjectRequest
+from tests.asked_here import asked
 from tests.privacy.conftest import make_conversation, mention, receive, run
 
 JANE = "jane.roe@client.example"
@@ -39,7 +40,7 @@ def test_an_erasure_withdraws_someone_elses_copy_that_holds_the_erased_persons_d
     alice = _own_access(org.alice, officers, capture)
     archive.release(request=alice, actor=officers[1])
     client.force_login(org.alice)
-    copy = client.get(_archive_url(alice))
+    copy = client.get(asked(client, _archive_url(alice)))
     with zipfile.ZipFile(io.BytesIO(copy.content)) as bundle:
         assert "charged twice" in bundle.read("data.json").decode()  # Jane's data, in her copy
 
@@ -48,7 +49,7 @@ def test_an_erasure_withdraws_someone_elses_copy_that_holds_the_erased_persons_d
     assert jane.receipt["counts"]["archives"] == 0  # none was built for Jane
     alice.refresh_from_db()
     assert bytes(alice.archive_sealed) == b"" and alice.archive_dropped_at
-    refused = client.get(_archive_url(alice), follow=True)
+    refused = client.get(asked(client, _archive_url(alice)), follow=True)
     assert refused.get("Content-Type") != "application/zip"
     assert b"The archive was withdrawn on" in refused.content  # not "expired": it had days left
     assert b"The archive expired" not in refused.content

@@ -14,6 +14,7 @@ from privacy import services
 from privacy.forms import IntakeForm, RejectForm, WithholdForm
 from privacy.models import LegalHold, SubjectRequest
 from privacy.services import identifiers
+from tests.asked_here import asked
 from tests.privacy.conftest import SUBJECT_EMAIL, make_conversation, mention, receive, release, run
 from tests.privacy.test_archive_withhold import copy  # noqa: F401 (a fixture)
 
@@ -71,14 +72,14 @@ def test_the_counts_describe_the_box_that_takes_the_focus(client, copy, officers
 
 def test_before_any_withholding_the_box_is_described_by_its_help_only(client, copy, officers):  # noqa: F811
     client.force_login(officers[0])
-    page = _text(client.get(_check_url(copy)))
+    page = _text(client.get(asked(client, _check_url(copy))))
     assert 'aria-describedby="withhold_terms_helptext"' in _tag(page, 'id="withhold_terms"')
     assert 'id="withhold-counts"' not in page
 
 
 def test_the_check_copy_page_has_its_own_title(client, copy, officers):  # noqa: F811
     client.force_login(officers[0])
-    page = _text(client.get(_check_url(copy)))
+    page = _text(client.get(asked(client, _check_url(copy))))
     assert f"<title>Check the copy: {copy.reference} · Steward</title>" in page
     request_page = _page(client, copy)
     assert f"<title>{copy.reference} · Steward</title>" in request_page
@@ -92,7 +93,7 @@ def test_withholding_the_persons_own_name_is_not_asked_for(client, copy, officer
 
 def test_reading_the_mentions_is_recorded_once_per_visit_and_named(client, copy, officers):  # noqa: F811
     client.force_login(officers[0])
-    client.get(_check_url(copy))
+    client.get(asked(client, _check_url(copy)))
     client.post(_check_url(copy), {"terms": "Tom Baker"})
     client.post(_check_url(copy), {"terms": "Al"})  # refused: the page comes back
 

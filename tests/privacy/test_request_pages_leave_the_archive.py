@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.asked_here import asked
 from tests.privacy.conftest import make_conversation
 from tests.privacy.test_archive_lifecycle import _archive_url, _own_access
 
@@ -40,13 +41,13 @@ def test_the_pages_of_a_request_leave_its_archive_unread(client, org, officers, 
     letter, reads = _reads_of_the_archive(client, base + "letter/")
     assert reads == []
     assert b"You can download it from your request" in letter.content
-    receipt, reads = _reads_of_the_archive(client, base + "receipt.json")
+    receipt, reads = _reads_of_the_archive(client, asked(client, base + "receipt.json"))
     assert reads == [] and receipt["Content-Type"] == "application/json"
 
 
 def test_the_download_still_reads_it(client, org, answered):
     client.force_login(org.alice)
-    response, reads = _reads_of_the_archive(client, _archive_url(answered))
+    response, reads = _reads_of_the_archive(client, asked(client, _archive_url(answered)))
     assert response["Content-Type"] == "application/zip" and response.content[:2] == b"PK"
     assert len(reads) == 1  # the archive itself, once
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from governance.roles import Role
 from privacy import services
 from privacy.models import LegalHold, PurgeRun, SubjectRequest
+from tests.asked_here import asked
 from tests.factories import make_user
 from tests.privacy.conftest import make_conversation, receive, run
 
@@ -99,7 +100,7 @@ def test_the_workflow_runs_through_the_pages_with_four_eyes(
         client.post(base + "approve/")
     request.refresh_from_db()
     assert request.status == SubjectRequest.Status.COMPLETED  # eager Celery in tests
-    receipt = client.get(base + "receipt.json")
+    receipt = client.get(asked(client, base + "receipt.json"))
     assert receipt.status_code == 200 and request.receipt_hash.encode() in receipt.content
 
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.roles import Role
+from tests.asked_here import asked
 from tests.factories import make_user
 from training import services, views
 from training.models import PolicyDocument, QuizAttempt
@@ -49,7 +50,9 @@ def crowd(demo, publish, monkeypatch, settings):
 
 
 def _everyone_from_the_csv(client) -> dict[str, str]:
-    rows = csv.DictReader(io.StringIO(client.get(reverse("training:report_csv")).content.decode()))
+    rows = csv.DictReader(
+        io.StringIO(client.get(asked(client, reverse("training:report_csv"))).content.decode())
+    )
     return {row["email"]: row["status"] for row in rows}
 
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from governance.roles import Role
+from tests.asked_here import asked
 from tests.factories import make_user
 from training import services
 from training.models import Acknowledgement, PolicyDocument, QuizAttempt, QuizQuestion
@@ -41,7 +42,7 @@ def test_the_report_csv_defuses_formulas(client, demo, publish):
     publish()
     make_user("-mallory@example.com", Role.STAFF, full_name=FORMULA)
     client.force_login(demo.aaron)
-    response = client.get(reverse("training:report_csv"))
+    response = client.get(asked(client, reverse("training:report_csv")))
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     mallory = next(row for row in rows if row["name"].endswith('"click")'))
     assert (mallory["email"], mallory["name"]) == ("'-mallory@example.com", "'" + FORMULA)

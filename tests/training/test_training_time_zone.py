@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.urls import reverse
 
+from tests.asked_here import asked
 from training import services
 from training.models import Acknowledgement
 
@@ -33,6 +34,8 @@ def test_the_report_csv_writes_acknowledgements_in_local_time(
     services.acknowledge(user=demo.alice, document=document)
     Acknowledgement.objects.filter(user=demo.alice).update(acknowledged_at=moment)
     client.force_login(demo.aaron)
-    rows = csv.DictReader(io.StringIO(client.get(reverse("training:report_csv")).text))
+    rows = csv.DictReader(
+        io.StringIO(client.get(asked(client, reverse("training:report_csv"))).text)
+    )
     alice = next(row for row in rows if row["email"] == "alice@example.com")
     assert alice["acknowledged at"] == written

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from chat import services as chat
+from tests.asked_here import asked
 from training import services
 from training.models import PolicyDocument, QuizAttempt, QuizQuestion
 
@@ -675,7 +676,7 @@ def test_the_report_takes_a_fixed_number_of_queries(
 
 def test_the_csv_export_is_complete_and_audited(client, demo, progress):
     client.force_login(demo.aaron)
-    response = client.get(reverse("training:report_csv"))
+    response = client.get(asked(client, reverse("training:report_csv")))
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     by_email = {row["email"]: row for row in rows}
     assert by_email["alice@example.com"]["status"] == "acknowledged"
