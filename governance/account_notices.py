@@ -12,11 +12,11 @@ from governance.services.accounts import AddressProof
 
 def address_proved_notice(proof: AddressProof, *, no_way_in: bool) -> SafeString | None:
     """What the owner of an address just proved is told of what that ended (``proof``), or
-    None if it ended nothing. ``no_way_in``: they proved it from another browser than the
-    sign-up's, so neither a password nor an identity is left to sign in with: the page they
-    are told on is the one to choose a password (``AccountAdapter``)."""
+    None if it ended nothing. ``no_way_in``: it ended something, proved from another browser
+    than the sign-up's, so neither a password nor an identity is left to sign in with: the
+    page they are told on is the one to choose a password (``AccountAdapter``)."""
     said = []
-    if no_way_in and proof != AddressProof():
+    if no_way_in:
         typed = (
             " (the one typed when the account was made was removed, in case it was not yours)"
             if proof.password_removed
